@@ -1,0 +1,179 @@
+//! Case-insensitive CIM names that keep their spelling.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::hash::{Hash, Hasher};
+
+/// A CIM element name (class, property, method, parameter, qualifier, namespace segment).
+///
+/// DSP0004 makes names case-insensitive: `CIM_System` and `cim_system` are the same class. A
+/// `Name` compares, hashes and orders without regard to case but keeps the spelling it was
+/// created with, which is the spelling shown to clients.
+#[derive(Clone)]
+pub struct Name(Box<str>);
+
+impl Name {
+    /// A name with the given spelling.
+    pub fn new(spelling: impl Into<Box<str>>) -> Self {
+        Name(spelling.into())
+    }
+
+    /// The spelling the name was created with.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True when `other` names the same thing (case-insensitively).
+    pub fn matches(&self, other: &str) -> bool {
+        eq_ignore_case(&self.0, other)
+    }
+}
+
+/// Compares two names the way DSP0004 does: without regard to case.
+pub fn eq_ignore_case(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        return a.eq_ignore_ascii_case(b);
+    }
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.chars().flat_map(char::to_lowercase))
+}
+
+fn folded(s: &str) -> impl Iterator<Item = char> + '_ {
+    s.chars().flat_map(char::to_lowercase)
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        eq_ignore_case(&self.0, &other.0)
+    }
+}
+
+impl Eq for Name {}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        eq_ignore_case(&self.0, other)
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        eq_ignore_case(&self.0, other)
+    }
+}
+
+impl Hash for Name {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_folded(&self.0, state);
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> Ordering {
+        folded(&self.0).cmp(folded(&other.0))
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Name {
+    fn from(s: &str) -> Self {
+        Name::new(s)
+    }
+}
+
+impl From<String> for Name {
+    fn from(s: String) -> Self {
+        Name::new(s)
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A borrowed, case-insensitive key for looking a [`Name`] up in an `IndexMap<Name, _>` without
+/// allocating: `map.get(&NameKey("cim_system"))`.
+#[derive(Debug, Clone, Copy)]
+pub struct NameKey<'a>(pub &'a str);
+
+impl Hash for NameKey<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_folded(self.0, state);
+    }
+}
+
+impl indexmap::Equivalent<Name> for NameKey<'_> {
+    fn equivalent(&self, key: &Name) -> bool {
+        eq_ignore_case(self.0, &key.0)
+    }
+}
+
+fn hash_folded<H: Hasher>(s: &str, state: &mut H) {
+    if s.is_ascii() {
+        for byte in s.bytes() {
+            state.write_u8(byte.to_ascii_lowercase());
+        }
+    } else {
+        // ASCII characters hash as on the fast path so that a name spelt with a non-ASCII
+        // character folding to ASCII (the Kelvin sign) hashes as its ASCII twin.
+        for c in folded(s) {
+            if c.is_ascii() {
+                state.write_u8(c as u8);
+            } else {
+                state.write_u32(c as u32);
+            }
+        }
+    }
+    state.write_u8(0xff);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::hash_map::DefaultHasher;
+
+    fn hash_of(n: &Name) -> u64 {
+        let mut h = DefaultHasher::new();
+        n.hash(&mut h);
+        h.finish()
+    }
+
+    #[test]
+    fn names_compare_without_case_and_keep_spelling() {
+        let a = Name::new("CIM_ComputerSystem");
+        let b = Name::new("cim_computersystem");
+        assert_eq!(a, b);
+        assert_eq!(hash_of(&a), hash_of(&b));
+        assert_eq!(a.as_str(), "CIM_ComputerSystem");
+        assert_ne!(a, Name::new("CIM_System"));
+        assert!(a.matches("CIM_COMPUTERSYSTEM"));
+        let mut map = indexmap::IndexMap::new();
+        map.insert(a, 1);
+        assert_eq!(map.get(&NameKey("CIM_COMPUTERSYSTEM")), Some(&1));
+    }
+
+    #[test]
+    fn non_ascii_names_fold() {
+        assert_eq!(Name::new("Ärger"), Name::new("äRGER"));
+    }
+}

@@ -1,0 +1,167 @@
+//! Qualifiers and qualifier declarations (DSP0004 5.6).
+
+use indexmap::IndexMap;
+
+use super::name::{Name, NameKey};
+use super::value::{CimType, Value};
+
+/// The flavors of a qualifier (DSP0004 5.6.1.3): how it propagates and whether it may be
+/// overridden. Defaults: EnableOverride, ToSubclass, not Translatable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Flavor {
+    /// EnableOverride (true) or DisableOverride (false): may a subclass change the value?
+    pub overridable: bool,
+    /// ToSubclass (true) or Restricted (false): does the qualifier propagate to subclasses and
+    /// overriding elements?
+    pub to_subclass: bool,
+    /// Translatable: may the value be localized?
+    pub translatable: bool,
+    /// ToInstance (deprecated): does the qualifier propagate to instances?
+    pub to_instance: bool,
+}
+
+impl Default for Flavor {
+    fn default() -> Self {
+        Flavor {
+            overridable: true,
+            to_subclass: true,
+            translatable: false,
+            to_instance: false,
+        }
+    }
+}
+
+/// Where a qualifier may be used (DSP0004 5.6.1.2), as a set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Scope {
+    /// `class`
+    pub class: bool,
+    /// `association`
+    pub association: bool,
+    /// `indication`
+    pub indication: bool,
+    /// `property`
+    pub property: bool,
+    /// `reference`
+    pub reference: bool,
+    /// `method`
+    pub method: bool,
+    /// `parameter`
+    pub parameter: bool,
+}
+
+impl Scope {
+    /// Every scope (`Scope(any)`).
+    pub const ANY: Scope = Scope {
+        class: true,
+        association: true,
+        indication: true,
+        property: true,
+        reference: true,
+        method: true,
+        parameter: true,
+    };
+
+    /// True when every scope is set.
+    pub fn is_any(&self) -> bool {
+        *self == Scope::ANY
+    }
+}
+
+/// A qualifier declaration (`Qualifier Key : boolean = false, Scope(property, reference),
+/// Flavor(DisableOverride);`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QualifierDeclaration {
+    /// The qualifier's name.
+    pub name: Name,
+    /// The type of its value.
+    pub cim_type: CimType,
+    /// True for an array-valued qualifier.
+    pub is_array: bool,
+    /// The fixed size of an array-valued qualifier, if declared.
+    pub array_size: Option<u32>,
+    /// The default value, or NULL.
+    pub default: Option<Value>,
+    /// Where it may be used.
+    pub scope: Scope,
+    /// The default flavors of its uses.
+    pub flavor: Flavor,
+}
+
+/// A qualifier applied to a class, property, method or parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Qualifier {
+    /// The qualifier's name.
+    pub name: Name,
+    /// Its type (from the declaration).
+    pub cim_type: CimType,
+    /// True for an array-valued qualifier.
+    pub is_array: bool,
+    /// Its value, or NULL.
+    pub value: Option<Value>,
+    /// Its flavors: the declaration's defaults with any flavor given at the use applied.
+    pub flavor: Flavor,
+    /// True when the element got this qualifier by propagation from a superclass, not by its
+    /// own declaration.
+    pub propagated: bool,
+}
+
+impl Qualifier {
+    /// A qualifier with the default flavors, not propagated.
+    pub fn new(name: impl Into<Name>, cim_type: CimType, value: Option<Value>) -> Qualifier {
+        let is_array = value.as_ref().is_some_and(Value::is_array);
+        Qualifier {
+            name: name.into(),
+            cim_type,
+            is_array,
+            value,
+            flavor: Flavor::default(),
+            propagated: false,
+        }
+    }
+}
+
+/// The qualifiers of one element, in declaration order, looked up case-insensitively.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QualifierList(pub IndexMap<Name, Qualifier>);
+
+impl QualifierList {
+    /// An empty list.
+    pub fn new() -> QualifierList {
+        QualifierList(IndexMap::new())
+    }
+
+    /// The qualifier of that name.
+    pub fn get(&self, name: &str) -> Option<&Qualifier> {
+        self.0.get(&NameKey(name))
+    }
+
+    /// Adds a qualifier, replacing one of the same name (keeping its position).
+    pub fn insert(&mut self, qualifier: Qualifier) {
+        self.0.insert(qualifier.name.clone(), qualifier);
+    }
+
+    /// The value of a boolean qualifier: `true` when present with TRUE (or with no value, which
+    /// MOF spells `[Key]`), `false` when absent or FALSE.
+    pub fn is_true(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|q| match &q.value {
+            Some(value) => value.as_bool().unwrap_or(false),
+            None => false,
+        })
+    }
+
+    /// The qualifiers in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Qualifier> {
+        self.0.values()
+    }
+
+    /// How many qualifiers there are.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}

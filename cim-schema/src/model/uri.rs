@@ -1,0 +1,1 @@
+//! WBEM URIs (DSP0207): the text form of object paths, parsed and formatted.

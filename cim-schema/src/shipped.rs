@@ -1,0 +1,1 @@
+//! The schema cimguard ships, compiled into the binary.

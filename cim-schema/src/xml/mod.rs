@@ -1,0 +1,1 @@
+//! The CIM-XML codec (DSP0201).

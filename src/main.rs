@@ -1,0 +1,49 @@
+//! `cimguard`: the command-line entry point. Today it offers `mof check`; the demo cluster
+//! (`cimguard demo`) arrives with the cluster runtime and the WBEM server.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Serviceguard-style high-availability cluster with a WBEM agent on every node.
+#[derive(Parser)]
+#[command(name = "cimguard", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with MOF files.
+    Mof {
+        #[command(subcommand)]
+        command: MofCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MofCommand {
+    /// Compile MOF files and print what they define, or the located errors (exit status 1).
+    Check {
+        /// A directory to search for `#pragma include` files (repeatable).
+        #[arg(short = 'I', long = "include", value_name = "DIR")]
+        include: Vec<std::path::PathBuf>,
+        /// The MOF files to compile, in order, into one namespace.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Mof {
+            command: MofCommand::Check { include, files },
+        } => {
+            let _ = (include, files);
+            eprintln!("cimguard: mof check is not built yet");
+            ExitCode::FAILURE
+        }
+    }
+}
