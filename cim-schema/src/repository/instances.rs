@@ -1,49 +1,66 @@
-//! Static instances held by the repository: created from MOF `instance of`, addressed by the
-//! path their key properties make.
+//! Static instances held by the repository: created from MOF `instance of` (or CreateInstance),
+//! addressed by the path their key properties make.
 //!
-//! Instances are kept in a list and found by a scan: the repository holds the few static
-//! instances a schema declares (profiles, namespaces), not the dynamic ones of providers.
+//! Each namespace keeps its instances in insertion order and indexes them by a canonical form
+//! of their path (class name and key values in the class's key order, key values converted to
+//! the declared key types), so that adding and finding an instance cost no scan. Paths coming
+//! from clients are matched loosely where DSP0201 leaves them loose: key names in any case and
+//! order, integer keys of any integer type that holds the value (an untyped CIM-XML KEYVALUE
+//! decodes as `uint64`/`sint64`), and references compared by class and keys regardless of host
+//! and namespace. String key values compare exactly.
+
+use std::fmt::Write as _;
 
 use super::{resolve, Namespace, Repository, RepositoryError};
-use crate::model::{CimType, Class, Instance, InstancePath, KeyBinding, NameKey, Property, Value};
+use crate::model::{
+    Char16, CimType, Class, Datetime, Instance, InstancePath, KeyBinding, NameKey, ObjectPath,
+    Property, Value,
+};
 
 impl Repository {
     /// Adds an instance of an existing, concrete class and returns its path (built from the key
     /// properties in class order, with the namespace set). Every property must exist in the
-    /// class with a value of its type; keys must not be NULL; the path must be new.
+    /// class with a value of its type; keys must not be NULL (a key the instance omits takes
+    /// the class's default value); the path must be new.
     pub fn add_instance(
         &mut self,
         namespace: &str,
         instance: Instance,
     ) -> Result<InstancePath, RepositoryError> {
         let ns = self.namespace_ref(namespace)?;
-        let path = instance_path(ns, namespace, &instance)?;
-        if ns
-            .instances
-            .iter()
-            .any(|(existing, _)| existing.same_instance(&path))
-        {
-            return Err(RepositoryError::AlreadyExists(format!(
-                "instance {}",
-                describe(&path)
-            )));
+        let (path, key) = instance_path(ns, namespace, &instance)?;
+        if find(ns, &key, &path.keybindings).is_some() {
+            return Err(RepositoryError::AlreadyExists(format!("instance {path}")));
         }
-        self.namespace_mut(namespace)?
-            .instances
-            .push((path.clone(), instance));
+        let ns = self.namespace_mut(namespace)?;
+        ns.instance_index
+            .entry(key)
+            .or_default()
+            .push(ns.instances.len());
+        ns.instances.push((path.clone(), instance));
         Ok(path)
     }
 
-    /// The instance at `path` (namespace and host of the path are not compared).
-    pub fn instance(&self, namespace: &str, path: &InstancePath) -> Option<&Instance> {
+    /// GetInstance: the instance at `path`, with the path the repository built for it. The
+    /// path's namespace and host are not compared (the namespace argument chooses).
+    pub fn instance_at(
+        &self,
+        namespace: &str,
+        path: &InstancePath,
+    ) -> Option<&(InstancePath, Instance)> {
         let ns = self.namespace(namespace)?;
-        ns.instances
-            .iter()
-            .find(|(p, _)| p.same_instance(path))
+        let index = position(ns, path)?;
+        ns.instances.get(index)
+    }
+
+    /// The instance at `path` (see [`Repository::instance_at`]).
+    pub fn instance(&self, namespace: &str, path: &InstancePath) -> Option<&Instance> {
+        self.instance_at(namespace, path)
             .map(|(_, instance)| instance)
     }
 
-    /// The instances of `class`, and with `deep_inheritance` those of its subclasses too.
+    /// EnumerateInstances: the instances of `class`, and with `deep_inheritance` those of its
+    /// subclasses too, in the order they were added.
     pub fn instances<'a>(
         &'a self,
         namespace: &str,
@@ -65,7 +82,8 @@ impl Repository {
             .collect())
     }
 
-    /// Replaces the instance at `path` with `instance`, whose keys must name the same instance.
+    /// ModifyInstance: replaces the instance at `path` with `instance`, which must satisfy its
+    /// class as [`Repository::add_instance`] requires and keep the same class and key values.
     pub fn modify_instance(
         &mut self,
         namespace: &str,
@@ -73,53 +91,107 @@ impl Repository {
         instance: Instance,
     ) -> Result<(), RepositoryError> {
         let ns = self.namespace_ref(namespace)?;
-        let new_path = instance_path(ns, namespace, &instance)?;
-        if !new_path.same_instance(path) {
+        let index =
+            position(ns, path).ok_or_else(|| RepositoryError::NotFound(path.to_string()))?;
+        let (new_path, key) = instance_path(ns, namespace, &instance)?;
+        if find(ns, &key, &new_path.keybindings) != Some(index) {
             return Err(RepositoryError::Invalid(
                 "a modified instance must keep its class and key values".to_owned(),
             ));
         }
         let ns = self.namespace_mut(namespace)?;
-        let slot = ns
-            .instances
-            .iter_mut()
-            .find(|(p, _)| p.same_instance(path))
-            .ok_or_else(|| RepositoryError::NotFound(describe(path)))?;
-        slot.1 = instance;
+        if let Some(slot) = ns.instances.get_mut(index) {
+            slot.1 = instance;
+        }
         Ok(())
     }
 
-    /// Deletes the instance at `path`.
+    /// DeleteInstance: removes the instance at `path` and returns it.
     pub fn delete_instance(
         &mut self,
         namespace: &str,
         path: &InstancePath,
     ) -> Result<Instance, RepositoryError> {
+        let ns = self.namespace_ref(namespace)?;
+        let index =
+            position(ns, path).ok_or_else(|| RepositoryError::NotFound(path.to_string()))?;
         let ns = self.namespace_mut(namespace)?;
-        let index = ns
-            .instances
-            .iter()
-            .position(|(p, _)| p.same_instance(path))
-            .ok_or_else(|| RepositoryError::NotFound(describe(path)))?;
-        Ok(ns.instances.remove(index).1)
+        let (_, instance) = ns.instances.remove(index);
+        // Removing shifts the later instances down by one.
+        ns.instance_index.retain(|_, bucket| {
+            bucket.retain(|i| *i != index);
+            for i in bucket.iter_mut() {
+                if *i > index {
+                    *i -= 1;
+                }
+            }
+            !bucket.is_empty()
+        });
+        Ok(instance)
     }
 }
 
-/// Checks an instance against its class and builds its path.
+/// Where the instance at `path` is in `ns.instances`.
+fn position(ns: &Namespace, path: &InstancePath) -> Option<usize> {
+    let class = ns.classes.get(&path.class_name)?;
+    let keys = typed_keys(class, path)?;
+    find(ns, &index_key(class, &keys), &keys)
+}
+
+/// The stored instance whose index key is `key` and whose keys match `keys` (in class order).
+fn find(ns: &Namespace, key: &str, keys: &[KeyBinding]) -> Option<usize> {
+    ns.instance_index.get(key)?.iter().copied().find(|&i| {
+        ns.instances.get(i).is_some_and(|(stored, _)| {
+            stored.keybindings.len() == keys.len()
+                && stored
+                    .keybindings
+                    .iter()
+                    .zip(keys)
+                    .all(|(a, b)| values_match(&a.value, &b.value))
+        })
+    })
+}
+
+/// True when two key values name the same thing: equal values, or references to the same
+/// object (host and namespace compared only when both references have them).
+fn values_match(a: &Value, b: &Value) -> bool {
+    let (Value::Reference(a), Value::Reference(b)) = (a, b) else {
+        return a == b;
+    };
+    let both_equal = |x: Option<&str>, y: Option<&str>| match (x, y) {
+        (Some(x), Some(y)) => x
+            .trim_start_matches('/')
+            .eq_ignore_ascii_case(y.trim_start_matches('/')),
+        _ => true,
+    };
+    a.class_name() == b.class_name()
+        && both_equal(a.namespace(), b.namespace())
+        && both_equal(a.host(), b.host())
+        && match (a.as_ref(), b.as_ref()) {
+            (ObjectPath::Class(_), ObjectPath::Class(_)) => true,
+            (ObjectPath::Instance(a), ObjectPath::Instance(b)) => {
+                a.keybindings.len() == b.keybindings.len()
+                    && a.keybindings.iter().all(|k| {
+                        b.key(k.name.as_str())
+                            .is_some_and(|v| values_match(&k.value, v))
+                    })
+            }
+            _ => false,
+        }
+}
+
+/// Checks an instance against its class and builds its path and index key.
 fn instance_path(
     ns: &Namespace,
     namespace: &str,
     instance: &Instance,
-) -> Result<InstancePath, RepositoryError> {
+) -> Result<(InstancePath, String), RepositoryError> {
     let class = ns
         .classes
         .get(&instance.class_name)
         .ok_or_else(|| RepositoryError::InvalidClass(instance.class_name.to_string()))?;
     if class.is_abstract() {
-        return Err(RepositoryError::Invalid(format!(
-            "class {} is abstract and cannot have instances",
-            class.name
-        )));
+        return Err(RepositoryError::AbstractClass(class.name.to_string()));
     }
     for property in instance.properties.values() {
         check_property(class, property)?;
@@ -129,13 +201,17 @@ fn instance_path(
         let value = instance
             .value(key.name.as_str())
             .or(key.value.as_ref())
-            .ok_or_else(|| RepositoryError::Invalid(format!("key {} is NULL", key.name)))?;
+            .ok_or_else(|| RepositoryError::NullKey {
+                class: class.name.to_string(),
+                property: key.name.to_string(),
+            })?;
         path.keybindings.push(KeyBinding {
             name: key.name.clone(),
             value: value.clone(),
         });
     }
-    Ok(path)
+    let key = index_key(class, &path.keybindings);
+    Ok((path, key))
 }
 
 /// An instance property must be declared by the class, with a value of the declared type.
@@ -163,13 +239,15 @@ fn check_property(class: &Class, property: &Property) -> Result<(), RepositoryEr
     if fits {
         Ok(())
     } else {
-        Err(RepositoryError::Invalid(format!(
-            "property {}.{} is {}{}, and its value is not",
-            class.name,
-            declared.name,
-            declared.cim_type,
-            if declared.is_array { "[]" } else { "" }
-        )))
+        Err(RepositoryError::TypeMismatch {
+            class: class.name.to_string(),
+            property: declared.name.to_string(),
+            expected: format!(
+                "{}{}",
+                declared.cim_type,
+                if declared.is_array { "[]" } else { "" }
+            ),
+        })
     }
 }
 
@@ -182,7 +260,154 @@ fn fits_type(declared: &CimType, value: &Value) -> bool {
     }
 }
 
-/// A short text naming an instance path in errors (its WBEM URI).
-fn describe(path: &InstancePath) -> String {
-    path.to_string()
+/// The keys of a path in its class's key order, converted to the declared key types. `None`
+/// when the path does not name exactly the class's keys or a value cannot be of its key's type.
+fn typed_keys(class: &Class, path: &InstancePath) -> Option<Vec<KeyBinding>> {
+    let mut keys = Vec::with_capacity(path.keybindings.len());
+    for declared in class.keys() {
+        let value = path.key(declared.name.as_str())?;
+        keys.push(KeyBinding {
+            name: declared.name.clone(),
+            value: coerce(&declared.cim_type, value)?,
+        });
+    }
+    (keys.len() == path.keybindings.len()).then_some(keys)
+}
+
+/// The index key of an instance: the lower-cased class name and the canonical text of each
+/// key value, in class order. Paths of one instance have equal index keys; paths of different
+/// instances rarely do (references are indexed without host and namespace), and lookups
+/// compare the keys themselves.
+fn index_key(class: &Class, keys: &[KeyBinding]) -> String {
+    let mut key = class.name.as_str().to_lowercase();
+    for binding in keys {
+        key.push('\0');
+        canonical(&binding.value, &mut key);
+    }
+    key
+}
+
+/// A key value converted to the declared type when it is of another type that represents the
+/// same value (an integer of another width, a real32 in a real64, a datetime or char16 given
+/// as a string).
+fn coerce(declared: &CimType, value: &Value) -> Option<Value> {
+    if fits_type(declared, value) {
+        return Some(value.clone());
+    }
+    if declared.is_integer() {
+        return integer(declared, value.as_integer()?);
+    }
+    match (declared, value) {
+        (CimType::Real64, Value::Real32(v)) => Some(Value::Real64(f64::from(*v))),
+        (CimType::Real32, Value::Real64(v)) => {
+            // Truncation is the point: the key matches only if nothing was lost.
+            #[allow(clippy::cast_possible_truncation)]
+            let narrow = *v as f32;
+            (f64::from(narrow) == *v).then_some(Value::Real32(narrow))
+        }
+        (CimType::Datetime, Value::String(s)) => Datetime::parse(s).ok().map(Value::Datetime),
+        (CimType::Char16, Value::String(s)) => {
+            let mut chars = s.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => Some(Value::Char16(Char16::from(c))),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// An integer as a value of the integer type `declared`, if it fits.
+fn integer(declared: &CimType, n: i128) -> Option<Value> {
+    Some(match declared {
+        CimType::Uint8 => Value::Uint8(n.try_into().ok()?),
+        CimType::Sint8 => Value::Sint8(n.try_into().ok()?),
+        CimType::Uint16 => Value::Uint16(n.try_into().ok()?),
+        CimType::Sint16 => Value::Sint16(n.try_into().ok()?),
+        CimType::Uint32 => Value::Uint32(n.try_into().ok()?),
+        CimType::Sint32 => Value::Sint32(n.try_into().ok()?),
+        CimType::Uint64 => Value::Uint64(n.try_into().ok()?),
+        CimType::Sint64 => Value::Sint64(n.try_into().ok()?),
+        _ => return None,
+    })
+}
+
+/// Appends a canonical text of a key value: equal keys give equal texts. A reference is its
+/// class and keys (names lower-cased, sorted), without host or namespace.
+fn canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Reference(path) => match path.as_ref() {
+            ObjectPath::Class(path) => {
+                let _ = write!(out, "class({})", path.class_name.as_str().to_lowercase());
+            }
+            ObjectPath::Instance(path) => {
+                let _ = write!(out, "ref({}", path.class_name.as_str().to_lowercase());
+                let mut keys: Vec<(String, &Value)> = path
+                    .keybindings
+                    .iter()
+                    .map(|k| (k.name.as_str().to_lowercase(), &k.value))
+                    .collect();
+                keys.sort_by(|a, b| a.0.cmp(&b.0));
+                for (name, value) in keys {
+                    let _ = write!(out, ",{name}=");
+                    canonical(value, out);
+                }
+                out.push(')');
+            }
+        },
+        // Debug spells the variant and the exact value: Uint32(5) differs from String("5").
+        other => {
+            let _ = write!(out, "{other:?}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_keys_convert_to_the_declared_width() {
+        assert_eq!(
+            coerce(&CimType::Uint16, &Value::Uint64(7)),
+            Some(Value::Uint16(7))
+        );
+        assert_eq!(coerce(&CimType::Uint8, &Value::Sint64(-1)), None);
+        assert_eq!(coerce(&CimType::Uint8, &Value::Uint64(256)), None);
+        assert_eq!(coerce(&CimType::String, &Value::Uint64(1)), None);
+        assert_eq!(
+            coerce(&CimType::Real32, &Value::Real64(0.5)),
+            Some(Value::Real32(0.5))
+        );
+        assert_eq!(coerce(&CimType::Real32, &Value::Real64(0.1)), None);
+        assert_eq!(
+            coerce(&CimType::Char16, &Value::from("x")),
+            Some(Value::Char16(Char16::from('x')))
+        );
+    }
+
+    #[test]
+    fn references_compare_by_class_and_keys() {
+        let a = InstancePath::new("CIM_A")
+            .with_key("Name", "x")
+            .with_key("Id", 1u32);
+        let b = InstancePath::new("cim_a")
+            .with_key("id", 1u32)
+            .with_key("NAME", "x")
+            .in_namespace("root/cimv2");
+        let (mut left, mut right) = (String::new(), String::new());
+        canonical(
+            &Value::Reference(Box::new(ObjectPath::Instance(a))),
+            &mut left,
+        );
+        canonical(
+            &Value::Reference(Box::new(ObjectPath::Instance(b))),
+            &mut right,
+        );
+        assert_eq!(left, right);
+        let (mut upper, mut lower) = (String::new(), String::new());
+        canonical(&Value::from("X"), &mut upper);
+        canonical(&Value::from("x"), &mut lower);
+        assert_ne!(upper, lower);
+    }
 }

@@ -33,14 +33,18 @@
 //! assert!(local.properties.is_empty());
 //! ```
 
+mod associations;
 mod instances;
 mod resolve;
+mod validate;
+
+pub use associations::{AssociationFilter, AssociationLink};
 
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
 
-use crate::model::{CimType, Class, Instance, InstancePath, Name, NameKey, QualifierDeclaration};
+use crate::model::{Class, Instance, InstancePath, Name, NameKey, QualifierDeclaration};
 
 /// Why a repository operation was refused. A refused operation leaves the repository unchanged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -82,6 +86,44 @@ pub enum RepositoryError {
         /// The unknown property.
         property: String,
     },
+    /// A value is not of the type its property declares.
+    #[error("property {class}.{property} is {expected}, and its value is not")]
+    TypeMismatch {
+        /// The instance's class.
+        class: String,
+        /// The property.
+        property: String,
+        /// The declared type (`uint32`, `string[]`).
+        expected: String,
+    },
+    /// A key property of a new instance is NULL.
+    #[error("key {class}.{property} is NULL")]
+    NullKey {
+        /// The instance's class.
+        class: String,
+        /// The key property.
+        property: String,
+    },
+    /// The class is abstract and cannot have instances.
+    #[error("class {0} is abstract and cannot have instances")]
+    AbstractClass(String),
+    /// A subclass restates a DisableOverride qualifier with another value.
+    #[error("{element}: qualifier {qualifier} is DisableOverride and cannot change its value")]
+    OverrideDisabled {
+        /// The class or element (`property CIM_A.Name`).
+        element: String,
+        /// The qualifier.
+        qualifier: String,
+    },
+    /// An element names a class that does not exist (a reference's target, an embedded
+    /// instance's class).
+    #[error("{element} names class {target}, which does not exist")]
+    InvalidReference {
+        /// The element (`property CIM_A.Antecedent`, `method CIM_A.M parameter P`).
+        element: String,
+        /// The class it names.
+        target: String,
+    },
     /// The element breaks a rule of DSP0004 (the message says which).
     #[error("{0}")]
     Invalid(String),
@@ -100,6 +142,10 @@ pub struct Namespace {
     pub instances: Vec<(InstancePath, Instance)>,
     /// The direct subclasses of each class, in the order they were added.
     subclasses: HashMap<Name, Vec<Name>>,
+    /// The positions in `instances` of the instances with each index key (see `instances.rs`).
+    instance_index: HashMap<String, Vec<usize>>,
+    /// The reference properties that point at each class: (association, reference property).
+    referenced_by: HashMap<Name, Vec<(Name, Name)>>,
 }
 
 /// Namespaces by name (case-insensitive: `root/cimv2` and `ROOT/CIMV2` are the same).
@@ -229,6 +275,7 @@ impl Repository {
                 .or_default()
                 .push(resolved.name.clone());
         }
+        associations::index_references(ns, &resolved);
         ns.classes.insert(resolved.name.clone(), resolved);
         Ok(())
     }
@@ -271,13 +318,22 @@ impl Repository {
         if has_subclasses || has_instances {
             return Err(RepositoryError::ClassHasChildren(class.name.to_string()));
         }
-        let (name, superclass) = (class.name.clone(), class.superclass.clone());
+        let name = class.name.clone();
         let ns = self.namespace_mut(namespace)?;
-        ns.classes.shift_remove(&name);
+        let Some(class) = ns.classes.shift_remove(&name) else {
+            return Err(RepositoryError::InvalidClass(name.to_string()));
+        };
         ns.subclasses.remove(&name);
-        if let Some(siblings) = superclass.and_then(|s| ns.subclasses.get_mut(&s)) {
-            siblings.retain(|sibling| *sibling != name);
+        if let Some(superclass) = &class.superclass {
+            if let Some(siblings) = ns.subclasses.get_mut(superclass) {
+                siblings.retain(|sibling| *sibling != name);
+                // No empty lists: a repository after an add and a delete equals the one before.
+                if siblings.is_empty() {
+                    ns.subclasses.remove(superclass);
+                }
+            }
         }
+        associations::unindex_references(ns, &class);
         Ok(())
     }
 
@@ -355,39 +411,32 @@ impl Repository {
         Ok(chain)
     }
 
-    /// True when `class` is `ancestor` or one of its subclasses.
+    /// True when `class` is `ancestor` or one of its subclasses (both existing).
     pub fn is_a(&self, namespace: &str, class: &str, ancestor: &str) -> bool {
         self.namespace(namespace)
             .is_some_and(|ns| resolve::is_a(ns, class, ancestor))
     }
 
-    /// The association classes with a reference property that can point at an instance of
-    /// `class`: one declared to reference `class` or one of its superclasses. This is what
-    /// Associators and References search.
-    pub fn associations_referencing(
-        &self,
-        namespace: &str,
-        class: &str,
-    ) -> Result<Vec<AssociationRole<'_>>, RepositoryError> {
+    /// True when `class` is a subclass of `ancestor`, directly or not (a class is not its own
+    /// subclass; see [`Repository::is_a`] for that).
+    pub fn is_subclass(&self, namespace: &str, class: &str, ancestor: &str) -> bool {
+        let Some(ns) = self.namespace(namespace) else {
+            return false;
+        };
+        ns.classes
+            .get(&NameKey(class))
+            .and_then(|c| c.superclass.as_ref())
+            .is_some_and(|parent| resolve::is_a(ns, parent.as_str(), ancestor))
+    }
+
+    /// The direct subclasses of a class, in the order they were added.
+    pub fn subclasses(&self, namespace: &str, name: &str) -> Result<&[Name], RepositoryError> {
         let ns = self.namespace_ref(namespace)?;
-        if !ns.classes.contains_key(&NameKey(class)) {
-            return Err(RepositoryError::InvalidClass(class.to_owned()));
-        }
-        let mut roles = Vec::new();
-        for association in ns.classes.values().filter(|c| c.is_association()) {
-            for property in association.properties.values() {
-                if let CimType::Reference(Some(target)) = &property.cim_type {
-                    if resolve::is_a(ns, class, target.as_str()) {
-                        roles.push(AssociationRole {
-                            association: &association.name,
-                            role: &property.name,
-                            reference_class: target,
-                        });
-                    }
-                }
-            }
-        }
-        Ok(roles)
+        let class = ns
+            .classes
+            .get(&NameKey(name))
+            .ok_or_else(|| RepositoryError::InvalidClass(name.to_owned()))?;
+        Ok(ns.subclasses.get(&class.name).map_or(&[], Vec::as_slice))
     }
 
     fn namespace_ref(&self, namespace: &str) -> Result<&Namespace, RepositoryError> {

@@ -1,9 +1,23 @@
 //! Inheritance resolution (DSP0004 5.1.2, 5.6.1.3) and the GetClass reductions.
+//!
+//! A class arrives as declared: its own properties and methods, qualifier values typed and
+//! flavors set from the declarations. Resolving it copies in what the superclass (already
+//! resolved) passes down:
+//!
+//! - every property and method, marked propagated, keeping its class origin, with only the
+//!   qualifiers whose flavor is ToSubclass (Restricted ones stay behind);
+//! - the superclass's ToSubclass class qualifiers;
+//! - for a property or method the subclass redeclares (an override, with or without the
+//!   `Override` qualifier, as the DMTF schema writes them), the subclass's declaration in the
+//!   inherited position, with the inherited ToSubclass qualifiers it does not restate. A
+//!   DisableOverride qualifier it restates must keep its value.
 
 use indexmap::IndexMap;
 
 use super::{ClassQuery, Namespace, RepositoryError};
-use crate::model::{CimType, Class, Method, Name, NameKey, Property, Qualifier, QualifierList};
+use crate::model::{
+    CimType, Class, Method, Name, NameKey, Parameter, Property, Qualifier, QualifierList,
+};
 
 /// Resolves a class as declared against its superclass, checking the rules that make a class
 /// valid in `namespace`. Nothing is changed here: the caller stores the result.
@@ -18,7 +32,7 @@ pub(super) fn resolve(namespace: &Namespace, class: Class) -> Result<Class, Repo
                 }
             })?),
         };
-    let context = class.name.to_string();
+    let context = format!("class {}", class.name);
     let qualifiers = merge_qualifiers(
         superclass.map(|s| &s.qualifiers),
         class.qualifiers,
@@ -32,6 +46,9 @@ pub(super) fn resolve(namespace: &Namespace, class: Class) -> Result<Class, Repo
         methods: IndexMap::new(),
     };
     if let Some(superclass) = superclass {
+        // DSP0004: the subclasses of an association are associations (the Association
+        // qualifier propagates and cannot be overridden), and an association does not derive
+        // from a class that is not one.
         if resolved.is_association() != superclass.is_association() {
             return Err(RepositoryError::Invalid(format!(
                 "class {} and its superclass {} must both be associations or neither",
@@ -49,12 +66,14 @@ pub(super) fn resolve(namespace: &Namespace, class: Class) -> Result<Class, Repo
             .map(|(name, method)| (name.clone(), inherit_method(method)))
             .collect();
     }
+    // DSP0004: "if the superclass has key properties (including those inherited from other
+    // classes), the new subclass cannot define any additional key properties".
     let superclass_has_keys = superclass.is_some_and(|s| s.keys().next().is_some());
     for (_, property) in class.properties {
         add_property(namespace, &mut resolved, property, superclass_has_keys)?;
     }
     for (_, method) in class.methods {
-        add_method(&mut resolved, method)?;
+        add_method(namespace, &mut resolved, method)?;
     }
     Ok(resolved)
 }
@@ -74,16 +93,28 @@ fn add_property(
             )));
         }
         if let Some(target) = target {
+            // An association may reference itself; any other target must already exist, as
+            // a superclass must (the DMTF schema's include order satisfies both).
             if *target != class.name && !namespace.classes.contains_key(target) {
-                return Err(RepositoryError::InvalidClass(target.to_string()));
+                return Err(RepositoryError::InvalidReference {
+                    element: context,
+                    target: target.to_string(),
+                });
             }
         }
     }
     property.propagated = false;
-    property.class_origin = Some(class.name.clone());
     match class.properties.get(&property.name) {
         Some(inherited) => {
             check_override_type(namespace, inherited, &property, &context)?;
+            if property.is_key() && !inherited.is_key() && superclass_has_keys {
+                return Err(RepositoryError::Invalid(format!(
+                    "{context} makes an inherited property a key, but the superclass already \
+                     has keys"
+                )));
+            }
+            // The class origin stays the class that first declared the property.
+            property.class_origin = inherited.class_origin.clone();
             property.qualifiers =
                 merge_qualifiers(Some(&inherited.qualifiers), property.qualifiers, &context)?;
         }
@@ -92,30 +123,54 @@ fn add_property(
                 "{context} adds a key, but the superclass already has keys"
             )));
         }
-        None => {}
+        None => property.class_origin = Some(class.name.clone()),
     }
     class.properties.insert(property.name.clone(), property);
     Ok(())
 }
 
 /// Adds one declared method to the class being resolved, as a new method or an override.
-fn add_method(class: &mut Class, mut method: Method) -> Result<(), RepositoryError> {
+fn add_method(
+    namespace: &Namespace,
+    class: &mut Class,
+    mut method: Method,
+) -> Result<(), RepositoryError> {
     let context = format!("method {}.{}", class.name, method.name);
     method.propagated = false;
-    method.class_origin = Some(class.name.clone());
-    if let Some(inherited) = class.methods.get(&method.name) {
-        method.qualifiers =
-            merge_qualifiers(Some(&inherited.qualifiers), method.qualifiers, &context)?;
-        for parameter in &mut method.parameters {
-            if let Some(old) = inherited.parameter(parameter.name.as_str()) {
-                let context = format!("{context} parameter {}", parameter.name);
-                let local = std::mem::take(&mut parameter.qualifiers);
-                parameter.qualifiers = merge_qualifiers(Some(&old.qualifiers), local, &context)?;
-            }
+    let Some(inherited) = class.methods.get(&method.name) else {
+        method.class_origin = Some(class.name.clone());
+        class.methods.insert(method.name.clone(), method);
+        return Ok(());
+    };
+    if !type_overrides(namespace, &inherited.return_type, &method.return_type) {
+        return Err(RepositoryError::Invalid(format!(
+            "{context} overrides a method returning {} with one returning {}",
+            inherited.return_type, method.return_type
+        )));
+    }
+    method.class_origin = inherited.class_origin.clone();
+    method.qualifiers = merge_qualifiers(Some(&inherited.qualifiers), method.qualifiers, &context)?;
+    for parameter in &mut method.parameters {
+        if let Some(old) = inherited.parameter(parameter.name.as_str()) {
+            let context = format!("{context} parameter {}", parameter.name);
+            let local = std::mem::take(&mut parameter.qualifiers);
+            parameter.qualifiers = merge_qualifiers(Some(&old.qualifiers), local, &context)?;
         }
     }
     class.methods.insert(method.name.clone(), method);
     Ok(())
+}
+
+/// True when an element of type `new` may override one of type `old`: the same type, or for a
+/// reference the same class or a subclass of it (DMTF associations narrow their references).
+fn type_overrides(namespace: &Namespace, old: &CimType, new: &CimType) -> bool {
+    match (old, new) {
+        (CimType::Reference(Some(old)), CimType::Reference(Some(new))) => {
+            new == old || is_a(namespace, new.as_str(), old.as_str())
+        }
+        (CimType::Reference(_), CimType::Reference(_)) => true,
+        (old, new) => old == new,
+    }
 }
 
 /// An overriding property keeps its type: the same type and array-ness, and for a reference
@@ -126,13 +181,7 @@ fn check_override_type(
     property: &Property,
     context: &str,
 ) -> Result<(), RepositoryError> {
-    let compatible = match (&inherited.cim_type, &property.cim_type) {
-        (CimType::Reference(Some(old)), CimType::Reference(Some(new))) => {
-            is_a(namespace, new.as_str(), old.as_str()) || new == old
-        }
-        (CimType::Reference(_), CimType::Reference(_)) => true,
-        (old, new) => old == new,
-    };
+    let compatible = type_overrides(namespace, &inherited.cim_type, &property.cim_type);
     if !compatible || inherited.is_array != property.is_array {
         return Err(RepositoryError::Invalid(format!(
             "{context} overrides a {}{} property with a {}{} one",
@@ -160,12 +209,19 @@ fn inherit_property(property: &Property) -> Property {
     }
 }
 
-/// A superclass method as a subclass inherits it.
+/// A superclass method as a subclass inherits it, its parameters' qualifiers propagated too.
 fn inherit_method(method: &Method) -> Method {
     Method {
         name: method.name.clone(),
         return_type: method.return_type.clone(),
-        parameters: method.parameters.clone(),
+        parameters: method
+            .parameters
+            .iter()
+            .map(|parameter| Parameter {
+                qualifiers: propagate(&parameter.qualifiers),
+                ..parameter.clone()
+            })
+            .collect(),
         qualifiers: propagate(&method.qualifiers),
         class_origin: method.class_origin.clone(),
         propagated: true,
@@ -206,9 +262,10 @@ fn merge_qualifiers(
     for (name, mut qualifier) in local.0 {
         if let Some(old) = merged.0.get(&name) {
             if !old.flavor.overridable && old.value != qualifier.value {
-                return Err(RepositoryError::Invalid(format!(
-                    "{context}: qualifier {name} is DisableOverride and cannot change its value"
-                )));
+                return Err(RepositoryError::OverrideDisabled {
+                    element: context.to_owned(),
+                    qualifier: name.to_string(),
+                });
             }
         }
         qualifier.propagated = false;
@@ -231,6 +288,10 @@ pub(super) fn is_a(namespace: &Namespace, class: &str, ancestor: &str) -> bool {
 }
 
 /// GetClass's reductions of a resolved class.
+///
+/// LocalOnly keeps the properties and methods the class declares or overrides and the class
+/// qualifiers it states itself; the elements kept keep all their qualifiers, inherited ones
+/// included, as DSP0200 asks only for the elements to be filtered.
 pub(super) fn filter_class(class: &Class, query: &ClassQuery) -> Class {
     let wanted = |name: &Name| {
         query
@@ -259,16 +320,7 @@ pub(super) fn filter_class(class: &Class, query: &ClassQuery) -> Class {
         out.qualifiers.0.retain(|_, q| !q.propagated);
     }
     if !query.include_qualifiers {
-        out.qualifiers = QualifierList::new();
-        for property in out.properties.values_mut() {
-            property.qualifiers = QualifierList::new();
-        }
-        for method in out.methods.values_mut() {
-            method.qualifiers = QualifierList::new();
-            for parameter in &mut method.parameters {
-                parameter.qualifiers = QualifierList::new();
-            }
-        }
+        strip_qualifiers(&mut out);
     }
     if !query.include_class_origin {
         out.properties
@@ -277,4 +329,18 @@ pub(super) fn filter_class(class: &Class, query: &ClassQuery) -> Class {
         out.methods.values_mut().for_each(|m| m.class_origin = None);
     }
     out
+}
+
+/// Removes the qualifiers of a class and of all its elements.
+fn strip_qualifiers(class: &mut Class) {
+    class.qualifiers = QualifierList::new();
+    for property in class.properties.values_mut() {
+        property.qualifiers = QualifierList::new();
+    }
+    for method in class.methods.values_mut() {
+        method.qualifiers = QualifierList::new();
+        for parameter in &mut method.parameters {
+            parameter.qualifiers = QualifierList::new();
+        }
+    }
 }
