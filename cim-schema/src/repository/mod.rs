@@ -4,13 +4,22 @@
 //! Classes are added as declared (their own elements only) and stored resolved: inherited
 //! properties, methods and qualifiers are copied in by their flavors (ToSubclass propagates,
 //! Restricted does not, DisableOverride forbids a new value), every property and method carries
-//! its class origin, and elements inherited unchanged are marked propagated. Every refused
-//! operation leaves the repository as it was.
+//! its class origin (the class that first declared it), and elements inherited unchanged are
+//! marked propagated. Every refused operation leaves the repository as it was.
+//!
+//! [`Repository::add_class`] checks what can be checked as a class arrives: the superclass
+//! exists, the name is new, associations derive only from associations, no key is added below a
+//! keyed class, references appear only in associations and point at existing classes,
+//! overrides keep their types. [`Repository::validate`] checks the rest once a schema is loaded:
+//! the classes that method parameters and `EmbeddedInstance` qualifiers name, which an include
+//! order may declare later.
 //!
 //! The queries are those the intrinsic operations of DSP0200 need: class names with
 //! DeepInheritance, GetClass with LocalOnly, IncludeQualifiers, IncludeClassOrigin and
-//! PropertyList, subclasses and superclasses, the associations that reference a class, and
-//! instances by path or by class.
+//! PropertyList, subclasses and superclasses, the associations that reference a class (with the
+//! AssocClass, ResultClass, Role and ResultRole filters), and instances by path or by class.
+//! Subclasses, reference targets and instance paths are indexed, so that loading a schema and
+//! answering a query cost no scan of the namespace.
 //!
 //! ```
 //! use cim_schema::model::{Class, CimType, Property};
@@ -448,5 +457,69 @@ impl Repository {
         self.namespaces
             .get_mut(&NameKey(namespace))
             .ok_or_else(|| RepositoryError::InvalidNamespace(namespace.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A <- B <- D, A <- C, E.
+    fn tree() -> Repository {
+        let mut repository = Repository::new();
+        repository.create_namespace("root/t");
+        for (name, superclass) in [
+            ("A", None),
+            ("B", Some("A")),
+            ("C", Some("A")),
+            ("D", Some("B")),
+            ("E", None),
+        ] {
+            repository
+                .add_class("root/t", Class::new(name, superclass.map(Name::new)))
+                .unwrap();
+        }
+        repository
+    }
+
+    #[test]
+    fn deep_class_names_are_depth_first_in_insertion_order() {
+        let repository = tree();
+        let deep: Vec<_> = repository
+            .class_names("root/t", Some("a"), true)
+            .unwrap()
+            .into_iter()
+            .map(Name::as_str)
+            .collect();
+        assert_eq!(deep, ["B", "D", "C"]);
+        let roots: Vec<_> = repository
+            .class_names("root/t", None, false)
+            .unwrap()
+            .into_iter()
+            .map(Name::as_str)
+            .collect();
+        assert_eq!(roots, ["A", "E"]);
+    }
+
+    #[test]
+    fn the_subclass_index_follows_deletions() {
+        let mut repository = tree();
+        repository.delete_class("root/t", "D").unwrap();
+        assert!(repository.subclasses("root/t", "B").unwrap().is_empty());
+        assert!(!repository
+            .namespace("root/t")
+            .unwrap()
+            .subclasses
+            .contains_key(&Name::new("B")));
+        assert!(repository.is_subclass("root/t", "C", "A"));
+        assert!(!repository.is_subclass("root/t", "D", "A"));
+    }
+
+    #[test]
+    fn create_namespace_is_idempotent() {
+        let mut repository = tree();
+        let before = repository.clone();
+        repository.create_namespace("ROOT/T");
+        assert_eq!(repository, before);
     }
 }

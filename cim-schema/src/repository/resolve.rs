@@ -344,3 +344,104 @@ fn strip_qualifiers(class: &mut Class) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Flavor, Value};
+
+    fn flavored(name: &str, value: bool, to_subclass: bool, overridable: bool) -> Qualifier {
+        let mut q = Qualifier::new(name, CimType::Boolean, Some(Value::Boolean(value)));
+        q.flavor = Flavor {
+            to_subclass,
+            overridable,
+            ..Flavor::default()
+        };
+        q
+    }
+
+    fn list(qualifiers: Vec<Qualifier>) -> QualifierList {
+        let mut out = QualifierList::new();
+        qualifiers.into_iter().for_each(|q| out.insert(q));
+        out
+    }
+
+    #[test]
+    fn only_to_subclass_qualifiers_propagate() {
+        let inherited = list(vec![
+            flavored("Kept", true, true, true),
+            flavored("Dropped", true, false, true),
+        ]);
+        let propagated = propagate(&inherited);
+        assert_eq!(propagated.len(), 1);
+        assert!(propagated.get("kept").unwrap().propagated);
+    }
+
+    #[test]
+    fn local_qualifiers_replace_inherited_ones_unless_disable_override() {
+        let inherited = list(vec![
+            flavored("Free", true, true, true),
+            flavored("Fixed", true, true, false),
+        ]);
+        let merged = merge_qualifiers(
+            Some(&inherited),
+            list(vec![
+                flavored("Free", false, true, true),
+                flavored("Fixed", true, true, false),
+            ]),
+            "class X",
+        )
+        .unwrap();
+        let free = merged.get("Free").unwrap();
+        assert_eq!(free.value, Some(Value::Boolean(false)));
+        assert!(!free.propagated);
+        assert!(!merged.get("Fixed").unwrap().propagated);
+
+        let error = merge_qualifiers(
+            Some(&inherited),
+            list(vec![flavored("fixed", false, true, false)]),
+            "class X",
+        )
+        .unwrap_err();
+        assert!(matches!(error, RepositoryError::OverrideDisabled { .. }));
+        // A Restricted DisableOverride qualifier does not reach the subclass, which may set it.
+        let restricted = list(vec![flavored("Fixed", true, false, false)]);
+        let merged = merge_qualifiers(
+            Some(&restricted),
+            list(vec![flavored("Fixed", false, false, false)]),
+            "c",
+        )
+        .unwrap();
+        assert_eq!(
+            merged.get("Fixed").unwrap().value,
+            Some(Value::Boolean(false))
+        );
+    }
+
+    #[test]
+    fn reference_overrides_may_only_narrow() {
+        let mut namespace = Namespace::default();
+        for (name, superclass) in [("A", None), ("B", Some("A")), ("C", None)] {
+            let class = Class::new(name, superclass.map(Name::new));
+            namespace.classes.insert(class.name.clone(), class);
+        }
+        let reference = |class: &str| CimType::Reference(Some(Name::new(class)));
+        assert!(type_overrides(&namespace, &reference("A"), &reference("B")));
+        assert!(type_overrides(&namespace, &reference("A"), &reference("a")));
+        assert!(!type_overrides(
+            &namespace,
+            &reference("B"),
+            &reference("A")
+        ));
+        assert!(!type_overrides(
+            &namespace,
+            &reference("A"),
+            &reference("C")
+        ));
+        assert!(!type_overrides(
+            &namespace,
+            &CimType::Uint8,
+            &CimType::Uint16
+        ));
+    }
+}

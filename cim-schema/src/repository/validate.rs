@@ -74,3 +74,56 @@ fn embedded_instance(qualifiers: &QualifierList) -> Option<&str> {
         .and_then(|q| q.value.as_ref())
         .and_then(Value::as_str)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Method, Name, Parameter, Property, Qualifier};
+
+    #[test]
+    fn named_classes_are_visited_where_declared() {
+        let mut class = Class::new("A", None);
+        class.add_property(Property::new(
+            "R",
+            CimType::Reference(Some(Name::new("T1"))),
+            None,
+        ));
+        let mut inherited = Property::new("S", CimType::Reference(Some(Name::new("T9"))), None);
+        inherited.propagated = true;
+        class.add_property(inherited);
+        let mut parameter = Parameter {
+            name: Name::new("P"),
+            cim_type: CimType::String,
+            is_array: false,
+            array_size: None,
+            qualifiers: QualifierList::new(),
+            embedded_object: None,
+        };
+        parameter.qualifiers.insert(Qualifier::new(
+            EMBEDDED_INSTANCE,
+            CimType::String,
+            Some(Value::from("T3")),
+        ));
+        let method = Method {
+            name: Name::new("M"),
+            return_type: CimType::Reference(Some(Name::new("T2"))),
+            parameters: vec![parameter],
+            qualifiers: QualifierList::new(),
+            class_origin: None,
+            propagated: false,
+        };
+        class.methods.insert(method.name.clone(), method);
+        let mut seen = Vec::new();
+        for_each_named_class(&class, &mut |element, target| {
+            seen.push(format!("{element} -> {target}"));
+        });
+        assert_eq!(
+            seen,
+            [
+                "property A.R -> T1",
+                "method A.M -> T2",
+                "method A.M parameter P -> T3"
+            ]
+        );
+    }
+}
