@@ -1388,3 +1388,128 @@ fn references_and_associators_of_stored_instances() {
         .unwrap()
         .is_empty());
 }
+
+// ----- qualifier checks -----------------------------------------------------------------------
+
+#[test]
+fn qualifiers_are_checked_against_their_declarations() {
+    let mut repository = fixture();
+    let declare = |repository: &mut Repository, name: &str, cim_type: CimType, scope: Scope| {
+        let declaration = QualifierDeclaration {
+            name: Name::new(name),
+            cim_type,
+            is_array: false,
+            array_size: None,
+            default: None,
+            scope,
+            flavor: Flavor::default(),
+        };
+        repository.set_qualifier(NS, declaration).unwrap();
+    };
+    let class_scope = Scope {
+        class: true,
+        ..Scope::default()
+    };
+    let property_scope = Scope {
+        property: true,
+        reference: true,
+        ..Scope::default()
+    };
+    declare(&mut repository, "Key", CimType::Boolean, property_scope);
+    declare(&mut repository, "Abstract", CimType::Boolean, class_scope);
+    declare(
+        &mut repository,
+        "Association",
+        CimType::Boolean,
+        Scope {
+            association: true,
+            ..Scope::default()
+        },
+    );
+    declare(&mut repository, "Description", CimType::String, Scope::ANY);
+    declare(
+        &mut repository,
+        "In",
+        CimType::Boolean,
+        Scope {
+            parameter: true,
+            ..Scope::default()
+        },
+    );
+
+    let good = repository.class(NS, "Test_Base").unwrap().clone();
+    // Restricted_Note and MaxLen are not declared.
+    let error = repository.check_qualifiers(NS, &good).unwrap_err();
+    assert!(
+        matches!(error, RepositoryError::InvalidQualifier(_)),
+        "{error}"
+    );
+    declare(
+        &mut repository,
+        "Restricted_Note",
+        CimType::String,
+        Scope::ANY,
+    );
+    declare(&mut repository, "MaxLen", CimType::Uint32, property_scope);
+    declare(&mut repository, "Override", CimType::String, property_scope);
+    repository.check_qualifiers(NS, &good).unwrap();
+    repository
+        .check_qualifiers(NS, repository.class(NS, "Test_Assoc").unwrap())
+        .unwrap();
+
+    // A class-scoped qualifier on a property, a property-scoped one on a class.
+    let misplaced = class("Test_Bad", None, vec![key()]);
+    let error = repository.check_qualifiers(NS, &misplaced).unwrap_err();
+    assert!(
+        error.to_string().contains("not allowed on a class"),
+        "{error}"
+    );
+    let misplaced = with(
+        class("Test_Bad", None, vec![]),
+        vec![property("P", CimType::String, vec![abstract_()])],
+    );
+    let error = repository.check_qualifiers(NS, &misplaced).unwrap_err();
+    assert!(
+        error.to_string().contains("not allowed on a property"),
+        "{error}"
+    );
+    // An association takes association-scoped qualifiers and class-scoped ones.
+    let error = repository
+        .check_qualifiers(
+            NS,
+            &class(
+                "Test_Bad",
+                None,
+                vec![
+                    association(),
+                    qualifier("Description", Value::from("x"), true, true),
+                ],
+            ),
+        )
+        .map(|()| "ok");
+    assert_eq!(error, Ok("ok"));
+    // A value of another type.
+    let mistyped = class(
+        "Test_Bad",
+        None,
+        vec![qualifier("Description", Value::Uint32(1), true, true)],
+    );
+    let error = repository.check_qualifiers(NS, &mistyped).unwrap_err();
+    assert!(error.to_string().contains("declared string"), "{error}");
+    let parameter_misplaced = {
+        let mut c = class("Test_Bad", None, vec![]);
+        add_method(
+            &mut c,
+            method(
+                "M",
+                vec![parameter("P", CimType::Uint8, vec![key()])],
+                vec![],
+            ),
+        );
+        c
+    };
+    let error = repository
+        .check_qualifiers(NS, &parameter_misplaced)
+        .unwrap_err();
+    assert!(error.to_string().contains("parameter P"), "{error}");
+}

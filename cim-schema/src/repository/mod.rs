@@ -44,6 +44,7 @@
 
 mod associations;
 mod instances;
+mod qualifiers;
 mod resolve;
 mod validate;
 

@@ -1,0 +1,127 @@
+//! Checking a class's qualifiers against the namespace's qualifier declarations (DSP0004 5.6).
+//!
+//! The MOF compiler types and scopes qualifiers as it reads them; a class that arrives another
+//! way (CreateClass over CIM-XML) is checked here before [`Repository::add_class`].
+
+use super::{Repository, RepositoryError};
+use crate::model::{Class, QualifierList, Scope, Value};
+
+/// The kind of element a qualifier list belongs to, for the scope check.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Class,
+    Association,
+    Indication,
+    Property,
+    Reference,
+    Method,
+    Parameter,
+}
+
+impl Target {
+    /// True when a declaration's scope allows this kind of element. An association or an
+    /// indication also accepts a qualifier scoped to classes, as they are classes.
+    fn allowed(self, scope: &Scope) -> bool {
+        match self {
+            Target::Class => scope.class,
+            Target::Association => scope.association || scope.class,
+            Target::Indication => scope.indication || scope.class,
+            Target::Property => scope.property,
+            Target::Reference => scope.reference,
+            Target::Method => scope.method,
+            Target::Parameter => scope.parameter,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Target::Class => "a class",
+            Target::Association => "an association",
+            Target::Indication => "an indication",
+            Target::Property => "a property",
+            Target::Reference => "a reference",
+            Target::Method => "a method",
+            Target::Parameter => "a parameter",
+        }
+    }
+}
+
+impl Repository {
+    /// Checks every qualifier of a class as declared (class, properties, methods, parameters)
+    /// against the namespace's declarations: declared, of the declared type and array-ness,
+    /// with a value of that type, and allowed by the declaration's scope on that element.
+    pub fn check_qualifiers(&self, namespace: &str, class: &Class) -> Result<(), RepositoryError> {
+        let ns = self.namespace_ref(namespace)?;
+        let check =
+            |list: &QualifierList, target: Target, element: &dyn Fn() -> String| {
+                for qualifier in list.iter() {
+                    let declaration = ns.qualifiers.get(&qualifier.name).ok_or_else(|| {
+                        RepositoryError::InvalidQualifier(qualifier.name.to_string())
+                    })?;
+                    let value_fits = qualifier.value.as_ref().is_none_or(|value| match value {
+                        Value::Array(items) => {
+                            declaration.is_array
+                                && items.iter().flatten().all(|item| {
+                                    item.cim_type().as_ref() == Some(&declaration.cim_type)
+                                })
+                        }
+                        scalar => {
+                            !declaration.is_array
+                                && scalar.cim_type().as_ref() == Some(&declaration.cim_type)
+                        }
+                    });
+                    if qualifier.cim_type != declaration.cim_type
+                        || qualifier.is_array != declaration.is_array
+                        || !value_fits
+                    {
+                        return Err(RepositoryError::Invalid(format!(
+                            "{}: qualifier {} is declared {}{}",
+                            element(),
+                            declaration.name,
+                            declaration.cim_type,
+                            if declaration.is_array { "[]" } else { "" }
+                        )));
+                    }
+                    if !target.allowed(&declaration.scope) {
+                        return Err(RepositoryError::Invalid(format!(
+                            "{}: qualifier {} is not allowed on {}",
+                            element(),
+                            declaration.name,
+                            target.word()
+                        )));
+                    }
+                }
+                Ok(())
+            };
+        let class_target = if class.is_association() {
+            Target::Association
+        } else if class.is_indication() {
+            Target::Indication
+        } else {
+            Target::Class
+        };
+        check(&class.qualifiers, class_target, &|| {
+            format!("class {}", class.name)
+        })?;
+        for property in class.properties.values() {
+            let target = if property.cim_type.is_reference() {
+                Target::Reference
+            } else {
+                Target::Property
+            };
+            check(&property.qualifiers, target, &|| {
+                format!("property {}.{}", class.name, property.name)
+            })?;
+        }
+        for method in class.methods.values() {
+            let element = || format!("method {}.{}", class.name, method.name);
+            check(&method.qualifiers, Target::Method, &element)?;
+            for parameter in &method.parameters {
+                check(&parameter.qualifiers, Target::Parameter, &|| {
+                    format!("{} parameter {}", element(), parameter.name)
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
