@@ -867,7 +867,7 @@ fn classes_with_subclasses_or_instances_are_not_deleted() {
         .unwrap();
     let error = refused(&mut repository, |r| r.delete_class(NS, "Test_Other"));
     assert!(
-        matches!(error, RepositoryError::ClassHasChildren(_)),
+        matches!(error, RepositoryError::ClassHasInstances(_)),
         "{error}"
     );
     let error = refused(&mut repository, |r| r.delete_class(NS, "Test_None"));

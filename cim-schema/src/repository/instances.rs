@@ -334,6 +334,8 @@ fn integer(declared: &CimType, n: i128) -> Option<Value> {
 
 /// Appends a canonical text of a key value: equal keys give equal texts. A reference is its
 /// class and keys (names lower-cased, sorted), without host or namespace.
+///
+/// The `write!`s go to a `String`, which cannot fail, so their results are ignored.
 fn canonical(value: &Value, out: &mut String) {
     match value {
         Value::Reference(path) => match path.as_ref() {

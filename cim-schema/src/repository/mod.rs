@@ -48,30 +48,32 @@ mod qualifiers;
 mod resolve;
 mod validate;
 
-pub use associations::{AssociationFilter, AssociationLink};
-
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
 
 use crate::model::{Class, Instance, InstancePath, Name, NameKey, QualifierDeclaration};
 
+pub use associations::{AssociationFilter, AssociationLink};
+
 /// Why a repository operation was refused. A refused operation leaves the repository unchanged.
+///
+/// Each variant names the DSP0200 status code it usually becomes.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RepositoryError {
-    /// The namespace does not exist.
+    /// The namespace does not exist (CIM_ERR_INVALID_NAMESPACE).
     #[error("namespace {0} does not exist")]
     InvalidNamespace(String),
-    /// The namespace still holds classes or instances and cannot be deleted.
+    /// The namespace still holds classes or instances and cannot be deleted (CIM_ERR_FAILED).
     #[error("namespace {0} is not empty")]
     NamespaceNotEmpty(String),
-    /// A class, qualifier or instance of that name already exists.
+    /// A class, qualifier or instance of that name already exists (CIM_ERR_ALREADY_EXISTS).
     #[error("{0} already exists")]
     AlreadyExists(String),
-    /// The class does not exist.
+    /// The class does not exist (CIM_ERR_INVALID_CLASS; CIM_ERR_NOT_FOUND for GetClass).
     #[error("class {0} does not exist")]
     InvalidClass(String),
-    /// The superclass named by a new class does not exist.
+    /// The superclass named by a new class does not exist (CIM_ERR_INVALID_SUPERCLASS).
     #[error("superclass {superclass} of class {class} does not exist")]
     InvalidSuperclass {
         /// The class being added.
@@ -79,16 +81,20 @@ pub enum RepositoryError {
         /// The superclass it names.
         superclass: String,
     },
-    /// The instance does not exist.
+    /// The instance does not exist (CIM_ERR_NOT_FOUND).
     #[error("instance {0} does not exist")]
     NotFound(String),
-    /// The qualifier declaration does not exist.
+    /// The qualifier declaration does not exist (CIM_ERR_NOT_FOUND for GetQualifier and
+    /// DeleteQualifier, CIM_ERR_INVALID_PARAMETER for a class using it).
     #[error("qualifier {0} is not declared")]
     InvalidQualifier(String),
-    /// The class has subclasses or instances and cannot be deleted.
-    #[error("class {0} has subclasses or instances")]
+    /// The class has subclasses and cannot be deleted (CIM_ERR_CLASS_HAS_CHILDREN).
+    #[error("class {0} has subclasses")]
     ClassHasChildren(String),
-    /// A property named by an instance does not exist in its class.
+    /// The class has instances and cannot be deleted (CIM_ERR_CLASS_HAS_INSTANCES).
+    #[error("class {0} has instances")]
+    ClassHasInstances(String),
+    /// A property named by an instance does not exist in its class (CIM_ERR_NO_SUCH_PROPERTY).
     #[error("class {class} has no property {property}")]
     NoSuchProperty {
         /// The instance's class.
@@ -96,7 +102,7 @@ pub enum RepositoryError {
         /// The unknown property.
         property: String,
     },
-    /// A value is not of the type its property declares.
+    /// A value is not of the type its property declares (CIM_ERR_TYPE_MISMATCH).
     #[error("property {class}.{property} is {expected}, and its value is not")]
     TypeMismatch {
         /// The instance's class.
@@ -106,7 +112,7 @@ pub enum RepositoryError {
         /// The declared type (`uint32`, `string[]`).
         expected: String,
     },
-    /// A key property of a new instance is NULL.
+    /// A key property of a new instance is NULL (CIM_ERR_INVALID_PARAMETER).
     #[error("key {class}.{property} is NULL")]
     NullKey {
         /// The instance's class.
@@ -114,10 +120,11 @@ pub enum RepositoryError {
         /// The key property.
         property: String,
     },
-    /// The class is abstract and cannot have instances.
+    /// The class is abstract and cannot have instances (CIM_ERR_FAILED).
     #[error("class {0} is abstract and cannot have instances")]
     AbstractClass(String),
-    /// A subclass restates a DisableOverride qualifier with another value.
+    /// A subclass restates a DisableOverride qualifier with another value
+    /// (CIM_ERR_INVALID_PARAMETER).
     #[error("{element}: qualifier {qualifier} is DisableOverride and cannot change its value")]
     OverrideDisabled {
         /// The class or element (`property CIM_A.Name`).
@@ -126,7 +133,7 @@ pub enum RepositoryError {
         qualifier: String,
     },
     /// An element names a class that does not exist (a reference's target, an embedded
-    /// instance's class).
+    /// instance's class) (CIM_ERR_INVALID_PARAMETER).
     #[error("{element} names class {target}, which does not exist")]
     InvalidReference {
         /// The element (`property CIM_A.Antecedent`, `method CIM_A.M parameter P`).
@@ -134,7 +141,8 @@ pub enum RepositoryError {
         /// The class it names.
         target: String,
     },
-    /// The element breaks a rule of DSP0004 (the message says which).
+    /// The element breaks a rule of DSP0004 (the message says which)
+    /// (CIM_ERR_INVALID_PARAMETER).
     #[error("{0}")]
     Invalid(String),
 }
@@ -325,8 +333,11 @@ impl Repository {
             .instances
             .iter()
             .any(|(path, _)| path.class_name == class.name);
-        if has_subclasses || has_instances {
+        if has_subclasses {
             return Err(RepositoryError::ClassHasChildren(class.name.to_string()));
+        }
+        if has_instances {
+            return Err(RepositoryError::ClassHasInstances(class.name.to_string()));
         }
         let name = class.name.clone();
         let ns = self.namespace_mut(namespace)?;

@@ -3,7 +3,7 @@
 //! The MOF compiler types and scopes qualifiers as it reads them; a class that arrives another
 //! way (CreateClass over CIM-XML) is checked here before [`Repository::add_class`].
 
-use super::{Repository, RepositoryError};
+use super::{Namespace, Repository, RepositoryError};
 use crate::model::{Class, QualifierList, Scope, Value};
 
 /// The kind of element a qualifier list belongs to, for the scope check.
@@ -52,47 +52,6 @@ impl Repository {
     /// with a value of that type, and allowed by the declaration's scope on that element.
     pub fn check_qualifiers(&self, namespace: &str, class: &Class) -> Result<(), RepositoryError> {
         let ns = self.namespace_ref(namespace)?;
-        let check =
-            |list: &QualifierList, target: Target, element: &dyn Fn() -> String| {
-                for qualifier in list.iter() {
-                    let declaration = ns.qualifiers.get(&qualifier.name).ok_or_else(|| {
-                        RepositoryError::InvalidQualifier(qualifier.name.to_string())
-                    })?;
-                    let value_fits = qualifier.value.as_ref().is_none_or(|value| match value {
-                        Value::Array(items) => {
-                            declaration.is_array
-                                && items.iter().flatten().all(|item| {
-                                    item.cim_type().as_ref() == Some(&declaration.cim_type)
-                                })
-                        }
-                        scalar => {
-                            !declaration.is_array
-                                && scalar.cim_type().as_ref() == Some(&declaration.cim_type)
-                        }
-                    });
-                    if qualifier.cim_type != declaration.cim_type
-                        || qualifier.is_array != declaration.is_array
-                        || !value_fits
-                    {
-                        return Err(RepositoryError::Invalid(format!(
-                            "{}: qualifier {} is declared {}{}",
-                            element(),
-                            declaration.name,
-                            declaration.cim_type,
-                            if declaration.is_array { "[]" } else { "" }
-                        )));
-                    }
-                    if !target.allowed(&declaration.scope) {
-                        return Err(RepositoryError::Invalid(format!(
-                            "{}: qualifier {} is not allowed on {}",
-                            element(),
-                            declaration.name,
-                            target.word()
-                        )));
-                    }
-                }
-                Ok(())
-            };
         let class_target = if class.is_association() {
             Target::Association
         } else if class.is_indication() {
@@ -100,7 +59,7 @@ impl Repository {
         } else {
             Target::Class
         };
-        check(&class.qualifiers, class_target, &|| {
+        check_list(ns, &class.qualifiers, class_target, &|| {
             format!("class {}", class.name)
         })?;
         for property in class.properties.values() {
@@ -109,19 +68,63 @@ impl Repository {
             } else {
                 Target::Property
             };
-            check(&property.qualifiers, target, &|| {
+            check_list(ns, &property.qualifiers, target, &|| {
                 format!("property {}.{}", class.name, property.name)
             })?;
         }
         for method in class.methods.values() {
             let element = || format!("method {}.{}", class.name, method.name);
-            check(&method.qualifiers, Target::Method, &element)?;
+            check_list(ns, &method.qualifiers, Target::Method, &element)?;
             for parameter in &method.parameters {
-                check(&parameter.qualifiers, Target::Parameter, &|| {
+                check_list(ns, &parameter.qualifiers, Target::Parameter, &|| {
                     format!("{} parameter {}", element(), parameter.name)
                 })?;
             }
         }
         Ok(())
     }
+}
+
+/// Checks the qualifiers of one element; `element` names it in errors (formatted only then).
+fn check_list(
+    ns: &Namespace,
+    list: &QualifierList,
+    target: Target,
+    element: &dyn Fn() -> String,
+) -> Result<(), RepositoryError> {
+    for qualifier in list.iter() {
+        let declaration = ns
+            .qualifiers
+            .get(&qualifier.name)
+            .ok_or_else(|| RepositoryError::InvalidQualifier(qualifier.name.to_string()))?;
+        let is_declared_type =
+            |value: &Value| value.cim_type().as_ref() == Some(&declaration.cim_type);
+        let value_fits = qualifier.value.as_ref().is_none_or(|value| match value {
+            Value::Array(items) => {
+                declaration.is_array && items.iter().flatten().all(is_declared_type)
+            }
+            scalar => !declaration.is_array && is_declared_type(scalar),
+        });
+        if qualifier.cim_type != declaration.cim_type
+            || qualifier.is_array != declaration.is_array
+            || !value_fits
+        {
+            return Err(RepositoryError::Invalid(format!(
+                "{}: qualifier {} is declared {}{}",
+                element(),
+                declaration.name,
+                declaration.cim_type,
+                if declaration.is_array { "[]" } else { "" }
+            )));
+        }
+        if !target.allowed(&declaration.scope) {
+            return Err(RepositoryError::Invalid(format!(
+                "{}: qualifier {} is not allowed on {}",
+                element(),
+                declaration.name,
+                target.word()
+            )));
+        }
+    }
+    Ok(())
 }
