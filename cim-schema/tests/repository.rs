@@ -1513,3 +1513,45 @@ fn qualifiers_are_checked_against_their_declarations() {
         .unwrap_err();
     assert!(error.to_string().contains("parameter P"), "{error}");
 }
+
+#[test]
+fn a_resolved_class_added_again_as_declared_resolves_the_same() {
+    // A client may send back a class as GetClass gave it: its flags do not mislead the repository.
+    let repository = fixture();
+    let mut copy = Repository::new();
+    copy.create_namespace(NS);
+    for class in repository.namespace(NS).unwrap().classes.values() {
+        let mut local = repository
+            .get_class(
+                NS,
+                class.name.as_str(),
+                &ClassQuery {
+                    local_only: true,
+                    include_qualifiers: true,
+                    include_class_origin: true,
+                    property_list: None,
+                },
+            )
+            .unwrap();
+        // Marked propagated although stated here: the repository decides.
+        for property in local.properties.values_mut() {
+            property.qualifiers.0.retain(|_, q| !q.propagated);
+            property
+                .qualifiers
+                .0
+                .values_mut()
+                .for_each(|q| q.propagated = true);
+        }
+        for method in local.methods.values_mut() {
+            method.qualifiers.0.retain(|_, q| !q.propagated);
+            for parameter in &mut method.parameters {
+                parameter.qualifiers.0.retain(|_, q| !q.propagated);
+            }
+        }
+        copy.add_class(NS, local).unwrap();
+    }
+    assert_eq!(
+        copy.namespace(NS).unwrap().classes,
+        repository.namespace(NS).unwrap().classes
+    );
+}

@@ -123,7 +123,10 @@ fn add_property(
                 "{context} adds a key, but the superclass already has keys"
             )));
         }
-        None => property.class_origin = Some(class.name.clone()),
+        None => {
+            property.class_origin = Some(class.name.clone());
+            property.qualifiers = declared(property.qualifiers);
+        }
     }
     class.properties.insert(property.name.clone(), property);
     Ok(())
@@ -139,6 +142,10 @@ fn add_method(
     method.propagated = false;
     let Some(inherited) = class.methods.get(&method.name) else {
         method.class_origin = Some(class.name.clone());
+        method.qualifiers = declared(method.qualifiers);
+        for parameter in &mut method.parameters {
+            parameter.qualifiers = declared(std::mem::take(&mut parameter.qualifiers));
+        }
         class.methods.insert(method.name.clone(), method);
         return Ok(());
     };
@@ -151,11 +158,12 @@ fn add_method(
     method.class_origin = inherited.class_origin.clone();
     method.qualifiers = merge_qualifiers(Some(&inherited.qualifiers), method.qualifiers, &context)?;
     for parameter in &mut method.parameters {
-        if let Some(old) = inherited.parameter(parameter.name.as_str()) {
-            let context = format!("{context} parameter {}", parameter.name);
-            let local = std::mem::take(&mut parameter.qualifiers);
-            parameter.qualifiers = merge_qualifiers(Some(&old.qualifiers), local, &context)?;
-        }
+        let old = inherited
+            .parameter(parameter.name.as_str())
+            .map(|old| &old.qualifiers);
+        let context = format!("{context} parameter {}", parameter.name);
+        let local = std::mem::take(&mut parameter.qualifiers);
+        parameter.qualifiers = merge_qualifiers(old, local, &context)?;
     }
     class.methods.insert(method.name.clone(), method);
     Ok(())
@@ -247,6 +255,15 @@ fn propagate(qualifiers: &QualifierList) -> QualifierList {
     )
 }
 
+/// Qualifiers as the class itself states them: none propagated, whatever the caller said (a
+/// class sent back by a client may carry the flags of its resolved form).
+fn declared(mut qualifiers: QualifierList) -> QualifierList {
+    for qualifier in qualifiers.0.values_mut() {
+        qualifier.propagated = false;
+    }
+    qualifiers
+}
+
 /// The qualifiers of an element that overrides (or a class that inherits from) one with
 /// `inherited` qualifiers: the inherited ones that propagate, then the local ones, which
 /// replace inherited ones of the same name unless those are DisableOverride with another value.
@@ -256,7 +273,7 @@ fn merge_qualifiers(
     context: &str,
 ) -> Result<QualifierList, RepositoryError> {
     let Some(inherited) = inherited else {
-        return Ok(local);
+        return Ok(declared(local));
     };
     let mut merged = propagate(inherited);
     for (name, mut qualifier) in local.0 {
