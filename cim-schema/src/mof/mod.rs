@@ -96,7 +96,7 @@ impl IncludeResolver for NoIncludes {
 
 /// A resolver serving files from memory, by path: an include is looked for next to the including
 /// file first (`Core/CIM_X.mof` included from `schema/all.mof` is `schema/Core/CIM_X.mof`), then
-/// under its own name. Paths use `/`.
+/// under its own name. Paths use `/`; `.` and `..` segments are resolved.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryResolver {
     files: HashMap<String, Cow<'static, [u8]>>,
@@ -120,12 +120,32 @@ impl IncludeResolver for MemoryResolver {
             Some(slash) => format!("{}/{name}", &including_file[..slash]),
             None => name.to_owned(),
         };
-        for candidate in [sibling.as_str(), name] {
-            if let Some(text) = self.files.get(candidate) {
+        for candidate in [normalize(&sibling), normalize(name)] {
+            if let Some(text) = self.files.get(&candidate) {
                 return Ok(SourceFile::new(candidate, text.clone()));
             }
         }
         Err("no such file".to_owned())
+    }
+}
+
+/// Resolves `.` and `..` segments of a `/` path (a `..` above the top is kept).
+fn normalize(path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "." | "" => {}
+            ".." if segments.last().is_some_and(|s| *s != "..") => {
+                segments.pop();
+            }
+            _ => segments.push(segment),
+        }
+    }
+    let joined = segments.join("/");
+    if path.starts_with('/') {
+        format!("/{joined}")
+    } else {
+        joined
     }
 }
 

@@ -234,8 +234,15 @@ impl<'a> Parser<'a> {
         Some(self.production())
     }
 
-    /// Skips to the end of the production that failed: past the next `;` outside braces.
+    /// Skips to the end of the production that failed: past the next `;` outside braces, or up
+    /// to a word that starts a production (`class`, `instance`, `qualifier`, `#`) outside
+    /// parentheses. The second rule keeps an unterminated literal, which swallows the rest of
+    /// its line and perhaps a closing brace, from hiding every later production.
+    ///
+    /// Progress: each production consumes its first token when it is one of those words, so
+    /// stopping in front of one cannot loop.
     pub(crate) fn recover(&mut self) {
+        let mut parentheses = 0usize;
         loop {
             match self.token.kind {
                 TokenKind::Eof => return,
@@ -243,10 +250,20 @@ impl<'a> Parser<'a> {
                     self.bump();
                     return;
                 }
-                _ => {
-                    self.bump();
+                TokenKind::Punct(b'#') if parentheses == 0 => return,
+                TokenKind::Identifier
+                    if parentheses == 0
+                        && (self.is_keyword("class")
+                            || self.is_keyword("instance")
+                            || self.is_keyword("qualifier")) =>
+                {
+                    return
                 }
+                TokenKind::Punct(b'(') => parentheses += 1,
+                TokenKind::Punct(b')') => parentheses = parentheses.saturating_sub(1),
+                _ => {}
             }
+            self.bump();
         }
     }
 
