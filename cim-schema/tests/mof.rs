@@ -549,3 +549,27 @@ proptest! {
         }
     }
 }
+
+/// Serves two files that each include the other's successor twice: no cycle, but the number
+/// of compilations doubles with each level.
+struct Doubling;
+
+impl IncludeResolver for Doubling {
+    fn resolve(&mut self, name: &str, _including_file: &str) -> Result<SourceFile, String> {
+        let level: usize = name.parse().map_err(|_| "bad name".to_owned())?;
+        let next = level + 1;
+        Ok(SourceFile::new(
+            name,
+            format!("#pragma include (\"{next}\")\n#pragma include (\"{next}\")\n").into_bytes(),
+        ))
+    }
+}
+
+#[test]
+fn include_fan_out_is_bounded() {
+    let errors = errors_of(b"#pragma include (\"0\")", &mut Doubling);
+    assert!(errors.iter().any(|e| e.kind
+        == MofErrorKind::TooManyIncludes(mof::MAX_INCLUDED_FILES)
+        || e.kind == MofErrorKind::IncludeDepth(MAX_INCLUDE_DEPTH)));
+    assert!(errors.len() <= MAX_ERRORS + 1);
+}

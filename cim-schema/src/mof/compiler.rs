@@ -9,8 +9,9 @@ use super::literal::class_path;
 use super::parser::{
     ArraySpec, ClassDecl, Feature, Initializer, InstanceDecl, LiteralValue, MethodDecl,
     ParameterDecl, Parser, Pragma, Production, PropertyDecl, QualifierDecl, QualifierUse,
+    ValueDecl,
 };
-use super::{IncludeResolver, SourceFile, MAX_ERRORS, MAX_INCLUDE_DEPTH};
+use super::{IncludeResolver, SourceFile, MAX_ERRORS, MAX_INCLUDED_FILES, MAX_INCLUDE_DEPTH};
 use crate::model::{
     Class, EmbeddedKind, Instance, InstancePath, Method, Name, NameKey, ObjectPath, Parameter,
     Property, Qualifier, QualifierDeclaration, QualifierList, Scope, Value,
@@ -147,6 +148,8 @@ pub struct Compiler<'r> {
     errors: Vec<MofError>,
     /// The names of the files being compiled, outermost first, to refuse include cycles.
     include_stack: Vec<String>,
+    /// How many files were included so far.
+    included_files: usize,
 }
 
 impl<'r> Compiler<'r> {
@@ -166,6 +169,7 @@ impl<'r> Compiler<'r> {
             compiled: Vec::new(),
             errors: Vec::new(),
             include_stack: Vec::new(),
+            included_files: 0,
         }
     }
 
@@ -273,6 +277,13 @@ impl<'r> Compiler<'r> {
                 MofErrorKind::IncludeDepth(MAX_INCLUDE_DEPTH),
             ));
         }
+        if self.included_files >= MAX_INCLUDED_FILES {
+            return Err(Fault::new(
+                pragma.offset,
+                MofErrorKind::TooManyIncludes(MAX_INCLUDED_FILES),
+            ));
+        }
+        self.included_files += 1;
         let included = self
             .resolver
             .resolve(&pragma.value, &source.name)
@@ -581,40 +592,13 @@ impl<'r> Compiler<'r> {
         let mut instance = Instance::new(class.name.clone());
         instance.qualifiers = self.qualifiers(declaration.qualifiers, ElementKind::Instance)?;
         for value in declaration.values {
-            let property = class.property(value.name).ok_or_else(|| {
-                Fault::new(
-                    value.offset,
-                    MofErrorKind::UnknownProperty {
-                        class: class.name.to_string(),
-                        property: value.name.to_owned(),
-                    },
-                )
-            })?;
             if instance.properties.contains_key(&NameKey(value.name)) {
                 return Err(Fault::new(
                     value.offset,
                     MofErrorKind::DuplicateProperty(value.name.to_owned()),
                 ));
             }
-            let qualifiers = self.qualifiers(value.qualifiers, ElementKind::Instance)?;
-            let target = Target {
-                subject: Subject::Property(value.name),
-                cim_type: &property.cim_type,
-                is_array: property.is_array,
-                array_size: property.array_size,
-                wrap_scalar: false,
-            };
-            instance.set(Property {
-                name: property.name.clone(),
-                cim_type: property.cim_type.clone(),
-                is_array: property.is_array,
-                array_size: property.array_size,
-                value: convert(value.value, &target, &self.aliases)?,
-                qualifiers,
-                class_origin: None,
-                propagated: false,
-                embedded_object: property.embedded_object,
-            });
+            instance.set(self.instance_value(class, value)?);
         }
         if let Some((alias, offset)) = declaration.alias {
             if self.aliases.contains_key(&NameKey(alias)) {
@@ -637,6 +621,38 @@ impl<'r> Compiler<'r> {
             path,
         });
         Ok(())
+    }
+
+    /// One `Name = value;` of an instance, typed by the class's property of that name.
+    fn instance_value(&self, class: &Class, value: ValueDecl<'_>) -> Result<Property, Fault> {
+        let property = class.property(value.name).ok_or_else(|| {
+            Fault::new(
+                value.offset,
+                MofErrorKind::UnknownProperty {
+                    class: class.name.to_string(),
+                    property: value.name.to_owned(),
+                },
+            )
+        })?;
+        let qualifiers = self.qualifiers(value.qualifiers, ElementKind::Instance)?;
+        let target = Target {
+            subject: Subject::Property(value.name),
+            cim_type: &property.cim_type,
+            is_array: property.is_array,
+            array_size: property.array_size,
+            wrap_scalar: false,
+        };
+        Ok(Property {
+            name: property.name.clone(),
+            cim_type: property.cim_type.clone(),
+            is_array: property.is_array,
+            array_size: property.array_size,
+            value: convert(value.value, &target, &self.aliases)?,
+            qualifiers,
+            class_origin: None,
+            propagated: false,
+            embedded_object: property.embedded_object,
+        })
     }
 }
 

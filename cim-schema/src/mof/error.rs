@@ -154,6 +154,9 @@ pub enum MofErrorKind {
     /// Includes nest deeper than [`super::MAX_INCLUDE_DEPTH`].
     #[error("includes nest deeper than {0} files")]
     IncludeDepth(usize),
+    /// More files were included than [`super::MAX_INCLUDED_FILES`].
+    #[error("more than {0} included files")]
+    TooManyIncludes(usize),
     /// The repository refused the element.
     #[error("{0}")]
     Repository(#[from] RepositoryError),

@@ -50,6 +50,11 @@ use error::Fault;
 /// resolver that invents ever new files from exhausting the stack.
 pub const MAX_INCLUDE_DEPTH: usize = 32;
 
+/// How many included files one compilation reads in all. The DMTF schema includes 1440; the
+/// bound stops a few files that include each other many times over (without a cycle) from
+/// multiplying into billions of compilations.
+pub const MAX_INCLUDED_FILES: usize = 65_536;
+
 /// How many errors a compilation reports before it stops (one more error says it stopped).
 pub const MAX_ERRORS: usize = 100;
 
