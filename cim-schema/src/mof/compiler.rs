@@ -693,3 +693,71 @@ fn check_embedded(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mof::NoIncludes;
+
+    fn compile_text(text: &str) -> (Repository, Result<Vec<Compiled>, MofErrors>) {
+        let mut repository = Repository::new();
+        let mut resolver = NoIncludes;
+        let mut compiler = Compiler::new(&mut repository, &mut resolver, "root/t");
+        compiler.compile_file(&SourceFile::new("t.mof", text.as_bytes().to_vec()));
+        let result = compiler.finish();
+        (repository, result)
+    }
+
+    #[test]
+    fn compiled_elements_display_as_one_line_each() {
+        let path = InstancePath::new("CIM_X")
+            .with_key("Name", "a\"b")
+            .with_key("Id", 7u32)
+            .with_key("On", true);
+        let instance = Compiled::Instance {
+            namespace: "root/t".to_owned(),
+            path,
+        };
+        assert_eq!(
+            instance.to_string(),
+            r#"instance CIM_X.Name="a\"b",Id=7,On=TRUE"#
+        );
+        let class = Compiled::Class {
+            namespace: "root/t".to_owned(),
+            name: Name::new("CIM_Foo"),
+            superclass: Some(Name::new("CIM_Bar")),
+        };
+        assert_eq!(class.to_string(), "class CIM_Foo : CIM_Bar");
+    }
+
+    #[test]
+    fn a_subclass_of_an_association_takes_association_qualifiers() {
+        let (repository, result) = compile_text(
+            "Qualifier Association : boolean = false, Scope(association);\n\
+             Qualifier Composition : boolean = false, Scope(association);\n\
+             [Association] class A { };\n\
+             [Composition] class B : A { };\n\
+             [Composition] class C { };",
+        );
+        let errors = result.unwrap_err();
+        assert_eq!(errors.0.len(), 1);
+        assert_eq!(
+            errors.0[0].to_string(),
+            "t.mof:5:2: qualifier Composition is not allowed on a class"
+        );
+        assert!(repository.class("root/t", "B").is_some());
+    }
+
+    #[test]
+    fn a_namespace_pragma_switches_and_creates() {
+        let (repository, result) =
+            compile_text("#pragma namespace (\"/root/other/\")\nclass A { };");
+        let compiled = result.unwrap();
+        assert!(matches!(
+            &compiled[0],
+            Compiled::Class { namespace, .. } if namespace == "root/other"
+        ));
+        assert!(repository.class("root/other", "A").is_some());
+        assert!(repository.class("root/t", "A").is_none());
+    }
+}
