@@ -1,13 +1,46 @@
 //! The class repository: namespaces holding qualifier declarations, classes and instances, with
-//! inheritance resolved.
+//! inheritance resolved (DSP0004 5.1, 5.6).
 //!
-//! SKELETON: the signatures below are the contract the MOF compiler builds against. The bodies
-//! are placeholders that store without resolving or validating; the repository work replaces
-//! them (and adds the queries the intrinsic operations need).
+//! Classes are added as declared (their own elements only) and stored resolved: inherited
+//! properties, methods and qualifiers are copied in by their flavors (ToSubclass propagates,
+//! Restricted does not, DisableOverride forbids a new value), every property and method carries
+//! its class origin, and elements inherited unchanged are marked propagated. Every refused
+//! operation leaves the repository as it was.
+//!
+//! The queries are those the intrinsic operations of DSP0200 need: class names with
+//! DeepInheritance, GetClass with LocalOnly, IncludeQualifiers, IncludeClassOrigin and
+//! PropertyList, subclasses and superclasses, the associations that reference a class, and
+//! instances by path or by class.
+//!
+//! ```
+//! use cim_schema::model::{Class, CimType, Property};
+//! use cim_schema::repository::{ClassQuery, Repository};
+//!
+//! let mut repository = Repository::new();
+//! repository.create_namespace("root/cimv2");
+//! let mut base = Class::new("CIM_ManagedElement", None);
+//! base.add_property(Property::new("Caption", CimType::String, None));
+//! repository.add_class("root/cimv2", base).unwrap();
+//! let child = Class::new("CIM_ManagedSystemElement", Some("CIM_ManagedElement".into()));
+//! repository.add_class("root/cimv2", child).unwrap();
+//!
+//! let resolved = repository.class("root/cimv2", "cim_managedsystemelement").unwrap();
+//! let caption = resolved.property("Caption").unwrap();
+//! assert!(caption.propagated);
+//! assert_eq!(caption.class_origin.as_ref().unwrap(), "CIM_ManagedElement");
+//! let local = repository.get_class("root/cimv2", "CIM_ManagedSystemElement",
+//!     &ClassQuery { local_only: true, ..ClassQuery::default() }).unwrap();
+//! assert!(local.properties.is_empty());
+//! ```
+
+mod instances;
+mod resolve;
+
+use std::collections::HashMap;
 
 use indexmap::IndexMap;
 
-use crate::model::{Class, Instance, InstancePath, Name, NameKey, QualifierDeclaration};
+use crate::model::{CimType, Class, Instance, InstancePath, Name, NameKey, QualifierDeclaration};
 
 /// Why a repository operation was refused. A refused operation leaves the repository unchanged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -15,32 +48,100 @@ pub enum RepositoryError {
     /// The namespace does not exist.
     #[error("namespace {0} does not exist")]
     InvalidNamespace(String),
+    /// The namespace still holds classes or instances and cannot be deleted.
+    #[error("namespace {0} is not empty")]
+    NamespaceNotEmpty(String),
     /// A class, qualifier or instance of that name already exists.
     #[error("{0} already exists")]
     AlreadyExists(String),
-    /// The class (or superclass, or referenced class) does not exist.
+    /// The class does not exist.
     #[error("class {0} does not exist")]
     InvalidClass(String),
+    /// The superclass named by a new class does not exist.
+    #[error("superclass {superclass} of class {class} does not exist")]
+    InvalidSuperclass {
+        /// The class being added.
+        class: String,
+        /// The superclass it names.
+        superclass: String,
+    },
+    /// The instance does not exist.
+    #[error("instance {0} does not exist")]
+    NotFound(String),
+    /// The qualifier declaration does not exist.
+    #[error("qualifier {0} is not declared")]
+    InvalidQualifier(String),
+    /// The class has subclasses or instances and cannot be deleted.
+    #[error("class {0} has subclasses or instances")]
+    ClassHasChildren(String),
+    /// A property named by an instance does not exist in its class.
+    #[error("class {class} has no property {property}")]
+    NoSuchProperty {
+        /// The instance's class.
+        class: String,
+        /// The unknown property.
+        property: String,
+    },
     /// The element breaks a rule of DSP0004 (the message says which).
     #[error("{0}")]
     Invalid(String),
 }
 
-/// One namespace.
-#[derive(Debug, Clone, Default)]
+/// One namespace. The fields are readable for dumps and iteration; change them only through
+/// [`Repository`], which keeps its indexes consistent with them.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Namespace {
     /// Qualifier declarations by name.
     pub qualifiers: IndexMap<Name, QualifierDeclaration>,
-    /// Classes by name, resolved (inherited elements included, class origins set).
+    /// Classes by name, resolved (inherited elements included, class origins set), in the order
+    /// they were added (so a superclass always comes before its subclasses).
     pub classes: IndexMap<Name, Class>,
     /// Instances with their paths, in insertion order.
     pub instances: Vec<(InstancePath, Instance)>,
+    /// The direct subclasses of each class, in the order they were added.
+    subclasses: HashMap<Name, Vec<Name>>,
 }
 
 /// Namespaces by name (case-insensitive: `root/cimv2` and `ROOT/CIMV2` are the same).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Repository {
     namespaces: IndexMap<Name, Namespace>,
+}
+
+/// What [`Repository::get_class`] returns of a class (the GetClass parameters of DSP0200).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassQuery {
+    /// Only the elements the class itself declares or overrides (not propagated ones).
+    pub local_only: bool,
+    /// Keep the qualifiers of the class and its elements.
+    pub include_qualifiers: bool,
+    /// Keep the class origin of properties and methods.
+    pub include_class_origin: bool,
+    /// Keep only these properties (case-insensitive); `None` keeps all.
+    pub property_list: Option<Vec<String>>,
+}
+
+impl Default for ClassQuery {
+    /// DSP0200's defaults: LocalOnly true, IncludeQualifiers true, IncludeClassOrigin false.
+    fn default() -> Self {
+        ClassQuery {
+            local_only: true,
+            include_qualifiers: true,
+            include_class_origin: false,
+            property_list: None,
+        }
+    }
+}
+
+/// One way an association class can reference a class: through its reference property `role`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssociationRole<'a> {
+    /// The association class.
+    pub association: &'a Name,
+    /// The reference property that can point at the class.
+    pub role: &'a Name,
+    /// The class the reference property is declared to point at (the class or a superclass).
+    pub reference_class: &'a Name,
 }
 
 impl Repository {
@@ -51,7 +152,25 @@ impl Repository {
 
     /// Creates a namespace; creating one that exists is not an error.
     pub fn create_namespace(&mut self, namespace: &str) {
-        self.namespaces.entry(Name::new(namespace)).or_default();
+        if self.namespace(namespace).is_none() {
+            self.namespaces
+                .insert(Name::new(namespace), Namespace::default());
+        }
+    }
+
+    /// Deletes an empty namespace (one with no class and no instance).
+    pub fn delete_namespace(&mut self, namespace: &str) -> Result<(), RepositoryError> {
+        let ns = self.namespace_ref(namespace)?;
+        if !ns.classes.is_empty() || !ns.instances.is_empty() {
+            return Err(RepositoryError::NamespaceNotEmpty(namespace.to_owned()));
+        }
+        self.namespaces.shift_remove(&NameKey(namespace));
+        Ok(())
+    }
+
+    /// The namespace names, in creation order.
+    pub fn namespace_names(&self) -> impl Iterator<Item = &Name> {
+        self.namespaces.keys()
     }
 
     /// The namespace of that name.
@@ -75,14 +194,42 @@ impl Repository {
         self.namespace(namespace)?.qualifiers.get(&NameKey(name))
     }
 
-    /// Adds a class as declared (its own elements only, qualifier values typed and flavors set
-    /// from the declarations) and resolves it against its superclass.
-    pub fn add_class(&mut self, namespace: &str, class: Class) -> Result<(), RepositoryError> {
+    /// The qualifier declarations of a namespace, in order.
+    pub fn qualifiers(
+        &self,
+        namespace: &str,
+    ) -> Result<impl Iterator<Item = &QualifierDeclaration>, RepositoryError> {
+        Ok(self.namespace_ref(namespace)?.qualifiers.values())
+    }
+
+    /// Deletes a qualifier declaration.
+    pub fn delete_qualifier(&mut self, namespace: &str, name: &str) -> Result<(), RepositoryError> {
         let ns = self.namespace_mut(namespace)?;
+        ns.qualifiers
+            .shift_remove(&NameKey(name))
+            .map(|_| ())
+            .ok_or_else(|| RepositoryError::InvalidQualifier(name.to_owned()))
+    }
+
+    /// Adds a class as declared (its own elements only, qualifier values typed and flavors set
+    /// from the declarations) and stores it resolved against its superclass.
+    pub fn add_class(&mut self, namespace: &str, class: Class) -> Result<(), RepositoryError> {
+        let ns = self.namespace_ref(namespace)?;
         if ns.classes.contains_key(&class.name) {
-            return Err(RepositoryError::AlreadyExists(class.name.to_string()));
+            return Err(RepositoryError::AlreadyExists(format!(
+                "class {}",
+                class.name
+            )));
         }
-        ns.classes.insert(class.name.clone(), class);
+        let resolved = resolve::resolve(ns, class)?;
+        let ns = self.namespace_mut(namespace)?;
+        if let Some(superclass) = &resolved.superclass {
+            ns.subclasses
+                .entry(superclass.clone())
+                .or_default()
+                .push(resolved.name.clone());
+        }
+        ns.classes.insert(resolved.name.clone(), resolved);
         Ok(())
     }
 
@@ -91,16 +238,161 @@ impl Repository {
         self.namespace(namespace)?.classes.get(&NameKey(name))
     }
 
-    /// Adds an instance of an existing class and returns its path (built from its keys).
-    pub fn add_instance(
-        &mut self,
+    /// GetClass: a copy of the resolved class, reduced as the query asks.
+    pub fn get_class(
+        &self,
         namespace: &str,
-        instance: Instance,
-    ) -> Result<InstancePath, RepositoryError> {
+        name: &str,
+        query: &ClassQuery,
+    ) -> Result<Class, RepositoryError> {
+        let class = self
+            .namespace_ref(namespace)?
+            .classes
+            .get(&NameKey(name))
+            .ok_or_else(|| RepositoryError::InvalidClass(name.to_owned()))?;
+        Ok(resolve::filter_class(class, query))
+    }
+
+    /// Deletes a class that has no subclasses and no instances.
+    pub fn delete_class(&mut self, namespace: &str, name: &str) -> Result<(), RepositoryError> {
+        let ns = self.namespace_ref(namespace)?;
+        let class = ns
+            .classes
+            .get(&NameKey(name))
+            .ok_or_else(|| RepositoryError::InvalidClass(name.to_owned()))?;
+        let has_subclasses = ns
+            .subclasses
+            .get(&class.name)
+            .is_some_and(|s| !s.is_empty());
+        let has_instances = ns
+            .instances
+            .iter()
+            .any(|(path, _)| path.class_name == class.name);
+        if has_subclasses || has_instances {
+            return Err(RepositoryError::ClassHasChildren(class.name.to_string()));
+        }
+        let (name, superclass) = (class.name.clone(), class.superclass.clone());
         let ns = self.namespace_mut(namespace)?;
-        let path = InstancePath::new(instance.class_name.clone()).in_namespace(namespace);
-        ns.instances.push((path.clone(), instance));
-        Ok(path)
+        ns.classes.shift_remove(&name);
+        ns.subclasses.remove(&name);
+        if let Some(siblings) = superclass.and_then(|s| ns.subclasses.get_mut(&s)) {
+            siblings.retain(|sibling| *sibling != name);
+        }
+        Ok(())
+    }
+
+    /// EnumerateClassNames: with no class, the root classes (or every class with
+    /// `deep_inheritance`); with a class, its direct subclasses (or all its descendants).
+    pub fn class_names(
+        &self,
+        namespace: &str,
+        class: Option<&str>,
+        deep_inheritance: bool,
+    ) -> Result<Vec<&Name>, RepositoryError> {
+        let ns = self.namespace_ref(namespace)?;
+        let Some(class) = class else {
+            return Ok(if deep_inheritance {
+                ns.classes.keys().collect()
+            } else {
+                ns.classes
+                    .values()
+                    .filter(|c| c.superclass.is_none())
+                    .map(|c| &c.name)
+                    .collect()
+            });
+        };
+        let class = ns
+            .classes
+            .get(&NameKey(class))
+            .ok_or_else(|| RepositoryError::InvalidClass(class.to_owned()))?;
+        let Some(children) = ns.subclasses.get(&class.name) else {
+            return Ok(Vec::new());
+        };
+        if !deep_inheritance {
+            return Ok(children.iter().collect());
+        }
+        // Depth-first, parents before children, children in the order they were added.
+        let mut names = Vec::new();
+        let mut pending: Vec<&Name> = children.iter().rev().collect();
+        while let Some(name) = pending.pop() {
+            names.push(name);
+            if let Some(grandchildren) = ns.subclasses.get(name) {
+                pending.extend(grandchildren.iter().rev());
+            }
+        }
+        Ok(names)
+    }
+
+    /// EnumerateClasses: like [`Repository::class_names`], each class reduced by the query.
+    pub fn classes(
+        &self,
+        namespace: &str,
+        class: Option<&str>,
+        deep_inheritance: bool,
+        query: &ClassQuery,
+    ) -> Result<Vec<Class>, RepositoryError> {
+        let names = self.class_names(namespace, class, deep_inheritance)?;
+        let ns = self.namespace_ref(namespace)?;
+        Ok(names
+            .into_iter()
+            .filter_map(|n| ns.classes.get(n))
+            .map(|c| resolve::filter_class(c, query))
+            .collect())
+    }
+
+    /// The superclass chain of a class, nearest first (empty for a root class).
+    pub fn superclasses(&self, namespace: &str, name: &str) -> Result<Vec<&Name>, RepositoryError> {
+        let ns = self.namespace_ref(namespace)?;
+        let mut class = ns
+            .classes
+            .get(&NameKey(name))
+            .ok_or_else(|| RepositoryError::InvalidClass(name.to_owned()))?;
+        let mut chain = Vec::new();
+        while let Some(parent) = class.superclass.as_ref().and_then(|s| ns.classes.get(s)) {
+            chain.push(&parent.name);
+            class = parent;
+        }
+        Ok(chain)
+    }
+
+    /// True when `class` is `ancestor` or one of its subclasses.
+    pub fn is_a(&self, namespace: &str, class: &str, ancestor: &str) -> bool {
+        self.namespace(namespace)
+            .is_some_and(|ns| resolve::is_a(ns, class, ancestor))
+    }
+
+    /// The association classes with a reference property that can point at an instance of
+    /// `class`: one declared to reference `class` or one of its superclasses. This is what
+    /// Associators and References search.
+    pub fn associations_referencing(
+        &self,
+        namespace: &str,
+        class: &str,
+    ) -> Result<Vec<AssociationRole<'_>>, RepositoryError> {
+        let ns = self.namespace_ref(namespace)?;
+        if !ns.classes.contains_key(&NameKey(class)) {
+            return Err(RepositoryError::InvalidClass(class.to_owned()));
+        }
+        let mut roles = Vec::new();
+        for association in ns.classes.values().filter(|c| c.is_association()) {
+            for property in association.properties.values() {
+                if let CimType::Reference(Some(target)) = &property.cim_type {
+                    if resolve::is_a(ns, class, target.as_str()) {
+                        roles.push(AssociationRole {
+                            association: &association.name,
+                            role: &property.name,
+                            reference_class: target,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(roles)
+    }
+
+    fn namespace_ref(&self, namespace: &str) -> Result<&Namespace, RepositoryError> {
+        self.namespace(namespace)
+            .ok_or_else(|| RepositoryError::InvalidNamespace(namespace.to_owned()))
     }
 
     fn namespace_mut(&mut self, namespace: &str) -> Result<&mut Namespace, RepositoryError> {
