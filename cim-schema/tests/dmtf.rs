@@ -518,7 +518,6 @@ const FACTS: &[Fact] = &[
 ];
 
 #[test]
-#[ignore = "needs inheritance resolution in the repository"]
 fn resolved_classes_agree_with_the_mof_files() {
     assert!(FACTS.len() >= 30);
     let mut failures = Vec::new();

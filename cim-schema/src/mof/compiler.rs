@@ -47,7 +47,8 @@ pub enum Compiled {
 }
 
 impl fmt::Display for Compiled {
-    /// `qualifier Key`, `class CIM_Foo : CIM_Bar`, `instance CIM_Foo.Name="x",Id=1`.
+    /// `qualifier Key`, `class CIM_Foo : CIM_Bar`, `instance /root/cimv2:CIM_Foo.Name="x"` (the
+    /// instance path as a WBEM URI).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Compiled::Qualifier { name, .. } => write!(f, "qualifier {name}"),
@@ -57,22 +58,7 @@ impl fmt::Display for Compiled {
                 ..
             } => write!(f, "class {name} : {superclass}"),
             Compiled::Class { name, .. } => write!(f, "class {name}"),
-            Compiled::Instance { path, .. } => {
-                write!(f, "instance {}", path.class_name)?;
-                for (index, key) in path.keybindings.iter().enumerate() {
-                    let separator = if index == 0 { '.' } else { ',' };
-                    write!(f, "{separator}{}=", key.name)?;
-                    match &key.value {
-                        Value::String(s) => write!(f, "{s:?}")?,
-                        Value::Boolean(b) => write!(f, "{}", if *b { "TRUE" } else { "FALSE" })?,
-                        other => match other.as_integer() {
-                            Some(n) => write!(f, "{n}")?,
-                            None => write!(f, "{other:?}")?,
-                        },
-                    }
-                }
-                Ok(())
-            }
+            Compiled::Instance { path, .. } => write!(f, "instance {path}"),
         }
     }
 }
@@ -720,7 +706,7 @@ mod tests {
         };
         assert_eq!(
             instance.to_string(),
-            r#"instance CIM_X.Name="a\"b",Id=7,On=TRUE"#
+            r#"instance /:CIM_X.Name="a\"b",Id=7,On=TRUE"#
         );
         let class = Compiled::Class {
             namespace: "root/t".to_owned(),

@@ -6,7 +6,6 @@ use std::fmt;
 use indexmap::IndexMap;
 
 use super::error::{Fault, MofErrorKind};
-use super::literal::parse_object_path;
 use super::parser::{Initializer, Literal, LiteralValue};
 use crate::model::{Char16, CimType, Datetime, Name, ObjectPath, Value};
 
@@ -151,8 +150,12 @@ fn scalar(
             Datetime::parse(&s).map_err(|e| Fault::new(offset, MofErrorKind::from(e)))?,
         ),
         (LiteralValue::String(s), CimType::Reference(_)) => {
-            let path = parse_object_path(&s).ok_or_else(|| {
-                Fault::new(offset, MofErrorKind::InvalidObjectPath(s.into_owned()))
+            // MOF writes references as WBEM URIs (DSP0207), usually local: `CIM_X.Id="1"`.
+            let path = s.parse::<ObjectPath>().map_err(|_| {
+                Fault::new(
+                    offset,
+                    MofErrorKind::InvalidObjectPath(s.clone().into_owned()),
+                )
             })?;
             Value::Reference(Box::new(path))
         }

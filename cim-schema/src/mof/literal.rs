@@ -1,9 +1,9 @@
-//! MOF literals: string escapes, char16, the number forms, and object paths written as strings.
+//! MOF literals: string escapes, char16 and the number forms.
 
 use std::borrow::Cow;
 
 use super::error::{Fault, MofErrorKind};
-use crate::model::{ClassPath, InstancePath, KeyBinding, Name, ObjectPath, Value};
+use crate::model::{ClassPath, Name, ObjectPath};
 
 /// The most hex digits a `\x` escape takes (a UCS-2 code unit).
 const HEX_ESCAPE_DIGITS_MAX: usize = 4;
@@ -183,101 +183,9 @@ fn parse_real(body: &str, negative: bool) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
-/// Parses an object path written as a MOF string: `[//host/][namespace:]Class[.key=value,...]`
-/// (or `Class=@` for a singleton). Key values are quoted strings (with `\"` and `\\`), TRUE,
-/// FALSE or numbers. A bare class name gives an instance path with no keys.
-pub(crate) fn parse_object_path(text: &str) -> Option<ObjectPath> {
-    let mut rest = text.trim();
-    let mut host = None;
-    if let Some(after) = rest.strip_prefix("//") {
-        let slash = after.find('/')?;
-        host = Some(after[..slash].to_owned());
-        rest = &after[slash + 1..];
-    }
-    let class_end = rest.find(['.', '=']).unwrap_or(rest.len());
-    let mut namespace = None;
-    if let Some(colon) = rest[..class_end].rfind(':') {
-        namespace = Some(rest[..colon].to_owned());
-        rest = &rest[colon + 1..];
-    }
-    let class_end = rest.find(['.', '=']).unwrap_or(rest.len());
-    let class_name = &rest[..class_end];
-    if !is_name(class_name) {
-        return None;
-    }
-    let mut path = InstancePath::new(class_name);
-    path.host = host;
-    path.namespace = namespace;
-    match &rest[class_end..] {
-        "" | "=@" => {}
-        keys if keys.starts_with('.') => path.keybindings = parse_keybindings(&keys[1..])?,
-        _ => return None,
-    }
-    Some(ObjectPath::Instance(path))
-}
-
 /// A class path from a class alias or name.
 pub(crate) fn class_path(name: &Name) -> ObjectPath {
     ObjectPath::Class(ClassPath::new(name.clone()))
-}
-
-fn parse_keybindings(mut rest: &str) -> Option<Vec<KeyBinding>> {
-    let mut keys = Vec::new();
-    loop {
-        let equals = rest.find('=')?;
-        let name = rest[..equals].trim();
-        if !is_name(name) {
-            return None;
-        }
-        rest = rest[equals + 1..].trim_start();
-        let (value, after) = parse_key_value(rest)?;
-        keys.push(KeyBinding {
-            name: Name::new(name),
-            value,
-        });
-        rest = after.trim_start();
-        if rest.is_empty() {
-            return Some(keys);
-        }
-        rest = rest.strip_prefix(',')?;
-    }
-}
-
-fn parse_key_value(text: &str) -> Option<(Value, &str)> {
-    if let Some(quoted) = text.strip_prefix('"') {
-        let mut value = String::new();
-        let mut chars = quoted.char_indices();
-        while let Some((i, c)) = chars.next() {
-            match c {
-                '"' => return Some((Value::String(value), &quoted[i + 1..])),
-                '\\' => value.push(chars.next()?.1),
-                _ => value.push(c),
-            }
-        }
-        return None;
-    }
-    let end = text.find(',').unwrap_or(text.len());
-    let word = text[..end].trim();
-    let value = if word.eq_ignore_ascii_case("true") {
-        Value::Boolean(true)
-    } else if word.eq_ignore_ascii_case("false") {
-        Value::Boolean(false)
-    } else {
-        match parse_number(word, 0).ok()? {
-            Number::Integer(n) if n < 0 => Value::Sint64(i64::try_from(n).ok()?),
-            Number::Integer(n) => Value::Uint64(u64::try_from(n).ok()?),
-            Number::Real(r) => Value::Real64(r),
-        }
-    };
-    Some((value, &text[end..]))
-}
-
-fn is_name(text: &str) -> bool {
-    let mut bytes = text.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_' || b >= 0x80)
-        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80)
 }
 
 #[cfg(test)]
@@ -331,32 +239,6 @@ mod tests {
         assert!(n("99999999999999999999999999999999999999999999").is_err());
         for bad in ["08", "0x", "12a", "1.2.3", "1e", "0b2", "1.5x", "-"] {
             assert!(n(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn object_paths() {
-        let path = parse_object_path(r#"//h:5989/root/cimv2:CIM_X.Name="a\"b",N=-3,B=TRUE"#);
-        let Some(ObjectPath::Instance(path)) = path else {
-            panic!("not an instance path");
-        };
-        assert_eq!(path.host.as_deref(), Some("h:5989"));
-        assert_eq!(path.namespace.as_deref(), Some("root/cimv2"));
-        assert_eq!(path.class_name, Name::new("cim_x"));
-        assert_eq!(path.key("name"), Some(&Value::from("a\"b")));
-        assert_eq!(path.key("n"), Some(&Value::Sint64(-3)));
-        assert_eq!(path.key("b"), Some(&Value::Boolean(true)));
-        assert!(parse_object_path("CIM_X").is_some());
-        assert!(parse_object_path("CIM_X=@").is_some());
-        for bad in [
-            "",
-            "1X",
-            "CIM_X.",
-            "CIM_X.A=\"x",
-            "CIM_X.A=zz",
-            "CIM_X.A=1,",
-        ] {
-            assert!(parse_object_path(bad).is_none(), "{bad}");
         }
     }
 }
