@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod mof_check;
+
 /// Serviceguard-style high-availability cluster with a WBEM agent on every node.
 #[derive(Parser)]
 #[command(name = "cimguard", version, about)]
@@ -40,10 +42,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Mof {
             command: MofCommand::Check { include, files },
-        } => {
-            let _ = (include, files);
-            eprintln!("cimguard: mof check is not built yet");
-            ExitCode::FAILURE
-        }
+        } => mof_check::run(include, &files),
     }
 }
