@@ -50,6 +50,9 @@ pub(crate) struct Parser<'a> {
     pub embedded_depth: usize,
     /// Offset where the last event started.
     event_start: usize,
+    /// True when [`Parser::text`] read an end tag whose element is still on `open`, so that
+    /// an error about the text names the element; it is popped at the next event.
+    pending_close: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -95,6 +98,7 @@ impl<'a> Parser<'a> {
             elements: 0,
             embedded_depth: 0,
             event_start: base_offset,
+            pending_close: false,
         })
     }
 
@@ -154,6 +158,10 @@ impl<'a> Parser<'a> {
     }
 
     fn event(&mut self) -> Result<Event<'a>> {
+        if self.pending_close {
+            self.pending_close = false;
+            self.open.pop();
+        }
         self.event_start = self.base_offset + position(&self.reader);
         match self.reader.read_event() {
             Ok(event) => Ok(event),
@@ -327,7 +335,7 @@ impl<'a> Parser<'a> {
                 }
                 Event::Comment(_) => continue,
                 Event::End(_) => {
-                    self.open.pop();
+                    self.pending_close = true;
                     return Ok(content);
                 }
                 Event::Start(start) => {
