@@ -42,6 +42,9 @@ impl<'a> Parser<'a> {
             element,
             "CLASSNAME",
         )?));
+        // Instances of one response tend to have the same properties: size the map for as
+        // many as the previous instance had, so that it does not grow (and move) repeatedly.
+        instance.properties.reserve(self.properties_hint);
         while let Some(child) = self.child()? {
             match child.name {
                 b"QUALIFIER" if instance.properties.is_empty() => {
