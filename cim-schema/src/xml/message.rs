@@ -142,7 +142,7 @@ impl ParamValue {
         ParamValue {
             name: name.into(),
             param_type,
-            embedded_object: None,
+            embedded_object: value.as_ref().and_then(embedded_kind_of),
             value: value.map_or(Data::Null, Data::Value),
         }
     }
@@ -155,6 +155,16 @@ impl ParamValue {
             embedded_object: None,
             value,
         }
+    }
+}
+
+/// The `EmbeddedObject` kind a value implies: instances are `instance`, classes `object`.
+pub(crate) fn embedded_kind_of(value: &Value) -> Option<EmbeddedKind> {
+    match value {
+        Value::Instance(_) => Some(EmbeddedKind::Instance),
+        Value::Class(_) => Some(EmbeddedKind::Object),
+        Value::Array(items) => items.iter().flatten().find_map(embedded_kind_of),
+        _ => None,
     }
 }
 

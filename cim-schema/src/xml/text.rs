@@ -151,6 +151,20 @@ fn is_xml_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r')
 }
 
+/// A `TYPE` keyword: the usual lower-case spellings without a search, others through
+/// [`CimType::from_keyword`] (case-insensitive).
+pub(crate) fn type_keyword(word: &str) -> Option<CimType> {
+    Some(match word {
+        "string" => CimType::String,
+        "boolean" => CimType::Boolean,
+        "uint16" => CimType::Uint16,
+        "uint32" => CimType::Uint32,
+        "uint64" => CimType::Uint64,
+        "datetime" => CimType::Datetime,
+        _ => return CimType::from_keyword(word),
+    })
+}
+
 /// Parses a DSP0201 integer: `[+|-]digits` or `[+|-]0x hexdigits`, surrounding whitespace
 /// allowed, as an `i128` so that every CIM integer type can range-check it.
 pub(crate) fn parse_integer(text: &str) -> Option<i128> {

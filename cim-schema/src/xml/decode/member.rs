@@ -1,6 +1,9 @@
 //! Decoding of properties, methods, parameters, classes, instances and of the parameter
 //! contents ([`Data`]).
 
+use indexmap::map::Entry;
+use indexmap::IndexMap;
+
 use crate::model::{
     CimType, Class, EmbeddedKind, Instance, InstancePath, Method, Name, ObjectPath, Parameter,
     Property, QualifierList, Value,
@@ -10,7 +13,27 @@ use super::object::Typing;
 use super::parser::{Element, Parser, Result};
 use crate::xml::message::{Data, Object, Untyped};
 
+/// The most properties [`Parser::instance`] reserves room for ahead of time.
+const PROPERTIES_HINT_MAX: usize = 256;
+
 impl<'a> Parser<'a> {
+    /// Adds a property, refusing a second one of the same name (hashing the name once).
+    fn add_property(
+        &self,
+        properties: &mut IndexMap<Name, Property>,
+        property: Property,
+    ) -> Result<()> {
+        match properties.entry(property.name.clone()) {
+            Entry::Occupied(_) => {
+                Err(self.not_valid(format!("duplicate property {}", property.name)))
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(property);
+                Ok(())
+            }
+        }
+    }
+
     /// An opened `INSTANCE`, which this closes.
     pub fn instance(&mut self, element: &Element<'a>) -> Result<Instance> {
         let [class_name] = self.attributes(element, [b"CLASSNAME"])?;
@@ -19,6 +42,9 @@ impl<'a> Parser<'a> {
             element,
             "CLASSNAME",
         )?));
+        // Instances of one response tend to have the same properties: size the map for as
+        // many as the previous instance had, so that it does not grow (and move) repeatedly.
+        instance.properties.reserve(self.properties_hint);
         while let Some(child) = self.child()? {
             match child.name {
                 b"QUALIFIER" if instance.properties.is_empty() => {
@@ -27,14 +53,12 @@ impl<'a> Parser<'a> {
                 }
                 b"PROPERTY" | b"PROPERTY.ARRAY" | b"PROPERTY.REFERENCE" => {
                     let property = self.property(&child)?;
-                    if instance.properties.contains_key(&property.name) {
-                        return Err(self.not_valid(format!("duplicate property {}", property.name)));
-                    }
-                    instance.properties.insert(property.name.clone(), property);
+                    self.add_property(&mut instance.properties, property)?;
                 }
                 _ => return Err(self.unexpected(&child)),
             }
         }
+        self.properties_hint = instance.properties.len().min(PROPERTIES_HINT_MAX);
         Ok(instance)
     }
 
@@ -53,10 +77,7 @@ impl<'a> Parser<'a> {
                     if class.methods.is_empty() =>
                 {
                     let property = self.property(&child)?;
-                    if class.properties.contains_key(&property.name) {
-                        return Err(self.not_valid(format!("duplicate property {}", property.name)));
-                    }
-                    class.properties.insert(property.name.clone(), property);
+                    self.add_property(&mut class.properties, property)?;
                 }
                 b"METHOD" => {
                     let method = self.method(&child)?;

@@ -23,8 +23,7 @@ impl<'a> Parser<'a> {
     /// Parses the `TYPE` attribute of an element.
     pub fn cim_type(&self, element: &Element<'_>, value: Option<Cow<'_, str>>) -> Result<CimType> {
         let value = self.required(value, element, "TYPE")?;
-        CimType::from_keyword(&value)
-            .ok_or_else(|| self.not_valid(format!("unknown TYPE {value:?}")))
+        text::type_keyword(&value).ok_or_else(|| self.not_valid(format!("unknown TYPE {value:?}")))
     }
 
     /// The `EmbeddedObject` attribute (or its legacy spelling `EMBEDDEDOBJECT`).

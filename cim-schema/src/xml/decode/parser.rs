@@ -37,8 +37,9 @@ impl Element<'_> {
 /// The parser state for one document or one embedded object.
 pub(crate) struct Parser<'a> {
     reader: Reader<&'a [u8]>,
-    /// The input the reader reads (after any BOM).
-    body: &'a [u8],
+    /// The input the reader reads (after any BOM), validated as UTF-8 once so that tags can
+    /// be sliced out of it as `&str` without checking again.
+    body: &'a str,
     /// Added to reader positions: the BOM skipped.
     base_offset: usize,
     pub limits: Limits,
@@ -50,6 +51,11 @@ pub(crate) struct Parser<'a> {
     pub embedded_depth: usize,
     /// Offset where the last event started.
     event_start: usize,
+    /// True when [`Parser::text`] read an end tag whose element is still on `open`, so that
+    /// an error about the text names the element; it is popped at the next event.
+    pending_close: bool,
+    /// How many properties the last decoded instance had (see [`Parser::instance`]).
+    pub properties_hint: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -69,19 +75,22 @@ impl<'a> Parser<'a> {
             Some(rest) => (3, rest),
             None => (0, input),
         };
-        if let Err(error) = std::str::from_utf8(body) {
-            return Err(DecodeError::NotWellFormed {
-                reason: "invalid utf-8".to_owned(),
-                at: location(base_offset + error.valid_up_to()),
-            });
-        }
-        if let Some(offset) = forbidden_character(body) {
+        let body = match std::str::from_utf8(body) {
+            Ok(body) => body,
+            Err(error) => {
+                return Err(DecodeError::NotWellFormed {
+                    reason: "invalid utf-8".to_owned(),
+                    at: location(base_offset + error.valid_up_to()),
+                })
+            }
+        };
+        if let Some(offset) = forbidden_character(body.as_bytes()) {
             return Err(DecodeError::NotWellFormed {
                 reason: "a character xml 1.0 does not allow".to_owned(),
                 at: location(base_offset + offset),
             });
         }
-        let mut reader = Reader::from_reader(body);
+        let mut reader = Reader::from_reader(body.as_bytes());
         let config = reader.config_mut();
         config.expand_empty_elements = true;
         config.check_end_names = true;
@@ -95,6 +104,8 @@ impl<'a> Parser<'a> {
             elements: 0,
             embedded_depth: 0,
             event_start: base_offset,
+            pending_close: false,
+            properties_hint: 0,
         })
     }
 
@@ -154,6 +165,10 @@ impl<'a> Parser<'a> {
     }
 
     fn event(&mut self) -> Result<Event<'a>> {
+        if self.pending_close {
+            self.pending_close = false;
+            self.open.pop();
+        }
         self.event_start = self.base_offset + position(&self.reader);
         match self.reader.read_event() {
             Ok(event) => Ok(event),
@@ -177,13 +192,13 @@ impl<'a> Parser<'a> {
         // `BytesStart` cannot give back its borrow of the input, so take the same bytes from
         // the input: the tag content starts right after the `<` at the event's offset.
         let begin = self.event_start - self.base_offset + 1;
-        let tag = begin
+        // `<` and the `>` or `/` after the tag are ASCII, so the slice is on character
+        // boundaries (`get` checks that anyway) and needs no new UTF-8 validation.
+        let source = begin
             .checked_add(start.len())
             .and_then(|end| self.body.get(begin..end))
-            .filter(|tag| **tag == **start)
+            .filter(|tag| std::ptr::eq(tag.as_ptr(), start.as_ptr()))
             .ok_or_else(|| self.not_well_formed("unexpected tag layout"))?;
-        let source =
-            std::str::from_utf8(tag).map_err(|_| self.not_well_formed("invalid utf-8 in a tag"))?;
         let element = Element {
             name: &source.as_bytes()[..name_len],
             source,
@@ -229,6 +244,31 @@ impl<'a> Parser<'a> {
             }
         }
         Ok(())
+    }
+
+    /// The input text that `bytes`, a slice quick-xml handed out, covers: the input was
+    /// validated as UTF-8 once, so slicing it again avoids validating each piece anew.
+    fn input_str(&self, bytes: &[u8]) -> Result<&'a str> {
+        let begin = (bytes.as_ptr() as usize).wrapping_sub(self.body.as_ptr() as usize);
+        begin
+            .checked_add(bytes.len())
+            .and_then(|end| self.body.get(begin..end))
+            .filter(|text| std::ptr::eq(text.as_ptr(), bytes.as_ptr()))
+            .ok_or_else(|| self.not_well_formed("unexpected text layout"))
+    }
+
+    /// Resolves the predefined entities and character references of `raw`; unknown
+    /// entities and references to characters XML 1.0 forbids are not well-formed.
+    fn unescape(&self, raw: &'a str) -> Result<Cow<'a, str>> {
+        if !raw.as_bytes().contains(&b'&') {
+            return Ok(Cow::Borrowed(raw));
+        }
+        let unescaped =
+            quick_xml::escape::unescape(raw).map_err(|e| self.not_well_formed(e.to_string()))?;
+        if !unescaped.chars().all(is_xml_char) {
+            return Err(self.not_well_formed("a character reference xml 1.0 does not allow"));
+        }
+        Ok(unescaped)
     }
 
     /// After the root element closed: only whitespace and comments may follow.
@@ -301,15 +341,8 @@ impl<'a> Parser<'a> {
                 Event::Text(text) => {
                     raw_len += text.len();
                     self.check_text_len(raw_len)?;
-                    let unescaped = text
-                        .unescape()
-                        .map_err(|e| self.not_well_formed(e.to_string()))?;
-                    if matches!(unescaped, Cow::Owned(_)) && !unescaped.chars().all(is_xml_char) {
-                        return Err(
-                            self.not_well_formed("a character reference xml 1.0 does not allow")
-                        );
-                    }
-                    unescaped
+                    let raw = self.input_str(&text)?;
+                    self.unescape(raw)?
                 }
                 Event::CData(data) => {
                     raw_len += data.len();
@@ -327,7 +360,7 @@ impl<'a> Parser<'a> {
                 }
                 Event::Comment(_) => continue,
                 Event::End(_) => {
-                    self.open.pop();
+                    self.pending_close = true;
                     return Ok(content);
                 }
                 Event::Start(start) => {
@@ -385,13 +418,8 @@ impl<'a> Parser<'a> {
             let Some(slot) = names.iter().position(|name| *name == key) else {
                 continue;
             };
-            let value = attribute
-                .unescape_value()
-                .map_err(|e| self.not_well_formed(e.to_string()))?;
-            if matches!(value, Cow::Owned(_)) && !value.chars().all(is_xml_char) {
-                return Err(self.not_well_formed("a character reference xml 1.0 does not allow"));
-            }
-            values[slot] = Some(value);
+            let raw = self.input_str(&attribute.value)?;
+            values[slot] = Some(self.unescape(raw)?);
         }
         Ok(values)
     }
@@ -434,17 +462,34 @@ fn is_whitespace(text: &[u8]) -> bool {
 /// The offset of the first character XML 1.0 forbids in (valid UTF-8) `input`: C0 controls
 /// other than TAB, LF, CR; U+FFFE and U+FFFF.
 fn forbidden_character(input: &[u8]) -> Option<usize> {
-    input
-        .iter()
-        .enumerate()
-        .find_map(|(index, &byte)| match byte {
-            b'\t' | b'\n' | b'\r' => None,
-            0..=0x1F => Some(index),
-            0xEF if input.get(index + 1) == Some(&0xBF)
-                && matches!(input.get(index + 2), Some(0xBE | 0xBF)) =>
-            {
-                Some(index)
+    /// Bytes checked at once: a branch-free test per block lets the compiler vectorise the
+    /// common case of a block with nothing suspicious (TAB/LF/CR are suspicious here too, so
+    /// indented input takes the slower per-byte look at those blocks only).
+    const BLOCK: usize = 32;
+    let suspicious = |byte: u8| byte < 0x20 || byte == 0xEF;
+    let mut start = 0;
+    for block in input.chunks(BLOCK) {
+        if block
+            .iter()
+            .fold(false, |any, &byte| any | suspicious(byte))
+        {
+            for index in start..start + block.len() {
+                let forbidden = match input[index] {
+                    b'\t' | b'\n' | b'\r' => false,
+                    0..=0x1F => true,
+                    // U+FFFE and U+FFFF are EF BF BE and EF BF BF.
+                    0xEF => {
+                        input.get(index + 1) == Some(&0xBF)
+                            && matches!(input.get(index + 2), Some(0xBE | 0xBF))
+                    }
+                    _ => false,
+                };
+                if forbidden {
+                    return Some(index);
+                }
             }
-            _ => None,
-        })
+        }
+        start += block.len();
+    }
+    None
 }

@@ -133,7 +133,7 @@ impl<'a> Parser<'a> {
         let [value_type, cim_type] = self.attributes(element, [b"VALUETYPE", b"TYPE"])?;
         let text = self.text()?;
         let typed = match (value_type.as_deref(), cim_type.as_deref()) {
-            (_, Some(type_name)) => match CimType::from_keyword(type_name) {
+            (_, Some(type_name)) => match text::type_keyword(type_name) {
                 Some(cim_type) => text::parse_scalar(&text, &cim_type),
                 None => Err(format!("unknown TYPE {type_name:?}")),
             },

@@ -14,6 +14,7 @@ use crate::model::{
 };
 
 use super::error::EncodeError;
+use super::message::embedded_kind_of;
 use super::message::{
     Body, CimError, Data, ExportRequest, ExportResponse, IMethodCall, IMethodResponse, IParamValue,
     Message, MethodCall, MethodResponse, ParamValue, Request, Response, ReturnValue, Untyped,
@@ -429,16 +430,6 @@ impl Encoder {
                 self.raw(b"</VALUE.ARRAY>");
             }
         }
-    }
-}
-
-/// The `EmbeddedObject` kind a value implies: instances are `instance`, classes `object`.
-fn embedded_kind_of(value: &Value) -> Option<EmbeddedKind> {
-    match value {
-        Value::Instance(_) => Some(EmbeddedKind::Instance),
-        Value::Class(_) => Some(EmbeddedKind::Object),
-        Value::Array(items) => items.iter().flatten().find_map(embedded_kind_of),
-        _ => None,
     }
 }
 
