@@ -766,6 +766,30 @@ fn hp_classes_have_the_superclasses_and_keys_of_section_1_2() {
     }
 }
 
+#[test]
+fn hp_classes_override_inherited_properties_only_on_purpose() {
+    // A vendor property that reuses an inherited name (CIM_ManagedSystemElement.Status, say)
+    // would silently change the DMTF property; each reuse must say Override.
+    let mut failures = Vec::new();
+    for name in HP {
+        let class = class(CIMV2, name);
+        let superclass = class.superclass.as_ref().unwrap();
+        let parent = shipped().class(CIMV2, superclass.as_str()).unwrap();
+        let local = class.properties.values().filter(|p| !p.propagated);
+        for property in local {
+            let inherited = parent.property(property.name.as_str()).is_some();
+            let overrides = property
+                .qualifiers
+                .get("Override")
+                .is_some_and(|q| !q.propagated && q.value.is_some());
+            if inherited != overrides {
+                failures.push(format!("{name}.{}", property.name));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 /// Asserts that `class` has each property with that type and array-ness, own or inherited.
 fn assert_properties(class_name: &str, expected: &[(&str, &str, bool)]) {
     let class = class(CIMV2, class_name);
