@@ -497,13 +497,14 @@ fn invalid_classes_are_refused_and_change_nothing() {
         "{error}"
     );
 
-    // A reference outside an association.
+    // A reference outside an association is allowed (DSP0004 3.0), but its target must exist
+    // all the same.
     let stray_reference = with(
         class("Test_Stray", None, vec![]),
-        vec![reference("Other", "Test_Other", vec![])],
+        vec![reference("Other", "Test_Nowhere", vec![])],
     );
     let error = refused(&mut repository, |r| r.add_class(NS, stray_reference));
-    assert!(matches!(error, RepositoryError::Invalid(_)), "{error}");
+    assert!(matches!(error, RepositoryError::InvalidReference { .. }), "{error}");
 
     // A reference to a class that does not exist.
     let dangling = with(

@@ -86,21 +86,16 @@ fn add_property(
     superclass_has_keys: bool,
 ) -> Result<(), RepositoryError> {
     let context = format!("property {}.{}", class.name, property.name);
-    if let CimType::Reference(target) = &property.cim_type {
-        if !class.is_association() {
-            return Err(RepositoryError::Invalid(format!(
-                "{context} is a reference, but only associations have reference properties"
-            )));
-        }
-        if let Some(target) = target {
-            // An association may reference itself; any other target must already exist, as
-            // a superclass must (the DMTF schema's include order satisfies both).
-            if *target != class.name && !namespace.classes.contains_key(target) {
-                return Err(RepositoryError::InvalidReference {
-                    element: context,
-                    target: target.to_string(),
-                });
-            }
+    // Reference properties are not limited to associations: DSP0004 3.0 allows them in
+    // ordinary classes, and so do the MOF compilers clients use (pywbem's among them).
+    if let CimType::Reference(Some(target)) = &property.cim_type {
+        // A class may reference itself; any other target must already exist, as a superclass
+        // must (the DMTF schema's include order satisfies both).
+        if *target != class.name && !namespace.classes.contains_key(target) {
+            return Err(RepositoryError::InvalidReference {
+                element: context,
+                target: target.to_string(),
+            });
         }
     }
     property.propagated = false;
