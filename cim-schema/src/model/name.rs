@@ -129,20 +129,19 @@ impl indexmap::Equivalent<Name> for NameKey<'_> {
 }
 
 fn hash_folded<H: Hasher>(s: &str, state: &mut H) {
-    if s.is_ascii() {
-        for byte in s.bytes() {
-            state.write_u8(byte.to_ascii_lowercase());
+    // The folded form goes to the hasher in one `write`, so that equal names feed any hasher
+    // the same bytes however they are spelt. Most names are short ASCII: fold those on the
+    // stack; anything else folds char by char (an ASCII char folds to the same byte either way).
+    const STACK_BYTES: usize = 64;
+    if s.is_ascii() && s.len() <= STACK_BYTES {
+        let mut buffer = [0u8; STACK_BYTES];
+        for (slot, byte) in buffer.iter_mut().zip(s.bytes()) {
+            *slot = byte.to_ascii_lowercase();
         }
+        state.write(&buffer[..s.len()]);
     } else {
-        // ASCII characters hash as on the fast path so that a name spelt with a non-ASCII
-        // character folding to ASCII (the Kelvin sign) hashes as its ASCII twin.
-        for c in folded(s) {
-            if c.is_ascii() {
-                state.write_u8(c as u8);
-            } else {
-                state.write_u32(c as u32);
-            }
-        }
+        let folded: String = folded(s).collect();
+        state.write(folded.as_bytes());
     }
     state.write_u8(0xff);
 }
