@@ -504,7 +504,10 @@ fn invalid_classes_are_refused_and_change_nothing() {
         vec![reference("Other", "Test_Nowhere", vec![])],
     );
     let error = refused(&mut repository, |r| r.add_class(NS, stray_reference));
-    assert!(matches!(error, RepositoryError::InvalidReference { .. }), "{error}");
+    assert!(
+        matches!(error, RepositoryError::InvalidReference { .. }),
+        "{error}"
+    );
 
     // A reference to a class that does not exist.
     let dangling = with(
