@@ -12,5 +12,7 @@ pub use datetime::{Datetime, DatetimeError, DatetimeFields};
 pub use element::{Class, Instance, Method, Parameter, Property};
 pub use name::{Name, NameKey};
 pub use path::{ClassPath, InstancePath, KeyBinding, ObjectPath};
-pub use qualifier::{Flavor, Qualifier, QualifierDeclaration, QualifierList, Scope};
+pub use qualifier::{
+    Flavor, Qualifier, QualifierDeclaration, QualifierList, QualifierTarget, Scope,
+};
 pub use value::{Char16, CimType, EmbeddedKind, Value};

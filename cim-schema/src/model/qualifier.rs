@@ -165,3 +165,73 @@ impl QualifierList {
         self.0.is_empty()
     }
 }
+
+/// The kinds of element a qualifier can be applied to, for checking a declaration's scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QualifierTarget {
+    /// An ordinary class.
+    Class,
+    /// An association class.
+    Association,
+    /// An indication class.
+    Indication,
+    /// A property that is not a reference.
+    Property,
+    /// A reference property.
+    Reference,
+    /// A method.
+    Method,
+    /// A method parameter.
+    Parameter,
+    /// An instance or one of its property values: DSP0004 scopes do not cover them, so any
+    /// declared qualifier is accepted.
+    Instance,
+}
+
+impl QualifierTarget {
+    /// True when a declaration's scope allows this kind of element. An association or an
+    /// indication also accepts a qualifier scoped to classes, as they are classes.
+    pub fn allowed_by(self, scope: &Scope) -> bool {
+        match self {
+            QualifierTarget::Class => scope.class,
+            QualifierTarget::Association => scope.association || scope.class,
+            QualifierTarget::Indication => scope.indication || scope.class,
+            QualifierTarget::Property => scope.property,
+            QualifierTarget::Reference => scope.reference,
+            QualifierTarget::Method => scope.method,
+            QualifierTarget::Parameter => scope.parameter,
+            QualifierTarget::Instance => true,
+        }
+    }
+
+    /// The kind with its article, for messages: "an association".
+    pub fn describe(self) -> &'static str {
+        match self {
+            QualifierTarget::Class => "a class",
+            QualifierTarget::Association => "an association",
+            QualifierTarget::Indication => "an indication",
+            QualifierTarget::Property => "a property",
+            QualifierTarget::Reference => "a reference",
+            QualifierTarget::Method => "a method",
+            QualifierTarget::Parameter => "a parameter",
+            QualifierTarget::Instance => "an instance",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn associations_and_indications_accept_class_scoped_qualifiers() {
+        let class_only = Scope { class: true, ..Scope::default() };
+        assert!(QualifierTarget::Association.allowed_by(&class_only));
+        assert!(QualifierTarget::Indication.allowed_by(&class_only));
+        assert!(!QualifierTarget::Property.allowed_by(&class_only));
+        let association_only = Scope { association: true, ..Scope::default() };
+        assert!(!QualifierTarget::Class.allowed_by(&association_only));
+        assert!(QualifierTarget::Instance.allowed_by(&Scope::default()));
+        assert!(QualifierTarget::Reference.allowed_by(&Scope::ANY));
+    }
+}

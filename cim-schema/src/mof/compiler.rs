@@ -14,8 +14,10 @@ use super::parser::{
 use super::{IncludeResolver, SourceFile, MAX_ERRORS, MAX_INCLUDED_FILES, MAX_INCLUDE_DEPTH};
 use crate::model::{
     Class, EmbeddedKind, Instance, InstancePath, Method, Name, NameKey, ObjectPath, Parameter,
-    Property, Qualifier, QualifierDeclaration, QualifierList, Scope, Value,
+    Property, Qualifier, QualifierDeclaration, QualifierList, Value,
 };
+// The scope check names element kinds as the model does.
+use crate::model::QualifierTarget as ElementKind;
 use crate::repository::Repository;
 
 /// One element the compiler added to the repository.
@@ -59,49 +61,6 @@ impl fmt::Display for Compiled {
             } => write!(f, "class {name} : {superclass}"),
             Compiled::Class { name, .. } => write!(f, "class {name}"),
             Compiled::Instance { path, .. } => write!(f, "instance {path}"),
-        }
-    }
-}
-
-/// The kinds of element a qualifier may be used on, for the scope check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ElementKind {
-    Class,
-    Association,
-    Indication,
-    Property,
-    Reference,
-    Method,
-    Parameter,
-    /// Instances and their values: DSP0004 scopes do not cover them, so any declared qualifier
-    /// is accepted.
-    Instance,
-}
-
-impl ElementKind {
-    fn allows(self, scope: &Scope) -> bool {
-        match self {
-            ElementKind::Class => scope.class,
-            ElementKind::Association => scope.association,
-            ElementKind::Indication => scope.indication,
-            ElementKind::Property => scope.property,
-            ElementKind::Reference => scope.reference,
-            ElementKind::Method => scope.method,
-            ElementKind::Parameter => scope.parameter,
-            ElementKind::Instance => true,
-        }
-    }
-
-    fn describe(self) -> &'static str {
-        match self {
-            ElementKind::Class => "a class",
-            ElementKind::Association => "an association",
-            ElementKind::Indication => "an indication",
-            ElementKind::Property => "a property",
-            ElementKind::Reference => "a reference",
-            ElementKind::Method => "a method",
-            ElementKind::Parameter => "a parameter",
-            ElementKind::Instance => "an instance",
         }
     }
 }
@@ -346,7 +305,7 @@ impl<'r> Compiler<'r> {
                         MofErrorKind::UnknownQualifier(used.name.to_owned()),
                     )
                 })?;
-            if !kind.allows(&declaration.scope) {
+            if !kind.allowed_by(&declaration.scope) {
                 return Err(Fault::new(
                     used.offset,
                     MofErrorKind::QualifierScope {

@@ -4,47 +4,9 @@
 //! way (CreateClass over CIM-XML) is checked here before [`Repository::add_class`].
 
 use super::{Namespace, Repository, RepositoryError};
-use crate::model::{Class, QualifierList, Scope, Value};
-
-/// The kind of element a qualifier list belongs to, for the scope check.
-#[derive(Debug, Clone, Copy)]
-enum Target {
-    Class,
-    Association,
-    Indication,
-    Property,
-    Reference,
-    Method,
-    Parameter,
-}
-
-impl Target {
-    /// True when a declaration's scope allows this kind of element. An association or an
-    /// indication also accepts a qualifier scoped to classes, as they are classes.
-    fn allowed(self, scope: &Scope) -> bool {
-        match self {
-            Target::Class => scope.class,
-            Target::Association => scope.association || scope.class,
-            Target::Indication => scope.indication || scope.class,
-            Target::Property => scope.property,
-            Target::Reference => scope.reference,
-            Target::Method => scope.method,
-            Target::Parameter => scope.parameter,
-        }
-    }
-
-    fn word(self) -> &'static str {
-        match self {
-            Target::Class => "a class",
-            Target::Association => "an association",
-            Target::Indication => "an indication",
-            Target::Property => "a property",
-            Target::Reference => "a reference",
-            Target::Method => "a method",
-            Target::Parameter => "a parameter",
-        }
-    }
-}
+use crate::model::{Class, QualifierList, Value};
+// The scope check names element kinds as the model does.
+use crate::model::QualifierTarget as Target;
 
 impl Repository {
     /// Checks every qualifier of a class as declared (class, properties, methods, parameters)
@@ -117,12 +79,12 @@ fn check_list(
                 if declaration.is_array { "[]" } else { "" }
             )));
         }
-        if !target.allowed(&declaration.scope) {
+        if !target.allowed_by(&declaration.scope) {
             return Err(RepositoryError::Invalid(format!(
                 "{}: qualifier {} is not allowed on {}",
                 element(),
                 declaration.name,
-                target.word()
+                target.describe()
             )));
         }
     }
