@@ -225,11 +225,17 @@ mod tests {
 
     #[test]
     fn associations_and_indications_accept_class_scoped_qualifiers() {
-        let class_only = Scope { class: true, ..Scope::default() };
+        let class_only = Scope {
+            class: true,
+            ..Scope::default()
+        };
         assert!(QualifierTarget::Association.allowed_by(&class_only));
         assert!(QualifierTarget::Indication.allowed_by(&class_only));
         assert!(!QualifierTarget::Property.allowed_by(&class_only));
-        let association_only = Scope { association: true, ..Scope::default() };
+        let association_only = Scope {
+            association: true,
+            ..Scope::default()
+        };
         assert!(!QualifierTarget::Class.allowed_by(&association_only));
         assert!(QualifierTarget::Instance.allowed_by(&Scope::default()));
         assert!(QualifierTarget::Reference.allowed_by(&Scope::ANY));
