@@ -2,5 +2,27 @@
 //! CIM-XML operations (DSP0200) to namespaces and providers, and the mapping of the cluster model
 //! onto CIM classes. It is the only crate where CIM meets the cluster.
 //!
-//! Not yet built: this crate is laid down by the workspace foundation and filled by the issues
-//! that follow (the WBEM server, the Serviceguard provider). It exports nothing today.
+//! ```text
+//!  client --HTTPS--> server (listener, limits, TLS)
+//!                      -> http (DSP0200 headers, body, CIMError, chunking, gzip)
+//!                      -> auth (Basic, client certificates, roles, audit)
+//!                      -> operations (intrinsic operations, typed parameters)
+//!                      -> cimom::ObjectManager (classes, providers by class, shaping)
+//!                      -> provider::InstanceProvider (interop, cluster, ...)
+//! ```
+//!
+//! Main types: [`server::Server`] and its [`server::ServerConfig`], [`cimom::ObjectManager`],
+//! the [`provider::InstanceProvider`] trait, [`error::OperationError`].
+
+pub mod cimom;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod interop;
+pub mod methods;
+pub mod operations;
+pub mod provider;
+pub mod pull;
+pub(crate) mod query;
+pub mod server;
+pub mod service;

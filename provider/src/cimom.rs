@@ -1,0 +1,282 @@
+//! The object manager: the class repository (read-only while serving), the instance providers
+//! registered by namespace and class, and the shaping of instances by the DSP0200 options.
+//! The intrinsic operations themselves are in [`crate::operations`].
+
+use std::sync::Arc;
+
+use cim_schema::model::{
+    CimType, Class, Instance, InstancePath, KeyBinding, Name, NameKey, ObjectPath, Value,
+};
+use cim_schema::repository::Repository;
+use indexmap::IndexMap;
+
+use crate::error::OperationError;
+use crate::provider::{InstanceProvider, Instances, RequestContext};
+
+/// Namespace names that are answered as another namespace: `interop` is `root/interop`, the
+/// name pywbem tries first.
+pub const NAMESPACE_ALIASES: &[(&str, &str)] = &[("interop", "root/interop")];
+
+/// The classes, the providers and the identity of this object manager.
+pub struct ObjectManager {
+    repository: Arc<Repository>,
+    providers: IndexMap<Name, IndexMap<Name, Arc<dyn InstanceProvider>>>,
+    /// The host name written into `INSTANCEPATH`s and `OBJECTPATH`s.
+    host: Arc<str>,
+}
+
+/// What the DSP0200 options keep of an instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Shape {
+    /// Only properties that the requested class itself declares or overrides (deprecated by
+    /// DSP0200 for instances; applied only when a client asks for it explicitly).
+    pub local_only: bool,
+    /// Keep the properties that subclasses of the requested class add.
+    pub deep_inheritance: bool,
+    /// Keep property and instance qualifiers.
+    pub include_qualifiers: bool,
+    /// Write `CLASSORIGIN` on each property.
+    pub include_class_origin: bool,
+    /// Keep only these properties; `None` keeps all.
+    pub property_list: Option<Vec<Name>>,
+}
+
+impl ObjectManager {
+    /// An object manager over `repository` (its classes and qualifier declarations), naming
+    /// itself `host` in full paths.
+    pub fn new(repository: Repository, host: impl Into<Arc<str>>) -> ObjectManager {
+        ObjectManager {
+            repository: Arc::new(repository),
+            providers: IndexMap::new(),
+            host: host.into(),
+        }
+    }
+
+    /// Registers `provider` for the instances whose creation class is `class` in `namespace`.
+    /// The class must exist; a second registration for the same class replaces the first.
+    pub fn register(
+        &mut self,
+        namespace: &str,
+        class: &str,
+        provider: Arc<dyn InstanceProvider>,
+    ) -> Result<(), OperationError> {
+        let class = self
+            .repository
+            .class(namespace, class)
+            .ok_or_else(|| OperationError::InvalidClass(format!("{namespace}:{class}")))?;
+        self.providers
+            .entry(Name::new(namespace))
+            .or_default()
+            .insert(class.name.clone(), provider);
+        Ok(())
+    }
+
+    /// The class repository.
+    pub fn repository(&self) -> &Repository {
+        &self.repository
+    }
+
+    /// The host name of full paths.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The namespaces served, as the repository spells them.
+    pub fn namespaces(&self) -> impl Iterator<Item = &Name> {
+        self.repository.namespace_names()
+    }
+
+    /// The canonical spelling of a requested namespace (leading and trailing slashes removed,
+    /// aliases resolved), or CIM_ERR_INVALID_NAMESPACE.
+    pub fn namespace(&self, requested: &str) -> Result<Arc<str>, OperationError> {
+        let trimmed = requested.trim_matches('/');
+        let aliased = NAMESPACE_ALIASES
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(trimmed))
+            .map_or(trimmed, |(_, target)| target);
+        self.repository
+            .namespace_names()
+            .find(|name| name.matches(aliased))
+            .map(|name| Arc::from(name.as_str()))
+            .ok_or_else(|| OperationError::InvalidNamespace(requested.to_owned()))
+    }
+
+    /// The resolved class, or CIM_ERR_INVALID_CLASS.
+    pub fn class(&self, namespace: &str, name: &str) -> Result<&Class, OperationError> {
+        self.repository
+            .class(namespace, name)
+            .ok_or_else(|| OperationError::InvalidClass(name.to_owned()))
+    }
+
+    /// The provider of instances of exactly `class`.
+    pub fn provider(&self, namespace: &str, class: &str) -> Option<&Arc<dyn InstanceProvider>> {
+        self.providers
+            .get(&NameKey(namespace))
+            .and_then(|by_class| by_class.get(&NameKey(class)))
+    }
+
+    /// `class` and its subclasses (all generations) that have a provider, in repository order.
+    pub fn served_classes(&self, namespace: &str, class: &Name) -> Vec<Name> {
+        let Some(by_class) = self.providers.get(&NameKey(namespace)) else {
+            return Vec::new();
+        };
+        by_class
+            .keys()
+            .filter(|served| {
+                self.repository
+                    .is_a(namespace, served.as_str(), class.as_str())
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Every instance of `class` and its subclasses, lazily, each with a full path (host and
+    /// namespace). A provider's error ends the sequence with that error.
+    pub fn instances(
+        &self,
+        context: &RequestContext,
+        class: &Name,
+    ) -> Result<Instances, OperationError> {
+        let mut parts = Vec::new();
+        for served in self.served_classes(&context.namespace, class) {
+            if let Some(provider) = self.provider(&context.namespace, served.as_str()) {
+                parts.push(provider.enumerate(context, &served)?);
+            }
+        }
+        let host = self.host.to_string();
+        let namespace = context.namespace.to_string();
+        Ok(Box::new(parts.into_iter().flatten().map(move |item| {
+            item.map(|(mut path, instance)| {
+                path.host = Some(host.clone());
+                path.namespace = Some(namespace.clone());
+                (path, instance)
+            })
+        })))
+    }
+
+    /// The instance at `path` (keys typed against its class), from its class's provider.
+    pub fn instance(
+        &self,
+        context: &RequestContext,
+        path: &InstancePath,
+    ) -> Result<Instance, OperationError> {
+        let class = self.class(&context.namespace, path.class_name.as_str())?;
+        let path = typed_path(class, path)?;
+        let provider = self
+            .provider(&context.namespace, class.name.as_str())
+            .ok_or_else(|| crate::provider::not_found(&path))?;
+        provider.get(context, &path)
+    }
+
+    /// Reduces `instance` (of class `instance_class`) as `shape` asks, for a request about
+    /// `requested` (a superclass of the instance's class, or the class itself).
+    pub fn shape(
+        &self,
+        namespace: &str,
+        mut instance: Instance,
+        requested: &Name,
+        shape: &Shape,
+    ) -> Instance {
+        let instance_class = self
+            .repository
+            .class(namespace, instance.class_name.as_str());
+        let requested_class = self.repository.class(namespace, requested.as_str());
+        instance.properties.retain(|name, _| {
+            let listed = shape
+                .property_list
+                .as_ref()
+                .is_none_or(|list| list.iter().any(|n| n == name));
+            let inherited_enough = shape.deep_inheritance
+                || requested_class.is_none_or(|c| c.property(name.as_str()).is_some());
+            let local = !shape.local_only
+                || requested_class
+                    .is_none_or(|c| c.property(name.as_str()).is_some_and(|p| !p.propagated));
+            listed && inherited_enough && local
+        });
+        if !shape.include_qualifiers {
+            instance.qualifiers = Default::default();
+        }
+        for property in instance.properties.values_mut() {
+            property.propagated = false;
+            if !shape.include_qualifiers {
+                property.qualifiers = Default::default();
+            }
+            property.class_origin = if shape.include_class_origin {
+                instance_class
+                    .and_then(|c| c.property(property.name.as_str()))
+                    .and_then(|p| p.class_origin.clone())
+            } else {
+                None
+            };
+        }
+        instance
+    }
+}
+
+/// `path` with its keybindings typed as the class declares its keys, so that a client's
+/// untyped `KEYVALUE` (decoded as the widest number, or as a string) matches the provider's.
+/// A key the class does not declare, or a value of the wrong kind, is CIM_ERR_INVALID_PARAMETER.
+pub fn typed_path(class: &Class, path: &InstancePath) -> Result<InstancePath, OperationError> {
+    let mut typed = path.clone();
+    typed.class_name = class.name.clone();
+    for binding in &mut typed.keybindings {
+        let property = class.property(binding.name.as_str()).ok_or_else(|| {
+            OperationError::parameter(format!(
+                "class {} has no key property {}",
+                class.name, binding.name
+            ))
+        })?;
+        binding.name = property.name.clone();
+        binding.value = typed_key(binding, &property.cim_type)?;
+    }
+    Ok(typed)
+}
+
+/// One keybinding's value converted to the declared type.
+fn typed_key(binding: &KeyBinding, cim_type: &CimType) -> Result<Value, OperationError> {
+    let mismatch = || {
+        OperationError::parameter(format!(
+            "key {} does not hold a {} value",
+            binding.name,
+            cim_type.as_str()
+        ))
+    };
+    if binding.value.cim_type().as_ref() == Some(cim_type) {
+        return Ok(binding.value.clone());
+    }
+    if let Some(number) = binding.value.as_integer() {
+        return integer_as(number, cim_type).ok_or_else(mismatch);
+    }
+    match (&binding.value, cim_type) {
+        (Value::String(text), CimType::Datetime) => cim_schema::model::Datetime::parse(text)
+            .map(Value::Datetime)
+            .map_err(|_| mismatch()),
+        (Value::Reference(_), CimType::Reference(_)) => Ok(binding.value.clone()),
+        _ => Err(mismatch()),
+    }
+}
+
+/// An integer as a value of an integer type, when it fits.
+fn integer_as(number: i128, cim_type: &CimType) -> Option<Value> {
+    Some(match cim_type {
+        CimType::Uint8 => Value::Uint8(number.try_into().ok()?),
+        CimType::Uint16 => Value::Uint16(number.try_into().ok()?),
+        CimType::Uint32 => Value::Uint32(number.try_into().ok()?),
+        CimType::Uint64 => Value::Uint64(number.try_into().ok()?),
+        CimType::Sint8 => Value::Sint8(number.try_into().ok()?),
+        CimType::Sint16 => Value::Sint16(number.try_into().ok()?),
+        CimType::Sint32 => Value::Sint32(number.try_into().ok()?),
+        CimType::Sint64 => Value::Sint64(number.try_into().ok()?),
+        _ => return None,
+    })
+}
+
+/// The instance path an object path names, or CIM_ERR_INVALID_PARAMETER for a class path.
+pub fn instance_path(path: &ObjectPath) -> Result<&InstancePath, OperationError> {
+    match path {
+        ObjectPath::Instance(path) => Ok(path),
+        ObjectPath::Class(path) => Err(OperationError::parameter(format!(
+            "expected an instance path, found class path {path}"
+        ))),
+    }
+}

@@ -1,0 +1,78 @@
+//! The server's configuration and its limits: each a named, documented value.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::pull::ContextLimits;
+
+/// The default HTTPS port of DSP0200 servers.
+pub const HTTPS_PORT: u16 = 5989;
+
+/// The default plain-HTTP port (off unless configured).
+pub const HTTP_PORT: u16 = 5988;
+
+/// Where and how the server listens.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// HTTPS listening addresses (a node binds its own addresses).
+    pub https_addresses: Vec<SocketAddr>,
+    /// Plain HTTP listening addresses; empty (off) by default. Loopback only unless
+    /// [`ServerConfig::danger_plain_http_beyond_loopback`].
+    pub http_addresses: Vec<SocketAddr>,
+    /// Allow plain HTTP on addresses other than loopback: credentials then cross the network
+    /// in clear text.
+    pub danger_plain_http_beyond_loopback: bool,
+    /// Accept requests without credentials as user `anonymous`.
+    pub danger_allow_anonymous: bool,
+    /// The realm of `WWW-Authenticate`.
+    pub realm: String,
+    /// The limits.
+    pub limits: Limits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            https_addresses: vec![SocketAddr::from(([0, 0, 0, 0], HTTPS_PORT))],
+            http_addresses: Vec::new(),
+            danger_plain_http_beyond_loopback: false,
+            danger_allow_anonymous: false,
+            realm: "cimguard".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Everything a client can make the server hold, bounded.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Open connections; more are closed at once.
+    pub connections_max: usize,
+    /// Time to complete a TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// Time to send a request's headers (slowloris). hyper starts this clock when it waits
+    /// for a request, so it also bounds how long a keep-alive connection may sit idle.
+    pub header_read_timeout: Duration,
+    /// Bytes of a request body.
+    pub body_bytes_max: usize,
+    /// The CIM-XML decoder's bounds (depth, elements, attribute and text sizes).
+    pub xml: cim_schema::xml::Limits,
+    /// How long one operation may run before it ends with CIM_ERR_SERVER_LIMITS_EXCEEDED.
+    pub operation_time_max: Duration,
+    /// Open enumeration contexts, objects per pull, operation timeouts.
+    pub contexts: ContextLimits,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connections_max: 512,
+            tls_handshake_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(30),
+            body_bytes_max: 16 * 1024 * 1024,
+            xml: cim_schema::xml::Limits::DEFAULT,
+            operation_time_max: Duration::from_secs(300),
+            contexts: ContextLimits::default(),
+        }
+    }
+}

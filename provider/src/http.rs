@@ -1,0 +1,717 @@
+//! DSP0200 over HTTP: the request headers checked (POST and M-POST with `Man:` and `NN-`
+//! prefixed headers), the body read within its limit and decoded, the operation dispatched,
+//! and the response written: buffered with `Content-Length`, or chunked with the
+//! `CIMStatusCode` trailer when the client sent `TE: trailers` and the response is large;
+//! gzip when the client accepts it.
+//!
+//! [`ProtocolError::status`] is the one place where a protocol error becomes an HTTP status and
+//! a `CIMError` header.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use cim_schema::xml::{
+    begin_imethod_response, decode, encode, Body as MessageBody, CimError, DecodeError,
+    IMethodResponse, IMethodResponseWriter, Message, Request as CimRequest,
+    Response as CimResponse,
+};
+use flate2::write::GzEncoder;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::BodyExt;
+
+use crate::error::OperationError;
+use crate::methods;
+use crate::operations::{self, Items, Outcome};
+use crate::service::{Peer, Service};
+
+/// The extension URI of DSP0200's M-POST `Man:` header.
+const CIM_MAPPING_URI: &str = "http://www.dmtf.org/cim/mapping/http/v1.0";
+
+/// A response body larger than this is streamed in chunks (when the client allows it).
+pub const STREAM_THRESHOLD_BYTES: usize = 256 * 1024;
+
+/// The size of the chunks of a streamed response.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Responses smaller than this are not compressed: gzip would cost more than it saves.
+pub const GZIP_THRESHOLD_BYTES: usize = 1024;
+
+/// A request refused before it reaches an operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The HTTP method is neither POST nor M-POST.
+    #[error("method {0} is not allowed; use POST or M-POST")]
+    MethodNotAllowed(String),
+    /// M-POST without the DSP0200 mandatory extension declaration.
+    #[error("M-POST needs Man: {CIM_MAPPING_URI}; ns=NN")]
+    NotExtended,
+    /// `CIMOperation` is missing or is not `MethodCall`.
+    #[error("CIMOperation must be MethodCall")]
+    UnsupportedOperation,
+    /// A CIM header disagrees with the body, or is missing or malformed.
+    #[error("{0}")]
+    HeaderMismatch(String),
+    /// The body is not well-formed XML.
+    #[error("{0}")]
+    NotWellFormed(String),
+    /// The body is not valid CIM-XML.
+    #[error("{0}")]
+    NotValid(String),
+    /// The body is larger than the limit.
+    #[error("the request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    /// The content type or charset is not XML in UTF-8.
+    #[error("content type must be application/xml or text/xml in utf-8")]
+    UnsupportedMediaType,
+    /// `CIMProtocolVersion` or `PROTOCOLVERSION` is not 1.x.
+    #[error("{0}")]
+    UnsupportedProtocolVersion(String),
+    /// `CIMVERSION` is not 2.x.
+    #[error("{0}")]
+    UnsupportedCimVersion(String),
+    /// `DTDVERSION` is not 2.x.
+    #[error("{0}")]
+    UnsupportedDtdVersion(String),
+    /// `CIMBatch` or `MULTIREQ`.
+    #[error("multiple requests are not supported")]
+    MultipleRequestsUnsupported,
+    /// No or wrong credentials.
+    #[error("authentication required")]
+    Unauthorized,
+    /// Too many failed attempts from this peer; retry after this many seconds.
+    #[error("too many failed authentication attempts")]
+    Throttled(u64),
+    /// The request body could not be read.
+    #[error("the request body could not be read")]
+    BodyUnreadable,
+}
+
+impl ProtocolError {
+    /// The HTTP status and the `CIMError` header value.
+    pub fn status(&self) -> (StatusCode, Option<&'static str>) {
+        match self {
+            ProtocolError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, None),
+            ProtocolError::NotExtended => (StatusCode::NOT_EXTENDED, None),
+            ProtocolError::UnsupportedOperation => {
+                (StatusCode::BAD_REQUEST, Some("unsupported-operation"))
+            }
+            ProtocolError::HeaderMismatch(_) => (StatusCode::BAD_REQUEST, Some("header-mismatch")),
+            ProtocolError::NotWellFormed(_) => {
+                (StatusCode::BAD_REQUEST, Some("request-not-well-formed"))
+            }
+            ProtocolError::NotValid(_) => (StatusCode::BAD_REQUEST, Some("request-not-valid")),
+            ProtocolError::BodyTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, Some("request-not-valid"))
+            }
+            ProtocolError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("header-mismatch"))
+            }
+            ProtocolError::UnsupportedProtocolVersion(_) => (
+                StatusCode::NOT_IMPLEMENTED,
+                Some("unsupported-protocol-version"),
+            ),
+            ProtocolError::UnsupportedCimVersion(_) => {
+                (StatusCode::NOT_IMPLEMENTED, Some("unsupported-cim-version"))
+            }
+            ProtocolError::UnsupportedDtdVersion(_) => {
+                (StatusCode::NOT_IMPLEMENTED, Some("unsupported-dtd-version"))
+            }
+            ProtocolError::MultipleRequestsUnsupported => (
+                StatusCode::NOT_IMPLEMENTED,
+                Some("multiple-requests-unsupported"),
+            ),
+            ProtocolError::Unauthorized => (StatusCode::UNAUTHORIZED, None),
+            ProtocolError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, None),
+            ProtocolError::BodyUnreadable => (StatusCode::BAD_REQUEST, None),
+        }
+    }
+
+    fn from_decode(error: &DecodeError) -> ProtocolError {
+        let text = error.to_string();
+        match error {
+            DecodeError::NotWellFormed { .. } => ProtocolError::NotWellFormed(text),
+            DecodeError::NotValid { .. } | DecodeError::LimitExceeded { .. } => {
+                ProtocolError::NotValid(text)
+            }
+            DecodeError::MultipleRequestsUnsupported { .. } => {
+                ProtocolError::MultipleRequestsUnsupported
+            }
+            DecodeError::UnsupportedCimVersion { .. } => ProtocolError::UnsupportedCimVersion(text),
+            DecodeError::UnsupportedDtdVersion { .. } => ProtocolError::UnsupportedDtdVersion(text),
+            DecodeError::UnsupportedProtocolVersion { .. } => {
+                ProtocolError::UnsupportedProtocolVersion(text)
+            }
+        }
+    }
+}
+
+/// The body of every response.
+pub type ResponseBody = http_body_util::Either<http_body_util::Full<Bytes>, StreamBody>;
+
+/// Serves one HTTP request.
+pub async fn handle(
+    service: Arc<Service>,
+    peer: Peer,
+    request: Request<hyper::body::Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let realm = service.config.realm.clone();
+    let response = match serve(service, peer, request).await {
+        Ok(response) => response,
+        Err(error) => protocol_error_response(&error, &realm),
+    };
+    Ok(response)
+}
+
+/// The headers of a CIM request, after the checks (M-POST prefixes removed).
+struct CimHeaders {
+    method: String,
+    object: String,
+    accepts_trailers: bool,
+    accepts_gzip: bool,
+}
+
+fn header<'a>(
+    headers: &'a HeaderMap,
+    prefix: &str,
+    name: &str,
+) -> Result<Option<&'a str>, ProtocolError> {
+    let value = if prefix.is_empty() {
+        headers.get(name)
+    } else {
+        headers.get(format!("{prefix}{name}"))
+    };
+    value
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ProtocolError::HeaderMismatch(format!("header {name} is not ascii")))
+        })
+        .transpose()
+}
+
+/// The `ns=NN` prefix of an M-POST, from its `Man:` header.
+fn extension_prefix(headers: &HeaderMap) -> Result<String, ProtocolError> {
+    let man = headers
+        .get("Man")
+        .and_then(|v| v.to_str().ok())
+        .ok_or(ProtocolError::NotExtended)?;
+    let mut parts = man.split(';').map(str::trim);
+    let uri = parts.next().unwrap_or_default().trim_matches('"');
+    if uri != CIM_MAPPING_URI {
+        return Err(ProtocolError::NotExtended);
+    }
+    for part in parts {
+        if let Some(ns) = part.strip_prefix("ns=") {
+            let ns = ns.trim();
+            if !ns.is_empty() && ns.bytes().all(|b| b.is_ascii_digit()) {
+                return Ok(format!("{ns}-"));
+            }
+        }
+    }
+    Err(ProtocolError::NotExtended)
+}
+
+fn check_headers(method: &Method, headers: &HeaderMap) -> Result<CimHeaders, ProtocolError> {
+    let prefix = if method == Method::POST {
+        String::new()
+    } else if method.as_str() == "M-POST" {
+        extension_prefix(headers)?
+    } else {
+        return Err(ProtocolError::MethodNotAllowed(method.to_string()));
+    };
+    if let Some(content_type) = headers.get(http::header::CONTENT_TYPE) {
+        let content_type = content_type
+            .to_str()
+            .map_err(|_| ProtocolError::UnsupportedMediaType)?
+            .to_ascii_lowercase();
+        let mut parts = content_type.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default();
+        if media != "application/xml" && media != "text/xml" {
+            return Err(ProtocolError::UnsupportedMediaType);
+        }
+        for part in parts {
+            if let Some(charset) = part.strip_prefix("charset=") {
+                let charset = charset.trim_matches('"');
+                if charset != "utf-8" && charset != "utf8" {
+                    return Err(ProtocolError::UnsupportedMediaType);
+                }
+            }
+        }
+    }
+    match header(headers, &prefix, "CIMOperation")? {
+        Some(value) if value.trim().eq_ignore_ascii_case("MethodCall") => {}
+        _ => return Err(ProtocolError::UnsupportedOperation),
+    }
+    if header(headers, &prefix, "CIMBatch")?.is_some() {
+        return Err(ProtocolError::MultipleRequestsUnsupported);
+    }
+    if let Some(version) = header(headers, &prefix, "CIMProtocolVersion")? {
+        let version = version.trim();
+        if version != "1" && !version.starts_with("1.") {
+            return Err(ProtocolError::UnsupportedProtocolVersion(format!(
+                "CIMProtocolVersion {version} is not supported; this server speaks 1.x"
+            )));
+        }
+    }
+    let method = header(headers, &prefix, "CIMMethod")?
+        .ok_or_else(|| ProtocolError::HeaderMismatch("CIMMethod is missing".into()))?;
+    let object = header(headers, &prefix, "CIMObject")?
+        .ok_or_else(|| ProtocolError::HeaderMismatch("CIMObject is missing".into()))?;
+    let decode_header = |name: &str, value: &str| {
+        percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .map(|v| v.into_owned())
+            .map_err(|_| ProtocolError::HeaderMismatch(format!("{name} is not escaped utf-8")))
+    };
+    let accepts_trailers = headers
+        .get_all(http::header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
+    let accepts_gzip = headers
+        .get_all(http::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            name.eq_ignore_ascii_case("gzip") && !refused
+        });
+    Ok(CimHeaders {
+        method: decode_header("CIMMethod", method)?,
+        object: decode_header("CIMObject", object)?,
+        accepts_trailers,
+        accepts_gzip,
+    })
+}
+
+async fn serve(
+    service: Arc<Service>,
+    peer: Peer,
+    request: Request<hyper::body::Incoming>,
+) -> Result<Response<ResponseBody>, ProtocolError> {
+    let (parts, body) = request.into_parts();
+    let cim = check_headers(&parts.method, &parts.headers)?;
+    let principal = service.authenticate(&parts.headers, &peer).await?;
+    let limit = service.config.limits.body_bytes_max;
+    let body = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|error| {
+            if error.is::<http_body_util::LengthLimitError>() {
+                ProtocolError::BodyTooLarge(limit)
+            } else {
+                ProtocolError::BodyUnreadable
+            }
+        })?
+        .to_bytes();
+    let message = decode(&body, &service.config.limits.xml)
+        .map_err(|error| ProtocolError::from_decode(&error))?;
+    let MessageBody::Request(request) = &message.body else {
+        return Err(ProtocolError::NotValid(
+            "the message is not a request (SIMPLEREQ)".into(),
+        ));
+    };
+    match request {
+        CimRequest::IMethodCall(call) => {
+            if !call.name.matches(&cim.method) {
+                return Err(ProtocolError::HeaderMismatch(format!(
+                    "CIMMethod {} does not name the body's method {}",
+                    cim.method, call.name
+                )));
+            }
+            if !cim
+                .object
+                .trim_matches('/')
+                .eq_ignore_ascii_case(call.namespace.trim_matches('/'))
+            {
+                return Err(ProtocolError::HeaderMismatch(format!(
+                    "CIMObject {} does not name the body's namespace {}",
+                    cim.object, call.namespace
+                )));
+            }
+            let outcome = service.intrinsic(&principal, &peer, call);
+            Ok(intrinsic_response(
+                &message.id,
+                call.name.as_str(),
+                outcome,
+                &cim,
+            ))
+        }
+        CimRequest::MethodCall(call) => {
+            if !call.name.matches(&cim.method) {
+                return Err(ProtocolError::HeaderMismatch(format!(
+                    "CIMMethod {} does not name the body's method {}",
+                    cim.method, call.name
+                )));
+            }
+            if !methods::object_header_matches(&cim.object, &call.target) {
+                return Err(ProtocolError::HeaderMismatch(format!(
+                    "CIMObject {} does not name the body's target",
+                    cim.object
+                )));
+            }
+            let response = service.extrinsic(&principal, &peer, call);
+            let message = Message::new(
+                message.id.clone(),
+                MessageBody::Response(CimResponse::Method(response)),
+            );
+            Ok(buffered(encoded(&message), cim.accepts_gzip))
+        }
+    }
+}
+
+/// Encodes a whole message; a failure (a value XML cannot carry) becomes CIM_ERR_FAILED.
+fn encoded(message: &Message) -> Vec<u8> {
+    encode(message).unwrap_or_else(|error| {
+        tracing::error!(%error, "response could not be encoded");
+        let failed = CimError::new(1, "the response could not be encoded");
+        let body = match &message.body {
+            MessageBody::Response(CimResponse::Method(response)) => {
+                MessageBody::Response(CimResponse::Method(cim_schema::xml::MethodResponse {
+                    name: response.name.clone(),
+                    result: Err(failed),
+                }))
+            }
+            MessageBody::Response(CimResponse::IMethod(response)) => {
+                MessageBody::Response(CimResponse::IMethod(IMethodResponse {
+                    name: response.name.clone(),
+                    result: Err(failed),
+                }))
+            }
+            other => other.clone(),
+        };
+        // An ERROR element always encodes: it holds a code and a plain description.
+        encode(&Message::new(message.id.clone(), body)).unwrap_or_default()
+    })
+}
+
+fn error_message(id: &str, method: &str, error: &OperationError) -> Vec<u8> {
+    encoded(&Message::new(
+        id,
+        MessageBody::Response(CimResponse::IMethod(IMethodResponse {
+            name: method.into(),
+            result: Err(error.to_cim_error()),
+        })),
+    ))
+}
+
+/// The response of an intrinsic operation.
+fn intrinsic_response(
+    id: &str,
+    method: &str,
+    outcome: Result<Outcome, OperationError>,
+    cim: &CimHeaders,
+) -> Response<ResponseBody> {
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => return buffered(error_message(id, method, &error), cim.accepts_gzip),
+    };
+    let (items, params): (Items, Vec<_>) = match outcome {
+        Outcome::Void => {
+            let message = Message::new(
+                id,
+                MessageBody::Response(CimResponse::IMethod(IMethodResponse {
+                    name: method.into(),
+                    result: Ok(cim_schema::xml::IMethodReturn {
+                        return_value: None,
+                        params: Vec::new(),
+                    }),
+                })),
+            );
+            return buffered(encoded(&message), cim.accepts_gzip);
+        }
+        Outcome::Items(items) => (Box::new(items.into_iter().map(Ok)), Vec::new()),
+        Outcome::Stream(items) => (items, Vec::new()),
+        Outcome::Pull { items, params } => (Box::new(items.into_iter().map(Ok)), params),
+    };
+    let mut writer = begin_imethod_response(id, method);
+    let mut items = items;
+    // Write until the end, an error, or (when the client takes trailers) the stream threshold.
+    loop {
+        if cim.accepts_trailers && writer.buffered_len() >= STREAM_THRESHOLD_BYTES {
+            let body = StreamBody::new(writer, items, params, cim.accepts_gzip);
+            return streamed(body, cim.accepts_gzip);
+        }
+        match items.next() {
+            None => break,
+            Some(Ok(item)) => {
+                if let Err(error) = writer.write_data(&item) {
+                    tracing::error!(%error, "response item could not be encoded");
+                    let error = OperationError::Failed("a result could not be encoded".into());
+                    return buffered(error_message(id, method, &error), cim.accepts_gzip);
+                }
+            }
+            Some(Err(error)) => {
+                return buffered(error_message(id, method, &error), cim.accepts_gzip);
+            }
+        }
+    }
+    let mut body = writer.take_chunk();
+    match writer.finish(&params) {
+        Ok(rest) => body.extend(rest),
+        Err(error) => {
+            tracing::error!(%error, "response parameters could not be encoded");
+            let error = OperationError::Failed("a result could not be encoded".into());
+            return buffered(error_message(id, method, &error), cim.accepts_gzip);
+        }
+    }
+    buffered(body, cim.accepts_gzip)
+}
+
+fn response_builder() -> http::response::Builder {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/xml; charset=\"utf-8\"",
+        )
+        .header("CIMOperation", "MethodResponse")
+}
+
+/// A whole response with `Content-Length`, gzipped when that pays.
+fn buffered(body: Vec<u8>, gzip: bool) -> Response<ResponseBody> {
+    let mut builder = response_builder();
+    let body = if gzip && body.len() >= GZIP_THRESHOLD_BYTES {
+        let mut encoder = GzEncoder::new(
+            Vec::with_capacity(body.len() / 4),
+            flate2::Compression::fast(),
+        );
+        // Writing into a Vec cannot fail.
+        let compressed = encoder.write_all(&body).and_then(|()| encoder.finish());
+        match compressed {
+            Ok(compressed) => {
+                builder = builder
+                    .header(http::header::CONTENT_ENCODING, "gzip")
+                    .header(http::header::VARY, "Accept-Encoding");
+                compressed
+            }
+            Err(_) => body,
+        }
+    } else {
+        body
+    };
+    builder
+        .body(http_body_util::Either::Left(http_body_util::Full::new(
+            Bytes::from(body),
+        )))
+        .unwrap_or_else(|_| internal_error())
+}
+
+fn streamed(body: StreamBody, gzip: bool) -> Response<ResponseBody> {
+    let mut builder = response_builder().header(
+        http::header::TRAILER,
+        "CIMStatusCode, CIMStatusCodeDescription",
+    );
+    if gzip {
+        builder = builder
+            .header(http::header::CONTENT_ENCODING, "gzip")
+            .header(http::header::VARY, "Accept-Encoding");
+    }
+    builder
+        .body(http_body_util::Either::Right(body))
+        .unwrap_or_else(|_| internal_error())
+}
+
+/// 500 for a response that could not be built (the headers above are all valid constants).
+fn internal_error() -> Response<ResponseBody> {
+    let mut response = Response::new(http_body_util::Either::Left(http_body_util::Full::new(
+        Bytes::new(),
+    )));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+fn protocol_error_response(error: &ProtocolError, realm: &str) -> Response<ResponseBody> {
+    let (status, cim_error) = error.status();
+    let mut response = Response::new(http_body_util::Either::Left(http_body_util::Full::new(
+        Bytes::new(),
+    )));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if let Some(value) = cim_error {
+        headers.insert(
+            HeaderName::from_static("cimerror"),
+            HeaderValue::from_static(value),
+        );
+    }
+    let detail = error.to_string();
+    let escaped: String =
+        percent_encoding::utf8_percent_encode(&detail, percent_encoding::NON_ALPHANUMERIC)
+            .collect();
+    if let Ok(value) = HeaderValue::from_str(&escaped) {
+        headers.insert(HeaderName::from_static("pgerrordetail"), value);
+    }
+    match error {
+        ProtocolError::MethodNotAllowed(_) => {
+            headers.insert(
+                http::header::ALLOW,
+                HeaderValue::from_static("POST, M-POST"),
+            );
+        }
+        ProtocolError::Unauthorized => {
+            let challenge = format!("Basic realm=\"{realm}\", charset=\"UTF-8\"");
+            if let Ok(value) = HeaderValue::from_str(&challenge) {
+                headers.insert(http::header::WWW_AUTHENTICATE, value);
+            }
+        }
+        ProtocolError::Throttled(seconds) => {
+            headers.insert(http::header::RETRY_AFTER, HeaderValue::from(*seconds));
+        }
+        _ => {}
+    }
+    response
+}
+
+/// A chunked response body encoded while it is sent; an error after the first chunk ends it
+/// with the `CIMStatusCode` trailer (DSP0200).
+pub struct StreamBody {
+    writer: Option<IMethodResponseWriter>,
+    items: Items,
+    params: Vec<cim_schema::xml::ParamValue>,
+    gzip: Option<GzEncoder<Vec<u8>>>,
+    trailers: Option<HeaderMap>,
+    done: bool,
+}
+
+impl StreamBody {
+    fn new(
+        writer: IMethodResponseWriter,
+        items: Items,
+        params: Vec<cim_schema::xml::ParamValue>,
+        gzip: bool,
+    ) -> StreamBody {
+        StreamBody {
+            writer: Some(writer),
+            items,
+            params,
+            gzip: gzip.then(|| GzEncoder::new(Vec::new(), flate2::Compression::fast())),
+            trailers: None,
+            done: false,
+        }
+    }
+
+    /// The next chunk: items encoded until [`CHUNK_BYTES`], or the end of the response.
+    fn next_chunk(&mut self) -> Option<Vec<u8>> {
+        let writer = self.writer.as_mut()?;
+        while writer.buffered_len() < CHUNK_BYTES {
+            match self.items.next() {
+                Some(Ok(item)) => {
+                    if let Err(error) = writer.write_data(&item) {
+                        tracing::error!(%error, "streamed item could not be encoded");
+                        self.fail(&OperationError::Failed(
+                            "a result could not be encoded".into(),
+                        ));
+                        return self.writer.take().map(|mut w| w.take_chunk());
+                    }
+                }
+                Some(Err(error)) => {
+                    self.fail(&error);
+                    return self.writer.take().map(|mut w| w.take_chunk());
+                }
+                None => {
+                    let writer = self.writer.take()?;
+                    return match writer.finish(&self.params) {
+                        Ok(rest) => Some(rest),
+                        Err(error) => {
+                            tracing::error!(%error, "streamed parameters could not be encoded");
+                            self.fail(&OperationError::Failed(
+                                "a result could not be encoded".into(),
+                            ));
+                            None
+                        }
+                    };
+                }
+            }
+        }
+        Some(writer.take_chunk())
+    }
+
+    fn fail(&mut self, error: &OperationError) {
+        let mut trailers = HeaderMap::new();
+        trailers.insert(
+            HeaderName::from_static("cimstatuscode"),
+            HeaderValue::from(error.code()),
+        );
+        let description: String = percent_encoding::utf8_percent_encode(
+            &error.to_string(),
+            percent_encoding::NON_ALPHANUMERIC,
+        )
+        .collect();
+        if let Ok(value) = HeaderValue::from_str(&description) {
+            trailers.insert(HeaderName::from_static("cimstatuscodedescription"), value);
+        }
+        self.trailers = Some(trailers);
+    }
+
+    fn compress(&mut self, chunk: Vec<u8>, last: bool) -> Vec<u8> {
+        let Some(encoder) = self.gzip.as_mut() else {
+            return chunk;
+        };
+        // Writes into a Vec cannot fail.
+        let _ = encoder.write_all(&chunk);
+        if last {
+            return self
+                .gzip
+                .take()
+                .and_then(|e| e.finish().ok())
+                .unwrap_or_default();
+        }
+        let _ = encoder.flush();
+        std::mem::take(encoder.get_mut())
+    }
+}
+
+impl http_body::Body for StreamBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.writer.is_some() {
+            let chunk = this.next_chunk().unwrap_or_default();
+            let last = this.writer.is_none();
+            let chunk = this.compress(chunk, last);
+            if !chunk.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))));
+            }
+        }
+        if let Some(rest) = this.gzip.is_some().then(|| this.compress(Vec::new(), true)) {
+            if !rest.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(rest)))));
+            }
+        }
+        this.done = true;
+        match this.trailers.take() {
+            Some(trailers) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+/// The peer address of a connection, for logs, throttling and the audit log.
+pub fn peer_text(address: &SocketAddr) -> String {
+    address.to_string()
+}
+
+#[allow(unused_imports)]
+use operations as _;

@@ -1,0 +1,359 @@
+//! The interop namespace (DSP1033 Profile Registration, DSP0200's `root/interop`): the object
+//! manager, its CIM-XML communication mechanism, one CIM_Namespace per namespace served, the
+//! registered profiles and the associations between them, so that a client such as pywbem's
+//! `WBEMServer` finds the interop namespace, the namespaces, the brand, the version and the
+//! profiles with no special case.
+
+use std::sync::Arc;
+
+use cim_schema::model::{
+    Class, Instance, InstancePath, KeyBinding, Name, ObjectPath, Property, Value,
+};
+
+use crate::cimom::ObjectManager;
+use crate::error::OperationError;
+use crate::provider::{InstanceProvider, Instances, RequestContext};
+
+/// The interop namespace as the repository spells it.
+pub const INTEROP: &str = "root/interop";
+
+/// The classes the interop provider serves.
+pub const CLASSES: &[&str] = &[
+    "CIM_ObjectManager",
+    "CIM_ObjectManagerCommunicationMechanism",
+    "CIM_Namespace",
+    "CIM_RegisteredProfile",
+    "CIM_ElementConformsToProfile",
+    "CIM_ReferencedProfile",
+];
+
+/// A profile this server implements, for CIM_RegisteredProfile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// `RegisteredOrganization` (2 = DMTF, 1 = Other).
+    pub organization: u16,
+    /// `OtherRegisteredOrganization`, for organization 1.
+    pub other_organization: Option<String>,
+    /// `RegisteredName`.
+    pub name: String,
+    /// `RegisteredVersion`.
+    pub version: String,
+    /// The central or scoping instances that conform to it (with their namespaces).
+    pub central: Vec<InstancePath>,
+    /// The profiles it references (by `name`), for CIM_ReferencedProfile.
+    pub references: Vec<String>,
+}
+
+/// What the interop provider says about the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InteropSettings {
+    /// The product name (`ElementName` of CIM_ObjectManager).
+    pub product: String,
+    /// The product version.
+    pub version: String,
+    /// The system name (`SystemName` keys): the node's host name.
+    pub system_name: String,
+    /// The profiles registered beside DMTF Profile Registration.
+    pub profiles: Vec<Profile>,
+}
+
+/// Serves the interop classes from instances built once at start.
+pub struct InteropProvider {
+    instances: Vec<(InstancePath, Instance)>,
+}
+
+impl InteropProvider {
+    /// Builds the interop instances for `manager`'s classes and namespaces, and registers the
+    /// provider for [`CLASSES`] in `root/interop`.
+    pub fn install(
+        manager: &mut ObjectManager,
+        settings: &InteropSettings,
+    ) -> Result<(), OperationError> {
+        let provider = Arc::new(InteropProvider {
+            instances: build(manager, settings)?,
+        });
+        for class in CLASSES {
+            manager.register(INTEROP, class, provider.clone())?;
+        }
+        Ok(())
+    }
+}
+
+impl InstanceProvider for InteropProvider {
+    fn enumerate(
+        &self,
+        _context: &RequestContext,
+        class: &Name,
+    ) -> Result<Instances, OperationError> {
+        let found: Vec<_> = self
+            .instances
+            .iter()
+            .filter(|(path, _)| path.class_name == *class)
+            .cloned()
+            .map(Ok)
+            .collect();
+        Ok(Box::new(found.into_iter()))
+    }
+}
+
+/// Builds one instance of `class` from `(property, value)` pairs, typed by the class; its path
+/// has the class's keys.
+struct Builder<'a> {
+    manager: &'a ObjectManager,
+}
+
+impl Builder<'_> {
+    fn class(&self, name: &str) -> Result<&Class, OperationError> {
+        self.manager.class(INTEROP, name)
+    }
+
+    fn instance(
+        &self,
+        class_name: &str,
+        values: Vec<(&str, Value)>,
+    ) -> Result<(InstancePath, Instance), OperationError> {
+        let class = self.class(class_name)?;
+        let mut instance = Instance::new(class.name.clone());
+        for (name, value) in values {
+            let declared = class.property(name).ok_or_else(|| {
+                tracing::error!(
+                    class = class_name,
+                    property = name,
+                    "interop: no such property"
+                );
+                OperationError::Failed("the interop namespace is misconfigured".into())
+            })?;
+            let mut property = Property::new(
+                declared.name.clone(),
+                declared.cim_type.clone(),
+                Some(value),
+            );
+            property.is_array = declared.is_array;
+            instance.set(property);
+        }
+        let mut path = InstancePath::new(class.name.clone());
+        for key in class.keys() {
+            let value = instance.value(key.name.as_str()).cloned().ok_or_else(|| {
+                tracing::error!(class = class_name, key = %key.name, "interop: key without value");
+                OperationError::Failed("the interop namespace is misconfigured".into())
+            })?;
+            path.keybindings.push(KeyBinding {
+                name: key.name.clone(),
+                value,
+            });
+        }
+        Ok((path, instance))
+    }
+}
+
+fn string(text: impl Into<String>) -> Value {
+    Value::String(text.into())
+}
+
+fn strings(texts: &[&str]) -> Value {
+    Value::Array(texts.iter().map(|t| Some(string(*t))).collect())
+}
+
+fn uint16s(numbers: &[u16]) -> Value {
+    Value::Array(numbers.iter().map(|n| Some(Value::Uint16(*n))).collect())
+}
+
+fn reference(host: &str, mut path: InstancePath) -> Value {
+    if path.namespace.is_none() {
+        path.namespace = Some(INTEROP.to_owned());
+    }
+    path.host = Some(host.to_owned());
+    Value::Reference(Box::new(ObjectPath::Instance(path)))
+}
+
+/// The `InstanceID` of a registered profile.
+fn profile_id(profile: &Profile) -> String {
+    let organization = match profile.organization {
+        2 => "DMTF",
+        _ => profile.other_organization.as_deref().unwrap_or("Other"),
+    };
+    format!(
+        "{organization}+{}+{}",
+        profile.name.replace(' ', "_"),
+        profile.version
+    )
+}
+
+fn build(
+    manager: &ObjectManager,
+    settings: &InteropSettings,
+) -> Result<Vec<(InstancePath, Instance)>, OperationError> {
+    let builder = Builder { manager };
+    let host = manager.host().to_owned();
+    let system = settings.system_name.clone();
+    let manager_name = format!("{}:{}", settings.product, system);
+    let mut out = Vec::new();
+    let object_manager = builder.instance(
+        "CIM_ObjectManager",
+        vec![
+            ("SystemCreationClassName", string("CIM_ComputerSystem")),
+            ("SystemName", string(&system)),
+            ("CreationClassName", string("CIM_ObjectManager")),
+            ("Name", string(&manager_name)),
+            ("ElementName", string(&settings.product)),
+            (
+                "Description",
+                string(format!(
+                    "{} WBEM server version {}",
+                    settings.product, settings.version
+                )),
+            ),
+            ("Started", Value::Boolean(true)),
+            ("EnabledState", Value::Uint16(2)),
+            ("RequestedState", Value::Uint16(12)),
+            ("OperationalStatus", uint16s(&[2])),
+            ("GatherStatisticalData", Value::Boolean(false)),
+        ],
+    )?;
+    let object_manager_path = object_manager.0.clone();
+    out.push(object_manager);
+    out.push(builder.instance(
+        "CIM_ObjectManagerCommunicationMechanism",
+        vec![
+            ("SystemCreationClassName", string("CIM_ComputerSystem")),
+            ("SystemName", string(&system)),
+            (
+                "CreationClassName",
+                string("CIM_ObjectManagerCommunicationMechanism"),
+            ),
+            ("Name", string(format!("{manager_name}:cim-xml"))),
+            ("ElementName", string("CIM-XML over HTTPS")),
+            ("CommunicationMechanism", Value::Uint16(2)),
+            // Basic Read, Basic Write, Instance Manipulation, Association Traversal,
+            // Query Execution, Indications, Pull Operations... as DSP0200 lists them.
+            (
+                "FunctionalProfilesSupported",
+                uint16s(&[2, 3, 4, 5, 6, 7, 8]),
+            ),
+            (
+                "FunctionalProfileDescriptions",
+                strings(&[
+                    "Basic Read",
+                    "Basic Write",
+                    "Schema Manipulation",
+                    "Instance Manipulation",
+                    "Association Traversal",
+                    "Query Execution",
+                    "Qualifier Declaration",
+                ]),
+            ),
+            ("MultipleOperationsSupported", Value::Boolean(false)),
+            // 3 = Basic; 4 = Digest is not offered; 1 = Other (TLS client certificates).
+            ("AuthenticationMechanismsSupported", uint16s(&[3, 1])),
+            (
+                "AuthenticationMechanismDescriptions",
+                strings(&["Basic", "TLS client certificate"]),
+            ),
+            ("Version", string("1.4.0")),
+            ("AdvertiseTypes", uint16s(&[2])),
+            ("OperationalStatus", uint16s(&[2])),
+            ("EnabledState", Value::Uint16(2)),
+        ],
+    )?);
+    // The aliases are listed too: a client that found the interop namespace as `interop`
+    // (pywbem tries that name first) expects to see it among the namespaces.
+    let aliases = crate::cimom::NAMESPACE_ALIASES
+        .iter()
+        .filter(|(_, target)| manager.namespaces().any(|n| n.matches(target)))
+        .map(|(alias, _)| Name::new(*alias));
+    let names: Vec<Name> = manager.namespaces().cloned().chain(aliases).collect();
+    for namespace in &names {
+        out.push(builder.instance(
+            "CIM_Namespace",
+            vec![
+                ("SystemCreationClassName", string("CIM_ComputerSystem")),
+                ("SystemName", string(&system)),
+                (
+                    "ObjectManagerCreationClassName",
+                    string("CIM_ObjectManager"),
+                ),
+                ("ObjectManagerName", string(&manager_name)),
+                ("CreationClassName", string("CIM_Namespace")),
+                ("Name", string(namespace.as_str())),
+                // 2 = CIM 2.x schema classes.
+                ("ClassInfo", Value::Uint16(2)),
+                ("ClassType", Value::Uint16(2)),
+                ("ClassTypeVersion", string("2.41.0")),
+            ],
+        )?);
+    }
+    let registration = Profile {
+        organization: 2,
+        other_organization: None,
+        name: "Profile Registration".into(),
+        version: "1.0.0".into(),
+        central: vec![object_manager_path.in_namespace(INTEROP)],
+        references: Vec::new(),
+    };
+    let mut profiles = vec![registration];
+    profiles.extend(settings.profiles.iter().cloned());
+    let mut profile_paths = Vec::new();
+    for profile in &profiles {
+        let mut values = vec![
+            ("InstanceID", string(profile_id(profile))),
+            (
+                "RegisteredOrganization",
+                Value::Uint16(profile.organization),
+            ),
+            ("RegisteredName", string(&profile.name)),
+            ("RegisteredVersion", string(&profile.version)),
+            // 2 = Not Advertised (no SLP on this server).
+            ("AdvertiseTypes", uint16s(&[2])),
+            ("ElementName", string(&profile.name)),
+        ];
+        if let Some(other) = &profile.other_organization {
+            values.push(("OtherRegisteredOrganization", string(other)));
+        }
+        let (path, instance) = builder.instance("CIM_RegisteredProfile", values)?;
+        profile_paths.push(path.clone());
+        out.push((path, instance));
+    }
+    for (profile, path) in profiles.iter().zip(&profile_paths) {
+        for central in &profile.central {
+            out.push(builder.instance(
+                "CIM_ElementConformsToProfile",
+                vec![
+                    ("ConformantStandard", reference(&host, path.clone())),
+                    ("ManagedElement", reference(&host, central.clone())),
+                ],
+            )?);
+        }
+        for referenced in &profile.references {
+            let Some(index) = profiles.iter().position(|p| p.name == *referenced) else {
+                tracing::error!(profile = %profile.name, referenced, "interop: unknown referenced profile");
+                return Err(OperationError::Failed(
+                    "the interop namespace is misconfigured".into(),
+                ));
+            };
+            out.push(builder.instance(
+                "CIM_ReferencedProfile",
+                vec![
+                    ("Antecedent", reference(&host, profile_paths[index].clone())),
+                    ("Dependent", reference(&host, path.clone())),
+                ],
+            )?);
+        }
+    }
+    Ok(out)
+}
+
+/// The object manager of a node's WBEM agent: the shipped schema (root/cimv2 and root/interop)
+/// with the interop provider installed. The Serviceguard profile is registered by the cluster
+/// provider once it knows its central instance.
+pub fn standard_object_manager(
+    host: &str,
+    settings: &InteropSettings,
+) -> Result<ObjectManager, OperationError> {
+    let repository = cim_schema::shipped::repository().map_err(|error| {
+        tracing::error!(%error, "the shipped schema does not compile");
+        OperationError::Failed("the shipped schema does not compile".into())
+    })?;
+    let mut manager = ObjectManager::new(repository, host);
+    InteropProvider::install(&mut manager, settings)?;
+    Ok(manager)
+}

@@ -1,0 +1,952 @@
+//! The intrinsic operations of DSP0200 1.4 against an [`ObjectManager`]: parameters checked
+//! and typed, the operation run, the result returned as an [`Outcome`] for the HTTP layer to
+//! encode (buffered, or streamed item by item).
+//!
+//! Class and qualifier changes, and anything else not served, answer CIM_ERR_NOT_SUPPORTED.
+
+use std::sync::Arc;
+
+use cim_schema::model::{ClassPath, Instance, InstancePath, Name, ObjectPath, Value};
+use cim_schema::repository::{AssociationFilter, ClassQuery, RepositoryError};
+use cim_schema::xml::{Data, IMethodCall, Object, ParamValue, Untyped};
+
+use crate::cimom::{typed_path, ObjectManager, Shape};
+use crate::error::OperationError;
+use crate::provider::{same_keys, RequestContext};
+use crate::pull::{Contexts, PullKind, PullRequest};
+
+/// A lazily produced sequence of response items.
+pub type Items = Box<dyn Iterator<Item = Result<Data, OperationError>> + Send>;
+
+/// What an operation returns, before encoding.
+pub enum Outcome {
+    /// No `IRETURNVALUE` (ModifyInstance, DeleteInstance, CloseEnumeration).
+    Void,
+    /// `IRETURNVALUE` with these items.
+    Items(Vec<Data>),
+    /// `IRETURNVALUE` with items produced while the response is written.
+    Stream(Items),
+    /// A pull operation's items and its `EnumerationContext` and `EndOfSequence`.
+    Pull {
+        /// The items of this response.
+        items: Vec<Data>,
+        /// The output parameters.
+        params: Vec<ParamValue>,
+    },
+}
+
+/// The state-changing class of an operation, for authorization and the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads only.
+    Read,
+    /// Creates, modifies or deletes an instance.
+    Write,
+}
+
+/// The intrinsic operations this server answers, with whether each changes state.
+pub fn effect(name: &str) -> Effect {
+    const WRITES: &[&str] = &["CreateInstance", "ModifyInstance", "DeleteInstance"];
+    if WRITES.iter().any(|w| w.eq_ignore_ascii_case(name)) {
+        Effect::Write
+    } else {
+        Effect::Read
+    }
+}
+
+/// Runs one intrinsic operation.
+pub fn execute(
+    manager: &Arc<ObjectManager>,
+    contexts: &Contexts,
+    principal: &Arc<str>,
+    call: &IMethodCall,
+) -> Result<Outcome, OperationError> {
+    let namespace = manager.namespace(&call.namespace)?;
+    let context = RequestContext {
+        principal: principal.clone(),
+        namespace,
+    };
+    let op = Operation {
+        manager,
+        call,
+        context: &context,
+    };
+    match call.name.as_str() {
+        name if name.eq_ignore_ascii_case("GetClass") => op.get_class(),
+        name if name.eq_ignore_ascii_case("EnumerateClasses") => op.enumerate_classes(),
+        name if name.eq_ignore_ascii_case("EnumerateClassNames") => op.enumerate_class_names(),
+        name if name.eq_ignore_ascii_case("GetQualifier") => op.get_qualifier(),
+        name if name.eq_ignore_ascii_case("EnumerateQualifiers") => op.enumerate_qualifiers(),
+        name if name.eq_ignore_ascii_case("GetInstance") => op.get_instance(),
+        name if name.eq_ignore_ascii_case("EnumerateInstances") => op.enumerate_instances(),
+        name if name.eq_ignore_ascii_case("EnumerateInstanceNames") => {
+            op.enumerate_instance_names()
+        }
+        name if name.eq_ignore_ascii_case("Associators") => op.associators(false),
+        name if name.eq_ignore_ascii_case("AssociatorNames") => op.associators(true),
+        name if name.eq_ignore_ascii_case("References") => op.references(false),
+        name if name.eq_ignore_ascii_case("ReferenceNames") => op.references(true),
+        name if name.eq_ignore_ascii_case("CreateInstance") => op.create_instance(),
+        name if name.eq_ignore_ascii_case("ModifyInstance") => op.modify_instance(),
+        name if name.eq_ignore_ascii_case("DeleteInstance") => op.delete_instance(),
+        name if name.eq_ignore_ascii_case("OpenEnumerateInstances") => {
+            op.open(contexts, PullKind::Instances)
+        }
+        name if name.eq_ignore_ascii_case("OpenEnumerateInstancePaths") => {
+            op.open(contexts, PullKind::InstancePaths)
+        }
+        name if name.eq_ignore_ascii_case("OpenAssociatorInstances") => {
+            op.open(contexts, PullKind::Associators)
+        }
+        name if name.eq_ignore_ascii_case("OpenAssociatorInstancePaths") => {
+            op.open(contexts, PullKind::AssociatorPaths)
+        }
+        name if name.eq_ignore_ascii_case("OpenReferenceInstances") => {
+            op.open(contexts, PullKind::References)
+        }
+        name if name.eq_ignore_ascii_case("OpenReferenceInstancePaths") => {
+            op.open(contexts, PullKind::ReferencePaths)
+        }
+        name if name.eq_ignore_ascii_case("PullInstancesWithPath") => op.pull(
+            contexts,
+            &[
+                PullKind::Instances,
+                PullKind::Associators,
+                PullKind::References,
+            ],
+        ),
+        name if name.eq_ignore_ascii_case("PullInstancePaths") => op.pull(
+            contexts,
+            &[
+                PullKind::InstancePaths,
+                PullKind::AssociatorPaths,
+                PullKind::ReferencePaths,
+            ],
+        ),
+        name if name.eq_ignore_ascii_case("CloseEnumeration") => op.close(contexts),
+        name if name.eq_ignore_ascii_case("EnumerationCount") => Err(OperationError::NotSupported(
+            "EnumerationCount is not supported".into(),
+        )),
+        name if CLASS_CHANGES.iter().any(|c| c.eq_ignore_ascii_case(name)) => Err(
+            OperationError::NotSupported(format!("{name}: the schema is read-only on this server")),
+        ),
+        name => Err(OperationError::NotSupported(format!(
+            "intrinsic method {name} is not supported"
+        ))),
+    }
+}
+
+/// The operations that would change classes or qualifier declarations.
+const CLASS_CHANGES: &[&str] = &[
+    "CreateClass",
+    "ModifyClass",
+    "DeleteClass",
+    "SetQualifier",
+    "DeleteQualifier",
+];
+
+/// One operation in progress.
+pub(crate) struct Operation<'a> {
+    pub(crate) manager: &'a Arc<ObjectManager>,
+    pub(crate) call: &'a IMethodCall,
+    pub(crate) context: &'a RequestContext,
+}
+
+impl Operation<'_> {
+    fn namespace(&self) -> &str {
+        &self.context.namespace
+    }
+
+    /// Fails on a parameter the operation does not take, or one given twice.
+    pub(crate) fn allow(&self, names: &[&str]) -> Result<(), OperationError> {
+        for (index, param) in self.call.params.iter().enumerate() {
+            if !names.iter().any(|n| param.name.matches(n)) {
+                return Err(OperationError::parameter(format!(
+                    "{} takes no parameter {}",
+                    self.call.name, param.name
+                )));
+            }
+            if self.call.params[..index]
+                .iter()
+                .any(|p| p.name == param.name)
+            {
+                return Err(OperationError::parameter(format!(
+                    "parameter {} is given twice",
+                    param.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn param(&self, name: &str) -> Option<&Data> {
+        self.call.param(name)
+    }
+
+    pub(crate) fn boolean(&self, name: &str, default: bool) -> Result<bool, OperationError> {
+        match self.param(name) {
+            None | Some(Data::Null) => Ok(default),
+            Some(Data::Untyped(text)) => text
+                .as_bool()
+                .ok_or_else(|| OperationError::parameter(format!("{name} must be a boolean"))),
+            Some(Data::Value(Value::Boolean(value))) => Ok(*value),
+            Some(_) => Err(OperationError::parameter(format!(
+                "{name} must be a boolean"
+            ))),
+        }
+    }
+
+    pub(crate) fn string(&self, name: &str) -> Result<Option<String>, OperationError> {
+        match self.param(name) {
+            None | Some(Data::Null) => Ok(None),
+            Some(Data::Untyped(Untyped::Scalar(text))) => Ok(Some(text.clone())),
+            Some(Data::Value(Value::String(text))) => Ok(Some(text.clone())),
+            Some(_) => Err(OperationError::parameter(format!(
+                "{name} must be a string"
+            ))),
+        }
+    }
+
+    pub(crate) fn uint32(&self, name: &str) -> Result<Option<u32>, OperationError> {
+        match self.param(name) {
+            None | Some(Data::Null) => Ok(None),
+            Some(Data::Untyped(text)) => text
+                .as_u32()
+                .map(Some)
+                .ok_or_else(|| OperationError::parameter(format!("{name} must be a uint32"))),
+            Some(Data::Value(Value::Uint32(value))) => Ok(Some(*value)),
+            Some(_) => Err(OperationError::parameter(format!(
+                "{name} must be a uint32"
+            ))),
+        }
+    }
+
+    /// A `CLASSNAME` parameter, or `None`.
+    pub(crate) fn class_name(&self, name: &str) -> Result<Option<Name>, OperationError> {
+        match self.param(name) {
+            None | Some(Data::Null) => Ok(None),
+            Some(Data::ClassName(class)) => Ok(Some(class.clone())),
+            Some(Data::Untyped(Untyped::Scalar(text))) if is_class_name(text) => {
+                Ok(Some(Name::new(text.as_str())))
+            }
+            Some(_) => Err(OperationError::parameter(format!(
+                "{name} must be a class name"
+            ))),
+        }
+    }
+
+    /// A required `CLASSNAME` parameter naming an existing class.
+    pub(crate) fn existing_class(&self, name: &str) -> Result<Name, OperationError> {
+        let class = self
+            .class_name(name)?
+            .ok_or_else(|| OperationError::parameter(format!("{name} is required")))?;
+        Ok(self
+            .manager
+            .class(self.namespace(), class.as_str())?
+            .name
+            .clone())
+    }
+
+    /// An optional filter class name (AssocClass, ResultClass): must exist when given.
+    fn filter_class(&self, name: &str) -> Result<Option<Name>, OperationError> {
+        match self.class_name(name)? {
+            None => Ok(None),
+            Some(class) => {
+                self.manager
+                    .class(self.namespace(), class.as_str())
+                    .map_err(|_| {
+                        OperationError::parameter(format!("{name} {class} is not a class"))
+                    })?;
+                Ok(Some(class))
+            }
+        }
+    }
+
+    /// The `PropertyList` parameter: `None` when absent or NULL.
+    pub(crate) fn property_list(&self) -> Result<Option<Vec<Name>>, OperationError> {
+        match self.param("PropertyList") {
+            None | Some(Data::Null) => Ok(None),
+            Some(Data::Untyped(Untyped::Array(items))) => Ok(Some(
+                items
+                    .iter()
+                    .flatten()
+                    .map(|n| Name::new(n.as_str()))
+                    .collect(),
+            )),
+            Some(Data::Value(Value::Array(items))) => Ok(Some(
+                items
+                    .iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(Name::new)
+                    .collect(),
+            )),
+            Some(_) => Err(OperationError::parameter(
+                "PropertyList must be an array of property names",
+            )),
+        }
+    }
+
+    /// A required `INSTANCENAME` parameter.
+    pub(crate) fn instance_name(&self, name: &str) -> Result<InstancePath, OperationError> {
+        match self.param(name) {
+            Some(Data::InstanceName(path)) => Ok(path.clone()),
+            None | Some(Data::Null) => {
+                Err(OperationError::parameter(format!("{name} is required")))
+            }
+            Some(_) => Err(OperationError::parameter(format!(
+                "{name} must be an instance name"
+            ))),
+        }
+    }
+
+    /// `ObjectName` of the association operations: a class or an instance.
+    pub(crate) fn object_name(&self) -> Result<ObjectPath, OperationError> {
+        match self.param("ObjectName") {
+            Some(Data::InstanceName(path)) => Ok(ObjectPath::Instance(path.clone())),
+            Some(Data::ClassName(class)) => Ok(ObjectPath::Class(ClassPath::new(class.clone()))),
+            None | Some(Data::Null) => Err(OperationError::parameter("ObjectName is required")),
+            Some(_) => Err(OperationError::parameter(
+                "ObjectName must be a class name or an instance name",
+            )),
+        }
+    }
+
+    pub(crate) fn instance_shape(&self) -> Result<Shape, OperationError> {
+        Ok(Shape {
+            // DSP0200 1.4 deprecates LocalOnly for instances and lets servers treat it as
+            // false; like the servers clients know, apply it only when asked for explicitly.
+            local_only: self.boolean("LocalOnly", false)?,
+            deep_inheritance: self.boolean("DeepInheritance", true)?,
+            include_qualifiers: self.boolean("IncludeQualifiers", false)?,
+            include_class_origin: self.boolean("IncludeClassOrigin", false)?,
+            property_list: self.property_list()?,
+        })
+    }
+
+    fn class_query(&self) -> Result<ClassQuery, OperationError> {
+        Ok(ClassQuery {
+            local_only: self.boolean("LocalOnly", true)?,
+            include_qualifiers: self.boolean("IncludeQualifiers", true)?,
+            include_class_origin: self.boolean("IncludeClassOrigin", false)?,
+            property_list: self
+                .property_list()?
+                .map(|list| list.iter().map(|n| n.as_str().to_owned()).collect()),
+        })
+    }
+
+    fn get_class(&self) -> Result<Outcome, OperationError> {
+        self.allow(&[
+            "ClassName",
+            "LocalOnly",
+            "IncludeQualifiers",
+            "IncludeClassOrigin",
+            "PropertyList",
+        ])?;
+        let class = self
+            .class_name("ClassName")?
+            .ok_or_else(|| OperationError::parameter("ClassName is required"))?;
+        let query = self.class_query()?;
+        let class = self
+            .manager
+            .repository()
+            .get_class(self.namespace(), class.as_str(), &query)
+            .map_err(|error| repository_error(error, true))?;
+        Ok(Outcome::Items(vec![Data::Class(class)]))
+    }
+
+    fn enumerate_classes(&self) -> Result<Outcome, OperationError> {
+        self.allow(&[
+            "ClassName",
+            "DeepInheritance",
+            "LocalOnly",
+            "IncludeQualifiers",
+            "IncludeClassOrigin",
+        ])?;
+        let class = self.class_name("ClassName")?;
+        let deep = self.boolean("DeepInheritance", false)?;
+        let query = self.class_query()?;
+        let classes = self
+            .manager
+            .repository()
+            .classes(
+                self.namespace(),
+                class.as_ref().map(Name::as_str),
+                deep,
+                &query,
+            )
+            .map_err(|error| repository_error(error, false))?;
+        Ok(Outcome::Items(
+            classes.into_iter().map(Data::Class).collect(),
+        ))
+    }
+
+    fn enumerate_class_names(&self) -> Result<Outcome, OperationError> {
+        self.allow(&["ClassName", "DeepInheritance"])?;
+        let class = self.class_name("ClassName")?;
+        let deep = self.boolean("DeepInheritance", false)?;
+        let names = self
+            .manager
+            .repository()
+            .class_names(self.namespace(), class.as_ref().map(Name::as_str), deep)
+            .map_err(|error| repository_error(error, false))?;
+        Ok(Outcome::Items(
+            names
+                .into_iter()
+                .map(|n| Data::ClassName(n.clone()))
+                .collect(),
+        ))
+    }
+
+    fn get_qualifier(&self) -> Result<Outcome, OperationError> {
+        self.allow(&["QualifierName"])?;
+        let name = self
+            .string("QualifierName")?
+            .ok_or_else(|| OperationError::parameter("QualifierName is required"))?;
+        let declaration = self
+            .manager
+            .repository()
+            .qualifier(self.namespace(), &name)
+            .ok_or_else(|| OperationError::NotFound(format!("qualifier {name} is not declared")))?;
+        Ok(Outcome::Items(vec![Data::QualifierDeclaration(
+            declaration.clone(),
+        )]))
+    }
+
+    fn enumerate_qualifiers(&self) -> Result<Outcome, OperationError> {
+        self.allow(&[])?;
+        let declarations = self
+            .manager
+            .repository()
+            .qualifiers(self.namespace())
+            .map_err(|error| repository_error(error, false))?;
+        Ok(Outcome::Items(
+            declarations
+                .map(|d| Data::QualifierDeclaration(d.clone()))
+                .collect(),
+        ))
+    }
+
+    fn get_instance(&self) -> Result<Outcome, OperationError> {
+        self.allow(&[
+            "InstanceName",
+            "LocalOnly",
+            "IncludeQualifiers",
+            "IncludeClassOrigin",
+            "PropertyList",
+        ])?;
+        let path = self.instance_name("InstanceName")?;
+        let shape = Shape {
+            deep_inheritance: true,
+            ..self.instance_shape()?
+        };
+        let instance = self.manager.instance(self.context, &path)?;
+        let class = instance.class_name.clone();
+        let instance = self
+            .manager
+            .shape(self.namespace(), instance, &class, &shape);
+        Ok(Outcome::Items(vec![Data::Instance(instance)]))
+    }
+
+    /// The shaped instances of the `ClassName` parameter's class, lazily.
+    pub(crate) fn shaped_instances(
+        &self,
+        class: &Name,
+        shape: Shape,
+    ) -> Result<crate::provider::Instances, OperationError> {
+        let manager = self.manager.clone();
+        let namespace = self.context.namespace.clone();
+        let requested = class.clone();
+        Ok(Box::new(self.manager.instances(self.context, class)?.map(
+            move |item| {
+                item.map(|(path, instance)| {
+                    (
+                        path,
+                        manager.shape(&namespace, instance, &requested, &shape),
+                    )
+                })
+            },
+        )))
+    }
+
+    fn enumerate_instances(&self) -> Result<Outcome, OperationError> {
+        self.allow(&[
+            "ClassName",
+            "LocalOnly",
+            "DeepInheritance",
+            "IncludeQualifiers",
+            "IncludeClassOrigin",
+            "PropertyList",
+        ])?;
+        let class = self.existing_class("ClassName")?;
+        let items = self.shaped_instances(&class, self.instance_shape()?)?;
+        Ok(Outcome::Stream(Box::new(items.map(|item| {
+            item.map(|(mut path, instance)| {
+                path.host = None;
+                path.namespace = None;
+                Data::NamedInstance(path, instance)
+            })
+        }))))
+    }
+
+    fn enumerate_instance_names(&self) -> Result<Outcome, OperationError> {
+        self.allow(&["ClassName"])?;
+        let class = self.existing_class("ClassName")?;
+        let items = self.manager.instances(self.context, &class)?;
+        Ok(Outcome::Stream(Box::new(items.map(|item| {
+            item.map(|(mut path, _)| {
+                path.host = None;
+                path.namespace = None;
+                Data::InstanceName(path)
+            })
+        }))))
+    }
+
+    /// The association filter parameters, checked.
+    pub(crate) fn association_filter(
+        &self,
+        with_result: bool,
+    ) -> Result<OwnedFilter, OperationError> {
+        Ok(OwnedFilter {
+            assoc_class: if with_result {
+                self.filter_class("AssocClass")?
+            } else {
+                None
+            },
+            result_class: self.filter_class("ResultClass")?,
+            role: self.string("Role")?,
+            result_role: if with_result {
+                self.string("ResultRole")?
+            } else {
+                None
+            },
+        })
+    }
+
+    fn associators(&self, names_only: bool) -> Result<Outcome, OperationError> {
+        let mut allowed = vec![
+            "ObjectName",
+            "AssocClass",
+            "ResultClass",
+            "Role",
+            "ResultRole",
+        ];
+        if !names_only {
+            allowed.extend(["IncludeQualifiers", "IncludeClassOrigin", "PropertyList"]);
+        }
+        self.allow(&allowed)?;
+        let object = self.object_name()?;
+        let filter = self.association_filter(true)?;
+        match object {
+            ObjectPath::Class(path) => {
+                self.class_associators(&path.class_name, &filter, names_only, false)
+            }
+            ObjectPath::Instance(path) => {
+                let shape = self.instance_shape()?;
+                let found = self.associated(&path, &filter)?;
+                Ok(Outcome::Items(
+                    found
+                        .into_iter()
+                        .map(|(path, instance)| {
+                            if names_only {
+                                Data::ObjectPath(ObjectPath::Instance(path))
+                            } else {
+                                let class = instance.class_name.clone();
+                                let instance =
+                                    self.manager
+                                        .shape(self.namespace(), instance, &class, &shape);
+                                Data::ObjectWithPath(
+                                    ObjectPath::Instance(path),
+                                    Object::Instance(instance),
+                                )
+                            }
+                        })
+                        .collect(),
+                ))
+            }
+        }
+    }
+
+    fn references(&self, names_only: bool) -> Result<Outcome, OperationError> {
+        let mut allowed = vec!["ObjectName", "ResultClass", "Role"];
+        if !names_only {
+            allowed.extend(["IncludeQualifiers", "IncludeClassOrigin", "PropertyList"]);
+        }
+        self.allow(&allowed)?;
+        let object = self.object_name()?;
+        let filter = self.association_filter(false)?;
+        match object {
+            ObjectPath::Class(path) => {
+                self.class_associators(&path.class_name, &filter, names_only, true)
+            }
+            ObjectPath::Instance(path) => {
+                let shape = self.instance_shape()?;
+                let found = self.referencing(&path, &filter)?;
+                Ok(Outcome::Items(
+                    found
+                        .into_iter()
+                        .map(|(path, instance)| {
+                            if names_only {
+                                Data::ObjectPath(ObjectPath::Instance(path))
+                            } else {
+                                let class = instance.class_name.clone();
+                                let instance =
+                                    self.manager
+                                        .shape(self.namespace(), instance, &class, &shape);
+                                Data::ObjectWithPath(
+                                    ObjectPath::Instance(path),
+                                    Object::Instance(instance),
+                                )
+                            }
+                        })
+                        .collect(),
+                ))
+            }
+        }
+    }
+
+    /// Class-level Associators/References: the classes linked through association classes.
+    fn class_associators(
+        &self,
+        class: &Name,
+        filter: &OwnedFilter,
+        names_only: bool,
+        references: bool,
+    ) -> Result<Outcome, OperationError> {
+        let repository = self.manager.repository();
+        let class = &self.manager.class(self.namespace(), class.as_str())?.name;
+        let borrowed = filter.borrowed(references);
+        let links = repository
+            .association_links(self.namespace(), class.as_str(), &borrowed)
+            .map_err(|error| repository_error(error, false))?;
+        let mut names: Vec<Name> = Vec::new();
+        for link in links {
+            let name = if references {
+                link.association
+            } else {
+                link.result_class
+            };
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
+        let host = self.manager.host().to_owned();
+        let items = names
+            .into_iter()
+            .map(|name| {
+                let path = ObjectPath::Class(ClassPath {
+                    host: Some(host.clone()),
+                    namespace: Some(self.namespace().to_owned()),
+                    class_name: name.clone(),
+                });
+                if names_only {
+                    Ok(Data::ObjectPath(path))
+                } else {
+                    let class = repository
+                        .get_class(self.namespace(), name.as_str(), &self.class_query()?)
+                        .map_err(|error| repository_error(error, false))?;
+                    Ok(Data::ObjectWithPath(path, Object::Class(class)))
+                }
+            })
+            .collect::<Result<Vec<_>, OperationError>>()?;
+        Ok(Outcome::Items(items))
+    }
+
+    /// The association instances that reference `target` (through `Role` when given).
+    pub(crate) fn referencing(
+        &self,
+        target: &InstancePath,
+        filter: &OwnedFilter,
+    ) -> Result<Vec<(InstancePath, Instance)>, OperationError> {
+        let target_class = self
+            .manager
+            .class(self.namespace(), target.class_name.as_str())?;
+        let target = typed_path(target_class, target)?;
+        let roles = self
+            .manager
+            .repository()
+            .associations_referencing(self.namespace(), target_class.name.as_str())
+            .map_err(|error| repository_error(error, false))?;
+        let mut associations: Vec<Name> = Vec::new();
+        for role in &roles {
+            let wanted = filter.result_class.as_ref().is_none_or(|c| {
+                self.manager.repository().is_a(
+                    self.namespace(),
+                    role.association.as_str(),
+                    c.as_str(),
+                )
+            }) && filter.role.as_ref().is_none_or(|r| role.role.matches(r));
+            if wanted && !associations.contains(role.association) {
+                associations.push(role.association.clone());
+            }
+        }
+        let mut found = Vec::new();
+        let mut seen: Vec<InstancePath> = Vec::new();
+        for association in associations {
+            for item in self.manager.instances(self.context, &association)? {
+                let (path, instance) = item?;
+                if seen.iter().any(|p| same_keys(p, &path)) {
+                    continue;
+                }
+                let refers = instance.properties.values().any(|property| {
+                    filter
+                        .role
+                        .as_ref()
+                        .is_none_or(|r| property.name.matches(r))
+                        && points_at(property.value.as_ref(), &target, self.namespace())
+                });
+                if refers {
+                    seen.push(path.clone());
+                    found.push((path, instance));
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The instances associated with `target`.
+    pub(crate) fn associated(
+        &self,
+        target: &InstancePath,
+        filter: &OwnedFilter,
+    ) -> Result<Vec<(InstancePath, Instance)>, OperationError> {
+        let association_filter = OwnedFilter {
+            result_class: filter.assoc_class.clone(),
+            role: filter.role.clone(),
+            ..OwnedFilter::default()
+        };
+        let target_class = self
+            .manager
+            .class(self.namespace(), target.class_name.as_str())?;
+        let typed_target = typed_path(target_class, target)?;
+        let mut found: Vec<(InstancePath, Instance)> = Vec::new();
+        for (_, association) in self.referencing(target, &association_filter)? {
+            for property in association.properties.values() {
+                let Some(Value::Reference(other)) = &property.value else {
+                    continue;
+                };
+                let ObjectPath::Instance(other) = other.as_ref() else {
+                    continue;
+                };
+                if filter
+                    .result_role
+                    .as_ref()
+                    .is_some_and(|r| !property.name.matches(r))
+                    || points_at(property.value.as_ref(), &typed_target, self.namespace())
+                {
+                    continue;
+                }
+                if filter.result_class.as_ref().is_some_and(|c| {
+                    !self.manager.repository().is_a(
+                        self.namespace(),
+                        other.class_name.as_str(),
+                        c.as_str(),
+                    )
+                }) {
+                    continue;
+                }
+                if found.iter().any(|(p, _)| same_keys(p, other)) {
+                    continue;
+                }
+                match self.resolve_reference(other) {
+                    Ok(entry) => found.push(entry),
+                    Err(OperationError::NotFound(_)) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The instance a reference points at, in its own namespace when it names one.
+    fn resolve_reference(
+        &self,
+        path: &InstancePath,
+    ) -> Result<(InstancePath, Instance), OperationError> {
+        let namespace = match &path.namespace {
+            Some(namespace) => self.manager.namespace(namespace)?,
+            None => self.context.namespace.clone(),
+        };
+        let context = RequestContext {
+            principal: self.context.principal.clone(),
+            namespace: namespace.clone(),
+        };
+        let instance = self.manager.instance(&context, path)?;
+        let mut full = path.clone();
+        full.host = Some(self.manager.host().to_owned());
+        full.namespace = Some(namespace.to_string());
+        Ok((full, instance))
+    }
+
+    fn create_instance(&self) -> Result<Outcome, OperationError> {
+        self.allow(&["NewInstance"])?;
+        let Some(Data::Instance(instance)) = self.param("NewInstance") else {
+            return Err(OperationError::parameter("NewInstance must be an instance"));
+        };
+        let class = self
+            .manager
+            .class(self.namespace(), instance.class_name.as_str())?;
+        if class.is_abstract() {
+            return Err(OperationError::parameter(format!(
+                "class {} is abstract",
+                class.name
+            )));
+        }
+        for property in instance.properties.values() {
+            if class.property(property.name.as_str()).is_none() {
+                return Err(OperationError::NoSuchProperty(format!(
+                    "class {} has no property {}",
+                    class.name, property.name
+                )));
+            }
+        }
+        let provider = self
+            .manager
+            .provider(self.namespace(), class.name.as_str())
+            .ok_or_else(|| {
+                OperationError::NotSupported(format!(
+                    "instances of {} cannot be created",
+                    class.name
+                ))
+            })?;
+        let mut instance = instance.clone();
+        instance.class_name = class.name.clone();
+        let path = provider.create(self.context, instance)?;
+        Ok(Outcome::Items(vec![Data::InstanceName(path)]))
+    }
+
+    fn modify_instance(&self) -> Result<Outcome, OperationError> {
+        self.allow(&["ModifiedInstance", "IncludeQualifiers", "PropertyList"])?;
+        let Some(Data::NamedInstance(path, instance)) = self.param("ModifiedInstance") else {
+            return Err(OperationError::parameter(
+                "ModifiedInstance must be a named instance",
+            ));
+        };
+        let class = self
+            .manager
+            .class(self.namespace(), path.class_name.as_str())?;
+        let path = typed_path(class, path)?;
+        for property in instance.properties.values() {
+            if class.property(property.name.as_str()).is_none() {
+                return Err(OperationError::NoSuchProperty(format!(
+                    "class {} has no property {}",
+                    class.name, property.name
+                )));
+            }
+        }
+        let provider = self
+            .manager
+            .provider(self.namespace(), class.name.as_str())
+            .ok_or_else(|| crate::provider::not_found(&path))?;
+        let list = self.property_list()?;
+        provider.modify(self.context, &path, instance.clone(), list.as_deref())?;
+        Ok(Outcome::Void)
+    }
+
+    fn delete_instance(&self) -> Result<Outcome, OperationError> {
+        self.allow(&["InstanceName"])?;
+        let path = self.instance_name("InstanceName")?;
+        let class = self
+            .manager
+            .class(self.namespace(), path.class_name.as_str())?;
+        let path = typed_path(class, &path)?;
+        let provider = self
+            .manager
+            .provider(self.namespace(), class.name.as_str())
+            .ok_or_else(|| crate::provider::not_found(&path))?;
+        provider.delete(self.context, &path)?;
+        Ok(Outcome::Void)
+    }
+
+    fn open(&self, contexts: &Contexts, kind: PullKind) -> Result<Outcome, OperationError> {
+        let request = PullRequest::parse(self, kind)?;
+        contexts.open(self, kind, request)
+    }
+
+    fn pull(&self, contexts: &Contexts, kinds: &[PullKind]) -> Result<Outcome, OperationError> {
+        self.allow(&["EnumerationContext", "MaxObjectCount"])?;
+        let id = self
+            .string("EnumerationContext")?
+            .ok_or_else(|| OperationError::parameter("EnumerationContext is required"))?;
+        let max = self
+            .uint32("MaxObjectCount")?
+            .ok_or_else(|| OperationError::parameter("MaxObjectCount is required"))?;
+        contexts.pull(self.context, &id, max, kinds)
+    }
+
+    fn close(&self, contexts: &Contexts) -> Result<Outcome, OperationError> {
+        self.allow(&["EnumerationContext"])?;
+        let id = self
+            .string("EnumerationContext")?
+            .ok_or_else(|| OperationError::parameter("EnumerationContext is required"))?;
+        contexts.close(self.context, &id)?;
+        Ok(Outcome::Void)
+    }
+}
+
+/// The association filter parameters, owned.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct OwnedFilter {
+    pub(crate) assoc_class: Option<Name>,
+    pub(crate) result_class: Option<Name>,
+    pub(crate) role: Option<String>,
+    pub(crate) result_role: Option<String>,
+}
+
+impl OwnedFilter {
+    /// As the repository's filter; for References, ResultClass names the association class.
+    fn borrowed(&self, references: bool) -> AssociationFilter<'_> {
+        if references {
+            AssociationFilter {
+                assoc_class: self.result_class.as_ref().map(Name::as_str),
+                result_class: None,
+                role: self.role.as_deref(),
+                result_role: None,
+            }
+        } else {
+            AssociationFilter {
+                assoc_class: self.assoc_class.as_ref().map(Name::as_str),
+                result_class: self.result_class.as_ref().map(Name::as_str),
+                role: self.role.as_deref(),
+                result_role: self.result_role.as_deref(),
+            }
+        }
+    }
+}
+
+/// True when a reference value points at `target` (in `namespace` when it names none).
+fn points_at(value: Option<&Value>, target: &InstancePath, namespace: &str) -> bool {
+    let Some(Value::Reference(path)) = value else {
+        return false;
+    };
+    let ObjectPath::Instance(path) = path.as_ref() else {
+        return false;
+    };
+    let same_namespace = path
+        .namespace
+        .as_deref()
+        .is_none_or(|n| n.trim_matches('/').eq_ignore_ascii_case(namespace));
+    same_namespace && same_keys(path, target)
+}
+
+/// True when `text` could be a class name (`IPARAMVALUE` given as `VALUE` by some clients).
+fn is_class_name(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
+/// A repository error as the operation's CIM error; `get_class` makes a missing class
+/// CIM_ERR_NOT_FOUND, as DSP0200 says for GetClass.
+pub(crate) fn repository_error(error: RepositoryError, get_class: bool) -> OperationError {
+    match error {
+        RepositoryError::InvalidNamespace(namespace) => OperationError::InvalidNamespace(namespace),
+        RepositoryError::InvalidClass(class) if get_class => {
+            OperationError::NotFound(format!("class {class} does not exist"))
+        }
+        RepositoryError::InvalidClass(class) => OperationError::InvalidClass(class),
+        RepositoryError::NotFound(what) => OperationError::NotFound(what),
+        other => {
+            tracing::warn!(error = %other, "repository error");
+            OperationError::Failed("the class repository could not answer".into())
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! `cmwbemd`: the WBEM agent of a cimguard node. Serves CIM-XML over HTTPS (DSP0200) on the
+//! node's addresses, with TLS material created on first start, until SIGINT or SIGTERM;
+//! SIGHUP reloads the TLS certificate.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use cimguard_provider::config::{ServerConfig, HTTPS_PORT};
+use cimguard_provider::interop::{standard_object_manager, InteropSettings};
+use cimguard_provider::server::{Server, TlsSource};
+use cimguard_provider::service::Service;
+use clap::Parser;
+
+/// The WBEM agent of a cimguard node.
+#[derive(Parser)]
+#[command(name = "cmwbemd", version, about)]
+struct Cli {
+    /// An HTTPS address to listen on (repeatable); default 0.0.0.0:5989.
+    #[arg(long = "listen", value_name = "ADDRESS")]
+    https: Vec<SocketAddr>,
+    /// A plain-HTTP address to listen on (repeatable; loopback only unless
+    /// --danger-plain-http-beyond-loopback).
+    #[arg(long = "http", value_name = "ADDRESS")]
+    http: Vec<SocketAddr>,
+    /// Allow plain HTTP on addresses other than loopback.
+    #[arg(long)]
+    danger_plain_http_beyond_loopback: bool,
+    /// Accept requests without credentials, as user `anonymous`.
+    #[arg(long)]
+    danger_allow_anonymous: bool,
+    /// The directory of the TLS material (created on first start).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/cimguard/tls")]
+    tls_dir: PathBuf,
+    /// A CA whose client certificates are accepted (mutual TLS); the certificate's common
+    /// name is the user.
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
+    /// The host name written into paths and certificates (default: this machine's).
+    #[arg(long)]
+    host_name: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(run(cli))
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let host = cli.host_name.clone().unwrap_or_else(host_name);
+    let mut config = ServerConfig {
+        danger_plain_http_beyond_loopback: cli.danger_plain_http_beyond_loopback,
+        danger_allow_anonymous: cli.danger_allow_anonymous,
+        http_addresses: cli.http.clone(),
+        ..ServerConfig::default()
+    };
+    if !cli.https.is_empty() {
+        config.https_addresses = cli.https.clone();
+    } else if !cli.http.is_empty() {
+        config.https_addresses = Vec::new();
+    } else {
+        config.https_addresses = vec![SocketAddr::from(([0, 0, 0, 0], HTTPS_PORT))];
+    }
+    let tls = if config.https_addresses.is_empty() {
+        None
+    } else {
+        let mut names = cimguard_certs::ServerNames {
+            dns_names: vec![host.clone(), "localhost".into()],
+            ip_addresses: Vec::new(),
+        };
+        for address in &config.https_addresses {
+            if !address.ip().is_unspecified() {
+                names.ip_addresses.push(address.ip());
+            }
+        }
+        names
+            .ip_addresses
+            .push(std::net::Ipv4Addr::LOCALHOST.into());
+        let paths = cimguard_certs::ensure(&cli.tls_dir, &names)
+            .with_context(|| format!("tls material in {}", cli.tls_dir.display()))?;
+        let settings = cimguard_certs::TlsSettings {
+            paths,
+            client_ca: cli.client_ca.clone(),
+        };
+        Some(Arc::new(
+            cimguard_certs::ReloadableServerConfig::new(settings).context("tls configuration")?,
+        ))
+    };
+    let settings = InteropSettings {
+        product: "cimguard".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        system_name: host.clone(),
+        profiles: Vec::new(),
+    };
+    let manager = standard_object_manager(&host, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let service = Arc::new(Service::new(config, manager));
+    let server = Server::bind(service, tls.clone().map(|t| t as Arc<dyn TlsSource>)).await?;
+    for (address, https) in server.local_addresses() {
+        tracing::info!(%address, https, "listening");
+        // Tests and scripts read this line to learn the bound port.
+        println!(
+            "listening {} {}",
+            if https { "https" } else { "http" },
+            address
+        );
+    }
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let reload = tls.clone();
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            if let Some(tls) = &reload {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("tls certificate reloaded"),
+                    Err(error) => {
+                        tracing::error!(%error, "tls reload failed; keeping the old certificate");
+                    }
+                }
+            }
+        }
+    });
+    server
+        .run(async move {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            tracing::info!("shutting down");
+        })
+        .await;
+    Ok(())
+}
