@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use cimguard_provider::config::{ServerConfig, HTTPS_PORT};
+use std::time::Duration;
+
+use cimguard_provider::config::{Limits, ServerConfig, HTTPS_PORT};
 use cimguard_provider::interop::{standard_object_manager, InteropSettings};
 use cimguard_provider::server::{Server, TlsSource};
 use cimguard_provider::service::Service;
@@ -40,6 +42,58 @@ struct Cli {
     /// The host name written into paths and certificates (default: this machine's).
     #[arg(long)]
     host_name: Option<String>,
+    /// Open connections at most.
+    #[arg(long, value_name = "N")]
+    connections_max: Option<usize>,
+    /// Seconds to send a request's headers; also the idle time a keep-alive connection may
+    /// sit between requests.
+    #[arg(long, value_name = "SECONDS")]
+    header_read_timeout: Option<u64>,
+    /// Bytes of a request body at most.
+    #[arg(long, value_name = "BYTES")]
+    body_bytes_max: Option<usize>,
+    /// XML element nesting depth of a request at most.
+    #[arg(long, value_name = "N")]
+    xml_depth_max: Option<usize>,
+    /// XML elements in a request at most.
+    #[arg(long, value_name = "N")]
+    xml_elements_max: Option<usize>,
+    /// Seconds one operation may run.
+    #[arg(long, value_name = "SECONDS")]
+    operation_time_max: Option<u64>,
+    /// Open enumeration contexts per user at most.
+    #[arg(long, value_name = "N")]
+    open_contexts_per_principal_max: Option<usize>,
+}
+
+impl Cli {
+    /// The limits, defaults overridden by the flags given.
+    fn limits(&self) -> Limits {
+        let mut limits = Limits::default();
+        if let Some(n) = self.connections_max {
+            limits.connections_max = n;
+        }
+        if let Some(seconds) = self.header_read_timeout {
+            limits.header_read_timeout = Duration::from_secs(seconds);
+        }
+        if let Some(n) = self.body_bytes_max {
+            limits.body_bytes_max = n;
+            limits.xml.input_bytes_max = n;
+        }
+        if let Some(n) = self.xml_depth_max {
+            limits.xml.depth_max = n;
+        }
+        if let Some(n) = self.xml_elements_max {
+            limits.xml.elements_max = n;
+        }
+        if let Some(seconds) = self.operation_time_max {
+            limits.operation_time_max = Duration::from_secs(seconds);
+        }
+        if let Some(n) = self.open_contexts_per_principal_max {
+            limits.contexts.open_contexts_per_principal_max = n;
+        }
+        limits
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -72,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         danger_plain_http_beyond_loopback: cli.danger_plain_http_beyond_loopback,
         danger_allow_anonymous: cli.danger_allow_anonymous,
         http_addresses: cli.http.clone(),
+        limits: cli.limits(),
         ..ServerConfig::default()
     };
     if !cli.https.is_empty() {
