@@ -1197,6 +1197,42 @@ fn associations_referencing_a_class_through_its_superclasses() {
 }
 
 #[test]
+fn a_reference_in_an_ordinary_class_does_not_make_it_an_association() {
+    let mut repository = fixture();
+    // DSP0004 3.0 allows references outside associations; such a class links nothing.
+    repository
+        .add_class(
+            NS,
+            with(
+                class("Test_Holder", None, vec![]),
+                vec![reference("Target", "Test_Other", vec![])],
+            ),
+        )
+        .unwrap();
+    repository
+        .add_class(NS, class("Test_HolderChild", Some("Test_Holder"), vec![]))
+        .unwrap();
+    let roles = repository
+        .associations_referencing(NS, "Test_Other")
+        .unwrap();
+    let associations: Vec<&str> = roles.iter().map(|r| r.association.as_str()).collect();
+    assert_eq!(associations, ["Test_Assoc"]);
+    let links = repository
+        .association_links(NS, "Test_Other", &AssociationFilter::default())
+        .unwrap();
+    assert!(links.iter().all(|l| *l.association == "Test_Assoc"));
+    // A subclass of an association is one without restating the qualifier.
+    repository
+        .add_class(NS, class("Test_SubAssoc", Some("Test_Assoc"), vec![]))
+        .unwrap();
+    let roles = repository
+        .associations_referencing(NS, "Test_Other")
+        .unwrap();
+    let associations: Vec<&str> = roles.iter().map(|r| r.association.as_str()).collect();
+    assert_eq!(associations, ["Test_Assoc", "Test_SubAssoc"]);
+}
+
+#[test]
 fn association_links_apply_the_filters() {
     let mut repository = fixture();
     // A narrower association: Test_Child to Test_Other.
