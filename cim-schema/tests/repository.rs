@@ -1595,3 +1595,104 @@ fn a_resolved_class_added_again_as_declared_resolves_the_same() {
         repository.namespace(NS).unwrap().classes
     );
 }
+
+// ----- classes from CIM-XML ---------------------------------------------------------------------
+
+const FLAVOR_DECLARATIONS: &str = "\
+    Qualifier Abstract : boolean = false, Scope(class, association, indication), \
+        Flavor(Restricted);\n\
+    Qualifier Key : boolean = false, Scope(property, reference), Flavor(DisableOverride);\n\
+    Qualifier Description : string = null, Scope(any), Flavor(Translatable);\n";
+
+/// A class decoded from CIM-XML whose QUALIFIERs carry no flavor attributes takes the flavors
+/// of the declarations, as the same class compiled from MOF does.
+#[test]
+fn a_class_from_xml_takes_the_flavors_of_the_declarations() {
+    use cim_schema::mof::{compile, NoIncludes, SourceFile};
+    use cim_schema::xml::{decode_class, Limits};
+
+    let base = decode_class(
+        br#"<CLASS NAME="X_Base">
+          <QUALIFIER NAME="Abstract" TYPE="boolean"><VALUE>TRUE</VALUE></QUALIFIER>
+          <QUALIFIER NAME="Description" TYPE="string"><VALUE>base</VALUE></QUALIFIER>
+          <PROPERTY NAME="Id" TYPE="string">
+            <QUALIFIER NAME="Key" TYPE="boolean"><VALUE>TRUE</VALUE></QUALIFIER>
+          </PROPERTY>
+        </CLASS>"#,
+        &Limits::DEFAULT,
+    )
+    .unwrap();
+    // Absent flavor attributes take the DSP0201 DTD defaults.
+    let decoded = base.qualifiers.get("Abstract").unwrap().flavor;
+    assert_eq!(decoded, Flavor::default());
+    assert!(decoded.overridable && decoded.to_subclass);
+    assert!(!decoded.to_instance && !decoded.translatable);
+
+    let mut from_mof = Repository::new();
+    compile(
+        &mut from_mof,
+        NS,
+        &[SourceFile::new(
+            "x.mof",
+            format!(
+                "{FLAVOR_DECLARATIONS}[Abstract, Description(\"base\")] class X_Base \
+                 {{ [Key] string Id; }};"
+            )
+            .into_bytes(),
+        )],
+        &mut NoIncludes,
+    )
+    .unwrap();
+    let mut from_xml = Repository::new();
+    from_xml.create_namespace(NS);
+    for declaration in from_mof
+        .qualifiers(NS)
+        .unwrap()
+        .cloned()
+        .collect::<Vec<_>>()
+    {
+        from_xml.set_qualifier(NS, declaration).unwrap();
+    }
+    from_xml.check_qualifiers(NS, &base).unwrap();
+    from_xml.add_class(NS, base).unwrap();
+    assert_eq!(from_xml.class(NS, "X_Base"), from_mof.class(NS, "X_Base"));
+    let stored = from_xml.class(NS, "X_Base").unwrap();
+    assert!(
+        !stored
+            .qualifiers
+            .get("Abstract")
+            .unwrap()
+            .flavor
+            .to_subclass
+    );
+    assert!(
+        stored
+            .qualifiers
+            .get("Description")
+            .unwrap()
+            .flavor
+            .translatable
+    );
+    let id = stored.property("Id").unwrap();
+    assert!(!id.qualifiers.get("Key").unwrap().flavor.overridable);
+
+    // Abstract is Restricted: the subclass is concrete. Key is DisableOverride.
+    let child = decode_class(
+        br#"<CLASS NAME="X_Child" SUPERCLASS="X_Base"/>"#,
+        &Limits::DEFAULT,
+    )
+    .unwrap();
+    from_xml.add_class(NS, child).unwrap();
+    assert!(!from_xml.class(NS, "X_Child").unwrap().is_abstract());
+    let unkeyed = decode_class(
+        br#"<CLASS NAME="X_Unkeyed" SUPERCLASS="X_Base">
+          <PROPERTY NAME="Id" TYPE="string">
+            <QUALIFIER NAME="Key" TYPE="boolean"><VALUE>FALSE</VALUE></QUALIFIER>
+          </PROPERTY>
+        </CLASS>"#,
+        &Limits::DEFAULT,
+    )
+    .unwrap();
+    let error = refused(&mut from_xml, |r| r.add_class(NS, unkeyed));
+    assert!(matches!(error, RepositoryError::OverrideDisabled { .. }));
+}

@@ -99,7 +99,9 @@ pub struct Qualifier {
     pub is_array: bool,
     /// Its value, or NULL.
     pub value: Option<Value>,
-    /// Its flavors: the declaration's defaults with any flavor given at the use applied.
+    /// Its flavors: the declaration's defaults with any flavor given at the use applied (the
+    /// DSP0201 defaults for one decoded from CIM-XML). A class stored in a repository has its
+    /// qualifiers' flavors narrowed to what the declarations allow.
     pub flavor: Flavor,
     /// True when the element got this qualifier by propagation from a superclass, not by its
     /// own declaration.
