@@ -1696,3 +1696,53 @@ fn a_class_from_xml_takes_the_flavors_of_the_declarations() {
     let error = refused(&mut from_xml, |r| r.add_class(NS, unkeyed));
     assert!(matches!(error, RepositoryError::OverrideDisabled { .. }));
 }
+
+/// The compiler and the repository agree on what a class is: a subclass of an association (or
+/// of an indication) is one without restating the qualifier, so qualifiers scoped to
+/// associations (or indications) are allowed on it.
+#[test]
+fn the_class_kind_includes_the_superclass_for_the_scope_check() {
+    use cim_schema::mof::{compile, NoIncludes, SourceFile};
+
+    let mof = "\
+        Qualifier Association : boolean = false, Scope(association), \
+            Flavor(DisableOverride);\n\
+        Qualifier Indication : boolean = false, Scope(class, indication), \
+            Flavor(DisableOverride);\n\
+        Qualifier Composition : boolean = false, Scope(association);\n\
+        Qualifier Alert : boolean = false, Scope(indication);\n\
+        [Association] class X_Assoc { };\n\
+        [Indication] class X_Event { };\n";
+    let mut repository = Repository::new();
+    compile(
+        &mut repository,
+        NS,
+        &[SourceFile::new("x.mof", mof.as_bytes().to_vec())],
+        &mut NoIncludes,
+    )
+    .unwrap();
+    let composition = qualifier("Composition", Value::Boolean(true), true, true);
+    let alert = qualifier("Alert", Value::Boolean(true), true, true);
+    let sub_association = class("X_SubAssoc", Some("X_Assoc"), vec![composition.clone()]);
+    repository.check_qualifiers(NS, &sub_association).unwrap();
+    let sub_event = class("X_SubEvent", Some("X_Event"), vec![alert.clone()]);
+    repository.check_qualifiers(NS, &sub_event).unwrap();
+    // The same classes from MOF: both paths accept them.
+    compile(
+        &mut repository,
+        NS,
+        &[SourceFile::new(
+            "y.mof",
+            b"[Composition] class X_SubAssoc : X_Assoc { };\n\
+              [Alert] class X_SubEvent : X_Event { };"
+                .to_vec(),
+        )],
+        &mut NoIncludes,
+    )
+    .unwrap();
+    // An ordinary class still may not take them.
+    let plain = class("X_Plain", None, vec![composition]);
+    assert!(repository.check_qualifiers(NS, &plain).is_err());
+    let plain = class("X_Plain", None, vec![alert]);
+    assert!(repository.check_qualifiers(NS, &plain).is_err());
+}

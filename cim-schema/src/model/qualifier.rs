@@ -2,6 +2,7 @@
 
 use indexmap::IndexMap;
 
+use super::element::Class;
 use super::name::{Name, NameKey};
 use super::value::{CimType, Value};
 
@@ -191,6 +192,26 @@ pub enum QualifierTarget {
 }
 
 impl QualifierTarget {
+    /// The kind of a class for the scope check: an association when it says `Association` or
+    /// its superclass is one, else an indication when it says `Indication` or its superclass is
+    /// one, else an ordinary class. The meta qualifiers propagate and may not be overridden, so
+    /// a subclass is of its superclass's kind without restating them. The MOF compiler (which
+    /// reads the class's own qualifiers before typing them) and the repository's check both
+    /// decide here.
+    pub fn of_class(
+        own_association: bool,
+        own_indication: bool,
+        superclass: Option<&Class>,
+    ) -> QualifierTarget {
+        if own_association || superclass.is_some_and(Class::is_association) {
+            QualifierTarget::Association
+        } else if own_indication || superclass.is_some_and(Class::is_indication) {
+            QualifierTarget::Indication
+        } else {
+            QualifierTarget::Class
+        }
+    }
+
     /// True when a declaration's scope allows this kind of element. An association or an
     /// indication also accepts a qualifier scoped to classes, as they are classes.
     pub fn allowed_by(self, scope: &Scope) -> bool {

@@ -382,13 +382,7 @@ impl<'r> Compiler<'r> {
         let superclass = class
             .superclass
             .and_then(|(name, _)| self.repository.class(&self.namespace, name));
-        if own("Association") || superclass.is_some_and(Class::is_association) {
-            ElementKind::Association
-        } else if own("Indication") || superclass.is_some_and(Class::is_indication) {
-            ElementKind::Indication
-        } else {
-            ElementKind::Class
-        }
+        ElementKind::of_class(own("Association"), own("Indication"), superclass)
     }
 
     fn class(&mut self, declaration: ClassDecl<'_>) -> Result<(), Fault> {

@@ -16,16 +16,14 @@ use crate::model::QualifierTarget as Target;
 impl Repository {
     /// Checks every qualifier of a class as declared (class, properties, methods, parameters)
     /// against the namespace's declarations: declared, of the declared type and array-ness,
-    /// with a value of that type, and allowed by the declaration's scope on that element.
+    /// with a value of that type, and allowed by the declaration's scope on that element. A class
+    /// is an association or an indication by its own qualifiers or by its superclass, as the
+    /// MOF compiler decides ([`Target::of_class`]).
     pub fn check_qualifiers(&self, namespace: &str, class: &Class) -> Result<(), RepositoryError> {
         let ns = self.namespace_ref(namespace)?;
-        let class_target = if class.is_association() {
-            Target::Association
-        } else if class.is_indication() {
-            Target::Indication
-        } else {
-            Target::Class
-        };
+        let superclass = class.superclass.as_ref().and_then(|s| ns.classes.get(s));
+        let class_target =
+            Target::of_class(class.is_association(), class.is_indication(), superclass);
         check_list(ns, &class.qualifiers, class_target, &|| {
             format!("class {}", class.name)
         })?;
