@@ -1746,3 +1746,49 @@ fn the_class_kind_includes_the_superclass_for_the_scope_check() {
     let plain = class("X_Plain", None, vec![alert]);
     assert!(repository.check_qualifiers(NS, &plain).is_err());
 }
+
+/// A reference key is found whatever integer width its own keys were decoded with (an untyped
+/// CIM-XML KEYVALUE decodes as uint64), as InstancePath::same_instance compares them.
+#[test]
+fn nested_reference_keys_are_matched_by_meaning() {
+    let mut repository = Repository::new();
+    repository.create_namespace(NS);
+    repository
+        .add_class(
+            NS,
+            with(
+                class("X_Inner", None, vec![]),
+                vec![property("Id", CimType::Uint16, vec![key()])],
+            ),
+        )
+        .unwrap();
+    repository
+        .add_class(
+            NS,
+            with(
+                class("X_Outer", None, vec![]),
+                vec![reference("Inner", "X_Inner", vec![key()])],
+            ),
+        )
+        .unwrap();
+    let inner = |id: Value| {
+        let path = InstancePath::new("X_Inner").with_key("Id", id);
+        Value::Reference(Box::new(ObjectPath::Instance(path)))
+    };
+    let outer = Instance::new("X_Outer").with(Property::new(
+        "Inner",
+        CimType::Reference(Some(Name::new("X_Inner"))),
+        Some(inner(Value::Uint16(5))),
+    ));
+    let stored = repository.add_instance(NS, outer.clone()).unwrap();
+    let untyped = InstancePath::new("X_Outer").with_key("Inner", inner(Value::Uint64(5)));
+    assert!(untyped.same_instance(&stored));
+    let (found, _) = repository
+        .instance_at(NS, &untyped)
+        .expect("found by meaning");
+    assert_eq!(*found, stored);
+    let error = refused(&mut repository, |r| r.add_instance(NS, outer));
+    assert!(matches!(error, RepositoryError::AlreadyExists(_)));
+    let other = InstancePath::new("X_Outer").with_key("Inner", inner(Value::Uint64(6)));
+    assert!(repository.instance_at(NS, &other).is_none());
+}
