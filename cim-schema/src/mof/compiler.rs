@@ -196,7 +196,10 @@ impl<'r> Compiler<'r> {
         if pragma.name.eq_ignore_ascii_case("include") {
             self.include(pragma, source)
         } else if pragma.name.eq_ignore_ascii_case("namespace") {
-            if pragma.value.trim().is_empty() {
+            // A namespace name is identifiers separated by `/` (DSP0004 8.2, DSP0221): leading
+            // and trailing slashes are dropped, and nothing left (`""`, `"/"`) names none.
+            let namespace = pragma.value.trim().trim_matches('/');
+            if namespace.is_empty() {
                 return Err(Fault::new(
                     pragma.offset,
                     MofErrorKind::InvalidPragma {
@@ -205,7 +208,7 @@ impl<'r> Compiler<'r> {
                     },
                 ));
             }
-            self.namespace = pragma.value.trim().trim_matches('/').to_owned();
+            self.namespace = namespace.to_owned();
             self.repository.create_namespace(&self.namespace);
             Ok(())
         } else {
@@ -698,5 +701,25 @@ mod tests {
         ));
         assert!(repository.class("root/other", "A").is_some());
         assert!(repository.class("root/t", "A").is_none());
+    }
+
+    #[test]
+    fn a_namespace_pragma_of_slashes_only_is_refused() {
+        for text in [
+            "#pragma namespace (\"/\")\n",
+            "#pragma namespace (\" // \")\n",
+        ] {
+            let (repository, result) = compile_text(&format!("{text}class A {{ }};"));
+            let errors = result.unwrap_err();
+            assert_eq!(errors.0.len(), 1, "{text}");
+            assert!(
+                errors.0[0].to_string().contains("the namespace is empty"),
+                "{}",
+                errors.0[0]
+            );
+            // The class went into the namespace in force, and no namespace "" was created.
+            assert!(repository.class("root/t", "A").is_some());
+            assert!(repository.namespace("").is_none());
+        }
     }
 }
