@@ -144,12 +144,13 @@ impl QualifierList {
         self.0.insert(qualifier.name.clone(), qualifier);
     }
 
-    /// The value of a boolean qualifier: `true` when present with TRUE (or with no value, which
-    /// MOF spells `[Key]`), `false` when absent or FALSE.
+    /// The value of a boolean qualifier: `true` when present with TRUE, or present as a scalar
+    /// boolean with no value (DSP0004: a boolean qualifier named without a value, `[Key]`, is
+    /// TRUE); `false` when absent, FALSE, or not a scalar boolean.
     pub fn is_true(&self, name: &str) -> bool {
         self.get(name).is_some_and(|q| match &q.value {
             Some(value) => value.as_bool().unwrap_or(false),
-            None => false,
+            None => q.cim_type == CimType::Boolean && !q.is_array,
         })
     }
 
@@ -245,6 +246,28 @@ impl QualifierTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_boolean_qualifier_without_value_is_true() {
+        let mut list = QualifierList::new();
+        list.insert(Qualifier::new("Key", CimType::Boolean, None));
+        list.insert(Qualifier::new(
+            "Off",
+            CimType::Boolean,
+            Some(Value::Boolean(false)),
+        ));
+        list.insert(Qualifier::new(
+            "On",
+            CimType::Boolean,
+            Some(Value::Boolean(true)),
+        ));
+        list.insert(Qualifier::new("Note", CimType::String, None));
+        assert!(list.is_true("key"));
+        assert!(list.is_true("On"));
+        assert!(!list.is_true("Off"));
+        assert!(!list.is_true("Note"));
+        assert!(!list.is_true("Absent"));
+    }
 
     #[test]
     fn associations_and_indications_accept_class_scoped_qualifiers() {
