@@ -9,8 +9,9 @@
 //!
 //! [`Repository::add_class`] checks what can be checked as a class arrives: the superclass
 //! exists, the name is new, associations derive only from associations, no key is added below a
-//! keyed class, references appear only in associations and point at existing classes,
-//! overrides keep their types. [`Repository::validate`] checks the rest once a schema is loaded:
+//! keyed class, references point at existing classes (references may appear in any class, as
+//! DSP0004 3.0 allows, but only associations are followed by the association queries),
+//! overrides keep their types, and qualifiers take the flavors their declarations allow. [`Repository::validate`] checks the rest once a schema is loaded:
 //! the classes that method parameters and `EmbeddedInstance` qualifiers name, which an include
 //! order may declare later.
 //!
