@@ -11,7 +11,7 @@ use super::parser::{
     ParameterDecl, Parser, Pragma, Production, PropertyDecl, QualifierDecl, QualifierUse,
     ValueDecl,
 };
-use super::{IncludeResolver, SourceFile, MAX_ERRORS, MAX_INCLUDED_FILES, MAX_INCLUDE_DEPTH};
+use super::{IncludeResolver, SourceFile, ERRORS_MAX, INCLUDED_FILES_MAX, INCLUDE_DEPTH_MAX};
 use crate::model::{
     Class, EmbeddedKind, Instance, InstancePath, Method, Name, NameKey, ObjectPath, Parameter,
     Property, Qualifier, QualifierDeclaration, QualifierList, Value,
@@ -119,7 +119,7 @@ impl<'r> Compiler<'r> {
     }
 
     /// Compiles one file (and what it includes). Errors are collected; compilation goes on with
-    /// the next production after each, until [`MAX_ERRORS`].
+    /// the next production after each, until [`ERRORS_MAX`].
     pub fn compile_file(&mut self, source: &SourceFile) {
         if self.stopped() {
             return;
@@ -167,14 +167,14 @@ impl<'r> Compiler<'r> {
     }
 
     fn stopped(&self) -> bool {
-        self.errors.len() > MAX_ERRORS
+        self.errors.len() > ERRORS_MAX
     }
 
     fn report(&mut self, source: &SourceFile, fault: Fault) {
         if self.stopped() {
             return;
         }
-        let kind = if self.errors.len() == MAX_ERRORS {
+        let kind = if self.errors.len() == ERRORS_MAX {
             MofErrorKind::TooManyErrors
         } else {
             fault.kind
@@ -219,16 +219,16 @@ impl<'r> Compiler<'r> {
     }
 
     fn include(&mut self, pragma: &Pragma<'_>, source: &SourceFile) -> Result<(), Fault> {
-        if self.include_stack.len() >= MAX_INCLUDE_DEPTH {
+        if self.include_stack.len() >= INCLUDE_DEPTH_MAX {
             return Err(Fault::new(
                 pragma.offset,
-                MofErrorKind::IncludeDepth(MAX_INCLUDE_DEPTH),
+                MofErrorKind::IncludeDepth(INCLUDE_DEPTH_MAX),
             ));
         }
-        if self.included_files >= MAX_INCLUDED_FILES {
+        if self.included_files >= INCLUDED_FILES_MAX {
             return Err(Fault::new(
                 pragma.offset,
-                MofErrorKind::TooManyIncludes(MAX_INCLUDED_FILES),
+                MofErrorKind::TooManyIncludes(INCLUDED_FILES_MAX),
             ));
         }
         self.included_files += 1;
