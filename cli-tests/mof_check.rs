@@ -78,3 +78,33 @@ fn reports_located_errors_with_exit_status_1() {
     );
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn reports_what_validation_finds_with_exit_status_1() {
+    let dir = std::env::temp_dir().join(format!("cimguard-mof-validate-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("dangling.mof");
+    // The compiler accepts a class named by EmbeddedInstance before it exists (an include order
+    // may declare it later); validation then finds it never was.
+    fs::write(
+        &file,
+        "Qualifier EmbeddedInstance : string = null, Scope(property, method, parameter);\n\
+         class A {\n  [EmbeddedInstance(\"B_Missing\")] string Data;\n};\n",
+    )
+    .unwrap();
+    let output = Command::new(CIMGUARD)
+        .args(["mof", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "error: root/cimv2: property A.Data names class B_Missing, which does not exist"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 error(s)"), "{stderr}");
+    fs::remove_dir_all(&dir).unwrap();
+}

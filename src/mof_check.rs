@@ -1,5 +1,5 @@
-//! `cimguard mof check`: compiles MOF files into a fresh repository and prints what they define,
-//! or the located errors.
+//! `cimguard mof check`: compiles MOF files into a fresh repository, validates it, and prints
+//! what they define, or the errors (located for the compiler's).
 
 use std::fs;
 use std::io::Write;
@@ -42,7 +42,7 @@ fn read(path: &Path) -> Result<SourceFile, String> {
 }
 
 /// Runs the command: prints one line per compiled element and a summary on stdout, or the errors
-/// on stderr (exit status 1).
+/// on stderr (exit status 1): those of the compiler, else those [`Repository::validate`] finds.
 pub fn run(include_dirs: Vec<PathBuf>, files: &[PathBuf]) -> ExitCode {
     let mut sources = Vec::with_capacity(files.len());
     for file in files {
@@ -58,6 +58,14 @@ pub fn run(include_dirs: Vec<PathBuf>, files: &[PathBuf]) -> ExitCode {
     let mut resolver = DirectoryResolver { include_dirs };
     match mof::compile(&mut repository, DEFAULT_NAMESPACE, &sources, &mut resolver) {
         Ok(compiled) => {
+            let problems = validate(&repository);
+            if !problems.is_empty() {
+                for problem in &problems {
+                    eprintln!("error: {problem}");
+                }
+                eprintln!("{} error(s)", problems.len());
+                return ExitCode::FAILURE;
+            }
             let mut out = std::io::stdout().lock();
             // A closed stdout (`| head`) is not an error of the MOF.
             let _ = print_compiled(&mut out, &compiled);
@@ -74,6 +82,21 @@ pub fn run(include_dirs: Vec<PathBuf>, files: &[PathBuf]) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What [`Repository::validate`] finds once everything is compiled (the classes that method
+/// parameters and `EmbeddedInstance` qualifiers name, which an include order may declare
+/// later), in every namespace the files wrote into, as `namespace: problem` lines.
+fn validate(repository: &Repository) -> Vec<String> {
+    let mut problems = Vec::new();
+    for namespace in repository.namespace_names() {
+        match repository.validate(namespace.as_str()) {
+            Ok(found) => problems.extend(found.iter().map(|p| format!("{namespace}: {p}"))),
+            // The namespace was just listed; report rather than assume.
+            Err(error) => problems.push(format!("{namespace}: {error}")),
+        }
+    }
+    problems
 }
 
 fn print_compiled(out: &mut impl Write, compiled: &[Compiled]) -> std::io::Result<()> {

@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use cim_schema::model::{CimType, Flavor, QualifierList, Scope, Value};
 use cim_schema::mof::{
     self, check_syntax, compile, Compiled, IncludeResolver, MemoryResolver, MofErrorKind,
-    NoIncludes, SourceFile, MAX_ERRORS, MAX_INCLUDE_DEPTH,
+    NoIncludes, SourceFile, ERRORS_MAX, INCLUDE_DEPTH_MAX,
 };
 use cim_schema::repository::Repository;
 
@@ -356,17 +356,17 @@ fn deep_nesting_and_long_runs_are_errors_not_crashes() {
     for input in inputs {
         let errors = errors_of(input.as_bytes(), &mut NoIncludes);
         assert!(!errors.is_empty(), "no error for {}", &input[..20]);
-        assert!(errors.len() <= MAX_ERRORS + 1);
+        assert!(errors.len() <= ERRORS_MAX + 1);
     }
 }
 
 #[test]
 fn compilation_stops_after_max_errors() {
-    let text = "class ;\n".repeat(MAX_ERRORS * 3);
+    let text = "class ;\n".repeat(ERRORS_MAX * 3);
     let errors = errors_of(text.as_bytes(), &mut NoIncludes);
-    assert_eq!(errors.len(), MAX_ERRORS + 1);
-    assert_eq!(errors[MAX_ERRORS].kind, MofErrorKind::TooManyErrors);
-    assert_eq!(errors[MAX_ERRORS - 1].line, MAX_ERRORS as u32);
+    assert_eq!(errors.len(), ERRORS_MAX + 1);
+    assert_eq!(errors[ERRORS_MAX].kind, MofErrorKind::TooManyErrors);
+    assert_eq!(errors[ERRORS_MAX - 1].line, ERRORS_MAX as u32);
 }
 
 /// Serves an endless chain of distinct files, each including the next.
@@ -389,9 +389,9 @@ fn include_depth_is_bounded() {
     assert_eq!(errors.len(), 1);
     assert_eq!(
         errors[0].kind,
-        MofErrorKind::IncludeDepth(MAX_INCLUDE_DEPTH)
+        MofErrorKind::IncludeDepth(INCLUDE_DEPTH_MAX)
     );
-    assert_eq!(resolver.0, MAX_INCLUDE_DEPTH as u64 - 1);
+    assert_eq!(resolver.0, INCLUDE_DEPTH_MAX as u64 - 1);
 }
 
 #[test]
@@ -572,7 +572,7 @@ impl IncludeResolver for Doubling {
 fn include_fan_out_is_bounded() {
     let errors = errors_of(b"#pragma include (\"0\")", &mut Doubling);
     assert!(errors.iter().any(|e| e.kind
-        == MofErrorKind::TooManyIncludes(mof::MAX_INCLUDED_FILES)
-        || e.kind == MofErrorKind::IncludeDepth(MAX_INCLUDE_DEPTH)));
-    assert!(errors.len() <= MAX_ERRORS + 1);
+        == MofErrorKind::TooManyIncludes(mof::INCLUDED_FILES_MAX)
+        || e.kind == MofErrorKind::IncludeDepth(INCLUDE_DEPTH_MAX)));
+    assert!(errors.len() <= ERRORS_MAX + 1);
 }

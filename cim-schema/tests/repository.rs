@@ -1197,6 +1197,42 @@ fn associations_referencing_a_class_through_its_superclasses() {
 }
 
 #[test]
+fn a_reference_in_an_ordinary_class_does_not_make_it_an_association() {
+    let mut repository = fixture();
+    // DSP0004 3.0 allows references outside associations; such a class links nothing.
+    repository
+        .add_class(
+            NS,
+            with(
+                class("Test_Holder", None, vec![]),
+                vec![reference("Target", "Test_Other", vec![])],
+            ),
+        )
+        .unwrap();
+    repository
+        .add_class(NS, class("Test_HolderChild", Some("Test_Holder"), vec![]))
+        .unwrap();
+    let roles = repository
+        .associations_referencing(NS, "Test_Other")
+        .unwrap();
+    let associations: Vec<&str> = roles.iter().map(|r| r.association.as_str()).collect();
+    assert_eq!(associations, ["Test_Assoc"]);
+    let links = repository
+        .association_links(NS, "Test_Other", &AssociationFilter::default())
+        .unwrap();
+    assert!(links.iter().all(|l| *l.association == "Test_Assoc"));
+    // A subclass of an association is one without restating the qualifier.
+    repository
+        .add_class(NS, class("Test_SubAssoc", Some("Test_Assoc"), vec![]))
+        .unwrap();
+    let roles = repository
+        .associations_referencing(NS, "Test_Other")
+        .unwrap();
+    let associations: Vec<&str> = roles.iter().map(|r| r.association.as_str()).collect();
+    assert_eq!(associations, ["Test_Assoc", "Test_SubAssoc"]);
+}
+
+#[test]
 fn association_links_apply_the_filters() {
     let mut repository = fixture();
     // A narrower association: Test_Child to Test_Other.
@@ -1558,4 +1594,201 @@ fn a_resolved_class_added_again_as_declared_resolves_the_same() {
         copy.namespace(NS).unwrap().classes,
         repository.namespace(NS).unwrap().classes
     );
+}
+
+// ----- classes from CIM-XML ---------------------------------------------------------------------
+
+const FLAVOR_DECLARATIONS: &str = "\
+    Qualifier Abstract : boolean = false, Scope(class, association, indication), \
+        Flavor(Restricted);\n\
+    Qualifier Key : boolean = false, Scope(property, reference), Flavor(DisableOverride);\n\
+    Qualifier Description : string = null, Scope(any), Flavor(Translatable);\n";
+
+/// A class decoded from CIM-XML whose QUALIFIERs carry no flavor attributes takes the flavors
+/// of the declarations, as the same class compiled from MOF does.
+#[test]
+fn a_class_from_xml_takes_the_flavors_of_the_declarations() {
+    use cim_schema::mof::{compile, NoIncludes, SourceFile};
+    use cim_schema::xml::{decode_class, Limits};
+
+    let base = decode_class(
+        br#"<CLASS NAME="X_Base">
+          <QUALIFIER NAME="Abstract" TYPE="boolean"><VALUE>TRUE</VALUE></QUALIFIER>
+          <QUALIFIER NAME="Description" TYPE="string"><VALUE>base</VALUE></QUALIFIER>
+          <PROPERTY NAME="Id" TYPE="string">
+            <QUALIFIER NAME="Key" TYPE="boolean"><VALUE>TRUE</VALUE></QUALIFIER>
+          </PROPERTY>
+        </CLASS>"#,
+        &Limits::DEFAULT,
+    )
+    .unwrap();
+    // Absent flavor attributes take the DSP0201 DTD defaults.
+    let decoded = base.qualifiers.get("Abstract").unwrap().flavor;
+    assert_eq!(decoded, Flavor::default());
+    assert!(decoded.overridable && decoded.to_subclass);
+    assert!(!decoded.to_instance && !decoded.translatable);
+
+    let mut from_mof = Repository::new();
+    compile(
+        &mut from_mof,
+        NS,
+        &[SourceFile::new(
+            "x.mof",
+            format!(
+                "{FLAVOR_DECLARATIONS}[Abstract, Description(\"base\")] class X_Base \
+                 {{ [Key] string Id; }};"
+            )
+            .into_bytes(),
+        )],
+        &mut NoIncludes,
+    )
+    .unwrap();
+    let mut from_xml = Repository::new();
+    from_xml.create_namespace(NS);
+    for declaration in from_mof
+        .qualifiers(NS)
+        .unwrap()
+        .cloned()
+        .collect::<Vec<_>>()
+    {
+        from_xml.set_qualifier(NS, declaration).unwrap();
+    }
+    from_xml.check_qualifiers(NS, &base).unwrap();
+    from_xml.add_class(NS, base).unwrap();
+    assert_eq!(from_xml.class(NS, "X_Base"), from_mof.class(NS, "X_Base"));
+    let stored = from_xml.class(NS, "X_Base").unwrap();
+    assert!(
+        !stored
+            .qualifiers
+            .get("Abstract")
+            .unwrap()
+            .flavor
+            .to_subclass
+    );
+    assert!(
+        stored
+            .qualifiers
+            .get("Description")
+            .unwrap()
+            .flavor
+            .translatable
+    );
+    let id = stored.property("Id").unwrap();
+    assert!(!id.qualifiers.get("Key").unwrap().flavor.overridable);
+
+    // Abstract is Restricted: the subclass is concrete. Key is DisableOverride.
+    let child = decode_class(
+        br#"<CLASS NAME="X_Child" SUPERCLASS="X_Base"/>"#,
+        &Limits::DEFAULT,
+    )
+    .unwrap();
+    from_xml.add_class(NS, child).unwrap();
+    assert!(!from_xml.class(NS, "X_Child").unwrap().is_abstract());
+    let unkeyed = decode_class(
+        br#"<CLASS NAME="X_Unkeyed" SUPERCLASS="X_Base">
+          <PROPERTY NAME="Id" TYPE="string">
+            <QUALIFIER NAME="Key" TYPE="boolean"><VALUE>FALSE</VALUE></QUALIFIER>
+          </PROPERTY>
+        </CLASS>"#,
+        &Limits::DEFAULT,
+    )
+    .unwrap();
+    let error = refused(&mut from_xml, |r| r.add_class(NS, unkeyed));
+    assert!(matches!(error, RepositoryError::OverrideDisabled { .. }));
+}
+
+/// The compiler and the repository agree on what a class is: a subclass of an association (or
+/// of an indication) is one without restating the qualifier, so qualifiers scoped to
+/// associations (or indications) are allowed on it.
+#[test]
+fn the_class_kind_includes_the_superclass_for_the_scope_check() {
+    use cim_schema::mof::{compile, NoIncludes, SourceFile};
+
+    let mof = "\
+        Qualifier Association : boolean = false, Scope(association), \
+            Flavor(DisableOverride);\n\
+        Qualifier Indication : boolean = false, Scope(class, indication), \
+            Flavor(DisableOverride);\n\
+        Qualifier Composition : boolean = false, Scope(association);\n\
+        Qualifier Alert : boolean = false, Scope(indication);\n\
+        [Association] class X_Assoc { };\n\
+        [Indication] class X_Event { };\n";
+    let mut repository = Repository::new();
+    compile(
+        &mut repository,
+        NS,
+        &[SourceFile::new("x.mof", mof.as_bytes().to_vec())],
+        &mut NoIncludes,
+    )
+    .unwrap();
+    let composition = qualifier("Composition", Value::Boolean(true), true, true);
+    let alert = qualifier("Alert", Value::Boolean(true), true, true);
+    let sub_association = class("X_SubAssoc", Some("X_Assoc"), vec![composition.clone()]);
+    repository.check_qualifiers(NS, &sub_association).unwrap();
+    let sub_event = class("X_SubEvent", Some("X_Event"), vec![alert.clone()]);
+    repository.check_qualifiers(NS, &sub_event).unwrap();
+    // The same classes from MOF: both paths accept them.
+    compile(
+        &mut repository,
+        NS,
+        &[SourceFile::new(
+            "y.mof",
+            b"[Composition] class X_SubAssoc : X_Assoc { };\n\
+              [Alert] class X_SubEvent : X_Event { };"
+                .to_vec(),
+        )],
+        &mut NoIncludes,
+    )
+    .unwrap();
+    // An ordinary class still may not take them.
+    let plain = class("X_Plain", None, vec![composition]);
+    assert!(repository.check_qualifiers(NS, &plain).is_err());
+    let plain = class("X_Plain", None, vec![alert]);
+    assert!(repository.check_qualifiers(NS, &plain).is_err());
+}
+
+/// A reference key is found whatever integer width its own keys were decoded with (an untyped
+/// CIM-XML KEYVALUE decodes as uint64), as InstancePath::same_instance compares them.
+#[test]
+fn nested_reference_keys_are_matched_by_meaning() {
+    let mut repository = Repository::new();
+    repository.create_namespace(NS);
+    repository
+        .add_class(
+            NS,
+            with(
+                class("X_Inner", None, vec![]),
+                vec![property("Id", CimType::Uint16, vec![key()])],
+            ),
+        )
+        .unwrap();
+    repository
+        .add_class(
+            NS,
+            with(
+                class("X_Outer", None, vec![]),
+                vec![reference("Inner", "X_Inner", vec![key()])],
+            ),
+        )
+        .unwrap();
+    let inner = |id: Value| {
+        let path = InstancePath::new("X_Inner").with_key("Id", id);
+        Value::Reference(Box::new(ObjectPath::Instance(path)))
+    };
+    let outer = Instance::new("X_Outer").with(Property::new(
+        "Inner",
+        CimType::Reference(Some(Name::new("X_Inner"))),
+        Some(inner(Value::Uint16(5))),
+    ));
+    let stored = repository.add_instance(NS, outer.clone()).unwrap();
+    let untyped = InstancePath::new("X_Outer").with_key("Inner", inner(Value::Uint64(5)));
+    assert!(untyped.same_instance(&stored));
+    let (found, _) = repository
+        .instance_at(NS, &untyped)
+        .expect("found by meaning");
+    assert_eq!(*found, stored);
+    let error = refused(&mut repository, |r| r.add_instance(NS, outer));
+    assert!(matches!(error, RepositoryError::AlreadyExists(_)));
+    let other = InstancePath::new("X_Outer").with_key("Inner", inner(Value::Uint64(6)));
+    assert!(repository.instance_at(NS, &other).is_none());
 }

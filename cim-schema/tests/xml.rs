@@ -1167,3 +1167,42 @@ fn nan_round_trips_as_nan() {
     let back = decode_value(encoder.as_bytes(), &CimType::Real64, None, &Limits::DEFAULT).unwrap();
     assert!(matches!(back, Value::Real64(v) if v.is_nan()));
 }
+
+#[test]
+fn reference_arrays_are_refarrays_whatever_their_first_element() {
+    let reference = Value::Reference(Box::new(ObjectPath::Instance(
+        InstancePath::new("CIM_X").with_key("Id", 1u32),
+    )));
+    let leading_null = Value::Array(vec![None, Some(reference)]);
+    let mut encoder = Encoder::new();
+    encoder.value(&leading_null, "refs").unwrap();
+    let xml = String::from_utf8(encoder.into_bytes()).unwrap();
+    assert!(
+        xml.starts_with("<VALUE.REFARRAY><VALUE.NULL/><VALUE.REFERENCE>"),
+        "{xml}"
+    );
+    let back = decode_value(
+        xml.as_bytes(),
+        &CimType::Reference(None),
+        None,
+        &Limits::DEFAULT,
+    )
+    .unwrap();
+    assert_eq!(back, leading_null);
+
+    // With the declared type known, an array of NULL references is a VALUE.REFARRAY too.
+    let nulls = ParamValue {
+        name: Name::new("Targets"),
+        param_type: Some(CimType::Reference(None)),
+        embedded_object: None,
+        value: Data::Value(Value::Array(vec![None, None])),
+    };
+    let mut encoder = Encoder::new();
+    encoder.param_value(&nulls).unwrap();
+    let xml = String::from_utf8(encoder.into_bytes()).unwrap();
+    assert_eq!(
+        xml,
+        "<PARAMVALUE NAME=\"Targets\" PARAMTYPE=\"reference\"><VALUE.REFARRAY>\
+         <VALUE.NULL/><VALUE.NULL/></VALUE.REFARRAY></PARAMVALUE>"
+    );
+}

@@ -11,7 +11,7 @@ pub mod value;
 pub use datetime::{Datetime, DatetimeError, DatetimeFields};
 pub use element::{Class, Instance, Method, Parameter, Property};
 pub use name::{Name, NameKey};
-pub use path::{ClassPath, InstancePath, KeyBinding, ObjectPath};
+pub use path::{key_values_match, ClassPath, InstancePath, KeyBinding, ObjectPath};
 pub use qualifier::{
     Flavor, Qualifier, QualifierDeclaration, QualifierList, QualifierTarget, Scope,
 };

@@ -2,6 +2,7 @@
 
 use indexmap::IndexMap;
 
+use super::element::Class;
 use super::name::{Name, NameKey};
 use super::value::{CimType, Value};
 
@@ -99,7 +100,9 @@ pub struct Qualifier {
     pub is_array: bool,
     /// Its value, or NULL.
     pub value: Option<Value>,
-    /// Its flavors: the declaration's defaults with any flavor given at the use applied.
+    /// Its flavors: the declaration's defaults with any flavor given at the use applied (the
+    /// DSP0201 defaults for one decoded from CIM-XML). A class stored in a repository has its
+    /// qualifiers' flavors narrowed to what the declarations allow.
     pub flavor: Flavor,
     /// True when the element got this qualifier by propagation from a superclass, not by its
     /// own declaration.
@@ -141,12 +144,13 @@ impl QualifierList {
         self.0.insert(qualifier.name.clone(), qualifier);
     }
 
-    /// The value of a boolean qualifier: `true` when present with TRUE (or with no value, which
-    /// MOF spells `[Key]`), `false` when absent or FALSE.
+    /// The value of a boolean qualifier: `true` when present with TRUE, or present as a scalar
+    /// boolean with no value (DSP0004: a boolean qualifier named without a value, `[Key]`, is
+    /// TRUE); `false` when absent, FALSE, or not a scalar boolean.
     pub fn is_true(&self, name: &str) -> bool {
         self.get(name).is_some_and(|q| match &q.value {
             Some(value) => value.as_bool().unwrap_or(false),
-            None => false,
+            None => q.cim_type == CimType::Boolean && !q.is_array,
         })
     }
 
@@ -189,6 +193,26 @@ pub enum QualifierTarget {
 }
 
 impl QualifierTarget {
+    /// The kind of a class for the scope check: an association when it says `Association` or
+    /// its superclass is one, else an indication when it says `Indication` or its superclass is
+    /// one, else an ordinary class. The meta qualifiers propagate and may not be overridden, so
+    /// a subclass is of its superclass's kind without restating them. The MOF compiler (which
+    /// reads the class's own qualifiers before typing them) and the repository's check both
+    /// decide here.
+    pub fn of_class(
+        own_association: bool,
+        own_indication: bool,
+        superclass: Option<&Class>,
+    ) -> QualifierTarget {
+        if own_association || superclass.is_some_and(Class::is_association) {
+            QualifierTarget::Association
+        } else if own_indication || superclass.is_some_and(Class::is_indication) {
+            QualifierTarget::Indication
+        } else {
+            QualifierTarget::Class
+        }
+    }
+
     /// True when a declaration's scope allows this kind of element. An association or an
     /// indication also accepts a qualifier scoped to classes, as they are classes.
     pub fn allowed_by(self, scope: &Scope) -> bool {
@@ -222,6 +246,28 @@ impl QualifierTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_boolean_qualifier_without_value_is_true() {
+        let mut list = QualifierList::new();
+        list.insert(Qualifier::new("Key", CimType::Boolean, None));
+        list.insert(Qualifier::new(
+            "Off",
+            CimType::Boolean,
+            Some(Value::Boolean(false)),
+        ));
+        list.insert(Qualifier::new(
+            "On",
+            CimType::Boolean,
+            Some(Value::Boolean(true)),
+        ));
+        list.insert(Qualifier::new("Note", CimType::String, None));
+        assert!(list.is_true("key"));
+        assert!(list.is_true("On"));
+        assert!(!list.is_true("Off"));
+        assert!(!list.is_true("Note"));
+        assert!(!list.is_true("Absent"));
+    }
 
     #[test]
     fn associations_and_indications_accept_class_scoped_qualifiers() {

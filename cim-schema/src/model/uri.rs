@@ -47,6 +47,7 @@
 //! path like a class path. We write `CIM_Foo.` (a trailing dot, no keys) so that the text still
 //! names an instance, and parse it back as a keyless [`InstancePath`].
 
+use std::collections::HashSet;
 use std::fmt::{self, Write as _};
 use std::str::FromStr;
 
@@ -58,6 +59,10 @@ use super::value::{Char16, Value};
 /// How deeply references may nest inside a URI's key values: each level is parsed recursively,
 /// so a peer must not be able to choose the depth.
 pub const REFERENCE_DEPTH_MAX: usize = 16;
+
+/// How many keybindings one instance path in a URI may have. CIM classes have a handful of
+/// keys; the bound stops a peer from making a parse cost what it likes.
+pub const KEYBINDINGS_MAX: usize = 256;
 
 /// The schemes (DSP0207 namespace types) accepted before `//host`.
 const SCHEMES: [&str; 4] = ["http", "https", "cimxml-wbem", "cimxml-wbems"];
@@ -107,6 +112,9 @@ pub enum UriError {
     /// References nest deeper than [`REFERENCE_DEPTH_MAX`].
     #[error("references nest deeper than {REFERENCE_DEPTH_MAX} levels")]
     TooDeep,
+    /// An instance path has more than [`KEYBINDINGS_MAX`] keybindings.
+    #[error("an instance path has more than {KEYBINDINGS_MAX} keybindings")]
+    TooManyKeybindings,
     /// A class path was asked for, but the text has keybindings.
     #[error("expected a class path, found keybindings")]
     UnexpectedKeys,
@@ -450,15 +458,20 @@ fn is_namespace_segment(text: &str) -> bool {
 /// Parses `Name=value,Name=value`; the empty text is a keyless singleton.
 fn parse_keybindings(text: &str, depth: usize) -> Result<Vec<KeyBinding>, UriError> {
     let mut keybindings: Vec<KeyBinding> = Vec::new();
+    // The names seen, hashed without case: one lookup per key keeps the parse linear.
+    let mut names: HashSet<Name> = HashSet::new();
     let mut rest = text;
     while !rest.is_empty() {
+        if keybindings.len() == KEYBINDINGS_MAX {
+            return Err(UriError::TooManyKeybindings);
+        }
         let Some((name, after)) = rest.split_once('=') else {
             return Err(UriError::MissingEquals(rest.to_owned()));
         };
         if !is_identifier(name) {
             return Err(UriError::InvalidKeyName(name.to_owned()));
         }
-        if keybindings.iter().any(|k| k.name.matches(name)) {
+        if !names.insert(Name::new(name)) {
             return Err(UriError::DuplicateKey(name.to_owned()));
         }
         let (raw, after_value) = split_value(name, after)?;
@@ -635,6 +648,29 @@ fn parse_real(text: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keybindings_are_bounded() {
+        let keys = |count: usize| {
+            let list: Vec<String> = (0..count).map(|i| format!("K{i}={i}")).collect();
+            format!("CIM_X.{}", list.join(","))
+        };
+        let path = keys(KEYBINDINGS_MAX).parse::<InstancePath>().unwrap();
+        assert_eq!(path.keybindings.len(), KEYBINDINGS_MAX);
+        assert_eq!(
+            keys(KEYBINDINGS_MAX + 1).parse::<InstancePath>(),
+            Err(UriError::TooManyKeybindings)
+        );
+        // A long input is refused at the bound, without reading (or comparing) the rest.
+        assert_eq!(
+            keys(100_000).parse::<InstancePath>(),
+            Err(UriError::TooManyKeybindings)
+        );
+        assert_eq!(
+            "CIM_X.a=1,B=2,A=3".parse::<InstancePath>(),
+            Err(UriError::DuplicateKey("A".to_owned()))
+        );
+    }
 
     use proptest::prelude::*;
 

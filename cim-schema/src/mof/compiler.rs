@@ -11,7 +11,7 @@ use super::parser::{
     ParameterDecl, Parser, Pragma, Production, PropertyDecl, QualifierDecl, QualifierUse,
     ValueDecl,
 };
-use super::{IncludeResolver, SourceFile, MAX_ERRORS, MAX_INCLUDED_FILES, MAX_INCLUDE_DEPTH};
+use super::{IncludeResolver, SourceFile, ERRORS_MAX, INCLUDED_FILES_MAX, INCLUDE_DEPTH_MAX};
 use crate::model::{
     Class, EmbeddedKind, Instance, InstancePath, Method, Name, NameKey, ObjectPath, Parameter,
     Property, Qualifier, QualifierDeclaration, QualifierList, Value,
@@ -119,7 +119,7 @@ impl<'r> Compiler<'r> {
     }
 
     /// Compiles one file (and what it includes). Errors are collected; compilation goes on with
-    /// the next production after each, until [`MAX_ERRORS`].
+    /// the next production after each, until [`ERRORS_MAX`].
     pub fn compile_file(&mut self, source: &SourceFile) {
         if self.stopped() {
             return;
@@ -167,14 +167,14 @@ impl<'r> Compiler<'r> {
     }
 
     fn stopped(&self) -> bool {
-        self.errors.len() > MAX_ERRORS
+        self.errors.len() > ERRORS_MAX
     }
 
     fn report(&mut self, source: &SourceFile, fault: Fault) {
         if self.stopped() {
             return;
         }
-        let kind = if self.errors.len() == MAX_ERRORS {
+        let kind = if self.errors.len() == ERRORS_MAX {
             MofErrorKind::TooManyErrors
         } else {
             fault.kind
@@ -196,7 +196,10 @@ impl<'r> Compiler<'r> {
         if pragma.name.eq_ignore_ascii_case("include") {
             self.include(pragma, source)
         } else if pragma.name.eq_ignore_ascii_case("namespace") {
-            if pragma.value.trim().is_empty() {
+            // A namespace name is identifiers separated by `/` (DSP0004 8.2, DSP0221): leading
+            // and trailing slashes are dropped, and nothing left (`""`, `"/"`) names none.
+            let namespace = pragma.value.trim().trim_matches('/');
+            if namespace.is_empty() {
                 return Err(Fault::new(
                     pragma.offset,
                     MofErrorKind::InvalidPragma {
@@ -205,7 +208,7 @@ impl<'r> Compiler<'r> {
                     },
                 ));
             }
-            self.namespace = pragma.value.trim().trim_matches('/').to_owned();
+            self.namespace = namespace.to_owned();
             self.repository.create_namespace(&self.namespace);
             Ok(())
         } else {
@@ -216,16 +219,16 @@ impl<'r> Compiler<'r> {
     }
 
     fn include(&mut self, pragma: &Pragma<'_>, source: &SourceFile) -> Result<(), Fault> {
-        if self.include_stack.len() >= MAX_INCLUDE_DEPTH {
+        if self.include_stack.len() >= INCLUDE_DEPTH_MAX {
             return Err(Fault::new(
                 pragma.offset,
-                MofErrorKind::IncludeDepth(MAX_INCLUDE_DEPTH),
+                MofErrorKind::IncludeDepth(INCLUDE_DEPTH_MAX),
             ));
         }
-        if self.included_files >= MAX_INCLUDED_FILES {
+        if self.included_files >= INCLUDED_FILES_MAX {
             return Err(Fault::new(
                 pragma.offset,
-                MofErrorKind::TooManyIncludes(MAX_INCLUDED_FILES),
+                MofErrorKind::TooManyIncludes(INCLUDED_FILES_MAX),
             ));
         }
         self.included_files += 1;
@@ -382,13 +385,7 @@ impl<'r> Compiler<'r> {
         let superclass = class
             .superclass
             .and_then(|(name, _)| self.repository.class(&self.namespace, name));
-        if own("Association") || superclass.is_some_and(Class::is_association) {
-            ElementKind::Association
-        } else if own("Indication") || superclass.is_some_and(Class::is_indication) {
-            ElementKind::Indication
-        } else {
-            ElementKind::Class
-        }
+        ElementKind::of_class(own("Association"), own("Indication"), superclass)
     }
 
     fn class(&mut self, declaration: ClassDecl<'_>) -> Result<(), Fault> {
@@ -704,5 +701,25 @@ mod tests {
         ));
         assert!(repository.class("root/other", "A").is_some());
         assert!(repository.class("root/t", "A").is_none());
+    }
+
+    #[test]
+    fn a_namespace_pragma_of_slashes_only_is_refused() {
+        for text in [
+            "#pragma namespace (\"/\")\n",
+            "#pragma namespace (\" // \")\n",
+        ] {
+            let (repository, result) = compile_text(&format!("{text}class A {{ }};"));
+            let errors = result.unwrap_err();
+            assert_eq!(errors.0.len(), 1, "{text}");
+            assert!(
+                errors.0[0].to_string().contains("the namespace is empty"),
+                "{}",
+                errors.0[0]
+            );
+            // The class went into the namespace in force, and no namespace "" was created.
+            assert!(repository.class("root/t", "A").is_some());
+            assert!(repository.namespace("").is_none());
+        }
     }
 }

@@ -151,16 +151,16 @@ pub enum MofErrorKind {
     /// A file includes itself, directly or through others.
     #[error("{0:?} includes itself")]
     IncludeCycle(String),
-    /// Includes nest deeper than [`super::MAX_INCLUDE_DEPTH`].
+    /// Includes nest deeper than [`super::INCLUDE_DEPTH_MAX`].
     #[error("includes nest deeper than {0} files")]
     IncludeDepth(usize),
-    /// More files were included than [`super::MAX_INCLUDED_FILES`].
+    /// More files were included than [`super::INCLUDED_FILES_MAX`].
     #[error("more than {0} included files")]
     TooManyIncludes(usize),
     /// The repository refused the element.
     #[error("{0}")]
     Repository(#[from] RepositoryError),
-    /// More than [`super::MAX_ERRORS`] errors: compilation stopped.
+    /// More than [`super::ERRORS_MAX`] errors: compilation stopped.
     #[error("too many errors, giving up")]
     TooManyErrors,
 }
@@ -193,7 +193,7 @@ impl MofError {
     }
 }
 
-/// All the errors of one compilation, in the order found (at most [`super::MAX_ERRORS`] + 1).
+/// All the errors of one compilation, in the order found (at most [`super::ERRORS_MAX`] + 1).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub struct MofErrors(pub Vec<MofError>);
 

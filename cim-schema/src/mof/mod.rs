@@ -9,7 +9,7 @@
 //! - A class is handed to [`Repository::add_class`] as declared (its own elements only); the
 //!   repository resolves inheritance. Instance values are typed by the resolved class.
 //! - Every error carries its file, line and column ([`MofError`]); no input makes the compiler
-//!   panic, and after an error it resumes at the next production, up to [`MAX_ERRORS`].
+//!   panic, and after an error it resumes at the next production, up to [`ERRORS_MAX`].
 //!
 //! ```
 //! use cim_schema::mof::{compile, NoIncludes, SourceFile};
@@ -48,15 +48,15 @@ use error::Fault;
 
 /// How deep `#pragma include` may nest. The DMTF schema nests one level; the bound stops a
 /// resolver that invents ever new files from exhausting the stack.
-pub const MAX_INCLUDE_DEPTH: usize = 32;
+pub const INCLUDE_DEPTH_MAX: usize = 32;
 
 /// How many included files one compilation reads in all. The DMTF schema includes 1440; the
 /// bound stops a few files that include each other many times over (without a cycle) from
 /// multiplying into billions of compilations.
-pub const MAX_INCLUDED_FILES: usize = 65_536;
+pub const INCLUDED_FILES_MAX: usize = 65_536;
 
 /// How many errors a compilation reports before it stops (one more error says it stopped).
-pub const MAX_ERRORS: usize = 100;
+pub const ERRORS_MAX: usize = 100;
 
 /// The text of one MOF file and the name it is known by (used in errors and handed back to the
 /// [`IncludeResolver`] as the including file). The text is bytes: a file that is not UTF-8 is
@@ -189,7 +189,7 @@ pub fn check_syntax(source: &SourceFile) -> Vec<MofError> {
     while let Some(production) = parser.next_production() {
         if let Err(fault) = production {
             parser.recover();
-            if errors.len() == MAX_ERRORS {
+            if errors.len() == ERRORS_MAX {
                 errors.push(locate(
                     source,
                     Fault::new(fault.offset, MofErrorKind::TooManyErrors),

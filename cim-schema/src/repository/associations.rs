@@ -192,8 +192,14 @@ impl Repository {
     }
 }
 
-/// Records the reference properties of a class being added in the index of reference targets.
+/// Records the reference properties of an association being added in the index of reference
+/// targets. `class` is resolved, so an Association qualifier inherited from a superclass counts.
+/// An ordinary class may have references too (DSP0004 3.0), but it is no association: the
+/// association operations do not follow it, so it is not indexed.
 pub(super) fn index_references(ns: &mut Namespace, class: &Class) {
+    if !class.is_association() {
+        return;
+    }
     for (role, target) in references(class) {
         ns.referenced_by
             .entry(target.clone())

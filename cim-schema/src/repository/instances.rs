@@ -6,15 +6,16 @@
 //! the declared key types), so that adding and finding an instance cost no scan. Paths coming
 //! from clients are matched loosely where DSP0201 leaves them loose: key names in any case and
 //! order, integer keys of any integer type that holds the value (an untyped CIM-XML KEYVALUE
-//! decodes as `uint64`/`sint64`), and references compared by class and keys regardless of host
-//! and namespace. String key values compare exactly.
+//! decodes as `uint64`/`sint64`), and references compared by class and keys (by the same rule)
+//! regardless of host and namespace, as [`crate::model::key_values_match`] compares them.
+//! String key values compare exactly.
 
 use std::fmt::Write as _;
 
 use super::{resolve, Namespace, Repository, RepositoryError};
 use crate::model::{
-    Char16, CimType, Class, Datetime, Instance, InstancePath, KeyBinding, NameKey, ObjectPath,
-    Property, Value,
+    key_values_match, Char16, CimType, Class, Datetime, Instance, InstancePath, KeyBinding,
+    NameKey, ObjectPath, Property, Value,
 };
 
 impl Repository {
@@ -147,37 +148,9 @@ fn find(ns: &Namespace, key: &str, keys: &[KeyBinding]) -> Option<usize> {
                     .keybindings
                     .iter()
                     .zip(keys)
-                    .all(|(a, b)| values_match(&a.value, &b.value))
+                    .all(|(a, b)| key_values_match(&a.value, &b.value))
         })
     })
-}
-
-/// True when two key values name the same thing: equal values, or references to the same
-/// object (host and namespace compared only when both references have them).
-fn values_match(a: &Value, b: &Value) -> bool {
-    let (Value::Reference(a), Value::Reference(b)) = (a, b) else {
-        return a == b;
-    };
-    let both_equal = |x: Option<&str>, y: Option<&str>| match (x, y) {
-        (Some(x), Some(y)) => x
-            .trim_start_matches('/')
-            .eq_ignore_ascii_case(y.trim_start_matches('/')),
-        _ => true,
-    };
-    a.class_name() == b.class_name()
-        && both_equal(a.namespace(), b.namespace())
-        && both_equal(a.host(), b.host())
-        && match (a.as_ref(), b.as_ref()) {
-            (ObjectPath::Class(_), ObjectPath::Class(_)) => true,
-            (ObjectPath::Instance(a), ObjectPath::Instance(b)) => {
-                a.keybindings.len() == b.keybindings.len()
-                    && a.keybindings.iter().all(|k| {
-                        b.key(k.name.as_str())
-                            .is_some_and(|v| values_match(&k.value, v))
-                    })
-            }
-            _ => false,
-        }
 }
 
 /// Checks an instance against its class and builds its path and index key.
@@ -332,11 +305,17 @@ fn integer(declared: &CimType, n: i128) -> Option<Value> {
     })
 }
 
-/// Appends a canonical text of a key value: equal keys give equal texts. A reference is its
-/// class and keys (names lower-cased, sorted), without host or namespace.
+/// Appends a canonical text of a key value: values that [`key_values_match`] takes for the
+/// same give equal texts. Integers are their value whatever their width, reals their `real64`
+/// value, strings, `char16` and datetimes their text; a reference is its class and keys (names
+/// lower-cased, sorted), without host or namespace.
 ///
 /// The `write!`s go to a `String`, which cannot fail, so their results are ignored.
 fn canonical(value: &Value, out: &mut String) {
+    if let Some(n) = value.as_integer() {
+        let _ = write!(out, "int({n})");
+        return;
+    }
     match value {
         Value::Reference(path) => match path.as_ref() {
             ObjectPath::Class(path) => {
@@ -357,11 +336,35 @@ fn canonical(value: &Value, out: &mut String) {
                 out.push(')');
             }
         },
-        // Debug spells the variant and the exact value: Uint32(5) differs from String("5").
+        Value::Real32(v) => canonical_real(f64::from(*v), out),
+        Value::Real64(v) => canonical_real(*v, out),
+        Value::String(s) => {
+            let _ = write!(out, "text({s:?})");
+        }
+        Value::Char16(c) => match c.to_char() {
+            Some(c) => {
+                let _ = write!(out, "text({:?})", c.to_string());
+            }
+            // A lone surrogate matches no string.
+            None => {
+                let _ = write!(out, "{c:?}");
+            }
+        },
+        Value::Datetime(d) => {
+            let _ = write!(out, "text({:?})", d.as_str());
+        }
+        // Debug spells the variant and the exact value: Boolean(true) differs from
+        // String("true").
         other => {
             let _ = write!(out, "{other:?}");
         }
     }
+}
+
+/// A real by its value: 0.0 and -0.0 are equal, so they index the same.
+fn canonical_real(v: f64, out: &mut String) {
+    let v = if v == 0.0 { 0.0 } else { v };
+    let _ = write!(out, "real({:x})", v.to_bits());
 }
 
 #[cfg(test)]

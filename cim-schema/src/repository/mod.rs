@@ -9,8 +9,9 @@
 //!
 //! [`Repository::add_class`] checks what can be checked as a class arrives: the superclass
 //! exists, the name is new, associations derive only from associations, no key is added below a
-//! keyed class, references appear only in associations and point at existing classes,
-//! overrides keep their types. [`Repository::validate`] checks the rest once a schema is loaded:
+//! keyed class, references point at existing classes (references may appear in any class, as
+//! DSP0004 3.0 allows, but only associations are followed by the association queries),
+//! overrides keep their types, and qualifiers take the flavors their declarations allow. [`Repository::validate`] checks the rest once a schema is loaded:
 //! the classes that method parameters and `EmbeddedInstance` qualifiers name, which an include
 //! order may declare later.
 //!
@@ -275,9 +276,12 @@ impl Repository {
             .ok_or_else(|| RepositoryError::InvalidQualifier(name.to_owned()))
     }
 
-    /// Adds a class as declared (its own elements only, qualifier values typed and flavors set
-    /// from the declarations) and stores it resolved against its superclass.
-    pub fn add_class(&mut self, namespace: &str, class: Class) -> Result<(), RepositoryError> {
+    /// Adds a class as declared (its own elements only, qualifier values typed) and stores it
+    /// resolved against its superclass. The flavors of the namespace's qualifier declarations
+    /// apply to its qualifiers, whatever the class's source (MOF, CIM-XML, code): a use keeps
+    /// only the flavors its declaration allows (a Restricted or DisableOverride declaration
+    /// makes every use so).
+    pub fn add_class(&mut self, namespace: &str, mut class: Class) -> Result<(), RepositoryError> {
         let ns = self.namespace_ref(namespace)?;
         if ns.classes.contains_key(&class.name) {
             return Err(RepositoryError::AlreadyExists(format!(
@@ -285,6 +289,7 @@ impl Repository {
                 class.name
             )));
         }
+        qualifiers::apply_declared_flavors(ns, &mut class);
         let resolved = resolve::resolve(ns, class)?;
         let ns = self.namespace_mut(namespace)?;
         if let Some(superclass) = &resolved.superclass {

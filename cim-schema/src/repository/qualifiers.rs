@@ -2,25 +2,28 @@
 //!
 //! The MOF compiler types and scopes qualifiers as it reads them; a class that arrives another
 //! way (CreateClass over CIM-XML) is checked here before [`Repository::add_class`].
+//!
+//! Whatever the source, [`Repository::add_class`] applies the declarations' flavors to the
+//! qualifiers of a class ([`apply_declared_flavors`]): a CIM-XML `QUALIFIER` without flavor
+//! attributes has the DSP0201 defaults (EnableOverride, ToSubclass), which would otherwise make
+//! a Restricted `Abstract` propagate and a DisableOverride `Key` overridable.
 
 use super::{Namespace, Repository, RepositoryError};
-use crate::model::{Class, QualifierList, Value};
+use crate::model::{Class, Flavor, QualifierList, Value};
 // The scope check names element kinds as the model does.
 use crate::model::QualifierTarget as Target;
 
 impl Repository {
     /// Checks every qualifier of a class as declared (class, properties, methods, parameters)
     /// against the namespace's declarations: declared, of the declared type and array-ness,
-    /// with a value of that type, and allowed by the declaration's scope on that element.
+    /// with a value of that type, and allowed by the declaration's scope on that element. A class
+    /// is an association or an indication by its own qualifiers or by its superclass, as the
+    /// MOF compiler decides ([`Target::of_class`]).
     pub fn check_qualifiers(&self, namespace: &str, class: &Class) -> Result<(), RepositoryError> {
         let ns = self.namespace_ref(namespace)?;
-        let class_target = if class.is_association() {
-            Target::Association
-        } else if class.is_indication() {
-            Target::Indication
-        } else {
-            Target::Class
-        };
+        let superclass = class.superclass.as_ref().and_then(|s| ns.classes.get(s));
+        let class_target =
+            Target::of_class(class.is_association(), class.is_indication(), superclass);
         check_list(ns, &class.qualifiers, class_target, &|| {
             format!("class {}", class.name)
         })?;
@@ -89,4 +92,42 @@ fn check_list(
         }
     }
     Ok(())
+}
+
+/// Applies the flavors of the namespace's qualifier declarations to every qualifier of a class
+/// (class, properties, methods, parameters); a qualifier with no declaration is left as it is.
+///
+/// A declaration's DisableOverride and Restricted hold for every use of the qualifier, and so do
+/// its Translatable and ToInstance: a use keeps only the flavors its declaration allows. The MOF
+/// compiler starts each use from its declaration's flavors, so its classes are unchanged here;
+/// a class decoded from CIM-XML, whose absent flavor attributes are the DTD's defaults, ends up
+/// with the same flavors as the same class compiled from MOF.
+pub(super) fn apply_declared_flavors(ns: &Namespace, class: &mut Class) {
+    let apply = |list: &mut QualifierList| {
+        for qualifier in list.0.values_mut() {
+            if let Some(declaration) = ns.qualifiers.get(&qualifier.name) {
+                qualifier.flavor = restrict(qualifier.flavor, declaration.flavor);
+            }
+        }
+    };
+    apply(&mut class.qualifiers);
+    for property in class.properties.values_mut() {
+        apply(&mut property.qualifiers);
+    }
+    for method in class.methods.values_mut() {
+        apply(&mut method.qualifiers);
+        for parameter in &mut method.parameters {
+            apply(&mut parameter.qualifiers);
+        }
+    }
+}
+
+/// The flavors of a use as its declaration allows them.
+fn restrict(used: Flavor, declared: Flavor) -> Flavor {
+    Flavor {
+        overridable: used.overridable && declared.overridable,
+        to_subclass: used.to_subclass && declared.to_subclass,
+        translatable: used.translatable || declared.translatable,
+        to_instance: used.to_instance || declared.to_instance,
+    }
 }

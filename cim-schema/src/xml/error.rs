@@ -118,10 +118,11 @@ pub enum DecodeError {
     },
 }
 
-impl DecodeError {
-    /// Where the error was found.
-    pub fn location(&self) -> &Location {
-        match self {
+/// The location of a `&DecodeError` or `&mut DecodeError`, borrowed the same way: one list of
+/// the variants for [`DecodeError::location`] and `nested_in`.
+macro_rules! location_of {
+    ($error:expr) => {
+        match $error {
             DecodeError::NotWellFormed { at, .. }
             | DecodeError::NotValid { at, .. }
             | DecodeError::LimitExceeded { at, .. }
@@ -130,6 +131,13 @@ impl DecodeError {
             | DecodeError::UnsupportedDtdVersion { at, .. }
             | DecodeError::UnsupportedProtocolVersion { at, .. } => at,
         }
+    };
+}
+
+impl DecodeError {
+    /// Where the error was found.
+    pub fn location(&self) -> &Location {
+        location_of!(self)
     }
 
     /// The DSP0200 `CIMError` HTTP header value for a request that failed this way. A request
@@ -148,15 +156,7 @@ impl DecodeError {
 
     /// The same error with its location moved inside an embedded object's carrier.
     pub(crate) fn nested_in(mut self, carrier: &Location) -> DecodeError {
-        let at = match &mut self {
-            DecodeError::NotWellFormed { at, .. }
-            | DecodeError::NotValid { at, .. }
-            | DecodeError::LimitExceeded { at, .. }
-            | DecodeError::MultipleRequestsUnsupported { at }
-            | DecodeError::UnsupportedCimVersion { at, .. }
-            | DecodeError::UnsupportedDtdVersion { at, .. }
-            | DecodeError::UnsupportedProtocolVersion { at, .. } => at,
-        };
+        let at = location_of!(&mut self);
         at.path = format!("{}!{}", carrier.path, at.path);
         at.offset = carrier.offset;
         self

@@ -93,11 +93,13 @@ pub(crate) fn is_xml_char(c: char) -> bool {
         && !matches!(c, '\u{FFFE}' | '\u{FFFF}')
 }
 
-/// Appends a real in a form that parses back to the same bits: the shortest round-trip digits
-/// (ryu), `NaN`, `INF` or `-INF`. Every NaN is written `NaN` (the payload is not kept).
+/// Appends a real in a form that parses back to the same bits and that DSP0201's real grammar
+/// (DSP0004 `realValue`) accepts: the shortest round-trip digits (ryu) with a mantissa that has
+/// a `.` and an `E` exponent (`1.0E16`, not ryu's `1e16`), or `NaN`, `INF`, `-INF`. Every NaN
+/// is written `NaN` (the payload is not kept).
 pub(crate) fn write_real64(out: &mut Vec<u8>, value: f64) {
     if value.is_finite() {
-        out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+        write_finite_real(out, ryu::Buffer::new().format_finite(value));
     } else {
         out.extend_from_slice(non_finite(value.is_nan(), value.is_sign_negative()));
     }
@@ -106,9 +108,25 @@ pub(crate) fn write_real64(out: &mut Vec<u8>, value: f64) {
 /// [`write_real64`] for `real32`: the shortest digits that give back the same `f32`.
 pub(crate) fn write_real32(out: &mut Vec<u8>, value: f32) {
     if value.is_finite() {
-        out.extend_from_slice(ryu::Buffer::new().format_finite(value).as_bytes());
+        write_finite_real(out, ryu::Buffer::new().format_finite(value));
     } else {
         out.extend_from_slice(non_finite(value.is_nan(), value.is_sign_negative()));
+    }
+}
+
+/// ryu's shortest form (`1.5`, `1e16`, `1.5e-7`) as `mantissa.digits[E[-]exponent]`.
+fn write_finite_real(out: &mut Vec<u8>, shortest: &str) {
+    let (mantissa, exponent) = match shortest.split_once('e') {
+        Some((mantissa, exponent)) => (mantissa, Some(exponent)),
+        None => (shortest, None),
+    };
+    out.extend_from_slice(mantissa.as_bytes());
+    if !mantissa.contains('.') {
+        out.extend_from_slice(b".0");
+    }
+    if let Some(exponent) = exponent {
+        out.push(b'E');
+        out.extend_from_slice(exponent.as_bytes());
     }
 }
 
@@ -352,6 +370,60 @@ mod tests {
         assert_eq!(parse_real64("1.5E3"), Some(1500.0));
         assert_eq!(parse_real64("e5"), None);
         assert_eq!(parse_real32("3.4028236e38"), Some(f32::INFINITY));
+    }
+
+    /// DSP0004 `realValue`: `[+|-] *digit "." 1*digit [(e|E) [+|-] 1*digit]`.
+    fn is_dsp0004_real(text: &str) -> bool {
+        let text = text.strip_prefix(['+', '-']).unwrap_or(text);
+        let (mantissa, exponent) = match text.split_once(['e', 'E']) {
+            Some((mantissa, exponent)) => (mantissa, Some(exponent)),
+            None => (text, None),
+        };
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        let mantissa_ok = mantissa.split_once('.').is_some_and(|(whole, fraction)| {
+            digits(whole) && !fraction.is_empty() && digits(fraction)
+        });
+        let exponent_ok = exponent.is_none_or(|e| {
+            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            !e.is_empty() && digits(e)
+        });
+        mantissa_ok && exponent_ok
+    }
+
+    #[test]
+    fn reals_are_written_in_the_dsp0201_grammar() {
+        let reals64 = [
+            1e16,
+            1e-7,
+            1.5e-7,
+            -2.5e300,
+            1.0,
+            0.0,
+            -0.0,
+            0.1,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            5e-324,
+            123_456_789_012_345_680.0,
+        ];
+        for value in reals64 {
+            let mut out = Vec::new();
+            write_real64(&mut out, value);
+            let text = std::str::from_utf8(&out).unwrap();
+            assert!(is_dsp0004_real(text), "{value}: {text}");
+            assert_eq!(parse_real64(text).unwrap().to_bits(), value.to_bits());
+        }
+        for value in [1e16_f32, 3.4e38, 1e-45, 0.1, -7.0] {
+            let mut out = Vec::new();
+            write_real32(&mut out, value);
+            let text = std::str::from_utf8(&out).unwrap();
+            assert!(is_dsp0004_real(text), "{value}: {text}");
+            assert_eq!(parse_real32(text).unwrap().to_bits(), value.to_bits());
+        }
+        let mut out = Vec::new();
+        write_real64(&mut out, 1e16);
+        assert_eq!(out, b"1.0E16");
+        assert!(!is_dsp0004_real("1e16"));
     }
 
     #[test]

@@ -199,10 +199,13 @@ impl<'a> Parser<'a> {
             .and_then(|end| self.body.get(begin..end))
             .filter(|tag| std::ptr::eq(tag.as_ptr(), start.as_ptr()))
             .ok_or_else(|| self.not_well_formed("unexpected tag layout"))?;
-        let element = Element {
-            name: &source.as_bytes()[..name_len],
-            source,
-        };
+        // The tag starts with its name, so the name fits; `get` keeps a broken assumption an
+        // error, not a panic.
+        let name = source
+            .as_bytes()
+            .get(..name_len)
+            .ok_or_else(|| self.not_well_formed("unexpected tag layout"))?;
+        let element = Element { name, source };
         self.open.push(element.name);
         Ok(element)
     }

@@ -273,7 +273,10 @@ impl Encoder {
             return Ok(());
         }
         self.raw(b">");
-        self.data(value, name)?;
+        match value {
+            Data::Value(value) => self.value_declared(value, param_type, name)?,
+            other => self.data(other, name)?,
+        }
         self.end(tag);
         Ok(())
     }
@@ -488,16 +491,29 @@ impl Encoder {
     // ----- values -----
 
     /// A value as `VALUE`, `VALUE.ARRAY`, `VALUE.REFERENCE` or `VALUE.REFARRAY`; `context`
-    /// names the holder in errors.
+    /// names the holder in errors. An array is a `VALUE.REFARRAY` when any element is a
+    /// reference (NULLs say nothing of the type); use [`Encoder::value_declared`] when the
+    /// declared type is known, so that an array of NULL references is one too.
     pub fn value(&mut self, value: &Value, context: &str) -> Result<(), EncodeError> {
+        self.value_declared(value, None, context)
+    }
+
+    /// [`Encoder::value`] for a holder of a known type: an array declared of references is a
+    /// `VALUE.REFARRAY` whatever its elements (all NULL, or NULL first).
+    pub fn value_declared(
+        &mut self,
+        value: &Value,
+        declared: Option<&CimType>,
+        context: &str,
+    ) -> Result<(), EncodeError> {
         match value {
             Value::Reference(path) => self.value_reference(path),
             Value::Array(items) => {
-                let references = items
-                    .iter()
-                    .flatten()
-                    .next()
-                    .is_some_and(|v| matches!(v, Value::Reference(_)));
+                let references = declared.is_some_and(CimType::is_reference)
+                    || items
+                        .iter()
+                        .flatten()
+                        .any(|v| matches!(v, Value::Reference(_)));
                 if references {
                     self.value_refarray(items, context)
                 } else {
