@@ -6,6 +6,7 @@
 //!   classes and instances, with located errors.
 //! - [`repository`]: namespaces of classes with inheritance resolved, validation, and the
 //!   queries the intrinsic operations need.
+//! - [`query`]: WQL, DMTF:CQL and DMTF:FQL queries (DSP0202, DSP0212), parsed and evaluated.
 //! - [`xml`]: the CIM-XML codec (DSP0201) for DSP0200 operation and export messages: a streaming
 //!   encoder and a bounded decoder.
 //!
@@ -22,6 +23,7 @@
 
 pub mod model;
 pub mod mof;
+pub mod query;
 pub mod repository;
 pub mod shipped;
 pub mod xml;
