@@ -86,6 +86,11 @@ pub fn execute(
         name if name.eq_ignore_ascii_case("AssociatorNames") => op.associators(true),
         name if name.eq_ignore_ascii_case("References") => op.references(false),
         name if name.eq_ignore_ascii_case("ReferenceNames") => op.references(true),
+        name if name.eq_ignore_ascii_case("ExecQuery") => crate::query::exec_query(&op),
+        name if name.eq_ignore_ascii_case("OpenQueryInstances") => {
+            op.open(contexts, PullKind::Query)
+        }
+        name if name.eq_ignore_ascii_case("PullInstances") => op.pull(contexts, &[PullKind::Query]),
         name if name.eq_ignore_ascii_case("CreateInstance") => op.create_instance(),
         name if name.eq_ignore_ascii_case("ModifyInstance") => op.modify_instance(),
         name if name.eq_ignore_ascii_case("DeleteInstance") => op.delete_instance(),

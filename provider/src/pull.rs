@@ -394,6 +394,9 @@ fn random_suffix() -> u64 {
 
 /// The lazy sequence an Open operation enumerates.
 fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError> {
+    if kind == PullKind::Query {
+        return crate::query::open_query(op);
+    }
     let filter = crate::query::pull_filter(op)?;
     match kind {
         PullKind::Instances | PullKind::InstancePaths => {
