@@ -4,3 +4,5 @@
 //!
 //! Not yet built: this crate is laid down by the workspace foundation and filled by the issues
 //! that follow (the WBEM server, the Serviceguard provider). It exports nothing today.
+
+pub mod auth;
