@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod mof_check;
+mod user;
 
 /// Serviceguard-style high-availability cluster with a WBEM agent on every node.
 #[derive(Parser)]
@@ -21,6 +22,14 @@ enum Command {
     Mof {
         #[command(subcommand)]
         command: MofCommand,
+    },
+    /// Manage the WBEM server's users file.
+    User {
+        /// The users file [default: $CIMGUARD_USERS_FILE, else /etc/cimguard/users]
+        #[arg(long, global = true, value_name = "PATH")]
+        users_file: Option<std::path::PathBuf>,
+        #[command(subcommand)]
+        command: user::UserCommand,
     },
 }
 
@@ -43,5 +52,9 @@ fn main() -> ExitCode {
         Command::Mof {
             command: MofCommand::Check { include, files },
         } => mof_check::run(include, &files),
+        Command::User {
+            users_file,
+            command,
+        } => user::run(command, users_file),
     }
 }

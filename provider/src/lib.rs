@@ -11,9 +11,10 @@
 //!                      -> provider::InstanceProvider (interop, cluster, ...)
 //! ```
 //!
-//! Main types: [`server::Server`] and its [`server::ServerConfig`], [`cimom::ObjectManager`],
+//! Main types: [`server::Server`] and its [`config::ServerConfig`], [`cimom::ObjectManager`],
 //! the [`provider::InstanceProvider`] trait, [`error::OperationError`].
 
+pub mod auth;
 pub mod cimom;
 pub mod config;
 pub mod error;
