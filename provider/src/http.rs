@@ -91,6 +91,9 @@ pub enum ProtocolError {
     /// The request body could not be read.
     #[error("the request body could not be read")]
     BodyUnreadable,
+    /// Credentials could not be checked now (the checking task failed).
+    #[error("authentication is unavailable")]
+    AuthenticationUnavailable,
 }
 
 impl ProtocolError {
@@ -130,6 +133,7 @@ impl ProtocolError {
             ProtocolError::Unauthorized => (StatusCode::UNAUTHORIZED, None),
             ProtocolError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, None),
             ProtocolError::BodyUnreadable => (StatusCode::BAD_REQUEST, None),
+            ProtocolError::AuthenticationUnavailable => (StatusCode::SERVICE_UNAVAILABLE, None),
         }
     }
 
@@ -563,8 +567,7 @@ fn protocol_error_response(error: &ProtocolError, realm: &str) -> Response<Respo
             );
         }
         ProtocolError::Unauthorized => {
-            let challenge = format!("Basic realm=\"{realm}\", charset=\"UTF-8\"");
-            if let Ok(value) = HeaderValue::from_str(&challenge) {
+            if let Ok(value) = HeaderValue::from_str(&crate::auth::www_authenticate(realm)) {
                 headers.insert(http::header::WWW_AUTHENTICATE, value);
             }
         }

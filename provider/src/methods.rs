@@ -57,7 +57,7 @@ fn value_text(value: &Value) -> String {
 /// Runs an extrinsic method call and builds its response.
 pub fn invoke(
     manager: &ObjectManager,
-    principal: &std::sync::Arc<str>,
+    principal: &crate::auth::Principal,
     call: &MethodCall,
 ) -> MethodResponse {
     MethodResponse {
@@ -68,7 +68,7 @@ pub fn invoke(
 
 fn run(
     manager: &ObjectManager,
-    principal: &std::sync::Arc<str>,
+    principal: &crate::auth::Principal,
     call: &MethodCall,
 ) -> Result<MethodReturn, OperationError> {
     let namespace = manager.namespace(call.target.namespace().unwrap_or_default())?;
@@ -119,7 +119,8 @@ fn run(
         params.push((declared.name.clone(), value));
     }
     let context = RequestContext {
-        principal: principal.clone(),
+        principal: std::sync::Arc::from(principal.name.as_str()),
+        role: principal.role,
         namespace: namespace.clone(),
     };
     let provider = manager

@@ -10,6 +10,7 @@ use cim_schema::model::{ClassPath, Instance, InstancePath, Name, ObjectPath, Val
 use cim_schema::repository::{AssociationFilter, ClassQuery, RepositoryError};
 use cim_schema::xml::{Data, IMethodCall, Object, ParamValue, Untyped};
 
+use crate::auth::Principal;
 use crate::cimom::{typed_path, ObjectManager, Shape};
 use crate::error::OperationError;
 use crate::provider::{same_keys, RequestContext};
@@ -54,16 +55,33 @@ pub fn effect(name: &str) -> Effect {
     }
 }
 
-/// Runs one intrinsic operation.
+/// The class a state-changing call names (`NewInstance`, `ModifiedInstance`,
+/// `InstanceName`), for authorization.
+pub fn target_class(call: &IMethodCall) -> Option<Name> {
+    match call
+        .param("NewInstance")
+        .or_else(|| call.param("ModifiedInstance"))
+        .or_else(|| call.param("InstanceName"))
+    {
+        Some(Data::Instance(instance)) => Some(instance.class_name.clone()),
+        Some(Data::NamedInstance(path, _) | Data::InstanceName(path)) => {
+            Some(path.class_name.clone())
+        }
+        _ => None,
+    }
+}
+
+/// Runs one intrinsic operation (the caller has authorized it).
 pub fn execute(
     manager: &Arc<ObjectManager>,
     contexts: &Contexts,
-    principal: &Arc<str>,
+    principal: &Principal,
     call: &IMethodCall,
 ) -> Result<Outcome, OperationError> {
     let namespace = manager.namespace(&call.namespace)?;
     let context = RequestContext {
-        principal: principal.clone(),
+        principal: Arc::from(principal.name.as_str()),
+        role: principal.role,
         namespace,
     };
     let op = Operation {
@@ -774,6 +792,7 @@ impl Operation<'_> {
         };
         let context = RequestContext {
             principal: self.context.principal.clone(),
+            role: self.context.role,
             namespace: namespace.clone(),
         };
         let instance = self.manager.instance(&context, path)?;

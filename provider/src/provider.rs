@@ -20,6 +20,8 @@ pub type Instances =
 pub struct RequestContext {
     /// The authenticated principal's name (user name or certificate common name).
     pub principal: Arc<str>,
+    /// Its role (a provider lets FULL_ADMIN act on what other users own).
+    pub role: crate::auth::Role,
     /// The namespace of the operation, as the object manager spells it (`root/interop`).
     pub namespace: Arc<str>,
 }

@@ -1,19 +1,36 @@
 //! The state every request shares: configuration, the object manager, the enumeration
-//! contexts, the authenticator and the audit log; and the steps of a request that need them.
+//! contexts, the authenticator and the audit log; and the steps of a request that need them:
+//! authentication, authorization by role, the audit of state changes, the per-operation time
+//! limit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use cim_schema::model::ObjectPath;
 use cim_schema::xml::{IMethodCall, MethodCall, MethodResponse};
 use http::HeaderMap;
 
+use crate::auth::{
+    Access, AuditEntry, AuditLog, AuditOutcome, AuthError, AuthMethod, Authenticator, Principal,
+    Role,
+};
 use crate::cimom::ObjectManager;
 use crate::config::ServerConfig;
 use crate::error::OperationError;
 use crate::http::ProtocolError;
 use crate::operations::{self, Outcome};
 use crate::pull::Contexts;
+
+/// The class whose subclasses are packages: their methods need PACKAGE_ADMIN.
+const PACKAGE_CLASS: &str = "HP_SGPackage";
+
+/// The interop classes a MONITOR may create, modify and delete (their own instances).
+const SUBSCRIPTION_CLASSES: &[&str] = &[
+    "CIM_IndicationFilter",
+    "CIM_ListenerDestination",
+    "CIM_AbstractIndicationSubscription",
+];
 
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone)]
@@ -24,13 +41,6 @@ pub struct Peer {
     pub certificate_name: Option<Arc<str>>,
 }
 
-/// An authenticated principal.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    /// The user name.
-    pub name: Arc<str>,
-}
-
 /// The server's shared state.
 pub struct Service {
     /// The configuration it was started with.
@@ -39,48 +49,88 @@ pub struct Service {
     pub manager: Arc<ObjectManager>,
     /// Open enumeration contexts.
     pub contexts: Contexts,
+    /// Checks credentials; `None` only with `danger_allow_anonymous`.
+    pub authenticator: Option<Arc<Authenticator>>,
+    /// Where state changes are recorded, if anywhere.
+    pub audit: Option<AuditLog>,
 }
 
 impl Service {
     /// A service over `manager`.
-    pub fn new(config: ServerConfig, manager: ObjectManager) -> Service {
+    pub fn new(
+        config: ServerConfig,
+        manager: ObjectManager,
+        authenticator: Option<Arc<Authenticator>>,
+        audit: Option<AuditLog>,
+    ) -> Service {
         let contexts = Contexts::new(config.limits.contexts.clone());
         Service {
             config,
             manager: Arc::new(manager),
             contexts,
+            authenticator,
+            audit,
         }
     }
 
-    /// The principal of a request, from its `Authorization` header or client certificate.
+    /// The principal of a request: the user a verified client certificate names, else the
+    /// user of the `Authorization: Basic` header; anonymous (FULL_ADMIN) only with
+    /// `danger_allow_anonymous` and no credentials.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         peer: &Peer,
     ) -> Result<Principal, ProtocolError> {
-        if let Some(name) = &peer.certificate_name {
-            return Ok(Principal { name: name.clone() });
+        let authorization = headers
+            .get(http::header::AUTHORIZATION)
+            .map(|value| value.to_str().unwrap_or("\u{1}"));
+        if let Some(authenticator) = &self.authenticator {
+            if let Some(name) = &peer.certificate_name {
+                if let Some(principal) = authenticator.principal_for_certificate(name) {
+                    return Ok(principal);
+                }
+            }
+            if let Some(authorization) = authorization {
+                return authenticator
+                    .verify_basic_async(authorization, peer.address.ip(), Instant::now())
+                    .await
+                    .map_err(|error| auth_error(&error, peer));
+            }
         }
-        if self.config.danger_allow_anonymous {
+        if self.config.danger_allow_anonymous && authorization.is_none() {
             return Ok(Principal {
-                name: Arc::from("anonymous"),
+                name: "anonymous".into(),
+                role: Role::FullAdmin,
+                method: AuthMethod::Basic,
             });
         }
-        let _ = headers;
         Err(ProtocolError::Unauthorized)
     }
 
-    /// Runs an intrinsic operation within the per-operation time limit.
+    /// Runs an intrinsic operation for `principal`: authorized, audited when it changes state,
+    /// within the per-operation time limit.
     pub fn intrinsic(
         &self,
         principal: &Principal,
         peer: &Peer,
         call: &IMethodCall,
     ) -> Result<Outcome, OperationError> {
-        let _ = peer;
+        let effect = operations::effect(call.name.as_str());
+        let result = self
+            .authorize_intrinsic(principal, call)
+            .and_then(|()| operations::execute(&self.manager, &self.contexts, principal, call));
+        if effect == operations::Effect::Write {
+            let target = format!("{}:{}", call.namespace, describe_target(call));
+            self.record(
+                principal,
+                peer,
+                call.name.as_str(),
+                &target,
+                result.as_ref().err(),
+            );
+        }
         let deadline = Instant::now() + self.config.limits.operation_time_max;
-        let outcome = operations::execute(&self.manager, &self.contexts, &principal.name, call)?;
-        Ok(match outcome {
+        Ok(match result? {
             Outcome::Stream(items) => Outcome::Stream(Box::new(Deadline::new(
                 items,
                 deadline,
@@ -90,15 +140,177 @@ impl Service {
         })
     }
 
-    /// Runs an extrinsic method.
+    fn authorize_intrinsic(
+        &self,
+        principal: &Principal,
+        call: &IMethodCall,
+    ) -> Result<(), OperationError> {
+        let access = match operations::effect(call.name.as_str()) {
+            operations::Effect::Read => Access::Read,
+            operations::Effect::Write => {
+                let class = operations::target_class(call);
+                let namespace = self.manager.namespace(&call.namespace)?;
+                let subscription = class.as_ref().is_some_and(|class| {
+                    SUBSCRIPTION_CLASSES.iter().any(|s| {
+                        self.manager
+                            .repository()
+                            .is_a(&namespace, class.as_str(), s)
+                    })
+                });
+                if subscription {
+                    Access::OwnSubscription
+                } else {
+                    Access::Administer
+                }
+            }
+        };
+        permit(principal, access, call.name.as_str())
+    }
+
+    /// Runs an extrinsic method for `principal`, authorized and audited.
     pub fn extrinsic(
         &self,
         principal: &Principal,
         peer: &Peer,
         call: &MethodCall,
     ) -> MethodResponse {
-        let _ = peer;
-        crate::methods::invoke(&self.manager, &principal.name, call)
+        let access = match call.target.namespace().map(|n| self.manager.namespace(n)) {
+            Some(Ok(namespace))
+                if self.manager.repository().is_a(
+                    &namespace,
+                    call.target.class_name().as_str(),
+                    PACKAGE_CLASS,
+                ) =>
+            {
+                Access::PackageControl
+            }
+            _ => Access::Administer,
+        };
+        let response = match permit(principal, access, call.name.as_str()) {
+            Ok(()) => crate::methods::invoke(&self.manager, principal, call),
+            Err(error) => MethodResponse {
+                name: call.name.clone(),
+                result: Err(error.to_cim_error()),
+            },
+        };
+        let target = call
+            .target
+            .to_wbem_uri()
+            .unwrap_or_else(|_| call.target.class_name().to_string());
+        let error = response
+            .result
+            .as_ref()
+            .err()
+            .map(|e| OperationError::Failed(e.description.clone().unwrap_or_default()));
+        let code = response.result.as_ref().err().map(|e| e.code);
+        self.record_code(
+            principal,
+            peer,
+            call.name.as_str(),
+            &target,
+            code.zip(error.as_ref()),
+        );
+        response
+    }
+
+    fn record(
+        &self,
+        principal: &Principal,
+        peer: &Peer,
+        operation: &str,
+        target: &str,
+        error: Option<&OperationError>,
+    ) {
+        self.record_code(
+            principal,
+            peer,
+            operation,
+            target,
+            error.map(|e| (e.code(), e)),
+        );
+    }
+
+    fn record_code(
+        &self,
+        principal: &Principal,
+        peer: &Peer,
+        operation: &str,
+        target: &str,
+        error: Option<(u32, &OperationError)>,
+    ) {
+        let description = error.map(|(_, e)| e.to_string()).unwrap_or_default();
+        let outcome = match error {
+            None => AuditOutcome::Ok,
+            Some((code, _)) => AuditOutcome::Error {
+                code,
+                description: &description,
+            },
+        };
+        tracing::info!(
+            principal = %principal.name,
+            peer = %peer.address,
+            operation,
+            target,
+            ok = error.is_none(),
+            "audit"
+        );
+        if let Some(audit) = &self.audit {
+            let entry = AuditEntry {
+                time: SystemTime::now(),
+                principal: &principal.name,
+                peer: peer.address.ip(),
+                operation,
+                target,
+                outcome,
+            };
+            if let Err(error) = audit.record(&entry) {
+                tracing::error!(%error, "the audit log could not be written");
+            }
+        }
+    }
+}
+
+fn permit(principal: &Principal, access: Access, operation: &str) -> Result<(), OperationError> {
+    if principal.permits(access) {
+        Ok(())
+    } else {
+        Err(OperationError::AccessDenied(format!(
+            "user {} ({}) may not do {operation}",
+            principal.name,
+            principal.role.as_str()
+        )))
+    }
+}
+
+/// The object a state-changing intrinsic call names, as text for the audit log.
+fn describe_target(call: &IMethodCall) -> String {
+    use cim_schema::xml::Data;
+    let path = call
+        .param("InstanceName")
+        .or_else(|| call.param("ModifiedInstance"))
+        .or_else(|| call.param("NewInstance"));
+    match path {
+        Some(Data::InstanceName(path) | Data::NamedInstance(path, _)) => {
+            ObjectPath::Instance(path.clone())
+                .to_wbem_uri()
+                .unwrap_or_else(|_| path.class_name.to_string())
+        }
+        Some(Data::Instance(instance)) => instance.class_name.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn auth_error(error: &AuthError, peer: &Peer) -> ProtocolError {
+    match error {
+        AuthError::Missing | AuthError::Malformed { .. } | AuthError::UnknownUserOrBadPassword => {
+            tracing::info!(peer = %peer.address, %error, "authentication failed");
+            ProtocolError::Unauthorized
+        }
+        AuthError::Throttled { .. } => {
+            tracing::warn!(peer = %peer.address, "authentication throttled");
+            ProtocolError::Throttled(error.retry_after_seconds().unwrap_or(1))
+        }
+        AuthError::Unavailable => ProtocolError::AuthenticationUnavailable,
     }
 }
 

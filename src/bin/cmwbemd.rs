@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use std::time::Duration;
 
+use cimguard_provider::auth::{AuditLog, Authenticator, Users};
 use cimguard_provider::config::{Limits, ServerConfig, HTTPS_PORT};
 use cimguard_provider::interop::{standard_object_manager, InteropSettings};
 use cimguard_provider::server::{Server, TlsSource};
@@ -29,9 +30,21 @@ struct Cli {
     /// Allow plain HTTP on addresses other than loopback.
     #[arg(long)]
     danger_plain_http_beyond_loopback: bool,
-    /// Accept requests without credentials, as user `anonymous`.
+    /// Accept requests without credentials, as user `anonymous` with the FULL_ADMIN role
+    /// (for demos and benchmarks on loopback).
     #[arg(long)]
     danger_allow_anonymous: bool,
+    /// The users file (`cimguard user add`); also read from $CIMGUARD_USERS_FILE.
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CIMGUARD_USERS_FILE",
+        default_value = "/etc/cimguard/users"
+    )]
+    users_file: PathBuf,
+    /// The audit log of state-changing operations (JSON lines, mode 0600).
+    #[arg(long, value_name = "FILE")]
+    audit_log: Option<PathBuf>,
     /// The directory of the TLS material (created on first start).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/cimguard/tls")]
     tls_dir: PathBuf,
@@ -168,7 +181,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         profiles: Vec::new(),
     };
     let manager = standard_object_manager(&host, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let service = Arc::new(Service::new(config, manager));
+    let authenticator = match Users::load(&cli.users_file) {
+        Ok(users) => Some(Arc::new(Authenticator::new(users))),
+        Err(error) if cli.danger_allow_anonymous => {
+            tracing::warn!(%error, "no users file: only anonymous requests are served");
+            None
+        }
+        Err(error) => {
+            return Err(anyhow::anyhow!(
+                "{error}; create users with `cimguard user add NAME --role ROLE --users-file {}`",
+                cli.users_file.display()
+            ))
+        }
+    };
+    let audit = match &cli.audit_log {
+        Some(path) => {
+            Some(AuditLog::open(path).with_context(|| format!("audit log {}", path.display()))?)
+        }
+        None => None,
+    };
+    let service = Arc::new(Service::new(config, manager, authenticator.clone(), audit));
     let server = Server::bind(service, tls.clone().map(|t| t as Arc<dyn TlsSource>)).await?;
     for (address, https) in server.local_addresses() {
         tracing::info!(%address, https, "listening");
@@ -182,8 +214,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let reload = tls.clone();
+    let users_file = cli.users_file.clone();
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
+            if let Some(authenticator) = &authenticator {
+                match Users::load(&users_file) {
+                    Ok(users) => {
+                        authenticator.reload(users);
+                        tracing::info!("users reloaded");
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "users file reload failed; keeping the old users");
+                    }
+                }
+            }
             if let Some(tls) = &reload {
                 match tls.reload() {
                     Ok(()) => tracing::info!("tls certificate reloaded"),
