@@ -27,3 +27,4 @@ pub mod pull;
 pub(crate) mod query;
 pub mod server;
 pub mod service;
+pub mod subscriptions;

@@ -816,14 +816,7 @@ impl Operation<'_> {
                 class.name
             )));
         }
-        for property in instance.properties.values() {
-            if class.property(property.name.as_str()).is_none() {
-                return Err(OperationError::NoSuchProperty(format!(
-                    "class {} has no property {}",
-                    class.name, property.name
-                )));
-            }
-        }
+        check_properties(class, instance)?;
         let provider = self
             .manager
             .provider(self.namespace(), class.name.as_str())
@@ -850,14 +843,13 @@ impl Operation<'_> {
             .manager
             .class(self.namespace(), path.class_name.as_str())?;
         let path = typed_path(class, path)?;
-        for property in instance.properties.values() {
-            if class.property(property.name.as_str()).is_none() {
-                return Err(OperationError::NoSuchProperty(format!(
-                    "class {} has no property {}",
-                    class.name, property.name
-                )));
-            }
+        if !instance.class_name.matches(class.name.as_str()) {
+            return Err(OperationError::parameter(format!(
+                "ModifiedInstance is of class {} and its path of class {}",
+                instance.class_name, class.name
+            )));
         }
+        check_properties(class, instance)?;
         let provider = self
             .manager
             .provider(self.namespace(), class.name.as_str())
@@ -951,6 +943,36 @@ fn points_at(value: Option<&Value>, target: &InstancePath, namespace: &str) -> b
         .as_deref()
         .is_none_or(|n| n.trim_matches('/').eq_ignore_ascii_case(namespace));
     same_namespace && same_keys(path, target)
+}
+
+/// Every property of `instance` exists in `class` with the declared type.
+fn check_properties(
+    class: &cim_schema::model::Class,
+    instance: &Instance,
+) -> Result<(), OperationError> {
+    for property in instance.properties.values() {
+        let declared = class.property(property.name.as_str()).ok_or_else(|| {
+            OperationError::NoSuchProperty(format!(
+                "class {} has no property {}",
+                class.name, property.name
+            ))
+        })?;
+        let same_type = if declared.cim_type.is_reference() {
+            property.cim_type.is_reference()
+        } else {
+            declared.cim_type == property.cim_type
+        };
+        if !same_type || declared.is_array != property.is_array {
+            return Err(OperationError::TypeMismatch(format!(
+                "property {} of class {} is {}{}",
+                declared.name,
+                class.name,
+                declared.cim_type.as_str(),
+                if declared.is_array { "[]" } else { "" }
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// True when `text` could be a class name (`IPARAMVALUE` given as `VALUE` by some clients).

@@ -129,7 +129,12 @@ pub fn not_found(path: &InstancePath) -> OperationError {
     OperationError::NotFound(format!("no instance {}", path_text(path)))
 }
 
-/// The path as text for descriptions (the untyped WBEM URI form).
+/// The path as text for descriptions: its WBEM URI form, without the `/:` that form puts
+/// before a path with no namespace.
 pub fn path_text(path: &InstancePath) -> String {
-    path.to_string()
+    let text = path.to_string();
+    match text.strip_prefix("/:") {
+        Some(rest) => rest.to_owned(),
+        None => text,
+    }
 }

@@ -209,10 +209,6 @@ impl Contexts {
         } else {
             request.operation_timeout
         };
-        if op.call.param("FilterQuery").is_some() || op.call.param("FilterQueryLanguage").is_some()
-        {
-            crate::query::check_filter(op)?;
-        }
         self.check_room(&op.context.principal)?;
         let items = sequence(op, kind)?;
         let mut items: Peekable<Items> = items.peekable();

@@ -45,11 +45,6 @@ fn query_error(error: &QueryError) -> OperationError {
     }
 }
 
-/// Checks FilterQueryLanguage and FilterQuery of an Open operation.
-pub(crate) fn check_filter(op: &Operation<'_>) -> Result<(), OperationError> {
-    pull_filter(op).map(|_| ())
-}
-
 /// The FQL filter of an Open operation, if it has one.
 pub(crate) fn pull_filter(op: &Operation<'_>) -> Result<Option<PullFilter>, OperationError> {
     let language = op.string("FilterQueryLanguage")?;

@@ -120,7 +120,7 @@ impl Service {
             .authorize_intrinsic(principal, call)
             .and_then(|()| operations::execute(&self.manager, &self.contexts, principal, call));
         if effect == operations::Effect::Write {
-            let target = format!("{}:{}", call.namespace, describe_target(call));
+            let target = describe_target(call);
             self.record(
                 principal,
                 peer,

@@ -14,6 +14,7 @@ use cimguard_provider::config::{Limits, ServerConfig, HTTPS_PORT};
 use cimguard_provider::interop::{standard_object_manager, InteropSettings};
 use cimguard_provider::server::{Server, TlsSource};
 use cimguard_provider::service::Service;
+use cimguard_provider::subscriptions::SubscriptionStore;
 use clap::Parser;
 
 /// The WBEM agent of a cimguard node.
@@ -42,6 +43,9 @@ struct Cli {
         default_value = "/etc/cimguard/users"
     )]
     users_file: PathBuf,
+    /// Where the subscription store (indication filters, destinations, subscriptions) is kept.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/cimguard")]
+    state_dir: PathBuf,
     /// The audit log of state-changing operations (JSON lines, mode 0600).
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
@@ -180,7 +184,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         system_name: host.clone(),
         profiles: Vec::new(),
     };
-    let manager = standard_object_manager(&host, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut manager =
+        standard_object_manager(&host, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let store = Arc::new(SubscriptionStore::open(
+        Some(cli.state_dir.join("subscriptions.xml")),
+        &host,
+    )?);
+    store
+        .install(&mut manager)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let authenticator = match Users::load(&cli.users_file) {
         Ok(users) => Some(Arc::new(Authenticator::new(users))),
         Err(error) if cli.danger_allow_anonymous => {

@@ -1,0 +1,638 @@
+//! The subscription store of the interop namespace (DSP1054): indication filters, CIM-XML
+//! listener destinations and the subscriptions between them, created, modified and deleted by
+//! clients, owned by the user who created them, and kept across restarts in one CIM-XML file
+//! written atomically before an operation answers.
+//!
+//! Delivery of indications to the destinations is not here: the indication service reads the
+//! store through [`SubscriptionStore::snapshot`].
+//!
+//! Ownership: a user may change and delete only what they created; FULL_ADMIN may change
+//! anything. Everyone may read everything (MONITOR reads everything).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use cim_schema::model::{
+    Datetime, Instance, InstancePath, KeyBinding, Name, ObjectPath, Property, Value,
+};
+use cim_schema::query::{QueryLanguage, SelectQuery};
+use cim_schema::xml::{
+    decode, encode, Body, Data, IMethodResponse, IMethodReturn, Limits, Message, ParamValue,
+    Response,
+};
+
+use crate::auth::Role;
+use crate::cimom::ObjectManager;
+use crate::error::OperationError;
+use crate::interop::INTEROP;
+use crate::provider::{InstanceProvider, Instances, RequestContext};
+
+/// Filters, destinations and subscriptions held at most, all users together.
+pub const SUBSCRIPTION_OBJECTS_MAX: usize = 4096;
+
+/// Filters, destinations and subscriptions one user may hold.
+pub const SUBSCRIPTION_OBJECTS_PER_PRINCIPAL_MAX: usize = 256;
+
+/// The filter class.
+pub const FILTER: &str = "CIM_IndicationFilter";
+/// The destination class.
+pub const DESTINATION: &str = "CIM_ListenerDestinationCIMXML";
+/// The subscription class.
+pub const SUBSCRIPTION: &str = "CIM_IndicationSubscription";
+
+/// One stored object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// The user who created it.
+    pub owner: String,
+    /// Its path (keys only, no host or namespace).
+    pub path: InstancePath,
+    /// Its properties.
+    pub instance: Instance,
+}
+
+/// Why the store could not load its file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be read or written.
+    #[error("subscription store {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not a store this server wrote.
+    #[error("subscription store {path}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The store: in memory, mirrored to a file.
+pub struct SubscriptionStore {
+    file: Option<PathBuf>,
+    system_name: String,
+    records: Mutex<Vec<Record>>,
+}
+
+impl SubscriptionStore {
+    /// A store kept in `file` (loaded now when it exists), or in memory only when `None`.
+    pub fn open(file: Option<PathBuf>, system_name: &str) -> Result<SubscriptionStore, StoreError> {
+        let records = match &file {
+            Some(path) if path.exists() => load(path)?,
+            _ => Vec::new(),
+        };
+        Ok(SubscriptionStore {
+            file,
+            system_name: system_name.to_owned(),
+            records: Mutex::new(records),
+        })
+    }
+
+    /// Registers the store as the provider of the three classes in `root/interop`.
+    pub fn install(self: &Arc<Self>, manager: &mut ObjectManager) -> Result<(), OperationError> {
+        for class in [FILTER, DESTINATION, SUBSCRIPTION] {
+            manager.register(INTEROP, class, self.clone())?;
+        }
+        Ok(())
+    }
+
+    /// A copy of everything stored.
+    pub fn snapshot(&self) -> Vec<Record> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Record>> {
+        // Records are replaced whole under the lock; a panic elsewhere leaves them consistent.
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Applies `change` to a copy of the records, writes the copy to the file, then keeps it:
+    /// a failure leaves both the memory and the file as they were.
+    fn commit<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<Record>) -> Result<T, OperationError>,
+    ) -> Result<T, OperationError> {
+        let mut records = self.lock();
+        let mut next = records.clone();
+        let result = change(&mut next)?;
+        if let Some(path) = &self.file {
+            save(path, &next).map_err(|error| {
+                tracing::error!(%error, "the subscription store could not be written");
+                OperationError::Failed("the subscription store could not be written".into())
+            })?;
+        }
+        *records = next;
+        Ok(result)
+    }
+
+    /// The instance with its keys filled in and its properties checked for its class.
+    fn prepare(
+        &self,
+        context: &RequestContext,
+        mut instance: Instance,
+    ) -> Result<Instance, OperationError> {
+        let class = instance.class_name.clone();
+        let defaults: Vec<(&str, Value)> = vec![
+            (
+                "SystemCreationClassName",
+                Value::String("CIM_ComputerSystem".into()),
+            ),
+            ("SystemName", Value::String(self.system_name.clone())),
+            ("CreationClassName", Value::String(class.to_string())),
+        ];
+        if class.matches(FILTER) || class.matches(DESTINATION) {
+            for (name, value) in defaults {
+                if instance.value(name).is_none() {
+                    instance.set(Property::new(
+                        name,
+                        cim_schema::model::CimType::String,
+                        Some(value),
+                    ));
+                }
+            }
+            if instance.value("Name").is_none() {
+                let name = format!("cimguard:{}:{}", context.principal, unique());
+                instance.set(Property::new(
+                    "Name",
+                    cim_schema::model::CimType::String,
+                    Some(Value::String(name)),
+                ));
+            }
+        }
+        if class.matches(FILTER) {
+            check_filter(&instance)?;
+        } else if class.matches(DESTINATION) {
+            check_destination(&instance)?;
+        } else if class.matches(SUBSCRIPTION) {
+            if instance.value("SubscriptionState").is_none() {
+                instance.set(Property::new(
+                    "SubscriptionState",
+                    cim_schema::model::CimType::Uint16,
+                    Some(Value::Uint16(2)),
+                ));
+            }
+            if instance.value("OnFatalErrorPolicy").is_none() {
+                instance.set(Property::new(
+                    "OnFatalErrorPolicy",
+                    cim_schema::model::CimType::Uint16,
+                    Some(Value::Uint16(2)),
+                ));
+            }
+            instance.set(Property::new(
+                "TimeOfLastStateChange",
+                cim_schema::model::CimType::Datetime,
+                Some(Value::Datetime(now())),
+            ));
+        }
+        Ok(instance)
+    }
+}
+
+/// The path of a stored instance: its class's keys (refs without host, so that a client's
+/// path with or without host finds it).
+fn path_of(instance: &Instance) -> Result<InstancePath, OperationError> {
+    let keys: &[&str] = if instance.class_name.matches(SUBSCRIPTION) {
+        &["Filter", "Handler"]
+    } else {
+        &[
+            "CreationClassName",
+            "Name",
+            "SystemCreationClassName",
+            "SystemName",
+        ]
+    };
+    let mut path = InstancePath::new(instance.class_name.clone());
+    for key in keys {
+        let value = instance
+            .value(key)
+            .cloned()
+            .ok_or_else(|| OperationError::parameter(format!("key property {key} is required")))?;
+        path.keybindings.push(KeyBinding {
+            name: Name::new(*key),
+            value: local_reference(value),
+        });
+    }
+    Ok(path)
+}
+
+/// A reference without its host, in root/interop when it names no namespace.
+fn local_reference(value: Value) -> Value {
+    match value {
+        Value::Reference(path) => match *path {
+            ObjectPath::Instance(mut path) => {
+                path.host = None;
+                if path
+                    .namespace
+                    .as_deref()
+                    .is_none_or(|n| n.trim_matches('/').eq_ignore_ascii_case("interop"))
+                {
+                    path.namespace = Some(INTEROP.to_owned());
+                }
+                Value::Reference(Box::new(ObjectPath::Instance(path)))
+            }
+            other => Value::Reference(Box::new(other)),
+        },
+        other => other,
+    }
+}
+
+fn same(a: &InstancePath, b: &InstancePath) -> bool {
+    a.class_name == b.class_name
+        && a.keybindings.len() == b.keybindings.len()
+        && a.keybindings.iter().all(|k| {
+            b.key(k.name.as_str()).is_some_and(|v| {
+                let left = local_reference(k.value.clone());
+                let right = local_reference(v.clone());
+                match (&left, &right) {
+                    (Value::Reference(l), Value::Reference(r)) => match (l.as_ref(), r.as_ref()) {
+                        (ObjectPath::Instance(l), ObjectPath::Instance(r)) => {
+                            l.namespace.as_deref().map(str::to_ascii_lowercase)
+                                == r.namespace.as_deref().map(str::to_ascii_lowercase)
+                                && same(l, r)
+                        }
+                        _ => false,
+                    },
+                    _ => cim_schema::model::key_values_match(&left, &right),
+                }
+            })
+        })
+}
+
+fn check_filter(instance: &Instance) -> Result<(), OperationError> {
+    let query = instance
+        .value("Query")
+        .and_then(Value::as_str)
+        .ok_or_else(|| OperationError::parameter("a filter needs a Query"))?;
+    let language = instance
+        .value("QueryLanguage")
+        .and_then(Value::as_str)
+        .ok_or_else(|| OperationError::parameter("a filter needs a QueryLanguage"))?;
+    let Some(language @ (QueryLanguage::Wql | QueryLanguage::Cql)) =
+        QueryLanguage::from_name(language)
+    else {
+        return Err(OperationError::QueryLanguageNotSupported(format!(
+            "{language}: filters are WQL or DMTF:CQL"
+        )));
+    };
+    SelectQuery::parse(language, query).map_err(|error| {
+        OperationError::InvalidQuery(format!("{} (at byte {})", error.message, error.position))
+    })?;
+    Ok(())
+}
+
+fn check_destination(instance: &Instance) -> Result<(), OperationError> {
+    let destination = instance
+        .value("Destination")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            OperationError::parameter("a listener destination needs a Destination URL")
+        })?;
+    let rest = destination
+        .strip_prefix("https://")
+        .or_else(|| destination.strip_prefix("http://"))
+        .ok_or_else(|| {
+            OperationError::parameter(format!(
+                "Destination {destination:?} is not an http or https URL"
+            ))
+        })?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(OperationError::parameter(format!(
+            "Destination {destination:?} has no host"
+        )));
+    }
+    Ok(())
+}
+
+fn owned_by(record: &Record, context: &RequestContext) -> Result<(), OperationError> {
+    if record.owner == *context.principal || context.role == Role::FullAdmin {
+        Ok(())
+    } else {
+        Err(OperationError::AccessDenied(format!(
+            "{} belongs to user {}",
+            crate::provider::path_text(&record.path),
+            record.owner
+        )))
+    }
+}
+
+impl InstanceProvider for SubscriptionStore {
+    fn enumerate(
+        &self,
+        _context: &RequestContext,
+        class: &Name,
+    ) -> Result<Instances, OperationError> {
+        let found: Vec<_> = self
+            .lock()
+            .iter()
+            .filter(|r| r.path.class_name == *class)
+            .map(|r| Ok((r.path.clone(), r.instance.clone())))
+            .collect();
+        Ok(Box::new(found.into_iter()))
+    }
+
+    fn get(
+        &self,
+        _context: &RequestContext,
+        path: &InstancePath,
+    ) -> Result<Instance, OperationError> {
+        self.lock()
+            .iter()
+            .find(|r| same(&r.path, path))
+            .map(|r| r.instance.clone())
+            .ok_or_else(|| crate::provider::not_found(path))
+    }
+
+    fn create(
+        &self,
+        context: &RequestContext,
+        instance: Instance,
+    ) -> Result<InstancePath, OperationError> {
+        let instance = self.prepare(context, instance)?;
+        let path = path_of(&instance)?;
+        self.commit(|records| {
+            if records.iter().any(|r| same(&r.path, &path)) {
+                return Err(OperationError::AlreadyExists(format!("{} exists already", crate::provider::path_text(&path))));
+            }
+            if records.len() >= SUBSCRIPTION_OBJECTS_MAX {
+                return Err(OperationError::ServerLimitsExceeded(format!(
+                    "the server holds its maximum of {SUBSCRIPTION_OBJECTS_MAX} filters, destinations and subscriptions"
+                )));
+            }
+            if records.iter().filter(|r| r.owner == *context.principal).count()
+                >= SUBSCRIPTION_OBJECTS_PER_PRINCIPAL_MAX
+            {
+                return Err(OperationError::ServerLimitsExceeded(format!(
+                    "at most {SUBSCRIPTION_OBJECTS_PER_PRINCIPAL_MAX} filters, destinations and subscriptions per user"
+                )));
+            }
+            if instance.class_name.matches(SUBSCRIPTION) {
+                for role in ["Filter", "Handler"] {
+                    let Some(Value::Reference(target)) = path.key(role) else {
+                        return Err(OperationError::parameter(format!("{role} must be a reference")));
+                    };
+                    let ObjectPath::Instance(target) = target.as_ref() else {
+                        return Err(OperationError::parameter(format!("{role} must name an instance")));
+                    };
+                    let mut local = target.clone();
+                    local.namespace = None;
+                    if !records.iter().any(|r| same(&r.path, &local)) {
+                        return Err(OperationError::parameter(format!(
+                            "{role} {} does not exist",
+                            crate::provider::path_text(target)
+                        )));
+                    }
+                }
+            }
+            records.push(Record {
+                owner: context.principal.to_string(),
+                path: path.clone(),
+                instance,
+            });
+            Ok(())
+        })?;
+        Ok(path)
+    }
+
+    fn modify(
+        &self,
+        context: &RequestContext,
+        path: &InstancePath,
+        instance: Instance,
+        property_list: Option<&[Name]>,
+    ) -> Result<(), OperationError> {
+        self.commit(|records| {
+            let record = records
+                .iter_mut()
+                .find(|r| same(&r.path, path))
+                .ok_or_else(|| crate::provider::not_found(path))?;
+            owned_by(record, context)?;
+            let mut next = record.instance.clone();
+            for property in instance.properties.values() {
+                if property_list.is_some_and(|list| !list.contains(&property.name)) {
+                    continue;
+                }
+                if path.key(property.name.as_str()).is_some() {
+                    let unchanged = next
+                        .value(property.name.as_str())
+                        .zip(property.value.as_ref())
+                        .is_some_and(|(old, new)| {
+                            cim_schema::model::key_values_match(
+                                &local_reference(old.clone()),
+                                &local_reference(new.clone()),
+                            )
+                        });
+                    if !unchanged {
+                        return Err(OperationError::parameter(format!(
+                            "key property {} cannot change",
+                            property.name
+                        )));
+                    }
+                    continue;
+                }
+                next.set(property.clone());
+            }
+            if let Some(list) = property_list {
+                for name in list {
+                    if instance.property(name.as_str()).is_none()
+                        && path.key(name.as_str()).is_none()
+                    {
+                        next.properties.shift_remove(name);
+                    }
+                }
+            }
+            if next.class_name.matches(FILTER) {
+                check_filter(&next)?;
+            } else if next.class_name.matches(DESTINATION) {
+                check_destination(&next)?;
+            } else if next.class_name.matches(SUBSCRIPTION)
+                && next.value("SubscriptionState") != record.instance.value("SubscriptionState")
+            {
+                next.set(Property::new(
+                    "TimeOfLastStateChange",
+                    cim_schema::model::CimType::Datetime,
+                    Some(Value::Datetime(now())),
+                ));
+            }
+            record.instance = next;
+            Ok(())
+        })
+    }
+
+    fn delete(&self, context: &RequestContext, path: &InstancePath) -> Result<(), OperationError> {
+        self.commit(|records| {
+            let index = records
+                .iter()
+                .position(|r| same(&r.path, path))
+                .ok_or_else(|| crate::provider::not_found(path))?;
+            owned_by(&records[index], context)?;
+            let target = &records[index].path;
+            let referenced = records.iter().any(|r| {
+                r.path.class_name.matches(SUBSCRIPTION)
+                    && r.path.keybindings.iter().any(|k| match &k.value {
+                        Value::Reference(p) => match p.as_ref() {
+                            ObjectPath::Instance(p) => {
+                                let mut local = p.clone();
+                                local.namespace = None;
+                                same(&local, target)
+                            }
+                            ObjectPath::Class(_) => false,
+                        },
+                        _ => false,
+                    })
+            });
+            if referenced {
+                return Err(OperationError::Failed(format!(
+                    "{} is used by a subscription: delete the subscription first",
+                    crate::provider::path_text(target)
+                )));
+            }
+            records.remove(index);
+            Ok(())
+        })
+    }
+}
+
+/// The current time as a CIM timestamp in UTC.
+fn now() -> Datetime {
+    let now = time::OffsetDateTime::now_utc();
+    Datetime::timestamp(
+        (
+            u16::try_from(now.year()).unwrap_or(0),
+            u8::from(now.month()),
+            now.day(),
+        ),
+        (now.hour(), now.minute(), now.second()),
+        now.microsecond(),
+        0,
+    )
+    // Every field above is in range for the 25-character form.
+    .unwrap_or_else(|_| Datetime::parse("19700101000000.000000+000").expect("a valid constant"))
+}
+
+fn unique() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!("{micros:x}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The file: a CIM-XML `IMETHODRESPONSE` whose `IRETURNVALUE` holds the instances and whose
+/// `Owners` output parameter holds their owners in the same order.
+fn save(path: &Path, records: &[Record]) -> std::io::Result<()> {
+    let message = Message::new(
+        "subscriptions",
+        Body::Response(Response::IMethod(IMethodResponse {
+            name: Name::new("SubscriptionStore"),
+            result: Ok(IMethodReturn {
+                return_value: Some(
+                    records
+                        .iter()
+                        .map(|r| Data::NamedInstance(r.path.clone(), r.instance.clone()))
+                        .collect(),
+                ),
+                params: vec![ParamValue::typed(
+                    "Owners",
+                    Some(Value::Array(
+                        records
+                            .iter()
+                            .map(|r| Some(Value::String(r.owner.clone())))
+                            .collect(),
+                    )),
+                )],
+            }),
+        })),
+    );
+    let bytes = encode(&message).map_err(std::io::Error::other)?;
+    write_atomically(path, &bytes)
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let directory = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(directory)?;
+    let temporary = directory.join(format!(
+        ".{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("subscriptions")
+    ));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    std::fs::File::open(directory)?.sync_all()
+}
+
+fn load(path: &Path) -> Result<Vec<Record>, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let limits = Limits {
+        input_bytes_max: usize::MAX,
+        elements_max: usize::MAX,
+        ..Limits::DEFAULT
+    };
+    let message = decode(&bytes, &limits).map_err(|e| corrupt(e.to_string()))?;
+    let Body::Response(Response::IMethod(IMethodResponse {
+        result: Ok(IMethodReturn {
+            return_value,
+            params,
+        }),
+        ..
+    })) = message.body
+    else {
+        return Err(corrupt("not a subscription store".into()));
+    };
+    let owners: Vec<String> = match params.first().map(|p| &p.value) {
+        Some(Data::Value(Value::Array(owners))) => owners
+            .iter()
+            .map(|o| {
+                o.as_ref()
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect(),
+        Some(Data::Untyped(cim_schema::xml::Untyped::Array(owners))) => owners
+            .iter()
+            .map(|o| o.clone().unwrap_or_default())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let items = return_value.unwrap_or_default();
+    if owners.len() != items.len() {
+        return Err(corrupt("owners and instances differ in number".into()));
+    }
+    items
+        .into_iter()
+        .zip(owners)
+        .map(|(item, owner)| match item {
+            Data::NamedInstance(path, instance) => Ok(Record {
+                owner,
+                path,
+                instance,
+            }),
+            _ => Err(corrupt("an item is not a named instance".into())),
+        })
+        .collect()
+}
