@@ -636,3 +636,190 @@ fn load(path: &Path) -> Result<Vec<Record>, StoreError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cim_schema::model::CimType;
+
+    fn context(principal: &str, role: Role) -> RequestContext {
+        RequestContext {
+            principal: Arc::from(principal),
+            role,
+            namespace: Arc::from(INTEROP),
+        }
+    }
+
+    fn filter(name: &str, query: &str) -> Instance {
+        Instance::new(FILTER)
+            .with(Property::new(
+                "Name",
+                CimType::String,
+                Some(Value::String(name.into())),
+            ))
+            .with(Property::new(
+                "Query",
+                CimType::String,
+                Some(Value::String(query.into())),
+            ))
+            .with(Property::new(
+                "QueryLanguage",
+                CimType::String,
+                Some(Value::String("WQL".into())),
+            ))
+    }
+
+    fn destination(name: &str) -> Instance {
+        Instance::new(DESTINATION)
+            .with(Property::new(
+                "Name",
+                CimType::String,
+                Some(Value::String(name.into())),
+            ))
+            .with(Property::new(
+                "Destination",
+                CimType::String,
+                Some(Value::String("https://127.0.0.1:5999".into())),
+            ))
+    }
+
+    fn reference(path: &InstancePath) -> Value {
+        Value::Reference(Box::new(ObjectPath::Instance(path.clone())))
+    }
+
+    fn subscription(filter: &InstancePath, handler: &InstancePath) -> Instance {
+        Instance::new(SUBSCRIPTION)
+            .with(Property::new(
+                "Filter",
+                CimType::Reference(None),
+                Some(reference(filter)),
+            ))
+            .with(Property::new(
+                "Handler",
+                CimType::Reference(None),
+                Some(reference(handler)),
+            ))
+    }
+
+    const QUERY: &str = "SELECT * FROM CIM_InstModification";
+
+    #[test]
+    fn what_is_created_survives_a_restart() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("subscriptions.xml");
+        let store = SubscriptionStore::open(Some(file.clone()), "node1").unwrap();
+        let alice = context("alice", Role::Monitor);
+        let f = store.create(&alice, filter("f", QUERY)).unwrap();
+        let d = store.create(&alice, destination("d")).unwrap();
+        let s = store.create(&alice, subscription(&f, &d)).unwrap();
+        let reopened = SubscriptionStore::open(Some(file), "node1").unwrap();
+        assert_eq!(reopened.snapshot(), store.snapshot());
+        let loaded = reopened.get(&alice, &s).unwrap();
+        assert_eq!(loaded.value("SubscriptionState"), Some(&Value::Uint16(2)));
+        assert_eq!(reopened.snapshot()[0].owner, "alice");
+        assert_eq!(f.key("SystemName"), Some(&Value::String("node1".into())));
+    }
+
+    #[test]
+    fn a_failed_write_changes_nothing() {
+        let directory = tempfile::tempdir().unwrap();
+        // The parent of the store file is a regular file: every write fails.
+        let blocker = directory.path().join("blocker");
+        std::fs::write(&blocker, b"").unwrap();
+        let store = SubscriptionStore::open(Some(blocker.join("subscriptions.xml")), "n").unwrap();
+        let error = store
+            .create(&context("alice", Role::Monitor), filter("f", QUERY))
+            .unwrap_err();
+        assert!(matches!(error, OperationError::Failed(_)));
+        assert!(store.snapshot().is_empty());
+    }
+
+    #[test]
+    fn owners_change_their_own_objects_and_full_admin_any() {
+        let store = SubscriptionStore::open(None, "n").unwrap();
+        let alice = context("alice", Role::Monitor);
+        let bob = context("bob", Role::Monitor);
+        let root = context("root", Role::FullAdmin);
+        let f = store.create(&alice, filter("f", QUERY)).unwrap();
+        assert!(matches!(
+            store.delete(&bob, &f),
+            Err(OperationError::AccessDenied(_))
+        ));
+        let changed = filter("f", "SELECT * FROM CIM_InstCreation");
+        assert!(matches!(
+            store.modify(&bob, &f, changed.clone(), None),
+            Err(OperationError::AccessDenied(_))
+        ));
+        store.modify(&alice, &f, changed, None).unwrap();
+        assert_eq!(
+            store.get(&bob, &f).unwrap().value("Query"),
+            Some(&Value::String("SELECT * FROM CIM_InstCreation".into()))
+        );
+        store.delete(&root, &f).unwrap();
+        assert!(matches!(
+            store.get(&alice, &f),
+            Err(OperationError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn bad_objects_are_refused() {
+        let store = SubscriptionStore::open(None, "n").unwrap();
+        let alice = context("alice", Role::Monitor);
+        assert!(matches!(
+            store.create(&alice, filter("f", "SELECT FROM")),
+            Err(OperationError::InvalidQuery(_))
+        ));
+        let mut wrong_language = filter("g", QUERY);
+        wrong_language.set(Property::new(
+            "QueryLanguage",
+            CimType::String,
+            Some(Value::String("XQL".into())),
+        ));
+        assert!(matches!(
+            store.create(&alice, wrong_language),
+            Err(OperationError::QueryLanguageNotSupported(_))
+        ));
+        let mut ftp = destination("d");
+        ftp.set(Property::new(
+            "Destination",
+            CimType::String,
+            Some(Value::String("ftp://x".into())),
+        ));
+        assert!(matches!(
+            store.create(&alice, ftp),
+            Err(OperationError::InvalidParameter(_))
+        ));
+        let f = store.create(&alice, filter("f", QUERY)).unwrap();
+        let missing = InstancePath::new(DESTINATION).with_key("Name", "nowhere");
+        assert!(matches!(
+            store.create(&alice, subscription(&f, &missing)),
+            Err(OperationError::InvalidParameter(_))
+        ));
+        assert!(matches!(
+            store.create(&alice, filter("f", QUERY)),
+            Err(OperationError::AlreadyExists(_))
+        ));
+        assert_eq!(store.snapshot().len(), 1);
+    }
+
+    #[test]
+    fn a_filter_in_use_cannot_be_deleted_and_keys_cannot_change() {
+        let store = SubscriptionStore::open(None, "n").unwrap();
+        let alice = context("alice", Role::Monitor);
+        let f = store.create(&alice, filter("f", QUERY)).unwrap();
+        let d = store.create(&alice, destination("d")).unwrap();
+        let s = store.create(&alice, subscription(&f, &d)).unwrap();
+        assert!(matches!(
+            store.delete(&alice, &f),
+            Err(OperationError::Failed(_))
+        ));
+        assert!(matches!(
+            store.modify(&alice, &f, filter("renamed", QUERY), None),
+            Err(OperationError::InvalidParameter(_))
+        ));
+        store.delete(&alice, &s).unwrap();
+        store.delete(&alice, &f).unwrap();
+        assert_eq!(store.snapshot().len(), 1);
+    }
+}
