@@ -25,7 +25,29 @@ pub const CLASSES: &[&str] = &[
     "CIM_RegisteredProfile",
     "CIM_ElementConformsToProfile",
     "CIM_ReferencedProfile",
+    "CIM_IndicationService",
+    "CIM_IndicationServiceCapabilities",
+    "CIM_ElementCapabilities",
 ];
+
+/// The name of the DMTF Indications profile (DSP1054) as registered.
+pub const INDICATIONS_PROFILE: &str = "Indications";
+
+/// The name of the DMTF Profile Registration profile (DSP1033) as registered.
+pub const PROFILE_REGISTRATION: &str = "Profile Registration";
+
+/// How many times the indication service retries a delivery (`DeliveryRetryAttempts`).
+pub const DELIVERY_RETRY_ATTEMPTS: u16 = 3;
+
+/// Seconds between delivery retries (`DeliveryRetryInterval`).
+pub const DELIVERY_RETRY_INTERVAL_SECONDS: u32 = 30;
+
+/// What happens to a subscription whose destination stays unreachable
+/// (`SubscriptionRemovalAction`: 2 = remove, 3 = disable, 4 = ignore).
+pub const SUBSCRIPTION_REMOVAL_ACTION: u16 = 3;
+
+/// Seconds of failed deliveries before the removal action (`SubscriptionRemovalTimeInterval`).
+pub const SUBSCRIPTION_REMOVAL_TIME_INTERVAL_SECONDS: u32 = 2_592_000;
 
 /// A profile this server implements, for CIM_RegisteredProfile.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,6 +234,75 @@ fn build(
     )?;
     let object_manager_path = object_manager.0.clone();
     out.push(object_manager);
+    let indication_service = builder.instance(
+        "CIM_IndicationService",
+        vec![
+            ("SystemCreationClassName", string("CIM_ComputerSystem")),
+            ("SystemName", string(&system)),
+            ("CreationClassName", string("CIM_IndicationService")),
+            ("Name", string(format!("{manager_name}:indications"))),
+            ("ElementName", string("cimguard indication service")),
+            ("FilterCreationEnabled", Value::Boolean(true)),
+            (
+                "DeliveryRetryAttempts",
+                Value::Uint16(DELIVERY_RETRY_ATTEMPTS),
+            ),
+            (
+                "DeliveryRetryInterval",
+                Value::Uint32(DELIVERY_RETRY_INTERVAL_SECONDS),
+            ),
+            (
+                "SubscriptionRemovalAction",
+                Value::Uint16(SUBSCRIPTION_REMOVAL_ACTION),
+            ),
+            (
+                "SubscriptionRemovalTimeInterval",
+                Value::Uint32(SUBSCRIPTION_REMOVAL_TIME_INTERVAL_SECONDS),
+            ),
+            ("EnabledState", Value::Uint16(2)),
+            ("OperationalStatus", uint16s(&[2])),
+            ("Started", Value::Boolean(true)),
+        ],
+    )?;
+    let indication_service_path = indication_service.0.clone();
+    out.push(indication_service);
+    let objects_max =
+        u32::try_from(crate::subscriptions::SUBSCRIPTION_OBJECTS_MAX).unwrap_or(u32::MAX);
+    let capabilities = builder.instance(
+        "CIM_IndicationServiceCapabilities",
+        vec![
+            (
+                "InstanceID",
+                string(format!("{manager_name}:indications:capabilities")),
+            ),
+            (
+                "ElementName",
+                string("cimguard indication service capabilities"),
+            ),
+            ("FilterCreationEnabledIsSettable", Value::Boolean(false)),
+            ("DeliveryRetryAttemptsIsSettable", Value::Boolean(false)),
+            ("DeliveryRetryIntervalIsSettable", Value::Boolean(false)),
+            ("SubscriptionRemovalActionIsSettable", Value::Boolean(false)),
+            (
+                "SubscriptionRemovalTimeIntervalIsSettable",
+                Value::Boolean(false),
+            ),
+            ("MaxListenerDestinations", Value::Uint32(objects_max)),
+            ("MaxActiveSubscriptions", Value::Uint32(objects_max)),
+            ("SubscriptionsPersisted", Value::Boolean(true)),
+        ],
+    )?;
+    out.push(builder.instance(
+        "CIM_ElementCapabilities",
+        vec![
+            (
+                "ManagedElement",
+                reference(&host, indication_service_path.clone()),
+            ),
+            ("Capabilities", reference(&host, capabilities.0.clone())),
+        ],
+    )?);
+    out.push(capabilities);
     out.push(builder.instance(
         "CIM_ObjectManagerCommunicationMechanism",
         vec![
@@ -285,12 +376,20 @@ fn build(
     let registration = Profile {
         organization: 2,
         other_organization: None,
-        name: "Profile Registration".into(),
+        name: PROFILE_REGISTRATION.into(),
         version: "1.0.0".into(),
         central: vec![object_manager_path.in_namespace(INTEROP)],
         references: Vec::new(),
     };
-    let mut profiles = vec![registration];
+    let indications = Profile {
+        organization: 2,
+        other_organization: None,
+        name: INDICATIONS_PROFILE.into(),
+        version: "1.2.2".into(),
+        central: vec![indication_service_path.in_namespace(INTEROP)],
+        references: vec![PROFILE_REGISTRATION.into()],
+    };
+    let mut profiles = vec![registration, indications];
     profiles.extend(settings.profiles.iter().cloned());
     let mut profile_paths = Vec::new();
     for profile in &profiles {

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use cimguard_provider::auth::{AuditLog, Authenticator, Users};
 use cimguard_provider::config::{Limits, ServerConfig, HTTPS_PORT};
-use cimguard_provider::interop::{standard_object_manager, InteropSettings};
+use cimguard_provider::interop::{
+    standard_object_manager, InteropSettings, Profile, INDICATIONS_PROFILE, PROFILE_REGISTRATION,
+};
 use cimguard_provider::server::{Server, TlsSource};
 use cimguard_provider::service::Service;
 use cimguard_provider::subscriptions::SubscriptionStore;
@@ -129,6 +131,19 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(cli))
 }
 
+/// The Serviceguard cluster profile this agent implements. Its central instance, the
+/// cluster, is published by the cluster provider when the node runs in a cluster.
+fn serviceguard_profile() -> Profile {
+    Profile {
+        organization: 1,
+        other_organization: Some("cimguard".into()),
+        name: "Serviceguard Cluster".into(),
+        version: "1.0.0".into(),
+        central: Vec::new(),
+        references: vec![PROFILE_REGISTRATION.into(), INDICATIONS_PROFILE.into()],
+    }
+}
+
 fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_owned())
@@ -182,7 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         product: "cimguard".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         system_name: host.clone(),
-        profiles: Vec::new(),
+        profiles: vec![serviceguard_profile()],
     };
     let mut manager =
         standard_object_manager(&host, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;
