@@ -3,6 +3,12 @@
 //!
 //! A test that needs the venv fails, never skips, when it is missing: a skipped interop test
 //! would pass CI without testing anything. [`python`] says what to run to get it.
+//!
+//! [`agent`] starts the `cmwbemd` binary on loopback ports; [`raw_http`] is the byte-level
+//! HTTP/1.1 client (plain or TLS) the wire tests speak to it with.
+
+pub mod agent;
+pub mod raw_http;
 
 use std::env;
 use std::path::PathBuf;
