@@ -4,6 +4,8 @@
 //! A test that needs the venv fails, never skips, when it is missing: a skipped interop test
 //! would pass CI without testing anything. [`python`] says what to run to get it.
 
+pub mod pyagent;
+
 use std::env;
 use std::path::PathBuf;
 use std::process::{Command, Output};
