@@ -10,6 +10,8 @@
 pub mod agent;
 pub mod raw_http;
 
+pub mod pyagent;
+
 use std::env;
 use std::path::PathBuf;
 use std::process::{Command, Output};
