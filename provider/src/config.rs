@@ -53,6 +53,8 @@ pub struct Limits {
     /// Time to send a request's headers (slowloris). hyper starts this clock when it waits
     /// for a request, so it also bounds how long a keep-alive connection may sit idle.
     pub header_read_timeout: Duration,
+    /// Time to receive a request body once its headers are in.
+    pub body_read_timeout: Duration,
     /// Bytes of a request body.
     pub body_bytes_max: usize,
     /// The CIM-XML decoder's bounds (depth, elements, attribute and text sizes).
@@ -61,6 +63,8 @@ pub struct Limits {
     pub operation_time_max: Duration,
     /// Open enumeration contexts, objects per pull, operation timeouts.
     pub contexts: ContextLimits,
+    /// How long a shutdown waits for requests in progress before it drops them.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Limits {
@@ -69,10 +73,12 @@ impl Default for Limits {
             connections_max: 512,
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(30),
             body_bytes_max: 16 * 1024 * 1024,
             xml: cim_schema::xml::Limits::DEFAULT,
             operation_time_max: Duration::from_secs(300),
             contexts: ContextLimits::default(),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }

@@ -91,6 +91,9 @@ pub enum ProtocolError {
     /// The request body could not be read.
     #[error("the request body could not be read")]
     BodyUnreadable,
+    /// The request body did not arrive within the body read timeout.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     /// Credentials could not be checked now (the checking task failed).
     #[error("authentication is unavailable")]
     AuthenticationUnavailable,
@@ -134,6 +137,7 @@ impl ProtocolError {
             ProtocolError::Throttled(_) => (StatusCode::TOO_MANY_REQUESTS, None),
             ProtocolError::BodyUnreadable => (StatusCode::BAD_REQUEST, None),
             ProtocolError::AuthenticationUnavailable => (StatusCode::SERVICE_UNAVAILABLE, None),
+            ProtocolError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, None),
         }
     }
 
@@ -311,17 +315,20 @@ async fn serve(
     let cim = check_headers(&parts.method, &parts.headers)?;
     let principal = service.authenticate(&parts.headers, &peer).await?;
     let limit = service.config.limits.body_bytes_max;
-    let body = http_body_util::Limited::new(body, limit)
-        .collect()
-        .await
-        .map_err(|error| {
-            if error.is::<http_body_util::LengthLimitError>() {
-                ProtocolError::BodyTooLarge(limit)
-            } else {
-                ProtocolError::BodyUnreadable
-            }
-        })?
-        .to_bytes();
+    let body = tokio::time::timeout(
+        service.config.limits.body_read_timeout,
+        http_body_util::Limited::new(body, limit).collect(),
+    )
+    .await
+    .map_err(|_| ProtocolError::BodyTimeout)?
+    .map_err(|error| {
+        if error.is::<http_body_util::LengthLimitError>() {
+            ProtocolError::BodyTooLarge(limit)
+        } else {
+            ProtocolError::BodyUnreadable
+        }
+    })?
+    .to_bytes();
     let message = decode(&body, &service.config.limits.xml)
         .map_err(|error| ProtocolError::from_decode(&error))?;
     let MessageBody::Request(request) = &message.body else {
@@ -573,6 +580,9 @@ fn protocol_error_response(error: &ProtocolError, realm: &str) -> Response<Respo
         }
         ProtocolError::Throttled(seconds) => {
             headers.insert(http::header::RETRY_AFTER, HeaderValue::from(*seconds));
+        }
+        ProtocolError::BodyTimeout => {
+            headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         _ => {}
     }

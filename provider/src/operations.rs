@@ -645,12 +645,15 @@ impl Operation<'_> {
         let mut names: Vec<Name> = Vec::new();
         for link in links {
             let name = if references {
-                link.association
+                link.association.clone()
             } else {
-                link.result_class
+                match self.result_class_of(link.result_class, filter.result_class.as_ref()) {
+                    Some(name) => name,
+                    None => continue,
+                }
             };
-            if !names.contains(name) {
-                names.push(name.clone());
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
         let host = self.manager.host().to_owned();
@@ -673,6 +676,25 @@ impl Operation<'_> {
             })
             .collect::<Result<Vec<_>, OperationError>>()?;
         Ok(Outcome::Items(items))
+    }
+
+    /// The class a class-level Associators returns for a reference declared to `declared`:
+    /// DSP0200 wants the ResultClass or a subclass of it, and a reference declared to a
+    /// superclass of ResultClass can hold ResultClass itself.
+    fn result_class_of(&self, declared: &Name, wanted: Option<&Name>) -> Option<Name> {
+        let repository = self.manager.repository();
+        let Some(wanted) = wanted else {
+            return Some(declared.clone());
+        };
+        if repository.is_a(self.namespace(), declared.as_str(), wanted.as_str()) {
+            Some(declared.clone())
+        } else if repository.is_a(self.namespace(), wanted.as_str(), declared.as_str()) {
+            repository
+                .class(self.namespace(), wanted.as_str())
+                .map(|class| class.name.clone())
+        } else {
+            None
+        }
     }
 
     /// The association instances that reference `target` (through `Role` when given).

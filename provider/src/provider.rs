@@ -113,15 +113,18 @@ pub trait InstanceProvider: Send + Sync {
     }
 }
 
-/// True when the two paths name the same instance: same class and key values, ignoring host
-/// and namespace (the object manager has already matched the namespace).
+/// True when the two paths name the same instance: same class and key values of the same
+/// meaning (see [`cim_schema::model::key_values_match`]: a reference key without host or
+/// namespace matches one with them), ignoring the paths' own host and namespace (the object
+/// manager has already matched the namespace).
 pub fn same_keys(left: &InstancePath, right: &InstancePath) -> bool {
     left.class_name == right.class_name
         && left.keybindings.len() == right.keybindings.len()
-        && left
-            .keybindings
-            .iter()
-            .all(|k| right.key(k.name.as_str()) == Some(&k.value))
+        && left.keybindings.iter().all(|k| {
+            right
+                .key(k.name.as_str())
+                .is_some_and(|v| cim_schema::model::key_values_match(&k.value, v))
+        })
 }
 
 /// CIM_ERR_NOT_FOUND for an instance path.

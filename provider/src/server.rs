@@ -106,7 +106,8 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then stops accepting and waits for the requests in
-    /// progress (idle keep-alive connections are closed).
+    /// progress, at most [`crate::config::Limits::shutdown_grace`] (idle keep-alive
+    /// connections are closed at once).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let permits = Arc::new(Semaphore::new(self.service.config.limits.connections_max));
@@ -162,7 +163,16 @@ impl Server {
         for task in accept_tasks {
             let _ = task.await;
         }
-        graceful.shutdown().await;
+        let grace = self.service.config.limits.shutdown_grace;
+        if tokio::time::timeout(grace, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "requests still in progress after the shutdown grace: dropped"
+            );
+        }
     }
 }
 

@@ -68,6 +68,12 @@ struct Cli {
     /// sit between requests.
     #[arg(long, value_name = "SECONDS")]
     header_read_timeout: Option<u64>,
+    /// Seconds to receive a request body once its headers are in.
+    #[arg(long, value_name = "SECONDS")]
+    body_read_timeout: Option<u64>,
+    /// Seconds a shutdown waits for requests in progress.
+    #[arg(long, value_name = "SECONDS")]
+    shutdown_grace: Option<u64>,
     /// Bytes of a request body at most.
     #[arg(long, value_name = "BYTES")]
     body_bytes_max: Option<usize>,
@@ -94,6 +100,12 @@ impl Cli {
         }
         if let Some(seconds) = self.header_read_timeout {
             limits.header_read_timeout = Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = self.body_read_timeout {
+            limits.body_read_timeout = Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = self.shutdown_grace {
+            limits.shutdown_grace = Duration::from_secs(seconds);
         }
         if let Some(n) = self.body_bytes_max {
             limits.body_bytes_max = n;

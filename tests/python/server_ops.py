@@ -1477,9 +1477,18 @@ def monitor_reads_but_does_not_write(ctx):
         instances = monitor.EnumerateInstances("CIM_ObjectManager", namespace=INTEROP)
         expect(len(instances) == 1, "MONITOR cannot read the object manager")
         monitor.GetInstance(subscription_path)
-        expect_error(2, "CreateInstance of a filter by a MONITOR user",
-                     lambda: monitor.CreateInstance(
-                         filter_instance(ctx, "cimguard-monitor-filter"), namespace=INTEROP))
+        # MONITOR manages its own subscriptions: it may create, change and delete its own
+        # filter, and only its own.
+        own_filter = monitor.CreateInstance(filter_instance(ctx, "cimguard-monitor-filter"),
+                                            namespace=INTEROP)
+        own = monitor.GetInstance(own_filter)
+        own["Query"] = "SELECT * FROM CIM_InstCreation"
+        monitor.ModifyInstance(own, PropertyList=["Query"])
+        expect(monitor.GetInstance(own_filter)["Query"] == "SELECT * FROM CIM_InstCreation",
+               "a MONITOR user could not change its own filter")
+        monitor.DeleteInstance(own_filter)
+        expect_error(2, "DeleteInstance of another user's filter by a MONITOR user",
+                     lambda: monitor.DeleteInstance(filter_path))
         expect_error(2, "DeleteInstance of another user's subscription by a MONITOR user",
                      lambda: monitor.DeleteInstance(subscription_path))
         changed = monitor.GetInstance(subscription_path)
@@ -1491,7 +1500,8 @@ def monitor_reads_but_does_not_write(ctx):
                "a refused ModifyInstance changed the subscription")
         names = [i["Name"] for i in admin.EnumerateInstances("CIM_IndicationFilter",
                                                              namespace=INTEROP)]
-        expect("cimguard-monitor-filter" not in names, "the refused filter was stored")
+        expect("cimguard-monitor-filter" not in names, "the deleted filter is still stored")
+        expect("cimguard-admin-filter" in names, "a refused DeleteInstance removed the filter")
     finally:
         admin.DeleteInstance(subscription_path)
         admin.DeleteInstance(destination_path)

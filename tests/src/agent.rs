@@ -83,6 +83,8 @@ impl Agent {
             .arg("127.0.0.1:0")
             .arg("--tls-dir")
             .arg(directory.path().join("tls"))
+            .arg("--state-dir")
+            .arg(directory.path().join("state"))
             .args(arguments)
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
@@ -212,4 +214,34 @@ impl Drop for Agent {
         }
         let _ = self.child.wait();
     }
+}
+
+/// Writes a users file at `path` with `cimguard user add` for each `(name, role, password)`.
+pub fn users_file(path: &Path, users: &[(&str, &str, &str)]) -> Result<(), String> {
+    use std::io::Write;
+    let program = binary("cimguard")?;
+    for (name, role, password) in users {
+        let mut child = Command::new(&program)
+            .args(["user", "--users-file"])
+            .arg(path)
+            .args(["add", name, "--role", role, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            writeln!(stdin, "{password}").map_err(|e| format!("password to cimguard: {e}"))?;
+        }
+        let output = child
+            .wait_with_output()
+            .map_err(|e| format!("cimguard user add: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "cimguard user add {name}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+    }
+    Ok(())
 }

@@ -38,19 +38,7 @@ static SCRATCH_COUNTER: AtomicU32 = AtomicU32::new(0);
 /// The path of a built binary: `$CIMGUARD_BIN_DIR/NAME`, else `<workspace>/target/debug/NAME`.
 /// An error (to fail the test with) when it does not exist.
 pub fn agent_binary(name: &str) -> Result<PathBuf, String> {
-    let folder = match std::env::var_os(BIN_DIR_VARIABLE) {
-        Some(folder) => PathBuf::from(folder),
-        None => workspace_root().join("target/debug"),
-    };
-    let path = folder.join(name);
-    if path.exists() {
-        Ok(path)
-    } else {
-        Err(format!(
-            "no {name} at {}: run `cargo build --bin {name}` first, or set {BIN_DIR_VARIABLE}",
-            path.display()
-        ))
-    }
+    crate::agent::binary(name)
 }
 
 /// A fresh, empty scratch folder under the system's temporary folder.
@@ -86,6 +74,8 @@ impl Agent {
             .arg("127.0.0.1:0")
             .arg("--tls-dir")
             .arg(scratch.join("tls"))
+            .arg("--state-dir")
+            .arg(scratch.join("state"))
             .args(arguments)
             // Plain text in the log that failure messages quote.
             .env("NO_COLOR", "1")

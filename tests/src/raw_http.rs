@@ -137,6 +137,18 @@ impl Connection {
         server_name: &str,
         version: TlsVersion,
     ) -> Result<Connection, String> {
+        Connection::tls_as(address, ca_pem, server_name, version, None)
+    }
+
+    /// A TLS connection that presents a client certificate (`certificate` and `key` PEM
+    /// files), or none.
+    pub fn tls_as(
+        address: SocketAddr,
+        ca_pem: &Path,
+        server_name: &str,
+        version: TlsVersion,
+        identity: Option<(&Path, &Path)>,
+    ) -> Result<Connection, String> {
         let mut roots = rustls::RootCertStore::empty();
         for certificate in CertificateDer::pem_file_iter(ca_pem)
             .map_err(|e| format!("{}: {e}", ca_pem.display()))?
@@ -155,8 +167,21 @@ impl Connection {
         ))
         .with_protocol_versions(versions)
         .map_err(|e| format!("tls versions: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+        let config = match identity {
+            None => config.with_no_client_auth(),
+            Some((certificate, key)) => {
+                let chain = CertificateDer::pem_file_iter(certificate)
+                    .map_err(|e| format!("{}: {e}", certificate.display()))?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| format!("{}: {e}", certificate.display()))?;
+                let key = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
+                    .map_err(|e| format!("{}: {e}", key.display()))?;
+                config
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("client certificate: {e}"))?
+            }
+        };
         let name = ServerName::try_from(server_name.to_owned())
             .map_err(|e| format!("server name {server_name}: {e}"))?;
         let client = rustls::ClientConnection::new(Arc::new(config), name)

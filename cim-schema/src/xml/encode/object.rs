@@ -114,10 +114,8 @@ impl Encoder {
         if let Some(kind) = embedded {
             self.embedded_attribute(kind);
         }
-        if property.qualifiers.is_empty() && property.value.is_none() {
-            self.raw(b"/>");
-            return Ok(());
-        }
+        // Always an end tag, never `<PROPERTY .../>`: both are the same XML, but
+        // sblim-wbemcli's parser rejects the empty-element form.
         self.raw(b">");
         self.qualifiers(&property.qualifiers)?;
         if let Some(value) = &property.value {
@@ -183,10 +181,7 @@ impl Encoder {
             text::write_integer(&mut self.out, size);
             self.raw(b"\"");
         }
-        if parameter.qualifiers.is_empty() {
-            self.raw(b"/>");
-            return Ok(());
-        }
+        // An end tag rather than `/>`, for sblim-wbemcli (see `property`).
         self.raw(b">");
         self.qualifiers(&parameter.qualifiers)?;
         self.end(tag);
