@@ -57,6 +57,9 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Bytes of a request body.
     pub body_bytes_max: usize,
+    /// Bytes of a response held in memory for a client that does not take chunks with
+    /// trailers (`TE: trailers`); larger responses fail with CIM_ERR_SERVER_LIMITS_EXCEEDED.
+    pub buffered_response_bytes_max: usize,
     /// The CIM-XML decoder's bounds (depth, elements, attribute and text sizes).
     pub xml: cim_schema::xml::Limits,
     /// How long one operation may run before it ends with CIM_ERR_SERVER_LIMITS_EXCEEDED.
@@ -75,6 +78,7 @@ impl Default for Limits {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
             body_bytes_max: 16 * 1024 * 1024,
+            buffered_response_bytes_max: 512 * 1024 * 1024,
             xml: cim_schema::xml::Limits::DEFAULT,
             operation_time_max: Duration::from_secs(300),
             contexts: ContextLimits::default(),

@@ -360,6 +360,7 @@ async fn serve(
                 call.name.as_str(),
                 outcome,
                 &cim,
+                service.config.limits.buffered_response_bytes_max,
             ))
         }
         CimRequest::MethodCall(call) => {
@@ -426,6 +427,7 @@ fn intrinsic_response(
     method: &str,
     outcome: Result<Outcome, OperationError>,
     cim: &CimHeaders,
+    buffered_bytes_max: usize,
 ) -> Response<ResponseBody> {
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -456,6 +458,15 @@ fn intrinsic_response(
         if cim.accepts_trailers && writer.buffered_len() >= STREAM_THRESHOLD_BYTES {
             let body = StreamBody::new(writer, items, params, cim.accepts_gzip);
             return streamed(body, cim.accepts_gzip);
+        }
+        if writer.buffered_len() > buffered_bytes_max {
+            // DSP0200 streams only to clients that take trailers; the others get the whole
+            // response at once, so it is bounded.
+            let error = OperationError::ServerLimitsExceeded(format!(
+                "the response is over {buffered_bytes_max} bytes: use the pull operations, \
+                 or send TE: trailers to receive it in chunks"
+            ));
+            return buffered(error_message(id, method, &error), cim.accepts_gzip);
         }
         match items.next() {
             None => break,

@@ -75,7 +75,8 @@ impl Service {
 
     /// The principal of a request: the user a verified client certificate names, else the
     /// user of the `Authorization: Basic` header; anonymous (FULL_ADMIN) only with
-    /// `danger_allow_anonymous` and no credentials.
+    /// `danger_allow_anonymous`, for requests without credentials (or any request when there
+    /// is no users file).
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
@@ -97,7 +98,11 @@ impl Service {
                     .map_err(|error| auth_error(&error, peer));
             }
         }
-        if self.config.danger_allow_anonymous && authorization.is_none() {
+        // Without a users file, credentials cannot be checked: in anonymous mode they are
+        // ignored rather than refused, so that clients configured with some still work.
+        if self.config.danger_allow_anonymous
+            && (authorization.is_none() || self.authenticator.is_none())
+        {
             return Ok(Principal {
                 name: "anonymous".into(),
                 role: Role::FullAdmin,
