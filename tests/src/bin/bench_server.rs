@@ -159,7 +159,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         client_ca: None,
     })
     .context("tls configuration")?;
-    let service = Arc::new(Service::new(config, object_manager(&cli)?));
+    let service = Arc::new(Service::new(config, object_manager(&cli)?, None, None));
     let tls: Arc<dyn TlsSource> = Arc::new(tls);
     let server = Server::bind(service, Some(tls)).await?;
     for (address, https) in server.local_addresses() {
