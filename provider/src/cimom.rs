@@ -23,7 +23,14 @@ pub struct ObjectManager {
     providers: IndexMap<Name, IndexMap<Name, Arc<dyn InstanceProvider>>>,
     /// The host name written into `INSTANCEPATH`s and `OBJECTPATH`s.
     host: Arc<str>,
+    /// [`ObjectManager::served_classes`] by namespace and class, filled on first use: the
+    /// classes and providers do not change once serving starts, and walking the superclass
+    /// chains of every served class on every request is measurable.
+    served: std::sync::RwLock<ServedCache>,
 }
+
+/// Served classes by namespace, then by requested class.
+type ServedCache = IndexMap<Name, IndexMap<Name, Arc<[Name]>>>;
 
 /// What the DSP0200 options keep of an instance.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,6 +56,7 @@ impl ObjectManager {
             repository: Arc::new(repository),
             providers: IndexMap::new(),
             host: host.into(),
+            served: std::sync::RwLock::new(IndexMap::new()),
         }
     }
 
@@ -68,6 +76,10 @@ impl ObjectManager {
             .entry(Name::new(namespace))
             .or_default()
             .insert(class.name.clone(), provider);
+        self.served
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         Ok(())
     }
 
@@ -116,18 +128,35 @@ impl ObjectManager {
     }
 
     /// `class` and its subclasses (all generations) that have a provider, in repository order.
-    pub fn served_classes(&self, namespace: &str, class: &Name) -> Vec<Name> {
-        let Some(by_class) = self.providers.get(&NameKey(namespace)) else {
-            return Vec::new();
+    pub fn served_classes(&self, namespace: &str, class: &Name) -> Arc<[Name]> {
+        let cached = self
+            .served
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&NameKey(namespace))
+            .and_then(|by_class| by_class.get(&NameKey(class.as_str())))
+            .cloned();
+        if let Some(served) = cached {
+            return served;
+        }
+        let served: Arc<[Name]> = match self.providers.get(&NameKey(namespace)) {
+            None => Arc::from(Vec::new()),
+            Some(by_class) => by_class
+                .keys()
+                .filter(|served| {
+                    self.repository
+                        .is_a(namespace, served.as_str(), class.as_str())
+                })
+                .cloned()
+                .collect(),
         };
-        by_class
-            .keys()
-            .filter(|served| {
-                self.repository
-                    .is_a(namespace, served.as_str(), class.as_str())
-            })
-            .cloned()
-            .collect()
+        self.served
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(Name::new(namespace))
+            .or_default()
+            .insert(class.clone(), served.clone());
+        served
     }
 
     /// Every instance of `class` and its subclasses, lazily, each with a full path (host and
@@ -138,9 +167,9 @@ impl ObjectManager {
         class: &Name,
     ) -> Result<Instances, OperationError> {
         let mut parts = Vec::new();
-        for served in self.served_classes(&context.namespace, class) {
+        for served in self.served_classes(&context.namespace, class).iter() {
             if let Some(provider) = self.provider(&context.namespace, served.as_str()) {
-                parts.push(provider.enumerate(context, &served)?);
+                parts.push(provider.enumerate(context, served)?);
             }
         }
         let host = self.host.to_string();

@@ -482,15 +482,14 @@ fn intrinsic_response(
             }
         }
     }
-    let mut body = writer.take_chunk();
-    match writer.finish(&params) {
-        Ok(rest) => body.extend(rest),
+    let body = match writer.finish(&params) {
+        Ok(body) => body,
         Err(error) => {
             tracing::error!(%error, "response parameters could not be encoded");
             let error = OperationError::Failed("a result could not be encoded".into());
             return buffered(error_message(id, method, &error), cim.accepts_gzip);
         }
-    }
+    };
     buffered(body, cim.accepts_gzip)
 }
 
@@ -505,7 +504,12 @@ fn response_builder() -> http::response::Builder {
 }
 
 /// A whole response with `Content-Length`, gzipped when that pays.
-fn buffered(body: Vec<u8>, gzip: bool) -> Response<ResponseBody> {
+fn buffered(mut body: Vec<u8>, gzip: bool) -> Response<ResponseBody> {
+    // The buffer lives until the response is written: give back what the encoder reserved
+    // beyond the content (freeing large, mostly empty buffers costs more than the copy).
+    if body.capacity() > body.len() + body.len() / 2 + 4096 {
+        body.shrink_to_fit();
+    }
     let mut builder = response_builder();
     let body = if gzip && body.len() >= GZIP_THRESHOLD_BYTES {
         let mut encoder = GzEncoder::new(

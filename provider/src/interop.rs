@@ -81,7 +81,8 @@ pub struct InteropSettings {
 
 /// Serves the interop classes from instances built once at start.
 pub struct InteropProvider {
-    instances: Vec<(InstancePath, Instance)>,
+    /// By creation class.
+    instances: indexmap::IndexMap<Name, Vec<(InstancePath, Instance)>>,
 }
 
 impl InteropProvider {
@@ -91,9 +92,14 @@ impl InteropProvider {
         manager: &mut ObjectManager,
         settings: &InteropSettings,
     ) -> Result<(), OperationError> {
-        let provider = Arc::new(InteropProvider {
-            instances: build(manager, settings)?,
-        });
+        let mut instances: indexmap::IndexMap<Name, Vec<_>> = indexmap::IndexMap::new();
+        for (path, instance) in build(manager, settings)? {
+            instances
+                .entry(path.class_name.clone())
+                .or_default()
+                .push((path, instance));
+        }
+        let provider = Arc::new(InteropProvider { instances });
         for class in CLASSES {
             manager.register(INTEROP, class, provider.clone())?;
         }
@@ -107,14 +113,8 @@ impl InstanceProvider for InteropProvider {
         _context: &RequestContext,
         class: &Name,
     ) -> Result<Instances, OperationError> {
-        let found: Vec<_> = self
-            .instances
-            .iter()
-            .filter(|(path, _)| path.class_name == *class)
-            .cloned()
-            .map(Ok)
-            .collect();
-        Ok(Box::new(found.into_iter()))
+        let found = self.instances.get(class).cloned().unwrap_or_default();
+        Ok(Box::new(found.into_iter().map(Ok)))
     }
 }
 

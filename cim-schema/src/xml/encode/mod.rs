@@ -73,7 +73,8 @@ impl Encoder {
 
     /// Takes the bytes written so far, leaving the buffer empty (to send a chunk).
     pub fn take(&mut self) -> Vec<u8> {
-        let capacity = self.out.capacity();
+        // The next piece is likely the size of this one.
+        let capacity = self.out.len();
         mem::replace(&mut self.out, Vec::with_capacity(capacity))
     }
 

@@ -31,7 +31,9 @@ pub struct IMethodResponseWriter {
 /// An error found before the first item is better sent as a whole [`super::encode`]d message;
 /// one found after chunks went out goes in the HTTP trailer (DSP0200).
 pub fn begin_imethod_response(message_id: &str, method: &str) -> IMethodResponseWriter {
-    let mut encoder = Encoder::with_capacity(64 * 1024);
+    // Small to start: most responses are a few kilobytes, and a streamed one grows to its
+    // chunk size in a few doublings.
+    let mut encoder = Encoder::with_capacity(4 * 1024);
     encoder.begin_message(message_id, PROTOCOL_VERSION);
     encoder.raw(b"<SIMPLERSP>");
     encoder.start_named(b"IMETHODRESPONSE", method);
