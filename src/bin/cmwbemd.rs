@@ -2,10 +2,6 @@
 //! node's addresses, with TLS material created on first start, until SIGINT or SIGTERM;
 //! SIGHUP reloads the TLS certificate.
 
-/// mimalloc rather than glibc's malloc: see the workspace `Cargo.toml`.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -7,10 +7,6 @@
 //! Prints `listening http ADDRESS` and `listening https ADDRESS` on stdout once bound, like
 //! cmwbemd, and serves until killed.
 
-/// mimalloc rather than glibc's malloc: see the workspace `Cargo.toml`.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

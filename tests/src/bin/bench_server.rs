@@ -10,10 +10,6 @@
 //! Used by `benches/wbem.rs`; not a product binary. Prints `listening http ADDRESS` and
 //! `listening https ADDRESS` on stdout once bound, and serves until killed.
 
-/// mimalloc rather than glibc's malloc: see the workspace `Cargo.toml`.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
