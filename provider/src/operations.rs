@@ -1012,7 +1012,21 @@ pub(crate) fn repository_error(error: RepositoryError, get_class: bool) -> Opera
         }
         RepositoryError::InvalidClass(class) => OperationError::InvalidClass(class),
         RepositoryError::NotFound(what) => OperationError::NotFound(what),
-        other => {
+        // The schema is read-only while serving and was checked when it was loaded: these
+        // come only from changes or from instances, which the repository does not serve here.
+        other @ (RepositoryError::NamespaceNotEmpty(_)
+        | RepositoryError::AlreadyExists(_)
+        | RepositoryError::InvalidSuperclass { .. }
+        | RepositoryError::InvalidQualifier(_)
+        | RepositoryError::ClassHasChildren(_)
+        | RepositoryError::ClassHasInstances(_)
+        | RepositoryError::NoSuchProperty { .. }
+        | RepositoryError::TypeMismatch { .. }
+        | RepositoryError::NullKey { .. }
+        | RepositoryError::AbstractClass(_)
+        | RepositoryError::OverrideDisabled { .. }
+        | RepositoryError::InvalidReference { .. }
+        | RepositoryError::Invalid(_)) => {
             tracing::warn!(error = %other, "repository error");
             OperationError::Failed("the class repository could not answer".into())
         }
