@@ -29,6 +29,7 @@ use http_body_util::BodyExt;
 use crate::error::OperationError;
 use crate::methods;
 use crate::operations::{self, Items, Outcome};
+use crate::pull::PullBatch;
 use crate::service::{Peer, Service};
 
 /// The extension URI of DSP0200's M-POST `Man:` header.
@@ -161,7 +162,7 @@ impl ProtocolError {
 }
 
 /// The body of every response.
-pub type ResponseBody = http_body_util::Either<http_body_util::Full<Bytes>, StreamBody>;
+pub type ResponseBody = http_body_util::Either<Pieces, StreamBody>;
 
 /// Serves one HTTP request.
 pub async fn handle(
@@ -433,7 +434,7 @@ fn intrinsic_response(
         Ok(outcome) => outcome,
         Err(error) => return buffered(error_message(id, method, &error), cim.accepts_gzip),
     };
-    let (items, params): (Items, Vec<_>) = match outcome {
+    let mut items = match outcome {
         Outcome::Void => {
             let message = Message::new(
                 id,
@@ -447,16 +448,16 @@ fn intrinsic_response(
             );
             return buffered(encoded(&message), cim.accepts_gzip);
         }
-        Outcome::Items(items) => (Box::new(items.into_iter().map(Ok)), Vec::new()),
-        Outcome::Stream(items) => (items, Vec::new()),
-        Outcome::Pull { items, params } => (Box::new(items.into_iter().map(Ok)), params),
+        Outcome::Items(items) => Source::Items(Box::new(items.into_iter().map(Ok))),
+        Outcome::Stream(items) => Source::Items(items),
+        Outcome::Pull(batch) => Source::Pull(batch),
     };
     let mut writer = begin_imethod_response(id, method);
-    let mut items = items;
+
     // Write until the end, an error, or (when the client takes trailers) the stream threshold.
     loop {
         if cim.accepts_trailers && writer.buffered_len() >= STREAM_THRESHOLD_BYTES {
-            let body = StreamBody::new(writer, items, params, cim.accepts_gzip);
+            let body = StreamBody::new(writer, items, cim.accepts_gzip);
             return streamed(body, cim.accepts_gzip);
         }
         if writer.buffered_len() > buffered_bytes_max {
@@ -482,15 +483,15 @@ fn intrinsic_response(
             }
         }
     }
-    let body = match writer.finish(&params) {
-        Ok(body) => body,
+    let last = match writer.finish(&items.finish()) {
+        Ok(last) => last,
         Err(error) => {
             tracing::error!(%error, "response parameters could not be encoded");
             let error = OperationError::Failed("a result could not be encoded".into());
             return buffered(error_message(id, method, &error), cim.accepts_gzip);
         }
     };
-    buffered(body, cim.accepts_gzip)
+    buffered(last, cim.accepts_gzip)
 }
 
 fn response_builder() -> http::response::Builder {
@@ -531,9 +532,7 @@ fn buffered(mut body: Vec<u8>, gzip: bool) -> Response<ResponseBody> {
         body
     };
     builder
-        .body(http_body_util::Either::Left(http_body_util::Full::new(
-            Bytes::from(body),
-        )))
+        .body(http_body_util::Either::Left(Pieces::one(body)))
         .unwrap_or_else(|_| internal_error())
 }
 
@@ -554,18 +553,14 @@ fn streamed(body: StreamBody, gzip: bool) -> Response<ResponseBody> {
 
 /// 500 for a response that could not be built (the headers above are all valid constants).
 fn internal_error() -> Response<ResponseBody> {
-    let mut response = Response::new(http_body_util::Either::Left(http_body_util::Full::new(
-        Bytes::new(),
-    )));
+    let mut response = Response::new(http_body_util::Either::Left(Pieces::one(Vec::new())));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response
 }
 
 fn protocol_error_response(error: &ProtocolError, realm: &str) -> Response<ResponseBody> {
     let (status, cim_error) = error.status();
-    let mut response = Response::new(http_body_util::Either::Left(http_body_util::Full::new(
-        Bytes::new(),
-    )));
+    let mut response = Response::new(http_body_util::Either::Left(Pieces::one(Vec::new())));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     if let Some(value) = cim_error {
@@ -604,28 +599,68 @@ fn protocol_error_response(error: &ProtocolError, realm: &str) -> Response<Respo
     response
 }
 
+/// A whole response body held as pieces, of known length (hyper sends `Content-Length`).
+pub struct Pieces {
+    pieces: std::collections::VecDeque<Bytes>,
+    remaining: u64,
+}
+
+impl Pieces {
+    fn new(pieces: Vec<Bytes>) -> Pieces {
+        let remaining = pieces.iter().map(|p| p.len() as u64).sum();
+        Pieces {
+            pieces: pieces.into(),
+            remaining,
+        }
+    }
+
+    fn one(body: Vec<u8>) -> Pieces {
+        Pieces::new(vec![Bytes::from(body)])
+    }
+}
+
+impl http_body::Body for Pieces {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        while let Some(piece) = this.pieces.pop_front() {
+            if !piece.is_empty() {
+                this.remaining -= piece.len() as u64;
+                return Poll::Ready(Some(Ok(Frame::data(piece))));
+            }
+        }
+        Poll::Ready(None)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.remaining == 0
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
+}
+
 /// A chunked response body encoded while it is sent; an error after the first chunk ends it
 /// with the `CIMStatusCode` trailer (DSP0200).
 pub struct StreamBody {
     writer: Option<IMethodResponseWriter>,
-    items: Items,
-    params: Vec<cim_schema::xml::ParamValue>,
+    items: Option<Source>,
     gzip: Option<GzEncoder<Vec<u8>>>,
     trailers: Option<HeaderMap>,
     done: bool,
 }
 
 impl StreamBody {
-    fn new(
-        writer: IMethodResponseWriter,
-        items: Items,
-        params: Vec<cim_schema::xml::ParamValue>,
-        gzip: bool,
-    ) -> StreamBody {
+    fn new(writer: IMethodResponseWriter, items: Source, gzip: bool) -> StreamBody {
         StreamBody {
             writer: Some(writer),
-            items,
-            params,
+            items: Some(items),
             gzip: gzip.then(|| GzEncoder::new(Vec::new(), flate2::Compression::fast())),
             trailers: None,
             done: false,
@@ -636,7 +671,7 @@ impl StreamBody {
     fn next_chunk(&mut self) -> Option<Vec<u8>> {
         let writer = self.writer.as_mut()?;
         while writer.buffered_len() < CHUNK_BYTES {
-            match self.items.next() {
+            match self.items.as_mut().and_then(Source::next) {
                 Some(Ok(item)) => {
                     if let Err(error) = writer.write_data(&item) {
                         tracing::error!(%error, "streamed item could not be encoded");
@@ -652,7 +687,8 @@ impl StreamBody {
                 }
                 None => {
                     let writer = self.writer.take()?;
-                    return match writer.finish(&self.params) {
+                    let params = self.items.take().map(Source::finish).unwrap_or_default();
+                    return match writer.finish(&params) {
                         Ok(rest) => Some(rest),
                         Err(error) => {
                             tracing::error!(%error, "streamed parameters could not be encoded");
@@ -732,6 +768,32 @@ impl http_body::Body for StreamBody {
         match this.trailers.take() {
             Some(trailers) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
             None => Poll::Ready(None),
+        }
+    }
+}
+
+/// Where the items of a response come from: a sequence, or a pull operation's batch whose
+/// output parameters are known only once its items are written.
+enum Source {
+    /// Items with no output parameters.
+    Items(Items),
+    /// An Open or Pull batch.
+    Pull(Box<PullBatch>),
+}
+
+impl Source {
+    fn next(&mut self) -> Option<Result<cim_schema::xml::Data, OperationError>> {
+        match self {
+            Source::Items(items) => items.next(),
+            Source::Pull(batch) => batch.next(),
+        }
+    }
+
+    /// The output parameters, once every item is written.
+    fn finish(self) -> Vec<cim_schema::xml::ParamValue> {
+        match self {
+            Source::Items(_) => Vec::new(),
+            Source::Pull(batch) => batch.finish(),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cim_schema::model::{ClassPath, Instance, InstancePath, Name, ObjectPath, Value};
 use cim_schema::repository::{AssociationFilter, ClassQuery, RepositoryError};
-use cim_schema::xml::{Data, IMethodCall, Object, ParamValue, Untyped};
+use cim_schema::xml::{Data, IMethodCall, Object, Untyped};
 
 use crate::auth::Principal;
 use crate::cimom::{typed_path, ObjectManager, Shape};
@@ -27,13 +27,9 @@ pub enum Outcome {
     Items(Vec<Data>),
     /// `IRETURNVALUE` with items produced while the response is written.
     Stream(Items),
-    /// A pull operation's items and its `EnumerationContext` and `EndOfSequence`.
-    Pull {
-        /// The items of this response.
-        items: Vec<Data>,
-        /// The output parameters.
-        params: Vec<ParamValue>,
-    },
+    /// A pull operation's items, taken from its context while the response is written, then
+    /// its `EnumerationContext` and `EndOfSequence`.
+    Pull(Box<crate::pull::PullBatch>),
 }
 
 /// The state-changing class of an operation, for authorization and the audit log.
@@ -74,7 +70,7 @@ pub fn target_class(call: &IMethodCall) -> Option<Name> {
 /// Runs one intrinsic operation (the caller has authorized it).
 pub fn execute(
     manager: &Arc<ObjectManager>,
-    contexts: &Contexts,
+    contexts: &Arc<Contexts>,
     principal: &Principal,
     call: &IMethodCall,
 ) -> Result<Outcome, OperationError> {
@@ -896,12 +892,16 @@ impl Operation<'_> {
         Ok(Outcome::Void)
     }
 
-    fn open(&self, contexts: &Contexts, kind: PullKind) -> Result<Outcome, OperationError> {
+    fn open(&self, contexts: &Arc<Contexts>, kind: PullKind) -> Result<Outcome, OperationError> {
         let request = PullRequest::parse(self, kind)?;
         contexts.open(self, kind, request)
     }
 
-    fn pull(&self, contexts: &Contexts, kinds: &[PullKind]) -> Result<Outcome, OperationError> {
+    fn pull(
+        &self,
+        contexts: &Arc<Contexts>,
+        kinds: &[PullKind],
+    ) -> Result<Outcome, OperationError> {
         self.allow(&["EnumerationContext", "MaxObjectCount"])?;
         let id = self
             .string("EnumerationContext")?

@@ -194,7 +194,7 @@ impl Contexts {
 
     /// Runs an Open operation: the first items and, unless they were all, a new context.
     pub(crate) fn open(
-        &self,
+        self: &Arc<Self>,
         op: &Operation<'_>,
         kind: PullKind,
         request: PullRequest,
@@ -210,35 +210,33 @@ impl Contexts {
             request.operation_timeout
         };
         self.check_room(&op.context.principal)?;
-        let items = sequence(op, kind)?;
-        let mut items: Peekable<Items> = items.peekable();
-        let batch = take(
-            &mut items,
-            request
-                .max_object_count
-                .min(self.limits.objects_per_response_max),
-        )?;
-        let end = items.peek().is_none();
-        let id = if end {
-            None
-        } else {
+        let items: Peekable<Items> = sequence(op, kind)?.peekable();
+        let id = {
             let mut state = self.lock();
             state.next_id += 1;
             let id = format!("{}-{:x}", state.next_id, random_suffix());
-            state.entries.insert(
-                id.clone(),
-                Entry {
-                    principal: op.context.principal.clone(),
-                    namespace: op.context.namespace.clone(),
-                    kind,
-                    items,
-                    timeout,
-                    expires: Instant::now() + timeout,
-                },
-            );
-            Some(id)
+            state
+                .in_use
+                .insert(id.clone(), op.context.principal.clone());
+            id
         };
-        Ok(pull_outcome(batch, id))
+        let entry = Entry {
+            principal: op.context.principal.clone(),
+            namespace: op.context.namespace.clone(),
+            kind,
+            items,
+            timeout,
+            expires: Instant::now() + timeout,
+        };
+        let remaining = request
+            .max_object_count
+            .min(self.limits.objects_per_response_max);
+        Ok(Outcome::Pull(Box::new(PullBatch {
+            contexts: self.clone(),
+            id,
+            entry: Some(entry),
+            remaining,
+        })))
     }
 
     /// Fails with CIM_ERR_SERVER_LIMITS_EXCEEDED when no context can be opened for the
@@ -275,13 +273,13 @@ impl Contexts {
 
     /// Runs a Pull operation on context `id`.
     pub(crate) fn pull(
-        &self,
+        self: &Arc<Self>,
         context: &RequestContext,
         id: &str,
         max: u32,
         kinds: &[PullKind],
     ) -> Result<Outcome, OperationError> {
-        let mut entry = self.take(context, id)?;
+        let entry = self.take(context, id)?;
         if !kinds.contains(&entry.kind) {
             // DSP0200: a Pull that does not match the Open closes the context.
             self.release(id);
@@ -289,26 +287,12 @@ impl Contexts {
                 "enumeration context {id} was opened by another kind of operation"
             )));
         }
-        let batch = take(
-            &mut entry.items,
-            max.min(self.limits.objects_per_response_max),
-        );
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(error) => {
-                self.release(id);
-                return Err(error);
-            }
-        };
-        let end = entry.items.peek().is_none();
-        let mut state = self.lock();
-        state.in_use.remove(id);
-        if end {
-            return Ok(pull_outcome(batch, None));
-        }
-        entry.expires = Instant::now() + entry.timeout;
-        state.entries.insert(id.to_owned(), entry);
-        Ok(pull_outcome(batch, Some(id.to_owned())))
+        Ok(Outcome::Pull(Box::new(PullBatch {
+            contexts: self.clone(),
+            id: id.to_owned(),
+            entry: Some(entry),
+            remaining: max.min(self.limits.objects_per_response_max),
+        })))
     }
 
     /// CloseEnumeration.
@@ -344,23 +328,56 @@ impl Contexts {
     }
 }
 
-/// Up to `max` items.
-fn take(items: &mut Peekable<Items>, max: u32) -> Result<Vec<Data>, OperationError> {
-    let mut batch = Vec::new();
-    while batch.len() < max as usize {
-        match items.next() {
-            Some(item) => batch.push(item?),
-            None => break,
-        }
-    }
-    Ok(batch)
+/// The items of one Open or Pull response, taken from its context while the response is
+/// written (so a batch is never held in memory as objects), then the context's output
+/// parameters. Until [`PullBatch::finish`] the context is in use; a batch dropped before it
+/// (the response failed) closes the context.
+pub struct PullBatch {
+    contexts: Arc<Contexts>,
+    id: String,
+    entry: Option<Entry>,
+    remaining: u32,
 }
 
-fn pull_outcome(items: Vec<Data>, context: Option<String>) -> Outcome {
-    let end = context.is_none();
-    Outcome::Pull {
-        items,
-        params: vec![
+impl Iterator for PullBatch {
+    type Item = Result<Data, OperationError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let entry = self.entry.as_mut()?;
+        match entry.items.next()? {
+            Ok(item) => {
+                self.remaining -= 1;
+                Some(Ok(item))
+            }
+            Err(error) => {
+                // DSP0200 without ContinueOnError: an error ends the enumeration.
+                self.entry = None;
+                self.contexts.release(&self.id);
+                Some(Err(error))
+            }
+        }
+    }
+}
+
+impl PullBatch {
+    /// Returns the context to the table (or closes it at the end of the sequence) and gives
+    /// the `EnumerationContext` and `EndOfSequence` output parameters.
+    pub fn finish(mut self) -> Vec<ParamValue> {
+        let mut context = None;
+        if let Some(mut entry) = self.entry.take() {
+            let mut state = self.contexts.lock();
+            state.in_use.remove(&self.id);
+            if entry.items.peek().is_some() {
+                entry.expires = Instant::now() + entry.timeout;
+                state.entries.insert(self.id.clone(), entry);
+                context = Some(self.id.clone());
+            }
+        }
+        let end = context.is_none();
+        vec![
             ParamValue::new(
                 "EnumerationContext",
                 match context {
@@ -372,7 +389,15 @@ fn pull_outcome(items: Vec<Data>, context: Option<String>) -> Outcome {
                 "EndOfSequence",
                 Data::Untyped(Untyped::Scalar(if end { "TRUE" } else { "FALSE" }.into())),
             ),
-        ],
+        ]
+    }
+}
+
+impl Drop for PullBatch {
+    fn drop(&mut self) {
+        if self.entry.take().is_some() {
+            self.contexts.release(&self.id);
+        }
     }
 }
 

@@ -48,7 +48,7 @@ pub struct Service {
     /// Classes and providers.
     pub manager: Arc<ObjectManager>,
     /// Open enumeration contexts.
-    pub contexts: Contexts,
+    pub contexts: Arc<Contexts>,
     /// Checks credentials; `None` only with `danger_allow_anonymous`.
     pub authenticator: Option<Arc<Authenticator>>,
     /// Where state changes are recorded, if anywhere.
@@ -63,7 +63,7 @@ impl Service {
         authenticator: Option<Arc<Authenticator>>,
         audit: Option<AuditLog>,
     ) -> Service {
-        let contexts = Contexts::new(config.limits.contexts.clone());
+        let contexts = Arc::new(Contexts::new(config.limits.contexts.clone()));
         Service {
             config,
             manager: Arc::new(manager),

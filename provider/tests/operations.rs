@@ -54,14 +54,15 @@ fn text(value: &str) -> Data {
 fn items(outcome: Outcome) -> Vec<Data> {
     match outcome {
         Outcome::Void => Vec::new(),
-        Outcome::Items(items) | Outcome::Pull { items, .. } => items,
+        Outcome::Items(items) => items,
+        Outcome::Pull(batch) => pull_result(Outcome::Pull(batch)).0,
         Outcome::Stream(items) => items.map(Result::unwrap).collect(),
     }
 }
 
 fn run(
     manager: &Arc<ObjectManager>,
-    contexts: &Contexts,
+    contexts: &Arc<Contexts>,
     call: &IMethodCall,
 ) -> Result<Outcome, OperationError> {
     execute(manager, contexts, &principal("alice"), call)
@@ -77,7 +78,7 @@ fn error_code(result: Result<Outcome, OperationError>) -> u32 {
 #[test]
 fn errors_have_the_dsp0200_codes() {
     let manager = manager();
-    let contexts = Contexts::new(ContextLimits::default());
+    let contexts = Arc::new(Contexts::new(ContextLimits::default()));
     let cases = [
         (
             call(
@@ -246,7 +247,7 @@ fn errors_have_the_dsp0200_codes() {
 #[test]
 fn the_interop_namespace_answers_under_its_alias_too() {
     let manager = manager();
-    let contexts = Contexts::new(ContextLimits::default());
+    let contexts = Arc::new(Contexts::new(ContextLimits::default()));
     for namespace in ["root/interop", "interop", "/root/interop/"] {
         let found = items(
             run(
@@ -267,7 +268,7 @@ fn the_interop_namespace_answers_under_its_alias_too() {
 #[test]
 fn keys_are_typed_against_the_class() {
     let manager = manager();
-    let contexts = Contexts::new(ContextLimits::default());
+    let contexts = Arc::new(Contexts::new(ContextLimits::default()));
     let names = items(
         run(
             &manager,
@@ -331,7 +332,7 @@ fn keys_are_typed_against_the_class() {
 #[test]
 fn property_list_deep_inheritance_and_class_origin_shape_instances() {
     let manager = manager();
-    let contexts = Contexts::new(ContextLimits::default());
+    let contexts = Arc::new(Contexts::new(ContextLimits::default()));
     let listed = items(
         run(
             &manager,
@@ -394,7 +395,7 @@ fn property_list_deep_inheritance_and_class_origin_shape_instances() {
 #[test]
 fn associations_resolve_in_both_directions() {
     let manager = manager();
-    let contexts = Contexts::new(ContextLimits::default());
+    let contexts = Arc::new(Contexts::new(ContextLimits::default()));
     let names = items(
         run(
             &manager,
@@ -464,15 +465,24 @@ fn associations_resolve_in_both_directions() {
     assert!(none.is_empty());
 }
 
-fn pull_params(outcome: &Outcome) -> (Option<String>, bool) {
-    let Outcome::Pull { params, .. } = outcome else {
+/// The items, the `EnumerationContext` and `EndOfSequence` of an Open or Pull.
+fn pull_result(outcome: Outcome) -> (Vec<Data>, Option<String>, bool) {
+    let Outcome::Pull(mut batch) = outcome else {
         panic!("not a pull outcome")
     };
+    let items: Vec<Data> = batch.by_ref().map(Result::unwrap).collect();
+    let batch = *batch;
+    let params = batch.finish();
     let context = match &params[0].value {
         Data::Untyped(Untyped::Scalar(id)) => Some(id.clone()),
         _ => None,
     };
     let end = matches!(&params[1].value, Data::Untyped(Untyped::Scalar(t)) if t == "TRUE");
+    (items, context, end)
+}
+
+fn pull_params(outcome: Outcome) -> (Option<String>, bool) {
+    let (_, context, end) = pull_result(outcome);
     (context, end)
 }
 
@@ -483,7 +493,7 @@ fn pull_contexts_run_to_the_end_close_and_expire() {
         open_contexts_per_principal_max: 2,
         ..ContextLimits::default()
     };
-    let contexts = Contexts::new(limits);
+    let contexts = Arc::new(Contexts::new(limits));
     let open = |timeout: &str| {
         call(
             "OpenEnumerateInstancePaths",
@@ -496,7 +506,7 @@ fn pull_contexts_run_to_the_end_close_and_expire() {
         )
     };
     let first = run(&manager, &contexts, &open("60")).unwrap();
-    let (id, end) = pull_params(&first);
+    let (id, end) = pull_params(first);
     assert!(!end);
     let id = id.unwrap();
     let pull = call(
@@ -507,15 +517,15 @@ fn pull_contexts_run_to_the_end_close_and_expire() {
             ("MaxObjectCount", text("100")),
         ],
     );
-    let rest = run(&manager, &contexts, &pull).unwrap();
-    assert_eq!(pull_params(&rest), (None, true));
-    assert_eq!(items(rest).len(), 2);
+    let (rest, context, end) = pull_result(run(&manager, &contexts, &pull).unwrap());
+    assert_eq!((context, end), (None, true));
+    assert_eq!(rest.len(), 2);
     assert_eq!(
         error_code(run(&manager, &contexts, &pull)),
         code::INVALID_ENUMERATION_CONTEXT
     );
     // Another user cannot use someone's context.
-    let (id, _) = pull_params(&run(&manager, &contexts, &open("60")).unwrap());
+    let (id, _) = pull_params(run(&manager, &contexts, &open("60")).unwrap());
     let theirs = call(
         "PullInstancePaths",
         "root/interop",
@@ -531,7 +541,7 @@ fn pull_contexts_run_to_the_end_close_and_expire() {
         Some(code::INVALID_ENUMERATION_CONTEXT)
     );
     // The per-user bound.
-    let (_second, _) = pull_params(&run(&manager, &contexts, &open("1")).unwrap());
+    let (_second, _) = pull_params(run(&manager, &contexts, &open("1")).unwrap());
     assert_eq!(
         error_code(run(&manager, &contexts, &open("60"))),
         code::SERVER_LIMITS_EXCEEDED
@@ -560,7 +570,7 @@ fn pull_contexts_run_to_the_end_close_and_expire() {
 #[test]
 fn queries_select_and_project() {
     let manager = manager();
-    let contexts = Contexts::new(ContextLimits::default());
+    let contexts = Arc::new(Contexts::new(ContextLimits::default()));
     let found = items(
         run(
             &manager,
@@ -602,4 +612,36 @@ fn queries_select_and_project() {
         .unwrap(),
     );
     assert_eq!(filtered.len(), 1);
+}
+
+#[test]
+fn a_batch_dropped_before_its_response_is_written_closes_its_context() {
+    let manager = manager();
+    let contexts = Arc::new(Contexts::new(ContextLimits::default()));
+    let open = call(
+        "OpenEnumerateInstancePaths",
+        "root/interop",
+        vec![
+            ("ClassName", class("CIM_Namespace")),
+            ("MaxObjectCount", text("1")),
+        ],
+    );
+    let (id, end) = pull_params(run(&manager, &contexts, &open).unwrap());
+    assert!(!end);
+    assert_eq!(contexts.len(), 1);
+    let pull = call(
+        "PullInstancePaths",
+        "root/interop",
+        vec![
+            ("EnumerationContext", text(id.as_deref().unwrap())),
+            ("MaxObjectCount", text("1")),
+        ],
+    );
+    // The response of this pull fails to be written: its batch is dropped unfinished.
+    drop(run(&manager, &contexts, &pull).unwrap());
+    assert!(contexts.is_empty());
+    assert_eq!(
+        error_code(run(&manager, &contexts, &pull)),
+        code::INVALID_ENUMERATION_CONTEXT
+    );
 }
