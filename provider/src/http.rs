@@ -28,7 +28,7 @@ use http_body_util::BodyExt;
 
 use crate::error::OperationError;
 use crate::methods;
-use crate::operations::{self, Items, Outcome};
+use crate::operations::{Items, Outcome};
 use crate::pull::PullBatch;
 use crate::service::{Peer, Service};
 
@@ -803,5 +803,187 @@ pub fn peer_text(address: &SocketAddr) -> String {
     address.to_string()
 }
 
-#[allow(unused_imports)]
-use operations as _;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cim_schema::model::{Instance, InstancePath, Property, Value};
+
+    fn instance(index: usize) -> Result<cim_schema::xml::Data, OperationError> {
+        let path = InstancePath::new("Test_Item").with_key("Id", format!("item-{index}"));
+        let instance = Instance::new("Test_Item").with(Property::new(
+            "Payload",
+            cim_schema::model::CimType::String,
+            Some(Value::String("x".repeat(1000))),
+        ));
+        Ok(cim_schema::xml::Data::NamedInstance(path, instance))
+    }
+
+    fn headers(trailers: bool) -> CimHeaders {
+        CimHeaders {
+            method: "EnumerateInstances".into(),
+            object: "root/cimv2".into(),
+            accepts_trailers: trailers,
+            accepts_gzip: false,
+        }
+    }
+
+    /// The frames of a response body: its data and its trailers.
+    fn frames(response: Response<ResponseBody>) -> (Vec<u8>, Option<HeaderMap>) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let collected = runtime.block_on(response.into_body().collect()).unwrap();
+        let trailers = collected.trailers().cloned();
+        (collected.to_bytes().to_vec(), trailers)
+    }
+
+    #[test]
+    fn an_error_after_streaming_began_ends_the_stream_with_the_status_trailer() {
+        let items = (0..1000).map(instance).chain(std::iter::once(Err(
+            OperationError::ServerLimitsExceeded("the operation ran too long".into()),
+        )));
+        let outcome = Ok(Outcome::Stream(Box::new(items)));
+        let response = intrinsic_response(
+            "7",
+            "EnumerateInstances",
+            outcome,
+            &headers(true),
+            usize::MAX,
+        );
+        assert_eq!(
+            response.headers().get(http::header::TRAILER).unwrap(),
+            "CIMStatusCode, CIMStatusCodeDescription"
+        );
+        let (body, trailers) = frames(response);
+        let trailers = trailers.expect("a trailer");
+        assert_eq!(trailers.get("CIMStatusCode").unwrap(), "27");
+        let description = trailers
+            .get("CIMStatusCodeDescription")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        assert!(description.contains("ran%20too%20long"), "{description}");
+        // The body went out in part; it is not a complete message.
+        assert!(body.len() > STREAM_THRESHOLD_BYTES);
+        assert!(decode(&body, &cim_schema::xml::Limits::DEFAULT).is_err());
+    }
+
+    #[test]
+    fn a_successful_stream_ends_without_a_status_and_decodes() {
+        let items = (0..1000).map(instance);
+        let outcome = Ok(Outcome::Stream(Box::new(items)));
+        let response = intrinsic_response(
+            "8",
+            "EnumerateInstances",
+            outcome,
+            &headers(true),
+            usize::MAX,
+        );
+        let (body, trailers) = frames(response);
+        assert!(trailers.is_none());
+        let message = decode(&body, &cim_schema::xml::Limits::DEFAULT).unwrap();
+        assert_eq!(message.id, "8");
+    }
+
+    #[test]
+    fn an_error_before_anything_was_sent_is_an_error_response() {
+        let items = (0..10)
+            .map(instance)
+            .chain(std::iter::once(Err(OperationError::NotFound(
+                "gone".into(),
+            ))));
+        let outcome = Ok(Outcome::Stream(Box::new(items)));
+        let response = intrinsic_response(
+            "9",
+            "EnumerateInstances",
+            outcome,
+            &headers(true),
+            usize::MAX,
+        );
+        let (body, trailers) = frames(response);
+        assert!(trailers.is_none());
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains("<ERROR CODE=\"6\""), "{text}");
+    }
+
+    #[test]
+    fn a_response_too_large_to_hold_for_a_client_without_trailers_is_refused() {
+        let items = (0..1000).map(instance);
+        let outcome = Ok(Outcome::Stream(Box::new(items)));
+        let response = intrinsic_response(
+            "10",
+            "EnumerateInstances",
+            outcome,
+            &headers(false),
+            100_000,
+        );
+        let (body, _) = frames(response);
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains("<ERROR CODE=\"27\""), "{text}");
+    }
+
+    #[test]
+    fn every_protocol_error_has_a_status_and_cim_errors_have_the_header() {
+        let cases = [
+            (
+                ProtocolError::UnsupportedOperation,
+                400,
+                Some("unsupported-operation"),
+            ),
+            (
+                ProtocolError::HeaderMismatch(String::new()),
+                400,
+                Some("header-mismatch"),
+            ),
+            (
+                ProtocolError::NotWellFormed(String::new()),
+                400,
+                Some("request-not-well-formed"),
+            ),
+            (
+                ProtocolError::NotValid(String::new()),
+                400,
+                Some("request-not-valid"),
+            ),
+            (
+                ProtocolError::UnsupportedProtocolVersion(String::new()),
+                501,
+                Some("unsupported-protocol-version"),
+            ),
+            (
+                ProtocolError::UnsupportedCimVersion(String::new()),
+                501,
+                Some("unsupported-cim-version"),
+            ),
+            (
+                ProtocolError::UnsupportedDtdVersion(String::new()),
+                501,
+                Some("unsupported-dtd-version"),
+            ),
+            (
+                ProtocolError::MultipleRequestsUnsupported,
+                501,
+                Some("multiple-requests-unsupported"),
+            ),
+            (ProtocolError::Unauthorized, 401, None),
+            (ProtocolError::BodyTimeout, 408, None),
+        ];
+        for (error, status, header) in cases {
+            let response = protocol_error_response(&error, "node1");
+            assert_eq!(response.status().as_u16(), status, "{error:?}");
+            assert_eq!(
+                response
+                    .headers()
+                    .get("CIMError")
+                    .map(|v| v.to_str().unwrap()),
+                header,
+                "{error:?}"
+            );
+        }
+        let challenge = protocol_error_response(&ProtocolError::Unauthorized, "node1");
+        assert!(challenge
+            .headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .is_some());
+    }
+}
