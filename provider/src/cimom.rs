@@ -274,7 +274,7 @@ fn typed_key(binding: &KeyBinding, cim_type: &CimType) -> Result<Value, Operatio
         return Ok(binding.value.clone());
     }
     if let Some(number) = binding.value.as_integer() {
-        return integer_as(number, cim_type).ok_or_else(mismatch);
+        return Value::from_integer(cim_type, number).ok_or_else(mismatch);
     }
     match (&binding.value, cim_type) {
         (Value::String(text), CimType::Datetime) => cim_schema::model::Datetime::parse(text)
@@ -283,21 +283,6 @@ fn typed_key(binding: &KeyBinding, cim_type: &CimType) -> Result<Value, Operatio
         (Value::Reference(_), CimType::Reference(_)) => Ok(binding.value.clone()),
         _ => Err(mismatch()),
     }
-}
-
-/// An integer as a value of an integer type, when it fits.
-fn integer_as(number: i128, cim_type: &CimType) -> Option<Value> {
-    Some(match cim_type {
-        CimType::Uint8 => Value::Uint8(number.try_into().ok()?),
-        CimType::Uint16 => Value::Uint16(number.try_into().ok()?),
-        CimType::Uint32 => Value::Uint32(number.try_into().ok()?),
-        CimType::Uint64 => Value::Uint64(number.try_into().ok()?),
-        CimType::Sint8 => Value::Sint8(number.try_into().ok()?),
-        CimType::Sint16 => Value::Sint16(number.try_into().ok()?),
-        CimType::Sint32 => Value::Sint32(number.try_into().ok()?),
-        CimType::Sint64 => Value::Sint64(number.try_into().ok()?),
-        _ => return None,
-    })
 }
 
 /// The instance path an object path names, or CIM_ERR_INVALID_PARAMETER for a class path.

@@ -543,85 +543,59 @@ impl Operation<'_> {
     }
 
     fn associators(&self, names_only: bool) -> Result<Outcome, OperationError> {
-        let mut allowed = vec![
-            "ObjectName",
-            "AssocClass",
-            "ResultClass",
-            "Role",
-            "ResultRole",
-        ];
-        if !names_only {
-            allowed.extend(["IncludeQualifiers", "IncludeClassOrigin", "PropertyList"]);
-        }
-        self.allow(&allowed)?;
-        let object = self.object_name()?;
-        let filter = self.association_filter(true)?;
-        match object {
-            ObjectPath::Class(path) => {
-                self.class_associators(&path.class_name, &filter, names_only, false)
-            }
-            ObjectPath::Instance(path) => {
-                let shape = self.instance_shape()?;
-                let found = self.associated(&path, &filter)?;
-                Ok(Outcome::Items(
-                    found
-                        .into_iter()
-                        .map(|(path, instance)| {
-                            if names_only {
-                                Data::ObjectPath(ObjectPath::Instance(path))
-                            } else {
-                                let class = instance.class_name.clone();
-                                let instance =
-                                    self.manager
-                                        .shape(self.namespace(), instance, &class, &shape);
-                                Data::ObjectWithPath(
-                                    ObjectPath::Instance(path),
-                                    Object::Instance(instance),
-                                )
-                            }
-                        })
-                        .collect(),
-                ))
-            }
-        }
+        self.traverse(names_only, false)
     }
 
     fn references(&self, names_only: bool) -> Result<Outcome, OperationError> {
-        let mut allowed = vec!["ObjectName", "ResultClass", "Role"];
+        self.traverse(names_only, true)
+    }
+
+    /// Associators, AssociatorNames (`references` false), References and ReferenceNames.
+    fn traverse(&self, names_only: bool, references: bool) -> Result<Outcome, OperationError> {
+        let mut allowed = if references {
+            vec!["ObjectName", "ResultClass", "Role"]
+        } else {
+            vec![
+                "ObjectName",
+                "AssocClass",
+                "ResultClass",
+                "Role",
+                "ResultRole",
+            ]
+        };
         if !names_only {
             allowed.extend(["IncludeQualifiers", "IncludeClassOrigin", "PropertyList"]);
         }
         self.allow(&allowed)?;
         let object = self.object_name()?;
-        let filter = self.association_filter(false)?;
-        match object {
+        let filter = self.association_filter(!references)?;
+        let path = match object {
             ObjectPath::Class(path) => {
-                self.class_associators(&path.class_name, &filter, names_only, true)
+                return self.class_associators(&path.class_name, &filter, names_only, references)
             }
-            ObjectPath::Instance(path) => {
-                let shape = self.instance_shape()?;
-                let found = self.referencing(&path, &filter)?;
-                Ok(Outcome::Items(
-                    found
-                        .into_iter()
-                        .map(|(path, instance)| {
-                            if names_only {
-                                Data::ObjectPath(ObjectPath::Instance(path))
-                            } else {
-                                let class = instance.class_name.clone();
-                                let instance =
-                                    self.manager
-                                        .shape(self.namespace(), instance, &class, &shape);
-                                Data::ObjectWithPath(
-                                    ObjectPath::Instance(path),
-                                    Object::Instance(instance),
-                                )
-                            }
-                        })
-                        .collect(),
-                ))
-            }
-        }
+            ObjectPath::Instance(path) => path,
+        };
+        let shape = self.instance_shape()?;
+        let found = if references {
+            self.referencing(&path, &filter)?
+        } else {
+            self.associated(&path, &filter)?
+        };
+        Ok(Outcome::Items(
+            found
+                .into_iter()
+                .map(|(path, instance)| {
+                    if names_only {
+                        return Data::ObjectPath(ObjectPath::Instance(path));
+                    }
+                    let class = instance.class_name.clone();
+                    let instance = self
+                        .manager
+                        .shape(self.namespace(), instance, &class, &shape);
+                    Data::ObjectWithPath(ObjectPath::Instance(path), Object::Instance(instance))
+                })
+                .collect(),
+        ))
     }
 
     /// Class-level Associators/References: the classes linked through association classes.

@@ -71,7 +71,9 @@ impl Server {
         if !config.https_addresses.is_empty() && tls.is_none() {
             return Err(ServerError::NoTls);
         }
-        for address in &config.https_addresses {
+        let https = config.https_addresses.iter().map(|a| (a, tls.clone()));
+        let http = config.http_addresses.iter().map(|a| (a, None));
+        for (address, tls) in https.chain(http) {
             let listener =
                 TcpListener::bind(address)
                     .await
@@ -79,17 +81,7 @@ impl Server {
                         address: *address,
                         source,
                     })?;
-            listeners.push((listener, tls.clone()));
-        }
-        for address in &config.http_addresses {
-            let listener =
-                TcpListener::bind(address)
-                    .await
-                    .map_err(|source| ServerError::Bind {
-                        address: *address,
-                        source,
-                    })?;
-            listeners.push((listener, None));
+            listeners.push((listener, tls));
         }
         if listeners.is_empty() {
             return Err(ServerError::NoAddress);

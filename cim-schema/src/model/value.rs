@@ -235,6 +235,22 @@ impl Value {
         }
     }
 
+    /// `n` as a value of the integer type `cim_type`, or `None` when it does not fit or the
+    /// type is not an integer type.
+    pub fn from_integer(cim_type: &CimType, n: i128) -> Option<Value> {
+        Some(match cim_type {
+            CimType::Uint8 => Value::Uint8(u8::try_from(n).ok()?),
+            CimType::Sint8 => Value::Sint8(i8::try_from(n).ok()?),
+            CimType::Uint16 => Value::Uint16(u16::try_from(n).ok()?),
+            CimType::Sint16 => Value::Sint16(i16::try_from(n).ok()?),
+            CimType::Uint32 => Value::Uint32(u32::try_from(n).ok()?),
+            CimType::Sint32 => Value::Sint32(i32::try_from(n).ok()?),
+            CimType::Uint64 => Value::Uint64(u64::try_from(n).ok()?),
+            CimType::Sint64 => Value::Sint64(i64::try_from(n).ok()?),
+            _ => return None,
+        })
+    }
+
     /// The value of any integer type widened to `i128`.
     pub fn as_integer(&self) -> Option<i128> {
         Some(match *self {

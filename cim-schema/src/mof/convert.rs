@@ -174,20 +174,12 @@ fn scalar(
 
 /// An integer literal as a value of an integer or real type; `None` when out of range.
 fn integer(n: i128, cim_type: &CimType) -> Option<Value> {
-    Some(match cim_type {
-        CimType::Uint8 => Value::Uint8(u8::try_from(n).ok()?),
-        CimType::Sint8 => Value::Sint8(i8::try_from(n).ok()?),
-        CimType::Uint16 => Value::Uint16(u16::try_from(n).ok()?),
-        CimType::Sint16 => Value::Sint16(i16::try_from(n).ok()?),
-        CimType::Uint32 => Value::Uint32(u32::try_from(n).ok()?),
-        CimType::Sint32 => Value::Sint32(i32::try_from(n).ok()?),
-        CimType::Uint64 => Value::Uint64(u64::try_from(n).ok()?),
-        CimType::Sint64 => Value::Sint64(i64::try_from(n).ok()?),
+    match cim_type {
         // Integers are at most 2^64 in magnitude: within both real ranges, possibly rounded.
-        CimType::Real32 => Value::Real32(n as f32),
-        CimType::Real64 => Value::Real64(n as f64),
-        _ => return None,
-    })
+        CimType::Real32 => Some(Value::Real32(n as f32)),
+        CimType::Real64 => Some(Value::Real64(n as f64)),
+        _ => Value::from_integer(cim_type, n),
+    }
 }
 
 #[cfg(test)]

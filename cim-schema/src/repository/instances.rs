@@ -268,7 +268,7 @@ fn coerce(declared: &CimType, value: &Value) -> Option<Value> {
         return Some(value.clone());
     }
     if declared.is_integer() {
-        return integer(declared, value.as_integer()?);
+        return Value::from_integer(declared, value.as_integer()?);
     }
     match (declared, value) {
         (CimType::Real64, Value::Real32(v)) => Some(Value::Real64(f64::from(*v))),
@@ -288,21 +288,6 @@ fn coerce(declared: &CimType, value: &Value) -> Option<Value> {
         }
         _ => None,
     }
-}
-
-/// An integer as a value of the integer type `declared`, if it fits.
-fn integer(declared: &CimType, n: i128) -> Option<Value> {
-    Some(match declared {
-        CimType::Uint8 => Value::Uint8(n.try_into().ok()?),
-        CimType::Sint8 => Value::Sint8(n.try_into().ok()?),
-        CimType::Uint16 => Value::Uint16(n.try_into().ok()?),
-        CimType::Sint16 => Value::Sint16(n.try_into().ok()?),
-        CimType::Uint32 => Value::Uint32(n.try_into().ok()?),
-        CimType::Sint32 => Value::Sint32(n.try_into().ok()?),
-        CimType::Uint64 => Value::Uint64(n.try_into().ok()?),
-        CimType::Sint64 => Value::Sint64(n.try_into().ok()?),
-        _ => return None,
-    })
 }
 
 /// Appends a canonical text of a key value: values that [`key_values_match`] takes for the
