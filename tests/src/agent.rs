@@ -87,6 +87,8 @@ impl Agent {
             .arg(directory.path().join("state"))
             .args(arguments)
             .env("RUST_LOG", "debug")
+            // Plain text in the log that failure messages quote.
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

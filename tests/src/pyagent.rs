@@ -1,10 +1,10 @@
 //! A `cmwbemd` WBEM agent started as a child process for a test, and the real clients (pywbem
 //! scripts, pywbemcli, sblim's wbemcli) pointed at it over HTTPS on loopback.
 //!
-//! The agent listens on `127.0.0.1:0` with its TLS material created in a fresh scratch
-//! folder; [`Agent::start`] waits, with a deadline, for the `listening https ADDRESS` line it
-//! prints once bound. It is killed when the [`Agent`] is dropped. This module builds nothing:
-//! `cargo build --bin cmwbemd` comes first (see [`agent_binary`]).
+//! The agent is [`crate::agent::Agent`] (loopback port 0, TLS material and state in a fresh
+//! folder, started and waited for with a deadline, killed when dropped), seen through its
+//! HTTPS address. This module builds nothing: `cargo build --bin cmwbemd` comes first (see
+//! [`agent_binary`]).
 //!
 //! The clients run with `REQUESTS_CA_BUNDLE` and `CURL_CA_BUNDLE` removed from their
 //! environment: either one would make Python's `requests` (under pywbem) or libcurl trust the
@@ -12,22 +12,14 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::{python, workspace_root};
-
-/// The environment variable naming the folder of the built binaries (default
-/// `<workspace>/target/debug`).
-pub const BIN_DIR_VARIABLE: &str = "CIMGUARD_BIN_DIR";
-
-/// How long the agent may take to print its listening line.
-pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Environment variables that would override the CA a client is given.
 const CA_OVERRIDES: &[&str] = &["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"];
@@ -53,122 +45,41 @@ pub fn scratch_folder(label: &str) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-/// A running `cmwbemd`, killed on drop.
+/// A running `cmwbemd` for the pywbem suite (the wire tests' [`crate::agent::Agent`], seen
+/// through its HTTPS address); stopped and its scratch folder removed when dropped.
 pub struct Agent {
-    child: Child,
-    address: SocketAddr,
-    scratch: PathBuf,
+    inner: crate::agent::Agent,
 }
 
 impl Agent {
-    /// Starts `cmwbemd --listen 127.0.0.1:0 --tls-dir SCRATCH/tls` with `arguments` after
-    /// them, and waits until it says where it listens.
+    /// Starts `cmwbemd` on loopback with `arguments` and waits until it says where it listens.
     pub fn start(arguments: &[&str]) -> Result<Agent, String> {
-        let binary = agent_binary("cmwbemd")?;
-        let scratch = scratch_folder("agent")?;
-        let log_path = scratch.join("agent.log");
-        let log = fs::File::create(&log_path)
-            .map_err(|error| format!("cannot create {}: {error}", log_path.display()))?;
-        let mut child = Command::new(&binary)
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--tls-dir")
-            .arg(scratch.join("tls"))
-            .arg("--state-dir")
-            .arg(scratch.join("state"))
-            .args(arguments)
-            // Plain text in the log that failure messages quote.
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .map_err(|error| format!("cannot start {}: {error}", binary.display()))?;
-        let Some(stdout) = child.stdout.take() else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("the agent's stdout was not captured".into());
-        };
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut agent = Agent {
-            child,
-            address: SocketAddr::from(([127, 0, 0, 1], 0)),
-            scratch,
-        };
-        agent.address = agent.wait_for_address(&receiver)?;
-        Ok(agent)
+        crate::agent::Agent::start(arguments).map(|inner| Agent { inner })
     }
 
-    /// Reads the agent's stdout until `listening https ADDRESS`, the agent's exit, or the
-    /// deadline.
-    fn wait_for_address(&mut self, lines: &mpsc::Receiver<String>) -> Result<SocketAddr, String> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(address) = line.strip_prefix("listening https ") {
-                        return address.trim().parse().map_err(|error| {
-                            format!("the agent printed a bad address {address:?}: {error}")
-                        });
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    return Err(format!(
-                        "the agent printed no listening line within {START_TIMEOUT:?}; its log:\n{}",
-                        self.log()
-                    ));
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = self.child.wait().map(|s| s.to_string());
-                    return Err(format!(
-                        "the agent exited ({status:?}) before listening; its log:\n{}",
-                        self.log()
-                    ));
-                }
-            }
-        }
-    }
-
-    /// The address it listens on.
+    /// The HTTPS address it listens on.
     pub fn address(&self) -> SocketAddr {
-        self.address
+        self.inner.https
     }
 
     /// Its URL: `https://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("https://{}", self.address)
+        format!("https://{}", self.inner.https)
     }
 
     /// The CA certificate its server certificate is signed by.
     pub fn ca_path(&self) -> PathBuf {
-        self.scratch.join("tls/ca.pem")
+        self.inner.ca_path()
     }
 
     /// A scratch folder of its own, removed with it.
     pub fn scratch(&self) -> &Path {
-        &self.scratch
+        self.inner.directory()
     }
 
     /// What it wrote to stderr so far (for failure messages).
     pub fn log(&self) -> String {
-        fs::read_to_string(self.scratch.join("agent.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = fs::remove_dir_all(&self.scratch);
+        self.inner.log()
     }
 }
 

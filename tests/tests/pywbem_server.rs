@@ -13,7 +13,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use cimguard_tests::pyagent::{
-    agent_binary, client_command, client_script, describe, output_within, venv_program, Agent,
+    client_command, client_script, describe, output_within, venv_program, Agent,
 };
 
 /// How long one group of checks may run (the pull group waits for a context to expire).
@@ -129,38 +129,18 @@ fn wbem_server() {
     group("wbemserver");
 }
 
-/// Adds a user with `cimguard user add`, reading the password from stdin.
-fn add_user(users_file: &std::path::Path, name: &str, role: &str, password: &str) {
-    use std::io::Write;
-    let binary = agent_binary("cimguard").unwrap_or_else(|error| panic!("{error}"));
-    let mut child = Command::new(&binary)
-        .args(["user", "add", name, "--role", role, "--users-file"])
-        .arg(users_file)
-        .arg("--password-stdin")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot run {}: {error}", binary.display()));
-    if let Some(mut stdin) = child.stdin.take() {
-        writeln!(stdin, "{password}").expect("write the password");
-    }
-    let output = child
-        .wait_with_output()
-        .expect("wait for cimguard user add");
-    assert!(
-        output.status.success(),
-        "cimguard user add {name}: {}",
-        describe(&output)
-    );
-}
-
 #[test]
 fn access_denied() {
     let folder = cimguard_tests::pyagent::scratch_folder("users").expect("scratch folder");
     let users = folder.join("users");
-    add_user(&users, "admin", "FULL_ADMIN", "admin password");
-    add_user(&users, "monitor", "MONITOR", "monitor password");
+    cimguard_tests::agent::users_file(
+        &users,
+        &[
+            ("admin", "FULL_ADMIN", "admin password"),
+            ("monitor", "MONITOR", "monitor password"),
+        ],
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
     let users_text = users.to_string_lossy().into_owned();
     let agent = start(&["--users-file", &users_text]);
     run_group(
