@@ -4,9 +4,7 @@
 
 use std::sync::Arc;
 
-use cim_schema::model::{
-    CimType, Class, Instance, InstancePath, KeyBinding, Name, NameKey, ObjectPath, Value,
-};
+use cim_schema::model::{CimType, Class, Instance, InstancePath, KeyBinding, Name, NameKey, Value};
 use cim_schema::repository::Repository;
 use indexmap::IndexMap;
 
@@ -282,15 +280,5 @@ fn typed_key(binding: &KeyBinding, cim_type: &CimType) -> Result<Value, Operatio
             .map_err(|_| mismatch()),
         (Value::Reference(_), CimType::Reference(_)) => Ok(binding.value.clone()),
         _ => Err(mismatch()),
-    }
-}
-
-/// The instance path an object path names, or CIM_ERR_INVALID_PARAMETER for a class path.
-pub fn instance_path(path: &ObjectPath) -> Result<&InstancePath, OperationError> {
-    match path {
-        ObjectPath::Instance(path) => Ok(path),
-        ObjectPath::Class(path) => Err(OperationError::parameter(format!(
-            "expected an instance path, found class path {path}"
-        ))),
     }
 }

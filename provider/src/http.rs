@@ -9,7 +9,6 @@
 
 use std::convert::Infallible;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -162,7 +161,7 @@ impl ProtocolError {
 }
 
 /// The body of every response.
-pub type ResponseBody = http_body_util::Either<Pieces, StreamBody>;
+pub type ResponseBody = http_body_util::Either<http_body_util::Full<Bytes>, StreamBody>;
 
 /// Serves one HTTP request.
 pub async fn handle(
@@ -532,7 +531,9 @@ fn buffered(mut body: Vec<u8>, gzip: bool) -> Response<ResponseBody> {
         body
     };
     builder
-        .body(http_body_util::Either::Left(Pieces::one(body)))
+        .body(http_body_util::Either::Left(http_body_util::Full::new(
+            Bytes::from(body),
+        )))
         .unwrap_or_else(|_| internal_error())
 }
 
@@ -553,14 +554,18 @@ fn streamed(body: StreamBody, gzip: bool) -> Response<ResponseBody> {
 
 /// 500 for a response that could not be built (the headers above are all valid constants).
 fn internal_error() -> Response<ResponseBody> {
-    let mut response = Response::new(http_body_util::Either::Left(Pieces::one(Vec::new())));
+    let mut response = Response::new(http_body_util::Either::Left(http_body_util::Full::new(
+        Bytes::new(),
+    )));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response
 }
 
 fn protocol_error_response(error: &ProtocolError, realm: &str) -> Response<ResponseBody> {
     let (status, cim_error) = error.status();
-    let mut response = Response::new(http_body_util::Either::Left(Pieces::one(Vec::new())));
+    let mut response = Response::new(http_body_util::Either::Left(http_body_util::Full::new(
+        Bytes::new(),
+    )));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     if let Some(value) = cim_error {
@@ -597,53 +602,6 @@ fn protocol_error_response(error: &ProtocolError, realm: &str) -> Response<Respo
         _ => {}
     }
     response
-}
-
-/// A whole response body held as pieces, of known length (hyper sends `Content-Length`).
-pub struct Pieces {
-    pieces: std::collections::VecDeque<Bytes>,
-    remaining: u64,
-}
-
-impl Pieces {
-    fn new(pieces: Vec<Bytes>) -> Pieces {
-        let remaining = pieces.iter().map(|p| p.len() as u64).sum();
-        Pieces {
-            pieces: pieces.into(),
-            remaining,
-        }
-    }
-
-    fn one(body: Vec<u8>) -> Pieces {
-        Pieces::new(vec![Bytes::from(body)])
-    }
-}
-
-impl http_body::Body for Pieces {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let this = &mut *self;
-        while let Some(piece) = this.pieces.pop_front() {
-            if !piece.is_empty() {
-                this.remaining -= piece.len() as u64;
-                return Poll::Ready(Some(Ok(Frame::data(piece))));
-            }
-        }
-        Poll::Ready(None)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.remaining == 0
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        http_body::SizeHint::with_exact(self.remaining)
-    }
 }
 
 /// A chunked response body encoded while it is sent; an error after the first chunk ends it
@@ -796,11 +754,6 @@ impl Source {
             Source::Pull(batch) => batch.finish(),
         }
     }
-}
-
-/// The peer address of a connection, for logs, throttling and the audit log.
-pub fn peer_text(address: &SocketAddr) -> String {
-    address.to_string()
 }
 
 #[cfg(test)]

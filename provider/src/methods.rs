@@ -25,33 +25,9 @@ pub fn object_header_matches(header: &str, target: &ObjectPath) -> bool {
     same_namespace
         && match (&parsed, target) {
             (ObjectPath::Class(a), ObjectPath::Class(b)) => a.class_name == b.class_name,
-            (ObjectPath::Instance(a), ObjectPath::Instance(b)) => {
-                a.class_name == b.class_name && keys_match_loosely(a, b)
-            }
+            (ObjectPath::Instance(a), ObjectPath::Instance(b)) => same_keys(a, b),
             _ => false,
         }
-}
-
-/// Keys compared by name and value text: the header's untyped keys and the body's typed ones.
-fn keys_match_loosely(
-    a: &cim_schema::model::InstancePath,
-    b: &cim_schema::model::InstancePath,
-) -> bool {
-    same_keys(a, b)
-        || (a.keybindings.len() == b.keybindings.len()
-            && a.keybindings.iter().all(|k| {
-                b.key(k.name.as_str())
-                    .is_some_and(|v| value_text(v) == value_text(&k.value))
-            }))
-}
-
-fn value_text(value: &Value) -> String {
-    match value {
-        Value::String(text) => text.clone(),
-        other => other
-            .as_integer()
-            .map_or_else(|| format!("{other:?}"), |n| n.to_string()),
-    }
 }
 
 /// Runs an extrinsic method call and builds its response.
@@ -118,11 +94,7 @@ fn run(
             })?;
         params.push((declared.name.clone(), value));
     }
-    let context = RequestContext {
-        principal: std::sync::Arc::from(principal.name.as_str()),
-        role: principal.role,
-        namespace: namespace.clone(),
-    };
+    let context = RequestContext::new(principal, namespace.clone());
     let provider = manager
         .provider(&namespace, class.name.as_str())
         .ok_or_else(|| {
@@ -173,4 +145,53 @@ fn typed_value(
         });
     }
     Ok(Some(value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cim_schema::model::{ClassPath, InstancePath};
+
+    fn instance(keys: &[(&str, Value)]) -> ObjectPath {
+        let mut path = InstancePath::new("HP_SGPackage").in_namespace("root/cimv2");
+        for (name, value) in keys {
+            path = path.with_key(*name, value.clone());
+        }
+        ObjectPath::Instance(path)
+    }
+
+    #[test]
+    fn the_cimobject_header_must_name_the_body_target() {
+        let package = instance(&[("Name", Value::String("pkg1".into()))]);
+        assert!(object_header_matches(
+            r#"root/cimv2:HP_SGPackage.Name="pkg1""#,
+            &package
+        ));
+        assert!(object_header_matches(
+            r#"root/cimv2:hp_sgpackage.name="pkg1""#,
+            &package
+        ));
+        assert!(!object_header_matches(
+            r#"root/cimv2:HP_SGPackage.Name="pkg2""#,
+            &package
+        ));
+        assert!(!object_header_matches(
+            r#"root/interop:HP_SGPackage.Name="pkg1""#,
+            &package
+        ));
+        assert!(!object_header_matches("root/cimv2:HP_SGPackage", &package));
+        assert!(!object_header_matches("not a path", &package));
+        // An untyped number in the header matches the key however wide the body's type is.
+        let numbered = instance(&[("Id", Value::Uint16(5))]);
+        assert!(object_header_matches(
+            "root/cimv2:HP_SGPackage.Id=5",
+            &numbered
+        ));
+        let mut class = ClassPath::new("HP_SGPackage");
+        class.namespace = Some("root/cimv2".into());
+        assert!(object_header_matches(
+            "root/cimv2:HP_SGPackage",
+            &ObjectPath::Class(class)
+        ));
+    }
 }

@@ -75,11 +75,7 @@ pub fn execute(
     call: &IMethodCall,
 ) -> Result<Outcome, OperationError> {
     let namespace = manager.namespace(&call.namespace)?;
-    let context = RequestContext {
-        principal: Arc::from(principal.name.as_str()),
-        role: principal.role,
-        namespace,
-    };
+    let context = RequestContext::new(principal, namespace);
     let op = Operation {
         manager,
         call,

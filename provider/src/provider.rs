@@ -26,6 +26,17 @@ pub struct RequestContext {
     pub namespace: Arc<str>,
 }
 
+impl RequestContext {
+    /// The context of `principal`'s request in `namespace`.
+    pub fn new(principal: &crate::auth::Principal, namespace: Arc<str>) -> RequestContext {
+        RequestContext {
+            principal: Arc::from(principal.name.as_str()),
+            role: principal.role,
+            namespace,
+        }
+    }
+}
+
 /// The result of an extrinsic method.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MethodOutput {

@@ -126,13 +126,13 @@ impl Service {
             .and_then(|()| operations::execute(&self.manager, &self.contexts, principal, call));
         if effect == operations::Effect::Write {
             let target = describe_target(call);
-            self.record(
-                principal,
-                peer,
-                call.name.as_str(),
-                &target,
-                result.as_ref().err(),
-            );
+            let description = result.as_ref().err().map(ToString::to_string);
+            let error = result
+                .as_ref()
+                .err()
+                .map(OperationError::code)
+                .zip(description.as_deref());
+            self.record(principal, peer, call.name.as_str(), &target, error);
         }
         let deadline = Instant::now() + self.config.limits.operation_time_max;
         Ok(match result? {
@@ -206,50 +206,24 @@ impl Service {
             .result
             .as_ref()
             .err()
-            .map(|e| OperationError::Failed(e.description.clone().unwrap_or_default()));
-        let code = response.result.as_ref().err().map(|e| e.code);
-        self.record_code(
-            principal,
-            peer,
-            call.name.as_str(),
-            &target,
-            code.zip(error.as_ref()),
-        );
+            .map(|e| (e.code, e.description.as_deref().unwrap_or_default()));
+        self.record(principal, peer, call.name.as_str(), &target, error);
         response
     }
 
+    /// Writes one state change to the log and the audit log; `error` is its CIM status code
+    /// and description when it failed.
     fn record(
         &self,
         principal: &Principal,
         peer: &Peer,
         operation: &str,
         target: &str,
-        error: Option<&OperationError>,
+        error: Option<(u32, &str)>,
     ) {
-        self.record_code(
-            principal,
-            peer,
-            operation,
-            target,
-            error.map(|e| (e.code(), e)),
-        );
-    }
-
-    fn record_code(
-        &self,
-        principal: &Principal,
-        peer: &Peer,
-        operation: &str,
-        target: &str,
-        error: Option<(u32, &OperationError)>,
-    ) {
-        let description = error.map(|(_, e)| e.to_string()).unwrap_or_default();
         let outcome = match error {
             None => AuditOutcome::Ok,
-            Some((code, _)) => AuditOutcome::Error {
-                code,
-                description: &description,
-            },
+            Some((code, description)) => AuditOutcome::Error { code, description },
         };
         tracing::info!(
             principal = %principal.name,
