@@ -754,6 +754,14 @@ fn doctype_entities_and_broken_syntax_are_not_well_formed() {
             enumerate("<IPARAMVALUE NAME=\"a\"></VALUE>"),
         ),
         (
+            "mismatched tag after text",
+            enumerate("<IPARAMVALUE NAME=\"a\"><VALUE>x</VALUES></IPARAMVALUE>"),
+        ),
+        (
+            "end tag in another case",
+            enumerate("<IPARAMVALUE NAME=\"a\"><VALUE>x</value></IPARAMVALUE>"),
+        ),
+        (
             "bad utf-8",
             enumerate("<IPARAMVALUE NAME=\"\u{00e9}\"/>")
                 .into_iter()

@@ -1,6 +1,7 @@
 //! The server's configuration and its limits: each a named, documented value.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::pull::ContextLimits;
@@ -26,6 +27,10 @@ pub struct ServerConfig {
     pub danger_allow_anonymous: bool,
     /// The realm of `WWW-Authenticate`.
     pub realm: String,
+    /// Where a large response for a client that does not take chunks with trailers is
+    /// spooled (an unlinked file) until its length is known; `None`: the system's temporary
+    /// directory (`TMPDIR`).
+    pub spool_dir: Option<PathBuf>,
     /// The limits.
     pub limits: Limits,
 }
@@ -38,6 +43,7 @@ impl Default for ServerConfig {
             danger_plain_http_beyond_loopback: false,
             danger_allow_anonymous: false,
             realm: "cimguard".into(),
+            spool_dir: None,
             limits: Limits::default(),
         }
     }
@@ -57,8 +63,11 @@ pub struct Limits {
     pub body_read_timeout: Duration,
     /// Bytes of a request body.
     pub body_bytes_max: usize,
-    /// Bytes of a response held in memory for a client that does not take chunks with
-    /// trailers (`TE: trailers`); larger responses fail with CIM_ERR_SERVER_LIMITS_EXCEEDED.
+    /// Bytes of a response held for a client that does not take chunks with trailers (`TE:
+    /// trailers`), which must get it whole with a `Content-Length`: up to
+    /// [`crate::http::STREAM_THRESHOLD_BYTES`] in memory, beyond that in a spool file
+    /// ([`ServerConfig::spool_dir`]). Larger responses fail with
+    /// CIM_ERR_SERVER_LIMITS_EXCEEDED.
     pub buffered_response_bytes_max: usize,
     /// The CIM-XML decoder's bounds (depth, elements, attribute and text sizes).
     pub xml: cim_schema::xml::Limits,

@@ -25,6 +25,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::BodyExt;
 
+use crate::auth::Principal;
 use crate::error::OperationError;
 use crate::methods;
 use crate::operations::{Items, Outcome};
@@ -161,7 +162,52 @@ impl ProtocolError {
 }
 
 /// The body of every response.
-pub type ResponseBody = http_body_util::Either<http_body_util::Full<Bytes>, StreamBody>;
+pub enum ResponseBody {
+    /// Held in memory, sent with `Content-Length`.
+    Whole(http_body_util::Full<Bytes>),
+    /// Encoded while it is sent, in chunks, with the status trailer on a late error.
+    Streamed(Box<StreamBody>),
+    /// Held in a spool file, sent with `Content-Length`.
+    Spooled(SpooledBody),
+}
+
+impl ResponseBody {
+    fn whole(bytes: impl Into<Bytes>) -> ResponseBody {
+        ResponseBody::Whole(http_body_util::Full::new(bytes.into()))
+    }
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            ResponseBody::Whole(body) => Pin::new(body).poll_frame(cx),
+            ResponseBody::Streamed(body) => Pin::new(&mut **body).poll_frame(cx),
+            ResponseBody::Spooled(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Whole(body) => body.is_end_stream(),
+            ResponseBody::Streamed(body) => body.done,
+            ResponseBody::Spooled(body) => body.remaining == 0,
+        }
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self {
+            ResponseBody::Whole(body) => body.size_hint(),
+            ResponseBody::Streamed(_) => http_body::SizeHint::default(),
+            ResponseBody::Spooled(body) => http_body::SizeHint::with_exact(body.remaining),
+        }
+    }
+}
 
 /// Serves one HTTP request.
 pub async fn handle(
@@ -185,20 +231,49 @@ struct CimHeaders {
     accepts_gzip: bool,
 }
 
+/// A CIM request header: its name as DSP0200 spells it, and as a ready header name (lower
+/// case, checked at compile time) so that looking it up needs no parsing or folding.
+struct CimHeader {
+    spelling: &'static str,
+    name: HeaderName,
+}
+
+const CIM_OPERATION: CimHeader = CimHeader {
+    spelling: "CIMOperation",
+    name: HeaderName::from_static("cimoperation"),
+};
+const CIM_METHOD: CimHeader = CimHeader {
+    spelling: "CIMMethod",
+    name: HeaderName::from_static("cimmethod"),
+};
+const CIM_OBJECT: CimHeader = CimHeader {
+    spelling: "CIMObject",
+    name: HeaderName::from_static("cimobject"),
+};
+const CIM_BATCH: CimHeader = CimHeader {
+    spelling: "CIMBatch",
+    name: HeaderName::from_static("cimbatch"),
+};
+const CIM_PROTOCOL_VERSION: CimHeader = CimHeader {
+    spelling: "CIMProtocolVersion",
+    name: HeaderName::from_static("cimprotocolversion"),
+};
+
 fn header<'a>(
     headers: &'a HeaderMap,
     prefix: &str,
-    name: &str,
+    header: &CimHeader,
 ) -> Result<Option<&'a str>, ProtocolError> {
     let value = if prefix.is_empty() {
-        headers.get(name)
+        headers.get(&header.name)
     } else {
-        headers.get(format!("{prefix}{name}"))
+        headers.get(format!("{prefix}{}", header.spelling))
     };
     value
         .map(|v| {
-            v.to_str()
-                .map_err(|_| ProtocolError::HeaderMismatch(format!("header {name} is not ascii")))
+            v.to_str().map_err(|_| {
+                ProtocolError::HeaderMismatch(format!("header {} is not ascii", header.spelling))
+            })
         })
         .transpose()
 }
@@ -236,30 +311,33 @@ fn check_headers(method: &Method, headers: &HeaderMap) -> Result<CimHeaders, Pro
     if let Some(content_type) = headers.get(http::header::CONTENT_TYPE) {
         let content_type = content_type
             .to_str()
-            .map_err(|_| ProtocolError::UnsupportedMediaType)?
-            .to_ascii_lowercase();
+            .map_err(|_| ProtocolError::UnsupportedMediaType)?;
         let mut parts = content_type.split(';').map(str::trim);
         let media = parts.next().unwrap_or_default();
-        if media != "application/xml" && media != "text/xml" {
+        if !media.eq_ignore_ascii_case("application/xml") && !media.eq_ignore_ascii_case("text/xml")
+        {
             return Err(ProtocolError::UnsupportedMediaType);
         }
         for part in parts {
-            if let Some(charset) = part.strip_prefix("charset=") {
-                let charset = charset.trim_matches('"');
-                if charset != "utf-8" && charset != "utf8" {
+            let Some((name, value)) = part.split_once('=') else {
+                continue;
+            };
+            if name.trim_end().eq_ignore_ascii_case("charset") {
+                let charset = value.trim_start().trim_matches('"');
+                if !charset.eq_ignore_ascii_case("utf-8") && !charset.eq_ignore_ascii_case("utf8") {
                     return Err(ProtocolError::UnsupportedMediaType);
                 }
             }
         }
     }
-    match header(headers, &prefix, "CIMOperation")? {
+    match header(headers, &prefix, &CIM_OPERATION)? {
         Some(value) if value.trim().eq_ignore_ascii_case("MethodCall") => {}
         _ => return Err(ProtocolError::UnsupportedOperation),
     }
-    if header(headers, &prefix, "CIMBatch")?.is_some() {
+    if header(headers, &prefix, &CIM_BATCH)?.is_some() {
         return Err(ProtocolError::MultipleRequestsUnsupported);
     }
-    if let Some(version) = header(headers, &prefix, "CIMProtocolVersion")? {
+    if let Some(version) = header(headers, &prefix, &CIM_PROTOCOL_VERSION)? {
         let version = version.trim();
         if version != "1" && !version.starts_with("1.") {
             return Err(ProtocolError::UnsupportedProtocolVersion(format!(
@@ -267,9 +345,9 @@ fn check_headers(method: &Method, headers: &HeaderMap) -> Result<CimHeaders, Pro
             )));
         }
     }
-    let method = header(headers, &prefix, "CIMMethod")?
+    let method = header(headers, &prefix, &CIM_METHOD)?
         .ok_or_else(|| ProtocolError::HeaderMismatch("CIMMethod is missing".into()))?;
-    let object = header(headers, &prefix, "CIMObject")?
+    let object = header(headers, &prefix, &CIM_OBJECT)?
         .ok_or_else(|| ProtocolError::HeaderMismatch("CIMObject is missing".into()))?;
     let decode_header = |name: &str, value: &str| {
         percent_encoding::percent_decode_str(value)
@@ -329,7 +407,19 @@ async fn serve(
         }
     })?
     .to_bytes();
-    let message = decode(&body, &service.config.limits.xml)
+    dispatch(&service, &peer, &principal, &cim, &body)
+}
+
+/// Answers a request that passed the header checks and authentication: decodes the body,
+/// runs the operation and builds the response.
+fn dispatch(
+    service: &Service,
+    peer: &Peer,
+    principal: &Principal,
+    cim: &CimHeaders,
+    body: &[u8],
+) -> Result<Response<ResponseBody>, ProtocolError> {
+    let message = decode(body, &service.config.limits.xml)
         .map_err(|error| ProtocolError::from_decode(&error))?;
     let MessageBody::Request(request) = &message.body else {
         return Err(ProtocolError::NotValid(
@@ -354,13 +444,17 @@ async fn serve(
                     cim.object, call.namespace
                 )));
             }
-            let outcome = service.intrinsic(&principal, &peer, call);
+            let outcome = service.intrinsic(principal, peer, call);
+            let holding = Holding {
+                bytes_max: service.config.limits.buffered_response_bytes_max,
+                spool_dir: service.config.spool_dir.as_deref(),
+            };
             Ok(intrinsic_response(
                 &message.id,
                 call.name.as_str(),
                 outcome,
-                &cim,
-                service.config.limits.buffered_response_bytes_max,
+                cim,
+                &holding,
             ))
         }
         CimRequest::MethodCall(call) => {
@@ -376,13 +470,32 @@ async fn serve(
                     cim.object
                 )));
             }
-            let response = service.extrinsic(&principal, &peer, call);
+            let response = service.extrinsic(principal, peer, call);
             let message = Message::new(
                 message.id.clone(),
                 MessageBody::Response(CimResponse::Method(response)),
             );
             Ok(buffered(encoded(&message), cim.accepts_gzip))
         }
+    }
+}
+
+/// Answers one request in process, as the listener does after authentication: the header
+/// checks, the decoding, the operation and the response. For benchmarks and embedding; the
+/// listener itself reads the body within its limits first.
+pub fn answer(
+    service: &Service,
+    peer: &Peer,
+    principal: &Principal,
+    method: &Method,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response<ResponseBody> {
+    let result = check_headers(method, headers)
+        .and_then(|cim| dispatch(service, peer, principal, &cim, body));
+    match result {
+        Ok(response) => response,
+        Err(error) => protocol_error_response(&error, &service.config.realm),
     }
 }
 
@@ -421,13 +534,21 @@ fn error_message(id: &str, method: &str, error: &OperationError) -> Vec<u8> {
     ))
 }
 
+/// How a response is held for a client that does not take chunks with trailers.
+struct Holding<'a> {
+    /// The largest response held.
+    bytes_max: usize,
+    /// Where responses beyond [`STREAM_THRESHOLD_BYTES`] are spooled (`None`: `TMPDIR`).
+    spool_dir: Option<&'a std::path::Path>,
+}
+
 /// The response of an intrinsic operation.
 fn intrinsic_response(
     id: &str,
     method: &str,
     outcome: Result<Outcome, OperationError>,
     cim: &CimHeaders,
-    buffered_bytes_max: usize,
+    holding: &Holding<'_>,
 ) -> Response<ResponseBody> {
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -452,19 +573,32 @@ fn intrinsic_response(
         Outcome::Pull(batch) => Source::Pull(batch),
     };
     let mut writer = begin_imethod_response(id, method);
+    // DSP0200 chunks only for clients that take trailers; the others get the whole response
+    // with its length, so a large one goes to a spool file rather than memory.
+    let mut spool: Option<Spool> = None;
 
     // Write until the end, an error, or (when the client takes trailers) the stream threshold.
     loop {
-        if cim.accepts_trailers && writer.buffered_len() >= STREAM_THRESHOLD_BYTES {
-            let body = StreamBody::new(writer, items, cim.accepts_gzip);
-            return streamed(body, cim.accepts_gzip);
+        if writer.buffered_len() >= STREAM_THRESHOLD_BYTES {
+            if cim.accepts_trailers {
+                let body = StreamBody::new(writer, items, cim.accepts_gzip);
+                return streamed(body, cim.accepts_gzip);
+            }
+            if spool.is_none() {
+                spool = Spool::create(holding.spool_dir, cim.accepts_gzip);
+            }
+            if let Some(file) = spool.as_mut() {
+                if let Err(error) = file.write(&writer.take_chunk()) {
+                    return spool_failed(id, method, &error, cim);
+                }
+            }
         }
-        if writer.buffered_len() > buffered_bytes_max {
-            // DSP0200 streams only to clients that take trailers; the others get the whole
-            // response at once, so it is bounded.
+        let held = writer.buffered_len() + spool.as_ref().map_or(0, |s| s.plain_len);
+        if held > holding.bytes_max {
             let error = OperationError::ServerLimitsExceeded(format!(
-                "the response is over {buffered_bytes_max} bytes: use the pull operations, \
-                 or send TE: trailers to receive it in chunks"
+                "the response is over {} bytes: use the pull operations, \
+                 or send TE: trailers to receive it in chunks",
+                holding.bytes_max
             ));
             return buffered(error_message(id, method, &error), cim.accepts_gzip);
         }
@@ -490,7 +624,127 @@ fn intrinsic_response(
             return buffered(error_message(id, method, &error), cim.accepts_gzip);
         }
     };
-    buffered(last, cim.accepts_gzip)
+    match spool {
+        None => buffered(last, cim.accepts_gzip),
+        Some(mut spool) => match spool.write(&last).and_then(|()| spool.finish()) {
+            Ok(body) => spooled(body, cim.accepts_gzip),
+            Err(error) => spool_failed(id, method, &error, cim),
+        },
+    }
+}
+
+fn spool_failed(
+    id: &str,
+    method: &str,
+    error: &std::io::Error,
+    cim: &CimHeaders,
+) -> Response<ResponseBody> {
+    tracing::error!(%error, "cannot spool a response");
+    let error = OperationError::Failed(format!(
+        "the response could not be spooled ({error}): use the pull operations, \
+         or send TE: trailers to receive it in chunks"
+    ));
+    buffered(error_message(id, method, &error), cim.accepts_gzip)
+}
+
+/// A response being written to an unlinked spool file, gzipped when the client takes that.
+struct Spool {
+    writer: SpoolWriter,
+    /// Bytes of the response before compression.
+    plain_len: usize,
+}
+
+enum SpoolWriter {
+    Plain(std::io::BufWriter<std::fs::File>),
+    Gzip(GzEncoder<std::io::BufWriter<std::fs::File>>),
+}
+
+impl Spool {
+    /// A spool file in `dir`; `None` (logged) when none can be made, and the response is
+    /// then held in memory within the same bound.
+    fn create(dir: Option<&std::path::Path>, gzip: bool) -> Option<Spool> {
+        let file = match dir {
+            Some(dir) => tempfile::tempfile_in(dir),
+            None => tempfile::tempfile(),
+        };
+        let file = match file {
+            Ok(file) => std::io::BufWriter::with_capacity(CHUNK_BYTES, file),
+            Err(error) => {
+                tracing::warn!(%error, ?dir, "cannot create a spool file: the response is held in memory");
+                return None;
+            }
+        };
+        let writer = if gzip {
+            SpoolWriter::Gzip(GzEncoder::new(file, flate2::Compression::fast()))
+        } else {
+            SpoolWriter::Plain(file)
+        };
+        Some(Spool {
+            writer,
+            plain_len: 0,
+        })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.plain_len += bytes.len();
+        match &mut self.writer {
+            SpoolWriter::Plain(file) => file.write_all(bytes),
+            SpoolWriter::Gzip(encoder) => encoder.write_all(bytes),
+        }
+    }
+
+    /// The whole response, to be read back from the start.
+    fn finish(self) -> std::io::Result<SpooledBody> {
+        use std::io::Seek;
+        let buffered = match self.writer {
+            SpoolWriter::Plain(file) => file,
+            SpoolWriter::Gzip(encoder) => encoder.finish()?,
+        };
+        let mut file = buffered.into_inner().map_err(|e| e.into_error())?;
+        let remaining = file.stream_position()?;
+        file.rewind()?;
+        Ok(SpooledBody { file, remaining })
+    }
+}
+
+/// A response read back from its spool file in [`CHUNK_BYTES`] pieces.
+///
+/// The reads are plain blocking reads on the runtime thread: the file was just written, so
+/// they come from the page cache, and a spooled response is sent at most once per request.
+pub struct SpooledBody {
+    file: std::fs::File,
+    remaining: u64,
+}
+
+impl http_body::Body for SpooledBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        use std::io::Read;
+        let this = &mut *self;
+        if this.remaining == 0 {
+            return Poll::Ready(None);
+        }
+        let want = usize::try_from(this.remaining).map_or(CHUNK_BYTES, |r| r.min(CHUNK_BYTES));
+        let mut chunk = vec![0; want];
+        match this.file.read_exact(&mut chunk) {
+            Ok(()) => {
+                this.remaining -= want as u64;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+            }
+            Err(error) => {
+                // The announced length cannot be met: ending short makes hyper close the
+                // connection, so the client sees a truncated response, never a wrong one.
+                tracing::error!(%error, "cannot read a spooled response back");
+                this.remaining = 0;
+                Poll::Ready(None)
+            }
+        }
+    }
 }
 
 fn response_builder() -> http::response::Builder {
@@ -531,9 +785,21 @@ fn buffered(mut body: Vec<u8>, gzip: bool) -> Response<ResponseBody> {
         body
     };
     builder
-        .body(http_body_util::Either::Left(http_body_util::Full::new(
-            Bytes::from(body),
-        )))
+        .body(ResponseBody::whole(body))
+        .unwrap_or_else(|_| internal_error())
+}
+
+/// A spooled response with `Content-Length`.
+fn spooled(body: SpooledBody, gzip: bool) -> Response<ResponseBody> {
+    let mut builder =
+        response_builder().header(http::header::CONTENT_LENGTH, body.remaining.to_string());
+    if gzip {
+        builder = builder
+            .header(http::header::CONTENT_ENCODING, "gzip")
+            .header(http::header::VARY, "Accept-Encoding");
+    }
+    builder
+        .body(ResponseBody::Spooled(body))
         .unwrap_or_else(|_| internal_error())
 }
 
@@ -548,24 +814,20 @@ fn streamed(body: StreamBody, gzip: bool) -> Response<ResponseBody> {
             .header(http::header::VARY, "Accept-Encoding");
     }
     builder
-        .body(http_body_util::Either::Right(body))
+        .body(ResponseBody::Streamed(Box::new(body)))
         .unwrap_or_else(|_| internal_error())
 }
 
 /// 500 for a response that could not be built (the headers above are all valid constants).
 fn internal_error() -> Response<ResponseBody> {
-    let mut response = Response::new(http_body_util::Either::Left(http_body_util::Full::new(
-        Bytes::new(),
-    )));
+    let mut response = Response::new(ResponseBody::whole(Bytes::new()));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     response
 }
 
 fn protocol_error_response(error: &ProtocolError, realm: &str) -> Response<ResponseBody> {
     let (status, cim_error) = error.status();
-    let mut response = Response::new(http_body_util::Either::Left(http_body_util::Full::new(
-        Bytes::new(),
-    )));
+    let mut response = Response::new(ResponseBody::whole(Bytes::new()));
     *response.status_mut() = status;
     let headers = response.headers_mut();
     if let Some(value) = cim_error {
@@ -780,6 +1042,11 @@ mod tests {
         }
     }
 
+    const UNBOUNDED: Holding<'static> = Holding {
+        bytes_max: usize::MAX,
+        spool_dir: None,
+    };
+
     /// The frames of a response body: its data and its trailers.
     fn frames(response: Response<ResponseBody>) -> (Vec<u8>, Option<HeaderMap>) {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -801,7 +1068,7 @@ mod tests {
             "EnumerateInstances",
             outcome,
             &headers(true),
-            usize::MAX,
+            &UNBOUNDED,
         );
         assert_eq!(
             response.headers().get(http::header::TRAILER).unwrap(),
@@ -830,7 +1097,7 @@ mod tests {
             "EnumerateInstances",
             outcome,
             &headers(true),
-            usize::MAX,
+            &UNBOUNDED,
         );
         let (body, trailers) = frames(response);
         assert!(trailers.is_none());
@@ -851,7 +1118,7 @@ mod tests {
             "EnumerateInstances",
             outcome,
             &headers(true),
-            usize::MAX,
+            &UNBOUNDED,
         );
         let (body, trailers) = frames(response);
         assert!(trailers.is_none());
@@ -868,11 +1135,94 @@ mod tests {
             "EnumerateInstances",
             outcome,
             &headers(false),
-            100_000,
+            &Holding {
+                bytes_max: 100_000,
+                spool_dir: None,
+            },
         );
         let (body, _) = frames(response);
         let text = String::from_utf8(body).unwrap();
         assert!(text.contains("<ERROR CODE=\"27\""), "{text}");
+    }
+
+    #[test]
+    fn a_large_response_for_a_client_without_trailers_is_spooled_and_sent_whole() {
+        let spool_dir = tempfile::tempdir().unwrap();
+        let holding = Holding {
+            bytes_max: usize::MAX,
+            spool_dir: Some(spool_dir.path()),
+        };
+        for gzip in [false, true] {
+            let cim = CimHeaders {
+                accepts_gzip: gzip,
+                ..headers(false)
+            };
+            let items = (0..1000).map(instance);
+            let outcome = Ok(Outcome::Stream(Box::new(items)));
+            let response = intrinsic_response("11", "EnumerateInstances", outcome, &cim, &holding);
+            assert!(matches!(response.body(), ResponseBody::Spooled(_)));
+            assert!(response.headers().get(http::header::TRAILER).is_none());
+            let length: usize = response.headers()[http::header::CONTENT_LENGTH]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert_eq!(
+                response
+                    .headers()
+                    .get(http::header::CONTENT_ENCODING)
+                    .is_some(),
+                gzip
+            );
+            let (body, trailers) = frames(response);
+            assert!(trailers.is_none());
+            assert_eq!(body.len(), length);
+            let body = if gzip {
+                let mut plain = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&body[..]),
+                    &mut plain,
+                )
+                .unwrap();
+                plain
+            } else {
+                body
+            };
+            assert!(body.len() > STREAM_THRESHOLD_BYTES);
+            let message = decode(&body, &cim_schema::xml::Limits::DEFAULT).unwrap();
+            assert_eq!(message.id, "11");
+            let MessageBody::Response(CimResponse::IMethod(response)) = message.body else {
+                panic!("not an imethod response");
+            };
+            let items = response.result.unwrap().return_value.unwrap();
+            assert_eq!(items.len(), 1000);
+        }
+        // The spool files were unlinked at creation: nothing is left behind.
+        assert_eq!(std::fs::read_dir(spool_dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn an_error_while_spooling_is_an_error_response() {
+        let items = (0..1000)
+            .map(instance)
+            .chain(std::iter::once(Err(OperationError::Failed(
+                "disk on fire".into(),
+            ))));
+        let outcome = Ok(Outcome::Stream(Box::new(items)));
+        let response = intrinsic_response(
+            "12",
+            "EnumerateInstances",
+            outcome,
+            &headers(false),
+            &UNBOUNDED,
+        );
+        assert!(matches!(response.body(), ResponseBody::Whole(_)));
+        let (body, _) = frames(response);
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            text.contains("<ERROR CODE=\"1\"") && text.contains("disk on fire"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -51,6 +51,10 @@ struct Cli {
     /// The audit log of state-changing operations (JSON lines, mode 0600).
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
+    /// Where large responses for clients that take no chunks (no `TE: trailers`) are spooled
+    /// until their length is known (unlinked files); default: $TMPDIR or /tmp.
+    #[arg(long, value_name = "DIR")]
+    spool_dir: Option<PathBuf>,
     /// The directory of the TLS material (created on first start).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/cimguard/tls")]
     tls_dir: PathBuf,
@@ -170,6 +174,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         danger_plain_http_beyond_loopback: cli.danger_plain_http_beyond_loopback,
         danger_allow_anonymous: cli.danger_allow_anonymous,
         http_addresses: cli.http.clone(),
+        spool_dir: cli.spool_dir.clone(),
         limits: cli.limits(),
         ..ServerConfig::default()
     };

@@ -1014,7 +1014,7 @@ async fn enumerate_all(
         mode: if chunked {
             "EnumerateInstances, TE: trailers (chunked)"
         } else {
-            "EnumerateInstances, no TE (buffered)"
+            "EnumerateInstances, no TE (spooled, Content-Length)"
         },
         elapsed,
         bytes: counter.bytes,

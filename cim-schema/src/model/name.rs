@@ -3,18 +3,22 @@
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 /// A CIM element name (class, property, method, parameter, qualifier, namespace segment).
 ///
 /// DSP0004 makes names case-insensitive: `CIM_System` and `cim_system` are the same class. A
 /// `Name` compares, hashes and orders without regard to case but keeps the spelling it was
 /// created with, which is the spelling shown to clients.
+///
+/// The spelling is shared: instances are copied and reshaped for every response, and copying
+/// a name is then a reference count, not an allocation.
 #[derive(Clone)]
-pub struct Name(Box<str>);
+pub struct Name(Arc<str>);
 
 impl Name {
     /// A name with the given spelling.
-    pub fn new(spelling: impl Into<Box<str>>) -> Self {
+    pub fn new(spelling: impl Into<Arc<str>>) -> Self {
         Name(spelling.into())
     }
 

@@ -266,7 +266,8 @@ impl<'a> Parser<'a> {
             return Err(self.unexpected(&child));
         }
         let namespace = self.local_namespace_path()?;
-        let mut params = Vec::new();
+        // Enumerations carry five or six parameters: grow once at most.
+        let mut params = Vec::with_capacity(8);
         while let Some(child) = self.child()? {
             if child.name != b"IPARAMVALUE" {
                 return Err(self.unexpected(&child));

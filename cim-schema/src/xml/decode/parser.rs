@@ -93,7 +93,9 @@ impl<'a> Parser<'a> {
         let mut reader = Reader::from_reader(body.as_bytes());
         let config = reader.config_mut();
         config.expand_empty_elements = true;
-        config.check_end_names = true;
+        // End tags are checked against `open` (see `close`): quick-xml's own check keeps a
+        // second copy of every open name, grown anew for each document.
+        config.check_end_names = false;
         config.trim_text(false);
         Ok(Parser {
             reader,
@@ -293,8 +295,8 @@ impl<'a> Parser<'a> {
         loop {
             match self.event()? {
                 Event::Start(start) => return self.open(&start).map(Some),
-                Event::End(_) => {
-                    self.open.pop();
+                Event::End(end) => {
+                    self.close(end.name().as_ref())?;
                     return Ok(None);
                 }
                 Event::Text(text) if is_whitespace(&text) => {}
@@ -305,6 +307,29 @@ impl<'a> Parser<'a> {
                 other => return Err(self.misplaced(&other)),
             }
         }
+    }
+
+    /// Checks that the end tag `name` closes the innermost open element.
+    fn check_end(&self, name: &[u8]) -> Result<()> {
+        match self.open.last() {
+            Some(open) if *open == name => Ok(()),
+            Some(open) => Err(self.not_well_formed(format!(
+                "end tag {} does not match start tag {}",
+                String::from_utf8_lossy(name),
+                String::from_utf8_lossy(open)
+            ))),
+            None => Err(self.not_well_formed(format!(
+                "end tag {} with no open element",
+                String::from_utf8_lossy(name)
+            ))),
+        }
+    }
+
+    /// Closes the innermost open element with the end tag `name`.
+    fn close(&mut self, name: &[u8]) -> Result<()> {
+        self.check_end(name)?;
+        self.open.pop();
+        Ok(())
     }
 
     fn misplaced(&self, event: &Event<'_>) -> DecodeError {
@@ -362,7 +387,8 @@ impl<'a> Parser<'a> {
                     }
                 }
                 Event::Comment(_) => continue,
-                Event::End(_) => {
+                Event::End(end) => {
+                    self.check_end(end.name().as_ref())?;
                     self.pending_close = true;
                     return Ok(content);
                 }

@@ -8,7 +8,8 @@ use crate::xml::text;
 impl<'a> Parser<'a> {
     /// `LOCALNAMESPACEPATH` (opened): its `NAMESPACE` segments joined with `/`.
     pub fn local_namespace_path(&mut self) -> Result<String> {
-        let mut namespace = String::new();
+        // `root/cimv2`, `root/interop` and the like fit without growing.
+        let mut namespace = String::with_capacity(16);
         let mut any = false;
         while let Some(child) = self.child()? {
             if child.name != b"NAMESPACE" {
