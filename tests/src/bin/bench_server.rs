@@ -27,6 +27,11 @@ use cimguard_provider::server::{Server, TlsSource};
 use cimguard_provider::service::Service;
 use clap::Parser;
 
+/// The allocator of the benchmark server, as of cmwbemd (see there): mimalloc, built without
+/// transparent huge pages.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The benchmark class, compiled into `root/cimv2` after the shipped schema.
 const BENCH_MOF: &[u8] =
     b"class CIMGUARD_BenchItem { [Key] string Id; string Payload; uint32 Index; };";
