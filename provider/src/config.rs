@@ -1,6 +1,7 @@
 //! The server's configuration and its limits: each a named, documented value.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ pub struct ServerConfig {
     pub realm: String,
     /// Where a large response for a client that does not take chunks with trailers is
     /// spooled (an unlinked file) until its length is known; `None`: the system's temporary
-    /// directory (`TMPDIR`).
+    /// directory (`TMPDIR`). A local disk: on tmpfs the spool would be memory again.
     pub spool_dir: Option<PathBuf>,
     /// The limits.
     pub limits: Limits,
@@ -46,6 +47,22 @@ impl Default for ServerConfig {
             spool_dir: None,
             limits: Limits::default(),
         }
+    }
+}
+
+impl ServerConfig {
+    /// Makes the spool directory (mode 0700) when it is configured and missing, and checks
+    /// that a spool file can be made in it, so that a broken directory stops the server at
+    /// start rather than failing large responses later.
+    pub fn prepare_spool_dir(&self) -> std::io::Result<()> {
+        let Some(dir) = &self.spool_dir else {
+            return Ok(());
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        tempfile::tempfile_in(dir).map(drop)
     }
 }
 
@@ -67,8 +84,12 @@ pub struct Limits {
     /// trailers`), which must get it whole with a `Content-Length`: up to
     /// [`crate::http::STREAM_THRESHOLD_BYTES`] in memory, beyond that in a spool file
     /// ([`ServerConfig::spool_dir`]). Larger responses fail with
-    /// CIM_ERR_SERVER_LIMITS_EXCEEDED.
+    /// CIM_ERR_SERVER_LIMITS_EXCEEDED, as do responses that cannot be spooled.
     pub buffered_response_bytes_max: usize,
+    /// Spool files in use at once (each up to `buffered_response_bytes_max`, each an open
+    /// file until its client has read it); a large response beyond them fails with
+    /// CIM_ERR_SERVER_LIMITS_EXCEEDED.
+    pub spooled_responses_max: usize,
     /// The CIM-XML decoder's bounds (depth, elements, attribute and text sizes).
     pub xml: cim_schema::xml::Limits,
     /// How long one operation may run before it ends with CIM_ERR_SERVER_LIMITS_EXCEEDED.
@@ -88,6 +109,7 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(30),
             body_bytes_max: 16 * 1024 * 1024,
             buffered_response_bytes_max: 512 * 1024 * 1024,
+            spooled_responses_max: 8,
             xml: cim_schema::xml::Limits::DEFAULT,
             operation_time_max: Duration::from_secs(300),
             contexts: ContextLimits::default(),

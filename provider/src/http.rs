@@ -1,8 +1,8 @@
 //! DSP0200 over HTTP: the request headers checked (POST and M-POST with `Man:` and `NN-`
 //! prefixed headers), the body read within its limit and decoded, the operation dispatched,
-//! and the response written: buffered with `Content-Length`, or chunked with the
-//! `CIMStatusCode` trailer when the client sent `TE: trailers` and the response is large;
-//! gzip when the client accepts it.
+//! and the response written: buffered with `Content-Length`, or, when it is large, chunked
+//! with the `CIMStatusCode` trailer if the client sent `TE: trailers`, else spooled to an
+//! unlinked file and sent whole with `Content-Length`; gzip when the client accepts it.
 //!
 //! [`ProtocolError::status`] is the one place where a protocol error becomes an HTTP status and
 //! a `CIMError` header.
@@ -35,7 +35,8 @@ use crate::service::{Peer, Service};
 /// The extension URI of DSP0200's M-POST `Man:` header.
 const CIM_MAPPING_URI: &str = "http://www.dmtf.org/cim/mapping/http/v1.0";
 
-/// A response body larger than this is streamed in chunks (when the client allows it).
+/// A response body larger than this is streamed in chunks when the client takes trailers,
+/// and spooled to a file when it does not.
 pub const STREAM_THRESHOLD_BYTES: usize = 256 * 1024;
 
 /// The size of the chunks of a streamed response.
@@ -448,6 +449,7 @@ fn dispatch(
             let holding = Holding {
                 bytes_max: service.config.limits.buffered_response_bytes_max,
                 spool_dir: service.config.spool_dir.as_deref(),
+                spools: &service.spools,
             };
             Ok(intrinsic_response(
                 &message.id,
@@ -481,8 +483,10 @@ fn dispatch(
 }
 
 /// Answers one request in process, as the listener does after authentication: the header
-/// checks, the decoding, the operation and the response. For benchmarks and embedding; the
-/// listener itself reads the body within its limits first.
+/// checks, the decoding, the operation and the response. For benchmarks: it trusts
+/// `principal` and takes `body` whole, where the listener authenticates and reads the body
+/// within its limits first.
+#[doc(hidden)]
 pub fn answer(
     service: &Service,
     peer: &Peer,
@@ -540,6 +544,8 @@ struct Holding<'a> {
     bytes_max: usize,
     /// Where responses beyond [`STREAM_THRESHOLD_BYTES`] are spooled (`None`: `TMPDIR`).
     spool_dir: Option<&'a std::path::Path>,
+    /// One permit per spool file in use, held until its response is sent or dropped.
+    spools: &'a Arc<tokio::sync::Semaphore>,
 }
 
 /// The response of an intrinsic operation.
@@ -584,13 +590,25 @@ fn intrinsic_response(
                 let body = StreamBody::new(writer, items, cim.accepts_gzip);
                 return streamed(body, cim.accepts_gzip);
             }
-            if spool.is_none() {
-                spool = Spool::create(holding.spool_dir, cim.accepts_gzip);
-            }
-            if let Some(file) = spool.as_mut() {
-                if let Err(error) = file.write(&writer.take_chunk()) {
-                    return spool_failed(id, method, &error, cim);
+            let file = match spool.as_mut() {
+                Some(file) => file,
+                None => {
+                    let Ok(permit) = holding.spools.clone().try_acquire_owned() else {
+                        let error = OperationError::ServerLimitsExceeded(
+                            "too many large responses are being sent to clients that take no \
+                             chunks: retry later, use the pull operations, or send TE: trailers"
+                                .into(),
+                        );
+                        return buffered(error_message(id, method, &error), cim.accepts_gzip);
+                    };
+                    match Spool::create(holding.spool_dir, cim.accepts_gzip, permit) {
+                        Ok(created) => spool.insert(created),
+                        Err(error) => return spool_failed(id, method, &error, cim),
+                    }
                 }
+            };
+            if let Err(error) = file.write(&writer.take_chunk()) {
+                return spool_failed(id, method, &error, cim);
             }
         }
         let held = writer.buffered_len() + spool.as_ref().map_or(0, |s| s.plain_len);
@@ -639,7 +657,7 @@ fn spool_failed(
     error: &std::io::Error,
     cim: &CimHeaders,
 ) -> Response<ResponseBody> {
-    tracing::error!(%error, "cannot spool a response");
+    tracing::error!(%error, "cannot spool a response for a client without TE: trailers");
     let error = OperationError::Failed(format!(
         "the response could not be spooled ({error}): use the pull operations, \
          or send TE: trailers to receive it in chunks"
@@ -652,6 +670,7 @@ struct Spool {
     writer: SpoolWriter,
     /// Bytes of the response before compression.
     plain_len: usize,
+    permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 enum SpoolWriter {
@@ -660,28 +679,27 @@ enum SpoolWriter {
 }
 
 impl Spool {
-    /// A spool file in `dir`; `None` (logged) when none can be made, and the response is
-    /// then held in memory within the same bound.
-    fn create(dir: Option<&std::path::Path>, gzip: bool) -> Option<Spool> {
+    /// A spool file in `dir` (`None`: `TMPDIR`), unlinked at once so that nothing is left
+    /// behind whatever happens to the request.
+    fn create(
+        dir: Option<&std::path::Path>,
+        gzip: bool,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> std::io::Result<Spool> {
         let file = match dir {
-            Some(dir) => tempfile::tempfile_in(dir),
-            None => tempfile::tempfile(),
+            Some(dir) => tempfile::tempfile_in(dir)?,
+            None => tempfile::tempfile()?,
         };
-        let file = match file {
-            Ok(file) => std::io::BufWriter::with_capacity(CHUNK_BYTES, file),
-            Err(error) => {
-                tracing::warn!(%error, ?dir, "cannot create a spool file: the response is held in memory");
-                return None;
-            }
-        };
+        let file = std::io::BufWriter::with_capacity(CHUNK_BYTES, file);
         let writer = if gzip {
             SpoolWriter::Gzip(GzEncoder::new(file, flate2::Compression::fast()))
         } else {
             SpoolWriter::Plain(file)
         };
-        Some(Spool {
+        Ok(Spool {
             writer,
             plain_len: 0,
+            permit,
         })
     }
 
@@ -703,17 +721,25 @@ impl Spool {
         let mut file = buffered.into_inner().map_err(|e| e.into_error())?;
         let remaining = file.stream_position()?;
         file.rewind()?;
-        Ok(SpooledBody { file, remaining })
+        Ok(SpooledBody {
+            file,
+            remaining,
+            _permit: self.permit,
+        })
     }
 }
 
 /// A response read back from its spool file in [`CHUNK_BYTES`] pieces.
 ///
-/// The reads are plain blocking reads on the runtime thread: the file was just written, so
-/// they come from the page cache, and a spooled response is sent at most once per request.
+/// Spooling and reading back are plain blocking file IO on the runtime thread, like the
+/// operation that produces the response (operations run synchronously on the thread that
+/// serves the connection): the file was just written and is normally read back from the page
+/// cache. A slow spool disk therefore slows the requests that share the thread; put
+/// `spool_dir` on a local disk, not on tmpfs (where it would be memory again).
 pub struct SpooledBody {
     file: std::fs::File,
     remaining: u64,
+    _permit: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl http_body::Body for SpooledBody {
@@ -1042,10 +1068,34 @@ mod tests {
         }
     }
 
-    const UNBOUNDED: Holding<'static> = Holding {
-        bytes_max: usize::MAX,
-        spool_dir: None,
-    };
+    fn spools(permits: usize) -> Arc<tokio::sync::Semaphore> {
+        Arc::new(tokio::sync::Semaphore::new(permits))
+    }
+
+    fn holding<'a>(
+        bytes_max: usize,
+        spool_dir: Option<&'a std::path::Path>,
+        spools: &'a Arc<tokio::sync::Semaphore>,
+    ) -> Holding<'a> {
+        Holding {
+            bytes_max,
+            spool_dir,
+            spools,
+        }
+    }
+
+    fn large_outcome(items: usize) -> Result<Outcome, OperationError> {
+        Ok(Outcome::Stream(Box::new((0..items).map(instance))))
+    }
+
+    fn error_code(response: Response<ResponseBody>) -> Option<String> {
+        let (body, _) = frames(response);
+        let text = String::from_utf8(body).unwrap();
+        text.split("<ERROR CODE=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_owned)
+    }
 
     /// The frames of a response body: its data and its trailers.
     fn frames(response: Response<ResponseBody>) -> (Vec<u8>, Option<HeaderMap>) {
@@ -1068,7 +1118,7 @@ mod tests {
             "EnumerateInstances",
             outcome,
             &headers(true),
-            &UNBOUNDED,
+            &holding(usize::MAX, None, &spools(8)),
         );
         assert_eq!(
             response.headers().get(http::header::TRAILER).unwrap(),
@@ -1097,7 +1147,7 @@ mod tests {
             "EnumerateInstances",
             outcome,
             &headers(true),
-            &UNBOUNDED,
+            &holding(usize::MAX, None, &spools(8)),
         );
         let (body, trailers) = frames(response);
         assert!(trailers.is_none());
@@ -1118,7 +1168,7 @@ mod tests {
             "EnumerateInstances",
             outcome,
             &headers(true),
-            &UNBOUNDED,
+            &holding(usize::MAX, None, &spools(8)),
         );
         let (body, trailers) = frames(response);
         assert!(trailers.is_none());
@@ -1135,10 +1185,7 @@ mod tests {
             "EnumerateInstances",
             outcome,
             &headers(false),
-            &Holding {
-                bytes_max: 100_000,
-                spool_dir: None,
-            },
+            &holding(100_000, None, &spools(8)),
         );
         let (body, _) = frames(response);
         let text = String::from_utf8(body).unwrap();
@@ -1148,10 +1195,8 @@ mod tests {
     #[test]
     fn a_large_response_for_a_client_without_trailers_is_spooled_and_sent_whole() {
         let spool_dir = tempfile::tempdir().unwrap();
-        let holding = Holding {
-            bytes_max: usize::MAX,
-            spool_dir: Some(spool_dir.path()),
-        };
+        let permits = spools(1);
+        let holding = holding(usize::MAX, Some(spool_dir.path()), &permits);
         for gzip in [false, true] {
             let cim = CimHeaders {
                 accepts_gzip: gzip,
@@ -1214,7 +1259,7 @@ mod tests {
             "EnumerateInstances",
             outcome,
             &headers(false),
-            &UNBOUNDED,
+            &holding(usize::MAX, None, &spools(8)),
         );
         assert!(matches!(response.body(), ResponseBody::Whole(_)));
         let (body, _) = frames(response);
@@ -1223,6 +1268,162 @@ mod tests {
             text.contains("<ERROR CODE=\"1\"") && text.contains("disk on fire"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_held_bound_counts_the_spooled_bytes_before_compression() {
+        // 1,000 items of over 1,000 bytes each: over 1 MB, well past the stream threshold.
+        for gzip in [false, true] {
+            let cim = CimHeaders {
+                accepts_gzip: gzip,
+                ..headers(false)
+            };
+            let permits = spools(8);
+            let response = intrinsic_response(
+                "13",
+                "EnumerateInstances",
+                large_outcome(1000),
+                &cim,
+                &holding(1_000_000, None, &permits),
+            );
+            let compressed = response
+                .headers()
+                .contains_key(http::header::CONTENT_ENCODING);
+            let body = if compressed {
+                let (compressed, _) = frames(response);
+                let mut plain = Vec::new();
+                std::io::Read::read_to_end(
+                    &mut flate2::read::GzDecoder::new(&compressed[..]),
+                    &mut plain,
+                )
+                .unwrap();
+                plain
+            } else {
+                frames(response).0
+            };
+            let text = String::from_utf8(body).unwrap();
+            assert!(text.contains("<ERROR CODE=\"27\""), "gzip {gzip}: {text}");
+            assert_eq!(permits.available_permits(), 8, "the spool was given back");
+        }
+    }
+
+    #[test]
+    fn a_spool_directory_that_cannot_be_used_is_an_error_response() {
+        let missing = tempfile::tempdir().unwrap().path().join("gone");
+        let permits = spools(8);
+        let response = intrinsic_response(
+            "14",
+            "EnumerateInstances",
+            large_outcome(1000),
+            &headers(false),
+            &holding(usize::MAX, Some(&missing), &permits),
+        );
+        let (body, _) = frames(response);
+        let text = String::from_utf8(body).unwrap();
+        assert!(
+            text.contains("<ERROR CODE=\"1\"") && text.contains("could not be spooled"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn spool_files_in_use_are_bounded_and_given_back_with_the_response() {
+        let permits = spools(1);
+        let first = intrinsic_response(
+            "15",
+            "EnumerateInstances",
+            large_outcome(1000),
+            &headers(false),
+            &holding(usize::MAX, None, &permits),
+        );
+        assert!(matches!(first.body(), ResponseBody::Spooled(_)));
+        // The first response is not sent yet: its spool file is still in use.
+        let second = intrinsic_response(
+            "16",
+            "EnumerateInstances",
+            large_outcome(1000),
+            &headers(false),
+            &holding(usize::MAX, None, &permits),
+        );
+        assert_eq!(error_code(second).as_deref(), Some("27"));
+        // A small response needs no spool.
+        let small = intrinsic_response(
+            "17",
+            "EnumerateInstances",
+            large_outcome(3),
+            &headers(false),
+            &holding(usize::MAX, None, &permits),
+        );
+        assert_eq!(error_code(small), None);
+        drop(first);
+        let third = intrinsic_response(
+            "18",
+            "EnumerateInstances",
+            large_outcome(1000),
+            &headers(false),
+            &holding(usize::MAX, None, &permits),
+        );
+        assert!(matches!(third.body(), ResponseBody::Spooled(_)));
+        let (body, _) = frames(third);
+        assert!(decode(&body, &cim_schema::xml::Limits::DEFAULT).is_ok());
+        assert_eq!(permits.available_permits(), 1);
+    }
+
+    #[test]
+    fn a_spool_file_shorter_than_announced_ends_the_body_early() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(&[b'x'; 1000]).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        let permit = spools(1).try_acquire_owned().unwrap();
+        let body = ResponseBody::Spooled(SpooledBody {
+            file,
+            remaining: 5000,
+            _permit: permit,
+        });
+        assert_eq!(http_body::Body::size_hint(&body).exact(), Some(5000));
+        let response = Response::new(body);
+        let (bytes, _) = frames(response);
+        // Fewer bytes than announced: hyper then closes the connection, so the client sees a
+        // truncated response rather than a wrong one.
+        assert!(bytes.len() < 5000);
+    }
+
+    #[test]
+    fn content_types_are_checked_without_regard_to_case() {
+        let accepted = [
+            "application/xml; charset=\"utf-8\"",
+            "Application/XML; Charset = \"UTF-8\"",
+            "text/xml;charset=utf8",
+            "application/xml",
+        ];
+        let refused = [
+            "application/json",
+            "application/xml; charset=iso-8859-1",
+            "text/plain; charset=utf-8",
+        ];
+        for (content_type, ok) in accepted
+            .iter()
+            .map(|c| (c, true))
+            .chain(refused.iter().map(|c| (c, false)))
+        {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_str(content_type).unwrap(),
+            );
+            headers.insert("CIMOperation", HeaderValue::from_static("MethodCall"));
+            headers.insert("CIMMethod", HeaderValue::from_static("EnumerateInstances"));
+            headers.insert("CIMObject", HeaderValue::from_static("root%2Fcimv2"));
+            let result = check_headers(&Method::POST, &headers);
+            match ok {
+                true => assert!(result.is_ok(), "{content_type}: {:?}", result.err()),
+                false => assert_eq!(
+                    result.err(),
+                    Some(ProtocolError::UnsupportedMediaType),
+                    "{content_type}"
+                ),
+            }
+        }
     }
 
     #[test]

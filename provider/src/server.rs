@@ -14,6 +14,16 @@ use tokio::sync::Semaphore;
 use crate::http;
 use crate::service::{Peer, Service};
 
+/// Keeps the process out of transparent huge pages (`prctl(PR_SET_THP_DISABLE)`): the server
+/// allocates and frees many small pieces, and 2 MiB pages would turn each touched region into
+/// 2 MiB of resident memory on hosts whose THP mode is `always`. Call it early in `main`; a
+/// kernel that refuses is logged and the server goes on.
+pub fn limit_huge_pages() {
+    if let Err(error) = nix::sys::prctl::set_thp_disable(true) {
+        tracing::warn!(%error, "cannot disable transparent huge pages for this process");
+    }
+}
+
 /// Where the TLS configuration comes from: asked once per accepted connection, so that a
 /// reloaded certificate applies to new connections.
 pub trait TlsSource: Send + Sync {

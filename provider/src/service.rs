@@ -49,6 +49,8 @@ pub struct Service {
     pub manager: Arc<ObjectManager>,
     /// Open enumeration contexts.
     pub contexts: Arc<Contexts>,
+    /// Spool files that may be in use at once ([`crate::config::Limits::spooled_responses_max`]).
+    pub spools: Arc<tokio::sync::Semaphore>,
     /// Checks credentials; `None` only with `danger_allow_anonymous`.
     pub authenticator: Option<Arc<Authenticator>>,
     /// Where state changes are recorded, if anywhere.
@@ -64,10 +66,14 @@ impl Service {
         audit: Option<AuditLog>,
     ) -> Service {
         let contexts = Arc::new(Contexts::new(config.limits.contexts.clone()));
+        let spools = Arc::new(tokio::sync::Semaphore::new(
+            config.limits.spooled_responses_max,
+        ));
         Service {
             config,
             manager: Arc::new(manager),
             contexts,
+            spools,
             authenticator,
             audit,
         }

@@ -20,9 +20,10 @@ use cimguard_provider::subscriptions::SubscriptionStore;
 use clap::Parser;
 
 /// The allocator of the agent: mimalloc serves the many small, short-lived allocations of a
-/// request with less CPU than glibc's malloc (BENCHMARKS.md, "WBEM server"), and is built
-/// without transparent huge pages (feature `no_thp`) so that idle and after-load memory stay
-/// as small as with glibc.
+/// request with less CPU than glibc's malloc (BENCHMARKS.md, "WBEM server", allocators).
+/// Transparent huge pages are kept out (feature `no_thp`, and
+/// `cimguard_provider::server::limit_huge_pages` for hosts whose THP mode is `always`) so that
+/// idle and after-load memory stay as small as with glibc.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -59,7 +60,8 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     audit_log: Option<PathBuf>,
     /// Where large responses for clients that take no chunks (no `TE: trailers`) are spooled
-    /// until their length is known (unlinked files); default: $TMPDIR or /tmp.
+    /// until their length is known (unlinked files); default: STATE_DIR/spool. Use a local
+    /// disk: on tmpfs the spool is memory again.
     #[arg(long, value_name = "DIR")]
     spool_dir: Option<PathBuf>,
     /// The directory of the TLS material (created on first start).
@@ -100,6 +102,12 @@ struct Cli {
     /// Open enumeration contexts per user at most.
     #[arg(long, value_name = "N")]
     open_contexts_per_principal_max: Option<usize>,
+    /// Bytes of a response held (spooled) for a client without `TE: trailers` at most.
+    #[arg(long, value_name = "BYTES")]
+    held_response_bytes_max: Option<usize>,
+    /// Spooled responses in progress at once at most.
+    #[arg(long, value_name = "N")]
+    spooled_responses_max: Option<usize>,
 }
 
 impl Cli {
@@ -134,6 +142,12 @@ impl Cli {
         if let Some(n) = self.open_contexts_per_principal_max {
             limits.contexts.open_contexts_per_principal_max = n;
         }
+        if let Some(n) = self.held_response_bytes_max {
+            limits.buffered_response_bytes_max = n;
+        }
+        if let Some(n) = self.spooled_responses_max {
+            limits.spooled_responses_max = n;
+        }
         limits
     }
 }
@@ -146,6 +160,7 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    cimguard_provider::server::limit_huge_pages();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -181,7 +196,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         danger_plain_http_beyond_loopback: cli.danger_plain_http_beyond_loopback,
         danger_allow_anonymous: cli.danger_allow_anonymous,
         http_addresses: cli.http.clone(),
-        spool_dir: cli.spool_dir.clone(),
+        spool_dir: Some(
+            cli.spool_dir
+                .clone()
+                .unwrap_or_else(|| cli.state_dir.join("spool")),
+        ),
         limits: cli.limits(),
         ..ServerConfig::default()
     };
@@ -192,6 +211,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     } else {
         config.https_addresses = vec![SocketAddr::from(([0, 0, 0, 0], HTTPS_PORT))];
     }
+    config
+        .prepare_spool_dir()
+        .with_context(|| format!("spool directory {:?}", config.spool_dir))?;
     let tls = if config.https_addresses.is_empty() {
         None
     } else {

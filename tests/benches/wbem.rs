@@ -1,6 +1,6 @@
 //! The WBEM server benchmark: requests/s, server CPU per request, errors and memory of a real
 //! `cmwbemd` process, against a bare hyper server doing no CIM work (the practical limit), and
-//! large enumerations (chunked, buffered and pull) against `bench_server`. Not a criterion
+//! large enumerations (chunked, spooled and pull) against `bench_server`. Not a criterion
 //! benchmark: it starts processes and prints one table.
 //!
 //! ```sh
@@ -814,49 +814,56 @@ async fn reference_body(target: &Target, request: &[u8]) -> anyhow::Result<Vec<u
     Ok(body)
 }
 
-/// The four load runs (HTTP and HTTPS, 1 and 8 clients) against `server`.
+/// The load scenarios (HTTP and HTTPS, 1 and 8 clients, `repeat` times each) against every
+/// server in turn, interleaved run by run so that a change in the machine's background load
+/// falls on all of them alike; one list of results per server.
 async fn load_runs(
     settings: &Settings,
-    server: &ServerProcess,
-    ca: &Path,
+    servers: &[(&ServerProcess, PathBuf)],
     expected: &Arc<[u8]>,
-) -> anyhow::Result<Vec<LoadResult>> {
-    let mut results = Vec::new();
-    for (scheme, target) in [
-        ("http", Target::plain(server.http)),
-        ("https", Target::tls(server.https, ca)?),
-    ] {
-        let request = cim_request(
-            target.address,
-            "EnumerateInstances",
-            "root/interop",
-            ENUMERATE_OBJECT_MANAGER,
-            false,
-        );
-        let mut run = LoadRun {
-            server,
-            perf: None,
-            scheme,
-            target,
-            request: Arc::from(request),
-            expected: expected.clone(),
-        };
+) -> anyhow::Result<Vec<Vec<LoadResult>>> {
+    let mut results: Vec<Vec<LoadResult>> = servers.iter().map(|_| Vec::new()).collect();
+    for scheme in ["http", "https"] {
+        let mut runs = Vec::new();
+        for (server, ca) in servers {
+            let target = match scheme {
+                "http" => Target::plain(server.http),
+                _ => Target::tls(server.https, ca)?,
+            };
+            let request = cim_request(
+                target.address,
+                "EnumerateInstances",
+                "root/interop",
+                ENUMERATE_OBJECT_MANAGER,
+                false,
+            );
+            runs.push(LoadRun {
+                server,
+                perf: None,
+                scheme,
+                target,
+                request: Arc::from(request),
+                expected: expected.clone(),
+            });
+        }
         for clients in [1, 8] {
             for attempt in 0..settings.repeat {
-                // Record the first run of the scenario only.
-                run.perf =
-                    perf_file(settings, server.name, scheme, clients).filter(|_| attempt == 0);
-                let result = run.run(clients, settings.warmup, settings.duration).await?;
-                eprintln!(
-                    "  {} {} x{}: {:.0} req/s, {:.1} us server CPU/req, {} errors",
-                    result.server,
-                    result.scheme,
-                    result.clients,
-                    result.rate(),
-                    result.server_cpu_per_request().as_secs_f64() * 1e6,
-                    result.errors
-                );
-                results.push(result);
+                for (run, results) in runs.iter_mut().zip(results.iter_mut()) {
+                    // Record the first run of the scenario only.
+                    run.perf = perf_file(settings, run.server.name, scheme, clients)
+                        .filter(|_| attempt == 0);
+                    let result = run.run(clients, settings.warmup, settings.duration).await?;
+                    eprintln!(
+                        "  {} {} x{}: {:.0} req/s, {:.1} us server CPU/req, {} errors",
+                        result.server,
+                        result.scheme,
+                        result.clients,
+                        result.rate(),
+                        result.server_cpu_per_request().as_secs_f64() * 1e6,
+                        result.errors
+                    );
+                    results.push(result);
+                }
             }
         }
     }
@@ -1320,6 +1327,8 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
             "127.0.0.1:0",
             "--tls-dir",
             &path_text(&tls_dir),
+            "--state-dir",
+            &path_text(&scratch.path().join("cmwbemd-state")),
             "--danger-allow-anonymous",
         ],
     )?;
@@ -1334,7 +1343,26 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
     );
     let expected: Arc<[u8]> =
         Arc::from(reference_body(&Target::plain(cmwbemd.http), &probe).await?);
-    let cmwbemd_results = load_runs(settings, &cmwbemd, &ca, &expected).await?;
+    let body_file = scratch.path().join("body.xml");
+    std::fs::write(&body_file, &expected)?;
+    let bare_tls = scratch.path().join("bare-tls");
+    let mut bare_args = vec![
+        "--tls-dir".to_owned(),
+        path_text(&bare_tls),
+        "--body".to_owned(),
+        path_text(&body_file),
+    ];
+    if let Ok(extra) = std::env::var("WBEM_BENCH_BARE_ARGS") {
+        bare_args.extend(extra.split_whitespace().map(str::to_owned));
+    }
+    let bare_args: Vec<&str> = bare_args.iter().map(String::as_str).collect();
+    let bare = ServerProcess::start("bare hyper", &settings.bare_hyper, &bare_args)?;
+    let servers = [(&cmwbemd, ca.clone()), (&bare, bare_tls.join("ca.pem"))];
+    let mut results = load_runs(settings, &servers, &expected).await?.into_iter();
+    let (Some(cmwbemd_results), Some(bare_results)) = (results.next(), results.next()) else {
+        bail!("the load runs gave no results");
+    };
+    drop(bare);
     let stress = LoadRun {
         server: &cmwbemd,
         perf: perf_file(settings, "cmwbemd", "https", settings.stress_clients),
@@ -1364,23 +1392,6 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
     let cmwbemd_after_load_kilobytes = cmwbemd.memory_kilobytes("VmRSS")?;
     let cmwbemd_peak_kilobytes = cmwbemd.memory_kilobytes("VmHWM")?;
     drop(cmwbemd);
-
-    let body_file = scratch.path().join("body.xml");
-    std::fs::write(&body_file, &expected)?;
-    let bare_tls = scratch.path().join("bare-tls");
-    let mut bare_args = vec![
-        "--tls-dir".to_owned(),
-        path_text(&bare_tls),
-        "--body".to_owned(),
-        path_text(&body_file),
-    ];
-    if let Ok(extra) = std::env::var("WBEM_BENCH_BARE_ARGS") {
-        bare_args.extend(extra.split_whitespace().map(str::to_owned));
-    }
-    let bare_args: Vec<&str> = bare_args.iter().map(String::as_str).collect();
-    let bare = ServerProcess::start("bare hyper", &settings.bare_hyper, &bare_args)?;
-    let bare_results = load_runs(settings, &bare, &bare_tls.join("ca.pem"), &expected).await?;
-    drop(bare);
 
     let bench_tls = scratch.path().join("bench-tls");
     let instances = settings.instances.to_string();

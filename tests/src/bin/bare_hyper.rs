@@ -22,6 +22,11 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
+/// The allocator of the benchmark servers, as of cmwbemd (see there): mimalloc, built without
+/// transparent huge pages, so that both sides of the comparison allocate alike.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A bare hyper server answering every POST with a fixed body.
 #[derive(Parser)]
 #[command(name = "bare_hyper", about)]
@@ -45,6 +50,7 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
+    cimguard_provider::server::limit_huge_pages();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -93,9 +93,9 @@ impl<'a> Parser<'a> {
         let mut reader = Reader::from_reader(body.as_bytes());
         let config = reader.config_mut();
         config.expand_empty_elements = true;
-        // End tags are checked against `open` (see `close`): quick-xml's own check keeps a
-        // second copy of every open name, grown anew for each document.
-        config.check_end_names = false;
+        // quick-xml checks each end tag against its start tag; `check_end` checks the same
+        // against `open`, so that a mismatch is reported with the element path.
+        config.check_end_names = true;
         config.trim_text(false);
         Ok(Parser {
             reader,
