@@ -2,7 +2,8 @@
 //! The CIM work of one request, in process and on one core: header checks, decoding, the
 //! operation against the standard object manager, and the encoded response, without sockets,
 //! TLS or hyper (the WBEM server benchmark `cargo bench -p cimguard-tests --bench wbem` measures
-//! those). This is the part of the server's CPU per request that is cimguard's own.
+//! those). This is the part of the server's CPU per request that is cimguard's own; it runs
+//! with cmwbemd's allocator.
 //!
 //! `cargo bench -p cimguard-provider --bench request`
 
@@ -20,6 +21,10 @@ use cimguard_provider::config::ServerConfig;
 use cimguard_provider::http::answer;
 use cimguard_provider::interop::{standard_object_manager, InteropSettings};
 use cimguard_provider::service::{Peer, Service};
+
+/// The allocator cmwbemd uses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The load request of the server benchmark: EnumerateInstances of CIM_ObjectManager with the
 /// parameters pywbem sends.
