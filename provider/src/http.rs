@@ -239,26 +239,22 @@ struct CimHeader {
     name: HeaderName,
 }
 
-const CIM_OPERATION: CimHeader = CimHeader {
-    spelling: "CIMOperation",
-    name: HeaderName::from_static("cimoperation"),
-};
-const CIM_METHOD: CimHeader = CimHeader {
-    spelling: "CIMMethod",
-    name: HeaderName::from_static("cimmethod"),
-};
-const CIM_OBJECT: CimHeader = CimHeader {
-    spelling: "CIMObject",
-    name: HeaderName::from_static("cimobject"),
-};
-const CIM_BATCH: CimHeader = CimHeader {
-    spelling: "CIMBatch",
-    name: HeaderName::from_static("cimbatch"),
-};
-const CIM_PROTOCOL_VERSION: CimHeader = CimHeader {
-    spelling: "CIMProtocolVersion",
-    name: HeaderName::from_static("cimprotocolversion"),
-};
+impl CimHeader {
+    /// `lower_case` must be `spelling` in lower case (`from_static` rejects anything else when
+    /// the constant is compiled).
+    const fn new(spelling: &'static str, lower_case: &'static str) -> CimHeader {
+        CimHeader {
+            spelling,
+            name: HeaderName::from_static(lower_case),
+        }
+    }
+}
+
+const CIM_OPERATION: CimHeader = CimHeader::new("CIMOperation", "cimoperation");
+const CIM_METHOD: CimHeader = CimHeader::new("CIMMethod", "cimmethod");
+const CIM_OBJECT: CimHeader = CimHeader::new("CIMObject", "cimobject");
+const CIM_BATCH: CimHeader = CimHeader::new("CIMBatch", "cimbatch");
+const CIM_PROTOCOL_VERSION: CimHeader = CimHeader::new("CIMProtocolVersion", "cimprotocolversion");
 
 fn header<'a>(
     headers: &'a HeaderMap,
@@ -1084,8 +1080,20 @@ mod tests {
         }
     }
 
-    fn large_outcome(items: usize) -> Result<Outcome, OperationError> {
-        Ok(Outcome::Stream(Box::new((0..items).map(instance))))
+    /// `count` items, then `error` if there is one.
+    fn items_then(count: usize, error: Option<OperationError>) -> Result<Outcome, OperationError> {
+        let items = (0..count).map(instance).chain(error.map(Err));
+        Ok(Outcome::Stream(Box::new(items)))
+    }
+
+    /// The EnumerateInstances response `id` of `outcome`.
+    fn enumerate(
+        id: &str,
+        outcome: Result<Outcome, OperationError>,
+        cim: &CimHeaders,
+        holding: &Holding<'_>,
+    ) -> Response<ResponseBody> {
+        intrinsic_response(id, "EnumerateInstances", outcome, cim, holding)
     }
 
     fn error_code(response: Response<ResponseBody>) -> Option<String> {
@@ -1109,13 +1117,14 @@ mod tests {
 
     #[test]
     fn an_error_after_streaming_began_ends_the_stream_with_the_status_trailer() {
-        let items = (0..1000).map(instance).chain(std::iter::once(Err(
-            OperationError::ServerLimitsExceeded("the operation ran too long".into()),
-        )));
-        let outcome = Ok(Outcome::Stream(Box::new(items)));
-        let response = intrinsic_response(
+        let outcome = items_then(
+            1000,
+            Some(OperationError::ServerLimitsExceeded(
+                "the operation ran too long".into(),
+            )),
+        );
+        let response = enumerate(
             "7",
-            "EnumerateInstances",
             outcome,
             &headers(true),
             &holding(usize::MAX, None, &spools(8)),
@@ -1140,11 +1149,9 @@ mod tests {
 
     #[test]
     fn a_successful_stream_ends_without_a_status_and_decodes() {
-        let items = (0..1000).map(instance);
-        let outcome = Ok(Outcome::Stream(Box::new(items)));
-        let response = intrinsic_response(
+        let outcome = items_then(1000, None);
+        let response = enumerate(
             "8",
-            "EnumerateInstances",
             outcome,
             &headers(true),
             &holding(usize::MAX, None, &spools(8)),
@@ -1157,15 +1164,9 @@ mod tests {
 
     #[test]
     fn an_error_before_anything_was_sent_is_an_error_response() {
-        let items = (0..10)
-            .map(instance)
-            .chain(std::iter::once(Err(OperationError::NotFound(
-                "gone".into(),
-            ))));
-        let outcome = Ok(Outcome::Stream(Box::new(items)));
-        let response = intrinsic_response(
+        let outcome = items_then(10, Some(OperationError::NotFound("gone".into())));
+        let response = enumerate(
             "9",
-            "EnumerateInstances",
             outcome,
             &headers(true),
             &holding(usize::MAX, None, &spools(8)),
@@ -1178,11 +1179,9 @@ mod tests {
 
     #[test]
     fn a_response_too_large_to_hold_for_a_client_without_trailers_is_refused() {
-        let items = (0..1000).map(instance);
-        let outcome = Ok(Outcome::Stream(Box::new(items)));
-        let response = intrinsic_response(
+        let outcome = items_then(1000, None);
+        let response = enumerate(
             "10",
-            "EnumerateInstances",
             outcome,
             &headers(false),
             &holding(100_000, None, &spools(8)),
@@ -1202,9 +1201,8 @@ mod tests {
                 accepts_gzip: gzip,
                 ..headers(false)
             };
-            let items = (0..1000).map(instance);
-            let outcome = Ok(Outcome::Stream(Box::new(items)));
-            let response = intrinsic_response("11", "EnumerateInstances", outcome, &cim, &holding);
+            let outcome = items_then(1000, None);
+            let response = enumerate("11", outcome, &cim, &holding);
             assert!(matches!(response.body(), ResponseBody::Spooled(_)));
             assert!(response.headers().get(http::header::TRAILER).is_none());
             let length: usize = response.headers()[http::header::CONTENT_LENGTH]
@@ -1248,15 +1246,9 @@ mod tests {
 
     #[test]
     fn an_error_while_spooling_is_an_error_response() {
-        let items = (0..1000)
-            .map(instance)
-            .chain(std::iter::once(Err(OperationError::Failed(
-                "disk on fire".into(),
-            ))));
-        let outcome = Ok(Outcome::Stream(Box::new(items)));
-        let response = intrinsic_response(
+        let outcome = items_then(1000, Some(OperationError::Failed("disk on fire".into())));
+        let response = enumerate(
             "12",
-            "EnumerateInstances",
             outcome,
             &headers(false),
             &holding(usize::MAX, None, &spools(8)),
@@ -1279,10 +1271,9 @@ mod tests {
                 ..headers(false)
             };
             let permits = spools(8);
-            let response = intrinsic_response(
+            let response = enumerate(
                 "13",
-                "EnumerateInstances",
-                large_outcome(1000),
+                items_then(1000, None),
                 &cim,
                 &holding(1_000_000, None, &permits),
             );
@@ -1311,10 +1302,9 @@ mod tests {
     fn a_spool_directory_that_cannot_be_used_is_an_error_response() {
         let missing = tempfile::tempdir().unwrap().path().join("gone");
         let permits = spools(8);
-        let response = intrinsic_response(
+        let response = enumerate(
             "14",
-            "EnumerateInstances",
-            large_outcome(1000),
+            items_then(1000, None),
             &headers(false),
             &holding(usize::MAX, Some(&missing), &permits),
         );
@@ -1329,37 +1319,33 @@ mod tests {
     #[test]
     fn spool_files_in_use_are_bounded_and_given_back_with_the_response() {
         let permits = spools(1);
-        let first = intrinsic_response(
+        let first = enumerate(
             "15",
-            "EnumerateInstances",
-            large_outcome(1000),
+            items_then(1000, None),
             &headers(false),
             &holding(usize::MAX, None, &permits),
         );
         assert!(matches!(first.body(), ResponseBody::Spooled(_)));
         // The first response is not sent yet: its spool file is still in use.
-        let second = intrinsic_response(
+        let second = enumerate(
             "16",
-            "EnumerateInstances",
-            large_outcome(1000),
+            items_then(1000, None),
             &headers(false),
             &holding(usize::MAX, None, &permits),
         );
         assert_eq!(error_code(second).as_deref(), Some("27"));
         // A small response needs no spool.
-        let small = intrinsic_response(
+        let small = enumerate(
             "17",
-            "EnumerateInstances",
-            large_outcome(3),
+            items_then(3, None),
             &headers(false),
             &holding(usize::MAX, None, &permits),
         );
         assert_eq!(error_code(small), None);
         drop(first);
-        let third = intrinsic_response(
+        let third = enumerate(
             "18",
-            "EnumerateInstances",
-            large_outcome(1000),
+            items_then(1000, None),
             &headers(false),
             &holding(usize::MAX, None, &permits),
         );

@@ -41,21 +41,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The request of the load runs: EnumerateInstances of CIM_ObjectManager in root/interop,
-/// with the parameters a pywbem client sends.
-const ENUMERATE_OBJECT_MANAGER: &str = concat!(
-    r#"<?xml version="1.0" encoding="utf-8" ?>"#,
-    "\n",
-    r#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1001" PROTOCOLVERSION="1.0">"#,
-    r#"<SIMPLEREQ><IMETHODCALL NAME="EnumerateInstances"><LOCALNAMESPACEPATH>"#,
-    r#"<NAMESPACE NAME="root"/><NAMESPACE NAME="interop"/></LOCALNAMESPACEPATH>"#,
-    r#"<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="CIM_ObjectManager"/></IPARAMVALUE>"#,
-    r#"<IPARAMVALUE NAME="DeepInheritance"><VALUE>TRUE</VALUE></IPARAMVALUE>"#,
-    r#"<IPARAMVALUE NAME="LocalOnly"><VALUE>FALSE</VALUE></IPARAMVALUE>"#,
-    r#"<IPARAMVALUE NAME="IncludeQualifiers"><VALUE>FALSE</VALUE></IPARAMVALUE>"#,
-    r#"<IPARAMVALUE NAME="IncludeClassOrigin"><VALUE>FALSE</VALUE></IPARAMVALUE>"#,
-    r#"</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"#,
-);
+use cimguard_tests::requests;
 
 /// The benchmark class of `bench_server`.
 const BENCH_CLASS: &str = "CIMGUARD_BenchItem";
@@ -834,7 +820,7 @@ async fn load_runs(
                 target.address,
                 "EnumerateInstances",
                 "root/interop",
-                ENUMERATE_OBJECT_MANAGER,
+                &requests::enumerate_object_manager(),
                 false,
             );
             runs.push(LoadRun {
@@ -1338,7 +1324,7 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
         cmwbemd.http,
         "EnumerateInstances",
         "root/interop",
-        ENUMERATE_OBJECT_MANAGER,
+        &requests::enumerate_object_manager(),
         false,
     );
     let expected: Arc<[u8]> =
@@ -1372,7 +1358,7 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
             cmwbemd.https,
             "EnumerateInstances",
             "root/interop",
-            ENUMERATE_OBJECT_MANAGER,
+            &requests::enumerate_object_manager(),
             false,
         )),
         expected: expected.clone(),

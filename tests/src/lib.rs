@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod raw_http;
+pub mod requests;
 
 pub mod pyagent;
 

@@ -5,7 +5,7 @@
 //! those). This is the part of the server's CPU per request that is cimguard's own; it runs
 //! with cmwbemd's allocator.
 //!
-//! `cargo bench -p cimguard-provider --bench request`
+//! `cargo bench -p cimguard-tests --bench request`
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -21,50 +21,11 @@ use cimguard_provider::config::ServerConfig;
 use cimguard_provider::http::answer;
 use cimguard_provider::interop::{standard_object_manager, InteropSettings};
 use cimguard_provider::service::{Peer, Service};
+use cimguard_tests::requests;
 
 /// The allocator cmwbemd uses.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The load request of the server benchmark: EnumerateInstances of CIM_ObjectManager with the
-/// parameters pywbem sends.
-const ENUMERATE_OBJECT_MANAGER: &str = concat!(
-    r#"<?xml version="1.0" encoding="utf-8" ?>"#,
-    "\n",
-    r#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1001" PROTOCOLVERSION="1.0">"#,
-    r#"<SIMPLEREQ><IMETHODCALL NAME="EnumerateInstances"><LOCALNAMESPACEPATH>"#,
-    r#"<NAMESPACE NAME="root"/><NAMESPACE NAME="interop"/></LOCALNAMESPACEPATH>"#,
-    r#"<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="CIM_ObjectManager"/></IPARAMVALUE>"#,
-    r#"<IPARAMVALUE NAME="DeepInheritance"><VALUE>TRUE</VALUE></IPARAMVALUE>"#,
-    r#"<IPARAMVALUE NAME="LocalOnly"><VALUE>FALSE</VALUE></IPARAMVALUE>"#,
-    r#"<IPARAMVALUE NAME="IncludeQualifiers"><VALUE>FALSE</VALUE></IPARAMVALUE>"#,
-    r#"<IPARAMVALUE NAME="IncludeClassOrigin"><VALUE>FALSE</VALUE></IPARAMVALUE>"#,
-    r#"</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"#,
-);
-
-/// Associators of the object manager through CIM_ElementConformsToProfile (the profiles it
-/// conforms to): a traversal, as pywbem's WBEMServer does it.
-const ASSOCIATORS_OBJECT_MANAGER: &str = concat!(
-    r#"<?xml version="1.0" encoding="utf-8" ?>"#,
-    "\n",
-    r#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1002" PROTOCOLVERSION="1.0">"#,
-    r#"<SIMPLEREQ><IMETHODCALL NAME="Associators"><LOCALNAMESPACEPATH>"#,
-    r#"<NAMESPACE NAME="root"/><NAMESPACE NAME="interop"/></LOCALNAMESPACEPATH>"#,
-    r#"<IPARAMVALUE NAME="ObjectName"><CLASSNAME NAME="CIM_RegisteredProfile"/></IPARAMVALUE>"#,
-    r#"<IPARAMVALUE NAME="AssocClass"><CLASSNAME NAME="CIM_ReferencedProfile"/></IPARAMVALUE>"#,
-    r#"</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"#,
-);
-
-/// EnumerateInstanceNames of the registered profiles.
-const ENUMERATE_PROFILE_NAMES: &str = concat!(
-    r#"<?xml version="1.0" encoding="utf-8" ?>"#,
-    "\n",
-    r#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1003" PROTOCOLVERSION="1.0">"#,
-    r#"<SIMPLEREQ><IMETHODCALL NAME="EnumerateInstanceNames"><LOCALNAMESPACEPATH>"#,
-    r#"<NAMESPACE NAME="root"/><NAMESPACE NAME="interop"/></LOCALNAMESPACEPATH>"#,
-    r#"<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="CIM_RegisteredProfile"/></IPARAMVALUE>"#,
-    r#"</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"#,
-);
 
 fn service() -> Service {
     let settings = InteropSettings {
@@ -131,19 +92,19 @@ fn request(c: &mut Criterion) {
         (
             "enumerate_object_manager",
             "EnumerateInstances",
-            ENUMERATE_OBJECT_MANAGER,
+            requests::enumerate_object_manager(),
             "<INSTANCE CLASSNAME=\"CIM_ObjectManager\"",
         ),
         (
             "associators_referenced_profile",
             "Associators",
-            ASSOCIATORS_OBJECT_MANAGER,
+            requests::associators_referenced_profile(),
             "<IRETURNVALUE",
         ),
         (
             "enumerate_profile_names",
             "EnumerateInstanceNames",
-            ENUMERATE_PROFILE_NAMES,
+            requests::enumerate_profile_names(),
             "<INSTANCENAME CLASSNAME=\"CIM_RegisteredProfile\"",
         ),
     ] {

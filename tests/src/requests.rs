@@ -1,0 +1,83 @@
+//! CIM-XML request bodies the benchmarks send, written out as a client such as pywbem writes
+//! them, so that the process benchmark (`benches/wbem.rs`) and the in-process one
+//! (`benches/request.rs`) measure the same request.
+
+/// The body of an intrinsic method call `method` in `namespace` (`root/interop`) with
+/// `params`, the `IPARAMVALUE` elements written out.
+pub fn imethod_call(id: u32, method: &str, namespace: &str, params: &str) -> String {
+    let namespace: String = namespace
+        .split('/')
+        .map(|segment| format!(r#"<NAMESPACE NAME="{segment}"/>"#))
+        .collect();
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\n\
+         <CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"><MESSAGE ID=\"{id}\" PROTOCOLVERSION=\"1.0\">\
+         <SIMPLEREQ><IMETHODCALL NAME=\"{method}\"><LOCALNAMESPACEPATH>{namespace}\
+         </LOCALNAMESPACEPATH>{params}</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"
+    )
+}
+
+/// The load request of the benchmarks: EnumerateInstances of CIM_ObjectManager in
+/// root/interop, with the parameters a pywbem client sends.
+pub fn enumerate_object_manager() -> String {
+    imethod_call(
+        1001,
+        "EnumerateInstances",
+        "root/interop",
+        concat!(
+            r#"<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="CIM_ObjectManager"/></IPARAMVALUE>"#,
+            r#"<IPARAMVALUE NAME="DeepInheritance"><VALUE>TRUE</VALUE></IPARAMVALUE>"#,
+            r#"<IPARAMVALUE NAME="LocalOnly"><VALUE>FALSE</VALUE></IPARAMVALUE>"#,
+            r#"<IPARAMVALUE NAME="IncludeQualifiers"><VALUE>FALSE</VALUE></IPARAMVALUE>"#,
+            r#"<IPARAMVALUE NAME="IncludeClassOrigin"><VALUE>FALSE</VALUE></IPARAMVALUE>"#,
+        ),
+    )
+}
+
+/// Associators of the registered profiles through CIM_ReferencedProfile: a traversal, as
+/// pywbem's `WBEMServer` makes them.
+pub fn associators_referenced_profile() -> String {
+    imethod_call(
+        1002,
+        "Associators",
+        "root/interop",
+        concat!(
+            r#"<IPARAMVALUE NAME="ObjectName"><CLASSNAME NAME="CIM_RegisteredProfile"/></IPARAMVALUE>"#,
+            r#"<IPARAMVALUE NAME="AssocClass"><CLASSNAME NAME="CIM_ReferencedProfile"/></IPARAMVALUE>"#,
+        ),
+    )
+}
+
+/// EnumerateInstanceNames of the registered profiles.
+pub fn enumerate_profile_names() -> String {
+    imethod_call(
+        1003,
+        "EnumerateInstanceNames",
+        "root/interop",
+        r#"<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="CIM_RegisteredProfile"/></IPARAMVALUE>"#,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_requests_decode_as_the_calls_they_name() {
+        for (body, method) in [
+            (enumerate_object_manager(), "EnumerateInstances"),
+            (associators_referenced_profile(), "Associators"),
+            (enumerate_profile_names(), "EnumerateInstanceNames"),
+        ] {
+            let message = cim_schema::xml::decode(body.as_bytes(), &Default::default())
+                .unwrap_or_else(|error| panic!("{method}: {error}"));
+            let cim_schema::xml::Body::Request(cim_schema::xml::Request::IMethodCall(call)) =
+                message.body
+            else {
+                panic!("{method}: not an intrinsic call");
+            };
+            assert_eq!(call.name.as_str(), method);
+            assert_eq!(call.namespace, "root/interop");
+        }
+    }
+}
