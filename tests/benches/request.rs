@@ -124,7 +124,7 @@ fn request(c: &mut Criterion) {
                     &headers,
                     black_box(body.as_bytes()),
                 ))
-            })
+            });
         });
     }
     group.finish();
