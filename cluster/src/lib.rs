@@ -2,5 +2,7 @@
 //! decisions) that takes `now` as an argument, a tokio runtime that drives it with real sockets,
 //! disks and processes, and a seeded simulator. It knows nothing of CIM.
 //!
-//! Not yet built: this crate is laid down by the workspace foundation and filled by the cluster
-//! issues. It exports nothing today.
+//! Built so far: [`config`], Serviceguard's configuration files read and checked as
+//! `cmcheckconf` does. The core, the runtime and the simulator follow in the cluster issues.
+
+pub mod config;

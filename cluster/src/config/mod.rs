@@ -1,0 +1,124 @@
+//! Serviceguard's configuration files, read as Serviceguard writes them and checked as
+//! `cmcheckconf` checks them: every problem is reported (not only the first), each with its
+//! file, line, parameter and reason. Sans-IO: the callers read the files.
+//!
+//! - [`ascii`]: the `PARAMETER value` line format shared by the cluster and package files.
+//! - [`cluster`]: the cluster ASCII file (serviceguard.md section 3.1).
+
+pub mod ascii;
+pub mod cluster;
+
+use std::fmt;
+
+/// How serious a finding is: errors reject the file, warnings and notes do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Worth knowing (a value that is allowed but unusual).
+    Note,
+    /// Accepted, but should change (a deprecated parameter).
+    Warning,
+    /// The file is rejected.
+    Error,
+}
+
+/// One finding about a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// How serious it is.
+    pub severity: Severity,
+    /// The file, as the caller named it.
+    pub file: String,
+    /// The line (1-based); 0 for the file as a whole (a missing parameter).
+    pub line: usize,
+    /// The parameter concerned, as Serviceguard spells it (upper case), if any.
+    pub parameter: Option<String>,
+    /// Why.
+    pub reason: String,
+}
+
+impl fmt::Display for Diagnostic {
+    /// `file:line: error: PARAMETER: reason`, the line left out when it is 0.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let severity = match self.severity {
+            Severity::Note => "note",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        write!(f, "{}", self.file)?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        write!(f, ": {severity}: ")?;
+        if let Some(parameter) = &self.parameter {
+            write!(f, "{parameter}: ")?;
+        }
+        f.write_str(&self.reason)
+    }
+}
+
+/// A configuration that passed the checks, with the warnings and notes found on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checked<T> {
+    /// The configuration.
+    pub config: T,
+    /// Warnings and notes (no errors).
+    pub findings: Vec<Diagnostic>,
+}
+
+/// Collects the findings of one file.
+#[derive(Debug)]
+pub(crate) struct Findings {
+    file: String,
+    list: Vec<Diagnostic>,
+}
+
+impl Findings {
+    pub(crate) fn new(file: &str) -> Findings {
+        Findings {
+            file: file.to_owned(),
+            list: Vec::new(),
+        }
+    }
+
+    pub(crate) fn add(
+        &mut self,
+        severity: Severity,
+        line: usize,
+        parameter: Option<&str>,
+        reason: impl Into<String>,
+    ) {
+        self.list.push(Diagnostic {
+            severity,
+            file: self.file.clone(),
+            line,
+            parameter: parameter.map(str::to_owned),
+            reason: reason.into(),
+        });
+    }
+
+    pub(crate) fn error(&mut self, line: usize, parameter: &str, reason: impl Into<String>) {
+        self.add(Severity::Error, line, Some(parameter), reason);
+    }
+
+    pub(crate) fn warning(&mut self, line: usize, parameter: &str, reason: impl Into<String>) {
+        self.add(Severity::Warning, line, Some(parameter), reason);
+    }
+
+    pub(crate) fn note(&mut self, line: usize, parameter: &str, reason: impl Into<String>) {
+        self.add(Severity::Note, line, Some(parameter), reason);
+    }
+
+    /// The configuration with its warnings, or every finding when there is an error. The
+    /// findings come in line order.
+    pub(crate) fn finish<T>(mut self, config: T) -> Result<Checked<T>, Vec<Diagnostic>> {
+        self.list.sort_by_key(|d| d.line);
+        if self.list.iter().any(|d| d.severity == Severity::Error) {
+            Err(self.list)
+        } else {
+            Ok(Checked {
+                config,
+                findings: self.list,
+            })
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The cluster ASCII file: realistic files accepted with the values they state, and a file
+//! with every kind of mistake rejected with each finding (file, line, parameter, reason).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use cimguard_cluster::config::cluster::{
+    parse, AccessPolicy, AddressFamily, ClusterLock, Role, UserHost,
+};
+use cimguard_cluster::config::Severity;
+
+fn read(name: &str) -> String {
+    let path = format!("{}/tests/config/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn the_quorum_server_example_is_read_as_written() {
+    let checked = parse(&read("qs-three-nodes.ascii"), "qs-three-nodes.ascii").unwrap();
+    assert!(checked.findings.is_empty(), "{:?}", checked.findings);
+    let config = checked.config;
+    assert_eq!(config.name, "prodcl");
+    assert_eq!(config.address_family, AddressFamily::Ipv4);
+    let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["hpnode1", "hpnode2", "hpnode3"]);
+    assert_eq!(config.heartbeat_networks(), 2);
+    let node1 = config.node("hpnode1").unwrap();
+    assert_eq!(
+        node1.heartbeat_addresses().collect::<Vec<_>>(),
+        [ip("192.168.10.11"), ip("192.168.20.11")]
+    );
+    assert_eq!(node1.interfaces[2].name, "eth2");
+    assert_eq!(node1.interfaces[2].stationary_ips, [ip("10.20.0.11")]);
+    assert_eq!(config.member_timeout, Duration::from_secs(14));
+    assert_eq!(config.auto_start_timeout, Duration::from_secs(600));
+    assert_eq!(config.network_polling_interval, Duration::from_secs(2));
+    assert_eq!(config.max_configured_packages, 300);
+    assert_eq!(
+        config.lock,
+        ClusterLock::QuorumServer {
+            host: "qs1.example.net".into(),
+            alternate: None,
+            polling_interval: Duration::from_secs(300),
+            timeout_extension: Duration::from_secs(2),
+        }
+    );
+    assert_eq!(
+        config.access,
+        [AccessPolicy {
+            user: Some("monuser".into()),
+            host: UserHost::ClusterMemberNode,
+            role: Role::Monitor,
+        }]
+    );
+}
+
+#[test]
+fn the_lock_lun_variant_has_a_path_per_node_and_defaults() {
+    let config = parse(
+        &read("lock-lun-two-nodes.ascii"),
+        "lock-lun-two-nodes.ascii",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(config.lock, ClusterLock::LockLun);
+    assert_eq!(
+        config.node("alpha").unwrap().lock_lun,
+        Some(PathBuf::from("/dev/sdc1"))
+    );
+    assert_eq!(
+        config.node("beta").unwrap().lock_lun,
+        Some(PathBuf::from(
+            "/dev/disk/by-id/wwn-0x5000c500a1b2c3d4-part1"
+        ))
+    );
+    assert_eq!(config.heartbeat_networks(), 1);
+    assert_eq!(config.network_polling_interval, Duration::from_secs(2));
+    assert_eq!(
+        config.access,
+        [
+            AccessPolicy {
+                user: None,
+                host: UserHost::AnyServiceguardNode,
+                role: Role::Monitor,
+            },
+            AccessPolicy {
+                user: Some("dba".into()),
+                host: UserHost::Host("alpha".into()),
+                role: Role::PackageAdmin,
+            },
+        ]
+    );
+}
+
+#[test]
+fn the_loopback_demo_takes_a_short_member_timeout_on_two_networks() {
+    let config = parse(&read("loopback-demo.ascii"), "loopback-demo.ascii")
+        .unwrap()
+        .config;
+    assert_eq!(config.member_timeout, Duration::from_secs(3));
+    assert_eq!(config.heartbeat_networks(), 2);
+    assert_eq!(
+        config
+            .node("node1")
+            .unwrap()
+            .capacities
+            .get("package_limit"),
+        Some(&10.0)
+    );
+    assert_eq!(config.weight_defaults.get("package_limit"), Some(&1.0));
+}
+
+#[test]
+fn a_short_member_timeout_needs_two_heartbeat_networks() {
+    let text = read("loopback-demo.ascii")
+        .lines()
+        .filter(|line| !line.contains("127.0.1."))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let findings = parse(&text, "one-network").unwrap_err();
+    let messages: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        [
+            "one-network:17: error: MEMBER_TIMEOUT: 3000000 us (3 s) is below the minimum of \
+          14000000 us (14 s) for 1 heartbeat network"
+        ]
+    );
+}
+
+#[test]
+fn legacy_timeouts_are_accepted_with_a_warning() {
+    let text = read("qs-three-nodes.ascii").replace(
+        "MEMBER_TIMEOUT            14000000",
+        "HEARTBEAT_INTERVAL 1000000\nNODE_TIMEOUT 8000000",
+    );
+    let checked = parse(&text, "legacy").unwrap();
+    assert_eq!(checked.config.member_timeout, Duration::from_secs(8));
+    let warnings: Vec<&str> = checked
+        .findings
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .filter_map(|d| d.parameter.as_deref())
+        .collect();
+    assert_eq!(warnings, ["HEARTBEAT_INTERVAL", "NODE_TIMEOUT"]);
+}
+
+#[test]
+fn a_long_member_timeout_is_a_note() {
+    let text = read("qs-three-nodes.ascii").replace("14000000", "90000000");
+    let checked = parse(&text, "long").unwrap();
+    assert_eq!(checked.config.member_timeout, Duration::from_secs(90));
+    assert_eq!(checked.findings.len(), 1);
+    assert_eq!(checked.findings[0].severity, Severity::Note);
+}
+
+#[test]
+fn a_two_node_cluster_needs_a_lock() {
+    let text: String = read("lock-lun-two-nodes.ascii")
+        .lines()
+        .filter(|line| !line.contains("CLUSTER_LOCK_LUN"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let findings = parse(&text, "nolock").unwrap_err();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(findings[0]
+        .reason
+        .contains("two-node cluster needs a cluster lock"));
+}
+
+#[test]
+fn every_mistake_is_reported_with_its_line_and_parameter() {
+    let findings = parse(&read("bad.ascii"), "bad.ascii").unwrap_err();
+    let messages: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    let expected = [
+        "bad.ascii:2: error: CLUSTER_NAME: \"this-cluster-name-is-far-too-long-for-serviceguard\": at most 39 letters, digits, '_', '-' or '.'",
+        "bad.ascii:3: error: HEARTBEAT_IP: outside a NETWORK_INTERFACE of a NODE_NAME block",
+        "bad.ascii:7: error: HEARTBEAT_IP: \"not-an-address\" is not an IP address",
+        "bad.ascii:8: error: CLUSTER_LOCK_LUN: not an absolute path",
+        "bad.ascii:9: error: NODE_NAME: n1 is configured twice (first on line 4)",
+        "bad.ascii:9: error: HEARTBEAT_IP: address 10.0.0.1 of node n1 is also given for n1",
+        "bad.ascii:9: error: NETWORK_INTERFACE: eth1 of node n1 has no HEARTBEAT_IP or STATIONARY_IP",
+        "bad.ascii:9: error: CLUSTER_LOCK_LUN: node n1 has no path to the lock LUN that other nodes use",
+        "bad.ascii:13: error: HEARTBEAT_IP: node n3 has no heartbeat address",
+        "bad.ascii:13: error: CLUSTER_LOCK_LUN: node n3 has no path to the lock LUN that other nodes use",
+        "bad.ascii:16: error: QS_HOST: a cluster has one lock: a quorum server or a lock LUN, not both",
+        "bad.ascii:17: error: MEMBER_TIMEOUT: 1000000 us (1 s) is below the minimum of 14000000 us (14 s) for 1 heartbeat network",
+        "bad.ascii:18: error: NODE_TIMEOUT: replaced by MEMBER_TIMEOUT, which is also given: remove it",
+        "bad.ascii:19: error: MEMBER_TIMEOUT: given twice (first on line 17)",
+        "bad.ascii:20: error: NETWORK_POLLING_INTERVAL: 60000000 us (60 s) is outside 1000000 us (1 s) to 30000000 us (30 s)",
+        "bad.ascii:21: error: MAX_CONFIGURED_PACKAGES: \"301\" is not a whole number from 0 to 300",
+        "bad.ascii:22: error: FIRST_CLUSTER_LOCK_VG: an HP-UX LVM lock disk; on Linux use CLUSTER_LOCK_LUN or QS_HOST",
+        "bad.ascii:23: error: SERVICE_NAME: unknown parameter",
+        "bad.ascii:25: error: USER_ROLE: \"ROOT\" is not MONITOR, PACKAGE_ADMIN or FULL_ADMIN",
+        "bad.ascii:26: error: USER_HOST: not after a USER_NAME",
+    ];
+    assert_eq!(messages, expected, "\n{}", messages.join("\n"));
+    assert!(findings.iter().all(|d| d.severity == Severity::Error));
+}
+
+#[test]
+fn nothing_at_all_is_two_errors_not_a_panic() {
+    let findings = parse("", "empty").unwrap_err();
+    let messages: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        [
+            "empty: error: CLUSTER_NAME: missing",
+            "empty: error: NODE_NAME: no node is configured"
+        ]
+    );
+}
