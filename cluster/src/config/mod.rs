@@ -4,9 +4,11 @@
 //!
 //! - [`ascii`]: the `PARAMETER value` line format shared by the cluster and package files.
 //! - [`cluster`]: the cluster ASCII file (serviceguard.md section 3.1).
+//! - [`package`]: modular package files (section 5.1), and the checks across packages.
 
 pub mod ascii;
 pub mod cluster;
+pub mod package;
 
 use std::fmt;
 

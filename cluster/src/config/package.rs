@@ -1,0 +1,1016 @@
+//! Modular package configuration files (`cmmakepkg` output, `cmcheckconf -P`/`cmapplyconf -P`
+//! input): the parameters of serviceguard.md section 5.1, their defaults and limits, and the
+//! rules between them. The rules that involve the cluster or the other packages (node names,
+//! unique priorities, dependency targets) are [`check_set`]'s.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::ascii::{self, Entry};
+use super::cluster::ClusterConfig;
+use super::{Checked, Diagnostic, Findings, Severity};
+
+/// The longest package, service and generic resource name.
+pub const NAME_BYTES_MAX: usize = 39;
+/// The longest package_description.
+pub const DESCRIPTION_BYTES_MAX: usize = 80;
+/// The longest script and service timeout, in seconds.
+pub const TIMEOUT_SECONDS_MAX: u64 = 4294;
+/// The lowest and highest priority (lower numbers are higher priorities).
+pub const PRIORITY_RANGE: std::ops::RangeInclusive<u32> = 1..=3000;
+/// The highest generic_resource_up_criteria value.
+pub const UP_CRITERIA_MAX: i64 = 2_147_483_647;
+/// The default package_description.
+pub const DESCRIPTION_DEFAULT: &str = "Serviceguard Package";
+
+/// A package as its modular file describes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackageConfig {
+    /// package_name.
+    pub name: String,
+    /// package_description.
+    pub description: String,
+    /// module_name lines (with their module_version), as written.
+    pub modules: Vec<(String, Option<String>)>,
+    /// package_type.
+    pub package_type: PackageType,
+    /// node_name lines in preference order; empty for `*` (every node, in cluster order).
+    pub nodes: Vec<String>,
+    /// auto_run: global switching.
+    pub auto_run: bool,
+    /// node_fail_fast_enabled.
+    pub node_fail_fast: bool,
+    /// run_script_timeout; `None` for no_timeout.
+    pub run_script_timeout: Option<Duration>,
+    /// halt_script_timeout; `None` for no_timeout.
+    pub halt_script_timeout: Option<Duration>,
+    /// successor_halt_timeout; `None` for no_timeout.
+    pub successor_halt_timeout: Option<Duration>,
+    /// script_log_file, if set.
+    pub script_log_file: Option<String>,
+    /// log_level (0-5).
+    pub log_level: u8,
+    /// failover_policy.
+    pub failover_policy: FailoverPolicy,
+    /// failback_policy.
+    pub failback_policy: FailbackPolicy,
+    /// priority; `None` for no_priority.
+    pub priority: Option<u32>,
+    /// Dependencies, in file order.
+    pub dependencies: Vec<Dependency>,
+    /// weight_name / weight_value.
+    pub weights: BTreeMap<String, f64>,
+    /// local_lan_failover_allowed.
+    pub local_lan_failover_allowed: bool,
+    /// monitored_subnet lines, with their access (FULL unless PARTIAL).
+    pub monitored_subnets: Vec<(IpAddr, SubnetAccess)>,
+    /// ip_subnet lines with the ip_address lines after each.
+    pub ip_subnets: Vec<(IpAddr, Vec<IpAddr>)>,
+    /// Services, in file order.
+    pub services: Vec<Service>,
+    /// Generic resources, in file order.
+    pub generic_resources: Vec<GenericResource>,
+    /// external_pre_script lines.
+    pub external_pre_scripts: Vec<String>,
+    /// external_script lines.
+    pub external_scripts: Vec<String>,
+    /// user_name / user_host / user_role (PACKAGE_ADMIN for this package).
+    pub access: Vec<(Option<String>, String)>,
+}
+
+impl PackageConfig {
+    /// True when the package may run on `node`.
+    pub fn may_run_on(&self, node: &str) -> bool {
+        self.nodes.is_empty() || self.nodes.iter().any(|n| n == node)
+    }
+}
+
+/// package_type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageType {
+    /// failover: runs on one node at a time.
+    Failover,
+    /// multi_node: runs on several nodes at once.
+    MultiNode,
+    /// system_multi_node: runs on every node.
+    SystemMultiNode,
+}
+
+/// failover_policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverPolicy {
+    /// configured_node: the next node in node_name order.
+    ConfiguredNode,
+    /// min_package_node: the eligible node running the fewest packages.
+    MinPackageNode,
+}
+
+/// failback_policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailbackPolicy {
+    /// manual: stays where it is.
+    Manual,
+    /// automatic: returns to its primary node when that node rejoins.
+    Automatic,
+}
+
+/// monitored_subnet_access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubnetAccess {
+    /// FULL: every node of the package is on the subnet.
+    Full,
+    /// PARTIAL: some nodes only.
+    Partial,
+}
+
+/// One dependency_name / dependency_condition / dependency_location triple.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// dependency_name.
+    pub name: String,
+    /// The package depended on.
+    pub package: String,
+    /// up or down.
+    pub condition: DependencyCondition,
+    /// dependency_location.
+    pub location: DependencyLocation,
+}
+
+/// `<package> = up` or `= down`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DependencyCondition {
+    /// The other package must be up.
+    Up,
+    /// The other package must be down.
+    Down,
+}
+
+/// dependency_location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DependencyLocation {
+    /// same_node (the default).
+    SameNode,
+    /// any_node (up only).
+    AnyNode,
+    /// different_node (up only).
+    DifferentNode,
+    /// all_nodes (down only).
+    AllNodes,
+}
+
+/// One service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// service_name.
+    pub name: String,
+    /// service_cmd.
+    pub command: String,
+    /// service_restart.
+    pub restart: ServiceRestart,
+    /// service_fail_fast_enabled.
+    pub fail_fast: bool,
+    /// service_halt_timeout.
+    pub halt_timeout: Duration,
+}
+
+/// service_restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceRestart {
+    /// none: a failure fails the package.
+    None,
+    /// unlimited.
+    Unlimited,
+    /// This many restarts.
+    Times(u32),
+}
+
+/// One generic resource of the package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenericResource {
+    /// generic_resource_name.
+    pub name: String,
+    /// generic_resource_evaluation_type.
+    pub evaluation: Evaluation,
+    /// generic_resource_up_criteria: present for an extended resource.
+    pub up_criteria: Option<UpCriteria>,
+}
+
+/// generic_resource_evaluation_type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Evaluation {
+    /// during_package_start (the default).
+    DuringPackageStart,
+    /// before_package_start.
+    BeforePackageStart,
+}
+
+/// generic_resource_up_criteria: the resource is up while `value <operator> bound`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpCriteria {
+    /// The comparison.
+    pub operator: Comparison,
+    /// The bound (1 to 2,147,483,647).
+    pub bound: i64,
+}
+
+/// The operators of generic_resource_up_criteria.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparison {
+    /// `==`
+    Equal,
+    /// `!=`
+    NotEqual,
+    /// `>`
+    Greater,
+    /// `<`
+    Less,
+    /// `>=`
+    GreaterOrEqual,
+    /// `<=`
+    LessOrEqual,
+}
+
+impl UpCriteria {
+    /// True when `value` meets the criteria.
+    pub fn holds(&self, value: i64) -> bool {
+        match self.operator {
+            Comparison::Equal => value == self.bound,
+            Comparison::NotEqual => value != self.bound,
+            Comparison::Greater => value > self.bound,
+            Comparison::Less => value < self.bound,
+            Comparison::GreaterOrEqual => value >= self.bound,
+            Comparison::LessOrEqual => value <= self.bound,
+        }
+    }
+}
+
+/// A dependency_name read, with its dependency_condition once read: (line, name, (package,
+/// condition)).
+type PendingDependency = (usize, String, Option<(String, DependencyCondition)>);
+
+/// Parameters that may appear once.
+const SINGLE: &[&str] = &[
+    "PACKAGE_NAME",
+    "PACKAGE_DESCRIPTION",
+    "PACKAGE_TYPE",
+    "AUTO_RUN",
+    "NODE_FAIL_FAST_ENABLED",
+    "RUN_SCRIPT_TIMEOUT",
+    "HALT_SCRIPT_TIMEOUT",
+    "SUCCESSOR_HALT_TIMEOUT",
+    "SCRIPT_LOG_FILE",
+    "LOG_LEVEL",
+    "FAILOVER_POLICY",
+    "FAILBACK_POLICY",
+    "PRIORITY",
+    "LOCAL_LAN_FAILOVER_ALLOWED",
+];
+
+/// Reads and checks a modular package file. `file` names it in the findings.
+pub fn parse(text: &str, file: &str) -> Result<Checked<PackageConfig>, Vec<Diagnostic>> {
+    let mut findings = Findings::new(file);
+    let entries = ascii::entries(text, &mut findings);
+    let config = read(&entries, &mut findings);
+    findings.finish(config)
+}
+
+fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
+    let mut single: HashMap<&'static str, &Entry> = HashMap::new();
+    let mut config = PackageConfig {
+        name: String::new(),
+        description: DESCRIPTION_DEFAULT.into(),
+        modules: Vec::new(),
+        package_type: PackageType::Failover,
+        nodes: Vec::new(),
+        auto_run: true,
+        node_fail_fast: false,
+        run_script_timeout: None,
+        halt_script_timeout: None,
+        successor_halt_timeout: None,
+        script_log_file: None,
+        log_level: 0,
+        failover_policy: FailoverPolicy::ConfiguredNode,
+        failback_policy: FailbackPolicy::Manual,
+        priority: None,
+        dependencies: Vec::new(),
+        weights: BTreeMap::new(),
+        local_lan_failover_allowed: true,
+        monitored_subnets: Vec::new(),
+        ip_subnets: Vec::new(),
+        services: Vec::new(),
+        generic_resources: Vec::new(),
+        external_pre_scripts: Vec::new(),
+        external_scripts: Vec::new(),
+        access: Vec::new(),
+    };
+    let mut star_line = None;
+    let mut node_lines: HashMap<String, usize> = HashMap::new();
+    // The group (service, dependency, ...) that attribute lines attach to.
+    let mut dependency: Option<PendingDependency> = None;
+    let mut weight: Option<(usize, String)> = None;
+    let mut user: Option<(usize, Option<String>, Option<String>)> = None;
+    let mut service_lines: HashMap<String, usize> = HashMap::new();
+    let mut resource_lines: HashMap<String, usize> = HashMap::new();
+    let mut halt_sum = Duration::ZERO;
+
+    for entry in entries {
+        let parameter = entry.parameter.as_str();
+        let value = entry.value.as_str();
+        let line = entry.line;
+        if let Some(name) = SINGLE.iter().find(|p| **p == parameter) {
+            if let Some(first) = single.get(name) {
+                findings.error(
+                    line,
+                    parameter,
+                    format!("given twice (first on line {})", first.line),
+                );
+                continue;
+            }
+            single.insert(name, entry);
+        }
+        match parameter {
+            "PACKAGE_NAME" => {
+                if !valid_name(value) {
+                    findings.error(
+                        line,
+                        parameter,
+                        format!(
+                            "{value:?}: at most {NAME_BYTES_MAX} letters, digits, '.', '-' or \
+                             '_', starting and ending with a letter or digit"
+                        ),
+                    );
+                }
+                config.name = value.to_owned();
+            }
+            "PACKAGE_DESCRIPTION" => {
+                if value.len() > DESCRIPTION_BYTES_MAX {
+                    findings.error(
+                        line,
+                        parameter,
+                        format!("longer than {DESCRIPTION_BYTES_MAX} bytes"),
+                    );
+                }
+                config.description = value.to_owned();
+            }
+            "MODULE_NAME" => config.modules.push((value.to_owned(), None)),
+            "MODULE_VERSION" => match config.modules.last_mut() {
+                Some((_, version @ None)) => *version = Some(value.to_owned()),
+                _ => findings.error(line, parameter, "not after a module_name"),
+            },
+            "PACKAGE_TYPE" => {
+                config.package_type = match value.to_ascii_lowercase().as_str() {
+                    "failover" => PackageType::Failover,
+                    "multi_node" => PackageType::MultiNode,
+                    "system_multi_node" => PackageType::SystemMultiNode,
+                    _ => {
+                        findings.error(
+                            line,
+                            parameter,
+                            format!("{value:?} is not failover, multi_node or system_multi_node"),
+                        );
+                        PackageType::Failover
+                    }
+                }
+            }
+            "NODE_NAME" => {
+                if value == "*" {
+                    star_line = Some(line);
+                } else if let Some(first) = node_lines.insert(value.to_owned(), line) {
+                    findings.error(
+                        line,
+                        parameter,
+                        format!("{value} is listed twice (first on line {first})"),
+                    );
+                } else {
+                    config.nodes.push(value.to_owned());
+                }
+            }
+            "AUTO_RUN" => config.auto_run = yes_no(entry, findings, true),
+            "NODE_FAIL_FAST_ENABLED" => config.node_fail_fast = yes_no(entry, findings, false),
+            "LOCAL_LAN_FAILOVER_ALLOWED" => {
+                config.local_lan_failover_allowed = yes_no(entry, findings, true);
+            }
+            "RUN_SCRIPT_TIMEOUT" => config.run_script_timeout = timeout(entry, findings),
+            "HALT_SCRIPT_TIMEOUT" => config.halt_script_timeout = timeout(entry, findings),
+            "SUCCESSOR_HALT_TIMEOUT" => config.successor_halt_timeout = timeout(entry, findings),
+            "SCRIPT_LOG_FILE" => config.script_log_file = Some(value.to_owned()),
+            "LOG_LEVEL" => match value.parse::<u8>() {
+                Ok(level) if level <= 5 => config.log_level = level,
+                _ => findings.error(line, parameter, format!("{value:?} is not 0 to 5")),
+            },
+            "FAILOVER_POLICY" => match value.to_ascii_lowercase().as_str() {
+                "configured_node" => config.failover_policy = FailoverPolicy::ConfiguredNode,
+                "min_package_node" => config.failover_policy = FailoverPolicy::MinPackageNode,
+                _ => findings.error(
+                    line,
+                    parameter,
+                    format!("{value:?} is not configured_node or min_package_node"),
+                ),
+            },
+            "FAILBACK_POLICY" => match value.to_ascii_lowercase().as_str() {
+                "manual" => config.failback_policy = FailbackPolicy::Manual,
+                "automatic" => config.failback_policy = FailbackPolicy::Automatic,
+                _ => findings.error(
+                    line,
+                    parameter,
+                    format!("{value:?} is not manual or automatic"),
+                ),
+            },
+            "PRIORITY" => {
+                if value.eq_ignore_ascii_case("no_priority") {
+                    config.priority = None;
+                } else {
+                    match value.parse::<u32>() {
+                        Ok(n) if PRIORITY_RANGE.contains(&n) => config.priority = Some(n),
+                        _ => findings.error(
+                            line,
+                            parameter,
+                            format!("{value:?} is not no_priority or 1 to 3000"),
+                        ),
+                    }
+                }
+            }
+            "DEPENDENCY_NAME" => {
+                finish_dependency(&mut dependency, &mut config, findings);
+                if config.dependencies.iter().any(|d| d.name == value) {
+                    findings.error(line, parameter, format!("{value} is given twice"));
+                }
+                dependency = Some((line, value.to_owned(), None));
+            }
+            "DEPENDENCY_CONDITION" => match dependency.as_mut() {
+                Some((_, _, condition @ None)) => match parse_condition(value) {
+                    Some(parsed) => *condition = Some(parsed),
+                    None => findings.error(
+                        line,
+                        parameter,
+                        format!("{value:?} is not \"<package> = up\" or \"<package> = down\""),
+                    ),
+                },
+                _ => findings.error(line, parameter, "not after a dependency_name"),
+            },
+            "DEPENDENCY_LOCATION" => {
+                let location = match value.to_ascii_lowercase().as_str() {
+                    "same_node" => Some(DependencyLocation::SameNode),
+                    "any_node" => Some(DependencyLocation::AnyNode),
+                    "different_node" => Some(DependencyLocation::DifferentNode),
+                    "all_nodes" => Some(DependencyLocation::AllNodes),
+                    _ => None,
+                };
+                match (dependency.take(), location) {
+                    (Some((_, name, Some((package, condition)))), Some(location)) => {
+                        let allowed = match condition {
+                            DependencyCondition::Up => location != DependencyLocation::AllNodes,
+                            DependencyCondition::Down => matches!(
+                                location,
+                                DependencyLocation::SameNode | DependencyLocation::AllNodes
+                            ),
+                        };
+                        if !allowed {
+                            findings.error(
+                                line,
+                                parameter,
+                                format!("{value} does not go with a {condition:?} dependency"),
+                            );
+                        }
+                        config.dependencies.push(Dependency {
+                            name,
+                            package,
+                            condition,
+                            location,
+                        });
+                    }
+                    (_, None) => findings.error(
+                        line,
+                        parameter,
+                        format!(
+                            "{value:?} is not same_node, any_node, different_node or all_nodes"
+                        ),
+                    ),
+                    (_, Some(_)) => findings.error(
+                        line,
+                        parameter,
+                        "not after a dependency_name and a dependency_condition",
+                    ),
+                }
+            }
+            "WEIGHT_NAME" => {
+                if let Some((line, name)) = weight.take() {
+                    findings.error(line, "WEIGHT_NAME", format!("{name} has no weight_value"));
+                }
+                weight = Some((line, value.to_owned()));
+            }
+            "WEIGHT_VALUE" => match (weight.take(), value.parse::<f64>()) {
+                (Some((_, name)), Ok(number)) if number.is_finite() && number >= 0.0 => {
+                    config.weights.insert(name, number);
+                }
+                (Some(_), _) => {
+                    findings.error(
+                        line,
+                        parameter,
+                        format!("{value:?} is not a number of 0 or more"),
+                    );
+                }
+                (None, _) => findings.error(line, parameter, "not after a weight_name"),
+            },
+            "MONITORED_SUBNET" => match value.parse::<IpAddr>() {
+                Ok(subnet) => config.monitored_subnets.push((subnet, SubnetAccess::Full)),
+                Err(_) => findings.error(line, parameter, format!("{value:?} is not an address")),
+            },
+            "MONITORED_SUBNET_ACCESS" => {
+                let access = match value.to_ascii_uppercase().as_str() {
+                    "FULL" => Some(SubnetAccess::Full),
+                    "PARTIAL" => Some(SubnetAccess::Partial),
+                    _ => None,
+                };
+                match (config.monitored_subnets.last_mut(), access) {
+                    (Some((_, slot)), Some(access)) => *slot = access,
+                    (None, _) => findings.error(line, parameter, "not after a monitored_subnet"),
+                    (_, None) => {
+                        findings.error(
+                            line,
+                            parameter,
+                            format!("{value:?} is not FULL or PARTIAL"),
+                        );
+                    }
+                }
+            }
+            "IP_SUBNET" => match value.parse::<IpAddr>() {
+                Ok(subnet) => config.ip_subnets.push((subnet, Vec::new())),
+                Err(_) => findings.error(line, parameter, format!("{value:?} is not an address")),
+            },
+            "IP_ADDRESS" => match (config.ip_subnets.last_mut(), value.parse::<IpAddr>()) {
+                (Some((_, addresses)), Ok(address)) => addresses.push(address),
+                (None, _) => findings.error(line, parameter, "not after an ip_subnet"),
+                (_, Err(_)) => {
+                    findings.error(line, parameter, format!("{value:?} is not an address"));
+                }
+            },
+            "SERVICE_NAME" => {
+                if !valid_name(value) {
+                    findings.error(line, parameter, format!("{value:?} is not a valid name"));
+                }
+                if let Some(first) = service_lines.insert(value.to_owned(), line) {
+                    findings.error(
+                        line,
+                        parameter,
+                        format!("{value} is given twice (first on line {first})"),
+                    );
+                }
+                config.services.push(Service {
+                    name: value.to_owned(),
+                    command: String::new(),
+                    restart: ServiceRestart::None,
+                    fail_fast: false,
+                    halt_timeout: Duration::ZERO,
+                });
+            }
+            "SERVICE_CMD"
+            | "SERVICE_RESTART"
+            | "SERVICE_FAIL_FAST_ENABLED"
+            | "SERVICE_HALT_TIMEOUT" => {
+                let Some(service) = config.services.last_mut() else {
+                    findings.error(line, parameter, "not after a service_name");
+                    continue;
+                };
+                match parameter {
+                    "SERVICE_CMD" => service.command = value.to_owned(),
+                    "SERVICE_RESTART" => {
+                        service.restart = match value.to_ascii_lowercase().as_str() {
+                            "none" => ServiceRestart::None,
+                            "unlimited" => ServiceRestart::Unlimited,
+                            number => match number.parse::<u32>() {
+                                Ok(n) => ServiceRestart::Times(n),
+                                Err(_) => {
+                                    findings.error(
+                                        line,
+                                        parameter,
+                                        format!("{value:?} is not none, unlimited or a count"),
+                                    );
+                                    ServiceRestart::None
+                                }
+                            },
+                        }
+                    }
+                    "SERVICE_FAIL_FAST_ENABLED" => {
+                        let fail_fast = yes_no(entry, findings, false);
+                        if let Some(service) = config.services.last_mut() {
+                            service.fail_fast = fail_fast;
+                        }
+                    }
+                    _ => match seconds(value) {
+                        Some(timeout) => {
+                            service.halt_timeout = timeout;
+                            halt_sum += timeout;
+                        }
+                        None => findings.error(
+                            line,
+                            parameter,
+                            format!("{value:?} is not 0 to {TIMEOUT_SECONDS_MAX} seconds"),
+                        ),
+                    },
+                }
+            }
+            "GENERIC_RESOURCE_NAME" => {
+                if !valid_name(value) {
+                    findings.error(line, parameter, format!("{value:?} is not a valid name"));
+                }
+                if let Some(first) = resource_lines.insert(value.to_owned(), line) {
+                    findings.error(
+                        line,
+                        parameter,
+                        format!("{value} is given twice (first on line {first})"),
+                    );
+                }
+                config.generic_resources.push(GenericResource {
+                    name: value.to_owned(),
+                    evaluation: Evaluation::DuringPackageStart,
+                    up_criteria: None,
+                });
+            }
+            "GENERIC_RESOURCE_EVALUATION_TYPE" | "GENERIC_RESOURCE_UP_CRITERIA" => {
+                let Some(resource) = config.generic_resources.last_mut() else {
+                    findings.error(line, parameter, "not after a generic_resource_name");
+                    continue;
+                };
+                if parameter == "GENERIC_RESOURCE_EVALUATION_TYPE" {
+                    match value.to_ascii_lowercase().as_str() {
+                        "during_package_start" => {
+                            resource.evaluation = Evaluation::DuringPackageStart;
+                        }
+                        "before_package_start" => {
+                            resource.evaluation = Evaluation::BeforePackageStart;
+                        }
+                        _ => findings.error(
+                            line,
+                            parameter,
+                            format!(
+                                "{value:?} is not during_package_start or before_package_start"
+                            ),
+                        ),
+                    }
+                } else {
+                    match parse_up_criteria(value) {
+                        Some(criteria) => resource.up_criteria = Some(criteria),
+                        None => findings.error(
+                            line,
+                            parameter,
+                            format!(
+                                "{value:?} is not an operator (== != > < >= <=) and a whole \
+                                 number from 1 to {UP_CRITERIA_MAX}"
+                            ),
+                        ),
+                    }
+                }
+            }
+            "EXTERNAL_PRE_SCRIPT" => config.external_pre_scripts.push(value.to_owned()),
+            "EXTERNAL_SCRIPT" => config.external_scripts.push(value.to_owned()),
+            "USER_NAME" => {
+                if let Some((line, _, _)) = user.take() {
+                    findings.error(
+                        line,
+                        "USER_NAME",
+                        "needs a user_host and a user_role after it",
+                    );
+                }
+                let name = (!value.eq_ignore_ascii_case("ANY_USER")).then(|| value.to_owned());
+                user = Some((line, name, None));
+            }
+            "USER_HOST" => match user.as_mut() {
+                Some((_, _, host @ None)) => *host = Some(value.to_owned()),
+                _ => findings.error(line, parameter, "not after a user_name"),
+            },
+            "USER_ROLE" => {
+                if !value.eq_ignore_ascii_case("PACKAGE_ADMIN") {
+                    findings.error(
+                        line,
+                        parameter,
+                        format!("{value:?}: a package file grants PACKAGE_ADMIN only"),
+                    );
+                }
+                match user.take() {
+                    Some((_, name, Some(host))) => config.access.push((name, host)),
+                    _ => findings.error(line, parameter, "not after a user_name and a user_host"),
+                }
+            }
+            _ => findings.error(line, parameter, "unknown parameter"),
+        }
+    }
+    finish_dependency(&mut dependency, &mut config, findings);
+    if let Some((line, name)) = weight {
+        findings.error(line, "WEIGHT_NAME", format!("{name} has no weight_value"));
+    }
+    if let Some((line, _, _)) = user {
+        findings.error(
+            line,
+            "USER_NAME",
+            "needs a user_host and a user_role after it",
+        );
+    }
+    check(
+        &config,
+        &single,
+        star_line,
+        halt_sum,
+        &service_lines,
+        findings,
+    );
+    config
+}
+
+/// The rules between the parameters of one package.
+fn check(
+    config: &PackageConfig,
+    single: &HashMap<&'static str, &Entry>,
+    star_line: Option<usize>,
+    halt_sum: Duration,
+    service_lines: &HashMap<String, usize>,
+    findings: &mut Findings,
+) {
+    let line_of = |name: &str| single.get(name).map_or(0, |entry| entry.line);
+    if !single.contains_key("PACKAGE_NAME") {
+        findings.add(Severity::Error, 0, Some("PACKAGE_NAME"), "missing");
+    }
+    if let (Some(line), false) = (star_line, config.nodes.is_empty()) {
+        findings.error(
+            line,
+            "NODE_NAME",
+            "* (every node) cannot be mixed with node names",
+        );
+    }
+    if config.package_type == PackageType::SystemMultiNode {
+        if !config.nodes.is_empty() {
+            findings.error(
+                line_of("PACKAGE_TYPE"),
+                "NODE_NAME",
+                "a system_multi_node package runs on every node: node_name must be *",
+            );
+        }
+        if !config.node_fail_fast {
+            findings.error(
+                line_of("PACKAGE_TYPE"),
+                "NODE_FAIL_FAST_ENABLED",
+                "a system_multi_node package needs node_fail_fast_enabled yes",
+            );
+        }
+    }
+    if config.package_type != PackageType::Failover {
+        for parameter in ["FAILOVER_POLICY", "FAILBACK_POLICY"] {
+            if let Some(entry) = single.get(parameter) {
+                findings.error(entry.line, parameter, "for failover packages only");
+            }
+        }
+    }
+    for service in &config.services {
+        let service_line = service_lines.get(&service.name).copied().unwrap_or(0);
+        if service.command.is_empty() {
+            findings.error(
+                service_line,
+                "SERVICE_CMD",
+                format!("service {} has no service_cmd", service.name),
+            );
+        }
+        if service.fail_fast && service.restart == ServiceRestart::Unlimited {
+            findings.warning(
+                service_line,
+                "SERVICE_FAIL_FAST_ENABLED",
+                format!(
+                    "service {} restarts without limit, so it never fails and fail fast never acts",
+                    service.name
+                ),
+            );
+        }
+    }
+    if let Some(halt) = config.halt_script_timeout {
+        if !halt_sum.is_zero() && halt <= halt_sum {
+            findings.warning(
+                line_of("HALT_SCRIPT_TIMEOUT"),
+                "HALT_SCRIPT_TIMEOUT",
+                format!(
+                    "{} s is not more than the services' halt timeouts together ({} s)",
+                    halt.as_secs(),
+                    halt_sum.as_secs()
+                ),
+            );
+        }
+    }
+    for dependency in &config.dependencies {
+        if dependency.package == config.name {
+            findings.error(
+                line_of("PACKAGE_NAME"),
+                "DEPENDENCY_CONDITION",
+                format!("dependency {} is on the package itself", dependency.name),
+            );
+        }
+    }
+}
+
+/// Checks packages against their cluster and each other: node names, unique priorities,
+/// dependency targets, the package limit, and generic resources used alike everywhere.
+/// Each package's findings name its file (`files[i]` for `packages[i]`).
+pub fn check_set(
+    cluster: &ClusterConfig,
+    packages: &[PackageConfig],
+    files: &[&str],
+) -> Vec<Diagnostic> {
+    let mut all = Vec::new();
+    let names: HashSet<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+    let mut priorities: HashMap<u32, &str> = HashMap::new();
+    let mut seen: HashMap<&str, &str> = HashMap::new();
+    let mut resource_kinds: HashMap<&str, (bool, &str)> = HashMap::new();
+    for (index, package) in packages.iter().enumerate() {
+        let file = files.get(index).copied().unwrap_or("?");
+        let mut findings = Findings::new(file);
+        if let Some(first) = seen.insert(&package.name, file) {
+            findings.add(
+                Severity::Error,
+                0,
+                Some("PACKAGE_NAME"),
+                format!("package {} is also defined in {first}", package.name),
+            );
+        }
+        for node in &package.nodes {
+            if cluster.node(node).is_none() {
+                findings.add(
+                    Severity::Error,
+                    0,
+                    Some("NODE_NAME"),
+                    format!("{node} is not a node of cluster {}", cluster.name),
+                );
+            }
+        }
+        if let Some(priority) = package.priority {
+            if let Some(other) = priorities.insert(priority, &package.name) {
+                findings.add(
+                    Severity::Error,
+                    0,
+                    Some("PRIORITY"),
+                    format!("priority {priority} is also {other}'s; priorities are unique"),
+                );
+            }
+        }
+        for dependency in &package.dependencies {
+            if !names.contains(dependency.package.as_str()) {
+                findings.add(
+                    Severity::Error,
+                    0,
+                    Some("DEPENDENCY_CONDITION"),
+                    format!(
+                        "dependency {} names package {}, which is not configured",
+                        dependency.name, dependency.package
+                    ),
+                );
+            }
+        }
+        for resource in &package.generic_resources {
+            let extended = resource.up_criteria.is_some();
+            if let Some((other, first)) =
+                resource_kinds.insert(&resource.name, (extended, &package.name))
+            {
+                if other != extended {
+                    findings.add(
+                        Severity::Error,
+                        0,
+                        Some("GENERIC_RESOURCE_UP_CRITERIA"),
+                        format!(
+                            "generic resource {} is {} here and {} in {first}: simple in every \
+                             package or extended in every package",
+                            resource.name,
+                            kind(extended),
+                            kind(other)
+                        ),
+                    );
+                }
+            }
+        }
+        all.extend(findings.list);
+    }
+    if packages.len() > cluster.max_configured_packages as usize {
+        all.push(Diagnostic {
+            severity: Severity::Error,
+            file: files.first().copied().unwrap_or("?").to_owned(),
+            line: 0,
+            parameter: Some("MAX_CONFIGURED_PACKAGES".into()),
+            reason: format!(
+                "{} packages where the cluster allows {}",
+                packages.len(),
+                cluster.max_configured_packages
+            ),
+        });
+    }
+    all
+}
+
+fn kind(extended: bool) -> &'static str {
+    if extended {
+        "extended"
+    } else {
+        "simple"
+    }
+}
+
+fn finish_dependency(
+    dependency: &mut Option<PendingDependency>,
+    config: &mut PackageConfig,
+    findings: &mut Findings,
+) {
+    match dependency.take() {
+        None => {}
+        // dependency_location defaults to same_node.
+        Some((_, name, Some((package, condition)))) => config.dependencies.push(Dependency {
+            name,
+            package,
+            condition,
+            location: DependencyLocation::SameNode,
+        }),
+        Some((line, name, None)) => findings.error(
+            line,
+            "DEPENDENCY_NAME",
+            format!("{name} has no dependency_condition"),
+        ),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= NAME_BYTES_MAX
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+}
+
+fn yes_no(entry: &Entry, findings: &mut Findings, default: bool) -> bool {
+    match entry.value.to_ascii_lowercase().as_str() {
+        "yes" => true,
+        "no" => false,
+        _ => {
+            findings.error(
+                entry.line,
+                &entry.parameter,
+                format!("{:?} is not yes or no", entry.value),
+            );
+            default
+        }
+    }
+}
+
+fn seconds(value: &str) -> Option<Duration> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|s| *s <= TIMEOUT_SECONDS_MAX)
+        .map(Duration::from_secs)
+}
+
+/// A script timeout: seconds, or `no_timeout` (`None`).
+fn timeout(entry: &Entry, findings: &mut Findings) -> Option<Duration> {
+    if entry.value.eq_ignore_ascii_case("no_timeout") {
+        return None;
+    }
+    let parsed = seconds(&entry.value);
+    if parsed.is_none() {
+        findings.error(
+            entry.line,
+            &entry.parameter,
+            format!(
+                "{:?} is not no_timeout or 0 to {TIMEOUT_SECONDS_MAX} seconds",
+                entry.value
+            ),
+        );
+    }
+    parsed
+}
+
+/// `dbpkg = up`, `dbpkg=down`.
+fn parse_condition(value: &str) -> Option<(String, DependencyCondition)> {
+    let (package, state) = value.split_once('=')?;
+    let package = package.trim();
+    let condition = match state.trim().to_ascii_lowercase().as_str() {
+        "up" => DependencyCondition::Up,
+        "down" => DependencyCondition::Down,
+        _ => return None,
+    };
+    valid_name(package).then(|| (package.to_owned(), condition))
+}
+
+/// `<80`, `>= 10`, `==5`.
+fn parse_up_criteria(value: &str) -> Option<UpCriteria> {
+    let value = value.trim();
+    let (operator, rest) = [
+        ("==", Comparison::Equal),
+        ("!=", Comparison::NotEqual),
+        (">=", Comparison::GreaterOrEqual),
+        ("<=", Comparison::LessOrEqual),
+        (">", Comparison::Greater),
+        ("<", Comparison::Less),
+    ]
+    .into_iter()
+    .find_map(|(text, operator)| value.strip_prefix(text).map(|rest| (operator, rest)))?;
+    let bound = rest.trim().parse::<i64>().ok()?;
+    (1..=UP_CRITERIA_MAX)
+        .contains(&bound)
+        .then_some(UpCriteria { operator, bound })
+}
