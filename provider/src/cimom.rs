@@ -164,12 +164,7 @@ impl ObjectManager {
         context: &RequestContext,
         class: &Name,
     ) -> Result<Instances, OperationError> {
-        let mut parts = Vec::new();
-        for served in self.served_classes(&context.namespace, class).iter() {
-            if let Some(provider) = self.provider(&context.namespace, served.as_str()) {
-                parts.push(provider.enumerate(context, served)?);
-            }
-        }
+        let parts = self.provided(context, class)?;
         let host = self.host.to_string();
         let namespace = context.namespace.to_string();
         Ok(Box::new(parts.into_iter().flatten().map(move |item| {
@@ -179,6 +174,39 @@ impl ObjectManager {
                 (path, instance)
             })
         })))
+    }
+
+    /// Like [`ObjectManager::instances`], with local paths (no host and no namespace), for
+    /// the responses that carry local names (EnumerateInstances, EnumerateInstanceNames): no
+    /// host and namespace strings are made for each instance only to be dropped.
+    pub fn local_instances(
+        &self,
+        context: &RequestContext,
+        class: &Name,
+    ) -> Result<Instances, OperationError> {
+        let parts = self.provided(context, class)?;
+        Ok(Box::new(parts.into_iter().flatten().map(|item| {
+            item.map(|(mut path, instance)| {
+                path.host = None;
+                path.namespace = None;
+                (path, instance)
+            })
+        })))
+    }
+
+    /// The enumerations of the providers of `class` and its subclasses.
+    fn provided(
+        &self,
+        context: &RequestContext,
+        class: &Name,
+    ) -> Result<Vec<Instances>, OperationError> {
+        let mut parts = Vec::new();
+        for served in self.served_classes(&context.namespace, class).iter() {
+            if let Some(provider) = self.provider(&context.namespace, served.as_str()) {
+                parts.push(provider.enumerate(context, served)?);
+            }
+        }
+        Ok(parts)
     }
 
     /// The instance at `path` (keys typed against its class), from its class's provider.

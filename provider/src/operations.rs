@@ -463,25 +463,30 @@ impl Operation<'_> {
         Ok(Outcome::Items(vec![Data::Instance(instance)]))
     }
 
-    /// The shaped instances of the `ClassName` parameter's class, lazily.
+    /// The shaped instances of `class`, lazily, with full paths, or local ones when not
+    /// `located`.
     pub(crate) fn shaped_instances(
         &self,
         class: &Name,
         shape: Shape,
+        located: bool,
     ) -> Result<crate::provider::Instances, OperationError> {
         let manager = self.manager.clone();
         let namespace = self.context.namespace.clone();
         let requested = class.clone();
-        Ok(Box::new(self.manager.instances(self.context, class)?.map(
-            move |item| {
-                item.map(|(path, instance)| {
-                    (
-                        path,
-                        manager.shape(&namespace, instance, &requested, &shape),
-                    )
-                })
-            },
-        )))
+        let instances = if located {
+            self.manager.instances(self.context, class)?
+        } else {
+            self.manager.local_instances(self.context, class)?
+        };
+        Ok(Box::new(instances.map(move |item| {
+            item.map(|(path, instance)| {
+                (
+                    path,
+                    manager.shape(&namespace, instance, &requested, &shape),
+                )
+            })
+        })))
     }
 
     fn enumerate_instances(&self) -> Result<Outcome, OperationError> {
@@ -494,26 +499,18 @@ impl Operation<'_> {
             "PropertyList",
         ])?;
         let class = self.existing_class("ClassName")?;
-        let items = self.shaped_instances(&class, self.instance_shape()?)?;
+        let items = self.shaped_instances(&class, self.instance_shape()?, false)?;
         Ok(Outcome::Stream(Box::new(items.map(|item| {
-            item.map(|(mut path, instance)| {
-                path.host = None;
-                path.namespace = None;
-                Data::NamedInstance(path, instance)
-            })
+            item.map(|(path, instance)| Data::NamedInstance(path, instance))
         }))))
     }
 
     fn enumerate_instance_names(&self) -> Result<Outcome, OperationError> {
         self.allow(&["ClassName"])?;
         let class = self.existing_class("ClassName")?;
-        let items = self.manager.instances(self.context, &class)?;
+        let items = self.manager.local_instances(self.context, &class)?;
         Ok(Outcome::Stream(Box::new(items.map(|item| {
-            item.map(|(mut path, _)| {
-                path.host = None;
-                path.namespace = None;
-                Data::InstanceName(path)
-            })
+            item.map(|(path, _)| Data::InstanceName(path))
         }))))
     }
 

@@ -429,7 +429,7 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
                 ..Default::default()
             };
             let paths_only = kind.returns_paths();
-            let instances = op.shaped_instances(&class, shape)?;
+            let instances = op.shaped_instances(&class, shape, true)?;
             let namespace = op.context.namespace.clone();
             let manager = op.manager.clone();
             Ok(Box::new(instances.filter_map(move |item| match item {

@@ -134,6 +134,7 @@ fn selected(
             deep_inheritance: true,
             ..Shape::default()
         },
+        true,
     )?;
     let manager = op.manager.clone();
     let namespace = op.context.namespace.clone();
