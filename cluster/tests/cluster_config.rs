@@ -215,3 +215,57 @@ fn nothing_at_all_is_two_errors_not_a_panic() {
         ]
     );
 }
+
+#[test]
+fn a_legacy_node_timeout_below_the_minimum_is_raised_with_a_warning() {
+    let text = read("lock-lun-two-nodes.ascii").replace(
+        "MEMBER_TIMEOUT  14000000",
+        "HEARTBEAT_INTERVAL 1000000\nNODE_TIMEOUT 2000000",
+    );
+    let checked = parse(&text, "legacy").unwrap();
+    assert_eq!(checked.config.member_timeout, Duration::from_secs(14));
+    let raised = checked
+        .findings
+        .iter()
+        .find(|d| d.reason.contains("below MEMBER_TIMEOUT's minimum"))
+        .expect("a warning that the timeout was raised");
+    assert_eq!(raised.severity, Severity::Warning);
+    assert_eq!(raised.parameter.as_deref(), Some("NODE_TIMEOUT"));
+    let too_long = text.replace("NODE_TIMEOUT 2000000", "NODE_TIMEOUT 61000000");
+    let findings = parse(&too_long, "legacy").unwrap_err();
+    assert!(
+        findings[0].reason.contains("is more than 60000000 us"),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn a_single_infiniband_heartbeat_needs_22_seconds() {
+    let text = read("lock-lun-two-nodes.ascii").replace("eth0", "ib0");
+    let findings = parse(&text, "ib").unwrap_err();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(findings[0]
+        .reason
+        .contains("below the minimum of 22000000 us (22 s) for 1 heartbeat network"));
+    let text = text.replace("MEMBER_TIMEOUT  14000000", "MEMBER_TIMEOUT  22000000");
+    assert!(parse(&text, "ib").is_ok());
+}
+
+#[test]
+fn timeouts_without_a_stated_maximum_are_still_bounded() {
+    let text = read("qs-three-nodes.ascii")
+        .replace(
+            "AUTO_START_TIMEOUT        600000000",
+            "AUTO_START_TIMEOUT 18446744073709551615",
+        )
+        .replace(
+            "QS_TIMEOUT_EXTENSION      2000000",
+            "QS_TIMEOUT_EXTENSION 900000000",
+        );
+    let findings = parse(&text, "bounds").unwrap_err();
+    let parameters: Vec<&str> = findings
+        .iter()
+        .filter_map(|d| d.parameter.as_deref())
+        .collect();
+    assert_eq!(parameters, ["QS_TIMEOUT_EXTENSION", "AUTO_START_TIMEOUT"]);
+}

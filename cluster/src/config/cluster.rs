@@ -33,6 +33,14 @@ pub const MEMBER_TIMEOUT_MIN_SINGLE: Duration = Duration::from_secs(14);
 pub const MEMBER_TIMEOUT_MAX: Duration = Duration::from_secs(300);
 /// Above this MEMBER_TIMEOUT, a note: failover takes long.
 pub const MEMBER_TIMEOUT_NOTE: Duration = Duration::from_secs(60);
+/// The shortest MEMBER_TIMEOUT with a single IP over InfiniBand heartbeat network.
+pub const MEMBER_TIMEOUT_MIN_SINGLE_IPOIB: Duration = Duration::from_secs(22);
+/// The longest legacy NODE_TIMEOUT.
+pub const NODE_TIMEOUT_MAX: Duration = Duration::from_secs(60);
+/// The longest legacy HEARTBEAT_INTERVAL.
+pub const HEARTBEAT_INTERVAL_MAX: Duration = Duration::from_secs(30);
+/// The longest AUTO_START_TIMEOUT cimguard takes (a day; Serviceguard states no maximum).
+pub const AUTO_START_TIMEOUT_MAX: Duration = Duration::from_secs(86_400);
 /// AUTO_START_TIMEOUT's default (10 min).
 pub const AUTO_START_TIMEOUT_DEFAULT: Duration = Duration::from_secs(600);
 /// NETWORK_POLLING_INTERVAL's default and bounds.
@@ -74,16 +82,20 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
-    /// The number of heartbeat networks (every node has one address on each).
+    /// The number of heartbeat networks: the k-th HEARTBEAT_IP of every node is on the k-th
+    /// network (the file gives addresses, not subnets; the loopback demo puts two networks on
+    /// one interface, 127.0.0.K and 127.0.1.K).
     pub fn heartbeat_networks(&self) -> usize {
         self.nodes
             .first()
             .map_or(0, |node| node.heartbeat_addresses().count())
     }
 
-    /// The node called `name`.
+    /// The node called `name` (host names compare without regard to case).
     pub fn node(&self, name: &str) -> Option<&NodeConfig> {
-        self.nodes.iter().find(|node| node.name == name)
+        self.nodes
+            .iter()
+            .find(|node| node.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -221,8 +233,8 @@ pub fn parse(text: &str, file: &str) -> Result<Checked<ClusterConfig>, Vec<Diagn
     reader.close_node();
     reader.finish_weight();
     reader.finish_user();
-    let config = reader.build();
-    reader.check(&config);
+    let mut config = reader.build();
+    reader.check(&mut config);
     drop(reader);
     findings.finish(config)
 }
@@ -633,9 +645,15 @@ impl<'f> Reader<'f> {
         let member_timeout = self.member_timeout();
         let auto_start_timeout = match self.duration("AUTO_START_TIMEOUT") {
             None => AUTO_START_TIMEOUT_DEFAULT,
-            Some((line, value)) if value.is_zero() => {
-                self.findings
-                    .error(line, "AUTO_START_TIMEOUT", "must be more than 0");
+            Some((line, value)) if value.is_zero() || value > AUTO_START_TIMEOUT_MAX => {
+                self.findings.error(
+                    line,
+                    "AUTO_START_TIMEOUT",
+                    format!(
+                        "must be more than 0 and at most {}",
+                        show(AUTO_START_TIMEOUT_MAX)
+                    ),
+                );
                 AUTO_START_TIMEOUT_DEFAULT
             }
             Some((_, value)) => value,
@@ -702,6 +720,27 @@ impl<'f> Reader<'f> {
                 }
             }
         }
+        if let (None, Some((line, interval))) = (member, interval) {
+            if interval.is_zero() || interval > HEARTBEAT_INTERVAL_MAX {
+                self.findings.error(
+                    line,
+                    "HEARTBEAT_INTERVAL",
+                    format!(
+                        "must be more than 0 and at most {}",
+                        show(HEARTBEAT_INTERVAL_MAX)
+                    ),
+                );
+            }
+        }
+        if let (None, Some((line, node))) = (member, node) {
+            if node > NODE_TIMEOUT_MAX {
+                self.findings.error(
+                    line,
+                    "NODE_TIMEOUT",
+                    format!("{} is more than {}", show(node), show(NODE_TIMEOUT_MAX)),
+                );
+            }
+        }
         if let (None, Some((line, node)), Some((_, interval))) = (member, node, interval) {
             if node < interval * 2 {
                 self.findings.error(
@@ -722,7 +761,7 @@ impl<'f> Reader<'f> {
 
     /// The rules between parameters, on the configuration read. Node problems are reported
     /// at the node's NODE_NAME line.
-    fn check(&mut self, config: &ClusterConfig) {
+    fn check(&mut self, config: &mut ClusterConfig) {
         if config.nodes.is_empty() {
             self.findings.add(
                 super::Severity::Error,
@@ -826,6 +865,7 @@ impl<'f> Reader<'f> {
             }
         }
         self.check_timeouts(config, networks);
+        let config = &*config;
         self.check_lock(config);
         let capacity_names: std::collections::BTreeSet<&String> = config
             .nodes
@@ -845,19 +885,45 @@ impl<'f> Reader<'f> {
         }
     }
 
-    fn check_timeouts(&mut self, config: &ClusterConfig, networks: usize) {
+    /// MEMBER_TIMEOUT against its bounds, which depend on the heartbeat networks. A legacy
+    /// NODE_TIMEOUT below the minimum is raised to it with a warning (Serviceguard's own
+    /// conversion of such files does the same).
+    fn check_timeouts(&mut self, config: &mut ClusterConfig, networks: usize) {
+        let legacy = !self.single.contains_key("MEMBER_TIMEOUT");
         let line = self
             .single
             .get("MEMBER_TIMEOUT")
             .or_else(|| self.single.get("NODE_TIMEOUT"))
             .map_or(0, |entry| entry.line);
+        let infiniband = config
+            .nodes
+            .iter()
+            .flat_map(|node| &node.interfaces)
+            .any(|interface| {
+                !interface.heartbeat_ips.is_empty() && interface.name.starts_with("ib")
+            });
         let min = if networks >= 2 {
             MEMBER_TIMEOUT_MIN_REDUNDANT
+        } else if infiniband {
+            MEMBER_TIMEOUT_MIN_SINGLE_IPOIB
         } else {
             MEMBER_TIMEOUT_MIN_SINGLE
         };
         let timeout = config.member_timeout;
-        if timeout < min {
+        if timeout < min && legacy && line > 0 {
+            self.findings.warning(
+                line,
+                "NODE_TIMEOUT",
+                format!(
+                    "{} is below MEMBER_TIMEOUT's minimum for {networks} heartbeat network{}: \
+                     taken as {}",
+                    show(timeout),
+                    if networks == 1 { "" } else { "s" },
+                    show(min)
+                ),
+            );
+            config.member_timeout = min;
+        } else if timeout < min {
             self.findings.add(
                 super::Severity::Error,
                 line,
@@ -944,9 +1010,22 @@ impl<'f> Reader<'f> {
             QS_POLLING_INTERVAL_MIN,
             QS_POLLING_INTERVAL_MAX,
         );
-        let timeout_extension = self
-            .duration("QS_TIMEOUT_EXTENSION")
-            .map_or(Duration::ZERO, |(_, value)| value);
+        let timeout_extension = match self.duration("QS_TIMEOUT_EXTENSION") {
+            None => Duration::ZERO,
+            Some((line, value)) if value > MEMBER_TIMEOUT_MAX => {
+                self.findings.error(
+                    line,
+                    "QS_TIMEOUT_EXTENSION",
+                    format!(
+                        "{} is more than {}: it adds directly to failover time",
+                        show(value),
+                        show(MEMBER_TIMEOUT_MAX)
+                    ),
+                );
+                Duration::ZERO
+            }
+            Some((_, value)) => value,
+        };
         let any_lun = self.nodes.iter().any(|node| node.lock_lun.is_some());
         match host {
             Some(host) => {

@@ -80,9 +80,9 @@ pub struct PackageConfig {
 }
 
 impl PackageConfig {
-    /// True when the package may run on `node`.
+    /// True when the package may run on `node` (host names compare without regard to case).
     pub fn may_run_on(&self, node: &str) -> bool {
-        self.nodes.is_empty() || self.nodes.iter().any(|n| n == node)
+        self.nodes.is_empty() || self.nodes.iter().any(|n| n.eq_ignore_ascii_case(node))
     }
 }
 
@@ -376,7 +376,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
             "NODE_NAME" => {
                 if value == "*" {
                     star_line = Some(line);
-                } else if let Some(first) = node_lines.insert(value.to_owned(), line) {
+                } else if let Some(first) = node_lines.insert(value.to_ascii_lowercase(), line) {
                     findings.error(
                         line,
                         parameter,
