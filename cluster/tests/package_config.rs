@@ -159,3 +159,27 @@ fn packages_that_do_not_fit_their_cluster_or_each_other_are_reported() {
         messages.join("\n")
     );
 }
+
+#[test]
+fn attribute_lines_given_twice_are_errors_not_overwrites() {
+    let text = "package_name p\nnode_name *\nservice_name s\nservice_cmd /bin/a\n\
+                service_halt_timeout 5\nservice_cmd /bin/b\nservice_halt_timeout 5\n\
+                generic_resource_name r\ngeneric_resource_up_criteria <5\n\
+                generic_resource_up_criteria >5\nweight_name w\nweight_value 1\n\
+                weight_name w\nweight_value 2\n";
+    let findings = parse(text, "twice").unwrap_err();
+    let messages: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        [
+            "twice:6: error: SERVICE_CMD: given twice for service s",
+            "twice:7: error: SERVICE_HALT_TIMEOUT: given twice for service s",
+            "twice:10: error: GENERIC_RESOURCE_UP_CRITERIA: given twice for generic resource r",
+            "twice:14: error: WEIGHT_VALUE: weight w is given twice",
+        ]
+    );
+    // A second service starts afresh.
+    let two =
+        "package_name p\nservice_name a\nservice_cmd /bin/a\nservice_name b\nservice_cmd /bin/b\n";
+    assert_eq!(parse(two, "two").unwrap().config.services.len(), 2);
+}

@@ -313,6 +313,9 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
     let mut service_lines: HashMap<String, usize> = HashMap::new();
     let mut resource_lines: HashMap<String, usize> = HashMap::new();
     let mut halt_sum = Duration::ZERO;
+    // The attribute lines already given for the current service and generic resource.
+    let mut service_seen: HashSet<&'static str> = HashSet::new();
+    let mut resource_seen: HashSet<&'static str> = HashSet::new();
 
     for entry in entries {
         let parameter = entry.parameter.as_str();
@@ -502,7 +505,9 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
             }
             "WEIGHT_VALUE" => match (weight.take(), value.parse::<f64>()) {
                 (Some((_, name)), Ok(number)) if number.is_finite() && number >= 0.0 => {
-                    config.weights.insert(name, number);
+                    if config.weights.insert(name.clone(), number).is_some() {
+                        findings.error(line, parameter, format!("weight {name} is given twice"));
+                    }
                 }
                 (Some(_), _) => {
                     findings.error(
@@ -547,6 +552,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                 }
             },
             "SERVICE_NAME" => {
+                service_seen.clear();
                 if !valid_name(value) {
                     findings.error(line, parameter, format!("{value:?} is not a valid name"));
                 }
@@ -573,6 +579,14 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                     findings.error(line, parameter, "not after a service_name");
                     continue;
                 };
+                if !service_seen.insert(attribute_name(parameter)) {
+                    findings.error(
+                        line,
+                        parameter,
+                        format!("given twice for service {}", service.name),
+                    );
+                    continue;
+                }
                 match parameter {
                     "SERVICE_CMD" => service.command = value.to_owned(),
                     "SERVICE_RESTART" => {
@@ -612,6 +626,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                 }
             }
             "GENERIC_RESOURCE_NAME" => {
+                resource_seen.clear();
                 if !valid_name(value) {
                     findings.error(line, parameter, format!("{value:?} is not a valid name"));
                 }
@@ -633,6 +648,14 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                     findings.error(line, parameter, "not after a generic_resource_name");
                     continue;
                 };
+                if !resource_seen.insert(attribute_name(parameter)) {
+                    findings.error(
+                        line,
+                        parameter,
+                        format!("given twice for generic resource {}", resource.name),
+                    );
+                    continue;
+                }
                 if parameter == "GENERIC_RESOURCE_EVALUATION_TYPE" {
                     match value.to_ascii_lowercase().as_str() {
                         "during_package_start" => {
@@ -899,6 +922,22 @@ pub fn check_set(
         });
     }
     all
+}
+
+/// The attribute lines of services and generic resources, as static names for the sets of
+/// lines already given.
+fn attribute_name(parameter: &str) -> &'static str {
+    [
+        "SERVICE_CMD",
+        "SERVICE_RESTART",
+        "SERVICE_FAIL_FAST_ENABLED",
+        "SERVICE_HALT_TIMEOUT",
+        "GENERIC_RESOURCE_EVALUATION_TYPE",
+        "GENERIC_RESOURCE_UP_CRITERIA",
+    ]
+    .into_iter()
+    .find(|name| *name == parameter)
+    .unwrap_or("OTHER")
 }
 
 fn kind(extended: bool) -> &'static str {
