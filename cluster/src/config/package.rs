@@ -607,10 +607,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                         }
                     }
                     "SERVICE_FAIL_FAST_ENABLED" => {
-                        let fail_fast = yes_no(entry, findings, false);
-                        if let Some(service) = config.services.last_mut() {
-                            service.fail_fast = fail_fast;
-                        }
+                        service.fail_fast = yes_no(entry, findings, false);
                     }
                     _ => match seconds(value) {
                         Some(timeout) => {
