@@ -183,9 +183,9 @@ fn every_mistake_is_reported_with_its_line_and_parameter() {
         "bad.ascii:7: error: HEARTBEAT_IP: \"not-an-address\" is not an IP address",
         "bad.ascii:8: error: CLUSTER_LOCK_LUN: not an absolute path",
         "bad.ascii:9: error: NODE_NAME: n1 is configured twice (first on line 4)",
-        "bad.ascii:9: error: HEARTBEAT_IP: address 10.0.0.1 of node n1 is also given for n1",
-        "bad.ascii:9: error: NETWORK_INTERFACE: eth1 of node n1 has no HEARTBEAT_IP or STATIONARY_IP",
         "bad.ascii:9: error: CLUSTER_LOCK_LUN: node n1 has no path to the lock LUN that other nodes use",
+        "bad.ascii:11: error: HEARTBEAT_IP: address 10.0.0.1 of node n1 is also given for node n1 (line 6)",
+        "bad.ascii:12: error: NETWORK_INTERFACE: eth1 of node n1 has no HEARTBEAT_IP or STATIONARY_IP",
         "bad.ascii:13: error: HEARTBEAT_IP: node n3 has no heartbeat address",
         "bad.ascii:13: error: CLUSTER_LOCK_LUN: node n3 has no path to the lock LUN that other nodes use",
         "bad.ascii:16: error: QS_HOST: a cluster has one lock: a quorum server or a lock LUN, not both",
@@ -201,6 +201,43 @@ fn every_mistake_is_reported_with_its_line_and_parameter() {
     ];
     assert_eq!(messages, expected, "\n{}", messages.join("\n"));
     assert!(findings.iter().all(|d| d.severity == Severity::Error));
+}
+
+#[test]
+fn address_findings_point_at_the_address_not_its_node() {
+    let findings = parse(&read("bad-addresses.ascii"), "bad-addresses.ascii").unwrap_err();
+    let messages: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    let expected = [
+        "bad-addresses.ascii:9: error: STATIONARY_IP: address fd00::1 of node n1 is not of the cluster's address family (HOSTNAME_ADDRESS_FAMILY IPV4)",
+        "bad-addresses.ascii:13: error: STATIONARY_IP: address 10.0.0.1 of node n2 is also given for node n1 (line 7)",
+        "bad-addresses.ascii:14: error: NETWORK_INTERFACE: eth1 of node n2 has no HEARTBEAT_IP or STATIONARY_IP",
+    ];
+    assert_eq!(messages, expected, "\n{}", messages.join("\n"));
+}
+
+#[test]
+fn capacities_are_at_most_four_and_package_limit_stands_alone() {
+    let findings = parse(&read("bad-capacities.ascii"), "bad-capacities.ascii").unwrap_err();
+    let messages: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    let expected = [
+        "bad-capacities.ascii:18: error: CAPACITY_NAME: 5 capacities; a cluster has at most 4",
+        "bad-capacities.ascii:23: error: WEIGHT_NAME: package_limit and memory (line 7): a cluster that uses package_limit has no other capacity or weight",
+    ];
+    assert_eq!(messages, expected, "\n{}", messages.join("\n"));
+    // The loopback demo uses package_limit alone; a second capacity next to it is refused
+    // where it appears.
+    let text = read("loopback-demo.ascii").replace(
+        "  CLUSTER_LOCK_LUN  /var/lib/cimguard-demo/lock.lun\nNODE_NAME           node3",
+        "  CLUSTER_LOCK_LUN  /var/lib/cimguard-demo/lock.lun\n  CAPACITY_NAME memory\n  \
+         CAPACITY_VALUE 64\nNODE_NAME           node3",
+    );
+    let findings = parse(&text, "demo").unwrap_err();
+    let messages: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        ["demo:16: error: CAPACITY_NAME: memory and package_limit (line 9): a cluster that uses \
+          package_limit has no other capacity or weight"]
+    );
 }
 
 #[test]

@@ -22,6 +22,8 @@ pub const LOCK_LUN_NODES_MAX: usize = 4;
 pub const PACKAGES_MAX: u32 = 300;
 /// The most capacity (and weight) names.
 pub const CAPACITIES_MAX: usize = 4;
+/// The reserved capacity that counts packages: a cluster that uses it has no other capacity.
+pub const PACKAGE_LIMIT: &str = "package_limit";
 
 /// MEMBER_TIMEOUT's default (14 s).
 pub const MEMBER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(14);
@@ -116,6 +118,15 @@ impl AddressFamily {
             AddressFamily::Ipv4 => address.is_ipv4(),
             AddressFamily::Ipv6 => address.is_ipv6(),
             AddressFamily::Any => true,
+        }
+    }
+
+    /// The value as the file writes it.
+    fn keyword(self) -> &'static str {
+        match self {
+            AddressFamily::Ipv4 => "IPV4",
+            AddressFamily::Ipv6 => "IPV6",
+            AddressFamily::Any => "ANY",
         }
     }
 }
@@ -257,6 +268,32 @@ struct Reader<'f> {
     weight: Option<(usize, String)>,
     /// A CAPACITY_NAME waiting for its CAPACITY_VALUE.
     capacity: Option<(usize, String)>,
+    /// Each address kept, with where it was read: findings about it point there.
+    addresses: Vec<AddressLine>,
+    /// The line of each NETWORK_INTERFACE kept, in file order (node by node, as in
+    /// `nodes[..].interfaces`).
+    interface_lines: Vec<usize>,
+    /// The first CAPACITY_NAME line and the first WEIGHT_NAME line of each name, in file
+    /// order.
+    capacity_names: Vec<CapacityLine>,
+}
+
+/// A HEARTBEAT_IP or STATIONARY_IP, where it was read.
+struct AddressLine {
+    /// The node's index in `Reader::nodes`.
+    node: usize,
+    line: usize,
+    /// HEARTBEAT_IP or STATIONARY_IP.
+    parameter: &'static str,
+    address: IpAddr,
+}
+
+/// The first CAPACITY_NAME (or the first WEIGHT_NAME) line of a name.
+struct CapacityLine {
+    line: usize,
+    /// CAPACITY_NAME or WEIGHT_NAME.
+    parameter: &'static str,
+    name: String,
 }
 
 #[derive(Default)]
@@ -279,6 +316,9 @@ impl<'f> Reader<'f> {
             weights: BTreeMap::new(),
             weight: None,
             capacity: None,
+            addresses: Vec::new(),
+            interface_lines: Vec::new(),
+            capacity_names: Vec::new(),
         }
     }
 
@@ -313,11 +353,14 @@ impl<'f> Reader<'f> {
                 self.open_node = true;
             }
             "NETWORK_INTERFACE" => match self.open_node_mut() {
-                Some(node) => node.interfaces.push(InterfaceConfig {
-                    name: entry.value.clone(),
-                    heartbeat_ips: Vec::new(),
-                    stationary_ips: Vec::new(),
-                }),
+                Some(node) => {
+                    node.interfaces.push(InterfaceConfig {
+                        name: entry.value.clone(),
+                        heartbeat_ips: Vec::new(),
+                        stationary_ips: Vec::new(),
+                    });
+                    self.interface_lines.push(entry.line);
+                }
                 None => self.outside_node(entry),
             },
             "HEARTBEAT_IP" | "STATIONARY_IP" => self.address(entry),
@@ -345,6 +388,7 @@ impl<'f> Reader<'f> {
                     return self.outside_node(entry);
                 }
                 self.finish_capacity();
+                self.name_capacity(entry, "CAPACITY_NAME");
                 self.capacity = Some((entry.line, entry.value.clone()));
             }
             "CAPACITY_VALUE" => {
@@ -371,6 +415,7 @@ impl<'f> Reader<'f> {
             "WEIGHT_NAME" => {
                 self.close_node();
                 self.finish_weight();
+                self.name_capacity(entry, "WEIGHT_NAME");
                 self.weight = Some((entry.line, entry.value.clone()));
             }
             "WEIGHT_DEFAULT" => {
@@ -437,6 +482,21 @@ impl<'f> Reader<'f> {
         }
     }
 
+    /// Keeps the first line naming a capacity or weight, for the checks on capacity names.
+    fn name_capacity(&mut self, entry: &Entry, parameter: &'static str) {
+        let known = self
+            .capacity_names
+            .iter()
+            .any(|c| c.parameter == parameter && c.name == entry.value);
+        if !known {
+            self.capacity_names.push(CapacityLine {
+                line: entry.line,
+                parameter,
+                name: entry.value.clone(),
+            });
+        }
+    }
+
     fn finish_weight(&mut self) {
         if let Some((line, name)) = self.weight.take() {
             self.findings.error(
@@ -455,18 +515,39 @@ impl<'f> Reader<'f> {
                 format!("{:?} is not an IP address", entry.value),
             );
         };
-        let heartbeat = entry.parameter == "HEARTBEAT_IP";
-        match self
+        let (heartbeat, parameter) = if entry.parameter == "HEARTBEAT_IP" {
+            (true, "HEARTBEAT_IP")
+        } else {
+            (false, "STATIONARY_IP")
+        };
+        let node = self.nodes.len().saturating_sub(1);
+        let kept = match self
             .open_node_mut()
             .and_then(|node| node.interfaces.last_mut())
         {
-            Some(interface) if heartbeat => interface.heartbeat_ips.push(address),
-            Some(interface) => interface.stationary_ips.push(address),
-            None => self.findings.error(
+            Some(interface) if heartbeat => {
+                interface.heartbeat_ips.push(address);
+                true
+            }
+            Some(interface) => {
+                interface.stationary_ips.push(address);
+                true
+            }
+            None => false,
+        };
+        if kept {
+            self.addresses.push(AddressLine {
+                node,
+                line: entry.line,
+                parameter,
+                address,
+            });
+        } else {
+            self.findings.error(
                 entry.line,
                 &entry.parameter,
                 "outside a NETWORK_INTERFACE of a NODE_NAME block",
-            ),
+            );
         }
     }
 
@@ -760,7 +841,7 @@ impl<'f> Reader<'f> {
     }
 
     /// The rules between parameters, on the configuration read. Node problems are reported
-    /// at the node's NODE_NAME line.
+    /// at the node's NODE_NAME line, interface and address problems at their own line.
     fn check(&mut self, config: &mut ClusterConfig) {
         if config.nodes.is_empty() {
             self.findings.add(
@@ -783,7 +864,6 @@ impl<'f> Reader<'f> {
             );
         }
         let mut seen_names: HashMap<String, usize> = HashMap::new();
-        let mut seen_addresses: HashMap<IpAddr, String> = HashMap::new();
         let networks = config.heartbeat_networks();
         for (node, &line) in config.nodes.iter().zip(&self.node_lines) {
             let name = &node.name;
@@ -827,59 +907,106 @@ impl<'f> Reader<'f> {
                     ),
                 );
             }
-            for interface in &node.interfaces {
-                if interface.heartbeat_ips.is_empty() && interface.stationary_ips.is_empty() {
-                    self.findings.error(
-                        line,
-                        "NETWORK_INTERFACE",
-                        format!(
-                            "{} of node {name} has no HEARTBEAT_IP or STATIONARY_IP",
-                            interface.name
-                        ),
-                    );
-                }
-                let addresses = interface
-                    .heartbeat_ips
-                    .iter()
-                    .chain(&interface.stationary_ips);
-                for address in addresses {
-                    if !config.address_family.admits(address) {
-                        self.findings.error(
-                            line,
-                            "HOSTNAME_ADDRESS_FAMILY",
-                            format!(
-                                "address {address} of node {name} is not of the cluster's \
-                                 address family ({:?})",
-                                config.address_family
-                            ),
-                        );
-                    }
-                    if let Some(other) = seen_addresses.insert(*address, name.clone()) {
-                        self.findings.error(
-                            line,
-                            "HEARTBEAT_IP",
-                            format!("address {address} of node {name} is also given for {other}"),
-                        );
-                    }
-                }
-            }
         }
+        self.check_interfaces(config);
+        self.check_addresses(config);
         self.check_timeouts(config, networks);
         let config = &*config;
         self.check_lock(config);
-        let capacity_names: std::collections::BTreeSet<&String> = config
-            .nodes
+        self.check_capacities();
+    }
+
+    /// Every NETWORK_INTERFACE has an address; reported at the interface's line.
+    fn check_interfaces(&mut self, config: &ClusterConfig) {
+        let interfaces = config.nodes.iter().flat_map(|node| {
+            node.interfaces
+                .iter()
+                .map(move |interface| (&node.name, interface))
+        });
+        for ((node, interface), &line) in interfaces.zip(&self.interface_lines) {
+            if interface.heartbeat_ips.is_empty() && interface.stationary_ips.is_empty() {
+                self.findings.error(
+                    line,
+                    "NETWORK_INTERFACE",
+                    format!(
+                        "{} of node {node} has no HEARTBEAT_IP or STATIONARY_IP",
+                        interface.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Addresses are of the cluster's family and each is given once; reported at the
+    /// address's own line and parameter.
+    fn check_addresses(&mut self, config: &ClusterConfig) {
+        let node_name = |index: usize| config.nodes.get(index).map_or("?", |n| n.name.as_str());
+        let mut seen: HashMap<IpAddr, &AddressLine> = HashMap::new();
+        for address in &self.addresses {
+            let name = node_name(address.node);
+            if !config.address_family.admits(&address.address) {
+                self.findings.error(
+                    address.line,
+                    address.parameter,
+                    format!(
+                        "address {} of node {name} is not of the cluster's address family \
+                         (HOSTNAME_ADDRESS_FAMILY {})",
+                        address.address,
+                        config.address_family.keyword()
+                    ),
+                );
+            }
+            match seen.get(&address.address) {
+                Some(first) => self.findings.error(
+                    address.line,
+                    address.parameter,
+                    format!(
+                        "address {} of node {name} is also given for node {} (line {})",
+                        address.address,
+                        node_name(first.node),
+                        first.line
+                    ),
+                ),
+                None => {
+                    seen.insert(address.address, address);
+                }
+            }
+        }
+    }
+
+    /// At most [`CAPACITIES_MAX`] capacities, and [`PACKAGE_LIMIT`] alone when used.
+    fn check_capacities(&mut self) {
+        let capacities: Vec<&CapacityLine> = self
+            .capacity_names
             .iter()
-            .flat_map(|node| node.capacities.keys())
+            .filter(|c| c.parameter == "CAPACITY_NAME")
             .collect();
-        if capacity_names.len() > CAPACITIES_MAX {
-            self.findings.add(
-                super::Severity::Error,
-                0,
-                Some("CAPACITY_NAME"),
+        if let Some(extra) = capacities.get(CAPACITIES_MAX) {
+            self.findings.error(
+                extra.line,
+                "CAPACITY_NAME",
                 format!(
                     "{} capacities; a cluster has at most {CAPACITIES_MAX}",
-                    capacity_names.len()
+                    capacities.len()
+                ),
+            );
+        }
+        let limit = self.capacity_names.iter().find(|c| c.name == PACKAGE_LIMIT);
+        let other = self.capacity_names.iter().find(|c| c.name != PACKAGE_LIMIT);
+        if let (Some(limit), Some(other)) = (limit, other) {
+            // Reported where the second of the two appears.
+            let (later, earlier) = if limit.line > other.line {
+                (limit, other)
+            } else {
+                (other, limit)
+            };
+            self.findings.error(
+                later.line,
+                later.parameter,
+                format!(
+                    "{} and {} (line {}): a cluster that uses {PACKAGE_LIMIT} has no other \
+                     capacity or weight",
+                    later.name, earlier.name, earlier.line
                 ),
             );
         }

@@ -1,9 +1,11 @@
 //! Modular package configuration files (`cmmakepkg` output, `cmcheckconf -P`/`cmapplyconf -P`
 //! input): the parameters of serviceguard.md section 5.1, their defaults and limits, and the
 //! rules between them. The rules that involve the cluster or the other packages (node names,
-//! unique priorities, dependency targets) are [`check_set`]'s.
+//! weights against capacities, unique priorities, dependency targets, the cluster's limits) are
+//! [`check_set`]'s; [`Lines`] keeps where each parameter was read so that those findings too
+//! point at `file:line`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{btree_map, BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -23,6 +25,20 @@ pub const PRIORITY_RANGE: std::ops::RangeInclusive<u32> = 1..=3000;
 pub const UP_CRITERIA_MAX: i64 = 2_147_483_647;
 /// The default package_description.
 pub const DESCRIPTION_DEFAULT: &str = "Serviceguard Package";
+/// The most generic resources in a cluster (distinct names, across all its packages).
+pub const GENERIC_RESOURCES_MAX: usize = 100;
+/// The base modules (one per package), with the package_type each one makes.
+pub const BASE_MODULES: [(&str, PackageType); 3] = [
+    ("sg/failover", PackageType::Failover),
+    ("sg/multi_node", PackageType::MultiNode),
+    ("sg/system_multi_node", PackageType::SystemMultiNode),
+];
+
+/// script_log_file when the file does not set it: `$SGRUN/log/<package_name>.log` (the
+/// variable is left for the package's environment to expand, like those of service_cmd).
+pub fn script_log_file_default(package_name: &str) -> String {
+    format!("$SGRUN/log/{package_name}.log")
+}
 
 /// A package as its modular file describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,8 +63,8 @@ pub struct PackageConfig {
     pub halt_script_timeout: Option<Duration>,
     /// successor_halt_timeout; `None` for no_timeout.
     pub successor_halt_timeout: Option<Duration>,
-    /// script_log_file, if set.
-    pub script_log_file: Option<String>,
+    /// script_log_file; [`script_log_file_default`] when the file does not set it.
+    pub script_log_file: String,
     /// log_level (0-5).
     pub log_level: u8,
     /// failover_policy.
@@ -77,12 +93,58 @@ pub struct PackageConfig {
     pub external_scripts: Vec<String>,
     /// user_name / user_host / user_role (PACKAGE_ADMIN for this package).
     pub access: Vec<(Option<String>, String)>,
+    /// Where the parameters were read, for findings made after reading ([`check_set`]).
+    pub lines: Lines,
 }
 
 impl PackageConfig {
     /// True when the package may run on `node` (host names compare without regard to case).
     pub fn may_run_on(&self, node: &str) -> bool {
         self.nodes.is_empty() || self.nodes.iter().any(|n| n.eq_ignore_ascii_case(node))
+    }
+}
+
+/// Where a package's parameters were read, so that findings made after reading (by
+/// [`check_set`]) point at `file:line` like those of [`parse`]. Each line is kept under its
+/// parameter (upper case, as [`Diagnostic::parameter`] spells it) and the item it belongs to:
+///
+/// - parameters given once (package_name, package_type, priority, ...): the item `""`;
+/// - node_name and module_name: the value as written (`*` for every node);
+/// - dependency_name, dependency_condition and dependency_location: the dependency's name;
+///   likewise weight_* (the weight's name), service_* (the service's name) and
+///   generic_resource_* (the resource's name);
+/// - monitored_subnet and monitored_subnet_access: the subnet as [`IpAddr`] displays it.
+///
+/// Other parameters are not kept. When a parameter is given twice for the same item (an error
+/// [`parse`] reports), the first line is kept. A configuration built in code has no lines:
+/// its findings then have line 0, the file as a whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lines {
+    /// (parameter, item) -> line.
+    lines: BTreeMap<(String, String), usize>,
+}
+
+impl Lines {
+    /// The line `parameter` of `item` was read from, if it was read from a file.
+    pub fn line(&self, parameter: &str, item: &str) -> Option<usize> {
+        self.lines
+            .get(&(parameter.to_ascii_uppercase(), item.to_owned()))
+            .copied()
+    }
+
+    /// Keeps `line` as where `parameter` of `item` was read, unless a line is already kept
+    /// for them: then that earlier line is returned and kept.
+    pub fn record(&mut self, parameter: &str, item: &str, line: usize) -> Option<usize> {
+        match self
+            .lines
+            .entry((parameter.to_ascii_uppercase(), item.to_owned()))
+        {
+            btree_map::Entry::Occupied(first) => Some(*first.get()),
+            btree_map::Entry::Vacant(slot) => {
+                slot.insert(line);
+                None
+            }
+        }
     }
 }
 
@@ -276,7 +338,6 @@ pub fn parse(text: &str, file: &str) -> Result<Checked<PackageConfig>, Vec<Diagn
 }
 
 fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
-    let mut single: HashMap<&'static str, &Entry> = HashMap::new();
     let mut config = PackageConfig {
         name: String::new(),
         description: DESCRIPTION_DEFAULT.into(),
@@ -288,7 +349,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
         run_script_timeout: None,
         halt_script_timeout: None,
         successor_halt_timeout: None,
-        script_log_file: None,
+        script_log_file: String::new(),
         log_level: 0,
         failover_policy: FailoverPolicy::ConfiguredNode,
         failback_policy: FailbackPolicy::Manual,
@@ -303,6 +364,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
         external_pre_scripts: Vec::new(),
         external_scripts: Vec::new(),
         access: Vec::new(),
+        lines: Lines::default(),
     };
     let mut star_line = None;
     let mut node_lines: HashMap<String, usize> = HashMap::new();
@@ -310,8 +372,9 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
     let mut dependency: Option<PendingDependency> = None;
     let mut weight: Option<(usize, String)> = None;
     let mut user: Option<(usize, Option<String>, Option<String>)> = None;
-    let mut service_lines: HashMap<String, usize> = HashMap::new();
-    let mut resource_lines: HashMap<String, usize> = HashMap::new();
+    // The monitored_subnet that monitored_subnet_access lines attach to: whether its address
+    // was read (a wrong one is reported already), and the line of its access once given.
+    let mut subnet: Option<(bool, Option<usize>)> = None;
     let mut halt_sum = Duration::ZERO;
     // The attribute lines already given for the current service and generic resource.
     let mut service_seen: HashSet<&'static str> = HashSet::new();
@@ -321,16 +384,15 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
         let parameter = entry.parameter.as_str();
         let value = entry.value.as_str();
         let line = entry.line;
-        if let Some(name) = SINGLE.iter().find(|p| **p == parameter) {
-            if let Some(first) = single.get(name) {
+        if SINGLE.contains(&parameter) {
+            if let Some(first) = config.lines.record(parameter, "", line) {
                 findings.error(
                     line,
                     parameter,
-                    format!("given twice (first on line {})", first.line),
+                    format!("given twice (first on line {first})"),
                 );
                 continue;
             }
-            single.insert(name, entry);
         }
         match parameter {
             "PACKAGE_NAME" => {
@@ -356,7 +418,10 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                 }
                 config.description = value.to_owned();
             }
-            "MODULE_NAME" => config.modules.push((value.to_owned(), None)),
+            "MODULE_NAME" => {
+                config.lines.record(parameter, value, line);
+                config.modules.push((value.to_owned(), None));
+            }
             "MODULE_VERSION" => match config.modules.last_mut() {
                 Some((_, version @ None)) => *version = Some(value.to_owned()),
                 _ => findings.error(line, parameter, "not after a module_name"),
@@ -377,6 +442,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                 }
             }
             "NODE_NAME" => {
+                config.lines.record(parameter, value, line);
                 if value == "*" {
                     star_line = Some(line);
                 } else if let Some(first) = node_lines.insert(value.to_ascii_lowercase(), line) {
@@ -394,10 +460,14 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
             "LOCAL_LAN_FAILOVER_ALLOWED" => {
                 config.local_lan_failover_allowed = yes_no(entry, findings, true);
             }
-            "RUN_SCRIPT_TIMEOUT" => config.run_script_timeout = timeout(entry, findings),
-            "HALT_SCRIPT_TIMEOUT" => config.halt_script_timeout = timeout(entry, findings),
-            "SUCCESSOR_HALT_TIMEOUT" => config.successor_halt_timeout = timeout(entry, findings),
-            "SCRIPT_LOG_FILE" => config.script_log_file = Some(value.to_owned()),
+            // A script that must finish in 0 seconds could never run: Serviceguard takes a
+            // positive number of seconds, or no_timeout. 0 means "do not wait" for successors.
+            "RUN_SCRIPT_TIMEOUT" => config.run_script_timeout = timeout(entry, 1, findings),
+            "HALT_SCRIPT_TIMEOUT" => config.halt_script_timeout = timeout(entry, 1, findings),
+            "SUCCESSOR_HALT_TIMEOUT" => {
+                config.successor_halt_timeout = timeout(entry, 0, findings);
+            }
+            "SCRIPT_LOG_FILE" => config.script_log_file = value.to_owned(),
             "LOG_LEVEL" => match value.parse::<u8>() {
                 Ok(level) if level <= 5 => config.log_level = level,
                 _ => findings.error(line, parameter, format!("{value:?} is not 0 to 5")),
@@ -439,11 +509,15 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                 if config.dependencies.iter().any(|d| d.name == value) {
                     findings.error(line, parameter, format!("{value} is given twice"));
                 }
+                config.lines.record(parameter, value, line);
                 dependency = Some((line, value.to_owned(), None));
             }
             "DEPENDENCY_CONDITION" => match dependency.as_mut() {
-                Some((_, _, condition @ None)) => match parse_condition(value) {
-                    Some(parsed) => *condition = Some(parsed),
+                Some((_, name, condition @ None)) => match parse_condition(value) {
+                    Some(parsed) => {
+                        config.lines.record(parameter, name, line);
+                        *condition = Some(parsed);
+                    }
                     None => findings.error(
                         line,
                         parameter,
@@ -476,6 +550,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                                 format!("{value} does not go with a {condition:?} dependency"),
                             );
                         }
+                        config.lines.record(parameter, &name, line);
                         config.dependencies.push(Dependency {
                             name,
                             package,
@@ -501,10 +576,12 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                 if let Some((line, name)) = weight.take() {
                     findings.error(line, "WEIGHT_NAME", format!("{name} has no weight_value"));
                 }
+                config.lines.record(parameter, value, line);
                 weight = Some((line, value.to_owned()));
             }
             "WEIGHT_VALUE" => match (weight.take(), value.parse::<f64>()) {
                 (Some((_, name)), Ok(number)) if number.is_finite() && number >= 0.0 => {
+                    config.lines.record(parameter, &name, line);
                     if config.weights.insert(name.clone(), number).is_some() {
                         findings.error(line, parameter, format!("weight {name} is given twice"));
                     }
@@ -519,19 +596,42 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                 (None, _) => findings.error(line, parameter, "not after a weight_name"),
             },
             "MONITORED_SUBNET" => match value.parse::<IpAddr>() {
-                Ok(subnet) => config.monitored_subnets.push((subnet, SubnetAccess::Full)),
-                Err(_) => findings.error(line, parameter, format!("{value:?} is not an address")),
+                Ok(address) => {
+                    subnet = Some((true, None));
+                    config.lines.record(parameter, &address.to_string(), line);
+                    config.monitored_subnets.push((address, SubnetAccess::Full));
+                }
+                Err(_) => {
+                    subnet = Some((false, None));
+                    findings.error(line, parameter, format!("{value:?} is not an address"));
+                }
             },
             "MONITORED_SUBNET_ACCESS" => {
-                let access = match value.to_ascii_uppercase().as_str() {
-                    "FULL" => Some(SubnetAccess::Full),
-                    "PARTIAL" => Some(SubnetAccess::Partial),
-                    _ => None,
+                let Some((read, access_line)) = subnet.as_mut() else {
+                    findings.error(line, parameter, "not after a monitored_subnet");
+                    continue;
                 };
-                match (config.monitored_subnets.last_mut(), access) {
-                    (Some((_, slot)), Some(access)) => *slot = access,
-                    (None, _) => findings.error(line, parameter, "not after a monitored_subnet"),
-                    (_, None) => {
+                // A subnet that was read is the last one kept; a wrong one is reported already.
+                let Some((address, slot)) = config.monitored_subnets.last_mut().filter(|_| *read)
+                else {
+                    continue;
+                };
+                if let Some(first) = *access_line {
+                    findings.error(
+                        line,
+                        parameter,
+                        format!(
+                            "given twice for monitored_subnet {address} (first on line {first})"
+                        ),
+                    );
+                    continue;
+                }
+                *access_line = Some(line);
+                config.lines.record(parameter, &address.to_string(), line);
+                match value.to_ascii_uppercase().as_str() {
+                    "FULL" => *slot = SubnetAccess::Full,
+                    "PARTIAL" => *slot = SubnetAccess::Partial,
+                    _ => {
                         findings.error(
                             line,
                             parameter,
@@ -556,7 +656,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                 if !valid_name(value) {
                     findings.error(line, parameter, format!("{value:?} is not a valid name"));
                 }
-                if let Some(first) = service_lines.insert(value.to_owned(), line) {
+                if let Some(first) = config.lines.record(parameter, value, line) {
                     findings.error(
                         line,
                         parameter,
@@ -587,6 +687,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                     );
                     continue;
                 }
+                config.lines.record(parameter, &service.name, line);
                 match parameter {
                     "SERVICE_CMD" => service.command = value.to_owned(),
                     "SERVICE_RESTART" => {
@@ -627,7 +728,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                 if !valid_name(value) {
                     findings.error(line, parameter, format!("{value:?} is not a valid name"));
                 }
-                if let Some(first) = resource_lines.insert(value.to_owned(), line) {
+                if let Some(first) = config.lines.record(parameter, value, line) {
                     findings.error(
                         line,
                         parameter,
@@ -653,6 +754,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                     );
                     continue;
                 }
+                config.lines.record(parameter, &resource.name, line);
                 if parameter == "GENERIC_RESOURCE_EVALUATION_TYPE" {
                     match value.to_ascii_lowercase().as_str() {
                         "during_package_start" => {
@@ -727,28 +829,22 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
             "needs a user_host and a user_role after it",
         );
     }
-    check(
-        &config,
-        &single,
-        star_line,
-        halt_sum,
-        &service_lines,
-        findings,
-    );
+    if config.lines.line("SCRIPT_LOG_FILE", "").is_none() {
+        config.script_log_file = script_log_file_default(&config.name);
+    }
+    check(&config, star_line, halt_sum, findings);
     config
 }
 
 /// The rules between the parameters of one package.
 fn check(
     config: &PackageConfig,
-    single: &HashMap<&'static str, &Entry>,
     star_line: Option<usize>,
     halt_sum: Duration,
-    service_lines: &HashMap<String, usize>,
     findings: &mut Findings,
 ) {
-    let line_of = |name: &str| single.get(name).map_or(0, |entry| entry.line);
-    if !single.contains_key("PACKAGE_NAME") {
+    let line_of = |name: &str| config.lines.line(name, "").unwrap_or(0);
+    if config.lines.line("PACKAGE_NAME", "").is_none() {
         findings.add(Severity::Error, 0, Some("PACKAGE_NAME"), "missing");
     }
     if let (Some(line), false) = (star_line, config.nodes.is_empty()) {
@@ -759,16 +855,21 @@ fn check(
         );
     }
     if config.package_type == PackageType::SystemMultiNode {
-        if !config.nodes.is_empty() {
+        // Reported at the offending line when there is one, else at package_type.
+        if let Some(node) = config.nodes.first() {
             findings.error(
-                line_of("PACKAGE_TYPE"),
+                config.lines.line("NODE_NAME", node).unwrap_or(0),
                 "NODE_NAME",
                 "a system_multi_node package runs on every node: node_name must be *",
             );
         }
         if !config.node_fail_fast {
+            let line = config
+                .lines
+                .line("NODE_FAIL_FAST_ENABLED", "")
+                .unwrap_or_else(|| line_of("PACKAGE_TYPE"));
             findings.error(
-                line_of("PACKAGE_TYPE"),
+                line,
                 "NODE_FAIL_FAST_ENABLED",
                 "a system_multi_node package needs node_fail_fast_enabled yes",
             );
@@ -776,13 +877,16 @@ fn check(
     }
     if config.package_type != PackageType::Failover {
         for parameter in ["FAILOVER_POLICY", "FAILBACK_POLICY"] {
-            if let Some(entry) = single.get(parameter) {
-                findings.error(entry.line, parameter, "for failover packages only");
+            if let Some(line) = config.lines.line(parameter, "") {
+                findings.error(line, parameter, "for failover packages only");
             }
         }
     }
     for service in &config.services {
-        let service_line = service_lines.get(&service.name).copied().unwrap_or(0);
+        let service_line = config
+            .lines
+            .line("SERVICE_NAME", &service.name)
+            .unwrap_or(0);
         if service.command.is_empty() {
             findings.error(
                 service_line,
@@ -817,64 +921,205 @@ fn check(
     for dependency in &config.dependencies {
         if dependency.package == config.name {
             findings.error(
-                line_of("PACKAGE_NAME"),
+                config
+                    .lines
+                    .line("DEPENDENCY_CONDITION", &dependency.name)
+                    .unwrap_or(0),
                 "DEPENDENCY_CONDITION",
                 format!("dependency {} is on the package itself", dependency.name),
             );
         }
     }
+    check_modules(config, findings);
 }
 
-/// Checks packages against their cluster and each other: node names, unique priorities,
-/// dependency targets, the package limit, and generic resources used alike everywhere.
-/// Each package's findings name its file (`files[i]` for `packages[i]`).
+/// One base module per package, and the one that goes with package_type ("a package cannot
+/// mix base modules"; the base module is what cmmakepkg wrote package_type from).
+fn check_modules(config: &PackageConfig, findings: &mut Findings) {
+    let module_line = |name: &str| config.lines.line("MODULE_NAME", name).unwrap_or(0);
+    let mut bases = config.modules.iter().filter_map(|(name, _)| {
+        BASE_MODULES
+            .iter()
+            .find(|(base, _)| base.eq_ignore_ascii_case(name))
+            .map(|(_, package_type)| (name.as_str(), *package_type))
+    });
+    let Some((first, first_type)) = bases.next() else {
+        return;
+    };
+    let mut mixed = false;
+    for (name, _) in bases.filter(|(name, _)| !name.eq_ignore_ascii_case(first)) {
+        mixed = true;
+        findings.error(
+            module_line(name),
+            "MODULE_NAME",
+            format!(
+                "{name} and {first} (line {}) are both base modules; a package has one",
+                module_line(first)
+            ),
+        );
+    }
+    if mixed || first_type == config.package_type {
+        return;
+    }
+    let package_type = type_keyword(config.package_type);
+    match config.lines.line("PACKAGE_TYPE", "") {
+        Some(line) => findings.error(
+            line,
+            "PACKAGE_TYPE",
+            format!(
+                "{package_type} does not go with base module {first} (line {})",
+                module_line(first)
+            ),
+        ),
+        None => findings.error(
+            module_line(first),
+            "MODULE_NAME",
+            format!(
+                "{first} makes a {} package, but package_type is not given (so {package_type})",
+                type_keyword(first_type)
+            ),
+        ),
+    }
+}
+
+/// package_type as the file writes it.
+fn type_keyword(package_type: PackageType) -> &'static str {
+    match package_type {
+        PackageType::Failover => "failover",
+        PackageType::MultiNode => "multi_node",
+        PackageType::SystemMultiNode => "system_multi_node",
+    }
+}
+
+/// Checks packages against their cluster and each other: node names, weights against the
+/// cluster's capacities, unique names and priorities, dependency targets, the package limit,
+/// and generic resources (at most [`GENERIC_RESOURCES_MAX`], used alike everywhere). Each
+/// package's findings name its file (`files[i]` for `packages[i]`) and the line kept in its
+/// [`PackageConfig::lines`], and come in line order, package by package.
 pub fn check_set(
     cluster: &ClusterConfig,
     packages: &[PackageConfig],
     files: &[&str],
 ) -> Vec<Diagnostic> {
+    let mut set = SetCheck::new(cluster, packages);
     let mut all = Vec::new();
-    let names: HashSet<&str> = packages.iter().map(|p| p.name.as_str()).collect();
-    let mut priorities: HashMap<u32, &str> = HashMap::new();
-    let mut seen: HashMap<&str, &str> = HashMap::new();
-    let mut resource_kinds: HashMap<&str, (bool, &str)> = HashMap::new();
     for (index, package) in packages.iter().enumerate() {
         let file = files.get(index).copied().unwrap_or("?");
         let mut findings = Findings::new(file);
-        if let Some(first) = seen.insert(&package.name, file) {
-            findings.add(
-                Severity::Error,
-                0,
-                Some("PACKAGE_NAME"),
+        set.placement(package, &mut findings);
+        set.relations(package, file, &mut findings);
+        set.limits(index, package, &mut findings);
+        findings.list.sort_by_key(|d| d.line);
+        all.extend(findings.list);
+    }
+    all
+}
+
+/// What [`check_set`] knows of the cluster and of the packages seen so far.
+struct SetCheck<'a> {
+    cluster: &'a ClusterConfig,
+    /// How many packages there are.
+    count: usize,
+    /// Every package name.
+    names: HashSet<&'a str>,
+    /// The capacities packages may weigh against: CAPACITY_NAME and WEIGHT_NAME.
+    capacities: HashSet<&'a str>,
+    /// Package name -> file, for the packages seen.
+    files: HashMap<&'a str, &'a str>,
+    /// Priority -> package, for the packages seen.
+    priorities: HashMap<u32, &'a str>,
+    /// Generic resource -> (extended, first package using it), for the packages seen.
+    resource_kinds: HashMap<&'a str, (bool, &'a str)>,
+    /// The first generic resource beyond [`GENERIC_RESOURCES_MAX`]: the index of the package
+    /// that names it first, its name, and the cluster's count of generic resources.
+    resource_excess: Option<(usize, &'a str, usize)>,
+}
+
+impl<'a> SetCheck<'a> {
+    fn new(cluster: &'a ClusterConfig, packages: &'a [PackageConfig]) -> SetCheck<'a> {
+        let capacities = cluster
+            .nodes
+            .iter()
+            .flat_map(|node| node.capacities.keys())
+            .chain(cluster.weight_defaults.keys())
+            .map(String::as_str)
+            .collect();
+        let mut resources: Vec<(usize, &str)> = Vec::new();
+        for (index, package) in packages.iter().enumerate() {
+            for resource in &package.generic_resources {
+                if !resources.iter().any(|(_, name)| *name == resource.name) {
+                    resources.push((index, &resource.name));
+                }
+            }
+        }
+        let resource_excess = resources
+            .get(GENERIC_RESOURCES_MAX)
+            .map(|&(index, name)| (index, name, resources.len()));
+        SetCheck {
+            cluster,
+            count: packages.len(),
+            names: packages.iter().map(|p| p.name.as_str()).collect(),
+            capacities,
+            files: HashMap::new(),
+            priorities: HashMap::new(),
+            resource_kinds: HashMap::new(),
+            resource_excess,
+        }
+    }
+
+    /// Node names and weights against the cluster.
+    fn placement(&self, package: &PackageConfig, findings: &mut Findings) {
+        let line = |parameter: &str, item: &str| package.lines.line(parameter, item).unwrap_or(0);
+        for node in &package.nodes {
+            if self.cluster.node(node).is_none() {
+                findings.error(
+                    line("NODE_NAME", node),
+                    "NODE_NAME",
+                    format!("{node} is not a node of cluster {}", self.cluster.name),
+                );
+            }
+        }
+        for weight in package.weights.keys() {
+            if !self.capacities.contains(weight.as_str()) {
+                findings.error(
+                    line("WEIGHT_NAME", weight),
+                    "WEIGHT_NAME",
+                    format!(
+                        "{weight} is no capacity of cluster {} (CAPACITY_NAME or WEIGHT_NAME)",
+                        self.cluster.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Unique names and priorities, dependency targets, generic resources used alike.
+    fn relations(&mut self, package: &'a PackageConfig, file: &'a str, findings: &mut Findings) {
+        let line = |parameter: &str, item: &str| package.lines.line(parameter, item).unwrap_or(0);
+        if let Some(first) = self.files.insert(&package.name, file) {
+            findings.error(
+                line("PACKAGE_NAME", ""),
+                "PACKAGE_NAME",
                 format!("package {} is also defined in {first}", package.name),
             );
         }
-        for node in &package.nodes {
-            if cluster.node(node).is_none() {
-                findings.add(
-                    Severity::Error,
-                    0,
-                    Some("NODE_NAME"),
-                    format!("{node} is not a node of cluster {}", cluster.name),
-                );
-            }
-        }
         if let Some(priority) = package.priority {
-            if let Some(other) = priorities.insert(priority, &package.name) {
-                findings.add(
-                    Severity::Error,
-                    0,
-                    Some("PRIORITY"),
+            // The first package to take a priority keeps it; the others are reported.
+            if let Some(other) = self.priorities.get(&priority) {
+                findings.error(
+                    line("PRIORITY", ""),
+                    "PRIORITY",
                     format!("priority {priority} is also {other}'s; priorities are unique"),
                 );
+            } else {
+                self.priorities.insert(priority, &package.name);
             }
         }
         for dependency in &package.dependencies {
-            if !names.contains(dependency.package.as_str()) {
-                findings.add(
-                    Severity::Error,
-                    0,
-                    Some("DEPENDENCY_CONDITION"),
+            if !self.names.contains(dependency.package.as_str()) {
+                findings.error(
+                    line("DEPENDENCY_CONDITION", &dependency.name),
+                    "DEPENDENCY_CONDITION",
                     format!(
                         "dependency {} names package {}, which is not configured",
                         dependency.name, dependency.package
@@ -884,41 +1129,62 @@ pub fn check_set(
         }
         for resource in &package.generic_resources {
             let extended = resource.up_criteria.is_some();
-            if let Some((other, first)) =
-                resource_kinds.insert(&resource.name, (extended, &package.name))
-            {
-                if other != extended {
-                    findings.add(
-                        Severity::Error,
-                        0,
-                        Some("GENERIC_RESOURCE_UP_CRITERIA"),
-                        format!(
-                            "generic resource {} is {} here and {} in {first}: simple in every \
-                             package or extended in every package",
-                            resource.name,
-                            kind(extended),
-                            kind(other)
-                        ),
-                    );
-                }
+            let Some(&(other, first)) = self.resource_kinds.get(resource.name.as_str()) else {
+                self.resource_kinds
+                    .insert(&resource.name, (extended, &package.name));
+                continue;
+            };
+            if other != extended {
+                // Reported where the package makes it extended, or where it names it.
+                let parameter = if extended {
+                    "GENERIC_RESOURCE_UP_CRITERIA"
+                } else {
+                    "GENERIC_RESOURCE_NAME"
+                };
+                findings.error(
+                    line(parameter, &resource.name),
+                    parameter,
+                    format!(
+                        "generic resource {} is {} here and {} in {first}: simple in every \
+                         package or extended in every package",
+                        resource.name,
+                        kind(extended),
+                        kind(other)
+                    ),
+                );
             }
         }
-        all.extend(findings.list);
     }
-    if packages.len() > cluster.max_configured_packages as usize {
-        all.push(Diagnostic {
-            severity: Severity::Error,
-            file: files.first().copied().unwrap_or("?").to_owned(),
-            line: 0,
-            parameter: Some("MAX_CONFIGURED_PACKAGES".into()),
-            reason: format!(
-                "{} packages where the cluster allows {}",
-                packages.len(),
-                cluster.max_configured_packages
-            ),
-        });
+
+    /// The cluster's limits: MAX_CONFIGURED_PACKAGES and [`GENERIC_RESOURCES_MAX`], each
+    /// reported once, at the first package or resource beyond it.
+    fn limits(&self, index: usize, package: &PackageConfig, findings: &mut Findings) {
+        let line = |parameter: &str, item: &str| package.lines.line(parameter, item).unwrap_or(0);
+        let allowed = self.cluster.max_configured_packages;
+        if usize::try_from(allowed).is_ok_and(|allowed| allowed == index) {
+            findings.error(
+                line("PACKAGE_NAME", ""),
+                "PACKAGE_NAME",
+                format!(
+                    "{} packages where cluster {} allows {allowed} (MAX_CONFIGURED_PACKAGES); \
+                     {} is the first beyond",
+                    self.count, self.cluster.name, package.name
+                ),
+            );
+        }
+        if let Some((first_index, name, count)) = self.resource_excess {
+            if first_index == index {
+                findings.error(
+                    line("GENERIC_RESOURCE_NAME", name),
+                    "GENERIC_RESOURCE_NAME",
+                    format!(
+                        "{count} generic resources in the cluster where \
+                         {GENERIC_RESOURCES_MAX} are allowed; {name} is the first beyond"
+                    ),
+                );
+            }
+        }
     }
-    all
 }
 
 /// The attribute lines of services and generic resources, as static names for the sets of
@@ -1001,18 +1267,19 @@ fn seconds(value: &str) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// A script timeout: seconds, or `no_timeout` (`None`).
-fn timeout(entry: &Entry, findings: &mut Findings) -> Option<Duration> {
+/// A script timeout: `min_seconds` to [`TIMEOUT_SECONDS_MAX`] seconds, or `no_timeout`
+/// (`None`).
+fn timeout(entry: &Entry, min_seconds: u64, findings: &mut Findings) -> Option<Duration> {
     if entry.value.eq_ignore_ascii_case("no_timeout") {
         return None;
     }
-    let parsed = seconds(&entry.value);
+    let parsed = seconds(&entry.value).filter(|timeout| timeout.as_secs() >= min_seconds);
     if parsed.is_none() {
         findings.error(
             entry.line,
             &entry.parameter,
             format!(
-                "{:?} is not no_timeout or 0 to {TIMEOUT_SECONDS_MAX} seconds",
+                "{:?} is not no_timeout or {min_seconds} to {TIMEOUT_SECONDS_MAX} seconds",
                 entry.value
             ),
         );
