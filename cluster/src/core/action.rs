@@ -1,0 +1,191 @@
+//! What the core asks of its driver, and what it reports.
+
+use std::time::Duration;
+
+use super::message::{Envelope, Phase};
+use super::types::{Epoch, Incarnation, NodeId, NodeSet};
+use crate::disk_paxos::DiskRequest;
+
+/// One thing for the driver to do. Actions come in order and must be carried out in order:
+/// a [`Action::Persist`] is on disk before any later [`Action::Send`] leaves.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send `envelope` to `to` on heartbeat network `network`.
+    Send {
+        /// The peer.
+        to: NodeId,
+        /// The heartbeat network (index in HEARTBEAT_IP order).
+        network: usize,
+        /// The message.
+        envelope: Envelope,
+    },
+    /// Write this state to stable storage (synced) before anything that follows.
+    Persist(Persisted),
+    /// Arm the safety timer (watchdog): the node is reset unless petted within `timeout`.
+    ArmSafetyTimer {
+        /// The watchdog timeout.
+        timeout: Duration,
+    },
+    /// Pet the safety timer and set it to expire `timeout` from now (the end of the quorum
+    /// lease plus the grace). A driver whose watchdog counts whole seconds rounds down: a
+    /// timer that fires early is safe, one that fires late is not.
+    PetSafetyTimer {
+        /// The watchdog timeout from now.
+        timeout: Duration,
+    },
+    /// Disarm the safety timer: the node left the cluster gracefully.
+    DisarmSafetyTimer,
+    /// Reset this node now: it must not run packages any longer.
+    Fence {
+        /// Why.
+        reason: FenceReason,
+    },
+    /// Read or write a block of the lock LUN; answer with `Node::handle_disk`.
+    Disk(DiskRequest),
+    /// Ask the quorum server; answer with `Node::handle_quorum_server`.
+    QuorumServer(QuorumServerRequest),
+    /// Something happened that the layers above report.
+    Event(Event),
+}
+
+/// What the core keeps on stable storage across restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Persisted {
+    /// The highest membership epoch this node has proposed, accepted or installed.
+    pub epoch_max: Epoch,
+}
+
+/// Why a node fences itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceReason {
+    /// The group this node is in holds less than half of the previous membership, or exactly
+    /// half without the cluster lock.
+    QuorumLost,
+    /// The group needed the cluster lock and another group holds it, or it could not be had
+    /// (I/O error, timeout, quorum server unreachable).
+    LockLost,
+    /// A newer membership was formed without this node.
+    Excluded,
+    /// The safety timer was not petted in time (the node was paused, or starved): it must not
+    /// act any more.
+    SafetyTimerExpired,
+}
+
+/// A request to the quorum server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuorumServerRequest {
+    /// Identifies the answer.
+    pub id: u64,
+    /// What is asked.
+    pub kind: QuorumServerAsk,
+}
+
+/// What a node asks the quorum server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuorumServerAsk {
+    /// Grant the lock of `instance` (the membership being left) to `group`.
+    Acquire {
+        /// The epoch of the membership that split.
+        instance: Epoch,
+        /// The group asking.
+        group: NodeSet,
+    },
+    /// Are you there (every QS_POLLING_INTERVAL).
+    Ping,
+}
+
+/// The quorum server's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuorumServerAnswer {
+    /// The lock is this group's.
+    Granted,
+    /// Another group holds the lock.
+    Denied,
+    /// The answer to a ping.
+    Pong,
+}
+
+/// Events of the membership, each with what it was before where that means something.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// This node's phase changed.
+    PhaseChanged {
+        /// Before.
+        before: Phase,
+        /// After.
+        after: Phase,
+    },
+    /// A membership was installed on this node (the first one forms the cluster).
+    MembershipChanged {
+        /// The epoch before (NONE: the cluster formed).
+        before_epoch: Epoch,
+        /// The members before.
+        before: NodeSet,
+        /// The new epoch.
+        after_epoch: Epoch,
+        /// The new members.
+        after: NodeSet,
+        /// The lock instances (epochs of earlier memberships) this group won to form it;
+        /// empty when it held a majority.
+        locks: Vec<Epoch>,
+    },
+    /// A node joined the membership.
+    NodeJoined {
+        /// The node.
+        node: NodeId,
+    },
+    /// A member was left out of the new membership (silence, a new incarnation, or the
+    /// partition rule).
+    NodeFailed {
+        /// The node.
+        node: NodeId,
+        /// The life that failed.
+        incarnation: Incarnation,
+    },
+    /// The survivors' wait for a failed node is over: it is certainly reset, its packages
+    /// may start elsewhere.
+    TakeoverAllowed {
+        /// The node.
+        node: NodeId,
+        /// The life that failed.
+        incarnation: Incarnation,
+    },
+    /// This node lost quorum and is about to fence itself.
+    QuorumLost {
+        /// Why.
+        reason: FenceReason,
+    },
+    /// The quorum server stopped answering (the cluster keeps running; a tie-break now
+    /// would halt it).
+    QuorumServerUnreachable,
+    /// The quorum server answers again.
+    QuorumServerReachable,
+    /// A peer speaks with another configuration generation: it is not let in.
+    ConfigMismatch {
+        /// The peer.
+        node: NodeId,
+        /// Its generation.
+        generation: u64,
+    },
+    /// The core was not run for longer than expected (the daemon was paused or starved).
+    ScheduleGap {
+        /// How long.
+        gap: Duration,
+    },
+    /// AUTO_START_TIMEOUT passed without all configured nodes: the node gives up starting.
+    AutoStartGaveUp,
+    /// A heartbeat network to a peer went silent while another still carries heartbeats.
+    NetworkDown {
+        /// The peer.
+        node: NodeId,
+        /// The network.
+        network: usize,
+    },
+    /// A heartbeat network to a peer carries heartbeats again.
+    NetworkUp {
+        /// The peer.
+        node: NodeId,
+        /// The network.
+        network: usize,
+    },
+}

@@ -1,0 +1,152 @@
+//! What nodes say to each other. The runtime encodes these on the wire; the core only sees
+//! them typed, after the envelope's cluster and configuration checks.
+
+use std::time::Duration;
+
+use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
+
+/// Every message travels in an envelope that says who sent it, in which life, to which life of
+/// the receiver, and under which configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// Identifies the cluster (a digest of CLUSTER_NAME): a message of another cluster is
+    /// dropped.
+    pub cluster_id: u64,
+    /// The configuration generation of the sender: members must agree (scenario 39).
+    pub config_generation: u64,
+    /// The sender.
+    pub from: NodeId,
+    /// The sender's incarnation.
+    pub from_incarnation: Incarnation,
+    /// The receiver's incarnation as the sender knows it (zero: unknown). A message addressed
+    /// to an earlier life of the receiver is dropped.
+    pub to_incarnation: Incarnation,
+    /// The message.
+    pub message: Message,
+}
+
+/// A node's part in the cluster, as it tells its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Looking for a cluster to form or join.
+    Starting,
+    /// A member of a committed membership, not re-forming.
+    Running,
+    /// A member that has accepted a proposal for a new membership.
+    Reforming,
+    /// Out of the cluster: halted, or fenced.
+    Halted,
+}
+
+/// The membership a node has installed: its epoch and members with their incarnations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    /// The epoch.
+    pub epoch: Epoch,
+    /// The members.
+    pub members: NodeSet,
+    /// Each member's incarnation, indexed by node (zero for non-members).
+    pub incarnations: Vec<Incarnation>,
+}
+
+impl View {
+    /// No membership.
+    pub fn none(nodes: usize) -> View {
+        View {
+            epoch: Epoch::NONE,
+            members: NodeSet::EMPTY,
+            incarnations: vec![Incarnation(0); nodes],
+        }
+    }
+
+    /// Whether `node` in `incarnation` is a member.
+    pub fn has(&self, node: NodeId, incarnation: Incarnation) -> bool {
+        self.members.contains(node)
+            && self.incarnations.get(node.index()).copied() == Some(incarnation)
+    }
+
+    /// The coordinator: the lowest member.
+    pub fn coordinator(&self) -> Option<NodeId> {
+        self.members.lowest()
+    }
+}
+
+/// The messages of the membership protocol.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Message {
+    /// Sent to every peer on every heartbeat network every heartbeat interval.
+    Heartbeat(Heartbeat),
+    /// A coordinator proposes a new membership.
+    Propose {
+        /// The proposed epoch (a new round of this coordinator).
+        epoch: Epoch,
+        /// The proposed members and their incarnations.
+        view: View,
+        /// The send time on the coordinator's clock, echoed in the acceptance.
+        sent_at: Instant,
+    },
+    /// A member accepts a proposal and promises to accept none with a lower epoch.
+    Accept {
+        /// The proposal's epoch.
+        epoch: Epoch,
+        /// The epoch the member has installed.
+        installed: Epoch,
+        /// For each member of the installed membership left out of the proposal, how long
+        /// ago this node last echoed it (none: never echoed).
+        silences: Vec<(NodeId, Incarnation, Option<Duration>)>,
+        /// The proposal's send time (coordinator's clock): once committed, it renews the
+        /// coordinator's lease like a heartbeat echo.
+        echo: Instant,
+        /// The send time on the member's clock, echoed in the commit.
+        sent_at: Instant,
+        /// The last proposal this member accepted after its installed membership, if any:
+        /// it may have been committed, so the coordinator must hold quorum against it too.
+        accepted: Option<View>,
+    },
+    /// A member refuses a proposal.
+    Reject {
+        /// The proposal's epoch.
+        epoch: Epoch,
+        /// The highest epoch the member knows, so the coordinator can go above it.
+        highest: Epoch,
+    },
+    /// The coordinator commits the membership: every member installs it.
+    Commit {
+        /// The proposal's epoch.
+        epoch: Epoch,
+        /// How long, from receipt, before each left-out node (and life) may be taken over.
+        fence_waits: Vec<(NodeId, Incarnation, Duration)>,
+        /// Each member's acceptance send time (its clock): the first echo of the new
+        /// membership, so that a lease holds from the start.
+        echoes: Vec<(NodeId, Instant)>,
+        /// The lock instances won to form it (a group of exactly half).
+        locks: Vec<Epoch>,
+    },
+    /// The coordinator found the group without quorum: every member halts and fences.
+    Halt {
+        /// The proposal's epoch.
+        epoch: Epoch,
+    },
+}
+
+/// A heartbeat: liveness, the sender's view of the cluster, and the echo that renews the
+/// receiver's quorum lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Heartbeat {
+    /// Counts the sender's heartbeats in this incarnation (the same on every network), so
+    /// duplicates and reordered copies are recognised.
+    pub sequence: u64,
+    /// The send time on the sender's clock, echoed back by the receiver.
+    pub sent_at: Instant,
+    /// The sender's phase.
+    pub phase: Phase,
+    /// The sender's installed membership epoch.
+    pub epoch: Epoch,
+    /// The sender's installed members.
+    pub members: NodeSet,
+    /// The peers the sender has heard within MEMBER_TIMEOUT.
+    pub reach: NodeSet,
+    /// The send time (receiver's clock) of the receiver's latest heartbeat, when the sender is
+    /// running in the same membership as the receiver.
+    pub echo: Option<Instant>,
+}

@@ -1,0 +1,37 @@
+//! The sans-IO membership core: heartbeats, re-formation, quorum and tie-break, and the
+//! safety timer logic of one node. It reads no clock, opens nothing and draws randomness only
+//! from its seed: the driver (the tokio runtime, or the simulator) passes `now` to every
+//! `handle_*` call, carries out the [`Action`]s it returns in order, and calls
+//! [`Node::handle_timeout`] at [`Node::poll_timeout`].
+//!
+//! The protocol, in short (see `timing` for the lease arithmetic):
+//!
+//! 1. Every node heartbeats every peer on every network. A heartbeat carries the sender's
+//!    phase, membership epoch and members, the peers it hears (`reach`), and an echo of the
+//!    receiver's own send time that renews the receiver's quorum lease.
+//! 2. From the reach sets every node knows who hears whom. The membership candidate is the
+//!    best clique of mutually connected eligible nodes (`clique`); its lowest node is the
+//!    coordinator. When the candidate differs from the installed membership and has been
+//!    stable for `settle`, the coordinator proposes it under a new epoch.
+//! 3. Members accept (promising to accept no lower epoch, persisted first) and report how
+//!    long ago they last echoed each node that is left out.
+//! 4. With every acceptance in, the coordinator applies Serviceguard's quorum rule to the
+//!    previous membership P and the survivors S: 2S > P commits; 2S = P races for the cluster
+//!    lock (Disk Paxos on the lock LUN, or the quorum server) for the instance of the old
+//!    epoch; less halts the group, which fences.
+//! 5. The commit carries, for each node left out, how long the survivors must wait before
+//!    taking over: until the node is certainly reset by its safety timer.
+
+pub mod action;
+pub mod clique;
+pub mod message;
+pub mod types;
+
+mod node;
+
+pub use action::{
+    Action, Event, FenceReason, Persisted, QuorumServerAnswer, QuorumServerAsk, QuorumServerRequest,
+};
+pub use message::{Envelope, Heartbeat, Message, Phase, View};
+pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker};
+pub use types::{Epoch, Incarnation, Instant, NodeId, NodeSet};

@@ -1,0 +1,1472 @@
+//! One node's membership state machine.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use super::action::{
+    Action, Event, FenceReason, Persisted, QuorumServerAnswer, QuorumServerAsk, QuorumServerRequest,
+};
+use super::clique::Reachability;
+use super::message::{Envelope, Heartbeat, Message, Phase, View};
+use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
+use crate::config::cluster::{ClusterConfig, ClusterLock};
+use crate::disk_paxos::{DiskFailure, DiskReply, IoId, Outcome, Proposer};
+use crate::timing::Timing;
+
+/// The tie-breaker for a group of exactly half the previous membership.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tiebreaker {
+    /// None: exactly half halts.
+    None,
+    /// A lock LUN shared by all nodes (Disk Paxos, one block per node).
+    LockLun,
+    /// A quorum server.
+    QuorumServer,
+}
+
+/// What a node needs to know to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// This node.
+    pub me: NodeId,
+    /// The configured node count.
+    pub nodes: usize,
+    /// The number of heartbeat networks.
+    pub networks: usize,
+    /// A digest of the cluster's name: messages of other clusters are dropped.
+    pub cluster_id: u64,
+    /// The configuration generation: peers on another generation are not let in.
+    pub config_generation: u64,
+    /// The derived timing.
+    pub timing: Timing,
+    /// The tie-breaker.
+    pub tiebreaker: Tiebreaker,
+    /// The seed of the node's randomness (back-off after a lost proposal or lock attempt).
+    pub seed: u64,
+    /// Rules broken on purpose, so the simulator can show that its checkers catch them.
+    /// Always [`Sabotage::default`] (nothing broken) outside those tests.
+    #[doc(hidden)]
+    pub sabotage: Sabotage,
+}
+
+/// Rules the core can be told to break, for the simulator's checker tests only.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sabotage {
+    /// Take over from a lost node at once, without the fence wait.
+    pub skip_fence_wait: bool,
+    /// Commit a group of half or less of the previous membership without the lock.
+    pub minority_quorum: bool,
+}
+
+impl Settings {
+    /// The settings of node `me` of `config`.
+    pub fn from_config(
+        config: &ClusterConfig,
+        timing: Timing,
+        me: NodeId,
+        config_generation: u64,
+        seed: u64,
+    ) -> Settings {
+        let tiebreaker = match config.lock {
+            ClusterLock::None => Tiebreaker::None,
+            ClusterLock::LockLun => Tiebreaker::LockLun,
+            ClusterLock::QuorumServer { .. } => Tiebreaker::QuorumServer,
+        };
+        Settings {
+            me,
+            nodes: config.nodes.len(),
+            networks: config.heartbeat_networks().max(1),
+            cluster_id: cluster_id(&config.name),
+            config_generation,
+            timing,
+            tiebreaker,
+            seed,
+            sabotage: Sabotage::default(),
+        }
+    }
+}
+
+/// A stable digest of a cluster name (FNV-1a; only needs to tell clusters apart, not resist
+/// forgery: the transport authenticates peers).
+pub fn cluster_id(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(byte.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// What this node knows of one peer.
+#[derive(Debug, Clone, Default)]
+struct Peer {
+    incarnation: Incarnation,
+    last_heard: Option<Instant>,
+    last_heard_network: Vec<Option<Instant>>,
+    network_down: Vec<bool>,
+    sequence: u64,
+    heartbeat: Option<Heartbeat>,
+    /// The peer's latest heartbeat send time (its clock), echoed back to it.
+    sent_at: Option<Instant>,
+    /// The latest of this node's send times the peer echoed while in our membership.
+    echo: Option<Instant>,
+    /// When this node last sent the peer an echo.
+    echo_sent: Option<Instant>,
+    /// Generations already reported as mismatched.
+    mismatch_reported: Option<u64>,
+}
+
+/// A proposal this node coordinates.
+#[derive(Debug)]
+struct Proposal {
+    view: View,
+    accepted: NodeSet,
+    silences: Vec<(NodeId, Incarnation, Option<Duration>)>,
+    /// Proposals that members (or this node) accepted after their installed membership:
+    /// each may have been committed, and is a basis of the quorum rule too.
+    bases: Vec<View>,
+    /// Each member's echo of the proposal's send time (this node's clock).
+    echoes: Vec<(NodeId, Instant)>,
+    /// Each member's acceptance send time (its clock), echoed back in the commit.
+    sent: Vec<(NodeId, Instant)>,
+    deadline: Instant,
+    lock: Option<LockRace>,
+    /// The lock instances won so far.
+    locks_won: Vec<Epoch>,
+}
+
+/// A race for the cluster lock.
+#[derive(Debug)]
+struct LockRace {
+    instance: Epoch,
+    deadline: Instant,
+    kind: LockKind,
+    /// Further instances to win after this one (see `decide_if_complete`).
+    remaining: Vec<Epoch>,
+}
+
+#[derive(Debug)]
+enum LockKind {
+    Disk {
+        proposer: Proposer,
+        retry_at: Option<Instant>,
+    },
+    QuorumServer {
+        id: u64,
+    },
+}
+
+/// The quorum server's health as polled.
+#[derive(Debug, Default)]
+struct QuorumServerHealth {
+    reachable: bool,
+    next_ping: Option<Instant>,
+    outstanding: Option<(u64, Instant)>,
+}
+
+/// One node's membership state machine.
+#[derive(Debug)]
+pub struct Node {
+    settings: Settings,
+    incarnation: Incarnation,
+    rng: ChaCha8Rng,
+    phase: Phase,
+    view: View,
+    /// The highest epoch proposed or accepted here.
+    promised: Epoch,
+    /// The proposal accepted, awaiting commit until the deadline.
+    accepted: Option<(View, Instant)>,
+    /// When the installed membership was installed.
+    installed_at: Instant,
+    /// The last proposal accepted, kept after the deadline: a member that missed its commit
+    /// installs it when a peer's heartbeat shows it committed.
+    last_accepted: Option<View>,
+    round_max: u64,
+    started_at: Instant,
+    last_step: Option<Instant>,
+    peers: Vec<Peer>,
+    heartbeat_sequence: u64,
+    next_heartbeat: Instant,
+    /// The reach set of the last heartbeats, and when they left: a change is told at once
+    /// (at most every quarter interval) so that re-formations settle quickly.
+    reach_sent: (NodeSet, Instant),
+    /// When the safety timer resets this node unless petted (None: not armed).
+    safety_deadline: Option<Instant>,
+    last_pet: Instant,
+    candidate: Option<(View, Instant)>,
+    proposal: Option<Proposal>,
+    backoff_until: Instant,
+    fence_waits: Vec<(NodeId, Incarnation, Instant)>,
+    quorum_server: QuorumServerHealth,
+    next_request: u64,
+    actions: VecDeque<Action>,
+}
+
+impl Node {
+    /// A node starting at `now` in `incarnation`, with the state it persisted before.
+    pub fn new(
+        settings: Settings,
+        incarnation: Incarnation,
+        persisted: Persisted,
+        now: Instant,
+    ) -> Node {
+        let nodes = settings.nodes;
+        let networks = settings.networks;
+        let peer = Peer {
+            last_heard_network: vec![None; networks],
+            network_down: vec![false; networks],
+            ..Peer::default()
+        };
+        let rng = ChaCha8Rng::seed_from_u64(settings.seed ^ incarnation.0.rotate_left(17));
+        Node {
+            rng,
+            incarnation,
+            phase: Phase::Starting,
+            view: View::none(nodes),
+            promised: persisted.epoch_max,
+            accepted: None,
+            last_accepted: None,
+            installed_at: now,
+            round_max: persisted.epoch_max.round(),
+            started_at: now,
+            last_step: None,
+            peers: vec![peer; nodes],
+            heartbeat_sequence: 0,
+            next_heartbeat: now,
+            reach_sent: (NodeSet::EMPTY, now),
+            safety_deadline: None,
+            last_pet: now,
+            candidate: None,
+            proposal: None,
+            backoff_until: now,
+            fence_waits: Vec::new(),
+            quorum_server: QuorumServerHealth::default(),
+            next_request: 1,
+            actions: VecDeque::new(),
+            settings,
+        }
+    }
+
+    /// This node.
+    pub fn id(&self) -> NodeId {
+        self.settings.me
+    }
+
+    /// This node's incarnation.
+    pub fn incarnation(&self) -> Incarnation {
+        self.incarnation
+    }
+
+    /// The phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// The installed membership.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Whether this node may act for the cluster now (start packages): it is running in a
+    /// membership and its quorum lease holds (cluster.md S2).
+    pub fn quorate(&self, now: Instant) -> bool {
+        self.phase == Phase::Running && self.quorate_until().is_some_and(|until| now < until)
+    }
+
+    /// The next action, in order.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] must run next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase == Phase::Halted {
+            return None;
+        }
+        let timing = &self.settings.timing;
+        let mut next = self.next_heartbeat;
+        // Deadlines already handled at the last step are not due again.
+        let handled = self.last_step;
+        let mut consider = |at: Option<Instant>| {
+            if let Some(at) = at {
+                if handled.is_none_or(|last| at > last) {
+                    next = next.min(at);
+                }
+            }
+        };
+        for (index, peer) in self.peers.iter().enumerate() {
+            if index != self.settings.me.index() {
+                consider(peer.last_heard.map(|at| at + timing.member_timeout));
+            }
+        }
+        if let Some(deadline) = self.safety_deadline {
+            consider(Some(self.last_pet + timing.heartbeat_interval / 2));
+            consider(Some(deadline));
+        }
+        consider(self.quorate_until());
+        consider(
+            self.candidate
+                .as_ref()
+                .map(|(_, since)| *since + timing.settle),
+        );
+        consider(Some(self.backoff_until));
+        consider(self.accepted.as_ref().map(|(_, deadline)| *deadline));
+        if let Some(proposal) = &self.proposal {
+            consider(Some(proposal.deadline));
+            if let Some(race) = &proposal.lock {
+                consider(Some(race.deadline));
+                if let LockKind::Disk { retry_at, .. } = &race.kind {
+                    consider(*retry_at);
+                }
+            }
+        }
+        consider(self.fence_waits.iter().map(|w| w.2).min());
+        consider(self.quorum_server.next_ping);
+        consider(self.quorum_server.outstanding.map(|(_, deadline)| deadline));
+        if self.phase == Phase::Starting {
+            consider(Some(self.started_at + timing.auto_start_timeout));
+        }
+        Some(next)
+    }
+
+    /// Time passed: send heartbeats, detect silence, re-form, pet or stop petting.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.step(now);
+    }
+
+    /// A message arrived on heartbeat network `network`.
+    pub fn handle_message(&mut self, now: Instant, network: usize, envelope: Envelope) {
+        if self.phase == Phase::Halted || !self.admit(now, &envelope) {
+            return;
+        }
+        if self.safety_expired(now) {
+            return;
+        }
+        let from = envelope.from;
+        // Sent to an earlier life of this node: a heartbeat still says the sender is alive and
+        // what it hears (the sender does not know this life yet), but its echo is not ours;
+        // anything else is a stale conversation.
+        let current = envelope.to_incarnation == Incarnation(0)
+            || envelope.to_incarnation == self.incarnation;
+        match envelope.message {
+            Message::Heartbeat(mut heartbeat) => {
+                if !current {
+                    heartbeat.echo = None;
+                }
+                self.on_heartbeat(now, network, from, heartbeat);
+            }
+            _ if !current => {}
+            Message::Propose {
+                epoch,
+                view,
+                sent_at,
+            } => self.on_propose(now, from, epoch, view, sent_at),
+            Message::Accept {
+                epoch,
+                installed,
+                silences,
+                echo,
+                sent_at,
+                accepted,
+            } => self.on_accept(
+                now,
+                from,
+                epoch,
+                installed,
+                silences,
+                (echo, sent_at, accepted),
+            ),
+            Message::Reject { epoch, highest } => self.on_reject(now, epoch, highest),
+            Message::Commit {
+                epoch,
+                fence_waits,
+                echoes,
+                locks,
+            } => self.on_commit(now, from, epoch, &fence_waits, (echoes, locks)),
+            Message::Halt { epoch } => {
+                if self
+                    .accepted
+                    .as_ref()
+                    .is_some_and(|(v, _)| v.epoch == epoch)
+                {
+                    self.fence(FenceReason::QuorumLost);
+                }
+            }
+        }
+        self.step(now);
+    }
+
+    /// The lock LUN answered request `id`.
+    pub fn handle_disk(&mut self, now: Instant, id: IoId, result: Result<DiskReply, DiskFailure>) {
+        if self.phase == Phase::Halted || self.safety_expired(now) {
+            return;
+        }
+        if let Some(LockKind::Disk { proposer, .. }) = self
+            .proposal
+            .as_mut()
+            .and_then(|p| p.lock.as_mut())
+            .map(|race| &mut race.kind)
+        {
+            proposer.handle_reply(id, result);
+        }
+        self.step(now);
+    }
+
+    /// The quorum server answered request `id` (an error: unreachable, refused, timed out).
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "the driver hands the answer over"
+    )]
+    pub fn handle_quorum_server(
+        &mut self,
+        now: Instant,
+        id: u64,
+        answer: Result<QuorumServerAnswer, String>,
+    ) {
+        if self.phase == Phase::Halted || self.safety_expired(now) {
+            return;
+        }
+        if self.quorum_server.outstanding.map(|(i, _)| i) == Some(id) {
+            self.quorum_server.outstanding = None;
+            self.set_quorum_server_reachable(answer.is_ok());
+        }
+        let racing = matches!(
+            self.proposal.as_ref().and_then(|p| p.lock.as_ref()).map(|r| &r.kind),
+            Some(LockKind::QuorumServer { id: racing }) if *racing == id
+        );
+        if racing {
+            self.set_quorum_server_reachable(answer.is_ok());
+            match answer {
+                Ok(QuorumServerAnswer::Granted) => self.lock_won(now),
+                Ok(_) | Err(_) => self.lock_lost(),
+            }
+        }
+        self.step(now);
+    }
+
+    fn admit(&mut self, _now: Instant, envelope: &Envelope) -> bool {
+        let from = envelope.from;
+        if from == self.settings.me
+            || from.index() >= self.settings.nodes
+            || envelope.cluster_id != self.settings.cluster_id
+        {
+            return false;
+        }
+        if envelope.config_generation != self.settings.config_generation {
+            let peer = &mut self.peers[from.index()];
+            if peer.mismatch_reported != Some(envelope.config_generation) {
+                peer.mismatch_reported = Some(envelope.config_generation);
+                self.event(Event::ConfigMismatch {
+                    node: from,
+                    generation: envelope.config_generation,
+                });
+            }
+            return false;
+        }
+        let peer = &mut self.peers[from.index()];
+        if envelope.from_incarnation < peer.incarnation {
+            return false;
+        }
+        if envelope.from_incarnation > peer.incarnation {
+            // A new life: nothing of the old one holds. Tell it at once who this node hears,
+            // so that its joining does not wait a heartbeat interval.
+            self.reach_sent.0 = NodeSet(u32::MAX);
+            let networks = self.settings.networks;
+            *peer = Peer {
+                incarnation: envelope.from_incarnation,
+                last_heard_network: vec![None; networks],
+                network_down: vec![false; networks],
+                echo_sent: peer.echo_sent,
+                ..Peer::default()
+            };
+        }
+        true
+    }
+
+    /// The safety timer ran out while this node was not running: it has been reset (or would
+    /// have been) and must do nothing more.
+    fn safety_expired(&mut self, now: Instant) -> bool {
+        match self.safety_deadline {
+            Some(deadline) if now >= deadline => {
+                self.fence(FenceReason::SafetyTimerExpired);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn step(&mut self, now: Instant) {
+        if self.phase == Phase::Halted || self.safety_expired(now) {
+            return;
+        }
+        let timing = self.settings.timing;
+        if let Some(last) = self.last_step {
+            let gap = now.saturating_since(last);
+            if gap > timing.heartbeat_interval * 2 {
+                self.event(Event::ScheduleGap { gap });
+            }
+        }
+        self.last_step = Some(now);
+        if self.phase == Phase::Starting && now >= self.started_at + timing.auto_start_timeout {
+            self.event(Event::AutoStartGaveUp);
+            self.set_phase(Phase::Halted);
+            return;
+        }
+        if now >= self.next_heartbeat {
+            self.send_heartbeats(now);
+            self.next_heartbeat = (self.next_heartbeat + timing.heartbeat_interval).max(now);
+        } else if self.reach(now) != self.reach_sent.0
+            && now >= self.reach_sent.1 + timing.heartbeat_interval / 4
+        {
+            self.send_heartbeats(now);
+        }
+        self.watch_networks(now);
+        self.pet(now);
+        self.check_accepted(now);
+        self.drive_lock(now);
+        if self.phase != Phase::Halted {
+            self.reform(now);
+        }
+        self.poll_quorum_server(now);
+        self.release_fence_waits(now);
+    }
+
+    fn send_heartbeats(&mut self, now: Instant) {
+        self.heartbeat_sequence += 1;
+        let reach = self.reach(now);
+        self.reach_sent = (reach, now);
+        let echoing = self.phase == Phase::Running;
+        for index in 0..self.settings.nodes {
+            let to = NodeId(index as u32);
+            if to == self.settings.me {
+                continue;
+            }
+            let peer = &mut self.peers[index];
+            let echo = if echoing && self.view.has(to, peer.incarnation) {
+                peer.sent_at
+            } else {
+                None
+            };
+            if echo.is_some() {
+                peer.echo_sent = Some(now);
+            }
+            let heartbeat = Heartbeat {
+                sequence: self.heartbeat_sequence,
+                sent_at: now,
+                phase: self.phase,
+                epoch: self.view.epoch,
+                members: self.view.members,
+                reach,
+                echo,
+            };
+            let to_incarnation = peer.incarnation;
+            for network in 0..self.settings.networks {
+                self.actions.push_back(Action::Send {
+                    to,
+                    network,
+                    envelope: Envelope {
+                        cluster_id: self.settings.cluster_id,
+                        config_generation: self.settings.config_generation,
+                        from: self.settings.me,
+                        from_incarnation: self.incarnation,
+                        to_incarnation,
+                        message: Message::Heartbeat(heartbeat.clone()),
+                    },
+                });
+            }
+        }
+    }
+
+    /// The peers heard within MEMBER_TIMEOUT.
+    fn reach(&self, now: Instant) -> NodeSet {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(|(index, peer)| {
+                *index != self.settings.me.index() && self.fresh(peer.last_heard, now)
+            })
+            .map(|(index, _)| NodeId(index as u32))
+            .collect()
+    }
+
+    fn fresh(&self, heard: Option<Instant>, now: Instant) -> bool {
+        heard.is_some_and(|at| now < at + self.settings.timing.member_timeout)
+    }
+
+    fn on_heartbeat(&mut self, now: Instant, network: usize, from: NodeId, heartbeat: Heartbeat) {
+        let peer = &mut self.peers[from.index()];
+        if let Some(slot) = peer.last_heard_network.get_mut(network) {
+            *slot = Some(now);
+        }
+        if heartbeat.sequence <= peer.sequence {
+            return;
+        }
+        peer.sequence = heartbeat.sequence;
+        peer.last_heard = Some(now);
+        peer.sent_at = Some(heartbeat.sent_at);
+        let counts = self.phase == Phase::Running
+            && heartbeat.phase == Phase::Running
+            && heartbeat.epoch == self.view.epoch
+            && self.view.has(from, peer.incarnation);
+        if counts {
+            if let Some(echo) = heartbeat.echo {
+                peer.echo = Some(peer.echo.map_or(echo, |e| e.max(echo)));
+            }
+        }
+        self.round_max = self.round_max.max(heartbeat.epoch.round());
+        let incarnation = peer.incarnation;
+        let member = self.view.has(from, incarnation);
+        let epoch = heartbeat.epoch;
+        let newer = heartbeat.epoch > self.view.epoch;
+        let members = heartbeat.members;
+        peer.heartbeat = Some(heartbeat);
+        let committed = self.last_accepted.as_ref().is_some_and(|view| {
+            view.epoch == epoch && view.members == members && view.has(from, incarnation)
+        });
+        if newer && committed {
+            // The commit was lost on the way here: install what was accepted.
+            if let Some(view) = self.last_accepted.take() {
+                self.install(now, view, None, Vec::new(), &[]);
+            }
+        } else if member
+            && newer
+            && !members.contains(self.settings.me)
+            && self.phase != Phase::Starting
+        {
+            self.fence(FenceReason::Excluded);
+        }
+    }
+
+    fn watch_networks(&mut self, now: Instant) {
+        if self.settings.networks < 2 {
+            return;
+        }
+        let member_timeout = self.settings.timing.member_timeout;
+        let mut events = Vec::new();
+        for (index, peer) in self.peers.iter_mut().enumerate() {
+            if peer.last_heard.is_none_or(|at| now >= at + member_timeout) {
+                continue;
+            }
+            for network in 0..peer.last_heard_network.len() {
+                let silent =
+                    peer.last_heard_network[network].is_some_and(|at| now >= at + member_timeout);
+                if silent != peer.network_down[network] {
+                    peer.network_down[network] = silent;
+                    let node = NodeId(index as u32);
+                    events.push(if silent {
+                        Event::NetworkDown { node, network }
+                    } else {
+                        Event::NetworkUp { node, network }
+                    });
+                }
+            }
+        }
+        for event in events {
+            self.event(event);
+        }
+    }
+
+    /// The end of the quorum lease: the echo of the peer that completes a majority, plus the
+    /// lease. A membership of one is always quorate.
+    fn quorate_until(&self) -> Option<Instant> {
+        if !matches!(self.phase, Phase::Running | Phase::Reforming) {
+            return None;
+        }
+        let needed = self.view.members.len() / 2;
+        if needed == 0 {
+            return Some(Instant(u64::MAX));
+        }
+        let mut echoes: Vec<Instant> = self
+            .view
+            .members
+            .iter()
+            .filter(|&m| m != self.settings.me)
+            .filter_map(|m| self.peers[m.index()].echo)
+            .collect();
+        echoes.sort_unstable_by(|a, b| b.cmp(a));
+        echoes
+            .get(needed - 1)
+            .map(|echo| *echo + self.settings.timing.lease)
+    }
+
+    fn pet(&mut self, now: Instant) {
+        if self.safety_deadline.is_none() {
+            return;
+        }
+        let timing = self.settings.timing;
+        let due = now >= self.last_pet + timing.heartbeat_interval / 2;
+        let Some(until) = self.quorate_until().filter(|until| now < *until) else {
+            return;
+        };
+        if due {
+            let deadline = until.min(now + timing.lease) + timing.safety_grace;
+            self.last_pet = now;
+            self.safety_deadline = Some(deadline);
+            self.actions.push_back(Action::PetSafetyTimer {
+                timeout: deadline.saturating_since(now),
+            });
+        }
+    }
+
+    /// A member waiting for a commit that does not come stops waiting, and may propose.
+    fn check_accepted(&mut self, now: Instant) {
+        if self
+            .accepted
+            .as_ref()
+            .is_some_and(|(_, deadline)| now >= *deadline)
+        {
+            self.accepted = None;
+        }
+    }
+
+    /// Who may be in the next membership: this node, the members of the installed one (same
+    /// life) heard recently, and starting nodes that are not in another membership.
+    fn reachability(&self, now: Instant) -> Reachability {
+        let me = self.settings.me;
+        let mut eligible = NodeSet::EMPTY;
+        let mut rows = vec![NodeSet::EMPTY; self.settings.nodes];
+        eligible.insert(me);
+        rows[me.index()] = self.reach(now);
+        for (index, peer) in self.peers.iter().enumerate() {
+            let node = NodeId(index as u32);
+            if node == me || !self.fresh(peer.last_heard, now) {
+                continue;
+            }
+            let Some(heartbeat) = &peer.heartbeat else {
+                continue;
+            };
+            rows[index] = heartbeat.reach;
+            let member = self.view.has(node, peer.incarnation);
+            let joiner = heartbeat.phase == Phase::Starting && heartbeat.epoch == Epoch::NONE;
+            let in_cluster = self.view.epoch != Epoch::NONE || heartbeat.phase == Phase::Starting;
+            if heartbeat.phase != Phase::Halted && (member || joiner) && in_cluster {
+                eligible.insert(node);
+            }
+        }
+        Reachability { eligible, rows }
+    }
+
+    fn candidate_view(&self, now: Instant) -> View {
+        let previous = self.view.members;
+        let members = self.reachability(now).best_clique(previous);
+        let mut incarnations = vec![Incarnation(0); self.settings.nodes];
+        for node in members.iter() {
+            incarnations[node.index()] = if node == self.settings.me {
+                self.incarnation
+            } else {
+                self.peers[node.index()].incarnation
+            };
+        }
+        View {
+            epoch: Epoch::NONE,
+            members,
+            incarnations,
+        }
+    }
+
+    /// Whether a member has not installed this node's membership (it missed the commit and
+    /// the heartbeats that would have told it): proposing the same members again brings it in.
+    fn member_lags(&self, now: Instant) -> bool {
+        // Heartbeats sent before the commit arrived are not lagging.
+        let settled = self.installed_at + self.settings.timing.propose_timeout;
+        self.view.members.iter().any(|node| {
+            let peer = &self.peers[node.index()];
+            node != self.settings.me
+                && self.fresh(peer.last_heard, now)
+                && peer.last_heard.is_some_and(|heard| heard > settled)
+                && peer
+                    .heartbeat
+                    .as_ref()
+                    .is_some_and(|h| h.epoch < self.view.epoch)
+        })
+    }
+
+    /// Who proposes `candidate`: its lowest node that is already a member (a starting node
+    /// never coordinates its own joining), else its lowest node.
+    fn coordinator_of(&self, candidate: &View) -> Option<NodeId> {
+        let running = candidate
+            .members
+            .iter()
+            .find(|&node| self.view.has(node, candidate.incarnations[node.index()]));
+        running.or_else(|| candidate.members.lowest())
+    }
+
+    /// Whether a peer belongs to a running cluster this node is not in.
+    fn cluster_elsewhere(&self, now: Instant) -> bool {
+        self.peers.iter().any(|peer| {
+            self.fresh(peer.last_heard, now)
+                && peer
+                    .heartbeat
+                    .as_ref()
+                    .is_some_and(|h| h.epoch != Epoch::NONE && h.phase != Phase::Halted)
+        })
+    }
+
+    fn reform(&mut self, now: Instant) {
+        if self.phase == Phase::Halted {
+            return;
+        }
+        let candidate = self.candidate_view(now);
+        let stable = self.phase == Phase::Running
+            && candidate.members == self.view.members
+            && candidate.incarnations == self.view.incarnations
+            && !self.member_lags(now);
+        if stable {
+            self.candidate = None;
+            return;
+        }
+        match &self.candidate {
+            Some((view, _))
+                if view.members == candidate.members
+                    && view.incarnations == candidate.incarnations => {}
+            _ => self.candidate = Some((candidate.clone(), now)),
+        }
+        let Some((_, since)) = self.candidate else {
+            return;
+        };
+        let coordinator = self.coordinator_of(&candidate) == Some(self.settings.me);
+        let settled = now >= since + self.settings.timing.settle;
+        if !coordinator || !settled || now < self.backoff_until {
+            return;
+        }
+        if self.accepted.is_some() {
+            return;
+        }
+        if let Some(proposal) = &self.proposal {
+            let same = proposal.view.members == candidate.members
+                && proposal.view.incarnations == candidate.incarnations;
+            if proposal.lock.is_some() || (same && now < proposal.deadline) {
+                return;
+            }
+        }
+        if self.view.epoch == Epoch::NONE {
+            // Automatic start: a cluster of every configured node, or join a running one.
+            let everyone = candidate.members == NodeSet::first(self.settings.nodes);
+            if !everyone || self.cluster_elsewhere(now) {
+                return;
+            }
+        }
+        self.propose(now, candidate);
+    }
+
+    fn propose(&mut self, now: Instant, mut view: View) {
+        self.round_max = self.round_max.max(self.promised.round()) + 1;
+        let epoch = Epoch::new(self.round_max, self.settings.me);
+        view.epoch = epoch;
+        self.promise(epoch);
+        let silences = self.silences(now, &view);
+        let mut accepted = NodeSet::EMPTY;
+        accepted.insert(self.settings.me);
+        self.proposal = Some(Proposal {
+            view: view.clone(),
+            accepted,
+            silences,
+            bases: self
+                .last_accepted
+                .iter()
+                .filter(|v| v.epoch > self.view.epoch)
+                .cloned()
+                .collect(),
+            echoes: Vec::new(),
+            sent: Vec::new(),
+            deadline: now + self.settings.timing.propose_timeout,
+            lock: None,
+            locks_won: Vec::new(),
+        });
+        if self.phase == Phase::Running {
+            self.set_phase(Phase::Reforming);
+        }
+        for member in view.members.iter() {
+            if member != self.settings.me {
+                self.send(
+                    member,
+                    &Message::Propose {
+                        epoch,
+                        view: view.clone(),
+                        sent_at: now,
+                    },
+                );
+            }
+        }
+        self.decide_if_complete(now);
+    }
+
+    /// Raises the promise and persists it before anything is said about it.
+    fn promise(&mut self, epoch: Epoch) {
+        self.promised = epoch;
+        self.actions
+            .push_back(Action::Persist(Persisted { epoch_max: epoch }));
+    }
+
+    /// For each member of the installed membership left out of `view`, how long ago this node
+    /// last echoed it.
+    fn silences(&self, now: Instant, view: &View) -> Vec<(NodeId, Incarnation, Option<Duration>)> {
+        self.view
+            .members
+            .iter()
+            .filter(|&m| m != self.settings.me)
+            .filter(|&m| !view.has(m, self.view.incarnations[m.index()]))
+            .map(|m| {
+                let echo_sent = self.peers[m.index()].echo_sent;
+                (
+                    m,
+                    self.view.incarnations[m.index()],
+                    echo_sent.map(|at| now.saturating_since(at)),
+                )
+            })
+            .collect()
+    }
+
+    fn send(&mut self, to: NodeId, message: &Message) {
+        let to_incarnation = self.peers[to.index()].incarnation;
+        for network in 0..self.settings.networks {
+            self.actions.push_back(Action::Send {
+                to,
+                network,
+                envelope: Envelope {
+                    cluster_id: self.settings.cluster_id,
+                    config_generation: self.settings.config_generation,
+                    from: self.settings.me,
+                    from_incarnation: self.incarnation,
+                    to_incarnation,
+                    message: message.clone(),
+                },
+            });
+        }
+    }
+
+    fn on_propose(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: Epoch,
+        view: View,
+        proposed_at: Instant,
+    ) {
+        self.round_max = self.round_max.max(epoch.round());
+        let highest = self.promised.max(self.view.epoch);
+        if epoch <= highest {
+            self.send(from, &Message::Reject { epoch, highest });
+            return;
+        }
+        let me = self.settings.me;
+        let acceptable = view.epoch == epoch
+            && view.members.contains(from)
+            && epoch.coordinator() == from
+            && view.has(me, self.incarnation)
+            && view.incarnations.len() == self.settings.nodes
+            && view.members.iter().filter(|&m| m != me).all(|m| {
+                let peer = &self.peers[m.index()];
+                peer.incarnation == view.incarnations[m.index()] && self.fresh(peer.last_heard, now)
+            });
+        if !acceptable {
+            return;
+        }
+        if let Some(proposal) = self.proposal.take() {
+            // Another coordinator with a higher epoch: stand down.
+            drop(proposal);
+        }
+        self.promise(epoch);
+        let silences = self.silences(now, &view);
+        let accepted_before = self
+            .last_accepted
+            .clone()
+            .filter(|v| v.epoch > self.view.epoch);
+        let deadline =
+            now + self.settings.timing.propose_timeout * 2 + self.settings.timing.lock_timeout;
+        self.last_accepted = Some(view.clone());
+        self.accepted = Some((view, deadline));
+        if self.phase == Phase::Running {
+            self.set_phase(Phase::Reforming);
+        }
+        let installed = self.view.epoch;
+        self.peers[from.index()].echo_sent = Some(now);
+        self.send(
+            from,
+            &Message::Accept {
+                epoch,
+                installed,
+                silences,
+                echo: proposed_at,
+                sent_at: now,
+                accepted: accepted_before,
+            },
+        );
+    }
+
+    fn on_accept(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: Epoch,
+        installed: Epoch,
+        silences: Vec<(NodeId, Incarnation, Option<Duration>)>,
+        (echo, sent_at, accepted): (Instant, Instant, Option<View>),
+    ) {
+        let Some(proposal) = &mut self.proposal else {
+            return;
+        };
+        if proposal.view.epoch != epoch || proposal.lock.is_some() {
+            return;
+        }
+        if installed > self.view.epoch {
+            // A member knows a newer membership: this node's view is stale.
+            self.proposal = None;
+            return;
+        }
+        if !proposal.view.members.contains(from) || proposal.accepted.contains(from) {
+            return;
+        }
+        proposal.accepted.insert(from);
+        proposal.echoes.push((from, echo));
+        if let Some(view) = accepted {
+            if view.epoch > self.view.epoch && view.epoch != epoch {
+                proposal.bases.push(view);
+            }
+        }
+        proposal.sent.push((from, sent_at));
+        // Only members of the previous membership vouch for its left-out nodes.
+        if self.view.has(from, self.peers[from.index()].incarnation) {
+            proposal.silences.extend(silences);
+        }
+        self.decide_if_complete(now);
+    }
+
+    fn on_reject(&mut self, now: Instant, epoch: Epoch, highest: Epoch) {
+        self.round_max = self.round_max.max(highest.round());
+        if self
+            .proposal
+            .as_ref()
+            .is_some_and(|p| p.view.epoch == epoch && p.lock.is_none())
+        {
+            self.proposal = None;
+            let jitter = self.rng.next_u64() % 1000;
+            self.backoff_until = now + self.settings.timing.settle * (jitter as u32) / 1000;
+        }
+    }
+
+    fn on_commit(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: Epoch,
+        fence_waits: &[(NodeId, Incarnation, Duration)],
+        (echoes, locks): (Vec<(NodeId, Instant)>, Vec<Epoch>),
+    ) {
+        let me = self.settings.me;
+        let echo: Vec<(NodeId, Instant)> = echoes
+            .iter()
+            .filter(|(node, _)| *node == me)
+            .map(|(_, at)| (from, *at))
+            .collect();
+        let matches = self
+            .accepted
+            .as_ref()
+            .is_some_and(|(view, _)| view.epoch == epoch && epoch.coordinator() == from);
+        if matches {
+            if let Some((view, _)) = self.accepted.take() {
+                self.install(now, view, Some(fence_waits), locks, &echo);
+            }
+        }
+    }
+
+    /// With every acceptance in, applies the quorum rule. The previous membership is the
+    /// installed one, and also every proposal a member accepted after it: such a proposal
+    /// may have been committed by its coordinator without this node knowing, so the new
+    /// membership must hold quorum against it as well (as a view change builds on the
+    /// latest view that may have been decided). Each basis the group holds exactly half of
+    /// needs its own lock.
+    fn decide_if_complete(&mut self, now: Instant) {
+        let Some(proposal) = &self.proposal else {
+            return;
+        };
+        if proposal.accepted != proposal.view.members || proposal.lock.is_some() {
+            return;
+        }
+        let mut bases: Vec<&View> = Vec::new();
+        if self.view.epoch != Epoch::NONE {
+            bases.push(&self.view);
+        }
+        for basis in &proposal.bases {
+            if !bases.iter().any(|b| b.epoch == basis.epoch) {
+                bases.push(basis);
+            }
+        }
+        let mut instances = Vec::new();
+        for basis in bases {
+            // Serviceguard counts nodes: a node of the basis that is in the group in a later
+            // life counts too (its earlier life is over, it cannot be in a rival group).
+            let previous = basis.members.len();
+            let survivors = basis.members.intersection(proposal.view.members).len();
+            if 2 * survivors > previous || self.settings.sabotage.minority_quorum {
+                continue;
+            }
+            if 2 * survivors == previous && self.settings.tiebreaker != Tiebreaker::None {
+                instances.push(basis.epoch);
+            } else {
+                self.halt_group();
+                return;
+            }
+        }
+        if instances.is_empty() {
+            self.commit(now);
+        } else {
+            let deadline = now + self.settings.timing.lock_timeout;
+            self.start_lock_race(now, instances, deadline);
+        }
+    }
+
+    /// Races for the lock of the first of `instances`, then of the others, all within one
+    /// lock timeout from `deadline`.
+    fn start_lock_race(&mut self, now: Instant, mut instances: Vec<Epoch>, deadline: Instant) {
+        if instances.is_empty() {
+            self.commit(now);
+            return;
+        }
+        let instance = instances.remove(0);
+        let Some(proposal) = &mut self.proposal else {
+            return;
+        };
+        let group = proposal.view.members;
+        let kind = match self.settings.tiebreaker {
+            Tiebreaker::LockLun => {
+                match Proposer::new(
+                    self.settings.cluster_id,
+                    self.settings.me.0 as u8,
+                    self.settings.nodes as u8,
+                    instance.0,
+                    u64::from(group.0),
+                ) {
+                    Ok(proposer) => LockKind::Disk {
+                        proposer,
+                        retry_at: None,
+                    },
+                    Err(_) => {
+                        self.lock_lost();
+                        return;
+                    }
+                }
+            }
+            Tiebreaker::QuorumServer => {
+                let id = self.next_request;
+                self.next_request += 1;
+                self.actions
+                    .push_back(Action::QuorumServer(QuorumServerRequest {
+                        id,
+                        kind: QuorumServerAsk::Acquire { instance, group },
+                    }));
+                LockKind::QuorumServer { id }
+            }
+            Tiebreaker::None => return,
+        };
+        proposal.lock = Some(LockRace {
+            instance,
+            deadline,
+            kind,
+            remaining: instances,
+        });
+        self.drive_lock(now);
+    }
+
+    /// Moves a lock race on: issues disk requests, retries after a conflict, decides.
+    fn drive_lock(&mut self, now: Instant) {
+        let Some(race) = self.proposal.as_mut().and_then(|p| p.lock.as_mut()) else {
+            return;
+        };
+        if now >= race.deadline {
+            self.lock_lost();
+            return;
+        }
+        let group = u64::from(self.proposal.as_ref().map_or(0, |p| p.view.members.0));
+        let Some(race) = self.proposal.as_mut().and_then(|p| p.lock.as_mut()) else {
+            return;
+        };
+        let LockKind::Disk { proposer, retry_at } = &mut race.kind else {
+            return;
+        };
+        if let Some(at) = *retry_at {
+            if now < at {
+                return;
+            }
+            *retry_at = None;
+            proposer.retry();
+        }
+        let mut requests = Vec::new();
+        while let Some(request) = proposer.poll_request() {
+            requests.push(request);
+        }
+        let outcome = proposer.outcome().cloned();
+        for request in requests {
+            self.actions.push_back(Action::Disk(request));
+        }
+        match outcome {
+            None => {}
+            Some(Outcome::Decided(value)) if value == group => self.lock_won(now),
+            Some(Outcome::Conflict { .. }) => {
+                let jitter = u32::try_from(self.rng.next_u64() % 1000).unwrap_or(0);
+                let delay = self.settings.timing.heartbeat_interval / 4 * jitter / 1000;
+                if let Some(LockKind::Disk { retry_at, .. }) = self
+                    .proposal
+                    .as_mut()
+                    .and_then(|p| p.lock.as_mut())
+                    .map(|r| &mut r.kind)
+                {
+                    *retry_at = Some(now + delay);
+                }
+            }
+            Some(_) => self.lock_lost(),
+        }
+    }
+
+    /// One lock won: the next instance, or the commit.
+    fn lock_won(&mut self, now: Instant) {
+        let Some(proposal) = self.proposal.as_mut() else {
+            return;
+        };
+        let Some(race) = proposal.lock.take() else {
+            return;
+        };
+        proposal.locks_won.push(race.instance);
+        self.start_lock_race(now, race.remaining, race.deadline);
+    }
+
+    fn lock_lost(&mut self) {
+        self.event(Event::QuorumLost {
+            reason: FenceReason::LockLost,
+        });
+        if let Some(proposal) = self.proposal.take() {
+            let epoch = proposal.view.epoch;
+            for member in proposal.view.members.iter() {
+                if member != self.settings.me {
+                    self.send(member, &Message::Halt { epoch });
+                }
+            }
+        }
+        self.fence(FenceReason::LockLost);
+    }
+
+    fn halt_group(&mut self) {
+        if let Some(proposal) = self.proposal.take() {
+            let epoch = proposal.view.epoch;
+            for member in proposal.view.members.iter() {
+                if member != self.settings.me {
+                    self.send(member, &Message::Halt { epoch });
+                }
+            }
+        }
+        self.fence(FenceReason::QuorumLost);
+    }
+
+    fn commit(&mut self, now: Instant) {
+        let Some(proposal) = self.proposal.take() else {
+            return;
+        };
+        let locks = proposal.locks_won.clone();
+        let bound = self.settings.timing.fence_bound();
+        let mut fence_waits: Vec<(NodeId, Incarnation, Duration)> = Vec::new();
+        for (node, incarnation, silence) in &proposal.silences {
+            let mut wait = silence.map_or(Duration::ZERO, |s| bound.saturating_sub(s));
+            if self.settings.sabotage.skip_fence_wait {
+                wait = Duration::ZERO;
+            }
+            match fence_waits
+                .iter_mut()
+                .find(|(n, i, _)| n == node && i == incarnation)
+            {
+                Some(entry) => entry.2 = entry.2.max(wait),
+                None => fence_waits.push((*node, *incarnation, wait)),
+            }
+        }
+        let epoch = proposal.view.epoch;
+        for member in proposal.view.members.iter() {
+            if member != self.settings.me {
+                self.send(
+                    member,
+                    &Message::Commit {
+                        epoch,
+                        fence_waits: fence_waits.clone(),
+                        echoes: proposal.sent.clone(),
+                        locks: locks.clone(),
+                    },
+                );
+                self.peers[member.index()].echo_sent = Some(now);
+            }
+        }
+        self.install(
+            now,
+            proposal.view,
+            Some(&fence_waits),
+            locks,
+            &proposal.echoes,
+        );
+    }
+
+    /// Installs a membership. `fence_waits` is `None` when the commit was lost and the
+    /// membership is learnt from a heartbeat: every left-out node then waits the full bound.
+    fn install(
+        &mut self,
+        now: Instant,
+        view: View,
+        fence_waits: Option<&[(NodeId, Incarnation, Duration)]>,
+        locks: Vec<Epoch>,
+        echoes: &[(NodeId, Instant)],
+    ) {
+        let before = std::mem::replace(&mut self.view, view);
+        self.installed_at = now;
+        let installed = self.view.epoch;
+        if self
+            .last_accepted
+            .as_ref()
+            .is_some_and(|v| v.epoch <= installed)
+        {
+            self.last_accepted = None;
+        }
+        self.promised = self.promised.max(self.view.epoch);
+        self.actions.push_back(Action::Persist(Persisted {
+            epoch_max: self.promised,
+        }));
+        let bound = self.settings.timing.fence_bound();
+        for node in before.members.iter() {
+            let incarnation = before.incarnations[node.index()];
+            if node == self.settings.me || self.view.has(node, incarnation) {
+                continue;
+            }
+            let wait = match &fence_waits {
+                Some(waits) => waits
+                    .iter()
+                    .find(|(n, i, _)| *n == node && *i == incarnation)
+                    .map_or(Duration::ZERO, |w| w.2),
+                None => bound,
+            };
+            self.fence_waits.push((node, incarnation, now + wait));
+            self.event(Event::NodeFailed { node, incarnation });
+        }
+        // A life that is a member again (it had missed a commit and never learnt it was left
+        // out) keeps what it runs: nothing of it is taken over.
+        let view = &self.view;
+        self.fence_waits
+            .retain(|(node, incarnation, _)| !view.has(*node, *incarnation));
+        for node in self.view.members.iter() {
+            if !before.has(node, self.view.incarnations[node.index()]) && node != self.settings.me {
+                self.event(Event::NodeJoined { node });
+            }
+        }
+        for peer in &mut self.peers {
+            peer.echo = None;
+        }
+        for &(node, echo) in echoes {
+            if let Some(peer) = self.peers.get_mut(node.index()) {
+                peer.echo = Some(echo);
+            }
+        }
+        self.candidate = None;
+        self.proposal = None;
+        self.accepted = None;
+        self.event(Event::MembershipChanged {
+            before_epoch: before.epoch,
+            before: before.members,
+            after_epoch: self.view.epoch,
+            after: self.view.members,
+            locks,
+        });
+        self.set_phase(Phase::Running);
+        if self.safety_deadline.is_none() {
+            let timing = self.settings.timing;
+            let until = self
+                .quorate_until()
+                .map_or(now, |until| until.min(now + timing.lease).max(now));
+            let deadline = until + timing.safety_grace;
+            self.actions.push_back(Action::ArmSafetyTimer {
+                timeout: deadline.saturating_since(now),
+            });
+            self.safety_deadline = Some(deadline);
+            self.last_pet = now;
+        }
+        if self.settings.tiebreaker == Tiebreaker::QuorumServer
+            && self.quorum_server.next_ping.is_none()
+        {
+            self.quorum_server.reachable = true;
+            self.quorum_server.next_ping = Some(now);
+        }
+    }
+
+    fn poll_quorum_server(&mut self, now: Instant) {
+        if let Some((_, deadline)) = self.quorum_server.outstanding {
+            if now >= deadline {
+                self.quorum_server.outstanding = None;
+                self.set_quorum_server_reachable(false);
+            }
+        }
+        let due = self.quorum_server.next_ping.is_some_and(|at| now >= at);
+        if !due || self.quorum_server.outstanding.is_some() {
+            return;
+        }
+        let timing = self.settings.timing;
+        let id = self.next_request;
+        self.next_request += 1;
+        self.quorum_server.outstanding = Some((id, now + timing.lock_timeout));
+        self.quorum_server.next_ping = Some(now + timing.quorum_server_polling_interval);
+        self.actions
+            .push_back(Action::QuorumServer(QuorumServerRequest {
+                id,
+                kind: QuorumServerAsk::Ping,
+            }));
+    }
+
+    fn set_quorum_server_reachable(&mut self, reachable: bool) {
+        if self.quorum_server.reachable != reachable {
+            self.quorum_server.reachable = reachable;
+            self.event(if reachable {
+                Event::QuorumServerReachable
+            } else {
+                Event::QuorumServerUnreachable
+            });
+        }
+    }
+
+    fn release_fence_waits(&mut self, now: Instant) {
+        let (due, waiting): (Vec<_>, Vec<_>) = self
+            .fence_waits
+            .drain(..)
+            .partition(|(_, _, at)| now >= *at);
+        self.fence_waits = waiting;
+        for (node, incarnation, _) in due {
+            self.event(Event::TakeoverAllowed { node, incarnation });
+        }
+    }
+
+    fn fence(&mut self, reason: FenceReason) {
+        if self.phase == Phase::Halted {
+            return;
+        }
+        if reason != FenceReason::LockLost {
+            self.event(Event::QuorumLost { reason });
+        }
+        self.actions.push_back(Action::Fence { reason });
+        self.proposal = None;
+        self.accepted = None;
+        self.set_phase(Phase::Halted);
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        if self.phase != phase {
+            let before = std::mem::replace(&mut self.phase, phase);
+            self.event(Event::PhaseChanged {
+                before,
+                after: phase,
+            });
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        self.actions.push_back(Action::Event(event));
+    }
+}

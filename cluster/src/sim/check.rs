@@ -1,0 +1,157 @@
+//! The invariants of cluster.md, checked after every simulated event.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::core::{Epoch, Event, Incarnation, NodeId, NodeSet};
+
+/// A broken invariant, with the seed that replays it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// The invariant (S2, S3, S4, L1, LOCK).
+    pub invariant: &'static str,
+    /// What happened.
+    pub detail: String,
+    /// Simulated time, in seconds.
+    pub at_seconds: f64,
+    /// The seed of the run.
+    pub seed: u64,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invariant {} broken at {:.3} s: {} (replay with SIM_SEED={})",
+            self.invariant, self.at_seconds, self.detail, self.seed
+        )
+    }
+}
+
+impl std::error::Error for Violation {}
+
+/// Whether a node's life is over (crashed, fenced, reset by its watchdog).
+pub trait Lives {
+    /// Whether `node` in `incarnation` may still be running anything.
+    fn alive(&self, node: NodeId, incarnation: Incarnation) -> bool;
+}
+
+/// The invariant checker: it sees every event of every node, in simulated-time order.
+#[derive(Debug, Default)]
+pub struct Checker {
+    /// Members installed under each epoch (S4).
+    epochs: BTreeMap<Epoch, NodeSet>,
+    /// The highest epoch each node installed, across its lives (S4).
+    highest: BTreeMap<NodeId, Epoch>,
+    /// The groups that won the lock of each instance (one at most).
+    lock_winners: BTreeMap<Epoch, NodeSet>,
+    /// Counts, for reports.
+    pub memberships_installed: u64,
+    /// Takeovers checked.
+    pub takeovers_checked: u64,
+}
+
+impl Checker {
+    /// Checks one event of `node` at simulated time `at_seconds`.
+    pub fn observe(
+        &mut self,
+        node: NodeId,
+        event: &Event,
+        lives: &dyn Lives,
+        seed: u64,
+        at_seconds: f64,
+    ) -> Result<(), Violation> {
+        let fail = |invariant, detail: String| Violation {
+            invariant,
+            detail,
+            at_seconds,
+            seed,
+        };
+        match event {
+            Event::MembershipChanged {
+                before_epoch,
+                before,
+                after_epoch,
+                after,
+                locks,
+            } => {
+                self.memberships_installed += 1;
+                if let Some(previous) = self.highest.get(&node) {
+                    if after_epoch <= previous {
+                        return Err(fail(
+                            "S4",
+                            format!("{node} installed epoch {after_epoch} after {previous}"),
+                        ));
+                    }
+                }
+                self.highest.insert(node, *after_epoch);
+                match self.epochs.get(after_epoch) {
+                    Some(members) if members != after => {
+                        return Err(fail(
+                            "S4",
+                            format!(
+                                "epoch {after_epoch} installed with {after:?} on {node} and \
+                                 {members:?} elsewhere"
+                            ),
+                        ))
+                    }
+                    _ => {
+                        self.epochs.insert(*after_epoch, *after);
+                    }
+                }
+                // The quorum rule is the coordinator's decision, taken on its previous
+                // membership; a member that missed a commit installs from an older one.
+                if *before_epoch != Epoch::NONE && after_epoch.coordinator() == node {
+                    let survivors = after.intersection(*before).len();
+                    let previous = before.len();
+                    let majority = 2 * survivors > previous;
+                    let tie = 2 * survivors == previous && locks.contains(before_epoch);
+                    if !majority && !tie {
+                        return Err(fail(
+                            "S2",
+                            format!(
+                                "{node} installed {after:?} (epoch {after_epoch}) from \
+                                 {before:?}: {survivors} of {previous} without the lock"
+                            ),
+                        ));
+                    }
+                }
+                if after_epoch.coordinator() == node {
+                    for instance in locks {
+                        match self.lock_winners.get(instance) {
+                            Some(winner) if winner != after => {
+                                return Err(fail(
+                                    "LOCK",
+                                    format!(
+                                        "the lock of epoch {instance} went to {winner:?} and \
+                                         to {after:?}"
+                                    ),
+                                ))
+                            }
+                            _ => {
+                                self.lock_winners.insert(*instance, *after);
+                            }
+                        }
+                    }
+                }
+            }
+            Event::TakeoverAllowed {
+                node: lost,
+                incarnation,
+            } => {
+                self.takeovers_checked += 1;
+                if lives.alive(*lost, *incarnation) {
+                    return Err(fail(
+                        "S3",
+                        format!(
+                            "{node} may take over from {lost} (life {}) while it still runs",
+                            incarnation.0
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

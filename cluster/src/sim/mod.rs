@@ -1,0 +1,915 @@
+//! A deterministic simulator for the membership core (VOPR style): several [`Node`]s on one
+//! thread, each with its own drifting monotonic clock, a network that delays, loses,
+//! duplicates, reorders and replays packets and can be partitioned in any shape, a lock LUN
+//! with latency, I/O errors and hangs, a quorum server that can die, a watchdog that resets a
+//! node it is not petted in time, process pauses and crash-restarts. After every event the
+//! [`check::Checker`] verifies the invariants of cluster.md; a violation carries the seed,
+//! and the same seed replays the same run.
+//!
+//! Test-only in spirit: production drivers never build a `Simulation`.
+
+pub mod check;
+pub mod random;
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use crate::config::cluster::parse;
+use crate::core::{
+    Action, Envelope, Event, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase,
+    QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Tiebreaker,
+};
+use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, BLOCK_BYTES};
+use crate::timing::Timing;
+use check::{Checker, Lives, Violation};
+
+/// How a simulated cluster is built.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The number of nodes.
+    pub nodes: usize,
+    /// Heartbeat networks per node.
+    pub networks: usize,
+    /// MEMBER_TIMEOUT.
+    pub member_timeout: Duration,
+    /// The tie-breaker.
+    pub tiebreaker: Tiebreaker,
+    /// The seed of everything random.
+    pub seed: u64,
+    /// The largest clock-rate error given to a node, in ppm (each node draws one in
+    /// ±this).
+    pub drift_ppm: u64,
+    /// How long a fenced or crashed node takes to come back (None: it stays down until
+    /// [`Simulation::restart`]).
+    pub reboot_after: Option<Duration>,
+    /// Rules the cores break on purpose (checker tests only).
+    pub sabotage: Sabotage,
+}
+
+impl Options {
+    /// `nodes` nodes on two networks, MEMBER_TIMEOUT 14 s, no lock, ±500 ppm drift, no
+    /// automatic reboot.
+    pub fn new(nodes: usize, seed: u64) -> Options {
+        Options {
+            nodes,
+            networks: 2,
+            member_timeout: Duration::from_secs(14),
+            tiebreaker: Tiebreaker::None,
+            seed,
+            drift_ppm: 500,
+            reboot_after: None,
+            sabotage: Sabotage::default(),
+        }
+    }
+}
+
+/// A simulated node's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Life {
+    /// Never started, or down (crashed, fenced, reset).
+    Down,
+    /// Running.
+    Up,
+    /// Its process is stopped (SIGSTOP, VM freeze): events wait, the watchdog runs on.
+    Paused,
+}
+
+/// The network's behaviour.
+#[derive(Debug, Clone)]
+pub struct NetworkModel {
+    /// The least one-way delay.
+    pub delay_min: Duration,
+    /// The mean of the exponential extra delay.
+    pub delay_mean_extra: Duration,
+    /// Probability (0..1) that a packet is lost.
+    pub loss: f64,
+    /// Probability that a packet is delivered twice.
+    pub duplicate: f64,
+    /// Probability that an old packet is delivered again (a replay).
+    pub replay: f64,
+    /// `cut[from][to][network]`: the packet is dropped.
+    cut: Vec<Vec<Vec<bool>>>,
+}
+
+/// The lock LUN: one block per node, atomic per block.
+#[derive(Debug, Clone)]
+pub struct DiskModel {
+    /// The blocks.
+    pub blocks: Vec<[u8; BLOCK_BYTES]>,
+    /// Latency of each request.
+    pub latency: Duration,
+    /// Every request fails with EIO.
+    pub failing: bool,
+    /// Requests never complete.
+    pub hung: bool,
+}
+
+/// The quorum server.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumServerModel {
+    /// Whether it runs.
+    pub up: bool,
+    /// Nodes that cannot reach it.
+    pub unreachable_from: NodeSet,
+    /// The group granted each instance.
+    pub grants: BTreeMap<u64, NodeSet>,
+    /// Test-only sabotage: grant every request (to show the checker catches a double grant).
+    pub grant_everyone: bool,
+}
+
+#[derive(Debug)]
+struct SimNode {
+    core: Option<Node>,
+    life: Life,
+    incarnation: Incarnation,
+    persisted: Persisted,
+    /// local = offset + real * (1 + rate_ppm / 1e6).
+    offset: u64,
+    rate_ppm: i64,
+    timer_generation: u64,
+    /// The watchdog's deadline on the node's clock.
+    watchdog: Option<Instant>,
+    watchdog_generation: u64,
+    frozen: bool,
+    /// Whether this life has been quorate: only then may it have started anything.
+    quorate_once: bool,
+    config_generation: u64,
+    inbox: Vec<Pending>,
+}
+
+#[derive(Debug, Clone)]
+enum Pending {
+    Timer,
+    Deliver {
+        network: usize,
+        envelope: Envelope,
+    },
+    Disk {
+        id: IoId,
+        result: Result<DiskReply, DiskFailure>,
+    },
+    QuorumServer {
+        id: u64,
+        answer: Result<QuorumServerAnswer, String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Scheduled {
+    Node {
+        node: NodeId,
+        incarnation: Incarnation,
+        generation: u64,
+        pending: Pending,
+    },
+    Watchdog {
+        node: NodeId,
+        incarnation: Incarnation,
+        generation: u64,
+    },
+    Boot {
+        node: NodeId,
+    },
+}
+
+/// One entry of the run's trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Simulated real time.
+    pub at: Duration,
+    /// The node.
+    pub node: NodeId,
+    /// What it reported.
+    pub event: Event,
+}
+
+/// The simulator.
+#[derive(Debug)]
+pub struct Simulation {
+    options: Options,
+    timing: Timing,
+    settings: Vec<Settings>,
+    now: u64,
+    rng: ChaCha8Rng,
+    sequence: u64,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    scheduled: BTreeMap<u64, Scheduled>,
+    nodes: Vec<SimNode>,
+    /// The network.
+    pub network: NetworkModel,
+    /// The lock LUN.
+    pub disk: DiskModel,
+    /// The quorum server.
+    pub quorum_server: QuorumServerModel,
+    replayable: Vec<(NodeId, usize, Envelope)>,
+    checker: Checker,
+    violation: Option<Violation>,
+    trace: Vec<Record>,
+    /// Events processed (for the benchmark).
+    pub steps: u64,
+    /// Resets by the watchdog.
+    pub watchdog_resets: u64,
+}
+
+/// A cluster file for `options`: nodes n1..nN on networks 10.K.0.N (never sent anywhere: the
+/// simulator only uses the node indices).
+pub fn cluster_file(options: &Options) -> String {
+    let mut text = format!(
+        "CLUSTER_NAME simulated\nMEMBER_TIMEOUT {}\nAUTO_START_TIMEOUT 600000000\n",
+        options.member_timeout.as_micros()
+    );
+    if options.tiebreaker == Tiebreaker::QuorumServer {
+        text.push_str("QS_HOST qs.example\nQS_POLLING_INTERVAL 30000000\n");
+    }
+    for n in 1..=options.nodes {
+        text.push_str(&format!("NODE_NAME n{n}\n"));
+        for network in 0..options.networks {
+            text.push_str(&format!(
+                " NETWORK_INTERFACE eth{network}\n  HEARTBEAT_IP 10.{network}.0.{n}\n"
+            ));
+        }
+        if options.tiebreaker == Tiebreaker::LockLun {
+            text.push_str(" CLUSTER_LOCK_LUN /dev/sdlock\n");
+        }
+    }
+    text
+}
+
+impl Simulation {
+    /// A cluster of `options.nodes` nodes, none started yet.
+    pub fn new(options: Options) -> Simulation {
+        let text = cluster_file(&options);
+        let config = match parse(&text, "simulated.ascii") {
+            Ok(checked) => checked.config,
+            Err(findings) => panic!("the simulator's cluster file is invalid: {findings:?}"),
+        };
+        let timing = match Timing::derive(&config, "simulated.ascii") {
+            Ok(timing) => timing,
+            Err(findings) => panic!("the simulator's timing is invalid: {findings:?}"),
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+        let settings: Vec<Settings> = (0..options.nodes)
+            .map(|n| {
+                let mut settings =
+                    Settings::from_config(&config, timing, NodeId(n as u32), 1, rng.next_u64());
+                settings.sabotage = options.sabotage;
+                settings
+            })
+            .collect();
+        let nodes = (0..options.nodes)
+            .map(|_| {
+                let spread = 2 * options.drift_ppm + 1;
+                SimNode {
+                    core: None,
+                    life: Life::Down,
+                    incarnation: Incarnation(0),
+                    persisted: Persisted::default(),
+                    offset: rng.next_u64() % 1_000_000_000_000_000,
+                    rate_ppm: (rng.next_u64() % spread) as i64 - options.drift_ppm as i64,
+                    timer_generation: 0,
+                    watchdog: None,
+                    watchdog_generation: 0,
+                    frozen: false,
+                    quorate_once: false,
+                    config_generation: 1,
+                    inbox: Vec::new(),
+                }
+            })
+            .collect();
+        let networks = options.networks;
+        Simulation {
+            network: NetworkModel {
+                delay_min: Duration::from_micros(50),
+                delay_mean_extra: Duration::from_micros(200),
+                loss: 0.0,
+                duplicate: 0.0,
+                replay: 0.0,
+                cut: vec![vec![vec![false; networks]; options.nodes]; options.nodes],
+            },
+            disk: DiskModel {
+                blocks: vec![[0; BLOCK_BYTES]; options.nodes],
+                latency: Duration::from_millis(2),
+                failing: false,
+                hung: false,
+            },
+            quorum_server: QuorumServerModel {
+                up: true,
+                ..QuorumServerModel::default()
+            },
+            timing,
+            settings,
+            now: 0,
+            rng,
+            sequence: 0,
+            queue: BinaryHeap::new(),
+            scheduled: BTreeMap::new(),
+            nodes,
+            replayable: Vec::new(),
+            checker: Checker::default(),
+            violation: None,
+            trace: Vec::new(),
+            steps: 0,
+            watchdog_resets: 0,
+            options,
+        }
+    }
+
+    /// The derived timing.
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    /// The seed.
+    pub fn seed(&self) -> u64 {
+        self.options.seed
+    }
+
+    /// Simulated time since the start.
+    pub fn now(&self) -> Duration {
+        Duration::from_nanos(self.now)
+    }
+
+    /// The trace of every event reported so far.
+    pub fn trace(&self) -> &[Record] {
+        &self.trace
+    }
+
+    /// The checker (for its counts).
+    pub fn checker(&self) -> &Checker {
+        &self.checker
+    }
+
+    /// A node's life.
+    pub fn life(&self, node: NodeId) -> Life {
+        self.nodes[node.index()].life
+    }
+
+    /// A node's core, if it runs.
+    pub fn core(&self, node: NodeId) -> Option<&Node> {
+        match self.nodes[node.index()].life {
+            Life::Down => None,
+            _ => self.nodes[node.index()].core.as_ref(),
+        }
+    }
+
+    /// The members of the membership `node` has installed and runs in (empty if it does not).
+    pub fn members(&self, node: NodeId) -> NodeSet {
+        self.core(node)
+            .filter(|core| core.phase() == Phase::Running)
+            .map_or(NodeSet::EMPTY, |core| core.view().members)
+    }
+
+    /// Whether every node of `nodes` runs in one membership made of exactly `nodes`.
+    pub fn formed(&self, nodes: NodeSet) -> bool {
+        nodes.iter().all(|node| {
+            self.members(node) == nodes
+                && self.core(node).map(|c| c.view().epoch)
+                    == self
+                        .core(nodes.lowest().unwrap_or(node))
+                        .map(|c| c.view().epoch)
+        })
+    }
+
+    /// Counts the trace entries matching `predicate`.
+    pub fn count(&self, predicate: impl Fn(&Record) -> bool) -> usize {
+        self.trace.iter().filter(|r| predicate(r)).count()
+    }
+
+    /// Starts `node` (a new life) now.
+    pub fn start(&mut self, node: NodeId) {
+        let sim_node = &mut self.nodes[node.index()];
+        if sim_node.life != Life::Down {
+            return;
+        }
+        sim_node.incarnation = Incarnation(sim_node.incarnation.0 + 1);
+        sim_node.life = Life::Up;
+        sim_node.watchdog = None;
+        sim_node.frozen = false;
+        sim_node.quorate_once = false;
+        sim_node.inbox.clear();
+        let local = local_time(sim_node, self.now);
+        let mut settings = self.settings[node.index()].clone();
+        settings.config_generation = sim_node.config_generation;
+        let core = Node::new(settings, sim_node.incarnation, sim_node.persisted, local);
+        sim_node.core = Some(core);
+        self.run_core(node, |core, now| core.handle_timeout(now));
+    }
+
+    /// Starts every node.
+    pub fn start_all(&mut self) {
+        for n in 0..self.options.nodes {
+            self.start(NodeId(n as u32));
+        }
+    }
+
+    /// The configuration generation `node` starts with next time (1 for all at first).
+    pub fn set_config_generation(&mut self, node: NodeId, generation: u64) {
+        self.nodes[node.index()].config_generation = generation;
+    }
+
+    /// Sets `node`'s clock: `offset` at time zero, running `rate_ppm` fast (negative: slow).
+    /// Call before starting the node.
+    pub fn set_clock(&mut self, node: NodeId, offset: Duration, rate_ppm: i64) {
+        let sim_node = &mut self.nodes[node.index()];
+        sim_node.offset = nanos(offset);
+        sim_node.rate_ppm = rate_ppm;
+    }
+
+    /// Kills `node` (kill -9 of the daemon and its packages: a crashed machine).
+    pub fn crash(&mut self, node: NodeId) {
+        self.down(node);
+    }
+
+    /// Starts `node` again after a crash or a fence.
+    pub fn restart(&mut self, node: NodeId) {
+        self.start(node);
+    }
+
+    /// Stops `node`'s process; its watchdog keeps counting.
+    pub fn pause(&mut self, node: NodeId) {
+        let sim_node = &mut self.nodes[node.index()];
+        if sim_node.life == Life::Up {
+            sim_node.life = Life::Paused;
+        }
+    }
+
+    /// Freezes the whole node (a VM freeze): its process and its watchdog stop; on
+    /// [`Simulation::resume`] the watchdog finds its deadline passed at once.
+    pub fn freeze(&mut self, node: NodeId) {
+        let sim_node = &mut self.nodes[node.index()];
+        if sim_node.life == Life::Up {
+            sim_node.life = Life::Paused;
+            sim_node.frozen = true;
+        }
+    }
+
+    /// Resumes a paused node: it handles what arrived meanwhile, first of all its timer.
+    pub fn resume(&mut self, node: NodeId) {
+        let sim_node = &mut self.nodes[node.index()];
+        if sim_node.life != Life::Paused {
+            return;
+        }
+        sim_node.life = Life::Up;
+        if std::mem::take(&mut sim_node.frozen) {
+            let expired = sim_node
+                .watchdog
+                .is_some_and(|deadline| local_time(sim_node, self.now) >= deadline);
+            if expired {
+                self.watchdog_resets += 1;
+                self.down(node);
+                return;
+            }
+        }
+        let sim_node = &mut self.nodes[node.index()];
+        let inbox = std::mem::take(&mut sim_node.inbox);
+        self.run_core(node, |core, now| core.handle_timeout(now));
+        for pending in inbox {
+            self.deliver(node, pending);
+        }
+    }
+
+    /// Cuts every link between different groups, on every network, both ways.
+    pub fn partition(&mut self, groups: &[NodeSet]) {
+        for (a, group_a) in groups.iter().enumerate() {
+            for (b, group_b) in groups.iter().enumerate() {
+                if a == b {
+                    continue;
+                }
+                for from in group_a.iter() {
+                    for to in group_b.iter() {
+                        self.cut_oneway(from, to);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops everything `from` sends to `to`, on every network.
+    pub fn cut_oneway(&mut self, from: NodeId, to: NodeId) {
+        for network in 0..self.options.networks {
+            self.network.cut[from.index()][to.index()][network] = true;
+        }
+    }
+
+    /// Drops everything between `a` and `b`.
+    pub fn cut_link(&mut self, a: NodeId, b: NodeId) {
+        self.cut_oneway(a, b);
+        self.cut_oneway(b, a);
+    }
+
+    /// Takes `node`'s interface on `network` down (both directions, every peer).
+    pub fn cut_network(&mut self, node: NodeId, network: usize) {
+        for peer in 0..self.options.nodes {
+            self.network.cut[node.index()][peer][network] = true;
+            self.network.cut[peer][node.index()][network] = true;
+        }
+    }
+
+    /// Repairs every link.
+    pub fn heal(&mut self) {
+        for row in &mut self.network.cut {
+            for link in row {
+                link.iter_mut().for_each(|cut| *cut = false);
+            }
+        }
+    }
+
+    /// Runs until `condition` holds or `limit` of simulated time passes; `Ok(true)` when it
+    /// held. A broken invariant ends the run with the violation.
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        condition: impl Fn(&Simulation) -> bool,
+    ) -> Result<bool, Violation> {
+        let end = self.now + nanos(limit);
+        loop {
+            if let Some(violation) = &self.violation {
+                return Err(violation.clone());
+            }
+            if condition(self) {
+                return Ok(true);
+            }
+            let Some(Reverse((at, key))) = self.queue.peek().copied() else {
+                self.now = end;
+                return Ok(false);
+            };
+            if at > end {
+                self.now = end;
+                return Ok(condition(self));
+            }
+            self.queue.pop();
+            self.now = at;
+            if let Some(scheduled) = self.scheduled.remove(&key) {
+                self.steps += 1;
+                self.fire(scheduled);
+            }
+        }
+    }
+
+    /// Runs for `duration` of simulated time.
+    pub fn run_for(&mut self, duration: Duration) -> Result<(), Violation> {
+        self.run_until(duration, |_| false).map(|_| ())
+    }
+
+    fn schedule(&mut self, delay: Duration, scheduled: Scheduled) {
+        self.sequence += 1;
+        let at = self.now + nanos(delay);
+        self.scheduled.insert(self.sequence, scheduled);
+        self.queue.push(Reverse((at, self.sequence)));
+    }
+
+    fn fire(&mut self, scheduled: Scheduled) {
+        match scheduled {
+            Scheduled::Node {
+                node,
+                incarnation,
+                generation,
+                pending,
+            } => {
+                let sim_node = &mut self.nodes[node.index()];
+                let packet = matches!(pending, Pending::Deliver { .. });
+                // A packet in flight reaches whatever life the node is in now; the core
+                // drops it if it was meant for an earlier one.
+                if sim_node.life == Life::Down || (!packet && sim_node.incarnation != incarnation) {
+                    return;
+                }
+                if matches!(pending, Pending::Timer) && generation != sim_node.timer_generation {
+                    return;
+                }
+                if sim_node.life == Life::Paused {
+                    if sim_node.inbox.len() < INBOX_MAX {
+                        sim_node.inbox.push(pending);
+                    }
+                    return;
+                }
+                self.deliver(node, pending);
+            }
+            Scheduled::Watchdog {
+                node,
+                incarnation,
+                generation,
+            } => {
+                let sim_node = &self.nodes[node.index()];
+                if sim_node.incarnation == incarnation
+                    && sim_node.life != Life::Down
+                    && !sim_node.frozen
+                    && sim_node.watchdog_generation == generation
+                {
+                    self.watchdog_resets += 1;
+                    self.down(node);
+                }
+            }
+            Scheduled::Boot { node } => self.start(node),
+        }
+    }
+
+    fn deliver(&mut self, node: NodeId, pending: Pending) {
+        match pending {
+            Pending::Timer => self.run_core(node, |core, now| core.handle_timeout(now)),
+            Pending::Deliver { network, envelope } => self.run_core(node, |core, now| {
+                core.handle_message(now, network, envelope);
+            }),
+            Pending::Disk { id, result } => {
+                self.run_core(node, |core, now| core.handle_disk(now, id, result));
+            }
+            Pending::QuorumServer { id, answer } => {
+                self.run_core(node, |core, now| core.handle_quorum_server(now, id, answer));
+            }
+        }
+    }
+
+    fn down(&mut self, node: NodeId) {
+        let sim_node = &mut self.nodes[node.index()];
+        if sim_node.life == Life::Down {
+            return;
+        }
+        sim_node.life = Life::Down;
+        sim_node.core = None;
+        sim_node.watchdog = None;
+        sim_node.inbox.clear();
+        if let Some(after) = self.options.reboot_after {
+            self.schedule(after, Scheduled::Boot { node });
+        }
+    }
+
+    fn run_core(&mut self, node: NodeId, input: impl FnOnce(&mut Node, Instant)) {
+        let sim_node = &mut self.nodes[node.index()];
+        let local = local_time(sim_node, self.now);
+        let Some(core) = sim_node.core.as_mut() else {
+            return;
+        };
+        input(core, local);
+        if core.quorate(local) {
+            sim_node.quorate_once = true;
+        }
+        let mut actions = Vec::new();
+        while let Some(action) = core.poll_action() {
+            actions.push(action);
+        }
+        let timeout = core.poll_timeout();
+        let incarnation = sim_node.incarnation;
+        for action in actions {
+            if self.nodes[node.index()].life == Life::Down {
+                return;
+            }
+            self.perform(node, incarnation, action);
+        }
+        let sim_node = &mut self.nodes[node.index()];
+        if sim_node.life == Life::Down {
+            return;
+        }
+        sim_node.timer_generation += 1;
+        let generation = sim_node.timer_generation;
+        if let Some(at) = timeout {
+            let delay = real_delay(sim_node, self.now, at);
+            self.schedule(
+                delay,
+                Scheduled::Node {
+                    node,
+                    incarnation,
+                    generation,
+                    pending: Pending::Timer,
+                },
+            );
+        }
+    }
+
+    fn perform(&mut self, node: NodeId, incarnation: Incarnation, action: Action) {
+        match action {
+            Action::Send {
+                to,
+                network,
+                envelope,
+            } => self.send(node, to, network, envelope),
+            Action::Persist(state) => self.nodes[node.index()].persisted = state,
+            Action::ArmSafetyTimer { timeout } | Action::PetSafetyTimer { timeout } => {
+                let local = local_time(&self.nodes[node.index()], self.now);
+                self.nodes[node.index()].watchdog = Some(local + timeout);
+                self.schedule_watchdog(node, incarnation);
+            }
+            Action::DisarmSafetyTimer => {
+                let sim_node = &mut self.nodes[node.index()];
+                sim_node.watchdog = None;
+                sim_node.watchdog_generation += 1;
+            }
+            Action::Fence { .. } => self.down(node),
+            Action::Disk(request) => self.disk_request(node, incarnation, request),
+            Action::QuorumServer(request) => {
+                self.quorum_server_request(node, incarnation, request.id, request.kind);
+            }
+            Action::Event(event) => self.observe(node, event),
+        }
+    }
+
+    fn observe(&mut self, node: NodeId, event: Event) {
+        let at = Duration::from_nanos(self.now);
+        if self.violation.is_none() {
+            let lives = NodeLives(&self.nodes, self.now);
+            let result =
+                self.checker
+                    .observe(node, &event, &lives, self.options.seed, at.as_secs_f64());
+            if let Err(violation) = result {
+                self.violation = Some(violation);
+            }
+        }
+        self.trace.push(Record { at, node, event });
+    }
+
+    fn schedule_watchdog(&mut self, node: NodeId, incarnation: Incarnation) {
+        let sim_node = &mut self.nodes[node.index()];
+        let Some(deadline) = sim_node.watchdog else {
+            return;
+        };
+        sim_node.watchdog_generation += 1;
+        let generation = sim_node.watchdog_generation;
+        let delay = real_delay(sim_node, self.now, deadline);
+        self.schedule(
+            delay,
+            Scheduled::Watchdog {
+                node,
+                incarnation,
+                generation,
+            },
+        );
+    }
+
+    fn send(&mut self, from: NodeId, to: NodeId, network: usize, envelope: Envelope) {
+        if to.index() >= self.options.nodes || self.network.cut[from.index()][to.index()][network] {
+            return;
+        }
+        if self.chance(self.network.replay) && !self.replayable.is_empty() {
+            let pick = (self.rng.next_u64() % self.replayable.len() as u64) as usize;
+            let (old_to, old_network, old) = self.replayable[pick].clone();
+            let delay = self.delay();
+            self.post(old_to, old_network, old, delay);
+        }
+        if self.replayable.len() < REPLAYABLE_MAX {
+            self.replayable.push((to, network, envelope.clone()));
+        } else {
+            let slot = (self.rng.next_u64() % REPLAYABLE_MAX as u64) as usize;
+            self.replayable[slot] = (to, network, envelope.clone());
+        }
+        if self.chance(self.network.loss) {
+            return;
+        }
+        if self.chance(self.network.duplicate) {
+            let delay = self.delay();
+            self.post(to, network, envelope.clone(), delay);
+        }
+        let delay = self.delay();
+        self.post(to, network, envelope, delay);
+    }
+
+    fn post(&mut self, to: NodeId, network: usize, envelope: Envelope, delay: Duration) {
+        let incarnation = self.nodes[to.index()].incarnation;
+        self.schedule(
+            delay,
+            Scheduled::Node {
+                node: to,
+                incarnation,
+                generation: 0,
+                pending: Pending::Deliver { network, envelope },
+            },
+        );
+    }
+
+    fn disk_request(&mut self, node: NodeId, incarnation: Incarnation, request: DiskRequest) {
+        if self.disk.hung {
+            return;
+        }
+        let (id, result) = if self.disk.failing {
+            (request.id(), Err(DiskFailure("EIO".to_owned())))
+        } else {
+            match request {
+                DiskRequest::Read { id, block } => {
+                    let data = self.disk.blocks.get(usize::from(block)).copied();
+                    match data {
+                        Some(data) => (id, Ok(DiskReply::Read(Box::new(data)))),
+                        None => (id, Err(DiskFailure("beyond the end".to_owned()))),
+                    }
+                }
+                DiskRequest::Write { id, block, data } => {
+                    match self.disk.blocks.get_mut(usize::from(block)) {
+                        Some(slot) => {
+                            *slot = *data;
+                            (id, Ok(DiskReply::Written))
+                        }
+                        None => (id, Err(DiskFailure("beyond the end".to_owned()))),
+                    }
+                }
+            }
+        };
+        let latency = self.disk.latency;
+        self.schedule(
+            latency,
+            Scheduled::Node {
+                node,
+                incarnation,
+                generation: 0,
+                pending: Pending::Disk { id, result },
+            },
+        );
+    }
+
+    fn quorum_server_request(
+        &mut self,
+        node: NodeId,
+        incarnation: Incarnation,
+        id: u64,
+        ask: QuorumServerAsk,
+    ) {
+        if !self.quorum_server.up || self.quorum_server.unreachable_from.contains(node) {
+            return;
+        }
+        let answer = match ask {
+            QuorumServerAsk::Ping => QuorumServerAnswer::Pong,
+            QuorumServerAsk::Acquire { instance, group } => {
+                let granted = *self.quorum_server.grants.entry(instance.0).or_insert(group);
+                if granted == group || self.quorum_server.grant_everyone {
+                    QuorumServerAnswer::Granted
+                } else {
+                    QuorumServerAnswer::Denied
+                }
+            }
+        };
+        let delay = self.delay() * 2;
+        self.schedule(
+            delay,
+            Scheduled::Node {
+                node,
+                incarnation,
+                generation: 0,
+                pending: Pending::QuorumServer {
+                    id,
+                    answer: Ok(answer),
+                },
+            },
+        );
+    }
+
+    fn delay(&mut self) -> Duration {
+        // Exponential extra delay by inversion of a uniform draw.
+        let uniform = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        let extra = -(1.0 - uniform).ln() * self.network.delay_mean_extra.as_secs_f64();
+        self.network.delay_min + Duration::from_secs_f64(extra.min(3600.0))
+    }
+
+    fn chance(&mut self, probability: f64) -> bool {
+        probability > 0.0
+            && ((self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < probability
+    }
+
+    /// Draws a number in `0..bound` from the simulation's seed (for randomized schedules).
+    pub fn random(&mut self, bound: u64) -> u64 {
+        if bound == 0 {
+            0
+        } else {
+            self.rng.next_u64() % bound
+        }
+    }
+}
+
+/// The most events a paused node holds for its resumption (a socket buffer).
+const INBOX_MAX: usize = 4096;
+
+/// Old packets kept for replays.
+const REPLAYABLE_MAX: usize = 256;
+
+struct NodeLives<'a>(&'a [SimNode], u64);
+
+impl Lives for NodeLives<'_> {
+    /// A node may run packages once it has been quorate in a membership, until it is
+    /// reset. A frozen node whose watchdog deadline has passed runs
+    /// nothing: it is reset the moment it resumes, before any of its processes is scheduled.
+    fn alive(&self, node: NodeId, incarnation: Incarnation) -> bool {
+        self.0.get(node.index()).is_some_and(|n| {
+            let reset_pending = n.frozen
+                && n.watchdog
+                    .is_some_and(|deadline| local_time(n, self.1) >= deadline);
+            n.incarnation == incarnation && n.life != Life::Down && n.quorate_once && !reset_pending
+        })
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The node's monotonic clock at real time `real`.
+fn local_time(node: &SimNode, real: u64) -> Instant {
+    let skew = i128::from(real) * i128::from(node.rate_ppm) / 1_000_000;
+    Instant((i128::from(node.offset) + i128::from(real) + skew) as u64)
+}
+
+/// The real time from `real_now` until the node's clock shows `local` (at least one
+/// nanosecond later, so the event runs after the current one).
+fn real_delay(node: &SimNode, real_now: u64, local: Instant) -> Duration {
+    let elapsed_local = i128::from(local.0) - i128::from(node.offset);
+    let real = elapsed_local * 1_000_000 / (1_000_000 + i128::from(node.rate_ppm)) + 1;
+    let delay = (real - i128::from(real_now)).max(1);
+    Duration::from_nanos(u64::try_from(delay).unwrap_or(u64::MAX))
+}

@@ -1,0 +1,230 @@
+//! Randomized runs: a seed picks a cluster shape and a schedule of mixed faults; after the
+//! faults stop, every node must end up in one membership (cluster.md L1). The invariants are
+//! checked after every event throughout.
+
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+use super::{Life, Options, Simulation};
+use crate::core::{NodeId, NodeSet, Phase, Sabotage, Tiebreaker};
+use check_l1::liveness;
+
+/// What one randomized run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Summary {
+    /// Faults injected.
+    pub faults: u64,
+    /// Events processed.
+    pub steps: u64,
+    /// Simulated time.
+    pub simulated: Duration,
+    /// Memberships installed (all nodes).
+    pub memberships: u64,
+    /// Takeovers checked against S3.
+    pub takeovers: u64,
+    /// Resets by a watchdog.
+    pub watchdog_resets: u64,
+}
+
+/// The options a seed picks: 2 to 5 nodes, two networks, MEMBER_TIMEOUT 3 or 5 s, any
+/// tie-breaker the node count allows, and a reboot 5-20 s after a node goes down.
+pub fn options(seed: u64, sabotage: Sabotage) -> Options {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let mut pick = |bound: u64| rng.next_u64() % bound;
+    let nodes = 2 + pick(4) as usize;
+    let mut options = Options::new(nodes, seed);
+    options.member_timeout = Duration::from_secs(if pick(2) == 0 { 3 } else { 5 });
+    options.tiebreaker = match pick(3) {
+        // Two nodes need a lock (the cluster file says so).
+        0 if nodes > 2 => Tiebreaker::None,
+        0 | 1 if nodes <= 4 => Tiebreaker::LockLun,
+        _ => Tiebreaker::QuorumServer,
+    };
+    options.reboot_after = Some(Duration::from_secs(5 + pick(16)));
+    options.sabotage = sabotage;
+    options
+}
+
+/// Runs seed `seed`: forms the cluster, injects faults for twenty MEMBER_TIMEOUTs, repairs
+/// everything and checks that one membership of all nodes forms.
+pub fn run(seed: u64, sabotage: Sabotage) -> Result<Summary, super::check::Violation> {
+    let mut sim = Simulation::new(options(seed, sabotage));
+    drive(&mut sim)
+}
+
+/// [`run`] on a simulation built from [`options`], left for inspection (its trace).
+pub fn drive(sim: &mut Simulation) -> Result<Summary, super::check::Violation> {
+    let nodes = sim.options.nodes;
+    let member_timeout = sim.options.member_timeout;
+    sim.start_all();
+    sim.run_until(member_timeout * 10, |s| s.formed(NodeSet::first(nodes)))?;
+    let mut faults = 0;
+    let fault_phase = member_timeout * 20;
+    let start = sim.now();
+    let mut paused: Vec<NodeId> = Vec::new();
+    while sim.now() - start < fault_phase {
+        inject(sim, nodes, &mut paused);
+        faults += 1;
+        let gap = member_timeout.mul_f64(0.2 + sim.random(1800) as f64 / 1000.0);
+        sim.run_for(gap)?;
+        if !paused.is_empty() && sim.random(2) == 0 {
+            let node = paused.remove(0);
+            sim.resume(node);
+        }
+    }
+    repair(sim, nodes, &paused);
+    liveness(sim, nodes)?;
+    Ok(Summary {
+        faults,
+        steps: sim.steps,
+        simulated: sim.now(),
+        memberships: sim.checker().memberships_installed,
+        takeovers: sim.checker().takeovers_checked,
+        watchdog_resets: sim.watchdog_resets,
+    })
+}
+
+fn random_node(sim: &mut Simulation, nodes: usize) -> NodeId {
+    NodeId(sim.random(nodes as u64) as u32)
+}
+
+fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
+    let member_timeout = sim.timing().member_timeout;
+    match sim.random(14) {
+        0 => {
+            let node = random_node(sim, nodes);
+            sim.crash(node);
+        }
+        1 => {
+            let node = random_node(sim, nodes);
+            if sim.life(node) == Life::Up {
+                if sim.random(2) == 0 {
+                    sim.pause(node);
+                } else {
+                    sim.freeze(node);
+                }
+                paused.push(node);
+            }
+        }
+        2 | 3 => {
+            let groups = 2 + sim.random(2) as usize;
+            let mut sets = vec![NodeSet::EMPTY; groups];
+            for n in 0..nodes {
+                let group = sim.random(groups as u64) as usize;
+                sets[group].insert(NodeId(n as u32));
+            }
+            sim.partition(&sets);
+        }
+        4 => {
+            let (a, b) = (random_node(sim, nodes), random_node(sim, nodes));
+            if a != b {
+                sim.cut_oneway(a, b);
+            }
+        }
+        5 => {
+            let (a, b) = (random_node(sim, nodes), random_node(sim, nodes));
+            if a != b {
+                sim.cut_link(a, b);
+            }
+        }
+        6 => {
+            let node = random_node(sim, nodes);
+            let network = sim.random(2) as usize;
+            sim.cut_network(node, network);
+        }
+        7 | 8 => sim.heal(),
+        9 => sim.network.loss = [0.0, 0.05, 0.2, 0.4][sim.random(4) as usize],
+        10 => {
+            sim.network.delay_min = member_timeout.mul_f64(sim.random(300) as f64 / 1000.0);
+            sim.network.delay_mean_extra = member_timeout.mul_f64(sim.random(100) as f64 / 1000.0);
+        }
+        11 => {
+            sim.network.duplicate = sim.random(30) as f64 / 100.0;
+            sim.network.replay = sim.random(20) as f64 / 100.0;
+        }
+        12 => match sim.random(4) {
+            0 => sim.disk.failing = !sim.disk.failing,
+            1 => sim.disk.hung = !sim.disk.hung,
+            2 => sim.disk.latency = Duration::from_millis(1 + sim.random(3000)),
+            _ => sim.disk.latency = Duration::from_millis(2),
+        },
+        _ => match sim.random(3) {
+            0 => sim.quorum_server.up = !sim.quorum_server.up,
+            1 => {
+                let node = random_node(sim, nodes);
+                sim.quorum_server.unreachable_from.insert(node);
+            }
+            _ => sim.quorum_server.unreachable_from = NodeSet::EMPTY,
+        },
+    }
+}
+
+/// Stops every fault: the network, the disk and the quorum server are healthy again, paused
+/// nodes resume, and nodes that are down or gave up start again.
+fn repair(sim: &mut Simulation, nodes: usize, paused: &[NodeId]) {
+    sim.heal();
+    sim.network.loss = 0.0;
+    sim.network.duplicate = 0.0;
+    sim.network.replay = 0.0;
+    sim.network.delay_min = Duration::from_micros(50);
+    sim.network.delay_mean_extra = Duration::from_micros(200);
+    sim.disk.failing = false;
+    sim.disk.hung = false;
+    sim.disk.latency = Duration::from_millis(2);
+    sim.quorum_server.up = true;
+    sim.quorum_server.unreachable_from = NodeSet::EMPTY;
+    for &node in paused {
+        sim.resume(node);
+    }
+    for n in 0..nodes {
+        let node = NodeId(n as u32);
+        if sim
+            .core(node)
+            .is_some_and(|core| core.phase() == Phase::Halted)
+        {
+            sim.crash(node);
+        }
+        if sim.life(node) == Life::Down {
+            sim.restart(node);
+        }
+    }
+}
+
+mod check_l1 {
+    use super::*;
+    use crate::sim::check::Violation;
+
+    /// L1: once the faults stop, every node is in one membership within the re-formation
+    /// budget: a reboot, a safety timeout and a few MEMBER_TIMEOUTs.
+    pub fn liveness(sim: &mut Simulation, nodes: usize) -> Result<(), Violation> {
+        let timing = sim.timing();
+        let budget = Duration::from_secs(30) + timing.fence_bound() + timing.member_timeout * 6;
+        let all = NodeSet::first(nodes);
+        if sim.run_until(budget, |s| s.formed(all))? {
+            return Ok(());
+        }
+        let states: Vec<String> = (0..nodes)
+            .map(|n| {
+                let node = NodeId(n as u32);
+                format!(
+                    "{node}: {:?} {:?} {:?}",
+                    sim.life(node),
+                    sim.core(node).map(|c| c.phase()),
+                    sim.core(node).map(|c| c.view().members)
+                )
+            })
+            .collect();
+        Err(Violation {
+            invariant: "L1",
+            detail: format!(
+                "no single membership of all {nodes} nodes {:.0} s after the faults stopped: {}",
+                budget.as_secs_f64(),
+                states.join("; ")
+            ),
+            at_seconds: sim.now().as_secs_f64(),
+            seed: sim.seed(),
+        })
+    }
+}

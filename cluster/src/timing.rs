@@ -1,0 +1,240 @@
+//! The cluster's timing, derived from MEMBER_TIMEOUT and the tie-breaker's settings, and the
+//! survivors' wait that makes fencing safe (serviceguard.md decision 6, cluster.md S3).
+//!
+//! How the pieces fit (all durations on a node's own monotonic clock):
+//!
+//! - A node sends a heartbeat to every peer on every heartbeat network every
+//!   `heartbeat_interval` = min(MEMBER_TIMEOUT / 4, 1 s), as Serviceguard does.
+//! - A peer silent for MEMBER_TIMEOUT on every network is lost.
+//! - A node holds a **quorum lease**: a running peer echoes, in its heartbeats, the send time
+//!   (on this node's clock) of the last heartbeat it received from this node. The node is
+//!   quorate until `lease` after the send time echoed by the peers that make up a majority of
+//!   its membership. Because the echoed time is the node's own, message delays only shorten
+//!   the lease; no clocks are compared.
+//! - The node pets its safety timer only while the lease holds, and every pet sets the timer
+//!   to expire `safety_grace` after the end of the lease. So a pause shorter than the lease
+//!   costs nothing, and a node is certainly gone `(lease + safety_grace) / (1 - drift)` of
+//!   real time after the last moment a survivor echoed it.
+//! - The survivors measure that bound on their own clocks (which may run fast by `drift`):
+//!   [`Timing::fence_bound`]. A survivor that last echoed the lost node `s` ago waits
+//!   `fence_bound - s`; the group waits for the largest such value before starting the lost
+//!   node's packages.
+//! - A re-formation must finish, lock included, inside the grace that follows the end of the
+//!   lease, or the survivors would fence themselves: `safety_grace` is derived from the
+//!   re-formation budget and the lock timeout, and a configuration whose safety timer
+//!   (lease plus grace) exceeds what a watchdog accepts is rejected.
+
+use std::time::Duration;
+
+use crate::config::cluster::{ClusterConfig, ClusterLock};
+use crate::config::{Diagnostic, Severity};
+
+/// The clock-rate error allowed between any two nodes' monotonic clocks: 1000 ppm (0.1 %),
+/// twice the ±500 ppm that cluster.md scenario 32 injects. Crystal oscillators are within
+/// ±100 ppm; NTP refuses to discipline clocks beyond 500 ppm.
+pub const CLOCK_DRIFT_PPM: u64 = 1000;
+
+/// The longest safety timer cimguard will arm (lease plus grace). Softdog takes up to
+/// 65535 s, many hardware watchdogs far less (the runtime then pets with the device's
+/// maximum, which only makes the timer fire earlier); beyond ten minutes a lost node's
+/// packages would stay down for too long to call the cluster highly available.
+pub const SAFETY_TIMEOUT_MAX: Duration = Duration::from_secs(600);
+
+/// The longest heartbeat interval (Serviceguard's: one second).
+pub const HEARTBEAT_INTERVAL_MAX: Duration = Duration::from_secs(1);
+
+/// The margin added to every fence bound for the time between the core's decision to pet and
+/// the pet reaching the timer, and for scheduling.
+pub const FENCE_MARGIN: Duration = Duration::from_millis(100);
+
+/// The timing of one cluster, derived from its configuration by [`Timing::derive`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// MEMBER_TIMEOUT: silence after which a peer is lost.
+    pub member_timeout: Duration,
+    /// Heartbeat period: min(MEMBER_TIMEOUT / 4, 1 s).
+    pub heartbeat_interval: Duration,
+    /// How long an echo keeps a node quorate (MEMBER_TIMEOUT).
+    pub lease: Duration,
+    /// How long the membership candidate must stay unchanged before the coordinator proposes
+    /// it (one heartbeat interval: time for every node's reachability to be heard).
+    pub settle: Duration,
+    /// How long a coordinator waits for the answers to a proposal and a member for the commit.
+    pub propose_timeout: Duration,
+    /// How long a tie-break may take: the quorum server timeout (0.1 x MEMBER_TIMEOUT for two
+    /// nodes, 0.2 x for more, plus QS_TIMEOUT_EXTENSION), 0.2 x MEMBER_TIMEOUT for a lock LUN,
+    /// zero without a lock.
+    pub lock_timeout: Duration,
+    /// How long after the end of its quorum lease a node's safety timer resets it.
+    pub safety_grace: Duration,
+    /// The clock-rate error allowed, in parts per million.
+    pub drift_ppm: u64,
+    /// AUTO_START_TIMEOUT: how long a starting node waits for all configured nodes.
+    pub auto_start_timeout: Duration,
+    /// QS_POLLING_INTERVAL (zero without a quorum server).
+    pub quorum_server_polling_interval: Duration,
+}
+
+impl Timing {
+    /// The timing of `config`, or the reasons it cannot be made safe.
+    pub fn derive(config: &ClusterConfig, file: &str) -> Result<Timing, Vec<Diagnostic>> {
+        let member_timeout = config.member_timeout;
+        let heartbeat_interval = (member_timeout / 4).min(HEARTBEAT_INTERVAL_MAX);
+        let (lock_timeout, quorum_server_polling_interval) = match &config.lock {
+            ClusterLock::None => (Duration::ZERO, Duration::ZERO),
+            ClusterLock::LockLun => (member_timeout / 5, Duration::ZERO),
+            ClusterLock::QuorumServer {
+                polling_interval,
+                timeout_extension,
+                ..
+            } => {
+                let share = if config.nodes.len() <= 2 { 10 } else { 5 };
+                (
+                    member_timeout / share + *timeout_extension,
+                    *polling_interval,
+                )
+            }
+        };
+        let settle = heartbeat_interval;
+        let propose_timeout = heartbeat_interval * 2;
+        // Settle, one proposal round, the lock, then one heartbeat round trip in the new
+        // membership before the first echo renews the lease, and one interval of slack.
+        let safety_grace = (settle + propose_timeout + lock_timeout + heartbeat_interval * 3)
+            .max(Duration::from_secs(1));
+        let safety_timeout = member_timeout + safety_grace;
+        let timing = Timing {
+            member_timeout,
+            heartbeat_interval,
+            lease: member_timeout,
+            settle,
+            propose_timeout,
+            lock_timeout,
+            safety_grace,
+            drift_ppm: CLOCK_DRIFT_PPM,
+            auto_start_timeout: config.auto_start_timeout,
+            quorum_server_polling_interval,
+        };
+        if safety_timeout > SAFETY_TIMEOUT_MAX {
+            let parameter = match config.lock {
+                ClusterLock::QuorumServer { .. } => "QS_TIMEOUT_EXTENSION",
+                _ => "MEMBER_TIMEOUT",
+            };
+            return Err(vec![Diagnostic {
+                severity: Severity::Error,
+                file: file.to_owned(),
+                line: 0,
+                parameter: Some(parameter.to_owned()),
+                reason: format!(
+                    "the safety timer would need {:.1} s (MEMBER_TIMEOUT, re-formation {:.1} s \
+                     and the lock timeout {:.1} s), more than {} s: lower MEMBER_TIMEOUT or \
+                     QS_TIMEOUT_EXTENSION",
+                    safety_timeout.as_secs_f64(),
+                    (safety_grace - lock_timeout).as_secs_f64(),
+                    lock_timeout.as_secs_f64(),
+                    SAFETY_TIMEOUT_MAX.as_secs()
+                ),
+            }]);
+        }
+        Ok(timing)
+    }
+
+    /// How long after a survivor last echoed a node (measured on the survivor's clock) that
+    /// node is certainly reset: `((lease + safety_grace) / (1 - drift) + margin) x (1 +
+    /// drift)`. See the module documentation.
+    pub fn fence_bound(&self) -> Duration {
+        let slow = self.stretch(self.lease + self.safety_grace);
+        let fast = slow + FENCE_MARGIN + self.heartbeat_interval;
+        fast + fast * (self.drift_ppm as u32) / 1_000_000
+    }
+
+    /// `duration / (1 - drift)`: the most real time a clock running slow can take to count
+    /// `duration`.
+    fn stretch(&self, duration: Duration) -> Duration {
+        let ppm = self.drift_ppm.min(999_999);
+        let nanos = duration.as_nanos() * 1_000_000 / u128::from(1_000_000 - ppm);
+        Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+
+    /// The longest a failover can take after a node stops: detection (MEMBER_TIMEOUT), then
+    /// the survivors' wait. Reported by `cmviewcl -v` and the benchmarks.
+    pub fn failover_bound(&self) -> Duration {
+        self.heartbeat_interval + self.fence_bound().max(self.member_timeout + self.settle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::cluster::parse;
+
+    fn cluster(nodes: usize, extra: &str) -> ClusterConfig {
+        let mut text = String::from("CLUSTER_NAME c\n");
+        text.push_str(extra);
+        for n in 1..=nodes {
+            text.push_str(&format!(
+                "NODE_NAME n{n}\n NETWORK_INTERFACE eth0\n  HEARTBEAT_IP 10.0.0.{n}\n NETWORK_INTERFACE eth1\n  HEARTBEAT_IP 10.0.1.{n}\n"
+            ));
+        }
+        match parse(&text, "c.ascii") {
+            Ok(checked) => checked.config,
+            Err(findings) => panic!("{text}\n{findings:?}"),
+        }
+    }
+
+    #[test]
+    fn default_member_timeout_gives_serviceguard_failover_time() {
+        let config = cluster(3, "MEMBER_TIMEOUT 14000000\n");
+        let timing = Timing::derive(&config, "c").unwrap();
+        assert_eq!(timing.heartbeat_interval, Duration::from_secs(1));
+        assert_eq!(timing.lock_timeout, Duration::ZERO);
+        // Serviceguard: about 18-22 s of failover at MEMBER_TIMEOUT 14 s.
+        let failover = timing.failover_bound().as_secs_f64();
+        assert!((18.0..=23.0).contains(&failover), "{failover}");
+    }
+
+    #[test]
+    fn short_member_timeout_shortens_the_heartbeat() {
+        let config = cluster(3, "MEMBER_TIMEOUT 3000000\n");
+        let timing = Timing::derive(&config, "c").unwrap();
+        assert_eq!(timing.heartbeat_interval, Duration::from_millis(750));
+    }
+
+    #[test]
+    fn quorum_server_timeout_follows_the_node_count() {
+        let two = cluster(
+            2,
+            "MEMBER_TIMEOUT 14000000\nQS_HOST qs\nQS_TIMEOUT_EXTENSION 2000000\n",
+        );
+        let timing = Timing::derive(&two, "c").unwrap();
+        assert_eq!(timing.lock_timeout, Duration::from_millis(1400 + 2000));
+        let three = cluster(3, "MEMBER_TIMEOUT 14000000\nQS_HOST qs\n");
+        let timing = Timing::derive(&three, "c").unwrap();
+        assert_eq!(timing.lock_timeout, Duration::from_millis(2800));
+    }
+
+    #[test]
+    fn fence_bound_covers_lease_safety_timer_and_drift() {
+        let config = cluster(3, "MEMBER_TIMEOUT 14000000\n");
+        let timing = Timing::derive(&config, "c").unwrap();
+        let slowest = (timing.lease + timing.safety_grace).as_secs_f64() / (1.0 - 0.001);
+        assert!(timing.fence_bound().as_secs_f64() > slowest * 1.001);
+    }
+
+    #[test]
+    fn a_safety_timer_beyond_a_watchdog_is_rejected() {
+        let config = cluster(
+            2,
+            "MEMBER_TIMEOUT 300000000\nQS_HOST qs\nQS_TIMEOUT_EXTENSION 300000000\n",
+        );
+        let findings = Timing::derive(&config, "c.ascii").unwrap_err();
+        assert_eq!(
+            findings[0].parameter.as_deref(),
+            Some("QS_TIMEOUT_EXTENSION")
+        );
+        assert!(
+            findings[0].reason.contains("safety timer"),
+            "{}",
+            findings[0]
+        );
+    }
+}

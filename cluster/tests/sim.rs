@@ -1,0 +1,669 @@
+//! The fault scenarios of cluster.md that concern the membership core, each a named run of the
+//! deterministic simulator with its expected outcome, plus randomized runs. A failure prints
+//! the seed; `SIM_SEED=<seed>` replays a randomized run.
+
+use std::time::Duration;
+
+use cimguard_cluster::core::{Event, FenceReason, NodeId, NodeSet, Phase, Sabotage, Tiebreaker};
+use cimguard_cluster::sim::{random, Life, Options, Simulation};
+
+fn set(nodes: &[u32]) -> NodeSet {
+    nodes.iter().map(|&n| NodeId(n)).collect()
+}
+
+fn seconds(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// A started cluster of `options.nodes` nodes, formed.
+fn formed(options: Options) -> Simulation {
+    let nodes = NodeSet::first(options.nodes);
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    let ok = sim.run_until(seconds(60), |s| s.formed(nodes)).unwrap();
+    assert!(ok, "the cluster did not form: {:#?}", sim.trace());
+    sim
+}
+
+fn memberships_changed(sim: &Simulation, node: u32) -> usize {
+    sim.count(|r| r.node == NodeId(node) && matches!(r.event, Event::MembershipChanged { .. }))
+}
+
+fn takeovers(sim: &Simulation, lost: u32) -> Vec<Duration> {
+    sim.trace()
+        .iter()
+        .filter(|r| matches!(r.event, Event::TakeoverAllowed { node, .. } if node == NodeId(lost)))
+        .map(|r| r.at)
+        .collect()
+}
+
+#[test]
+fn scenario_25_simultaneous_cold_start_forms_one_cluster() {
+    for seed in 0..20 {
+        let sim = formed(Options::new(4, seed));
+        for node in 0..4 {
+            assert_eq!(memberships_changed(&sim, node), 1, "seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn scenario_01_single_node_crash() {
+    let mut sim = formed(Options::new(3, 1));
+    sim.run_for(seconds(5)).unwrap();
+    let crashed_at = sim.now();
+    sim.crash(NodeId(2));
+    let survivors = set(&[0, 1]);
+    assert!(sim.run_until(seconds(40), |s| s.formed(survivors)).unwrap());
+    let detected = sim.now() - crashed_at;
+    let timing = sim.timing();
+    assert!(
+        detected <= timing.member_timeout + timing.heartbeat_interval * 4,
+        "{detected:?}"
+    );
+    sim.run_for(seconds(30)).unwrap();
+    // One re-formation on each survivor, and the lost node may be taken over only after the
+    // fence wait.
+    assert_eq!(memberships_changed(&sim, 0), 2);
+    assert_eq!(memberships_changed(&sim, 1), 2);
+    let allowed = takeovers(&sim, 2);
+    assert!(!allowed.is_empty());
+    assert!(allowed
+        .iter()
+        .all(|at| *at - crashed_at >= timing.member_timeout));
+}
+
+fn down(sim: &Simulation, node: u32) -> bool {
+    sim.life(NodeId(node)) == Life::Down
+}
+
+fn with(nodes: usize, seed: u64, tiebreaker: Tiebreaker) -> Options {
+    let mut options = Options::new(nodes, seed);
+    options.tiebreaker = tiebreaker;
+    options
+}
+
+#[test]
+fn scenario_02_node_reboot_and_rejoin() {
+    let mut sim = formed(Options::new(3, 2));
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(40), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+    sim.restart(NodeId(2));
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+    // Formed, lost node 2, took it back: nothing more.
+    assert_eq!(memberships_changed(&sim, 0), 3);
+    assert_eq!(memberships_changed(&sim, 1), 3);
+}
+
+#[test]
+fn scenario_03_fast_restart_is_a_new_incarnation() {
+    let mut sim = formed(Options::new(3, 3));
+    let crashed_at = sim.now();
+    sim.crash(NodeId(2));
+    sim.run_for(seconds(2)).unwrap();
+    sim.restart(NodeId(2));
+    assert!(sim
+        .run_until(seconds(40), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(40)).unwrap();
+    // One re-formation replaces the old life by the new one, well before MEMBER_TIMEOUT.
+    assert_eq!(memberships_changed(&sim, 0), 2);
+    let rejoined = sim
+        .trace()
+        .iter()
+        .find(|r| {
+            r.node == NodeId(0) && r.at > crashed_at && matches!(r.event, Event::NodeJoined { .. })
+        })
+        .map(|r| r.at - crashed_at)
+        .unwrap();
+    assert!(rejoined < sim.timing().member_timeout, "{rejoined:?}");
+    // The old life is reported failed and may be taken over only once it is surely gone.
+    assert!(
+        sim.count(|r| matches!(
+            r.event,
+            Event::NodeFailed {
+                node: NodeId(2),
+                ..
+            }
+        )) >= 1
+    );
+    assert!(!takeovers(&sim, 2).is_empty());
+}
+
+#[test]
+fn scenario_04_short_freeze_changes_nothing() {
+    let mut sim = formed(Options::new(3, 4));
+    sim.pause(NodeId(2));
+    sim.run_for(sim.timing().member_timeout / 2).unwrap();
+    sim.resume(NodeId(2));
+    sim.run_for(seconds(60)).unwrap();
+    for node in 0..3 {
+        assert_eq!(memberships_changed(&sim, node), 1);
+    }
+    // The frozen node noticed the gap.
+    assert!(
+        sim.count(|r| r.node == NodeId(2) && matches!(r.event, Event::ScheduleGap { .. })) >= 1
+    );
+}
+
+#[test]
+fn scenario_05_long_freeze_ends_in_a_reset_before_any_action() {
+    let mut sim = formed(Options::new(3, 5));
+    sim.pause(NodeId(2));
+    let paused_at = sim.now();
+    sim.run_for(sim.timing().member_timeout * 3).unwrap();
+    assert!(sim.formed(set(&[0, 1])));
+    sim.resume(NodeId(2));
+    sim.run_for(seconds(5)).unwrap();
+    // The watchdog reset it while it was stopped; it did nothing after its pause.
+    assert!(down(&sim, 2));
+    assert!(sim.watchdog_resets >= 1);
+    assert!(!sim
+        .trace()
+        .iter()
+        .any(|r| r.node == NodeId(2) && r.at > paused_at));
+    assert!(!takeovers(&sim, 2).is_empty());
+}
+
+#[test]
+fn scenario_07_symmetric_partition_two_against_one() {
+    let mut sim = formed(Options::new(3, 7));
+    sim.partition(&[set(&[0, 1]), set(&[2])]);
+    assert!(sim
+        .run_until(seconds(40), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+    assert!(down(&sim, 2));
+    assert!(
+        sim.count(|r| r.node == NodeId(2)
+            && matches!(
+                r.event,
+                Event::QuorumLost {
+                    reason: FenceReason::QuorumLost
+                }
+            ))
+            == 1
+    );
+    assert!(!takeovers(&sim, 2).is_empty());
+}
+
+/// Splits a formed cluster in two halves and returns which halves survive.
+fn split_halves(options: Options, left: NodeSet, right: NodeSet) -> (bool, bool, Simulation) {
+    let mut sim = formed(options);
+    sim.partition(&[left, right]);
+    sim.run_for(seconds(60)).unwrap();
+    let alive = |half: NodeSet| half.iter().all(|n| sim.members(n) == half);
+    let gone = |half: NodeSet| half.iter().all(|n| sim.life(n) == Life::Down);
+    let (l, r) = (alive(left), alive(right));
+    assert!(l || gone(left), "seed {}: {:#?}", sim.seed(), sim.trace());
+    assert!(r || gone(right), "seed {}", sim.seed());
+    (l, r, sim)
+}
+
+#[test]
+fn scenario_08_even_split_with_lock_lun_leaves_one_half() {
+    for seed in 0..30 {
+        let (l, r, _) = split_halves(
+            with(4, seed, Tiebreaker::LockLun),
+            set(&[0, 1]),
+            set(&[2, 3]),
+        );
+        assert!(l ^ r, "seed {seed}: left {l} right {r}");
+    }
+}
+
+#[test]
+fn scenario_09_two_node_split_with_lock_lun_leaves_one_node() {
+    for seed in 0..50 {
+        let (l, r, sim) = split_halves(with(2, seed, Tiebreaker::LockLun), set(&[0]), set(&[1]));
+        assert!(l ^ r, "seed {seed}: left {l} right {r}");
+        assert!(!takeovers(&sim, if l { 1 } else { 0 }).is_empty());
+    }
+}
+
+#[test]
+fn scenario_10_two_node_split_with_quorum_server_leaves_one_node() {
+    for seed in 0..50 {
+        let (l, r, _) = split_halves(
+            with(2, seed, Tiebreaker::QuorumServer),
+            set(&[0]),
+            set(&[1]),
+        );
+        assert!(l ^ r, "seed {seed}: left {l} right {r}");
+    }
+}
+
+#[test]
+fn scenario_11_quorum_server_reachable_from_one_side() {
+    for seed in 0..10 {
+        let mut sim = formed(with(2, seed, Tiebreaker::QuorumServer));
+        sim.quorum_server.unreachable_from = set(&[1]);
+        sim.partition(&[set(&[0]), set(&[1])]);
+        sim.run_for(seconds(60)).unwrap();
+        assert_eq!(sim.members(NodeId(0)), set(&[0]), "seed {seed}");
+        assert!(down(&sim, 1));
+    }
+}
+
+#[test]
+fn scenario_12_quorum_server_down_in_a_healthy_cluster() {
+    let mut sim = formed(with(2, 12, Tiebreaker::QuorumServer));
+    sim.quorum_server.up = false;
+    sim.run_for(seconds(120)).unwrap();
+    assert_eq!(memberships_changed(&sim, 0), 1);
+    assert_eq!(memberships_changed(&sim, 1), 1);
+    for node in [0, 1] {
+        assert_eq!(
+            sim.count(
+                |r| r.node == NodeId(node) && matches!(r.event, Event::QuorumServerUnreachable)
+            ),
+            1
+        );
+    }
+    sim.quorum_server.up = true;
+    sim.run_for(seconds(120)).unwrap();
+    assert_eq!(
+        sim.count(|r| matches!(r.event, Event::QuorumServerReachable)),
+        2
+    );
+}
+
+#[test]
+fn scenario_13_quorum_server_down_then_even_split_halts_both() {
+    let mut sim = formed(with(2, 13, Tiebreaker::QuorumServer));
+    sim.quorum_server.up = false;
+    sim.run_for(seconds(60)).unwrap();
+    sim.partition(&[set(&[0]), set(&[1])]);
+    sim.run_for(seconds(60)).unwrap();
+    assert!(down(&sim, 0) && down(&sim, 1));
+}
+
+#[test]
+fn scenario_14_quorum_server_down_then_a_node_dies_halts_the_survivor() {
+    let mut sim = formed(with(2, 14, Tiebreaker::QuorumServer));
+    sim.quorum_server.up = false;
+    sim.run_for(seconds(60)).unwrap();
+    sim.crash(NodeId(1));
+    sim.run_for(seconds(60)).unwrap();
+    assert!(down(&sim, 0));
+}
+
+#[test]
+fn scenario_15_lock_lun_io_error_during_a_split_halts() {
+    let mut sim = formed(with(2, 15, Tiebreaker::LockLun));
+    sim.disk.failing = true;
+    sim.partition(&[set(&[0]), set(&[1])]);
+    sim.run_for(seconds(60)).unwrap();
+    assert!(down(&sim, 0) && down(&sim, 1));
+}
+
+#[test]
+fn scenario_16_hung_or_slow_lock_lun_halts() {
+    let mut sim = formed(with(2, 16, Tiebreaker::LockLun));
+    sim.disk.hung = true;
+    sim.partition(&[set(&[0]), set(&[1])]);
+    sim.run_for(seconds(60)).unwrap();
+    assert!(down(&sim, 0) && down(&sim, 1));
+    let mut sim = formed(with(2, 16, Tiebreaker::LockLun));
+    sim.disk.latency = sim.timing().lock_timeout;
+    sim.partition(&[set(&[0]), set(&[1])]);
+    sim.run_for(seconds(60)).unwrap();
+    assert!(down(&sim, 0) && down(&sim, 1));
+}
+
+#[test]
+fn scenario_17_asymmetric_partition_isolates_the_deaf_node() {
+    for seed in 0..10 {
+        let mut sim = formed(Options::new(3, 1700 + seed));
+        // Node 2 can send, but receives nothing.
+        sim.cut_oneway(NodeId(0), NodeId(2));
+        sim.cut_oneway(NodeId(1), NodeId(2));
+        assert!(sim
+            .run_until(seconds(60), |s| s.formed(set(&[0, 1])))
+            .unwrap());
+        sim.run_for(sim.timing().member_timeout * 10).unwrap();
+        assert!(down(&sim, 2), "seed {seed}");
+        assert!(sim.formed(set(&[0, 1])));
+        assert_eq!(memberships_changed(&sim, 0), 2, "seed {seed}");
+    }
+}
+
+#[test]
+fn scenario_18_non_transitive_partition_keeps_a_clique() {
+    for seed in 0..10 {
+        let mut sim = formed(Options::new(3, 1800 + seed));
+        sim.cut_link(NodeId(0), NodeId(2));
+        assert!(sim
+            .run_until(seconds(60), |s| s.formed(set(&[0, 1])))
+            .unwrap());
+        sim.run_for(sim.timing().member_timeout * 10).unwrap();
+        assert!(down(&sim, 2), "seed {seed}");
+        assert!(sim.formed(set(&[0, 1])));
+        assert_eq!(memberships_changed(&sim, 0), 2, "seed {seed}");
+        assert_eq!(memberships_changed(&sim, 1), 2, "seed {seed}");
+    }
+}
+
+#[test]
+fn scenario_19_losing_one_of_two_networks_is_not_a_reformation() {
+    let mut sim = formed(Options::new(3, 19));
+    sim.cut_network(NodeId(2), 0);
+    sim.run_for(seconds(60)).unwrap();
+    for node in 0..3 {
+        assert_eq!(memberships_changed(&sim, node), 1);
+    }
+    assert!(
+        sim.count(|r| matches!(
+            r.event,
+            Event::NetworkDown {
+                node: NodeId(2),
+                network: 0
+            }
+        )) >= 2
+    );
+}
+
+#[test]
+fn scenario_21_random_loss() {
+    for (loss, seed) in [(0.05, 21), (0.20, 22)] {
+        let mut sim = formed(Options::new(3, seed));
+        sim.network.loss = loss;
+        sim.run_for(seconds(600)).unwrap();
+        for node in 0..3 {
+            assert_eq!(memberships_changed(&sim, node), 1, "loss {loss}");
+        }
+    }
+    // 40 %: stable or clean re-formations, no invariant broken (the checker runs throughout).
+    let mut options = Options::new(3, 23);
+    options.reboot_after = Some(seconds(20));
+    let mut sim = formed(options);
+    sim.network.loss = 0.40;
+    sim.run_for(seconds(600)).unwrap();
+}
+
+#[test]
+fn scenario_22_latency_below_the_timeout() {
+    let mut sim = formed(Options::new(3, 22));
+    sim.network.delay_min = sim.timing().member_timeout / 3;
+    sim.network.delay_mean_extra = sim.timing().member_timeout / 10;
+    sim.run_for(seconds(300)).unwrap();
+    for node in 0..3 {
+        assert_eq!(memberships_changed(&sim, node), 1);
+    }
+}
+
+#[test]
+fn scenario_23_duplicates_reordering_and_replays_are_ignored() {
+    let mut sim = formed(Options::new(3, 23));
+    sim.network.duplicate = 0.3;
+    sim.network.replay = 0.2;
+    sim.network.delay_mean_extra = seconds(1);
+    sim.run_for(seconds(300)).unwrap();
+    // Replays of an earlier life of node 2 after it restarts.
+    sim.crash(NodeId(2));
+    sim.run_for(seconds(1)).unwrap();
+    sim.restart(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(300)).unwrap();
+    assert_eq!(memberships_changed(&sim, 0), 2);
+    assert_eq!(memberships_changed(&sim, 1), 2);
+}
+
+#[test]
+fn scenario_24_flapping_network_reforms_a_bounded_number_of_times() {
+    let mut options = Options::new(3, 24);
+    options.member_timeout = seconds(3);
+    options.reboot_after = Some(seconds(10));
+    let mut sim = formed(options);
+    let start = sim.now();
+    while sim.now() - start < seconds(60) {
+        sim.cut_link(NodeId(1), NodeId(2));
+        let down_for = Duration::from_millis(1000 + sim.random(2000));
+        sim.run_for(down_for).unwrap();
+        sim.heal();
+        let up_for = Duration::from_millis(1000 + sim.random(2000));
+        sim.run_for(up_for).unwrap();
+    }
+    sim.heal();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    let reformations = memberships_changed(&sim, 0);
+    assert!(reformations <= 60 / 3, "{reformations}");
+}
+
+#[test]
+fn scenario_26_partial_start_forms_nothing() {
+    let mut sim = Simulation::new(Options::new(3, 26));
+    sim.start(NodeId(0));
+    sim.start(NodeId(1));
+    sim.run_for(seconds(700)).unwrap();
+    assert_eq!(
+        sim.count(|r| matches!(r.event, Event::MembershipChanged { .. })),
+        0
+    );
+    assert_eq!(sim.count(|r| matches!(r.event, Event::AutoStartGaveUp)), 2);
+}
+
+#[test]
+fn scenario_27_cascading_failures() {
+    let mut sim = formed(with(4, 27, Tiebreaker::LockLun));
+    sim.crash(NodeId(3));
+    assert!(sim
+        .run_until(seconds(40), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(40), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.crash(NodeId(1));
+    // Half of {0, 1}: the lock decides, and node 0 holds it.
+    assert!(sim.run_until(seconds(40), |s| s.formed(set(&[0]))).unwrap());
+    assert_eq!(
+        sim.count(
+            |r| matches!(&r.event, Event::MembershipChanged { locks, .. } if !locks.is_empty())
+        ),
+        1
+    );
+    // Losing more than half at once halts the survivors.
+    let mut sim = formed(with(4, 28, Tiebreaker::LockLun));
+    for node in 1..4 {
+        sim.crash(NodeId(node));
+    }
+    sim.run_for(seconds(60)).unwrap();
+    assert!(down(&sim, 0));
+}
+
+#[test]
+fn scenario_31_clocks_with_unrelated_origins() {
+    // Monotonic clocks only: ten minutes apart in either direction, nothing changes.
+    let mut sim = Simulation::new(Options::new(3, 31));
+    sim.set_clock(NodeId(0), seconds(1_000), 0);
+    sim.set_clock(NodeId(1), seconds(1_600), 0);
+    sim.set_clock(NodeId(2), seconds(400), 0);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(600)).unwrap();
+    assert_eq!(memberships_changed(&sim, 0), 1);
+}
+
+#[test]
+fn scenario_32_drifting_clocks_keep_the_fence_wait_safe() {
+    for (fast, slow) in [(0, 2), (2, 0), (1, 2)] {
+        let mut sim = Simulation::new(Options::new(3, 32));
+        sim.set_clock(NodeId(fast), seconds(5), 500);
+        sim.set_clock(NodeId(slow), seconds(9), -500);
+        sim.start_all();
+        assert!(sim
+            .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+            .unwrap());
+        // The slow node is cut off: its safety timer runs late by its drift, and the
+        // survivors' wait (checked by S3) must still cover it.
+        let survivors: NodeSet = (0..3).filter(|&n| n != slow).map(NodeId).collect();
+        sim.partition(&[survivors, set(&[slow])]);
+        assert!(sim.run_until(seconds(60), |s| s.formed(survivors)).unwrap());
+        sim.run_for(seconds(60)).unwrap();
+        assert!(!takeovers(&sim, slow).is_empty());
+    }
+}
+
+#[test]
+fn scenario_33_whole_node_freeze_resets_on_resume() {
+    let mut sim = formed(Options::new(3, 33));
+    sim.freeze(NodeId(2));
+    let frozen_at = sim.now();
+    sim.run_for(sim.timing().member_timeout * 3).unwrap();
+    assert!(sim.formed(set(&[0, 1])));
+    sim.resume(NodeId(2));
+    sim.run_for(seconds(5)).unwrap();
+    assert!(down(&sim, 2));
+    assert!(!sim
+        .trace()
+        .iter()
+        .any(|r| r.node == NodeId(2) && r.at > frozen_at));
+}
+
+#[test]
+fn scenario_39_configuration_mismatch_on_join_is_refused() {
+    let mut sim = formed(Options::new(3, 39));
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(40), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.set_config_generation(NodeId(2), 2);
+    sim.restart(NodeId(2));
+    sim.run_for(seconds(120)).unwrap();
+    assert!(sim.formed(set(&[0, 1])));
+    assert_eq!(memberships_changed(&sim, 0), 2);
+    assert!(
+        sim.count(|r| r.node == NodeId(0)
+            && matches!(
+                r.event,
+                Event::ConfigMismatch {
+                    node: NodeId(2),
+                    generation: 2
+                }
+            ))
+            == 1
+    );
+    assert!(
+        sim.count(|r| r.node == NodeId(2)
+            && matches!(r.event, Event::ConfigMismatch { generation: 1, .. }))
+            >= 1
+    );
+    assert_eq!(
+        sim.core(NodeId(2)).map(|c| c.phase()),
+        Some(Phase::Starting)
+    );
+}
+
+/// Seeds for the randomized runs: `SIM_SEED=n` runs that one seed, `SIM_SEEDS=a..b` a range.
+fn seeds(default: std::ops::Range<u64>) -> std::ops::Range<u64> {
+    if let Ok(seed) = std::env::var("SIM_SEED") {
+        let seed: u64 = seed.parse().expect("SIM_SEED is a number");
+        return seed..seed + 1;
+    }
+    if let Ok(range) = std::env::var("SIM_SEEDS") {
+        let (a, b) = range.split_once("..").expect("SIM_SEEDS is a..b");
+        return a.parse().expect("a number")..b.parse().expect("a number");
+    }
+    default
+}
+
+fn randomized(range: std::ops::Range<u64>) {
+    let mut faults = 0;
+    for seed in seeds(range) {
+        let mut sim = Simulation::new(random::options(seed, Sabotage::default()));
+        match random::drive(&mut sim) {
+            Ok(summary) => faults += summary.faults,
+            Err(violation) => {
+                // The end of the trace, to start the diagnosis; SIM_SEED replays the run.
+                let trace = sim.trace();
+                for record in &trace[trace.len().saturating_sub(80)..] {
+                    eprintln!(
+                        "{:>10.3} {} {:?}",
+                        record.at.as_secs_f64(),
+                        record.node,
+                        record.event
+                    );
+                }
+                panic!("{violation}");
+            }
+        }
+    }
+    assert!(faults > 0);
+}
+
+// A thousand seeds of mixed faults, in four parts so they run in parallel.
+#[test]
+fn randomized_faults_seeds_0_to_250() {
+    randomized(0..250);
+}
+
+#[test]
+fn randomized_faults_seeds_250_to_500() {
+    randomized(250..500);
+}
+
+#[test]
+fn randomized_faults_seeds_500_to_750() {
+    randomized(500..750);
+}
+
+#[test]
+fn randomized_faults_seeds_750_to_1000() {
+    randomized(750..1000);
+}
+
+/// A checker that never fails proves nothing: break each rule on purpose and see it caught.
+fn caught(sabotage: Sabotage, invariant: &str) {
+    let found = (0..300).find_map(|seed| random::run(seed, sabotage).err());
+    let violation = found.unwrap_or_else(|| panic!("no seed broke {invariant}"));
+    assert_eq!(violation.invariant, invariant, "{violation}");
+}
+
+#[test]
+fn checker_catches_a_skipped_fence_wait() {
+    caught(
+        Sabotage {
+            skip_fence_wait: true,
+            ..Sabotage::default()
+        },
+        "S3",
+    );
+}
+
+#[test]
+fn checker_catches_a_minority_keeping_quorum() {
+    caught(
+        Sabotage {
+            minority_quorum: true,
+            ..Sabotage::default()
+        },
+        "S2",
+    );
+}
+
+#[test]
+fn checker_catches_a_lock_granted_twice() {
+    for seed in 0..20 {
+        let mut sim = formed(with(2, seed, Tiebreaker::QuorumServer));
+        sim.quorum_server.grant_everyone = true;
+        sim.partition(&[set(&[0]), set(&[1])]);
+        if let Err(violation) = sim.run_for(seconds(60)) {
+            assert_eq!(violation.invariant, "LOCK", "{violation}");
+            return;
+        }
+    }
+    panic!("a double grant went unnoticed");
+}
