@@ -17,5 +17,6 @@
 pub mod config;
 pub mod core;
 pub mod disk_paxos;
+pub mod packages;
 pub mod sim;
 pub mod timing;

@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use cimguard_cluster::core::{Event, FenceReason, NodeId, NodeSet, Phase, Sabotage, Tiebreaker};
-use cimguard_cluster::sim::{random, Life, Options, Simulation};
+use cimguard_cluster::packages::{PackageEvent, Script};
+use cimguard_cluster::sim::{random, Life, Options, ScriptFault, Simulation};
 
 fn set(nodes: &[u32]) -> NodeSet {
     nodes.iter().map(|&n| NodeId(n)).collect()
@@ -405,6 +406,10 @@ fn scenario_23_duplicates_reordering_and_replays_are_ignored() {
     sim.network.replay = 0.2;
     sim.network.delay_mean_extra = seconds(1);
     sim.run_for(seconds(300)).unwrap();
+    // No false leave or join from duplicates, reordering (1 s mean jitter) or replays.
+    for node in 0..3 {
+        assert_eq!(memberships_changed(&sim, node), 1);
+    }
     // Replays of an earlier life of node 2 after it restarts.
     sim.crash(NodeId(2));
     sim.run_for(seconds(1)).unwrap();
@@ -413,8 +418,11 @@ fn scenario_23_duplicates_reordering_and_replays_are_ignored() {
         .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
         .unwrap());
     sim.run_for(seconds(300)).unwrap();
-    assert_eq!(memberships_changed(&sim, 0), 2);
-    assert_eq!(memberships_changed(&sim, 1), 2);
+    // The restart itself: the old life out and the new one in, in one re-formation or two
+    // when the jitter delays the new life's first heartbeats past the settle time.
+    let changes = memberships_changed(&sim, 0);
+    assert!((2..=3).contains(&changes), "{changes}");
+    assert_eq!(memberships_changed(&sim, 1), changes);
 }
 
 #[test]
@@ -666,4 +674,276 @@ fn checker_catches_a_lock_granted_twice() {
         }
     }
     panic!("a double grant went unnoticed");
+}
+
+// Packages.
+
+fn package(name: &str, nodes: &[u32], extra: &str) -> String {
+    let mut text = format!("package_name {name}\n");
+    for n in nodes {
+        text.push_str(&format!("node_name n{n}\n"));
+    }
+    text.push_str(extra);
+    text
+}
+
+/// A formed cluster whose packages have all started.
+fn with_packages(mut options: Options, packages: &[String]) -> Simulation {
+    options.packages = packages.to_vec();
+    let mut sim = formed(options);
+    let names: Vec<String> = packages
+        .iter()
+        .map(|p| {
+            p.lines()
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let started = sim
+        .run_until(seconds(30), |s| {
+            names.iter().all(|n| !s.running_on(n).is_empty())
+        })
+        .unwrap();
+    assert!(started, "packages did not start: {:#?}", sim.trace());
+    sim.run_for(seconds(2)).unwrap();
+    sim
+}
+
+fn on(sim: &Simulation, package: &str) -> Vec<u32> {
+    sim.running_on(package).iter().map(|n| n.0 + 1).collect()
+}
+
+#[test]
+fn scenario_01_packages_move_after_the_fence_wait() {
+    let mut sim = with_packages(
+        Options::new(3, 101),
+        &[
+            package("pkgA", &[3, 1, 2], ""),
+            package("pkgB", &[1, 2, 3], ""),
+        ],
+    );
+    assert_eq!(on(&sim, "pkgA"), [3]);
+    let crashed_at = sim.now();
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| on(s, "pkgA") == [1])
+        .unwrap());
+    // Not before node 3 was certainly reset: the survivors' wait (S1/S3 are checked too).
+    assert!(sim.now() - crashed_at >= sim.timing().member_timeout + sim.timing().safety_grace);
+    assert_eq!(on(&sim, "pkgB"), [1]);
+    let failovers = sim.count(|r| matches!(r.event, Event::Package(PackageEvent::Failover { .. })));
+    assert_eq!(failovers, 1);
+}
+
+#[test]
+fn rotating_standby_in_the_simulator() {
+    for (policy, expected) in [("min_package_node", 4), ("configured_node", 3)] {
+        let extra = format!("failover_policy {policy}\n");
+        let mut sim = with_packages(
+            with(4, 40, Tiebreaker::LockLun),
+            &[
+                package("pkg1", &[1, 2, 3, 4], &extra),
+                package("pkg2", &[2, 3, 4, 1], &extra),
+                package("pkg3", &[3, 4, 1, 2], &extra),
+            ],
+        );
+        assert_eq!(
+            (on(&sim, "pkg1"), on(&sim, "pkg2"), on(&sim, "pkg3")),
+            (vec![1], vec![2], vec![3])
+        );
+        sim.crash(NodeId(1));
+        assert!(
+            sim.run_until(seconds(60), |s| on(s, "pkg2") == [expected])
+                .unwrap(),
+            "{policy}"
+        );
+    }
+}
+
+#[test]
+fn automatic_failback_in_the_simulator() {
+    let mut options = with(4, 41, Tiebreaker::LockLun);
+    options.reboot_after = None;
+    let mut sim = with_packages(
+        options,
+        &[package(
+            "pkgA",
+            &[1, 4],
+            "failover_policy configured_node\nfailback_policy automatic\n",
+        )],
+    );
+    assert_eq!(on(&sim, "pkgA"), [1]);
+    sim.crash(NodeId(0));
+    assert!(sim
+        .run_until(seconds(60), |s| on(s, "pkgA") == [4])
+        .unwrap());
+    sim.restart(NodeId(0));
+    assert!(sim
+        .run_until(seconds(60), |s| on(s, "pkgA") == [1])
+        .unwrap());
+    assert!(sim.count(|r| matches!(r.event, Event::Package(PackageEvent::Failback { .. }))) >= 1);
+    // With failback_policy manual (the default) it would have stayed: see the next test.
+}
+
+#[test]
+fn scenario_02_no_automatic_failback_by_default() {
+    let mut sim = with_packages(Options::new(3, 42), &[package("pkgA", &[1, 2], "")]);
+    sim.crash(NodeId(0));
+    assert!(sim
+        .run_until(seconds(60), |s| on(s, "pkgA") == [2])
+        .unwrap());
+    sim.restart(NodeId(0));
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(60)).unwrap();
+    assert_eq!(on(&sim, "pkgA"), [2]);
+}
+
+#[test]
+fn scenario_35_service_restarts_then_fails_over() {
+    let text = package(
+        "pkgA",
+        &[1, 2, 3],
+        "service_name s\nservice_cmd /bin/s\nservice_restart 2\n",
+    );
+    let mut sim = with_packages(Options::new(3, 35), &[text]);
+    for _ in 0..2 {
+        sim.kill_service(NodeId(0), "pkgA", 0);
+        sim.run_for(seconds(1)).unwrap();
+        assert_eq!(on(&sim, "pkgA"), [1]);
+    }
+    assert_eq!(
+        sim.count(|r| matches!(
+            r.event,
+            Event::Package(PackageEvent::ServiceRestarted { .. })
+        )),
+        2
+    );
+    // The third failure exhausts the restarts: the package fails on node 1, node switching
+    // is disabled there, and it starts on node 2 (configured_node).
+    sim.kill_service(NodeId(0), "pkgA", 0);
+    assert!(sim
+        .run_until(seconds(30), |s| on(s, "pkgA") == [2])
+        .unwrap());
+    let id = sim.package("pkgA");
+    let table = sim
+        .core(NodeId(0))
+        .unwrap()
+        .packages()
+        .table()
+        .package(id)
+        .clone();
+    assert!(!table.switching.contains(NodeId(0)));
+    assert_eq!(
+        table.instances.get(&NodeId(0)),
+        Some(&cimguard_cluster::packages::InstanceState::Failed)
+    );
+}
+
+#[test]
+fn scenario_35_service_fail_fast_resets_the_node() {
+    let text = package(
+        "pkgA",
+        &[1, 2],
+        "service_name s\nservice_cmd /bin/s\nservice_fail_fast_enabled yes\n",
+    );
+    let mut sim = with_packages(Options::new(3, 36), &[text]);
+    sim.kill_service(NodeId(0), "pkgA", 0);
+    sim.run_for(seconds(1)).unwrap();
+    assert!(down(&sim, 0));
+    assert!(sim
+        .run_until(seconds(60), |s| on(s, "pkgA") == [2])
+        .unwrap());
+}
+
+#[test]
+fn scenario_36_start_failure_moves_to_the_next_node() {
+    let mut options = Options::new(3, 37);
+    options.packages = vec![package("pkgA", &[1, 2, 3], "")];
+    let mut sim = Simulation::new(options);
+    let id = sim.package("pkgA");
+    sim.script_faults
+        .insert((id, NodeId(0), Script::Run), ScriptFault::Fail);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| on(s, "pkgA") == [2])
+        .unwrap());
+    sim.run_for(seconds(10)).unwrap();
+    let table = sim
+        .core(NodeId(1))
+        .unwrap()
+        .packages()
+        .table()
+        .package(id)
+        .clone();
+    assert!(!table.switching.contains(NodeId(0)), "{table:?}");
+    assert_eq!(on(&sim, "pkgA"), [2]);
+}
+
+#[test]
+fn scenario_37_halt_failure_never_starts_elsewhere() {
+    let text = package("pkgA", &[1, 2], "service_name s\nservice_cmd /bin/s\n");
+    let mut sim = with_packages(Options::new(3, 38), &[text]);
+    let id = sim.package("pkgA");
+    sim.script_faults
+        .insert((id, NodeId(0), Script::Halt), ScriptFault::Fail);
+    sim.kill_service(NodeId(0), "pkgA", 0);
+    sim.run_for(seconds(120)).unwrap();
+    // halt_aborted on node 1: it may still hold its resources, so it runs nowhere else.
+    assert_eq!(on(&sim, "pkgA"), [1]);
+    let table = sim
+        .core(NodeId(1))
+        .unwrap()
+        .packages()
+        .table()
+        .package(id)
+        .clone();
+    assert_eq!(
+        table.instances.get(&NodeId(0)),
+        Some(&cimguard_cluster::packages::InstanceState::HaltAborted)
+    );
+    // A halt timeout with node_fail_fast resets the node; then it moves.
+    let text = package(
+        "pkgB",
+        &[1, 2],
+        "service_name s\nservice_cmd /bin/s\nnode_fail_fast_enabled yes\n",
+    );
+    let mut sim = with_packages(Options::new(3, 39), &[text]);
+    let id = sim.package("pkgB");
+    sim.script_faults
+        .insert((id, NodeId(0), Script::Halt), ScriptFault::Timeout);
+    sim.kill_service(NodeId(0), "pkgB", 0);
+    assert!(sim
+        .run_until(seconds(60), |s| on(s, "pkgB") == [2])
+        .unwrap());
+    assert!(down(&sim, 0));
+}
+
+#[test]
+fn scenario_38_reformation_during_a_failover() {
+    for seed in 0..20 {
+        let mut options = Options::new(4, 3800 + seed);
+        options.tiebreaker = Tiebreaker::LockLun;
+        let mut sim = with_packages(options, &[package("pkgA", &[1, 2, 3, 4], "")]);
+        let id = sim.package("pkgA");
+        sim.script_latency = seconds(5);
+        sim.script_faults
+            .insert((id, NodeId(0), Script::Run), ScriptFault::Fail);
+        // Node 1 fails: the package goes to node 2, and node 2 dies in the middle of it.
+        sim.crash(NodeId(0));
+        assert!(sim
+            .run_until(seconds(60), |s| s.running_on("pkgA").contains(NodeId(1)))
+            .unwrap());
+        sim.crash(NodeId(1));
+        assert!(
+            sim.run_until(seconds(90), |s| on(s, "pkgA") == [3])
+                .unwrap(),
+            "seed {seed}"
+        );
+    }
 }

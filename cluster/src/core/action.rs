@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::message::{Envelope, Phase};
 use super::types::{Epoch, Incarnation, NodeId, NodeSet};
 use crate::disk_paxos::DiskRequest;
+use crate::packages::{PackageAction, PackageEvent};
 
 /// One thing for the driver to do. Actions come in order and must be carried out in order:
 /// a [`Action::Persist`] is on disk before any later [`Action::Send`] leaves.
@@ -44,6 +45,8 @@ pub enum Action {
     Disk(DiskRequest),
     /// Ask the quorum server; answer with `Node::handle_quorum_server`.
     QuorumServer(QuorumServerRequest),
+    /// Run a package script or restart a service; answer with `Node::handle_script`.
+    Package(PackageAction),
     /// Something happened that the layers above report.
     Event(Event),
 }
@@ -69,6 +72,9 @@ pub enum FenceReason {
     /// The safety timer was not petted in time (the node was paused, or starved): it must not
     /// act any more.
     SafetyTimerExpired,
+    /// A package with node_fail_fast_enabled, or a service with service_fail_fast_enabled,
+    /// failed here.
+    FailFast,
 }
 
 /// A request to the quorum server.
@@ -181,6 +187,8 @@ pub enum Event {
         /// The network.
         network: usize,
     },
+    /// A package event of this node (or, for placement, of the coordinator).
+    Package(PackageEvent),
     /// A heartbeat network to a peer carries heartbeats again.
     NetworkUp {
         /// The peer.

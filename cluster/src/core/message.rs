@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
+use crate::packages::{InstanceState, Order, PackageId, Switching};
 
 /// Every message travels in an envelope that says who sent it, in which life, to which life of
 /// the receiver, and under which configuration.
@@ -99,9 +100,9 @@ pub enum Message {
         echo: Instant,
         /// The send time on the member's clock, echoed in the commit.
         sent_at: Instant,
-        /// The last proposal this member accepted after its installed membership, if any:
-        /// it may have been committed, so the coordinator must hold quorum against it too.
-        accepted: Option<View>,
+        /// Every proposal this member accepted after its installed membership: each may
+        /// have been committed, so the coordinator must hold quorum against each too.
+        accepted: Vec<View>,
     },
     /// A member refuses a proposal.
     Reject {
@@ -122,10 +123,24 @@ pub enum Message {
         /// The lock instances won to form it (a group of exactly half).
         locks: Vec<Epoch>,
     },
+    /// The coordinator dropped its proposal and will never commit it.
+    Abandon {
+        /// The proposal's epoch.
+        epoch: Epoch,
+    },
     /// The coordinator found the group without quorum: every member halts and fences.
     Halt {
         /// The proposal's epoch.
         epoch: Epoch,
+    },
+    /// The package coordinator orders a start or halt on the receiver.
+    Order {
+        /// The membership the order was given in.
+        epoch: Epoch,
+        /// The coordinator's order number (each order is carried out once).
+        serial: u64,
+        /// The order.
+        order: Order,
     },
 }
 
@@ -149,4 +164,10 @@ pub struct Heartbeat {
     /// The send time (receiver's clock) of the receiver's latest heartbeat, when the sender is
     /// running in the same membership as the receiver.
     pub echo: Option<Instant>,
+    /// The sender's package instances.
+    pub packages: Vec<(PackageId, InstanceState)>,
+    /// The sender's copy of the switching table, and its version.
+    pub switching: Vec<Switching>,
+    /// The version of that copy (the newest wins).
+    pub switching_version: (u64, u64),
 }

@@ -1,6 +1,7 @@
 //! One node's membership state machine.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
@@ -14,6 +15,7 @@ use super::message::{Envelope, Heartbeat, Message, Phase, View};
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::disk_paxos::{DiskFailure, DiskReply, IoId, Outcome, Proposer};
+use crate::packages::{Catalog, Manager, Output, PackageId, Script, ScriptOutcome};
 use crate::timing::Timing;
 
 /// The tie-breaker for a group of exactly half the previous membership.
@@ -46,6 +48,8 @@ pub struct Settings {
     pub tiebreaker: Tiebreaker,
     /// The seed of the node's randomness (back-off after a lost proposal or lock attempt).
     pub seed: u64,
+    /// The packages.
+    pub catalog: Arc<Catalog>,
     /// Rules broken on purpose, so the simulator can show that its checkers catch them.
     /// Always [`Sabotage::default`] (nothing broken) outside those tests.
     #[doc(hidden)]
@@ -85,10 +89,15 @@ impl Settings {
             timing,
             tiebreaker,
             seed,
+            catalog: Arc::new(Catalog::default()),
             sabotage: Sabotage::default(),
         }
     }
 }
+
+/// The most proposals a node accepts after its installed membership (each is reported to
+/// the next coordinator, so none may be dropped).
+pub const ACCEPTED_PROPOSALS_MAX: usize = 64;
 
 /// A stable digest of a cluster name (FNV-1a; only needs to tell clusters apart, not resist
 /// forgery: the transport authenticates peers).
@@ -179,9 +188,11 @@ pub struct Node {
     accepted: Option<(View, Instant)>,
     /// When the installed membership was installed.
     installed_at: Instant,
-    /// The last proposal accepted, kept after the deadline: a member that missed its commit
-    /// installs it when a peer's heartbeat shows it committed.
-    last_accepted: Option<View>,
+    /// Every proposal accepted after the installed membership, oldest first. Any of them
+    /// may have been committed by its coordinator: the next coordinator must hold quorum
+    /// against each (see `decide_if_complete`), and a member that missed a commit installs
+    /// the proposal when a peer's heartbeat shows it committed.
+    accepted_since: Vec<View>,
     round_max: u64,
     started_at: Instant,
     last_step: Option<Instant>,
@@ -200,6 +211,9 @@ pub struct Node {
     fence_waits: Vec<(NodeId, Incarnation, Instant)>,
     quorum_server: QuorumServerHealth,
     next_request: u64,
+    packages: Manager,
+    /// The package report version of the last heartbeats: a change is told at once.
+    report_sent: u64,
     actions: VecDeque<Action>,
 }
 
@@ -226,7 +240,7 @@ impl Node {
             view: View::none(nodes),
             promised: persisted.epoch_max,
             accepted: None,
-            last_accepted: None,
+            accepted_since: Vec::new(),
             installed_at: now,
             round_max: persisted.epoch_max.round(),
             started_at: now,
@@ -243,6 +257,8 @@ impl Node {
             fence_waits: Vec::new(),
             quorum_server: QuorumServerHealth::default(),
             next_request: 1,
+            packages: Manager::new(settings.me, settings.catalog.clone()),
+            report_sent: 0,
             actions: VecDeque::new(),
             settings,
         }
@@ -266,6 +282,35 @@ impl Node {
     /// The installed membership.
     pub fn view(&self) -> &View {
         &self.view
+    }
+
+    /// The package manager (its table is this node's view of where packages run).
+    pub fn packages(&self) -> &Manager {
+        &self.packages
+    }
+
+    /// A package script ended on this node.
+    pub fn handle_script(
+        &mut self,
+        now: Instant,
+        package: PackageId,
+        script: Script,
+        outcome: ScriptOutcome,
+    ) {
+        if self.phase == Phase::Halted || self.safety_expired(now) {
+            return;
+        }
+        self.packages.on_script(package, script, outcome);
+        self.step(now);
+    }
+
+    /// A service of a package exited on this node.
+    pub fn handle_service_exit(&mut self, now: Instant, package: PackageId, service: usize) {
+        if self.phase == Phase::Halted || self.safety_expired(now) {
+            return;
+        }
+        self.packages.on_service_exit(package, service);
+        self.step(now);
     }
 
     /// The settings.
@@ -391,6 +436,30 @@ impl Node {
                 echoes,
                 locks,
             } => self.on_commit(now, from, epoch, &fence_waits, (echoes, locks)),
+            Message::Order {
+                epoch,
+                serial,
+                order,
+            } => {
+                let from_coordinator = self.view.coordinator() == Some(from);
+                if self.phase == Phase::Running && epoch == self.view.epoch && from_coordinator {
+                    let quorate = self.quorate(now);
+                    self.packages
+                        .on_remote_order(epoch.0, serial, order, quorate);
+                }
+            }
+            Message::Abandon { epoch } => {
+                if epoch.coordinator() == from {
+                    self.accepted_since.retain(|v| v.epoch != epoch);
+                    if self
+                        .accepted
+                        .as_ref()
+                        .is_some_and(|(v, _)| v.epoch == epoch)
+                    {
+                        self.accepted = None;
+                    }
+                }
+            }
             Message::Halt { epoch } => {
                 if self
                     .accepted
@@ -477,8 +546,13 @@ impl Node {
         }
         if envelope.from_incarnation > peer.incarnation {
             // A new life: nothing of the old one holds. Tell it at once who this node hears,
-            // so that its joining does not wait a heartbeat interval.
+            // so that its joining does not wait a heartbeat interval. What its old life
+            // proposed can never be committed any more.
             self.reach_sent.0 = NodeSet(u32::MAX);
+            let life = peer.incarnation;
+            self.accepted_since
+                .retain(|v| v.epoch.coordinator() != from || v.incarnations[from.index()] != life);
+            let peer = &mut self.peers[from.index()];
             let networks = self.settings.networks;
             *peer = Peer {
                 incarnation: envelope.from_incarnation,
@@ -537,6 +611,58 @@ impl Node {
         }
         self.poll_quorum_server(now);
         self.release_fence_waits(now);
+        self.run_packages(now);
+    }
+
+    /// The package coordinator's placement (on the coordinator, while quorate), then what
+    /// the package manager wants done.
+    fn run_packages(&mut self, now: Instant) {
+        let coordinator = self.view.coordinator() == Some(self.settings.me);
+        if self.phase == Phase::Running && coordinator && self.quorate(now) {
+            self.packages
+                .coordinate(now, self.view.members, &|_, _| true);
+        }
+        self.drain_packages(now);
+        if self.phase != Phase::Halted
+            && self.packages.version() != self.report_sent
+            && now >= self.reach_sent.1 + self.settings.timing.heartbeat_interval / 4
+        {
+            self.send_heartbeats(now);
+        }
+    }
+
+    fn drain_packages(&mut self, now: Instant) {
+        loop {
+            let outputs = self.packages.take_outputs();
+            if outputs.is_empty() {
+                return;
+            }
+            for output in outputs {
+                match output {
+                    Output::Action(action) => self.actions.push_back(Action::Package(action)),
+                    Output::Event(event) => self.event(Event::Package(event)),
+                    Output::Order { to, order, .. } if to == self.settings.me => {
+                        let quorate = self.quorate(now);
+                        self.packages.on_order(order, quorate);
+                    }
+                    Output::Order { to, serial, order } => {
+                        let epoch = self.view.epoch;
+                        self.send(
+                            to,
+                            &Message::Order {
+                                epoch,
+                                serial,
+                                order,
+                            },
+                        );
+                    }
+                    Output::FailFast => {
+                        self.fence(FenceReason::FailFast);
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     fn send_heartbeats(&mut self, now: Instant) {
@@ -544,6 +670,10 @@ impl Node {
         let reach = self.reach(now);
         self.reach_sent = (reach, now);
         let echoing = self.phase == Phase::Running;
+        let packages = self.packages.report();
+        self.report_sent = self.packages.version();
+        let switching = self.packages.switching();
+        let switching_version = self.packages.switching_version();
         for index in 0..self.settings.nodes {
             let to = NodeId(index as u32);
             if to == self.settings.me {
@@ -566,6 +696,9 @@ impl Node {
                 members: self.view.members,
                 reach,
                 echo,
+                packages: packages.clone(),
+                switching: switching.clone(),
+                switching_version,
             };
             let to_incarnation = peer.incarnation;
             for network in 0..self.settings.networks {
@@ -621,21 +754,28 @@ impl Node {
                 peer.echo = Some(peer.echo.map_or(echo, |e| e.max(echo)));
             }
         }
-        self.round_max = self.round_max.max(heartbeat.epoch.round());
         let incarnation = peer.incarnation;
+        let same_view = self.view.epoch != Epoch::NONE
+            && heartbeat.epoch == self.view.epoch
+            && self.view.has(from, incarnation);
+        if same_view {
+            self.packages.on_report(from, &heartbeat.packages);
+            self.packages
+                .on_switching(heartbeat.switching_version, &heartbeat.switching);
+        }
+        self.round_max = self.round_max.max(heartbeat.epoch.round());
         let member = self.view.has(from, incarnation);
         let epoch = heartbeat.epoch;
         let newer = heartbeat.epoch > self.view.epoch;
         let members = heartbeat.members;
         peer.heartbeat = Some(heartbeat);
-        let committed = self.last_accepted.as_ref().is_some_and(|view| {
+        let committed = self.accepted_since.iter().position(|view| {
             view.epoch == epoch && view.members == members && view.has(from, incarnation)
         });
-        if newer && committed {
+        if let (true, Some(index)) = (newer, committed) {
             // The commit was lost on the way here: install what was accepted.
-            if let Some(view) = self.last_accepted.take() {
-                self.install(now, view, None, Vec::new(), &[]);
-            }
+            let view = self.accepted_since.remove(index);
+            self.install(now, view, None, Vec::new(), &[]);
         } else if member
             && newer
             && !members.contains(self.settings.me)
@@ -865,16 +1005,12 @@ impl Node {
         let silences = self.silences(now, &view);
         let mut accepted = NodeSet::EMPTY;
         accepted.insert(self.settings.me);
+        self.abandon_proposal();
         self.proposal = Some(Proposal {
             view: view.clone(),
             accepted,
             silences,
-            bases: self
-                .last_accepted
-                .iter()
-                .filter(|v| v.epoch > self.view.epoch)
-                .cloned()
-                .collect(),
+            bases: self.accepted_since.clone(),
             echoes: Vec::new(),
             sent: Vec::new(),
             deadline: now + self.settings.timing.propose_timeout,
@@ -899,6 +1035,20 @@ impl Node {
         self.decide_if_complete(now);
     }
 
+    /// Drops the proposal this node coordinates, for good (it will never commit it), and
+    /// tells its members, so they stop counting it as possibly committed.
+    fn abandon_proposal(&mut self) {
+        let Some(proposal) = self.proposal.take() else {
+            return;
+        };
+        let epoch = proposal.view.epoch;
+        for member in proposal.view.members.iter() {
+            if member != self.settings.me {
+                self.send(member, &Message::Abandon { epoch });
+            }
+        }
+    }
+
     /// Raises the promise and persists it before anything is said about it.
     fn promise(&mut self, epoch: Epoch) {
         self.promised = epoch;
@@ -909,7 +1059,8 @@ impl Node {
     /// For each member of the installed membership left out of `view`, how long ago this node
     /// last echoed it.
     fn silences(&self, now: Instant, view: &View) -> Vec<(NodeId, Incarnation, Option<Duration>)> {
-        self.view
+        let mut silences: Vec<_> = self
+            .view
             .members
             .iter()
             .filter(|&m| m != self.settings.me)
@@ -922,7 +1073,18 @@ impl Node {
                     echo_sent.map(|at| now.saturating_since(at)),
                 )
             })
-            .collect()
+            .collect();
+        // Lives still awaited from earlier re-formations travel on, so that every member
+        // of the new membership (a joining coordinator too) knows them: a wait of `r` left
+        // is the silence `bound - r`.
+        let bound = self.settings.timing.fence_bound();
+        for &(node, incarnation, deadline) in &self.fence_waits {
+            if !view.has(node, incarnation) {
+                let remaining = deadline.saturating_since(now);
+                silences.push((node, incarnation, Some(bound.saturating_sub(remaining))));
+            }
+        }
+        silences
     }
 
     fn send(&mut self, to: NodeId, message: &Message) {
@@ -953,7 +1115,9 @@ impl Node {
     ) {
         self.round_max = self.round_max.max(epoch.round());
         let highest = self.promised.max(self.view.epoch);
-        if epoch <= highest {
+        // Beyond the bound, accept nothing more until a membership is installed: every
+        // accepted proposal must be reported, none may be forgotten.
+        if epoch <= highest || self.accepted_since.len() >= ACCEPTED_PROPOSALS_MAX {
             self.send(from, &Message::Reject { epoch, highest });
             return;
         }
@@ -970,19 +1134,14 @@ impl Node {
         if !acceptable {
             return;
         }
-        if let Some(proposal) = self.proposal.take() {
-            // Another coordinator with a higher epoch: stand down.
-            drop(proposal);
-        }
+        // Another coordinator with a higher epoch: stand down.
+        self.abandon_proposal();
         self.promise(epoch);
         let silences = self.silences(now, &view);
-        let accepted_before = self
-            .last_accepted
-            .clone()
-            .filter(|v| v.epoch > self.view.epoch);
+        let accepted_before = self.accepted_since.clone();
         let deadline =
             now + self.settings.timing.propose_timeout * 2 + self.settings.timing.lock_timeout;
-        self.last_accepted = Some(view.clone());
+        self.accepted_since.push(view.clone());
         self.accepted = Some((view, deadline));
         if self.phase == Phase::Running {
             self.set_phase(Phase::Reforming);
@@ -1009,7 +1168,7 @@ impl Node {
         epoch: Epoch,
         installed: Epoch,
         silences: Vec<(NodeId, Incarnation, Option<Duration>)>,
-        (echo, sent_at, accepted): (Instant, Instant, Option<View>),
+        (echo, sent_at, accepted): (Instant, Instant, Vec<View>),
     ) {
         let Some(proposal) = &mut self.proposal else {
             return;
@@ -1019,7 +1178,7 @@ impl Node {
         }
         if installed > self.view.epoch {
             // A member knows a newer membership: this node's view is stale.
-            self.proposal = None;
+            self.abandon_proposal();
             return;
         }
         if !proposal.view.members.contains(from) || proposal.accepted.contains(from) {
@@ -1027,7 +1186,7 @@ impl Node {
         }
         proposal.accepted.insert(from);
         proposal.echoes.push((from, echo));
-        if let Some(view) = accepted {
+        for view in accepted {
             if view.epoch > self.view.epoch && view.epoch != epoch {
                 proposal.bases.push(view);
             }
@@ -1047,7 +1206,7 @@ impl Node {
             .as_ref()
             .is_some_and(|p| p.view.epoch == epoch && p.lock.is_none())
         {
-            self.proposal = None;
+            self.abandon_proposal();
             let jitter = self.rng.next_u64() % 1000;
             self.backoff_until = now + self.settings.timing.settle * (jitter as u32) / 1000;
         }
@@ -1322,38 +1481,32 @@ impl Node {
         let before = std::mem::replace(&mut self.view, view);
         self.installed_at = now;
         let installed = self.view.epoch;
-        if self
-            .last_accepted
-            .as_ref()
-            .is_some_and(|v| v.epoch <= installed)
-        {
-            self.last_accepted = None;
-        }
+        self.accepted_since.retain(|v| v.epoch > installed);
         self.promised = self.promised.max(self.view.epoch);
         self.actions.push_back(Action::Persist(Persisted {
             epoch_max: self.promised,
         }));
-        let bound = self.settings.timing.fence_bound();
-        for node in before.members.iter() {
-            let incarnation = before.incarnations[node.index()];
-            if node == self.settings.me || self.view.has(node, incarnation) {
-                continue;
-            }
-            let wait = match &fence_waits {
-                Some(waits) => waits
-                    .iter()
-                    .find(|(n, i, _)| *n == node && *i == incarnation)
-                    .map_or(Duration::ZERO, |w| w.2),
-                None => bound,
-            };
-            self.fence_waits.push((node, incarnation, now + wait));
-            self.event(Event::NodeFailed { node, incarnation });
-        }
+        let failed = self.await_fences(now, &before, fence_waits);
         // A life that is a member again (it had missed a commit and never learnt it was left
         // out) keeps what it runs: nothing of it is taken over.
         let view = &self.view;
+        let back: Vec<NodeId> = self
+            .fence_waits
+            .iter()
+            .filter(|(node, incarnation, _)| view.has(*node, *incarnation))
+            .map(|(node, _, _)| *node)
+            .collect();
         self.fence_waits
             .retain(|(node, incarnation, _)| !view.has(*node, *incarnation));
+        for node in back {
+            // Back in the same life: what it runs is reported again, nothing waits for it
+            // (unless another of its lives is still awaited).
+            if !self.fence_waits.iter().any(|(n, _, _)| *n == node) {
+                self.packages.on_takeover_allowed(node);
+            }
+        }
+        self.packages
+            .on_membership(self.view.epoch.0, self.view.members, failed);
         for node in self.view.members.iter() {
             if !before.has(node, self.view.incarnations[node.index()]) && node != self.settings.me {
                 self.event(Event::NodeJoined { node });
@@ -1368,6 +1521,13 @@ impl Node {
             }
         }
         self.candidate = None;
+        if self
+            .proposal
+            .as_ref()
+            .is_some_and(|p| p.view.epoch != installed)
+        {
+            self.abandon_proposal();
+        }
         self.proposal = None;
         self.accepted = None;
         self.event(Event::MembershipChanged {
@@ -1396,6 +1556,66 @@ impl Node {
             self.quorum_server.reachable = true;
             self.quorum_server.next_ping = Some(now);
         }
+    }
+
+    /// Records the lives the new membership must see fenced before taking over from them:
+    /// the commit's list (the left-out members, and lives still awaited by any member), each
+    /// left-out member of this node's previous membership, and, when the commit was lost,
+    /// every node outside the membership for the full bound. Returns the nodes awaited.
+    fn await_fences(
+        &mut self,
+        now: Instant,
+        before: &View,
+        fence_waits: Option<&[(NodeId, Incarnation, Duration)]>,
+    ) -> NodeSet {
+        let bound = self.settings.timing.fence_bound();
+        let me = self.settings.me;
+        let mut waits: Vec<(NodeId, Incarnation, Duration)> = match fence_waits {
+            Some(waits) => waits.to_vec(),
+            None => (0..self.settings.nodes as u32)
+                .map(NodeId)
+                .filter(|&n| n != me && !self.view.members.contains(n))
+                .map(|n| {
+                    let life = if before.members.contains(n) {
+                        before.incarnations[n.index()]
+                    } else {
+                        self.peers[n.index()].incarnation
+                    };
+                    (n, life, bound)
+                })
+                .collect(),
+        };
+        for node in before.members.iter() {
+            let incarnation = before.incarnations[node.index()];
+            if node == me || self.view.has(node, incarnation) {
+                continue;
+            }
+            self.event(Event::NodeFailed { node, incarnation });
+            if !waits
+                .iter()
+                .any(|(n, i, _)| *n == node && *i == incarnation)
+            {
+                // The coordinator did not know this life (this node missed a commit).
+                waits.push((node, incarnation, bound));
+            }
+        }
+        let mut failed = NodeSet::EMPTY;
+        for (node, incarnation, wait) in waits {
+            if node == me || self.view.has(node, incarnation) {
+                continue;
+            }
+            failed.insert(node);
+            let deadline = now + wait;
+            match self
+                .fence_waits
+                .iter_mut()
+                .find(|(n, i, _)| *n == node && *i == incarnation)
+            {
+                Some(entry) => entry.2 = entry.2.max(deadline),
+                None => self.fence_waits.push((node, incarnation, deadline)),
+            }
+        }
+        failed
     }
 
     fn poll_quorum_server(&mut self, now: Instant) {
@@ -1439,6 +1659,10 @@ impl Node {
             .partition(|(_, _, at)| now >= *at);
         self.fence_waits = waiting;
         for (node, incarnation, _) in due {
+            // Another life of the same node may still be awaited.
+            if !self.fence_waits.iter().any(|(n, _, _)| *n == node) {
+                self.packages.on_takeover_allowed(node);
+            }
             self.event(Event::TakeoverAllowed { node, incarnation });
         }
     }

@@ -12,18 +12,21 @@ pub mod check;
 pub mod random;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use crate::config::cluster::parse;
+use crate::config::package::{parse as parse_package, PackageType};
 use crate::core::{
     Action, Envelope, Event, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase,
     QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Tiebreaker,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, BLOCK_BYTES};
+use crate::packages::{Catalog, PackageAction, PackageId, Script, ScriptOutcome};
 use crate::timing::Timing;
 use check::{Checker, Lives, Violation};
 
@@ -48,6 +51,8 @@ pub struct Options {
     pub reboot_after: Option<Duration>,
     /// Rules the cores break on purpose (checker tests only).
     pub sabotage: Sabotage,
+    /// Package files (their text).
+    pub packages: Vec<String>,
 }
 
 impl Options {
@@ -63,8 +68,20 @@ impl Options {
             drift_ppm: 500,
             reboot_after: None,
             sabotage: Sabotage::default(),
+            packages: Vec::new(),
         }
     }
+}
+
+/// How a simulated script misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptFault {
+    /// It exits non-zero.
+    Fail,
+    /// It runs past its timeout (the driver reports a timeout).
+    Timeout,
+    /// It never ends and no timeout is configured.
+    Hang,
 }
 
 /// A simulated node's life.
@@ -144,6 +161,11 @@ struct SimNode {
 #[derive(Debug, Clone)]
 enum Pending {
     Timer,
+    Script {
+        package: PackageId,
+        script: Script,
+        outcome: ScriptOutcome,
+    },
     Deliver {
         network: usize,
         envelope: Envelope,
@@ -207,6 +229,15 @@ pub struct Simulation {
     pub quorum_server: QuorumServerModel,
     replayable: Vec<(NodeId, usize, Envelope)>,
     checker: Checker,
+    /// The resolved packages.
+    catalog: Arc<Catalog>,
+    /// Package instances that may be running: from their run script until a halt script
+    /// succeeds or the node's life ends (S1).
+    owners: BTreeSet<(PackageId, NodeId, Incarnation)>,
+    /// Scripts that fail, hang or time out, by package, node and script.
+    pub script_faults: BTreeMap<(PackageId, NodeId, Script), ScriptFault>,
+    /// How long a script takes.
+    pub script_latency: Duration,
     violation: Option<Violation>,
     trace: Vec<Record>,
     /// Events processed (for the benchmark).
@@ -251,12 +282,25 @@ impl Simulation {
             Ok(timing) => timing,
             Err(findings) => panic!("the simulator's timing is invalid: {findings:?}"),
         };
+        let packages: Vec<_> = options
+            .packages
+            .iter()
+            .map(|text| match parse_package(text, "simulated.conf") {
+                Ok(checked) => checked.config,
+                Err(findings) => panic!("a simulated package file is invalid: {findings:?}"),
+            })
+            .collect();
+        let catalog = match Catalog::resolve(&config, &packages) {
+            Ok(catalog) => Arc::new(catalog),
+            Err(error) => panic!("the simulated packages do not resolve: {error}"),
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
         let settings: Vec<Settings> = (0..options.nodes)
             .map(|n| {
                 let mut settings =
                     Settings::from_config(&config, timing, NodeId(n as u32), 1, rng.next_u64());
                 settings.sabotage = options.sabotage;
+                settings.catalog = catalog.clone();
                 settings
             })
             .collect();
@@ -310,6 +354,10 @@ impl Simulation {
             nodes,
             replayable: Vec::new(),
             checker: Checker::default(),
+            catalog,
+            owners: BTreeSet::new(),
+            script_faults: BTreeMap::new(),
+            script_latency: Duration::from_millis(500),
             violation: None,
             trace: Vec::new(),
             steps: 0,
@@ -619,6 +667,19 @@ impl Simulation {
             Pending::QuorumServer { id, answer } => {
                 self.run_core(node, |core, now| core.handle_quorum_server(now, id, answer));
             }
+            Pending::Script {
+                package,
+                script,
+                outcome,
+            } => {
+                if script == Script::Halt && outcome == ScriptOutcome::Succeeded {
+                    let incarnation = self.nodes[node.index()].incarnation;
+                    self.owners.remove(&(package, node, incarnation));
+                }
+                self.run_core(node, |core, now| {
+                    core.handle_script(now, package, script, outcome);
+                });
+            }
         }
     }
 
@@ -628,6 +689,10 @@ impl Simulation {
             return;
         }
         sim_node.life = Life::Down;
+        let incarnation = sim_node.incarnation;
+        self.owners
+            .retain(|&(_, n, i)| n != node || i != incarnation);
+        let sim_node = &mut self.nodes[node.index()];
         sim_node.core = None;
         sim_node.watchdog = None;
         sim_node.inbox.clear();
@@ -701,6 +766,7 @@ impl Simulation {
             Action::QuorumServer(request) => {
                 self.quorum_server_request(node, incarnation, request.id, request.kind);
             }
+            Action::Package(action) => self.package_action(node, incarnation, action),
             Action::Event(event) => self.observe(node, event),
         }
     }
@@ -717,6 +783,104 @@ impl Simulation {
             }
         }
         self.trace.push(Record { at, node, event });
+    }
+
+    fn package_action(&mut self, node: NodeId, incarnation: Incarnation, action: PackageAction) {
+        let (package, script) = match action {
+            PackageAction::Run { package } => (package, Script::Run),
+            PackageAction::Halt { package } => (package, Script::Halt),
+            PackageAction::RestartService { .. } => return,
+        };
+        if script == Script::Run {
+            self.check_single_owner(node, package);
+            self.owners.insert((package, node, incarnation));
+        }
+        let outcome = match self.script_faults.get(&(package, node, script)) {
+            None => ScriptOutcome::Succeeded,
+            Some(ScriptFault::Fail) => ScriptOutcome::Failed,
+            Some(ScriptFault::Timeout) => ScriptOutcome::TimedOut,
+            Some(ScriptFault::Hang) => return,
+        };
+        let latency = self.script_latency;
+        self.schedule(
+            latency,
+            Scheduled::Node {
+                node,
+                incarnation,
+                generation: 0,
+                pending: Pending::Script {
+                    package,
+                    script,
+                    outcome,
+                },
+            },
+        );
+    }
+
+    /// S1: a failover package starts on a node while no other node may still run it.
+    fn check_single_owner(&mut self, node: NodeId, package: PackageId) {
+        if self.catalog.package(package).kind != PackageType::Failover || self.violation.is_some() {
+            return;
+        }
+        let lives = NodeLives(&self.nodes, self.now);
+        let other = self
+            .owners
+            .iter()
+            .find(|&&(p, n, i)| p == package && n != node && lives.alive_at_all(n, i));
+        if let Some(&(_, owner, _)) = other {
+            self.violation = Some(Violation {
+                invariant: "S1",
+                detail: format!(
+                    "{} starts on {node} while {owner} may still run it",
+                    self.catalog.package(package).name
+                ),
+                at_seconds: Duration::from_nanos(self.now).as_secs_f64(),
+                seed: self.options.seed,
+            });
+        }
+    }
+
+    /// The nodes that may run `package` now.
+    pub fn running_on(&self, package: &str) -> NodeSet {
+        let Some(id) = self.catalog.find(package) else {
+            return NodeSet::EMPTY;
+        };
+        self.owners
+            .iter()
+            .filter(|(p, _, _)| *p == id)
+            .map(|(_, n, _)| *n)
+            .collect()
+    }
+
+    /// The package called `name`.
+    pub fn package(&self, name: &str) -> PackageId {
+        match self.catalog.find(name) {
+            Some(id) => id,
+            None => panic!("no simulated package {name}"),
+        }
+    }
+
+    /// A service of `package` dies on `node`.
+    pub fn kill_service(&mut self, node: NodeId, package: &str, service: usize) {
+        let id = self.package(package);
+        self.kill_service_id(node, id, service);
+    }
+
+    /// A service of package `id` dies on `node` (if it runs there).
+    pub fn kill_service_id(&mut self, node: NodeId, id: PackageId, service: usize) {
+        if self.nodes[node.index()].life == Life::Up {
+            self.run_core(node, |core, now| core.handle_service_exit(now, id, service));
+        }
+    }
+
+    /// The number of packages.
+    pub fn package_count(&self) -> usize {
+        self.catalog.packages.len()
+    }
+
+    /// The packages.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     fn schedule_watchdog(&mut self, node: NodeId, incarnation: Incarnation) {
@@ -880,6 +1044,19 @@ const INBOX_MAX: usize = 4096;
 const REPLAYABLE_MAX: usize = 256;
 
 struct NodeLives<'a>(&'a [SimNode], u64);
+
+impl NodeLives<'_> {
+    /// Whether the life runs at all (quorate or not): a package it started runs on until
+    /// the node is reset.
+    fn alive_at_all(&self, node: NodeId, incarnation: Incarnation) -> bool {
+        self.0.get(node.index()).is_some_and(|n| {
+            let reset_pending = n.frozen
+                && n.watchdog
+                    .is_some_and(|deadline| local_time(n, self.1) >= deadline);
+            n.incarnation == incarnation && n.life != Life::Down && !reset_pending
+        })
+    }
+}
 
 impl Lives for NodeLives<'_> {
     /// A node may run packages once it has been quorate in a membership, until it is

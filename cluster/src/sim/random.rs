@@ -44,6 +44,34 @@ pub fn options(seed: u64, sabotage: Sabotage) -> Options {
     };
     options.reboot_after = Some(Duration::from_secs(5 + pick(16)));
     options.sabotage = sabotage;
+    let packages = pick(4);
+    for p in 0..packages {
+        // Each package may run on a random, rotated subset of the nodes.
+        let first = pick(nodes as u64) as usize;
+        let count = 1 + pick(nodes as u64) as usize;
+        let mut text = format!(
+            "package_name pkg{p}
+"
+        );
+        for k in 0..count {
+            text.push_str(&format!("node_name n{}\n", (first + k) % nodes + 1));
+        }
+        if pick(2) == 0 {
+            text.push_str("failover_policy min_package_node\n");
+        }
+        if pick(3) == 0 {
+            text.push_str("failback_policy automatic\n");
+        }
+        text.push_str("service_name s\nservice_cmd /bin/s\n");
+        text.push_str(
+            [
+                "service_restart none\n",
+                "service_restart 2\n",
+                "service_restart unlimited\n",
+            ][pick(3) as usize],
+        );
+        options.packages.push(text);
+    }
     options
 }
 
@@ -86,13 +114,18 @@ pub fn drive(sim: &mut Simulation) -> Result<Summary, super::check::Violation> {
     })
 }
 
+fn random_package(sim: &mut Simulation) -> Option<crate::packages::PackageId> {
+    let count = sim.package_count() as u64;
+    (count > 0).then(|| crate::packages::PackageId(sim.random(count) as u32))
+}
+
 fn random_node(sim: &mut Simulation, nodes: usize) -> NodeId {
     NodeId(sim.random(nodes as u64) as u32)
 }
 
 fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
     let member_timeout = sim.timing().member_timeout;
-    match sim.random(14) {
+    match sim.random(15) {
         0 => {
             let node = random_node(sim, nodes);
             sim.crash(node);
@@ -143,6 +176,12 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
         11 => {
             sim.network.duplicate = sim.random(30) as f64 / 100.0;
             sim.network.replay = sim.random(20) as f64 / 100.0;
+        }
+        14 => {
+            if let Some(package) = random_package(sim) {
+                let node = random_node(sim, nodes);
+                sim.kill_service_id(node, package, 0);
+            }
         }
         12 => match sim.random(4) {
             0 => sim.disk.failing = !sim.disk.failing,
@@ -196,13 +235,37 @@ mod check_l1 {
     use super::*;
     use crate::sim::check::Violation;
 
+    /// L1 for packages: every failover package that may start somewhere in the membership
+    /// (AUTO_RUN on, node switching enabled on a member) runs on exactly one node.
+    fn packages_placed(sim: &Simulation) -> bool {
+        let Some(core) = sim.core(NodeId(0)) else {
+            return false;
+        };
+        let table = core.packages().table();
+        sim.catalog().ids().all(|id| {
+            let state = table.package(id);
+            let runs = sim.running_on(&sim.catalog().package(id).name).len();
+            let startable = state.auto_run
+                && !state.switching.intersection(core.view().members).is_empty()
+                && !state
+                    .instances
+                    .values()
+                    .any(|s| *s == crate::packages::InstanceState::HaltAborted);
+            if startable {
+                runs == 1
+            } else {
+                runs <= 1
+            }
+        })
+    }
+
     /// L1: once the faults stop, every node is in one membership within the re-formation
     /// budget: a reboot, a safety timeout and a few MEMBER_TIMEOUTs.
     pub fn liveness(sim: &mut Simulation, nodes: usize) -> Result<(), Violation> {
         let timing = sim.timing();
         let budget = Duration::from_secs(30) + timing.fence_bound() + timing.member_timeout * 6;
         let all = NodeSet::first(nodes);
-        if sim.run_until(budget, |s| s.formed(all))? {
+        if sim.run_until(budget, |s| s.formed(all) && packages_placed(s))? {
             return Ok(());
         }
         let states: Vec<String> = (0..nodes)
@@ -219,7 +282,7 @@ mod check_l1 {
         Err(Violation {
             invariant: "L1",
             detail: format!(
-                "no single membership of all {nodes} nodes {:.0} s after the faults stopped: {}",
+                "no single membership of all {nodes} nodes with its packages placed {:.0} s after the faults stopped: {}",
                 budget.as_secs_f64(),
                 states.join("; ")
             ),

@@ -1,0 +1,241 @@
+//! The packages as the engine uses them: configuration resolved to node numbers and package
+//! numbers, checked once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::config::cluster::ClusterConfig;
+use crate::config::package::{
+    DependencyCondition, DependencyLocation, Evaluation, FailbackPolicy, FailoverPolicy,
+    PackageConfig, PackageType, ServiceRestart, UpCriteria,
+};
+use crate::core::{NodeId, NodeSet};
+
+/// A package's number: its index in the catalog (packages sorted by name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PackageId(pub u32);
+
+impl PackageId {
+    /// The index, for tables indexed by package.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One dependency, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DependencyDef {
+    /// The package depended on.
+    pub package: PackageId,
+    /// up or down.
+    pub condition: DependencyCondition,
+    /// Where.
+    pub location: DependencyLocation,
+}
+
+/// One service, as the engine needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceDef {
+    /// service_name.
+    pub name: String,
+    /// service_restart.
+    pub restart: ServiceRestart,
+    /// service_fail_fast_enabled.
+    pub fail_fast: bool,
+}
+
+/// One generic resource of a package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceDef {
+    /// generic_resource_name.
+    pub name: String,
+    /// before_package_start or during_package_start.
+    pub evaluation: Evaluation,
+    /// Extended resources: the criteria; simple ones: none.
+    pub up_criteria: Option<UpCriteria>,
+}
+
+/// One package, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackageDef {
+    /// package_name.
+    pub name: String,
+    /// package_type.
+    pub kind: PackageType,
+    /// node_name, in preference order (`*`: every node in cluster file order).
+    pub nodes: Vec<NodeId>,
+    /// auto_run.
+    pub auto_run: bool,
+    /// node_fail_fast_enabled.
+    pub node_fail_fast: bool,
+    /// run_script_timeout (None: no_timeout).
+    pub run_script_timeout: Option<Duration>,
+    /// halt_script_timeout (None: no_timeout).
+    pub halt_script_timeout: Option<Duration>,
+    /// failover_policy.
+    pub failover_policy: FailoverPolicy,
+    /// failback_policy.
+    pub failback_policy: FailbackPolicy,
+    /// priority (lower is higher; None: no_priority, after every numbered one).
+    pub priority: Option<u32>,
+    /// Dependencies.
+    pub dependencies: Vec<DependencyDef>,
+    /// Weights against the nodes' capacities.
+    pub weights: BTreeMap<String, f64>,
+    /// Services.
+    pub services: Vec<ServiceDef>,
+    /// Generic resources.
+    pub resources: Vec<ResourceDef>,
+}
+
+impl PackageDef {
+    /// The set of nodes it may run on.
+    pub fn node_set(&self) -> NodeSet {
+        self.nodes.iter().copied().collect()
+    }
+}
+
+/// Every package of the cluster, and the nodes' capacities.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Catalog {
+    /// The packages, sorted by name.
+    pub packages: Vec<PackageDef>,
+    /// Each node's capacities (CAPACITY_NAME/VALUE), by node.
+    pub capacities: Vec<BTreeMap<String, f64>>,
+    /// The cluster's default weights (WEIGHT_NAME/WEIGHT_DEFAULT).
+    pub weight_defaults: BTreeMap<String, f64>,
+}
+
+/// Why a package set cannot be resolved (check_set reports these first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolveError(pub String);
+
+impl std::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+impl Catalog {
+    /// Resolves `packages` against `cluster` (run `config::package::check_set` first: this
+    /// only refuses what it cannot resolve).
+    pub fn resolve(
+        cluster: &ClusterConfig,
+        packages: &[PackageConfig],
+    ) -> Result<Catalog, ResolveError> {
+        let mut sorted: Vec<&PackageConfig> = packages.iter().collect();
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        let id_of = |name: &str| {
+            sorted
+                .iter()
+                .position(|p| p.name == name)
+                .map(|i| PackageId(i as u32))
+        };
+        let node_of = |name: &str| {
+            cluster
+                .nodes
+                .iter()
+                .position(|n| n.name.eq_ignore_ascii_case(name))
+                .map(|i| NodeId(i as u32))
+        };
+        let mut defs = Vec::with_capacity(sorted.len());
+        for package in &sorted {
+            let nodes = if package.nodes.is_empty() || package.nodes.iter().any(|n| n == "*") {
+                (0..cluster.nodes.len() as u32).map(NodeId).collect()
+            } else {
+                package
+                    .nodes
+                    .iter()
+                    .map(|n| {
+                        node_of(n).ok_or_else(|| {
+                            ResolveError(format!("package {}: no node {n}", package.name))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            let dependencies = package
+                .dependencies
+                .iter()
+                .map(|d| {
+                    id_of(&d.package)
+                        .map(|id| DependencyDef {
+                            package: id,
+                            condition: d.condition,
+                            location: d.location,
+                        })
+                        .ok_or_else(|| {
+                            ResolveError(format!(
+                                "package {}: depends on unknown package {}",
+                                package.name, d.package
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            defs.push(PackageDef {
+                name: package.name.clone(),
+                kind: package.package_type,
+                nodes,
+                auto_run: package.auto_run,
+                node_fail_fast: package.node_fail_fast,
+                run_script_timeout: package.run_script_timeout,
+                halt_script_timeout: package.halt_script_timeout,
+                failover_policy: package.failover_policy,
+                failback_policy: package.failback_policy,
+                priority: package.priority,
+                dependencies,
+                weights: package.weights.clone(),
+                services: package
+                    .services
+                    .iter()
+                    .map(|s| ServiceDef {
+                        name: s.name.clone(),
+                        restart: s.restart,
+                        fail_fast: s.fail_fast,
+                    })
+                    .collect(),
+                resources: package
+                    .generic_resources
+                    .iter()
+                    .map(|r| ResourceDef {
+                        name: r.name.clone(),
+                        evaluation: r.evaluation,
+                        up_criteria: r.up_criteria,
+                    })
+                    .collect(),
+            });
+        }
+        Ok(Catalog {
+            packages: defs,
+            capacities: cluster.nodes.iter().map(|n| n.capacities.clone()).collect(),
+            weight_defaults: cluster.weight_defaults.clone(),
+        })
+    }
+
+    /// The package called `name`.
+    pub fn find(&self, name: &str) -> Option<PackageId> {
+        self.packages
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| PackageId(i as u32))
+    }
+
+    /// The package `id`.
+    pub fn package(&self, id: PackageId) -> &PackageDef {
+        &self.packages[id.index()]
+    }
+
+    /// Every package id.
+    pub fn ids(&self) -> impl Iterator<Item = PackageId> {
+        (0..self.packages.len() as u32).map(PackageId)
+    }
+
+    /// The packages in the order the coordinator considers them: priority (lower first),
+    /// packages without priority last, then by name.
+    pub fn by_priority(&self) -> Vec<PackageId> {
+        let mut ids: Vec<PackageId> = self.ids().collect();
+        ids.sort_by_key(|id| (self.package(*id).priority.unwrap_or(u32::MAX), *id));
+        ids
+    }
+}

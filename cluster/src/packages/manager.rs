@@ -1,0 +1,699 @@
+//! The package manager of one node: it runs this node's package instances (run and halt
+//! scripts, services with their restarts, fail-fast) and, on the cluster coordinator, decides
+//! where packages run (the package coordinator, serviceguard.md section 3.3).
+//!
+//! Every node keeps the cluster-wide table from what members report in their heartbeats;
+//! the switching part (AUTO_RUN, node switching, maintenance) is the coordinator's and every
+//! member keeps its latest copy, so a new coordinator carries on where the old one stopped.
+//! The coordinator orders starts and halts; a node acts on an order only while quorate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::catalog::{Catalog, PackageId};
+use super::placement::{decide, Decision, Inputs};
+use super::table::{InstanceState, Table};
+use crate::config::package::ServiceRestart;
+use crate::core::{Instant, NodeId, NodeSet};
+
+/// What a node asks its driver to do for a package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PackageAction {
+    /// Run the package's run script (which starts its services); answer with the outcome.
+    Run {
+        /// The package.
+        package: PackageId,
+    },
+    /// Run the halt script (which stops the services); answer with the outcome.
+    Halt {
+        /// The package.
+        package: PackageId,
+    },
+    /// Start a service again.
+    RestartService {
+        /// The package.
+        package: PackageId,
+        /// The service, by index in the package file.
+        service: usize,
+        /// The restart count so far (RESTART_COUNT in its environment).
+        restarts: u32,
+    },
+}
+
+/// Which script ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Script {
+    /// The run script.
+    Run,
+    /// The halt script.
+    Halt,
+}
+
+/// How a script ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptOutcome {
+    /// Exit 0.
+    Succeeded,
+    /// A non-zero exit.
+    Failed,
+    /// run_script_timeout or halt_script_timeout passed (the driver killed it).
+    TimedOut,
+}
+
+/// Why an instance halts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HaltReason {
+    /// An operator (cmhaltpkg) or the coordinator asked.
+    Command,
+    /// The package moves back to a node it prefers.
+    Failback,
+    /// A failure: the package ends failed here.
+    Failure,
+}
+
+/// What the package layer reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackageEvent {
+    /// An instance changed state on this node (`None`: not there, halted).
+    StateChanged {
+        /// The package.
+        package: PackageId,
+        /// This node.
+        node: NodeId,
+        /// Before.
+        before: Option<InstanceState>,
+        /// After.
+        after: Option<InstanceState>,
+    },
+    /// A service exited.
+    ServiceFailed {
+        /// The package.
+        package: PackageId,
+        /// The service.
+        service: usize,
+    },
+    /// A service was restarted.
+    ServiceRestarted {
+        /// The package.
+        package: PackageId,
+        /// The service.
+        service: usize,
+        /// The restart count now.
+        restarts: u32,
+    },
+    /// The coordinator changed a package's switching (a failure disables node switching).
+    SwitchingChanged {
+        /// The package.
+        package: PackageId,
+        /// AUTO_RUN now.
+        auto_run: bool,
+        /// Node switching now.
+        switching: NodeSet,
+    },
+    /// The coordinator started a failover package on another node after a failure.
+    Failover {
+        /// The package.
+        package: PackageId,
+        /// Where it goes.
+        node: NodeId,
+    },
+    /// The coordinator moves a package back to a node it prefers.
+    Failback {
+        /// The package.
+        package: PackageId,
+        /// Where it goes.
+        node: NodeId,
+    },
+}
+
+/// What the manager wants done, for the node to carry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A local action for the driver.
+    Action(PackageAction),
+    /// Send an order to a node.
+    Order {
+        /// The node.
+        to: NodeId,
+        /// Numbers the coordinator's orders: a node carries out each at most once, so a
+        /// duplicated or replayed order does nothing.
+        serial: u64,
+        /// The order.
+        order: Order,
+    },
+    /// Report an event.
+    Event(PackageEvent),
+    /// Reset this node (node_fail_fast or service_fail_fast).
+    FailFast,
+}
+
+/// An order of the package coordinator to one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Start the package there.
+    Start(PackageId),
+    /// Halt it there.
+    Halt(PackageId, HaltReason),
+}
+
+/// The switching part of the table, as the coordinator sends it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switching {
+    /// The package.
+    pub package: PackageId,
+    /// AUTO_RUN.
+    pub auto_run: bool,
+    /// Node switching.
+    pub switching: NodeSet,
+    /// Maintenance.
+    pub maintenance: bool,
+}
+
+/// One instance on this node.
+#[derive(Debug, Clone)]
+struct Local {
+    state: InstanceState,
+    halt_reason: HaltReason,
+    restarts: Vec<u32>,
+}
+
+/// One node's package manager.
+#[derive(Debug)]
+pub struct Manager {
+    me: NodeId,
+    catalog: Arc<Catalog>,
+    table: Table,
+    locals: BTreeMap<PackageId, Local>,
+    /// Orders sent and not yet seen carried out, with when to send them again.
+    pending: BTreeMap<(PackageId, NodeId), (Order, Instant)>,
+    /// Packages that failed: the next start elsewhere is reported as a failover.
+    failed_over: BTreeSet<PackageId>,
+    /// Something changed since the last placement.
+    dirty: bool,
+    /// When placement last ran (it also runs periodically, for resent orders).
+    placed_at: Option<Instant>,
+    /// Counts this node's instance changes, so the node knows when to tell its peers.
+    version: u64,
+    /// The membership, and the members whose instances have been reported in it: the
+    /// coordinator places nothing before it knows what runs where.
+    members: NodeSet,
+    reported: NodeSet,
+    /// The version of the switching table: the epoch of the coordinator that last changed
+    /// it, and a count. Every node tells its copy; the highest version wins.
+    switching_version: (u64, u64),
+    epoch: u64,
+    /// The coordinator's order counter.
+    order_serial: u64,
+    /// The last order carried out here: (epoch, serial).
+    executed: (u64, u64),
+    /// Where packages halted for a failback go next.
+    failback_to: BTreeMap<PackageId, NodeId>,
+    outputs: Vec<Output>,
+}
+
+/// How long the coordinator waits for an order to show in the reports before sending it
+/// again.
+const ORDER_RESEND: Duration = Duration::from_secs(2);
+
+impl Manager {
+    /// A manager for node `me`.
+    pub fn new(me: NodeId, catalog: Arc<Catalog>) -> Manager {
+        Manager {
+            me,
+            table: Table::new(&catalog),
+            catalog,
+            locals: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            failed_over: BTreeSet::new(),
+            dirty: true,
+            placed_at: None,
+            version: 0,
+            members: NodeSet::EMPTY,
+            reported: NodeSet::EMPTY,
+            switching_version: (0, 0),
+            epoch: 0,
+            order_serial: 0,
+            executed: (0, 0),
+            failback_to: BTreeMap::new(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// The catalog.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The cluster-wide table as this node knows it.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Takes what the manager wants done.
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.outputs)
+    }
+
+    /// Counts this node's instance changes.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// This node's instances, for its heartbeats.
+    pub fn report(&self) -> Vec<(PackageId, InstanceState)> {
+        self.locals.iter().map(|(id, l)| (*id, l.state)).collect()
+    }
+
+    /// The switching table, for the coordinator's heartbeats.
+    pub fn switching(&self) -> Vec<Switching> {
+        self.catalog
+            .ids()
+            .map(|id| {
+                let state = self.table.package(id);
+                Switching {
+                    package: id,
+                    auto_run: state.auto_run,
+                    switching: state.switching,
+                    maintenance: state.maintenance,
+                }
+            })
+            .collect()
+    }
+
+    /// Whether anything runs here (a node that fences loses all of it).
+    pub fn anything_here(&self) -> bool {
+        !self.locals.is_empty()
+    }
+
+    /// A member reported its instances.
+    pub fn on_report(&mut self, node: NodeId, states: &[(PackageId, InstanceState)]) {
+        self.reported.insert(node);
+        for id in self.catalog.ids() {
+            let reported = states.iter().find(|(p, _)| *p == id).map(|(_, s)| *s);
+            let instances = &mut self.table.package_mut(id).instances;
+            let changed = match reported {
+                Some(state) => instances.insert(node, state) != Some(state),
+                None => instances.remove(&node).is_some(),
+            };
+            self.dirty |= changed;
+            self.settle_order(id, node, reported);
+        }
+    }
+
+    /// An order to `node` for `id` is done once the node shows its effect.
+    fn settle_order(&mut self, id: PackageId, node: NodeId, state: Option<InstanceState>) {
+        if let Some((order, _)) = self.pending.get(&(id, node)) {
+            let done = match order {
+                Order::Start(_) => state.is_some(),
+                Order::Halt(..) => state != Some(InstanceState::Running),
+            };
+            if done {
+                self.pending.remove(&(id, node));
+            }
+        }
+    }
+
+    /// The version of this node's switching table.
+    pub fn switching_version(&self) -> (u64, u64) {
+        self.switching_version
+    }
+
+    /// A member's copy of the switching table arrived: a newer one replaces this node's.
+    pub fn on_switching(&mut self, version: (u64, u64), switching: &[Switching]) {
+        if version <= self.switching_version {
+            return;
+        }
+        self.switching_version = version;
+        for entry in switching {
+            if entry.package.index() < self.table.packages.len() {
+                self.dirty = true;
+                let state = self.table.package_mut(entry.package);
+                state.auto_run = entry.auto_run;
+                state.switching = entry.switching;
+                state.maintenance = entry.maintenance;
+            }
+        }
+    }
+
+    /// A membership was installed: instances of nodes that failed (left, or came back in a
+    /// new life) are awaited until those nodes are fenced; orders to them are dropped.
+    pub fn on_membership(&mut self, epoch: u64, members: NodeSet, failed: NodeSet) {
+        self.dirty = true;
+        self.epoch = epoch;
+        self.members = members;
+        self.reported = NodeSet::EMPTY;
+        self.reported.insert(self.me);
+        for id in self.catalog.ids() {
+            let state = self.table.package_mut(id);
+            let gone: Vec<NodeId> = state
+                .instances
+                .keys()
+                .copied()
+                .filter(|n| !members.contains(*n) || failed.contains(*n))
+                .collect();
+            for node in gone {
+                if state
+                    .instances
+                    .remove(&node)
+                    .is_some_and(InstanceState::occupies)
+                {
+                    self.failed_over.insert(id);
+                }
+            }
+            // What a failed node ran is not surely known (its last report may be old, an
+            // order may have reached it since): every package that may run there waits for
+            // its fence.
+            let may_run_there = self.catalog.package(id).node_set().intersection(failed);
+            state.awaiting_fence = NodeSet(state.awaiting_fence.0 | may_run_there.0);
+        }
+        self.pending
+            .retain(|(_, node), _| members.contains(*node) && !failed.contains(*node));
+    }
+
+    /// A failed node is certainly reset: its packages may start elsewhere.
+    pub fn on_takeover_allowed(&mut self, node: NodeId) {
+        self.dirty = true;
+        for state in &mut self.table.packages {
+            state.awaiting_fence.remove(node);
+        }
+    }
+
+    /// An order of the coordinator; `quorate` says whether this node may act.
+    /// An order from the coordinator, numbered `serial` in membership `epoch`: carried out
+    /// once, in order; older or repeated orders are dropped.
+    pub fn on_remote_order(&mut self, epoch: u64, serial: u64, order: Order, quorate: bool) {
+        if (epoch, serial) <= self.executed {
+            return;
+        }
+        self.executed = (epoch, serial);
+        self.on_order(order, quorate);
+    }
+
+    /// An order of this node's own coordinator role.
+    pub fn on_order(&mut self, order: Order, quorate: bool) {
+        match order {
+            Order::Start(id) => {
+                if quorate && id.index() < self.catalog.packages.len() {
+                    self.start_local(id);
+                }
+            }
+            Order::Halt(id, reason) => self.halt_local(id, reason),
+        }
+    }
+
+    fn start_local(&mut self, id: PackageId) {
+        if self
+            .locals
+            .get(&id)
+            .is_some_and(|l| l.state != InstanceState::Failed)
+        {
+            return;
+        }
+        let services = self.catalog.package(id).services.len();
+        let before = self.locals.get(&id).map(|l| l.state);
+        self.locals.insert(
+            id,
+            Local {
+                state: InstanceState::Starting,
+                halt_reason: HaltReason::Command,
+                restarts: vec![0; services],
+            },
+        );
+        self.changed(id, before, Some(InstanceState::Starting));
+        self.outputs
+            .push(Output::Action(PackageAction::Run { package: id }));
+    }
+
+    fn halt_local(&mut self, id: PackageId, reason: HaltReason) {
+        let Some(local) = self.locals.get_mut(&id) else {
+            return;
+        };
+        if local.state != InstanceState::Running {
+            return;
+        }
+        local.state = if reason == HaltReason::Failure {
+            InstanceState::Failing
+        } else {
+            InstanceState::Halting
+        };
+        local.halt_reason = reason;
+        let after = local.state;
+        self.changed(id, Some(InstanceState::Running), Some(after));
+        self.outputs
+            .push(Output::Action(PackageAction::Halt { package: id }));
+    }
+
+    /// A script of package `id` ended.
+    pub fn on_script(&mut self, id: PackageId, script: Script, outcome: ScriptOutcome) {
+        let Some(local) = self.locals.get(&id) else {
+            return;
+        };
+        let before = local.state;
+        let fail_fast = self.catalog.package(id).node_fail_fast;
+        match (script, before, outcome) {
+            (Script::Run, InstanceState::Starting, ScriptOutcome::Succeeded) => {
+                self.set_local(id, Some(InstanceState::Running));
+            }
+            (Script::Run, InstanceState::Starting, _) => {
+                if fail_fast {
+                    self.outputs.push(Output::FailFast);
+                }
+                // The halt script cleans up after a failed start.
+                if let Some(local) = self.locals.get_mut(&id) {
+                    local.state = InstanceState::Running;
+                }
+                self.halt_local(id, HaltReason::Failure);
+            }
+            (
+                Script::Halt,
+                InstanceState::Halting | InstanceState::Failing,
+                ScriptOutcome::Succeeded,
+            ) => {
+                let failed = self
+                    .locals
+                    .get(&id)
+                    .is_some_and(|l| l.halt_reason == HaltReason::Failure);
+                self.set_local(id, failed.then_some(InstanceState::Failed));
+            }
+            (Script::Halt, InstanceState::Halting | InstanceState::Failing, _) => {
+                if fail_fast && outcome == ScriptOutcome::TimedOut {
+                    self.outputs.push(Output::FailFast);
+                }
+                self.set_local(id, Some(InstanceState::HaltAborted));
+            }
+            _ => {}
+        }
+    }
+
+    /// Service `service` of package `id` exited.
+    pub fn on_service_exit(&mut self, id: PackageId, service: usize) {
+        let Some(local) = self.locals.get_mut(&id) else {
+            return;
+        };
+        let Some(definition) = self.catalog.package(id).services.get(service) else {
+            return;
+        };
+        if local.state != InstanceState::Running {
+            return;
+        }
+        self.outputs
+            .push(Output::Event(PackageEvent::ServiceFailed {
+                package: id,
+                service,
+            }));
+        let done = local.restarts.get(service).copied().unwrap_or(0);
+        let may_restart = match definition.restart {
+            ServiceRestart::None => false,
+            ServiceRestart::Unlimited => true,
+            ServiceRestart::Times(times) => done < times,
+        };
+        if may_restart {
+            let restarts = done + 1;
+            if let Some(slot) = local.restarts.get_mut(service) {
+                *slot = restarts;
+            }
+            self.outputs
+                .push(Output::Action(PackageAction::RestartService {
+                    package: id,
+                    service,
+                    restarts,
+                }));
+            self.outputs
+                .push(Output::Event(PackageEvent::ServiceRestarted {
+                    package: id,
+                    service,
+                    restarts,
+                }));
+        } else if definition.fail_fast {
+            self.outputs.push(Output::FailFast);
+        } else {
+            self.halt_local(id, HaltReason::Failure);
+        }
+    }
+
+    fn set_local(&mut self, id: PackageId, state: Option<InstanceState>) {
+        let before = self.locals.get(&id).map(|l| l.state);
+        match state {
+            Some(state) => {
+                if let Some(local) = self.locals.get_mut(&id) {
+                    local.state = state;
+                }
+            }
+            None => {
+                self.locals.remove(&id);
+            }
+        }
+        self.changed(id, before, state);
+    }
+
+    fn changed(
+        &mut self,
+        id: PackageId,
+        before: Option<InstanceState>,
+        after: Option<InstanceState>,
+    ) {
+        let me = self.me;
+        self.dirty = true;
+        self.version += 1;
+        self.settle_order(id, me, after);
+        match after {
+            Some(state) => {
+                self.table.package_mut(id).instances.insert(me, state);
+            }
+            None => {
+                self.table.package_mut(id).instances.remove(&me);
+            }
+        }
+        if before != after {
+            self.outputs.push(Output::Event(PackageEvent::StateChanged {
+                package: id,
+                node: me,
+                before,
+                after,
+            }));
+        }
+    }
+
+    /// The coordinator's work: failures disable node switching, then placement. Runs only
+    /// on the coordinator while it is quorate; `up` is the membership.
+    pub fn coordinate(
+        &mut self,
+        now: Instant,
+        up: NodeSet,
+        resources_up: &dyn Fn(PackageId, NodeId) -> bool,
+    ) {
+        let periodic = self.placed_at.is_none_or(|at| now >= at + ORDER_RESEND / 2);
+        let informed = self.members.difference(self.reported).is_empty();
+        if !informed || (!self.dirty && !periodic) {
+            return;
+        }
+        self.dirty = false;
+        self.placed_at = Some(now);
+        self.disable_failed_nodes();
+        self.resend(now);
+        // Orders on their way count as starting: nothing is placed twice.
+        let mut table = self.table.clone();
+        for ((package, node), (order, _)) in &self.pending {
+            if matches!(order, Order::Start(_)) {
+                table
+                    .package_mut(*package)
+                    .instances
+                    .entry(*node)
+                    .or_insert(InstanceState::Starting);
+            }
+        }
+        let decisions = decide(&Inputs {
+            catalog: &self.catalog,
+            table: &table,
+            up,
+            resources_up,
+            preferred: &self.failback_to,
+        });
+        for decision in decisions {
+            let (package, node, order) = match decision {
+                Decision::Start { package, node } => (package, node, Order::Start(package)),
+                Decision::Failback { package, node, .. } => {
+                    (package, node, Order::Halt(package, HaltReason::Failback))
+                }
+            };
+            if self
+                .pending
+                .get(&(package, node))
+                .is_some_and(|(_, resend)| now < *resend)
+            {
+                continue;
+            }
+            self.pending
+                .insert((package, node), (order, now + ORDER_RESEND));
+            match decision {
+                Decision::Start { package, node } => {
+                    self.failback_to.remove(&package);
+                    if self.failed_over.remove(&package) {
+                        self.outputs
+                            .push(Output::Event(PackageEvent::Failover { package, node }));
+                    }
+                }
+                Decision::Failback { package, to, .. } => {
+                    self.failback_to.insert(package, to);
+                    self.outputs
+                        .push(Output::Event(PackageEvent::Failback { package, node: to }));
+                }
+            }
+            self.order_serial += 1;
+            self.outputs.push(Output::Order {
+                to: node,
+                serial: self.order_serial,
+                order,
+            });
+        }
+    }
+
+    /// Sends again the orders whose effect has not shown in the reports.
+    fn resend(&mut self, now: Instant) {
+        let due: Vec<((PackageId, NodeId), Order)> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, at))| now >= *at)
+            .map(|(key, (order, _))| (*key, *order))
+            .collect();
+        for ((package, node), order) in due {
+            self.pending
+                .insert((package, node), (order, now + ORDER_RESEND));
+            self.order_serial += 1;
+            self.outputs.push(Output::Order {
+                to: node,
+                serial: self.order_serial,
+                order,
+            });
+        }
+    }
+
+    /// A package failed on a node: switching to that node is disabled (serviceguard.md 6.1).
+    fn disable_failed_nodes(&mut self) {
+        for id in self.catalog.ids() {
+            let state = self.table.package_mut(id);
+            let failed: Vec<NodeId> = state
+                .instances
+                .iter()
+                .filter(|(n, s)| **s == InstanceState::Failed && state.switching.contains(**n))
+                .map(|(n, _)| *n)
+                .collect();
+            if failed.is_empty() {
+                continue;
+            }
+            for node in failed {
+                state.switching.remove(node);
+            }
+            self.switching_version = (self.epoch, self.switching_version.1 + 1);
+            let (auto_run, switching) = (state.auto_run, state.switching);
+            self.failed_over.insert(id);
+            self.outputs
+                .push(Output::Event(PackageEvent::SwitchingChanged {
+                    package: id,
+                    auto_run,
+                    switching,
+                }));
+        }
+    }
+}

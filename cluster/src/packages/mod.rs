@@ -1,0 +1,20 @@
+//! The package manager: failover, multi_node and system_multi_node packages placed and moved
+//! by Serviceguard's rules.
+//!
+//! - [`catalog`]: the package files resolved to node and package numbers.
+//! - [`table`]: the cluster-wide package state the coordinator keeps.
+//! - [`placement`]: the coordinator's decisions (start where, fail back), a pure function.
+//! - [`manager`]: one node's package manager: its instances, and the coordinator's orders.
+
+pub mod catalog;
+pub mod manager;
+pub mod placement;
+pub mod table;
+
+pub use catalog::{Catalog, PackageDef, PackageId};
+pub use manager::{
+    HaltReason, Manager, Order, Output, PackageAction, PackageEvent, Script, ScriptOutcome,
+    Switching,
+};
+pub use placement::{decide, Decision, Inputs};
+pub use table::{InstanceState, PackageState, Table};

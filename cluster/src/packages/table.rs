@@ -1,0 +1,109 @@
+//! The cluster-wide package table: where each package runs, in which state, and its
+//! switching. The package coordinator keeps it from the members' reports and its own
+//! decisions; every member keeps the coordinator's latest copy of the switching part, so a
+//! new coordinator carries on.
+
+use std::collections::BTreeMap;
+
+use super::catalog::{Catalog, PackageId};
+use crate::core::{NodeId, NodeSet};
+
+/// A package instance's state on one node (serviceguard.md section 2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceState {
+    /// The run script is running.
+    Starting,
+    /// Its services run and are monitored.
+    Running,
+    /// The halt script runs (a command, a failback, or a node halting).
+    Halting,
+    /// The halt script runs after a failure.
+    Failing,
+    /// Failed here (run script failed or timed out, services exhausted their restarts): not
+    /// running; node switching is disabled here.
+    Failed,
+    /// The halt script failed or timed out: the package may still hold resources here, so it
+    /// runs nowhere else until an operator clears it or the node is reset.
+    HaltAborted,
+}
+
+impl InstanceState {
+    /// Starting, halting or failing: the coordinator waits for the outcome.
+    pub fn is_transitional(self) -> bool {
+        matches!(
+            self,
+            InstanceState::Starting | InstanceState::Halting | InstanceState::Failing
+        )
+    }
+
+    /// Whether the package may hold resources on the node (it must not start elsewhere).
+    pub fn occupies(self) -> bool {
+        !matches!(self, InstanceState::Failed)
+    }
+
+    /// Whether it counts as up for the dependencies of other packages.
+    pub fn counts_as_up(self) -> bool {
+        self == InstanceState::Running
+    }
+}
+
+/// One package, cluster-wide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageState {
+    /// AUTO_RUN, the global switching: may the package start automatically.
+    pub auto_run: bool,
+    /// Node switching: the nodes it may run on (a failure disables its node).
+    pub switching: NodeSet,
+    /// Maintenance mode (cmmodpkg -m on).
+    pub maintenance: bool,
+    /// Its instances by node (a failover package has at most one that occupies a node).
+    pub instances: BTreeMap<NodeId, InstanceState>,
+    /// Nodes that left the membership while the package was active there: it may not start
+    /// elsewhere until each is known to be reset (the survivors' fence wait).
+    pub awaiting_fence: NodeSet,
+}
+
+/// Every package's state.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Table {
+    /// By package.
+    pub packages: Vec<PackageState>,
+}
+
+impl Table {
+    /// The table of a cluster that starts: AUTO_RUN from each package's auto_run, switching
+    /// enabled on every configured node, nothing running.
+    pub fn new(catalog: &Catalog) -> Table {
+        Table {
+            packages: catalog
+                .packages
+                .iter()
+                .map(|p| PackageState {
+                    auto_run: p.auto_run,
+                    switching: p.node_set(),
+                    maintenance: false,
+                    instances: BTreeMap::new(),
+                    awaiting_fence: NodeSet::EMPTY,
+                })
+                .collect(),
+        }
+    }
+
+    /// The state of `id`.
+    pub fn package(&self, id: PackageId) -> &PackageState {
+        &self.packages[id.index()]
+    }
+
+    /// The state of `id`, to change.
+    pub fn package_mut(&mut self, id: PackageId) -> &mut PackageState {
+        &mut self.packages[id.index()]
+    }
+
+    /// The failover packages active on `node`.
+    pub fn count_on(&self, node: NodeId) -> usize {
+        self.packages
+            .iter()
+            .filter(|p| p.instances.get(&node).is_some_and(|s| s.occupies()))
+            .count()
+    }
+}
