@@ -96,7 +96,9 @@ impl Timing {
             }
         };
         let settle = heartbeat_interval;
-        let propose_timeout = heartbeat_interval * 2;
+        // Long enough for a round trip on a slow network (a fifth of MEMBER_TIMEOUT), never
+        // less than two heartbeats.
+        let propose_timeout = (heartbeat_interval * 2).max(member_timeout / 5);
         // Settle, one proposal round, the lock, then one heartbeat round trip in the new
         // membership before the first echo renews the lease, and one interval of slack.
         let safety_grace = (settle + propose_timeout + lock_timeout + heartbeat_interval * 3)

@@ -947,3 +947,36 @@ fn scenario_38_reformation_during_a_failover() {
         );
     }
 }
+
+#[test]
+fn slow_network_and_a_crash_still_reform() {
+    // One-way latency of 1.1 s (well under MEMBER_TIMEOUT 14 s), then a node dies.
+    let mut sim = formed(Options::new(3, 2201));
+    sim.network.delay_min = Duration::from_millis(1100);
+    sim.network.delay_mean_extra = Duration::from_millis(100);
+    sim.run_for(seconds(30)).unwrap();
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(90), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    assert!(!down(&sim, 0) && !down(&sim, 1));
+}
+
+#[test]
+fn a_joiner_whose_acceptances_are_lost_does_not_bring_the_cluster_down() {
+    let mut sim = formed(Options::new(3, 2202));
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(40), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.network.drop_kinds.push((NodeId(2), "Accept"));
+    sim.restart(NodeId(2));
+    sim.run_for(seconds(120)).unwrap();
+    // The healthy pair keeps running (its members keep their leases between attempts).
+    assert!(!down(&sim, 0) && !down(&sim, 1));
+    assert_eq!(sim.watchdog_resets, 0);
+    sim.network.drop_kinds.clear();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+}

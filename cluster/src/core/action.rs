@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::message::{Envelope, Phase};
+use super::message::{Envelope, Phase, View};
 use super::types::{Epoch, Incarnation, NodeId, NodeSet};
 use crate::disk_paxos::DiskRequest;
 use crate::packages::{PackageAction, PackageEvent};
@@ -22,17 +22,20 @@ pub enum Action {
     },
     /// Write this state to stable storage (synced) before anything that follows.
     Persist(Persisted),
-    /// Arm the safety timer (watchdog): the node is reset unless petted within `timeout`.
+    /// Arm the safety timer (watchdog) to expire at `deadline` unless petted (see
+    /// [`Action::PetSafetyTimer`] for how the driver sets it).
     ArmSafetyTimer {
-        /// The watchdog timeout.
-        timeout: Duration,
+        /// When the timer fires.
+        deadline: super::types::Instant,
     },
-    /// Pet the safety timer and set it to expire `timeout` from now (the end of the quorum
-    /// lease plus the grace). A driver whose watchdog counts whole seconds rounds down: a
-    /// timer that fires early is safe, one that fires late is not.
+    /// Pet the safety timer so that it expires at `deadline` (the end of the quorum lease
+    /// plus the grace), on the clock the core is driven with. The driver sets the watchdog
+    /// to `deadline - now` read when it pets, so a daemon stopped between the decision and
+    /// the pet does not push the expiry later; a watchdog that counts whole seconds rounds
+    /// down (firing early is safe, late is not). A deadline already past means: let it fire.
     PetSafetyTimer {
-        /// The watchdog timeout from now.
-        timeout: Duration,
+        /// When the timer fires.
+        deadline: super::types::Instant,
     },
     /// Disarm the safety timer: the node left the cluster gracefully.
     DisarmSafetyTimer,
@@ -51,11 +54,17 @@ pub enum Action {
     Event(Event),
 }
 
-/// What the core keeps on stable storage across restarts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What the core keeps on stable storage across restarts: an acceptor's state, as in Paxos.
+/// A new life that forgot what its old one accepted or installed could let a coordinator
+/// count it as a survivor of a membership it knows nothing of.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Persisted {
     /// The highest membership epoch this node has proposed, accepted or installed.
     pub epoch_max: Epoch,
+    /// The last membership installed.
+    pub installed: Option<View>,
+    /// The proposals accepted after it.
+    pub accepted: Vec<View>,
 }
 
 /// Why a node fences itself.

@@ -14,7 +14,7 @@ use super::clique::Reachability;
 use super::message::{Envelope, Heartbeat, Message, Phase, View};
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
-use crate::disk_paxos::{DiskFailure, DiskReply, IoId, Outcome, Proposer};
+use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, Outcome, Proposer};
 use crate::packages::{Catalog, Manager, Output, PackageId, Script, ScriptOutcome};
 use crate::timing::Timing;
 
@@ -95,6 +95,22 @@ impl Settings {
     }
 }
 
+/// `request` with the race number in the upper half of its id.
+fn with_race(request: DiskRequest, race: u64) -> DiskRequest {
+    let global = |id: IoId| IoId((race << 32) | (id.0 & 0xffff_ffff));
+    match request {
+        DiskRequest::Read { id, block } => DiskRequest::Read {
+            id: global(id),
+            block,
+        },
+        DiskRequest::Write { id, block, data } => DiskRequest::Write {
+            id: global(id),
+            block,
+            data,
+        },
+    }
+}
+
 /// The most proposals a node accepts after its installed membership (each is reported to
 /// the next coordinator, so none may be dropped).
 pub const ACCEPTED_PROPOSALS_MAX: usize = 64;
@@ -158,8 +174,10 @@ struct LockRace {
 #[derive(Debug)]
 enum LockKind {
     Disk {
-        proposer: Proposer,
+        proposer: Box<Proposer>,
         retry_at: Option<Instant>,
+        /// Numbers this race: its requests carry it in the upper half of their ids.
+        race: u64,
     },
     QuorumServer {
         id: u64,
@@ -211,6 +229,9 @@ pub struct Node {
     fence_waits: Vec<(NodeId, Incarnation, Instant)>,
     quorum_server: QuorumServerHealth,
     next_request: u64,
+    /// Lock LUN races started, and the requests not answered yet (by global id).
+    disk_races: u64,
+    disk_in_flight: std::collections::BTreeSet<u64>,
     packages: Manager,
     /// The package report version of the last heartbeats: a change is told at once.
     report_sent: u64,
@@ -239,8 +260,14 @@ impl Node {
             phase: Phase::Starting,
             view: View::none(nodes),
             promised: persisted.epoch_max,
+            // What an earlier life installed or accepted may have been committed: it is
+            // reported to coordinators like a proposal accepted in this life.
+            accepted_since: persisted
+                .installed
+                .into_iter()
+                .chain(persisted.accepted)
+                .collect(),
             accepted: None,
-            accepted_since: Vec::new(),
             installed_at: now,
             round_max: persisted.epoch_max.round(),
             started_at: now,
@@ -257,6 +284,8 @@ impl Node {
             fence_waits: Vec::new(),
             quorum_server: QuorumServerHealth::default(),
             next_request: 1,
+            disk_races: 0,
+            disk_in_flight: std::collections::BTreeSet::new(),
             packages: Manager::new(settings.me, settings.catalog.clone()),
             report_sent: 0,
             actions: VecDeque::new(),
@@ -478,13 +507,16 @@ impl Node {
         if self.phase == Phase::Halted || self.safety_expired(now) {
             return;
         }
-        if let Some(LockKind::Disk { proposer, .. }) = self
+        self.disk_in_flight.remove(&id.0);
+        if let Some(LockKind::Disk { proposer, race, .. }) = self
             .proposal
             .as_mut()
             .and_then(|p| p.lock.as_mut())
             .map(|race| &mut race.kind)
         {
-            proposer.handle_reply(id, result);
+            if id.0 >> 32 == *race {
+                proposer.handle_reply(IoId(id.0 & 0xffff_ffff), result);
+            }
         }
         self.step(now);
     }
@@ -670,6 +702,13 @@ impl Node {
         let reach = self.reach(now);
         self.reach_sent = (reach, now);
         let echoing = self.phase == Phase::Running;
+        // A member this node reported silent to a coordinator (in an acceptance that may
+        // still be committed) gets no echo from it until that is settled: the fence wait
+        // computed from the report must stay true.
+        let mut unechoed = NodeSet::EMPTY;
+        for proposal in &self.accepted_since {
+            unechoed = NodeSet(unechoed.0 | self.view.members.difference(proposal.members).0);
+        }
         let packages = self.packages.report();
         self.report_sent = self.packages.version();
         let switching = self.packages.switching();
@@ -680,7 +719,7 @@ impl Node {
                 continue;
             }
             let peer = &mut self.peers[index];
-            let echo = if echoing && self.view.has(to, peer.incarnation) {
+            let echo = if echoing && self.view.has(to, peer.incarnation) && !unechoed.contains(to) {
                 peer.sent_at
             } else {
                 None
@@ -769,8 +808,13 @@ impl Node {
         let newer = heartbeat.epoch > self.view.epoch;
         let members = heartbeat.members;
         peer.heartbeat = Some(heartbeat);
+        let me = self.settings.me;
+        let life = self.incarnation;
         let committed = self.accepted_since.iter().position(|view| {
-            view.epoch == epoch && view.members == members && view.has(from, incarnation)
+            view.epoch == epoch
+                && view.members == members
+                && view.has(from, incarnation)
+                && view.has(me, life)
         });
         if let (true, Some(index)) = (newer, committed) {
             // The commit was lost on the way here: install what was accepted.
@@ -850,9 +894,7 @@ impl Node {
             let deadline = until.min(now + timing.lease) + timing.safety_grace;
             self.last_pet = now;
             self.safety_deadline = Some(deadline);
-            self.actions.push_back(Action::PetSafetyTimer {
-                timeout: deadline.saturating_since(now),
-            });
+            self.actions.push_back(Action::PetSafetyTimer { deadline });
         }
     }
 
@@ -954,6 +996,15 @@ impl Node {
         if self.phase == Phase::Halted {
             return;
         }
+        // An acceptance that came to nothing (no commit by its deadline, no proposal of this
+        // node's own): back to running in the installed membership, echoing again.
+        if self.phase == Phase::Reforming
+            && self.proposal.is_none()
+            && self.accepted.is_none()
+            && self.view.epoch != Epoch::NONE
+        {
+            self.set_phase(Phase::Running);
+        }
         let candidate = self.candidate_view(now);
         let stable = self.phase == Phase::Running
             && candidate.members == self.view.members
@@ -1049,11 +1100,19 @@ impl Node {
         }
     }
 
+    /// The state to persist.
+    fn persisted(&self) -> Persisted {
+        Persisted {
+            epoch_max: self.promised,
+            installed: (self.view.epoch != Epoch::NONE).then(|| self.view.clone()),
+            accepted: self.accepted_since.clone(),
+        }
+    }
+
     /// Raises the promise and persists it before anything is said about it.
     fn promise(&mut self, epoch: Epoch) {
         self.promised = epoch;
-        self.actions
-            .push_back(Action::Persist(Persisted { epoch_max: epoch }));
+        self.actions.push_back(Action::Persist(self.persisted()));
     }
 
     /// For each member of the installed membership left out of `view`, how long ago this node
@@ -1136,13 +1195,14 @@ impl Node {
         }
         // Another coordinator with a higher epoch: stand down.
         self.abandon_proposal();
-        self.promise(epoch);
         let silences = self.silences(now, &view);
         let accepted_before = self.accepted_since.clone();
         let deadline =
             now + self.settings.timing.propose_timeout * 2 + self.settings.timing.lock_timeout;
         self.accepted_since.push(view.clone());
         self.accepted = Some((view, deadline));
+        // Persisted (with the proposal) before the acceptance leaves.
+        self.promise(epoch);
         if self.phase == Phase::Running {
             self.set_phase(Phase::Reforming);
         }
@@ -1275,6 +1335,10 @@ impl Node {
                 return;
             }
         }
+        // Lowest instance first: racing a lower one after a higher one would find this
+        // node's own block already on the higher instance.
+        instances.sort();
+        instances.dedup();
         if instances.is_empty() {
             self.commit(now);
         } else {
@@ -1304,10 +1368,14 @@ impl Node {
                     instance.0,
                     u64::from(group.0),
                 ) {
-                    Ok(proposer) => LockKind::Disk {
-                        proposer,
-                        retry_at: None,
-                    },
+                    Ok(proposer) => {
+                        self.disk_races += 1;
+                        LockKind::Disk {
+                            proposer: Box::new(proposer),
+                            retry_at: None,
+                            race: self.disk_races,
+                        }
+                    }
                     Err(_) => {
                         self.lock_lost();
                         return;
@@ -1348,9 +1416,20 @@ impl Node {
         let Some(race) = self.proposal.as_mut().and_then(|p| p.lock.as_mut()) else {
             return;
         };
-        let LockKind::Disk { proposer, retry_at } = &mut race.kind else {
+        let LockKind::Disk {
+            proposer,
+            retry_at,
+            race,
+        } = &mut race.kind
+        else {
             return;
         };
+        let race = *race;
+        // Disk Paxos forbids a new attempt on this node's block while writes of an earlier
+        // one may still land: wait for them (the lock deadline still runs).
+        if self.disk_in_flight.iter().any(|id| id >> 32 != race) {
+            return;
+        }
         if let Some(at) = *retry_at {
             if now < at {
                 return;
@@ -1364,6 +1443,8 @@ impl Node {
         }
         let outcome = proposer.outcome().cloned();
         for request in requests {
+            let request = with_race(request, race);
+            self.disk_in_flight.insert(request.id().0);
             self.actions.push_back(Action::Disk(request));
         }
         match outcome {
@@ -1483,9 +1564,7 @@ impl Node {
         let installed = self.view.epoch;
         self.accepted_since.retain(|v| v.epoch > installed);
         self.promised = self.promised.max(self.view.epoch);
-        self.actions.push_back(Action::Persist(Persisted {
-            epoch_max: self.promised,
-        }));
+        self.actions.push_back(Action::Persist(self.persisted()));
         let failed = self.await_fences(now, &before, fence_waits);
         // A life that is a member again (it had missed a commit and never learnt it was left
         // out) keeps what it runs: nothing of it is taken over.
@@ -1544,9 +1623,7 @@ impl Node {
                 .quorate_until()
                 .map_or(now, |until| until.min(now + timing.lease).max(now));
             let deadline = until + timing.safety_grace;
-            self.actions.push_back(Action::ArmSafetyTimer {
-                timeout: deadline.saturating_since(now),
-            });
+            self.actions.push_back(Action::ArmSafetyTimer { deadline });
             self.safety_deadline = Some(deadline);
             self.last_pet = now;
         }

@@ -45,6 +45,8 @@ pub struct Checker {
     highest: BTreeMap<NodeId, Epoch>,
     /// The groups that won the lock of each instance (one at most).
     lock_winners: BTreeMap<Epoch, NodeSet>,
+    /// Every membership committed (by its coordinator), by epoch.
+    committed: BTreeMap<Epoch, NodeSet>,
     /// Counts, for reports.
     pub memberships_installed: u64,
     /// Takeovers checked.
@@ -117,6 +119,29 @@ impl Checker {
                     }
                 }
                 if after_epoch.coordinator() == node {
+                    // Whatever the coordinator knew: the new membership holds quorum against
+                    // the latest membership committed before it (cluster.md S2).
+                    let latest = self
+                        .committed
+                        .range(..*after_epoch)
+                        .next_back()
+                        .map(|(e, m)| (*e, *m));
+                    if let Some((latest_epoch, latest)) = latest {
+                        let survivors = after.intersection(latest).len();
+                        let majority = 2 * survivors > latest.len();
+                        let tie = 2 * survivors == latest.len() && locks.contains(&latest_epoch);
+                        if !majority && !tie {
+                            return Err(fail(
+                                "S2",
+                                format!(
+                                    "{node} committed {after:?} (epoch {after_epoch}): {survivors} \
+                                     of {latest:?}, the membership committed before it (epoch \
+                                     {latest_epoch}), without its lock"
+                                ),
+                            ));
+                        }
+                    }
+                    self.committed.insert(*after_epoch, *after);
                     for instance in locks {
                         match self.lock_winners.get(instance) {
                             Some(winner) if winner != after => {

@@ -22,8 +22,8 @@ use rand_core::{RngCore, SeedableRng};
 use crate::config::cluster::parse;
 use crate::config::package::{parse as parse_package, PackageType};
 use crate::core::{
-    Action, Envelope, Event, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase,
-    QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Tiebreaker,
+    Action, Envelope, Event, Incarnation, Instant, Message, Node, NodeId, NodeSet, Persisted,
+    Phase, QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Tiebreaker,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, BLOCK_BYTES};
 use crate::packages::{Catalog, PackageAction, PackageId, Script, ScriptOutcome};
@@ -110,6 +110,9 @@ pub struct NetworkModel {
     pub replay: f64,
     /// `cut[from][to][network]`: the packet is dropped.
     cut: Vec<Vec<Vec<bool>>>,
+    /// Messages of these kinds from these nodes are dropped (e.g. `(n2, "Accept")`): a fault
+    /// that loses one kind of message only.
+    pub drop_kinds: Vec<(NodeId, &'static str)>,
 }
 
 /// The lock LUN: one block per node, atomic per block.
@@ -333,6 +336,7 @@ impl Simulation {
                 duplicate: 0.0,
                 replay: 0.0,
                 cut: vec![vec![vec![false; networks]; options.nodes]; options.nodes],
+                drop_kinds: Vec::new(),
             },
             disk: DiskModel {
                 blocks: vec![[0; BLOCK_BYTES]; options.nodes],
@@ -442,7 +446,12 @@ impl Simulation {
         let local = local_time(sim_node, self.now);
         let mut settings = self.settings[node.index()].clone();
         settings.config_generation = sim_node.config_generation;
-        let core = Node::new(settings, sim_node.incarnation, sim_node.persisted, local);
+        let core = Node::new(
+            settings,
+            sim_node.incarnation,
+            sim_node.persisted.clone(),
+            local,
+        );
         sim_node.core = Some(core);
         self.run_core(node, |core, now| core.handle_timeout(now));
     }
@@ -751,9 +760,8 @@ impl Simulation {
                 envelope,
             } => self.send(node, to, network, envelope),
             Action::Persist(state) => self.nodes[node.index()].persisted = state,
-            Action::ArmSafetyTimer { timeout } | Action::PetSafetyTimer { timeout } => {
-                let local = local_time(&self.nodes[node.index()], self.now);
-                self.nodes[node.index()].watchdog = Some(local + timeout);
+            Action::ArmSafetyTimer { deadline } | Action::PetSafetyTimer { deadline } => {
+                self.nodes[node.index()].watchdog = Some(deadline);
                 self.schedule_watchdog(node, incarnation);
             }
             Action::DisarmSafetyTimer => {
@@ -905,6 +913,17 @@ impl Simulation {
         if to.index() >= self.options.nodes || self.network.cut[from.index()][to.index()][network] {
             return;
         }
+        if !self.network.drop_kinds.is_empty() {
+            let kind = message_kind(&envelope.message);
+            if self
+                .network
+                .drop_kinds
+                .iter()
+                .any(|&(n, k)| n == from && k == kind)
+            {
+                return;
+            }
+        }
         if self.chance(self.network.replay) && !self.replayable.is_empty() {
             let pick = (self.rng.next_u64() % self.replayable.len() as u64) as usize;
             let (old_to, old_network, old) = self.replayable[pick].clone();
@@ -1034,6 +1053,20 @@ impl Simulation {
         } else {
             self.rng.next_u64() % bound
         }
+    }
+}
+
+/// The name of a message's kind, for [`NetworkModel::drop_kinds`].
+pub fn message_kind(message: &Message) -> &'static str {
+    match message {
+        Message::Heartbeat(_) => "Heartbeat",
+        Message::Propose { .. } => "Propose",
+        Message::Accept { .. } => "Accept",
+        Message::Reject { .. } => "Reject",
+        Message::Commit { .. } => "Commit",
+        Message::Abandon { .. } => "Abandon",
+        Message::Halt { .. } => "Halt",
+        Message::Order { .. } => "Order",
     }
 }
 

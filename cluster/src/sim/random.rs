@@ -129,6 +129,12 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
         0 => {
             let node = random_node(sim, nodes);
             sim.crash(node);
+            if sim.random(2) == 0 {
+                // A restart well inside MEMBER_TIMEOUT (scenario 3).
+                let down = member_timeout.mul_f64(sim.random(500) as f64 / 1000.0);
+                sim.run_until(down, |_| false).ok();
+                sim.restart(node);
+            }
         }
         1 => {
             let node = random_node(sim, nodes);
