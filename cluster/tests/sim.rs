@@ -980,3 +980,19 @@ fn a_joiner_whose_acceptances_are_lost_does_not_bring_the_cluster_down() {
         .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
         .unwrap());
 }
+
+#[test]
+fn sixteen_nodes_form_and_split_nine_to_seven() {
+    for seed in 0..5 {
+        let mut sim = formed(Options::new(16, 1600 + seed));
+        let nine: NodeSet = (0..9).map(NodeId).collect();
+        let seven: NodeSet = (9..16).map(NodeId).collect();
+        sim.partition(&[nine, seven]);
+        assert!(
+            sim.run_until(seconds(60), |s| s.formed(nine)).unwrap(),
+            "seed {seed}"
+        );
+        sim.run_for(seconds(30)).unwrap();
+        assert!(seven.iter().all(|n| sim.life(n) == Life::Down));
+    }
+}

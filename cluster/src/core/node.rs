@@ -701,12 +701,15 @@ impl Node {
         self.heartbeat_sequence += 1;
         let reach = self.reach(now);
         self.reach_sent = (reach, now);
-        let echoing = self.phase == Phase::Running;
-        // A member this node reported silent to a coordinator (in an acceptance that may
-        // still be committed) gets no echo from it until that is settled: the fence wait
-        // computed from the report must stay true.
+        // Members echo while running and while re-forming, so that leases hold through
+        // attempts that fail. A member this node reported silent to a coordinator (in its
+        // own proposal, or an acceptance that may still be committed) gets no echo until
+        // that is settled: the fence wait computed from the report must stay true.
+        let echoing = matches!(self.phase, Phase::Running | Phase::Reforming)
+            && self.view.epoch != Epoch::NONE;
         let mut unechoed = NodeSet::EMPTY;
-        for proposal in &self.accepted_since {
+        let own = self.proposal.as_ref().map(|p| &p.view);
+        for proposal in self.accepted_since.iter().chain(own) {
             unechoed = NodeSet(unechoed.0 | self.view.members.difference(proposal.members).0);
         }
         let packages = self.packages.report();
@@ -784,8 +787,8 @@ impl Node {
         peer.sequence = heartbeat.sequence;
         peer.last_heard = Some(now);
         peer.sent_at = Some(heartbeat.sent_at);
-        let counts = self.phase == Phase::Running
-            && heartbeat.phase == Phase::Running
+        let counts = matches!(self.phase, Phase::Running | Phase::Reforming)
+            && matches!(heartbeat.phase, Phase::Running | Phase::Reforming)
             && heartbeat.epoch == self.view.epoch
             && self.view.has(from, peer.incarnation);
         if counts {
@@ -807,6 +810,7 @@ impl Node {
         let epoch = heartbeat.epoch;
         let newer = heartbeat.epoch > self.view.epoch;
         let members = heartbeat.members;
+        let echo = heartbeat.echo;
         peer.heartbeat = Some(heartbeat);
         let me = self.settings.me;
         let life = self.incarnation;
@@ -817,9 +821,11 @@ impl Node {
                 && view.has(me, life)
         });
         if let (true, Some(index)) = (newer, committed) {
-            // The commit was lost on the way here: install what was accepted.
+            // The commit was lost on the way here (or is slower than this heartbeat):
+            // install what was accepted. The heartbeat's echo serves as the commit's.
             let view = self.accepted_since.remove(index);
-            self.install(now, view, None, Vec::new(), &[]);
+            let echoes: Vec<(NodeId, Instant)> = echo.map(|at| (from, at)).into_iter().collect();
+            self.install(now, view, None, Vec::new(), &echoes);
         } else if member
             && newer
             && !members.contains(self.settings.me)
@@ -995,6 +1001,14 @@ impl Node {
     fn reform(&mut self, now: Instant) {
         if self.phase == Phase::Halted {
             return;
+        }
+        // A proposal of this node that got no answer in time is dropped for good.
+        if self
+            .proposal
+            .as_ref()
+            .is_some_and(|p| p.lock.is_none() && now >= p.deadline)
+        {
+            self.abandon_proposal();
         }
         // An acceptance that came to nothing (no commit by its deadline, no proposal of this
         // node's own): back to running in the installed membership, echoing again.
@@ -1173,6 +1187,11 @@ impl Node {
         proposed_at: Instant,
     ) {
         self.round_max = self.round_max.max(epoch.round());
+        // The same proposal again (it travels on every network, and may be duplicated on
+        // the way): already answered.
+        if self.accepted_since.iter().any(|v| v.epoch == epoch) || self.view.epoch == epoch {
+            return;
+        }
         let highest = self.promised.max(self.view.epoch);
         // Beyond the bound, accept nothing more until a membership is installed: every
         // accepted proposal must be reported, none may be forgotten.
@@ -1619,9 +1638,19 @@ impl Node {
         self.set_phase(Phase::Running);
         if self.safety_deadline.is_none() {
             let timing = self.settings.timing;
+            // Without a full lease yet, the commit's echo (of this node's acceptance) still
+            // bounds how long the group may count this node alive: the coordinator sent it,
+            // and its silence report covers it, so the first heartbeats have that long.
+            let echoed = echoes
+                .iter()
+                .map(|(_, echo)| *echo + timing.lease)
+                .max()
+                .unwrap_or(now);
             let until = self
                 .quorate_until()
-                .map_or(now, |until| until.min(now + timing.lease).max(now));
+                .unwrap_or(echoed)
+                .min(now + timing.lease)
+                .max(now);
             let deadline = until + timing.safety_grace;
             self.actions.push_back(Action::ArmSafetyTimer { deadline });
             self.safety_deadline = Some(deadline);

@@ -367,8 +367,9 @@ impl Manager {
             let may_run_there = self.catalog.package(id).node_set().intersection(failed);
             state.awaiting_fence = NodeSet(state.awaiting_fence.0 | may_run_there.0);
         }
-        self.pending
-            .retain(|(_, node), _| members.contains(*node) && !failed.contains(*node));
+        // Orders of an earlier membership are not sent again: what runs where is learnt
+        // anew from the members' reports, and placement decides again from that.
+        self.pending.clear();
     }
 
     /// A failed node is certainly reset: its packages may start elsewhere.
