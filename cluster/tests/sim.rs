@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cimguard_cluster::core::{Event, FenceReason, NodeId, NodeSet, Phase, Sabotage, Tiebreaker};
-use cimguard_cluster::packages::{PackageEvent, Script};
+use cimguard_cluster::packages::{Command, PackageEvent, Refusal, Script};
 use cimguard_cluster::sim::{random, Life, Options, ScriptFault, Simulation};
 
 fn set(nodes: &[u32]) -> NodeSet {
@@ -995,4 +995,170 @@ fn sixteen_nodes_form_and_split_nine_to_seven() {
         sim.run_for(seconds(30)).unwrap();
         assert!(seven.iter().all(|n| sim.life(n) == Life::Down));
     }
+}
+
+// Package commands (serviceguard.md 5.2).
+
+#[test]
+fn cmhaltpkg_halts_and_disables_auto_run_then_cmmodpkg_e_restarts() {
+    let mut sim = with_packages(Options::new(3, 5201), &[package("pkgA", &[1, 2, 3], "")]);
+    let id = sim.package("pkgA");
+    // Given on node 2, carried out by the coordinator.
+    sim.command(
+        NodeId(1),
+        Command::Halt {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| on(s, "pkgA").is_empty())
+        .unwrap());
+    // AUTO_RUN is off: it stays down, even after its node fails.
+    sim.crash(NodeId(0));
+    sim.run_for(seconds(60)).unwrap();
+    assert!(on(&sim, "pkgA").is_empty());
+    let table = sim
+        .core(NodeId(1))
+        .unwrap()
+        .packages()
+        .table()
+        .package(id)
+        .clone();
+    assert!(!table.auto_run);
+    // cmmodpkg -e: global switching on, the coordinator places it.
+    sim.command(
+        NodeId(2),
+        Command::Enable {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| on(s, "pkgA") == [2])
+        .unwrap());
+}
+
+#[test]
+fn cmrunpkg_starts_where_asked_without_enabling_auto_run() {
+    let mut options = Options::new(3, 5202);
+    options.packages = vec![package("pkgA", &[1, 2, 3], "auto_run no\n")];
+    let mut sim = formed(options);
+    let id = sim.package("pkgA");
+    sim.run_for(seconds(5)).unwrap();
+    assert!(on(&sim, "pkgA").is_empty());
+    sim.command(
+        NodeId(0),
+        Command::Run {
+            package: id,
+            node: NodeId(2),
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| on(s, "pkgA") == [3])
+        .unwrap());
+    // Already running (once node 2 has heard so): refused, with the reason.
+    sim.run_for(seconds(3)).unwrap();
+    assert_eq!(
+        sim.command(
+            NodeId(1),
+            Command::Run {
+                package: id,
+                node: NodeId(1)
+            }
+        ),
+        Err(Refusal::AlreadyRunning { node: NodeId(2) })
+    );
+    // AUTO_RUN stayed off: when node 3 fails the package does not move.
+    sim.crash(NodeId(2));
+    sim.run_for(seconds(60)).unwrap();
+    assert!(on(&sim, "pkgA").is_empty());
+}
+
+#[test]
+fn package_commands_are_refused_with_serviceguards_reasons() {
+    let mut sim = with_packages(
+        Options::new(3, 5203),
+        &[
+            package("db", &[1, 2], ""),
+            package(
+                "web",
+                &[1, 2],
+                "dependency_name d\ndependency_condition db = up\ndependency_location same_node\n",
+            ),
+        ],
+    );
+    let db = sim.package("db");
+    let web = sim.package("web");
+    assert_eq!(
+        sim.command(
+            NodeId(0),
+            Command::Halt {
+                package: db,
+                node: None
+            }
+        ),
+        Err(Refusal::DependentsRunning {
+            dependents: vec!["web".to_owned()]
+        })
+    );
+    assert_eq!(
+        sim.command(
+            NodeId(0),
+            Command::Run {
+                package: web,
+                node: NodeId(2)
+            }
+        ),
+        Err(Refusal::NotAnAllowedNode { node: NodeId(2) })
+    );
+    // cmmodpkg -d -n: node switching off keeps it off that node.
+    sim.command(
+        NodeId(0),
+        Command::Halt {
+            package: web,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| on(s, "web").is_empty())
+        .unwrap());
+    sim.command(
+        NodeId(0),
+        Command::Disable {
+            package: db,
+            node: Some(NodeId(1)),
+        },
+    )
+    .unwrap();
+    sim.run_for(seconds(2)).unwrap();
+    assert_eq!(
+        sim.command(
+            NodeId(2),
+            Command::Run {
+                package: db,
+                node: NodeId(1)
+            }
+        ),
+        Err(Refusal::SwitchingDisabled { node: NodeId(1) })
+    );
+    sim.crash(NodeId(0));
+    sim.run_for(seconds(60)).unwrap();
+    // Its only other node has switching disabled: db stays down.
+    assert!(on(&sim, "db").is_empty());
+    // The cluster down on a node: refused.
+    assert_eq!(
+        sim.command(
+            NodeId(0),
+            Command::Enable {
+                package: db,
+                node: None
+            }
+        ),
+        Err(Refusal::ClusterNotRunning)
+    );
 }

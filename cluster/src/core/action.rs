@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::message::{Envelope, Phase, View};
 use super::types::{Epoch, Incarnation, NodeId, NodeSet};
 use crate::disk_paxos::DiskRequest;
-use crate::packages::{PackageAction, PackageEvent};
+use crate::packages::{Command, PackageAction, PackageEvent, Refusal};
 
 /// One thing for the driver to do. Actions come in order and must be carried out in order:
 /// a [`Action::Persist`] is on disk before any later [`Action::Send`] leaves.
@@ -198,6 +198,14 @@ pub enum Event {
     },
     /// A package event of this node (or, for placement, of the coordinator).
     Package(PackageEvent),
+    /// The package coordinator refused a command given on another node (the table had
+    /// moved on since that node checked it).
+    CommandRefused {
+        /// The command.
+        command: Command,
+        /// Why.
+        refusal: Refusal,
+    },
     /// A heartbeat network to a peer carries heartbeats again.
     NetworkUp {
         /// The peer.

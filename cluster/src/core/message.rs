@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
-use crate::packages::{InstanceState, Order, PackageId, Switching};
+use crate::packages::{Command, InstanceState, Order, PackageId, Switching};
 
 /// Every message travels in an envelope that says who sent it, in which life, to which life of
 /// the receiver, and under which configuration.
@@ -132,6 +132,15 @@ pub enum Message {
     Halt {
         /// The proposal's epoch.
         epoch: Epoch,
+    },
+    /// A package command given on the sender, for the package coordinator to carry out.
+    Command {
+        /// The membership it was given in.
+        epoch: Epoch,
+        /// Numbers the sender's commands (duplicates are carried out once).
+        serial: u64,
+        /// The command.
+        command: Command,
     },
     /// The package coordinator orders a start or halt on the receiver.
     Order {

@@ -15,7 +15,9 @@ use super::message::{Envelope, Heartbeat, Message, Phase, View};
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, Outcome, Proposer};
-use crate::packages::{Catalog, Manager, Output, PackageId, Script, ScriptOutcome};
+use crate::packages::{
+    Catalog, Command, Manager, Output, PackageId, Refusal, Script, ScriptOutcome,
+};
 use crate::timing::Timing;
 
 /// The tie-breaker for a group of exactly half the previous membership.
@@ -233,6 +235,10 @@ pub struct Node {
     disk_races: u64,
     disk_in_flight: std::collections::BTreeSet<u64>,
     packages: Manager,
+    /// Numbers the package commands forwarded from this node.
+    command_serial: u64,
+    /// The last command carried out from each node: (epoch, serial).
+    commands_seen: Vec<(Epoch, u64)>,
     /// The package report version of the last heartbeats: a change is told at once.
     report_sent: u64,
     actions: VecDeque<Action>,
@@ -287,6 +293,8 @@ impl Node {
             disk_races: 0,
             disk_in_flight: std::collections::BTreeSet::new(),
             packages: Manager::new(settings.me, settings.catalog.clone()),
+            command_serial: 0,
+            commands_seen: vec![(Epoch::NONE, 0); nodes],
             report_sent: 0,
             actions: VecDeque::new(),
             settings,
@@ -316,6 +324,29 @@ impl Node {
     /// The package manager (its table is this node's view of where packages run).
     pub fn packages(&self) -> &Manager {
         &self.packages
+    }
+
+    /// A package command (cmrunpkg, cmhaltpkg, cmmodpkg) given on this node: refused at once
+    /// when Serviceguard would refuse it, else carried out by the package coordinator.
+    pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<(), Refusal> {
+        if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let members = self.view.members;
+        self.packages.check_command(members, &command)?;
+        if self.view.coordinator() == Some(self.settings.me) {
+            self.packages.apply_command(now, members, &command)?;
+        } else if let Some(coordinator) = self.view.coordinator() {
+            self.command_serial += 1;
+            let message = Message::Command {
+                epoch: self.view.epoch,
+                serial: self.command_serial,
+                command,
+            };
+            self.send(coordinator, &message);
+        }
+        self.step(now);
+        Ok(())
     }
 
     /// A package script ended on this node.
@@ -465,6 +496,11 @@ impl Node {
                 echoes,
                 locks,
             } => self.on_commit(now, from, epoch, &fence_waits, (echoes, locks)),
+            Message::Command {
+                epoch,
+                serial,
+                command,
+            } => self.on_command(now, from, epoch, serial, command),
             Message::Order {
                 epoch,
                 serial,
@@ -1098,6 +1134,31 @@ impl Node {
             }
         }
         self.decide_if_complete(now);
+    }
+
+    /// A command forwarded by a member: carried out once, by the coordinator, in the
+    /// membership it was given in.
+    fn on_command(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        epoch: Epoch,
+        serial: u64,
+        command: Command,
+    ) {
+        let coordinator = self.view.coordinator() == Some(self.settings.me);
+        if !coordinator || epoch != self.view.epoch || !self.quorate(now) {
+            return;
+        }
+        let last = &mut self.commands_seen[from.index()];
+        if (epoch, serial) <= *last {
+            return;
+        }
+        *last = (epoch, serial);
+        let members = self.view.members;
+        if let Err(refusal) = self.packages.apply_command(now, members, &command) {
+            self.event(Event::CommandRefused { command, refusal });
+        }
     }
 
     /// Drops the proposal this node coordinates, for good (it will never commit it), and

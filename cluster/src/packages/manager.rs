@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::admin::{Command, Refusal};
 use super::catalog::{Catalog, PackageId};
 use super::placement::{decide, Decision, Inputs};
 use super::table::{InstanceState, Table};
@@ -372,6 +373,95 @@ impl Manager {
         self.pending.clear();
     }
 
+    /// Checks a package command against this node's table (`up`: the running members).
+    pub fn check_command(&self, up: NodeSet, command: &Command) -> Result<(), Refusal> {
+        super::admin::check(&self.catalog, &self.table, up, command)
+    }
+
+    /// Carries out a package command on the coordinator (checked again here: the table may
+    /// have moved on since the node it was given on checked it).
+    pub fn apply_command(
+        &mut self,
+        now: Instant,
+        up: NodeSet,
+        command: &Command,
+    ) -> Result<(), Refusal> {
+        super::admin::check(&self.catalog, &self.planning_table(), up, command)?;
+        let id = command.package();
+        let mut switching_changed = false;
+        match *command {
+            Command::Run { node, .. } => {
+                self.pending
+                    .insert((id, node), (Order::Start(id), now + ORDER_RESEND));
+                self.send_order(node, Order::Start(id));
+            }
+            Command::Halt { node, .. } => {
+                let state = self.table.package_mut(id);
+                state.auto_run = false;
+                switching_changed = true;
+                let targets: Vec<NodeId> = state
+                    .instances
+                    .iter()
+                    .filter(|(n, s)| s.occupies() && node.is_none_or(|w| w == **n))
+                    .map(|(n, _)| *n)
+                    .collect();
+                for target in targets {
+                    let order = Order::Halt(id, HaltReason::Command);
+                    self.pending
+                        .insert((id, target), (order, now + ORDER_RESEND));
+                    self.send_order(target, order);
+                }
+            }
+            Command::Enable { node, .. } | Command::Disable { node, .. } => {
+                let enable = matches!(command, Command::Enable { .. });
+                let state = self.table.package_mut(id);
+                match node {
+                    None => state.auto_run = enable,
+                    Some(node) if enable => state.switching.insert(node),
+                    Some(node) => state.switching.remove(node),
+                }
+                switching_changed = true;
+            }
+        }
+        if switching_changed {
+            self.switching_version = (self.epoch, self.switching_version.1 + 1);
+            let state = self.table.package(id);
+            let (auto_run, switching) = (state.auto_run, state.switching);
+            self.outputs
+                .push(Output::Event(PackageEvent::SwitchingChanged {
+                    package: id,
+                    auto_run,
+                    switching,
+                }));
+        }
+        self.dirty = true;
+        Ok(())
+    }
+
+    /// The table with the orders on their way counted as starting: nothing is placed twice.
+    fn planning_table(&self) -> Table {
+        let mut table = self.table.clone();
+        for ((package, node), (order, _)) in &self.pending {
+            if matches!(order, Order::Start(_)) {
+                table
+                    .package_mut(*package)
+                    .instances
+                    .entry(*node)
+                    .or_insert(InstanceState::Starting);
+            }
+        }
+        table
+    }
+
+    fn send_order(&mut self, to: NodeId, order: Order) {
+        self.order_serial += 1;
+        self.outputs.push(Output::Order {
+            to,
+            serial: self.order_serial,
+            order,
+        });
+    }
+
     /// A failed node is certainly reset: its packages may start elsewhere.
     pub fn on_takeover_allowed(&mut self, node: NodeId) {
         self.dirty = true;
@@ -430,9 +520,12 @@ impl Manager {
         let Some(local) = self.locals.get_mut(&id) else {
             return;
         };
-        if local.state != InstanceState::Running {
+        // A halt_aborted package is halted again on command (serviceguard.md 6.4).
+        let again = local.state == InstanceState::HaltAborted && reason == HaltReason::Command;
+        if local.state != InstanceState::Running && !again {
             return;
         }
+        let before = local.state;
         local.state = if reason == HaltReason::Failure {
             InstanceState::Failing
         } else {
@@ -440,7 +533,7 @@ impl Manager {
         };
         local.halt_reason = reason;
         let after = local.state;
-        self.changed(id, Some(InstanceState::Running), Some(after));
+        self.changed(id, Some(before), Some(after));
         self.outputs
             .push(Output::Action(PackageAction::Halt { package: id }));
     }
@@ -593,17 +686,7 @@ impl Manager {
         self.placed_at = Some(now);
         self.disable_failed_nodes();
         self.resend(now);
-        // Orders on their way count as starting: nothing is placed twice.
-        let mut table = self.table.clone();
-        for ((package, node), (order, _)) in &self.pending {
-            if matches!(order, Order::Start(_)) {
-                table
-                    .package_mut(*package)
-                    .instances
-                    .entry(*node)
-                    .or_insert(InstanceState::Starting);
-            }
-        }
+        let table = self.planning_table();
         let decisions = decide(&Inputs {
             catalog: &self.catalog,
             table: &table,

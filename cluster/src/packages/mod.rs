@@ -4,13 +4,16 @@
 //! - [`catalog`]: the package files resolved to node and package numbers.
 //! - [`table`]: the cluster-wide package state the coordinator keeps.
 //! - [`placement`]: the coordinator's decisions (start where, fail back), a pure function.
+//! - [`admin`]: cmrunpkg, cmhaltpkg and cmmodpkg, with their refusal rules.
 //! - [`manager`]: one node's package manager: its instances, and the coordinator's orders.
 
+pub mod admin;
 pub mod catalog;
 pub mod manager;
 pub mod placement;
 pub mod table;
 
+pub use admin::{Command, Refusal};
 pub use catalog::{Catalog, PackageDef, PackageId};
 pub use manager::{
     HaltReason, Manager, Order, Output, PackageAction, PackageEvent, Script, ScriptOutcome,

@@ -26,7 +26,7 @@ use crate::core::{
     Phase, QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Tiebreaker,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, BLOCK_BYTES};
-use crate::packages::{Catalog, PackageAction, PackageId, Script, ScriptOutcome};
+use crate::packages::{Catalog, Command, PackageAction, PackageId, Refusal, Script, ScriptOutcome};
 use crate::timing::Timing;
 use check::{Checker, Lives, Violation};
 
@@ -881,6 +881,16 @@ impl Simulation {
         }
     }
 
+    /// Gives a package command on `node` (as cmrunpkg, cmhaltpkg or cmmodpkg would).
+    pub fn command(&mut self, node: NodeId, command: Command) -> Result<(), Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, now| answer = core.handle_command(now, command));
+        answer
+    }
+
     /// The number of packages.
     pub fn package_count(&self) -> usize {
         self.catalog.packages.len()
@@ -1067,6 +1077,7 @@ pub fn message_kind(message: &Message) -> &'static str {
         Message::Abandon { .. } => "Abandon",
         Message::Halt { .. } => "Halt",
         Message::Order { .. } => "Order",
+        Message::Command { .. } => "Command",
     }
 }
 

@@ -9,6 +9,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::{Life, Options, Simulation};
 use crate::core::{NodeId, NodeSet, Phase, Sabotage, Tiebreaker};
+use crate::packages::Command;
 use check_l1::liveness;
 
 /// What one randomized run did.
@@ -130,7 +131,7 @@ fn random_node(sim: &mut Simulation, nodes: usize) -> NodeId {
 
 fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
     let member_timeout = sim.timing().member_timeout;
-    match sim.random(15) {
+    match sim.random(16) {
         0 => {
             let node = random_node(sim, nodes);
             sim.crash(node);
@@ -187,6 +188,32 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
         11 => {
             sim.network.duplicate = sim.random(30) as f64 / 100.0;
             sim.network.replay = sim.random(20) as f64 / 100.0;
+        }
+        15 => {
+            if let Some(package) = random_package(sim) {
+                let node = random_node(sim, nodes);
+                let target = random_node(sim, nodes);
+                let command = match sim.random(4) {
+                    0 => Command::Run {
+                        package,
+                        node: target,
+                    },
+                    1 => Command::Halt {
+                        package,
+                        node: None,
+                    },
+                    2 => Command::Enable {
+                        package,
+                        node: (sim.random(2) == 0).then_some(target),
+                    },
+                    _ => Command::Disable {
+                        package,
+                        node: (sim.random(2) == 0).then_some(target),
+                    },
+                };
+                // Refusals are answers like any other here.
+                let _ = sim.command(node, command);
+            }
         }
         14 => {
             if let Some(package) = random_package(sim) {

@@ -1,0 +1,273 @@
+//! The package commands of serviceguard.md section 5.2 (cmrunpkg, cmhaltpkg, cmmodpkg), with
+//! Serviceguard's refusal rules. Every node checks a command against its copy of the table
+//! and answers at once; the package coordinator checks it again and carries it out.
+
+use std::fmt;
+
+use super::catalog::{Catalog, PackageId};
+use super::table::{InstanceState, Table};
+use crate::config::package::{DependencyCondition, PackageType};
+use crate::core::{NodeId, NodeSet};
+
+/// A package command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `cmrunpkg [-n node] pkg`: start it (on `node`, else on the node the command was given
+    /// on). AUTO_RUN is left as it is.
+    Run {
+        /// The package.
+        package: PackageId,
+        /// Where.
+        node: NodeId,
+    },
+    /// `cmhaltpkg [-n node] pkg`: halt it (on `node` only, for a multi-node package) and
+    /// disable AUTO_RUN.
+    Halt {
+        /// The package.
+        package: PackageId,
+        /// Only this node's instance (multi-node packages).
+        node: Option<NodeId>,
+    },
+    /// `cmmodpkg -e pkg` (AUTO_RUN on) or `cmmodpkg -e -n node pkg` (node switching on).
+    Enable {
+        /// The package.
+        package: PackageId,
+        /// The node, for node switching.
+        node: Option<NodeId>,
+    },
+    /// `cmmodpkg -d pkg` (AUTO_RUN off, the package keeps running) or `cmmodpkg -d -n node
+    /// pkg` (node switching off).
+    Disable {
+        /// The package.
+        package: PackageId,
+        /// The node, for node switching.
+        node: Option<NodeId>,
+    },
+}
+
+impl Command {
+    /// The package concerned.
+    pub fn package(&self) -> PackageId {
+        match *self {
+            Command::Run { package, .. }
+            | Command::Halt { package, .. }
+            | Command::Enable { package, .. }
+            | Command::Disable { package, .. } => package,
+        }
+    }
+}
+
+/// Why a command is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// This node is not running in a quorate cluster.
+    ClusterNotRunning,
+    /// No such package.
+    UnknownPackage,
+    /// The node is not in the package's node_name list.
+    NotAnAllowedNode {
+        /// The node.
+        node: NodeId,
+    },
+    /// The node is not a member of the running cluster.
+    NodeNotUp {
+        /// The node.
+        node: NodeId,
+    },
+    /// Node switching is disabled for the package on that node (`cmmodpkg -e -n node`).
+    SwitchingDisabled {
+        /// The node.
+        node: NodeId,
+    },
+    /// The package already runs (a failover package on another node).
+    AlreadyRunning {
+        /// Where.
+        node: NodeId,
+    },
+    /// The package is not running (where asked).
+    NotRunning,
+    /// The package is starting, halting or failing: wait for the outcome.
+    InTransition,
+    /// The package is halt_aborted (partially down): only cmhaltpkg applies.
+    HaltAborted {
+        /// Where.
+        node: NodeId,
+    },
+    /// Packages that depend on it run: halt them first.
+    DependentsRunning {
+        /// Their names.
+        dependents: Vec<String>,
+    },
+    /// Its dependencies are not met on that node.
+    DependenciesNotMet,
+    /// The package is in maintenance mode.
+    Maintenance,
+    /// A node that may still run the package left the cluster and is not yet certainly
+    /// reset (the survivors' fence wait).
+    AwaitingFence {
+        /// The nodes.
+        nodes: NodeSet,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::ClusterNotRunning => f.write_str("the cluster is not running on this node"),
+            Refusal::UnknownPackage => f.write_str("no such package"),
+            Refusal::NotAnAllowedNode { node } => {
+                write!(f, "{node} is not in the package's node_name list")
+            }
+            Refusal::NodeNotUp { node } => write!(f, "{node} is not running in the cluster"),
+            Refusal::SwitchingDisabled { node } => write!(
+                f,
+                "switching is disabled for the package on {node}: enable it with cmmodpkg -e -n"
+            ),
+            Refusal::AlreadyRunning { node } => {
+                write!(f, "the package is already running on {node}")
+            }
+            Refusal::NotRunning => f.write_str("the package is not running"),
+            Refusal::InTransition => {
+                f.write_str("the package is starting, halting or failing: wait for it to finish")
+            }
+            Refusal::HaltAborted { node } => write!(
+                f,
+                "the package is halt_aborted on {node}: halt it again with cmhaltpkg"
+            ),
+            Refusal::DependentsRunning { dependents } => write!(
+                f,
+                "packages that depend on it are running: halt {} first",
+                dependents.join(", ")
+            ),
+            Refusal::DependenciesNotMet => {
+                f.write_str("the package's dependencies are not met on that node")
+            }
+            Refusal::Maintenance => f.write_str("the package is in maintenance mode"),
+            Refusal::AwaitingFence { nodes } => write!(
+                f,
+                "nodes {nodes:?} left the cluster and may still run it until their safety timer \
+                 resets them: try again shortly"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Checks `command` against the table, with `up` the running members.
+pub fn check(
+    catalog: &Catalog,
+    table: &Table,
+    up: NodeSet,
+    command: &Command,
+) -> Result<(), Refusal> {
+    let id = command.package();
+    if id.index() >= catalog.packages.len() {
+        return Err(Refusal::UnknownPackage);
+    }
+    let package = catalog.package(id);
+    let state = table.package(id);
+    let active: Vec<(NodeId, InstanceState)> = state
+        .instances
+        .iter()
+        .filter(|(_, s)| s.occupies())
+        .map(|(n, s)| (*n, *s))
+        .collect();
+    match *command {
+        Command::Run { node, .. } => {
+            if state.maintenance {
+                return Err(Refusal::Maintenance);
+            }
+            node_allowed(package.node_set(), up, node)?;
+            if !state.awaiting_fence.is_empty() {
+                return Err(Refusal::AwaitingFence {
+                    nodes: state.awaiting_fence,
+                });
+            }
+            if !state.switching.contains(node) {
+                return Err(Refusal::SwitchingDisabled { node });
+            }
+            if let Some((at, s)) = active
+                .iter()
+                .find(|(n, _)| package.kind == PackageType::Failover || *n == node)
+            {
+                return Err(match s {
+                    InstanceState::HaltAborted => Refusal::HaltAborted { node: *at },
+                    s if s.is_transitional() => Refusal::InTransition,
+                    _ => Refusal::AlreadyRunning { node: *at },
+                });
+            }
+            let unmet = package.dependencies.iter().any(|d| {
+                let there = table.package(d.package).instances.get(&node).copied();
+                let anywhere = table
+                    .package(d.package)
+                    .instances
+                    .values()
+                    .any(|s| s.counts_as_up());
+                match d.condition {
+                    DependencyCondition::Up => match d.location {
+                        crate::config::package::DependencyLocation::SameNode => {
+                            there != Some(InstanceState::Running)
+                        }
+                        _ => !anywhere,
+                    },
+                    DependencyCondition::Down => there.is_some_and(|s| s.occupies()),
+                }
+            });
+            if unmet {
+                return Err(Refusal::DependenciesNotMet);
+            }
+            Ok(())
+        }
+        Command::Halt { node, .. } => {
+            let here: Vec<&(NodeId, InstanceState)> = active
+                .iter()
+                .filter(|(n, _)| node.is_none_or(|wanted| wanted == *n))
+                .collect();
+            if here.is_empty() {
+                return Err(Refusal::NotRunning);
+            }
+            if here.iter().any(|(_, s)| s.is_transitional()) {
+                return Err(Refusal::InTransition);
+            }
+            let dependents: Vec<String> = catalog
+                .ids()
+                .filter(|other| {
+                    catalog
+                        .package(*other)
+                        .dependencies
+                        .iter()
+                        .any(|d| d.package == id && d.condition == DependencyCondition::Up)
+                        && table
+                            .package(*other)
+                            .instances
+                            .values()
+                            .any(|s| s.occupies())
+                })
+                .map(|other| catalog.package(other).name.clone())
+                .collect();
+            if !dependents.is_empty() {
+                return Err(Refusal::DependentsRunning { dependents });
+            }
+            Ok(())
+        }
+        Command::Enable { node, .. } | Command::Disable { node, .. } => {
+            if let Some(node) = node {
+                if !package.nodes.contains(&node) {
+                    return Err(Refusal::NotAnAllowedNode { node });
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn node_allowed(nodes: NodeSet, up: NodeSet, node: NodeId) -> Result<(), Refusal> {
+    if !nodes.contains(node) {
+        return Err(Refusal::NotAnAllowedNode { node });
+    }
+    if !up.contains(node) {
+        return Err(Refusal::NodeNotUp { node });
+    }
+    Ok(())
+}
