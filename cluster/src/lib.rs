@@ -9,10 +9,21 @@
 //! - [`core`]: one node's membership state machine (heartbeats, re-formation, quorum,
 //!   tie-break, safety timer).
 //! - [`disk_paxos`]: the cluster lock on a lock LUN.
+//! - [`packages`]: the package manager (placement, scripts, services, commands), driven by
+//!   the core.
 //! - [`sim`]: the deterministic simulator that drives several cores through faults and checks
 //!   the invariants of cluster.md after every event.
 //!
-//! The package manager and the runtime follow in the cluster issues.
+//! A driver owns one [`core::Node`] and loops:
+//!
+//! ```text
+//! node.handle_message(now, network, envelope)   // or handle_timeout, handle_disk,
+//!                                               // handle_quorum_server, handle_script, ...
+//! while let Some(action) = node.poll_action() { carry it out, in order }
+//! sleep until node.poll_timeout()
+//! ```
+//!
+//! The runtime (sockets, lock LUN, quorum server, watchdog, processes) follows in issue 5.
 
 pub mod config;
 pub mod core;
