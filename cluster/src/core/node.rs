@@ -1248,6 +1248,12 @@ impl Node {
         proposed_at: Instant,
     ) {
         self.round_max = self.round_max.max(epoch.round());
+        // A coordinator that proposes again has dropped its earlier proposals for good.
+        self.accepted_since.retain(|v| {
+            v.epoch.coordinator() != from
+                || v.epoch >= epoch
+                || !v.has(from, self.peers[from.index()].incarnation)
+        });
         // The same proposal again (it travels on every network, and may be duplicated on
         // the way): already answered.
         if self.accepted_since.iter().any(|v| v.epoch == epoch) || self.view.epoch == epoch {
@@ -1739,18 +1745,12 @@ impl Node {
         let me = self.settings.me;
         let mut waits: Vec<(NodeId, Incarnation, Duration)> = match fence_waits {
             Some(waits) => waits.to_vec(),
-            None => (0..self.settings.nodes as u32)
-                .map(NodeId)
-                .filter(|&n| n != me && !self.view.members.contains(n))
-                .map(|n| {
-                    let life = if before.members.contains(n) {
-                        before.incarnations[n.index()]
-                    } else {
-                        self.peers[n.index()].incarnation
-                    };
-                    (n, life, bound)
-                })
-                .collect(),
+            None => {
+                // Without the commit this node does not know which lives the group still
+                // awaits: as package coordinator it places nothing for a full bound.
+                self.packages.hold(now + bound);
+                Vec::new()
+            }
         };
         for node in before.members.iter() {
             let incarnation = before.incarnations[node.index()];

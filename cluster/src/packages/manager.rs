@@ -210,6 +210,8 @@ pub struct Manager {
     executed: (u64, u64),
     /// Where packages halted for a failback go next.
     failback_to: BTreeMap<PackageId, NodeId>,
+    /// No placement before this (see [`Manager::hold`]).
+    hold_until: Option<Instant>,
     outputs: Vec<Output>,
 }
 
@@ -237,6 +239,7 @@ impl Manager {
             order_serial: 0,
             executed: (0, 0),
             failback_to: BTreeMap::new(),
+            hold_until: None,
             outputs: Vec::new(),
         }
     }
@@ -373,6 +376,12 @@ impl Manager {
         self.pending.clear();
     }
 
+    /// Places nothing as coordinator before `until` (this node joined without knowing which
+    /// failed lives the group still awaits).
+    pub fn hold(&mut self, until: Instant) {
+        self.hold_until = Some(self.hold_until.map_or(until, |h| h.max(until)));
+    }
+
     /// Checks a package command against this node's table (`up`: the running members).
     pub fn check_command(&self, up: NodeSet, command: &Command) -> Result<(), Refusal> {
         super::admin::check(&self.catalog, &self.table, up, command)
@@ -387,6 +396,11 @@ impl Manager {
         command: &Command,
     ) -> Result<(), Refusal> {
         super::admin::check(&self.catalog, &self.planning_table(), up, command)?;
+        if matches!(command, Command::Run { .. }) && self.hold_until.is_some_and(|h| now < h) {
+            return Err(Refusal::AwaitingFence {
+                nodes: NodeSet::EMPTY,
+            });
+        }
         let id = command.package();
         let mut switching_changed = false;
         match *command {
@@ -677,6 +691,9 @@ impl Manager {
         up: NodeSet,
         resources_up: &dyn Fn(PackageId, NodeId) -> bool,
     ) {
+        if self.hold_until.is_some_and(|until| now < until) {
+            return;
+        }
         let periodic = self.placed_at.is_none_or(|at| now >= at + ORDER_RESEND / 2);
         let informed = self.members.difference(self.reported).is_empty();
         if !informed || (!self.dirty && !periodic) {
