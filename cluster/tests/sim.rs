@@ -290,6 +290,20 @@ fn scenario_14_quorum_server_down_then_a_node_dies_halts_the_survivor() {
     let mut sim = formed(with(2, 14, Tiebreaker::QuorumServer));
     sim.quorum_server.up = false;
     sim.run_for(seconds(60)).unwrap();
+    // Visible before it happens: each node reports that one failure would halt it.
+    for node in [0, 1] {
+        assert_eq!(
+            sim.count(|r| r.node == NodeId(node)
+                && matches!(
+                    r.event,
+                    Event::HaltRisk {
+                        at_risk: true,
+                        members: 2
+                    }
+                )),
+            1
+        );
+    }
     sim.crash(NodeId(1));
     sim.run_for(seconds(60)).unwrap();
     assert!(down(&sim, 0));

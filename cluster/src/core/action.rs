@@ -173,6 +173,16 @@ pub enum Event {
     /// The quorum server stopped answering (the cluster keeps running; a tie-break now
     /// would halt it).
     QuorumServerUnreachable,
+    /// The cluster is one fault from halting entirely: the tie-breaker cannot be reached and
+    /// the membership has an even number of nodes, so a split into halves (for two nodes,
+    /// the loss of either) would halt every node (cluster.md scenarios 13 and 14). Reported
+    /// when it becomes true, and `at_risk: false` when it no longer is.
+    HaltRisk {
+        /// Whether the risk stands.
+        at_risk: bool,
+        /// The membership's size.
+        members: usize,
+    },
     /// The quorum server answers again.
     QuorumServerReachable,
     /// A peer speaks with another configuration generation: it is not let in.

@@ -235,6 +235,8 @@ pub struct Node {
     disk_races: u64,
     disk_in_flight: std::collections::BTreeSet<u64>,
     packages: Manager,
+    /// Whether a HaltRisk was last reported as standing.
+    halt_risk: bool,
     /// Numbers the package commands forwarded from this node.
     command_serial: u64,
     /// The last command carried out from each node: (epoch, serial).
@@ -288,11 +290,16 @@ impl Node {
             proposal: None,
             backoff_until: now,
             fence_waits: Vec::new(),
-            quorum_server: QuorumServerHealth::default(),
+            // Taken as reachable until a poll says otherwise.
+            quorum_server: QuorumServerHealth {
+                reachable: true,
+                ..QuorumServerHealth::default()
+            },
             next_request: 1,
             disk_races: 0,
             disk_in_flight: std::collections::BTreeSet::new(),
             packages: Manager::new(settings.me, settings.catalog.clone()),
+            halt_risk: false,
             command_serial: 0,
             commands_seen: vec![(Epoch::NONE, 0); nodes],
             report_sent: 0,
@@ -1703,6 +1710,7 @@ impl Node {
             locks,
         });
         self.set_phase(Phase::Running);
+        self.check_halt_risk();
         if self.safety_deadline.is_none() {
             let timing = self.settings.timing;
             // Without a full lease yet, the commit's echo (of this node's acceptance) still
@@ -1726,7 +1734,6 @@ impl Node {
         if self.settings.tiebreaker == Tiebreaker::QuorumServer
             && self.quorum_server.next_ping.is_none()
         {
-            self.quorum_server.reachable = true;
             self.quorum_server.next_ping = Some(now);
         }
     }
@@ -1816,6 +1823,20 @@ impl Node {
             } else {
                 Event::QuorumServerUnreachable
             });
+        }
+        self.check_halt_risk();
+    }
+
+    /// Reports when the cluster becomes (or stops being) one split from halting entirely.
+    fn check_halt_risk(&mut self) {
+        let members = self.view.members.len();
+        let tiebreaker_down =
+            self.settings.tiebreaker == Tiebreaker::QuorumServer && !self.quorum_server.reachable;
+        let at_risk =
+            self.phase == Phase::Running && tiebreaker_down && members >= 2 && members % 2 == 0;
+        if at_risk != self.halt_risk {
+            self.halt_risk = at_risk;
+            self.event(Event::HaltRisk { at_risk, members });
         }
     }
 
