@@ -785,21 +785,7 @@ impl Node {
                 switching: switching.clone(),
                 switching_version,
             };
-            let to_incarnation = peer.incarnation;
-            for network in 0..self.settings.networks {
-                self.actions.push_back(Action::Send {
-                    to,
-                    network,
-                    envelope: Envelope {
-                        cluster_id: self.settings.cluster_id,
-                        config_generation: self.settings.config_generation,
-                        from: self.settings.me,
-                        from_incarnation: self.incarnation,
-                        to_incarnation,
-                        message: Message::Heartbeat(heartbeat.clone()),
-                    },
-                });
-            }
+            self.send(to, &Message::Heartbeat(heartbeat));
         }
     }
 

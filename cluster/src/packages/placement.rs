@@ -235,32 +235,24 @@ impl<'a> Planner<'a> {
             && self.fits(package, node)
     }
 
+    /// The nodes where `id` counts as up (running), planned starts included.
     fn up_on(&self, id: PackageId) -> NodeSet {
-        let mut nodes: NodeSet = self
-            .inputs
-            .table
-            .package(id)
-            .instances
-            .iter()
-            .filter(|(_, s)| s.counts_as_up())
-            .map(|(n, _)| *n)
-            .collect();
-        for (planned, node) in &self.planned {
-            if *planned == id {
-                nodes.insert(*node);
-            }
-        }
-        nodes
+        self.nodes_where(id, InstanceState::counts_as_up)
     }
 
+    /// The nodes `id` occupies (anything but failed), planned starts included.
     fn active_on(&self, id: PackageId) -> NodeSet {
+        self.nodes_where(id, InstanceState::occupies)
+    }
+
+    fn nodes_where(&self, id: PackageId, state_counts: fn(InstanceState) -> bool) -> NodeSet {
         let mut nodes: NodeSet = self
             .inputs
             .table
             .package(id)
             .instances
             .iter()
-            .filter(|(_, s)| s.occupies())
+            .filter(|(_, s)| state_counts(**s))
             .map(|(n, _)| *n)
             .collect();
         for (planned, node) in &self.planned {

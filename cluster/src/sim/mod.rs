@@ -612,6 +612,25 @@ impl Simulation {
         self.run_until(duration, |_| false).map(|_| ())
     }
 
+    /// An answer for one life of `node` (lost if that life ends first).
+    fn schedule_answer(
+        &mut self,
+        node: NodeId,
+        incarnation: Incarnation,
+        delay: Duration,
+        pending: Pending,
+    ) {
+        self.schedule(
+            delay,
+            Scheduled::Node {
+                node,
+                incarnation,
+                generation: 0,
+                pending,
+            },
+        );
+    }
+
     fn schedule(&mut self, delay: Duration, scheduled: Scheduled) {
         self.sequence += 1;
         let at = self.now + nanos(delay);
@@ -810,17 +829,14 @@ impl Simulation {
             Some(ScriptFault::Hang) => return,
         };
         let latency = self.script_latency;
-        self.schedule(
+        self.schedule_answer(
+            node,
+            incarnation,
             latency,
-            Scheduled::Node {
-                node,
-                incarnation,
-                generation: 0,
-                pending: Pending::Script {
-                    package,
-                    script,
-                    outcome,
-                },
+            Pending::Script {
+                package,
+                script,
+                outcome,
             },
         );
     }
@@ -997,15 +1013,7 @@ impl Simulation {
             }
         };
         let latency = self.disk.latency;
-        self.schedule(
-            latency,
-            Scheduled::Node {
-                node,
-                incarnation,
-                generation: 0,
-                pending: Pending::Disk { id, result },
-            },
-        );
+        self.schedule_answer(node, incarnation, latency, Pending::Disk { id, result });
     }
 
     fn quorum_server_request(
