@@ -1038,16 +1038,13 @@ impl Simulation {
             }
         };
         let delay = self.delay() * 2;
-        self.schedule(
+        self.schedule_answer(
+            node,
+            incarnation,
             delay,
-            Scheduled::Node {
-                node,
-                incarnation,
-                generation: 0,
-                pending: Pending::QuorumServer {
-                    id,
-                    answer: Ok(answer),
-                },
+            Pending::QuorumServer {
+                id,
+                answer: Ok(answer),
             },
         );
     }
@@ -1115,12 +1112,8 @@ impl Lives for NodeLives<'_> {
     /// reset. A frozen node whose watchdog deadline has passed runs
     /// nothing: it is reset the moment it resumes, before any of its processes is scheduled.
     fn alive(&self, node: NodeId, incarnation: Incarnation) -> bool {
-        self.0.get(node.index()).is_some_and(|n| {
-            let reset_pending = n.frozen
-                && n.watchdog
-                    .is_some_and(|deadline| local_time(n, self.1) >= deadline);
-            n.incarnation == incarnation && n.life != Life::Down && n.quorate_once && !reset_pending
-        })
+        self.alive_at_all(node, incarnation)
+            && self.0.get(node.index()).is_some_and(|n| n.quorate_once)
     }
 }
 
