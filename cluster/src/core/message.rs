@@ -85,6 +85,9 @@ pub enum Message {
         view: View,
         /// The send time on the coordinator's clock, echoed in the acceptance.
         sent_at: Instant,
+        /// The coordinator's installed membership: its earlier proposals above this epoch
+        /// were never committed (a coordinator installs what it commits at once).
+        installed: Epoch,
     },
     /// A member accepts a proposal and promises to accept none with a lower epoch.
     Accept {
@@ -179,4 +182,6 @@ pub struct Heartbeat {
     pub switching: Vec<Switching>,
     /// The version of that copy (the newest wins).
     pub switching_version: (u64, u64),
+    /// The last package order the sender carried out: (epoch, serial).
+    pub executed: (u64, u64),
 }

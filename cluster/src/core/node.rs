@@ -115,7 +115,7 @@ fn with_race(request: DiskRequest, race: u64) -> DiskRequest {
 
 /// The most proposals a node accepts after its installed membership (each is reported to
 /// the next coordinator, so none may be dropped).
-pub const ACCEPTED_PROPOSALS_MAX: usize = 64;
+pub const ACCEPTED_PROPOSALS_MAX: usize = 1024;
 
 /// A stable digest of a cluster name (FNV-1a; only needs to tell clusters apart, not resist
 /// forgery: the transport authenticates peers).
@@ -480,7 +480,8 @@ impl Node {
                 epoch,
                 view,
                 sent_at,
-            } => self.on_propose(now, from, epoch, view, sent_at),
+                installed,
+            } => self.on_propose(now, from, (epoch, installed), view, sent_at),
             Message::Accept {
                 epoch,
                 installed,
@@ -621,13 +622,9 @@ impl Node {
         }
         if envelope.from_incarnation > peer.incarnation {
             // A new life: nothing of the old one holds. Tell it at once who this node hears,
-            // so that its joining does not wait a heartbeat interval. What its old life
-            // proposed can never be committed any more.
+            // so that its joining does not wait a heartbeat interval. (What its old life
+            // proposed and this node accepted stays: the old life may have committed it.)
             self.reach_sent.0 = NodeSet(u32::MAX);
-            let life = peer.incarnation;
-            self.accepted_since
-                .retain(|v| v.epoch.coordinator() != from || v.incarnations[from.index()] != life);
-            let peer = &mut self.peers[from.index()];
             let networks = self.settings.networks;
             *peer = Peer {
                 incarnation: envelope.from_incarnation,
@@ -784,6 +781,7 @@ impl Node {
                 packages: packages.clone(),
                 switching: switching.clone(),
                 switching_version,
+                executed: self.packages.executed(),
             };
             self.send(to, &Message::Heartbeat(heartbeat));
         }
@@ -830,7 +828,8 @@ impl Node {
             && heartbeat.epoch == self.view.epoch
             && self.view.has(from, incarnation);
         if same_view {
-            self.packages.on_report(from, &heartbeat.packages);
+            self.packages
+                .on_report(from, &heartbeat.packages, heartbeat.executed);
             self.packages
                 .on_switching(heartbeat.switching_version, &heartbeat.switching);
         }
@@ -1122,6 +1121,7 @@ impl Node {
                         epoch,
                         view: view.clone(),
                         sent_at: now,
+                        installed: self.view.epoch,
                     },
                 );
             }
@@ -1236,16 +1236,20 @@ impl Node {
         &mut self,
         now: Instant,
         from: NodeId,
-        epoch: Epoch,
+        (epoch, proposer_installed): (Epoch, Epoch),
         view: View,
         proposed_at: Instant,
     ) {
         self.round_max = self.round_max.max(epoch.round());
-        // A coordinator that proposes again has dropped its earlier proposals for good.
+        // A coordinator that proposes again has dropped, for good, its earlier proposals
+        // that it never installed (what it commits it installs at once, so a proposal above
+        // its installed epoch was never committed).
+        let life = self.peers[from.index()].incarnation;
         self.accepted_since.retain(|v| {
             v.epoch.coordinator() != from
                 || v.epoch >= epoch
-                || !v.has(from, self.peers[from.index()].incarnation)
+                || v.epoch <= proposer_installed
+                || !v.has(from, life)
         });
         // The same proposal again (it travels on every network, and may be duplicated on
         // the way): already answered.

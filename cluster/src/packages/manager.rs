@@ -187,7 +187,7 @@ pub struct Manager {
     table: Table,
     locals: BTreeMap<PackageId, Local>,
     /// Orders sent and not yet seen carried out, with when to send them again.
-    pending: BTreeMap<(PackageId, NodeId), (Order, Instant)>,
+    pending: BTreeMap<(PackageId, NodeId), (Order, Instant, u64)>,
     /// Packages that failed: the next start elsewhere is reported as a failover.
     failed_over: BTreeSet<PackageId>,
     /// Something changed since the last placement.
@@ -291,7 +291,12 @@ impl Manager {
     }
 
     /// A member reported its instances.
-    pub fn on_report(&mut self, node: NodeId, states: &[(PackageId, InstanceState)]) {
+    pub fn on_report(
+        &mut self,
+        node: NodeId,
+        states: &[(PackageId, InstanceState)],
+        executed: (u64, u64),
+    ) {
         self.reported.insert(node);
         for id in self.catalog.ids() {
             let reported = states.iter().find(|(p, _)| *p == id).map(|(_, s)| *s);
@@ -301,13 +306,23 @@ impl Manager {
                 None => instances.remove(&node).is_some(),
             };
             self.dirty |= changed;
-            self.settle_order(id, node, reported);
         }
+        // Orders the node has carried out are settled: the report shows their effect.
+        let epoch = self.epoch;
+        self.pending
+            .retain(|(_, to), (_, _, serial)| *to != node || (epoch, *serial) > executed);
     }
 
-    /// An order to `node` for `id` is done once the node shows its effect.
+    /// The last order from the coordinator this node carried out: (epoch, serial), for its
+    /// heartbeats.
+    pub fn executed(&self) -> (u64, u64) {
+        self.executed
+    }
+
+    /// An order of this node to itself is done once its effect shows (it is carried out at
+    /// once).
     fn settle_order(&mut self, id: PackageId, node: NodeId, state: Option<InstanceState>) {
-        if let Some((order, _)) = self.pending.get(&(id, node)) {
+        if let Some((order, _, _)) = self.pending.get(&(id, node)) {
             let done = match order {
                 Order::Start(_) => state.is_some(),
                 Order::Halt(..) => state != Some(InstanceState::Running),
@@ -404,11 +419,7 @@ impl Manager {
         let id = command.package();
         let mut switching_changed = false;
         match *command {
-            Command::Run { node, .. } => {
-                self.pending
-                    .insert((id, node), (Order::Start(id), now + ORDER_RESEND));
-                self.send_order(node, Order::Start(id));
-            }
+            Command::Run { node, .. } => self.issue(now, id, node, Order::Start(id)),
             Command::Halt { node, .. } => {
                 let state = self.table.package_mut(id);
                 state.auto_run = false;
@@ -420,10 +431,7 @@ impl Manager {
                     .map(|(n, _)| *n)
                     .collect();
                 for target in targets {
-                    let order = Order::Halt(id, HaltReason::Command);
-                    self.pending
-                        .insert((id, target), (order, now + ORDER_RESEND));
-                    self.send_order(target, order);
+                    self.issue(now, id, target, Order::Halt(id, HaltReason::Command));
                 }
             }
             Command::Enable { node, .. } | Command::Disable { node, .. } => {
@@ -455,25 +463,17 @@ impl Manager {
     /// The table with the orders on their way counted as starting: nothing is placed twice.
     fn planning_table(&self) -> Table {
         let mut table = self.table.clone();
-        for ((package, node), (order, _)) in &self.pending {
+        for ((package, node), (order, _, _)) in &self.pending {
             if matches!(order, Order::Start(_)) {
-                table
-                    .package_mut(*package)
-                    .instances
-                    .entry(*node)
-                    .or_insert(InstanceState::Starting);
+                let instances = &mut table.package_mut(*package).instances;
+                // A start on its way replaces a failed instance there (cmrunpkg after a
+                // failure) but not a live one.
+                if instances.get(node).is_none_or(|s| !s.occupies()) {
+                    instances.insert(*node, InstanceState::Starting);
+                }
             }
         }
         table
-    }
-
-    fn send_order(&mut self, to: NodeId, order: Order) {
-        self.order_serial += 1;
-        self.outputs.push(Output::Order {
-            to,
-            serial: self.order_serial,
-            order,
-        });
     }
 
     /// A failed node is certainly reset: its packages may start elsewhere.
@@ -721,12 +721,10 @@ impl Manager {
             if self
                 .pending
                 .get(&(package, node))
-                .is_some_and(|(_, resend)| now < *resend)
+                .is_some_and(|(_, resend, _)| now < *resend)
             {
                 continue;
             }
-            self.pending
-                .insert((package, node), (order, now + ORDER_RESEND));
             match decision {
                 Decision::Start { package, node } => {
                     self.failback_to.remove(&package);
@@ -741,32 +739,33 @@ impl Manager {
                         .push(Output::Event(PackageEvent::Failback { package, node: to }));
                 }
             }
-            self.order_serial += 1;
-            self.outputs.push(Output::Order {
-                to: node,
-                serial: self.order_serial,
-                order,
-            });
+            self.issue(now, package, node, order);
         }
     }
 
-    /// Sends again the orders whose effect has not shown in the reports.
+    /// Sends an order, numbered, and keeps it until the node reports it carried it out.
+    fn issue(&mut self, now: Instant, package: PackageId, node: NodeId, order: Order) {
+        self.order_serial += 1;
+        let serial = self.order_serial;
+        self.pending
+            .insert((package, node), (order, now + ORDER_RESEND, serial));
+        self.outputs.push(Output::Order {
+            to: node,
+            serial,
+            order,
+        });
+    }
+
+    /// Sends again the orders that the nodes have not reported carried out.
     fn resend(&mut self, now: Instant) {
         let due: Vec<((PackageId, NodeId), Order)> = self
             .pending
             .iter()
-            .filter(|(_, (_, at))| now >= *at)
-            .map(|(key, (order, _))| (*key, *order))
+            .filter(|(_, (_, at, _))| now >= *at)
+            .map(|(key, (order, _, _))| (*key, *order))
             .collect();
         for ((package, node), order) in due {
-            self.pending
-                .insert((package, node), (order, now + ORDER_RESEND));
-            self.order_serial += 1;
-            self.outputs.push(Output::Order {
-                to: node,
-                serial: self.order_serial,
-                order,
-            });
+            self.issue(now, package, node, order);
         }
     }
 

@@ -780,6 +780,7 @@ impl Simulation {
             } => self.send(node, to, network, envelope),
             Action::Persist(state) => self.nodes[node.index()].persisted = state,
             Action::ArmSafetyTimer { deadline } | Action::PetSafetyTimer { deadline } => {
+                self.check_safety_deadline(node, deadline);
                 self.nodes[node.index()].watchdog = Some(deadline);
                 self.schedule_watchdog(node, incarnation);
             }
@@ -839,6 +840,25 @@ impl Simulation {
                 outcome,
             },
         );
+    }
+
+    /// S3, first half: a node that loses quorum is reset within the lease and the grace, so
+    /// no pet may set the safety timer further out than that.
+    fn check_safety_deadline(&mut self, node: NodeId, deadline: Instant) {
+        let local = local_time(&self.nodes[node.index()], self.now);
+        let furthest = local + self.timing.lease + self.timing.safety_grace;
+        if deadline > furthest && self.violation.is_none() {
+            self.violation = Some(Violation {
+                invariant: "S3",
+                detail: format!(
+                    "{node} set its safety timer {:.3} s out, beyond the lease and the grace ({:.3} s)",
+                    deadline.saturating_since(local).as_secs_f64(),
+                    furthest.saturating_since(local).as_secs_f64()
+                ),
+                at_seconds: Duration::from_nanos(self.now).as_secs_f64(),
+                seed: self.options.seed,
+            });
+        }
     }
 
     /// S1: a failover package starts on a node while no other node may still run it.
