@@ -653,16 +653,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
             },
             "SERVICE_NAME" => {
                 service_seen.clear();
-                if !valid_name(value) {
-                    findings.error(line, parameter, format!("{value:?} is not a valid name"));
-                }
-                if let Some(first) = config.lines.record(parameter, value, line) {
-                    findings.error(
-                        line,
-                        parameter,
-                        format!("{value} is given twice (first on line {first})"),
-                    );
-                }
+                check_item_name(&mut config.lines, findings, parameter, value, line);
                 config.services.push(Service {
                     name: value.to_owned(),
                     command: String::new(),
@@ -725,16 +716,7 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
             }
             "GENERIC_RESOURCE_NAME" => {
                 resource_seen.clear();
-                if !valid_name(value) {
-                    findings.error(line, parameter, format!("{value:?} is not a valid name"));
-                }
-                if let Some(first) = config.lines.record(parameter, value, line) {
-                    findings.error(
-                        line,
-                        parameter,
-                        format!("{value} is given twice (first on line {first})"),
-                    );
-                }
+                check_item_name(&mut config.lines, findings, parameter, value, line);
                 config.generic_resources.push(GenericResource {
                     name: value.to_owned(),
                     evaluation: Evaluation::DuringPackageStart,
@@ -1230,6 +1212,27 @@ fn finish_dependency(
             "DEPENDENCY_NAME",
             format!("{name} has no dependency_condition"),
         ),
+    }
+}
+
+/// Checks the name that starts an item (a service, a generic resource): valid, and not given
+/// twice in the package; records its line.
+fn check_item_name(
+    lines: &mut Lines,
+    findings: &mut Findings,
+    parameter: &str,
+    value: &str,
+    line: usize,
+) {
+    if !valid_name(value) {
+        findings.error(line, parameter, format!("{value:?} is not a valid name"));
+    }
+    if let Some(first) = lines.record(parameter, value, line) {
+        findings.error(
+            line,
+            parameter,
+            format!("{value} is given twice (first on line {first})"),
+        );
     }
 }
 

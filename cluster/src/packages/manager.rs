@@ -285,11 +285,6 @@ impl Manager {
             .collect()
     }
 
-    /// Whether anything runs here (a node that fences loses all of it).
-    pub fn anything_here(&self) -> bool {
-        !self.locals.is_empty()
-    }
-
     /// A member reported its instances.
     pub fn on_report(
         &mut self,

@@ -98,12 +98,4 @@ impl Table {
     pub fn package_mut(&mut self, id: PackageId) -> &mut PackageState {
         &mut self.packages[id.index()]
     }
-
-    /// The failover packages active on `node`.
-    pub fn count_on(&self, node: NodeId) -> usize {
-        self.packages
-            .iter()
-            .filter(|p| p.instances.get(&node).is_some_and(|s| s.occupies()))
-            .count()
-    }
 }
