@@ -11,6 +11,7 @@
 //! - [`disk_paxos`]: the cluster lock on a lock LUN.
 //! - [`packages`]: the package manager (placement, scripts, services, commands), driven by
 //!   the core.
+//! - [`status`]: what `cmviewcl -v` shows, typed, and the notices of the event catalogue.
 //! - [`sim`]: the deterministic simulator that drives several cores through faults and checks
 //!   the invariants of cluster.md after every event.
 //!
@@ -30,4 +31,5 @@ pub mod core;
 pub mod disk_paxos;
 pub mod packages;
 pub mod sim;
+pub mod status;
 pub mod timing;

@@ -177,6 +177,46 @@ pub enum FailbackPolicy {
     Automatic,
 }
 
+/// The keywords of the package file, as cmviewcl shows them too.
+macro_rules! keywords {
+    ($($kind:ident { $($variant:ident => $word:literal),+ $(,)? })+) => {
+        $(impl $kind {
+            /// The keyword, as the package file and cmviewcl spell it.
+            pub fn keyword(self) -> &'static str {
+                match self {
+                    $($kind::$variant => $word),+
+                }
+            }
+        })+
+    };
+}
+
+keywords! {
+    PackageType {
+        Failover => "failover",
+        MultiNode => "multi_node",
+        SystemMultiNode => "system_multi_node",
+    }
+    FailoverPolicy {
+        ConfiguredNode => "configured_node",
+        MinPackageNode => "min_package_node",
+    }
+    FailbackPolicy {
+        Manual => "manual",
+        Automatic => "automatic",
+    }
+    DependencyCondition {
+        Up => "up",
+        Down => "down",
+    }
+    DependencyLocation {
+        SameNode => "same_node",
+        AnyNode => "any_node",
+        DifferentNode => "different_node",
+        AllNodes => "all_nodes",
+    }
+}
+
 /// monitored_subnet_access.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubnetAccess {
@@ -943,7 +983,7 @@ fn check_modules(config: &PackageConfig, findings: &mut Findings) {
     if mixed || first_type == config.package_type {
         return;
     }
-    let package_type = type_keyword(config.package_type);
+    let package_type = config.package_type.keyword();
     match config.lines.line("PACKAGE_TYPE", "") {
         Some(line) => findings.error(
             line,
@@ -958,18 +998,9 @@ fn check_modules(config: &PackageConfig, findings: &mut Findings) {
             "MODULE_NAME",
             format!(
                 "{first} makes a {} package, but package_type is not given (so {package_type})",
-                type_keyword(first_type)
+                first_type.keyword()
             ),
         ),
-    }
-}
-
-/// package_type as the file writes it.
-fn type_keyword(package_type: PackageType) -> &'static str {
-    match package_type {
-        PackageType::Failover => "failover",
-        PackageType::MultiNode => "multi_node",
-        PackageType::SystemMultiNode => "system_multi_node",
     }
 }
 

@@ -52,6 +52,8 @@ pub enum Action {
     Package(PackageAction),
     /// Something happened that the layers above report.
     Event(Event),
+    /// An entry of the event catalogue, with the state before and after.
+    Notice(crate::status::Notice),
 }
 
 /// What the core keeps on stable storage across restarts: an acceptor's state, as in Paxos.

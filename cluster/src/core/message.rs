@@ -178,6 +178,8 @@ pub struct Heartbeat {
     pub echo: Option<Instant>,
     /// The sender's package instances.
     pub packages: Vec<(PackageId, InstanceState)>,
+    /// The sender's service restart counts, for the packages where a service restarted.
+    pub restarts: Vec<(PackageId, Vec<u32>)>,
     /// The sender's copy of the switching table, and its version.
     pub switching: Vec<Switching>,
     /// The version of that copy (the newest wins).

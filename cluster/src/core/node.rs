@@ -16,7 +16,13 @@ use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, Outcome, Proposer};
 use crate::packages::{
-    Catalog, Command, Manager, Output, PackageId, Refusal, Script, ScriptOutcome,
+    Catalog, Command, FailureCause, HaltReason, InstanceState, Manager, Output, PackageEvent,
+    PackageId, Refusal, Script, ScriptOutcome,
+};
+use crate::status::{
+    ClusterCondition, ClusterStatus, Health, InterfaceRow, LockRow, NodeCondition, NodeRow,
+    NodeState, NodeStatus, Notice, PackageCondition, ServiceCondition, Snapshot, Summary,
+    SwitchingCondition,
 };
 use crate::timing::Timing;
 
@@ -52,6 +58,8 @@ pub struct Settings {
     pub seed: u64,
     /// The packages.
     pub catalog: Arc<Catalog>,
+    /// The cluster configuration (names, interfaces, the lock), for the status snapshot.
+    pub config: Arc<ClusterConfig>,
     /// Rules broken on purpose, so the simulator can show that its checkers catch them.
     /// Always [`Sabotage::default`] (nothing broken) outside those tests.
     #[doc(hidden)]
@@ -92,6 +100,7 @@ impl Settings {
             tiebreaker,
             seed,
             catalog: Arc::new(Catalog::default()),
+            config: Arc::new(config.clone()),
             sabotage: Sabotage::default(),
         }
     }
@@ -161,6 +170,9 @@ struct Proposal {
     lock: Option<LockRace>,
     /// The lock instances won so far.
     locks_won: Vec<Epoch>,
+    /// Whether a member (or this node) had a membership installed: the proposal re-forms a
+    /// running cluster rather than forming one.
+    running_before: bool,
 }
 
 /// A race for the cluster lock.
@@ -243,6 +255,14 @@ pub struct Node {
     commands_seen: Vec<(Epoch, u64)>,
     /// The package report version of the last heartbeats: a change is told at once.
     report_sent: u64,
+    /// What this node knows of each node's state (for peers outside the membership:
+    /// failed, halted, or unknown).
+    node_states: Vec<NodeState>,
+    /// Whether the membership being installed forms the cluster (this node committed it
+    /// and no member had a membership installed).
+    forming: bool,
+    /// The lock LUN's health: the outcome of this node's last read or write.
+    lock_lun: Health,
     actions: VecDeque<Action>,
 }
 
@@ -303,6 +323,9 @@ impl Node {
             command_serial: 0,
             commands_seen: vec![(Epoch::NONE, 0); nodes],
             report_sent: 0,
+            node_states: vec![NodeState::Unknown; nodes],
+            forming: false,
+            lock_lun: Health::Unknown,
             actions: VecDeque::new(),
             settings,
         }
@@ -552,6 +575,11 @@ impl Node {
             return;
         }
         self.disk_in_flight.remove(&id.0);
+        self.lock_lun = if result.is_ok() {
+            Health::Up
+        } else {
+            Health::Down
+        };
         if let Some(LockKind::Disk { proposer, race, .. }) = self
             .proposal
             .as_mut()
@@ -753,6 +781,7 @@ impl Node {
             unechoed = NodeSet(unechoed.0 | self.view.members.difference(proposal.members).0);
         }
         let packages = self.packages.report();
+        let restarts = self.packages.restart_report();
         self.report_sent = self.packages.version();
         let switching = self.packages.switching();
         let switching_version = self.packages.switching_version();
@@ -779,6 +808,7 @@ impl Node {
                 reach,
                 echo,
                 packages: packages.clone(),
+                restarts: restarts.clone(),
                 switching: switching.clone(),
                 switching_version,
                 executed: self.packages.executed(),
@@ -828,8 +858,12 @@ impl Node {
             && heartbeat.epoch == self.view.epoch
             && self.view.has(from, incarnation);
         if same_view {
-            self.packages
-                .on_report(from, &heartbeat.packages, heartbeat.executed);
+            self.packages.on_report(
+                from,
+                &heartbeat.packages,
+                heartbeat.executed,
+                &heartbeat.restarts,
+            );
             self.packages
                 .on_switching(heartbeat.switching_version, &heartbeat.switching);
         }
@@ -1109,6 +1143,7 @@ impl Node {
             deadline: now + self.settings.timing.propose_timeout,
             lock: None,
             locks_won: Vec::new(),
+            running_before: self.view.epoch != Epoch::NONE,
         });
         if self.phase == Phase::Running {
             self.set_phase(Phase::Reforming);
@@ -1328,6 +1363,7 @@ impl Node {
             return;
         }
         proposal.accepted.insert(from);
+        proposal.running_before |= installed != Epoch::NONE;
         proposal.echoes.push((from, echo));
         for view in accepted {
             if view.epoch > self.view.epoch && view.epoch != epoch {
@@ -1623,6 +1659,7 @@ impl Node {
                 self.peers[member.index()].echo_sent = Some(now);
             }
         }
+        self.forming = !proposal.running_before;
         self.install(
             now,
             proposal.view,
@@ -1630,6 +1667,7 @@ impl Node {
             locks,
             &proposal.echoes,
         );
+        self.forming = false;
     }
 
     /// Installs a membership. `fence_waits` is `None` when the commit was lost and the
@@ -1869,6 +1907,405 @@ impl Node {
     }
 
     fn event(&mut self, event: Event) {
+        self.notices(&event);
         self.actions.push_back(Action::Event(event));
     }
+
+    /// The cluster's condition by phase (the snapshot also tells a lapsed lease).
+    fn cluster_condition(&self) -> ClusterCondition {
+        ClusterCondition {
+            status: match self.phase {
+                Phase::Running => ClusterStatus::Up,
+                Phase::Starting | Phase::Reforming => ClusterStatus::Starting,
+                Phase::Halted => ClusterStatus::Down,
+            },
+            epoch: self.view.epoch,
+            members: self.view.members,
+        }
+    }
+
+    /// Whether this node committed the installed membership: cluster-wide notices are its
+    /// to report.
+    fn reports_cluster(&self) -> bool {
+        self.view.epoch != Epoch::NONE && self.view.epoch.coordinator() == self.settings.me
+    }
+
+    fn notice(&mut self, notice: Notice) {
+        self.actions.push_back(Action::Notice(notice));
+    }
+
+    /// The catalogue notices of `event`, and the node states it changes.
+    fn notices(&mut self, event: &Event) {
+        let me = self.settings.me;
+        match *event {
+            Event::MembershipChanged {
+                before_epoch,
+                before,
+                after_epoch,
+                after,
+                ..
+            } if self.reports_cluster() => {
+                let old = ClusterCondition {
+                    status: if before_epoch == Epoch::NONE {
+                        ClusterStatus::Starting
+                    } else {
+                        ClusterStatus::Up
+                    },
+                    epoch: before_epoch,
+                    members: before,
+                };
+                let new = ClusterCondition {
+                    status: ClusterStatus::Up,
+                    epoch: after_epoch,
+                    members: after,
+                };
+                self.notice(if self.forming {
+                    Notice::ClusterUp {
+                        before: old,
+                        after: new,
+                    }
+                } else {
+                    Notice::ClusterReformed {
+                        before: old,
+                        after: new,
+                    }
+                });
+            }
+            Event::NodeJoined { node } => {
+                // The membership is installed already: the node's state before is what
+                // this node knew of it.
+                let before = NodeCondition::down(match self.node_states[node.index()] {
+                    NodeState::Running | NodeState::Reforming => NodeState::Failed,
+                    state => state,
+                });
+                self.node_states[node.index()] = NodeState::Running;
+                if self.reports_cluster() && !self.forming {
+                    self.notice(Notice::NodeJoined {
+                        node,
+                        before,
+                        after: NodeCondition::RUNNING,
+                    });
+                }
+            }
+            Event::NodeFailed { node, incarnation } => {
+                self.node_states[node.index()] = NodeState::Failed;
+                if self.reports_cluster() {
+                    self.notice(Notice::NodeFailed {
+                        node,
+                        incarnation,
+                        before: NodeCondition::RUNNING,
+                        after: NodeCondition::down(NodeState::Failed),
+                    });
+                }
+            }
+            Event::QuorumLost { reason } if reason != FenceReason::FailFast => {
+                let before = self.cluster_condition();
+                let after = ClusterCondition {
+                    status: ClusterStatus::Down,
+                    ..before
+                };
+                self.notice(Notice::QuorumLost {
+                    reason,
+                    before,
+                    after,
+                });
+            }
+            Event::QuorumServerUnreachable => self.notice(Notice::QuorumServerUnreachable {
+                before: Health::Up,
+                after: Health::Down,
+            }),
+            Event::QuorumServerReachable => self.notice(Notice::QuorumServerReachable {
+                before: Health::Down,
+                after: Health::Up,
+            }),
+            Event::NetworkDown { node, network } => self.notice(Notice::NetworkInterfaceDown {
+                node,
+                network,
+                before: Health::Up,
+                after: Health::Down,
+            }),
+            Event::NetworkUp { node, network } => self.notice(Notice::NetworkInterfaceUp {
+                node,
+                network,
+                before: Health::Down,
+                after: Health::Up,
+            }),
+            Event::Package(ref event) => {
+                if let Some(notice) = package_notice(me, event) {
+                    self.notice(notice);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A node's status and state as this node knows them.
+    fn node_condition(&self, node: NodeId) -> NodeCondition {
+        let me = self.settings.me;
+        if self.phase == Phase::Halted {
+            return NodeCondition::down(match (node == me, self.node_states[node.index()]) {
+                (true, _) => NodeState::Halted,
+                (false, state @ (NodeState::Failed | NodeState::Halted)) => state,
+                (false, _) => NodeState::Unknown,
+            });
+        }
+        if self.view.members.contains(node) {
+            return NodeCondition {
+                status: NodeStatus::Up,
+                state: if self.phase == Phase::Running {
+                    NodeState::Running
+                } else {
+                    NodeState::Reforming
+                },
+            };
+        }
+        if node == me {
+            // Looking for a cluster to form or join.
+            return NodeCondition::down(NodeState::Reforming);
+        }
+        NodeCondition::down(match self.node_states[node.index()] {
+            NodeState::Running | NodeState::Reforming => NodeState::Failed,
+            state => state,
+        })
+    }
+
+    /// Whether heartbeats pass on heartbeat network `network` of `node`, as this node
+    /// sees it.
+    fn network_health(&self, now: Instant, node: NodeId, network: usize) -> Health {
+        let hears = |peer: &Peer| {
+            peer.last_heard_network
+                .get(network)
+                .copied()
+                .flatten()
+                .is_some_and(|at| self.fresh(Some(at), now))
+        };
+        let fresh = |index: usize, peer: &Peer| {
+            index != self.settings.me.index() && self.fresh(peer.last_heard, now)
+        };
+        if node == self.settings.me {
+            let mut heard = self.peers.iter().enumerate().filter(|(i, p)| fresh(*i, p));
+            match heard.next() {
+                None => Health::Unknown,
+                Some((_, first)) if hears(first) => Health::Up,
+                Some(_) if heard.any(|(_, p)| hears(p)) => Health::Up,
+                Some(_) => Health::Down,
+            }
+        } else {
+            let peer = &self.peers[node.index()];
+            if !fresh(node.index(), peer) {
+                Health::Unknown
+            } else if hears(peer) {
+                Health::Up
+            } else {
+                Health::Down
+            }
+        }
+    }
+
+    /// Everything `cmviewcl -v` shows, as this node knows it at `now`.
+    pub fn status(&self, now: Instant) -> Snapshot {
+        let config = &self.settings.config;
+        let me = self.settings.me;
+        let mut status = self.cluster_condition().status;
+        if status == ClusterStatus::Up && !self.quorate(now) {
+            status = ClusterStatus::Unknown;
+        }
+        let node_names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
+        let nodes: Vec<NodeRow> = config
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(index, node_config)| {
+                let node = NodeId(index as u32);
+                let condition = self.node_condition(node);
+                let mut network = 0;
+                let interfaces = node_config
+                    .interfaces
+                    .iter()
+                    .map(|interface| {
+                        let mut addresses = Vec::new();
+                        let mut health = Health::Unknown;
+                        for address in &interface.heartbeat_ips {
+                            addresses.push((*address, Some(network)));
+                            health = match (health, self.network_health(now, node, network)) {
+                                (Health::Down, _) | (_, Health::Down) => Health::Down,
+                                (Health::Up, _) | (_, Health::Up) => Health::Up,
+                                _ => Health::Unknown,
+                            };
+                            network += 1;
+                        }
+                        addresses.extend(interface.stationary_ips.iter().map(|a| (*a, None)));
+                        InterfaceRow {
+                            name: interface.name.clone(),
+                            addresses,
+                            status: health,
+                        }
+                    })
+                    .collect();
+                NodeRow {
+                    id: node,
+                    name: node_config.name.clone(),
+                    condition,
+                    summary: if condition == NodeCondition::RUNNING {
+                        Summary::Ok
+                    } else {
+                        Summary::Degraded
+                    },
+                    interfaces,
+                }
+            })
+            .collect();
+        let up = if matches!(self.phase, Phase::Running | Phase::Reforming) {
+            self.view.members
+        } else {
+            NodeSet::EMPTY
+        };
+        let packages = crate::status::package_rows(
+            self.packages.catalog(),
+            self.packages.table(),
+            up,
+            &node_names,
+            &|id, node| self.packages.restarts(id, node),
+        );
+        let lock = match &config.lock {
+            ClusterLock::None => LockRow::None,
+            ClusterLock::QuorumServer { host, .. } => LockRow::QuorumServer {
+                host: host.clone(),
+                status: match (self.quorum_server.next_ping, self.quorum_server.reachable) {
+                    (None, _) => Health::Unknown,
+                    (Some(_), true) => Health::Up,
+                    (Some(_), false) => Health::Down,
+                },
+            },
+            ClusterLock::LockLun => LockRow::LockLun {
+                device: config
+                    .nodes
+                    .get(me.index())
+                    .and_then(|n| n.lock_lun.clone()),
+                status: self.lock_lun,
+            },
+        };
+        let ok = nodes.iter().all(|n| n.summary == Summary::Ok)
+            && packages.iter().all(|p| p.summary == Summary::Ok);
+        Snapshot {
+            name: config.name.clone(),
+            observer: me,
+            status,
+            summary: if ok { Summary::Ok } else { Summary::Degraded },
+            generation: self.settings.config_generation,
+            epoch: self.view.epoch,
+            coordinator: self.view.coordinator().filter(|_| up != NodeSet::EMPTY),
+            member_timeout: self.settings.timing.member_timeout,
+            max_configured_packages: config.max_configured_packages,
+            lock,
+            nodes,
+            packages,
+        }
+    }
+}
+
+/// The catalogue notice of a package event of node `me`, if it is one.
+fn package_notice(me: NodeId, event: &PackageEvent) -> Option<Notice> {
+    Some(match *event {
+        PackageEvent::StateChanged {
+            package,
+            before,
+            after,
+            reason,
+            cause,
+            ..
+        } => {
+            let (old, new) = (PackageCondition::of(before), PackageCondition::of(after));
+            match after {
+                Some(InstanceState::Running) => Notice::PackageStarted {
+                    package,
+                    node: me,
+                    before: old,
+                    after: new,
+                },
+                None if reason == Some(HaltReason::Command) => Notice::PackageHalted {
+                    package,
+                    node: me,
+                    before: old,
+                    after: new,
+                },
+                Some(InstanceState::Failed | InstanceState::HaltAborted) => Notice::PackageFailed {
+                    package,
+                    node: me,
+                    cause: cause.unwrap_or(FailureCause::Ordered),
+                    before: old,
+                    after: new,
+                },
+                _ => return None,
+            }
+        }
+        PackageEvent::ServiceFailed {
+            package,
+            service,
+            restarts,
+        } => Notice::ServiceFailed {
+            package,
+            service,
+            node: me,
+            before: ServiceCondition {
+                status: Health::Up,
+                restarts,
+            },
+            after: ServiceCondition {
+                status: Health::Down,
+                restarts,
+            },
+        },
+        PackageEvent::ServiceRestarted {
+            package,
+            service,
+            restarts,
+        } => Notice::ServiceRestarted {
+            package,
+            service,
+            node: me,
+            before: ServiceCondition {
+                status: Health::Down,
+                restarts: restarts.saturating_sub(1),
+            },
+            after: ServiceCondition {
+                status: Health::Up,
+                restarts,
+            },
+        },
+        PackageEvent::SwitchingChanged {
+            package,
+            before,
+            auto_run,
+            switching,
+        } => Notice::PackageSwitchingChanged {
+            package,
+            before: SwitchingCondition {
+                auto_run: before.0,
+                switching: before.1,
+            },
+            after: SwitchingCondition {
+                auto_run,
+                switching,
+            },
+        },
+        PackageEvent::Failover {
+            package,
+            from,
+            node,
+        } => Notice::PackageFailover {
+            package,
+            before: from,
+            after: node,
+        },
+        PackageEvent::Failback {
+            package,
+            from,
+            node,
+        } => Notice::PackageFailback {
+            package,
+            before: from,
+            after: node,
+        },
+    })
 }

@@ -7,7 +7,7 @@
 //! member keeps its latest copy, so a new coordinator carries on where the old one stopped.
 //! The coordinator orders starts and halts; a node acts on an order only while quorate.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,6 +73,19 @@ pub enum HaltReason {
     Failure,
 }
 
+/// Why a package failed on a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCause {
+    /// The run script failed or timed out.
+    RunScript(ScriptOutcome),
+    /// The halt script failed or timed out (the package is halt_aborted).
+    HaltScript(ScriptOutcome),
+    /// A service exited with no restarts left (by index in the package file).
+    Service(usize),
+    /// The package coordinator halted it as failed.
+    Ordered,
+}
+
 /// What the package layer reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PackageEvent {
@@ -86,6 +99,10 @@ pub enum PackageEvent {
         before: Option<InstanceState>,
         /// After.
         after: Option<InstanceState>,
+        /// Why it halts or halted (halting, failing, and the end of a halt).
+        reason: Option<HaltReason>,
+        /// What failed, when it fails (failing, failed, halt_aborted).
+        cause: Option<FailureCause>,
     },
     /// A service exited.
     ServiceFailed {
@@ -93,6 +110,8 @@ pub enum PackageEvent {
         package: PackageId,
         /// The service.
         service: usize,
+        /// Its restart count so far.
+        restarts: u32,
     },
     /// A service was restarted.
     ServiceRestarted {
@@ -107,6 +126,8 @@ pub enum PackageEvent {
     SwitchingChanged {
         /// The package.
         package: PackageId,
+        /// AUTO_RUN and node switching before.
+        before: (bool, NodeSet),
         /// AUTO_RUN now.
         auto_run: bool,
         /// Node switching now.
@@ -116,6 +137,8 @@ pub enum PackageEvent {
     Failover {
         /// The package.
         package: PackageId,
+        /// Where it ran or failed (none: not known, e.g. a coordinator that took over).
+        from: Option<NodeId>,
         /// Where it goes.
         node: NodeId,
     },
@@ -123,6 +146,8 @@ pub enum PackageEvent {
     Failback {
         /// The package.
         package: PackageId,
+        /// Where it runs now.
+        from: NodeId,
         /// Where it goes.
         node: NodeId,
     },
@@ -176,6 +201,7 @@ pub struct Switching {
 struct Local {
     state: InstanceState,
     halt_reason: HaltReason,
+    cause: Option<FailureCause>,
     restarts: Vec<u32>,
 }
 
@@ -188,8 +214,11 @@ pub struct Manager {
     locals: BTreeMap<PackageId, Local>,
     /// Orders sent and not yet seen carried out, with when to send them again.
     pending: BTreeMap<(PackageId, NodeId), (Order, Instant, u64)>,
-    /// Packages that failed: the next start elsewhere is reported as a failover.
-    failed_over: BTreeSet<PackageId>,
+    /// Packages that failed, with the node they failed on or were lost with: the next
+    /// start elsewhere is reported as a failover.
+    failed_over: BTreeMap<PackageId, Option<NodeId>>,
+    /// Each member's reported service restart counts (packages with a restart only).
+    restarts: BTreeMap<(PackageId, NodeId), Vec<u32>>,
     /// Something changed since the last placement.
     dirty: bool,
     /// When placement last ran (it also runs periodically, for resent orders).
@@ -215,6 +244,14 @@ pub struct Manager {
     outputs: Vec<Output>,
 }
 
+/// Failing, failed or halt_aborted: the states a failure leads to.
+fn failing(state: InstanceState) -> bool {
+    matches!(
+        state,
+        InstanceState::Failing | InstanceState::Failed | InstanceState::HaltAborted
+    )
+}
+
 /// How long the coordinator waits for an order to show in the reports before sending it
 /// again.
 const ORDER_RESEND: Duration = Duration::from_secs(2);
@@ -228,7 +265,8 @@ impl Manager {
             catalog,
             locals: BTreeMap::new(),
             pending: BTreeMap::new(),
-            failed_over: BTreeSet::new(),
+            failed_over: BTreeMap::new(),
+            restarts: BTreeMap::new(),
             dirty: true,
             placed_at: None,
             version: 0,
@@ -269,6 +307,30 @@ impl Manager {
         self.locals.iter().map(|(id, l)| (*id, l.state)).collect()
     }
 
+    /// This node's service restart counts, for its heartbeats: the packages where a
+    /// service has been restarted.
+    pub fn restart_report(&self) -> Vec<(PackageId, Vec<u32>)> {
+        self.locals
+            .iter()
+            .filter(|(_, l)| l.restarts.iter().any(|r| *r > 0))
+            .map(|(id, l)| (*id, l.restarts.clone()))
+            .collect()
+    }
+
+    /// The service restart counts of `id` on `node` as last known (zero when none was
+    /// reported).
+    pub fn restarts(&self, id: PackageId, node: NodeId) -> Vec<u32> {
+        let services = self.catalog.package(id).services.len();
+        let known = if node == self.me {
+            self.locals.get(&id).map(|l| &l.restarts)
+        } else {
+            self.restarts.get(&(id, node))
+        };
+        let mut counts = known.cloned().unwrap_or_default();
+        counts.resize(services, 0);
+        counts
+    }
+
     /// The switching table, for the coordinator's heartbeats.
     pub fn switching(&self) -> Vec<Switching> {
         self.catalog
@@ -291,8 +353,15 @@ impl Manager {
         node: NodeId,
         states: &[(PackageId, InstanceState)],
         executed: (u64, u64),
+        restarts: &[(PackageId, Vec<u32>)],
     ) {
         self.reported.insert(node);
+        self.restarts.retain(|(_, n), _| *n != node);
+        for (id, counts) in restarts {
+            if id.index() < self.catalog.packages.len() {
+                self.restarts.insert((*id, node), counts.clone());
+            }
+        }
         for id in self.catalog.ids() {
             let reported = states.iter().find(|(p, _)| *p == id).map(|(_, s)| *s);
             let instances = &mut self.table.package_mut(id).instances;
@@ -372,7 +441,7 @@ impl Manager {
                     .remove(&node)
                     .is_some_and(InstanceState::occupies)
                 {
-                    self.failed_over.insert(id);
+                    self.failed_over.insert(id, Some(node));
                 }
             }
             // What a failed node ran is not surely known (its last report may be old, an
@@ -384,6 +453,8 @@ impl Manager {
         // Orders of an earlier membership are not sent again: what runs where is learnt
         // anew from the members' reports, and placement decides again from that.
         self.pending.clear();
+        self.restarts
+            .retain(|(_, node), _| members.contains(*node) && !failed.contains(*node));
     }
 
     /// Places nothing as coordinator before `until` (this node joined without knowing which
@@ -412,6 +483,10 @@ impl Manager {
             });
         }
         let id = command.package();
+        let before = {
+            let state = self.table.package(id);
+            (state.auto_run, state.switching)
+        };
         let mut switching_changed = false;
         match *command {
             Command::Run { node, .. } => self.issue(now, id, node, Order::Start(id)),
@@ -440,15 +515,18 @@ impl Manager {
                 switching_changed = true;
             }
         }
+        let state = self.table.package(id);
+        let after = (state.auto_run, state.switching);
         if switching_changed {
             self.switching_version = (self.epoch, self.switching_version.1 + 1);
-            let state = self.table.package(id);
-            let (auto_run, switching) = (state.auto_run, state.switching);
+        }
+        if switching_changed && after != before {
             self.outputs
                 .push(Output::Event(PackageEvent::SwitchingChanged {
                     package: id,
-                    auto_run,
-                    switching,
+                    before,
+                    auto_run: after.0,
+                    switching: after.1,
                 }));
         }
         self.dirty = true;
@@ -517,15 +595,25 @@ impl Manager {
             Local {
                 state: InstanceState::Starting,
                 halt_reason: HaltReason::Command,
+                cause: None,
                 restarts: vec![0; services],
             },
         );
-        self.changed(id, before, Some(InstanceState::Starting));
+        self.changed(id, before, Some(InstanceState::Starting), None);
         self.outputs
             .push(Output::Action(PackageAction::Run { package: id }));
     }
 
     fn halt_local(&mut self, id: PackageId, reason: HaltReason) {
+        self.halt_local_because(id, reason, None);
+    }
+
+    fn halt_local_because(
+        &mut self,
+        id: PackageId,
+        reason: HaltReason,
+        cause: Option<FailureCause>,
+    ) {
         let Some(local) = self.locals.get_mut(&id) else {
             return;
         };
@@ -541,8 +629,13 @@ impl Manager {
             InstanceState::Halting
         };
         local.halt_reason = reason;
+        local.cause = match reason {
+            HaltReason::Failure => cause.or(Some(FailureCause::Ordered)),
+            _ => None,
+        };
         let after = local.state;
-        self.changed(id, Some(before), Some(after));
+        let why = Some((local.halt_reason, local.cause));
+        self.changed(id, Some(before), Some(after), why);
         self.outputs
             .push(Output::Action(PackageAction::Halt { package: id }));
     }
@@ -566,7 +659,11 @@ impl Manager {
                 if let Some(local) = self.locals.get_mut(&id) {
                     local.state = InstanceState::Running;
                 }
-                self.halt_local(id, HaltReason::Failure);
+                self.halt_local_because(
+                    id,
+                    HaltReason::Failure,
+                    Some(FailureCause::RunScript(outcome)),
+                );
             }
             (
                 Script::Halt,
@@ -582,6 +679,14 @@ impl Manager {
             (Script::Halt, InstanceState::Halting | InstanceState::Failing, _) => {
                 if fail_fast && outcome == ScriptOutcome::TimedOut {
                     self.outputs.push(Output::FailFast);
+                }
+                if let Some(local) = self.locals.get_mut(&id) {
+                    // The halt script's failure is what is reported; a failure that
+                    // caused the halt stays the cause.
+                    local.cause = local.cause.or(Some(FailureCause::HaltScript(outcome)));
+                    if local.halt_reason != HaltReason::Failure {
+                        local.cause = Some(FailureCause::HaltScript(outcome));
+                    }
                 }
                 self.set_local(id, Some(InstanceState::HaltAborted));
             }
@@ -600,12 +705,13 @@ impl Manager {
         if local.state != InstanceState::Running {
             return;
         }
+        let done = local.restarts.get(service).copied().unwrap_or(0);
         self.outputs
             .push(Output::Event(PackageEvent::ServiceFailed {
                 package: id,
                 service,
+                restarts: done,
             }));
-        let done = local.restarts.get(service).copied().unwrap_or(0);
         let may_restart = match definition.restart {
             ServiceRestart::None => false,
             ServiceRestart::Unlimited => true,
@@ -616,6 +722,8 @@ impl Manager {
             if let Some(slot) = local.restarts.get_mut(service) {
                 *slot = restarts;
             }
+            // Peers learn the count from the next heartbeats.
+            self.version += 1;
             self.outputs
                 .push(Output::Action(PackageAction::RestartService {
                     package: id,
@@ -631,12 +739,18 @@ impl Manager {
         } else if definition.fail_fast {
             self.outputs.push(Output::FailFast);
         } else {
-            self.halt_local(id, HaltReason::Failure);
+            self.halt_local_because(
+                id,
+                HaltReason::Failure,
+                Some(FailureCause::Service(service)),
+            );
         }
     }
 
     fn set_local(&mut self, id: PackageId, state: Option<InstanceState>) {
         let before = self.locals.get(&id).map(|l| l.state);
+        // What the instance halted for and why it failed, before it is forgotten.
+        let why = self.locals.get(&id).map(|l| (l.halt_reason, l.cause));
         match state {
             Some(state) => {
                 if let Some(local) = self.locals.get_mut(&id) {
@@ -647,14 +761,17 @@ impl Manager {
                 self.locals.remove(&id);
             }
         }
-        self.changed(id, before, state);
+        self.changed(id, before, state, why);
     }
 
+    /// Records an instance change of this node; `why` is the instance's halt reason and
+    /// failure cause, reported with halts and failures.
     fn changed(
         &mut self,
         id: PackageId,
         before: Option<InstanceState>,
         after: Option<InstanceState>,
+        why: Option<(HaltReason, Option<FailureCause>)>,
     ) {
         let me = self.me;
         self.dirty = true;
@@ -669,11 +786,19 @@ impl Manager {
             }
         }
         if before != after {
+            let halting =
+                matches!(after, None | Some(InstanceState::Halting)) || after.is_some_and(failing);
+            let reason = why.filter(|_| halting).map(|(reason, _)| reason);
+            let cause = why
+                .filter(|_| after.is_some_and(failing))
+                .and_then(|(_, cause)| cause);
             self.outputs.push(Output::Event(PackageEvent::StateChanged {
                 package: id,
                 node: me,
                 before,
                 after,
+                reason,
+                cause,
             }));
         }
     }
@@ -723,15 +848,21 @@ impl Manager {
             match decision {
                 Decision::Start { package, node } => {
                     self.failback_to.remove(&package);
-                    if self.failed_over.remove(&package) {
-                        self.outputs
-                            .push(Output::Event(PackageEvent::Failover { package, node }));
+                    if let Some(from) = self.failed_over.remove(&package) {
+                        self.outputs.push(Output::Event(PackageEvent::Failover {
+                            package,
+                            from,
+                            node,
+                        }));
                     }
                 }
-                Decision::Failback { package, to, .. } => {
+                Decision::Failback { package, node, to } => {
                     self.failback_to.insert(package, to);
-                    self.outputs
-                        .push(Output::Event(PackageEvent::Failback { package, node: to }));
+                    self.outputs.push(Output::Event(PackageEvent::Failback {
+                        package,
+                        from: node,
+                        node: to,
+                    }));
                 }
             }
             self.issue(now, package, node, order);
@@ -774,18 +905,20 @@ impl Manager {
                 .filter(|(n, s)| **s == InstanceState::Failed && state.switching.contains(**n))
                 .map(|(n, _)| *n)
                 .collect();
-            if failed.is_empty() {
+            let Some(&first) = failed.first() else {
                 continue;
-            }
+            };
+            let before = (state.auto_run, state.switching);
             for node in failed {
                 state.switching.remove(node);
             }
             self.switching_version = (self.epoch, self.switching_version.1 + 1);
             let (auto_run, switching) = (state.auto_run, state.switching);
-            self.failed_over.insert(id);
+            self.failed_over.insert(id, Some(first));
             self.outputs
                 .push(Output::Event(PackageEvent::SwitchingChanged {
                     package: id,
+                    before,
                     auto_run,
                     switching,
                 }));

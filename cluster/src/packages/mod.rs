@@ -16,8 +16,8 @@ pub mod table;
 pub use admin::{Command, Refusal};
 pub use catalog::{Catalog, PackageDef, PackageId};
 pub use manager::{
-    HaltReason, Manager, Order, Output, PackageAction, PackageEvent, Script, ScriptOutcome,
-    Switching,
+    FailureCause, HaltReason, Manager, Order, Output, PackageAction, PackageEvent, Script,
+    ScriptOutcome, Switching,
 };
 pub use placement::{decide, Decision, Inputs};
 pub use table::{InstanceState, PackageState, Table};

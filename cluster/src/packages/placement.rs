@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::catalog::{Catalog, PackageDef, PackageId};
+use super::catalog::{Catalog, DependencyDef, PackageDef, PackageId};
 use super::table::{InstanceState, Table};
 use crate::config::cluster::PACKAGE_LIMIT;
 use crate::config::package::{
@@ -264,24 +264,10 @@ impl<'a> Planner<'a> {
     }
 
     fn dependencies_hold(&self, package: &PackageDef, node: NodeId) -> bool {
-        package.dependencies.iter().all(|d| match d.condition {
-            DependencyCondition::Up => {
-                let up = self.up_on(d.package);
-                match d.location {
-                    DependencyLocation::SameNode => up.contains(node),
-                    DependencyLocation::AnyNode => !up.is_empty(),
-                    DependencyLocation::DifferentNode => !up.difference(single(node)).is_empty(),
-                    DependencyLocation::AllNodes => !up.is_empty(),
-                }
-            }
-            DependencyCondition::Down => {
-                let active = self.active_on(d.package);
-                match d.location {
-                    DependencyLocation::AllNodes => active.is_empty(),
-                    _ => !active.contains(node),
-                }
-            }
-        })
+        package
+            .dependencies
+            .iter()
+            .all(|d| dependency_holds(d, node, self.up_on(d.package), self.active_on(d.package)))
     }
 
     fn fits(&self, package: &PackageDef, node: NodeId) -> bool {
@@ -296,6 +282,22 @@ impl<'a> Planner<'a> {
             let already = used.and_then(|u| u.get(name)).copied().unwrap_or(0.0);
             already + weight <= *capacity
         })
+    }
+}
+
+/// Whether dependency `d` holds for a package on `node`, with the package depended on up
+/// (running) on `up` and active (anything but failed) on `active`.
+pub fn dependency_holds(d: &DependencyDef, node: NodeId, up: NodeSet, active: NodeSet) -> bool {
+    match d.condition {
+        DependencyCondition::Up => match d.location {
+            DependencyLocation::SameNode => up.contains(node),
+            DependencyLocation::AnyNode | DependencyLocation::AllNodes => !up.is_empty(),
+            DependencyLocation::DifferentNode => !up.difference(single(node)).is_empty(),
+        },
+        DependencyCondition::Down => match d.location {
+            DependencyLocation::AllNodes => active.is_empty(),
+            _ => !active.contains(node),
+        },
     }
 }
 

@@ -27,6 +27,7 @@ use crate::core::{
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, BLOCK_BYTES};
 use crate::packages::{Catalog, Command, PackageAction, PackageId, Refusal, Script, ScriptOutcome};
+use crate::status::{Notice, Snapshot};
 use crate::timing::Timing;
 use check::{Checker, Lives, Violation};
 
@@ -171,7 +172,7 @@ enum Pending {
     },
     Deliver {
         network: usize,
-        envelope: Envelope,
+        envelope: Box<Envelope>,
     },
     Disk {
         id: IoId,
@@ -212,6 +213,17 @@ pub struct Record {
     pub event: Event,
 }
 
+/// A catalogue notice a node reported.
+#[derive(Debug, Clone)]
+pub struct NoticeRecord {
+    /// Simulated real time.
+    pub at: Duration,
+    /// The node.
+    pub node: NodeId,
+    /// The notice.
+    pub notice: Notice,
+}
+
 /// The simulator.
 #[derive(Debug)]
 pub struct Simulation {
@@ -243,6 +255,7 @@ pub struct Simulation {
     pub script_latency: Duration,
     violation: Option<Violation>,
     trace: Vec<Record>,
+    notices: Vec<NoticeRecord>,
     /// Events processed (for the benchmark).
     pub steps: u64,
     /// Resets by the watchdog.
@@ -364,6 +377,7 @@ impl Simulation {
             script_latency: Duration::from_millis(500),
             violation: None,
             trace: Vec::new(),
+            notices: Vec::new(),
             steps: 0,
             watchdog_resets: 0,
             options,
@@ -429,6 +443,18 @@ impl Simulation {
     /// Counts the trace entries matching `predicate`.
     pub fn count(&self, predicate: impl Fn(&Record) -> bool) -> usize {
         self.trace.iter().filter(|r| predicate(r)).count()
+    }
+
+    /// The catalogue notices reported so far, in order.
+    pub fn notices(&self) -> &[NoticeRecord] {
+        &self.notices
+    }
+
+    /// What `cmviewcl -v` shows on `node` now (None: the node is down).
+    pub fn status(&self, node: NodeId) -> Option<Snapshot> {
+        let sim_node = &self.nodes[node.index()];
+        let core = self.core(node)?;
+        Some(core.status(local_time(sim_node, self.now)))
     }
 
     /// Starts `node` (a new life) now.
@@ -687,7 +713,7 @@ impl Simulation {
         match pending {
             Pending::Timer => self.run_core(node, |core, now| core.handle_timeout(now)),
             Pending::Deliver { network, envelope } => self.run_core(node, |core, now| {
-                core.handle_message(now, network, envelope);
+                core.handle_message(now, network, *envelope);
             }),
             Pending::Disk { id, result } => {
                 self.run_core(node, |core, now| core.handle_disk(now, id, result));
@@ -796,6 +822,11 @@ impl Simulation {
             }
             Action::Package(action) => self.package_action(node, incarnation, action),
             Action::Event(event) => self.observe(node, event),
+            Action::Notice(notice) => self.notices.push(NoticeRecord {
+                at: Duration::from_nanos(self.now),
+                node,
+                notice,
+            }),
         }
     }
 
@@ -1001,7 +1032,10 @@ impl Simulation {
                 node: to,
                 incarnation,
                 generation: 0,
-                pending: Pending::Deliver { network, envelope },
+                pending: Pending::Deliver {
+                    network,
+                    envelope: Box::new(envelope),
+                },
             },
         );
     }

@@ -110,6 +110,7 @@ pub fn drive(sim: &mut Simulation) -> Result<Summary, super::check::Violation> {
     }
     repair(sim, nodes, &paused);
     liveness(sim, nodes)?;
+    told_once(sim)?;
     Ok(Summary {
         faults,
         steps: sim.steps,
@@ -118,6 +119,64 @@ pub fn drive(sim: &mut Simulation) -> Result<Summary, super::check::Violation> {
         takeovers: sim.checker().takeovers_checked,
         watchdog_resets: sim.watchdog_resets,
     })
+}
+
+/// Every membership installed anywhere was told exactly once, by the node that committed
+/// it, as ClusterUp or ClusterReformed (a listener subscribed on every node hears each
+/// re-formation once).
+fn told_once(sim: &Simulation) -> Result<(), super::check::Violation> {
+    use crate::core::Event;
+    use crate::status::Notice;
+    let installed: std::collections::BTreeSet<_> = sim
+        .trace()
+        .iter()
+        .filter_map(|r| match r.event {
+            Event::MembershipChanged { after_epoch, .. } => Some(after_epoch),
+            _ => None,
+        })
+        .collect();
+    let mut told = std::collections::BTreeMap::new();
+    for record in sim.notices() {
+        if let Notice::ClusterUp { after, .. } | Notice::ClusterReformed { after, .. } =
+            record.notice
+        {
+            *told.entry(after.epoch).or_insert(0) += 1;
+            if after.epoch.coordinator() != record.node {
+                return Err(violation(
+                    sim,
+                    format!(
+                        "{} told the membership {} it did not commit",
+                        record.node, after.epoch
+                    ),
+                ));
+            }
+        }
+    }
+    for epoch in &installed {
+        let count = told.get(epoch).copied().unwrap_or(0);
+        if count != 1 {
+            return Err(violation(
+                sim,
+                format!("the membership {epoch} was told {count} times"),
+            ));
+        }
+    }
+    if let Some(epoch) = told.keys().find(|e| !installed.contains(e)) {
+        return Err(violation(
+            sim,
+            format!("the membership {epoch} was told but never installed"),
+        ));
+    }
+    Ok(())
+}
+
+fn violation(sim: &Simulation, detail: String) -> super::check::Violation {
+    super::check::Violation {
+        invariant: "NOTICE",
+        detail,
+        at_seconds: sim.now().as_secs_f64(),
+        seed: sim.seed(),
+    }
 }
 
 fn random_package(sim: &mut Simulation) -> Option<crate::packages::PackageId> {

@@ -1,0 +1,915 @@
+//! What the layers above see of the cluster: a typed snapshot of everything `cmviewcl -v`
+//! shows (serviceguard.md section 2), as one node knows it, and the notices of the event
+//! catalogue (section 1.6(b)), each with the state before and after.
+//!
+//! A node builds its snapshot with [`crate::core::Node::status`] and reports notices as
+//! [`crate::core::Action::Notice`]. Notices about the whole cluster (a re-formation, a node
+//! joining or failing, a failover, a switching change) come from the coordinator only, so a
+//! listener subscribed on every node hears each once; the others are this node's own
+//! observations.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::package::{
+    DependencyCondition, DependencyLocation, FailbackPolicy, FailoverPolicy, PackageType,
+    ServiceRestart,
+};
+use crate::core::{Epoch, FenceReason, Incarnation, NodeId, NodeSet};
+use crate::packages::{Catalog, FailureCause, InstanceState, PackageId, ScriptOutcome, Table};
+
+/// Defines a vocabulary enum with cmviewcl's spelling of each value.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $word:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// As cmviewcl spells it.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary! {
+    /// The cluster's status.
+    ClusterStatus {
+        /// Formed, no re-formation in progress.
+        Up => "up",
+        /// This node runs no cluster (halted, or fenced).
+        Down => "down",
+        /// The membership is being determined (forming or re-forming).
+        Starting => "starting",
+        /// This node is a member but cannot reach enough of the others to know.
+        Unknown => "unknown",
+    }
+}
+
+vocabulary! {
+    /// Whether a node's daemon is a cluster member.
+    NodeStatus {
+        /// A member.
+        Up => "up",
+        /// Not a member.
+        Down => "down",
+    }
+}
+
+vocabulary! {
+    /// A node's state.
+    NodeState {
+        /// Finished the last re-formation.
+        Running => "running",
+        /// In a re-formation.
+        Reforming => "reforming",
+        /// Left the cluster gracefully.
+        Halted => "halted",
+        /// Was a member and is gone without halting.
+        Failed => "failed",
+        /// Never an active member (as far as this node knows).
+        Unknown => "unknown",
+    }
+}
+
+vocabulary! {
+    /// A package's (or one instance's) status.
+    PackageStatus {
+        /// Its control script is active.
+        Up => "up",
+        /// Not running.
+        Down => "down",
+        /// The run script runs.
+        Starting => "starting",
+        /// The halt script runs.
+        Halting => "halting",
+        /// The halt script runs after a failure.
+        Failing => "failing",
+        /// The halt stopped at a failure (halt_aborted): it may still hold resources.
+        PartiallyDown => "partially_down",
+    }
+}
+
+vocabulary! {
+    /// A package's (or one instance's) state.
+    PackageState {
+        /// The run script runs.
+        Starting => "starting",
+        /// Services run and are monitored.
+        Running => "running",
+        /// The halt script runs.
+        Halting => "halting",
+        /// Not running.
+        Halted => "halted",
+        /// The halt script runs after a failure.
+        Failing => "failing",
+        /// Failed; node switching to the node is disabled.
+        Failed => "failed",
+        /// The halt script failed or timed out; cmhaltpkg halts it again.
+        HaltAborted => "halt_aborted",
+        /// In maintenance (cmmodpkg -m on): not monitored, not failed over.
+        Maintenance => "maintenance",
+    }
+}
+
+vocabulary! {
+    /// Up or down, for services, interfaces, generic resources and the cluster lock.
+    Health {
+        /// Up.
+        Up => "up",
+        /// Down.
+        Down => "down",
+        /// Not known here.
+        Unknown => "unknown",
+    }
+}
+
+vocabulary! {
+    /// cmviewcl's summary of a cluster, node or package.
+    Summary {
+        /// Everything as it should be.
+        Ok => "ok",
+        /// Something is down or not running.
+        Degraded => "degraded",
+    }
+}
+
+/// The cluster's condition, before or after a notice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClusterCondition {
+    /// Its status.
+    pub status: ClusterStatus,
+    /// The membership epoch.
+    pub epoch: Epoch,
+    /// The members.
+    pub members: NodeSet,
+}
+
+/// A node's condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeCondition {
+    /// Status.
+    pub status: NodeStatus,
+    /// State.
+    pub state: NodeState,
+}
+
+impl NodeCondition {
+    /// A member, running.
+    pub const RUNNING: NodeCondition = NodeCondition {
+        status: NodeStatus::Up,
+        state: NodeState::Running,
+    };
+
+    /// Down in `state`.
+    pub const fn down(state: NodeState) -> NodeCondition {
+        NodeCondition {
+            status: NodeStatus::Down,
+            state,
+        }
+    }
+}
+
+/// A package instance's condition on one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackageCondition {
+    /// Status.
+    pub status: PackageStatus,
+    /// State.
+    pub state: PackageState,
+}
+
+impl PackageCondition {
+    /// The condition of an instance in `state` (`None`: not there).
+    pub fn of(state: Option<InstanceState>) -> PackageCondition {
+        let (status, state) = match state {
+            None => (PackageStatus::Down, PackageState::Halted),
+            Some(InstanceState::Starting) => (PackageStatus::Starting, PackageState::Starting),
+            Some(InstanceState::Running) => (PackageStatus::Up, PackageState::Running),
+            Some(InstanceState::Halting) => (PackageStatus::Halting, PackageState::Halting),
+            Some(InstanceState::Failing) => (PackageStatus::Failing, PackageState::Failing),
+            Some(InstanceState::Failed) => (PackageStatus::Down, PackageState::Failed),
+            Some(InstanceState::HaltAborted) => {
+                (PackageStatus::PartiallyDown, PackageState::HaltAborted)
+            }
+        };
+        PackageCondition { status, state }
+    }
+}
+
+/// A service's condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceCondition {
+    /// Status.
+    pub status: Health,
+    /// Restarts so far.
+    pub restarts: u32,
+}
+
+/// A package's switching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwitchingCondition {
+    /// AUTO_RUN (global switching).
+    pub auto_run: bool,
+    /// The nodes with node switching enabled.
+    pub switching: NodeSet,
+}
+
+/// One entry of the event catalogue (serviceguard.md 1.6(b)), with the state before and
+/// after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// The cluster formed (reported by the coordinator that formed it).
+    ClusterUp {
+        /// Before (starting).
+        before: ClusterCondition,
+        /// After.
+        after: ClusterCondition,
+    },
+    /// The membership changed (reported by the new coordinator).
+    ClusterReformed {
+        /// Before.
+        before: ClusterCondition,
+        /// After.
+        after: ClusterCondition,
+    },
+    /// A node joined the running cluster (reported by the coordinator).
+    NodeJoined {
+        /// The node.
+        node: NodeId,
+        /// Before.
+        before: NodeCondition,
+        /// After.
+        after: NodeCondition,
+    },
+    /// The members marked a node failed (reported by the coordinator).
+    NodeFailed {
+        /// The node.
+        node: NodeId,
+        /// The life that failed.
+        incarnation: Incarnation,
+        /// Before.
+        before: NodeCondition,
+        /// After.
+        after: NodeCondition,
+    },
+    /// A package started on this node.
+    PackageStarted {
+        /// The package.
+        package: PackageId,
+        /// This node.
+        node: NodeId,
+        /// Before.
+        before: PackageCondition,
+        /// After.
+        after: PackageCondition,
+    },
+    /// A package halted on this node by command.
+    PackageHalted {
+        /// The package.
+        package: PackageId,
+        /// This node.
+        node: NodeId,
+        /// Before.
+        before: PackageCondition,
+        /// After.
+        after: PackageCondition,
+    },
+    /// A package failed on this node (failed, or halt_aborted).
+    PackageFailed {
+        /// The package.
+        package: PackageId,
+        /// This node.
+        node: NodeId,
+        /// What failed.
+        cause: FailureCause,
+        /// Before.
+        before: PackageCondition,
+        /// After.
+        after: PackageCondition,
+    },
+    /// A failover package starts on an adoptive node after a failure (reported by the
+    /// coordinator).
+    PackageFailover {
+        /// The package.
+        package: PackageId,
+        /// Where it ran before (none: not known to this coordinator).
+        before: Option<NodeId>,
+        /// Where it starts.
+        after: NodeId,
+    },
+    /// A package moves back to a node it prefers (reported by the coordinator).
+    PackageFailback {
+        /// The package.
+        package: PackageId,
+        /// Where it ran.
+        before: NodeId,
+        /// Where it goes.
+        after: NodeId,
+    },
+    /// AUTO_RUN or node switching changed (reported by the coordinator).
+    PackageSwitchingChanged {
+        /// The package.
+        package: PackageId,
+        /// Before.
+        before: SwitchingCondition,
+        /// After.
+        after: SwitchingCondition,
+    },
+    /// A service of a package on this node exited.
+    ServiceFailed {
+        /// The package.
+        package: PackageId,
+        /// The service (index in the package file).
+        service: usize,
+        /// This node.
+        node: NodeId,
+        /// Before.
+        before: ServiceCondition,
+        /// After.
+        after: ServiceCondition,
+    },
+    /// A service of a package on this node was restarted.
+    ServiceRestarted {
+        /// The package.
+        package: PackageId,
+        /// The service.
+        service: usize,
+        /// This node.
+        node: NodeId,
+        /// Before.
+        before: ServiceCondition,
+        /// After.
+        after: ServiceCondition,
+    },
+    /// This node's polls of the quorum server fail.
+    QuorumServerUnreachable {
+        /// Before.
+        before: Health,
+        /// After.
+        after: Health,
+    },
+    /// This node's polls of the quorum server succeed again.
+    QuorumServerReachable {
+        /// Before.
+        before: Health,
+        /// After.
+        after: Health,
+    },
+    /// This node lost quorum and fences itself.
+    QuorumLost {
+        /// Why.
+        reason: FenceReason,
+        /// Before.
+        before: ClusterCondition,
+        /// After.
+        after: ClusterCondition,
+    },
+    /// A heartbeat network to a peer went silent while another still carries heartbeats:
+    /// the peer's interface on that network, as this node sees it.
+    NetworkInterfaceDown {
+        /// The peer.
+        node: NodeId,
+        /// The heartbeat network.
+        network: usize,
+        /// Before.
+        before: Health,
+        /// After.
+        after: Health,
+    },
+    /// That network carries heartbeats again.
+    NetworkInterfaceUp {
+        /// The peer.
+        node: NodeId,
+        /// The heartbeat network.
+        network: usize,
+        /// Before.
+        before: Health,
+        /// After.
+        after: Health,
+    },
+}
+
+impl Notice {
+    /// The catalogue's EventID.
+    pub fn event_id(&self) -> &'static str {
+        match self {
+            Notice::ClusterUp { .. } => "ClusterUp",
+            Notice::ClusterReformed { .. } => "ClusterReformed",
+            Notice::NodeJoined { .. } => "NodeJoined",
+            Notice::NodeFailed { .. } => "NodeFailed",
+            Notice::PackageStarted { .. } => "PackageStarted",
+            Notice::PackageHalted { .. } => "PackageHalted",
+            Notice::PackageFailed { .. } => "PackageFailed",
+            Notice::PackageFailover { .. } => "PackageFailover",
+            Notice::PackageFailback { .. } => "PackageFailback",
+            Notice::PackageSwitchingChanged { .. } => "PackageSwitchingChanged",
+            Notice::ServiceFailed { .. } => "ServiceFailed",
+            Notice::ServiceRestarted { .. } => "ServiceRestarted",
+            Notice::QuorumServerUnreachable { .. } => "QuorumServerUnreachable",
+            Notice::QuorumServerReachable { .. } => "QuorumServerReachable",
+            Notice::QuorumLost { .. } => "QuorumLost",
+            Notice::NetworkInterfaceDown { .. } => "NetworkInterfaceDown",
+            Notice::NetworkInterfaceUp { .. } => "NetworkInterfaceUp",
+        }
+    }
+
+    /// The package concerned, if any.
+    pub fn package(&self) -> Option<PackageId> {
+        match *self {
+            Notice::PackageStarted { package, .. }
+            | Notice::PackageHalted { package, .. }
+            | Notice::PackageFailed { package, .. }
+            | Notice::PackageFailover { package, .. }
+            | Notice::PackageFailback { package, .. }
+            | Notice::PackageSwitchingChanged { package, .. }
+            | Notice::ServiceFailed { package, .. }
+            | Notice::ServiceRestarted { package, .. } => Some(package),
+            _ => None,
+        }
+    }
+}
+
+/// What cmviewcl says of a failure cause.
+pub fn describe_cause(cause: FailureCause, catalog: &Catalog, package: PackageId) -> String {
+    let outcome = |o: ScriptOutcome| match o {
+        ScriptOutcome::Succeeded => "succeeded",
+        ScriptOutcome::Failed => "failed",
+        ScriptOutcome::TimedOut => "timed out",
+    };
+    match cause {
+        FailureCause::RunScript(o) => format!("run script {}", outcome(o)),
+        FailureCause::HaltScript(o) => format!("halt script {}", outcome(o)),
+        FailureCause::Service(index) => {
+            let name = catalog
+                .package(package)
+                .services
+                .get(index)
+                .map_or("?", |s| s.name.as_str());
+            format!("service {name} failed with no restarts left")
+        }
+        FailureCause::Ordered => "halted as failed by the package coordinator".to_string(),
+    }
+}
+
+/// One node's view of the cluster: everything `cmviewcl -v` shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// CLUSTER_NAME.
+    pub name: String,
+    /// The node whose view this is.
+    pub observer: NodeId,
+    /// The cluster's status as the observer sees it.
+    pub status: ClusterStatus,
+    /// ok when every node and package is.
+    pub summary: Summary,
+    /// The configuration generation.
+    pub generation: u64,
+    /// The installed membership epoch.
+    pub epoch: Epoch,
+    /// The cluster coordinator (the lowest member).
+    pub coordinator: Option<NodeId>,
+    /// MEMBER_TIMEOUT.
+    pub member_timeout: Duration,
+    /// MAX_CONFIGURED_PACKAGES.
+    pub max_configured_packages: u32,
+    /// The cluster lock.
+    pub lock: LockRow,
+    /// Every configured node, in cluster file order.
+    pub nodes: Vec<NodeRow>,
+    /// Every package, by name.
+    pub packages: Vec<PackageRow>,
+}
+
+/// The cluster lock as cmviewcl -v shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockRow {
+    /// None configured.
+    None,
+    /// A quorum server.
+    QuorumServer {
+        /// QS_HOST.
+        host: String,
+        /// up while this node's polls are answered.
+        status: Health,
+    },
+    /// A lock LUN.
+    LockLun {
+        /// This node's path to it.
+        device: Option<PathBuf>,
+        /// up while its reads and writes succeed; unknown before the first.
+        status: Health,
+    },
+}
+
+/// One node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRow {
+    /// Its number.
+    pub id: NodeId,
+    /// NODE_NAME.
+    pub name: String,
+    /// Status and state.
+    pub condition: NodeCondition,
+    /// ok when up and running.
+    pub summary: Summary,
+    /// Its network interfaces.
+    pub interfaces: Vec<InterfaceRow>,
+}
+
+/// One network interface of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceRow {
+    /// NETWORK_INTERFACE.
+    pub name: String,
+    /// Its addresses, each marked whether it carries heartbeats (and on which network).
+    pub addresses: Vec<(IpAddr, Option<usize>)>,
+    /// Whether heartbeats pass on it, as the observer sees it (unknown without heartbeats
+    /// or without a peer to hear).
+    pub status: Health,
+}
+
+/// One package.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PackageRow {
+    /// Its number.
+    pub id: PackageId,
+    /// package_name.
+    pub name: String,
+    /// package_type.
+    pub kind: PackageType,
+    /// The package's status and state (a failover package: those of its active instance).
+    pub condition: PackageCondition,
+    /// ok when up and running with every service up.
+    pub summary: Summary,
+    /// AUTO_RUN.
+    pub auto_run: bool,
+    /// The nodes it is active on (for a failover package at most one: the owner).
+    pub owners: NodeSet,
+    /// failover_policy.
+    pub failover_policy: FailoverPolicy,
+    /// failback_policy.
+    pub failback_policy: FailbackPolicy,
+    /// priority (None: no_priority).
+    pub priority: Option<u32>,
+    /// Nodes that left while it may have run there, not yet known to be reset: it starts
+    /// nowhere else until they are.
+    pub awaiting_fence: NodeSet,
+    /// Its nodes, in node_name order.
+    pub nodes: Vec<PackageNodeRow>,
+    /// Its dependencies.
+    pub dependencies: Vec<DependencyRow>,
+}
+
+/// A package on one of its nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageNodeRow {
+    /// The node.
+    pub node: NodeId,
+    /// NODE_NAME.
+    pub name: String,
+    /// 1 for the primary node, then the alternates in order.
+    pub order: usize,
+    /// Whether the node is up.
+    pub node_status: NodeStatus,
+    /// Node switching.
+    pub switching: bool,
+    /// Whether the package is active there.
+    pub current: bool,
+    /// The instance there.
+    pub instance: PackageCondition,
+    /// Its services there (empty where it is not active).
+    pub services: Vec<ServiceRow>,
+}
+
+/// One service of a package on a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceRow {
+    /// service_name.
+    pub name: String,
+    /// Status and restarts.
+    pub condition: ServiceCondition,
+    /// service_restart (None: unlimited).
+    pub max_restarts: Option<u32>,
+}
+
+/// One dependency and whether it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DependencyRow {
+    /// dependency_name's package.
+    pub package: PackageId,
+    /// Its name.
+    pub name: String,
+    /// up or down.
+    pub condition: DependencyCondition,
+    /// Where.
+    pub location: DependencyLocation,
+    /// Whether it holds for the package where it runs (or on its first eligible node).
+    pub satisfied: bool,
+}
+
+/// The package rows of `table`, seen with `up` the running members; `node_names` by node
+/// number, `restarts` gives a package's service restart counts on a node.
+pub(crate) fn package_rows(
+    catalog: &Catalog,
+    table: &Table,
+    up: NodeSet,
+    node_names: &[String],
+    restarts: &dyn Fn(PackageId, NodeId) -> Vec<u32>,
+) -> Vec<PackageRow> {
+    catalog
+        .ids()
+        .map(|id| {
+            let def = catalog.package(id);
+            let state = table.package(id);
+            let active: NodeSet = state
+                .instances
+                .iter()
+                .filter(|(_, s)| s.occupies())
+                .map(|(n, _)| *n)
+                .collect();
+            let condition = package_condition(def.kind, state, up);
+            let nodes: Vec<PackageNodeRow> = def
+                .nodes
+                .iter()
+                .enumerate()
+                .map(|(order, &node)| {
+                    let instance = state.instances.get(&node).copied();
+                    let counts = restarts(id, node);
+                    let services = if instance.is_some_and(InstanceState::occupies) {
+                        def.services
+                            .iter()
+                            .zip(counts.iter().chain(std::iter::repeat(&0)))
+                            .map(|(service, &count)| ServiceRow {
+                                name: service.name.clone(),
+                                condition: ServiceCondition {
+                                    status: if instance == Some(InstanceState::Running) {
+                                        Health::Up
+                                    } else {
+                                        Health::Down
+                                    },
+                                    restarts: count,
+                                },
+                                max_restarts: match service.restart {
+                                    ServiceRestart::None => Some(0),
+                                    ServiceRestart::Times(n) => Some(n),
+                                    ServiceRestart::Unlimited => None,
+                                },
+                            })
+                            .collect()
+                    } else {
+                        Vec::new()
+                    };
+                    PackageNodeRow {
+                        node,
+                        name: node_names.get(node.index()).cloned().unwrap_or_default(),
+                        order: order + 1,
+                        node_status: if up.contains(node) {
+                            NodeStatus::Up
+                        } else {
+                            NodeStatus::Down
+                        },
+                        switching: state.switching.contains(node),
+                        current: active.contains(node),
+                        instance: PackageCondition::of(instance),
+                        services,
+                    }
+                })
+                .collect();
+            let where_ = active
+                .lowest()
+                .or_else(|| def.nodes.iter().copied().find(|n| up.contains(*n)));
+            let dependencies = def
+                .dependencies
+                .iter()
+                .map(|d| {
+                    let other = &table.package(d.package).instances;
+                    let up_on: NodeSet = other
+                        .iter()
+                        .filter(|(_, s)| s.counts_as_up())
+                        .map(|(n, _)| *n)
+                        .collect();
+                    let active_on: NodeSet = other
+                        .iter()
+                        .filter(|(_, s)| s.occupies())
+                        .map(|(n, _)| *n)
+                        .collect();
+                    DependencyRow {
+                        package: d.package,
+                        name: catalog.package(d.package).name.clone(),
+                        condition: d.condition,
+                        location: d.location,
+                        satisfied: where_.is_some_and(|node| {
+                            crate::packages::placement::dependency_holds(d, node, up_on, active_on)
+                        }),
+                    }
+                })
+                .collect();
+            let services_up = nodes
+                .iter()
+                .flat_map(|n| &n.services)
+                .all(|s| s.condition.status == Health::Up);
+            let ok = condition.status == PackageStatus::Up
+                && condition.state == PackageState::Running
+                && services_up;
+            PackageRow {
+                id,
+                name: def.name.clone(),
+                kind: def.kind,
+                condition,
+                summary: if ok { Summary::Ok } else { Summary::Degraded },
+                auto_run: state.auto_run,
+                owners: active,
+                failover_policy: def.failover_policy,
+                failback_policy: def.failback_policy,
+                priority: def.priority,
+                awaiting_fence: state.awaiting_fence,
+                nodes,
+                dependencies,
+            }
+        })
+        .collect()
+}
+
+/// A package's status and state from its instances: a failover package takes its active
+/// instance's; a multi-node package is up where it runs anywhere, a system multi-node
+/// package only where it runs on every member.
+fn package_condition(
+    kind: PackageType,
+    state: &crate::packages::PackageState,
+    up: NodeSet,
+) -> PackageCondition {
+    // The instance that says most: running, then the transitions, then the failures.
+    let rank = |s: InstanceState| match s {
+        InstanceState::Running => 0,
+        InstanceState::Starting => 1,
+        InstanceState::Halting => 2,
+        InstanceState::Failing => 3,
+        InstanceState::HaltAborted => 4,
+        InstanceState::Failed => 5,
+    };
+    let best = state.instances.values().copied().min_by_key(|s| rank(*s));
+    let mut condition = PackageCondition::of(best);
+    let running: NodeSet = state
+        .instances
+        .iter()
+        .filter(|(_, s)| **s == InstanceState::Running)
+        .map(|(n, _)| *n)
+        .collect();
+    if kind == PackageType::SystemMultiNode
+        && condition.status == PackageStatus::Up
+        && !up.difference(running).is_empty()
+    {
+        condition.status = PackageStatus::Down;
+    }
+    if state.maintenance {
+        condition.state = PackageState::Maintenance;
+    }
+    condition
+}
+
+impl Snapshot {
+    /// The snapshot in `cmviewcl -v -f line` form (serviceguard.md 2.4): one
+    /// `prefix|attribute=value` per line.
+    pub fn to_line(&self) -> String {
+        let mut out = String::new();
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        let enabled = |b: bool| if b { "enabled" } else { "disabled" };
+        let _ = writeln!(out, "name={}", self.name);
+        let _ = writeln!(out, "status={}", self.status);
+        let _ = writeln!(out, "summary={}", self.summary);
+        let _ = writeln!(out, "config_generation={}", self.generation);
+        let _ = writeln!(out, "member_timeout={}", self.member_timeout.as_micros());
+        let _ = writeln!(
+            out,
+            "max_configured_packages={}",
+            self.max_configured_packages
+        );
+        if let Some(coordinator) = self.coordinator {
+            let name = &self.nodes[coordinator.index()].name;
+            let _ = writeln!(out, "coordinator={name}");
+        }
+        match &self.lock {
+            LockRow::None => {}
+            LockRow::QuorumServer { host, status } => {
+                let state = if *status == Health::Up {
+                    "running"
+                } else {
+                    "unknown"
+                };
+                let _ = writeln!(out, "quorum_server:{host}|status={status}");
+                let _ = writeln!(out, "quorum_server:{host}|state={state}");
+            }
+            LockRow::LockLun { device, status } => {
+                let device = device
+                    .as_ref()
+                    .map_or(String::new(), |d| d.display().to_string());
+                let _ = writeln!(out, "cluster_lock_lun:{device}|status={status}");
+            }
+        }
+        for node in &self.nodes {
+            let prefix = format!("node:{}|", node.name);
+            let _ = writeln!(out, "{prefix}name={}", node.name);
+            let _ = writeln!(out, "{prefix}status={}", node.condition.status);
+            let _ = writeln!(out, "{prefix}state={}", node.condition.state);
+            let _ = writeln!(out, "{prefix}summary={}", node.summary);
+            for interface in &node.interfaces {
+                let prefix = format!("{prefix}interface:{}|", interface.name);
+                let _ = writeln!(out, "{prefix}status={}", interface.status);
+                for (address, network) in &interface.addresses {
+                    let _ = writeln!(
+                        out,
+                        "{prefix}ip_address:{address}|heartbeat={}",
+                        yes_no(network.is_some())
+                    );
+                }
+            }
+        }
+        for package in &self.packages {
+            let prefix = format!("package:{}|", package.name);
+            let _ = writeln!(out, "{prefix}name={}", package.name);
+            let _ = writeln!(out, "{prefix}type={}", package.kind.keyword());
+            let _ = writeln!(out, "{prefix}status={}", package.condition.status);
+            let _ = writeln!(out, "{prefix}state={}", package.condition.state);
+            let _ = writeln!(out, "{prefix}summary={}", package.summary);
+            let _ = writeln!(out, "{prefix}autorun={}", enabled(package.auto_run));
+            let owners: Vec<&str> = package
+                .owners
+                .iter()
+                .filter_map(|n| self.nodes.get(n.index()).map(|r| r.name.as_str()))
+                .collect();
+            if !owners.is_empty() {
+                let _ = writeln!(out, "{prefix}owner={}", owners.join(","));
+            }
+            let _ = writeln!(
+                out,
+                "{prefix}failover_policy={}",
+                package.failover_policy.keyword()
+            );
+            let _ = writeln!(
+                out,
+                "{prefix}failback_policy={}",
+                package.failback_policy.keyword()
+            );
+            match package.priority {
+                Some(priority) => {
+                    let _ = writeln!(out, "{prefix}priority={priority}");
+                }
+                None => {
+                    let _ = writeln!(out, "{prefix}priority=no_priority");
+                }
+            }
+            for row in &package.nodes {
+                for service in &row.services {
+                    let service_prefix = if package.kind == PackageType::Failover {
+                        format!("{prefix}service:{}|", service.name)
+                    } else {
+                        format!("{prefix}node:{}|service:{}|", row.name, service.name)
+                    };
+                    let max = service
+                        .max_restarts
+                        .map_or("unlimited".to_string(), |m| m.to_string());
+                    let _ = writeln!(out, "{service_prefix}status={}", service.condition.status);
+                    let _ = writeln!(
+                        out,
+                        "{service_prefix}restarts={}",
+                        service.condition.restarts
+                    );
+                    let _ = writeln!(out, "{service_prefix}max_restarts={max}");
+                }
+            }
+            for dependency in &package.dependencies {
+                let dep = format!("{prefix}dependency:{}|", dependency.name);
+                let _ = writeln!(out, "{dep}condition={}", dependency.condition.keyword());
+                let _ = writeln!(out, "{dep}location={}", dependency.location.keyword());
+                let _ = writeln!(out, "{dep}satisfied={}", yes_no(dependency.satisfied));
+            }
+            for row in &package.nodes {
+                let node = format!("{prefix}node:{}|", row.name);
+                let _ = writeln!(out, "{node}order={}", row.order);
+                let _ = writeln!(out, "{node}status={}", row.node_status);
+                let _ = writeln!(out, "{node}switching={}", enabled(row.switching));
+                let _ = writeln!(out, "{node}is_current={}", yes_no(row.current));
+                if package.kind != PackageType::Failover {
+                    let _ = writeln!(out, "{node}package_status={}", row.instance.status);
+                    let _ = writeln!(out, "{node}package_state={}", row.instance.state);
+                }
+            }
+        }
+        out
+    }
+}

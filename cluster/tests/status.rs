@@ -1,0 +1,525 @@
+//! The outputs for the layers above: the status snapshot (everything `cmviewcl -v` shows) as
+//! each node sees it, and the catalogue notices with their state before and after, driven
+//! through the simulator.
+
+use std::time::Duration;
+
+use cimguard_cluster::core::{FenceReason, NodeId, NodeSet, Tiebreaker};
+use cimguard_cluster::packages::{Command, FailureCause};
+use cimguard_cluster::sim::{NoticeRecord, Options, Simulation};
+use cimguard_cluster::status::{
+    ClusterStatus, Health, LockRow, NodeCondition, NodeState, NodeStatus, Notice, PackageCondition,
+    PackageState, PackageStatus, Snapshot, Summary,
+};
+
+fn set(nodes: &[u32]) -> NodeSet {
+    nodes.iter().map(|&n| NodeId(n)).collect()
+}
+
+fn seconds(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn package(name: &str, nodes: &[u32], extra: &str) -> String {
+    let mut text = format!("package_name {name}\n");
+    for n in nodes {
+        text.push_str(&format!("node_name n{n}\n"));
+    }
+    text.push_str(extra);
+    text
+}
+
+/// A formed cluster with `packages`, each running somewhere.
+fn cluster(mut options: Options, packages: &[(&str, String)]) -> Simulation {
+    options.packages = packages.iter().map(|(_, text)| text.clone()).collect();
+    let nodes = NodeSet::first(options.nodes);
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    let ready = sim
+        .run_until(seconds(90), |s| {
+            s.formed(nodes) && packages.iter().all(|(n, _)| !s.running_on(n).is_empty())
+        })
+        .unwrap();
+    assert!(ready, "the cluster or its packages did not start");
+    sim.run_for(seconds(5)).unwrap();
+    sim
+}
+
+fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
+    sim.notices()
+        .iter()
+        .filter(|r| r.notice.event_id() == id)
+        .cloned()
+        .collect()
+}
+
+fn status(sim: &Simulation, node: u32) -> Snapshot {
+    sim.status(NodeId(node)).expect("the node is up")
+}
+
+const SERVICE: &str = "service_name db_monitor\nservice_cmd /bin/db\nservice_restart 2\n";
+
+fn up_running() -> PackageCondition {
+    PackageCondition {
+        status: PackageStatus::Up,
+        state: PackageState::Running,
+    }
+}
+
+#[test]
+fn formation_is_one_cluster_up_notice_and_every_node_sees_the_same_cluster() {
+    let mut options = Options::new(3, 7);
+    options.tiebreaker = Tiebreaker::QuorumServer;
+    let sim = cluster(
+        options,
+        &[
+            ("dbpkg", package("dbpkg", &[1, 2], SERVICE)),
+            (
+                "monpkg",
+                package("monpkg", &[1, 2, 3], "package_type multi_node\n"),
+            ),
+        ],
+    );
+    // One ClusterUp, from the coordinator; no NodeJoined for the nodes that formed it.
+    let up = notices(&sim, "ClusterUp");
+    assert_eq!(up.len(), 1, "{up:?}");
+    assert_eq!(up[0].node, NodeId(0));
+    let Notice::ClusterUp { before, after } = up[0].notice else {
+        unreachable!()
+    };
+    assert_eq!(before.status, ClusterStatus::Starting);
+    assert_eq!(
+        (after.status, after.members),
+        (ClusterStatus::Up, set(&[0, 1, 2]))
+    );
+    assert!(notices(&sim, "NodeJoined").is_empty());
+    assert!(notices(&sim, "ClusterReformed").is_empty());
+    // Each start is reported by the node it started on, from starting to up/running.
+    let started = notices(&sim, "PackageStarted");
+    assert_eq!(started.len(), 4, "{started:?}");
+    for record in &started {
+        let Notice::PackageStarted {
+            node,
+            before,
+            after,
+            ..
+        } = record.notice
+        else {
+            unreachable!()
+        };
+        assert_eq!(node, record.node);
+        assert_eq!(before.state, PackageState::Starting);
+        assert_eq!(after, up_running());
+    }
+
+    for observer in 0..3 {
+        let snapshot = status(&sim, observer);
+        assert_eq!(snapshot.name, "simulated");
+        assert_eq!(snapshot.status, ClusterStatus::Up);
+        assert_eq!(snapshot.summary, Summary::Ok, "{snapshot:#?}");
+        assert_eq!(snapshot.coordinator, Some(NodeId(0)));
+        assert_eq!(snapshot.member_timeout, seconds(14));
+        assert_eq!(
+            snapshot.lock,
+            LockRow::QuorumServer {
+                host: "qs.example".into(),
+                status: Health::Up
+            }
+        );
+        for node in &snapshot.nodes {
+            assert_eq!(node.condition, NodeCondition::RUNNING);
+            assert_eq!(node.interfaces.len(), 2);
+            for interface in &node.interfaces {
+                assert_eq!(interface.status, Health::Up, "{observer} {node:?}");
+            }
+        }
+        let db = &snapshot.packages[0];
+        assert_eq!(db.name, "dbpkg");
+        assert_eq!(db.condition, up_running());
+        assert_eq!(db.owners, set(&[0]));
+        assert!(db.auto_run);
+        let rows: Vec<(usize, bool, bool)> = db
+            .nodes
+            .iter()
+            .map(|r| (r.order, r.switching, r.current))
+            .collect();
+        assert_eq!(rows, [(1, true, true), (2, true, false)]);
+        assert_eq!(db.nodes[0].services.len(), 1);
+        assert_eq!(db.nodes[0].services[0].name, "db_monitor");
+        assert_eq!(db.nodes[0].services[0].max_restarts, Some(2));
+        assert_eq!(db.nodes[0].services[0].condition.restarts, 0);
+        assert!(db.nodes[1].services.is_empty());
+        let mon = &snapshot.packages[1];
+        assert_eq!(mon.condition, up_running());
+        assert_eq!(mon.owners, set(&[0, 1, 2]));
+    }
+
+    let line = status(&sim, 1).to_line();
+    for expected in [
+        "name=simulated",
+        "status=up",
+        "summary=ok",
+        "member_timeout=14000000",
+        "quorum_server:qs.example|status=up",
+        "node:n1|state=running",
+        "node:n3|interface:eth1|status=up",
+        "node:n3|interface:eth1|ip_address:10.1.0.3|heartbeat=yes",
+        "package:dbpkg|status=up",
+        "package:dbpkg|autorun=enabled",
+        "package:dbpkg|owner=n1",
+        "package:dbpkg|service:db_monitor|restarts=0",
+        "package:dbpkg|service:db_monitor|max_restarts=2",
+        "package:dbpkg|node:n1|is_current=yes",
+        "package:dbpkg|node:n2|switching=enabled",
+        "package:monpkg|type=multi_node",
+        "package:monpkg|node:n3|package_state=running",
+    ] {
+        assert!(
+            line.lines().any(|l| l == expected),
+            "{expected} missing:\n{line}"
+        );
+    }
+}
+
+#[test]
+fn service_failures_restarts_and_the_failover_are_told_with_before_and_after() {
+    let mut sim = cluster(
+        Options::new(3, 35),
+        &[("dbpkg", package("dbpkg", &[1, 2, 3], SERVICE))],
+    );
+    for round in 0..2u32 {
+        sim.kill_service(NodeId(0), "dbpkg", 0);
+        sim.run_for(seconds(3)).unwrap();
+        let restarted = notices(&sim, "ServiceRestarted");
+        let Notice::ServiceRestarted {
+            node,
+            before,
+            after,
+            ..
+        } = restarted.last().unwrap().notice
+        else {
+            unreachable!()
+        };
+        assert_eq!(node, NodeId(0));
+        assert_eq!((before.status, before.restarts), (Health::Down, round));
+        assert_eq!((after.status, after.restarts), (Health::Up, round + 1));
+    }
+    assert_eq!(notices(&sim, "ServiceFailed").len(), 2);
+    // The counts reach the other nodes with the heartbeats.
+    let peer = status(&sim, 2);
+    assert_eq!(peer.packages[0].nodes[0].services[0].condition.restarts, 2);
+    assert!(status(&sim, 2)
+        .to_line()
+        .contains("package:dbpkg|service:db_monitor|restarts=2\n"));
+
+    // The third failure exhausts the restarts.
+    sim.kill_service(NodeId(0), "dbpkg", 0);
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg") == set(&[1]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let failed = notices(&sim, "PackageFailed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let Notice::PackageFailed {
+        node,
+        cause,
+        before,
+        after,
+        ..
+    } = failed[0].notice
+    else {
+        unreachable!()
+    };
+    assert_eq!((node, cause), (NodeId(0), FailureCause::Service(0)));
+    assert_eq!(before.state, PackageState::Failing);
+    assert_eq!(
+        (after.status, after.state),
+        (PackageStatus::Down, PackageState::Failed)
+    );
+    let switching = notices(&sim, "PackageSwitchingChanged");
+    assert_eq!(switching.len(), 1);
+    let Notice::PackageSwitchingChanged { before, after, .. } = switching[0].notice else {
+        unreachable!()
+    };
+    assert_eq!(before.switching, set(&[0, 1, 2]));
+    assert_eq!(after.switching, set(&[1, 2]));
+    assert!(before.auto_run && after.auto_run);
+    let failover = notices(&sim, "PackageFailover");
+    assert_eq!(failover.len(), 1);
+    assert_eq!(failover[0].node, NodeId(0), "the coordinator tells it");
+    assert!(matches!(
+        failover[0].notice,
+        Notice::PackageFailover {
+            before: Some(NodeId(0)),
+            after: NodeId(1),
+            ..
+        }
+    ));
+    // cmviewcl -v after the failover (serviceguard.md 2.3): switching to n1 disabled, n2
+    // current, restarts back to 0 on the new node.
+    let snapshot = status(&sim, 2);
+    let db = &snapshot.packages[0];
+    assert_eq!(db.condition, up_running());
+    let rows: Vec<(bool, bool, PackageState)> = db
+        .nodes
+        .iter()
+        .map(|r| (r.switching, r.current, r.instance.state))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (false, false, PackageState::Failed),
+            (true, true, PackageState::Running),
+            (true, false, PackageState::Halted),
+        ]
+    );
+    assert_eq!(db.nodes[1].services[0].condition.restarts, 0);
+}
+
+#[test]
+fn node_failure_and_return_are_told_once_by_the_coordinator() {
+    let mut options = Options::new(3, 3);
+    options.reboot_after = None;
+    let mut sim = cluster(options, &[]);
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.run_for(seconds(2)).unwrap();
+    let failed = notices(&sim, "NodeFailed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].node, NodeId(0));
+    let Notice::NodeFailed {
+        node,
+        before,
+        after,
+        ..
+    } = failed[0].notice
+    else {
+        unreachable!()
+    };
+    assert_eq!(node, NodeId(2));
+    assert_eq!(before, NodeCondition::RUNNING);
+    assert_eq!(after, NodeCondition::down(NodeState::Failed));
+    let reformed = notices(&sim, "ClusterReformed");
+    assert_eq!(reformed.len(), 1);
+    let Notice::ClusterReformed { before, after } = reformed[0].notice else {
+        unreachable!()
+    };
+    assert_eq!(before.members, set(&[0, 1, 2]));
+    assert_eq!(after.members, set(&[0, 1]));
+    assert!(after.epoch > before.epoch);
+    let snapshot = status(&sim, 1);
+    assert_eq!(snapshot.summary, Summary::Degraded);
+    let lost = &snapshot.nodes[2];
+    assert_eq!(
+        (lost.condition.status, lost.condition.state),
+        (NodeStatus::Down, NodeState::Failed)
+    );
+    assert!(lost.interfaces.iter().all(|i| i.status == Health::Unknown));
+    assert!(snapshot.to_line().contains("node:n3|state=failed\n"));
+
+    sim.restart(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(2)).unwrap();
+    let joined = notices(&sim, "NodeJoined");
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    assert!(matches!(
+        joined[0].notice,
+        Notice::NodeJoined {
+            node: NodeId(2),
+            before: NodeCondition {
+                state: NodeState::Failed,
+                ..
+            },
+            after: NodeCondition::RUNNING,
+        }
+    ));
+    assert_eq!(notices(&sim, "ClusterUp").len(), 1, "no second ClusterUp");
+    assert_eq!(status(&sim, 2).summary, Summary::Ok);
+
+    // The coordinator itself fails: the next one tells it.
+    sim.crash(NodeId(0));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[1, 2])))
+        .unwrap());
+    sim.run_for(seconds(2)).unwrap();
+    let failed = notices(&sim, "NodeFailed");
+    assert_eq!(failed.len(), 2);
+    assert_eq!(failed[1].node, NodeId(1));
+    assert_eq!(status(&sim, 2).coordinator, Some(NodeId(1)));
+}
+
+#[test]
+fn a_halt_by_command_and_switching_changes_are_told() {
+    let mut sim = cluster(
+        Options::new(3, 11),
+        &[("dbpkg", package("dbpkg", &[2, 3], SERVICE))],
+    );
+    let id = sim.package("dbpkg");
+    sim.command(
+        NodeId(2),
+        Command::Halt {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg").is_empty())
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let halted = notices(&sim, "PackageHalted");
+    assert_eq!(halted.len(), 1, "{halted:?}");
+    assert_eq!(halted[0].node, NodeId(1));
+    let switching = notices(&sim, "PackageSwitchingChanged");
+    assert_eq!(switching.len(), 1);
+    let Notice::PackageSwitchingChanged { before, after, .. } = switching[0].notice else {
+        unreachable!()
+    };
+    assert!(before.auto_run && !after.auto_run);
+    for observer in 0..3 {
+        let snapshot = status(&sim, observer);
+        let db = &snapshot.packages[0];
+        assert_eq!(
+            (db.condition.status, db.condition.state, db.auto_run),
+            (PackageStatus::Down, PackageState::Halted, false)
+        );
+        assert!(db.owners.is_empty());
+        assert_eq!(snapshot.summary, Summary::Degraded);
+        let line = snapshot.to_line();
+        assert!(line.contains("package:dbpkg|autorun=disabled\n"), "{line}");
+        assert!(!line.contains("package:dbpkg|owner="), "{line}");
+    }
+    // cmmodpkg -e: AUTO_RUN on again, and the package starts.
+    sim.command(
+        NodeId(0),
+        Command::Enable {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg") == set(&[1]))
+        .unwrap());
+    assert_eq!(notices(&sim, "PackageSwitchingChanged").len(), 2);
+}
+
+#[test]
+fn the_tie_breaker_and_the_networks_are_told_as_each_node_sees_them() {
+    let mut sim = cluster(
+        {
+            let mut options = Options::new(3, 12);
+            options.tiebreaker = Tiebreaker::QuorumServer;
+            options
+        },
+        &[],
+    );
+    sim.quorum_server.up = false;
+    sim.run_for(seconds(120)).unwrap();
+    let unreachable = notices(&sim, "QuorumServerUnreachable");
+    assert_eq!(unreachable.len(), 3, "each node tells its own polls");
+    assert!(unreachable.iter().all(|r| matches!(
+        r.notice,
+        Notice::QuorumServerUnreachable {
+            before: Health::Up,
+            after: Health::Down
+        }
+    )));
+    assert!(matches!(
+        status(&sim, 0).lock,
+        LockRow::QuorumServer {
+            status: Health::Down,
+            ..
+        }
+    ));
+    sim.quorum_server.up = true;
+    sim.run_for(seconds(120)).unwrap();
+    assert_eq!(notices(&sim, "QuorumServerReachable").len(), 3);
+
+    // Node n3 loses its second network: the others see that interface down, the cluster
+    // stays as it is.
+    sim.cut_network(NodeId(2), 1);
+    sim.run_for(seconds(30)).unwrap();
+    let down = notices(&sim, "NetworkInterfaceDown");
+    let about: Vec<(NodeId, NodeId, usize)> = down
+        .iter()
+        .map(|r| match r.notice {
+            Notice::NetworkInterfaceDown { node, network, .. } => (r.node, node, network),
+            _ => unreachable!(),
+        })
+        .filter(|(_, node, _)| *node == NodeId(2))
+        .collect();
+    assert_eq!(
+        about,
+        [(NodeId(0), NodeId(2), 1), (NodeId(1), NodeId(2), 1)]
+    );
+    let snapshot = status(&sim, 0);
+    let n3 = &snapshot.nodes[2];
+    assert_eq!(n3.condition, NodeCondition::RUNNING);
+    assert_eq!(
+        n3.interfaces.iter().map(|i| i.status).collect::<Vec<_>>(),
+        [Health::Up, Health::Down]
+    );
+    // n1 still hears n2 on its second network: its own interface is up.
+    assert_eq!(snapshot.nodes[0].interfaces[1].status, Health::Up);
+    // n3 hears nobody on its second network.
+    assert_eq!(status(&sim, 2).nodes[2].interfaces[1].status, Health::Down);
+    sim.heal();
+    sim.run_for(seconds(30)).unwrap();
+    assert!(notices(&sim, "NetworkInterfaceUp").len() >= 2);
+    assert_eq!(status(&sim, 0).nodes[2].interfaces[1].status, Health::Up);
+}
+
+#[test]
+fn a_node_cut_off_alone_tells_it_lost_quorum() {
+    let mut sim = cluster(Options::new(3, 21), &[]);
+    sim.partition(&[set(&[0, 1]), set(&[2])]);
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+    let lost = notices(&sim, "QuorumLost");
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0].node, NodeId(2));
+    let Notice::QuorumLost {
+        reason,
+        before,
+        after,
+    } = lost[0].notice
+    else {
+        unreachable!()
+    };
+    assert_eq!(reason, FenceReason::QuorumLost);
+    assert_eq!(before.members, set(&[0, 1, 2]));
+    assert_eq!(after.status, ClusterStatus::Down);
+}
+
+#[test]
+fn a_lock_lun_shows_unknown_until_used_then_its_last_outcome() {
+    let mut options = Options::new(2, 9);
+    options.tiebreaker = Tiebreaker::LockLun;
+    let mut sim = cluster(options, &[]);
+    assert_eq!(
+        status(&sim, 0).lock,
+        LockRow::LockLun {
+            device: Some("/dev/sdlock".into()),
+            status: Health::Unknown
+        }
+    );
+    sim.partition(&[set(&[0]), set(&[1])]);
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0])) || s.formed(set(&[1])))
+        .unwrap());
+    let winner = if sim.formed(set(&[0])) { 0 } else { 1 };
+    assert!(matches!(
+        status(&sim, winner).lock,
+        LockRow::LockLun {
+            status: Health::Up,
+            ..
+        }
+    ));
+}
