@@ -18,7 +18,9 @@ use crate::config::package::{
     ServiceRestart,
 };
 use crate::core::{Epoch, FenceReason, Incarnation, NodeId, NodeSet};
-use crate::packages::{Catalog, FailureCause, InstanceState, PackageId, ScriptOutcome, Table};
+use crate::packages::{
+    Catalog, FailureCause, InstanceState, PackageId, ResourceValue, ScriptOutcome, Table,
+};
 
 /// Defines a vocabulary enum with cmviewcl's spelling of each value.
 macro_rules! vocabulary {
@@ -391,6 +393,22 @@ pub enum Notice {
         /// After.
         after: Health,
     },
+    /// A generic resource of a package changed status on this node (cmsetresource, or an
+    /// extended resource's value against the package's up_criteria).
+    GenericResourceChanged {
+        /// The package.
+        package: PackageId,
+        /// The resource (index in the package file).
+        resource: usize,
+        /// This node.
+        node: NodeId,
+        /// The value, for an extended resource.
+        value: Option<i64>,
+        /// Before.
+        before: Health,
+        /// After.
+        after: Health,
+    },
     /// That network carries heartbeats again.
     NetworkInterfaceUp {
         /// The peer.
@@ -425,6 +443,7 @@ impl Notice {
             Notice::QuorumLost { .. } => "QuorumLost",
             Notice::NetworkInterfaceDown { .. } => "NetworkInterfaceDown",
             Notice::NetworkInterfaceUp { .. } => "NetworkInterfaceUp",
+            Notice::GenericResourceChanged { .. } => "GenericResourceChanged",
         }
     }
 
@@ -438,7 +457,8 @@ impl Notice {
             | Notice::PackageFailback { package, .. }
             | Notice::PackageSwitchingChanged { package, .. }
             | Notice::ServiceFailed { package, .. }
-            | Notice::ServiceRestarted { package, .. } => Some(package),
+            | Notice::ServiceRestarted { package, .. }
+            | Notice::GenericResourceChanged { package, .. } => Some(package),
             _ => None,
         }
     }
@@ -461,6 +481,14 @@ pub fn describe_cause(cause: FailureCause, catalog: &Catalog, package: PackageId
                 .get(index)
                 .map_or("?", |s| s.name.as_str());
             format!("service {name} failed with no restarts left")
+        }
+        FailureCause::GenericResource(index) => {
+            let name = catalog
+                .package(package)
+                .resources
+                .get(index)
+                .map_or("?", |r| r.name.as_str());
+            format!("generic resource {name} went down")
         }
         FailureCause::Ordered => "halted as failed by the package coordinator".to_string(),
     }
@@ -594,6 +622,21 @@ pub struct PackageNodeRow {
     pub instance: PackageCondition,
     /// Its services there (empty where it is not active).
     pub services: Vec<ServiceRow>,
+    /// Its generic resources there, as this node knows them.
+    pub resources: Vec<ResourceRow>,
+}
+
+/// One generic resource of a package on a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceRow {
+    /// generic_resource_name.
+    pub name: String,
+    /// before_package_start (else during_package_start).
+    pub before_package_start: bool,
+    /// up, down, or unknown (a simple resource never set).
+    pub status: Health,
+    /// An extended resource's value (0 until set).
+    pub value: Option<i64>,
 }
 
 /// One service of a package on a node.
@@ -630,6 +673,7 @@ pub(crate) fn package_rows(
     up: NodeSet,
     node_names: &[String],
     restarts: &dyn Fn(PackageId, NodeId) -> Vec<u32>,
+    resources: &dyn Fn(NodeId, u16) -> Option<ResourceValue>,
 ) -> Vec<PackageRow> {
     catalog
         .ids()
@@ -674,7 +718,25 @@ pub(crate) fn package_rows(
                     } else {
                         Vec::new()
                     };
+                    let resources = def
+                        .resources
+                        .iter()
+                        .map(|r| {
+                            let setting = resources(node, r.index);
+                            ResourceRow {
+                                name: r.name.clone(),
+                                before_package_start: r.evaluation
+                                    == crate::config::package::Evaluation::BeforePackageStart,
+                                status: r.health(setting),
+                                value: r.up_criteria.map(|_| match setting {
+                                    Some(ResourceValue::Value(v)) => v,
+                                    _ => 0,
+                                }),
+                            }
+                        })
+                        .collect();
                     PackageNodeRow {
+                        resources,
                         node,
                         name: node_names.get(node.index()).cloned().unwrap_or_default(),
                         order: order + 1,
@@ -890,6 +952,22 @@ impl Snapshot {
                         service.condition.restarts
                     );
                     let _ = writeln!(out, "{service_prefix}max_restarts={max}");
+                }
+            }
+            for row in &package.nodes {
+                for resource in &row.resources {
+                    let resource_prefix = if package.kind == PackageType::Failover && row.current {
+                        format!("{prefix}generic_resource:{}|", resource.name)
+                    } else {
+                        format!(
+                            "{prefix}node:{}|generic_resource:{}|",
+                            row.name, resource.name
+                        )
+                    };
+                    let _ = writeln!(out, "{resource_prefix}status={}", resource.status);
+                    if let Some(value) = resource.value {
+                        let _ = writeln!(out, "{resource_prefix}current_value={value}");
+                    }
                 }
             }
             for dependency in &package.dependencies {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
-use crate::packages::{Command, InstanceState, Order, PackageId, Switching};
+use crate::packages::{Command, InstanceState, Order, PackageId, ResourceValue, Switching};
 
 /// Every message travels in an envelope that says who sent it, in which life, to which life of
 /// the receiver, and under which configuration.
@@ -180,6 +180,8 @@ pub struct Heartbeat {
     pub packages: Vec<(PackageId, InstanceState)>,
     /// The sender's service restart counts, for the packages where a service restarted.
     pub restarts: Vec<(PackageId, Vec<u32>)>,
+    /// The generic resources set on the sender (cmsetresource), by resource number.
+    pub resources: Vec<(u16, ResourceValue)>,
     /// The sender's copy of the switching table, and its version.
     pub switching: Vec<Switching>,
     /// The version of that copy (the newest wins).

@@ -17,7 +17,7 @@ use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, Outcome, Proposer};
 use crate::packages::{
     Catalog, Command, FailureCause, HaltReason, InstanceState, Manager, Output, PackageEvent,
-    PackageId, Refusal, Script, ScriptOutcome,
+    PackageId, Refusal, ResourceError, ResourceValue, Script, ScriptOutcome,
 };
 use crate::status::{
     ClusterCondition, ClusterStatus, Health, InterfaceRow, LockRow, NodeCondition, NodeRow,
@@ -379,6 +379,23 @@ impl Node {
         Ok(())
     }
 
+    /// cmsetresource on this node: sets generic resource `name` (a simple resource's status,
+    /// an extended one's value). Packages running here whose resource goes down fail.
+    pub fn handle_resource(
+        &mut self,
+        now: Instant,
+        name: &str,
+        setting: ResourceValue,
+    ) -> Result<(), ResourceError> {
+        self.packages.set_resource(name, setting)?;
+        if self.phase != Phase::Halted && !self.safety_expired(now) {
+            self.step(now);
+        } else {
+            self.drain_packages(now);
+        }
+        Ok(())
+    }
+
     /// A package script ended on this node.
     pub fn handle_script(
         &mut self,
@@ -719,8 +736,7 @@ impl Node {
     fn run_packages(&mut self, now: Instant) {
         let coordinator = self.view.coordinator() == Some(self.settings.me);
         if self.phase == Phase::Running && coordinator && self.quorate(now) {
-            self.packages
-                .coordinate(now, self.view.members, &|_, _| true);
+            self.packages.coordinate(now, self.view.members);
         }
         self.drain_packages(now);
         if self.phase != Phase::Halted
@@ -782,6 +798,7 @@ impl Node {
         }
         let packages = self.packages.report();
         let restarts = self.packages.restart_report();
+        let resources = self.packages.resource_report();
         self.report_sent = self.packages.version();
         let switching = self.packages.switching();
         let switching_version = self.packages.switching_version();
@@ -809,6 +826,7 @@ impl Node {
                 echo,
                 packages: packages.clone(),
                 restarts: restarts.clone(),
+                resources: resources.clone(),
                 switching: switching.clone(),
                 switching_version,
                 executed: self.packages.executed(),
@@ -863,6 +881,7 @@ impl Node {
                 &heartbeat.packages,
                 heartbeat.executed,
                 &heartbeat.restarts,
+                &heartbeat.resources,
             );
             self.packages
                 .on_switching(heartbeat.switching_version, &heartbeat.switching);
@@ -2166,6 +2185,7 @@ impl Node {
             up,
             &node_names,
             &|id, node| self.packages.restarts(id, node),
+            &|node, index| self.packages.resource(node, index),
         );
         let lock = match &config.lock {
             ClusterLock::None => LockRow::None,
@@ -2226,6 +2246,15 @@ fn package_notice(me: NodeId, event: &PackageEvent) -> Option<Notice> {
                 None if reason == Some(HaltReason::Command) => Notice::PackageHalted {
                     package,
                     node: me,
+                    before: old,
+                    after: new,
+                },
+                // A before_package_start resource went down: failed, but it ends halted
+                // (node switching stays enabled).
+                None if reason == Some(HaltReason::Failure) => Notice::PackageFailed {
+                    package,
+                    node: me,
+                    cause: cause.unwrap_or(FailureCause::Ordered),
                     before: old,
                     after: new,
                 },
@@ -2306,6 +2335,20 @@ fn package_notice(me: NodeId, event: &PackageEvent) -> Option<Notice> {
             package,
             before: from,
             after: node,
+        },
+        PackageEvent::ResourceChanged {
+            package,
+            resource,
+            before,
+            after,
+            value,
+        } => Notice::GenericResourceChanged {
+            package,
+            resource,
+            node: me,
+            value,
+            before,
+            after,
         },
     })
 }

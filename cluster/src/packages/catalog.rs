@@ -10,6 +10,7 @@ use crate::config::package::{
     PackageConfig, PackageType, ServiceRestart, UpCriteria,
 };
 use crate::core::{NodeId, NodeSet};
+use crate::status::Health;
 
 /// A package's number: its index in the catalog (packages sorted by name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -49,6 +50,9 @@ pub struct ServiceDef {
 pub struct ResourceDef {
     /// generic_resource_name.
     pub name: String,
+    /// Its number in [`Catalog::resources`] (resources are per node and shared by the
+    /// packages that name them).
+    pub index: u16,
     /// before_package_start or during_package_start.
     pub evaluation: Evaluation,
     /// Extended resources: the criteria; simple ones: none.
@@ -88,6 +92,54 @@ pub struct PackageDef {
     pub resources: Vec<ResourceDef>,
 }
 
+impl ResourceDef {
+    /// The resource's status for this package, given its setting on a node (`None`: never
+    /// set there). A simple resource is unknown until set; an extended one is up while its
+    /// value (0 until set) meets the package's up_criteria.
+    pub fn health(&self, setting: Option<ResourceValue>) -> Health {
+        match (self.up_criteria, setting) {
+            (None, None) => Health::Unknown,
+            (_, Some(ResourceValue::Status(up))) => {
+                if up {
+                    Health::Up
+                } else {
+                    Health::Down
+                }
+            }
+            (None, Some(ResourceValue::Value(_))) => Health::Unknown,
+            (Some(criteria), setting) => {
+                let value = match setting {
+                    Some(ResourceValue::Value(value)) => value,
+                    _ => 0,
+                };
+                if criteria.holds(value) {
+                    Health::Up
+                } else {
+                    Health::Down
+                }
+            }
+        }
+    }
+}
+
+/// A generic resource's setting on a node, as cmsetresource gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceValue {
+    /// A simple resource: up or down.
+    Status(bool),
+    /// An extended resource's value.
+    Value(i64),
+}
+
+/// A generic resource of the cluster: its name and whether it is extended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceInfo {
+    /// generic_resource_name.
+    pub name: String,
+    /// Extended (packages give up_criteria) or simple.
+    pub extended: bool,
+}
+
 impl PackageDef {
     /// The set of nodes it may run on.
     pub fn node_set(&self) -> NodeSet {
@@ -104,6 +156,8 @@ pub struct Catalog {
     pub capacities: Vec<BTreeMap<String, f64>>,
     /// The cluster's default weights (WEIGHT_NAME/WEIGHT_DEFAULT).
     pub weight_defaults: BTreeMap<String, f64>,
+    /// Every generic resource named by a package, by name.
+    pub resources: Vec<ResourceInfo>,
 }
 
 /// Why a package set cannot be resolved (check_set reports these first).
@@ -139,6 +193,25 @@ impl Catalog {
                 .iter()
                 .position(|n| n.name.eq_ignore_ascii_case(name))
                 .map(|i| NodeId(i as u32))
+        };
+        let mut resources: Vec<ResourceInfo> = Vec::new();
+        for resource in sorted.iter().flat_map(|p| &p.generic_resources) {
+            if !resources.iter().any(|r| r.name == resource.name) {
+                resources.push(ResourceInfo {
+                    name: resource.name.clone(),
+                    extended: resource.up_criteria.is_some(),
+                });
+            }
+        }
+        resources.sort_by(|a, b| a.name.cmp(&b.name));
+        if resources.len() > usize::from(u16::MAX) {
+            return Err(ResolveError("too many generic resources".into()));
+        }
+        let resource_of = |name: &str| {
+            resources
+                .iter()
+                .position(|r| r.name == name)
+                .map_or(0, |i| i as u16)
         };
         let mut defs = Vec::with_capacity(sorted.len());
         for package in &sorted {
@@ -200,6 +273,7 @@ impl Catalog {
                     .iter()
                     .map(|r| ResourceDef {
                         name: r.name.clone(),
+                        index: resource_of(&r.name),
                         evaluation: r.evaluation,
                         up_criteria: r.up_criteria,
                     })
@@ -210,6 +284,7 @@ impl Catalog {
             packages: defs,
             capacities: cluster.nodes.iter().map(|n| n.capacities.clone()).collect(),
             weight_defaults: cluster.weight_defaults.clone(),
+            resources,
         })
     }
 
@@ -219,6 +294,14 @@ impl Catalog {
             .iter()
             .position(|p| p.name == name)
             .map(|i| PackageId(i as u32))
+    }
+
+    /// The generic resource called `name`.
+    pub fn resource(&self, name: &str) -> Option<u16> {
+        self.resources
+            .iter()
+            .position(|r| r.name == name)
+            .map(|i| i as u16)
     }
 
     /// The package `id`.

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::admin::{Command, Refusal};
-use super::catalog::{Catalog, PackageId};
+use super::catalog::{Catalog, PackageId, ResourceValue};
 use super::placement::{decide, Decision, Inputs};
 use super::table::{InstanceState, Table};
-use crate::config::package::ServiceRestart;
+use crate::config::package::{Evaluation, ServiceRestart};
 use crate::core::{Instant, NodeId, NodeSet};
+use crate::status::Health;
 
 /// What a node asks its driver to do for a package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +83,8 @@ pub enum FailureCause {
     HaltScript(ScriptOutcome),
     /// A service exited with no restarts left (by index in the package file).
     Service(usize),
+    /// A generic resource went down (by index in the package file).
+    GenericResource(usize),
     /// The package coordinator halted it as failed.
     Ordered,
 }
@@ -151,7 +154,63 @@ pub enum PackageEvent {
         /// Where it goes.
         node: NodeId,
     },
+    /// A generic resource of a package changed status on this node.
+    ResourceChanged {
+        /// The package.
+        package: PackageId,
+        /// The resource, by index in the package file.
+        resource: usize,
+        /// Before.
+        before: Health,
+        /// After.
+        after: Health,
+        /// The value, for an extended resource.
+        value: Option<i64>,
+    },
 }
+
+/// Why cmsetresource is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceError {
+    /// No package names the resource.
+    Unknown(String),
+    /// A status for an extended resource, or a value for a simple one.
+    WrongKind {
+        /// The resource.
+        name: String,
+        /// Whether it is extended.
+        extended: bool,
+    },
+    /// A value outside 1 to 2,147,483,647.
+    OutOfRange(i64),
+}
+
+impl std::fmt::Display for ResourceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResourceError::Unknown(name) => {
+                write!(f, "generic resource {name} is not configured in any package")
+            }
+            ResourceError::WrongKind { name, extended: true } => write!(
+                f,
+                "generic resource {name} is extended: set its value, not a status"
+            ),
+            ResourceError::WrongKind { name, .. } => write!(
+                f,
+                "generic resource {name} is simple: set its status (up or down), not a value"
+            ),
+            ResourceError::OutOfRange(value) => write!(
+                f,
+                "value {value} is out of range: a generic resource value is 1 to {RESOURCE_VALUE_MAX}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ResourceError {}
+
+/// The largest value of an extended generic resource.
+pub const RESOURCE_VALUE_MAX: i64 = 2_147_483_647;
 
 /// What the manager wants done, for the node to carry out.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +278,8 @@ pub struct Manager {
     failed_over: BTreeMap<PackageId, Option<NodeId>>,
     /// Each member's reported service restart counts (packages with a restart only).
     restarts: BTreeMap<(PackageId, NodeId), Vec<u32>>,
+    /// The generic resources set on each node (this one included), by resource number.
+    resources: BTreeMap<(NodeId, u16), ResourceValue>,
     /// Something changed since the last placement.
     dirty: bool,
     /// When placement last ran (it also runs periodically, for resent orders).
@@ -267,6 +328,7 @@ impl Manager {
             pending: BTreeMap::new(),
             failed_over: BTreeMap::new(),
             restarts: BTreeMap::new(),
+            resources: BTreeMap::new(),
             dirty: true,
             placed_at: None,
             version: 0,
@@ -317,6 +379,121 @@ impl Manager {
             .collect()
     }
 
+    /// The generic resources set on this node, for its heartbeats.
+    pub fn resource_report(&self) -> Vec<(u16, ResourceValue)> {
+        self.resources
+            .iter()
+            .filter(|((node, _), _)| *node == self.me)
+            .map(|((_, index), value)| (*index, *value))
+            .collect()
+    }
+
+    /// What is known of generic resource `index` on `node`.
+    pub fn resource(&self, node: NodeId, index: u16) -> Option<ResourceValue> {
+        self.resources.get(&(node, index)).copied()
+    }
+
+    /// Whether every before_package_start resource of `id` is up on `node`.
+    fn resources_up(&self, id: PackageId, node: NodeId) -> bool {
+        self.catalog
+            .package(id)
+            .resources
+            .iter()
+            .filter(|r| r.evaluation == Evaluation::BeforePackageStart)
+            .all(|r| r.health(self.resource(node, r.index)) == Health::Up)
+    }
+
+    /// The first generic resource of `id` that is down on this node.
+    fn resource_down(&self, id: PackageId) -> Option<usize> {
+        self.catalog
+            .package(id)
+            .resources
+            .iter()
+            .position(|r| r.health(self.resource(self.me, r.index)) == Health::Down)
+    }
+
+    /// cmsetresource on this node: a simple resource's status or an extended one's value.
+    /// A package running here whose resource goes down fails.
+    pub fn set_resource(
+        &mut self,
+        name: &str,
+        setting: ResourceValue,
+    ) -> Result<(), ResourceError> {
+        let index = self
+            .catalog
+            .resource(name)
+            .ok_or_else(|| ResourceError::Unknown(name.to_string()))?;
+        let extended = self.catalog.resources[usize::from(index)].extended;
+        match setting {
+            ResourceValue::Status(_) if extended => {
+                return Err(ResourceError::WrongKind {
+                    name: name.to_string(),
+                    extended,
+                })
+            }
+            ResourceValue::Value(_) if !extended => {
+                return Err(ResourceError::WrongKind {
+                    name: name.to_string(),
+                    extended,
+                })
+            }
+            ResourceValue::Value(value) if !(1..=RESOURCE_VALUE_MAX).contains(&value) => {
+                return Err(ResourceError::OutOfRange(value))
+            }
+            _ => {}
+        }
+        let previous = self.resources.insert((self.me, index), setting);
+        if previous == Some(setting) {
+            return Ok(());
+        }
+        self.version += 1;
+        self.dirty = true;
+        let users: Vec<(PackageId, usize)> = self
+            .catalog
+            .ids()
+            .flat_map(|id| {
+                self.catalog
+                    .package(id)
+                    .resources
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.index == index)
+                    .map(move |(i, _)| (id, i))
+            })
+            .collect();
+        for (id, resource) in users {
+            let def = &self.catalog.package(id).resources[resource];
+            let (before, after) = (def.health(previous), def.health(Some(setting)));
+            if before == after {
+                continue;
+            }
+            let value = match setting {
+                ResourceValue::Value(value) => Some(value),
+                ResourceValue::Status(_) => None,
+            };
+            self.outputs
+                .push(Output::Event(PackageEvent::ResourceChanged {
+                    package: id,
+                    resource,
+                    before,
+                    after,
+                    value,
+                }));
+            let running = self
+                .locals
+                .get(&id)
+                .is_some_and(|l| l.state == InstanceState::Running);
+            if after == Health::Down && running {
+                self.halt_local_because(
+                    id,
+                    HaltReason::Failure,
+                    Some(FailureCause::GenericResource(resource)),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// The service restart counts of `id` on `node` as last known (zero when none was
     /// reported).
     pub fn restarts(&self, id: PackageId, node: NodeId) -> Vec<u32> {
@@ -354,8 +531,27 @@ impl Manager {
         states: &[(PackageId, InstanceState)],
         executed: (u64, u64),
         restarts: &[(PackageId, Vec<u32>)],
+        resources: &[(u16, ResourceValue)],
     ) {
         self.reported.insert(node);
+        if node != self.me {
+            let old: Vec<((NodeId, u16), ResourceValue)> = self
+                .resources
+                .iter()
+                .filter(|((n, _), _)| *n == node)
+                .map(|(k, v)| (*k, *v))
+                .collect();
+            let new: Vec<((NodeId, u16), ResourceValue)> = resources
+                .iter()
+                .filter(|(index, _)| usize::from(*index) < self.catalog.resources.len())
+                .map(|(index, value)| ((node, *index), *value))
+                .collect();
+            if old != new {
+                self.resources.retain(|(n, _), _| *n != node);
+                self.resources.extend(new);
+                self.dirty = true;
+            }
+        }
         self.restarts.retain(|(_, n), _| *n != node);
         for (id, counts) in restarts {
             if id.index() < self.catalog.packages.len() {
@@ -455,6 +651,10 @@ impl Manager {
         self.pending.clear();
         self.restarts
             .retain(|(_, node), _| members.contains(*node) && !failed.contains(*node));
+        let me = self.me;
+        self.resources.retain(|(node, _), _| {
+            *node == me || (members.contains(*node) && !failed.contains(*node))
+        });
     }
 
     /// Places nothing as coordinator before `until` (this node joined without knowing which
@@ -650,6 +850,14 @@ impl Manager {
         match (script, before, outcome) {
             (Script::Run, InstanceState::Starting, ScriptOutcome::Succeeded) => {
                 self.set_local(id, Some(InstanceState::Running));
+                // A generic resource went down while the package started.
+                if let Some(resource) = self.resource_down(id) {
+                    self.halt_local_because(
+                        id,
+                        HaltReason::Failure,
+                        Some(FailureCause::GenericResource(resource)),
+                    );
+                }
             }
             (Script::Run, InstanceState::Starting, _) => {
                 if fail_fast {
@@ -670,10 +878,16 @@ impl Manager {
                 InstanceState::Halting | InstanceState::Failing,
                 ScriptOutcome::Succeeded,
             ) => {
-                let failed = self
-                    .locals
-                    .get(&id)
-                    .is_some_and(|l| l.halt_reason == HaltReason::Failure);
+                // A failure ends failed (node switching is then disabled), except a
+                // before_package_start resource going down: the package only may not run
+                // here while it is down (serviceguard.md 5.1).
+                let catalog = &self.catalog;
+                let failed = self.locals.get(&id).is_some_and(|l| {
+                    l.halt_reason == HaltReason::Failure
+                        && !matches!(l.cause, Some(FailureCause::GenericResource(r))
+                            if catalog.package(id).resources.get(r).is_some_and(
+                                |r| r.evaluation == Evaluation::BeforePackageStart))
+                });
                 self.set_local(id, failed.then_some(InstanceState::Failed));
             }
             (Script::Halt, InstanceState::Halting | InstanceState::Failing, _) => {
@@ -790,7 +1004,9 @@ impl Manager {
                 matches!(after, None | Some(InstanceState::Halting)) || after.is_some_and(failing);
             let reason = why.filter(|_| halting).map(|(reason, _)| reason);
             let cause = why
-                .filter(|_| after.is_some_and(failing))
+                .filter(|_| {
+                    halting && reason == Some(HaltReason::Failure) || after.is_some_and(failing)
+                })
                 .and_then(|(_, cause)| cause);
             self.outputs.push(Output::Event(PackageEvent::StateChanged {
                 package: id,
@@ -805,12 +1021,7 @@ impl Manager {
 
     /// The coordinator's work: failures disable node switching, then placement. Runs only
     /// on the coordinator while it is quorate; `up` is the membership.
-    pub fn coordinate(
-        &mut self,
-        now: Instant,
-        up: NodeSet,
-        resources_up: &dyn Fn(PackageId, NodeId) -> bool,
-    ) {
+    pub fn coordinate(&mut self, now: Instant, up: NodeSet) {
         if self.hold_until.is_some_and(|until| now < until) {
             return;
         }
@@ -828,7 +1039,7 @@ impl Manager {
             catalog: &self.catalog,
             table: &table,
             up,
-            resources_up,
+            resources_up: &|id, node| self.resources_up(id, node),
             preferred: &self.failback_to,
         });
         for decision in decisions {

@@ -14,10 +14,10 @@ pub mod placement;
 pub mod table;
 
 pub use admin::{Command, Refusal};
-pub use catalog::{Catalog, PackageDef, PackageId};
+pub use catalog::{Catalog, PackageDef, PackageId, ResourceInfo, ResourceValue};
 pub use manager::{
-    FailureCause, HaltReason, Manager, Order, Output, PackageAction, PackageEvent, Script,
-    ScriptOutcome, Switching,
+    FailureCause, HaltReason, Manager, Order, Output, PackageAction, PackageEvent, ResourceError,
+    Script, ScriptOutcome, Switching, RESOURCE_VALUE_MAX,
 };
 pub use placement::{decide, Decision, Inputs};
 pub use table::{InstanceState, PackageState, Table};

@@ -26,7 +26,10 @@ use crate::core::{
     Phase, QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Tiebreaker,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, BLOCK_BYTES};
-use crate::packages::{Catalog, Command, PackageAction, PackageId, Refusal, Script, ScriptOutcome};
+use crate::packages::{
+    Catalog, Command, PackageAction, PackageId, Refusal, ResourceError, ResourceValue, Script,
+    ScriptOutcome,
+};
 use crate::status::{Notice, Snapshot};
 use crate::timing::Timing;
 use check::{Checker, Lives, Violation};
@@ -955,6 +958,21 @@ impl Simulation {
         }
         let mut answer = Err(Refusal::ClusterNotRunning);
         self.run_core(node, |core, now| answer = core.handle_command(now, command));
+        answer
+    }
+
+    /// cmsetresource on `node` (which must be up).
+    pub fn set_resource(
+        &mut self,
+        node: NodeId,
+        name: &str,
+        setting: ResourceValue,
+    ) -> Result<(), ResourceError> {
+        assert_eq!(self.nodes[node.index()].life, Life::Up, "{node} is not up");
+        let mut answer = Ok(());
+        self.run_core(node, |core, now| {
+            answer = core.handle_resource(now, name, setting);
+        });
         answer
     }
 

@@ -9,7 +9,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::{Life, Options, Simulation};
 use crate::core::{NodeId, NodeSet, Phase, Sabotage, Tiebreaker};
-use crate::packages::Command;
+use crate::packages::{Command, ResourceValue};
 use check_l1::liveness;
 
 /// What one randomized run did.
@@ -78,7 +78,58 @@ pub fn options(seed: u64, sabotage: Sabotage) -> Options {
         );
         options.packages.push(text);
     }
+    // Generic resources, drawn after the packages so that the packages stay as they were:
+    // `disk` simple and before_package_start, `load` extended and during_package_start.
+    for text in &mut options.packages {
+        match pick(4) {
+            0 => text.push_str(
+                "generic_resource_name disk\ngeneric_resource_evaluation_type before_package_start\n",
+            ),
+            1 => text.push_str("generic_resource_name load\ngeneric_resource_up_criteria <80\n"),
+            _ => {}
+        }
+    }
     options
+}
+
+/// cmsetresource of a random setting of a random resource on a random up node.
+fn set_random_resource(sim: &mut Simulation, nodes: usize) {
+    let count = sim.catalog().resources.len() as u64;
+    if count == 0 {
+        return;
+    }
+    let index = sim.random(count) as usize;
+    let resource = sim.catalog().resources[index].clone();
+    let node = random_node(sim, nodes);
+    let setting = if resource.extended {
+        ResourceValue::Value([1, 50, 79, 80, 200][sim.random(5) as usize])
+    } else {
+        ResourceValue::Status(sim.random(3) != 0)
+    };
+    if sim.life(node) == Life::Up {
+        sim.set_resource(node, &resource.name, setting)
+            .expect("a configured resource and a valid setting");
+    }
+}
+
+/// Every resource up on every node (the monitors report healthy again).
+fn set_resources_up(sim: &mut Simulation, nodes: usize) {
+    let resources = sim.catalog().resources.clone();
+    for n in 0..nodes {
+        let node = NodeId(n as u32);
+        if sim.life(node) != Life::Up {
+            continue;
+        }
+        for resource in &resources {
+            let setting = if resource.extended {
+                ResourceValue::Value(1)
+            } else {
+                ResourceValue::Status(true)
+            };
+            sim.set_resource(node, &resource.name, setting)
+                .expect("a configured resource and a valid setting");
+        }
+    }
 }
 
 /// Runs seed `seed`: forms the cluster, injects faults for twenty MEMBER_TIMEOUTs, repairs
@@ -275,7 +326,9 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
             }
         }
         14 => {
-            if let Some(package) = random_package(sim) {
+            if sim.random(2) == 0 {
+                set_random_resource(sim, nodes);
+            } else if let Some(package) = random_package(sim) {
                 let node = random_node(sim, nodes);
                 sim.kill_service_id(node, package, 0);
             }
@@ -362,8 +415,12 @@ mod check_l1 {
         let timing = sim.timing();
         let budget = Duration::from_secs(30) + timing.fence_bound() + timing.member_timeout * 6;
         let all = NodeSet::first(nodes);
-        if sim.run_until(budget, |s| s.formed(all) && packages_placed(s))? {
-            return Ok(());
+        // The resource monitors of restarted nodes report again once they run.
+        if sim.run_until(budget, |s| s.formed(all))? {
+            set_resources_up(sim, nodes);
+            if sim.run_until(budget, |s| s.formed(all) && packages_placed(s))? {
+                return Ok(());
+            }
         }
         let states: Vec<String> = (0..nodes)
             .map(|n| {

@@ -1,0 +1,199 @@
+//! Generic resources (serviceguard.md 5.1 and 6.1): cmsetresource on a node, simple and
+//! extended resources, before_package_start as a placement condition and
+//! during_package_start as a monitored one, driven through the simulator.
+
+use std::time::Duration;
+
+use cimguard_cluster::core::{NodeId, NodeSet};
+use cimguard_cluster::packages::{FailureCause, ResourceError, ResourceValue};
+use cimguard_cluster::sim::{NoticeRecord, Options, Simulation};
+use cimguard_cluster::status::{Health, Notice, PackageState};
+
+fn set(nodes: &[u32]) -> NodeSet {
+    nodes.iter().map(|&n| NodeId(n)).collect()
+}
+
+fn seconds(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
+    sim.notices()
+        .iter()
+        .filter(|r| r.notice.event_id() == id)
+        .cloned()
+        .collect()
+}
+
+fn formed(package: &str) -> Simulation {
+    let mut options = Options::new(3, 5);
+    options.packages = vec![package.to_string()];
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim
+}
+
+const BEFORE: &str = "package_name dbpkg\nnode_name n1\nnode_name n2\n\
+generic_resource_name sfm_disk\ngeneric_resource_evaluation_type before_package_start\n";
+
+const DURING: &str = "package_name apppkg\nnode_name n1\nnode_name n2\n\
+generic_resource_name cpu_load\ngeneric_resource_up_criteria <80\n";
+
+#[test]
+fn a_before_package_start_resource_decides_where_the_package_may_start() {
+    let mut sim = formed(BEFORE);
+    // Unknown everywhere: the package may start nowhere.
+    sim.run_for(seconds(30)).unwrap();
+    assert!(sim.running_on("dbpkg").is_empty());
+    let snapshot = sim.status(NodeId(2)).unwrap();
+    let row = &snapshot.packages[0].nodes[0].resources[0];
+    assert_eq!(
+        (row.name.as_str(), row.status),
+        ("sfm_disk", Health::Unknown)
+    );
+
+    // Up on n2 only: it starts there, although n1 comes first in its list.
+    sim.set_resource(NodeId(1), "sfm_disk", ResourceValue::Status(true))
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg") == set(&[1]))
+        .unwrap());
+    let changed = notices(&sim, "GenericResourceChanged");
+    assert_eq!(changed.len(), 1);
+    assert!(matches!(
+        changed[0].notice,
+        Notice::GenericResourceChanged {
+            node: NodeId(1),
+            before: Health::Unknown,
+            after: Health::Up,
+            value: None,
+            ..
+        }
+    ));
+    // Every node learns the status from n2's heartbeats.
+    sim.run_for(seconds(3)).unwrap();
+    let snapshot = sim.status(NodeId(0)).unwrap();
+    assert_eq!(
+        snapshot.packages[0].nodes[1].resources[0].status,
+        Health::Up
+    );
+    assert!(snapshot
+        .to_line()
+        .contains("package:dbpkg|generic_resource:sfm_disk|status=up\n"));
+
+    // Down on n2 while running: the package fails there but node switching stays enabled;
+    // with the resource up on n1 it moves there.
+    sim.set_resource(NodeId(0), "sfm_disk", ResourceValue::Status(true))
+        .unwrap();
+    sim.run_for(seconds(3)).unwrap();
+    sim.set_resource(NodeId(1), "sfm_disk", ResourceValue::Status(false))
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg") == set(&[0]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let failed = notices(&sim, "PackageFailed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(matches!(
+        failed[0].notice,
+        Notice::PackageFailed {
+            node: NodeId(1),
+            cause: FailureCause::GenericResource(0),
+            ..
+        }
+    ));
+    let snapshot = sim.status(NodeId(2)).unwrap();
+    let db = &snapshot.packages[0];
+    assert!(db.nodes.iter().all(|row| row.switching), "{db:#?}");
+    assert_eq!(db.nodes[1].instance.state, PackageState::Halted);
+    assert_eq!(db.nodes[1].resources[0].status, Health::Down);
+}
+
+#[test]
+fn a_during_package_start_resource_failing_fails_the_package_over() {
+    let mut sim = formed(DURING);
+    // An extended resource is 0 until set: 0 < 80, up; the package starts on n1.
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("apppkg") == set(&[0]))
+        .unwrap());
+    sim.set_resource(NodeId(0), "cpu_load", ResourceValue::Value(50))
+        .unwrap();
+    sim.run_for(seconds(3)).unwrap();
+    assert_eq!(sim.running_on("apppkg"), set(&[0]));
+    assert!(
+        notices(&sim, "GenericResourceChanged").is_empty(),
+        "50 keeps it up"
+    );
+
+    sim.set_resource(NodeId(0), "cpu_load", ResourceValue::Value(95))
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("apppkg") == set(&[1]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let changed = notices(&sim, "GenericResourceChanged");
+    assert_eq!(changed.len(), 1);
+    assert!(matches!(
+        changed[0].notice,
+        Notice::GenericResourceChanged {
+            node: NodeId(0),
+            value: Some(95),
+            before: Health::Up,
+            after: Health::Down,
+            ..
+        }
+    ));
+    let failed = notices(&sim, "PackageFailed");
+    assert_eq!(failed.len(), 1);
+    assert!(matches!(
+        failed[0].notice,
+        Notice::PackageFailed {
+            cause: FailureCause::GenericResource(0),
+            ..
+        }
+    ));
+    // A during_package_start failure disables node switching to n1.
+    let snapshot = sim.status(NodeId(1)).unwrap();
+    let app = &snapshot.packages[0];
+    assert!(!app.nodes[0].switching);
+    assert_eq!(app.nodes[0].instance.state, PackageState::Failed);
+    assert_eq!(app.nodes[0].resources[0].value, Some(95));
+    assert_eq!(app.nodes[0].resources[0].status, Health::Down);
+    assert_eq!(notices(&sim, "PackageFailover").len(), 1);
+}
+
+#[test]
+fn cmsetresource_refuses_what_serviceguard_refuses() {
+    let mut options = Options::new(3, 6);
+    options.packages = vec![BEFORE.to_string(), DURING.to_string()];
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    let node = NodeId(0);
+    assert_eq!(
+        sim.set_resource(node, "nosuch", ResourceValue::Status(true)),
+        Err(ResourceError::Unknown("nosuch".into()))
+    );
+    let error = sim
+        .set_resource(node, "cpu_load", ResourceValue::Status(true))
+        .unwrap_err();
+    assert!(error.to_string().contains("extended"), "{error}");
+    let error = sim
+        .set_resource(node, "sfm_disk", ResourceValue::Value(3))
+        .unwrap_err();
+    assert!(error.to_string().contains("simple"), "{error}");
+    for value in [0, -1, 2_147_483_648] {
+        assert_eq!(
+            sim.set_resource(node, "cpu_load", ResourceValue::Value(value)),
+            Err(ResourceError::OutOfRange(value))
+        );
+    }
+    sim.set_resource(node, "cpu_load", ResourceValue::Value(2_147_483_647))
+        .unwrap();
+    assert!(notices(&sim, "GenericResourceChanged").len() == 1);
+}
