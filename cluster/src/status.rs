@@ -372,6 +372,14 @@ pub enum Notice {
         /// After.
         after: Health,
     },
+    /// This node's periodic read of the lock LUN (or a read or write of a lock race)
+    /// failed or stalled.
+    LockLunUnhealthy {
+        /// Before.
+        before: Health,
+        /// After.
+        after: Health,
+    },
     /// This node lost quorum and fences itself.
     QuorumLost {
         /// Why.
@@ -441,6 +449,7 @@ impl Notice {
             Notice::QuorumServerUnreachable { .. } => "QuorumServerUnreachable",
             Notice::QuorumServerReachable { .. } => "QuorumServerReachable",
             Notice::QuorumLost { .. } => "QuorumLost",
+            Notice::LockLunUnhealthy { .. } => "LockLunUnhealthy",
             Notice::NetworkInterfaceDown { .. } => "NetworkInterfaceDown",
             Notice::NetworkInterfaceUp { .. } => "NetworkInterfaceUp",
             Notice::GenericResourceChanged { .. } => "GenericResourceChanged",

@@ -73,7 +73,13 @@ pub struct Timing {
     pub auto_start_timeout: Duration,
     /// QS_POLLING_INTERVAL (zero without a quorum server).
     pub quorum_server_polling_interval: Duration,
+    /// How often a member reads the lock LUN to check its health (zero: no lock LUN):
+    /// NETWORK_POLLING_INTERVAL x [`LOCK_CHECK_POLLS`].
+    pub lock_check_interval: Duration,
 }
+
+/// The lock LUN is read every this many NETWORK_POLLING_INTERVALs (a minute by default).
+pub const LOCK_CHECK_POLLS: u32 = 30;
 
 impl Timing {
     /// The timing of `config`, or the reasons it cannot be made safe.
@@ -115,6 +121,10 @@ impl Timing {
             drift_ppm: CLOCK_DRIFT_PPM,
             auto_start_timeout: config.auto_start_timeout,
             quorum_server_polling_interval,
+            lock_check_interval: match config.lock {
+                ClusterLock::LockLun => config.network_polling_interval * LOCK_CHECK_POLLS,
+                _ => Duration::ZERO,
+            },
         };
         if safety_timeout > SAFETY_TIMEOUT_MAX {
             let parameter = match config.lock {

@@ -499,22 +499,48 @@ fn a_node_cut_off_alone_tells_it_lost_quorum() {
 }
 
 #[test]
-fn a_lock_lun_shows_unknown_until_used_then_its_last_outcome() {
+fn a_lock_lun_is_checked_once_the_cluster_runs_and_by_the_race_that_uses_it() {
     let mut options = Options::new(2, 9);
     options.tiebreaker = Tiebreaker::LockLun;
-    let mut sim = cluster(options, &[]);
+    let mut sim = Simulation::new(options);
+    sim.start(NodeId(0));
+    sim.run_for(seconds(1)).unwrap();
     assert_eq!(
         status(&sim, 0).lock,
         LockRow::LockLun {
             device: Some("/dev/sdlock".into()),
             status: Health::Unknown
+        },
+        "not read before the cluster runs"
+    );
+    sim.start(NodeId(1));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.run_for(seconds(1)).unwrap();
+    assert_eq!(
+        status(&sim, 0).lock,
+        LockRow::LockLun {
+            device: Some("/dev/sdlock".into()),
+            status: Health::Up
         }
     );
+    sim.disk.failing = true;
+    sim.run_for(seconds(70)).unwrap();
+    assert!(matches!(
+        status(&sim, 1).lock,
+        LockRow::LockLun {
+            status: Health::Down,
+            ..
+        }
+    ));
+    sim.disk.failing = false;
     sim.partition(&[set(&[0]), set(&[1])]);
     assert!(sim
         .run_until(seconds(60), |s| s.formed(set(&[0])) || s.formed(set(&[1])))
         .unwrap());
     let winner = if sim.formed(set(&[0])) { 0 } else { 1 };
+    // The race's own reads and writes count: healthy again on the winner.
     assert!(matches!(
         status(&sim, winner).lock,
         LockRow::LockLun {
@@ -522,4 +548,56 @@ fn a_lock_lun_shows_unknown_until_used_then_its_last_outcome() {
             ..
         }
     ));
+}
+
+#[test]
+fn a_failing_or_hung_lock_lun_is_told_once_per_node_without_a_reformation() {
+    let mut options = Options::new(4, 15);
+    options.tiebreaker = Tiebreaker::LockLun;
+    let mut sim = cluster(options, &[]);
+    // The periodic check (every 30 NETWORK_POLLING_INTERVALs: a minute) finds it healthy.
+    sim.run_for(seconds(70)).unwrap();
+    for node in 0..4 {
+        assert!(matches!(
+            status(&sim, node).lock,
+            LockRow::LockLun {
+                status: Health::Up,
+                ..
+            }
+        ));
+    }
+    let epoch = status(&sim, 0).epoch;
+    sim.disk.failing = true;
+    sim.run_for(seconds(70)).unwrap();
+    let unhealthy = notices(&sim, "LockLunUnhealthy");
+    assert_eq!(unhealthy.len(), 4, "{unhealthy:?}");
+    assert!(unhealthy.iter().all(|r| matches!(
+        r.notice,
+        Notice::LockLunUnhealthy {
+            before: Health::Up,
+            after: Health::Down
+        }
+    )));
+    assert!(matches!(
+        status(&sim, 2).lock,
+        LockRow::LockLun {
+            status: Health::Down,
+            ..
+        }
+    ));
+    // Healthy again, then hung: a read that never answers counts as a failure too.
+    sim.disk.failing = false;
+    sim.run_for(seconds(70)).unwrap();
+    assert!(matches!(
+        status(&sim, 2).lock,
+        LockRow::LockLun {
+            status: Health::Up,
+            ..
+        }
+    ));
+    sim.disk.hung = true;
+    sim.run_for(seconds(70)).unwrap();
+    assert_eq!(notices(&sim, "LockLunUnhealthy").len(), 8);
+    assert_eq!(status(&sim, 0).epoch, epoch, "no re-formation");
+    assert_eq!(status(&sim, 0).status, ClusterStatus::Up);
 }

@@ -187,6 +187,12 @@ pub enum Event {
     },
     /// The quorum server answers again.
     QuorumServerReachable,
+    /// The lock LUN's reads or writes started failing or stalling (`healthy: false`), or
+    /// succeed again.
+    LockLunHealth {
+        /// Whether it is healthy now.
+        healthy: bool,
+    },
     /// A peer speaks with another configuration generation: it is not let in.
     ConfigMismatch {
         /// The peer.

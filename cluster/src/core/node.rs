@@ -198,6 +198,18 @@ enum LockKind {
     },
 }
 
+/// The upper half of the ids of lock LUN health reads (races count up from 1).
+const HEALTH_READ: u64 = 0xffff_ffff;
+
+/// The lock LUN's health as checked.
+#[derive(Debug, Default)]
+struct LockCheck {
+    next: Option<Instant>,
+    /// The read on its way: its id and when it counts as stalled.
+    outstanding: Option<(u64, Instant)>,
+    reads: u64,
+}
+
 /// The quorum server's health as polled.
 #[derive(Debug, Default)]
 struct QuorumServerHealth {
@@ -263,6 +275,7 @@ pub struct Node {
     forming: bool,
     /// The lock LUN's health: the outcome of this node's last read or write.
     lock_lun: Health,
+    lock_check: LockCheck,
     actions: VecDeque<Action>,
 }
 
@@ -326,6 +339,7 @@ impl Node {
             node_states: vec![NodeState::Unknown; nodes],
             forming: false,
             lock_lun: Health::Unknown,
+            lock_check: LockCheck::default(),
             actions: VecDeque::new(),
             settings,
         }
@@ -482,6 +496,8 @@ impl Node {
         }
         consider(self.fence_waits.iter().map(|w| w.2).min());
         consider(self.quorum_server.next_ping);
+        consider(self.lock_check.next);
+        consider(self.lock_check.outstanding.map(|(_, deadline)| deadline));
         consider(self.quorum_server.outstanding.map(|(_, deadline)| deadline));
         if self.phase == Phase::Starting {
             consider(Some(self.started_at + timing.auto_start_timeout));
@@ -592,11 +608,17 @@ impl Node {
             return;
         }
         self.disk_in_flight.remove(&id.0);
-        self.lock_lun = if result.is_ok() {
-            Health::Up
-        } else {
-            Health::Down
-        };
+        let health_read = self.lock_check.outstanding.is_some_and(|(i, _)| i == id.0);
+        if health_read {
+            self.lock_check.outstanding = None;
+        }
+        if health_read || id.0 >> 32 != HEALTH_READ {
+            self.set_lock_lun(if result.is_ok() {
+                Health::Up
+            } else {
+                Health::Down
+            });
+        }
         if let Some(LockKind::Disk { proposer, race, .. }) = self
             .proposal
             .as_mut()
@@ -727,6 +749,7 @@ impl Node {
             self.reform(now);
         }
         self.poll_quorum_server(now);
+        self.check_lock_lun(now);
         self.release_fence_waits(now);
         self.run_packages(now);
     }
@@ -1860,6 +1883,52 @@ impl Node {
                 id,
                 kind: QuorumServerAsk::Ping,
             }));
+    }
+
+    /// Reads this node's lock LUN block every lock check interval while running; a read
+    /// that fails, or does not answer within the lock timeout, makes the LUN unhealthy.
+    /// (Health reads write nothing, so they never hold up a lock race.)
+    fn check_lock_lun(&mut self, now: Instant) {
+        let timing = self.settings.timing;
+        if self.settings.tiebreaker != Tiebreaker::LockLun || self.phase != Phase::Running {
+            return;
+        }
+        if let Some((_, deadline)) = self.lock_check.outstanding {
+            if now >= deadline {
+                self.lock_check.outstanding = None;
+                self.set_lock_lun(Health::Down);
+            } else {
+                return;
+            }
+        }
+        let next = *self.lock_check.next.get_or_insert(now);
+        if now < next {
+            return;
+        }
+        self.lock_check.next = Some(now + timing.lock_check_interval);
+        self.lock_check.reads += 1;
+        let id = (HEALTH_READ << 32) | (self.lock_check.reads & 0xffff_ffff);
+        let stall = timing.lock_timeout.max(Duration::from_secs(1));
+        self.lock_check.outstanding = Some((id, now + stall));
+        self.actions.push_back(Action::Disk(DiskRequest::Read {
+            id: IoId(id),
+            block: self.settings.me.index() as u8,
+        }));
+    }
+
+    fn set_lock_lun(&mut self, health: Health) {
+        if self.lock_lun != health {
+            let before = std::mem::replace(&mut self.lock_lun, health);
+            if health == Health::Down {
+                self.notice(Notice::LockLunUnhealthy {
+                    before,
+                    after: health,
+                });
+            }
+            self.actions.push_back(Action::Event(Event::LockLunHealth {
+                healthy: health == Health::Up,
+            }));
+        }
     }
 
     fn set_quorum_server_reachable(&mut self, reachable: bool) {
