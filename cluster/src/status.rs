@@ -258,6 +258,22 @@ pub enum Notice {
         /// After.
         after: NodeCondition,
     },
+    /// A node left the cluster gracefully, cmhaltnode (reported by the coordinator).
+    NodeHalted {
+        /// The node.
+        node: NodeId,
+        /// Before.
+        before: NodeCondition,
+        /// After.
+        after: NodeCondition,
+    },
+    /// The cluster halted, cmhaltcl (reported by the coordinator).
+    ClusterHalted {
+        /// Before.
+        before: ClusterCondition,
+        /// After.
+        after: ClusterCondition,
+    },
     /// The members marked a node failed (reported by the coordinator).
     NodeFailed {
         /// The node.
@@ -438,6 +454,8 @@ impl Notice {
             Notice::ClusterReformed { .. } => "ClusterReformed",
             Notice::NodeJoined { .. } => "NodeJoined",
             Notice::NodeFailed { .. } => "NodeFailed",
+            Notice::NodeHalted { .. } => "NodeHalted",
+            Notice::ClusterHalted { .. } => "ClusterHalted",
             Notice::PackageStarted { .. } => "PackageStarted",
             Notice::PackageHalted { .. } => "PackageHalted",
             Notice::PackageFailed { .. } => "PackageFailed",

@@ -145,7 +145,20 @@ pub enum Event {
         /// The lock instances (epochs of earlier memberships) this group won to form it;
         /// empty when it held a majority.
         locks: Vec<Epoch>,
+        /// Members that left gracefully, having accepted the new membership: they count for
+        /// the quorum rule.
+        left: NodeSet,
     },
+    /// A member left the cluster gracefully (cmhaltnode): it halted its packages and
+    /// accepted the membership without it. Reported by the members, and by the node itself.
+    NodeHalted {
+        /// The node.
+        node: NodeId,
+        /// Its life.
+        incarnation: Incarnation,
+    },
+    /// The whole cluster halted (cmhaltcl): every member halted its packages and stops.
+    ClusterHalted,
     /// A node joined the membership.
     NodeJoined {
         /// The node.

@@ -88,6 +88,9 @@ pub enum Message {
         /// The coordinator's installed membership: its earlier proposals above this epoch
         /// were never committed (a coordinator installs what it commits at once).
         installed: Epoch,
+        /// Members leaving gracefully (cmhaltnode): left out of the view, they accept too,
+        /// and count for the quorum rule, since they join no other group.
+        leavers: NodeSet,
     },
     /// A member accepts a proposal and promises to accept none with a lower epoch.
     Accept {
@@ -125,6 +128,8 @@ pub enum Message {
         echoes: Vec<(NodeId, Instant)>,
         /// The lock instances won to form it (a group of exactly half).
         locks: Vec<Epoch>,
+        /// The members that left gracefully: no fence wait, they halt.
+        leavers: NodeSet,
     },
     /// The coordinator dropped its proposal and will never commit it.
     Abandon {
@@ -188,4 +193,17 @@ pub struct Heartbeat {
     pub switching_version: (u64, u64),
     /// The last package order the sender carried out: (epoch, serial).
     pub executed: (u64, u64),
+    /// Whether the sender is halting (cmhaltnode, or cmhaltcl for the whole cluster).
+    pub leaving: Leaving,
+}
+
+/// A node halting gracefully.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leaving {
+    /// Not halting.
+    No,
+    /// cmhaltnode: it halts its packages, then leaves the membership.
+    Node,
+    /// cmhaltcl: every node halts its packages, then the whole cluster stops.
+    Cluster,
 }

@@ -32,6 +32,6 @@ mod node;
 pub use action::{
     Action, Event, FenceReason, Persisted, QuorumServerAnswer, QuorumServerAsk, QuorumServerRequest,
 };
-pub use message::{Envelope, Heartbeat, Message, Phase, View};
+pub use message::{Envelope, Heartbeat, Leaving, Message, Phase, View};
 pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker};
 pub use types::{Epoch, Incarnation, Instant, NodeId, NodeSet};

@@ -11,7 +11,7 @@ use super::action::{
     Action, Event, FenceReason, Persisted, QuorumServerAnswer, QuorumServerAsk, QuorumServerRequest,
 };
 use super::clique::Reachability;
-use super::message::{Envelope, Heartbeat, Message, Phase, View};
+use super::message::{Envelope, Heartbeat, Leaving, Message, Phase, View};
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, Outcome, Proposer};
@@ -173,6 +173,8 @@ struct Proposal {
     /// Whether a member (or this node) had a membership installed: the proposal re-forms a
     /// running cluster rather than forming one.
     running_before: bool,
+    /// Members leaving gracefully: left out of the view, they accept too.
+    leavers: NodeSet,
 }
 
 /// A race for the cluster lock.
@@ -197,6 +199,9 @@ enum LockKind {
         id: u64,
     },
 }
+
+/// A left-out life and how long, from the commit, before it may be taken over.
+type FenceWait = (NodeId, Incarnation, Duration);
 
 /// The upper half of the ids of lock LUN health reads (races count up from 1).
 const HEALTH_READ: u64 = 0xffff_ffff;
@@ -276,6 +281,10 @@ pub struct Node {
     /// The lock LUN's health: the outcome of this node's last read or write.
     lock_lun: Health,
     lock_check: LockCheck,
+    /// Whether this node is halting (cmhaltnode, cmhaltcl).
+    leaving: Leaving,
+    /// The cluster halted (cmhaltcl) while this node was a member.
+    cluster_halted: bool,
     actions: VecDeque<Action>,
 }
 
@@ -340,6 +349,8 @@ impl Node {
             forming: false,
             lock_lun: Health::Unknown,
             lock_check: LockCheck::default(),
+            leaving: Leaving::No,
+            cluster_halted: false,
             actions: VecDeque::new(),
             settings,
         }
@@ -376,7 +387,7 @@ impl Node {
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err(Refusal::ClusterNotRunning);
         }
-        let members = self.view.members;
+        let members = self.placeable(now);
         self.packages.check_command(members, &command)?;
         if self.view.coordinator() == Some(self.settings.me) {
             self.packages.apply_command(now, members, &command)?;
@@ -408,6 +419,188 @@ impl Node {
             self.drain_packages(now);
         }
         Ok(())
+    }
+
+    /// cmhaltnode on this node: halt its packages (only with `force`; without it the
+    /// command is refused while packages run or are halt_aborted here), then leave the
+    /// membership gracefully: the others take the node out without a fence wait, and its
+    /// failover packages start where they can (AUTO_RUN stays as it is).
+    pub fn handle_halt_node(&mut self, now: Instant, force: bool) -> Result<(), Refusal> {
+        if self.phase == Phase::Halted || self.safety_expired(now) {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        if self.leaving != Leaving::No {
+            return Err(Refusal::Halting);
+        }
+        if self.phase == Phase::Starting {
+            // Not in a cluster yet: nothing to hand over.
+            self.leave_done();
+            return Ok(());
+        }
+        if !force {
+            self.refuse_if_running(|node| node == self.settings.me)?;
+        }
+        self.start_leaving(now, Leaving::Node);
+        Ok(())
+    }
+
+    /// cmhaltcl given on this node: every member halts its packages (only with `force`;
+    /// without it the command is refused while any package runs), then the whole cluster
+    /// stops. The others learn it from this node's heartbeats.
+    pub fn handle_halt_cluster(&mut self, now: Instant, force: bool) -> Result<(), Refusal> {
+        if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        if self.leaving == Leaving::Cluster {
+            return Err(Refusal::Halting);
+        }
+        if !force {
+            self.refuse_if_running(|_| true)?;
+        }
+        self.start_leaving(now, Leaving::Cluster);
+        Ok(())
+    }
+
+    /// Refuses with the packages active on the nodes `on` selects.
+    fn refuse_if_running(&self, on: impl Fn(NodeId) -> bool) -> Result<(), Refusal> {
+        let catalog = self.packages.catalog();
+        let table = self.packages.table();
+        let packages: Vec<String> = catalog
+            .ids()
+            .filter(|id| {
+                table
+                    .package(*id)
+                    .instances
+                    .iter()
+                    .any(|(node, state)| on(*node) && state.occupies())
+            })
+            .map(|id| catalog.package(id).name.clone())
+            .collect();
+        if packages.is_empty() {
+            Ok(())
+        } else {
+            Err(Refusal::PackagesRunning { packages })
+        }
+    }
+
+    fn start_leaving(&mut self, now: Instant, leaving: Leaving) {
+        self.leaving = leaving;
+        self.packages.leave();
+        self.drain_packages(now);
+        // Tell the others at once: the coordinator places nothing more here.
+        self.send_heartbeats(now);
+        self.step(now);
+    }
+
+    /// Whether this node is halting and holds no package any more.
+    fn ready_to_leave(&self) -> bool {
+        self.leaving != Leaving::No && self.packages.report().iter().all(|(_, s)| !s.occupies())
+    }
+
+    /// The running members that may be given packages: not halting.
+    fn placeable(&self, now: Instant) -> NodeSet {
+        let mut nodes = self.view.members;
+        if self.leaving != Leaving::No {
+            nodes.remove(self.settings.me);
+        }
+        for node in self.view.members.iter() {
+            if let Some(heartbeat) = self.member_heartbeat(now, node) {
+                if heartbeat.leaving != Leaving::No {
+                    nodes.remove(node);
+                }
+            }
+        }
+        nodes
+    }
+
+    /// The latest heartbeat of member `node`, if fresh and sent in this membership.
+    fn member_heartbeat(&self, now: Instant, node: NodeId) -> Option<&Heartbeat> {
+        let peer = self.peers.get(node.index())?;
+        if node == self.settings.me
+            || !self.view.has(node, peer.incarnation)
+            || !self.fresh(peer.last_heard, now)
+        {
+            return None;
+        }
+        peer.heartbeat
+            .as_ref()
+            .filter(|h| h.epoch == self.view.epoch)
+    }
+
+    /// The members ready to leave the membership (cmhaltnode done with their packages).
+    fn leavers(&self, now: Instant) -> NodeSet {
+        self.view
+            .members
+            .iter()
+            .filter(|&node| {
+                self.member_heartbeat(now, node)
+                    .is_some_and(|h| h.leaving == Leaving::Node && heartbeat_ready(h))
+            })
+            .collect()
+    }
+
+    /// This node has left gracefully: it holds nothing, so it stops and disarms its
+    /// safety timer.
+    fn leave_done(&mut self) {
+        let (node, incarnation) = (self.settings.me, self.incarnation);
+        self.event(Event::NodeHalted { node, incarnation });
+        self.halt_gracefully();
+    }
+
+    fn halt_gracefully(&mut self) {
+        if self.safety_deadline.take().is_some() {
+            self.actions.push_back(Action::DisarmSafetyTimer);
+        }
+        self.abandon_proposal();
+        self.accepted = None;
+        self.set_phase(Phase::Halted);
+    }
+
+    /// cmhaltcl: once this node and every member are halting the cluster with no package
+    /// left, the cluster stops.
+    fn check_cluster_halt(&mut self, now: Instant) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        // A member's cmhaltcl reaches every node with its heartbeats.
+        let asked = self.view.members.iter().any(|node| {
+            self.member_heartbeat(now, node)
+                .is_some_and(|h| h.leaving == Leaving::Cluster)
+        });
+        if asked && self.leaving != Leaving::Cluster {
+            self.start_leaving(now, Leaving::Cluster);
+            return;
+        }
+        // The last member leaving (cmhaltnode): there is no one to take it out, so the
+        // cluster halts with it.
+        if self.leaving == Leaving::Node
+            && self.ready_to_leave()
+            && self
+                .view
+                .members
+                .iter()
+                .all(|node| node == self.settings.me)
+        {
+            self.event(Event::ClusterHalted);
+            self.leave_done();
+            return;
+        }
+        if self.leaving != Leaving::Cluster || !self.ready_to_leave() {
+            return;
+        }
+        let me = self.settings.me;
+        let all = self.view.members.iter().all(|node| {
+            node == me
+                || self
+                    .member_heartbeat(now, node)
+                    .is_some_and(|h| h.leaving == Leaving::Cluster && heartbeat_ready(h))
+        });
+        if all {
+            // The last word: the others learn that this node is done too.
+            self.send_heartbeats(now);
+            self.event(Event::ClusterHalted);
+            self.halt_gracefully();
+        }
     }
 
     /// A package script ended on this node.
@@ -537,7 +730,8 @@ impl Node {
                 view,
                 sent_at,
                 installed,
-            } => self.on_propose(now, from, (epoch, installed), view, sent_at),
+                leavers,
+            } => self.on_propose(now, from, (epoch, installed), (view, leavers), sent_at),
             Message::Accept {
                 epoch,
                 installed,
@@ -559,7 +753,8 @@ impl Node {
                 fence_waits,
                 echoes,
                 locks,
-            } => self.on_commit(now, from, epoch, &fence_waits, (echoes, locks)),
+                leavers,
+            } => self.on_commit(now, from, epoch, &fence_waits, (echoes, locks, leavers)),
             Message::Command {
                 epoch,
                 serial,
@@ -751,6 +946,10 @@ impl Node {
         self.poll_quorum_server(now);
         self.check_lock_lun(now);
         self.release_fence_waits(now);
+        self.check_cluster_halt(now);
+        if self.phase == Phase::Halted {
+            return;
+        }
         self.run_packages(now);
     }
 
@@ -759,7 +958,8 @@ impl Node {
     fn run_packages(&mut self, now: Instant) {
         let coordinator = self.view.coordinator() == Some(self.settings.me);
         if self.phase == Phase::Running && coordinator && self.quorate(now) {
-            self.packages.coordinate(now, self.view.members);
+            let placeable = self.placeable(now);
+            self.packages.coordinate(now, placeable);
         }
         self.drain_packages(now);
         if self.phase != Phase::Halted
@@ -853,6 +1053,7 @@ impl Node {
                 switching: switching.clone(),
                 switching_version,
                 executed: self.packages.executed(),
+                leaving: self.leaving,
             };
             self.send(to, &Message::Heartbeat(heartbeat));
         }
@@ -929,13 +1130,19 @@ impl Node {
             // install what was accepted. The heartbeat's echo serves as the commit's.
             let view = self.accepted_since.remove(index);
             let echoes: Vec<(NodeId, Instant)> = echo.map(|at| (from, at)).into_iter().collect();
-            self.install(now, view, None, Vec::new(), &echoes);
+            self.install(now, view, (None, NodeSet::EMPTY), Vec::new(), &echoes);
         } else if member
             && newer
             && !members.contains(self.settings.me)
             && self.phase != Phase::Starting
         {
-            self.fence(FenceReason::Excluded);
+            if self.leaving == Leaving::Node && self.ready_to_leave() {
+                // Left out while leaving (the commit was lost on the way here): it holds
+                // nothing, so it halts as it meant to.
+                self.leave_done();
+            } else {
+                self.fence(FenceReason::Excluded);
+            }
         }
     }
 
@@ -1025,7 +1232,10 @@ impl Node {
         let me = self.settings.me;
         let mut eligible = NodeSet::EMPTY;
         let mut rows = vec![NodeSet::EMPTY; self.settings.nodes];
-        eligible.insert(me);
+        // A node done halting its packages for cmhaltnode leaves the membership.
+        if !(self.leaving == Leaving::Node && self.ready_to_leave()) {
+            eligible.insert(me);
+        }
         rows[me.index()] = self.reach(now);
         for (index, peer) in self.peers.iter().enumerate() {
             let node = NodeId(index as u32);
@@ -1039,7 +1249,8 @@ impl Node {
             let member = self.view.has(node, peer.incarnation);
             let joiner = heartbeat.phase == Phase::Starting && heartbeat.epoch == Epoch::NONE;
             let in_cluster = self.view.epoch != Epoch::NONE || heartbeat.phase == Phase::Starting;
-            if heartbeat.phase != Phase::Halted && (member || joiner) && in_cluster {
+            let leaves = member && heartbeat.leaving == Leaving::Node && heartbeat_ready(heartbeat);
+            if heartbeat.phase != Phase::Halted && (member || joiner) && in_cluster && !leaves {
                 eligible.insert(node);
             }
         }
@@ -1174,6 +1385,7 @@ impl Node {
         let silences = self.silences(now, &view);
         let mut accepted = NodeSet::EMPTY;
         accepted.insert(self.settings.me);
+        let leavers = self.leavers(now).difference(view.members);
         self.abandon_proposal();
         self.proposal = Some(Proposal {
             view: view.clone(),
@@ -1186,11 +1398,12 @@ impl Node {
             lock: None,
             locks_won: Vec::new(),
             running_before: self.view.epoch != Epoch::NONE,
+            leavers,
         });
         if self.phase == Phase::Running {
             self.set_phase(Phase::Reforming);
         }
-        for member in view.members.iter() {
+        for member in NodeSet(view.members.0 | leavers.0).iter() {
             if member != self.settings.me {
                 self.send(
                     member,
@@ -1199,6 +1412,7 @@ impl Node {
                         view: view.clone(),
                         sent_at: now,
                         installed: self.view.epoch,
+                        leavers,
                     },
                 );
             }
@@ -1225,7 +1439,7 @@ impl Node {
             return;
         }
         *last = (epoch, serial);
-        let members = self.view.members;
+        let members = self.placeable(now);
         if let Err(refusal) = self.packages.apply_command(now, members, &command) {
             self.event(Event::CommandRefused { command, refusal });
         }
@@ -1314,7 +1528,7 @@ impl Node {
         now: Instant,
         from: NodeId,
         (epoch, proposer_installed): (Epoch, Epoch),
-        view: View,
+        (view, leavers): (View, NodeSet),
         proposed_at: Instant,
     ) {
         self.round_max = self.round_max.max(epoch.round());
@@ -1341,10 +1555,18 @@ impl Node {
             return;
         }
         let me = self.settings.me;
+        // A node done halting for cmhaltnode accepts only the membership without it (as a
+        // leaver); any other node only one with it.
+        let leaving = self.leaving == Leaving::Node && self.ready_to_leave();
+        let place = if leaving {
+            leavers.contains(me) && !view.members.contains(me) && self.view.members.contains(me)
+        } else {
+            view.has(me, self.incarnation)
+        };
         let acceptable = view.epoch == epoch
             && view.members.contains(from)
             && epoch.coordinator() == from
-            && view.has(me, self.incarnation)
+            && place
             && view.incarnations.len() == self.settings.nodes
             && view.members.iter().filter(|&m| m != me).all(|m| {
                 let peer = &self.peers[m.index()];
@@ -1401,7 +1623,8 @@ impl Node {
             self.abandon_proposal();
             return;
         }
-        if !proposal.view.members.contains(from) || proposal.accepted.contains(from) {
+        let voter = proposal.view.members.contains(from) || proposal.leavers.contains(from);
+        if !voter || proposal.accepted.contains(from) {
             return;
         }
         proposal.accepted.insert(from);
@@ -1439,7 +1662,7 @@ impl Node {
         from: NodeId,
         epoch: Epoch,
         fence_waits: &[(NodeId, Incarnation, Duration)],
-        (echoes, locks): (Vec<(NodeId, Instant)>, Vec<Epoch>),
+        (echoes, locks, leavers): (Vec<(NodeId, Instant)>, Vec<Epoch>, NodeSet),
     ) {
         let me = self.settings.me;
         let echo: Vec<(NodeId, Instant)> = echoes
@@ -1453,7 +1676,12 @@ impl Node {
             .is_some_and(|(view, _)| view.epoch == epoch && epoch.coordinator() == from);
         if matches {
             if let Some((view, _)) = self.accepted.take() {
-                self.install(now, view, Some(fence_waits), locks, &echo);
+                if view.has(me, self.incarnation) {
+                    self.install(now, view, (Some(fence_waits), leavers), locks, &echo);
+                } else if leavers.contains(me) {
+                    // This node's cmhaltnode is done.
+                    self.leave_done();
+                }
             }
         }
     }
@@ -1468,7 +1696,9 @@ impl Node {
         let Some(proposal) = &self.proposal else {
             return;
         };
-        if proposal.accepted != proposal.view.members || proposal.lock.is_some() {
+        // Leavers vote too: they accepted the membership without them and join no other.
+        let voters = NodeSet(proposal.view.members.0 | proposal.leavers.0);
+        if proposal.accepted != voters || proposal.lock.is_some() {
             return;
         }
         let mut bases: Vec<&View> = Vec::new();
@@ -1485,7 +1715,7 @@ impl Node {
             // Serviceguard counts nodes: a node of the basis that is in the group in a later
             // life counts too (its earlier life is over, it cannot be in a rival group).
             let previous = basis.members.len();
-            let survivors = basis.members.intersection(proposal.view.members).len();
+            let survivors = basis.members.intersection(voters).len();
             if 2 * survivors > previous || self.settings.sabotage.minority_quorum {
                 continue;
             }
@@ -1672,8 +1902,13 @@ impl Node {
         };
         let locks = proposal.locks_won.clone();
         let bound = self.settings.timing.fence_bound();
+        let leavers = proposal.leavers;
         let mut fence_waits: Vec<(NodeId, Incarnation, Duration)> = Vec::new();
         for (node, incarnation, silence) in &proposal.silences {
+            // A leaver holds nothing and halts: no wait (an earlier life of it still waits).
+            if leavers.contains(*node) && self.view.has(*node, *incarnation) {
+                continue;
+            }
             let mut wait = silence.map_or(Duration::ZERO, |s| bound.saturating_sub(s));
             if self.settings.sabotage.skip_fence_wait {
                 wait = Duration::ZERO;
@@ -1687,7 +1922,7 @@ impl Node {
             }
         }
         let epoch = proposal.view.epoch;
-        for member in proposal.view.members.iter() {
+        for member in NodeSet(proposal.view.members.0 | leavers.0).iter() {
             if member != self.settings.me {
                 self.send(
                     member,
@@ -1696,6 +1931,7 @@ impl Node {
                         fence_waits: fence_waits.clone(),
                         echoes: proposal.sent.clone(),
                         locks: locks.clone(),
+                        leavers,
                     },
                 );
                 self.peers[member.index()].echo_sent = Some(now);
@@ -1705,7 +1941,7 @@ impl Node {
         self.install(
             now,
             proposal.view,
-            Some(&fence_waits),
+            (Some(&fence_waits), leavers),
             locks,
             &proposal.echoes,
         );
@@ -1718,7 +1954,7 @@ impl Node {
         &mut self,
         now: Instant,
         view: View,
-        fence_waits: Option<&[(NodeId, Incarnation, Duration)]>,
+        (fence_waits, leavers): (Option<&[FenceWait]>, NodeSet),
         locks: Vec<Epoch>,
         echoes: &[(NodeId, Instant)],
     ) {
@@ -1728,7 +1964,7 @@ impl Node {
         self.accepted_since.retain(|v| v.epoch > installed);
         self.promised = self.promised.max(self.view.epoch);
         self.actions.push_back(Action::Persist(self.persisted()));
-        let failed = self.await_fences(now, &before, fence_waits);
+        let failed = self.await_fences(now, &before, fence_waits, leavers);
         // A life that is a member again (it had missed a commit and never learnt it was left
         // out) keeps what it runs: nothing of it is taken over.
         let view = &self.view;
@@ -1778,6 +2014,7 @@ impl Node {
             after_epoch: self.view.epoch,
             after: self.view.members,
             locks,
+            left: leavers.intersection(before.members),
         });
         self.set_phase(Phase::Running);
         self.check_halt_risk();
@@ -1817,6 +2054,7 @@ impl Node {
         now: Instant,
         before: &View,
         fence_waits: Option<&[(NodeId, Incarnation, Duration)]>,
+        leavers: NodeSet,
     ) -> NodeSet {
         let bound = self.settings.timing.fence_bound();
         let me = self.settings.me;
@@ -1832,6 +2070,10 @@ impl Node {
         for node in before.members.iter() {
             let incarnation = before.incarnations[node.index()];
             if node == me || self.view.has(node, incarnation) {
+                continue;
+            }
+            if leavers.contains(node) {
+                self.event(Event::NodeHalted { node, incarnation });
                 continue;
             }
             self.event(Event::NodeFailed { node, incarnation });
@@ -2075,6 +2317,32 @@ impl Node {
                     });
                 }
             }
+            Event::NodeHalted { node, .. } if node != me => {
+                self.node_states[node.index()] = NodeState::Halted;
+                if self.reports_cluster() {
+                    self.notice(Notice::NodeHalted {
+                        node,
+                        before: NodeCondition::RUNNING,
+                        after: NodeCondition::down(NodeState::Halted),
+                    });
+                }
+            }
+            Event::ClusterHalted => {
+                self.cluster_halted = true;
+                for node in self.view.members.iter() {
+                    self.node_states[node.index()] = NodeState::Halted;
+                }
+                if self.view.coordinator() == Some(me) {
+                    let before = self.cluster_condition();
+                    self.notice(Notice::ClusterHalted {
+                        before,
+                        after: ClusterCondition {
+                            status: ClusterStatus::Down,
+                            ..before
+                        },
+                    });
+                }
+            }
             Event::NodeFailed { node, incarnation } => {
                 self.node_states[node.index()] = NodeState::Failed;
                 if self.reports_cluster() {
@@ -2148,8 +2416,8 @@ impl Node {
             };
         }
         if node == me {
-            // Looking for a cluster to form or join.
-            return NodeCondition::down(NodeState::Reforming);
+            // Looking for a cluster to form or join: not a member yet.
+            return NodeCondition::down(NodeState::Unknown);
         }
         NodeCondition::down(match self.node_states[node.index()] {
             NodeState::Running | NodeState::Reforming => NodeState::Failed,
@@ -2196,6 +2464,11 @@ impl Node {
         let me = self.settings.me;
         let mut status = self.cluster_condition().status;
         if status == ClusterStatus::Up && !self.quorate(now) {
+            status = ClusterStatus::Unknown;
+        }
+        // Out of a cluster that may still run elsewhere (this node halted, or was fenced):
+        // only a cluster halted as a whole, or never formed, is known to be down.
+        if status == ClusterStatus::Down && !self.cluster_halted && self.view.epoch != Epoch::NONE {
             status = ClusterStatus::Unknown;
         }
         let node_names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
@@ -2291,6 +2564,11 @@ impl Node {
             packages,
         }
     }
+}
+
+/// Whether a heartbeat's sender is halting and holds no package any more.
+fn heartbeat_ready(heartbeat: &Heartbeat) -> bool {
+    heartbeat.leaving != Leaving::No && heartbeat.packages.iter().all(|(_, s)| !s.occupies())
 }
 
 /// The catalogue notice of a package event of node `me`, if it is one.

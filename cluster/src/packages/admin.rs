@@ -108,6 +108,13 @@ pub enum Refusal {
         /// The nodes.
         nodes: NodeSet,
     },
+    /// cmhaltnode or cmhaltcl without -f while packages run (or are halt_aborted) there.
+    PackagesRunning {
+        /// Their names.
+        packages: Vec<String>,
+    },
+    /// The node (or the cluster) is halting already.
+    Halting,
 }
 
 impl fmt::Display for Refusal {
@@ -148,6 +155,13 @@ impl fmt::Display for Refusal {
                 "nodes {nodes:?} left the cluster and may still run it until their safety timer \
                  resets them: try again shortly"
             ),
+            Refusal::PackagesRunning { packages } => write!(
+                f,
+                "packages are running: {}; halt them first, or use -f to halt them (they fail \
+                 over where they can)",
+                packages.join(", ")
+            ),
+            Refusal::Halting => f.write_str("the node is halting"),
         }
     }
 }

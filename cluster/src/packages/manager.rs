@@ -298,6 +298,8 @@ pub struct Manager {
     order_serial: u64,
     /// The last order carried out here: (epoch, serial).
     executed: (u64, u64),
+    /// This node is halting (cmhaltnode, cmhaltcl): it starts nothing more.
+    leaving: bool,
     /// Where packages halted for a failback go next.
     failback_to: BTreeMap<PackageId, NodeId>,
     /// No placement before this (see [`Manager::hold`]).
@@ -339,6 +341,7 @@ impl Manager {
             order_serial: 0,
             executed: (0, 0),
             failback_to: BTreeMap::new(),
+            leaving: false,
             hold_until: None,
             outputs: Vec::new(),
         }
@@ -757,6 +760,17 @@ impl Manager {
         }
     }
 
+    /// This node halts (cmhaltnode -f, cmhaltcl -f): its packages halt (AUTO_RUN stays as
+    /// it is, so failover packages start where they can), halt_aborted ones are halted again,
+    /// and nothing more starts here.
+    pub fn leave(&mut self) {
+        self.leaving = true;
+        let ids: Vec<PackageId> = self.locals.keys().copied().collect();
+        for id in ids {
+            self.halt_local(id, HaltReason::Command);
+        }
+    }
+
     /// An order of the coordinator; `quorate` says whether this node may act.
     /// An order from the coordinator, numbered `serial` in membership `epoch`: carried out
     /// once, in order; older or repeated orders are dropped.
@@ -772,7 +786,7 @@ impl Manager {
     pub fn on_order(&mut self, order: Order, quorate: bool) {
         match order {
             Order::Start(id) => {
-                if quorate && id.index() < self.catalog.packages.len() {
+                if quorate && !self.leaving && id.index() < self.catalog.packages.len() {
                     self.start_local(id);
                 }
             }
@@ -850,8 +864,11 @@ impl Manager {
         match (script, before, outcome) {
             (Script::Run, InstanceState::Starting, ScriptOutcome::Succeeded) => {
                 self.set_local(id, Some(InstanceState::Running));
-                // A generic resource went down while the package started.
-                if let Some(resource) = self.resource_down(id) {
+                if self.leaving {
+                    // It started while the node began to halt.
+                    self.halt_local(id, HaltReason::Command);
+                } else if let Some(resource) = self.resource_down(id) {
+                    // A generic resource went down while the package started.
                     self.halt_local_because(
                         id,
                         HaltReason::Failure,

@@ -76,7 +76,11 @@ impl Checker {
                 after_epoch,
                 after,
                 locks,
+                left,
             } => {
+                // Members that left gracefully accepted the new membership and join no other
+                // group: they count as survivors for the quorum rule.
+                let voters = NodeSet(after.0 | left.0);
                 self.memberships_installed += 1;
                 if let Some(previous) = self.highest.get(&node) {
                     if after_epoch <= previous {
@@ -104,7 +108,7 @@ impl Checker {
                 // The quorum rule is the coordinator's decision, taken on its previous
                 // membership; a member that missed a commit installs from an older one.
                 if *before_epoch != Epoch::NONE && after_epoch.coordinator() == node {
-                    let survivors = after.intersection(*before).len();
+                    let survivors = voters.intersection(*before).len();
                     let previous = before.len();
                     let majority = 2 * survivors > previous;
                     let tie = 2 * survivors == previous && locks.contains(before_epoch);
@@ -127,7 +131,7 @@ impl Checker {
                         .next_back()
                         .map(|(e, m)| (*e, *m));
                     if let Some((latest_epoch, latest)) = latest {
-                        let survivors = after.intersection(latest).len();
+                        let survivors = voters.intersection(latest).len();
                         let majority = 2 * survivors > latest.len();
                         let tie = 2 * survivors == latest.len() && locks.contains(&latest_epoch);
                         if !majority && !tie {

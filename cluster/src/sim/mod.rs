@@ -961,6 +961,28 @@ impl Simulation {
         answer
     }
 
+    /// cmhaltnode [-f] on `node`.
+    pub fn halt_node(&mut self, node: NodeId, force: bool) -> Result<(), Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, now| answer = core.handle_halt_node(now, force));
+        answer
+    }
+
+    /// cmhaltcl [-f] given on `node`.
+    pub fn halt_cluster(&mut self, node: NodeId, force: bool) -> Result<(), Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, now| {
+            answer = core.handle_halt_cluster(now, force);
+        });
+        answer
+    }
+
     /// cmsetresource on `node` (which must be up).
     pub fn set_resource(
         &mut self,
@@ -1181,11 +1203,14 @@ impl NodeLives<'_> {
 
 impl Lives for NodeLives<'_> {
     /// A node may run packages once it has been quorate in a membership, until it is
-    /// reset. A frozen node whose watchdog deadline has passed runs
+    /// reset or halts gracefully (a halted core does nothing, and halts only once it holds
+    /// no package). A frozen node whose watchdog deadline has passed runs
     /// nothing: it is reset the moment it resumes, before any of its processes is scheduled.
     fn alive(&self, node: NodeId, incarnation: Incarnation) -> bool {
         self.alive_at_all(node, incarnation)
-            && self.0.get(node.index()).is_some_and(|n| n.quorate_once)
+            && self.0.get(node.index()).is_some_and(|n| {
+                n.quorate_once && n.core.as_ref().is_none_or(|c| c.phase() != Phase::Halted)
+            })
     }
 }
 

@@ -145,6 +145,8 @@ pub fn drive(sim: &mut Simulation) -> Result<Summary, super::check::Violation> {
     let member_timeout = sim.options.member_timeout;
     sim.start_all();
     sim.run_until(member_timeout * 10, |s| s.formed(NodeSet::first(nodes)))?;
+    // The resource monitors report healthy once the cluster runs.
+    set_resources_up(sim, nodes);
     let mut faults = 0;
     let fault_phase = member_timeout * 20;
     let start = sim.now();
@@ -289,7 +291,20 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
             let network = sim.random(2) as usize;
             sim.cut_network(node, network);
         }
-        7 | 8 => sim.heal(),
+        7 => sim.heal(),
+        8 => match sim.random(8) {
+            0..=3 => set_random_resource(sim, nodes),
+            4..=6 => {
+                // cmhaltnode [-f]; refusals are answers like any other here.
+                let node = random_node(sim, nodes);
+                let force = sim.random(2) == 0;
+                let _ = sim.halt_node(node, force);
+            }
+            _ => {
+                let node = random_node(sim, nodes);
+                let _ = sim.halt_cluster(node, true);
+            }
+        },
         9 => sim.network.loss = [0.0, 0.05, 0.2, 0.4][sim.random(4) as usize],
         10 => {
             sim.network.delay_min = member_timeout.mul_f64(sim.random(300) as f64 / 1000.0);
@@ -326,9 +341,7 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
             }
         }
         14 => {
-            if sim.random(2) == 0 {
-                set_random_resource(sim, nodes);
-            } else if let Some(package) = random_package(sim) {
+            if let Some(package) = random_package(sim) {
                 let node = random_node(sim, nodes);
                 sim.kill_service_id(node, package, 0);
             }
@@ -367,16 +380,27 @@ fn repair(sim: &mut Simulation, nodes: usize, paused: &[NodeId]) {
     for &node in paused {
         sim.resume(node);
     }
-    for n in 0..nodes {
-        let node = NodeId(n as u32);
-        if sim
-            .core(node)
-            .is_some_and(|core| core.phase() == Phase::Halted)
-        {
-            sim.crash(node);
+    // Every halted or reset node starts again (cmrunnode), after the halts under way
+    // (cmhaltnode, cmhaltcl) have finished; a node started into a cluster that is still
+    // halting halts with it, so this goes round until nothing halts any more.
+    for _ in 0..4 {
+        let _ = sim.run_for(sim.timing().member_timeout);
+        let mut restarted = false;
+        for n in 0..nodes {
+            let node = NodeId(n as u32);
+            if sim
+                .core(node)
+                .is_some_and(|core| core.phase() == Phase::Halted)
+            {
+                sim.crash(node);
+            }
+            if sim.life(node) == Life::Down {
+                sim.restart(node);
+                restarted = true;
+            }
         }
-        if sim.life(node) == Life::Down {
-            sim.restart(node);
+        if !restarted {
+            break;
         }
     }
 }

@@ -1,0 +1,217 @@
+//! cmhaltnode, cmrunnode and cmhaltcl (serviceguard.md 5.2 and 6.4): a node leaves
+//! gracefully, after its packages halted, without a fence wait and without needing the
+//! cluster lock; the whole cluster halts; a halted node joins again.
+
+use std::time::Duration;
+
+use cimguard_cluster::core::{NodeId, NodeSet, Phase, Tiebreaker};
+use cimguard_cluster::packages::Refusal;
+use cimguard_cluster::sim::{Life, NoticeRecord, Options, Simulation};
+use cimguard_cluster::status::{ClusterStatus, NodeCondition, NodeState, Notice};
+
+fn set(nodes: &[u32]) -> NodeSet {
+    nodes.iter().map(|&n| NodeId(n)).collect()
+}
+
+fn seconds(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
+    sim.notices()
+        .iter()
+        .filter(|r| r.notice.event_id() == id)
+        .cloned()
+        .collect()
+}
+
+fn package(name: &str, nodes: &[u32]) -> String {
+    let mut text = format!("package_name {name}\n");
+    for n in nodes {
+        text.push_str(&format!("node_name n{n}\n"));
+    }
+    text.push_str("service_name s\nservice_cmd /bin/s\n");
+    text
+}
+
+fn cluster(mut options: Options, packages: &[(&str, &[u32])]) -> Simulation {
+    options.packages = packages
+        .iter()
+        .map(|(n, nodes)| package(n, nodes))
+        .collect();
+    let all = NodeSet::first(options.nodes);
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    let ready = sim
+        .run_until(seconds(90), |s| {
+            s.formed(all) && packages.iter().all(|(n, _)| !s.running_on(n).is_empty())
+        })
+        .unwrap();
+    assert!(ready, "the cluster or its packages did not start");
+    sim.run_for(seconds(3)).unwrap();
+    sim
+}
+
+fn halted(sim: &Simulation, node: u32) -> bool {
+    sim.life(NodeId(node)) == Life::Up
+        && sim.core(NodeId(node)).map(|c| c.phase()) == Some(Phase::Halted)
+}
+
+#[test]
+fn cmhaltnode_leaves_at_once_without_a_failure() {
+    let mut sim = cluster(Options::new(3, 1), &[("pkgA", &[1, 2])]);
+    // Packages run on n1: refused without -f.
+    assert_eq!(
+        sim.halt_node(NodeId(0), false),
+        Err(Refusal::PackagesRunning {
+            packages: vec!["pkgA".into()]
+        })
+    );
+    let asked = sim.now();
+    sim.halt_node(NodeId(2), false).unwrap();
+    assert_eq!(sim.halt_node(NodeId(2), false), Err(Refusal::Halting));
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 1])) && halted(s, 2))
+        .unwrap());
+    // A re-formation, not a silence detected after MEMBER_TIMEOUT.
+    assert!(sim.now() - asked < sim.timing().member_timeout);
+    sim.run_for(seconds(30)).unwrap();
+    assert_eq!(sim.watchdog_resets, 0);
+    assert!(notices(&sim, "NodeFailed").is_empty());
+    let told = notices(&sim, "NodeHalted");
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].node, NodeId(0));
+    assert!(matches!(
+        told[0].notice,
+        Notice::NodeHalted {
+            node: NodeId(2),
+            before: NodeCondition::RUNNING,
+            ..
+        }
+    ));
+    let snapshot = sim.status(NodeId(1)).unwrap();
+    assert_eq!(
+        snapshot.nodes[2].condition,
+        NodeCondition::down(NodeState::Halted)
+    );
+    assert!(snapshot.to_line().contains("node:n3|state=halted\n"));
+    // cmrunnode: it joins again.
+    sim.crash(NodeId(2));
+    sim.restart(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(2)).unwrap();
+    assert!(matches!(
+        notices(&sim, "NodeJoined")[0].notice,
+        Notice::NodeJoined {
+            node: NodeId(2),
+            before: NodeCondition {
+                state: NodeState::Halted,
+                ..
+            },
+            ..
+        }
+    ));
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+}
+
+#[test]
+fn cmhaltnode_f_halts_the_packages_and_they_fail_over_without_a_fence_wait() {
+    let mut sim = cluster(Options::new(3, 2), &[("pkgA", &[1, 2]), ("pkgB", &[1, 3])]);
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+    let asked = sim.now();
+    sim.halt_node(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| {
+            s.running_on("pkgA") == set(&[1]) && s.running_on("pkgB") == set(&[2])
+        })
+        .unwrap());
+    // Long before a lost node could be taken over (MEMBER_TIMEOUT plus the grace).
+    assert!(sim.now() - asked < sim.timing().member_timeout);
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    assert_eq!(notices(&sim, "PackageHalted").len(), 2);
+    assert!(notices(&sim, "NodeFailed").is_empty());
+    // The coordinator left: the next one tells it.
+    let told = notices(&sim, "NodeHalted");
+    assert_eq!(told.len(), 1);
+    assert_eq!(told[0].node, NodeId(1));
+    // Global switching stays on.
+    let snapshot = sim.status(NodeId(1)).unwrap();
+    assert!(snapshot.packages.iter().all(|p| p.auto_run));
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
+#[test]
+fn one_node_of_two_halts_without_the_cluster_lock() {
+    let mut options = Options::new(2, 3);
+    options.tiebreaker = Tiebreaker::QuorumServer;
+    let mut sim = cluster(options, &[]);
+    // The quorum server is gone: a failure of either node would now halt the other
+    // (scenario 14), but a graceful halt does not need the lock.
+    sim.quorum_server.up = false;
+    sim.run_for(seconds(60)).unwrap();
+    sim.halt_node(NodeId(1), false).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0])) && halted(s, 1))
+        .unwrap());
+    sim.run_for(seconds(60)).unwrap();
+    assert!(sim.formed(set(&[0])));
+    assert!(notices(&sim, "QuorumLost").is_empty());
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
+#[test]
+fn cmhaltcl_halts_every_package_then_every_node() {
+    let mut sim = cluster(Options::new(3, 4), &[("pkgA", &[1, 2]), ("pkgB", &[3, 1])]);
+    assert!(matches!(
+        sim.halt_cluster(NodeId(1), false),
+        Err(Refusal::PackagesRunning { .. })
+    ));
+    sim.halt_cluster(NodeId(1), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    assert!(sim.running_on("pkgA").is_empty() && sim.running_on("pkgB").is_empty());
+    assert_eq!(notices(&sim, "PackageHalted").len(), 2);
+    let told = notices(&sim, "ClusterHalted");
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0].node, NodeId(0));
+    assert!(notices(&sim, "NodeFailed").is_empty());
+    assert!(notices(&sim, "PackageFailover").is_empty());
+    assert_eq!(sim.watchdog_resets, 0);
+    for node in 0..3 {
+        let snapshot = sim.status(NodeId(node)).unwrap();
+        assert_eq!(snapshot.status, ClusterStatus::Down);
+    }
+    // cmruncl: the cluster forms again and the packages start.
+    for node in 0..3 {
+        sim.crash(NodeId(node));
+    }
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(90), |s| {
+            s.formed(set(&[0, 1, 2]))
+                && !s.running_on("pkgA").is_empty()
+                && !s.running_on("pkgB").is_empty()
+        })
+        .unwrap());
+}
+
+#[test]
+fn a_halted_node_out_of_a_running_cluster_sees_it_unknown() {
+    let mut sim = cluster(Options::new(3, 5), &[]);
+    sim.halt_node(NodeId(2), false).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 1])) && halted(s, 2))
+        .unwrap());
+    let snapshot = sim.status(NodeId(2)).unwrap();
+    assert_eq!(snapshot.status, ClusterStatus::Unknown);
+    assert_eq!(
+        snapshot.nodes[2].condition,
+        NodeCondition::down(NodeState::Halted)
+    );
+}
