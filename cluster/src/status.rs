@@ -3,10 +3,13 @@
 //! catalogue (section 1.6(b)), each with the state before and after.
 //!
 //! A node builds its snapshot with [`crate::core::Node::status`] and reports notices as
-//! [`crate::core::Action::Notice`]. Notices about the whole cluster (a re-formation, a node
-//! joining or failing, a failover, a switching change) come from the coordinator only, so a
-//! listener subscribed on every node hears each once; the others are this node's own
-//! observations.
+//! [`crate::core::Action::Notice`]. Notices about the whole cluster come from one node only,
+//! so a listener subscribed on every node hears each once: membership notices (ClusterUp,
+//! ClusterReformed, NodeJoined, NodeFailed, NodeHalted) from the node that committed the
+//! membership; package placement notices (PackageFailover, PackageFailback,
+//! PackageSwitchingChanged) and ClusterHalted from the package coordinator, the lowest member
+//! (the snapshot's `coordinator`). The two differ only while a lower node is joining. The
+//! other notices are each node's own observations.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -872,6 +875,14 @@ fn package_condition(
 }
 
 impl Snapshot {
+    /// The name of node `id` (its number when the snapshot has no row for it).
+    pub fn node_name(&self, id: NodeId) -> &str {
+        self.nodes
+            .iter()
+            .find(|row| row.id == id)
+            .map_or("?", |row| row.name.as_str())
+    }
+
     /// The snapshot in `cmviewcl -v -f line` form (serviceguard.md 2.4): one
     /// `prefix|attribute=value` per line.
     pub fn to_line(&self) -> String {
@@ -889,8 +900,7 @@ impl Snapshot {
             self.max_configured_packages
         );
         if let Some(coordinator) = self.coordinator {
-            let name = &self.nodes[coordinator.index()].name;
-            let _ = writeln!(out, "coordinator={name}");
+            let _ = writeln!(out, "coordinator={}", self.node_name(coordinator));
         }
         match &self.lock {
             LockRow::None => {}
@@ -936,11 +946,7 @@ impl Snapshot {
             let _ = writeln!(out, "{prefix}state={}", package.condition.state);
             let _ = writeln!(out, "{prefix}summary={}", package.summary);
             let _ = writeln!(out, "{prefix}autorun={}", enabled(package.auto_run));
-            let owners: Vec<&str> = package
-                .owners
-                .iter()
-                .filter_map(|n| self.nodes.get(n.index()).map(|r| r.name.as_str()))
-                .collect();
+            let owners: Vec<&str> = package.owners.iter().map(|n| self.node_name(n)).collect();
             if !owners.is_empty() {
                 let _ = writeln!(out, "{prefix}owner={}", owners.join(","));
             }

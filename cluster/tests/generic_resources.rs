@@ -105,6 +105,16 @@ fn a_before_package_start_resource_decides_where_the_package_may_start() {
             ..
         }
     ));
+    let failover = notices(&sim, "PackageFailover");
+    assert_eq!(failover.len(), 1, "{failover:?}");
+    assert!(matches!(
+        failover[0].notice,
+        Notice::PackageFailover {
+            before: Some(NodeId(1)),
+            after: NodeId(0),
+            ..
+        }
+    ));
     let snapshot = sim.status(NodeId(2)).unwrap();
     let db = &snapshot.packages[0];
     assert!(db.nodes.iter().all(|row| row.switching), "{db:#?}");
@@ -196,4 +206,58 @@ fn cmsetresource_refuses_what_serviceguard_refuses() {
     sim.set_resource(node, "cpu_load", ResourceValue::Value(2_147_483_647))
         .unwrap();
     assert!(notices(&sim, "GenericResourceChanged").len() == 1);
+}
+
+#[test]
+fn a_resource_going_down_while_the_package_starts_fails_the_start() {
+    let mut options = Options::new(3, 8);
+    options.packages = vec![DURING.to_string()];
+    let mut sim = Simulation::new(options);
+    sim.script_latency = seconds(5);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| {
+            s.core(NodeId(0)).is_some_and(|c| {
+                c.packages()
+                    .table()
+                    .package(cimguard_cluster::packages::PackageId(0))
+                    .instances
+                    .contains_key(&NodeId(0))
+            })
+        })
+        .unwrap());
+    // The run script is still running on n1.
+    sim.set_resource(NodeId(0), "cpu_load", ResourceValue::Value(99))
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("apppkg") == set(&[1]))
+        .unwrap());
+    sim.run_for(seconds(10)).unwrap();
+    let started: Vec<NodeId> = notices(&sim, "PackageStarted")
+        .iter()
+        .map(|r| r.node)
+        .collect();
+    assert_eq!(started, [NodeId(1)], "never started on n1");
+    let failed = notices(&sim, "PackageFailed");
+    assert_eq!(failed.len(), 1);
+    assert!(matches!(
+        failed[0].notice,
+        Notice::PackageFailed {
+            node: NodeId(0),
+            cause: FailureCause::GenericResource(0),
+            ..
+        }
+    ));
+    // The instance went from starting to failing: its run was never counted as running.
+    assert!(sim.trace().iter().any(|r| matches!(
+        r.event,
+        cimguard_cluster::core::Event::Package(
+            cimguard_cluster::packages::PackageEvent::StateChanged {
+                before: Some(cimguard_cluster::packages::InstanceState::Starting),
+                after: Some(cimguard_cluster::packages::InstanceState::Failing),
+                ..
+            }
+        )
+    )));
+    assert_eq!(notices(&sim, "PackageFailover").len(), 1);
 }

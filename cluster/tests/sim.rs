@@ -749,6 +749,8 @@ fn scenario_01_packages_move_after_the_fence_wait() {
     // Not before node 3 was certainly reset: the survivors' wait (S1/S3 are checked too).
     assert!(sim.now() - crashed_at >= sim.timing().member_timeout + sim.timing().safety_grace);
     assert_eq!(on(&sim, "pkgB"), [1]);
+    // Told once the package runs on the adoptive node.
+    sim.run_for(seconds(3)).unwrap();
     let failovers = sim.count(|r| matches!(r.event, Event::Package(PackageEvent::Failover { .. })));
     assert_eq!(failovers, 1);
 }

@@ -601,3 +601,70 @@ fn a_failing_or_hung_lock_lun_is_told_once_per_node_without_a_reformation() {
     assert_eq!(status(&sim, 0).epoch, epoch, "no re-formation");
     assert_eq!(status(&sim, 0).status, ClusterStatus::Up);
 }
+
+#[test]
+fn what_an_operator_starts_after_a_failure_is_no_failover() {
+    let mut sim = cluster(
+        Options::new(3, 44),
+        &[(
+            "dbpkg",
+            package(
+                "dbpkg",
+                &[1, 2, 3],
+                "service_name s\nservice_cmd /bin/s\nservice_restart none\n",
+            ),
+        )],
+    );
+    let id = sim.package("dbpkg");
+    sim.command(
+        NodeId(0),
+        Command::Disable {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    sim.run_for(seconds(3)).unwrap();
+    // Fails on n1; AUTO_RUN is off, so it stays down.
+    sim.kill_service(NodeId(0), "dbpkg", 0);
+    sim.run_for(seconds(10)).unwrap();
+    assert!(sim.running_on("dbpkg").is_empty());
+    assert_eq!(notices(&sim, "PackageFailed").len(), 1);
+    // The operator starts it on n2, halts it, and enables AUTO_RUN again.
+    sim.command(
+        NodeId(0),
+        Command::Run {
+            package: id,
+            node: NodeId(1),
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg") == set(&[1]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    sim.command(
+        NodeId(0),
+        Command::Halt {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg").is_empty())
+        .unwrap());
+    sim.command(
+        NodeId(0),
+        Command::Enable {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg") == set(&[1]))
+        .unwrap());
+    sim.run_for(seconds(20)).unwrap();
+    assert!(notices(&sim, "PackageFailover").is_empty());
+}

@@ -273,9 +273,12 @@ pub struct Manager {
     locals: BTreeMap<PackageId, Local>,
     /// Orders sent and not yet seen carried out, with when to send them again.
     pending: BTreeMap<(PackageId, NodeId), (Order, Instant, u64)>,
-    /// Packages that failed, with the node they failed on or were lost with: the next
-    /// start elsewhere is reported as a failover.
+    /// On the package coordinator, packages that failed, with the node they failed on or
+    /// were lost with: the next start elsewhere is a failover.
     failed_over: BTreeMap<PackageId, Option<NodeId>>,
+    /// Failovers ordered and not yet running: each is told once the package runs on the
+    /// adoptive node (from, to).
+    failing_over: BTreeMap<PackageId, (Option<NodeId>, NodeId)>,
     /// Each member's reported service restart counts (packages with a restart only).
     restarts: BTreeMap<(PackageId, NodeId), Vec<u32>>,
     /// The generic resources set on each node (this one included), by resource number.
@@ -329,6 +332,7 @@ impl Manager {
             locals: BTreeMap::new(),
             pending: BTreeMap::new(),
             failed_over: BTreeMap::new(),
+            failing_over: BTreeMap::new(),
             restarts: BTreeMap::new(),
             resources: BTreeMap::new(),
             dirty: true,
@@ -487,6 +491,9 @@ impl Manager {
                 .get(&id)
                 .is_some_and(|l| l.state == InstanceState::Running);
             if after == Health::Down && running {
+                if self.catalog.package(id).node_fail_fast {
+                    self.outputs.push(Output::FailFast);
+                }
                 self.halt_local_because(
                     id,
                     HaltReason::Failure,
@@ -561,14 +568,20 @@ impl Manager {
                 self.restarts.insert((*id, node), counts.clone());
             }
         }
+        let coordinator = self.coordinator();
         for id in self.catalog.ids() {
             let reported = states.iter().find(|(p, _)| *p == id).map(|(_, s)| *s);
             let instances = &mut self.table.package_mut(id).instances;
-            let changed = match reported {
-                Some(state) => instances.insert(node, state) != Some(state),
-                None => instances.remove(&node).is_some(),
+            let previous = match reported {
+                Some(state) => instances.insert(node, state),
+                None => instances.remove(&node),
             };
-            self.dirty |= changed;
+            self.dirty |= previous != reported;
+            // A failure that ends halted (a before_package_start resource) is failed over
+            // like one that ends failed.
+            if coordinator && previous == Some(InstanceState::Failing) && reported.is_none() {
+                self.failed_over.insert(id, Some(node));
+            }
         }
         // Orders the node has carried out are settled: the report shows their effect.
         let epoch = self.epoch;
@@ -622,6 +635,11 @@ impl Manager {
     /// new life) are awaited until those nodes are fenced; orders to them are dropped.
     pub fn on_membership(&mut self, epoch: u64, members: NodeSet, failed: NodeSet) {
         self.dirty = true;
+        if members.lowest() != Some(self.me) {
+            // Failovers are the package coordinator's to tell.
+            self.failed_over.clear();
+            self.failing_over.clear();
+        }
         self.epoch = epoch;
         self.members = members;
         self.reported = NodeSet::EMPTY;
@@ -639,6 +657,7 @@ impl Manager {
                     .instances
                     .remove(&node)
                     .is_some_and(InstanceState::occupies)
+                    && members.lowest() == Some(self.me)
                 {
                     self.failed_over.insert(id, Some(node));
                 }
@@ -691,6 +710,11 @@ impl Manager {
             (state.auto_run, state.switching)
         };
         let mut switching_changed = false;
+        if matches!(command, Command::Run { .. } | Command::Halt { .. }) {
+            // What an operator starts or halts is no failover.
+            self.failed_over.remove(&id);
+            self.failing_over.remove(&id);
+        }
         match *command {
             Command::Run { node, .. } => self.issue(now, id, node, Order::Start(id)),
             Command::Halt { node, .. } => {
@@ -831,9 +855,11 @@ impl Manager {
         let Some(local) = self.locals.get_mut(&id) else {
             return;
         };
-        // A halt_aborted package is halted again on command (serviceguard.md 6.4).
+        // A halt_aborted package is halted again on command (serviceguard.md 6.4); a start
+        // that failed is cleaned up by the halt script.
         let again = local.state == InstanceState::HaltAborted && reason == HaltReason::Command;
-        if local.state != InstanceState::Running && !again {
+        let failed_start = local.state == InstanceState::Starting && reason == HaltReason::Failure;
+        if local.state != InstanceState::Running && !again && !failed_start {
             return;
         }
         let before = local.state;
@@ -862,33 +888,31 @@ impl Manager {
         let before = local.state;
         let fail_fast = self.catalog.package(id).node_fail_fast;
         match (script, before, outcome) {
-            (Script::Run, InstanceState::Starting, ScriptOutcome::Succeeded) => {
-                self.set_local(id, Some(InstanceState::Running));
-                if self.leaving {
-                    // It started while the node began to halt.
-                    self.halt_local(id, HaltReason::Command);
-                } else if let Some(resource) = self.resource_down(id) {
-                    // A generic resource went down while the package started.
-                    self.halt_local_because(
-                        id,
-                        HaltReason::Failure,
-                        Some(FailureCause::GenericResource(resource)),
-                    );
+            (Script::Run, InstanceState::Starting, outcome) => {
+                // A generic resource that went down while the package started fails the
+                // start like the run script's failure.
+                let failure = match outcome {
+                    ScriptOutcome::Succeeded => {
+                        self.resource_down(id).map(FailureCause::GenericResource)
+                    }
+                    other => Some(FailureCause::RunScript(other)),
+                };
+                match failure {
+                    None => {
+                        self.set_local(id, Some(InstanceState::Running));
+                        if self.leaving {
+                            // It started while the node began to halt.
+                            self.halt_local(id, HaltReason::Command);
+                        }
+                    }
+                    Some(cause) => {
+                        if fail_fast {
+                            self.outputs.push(Output::FailFast);
+                        }
+                        // The halt script cleans up after a failed start.
+                        self.halt_local_because(id, HaltReason::Failure, Some(cause));
+                    }
                 }
-            }
-            (Script::Run, InstanceState::Starting, _) => {
-                if fail_fast {
-                    self.outputs.push(Output::FailFast);
-                }
-                // The halt script cleans up after a failed start.
-                if let Some(local) = self.locals.get_mut(&id) {
-                    local.state = InstanceState::Running;
-                }
-                self.halt_local_because(
-                    id,
-                    HaltReason::Failure,
-                    Some(FailureCause::RunScript(outcome)),
-                );
             }
             (
                 Script::Halt,
@@ -1008,6 +1032,9 @@ impl Manager {
         self.dirty = true;
         self.version += 1;
         self.settle_order(id, me, after);
+        if self.coordinator() && before == Some(InstanceState::Failing) && after.is_none() {
+            self.failed_over.insert(id, Some(me));
+        }
         match after {
             Some(state) => {
                 self.table.package_mut(id).instances.insert(me, state);
@@ -1049,6 +1076,7 @@ impl Manager {
         }
         self.dirty = false;
         self.placed_at = Some(now);
+        self.tell_failovers();
         self.disable_failed_nodes();
         self.resend(now);
         let table = self.planning_table();
@@ -1077,11 +1105,7 @@ impl Manager {
                 Decision::Start { package, node } => {
                     self.failback_to.remove(&package);
                     if let Some(from) = self.failed_over.remove(&package) {
-                        self.outputs.push(Output::Event(PackageEvent::Failover {
-                            package,
-                            from,
-                            node,
-                        }));
+                        self.failing_over.insert(package, (from, node));
                     }
                 }
                 Decision::Failback { package, node, to } => {
@@ -1095,6 +1119,37 @@ impl Manager {
             }
             self.issue(now, package, node, order);
         }
+    }
+
+    /// Tells the failovers whose package now runs on the adoptive node; drops those whose
+    /// start there came to nothing (a failure there is a failover of its own).
+    fn tell_failovers(&mut self) {
+        let entries: Vec<(PackageId, (Option<NodeId>, NodeId))> =
+            self.failing_over.iter().map(|(p, e)| (*p, *e)).collect();
+        for (package, (from, node)) in entries {
+            let state = self.table.package(package).instances.get(&node).copied();
+            let ordered = self.pending.contains_key(&(package, node));
+            match state {
+                Some(InstanceState::Running) => {
+                    self.failing_over.remove(&package);
+                    self.outputs.push(Output::Event(PackageEvent::Failover {
+                        package,
+                        from,
+                        node,
+                    }));
+                }
+                Some(InstanceState::Starting) => {}
+                None if ordered => {}
+                _ => {
+                    self.failing_over.remove(&package);
+                }
+            }
+        }
+    }
+
+    /// Whether this node is the package coordinator (the lowest member).
+    fn coordinator(&self) -> bool {
+        self.members.lowest() == Some(self.me)
     }
 
     /// Sends an order, numbered, and keeps it until the node reports it carried it out.
