@@ -245,6 +245,16 @@ pub enum Notice {
         /// After.
         after: ClusterCondition,
     },
+    /// A new configuration generation took effect, cmapplyconf (reported by the node that
+    /// committed it).
+    ClusterConfigChanged {
+        /// The generation before.
+        before: u64,
+        /// The generation now.
+        after: u64,
+        /// Packages added, deleted and modified.
+        packages: crate::core::PackageChanges,
+    },
     /// The membership changed (reported by the new coordinator).
     ClusterReformed {
         /// Before.
@@ -455,6 +465,7 @@ impl Notice {
         match self {
             Notice::ClusterUp { .. } => "ClusterUp",
             Notice::ClusterReformed { .. } => "ClusterReformed",
+            Notice::ClusterConfigChanged { .. } => "ClusterConfigChanged",
             Notice::NodeJoined { .. } => "NodeJoined",
             Notice::NodeFailed { .. } => "NodeFailed",
             Notice::NodeHalted { .. } => "NodeHalted",

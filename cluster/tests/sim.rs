@@ -884,7 +884,7 @@ fn scenario_36_start_failure_moves_to_the_next_node() {
     let mut sim = Simulation::new(options);
     let id = sim.package("pkgA");
     sim.script_faults
-        .insert((id, NodeId(0), Script::Run), ScriptFault::Fail);
+        .insert(("pkgA".into(), NodeId(0), Script::Run), ScriptFault::Fail);
     sim.start_all();
     assert!(sim
         .run_until(seconds(60), |s| on(s, "pkgA") == [2])
@@ -907,7 +907,7 @@ fn scenario_37_halt_failure_never_starts_elsewhere() {
     let mut sim = with_packages(Options::new(3, 38), &[text]);
     let id = sim.package("pkgA");
     sim.script_faults
-        .insert((id, NodeId(0), Script::Halt), ScriptFault::Fail);
+        .insert(("pkgA".into(), NodeId(0), Script::Halt), ScriptFault::Fail);
     sim.kill_service(NodeId(0), "pkgA", 0);
     sim.run_for(seconds(120)).unwrap();
     // halt_aborted on node 1: it may still hold its resources, so it runs nowhere else.
@@ -930,9 +930,11 @@ fn scenario_37_halt_failure_never_starts_elsewhere() {
         "service_name s\nservice_cmd /bin/s\nnode_fail_fast_enabled yes\n",
     );
     let mut sim = with_packages(Options::new(3, 39), &[text]);
-    let id = sim.package("pkgB");
-    sim.script_faults
-        .insert((id, NodeId(0), Script::Halt), ScriptFault::Timeout);
+
+    sim.script_faults.insert(
+        ("pkgB".into(), NodeId(0), Script::Halt),
+        ScriptFault::Timeout,
+    );
     sim.kill_service(NodeId(0), "pkgB", 0);
     assert!(sim
         .run_until(seconds(60), |s| on(s, "pkgB") == [2])
@@ -946,10 +948,10 @@ fn scenario_38_reformation_during_a_failover() {
         let mut options = Options::new(4, 3800 + seed);
         options.tiebreaker = Tiebreaker::LockLun;
         let mut sim = with_packages(options, &[package("pkgA", &[1, 2, 3, 4], "")]);
-        let id = sim.package("pkgA");
+
         sim.script_latency = seconds(5);
         sim.script_faults
-            .insert((id, NodeId(0), Script::Run), ScriptFault::Fail);
+            .insert(("pkgA".into(), NodeId(0), Script::Run), ScriptFault::Fail);
         // Node 1 fails: the package goes to node 2, and node 2 dies in the middle of it.
         sim.crash(NodeId(0));
         assert!(sim

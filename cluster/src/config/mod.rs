@@ -124,3 +124,86 @@ impl Findings {
         }
     }
 }
+
+/// A configuration generation: the cluster file and the package files, checked, as
+/// cmapplyconf distributes them. The core numbers each generation with the epoch of the
+/// membership proposal that carried it, so a number names one content only, even when an
+/// attempt with the same files failed before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// The generation number.
+    pub number: u64,
+    /// The cluster file.
+    pub cluster: cluster::ClusterConfig,
+    /// The package files.
+    pub packages: Vec<package::PackageConfig>,
+}
+
+/// The cluster parameters a running cluster cannot change (cmapplyconf needs the cluster
+/// halted for them): the name, the nodes and their heartbeat networks, MEMBER_TIMEOUT, the
+/// address family and the cluster lock. The timing that makes fencing safe rests on them.
+/// Returns the parameters that differ.
+pub fn needs_halted_cluster(
+    old: &cluster::ClusterConfig,
+    new: &cluster::ClusterConfig,
+) -> Vec<&'static str> {
+    let mut differ = Vec::new();
+    if !old.name.eq_ignore_ascii_case(&new.name) {
+        differ.push("CLUSTER_NAME");
+    }
+    if old.address_family != new.address_family {
+        differ.push("HOSTNAME_ADDRESS_FAMILY");
+    }
+    let names = |c: &cluster::ClusterConfig| -> Vec<String> {
+        c.nodes
+            .iter()
+            .map(|n| n.name.to_ascii_lowercase())
+            .collect()
+    };
+    if names(old) != names(new) {
+        differ.push("NODE_NAME");
+    }
+    let heartbeats = |c: &cluster::ClusterConfig| -> Vec<Vec<std::net::IpAddr>> {
+        c.nodes
+            .iter()
+            .map(|n| n.heartbeat_addresses().collect())
+            .collect()
+    };
+    if heartbeats(old) != heartbeats(new) {
+        differ.push("HEARTBEAT_IP");
+    }
+    if old.member_timeout != new.member_timeout {
+        differ.push("MEMBER_TIMEOUT");
+    }
+    let lock_luns = |c: &cluster::ClusterConfig| -> Vec<Option<std::path::PathBuf>> {
+        c.nodes.iter().map(|n| n.lock_lun.clone()).collect()
+    };
+    let same_lock = match (&old.lock, &new.lock) {
+        (
+            cluster::ClusterLock::QuorumServer {
+                host: a,
+                alternate: b,
+                timeout_extension: c,
+                ..
+            },
+            cluster::ClusterLock::QuorumServer {
+                host: x,
+                alternate: y,
+                timeout_extension: z,
+                ..
+            },
+        ) => a == x && b == y && c == z,
+        (a, b) => a == b && lock_luns(old) == lock_luns(new),
+    };
+    if !same_lock {
+        differ.push(match (&old.lock, &new.lock) {
+            (
+                cluster::ClusterLock::QuorumServer { .. },
+                cluster::ClusterLock::QuorumServer { .. },
+            ) => "QS_HOST",
+            (cluster::ClusterLock::LockLun, cluster::ClusterLock::LockLun) => "CLUSTER_LOCK_LUN",
+            _ => "QS_HOST/CLUSTER_LOCK_LUN",
+        });
+    }
+    differ
+}

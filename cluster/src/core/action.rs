@@ -1,9 +1,11 @@
 //! What the core asks of its driver, and what it reports.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::message::{Envelope, Phase, View};
 use super::types::{Epoch, Incarnation, NodeId, NodeSet};
+use crate::config::Generation;
 use crate::disk_paxos::DiskRequest;
 use crate::packages::{Command, PackageAction, PackageEvent, Refusal};
 
@@ -54,12 +56,17 @@ pub enum Action {
     Event(Event),
     /// An entry of the event catalogue, with the state before and after.
     Notice(crate::status::Notice),
+    /// A new configuration generation took effect: from this action on, package numbers
+    /// (in actions, and in `handle_script` and `handle_service_exit`) are this catalog's.
+    /// A driver that keeps package numbers across its own work (a script still running)
+    /// maps them by name.
+    Catalog(Arc<crate::packages::Catalog>),
 }
 
 /// What the core keeps on stable storage across restarts: an acceptor's state, as in Paxos.
 /// A new life that forgot what its old one accepted or installed could let a coordinator
 /// count it as a survivor of a membership it knows nothing of.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Persisted {
     /// The highest membership epoch this node has proposed, accepted or installed.
     pub epoch_max: Epoch,
@@ -67,6 +74,24 @@ pub struct Persisted {
     pub installed: Option<View>,
     /// The proposals accepted after it.
     pub accepted: Vec<View>,
+    /// The configuration generation in effect, when cmapplyconf changed it (None: the one
+    /// the node was started with).
+    pub config: Option<Arc<Generation>>,
+    /// The configuration generations carried by accepted proposals (by the proposal's
+    /// epoch): persisted before the acceptance leaves, so that a commit takes effect on
+    /// every member.
+    pub accepted_configs: Vec<(Epoch, Arc<Generation>)>,
+}
+
+/// The packages a configuration change adds, deletes and modifies, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PackageChanges {
+    /// Added.
+    pub added: Vec<String>,
+    /// Deleted.
+    pub deleted: Vec<String>,
+    /// Modified.
+    pub modified: Vec<String>,
 }
 
 /// Why a node fences itself.
@@ -148,6 +173,8 @@ pub enum Event {
         /// Members that left gracefully, having accepted the new membership: they count for
         /// the quorum rule.
         left: NodeSet,
+        /// The configuration generation in effect with it.
+        generation: u64,
     },
     /// A member left the cluster gracefully (cmhaltnode): it halted its packages and
     /// accepted the membership without it. Reported by the members, and by the node itself.
@@ -159,6 +186,20 @@ pub enum Event {
     },
     /// The whole cluster halted (cmhaltcl): every member halted its packages and stops.
     ClusterHalted,
+    /// A configuration generation took effect here (cmapplyconf).
+    ConfigChanged {
+        /// The generation before.
+        before: u64,
+        /// The generation now.
+        after: u64,
+        /// Packages added, deleted and modified, by name.
+        packages: PackageChanges,
+    },
+    /// cmapplyconf given on another node was refused by the coordinator.
+    ApplyRefused {
+        /// Why.
+        refusal: Refusal,
+    },
     /// A node joined the membership.
     NodeJoined {
         /// The node.

@@ -1,9 +1,11 @@
 //! What nodes say to each other. The runtime encodes these on the wire; the core only sees
 //! them typed, after the envelope's cluster and configuration checks.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
+use crate::config::Generation;
 use crate::packages::{Command, InstanceState, Order, PackageId, ResourceValue, Switching};
 
 /// Every message travels in an envelope that says who sent it, in which life, to which life of
@@ -91,6 +93,9 @@ pub enum Message {
         /// Members leaving gracefully (cmhaltnode): left out of the view, they accept too,
         /// and count for the quorum rule, since they join no other group.
         leavers: NodeSet,
+        /// A new configuration generation (cmapplyconf): it takes effect with the
+        /// membership, on every member or on none.
+        config: Option<Arc<Generation>>,
     },
     /// A member accepts a proposal and promises to accept none with a lower epoch.
     Accept {
@@ -109,6 +114,9 @@ pub enum Message {
         /// Every proposal this member accepted after its installed membership: each may
         /// have been committed, so the coordinator must hold quorum against each too.
         accepted: Vec<View>,
+        /// The configuration generations those proposals carried: one that may have taken
+        /// effect is carried on by the next membership.
+        configs: Vec<(Epoch, Arc<Generation>)>,
     },
     /// A member refuses a proposal.
     Reject {
@@ -149,6 +157,23 @@ pub enum Message {
         serial: u64,
         /// The command.
         command: Command,
+    },
+    /// cmapplyconf given on the sender, for the coordinator to propose (the generation's
+    /// number is not set yet).
+    Apply {
+        /// The membership it was given in.
+        epoch: Epoch,
+        /// The files.
+        config: Arc<Generation>,
+    },
+    /// A node outside the membership asks for the configuration generation in effect (it
+    /// heard a newer one than its own). Let through whatever the generations.
+    ConfigRequest,
+    /// The configuration generation in effect on the sender, to a node that asked. Let
+    /// through whatever the generations.
+    Config {
+        /// The generation.
+        config: Arc<Generation>,
     },
     /// The package coordinator orders a start or halt on the receiver.
     Order {

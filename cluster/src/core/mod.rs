@@ -30,7 +30,8 @@ pub mod types;
 mod node;
 
 pub use action::{
-    Action, Event, FenceReason, Persisted, QuorumServerAnswer, QuorumServerAsk, QuorumServerRequest,
+    Action, Event, FenceReason, PackageChanges, Persisted, QuorumServerAnswer, QuorumServerAsk,
+    QuorumServerRequest,
 };
 pub use message::{Envelope, Heartbeat, Leaving, Message, Phase, View};
 pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker};

@@ -8,12 +8,15 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::action::{
-    Action, Event, FenceReason, Persisted, QuorumServerAnswer, QuorumServerAsk, QuorumServerRequest,
+    Action, Event, FenceReason, PackageChanges, Persisted, QuorumServerAnswer, QuorumServerAsk,
+    QuorumServerRequest,
 };
 use super::clique::Reachability;
 use super::message::{Envelope, Heartbeat, Leaving, Message, Phase, View};
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
+use crate::config::package::PackageConfig;
+use crate::config::{needs_halted_cluster, Generation};
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, Outcome, Proposer};
 use crate::packages::{
     Catalog, Command, FailureCause, HaltReason, InstanceState, Manager, Output, PackageEvent,
@@ -60,6 +63,8 @@ pub struct Settings {
     pub catalog: Arc<Catalog>,
     /// The cluster configuration (names, interfaces, the lock), for the status snapshot.
     pub config: Arc<ClusterConfig>,
+    /// The package files the catalog was resolved from (cmapplyconf compares with them).
+    pub packages: Arc<Vec<PackageConfig>>,
     /// Rules broken on purpose, so the simulator can show that its checkers catch them.
     /// Always [`Sabotage::default`] (nothing broken) outside those tests.
     #[doc(hidden)]
@@ -101,6 +106,7 @@ impl Settings {
             seed,
             catalog: Arc::new(Catalog::default()),
             config: Arc::new(config.clone()),
+            packages: Arc::new(Vec::new()),
             sabotage: Sabotage::default(),
         }
     }
@@ -162,6 +168,10 @@ struct Proposal {
     /// Proposals that members (or this node) accepted after their installed membership:
     /// each may have been committed, and is a basis of the quorum rule too.
     bases: Vec<View>,
+    /// The configuration generations the bases carried.
+    basis_configs: Vec<Arc<Generation>>,
+    /// The generation this proposal carries (its number).
+    config: Option<u64>,
     /// Each member's echo of the proposal's send time (this node's clock).
     echoes: Vec<(NodeId, Instant)>,
     /// Each member's acceptance send time (its clock), echoed back in the commit.
@@ -199,6 +209,9 @@ enum LockKind {
         id: u64,
     },
 }
+
+/// A configuration generation accepted with the proposal of an epoch.
+type AcceptedConfig = (Epoch, Arc<Generation>);
 
 /// A left-out life and how long, from the commit, before it may be taken over.
 type FenceWait = (NodeId, Incarnation, Duration);
@@ -285,6 +298,18 @@ pub struct Node {
     leaving: Leaving,
     /// The cluster halted (cmhaltcl) while this node was a member.
     cluster_halted: bool,
+    /// On the coordinator: files of a cmapplyconf to propose with the next membership.
+    pending_config: Option<(ClusterConfig, Vec<PackageConfig>)>,
+    /// On the coordinator: a generation carried by a proposal that may have been committed
+    /// (a member accepted it): the next membership carries it on, before anything newer.
+    adopt: Option<Arc<Generation>>,
+    /// The configuration generations of the proposals accepted (or proposed) here, by the
+    /// proposal's epoch.
+    accepted_configs: Vec<(Epoch, Arc<Generation>)>,
+    /// The generation in effect, when cmapplyconf changed it.
+    installed_config: Option<Arc<Generation>>,
+    /// Peers asked for their generation, and which one.
+    config_asked: Vec<Option<u64>>,
     actions: VecDeque<Action>,
 }
 
@@ -304,7 +329,8 @@ impl Node {
             ..Peer::default()
         };
         let rng = ChaCha8Rng::seed_from_u64(settings.seed ^ incarnation.0.rotate_left(17));
-        Node {
+        let config = persisted.config.clone();
+        let mut node = Node {
             rng,
             incarnation,
             phase: Phase::Starting,
@@ -351,9 +377,21 @@ impl Node {
             lock_check: LockCheck::default(),
             leaving: Leaving::No,
             cluster_halted: false,
+            pending_config: None,
+            adopt: None,
+            accepted_configs: persisted.accepted_configs,
+            installed_config: None,
+            config_asked: vec![None; nodes],
             actions: VecDeque::new(),
             settings,
+        };
+        // A generation cmapplyconf made takes effect again on a restart.
+        if let Some(config) = config {
+            if config.number != node.settings.config_generation {
+                node.apply_generation(&config);
+            }
         }
+        node
     }
 
     /// This node.
@@ -459,6 +497,167 @@ impl Node {
         }
         self.start_leaving(now, Leaving::Cluster);
         Ok(())
+    }
+
+    /// cmapplyconf given on this node: a new configuration generation (the cluster file and
+    /// every package file, checked by cmcheckconf's rules). It takes effect with the next
+    /// membership the coordinator commits, on every member or on none: each member persists
+    /// it before accepting. Refused for cluster parameters that need the cluster halted,
+    /// and for packages that run and would be deleted or changed.
+    pub fn handle_apply(
+        &mut self,
+        now: Instant,
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+    ) -> Result<(), Refusal> {
+        if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        self.check_apply(&cluster, &packages)?;
+        if self.view.coordinator() == Some(self.settings.me) {
+            if self.pending_config.is_some() {
+                return Err(Refusal::ConfigurationChanging);
+            }
+            self.pending_config = Some((cluster, packages));
+        } else if let Some(coordinator) = self.view.coordinator() {
+            let message = Message::Apply {
+                epoch: self.view.epoch,
+                config: Arc::new(Generation {
+                    number: 0,
+                    cluster,
+                    packages,
+                }),
+            };
+            self.send(coordinator, &message);
+        }
+        self.step(now);
+        Ok(())
+    }
+
+    /// The refusals of cmapplyconf against the configuration in effect and the packages as
+    /// this node knows them.
+    fn check_apply(
+        &self,
+        cluster: &ClusterConfig,
+        packages: &[PackageConfig],
+    ) -> Result<(), Refusal> {
+        let parameters = needs_halted_cluster(&self.settings.config, cluster);
+        if !parameters.is_empty() {
+            return Err(Refusal::NeedsHaltedCluster { parameters });
+        }
+        let catalog =
+            Catalog::resolve(cluster, packages).map_err(|e| Refusal::InvalidConfiguration {
+                reason: e.to_string(),
+            })?;
+        let old = self.packages.catalog();
+        let table = self.packages.table();
+        for id in old.ids() {
+            let active = table.package(id).instances.values().any(|s| s.occupies());
+            if !active {
+                continue;
+            }
+            let def = old.package(id);
+            let change = match catalog.find(&def.name) {
+                None => "deleted",
+                Some(new) if catalog.package(new) != def => "modified",
+                Some(_) => continue,
+            };
+            return Err(Refusal::PackageActive {
+                package: def.name.clone(),
+                change,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether a generation proposed by a coordinator (or sent by a member) may take effect
+    /// here: it resolves, and changes nothing that needs the cluster halted.
+    fn check_config(&self, config: &Generation) -> bool {
+        needs_halted_cluster(&self.settings.config, &config.cluster).is_empty()
+            && Catalog::resolve(&config.cluster, &config.packages).is_ok()
+    }
+
+    /// Whether `config` is what is in effect already (a repeated cmapplyconf).
+    fn in_effect(&self, cluster: &ClusterConfig, packages: &[PackageConfig]) -> bool {
+        *self.settings.config == *cluster && self.settings.packages.as_slice() == packages
+    }
+
+    /// A generation takes effect here: the catalog, the package manager and the timing
+    /// follow it (the timing's safety-critical inputs cannot change in a running cluster).
+    fn apply_generation(&mut self, config: &Arc<Generation>) {
+        let Ok(catalog) = Catalog::resolve(&config.cluster, &config.packages) else {
+            return;
+        };
+        let old = self.packages.catalog();
+        let mut changes = PackageChanges::default();
+        for def in &catalog.packages {
+            match old.find(&def.name) {
+                None => changes.added.push(def.name.clone()),
+                Some(id) if old.package(id) != def => changes.modified.push(def.name.clone()),
+                Some(_) => {}
+            }
+        }
+        for def in &old.packages {
+            if catalog.find(&def.name).is_none() {
+                changes.deleted.push(def.name.clone());
+            }
+        }
+        let catalog = Arc::new(catalog);
+        if let Ok(timing) = Timing::derive(&config.cluster, "") {
+            self.settings.timing = timing;
+        }
+        self.settings.config = Arc::new(config.cluster.clone());
+        self.settings.packages = Arc::new(config.packages.clone());
+        self.settings.catalog = catalog.clone();
+        let before = std::mem::replace(&mut self.settings.config_generation, config.number);
+        self.packages.reconfigure(catalog.clone());
+        self.actions.push_back(Action::Catalog(catalog));
+        self.installed_config = Some(config.clone());
+        if self
+            .adopt
+            .as_ref()
+            .is_some_and(|a| a.number <= config.number)
+        {
+            self.adopt = None;
+        }
+        if self
+            .pending_config
+            .as_ref()
+            .is_some_and(|(cluster, packages)| self.in_effect(cluster, packages))
+        {
+            self.pending_config = None;
+        }
+        self.event(Event::ConfigChanged {
+            before,
+            after: config.number,
+            packages: changes,
+        });
+    }
+
+    /// cmapplyconf forwarded by a member, on the coordinator.
+    fn on_apply(&mut self, now: Instant, epoch: Epoch, config: &Generation) {
+        let coordinator = self.view.coordinator() == Some(self.settings.me);
+        if !coordinator || epoch != self.view.epoch || !self.quorate(now) {
+            return;
+        }
+        if self.in_effect(&config.cluster, &config.packages)
+            || self
+                .pending_config
+                .as_ref()
+                .is_some_and(|(c, p)| *c == config.cluster && *p == config.packages)
+        {
+            // Sent again on another network, or applied already.
+            return;
+        }
+        let checked = if self.pending_config.is_some() {
+            Err(Refusal::ConfigurationChanging)
+        } else {
+            self.check_apply(&config.cluster, &config.packages)
+        };
+        match checked {
+            Ok(()) => self.pending_config = Some((config.cluster.clone(), config.packages.clone())),
+            Err(refusal) => self.event(Event::ApplyRefused { refusal }),
+        }
     }
 
     /// Refuses with the packages active on the nodes `on` selects.
@@ -731,7 +930,14 @@ impl Node {
                 sent_at,
                 installed,
                 leavers,
-            } => self.on_propose(now, from, (epoch, installed), (view, leavers), sent_at),
+                config,
+            } => self.on_propose(
+                now,
+                from,
+                (epoch, installed),
+                (view, leavers, config),
+                sent_at,
+            ),
             Message::Accept {
                 epoch,
                 installed,
@@ -739,13 +945,14 @@ impl Node {
                 echo,
                 sent_at,
                 accepted,
+                configs,
             } => self.on_accept(
                 now,
                 from,
                 epoch,
                 installed,
                 silences,
-                (echo, sent_at, accepted),
+                (echo, sent_at, accepted, configs),
             ),
             Message::Reject { epoch, highest } => self.on_reject(now, epoch, highest),
             Message::Commit {
@@ -760,6 +967,23 @@ impl Node {
                 serial,
                 command,
             } => self.on_command(now, from, epoch, serial, command),
+            Message::Apply { epoch, config } => self.on_apply(now, epoch, &config),
+            Message::ConfigRequest => {
+                if let Some(config) = self.installed_config.clone() {
+                    self.send(from, &Message::Config { config });
+                }
+            }
+            Message::Config { config } => {
+                // Committed (a member had it in effect): a node outside any membership
+                // takes it, so that it can join.
+                if self.phase == Phase::Starting
+                    && config.number > self.settings.config_generation
+                    && self.check_config(&config)
+                {
+                    self.apply_generation(&config);
+                    self.actions.push_back(Action::Persist(self.persisted()));
+                }
+            }
             Message::Order {
                 epoch,
                 serial,
@@ -867,7 +1091,43 @@ impl Node {
         {
             return false;
         }
-        if envelope.config_generation != self.settings.config_generation {
+        // A node asking for the configuration, and the answer, pass whatever the
+        // generations: that is how a node that missed a cmapplyconf catches up.
+        let config_exchange = matches!(
+            envelope.message,
+            Message::ConfigRequest | Message::Config { .. }
+        );
+        // A generation this node accepted with a proposal: members that installed it before
+        // this node speak it.
+        let accepted = self
+            .accepted_configs
+            .iter()
+            .find(|(_, c)| c.number == envelope.config_generation)
+            .map(|(_, c)| c.clone());
+        if let Some(config) = &accepted {
+            // A peer has it in effect, so it was committed: a node outside any membership
+            // takes it at once (a member takes it with the membership that carries it).
+            if self.phase == Phase::Starting && config.number > self.settings.config_generation {
+                self.apply_generation(config);
+                self.actions.push_back(Action::Persist(self.persisted()));
+            }
+        }
+        let accepted = accepted.is_some();
+        if envelope.config_generation != self.settings.config_generation
+            && !config_exchange
+            && !accepted
+        {
+            // A newer generation than this node's, while it is outside any membership: ask
+            // for it (once per peer and generation).
+            let asked = &mut self.config_asked[from.index()];
+            if self.phase == Phase::Starting
+                && envelope.config_generation > self.settings.config_generation
+                && *asked != Some(envelope.config_generation)
+            {
+                *asked = Some(envelope.config_generation);
+                // To the life that spoke (this node may not know it yet).
+                self.send_to_life(from, envelope.from_incarnation, &Message::ConfigRequest);
+            }
             let peer = &mut self.peers[from.index()];
             if peer.mismatch_reported != Some(envelope.config_generation) {
                 peer.mismatch_reported = Some(envelope.config_generation);
@@ -1338,7 +1598,9 @@ impl Node {
         let stable = self.phase == Phase::Running
             && candidate.members == self.view.members
             && candidate.incarnations == self.view.incarnations
-            && !self.member_lags(now);
+            && !self.member_lags(now)
+            && self.pending_config.is_none()
+            && self.adopt.is_none();
         if stable {
             self.candidate = None;
             return;
@@ -1386,12 +1648,49 @@ impl Node {
         let mut accepted = NodeSet::EMPTY;
         accepted.insert(self.settings.me);
         let leavers = self.leavers(now).difference(view.members);
+        // A generation that may have taken effect somewhere (this node, or a member,
+        // accepted it with an earlier proposal) is carried on first; else a cmapplyconf
+        // rides on the proposal, numbered by its epoch.
+        let current = self.settings.config_generation;
+        let carried = self
+            .accepted_configs
+            .iter()
+            .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
+            .map(|(_, c)| c)
+            .filter(|c| c.number > current)
+            .max_by_key(|c| c.number)
+            .cloned();
+        let adopted = match (carried, self.adopt.clone()) {
+            (Some(a), Some(b)) => Some(if a.number >= b.number { a } else { b }),
+            (a, b) => a.or(b).filter(|c| c.number > current),
+        };
+        let config = adopted.or_else(|| {
+            self.pending_config.as_ref().map(|(cluster, packages)| {
+                Arc::new(Generation {
+                    number: epoch.0,
+                    cluster: cluster.clone(),
+                    packages: packages.clone(),
+                })
+            })
+        });
+        let basis_configs: Vec<Arc<Generation>> = self
+            .accepted_configs
+            .iter()
+            .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
+            .map(|(_, c)| c.clone())
+            .collect();
+        if let Some(config) = &config {
+            self.accepted_configs.push((epoch, config.clone()));
+            self.actions.push_back(Action::Persist(self.persisted()));
+        }
         self.abandon_proposal();
         self.proposal = Some(Proposal {
             view: view.clone(),
             accepted,
             silences,
             bases: self.accepted_since.clone(),
+            basis_configs,
+            config: config.as_ref().map(|c| c.number),
             echoes: Vec::new(),
             sent: Vec::new(),
             deadline: now + self.settings.timing.propose_timeout,
@@ -1413,6 +1712,7 @@ impl Node {
                         sent_at: now,
                         installed: self.view.epoch,
                         leavers,
+                        config: config.clone(),
                     },
                 );
             }
@@ -1465,6 +1765,13 @@ impl Node {
             epoch_max: self.promised,
             installed: (self.view.epoch != Epoch::NONE).then(|| self.view.clone()),
             accepted: self.accepted_since.clone(),
+            config: self.installed_config.clone(),
+            accepted_configs: self
+                .accepted_configs
+                .iter()
+                .filter(|(epoch, _)| self.accepted_since.iter().any(|v| v.epoch == *epoch))
+                .cloned()
+                .collect(),
         }
     }
 
@@ -1507,6 +1814,10 @@ impl Node {
 
     fn send(&mut self, to: NodeId, message: &Message) {
         let to_incarnation = self.peers[to.index()].incarnation;
+        self.send_to_life(to, to_incarnation, message);
+    }
+
+    fn send_to_life(&mut self, to: NodeId, to_incarnation: Incarnation, message: &Message) {
         for network in 0..self.settings.networks {
             self.actions.push_back(Action::Send {
                 to,
@@ -1528,7 +1839,7 @@ impl Node {
         now: Instant,
         from: NodeId,
         (epoch, proposer_installed): (Epoch, Epoch),
-        (view, leavers): (View, NodeSet),
+        (view, leavers, config): (View, NodeSet, Option<Arc<Generation>>),
         proposed_at: Instant,
     ) {
         self.round_max = self.round_max.max(epoch.round());
@@ -1567,6 +1878,9 @@ impl Node {
             && view.members.contains(from)
             && epoch.coordinator() == from
             && place
+            && config
+                .as_ref()
+                .is_none_or(|c| c.number <= epoch.0 && self.check_config(c))
             && view.incarnations.len() == self.settings.nodes
             && view.members.iter().filter(|&m| m != me).all(|m| {
                 let peer = &self.peers[m.index()];
@@ -1582,6 +1896,10 @@ impl Node {
         let deadline =
             now + self.settings.timing.propose_timeout * 2 + self.settings.timing.lock_timeout;
         self.accepted_since.push(view.clone());
+        if let Some(config) = config {
+            // Persisted with the promise, before the acceptance leaves.
+            self.accepted_configs.push((epoch, config));
+        }
         self.accepted = Some((view, deadline));
         // Persisted (with the proposal) before the acceptance leaves.
         self.promise(epoch);
@@ -1598,6 +1916,12 @@ impl Node {
                 silences,
                 echo: proposed_at,
                 sent_at: now,
+                configs: self
+                    .accepted_configs
+                    .iter()
+                    .filter(|(e, _)| accepted_before.iter().any(|v| v.epoch == *e))
+                    .cloned()
+                    .collect(),
                 accepted: accepted_before,
             },
         );
@@ -1610,11 +1934,16 @@ impl Node {
         epoch: Epoch,
         installed: Epoch,
         silences: Vec<(NodeId, Incarnation, Option<Duration>)>,
-        (echo, sent_at, accepted): (Instant, Instant, Vec<View>),
+        (echo, sent_at, accepted, configs): (Instant, Instant, Vec<View>, Vec<AcceptedConfig>),
     ) {
         let Some(proposal) = &mut self.proposal else {
             return;
         };
+        if proposal.view.epoch == epoch && proposal.lock.is_none() {
+            proposal
+                .basis_configs
+                .extend(configs.into_iter().map(|(_, c)| c));
+        }
         if proposal.view.epoch != epoch || proposal.lock.is_some() {
             return;
         }
@@ -1700,6 +2029,23 @@ impl Node {
         let voters = NodeSet(proposal.view.members.0 | proposal.leavers.0);
         if proposal.accepted != voters || proposal.lock.is_some() {
             return;
+        }
+        // A member accepted a generation with a proposal that may have been committed:
+        // it may be in effect somewhere, so the membership must carry it (as Paxos carries
+        // on the value of the highest accepted proposal). Propose again with it.
+        let current = self.settings.config_generation;
+        let newest = proposal
+            .basis_configs
+            .iter()
+            .filter(|c| c.number > current)
+            .max_by_key(|c| c.number)
+            .cloned();
+        if let Some(newest) = newest {
+            if proposal.config != Some(newest.number) {
+                self.adopt = Some(newest);
+                self.abandon_proposal();
+                return;
+            }
         }
         let mut bases: Vec<&View> = Vec::new();
         if self.view.epoch != Epoch::NONE {
@@ -1961,6 +2307,19 @@ impl Node {
         let before = std::mem::replace(&mut self.view, view);
         self.installed_at = now;
         let installed = self.view.epoch;
+        // A configuration generation carried by this membership takes effect with it.
+        let config = self
+            .accepted_configs
+            .iter()
+            .find(|(epoch, _)| *epoch == installed)
+            .map(|(_, config)| config.clone());
+        if let Some(config) = config {
+            if config.number != self.settings.config_generation {
+                self.apply_generation(&config);
+            }
+        }
+        self.accepted_configs
+            .retain(|(epoch, _)| *epoch > installed);
         self.accepted_since.retain(|v| v.epoch > installed);
         self.promised = self.promised.max(self.view.epoch);
         self.actions.push_back(Action::Persist(self.persisted()));
@@ -2015,6 +2374,7 @@ impl Node {
             after: self.view.members,
             locks,
             left: leavers.intersection(before.members),
+            generation: self.settings.config_generation,
         });
         self.set_phase(Phase::Running);
         self.check_halt_risk();
@@ -2326,6 +2686,18 @@ impl Node {
                         after: NodeCondition::down(NodeState::Halted),
                     });
                 }
+            }
+            Event::ConfigChanged {
+                before,
+                after,
+                ref packages,
+            } if self.reports_cluster() => {
+                let packages = packages.clone();
+                self.notice(Notice::ClusterConfigChanged {
+                    before,
+                    after,
+                    packages,
+                });
             }
             Event::ClusterHalted => {
                 self.cluster_halted = true;

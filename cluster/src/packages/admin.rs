@@ -115,6 +115,25 @@ pub enum Refusal {
     },
     /// The node (or the cluster) is halting already.
     Halting,
+    /// cmapplyconf: these cluster parameters change only while the cluster is halted.
+    NeedsHaltedCluster {
+        /// The parameters.
+        parameters: Vec<&'static str>,
+    },
+    /// cmapplyconf: a package that runs (or is halt_aborted) would be deleted or changed.
+    PackageActive {
+        /// The package.
+        package: String,
+        /// deleted or modified.
+        change: &'static str,
+    },
+    /// cmapplyconf: the files do not resolve (a node or package they name is missing).
+    InvalidConfiguration {
+        /// Why.
+        reason: String,
+    },
+    /// cmapplyconf: another configuration change is being applied.
+    ConfigurationChanging,
 }
 
 impl fmt::Display for Refusal {
@@ -162,6 +181,21 @@ impl fmt::Display for Refusal {
                 packages.join(", ")
             ),
             Refusal::Halting => f.write_str("the node is halting"),
+            Refusal::NeedsHaltedCluster { parameters } => write!(
+                f,
+                "{} can only be changed while the cluster is halted (cmhaltcl)",
+                parameters.join(", ")
+            ),
+            Refusal::PackageActive { package, change } => write!(
+                f,
+                "package {package} is running and would be {change}: halt it first (cmhaltpkg)"
+            ),
+            Refusal::InvalidConfiguration { reason } => {
+                write!(f, "the configuration does not apply: {reason}")
+            }
+            Refusal::ConfigurationChanging => {
+                f.write_str("another configuration change is being applied: try again shortly")
+            }
         }
     }
 }

@@ -351,6 +351,64 @@ impl Manager {
         }
     }
 
+    /// A new configuration generation took effect: the state of every package that stays is
+    /// carried over by name, new packages start with their configured switching, deleted
+    /// ones (never active: cmapplyconf refuses that) are forgotten. Orders under way are
+    /// dropped; placement decides again.
+    pub fn reconfigure(&mut self, catalog: Arc<Catalog>) {
+        let old = std::mem::replace(&mut self.catalog, catalog);
+        let map = |id: PackageId| self.catalog.find(&old.package(id).name);
+        let mut table = Table::new(&self.catalog);
+        for id in old.ids() {
+            if let Some(new) = map(id) {
+                let mut state = self.table.package(id).clone();
+                // Node switching only for the nodes the package may still run on.
+                state.switching = state
+                    .switching
+                    .intersection(self.catalog.package(new).node_set());
+                *table.package_mut(new) = state;
+            }
+        }
+        self.table = table;
+        self.locals = std::mem::take(&mut self.locals)
+            .into_iter()
+            .filter_map(|(id, mut local)| {
+                let new = map(id)?;
+                local
+                    .restarts
+                    .resize(self.catalog.package(new).services.len(), 0);
+                Some((new, local))
+            })
+            .collect();
+        self.restarts = std::mem::take(&mut self.restarts)
+            .into_iter()
+            .filter_map(|((id, node), counts)| Some(((map(id)?, node), counts)))
+            .collect();
+        let resource_map = |index: u16| {
+            let name = &old.resources.get(usize::from(index))?.name;
+            self.catalog.resource(name)
+        };
+        self.resources = std::mem::take(&mut self.resources)
+            .into_iter()
+            .filter_map(|((node, index), value)| Some(((node, resource_map(index)?), value)))
+            .collect();
+        self.failed_over = std::mem::take(&mut self.failed_over)
+            .into_iter()
+            .filter_map(|(id, from)| Some((map(id)?, from)))
+            .collect();
+        self.failing_over = std::mem::take(&mut self.failing_over)
+            .into_iter()
+            .filter_map(|(id, entry)| Some((map(id)?, entry)))
+            .collect();
+        self.failback_to = std::mem::take(&mut self.failback_to)
+            .into_iter()
+            .filter_map(|(id, to)| Some((map(id)?, to)))
+            .collect();
+        self.pending.clear();
+        self.version += 1;
+        self.dirty = true;
+    }
+
     /// The catalog.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog

@@ -47,6 +47,7 @@ pub struct Checker {
     lock_winners: BTreeMap<Epoch, NodeSet>,
     /// Every membership committed (by its coordinator), by epoch.
     committed: BTreeMap<Epoch, NodeSet>,
+    generations: BTreeMap<Epoch, u64>,
     /// Counts, for reports.
     pub memberships_installed: u64,
     /// Takeovers checked.
@@ -77,7 +78,23 @@ impl Checker {
                 after,
                 locks,
                 left,
+                generation,
             } => {
+                // A membership takes effect with one configuration generation everywhere.
+                match self.generations.get(after_epoch) {
+                    Some(g) if g != generation => {
+                        return Err(fail(
+                            "CONFIG",
+                            format!(
+                                "epoch {after_epoch} installed with generation {generation} on \
+                                 {node} and {g} elsewhere"
+                            ),
+                        ))
+                    }
+                    _ => {
+                        self.generations.insert(*after_epoch, *generation);
+                    }
+                }
                 // Members that left gracefully accepted the new membership and join no other
                 // group: they count as survivors for the quorum rule.
                 let voters = NodeSet(after.0 | left.0);

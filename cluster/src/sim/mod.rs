@@ -148,6 +148,8 @@ pub struct QuorumServerModel {
 #[derive(Debug)]
 struct SimNode {
     core: Option<Node>,
+    /// The catalog the core's package numbers refer to (see `Action::Catalog`).
+    catalog: Arc<Catalog>,
     life: Life,
     incarnation: Incarnation,
     persisted: Persisted,
@@ -169,7 +171,8 @@ struct SimNode {
 enum Pending {
     Timer,
     Script {
-        package: PackageId,
+        /// By name: the package's number may change before the answer (cmapplyconf).
+        package: String,
         script: Script,
         outcome: ScriptOutcome,
     },
@@ -251,9 +254,10 @@ pub struct Simulation {
     catalog: Arc<Catalog>,
     /// Package instances that may be running: from their run script until a halt script
     /// succeeds or the node's life ends (S1).
-    owners: BTreeSet<(PackageId, NodeId, Incarnation)>,
+    /// Who may run which package, by package name (numbers change with cmapplyconf).
+    owners: BTreeSet<(String, NodeId, Incarnation)>,
     /// Scripts that fail, hang or time out, by package, node and script.
-    pub script_faults: BTreeMap<(PackageId, NodeId, Script), ScriptFault>,
+    pub script_faults: BTreeMap<(String, NodeId, Script), ScriptFault>,
     /// How long a script takes.
     pub script_latency: Duration,
     violation: Option<Violation>,
@@ -320,6 +324,7 @@ impl Simulation {
                     Settings::from_config(&config, timing, NodeId(n as u32), 1, rng.next_u64());
                 settings.sabotage = options.sabotage;
                 settings.catalog = catalog.clone();
+                settings.packages = Arc::new(packages.clone());
                 settings
             })
             .collect();
@@ -328,6 +333,7 @@ impl Simulation {
                 let spread = 2 * options.drift_ppm + 1;
                 SimNode {
                     core: None,
+                    catalog: catalog.clone(),
                     life: Life::Down,
                     incarnation: Incarnation(0),
                     persisted: Persisted::default(),
@@ -481,6 +487,7 @@ impl Simulation {
             sim_node.persisted.clone(),
             local,
         );
+        sim_node.catalog = Arc::new(core.packages().catalog().clone());
         sim_node.core = Some(core);
         self.run_core(node, |core, now| core.handle_timeout(now));
     }
@@ -731,10 +738,12 @@ impl Simulation {
             } => {
                 if script == Script::Halt && outcome == ScriptOutcome::Succeeded {
                     let incarnation = self.nodes[node.index()].incarnation;
-                    self.owners.remove(&(package, node, incarnation));
+                    self.owners.remove(&(package.clone(), node, incarnation));
                 }
                 self.run_core(node, |core, now| {
-                    core.handle_script(now, package, script, outcome);
+                    if let Some(id) = core.packages().catalog().find(&package) {
+                        core.handle_script(now, id, script, outcome);
+                    }
                 });
             }
         }
@@ -825,6 +834,15 @@ impl Simulation {
             }
             Action::Package(action) => self.package_action(node, incarnation, action),
             Action::Event(event) => self.observe(node, event),
+            Action::Catalog(catalog) => {
+                // The packages of the newest generation, for the tests' lookups.
+                if catalog.packages.len() != self.catalog.packages.len()
+                    || catalog.packages != self.catalog.packages
+                {
+                    self.catalog = catalog.clone();
+                }
+                self.nodes[node.index()].catalog = catalog;
+            }
             Action::Notice(notice) => self.notices.push(NoticeRecord {
                 at: Duration::from_nanos(self.now),
                 node,
@@ -848,16 +866,22 @@ impl Simulation {
     }
 
     fn package_action(&mut self, node: NodeId, incarnation: Incarnation, action: PackageAction) {
-        let (package, script) = match action {
+        let (id, script) = match action {
             PackageAction::Run { package } => (package, Script::Run),
             PackageAction::Halt { package } => (package, Script::Halt),
             PackageAction::RestartService { .. } => return,
         };
+        // The node's own catalog says which package the number means now.
+        let catalog = self.nodes[node.index()].catalog.clone();
+        let Some(def) = catalog.packages.get(id.index()) else {
+            return;
+        };
+        let package = def.name.clone();
         if script == Script::Run {
-            self.check_single_owner(node, package);
-            self.owners.insert((package, node, incarnation));
+            self.check_single_owner(node, &package, def.kind);
+            self.owners.insert((package.clone(), node, incarnation));
         }
-        let outcome = match self.script_faults.get(&(package, node, script)) {
+        let outcome = match self.script_faults.get(&(package.clone(), node, script)) {
             None => ScriptOutcome::Succeeded,
             Some(ScriptFault::Fail) => ScriptOutcome::Failed,
             Some(ScriptFault::Timeout) => ScriptOutcome::TimedOut,
@@ -896,22 +920,19 @@ impl Simulation {
     }
 
     /// S1: a failover package starts on a node while no other node may still run it.
-    fn check_single_owner(&mut self, node: NodeId, package: PackageId) {
-        if self.catalog.package(package).kind != PackageType::Failover || self.violation.is_some() {
+    fn check_single_owner(&mut self, node: NodeId, package: &str, kind: PackageType) {
+        if kind != PackageType::Failover || self.violation.is_some() {
             return;
         }
         let lives = NodeLives(&self.nodes, self.now);
         let other = self
             .owners
             .iter()
-            .find(|&&(p, n, i)| p == package && n != node && lives.alive_at_all(n, i));
-        if let Some(&(_, owner, _)) = other {
+            .find(|(p, n, i)| p == package && *n != node && lives.alive_at_all(*n, *i));
+        if let Some((_, owner, _)) = other {
             self.violation = Some(Violation {
                 invariant: "S1",
-                detail: format!(
-                    "{} starts on {node} while {owner} may still run it",
-                    self.catalog.package(package).name
-                ),
+                detail: format!("{package} starts on {node} while {owner} may still run it"),
                 at_seconds: Duration::from_nanos(self.now).as_secs_f64(),
                 seed: self.options.seed,
             });
@@ -920,12 +941,9 @@ impl Simulation {
 
     /// The nodes that may run `package` now.
     pub fn running_on(&self, package: &str) -> NodeSet {
-        let Some(id) = self.catalog.find(package) else {
-            return NodeSet::EMPTY;
-        };
         self.owners
             .iter()
-            .filter(|(p, _, _)| *p == id)
+            .filter(|(p, _, _)| p == package)
             .map(|(_, n, _)| *n)
             .collect()
     }
@@ -940,8 +958,10 @@ impl Simulation {
 
     /// A service of `package` dies on `node`.
     pub fn kill_service(&mut self, node: NodeId, package: &str, service: usize) {
-        let id = self.package(package);
-        self.kill_service_id(node, id, service);
+        let id = self.nodes[node.index()].catalog.find(package);
+        if let Some(id) = id {
+            self.kill_service_id(node, id, service);
+        }
     }
 
     /// A service of package `id` dies on `node` (if it runs there).
@@ -959,6 +979,45 @@ impl Simulation {
         let mut answer = Err(Refusal::ClusterNotRunning);
         self.run_core(node, |core, now| answer = core.handle_command(now, command));
         answer
+    }
+
+    /// cmapplyconf on `node`: the cluster file (None: the simulator's own) and every
+    /// package file.
+    pub fn apply(
+        &mut self,
+        node: NodeId,
+        cluster: Option<&str>,
+        packages: &[String],
+    ) -> Result<(), Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let text = cluster.map_or_else(|| cluster_file(&self.options), str::to_owned);
+        let cluster = parse(&text, "applied.ascii")
+            .map_err(|findings| Refusal::InvalidConfiguration {
+                reason: format!("{findings:?}"),
+            })?
+            .config;
+        let packages = packages
+            .iter()
+            .map(|text| {
+                parse_package(text, "applied.conf")
+                    .map(|checked| checked.config)
+                    .map_err(|findings| Refusal::InvalidConfiguration {
+                        reason: format!("{findings:?}"),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, now| {
+            answer = core.handle_apply(now, cluster, packages);
+        });
+        answer
+    }
+
+    /// The configuration generation in effect on `node` (None: down).
+    pub fn generation(&self, node: NodeId) -> Option<u64> {
+        self.core(node).map(|c| c.settings().config_generation)
     }
 
     /// cmhaltnode [-f] on `node`.
@@ -1177,6 +1236,9 @@ pub fn message_kind(message: &Message) -> &'static str {
         Message::Halt { .. } => "Halt",
         Message::Order { .. } => "Order",
         Message::Command { .. } => "Command",
+        Message::Apply { .. } => "Apply",
+        Message::ConfigRequest => "ConfigRequest",
+        Message::Config { .. } => "Config",
     }
 }
 

@@ -112,6 +112,21 @@ fn set_random_resource(sim: &mut Simulation, nodes: usize) {
     }
 }
 
+/// cmapplyconf on a random node: the package files, with or without an extra package (a
+/// deletion is refused while it runs; refusals are answers like any other here).
+fn apply_random(sim: &mut Simulation, nodes: usize) {
+    let node = random_node(sim, nodes);
+    let mut files = sim.options.packages.clone();
+    if sim.random(2) == 0 {
+        files.push(
+            "package_name extra\nnode_name *\nservice_name s\nservice_cmd /bin/s\n".to_owned(),
+        );
+    }
+    if sim.life(node) == Life::Up {
+        let _ = sim.apply(node, None, &files);
+    }
+}
+
 /// Every resource up on every node (the monitors report healthy again).
 fn set_resources_up(sim: &mut Simulation, nodes: usize) {
     let resources = sim.catalog().resources.clone();
@@ -300,10 +315,11 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
                 let force = sim.random(2) == 0;
                 let _ = sim.halt_node(node, force);
             }
-            _ => {
+            _ if sim.random(4) == 0 => {
                 let node = random_node(sim, nodes);
                 let _ = sim.halt_cluster(node, true);
             }
+            _ => apply_random(sim, nodes),
         },
         9 => sim.network.loss = [0.0, 0.05, 0.2, 0.4][sim.random(4) as usize],
         10 => {
@@ -416,9 +432,10 @@ mod check_l1 {
             return false;
         };
         let table = core.packages().table();
-        sim.catalog().ids().all(|id| {
+        let catalog = core.packages().catalog();
+        catalog.ids().all(|id| {
             let state = table.package(id);
-            let runs = sim.running_on(&sim.catalog().package(id).name).len();
+            let runs = sim.running_on(&catalog.package(id).name).len();
             let startable = state.auto_run
                 && !state.switching.intersection(core.view().members).is_empty()
                 && !state

@@ -1,0 +1,221 @@
+//! Configuration distribution (cmapplyconf): a new generation rides on a membership
+//! proposal, every member persists it before accepting, and it takes effect with the commit
+//! on every member or on none, also when the coordinator dies half way.
+
+use std::time::Duration;
+
+use cimguard_cluster::core::{NodeId, NodeSet};
+use cimguard_cluster::packages::Refusal;
+use cimguard_cluster::sim::{NoticeRecord, Options, Simulation};
+use cimguard_cluster::status::Notice;
+
+fn set(nodes: &[u32]) -> NodeSet {
+    nodes.iter().map(|&n| NodeId(n)).collect()
+}
+
+fn seconds(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
+    sim.notices()
+        .iter()
+        .filter(|r| r.notice.event_id() == id)
+        .cloned()
+        .collect()
+}
+
+fn package(name: &str, nodes: &[u32]) -> String {
+    let mut text = format!("package_name {name}\n");
+    for n in nodes {
+        text.push_str(&format!("node_name n{n}\n"));
+    }
+    text.push_str("service_name s\nservice_cmd /bin/s\nservice_restart 3\n");
+    text
+}
+
+fn cluster(packages: &[String]) -> Simulation {
+    let mut options = Options::new(3, 17);
+    options.packages = packages.to_vec();
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2]))
+            && !s.running_on("pkgM").is_empty())
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    sim
+}
+
+fn generations(sim: &Simulation) -> Vec<Option<u64>> {
+    (0..3).map(|n| sim.generation(NodeId(n))).collect()
+}
+
+#[test]
+fn a_package_added_while_others_run_takes_effect_everywhere() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = cluster(std::slice::from_ref(&pkg_m));
+    let started_before = notices(&sim, "PackageStarted").len();
+    // "aaa" sorts before pkgM: every package number changes while pkgM runs.
+    let files = vec![package("aaa", &[2, 3]), pkg_m];
+    sim.apply(NodeId(2), None, &files).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| !s.running_on("aaa").is_empty())
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let after = generations(&sim);
+    assert!(
+        after.iter().all(|g| *g == after[0] && g.unwrap() > 1),
+        "{after:?}"
+    );
+    // pkgM kept running where it was, untouched.
+    assert_eq!(sim.running_on("pkgM"), set(&[0]));
+    assert_eq!(notices(&sim, "PackageStarted").len(), started_before + 1);
+    let told = notices(&sim, "ClusterConfigChanged");
+    assert_eq!(told.len(), 1, "{told:?}");
+    let Notice::ClusterConfigChanged {
+        before,
+        after: number,
+        ref packages,
+    } = told[0].notice
+    else {
+        unreachable!()
+    };
+    assert_eq!((before, Some(number)), (1, after[0]));
+    assert_eq!(packages.added, ["aaa"]);
+    assert!(packages.deleted.is_empty() && packages.modified.is_empty());
+    // Its services are still watched under the new numbering: a restart counts for pkgM.
+    sim.kill_service(NodeId(0), "pkgM", 0);
+    sim.run_for(seconds(3)).unwrap();
+    let snapshot = sim.status(NodeId(1)).unwrap();
+    let m = snapshot.packages.iter().find(|p| p.name == "pkgM").unwrap();
+    assert_eq!(m.nodes[0].services[0].condition.restarts, 1);
+    assert_eq!(snapshot.generation, after[0].unwrap());
+    // The same files again change nothing.
+    sim.apply(NodeId(1), None, &files).unwrap();
+    sim.run_for(seconds(20)).unwrap();
+    assert_eq!(generations(&sim), after);
+}
+
+#[test]
+fn cmapplyconf_refuses_what_needs_a_halt() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let pkg_h = package("pkgH", &[1, 2]) + "auto_run no\n";
+    let mut sim = cluster(&[pkg_m.clone(), pkg_h.clone()]);
+    assert_eq!(
+        sim.apply(NodeId(1), None, std::slice::from_ref(&pkg_h)),
+        Err(Refusal::PackageActive {
+            package: "pkgM".into(),
+            change: "deleted"
+        })
+    );
+    assert_eq!(
+        sim.apply(
+            NodeId(1),
+            None,
+            &[package("pkgM", &[1, 2, 3]), pkg_h.clone()]
+        ),
+        Err(Refusal::PackageActive {
+            package: "pkgM".into(),
+            change: "modified"
+        })
+    );
+    let longer = cimguard_cluster::sim::cluster_file(&Options::new(3, 17))
+        .replace("MEMBER_TIMEOUT 14000000", "MEMBER_TIMEOUT 20000000");
+    assert_eq!(
+        sim.apply(NodeId(1), Some(&longer), &[pkg_m.clone(), pkg_h.clone()]),
+        Err(Refusal::NeedsHaltedCluster {
+            parameters: vec!["MEMBER_TIMEOUT"]
+        })
+    );
+    let error = sim
+        .apply(NodeId(1), None, &[package("pkgM", &[1, 9])])
+        .unwrap_err();
+    assert!(error.to_string().contains("n9"), "{error}");
+    // A halted package may be deleted.
+    sim.apply(NodeId(1), None, std::slice::from_ref(&pkg_m))
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| generations(s)
+            .iter()
+            .all(|g| *g != Some(1)))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let snapshot = sim.status(NodeId(2)).unwrap();
+    assert_eq!(snapshot.packages.len(), 1);
+    let told = notices(&sim, "ClusterConfigChanged");
+    assert_eq!(told.len(), 1);
+    assert!(matches!(
+        &told[0].notice,
+        Notice::ClusterConfigChanged { packages, .. } if packages.deleted == ["pkgH"]
+    ));
+}
+
+#[test]
+fn a_generation_committed_by_a_coordinator_that_dies_takes_effect_on_the_others() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    for seed in 0..10 {
+        let mut options = Options::new(3, 100 + seed);
+        options.packages = vec![pkg_m.clone()];
+        options.reboot_after = None;
+        let mut sim = Simulation::new(options);
+        sim.start_all();
+        assert!(sim
+            .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+            .unwrap());
+        sim.run_for(seconds(5)).unwrap();
+        // The commit never leaves the coordinator: it alone installs the new generation,
+        // then dies.
+        sim.network.drop_kinds.push((NodeId(0), "Commit"));
+        sim.apply(NodeId(0), None, &[pkg_m.clone(), package("pkgN", &[2, 3])])
+            .unwrap();
+        assert!(sim
+            .run_until(seconds(30), |s| s.generation(NodeId(0)) != Some(1))
+            .unwrap());
+        let applied = sim.generation(NodeId(0)).unwrap();
+        sim.crash(NodeId(0));
+        sim.network.drop_kinds.clear();
+        // The survivors carry it on: they accepted it, so it may be in effect (it was).
+        assert!(
+            sim.run_until(seconds(60), |s| s.formed(set(&[1, 2]))
+                && s.generation(NodeId(1)) == Some(applied)
+                && s.generation(NodeId(2)) == Some(applied))
+                .unwrap(),
+            "seed {seed}: {:?}",
+            generations(&sim)
+        );
+        // The old coordinator restarts with it and joins.
+        sim.restart(NodeId(0));
+        assert!(sim
+            .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+            .unwrap());
+        assert_eq!(generations(&sim), [Some(applied); 3]);
+        assert!(sim
+            .run_until(seconds(30), |s| !s.running_on("pkgN").is_empty())
+            .unwrap());
+    }
+}
+
+#[test]
+fn a_node_down_during_cmapplyconf_fetches_the_generation_and_joins() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = cluster(std::slice::from_ref(&pkg_m));
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.apply(NodeId(1), None, &[pkg_m, package("pkgN", &[3, 2])])
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.generation(NodeId(0)) != Some(1))
+        .unwrap());
+    let applied = sim.generation(NodeId(0));
+    sim.restart(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert_eq!(generations(&sim), [applied; 3]);
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("pkgN") == set(&[2]))
+        .unwrap());
+}
