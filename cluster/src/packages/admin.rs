@@ -43,6 +43,22 @@ pub enum Command {
         /// The node, for node switching.
         node: Option<NodeId>,
     },
+    /// `cmmodpkg -R -s service pkg`: reset the service's restart counter where the package
+    /// runs.
+    ResetRestarts {
+        /// The package.
+        package: PackageId,
+        /// The service, by index in the package file.
+        service: u16,
+    },
+    /// `cmmodpkg -m on|off pkg`: maintenance mode. Failures of the package's services and
+    /// resources are not acted on and it is not failed over; AUTO_RUN must be off first.
+    Maintenance {
+        /// The package.
+        package: PackageId,
+        /// On or off.
+        on: bool,
+    },
 }
 
 impl Command {
@@ -52,7 +68,9 @@ impl Command {
             Command::Run { package, .. }
             | Command::Halt { package, .. }
             | Command::Enable { package, .. }
-            | Command::Disable { package, .. } => package,
+            | Command::Disable { package, .. }
+            | Command::ResetRestarts { package, .. }
+            | Command::Maintenance { package, .. } => package,
         }
     }
 }
@@ -134,6 +152,12 @@ pub enum Refusal {
     },
     /// cmapplyconf: another configuration change is being applied.
     ConfigurationChanging,
+    /// The package has no such service.
+    UnknownService,
+    /// cmmodpkg -m on while AUTO_RUN is enabled.
+    SwitchingEnabled,
+    /// cmmodpkg -m on for a package active on more than one node.
+    SeveralNodes,
 }
 
 impl fmt::Display for Refusal {
@@ -195,6 +219,14 @@ impl fmt::Display for Refusal {
             }
             Refusal::ConfigurationChanging => {
                 f.write_str("another configuration change is being applied: try again shortly")
+            }
+            Refusal::UnknownService => f.write_str("the package has no such service"),
+            Refusal::SwitchingEnabled => f.write_str(
+                "global switching is enabled: disable it first with cmmodpkg -d, then set \
+                 maintenance mode",
+            ),
+            Refusal::SeveralNodes => {
+                f.write_str("maintenance mode involves one node: the package runs on several")
             }
         }
     }
@@ -296,6 +328,29 @@ pub fn check(
                 .collect();
             if !dependents.is_empty() {
                 return Err(Refusal::DependentsRunning { dependents });
+            }
+            Ok(())
+        }
+        Command::ResetRestarts { service, .. } => {
+            if usize::from(service) >= package.services.len() {
+                return Err(Refusal::UnknownService);
+            }
+            if active.is_empty() {
+                return Err(Refusal::NotRunning);
+            }
+            Ok(())
+        }
+        Command::Maintenance { on, .. } => {
+            if on && !state.maintenance {
+                if state.auto_run {
+                    return Err(Refusal::SwitchingEnabled);
+                }
+                if active.len() > 1 {
+                    return Err(Refusal::SeveralNodes);
+                }
+                if active.iter().any(|(_, s)| s.is_transitional()) {
+                    return Err(Refusal::InTransition);
+                }
             }
             Ok(())
         }

@@ -240,6 +240,8 @@ pub enum Order {
     Start(PackageId),
     /// Halt it there.
     Halt(PackageId, HaltReason),
+    /// Reset a service's restart counter there (cmmodpkg -R -s).
+    ResetRestarts(PackageId, u16),
 }
 
 /// The switching part of the table, as the coordinator sends it.
@@ -548,7 +550,7 @@ impl Manager {
                 .locals
                 .get(&id)
                 .is_some_and(|l| l.state == InstanceState::Running);
-            if after == Health::Down && running {
+            if after == Health::Down && running && !self.table.package(id).maintenance {
                 if self.catalog.package(id).node_fail_fast {
                     self.outputs.push(Output::FailFast);
                 }
@@ -660,6 +662,7 @@ impl Manager {
             let done = match order {
                 Order::Start(_) => state.is_some(),
                 Order::Halt(..) => state != Some(InstanceState::Running),
+                Order::ResetRestarts(..) => true,
             };
             if done {
                 self.pending.remove(&(id, node));
@@ -711,13 +714,19 @@ impl Manager {
                 .filter(|n| !members.contains(*n) || failed.contains(*n))
                 .collect();
             for node in gone {
+                let coordinator = members.lowest() == Some(self.me);
                 if state
                     .instances
                     .remove(&node)
                     .is_some_and(InstanceState::occupies)
-                    && members.lowest() == Some(self.me)
+                    && coordinator
                 {
                     self.failed_over.insert(id, Some(node));
+                    // Maintenance mode ends when its node halts or fails.
+                    if state.maintenance {
+                        state.maintenance = false;
+                        self.switching_version = (epoch, self.switching_version.1 + 1);
+                    }
                 }
             }
             // What a failed node ran is not surely known (its last report may be old, an
@@ -788,6 +797,23 @@ impl Manager {
                 for target in targets {
                     self.issue(now, id, target, Order::Halt(id, HaltReason::Command));
                 }
+            }
+            Command::ResetRestarts { service, .. } => {
+                let targets: Vec<NodeId> = self
+                    .table
+                    .package(id)
+                    .instances
+                    .iter()
+                    .filter(|(_, s)| s.occupies())
+                    .map(|(n, _)| *n)
+                    .collect();
+                for target in targets {
+                    self.issue(now, id, target, Order::ResetRestarts(id, service));
+                }
+            }
+            Command::Maintenance { on, .. } => {
+                self.table.package_mut(id).maintenance = on;
+                switching_changed = true;
             }
             Command::Enable { node, .. } | Command::Disable { node, .. } => {
                 let enable = matches!(command, Command::Enable { .. });
@@ -873,6 +899,24 @@ impl Manager {
                 }
             }
             Order::Halt(id, reason) => self.halt_local(id, reason),
+            Order::ResetRestarts(id, service) => {
+                if let Some(slot) = self
+                    .locals
+                    .get_mut(&id)
+                    .and_then(|l| l.restarts.get_mut(usize::from(service)))
+                {
+                    *slot = 0;
+                    // Peers learn it from the next heartbeats.
+                    self.version += 1;
+                }
+                // Done at once: an order of this node to itself is settled here.
+                if matches!(
+                    self.pending.get(&(id, self.me)),
+                    Some((Order::ResetRestarts(..), _, _))
+                ) {
+                    self.pending.remove(&(id, self.me));
+                }
+            }
         }
     }
 
@@ -1019,6 +1063,16 @@ impl Manager {
             return;
         }
         let done = local.restarts.get(service).copied().unwrap_or(0);
+        if self.table.package(id).maintenance {
+            // Maintenance mode: told, not acted on (no restart, no failover, no reset).
+            self.outputs
+                .push(Output::Event(PackageEvent::ServiceFailed {
+                    package: id,
+                    service,
+                    restarts: done,
+                }));
+            return;
+        }
         self.outputs
             .push(Output::Event(PackageEvent::ServiceFailed {
                 package: id,

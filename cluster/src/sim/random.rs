@@ -334,7 +334,7 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
             if let Some(package) = random_package(sim) {
                 let node = random_node(sim, nodes);
                 let target = random_node(sim, nodes);
-                let command = match sim.random(4) {
+                let command = match sim.random(6) {
                     0 => Command::Run {
                         package,
                         node: target,
@@ -346,6 +346,14 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
                     2 => Command::Enable {
                         package,
                         node: (sim.random(2) == 0).then_some(target),
+                    },
+                    3 => Command::ResetRestarts {
+                        package,
+                        service: 0,
+                    },
+                    4 => Command::Maintenance {
+                        package,
+                        on: sim.random(2) == 0,
                     },
                     _ => Command::Disable {
                         package,

@@ -1,0 +1,159 @@
+//! cmmodpkg -R -s (reset a service's restart counter) and cmmodpkg -m on|off (maintenance
+//! mode), serviceguard.md 5.2 and 6.6.
+
+use std::time::Duration;
+
+use cimguard_cluster::core::{NodeId, NodeSet};
+use cimguard_cluster::packages::{Command, Refusal};
+use cimguard_cluster::sim::{NoticeRecord, Options, Simulation};
+use cimguard_cluster::status::PackageState;
+
+fn set(nodes: &[u32]) -> NodeSet {
+    nodes.iter().map(|&n| NodeId(n)).collect()
+}
+
+fn seconds(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
+    sim.notices()
+        .iter()
+        .filter(|r| r.notice.event_id() == id)
+        .cloned()
+        .collect()
+}
+
+fn cluster(restart: &str) -> Simulation {
+    let mut options = Options::new(3, 61);
+    options.packages = vec![format!(
+        "package_name dbpkg\nnode_name n1\nnode_name n2\nservice_name db\nservice_cmd /bin/db\n\
+         service_restart {restart}\n"
+    )];
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2]))
+            && s.running_on("dbpkg") == set(&[0]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    sim
+}
+
+fn restarts(sim: &Simulation, observer: u32) -> u32 {
+    let snapshot = sim.status(NodeId(observer)).unwrap();
+    snapshot.packages[0].nodes[0].services[0].condition.restarts
+}
+
+#[test]
+fn cmmodpkg_r_resets_the_restart_counter_where_the_package_runs() {
+    let mut sim = cluster("2");
+    let id = sim.package("dbpkg");
+    for _ in 0..2 {
+        sim.kill_service(NodeId(0), "dbpkg", 0);
+        sim.run_for(seconds(2)).unwrap();
+    }
+    assert_eq!(restarts(&sim, 2), 2);
+    assert_eq!(
+        sim.command(
+            NodeId(2),
+            Command::ResetRestarts {
+                package: id,
+                service: 3
+            }
+        ),
+        Err(Refusal::UnknownService)
+    );
+    sim.command(
+        NodeId(2),
+        Command::ResetRestarts {
+            package: id,
+            service: 0,
+        },
+    )
+    .unwrap();
+    sim.run_for(seconds(3)).unwrap();
+    assert_eq!(restarts(&sim, 0), 0);
+    assert_eq!(restarts(&sim, 2), 0);
+    // The counter starts again: two more restarts before the package fails.
+    sim.kill_service(NodeId(0), "dbpkg", 0);
+    sim.run_for(seconds(2)).unwrap();
+    assert_eq!(sim.running_on("dbpkg"), set(&[0]));
+    assert_eq!(restarts(&sim, 1), 1);
+    assert!(notices(&sim, "PackageFailed").is_empty());
+    // No counter to reset where nothing runs.
+    sim.command(
+        NodeId(0),
+        Command::Halt {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg").is_empty())
+        .unwrap());
+    sim.run_for(seconds(2)).unwrap();
+    assert_eq!(
+        sim.command(
+            NodeId(0),
+            Command::ResetRestarts {
+                package: id,
+                service: 0
+            }
+        ),
+        Err(Refusal::NotRunning)
+    );
+}
+
+#[test]
+fn in_maintenance_mode_failures_are_not_acted_on() {
+    let mut sim = cluster("none");
+    let id = sim.package("dbpkg");
+    let on = Command::Maintenance {
+        package: id,
+        on: true,
+    };
+    assert_eq!(sim.command(NodeId(1), on), Err(Refusal::SwitchingEnabled));
+    sim.command(
+        NodeId(1),
+        Command::Disable {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    sim.run_for(seconds(2)).unwrap();
+    sim.command(NodeId(1), on).unwrap();
+    sim.run_for(seconds(2)).unwrap();
+    for observer in 0..3 {
+        let snapshot = sim.status(NodeId(observer)).unwrap();
+        assert_eq!(
+            snapshot.packages[0].condition.state,
+            PackageState::Maintenance
+        );
+    }
+    // The service dies: told, but the package neither fails nor moves.
+    sim.kill_service(NodeId(0), "dbpkg", 0);
+    sim.run_for(seconds(20)).unwrap();
+    assert_eq!(notices(&sim, "ServiceFailed").len(), 1);
+    assert!(notices(&sim, "PackageFailed").is_empty());
+    assert_eq!(sim.running_on("dbpkg"), set(&[0]));
+    // Out of maintenance, the next failure counts.
+    sim.command(
+        NodeId(1),
+        Command::Maintenance {
+            package: id,
+            on: false,
+        },
+    )
+    .unwrap();
+    sim.run_for(seconds(2)).unwrap();
+    assert_eq!(
+        sim.status(NodeId(2)).unwrap().packages[0].condition.state,
+        PackageState::Running
+    );
+    sim.kill_service(NodeId(0), "dbpkg", 0);
+    sim.run_for(seconds(10)).unwrap();
+    assert_eq!(notices(&sim, "PackageFailed").len(), 1);
+}
