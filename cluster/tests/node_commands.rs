@@ -215,3 +215,35 @@ fn a_halted_node_out_of_a_running_cluster_sees_it_unknown() {
         NodeCondition::down(NodeState::Halted)
     );
 }
+
+#[test]
+fn cmruncl_n_forms_with_the_nodes_named() {
+    let mut options = Options::new(4, 6);
+    options.packages = vec![package("pkgA", &[4, 2])];
+    let mut sim = Simulation::new(options);
+    // Two of four nodes start: automatic start waits for all of them (scenario 26).
+    sim.start(NodeId(1));
+    sim.start(NodeId(2));
+    sim.run_for(seconds(60)).unwrap();
+    assert!(!sim.formed(set(&[1, 2])));
+    // cmruncl -n n2 -n n3 on both.
+    for node in [1, 2] {
+        sim.run_cluster(NodeId(node), set(&[1, 2])).unwrap();
+    }
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])))
+        .unwrap());
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("pkgA") == set(&[1]))
+        .unwrap());
+    assert_eq!(
+        sim.run_cluster(NodeId(1), set(&[1, 2])),
+        Err(Refusal::AlreadyMember)
+    );
+    // The others join when they start.
+    sim.start(NodeId(0));
+    sim.start(NodeId(3));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2, 3])))
+        .unwrap());
+}

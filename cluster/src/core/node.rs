@@ -298,6 +298,8 @@ pub struct Node {
     leaving: Leaving,
     /// The cluster halted (cmhaltcl) while this node was a member.
     cluster_halted: bool,
+    /// cmruncl -n: the nodes to form the cluster with (else every configured node).
+    start_with: Option<NodeSet>,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
     pending_config: Option<(ClusterConfig, Vec<PackageConfig>)>,
     /// On the coordinator: a generation carried by a proposal that may have been committed
@@ -377,6 +379,7 @@ impl Node {
             lock_check: LockCheck::default(),
             leaving: Leaving::No,
             cluster_halted: false,
+            start_with: None,
             pending_config: None,
             adopt: None,
             accepted_configs: persisted.accepted_configs,
@@ -456,6 +459,22 @@ impl Node {
         } else {
             self.drain_packages(now);
         }
+        Ok(())
+    }
+
+    /// cmruncl [-n node]... on a starting node: form the cluster with these nodes (all
+    /// must be reachable) instead of waiting for every configured node, unless a cluster
+    /// already runs, which the node joins. The operator vouches that the others are down.
+    pub fn handle_run_cluster(&mut self, now: Instant, nodes: NodeSet) -> Result<(), Refusal> {
+        if self.phase != Phase::Starting || self.view.epoch != Epoch::NONE {
+            return Err(Refusal::AlreadyMember);
+        }
+        let me = self.settings.me;
+        if !nodes.contains(me) || nodes.iter().any(|n| n.index() >= self.settings.nodes) {
+            return Err(Refusal::NotAnAllowedNode { node: me });
+        }
+        self.start_with = Some(nodes);
+        self.step(now);
         Ok(())
     }
 
@@ -1630,8 +1649,12 @@ impl Node {
             }
         }
         if self.view.epoch == Epoch::NONE {
-            // Automatic start: a cluster of every configured node, or join a running one.
-            let everyone = candidate.members == NodeSet::first(self.settings.nodes);
+            // Automatic start: a cluster of every configured node, or join a running one;
+            // cmruncl -n names the nodes to start with instead.
+            let wanted = self
+                .start_with
+                .unwrap_or_else(|| NodeSet::first(self.settings.nodes));
+            let everyone = candidate.members.intersection(wanted) == wanted;
             if !everyone || self.cluster_elsewhere(now) {
                 return;
             }

@@ -158,6 +158,8 @@ pub enum Refusal {
     SwitchingEnabled,
     /// cmmodpkg -m on for a package active on more than one node.
     SeveralNodes,
+    /// cmruncl on a node that is a cluster member already.
+    AlreadyMember,
 }
 
 impl fmt::Display for Refusal {
@@ -225,6 +227,7 @@ impl fmt::Display for Refusal {
                 "global switching is enabled: disable it first with cmmodpkg -d, then set \
                  maintenance mode",
             ),
+            Refusal::AlreadyMember => f.write_str("the node runs in the cluster already"),
             Refusal::SeveralNodes => {
                 f.write_str("maintenance mode involves one node: the package runs on several")
             }

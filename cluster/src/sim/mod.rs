@@ -1020,6 +1020,18 @@ impl Simulation {
         self.core(node).map(|c| c.settings().config_generation)
     }
 
+    /// cmruncl -n on `node` (started already): form with `nodes`.
+    pub fn run_cluster(&mut self, node: NodeId, nodes: NodeSet) -> Result<(), Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, now| {
+            answer = core.handle_run_cluster(now, nodes);
+        });
+        answer
+    }
+
     /// cmhaltnode [-f] on `node`.
     pub fn halt_node(&mut self, node: NodeId, force: bool) -> Result<(), Refusal> {
         if self.nodes[node.index()].life != Life::Up {
