@@ -531,6 +531,7 @@ pub fn describe_cause(cause: FailureCause, catalog: &Catalog, package: PackageId
                 .map_or("?", |r| r.name.as_str());
             format!("generic resource {name} went down")
         }
+        FailureCause::Dependency => "a package it depends on went down".to_string(),
         FailureCause::Ordered => "halted as failed by the package coordinator".to_string(),
     }
 }

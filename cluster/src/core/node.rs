@@ -2993,13 +2993,19 @@ fn package_notice(me: NodeId, event: &PackageEvent) -> Option<Notice> {
                 },
                 // A before_package_start resource went down: failed, but it ends halted
                 // (node switching stays enabled).
-                None if reason == Some(HaltReason::Failure) => Notice::PackageFailed {
-                    package,
-                    node: me,
-                    cause: cause.unwrap_or(FailureCause::Ordered),
-                    before: old,
-                    after: new,
-                },
+                None if matches!(
+                    reason,
+                    Some(HaltReason::Failure | HaltReason::DependencyFailed)
+                ) =>
+                {
+                    Notice::PackageFailed {
+                        package,
+                        node: me,
+                        cause: cause.unwrap_or(FailureCause::Ordered),
+                        before: old,
+                        after: new,
+                    }
+                }
                 Some(InstanceState::Failed | InstanceState::HaltAborted) => Notice::PackageFailed {
                     package,
                     node: me,

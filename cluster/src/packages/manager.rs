@@ -15,7 +15,7 @@ use super::admin::{Command, Refusal};
 use super::catalog::{Catalog, PackageId, ResourceValue};
 use super::placement::{decide, Decision, Inputs};
 use super::table::{InstanceState, Table};
-use crate::config::package::{Evaluation, ServiceRestart};
+use crate::config::package::{DependencyCondition, DependencyLocation, Evaluation, ServiceRestart};
 use crate::core::{Instant, NodeId, NodeSet};
 use crate::status::Health;
 
@@ -72,6 +72,9 @@ pub enum HaltReason {
     Failback,
     /// A failure: the package ends failed here.
     Failure,
+    /// A package it depends on is down: it halts as failed, and may start again where its
+    /// dependencies hold (node switching stays enabled).
+    DependencyFailed,
 }
 
 /// Why a package failed on a node.
@@ -85,6 +88,8 @@ pub enum FailureCause {
     Service(usize),
     /// A generic resource went down (by index in the package file).
     GenericResource(usize),
+    /// A package it depends on went down.
+    Dependency,
     /// The package coordinator halted it as failed.
     Ordered,
 }
@@ -873,9 +878,26 @@ impl Manager {
     /// and nothing more starts here.
     pub fn leave(&mut self) {
         self.leaving = true;
+        self.halt_for_leave();
+    }
+
+    /// Halts, for a node that leaves, every package here that no other package here
+    /// depends on; the others halt as their dependents finish (halt ordering).
+    fn halt_for_leave(&mut self) {
         let ids: Vec<PackageId> = self.locals.keys().copied().collect();
         for id in ids {
-            self.halt_local(id, HaltReason::Command);
+            let needed = self.locals.iter().any(|(other, local)| {
+                *other != id
+                    && local.state.occupies()
+                    && self.catalog.package(*other).dependencies.iter().any(|d| {
+                        d.package == id
+                            && d.condition == DependencyCondition::Up
+                            && d.location == DependencyLocation::SameNode
+                    })
+            });
+            if !needed {
+                self.halt_local(id, HaltReason::Command);
+            }
         }
     }
 
@@ -965,14 +987,14 @@ impl Manager {
             return;
         }
         let before = local.state;
-        local.state = if reason == HaltReason::Failure {
-            InstanceState::Failing
-        } else {
-            InstanceState::Halting
+        local.state = match reason {
+            HaltReason::Failure | HaltReason::DependencyFailed => InstanceState::Failing,
+            HaltReason::Command | HaltReason::Failback => InstanceState::Halting,
         };
         local.halt_reason = reason;
         local.cause = match reason {
             HaltReason::Failure => cause.or(Some(FailureCause::Ordered)),
+            HaltReason::DependencyFailed => Some(FailureCause::Dependency),
             _ => None,
         };
         let after = local.state;
@@ -1032,6 +1054,10 @@ impl Manager {
                                 |r| r.evaluation == Evaluation::BeforePackageStart))
                 });
                 self.set_local(id, failed.then_some(InstanceState::Failed));
+                if self.leaving {
+                    // The packages it depended on may halt now.
+                    self.halt_for_leave();
+                }
             }
             (Script::Halt, InstanceState::Halting | InstanceState::Failing, _) => {
                 if fail_fast && outcome == ScriptOutcome::TimedOut {
@@ -1161,7 +1187,12 @@ impl Manager {
             let reason = why.filter(|_| halting).map(|(reason, _)| reason);
             let cause = why
                 .filter(|_| {
-                    halting && reason == Some(HaltReason::Failure) || after.is_some_and(failing)
+                    halting
+                        && matches!(
+                            reason,
+                            Some(HaltReason::Failure | HaltReason::DependencyFailed)
+                        )
+                        || after.is_some_and(failing)
                 })
                 .and_then(|(_, cause)| cause);
             self.outputs.push(Output::Event(PackageEvent::StateChanged {
@@ -1205,6 +1236,11 @@ impl Manager {
                 Decision::Failback { package, node, .. } => {
                     (package, node, Order::Halt(package, HaltReason::Failback))
                 }
+                Decision::DependencyFailed { package, node } => (
+                    package,
+                    node,
+                    Order::Halt(package, HaltReason::DependencyFailed),
+                ),
             };
             if self
                 .pending
@@ -1228,6 +1264,7 @@ impl Manager {
                         node: to,
                     }));
                 }
+                Decision::DependencyFailed { .. } => {}
             }
             self.issue(now, package, node, order);
         }

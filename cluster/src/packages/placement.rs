@@ -34,6 +34,15 @@ pub enum Decision {
         /// Where it will go.
         to: NodeId,
     },
+    /// Halt `package` on `node`: a package it needs up is no longer up where the
+    /// dependency says (the dependent fails with it, and may start again where its
+    /// dependencies hold).
+    DependencyFailed {
+        /// The package.
+        package: PackageId,
+        /// Where it runs.
+        node: NodeId,
+    },
 }
 
 /// What placement needs to know besides the table.
@@ -58,6 +67,22 @@ pub fn decide(inputs: &Inputs<'_>) -> Vec<Decision> {
         let package = inputs.catalog.package(id);
         let state = inputs.table.package(id);
         if state.maintenance || state.instances.values().any(|s| s.is_transitional()) {
+            continue;
+        }
+        let broken: Vec<NodeId> = state
+            .instances
+            .iter()
+            .filter(|(node, s)| {
+                **s == InstanceState::Running && !planner.up_dependencies_hold(package, **node)
+            })
+            .map(|(node, _)| *node)
+            .collect();
+        if !broken.is_empty() {
+            decisions.extend(
+                broken
+                    .into_iter()
+                    .map(|node| Decision::DependencyFailed { package: id, node }),
+            );
             continue;
         }
         match package.kind {
@@ -263,6 +288,26 @@ impl<'a> Planner<'a> {
         nodes
     }
 
+    /// Whether the `= up` dependencies of a package running on `node` hold, on the table as
+    /// it is (a dependency being restarted, starting or halting does not count as up).
+    fn up_dependencies_hold(&self, package: &PackageDef, node: NodeId) -> bool {
+        package
+            .dependencies
+            .iter()
+            .filter(|d| d.condition == DependencyCondition::Up)
+            .all(|d| {
+                let instances = &self.inputs.table.package(d.package).instances;
+                let up: NodeSet = instances
+                    .iter()
+                    .filter(|(_, s)| s.counts_as_up())
+                    .map(|(n, _)| *n)
+                    .collect();
+                // A dependency in transition is given time: only one that is gone counts.
+                let settling = instances.values().any(|s| s.is_transitional());
+                settling || dependency_holds(d, node, up, NodeSet::EMPTY)
+            })
+    }
+
     fn dependencies_hold(&self, package: &PackageDef, node: NodeId) -> bool {
         package
             .dependencies
@@ -370,6 +415,10 @@ mod tests {
                 Decision::Failback { package, to, .. } => {
                     (format!("{} back", catalog.package(package).name), to.0 + 1)
                 }
+                Decision::DependencyFailed { package, node } => (
+                    format!("{} halts", catalog.package(package).name),
+                    node.0 + 1,
+                ),
             })
             .collect()
     }

@@ -89,6 +89,14 @@ pub fn options(seed: u64, sabotage: Sabotage) -> Options {
             _ => {}
         }
     }
+    // Dependencies on pkg0, anywhere: a dependent fails with it and follows it.
+    for text in options.packages.iter_mut().skip(1) {
+        if pick(3) == 0 {
+            text.push_str(
+                "dependency_name d\ndependency_condition pkg0 = up\ndependency_location any_node\n",
+            );
+        }
+    }
     options
 }
 
@@ -444,7 +452,14 @@ mod check_l1 {
         catalog.ids().all(|id| {
             let state = table.package(id);
             let runs = sim.running_on(&catalog.package(id).name).len();
+            // A package whose dependencies do not run anywhere need not run either.
+            let dependencies_run = catalog
+                .package(id)
+                .dependencies
+                .iter()
+                .all(|d| !sim.running_on(&catalog.package(d.package).name).is_empty());
             let startable = state.auto_run
+                && dependencies_run
                 && !state.switching.intersection(core.view().members).is_empty()
                 && !state
                     .instances
