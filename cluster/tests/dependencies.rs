@@ -97,3 +97,31 @@ fn a_halting_node_halts_dependents_first() {
     // web started on n2 only once db ran there.
     assert!(notices(&sim, "PackageFailed").is_empty());
 }
+
+#[test]
+fn a_dependent_starts_once_its_dependency_runs() {
+    let mut options = Options::new(3, 72);
+    options.packages = vec![DB.into(), WEB.into()];
+    let mut sim = Simulation::new(options);
+    sim.script_latency = seconds(4);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(90), |s| s.running_on("web") == set(&[0]))
+        .unwrap());
+    sim.run_for(seconds(10)).unwrap();
+    let when = |name: &str, state: InstanceState| {
+        sim.trace()
+            .iter()
+            .find(|r| match r.event {
+                Event::Package(PackageEvent::StateChanged {
+                    package,
+                    after: Some(s),
+                    ..
+                }) => s == state && sim.catalog().package(package).name == name,
+                _ => false,
+            })
+            .map(|r| r.at)
+            .unwrap()
+    };
+    assert!(when("web", InstanceState::Starting) >= when("db", InstanceState::Running));
+}

@@ -260,9 +260,18 @@ impl<'a> Planner<'a> {
             && self.fits(package, node)
     }
 
-    /// The nodes where `id` counts as up (running), planned starts included.
+    /// The nodes where `id` runs. Planned starts do not count: a dependent starts once
+    /// what it depends on runs (start ordering; the report of it running brings the next
+    /// placement round).
     fn up_on(&self, id: PackageId) -> NodeSet {
-        self.nodes_where(id, InstanceState::counts_as_up)
+        self.inputs
+            .table
+            .package(id)
+            .instances
+            .iter()
+            .filter(|(_, s)| s.counts_as_up())
+            .map(|(n, _)| *n)
+            .collect()
     }
 
     /// The nodes `id` occupies (anything but failed), planned starts included.
@@ -526,16 +535,12 @@ mod tests {
             ],
         );
         let mut table = Table::new(&catalog);
-        // db first (priority); web must follow it to node 1; batch avoids db's node.
+        // db first (priority); web waits for it; batch avoids db's node.
         assert_eq!(
             starts(&catalog, &table, up(&[1, 2, 3])),
-            [
-                ("db".to_owned(), 1),
-                ("web".to_owned(), 1),
-                ("batch".to_owned(), 2)
-            ]
+            [("db".to_owned(), 1), ("batch".to_owned(), 2)]
         );
-        // db is only starting: web waits until it runs.
+        // db is only starting: web still waits.
         let db = catalog.find("db").unwrap();
         table
             .package_mut(db)
@@ -543,6 +548,12 @@ mod tests {
             .insert(node(1), InstanceState::Starting);
         let planned = starts(&catalog, &table, up(&[1, 2, 3]));
         assert!(!planned.iter().any(|(p, _)| p == "web"), "{planned:?}");
+        // db runs: web follows it to node 1.
+        table
+            .package_mut(db)
+            .instances
+            .insert(node(1), InstanceState::Running);
+        assert!(starts(&catalog, &table, up(&[1, 2, 3])).contains(&("web".to_owned(), 1)));
     }
 
     #[test]
