@@ -128,6 +128,11 @@ vocabulary! {
         HaltAborted => "halt_aborted",
         /// In maintenance (cmmodpkg -m on): not monitored, not failed over.
         Maintenance => "maintenance",
+        /// Halted with its node lost: placement waits until that node is certainly reset.
+        RelocateWait => "relocate_wait",
+        /// A multi-node package that may not run on this node (AUTO_RUN or node switching
+        /// off).
+        Blocked => "blocked",
     }
 }
 
@@ -777,6 +782,14 @@ pub(crate) fn package_rows(
                             }
                         })
                         .collect();
+                    let mut instance_condition = PackageCondition::of(instance);
+                    if def.kind != PackageType::Failover
+                        && instance.is_none()
+                        && up.contains(node)
+                        && (!state.auto_run || !state.switching.contains(node))
+                    {
+                        instance_condition.state = PackageState::Blocked;
+                    }
                     PackageNodeRow {
                         resources,
                         node,
@@ -789,7 +802,7 @@ pub(crate) fn package_rows(
                         },
                         switching: state.switching.contains(node),
                         current: active.contains(node),
-                        instance: PackageCondition::of(instance),
+                        instance: instance_condition,
                         services,
                     }
                 })
@@ -882,6 +895,12 @@ fn package_condition(
     }
     if state.maintenance {
         condition.state = PackageState::Maintenance;
+    } else if condition.status == PackageStatus::Down
+        && condition.state == PackageState::Halted
+        && !state.awaiting_fence.is_empty()
+        && state.auto_run
+    {
+        condition.state = PackageState::RelocateWait;
     }
     condition
 }

@@ -219,3 +219,127 @@ fn a_node_down_during_cmapplyconf_fetches_the_generation_and_joins() {
         .run_until(seconds(60), |s| s.running_on("pkgN") == set(&[2]))
         .unwrap());
 }
+
+fn formed(nodes: usize, packages: &[String]) -> Simulation {
+    let mut options = Options::new(nodes, 17);
+    options.packages = packages.to_vec();
+    options.reboot_after = None;
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(NodeSet::first(nodes)))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    sim
+}
+
+#[test]
+fn no_package_starts_while_a_change_that_deletes_it_is_on_its_way() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let pkg_h = package("pkgH", &[1, 2]) + "auto_run no\n";
+    let mut sim = formed(3, &[pkg_m.clone(), pkg_h]);
+    sim.apply(NodeId(0), None, std::slice::from_ref(&pkg_m))
+        .unwrap();
+    let h = sim.package("pkgH");
+    assert_eq!(
+        sim.command(
+            NodeId(0),
+            cimguard_cluster::packages::Command::Run {
+                package: h,
+                node: NodeId(0),
+            }
+        ),
+        Err(Refusal::ConfigurationChanging)
+    );
+    sim.run_for(seconds(30)).unwrap();
+    assert!(sim.running_on("pkgH").is_empty());
+    // Added again elsewhere: it starts once, nowhere else (the checkers watch S1).
+    sim.apply(NodeId(1), None, &[pkg_m, package("pkgH", &[2, 3])])
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("pkgH") == set(&[1]))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+}
+
+#[test]
+fn files_changed_offline_are_kept_over_a_generation_made_online() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = formed(3, std::slice::from_ref(&pkg_m));
+    sim.apply(NodeId(0), None, &[pkg_m, package("pkgN", &[2, 3])])
+        .unwrap();
+    sim.run_for(seconds(20)).unwrap();
+    let online = sim.generation(NodeId(0)).unwrap();
+    assert!(online > 1);
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    sim.run_for(seconds(30)).unwrap();
+    // An offline cmapplyconf wrote generation 100000 on every node.
+    for n in 0..3 {
+        sim.crash(NodeId(n));
+        sim.set_config_generation(NodeId(n), online + 100_000);
+    }
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert_eq!(generations(&sim), [Some(online + 100_000); 3]);
+}
+
+#[test]
+fn a_generation_accepted_by_one_node_only_is_never_revived() {
+    use cimguard_cluster::core::Phase;
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = formed(5, std::slice::from_ref(&pkg_m));
+    // Only n5 hears the proposal; the coordinator dies before anything is committed.
+    for n in 1..4 {
+        sim.cut_oneway(NodeId(0), NodeId(n));
+    }
+    sim.apply(NodeId(0), None, &[pkg_m, package("pkgN", &[2, 3])])
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| s
+            .core(NodeId(4))
+            .is_some_and(|c| c.phase() == Phase::Reforming))
+        .unwrap());
+    sim.crash(NodeId(0));
+    sim.heal();
+    sim.partition(&[set(&[0, 1, 2, 3]), set(&[4])]);
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[1, 2, 3])))
+        .unwrap());
+    sim.run_for(seconds(60)).unwrap();
+    sim.crash(NodeId(4));
+    sim.heal();
+    sim.restart(NodeId(4));
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[1, 2, 3, 4])))
+        .unwrap());
+    sim.run_for(seconds(20)).unwrap();
+    for n in 1..5 {
+        assert_eq!(sim.generation(NodeId(n)), Some(1), "node {n}");
+    }
+    assert!(sim.running_on("pkgN").is_empty());
+}
+
+#[test]
+fn a_lost_answer_to_a_configuration_request_is_asked_again() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = formed(3, std::slice::from_ref(&pkg_m));
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.apply(NodeId(1), None, &[pkg_m, package("pkgN", &[3, 2])])
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.generation(NodeId(0)) != Some(1))
+        .unwrap());
+    sim.network.drop_kinds.push((NodeId(0), "Config"));
+    sim.network.drop_kinds.push((NodeId(1), "Config"));
+    sim.restart(NodeId(2));
+    sim.run_for(seconds(10)).unwrap();
+    sim.network.drop_kinds.clear();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+}

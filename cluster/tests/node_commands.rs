@@ -247,3 +247,16 @@ fn cmruncl_n_forms_with_the_nodes_named() {
         .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2, 3])))
         .unwrap());
 }
+
+#[test]
+fn cmhaltnode_on_every_member_halts_the_cluster() {
+    let mut sim = cluster(Options::new(3, 7), &[("pkgA", &[1, 2])]);
+    for node in 0..3 {
+        sim.halt_node(NodeId(node), true).unwrap();
+    }
+    assert!(sim
+        .run_until(seconds(60), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    assert!(sim.running_on("pkgA").is_empty());
+    assert_eq!(sim.watchdog_resets, 0);
+}

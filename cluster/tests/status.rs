@@ -668,3 +668,59 @@ fn what_an_operator_starts_after_a_failure_is_no_failover() {
     sim.run_for(seconds(20)).unwrap();
     assert!(notices(&sim, "PackageFailover").is_empty());
 }
+
+#[test]
+fn a_package_of_a_lost_node_shows_relocate_wait_until_the_fence_wait_ends() {
+    let mut sim = cluster(
+        Options::new(3, 31),
+        &[
+            ("dbpkg", package("dbpkg", &[3, 1], "")),
+            (
+                "monpkg",
+                package(
+                    "monpkg",
+                    &[1, 2, 3],
+                    "package_type multi_node\nauto_run no\n",
+                ),
+            ),
+        ][..1],
+    );
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(40), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    let db = &status(&sim, 1).packages[0];
+    assert_eq!(
+        (db.condition.status, db.condition.state),
+        (PackageStatus::Down, PackageState::RelocateWait)
+    );
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("dbpkg") == set(&[0]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    assert_eq!(status(&sim, 1).packages[0].condition, up_running());
+}
+
+#[test]
+fn a_multi_node_package_that_may_not_run_on_a_node_shows_blocked_there() {
+    let mut options = Options::new(3, 32);
+    options.packages = vec![package(
+        "monpkg",
+        &[1, 2, 3],
+        "package_type multi_node\nauto_run no\n",
+    )];
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    let snapshot = status(&sim, 0);
+    assert!(snapshot.packages[0]
+        .nodes
+        .iter()
+        .all(|row| row.instance.state == PackageState::Blocked));
+    assert!(snapshot
+        .to_line()
+        .contains("package:monpkg|node:n2|package_state=blocked\n"));
+}

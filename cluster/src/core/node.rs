@@ -305,13 +305,15 @@ pub struct Node {
     /// On the coordinator: a generation carried by a proposal that may have been committed
     /// (a member accepted it): the next membership carries it on, before anything newer.
     adopt: Option<Arc<Generation>>,
+
     /// The configuration generations of the proposals accepted (or proposed) here, by the
     /// proposal's epoch.
     accepted_configs: Vec<(Epoch, Arc<Generation>)>,
     /// The generation in effect, when cmapplyconf changed it.
     installed_config: Option<Arc<Generation>>,
-    /// Peers asked for their generation, and which one.
-    config_asked: Vec<Option<u64>>,
+    /// Peers asked for their generation: which one, and when (asked again a heartbeat
+    /// interval later if no answer came).
+    config_asked: Vec<Option<(u64, Instant)>>,
     actions: VecDeque<Action>,
 }
 
@@ -382,6 +384,7 @@ impl Node {
             start_with: None,
             pending_config: None,
             adopt: None,
+
             accepted_configs: persisted.accepted_configs,
             installed_config: None,
             config_asked: vec![None; nodes],
@@ -389,8 +392,10 @@ impl Node {
             settings,
         };
         // A generation cmapplyconf made takes effect again on a restart.
+        // (Not an older one: the files the node starts with may be newer, from an offline
+        // cmapplyconf while the cluster was halted.)
         if let Some(config) = config {
-            if config.number != node.settings.config_generation {
+            if config.number > node.settings.config_generation {
                 node.apply_generation(&config);
             }
         }
@@ -431,6 +436,9 @@ impl Node {
         let members = self.placeable(now);
         self.packages.check_command(members, &command)?;
         if self.view.coordinator() == Some(self.settings.me) {
+            if self.config_in_flight() && starts(&command) {
+                return Err(Refusal::ConfigurationChanging);
+            }
             self.packages.apply_command(now, members, &command)?;
         } else if let Some(coordinator) = self.view.coordinator() {
             self.command_serial += 1;
@@ -594,6 +602,13 @@ impl Node {
     fn check_config(&self, config: &Generation) -> bool {
         needs_halted_cluster(&self.settings.config, &config.cluster).is_empty()
             && Catalog::resolve(&config.cluster, &config.packages).is_ok()
+    }
+
+    /// Whether this coordinator has a configuration change on its way.
+    fn config_in_flight(&self) -> bool {
+        self.pending_config.is_some()
+            || self.adopt.is_some()
+            || self.proposal.as_ref().is_some_and(|p| p.config.is_some())
     }
 
     /// Whether `config` is what is in effect already (a repeated cmapplyconf).
@@ -789,16 +804,18 @@ impl Node {
             self.start_leaving(now, Leaving::Cluster);
             return;
         }
-        // The last member leaving (cmhaltnode): there is no one to take it out, so the
-        // cluster halts with it.
-        if self.leaving == Leaving::Node
-            && self.ready_to_leave()
-            && self
-                .view
-                .members
-                .iter()
-                .all(|node| node == self.settings.me)
-        {
+        // The last members leaving (cmhaltnode on each): there is no one to take them out,
+        // so the cluster halts with them, as for cmhaltcl.
+        let me = self.settings.me;
+        let all_leaving = self.view.members.iter().all(|node| {
+            node == me
+                || self
+                    .member_heartbeat(now, node)
+                    .is_some_and(|h| h.leaving != Leaving::No && heartbeat_ready(h))
+        });
+        if self.leaving == Leaving::Node && self.ready_to_leave() && all_leaving {
+            // The last word: the others learn that this node is done too.
+            self.send_heartbeats(now);
             self.event(Event::ClusterHalted);
             self.leave_done();
             return;
@@ -930,6 +947,31 @@ impl Node {
             return;
         }
         let from = envelope.from;
+        let mut envelope = envelope;
+        // Node sets name configured nodes only (a peer that lies is not believed past them).
+        let configured = NodeSet::first(self.settings.nodes);
+        match &mut envelope.message {
+            Message::Heartbeat(heartbeat) => {
+                heartbeat.members = heartbeat.members.intersection(configured);
+                heartbeat.reach = heartbeat.reach.intersection(configured);
+            }
+            Message::Propose { view, leavers, .. } => {
+                view.members = view.members.intersection(configured);
+                *leavers = leavers.intersection(configured);
+            }
+            Message::Commit {
+                leavers,
+                fence_waits,
+                ..
+            } => {
+                *leavers = leavers.intersection(configured);
+                fence_waits.retain(|(node, _, _)| configured.contains(*node));
+            }
+            Message::Accept { silences, .. } => {
+                silences.retain(|(node, _, _)| configured.contains(*node));
+            }
+            _ => {}
+        }
         // Sent to an earlier life of this node: a heartbeat still says the sender is alive and
         // what it hears (the sender does not know this life yet), but its echo is not ours;
         // anything else is a stale conversation.
@@ -1102,7 +1144,7 @@ impl Node {
         self.step(now);
     }
 
-    fn admit(&mut self, _now: Instant, envelope: &Envelope) -> bool {
+    fn admit(&mut self, now: Instant, envelope: &Envelope) -> bool {
         let from = envelope.from;
         if from == self.settings.me
             || from.index() >= self.settings.nodes
@@ -1138,12 +1180,16 @@ impl Node {
         {
             // A newer generation than this node's, while it is outside any membership: ask
             // for it (once per peer and generation).
+            let interval = self.settings.timing.heartbeat_interval;
             let asked = &mut self.config_asked[from.index()];
+            let due = asked.is_none_or(|(generation, at)| {
+                generation != envelope.config_generation || now >= at + interval
+            });
             if self.phase == Phase::Starting
                 && envelope.config_generation > self.settings.config_generation
-                && *asked != Some(envelope.config_generation)
+                && due
             {
-                *asked = Some(envelope.config_generation);
+                *asked = Some((envelope.config_generation, now));
                 // To the life that spoke (this node may not know it yet).
                 self.send_to_life(from, envelope.from_incarnation, &Message::ConfigRequest);
             }
@@ -1236,7 +1282,13 @@ impl Node {
     /// the package manager wants done.
     fn run_packages(&mut self, now: Instant) {
         let coordinator = self.view.coordinator() == Some(self.settings.me);
-        if self.phase == Phase::Running && coordinator && self.quorate(now) {
+        // Nothing is placed while a configuration change is on its way: it was checked
+        // against the packages as they run, and must still fit them when it takes effect.
+        if self.phase == Phase::Running
+            && coordinator
+            && self.quorate(now)
+            && !self.config_in_flight()
+        {
             let placeable = self.placeable(now);
             self.packages.coordinate(now, placeable);
         }
@@ -1687,10 +1739,19 @@ impl Node {
             (Some(a), Some(b)) => Some(if a.number >= b.number { a } else { b }),
             (a, b) => a.or(b).filter(|c| c.number > current),
         };
+        // A cmapplyconf is checked again against the packages as they run now.
+        if adopted.is_none() {
+            if let Some((cluster, packages)) = &self.pending_config {
+                if let Err(refusal) = self.check_apply(cluster, packages) {
+                    self.pending_config = None;
+                    self.event(Event::ApplyRefused { refusal });
+                }
+            }
+        }
         let config = adopted.or_else(|| {
             self.pending_config.as_ref().map(|(cluster, packages)| {
                 Arc::new(Generation {
-                    number: epoch.0,
+                    number: fresh_generation(current, epoch),
                     cluster: cluster.clone(),
                     packages: packages.clone(),
                 })
@@ -1762,6 +1823,13 @@ impl Node {
             return;
         }
         *last = (epoch, serial);
+        if self.config_in_flight() && starts(&command) {
+            self.event(Event::CommandRefused {
+                command,
+                refusal: Refusal::ConfigurationChanging,
+            });
+            return;
+        }
         let members = self.placeable(now);
         if let Err(refusal) = self.packages.apply_command(now, members, &command) {
             self.event(Event::CommandRefused { command, refusal });
@@ -1901,9 +1969,15 @@ impl Node {
             && view.members.contains(from)
             && epoch.coordinator() == from
             && place
-            && config
-                .as_ref()
-                .is_none_or(|c| c.number <= epoch.0 && self.check_config(c))
+            && config.as_ref().is_none_or(|c| {
+                let current = self.settings.config_generation;
+                let fresh = c.number == fresh_generation(current, epoch);
+                // A new cmapplyconf must also fit the packages as this node knows them; one
+                // carried on may be in effect somewhere already and is taken as it is.
+                c.number >= current
+                    && self.check_config(c)
+                    && (!fresh || self.check_apply(&c.cluster, &c.packages).is_ok())
+            })
             && view.incarnations.len() == self.settings.nodes
             && view.members.iter().filter(|&m| m != me).all(|m| {
                 let peer = &self.peers[m.index()];
@@ -1962,10 +2036,16 @@ impl Node {
         let Some(proposal) = &mut self.proposal else {
             return;
         };
+        // Only proposals after this node's installed membership may have been committed
+        // without it knowing (as for the bases of the quorum rule).
+        let installed_epoch = self.view.epoch;
         if proposal.view.epoch == epoch && proposal.lock.is_none() {
-            proposal
-                .basis_configs
-                .extend(configs.into_iter().map(|(_, c)| c));
+            proposal.basis_configs.extend(
+                configs
+                    .into_iter()
+                    .filter(|(e, _)| *e > installed_epoch && *e != epoch)
+                    .map(|(_, c)| c),
+            );
         }
         if proposal.view.epoch != epoch || proposal.lock.is_some() {
             return;
@@ -2959,6 +3039,19 @@ impl Node {
             packages,
         }
     }
+}
+
+/// The number of a generation that cmapplyconf makes from generation `current` with the
+/// proposal of `epoch`: above `current`, and different for every proposal (epochs are unique
+/// and grow).
+fn fresh_generation(current: u64, epoch: Epoch) -> u64 {
+    current.saturating_add(epoch.0)
+}
+
+/// Whether a command may start a package (refused while a configuration change is on its
+/// way).
+fn starts(command: &Command) -> bool {
+    matches!(command, Command::Run { .. } | Command::Enable { .. })
 }
 
 /// Whether a heartbeat's sender is halting and holds no package any more.
