@@ -7,7 +7,7 @@
 //! - [`timing`]: the timing derived from MEMBER_TIMEOUT and the tie-breaker, and the
 //!   survivors' wait that makes fencing safe.
 //! - [`core`]: one node's membership state machine (heartbeats, re-formation, quorum,
-//!   tie-break, safety timer).
+//!   tie-break, safety timer, graceful leave, configuration distribution).
 //! - [`disk_paxos`]: the cluster lock on a lock LUN.
 //! - [`packages`]: the package manager (placement, scripts, services, commands), driven by
 //!   the core.
@@ -23,6 +23,12 @@
 //! while let Some(action) = node.poll_action() { carry it out, in order }
 //! sleep until node.poll_timeout()
 //! ```
+//!
+//! Commands come in as `handle_*` calls too: package commands (`handle_command`: cmrunpkg,
+//! cmhaltpkg, cmmodpkg), `handle_resource` (cmsetresource), `handle_halt_node` and
+//! `handle_halt_cluster` (cmhaltnode, cmhaltcl), `handle_run_cluster` (cmruncl -n) and
+//! `handle_apply` (cmapplyconf). Package numbers in actions and answers are those of the
+//! catalog in effect: after an [`core::Action::Catalog`] they are the new catalog's.
 //!
 //! The runtime (sockets, lock LUN, quorum server, watchdog, processes) follows in issue 5.
 

@@ -21,6 +21,16 @@
 //!    epoch; less halts the group, which fences.
 //! 5. The commit carries, for each node left out, how long the survivors must wait before
 //!    taking over: until the node is certainly reset by its safety timer.
+//! 6. A node halting gracefully (cmhaltnode) first halts its packages; then the coordinator
+//!    proposes the membership without it, and the leaver accepts as a voter: it counts for the
+//!    quorum rule (it joins no other group), gets no fence wait, and stops on the commit.
+//!    cmhaltcl spreads with the heartbeats; every node halts its packages, then all stop.
+//! 7. A configuration generation (cmapplyconf) rides on a proposal: members persist it with
+//!    their promise, and it takes effect with the commit. A generation a member accepted may
+//!    have been committed, so the next coordinator carries it on before anything newer.
+//!
+//! What a node shows and tells is in [`crate::status`]: [`Node::status`] gives what
+//! `cmviewcl -v` shows, and [`Action::Notice`] the entries of the event catalogue.
 
 pub mod action;
 pub mod clique;
