@@ -343,3 +343,70 @@ fn a_lost_answer_to_a_configuration_request_is_asked_again() {
         .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
         .unwrap());
 }
+
+#[test]
+fn a_generation_meant_to_be_carried_on_is_forgotten_once_newer_memberships_form_without_it() {
+    use cimguard_cluster::core::Phase;
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = formed(5, std::slice::from_ref(&pkg_m));
+    for n in 1..4 {
+        sim.cut_oneway(NodeId(0), NodeId(n));
+    }
+    sim.apply(NodeId(0), None, &[pkg_m, package("pkgN", &[2, 3])])
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| s
+            .core(NodeId(4))
+            .is_some_and(|c| c.phase() == Phase::Reforming))
+        .unwrap());
+    sim.crash(NodeId(0));
+    sim.heal();
+    sim.pause(NodeId(1));
+    // n3 coordinates {2,3,4} and learns the generation from n5; its later proposals are lost.
+    assert!(sim
+        .run_until(seconds(30), |s| s
+            .core(NodeId(2))
+            .is_some_and(|c| c.phase() == Phase::Reforming))
+        .unwrap());
+    sim.network.drop_kinds.push((NodeId(2), "Propose"));
+    sim.run_for(Duration::from_millis(500)).unwrap();
+    sim.crash(NodeId(4));
+    sim.resume(NodeId(1));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[1, 2, 3])))
+        .unwrap());
+    sim.network.drop_kinds.clear();
+    sim.run_for(seconds(20)).unwrap();
+    sim.halt_node(NodeId(1), false).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[2, 3])))
+        .unwrap());
+    sim.run_for(seconds(20)).unwrap();
+    assert_eq!(sim.generation(NodeId(2)), Some(1));
+    assert!(sim.running_on("pkgN").is_empty());
+}
+
+#[test]
+fn an_ordered_start_counts_as_running_for_cmapplyconf() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let pkg_x = package("pkgX", &[2, 3]) + "auto_run no\n";
+    let mut sim = formed(3, &[pkg_m.clone(), pkg_x]);
+    let x = sim.package("pkgX");
+    // n2's reports do not reach n1 for a moment: the start is ordered, not yet reported.
+    sim.network.drop_kinds.push((NodeId(1), "Heartbeat"));
+    sim.command(
+        NodeId(0),
+        cimguard_cluster::packages::Command::Run {
+            package: x,
+            node: NodeId(1),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        sim.apply(NodeId(0), None, std::slice::from_ref(&pkg_m)),
+        Err(Refusal::PackageActive {
+            package: "pkgX".into(),
+            change: "deleted"
+        })
+    );
+}

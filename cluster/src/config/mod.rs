@@ -126,9 +126,12 @@ impl Findings {
 }
 
 /// A configuration generation: the cluster file and the package files, checked, as
-/// cmapplyconf distributes them. The core numbers each generation with the epoch of the
-/// membership proposal that carried it, so a number names one content only, even when an
-/// attempt with the same files failed before.
+/// cmapplyconf distributes them. A running cluster numbers a new generation with the current
+/// number plus the epoch of the membership proposal that carries it: above the current one,
+/// and different for each attempt, even with the same files. An offline change (cmapplyconf
+/// while the cluster is halted) must be numbered above every generation the nodes persisted,
+/// or a restarting node keeps its persisted online generation instead (the runtime numbers
+/// it so).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generation {
     /// The generation number.

@@ -210,6 +210,9 @@ enum LockKind {
     },
 }
 
+/// How many proposals may carry one cmapplyconf before it is given up.
+const CONFIG_ATTEMPTS_MAX: u32 = 5;
+
 /// A configuration generation accepted with the proposal of an epoch.
 type AcceptedConfig = (Epoch, Arc<Generation>);
 
@@ -302,6 +305,9 @@ pub struct Node {
     start_with: Option<NodeSet>,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
     pending_config: Option<(ClusterConfig, Vec<PackageConfig>)>,
+    /// How many proposals carried the pending cmapplyconf (it is given up after
+    /// [`CONFIG_ATTEMPTS_MAX`]: a member keeps refusing it).
+    config_attempts: u32,
     /// On the coordinator: a generation carried by a proposal that may have been committed
     /// (a member accepted it): the next membership carries it on, before anything newer.
     adopt: Option<Arc<Generation>>,
@@ -383,6 +389,7 @@ impl Node {
             cluster_halted: false,
             start_with: None,
             pending_config: None,
+            config_attempts: 0,
             adopt: None,
 
             accepted_configs: persisted.accepted_configs,
@@ -546,6 +553,7 @@ impl Node {
                 return Err(Refusal::ConfigurationChanging);
             }
             self.pending_config = Some((cluster, packages));
+            self.config_attempts = 0;
         } else if let Some(coordinator) = self.view.coordinator() {
             let message = Message::Apply {
                 epoch: self.view.epoch,
@@ -577,7 +585,8 @@ impl Node {
                 reason: e.to_string(),
             })?;
         let old = self.packages.catalog();
-        let table = self.packages.table();
+        // Starts ordered and not reported yet count as running.
+        let table = self.packages.planning_table();
         for id in old.ids() {
             let active = table.package(id).instances.values().any(|s| s.occupies());
             if !active {
@@ -689,7 +698,10 @@ impl Node {
             self.check_apply(&config.cluster, &config.packages)
         };
         match checked {
-            Ok(()) => self.pending_config = Some((config.cluster.clone(), config.packages.clone())),
+            Ok(()) => {
+                self.pending_config = Some((config.cluster.clone(), config.packages.clone()));
+                self.config_attempts = 0;
+            }
             Err(refusal) => self.event(Event::ApplyRefused { refusal }),
         }
     }
@@ -808,7 +820,10 @@ impl Node {
         // so the cluster halts with them, as for cmhaltcl.
         let me = self.settings.me;
         let all_leaving = self.view.members.iter().all(|node| {
+            // A member whose life is over (it runs again, in a new life) holds nothing here.
+            let gone = self.peers[node.index()].incarnation > self.view.incarnations[node.index()];
             node == me
+                || gone
                 || self
                     .member_heartbeat(now, node)
                     .is_some_and(|h| h.leaving != Leaving::No && heartbeat_ready(h))
@@ -825,7 +840,9 @@ impl Node {
         }
         let me = self.settings.me;
         let all = self.view.members.iter().all(|node| {
+            let gone = self.peers[node.index()].incarnation > self.view.incarnations[node.index()];
             node == me
+                || gone
                 || self
                     .member_heartbeat(now, node)
                     .is_some_and(|h| h.leaving == Leaving::Cluster && heartbeat_ready(h))
@@ -954,6 +971,9 @@ impl Node {
             Message::Heartbeat(heartbeat) => {
                 heartbeat.members = heartbeat.members.intersection(configured);
                 heartbeat.reach = heartbeat.reach.intersection(configured);
+                for entry in &mut heartbeat.switching {
+                    entry.switching = entry.switching.intersection(configured);
+                }
             }
             Message::Propose { view, leavers, .. } => {
                 view.members = view.members.intersection(configured);
@@ -967,8 +987,13 @@ impl Node {
                 *leavers = leavers.intersection(configured);
                 fence_waits.retain(|(node, _, _)| configured.contains(*node));
             }
-            Message::Accept { silences, .. } => {
+            Message::Accept {
+                silences, accepted, ..
+            } => {
                 silences.retain(|(node, _, _)| configured.contains(*node));
+                for view in accepted {
+                    view.members = view.members.intersection(configured);
+                }
             }
             _ => {}
         }
@@ -1739,12 +1764,23 @@ impl Node {
             (Some(a), Some(b)) => Some(if a.number >= b.number { a } else { b }),
             (a, b) => a.or(b).filter(|c| c.number > current),
         };
-        // A cmapplyconf is checked again against the packages as they run now.
+        // A cmapplyconf is checked again against the packages as they run now, and given
+        // up when members keep refusing it.
         if adopted.is_none() {
             if let Some((cluster, packages)) = &self.pending_config {
-                if let Err(refusal) = self.check_apply(cluster, packages) {
+                let checked = if self.config_attempts >= CONFIG_ATTEMPTS_MAX {
+                    Err(Refusal::InvalidConfiguration {
+                        reason: "members did not accept it".into(),
+                    })
+                } else {
+                    self.check_apply(cluster, packages)
+                };
+                if let Err(refusal) = checked {
                     self.pending_config = None;
+                    self.config_attempts = 0;
                     self.event(Event::ApplyRefused { refusal });
+                } else {
+                    self.config_attempts += 1;
                 }
             }
         }
@@ -1993,6 +2029,9 @@ impl Node {
         let deadline =
             now + self.settings.timing.propose_timeout * 2 + self.settings.timing.lock_timeout;
         self.accepted_since.push(view.clone());
+        // Another coordinator leads: what this node meant to carry on is its now (this
+        // acceptance reports it).
+        self.adopt = None;
         if let Some(config) = config {
             // Persisted with the promise, before the acceptance leaves.
             self.accepted_configs.push((epoch, config));
@@ -2114,6 +2153,18 @@ impl Node {
                     // This node's cmhaltnode is done.
                     self.leave_done();
                 }
+            }
+        } else if epoch > self.view.epoch && epoch.coordinator() == from {
+            // The commit of a proposal accepted before a later one (which this node now
+            // awaits), or arriving after this node installed an earlier committed one: it
+            // is committed, so it is installed all the same.
+            let accepted = self
+                .accepted_since
+                .iter()
+                .position(|v| v.epoch == epoch && v.has(me, self.incarnation));
+            if let Some(index) = accepted {
+                let view = self.accepted_since.remove(index);
+                self.install(now, view, (Some(fence_waits), leavers), locks, &echo);
             }
         }
     }
@@ -2424,6 +2475,8 @@ impl Node {
         self.accepted_configs
             .retain(|(epoch, _)| *epoch > installed);
         self.accepted_since.retain(|v| v.epoch > installed);
+        // What to carry on is decided afresh from the bases of the next proposal.
+        self.adopt = None;
         self.promised = self.promised.max(self.view.epoch);
         self.actions.push_back(Action::Persist(self.persisted()));
         let failed = self.await_fences(now, &before, fence_waits, leavers);
@@ -2667,6 +2720,16 @@ impl Node {
             .drain(..)
             .partition(|(_, _, at)| now >= *at);
         self.fence_waits = waiting;
+        let (due, held): (Vec<_>, Vec<_>) = due.into_iter().partition(|(node, incarnation, _)| {
+            // A life that is a member of a proposal this node accepted after its installed
+            // membership may be running in that membership, if it was committed: no
+            // takeover from it while that stands.
+            !self
+                .accepted_since
+                .iter()
+                .any(|v| v.has(*node, *incarnation))
+        });
+        self.fence_waits.extend(held);
         for (node, incarnation, _) in due {
             // Another life of the same node may still be awaited.
             if !self.fence_waits.iter().any(|(n, _, _)| *n == node) {

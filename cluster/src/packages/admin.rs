@@ -357,6 +357,10 @@ pub fn check(
             }
             Ok(())
         }
+        Command::Enable { node: None, .. } if state.maintenance => {
+            // Switching stays off while the package is in maintenance (serviceguard.md 6.6).
+            Err(Refusal::Maintenance)
+        }
         Command::Enable { node, .. } | Command::Disable { node, .. } => {
             if let Some(node) = node {
                 if !package.nodes.contains(&node) {

@@ -850,7 +850,7 @@ impl Manager {
     }
 
     /// The table with the orders on their way counted as starting: nothing is placed twice.
-    fn planning_table(&self) -> Table {
+    pub fn planning_table(&self) -> Table {
         let mut table = self.table.clone();
         for ((package, node), (order, _, _)) in &self.pending {
             if matches!(order, Order::Start(_)) {

@@ -459,6 +459,7 @@ mod check_l1 {
                 .iter()
                 .all(|d| !sim.running_on(&catalog.package(d.package).name).is_empty());
             let startable = state.auto_run
+                && !state.maintenance
                 && dependencies_run
                 && !state.switching.intersection(core.view().members).is_empty()
                 && !state
