@@ -2,28 +2,16 @@
 //! proposal, every member persists it before accepting, and it takes effect with the commit
 //! on every member or on none, also when the coordinator dies half way.
 
+mod common;
+
 use std::time::Duration;
+
+use common::{notices, seconds, set};
 
 use cimguard_cluster::core::{NodeId, NodeSet};
 use cimguard_cluster::packages::Refusal;
-use cimguard_cluster::sim::{NoticeRecord, Options, Simulation};
+use cimguard_cluster::sim::{Options, Simulation};
 use cimguard_cluster::status::Notice;
-
-fn set(nodes: &[u32]) -> NodeSet {
-    nodes.iter().map(|&n| NodeId(n)).collect()
-}
-
-fn seconds(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
-    sim.notices()
-        .iter()
-        .filter(|r| r.notice.event_id() == id)
-        .cloned()
-        .collect()
-}
 
 fn package(name: &str, nodes: &[u32]) -> String {
     let mut text = format!("package_name {name}\n");

@@ -1,28 +1,14 @@
 //! Package dependencies at run time: a package whose dependency goes down fails with it and
 //! follows it; a node that halts halts dependents before what they depend on.
 
-use std::time::Duration;
+mod common;
 
-use cimguard_cluster::core::{Event, NodeId, NodeSet};
+use common::{notices, seconds, set};
+
+use cimguard_cluster::core::{Event, NodeId};
 use cimguard_cluster::packages::{FailureCause, InstanceState, PackageEvent};
-use cimguard_cluster::sim::{NoticeRecord, Options, Simulation};
+use cimguard_cluster::sim::{Options, Simulation};
 use cimguard_cluster::status::Notice;
-
-fn set(nodes: &[u32]) -> NodeSet {
-    nodes.iter().map(|&n| NodeId(n)).collect()
-}
-
-fn seconds(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
-    sim.notices()
-        .iter()
-        .filter(|r| r.notice.event_id() == id)
-        .cloned()
-        .collect()
-}
 
 const DB: &str = "package_name db\nnode_name n1\nnode_name n2\nservice_name s\n\
 service_cmd /bin/s\nservice_restart none\n";

@@ -2,28 +2,14 @@
 //! extended resources, before_package_start as a placement condition and
 //! during_package_start as a monitored one, driven through the simulator.
 
-use std::time::Duration;
+mod common;
 
-use cimguard_cluster::core::{NodeId, NodeSet};
+use common::{notices, seconds, set};
+
+use cimguard_cluster::core::NodeId;
 use cimguard_cluster::packages::{FailureCause, ResourceError, ResourceValue};
-use cimguard_cluster::sim::{NoticeRecord, Options, Simulation};
+use cimguard_cluster::sim::{Options, Simulation};
 use cimguard_cluster::status::{Health, Notice, PackageState};
-
-fn set(nodes: &[u32]) -> NodeSet {
-    nodes.iter().map(|&n| NodeId(n)).collect()
-}
-
-fn seconds(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
-    sim.notices()
-        .iter()
-        .filter(|r| r.notice.event_id() == id)
-        .cloned()
-        .collect()
-}
 
 fn formed(package: &str) -> Simulation {
     let mut options = Options::new(3, 5);

@@ -1,28 +1,14 @@
 //! cmmodpkg -R -s (reset a service's restart counter) and cmmodpkg -m on|off (maintenance
 //! mode), serviceguard.md 5.2 and 6.6.
 
-use std::time::Duration;
+mod common;
 
-use cimguard_cluster::core::{NodeId, NodeSet};
+use common::{notices, seconds, set};
+
+use cimguard_cluster::core::NodeId;
 use cimguard_cluster::packages::{Command, Refusal};
-use cimguard_cluster::sim::{NoticeRecord, Options, Simulation};
+use cimguard_cluster::sim::{Options, Simulation};
 use cimguard_cluster::status::PackageState;
-
-fn set(nodes: &[u32]) -> NodeSet {
-    nodes.iter().map(|&n| NodeId(n)).collect()
-}
-
-fn seconds(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
-    sim.notices()
-        .iter()
-        .filter(|r| r.notice.event_id() == id)
-        .cloned()
-        .collect()
-}
 
 fn cluster(restart: &str) -> Simulation {
     let mut options = Options::new(3, 61);

@@ -2,28 +2,14 @@
 //! gracefully, after its packages halted, without a fence wait and without needing the
 //! cluster lock; the whole cluster halts; a halted node joins again.
 
-use std::time::Duration;
+mod common;
+
+use common::{notices, seconds, set};
 
 use cimguard_cluster::core::{NodeId, NodeSet, Phase, Tiebreaker};
 use cimguard_cluster::packages::Refusal;
-use cimguard_cluster::sim::{Life, NoticeRecord, Options, Simulation};
+use cimguard_cluster::sim::{Life, Options, Simulation};
 use cimguard_cluster::status::{ClusterStatus, NodeCondition, NodeState, Notice};
-
-fn set(nodes: &[u32]) -> NodeSet {
-    nodes.iter().map(|&n| NodeId(n)).collect()
-}
-
-fn seconds(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
-    sim.notices()
-        .iter()
-        .filter(|r| r.notice.event_id() == id)
-        .cloned()
-        .collect()
-}
 
 fn package(name: &str, nodes: &[u32]) -> String {
     let mut text = format!("package_name {name}\n");

@@ -2,23 +2,17 @@
 //! each node sees it, and the catalogue notices with their state before and after, driven
 //! through the simulator.
 
-use std::time::Duration;
+mod common;
+
+use common::{notices, seconds, set};
 
 use cimguard_cluster::core::{FenceReason, NodeId, NodeSet, Tiebreaker};
 use cimguard_cluster::packages::{Command, FailureCause};
-use cimguard_cluster::sim::{NoticeRecord, Options, Simulation};
+use cimguard_cluster::sim::{Options, Simulation};
 use cimguard_cluster::status::{
     ClusterStatus, Health, LockRow, NodeCondition, NodeState, NodeStatus, Notice, PackageCondition,
     PackageState, PackageStatus, Snapshot, Summary,
 };
-
-fn set(nodes: &[u32]) -> NodeSet {
-    nodes.iter().map(|&n| NodeId(n)).collect()
-}
-
-fn seconds(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
 
 fn package(name: &str, nodes: &[u32], extra: &str) -> String {
     let mut text = format!("package_name {name}\n");
@@ -43,14 +37,6 @@ fn cluster(mut options: Options, packages: &[(&str, String)]) -> Simulation {
     assert!(ready, "the cluster or its packages did not start");
     sim.run_for(seconds(5)).unwrap();
     sim
-}
-
-fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
-    sim.notices()
-        .iter()
-        .filter(|r| r.notice.event_id() == id)
-        .cloned()
-        .collect()
 }
 
 fn status(sim: &Simulation, node: u32) -> Snapshot {

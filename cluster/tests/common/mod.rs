@@ -1,0 +1,28 @@
+//! Helpers shared by the simulator test files.
+
+// Each test file uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use cimguard_cluster::core::{NodeId, NodeSet};
+use cimguard_cluster::sim::{NoticeRecord, Simulation};
+
+/// The node set of these node numbers.
+pub fn set(nodes: &[u32]) -> NodeSet {
+    nodes.iter().map(|&n| NodeId(n)).collect()
+}
+
+/// `s` seconds.
+pub fn seconds(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// The notices told so far with this EventID, in order.
+pub fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
+    sim.notices()
+        .iter()
+        .filter(|r| r.notice.event_id() == id)
+        .cloned()
+        .collect()
+}
