@@ -727,12 +727,7 @@ pub(crate) fn package_rows(
         .map(|id| {
             let def = catalog.package(id);
             let state = table.package(id);
-            let active: NodeSet = state
-                .instances
-                .iter()
-                .filter(|(_, s)| s.occupies())
-                .map(|(n, _)| *n)
-                .collect();
+            let active = state.nodes_where(InstanceState::occupies);
             let condition = package_condition(def.kind, state, up);
             let nodes: Vec<PackageNodeRow> = def
                 .nodes
@@ -814,17 +809,9 @@ pub(crate) fn package_rows(
                 .dependencies
                 .iter()
                 .map(|d| {
-                    let other = &table.package(d.package).instances;
-                    let up_on: NodeSet = other
-                        .iter()
-                        .filter(|(_, s)| s.counts_as_up())
-                        .map(|(n, _)| *n)
-                        .collect();
-                    let active_on: NodeSet = other
-                        .iter()
-                        .filter(|(_, s)| s.occupies())
-                        .map(|(n, _)| *n)
-                        .collect();
+                    let other = table.package(d.package);
+                    let up_on = other.nodes_where(InstanceState::counts_as_up);
+                    let active_on = other.nodes_where(InstanceState::occupies);
                     DependencyRow {
                         package: d.package,
                         name: catalog.package(d.package).name.clone(),
@@ -881,12 +868,7 @@ fn package_condition(
     };
     let best = state.instances.values().copied().min_by_key(|s| rank(*s));
     let mut condition = PackageCondition::of(best);
-    let running: NodeSet = state
-        .instances
-        .iter()
-        .filter(|(_, s)| **s == InstanceState::Running)
-        .map(|(n, _)| *n)
-        .collect();
+    let running = state.nodes_where(|s| s == InstanceState::Running);
     if kind == PackageType::SystemMultiNode
         && condition.status == PackageStatus::Up
         && !up.difference(running).is_empty()

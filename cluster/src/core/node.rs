@@ -739,7 +739,7 @@ impl Node {
 
     /// Whether this node is halting and holds no package any more.
     fn ready_to_leave(&self) -> bool {
-        self.leaving != Leaving::No && self.packages.report().iter().all(|(_, s)| !s.occupies())
+        holds_nothing(self.leaving, &self.packages.report())
     }
 
     /// The running members that may be given packages: not halting.
@@ -816,43 +816,40 @@ impl Node {
             self.start_leaving(now, Leaving::Cluster);
             return;
         }
-        // The last members leaving (cmhaltnode on each): there is no one to take them out,
-        // so the cluster halts with them, as for cmhaltcl.
+        if !self.ready_to_leave() {
+            return;
+        }
+        // cmhaltcl: every member done. The last members leaving by cmhaltnode: there is no
+        // one to take them out, so the cluster halts with them, as for cmhaltcl.
+        let done = match self.leaving {
+            Leaving::Cluster => self.others_done(now, |l| l == Leaving::Cluster),
+            Leaving::Node => self.others_done(now, |l| l != Leaving::No),
+            Leaving::No => false,
+        };
+        if done {
+            // The last word: the others learn that this node is done too.
+            self.send_heartbeats(now);
+            self.event(Event::ClusterHalted);
+            if self.leaving == Leaving::Node {
+                self.leave_done();
+            } else {
+                self.halt_gracefully();
+            }
+        }
+    }
+
+    /// Whether every other member is halting as `halting` accepts and holds nothing, or its
+    /// life is over (it runs again, in a new life, and holds nothing here).
+    fn others_done(&self, now: Instant, halting: impl Fn(Leaving) -> bool) -> bool {
         let me = self.settings.me;
-        let all_leaving = self.view.members.iter().all(|node| {
-            // A member whose life is over (it runs again, in a new life) holds nothing here.
+        self.view.members.iter().all(|node| {
             let gone = self.peers[node.index()].incarnation > self.view.incarnations[node.index()];
             node == me
                 || gone
                 || self
                     .member_heartbeat(now, node)
-                    .is_some_and(|h| h.leaving != Leaving::No && heartbeat_ready(h))
-        });
-        if self.leaving == Leaving::Node && self.ready_to_leave() && all_leaving {
-            // The last word: the others learn that this node is done too.
-            self.send_heartbeats(now);
-            self.event(Event::ClusterHalted);
-            self.leave_done();
-            return;
-        }
-        if self.leaving != Leaving::Cluster || !self.ready_to_leave() {
-            return;
-        }
-        let me = self.settings.me;
-        let all = self.view.members.iter().all(|node| {
-            let gone = self.peers[node.index()].incarnation > self.view.incarnations[node.index()];
-            node == me
-                || gone
-                || self
-                    .member_heartbeat(now, node)
-                    .is_some_and(|h| h.leaving == Leaving::Cluster && heartbeat_ready(h))
-        });
-        if all {
-            // The last word: the others learn that this node is done too.
-            self.send_heartbeats(now);
-            self.event(Event::ClusterHalted);
-            self.halt_gracefully();
-        }
+                    .is_some_and(|h| halting(h.leaving) && heartbeat_ready(h))
+        })
     }
 
     /// A package script ended on this node.
@@ -3119,7 +3116,12 @@ fn starts(command: &Command) -> bool {
 
 /// Whether a heartbeat's sender is halting and holds no package any more.
 fn heartbeat_ready(heartbeat: &Heartbeat) -> bool {
-    heartbeat.leaving != Leaving::No && heartbeat.packages.iter().all(|(_, s)| !s.occupies())
+    holds_nothing(heartbeat.leaving, &heartbeat.packages)
+}
+
+/// Whether a node halting as `leaving` holds none of the package instances it reports.
+fn holds_nothing(leaving: Leaving, instances: &[(PackageId, InstanceState)]) -> bool {
+    leaving != Leaving::No && instances.iter().all(|(_, s)| !s.occupies())
 }
 
 /// The catalogue notice of a package event of node `me`, if it is one.

@@ -804,15 +804,8 @@ impl Manager {
                 }
             }
             Command::ResetRestarts { service, .. } => {
-                let targets: Vec<NodeId> = self
-                    .table
-                    .package(id)
-                    .instances
-                    .iter()
-                    .filter(|(_, s)| s.occupies())
-                    .map(|(n, _)| *n)
-                    .collect();
-                for target in targets {
+                let targets = self.table.package(id).nodes_where(InstanceState::occupies);
+                for target in targets.iter() {
                     self.issue(now, id, target, Order::ResetRestarts(id, service));
                 }
             }

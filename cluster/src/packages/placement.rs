@@ -267,11 +267,7 @@ impl<'a> Planner<'a> {
         self.inputs
             .table
             .package(id)
-            .instances
-            .iter()
-            .filter(|(_, s)| s.counts_as_up())
-            .map(|(n, _)| *n)
-            .collect()
+            .nodes_where(InstanceState::counts_as_up)
     }
 
     /// The nodes `id` occupies (anything but failed), planned starts included.
@@ -280,15 +276,7 @@ impl<'a> Planner<'a> {
     }
 
     fn nodes_where(&self, id: PackageId, state_counts: fn(InstanceState) -> bool) -> NodeSet {
-        let mut nodes: NodeSet = self
-            .inputs
-            .table
-            .package(id)
-            .instances
-            .iter()
-            .filter(|(_, s)| state_counts(**s))
-            .map(|(n, _)| *n)
-            .collect();
+        let mut nodes: NodeSet = self.inputs.table.package(id).nodes_where(state_counts);
         for (planned, node) in &self.planned {
             if *planned == id {
                 nodes.insert(*node);
@@ -305,12 +293,9 @@ impl<'a> Planner<'a> {
             .iter()
             .filter(|d| d.condition == DependencyCondition::Up)
             .all(|d| {
-                let instances = &self.inputs.table.package(d.package).instances;
-                let up: NodeSet = instances
-                    .iter()
-                    .filter(|(_, s)| s.counts_as_up())
-                    .map(|(n, _)| *n)
-                    .collect();
+                let other = self.inputs.table.package(d.package);
+                let instances = &other.instances;
+                let up = other.nodes_where(InstanceState::counts_as_up);
                 // A dependency in transition is given time: only one that is gone counts.
                 let settling = instances.values().any(|s| s.is_transitional());
                 settling || dependency_holds(d, node, up, NodeSet::EMPTY)

@@ -63,6 +63,17 @@ pub struct PackageState {
     pub awaiting_fence: NodeSet,
 }
 
+impl PackageState {
+    /// The nodes whose instance is in a state `counts` accepts.
+    pub fn nodes_where(&self, counts: impl Fn(InstanceState) -> bool) -> NodeSet {
+        self.instances
+            .iter()
+            .filter(|(_, s)| counts(**s))
+            .map(|(n, _)| *n)
+            .collect()
+    }
+}
+
 /// Every package's state.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Table {
