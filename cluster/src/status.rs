@@ -5,8 +5,8 @@
 //! A node builds its snapshot with [`crate::core::Node::status`] and reports notices as
 //! [`crate::core::Action::Notice`]. Notices about the whole cluster come from one node only,
 //! so a listener subscribed on every node hears each once: membership notices (ClusterUp,
-//! ClusterReformed, NodeJoined, NodeFailed, NodeHalted) from the node that committed the
-//! membership; package placement notices (PackageFailover, PackageFailback,
+//! ClusterReformed, NodeJoined, NodeFailed, NodeHalted, NodeDetached) from the node that
+//! committed the membership; package placement notices (PackageFailover, PackageFailback,
 //! PackageSwitchingChanged) and ClusterHalted from the package coordinator, the lowest member
 //! (the snapshot's `coordinator`). The two differ only while a lower node is joining. The
 //! other notices are each node's own observations.
@@ -106,6 +106,8 @@ vocabulary! {
         Failing => "failing",
         /// The halt stopped at a failure (halt_aborted): it may still hold resources.
         PartiallyDown => "partially_down",
+        /// Detached (cmhaltnode -d): it runs on unmonitored; last known status up.
+        Detached => "detached",
     }
 }
 
@@ -133,6 +135,9 @@ vocabulary! {
         /// A multi-node package that may not run on this node (AUTO_RUN or node switching
         /// off).
         Blocked => "blocked",
+        /// Detached (cmhaltnode -d, cmhaltcl -d): it runs on, unmonitored, until its node
+        /// re-attaches it (cmrunnode, cmruncl).
+        Detached => "detached",
     }
 }
 
@@ -216,6 +221,7 @@ impl PackageCondition {
             Some(InstanceState::HaltAborted) => {
                 (PackageStatus::PartiallyDown, PackageState::HaltAborted)
             }
+            Some(InstanceState::Detached) => (PackageStatus::Detached, PackageState::Detached),
         };
         PackageCondition { status, state }
     }
@@ -278,6 +284,16 @@ pub enum Notice {
     },
     /// A node left the cluster gracefully, cmhaltnode (reported by the coordinator).
     NodeHalted {
+        /// The node.
+        node: NodeId,
+        /// Before.
+        before: NodeCondition,
+        /// After.
+        after: NodeCondition,
+    },
+    /// A node left the cluster leaving its packages running, detached: cmhaltnode -d
+    /// (reported by the coordinator).
+    NodeDetached {
         /// The node.
         node: NodeId,
         /// Before.
@@ -474,6 +490,7 @@ impl Notice {
             Notice::NodeJoined { .. } => "NodeJoined",
             Notice::NodeFailed { .. } => "NodeFailed",
             Notice::NodeHalted { .. } => "NodeHalted",
+            Notice::NodeDetached { .. } => "NodeDetached",
             Notice::ClusterHalted { .. } => "ClusterHalted",
             Notice::PackageStarted { .. } => "PackageStarted",
             Notice::PackageHalted { .. } => "PackageHalted",
@@ -537,6 +554,9 @@ pub fn describe_cause(cause: FailureCause, catalog: &Catalog, package: PackageId
             format!("generic resource {name} went down")
         }
         FailureCause::Dependency => "a package it depends on went down".to_string(),
+        FailureCause::DiedWhileDetached => {
+            "found not running when its node re-attached it".to_string()
+        }
         FailureCause::Ordered => "halted as failed by the package coordinator".to_string(),
     }
 }
@@ -860,11 +880,12 @@ fn package_condition(
     // The instance that says most: running, then the transitions, then the failures.
     let rank = |s: InstanceState| match s {
         InstanceState::Running => 0,
-        InstanceState::Starting => 1,
-        InstanceState::Halting => 2,
-        InstanceState::Failing => 3,
-        InstanceState::HaltAborted => 4,
-        InstanceState::Failed => 5,
+        InstanceState::Detached => 1,
+        InstanceState::Starting => 2,
+        InstanceState::Halting => 3,
+        InstanceState::Failing => 4,
+        InstanceState::HaltAborted => 5,
+        InstanceState::Failed => 6,
     };
     let best = state.instances.values().copied().min_by_key(|s| rank(*s));
     let mut condition = PackageCondition::of(best);

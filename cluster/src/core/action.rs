@@ -81,6 +81,10 @@ pub struct Persisted {
     /// epoch): persisted before the acceptance leaves, so that a commit takes effect on
     /// every member.
     pub accepted_configs: Vec<(Epoch, Arc<Generation>)>,
+    /// The packages this node left running when it halted with cmhaltnode -d or cmhaltcl
+    /// -d, by name, until it re-attaches them (and those whose re-attach check is under
+    /// way).
+    pub detached: Vec<String>,
 }
 
 /// The packages a configuration change adds, deletes and modifies, by name.
@@ -183,6 +187,8 @@ pub enum Event {
         node: NodeId,
         /// Its life.
         incarnation: Incarnation,
+        /// It detached its packages (cmhaltnode -d): they run on, unmonitored.
+        detached: bool,
     },
     /// The whole cluster halted (cmhaltcl): every member halted its packages and stops.
     ClusterHalted,

@@ -231,4 +231,27 @@ pub enum Leaving {
     Node,
     /// cmhaltcl: every node halts its packages, then the whole cluster stops.
     Cluster,
+    /// cmhaltnode -d: its packages run on, detached; once the members have recorded them
+    /// as detached it leaves the membership.
+    DetachNode,
+    /// cmhaltcl -d: every node leaves its packages running, detached, and the whole cluster
+    /// stops.
+    DetachCluster,
+}
+
+impl Leaving {
+    /// cmhaltnode, with or without -d.
+    pub fn node(self) -> bool {
+        matches!(self, Leaving::Node | Leaving::DetachNode)
+    }
+
+    /// cmhaltcl, with or without -d.
+    pub fn cluster(self) -> bool {
+        matches!(self, Leaving::Cluster | Leaving::DetachCluster)
+    }
+
+    /// With -d: the packages keep running.
+    pub fn detaches(self) -> bool {
+        matches!(self, Leaving::DetachNode | Leaving::DetachCluster)
+    }
 }

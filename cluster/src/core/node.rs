@@ -340,6 +340,7 @@ impl Node {
         };
         let rng = ChaCha8Rng::seed_from_u64(settings.seed ^ incarnation.0.rotate_left(17));
         let config = persisted.config.clone();
+        let detached = persisted.detached.clone();
         let mut node = Node {
             rng,
             incarnation,
@@ -406,6 +407,8 @@ impl Node {
                 node.apply_generation(&config);
             }
         }
+        // What this node left running detached is held here until it re-attaches it.
+        node.packages.adopt_detached(&detached);
         node
     }
 
@@ -422,6 +425,11 @@ impl Node {
     /// The phase.
     pub fn phase(&self) -> Phase {
         self.phase
+    }
+
+    /// Whether this node is halting (cmhaltnode, cmhaltcl, with or without -d), and how.
+    pub fn leaving(&self) -> Leaving {
+        self.leaving
     }
 
     /// The installed membership.
@@ -505,7 +513,8 @@ impl Node {
             return Err(Refusal::Halting);
         }
         if self.phase == Phase::Starting {
-            // Not in a cluster yet: nothing to hand over.
+            // Not in a cluster yet: nothing to hand over (what it holds detached stays
+            // detached).
             self.leave_done();
             return Ok(());
         }
@@ -516,6 +525,83 @@ impl Node {
         Ok(())
     }
 
+    /// cmhaltnode -d on this node: its packages keep running, detached and unmonitored,
+    /// and the node leaves the membership once every member has recorded them as detached
+    /// (so that none starts them elsewhere). Refused as Serviceguard refuses it
+    /// (serviceguard.md 6.5): with system multi-node packages configured, with a package
+    /// here starting, halting, halt_aborted or in maintenance, with a member unreachable,
+    /// during a configuration change.
+    pub fn handle_detach_node(&mut self, now: Instant) -> Result<(), Refusal> {
+        if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        if self.leaving != Leaving::No {
+            return Err(Refusal::Halting);
+        }
+        self.check_detach(now, |node| node == self.settings.me)?;
+        self.start_leaving(now, Leaving::DetachNode);
+        Ok(())
+    }
+
+    /// cmhaltcl -d given on this node: every member leaves its packages running, detached,
+    /// and the cluster stops; cmruncl re-attaches them. Refused as cmhaltnode -d is, for
+    /// the packages of every member.
+    pub fn handle_detach_cluster(&mut self, now: Instant) -> Result<(), Refusal> {
+        if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        if self.leaving.cluster() {
+            return Err(Refusal::Halting);
+        }
+        self.check_detach(now, |_| true)?;
+        self.start_leaving(now, Leaving::DetachCluster);
+        Ok(())
+    }
+
+    /// The refusals of cmhaltnode -d and cmhaltcl -d for the packages on the nodes `on`
+    /// selects.
+    fn check_detach(&self, now: Instant, on: impl Fn(NodeId) -> bool) -> Result<(), Refusal> {
+        let catalog = self.packages.catalog();
+        if let Some(def) = catalog
+            .packages
+            .iter()
+            .find(|p| p.kind == crate::config::package::PackageType::SystemMultiNode)
+        {
+            return Err(Refusal::DetachUnsupported {
+                reason: format!(
+                    "system multi-node package {} is configured in the cluster",
+                    def.name
+                ),
+            });
+        }
+        if self.config_in_flight() {
+            return Err(Refusal::ConfigurationChanging);
+        }
+        let mut unreachable = self.view.members.difference(self.reach(now));
+        unreachable.remove(self.settings.me);
+        if !unreachable.is_empty() {
+            return Err(Refusal::NodesUnreachable { nodes: unreachable });
+        }
+        let table = self.packages.planning_table();
+        for id in catalog.ids() {
+            let state = table.package(id);
+            for (&node, &instance) in &state.instances {
+                if !on(node) || !instance.occupies() {
+                    continue;
+                }
+                match instance {
+                    InstanceState::HaltAborted => return Err(Refusal::HaltAborted { node }),
+                    InstanceState::Running if state.maintenance => {
+                        return Err(Refusal::Maintenance)
+                    }
+                    InstanceState::Running => {}
+                    _ => return Err(Refusal::InTransition),
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// cmhaltcl given on this node: every member halts its packages (only with `force`;
     /// without it the command is refused while any package runs), then the whole cluster
     /// stops. The others learn it from this node's heartbeats.
@@ -523,7 +609,7 @@ impl Node {
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err(Refusal::ClusterNotRunning);
         }
-        if self.leaving == Leaving::Cluster {
+        if self.leaving.cluster() {
             return Err(Refusal::Halting);
         }
         if !force {
@@ -579,6 +665,34 @@ impl Node {
         let parameters = needs_halted_cluster(&self.settings.config, cluster);
         if !parameters.is_empty() {
             return Err(Refusal::NeedsHaltedCluster { parameters });
+        }
+        // Nothing applies while packages are detached (serviceguard.md 6.5), or while
+        // members are detaching them.
+        let old = self.packages.catalog();
+        let table = self.packages.table();
+        let detached: Vec<String> = old
+            .ids()
+            .filter(|id| {
+                let state = table.package(*id);
+                !state.detached.is_empty()
+                    || state
+                        .instances
+                        .values()
+                        .any(|s| *s == InstanceState::Detached)
+            })
+            .map(|id| old.package(id).name.clone())
+            .collect();
+        if !detached.is_empty() {
+            return Err(Refusal::PackagesDetached { packages: detached });
+        }
+        if self.leaving.detaches()
+            || self.peers.iter().any(|p| {
+                p.heartbeat
+                    .as_ref()
+                    .is_some_and(|h| h.epoch == self.view.epoch && h.leaving.detaches())
+            })
+        {
+            return Err(Refusal::Halting);
         }
         let catalog =
             Catalog::resolve(cluster, packages).map_err(|e| Refusal::InvalidConfiguration {
@@ -730,16 +844,87 @@ impl Node {
 
     fn start_leaving(&mut self, now: Instant, leaving: Leaving) {
         self.leaving = leaving;
-        self.packages.leave();
+        if leaving.detaches() {
+            self.packages.detach();
+        } else {
+            self.packages.leave();
+        }
         self.drain_packages(now);
         // Tell the others at once: the coordinator places nothing more here.
         self.send_heartbeats(now);
         self.step(now);
     }
 
-    /// Whether this node is halting and holds no package any more.
+    /// Whether this node is halting and holds no package any more (with -d: none but
+    /// running ones, recorded by every member as detached here).
     fn ready_to_leave(&self) -> bool {
-        holds_nothing(self.leaving, &self.packages.report())
+        let report = self.packages.report();
+        holds_nothing(self.leaving, &report)
+            && (self.leaving != Leaving::DetachNode
+                || self.detach_recorded(self.settings.me, &report))
+    }
+
+    /// Whether member `node` halting as its heartbeat `heartbeat` says is ready to go.
+    fn peer_ready(&self, node: NodeId, heartbeat: &Heartbeat) -> bool {
+        heartbeat_ready(heartbeat)
+            && (heartbeat.leaving != Leaving::DetachNode
+                || self.detach_recorded(node, &heartbeat.packages))
+    }
+
+    /// Whether the packages `instances` of `node` (halting with cmhaltnode -d) are
+    /// recorded as detached there in this node's switching table, and every other member
+    /// has reported a copy at least as new: whichever member coordinates next keeps them
+    /// occupied.
+    fn detach_recorded(&self, node: NodeId, instances: &[(PackageId, InstanceState)]) -> bool {
+        let table = self.packages.table();
+        let recorded = instances.iter().all(|(id, s)| {
+            !s.occupies()
+                || table
+                    .packages
+                    .get(id.index())
+                    .is_some_and(|p| p.detached.contains(node))
+        });
+        let version = self.packages.switching_version();
+        let me = self.settings.me;
+        recorded
+            && self.view.members.iter().all(|m| {
+                m == me
+                    || self.peers[m.index()].heartbeat.as_ref().is_some_and(|h| {
+                        h.epoch == self.view.epoch && h.switching_version >= version
+                    })
+            })
+    }
+
+    /// Whether every member among `leavers` that halts with cmhaltnode -d has its packages
+    /// recorded as detached here: a membership without it is accepted only then, so that
+    /// this node, should it coordinate next, keeps them occupied.
+    fn detachers_recorded(&self, leavers: NodeSet) -> bool {
+        let me = self.settings.me;
+        leavers.iter().all(|node| {
+            node == me
+                || !self.view.members.contains(node)
+                || self.peers[node.index()]
+                    .heartbeat
+                    .as_ref()
+                    .is_none_or(|h| h.leaving != Leaving::DetachNode || self.peer_ready(node, h))
+        })
+    }
+
+    /// The members halting with cmhaltnode -d.
+    fn detaching(&self, now: Instant) -> NodeSet {
+        let mut nodes: NodeSet = self
+            .view
+            .members
+            .iter()
+            .filter(|&node| {
+                self.member_heartbeat(now, node)
+                    .is_some_and(|h| h.leaving == Leaving::DetachNode)
+            })
+            .collect();
+        if self.leaving == Leaving::DetachNode {
+            nodes.insert(self.settings.me);
+        }
+        nodes
     }
 
     /// The running members that may be given packages: not halting.
@@ -779,7 +964,7 @@ impl Node {
             .iter()
             .filter(|&node| {
                 self.member_heartbeat(now, node)
-                    .is_some_and(|h| h.leaving == Leaving::Node && heartbeat_ready(h))
+                    .is_some_and(|h| h.leaving.node() && self.peer_ready(node, h))
             })
             .collect()
     }
@@ -788,7 +973,12 @@ impl Node {
     /// safety timer.
     fn leave_done(&mut self) {
         let (node, incarnation) = (self.settings.me, self.incarnation);
-        self.event(Event::NodeHalted { node, incarnation });
+        let detached = self.leaving.detaches();
+        self.event(Event::NodeHalted {
+            node,
+            incarnation,
+            detached,
+        });
         self.halt_gracefully();
     }
 
@@ -799,6 +989,10 @@ impl Node {
         self.abandon_proposal();
         self.accepted = None;
         self.set_phase(Phase::Halted);
+        if self.leaving.detaches() {
+            // What runs on, detached, is re-attached when the node starts again.
+            self.actions.push_back(Action::Persist(self.persisted()));
+        }
     }
 
     /// cmhaltcl: once this node and every member are halting the cluster with no package
@@ -808,13 +1002,18 @@ impl Node {
             return;
         }
         // A member's cmhaltcl reaches every node with its heartbeats.
-        let asked = self.view.members.iter().any(|node| {
-            self.member_heartbeat(now, node)
-                .is_some_and(|h| h.leaving == Leaving::Cluster)
-        });
-        if asked && self.leaving != Leaving::Cluster {
-            self.start_leaving(now, Leaving::Cluster);
-            return;
+        let asked = self
+            .view
+            .members
+            .iter()
+            .filter_map(|node| self.member_heartbeat(now, node))
+            .map(|h| h.leaving)
+            .find(|l| l.cluster());
+        if let Some(asked) = asked {
+            if !self.leaving.cluster() {
+                self.start_leaving(now, asked);
+                return;
+            }
         }
         if !self.ready_to_leave() {
             return;
@@ -822,15 +1021,15 @@ impl Node {
         // cmhaltcl: every member done. The last members leaving by cmhaltnode: there is no
         // one to take them out, so the cluster halts with them, as for cmhaltcl.
         let done = match self.leaving {
-            Leaving::Cluster => self.others_done(now, |l| l == Leaving::Cluster),
-            Leaving::Node => self.others_done(now, |l| l != Leaving::No),
-            Leaving::No => false,
+            l if l.cluster() => self.others_done(now, Leaving::cluster),
+            l if l.node() => self.others_done(now, |l| l != Leaving::No),
+            _ => false,
         };
         if done {
             // The last word: the others learn that this node is done too.
             self.send_heartbeats(now);
             self.event(Event::ClusterHalted);
-            if self.leaving == Leaving::Node {
+            if self.leaving.node() {
                 self.leave_done();
             } else {
                 self.halt_gracefully();
@@ -848,7 +1047,7 @@ impl Node {
                 || gone
                 || self
                     .member_heartbeat(now, node)
-                    .is_some_and(|h| halting(h.leaving) && heartbeat_ready(h))
+                    .is_some_and(|h| halting(h.leaving) && self.peer_ready(node, h))
         })
     }
 
@@ -873,6 +1072,18 @@ impl Node {
             return;
         }
         self.packages.on_service_exit(package, service);
+        self.step(now);
+    }
+
+    /// The health check of a detached package ended on this node (re-attach): `alive` when
+    /// its services still run.
+    pub fn handle_check(&mut self, now: Instant, package: PackageId, alive: bool) {
+        if self.phase == Phase::Halted || self.safety_expired(now) {
+            return;
+        }
+        self.packages.on_check(package, alive);
+        // It is no longer held as detached once checked.
+        self.actions.push_back(Action::Persist(self.persisted()));
         self.step(now);
     }
 
@@ -1312,7 +1523,8 @@ impl Node {
             && !self.config_in_flight()
         {
             let placeable = self.placeable(now);
-            self.packages.coordinate(now, placeable);
+            let detaching = self.detaching(now);
+            self.packages.coordinate(now, placeable, detaching);
         }
         self.drain_packages(now);
         if self.phase != Phase::Halted
@@ -1489,7 +1701,7 @@ impl Node {
             && !members.contains(self.settings.me)
             && self.phase != Phase::Starting
         {
-            if self.leaving == Leaving::Node && self.ready_to_leave() {
+            if self.leaving.node() && self.ready_to_leave() {
                 // Left out while leaving (the commit was lost on the way here): it holds
                 // nothing, so it halts as it meant to.
                 self.leave_done();
@@ -1586,7 +1798,7 @@ impl Node {
         let mut eligible = NodeSet::EMPTY;
         let mut rows = vec![NodeSet::EMPTY; self.settings.nodes];
         // A node done halting its packages for cmhaltnode leaves the membership.
-        if !(self.leaving == Leaving::Node && self.ready_to_leave()) {
+        if !(self.leaving.node() && self.ready_to_leave()) {
             eligible.insert(me);
         }
         rows[me.index()] = self.reach(now);
@@ -1602,7 +1814,7 @@ impl Node {
             let member = self.view.has(node, peer.incarnation);
             let joiner = heartbeat.phase == Phase::Starting && heartbeat.epoch == Epoch::NONE;
             let in_cluster = self.view.epoch != Epoch::NONE || heartbeat.phase == Phase::Starting;
-            let leaves = member && heartbeat.leaving == Leaving::Node && heartbeat_ready(heartbeat);
+            let leaves = member && heartbeat.leaving.node() && self.peer_ready(node, heartbeat);
             if heartbeat.phase != Phase::Halted && (member || joiner) && in_cluster && !leaves {
                 eligible.insert(node);
             }
@@ -1896,6 +2108,17 @@ impl Node {
                 .filter(|(epoch, _)| self.accepted_since.iter().any(|v| v.epoch == *epoch))
                 .cloned()
                 .collect(),
+            detached: self.detached_held(),
+        }
+    }
+
+    /// The packages this node holds as detached: after it halted with -d, every one it
+    /// holds; before it re-attached them, those it still checks.
+    fn detached_held(&self) -> Vec<String> {
+        if self.phase == Phase::Halted && self.leaving.detaches() {
+            self.packages.held(InstanceState::occupies)
+        } else {
+            self.packages.held(|s| s == InstanceState::Detached)
         }
     }
 
@@ -1992,7 +2215,7 @@ impl Node {
         let me = self.settings.me;
         // A node done halting for cmhaltnode accepts only the membership without it (as a
         // leaver); any other node only one with it.
-        let leaving = self.leaving == Leaving::Node && self.ready_to_leave();
+        let leaving = self.leaving.node() && self.ready_to_leave();
         let place = if leaving {
             leavers.contains(me) && !view.members.contains(me) && self.view.members.contains(me)
         } else {
@@ -2012,6 +2235,7 @@ impl Node {
                     && (!fresh || self.check_apply(&c.cluster, &c.packages).is_ok())
             })
             && view.incarnations.len() == self.settings.nodes
+            && self.detachers_recorded(leavers)
             && view.members.iter().filter(|&m| m != me).all(|m| {
                 let peer = &self.peers[m.index()];
                 peer.incarnation == view.incarnations[m.index()] && self.fresh(peer.last_heard, now)
@@ -2497,6 +2721,8 @@ impl Node {
         }
         self.packages
             .on_membership(self.view.epoch.0, self.view.members, failed);
+        // Running in the cluster again: what this node left detached is re-attached.
+        self.packages.reattach();
         for node in self.view.members.iter() {
             if !before.has(node, self.view.incarnations[node.index()]) && node != self.settings.me {
                 self.event(Event::NodeJoined { node });
@@ -2586,7 +2812,16 @@ impl Node {
                 continue;
             }
             if leavers.contains(node) {
-                self.event(Event::NodeHalted { node, incarnation });
+                // Its last heartbeat says whether it left its packages running.
+                let detached = self.peers[node.index()]
+                    .heartbeat
+                    .as_ref()
+                    .is_some_and(|h| h.leaving.detaches());
+                self.event(Event::NodeHalted {
+                    node,
+                    incarnation,
+                    detached,
+                });
                 continue;
             }
             self.event(Event::NodeFailed { node, incarnation });
@@ -2840,13 +3075,25 @@ impl Node {
                     });
                 }
             }
-            Event::NodeHalted { node, .. } if node != me => {
+            Event::NodeHalted { node, detached, .. } if node != me => {
                 self.node_states[node.index()] = NodeState::Halted;
                 if self.reports_cluster() {
-                    self.notice(Notice::NodeHalted {
-                        node,
-                        before: NodeCondition::RUNNING,
-                        after: NodeCondition::down(NodeState::Halted),
+                    let (before, after) = (
+                        NodeCondition::RUNNING,
+                        NodeCondition::down(NodeState::Halted),
+                    );
+                    self.notice(if detached {
+                        Notice::NodeDetached {
+                            node,
+                            before,
+                            after,
+                        }
+                    } else {
+                        Notice::NodeHalted {
+                            node,
+                            before,
+                            after,
+                        }
                     });
                 }
             }
@@ -3119,9 +3366,13 @@ fn heartbeat_ready(heartbeat: &Heartbeat) -> bool {
     holds_nothing(heartbeat.leaving, &heartbeat.packages)
 }
 
-/// Whether a node halting as `leaving` holds none of the package instances it reports.
+/// Whether a node halting as `leaving` holds none of the package instances it reports
+/// (with -d: none but running ones, which it leaves running).
 fn holds_nothing(leaving: Leaving, instances: &[(PackageId, InstanceState)]) -> bool {
-    leaving != Leaving::No && instances.iter().all(|(_, s)| !s.occupies())
+    leaving != Leaving::No
+        && instances
+            .iter()
+            .all(|(_, s)| !s.occupies() || (leaving.detaches() && *s == InstanceState::Running))
 }
 
 /// The catalogue notice of a package event of node `me`, if it is one.
@@ -3137,6 +3388,10 @@ fn package_notice(me: NodeId, event: &PackageEvent) -> Option<Notice> {
         } => {
             let (old, new) = (PackageCondition::of(before), PackageCondition::of(after));
             match after {
+                // Re-attached (its node runs in the cluster again): not a start.
+                Some(InstanceState::Running) if before == Some(InstanceState::Detached) => {
+                    return None
+                }
                 Some(InstanceState::Running) => Notice::PackageStarted {
                     package,
                     node: me,

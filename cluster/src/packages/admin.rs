@@ -160,6 +160,27 @@ pub enum Refusal {
     SeveralNodes,
     /// cmruncl on a node that is a cluster member already.
     AlreadyMember,
+    /// The package is detached on that node (cmhaltnode -d): it runs there unmonitored
+    /// until the node re-attaches it.
+    Detached {
+        /// The node.
+        node: NodeId,
+    },
+    /// cmapplyconf while packages are detached.
+    PackagesDetached {
+        /// Their names.
+        packages: Vec<String>,
+    },
+    /// cmhaltnode -d or cmhaltcl -d is not possible in this cluster.
+    DetachUnsupported {
+        /// Why.
+        reason: String,
+    },
+    /// cmhaltnode -d or cmhaltcl -d with members this node cannot reach.
+    NodesUnreachable {
+        /// The members.
+        nodes: NodeSet,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -228,6 +249,23 @@ impl fmt::Display for Refusal {
                  maintenance mode",
             ),
             Refusal::AlreadyMember => f.write_str("the node runs in the cluster already"),
+            Refusal::Detached { node } => write!(
+                f,
+                "the package is detached on {node}: re-attach it first (cmrunnode on {node})"
+            ),
+            Refusal::PackagesDetached { packages } => write!(
+                f,
+                "packages are detached: {}; no configuration change applies until their nodes \
+                 re-attach them (cmrunnode, cmruncl)",
+                packages.join(", ")
+            ),
+            Refusal::DetachUnsupported { reason } => {
+                write!(f, "packages cannot be detached: {reason}")
+            }
+            Refusal::NodesUnreachable { nodes } => write!(
+                f,
+                "members {nodes:?} cannot be reached: every node must be reachable to detach"
+            ),
             Refusal::SeveralNodes => {
                 f.write_str("maintenance mode involves one node: the package runs on several")
             }
@@ -256,8 +294,15 @@ pub fn check(
         .filter(|(_, s)| s.occupies())
         .map(|(n, s)| (*n, *s))
         .collect();
+    let detached_at = active
+        .iter()
+        .find(|(_, s)| *s == InstanceState::Detached)
+        .map(|(n, _)| *n);
     match *command {
         Command::Run { node, .. } => {
+            if let Some(node) = detached_at {
+                return Err(Refusal::Detached { node });
+            }
             if state.maintenance {
                 return Err(Refusal::Maintenance);
             }
@@ -310,6 +355,9 @@ pub fn check(
             if here.is_empty() {
                 return Err(Refusal::NotRunning);
             }
+            if let Some((node, _)) = here.iter().find(|(_, s)| *s == InstanceState::Detached) {
+                return Err(Refusal::Detached { node: *node });
+            }
             if here.iter().any(|(_, s)| s.is_transitional()) {
                 return Err(Refusal::InTransition);
             }
@@ -341,10 +389,32 @@ pub fn check(
             if active.is_empty() {
                 return Err(Refusal::NotRunning);
             }
+            if let Some((node, _)) = active.iter().find(|(_, s)| *s == InstanceState::Detached) {
+                return Err(Refusal::Detached { node: *node });
+            }
             Ok(())
         }
         Command::Maintenance { on, .. } => {
             if on && !state.maintenance {
+                if let Some(node) = detached_at {
+                    return Err(Refusal::Detached { node });
+                }
+                // Nor while a package that depends on it is detached (serviceguard.md 6.5).
+                let dependent_detached = catalog.ids().find_map(|other| {
+                    let depends = catalog
+                        .package(other)
+                        .dependencies
+                        .iter()
+                        .any(|d| d.package == id);
+                    let at = table
+                        .package(other)
+                        .nodes_where(|s| s == InstanceState::Detached)
+                        .lowest();
+                    at.filter(|_| depends)
+                });
+                if let Some(node) = dependent_detached {
+                    return Err(Refusal::Detached { node });
+                }
                 if state.auto_run {
                     return Err(Refusal::SwitchingEnabled);
                 }

@@ -7,7 +7,7 @@
 //! member keeps its latest copy, so a new coordinator carries on where the old one stopped.
 //! The coordinator orders starts and halts; a node acts on an order only while quorate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +29,13 @@ pub enum PackageAction {
     },
     /// Run the halt script (which stops the services); answer with the outcome.
     Halt {
+        /// The package.
+        package: PackageId,
+    },
+    /// Check that a detached package still runs (its services are alive), as the node
+    /// re-attaches it (cmrunnode, cmruncl); answer with [`Manager::on_check`]. Volume
+    /// groups, mounts and addresses are not checked again (serviceguard.md 6.5).
+    Check {
         /// The package.
         package: PackageId,
     },
@@ -90,6 +97,8 @@ pub enum FailureCause {
     GenericResource(usize),
     /// A package it depends on went down.
     Dependency,
+    /// It was found dead when its node re-attached it after a detach.
+    DiedWhileDetached,
     /// The package coordinator halted it as failed.
     Ordered,
 }
@@ -260,6 +269,8 @@ pub struct Switching {
     pub switching: NodeSet,
     /// Maintenance.
     pub maintenance: bool,
+    /// The nodes where it is detached.
+    pub detached: NodeSet,
 }
 
 /// One instance on this node.
@@ -310,6 +321,10 @@ pub struct Manager {
     executed: (u64, u64),
     /// This node is halting (cmhaltnode, cmhaltcl): it starts nothing more.
     leaving: bool,
+    /// This node halts leaving its packages running (cmhaltnode -d, cmhaltcl -d).
+    detaching: bool,
+    /// Detached packages of this node whose health check is under way.
+    checking: BTreeSet<PackageId>,
     /// Where packages halted for a failback go next.
     failback_to: BTreeMap<PackageId, NodeId>,
     /// No placement before this (see [`Manager::hold`]).
@@ -353,6 +368,8 @@ impl Manager {
             executed: (0, 0),
             failback_to: BTreeMap::new(),
             leaving: false,
+            detaching: false,
+            checking: BTreeSet::new(),
             hold_until: None,
             outputs: Vec::new(),
         }
@@ -594,6 +611,7 @@ impl Manager {
                     auto_run: state.auto_run,
                     switching: state.switching,
                     maintenance: state.maintenance,
+                    detached: state.detached,
                 }
             })
             .collect()
@@ -643,8 +661,13 @@ impl Manager {
             };
             self.dirty |= previous != reported;
             // A failure that ends halted (a before_package_start resource) is failed over
-            // like one that ends failed.
-            if coordinator && previous == Some(InstanceState::Failing) && reported.is_none() {
+            // like one that ends failed, and so is a detached package its node does not
+            // have any more when it comes back.
+            let lost = matches!(
+                previous,
+                Some(InstanceState::Failing | InstanceState::Detached)
+            );
+            if coordinator && lost && reported.is_none() {
                 self.failed_over.insert(id, Some(node));
             }
         }
@@ -693,6 +716,25 @@ impl Manager {
                 state.auto_run = entry.auto_run;
                 state.switching = entry.switching;
                 state.maintenance = entry.maintenance;
+                state.detached = entry.detached;
+            }
+        }
+        self.show_detached();
+    }
+
+    /// Shows every package detached on a node outside the membership as a detached instance
+    /// there (it occupies the node); drops those no longer detached.
+    fn show_detached(&mut self) {
+        let members = self.members;
+        for state in &mut self.table.packages {
+            let detached = state.detached;
+            state.instances.retain(|node, s| {
+                *s != InstanceState::Detached || members.contains(*node) || detached.contains(*node)
+            });
+            for node in detached.iter() {
+                if !members.contains(node) {
+                    state.instances.insert(node, InstanceState::Detached);
+                }
             }
         }
     }
@@ -720,6 +762,13 @@ impl Manager {
                 .collect();
             for node in gone {
                 let coordinator = members.lowest() == Some(self.me);
+                if state.detached.contains(node) {
+                    // Detached there: it runs on, unmonitored, until the node re-attaches
+                    // it. A node that fails is no exception: what it runs is not known
+                    // until it is back.
+                    state.instances.insert(node, InstanceState::Detached);
+                    continue;
+                }
                 if state
                     .instances
                     .remove(&node)
@@ -804,7 +853,11 @@ impl Manager {
                 }
             }
             Command::ResetRestarts { service, .. } => {
-                let targets = self.table.package(id).nodes_where(InstanceState::occupies);
+                // Not where it is detached: nothing monitors it there.
+                let targets = self
+                    .table
+                    .package(id)
+                    .nodes_where(|s| s.occupies() && s != InstanceState::Detached);
                 for target in targets.iter() {
                     self.issue(now, id, target, Order::ResetRestarts(id, service));
                 }
@@ -872,6 +925,89 @@ impl Manager {
     pub fn leave(&mut self) {
         self.leaving = true;
         self.halt_for_leave();
+    }
+
+    /// This node halts leaving its packages running (cmhaltnode -d, cmhaltcl -d): nothing
+    /// more starts here, nothing halts.
+    pub fn detach(&mut self) {
+        self.leaving = true;
+        self.detaching = true;
+    }
+
+    /// The packages this node holds, by name, in the states `keep` accepts (what it
+    /// persists as detached).
+    pub fn held(&self, keep: impl Fn(InstanceState) -> bool) -> Vec<String> {
+        self.locals
+            .iter()
+            .filter(|(_, l)| keep(l.state))
+            .map(|(id, _)| self.catalog.package(*id).name.clone())
+            .collect()
+    }
+
+    /// The packages this node left detached when it last halted, by name: they run on, and
+    /// are held here as detached until [`Manager::reattach`] checks them.
+    pub fn adopt_detached(&mut self, names: &[String]) {
+        for name in names {
+            let Some(id) = self.catalog.find(name) else {
+                continue;
+            };
+            let services = self.catalog.package(id).services.len();
+            self.locals.insert(
+                id,
+                Local {
+                    state: InstanceState::Detached,
+                    halt_reason: HaltReason::Command,
+                    cause: None,
+                    restarts: vec![0; services],
+                },
+            );
+            self.table
+                .package_mut(id)
+                .instances
+                .insert(self.me, InstanceState::Detached);
+        }
+        if !names.is_empty() {
+            self.version += 1;
+        }
+    }
+
+    /// Re-attaches the detached packages of this node (it runs in the cluster again): each
+    /// one's health is checked ([`PackageAction::Check`]).
+    pub fn reattach(&mut self) {
+        let detached: Vec<PackageId> = self
+            .locals
+            .iter()
+            .filter(|(id, l)| l.state == InstanceState::Detached && !self.checking.contains(id))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in detached {
+            self.checking.insert(id);
+            self.outputs
+                .push(Output::Action(PackageAction::Check { package: id }));
+        }
+    }
+
+    /// The health check of a detached package ended: alive, it is monitored again
+    /// (running); dead, it fails here (its halt script cleans up) and fails over.
+    pub fn on_check(&mut self, id: PackageId, alive: bool) {
+        if !self.checking.remove(&id) {
+            return;
+        }
+        if self.locals.get(&id).map(|l| l.state) != Some(InstanceState::Detached) {
+            return;
+        }
+        if alive {
+            self.set_local(id, Some(InstanceState::Running));
+            if self.leaving && !self.detaching {
+                self.halt_local(id, HaltReason::Command);
+            }
+        } else {
+            self.halt_local_because(
+                id,
+                HaltReason::Failure,
+                Some(FailureCause::DiedWhileDetached),
+            );
+        }
     }
 
     /// Halts, for a node that leaves, every package here that no other package here
@@ -975,7 +1111,10 @@ impl Manager {
         // A halt_aborted package is halted again on command (serviceguard.md 6.4); a start
         // that failed is cleaned up by the halt script.
         let again = local.state == InstanceState::HaltAborted && reason == HaltReason::Command;
-        let failed_start = local.state == InstanceState::Starting && reason == HaltReason::Failure;
+        let failed_start = matches!(
+            local.state,
+            InstanceState::Starting | InstanceState::Detached
+        ) && reason == HaltReason::Failure;
         if local.state != InstanceState::Running && !again && !failed_start {
             return;
         }
@@ -1017,7 +1156,7 @@ impl Manager {
                 match failure {
                     None => {
                         self.set_local(id, Some(InstanceState::Running));
-                        if self.leaving {
+                        if self.leaving && !self.detaching {
                             // It started while the node began to halt.
                             self.halt_local(id, HaltReason::Command);
                         }
@@ -1047,7 +1186,7 @@ impl Manager {
                                 |r| r.evaluation == Evaluation::BeforePackageStart))
                 });
                 self.set_local(id, failed.then_some(InstanceState::Failed));
-                if self.leaving {
+                if self.leaving && !self.detaching {
                     // The packages it depended on may halt now.
                     self.halt_for_leave();
                 }
@@ -1201,7 +1340,9 @@ impl Manager {
 
     /// The coordinator's work: failures disable node switching, then placement. Runs only
     /// on the coordinator while it is quorate; `up` is the membership.
-    pub fn coordinate(&mut self, now: Instant, up: NodeSet) {
+    /// `detaching`: the members halting with cmhaltnode -d, whose running packages are
+    /// recorded as detached there.
+    pub fn coordinate(&mut self, now: Instant, up: NodeSet, detaching: NodeSet) {
         if self.hold_until.is_some_and(|until| now < until) {
             return;
         }
@@ -1212,6 +1353,7 @@ impl Manager {
         }
         self.dirty = false;
         self.placed_at = Some(now);
+        self.record_detachments(detaching);
         self.tell_failovers();
         self.disable_failed_nodes();
         self.resend(now);
@@ -1260,6 +1402,32 @@ impl Manager {
                 Decision::DependencyFailed { .. } => {}
             }
             self.issue(now, package, node, order);
+        }
+    }
+
+    /// Records, in the switching table, the packages that run on members halting with
+    /// cmhaltnode -d as detached there; a member that is not detaching (it re-attached) or
+    /// whose package does not run any more has none.
+    fn record_detachments(&mut self, detaching: NodeSet) {
+        let members = self.members;
+        let mut changed = false;
+        for state in &mut self.table.packages {
+            let mut detached = state.detached;
+            for node in members.iter() {
+                let running = state.instances.get(&node) == Some(&InstanceState::Running);
+                if detaching.contains(node) && running {
+                    detached.insert(node);
+                } else {
+                    detached.remove(node);
+                }
+            }
+            if detached != state.detached {
+                state.detached = detached;
+                changed = true;
+            }
+        }
+        if changed {
+            self.switching_version = (self.epoch, self.switching_version.1 + 1);
         }
     }
 

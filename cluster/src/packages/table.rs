@@ -25,6 +25,10 @@ pub enum InstanceState {
     /// The halt script failed or timed out: the package may still hold resources here, so it
     /// runs nowhere else until an operator clears it or the node is reset.
     HaltAborted,
+    /// Detached (cmhaltnode -d, cmhaltcl -d): it runs on, unmonitored, on a node whose daemon
+    /// has halted, and counts as up; on the node's own report, while it re-attaches (its
+    /// health is being checked).
+    Detached,
 }
 
 impl InstanceState {
@@ -43,7 +47,7 @@ impl InstanceState {
 
     /// Whether it counts as up for the dependencies of other packages.
     pub fn counts_as_up(self) -> bool {
-        self == InstanceState::Running
+        matches!(self, InstanceState::Running | InstanceState::Detached)
     }
 }
 
@@ -61,6 +65,10 @@ pub struct PackageState {
     /// Nodes that left the membership while the package was active there: it may not start
     /// elsewhere until each is known to be reset (the survivors' fence wait).
     pub awaiting_fence: NodeSet,
+    /// Nodes where it is detached: it runs there unmonitored after the node halted with
+    /// cmhaltnode -d. Part of the switching table: every member keeps it, so it occupies the
+    /// node until the node re-attaches it.
+    pub detached: NodeSet,
 }
 
 impl PackageState {
@@ -95,6 +103,7 @@ impl Table {
                     maintenance: false,
                     instances: BTreeMap::new(),
                     awaiting_fence: NodeSet::EMPTY,
+                    detached: NodeSet::EMPTY,
                 })
                 .collect(),
         }

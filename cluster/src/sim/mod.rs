@@ -180,6 +180,10 @@ enum Pending {
         network: usize,
         envelope: Box<Envelope>,
     },
+    Check {
+        /// By name, as for scripts.
+        package: String,
+    },
     Disk {
         id: IoId,
         result: Result<DiskReply, DiskFailure>,
@@ -746,6 +750,17 @@ impl Simulation {
                     }
                 });
             }
+            Pending::Check { package } => {
+                // Alive while its processes run: they outlive the daemon that detached
+                // them, not the machine.
+                let incarnation = self.nodes[node.index()].incarnation;
+                let alive = self.owners.contains(&(package.clone(), node, incarnation));
+                self.run_core(node, |core, now| {
+                    if let Some(id) = core.packages().catalog().find(&package) {
+                        core.handle_check(now, id, alive);
+                    }
+                });
+            }
         }
     }
 
@@ -870,6 +885,15 @@ impl Simulation {
             PackageAction::Run { package } => (package, Script::Run),
             PackageAction::Halt { package } => (package, Script::Halt),
             PackageAction::RestartService { .. } => return,
+            PackageAction::Check { package } => {
+                let catalog = self.nodes[node.index()].catalog.clone();
+                if let Some(def) = catalog.packages.get(package.index()) {
+                    let package = def.name.clone();
+                    let latency = self.script_latency;
+                    self.schedule_answer(node, incarnation, latency, Pending::Check { package });
+                }
+                return;
+            }
         };
         // The node's own catalog says which package the number means now.
         let catalog = self.nodes[node.index()].catalog.clone();
@@ -1040,6 +1064,68 @@ impl Simulation {
         let mut answer = Err(Refusal::ClusterNotRunning);
         self.run_core(node, |core, now| answer = core.handle_halt_node(now, force));
         answer
+    }
+
+    /// cmhaltnode -d on `node`.
+    pub fn detach_node(&mut self, node: NodeId) -> Result<(), Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, now| answer = core.handle_detach_node(now));
+        answer
+    }
+
+    /// cmhaltcl -d given on `node`.
+    pub fn detach_cluster(&mut self, node: NodeId) -> Result<(), Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, now| answer = core.handle_detach_cluster(now));
+        answer
+    }
+
+    /// cmrunnode on `node` whose daemon halted (cmhaltnode, cmhaltcl, -d or not): the
+    /// daemon starts again in a new life, and the package processes it left running
+    /// (detached) run on. A node that is down boots instead.
+    pub fn run_node(&mut self, node: NodeId) {
+        let sim_node = &mut self.nodes[node.index()];
+        let halted = sim_node
+            .core
+            .as_ref()
+            .is_some_and(|core| core.phase() == Phase::Halted);
+        if sim_node.life == Life::Up && halted {
+            let old = sim_node.incarnation;
+            sim_node.life = Life::Down;
+            sim_node.core = None;
+            sim_node.watchdog = None;
+            sim_node.inbox.clear();
+            let new = Incarnation(old.0 + 1);
+            self.owners = std::mem::take(&mut self.owners)
+                .into_iter()
+                .map(|(p, n, i)| (p, n, if n == node && i == old { new } else { i }))
+                .collect();
+        }
+        self.start(node);
+    }
+
+    /// The processes of `package` on `node` die without any daemon noticing (it is
+    /// detached there): found dead when the node re-attaches it.
+    /// Nothing happens where a daemon monitors it (see [`Simulation::kill_service`]).
+    pub fn kill_package(&mut self, node: NodeId, package: &str) {
+        let Some(core) = self.nodes[node.index()].core.as_ref() else {
+            return;
+        };
+        let unmonitored = core.phase() == Phase::Halted
+            || core.packages().catalog().find(package).is_some_and(|id| {
+                core.packages()
+                    .report()
+                    .contains(&(id, crate::packages::InstanceState::Detached))
+            });
+        if unmonitored {
+            self.owners.retain(|(p, n, _)| p != package || *n != node);
+        }
     }
 
     /// cmhaltcl [-f] given on `node`.

@@ -317,15 +317,36 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
         7 => sim.heal(),
         8 => match sim.random(8) {
             0..=3 => set_random_resource(sim, nodes),
-            4..=6 => {
+            4 => {
                 // cmhaltnode [-f]; refusals are answers like any other here.
                 let node = random_node(sim, nodes);
                 let force = sim.random(2) == 0;
                 let _ = sim.halt_node(node, force);
             }
+            5 | 6 => {
+                // cmhaltnode -d; now and then the processes of a detached package die
+                // unnoticed, or the daemon of a halted node starts again (cmrunnode).
+                let node = random_node(sim, nodes);
+                match sim.random(4) {
+                    0 => {
+                        if let Some(package) = random_package(sim) {
+                            let name = sim.catalog().package(package).name.clone();
+                            sim.kill_package(node, &name);
+                        }
+                    }
+                    1 => sim.run_node(node),
+                    _ => {
+                        let _ = sim.detach_node(node);
+                    }
+                }
+            }
             _ if sim.random(4) == 0 => {
                 let node = random_node(sim, nodes);
-                let _ = sim.halt_cluster(node, true);
+                if sim.random(2) == 0 {
+                    let _ = sim.halt_cluster(node, true);
+                } else {
+                    let _ = sim.detach_cluster(node);
+                }
             }
             _ => apply_random(sim, nodes),
         },
@@ -424,6 +445,12 @@ fn repair(sim: &mut Simulation, nodes: usize, paused: &[NodeId]) {
                 .core(node)
                 .is_some_and(|core| core.phase() == Phase::Halted)
             {
+                // cmrunnode (what it left detached runs on), or a reboot.
+                if sim.random(2) == 0 {
+                    sim.run_node(node);
+                    restarted = true;
+                    continue;
+                }
                 sim.crash(node);
             }
             if sim.life(node) == Life::Down {
@@ -431,7 +458,14 @@ fn repair(sim: &mut Simulation, nodes: usize, paused: &[NodeId]) {
                 restarted = true;
             }
         }
-        if !restarted {
+        // A halt still under way (a node waiting for its packages, or for the members to
+        // record what it detaches) is waited for.
+        let halting = (0..nodes).any(|n| {
+            sim.core(NodeId(n as u32)).is_some_and(|core| {
+                core.phase() != Phase::Halted && core.leaving() != crate::core::Leaving::No
+            })
+        });
+        if !restarted && !halting {
             break;
         }
     }

@@ -1,0 +1,387 @@
+//! Detached mode, Live Application Detach (serviceguard.md 6.5): cmhaltnode -d and cmhaltcl -d
+//! halt the daemon and leave the packages running, unmonitored; they show as detached, count
+//! as up, start nowhere else, and are re-attached (their health checked) by cmrunnode and
+//! cmruncl. A package found dead on re-attach fails over.
+
+mod common;
+
+use common::{notices, seconds, set};
+
+use cimguard_cluster::core::{NodeId, NodeSet, Phase};
+use cimguard_cluster::packages::{Command, FailureCause, Refusal};
+use cimguard_cluster::sim::{Life, Options, Simulation};
+use cimguard_cluster::status::{NodeCondition, NodeState, Notice, PackageState, PackageStatus};
+
+fn package(name: &str, nodes: &[u32], extra: &str) -> String {
+    let mut text = format!("package_name {name}\n");
+    for n in nodes {
+        text.push_str(&format!("node_name n{n}\n"));
+    }
+    text.push_str("service_name s\nservice_cmd /bin/s\n");
+    text.push_str(extra);
+    text
+}
+
+fn cluster(seed: u64, packages: &[String], running: &[(&str, u32)]) -> Simulation {
+    let mut options = Options::new(3, seed);
+    options.packages = packages.to_vec();
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    let all = NodeSet::first(3);
+    let ready = sim
+        .run_until(seconds(90), |s| {
+            s.formed(all)
+                && running
+                    .iter()
+                    .all(|(name, node)| s.running_on(name) == set(&[*node]))
+        })
+        .unwrap();
+    assert!(ready, "the cluster or its packages did not start");
+    sim.run_for(seconds(3)).unwrap();
+    sim
+}
+
+fn two_packages(seed: u64) -> Simulation {
+    cluster(
+        seed,
+        &[package("pkgA", &[1, 2], ""), package("pkgB", &[2, 3], "")],
+        &[("pkgA", 0), ("pkgB", 1)],
+    )
+}
+
+fn halted(sim: &Simulation, node: u32) -> bool {
+    sim.life(NodeId(node)) == Life::Up
+        && sim.core(NodeId(node)).map(|c| c.phase()) == Some(Phase::Halted)
+}
+
+/// The status and state of `package` in `node`'s snapshot.
+fn condition(sim: &Simulation, node: u32, package: &str) -> (PackageStatus, PackageState) {
+    let snapshot = sim.status(NodeId(node)).unwrap();
+    let row = snapshot
+        .packages
+        .iter()
+        .find(|p| p.name == package)
+        .unwrap();
+    (row.condition.status, row.condition.state)
+}
+
+fn started(sim: &Simulation) -> usize {
+    notices(sim, "PackageStarted").len()
+}
+
+#[test]
+fn cmhaltnode_d_leaves_the_packages_running_detached_and_cmrunnode_reattaches_them() {
+    let mut sim = two_packages(11);
+    let starts = started(&sim);
+    sim.detach_node(NodeId(0)).unwrap();
+    assert_eq!(sim.detach_node(NodeId(0)), Err(Refusal::Halting));
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    // Long after MEMBER_TIMEOUT and any fence wait: pkgA runs on n1 only, unmonitored.
+    sim.run_for(seconds(90)).unwrap();
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+    assert_eq!(sim.running_on("pkgB"), set(&[1]));
+    assert_eq!(sim.watchdog_resets, 0);
+    assert!(notices(&sim, "NodeFailed").is_empty());
+    assert!(notices(&sim, "NodeHalted").is_empty());
+    let told = notices(&sim, "NodeDetached");
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(matches!(
+        told[0].notice,
+        Notice::NodeDetached {
+            node: NodeId(0),
+            before: NodeCondition::RUNNING,
+            ..
+        }
+    ));
+    // Every member shows it detached on n1, and n1 down, halted.
+    for node in [1, 2] {
+        assert_eq!(
+            condition(&sim, node, "pkgA"),
+            (PackageStatus::Detached, PackageState::Detached)
+        );
+        let snapshot = sim.status(NodeId(node)).unwrap();
+        assert_eq!(
+            snapshot.nodes[0].condition,
+            NodeCondition::down(NodeState::Halted)
+        );
+        let row = snapshot.packages.iter().find(|p| p.name == "pkgA").unwrap();
+        assert_eq!(row.owners, set(&[0]));
+        assert!(snapshot
+            .to_line()
+            .contains("package:pkgA|status=detached\n"));
+    }
+    // What Serviceguard refuses while a package is detached.
+    let a = sim.package("pkgA");
+    assert_eq!(
+        sim.command(
+            NodeId(1),
+            Command::Run {
+                package: a,
+                node: NodeId(1)
+            }
+        ),
+        Err(Refusal::Detached { node: NodeId(0) })
+    );
+    assert_eq!(
+        sim.command(
+            NodeId(2),
+            Command::Halt {
+                package: a,
+                node: None
+            }
+        ),
+        Err(Refusal::Detached { node: NodeId(0) })
+    );
+    sim.command(
+        NodeId(1),
+        Command::Disable {
+            package: a,
+            node: None,
+        },
+    )
+    .unwrap();
+    sim.run_for(seconds(2)).unwrap();
+    assert_eq!(
+        sim.command(
+            NodeId(1),
+            Command::Maintenance {
+                package: a,
+                on: true
+            }
+        ),
+        Err(Refusal::Detached { node: NodeId(0) })
+    );
+    let files = vec![
+        package("pkgA", &[1, 2], ""),
+        package("pkgB", &[2, 3], ""),
+        package("pkgC", &[2, 3], ""),
+    ];
+    assert_eq!(
+        sim.apply(NodeId(1), None, &files),
+        Err(Refusal::PackagesDetached {
+            packages: vec!["pkgA".into()]
+        })
+    );
+    // cmrunnode: the daemon starts again and re-attaches pkgA where it runs.
+    sim.run_node(NodeId(0));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2]))
+            && (0..3).all(
+                |n| condition(s, n, "pkgA") == (PackageStatus::Up, PackageState::Running)
+            ))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+    // Re-attached, not started again.
+    assert_eq!(started(&sim), starts);
+    assert!(notices(&sim, "PackageFailed").is_empty());
+    // Monitored again: a service failure is acted on.
+    sim.command(
+        NodeId(2),
+        Command::Enable {
+            package: a,
+            node: None,
+        },
+    )
+    .unwrap();
+    sim.run_for(seconds(2)).unwrap();
+    sim.kill_service(NodeId(0), "pkgA", 0);
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("pkgA") == set(&[1]))
+        .unwrap());
+    // And the configuration may change again.
+    sim.apply(NodeId(1), None, &files).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| (0..3)
+            .all(|n| s.generation(NodeId(n)) > Some(1)))
+        .unwrap());
+}
+
+#[test]
+fn a_package_that_died_while_detached_fails_over_when_its_node_reattaches() {
+    let mut sim = two_packages(12);
+    sim.detach_node(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    // Nothing notices: the package stays detached.
+    sim.kill_package(NodeId(0), "pkgA");
+    sim.run_for(seconds(30)).unwrap();
+    assert!(sim.running_on("pkgA").is_empty());
+    assert_eq!(
+        condition(&sim, 1, "pkgA"),
+        (PackageStatus::Detached, PackageState::Detached)
+    );
+    sim.run_node(NodeId(0));
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("pkgA") == set(&[1]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let failed = notices(&sim, "PackageFailed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(matches!(
+        failed[0].notice,
+        Notice::PackageFailed {
+            node: NodeId(0),
+            cause: FailureCause::DiedWhileDetached,
+            ..
+        }
+    ));
+    assert_eq!(notices(&sim, "PackageFailover").len(), 1);
+}
+
+#[test]
+fn a_machine_that_reboots_while_detached_fails_its_packages_over_when_it_rejoins() {
+    let mut sim = two_packages(13);
+    sim.detach_node(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    // The machine goes down, its processes with it; it boots and its daemon starts.
+    sim.crash(NodeId(0));
+    sim.run_for(seconds(10)).unwrap();
+    assert_eq!(
+        condition(&sim, 2, "pkgA"),
+        (PackageStatus::Detached, PackageState::Detached)
+    );
+    sim.restart(NodeId(0));
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("pkgA") == set(&[1])
+            && s.formed(set(&[0, 1, 2])))
+        .unwrap());
+}
+
+#[test]
+fn a_detached_package_counts_as_up_for_its_dependents() {
+    let web = package(
+        "web",
+        &[2, 3],
+        "dependency_name d\ndependency_condition db = up\ndependency_location any_node\n",
+    );
+    let mut sim = cluster(
+        14,
+        &[package("db", &[1, 2], ""), web],
+        &[("db", 0), ("web", 1)],
+    );
+    sim.detach_node(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    sim.run_for(seconds(60)).unwrap();
+    assert_eq!(sim.running_on("web"), set(&[1]));
+    assert_eq!(
+        condition(&sim, 2, "web"),
+        (PackageStatus::Up, PackageState::Running)
+    );
+    assert!(notices(&sim, "PackageFailed").is_empty());
+    // Halting db is refused: it is detached (and web depends on it).
+    let db = sim.package("db");
+    assert_eq!(
+        sim.command(
+            NodeId(1),
+            Command::Halt {
+                package: db,
+                node: None
+            }
+        ),
+        Err(Refusal::Detached { node: NodeId(0) })
+    );
+}
+
+#[test]
+fn cmhaltcl_d_stops_the_cluster_and_cmruncl_reattaches_everything() {
+    let mut sim = two_packages(15);
+    let starts = started(&sim);
+    sim.detach_cluster(NodeId(2)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    sim.run_for(seconds(60)).unwrap();
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+    assert_eq!(sim.running_on("pkgB"), set(&[1]));
+    assert_eq!(notices(&sim, "ClusterHalted").len(), 1);
+    // cmruncl: every daemon starts again; the packages are re-attached where they run.
+    for n in 0..3 {
+        sim.run_node(NodeId(n));
+    }
+    assert!(sim
+        .run_until(seconds(90), |s| s.formed(set(&[0, 1, 2]))
+            && condition(s, 2, "pkgA")
+                == (PackageStatus::Up, PackageState::Running)
+            && condition(s, 2, "pkgB")
+                == (PackageStatus::Up, PackageState::Running))
+        .unwrap());
+    sim.run_for(seconds(10)).unwrap();
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+    assert_eq!(sim.running_on("pkgB"), set(&[1]));
+    assert_eq!(started(&sim), starts);
+}
+
+#[test]
+fn detaching_is_refused_where_serviceguard_refuses_it() {
+    // A system multi-node package is configured.
+    let system = "package_name sys\npackage_type system_multi_node\nnode_name *\n\
+node_fail_fast_enabled yes\nservice_name s\nservice_cmd /bin/s\n"
+        .to_string();
+    let mut sim = cluster(16, &[package("pkgA", &[1, 2], ""), system], &[("pkgA", 0)]);
+    assert!(matches!(
+        sim.detach_node(NodeId(0)),
+        Err(Refusal::DetachUnsupported { .. })
+    ));
+    assert!(matches!(
+        sim.detach_cluster(NodeId(1)),
+        Err(Refusal::DetachUnsupported { .. })
+    ));
+
+    let mut sim = two_packages(17);
+    let a = sim.package("pkgA");
+    // A package here in maintenance mode.
+    sim.command(
+        NodeId(0),
+        Command::Disable {
+            package: a,
+            node: None,
+        },
+    )
+    .unwrap();
+    sim.run_for(seconds(2)).unwrap();
+    sim.command(
+        NodeId(0),
+        Command::Maintenance {
+            package: a,
+            on: true,
+        },
+    )
+    .unwrap();
+    sim.run_for(seconds(2)).unwrap();
+    assert_eq!(sim.detach_node(NodeId(0)), Err(Refusal::Maintenance));
+    assert_eq!(sim.detach_cluster(NodeId(2)), Err(Refusal::Maintenance));
+    // n2 has nothing in maintenance: it may detach.
+    sim.detach_node(NodeId(1)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 2])) && halted(s, 1))
+        .unwrap());
+    assert_eq!(sim.running_on("pkgB"), set(&[1]));
+}
+
+#[test]
+fn a_node_that_was_not_detached_starts_nothing_it_does_not_hold() {
+    // cmhaltnode (no -d) then cmrunnode: nothing is held as detached.
+    let mut sim = two_packages(18);
+    sim.halt_node(NodeId(2), false).unwrap();
+    assert!(sim.run_until(seconds(30), |s| halted(s, 2)).unwrap());
+    sim.run_node(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    for n in 0..3 {
+        assert_eq!(
+            condition(&sim, n, "pkgA"),
+            (PackageStatus::Up, PackageState::Running)
+        );
+    }
+    assert!(notices(&sim, "NodeDetached").is_empty());
+}
