@@ -124,16 +124,6 @@ fn cmhaltnode_d_leaves_the_packages_running_detached_and_cmrunnode_reattaches_th
         ),
         Err(Refusal::Detached { node: NodeId(0) })
     );
-    assert_eq!(
-        sim.command(
-            NodeId(2),
-            Command::Halt {
-                package: a,
-                node: None
-            }
-        ),
-        Err(Refusal::Detached { node: NodeId(0) })
-    );
     sim.command(
         NodeId(1),
         Command::Disable {
@@ -276,7 +266,7 @@ fn a_detached_package_counts_as_up_for_its_dependents() {
         (PackageStatus::Up, PackageState::Running)
     );
     assert!(notices(&sim, "PackageFailed").is_empty());
-    // Halting db is refused: it is detached (and web depends on it).
+    // Halting db is refused while web, which depends on it, runs.
     let db = sim.package("db");
     assert_eq!(
         sim.command(
@@ -286,8 +276,95 @@ fn a_detached_package_counts_as_up_for_its_dependents() {
                 node: None
             }
         ),
-        Err(Refusal::Detached { node: NodeId(0) })
+        Err(Refusal::DependentsRunning {
+            dependents: vec!["web".into()]
+        })
     );
+}
+
+#[test]
+fn cmhaltpkg_on_a_member_halts_a_detached_package_where_it_runs() {
+    let mut sim = two_packages(19);
+    sim.detach_node(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    let a = sim.package("pkgA");
+    // Its halt script runs on n1, whose daemon is halted; it ends halted, AUTO_RUN off.
+    sim.command(
+        NodeId(2),
+        Command::Halt {
+            package: a,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("pkgA").is_empty()
+            && condition(s, 1, "pkgA")
+                == (PackageStatus::Down, PackageState::Halted))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+    assert!(sim.running_on("pkgA").is_empty());
+    let snapshot = sim.status(NodeId(2)).unwrap();
+    let row = snapshot.packages.iter().find(|p| p.name == "pkgA").unwrap();
+    assert!(!row.auto_run);
+    // Now it may run elsewhere.
+    sim.command(
+        NodeId(1),
+        Command::Run {
+            package: a,
+            node: NodeId(1),
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("pkgA") == set(&[1]))
+        .unwrap());
+    // n1 starts again holding nothing detached: pkgA stays where it runs.
+    sim.run_node(NodeId(0));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    assert_eq!(sim.running_on("pkgA"), set(&[1]));
+    assert!(notices(&sim, "PackageFailed").is_empty());
+}
+
+#[test]
+fn cmhaltpkg_reaches_a_daemon_started_again_before_it_rejoins() {
+    // n1 detaches, then its daemon starts again but cannot join (cut off from the others):
+    // it still holds pkgA detached, and halts it when asked.
+    let mut sim = two_packages(20);
+    sim.detach_node(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    sim.cut_oneway(NodeId(1), NodeId(0));
+    sim.cut_oneway(NodeId(2), NodeId(0));
+    sim.run_node(NodeId(0));
+    sim.run_for(seconds(5)).unwrap();
+    assert_eq!(
+        sim.core(NodeId(0)).map(|c| c.phase()),
+        Some(Phase::Starting)
+    );
+    sim.heal();
+    let a = sim.package("pkgA");
+    sim.command(
+        NodeId(1),
+        Command::Halt {
+            package: a,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("pkgA").is_empty()
+            && s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    assert!(sim.running_on("pkgA").is_empty());
+    assert!(notices(&sim, "PackageFailed").is_empty());
 }
 
 #[test]

@@ -175,6 +175,19 @@ pub enum Message {
         /// The generation.
         config: Arc<Generation>,
     },
+    /// cmhaltpkg of a package detached on the receiver, from the package coordinator: the
+    /// receiver (its daemon halted, or started again and not yet a member) halts it. By
+    /// name: the receiver's configuration may be older.
+    HaltDetached {
+        /// The package.
+        package: String,
+    },
+    /// The sender no longer runs this package it had detached (its halt script succeeded,
+    /// or it did not hold it): sent to every node, for whichever coordinates.
+    DetachedHalted {
+        /// The package.
+        package: String,
+    },
     /// The package coordinator orders a start or halt on the receiver.
     Order {
         /// The membership the order was given in.

@@ -299,6 +299,9 @@ pub struct Node {
     lock_check: LockCheck,
     /// Whether this node is halting (cmhaltnode, cmhaltcl).
     leaving: Leaving,
+    /// Detached packages this node halts because the coordinator asked (cmhaltpkg given on
+    /// a member while this node is outside the membership).
+    halting_detached: std::collections::BTreeSet<PackageId>,
     /// The cluster halted (cmhaltcl) while this node was a member.
     cluster_halted: bool,
     /// cmruncl -n: the nodes to form the cluster with (else every configured node).
@@ -387,6 +390,7 @@ impl Node {
             lock_lun: Health::Unknown,
             lock_check: LockCheck::default(),
             leaving: Leaving::No,
+            halting_detached: std::collections::BTreeSet::new(),
             cluster_halted: false,
             start_with: None,
             pending_config: None,
@@ -1059,10 +1063,20 @@ impl Node {
         script: Script,
         outcome: ScriptOutcome,
     ) {
-        if self.phase == Phase::Halted || self.safety_expired(now) {
+        if self.safety_expired(now) {
+            return;
+        }
+        if self.phase == Phase::Halted {
+            // Only a detached package halted on request runs a script on a halted node.
+            if self.halting_detached.contains(&package) {
+                self.packages.on_script(package, script, outcome);
+                self.drain_packages(now);
+                self.tell_detached_halted();
+            }
             return;
         }
         self.packages.on_script(package, script, outcome);
+        self.tell_detached_halted();
         self.step(now);
     }
 
@@ -1165,6 +1179,13 @@ impl Node {
 
     /// A message arrived on heartbeat network `network`.
     pub fn handle_message(&mut self, now: Instant, network: usize, envelope: Envelope) {
+        if matches!(
+            envelope.message,
+            Message::HaltDetached { .. } | Message::DetachedHalted { .. }
+        ) {
+            self.on_detached_message(now, envelope);
+            return;
+        }
         if self.phase == Phase::Halted || !self.admit(now, &envelope) {
             return;
         }
@@ -1311,6 +1332,8 @@ impl Node {
                     self.fence(FenceReason::QuorumLost);
                 }
             }
+            // Taken before the admission checks.
+            Message::HaltDetached { .. } | Message::DetachedHalted { .. } => {}
         }
         self.step(now);
     }
@@ -1457,6 +1480,78 @@ impl Node {
         true
     }
 
+    /// cmhaltpkg of a detached package: the request, on the node that detached it (halted,
+    /// or started again and not a member yet), and the answer, on the coordinator. They
+    /// pass whatever the phase and generation: a halted node takes no other message.
+    fn on_detached_message(&mut self, now: Instant, envelope: Envelope) {
+        let from = envelope.from;
+        if from == self.settings.me
+            || from.index() >= self.settings.nodes
+            || envelope.cluster_id != self.settings.cluster_id
+            || self.safety_expired(now)
+        {
+            return;
+        }
+        match envelope.message {
+            Message::HaltDetached { package } => {
+                // A member re-attaches what it holds: the cluster monitors it again.
+                let member = matches!(self.phase, Phase::Running | Phase::Reforming);
+                let Some(id) = self.packages.catalog().find(&package) else {
+                    return;
+                };
+                if member {
+                    return;
+                }
+                if self.packages.halt_detached(id) {
+                    self.halting_detached.insert(id);
+                    self.drain_packages(now);
+                } else {
+                    self.send(from, &Message::DetachedHalted { package });
+                }
+            }
+            Message::DetachedHalted { package } => {
+                let coordinator = self.phase == Phase::Running
+                    && self.view.coordinator() == Some(self.settings.me)
+                    && self.quorate(now);
+                if let (true, Some(id)) = (coordinator, self.packages.catalog().find(&package)) {
+                    self.packages.on_detached_halted(from, id);
+                    self.step(now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Detached packages halted here on request that are done: the others learn it, and
+    /// what this node holds detached is persisted again.
+    fn tell_detached_halted(&mut self) {
+        let done: Vec<PackageId> = self
+            .halting_detached
+            .iter()
+            .copied()
+            .filter(|id| !self.packages.holds(*id))
+            .collect();
+        if done.is_empty() {
+            return;
+        }
+        self.actions.push_back(Action::Persist(self.persisted()));
+        for id in done {
+            self.halting_detached.remove(&id);
+            let package = self.packages.catalog().package(id).name.clone();
+            for index in 0..self.settings.nodes {
+                let to = NodeId(index as u32);
+                if to != self.settings.me {
+                    self.send(
+                        to,
+                        &Message::DetachedHalted {
+                            package: package.clone(),
+                        },
+                    );
+                }
+            }
+        }
+    }
+
     /// The safety timer ran out while this node was not running: it has been reset (or would
     /// have been) and must do nothing more.
     fn safety_expired(&mut self, now: Instant) -> bool {
@@ -1563,6 +1658,10 @@ impl Node {
                     Output::FailFast => {
                         self.fence(FenceReason::FailFast);
                         return;
+                    }
+                    Output::HaltDetached { to, package } => {
+                        let package = self.packages.catalog().package(package).name.clone();
+                        self.send(to, &Message::HaltDetached { package });
                     }
                 }
             }

@@ -355,8 +355,13 @@ pub fn check(
             if here.is_empty() {
                 return Err(Refusal::NotRunning);
             }
-            if let Some((node, _)) = here.iter().find(|(_, s)| *s == InstanceState::Detached) {
-                return Err(Refusal::Detached { node: *node });
+            // A detached package is halted where it is detached (from any member, while
+            // the cluster runs); on a member it is being re-attached.
+            if here
+                .iter()
+                .any(|(n, s)| *s == InstanceState::Detached && up.contains(*n))
+            {
+                return Err(Refusal::InTransition);
             }
             if here.iter().any(|(_, s)| s.is_transitional()) {
                 return Err(Refusal::InTransition);

@@ -245,6 +245,14 @@ pub enum Output {
     Event(PackageEvent),
     /// Reset this node (node_fail_fast or service_fail_fast).
     FailFast,
+    /// cmhaltpkg of a package detached on a node outside the membership: ask that node to
+    /// halt it (sent once; cmhaltpkg again asks again).
+    HaltDetached {
+        /// The node.
+        to: NodeId,
+        /// The package.
+        package: PackageId,
+    },
 }
 
 /// An order of the package coordinator to one node.
@@ -848,8 +856,17 @@ impl Manager {
                     .filter(|(n, s)| s.occupies() && node.is_none_or(|w| w == **n))
                     .map(|(n, _)| *n)
                     .collect();
+                let detached_at = state.detached;
                 for target in targets {
-                    self.issue(now, id, target, Order::Halt(id, HaltReason::Command));
+                    let detached = detached_at.contains(target) && !self.members.contains(target);
+                    if detached {
+                        self.outputs.push(Output::HaltDetached {
+                            to: target,
+                            package: id,
+                        });
+                    } else {
+                        self.issue(now, id, target, Order::Halt(id, HaltReason::Command));
+                    }
                 }
             }
             Command::ResetRestarts { service, .. } => {
@@ -987,6 +1004,41 @@ impl Manager {
         }
     }
 
+    /// cmhaltpkg of a package this node left detached, asked by the package coordinator
+    /// while this node is not a member: its halt script runs here. False when this node
+    /// does not hold it.
+    pub fn halt_detached(&mut self, id: PackageId) -> bool {
+        if !self.locals.contains_key(&id) {
+            return false;
+        }
+        self.checking.remove(&id);
+        self.halt_local(id, HaltReason::Command);
+        true
+    }
+
+    /// Whether this node holds package `id`.
+    pub fn holds(&self, id: PackageId) -> bool {
+        self.locals.contains_key(&id)
+    }
+
+    /// Node `node`, outside the membership, halted package `id` it had detached (or does
+    /// not hold it): on the coordinator, it is detached there no more.
+    pub fn on_detached_halted(&mut self, node: NodeId, id: PackageId) {
+        if !self.coordinator() || self.members.contains(node) {
+            return;
+        }
+        let state = self.table.package_mut(id);
+        if !state.detached.contains(node) {
+            return;
+        }
+        state.detached.remove(node);
+        if state.instances.get(&node) == Some(&InstanceState::Detached) {
+            state.instances.remove(&node);
+        }
+        self.switching_version = (self.epoch, self.switching_version.1 + 1);
+        self.dirty = true;
+    }
+
     /// The health check of a detached package ended: alive, it is monitored again
     /// (running); dead, it fails here (its halt script cleans up) and fails over.
     pub fn on_check(&mut self, id: PackageId, alive: bool) {
@@ -1115,7 +1167,9 @@ impl Manager {
             local.state,
             InstanceState::Starting | InstanceState::Detached
         ) && reason == HaltReason::Failure;
-        if local.state != InstanceState::Running && !again && !failed_start {
+        // cmhaltpkg of a detached package, on a node that has not re-attached it.
+        let detached = local.state == InstanceState::Detached && reason == HaltReason::Command;
+        if local.state != InstanceState::Running && !again && !failed_start && !detached {
             return;
         }
         let before = local.state;

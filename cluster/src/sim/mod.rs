@@ -1333,6 +1333,8 @@ pub fn message_kind(message: &Message) -> &'static str {
         Message::Abandon { .. } => "Abandon",
         Message::Halt { .. } => "Halt",
         Message::Order { .. } => "Order",
+        Message::HaltDetached { .. } => "HaltDetached",
+        Message::DetachedHalted { .. } => "DetachedHalted",
         Message::Command { .. } => "Command",
         Message::Apply { .. } => "Apply",
         Message::ConfigRequest => "ConfigRequest",
