@@ -108,6 +108,10 @@ vocabulary! {
         PartiallyDown => "partially_down",
         /// Detached (cmhaltnode -d): it runs on unmonitored; last known status up.
         Detached => "detached",
+        /// It waits for a package it depends on to start.
+        StartWait => "start_wait",
+        /// Its node halts: it waits for the packages that depend on it there to halt.
+        HaltWait => "halt_wait",
     }
 }
 
@@ -138,6 +142,11 @@ vocabulary! {
         /// Detached (cmhaltnode -d, cmhaltcl -d): it runs on, unmonitored, until its node
         /// re-attaches it (cmrunnode, cmruncl).
         Detached => "detached",
+        /// It waits for a package it depends on to start before it starts.
+        StartWait => "start_wait",
+        /// Its node halts: it waits for the packages that depend on it there to halt
+        /// first.
+        HaltWait => "halt_wait",
     }
 }
 
@@ -732,12 +741,13 @@ pub struct DependencyRow {
     pub satisfied: bool,
 }
 
-/// The package rows of `table`, seen with `up` the running members; `node_names` by node
-/// number, `restarts` gives a package's service restart counts on a node.
+/// The package rows of `table`, seen with `up` the running members and `halting` the
+/// members halting their packages (cmhaltnode, cmhaltcl); `node_names` by node number,
+/// `restarts` gives a package's service restart counts on a node.
 pub(crate) fn package_rows(
     catalog: &Catalog,
     table: &Table,
-    up: NodeSet,
+    (up, halting): (NodeSet, NodeSet),
     node_names: &[String],
     restarts: &dyn Fn(PackageId, NodeId) -> Vec<u32>,
     resources: &dyn Fn(NodeId, u16) -> Option<ResourceValue>,
@@ -748,7 +758,13 @@ pub(crate) fn package_rows(
             let def = catalog.package(id);
             let state = table.package(id);
             let active = state.nodes_where(InstanceState::occupies);
-            let condition = package_condition(def.kind, state, up);
+            let condition = waiting(
+                catalog,
+                table,
+                id,
+                package_condition(def.kind, state, up),
+                (up, halting),
+            );
             let nodes: Vec<PackageNodeRow> = def
                 .nodes
                 .iter()
@@ -867,6 +883,65 @@ pub(crate) fn package_rows(
             }
         })
         .collect()
+}
+
+/// start_wait and halt_wait: a package that would start waits for a package it depends on
+/// that is starting; a package running on a halting node waits there for the packages that
+/// depend on it (same_node) to halt first.
+fn waiting(
+    catalog: &Catalog,
+    table: &Table,
+    id: PackageId,
+    condition: PackageCondition,
+    (up, halting): (NodeSet, NodeSet),
+) -> PackageCondition {
+    let def = catalog.package(id);
+    let state = table.package(id);
+    let up_dependencies = || {
+        def.dependencies
+            .iter()
+            .filter(|d| d.condition == DependencyCondition::Up)
+    };
+    let halted = condition.status == PackageStatus::Down && condition.state == PackageState::Halted;
+    let startable =
+        state.auto_run && !state.maintenance && !state.switching.intersection(up).is_empty();
+    let predecessor_starting = up_dependencies().any(|d| {
+        table
+            .package(d.package)
+            .instances
+            .values()
+            .any(|s| *s == InstanceState::Starting)
+    });
+    if halted && startable && predecessor_starting {
+        return PackageCondition {
+            status: PackageStatus::StartWait,
+            state: PackageState::StartWait,
+        };
+    }
+    let held_back = state
+        .nodes_where(|s| s == InstanceState::Running)
+        .intersection(halting)
+        .iter()
+        .any(|node| {
+            catalog.ids().any(|other| {
+                catalog.package(other).dependencies.iter().any(|d| {
+                    d.package == id
+                        && d.condition == DependencyCondition::Up
+                        && d.location == DependencyLocation::SameNode
+                }) && table
+                    .package(other)
+                    .instances
+                    .get(&node)
+                    .is_some_and(|s| s.occupies())
+            })
+        });
+    if condition.state == PackageState::Running && held_back {
+        return PackageCondition {
+            status: PackageStatus::HaltWait,
+            state: PackageState::HaltWait,
+        };
+    }
+    condition
 }
 
 /// A package's status and state from its instances: a failover package takes its active

@@ -6,9 +6,9 @@ mod common;
 use common::{notices, seconds, set};
 
 use cimguard_cluster::core::{Event, NodeId};
-use cimguard_cluster::packages::{FailureCause, InstanceState, PackageEvent};
-use cimguard_cluster::sim::{Options, Simulation};
-use cimguard_cluster::status::Notice;
+use cimguard_cluster::packages::{FailureCause, InstanceState, PackageEvent, Script};
+use cimguard_cluster::sim::{Options, ScriptFault, Simulation};
+use cimguard_cluster::status::{Notice, PackageState, PackageStatus};
 
 const DB: &str = "package_name db\nnode_name n1\nnode_name n2\nservice_name s\n\
 service_cmd /bin/s\nservice_restart none\n";
@@ -110,4 +110,65 @@ fn a_dependent_starts_once_its_dependency_runs() {
             .unwrap()
     };
     assert!(when("web", InstanceState::Starting) >= when("db", InstanceState::Running));
+}
+
+/// The package-level status and state `node` shows for `name`.
+fn shown(sim: &Simulation, node: u32, name: &str) -> (PackageStatus, PackageState) {
+    let snapshot = sim.status(NodeId(node)).unwrap();
+    let row = snapshot.packages.iter().find(|p| p.name == name).unwrap();
+    (row.condition.status, row.condition.state)
+}
+
+#[test]
+fn a_dependent_shows_start_wait_while_its_dependency_starts() {
+    let mut options = Options::new(3, 73);
+    options.packages = vec![DB.into(), WEB.into()];
+    let mut sim = Simulation::new(options);
+    // db's run script on n1 never ends: web waits for it.
+    sim.script_faults
+        .insert(("db".into(), NodeId(0), Script::Run), ScriptFault::Hang);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(90), |s| s.status(NodeId(2)).is_some_and(
+            |snapshot| {
+                snapshot
+                    .packages
+                    .iter()
+                    .any(|p| p.name == "db" && p.condition.state == PackageState::Starting)
+            }
+        ))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    for node in 0..3 {
+        assert_eq!(
+            shown(&sim, node, "web"),
+            (PackageStatus::StartWait, PackageState::StartWait)
+        );
+    }
+    assert!(sim
+        .status(NodeId(1))
+        .unwrap()
+        .to_line()
+        .contains("package:web|state=start_wait\n"));
+}
+
+#[test]
+fn a_dependency_shows_halt_wait_while_its_dependent_halts_on_a_halting_node() {
+    let mut sim = cluster();
+    // web's halt script on n1 never ends: db waits for it.
+    sim.script_faults
+        .insert(("web".into(), NodeId(0), Script::Halt), ScriptFault::Hang);
+    sim.halt_node(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| shown(s, 1, "web").1
+            == PackageState::Halting)
+        .unwrap());
+    sim.run_for(seconds(2)).unwrap();
+    for node in 0..3 {
+        assert_eq!(
+            shown(&sim, node, "db"),
+            (PackageStatus::HaltWait, PackageState::HaltWait)
+        );
+    }
+    assert_eq!(sim.running_on("db"), set(&[0]));
 }

@@ -3402,10 +3402,23 @@ impl Node {
         } else {
             NodeSet::EMPTY
         };
+        // The members halting their packages (not detaching them).
+        let mut halting: NodeSet = self
+            .view
+            .members
+            .iter()
+            .filter(|&node| {
+                self.member_heartbeat(now, node)
+                    .is_some_and(|h| h.leaving != Leaving::No && !h.leaving.detaches())
+            })
+            .collect();
+        if self.leaving != Leaving::No && !self.leaving.detaches() {
+            halting.insert(self.settings.me);
+        }
         let packages = crate::status::package_rows(
             self.packages.catalog(),
             self.packages.table(),
-            up,
+            (up, halting),
             &node_names,
             &|id, node| self.packages.restarts(id, node),
             &|node, index| self.packages.resource(node, index),
