@@ -112,6 +112,8 @@ vocabulary! {
         StartWait => "start_wait",
         /// Its node halts: it waits for the packages that depend on it there to halt.
         HaltWait => "halt_wait",
+        /// Failed: it waits for the packages that depend on it there to halt.
+        FailWait => "fail_wait",
     }
 }
 
@@ -147,6 +149,9 @@ vocabulary! {
         /// Its node halts: it waits for the packages that depend on it there to halt
         /// first.
         HaltWait => "halt_wait",
+        /// Failed: it waits for the packages that depend on it on its node to halt before
+        /// its halt script runs.
+        FailWait => "fail_wait",
     }
 }
 
@@ -226,6 +231,7 @@ impl PackageCondition {
             Some(InstanceState::Running) => (PackageStatus::Up, PackageState::Running),
             Some(InstanceState::Halting) => (PackageStatus::Halting, PackageState::Halting),
             Some(InstanceState::Failing) => (PackageStatus::Failing, PackageState::Failing),
+            Some(InstanceState::FailWait) => (PackageStatus::FailWait, PackageState::FailWait),
             Some(InstanceState::Failed) => (PackageStatus::Down, PackageState::Failed),
             Some(InstanceState::HaltAborted) => {
                 (PackageStatus::PartiallyDown, PackageState::HaltAborted)
@@ -959,8 +965,9 @@ fn package_condition(
         InstanceState::Starting => 2,
         InstanceState::Halting => 3,
         InstanceState::Failing => 4,
-        InstanceState::HaltAborted => 5,
-        InstanceState::Failed => 6,
+        InstanceState::FailWait => 5,
+        InstanceState::HaltAborted => 6,
+        InstanceState::Failed => 7,
     };
     let best = state.instances.values().copied().min_by_key(|s| rank(*s));
     let mut condition = PackageCondition::of(best);

@@ -46,7 +46,34 @@ fn a_dependent_fails_with_its_dependency_and_follows_it() {
             _ => unreachable!(),
         })
         .collect();
-    assert_eq!(causes, [FailureCause::Service(0), FailureCause::Dependency]);
+    // web halts first (it ends halted: its failure does not bar it from n1), db waits for
+    // it (fail_wait), then db's halt script runs.
+    assert_eq!(causes, [FailureCause::Dependency, FailureCause::Service(0)]);
+    let states: Vec<(String, InstanceState)> = sim
+        .trace()
+        .iter()
+        .filter(|r| r.node == NodeId(0))
+        .filter_map(|r| match r.event {
+            Event::Package(PackageEvent::StateChanged {
+                package,
+                after: Some(s),
+                ..
+            }) if s != InstanceState::Running && s != InstanceState::Starting => {
+                Some((sim.catalog().package(package).name.clone(), s))
+            }
+            _ => None,
+        })
+        .collect();
+    let named = |n: &str, s| (n.to_string(), s);
+    assert_eq!(
+        states,
+        [
+            named("db", InstanceState::FailWait),
+            named("web", InstanceState::Failing),
+            named("db", InstanceState::Failing),
+            named("db", InstanceState::Failed),
+        ]
+    );
     // web's failure does not bar it from n1; db's does.
     let snapshot = sim.status(NodeId(2)).unwrap();
     let switching = |name: &str| {

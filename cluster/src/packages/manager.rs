@@ -340,11 +340,14 @@ pub struct Manager {
     outputs: Vec<Output>,
 }
 
-/// Failing, failed or halt_aborted: the states a failure leads to.
+/// Failing, fail_wait, failed or halt_aborted: the states a failure leads to.
 fn failing(state: InstanceState) -> bool {
     matches!(
         state,
-        InstanceState::Failing | InstanceState::Failed | InstanceState::HaltAborted
+        InstanceState::Failing
+            | InstanceState::FailWait
+            | InstanceState::Failed
+            | InstanceState::HaltAborted
     )
 }
 
@@ -1157,6 +1160,11 @@ impl Manager {
         reason: HaltReason,
         cause: Option<FailureCause>,
     ) {
+        // A failure waits for the packages that depend on it here to halt first (fail_wait).
+        let dependents = match reason {
+            HaltReason::Failure | HaltReason::DependencyFailed => self.local_dependents(id),
+            HaltReason::Command | HaltReason::Failback => Vec::new(),
+        };
         let Some(local) = self.locals.get_mut(&id) else {
             return;
         };
@@ -1174,6 +1182,9 @@ impl Manager {
         }
         let before = local.state;
         local.state = match reason {
+            HaltReason::Failure | HaltReason::DependencyFailed if !dependents.is_empty() => {
+                InstanceState::FailWait
+            }
             HaltReason::Failure | HaltReason::DependencyFailed => InstanceState::Failing,
             HaltReason::Command | HaltReason::Failback => InstanceState::Halting,
         };
@@ -1186,8 +1197,65 @@ impl Manager {
         let after = local.state;
         let why = Some((local.halt_reason, local.cause));
         self.changed(id, Some(before), Some(after), why);
+        if after == InstanceState::FailWait {
+            for dependent in dependents {
+                self.halt_local_because(dependent, HaltReason::DependencyFailed, None);
+            }
+            return;
+        }
         self.outputs
             .push(Output::Action(PackageAction::Halt { package: id }));
+    }
+
+    /// The packages on this node that depend on `id` here (same_node, `= up`) and run,
+    /// start, or halt: a failing `id` waits for them (fail_wait).
+    fn local_dependents(&self, id: PackageId) -> Vec<PackageId> {
+        self.locals
+            .iter()
+            .filter(|(other, local)| {
+                **other != id
+                    && matches!(
+                        local.state,
+                        InstanceState::Running
+                            | InstanceState::Starting
+                            | InstanceState::Halting
+                            | InstanceState::Failing
+                            | InstanceState::FailWait
+                    )
+                    && self.catalog.package(**other).dependencies.iter().any(|d| {
+                        d.package == id
+                            && d.condition == DependencyCondition::Up
+                            && d.location == DependencyLocation::SameNode
+                    })
+            })
+            .map(|(other, _)| *other)
+            .collect()
+    }
+
+    /// Packages in fail_wait whose dependents here are down: their halt script runs now.
+    fn release_fail_waits(&mut self) {
+        let ready: Vec<PackageId> = self
+            .locals
+            .iter()
+            .filter(|(_, l)| l.state == InstanceState::FailWait)
+            .map(|(id, _)| *id)
+            .filter(|id| self.local_dependents(*id).is_empty())
+            .collect();
+        for id in ready {
+            let Some(local) = self.locals.get_mut(&id) else {
+                continue;
+            };
+            local.state = InstanceState::Failing;
+            let why = Some((local.halt_reason, local.cause));
+            self.changed(
+                id,
+                Some(InstanceState::FailWait),
+                Some(InstanceState::Failing),
+                why,
+            );
+            self.outputs
+                .push(Output::Action(PackageAction::Halt { package: id }));
+        }
     }
 
     /// A script of package `id` ended.
@@ -1261,6 +1329,7 @@ impl Manager {
             }
             _ => {}
         }
+        self.release_fail_waits();
     }
 
     /// Service `service` of package `id` exited.

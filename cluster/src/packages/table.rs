@@ -19,6 +19,9 @@ pub enum InstanceState {
     Halting,
     /// The halt script runs after a failure.
     Failing,
+    /// Failed; it waits for the packages that depend on it on this node to halt before its
+    /// halt script runs.
+    FailWait,
     /// Failed here (run script failed or timed out, services exhausted their restarts): not
     /// running; node switching is disabled here.
     Failed,
@@ -36,7 +39,10 @@ impl InstanceState {
     pub fn is_transitional(self) -> bool {
         matches!(
             self,
-            InstanceState::Starting | InstanceState::Halting | InstanceState::Failing
+            InstanceState::Starting
+                | InstanceState::Halting
+                | InstanceState::Failing
+                | InstanceState::FailWait
         )
     }
 
