@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{notices, seconds, set};
 
 use cimguard_cluster::core::{NodeId, NodeSet, Phase};
@@ -461,4 +463,107 @@ fn a_node_that_was_not_detached_starts_nothing_it_does_not_hold() {
         );
     }
     assert!(notices(&sim, "NodeDetached").is_empty());
+}
+
+#[test]
+fn a_detaching_node_whose_commit_is_lost_still_leaves_gracefully() {
+    let mut sim = two_packages(21);
+    // n2 proposes the membership without n1; every commit of it is lost, so n1 learns it
+    // from the members' heartbeats.
+    sim.network.drop_kinds.push((NodeId(1), "Commit"));
+    sim.detach_node(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    sim.network.drop_kinds.clear();
+    sim.run_for(seconds(60)).unwrap();
+    assert_eq!(sim.watchdog_resets, 0);
+    assert_eq!(sim.life(NodeId(0)), Life::Up);
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+    assert!(notices(&sim, "NodeFailed").is_empty());
+    assert_eq!(
+        condition(&sim, 1, "pkgA"),
+        (PackageStatus::Detached, PackageState::Detached)
+    );
+}
+
+#[test]
+fn a_node_that_fails_while_detaching_has_its_packages_failed_over() {
+    let mut sim = two_packages(22);
+    sim.detach_node(NodeId(0)).unwrap();
+    // Long enough for the coordinator to record the detach, not for n1 to leave.
+    sim.run_for(Duration::from_millis(20)).unwrap();
+    assert!(!halted(&sim, 0));
+    sim.crash(NodeId(0));
+    assert!(sim
+        .run_until(seconds(120), |s| s.running_on("pkgA") == set(&[1]))
+        .unwrap());
+    assert!(!notices(&sim, "NodeFailed").is_empty());
+}
+
+#[test]
+fn a_cluster_started_again_without_the_detached_node_starts_none_of_its_packages() {
+    let mut sim = two_packages(23);
+    sim.detach_node(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    // The rest of the cluster halts (cmhaltcl -f), reboots, and is started without n1
+    // (cmruncl -n n2 n3): pkgA still runs on n1, detached.
+    sim.halt_cluster(NodeId(1), true).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| halted(s, 1) && halted(s, 2))
+        .unwrap());
+    for n in [1, 2] {
+        sim.crash(NodeId(n));
+        sim.restart(NodeId(n));
+        sim.run_cluster(NodeId(n), set(&[1, 2])).unwrap();
+    }
+    assert!(sim
+        .run_until(seconds(90), |s| s.formed(set(&[1, 2])))
+        .unwrap());
+    sim.run_for(seconds(60)).unwrap();
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+    assert_eq!(sim.running_on("pkgB"), set(&[1]));
+    assert_eq!(
+        condition(&sim, 2, "pkgA"),
+        (PackageStatus::Detached, PackageState::Detached)
+    );
+    // n1 re-attaches it when it joins.
+    sim.run_node(NodeId(0));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2]))
+            && condition(s, 2, "pkgA")
+                == (PackageStatus::Up, PackageState::Running))
+        .unwrap());
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+}
+
+#[test]
+fn after_cmhaltcl_d_a_partial_cmruncl_starts_nothing_detached_elsewhere() {
+    let mut sim = two_packages(24);
+    sim.detach_cluster(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    // cmruncl -n n2 n3: pkgA may run on n2, but it is detached on n1.
+    for n in [1, 2] {
+        sim.run_node(NodeId(n));
+        sim.run_cluster(NodeId(n), set(&[1, 2])).unwrap();
+    }
+    assert!(sim
+        .run_until(seconds(90), |s| s.formed(set(&[1, 2])))
+        .unwrap());
+    sim.run_for(seconds(60)).unwrap();
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+    assert_eq!(sim.running_on("pkgB"), set(&[1]));
+    assert_eq!(
+        condition(&sim, 2, "pkgA"),
+        (PackageStatus::Detached, PackageState::Detached)
+    );
+    // pkgB, detached on n2, was re-attached there.
+    assert_eq!(
+        condition(&sim, 2, "pkgB"),
+        (PackageStatus::Up, PackageState::Running)
+    );
 }

@@ -85,6 +85,9 @@ pub struct Persisted {
     /// -d, by name, until it re-attaches them (and those whose re-attach check is under
     /// way).
     pub detached: Vec<String>,
+    /// Every package detached anywhere in the cluster, by name, with its nodes, as this
+    /// node last knew it: a cluster started again without those nodes starts none of them.
+    pub detached_marks: Vec<(String, NodeSet)>,
 }
 
 /// The packages a configuration change adds, deletes and modifies, by name.

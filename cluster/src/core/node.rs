@@ -299,6 +299,13 @@ pub struct Node {
     lock_check: LockCheck,
     /// Whether this node is halting (cmhaltnode, cmhaltcl).
     leaving: Leaving,
+    /// Lives this node accepted to leave the membership gracefully (as leavers of a
+    /// proposal): a later membership without them takes them as halted, not failed, even
+    /// if this node missed the commit that took them out (a node detaching its packages
+    /// leaves them running).
+    leaver_lives: Vec<(NodeId, Incarnation)>,
+    /// The detached records last persisted.
+    marks_persisted: Vec<(String, NodeSet)>,
     /// Detached packages this node halts because the coordinator asked (cmhaltpkg given on
     /// a member while this node is outside the membership).
     halting_detached: std::collections::BTreeSet<PackageId>,
@@ -391,6 +398,8 @@ impl Node {
             lock_check: LockCheck::default(),
             leaving: Leaving::No,
             halting_detached: std::collections::BTreeSet::new(),
+            leaver_lives: Vec::new(),
+            marks_persisted: Vec::new(),
             cluster_halted: false,
             start_with: None,
             pending_config: None,
@@ -411,8 +420,11 @@ impl Node {
                 node.apply_generation(&config);
             }
         }
-        // What this node left running detached is held here until it re-attaches it.
+        // What this node left running detached is held here until it re-attaches it; what
+        // other nodes left detached is occupied there.
         node.packages.adopt_detached(&detached);
+        node.packages.restore_marks(&persisted.detached_marks);
+        node.marks_persisted = persisted.detached_marks.clone();
         node
     }
 
@@ -454,6 +466,18 @@ impl Node {
         }
         let members = self.placeable(now);
         self.packages.check_command(members, &command)?;
+        if let Command::Maintenance { package, on: true } = command {
+            // Not for a package whose node is detaching it (serviceguard.md 6.5).
+            let detaching = self.detaching(now);
+            let active = self
+                .packages
+                .table()
+                .package(package)
+                .nodes_where(InstanceState::occupies);
+            if !active.intersection(detaching).is_empty() {
+                return Err(Refusal::Halting);
+            }
+        }
         if self.view.coordinator() == Some(self.settings.me) {
             if self.config_in_flight() && starts(&command) {
                 return Err(Refusal::ConfigurationChanging);
@@ -594,6 +618,8 @@ impl Node {
                     continue;
                 }
                 match instance {
+                    // Detached already (its node halted with -d).
+                    InstanceState::Detached if !self.view.members.contains(node) => {}
                     InstanceState::HaltAborted => return Err(Refusal::HaltAborted { node }),
                     InstanceState::Running if state.maintenance => {
                         return Err(Refusal::Maintenance)
@@ -850,6 +876,7 @@ impl Node {
         self.leaving = leaving;
         if leaving.detaches() {
             self.packages.detach();
+            self.actions.push_back(Action::Persist(self.persisted()));
         } else {
             self.packages.leave();
         }
@@ -864,15 +891,13 @@ impl Node {
     fn ready_to_leave(&self) -> bool {
         let report = self.packages.report();
         holds_nothing(self.leaving, &report)
-            && (self.leaving != Leaving::DetachNode
-                || self.detach_recorded(self.settings.me, &report))
+            && (!self.leaving.detaches() || self.detach_recorded(self.settings.me, &report))
     }
 
     /// Whether member `node` halting as its heartbeat `heartbeat` says is ready to go.
     fn peer_ready(&self, node: NodeId, heartbeat: &Heartbeat) -> bool {
         heartbeat_ready(heartbeat)
-            && (heartbeat.leaving != Leaving::DetachNode
-                || self.detach_recorded(node, &heartbeat.packages))
+            && (!heartbeat.leaving.detaches() || self.detach_recorded(node, &heartbeat.packages))
     }
 
     /// Whether the packages `instances` of `node` (halting with cmhaltnode -d) are
@@ -904,17 +929,25 @@ impl Node {
     /// this node, should it coordinate next, keeps them occupied.
     fn detachers_recorded(&self, leavers: NodeSet) -> bool {
         let me = self.settings.me;
+        let table = self.packages.table();
         leavers.iter().all(|node| {
+            let marked = table.packages.iter().any(|p| p.detached.contains(node));
+            let heartbeat = self.peers[node.index()]
+                .heartbeat
+                .as_ref()
+                .filter(|h| h.epoch == self.view.epoch);
             node == me
                 || !self.view.members.contains(node)
-                || self.peers[node.index()]
-                    .heartbeat
-                    .as_ref()
-                    .is_none_or(|h| h.leaving != Leaving::DetachNode || self.peer_ready(node, h))
+                || match heartbeat {
+                    Some(h) => h.leaving != Leaving::DetachNode || self.peer_ready(node, h),
+                    // No word from it in this membership: only a plain halt is taken on
+                    // trust.
+                    None => !marked,
+                }
         })
     }
 
-    /// The members halting with cmhaltnode -d.
+    /// The members halting with cmhaltnode -d or cmhaltcl -d.
     fn detaching(&self, now: Instant) -> NodeSet {
         let mut nodes: NodeSet = self
             .view
@@ -922,10 +955,10 @@ impl Node {
             .iter()
             .filter(|&node| {
                 self.member_heartbeat(now, node)
-                    .is_some_and(|h| h.leaving == Leaving::DetachNode)
+                    .is_some_and(|h| h.leaving.detaches())
             })
             .collect();
-        if self.leaving == Leaving::DetachNode {
+        if self.leaving.detaches() {
             nodes.insert(self.settings.me);
         }
         nodes
@@ -987,16 +1020,17 @@ impl Node {
     }
 
     fn halt_gracefully(&mut self) {
+        if self.leaving.detaches() {
+            // What runs on, detached, is re-attached when the node starts again: persisted
+            // before the safety timer stops guarding it.
+            self.actions.push_back(Action::Persist(self.persisted()));
+        }
         if self.safety_deadline.take().is_some() {
             self.actions.push_back(Action::DisarmSafetyTimer);
         }
         self.abandon_proposal();
         self.accepted = None;
         self.set_phase(Phase::Halted);
-        if self.leaving.detaches() {
-            // What runs on, detached, is re-attached when the node starts again.
-            self.actions.push_back(Action::Persist(self.persisted()));
-        }
     }
 
     /// cmhaltcl: once this node and every member are halting the cluster with no package
@@ -1622,6 +1656,7 @@ impl Node {
             self.packages.coordinate(now, placeable, detaching);
         }
         self.drain_packages(now);
+        self.persist_marks();
         if self.phase != Phase::Halted
             && self.packages.version() != self.report_sent
             && now >= self.reach_sent.1 + self.settings.timing.heartbeat_interval / 4
@@ -1800,7 +1835,13 @@ impl Node {
             && !members.contains(self.settings.me)
             && self.phase != Phase::Starting
         {
-            if self.leaving.node() && self.ready_to_leave() {
+            // Accepted as a leaver in that very membership: with -d, the version check of
+            // ready_to_leave cannot hold any more (the members speak the new epoch).
+            let left_as_leaver = self
+                .accepted_since
+                .iter()
+                .any(|v| v.epoch == epoch && v.members == members);
+            if self.leaving.node() && (self.ready_to_leave() || left_as_leaver) {
                 // Left out while leaving (the commit was lost on the way here): it holds
                 // nothing, so it halts as it meant to.
                 self.leave_done();
@@ -2208,14 +2249,27 @@ impl Node {
                 .cloned()
                 .collect(),
             detached: self.detached_held(),
+            detached_marks: self.packages.marks(),
+        }
+    }
+
+    /// The detached records changed since they were persisted: persist them again.
+    fn persist_marks(&mut self) {
+        let marks = self.packages.marks();
+        if marks != self.marks_persisted {
+            self.marks_persisted = marks;
+            self.actions.push_back(Action::Persist(self.persisted()));
         }
     }
 
     /// The packages this node holds as detached: after it halted with -d, every one it
     /// holds; before it re-attached them, those it still checks.
     fn detached_held(&self) -> Vec<String> {
-        if self.phase == Phase::Halted && self.leaving.detaches() {
-            self.packages.held(InstanceState::occupies)
+        if self.leaving.detaches() {
+            // Persisted from the start of the detach (with every acceptance, at the
+            // latest), so that a daemon that dies on the way still knows them.
+            self.packages
+                .held(|s| matches!(s, InstanceState::Running | InstanceState::Detached))
         } else {
             self.packages.held(|s| s == InstanceState::Detached)
         }
@@ -2236,6 +2290,12 @@ impl Node {
             .iter()
             .filter(|&m| m != self.settings.me)
             .filter(|&m| !view.has(m, self.view.incarnations[m.index()]))
+            // A life this node accepted as a leaver holds nothing it may not keep.
+            .filter(|&m| {
+                !self
+                    .leaver_lives
+                    .contains(&(m, self.view.incarnations[m.index()]))
+            })
             .map(|m| {
                 let echo_sent = self.peers[m.index()].echo_sent;
                 (
@@ -2355,6 +2415,13 @@ impl Node {
         if let Some(config) = config {
             // Persisted with the promise, before the acceptance leaves.
             self.accepted_configs.push((epoch, config));
+        }
+        for node in leavers.iter() {
+            let life = (node, self.peers[node.index()].incarnation);
+            if node != me && !self.leaver_lives.contains(&life) {
+                self.leaver_lives.retain(|(n, _)| *n != node);
+                self.leaver_lives.push(life);
+            }
         }
         self.accepted = Some((view, deadline));
         // Persisted (with the proposal) before the acceptance leaves.
@@ -2726,7 +2793,8 @@ impl Node {
         let mut fence_waits: Vec<(NodeId, Incarnation, Duration)> = Vec::new();
         for (node, incarnation, silence) in &proposal.silences {
             // A leaver holds nothing and halts: no wait (an earlier life of it still waits).
-            if leavers.contains(*node) && self.view.has(*node, *incarnation) {
+            let leaver = leavers.contains(*node) && self.view.has(*node, *incarnation);
+            if leaver || self.leaver_lives.contains(&(*node, *incarnation)) {
                 continue;
             }
             let mut wait = silence.map_or(Duration::ZERO, |s| bound.saturating_sub(s));
@@ -2910,7 +2978,7 @@ impl Node {
             if node == me || self.view.has(node, incarnation) {
                 continue;
             }
-            if leavers.contains(node) {
+            if leavers.contains(node) || self.leaver_lives.contains(&(node, incarnation)) {
                 // Its last heartbeat says whether it left its packages running.
                 let detached = self.peers[node.index()]
                     .heartbeat
@@ -2934,7 +3002,8 @@ impl Node {
         }
         let mut failed = NodeSet::EMPTY;
         for (node, incarnation, wait) in waits {
-            if node == me || self.view.has(node, incarnation) {
+            let left = self.leaver_lives.contains(&(node, incarnation));
+            if node == me || self.view.has(node, incarnation) || left {
                 continue;
             }
             failed.insert(node);

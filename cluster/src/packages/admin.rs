@@ -300,8 +300,13 @@ pub fn check(
         .map(|(n, _)| *n);
     match *command {
         Command::Run { node, .. } => {
-            if let Some(node) = detached_at {
-                return Err(Refusal::Detached { node });
+            // A failover package detached anywhere; a multi-node one on that node.
+            let detached = active.iter().find(|(n, s)| {
+                *s == InstanceState::Detached
+                    && (package.kind == PackageType::Failover || *n == node)
+            });
+            if let Some((node, _)) = detached {
+                return Err(Refusal::Detached { node: *node });
             }
             if state.maintenance {
                 return Err(Refusal::Maintenance);
@@ -394,8 +399,10 @@ pub fn check(
             if active.is_empty() {
                 return Err(Refusal::NotRunning);
             }
-            if let Some((node, _)) = active.iter().find(|(_, s)| *s == InstanceState::Detached) {
-                return Err(Refusal::Detached { node: *node });
+            // Where it runs monitored; a package detached everywhere it runs has no
+            // counter to reset.
+            if active.iter().all(|(_, s)| *s == InstanceState::Detached) {
+                return Err(Refusal::Detached { node: active[0].0 });
             }
             Ok(())
         }

@@ -439,9 +439,14 @@ impl Manager {
             .into_iter()
             .filter_map(|(id, to)| Some((map(id)?, to)))
             .collect();
+        self.checking = std::mem::take(&mut self.checking)
+            .into_iter()
+            .filter_map(map)
+            .collect();
         self.pending.clear();
         self.version += 1;
         self.dirty = true;
+        self.show_detached();
     }
 
     /// The catalog.
@@ -715,7 +720,26 @@ impl Manager {
     }
 
     /// A member's copy of the switching table arrived: a newer one replaces this node's.
+    /// Copies restored from disk (epoch 0: a cluster starting) each know only what their
+    /// node persisted: their detached records are merged.
     pub fn on_switching(&mut self, version: (u64, u64), switching: &[Switching]) {
+        if version.0 == 0 && self.switching_version.0 == 0 {
+            let mut merged = false;
+            for entry in switching {
+                if let Some(state) = self.table.packages.get_mut(entry.package.index()) {
+                    let union = NodeSet(state.detached.0 | entry.detached.0);
+                    if union != state.detached {
+                        state.detached = union;
+                        merged = true;
+                    }
+                }
+            }
+            if merged {
+                self.switching_version = self.switching_version.max(version);
+                self.dirty = true;
+                self.show_detached();
+            }
+        }
         if version <= self.switching_version {
             return;
         }
@@ -731,6 +755,44 @@ impl Manager {
             }
         }
         self.show_detached();
+    }
+
+    /// The packages detached somewhere, by name, with the nodes: persisted by every node,
+    /// so that a cluster started again (cmruncl -n without those nodes) starts none of them.
+    pub fn marks(&self) -> Vec<(String, NodeSet)> {
+        self.catalog
+            .ids()
+            .filter(|id| !self.table.package(*id).detached.is_empty())
+            .map(|id| {
+                (
+                    self.catalog.package(id).name.clone(),
+                    self.table.package(id).detached,
+                )
+            })
+            .collect()
+    }
+
+    /// The detached records this node persisted (see [`Manager::marks`]), on a start: its
+    /// own packages are known from what it holds; the other nodes' show as detached there.
+    pub fn restore_marks(&mut self, marks: &[(String, NodeSet)]) {
+        let mut restored = false;
+        for (name, nodes) in marks {
+            let Some(id) = self.catalog.find(name) else {
+                continue;
+            };
+            let mut nodes = *nodes;
+            nodes.remove(self.me);
+            nodes = nodes.intersection(self.catalog.package(id).node_set());
+            if !nodes.is_empty() {
+                self.table.package_mut(id).detached = nodes;
+                restored = true;
+            }
+        }
+        if restored {
+            // Newer than a table never changed, older than any change of a running cluster.
+            self.switching_version = self.switching_version.max((0, 1));
+            self.show_detached();
+        }
     }
 
     /// Shows every package detached on a node outside the membership as a detached instance
@@ -774,11 +836,23 @@ impl Manager {
             for node in gone {
                 let coordinator = members.lowest() == Some(self.me);
                 if state.detached.contains(node) {
-                    // Detached there: it runs on, unmonitored, until the node re-attaches
-                    // it. A node that fails is no exception: what it runs is not known
-                    // until it is back.
-                    state.instances.insert(node, InstanceState::Detached);
-                    continue;
+                    let instance = state.instances.get(&node).copied();
+                    let running = matches!(
+                        instance,
+                        Some(InstanceState::Running | InstanceState::Detached)
+                    );
+                    if running && !failed.contains(node) {
+                        // It left with the package running, detached: it runs on,
+                        // unmonitored, until the node re-attaches it.
+                        state.instances.insert(node, InstanceState::Detached);
+                        continue;
+                    }
+                    // It failed before it left (or the package stopped running there): no
+                    // detach; what it ran is taken over once it is fenced.
+                    state.detached.remove(node);
+                    if coordinator {
+                        self.switching_version = (epoch, self.switching_version.1 + 1);
+                    }
                 }
                 if state
                     .instances
@@ -800,6 +874,7 @@ impl Manager {
             let may_run_there = self.catalog.package(id).node_set().intersection(failed);
             state.awaiting_fence = NodeSet(state.awaiting_fence.0 | may_run_there.0);
         }
+        self.show_detached();
         // Orders of an earlier membership are not sent again: what runs where is learnt
         // anew from the members' reports, and placement decides again from that.
         self.pending.clear();
@@ -944,6 +1019,8 @@ impl Manager {
     /// and nothing more starts here.
     pub fn leave(&mut self) {
         self.leaving = true;
+        // A detach under way turns into a halt (cmhaltcl -f given meanwhile).
+        self.detaching = false;
         self.halt_for_leave();
     }
 
@@ -1054,7 +1131,8 @@ impl Manager {
         if alive {
             self.set_local(id, Some(InstanceState::Running));
             if self.leaving && !self.detaching {
-                self.halt_local(id, HaltReason::Command);
+                // In dependency order, like the rest of the node's packages.
+                self.halt_for_leave();
             }
         } else {
             self.halt_local_because(
