@@ -110,6 +110,8 @@ vocabulary! {
         Detached => "detached",
         /// It waits for a package it depends on to start.
         StartWait => "start_wait",
+        /// A configuration change is applied to it while it runs.
+        Reconfiguring => "reconfiguring",
         /// Its node halts: it waits for the packages that depend on it there to halt.
         HaltWait => "halt_wait",
         /// Failed: it waits for the packages that depend on it there to halt.
@@ -146,6 +148,8 @@ vocabulary! {
         Detached => "detached",
         /// It waits for a package it depends on to start before it starts.
         StartWait => "start_wait",
+        /// A configuration change (cmapplyconf) is applied to it while it runs.
+        Reconfiguring => "reconfiguring",
         /// Its node halts: it waits for the packages that depend on it there to halt
         /// first.
         HaltWait => "halt_wait",
@@ -237,6 +241,9 @@ impl PackageCondition {
                 (PackageStatus::PartiallyDown, PackageState::HaltAborted)
             }
             Some(InstanceState::Detached) => (PackageStatus::Detached, PackageState::Detached),
+            Some(InstanceState::Reconfiguring) => {
+                (PackageStatus::Reconfiguring, PackageState::Reconfiguring)
+            }
         };
         PackageCondition { status, state }
     }
@@ -569,6 +576,7 @@ pub fn describe_cause(cause: FailureCause, catalog: &Catalog, package: PackageId
             format!("generic resource {name} went down")
         }
         FailureCause::Dependency => "a package it depends on went down".to_string(),
+        FailureCause::Reconfigure(o) => format!("online reconfiguration {}", outcome(o)),
         FailureCause::DiedWhileDetached => {
             "found not running when its node re-attached it".to_string()
         }
@@ -961,6 +969,7 @@ fn package_condition(
     // The instance that says most: running, then the transitions, then the failures.
     let rank = |s: InstanceState| match s {
         InstanceState::Running => 0,
+        InstanceState::Reconfiguring => 0,
         InstanceState::Detached => 1,
         InstanceState::Starting => 2,
         InstanceState::Halting => 3,

@@ -9,9 +9,9 @@ use std::time::Duration;
 use common::{notices, seconds, set};
 
 use cimguard_cluster::core::{NodeId, NodeSet};
-use cimguard_cluster::packages::Refusal;
-use cimguard_cluster::sim::{Options, Simulation};
-use cimguard_cluster::status::Notice;
+use cimguard_cluster::packages::{FailureCause, Refusal, Script, ScriptOutcome};
+use cimguard_cluster::sim::{Options, ScriptFault, Simulation};
+use cimguard_cluster::status::{Notice, PackageState, PackageStatus};
 
 fn package(name: &str, nodes: &[u32]) -> String {
     let mut text = format!("package_name {name}\n");
@@ -97,15 +97,21 @@ fn cmapplyconf_refuses_what_needs_a_halt() {
             change: "deleted"
         })
     );
+    // pkgM runs on n1: n1 may not leave its node list, nor may its dependencies change.
     assert_eq!(
-        sim.apply(
-            NodeId(1),
-            None,
-            &[package("pkgM", &[1, 2, 3]), pkg_h.clone()]
-        ),
-        Err(Refusal::PackageActive {
+        sim.apply(NodeId(1), None, &[package("pkgM", &[2, 3]), pkg_h.clone()]),
+        Err(Refusal::NeedsHaltedPackage {
             package: "pkgM".into(),
-            change: "modified"
+            parameter: "node_name"
+        })
+    );
+    let depends = package("pkgM", &[1, 2])
+        + "dependency_name d\ndependency_condition pkgH = up\ndependency_location any_node\n";
+    assert_eq!(
+        sim.apply(NodeId(1), None, &[depends, pkg_h.clone()]),
+        Err(Refusal::NeedsHaltedPackage {
+            package: "pkgM".into(),
+            parameter: "dependency_name"
         })
     );
     let longer = cimguard_cluster::sim::cluster_file(&Options::new(3, 17))
@@ -397,4 +403,74 @@ fn an_ordered_start_counts_as_running_for_cmapplyconf() {
             change: "deleted"
         })
     );
+}
+
+#[test]
+fn a_running_package_takes_an_online_change_without_a_restart() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = cluster(std::slice::from_ref(&pkg_m));
+    let started_before = notices(&sim, "PackageStarted").len();
+    // A second service, a node added, another failback policy: all while it runs.
+    let changed = package("pkgM", &[1, 2, 3])
+        + "service_name t\nservice_cmd /bin/t\nservice_restart 1\nfailback_policy automatic\n";
+    sim.script_latency = seconds(2);
+    sim.apply(NodeId(2), None, std::slice::from_ref(&changed))
+        .unwrap();
+    let shown = |s: &Simulation| {
+        let snapshot = s.status(NodeId(1)).unwrap();
+        let m = snapshot.packages.iter().find(|p| p.name == "pkgM").unwrap();
+        (
+            m.condition.status,
+            m.condition.state,
+            m.nodes[0].services.len(),
+        )
+    };
+    assert!(sim
+        .run_until(seconds(30), |s| shown(s).1 == PackageState::Reconfiguring)
+        .unwrap());
+    assert_eq!(shown(&sim).0, PackageStatus::Reconfiguring);
+    assert!(sim
+        .run_until(seconds(30), |s| shown(s)
+            == (PackageStatus::Up, PackageState::Running, 2))
+        .unwrap());
+    assert_eq!(sim.running_on("pkgM"), set(&[0]));
+    assert_eq!(notices(&sim, "PackageStarted").len(), started_before);
+    let told = notices(&sim, "ClusterConfigChanged");
+    assert!(matches!(
+        &told[0].notice,
+        Notice::ClusterConfigChanged { packages, .. } if packages.modified == ["pkgM"]
+    ));
+    // The new service is watched: its restart counts.
+    sim.kill_service(NodeId(0), "pkgM", 1);
+    sim.run_for(seconds(3)).unwrap();
+    let snapshot = sim.status(NodeId(2)).unwrap();
+    let m = snapshot.packages.iter().find(|p| p.name == "pkgM").unwrap();
+    assert_eq!(m.nodes[0].services[1].condition.restarts, 1);
+    assert_eq!(m.nodes[0].services[1].max_restarts, Some(1));
+}
+
+#[test]
+fn a_failed_online_change_fails_the_package_over() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = cluster(std::slice::from_ref(&pkg_m));
+    sim.script_faults.insert(
+        ("pkgM".into(), NodeId(0), Script::Reconfigure),
+        ScriptFault::Fail,
+    );
+    let changed = package("pkgM", &[1, 2]) + "service_name t\nservice_cmd /bin/t\n";
+    sim.apply(NodeId(0), None, std::slice::from_ref(&changed))
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("pkgM") == set(&[1]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let failed = notices(&sim, "PackageFailed");
+    assert!(matches!(
+        failed[0].notice,
+        Notice::PackageFailed {
+            node: NodeId(0),
+            cause: FailureCause::Reconfigure(ScriptOutcome::Failed),
+            ..
+        }
+    ));
 }

@@ -732,20 +732,33 @@ impl Node {
         // Starts ordered and not reported yet count as running.
         let table = self.packages.planning_table();
         for id in old.ids() {
-            let active = table.package(id).instances.values().any(|s| s.occupies());
-            if !active {
+            let state = table.package(id);
+            let active = state.nodes_where(InstanceState::occupies);
+            if active.is_empty() {
                 continue;
             }
             let def = old.package(id);
-            let change = match catalog.find(&def.name) {
-                None => "deleted",
-                Some(new) if catalog.package(new) != def => "modified",
-                Some(_) => continue,
+            let Some(new) = catalog.find(&def.name) else {
+                return Err(Refusal::PackageActive {
+                    package: def.name.clone(),
+                    change: "deleted",
+                });
             };
-            return Err(Refusal::PackageActive {
-                package: def.name.clone(),
-                change,
-            });
+            let new = catalog.package(new);
+            if new == def {
+                continue;
+            }
+            // Changed while it runs: only what Serviceguard applies online, and not while
+            // it starts, halts or changes already.
+            if state.instances.values().any(|s| s.is_transitional()) {
+                return Err(Refusal::InTransition);
+            }
+            if let Some(parameter) = crate::packages::admin::needs_halt(def, new, active) {
+                return Err(Refusal::NeedsHaltedPackage {
+                    package: def.name.clone(),
+                    parameter,
+                });
+            }
         }
         Ok(())
     }
@@ -3569,8 +3582,13 @@ fn package_notice(me: NodeId, event: &PackageEvent) -> Option<Notice> {
         } => {
             let (old, new) = (PackageCondition::of(before), PackageCondition::of(after));
             match after {
-                // Re-attached (its node runs in the cluster again): not a start.
-                Some(InstanceState::Running) if before == Some(InstanceState::Detached) => {
+                // Re-attached, or reconfigured while it ran: not a start.
+                Some(InstanceState::Running)
+                    if matches!(
+                        before,
+                        Some(InstanceState::Detached | InstanceState::Reconfiguring)
+                    ) =>
+                {
                     return None
                 }
                 Some(InstanceState::Running) => Notice::PackageStarted {

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use super::catalog::{Catalog, PackageId};
+use super::catalog::{Catalog, PackageDef, PackageId};
 use super::table::{InstanceState, Table};
 use crate::config::package::{DependencyCondition, PackageType};
 use crate::core::{NodeId, NodeSet};
@@ -176,6 +176,14 @@ pub enum Refusal {
         /// Why.
         reason: String,
     },
+    /// cmapplyconf: a parameter of a running package that changes only while it is
+    /// halted.
+    NeedsHaltedPackage {
+        /// The package.
+        package: String,
+        /// The parameter.
+        parameter: &'static str,
+    },
     /// cmhaltnode -d or cmhaltcl -d with members this node cannot reach.
     NodesUnreachable {
         /// The members.
@@ -259,6 +267,11 @@ impl fmt::Display for Refusal {
                  re-attach them (cmrunnode, cmruncl)",
                 packages.join(", ")
             ),
+            Refusal::NeedsHaltedPackage { package, parameter } => write!(
+                f,
+                "{parameter} of package {package} can only be changed while the package is \
+                 halted (cmhaltpkg)"
+            ),
             Refusal::DetachUnsupported { reason } => {
                 write!(f, "packages cannot be detached: {reason}")
             }
@@ -274,6 +287,31 @@ impl fmt::Display for Refusal {
 }
 
 impl std::error::Error for Refusal {}
+
+/// The parameter that `new` changes in a package running on `active` (`old`) and that may
+/// change only while the package is halted; None when the change applies while it runs.
+/// Online: services added, removed or changed (the package is reconfigured), script
+/// timeouts, policies, priority, auto_run, fail-fast settings, nodes added or removed where
+/// it does not run. Not online: the package type, removing a node it runs on, its
+/// dependencies, weights and generic resources (they decide where and whether it may run).
+pub fn needs_halt(old: &PackageDef, new: &PackageDef, active: NodeSet) -> Option<&'static str> {
+    if old.kind != new.kind {
+        return Some("package_type");
+    }
+    if !active.difference(new.node_set()).is_empty() {
+        return Some("node_name");
+    }
+    if old.dependencies != new.dependencies {
+        return Some("dependency_name");
+    }
+    if old.weights != new.weights {
+        return Some("weight_name");
+    }
+    if old.resources != new.resources {
+        return Some("generic_resource_name");
+    }
+    None
+}
 
 /// Checks `command` against the table, with `up` the running members.
 pub fn check(

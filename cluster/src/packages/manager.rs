@@ -32,6 +32,13 @@ pub enum PackageAction {
         /// The package.
         package: PackageId,
     },
+    /// Apply a configuration change to the running package (cmapplyconf while it runs):
+    /// start the services added, stop those removed, take the new parameters; answer with
+    /// [`Script::Reconfigure`]'s outcome.
+    Reconfigure {
+        /// The package.
+        package: PackageId,
+    },
     /// Check that a detached package still runs (its services are alive), as the node
     /// re-attaches it (cmrunnode, cmruncl); answer with [`Manager::on_check`]. Volume
     /// groups, mounts and addresses are not checked again (serviceguard.md 6.5).
@@ -57,6 +64,8 @@ pub enum Script {
     Run,
     /// The halt script.
     Halt,
+    /// The online change of a running package (see [`PackageAction::Reconfigure`]).
+    Reconfigure,
 }
 
 /// How a script ended.
@@ -99,6 +108,8 @@ pub enum FailureCause {
     Dependency,
     /// It was found dead when its node re-attached it after a detach.
     DiedWhileDetached,
+    /// Applying a configuration change to it while it ran failed or timed out.
+    Reconfigure(ScriptOutcome),
     /// The package coordinator halted it as failed.
     Ordered,
 }
@@ -405,13 +416,29 @@ impl Manager {
             }
         }
         self.table = table;
+        let mut changed = Vec::new();
         self.locals = std::mem::take(&mut self.locals)
             .into_iter()
             .filter_map(|(id, mut local)| {
                 let new = map(id)?;
-                local
-                    .restarts
-                    .resize(self.catalog.package(new).services.len(), 0);
+                let (before, after) = (
+                    &old.package(id).services,
+                    &self.catalog.package(new).services,
+                );
+                // Restart counts follow their service by name.
+                local.restarts = after
+                    .iter()
+                    .map(|s| {
+                        before
+                            .iter()
+                            .position(|b| b.name == s.name)
+                            .and_then(|i| local.restarts.get(i).copied())
+                            .unwrap_or(0)
+                    })
+                    .collect();
+                if before != after && local.state == InstanceState::Running {
+                    changed.push(new);
+                }
                 Some((new, local))
             })
             .collect();
@@ -447,6 +474,12 @@ impl Manager {
         self.version += 1;
         self.dirty = true;
         self.show_detached();
+        // Running packages whose services changed take the change while they run.
+        for id in changed {
+            self.set_local(id, Some(InstanceState::Reconfiguring));
+            self.outputs
+                .push(Output::Action(PackageAction::Reconfigure { package: id }));
+        }
     }
 
     /// The catalog.
@@ -1251,7 +1284,7 @@ impl Manager {
         let again = local.state == InstanceState::HaltAborted && reason == HaltReason::Command;
         let failed_start = matches!(
             local.state,
-            InstanceState::Starting | InstanceState::Detached
+            InstanceState::Starting | InstanceState::Detached | InstanceState::Reconfiguring
         ) && reason == HaltReason::Failure;
         // cmhaltpkg of a detached package, on a node that has not re-attached it.
         let detached = local.state == InstanceState::Detached && reason == HaltReason::Command;
@@ -1390,6 +1423,22 @@ impl Manager {
                     // The packages it depended on may halt now.
                     self.halt_for_leave();
                 }
+            }
+            (Script::Reconfigure, InstanceState::Reconfiguring, ScriptOutcome::Succeeded) => {
+                self.set_local(id, Some(InstanceState::Running));
+                if self.leaving && !self.detaching {
+                    self.halt_for_leave();
+                }
+            }
+            (Script::Reconfigure, InstanceState::Reconfiguring, outcome) => {
+                if fail_fast {
+                    self.outputs.push(Output::FailFast);
+                }
+                self.halt_local_because(
+                    id,
+                    HaltReason::Failure,
+                    Some(FailureCause::Reconfigure(outcome)),
+                );
             }
             (Script::Halt, InstanceState::Halting | InstanceState::Failing, _) => {
                 if fail_fast && outcome == ScriptOutcome::TimedOut {

@@ -28,6 +28,9 @@ pub enum InstanceState {
     /// The halt script failed or timed out: the package may still hold resources here, so it
     /// runs nowhere else until an operator clears it or the node is reset.
     HaltAborted,
+    /// cmapplyconf changed it while it runs (services added or removed): the driver applies
+    /// the change to the running package.
+    Reconfiguring,
     /// Detached (cmhaltnode -d, cmhaltcl -d): it runs on, unmonitored, on a node whose daemon
     /// has halted, and counts as up; on the node's own report, while it re-attaches (its
     /// health is being checked).
@@ -43,6 +46,7 @@ impl InstanceState {
                 | InstanceState::Halting
                 | InstanceState::Failing
                 | InstanceState::FailWait
+                | InstanceState::Reconfiguring
         )
     }
 
@@ -53,7 +57,10 @@ impl InstanceState {
 
     /// Whether it counts as up for the dependencies of other packages.
     pub fn counts_as_up(self) -> bool {
-        matches!(self, InstanceState::Running | InstanceState::Detached)
+        matches!(
+            self,
+            InstanceState::Running | InstanceState::Reconfiguring | InstanceState::Detached
+        )
     }
 }
 

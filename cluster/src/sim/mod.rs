@@ -884,6 +884,7 @@ impl Simulation {
         let (id, script) = match action {
             PackageAction::Run { package } => (package, Script::Run),
             PackageAction::Halt { package } => (package, Script::Halt),
+            PackageAction::Reconfigure { package } => (package, Script::Reconfigure),
             PackageAction::RestartService { .. } => return,
             PackageAction::Check { package } => {
                 let catalog = self.nodes[node.index()].catalog.clone();

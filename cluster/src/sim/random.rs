@@ -125,6 +125,11 @@ fn set_random_resource(sim: &mut Simulation, nodes: usize) {
 fn apply_random(sim: &mut Simulation, nodes: usize) {
     let node = random_node(sim, nodes);
     let mut files = sim.options.packages.clone();
+    if !files.is_empty() && sim.random(2) == 0 {
+        // An online change of a package that may be running: one more service.
+        let index = sim.random(files.len() as u64) as usize;
+        files[index].push_str("service_name added\nservice_cmd /bin/added\n");
+    }
     if sim.random(2) == 0 {
         files.push(
             "package_name extra\nnode_name *\nservice_name s\nservice_cmd /bin/s\n".to_owned(),
