@@ -299,11 +299,6 @@ pub struct Node {
     lock_check: LockCheck,
     /// Whether this node is halting (cmhaltnode, cmhaltcl).
     leaving: Leaving,
-    /// Lives this node accepted to leave the membership gracefully (as leavers of a
-    /// proposal): a later membership without them takes them as halted, not failed, even
-    /// if this node missed the commit that took them out (a node detaching its packages
-    /// leaves them running).
-    leaver_lives: Vec<(NodeId, Incarnation)>,
     /// The detached records last persisted.
     marks_persisted: Vec<(String, NodeSet)>,
     /// Detached packages this node halts because the coordinator asked (cmhaltpkg given on
@@ -398,7 +393,6 @@ impl Node {
             lock_check: LockCheck::default(),
             leaving: Leaving::No,
             halting_detached: std::collections::BTreeSet::new(),
-            leaver_lives: Vec::new(),
             marks_persisted: Vec::new(),
             cluster_halted: false,
             start_with: None,
@@ -2303,12 +2297,6 @@ impl Node {
             .iter()
             .filter(|&m| m != self.settings.me)
             .filter(|&m| !view.has(m, self.view.incarnations[m.index()]))
-            // A life this node accepted as a leaver holds nothing it may not keep.
-            .filter(|&m| {
-                !self
-                    .leaver_lives
-                    .contains(&(m, self.view.incarnations[m.index()]))
-            })
             .map(|m| {
                 let echo_sent = self.peers[m.index()].echo_sent;
                 (
@@ -2428,13 +2416,6 @@ impl Node {
         if let Some(config) = config {
             // Persisted with the promise, before the acceptance leaves.
             self.accepted_configs.push((epoch, config));
-        }
-        for node in leavers.iter() {
-            let life = (node, self.peers[node.index()].incarnation);
-            if node != me && !self.leaver_lives.contains(&life) {
-                self.leaver_lives.retain(|(n, _)| *n != node);
-                self.leaver_lives.push(life);
-            }
         }
         self.accepted = Some((view, deadline));
         // Persisted (with the proposal) before the acceptance leaves.
@@ -2806,8 +2787,7 @@ impl Node {
         let mut fence_waits: Vec<(NodeId, Incarnation, Duration)> = Vec::new();
         for (node, incarnation, silence) in &proposal.silences {
             // A leaver holds nothing and halts: no wait (an earlier life of it still waits).
-            let leaver = leavers.contains(*node) && self.view.has(*node, *incarnation);
-            if leaver || self.leaver_lives.contains(&(*node, *incarnation)) {
+            if leavers.contains(*node) && self.view.has(*node, *incarnation) {
                 continue;
             }
             let mut wait = silence.map_or(Duration::ZERO, |s| bound.saturating_sub(s));
@@ -2899,8 +2879,25 @@ impl Node {
                 self.packages.on_takeover_allowed(node);
             }
         }
-        self.packages
-            .on_membership(self.view.epoch.0, self.view.members, failed);
+        // Members that were ready to leave with -d when last heard: what they detached
+        // stays detached even if this node takes them as failed (it missed the commit that
+        // took them out, or an earlier life of theirs is still awaited).
+        let detached_leavers: NodeSet = (0..self.settings.nodes)
+            .map(|n| NodeId(n as u32))
+            .filter(|&node| {
+                node != self.settings.me
+                    && self.peers[node.index()]
+                        .heartbeat
+                        .as_ref()
+                        .is_some_and(|h| h.leaving.detaches() && heartbeat_ready(h))
+            })
+            .collect();
+        self.packages.on_membership(
+            self.view.epoch.0,
+            self.view.members,
+            failed,
+            detached_leavers,
+        );
         // Running in the cluster again: what this node left detached is re-attached.
         self.packages.reattach();
         for node in self.view.members.iter() {
@@ -2991,7 +2988,7 @@ impl Node {
             if node == me || self.view.has(node, incarnation) {
                 continue;
             }
-            if leavers.contains(node) || self.leaver_lives.contains(&(node, incarnation)) {
+            if leavers.contains(node) {
                 // Its last heartbeat says whether it left its packages running.
                 let detached = self.peers[node.index()]
                     .heartbeat
@@ -3015,8 +3012,7 @@ impl Node {
         }
         let mut failed = NodeSet::EMPTY;
         for (node, incarnation, wait) in waits {
-            let left = self.leaver_lives.contains(&(node, incarnation));
-            if node == me || self.view.has(node, incarnation) || left {
+            if node == me || self.view.has(node, incarnation) {
                 continue;
             }
             failed.insert(node);

@@ -847,7 +847,14 @@ impl Manager {
 
     /// A membership was installed: instances of nodes that failed (left, or came back in a
     /// new life) are awaited until those nodes are fenced; orders to them are dropped.
-    pub fn on_membership(&mut self, epoch: u64, members: NodeSet, failed: NodeSet) {
+    /// `detached_leavers`: nodes last heard ready to leave with their packages detached.
+    pub fn on_membership(
+        &mut self,
+        epoch: u64,
+        members: NodeSet,
+        failed: NodeSet,
+        detached_leavers: NodeSet,
+    ) {
         self.dirty = true;
         if members.lowest() != Some(self.me) {
             // Failovers are the package coordinator's to tell.
@@ -874,7 +881,7 @@ impl Manager {
                         instance,
                         Some(InstanceState::Running | InstanceState::Detached)
                     );
-                    if running && !failed.contains(node) {
+                    if running && (!failed.contains(node) || detached_leavers.contains(node)) {
                         // It left with the package running, detached: it runs on,
                         // unmonitored, until the node re-attaches it.
                         state.instances.insert(node, InstanceState::Detached);
