@@ -474,3 +474,31 @@ fn a_failed_online_change_fails_the_package_over() {
         }
     ));
 }
+
+#[test]
+fn adding_a_package_renumbers_without_changing_a_running_dependent() {
+    let db = package("pkgM", &[1, 2]);
+    let web = package("web", &[1, 2])
+        + "dependency_name d\ndependency_condition pkgM = up\ndependency_location same_node\n";
+    let mut sim = cluster(&[db.clone(), web.clone()]);
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("web") == set(&[0]))
+        .unwrap());
+    // "aaa" sorts first: every package number, and web's dependency's, changes.
+    sim.apply(NodeId(1), None, &[package("aaa", &[3]), db, web])
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| generations(s)
+            .iter()
+            .all(|g| *g != Some(1)))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let told = notices(&sim, "ClusterConfigChanged");
+    assert!(matches!(
+        &told[0].notice,
+        Notice::ClusterConfigChanged { packages, .. }
+            if packages.added == ["aaa"] && packages.modified.is_empty()
+    ));
+    assert_eq!(sim.running_on("web"), set(&[0]));
+    assert_eq!(sim.running_on("aaa"), set(&[2]));
+}

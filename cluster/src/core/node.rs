@@ -738,8 +738,11 @@ impl Node {
                     change: "deleted",
                 });
             };
-            let new = catalog.package(new);
-            if new == def {
+            let (old_def, new_def) = (
+                def.normalized(old),
+                catalog.package(new).normalized(&catalog),
+            );
+            if old_def == new_def {
                 continue;
             }
             // Changed while it runs: only what Serviceguard applies online, and not while
@@ -747,7 +750,8 @@ impl Node {
             if state.instances.values().any(|s| s.is_transitional()) {
                 return Err(Refusal::InTransition);
             }
-            if let Some(parameter) = crate::packages::admin::needs_halt(def, new, active) {
+            if let Some(parameter) = crate::packages::admin::needs_halt(&old_def, &new_def, active)
+            {
                 return Err(Refusal::NeedsHaltedPackage {
                     package: def.name.clone(),
                     parameter,
@@ -787,7 +791,9 @@ impl Node {
         for def in &catalog.packages {
             match old.find(&def.name) {
                 None => changes.added.push(def.name.clone()),
-                Some(id) if old.package(id) != def => changes.modified.push(def.name.clone()),
+                Some(id) if old.package(id).normalized(old) != def.normalized(&catalog) => {
+                    changes.modified.push(def.name.clone());
+                }
                 Some(_) => {}
             }
         }

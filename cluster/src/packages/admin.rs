@@ -294,14 +294,19 @@ impl std::error::Error for Refusal {}
 /// timeouts, policies, priority, auto_run, fail-fast settings, nodes added or removed where
 /// it does not run. Not online: the package type, removing a node it runs on, its
 /// dependencies, weights and generic resources (they decide where and whether it may run).
-pub fn needs_halt(old: &PackageDef, new: &PackageDef, active: NodeSet) -> Option<&'static str> {
+/// Both are normalized ([`PackageDef::normalized`]).
+pub fn needs_halt(
+    (old, old_dependencies): &(PackageDef, Vec<String>),
+    (new, new_dependencies): &(PackageDef, Vec<String>),
+    active: NodeSet,
+) -> Option<&'static str> {
     if old.kind != new.kind {
         return Some("package_type");
     }
     if !active.difference(new.node_set()).is_empty() {
         return Some("node_name");
     }
-    if old.dependencies != new.dependencies {
+    if old.dependencies != new.dependencies || old_dependencies != new_dependencies {
         return Some("dependency_name");
     }
     if old.weights != new.weights {

@@ -92,6 +92,30 @@ pub struct PackageDef {
     pub resources: Vec<ResourceDef>,
 }
 
+impl PackageDef {
+    /// The definition with what differs between generations for the same configuration
+    /// (package and resource numbers) taken out: the dependencies' packages by name.
+    pub fn normalized(&self, catalog: &Catalog) -> (PackageDef, Vec<String>) {
+        let mut def = self.clone();
+        let names = def
+            .dependencies
+            .iter_mut()
+            .map(|d| {
+                let name = catalog
+                    .packages
+                    .get(d.package.index())
+                    .map_or_else(String::new, |p| p.name.clone());
+                d.package = PackageId(0);
+                name
+            })
+            .collect();
+        for resource in &mut def.resources {
+            resource.index = 0;
+        }
+        (def, names)
+    }
+}
+
 impl ResourceDef {
     /// The resource's status for this package, given its setting on a node (`None`: never
     /// set there). A simple resource is unknown until set; an extended one is up while its
