@@ -112,6 +112,10 @@ vocabulary! {
         StartWait => "start_wait",
         /// A configuration change is applied to it while it runs.
         Reconfiguring => "reconfiguring",
+        /// A multi-node package starting or halting on some of its nodes.
+        Changing => "changing",
+        /// This node cannot know (it is not running in the cluster).
+        Unknown => "unknown",
         /// Its node halts: it waits for the packages that depend on it there to halt.
         HaltWait => "halt_wait",
         /// Failed: it waits for the packages that depend on it there to halt.
@@ -150,6 +154,10 @@ vocabulary! {
         StartWait => "start_wait",
         /// A configuration change (cmapplyconf) is applied to it while it runs.
         Reconfiguring => "reconfiguring",
+        /// A multi-node package starting or halting on some of its nodes.
+        Changing => "changing",
+        /// This node cannot know (it is not running in the cluster).
+        Unknown => "unknown",
         /// Its node halts: it waits for the packages that depend on it there to halt
         /// first.
         HaltWait => "halt_wait",
@@ -981,6 +989,13 @@ fn package_condition(
     let best = state.instances.values().copied().min_by_key(|s| rank(*s));
     let mut condition = PackageCondition::of(best);
     let running = state.nodes_where(|s| s == InstanceState::Running);
+    let moving = state.instances.values().any(|s| s.is_transitional());
+    if kind != PackageType::Failover && moving {
+        condition = PackageCondition {
+            status: PackageStatus::Changing,
+            state: PackageState::Changing,
+        };
+    }
     if kind == PackageType::SystemMultiNode
         && condition.status == PackageStatus::Up
         && !up.difference(running).is_empty()

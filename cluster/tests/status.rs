@@ -710,3 +710,61 @@ fn a_multi_node_package_that_may_not_run_on_a_node_shows_blocked_there() {
         .to_line()
         .contains("package:monpkg|node:n2|package_state=blocked\n"));
 }
+
+#[test]
+fn a_node_out_of_the_cluster_shows_its_packages_unknown() {
+    let mut sim = cluster(
+        Options::new(3, 33),
+        &[("pkgA", package("pkgA", &[1, 2], SERVICE))],
+    );
+    sim.halt_node(NodeId(2), false).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let out = status(&sim, 2);
+    assert_eq!(out.status, ClusterStatus::Unknown);
+    assert_eq!(
+        out.packages[0].condition,
+        PackageCondition {
+            status: PackageStatus::Unknown,
+            state: PackageState::Unknown,
+        }
+    );
+    assert!(out.to_line().contains("package:pkgA|status=unknown\n"));
+    assert_eq!(status(&sim, 0).packages[0].condition, up_running());
+}
+
+#[test]
+fn a_multi_node_package_starting_on_some_nodes_shows_changing() {
+    let mut options = Options::new(3, 34);
+    options.packages = vec![package(
+        "monpkg",
+        &[1, 2, 3],
+        &format!("package_type multi_node\n{SERVICE}"),
+    )];
+    let mut sim = Simulation::new(options);
+    // Its run script on n3 never ends.
+    sim.script_faults.insert(
+        (
+            "monpkg".into(),
+            NodeId(2),
+            cimguard_cluster::packages::Script::Run,
+        ),
+        cimguard_cluster::sim::ScriptFault::Hang,
+    );
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("monpkg") == set(&[0, 1, 2]))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    for node in 0..3 {
+        assert_eq!(
+            status(&sim, node).packages[0].condition,
+            PackageCondition {
+                status: PackageStatus::Changing,
+                state: PackageState::Changing,
+            }
+        );
+    }
+}

@@ -3499,7 +3499,7 @@ impl Node {
         if self.leaving != Leaving::No && !self.leaving.detaches() {
             halting.insert(self.settings.me);
         }
-        let packages = crate::status::package_rows(
+        let mut packages = crate::status::package_rows(
             self.packages.catalog(),
             self.packages.table(),
             (up, halting),
@@ -3507,6 +3507,16 @@ impl Node {
             &|id, node| self.packages.restarts(id, node),
             &|node, index| self.packages.resource(node, index),
         );
+        if status == ClusterStatus::Unknown {
+            // Out of touch with a cluster that may run elsewhere: what its packages do is
+            // not known here.
+            for row in &mut packages {
+                row.condition = PackageCondition {
+                    status: crate::status::PackageStatus::Unknown,
+                    state: crate::status::PackageState::Unknown,
+                };
+            }
+        }
         let lock = match &config.lock {
             ClusterLock::None => LockRow::None,
             ClusterLock::QuorumServer { host, .. } => LockRow::QuorumServer {
