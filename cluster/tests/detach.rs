@@ -501,6 +501,30 @@ fn a_node_that_fails_while_detaching_has_its_packages_failed_over() {
     assert!(!notices(&sim, "NodeFailed").is_empty());
 }
 
+/// cmruncl -n n2 n3 (after a reboot of both, or their daemons started again): the cluster
+/// forms without n1, and pkgA, detached on n1, runs there only.
+fn start_without_n1(sim: &mut Simulation, reboot: bool) {
+    for n in [1, 2] {
+        if reboot {
+            sim.crash(NodeId(n));
+            sim.restart(NodeId(n));
+        } else {
+            sim.run_node(NodeId(n));
+        }
+        sim.run_cluster(NodeId(n), set(&[1, 2])).unwrap();
+    }
+    assert!(sim
+        .run_until(seconds(90), |s| s.formed(set(&[1, 2])))
+        .unwrap());
+    sim.run_for(seconds(60)).unwrap();
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+    assert_eq!(sim.running_on("pkgB"), set(&[1]));
+    assert_eq!(
+        condition(sim, 2, "pkgA"),
+        (PackageStatus::Detached, PackageState::Detached)
+    );
+}
+
 #[test]
 fn a_cluster_started_again_without_the_detached_node_starts_none_of_its_packages() {
     let mut sim = two_packages(23);
@@ -514,21 +538,7 @@ fn a_cluster_started_again_without_the_detached_node_starts_none_of_its_packages
     assert!(sim
         .run_until(seconds(60), |s| halted(s, 1) && halted(s, 2))
         .unwrap());
-    for n in [1, 2] {
-        sim.crash(NodeId(n));
-        sim.restart(NodeId(n));
-        sim.run_cluster(NodeId(n), set(&[1, 2])).unwrap();
-    }
-    assert!(sim
-        .run_until(seconds(90), |s| s.formed(set(&[1, 2])))
-        .unwrap());
-    sim.run_for(seconds(60)).unwrap();
-    assert_eq!(sim.running_on("pkgA"), set(&[0]));
-    assert_eq!(sim.running_on("pkgB"), set(&[1]));
-    assert_eq!(
-        condition(&sim, 2, "pkgA"),
-        (PackageStatus::Detached, PackageState::Detached)
-    );
+    start_without_n1(&mut sim, true);
     // n1 re-attaches it when it joins.
     sim.run_node(NodeId(0));
     assert!(sim
@@ -547,20 +557,7 @@ fn after_cmhaltcl_d_a_partial_cmruncl_starts_nothing_detached_elsewhere() {
         .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
         .unwrap());
     // cmruncl -n n2 n3: pkgA may run on n2, but it is detached on n1.
-    for n in [1, 2] {
-        sim.run_node(NodeId(n));
-        sim.run_cluster(NodeId(n), set(&[1, 2])).unwrap();
-    }
-    assert!(sim
-        .run_until(seconds(90), |s| s.formed(set(&[1, 2])))
-        .unwrap());
-    sim.run_for(seconds(60)).unwrap();
-    assert_eq!(sim.running_on("pkgA"), set(&[0]));
-    assert_eq!(sim.running_on("pkgB"), set(&[1]));
-    assert_eq!(
-        condition(&sim, 2, "pkgA"),
-        (PackageStatus::Detached, PackageState::Detached)
-    );
+    start_without_n1(&mut sim, false);
     // pkgB, detached on n2, was re-attached there.
     assert_eq!(
         condition(&sim, 2, "pkgB"),
