@@ -12,6 +12,7 @@
 //! - [`packages`]: the package manager (placement, scripts, services, commands), driven by
 //!   the core.
 //! - [`status`]: what `cmviewcl -v` shows, typed, and the notices of the event catalogue.
+//! - [`runtime`]: the parts of the runtime that touch the machine: the lock LUN device.
 //! - [`sim`]: the deterministic simulator that drives several cores through faults and checks
 //!   the invariants of cluster.md after every event.
 //!
@@ -30,12 +31,14 @@
 //! `handle_apply` (cmapplyconf). Package numbers in actions and answers are those of the
 //! catalog in effect: after an [`core::Action::Catalog`] they are the new catalog's.
 //!
-//! The runtime (sockets, lock LUN, quorum server, watchdog, processes) follows in issue 5.
+//! The rest of the runtime (sockets, quorum server, watchdog, processes, and the tokio shell
+//! that drives a node) follows in issue 5.
 
 pub mod config;
 pub mod core;
 pub mod disk_paxos;
 pub mod packages;
+pub mod runtime;
 pub mod sim;
 pub mod status;
 pub mod timing;
