@@ -502,3 +502,27 @@ fn adding_a_package_renumbers_without_changing_a_running_dependent() {
     assert_eq!(sim.running_on("web"), set(&[0]));
     assert_eq!(sim.running_on("aaa"), set(&[2]));
 }
+
+#[test]
+fn a_package_being_reconfigured_is_still_monitored() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = cluster(std::slice::from_ref(&pkg_m));
+    sim.script_latency = seconds(10);
+    let changed = package("pkgM", &[1, 2]) + "service_name t\nservice_cmd /bin/t\n";
+    sim.apply(NodeId(1), None, std::slice::from_ref(&changed))
+        .unwrap();
+    let state = |s: &Simulation| {
+        let snapshot = s.status(NodeId(0)).unwrap();
+        let m = snapshot.packages.iter().find(|p| p.name == "pkgM").unwrap();
+        (m.condition.state, m.nodes[0].services[0].condition.restarts)
+    };
+    assert!(sim
+        .run_until(seconds(30), |s| state(s).0 == PackageState::Reconfiguring)
+        .unwrap());
+    // Its first service dies while the change is applied: restarted, and counted.
+    sim.kill_service(NodeId(0), "pkgM", 0);
+    assert!(sim
+        .run_until(seconds(30), |s| state(s) == (PackageState::Running, 1))
+        .unwrap());
+    assert_eq!(notices(&sim, "ServiceRestarted").len(), 1);
+}

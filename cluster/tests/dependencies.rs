@@ -199,3 +199,25 @@ fn a_dependency_shows_halt_wait_while_its_dependent_halts_on_a_halting_node() {
     }
     assert_eq!(sim.running_on("db"), set(&[0]));
 }
+
+#[test]
+fn a_dependency_failing_while_its_dependent_starts_waits_for_that_start_then_both_move() {
+    let mut options = Options::new(3, 74);
+    options.packages = vec![DB.into(), WEB.into()];
+    let mut sim = Simulation::new(options);
+    sim.script_latency = seconds(8);
+    sim.start_all();
+    // db runs on n1; web's run script is under way there.
+    assert!(sim
+        .run_until(seconds(120), |s| shown(s, 2, "web").1
+            == PackageState::Starting)
+        .unwrap());
+    sim.kill_service(NodeId(0), "db", 0);
+    sim.run_for(seconds(1)).unwrap();
+    assert_eq!(shown(&sim, 2, "db").1, PackageState::FailWait);
+    // web's start ends, web halts, then db: both start again on n2.
+    assert!(sim
+        .run_until(seconds(180), |s| s.running_on("db") == set(&[1])
+            && s.running_on("web") == set(&[1]))
+        .unwrap());
+}

@@ -750,6 +750,34 @@ impl Node {
             if state.instances.values().any(|s| s.is_transitional()) {
                 return Err(Refusal::InTransition);
             }
+            // A halt_aborted package can be neither run nor changed (serviceguard.md 6.4).
+            if let Some(node) = state
+                .nodes_where(|s| s == InstanceState::HaltAborted)
+                .lowest()
+            {
+                return Err(Refusal::HaltAborted { node });
+            }
+            // A restart limit may not fall below the restarts a service has had already.
+            for node in active.iter() {
+                let counts = self.packages.restarts(id, node);
+                let exceeded = new_def.0.services.iter().any(|service| {
+                    let crate::config::package::ServiceRestart::Times(limit) = service.restart
+                    else {
+                        return false;
+                    };
+                    def.services
+                        .iter()
+                        .position(|s| s.name == service.name)
+                        .and_then(|i| counts.get(i))
+                        .is_some_and(|done| *done > limit)
+                });
+                if exceeded {
+                    return Err(Refusal::NeedsHaltedPackage {
+                        package: def.name.clone(),
+                        parameter: "service_restart",
+                    });
+                }
+            }
             if let Some(parameter) = crate::packages::admin::needs_halt(&old_def, &new_def, active)
             {
                 return Err(Refusal::NeedsHaltedPackage {

@@ -383,7 +383,7 @@ pub fn check(
                 match d.condition {
                     DependencyCondition::Up => match d.location {
                         crate::config::package::DependencyLocation::SameNode => {
-                            there != Some(InstanceState::Running)
+                            !there.is_some_and(InstanceState::counts_as_up)
                         }
                         _ => !anywhere,
                     },

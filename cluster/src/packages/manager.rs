@@ -299,6 +299,9 @@ struct Local {
     halt_reason: HaltReason,
     cause: Option<FailureCause>,
     restarts: Vec<u32>,
+    /// A halt asked for while the package starts or is reconfigured: carried out once that
+    /// ends (a dependent's failure halt, an operator's cmhaltpkg).
+    deferred: Option<(HaltReason, Option<FailureCause>)>,
 }
 
 /// One node's package manager.
@@ -408,10 +411,18 @@ impl Manager {
         for id in old.ids() {
             if let Some(new) = map(id) {
                 let mut state = self.table.package(id).clone();
-                // Node switching only for the nodes the package may still run on.
-                state.switching = state
-                    .switching
-                    .intersection(self.catalog.package(new).node_set());
+                // Node switching only for the nodes the package may still run on; nodes
+                // added to its list start enabled, as in a new package.
+                let (before, after) = (
+                    old.package(id).node_set(),
+                    self.catalog.package(new).node_set(),
+                );
+                state.switching =
+                    NodeSet(state.switching.intersection(after).0 | after.difference(before).0);
+                // AUTO_RUN follows a changed auto_run.
+                if old.package(id).auto_run != self.catalog.package(new).auto_run {
+                    state.auto_run = self.catalog.package(new).auto_run;
+                }
                 *table.package_mut(new) = state;
             }
         }
@@ -617,10 +628,12 @@ impl Manager {
                     after,
                     value,
                 }));
-            let running = self
-                .locals
-                .get(&id)
-                .is_some_and(|l| l.state == InstanceState::Running);
+            let running = self.locals.get(&id).is_some_and(|l| {
+                matches!(
+                    l.state,
+                    InstanceState::Running | InstanceState::Reconfiguring
+                )
+            });
             if after == Health::Down && running && !self.table.package(id).maintenance {
                 if self.catalog.package(id).node_fail_fast {
                     self.outputs.push(Output::FailFast);
@@ -714,7 +727,7 @@ impl Manager {
             // have any more when it comes back.
             let lost = matches!(
                 previous,
-                Some(InstanceState::Failing | InstanceState::Detached)
+                Some(InstanceState::Failing | InstanceState::FailWait | InstanceState::Detached)
             );
             if coordinator && lost && reported.is_none() {
                 self.failed_over.insert(id, Some(node));
@@ -1096,6 +1109,7 @@ impl Manager {
                     halt_reason: HaltReason::Command,
                     cause: None,
                     restarts: vec![0; services],
+                    deferred: None,
                 },
             );
             self.table
@@ -1261,6 +1275,7 @@ impl Manager {
                 halt_reason: HaltReason::Command,
                 cause: None,
                 restarts: vec![0; services],
+                deferred: None,
             },
         );
         self.changed(id, before, Some(InstanceState::Starting), None);
@@ -1286,6 +1301,17 @@ impl Manager {
         let Some(local) = self.locals.get_mut(&id) else {
             return;
         };
+        // A package that starts or is reconfigured halts once that ends (a failed start is
+        // cleaned up at once, below).
+        let starting = local.state == InstanceState::Starting && reason != HaltReason::Failure;
+        let reconfiguring =
+            local.state == InstanceState::Reconfiguring && reason != HaltReason::Failure;
+        if starting || reconfiguring {
+            if local.deferred.is_none() || reason != HaltReason::Command {
+                local.deferred = Some((reason, cause));
+            }
+            return;
+        }
         // A halt_aborted package is halted again on command (serviceguard.md 6.4); a start
         // that failed is cleaned up by the halt script.
         let again = local.state == InstanceState::HaltAborted && reason == HaltReason::Command;
@@ -1325,6 +1351,14 @@ impl Manager {
             .push(Output::Action(PackageAction::Halt { package: id }));
     }
 
+    /// Carries out a halt asked for while package `id` started or was reconfigured.
+    fn run_deferred(&mut self, id: PackageId) {
+        let deferred = self.locals.get_mut(&id).and_then(|l| l.deferred.take());
+        if let Some((reason, cause)) = deferred {
+            self.halt_local_because(id, reason, cause);
+        }
+    }
+
     /// The packages on this node that depend on `id` here (same_node, `= up`) and run,
     /// start, or halt: a failing `id` waits for them (fail_wait).
     fn local_dependents(&self, id: PackageId) -> Vec<PackageId> {
@@ -1336,6 +1370,7 @@ impl Manager {
                         local.state,
                         InstanceState::Running
                             | InstanceState::Starting
+                            | InstanceState::Reconfiguring
                             | InstanceState::Halting
                             | InstanceState::Failing
                             | InstanceState::FailWait
@@ -1396,6 +1431,7 @@ impl Manager {
                 match failure {
                     None => {
                         self.set_local(id, Some(InstanceState::Running));
+                        self.run_deferred(id);
                         if self.leaving && !self.detaching {
                             // It started while the node began to halt.
                             self.halt_local(id, HaltReason::Command);
@@ -1432,9 +1468,20 @@ impl Manager {
                 }
             }
             (Script::Reconfigure, InstanceState::Reconfiguring, ScriptOutcome::Succeeded) => {
-                self.set_local(id, Some(InstanceState::Running));
-                if self.leaving && !self.detaching {
-                    self.halt_for_leave();
+                match self.resource_down(id).map(FailureCause::GenericResource) {
+                    None => {
+                        self.set_local(id, Some(InstanceState::Running));
+                        self.run_deferred(id);
+                        if self.leaving && !self.detaching {
+                            self.halt_for_leave();
+                        }
+                    }
+                    Some(cause) => {
+                        if fail_fast {
+                            self.outputs.push(Output::FailFast);
+                        }
+                        self.halt_local_because(id, HaltReason::Failure, Some(cause));
+                    }
                 }
             }
             (Script::Reconfigure, InstanceState::Reconfiguring, outcome) => {
@@ -1474,7 +1521,11 @@ impl Manager {
         let Some(definition) = self.catalog.package(id).services.get(service) else {
             return;
         };
-        if local.state != InstanceState::Running {
+        // Monitored while it runs, also while a change is applied to it.
+        if !matches!(
+            local.state,
+            InstanceState::Running | InstanceState::Reconfiguring
+        ) {
             return;
         }
         let done = local.restarts.get(service).copied().unwrap_or(0);
