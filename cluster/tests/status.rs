@@ -732,6 +732,13 @@ fn a_node_out_of_the_cluster_shows_its_packages_unknown() {
         }
     );
     assert!(out.to_line().contains("package:pkgA|status=unknown\n"));
+    let row = &out.packages[0];
+    assert!(row.owners.is_empty());
+    assert!(row.nodes.iter().all(|n| !n.current
+        && n.instance.status == PackageStatus::Unknown
+        && n.services
+            .iter()
+            .all(|s| s.condition.status == Health::Unknown)));
     assert_eq!(status(&sim, 0).packages[0].condition, up_running());
 }
 

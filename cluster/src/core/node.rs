@@ -3538,11 +3538,24 @@ impl Node {
         if status == ClusterStatus::Unknown {
             // Out of touch with a cluster that may run elsewhere: what its packages do is
             // not known here.
+            let unknown = PackageCondition {
+                status: crate::status::PackageStatus::Unknown,
+                state: crate::status::PackageState::Unknown,
+            };
             for row in &mut packages {
-                row.condition = PackageCondition {
-                    status: crate::status::PackageStatus::Unknown,
-                    state: crate::status::PackageState::Unknown,
-                };
+                row.condition = unknown;
+                row.summary = Summary::Degraded;
+                row.owners = NodeSet::EMPTY;
+                for node in &mut row.nodes {
+                    node.current = false;
+                    node.instance = unknown;
+                    for service in &mut node.services {
+                        service.condition.status = Health::Unknown;
+                    }
+                    for resource in &mut node.resources {
+                        resource.status = Health::Unknown;
+                    }
+                }
             }
         }
         let lock = match &config.lock {
