@@ -279,24 +279,30 @@ fn files_changed_offline_are_kept_over_a_generation_made_online() {
     assert_eq!(generations(&sim), [Some(online + 100_000); 3]);
 }
 
-#[test]
-fn a_generation_accepted_by_one_node_only_is_never_revived() {
-    use cimguard_cluster::core::Phase;
+/// Five nodes running pkgM; cmapplyconf (adding pkgN) on n1, whose proposal only n5 hears
+/// and accepts; then n1 dies before anything is committed.
+fn accepted_by_n5_only() -> Simulation {
     let pkg_m = package("pkgM", &[1, 2]);
     let mut sim = formed(5, std::slice::from_ref(&pkg_m));
-    // Only n5 hears the proposal; the coordinator dies before anything is committed.
     for n in 1..4 {
         sim.cut_oneway(NodeId(0), NodeId(n));
     }
     sim.apply(NodeId(0), None, &[pkg_m, package("pkgN", &[2, 3])])
         .unwrap();
     assert!(sim
-        .run_until(seconds(10), |s| s
-            .core(NodeId(4))
-            .is_some_and(|c| c.phase() == Phase::Reforming))
+        .run_until(seconds(10), |s| s.core(NodeId(4)).is_some_and(|c| c
+            .phase()
+            == cimguard_cluster::core::Phase::Reforming))
         .unwrap());
     sim.crash(NodeId(0));
     sim.heal();
+    sim
+}
+
+#[test]
+fn a_generation_accepted_by_one_node_only_is_never_revived() {
+    // Only n5 hears the proposal; the coordinator dies before anything is committed.
+    let mut sim = accepted_by_n5_only();
     sim.partition(&[set(&[0, 1, 2, 3]), set(&[4])]);
     assert!(sim
         .run_until(seconds(120), |s| s.formed(set(&[1, 2, 3])))
@@ -341,20 +347,7 @@ fn a_lost_answer_to_a_configuration_request_is_asked_again() {
 #[test]
 fn a_generation_meant_to_be_carried_on_is_forgotten_once_newer_memberships_form_without_it() {
     use cimguard_cluster::core::Phase;
-    let pkg_m = package("pkgM", &[1, 2]);
-    let mut sim = formed(5, std::slice::from_ref(&pkg_m));
-    for n in 1..4 {
-        sim.cut_oneway(NodeId(0), NodeId(n));
-    }
-    sim.apply(NodeId(0), None, &[pkg_m, package("pkgN", &[2, 3])])
-        .unwrap();
-    assert!(sim
-        .run_until(seconds(10), |s| s
-            .core(NodeId(4))
-            .is_some_and(|c| c.phase() == Phase::Reforming))
-        .unwrap());
-    sim.crash(NodeId(0));
-    sim.heal();
+    let mut sim = accepted_by_n5_only();
     sim.pause(NodeId(1));
     // n3 coordinates {2,3,4} and learns the generation from n5; its later proposals are lost.
     assert!(sim

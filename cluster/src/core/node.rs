@@ -300,7 +300,7 @@ pub struct Node {
     /// Whether this node is halting (cmhaltnode, cmhaltcl).
     leaving: Leaving,
     /// The detached records last persisted.
-    marks_persisted: Vec<(String, NodeSet)>,
+    marks_persisted: Vec<NodeSet>,
     /// Detached packages this node halts because the coordinator asked (cmhaltpkg given on
     /// a member while this node is outside the membership).
     halting_detached: std::collections::BTreeSet<PackageId>,
@@ -418,7 +418,7 @@ impl Node {
         // other nodes left detached is occupied there.
         node.packages.adopt_detached(&detached);
         node.packages.restore_marks(&persisted.detached_marks);
-        node.marks_persisted = persisted.detached_marks.clone();
+        node.marks_persisted = node.packages.detached_sets().collect();
         node
     }
 
@@ -990,16 +990,21 @@ impl Node {
 
     /// The members halting with cmhaltnode -d or cmhaltcl -d.
     fn detaching(&self, now: Instant) -> NodeSet {
+        self.members_leaving(now, Leaving::detaches)
+    }
+
+    /// This node and the members whose latest heartbeat says they halt as `how` accepts.
+    fn members_leaving(&self, now: Instant, how: impl Fn(Leaving) -> bool) -> NodeSet {
         let mut nodes: NodeSet = self
             .view
             .members
             .iter()
             .filter(|&node| {
                 self.member_heartbeat(now, node)
-                    .is_some_and(|h| h.leaving.detaches())
+                    .is_some_and(|h| how(h.leaving))
             })
             .collect();
-        if self.leaving.detaches() {
+        if how(self.leaving) {
             nodes.insert(self.settings.me);
         }
         nodes
@@ -1007,18 +1012,9 @@ impl Node {
 
     /// The running members that may be given packages: not halting.
     fn placeable(&self, now: Instant) -> NodeSet {
-        let mut nodes = self.view.members;
-        if self.leaving != Leaving::No {
-            nodes.remove(self.settings.me);
-        }
-        for node in self.view.members.iter() {
-            if let Some(heartbeat) = self.member_heartbeat(now, node) {
-                if heartbeat.leaving != Leaving::No {
-                    nodes.remove(node);
-                }
-            }
-        }
-        nodes
+        self.view
+            .members
+            .difference(self.members_leaving(now, |l| l != Leaving::No))
     }
 
     /// The latest heartbeat of member `node`, if fresh and sent in this membership.
@@ -2296,9 +2292,13 @@ impl Node {
 
     /// The detached records changed since they were persisted: persist them again.
     fn persist_marks(&mut self) {
-        let marks = self.packages.marks();
-        if marks != self.marks_persisted {
-            self.marks_persisted = marks;
+        // Runs with every step: compared without building the named list.
+        if self
+            .packages
+            .detached_sets()
+            .ne(self.marks_persisted.iter().copied())
+        {
+            self.marks_persisted = self.packages.detached_sets().collect();
             self.actions.push_back(Action::Persist(self.persisted()));
         }
     }
@@ -3515,18 +3515,7 @@ impl Node {
             NodeSet::EMPTY
         };
         // The members halting their packages (not detaching them).
-        let mut halting: NodeSet = self
-            .view
-            .members
-            .iter()
-            .filter(|&node| {
-                self.member_heartbeat(now, node)
-                    .is_some_and(|h| h.leaving != Leaving::No && !h.leaving.detaches())
-            })
-            .collect();
-        if self.leaving != Leaving::No && !self.leaving.detaches() {
-            halting.insert(self.settings.me);
-        }
+        let halting = self.members_leaving(now, |l| l != Leaving::No && !l.detaches());
         let mut packages = crate::status::package_rows(
             self.packages.catalog(),
             self.packages.table(),

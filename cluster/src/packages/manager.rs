@@ -818,6 +818,11 @@ impl Manager {
             .collect()
     }
 
+    /// Every package's detached nodes, in package order (cheap to compare).
+    pub fn detached_sets(&self) -> impl Iterator<Item = NodeSet> + '_ {
+        self.table.packages.iter().map(|p| p.detached)
+    }
+
     /// The detached records this node persisted (see [`Manager::marks`]), on a start: its
     /// own packages are known from what it holds; the other nodes' show as detached there.
     pub fn restore_marks(&mut self, marks: &[(String, NodeSet)]) {
