@@ -42,3 +42,4 @@ pub mod runtime;
 pub mod sim;
 pub mod status;
 pub mod timing;
+pub mod wire;

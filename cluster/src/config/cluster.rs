@@ -59,7 +59,7 @@ pub const QS_POLLING_INTERVAL_MIN: Duration = Duration::from_secs(10);
 pub const QS_POLLING_INTERVAL_MAX: Duration = Duration::from_micros(2_147_483_647);
 
 /// A cluster as its ASCII file describes it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ClusterConfig {
     /// CLUSTER_NAME.
     pub name: String,
@@ -102,7 +102,7 @@ impl ClusterConfig {
 }
 
 /// HOSTNAME_ADDRESS_FAMILY: which addresses the cluster's names and heartbeats use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum AddressFamily {
     /// IPV4 (the default).
     Ipv4,
@@ -132,7 +132,7 @@ impl AddressFamily {
 }
 
 /// One NODE_NAME block.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NodeConfig {
     /// NODE_NAME.
     pub name: String,
@@ -154,7 +154,7 @@ impl NodeConfig {
 }
 
 /// One NETWORK_INTERFACE block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InterfaceConfig {
     /// NETWORK_INTERFACE (eth0).
     pub name: String,
@@ -165,7 +165,7 @@ pub struct InterfaceConfig {
 }
 
 /// The cluster's tie-breaker for a membership of exactly half the nodes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ClusterLock {
     /// None configured.
     None,
@@ -185,7 +185,7 @@ pub enum ClusterLock {
 }
 
 /// Serviceguard's access roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Role {
     /// MONITOR: read-only.
     Monitor,
@@ -196,7 +196,7 @@ pub enum Role {
 }
 
 /// Where a USER_NAME may connect from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum UserHost {
     /// CLUSTER_MEMBER_NODE: any node of this cluster.
     ClusterMemberNode,
@@ -207,7 +207,7 @@ pub enum UserHost {
 }
 
 /// One USER_NAME / USER_HOST / USER_ROLE triple.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AccessPolicy {
     /// USER_NAME; `None` for ANY_USER.
     pub user: Option<String>,

@@ -132,7 +132,7 @@ impl Findings {
 /// while the cluster is halted) must be numbered above every generation the nodes persisted,
 /// or a restarting node keeps its persisted online generation instead (the runtime numbers
 /// it so).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Generation {
     /// The generation number.
     pub number: u64,

@@ -41,7 +41,7 @@ pub fn script_log_file_default(package_name: &str) -> String {
 }
 
 /// A package as its modular file describes it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PackageConfig {
     /// package_name.
     pub name: String,
@@ -118,7 +118,7 @@ impl PackageConfig {
 /// Other parameters are not kept. When a parameter is given twice for the same item (an error
 /// [`parse`] reports), the first line is kept. A configuration built in code has no lines:
 /// its findings then have line 0, the file as a whole.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Lines {
     /// (parameter, item) -> line.
     lines: BTreeMap<(String, String), usize>,
@@ -149,7 +149,7 @@ impl Lines {
 }
 
 /// package_type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PackageType {
     /// failover: runs on one node at a time.
     Failover,
@@ -160,7 +160,7 @@ pub enum PackageType {
 }
 
 /// failover_policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FailoverPolicy {
     /// configured_node: the next node in node_name order.
     ConfiguredNode,
@@ -169,7 +169,7 @@ pub enum FailoverPolicy {
 }
 
 /// failback_policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FailbackPolicy {
     /// manual: stays where it is.
     Manual,
@@ -218,7 +218,7 @@ keywords! {
 }
 
 /// monitored_subnet_access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SubnetAccess {
     /// FULL: every node of the package is on the subnet.
     Full,
@@ -227,7 +227,7 @@ pub enum SubnetAccess {
 }
 
 /// One dependency_name / dependency_condition / dependency_location triple.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dependency {
     /// dependency_name.
     pub name: String,
@@ -240,7 +240,7 @@ pub struct Dependency {
 }
 
 /// `<package> = up` or `= down`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DependencyCondition {
     /// The other package must be up.
     Up,
@@ -249,7 +249,7 @@ pub enum DependencyCondition {
 }
 
 /// dependency_location.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DependencyLocation {
     /// same_node (the default).
     SameNode,
@@ -262,7 +262,7 @@ pub enum DependencyLocation {
 }
 
 /// One service.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Service {
     /// service_name.
     pub name: String,
@@ -277,7 +277,7 @@ pub struct Service {
 }
 
 /// service_restart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ServiceRestart {
     /// none: a failure fails the package.
     None,
@@ -288,7 +288,7 @@ pub enum ServiceRestart {
 }
 
 /// One generic resource of the package.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct GenericResource {
     /// generic_resource_name.
     pub name: String,
@@ -299,7 +299,7 @@ pub struct GenericResource {
 }
 
 /// generic_resource_evaluation_type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Evaluation {
     /// during_package_start (the default).
     DuringPackageStart,
@@ -308,7 +308,7 @@ pub enum Evaluation {
 }
 
 /// generic_resource_up_criteria: the resource is up while `value <operator> bound`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UpCriteria {
     /// The comparison.
     pub operator: Comparison,
@@ -317,7 +317,7 @@ pub struct UpCriteria {
 }
 
 /// The operators of generic_resource_up_criteria.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Comparison {
     /// `==`
     Equal,

@@ -66,7 +66,7 @@ pub enum Action {
 /// What the core keeps on stable storage across restarts: an acceptor's state, as in Paxos.
 /// A new life that forgot what its old one accepted or installed could let a coordinator
 /// count it as a survivor of a membership it knows nothing of.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Persisted {
     /// The highest membership epoch this node has proposed, accepted or installed.
     pub epoch_max: Epoch,

@@ -10,7 +10,7 @@ use crate::packages::{Command, InstanceState, Order, PackageId, ResourceValue, S
 
 /// Every message travels in an envelope that says who sent it, in which life, to which life of
 /// the receiver, and under which configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Envelope {
     /// Identifies the cluster (a digest of CLUSTER_NAME): a message of another cluster is
     /// dropped.
@@ -29,7 +29,7 @@ pub struct Envelope {
 }
 
 /// A node's part in the cluster, as it tells its peers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     /// Looking for a cluster to form or join.
     Starting,
@@ -42,7 +42,7 @@ pub enum Phase {
 }
 
 /// The membership a node has installed: its epoch and members with their incarnations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct View {
     /// The epoch.
     pub epoch: Epoch,
@@ -75,7 +75,7 @@ impl View {
 }
 
 /// The messages of the membership protocol.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Message {
     /// Sent to every peer on every heartbeat network every heartbeat interval.
     Heartbeat(Heartbeat),
@@ -199,9 +199,31 @@ pub enum Message {
     },
 }
 
+impl Message {
+    /// The variant's name, for logs and counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Heartbeat(_) => "Heartbeat",
+            Message::Propose { .. } => "Propose",
+            Message::Accept { .. } => "Accept",
+            Message::Reject { .. } => "Reject",
+            Message::Commit { .. } => "Commit",
+            Message::Abandon { .. } => "Abandon",
+            Message::Halt { .. } => "Halt",
+            Message::Command { .. } => "Command",
+            Message::Apply { .. } => "Apply",
+            Message::ConfigRequest => "ConfigRequest",
+            Message::Config { .. } => "Config",
+            Message::HaltDetached { .. } => "HaltDetached",
+            Message::DetachedHalted { .. } => "DetachedHalted",
+            Message::Order { .. } => "Order",
+        }
+    }
+}
+
 /// A heartbeat: liveness, the sender's view of the cluster, and the echo that renews the
 /// receiver's quorum lease.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Heartbeat {
     /// Counts the sender's heartbeats in this incarnation (the same on every network), so
     /// duplicates and reordered copies are recognised.
@@ -236,7 +258,7 @@ pub struct Heartbeat {
 }
 
 /// A node halting gracefully.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Leaving {
     /// Not halting.
     No,

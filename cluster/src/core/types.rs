@@ -7,7 +7,19 @@ use std::time::Duration;
 /// A point on one node's monotonic clock (nanoseconds since an arbitrary origin). The core
 /// never reads a clock: the driver passes `now`. Instants of different nodes are never
 /// compared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Instant(pub u64);
 
 impl Instant {
@@ -41,7 +53,9 @@ impl Sub<Duration> for Instant {
 }
 
 /// A node: its index in the cluster file's NODE_NAME order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct NodeId(pub u32);
 
 impl NodeId {
@@ -59,11 +73,23 @@ impl fmt::Display for NodeId {
 
 /// One life of a node's daemon. A restarted daemon takes a larger one (the driver keeps a
 /// boot counter on disk), so that its old self is never mistaken for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Incarnation(pub u64);
 
 /// A set of nodes (at most [`NodeSet::CAPACITY`]).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct NodeSet(pub u32);
 
 impl NodeSet {
@@ -152,7 +178,19 @@ impl FromIterator<NodeId> for NodeSet {
 /// A membership generation: a round number and the coordinator that proposed it, so that two
 /// coordinators never propose the same epoch. Epochs only grow on every node, across restarts
 /// (the highest one seen is persisted before it is acknowledged).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Epoch(pub u64);
 
 impl Epoch {

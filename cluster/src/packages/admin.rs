@@ -10,7 +10,7 @@ use crate::config::package::{DependencyCondition, PackageType};
 use crate::core::{NodeId, NodeSet};
 
 /// A package command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Command {
     /// `cmrunpkg [-n node] pkg`: start it (on `node`, else on the node the command was given
     /// on). AUTO_RUN is left as it is.

@@ -13,7 +13,9 @@ use crate::core::{NodeId, NodeSet};
 use crate::status::Health;
 
 /// A package's number: its index in the catalog (packages sorted by name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct PackageId(pub u32);
 
 impl PackageId {
@@ -147,7 +149,7 @@ impl ResourceDef {
 }
 
 /// A generic resource's setting on a node, as cmsetresource gives it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ResourceValue {
     /// A simple resource: up or down.
     Status(bool),

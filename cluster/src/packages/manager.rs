@@ -80,7 +80,7 @@ pub enum ScriptOutcome {
 }
 
 /// Why an instance halts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HaltReason {
     /// An operator (cmhaltpkg) or the coordinator asked.
     Command,
@@ -267,7 +267,7 @@ pub enum Output {
 }
 
 /// An order of the package coordinator to one node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Order {
     /// Start the package there.
     Start(PackageId),
@@ -278,7 +278,7 @@ pub enum Order {
 }
 
 /// The switching part of the table, as the coordinator sends it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Switching {
     /// The package.
     pub package: PackageId,

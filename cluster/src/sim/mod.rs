@@ -57,6 +57,9 @@ pub struct Options {
     pub sabotage: Sabotage,
     /// Package files (their text).
     pub packages: Vec<String>,
+    /// Pass every message sent and every state persisted through the [`crate::wire`]
+    /// encoding, and panic unless it comes back equal.
+    pub through_wire: bool,
 }
 
 impl Options {
@@ -73,6 +76,7 @@ impl Options {
             reboot_after: None,
             sabotage: Sabotage::default(),
             packages: Vec::new(),
+            through_wire: false,
         }
     }
 }
@@ -269,6 +273,10 @@ pub struct Simulation {
     notices: Vec<NoticeRecord>,
     /// Events processed (for the benchmark).
     pub steps: u64,
+    /// Messages passed through the wire encoding, by kind (with [`Options::through_wire`]).
+    pub wire_counts: BTreeMap<&'static str, u64>,
+    /// The first message of each of those kinds.
+    pub wire_samples: Vec<Envelope>,
     /// Resets by the watchdog.
     pub watchdog_resets: u64,
 }
@@ -392,6 +400,8 @@ impl Simulation {
             trace: Vec::new(),
             notices: Vec::new(),
             steps: 0,
+            wire_counts: BTreeMap::new(),
+            wire_samples: Vec::new(),
             watchdog_resets: 0,
             options,
         }
@@ -830,8 +840,41 @@ impl Simulation {
                 to,
                 network,
                 envelope,
-            } => self.send(node, to, network, envelope),
-            Action::Persist(state) => self.nodes[node.index()].persisted = state,
+            } => {
+                let envelope = if self.options.through_wire {
+                    let bytes = crate::wire::encode_envelope(&envelope);
+                    let decoded = crate::wire::decode_envelope(&bytes)
+                        .unwrap_or_else(|e| panic!("{envelope:?} does not decode: {e}"));
+                    assert_eq!(decoded, envelope, "changed on the wire");
+                    let kind = match &decoded.message {
+                        Message::Propose {
+                            config: Some(_), ..
+                        } => "Propose with a configuration",
+                        message => message.kind(),
+                    };
+                    let count = self.wire_counts.entry(kind).or_default();
+                    if *count == 0 {
+                        self.wire_samples.push(decoded.clone());
+                    }
+                    *count += 1;
+                    decoded
+                } else {
+                    envelope
+                };
+                self.send(node, to, network, envelope);
+            }
+            Action::Persist(state) => {
+                let state = if self.options.through_wire {
+                    let bytes = crate::wire::encode_persisted(&state);
+                    let decoded = crate::wire::decode_persisted(&bytes)
+                        .unwrap_or_else(|e| panic!("{state:?} does not decode: {e}"));
+                    assert_eq!(decoded, state, "changed in the state file");
+                    decoded
+                } else {
+                    state
+                };
+                self.nodes[node.index()].persisted = state;
+            }
             Action::ArmSafetyTimer { deadline } | Action::PetSafetyTimer { deadline } => {
                 self.check_safety_deadline(node, deadline);
                 self.nodes[node.index()].watchdog = Some(deadline);
@@ -978,6 +1021,14 @@ impl Simulation {
         match self.catalog.find(name) {
             Some(id) => id,
             None => panic!("no simulated package {name}"),
+        }
+    }
+
+    /// `envelope` arrives at `node` on `network` as it is, from whoever it says (a peer that
+    /// lies, for the fuzz target of the wire decoder).
+    pub fn forge(&mut self, node: NodeId, network: usize, envelope: Envelope) {
+        if self.nodes[node.index()].life == Life::Up {
+            self.run_core(node, |core, now| core.handle_message(now, network, envelope));
         }
     }
 
