@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmcld;
 mod mof_check;
 mod user;
 
@@ -23,6 +24,8 @@ enum Command {
         #[command(subcommand)]
         command: MofCommand,
     },
+    /// Run the node daemon (the same as `cmcld`).
+    Node(cmcld::NodeArgs),
     /// Manage the WBEM server's users file.
     User {
         /// The users file [default: $CIMGUARD_USERS_FILE, else /etc/cimguard/users]
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Mof {
             command: MofCommand::Check { include, files },
         } => mof_check::run(include, &files),
+        Command::Node(args) => cmcld::run(args),
         Command::User {
             users_file,
             command,

@@ -48,6 +48,24 @@ macro_rules! vocabulary {
                 f.write_str(self.as_str())
             }
         }
+
+        // Serialized as cmviewcl spells it (the JSON of `cmviewcl -f json` and the admin
+        // socket).
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let word = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+                match word.as_ref() {
+                    $($word => Ok($name::$variant),)+
+                    other => Err(serde::de::Error::unknown_variant(other, &[$($word),+])),
+                }
+            }
+        }
     };
 }
 
@@ -190,7 +208,7 @@ vocabulary! {
 }
 
 /// The cluster's condition, before or after a notice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClusterCondition {
     /// Its status.
     pub status: ClusterStatus,
@@ -201,7 +219,7 @@ pub struct ClusterCondition {
 }
 
 /// A node's condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeCondition {
     /// Status.
     pub status: NodeStatus,
@@ -226,7 +244,7 @@ impl NodeCondition {
 }
 
 /// A package instance's condition on one node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PackageCondition {
     /// Status.
     pub status: PackageStatus,
@@ -258,7 +276,7 @@ impl PackageCondition {
 }
 
 /// A service's condition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceCondition {
     /// Status.
     pub status: Health,
@@ -267,7 +285,7 @@ pub struct ServiceCondition {
 }
 
 /// A package's switching.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SwitchingCondition {
     /// AUTO_RUN (global switching).
     pub auto_run: bool,
@@ -277,7 +295,7 @@ pub struct SwitchingCondition {
 
 /// One entry of the event catalogue (serviceguard.md 1.6(b)), with the state before and
 /// after.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Notice {
     /// The cluster formed (reported by the coordinator that formed it).
     ClusterUp {
@@ -593,7 +611,7 @@ pub fn describe_cause(cause: FailureCause, catalog: &Catalog, package: PackageId
 }
 
 /// One node's view of the cluster: everything `cmviewcl -v` shows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     /// CLUSTER_NAME.
     pub name: String,
@@ -622,7 +640,7 @@ pub struct Snapshot {
 }
 
 /// The cluster lock as cmviewcl -v shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LockRow {
     /// None configured.
     None,
@@ -643,7 +661,7 @@ pub enum LockRow {
 }
 
 /// One node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeRow {
     /// Its number.
     pub id: NodeId,
@@ -658,7 +676,7 @@ pub struct NodeRow {
 }
 
 /// One network interface of a node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InterfaceRow {
     /// NETWORK_INTERFACE.
     pub name: String,
@@ -670,7 +688,7 @@ pub struct InterfaceRow {
 }
 
 /// One package.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PackageRow {
     /// Its number.
     pub id: PackageId,
@@ -702,7 +720,7 @@ pub struct PackageRow {
 }
 
 /// A package on one of its nodes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PackageNodeRow {
     /// The node.
     pub node: NodeId,
@@ -725,7 +743,7 @@ pub struct PackageNodeRow {
 }
 
 /// One generic resource of a package on a node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ResourceRow {
     /// generic_resource_name.
     pub name: String,
@@ -738,7 +756,7 @@ pub struct ResourceRow {
 }
 
 /// One service of a package on a node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ServiceRow {
     /// service_name.
     pub name: String,
@@ -749,7 +767,7 @@ pub struct ServiceRow {
 }
 
 /// One dependency and whether it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DependencyRow {
     /// dependency_name's package.
     pub package: PackageId,

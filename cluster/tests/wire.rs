@@ -78,8 +78,11 @@ fn every_message_of_random_histories_comes_back_equal() {
         for (i, sample) in samples.iter().enumerate() {
             let mut seed = vec![i as u8];
             seed.extend(encode_envelope(sample));
-            std::fs::write(std::path::Path::new(&dir).join(format!("sample-{i:02}")), seed)
-                .expect("the corpus directory is writable");
+            std::fs::write(
+                std::path::Path::new(&dir).join(format!("sample-{i:02}")),
+                seed,
+            )
+            .expect("the corpus directory is writable");
         }
     }
     // Every prefix of every sample is refused, and so is every sample with a byte added.

@@ -5,9 +5,11 @@
 //! would pass CI without testing anything. [`python`] says what to run to get it.
 //!
 //! [`agent`] starts the `cmwbemd` binary on loopback ports; [`raw_http`] is the byte-level
-//! HTTP/1.1 client (plain or TLS) the wire tests speak to it with.
+//! HTTP/1.1 client (plain or TLS) the wire tests speak to it with; [`cluster`] runs `cmcld`
+//! processes as a cluster on loopback addresses.
 
 pub mod agent;
+pub mod cluster;
 pub mod raw_http;
 pub mod requests;
 

@@ -91,7 +91,7 @@ pub struct Persisted {
 }
 
 /// The packages a configuration change adds, deletes and modifies, by name.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct PackageChanges {
     /// Added.
     pub added: Vec<String>,
@@ -102,7 +102,7 @@ pub struct PackageChanges {
 }
 
 /// Why a node fences itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FenceReason {
     /// The group this node is in holds less than half of the previous membership, or exactly
     /// half without the cluster lock.

@@ -69,7 +69,7 @@ pub enum Script {
 }
 
 /// How a script ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ScriptOutcome {
     /// Exit 0.
     Succeeded,
@@ -94,7 +94,7 @@ pub enum HaltReason {
 }
 
 /// Why a package failed on a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FailureCause {
     /// The run script failed or timed out.
     RunScript(ScriptOutcome),

@@ -65,7 +65,7 @@ impl InstanceState {
 }
 
 /// One package, cluster-wide.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PackageState {
     /// AUTO_RUN, the global switching: may the package start automatically.
     pub auto_run: bool,

@@ -5,6 +5,7 @@
 //! follows (issue 5).
 
 pub mod auth;
+pub mod daemon;
 pub mod fence;
 pub mod lock_lun;
 pub mod state_file;

@@ -1028,7 +1028,9 @@ impl Simulation {
     /// lies, for the fuzz target of the wire decoder).
     pub fn forge(&mut self, node: NodeId, network: usize, envelope: Envelope) {
         if self.nodes[node.index()].life == Life::Up {
-            self.run_core(node, |core, now| core.handle_message(now, network, envelope));
+            self.run_core(node, |core, now| {
+                core.handle_message(now, network, envelope);
+            });
         }
     }
 

@@ -13,7 +13,7 @@ use crate::packages::{Command, ResourceValue};
 use check_l1::liveness;
 
 /// What one randomized run did.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Faults injected.
     pub faults: u64,

@@ -1,0 +1,976 @@
+//! cmcld, the node daemon: it loads the applied configuration from its state directory and
+//! drives one [`Node`] with real sockets, disks, timers and the safety timer.
+//!
+//! # Threads
+//!
+//! - The **timing thread** owns the core. It waits for the next input or the core's next
+//!   timeout, hands it to the core and carries out the actions. It never waits on disk, on
+//!   logging or on a lock held by other work: heartbeats leave through non-blocking UDP
+//!   sockets, the safety timer is petted through a pipe, state goes to the writer thread, log
+//!   lines to the logger thread, lock LUN I/O to its own thread.
+//! - One **receiver** per heartbeat network: datagram, authentication ([`super::auth`]),
+//!   decoding ([`crate::wire`]), then to the timing thread.
+//! - The **writer** persists the acceptor state ([`super::state_file`]). The core's rule that a
+//!   persisted state is on disk before any later message leaves is kept by holding the later
+//!   actions until the writer confirms; the safety timer's pets and a fence are never held.
+//! - The **admin socket** (`cmcld.sock` in the state directory, owner only) answers status
+//!   requests and commands, one JSON line each way ([`Request`], [`Reply`]).
+//!
+//! # State directory
+//!
+//! ```text
+//! cluster.ascii       the applied cluster file
+//! packages/*.conf     the applied package files
+//! cluster.key         the heartbeat key (32 bytes or more; owner-only permissions)
+//! incarnation         the boot counter: every start takes the next life
+//! acceptor            the core's persisted state
+//! cmcld.sock          the admin socket
+//! ```
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use super::auth::{Opener, Rejected, Sealer, PAYLOAD_MAX};
+use super::fence::Fence;
+use super::lock_lun::LockLun;
+use super::state_file;
+use crate::config::cluster::{self, ClusterConfig, ClusterLock};
+use crate::config::package::{self, PackageConfig};
+use crate::core::{
+    Action, Envelope, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase, Settings,
+};
+use crate::disk_paxos::{DiskFailure, DiskReply, IoId};
+use crate::packages::{Catalog, Command, PackageAction, Refusal};
+use crate::status::Snapshot;
+use crate::timing::Timing;
+use crate::wire;
+
+/// Serviceguard's heartbeat port (hacl-hb).
+pub const HEARTBEAT_PORT: u16 = 5300;
+/// The shortest heartbeat key accepted.
+pub const KEY_MIN_BYTES: usize = 32;
+
+/// How a daemon is started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The state directory.
+    pub state_dir: PathBuf,
+    /// This node's NODE_NAME.
+    pub node: String,
+    /// The UDP port of the heartbeat networks, the same on every node.
+    pub heartbeat_port: u16,
+}
+
+/// Why a daemon could not start.
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartError {}
+
+fn fail<T>(what: impl Into<String>) -> Result<T, StartError> {
+    Err(StartError(what.into()))
+}
+
+/// A request on the admin socket, by names (the daemon maps them to the core's numbers).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// The node's view of the cluster and the daemon's own state.
+    Status,
+    /// cmrunpkg [-n node] package.
+    RunPackage {
+        /// The package.
+        package: String,
+        /// Where (this node when absent).
+        node: Option<String>,
+    },
+    /// cmhaltpkg [-n node] package.
+    HaltPackage {
+        /// The package.
+        package: String,
+        /// Only this node's instance (multi-node packages).
+        node: Option<String>,
+    },
+    /// cmmodpkg -e [-n node] package.
+    EnablePackage {
+        /// The package.
+        package: String,
+        /// The node, for node switching.
+        node: Option<String>,
+    },
+    /// cmmodpkg -d [-n node] package.
+    DisablePackage {
+        /// The package.
+        package: String,
+        /// The node, for node switching.
+        node: Option<String>,
+    },
+    /// cmruncl -n node... on a starting node.
+    RunCluster {
+        /// The nodes to form the cluster with.
+        nodes: Vec<String>,
+    },
+    /// cmhaltnode [-f] [-d] on this node.
+    HaltNode {
+        /// -f: halt its packages too.
+        force: bool,
+        /// -d: leave its packages running, detached.
+        detach: bool,
+    },
+    /// cmhaltcl [-f] [-d].
+    HaltCluster {
+        /// -f: halt the packages too.
+        force: bool,
+        /// -d: leave the packages running, detached.
+        detach: bool,
+    },
+}
+
+/// The answer on the admin socket.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    /// The status.
+    Status(Box<DaemonStatus>),
+    /// The command was taken.
+    Done,
+    /// Refused, with Serviceguard's reason.
+    Refused(String),
+    /// The request could not be understood or carried out.
+    Error(String),
+}
+
+/// The node's view of the cluster and the daemon's own state.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DaemonStatus {
+    /// NODE_NAME.
+    pub node: String,
+    /// This life's incarnation.
+    pub incarnation: u64,
+    /// The daemon's process id.
+    pub pid: u32,
+    /// What `cmviewcl -v` shows, as this node sees it.
+    pub cluster: Snapshot,
+    /// The safety timer in use.
+    pub safety_timer: String,
+    /// Whether the daemon's memory is locked (mlockall), or why not.
+    pub memory_locked: Result<(), String>,
+    /// Heartbeat datagrams dropped, by reason (forged, replayed, foreign, ...).
+    pub datagrams_rejected: BTreeMap<String, u64>,
+    /// Authenticated datagrams that did not decode, or whose sender did not match.
+    pub messages_undecodable: u64,
+    /// Messages not sent because they were too large for a datagram.
+    pub messages_too_large: u64,
+}
+
+/// What the timing thread is given.
+enum Input {
+    Message {
+        network: usize,
+        envelope: Envelope,
+    },
+    Disk {
+        id: IoId,
+        result: Result<DiskReply, DiskFailure>,
+    },
+    Written {
+        result: io::Result<()>,
+    },
+    Admin {
+        request: Request,
+        reply: mpsc::Sender<Reply>,
+    },
+}
+
+/// The log: lines go to a thread of their own that writes them to standard error, so the
+/// timing thread never waits on a slow terminal or disk.
+#[derive(Clone)]
+struct Log {
+    lines: mpsc::Sender<String>,
+    node: Arc<str>,
+}
+
+impl Log {
+    fn start(node: &str) -> Log {
+        let (lines, receiver) = mpsc::channel::<String>();
+        let _ = thread::Builder::new()
+            .name("cmcld-log".into())
+            .spawn(move || {
+                let stderr = io::stderr();
+                for line in receiver {
+                    let mut out = stderr.lock();
+                    let _ = writeln!(out, "{line}");
+                }
+            });
+        Log {
+            lines,
+            node: node.into(),
+        }
+    }
+
+    fn say(&self, what: impl fmt::Display) {
+        let _ = self.lines.send(format!("cmcld[{}]: {what}", self.node));
+    }
+}
+
+/// The counters the receivers keep.
+#[derive(Default)]
+struct Counters {
+    undecodable: AtomicU64,
+    too_large: AtomicU64,
+}
+
+/// Everything read from the state directory.
+struct Loaded {
+    config: ClusterConfig,
+    packages: Vec<PackageConfig>,
+    key: Vec<u8>,
+    me: NodeId,
+    incarnation: Incarnation,
+    persisted: Persisted,
+}
+
+fn load(options: &Options) -> Result<Loaded, StartError> {
+    let dir = &options.state_dir;
+    let cluster_path = dir.join("cluster.ascii");
+    let text = std::fs::read_to_string(&cluster_path).or_else(|e| {
+        fail(format!(
+            "{}: {e} (apply a configuration first)",
+            cluster_path.display()
+        ))
+    })?;
+    let config = match cluster::parse(&text, &cluster_path.display().to_string()) {
+        Ok(checked) => checked.config,
+        Err(findings) => {
+            let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+            return fail(lines.join("\n"));
+        }
+    };
+    let mut packages = Vec::new();
+    let package_dir = dir.join("packages");
+    if package_dir.is_dir() {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(&package_dir)
+            .or_else(|e| fail(format!("{}: {e}", package_dir.display())))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|e| e == "conf"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path)
+                .or_else(|e| fail(format!("{}: {e}", path.display())))?;
+            match package::parse(&text, &path.display().to_string()) {
+                Ok(checked) => packages.push(checked.config),
+                Err(findings) => {
+                    let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+                    return fail(lines.join("\n"));
+                }
+            }
+        }
+    }
+    let Some(index) = config
+        .nodes
+        .iter()
+        .position(|n| n.name.eq_ignore_ascii_case(&options.node))
+    else {
+        return fail(format!(
+            "{}: node {} is not in the cluster {}",
+            cluster_path.display(),
+            options.node,
+            config.name
+        ));
+    };
+    let key_path = dir.join("cluster.key");
+    let key = read_key(&key_path)?;
+    let persisted = match state_file::read(&dir.join("acceptor")) {
+        Ok(None) => Persisted::default(),
+        Ok(Some(bytes)) => wire::decode_persisted(&bytes)
+            .or_else(|e| fail(format!("{}: {e}", dir.join("acceptor").display())))?,
+        Err(e) => return fail(format!("{}: {e}", dir.join("acceptor").display())),
+    };
+    // The boot counter is on disk before this life says a word.
+    let counter_path = dir.join("incarnation");
+    let previous = match state_file::read(&counter_path) {
+        Ok(None) => 0,
+        Ok(Some(bytes)) if bytes.len() == 8 => {
+            u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8]))
+        }
+        Ok(Some(_)) => return fail(format!("{}: not a boot counter", counter_path.display())),
+        Err(e) => return fail(format!("{}: {e}", counter_path.display())),
+    };
+    let incarnation = previous + 1;
+    state_file::write(&counter_path, &incarnation.to_le_bytes())
+        .or_else(|e| fail(format!("{}: {e}", counter_path.display())))?;
+    Ok(Loaded {
+        config,
+        packages,
+        key,
+        me: NodeId(index as u32),
+        incarnation: Incarnation(incarnation),
+        persisted,
+    })
+}
+
+/// Reads the heartbeat key: at least [`KEY_MIN_BYTES`] bytes, readable by its owner only.
+pub fn read_key(path: &Path) -> Result<Vec<u8>, StartError> {
+    let metadata = std::fs::metadata(path).or_else(|e| fail(format!("{}: {e}", path.display())))?;
+    if metadata.permissions().mode() & 0o077 != 0 {
+        return fail(format!(
+            "{}: the heartbeat key must be readable by its owner only (mode {:o})",
+            path.display(),
+            metadata.permissions().mode() & 0o777
+        ));
+    }
+    let key = std::fs::read(path).or_else(|e| fail(format!("{}: {e}", path.display())))?;
+    if key.len() < KEY_MIN_BYTES {
+        return fail(format!(
+            "{}: the heartbeat key has {} bytes, at least {KEY_MIN_BYTES} are needed",
+            path.display(),
+            key.len()
+        ));
+    }
+    Ok(key)
+}
+
+/// Locks the daemon's memory (mlockall) so that the timing path is never paged out; where
+/// that is refused (no CAP_IPC_LOCK, a small RLIMIT_MEMLOCK) the reason is returned for the
+/// log and the status, and the daemon carries on.
+fn lock_memory() -> Result<(), String> {
+    use nix::sys::mman::{mlockall, MlockAllFlags};
+    mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
+        .map_err(|errno| format!("mlockall refused: {errno}"))
+}
+
+/// The monotonic clock the core is driven with.
+#[derive(Clone, Copy)]
+struct Clock(std::time::Instant);
+
+impl Clock {
+    fn now(self) -> Instant {
+        Instant::from_nanos(u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
+/// Runs the daemon until the node halts (Ok) or must not run any longer (fenced: the safety
+/// timer kills the process group at once; this returns only if it has not yet).
+pub fn run(options: &Options, mut fence: Fence) -> Result<(), StartError> {
+    let log = Log::start(&options.node);
+    let loaded = load(options)?;
+    let memory_locked = lock_memory();
+    if let Err(why) = &memory_locked {
+        log.say(format_args!(
+            "warning: {why}; the timing path may be paged out under memory pressure"
+        ));
+    }
+    let Loaded {
+        config,
+        packages,
+        key,
+        me,
+        incarnation,
+        persisted,
+    } = loaded;
+    if let ClusterLock::QuorumServer { .. } = config.lock {
+        return fail("a quorum server cluster lock is not supported by this build of cmcld yet");
+    }
+    if !packages.is_empty() {
+        return fail("packages are not supported by this build of cmcld yet (process supervision comes next)");
+    }
+    let timing = Timing::derive(&config, "cluster.ascii").or_else(|findings| {
+        let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        fail(lines.join("\n"))
+    })?;
+    let catalog = Catalog::resolve(&config, &packages)
+        .or_else(|e| fail(format!("the packages do not fit the cluster: {e}")))?;
+    let generation = persisted
+        .config
+        .as_ref()
+        .map_or(1, |generation| generation.number);
+    let mut settings = Settings::from_config(
+        &config,
+        timing,
+        me,
+        generation,
+        incarnation.0 ^ u64::from(std::process::id()),
+    );
+    settings.catalog = Arc::new(catalog);
+    settings.packages = Arc::new(packages);
+
+    // Sockets: one per heartbeat network, on this node's address for it.
+    let my_config = &config.nodes[me.index()];
+    let mut sockets = Vec::new();
+    for (network, address) in my_config.heartbeat_addresses().enumerate() {
+        let bind = SocketAddr::new(address, options.heartbeat_port);
+        let socket = UdpSocket::bind(bind).or_else(|e| {
+            fail(format!(
+                "heartbeat network {network}: cannot bind {bind}: {e}"
+            ))
+        })?;
+        socket
+            .set_nonblocking(true)
+            .or_else(|e| fail(format!("{bind}: {e}")))?;
+        sockets.push(Arc::new(socket));
+    }
+    let peers: Vec<Vec<SocketAddr>> = config
+        .nodes
+        .iter()
+        .map(|n| {
+            n.heartbeat_addresses()
+                .map(|a: IpAddr| SocketAddr::new(a, options.heartbeat_port))
+                .collect()
+        })
+        .collect();
+
+    let (inputs, received) = mpsc::channel::<Input>();
+    let counters = Arc::new(Counters::default());
+    let opener = Arc::new(Mutex::new(Opener::new(
+        &key,
+        crate::core::cluster_id(&config.name),
+        me.0,
+        config.nodes.len() as u32,
+    )));
+    for (network, socket) in sockets.iter().enumerate() {
+        let receiver = socket
+            .try_clone()
+            .or_else(|e| fail(format!("heartbeat socket: {e}")))?;
+        receiver
+            .set_nonblocking(false)
+            .or_else(|e| fail(format!("heartbeat socket: {e}")))?;
+        let inputs = inputs.clone();
+        let opener = opener.clone();
+        let counters = counters.clone();
+        thread::Builder::new()
+            .name(format!("cmcld-rx{network}"))
+            .spawn(move || receive(&receiver, network, &opener, &counters, &inputs))
+            .or_else(|e| fail(format!("receiver thread: {e}")))?;
+    }
+
+    // The writer.
+    let (writes, to_write) = mpsc::channel::<Vec<u8>>();
+    {
+        let inputs = inputs.clone();
+        let path = options.state_dir.join("acceptor");
+        thread::Builder::new()
+            .name("cmcld-writer".into())
+            .spawn(move || {
+                for bytes in to_write {
+                    let result = state_file::write(&path, &bytes);
+                    if inputs.send(Input::Written { result }).is_err() {
+                        return;
+                    }
+                }
+            })
+            .or_else(|e| fail(format!("writer thread: {e}")))?;
+    }
+
+    // The lock LUN.
+    let disk = if config.lock == ClusterLock::LockLun {
+        let Some(path) = my_config.lock_lun.clone() else {
+            return fail("CLUSTER_LOCK_LUN is not set for this node");
+        };
+        let lun = LockLun::open(&path, config.nodes.len())
+            .or_else(|e| fail(format!("{}: {e}", path.display())))?;
+        if !lun.direct() {
+            log.say(format_args!(
+                "warning: {} does not take O_DIRECT; writes are synced instead",
+                path.display()
+            ));
+        }
+        let inputs = inputs.clone();
+        Some(
+            lun.spawn(move |id, result| {
+                let _ = inputs.send(Input::Disk { id, result });
+            })
+            .or_else(|e| fail(format!("lock LUN thread: {e}")))?,
+        )
+    } else {
+        None
+    };
+
+    // The admin socket.
+    let socket_path = options.state_dir.join("cmcld.sock");
+    let _ = std::fs::remove_file(&socket_path);
+    let listener = UnixListener::bind(&socket_path)
+        .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
+    std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600))
+        .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
+    {
+        let inputs = inputs.clone();
+        let log = log.clone();
+        thread::Builder::new()
+            .name("cmcld-admin".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else { continue };
+                    let inputs = inputs.clone();
+                    let log = log.clone();
+                    let _ = thread::Builder::new()
+                        .name("cmcld-admin-conn".into())
+                        .spawn(move || {
+                            if let Err(e) = serve_admin(stream, &inputs) {
+                                log.say(format_args!("admin connection: {e}"));
+                            }
+                        });
+                }
+            })
+            .or_else(|e| fail(format!("admin thread: {e}")))?;
+    }
+    drop(inputs);
+
+    let clock = Clock(std::time::Instant::now());
+    let node = Node::new(settings, incarnation, persisted, clock.now());
+    log.say(format_args!(
+        "started as node {} of cluster {} (life {}, heartbeats on {} network(s), safety timer: process fence)",
+        config.nodes[me.index()].name,
+        config.name,
+        incarnation.0,
+        sockets.len()
+    ));
+    let mut driver = Driver {
+        node,
+        clock,
+        log,
+        sealer: Sealer::new(
+            &key,
+            crate::core::cluster_id(&config.name),
+            me.0,
+            incarnation.0,
+        ),
+        sockets,
+        peers,
+        writes,
+        writing: false,
+        held: VecDeque::new(),
+        disk,
+        fence: &mut fence,
+        counters,
+        opener,
+        config: Arc::new(config),
+        memory_locked,
+        name: options.node.clone(),
+        stop: None,
+    };
+    let result = driver.run(&received);
+    drop(driver);
+    drop(fence.close());
+    let _ = std::fs::remove_file(&socket_path);
+    result
+}
+
+/// Reads datagrams from one network for the timing thread.
+fn receive(
+    socket: &UdpSocket,
+    network: usize,
+    opener: &Mutex<Opener>,
+    counters: &Counters,
+    inputs: &mpsc::Sender<Input>,
+) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let Ok((length, _from)) = socket.recv_from(&mut buffer) else {
+            continue;
+        };
+        let datagram = &buffer[..length];
+        let opened = {
+            let mut opener = opener.lock().unwrap_or_else(|p| p.into_inner());
+            opener
+                .open(datagram)
+                .map(|o| (o.sender, o.incarnation, o.payload.to_vec()))
+        };
+        let Ok((sender, life, payload)) = opened else {
+            continue;
+        };
+        match wire::decode_envelope(&payload) {
+            // The sealed header and the message must name the same sender and life.
+            Ok(envelope)
+                if envelope.from == NodeId(sender) && envelope.from_incarnation.0 == life =>
+            {
+                if inputs.send(Input::Message { network, envelope }).is_err() {
+                    return;
+                }
+            }
+            _ => {
+                counters.undecodable.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn serve_admin(stream: UnixStream, inputs: &mpsc::Sender<Input>) -> io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let reply = match serde_json::from_str::<Request>(line.trim()) {
+            Err(e) => Reply::Error(format!("not a request: {e}")),
+            Ok(request) => {
+                let (reply, answer) = mpsc::channel();
+                if inputs.send(Input::Admin { request, reply }).is_err() {
+                    Reply::Error("the daemon is stopping".into())
+                } else {
+                    answer
+                        .recv_timeout(Duration::from_secs(30))
+                        .unwrap_or_else(|_| Reply::Error("the daemon did not answer".into()))
+                }
+            }
+        };
+        let mut text = serde_json::to_string(&reply).map_err(io::Error::other)?;
+        text.push('\n');
+        writer.write_all(text.as_bytes())?;
+    }
+}
+
+/// Why the timing loop ended.
+enum Stop {
+    Halted,
+    Fenced(String),
+}
+
+struct Driver<'a> {
+    node: Node,
+    clock: Clock,
+    log: Log,
+    sealer: Sealer,
+    sockets: Vec<Arc<UdpSocket>>,
+    peers: Vec<Vec<SocketAddr>>,
+    writes: mpsc::Sender<Vec<u8>>,
+    /// A persisted state is on its way to disk: later actions wait.
+    writing: bool,
+    held: VecDeque<Action>,
+    disk: Option<mpsc::Sender<crate::disk_paxos::DiskRequest>>,
+    fence: &'a mut Fence,
+    counters: Arc<Counters>,
+    opener: Arc<Mutex<Opener>>,
+    config: Arc<ClusterConfig>,
+    memory_locked: Result<(), String>,
+    name: String,
+    stop: Option<Stop>,
+}
+
+impl Driver<'_> {
+    fn run(&mut self, inputs: &mpsc::Receiver<Input>) -> Result<(), StartError> {
+        self.drain();
+        loop {
+            if let Some(stop) = self.stop.take() {
+                return match stop {
+                    Stop::Halted => {
+                        self.log.say("halted");
+                        Ok(())
+                    }
+                    Stop::Fenced(why) => fail(format!("fenced: {why}")),
+                };
+            }
+            let now = self.clock.now();
+            let deadline = self.node.poll_timeout();
+            let wait = deadline.map_or(Duration::from_secs(1), |d| d.saturating_since(now));
+            match inputs.recv_timeout(wait) {
+                Ok(input) => self.input(input),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return fail("every input of the daemon closed");
+                }
+            }
+            let now = self.clock.now();
+            if self.node.poll_timeout().is_some_and(|d| d <= now) {
+                self.node.handle_timeout(now);
+            }
+            self.drain();
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        let now = self.clock.now();
+        match input {
+            Input::Message { network, envelope } => {
+                self.node.handle_message(now, network, envelope);
+            }
+            Input::Disk { id, result } => self.node.handle_disk(now, id, result),
+            Input::Written { result } => {
+                if let Err(e) = result {
+                    // A node that cannot keep its promises must not take part any longer.
+                    self.log
+                        .say(format_args!("cannot persist the acceptor state: {e}"));
+                    self.fence_now("the state directory cannot be written");
+                    return;
+                }
+                self.writing = false;
+                while !self.writing {
+                    let Some(action) = self.held.pop_front() else {
+                        break;
+                    };
+                    self.perform(action);
+                }
+            }
+            Input::Admin { request, reply } => {
+                let answer = self.admin(now, request);
+                let _ = reply.send(answer);
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        while let Some(action) = self.node.poll_action() {
+            let urgent = matches!(
+                action,
+                Action::ArmSafetyTimer { .. }
+                    | Action::PetSafetyTimer { .. }
+                    | Action::DisarmSafetyTimer
+                    | Action::Fence { .. }
+            );
+            if self.writing && !urgent {
+                self.held.push_back(action);
+            } else {
+                self.perform(action);
+            }
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Send {
+                to,
+                network,
+                envelope,
+            } => self.send(to, network, &envelope),
+            Action::Persist(state) => {
+                self.writing = true;
+                if self.writes.send(wire::encode_persisted(&state)).is_err() {
+                    self.fence_now("the state writer stopped");
+                }
+            }
+            Action::ArmSafetyTimer { deadline } | Action::PetSafetyTimer { deadline } => {
+                let within = deadline.saturating_since(self.clock.now());
+                if self.fence.pet(within).is_err() {
+                    self.fence_now("the safety timer's watcher is gone");
+                }
+            }
+            Action::DisarmSafetyTimer => {
+                if self.fence.disarm().is_err() {
+                    self.log.say("the safety timer's watcher is gone");
+                }
+            }
+            Action::Fence { reason } => {
+                self.fence_now(&format!("{reason:?}"));
+            }
+            Action::Disk(request) => {
+                let sent = self.disk.as_ref().is_some_and(|d| d.send(request).is_ok());
+                if !sent {
+                    self.log.say("lock LUN request with no lock LUN");
+                }
+            }
+            Action::QuorumServer(_) => {
+                self.log
+                    .say("quorum server request with no quorum server client");
+            }
+            Action::Package(action) => {
+                self.log.say(format_args!(
+                    "package action {action:?} with no process supervision"
+                ));
+                let _: PackageAction = action;
+            }
+            Action::Event(event) => {
+                if let crate::core::Event::PhaseChanged {
+                    after: Phase::Halted,
+                    ..
+                } = event
+                {
+                    if self.stop.is_none() {
+                        self.stop = Some(Stop::Halted);
+                    }
+                }
+                self.log.say(format_args!("{event:?}"));
+            }
+            Action::Notice(notice) => self.log.say(format_args!("{notice:?}")),
+            Action::Catalog(_) => {}
+        }
+    }
+
+    fn send(&mut self, to: NodeId, network: usize, envelope: &Envelope) {
+        let Some(address) = self
+            .peers
+            .get(to.index())
+            .and_then(|addresses| addresses.get(network))
+        else {
+            return;
+        };
+        let Some(socket) = self.sockets.get(network) else {
+            return;
+        };
+        let payload = wire::encode_envelope(envelope);
+        if payload.len() > PAYLOAD_MAX {
+            self.counters.too_large.fetch_add(1, Ordering::Relaxed);
+            self.log.say(format_args!(
+                "{} of {} bytes to {} not sent: larger than a heartbeat datagram",
+                envelope.message.kind(),
+                payload.len(),
+                to
+            ));
+            return;
+        }
+        let datagram = self.sealer.seal(&payload);
+        // A full socket buffer or an unreachable peer loses this datagram, as a network
+        // would; the protocol repeats what matters.
+        let _ = socket.send_to(&datagram, address);
+    }
+
+    fn fence_now(&mut self, why: &str) {
+        self.log
+            .say(format_args!("safety timer: resetting this node now: {why}"));
+        let _ = self.fence.pet(Duration::ZERO);
+        self.stop = Some(Stop::Fenced(why.to_string()));
+    }
+
+    fn node_id(&self, name: &str) -> Result<NodeId, Reply> {
+        self.config
+            .nodes
+            .iter()
+            .position(|n| n.name.eq_ignore_ascii_case(name))
+            .map(|i| NodeId(i as u32))
+            .ok_or_else(|| Reply::Error(format!("{name} is not a node of this cluster")))
+    }
+
+    fn admin(&mut self, now: Instant, request: Request) -> Reply {
+        let outcome = match self.admin_request(now, request) {
+            Ok(Some(reply)) => reply,
+            Ok(None) => Reply::Done,
+            Err(reply) => reply,
+        };
+        self.drain();
+        outcome
+    }
+
+    fn admin_request(&mut self, now: Instant, request: Request) -> Result<Option<Reply>, Reply> {
+        let refused = |r: Refusal| Reply::Refused(r.to_string());
+        let package = |node: &Node, name: &str| {
+            node.settings()
+                .catalog
+                .find(name)
+                .ok_or_else(|| Reply::Error(format!("{name} is not a package of this cluster")))
+        };
+        match request {
+            Request::Status => {
+                let rejected = self
+                    .opener
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .rejected()
+                    .iter()
+                    .map(|(reason, count)| (rejected_name(*reason).to_string(), *count))
+                    .collect();
+                Ok(Some(Reply::Status(Box::new(DaemonStatus {
+                    node: self.name.clone(),
+                    incarnation: self.node.incarnation().0,
+                    pid: std::process::id(),
+                    cluster: self.node.status(now),
+                    safety_timer: "process fence".into(),
+                    memory_locked: self.memory_locked.clone(),
+                    datagrams_rejected: rejected,
+                    messages_undecodable: self.counters.undecodable.load(Ordering::Relaxed),
+                    messages_too_large: self.counters.too_large.load(Ordering::Relaxed),
+                }))))
+            }
+            Request::RunPackage {
+                package: name,
+                node,
+            } => {
+                let package = package(&self.node, &name)?;
+                let node = match node {
+                    Some(n) => self.node_id(&n)?,
+                    None => self.node.id(),
+                };
+                self.node
+                    .handle_command(now, Command::Run { package, node })
+                    .map_err(refused)?;
+                Ok(None)
+            }
+            Request::HaltPackage {
+                package: name,
+                node,
+            } => {
+                let package = package(&self.node, &name)?;
+                let node = node.map(|n| self.node_id(&n)).transpose()?;
+                self.node
+                    .handle_command(now, Command::Halt { package, node })
+                    .map_err(refused)?;
+                Ok(None)
+            }
+            Request::EnablePackage {
+                package: name,
+                node,
+            } => {
+                let package = package(&self.node, &name)?;
+                let node = node.map(|n| self.node_id(&n)).transpose()?;
+                self.node
+                    .handle_command(now, Command::Enable { package, node })
+                    .map_err(refused)?;
+                Ok(None)
+            }
+            Request::DisablePackage {
+                package: name,
+                node,
+            } => {
+                let package = package(&self.node, &name)?;
+                let node = node.map(|n| self.node_id(&n)).transpose()?;
+                self.node
+                    .handle_command(now, Command::Disable { package, node })
+                    .map_err(refused)?;
+                Ok(None)
+            }
+            Request::RunCluster { nodes } => {
+                let mut set = NodeSet::EMPTY;
+                for name in &nodes {
+                    set.insert(self.node_id(name)?);
+                }
+                self.node.handle_run_cluster(now, set).map_err(refused)?;
+                Ok(None)
+            }
+            Request::HaltNode { force, detach } => {
+                if detach {
+                    self.node.handle_detach_node(now)
+                } else {
+                    self.node.handle_halt_node(now, force)
+                }
+                .map_err(refused)?;
+                Ok(None)
+            }
+            Request::HaltCluster { force, detach } => {
+                if detach {
+                    self.node.handle_detach_cluster(now)
+                } else {
+                    self.node.handle_halt_cluster(now, force)
+                }
+                .map_err(refused)?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+fn rejected_name(reason: Rejected) -> &'static str {
+    match reason {
+        Rejected::Malformed => "malformed",
+        Rejected::ForeignCluster => "foreign_cluster",
+        Rejected::UnknownSender => "unknown_sender",
+        Rejected::BadTag => "bad_tag",
+        Rejected::Replayed => "replayed",
+        Rejected::OldIncarnation => "old_incarnation",
+    }
+}

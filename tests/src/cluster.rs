@@ -1,0 +1,228 @@
+//! A cluster of real `cmcld` processes on loopback addresses for a test: node K heartbeats on
+//! 127.0.0.K and 127.0.1.K (two networks, so MEMBER_TIMEOUT may be short), every node has its
+//! own state directory in a fresh temporary folder, and the test talks to each daemon through
+//! its admin socket. Dropping the cluster kills every daemon (their safety-timer watchers then
+//! end too).
+//!
+//! Like [`crate::agent`], this builds nothing: `cargo test --workspace` builds `cmcld`.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use cimguard_cluster::runtime::daemon::{DaemonStatus, Reply, Request};
+
+use crate::agent::binary;
+
+/// The heartbeat key every node of a test cluster shares.
+pub const KEY: [u8; 32] = *b"cimguard test cluster key 32 byt";
+
+/// A cluster of `cmcld` processes.
+pub struct TestCluster {
+    directory: tempfile::TempDir,
+    nodes: usize,
+    /// The heartbeat port.
+    pub port: u16,
+    children: Vec<Option<Child>>,
+}
+
+impl TestCluster {
+    /// Writes the configuration of `nodes` nodes with MEMBER_TIMEOUT `member_timeout` and the
+    /// extra cluster file lines `extra`; starts no daemon.
+    pub fn configure(nodes: usize, member_timeout: Duration, extra: &str) -> TestCluster {
+        let directory = tempfile::tempdir().expect("a temporary directory");
+        let mut text = format!(
+            "CLUSTER_NAME testcluster\nMEMBER_TIMEOUT {}\n{extra}",
+            member_timeout.as_micros()
+        );
+        for k in 1..=nodes {
+            text.push_str(&format!(
+                "NODE_NAME n{k}\n NETWORK_INTERFACE lo\n  HEARTBEAT_IP 127.0.0.{k}\n \
+                 NETWORK_INTERFACE lo1\n  HEARTBEAT_IP 127.0.1.{k}\n"
+            ));
+        }
+        for k in 1..=nodes {
+            let dir = directory.path().join(format!("n{k}"));
+            std::fs::create_dir_all(&dir).expect("a node directory");
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+                .expect("node directory permissions");
+            std::fs::write(dir.join("cluster.ascii"), &text).expect("the cluster file");
+            let key = dir.join("cluster.key");
+            std::fs::write(&key, KEY).expect("the key");
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+                .expect("key permissions");
+        }
+        TestCluster {
+            directory,
+            nodes,
+            port: free_port(),
+            children: (0..nodes).map(|_| None).collect(),
+        }
+    }
+
+    /// The state directory of node `k` (1-based).
+    pub fn dir(&self, k: usize) -> PathBuf {
+        self.directory.path().join(format!("n{k}"))
+    }
+
+    /// Starts the daemon of node `k` (its log goes to `cmcld.log` in its directory,
+    /// appended across lives).
+    pub fn start(&mut self, k: usize) {
+        let program = binary("cmcld").unwrap_or_else(|e| panic!("{e}"));
+        let dir = self.dir(k);
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join("cmcld.log"))
+            .expect("the node's log");
+        let child = Command::new(program)
+            .arg("--state-dir")
+            .arg(&dir)
+            .arg("--node")
+            .arg(format!("n{k}"))
+            .arg("--heartbeat-port")
+            .arg(self.port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("cmcld starts");
+        self.children[k - 1] = Some(child);
+    }
+
+    /// Starts every node.
+    pub fn start_all(&mut self) {
+        for k in 1..=self.nodes {
+            self.start(k);
+        }
+    }
+
+    /// The process id of node `k`'s daemon.
+    pub fn pid(&self, k: usize) -> u32 {
+        self.children[k - 1].as_ref().expect("node started").id()
+    }
+
+    /// Sends `signal` (a `kill` name such as KILL, STOP, CONT) to node `k`'s daemon.
+    pub fn signal(&self, k: usize, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid(k).to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} node {k}");
+    }
+
+    /// Whether node `k`'s daemon has ended; its exit status if so (reaped).
+    pub fn exited(&mut self, k: usize) -> Option<ExitStatus> {
+        self.children[k - 1]
+            .as_mut()
+            .and_then(|child| child.try_wait().ok().flatten())
+    }
+
+    /// Sends `request` to node `k`'s admin socket.
+    pub fn request(&self, k: usize, request: &Request) -> Result<Reply, String> {
+        let path = self.dir(k).join("cmcld.sock");
+        let stream = UnixStream::connect(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        let mut writer = stream.try_clone().map_err(|e| e.to_string())?;
+        let mut line = serde_json::to_string(request).map_err(|e| e.to_string())?;
+        line.push('\n');
+        writer
+            .write_all(line.as_bytes())
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        BufReader::new(stream)
+            .read_line(&mut answer)
+            .map_err(|e| e.to_string())?;
+        serde_json::from_str(&answer).map_err(|e| format!("{e}: {answer}"))
+    }
+
+    /// Node `k`'s status, or why there is none (not running, not answering).
+    pub fn status(&self, k: usize) -> Result<DaemonStatus, String> {
+        match self.request(k, &Request::Status)? {
+            Reply::Status(status) => Ok(*status),
+            other => Err(format!("not a status: {other:?}")),
+        }
+    }
+
+    /// The members node `k` sees up, by name, and the epoch: None when it is not up.
+    pub fn members(&self, k: usize) -> Option<(Vec<String>, u64)> {
+        let status = self.status(k).ok()?;
+        let cluster = status.cluster;
+        if cluster.status.as_str() != "up" {
+            return None;
+        }
+        let up = cluster
+            .nodes
+            .iter()
+            .filter(|n| n.condition.status.as_str() == "up")
+            .map(|n| n.name.clone())
+            .collect();
+        Some((up, cluster.epoch.0))
+    }
+
+    /// Waits at most `timeout` for `condition`; panics with `what` and every log if it never
+    /// holds.
+    pub fn wait_for(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut condition: impl FnMut(&mut Self) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if condition(self) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!("{what}: not within {timeout:?}\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every node's log.
+    pub fn logs(&self) -> String {
+        (1..=self.nodes)
+            .map(|k| {
+                let text =
+                    std::fs::read_to_string(self.dir(k).join("cmcld.log")).unwrap_or_default();
+                format!("--- n{k} ---\n{text}")
+            })
+            .collect()
+    }
+
+    /// Node `k`'s log.
+    pub fn log(&self, k: usize) -> String {
+        std::fs::read_to_string(self.dir(k).join("cmcld.log")).unwrap_or_default()
+    }
+
+    /// The temporary folder holding every node's directory.
+    pub fn path(&self) -> &Path {
+        self.directory.path()
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().flatten() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A UDP port free on 127.0.0.1 now (the kernel's choice), for a test cluster's heartbeats.
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free UDP port")
+}

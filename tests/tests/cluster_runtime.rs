@@ -1,0 +1,174 @@
+//! The node daemon as real processes: three `cmcld` on loopback addresses (two heartbeat
+//! networks each, MEMBER_TIMEOUT 3 s) form a cluster, re-form without a node killed with
+//! kill -9 or stopped with SIGSTOP (whose safety timer then kills it), take a restarted node
+//! back in a new life, ignore forged and replayed heartbeats, and stop on cmhaltcl.
+//! Scenarios 1, 2, 3, 5 and 6 of cluster.md, and the heartbeat-authentication acceptance point.
+
+use std::net::UdpSocket;
+use std::os::unix::process::ExitStatusExt;
+use std::time::Duration;
+
+use cimguard_cluster::core::cluster_id;
+use cimguard_cluster::runtime::auth::Sealer;
+use cimguard_cluster::runtime::daemon::{Reply, Request};
+use cimguard_tests::cluster::{TestCluster, KEY};
+
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(3);
+/// Generous bounds for a loaded CI machine; the timing itself is measured by the benchmark.
+const FORM: Duration = Duration::from_secs(40);
+const REFORM: Duration = Duration::from_secs(40);
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
+}
+
+/// Starts three nodes and waits until each sees all three up in one membership; its epoch.
+fn formed() -> (TestCluster, u64) {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.start_all();
+    let all = names(&["n1", "n2", "n3"]);
+    let mut epoch = 0;
+    cluster.wait_for(FORM, "three nodes form one cluster", |c| {
+        let views: Vec<_> = (1..=3).map(|k| c.members(k)).collect();
+        match &views[0] {
+            Some((members, e))
+                if *members == all && views.iter().all(|v| v.as_ref() == views[0].as_ref()) =>
+            {
+                epoch = *e;
+                true
+            }
+            _ => false,
+        }
+    });
+    (cluster, epoch)
+}
+
+/// Waits until n1 and n2 both see exactly themselves up, in one new membership; its epoch.
+fn survivors_reform(cluster: &mut TestCluster, before: u64) -> u64 {
+    let two = names(&["n1", "n2"]);
+    let mut epoch = 0;
+    cluster.wait_for(REFORM, "n1 and n2 re-form without n3", |c| {
+        match (c.members(1), c.members(2)) {
+            (Some(a), Some(b)) if a == b && a.0 == two && a.1 != before => {
+                epoch = a.1;
+                true
+            }
+            _ => false,
+        }
+    });
+    epoch
+}
+
+#[test]
+fn survivors_reform_once_after_a_kill_9_and_the_node_rejoins_in_a_new_life() {
+    let (mut cluster, epoch) = formed();
+    assert_eq!(cluster.status(3).unwrap().incarnation, 1);
+    cluster.signal(3, "KILL");
+    let after = survivors_reform(&mut cluster, epoch);
+    let status = cluster.status(1).unwrap();
+    let n3 = &status.cluster.nodes[2];
+    assert_eq!(
+        (n3.condition.status.as_str(), n3.condition.state.as_str()),
+        ("down", "failed")
+    );
+    // The dead daemon's safety timer fenced what it left (its watcher says so in the log).
+    cluster.wait_for(Duration::from_secs(10), "n3's watcher fences", |c| {
+        c.log(3).contains("safety timer")
+    });
+    // One re-formation: two MEMBER_TIMEOUTs later the membership is still the same.
+    std::thread::sleep(2 * MEMBER_TIMEOUT);
+    assert_eq!(cluster.members(1), Some((names(&["n1", "n2"]), after)));
+
+    // Scenarios 2 and 3: started again, n3 is a new life and is let back in.
+    cluster.start(3);
+    let all = names(&["n1", "n2", "n3"]);
+    cluster.wait_for(FORM, "n3 rejoins", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, e)| m == all && e != after))
+    });
+    assert_eq!(cluster.status(3).unwrap().incarnation, 2);
+}
+
+#[test]
+fn a_stopped_daemon_is_killed_by_its_safety_timer_and_the_others_reform() {
+    let (mut cluster, epoch) = formed();
+    cluster.signal(3, "STOP");
+    survivors_reform(&mut cluster, epoch);
+    // Stopped, n3 cannot pet its timer: the watcher kills it before it could act again.
+    cluster.wait_for(REFORM, "n3 is killed by its safety timer", |c| {
+        c.exited(3).is_some_and(|status| status.signal() == Some(9))
+    });
+    assert!(
+        cluster.log(3).contains("safety timer"),
+        "{}",
+        cluster.log(3)
+    );
+}
+
+#[test]
+fn forged_replayed_and_foreign_heartbeats_are_dropped_and_counted() {
+    let (mut cluster, epoch) = formed();
+    let socket = UdpSocket::bind("127.0.0.9:0").unwrap();
+    let target = format!("127.0.0.1:{}", cluster.port);
+    let id = cluster_id("testcluster");
+    // Not a datagram of ours at all.
+    socket.send_to(b"hello", &target).unwrap();
+    // Sealed as n2 under another key.
+    let mut forger = Sealer::new(&[7u8; 32], id, 1, 1);
+    socket.send_to(&forger.seal(b"CW\x01"), &target).unwrap();
+    // Sealed under the right key as n2's first life, with a sequence n2 used long ago: a
+    // replay of its first datagram.
+    let mut replayer = Sealer::new(&KEY, id, 1, 1);
+    socket.send_to(&replayer.seal(b"CW\x01"), &target).unwrap();
+    // Under the right key, from a node the cluster does not have.
+    let mut stranger = Sealer::new(&KEY, id, 9, 1);
+    socket.send_to(&stranger.seal(b"CW\x01"), &target).unwrap();
+    // Another cluster's.
+    let mut foreign = Sealer::new(&KEY, cluster_id("othercluster"), 1, 1);
+    socket.send_to(&foreign.seal(b"CW\x01"), &target).unwrap();
+
+    let expected = [
+        "malformed",
+        "bad_tag",
+        "replayed",
+        "unknown_sender",
+        "foreign_cluster",
+    ];
+    cluster.wait_for(Duration::from_secs(10), "every bad datagram counted", |c| {
+        let counts = c.status(1).unwrap().datagrams_rejected;
+        expected
+            .iter()
+            .all(|reason| counts.get(*reason).copied().unwrap_or(0) >= 1)
+    });
+    // Nothing changed: the same membership, all three up.
+    std::thread::sleep(MEMBER_TIMEOUT);
+    assert_eq!(
+        cluster.members(1),
+        Some((names(&["n1", "n2", "n3"]), epoch))
+    );
+}
+
+#[test]
+fn cmhaltcl_stops_every_daemon() {
+    let (mut cluster, _) = formed();
+    let reply = cluster
+        .request(
+            2,
+            &Request::HaltCluster {
+                force: false,
+                detach: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(reply, Reply::Done);
+    cluster.wait_for(Duration::from_secs(30), "every daemon ends", |c| {
+        (1..=3).all(|k| c.exited(k).is_some_and(|s| s.success()))
+    });
+    // A graceful halt disarms the safety timer: nothing was fenced.
+    for k in 1..=3 {
+        assert!(
+            !cluster.log(k).contains("killed process groups"),
+            "{}",
+            cluster.log(k)
+        );
+    }
+}
