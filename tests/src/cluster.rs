@@ -65,6 +65,42 @@ impl TestCluster {
         }
     }
 
+    /// Adds package file `text` as `packages/NAME.conf` on every node (before they start).
+    pub fn add_package(&self, name: &str, text: &str) {
+        for k in 1..=self.nodes {
+            let dir = self.dir(k).join("packages");
+            std::fs::create_dir_all(&dir).expect("the packages directory");
+            std::fs::write(dir.join(format!("{name}.conf")), text).expect("the package file");
+        }
+    }
+
+    /// Writes an executable shell script `name` with body `body` in the cluster's folder; its
+    /// path.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        let path = self.directory.path().join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("the script");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+            .expect("script permissions");
+        path
+    }
+
+    /// Where node `k` sees `package` active, by node name (empty: nowhere), as long as node
+    /// `k` answers and is up.
+    pub fn owners(&self, k: usize, package: &str) -> Option<Vec<String>> {
+        let status = self.status(k).ok()?;
+        let cluster = status.cluster;
+        if cluster.status.as_str() != "up" {
+            return None;
+        }
+        let row = cluster.packages.iter().find(|p| p.name == package)?;
+        Some(
+            row.owners
+                .iter()
+                .filter_map(|n| cluster.nodes.get(n.index()).map(|r| r.name.clone()))
+                .collect(),
+        )
+    }
+
     /// The state directory of node `k` (1-based).
     pub fn dir(&self, k: usize) -> PathBuf {
         self.directory.path().join(format!("n{k}"))

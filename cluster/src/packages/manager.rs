@@ -1801,14 +1801,18 @@ impl Manager {
         }
     }
 
-    /// A package failed on a node: switching to that node is disabled (serviceguard.md 6.1).
+    /// A package failed on a node, or its halt script failed or timed out there
+    /// (halt_aborted): switching to that node is disabled (serviceguard.md 5.1 and 6.1).
     fn disable_failed_nodes(&mut self) {
         for id in self.catalog.ids() {
             let state = self.table.package_mut(id);
             let failed: Vec<NodeId> = state
                 .instances
                 .iter()
-                .filter(|(n, s)| **s == InstanceState::Failed && state.switching.contains(**n))
+                .filter(|(n, s)| {
+                    matches!(**s, InstanceState::Failed | InstanceState::HaltAborted)
+                        && state.switching.contains(**n)
+                })
                 .map(|(n, _)| *n)
                 .collect();
             let Some(&first) = failed.first() else {

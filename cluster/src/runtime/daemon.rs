@@ -43,13 +43,14 @@ use super::auth::{Opener, Rejected, Sealer, PAYLOAD_MAX};
 use super::fence::Fence;
 use super::lock_lun::LockLun;
 use super::state_file;
+use super::supervisor::{Groups, Report, Supervisor};
 use crate::config::cluster::{self, ClusterConfig, ClusterLock};
 use crate::config::package::{self, PackageConfig};
 use crate::core::{
     Action, Envelope, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase, Settings,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, IoId};
-use crate::packages::{Catalog, Command, PackageAction, Refusal};
+use crate::packages::{Catalog, Command, PackageAction, PackageId, Refusal};
 use crate::status::Snapshot;
 use crate::timing::Timing;
 use crate::wire;
@@ -195,6 +196,28 @@ enum Input {
         request: Request,
         reply: mpsc::Sender<Reply>,
     },
+    Supervisor(Report),
+}
+
+/// The safety timer's process groups, told through the watcher's pipe.
+struct FenceGroups(Arc<Mutex<Fence>>);
+
+impl Groups for FenceGroups {
+    fn add(&self, group: i32) {
+        let _ = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_group(group);
+    }
+
+    fn forget(&self, group: i32) {
+        let _ = self
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .forget_group(group);
+    }
 }
 
 /// The log: lines go to a thread of their own that writes them to standard error, so the
@@ -367,7 +390,7 @@ impl Clock {
 
 /// Runs the daemon until the node halts (Ok) or must not run any longer (fenced: the safety
 /// timer kills the process group at once; this returns only if it has not yet).
-pub fn run(options: &Options, mut fence: Fence) -> Result<(), StartError> {
+pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
     let log = Log::start(&options.node);
     let loaded = load(options)?;
     let memory_locked = lock_memory();
@@ -386,9 +409,6 @@ pub fn run(options: &Options, mut fence: Fence) -> Result<(), StartError> {
     } = loaded;
     if let ClusterLock::QuorumServer { .. } = config.lock {
         return fail("a quorum server cluster lock is not supported by this build of cmcld yet");
-    }
-    if !packages.is_empty() {
-        return fail("packages are not supported by this build of cmcld yet (process supervision comes next)");
     }
     let timing = Timing::derive(&config, "cluster.ascii").or_else(|findings| {
         let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
@@ -529,6 +549,18 @@ pub fn run(options: &Options, mut fence: Fence) -> Result<(), StartError> {
             })
             .or_else(|e| fail(format!("admin thread: {e}")))?;
     }
+    let fence = Arc::new(Mutex::new(fence));
+    let supervisor = {
+        let inputs = inputs.clone();
+        Supervisor::new(
+            &options.node,
+            &options.state_dir,
+            Arc::new(FenceGroups(fence.clone())),
+            move |report| {
+                let _ = inputs.send(Input::Supervisor(report));
+            },
+        )
+    };
     drop(inputs);
 
     let clock = Clock(std::time::Instant::now());
@@ -556,7 +588,9 @@ pub fn run(options: &Options, mut fence: Fence) -> Result<(), StartError> {
         writing: false,
         held: VecDeque::new(),
         disk,
-        fence: &mut fence,
+        fence: fence.clone(),
+        supervisor,
+        catalog: Arc::new(Catalog::default()),
         counters,
         opener,
         config: Arc::new(config),
@@ -564,9 +598,17 @@ pub fn run(options: &Options, mut fence: Fence) -> Result<(), StartError> {
         name: options.node.clone(),
         stop: None,
     };
+    driver.catalog = driver.node.settings().catalog.clone();
     let result = driver.run(&received);
     drop(driver);
-    drop(fence.close());
+    if let Ok(fence) = Arc::try_unwrap(fence) {
+        drop(
+            fence
+                .into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .close(),
+        );
+    }
     let _ = std::fs::remove_file(&socket_path);
     result
 }
@@ -644,7 +686,7 @@ enum Stop {
     Fenced(String),
 }
 
-struct Driver<'a> {
+struct Driver {
     node: Node,
     clock: Clock,
     log: Log,
@@ -656,7 +698,10 @@ struct Driver<'a> {
     writing: bool,
     held: VecDeque<Action>,
     disk: Option<mpsc::Sender<crate::disk_paxos::DiskRequest>>,
-    fence: &'a mut Fence,
+    fence: Arc<Mutex<Fence>>,
+    supervisor: Supervisor,
+    /// The catalog the core's package numbers refer to, as of the actions performed so far.
+    catalog: Arc<Catalog>,
     counters: Arc<Counters>,
     opener: Arc<Mutex<Opener>>,
     config: Arc<ClusterConfig>,
@@ -665,7 +710,7 @@ struct Driver<'a> {
     stop: Option<Stop>,
 }
 
-impl Driver<'_> {
+impl Driver {
     fn run(&mut self, inputs: &mpsc::Receiver<Input>) -> Result<(), StartError> {
         self.drain();
         loop {
@@ -723,6 +768,7 @@ impl Driver<'_> {
                 let answer = self.admin(now, request);
                 let _ = reply.send(answer);
             }
+            Input::Supervisor(report) => self.report(now, report),
         }
     }
 
@@ -758,12 +804,12 @@ impl Driver<'_> {
             }
             Action::ArmSafetyTimer { deadline } | Action::PetSafetyTimer { deadline } => {
                 let within = deadline.saturating_since(self.clock.now());
-                if self.fence.pet(within).is_err() {
+                if self.fence().pet(within).is_err() {
                     self.fence_now("the safety timer's watcher is gone");
                 }
             }
             Action::DisarmSafetyTimer => {
-                if self.fence.disarm().is_err() {
+                if self.fence().disarm().is_err() {
                     self.log.say("the safety timer's watcher is gone");
                 }
             }
@@ -780,12 +826,7 @@ impl Driver<'_> {
                 self.log
                     .say("quorum server request with no quorum server client");
             }
-            Action::Package(action) => {
-                self.log.say(format_args!(
-                    "package action {action:?} with no process supervision"
-                ));
-                let _: PackageAction = action;
-            }
+            Action::Package(action) => self.package(action),
             Action::Event(event) => {
                 if let crate::core::Event::PhaseChanged {
                     after: Phase::Halted,
@@ -799,7 +840,7 @@ impl Driver<'_> {
                 self.log.say(format_args!("{event:?}"));
             }
             Action::Notice(notice) => self.log.say(format_args!("{notice:?}")),
-            Action::Catalog(_) => {}
+            Action::Catalog(catalog) => self.catalog = catalog,
         }
     }
 
@@ -834,8 +875,74 @@ impl Driver<'_> {
     fn fence_now(&mut self, why: &str) {
         self.log
             .say(format_args!("safety timer: resetting this node now: {why}"));
-        let _ = self.fence.pet(Duration::ZERO);
+        let _ = self.fence().pet(Duration::ZERO);
         self.stop = Some(Stop::Fenced(why.to_string()));
+    }
+
+    fn fence(&self) -> std::sync::MutexGuard<'_, Fence> {
+        self.fence.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands a package action to the supervisor, by name.
+    fn package(&mut self, action: PackageAction) {
+        let id = match action {
+            PackageAction::Run { package }
+            | PackageAction::Halt { package }
+            | PackageAction::Reconfigure { package }
+            | PackageAction::Check { package }
+            | PackageAction::RestartService { package, .. } => package,
+        };
+        let Some(name) = self
+            .catalog
+            .packages
+            .get(id.0 as usize)
+            .map(|p| p.name.clone())
+        else {
+            self.log
+                .say(format_args!("package action for unknown package {}", id.0));
+            return;
+        };
+        let packages = self.node.settings().packages.clone();
+        let Some(config) = packages.iter().find(|p| p.name == name) else {
+            self.log
+                .say(format_args!("package {name} has no configuration"));
+            return;
+        };
+        match action {
+            PackageAction::Run { .. } => self.supervisor.run(config),
+            PackageAction::Halt { .. } => self.supervisor.halt(config),
+            PackageAction::Reconfigure { .. } => self.supervisor.reconfigure(config),
+            PackageAction::Check { .. } => self.supervisor.check(config),
+            PackageAction::RestartService {
+                service, restarts, ..
+            } => self.supervisor.restart_service(config, service, restarts),
+        }
+    }
+
+    /// A report of the supervisor, to the core by the current package numbers.
+    fn report(&mut self, now: Instant, report: Report) {
+        let find = |name: &str| -> Option<PackageId> { self.node.settings().catalog.find(name) };
+        match report {
+            Report::Script {
+                package,
+                script,
+                outcome,
+            } => {
+                if let Some(id) = find(&package) {
+                    self.node.handle_script(now, id, script, outcome);
+                }
+            }
+            Report::ServiceExited { package, service } => {
+                if let Some(id) = find(&package) {
+                    self.node.handle_service_exit(now, id, service);
+                }
+            }
+            Report::Checked { package, alive } => {
+                if let Some(id) = find(&package) {
+                    self.node.handle_check(now, id, alive);
+                }
+            }
+        }
     }
 
     fn node_id(&self, name: &str) -> Result<NodeId, Reply> {

@@ -9,3 +9,4 @@ pub mod daemon;
 pub mod fence;
 pub mod lock_lun;
 pub mod state_file;
+pub mod supervisor;

@@ -1,0 +1,194 @@
+//! Packages under the node daemon, as real processes: a service that dies is restarted, then
+//! its package fails over; a node killed with kill -9 takes its services with it (the safety
+//! timer kills their process groups) and the package starts on an adoptive node; a run
+//! script that fails moves the package on; a halt script that hangs keeps it from starting
+//! anywhere else. Scenarios 1 and 6 (with a package), 35, 36 and 37 of cluster.md.
+
+use std::path::Path;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use cimguard_tests::cluster::TestCluster;
+
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(3);
+/// Generous bounds for a loaded CI machine; timings are the benchmark's business.
+const BOUND: Duration = Duration::from_secs(60);
+
+/// The service: writes its pid in its node's state directory, then sleeps.
+const SERVICE: &str = "service_name svc\nservice_cmd \"echo $$ > $SGRUN/svc.pid; exec sleep 1000\"\nservice_halt_timeout 2\n";
+
+fn package(restarts: &str, extra: &str) -> String {
+    format!(
+        "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\nnode_name n3\n\
+         auto_run yes\n{SERVICE}service_restart {restarts}\n{extra}"
+    )
+}
+
+fn pid(dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join("svc.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn alive(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None).is_ok()
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
+}
+
+/// Starts the cluster and waits until pkgA runs on n1 with its service up; the service's pid.
+fn running_on_n1(cluster: &mut TestCluster) -> i32 {
+    cluster.start_all();
+    let mut found = 0;
+    cluster.wait_for(BOUND, "pkgA runs on n1", |c| {
+        let everyone = (1..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n1"])));
+        match pid(&c.dir(1)) {
+            Some(p) if everyone && alive(p) => {
+                found = p;
+                true
+            }
+            _ => false,
+        }
+    });
+    found
+}
+
+/// pkgA's row on node `k`'s view, for node `node` (0-based): (instance state, switching,
+/// restarts of the service).
+fn instance(cluster: &TestCluster, k: usize, node: usize) -> (String, bool, u32) {
+    let status = cluster.status(k).unwrap();
+    let row = status
+        .cluster
+        .packages
+        .iter()
+        .find(|p| p.name == "pkgA")
+        .unwrap();
+    let there = &row.nodes[node];
+    let restarts = there.services.first().map_or(0, |s| s.condition.restarts);
+    (
+        there.instance.state.as_str().to_string(),
+        there.switching,
+        restarts,
+    )
+}
+
+#[test]
+fn a_dead_service_is_restarted_then_its_package_fails_over() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.add_package("pkgA", &package("1", ""));
+    let first = running_on_n1(&mut cluster);
+
+    kill(Pid::from_raw(first), Signal::SIGKILL).unwrap();
+    let mut second = 0;
+    cluster.wait_for(BOUND, "the service is restarted on n1", |c| {
+        match pid(&c.dir(1)) {
+            Some(p) if p != first && alive(p) => {
+                second = p;
+                true
+            }
+            _ => false,
+        }
+    });
+    cluster.wait_for(BOUND, "n1 counts the restart", |c| instance(c, 1, 0).2 == 1);
+    assert_eq!(cluster.owners(2, "pkgA"), Some(names(&["n1"])));
+
+    // Restarts exhausted: the package fails on n1 and starts on n2, the next node.
+    kill(Pid::from_raw(second), Signal::SIGKILL).unwrap();
+    cluster.wait_for(BOUND, "pkgA fails over to n2", |c| {
+        (1..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n2"])))
+            && pid(&c.dir(2)).is_some_and(alive)
+    });
+    // It failed on n1, and node switching to n1 is disabled (serviceguard.md 6.1).
+    cluster.wait_for(BOUND, "n1 failed and switching to it is off", |c| {
+        let (state, switching, _) = instance(c, 2, 0);
+        state == "failed" && !switching
+    });
+}
+
+#[test]
+fn a_killed_node_takes_its_services_along_and_the_package_moves() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.add_package("pkgA", &package("0", ""));
+    let service = running_on_n1(&mut cluster);
+    cluster.signal(1, "KILL");
+    // The daemon's safety timer kills the service's process group at once.
+    cluster.wait_for(
+        Duration::from_secs(10),
+        "n1's service is killed by the fence",
+        |_| !alive(service),
+    );
+    cluster.wait_for(BOUND, "pkgA starts on n2", |c| {
+        (2..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n2"])))
+            && pid(&c.dir(2)).is_some_and(alive)
+    });
+}
+
+#[test]
+fn a_run_script_that_fails_moves_the_package_to_the_next_node() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    let script = cluster.script(
+        "control.sh",
+        "[ \"$1\" = start ] && [ \"$SG_NODE\" = n2 ] && exit 1\nexit 0",
+    );
+    cluster.add_package(
+        "pkgA",
+        &package("none", &format!("external_script {}\n", script.display())),
+    );
+    let service = running_on_n1(&mut cluster);
+    kill(Pid::from_raw(service), Signal::SIGKILL).unwrap();
+    cluster.wait_for(BOUND, "pkgA ends on n3", |c| {
+        (1..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n3"])))
+            && pid(&c.dir(3)).is_some_and(alive)
+    });
+    // The start failed on n2: failed there, node switching disabled; n2 never ran it.
+    cluster.wait_for(BOUND, "n2 failed and switching to it is off", |c| {
+        instance(c, 3, 1) == ("failed".to_string(), false, 0)
+    });
+    assert_eq!(pid(&cluster.dir(2)), None);
+}
+
+#[test]
+fn a_halt_script_that_hangs_keeps_the_package_from_starting_elsewhere() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    let script = cluster.script(
+        "control.sh",
+        "[ \"$1\" = stop ] && [ \"$SG_NODE\" = n1 ] && exec sleep 1000\nexit 0",
+    );
+    cluster.add_package(
+        "pkgA",
+        &package(
+            "none",
+            &format!(
+                "external_script {}\nhalt_script_timeout 2\n",
+                script.display()
+            ),
+        ),
+    );
+    let service = running_on_n1(&mut cluster);
+    kill(Pid::from_raw(service), Signal::SIGKILL).unwrap();
+    // The halt script is killed at its timeout; the package may still hold resources on n1,
+    // so it starts nowhere else.
+    cluster.wait_for(BOUND, "pkgA's halt times out on n1", |c| {
+        let (state, _, _) = instance(c, 1, 0);
+        state == "halt_aborted" || state == "failed"
+    });
+    let (state, switching, _) = instance(&cluster, 1, 0);
+    assert_eq!((state.as_str(), switching), ("halt_aborted", false));
+    std::thread::sleep(3 * MEMBER_TIMEOUT);
+    for k in 1..=3 {
+        // Still held by n1 (partially down there), nowhere else.
+        let owners = cluster.owners(k, "pkgA").expect("up");
+        assert!(
+            owners.iter().all(|n| n == "n1"),
+            "node n{k} sees {owners:?}"
+        );
+    }
+    assert_eq!(pid(&cluster.dir(2)), None);
+    assert_eq!(pid(&cluster.dir(3)), None);
+}
