@@ -35,12 +35,28 @@ impl Name {
 
 /// Compares two names the way DSP0004 does: without regard to case.
 pub fn eq_ignore_case(a: &str, b: &str) -> bool {
-    if a.is_ascii() && b.is_ascii() {
-        return a.eq_ignore_ascii_case(b);
+    // Names are compared on every lookup of a request (parameters, classes, properties), and
+    // most are ASCII that is spelt alike or differs early: one pass over the bytes decides
+    // those. Up to the first pair of bytes that differ beyond ASCII case, both strings hold
+    // the same characters, so the pair starts a character in each; if both are ASCII, the
+    // folded forms differ there. With no such pair and different lengths, the longer string
+    // has more characters, each folding to at least one. Only a difference involving a
+    // non-ASCII byte needs the Unicode fold.
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    if x == y {
+        return true;
     }
-    a.chars()
-        .flat_map(char::to_lowercase)
-        .eq(b.chars().flat_map(char::to_lowercase))
+    for (&p, &q) in x.iter().zip(y) {
+        if !p.eq_ignore_ascii_case(&q) {
+            return !(p.is_ascii() && q.is_ascii()) && eq_folded(a, b);
+        }
+    }
+    x.len() == y.len()
+}
+
+/// [`eq_ignore_case`] by the Unicode lower-case fold of every character.
+fn eq_folded(a: &str, b: &str) -> bool {
+    folded(a).eq(folded(b))
 }
 
 fn folded(s: &str) -> impl Iterator<Item = char> + '_ {
@@ -178,5 +194,50 @@ mod tests {
     #[test]
     fn non_ascii_names_fold() {
         assert_eq!(Name::new("Ärger"), Name::new("äRGER"));
+        // KELVIN SIGN folds to an ASCII k: the lengths differ, the names do not.
+        assert!(eq_ignore_case("\u{212A}elvin", "kelvin"));
+        assert!(eq_ignore_case("kelvin", "\u{212A}ELVIN"));
+        assert!(!eq_ignore_case("\u{212A}elvin", "kelvins"));
+    }
+
+    #[test]
+    fn the_fast_comparison_agrees_with_the_unicode_fold() {
+        let words = [
+            "",
+            "a",
+            "A",
+            "ab",
+            "aB",
+            "abc",
+            "Ab",
+            "b",
+            "CIM_System",
+            "cim_system",
+            "CIM_Systems",
+            "ä",
+            "Ä",
+            "äa",
+            "ÄA",
+            "aä",
+            "Aä",
+            "\u{212A}",
+            "k",
+            "K",
+            "ß",
+            "SS",
+            "ss",
+            "ẞ",
+            "\u{130}",
+            "i\u{307}",
+            "I",
+            "é",
+            "É",
+            "e\u{301}",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(eq_ignore_case(a, b), eq_folded(a, b), "{a:?} {b:?}");
+            }
+        }
     }
 }
