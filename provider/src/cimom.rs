@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use cim_schema::model::{CimType, Class, Instance, InstancePath, KeyBinding, Name, NameKey, Value};
+use cim_schema::model::{
+    CimType, Class, Instance, InstancePath, KeyBinding, Name, NameKey, Property, Value,
+};
 use cim_schema::repository::Repository;
 use indexmap::IndexMap;
 
@@ -223,20 +225,30 @@ impl ObjectManager {
         provider.get(context, &path)
     }
 
-    /// Reduces `instance` (of class `instance_class`) as `shape` asks, for a request about
-    /// `requested` (a superclass of the instance's class, or the class itself).
+    /// Reduces `instance` as `shape` asks, for a request about `requested` (a superclass of
+    /// the instance's class, or the class itself). The instance is copied only when the shape
+    /// changes it: a provider's instance without qualifiers or class origins, asked for whole
+    /// (the common request), is answered as it is shared.
     pub fn shape(
         &self,
         namespace: &str,
-        mut instance: Instance,
+        mut instance: Arc<Instance>,
         requested: &Name,
         shape: &Shape,
-    ) -> Instance {
-        let instance_class = self
-            .repository
-            .class(namespace, instance.class_name.as_str());
-        let requested_class = self.repository.class(namespace, requested.as_str());
-        instance.properties.retain(|name, _| {
+    ) -> Arc<Instance> {
+        // The classes are looked up only for the options that need them.
+        let instance_class = if shape.include_class_origin {
+            self.repository
+                .class(namespace, instance.class_name.as_str())
+        } else {
+            None
+        };
+        let requested_class = if !shape.deep_inheritance || shape.local_only {
+            self.repository.class(namespace, requested.as_str())
+        } else {
+            None
+        };
+        let keep = |name: &Name| {
             let listed = shape
                 .property_list
                 .as_ref()
@@ -247,22 +259,33 @@ impl ObjectManager {
                 || requested_class
                     .is_none_or(|c| c.property(name.as_str()).is_some_and(|p| !p.propagated));
             listed && inherited_enough && local
-        });
-        if !shape.include_qualifiers {
-            instance.qualifiers = Default::default();
+        };
+        let class_origin = |property: &Property| {
+            instance_class
+                .and_then(|c| c.property(property.name.as_str()))
+                .and_then(|p| p.class_origin.as_ref())
+        };
+        let unchanged = (shape.include_qualifiers || instance.qualifiers.is_empty())
+            && instance.properties.iter().all(|(name, property)| {
+                keep(name)
+                    && !property.propagated
+                    && (shape.include_qualifiers || property.qualifiers.is_empty())
+                    && property.class_origin.as_ref() == class_origin(property)
+            });
+        if unchanged {
+            return instance;
         }
-        for property in instance.properties.values_mut() {
+        let shaped = Arc::make_mut(&mut instance);
+        shaped.properties.retain(|name, _| keep(name));
+        if !shape.include_qualifiers {
+            shaped.qualifiers = Default::default();
+        }
+        for property in shaped.properties.values_mut() {
             property.propagated = false;
             if !shape.include_qualifiers {
                 property.qualifiers = Default::default();
             }
-            property.class_origin = if shape.include_class_origin {
-                instance_class
-                    .and_then(|c| c.property(property.name.as_str()))
-                    .and_then(|p| p.class_origin.clone())
-            } else {
-                None
-            };
+            property.class_origin = class_origin(property).cloned();
         }
         instance
     }

@@ -28,7 +28,7 @@ use http_body_util::BodyExt;
 use crate::auth::Principal;
 use crate::error::OperationError;
 use crate::methods;
-use crate::operations::{Items, Outcome};
+use crate::operations::{Item, Items, Outcome};
 use crate::pull::PullBatch;
 use crate::service::{Peer, Service};
 
@@ -570,7 +570,9 @@ fn intrinsic_response(
             );
             return buffered(encoded(&message), cim.accepts_gzip);
         }
-        Outcome::Items(items) => Source::Items(Box::new(items.into_iter().map(Ok))),
+        Outcome::Items(items) => {
+            Source::Items(Box::new(items.into_iter().map(|data| Ok(Item::Data(data)))))
+        }
         Outcome::Stream(items) => Source::Items(items),
         Outcome::Pull(batch) => Source::Pull(batch),
     };
@@ -619,7 +621,7 @@ fn intrinsic_response(
         match items.next() {
             None => break,
             Some(Ok(item)) => {
-                if let Err(error) = writer.write_data(&item) {
+                if let Err(error) = write_item(&mut writer, &item) {
                     tracing::error!(%error, "response item could not be encoded");
                     let error = OperationError::Failed("a result could not be encoded".into());
                     return buffered(error_message(id, method, &error), cim.accepts_gzip);
@@ -644,6 +646,18 @@ fn intrinsic_response(
             Ok(body) => spooled(body, cim.accepts_gzip),
             Err(error) => spool_failed(id, method, &error, cim),
         },
+    }
+}
+
+/// Appends one response item.
+fn write_item(
+    writer: &mut IMethodResponseWriter,
+    item: &Item,
+) -> Result<(), cim_schema::xml::EncodeError> {
+    match item {
+        Item::Data(data) => writer.write_data(data),
+        Item::NamedInstance(path, instance) => writer.write_named_instance(path, instance),
+        Item::InstanceWithPath(path, instance) => writer.write_instance_with_path(path, instance),
     }
 }
 
@@ -915,7 +929,7 @@ impl StreamBody {
         while writer.buffered_len() < CHUNK_BYTES {
             match self.items.as_mut().and_then(Source::next) {
                 Some(Ok(item)) => {
-                    if let Err(error) = writer.write_data(&item) {
+                    if let Err(error) = write_item(writer, &item) {
                         tracing::error!(%error, "streamed item could not be encoded");
                         self.fail(&OperationError::Failed(
                             "a result could not be encoded".into(),
@@ -1024,7 +1038,7 @@ enum Source {
 }
 
 impl Source {
-    fn next(&mut self) -> Option<Result<cim_schema::xml::Data, OperationError>> {
+    fn next(&mut self) -> Option<Result<Item, OperationError>> {
         match self {
             Source::Items(items) => items.next(),
             Source::Pull(batch) => batch.next(),
@@ -1045,14 +1059,14 @@ mod tests {
     use super::*;
     use cim_schema::model::{Instance, InstancePath, Property, Value};
 
-    fn instance(index: usize) -> Result<cim_schema::xml::Data, OperationError> {
+    fn instance(index: usize) -> Result<Item, OperationError> {
         let path = InstancePath::new("Test_Item").with_key("Id", format!("item-{index}"));
         let instance = Instance::new("Test_Item").with(Property::new(
             "Payload",
             cim_schema::model::CimType::String,
             Some(Value::String("x".repeat(1000))),
         ));
-        Ok(cim_schema::xml::Data::NamedInstance(path, instance))
+        Ok(Item::NamedInstance(path, Arc::new(instance)))
     }
 
     fn headers(trailers: bool) -> CimHeaders {

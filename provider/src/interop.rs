@@ -82,7 +82,7 @@ pub struct InteropSettings {
 /// Serves the interop classes from instances built once at start.
 pub struct InteropProvider {
     /// By creation class.
-    instances: indexmap::IndexMap<Name, Vec<(InstancePath, Instance)>>,
+    instances: indexmap::IndexMap<Name, Vec<(InstancePath, Arc<Instance>)>>,
 }
 
 impl InteropProvider {
@@ -97,7 +97,7 @@ impl InteropProvider {
             instances
                 .entry(path.class_name.clone())
                 .or_default()
-                .push((path, instance));
+                .push((path, Arc::new(instance)));
         }
         let provider = Arc::new(InteropProvider { instances });
         for class in CLASSES {

@@ -17,7 +17,43 @@ use crate::provider::{same_keys, RequestContext};
 use crate::pull::{Contexts, PullKind, PullRequest};
 
 /// A lazily produced sequence of response items.
-pub type Items = Box<dyn Iterator<Item = Result<Data, OperationError>> + Send>;
+pub type Items = Box<dyn Iterator<Item = Result<Item, OperationError>> + Send>;
+
+/// One response item: any element, or an instance as its provider shares it (see
+/// [`crate::provider::Instances`]), encoded without a copy.
+#[derive(Debug)]
+// An item moves once, from the operation to the encoder, as `Data` did before; boxing the large
+// variant would cost an allocation per item instead.
+#[allow(clippy::large_enum_variant)]
+pub enum Item {
+    /// Any element.
+    Data(Data),
+    /// `VALUE.NAMEDINSTANCE` (EnumerateInstances).
+    NamedInstance(InstancePath, Arc<Instance>),
+    /// `VALUE.INSTANCEWITHPATH` (the pull operations).
+    InstanceWithPath(InstancePath, Arc<Instance>),
+}
+
+impl Item {
+    /// The item as [`Data`] (copying a shared instance that is not held only here).
+    pub fn into_data(self) -> Data {
+        match self {
+            Item::Data(data) => data,
+            Item::NamedInstance(path, instance) => {
+                Data::NamedInstance(path, Arc::unwrap_or_clone(instance))
+            }
+            Item::InstanceWithPath(path, instance) => {
+                Data::InstanceWithPath(path, Arc::unwrap_or_clone(instance))
+            }
+        }
+    }
+}
+
+impl From<Data> for Item {
+    fn from(data: Data) -> Item {
+        Item::Data(data)
+    }
+}
 
 /// What an operation returns, before encoding.
 pub enum Outcome {
@@ -455,12 +491,14 @@ impl Operation<'_> {
             deep_inheritance: true,
             ..self.instance_shape()?
         };
-        let instance = self.manager.instance(self.context, &path)?;
+        let instance = Arc::new(self.manager.instance(self.context, &path)?);
         let class = instance.class_name.clone();
         let instance = self
             .manager
             .shape(self.namespace(), instance, &class, &shape);
-        Ok(Outcome::Items(vec![Data::Instance(instance)]))
+        Ok(Outcome::Items(vec![Data::Instance(Arc::unwrap_or_clone(
+            instance,
+        ))]))
     }
 
     /// The shaped instances of `class`, lazily, with full paths, or local ones when not
@@ -501,7 +539,7 @@ impl Operation<'_> {
         let class = self.existing_class("ClassName")?;
         let items = self.shaped_instances(&class, self.instance_shape()?, false)?;
         Ok(Outcome::Stream(Box::new(items.map(|item| {
-            item.map(|(path, instance)| Data::NamedInstance(path, instance))
+            item.map(|(path, instance)| Item::NamedInstance(path, instance))
         }))))
     }
 
@@ -510,7 +548,7 @@ impl Operation<'_> {
         let class = self.existing_class("ClassName")?;
         let items = self.manager.local_instances(self.context, &class)?;
         Ok(Outcome::Stream(Box::new(items.map(|item| {
-            item.map(|(path, _)| Data::InstanceName(path))
+            item.map(|(path, _)| Item::Data(Data::InstanceName(path)))
         }))))
     }
 
@@ -585,7 +623,10 @@ impl Operation<'_> {
                     let instance = self
                         .manager
                         .shape(self.namespace(), instance, &class, &shape);
-                    Data::ObjectWithPath(ObjectPath::Instance(path), Object::Instance(instance))
+                    Data::ObjectWithPath(
+                        ObjectPath::Instance(path),
+                        Object::Instance(Arc::unwrap_or_clone(instance)),
+                    )
                 })
                 .collect(),
         ))
@@ -665,7 +706,7 @@ impl Operation<'_> {
         &self,
         target: &InstancePath,
         filter: &OwnedFilter,
-    ) -> Result<Vec<(InstancePath, Instance)>, OperationError> {
+    ) -> Result<Vec<(InstancePath, Arc<Instance>)>, OperationError> {
         let target_class = self
             .manager
             .class(self.namespace(), target.class_name.as_str())?;
@@ -717,7 +758,7 @@ impl Operation<'_> {
         &self,
         target: &InstancePath,
         filter: &OwnedFilter,
-    ) -> Result<Vec<(InstancePath, Instance)>, OperationError> {
+    ) -> Result<Vec<(InstancePath, Arc<Instance>)>, OperationError> {
         let association_filter = OwnedFilter {
             result_class: filter.assoc_class.clone(),
             role: filter.role.clone(),
@@ -727,7 +768,7 @@ impl Operation<'_> {
             .manager
             .class(self.namespace(), target.class_name.as_str())?;
         let typed_target = typed_path(target_class, target)?;
-        let mut found: Vec<(InstancePath, Instance)> = Vec::new();
+        let mut found: Vec<(InstancePath, Arc<Instance>)> = Vec::new();
         for (_, association) in self.referencing(target, &association_filter)? {
             for property in association.properties.values() {
                 let Some(Value::Reference(other)) = &property.value else {
@@ -770,7 +811,7 @@ impl Operation<'_> {
     fn resolve_reference(
         &self,
         path: &InstancePath,
-    ) -> Result<(InstancePath, Instance), OperationError> {
+    ) -> Result<(InstancePath, Arc<Instance>), OperationError> {
         let namespace = match &path.namespace {
             Some(namespace) => self.manager.namespace(namespace)?,
             None => self.context.namespace.clone(),
@@ -784,7 +825,7 @@ impl Operation<'_> {
         let mut full = path.clone();
         full.host = Some(self.manager.host().to_owned());
         full.namespace = Some(namespace.to_string());
-        Ok((full, instance))
+        Ok((full, Arc::new(instance)))
     }
 
     fn create_instance(&self) -> Result<Outcome, OperationError> {

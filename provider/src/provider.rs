@@ -11,9 +11,11 @@ use crate::error::OperationError;
 
 /// A lazily produced sequence of instances with their paths (host and namespace may be left
 /// out; the object manager fills them). Lazy so that a large enumeration streams through the
-/// server with bounded memory.
+/// server with bounded memory. The instances are shared: a provider that keeps its instances
+/// hands out references to them, not copies, and the object manager copies one only when the
+/// request's options change it (see [`crate::cimom::ObjectManager::shape`]).
 pub type Instances =
-    Box<dyn Iterator<Item = Result<(InstancePath, Instance), OperationError>> + Send>;
+    Box<dyn Iterator<Item = Result<(InstancePath, Arc<Instance>), OperationError>> + Send>;
 
 /// Who asks, and in which namespace.
 #[derive(Debug, Clone)]
@@ -66,7 +68,7 @@ pub trait InstanceProvider: Send + Sync {
         for item in self.enumerate(context, &path.class_name)? {
             let (candidate, instance) = item?;
             if same_keys(&candidate, path) {
-                return Ok(instance);
+                return Ok(Arc::unwrap_or_clone(instance));
             }
         }
         Err(not_found(path))

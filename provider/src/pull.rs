@@ -16,7 +16,7 @@ use cim_schema::model::{Instance, InstancePath};
 use cim_schema::xml::{Data, ParamValue, Untyped};
 
 use crate::error::OperationError;
-use crate::operations::{Items, Operation, Outcome};
+use crate::operations::{Item, Items, Operation, Outcome};
 use crate::provider::RequestContext;
 
 /// The bounds on enumeration contexts.
@@ -340,7 +340,7 @@ pub struct PullBatch {
 }
 
 impl Iterator for PullBatch {
-    type Item = Result<Data, OperationError>;
+    type Item = Result<Item, OperationError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.remaining == 0 {
@@ -482,10 +482,10 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
     }
 }
 
-fn with_path(path: InstancePath, instance: Instance, paths_only: bool) -> Data {
+fn with_path(path: InstancePath, instance: Arc<Instance>, paths_only: bool) -> Item {
     if paths_only {
-        Data::InstancePath(path)
+        Item::Data(Data::InstancePath(path))
     } else {
-        Data::InstanceWithPath(path, instance)
+        Item::InstanceWithPath(path, instance)
     }
 }

@@ -11,7 +11,7 @@ use cim_schema::xml::{Data, Object};
 
 use crate::cimom::{ObjectManager, Shape};
 use crate::error::OperationError;
-use crate::operations::{Items, Operation, Outcome};
+use crate::operations::{Item, Items, Operation, Outcome};
 
 /// A pull operation's FQL filter.
 pub(crate) struct PullFilter {
@@ -159,7 +159,10 @@ pub(crate) fn exec_query(op: &Operation<'_>) -> Result<Outcome, OperationError> 
     let items = selected(op, query)?;
     Ok(Outcome::Stream(Box::new(items.map(|item| {
         item.map(|(path, instance)| {
-            Data::ObjectWithPath(ObjectPath::Instance(path), Object::Instance(instance))
+            Item::Data(Data::ObjectWithPath(
+                ObjectPath::Instance(path),
+                Object::Instance(instance),
+            ))
         })
     }))))
 }
@@ -174,6 +177,6 @@ pub(crate) fn open_query(op: &Operation<'_>) -> Result<Items, OperationError> {
     let query = select(op, "FilterQueryLanguage", "FilterQuery")?;
     let items = selected(op, query)?;
     Ok(Box::new(items.map(|item| {
-        item.map(|(_, instance)| Data::Instance(instance))
+        item.map(|(_, instance)| Item::Data(Data::Instance(instance)))
     })))
 }

@@ -319,7 +319,7 @@ impl Deadline {
 }
 
 impl Iterator for Deadline {
-    type Item = Result<cim_schema::xml::Data, OperationError>;
+    type Item = Result<operations::Item, OperationError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.expired {

@@ -332,7 +332,7 @@ impl InstanceProvider for SubscriptionStore {
             .lock()
             .iter()
             .filter(|r| r.path.class_name == *class)
-            .map(|r| Ok((r.path.clone(), r.instance.clone())))
+            .map(|r| Ok((r.path.clone(), Arc::new(r.instance.clone()))))
             .collect();
         Ok(Box::new(found.into_iter()))
     }

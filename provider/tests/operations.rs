@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use cim_schema::model::{InstancePath, Name, Value};
 use cim_schema::xml::{Data, IMethodCall, IParamValue, Untyped};
 use cimguard_provider::auth::{AuthMethod, Principal, Role};
-use cimguard_provider::cimom::ObjectManager;
+use cimguard_provider::cimom::{ObjectManager, Shape};
 use cimguard_provider::error::{code, OperationError};
 use cimguard_provider::interop::{standard_object_manager, InteropSettings};
 use cimguard_provider::operations::{execute, Outcome};
@@ -56,7 +56,7 @@ fn items(outcome: Outcome) -> Vec<Data> {
         Outcome::Void => Vec::new(),
         Outcome::Items(items) => items,
         Outcome::Pull(batch) => pull_result(Outcome::Pull(batch)).0,
-        Outcome::Stream(items) => items.map(Result::unwrap).collect(),
+        Outcome::Stream(items) => items.map(|item| item.unwrap().into_data()).collect(),
     }
 }
 
@@ -393,6 +393,72 @@ fn property_list_deep_inheritance_and_class_origin_shape_instances() {
 }
 
 #[test]
+fn shaping_copies_a_shared_instance_only_when_it_changes_it() {
+    let manager = manager();
+    let contexts = Arc::new(Contexts::new(ContextLimits::default()));
+    let whole = |manager: &Arc<ObjectManager>| {
+        let listed = items(
+            run(
+                manager,
+                &contexts,
+                &call(
+                    "EnumerateInstances",
+                    "root/interop",
+                    vec![("ClassName", class("CIM_ObjectManager"))],
+                ),
+            )
+            .unwrap(),
+        );
+        let Data::NamedInstance(_, instance) = &listed[0] else {
+            panic!()
+        };
+        instance.clone()
+    };
+    let before = whole(&manager);
+    assert!(before.properties.len() > 1);
+    assert!(before.properties.values().all(|p| p.class_origin.is_none()));
+    // A shaped request must not change the provider's instance that the next request shares.
+    let shaped = items(
+        run(
+            &manager,
+            &contexts,
+            &call(
+                "EnumerateInstances",
+                "root/interop",
+                vec![
+                    ("ClassName", class("CIM_ObjectManager")),
+                    (
+                        "PropertyList",
+                        Data::Untyped(Untyped::Array(vec![Some("ElementName".into())])),
+                    ),
+                    ("IncludeClassOrigin", text("TRUE")),
+                ],
+            ),
+        )
+        .unwrap(),
+    );
+    assert!(matches!(&shaped[0], Data::NamedInstance(_, i) if i.properties.len() == 1));
+    assert_eq!(whole(&manager), before);
+
+    let shared = Arc::new(before.clone());
+    let requested = before.class_name.clone();
+    let keep_all = Shape {
+        deep_inheritance: true,
+        ..Shape::default()
+    };
+    let same = manager.shape("root/interop", shared.clone(), &requested, &keep_all);
+    assert!(Arc::ptr_eq(&same, &shared), "nothing to change: no copy");
+    let with_origin = Shape {
+        include_class_origin: true,
+        ..keep_all
+    };
+    let copied = manager.shape("root/interop", shared.clone(), &requested, &with_origin);
+    assert!(!Arc::ptr_eq(&copied, &shared));
+    assert!(copied.properties.values().any(|p| p.class_origin.is_some()));
+    assert_eq!(*shared, before, "the shared instance is left as it was");
+}
+
+#[test]
 fn associations_resolve_in_both_directions() {
     let manager = manager();
     let contexts = Arc::new(Contexts::new(ContextLimits::default()));
@@ -470,7 +536,10 @@ fn pull_result(outcome: Outcome) -> (Vec<Data>, Option<String>, bool) {
     let Outcome::Pull(mut batch) = outcome else {
         panic!("not a pull outcome")
     };
-    let items: Vec<Data> = batch.by_ref().map(Result::unwrap).collect();
+    let items: Vec<Data> = batch
+        .by_ref()
+        .map(|item| item.unwrap().into_data())
+        .collect();
     let batch = *batch;
     let params = batch.finish();
     let context = match &params[0].value {

@@ -74,9 +74,10 @@ impl InstanceProvider for BenchItems {
     ) -> Result<Instances, OperationError> {
         let class = class.clone();
         let payload = self.payload.clone();
-        Ok(Box::new(
-            (0..self.count).map(move |index| Ok(bench_item(&class, index, &payload))),
-        ))
+        Ok(Box::new((0..self.count).map(move |index| {
+            let (path, instance) = bench_item(&class, index, &payload);
+            Ok((path, Arc::new(instance)))
+        })))
     }
 }
 
