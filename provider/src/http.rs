@@ -7,6 +7,7 @@
 //! [`ProtocolError::status`] is the one place where a protocol error becomes an HTTP status and
 //! a `CIMError` header.
 
+use std::borrow::Cow;
 use std::convert::Infallible;
 use std::io::Write;
 use std::pin::Pin;
@@ -224,10 +225,11 @@ pub async fn handle(
     Ok(response)
 }
 
-/// The headers of a CIM request, after the checks (M-POST prefixes removed).
-struct CimHeaders {
-    method: String,
-    object: String,
+/// The headers of a CIM request, after the checks (M-POST prefixes removed); the method and
+/// object borrow the request's headers unless they were percent-encoded.
+struct CimHeaders<'a> {
+    method: Cow<'a, str>,
+    object: Cow<'a, str>,
     accepts_trailers: bool,
     accepts_gzip: bool,
 }
@@ -297,7 +299,10 @@ fn extension_prefix(headers: &HeaderMap) -> Result<String, ProtocolError> {
     Err(ProtocolError::NotExtended)
 }
 
-fn check_headers(method: &Method, headers: &HeaderMap) -> Result<CimHeaders, ProtocolError> {
+fn check_headers<'a>(
+    method: &Method,
+    headers: &'a HeaderMap,
+) -> Result<CimHeaders<'a>, ProtocolError> {
     let prefix = if method == Method::POST {
         String::new()
     } else if method.as_str() == "M-POST" {
@@ -346,10 +351,13 @@ fn check_headers(method: &Method, headers: &HeaderMap) -> Result<CimHeaders, Pro
         .ok_or_else(|| ProtocolError::HeaderMismatch("CIMMethod is missing".into()))?;
     let object = header(headers, &prefix, &CIM_OBJECT)?
         .ok_or_else(|| ProtocolError::HeaderMismatch("CIMObject is missing".into()))?;
-    let decode_header = |name: &str, value: &str| {
+    let decode_header = |name: &str, value: &'a str| {
+        // Most clients escape nothing (`root/interop`): borrow those without a decoding pass.
+        if !value.contains('%') {
+            return Ok(Cow::Borrowed(value));
+        }
         percent_encoding::percent_decode_str(value)
             .decode_utf8()
-            .map(|v| v.into_owned())
             .map_err(|_| ProtocolError::HeaderMismatch(format!("{name} is not escaped utf-8")))
     };
     let accepts_trailers = headers
@@ -413,7 +421,7 @@ fn dispatch(
     service: &Service,
     peer: &Peer,
     principal: &Principal,
-    cim: &CimHeaders,
+    cim: &CimHeaders<'_>,
     body: &[u8],
 ) -> Result<Response<ResponseBody>, ProtocolError> {
     let message = decode(body, &service.config.limits.xml)
@@ -549,7 +557,7 @@ fn intrinsic_response(
     id: &str,
     method: &str,
     outcome: Result<Outcome, OperationError>,
-    cim: &CimHeaders,
+    cim: &CimHeaders<'_>,
     holding: &Holding<'_>,
 ) -> Response<ResponseBody> {
     let outcome = match outcome {
@@ -665,7 +673,7 @@ fn spool_failed(
     id: &str,
     method: &str,
     error: &std::io::Error,
-    cim: &CimHeaders,
+    cim: &CimHeaders<'_>,
 ) -> Response<ResponseBody> {
     tracing::error!(%error, "cannot spool a response for a client without TE: trailers");
     let error = OperationError::Failed(format!(
@@ -784,13 +792,18 @@ impl http_body::Body for SpooledBody {
 }
 
 fn response_builder() -> http::response::Builder {
+    // Ready header names and values: a name given as a string is parsed and copied into a new
+    // allocation on every response.
     Response::builder()
         .status(StatusCode::OK)
         .header(
             http::header::CONTENT_TYPE,
-            "application/xml; charset=\"utf-8\"",
+            HeaderValue::from_static("application/xml; charset=\"utf-8\""),
         )
-        .header("CIMOperation", "MethodResponse")
+        .header(
+            CIM_OPERATION.name,
+            HeaderValue::from_static("MethodResponse"),
+        )
 }
 
 /// A whole response with `Content-Length`, gzipped when that pays.
@@ -1069,7 +1082,7 @@ mod tests {
         Ok(Item::NamedInstance(path, Arc::new(instance)))
     }
 
-    fn headers(trailers: bool) -> CimHeaders {
+    fn headers(trailers: bool) -> CimHeaders<'static> {
         CimHeaders {
             method: "EnumerateInstances".into(),
             object: "root/cimv2".into(),
@@ -1104,7 +1117,7 @@ mod tests {
     fn enumerate(
         id: &str,
         outcome: Result<Outcome, OperationError>,
-        cim: &CimHeaders,
+        cim: &CimHeaders<'_>,
         holding: &Holding<'_>,
     ) -> Response<ResponseBody> {
         intrinsic_response(id, "EnumerateInstances", outcome, cim, holding)
