@@ -109,7 +109,7 @@ impl ObjectManager {
         self.repository
             .namespace_names()
             .find(|name| name.matches(aliased))
-            .map(|name| Arc::from(name.as_str()))
+            .map(Arc::<str>::from)
             .ok_or_else(|| OperationError::InvalidNamespace(requested.to_owned()))
     }
 

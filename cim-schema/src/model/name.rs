@@ -125,6 +125,13 @@ impl From<String> for Name {
     }
 }
 
+impl From<&Name> for Arc<str> {
+    /// The shared spelling: a reference count, not a copy.
+    fn from(name: &Name) -> Self {
+        name.0.clone()
+    }
+}
+
 impl AsRef<str> for Name {
     fn as_ref(&self) -> &str {
         &self.0
