@@ -8,7 +8,7 @@ use std::process::{ExitCode, Stdio};
 use cimguard_cluster::runtime::daemon::{self, Options, HEARTBEAT_PORT};
 use cimguard_cluster::runtime::fence::{self, Ended, Fence};
 use clap::Args;
-use nix::unistd::{getpgrp, setpgid, Pid};
+use nix::unistd::{getpgrp, getpid, setpgid, Pid};
 
 /// The node daemon's arguments.
 #[derive(Args, Debug)]
@@ -52,10 +52,13 @@ pub fn run(args: NodeArgs) -> ExitCode {
             }
         },
     };
-    // The daemon leads a process group of its own, which the safety timer kills whole.
-    if let Err(e) = setpgid(Pid::from_raw(0), Pid::from_raw(0)) {
-        eprintln!("cmcld: cannot make a process group of its own: {e}");
-        return ExitCode::FAILURE;
+    // The daemon leads a process group of its own, which the safety timer kills whole
+    // (already so as a session leader, under systemd or setsid, where setpgid is refused).
+    if getpgrp() != getpid() {
+        if let Err(e) = setpgid(Pid::from_raw(0), Pid::from_raw(0)) {
+            eprintln!("cmcld: cannot make a process group of its own: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     let group = getpgrp().as_raw();
     let watcher = std::env::current_exe().and_then(|exe| {

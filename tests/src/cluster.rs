@@ -1,5 +1,6 @@
-//! A cluster of real `cmcld` processes on loopback addresses for a test: node K heartbeats on
-//! 127.0.0.K and 127.0.1.K (two networks, so MEMBER_TIMEOUT may be short), every node has its
+//! A cluster of real `cmcld` processes for a test, on loopback addresses (node K heartbeats on
+//! 127.0.0.K and 127.0.1.K) or in network namespaces ([`crate::netns`]); two heartbeat
+//! networks, so MEMBER_TIMEOUT may be short. Every node has its
 //! own state directory in a fresh temporary folder, and the test talks to each daemon through
 //! its admin socket. Dropping the cluster kills every daemon (their safety-timer watchers then
 //! end too).
@@ -15,9 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use cimguard_cluster::runtime::daemon::{DaemonStatus, Reply, Request};
+use cimguard_cluster::runtime::daemon::{DaemonStatus, Reply, Request, HEARTBEAT_PORT};
 
 use crate::agent::binary;
+use crate::netns::Namespaces;
 
 /// The heartbeat key every node of a test cluster shares.
 pub const KEY: [u8; 32] = *b"cimguard test cluster key 32 byt";
@@ -29,21 +31,54 @@ pub struct TestCluster {
     /// The heartbeat port.
     pub port: u16,
     children: Vec<Option<Child>>,
+    namespaces: Option<Namespaces>,
 }
 
 impl TestCluster {
-    /// Writes the configuration of `nodes` nodes with MEMBER_TIMEOUT `member_timeout` and the
-    /// extra cluster file lines `extra`; starts no daemon.
+    /// Writes the configuration of `nodes` nodes on loopback addresses with MEMBER_TIMEOUT
+    /// `member_timeout` and the extra cluster file lines `extra`; starts no daemon.
     pub fn configure(nodes: usize, member_timeout: Duration, extra: &str) -> TestCluster {
+        TestCluster::build(nodes, member_timeout, extra, "", None)
+    }
+
+    /// The same in network namespaces of their own ([`Namespaces`]), each node's block of
+    /// the cluster file with `node_extra` added (a CLUSTER_LOCK_LUN line, say). Panics
+    /// when the namespaces cannot be made (not root, no `ip`).
+    pub fn configure_in_namespaces(
+        nodes: usize,
+        member_timeout: Duration,
+        extra: &str,
+        node_extra: &str,
+    ) -> TestCluster {
+        let namespaces = Namespaces::create(nodes, 2).unwrap_or_else(|e| panic!("{e}"));
+        TestCluster::build(nodes, member_timeout, extra, node_extra, Some(namespaces))
+    }
+
+    fn build(
+        nodes: usize,
+        member_timeout: Duration,
+        extra: &str,
+        node_extra: &str,
+        namespaces: Option<Namespaces>,
+    ) -> TestCluster {
         let directory = tempfile::tempdir().expect("a temporary directory");
         let mut text = format!(
             "CLUSTER_NAME testcluster\nMEMBER_TIMEOUT {}\n{extra}",
             member_timeout.as_micros()
         );
         for k in 1..=nodes {
+            let (first, second) = match &namespaces {
+                Some(ns) => (
+                    format!("eth0\n  HEARTBEAT_IP {}", ns.address(k, 0)),
+                    format!("eth1\n  HEARTBEAT_IP {}", ns.address(k, 1)),
+                ),
+                None => (
+                    format!("lo\n  HEARTBEAT_IP 127.0.0.{k}"),
+                    format!("lo1\n  HEARTBEAT_IP 127.0.1.{k}"),
+                ),
+            };
             text.push_str(&format!(
-                "NODE_NAME n{k}\n NETWORK_INTERFACE lo\n  HEARTBEAT_IP 127.0.0.{k}\n \
-                 NETWORK_INTERFACE lo1\n  HEARTBEAT_IP 127.0.1.{k}\n"
+                "NODE_NAME n{k}\n NETWORK_INTERFACE {first}\n NETWORK_INTERFACE {second}\n{node_extra}"
             ));
         }
         for k in 1..=nodes {
@@ -57,11 +92,46 @@ impl TestCluster {
             std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
                 .expect("key permissions");
         }
+        let port = if namespaces.is_some() {
+            HEARTBEAT_PORT
+        } else {
+            free_port()
+        };
         TestCluster {
             directory,
             nodes,
-            port: free_port(),
+            port,
             children: (0..nodes).map(|_| None).collect(),
+            namespaces,
+        }
+    }
+
+    /// The namespaces, for a cluster made with [`TestCluster::configure_in_namespaces`].
+    pub fn namespaces(&self) -> &Namespaces {
+        self.namespaces.as_ref().expect("a cluster in namespaces")
+    }
+
+    /// Node `k` drops what it receives from `from` on `networks` (replacing its earlier
+    /// rules; nothing given: it drops nothing).
+    pub fn drop_input(&self, k: usize, from: &[usize], networks: &[usize]) {
+        let ns = self.namespaces();
+        let rules = if from.is_empty() {
+            Vec::new()
+        } else {
+            vec![ns.drop_from(from, networks)]
+        };
+        ns.set_input_rules(k, &rules)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// A partition into `groups` on every network: each node drops what comes from nodes
+    /// outside its group.
+    pub fn partition(&self, groups: &[&[usize]]) {
+        for group in groups {
+            let others: Vec<usize> = (1..=self.nodes).filter(|j| !group.contains(j)).collect();
+            for k in *group {
+                self.drop_input(*k, &others, &[0, 1]);
+            }
         }
     }
 
@@ -116,7 +186,11 @@ impl TestCluster {
             .append(true)
             .open(dir.join("cmcld.log"))
             .expect("the node's log");
-        let child = Command::new(program)
+        let mut command = match &self.namespaces {
+            Some(ns) => ns.command(k, &program),
+            None => Command::new(program),
+        };
+        let child = command
             .arg("--state-dir")
             .arg(&dir)
             .arg("--node")

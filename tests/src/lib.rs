@@ -10,6 +10,7 @@
 
 pub mod agent;
 pub mod cluster;
+pub mod netns;
 pub mod raw_http;
 pub mod requests;
 

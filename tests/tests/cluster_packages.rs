@@ -192,3 +192,21 @@ fn a_halt_script_that_hangs_keeps_the_package_from_starting_elsewhere() {
     assert_eq!(pid(&cluster.dir(2)), None);
     assert_eq!(pid(&cluster.dir(3)), None);
 }
+
+#[test]
+fn a_service_that_dies_as_it_starts_fails_its_package_over() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    // On n1 the service exits at once, before the start is even reported.
+    cluster.add_package(
+        "pkgA",
+        "package_name pkgA\nnode_name n1\nnode_name n2\nauto_run yes\nservice_name svc\n\
+         service_cmd \"[ $SG_NODE = n1 ] && exit 3; echo $$ > $SGRUN/svc.pid; exec sleep 1000\"\n\
+         service_restart none\n",
+    );
+    cluster.start_all();
+    cluster.wait_for(BOUND, "pkgA fails on n1 and runs on n2", |c| {
+        (1..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n2"])))
+            && pid(&c.dir(2)).is_some_and(alive)
+    });
+    cluster.wait_for(BOUND, "n1 failed", |c| instance(c, 1, 0).0 == "failed");
+}

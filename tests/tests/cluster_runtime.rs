@@ -73,7 +73,7 @@ fn survivors_reform_once_after_a_kill_9_and_the_node_rejoins_in_a_new_life() {
     );
     // The dead daemon's safety timer fenced what it left (its watcher says so in the log).
     cluster.wait_for(Duration::from_secs(10), "n3's watcher fences", |c| {
-        c.log(3).contains("safety timer")
+        c.log(3).contains("killed process groups")
     });
     // One re-formation: two MEMBER_TIMEOUTs later the membership is still the same.
     std::thread::sleep(2 * MEMBER_TIMEOUT);
@@ -98,7 +98,7 @@ fn a_stopped_daemon_is_killed_by_its_safety_timer_and_the_others_reform() {
         c.exited(3).is_some_and(|status| status.signal() == Some(9))
     });
     assert!(
-        cluster.log(3).contains("safety timer"),
+        cluster.log(3).contains("killed process groups"),
         "{}",
         cluster.log(3)
     );
@@ -110,34 +110,38 @@ fn forged_replayed_and_foreign_heartbeats_are_dropped_and_counted() {
     let socket = UdpSocket::bind("127.0.0.9:0").unwrap();
     let target = format!("127.0.0.1:{}", cluster.port);
     let id = cluster_id("testcluster");
-    // Not a datagram of ours at all.
-    socket.send_to(b"hello", &target).unwrap();
-    // Sealed as n2 under another key.
     let mut forger = Sealer::new(&[7u8; 32], id, 1, 1);
-    socket.send_to(&forger.seal(b"CW\x01"), &target).unwrap();
-    // Sealed under the right key as n2's first life, with a sequence n2 used long ago: a
-    // replay of its first datagram.
-    let mut replayer = Sealer::new(&KEY, id, 1, 1);
-    socket.send_to(&replayer.seal(b"CW\x01"), &target).unwrap();
-    // Under the right key, from a node the cluster does not have.
     let mut stranger = Sealer::new(&KEY, id, 9, 1);
-    socket.send_to(&stranger.seal(b"CW\x01"), &target).unwrap();
-    // Another cluster's.
     let mut foreign = Sealer::new(&KEY, cluster_id("othercluster"), 1, 1);
-    socket.send_to(&foreign.seal(b"CW\x01"), &target).unwrap();
-
-    let expected = [
-        "malformed",
-        "bad_tag",
-        "replayed",
-        "unknown_sender",
-        "foreign_cluster",
+    // Each kind, by the reason it must be dropped for.
+    type Make<'a> = Box<dyn FnMut() -> Vec<u8> + 'a>;
+    let mut kinds: Vec<(&str, Make)> = vec![
+        // Not a datagram of ours at all.
+        ("malformed", Box::new(|| b"hello".to_vec())),
+        // Sealed as n2 under another key.
+        ("bad_tag", Box::new(move || forger.seal(b"CW\x01"))),
+        // Sealed under the right key as n2's first life with its first sequence, which n2
+        // used long ago: a replay of its first datagram to n1.
+        (
+            "replayed",
+            Box::new(move || Sealer::new(&KEY, id, 1, 1).seal(b"CW\x01")),
+        ),
+        // Under the right key, from a node the cluster does not have.
+        ("unknown_sender", Box::new(move || stranger.seal(b"CW\x01"))),
+        // Another cluster's.
+        ("foreign_cluster", Box::new(move || foreign.seal(b"CW\x01"))),
     ];
-    cluster.wait_for(Duration::from_secs(10), "every bad datagram counted", |c| {
+    // UDP may lose a datagram on a busy machine: each is sent again until it is counted.
+    cluster.wait_for(Duration::from_secs(20), "every bad datagram counted", |c| {
         let counts = c.status(1).unwrap().datagrams_rejected;
-        expected
-            .iter()
-            .all(|reason| counts.get(*reason).copied().unwrap_or(0) >= 1)
+        let mut all = true;
+        for (reason, datagram) in &mut kinds {
+            if counts.get(*reason).copied().unwrap_or(0) == 0 {
+                all = false;
+                socket.send_to(&datagram(), &target).unwrap();
+            }
+        }
+        all
     });
     // Nothing changed: the same membership, all three up.
     std::thread::sleep(MEMBER_TIMEOUT);

@@ -29,8 +29,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, BufReader, Read as _, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -38,6 +39,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 use std::time::Duration;
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::socket::{sendto, MsgFlags, SockaddrStorage};
+use nix::unistd::{getpgrp, Pid};
 
 use super::auth::{Opener, Rejected, Sealer, PAYLOAD_MAX};
 use super::fence::Fence;
@@ -57,6 +63,13 @@ use crate::wire;
 
 /// Serviceguard's heartbeat port (hacl-hb).
 pub const HEARTBEAT_PORT: u16 = 5300;
+/// Admin connections served at once.
+const ADMIN_CONNECTIONS_MAX: u64 = 16;
+/// The longest admin request line.
+const ADMIN_LINE_MAX: usize = 1 << 20;
+/// An admin connection idle this long is closed.
+const ADMIN_IDLE: Duration = Duration::from_secs(300);
+
 /// The shortest heartbeat key accepted.
 pub const KEY_MIN_BYTES: usize = 32;
 
@@ -260,6 +273,8 @@ struct Counters {
 
 /// Everything read from the state directory.
 struct Loaded {
+    /// Held for the daemon's life.
+    _lock: Flock<std::fs::File>,
     config: ClusterConfig,
     packages: Vec<PackageConfig>,
     key: Vec<u8>,
@@ -270,6 +285,21 @@ struct Loaded {
 
 fn load(options: &Options) -> Result<Loaded, StartError> {
     let dir = &options.state_dir;
+    // One daemon per state directory: a second one would take the first one's life and
+    // remove its half-written state.
+    let lock_path = dir.join("cmcld.lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .or_else(|e| fail(format!("{}: {e}", lock_path.display())))?;
+    let lock = Flock::lock(lock_file, FlockArg::LockExclusiveNonblock).or_else(|(_, errno)| {
+        fail(format!(
+            "{}: another cmcld runs with this state directory ({errno})",
+            lock_path.display()
+        ))
+    })?;
     let cluster_path = dir.join("cluster.ascii");
     let text = std::fs::read_to_string(&cluster_path).or_else(|e| {
         fail(format!(
@@ -339,6 +369,7 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
     state_file::write(&counter_path, &incarnation.to_le_bytes())
         .or_else(|e| fail(format!("{}: {e}", counter_path.display())))?;
     Ok(Loaded {
+        _lock: lock,
         config,
         packages,
         key,
@@ -400,6 +431,7 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
         ));
     }
     let Loaded {
+        _lock,
         config,
         packages,
         key,
@@ -416,15 +448,13 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
     })?;
     let catalog = Catalog::resolve(&config, &packages)
         .or_else(|e| fail(format!("the packages do not fit the cluster: {e}")))?;
-    let generation = persisted
-        .config
-        .as_ref()
-        .map_or(1, |generation| generation.number);
+    // The files are the first generation; a later one the node had in effect (cmapplyconf)
+    // is in its persisted state, and the core takes it from there.
     let mut settings = Settings::from_config(
         &config,
         timing,
         me,
-        generation,
+        1,
         incarnation.0 ^ u64::from(std::process::id()),
     );
     settings.catalog = Arc::new(catalog);
@@ -440,9 +470,6 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
                 "heartbeat network {network}: cannot bind {bind}: {e}"
             ))
         })?;
-        socket
-            .set_nonblocking(true)
-            .or_else(|e| fail(format!("{bind}: {e}")))?;
         sockets.push(Arc::new(socket));
     }
     let peers: Vec<Vec<SocketAddr>> = config
@@ -466,9 +493,6 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
     for (network, socket) in sockets.iter().enumerate() {
         let receiver = socket
             .try_clone()
-            .or_else(|e| fail(format!("heartbeat socket: {e}")))?;
-        receiver
-            .set_nonblocking(false)
             .or_else(|e| fail(format!("heartbeat socket: {e}")))?;
         let inputs = inputs.clone();
         let opener = opener.clone();
@@ -534,17 +558,33 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
         thread::Builder::new()
             .name("cmcld-admin".into())
             .spawn(move || {
+                let open = Arc::new(AtomicU64::new(0));
                 for stream in listener.incoming() {
                     let Ok(stream) = stream else { continue };
+                    if open.load(Ordering::SeqCst) >= ADMIN_CONNECTIONS_MAX {
+                        let mut stream = stream;
+                        let _ = writeln!(
+                            stream,
+                            "{}",
+                            serde_json::json!({"error": "too many admin connections"})
+                        );
+                        continue;
+                    }
+                    open.fetch_add(1, Ordering::SeqCst);
                     let inputs = inputs.clone();
                     let log = log.clone();
-                    let _ = thread::Builder::new()
+                    let count = open.clone();
+                    let spawned = thread::Builder::new()
                         .name("cmcld-admin-conn".into())
                         .spawn(move || {
                             if let Err(e) = serve_admin(stream, &inputs) {
                                 log.say(format_args!("admin connection: {e}"));
                             }
+                            count.fetch_sub(1, Ordering::SeqCst);
                         });
+                    if spawned.is_err() {
+                        open.fetch_sub(1, Ordering::SeqCst);
+                    }
                 }
             })
             .or_else(|e| fail(format!("admin thread: {e}")))?;
@@ -576,12 +616,18 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
         node,
         clock,
         log,
-        sealer: Sealer::new(
-            &key,
-            crate::core::cluster_id(&config.name),
-            me.0,
-            incarnation.0,
-        ),
+        // One sequence per receiver, so that each sees its own datagrams numbered without
+        // gaps and the replay window (64) spans many heartbeat rounds on every network.
+        sealers: (0..config.nodes.len())
+            .map(|_| {
+                Sealer::new(
+                    &key,
+                    crate::core::cluster_id(&config.name),
+                    me.0,
+                    incarnation.0,
+                )
+            })
+            .collect(),
         sockets,
         peers,
         writes,
@@ -653,12 +699,19 @@ fn receive(
 }
 
 fn serve_admin(stream: UnixStream, inputs: &mpsc::Sender<Input>) -> io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
+    stream.set_read_timeout(Some(ADMIN_IDLE))?;
+    let mut reader = BufReader::new(stream.try_clone()?).take(0);
     let mut writer = stream;
     let mut line = String::new();
     loop {
         line.clear();
+        reader.set_limit(ADMIN_LINE_MAX as u64);
         if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        if !line.ends_with('\n') && line.len() >= ADMIN_LINE_MAX {
+            let reply = serde_json::json!({"error": "request line too long"});
+            writeln!(writer, "{reply}")?;
             return Ok(());
         }
         let reply = match serde_json::from_str::<Request>(line.trim()) {
@@ -690,7 +743,7 @@ struct Driver {
     node: Node,
     clock: Clock,
     log: Log,
-    sealer: Sealer,
+    sealers: Vec<Sealer>,
     sockets: Vec<Arc<UdpSocket>>,
     peers: Vec<Vec<SocketAddr>>,
     writes: mpsc::Sender<Vec<u8>>,
@@ -720,7 +773,16 @@ impl Driver {
                         self.log.say("halted");
                         Ok(())
                     }
-                    Stop::Fenced(why) => fail(format!("fenced: {why}")),
+                    Stop::Fenced(why) => {
+                        // The watcher kills this process group and the packages' groups now;
+                        // the daemon does nothing more meanwhile. Still here later, the
+                        // watcher is gone: exit (its pipe closing is the last resort).
+                        thread::sleep(Duration::from_secs(5));
+                        self.log.say(format_args!(
+                            "fenced ({why}) and the safety timer did not act: killing the packages and the daemon"
+                        ));
+                        self.self_fence()
+                    }
                 };
             }
             let now = self.clock.now();
@@ -774,11 +836,17 @@ impl Driver {
 
     fn drain(&mut self) {
         while let Some(action) = self.node.poll_action() {
+            if self.stop.is_some() {
+                // Fenced or halted: nothing more is carried out.
+                return;
+            }
+            // Arming and petting the safety timer and a fence never wait for the disk;
+            // disarming does, since the core persists what the timer must guard until then
+            // (the packages a detaching node leaves running).
             let urgent = matches!(
                 action,
                 Action::ArmSafetyTimer { .. }
                     | Action::PetSafetyTimer { .. }
-                    | Action::DisarmSafetyTimer
                     | Action::Fence { .. }
             );
             if self.writing && !urgent {
@@ -866,17 +934,40 @@ impl Driver {
             ));
             return;
         }
-        let datagram = self.sealer.seal(&payload);
-        // A full socket buffer or an unreachable peer loses this datagram, as a network
-        // would; the protocol repeats what matters.
-        let _ = socket.send_to(&datagram, address);
+        let Some(sealer) = self.sealers.get_mut(to.index()) else {
+            return;
+        };
+        let datagram = sealer.seal(&payload);
+        // Never blocking (the receivers share the socket, blocking): a full socket buffer or
+        // an unreachable peer loses this datagram, as a network would; the protocol repeats
+        // what matters.
+        let _ = sendto(
+            socket.as_raw_fd(),
+            &datagram,
+            &SockaddrStorage::from(*address),
+            MsgFlags::MSG_DONTWAIT,
+        );
     }
 
     fn fence_now(&mut self, why: &str) {
         self.log
             .say(format_args!("safety timer: resetting this node now: {why}"));
-        let _ = self.fence().pet(Duration::ZERO);
+        if self.fence().pet(Duration::ZERO).is_err() {
+            // No watcher to do it: the daemon does it itself, at once.
+            self.self_fence();
+        }
         self.stop = Some(Stop::Fenced(why.to_string()));
+    }
+
+    /// Kills every package process group and this daemon's own group, with SIGKILL.
+    fn self_fence(&self) -> ! {
+        for services in self.supervisor.groups().into_values() {
+            for group in services {
+                let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+            }
+        }
+        let _ = killpg(getpgrp(), Signal::SIGKILL);
+        std::process::abort()
     }
 
     fn fence(&self) -> std::sync::MutexGuard<'_, Fence> {

@@ -3,7 +3,9 @@
 //! - **Run**: each `external_pre_script` then each `external_script` with the argument
 //!   `start`, then every service; within run_script_timeout. A script that exits non-zero
 //!   fails the start; one still running at the timeout is killed (its whole process group)
-//!   and the start timed out.
+//!   and the start timed out. What a successful script leaves running in its group (a
+//!   daemon started in the background) stays, guarded by the safety timer until the package
+//!   halts.
 //! - **Halt**: every service gets SIGTERM to its process group, then SIGKILL after its
 //!   service_halt_timeout; then the scripts with `stop`, in reverse order; within
 //!   halt_script_timeout.
@@ -20,29 +22,36 @@
 //!   state directory, so that a daemon started again after a detach (cmhaltnode -d) can check
 //!   that they still run and adopt them ([`Supervisor::check`]).
 //!
-//! Every action runs on a thread of its own and is answered through the report callback, by
-//! package name (the core's package numbers change with cmapplyconf).
+//! Each package has a worker thread that carries out its actions one at a time, in the order
+//! given; outcomes come back through the report callback, by package name (the core's
+//! package numbers change with cmapplyconf). A service that exits while its package starts
+//! is reported after the start, when the core listens for it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 use super::state_file;
 use crate::config::package::PackageConfig;
 use crate::packages::{Script, ScriptOutcome};
 
-/// How often a running script, a stopping service or an adopted service is looked at.
+/// How often a running script or a stopping service is looked at.
 const POLL: Duration = Duration::from_millis(20);
+/// How often a service adopted from an earlier life (not a child) is looked at.
+const ADOPTED_POLL: Duration = Duration::from_millis(500);
+/// How long a process group may take to end after SIGKILL (or after SIGTERM, for what a
+/// service that exited left behind).
+const KILL_WAIT: Duration = Duration::from_secs(10);
 
 /// What the supervisor reports, by package name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,18 +99,29 @@ struct Service {
     exited: Arc<AtomicBool>,
 }
 
-/// The running services: by package name, by index in the package file.
-type Running = BTreeMap<String, BTreeMap<usize, Service>>;
+/// What runs, under one lock.
+#[derive(Default)]
+struct Table {
+    /// By package name: its services by index in the package file.
+    services: BTreeMap<String, BTreeMap<usize, Service>>,
+    /// Packages whose start is under way: a service exit waits until the start is reported,
+    /// since the core takes service exits of running packages only.
+    starting: BTreeSet<String>,
+    /// Process groups that scripts of a running package left behind (daemons started in the
+    /// background): the safety timer kills them too until the package halts.
+    left_behind: BTreeMap<String, Vec<i32>>,
+}
+
+type Job = Box<dyn FnOnce(&Inner, &PackageConfig) + Send>;
 
 struct Inner {
     node: String,
     state_dir: PathBuf,
     groups: Arc<dyn Groups>,
     report: Arc<dyn Fn(Report) + Send + Sync>,
-    /// By package name: its services by index.
-    running: Arc<Mutex<Running>>,
-    /// Per package: held while an action on it runs, so they never overlap.
-    busy: Mutex<BTreeMap<String, Arc<Mutex<()>>>>,
+    table: Arc<Mutex<Table>>,
+    /// Per package, the queue of its worker: its actions run one at a time, in order.
+    queues: Mutex<BTreeMap<String, mpsc::Sender<(Job, PackageConfig)>>>,
 }
 
 /// Runs packages' scripts and services for one node.
@@ -124,49 +144,65 @@ impl Supervisor {
                 state_dir: state_dir.to_path_buf(),
                 groups,
                 report: Arc::new(report),
-                running: Arc::new(Mutex::new(BTreeMap::new())),
-                busy: Mutex::new(BTreeMap::new()),
+                table: Arc::new(Mutex::new(Table::default())),
+                queues: Mutex::new(BTreeMap::new()),
             }),
         }
     }
 
-    fn spawn(
+    /// Queues `work` on `package`'s worker (started on its first action).
+    fn queue(
         &self,
         package: &PackageConfig,
         work: impl FnOnce(&Inner, &PackageConfig) + Send + 'static,
     ) {
-        let inner = self.inner.clone();
-        let package_name = package.clone();
-        let package = package.clone();
+        let mut queues = self.inner.queues.lock().unwrap_or_else(|p| p.into_inner());
+        let job: Job = Box::new(work);
+        let mut job = Some((job, package.clone()));
+        if let Some(queue) = queues.get(&package.name) {
+            match queue.send(job.take().expect("set above")) {
+                Ok(()) => return,
+                Err(mpsc::SendError(back)) => job = Some(back),
+            }
+        }
+        let (sender, jobs) = mpsc::channel::<(Job, PackageConfig)>();
+        let inner = Arc::clone(&self.inner);
         let spawned = thread::Builder::new()
             .name(format!("pkg-{}", package.name))
             .spawn(move || {
-                let lock = inner.package_lock(&package.name);
-                let _held = lock.lock().unwrap_or_else(|p| p.into_inner());
-                work(&inner, &package);
+                for (job, package) in jobs {
+                    job(&inner, &package);
+                }
             });
-        if let Err(e) = spawned {
-            // No thread: the action fails now rather than never.
-            self.inner
-                .log(&package_name, &format!("cannot start a thread: {e}"));
+        match spawned {
+            Ok(_) => {
+                let _ = sender.send(job.take().expect("set above"));
+                queues.insert(package.name.clone(), sender);
+            }
+            Err(e) => self.inner.log(
+                package,
+                &format!("cannot start the package's worker thread: {e}"),
+            ),
         }
     }
 
     /// Starts `package` (scripts, then services); reports [`Script::Run`].
     pub fn run(&self, package: &PackageConfig) {
-        self.spawn(package, |inner, package| {
+        self.queue(package, |inner, package| {
+            inner.table().starting.insert(package.name.clone());
             let outcome = inner.run(package);
             (inner.report)(Report::Script {
                 package: package.name.clone(),
                 script: Script::Run,
                 outcome,
             });
+            inner.finish_start(package, outcome == ScriptOutcome::Succeeded);
         });
     }
 
     /// Halts `package` (services, then scripts); reports [`Script::Halt`].
     pub fn halt(&self, package: &PackageConfig) {
-        self.spawn(package, |inner, package| {
+        self.queue(package, |inner, package| {
             let outcome = inner.halt(package);
             (inner.report)(Report::Script {
                 package: package.name.clone(),
@@ -179,19 +215,21 @@ impl Supervisor {
     /// Applies `package`'s new configuration while it runs: services no longer configured
     /// stop, new ones start; reports [`Script::Reconfigure`].
     pub fn reconfigure(&self, package: &PackageConfig) {
-        self.spawn(package, |inner, package| {
+        self.queue(package, |inner, package| {
+            inner.table().starting.insert(package.name.clone());
             let outcome = inner.reconfigure(package);
             (inner.report)(Report::Script {
                 package: package.name.clone(),
                 script: Script::Reconfigure,
                 outcome,
             });
+            inner.finish_start(package, outcome == ScriptOutcome::Succeeded);
         });
     }
 
     /// Starts service `index` of `package` again, its `restarts`th restart.
     pub fn restart_service(&self, package: &PackageConfig, index: usize, restarts: u32) {
-        self.spawn(package, move |inner, package| {
+        self.queue(package, move |inner, package| {
             if let Err(why) = inner.start_service(package, index, restarts) {
                 inner.log(package, &format!("service restart failed: {why}"));
                 (inner.report)(Report::ServiceExited {
@@ -205,7 +243,7 @@ impl Supervisor {
     /// Checks that the services of `package`, left running by an earlier life of the
     /// daemon, still run, and watches them again if so; reports [`Report::Checked`].
     pub fn check(&self, package: &PackageConfig) {
-        self.spawn(package, |inner, package| {
+        self.queue(package, |inner, package| {
             let alive = inner.adopt(package);
             (inner.report)(Report::Checked {
                 package: package.name.clone(),
@@ -214,26 +252,27 @@ impl Supervisor {
         });
     }
 
-    /// The process groups of the services running now, by package (for the status).
-    pub fn groups(&self) -> BTreeMap<String, Vec<(String, i32)>> {
-        let running = self.inner.running.lock().unwrap_or_else(|p| p.into_inner());
-        running
-            .iter()
-            .map(|(package, services)| {
-                let list = services
-                    .values()
-                    .map(|s| (s.name.clone(), s.group))
-                    .collect();
-                (package.clone(), list)
-            })
-            .collect()
+    /// Every process group of the packages now (services and what scripts left behind), by
+    /// package: for a fence the daemon must carry out itself.
+    pub fn groups(&self) -> BTreeMap<String, Vec<i32>> {
+        let table = self.inner.table();
+        let mut groups: BTreeMap<String, Vec<i32>> = BTreeMap::new();
+        for (package, services) in &table.services {
+            groups
+                .entry(package.clone())
+                .or_default()
+                .extend(services.values().map(|s| s.group));
+        }
+        for (package, left) in &table.left_behind {
+            groups.entry(package.clone()).or_default().extend(left);
+        }
+        groups
     }
 }
 
 impl Inner {
-    fn package_lock(&self, package: &str) -> Arc<Mutex<()>> {
-        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
-        busy.entry(package.to_string()).or_default().clone()
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn log_path(&self, package: &PackageConfig) -> PathBuf {
@@ -277,7 +316,9 @@ impl Inner {
         command
     }
 
-    /// Runs `script` `argument` until it exits or `deadline`.
+    /// Runs `script` `argument` until it exits or `deadline`. What a successful script left
+    /// running in its group stays (a daemon it started), guarded by the safety timer until
+    /// the package halts; after a failure or a timeout the group is killed.
     fn script(
         &self,
         package: &PackageConfig,
@@ -316,9 +357,16 @@ impl Inner {
                 }
             }
         };
-        // Whatever it left behind in its group goes with it.
-        let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
-        self.groups.forget(group);
+        if outcome == ScriptOutcome::Succeeded && group_alive(group) {
+            self.table()
+                .left_behind
+                .entry(package.name.clone())
+                .or_default()
+                .push(group);
+        } else {
+            let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+            self.groups.forget(group);
+        }
         outcome
     }
 
@@ -348,21 +396,62 @@ impl Inner {
         ScriptOutcome::Succeeded
     }
 
+    /// The start (or online change) was reported: service exits held meanwhile are reported
+    /// now, after it, when it succeeded (after a failure the halt that follows stops the
+    /// rest).
+    fn finish_start(&self, package: &PackageConfig, succeeded: bool) {
+        let exited: Vec<usize> = {
+            let mut table = self.table();
+            table.starting.remove(&package.name);
+            let services = table.services.entry(package.name.clone()).or_default();
+            let exited: Vec<usize> = services
+                .iter()
+                .filter(|(_, s)| s.exited.load(Ordering::SeqCst))
+                .map(|(index, _)| *index)
+                .collect();
+            for index in &exited {
+                services.remove(index);
+            }
+            exited
+        };
+        if !exited.is_empty() {
+            self.write_services(package);
+        }
+        if succeeded {
+            for service in exited {
+                (self.report)(Report::ServiceExited {
+                    package: package.name.clone(),
+                    service,
+                });
+            }
+        }
+    }
+
     fn halt(&self, package: &PackageConfig) -> ScriptOutcome {
         let deadline = package.halt_script_timeout.map(|t| Instant::now() + t);
         self.log(package, "halting");
-        let services = {
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            running.remove(&package.name).unwrap_or_default()
-        };
-        self.stop_services(package, services.into_values().collect());
+        let services = self
+            .table()
+            .services
+            .remove(&package.name)
+            .unwrap_or_default();
+        let mut outcome = self.stop_services(package, services.into_values().collect(), deadline);
         self.write_services(package);
-        let mut outcome = ScriptOutcome::Succeeded;
         for script in Self::scripts(package).rev() {
             let this = self.script(package, script, "stop", deadline);
             if this != ScriptOutcome::Succeeded && outcome == ScriptOutcome::Succeeded {
                 outcome = this;
             }
+        }
+        // What the start scripts left behind is the stop scripts' to end; the safety timer
+        // stops guarding it with the package.
+        let left = self
+            .table()
+            .left_behind
+            .remove(&package.name)
+            .unwrap_or_default();
+        for group in left {
+            self.groups.forget(group);
         }
         self.log(package, &format!("halted ({outcome:?})"));
         outcome
@@ -370,10 +459,11 @@ impl Inner {
 
     fn reconfigure(&self, package: &PackageConfig) -> ScriptOutcome {
         let names: Vec<&str> = package.services.iter().map(|s| s.name.as_str()).collect();
-        // Services by their new index; those no longer configured are stopped.
+        // Services by their new index (watchers find theirs by process group); those no
+        // longer configured are stopped.
         let (stale, known) = {
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            let services = std::mem::take(running.entry(package.name.clone()).or_default());
+            let mut table = self.table();
+            let services = std::mem::take(table.services.entry(package.name.clone()).or_default());
             let mut stale = Vec::new();
             let mut known = BTreeMap::new();
             for service in services.into_values() {
@@ -385,45 +475,70 @@ impl Inner {
                 }
             }
             let keys: Vec<usize> = known.keys().copied().collect();
-            running.insert(package.name.clone(), known);
+            table.services.insert(package.name.clone(), known);
             (stale, keys)
         };
-        self.stop_services(package, stale);
+        let deadline = package.run_script_timeout.map(|t| Instant::now() + t);
+        let mut outcome = self.stop_services(package, stale, deadline);
         for index in 0..package.services.len() {
             if !known.contains(&index) {
                 if let Err(why) = self.start_service(package, index, 0) {
                     self.log(package, &why);
-                    return ScriptOutcome::Failed;
+                    outcome = ScriptOutcome::Failed;
+                    break;
                 }
             }
         }
         self.write_services(package);
-        ScriptOutcome::Succeeded
+        outcome
     }
 
     /// SIGTERM to every group, then SIGKILL to each still there after its
-    /// service_halt_timeout.
-    fn stop_services(&self, package: &PackageConfig, services: Vec<Service>) {
+    /// service_halt_timeout; TimedOut when one has not ended by `deadline` (or within a
+    /// bound past its SIGKILL: a process stuck in the kernel).
+    fn stop_services(
+        &self,
+        package: &PackageConfig,
+        services: Vec<Service>,
+        deadline: Option<Instant>,
+    ) -> ScriptOutcome {
         let started = Instant::now();
         for service in &services {
             service.stopping.store(true, Ordering::SeqCst);
             let _ = killpg(Pid::from_raw(service.group), Signal::SIGTERM);
         }
+        let mut outcome = ScriptOutcome::Succeeded;
         for service in services {
             let timeout = package
                 .services
                 .iter()
                 .find(|s| s.name == service.name)
                 .map_or(Duration::ZERO, |s| s.halt_timeout);
-            while !service.exited.load(Ordering::SeqCst) && started.elapsed() < timeout {
+            while !service.exited.load(Ordering::SeqCst)
+                && started.elapsed() < timeout
+                && deadline.is_none_or(|d| Instant::now() < d)
+            {
                 thread::sleep(POLL);
             }
             let _ = killpg(Pid::from_raw(service.group), Signal::SIGKILL);
+            let killed = Instant::now();
             while !service.exited.load(Ordering::SeqCst) {
+                let past_deadline = deadline.is_some_and(|d| Instant::now() >= d);
+                if past_deadline || killed.elapsed() >= KILL_WAIT {
+                    self.log(
+                        package,
+                        &format!("service {} did not end after SIGKILL", service.name),
+                    );
+                    outcome = ScriptOutcome::TimedOut;
+                    break;
+                }
                 thread::sleep(POLL);
             }
-            self.groups.forget(service.group);
+            if service.exited.load(Ordering::SeqCst) {
+                self.groups.forget(service.group);
+            }
         }
+        outcome
     }
 
     fn start_service(
@@ -456,7 +571,14 @@ impl Inner {
             stopping: Arc::new(AtomicBool::new(false)),
             exited: Arc::new(AtomicBool::new(false)),
         };
-        self.watch(package, index, WatchTarget::Child(child), &service);
+        let watched = (service.stopping.clone(), service.exited.clone());
+        // In the table before its watcher runs, so that an exit at once is seen.
+        self.table()
+            .services
+            .entry(package.name.clone())
+            .or_default()
+            .insert(index, service);
+        self.watch(package, group, WatchTarget::Child(child), watched);
         self.log(
             package,
             &format!(
@@ -464,25 +586,24 @@ impl Inner {
                 config.name
             ),
         );
-        {
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            running
-                .entry(package.name.clone())
-                .or_default()
-                .insert(index, service);
-        }
         self.write_services(package);
         Ok(())
     }
 
-    fn watch(&self, package: &PackageConfig, index: usize, target: WatchTarget, service: &Service) {
-        let stopping = service.stopping.clone();
-        let exited = service.exited.clone();
-        let group = service.group;
+    /// Watches a service's process (or group) until it ends; an end the supervisor did not
+    /// cause is reported, unless a start is under way (then [`Inner::finish_start`] does).
+    fn watch(
+        &self,
+        package: &PackageConfig,
+        group: i32,
+        target: WatchTarget,
+        (stopping, exited): (Arc<AtomicBool>, Arc<AtomicBool>),
+    ) {
         let name = package.name.clone();
-        let report = self.report_handle();
-        let groups = self.groups.clone();
-        let _ = thread::Builder::new()
+        let table = Arc::clone(&self.table);
+        let report = Arc::clone(&self.report);
+        let groups = Arc::clone(&self.groups);
+        let spawned = thread::Builder::new()
             .name(format!("svc-{group}"))
             .spawn(move || {
                 match target {
@@ -490,42 +611,37 @@ impl Inner {
                         let _ = child.wait();
                     }
                     WatchTarget::Group => {
-                        while kill(Pid::from_raw(group), None).is_ok() {
-                            thread::sleep(POLL * 25);
+                        while group_alive(group) {
+                            thread::sleep(ADOPTED_POLL);
                         }
                     }
                 }
+                let mut table = table.lock().unwrap_or_else(|p| p.into_inner());
                 exited.store(true, Ordering::SeqCst);
-                if !stopping.load(Ordering::SeqCst) {
-                    // Whatever the service left in its group goes with it.
-                    let _ = killpg(Pid::from_raw(group), Signal::SIGTERM);
-                    groups.forget(group);
-                    report(&name, index, group);
+                if stopping.load(Ordering::SeqCst) || table.starting.contains(&name) {
+                    return;
                 }
-            });
-    }
-
-    /// A callback for a watcher thread: reports a service's own exit, unless a newer life of
-    /// that service runs already.
-    fn report_handle(&self) -> impl Fn(&str, usize, i32) + Send + 'static {
-        let running = Arc::clone(&self.running);
-        let report = Arc::clone(&self.report);
-        move |package: &str, index: usize, group: i32| {
-            let current = {
-                let mut running = running.lock().unwrap_or_else(|p| p.into_inner());
-                let services = running.entry(package.to_string()).or_default();
-                let current = services.get(&index).is_some_and(|s| s.group == group);
-                if current {
-                    services.remove(&index);
-                }
-                current
-            };
-            if current {
+                let services = table.services.entry(name.clone()).or_default();
+                let index = services
+                    .iter()
+                    .find(|(_, s)| s.group == group)
+                    .map(|(index, _)| *index);
+                let Some(index) = index else { return };
+                services.remove(&index);
+                drop(table);
                 report(Report::ServiceExited {
-                    package: package.to_string(),
+                    package: name,
                     service: index,
                 });
-            }
+                // Whatever the service left in its group goes with it: SIGTERM, then
+                // SIGKILL; the safety timer guards the group until it is empty.
+                end_group(group);
+                groups.forget(group);
+            });
+        if spawned.is_err() {
+            // Unwatched, the service would never be seen to fail: stop it now and say so.
+            let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+            self.log(package, "cannot watch a service: killed it");
         }
     }
 
@@ -534,17 +650,20 @@ impl Inner {
         let Ok(Some(bytes)) = state_file::read(&path) else {
             return package.services.is_empty();
         };
-        let Ok(list) = serde_json::from_slice::<Vec<(usize, String, i32)>>(&bytes) else {
+        let Ok(record) = serde_json::from_slice::<ServicesRecord>(&bytes) else {
             return false;
         };
-        let alive = list
-            .iter()
-            .all(|(_, _, group)| kill(Pid::from_raw(*group), None).is_ok())
-            && list.len() == package.services.len();
+        // After a reboot the recorded groups are gone, whatever numbers live now.
+        let alive = record.boot_id == boot_id()
+            && record.services.len() == package.services.len()
+            && record
+                .services
+                .iter()
+                .all(|(_, _, group)| group_alive(*group));
         if !alive {
             return false;
         }
-        for (index, name, group) in list {
+        for (index, name, group) in record.services {
             self.groups.add(group);
             let service = Service {
                 name,
@@ -552,12 +671,13 @@ impl Inner {
                 stopping: Arc::new(AtomicBool::new(false)),
                 exited: Arc::new(AtomicBool::new(false)),
             };
-            self.watch(package, index, WatchTarget::Group, &service);
-            let mut running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            running
+            let watched = (service.stopping.clone(), service.exited.clone());
+            self.table()
+                .services
                 .entry(package.name.clone())
                 .or_default()
                 .insert(index, service);
+            self.watch(package, group, WatchTarget::Group, watched);
         }
         true
     }
@@ -570,29 +690,66 @@ impl Inner {
 
     /// Records the services running for `package` (removed when none).
     fn write_services(&self, package: &PackageConfig) {
-        let list: Vec<(usize, String, i32)> = {
-            let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
-            running
-                .get(&package.name)
-                .map(|services| {
-                    services
-                        .iter()
-                        .map(|(index, s)| (*index, s.name.clone(), s.group))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let services: Vec<(usize, String, i32)> = self
+            .table()
+            .services
+            .get(&package.name)
+            .map(|services| {
+                services
+                    .iter()
+                    .map(|(index, s)| (*index, s.name.clone(), s.group))
+                    .collect()
+            })
+            .unwrap_or_default();
         let path = self.services_path(package);
-        if list.is_empty() {
+        if services.is_empty() {
             let _ = std::fs::remove_file(&path);
             return;
         }
         let _ = std::fs::create_dir_all(self.state_dir.join("run"));
-        if let Ok(bytes) = serde_json::to_vec(&list) {
+        let record = ServicesRecord {
+            boot_id: boot_id(),
+            services,
+        };
+        if let Ok(bytes) = serde_json::to_vec(&record) {
             if let Err(e) = state_file::write(&path, &bytes) {
                 self.log(package, &format!("{}: {e}", path.display()));
             }
         }
+    }
+}
+
+/// The services of a running package, as recorded for a later life of the daemon.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ServicesRecord {
+    /// The kernel's boot id when they were recorded.
+    boot_id: String,
+    /// (index, name, process group).
+    services: Vec<(usize, String, i32)>,
+}
+
+/// This boot's id (empty where the kernel does not tell).
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|id| id.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Whether process group `group` has a process.
+fn group_alive(group: i32) -> bool {
+    killpg(Pid::from_raw(group), None).is_ok()
+}
+
+/// SIGTERM to `group`, SIGKILL after [`KILL_WAIT`], until it is empty (bounded).
+fn end_group(group: i32) {
+    let _ = killpg(Pid::from_raw(group), Signal::SIGTERM);
+    let started = Instant::now();
+    while group_alive(group) && started.elapsed() < KILL_WAIT {
+        thread::sleep(POLL);
+    }
+    let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
+    while group_alive(group) && started.elapsed() < 2 * KILL_WAIT {
+        thread::sleep(POLL);
     }
 }
 

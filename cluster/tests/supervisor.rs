@@ -1,0 +1,157 @@
+//! The supervisor with real processes: a service gets Serviceguard's environment; a halt
+//! sends SIGTERM, then SIGKILL after service_halt_timeout to a service that ignores it, and
+//! the scripts run with start and stop in order; a script past its timeout is killed.
+
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cimguard_cluster::config::package::parse;
+use cimguard_cluster::packages::{Script, ScriptOutcome};
+use cimguard_cluster::runtime::supervisor::{Groups, Report, Supervisor};
+
+#[derive(Default)]
+struct Recorded(Mutex<Vec<(bool, i32)>>);
+
+impl Groups for Recorded {
+    fn add(&self, group: i32) {
+        self.0.lock().unwrap().push((true, group));
+    }
+    fn forget(&self, group: i32) {
+        self.0.lock().unwrap().push((false, group));
+    }
+}
+
+fn supervisor(dir: &std::path::Path) -> (Supervisor, mpsc::Receiver<Report>, Arc<Recorded>) {
+    let (sender, reports) = mpsc::channel();
+    let sender = Mutex::new(sender);
+    let groups = Arc::new(Recorded::default());
+    let supervisor = Supervisor::new("nodeA", dir, groups.clone(), move |report| {
+        let _ = sender.lock().unwrap().send(report);
+    });
+    (supervisor, reports, groups)
+}
+
+fn wait_file(path: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if text.ends_with('\n') {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never written",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn services_get_their_environment_and_a_halt_escalates_to_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("ctl.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$1 $SG_PACKAGE $SG_NODE\" >> {}/order\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let text = format!(
+        "package_name pkgE\nnode_name *\nexternal_pre_script {0}\nexternal_script {0}\n\
+         service_name stubborn\n\
+         service_cmd \"echo $SG_PACKAGE $SG_NODE $SG_SERVICE $RESTART_COUNT > $SGRUN/env; trap '' TERM; while :; do sleep 1; done\"\n\
+         service_halt_timeout 1\n",
+        script.display()
+    );
+    let package = parse(&text, "pkgE.conf").unwrap().config;
+    let (supervisor, reports, groups) = supervisor(dir.path());
+
+    supervisor.run(&package);
+    let report = reports.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(
+        report,
+        Report::Script {
+            package: "pkgE".into(),
+            script: Script::Run,
+            outcome: ScriptOutcome::Succeeded
+        }
+    );
+    assert_eq!(
+        wait_file(&dir.path().join("env")),
+        "pkgE nodeA stubborn 0\n"
+    );
+    let group = supervisor.groups()["pkgE"][0];
+
+    // It ignores SIGTERM: the halt kills it after service_halt_timeout (1 s).
+    let started = Instant::now();
+    supervisor.halt(&package);
+    let report = reports.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(
+        report,
+        Report::Script {
+            package: "pkgE".into(),
+            script: Script::Halt,
+            outcome: ScriptOutcome::Succeeded
+        }
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert!(nix::sys::signal::killpg(nix::unistd::Pid::from_raw(group), None).is_err());
+    // Scripts: start in order, stop in reverse (both are the same file here).
+    let order = std::fs::read_to_string(dir.path().join("order")).unwrap();
+    assert_eq!(
+        order,
+        "start pkgE nodeA\nstart pkgE nodeA\nstop pkgE nodeA\nstop pkgE nodeA\n"
+    );
+    // The service's group was given to the safety timer, and taken back after the halt.
+    let recorded = groups.0.lock().unwrap().clone();
+    assert!(recorded.contains(&(true, group)) && recorded.contains(&(false, group)));
+    assert!(
+        reports.try_recv().is_err(),
+        "a halted service's end is not a failure"
+    );
+}
+
+#[test]
+fn a_run_script_past_its_timeout_is_killed_with_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("slow.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsleep 1000 &\necho $! > {}/child\nwait\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let text = format!(
+        "package_name pkgT\nnode_name *\nexternal_script {}\nrun_script_timeout 1\n",
+        script.display()
+    );
+    let package = parse(&text, "pkgT.conf").unwrap().config;
+    let (supervisor, reports, _) = supervisor(dir.path());
+    supervisor.run(&package);
+    let report = reports.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(
+        report,
+        Report::Script {
+            package: "pkgT".into(),
+            script: Script::Run,
+            outcome: ScriptOutcome::TimedOut
+        }
+    );
+    let child: i32 = wait_file(&dir.path().join("child")).trim().parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), None).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the script's child outlived the timeout"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
