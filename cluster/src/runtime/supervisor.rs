@@ -735,9 +735,37 @@ fn boot_id() -> String {
         .unwrap_or_default()
 }
 
-/// Whether process group `group` has a process.
+/// Whether process group `group` has a live process. Zombies do not count: where init does
+/// not reap (some containers) the killed members of a group stay as zombies, dead all the
+/// same. Read from /proc; where it cannot be read, any member counts.
 fn group_alive(group: i32) -> bool {
-    killpg(Pid::from_raw(group), None).is_ok()
+    if killpg(Pid::from_raw(group), None).is_err() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    let wanted = group.to_string();
+    entries.flatten().any(|entry| {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // After the command's closing parenthesis: state, ppid, pgrp.
+        let Some(rest) = stat.rfind(')').and_then(|at| stat.get(at + 2..)) else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1);
+        pgrp == Some(wanted.as_str()) && state != Some("Z")
+    })
 }
 
 /// SIGTERM to `group`, SIGKILL after [`KILL_WAIT`], until it is empty (bounded).
