@@ -210,3 +210,58 @@ fn a_service_that_dies_as_it_starts_fails_its_package_over() {
     });
     cluster.wait_for(BOUND, "n1 failed", |c| instance(c, 1, 0).0 == "failed");
 }
+
+#[test]
+fn a_generic_resource_set_down_fails_the_package_over_and_up_lets_it_run() {
+    use cimguard_cluster::packages::ResourceValue;
+    use cimguard_cluster::runtime::daemon::{Reply, Request};
+
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.add_package(
+        "pkgA",
+        &package(
+            "0",
+            "generic_resource_name sfm_disk\ngeneric_resource_evaluation_type during_package_start\n",
+        ),
+    );
+    cluster.start_all();
+    // A simple resource is unknown until set: the package waits for it to be up.
+    let set = |c: &TestCluster, k: usize, up: bool| {
+        c.request(
+            k,
+            &Request::SetResource {
+                name: "sfm_disk".into(),
+                value: ResourceValue::Status(up),
+            },
+        )
+        .unwrap()
+    };
+    cluster.wait_for(BOUND, "the cluster is up", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    for k in 1..=3 {
+        assert_eq!(set(&cluster, k, true), Reply::Done);
+    }
+    cluster.wait_for(BOUND, "pkgA runs on n1", |c| {
+        c.owners(1, "pkgA") == Some(names(&["n1"])) && pid(&c.dir(1)).is_some_and(alive)
+    });
+    // Down on n1: the package fails there and moves to n2.
+    assert_eq!(set(&cluster, 1, false), Reply::Done);
+    cluster.wait_for(BOUND, "pkgA moves to n2", |c| {
+        (1..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n2"])))
+    });
+    // A resource no package names is refused with Serviceguard's reason.
+    let reply = cluster
+        .request(
+            2,
+            &Request::SetResource {
+                name: "nosuch".into(),
+                value: ResourceValue::Status(true),
+            },
+        )
+        .unwrap();
+    assert!(
+        matches!(&reply, Reply::Refused(why) if why.contains("not configured")),
+        "{reply:?}"
+    );
+}

@@ -56,7 +56,7 @@ use crate::core::{
     Action, Envelope, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase, Settings,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, IoId};
-use crate::packages::{Catalog, Command, PackageAction, PackageId, Refusal};
+use crate::packages::{Catalog, Command, PackageAction, PackageId, Refusal, ResourceValue};
 use crate::status::Snapshot;
 use crate::timing::Timing;
 use crate::wire;
@@ -145,6 +145,14 @@ pub enum Request {
         force: bool,
         /// -d: leave its packages running, detached.
         detach: bool,
+    },
+    /// cmsetresource -r name -s up|down (a simple resource) or cmsetresource -r name value
+    /// (an extended one), on this node.
+    SetResource {
+        /// generic_resource_name.
+        name: String,
+        /// The status or the value.
+        value: ResourceValue,
     },
     /// cmhaltcl [-f] [-d].
     HaltCluster {
@@ -1130,6 +1138,12 @@ impl Driver {
                 self.node
                     .handle_command(now, Command::Disable { package, node })
                     .map_err(refused)?;
+                Ok(None)
+            }
+            Request::SetResource { name, value } => {
+                self.node
+                    .handle_resource(now, &name, value)
+                    .map_err(|e| Reply::Refused(e.to_string()))?;
                 Ok(None)
             }
             Request::RunCluster { nodes } => {
