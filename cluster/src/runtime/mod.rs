@@ -8,5 +8,6 @@ pub mod auth;
 pub mod daemon;
 pub mod fence;
 pub mod lock_lun;
+pub mod quorum_server;
 pub mod state_file;
 pub mod supervisor;
