@@ -64,6 +64,18 @@ impl Namespaces {
             run(&["ip", "-n", &hub, "link", "add", &bridge, "type", "bridge"])?;
             run(&["ip", "-n", &hub, "link", "set", &bridge, "up"])?;
         }
+        // The hub has an address on the first network, for a quorum server.
+        run(&[
+            "ip",
+            "-n",
+            &hub,
+            "addr",
+            "add",
+            &format!("{}/24", self.hub_address()),
+            "dev",
+            "br0",
+        ])?;
+        run(&["ip", "-n", &hub, "link", "set", "lo", "up"])?;
         for k in 1..=self.nodes {
             let ns = self.node(k);
             run(&["ip", "netns", "add", &ns])?;
@@ -106,6 +118,23 @@ impl Namespaces {
     /// Node `k`'s address on network `n`.
     pub fn address(&self, k: usize, n: usize) -> IpAddr {
         IpAddr::V4(Ipv4Addr::new(10, 90 + n as u8, 0, k as u8))
+    }
+
+    /// The hub's address on the first network (10.90.0.100), where a test's quorum server
+    /// listens.
+    pub fn hub_address(&self) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(10, 90, 0, 100))
+    }
+
+    /// A command run inside the hub's namespace.
+    pub fn hub_command(&self, program: &std::path::Path) -> Command {
+        let mut command = Command::new("ip");
+        command
+            .arg("netns")
+            .arg("exec")
+            .arg(self.hub())
+            .arg(program);
+        command
     }
 
     /// A command run inside node `k`'s namespace.

@@ -22,6 +22,7 @@
 //! cluster.ascii       the applied cluster file
 //! packages/*.conf     the applied package files
 //! cluster.key         the heartbeat key (32 bytes or more; owner-only permissions)
+//! qs-ca.pem           the authority of the quorum server's certificate (with QS_HOST)
 //! incarnation         the boot counter: every start takes the next life
 //! acceptor            the core's persisted state
 //! cmcld.sock          the admin socket
@@ -48,12 +49,14 @@ use nix::unistd::{getpgrp, Pid};
 use super::auth::{Opener, Rejected, Sealer, PAYLOAD_MAX};
 use super::fence::Fence;
 use super::lock_lun::LockLun;
+use super::quorum_server::{ClientSettings, QuorumClient};
 use super::state_file;
 use super::supervisor::{Groups, Report, Supervisor};
 use crate::config::cluster::{self, ClusterConfig, ClusterLock};
 use crate::config::package::{self, PackageConfig};
 use crate::core::{
-    Action, Envelope, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase, Settings,
+    Action, Envelope, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase,
+    QuorumServerAnswer, QuorumServerRequest, Settings,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, IoId};
 use crate::packages::{Catalog, Command, PackageAction, PackageId, Refusal, ResourceValue};
@@ -218,6 +221,10 @@ enum Input {
         reply: mpsc::Sender<Reply>,
     },
     Supervisor(Report),
+    QuorumServer {
+        id: u64,
+        answer: Result<QuorumServerAnswer, String>,
+    },
 }
 
 /// The safety timer's process groups, told through the watcher's pipe.
@@ -447,9 +454,6 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
         incarnation,
         persisted,
     } = loaded;
-    if let ClusterLock::QuorumServer { .. } = config.lock {
-        return fail("a quorum server cluster lock is not supported by this build of cmcld yet");
-    }
     let timing = Timing::derive(&config, "cluster.ascii").or_else(|findings| {
         let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
         fail(lines.join("\n"))
@@ -553,6 +557,36 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
         None
     };
 
+    // The quorum server client: one connection kept open, polled by the core.
+    let quorum = if let ClusterLock::QuorumServer {
+        host,
+        alternate,
+        polling_interval,
+        ..
+    } = &config.lock
+    {
+        let ca = options.state_dir.join("qs-ca.pem");
+        let mut client = ClientSettings::new(
+            host,
+            alternate.as_deref(),
+            ca,
+            &config.name,
+            &config.nodes[me.index()].name,
+        );
+        // The core's own limit for a tie-break; it ignores later answers.
+        client.timeout = settings.timing.lock_timeout.max(Duration::from_millis(200));
+        client.reconnect_interval = (*polling_interval).min(Duration::from_secs(10));
+        let inputs = inputs.clone();
+        Some(
+            QuorumClient::spawn(client, move |id, answer| {
+                let _ = inputs.send(Input::QuorumServer { id, answer });
+            })
+            .or_else(|e| fail(format!("quorum server client: {e}")))?,
+        )
+    } else {
+        None
+    };
+
     // The admin socket.
     let socket_path = options.state_dir.join("cmcld.sock");
     let _ = std::fs::remove_file(&socket_path);
@@ -642,6 +676,7 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
         writing: false,
         held: VecDeque::new(),
         disk,
+        quorum,
         fence: fence.clone(),
         supervisor,
         catalog: Arc::new(Catalog::default()),
@@ -759,6 +794,7 @@ struct Driver {
     writing: bool,
     held: VecDeque<Action>,
     disk: Option<mpsc::Sender<crate::disk_paxos::DiskRequest>>,
+    quorum: Option<mpsc::Sender<QuorumServerRequest>>,
     fence: Arc<Mutex<Fence>>,
     supervisor: Supervisor,
     /// The catalog the core's package numbers refer to, as of the actions performed so far.
@@ -839,6 +875,9 @@ impl Driver {
                 let _ = reply.send(answer);
             }
             Input::Supervisor(report) => self.report(now, report),
+            Input::QuorumServer { id, answer } => {
+                self.node.handle_quorum_server(now, id, answer);
+            }
         }
     }
 
@@ -898,9 +937,19 @@ impl Driver {
                     self.log.say("lock LUN request with no lock LUN");
                 }
             }
-            Action::QuorumServer(_) => {
-                self.log
-                    .say("quorum server request with no quorum server client");
+            Action::QuorumServer(request) => {
+                let sent = self
+                    .quorum
+                    .as_ref()
+                    .is_some_and(|q| q.send(request).is_ok());
+                if !sent {
+                    let now = self.clock.now();
+                    self.node.handle_quorum_server(
+                        now,
+                        request.id,
+                        Err("no quorum server client".into()),
+                    );
+                }
             }
             Action::Package(action) => self.package(action),
             Action::Event(event) => {

@@ -1,0 +1,157 @@
+//! Two-node clusters whose tie-breaker is a real `cmqsd` in the namespaces' hub: a split
+//! leaves exactly one survivor, the first to be granted the lock (scenario 10 of cluster.md);
+//! the quorum server going down changes no membership and is reported (12); a split while it
+//! is down halts both halves (13).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cimguard_tests::agent::binary;
+use cimguard_tests::cluster::TestCluster;
+
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(3);
+const BOUND: Duration = Duration::from_secs(60);
+
+/// A quorum server in the hub namespace, killed when dropped.
+struct QuorumServer(Child);
+
+impl Drop for QuorumServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Configures two nodes using a quorum server in the hub, starts the server (authorizing
+/// both nodes) and gives each node its authority; the daemons are not started.
+fn two_nodes_with_a_quorum_server() -> (TestCluster, QuorumServer) {
+    // QS_POLLING_INTERVAL at its minimum, 10 s.
+    let cluster = TestCluster::configure_in_namespaces(
+        2,
+        MEMBER_TIMEOUT,
+        "QS_HOST 10.90.0.100\nQS_POLLING_INTERVAL 10000000\n",
+        "",
+    );
+    let ns = cluster.namespaces();
+    let dir = cluster.path().join("qs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let authfile = dir.join("qs_authfile");
+    std::fs::write(
+        &authfile,
+        format!("{}\n{}\n", ns.address(1, 0), ns.address(2, 0)),
+    )
+    .unwrap();
+    let program = binary("cmqsd").unwrap_or_else(|e| panic!("{e}"));
+    let log = std::fs::File::create(dir.join("cmqsd.log")).unwrap();
+    let mut child = ns
+        .hub_command(&program)
+        .arg("--listen")
+        .arg(format!("{}:1238", ns.hub_address()))
+        .arg("--authfile")
+        .arg(&authfile)
+        .arg("--tls-dir")
+        .arg(dir.join("tls"))
+        .arg("--name")
+        .arg(ns.hub_address().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("cmqsd starts");
+    let stdout = child.stdout.take().unwrap();
+    let (lines, listening) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let server = QuorumServer(child);
+    loop {
+        let line = listening
+            .recv_timeout(Duration::from_secs(30))
+            .expect("cmqsd says it listens");
+        if line.starts_with("listening") {
+            break;
+        }
+    }
+    for k in 1..=2 {
+        std::fs::copy(dir.join("tls/ca.pem"), cluster.dir(k).join("qs-ca.pem")).unwrap();
+    }
+    (cluster, server)
+}
+
+fn formed(cluster: &mut TestCluster) -> u64 {
+    cluster.start_all();
+    let both = vec!["n1".to_string(), "n2".to_string()];
+    let mut epoch = 0;
+    cluster.wait_for(BOUND, "two nodes form", |c| {
+        match (c.members(1), c.members(2)) {
+            (Some(a), Some(b)) if a == b && a.0 == both => {
+                epoch = a.1;
+                true
+            }
+            _ => false,
+        }
+    });
+    epoch
+}
+
+/// The quorum server's status as node `k` shows it ("up", "down", "unknown").
+fn quorum_server_status(cluster: &TestCluster, k: usize) -> Option<String> {
+    let status = cluster.status(k).ok()?;
+    match status.cluster.lock {
+        cimguard_cluster::status::LockRow::QuorumServer { status, .. } => {
+            Some(status.as_str().to_string())
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn scenario_10_a_two_node_split_leaves_the_node_the_quorum_server_granted() {
+    let (mut cluster, _server) = two_nodes_with_a_quorum_server();
+    formed(&mut cluster);
+    cluster.wait_for(BOUND, "both see the quorum server up", |c| {
+        (1..=2).all(|k| quorum_server_status(c, k).as_deref() == Some("up"))
+    });
+    cluster.partition(&[&[1], &[2]]);
+    cluster.wait_for(BOUND, "one node is fenced", |c| {
+        c.exited(1).is_some() || c.exited(2).is_some()
+    });
+    let winner = if cluster.exited(1).is_some() { 2 } else { 1 };
+    cluster.wait_for(BOUND, "the winner runs alone", |c| {
+        c.members(winner)
+            .is_some_and(|(members, _)| members == vec![format!("n{winner}")])
+    });
+    std::thread::sleep(2 * MEMBER_TIMEOUT);
+    assert!(
+        cluster.exited(winner).is_none(),
+        "both lost\n{}",
+        cluster.logs()
+    );
+}
+
+#[test]
+fn scenarios_12_and_13_a_quorum_server_down_is_reported_and_a_split_then_halts_both() {
+    let (mut cluster, server) = two_nodes_with_a_quorum_server();
+    let epoch = formed(&mut cluster);
+    cluster.wait_for(BOUND, "both see the quorum server up", |c| {
+        (1..=2).all(|k| quorum_server_status(c, k).as_deref() == Some("up"))
+    });
+    drop(server);
+    // Noticed at the next poll (QS_POLLING_INTERVAL 10 s); the cluster runs on undisturbed.
+    cluster.wait_for(BOUND, "both see the quorum server down", |c| {
+        (1..=2).all(|k| quorum_server_status(c, k).as_deref() == Some("down"))
+    });
+    let both = vec!["n1".to_string(), "n2".to_string()];
+    for k in 1..=2 {
+        assert_eq!(cluster.members(k), Some((both.clone(), epoch)), "n{k}");
+    }
+    // Scenario 13: half and no tie-breaker: both halves halt.
+    cluster.partition(&[&[1], &[2]]);
+    cluster.wait_for(BOUND, "both nodes halt", |c| {
+        c.exited(1).is_some() && c.exited(2).is_some()
+    });
+}
