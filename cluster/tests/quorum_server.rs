@@ -115,6 +115,7 @@ fn grants_expire_by_age_and_by_count_and_forgotten_instances_are_denied() {
         clusters_max: 10,
         instances_per_cluster_max: 4,
         instance_age_max: Duration::from_secs(60),
+        startup_quiet: Duration::ZERO,
     };
     let mut arbiter = Arbiter::new(limits);
     arbiter.register(start, CLUSTER, 1).unwrap();
@@ -294,9 +295,16 @@ impl Fixture {
     }
 
     fn start_on(&self, address: SocketAddr, authorized: AuthFile) -> Running {
+        self.start_with(address, authorized, Duration::ZERO)
+    }
+
+    /// A server on `address` that denies every acquire for `quiet` after its start.
+    fn start_with(&self, address: SocketAddr, authorized: AuthFile, quiet: Duration) -> Running {
         let listener = TcpListener::bind(address).unwrap();
         let address = listener.local_addr().unwrap();
-        let server = QuorumServer::new(&self.tls, authorized, ServerLimits::default());
+        let mut limits = ServerLimits::default();
+        limits.arbiter.startup_quiet = quiet;
+        let server = QuorumServer::new(&self.tls, authorized, limits);
         let serving = Arc::clone(&server);
         let thread = thread::spawn(move || serving.serve(listener).unwrap());
         Running {
@@ -512,10 +520,7 @@ fn an_unsupported_version_is_denied_with_its_reason() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(
-        read_frame::<_, Reply>(&mut tls).is_err(),
-        "the connection closes"
-    );
+    assert_closed(read_frame::<_, Reply>(&mut tls));
 }
 
 #[test]
@@ -560,15 +565,64 @@ fn the_first_request_after_a_server_restart_is_answered() {
     let mut client = Client::spawn(fixture.settings(&[address], CLUSTER, "node1"));
     client.ping_until_pong();
     running.stop();
-    let _running = fixture.start_on(address, AuthFile::any());
+    // Restarted, it has forgotten its grants: for its quiet period it grants nothing, since
+    // the other half of a split it decided before may be asking.
+    let quiet = Duration::from_secs(2);
+    let restarted = Instant::now();
+    let _running = fixture.start_with(address, AuthFile::any(), quiet);
     // The client still holds the old connection; the request fails on it and is asked again
-    // on a new one (an acquire may be asked twice: the same group is granted again).
+    // on a new one, and answered.
+    let ask = QuorumServerAsk::Acquire {
+        instance: Epoch(0x400),
+        group: NodeSet(1),
+    };
+    assert_eq!(client.ask(ask), Ok(QuorumServerAnswer::Denied));
+    assert!(
+        restarted.elapsed() < quiet,
+        "the machine was too slow to tell"
+    );
+    // After it, the lock is granted as usual.
+    while restarted.elapsed() <= quiet {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(client.ask(ask), Ok(QuorumServerAnswer::Granted));
+}
+
+#[test]
+fn a_cluster_whose_memory_went_still_has_its_old_instances_refused() {
+    let mut arbiter = Arbiter::new(ArbiterLimits {
+        instances_per_cluster_max: 1,
+        ..limits()
+    });
+    let now = Instant::now();
+    arbiter.register(now, CLUSTER, 7).unwrap();
     assert_eq!(
-        client.ask(QuorumServerAsk::Acquire {
-            instance: Epoch(0x400),
-            group: NodeSet(1),
-        }),
-        Ok(QuorumServerAnswer::Granted)
+        arbiter.acquire(now, CLUSTER, 7, Epoch(0x100), NodeSet(1)),
+        Decision::Granted
+    );
+    // A newer instance pushes the first out; the cluster's connections end, and with no
+    // grant left its area goes... except for the newest grant: forget it by age too.
+    assert_eq!(
+        arbiter.acquire(now, CLUSTER, 7, Epoch(0x200), NodeSet(1)),
+        Decision::Granted
+    );
+    arbiter.unregister(now, CLUSTER);
+    let later = now + limits().instance_age_max + Duration::from_secs(1);
+    arbiter.register(later, "other", 9).unwrap();
+    assert_eq!(arbiter.clusters(), 1, "alpha's area is gone");
+    // Back: its forgotten instances stay refused to any group.
+    arbiter.register(later, CLUSTER, 7).unwrap();
+    for instance in [Epoch(0x100), Epoch(0x200)] {
+        assert_eq!(
+            arbiter.acquire(later, CLUSTER, 7, instance, NodeSet(2)),
+            Decision::Denied {
+                holder: NodeSet::EMPTY
+            }
+        );
+    }
+    assert_eq!(
+        arbiter.acquire(later, CLUSTER, 7, Epoch(0x300), NodeSet(2)),
+        Decision::Granted
     );
 }
 
@@ -607,10 +661,7 @@ fn garbage_and_oversized_frames_close_only_their_connection() {
     hello(&mut tls);
     tls.write_all(&u32::MAX.to_be_bytes()).unwrap();
     tls.flush().unwrap();
-    assert!(
-        read_frame::<_, Reply>(&mut tls).is_err(),
-        "the connection closes"
-    );
+    assert_closed(read_frame::<_, Reply>(&mut tls));
 
     // TLS, welcomed, then bytes that are not JSON.
     let mut tls = raw_tls(&fixture, running.address);
@@ -618,10 +669,7 @@ fn garbage_and_oversized_frames_close_only_their_connection() {
     tls.write_all(&5u32.to_be_bytes()).unwrap();
     tls.write_all(b"{{{{{").unwrap();
     tls.flush().unwrap();
-    assert!(
-        read_frame::<_, Reply>(&mut tls).is_err(),
-        "the connection closes"
-    );
+    assert_closed(read_frame::<_, Reply>(&mut tls));
 
     wait_until("only the client's connection is left", || {
         running.server.connections() == 1
@@ -660,4 +708,17 @@ fn hello(tls: &mut StreamOwned<ClientConnection, TcpStream>) {
         read_frame::<_, HelloReply>(tls).unwrap(),
         HelloReply::Welcome
     );
+}
+
+/// The server ended the connection: end of stream (or a TLS close), not a read timeout.
+fn assert_closed(result: Result<Reply, FrameError>) {
+    match result {
+        Err(FrameError::Closed) => {}
+        Err(FrameError::Io(error))
+            if !matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("the connection did not close: {other:?}"),
+    }
 }

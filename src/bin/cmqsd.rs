@@ -45,6 +45,12 @@ struct Cli {
     /// Seconds a grant is remembered.
     #[arg(long, value_name = "SECONDS")]
     instance_age_max: Option<u64>,
+    /// Seconds after start during which every lock request is denied [default: 150]: grants
+    /// given before a restart are forgotten while the other half of that split may still ask.
+    /// Keep it above every served cluster's 0.2 x MEMBER_TIMEOUT + QS_TIMEOUT_EXTENSION; 0 only
+    /// for a server that has never granted anything.
+    #[arg(long, value_name = "SECONDS")]
+    startup_quiet: Option<u64>,
 }
 
 impl Cli {
@@ -62,6 +68,9 @@ impl Cli {
         }
         if let Some(seconds) = self.instance_age_max {
             limits.arbiter.instance_age_max = Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = self.startup_quiet {
+            limits.arbiter.startup_quiet = Duration::from_secs(seconds);
         }
         limits
     }

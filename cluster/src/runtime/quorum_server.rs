@@ -22,8 +22,12 @@
 //! ```
 //!
 //! A denied hello is followed by the end of the connection. There is no release: the state is
-//! memory-only, old instances expire, and a restarted server has forgotten every grant, which
-//! is safe because the instances (membership epochs) only grow.
+//! memory-only and old instances expire. Both halves of a split ask for the same instance (the
+//! epoch of the membership that split), so a server that forgot a grant must not give that
+//! instance to the other half: a restarted server denies every acquire for
+//! [`ArbiterLimits::startup_quiet`], longer than any cluster waits for an answer (a node whose
+//! request is not answered in time treats the lock as lost and ignores a later answer), and a
+//! cluster's forgotten instances are remembered by name after its memory area goes.
 //!
 //! # Parts
 //!
@@ -212,6 +216,11 @@ pub struct ArbiterLimits {
     /// How long a grant is remembered. It must exceed the cluster's own lock timeout by far:
     /// a request that arrives later than this for a forgotten instance is denied.
     pub instance_age_max: Duration,
+    /// After a (re)start every acquire is denied this long: a grant given before the restart
+    /// is forgotten, and the other half of that split may still be asking. It must exceed
+    /// the longest quorum server timeout of any cluster served (0.2 x MEMBER_TIMEOUT +
+    /// QS_TIMEOUT_EXTENSION; MEMBER_TIMEOUT is at most 300 s).
+    pub startup_quiet: Duration,
 }
 
 impl Default for ArbiterLimits {
@@ -220,6 +229,7 @@ impl Default for ArbiterLimits {
             clusters_max: 150,
             instances_per_cluster_max: 64,
             instance_age_max: Duration::from_secs(600),
+            startup_quiet: Duration::from_secs(150),
         }
     }
 }
@@ -281,6 +291,10 @@ pub enum Decision {
 pub struct Arbiter {
     limits: ArbiterLimits,
     clusters: HashMap<String, Area>,
+    /// Acquires are denied until then (see [`ArbiterLimits::startup_quiet`]).
+    quiet_until: Option<Instant>,
+    /// The newest forgotten instance of clusters whose area is gone, by name (bounded).
+    forgotten: HashMap<String, Epoch>,
 }
 
 /// One cluster's memory.
@@ -299,12 +313,23 @@ struct Grant {
 }
 
 impl Arbiter {
-    /// An arbiter that knows no cluster.
+    /// An arbiter that knows no cluster and grants at once (no quiet period: for a server
+    /// that has never granted anything, and for tests).
     pub fn new(limits: ArbiterLimits) -> Arbiter {
         Arbiter {
             limits,
             clusters: HashMap::new(),
+            quiet_until: None,
+            forgotten: HashMap::new(),
         }
+    }
+
+    /// An arbiter of a server starting at `now`: it denies every acquire for
+    /// [`ArbiterLimits::startup_quiet`].
+    pub fn starting(limits: ArbiterLimits, now: Instant) -> Arbiter {
+        let mut arbiter = Arbiter::new(limits);
+        arbiter.quiet_until = Some(now + limits.startup_quiet);
+        arbiter
     }
 
     /// A connection of cluster `cluster_name` with id `cluster_id` said hello. On success the
@@ -330,13 +355,14 @@ impl Arbiter {
                 clusters_max: self.limits.clusters_max,
             });
         }
+        let forgotten_through = self.forgotten.remove(cluster_name);
         self.clusters.insert(
             cluster_name.to_string(),
             Area {
                 id: cluster_id,
                 connections: 1,
                 grants: BTreeMap::new(),
-                forgotten_through: None,
+                forgotten_through,
             },
         );
         Ok(())
@@ -363,6 +389,9 @@ impl Arbiter {
             holder: NodeSet::EMPTY,
         };
         self.expire(now);
+        if self.quiet_until.is_some_and(|until| now < until) {
+            return nobody;
+        }
         let instances_max = self.limits.instances_per_cluster_max;
         let Some(area) = self
             .clusters
@@ -448,8 +477,30 @@ impl Arbiter {
                 area.forget(instance);
             }
         }
-        self.clusters
-            .retain(|_, area| area.connections > 0 || !area.grants.is_empty());
+        let forgotten = &mut self.forgotten;
+        self.clusters.retain(|name, area| {
+            let keep = area.connections > 0 || !area.grants.is_empty();
+            if !keep {
+                if let Some(through) = area.forgotten_through {
+                    forgotten.insert(name.clone(), through);
+                }
+            }
+            keep
+        });
+        // Bounded: past the bound the oldest memories go (their instances are long past any
+        // cluster's lock timeout).
+        let bound = self.limits.clusters_max.saturating_mul(4).max(16);
+        while self.forgotten.len() > bound {
+            let Some(oldest) = self
+                .forgotten
+                .iter()
+                .min_by_key(|(_, through)| **through)
+                .map(|(name, _)| name.clone())
+            else {
+                break;
+            };
+            self.forgotten.remove(&oldest);
+        }
     }
 }
 
@@ -643,7 +694,7 @@ impl QuorumServer {
         Arc::new(QuorumServer {
             tls: Arc::new(tls),
             authorized: RwLock::new(Arc::new(authorized)),
-            arbiter: Mutex::new(Arbiter::new(limits.arbiter)),
+            arbiter: Mutex::new(Arbiter::starting(limits.arbiter, Instant::now())),
             limits,
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
@@ -753,7 +804,7 @@ impl QuorumServer {
                 if let Some((cluster_name, _, node_name)) = &session.cluster {
                     lock(&server.arbiter).unregister(Instant::now(), cluster_name);
                     log(format_args!(
-                        "{peer}: node {node_name} of cluster {cluster_name}: connection ended: {why}"
+                        "{peer}: node {node_name:?} of cluster {cluster_name:?}: connection ended: {why}"
                     ));
                 } else {
                     log(format_args!("{peer}: connection ended: {why}"));
@@ -790,12 +841,14 @@ impl QuorumServer {
             self.welcome(peer.ip(), version, &cluster_name, cluster_id, &node_name)
         {
             log(format_args!(
-                "{peer}: node {node_name} of cluster {cluster_name} (id {cluster_id:#x}) denied: {refusal}"
+                "{peer}: node {} of cluster {} (id {cluster_id:#x}) denied: {refusal}",
+                shown(&node_name),
+                shown(&cluster_name)
             ));
             return self.refuse(&mut tls, &refusal);
         }
         log(format_args!(
-            "{peer}: node {node_name} of cluster {cluster_name} (id {cluster_id:#x}) connected"
+            "{peer}: node {node_name:?} of cluster {cluster_name:?} (id {cluster_id:#x}) connected"
         ));
         session.cluster = Some((cluster_name.clone(), cluster_id, node_name.clone()));
         write_frame(&mut tls, &HelloReply::Welcome).map_err(|e| e.to_string())?;
@@ -822,7 +875,7 @@ impl QuorumServer {
                         group,
                     );
                     log(format_args!(
-                        "{peer}: node {node_name} of cluster {cluster_name}: lock of instance {instance} for group {group:?}: {decision:?}"
+                        "{peer}: node {node_name:?} of cluster {cluster_name:?}: lock of instance {instance} for group {group:?}: {decision:?}"
                     ));
                     match decision {
                         Decision::Granted => Reply::Granted { id },
@@ -1261,6 +1314,17 @@ fn split_address(address: &str) -> (String, u16) {
         }
     }
     (address.to_string(), PORT)
+}
+
+/// A name from a peer as a log shows it: quoted and escaped (no forged lines, no terminal
+/// escapes), and at most 64 characters of it.
+fn shown(name: &str) -> String {
+    let cut: String = name.chars().take(64).collect();
+    if cut.len() < name.len() {
+        format!("{cut:?}...")
+    } else {
+        format!("{cut:?}")
+    }
 }
 
 #[cfg(test)]
