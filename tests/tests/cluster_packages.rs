@@ -265,3 +265,72 @@ fn a_generic_resource_set_down_fails_the_package_over_and_up_lets_it_run() {
         "{reply:?}"
     );
 }
+
+#[test]
+fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuses() {
+    use cimguard_cluster::runtime::daemon::{FileText, Reply, Request};
+
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    let pkg_a = package("0", "");
+    cluster.add_package("pkgA", &pkg_a);
+    running_on_n1(&mut cluster);
+    let generation = |c: &TestCluster, k: usize| c.status(k).map(|s| s.cluster.generation).ok();
+    assert_eq!(generation(&cluster, 2), Some(1));
+    let file = |name: &str, text: &str| FileText {
+        name: name.into(),
+        text: text.into(),
+    };
+    let pkg_b = "package_name pkgB\nnode_name n2\nnode_name n3\nauto_run yes\n\
+                 service_name svcb\nservice_cmd \"exec sleep 1000\"\n";
+
+    // A broken file: refused with its findings, nothing distributed.
+    let reply = cluster
+        .request(
+            3,
+            &Request::Apply {
+                cluster: None,
+                packages: vec![
+                    file("pkgA.conf", &pkg_a),
+                    file("pkgB.conf", &format!("{pkg_b}node_name n9\n")),
+                ],
+            },
+        )
+        .unwrap();
+    assert!(
+        matches!(&reply, Reply::Error(why) if why.contains("pkgB.conf") && why.contains("n9")),
+        "{reply:?}"
+    );
+
+    // Deleting a running package is refused (serviceguard.md 5.2).
+    let reply = cluster
+        .request(
+            3,
+            &Request::Apply {
+                cluster: None,
+                packages: vec![file("pkgB.conf", pkg_b)],
+            },
+        )
+        .unwrap();
+    assert!(matches!(reply, Reply::Refused(_)), "{reply:?}");
+
+    // Adding one: a new generation on every node, the new package running, pkgA untouched.
+    let service = pid(&cluster.dir(1)).unwrap();
+    let reply = cluster
+        .request(
+            3,
+            &Request::Apply {
+                cluster: None,
+                packages: vec![file("pkgA.conf", &pkg_a), file("pkgB.conf", pkg_b)],
+            },
+        )
+        .unwrap();
+    assert_eq!(reply, Reply::Done);
+    cluster.wait_for(BOUND, "one new generation everywhere, pkgB on n2", |c| {
+        let first = generation(c, 1);
+        first.is_some_and(|g| g > 1)
+            && (2..=3).all(|k| generation(c, k) == first)
+            && (1..=3).all(|k| c.owners(k, "pkgB") == Some(names(&["n2"])))
+    });
+    assert!(alive(service));
+    assert_eq!(cluster.owners(1, "pkgA"), Some(names(&["n1"])));
+}

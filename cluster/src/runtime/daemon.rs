@@ -54,6 +54,7 @@ use super::state_file;
 use super::supervisor::{Groups, Report, Supervisor};
 use crate::config::cluster::{self, ClusterConfig, ClusterLock};
 use crate::config::package::{self, PackageConfig};
+use crate::config::Severity;
 use crate::core::{
     Action, Envelope, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase,
     QuorumServerAnswer, QuorumServerRequest, Settings,
@@ -157,6 +158,14 @@ pub enum Request {
         /// The status or the value.
         value: ResourceValue,
     },
+    /// cmapplyconf: a new configuration generation, from the files' text (each checked by
+    /// cmcheckconf's rules first), distributed to every member with the next membership.
+    Apply {
+        /// The cluster file (absent: the one in effect).
+        cluster: Option<FileText>,
+        /// Every package file of the new generation.
+        packages: Vec<FileText>,
+    },
     /// cmhaltcl [-f] [-d].
     HaltCluster {
         /// -f: halt the packages too.
@@ -164,6 +173,15 @@ pub enum Request {
         /// -d: leave the packages running, detached.
         detach: bool,
     },
+}
+
+/// A configuration file given to [`Request::Apply`]: its name (for the findings) and text.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileText {
+    /// The file's name as the operator gave it.
+    pub name: String,
+    /// Its content.
+    pub text: String,
 }
 
 /// The answer on the admin socket.
@@ -1195,6 +1213,14 @@ impl Driver {
                     .map_err(|e| Reply::Refused(e.to_string()))?;
                 Ok(None)
             }
+            Request::Apply { cluster, packages } => {
+                let in_effect = self.node.settings().config.clone();
+                let (cluster, packages) = checked_generation(&in_effect, cluster, &packages)?;
+                self.node
+                    .handle_apply(now, cluster, packages)
+                    .map_err(refused)?;
+                Ok(None)
+            }
             Request::RunCluster { nodes } => {
                 let mut set = NodeSet::EMPTY;
                 for name in &nodes {
@@ -1222,6 +1248,46 @@ impl Driver {
                 Ok(None)
             }
         }
+    }
+}
+
+/// The files of a cmapplyconf, read and checked as cmcheckconf does: every finding that is an
+/// error refuses the whole set (all of them are told).
+fn checked_generation(
+    in_effect: &ClusterConfig,
+    cluster: Option<FileText>,
+    packages: &[FileText],
+) -> Result<(ClusterConfig, Vec<PackageConfig>), Reply> {
+    let mut findings: Vec<String> = Vec::new();
+    let cluster = match cluster {
+        None => Some(in_effect.clone()),
+        Some(file) => match cluster::parse(&file.text, &file.name) {
+            Ok(checked) => Some(checked.config),
+            Err(errors) => {
+                findings.extend(errors.iter().map(ToString::to_string));
+                None
+            }
+        },
+    };
+    let mut parsed = Vec::new();
+    for file in packages {
+        match package::parse(&file.text, &file.name) {
+            Ok(checked) => parsed.push(checked.config),
+            Err(errors) => findings.extend(errors.iter().map(ToString::to_string)),
+        }
+    }
+    if let (Some(cluster), true) = (&cluster, findings.is_empty()) {
+        let names: Vec<&str> = packages.iter().map(|f| f.name.as_str()).collect();
+        findings.extend(
+            package::check_set(cluster, &parsed, &names)
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(ToString::to_string),
+        );
+    }
+    match cluster {
+        Some(cluster) if findings.is_empty() => Ok((cluster, parsed)),
+        _ => Err(Reply::Error(findings.join("\n"))),
     }
 }
 
