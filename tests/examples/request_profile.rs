@@ -15,17 +15,9 @@
 
 use std::net::SocketAddr;
 
-use bytes::Bytes;
-use futures_util::FutureExt;
-use http::{HeaderMap, HeaderValue, Method};
-use http_body_util::BodyExt;
-
 use cimguard_provider::auth::{AuthMethod, Principal, Role};
-use cimguard_provider::config::ServerConfig;
-use cimguard_provider::http::answer;
-use cimguard_provider::interop::{standard_object_manager, InteropSettings};
-use cimguard_provider::service::{Peer, Service};
-use cimguard_tests::requests;
+use cimguard_provider::service::Peer;
+use cimguard_tests::requests::{self, exchange, headers, service};
 
 /// The allocator cmwbemd uses.
 #[global_allocator]
@@ -91,53 +83,4 @@ fn usage<T>() -> T {
          enumerate_profile_names ITERATIONS"
     );
     std::process::exit(2)
-}
-
-fn service() -> Service {
-    let settings = InteropSettings {
-        product: "cimguard".into(),
-        version: "0.1.0".into(),
-        system_name: "node1".into(),
-        profiles: Vec::new(),
-    };
-    let manager = standard_object_manager("node1", &settings).expect("the standard manager");
-    let config = ServerConfig {
-        danger_allow_anonymous: true,
-        ..ServerConfig::default()
-    };
-    Service::new(config, manager, None, None)
-}
-
-fn headers(method: &str) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/xml; charset=\"utf-8\""),
-    );
-    headers.insert("CIMOperation", HeaderValue::from_static("MethodCall"));
-    headers.insert(
-        "CIMMethod",
-        HeaderValue::from_str(method).expect("a header value"),
-    );
-    headers.insert("CIMObject", HeaderValue::from_static("root%2Finterop"));
-    headers
-}
-
-/// One request answered and its body collected, as the listener would send it.
-fn exchange(
-    service: &Service,
-    peer: &Peer,
-    principal: &Principal,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Bytes {
-    let response = answer(service, peer, principal, &Method::POST, headers, body);
-    assert_eq!(response.status(), http::StatusCode::OK);
-    response
-        .into_body()
-        .collect()
-        .now_or_never()
-        .expect("a buffered body is ready at once")
-        .expect("infallible")
-        .to_bytes()
 }

@@ -1,6 +1,18 @@
 //! CIM-XML request bodies the benchmarks send, written out as a client such as pywbem writes
 //! them, so that the process benchmark (`benches/wbem.rs`) and the in-process one
-//! (`benches/request.rs`) measure the same request.
+//! (`benches/request.rs`) measure the same request; and the server those in-process
+//! measurements answer them with.
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{HeaderMap, HeaderValue, Method};
+use http_body_util::BodyExt;
+
+use cimguard_provider::auth::Principal;
+use cimguard_provider::config::ServerConfig;
+use cimguard_provider::http::answer;
+use cimguard_provider::interop::{standard_object_manager, InteropSettings};
+use cimguard_provider::service::{Peer, Service};
 
 /// The body of an intrinsic method call `method` in `namespace` (`root/interop`) with
 /// `params`, the `IPARAMVALUE` elements written out.
@@ -56,6 +68,58 @@ pub fn enumerate_profile_names() -> String {
         "root/interop",
         r#"<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="CIM_RegisteredProfile"/></IPARAMVALUE>"#,
     )
+}
+
+/// The server as cmwbemd builds it (interop namespace, anonymous requests let in), for the
+/// in-process request bench and its instruction counts.
+pub fn service() -> Service {
+    let settings = InteropSettings {
+        product: "cimguard".into(),
+        version: "0.1.0".into(),
+        system_name: "node1".into(),
+        profiles: Vec::new(),
+    };
+    let manager = standard_object_manager("node1", &settings).expect("the standard manager");
+    let config = ServerConfig {
+        danger_allow_anonymous: true,
+        ..ServerConfig::default()
+    };
+    Service::new(config, manager, None, None)
+}
+
+/// The CIM headers of an intrinsic method call in root/interop.
+pub fn headers(method: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml; charset=\"utf-8\""),
+    );
+    headers.insert("CIMOperation", HeaderValue::from_static("MethodCall"));
+    headers.insert(
+        "CIMMethod",
+        HeaderValue::from_str(method).expect("a header value"),
+    );
+    headers.insert("CIMObject", HeaderValue::from_static("root%2Finterop"));
+    headers
+}
+
+/// One request answered and its body collected, as the listener would send it.
+pub fn exchange(
+    service: &Service,
+    peer: &Peer,
+    principal: &Principal,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Bytes {
+    let response = answer(service, peer, principal, &Method::POST, headers, body);
+    assert_eq!(response.status(), http::StatusCode::OK);
+    response
+        .into_body()
+        .collect()
+        .now_or_never()
+        .expect("a buffered body is ready at once")
+        .expect("infallible")
+        .to_bytes()
 }
 
 #[cfg(test)]

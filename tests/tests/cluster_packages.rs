@@ -333,4 +333,31 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
     });
     assert!(alive(service));
     assert_eq!(cluster.owners(1, "pkgA"), Some(names(&["n1"])));
+
+    // cmhaltpkg pkgB from any node halts it (and disables its AUTO_RUN); cmrunpkg -n n3
+    // starts it there.
+    let halt = Request::HaltPackage {
+        package: "pkgB".into(),
+        node: None,
+    };
+    assert_eq!(cluster.request(1, &halt).unwrap(), Reply::Done);
+    cluster.wait_for(BOUND, "pkgB halted", |c| {
+        (1..=3).all(|k| c.owners(k, "pkgB") == Some(Vec::new()))
+    });
+    let run = Request::RunPackage {
+        package: "pkgB".into(),
+        node: Some("n3".into()),
+    };
+    assert_eq!(cluster.request(1, &run).unwrap(), Reply::Done);
+    cluster.wait_for(BOUND, "pkgB runs on n3", |c| {
+        (1..=3).all(|k| c.owners(k, "pkgB") == Some(names(&["n3"])))
+    });
+    let unknown = Request::EnablePackage {
+        package: "nosuch".into(),
+        node: None,
+    };
+    assert!(matches!(
+        cluster.request(2, &unknown).unwrap(),
+        Reply::Error(_)
+    ));
 }

@@ -1138,6 +1138,17 @@ impl Driver {
                 .find(name)
                 .ok_or_else(|| Reply::Error(format!("{name} is not a package of this cluster")))
         };
+        // Which of the package commands that take an optional node this is.
+        enum Kind {
+            Halt,
+            Enable,
+            Disable,
+        }
+        let request_kind = match &request {
+            Request::EnablePackage { .. } => Kind::Enable,
+            Request::DisablePackage { .. } => Kind::Disable,
+            _ => Kind::Halt,
+        };
         match request {
             Request::Status => {
                 let rejected = self
@@ -1177,34 +1188,23 @@ impl Driver {
             Request::HaltPackage {
                 package: name,
                 node,
-            } => {
-                let package = package(&self.node, &name)?;
-                let node = node.map(|n| self.node_id(&n)).transpose()?;
-                self.node
-                    .handle_command(now, Command::Halt { package, node })
-                    .map_err(refused)?;
-                Ok(None)
             }
-            Request::EnablePackage {
+            | Request::EnablePackage {
+                package: name,
+                node,
+            }
+            | Request::DisablePackage {
                 package: name,
                 node,
             } => {
                 let package = package(&self.node, &name)?;
                 let node = node.map(|n| self.node_id(&n)).transpose()?;
-                self.node
-                    .handle_command(now, Command::Enable { package, node })
-                    .map_err(refused)?;
-                Ok(None)
-            }
-            Request::DisablePackage {
-                package: name,
-                node,
-            } => {
-                let package = package(&self.node, &name)?;
-                let node = node.map(|n| self.node_id(&n)).transpose()?;
-                self.node
-                    .handle_command(now, Command::Disable { package, node })
-                    .map_err(refused)?;
+                let command = match request_kind {
+                    Kind::Halt => Command::Halt { package, node },
+                    Kind::Enable => Command::Enable { package, node },
+                    Kind::Disable => Command::Disable { package, node },
+                };
+                self.node.handle_command(now, command).map_err(refused)?;
                 Ok(None)
             }
             Request::SetResource { name, value } => {

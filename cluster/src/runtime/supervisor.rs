@@ -564,21 +564,13 @@ impl Inner {
             )
         })?;
         let group = child.id() as i32;
-        self.groups.add(group);
-        let service = Service {
-            name: config.name.clone(),
+        self.track(
+            package,
+            index,
+            &config.name,
             group,
-            stopping: Arc::new(AtomicBool::new(false)),
-            exited: Arc::new(AtomicBool::new(false)),
-        };
-        let watched = (service.stopping.clone(), service.exited.clone());
-        // In the table before its watcher runs, so that an exit at once is seen.
-        self.table()
-            .services
-            .entry(package.name.clone())
-            .or_default()
-            .insert(index, service);
-        self.watch(package, group, WatchTarget::Child(child), watched);
+            WatchTarget::Child(child),
+        );
         self.log(
             package,
             &format!(
@@ -664,22 +656,35 @@ impl Inner {
             return false;
         }
         for (index, name, group) in record.services {
-            self.groups.add(group);
-            let service = Service {
-                name,
-                group,
-                stopping: Arc::new(AtomicBool::new(false)),
-                exited: Arc::new(AtomicBool::new(false)),
-            };
-            let watched = (service.stopping.clone(), service.exited.clone());
-            self.table()
-                .services
-                .entry(package.name.clone())
-                .or_default()
-                .insert(index, service);
-            self.watch(package, group, WatchTarget::Group, watched);
+            self.track(package, index, &name, group, WatchTarget::Group);
         }
         true
+    }
+
+    /// Guards service `index` (`name`, process group `group`) with the safety timer, enters
+    /// it in the table, then watches it: in the table first, so that an exit at once is seen.
+    fn track(
+        &self,
+        package: &PackageConfig,
+        index: usize,
+        name: &str,
+        group: i32,
+        target: WatchTarget,
+    ) {
+        self.groups.add(group);
+        let service = Service {
+            name: name.to_string(),
+            group,
+            stopping: Arc::new(AtomicBool::new(false)),
+            exited: Arc::new(AtomicBool::new(false)),
+        };
+        let watched = (service.stopping.clone(), service.exited.clone());
+        self.table()
+            .services
+            .entry(package.name.clone())
+            .or_default()
+            .insert(index, service);
+        self.watch(package, group, target, watched);
     }
 
     fn services_path(&self, package: &PackageConfig) -> PathBuf {
