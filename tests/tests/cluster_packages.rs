@@ -34,6 +34,14 @@ fn pid(dir: &Path) -> Option<i32> {
         .ok()
 }
 
+/// The scheduling policy of process `pid`'s main thread (0 normal, 1 FIFO, 2 RR).
+fn policy(pid: i32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    // Field 41 of stat; `rest` starts at field 3.
+    rest.split_whitespace().nth(38)?.parse().ok()
+}
+
 fn alive(pid: i32) -> bool {
     kill(Pid::from_raw(pid), None).is_ok()
 }
@@ -83,6 +91,13 @@ fn a_dead_service_is_restarted_then_its_package_fails_over() {
     let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
     cluster.add_package("pkgA", &package("1", ""));
     let first = running_on_n1(&mut cluster);
+    // The daemon's timing thread may run real-time; its services do not.
+    assert_eq!(policy(first), Some(0), "SCHED_OTHER");
+    let daemon = cluster.pid(1) as i32;
+    let realtime = cluster.status(1).unwrap().realtime;
+    if realtime.is_ok() {
+        assert_eq!(policy(daemon), Some(2), "SCHED_RR");
+    }
 
     kill(Pid::from_raw(first), Signal::SIGKILL).unwrap();
     let mut second = 0;

@@ -213,6 +213,8 @@ pub struct DaemonStatus {
     pub safety_timer: String,
     /// Whether the daemon's memory is locked (mlockall), or why not.
     pub memory_locked: Result<(), String>,
+    /// Whether the timing thread runs under SCHED_RR, or why not.
+    pub realtime: Result<(), String>,
     /// Heartbeat datagrams dropped, by reason (forged, replayed, foreign, ...).
     pub datagrams_rejected: BTreeMap<String, u64>,
     /// Authenticated datagrams that did not decode, or whose sender did not match.
@@ -442,6 +444,30 @@ fn lock_memory() -> Result<(), String> {
         .map_err(|errno| format!("mlockall refused: {errno}"))
 }
 
+/// Puts the calling thread (the timing thread) under SCHED_RR at a middle real-time
+/// priority, so that ordinary load cannot delay heartbeats and the safety timer's pets
+/// (cluster.md, "Lessons for our engine"); where that is refused the reason is returned for
+/// the log and the status, and the daemon carries on under the normal policy.
+fn realtime_priority() -> Result<(), String> {
+    use thread_priority::unix::{
+        set_thread_priority_and_policy, thread_native_id, RealtimeThreadSchedulePolicy,
+        ThreadSchedulePolicy,
+    };
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    let priority = ThreadPriorityValue::try_from(REALTIME_PRIORITY)
+        .map_err(|e| format!("SCHED_RR priority {REALTIME_PRIORITY}: {e}"))?;
+    set_thread_priority_and_policy(
+        thread_native_id(),
+        ThreadPriority::Crossplatform(priority),
+        ThreadSchedulePolicy::Realtime(RealtimeThreadSchedulePolicy::RoundRobin),
+    )
+    .map_err(|e| format!("SCHED_RR refused: {e}"))
+}
+
+/// The timing thread's real-time priority (of 1 to 99): above ordinary work, below the
+/// kernel's own real-time threads.
+const REALTIME_PRIORITY: u8 = 50;
+
 /// The monotonic clock the core is driven with.
 #[derive(Clone, Copy)]
 struct Clock(std::time::Instant);
@@ -663,6 +689,13 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
     };
     drop(inputs);
 
+    // The timing thread is this one; the threads started above keep the normal policy.
+    let realtime = realtime_priority();
+    if let Err(why) = &realtime {
+        log.say(format_args!(
+            "warning: {why}; heartbeats and the safety timer may be delayed under CPU load"
+        ));
+    }
     let clock = Clock(std::time::Instant::now());
     let node = Node::new(settings, incarnation, persisted, clock.now());
     log.say(format_args!(
@@ -702,6 +735,7 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
         opener,
         config: Arc::new(config),
         memory_locked,
+        realtime,
         name: options.node.clone(),
         stop: None,
     };
@@ -821,6 +855,7 @@ struct Driver {
     opener: Arc<Mutex<Opener>>,
     config: Arc<ClusterConfig>,
     memory_locked: Result<(), String>,
+    realtime: Result<(), String>,
     name: String,
     stop: Option<Stop>,
 }
@@ -1166,6 +1201,7 @@ impl Driver {
                     cluster: self.node.status(now),
                     safety_timer: "process fence".into(),
                     memory_locked: self.memory_locked.clone(),
+                    realtime: self.realtime.clone(),
                     datagrams_rejected: rejected,
                     messages_undecodable: self.counters.undecodable.load(Ordering::Relaxed),
                     messages_too_large: self.counters.too_large.load(Ordering::Relaxed),

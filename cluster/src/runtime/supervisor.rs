@@ -170,6 +170,7 @@ impl Supervisor {
         let spawned = thread::Builder::new()
             .name(format!("pkg-{}", package.name))
             .spawn(move || {
+                normal_policy();
                 for (job, package) in jobs {
                     job(&inner, &package);
                 }
@@ -731,6 +732,25 @@ struct ServicesRecord {
     boot_id: String,
     /// (index, name, process group).
     services: Vec<(usize, String, i32)>,
+}
+
+/// Puts the calling thread under the normal scheduling policy. Package workers are started
+/// from the daemon's timing thread, which runs under SCHED_RR where it may: without this they,
+/// and the scripts and services they start (children inherit the policy), would run real-time.
+fn normal_policy() {
+    use thread_priority::unix::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+        ThreadSchedulePolicy,
+    };
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    // 50 of 0-99 is nice 0 under the normal policy.
+    if let Ok(middle) = ThreadPriorityValue::try_from(50u8) {
+        let _ = set_thread_priority_and_policy(
+            thread_native_id(),
+            ThreadPriority::Crossplatform(middle),
+            ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other),
+        );
+    }
 }
 
 /// This boot's id (empty where the kernel does not tell).
