@@ -478,6 +478,19 @@ fn a_host_not_in_the_authorization_file_is_denied() {
         .server
         .set_authorized(AuthFile::from_addresses([IpAddr::V4(Ipv4Addr::LOCALHOST)]));
     client.ping_until_pong();
+
+    // Left out again, it keeps its connection for pings, but gets no lock.
+    running
+        .server
+        .set_authorized(AuthFile::from_addresses([IpAddr::V4(Ipv4Addr::new(
+            127, 0, 0, 2,
+        ))]));
+    let acquire = client.ask(QuorumServerAsk::Acquire {
+        instance: Epoch(0x200),
+        group: NodeSet(1),
+    });
+    assert!(acquire.is_err(), "{acquire:?}");
+    assert_eq!(running.server.clusters(), 0, "no grant was made");
 }
 
 #[test]

@@ -747,7 +747,16 @@ impl QuorumServer {
         }
     }
 
-    /// Replaces the authorization file (on SIGHUP); open connections stay.
+    /// Whether the authorization file in effect allows `address`.
+    fn allows(&self, address: IpAddr) -> bool {
+        self.authorized
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allows(address)
+    }
+
+    /// Replaces the authorization file (on SIGHUP). Open connections stay, but a host the new
+    /// file leaves out is refused its next lock request, and its connection ends.
     pub fn set_authorized(&self, authorized: AuthFile) {
         *self
             .authorized
@@ -867,6 +876,15 @@ impl QuorumServer {
                     instance,
                     group,
                 } => {
+                    // A host taken out of the authorization file (SIGHUP) since its hello
+                    // gets no lock: its connection ends.
+                    if !self.allows(peer.ip()) {
+                        let refusal = Refusal::NotAuthorized;
+                        log(format_args!(
+                            "{peer}: node {node_name:?} of cluster {cluster_name:?}: {refusal}"
+                        ));
+                        return Err(refusal.to_string());
+                    }
                     let decision = lock(&self.arbiter).acquire(
                         Instant::now(),
                         &cluster_name,
@@ -896,13 +914,7 @@ impl QuorumServer {
         cluster_id: u64,
         node_name: &str,
     ) -> Result<(), Refusal> {
-        let authorized = Arc::clone(
-            &self
-                .authorized
-                .read()
-                .unwrap_or_else(PoisonError::into_inner),
-        );
-        if !authorized.allows(address) {
+        if !self.allows(address) {
             return Err(Refusal::NotAuthorized);
         }
         if version != PROTOCOL_VERSION {
