@@ -118,8 +118,8 @@ pub struct NetworkModel {
     pub replay: f64,
     /// `cut[from][to][network]`: the packet is dropped.
     cut: Vec<Vec<Vec<bool>>>,
-    /// Messages of these kinds from these nodes are dropped (e.g. `(n2, "Accept")`): a fault
-    /// that loses one kind of message only.
+    /// Messages of these kinds ([`Message::kind`]) from these nodes are dropped (e.g. `(n2,
+    /// "Accept")`): a fault that loses one kind of message only.
     pub drop_kinds: Vec<(NodeId, &'static str)>,
 }
 
@@ -1242,7 +1242,7 @@ impl Simulation {
             return;
         }
         if !self.network.drop_kinds.is_empty() {
-            let kind = message_kind(&envelope.message);
+            let kind = envelope.message.kind();
             if self
                 .network
                 .drop_kinds
@@ -1373,26 +1373,6 @@ impl Simulation {
         } else {
             self.rng.next_u64() % bound
         }
-    }
-}
-
-/// The name of a message's kind, for [`NetworkModel::drop_kinds`].
-pub fn message_kind(message: &Message) -> &'static str {
-    match message {
-        Message::Heartbeat(_) => "Heartbeat",
-        Message::Propose { .. } => "Propose",
-        Message::Accept { .. } => "Accept",
-        Message::Reject { .. } => "Reject",
-        Message::Commit { .. } => "Commit",
-        Message::Abandon { .. } => "Abandon",
-        Message::Halt { .. } => "Halt",
-        Message::Order { .. } => "Order",
-        Message::HaltDetached { .. } => "HaltDetached",
-        Message::DetachedHalted { .. } => "DetachedHalted",
-        Message::Command { .. } => "Command",
-        Message::Apply { .. } => "Apply",
-        Message::ConfigRequest => "ConfigRequest",
-        Message::Config { .. } => "Config",
     }
 }
 
