@@ -37,7 +37,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -304,6 +304,28 @@ impl Log {
 struct Counters {
     undecodable: AtomicU64,
     too_large: AtomicU64,
+    /// Admin replies given out by the timing thread and not yet written by their connection:
+    /// a halting daemon waits for them, so that the cmhaltcl that halted it hears "done".
+    unwritten: Mutex<usize>,
+    written: Condvar,
+}
+
+impl Counters {
+    fn reply_given(&self) {
+        *self.unwritten.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+    }
+
+    fn reply_written(&self) {
+        let mut unwritten = self.unwritten.lock().unwrap_or_else(|p| p.into_inner());
+        *unwritten = unwritten.saturating_sub(1);
+        self.written.notify_all();
+    }
+
+    /// Waits until every reply given out is written, or `limit` passed.
+    fn wait_for_replies(&self, limit: Duration) {
+        let unwritten = self.unwritten.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = self.written.wait_timeout_while(unwritten, limit, |n| *n > 0);
+    }
 }
 
 /// Everything read from the state directory.
@@ -641,6 +663,7 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
     {
         let inputs = inputs.clone();
         let log = log.clone();
+        let counters = counters.clone();
         thread::Builder::new()
             .name("cmcld-admin".into())
             .spawn(move || {
@@ -660,10 +683,11 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
                     let inputs = inputs.clone();
                     let log = log.clone();
                     let count = open.clone();
+                    let counters = counters.clone();
                     let spawned = thread::Builder::new()
                         .name("cmcld-admin-conn".into())
                         .spawn(move || {
-                            if let Err(e) = serve_admin(stream, &inputs) {
+                            if let Err(e) = serve_admin(stream, &inputs, &counters) {
                                 log.say(format_args!("admin connection: {e}"));
                             }
                             count.fetch_sub(1, Ordering::SeqCst);
@@ -793,7 +817,11 @@ fn receive(
     }
 }
 
-fn serve_admin(stream: UnixStream, inputs: &mpsc::Sender<Input>) -> io::Result<()> {
+fn serve_admin(
+    stream: UnixStream,
+    inputs: &mpsc::Sender<Input>,
+    counters: &Counters,
+) -> io::Result<()> {
     stream.set_read_timeout(Some(ADMIN_IDLE))?;
     let mut reader = BufReader::new(stream.try_clone()?).take(0);
     let mut writer = stream;
@@ -816,16 +844,26 @@ fn serve_admin(stream: UnixStream, inputs: &mpsc::Sender<Input>) -> io::Result<(
                 if inputs.send(Input::Admin { request, reply }).is_err() {
                     Reply::Error("the daemon is stopping".into())
                 } else {
-                    answer
-                        .recv_timeout(Duration::from_secs(30))
-                        .unwrap_or_else(|_| Reply::Error("the daemon did not answer".into()))
+                    match answer.recv_timeout(Duration::from_secs(30)) {
+                        Ok(reply) => {
+                            let written = write_reply(&mut writer, &reply);
+                            counters.reply_written();
+                            written?;
+                            continue;
+                        }
+                        Err(_) => Reply::Error("the daemon did not answer".into()),
+                    }
                 }
             }
         };
-        let mut text = serde_json::to_string(&reply).map_err(io::Error::other)?;
-        text.push('\n');
-        writer.write_all(text.as_bytes())?;
+        write_reply(&mut writer, &reply)?;
     }
+}
+
+fn write_reply(writer: &mut UnixStream, reply: &Reply) -> io::Result<()> {
+    let mut text = serde_json::to_string(reply).map_err(io::Error::other)?;
+    text.push('\n');
+    writer.write_all(text.as_bytes())
 }
 
 /// Why the timing loop ended.
@@ -867,6 +905,7 @@ impl Driver {
             if let Some(stop) = self.stop.take() {
                 return match stop {
                     Stop::Halted => {
+                        self.counters.wait_for_replies(Duration::from_secs(2));
                         self.log.say("halted");
                         Ok(())
                     }
@@ -925,7 +964,11 @@ impl Driver {
             }
             Input::Admin { request, reply } => {
                 let answer = self.admin(now, request);
-                let _ = reply.send(answer);
+                self.counters.reply_given();
+                if reply.send(answer).is_err() {
+                    // The connection gave up waiting: nothing will be written.
+                    self.counters.reply_written();
+                }
             }
             Input::Supervisor(report) => self.report(now, report),
             Input::QuorumServer { id, answer } => {
