@@ -12,17 +12,24 @@
 //!   its membership. Because the echoed time is the node's own, message delays only shorten
 //!   the lease; no clocks are compared.
 //! - The node pets its safety timer only while the lease holds, and every pet sets the timer
-//!   to expire `safety_grace` after the end of the lease. So a pause shorter than the lease
-//!   costs nothing, and a node is certainly gone `(lease + safety_grace) / (1 - drift)` of
-//!   real time after the last moment a survivor echoed it.
+//!   to expire a **grace** after the end of the lease. So a pause shorter than the lease
+//!   costs nothing, and a node is certainly gone `(lease + grace) / (1 - drift)` of real time
+//!   after the last moment a survivor echoed it.
+//! - The grace depends on whether a lease may lapse through a re-formation the node survives.
+//!   That happens only to a group of exactly half of its membership, which goes on by winning
+//!   the tie-breaker: in a membership of even size with a lock LUN or a quorum server, the
+//!   re-formation, lock included, must fit in the grace (`safety_grace`, derived from the
+//!   re-formation budget and the lock timeout). In any other membership a node whose lease
+//!   lapsed is in no quorate group, and the grace only covers the pet's way to the timer and
+//!   scheduling (`short_grace`). The grace travels with the send time it belongs to and comes
+//!   back in the echo (core::Echo); it falls back from the long to the short one no faster
+//!   than time passes, so the latest echo bounds every earlier one.
 //! - The survivors measure that bound on their own clocks (which may run fast by `drift`):
-//!   [`Timing::fence_bound`]. A survivor that last echoed the lost node `s` ago waits
-//!   `fence_bound - s`; the group waits for the largest such value before starting the lost
-//!   node's packages.
-//! - A re-formation must finish, lock included, inside the grace that follows the end of the
-//!   lease, or the survivors would fence themselves: `safety_grace` is derived from the
-//!   re-formation budget and the lock timeout, and a configuration whose safety timer
-//!   (lease plus grace) exceeds what a watchdog accepts is rejected.
+//!   [`Timing::fence_bound`] of the grace echoed. A survivor that last echoed the lost node
+//!   `s` ago waits `fence_bound - s`; the group waits for the largest such value before
+//!   starting the lost node's packages.
+//! - A configuration whose longest safety timer (lease plus `safety_grace`) exceeds what a
+//!   watchdog accepts is rejected.
 
 use std::time::Duration;
 
@@ -65,8 +72,13 @@ pub struct Timing {
     /// nodes, 0.2 x for more, plus QS_TIMEOUT_EXTENSION), 0.2 x MEMBER_TIMEOUT for a lock LUN,
     /// zero without a lock.
     pub lock_timeout: Duration,
-    /// How long after the end of its quorum lease a node's safety timer resets it.
+    /// How long after the end of its quorum lease a node's safety timer resets it, in a
+    /// membership of even size with a tie-breaker (the long grace: a re-formation with the
+    /// lock fits in it).
     pub safety_grace: Duration,
+    /// The grace in any other membership: half a heartbeat interval, at least
+    /// [`FENCE_MARGIN`].
+    pub short_grace: Duration,
     /// The clock-rate error allowed, in parts per million.
     pub drift_ppm: u64,
     /// AUTO_START_TIMEOUT: how long a starting node waits for all configured nodes.
@@ -118,6 +130,7 @@ impl Timing {
             propose_timeout,
             lock_timeout,
             safety_grace,
+            short_grace: (heartbeat_interval / 2).max(FENCE_MARGIN),
             drift_ppm: CLOCK_DRIFT_PPM,
             auto_start_timeout: config.auto_start_timeout,
             quorum_server_polling_interval,
@@ -150,13 +163,28 @@ impl Timing {
         Ok(timing)
     }
 
+    /// The grace of a node's safety timer: the long one when its membership may go on with
+    /// exactly half of it (`long`), the short one otherwise.
+    pub fn grace(&self, long: bool) -> Duration {
+        if long {
+            self.safety_grace
+        } else {
+            self.short_grace
+        }
+    }
+
     /// How long after a survivor last echoed a node (measured on the survivor's clock) that
-    /// node is certainly reset: `((lease + safety_grace) / (1 - drift) + margin) x (1 +
-    /// drift)`. See the module documentation.
-    pub fn fence_bound(&self) -> Duration {
-        let slow = self.stretch(self.lease + self.safety_grace);
-        let fast = slow + FENCE_MARGIN + self.heartbeat_interval;
+    /// node is certainly reset, when the echo carried `grace`: `((lease + grace) / (1 -
+    /// drift) + margin) x (1 + drift)`. See the module documentation.
+    pub fn fence_bound(&self, grace: Duration) -> Duration {
+        let slow = self.stretch(self.lease + grace);
+        let fast = slow + FENCE_MARGIN;
         fast + fast * (self.drift_ppm as u32) / 1_000_000
+    }
+
+    /// The longest fence bound: an echo with the long grace.
+    pub fn fence_bound_max(&self) -> Duration {
+        self.fence_bound(self.safety_grace)
     }
 
     /// `duration / (1 - drift)`: the most real time a clock running slow can take to count
@@ -167,10 +195,15 @@ impl Timing {
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
-    /// The longest a failover can take after a node stops: detection (MEMBER_TIMEOUT), then
-    /// the survivors' wait. Reported by `cmviewcl -v` and the benchmarks.
-    pub fn failover_bound(&self) -> Duration {
-        self.heartbeat_interval + self.fence_bound().max(self.member_timeout + self.settle)
+    /// The longest a failover can take after a node stops, with the grace of its membership
+    /// (`long`: even size, with a tie-breaker): detection (MEMBER_TIMEOUT) and the settling
+    /// of the candidate, or the survivors' wait, whichever ends later; plus one heartbeat
+    /// interval, the most the last heartbeat heard can precede the stop.
+    pub fn failover_bound(&self, long: bool) -> Duration {
+        self.heartbeat_interval
+            + self
+                .fence_bound(self.grace(long))
+                .max(self.member_timeout + self.settle)
     }
 }
 
@@ -199,9 +232,13 @@ mod tests {
         let timing = Timing::derive(&config, "c").unwrap();
         assert_eq!(timing.heartbeat_interval, Duration::from_secs(1));
         assert_eq!(timing.lock_timeout, Duration::ZERO);
-        // Serviceguard: about 18-22 s of failover at MEMBER_TIMEOUT 14 s.
-        let failover = timing.failover_bound().as_secs_f64();
-        assert!((18.0..=23.0).contains(&failover), "{failover}");
+        // Serviceguard documents 18-22 s of failover at MEMBER_TIMEOUT 14 s; the target is
+        // MEMBER_TIMEOUT + 2 s in an odd membership, and the lock's re-formation budget more
+        // in an even one.
+        let odd = timing.failover_bound(false).as_secs_f64();
+        assert!((15.0..=16.0).contains(&odd), "{odd}");
+        let even = timing.failover_bound(true).as_secs_f64();
+        assert!((18.0..=26.0).contains(&even), "{even}");
     }
 
     #[test]
@@ -228,8 +265,11 @@ mod tests {
     fn fence_bound_covers_lease_safety_timer_and_drift() {
         let config = cluster(3, "MEMBER_TIMEOUT 14000000\n");
         let timing = Timing::derive(&config, "c").unwrap();
-        let slowest = (timing.lease + timing.safety_grace).as_secs_f64() / (1.0 - 0.001);
-        assert!(timing.fence_bound().as_secs_f64() > slowest * 1.001);
+        for grace in [timing.short_grace, timing.safety_grace] {
+            let slowest = (timing.lease + grace).as_secs_f64() / (1.0 - 0.001);
+            assert!(timing.fence_bound(grace).as_secs_f64() > slowest * 1.001);
+        }
+        assert!(timing.short_grace < timing.safety_grace);
     }
 
     #[test]

@@ -3,13 +3,14 @@
 //! are refused with the reason, never misread and never a panic.
 
 use cimguard_cluster::core::{
-    Envelope, Epoch, Heartbeat, Incarnation, Instant, Leaving, Message, NodeId, NodeSet, Persisted,
-    Phase, View,
+    Echo, Envelope, Epoch, Heartbeat, Incarnation, Instant, Leaving, Message, NodeId, NodeSet,
+    Persisted, Phase, View,
 };
 use cimguard_cluster::sim::{random, Simulation};
 use cimguard_cluster::wire::{
     decode_envelope, decode_persisted, encode_envelope, encode_persisted, WireError,
 };
+use std::time::Duration;
 
 /// Random histories (faults, package commands, cmapplyconf, detached mode) with every
 /// message and every persisted state passed through the encoding; the simulator panics if one
@@ -51,7 +52,7 @@ fn kind_of(envelope: &Envelope) -> &'static str {
 
 #[test]
 fn every_message_of_random_histories_comes_back_equal() {
-    let (counts, samples) = histories(0..40);
+    let (counts, samples) = histories(0..80);
     for kind in [
         "Heartbeat",
         "Propose",
@@ -120,11 +121,15 @@ fn heartbeat() -> Envelope {
         message: Message::Heartbeat(Heartbeat {
             sequence: 42,
             sent_at: Instant::from_nanos(1_000_000_007),
+            grace: Duration::from_millis(500),
             phase: Phase::Running,
             epoch: Epoch::new(3, NodeId(0)),
             members: NodeSet::first(3),
             reach: NodeSet::first(3),
-            echo: Some(Instant::from_nanos(99)),
+            echo: Some(Echo {
+                at: Instant::from_nanos(99),
+                grace: Duration::from_secs(9),
+            }),
             packages: Vec::new(),
             restarts: Vec::new(),
             resources: Vec::new(),
@@ -139,14 +144,18 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x01");
+    assert_eq!(&bytes[..3], b"CW\x02");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 2;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(2)));
+    later[2] = 3;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(3)));
+    // Version 1 had no graces in heartbeats and echoes.
+    let mut earlier = bytes.clone();
+    earlier[2] = 1;
+    assert_eq!(decode_envelope(&earlier), Err(WireError::Version(1)));
     assert_eq!(decode_envelope(b"CGHB\x01"), Err(WireError::NotOurs));
     assert_eq!(decode_envelope(b"C"), Err(WireError::NotOurs));
     assert_eq!(decode_envelope(b""), Err(WireError::NotOurs));

@@ -87,6 +87,9 @@ pub enum Message {
         view: View,
         /// The send time on the coordinator's clock, echoed in the acceptance.
         sent_at: Instant,
+        /// The grace the coordinator's safety timer takes after a lease based on that send
+        /// time (see [`Echo`]).
+        grace: Duration,
         /// The coordinator's installed membership: its earlier proposals above this epoch
         /// were never committed (a coordinator installs what it commits at once).
         installed: Epoch,
@@ -105,12 +108,14 @@ pub enum Message {
         installed: Epoch,
         /// For each member of the installed membership left out of the proposal, how long
         /// ago this node last echoed it (none: never echoed).
-        silences: Vec<(NodeId, Incarnation, Option<Duration>)>,
+        silences: Vec<(NodeId, Incarnation, Option<Silence>)>,
         /// The proposal's send time (coordinator's clock): once committed, it renews the
         /// coordinator's lease like a heartbeat echo.
-        echo: Instant,
+        echo: Echo,
         /// The send time on the member's clock, echoed in the commit.
         sent_at: Instant,
+        /// The grace that goes with that send time (see [`Echo`]).
+        grace: Duration,
         /// Every proposal this member accepted after its installed membership: each may
         /// have been committed, so the coordinator must hold quorum against each too.
         accepted: Vec<View>,
@@ -133,7 +138,7 @@ pub enum Message {
         fence_waits: Vec<(NodeId, Incarnation, Duration)>,
         /// Each member's acceptance send time (its clock): the first echo of the new
         /// membership, so that a lease holds from the start.
-        echoes: Vec<(NodeId, Instant)>,
+        echoes: Vec<(NodeId, Echo)>,
         /// The lock instances won to form it (a group of exactly half).
         locks: Vec<Epoch>,
         /// The members that left gracefully: no fence wait, they halt.
@@ -221,6 +226,32 @@ impl Message {
     }
 }
 
+/// A send time of a node, on its own clock, echoed back to it by a peer, with the grace the
+/// node announced with it: a node quorate until `lease` after an echo lets its safety timer
+/// run `grace` beyond that, and the peers that echoed it wait as long before taking its
+/// packages over (timing.rs).
+///
+/// A node's `at + grace` never decreases from one send to the next: the grace falls back from
+/// the long one (a membership of even size with a tie-breaker, where a lease may lapse
+/// through a re-formation the node survives) at most as fast as time passes. So the last echo
+/// a survivor sent bounds every deadline the node could have set from an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Echo {
+    /// The send time, on the echoed node's clock.
+    pub at: Instant,
+    /// The grace the echoed node announced with it.
+    pub grace: Duration,
+}
+
+/// How long ago a member last echoed a node left out of a proposal, and the grace of that echo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Silence {
+    /// Time since the echo left, on the reporting member's clock.
+    pub elapsed: Duration,
+    /// The grace the echoed node announced with the send time echoed.
+    pub grace: Duration,
+}
+
 /// A heartbeat: liveness, the sender's view of the cluster, and the echo that renews the
 /// receiver's quorum lease.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -230,6 +261,9 @@ pub struct Heartbeat {
     pub sequence: u64,
     /// The send time on the sender's clock, echoed back by the receiver.
     pub sent_at: Instant,
+    /// The grace the sender's safety timer takes after a lease based on this heartbeat's
+    /// echo (see [`Echo`]).
+    pub grace: Duration,
     /// The sender's phase.
     pub phase: Phase,
     /// The sender's installed membership epoch.
@@ -238,9 +272,9 @@ pub struct Heartbeat {
     pub members: NodeSet,
     /// The peers the sender has heard within MEMBER_TIMEOUT.
     pub reach: NodeSet,
-    /// The send time (receiver's clock) of the receiver's latest heartbeat, when the sender is
-    /// running in the same membership as the receiver.
-    pub echo: Option<Instant>,
+    /// The send time (receiver's clock) of the receiver's latest heartbeat, with its grace,
+    /// when the sender is running in the same membership as the receiver.
+    pub echo: Option<Echo>,
     /// The sender's package instances.
     pub packages: Vec<(PackageId, InstanceState)>,
     /// The sender's service restart counts, for the packages where a service restarted.

@@ -43,6 +43,6 @@ pub use action::{
     Action, Event, FenceReason, PackageChanges, Persisted, QuorumServerAnswer, QuorumServerAsk,
     QuorumServerRequest,
 };
-pub use message::{Envelope, Heartbeat, Leaving, Message, Phase, View};
+pub use message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
 pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker};
 pub use types::{Epoch, Incarnation, Instant, NodeId, NodeSet};

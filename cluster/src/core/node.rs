@@ -12,7 +12,7 @@ use super::action::{
     QuorumServerRequest,
 };
 use super::clique::Reachability;
-use super::message::{Envelope, Heartbeat, Leaving, Message, Phase, View};
+use super::message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::config::package::PackageConfig;
@@ -149,14 +149,33 @@ struct Peer {
     network_down: Vec<bool>,
     sequence: u64,
     heartbeat: Option<Heartbeat>,
-    /// The peer's latest heartbeat send time (its clock), echoed back to it.
-    sent_at: Option<Instant>,
+    /// The peer's latest heartbeat send time (its clock) with its grace, echoed back to it.
+    sent: Option<Echo>,
+    /// When that heartbeat arrived (this node's clock).
+    sent_heard: Option<Instant>,
     /// The latest of this node's send times the peer echoed while in our membership.
-    echo: Option<Instant>,
-    /// When this node last sent the peer an echo.
-    echo_sent: Option<Instant>,
+    echo: Option<Echo>,
+    /// When this node last echoed the peer (at the latest, when the send time echoed
+    /// arrived), and the grace of that echo.
+    echo_sent: Option<(Instant, Duration)>,
     /// Generations already reported as mismatched.
     mismatch_reported: Option<u64>,
+}
+
+impl Peer {
+    /// Records an echo of the peer's send time that arrived at `at` (this node's clock) with
+    /// `grace`. The echo kept is the one whose fence bound ends last: an echo of an earlier
+    /// send time (a heartbeat older than the acceptance the commit echoed) bounds nothing
+    /// the later one does not.
+    fn note_echo(&mut self, timing: &Timing, at: Instant, grace: Duration) {
+        let end = |(at, grace): (Instant, Duration)| at + timing.fence_bound(grace);
+        if self
+            .echo_sent
+            .is_none_or(|kept| end((at, grace)) >= end(kept))
+        {
+            self.echo_sent = Some((at, grace));
+        }
+    }
 }
 
 /// A proposal this node coordinates.
@@ -164,7 +183,7 @@ struct Peer {
 struct Proposal {
     view: View,
     accepted: NodeSet,
-    silences: Vec<(NodeId, Incarnation, Option<Duration>)>,
+    silences: Vec<(NodeId, Incarnation, Option<Silence>)>,
     /// Proposals that members (or this node) accepted after their installed membership:
     /// each may have been committed, and is a basis of the quorum rule too.
     bases: Vec<View>,
@@ -173,9 +192,9 @@ struct Proposal {
     /// The generation this proposal carries (its number).
     config: Option<u64>,
     /// Each member's echo of the proposal's send time (this node's clock).
-    echoes: Vec<(NodeId, Instant)>,
+    echoes: Vec<(NodeId, Echo)>,
     /// Each member's acceptance send time (its clock), echoed back in the commit.
-    sent: Vec<(NodeId, Instant)>,
+    sent: Vec<(NodeId, Echo)>,
     deadline: Instant,
     lock: Option<LockRace>,
     /// The lock instances won so far.
@@ -270,6 +289,15 @@ pub struct Node {
     /// When the safety timer resets this node unless petted (None: not armed).
     safety_deadline: Option<Instant>,
     last_pet: Instant,
+    /// The last time this node sent with the long grace (see [`Echo`]).
+    long_grace_at: Option<Instant>,
+    /// The earliest send time whose echo renews the lease in the installed membership: the
+    /// one the commit echoed (an echo of an older heartbeat carries the grace of the
+    /// membership before).
+    lease_floor: Instant,
+    /// This node's acceptances of the proposals in `accepted_since`: the send time and grace
+    /// that the coordinator echoes when it commits.
+    acceptances: Vec<(Epoch, Echo)>,
     candidate: Option<(View, Instant)>,
     proposal: Option<Proposal>,
     backoff_until: Instant,
@@ -370,6 +398,9 @@ impl Node {
             reach_sent: (NodeSet::EMPTY, now),
             safety_deadline: None,
             last_pet: now,
+            long_grace_at: None,
+            lease_floor: Instant(0),
+            acceptances: Vec::new(),
             candidate: None,
             proposal: None,
             backoff_until: now,
@@ -1180,7 +1211,7 @@ impl Node {
     /// Whether this node may act for the cluster now (start packages): it is running in a
     /// membership and its quorum lease holds (cluster.md S2).
     pub fn quorate(&self, now: Instant) -> bool {
-        self.phase == Phase::Running && self.quorate_until().is_some_and(|until| now < until)
+        self.phase == Phase::Running && self.quorate_until().is_some_and(|(until, _)| now < until)
     }
 
     /// The next action, in order.
@@ -1215,7 +1246,7 @@ impl Node {
             consider(Some(self.last_pet + timing.heartbeat_interval / 2));
             consider(Some(deadline));
         }
-        consider(self.quorate_until());
+        consider(self.quorate_until().map(|(until, _)| until));
         consider(
             self.candidate
                 .as_ref()
@@ -1314,6 +1345,7 @@ impl Node {
                 epoch,
                 view,
                 sent_at,
+                grace,
                 installed,
                 leavers,
                 config,
@@ -1322,7 +1354,10 @@ impl Node {
                 from,
                 (epoch, installed),
                 (view, leavers, config),
-                sent_at,
+                Echo {
+                    at: sent_at,
+                    grace: grace.min(self.settings.timing.safety_grace),
+                },
             ),
             Message::Accept {
                 epoch,
@@ -1330,6 +1365,7 @@ impl Node {
                 silences,
                 echo,
                 sent_at,
+                grace,
                 accepted,
                 configs,
             } => self.on_accept(
@@ -1338,7 +1374,15 @@ impl Node {
                 epoch,
                 installed,
                 silences,
-                (echo, sent_at, accepted, configs),
+                (
+                    echo,
+                    Echo {
+                        at: sent_at,
+                        grace: grace.min(self.settings.timing.safety_grace),
+                    },
+                    accepted,
+                    configs,
+                ),
             ),
             Message::Reject { epoch, highest } => self.on_reject(now, epoch, highest),
             Message::Commit {
@@ -1755,6 +1799,7 @@ impl Node {
         for proposal in self.accepted_since.iter().chain(own) {
             unechoed = NodeSet(unechoed.0 | self.view.members.difference(proposal.members).0);
         }
+        let grace = self.grace_now(now, None);
         let packages = self.packages.report();
         let restarts = self.packages.restart_report();
         let resources = self.packages.resource_report();
@@ -1768,16 +1813,19 @@ impl Node {
             }
             let peer = &mut self.peers[index];
             let echo = if echoing && self.view.has(to, peer.incarnation) && !unechoed.contains(to) {
-                peer.sent_at
+                peer.sent
             } else {
                 None
             };
-            if echo.is_some() {
-                peer.echo_sent = Some(now);
+            if let Some(echo) = echo {
+                // The echoed send time is before its arrival: the silence counts from there.
+                let timing = self.settings.timing;
+                peer.note_echo(&timing, peer.sent_heard.unwrap_or(now), echo.grace);
             }
             let heartbeat = Heartbeat {
                 sequence: self.heartbeat_sequence,
                 sent_at: now,
+                grace,
                 phase: self.phase,
                 epoch: self.view.epoch,
                 members: self.view.members,
@@ -1821,14 +1869,21 @@ impl Node {
         }
         peer.sequence = heartbeat.sequence;
         peer.last_heard = Some(now);
-        peer.sent_at = Some(heartbeat.sent_at);
+        peer.sent = Some(Echo {
+            at: heartbeat.sent_at,
+            grace: heartbeat.grace.min(self.settings.timing.safety_grace),
+        });
+        peer.sent_heard = Some(now);
         let counts = matches!(self.phase, Phase::Running | Phase::Reforming)
             && matches!(heartbeat.phase, Phase::Running | Phase::Reforming)
             && heartbeat.epoch == self.view.epoch
             && self.view.has(from, peer.incarnation);
         if counts {
-            if let Some(echo) = heartbeat.echo {
-                peer.echo = Some(peer.echo.map_or(echo, |e| e.max(echo)));
+            if let Some(echo) = heartbeat.echo.filter(|e| e.at >= self.lease_floor) {
+                // The latest send time wins (its grace bounds the earlier ones').
+                if peer.echo.is_none_or(|e| echo.at > e.at) {
+                    peer.echo = Some(echo);
+                }
             }
         }
         let incarnation = peer.incarnation;
@@ -1865,7 +1920,17 @@ impl Node {
             // The commit was lost on the way here (or is slower than this heartbeat):
             // install what was accepted. The heartbeat's echo serves as the commit's.
             let view = self.accepted_since.remove(index);
-            let echoes: Vec<(NodeId, Instant)> = echo.map(|at| (from, at)).into_iter().collect();
+            // This node's acceptance is echoed too: the coordinator had it when it committed.
+            let accepted = self
+                .acceptances
+                .iter()
+                .find(|(e, _)| *e == epoch)
+                .map(|(_, echo)| (epoch.coordinator(), *echo));
+            let echoes: Vec<(NodeId, Echo)> = echo
+                .map(|e| (from, e))
+                .into_iter()
+                .chain(accepted)
+                .collect();
             self.install(now, view, (None, NodeSet::EMPTY), Vec::new(), &echoes);
         } else if member
             && newer
@@ -1917,27 +1982,50 @@ impl Node {
         }
     }
 
-    /// The end of the quorum lease: the echo of the peer that completes a majority, plus the
-    /// lease. A membership of one is always quorate.
-    fn quorate_until(&self) -> Option<Instant> {
+    /// The end of the quorum lease and the grace that follows it: the echo of the peer that
+    /// completes a majority, plus the lease, and that echo's grace. A membership of one is
+    /// always quorate.
+    fn quorate_until(&self) -> Option<(Instant, Duration)> {
         if !matches!(self.phase, Phase::Running | Phase::Reforming) {
             return None;
         }
         let needed = self.view.members.len() / 2;
         if needed == 0 {
-            return Some(Instant(u64::MAX));
+            return Some((Instant(u64::MAX), self.settings.timing.short_grace));
         }
-        let mut echoes: Vec<Instant> = self
+        let mut echoes: Vec<Echo> = self
             .view
             .members
             .iter()
             .filter(|&m| m != self.settings.me)
             .filter_map(|m| self.peers[m.index()].echo)
             .collect();
-        echoes.sort_unstable_by(|a, b| b.cmp(a));
+        echoes.sort_unstable_by_key(|e| std::cmp::Reverse(e.at));
         echoes
             .get(needed - 1)
-            .map(|echo| *echo + self.settings.timing.lease)
+            .map(|echo| (echo.at + self.settings.timing.lease, echo.grace))
+    }
+
+    /// The grace to announce with a send time `now` (see [`Echo`]): the long one while the
+    /// installed membership, or `joining` (a proposal this node makes or accepts), has an
+    /// even size and a tie-breaker exists; after that it falls back to the short one no
+    /// faster than time passes, so that `now + grace` never decreases.
+    fn grace_now(&mut self, now: Instant, joining: Option<&View>) -> Duration {
+        let timing = self.settings.timing;
+        let even = |view: &View| {
+            let size = view.members.len();
+            size >= 2 && size % 2 == 0
+        };
+        if self.settings.tiebreaker != Tiebreaker::None
+            && (even(&self.view) || joining.is_some_and(even))
+        {
+            self.long_grace_at = Some(self.long_grace_at.map_or(now, |at| at.max(now)));
+        }
+        self.long_grace_at.map_or(timing.short_grace, |at| {
+            (at + timing.safety_grace)
+                .saturating_since(now)
+                .max(timing.short_grace)
+        })
     }
 
     fn pet(&mut self, now: Instant) {
@@ -1946,11 +2034,21 @@ impl Node {
         }
         let timing = self.settings.timing;
         let due = now >= self.last_pet + timing.heartbeat_interval / 2;
-        let Some(until) = self.quorate_until().filter(|until| now < *until) else {
+        let lease = self.quorate_until();
+        if let Some((until, grace)) = lease {
+            if now >= until && grace < timing.safety_grace {
+                // A majority has not echoed this node for a lease, and its membership cannot
+                // go on with half (odd size, or no tie-breaker): it is in no quorate group.
+                // Say so and stop now rather than when the safety timer fires.
+                self.fence(FenceReason::QuorumLost);
+                return;
+            }
+        }
+        let Some((until, grace)) = lease.filter(|(until, _)| now < *until) else {
             return;
         };
         if due {
-            let deadline = until.min(now + timing.lease) + timing.safety_grace;
+            let deadline = until.min(now + timing.lease) + grace;
             self.last_pet = now;
             self.safety_deadline = Some(deadline);
             self.actions.push_back(Action::PetSafetyTimer { deadline });
@@ -2131,6 +2229,7 @@ impl Node {
         view.epoch = epoch;
         self.promise(epoch);
         let silences = self.silences(now, &view);
+        let grace = self.grace_now(now, Some(&view));
         let mut accepted = NodeSet::EMPTY;
         accepted.insert(self.settings.me);
         let leavers = self.leavers(now).difference(view.members);
@@ -2216,6 +2315,7 @@ impl Node {
                         epoch,
                         view: view.clone(),
                         sent_at: now,
+                        grace,
                         installed: self.view.epoch,
                         leavers,
                         config: config.clone(),
@@ -2324,7 +2424,7 @@ impl Node {
 
     /// For each member of the installed membership left out of `view`, how long ago this node
     /// last echoed it.
-    fn silences(&self, now: Instant, view: &View) -> Vec<(NodeId, Incarnation, Option<Duration>)> {
+    fn silences(&self, now: Instant, view: &View) -> Vec<(NodeId, Incarnation, Option<Silence>)> {
         let mut silences: Vec<_> = self
             .view
             .members
@@ -2336,18 +2436,29 @@ impl Node {
                 (
                     m,
                     self.view.incarnations[m.index()],
-                    echo_sent.map(|at| now.saturating_since(at)),
+                    echo_sent.map(|(at, grace)| Silence {
+                        elapsed: now.saturating_since(at),
+                        grace,
+                    }),
                 )
             })
             .collect();
         // Lives still awaited from earlier re-formations travel on, so that every member
         // of the new membership (a joining coordinator too) knows them: a wait of `r` left
-        // is the silence `bound - r`.
-        let bound = self.settings.timing.fence_bound();
+        // is the silence `bound - r` under the long grace.
+        let timing = self.settings.timing;
+        let bound = timing.fence_bound_max();
         for &(node, incarnation, deadline) in &self.fence_waits {
             if !view.has(node, incarnation) {
                 let remaining = deadline.saturating_since(now);
-                silences.push((node, incarnation, Some(bound.saturating_sub(remaining))));
+                silences.push((
+                    node,
+                    incarnation,
+                    Some(Silence {
+                        elapsed: bound.saturating_sub(remaining),
+                        grace: timing.safety_grace,
+                    }),
+                ));
             }
         }
         silences
@@ -2381,7 +2492,7 @@ impl Node {
         from: NodeId,
         (epoch, proposer_installed): (Epoch, Epoch),
         (view, leavers, config): (View, NodeSet, Option<Arc<Generation>>),
-        proposed_at: Instant,
+        proposed: Echo,
     ) {
         self.round_max = self.round_max.max(epoch.round());
         // A coordinator that proposes again has dropped, for good, its earlier proposals
@@ -2440,10 +2551,15 @@ impl Node {
         // Another coordinator with a higher epoch: stand down.
         self.abandon_proposal();
         let silences = self.silences(now, &view);
+        let grace = self.grace_now(now, Some(&view));
+        self.acceptances.push((epoch, Echo { at: now, grace }));
         let accepted_before = self.accepted_since.clone();
         let deadline =
             now + self.settings.timing.propose_timeout * 2 + self.settings.timing.lock_timeout;
         self.accepted_since.push(view.clone());
+        let accepted = &self.accepted_since;
+        self.acceptances
+            .retain(|(e, _)| accepted.iter().any(|v| v.epoch == *e));
         // Another coordinator leads: what this node meant to carry on is its now (this
         // acceptance reports it).
         self.adopt = None;
@@ -2458,15 +2574,17 @@ impl Node {
             self.set_phase(Phase::Reforming);
         }
         let installed = self.view.epoch;
-        self.peers[from.index()].echo_sent = Some(now);
+        let timing = self.settings.timing;
+        self.peers[from.index()].note_echo(&timing, now, proposed.grace);
         self.send(
             from,
             &Message::Accept {
                 epoch,
                 installed,
                 silences,
-                echo: proposed_at,
+                echo: proposed,
                 sent_at: now,
+                grace,
                 configs: self
                     .accepted_configs
                     .iter()
@@ -2484,8 +2602,8 @@ impl Node {
         from: NodeId,
         epoch: Epoch,
         installed: Epoch,
-        silences: Vec<(NodeId, Incarnation, Option<Duration>)>,
-        (echo, sent_at, accepted, configs): (Instant, Instant, Vec<View>, Vec<AcceptedConfig>),
+        silences: Vec<(NodeId, Incarnation, Option<Silence>)>,
+        (echo, sent, accepted, configs): (Echo, Echo, Vec<View>, Vec<AcceptedConfig>),
     ) {
         let Some(proposal) = &mut self.proposal else {
             return;
@@ -2521,7 +2639,7 @@ impl Node {
                 proposal.bases.push(view);
             }
         }
-        proposal.sent.push((from, sent_at));
+        proposal.sent.push((from, sent));
         // Only members of the previous membership vouch for its left-out nodes.
         if self.view.has(from, self.peers[from.index()].incarnation) {
             proposal.silences.extend(silences);
@@ -2548,13 +2666,17 @@ impl Node {
         from: NodeId,
         epoch: Epoch,
         fence_waits: &[(NodeId, Incarnation, Duration)],
-        (echoes, locks, leavers): (Vec<(NodeId, Instant)>, Vec<Epoch>, NodeSet),
+        (echoes, locks, leavers): (Vec<(NodeId, Echo)>, Vec<Epoch>, NodeSet),
     ) {
         let me = self.settings.me;
-        let echo: Vec<(NodeId, Instant)> = echoes
+        let longest = self.settings.timing.safety_grace;
+        let echo: Vec<(NodeId, Echo)> = echoes
             .iter()
             .filter(|(node, _)| *node == me)
-            .map(|(_, at)| (from, *at))
+            .map(|(_, echo)| {
+                let grace = echo.grace.min(longest);
+                (from, Echo { grace, ..*echo })
+            })
             .collect();
         let matches = self
             .accepted
@@ -2816,7 +2938,7 @@ impl Node {
             return;
         };
         let locks = proposal.locks_won.clone();
-        let bound = self.settings.timing.fence_bound();
+        let timing = self.settings.timing;
         let leavers = proposal.leavers;
         let mut fence_waits: Vec<(NodeId, Incarnation, Duration)> = Vec::new();
         for (node, incarnation, silence) in &proposal.silences {
@@ -2824,7 +2946,11 @@ impl Node {
             if leavers.contains(*node) && self.view.has(*node, *incarnation) {
                 continue;
             }
-            let mut wait = silence.map_or(Duration::ZERO, |s| bound.saturating_sub(s));
+            let mut wait = silence.map_or(Duration::ZERO, |s| {
+                timing
+                    .fence_bound(s.grace.min(timing.safety_grace))
+                    .saturating_sub(s.elapsed)
+            });
             if self.settings.sabotage.skip_fence_wait {
                 wait = Duration::ZERO;
             }
@@ -2849,7 +2975,11 @@ impl Node {
                         leavers,
                     },
                 );
-                self.peers[member.index()].echo_sent = Some(now);
+                // The commit echoes the member's acceptance, with its grace.
+                if let Some((_, echo)) = proposal.sent.iter().find(|(n, _)| *n == member) {
+                    let timing = self.settings.timing;
+                    self.peers[member.index()].note_echo(&timing, now, echo.grace);
+                }
             }
         }
         self.forming = !proposal.running_before;
@@ -2871,7 +3001,7 @@ impl Node {
         view: View,
         (fence_waits, leavers): (Option<&[FenceWait]>, NodeSet),
         locks: Vec<Epoch>,
-        echoes: &[(NodeId, Instant)],
+        echoes: &[(NodeId, Echo)],
     ) {
         let before = std::mem::replace(&mut self.view, view);
         self.installed_at = now;
@@ -2890,6 +3020,7 @@ impl Node {
         self.accepted_configs
             .retain(|(epoch, _)| *epoch > installed);
         self.accepted_since.retain(|v| v.epoch > installed);
+        self.acceptances.retain(|(epoch, _)| *epoch > installed);
         // What to carry on is decided afresh from the bases of the next proposal.
         self.adopt = None;
         self.promised = self.promised.max(self.view.epoch);
@@ -2942,9 +3073,16 @@ impl Node {
         for peer in &mut self.peers {
             peer.echo = None;
         }
+        self.lease_floor = echoes
+            .iter()
+            .map(|(_, echo)| echo.at)
+            .max()
+            .unwrap_or(Instant(0));
         for &(node, echo) in echoes {
             if let Some(peer) = self.peers.get_mut(node.index()) {
-                peer.echo = Some(echo);
+                if peer.echo.is_none_or(|e| echo.at > e.at) {
+                    peer.echo = Some(echo);
+                }
             }
         }
         self.candidate = None;
@@ -2975,15 +3113,12 @@ impl Node {
             // and its silence report covers it, so the first heartbeats have that long.
             let echoed = echoes
                 .iter()
-                .map(|(_, echo)| *echo + timing.lease)
-                .max()
-                .unwrap_or(now);
-            let until = self
-                .quorate_until()
-                .unwrap_or(echoed)
-                .min(now + timing.lease)
-                .max(now);
-            let deadline = until + timing.safety_grace;
+                .max_by_key(|(_, echo)| echo.at)
+                .map_or((now, timing.short_grace), |(_, echo)| {
+                    (echo.at + timing.lease, echo.grace)
+                });
+            let (until, grace) = self.quorate_until().unwrap_or(echoed);
+            let deadline = until.min(now + timing.lease).max(now) + grace;
             self.actions.push_back(Action::ArmSafetyTimer { deadline });
             self.safety_deadline = Some(deadline);
             self.last_pet = now;
@@ -3006,7 +3141,7 @@ impl Node {
         fence_waits: Option<&[(NodeId, Incarnation, Duration)]>,
         leavers: NodeSet,
     ) -> NodeSet {
-        let bound = self.settings.timing.fence_bound();
+        let bound = self.settings.timing.fence_bound_max();
         let me = self.settings.me;
         let mut waits: Vec<(NodeId, Incarnation, Duration)> = match fence_waits {
             Some(waits) => waits.to_vec(),

@@ -324,7 +324,9 @@ impl Counters {
     /// Waits until every reply given out is written, or `limit` passed.
     fn wait_for_replies(&self, limit: Duration) {
         let unwritten = self.unwritten.lock().unwrap_or_else(|p| p.into_inner());
-        let _ = self.written.wait_timeout_while(unwritten, limit, |n| *n > 0);
+        let _ = self
+            .written
+            .wait_timeout_while(unwritten, limit, |n| *n > 0);
     }
 }
 

@@ -437,6 +437,11 @@ impl Simulation {
         self.nodes[node.index()].life
     }
 
+    /// How many nodes the cluster has.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
     /// A node's core, if it runs.
     pub fn core(&self, node: NodeId) -> Option<&Node> {
         match self.nodes[node.index()].life {

@@ -517,7 +517,7 @@ mod check_l1 {
     /// budget: a reboot, a safety timeout and a few MEMBER_TIMEOUTs.
     pub fn liveness(sim: &mut Simulation, nodes: usize) -> Result<(), Violation> {
         let timing = sim.timing();
-        let budget = Duration::from_secs(30) + timing.fence_bound() + timing.member_timeout * 6;
+        let budget = Duration::from_secs(30) + timing.fence_bound_max() + timing.member_timeout * 6;
         let all = NodeSet::first(nodes);
         // The resource monitors of restarted nodes report again once they run.
         if sim.run_until(budget, |s| s.formed(all))? {
