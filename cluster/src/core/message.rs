@@ -136,6 +136,9 @@ pub enum Message {
         epoch: Epoch,
         /// How long, from receipt, before each left-out node (and life) may be taken over.
         fence_waits: Vec<(NodeId, Incarnation, Duration)>,
+        /// For the waits that were over when the coordinator committed (zero above): how long
+        /// ago they ended. A takeover needs echoes of send times after a wait's end.
+        overdue: Vec<(NodeId, Incarnation, Duration)>,
         /// Each member's acceptance send time (its clock): the first echo of the new
         /// membership, so that a lease holds from the start.
         echoes: Vec<(NodeId, Echo)>,

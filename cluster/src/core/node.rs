@@ -132,6 +132,10 @@ fn with_race(request: DiskRequest, race: u64) -> DiskRequest {
 /// the next coordinator, so none may be dropped).
 pub const ACCEPTED_PROPOSALS_MAX: usize = 1024;
 
+/// Forwarded package commands a coordinator keeps while it waits for every member's report
+/// after a re-formation; beyond this they are refused.
+const DEFERRED_COMMANDS_MAX: usize = 64;
+
 /// A stable digest of a cluster name (FNV-1a; only needs to tell clusters apart, not resist
 /// forgery: the transport authenticates peers).
 pub fn cluster_id(name: &str) -> u64 {
@@ -158,6 +162,8 @@ struct Peer {
     /// When this node last echoed the peer (at the latest, when the send time echoed
     /// arrived), and the grace of that echo.
     echo_sent: Option<(Instant, Duration)>,
+    /// When this node first heard the peer's current life: its earlier life was gone by then.
+    life_heard: Option<Instant>,
     /// Generations already reported as mismatched.
     mismatch_reported: Option<u64>,
 }
@@ -237,6 +243,8 @@ type AcceptedConfig = (Epoch, Arc<Generation>);
 
 /// A left-out life and how long, from the commit, before it may be taken over.
 type FenceWait = (NodeId, Incarnation, Duration);
+/// A commit's fence waits and, for those already over, how long ago they ended.
+type FenceWaits<'a> = (&'a [FenceWait], &'a [FenceWait]);
 
 /// The upper half of the ids of lock LUN health reads (races count up from 1).
 const HEALTH_READ: u64 = 0xffff_ffff;
@@ -298,6 +306,8 @@ pub struct Node {
     /// This node's acceptances of the proposals in `accepted_since`: the send time and grace
     /// that the coordinator echoes when it commits.
     acceptances: Vec<(Epoch, Echo)>,
+    /// Forwarded commands waiting for every member's report (see `on_command`).
+    deferred_commands: Vec<(Epoch, Command)>,
     candidate: Option<(View, Instant)>,
     proposal: Option<Proposal>,
     backoff_until: Instant,
@@ -401,6 +411,7 @@ impl Node {
             long_grace_at: None,
             lease_floor: Instant(0),
             acceptances: Vec::new(),
+            deferred_commands: Vec::new(),
             candidate: None,
             proposal: None,
             backoff_until: now,
@@ -1263,7 +1274,10 @@ impl Node {
                 }
             }
         }
-        consider(self.fence_waits.iter().map(|w| w.2).min());
+        // Each one: a wait over but not confirmed yet stays listed (its echo releases it).
+        for wait in &self.fence_waits {
+            consider(Some(wait.2));
+        }
         consider(self.quorum_server.next_ping);
         consider(self.lock_check.next);
         consider(self.lock_check.outstanding.map(|(_, deadline)| deadline));
@@ -1313,10 +1327,12 @@ impl Node {
             Message::Commit {
                 leavers,
                 fence_waits,
+                overdue,
                 ..
             } => {
                 *leavers = leavers.intersection(configured);
                 fence_waits.retain(|(node, _, _)| configured.contains(*node));
+                overdue.retain(|(node, _, _)| configured.contains(*node));
             }
             Message::Accept {
                 silences, accepted, ..
@@ -1388,10 +1404,17 @@ impl Node {
             Message::Commit {
                 epoch,
                 fence_waits,
+                overdue,
                 echoes,
                 locks,
                 leavers,
-            } => self.on_commit(now, from, epoch, &fence_waits, (echoes, locks, leavers)),
+            } => self.on_commit(
+                now,
+                from,
+                epoch,
+                (&fence_waits, &overdue),
+                (echoes, locks, leavers),
+            ),
             Message::Command {
                 epoch,
                 serial,
@@ -1589,6 +1612,7 @@ impl Node {
                 last_heard_network: vec![None; networks],
                 network_down: vec![false; networks],
                 echo_sent: peer.echo_sent,
+                life_heard: Some(now),
                 ..Peer::default()
             };
         }
@@ -1714,6 +1738,7 @@ impl Node {
         self.poll_quorum_server(now);
         self.check_lock_lun(now);
         self.release_fence_waits(now);
+        self.run_deferred_commands(now);
         self.check_cluster_halt(now);
         if self.phase == Phase::Halted {
             return;
@@ -2004,6 +2029,26 @@ impl Node {
         echoes
             .get(needed - 1)
             .map(|echo| (echo.at + self.settings.timing.lease, echo.grace))
+    }
+
+    /// The earliest send time the current lease rests on (every member completing the
+    /// majority echoed a send time at least this late), when the lease holds now. A
+    /// membership of one needs no echo.
+    fn lease_confirmed_from(&self, now: Instant) -> Option<Instant> {
+        if !matches!(self.phase, Phase::Running | Phase::Reforming) {
+            return None;
+        }
+        let needed = self.view.members.len() / 2;
+        if needed == 0 {
+            return Some(Instant(u64::MAX));
+        }
+        let (until, _) = self.quorate_until()?;
+        if now >= until {
+            return None;
+        }
+        Some(Instant(until.0.saturating_sub(
+            u64::try_from(self.settings.timing.lease.as_nanos()).unwrap_or(u64::MAX),
+        )))
     }
 
     /// The grace to announce with a send time `now` (see [`Echo`]): the long one while the
@@ -2352,9 +2397,53 @@ impl Node {
             });
             return;
         }
+        if !self.packages.informed() {
+            // Just re-formed: carried out once every member has reported (the table may be
+            // behind a member's until then).
+            if self.deferred_commands.len() < DEFERRED_COMMANDS_MAX {
+                self.deferred_commands.push((epoch, command));
+            } else {
+                self.event(Event::CommandRefused {
+                    command,
+                    refusal: Refusal::Reforming,
+                });
+            }
+            return;
+        }
         let members = self.placeable(now);
         if let Err(refusal) = self.packages.apply_command(now, members, &command) {
             self.event(Event::CommandRefused { command, refusal });
+        }
+    }
+
+    /// Carries out the forwarded commands deferred until every member reported, or refuses
+    /// them when the membership they were given in has gone.
+    fn run_deferred_commands(&mut self, now: Instant) {
+        if self.deferred_commands.is_empty() {
+            return;
+        }
+        let coordinator = self.view.coordinator() == Some(self.settings.me);
+        let current = coordinator && self.quorate(now);
+        if current && !self.packages.informed() {
+            return;
+        }
+        for (epoch, command) in std::mem::take(&mut self.deferred_commands) {
+            if !current || epoch != self.view.epoch {
+                self.event(Event::CommandRefused {
+                    command,
+                    refusal: Refusal::Reforming,
+                });
+            } else if self.config_in_flight() && starts(&command) {
+                self.event(Event::CommandRefused {
+                    command,
+                    refusal: Refusal::ConfigurationChanging,
+                });
+            } else {
+                let members = self.placeable(now);
+                if let Err(refusal) = self.packages.apply_command(now, members, &command) {
+                    self.event(Event::CommandRefused { command, refusal });
+                }
+            }
         }
     }
 
@@ -2665,7 +2754,7 @@ impl Node {
         now: Instant,
         from: NodeId,
         epoch: Epoch,
-        fence_waits: &[(NodeId, Incarnation, Duration)],
+        fence_waits: FenceWaits<'_>,
         (echoes, locks, leavers): (Vec<(NodeId, Echo)>, Vec<Epoch>, NodeSet),
     ) {
         let me = self.settings.me;
@@ -2940,28 +3029,66 @@ impl Node {
         let locks = proposal.locks_won.clone();
         let timing = self.settings.timing;
         let leavers = proposal.leavers;
-        let mut fence_waits: Vec<(NodeId, Incarnation, Duration)> = Vec::new();
+        // Each wait's end relative to now, in nanoseconds (negative: over already); the
+        // latest end over the members' reports counts.
+        let mut ends: Vec<(NodeId, Incarnation, i128)> = Vec::new();
         for (node, incarnation, silence) in &proposal.silences {
             // A leaver holds nothing and halts: no wait (an earlier life of it still waits).
             if leavers.contains(*node) && self.view.has(*node, *incarnation) {
                 continue;
             }
-            let mut wait = silence.map_or(Duration::ZERO, |s| {
-                timing
-                    .fence_bound(s.grace.min(timing.safety_grace))
-                    .saturating_sub(s.elapsed)
+            let mut end = silence.map_or(0, |s| {
+                let bound = timing.fence_bound(s.grace.min(timing.safety_grace));
+                bound.as_nanos() as i128 - s.elapsed.as_nanos() as i128
             });
             if self.settings.sabotage.skip_fence_wait {
-                wait = Duration::ZERO;
+                end = 0;
             }
-            match fence_waits
+            match ends
                 .iter_mut()
                 .find(|(n, i, _)| n == node && i == incarnation)
             {
-                Some(entry) => entry.2 = entry.2.max(wait),
-                None => fence_waits.push((*node, *incarnation, wait)),
+                Some(entry) => entry.2 = entry.2.max(end),
+                None => ends.push((*node, *incarnation, end)),
             }
         }
+        // A member in a new life (this node too, started afresh) vouches for nothing its
+        // earlier life echoed: that life may have completed a left-out node's lease. It was
+        // gone when the new one was first heard (or started), so each wait runs from then at
+        // the latest, with the long grace.
+        let earlier_lives: Vec<Instant> = proposal
+            .view
+            .members
+            .iter()
+            .filter_map(|m| {
+                if m == self.settings.me {
+                    (self.view.epoch == Epoch::NONE).then_some(self.started_at)
+                } else if self.view.members.contains(m)
+                    && !self.view.has(m, self.peers[m.index()].incarnation)
+                {
+                    Some(self.peers[m.index()].life_heard.unwrap_or(self.started_at))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        if let Some(earliest) = earlier_lives.into_iter().min() {
+            let bound = timing.fence_bound_max();
+            let end = bound.as_nanos() as i128 - now.saturating_since(earliest).as_nanos() as i128;
+            for entry in &mut ends {
+                entry.2 = entry.2.max(end);
+            }
+        }
+        let nanos = |n: i128| Duration::from_nanos(u64::try_from(n).unwrap_or(u64::MAX));
+        let fence_waits: Vec<FenceWait> = ends
+            .iter()
+            .map(|&(node, incarnation, end)| (node, incarnation, nanos(end.max(0))))
+            .collect();
+        let overdue: Vec<FenceWait> = ends
+            .iter()
+            .filter(|(_, _, end)| *end < 0)
+            .map(|&(node, incarnation, end)| (node, incarnation, nanos(-end)))
+            .collect();
         let epoch = proposal.view.epoch;
         for member in NodeSet(proposal.view.members.0 | leavers.0).iter() {
             if member != self.settings.me {
@@ -2970,6 +3097,7 @@ impl Node {
                     &Message::Commit {
                         epoch,
                         fence_waits: fence_waits.clone(),
+                        overdue: overdue.clone(),
                         echoes: proposal.sent.clone(),
                         locks: locks.clone(),
                         leavers,
@@ -2986,7 +3114,7 @@ impl Node {
         self.install(
             now,
             proposal.view,
-            (Some(&fence_waits), leavers),
+            (Some((&fence_waits, &overdue)), leavers),
             locks,
             &proposal.echoes,
         );
@@ -2999,7 +3127,7 @@ impl Node {
         &mut self,
         now: Instant,
         view: View,
-        (fence_waits, leavers): (Option<&[FenceWait]>, NodeSet),
+        (fence_waits, leavers): (Option<FenceWaits<'_>>, NodeSet),
         locks: Vec<Epoch>,
         echoes: &[(NodeId, Echo)],
     ) {
@@ -3138,13 +3266,14 @@ impl Node {
         &mut self,
         now: Instant,
         before: &View,
-        fence_waits: Option<&[(NodeId, Incarnation, Duration)]>,
+        fence_waits: Option<FenceWaits<'_>>,
         leavers: NodeSet,
     ) -> NodeSet {
         let bound = self.settings.timing.fence_bound_max();
         let me = self.settings.me;
+        let overdue: &[FenceWait] = fence_waits.map_or(&[], |(_, overdue)| overdue);
         let mut waits: Vec<(NodeId, Incarnation, Duration)> = match fence_waits {
-            Some(waits) => waits.to_vec(),
+            Some((waits, _)) => waits.to_vec(),
             None => {
                 // Without the commit this node does not know which lives the group still
                 // awaits: as package coordinator it places nothing for a full bound.
@@ -3185,7 +3314,20 @@ impl Node {
                 continue;
             }
             failed.insert(node);
-            let deadline = now + wait;
+            // A wait over before the commit ended that long before it (at the latest, when
+            // it arrived here).
+            let over = overdue
+                .iter()
+                .find(|(n, i, _)| *n == node && *i == incarnation)
+                .map(|(_, _, ago)| *ago)
+                .filter(|_| wait.is_zero());
+            let deadline = match over {
+                Some(ago) => Instant(
+                    now.0
+                        .saturating_sub(u64::try_from(ago.as_nanos()).unwrap_or(u64::MAX)),
+                ),
+                None => now + wait,
+            };
             match self
                 .fence_waits
                 .iter_mut()
@@ -3293,10 +3435,15 @@ impl Node {
     }
 
     fn release_fence_waits(&mut self, now: Instant) {
+        // A wait is over when its bound passed and this node still holds its lease through
+        // echoes of send times after that: the members echoing it had not moved on to a
+        // newer membership by then, so the awaited life cannot have renewed its lease in
+        // one (it was certainly reset before any could be committed).
+        let confirmed = self.lease_confirmed_from(now);
         let (due, waiting): (Vec<_>, Vec<_>) = self
             .fence_waits
             .drain(..)
-            .partition(|(_, _, at)| now >= *at);
+            .partition(|(_, _, at)| now >= *at && confirmed.is_some_and(|from| from >= *at));
         self.fence_waits = waiting;
         let (due, held): (Vec<_>, Vec<_>) = due.into_iter().partition(|(node, incarnation, _)| {
             // A life that is a member of a proposal this node accepted after its installed

@@ -106,6 +106,9 @@ pub enum Refusal {
     NotRunning,
     /// The package is starting, halting or failing: wait for the outcome.
     InTransition,
+    /// The cluster has just re-formed and its package coordinator has not heard every member
+    /// yet: try again in a moment.
+    Reforming,
     /// The package is halt_aborted (partially down): only cmhaltpkg applies.
     HaltAborted {
         /// Where.
@@ -208,6 +211,9 @@ impl fmt::Display for Refusal {
                 write!(f, "the package is already running on {node}")
             }
             Refusal::NotRunning => f.write_str("the package is not running"),
+            Refusal::Reforming => f.write_str(
+                "the cluster is re-forming (the package coordinator has not heard every member yet): try again",
+            ),
             Refusal::InTransition => {
                 f.write_str("the package is starting, halting or failing: wait for it to finish")
             }

@@ -850,10 +850,17 @@ impl Manager {
     /// there (it occupies the node); drops those no longer detached.
     fn show_detached(&mut self) {
         let members = self.members;
+        let me = self.me;
         for state in &mut self.table.packages {
             let detached = state.detached;
+            // This node's own instances are its own to say (one it adopted as detached at
+            // start holds, member or not: a new configuration applied before it joins must
+            // not drop it).
             state.instances.retain(|node, s| {
-                *s != InstanceState::Detached || members.contains(*node) || detached.contains(*node)
+                *s != InstanceState::Detached
+                    || *node == me
+                    || members.contains(*node)
+                    || detached.contains(*node)
             });
             for node in detached.iter() {
                 if !members.contains(node) {
@@ -955,6 +962,11 @@ impl Manager {
         super::admin::check(&self.catalog, &self.table, up, command)
     }
 
+    /// Whether every member of the membership has reported to this node since it formed.
+    pub fn informed(&self) -> bool {
+        self.members.difference(self.reported).is_empty()
+    }
+
     /// Carries out a package command on the coordinator (checked again here: the table may
     /// have moved on since the node it was given on checked it).
     pub fn apply_command(
@@ -963,6 +975,12 @@ impl Manager {
         up: NodeSet,
         command: &Command,
     ) -> Result<(), Refusal> {
+        // A coordinator new to a membership acts on the table only once every member has
+        // reported (with its copy of the switching table, which may be newer than this
+        // node's: detached records, for one).
+        if !self.informed() {
+            return Err(Refusal::Reforming);
+        }
         super::admin::check(&self.catalog, &self.planning_table(), up, command)?;
         if matches!(command, Command::Run { .. }) && self.hold_until.is_some_and(|h| now < h) {
             return Err(Refusal::AwaitingFence {
