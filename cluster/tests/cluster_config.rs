@@ -134,6 +134,26 @@ fn a_short_member_timeout_needs_two_heartbeat_networks() {
 }
 
 #[test]
+fn the_fast_profile_takes_one_second_on_two_networks_with_a_warning() {
+    let text = read("loopback-demo.ascii").replace("3000000", "1000000");
+    let checked = parse(&text, "fast").unwrap();
+    assert_eq!(checked.config.member_timeout, Duration::from_secs(1));
+    assert_eq!(checked.findings.len(), 1, "{:?}", checked.findings);
+    assert_eq!(checked.findings[0].severity, Severity::Warning);
+    assert!(checked.findings[0]
+        .reason
+        .contains("below Serviceguard's minimum of 3000000 us (3 s)"));
+    // Below a second it is refused.
+    let text = read("loopback-demo.ascii").replace("3000000", "500000");
+    let findings = parse(&text, "too-fast").unwrap_err();
+    assert!(
+        findings[0].to_string().contains("below the minimum"),
+        "{}",
+        findings[0]
+    );
+}
+
+#[test]
 fn legacy_timeouts_are_accepted_with_a_warning() {
     let text = read("qs-three-nodes.ascii").replace(
         "MEMBER_TIMEOUT            14000000",

@@ -27,8 +27,11 @@ pub const PACKAGE_LIMIT: &str = "package_limit";
 
 /// MEMBER_TIMEOUT's default (14 s).
 pub const MEMBER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(14);
-/// The shortest MEMBER_TIMEOUT with two or more heartbeat networks.
+/// The shortest MEMBER_TIMEOUT with two or more heartbeat networks (Serviceguard's).
 pub const MEMBER_TIMEOUT_MIN_REDUNDANT: Duration = Duration::from_secs(3);
+/// The shortest MEMBER_TIMEOUT cimguard accepts with two or more heartbeat networks, with a
+/// warning below [`MEMBER_TIMEOUT_MIN_REDUNDANT`]: the fast profile (heartbeats every 250 ms).
+pub const MEMBER_TIMEOUT_MIN_FAST: Duration = Duration::from_secs(1);
 /// The shortest MEMBER_TIMEOUT with a single heartbeat network.
 pub const MEMBER_TIMEOUT_MIN_SINGLE: Duration = Duration::from_secs(14);
 /// The longest MEMBER_TIMEOUT.
@@ -1037,7 +1040,22 @@ impl<'f> Reader<'f> {
             MEMBER_TIMEOUT_MIN_SINGLE
         };
         let timeout = config.member_timeout;
-        if timeout < min && legacy && line > 0 {
+        let fast = networks >= 2 && !legacy && timeout >= MEMBER_TIMEOUT_MIN_FAST;
+        if timeout < min && fast {
+            self.findings.warning(
+                line,
+                "MEMBER_TIMEOUT",
+                format!(
+                    "{} is below Serviceguard's minimum of {} for {networks} heartbeat \
+                     networks: accepted (down to {}), with heartbeats every {} ms; a node \
+                     stalled longer than that (a loaded host, a slow network) is taken as failed",
+                    show(timeout),
+                    show(min),
+                    show(MEMBER_TIMEOUT_MIN_FAST),
+                    (timeout / 4).as_millis()
+                ),
+            );
+        } else if timeout < min && legacy && line > 0 {
             self.findings.warning(
                 line,
                 "NODE_TIMEOUT",
@@ -1058,7 +1076,11 @@ impl<'f> Reader<'f> {
                 format!(
                     "{} is below the minimum of {} for {networks} heartbeat network{}",
                     show(timeout),
-                    show(min),
+                    show(if networks >= 2 && !legacy {
+                        MEMBER_TIMEOUT_MIN_FAST
+                    } else {
+                        min
+                    }),
                     if networks == 1 { "" } else { "s" }
                 ),
             );

@@ -308,6 +308,9 @@ pub struct Node {
     acceptances: Vec<(Epoch, Echo)>,
     /// Forwarded commands waiting for every member's report (see `on_command`).
     deferred_commands: Vec<(Epoch, Command)>,
+    /// This node lost its quorum lease and fences itself: its last heartbeats say it hears
+    /// no one.
+    departing: bool,
     candidate: Option<(View, Instant)>,
     proposal: Option<Proposal>,
     backoff_until: Instant,
@@ -412,6 +415,7 @@ impl Node {
             lease_floor: Instant(0),
             acceptances: Vec::new(),
             deferred_commands: Vec::new(),
+            departing: false,
             candidate: None,
             proposal: None,
             backoff_until: now,
@@ -1868,8 +1872,11 @@ impl Node {
         }
     }
 
-    /// The peers heard within MEMBER_TIMEOUT.
+    /// The peers heard within MEMBER_TIMEOUT (none once this node is departing).
     fn reach(&self, now: Instant) -> NodeSet {
+        if self.departing {
+            return NodeSet::EMPTY;
+        }
         self.peers
             .iter()
             .enumerate()
@@ -2084,7 +2091,11 @@ impl Node {
             if now >= until && grace < timing.safety_grace {
                 // A majority has not echoed this node for a lease, and its membership cannot
                 // go on with half (odd size, or no tie-breaker): it is in no quorate group.
-                // Say so and stop now rather than when the safety timer fires.
+                // Say so and stop now rather than when the safety timer fires; a last
+                // heartbeat tells the peers this node hears none of them, so that those that
+                // still hear it (a one-way loss) re-form without waiting for its silence.
+                self.departing = true;
+                self.send_heartbeats(now);
                 self.fence(FenceReason::QuorumLost);
                 return;
             }
