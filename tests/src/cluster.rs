@@ -32,6 +32,9 @@ pub struct TestCluster {
     pub port: u16,
     children: Vec<Option<Child>>,
     namespaces: Option<Namespaces>,
+    /// The `cmcld` to start instead of the debug build [`binary`] finds (the benchmarks use
+    /// a release build).
+    program: Option<PathBuf>,
 }
 
 impl TestCluster {
@@ -103,6 +106,7 @@ impl TestCluster {
             port,
             children: (0..nodes).map(|_| None).collect(),
             namespaces,
+            program: None,
         }
     }
 
@@ -176,10 +180,19 @@ impl TestCluster {
         self.directory.path().join(format!("n{k}"))
     }
 
+    /// Starts `program` as every later-started node's daemon, instead of the build
+    /// [`binary`] finds.
+    pub fn use_program(&mut self, program: &Path) {
+        self.program = Some(program.to_path_buf());
+    }
+
     /// Starts the daemon of node `k` (its log goes to `cmcld.log` in its directory,
     /// appended across lives).
     pub fn start(&mut self, k: usize) {
-        let program = binary("cmcld").unwrap_or_else(|e| panic!("{e}"));
+        let program = match &self.program {
+            Some(program) => program.clone(),
+            None => binary("cmcld").unwrap_or_else(|e| panic!("{e}")),
+        };
         let dir = self.dir(k);
         let log = File::options()
             .create(true)

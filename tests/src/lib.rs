@@ -6,10 +6,12 @@
 //!
 //! [`agent`] starts the `cmwbemd` binary on loopback ports; [`raw_http`] is the byte-level
 //! HTTP/1.1 client (plain or TLS) the wire tests speak to it with; [`cluster`] runs `cmcld`
-//! processes as a cluster on loopback addresses.
+//! processes as a cluster on loopback addresses; [`failover`] holds the failover benchmark's
+//! faults, samples and corosync cluster.
 
 pub mod agent;
 pub mod cluster;
+pub mod failover;
 pub mod netns;
 pub mod raw_http;
 pub mod requests;
