@@ -347,7 +347,13 @@ fn cmcld_profile(profile: &Profile, faults: &[Fault], runs: usize, program: &Pat
             };
         }
     };
-    println!("status reports no failover bound (DaemonStatus has no such field)");
+    match cluster.status(1) {
+        Ok(status) => println!(
+            "failover bound reported by n1's status: {:.2} s",
+            status.failover_bound_seconds
+        ),
+        Err(e) => println!("n1's status: {e}"),
+    }
     let mut samples: Vec<(Fault, Vec<Sample>)> = faults.iter().map(|f| (*f, Vec::new())).collect();
     let mut cluster = Some(cluster);
     'runs: for run in 1..=runs {

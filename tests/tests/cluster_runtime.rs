@@ -107,6 +107,11 @@ fn a_stopped_daemon_is_killed_by_its_safety_timer_and_the_others_reform() {
 #[test]
 fn forged_replayed_and_foreign_heartbeats_are_dropped_and_counted() {
     let (mut cluster, epoch) = formed();
+    // Three members, no cluster lock: the short grace, so a failover within
+    // MEMBER_TIMEOUT + 2 s, as the status says.
+    let bound = cluster.status(1).unwrap().failover_bound_seconds;
+    let timeout = MEMBER_TIMEOUT.as_secs_f64();
+    assert!(bound > timeout && bound <= timeout + 2.0, "{bound}");
     let socket = UdpSocket::bind("127.0.0.9:0").unwrap();
     let target = format!("127.0.0.1:{}", cluster.port);
     let id = cluster_id("testcluster");

@@ -2038,6 +2038,15 @@ impl Node {
             .map(|echo| (echo.at + self.settings.timing.lease, echo.grace))
     }
 
+    /// The longest a failover from a member of the installed membership can take, as
+    /// [`Timing::failover_bound`] gives it for this membership's grace (the long one in a
+    /// membership of even size with a tie-breaker).
+    pub fn failover_bound(&self) -> Duration {
+        let size = self.view.members.len();
+        let long = self.settings.tiebreaker != Tiebreaker::None && size >= 2 && size % 2 == 0;
+        self.settings.timing.failover_bound(long)
+    }
+
     /// The earliest send time the current lease rests on (every member completing the
     /// majority echoed a send time at least this late), when the lease holds now. A
     /// membership of one needs no echo.

@@ -221,6 +221,9 @@ pub struct DaemonStatus {
     pub messages_undecodable: u64,
     /// Messages not sent because they were too large for a datagram.
     pub messages_too_large: u64,
+    /// The longest a failover from a member can take in the current membership, in seconds
+    /// (detection, re-formation and the survivors' wait; the package's start comes on top).
+    pub failover_bound_seconds: f64,
 }
 
 /// What the timing thread is given.
@@ -1250,6 +1253,7 @@ impl Driver {
                     datagrams_rejected: rejected,
                     messages_undecodable: self.counters.undecodable.load(Ordering::Relaxed),
                     messages_too_large: self.counters.too_large.load(Ordering::Relaxed),
+                    failover_bound_seconds: self.node.failover_bound().as_secs_f64(),
                 }))))
             }
             Request::RunPackage {
