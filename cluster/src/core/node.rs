@@ -2042,26 +2042,23 @@ impl Node {
     /// [`Timing::failover_bound`] gives it for this membership's grace (the long one in a
     /// membership of even size with a tie-breaker).
     pub fn failover_bound(&self) -> Duration {
-        let size = self.view.members.len();
-        let long = self.settings.tiebreaker != Tiebreaker::None && size >= 2 && size % 2 == 0;
-        self.settings.timing.failover_bound(long)
+        self.settings
+            .timing
+            .failover_bound(self.long_grace_in(&self.view))
+    }
+
+    /// Whether a lease may lapse in `view` through a re-formation its node survives: a
+    /// membership of even size, with a tie-breaker.
+    fn long_grace_in(&self, view: &View) -> bool {
+        let size = view.members.len();
+        self.settings.tiebreaker != Tiebreaker::None && size >= 2 && size % 2 == 0
     }
 
     /// The earliest send time the current lease rests on (every member completing the
     /// majority echoed a send time at least this late), when the lease holds now. A
     /// membership of one needs no echo.
     fn lease_confirmed_from(&self, now: Instant) -> Option<Instant> {
-        if !matches!(self.phase, Phase::Running | Phase::Reforming) {
-            return None;
-        }
-        let needed = self.view.members.len() / 2;
-        if needed == 0 {
-            return Some(Instant(u64::MAX));
-        }
-        let (until, _) = self.quorate_until()?;
-        if now >= until {
-            return None;
-        }
+        let (until, _) = self.quorate_until().filter(|(until, _)| now < *until)?;
         Some(Instant(until.0.saturating_sub(
             u64::try_from(self.settings.timing.lease.as_nanos()).unwrap_or(u64::MAX),
         )))
@@ -2073,13 +2070,7 @@ impl Node {
     /// faster than time passes, so that `now + grace` never decreases.
     fn grace_now(&mut self, now: Instant, joining: Option<&View>) -> Duration {
         let timing = self.settings.timing;
-        let even = |view: &View| {
-            let size = view.members.len();
-            size >= 2 && size % 2 == 0
-        };
-        if self.settings.tiebreaker != Tiebreaker::None
-            && (even(&self.view) || joining.is_some_and(even))
-        {
+        if self.long_grace_in(&self.view) || joining.is_some_and(|v| self.long_grace_in(v)) {
             self.long_grace_at = Some(self.long_grace_at.map_or(now, |at| at.max(now)));
         }
         self.long_grace_at.map_or(timing.short_grace, |at| {
@@ -2410,13 +2401,6 @@ impl Node {
             return;
         }
         *last = (epoch, serial);
-        if self.config_in_flight() && starts(&command) {
-            self.event(Event::CommandRefused {
-                command,
-                refusal: Refusal::ConfigurationChanging,
-            });
-            return;
-        }
         if !self.packages.informed() {
             // Just re-formed: carried out once every member has reported (the table may be
             // behind a member's until then).
@@ -2428,6 +2412,18 @@ impl Node {
                     refusal: Refusal::Reforming,
                 });
             }
+            return;
+        }
+        self.carry_out(now, command);
+    }
+
+    /// Carries out a forwarded command on the coordinator, or tells why not.
+    fn carry_out(&mut self, now: Instant, command: Command) {
+        if self.config_in_flight() && starts(&command) {
+            self.event(Event::CommandRefused {
+                command,
+                refusal: Refusal::ConfigurationChanging,
+            });
             return;
         }
         let members = self.placeable(now);
@@ -2453,16 +2449,8 @@ impl Node {
                     command,
                     refusal: Refusal::Reforming,
                 });
-            } else if self.config_in_flight() && starts(&command) {
-                self.event(Event::CommandRefused {
-                    command,
-                    refusal: Refusal::ConfigurationChanging,
-                });
             } else {
-                let members = self.placeable(now);
-                if let Err(refusal) = self.packages.apply_command(now, members, &command) {
-                    self.event(Event::CommandRefused { command, refusal });
-                }
+                self.carry_out(now, command);
             }
         }
     }
