@@ -1,8 +1,9 @@
 //! Networks in real namespaces (root needed): a package's relocatable address moves with it
-//! on failover and neighbours follow it (gratuitous ARP), a package whose ip_subnet is on no
-//! interface fails to start, and the daemon sees a monitored subnet go down and up with its
-//! interface. Node K is 10.9N.0.K on ethN; the hub namespace, 10.90.0.100 on network 0, is
-//! the client.
+//! on failover and neighbours follow it (gratuitous ARP for IPv4, an unsolicited neighbour
+//! advertisement for IPv6), a package whose ip_subnet is on no interface fails to start, and
+//! the daemon sees a monitored subnet go down and up with its interface. Node K is 10.9N.0.K
+//! on ethN (and fd00:90::K on eth0 where a test adds it); the hub namespace, 10.90.0.100 on
+//! network 0, is the client.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -16,6 +17,8 @@ const MEMBER_TIMEOUT: Duration = Duration::from_secs(3);
 const BOUND: Duration = Duration::from_secs(60);
 /// The relocatable address, on network 0 (10.90.0.0/24).
 const ADDRESS: &str = "10.90.0.200";
+/// The IPv6 relocatable address, on network 0 (fd00:90::/64, which the IPv6 test adds).
+const ADDRESS_V6: &str = "fd00:90::200";
 /// Where the package's service answers.
 const PORT: u16 = 8200;
 
@@ -23,21 +26,22 @@ fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(ToString::to_string).collect()
 }
 
-fn address() -> IpAddr {
-    ADDRESS.parse().unwrap()
-}
-
-/// A service that answers every connection on the relocatable address with its node's name.
-/// It binds that address, so it also shows the address is there before services start.
-fn answering_service(cluster: &TestCluster) -> String {
+/// A service that answers every connection on relocatable address `address` with its node's
+/// name. It binds that address, so it also shows the address is there before services start.
+fn answering_service(cluster: &TestCluster, address: &str) -> String {
     let path = cluster.path().join("answer.py");
+    let family = if address.contains(':') {
+        "AF_INET6"
+    } else {
+        "AF_INET"
+    };
     std::fs::write(
         &path,
         format!(
             "import os, socket\n\
-             s = socket.socket()\n\
+             s = socket.socket(socket.{family})\n\
              s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-             s.bind(('{ADDRESS}', {PORT}))\n\
+             s.bind(('{address}', {PORT}))\n\
              s.listen()\n\
              while True:\n\
              \x20   c, _ = s.accept()\n\
@@ -49,8 +53,8 @@ fn answering_service(cluster: &TestCluster) -> String {
     format!("exec python3 {}", path.display())
 }
 
-/// Connects from the hub to the relocatable address; the name the service answers.
-fn ask(cluster: &TestCluster) -> Result<String, String> {
+/// Connects from the hub to `address`; the name the service there answers.
+fn ask(cluster: &TestCluster, address: &str) -> Result<String, String> {
     let output = cluster
         .namespaces()
         .hub_command(Path::new("python3"))
@@ -60,7 +64,7 @@ fn ask(cluster: &TestCluster) -> Result<String, String> {
              s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)\n\
              print(s.makefile().readline().strip())",
         )
-        .arg(ADDRESS)
+        .arg(address)
         .arg(PORT.to_string())
         .output()
         .map_err(|e| e.to_string())?;
@@ -71,11 +75,20 @@ fn ask(cluster: &TestCluster) -> Result<String, String> {
     }
 }
 
-fn holds_address(cluster: &TestCluster, k: usize) -> bool {
+/// Whether node `k` has `address` (with its prefix length) on eth0.
+fn holds(cluster: &TestCluster, k: usize, address: &str) -> bool {
     cluster
         .namespaces()
         .addresses(k, 0)
-        .contains(&format!("{ADDRESS}/24"))
+        .contains(&address.to_string())
+}
+
+fn holds_address(cluster: &TestCluster, k: usize) -> bool {
+    holds(cluster, k, &format!("{ADDRESS}/24"))
+}
+
+fn address() -> IpAddr {
+    ADDRESS.parse().unwrap()
 }
 
 /// Starts every node and waits until node 1 sees all of them up.
@@ -90,7 +103,7 @@ fn formed(cluster: &mut TestCluster, nodes: &[&str]) {
 #[test]
 fn a_relocatable_address_moves_with_its_package_and_neighbours_follow_it() {
     let mut cluster = TestCluster::configure_in_namespaces(3, MEMBER_TIMEOUT, "", "");
-    let service = answering_service(&cluster);
+    let service = answering_service(&cluster, ADDRESS);
     cluster.add_package(
         "pkgA",
         &format!(
@@ -101,7 +114,7 @@ fn a_relocatable_address_moves_with_its_package_and_neighbours_follow_it() {
     );
     formed(&mut cluster, &["n1", "n2", "n3"]);
     cluster.wait_for(BOUND, "pkgA answers from n1 on its address", |c| {
-        c.owners(1, "pkgA") == Some(names(&["n1"])) && ask(c).as_deref() == Ok("n1")
+        c.owners(1, "pkgA") == Some(names(&["n1"])) && ask(c, ADDRESS).as_deref() == Ok("n1")
     });
     let namespaces = cluster.namespaces();
     assert!(
@@ -130,7 +143,7 @@ fn a_relocatable_address_moves_with_its_package_and_neighbours_follow_it() {
         c.namespaces().hub_neighbour(address()) == Some(n2_mac.clone())
     });
     cluster.wait_for(BOUND, "a new connection reaches n2", |c| {
-        ask(c).as_deref() == Ok("n2")
+        ask(c, ADDRESS).as_deref() == Ok("n2")
     });
 
     // cmhaltpkg takes the address off n2.
@@ -229,4 +242,79 @@ fn the_daemon_sees_a_monitored_subnet_go_down_and_up_with_its_interface() {
         .namespaces()
         .addresses(1, 1)
         .contains(&"10.91.0.1/24".to_string()));
+}
+
+#[test]
+fn an_ipv6_relocatable_address_moves_and_neighbours_follow_the_advertisement() {
+    let mut cluster = TestCluster::configure_in_namespaces(3, MEMBER_TIMEOUT, "", "");
+    // IPv6 on network 0: fd00:90::K on each node, fd00:90::100 on the hub (no duplicate
+    // address detection: the test's own addresses are unique).
+    let namespaces = cluster.namespaces();
+    let hub = namespaces.hub_namespace();
+    namespaces
+        .ip(
+            &hub,
+            &["addr", "add", "fd00:90::100/64", "dev", "br0", "nodad"],
+        )
+        .unwrap();
+    for k in 1..=3 {
+        let node = namespaces.node(k);
+        let own = format!("fd00:90::{k}/64");
+        namespaces
+            .ip(&node, &["addr", "add", &own, "dev", "eth0", "nodad"])
+            .unwrap();
+    }
+    let service = answering_service(&cluster, ADDRESS_V6);
+    cluster.add_package(
+        "pkgA",
+        &format!(
+            "package_name pkgA\nnode_name n1\nnode_name n2\nnode_name n3\nauto_run yes\n\
+             ip_subnet fd00:90::\nip_address {ADDRESS_V6}\n\
+             service_name answer\nservice_cmd \"{service}\"\n"
+        ),
+    );
+    formed(&mut cluster, &["n1", "n2", "n3"]);
+    let relocatable = format!("{ADDRESS_V6}/64");
+    cluster.wait_for(BOUND, "pkgA answers from n1 on its IPv6 address", |c| {
+        c.owners(1, "pkgA") == Some(names(&["n1"]))
+            && holds(c, 1, &relocatable)
+            && ask(c, ADDRESS_V6).as_deref() == Ok("n1")
+    });
+    let namespaces = cluster.namespaces();
+    let address: IpAddr = ADDRESS_V6.parse().unwrap();
+    let n2_mac = namespaces.mac(2, 0);
+    assert_eq!(
+        namespaces.hub_neighbour(address),
+        Some(namespaces.mac(1, 0))
+    );
+
+    cluster.signal(1, "KILL");
+    cluster.wait_for(BOUND, "n1's daemon is gone", |c| c.exited(1).is_some());
+    cluster.wait_for(BOUND, "pkgA runs on n2 with the IPv6 address", |c| {
+        c.owners(2, "pkgA") == Some(names(&["n2"])) && holds(c, 2, &relocatable)
+    });
+    assert!(
+        holds(&cluster, 1, &relocatable),
+        "n1 keeps its stale address"
+    );
+    // Only n2's unsolicited neighbour advertisement can have moved the hub's entry.
+    cluster.wait_for(BOUND, "the hub's neighbour entry moves to n2", |c| {
+        c.namespaces().hub_neighbour(address) == Some(n2_mac.clone())
+    });
+    cluster.wait_for(BOUND, "a new connection reaches n2", |c| {
+        ask(c, ADDRESS_V6).as_deref() == Ok("n2")
+    });
+    let reply = cluster
+        .request(
+            2,
+            &Request::HaltPackage {
+                package: "pkgA".into(),
+                node: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(reply, Reply::Done);
+    cluster.wait_for(BOUND, "pkgA halts and n2 drops the address", |c| {
+        c.owners(2, "pkgA") == Some(Vec::new()) && !holds(c, 2, &relocatable)
+    });
 }
