@@ -318,3 +318,55 @@ fn an_ipv6_relocatable_address_moves_and_neighbours_follow_the_advertisement() {
         c.owners(2, "pkgA") == Some(Vec::new()) && !holds(c, 2, &relocatable)
     });
 }
+
+#[test]
+fn a_detached_package_keeps_its_address_when_the_daemon_starts_again() {
+    let mut cluster = TestCluster::configure_in_namespaces(3, MEMBER_TIMEOUT, "", "");
+    let service = answering_service(&cluster, ADDRESS);
+    cluster.add_package(
+        "pkgA",
+        &format!(
+            "package_name pkgA\nnode_name n1\nnode_name n2\nnode_name n3\nauto_run yes\n\
+             ip_subnet 10.90.0.0\nip_address {ADDRESS}\n\
+             service_name answer\nservice_cmd \"{service}\"\n"
+        ),
+    );
+    formed(&mut cluster, &["n1", "n2", "n3"]);
+    cluster.wait_for(BOUND, "pkgA answers from n1 on its address", |c| {
+        c.owners(1, "pkgA") == Some(names(&["n1"])) && ask(c, ADDRESS).as_deref() == Ok("n1")
+    });
+
+    // cmhaltnode -d: the daemon leaves, the package runs on, detached, with its address.
+    let reply = cluster
+        .request(
+            1,
+            &Request::HaltNode {
+                force: false,
+                detach: true,
+            },
+        )
+        .unwrap();
+    assert_eq!(reply, Reply::Done);
+    cluster.wait_for(BOUND, "n1's daemon ends", |c| c.exited(1).is_some());
+    assert!(holds_address(&cluster, 1));
+    assert_eq!(ask(&cluster, ADDRESS).as_deref(), Ok("n1"));
+
+    // Started again, the daemon keeps the address of the package it re-attaches: its clean
+    // start is over once it answers.
+    cluster.start(1);
+    cluster.wait_for(BOUND, "n1's new life answers", |c| c.status(1).is_ok());
+    assert!(holds_address(&cluster, 1), "{}", cluster.log(1));
+    assert!(!cluster.log(1).contains(&format!("removed {ADDRESS}/24")));
+    cluster.wait_for(BOUND, "n1 re-attaches pkgA", |c| {
+        c.owners(1, "pkgA") == Some(names(&["n1"]))
+            && c.status(1).is_ok_and(|status| {
+                status
+                    .cluster
+                    .packages
+                    .iter()
+                    .find(|p| p.name == "pkgA")
+                    .is_some_and(|p| p.nodes[0].instance.state.as_str() == "running")
+            })
+    });
+    assert_eq!(ask(&cluster, ADDRESS).as_deref(), Ok("n1"));
+}
