@@ -187,6 +187,86 @@ impl Namespaces {
         }
     }
 
+    /// The name of the hub's namespace (the bridges, and the test's vantage point on the
+    /// networks).
+    pub fn hub_namespace(&self) -> String {
+        self.hub()
+    }
+
+    /// Runs `ip -n namespace args...`; its standard output.
+    pub fn ip(&self, namespace: &str, args: &[&str]) -> Result<String, String> {
+        let output = Command::new("ip")
+            .arg("-n")
+            .arg(namespace)
+            .args(args)
+            .output()
+            .map_err(|e| format!("ip -n {namespace} {}: {e}", args.join(" ")))?;
+        if output.status.success() {
+            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        } else {
+            Err(format!(
+                "ip -n {namespace} {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+
+    /// The addresses (with prefix lengths, `10.90.0.1/24`) on node `k`'s interface for
+    /// network `n`, as `ip -o addr` lists them.
+    pub fn addresses(&self, k: usize, n: usize) -> Vec<String> {
+        let listing = self
+            .ip(
+                &self.node(k),
+                &["-o", "addr", "show", "dev", &format!("eth{n}")],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        listing
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                words.find(|w| *w == "inet" || *w == "inet6")?;
+                words.next().map(ToString::to_string)
+            })
+            .collect()
+    }
+
+    /// The MAC address of node `k`'s interface for network `n`.
+    pub fn mac(&self, k: usize, n: usize) -> String {
+        let listing = self
+            .ip(
+                &self.node(k),
+                &["-o", "link", "show", "dev", &format!("eth{n}")],
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut words = listing.split_whitespace();
+        words
+            .find(|w| *w == "link/ether")
+            .and_then(|_| words.next())
+            .map(ToString::to_string)
+            .unwrap_or_else(|| panic!("no MAC address in {listing:?}"))
+    }
+
+    /// The MAC address the hub's neighbour table has for `address` (None: no entry, or
+    /// one without an address, as while it is being resolved).
+    pub fn hub_neighbour(&self, address: IpAddr) -> Option<String> {
+        let listing = self
+            .ip(&self.hub(), &["neigh", "show", &address.to_string()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut words = listing.split_whitespace();
+        words
+            .find(|w| *w == "lladdr")
+            .and_then(|_| words.next())
+            .map(ToString::to_string)
+    }
+
+    /// Sets node `k`'s interface for network `n` up or down (`ip link set`).
+    pub fn set_link(&self, k: usize, n: usize, up: bool) -> Result<(), String> {
+        let state = if up { "up" } else { "down" };
+        self.ip(&self.node(k), &["link", "set", &format!("eth{n}"), state])
+            .map(drop)
+    }
+
     /// The rule dropping what node `k` receives from `from` on `networks`.
     pub fn drop_from(&self, from: &[usize], networks: &[usize]) -> String {
         let sources: Vec<String> = from

@@ -15,6 +15,10 @@
 //!   actions until the writer confirms; the safety timer's pets and a fence are never held.
 //! - The **admin socket** (`cmcld.sock` in the state directory, owner only) answers status
 //!   requests and commands, one JSON line each way ([`Request`], [`Reply`]).
+//! - The **network monitor** ([`super::network::Monitor`]) follows the interfaces through
+//!   netlink and tells each change of a monitored_subnet. Before anything runs, the daemon
+//!   removes the relocatable addresses an earlier life of it left behind
+//!   ([`super::network`], "Clean start").
 //!
 //! # State directory
 //!
@@ -28,7 +32,7 @@
 //! cmcld.sock          the admin socket
 //! ```
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read as _, Write};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -49,6 +53,7 @@ use nix::unistd::{getpgrp, Pid};
 use super::auth::{Opener, Rejected, Sealer, PAYLOAD_MAX};
 use super::fence::Fence;
 use super::lock_lun::LockLun;
+use super::network::{self, Monitor, MonitorEvent, SubnetChange};
 use super::quorum_server::{ClientSettings, QuorumClient};
 use super::state_file;
 use super::supervisor::{Groups, Report, Supervisor};
@@ -224,6 +229,10 @@ pub struct DaemonStatus {
     /// The longest a failover from a member can take in the current membership, in seconds
     /// (detection, re-formation and the survivors' wait; the package's start comes on top).
     pub failover_bound_seconds: f64,
+    /// Every monitored_subnet of the packages, and whether an up interface of this node is
+    /// on it (as the network monitor last told).
+    #[serde(default)]
+    pub monitored_subnets: BTreeMap<IpAddr, bool>,
 }
 
 /// What the timing thread is given.
@@ -248,6 +257,7 @@ enum Input {
         id: u64,
         answer: Result<QuorumServerAnswer, String>,
     },
+    Subnet(SubnetChange),
 }
 
 /// The safety timer's process groups, told through the watcher's pipe.
@@ -542,6 +552,7 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
     );
     settings.catalog = Arc::new(catalog);
     settings.packages = Arc::new(packages);
+    remove_stale_addresses(&log, &settings.packages, &persisted);
 
     // Sockets: one per heartbeat network, on this node's address for it.
     let my_config = &config.nodes[me.index()];
@@ -716,6 +727,7 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
             },
         )
     };
+    let monitor = start_monitor(&log, &settings.packages, inputs.clone())?;
     drop(inputs);
 
     // The timing thread is this one; the threads started above keep the normal policy.
@@ -767,8 +779,11 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
         realtime,
         name: options.node.clone(),
         stop: None,
+        monitor,
+        subnets: BTreeMap::new(),
     };
     driver.catalog = driver.node.settings().catalog.clone();
+    driver.monitor_subnets();
     let result = driver.run(&received);
     drop(driver);
     if let Ok(fence) = Arc::try_unwrap(fence) {
@@ -781,6 +796,76 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
     }
     let _ = std::fs::remove_file(&socket_path);
     result
+}
+
+/// Every monitored_subnet of `packages`.
+fn monitored_subnets(packages: &[PackageConfig]) -> BTreeSet<IpAddr> {
+    packages
+        .iter()
+        .flat_map(|p| p.monitored_subnets.iter().map(|(subnet, _)| *subnet))
+        .collect()
+}
+
+/// Removes the relocatable addresses of the packages this node does not run, left on its
+/// interfaces by an earlier life that was fenced or killed; those of the packages it adopts
+/// (left running detached) stay. `packages` are the files' generation; `persisted` has the
+/// generation in effect, when cmapplyconf changed it, and the detached packages.
+fn remove_stale_addresses(log: &Log, packages: &[PackageConfig], persisted: &Persisted) {
+    let applied = persisted.config.as_ref().map(|g| g.packages.as_slice());
+    let every = packages.iter().chain(applied.unwrap_or_default());
+    let (adopted, others): (Vec<&PackageConfig>, Vec<&PackageConfig>) =
+        every.partition(|p| persisted.detached.contains(&p.name));
+    let kept: BTreeSet<IpAddr> = adopted
+        .iter()
+        .flat_map(|p| network::package_addresses(p))
+        .collect();
+    let stale: BTreeSet<IpAddr> = others
+        .iter()
+        .flat_map(|p| network::package_addresses(p))
+        .filter(|a| !kept.contains(a))
+        .collect();
+    if stale.is_empty() {
+        return;
+    }
+    let stale: Vec<IpAddr> = stale.into_iter().collect();
+    match network::remove_addresses(&stale) {
+        Ok(removed) => {
+            for gone in removed {
+                log.say(format_args!(
+                    "removed {}/{} from {}: a relocatable address of a package this node does not run, left by an earlier life",
+                    gone.address, gone.prefix, gone.interface
+                ));
+            }
+        }
+        Err(e) => log.say(format_args!(
+            "warning: cannot remove the relocatable addresses an earlier life left: {e}"
+        )),
+    }
+}
+
+/// Starts the network monitor, telling the timing thread of subnet changes. Without netlink
+/// the daemon starts only when no package monitors a subnet.
+fn start_monitor(
+    log: &Log,
+    packages: &[PackageConfig],
+    inputs: mpsc::Sender<Input>,
+) -> Result<Option<Monitor>, StartError> {
+    let subnets = monitored_subnets(packages);
+    let trouble = log.clone();
+    let started = Monitor::start(subnets.iter().copied(), move |event| match event {
+        MonitorEvent::Subnet(change) => {
+            let _ = inputs.send(Input::Subnet(change));
+        }
+        MonitorEvent::Trouble(line) => trouble.say(line),
+    });
+    match started {
+        Ok(monitor) => Ok(Some(monitor)),
+        Err(e) if subnets.is_empty() => {
+            log.say(format_args!("warning: no network monitor: {e}"));
+            Ok(None)
+        }
+        Err(e) => fail(format!("the network monitor cannot start: {e}")),
+    }
 }
 
 /// Reads datagrams from one network for the timing thread.
@@ -901,6 +986,9 @@ struct Driver {
     realtime: Result<(), String>,
     name: String,
     stop: Option<Stop>,
+    monitor: Option<Monitor>,
+    /// The monitored subnets' states as the monitor told them.
+    subnets: BTreeMap<IpAddr, bool>,
 }
 
 impl Driver {
@@ -979,6 +1067,45 @@ impl Driver {
             Input::QuorumServer { id, answer } => {
                 self.node.handle_quorum_server(now, id, answer);
             }
+            Input::Subnet(change) => {
+                self.subnet_changed(change);
+                // The core's input comes next: `self.node.handle_subnet(now, change.subnet,
+                // change.up)` here, so that a monitored_subnet going down on this node fails
+                // the packages that monitor it, as a generic resource going down does.
+            }
+        }
+    }
+
+    /// A monitored subnet changed on this node (or was first seen): logged and kept for the
+    /// status. A change for a subnet no package monitors any longer (cmapplyconf removed it
+    /// while the change was on its way) is dropped.
+    fn subnet_changed(&mut self, SubnetChange { subnet, up }: SubnetChange) {
+        let monitored = self
+            .monitor
+            .as_ref()
+            .is_some_and(|m| m.states().contains_key(&subnet));
+        if !monitored {
+            return;
+        }
+        let before = self.subnets.insert(subnet, up);
+        let state = if up { "up" } else { "down" };
+        match before {
+            None => self.log.say(format_args!(
+                "monitored subnet {subnet} is {state} on this node"
+            )),
+            Some(was) if was != up => self.log.say(format_args!(
+                "monitored subnet {subnet} went {state} on this node"
+            )),
+            Some(_) => {}
+        }
+    }
+
+    /// Monitors the subnets of the packages in effect (after a configuration change too).
+    fn monitor_subnets(&mut self) {
+        let subnets = monitored_subnets(&self.node.settings().packages);
+        self.subnets.retain(|subnet, _| subnets.contains(subnet));
+        if let Some(monitor) = &self.monitor {
+            monitor.set_subnets(subnets);
         }
     }
 
@@ -1066,7 +1193,10 @@ impl Driver {
                 self.log.say(format_args!("{event:?}"));
             }
             Action::Notice(notice) => self.log.say(format_args!("{notice:?}")),
-            Action::Catalog(catalog) => self.catalog = catalog,
+            Action::Catalog(catalog) => {
+                self.catalog = catalog;
+                self.monitor_subnets();
+            }
         }
     }
 
@@ -1191,6 +1321,9 @@ impl Driver {
                     self.node.handle_check(now, id, alive);
                 }
             }
+            Report::Notice { package, line } => {
+                self.log.say(format_args!("package {package}: {line}"));
+            }
         }
     }
 
@@ -1254,6 +1387,7 @@ impl Driver {
                     messages_undecodable: self.counters.undecodable.load(Ordering::Relaxed),
                     messages_too_large: self.counters.too_large.load(Ordering::Relaxed),
                     failover_bound_seconds: self.node.failover_bound().as_secs_f64(),
+                    monitored_subnets: self.subnets.clone(),
                 }))))
             }
             Request::RunPackage {

@@ -1,13 +1,15 @@
 //! The runtime's parts that touch the machine, each usable on its own: so far the lock LUN
 //! device ([`lock_lun`]), the state file replaced atomically ([`state_file`]) and heartbeat
-//! authentication ([`auth`]), and the process fence that serves as the safety timer where
-//! there is no watchdog device ([`fence`]). The tokio shell that drives a [`crate::core::Node`] with them
+//! authentication ([`auth`]), the process fence that serves as the safety timer where
+//! there is no watchdog device ([`fence`]), and the networks: relocatable addresses and
+//! monitored subnets through netlink ([`network`]). The tokio shell that drives a [`crate::core::Node`] with them
 //! follows (issue 5).
 
 pub mod auth;
 pub mod daemon;
 pub mod fence;
 pub mod lock_lun;
+pub mod network;
 pub mod quorum_server;
 pub mod state_file;
 pub mod supervisor;

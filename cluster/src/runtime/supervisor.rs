@@ -1,21 +1,25 @@
 //! Process supervision, cmserviced's job: a package's scripts and services as real processes.
 //!
-//! - **Run**: each `external_pre_script` then each `external_script` with the argument
-//!   `start`, then every service; within run_script_timeout. A script that exits non-zero
-//!   fails the start; one still running at the timeout is killed (its whole process group)
-//!   and the start timed out. What a successful script leaves running in its group (a
-//!   daemon started in the background) stays, guarded by the safety timer until the package
-//!   halts.
+//! - **Run**: each `external_pre_script` with the argument `start`, then the relocatable
+//!   addresses (ip_address, added and announced by [`super::network`]), then each
+//!   `external_script` with `start`, then every service; within run_script_timeout
+//!   (Serviceguard's module order). A script that exits non-zero, or an address that cannot
+//!   be added, fails the start; a script still running at the timeout is killed (its whole
+//!   process group) and the start timed out. What a successful script leaves running in its
+//!   group (a daemon started in the background) stays, guarded by the safety timer until the
+//!   package halts.
 //! - **Halt**: every service gets SIGTERM to its process group, then SIGKILL after its
-//!   service_halt_timeout; then the scripts with `stop`, in reverse order; within
-//!   halt_script_timeout.
+//!   service_halt_timeout; then the external_scripts with `stop` in reverse order, the
+//!   relocatable addresses are removed, and the external_pre_scripts get `stop` in reverse
+//!   order; within halt_script_timeout.
 //! - **Services** run `/bin/sh -c service_cmd`, each in a process group of its own, with the
 //!   environment Serviceguard gives them: `SG_PACKAGE`, `SG_NODE`, `SG_SERVICE`,
 //!   `SG_SCRIPT_LOG_FILE`, and the restart count as `SG_RESTART_COUNT` and `RESTART_COUNT`
 //!   (serviceguard.md 6.1). A service that exits on its own is reported (the core decides on a
 //!   restart); what it left in its group gets SIGTERM.
 //! - Scripts and services write to the package's script_log_file (`$SGRUN` is the state
-//!   directory).
+//!   directory); so does the supervisor, and what it does with addresses also goes to the
+//!   daemon's log ([`Report::Notice`]).
 //! - Every process group is given to the safety timer ([`Groups`]) while it runs, so a fence
 //!   kills them with the daemon.
 //! - The services of each running package are written to `run/<package>.services` in the
@@ -30,6 +34,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
+use std::net::IpAddr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,6 +46,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use super::network;
 use super::state_file;
 use crate::config::package::PackageConfig;
 use crate::packages::{Script, ScriptOutcome};
@@ -79,6 +85,14 @@ pub enum Report {
         /// Whether every service still runs.
         alive: bool,
     },
+    /// A line for the daemon's log (it is in the package's log too): what was done with the
+    /// package's relocatable addresses, or why it could not be.
+    Notice {
+        /// The package.
+        package: String,
+        /// The line.
+        line: String,
+    },
 }
 
 /// The safety timer's list of process groups to kill when fencing.
@@ -110,6 +124,9 @@ struct Table {
     /// Process groups that scripts of a running package left behind (daemons started in the
     /// background): the safety timer kills them too until the package halts.
     left_behind: BTreeMap<String, Vec<i32>>,
+    /// The relocatable addresses of each package as last added (or adopted): an online
+    /// change removes those no longer configured.
+    addresses: BTreeMap<String, Vec<IpAddr>>,
 }
 
 type Job = Box<dyn FnOnce(&Inner, &PackageConfig) + Send>;
@@ -371,17 +388,95 @@ impl Inner {
         outcome
     }
 
-    fn scripts(package: &PackageConfig) -> impl DoubleEndedIterator<Item = &String> {
-        package
-            .external_pre_scripts
-            .iter()
-            .chain(&package.external_scripts)
+    /// A line for the package's log and the daemon's.
+    fn notice(&self, package: &PackageConfig, line: &str) {
+        self.log(package, line);
+        (self.report)(Report::Notice {
+            package: package.name.clone(),
+            line: line.to_string(),
+        });
+    }
+
+    /// Adds the package's relocatable addresses and announces them; false (said in both
+    /// logs) when one cannot be added. An announcement that fails is a warning: the address
+    /// works, neighbours learn it once their cache entries expire.
+    fn add_addresses(&self, package: &PackageConfig) -> bool {
+        let configured = network::package_addresses(package);
+        if configured.is_empty() {
+            self.table().addresses.remove(&package.name);
+            return true;
+        }
+        self.table()
+            .addresses
+            .insert(package.name.clone(), configured);
+        match network::add_addresses(&package.ip_subnets) {
+            Ok(placements) => {
+                for placement in &placements {
+                    let how = if placement.already { "kept" } else { "added" };
+                    self.notice(
+                        package,
+                        &format!(
+                            "ip_address {}/{} {how} on {}",
+                            placement.address, placement.prefix, placement.interface
+                        ),
+                    );
+                }
+                for failure in network::announce(&placements) {
+                    self.notice(package, &format!("warning: {failure}"));
+                }
+                true
+            }
+            Err(e) => {
+                self.notice(
+                    package,
+                    &format!("cannot add the relocatable addresses: {e}"),
+                );
+                false
+            }
+        }
+    }
+
+    /// Removes `addresses` from this node; false (said in both logs) when one cannot be.
+    fn remove_addresses(&self, package: &PackageConfig, addresses: &[IpAddr]) -> bool {
+        if addresses.is_empty() {
+            return true;
+        }
+        match network::remove_addresses(addresses) {
+            Ok(removed) => {
+                for gone in removed {
+                    self.notice(
+                        package,
+                        &format!(
+                            "ip_address {}/{} removed from {}",
+                            gone.address, gone.prefix, gone.interface
+                        ),
+                    );
+                }
+                true
+            }
+            Err(e) => {
+                self.notice(
+                    package,
+                    &format!("cannot remove the relocatable addresses: {e}"),
+                );
+                false
+            }
+        }
     }
 
     fn run(&self, package: &PackageConfig) -> ScriptOutcome {
         let deadline = package.run_script_timeout.map(|t| Instant::now() + t);
         self.log(package, "starting");
-        for script in Self::scripts(package) {
+        for script in &package.external_pre_scripts {
+            let outcome = self.script(package, script, "start", deadline);
+            if outcome != ScriptOutcome::Succeeded {
+                return outcome;
+            }
+        }
+        if !self.add_addresses(package) {
+            return ScriptOutcome::Failed;
+        }
+        for script in &package.external_scripts {
             let outcome = self.script(package, script, "start", deadline);
             if outcome != ScriptOutcome::Succeeded {
                 return outcome;
@@ -438,11 +533,27 @@ impl Inner {
             .unwrap_or_default();
         let mut outcome = self.stop_services(package, services.into_values().collect(), deadline);
         self.write_services(package);
-        for script in Self::scripts(package).rev() {
-            let this = self.script(package, script, "stop", deadline);
+        let mut worse = |this: ScriptOutcome| {
             if this != ScriptOutcome::Succeeded && outcome == ScriptOutcome::Succeeded {
                 outcome = this;
             }
+        };
+        for script in package.external_scripts.iter().rev() {
+            worse(self.script(package, script, "stop", deadline));
+        }
+        // The addresses configured now and those added under an earlier configuration.
+        let mut addresses = network::package_addresses(package);
+        let recorded = self.table().addresses.remove(&package.name);
+        for address in recorded.unwrap_or_default() {
+            if !addresses.contains(&address) {
+                addresses.push(address);
+            }
+        }
+        if !self.remove_addresses(package, &addresses) {
+            worse(ScriptOutcome::Failed);
+        }
+        for script in package.external_pre_scripts.iter().rev() {
+            worse(self.script(package, script, "stop", deadline));
         }
         // What the start scripts left behind is the stop scripts' to end; the safety timer
         // stops guarding it with the package.
@@ -481,6 +592,22 @@ impl Inner {
         };
         let deadline = package.run_script_timeout.map(|t| Instant::now() + t);
         let mut outcome = self.stop_services(package, stale, deadline);
+        // Relocatable addresses: those no longer configured go, new ones come.
+        let configured = network::package_addresses(package);
+        let dropped: Vec<IpAddr> = self
+            .table()
+            .addresses
+            .get(&package.name)
+            .map(|old| {
+                old.iter()
+                    .filter(|a| !configured.contains(a))
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !self.remove_addresses(package, &dropped) || !self.add_addresses(package) {
+            outcome = ScriptOutcome::Failed;
+        }
         for index in 0..package.services.len() {
             if !known.contains(&index) {
                 if let Err(why) = self.start_service(package, index, 0) {
@@ -659,6 +786,10 @@ impl Inner {
         for (index, name, group) in record.services {
             self.track(package, index, &name, group, WatchTarget::Group);
         }
+        // Adopted as they are: Serviceguard does not check addresses on a re-attach.
+        self.table()
+            .addresses
+            .insert(package.name.clone(), network::package_addresses(package));
         true
     }
 
