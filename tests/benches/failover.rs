@@ -28,20 +28,19 @@
 //! node 3, seen by the same polling.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use cimguard_cluster::config::cluster::parse;
-use cimguard_tests::agent::BIN_DIR_VARIABLE;
 use cimguard_tests::cluster::TestCluster;
 use cimguard_tests::failover::{
-    alive, heal, keep_log, maybe_seconds, poll_until, runs, selected, Corosync, Fault, Sample,
-    Summary, CASES_VARIABLE, POLL_INTERVAL, RUNS_VARIABLE, SURVIVORS, VICTIM,
+    alive, cmcld_program, heal, keep_log, load_average, machine, maybe_seconds, poll_until, runs,
+    selected, Corosync, Fault, Sample, Summary, CASES_VARIABLE, POLL_INTERVAL, RUNS_VARIABLE,
+    SURVIVORS, VICTIM,
 };
-use cimguard_tests::workspace_root;
 
 /// The failover package: primary node n3, then n1 and n2; it fails back to n3 by itself.
 const PACKAGE: &str = "pkgA";
@@ -155,82 +154,6 @@ fn chosen(prefix: &str) -> Vec<Fault> {
         .into_iter()
         .filter(|fault| selected(&format!("{prefix}-{}", fault.name())))
         .collect()
-}
-
-/// The release `cmcld`: in `$CIMGUARD_BIN_DIR`, else `target/release` (or under
-/// `$CARGO_TARGET_DIR`). Warns when it is older than the sources it is built from.
-fn cmcld_program() -> Result<PathBuf, String> {
-    let folder = match (
-        std::env::var_os(BIN_DIR_VARIABLE),
-        std::env::var_os("CARGO_TARGET_DIR"),
-    ) {
-        (Some(folder), _) => PathBuf::from(folder),
-        (None, Some(target)) => workspace_root().join(target).join("release"),
-        (None, None) => workspace_root().join("target/release"),
-    };
-    let program = folder.join("cmcld");
-    let built = std::fs::metadata(&program)
-        .and_then(|m| m.modified())
-        .map_err(|_| {
-            format!(
-                "no release cmcld at {}: run `cargo build --release --bin cmcld` first (or set \
-                 {BIN_DIR_VARIABLE})",
-                program.display()
-            )
-        })?;
-    let root = workspace_root();
-    let newest = [root.join("cluster/src"), root.join("src")]
-        .iter()
-        .filter_map(|dir| newest_file(dir))
-        .max();
-    if let Some((modified, path)) = newest {
-        if modified > built {
-            println!(
-                "WARNING: {} is newer than {}: rebuild with `cargo build --release --bin cmcld`",
-                path.display(),
-                program.display()
-            );
-        }
-    }
-    Ok(program)
-}
-
-/// The most recently modified file under `dir`.
-fn newest_file(dir: &Path) -> Option<(SystemTime, PathBuf)> {
-    let mut newest: Option<(SystemTime, PathBuf)> = None;
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        let candidate = if path.is_dir() {
-            newest_file(&path)
-        } else {
-            entry.metadata().ok()?.modified().ok().map(|t| (t, path))
-        };
-        if let Some(candidate) = candidate {
-            if newest.as_ref().is_none_or(|n| candidate.0 > n.0) {
-                newest = Some(candidate);
-            }
-        }
-    }
-    newest
-}
-
-fn machine() -> String {
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    format!(
-        "{cores} cores, Linux {}, load average {}",
-        kernel.trim(),
-        load_average()
-    )
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn names(list: &[&str]) -> Vec<String> {

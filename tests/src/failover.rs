@@ -1,7 +1,8 @@
 //! The pieces of the failover benchmark (`tests/benches/failover.rs`): the faults it injects
 //! into node 3 of a three-node cluster in network namespaces, the samples it takes and their
 //! summary, its case selection, and a corosync cluster in namespaces of the same shape, so the
-//! same harness measures both engines.
+//! same harness measures both engines. The soak benchmark shares its release `cmcld`
+//! ([`cmcld_program`]) and its machine line ([`machine`]).
 //!
 //! Node 3 is always the faulty node and nodes 1 and 2 the survivors:
 //!
@@ -24,7 +25,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::agent::BIN_DIR_VARIABLE;
 use crate::netns::Namespaces;
+use crate::workspace_root;
 
 /// The faulty node.
 pub const VICTIM: usize = 3;
@@ -234,6 +237,84 @@ pub fn alive(pid: i32) -> bool {
             .is_some_and(|state| state != "Z" && state != "X"),
         Err(_) => false,
     }
+}
+
+/// The release `cmcld`: in `$CIMGUARD_BIN_DIR`, else `target/release` (or under
+/// `$CARGO_TARGET_DIR`). Warns when it is older than the sources it is built from.
+pub fn cmcld_program() -> Result<PathBuf, String> {
+    let folder = match (
+        std::env::var_os(BIN_DIR_VARIABLE),
+        std::env::var_os("CARGO_TARGET_DIR"),
+    ) {
+        (Some(folder), _) => PathBuf::from(folder),
+        (None, Some(target)) => workspace_root().join(target).join("release"),
+        (None, None) => workspace_root().join("target/release"),
+    };
+    let program = folder.join("cmcld");
+    let built = std::fs::metadata(&program)
+        .and_then(|m| m.modified())
+        .map_err(|_| {
+            format!(
+                "no release cmcld at {}: run `cargo build --release --bin cmcld` first (or set \
+                 {BIN_DIR_VARIABLE})",
+                program.display()
+            )
+        })?;
+    let root = workspace_root();
+    let newest = [root.join("cluster/src"), root.join("src")]
+        .iter()
+        .filter_map(|dir| newest_file(dir))
+        .max();
+    if let Some((modified, path)) = newest {
+        if modified > built {
+            println!(
+                "WARNING: {} is newer than {}: rebuild with `cargo build --release --bin cmcld`",
+                path.display(),
+                program.display()
+            );
+        }
+    }
+    Ok(program)
+}
+
+/// The most recently modified file under `dir`.
+fn newest_file(dir: &Path) -> Option<(SystemTime, PathBuf)> {
+    let mut newest: Option<(SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let candidate = if path.is_dir() {
+            newest_file(&path)
+        } else {
+            entry.metadata().ok()?.modified().ok().map(|t| (t, path))
+        };
+        if let Some(candidate) = candidate {
+            if newest.as_ref().is_none_or(|n| candidate.0 > n.0) {
+                newest = Some(candidate);
+            }
+        }
+    }
+    newest
+}
+
+/// The machine: cores, kernel and load average, for a benchmark's heading.
+pub fn machine() -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    format!(
+        "{cores} cores, Linux {}, load average {}",
+        kernel.trim(),
+        load_average()
+    )
+}
+
+/// The load average over 1, 5 and 15 minutes.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Polls `condition` every [`POLL_INTERVAL`] until it holds (true) or `deadline` passes

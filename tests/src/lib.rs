@@ -7,7 +7,8 @@
 //! [`agent`] starts the `cmwbemd` binary on loopback ports; [`raw_http`] is the byte-level
 //! HTTP/1.1 client (plain or TLS) the wire tests speak to it with; [`cluster`] runs `cmcld`
 //! processes as a cluster on loopback addresses; [`failover`] holds the failover benchmark's
-//! faults, samples and corosync cluster.
+//! faults, samples and corosync cluster; [`soak`] the soak benchmark's CPU hogs, `/proc`
+//! readings and stamped logs.
 
 pub mod agent;
 pub mod cluster;
@@ -15,6 +16,7 @@ pub mod failover;
 pub mod netns;
 pub mod raw_http;
 pub mod requests;
+pub mod soak;
 
 pub mod pyagent;
 
