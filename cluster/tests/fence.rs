@@ -120,3 +120,29 @@ fn a_daemon_gone_while_armed_is_fenced_at_once_and_a_disarmed_one_is_not() {
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 }
+
+#[test]
+fn a_pet_sent_in_time_counts_even_if_the_watcher_reads_it_late() {
+    // The watcher is stopped (as a starved process would be) across its deadline, and the
+    // daemon pets it meanwhile: once it runs again, it reads that pet before fencing.
+    let mut daemon = victim();
+    let mut fence = start_fence(&daemon);
+    fence.pet(Duration::from_millis(500)).unwrap();
+    // The watcher has read the first pet when it holds a deadline: give it the time to.
+    std::thread::sleep(Duration::from_millis(200));
+    let watcher = nix::unistd::Pid::from_raw(fence.child().id() as i32);
+    nix::sys::signal::kill(watcher, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    fence.pet(Duration::from_secs(60)).unwrap();
+    // Well past the first deadline.
+    std::thread::sleep(Duration::from_millis(800));
+    nix::sys::signal::kill(watcher, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(
+        !ends_within(&mut daemon, Duration::from_secs(1)),
+        "fenced although petted in time"
+    );
+    fence.disarm().unwrap();
+    let mut watcher = fence.close();
+    assert!(ends_within(&mut watcher, Duration::from_secs(5)));
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+}

@@ -9,11 +9,17 @@
 //! Protocol, one line each on the watcher's standard input:
 //!
 //! ```text
-//! pet <milliseconds>     arm, or move the deadline to now + milliseconds
+//! pet-until <nanoseconds> arm, or move the deadline to that CLOCK_MONOTONIC time
 //! disarm                 no deadline (a graceful halt)
 //! group <pgid>           also kill this process group when fencing
 //! forget <pgid>          not any more (the package halted)
 //! ```
+//!
+//! The deadline is absolute, on the clock both processes share (CLOCK_MONOTONIC), so a pet
+//! the watcher reads late (it was not scheduled) still ends where the cluster core counted
+//! on it, never later; and before fencing for an expired deadline the watcher reads the pets
+//! already waiting for it, so that being starved itself does not fence a daemon that petted
+//! in time.
 //!
 //! [`watch`] is the watcher's main loop, for the daemon binary to run in a child of its own;
 //! [`Fence`] is the daemon's side.
@@ -22,10 +28,20 @@ use std::collections::BTreeSet;
 use std::io::{self, BufRead, Write};
 use std::process::{Child, ChildStdin};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{killpg, Signal};
+use nix::time::{clock_gettime, ClockId};
 use nix::unistd::Pid;
+
+/// How long the watcher, finding its deadline passed, waits for a pet already sent.
+const EXPIRY_RECHECK: Duration = Duration::from_millis(20);
+
+/// Now on CLOCK_MONOTONIC, which every process of the host shares (`std::time::Instant`
+/// reads the same clock but cannot be sent to another process).
+fn monotonic_now() -> Duration {
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(Duration::ZERO, Duration::from)
+}
 
 /// What ended [`watch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +70,7 @@ pub fn watch(input: impl BufRead + Send + 'static, daemon: i32) -> Ended {
         }
         let _ = lines.send(None);
     });
-    let mut deadline: Option<Instant> = None;
+    let mut deadline: Option<Duration> = None;
     let mut groups: BTreeSet<i32> = BTreeSet::new();
     groups.insert(daemon);
     let fence = |reason: &'static str, groups: &BTreeSet<i32>| {
@@ -73,11 +89,21 @@ pub fn watch(input: impl BufRead + Send + 'static, daemon: i32) -> Ended {
     loop {
         let next = match deadline {
             Some(at) => {
-                let now = Instant::now();
+                let now = monotonic_now();
                 if now >= at {
-                    return fence("the safety timer expired", &groups);
+                    // A pet sent in time may be waiting, unread while this process was not
+                    // scheduled: it moves the deadline to where the daemon put it.
+                    // (The reader thread may need a moment to pass it on after a stall of
+                    // both: the wait is within the core's FENCE_MARGIN.)
+                    match commands.recv_timeout(EXPIRY_RECHECK) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            return fence("the safety timer expired", &groups)
+                        }
+                        other => other,
+                    }
+                } else {
+                    commands.recv_timeout(at - now)
                 }
-                commands.recv_timeout(at - now)
             }
             None => commands
                 .recv()
@@ -94,8 +120,8 @@ pub fn watch(input: impl BufRead + Send + 'static, daemon: i32) -> Ended {
             Ok(Some(line)) => {
                 let mut words = line.split_whitespace();
                 match (words.next(), words.next().map(str::parse::<u64>)) {
-                    (Some("pet"), Some(Ok(millis))) => {
-                        deadline = Some(Instant::now() + Duration::from_millis(millis));
+                    (Some("pet-until"), Some(Ok(nanos))) => {
+                        deadline = Some(Duration::from_nanos(nanos));
                     }
                     (Some("disarm"), None) => deadline = None,
                     (Some("group"), Some(Ok(group))) if group > 1 => {
@@ -134,9 +160,11 @@ impl Fence {
         self.pipe.flush()
     }
 
-    /// Arms the timer, or moves its deadline, to `within` from now.
+    /// Arms the timer, or moves its deadline, to `within` from now (sent as a time on
+    /// CLOCK_MONOTONIC, so the watcher's reading it late changes nothing).
     pub fn pet(&mut self, within: Duration) -> io::Result<()> {
-        self.send(&format!("pet {}\n", within.as_millis()))
+        let until = monotonic_now() + within;
+        self.send(&format!("pet-until {}\n", until.as_nanos()))
     }
 
     /// Disarms it (a graceful halt).
