@@ -415,3 +415,46 @@ fn a_running_package_that_a_new_configuration_makes_monitor_a_down_subnet_fails_
         }
     ));
 }
+
+#[test]
+fn subnet_states_outlive_a_configuration_change_that_renumbers_them() {
+    let mut sim = cluster(7008, &[package("dbpkg", &[1, 2], "")], &[("dbpkg", 0)]);
+    sim.set_subnet(NodeId(1), subnet(), false);
+    assert!(sim
+        .run_until(seconds(30), |s| subnet_status(s, 2, 0, 1) == Health::Down)
+        .unwrap());
+    // A new package with a generic resource: the subnet's number among the node settings
+    // moves up by one.
+    let extra = "package_name aaa\nnode_name n3\ngeneric_resource_name disk\n\
+                 generic_resource_evaluation_type before_package_start\n";
+    sim.apply(
+        NodeId(0),
+        None,
+        &[package("dbpkg", &[1, 2], ""), extra.to_string()],
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| (0..3).all(|n| s
+            .core(NodeId(n))
+            .unwrap()
+            .packages()
+            .catalog()
+            .packages
+            .len()
+            == 2))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    let db = sim.package("dbpkg");
+    for observer in 0..3 {
+        let snapshot = sim.status(NodeId(observer)).unwrap();
+        let row = &snapshot.packages[db.index()];
+        assert_eq!(row.nodes[1].subnets[0].status, Health::Down, "{row:#?}");
+        assert_eq!(row.nodes[0].subnets[0].status, Health::Up, "{row:#?}");
+        assert_eq!(snapshot.nodes[1].subnets[0].status, Health::Down);
+    }
+    // Still kept off n2: when n1 fails, the package has nowhere to go.
+    sim.set_subnet(NodeId(0), subnet(), false);
+    sim.run_for(seconds(30)).unwrap();
+    assert!(sim.running_on("dbpkg").is_empty());
+    assert!(notices(&sim, "PackageStarted").len() == 1);
+}

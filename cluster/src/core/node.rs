@@ -3834,11 +3834,6 @@ impl Node {
                         }
                     })
                     .collect();
-                // A node's own monitor speaks for it before it is a member too.
-                let mut known = up;
-                if node == me {
-                    known.insert(me);
-                }
                 let subnets = catalog
                     .subnets
                     .iter()
@@ -3846,7 +3841,7 @@ impl Node {
                         let setting = catalog
                             .subnet(*subnet)
                             .and_then(|index| self.packages.resource(node, index));
-                        SubnetRow::of(*subnet, node, known, setting)
+                        SubnetRow::of(*subnet, node, up, setting)
                     })
                     .collect();
                 NodeRow {
