@@ -526,6 +526,31 @@ pub enum Notice {
         /// After.
         after: Health,
     },
+    /// A monitored_subnet went down on this node: no interface that is up has an address
+    /// on it any more (the link-level and IP-level monitor; EventID NetworkInterfaceDown).
+    /// The packages running here that monitor it fail.
+    SubnetDown {
+        /// This node.
+        node: NodeId,
+        /// The monitored_subnet.
+        subnet: IpAddr,
+        /// Before.
+        before: Health,
+        /// After.
+        after: Health,
+    },
+    /// A monitored_subnet is up again on this node (EventID NetworkInterfaceUp): packages
+    /// that monitor it may run here again.
+    SubnetUp {
+        /// This node.
+        node: NodeId,
+        /// The monitored_subnet.
+        subnet: IpAddr,
+        /// Before.
+        before: Health,
+        /// After.
+        after: Health,
+    },
 }
 
 impl Notice {
@@ -552,8 +577,10 @@ impl Notice {
             Notice::QuorumServerReachable { .. } => "QuorumServerReachable",
             Notice::QuorumLost { .. } => "QuorumLost",
             Notice::LockLunUnhealthy { .. } => "LockLunUnhealthy",
-            Notice::NetworkInterfaceDown { .. } => "NetworkInterfaceDown",
-            Notice::NetworkInterfaceUp { .. } => "NetworkInterfaceUp",
+            Notice::NetworkInterfaceDown { .. } | Notice::SubnetDown { .. } => {
+                "NetworkInterfaceDown"
+            }
+            Notice::NetworkInterfaceUp { .. } | Notice::SubnetUp { .. } => "NetworkInterfaceUp",
             Notice::GenericResourceChanged { .. } => "GenericResourceChanged",
         }
     }
@@ -601,6 +628,7 @@ pub fn describe_cause(cause: FailureCause, catalog: &Catalog, package: PackageId
                 .map_or("?", |r| r.name.as_str());
             format!("generic resource {name} went down")
         }
+        FailureCause::Subnet(subnet) => format!("monitored subnet {subnet} went down"),
         FailureCause::Dependency => "a package it depends on went down".to_string(),
         FailureCause::Reconfigure(o) => format!("online reconfiguration {}", outcome(o)),
         FailureCause::DiedWhileDetached => {
@@ -673,6 +701,39 @@ pub struct NodeRow {
     pub summary: Summary,
     /// Its network interfaces.
     pub interfaces: Vec<InterfaceRow>,
+    /// The monitored subnets (of every package) on it, as the observer knows them.
+    pub subnets: Vec<SubnetRow>,
+}
+
+/// A monitored subnet on one node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SubnetRow {
+    /// monitored_subnet.
+    pub subnet: IpAddr,
+    /// up while an interface of the node that is up has an address on it (and until its
+    /// monitor says anything); unknown on a node that is not a member, whose state the
+    /// observer does not know.
+    pub status: Health,
+}
+
+impl SubnetRow {
+    /// The row of `subnet` on `node`, with `up` the members and `setting` what is known of
+    /// it there.
+    pub(crate) fn of(
+        subnet: IpAddr,
+        node: NodeId,
+        up: NodeSet,
+        setting: Option<ResourceValue>,
+    ) -> SubnetRow {
+        SubnetRow {
+            subnet,
+            status: if setting.is_none() && !up.contains(node) {
+                Health::Unknown
+            } else {
+                crate::packages::catalog::subnet_health(setting)
+            },
+        }
+    }
 }
 
 /// One network interface of a node.
@@ -740,6 +801,8 @@ pub struct PackageNodeRow {
     pub services: Vec<ServiceRow>,
     /// Its generic resources there, as this node knows them.
     pub resources: Vec<ResourceRow>,
+    /// Its monitored subnets there, as this node knows them.
+    pub subnets: Vec<SubnetRow>,
 }
 
 /// One generic resource of a package on a node.
@@ -836,6 +899,11 @@ pub(crate) fn package_rows(
                     } else {
                         Vec::new()
                     };
+                    let subnets = def
+                        .subnets
+                        .iter()
+                        .map(|s| SubnetRow::of(s.subnet, node, up, resources(node, s.index)))
+                        .collect();
                     let resources = def
                         .resources
                         .iter()
@@ -863,6 +931,7 @@ pub(crate) fn package_rows(
                     }
                     PackageNodeRow {
                         resources,
+                        subnets,
                         node,
                         name: node_names.get(node.index()).cloned().unwrap_or_default(),
                         order: order + 1,
@@ -1095,6 +1164,13 @@ impl Snapshot {
                     );
                 }
             }
+            for subnet in &node.subnets {
+                let _ = writeln!(
+                    out,
+                    "{prefix}subnet:{}|status={}",
+                    subnet.subnet, subnet.status
+                );
+            }
         }
         for package in &self.packages {
             let prefix = format!("package:{}|", package.name);
@@ -1159,6 +1235,16 @@ impl Snapshot {
                     if let Some(value) = resource.value {
                         let _ = writeln!(out, "{resource_prefix}current_value={value}");
                     }
+                }
+            }
+            for row in &package.nodes {
+                for subnet in &row.subnets {
+                    let subnet_prefix = if package.kind == PackageType::Failover && row.current {
+                        format!("{prefix}subnet:{}|", subnet.subnet)
+                    } else {
+                        format!("{prefix}node:{}|subnet:{}|", row.name, subnet.subnet)
+                    };
+                    let _ = writeln!(out, "{subnet_prefix}status={}", subnet.status);
                 }
             }
             for dependency in &package.dependencies {

@@ -1,7 +1,7 @@
 //! Networks in real namespaces (root needed): a package's relocatable address moves with it
 //! on failover and neighbours follow it (gratuitous ARP for IPv4, an unsolicited neighbour
 //! advertisement for IPv6), a package whose ip_subnet is on no interface fails to start, and
-//! the daemon sees a monitored subnet go down and up with its interface. Node K is 10.9N.0.K
+//! a monitored subnet going down with its interface fails its package over. Node K is 10.9N.0.K
 //! on ethN (and fd00:90::K on eth0 where a test adds it); the hub namespace, 10.90.0.100 on
 //! network 0, is the client.
 
@@ -206,37 +206,69 @@ fn a_package_whose_subnet_is_on_no_interface_fails_to_start_and_says_why() {
 }
 
 #[test]
-fn the_daemon_sees_a_monitored_subnet_go_down_and_up_with_its_interface() {
+fn a_monitored_subnet_going_down_fails_its_package_over_and_the_status_follows_the_link() {
     let mut cluster = TestCluster::configure_in_namespaces(3, MEMBER_TIMEOUT, "", "");
     cluster.add_package(
         "pkgC",
-        "package_name pkgC\nnode_name n1\nnode_name n2\nauto_run no\n\
+        "package_name pkgC\nnode_name n1\nnode_name n2\nauto_run yes\n\
          monitored_subnet 10.91.0.0\n\
          service_name svc\nservice_cmd \"exec sleep 1000\"\n",
     );
     formed(&mut cluster, &["n1", "n2", "n3"]);
     let subnet: IpAddr = "10.91.0.0".parse().unwrap();
-    let state = |c: &TestCluster, k: usize| {
+    let monitor = |c: &TestCluster, k: usize| {
         c.status(k)
             .ok()
             .and_then(|s| s.monitored_subnets.get(&subnet).copied())
     };
-    cluster.wait_for(BOUND, "n1 sees 10.91.0.0 up", |c| state(c, 1) == Some(true));
+    // The subnet's status on node `on` for pkgC, as node `k` shows it.
+    let row = |c: &TestCluster, k: usize, on: &str| {
+        let status = c.status(k).ok()?;
+        let package = status.cluster.packages.iter().find(|p| p.name == "pkgC")?;
+        let node = package.nodes.iter().find(|n| n.name == on)?;
+        let subnet = node.subnets.iter().find(|s| s.subnet == subnet)?;
+        Some((subnet.status.as_str().to_string(), node.switching))
+    };
+    cluster.wait_for(BOUND, "pkgC runs on n1, which sees 10.91.0.0 up", |c| {
+        monitor(c, 1) == Some(true) && c.owners(1, "pkgC") == Some(names(&["n1"]))
+    });
 
-    // Down on n1 only (its second heartbeat network keeps it in the cluster).
+    // Down on n1 only (its first heartbeat network keeps it in the cluster): the package
+    // fails there and moves to n2; every node shows the subnet down on n1.
     cluster.namespaces().set_link(1, 1, false).unwrap();
-    cluster.wait_for(BOUND, "n1 sees 10.91.0.0 down", |c| {
-        state(c, 1) == Some(false)
+    cluster.wait_for(BOUND, "pkgC fails over to n2", |c| {
+        c.owners(2, "pkgC") == Some(names(&["n2"]))
     });
-    assert_eq!(state(&cluster, 2), Some(true));
-    assert!(cluster
-        .log(1)
-        .contains("monitored subnet 10.91.0.0 went down on this node"));
+    cluster.wait_for(BOUND, "n1 and n2 show 10.91.0.0 down on n1", |c| {
+        monitor(c, 1) == Some(false)
+            && row(c, 1, "n1") == Some(("down".into(), true))
+            && row(c, 2, "n1") == Some(("down".into(), true))
+    });
+    assert_eq!(monitor(&cluster, 2), Some(true));
+    assert_eq!(row(&cluster, 2, "n2"), Some(("up".into(), true)));
+    let log = cluster.log(1);
+    assert!(log.contains("monitored subnet 10.91.0.0 went down on this node"));
+    assert!(log.contains("SubnetDown"), "{log}");
+    assert!(log.contains("PackageFailed"), "{log}");
+    let line = cluster.status(2).unwrap().cluster.to_line();
+    assert!(
+        line.contains("package:pkgC|node:n1|subnet:10.91.0.0|status=down\n"),
+        "{line}"
+    );
+    assert!(
+        line.contains("package:pkgC|subnet:10.91.0.0|status=up\n"),
+        "{line}"
+    );
 
+    // Up again: the status follows; the package stays on n2 (failback_policy manual).
     cluster.namespaces().set_link(1, 1, true).unwrap();
-    cluster.wait_for(BOUND, "n1 sees 10.91.0.0 up again", |c| {
-        state(c, 1) == Some(true)
+    cluster.wait_for(BOUND, "n1 and n2 show 10.91.0.0 up on n1 again", |c| {
+        monitor(c, 1) == Some(true)
+            && row(c, 1, "n1") == Some(("up".into(), true))
+            && row(c, 2, "n1") == Some(("up".into(), true))
     });
+    assert!(cluster.log(1).contains("SubnetUp"));
+    assert_eq!(cluster.owners(2, "pkgC"), Some(names(&["n2"])));
     // The address stays on a downed interface: only the link state made the difference.
     assert!(cluster
         .namespaces()

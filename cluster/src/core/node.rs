@@ -1,6 +1,7 @@
 //! One node's membership state machine.
 
 use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +25,8 @@ use crate::packages::{
 };
 use crate::status::{
     ClusterCondition, ClusterStatus, Health, InterfaceRow, LockRow, NodeCondition, NodeRow,
-    NodeState, NodeStatus, Notice, PackageCondition, ServiceCondition, Snapshot, Summary,
-    SwitchingCondition,
+    NodeState, NodeStatus, Notice, PackageCondition, ServiceCondition, Snapshot, SubnetRow,
+    Summary, SwitchingCondition,
 };
 use crate::timing::Timing;
 
@@ -551,6 +552,22 @@ impl Node {
             self.drain_packages(now);
         }
         Ok(())
+    }
+
+    /// The subnet monitor's word on monitored subnet `subnet` on this node: its first state
+    /// (at start, or once a new configuration monitors it) or a change. Packages running
+    /// here that monitor it fail when it goes down (the node fails fast for one with
+    /// node_fail_fast_enabled) and the package coordinator fails them over to a node where
+    /// their subnets are up; no package starts on a node where one of its monitored subnets
+    /// is down. The state reaches the other members in heartbeats. A subnet that no package
+    /// monitors (any more) is ignored.
+    pub fn handle_subnet(&mut self, now: Instant, subnet: IpAddr, up: bool) {
+        self.packages.set_subnet(subnet, up);
+        if self.phase != Phase::Halted && !self.safety_expired(now) {
+            self.step(now);
+        } else {
+            self.drain_packages(now);
+        }
     }
 
     /// cmruncl [-n node]... on a starting node: form the cluster with these nodes (all
@@ -3755,6 +3772,12 @@ impl Node {
             status = ClusterStatus::Unknown;
         }
         let node_names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
+        let up = if matches!(self.phase, Phase::Running | Phase::Reforming) {
+            self.view.members
+        } else {
+            NodeSet::EMPTY
+        };
+        let catalog = self.packages.catalog();
         let nodes: Vec<NodeRow> = config
             .nodes
             .iter()
@@ -3786,6 +3809,16 @@ impl Node {
                         }
                     })
                     .collect();
+                let subnets = catalog
+                    .subnets
+                    .iter()
+                    .map(|subnet| {
+                        let setting = catalog
+                            .subnet(*subnet)
+                            .and_then(|index| self.packages.resource(node, index));
+                        SubnetRow::of(*subnet, node, up, setting)
+                    })
+                    .collect();
                 NodeRow {
                     id: node,
                     name: node_config.name.clone(),
@@ -3796,14 +3829,10 @@ impl Node {
                         Summary::Degraded
                     },
                     interfaces,
+                    subnets,
                 }
             })
             .collect();
-        let up = if matches!(self.phase, Phase::Running | Phase::Reforming) {
-            self.view.members
-        } else {
-            NodeSet::EMPTY
-        };
         // The members halting their packages (not detaching them).
         let halting = self.members_leaving(now, |l| l != Leaving::No && !l.detaches());
         let mut packages = crate::status::package_rows(
@@ -3833,6 +3862,9 @@ impl Node {
                     }
                     for resource in &mut node.resources {
                         resource.status = Health::Unknown;
+                    }
+                    for subnet in &mut node.subnets {
+                        subnet.status = Health::Unknown;
                     }
                 }
             }
@@ -4028,6 +4060,27 @@ fn package_notice(me: NodeId, event: &PackageEvent) -> Option<Notice> {
             before: from,
             after: node,
         },
+        PackageEvent::SubnetChanged {
+            subnet,
+            before,
+            after,
+        } => {
+            if after == Health::Down {
+                Notice::SubnetDown {
+                    node: me,
+                    subnet,
+                    before,
+                    after,
+                }
+            } else {
+                Notice::SubnetUp {
+                    node: me,
+                    subnet,
+                    before,
+                    after,
+                }
+            }
+        }
         PackageEvent::ResourceChanged {
             package,
             resource,

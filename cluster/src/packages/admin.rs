@@ -192,6 +192,13 @@ pub enum Refusal {
         /// The members.
         nodes: NodeSet,
     },
+    /// cmrunpkg -n: a monitored_subnet of the package is down on that node.
+    SubnetDown {
+        /// The node.
+        node: NodeId,
+        /// The monitored_subnet.
+        subnet: std::net::IpAddr,
+    },
 }
 
 impl fmt::Display for Refusal {
@@ -284,6 +291,10 @@ impl fmt::Display for Refusal {
             Refusal::NodesUnreachable { nodes } => write!(
                 f,
                 "members {nodes:?} cannot be reached: every node must be reachable to detach"
+            ),
+            Refusal::SubnetDown { node, subnet } => write!(
+                f,
+                "monitored_subnet {subnet} of the package is down on {node}"
             ),
             Refusal::SeveralNodes => {
                 f.write_str("maintenance mode involves one node: the package runs on several")

@@ -2,12 +2,13 @@
 //! numbers, checked once.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::config::cluster::ClusterConfig;
 use crate::config::package::{
     DependencyCondition, DependencyLocation, Evaluation, FailbackPolicy, FailoverPolicy,
-    PackageConfig, PackageType, ServiceRestart, UpCriteria,
+    PackageConfig, PackageType, ServiceRestart, SubnetAccess, UpCriteria,
 };
 use crate::core::{NodeId, NodeSet};
 use crate::status::Health;
@@ -61,6 +62,33 @@ pub struct ResourceDef {
     pub up_criteria: Option<UpCriteria>,
 }
 
+/// One monitored_subnet of a package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubnetDef {
+    /// monitored_subnet.
+    pub subnet: IpAddr,
+    /// monitored_subnet_access.
+    pub access: SubnetAccess,
+    /// Its number among the node settings (see [`Catalog::subnet`]).
+    pub index: u16,
+}
+
+impl SubnetDef {
+    /// The subnet's status on a node, given the monitor's word there ([`subnet_health`]).
+    pub fn health(&self, setting: Option<ResourceValue>) -> Health {
+        subnet_health(setting)
+    }
+}
+
+/// A monitored subnet's status on a node, given the monitor's word there (`None`: not said
+/// yet). A subnet counts as up until its monitor says it is down.
+pub fn subnet_health(setting: Option<ResourceValue>) -> Health {
+    match setting {
+        Some(ResourceValue::Status(false)) => Health::Down,
+        _ => Health::Up,
+    }
+}
+
 /// One package, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PackageDef {
@@ -92,6 +120,8 @@ pub struct PackageDef {
     pub services: Vec<ServiceDef>,
     /// Generic resources.
     pub resources: Vec<ResourceDef>,
+    /// monitored_subnet lines.
+    pub subnets: Vec<SubnetDef>,
 }
 
 impl PackageDef {
@@ -113,6 +143,9 @@ impl PackageDef {
             .collect();
         for resource in &mut def.resources {
             resource.index = 0;
+        }
+        for subnet in &mut def.subnets {
+            subnet.index = 0;
         }
         (def, names)
     }
@@ -184,6 +217,8 @@ pub struct Catalog {
     pub weight_defaults: BTreeMap<String, f64>,
     /// Every generic resource named by a package, by name.
     pub resources: Vec<ResourceInfo>,
+    /// Every monitored_subnet of a package, in address order.
+    pub subnets: Vec<IpAddr>,
 }
 
 /// Why a package set cannot be resolved (check_set reports these first).
@@ -230,9 +265,23 @@ impl Catalog {
             }
         }
         resources.sort_by(|a, b| a.name.cmp(&b.name));
-        if resources.len() > usize::from(u16::MAX) {
-            return Err(ResolveError("too many generic resources".into()));
+        let mut subnets: Vec<IpAddr> = sorted
+            .iter()
+            .flat_map(|p| p.monitored_subnets.iter().map(|(subnet, _)| *subnet))
+            .collect();
+        subnets.sort();
+        subnets.dedup();
+        if resources.len() + subnets.len() > usize::from(u16::MAX) {
+            return Err(ResolveError(
+                "too many generic resources and monitored subnets".into(),
+            ));
         }
+        let subnet_of = |subnet: &IpAddr| {
+            subnets
+                .iter()
+                .position(|s| s == subnet)
+                .map_or(0, |i| (resources.len() + i) as u16)
+        };
         let resource_of = |name: &str| {
             resources
                 .iter()
@@ -304,6 +353,15 @@ impl Catalog {
                         up_criteria: r.up_criteria,
                     })
                     .collect(),
+                subnets: package
+                    .monitored_subnets
+                    .iter()
+                    .map(|(subnet, access)| SubnetDef {
+                        subnet: *subnet,
+                        access: *access,
+                        index: subnet_of(subnet),
+                    })
+                    .collect(),
             });
         }
         Ok(Catalog {
@@ -311,6 +369,7 @@ impl Catalog {
             capacities: cluster.nodes.iter().map(|n| n.capacities.clone()).collect(),
             weight_defaults: cluster.weight_defaults.clone(),
             resources,
+            subnets,
         })
     }
 
@@ -328,6 +387,30 @@ impl Catalog {
             .iter()
             .position(|r| r.name == name)
             .map(|i| i as u16)
+    }
+
+    /// The number of monitored subnet `subnet` among the node settings, if a package
+    /// monitors it. A node's subnet states travel to its peers with its generic resource
+    /// settings, numbered after the resources (so a release that knows no subnets drops
+    /// them as numbers it does not know); only the subnet monitor sets them.
+    pub fn subnet(&self, subnet: IpAddr) -> Option<u16> {
+        self.subnets
+            .iter()
+            .position(|s| *s == subnet)
+            .map(|i| (self.resources.len() + i) as u16)
+    }
+
+    /// The monitored subnet with settings number `index`.
+    pub fn subnet_at(&self, index: u16) -> Option<IpAddr> {
+        usize::from(index)
+            .checked_sub(self.resources.len())
+            .and_then(|i| self.subnets.get(i).copied())
+    }
+
+    /// How many node settings there are: the generic resources, then the monitored
+    /// subnets.
+    pub fn settings_len(&self) -> usize {
+        self.resources.len() + self.subnets.len()
     }
 
     /// The package `id`.

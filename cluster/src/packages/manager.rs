@@ -8,11 +8,12 @@
 //! The coordinator orders starts and halts; a node acts on an order only while quorate.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::admin::{Command, Refusal};
-use super::catalog::{Catalog, PackageId, ResourceValue};
+use super::catalog::{subnet_health, Catalog, PackageId, ResourceValue};
 use super::placement::{decide, Decision, Inputs};
 use super::table::{InstanceState, Table};
 use crate::config::package::{DependencyCondition, DependencyLocation, Evaluation, ServiceRestart};
@@ -104,6 +105,8 @@ pub enum FailureCause {
     Service(usize),
     /// A generic resource went down (by index in the package file).
     GenericResource(usize),
+    /// A monitored_subnet went down on the node.
+    Subnet(IpAddr),
     /// A package it depends on went down.
     Dependency,
     /// It was found dead when its node re-attached it after a detach.
@@ -178,6 +181,16 @@ pub enum PackageEvent {
         from: NodeId,
         /// Where it goes.
         node: NodeId,
+    },
+    /// A monitored subnet changed status on this node (its first word counts as a change
+    /// only when it is down: a subnet counts as up until its monitor says otherwise).
+    SubnetChanged {
+        /// The monitored_subnet.
+        subnet: IpAddr,
+        /// Before.
+        before: Health,
+        /// After.
+        after: Health,
     },
     /// A generic resource of a package changed status on this node.
     ResourceChanged {
@@ -321,7 +334,8 @@ pub struct Manager {
     failing_over: BTreeMap<PackageId, (Option<NodeId>, NodeId)>,
     /// Each member's reported service restart counts (packages with a restart only).
     restarts: BTreeMap<(PackageId, NodeId), Vec<u32>>,
-    /// The generic resources set on each node (this one included), by resource number.
+    /// The generic resources set on each node (this one included), by resource number, and
+    /// the monitored subnets' states, numbered after them ([`Catalog::subnet`]).
     resources: BTreeMap<(NodeId, u16), ResourceValue>,
     /// Something changed since the last placement.
     dirty: bool,
@@ -457,9 +471,9 @@ impl Manager {
             .into_iter()
             .filter_map(|((id, node), counts)| Some(((map(id)?, node), counts)))
             .collect();
-        let resource_map = |index: u16| {
-            let name = &old.resources.get(usize::from(index))?.name;
-            self.catalog.resource(name)
+        let resource_map = |index: u16| match old.resources.get(usize::from(index)) {
+            Some(resource) => self.catalog.resource(&resource.name),
+            None => self.catalog.subnet(old.subnet_at(index)?),
         };
         self.resources = std::mem::take(&mut self.resources)
             .into_iter()
@@ -490,6 +504,17 @@ impl Manager {
             self.set_local(id, Some(InstanceState::Reconfiguring));
             self.outputs
                 .push(Output::Action(PackageAction::Reconfigure { package: id }));
+        }
+        // A running package that now monitors a subnet known to be down here fails (one
+        // being reconfigured is checked when that ends).
+        let failing: Vec<(PackageId, IpAddr)> = self
+            .locals
+            .iter()
+            .filter(|(_, l)| l.state == InstanceState::Running)
+            .filter_map(|(id, _)| Some((*id, self.subnet_down(*id)?)))
+            .collect();
+        for (id, subnet) in failing {
+            self.fail_here(id, FailureCause::Subnet(subnet));
         }
     }
 
@@ -542,23 +567,122 @@ impl Manager {
         self.resources.get(&(node, index)).copied()
     }
 
-    /// Whether every before_package_start resource of `id` is up on `node`.
+    /// Whether every before_package_start resource and every monitored subnet of `id` is
+    /// up on `node`.
     fn resources_up(&self, id: PackageId, node: NodeId) -> bool {
-        self.catalog
-            .package(id)
+        let package = self.catalog.package(id);
+        package
             .resources
             .iter()
             .filter(|r| r.evaluation == Evaluation::BeforePackageStart)
             .all(|r| r.health(self.resource(node, r.index)) == Health::Up)
+            && package
+                .subnets
+                .iter()
+                .all(|s| s.health(self.resource(node, s.index)) == Health::Up)
     }
 
-    /// The first generic resource of `id` that is down on this node.
-    fn resource_down(&self, id: PackageId) -> Option<usize> {
+    /// The first monitored subnet of `id` that is down on this node.
+    fn subnet_down(&self, id: PackageId) -> Option<IpAddr> {
+        self.catalog
+            .package(id)
+            .subnets
+            .iter()
+            .find(|s| s.health(self.resource(self.me, s.index)) == Health::Down)
+            .map(|s| s.subnet)
+    }
+
+    /// What keeps `id` from running on this node: the first of its generic resources that
+    /// is down here, else the first of its monitored subnets.
+    fn down_here(&self, id: PackageId) -> Option<FailureCause> {
         self.catalog
             .package(id)
             .resources
             .iter()
             .position(|r| r.health(self.resource(self.me, r.index)) == Health::Down)
+            .map(FailureCause::GenericResource)
+            .or_else(|| self.subnet_down(id).map(FailureCause::Subnet))
+    }
+
+    /// Whether `cause` ends a package halted rather than failed: a before_package_start
+    /// resource or a monitored subnet going down keeps the package off the node only while
+    /// it is down, so node switching stays enabled (serviceguard.md 5.1).
+    fn ends_halted(&self, id: PackageId, cause: Option<FailureCause>) -> bool {
+        match cause {
+            Some(FailureCause::GenericResource(index)) => self
+                .catalog
+                .package(id)
+                .resources
+                .get(index)
+                .is_some_and(|r| r.evaluation == Evaluation::BeforePackageStart),
+            Some(FailureCause::Subnet(_)) => true,
+            _ => false,
+        }
+    }
+
+    /// A running package of this node fails because of `cause` (unless in maintenance
+    /// mode, where failures are told, not acted on): the node fails fast with
+    /// node_fail_fast_enabled, else the package halts as failed.
+    fn fail_here(&mut self, id: PackageId, cause: FailureCause) {
+        if self.table.package(id).maintenance {
+            return;
+        }
+        if self.catalog.package(id).node_fail_fast {
+            self.outputs.push(Output::FailFast);
+        }
+        self.halt_local_because(id, HaltReason::Failure, Some(cause));
+    }
+
+    /// The subnet monitor's word on monitored subnet `subnet` on this node (its first
+    /// state, or a change). Packages running here that monitor it fail when it goes down;
+    /// placement keeps packages off a node where one of their subnets is down. A subnet no
+    /// package monitors is ignored.
+    pub fn set_subnet(&mut self, subnet: IpAddr, up: bool) {
+        let Some(index) = self.catalog.subnet(subnet) else {
+            return;
+        };
+        let setting = ResourceValue::Status(up);
+        let previous = self.resources.insert((self.me, index), setting);
+        if previous == Some(setting) {
+            return;
+        }
+        self.version += 1;
+        self.dirty = true;
+        let (before, after) = (subnet_health(previous), subnet_health(Some(setting)));
+        if before == after {
+            return;
+        }
+        self.outputs
+            .push(Output::Event(PackageEvent::SubnetChanged {
+                subnet,
+                before,
+                after,
+            }));
+        if after != Health::Down {
+            return;
+        }
+        let users: Vec<PackageId> = self
+            .catalog
+            .ids()
+            .filter(|id| {
+                self.catalog
+                    .package(*id)
+                    .subnets
+                    .iter()
+                    .any(|s| s.subnet == subnet)
+            })
+            .filter(|id| {
+                self.locals.get(id).is_some_and(|l| {
+                    matches!(
+                        l.state,
+                        InstanceState::Running | InstanceState::Reconfiguring
+                    )
+                })
+            })
+            .collect();
+        for id in users {
+            self.fail_here(id, FailureCause::Subnet(subnet));
+        }
     }
 
     /// cmsetresource on this node: a simple resource's status or an extended one's value.
@@ -634,15 +758,8 @@ impl Manager {
                     InstanceState::Running | InstanceState::Reconfiguring
                 )
             });
-            if after == Health::Down && running && !self.table.package(id).maintenance {
-                if self.catalog.package(id).node_fail_fast {
-                    self.outputs.push(Output::FailFast);
-                }
-                self.halt_local_because(
-                    id,
-                    HaltReason::Failure,
-                    Some(FailureCause::GenericResource(resource)),
-                );
+            if after == Health::Down && running {
+                self.fail_here(id, FailureCause::GenericResource(resource));
             }
         }
         Ok(())
@@ -698,7 +815,7 @@ impl Manager {
                 .collect();
             let new: Vec<((NodeId, u16), ResourceValue)> = resources
                 .iter()
-                .filter(|(index, _)| usize::from(*index) < self.catalog.resources.len())
+                .filter(|(index, _)| usize::from(*index) < self.catalog.settings_len())
                 .map(|(index, value)| ((node, *index), *value))
                 .collect();
             if old != new {
@@ -959,7 +1076,29 @@ impl Manager {
 
     /// Checks a package command against this node's table (`up`: the running members).
     pub fn check_command(&self, up: NodeSet, command: &Command) -> Result<(), Refusal> {
-        super::admin::check(&self.catalog, &self.table, up, command)
+        super::admin::check(&self.catalog, &self.table, up, command)?;
+        self.check_subnets(command)
+    }
+
+    /// cmrunpkg -n is refused on a node where a monitored subnet of the package is down
+    /// (as this node knows it: its own monitor, the others' heartbeats).
+    fn check_subnets(&self, command: &Command) -> Result<(), Refusal> {
+        let Command::Run { package, node } = *command else {
+            return Ok(());
+        };
+        let down = self
+            .catalog
+            .package(package)
+            .subnets
+            .iter()
+            .find(|s| s.health(self.resource(node, s.index)) == Health::Down);
+        match down {
+            Some(s) => Err(Refusal::SubnetDown {
+                node,
+                subnet: s.subnet,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Whether every member of the membership has reported to this node since it formed.
@@ -982,6 +1121,7 @@ impl Manager {
             return Err(Refusal::Reforming);
         }
         super::admin::check(&self.catalog, &self.planning_table(), up, command)?;
+        self.check_subnets(command)?;
         if matches!(command, Command::Run { .. }) && self.hold_until.is_some_and(|h| now < h) {
             return Err(Refusal::AwaitingFence {
                 nodes: NodeSet::EMPTY,
@@ -1443,12 +1583,10 @@ impl Manager {
         let fail_fast = self.catalog.package(id).node_fail_fast;
         match (script, before, outcome) {
             (Script::Run, InstanceState::Starting, outcome) => {
-                // A generic resource that went down while the package started fails the
-                // start like the run script's failure.
+                // A generic resource or monitored subnet that went down while the package
+                // started fails the start like the run script's failure.
                 let failure = match outcome {
-                    ScriptOutcome::Succeeded => {
-                        self.resource_down(id).map(FailureCause::GenericResource)
-                    }
+                    ScriptOutcome::Succeeded => self.down_here(id),
                     other => Some(FailureCause::RunScript(other)),
                 };
                 match failure {
@@ -1475,14 +1613,10 @@ impl Manager {
                 ScriptOutcome::Succeeded,
             ) => {
                 // A failure ends failed (node switching is then disabled), except a
-                // before_package_start resource going down: the package only may not run
-                // here while it is down (serviceguard.md 5.1).
-                let catalog = &self.catalog;
+                // before_package_start resource or a monitored subnet going down: the
+                // package only may not run here while it is down (serviceguard.md 5.1).
                 let failed = self.locals.get(&id).is_some_and(|l| {
-                    l.halt_reason == HaltReason::Failure
-                        && !matches!(l.cause, Some(FailureCause::GenericResource(r))
-                            if catalog.package(id).resources.get(r).is_some_and(
-                                |r| r.evaluation == Evaluation::BeforePackageStart))
+                    l.halt_reason == HaltReason::Failure && !self.ends_halted(id, l.cause)
                 });
                 self.set_local(id, failed.then_some(InstanceState::Failed));
                 if self.leaving && !self.detaching {
@@ -1491,7 +1625,7 @@ impl Manager {
                 }
             }
             (Script::Reconfigure, InstanceState::Reconfiguring, ScriptOutcome::Succeeded) => {
-                match self.resource_down(id).map(FailureCause::GenericResource) {
+                match self.down_here(id) {
                     None => {
                         self.set_local(id, Some(InstanceState::Running));
                         self.run_deferred(id);

@@ -53,7 +53,8 @@ pub struct Inputs<'a> {
     pub table: &'a Table,
     /// The nodes of the quorate membership.
     pub up: NodeSet,
-    /// Whether a package's before_package_start generic resources are up on a node.
+    /// Whether a package's before_package_start generic resources and monitored subnets
+    /// are up on a node.
     pub resources_up: &'a dyn Fn(PackageId, NodeId) -> bool,
     /// Where packages halted for a failback are to start.
     pub preferred: &'a BTreeMap<PackageId, NodeId>,
@@ -244,18 +245,19 @@ impl<'a> Planner<'a> {
     }
 
     /// Whether `package` may start on `node`: the node is up, switching is enabled there,
-    /// its dependencies hold there, its before_package_start resources are up there, and its
-    /// weights fit the node's capacities.
+    /// its dependencies hold there, its before_package_start resources and monitored subnets
+    /// are up there, and its weights fit the node's capacities.
     fn eligible(&self, id: PackageId, package: &PackageDef, node: NodeId) -> bool {
         let state = self.inputs.table.package(id);
         self.inputs.up.contains(node)
             && package.nodes.contains(&node)
             && state.switching.contains(node)
             && self.dependencies_hold(package, node)
-            && (package
-                .resources
-                .iter()
-                .all(|r| r.evaluation != Evaluation::BeforePackageStart)
+            && ((package.subnets.is_empty()
+                && package
+                    .resources
+                    .iter()
+                    .all(|r| r.evaluation != Evaluation::BeforePackageStart))
                 || (self.inputs.resources_up)(id, node))
             && self.fits(package, node)
     }

@@ -16,7 +16,8 @@
 //! - The **admin socket** (`cmcld.sock` in the state directory, owner only) answers status
 //!   requests and commands, one JSON line each way ([`Request`], [`Reply`]).
 //! - The **network monitor** ([`super::network::Monitor`]) follows the interfaces through
-//!   netlink and tells each change of a monitored_subnet. Before anything runs, the daemon
+//!   netlink and tells each change of a monitored_subnet, which the core acts on
+//!   ([`Node::handle_subnet`]). Before anything runs, the daemon
 //!   removes the relocatable addresses an earlier life of it left behind
 //!   ([`super::network`], "Clean start").
 //!
@@ -1068,24 +1069,25 @@ impl Driver {
                 self.node.handle_quorum_server(now, id, answer);
             }
             Input::Subnet(change) => {
-                self.subnet_changed(change);
-                // The core's input comes next: `self.node.handle_subnet(now, change.subnet,
-                // change.up)` here, so that a monitored_subnet going down on this node fails
-                // the packages that monitor it, as a generic resource going down does.
+                // A monitored_subnet going down on this node fails the packages that
+                // monitor it here, as a generic resource going down does.
+                if self.subnet_changed(change) {
+                    self.node.handle_subnet(now, change.subnet, change.up);
+                }
             }
         }
     }
 
     /// A monitored subnet changed on this node (or was first seen): logged and kept for the
-    /// status. A change for a subnet no package monitors any longer (cmapplyconf removed it
-    /// while the change was on its way) is dropped.
-    fn subnet_changed(&mut self, SubnetChange { subnet, up }: SubnetChange) {
+    /// status; whether it is monitored still. A change for a subnet no package monitors any
+    /// longer (cmapplyconf removed it while the change was on its way) is dropped.
+    fn subnet_changed(&mut self, SubnetChange { subnet, up }: SubnetChange) -> bool {
         let monitored = self
             .monitor
             .as_ref()
             .is_some_and(|m| m.states().contains_key(&subnet));
         if !monitored {
-            return;
+            return false;
         }
         let before = self.subnets.insert(subnet, up);
         let state = if up { "up" } else { "down" };
@@ -1098,6 +1100,7 @@ impl Driver {
             )),
             Some(_) => {}
         }
+        true
     }
 
     /// Monitors the subnets of the packages in effect (after a configuration change too).

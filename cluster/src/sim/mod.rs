@@ -1214,6 +1214,13 @@ impl Simulation {
         answer
     }
 
+    /// The subnet monitor of `node` (which must be up) tells that monitored subnet `subnet`
+    /// is up or down there.
+    pub fn set_subnet(&mut self, node: NodeId, subnet: std::net::IpAddr, up: bool) {
+        assert_eq!(self.nodes[node.index()].life, Life::Up, "{node} is not up");
+        self.run_core(node, |core, now| core.handle_subnet(now, subnet, up));
+    }
+
     /// The number of packages.
     pub fn package_count(&self) -> usize {
         self.catalog.packages.len()

@@ -97,7 +97,28 @@ pub fn options(seed: u64, sabotage: Sabotage) -> Options {
             );
         }
     }
+    // A monitored subnet, drawn last so that everything above stays as it was.
+    for text in &mut options.packages {
+        if pick(3) == 0 {
+            text.push_str(&format!("monitored_subnet {SUBNET}\n"));
+        }
+    }
     options
+}
+
+/// The subnet the randomized packages monitor.
+const SUBNET: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 20, 0, 0));
+
+/// The subnet monitor of a random up node says the subnet is up or down.
+fn set_random_subnet(sim: &mut Simulation, nodes: usize) {
+    if sim.catalog().subnets.is_empty() {
+        return;
+    }
+    let node = random_node(sim, nodes);
+    let up = sim.random(2) == 0;
+    if sim.life(node) == Life::Up {
+        sim.set_subnet(node, SUBNET, up);
+    }
 }
 
 /// cmsetresource of a random setting of a random resource on a random up node.
@@ -140,9 +161,11 @@ fn apply_random(sim: &mut Simulation, nodes: usize) {
     }
 }
 
-/// Every resource up on every node (the monitors report healthy again).
+/// Every resource and monitored subnet up on every node (the monitors report healthy
+/// again).
 fn set_resources_up(sim: &mut Simulation, nodes: usize) {
     let resources = sim.catalog().resources.clone();
+    let subnets = sim.catalog().subnets.clone();
     for n in 0..nodes {
         let node = NodeId(n as u32);
         if sim.life(node) != Life::Up {
@@ -156,6 +179,9 @@ fn set_resources_up(sim: &mut Simulation, nodes: usize) {
             };
             sim.set_resource(node, &resource.name, setting)
                 .expect("a configured resource and a valid setting");
+        }
+        for subnet in &subnets {
+            sim.set_subnet(node, *subnet, true);
         }
     }
 }
@@ -398,6 +424,7 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
                 let _ = sim.command(node, command);
             }
         }
+        14 if sim.random(2) == 0 => set_random_subnet(sim, nodes),
         14 => {
             if let Some(package) = random_package(sim) {
                 let node = random_node(sim, nodes);
