@@ -52,7 +52,7 @@ fn kind_of(envelope: &Envelope) -> &'static str {
 
 #[test]
 fn every_message_of_random_histories_comes_back_equal() {
-    let (counts, samples) = histories(0..80);
+    let (counts, samples) = histories(0..120);
     for kind in [
         "Heartbeat",
         "Propose",
@@ -130,6 +130,7 @@ fn heartbeat() -> Envelope {
                 at: Instant::from_nanos(99),
                 grace: Duration::from_secs(9),
             }),
+            heard: Some(Instant::from_nanos(98)),
             packages: Vec::new(),
             restarts: Vec::new(),
             resources: Vec::new(),
@@ -144,18 +145,20 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x02");
+    assert_eq!(&bytes[..3], b"CW\x03");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 3;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(3)));
-    // Version 1 had no graces in heartbeats and echoes.
-    let mut earlier = bytes.clone();
-    earlier[2] = 1;
-    assert_eq!(decode_envelope(&earlier), Err(WireError::Version(1)));
+    later[2] = 4;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(4)));
+    // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements.
+    for version in [1, 2] {
+        let mut earlier = bytes.clone();
+        earlier[2] = version;
+        assert_eq!(decode_envelope(&earlier), Err(WireError::Version(version)));
+    }
     assert_eq!(decode_envelope(b"CGHB\x01"), Err(WireError::NotOurs));
     assert_eq!(decode_envelope(b"C"), Err(WireError::NotOurs));
     assert_eq!(decode_envelope(b""), Err(WireError::NotOurs));

@@ -163,6 +163,11 @@ struct Peer {
     /// When this node last echoed the peer (at the latest, when the send time echoed
     /// arrived), and the grace of that echo.
     echo_sent: Option<(Instant, Duration)>,
+    /// The latest of this node's heartbeat send times that the peer's current life
+    /// acknowledged (heard), whatever its phase.
+    acked: Option<Instant>,
+    /// When the first heartbeat carrying that acknowledgement arrived.
+    acked_heard: Option<Instant>,
     /// When this node first heard the peer's current life: its earlier life was gone by then.
     life_heard: Option<Instant>,
     /// Generations already reported as mismatched.
@@ -1374,6 +1379,7 @@ impl Node {
             Message::Heartbeat(mut heartbeat) => {
                 if !current {
                     heartbeat.echo = None;
+                    heartbeat.heard = None;
                 }
                 self.on_heartbeat(now, network, from, heartbeat);
             }
@@ -1858,7 +1864,21 @@ impl Node {
                 continue;
             }
             let peer = &mut self.peers[index];
-            let echo = if echoing && self.view.has(to, peer.incarnation) && !unechoed.contains(to) {
+            // A peer whose heartbeats keep coming without acknowledging a newer one of this
+            // node gets no echo: it may have stopped hearing its members, and the survivors'
+            // wait counts from the last echo it was sent, not from when it is found out. (A
+            // peer not heard at all needs no such care: its echoed send time stays put.)
+            let hears = match (peer.acked_heard, peer.last_heard) {
+                (Some(acked), Some(heard)) => {
+                    heard.saturating_since(acked) < self.settings.timing.ack_stale_max
+                }
+                _ => true,
+            };
+            let echo = if echoing
+                && hears
+                && self.view.has(to, peer.incarnation)
+                && !unechoed.contains(to)
+            {
                 peer.sent
             } else {
                 None
@@ -1877,6 +1897,7 @@ impl Node {
                 members: self.view.members,
                 reach,
                 echo,
+                heard: peer.sent.map(|sent| sent.at),
                 packages: packages.clone(),
                 restarts: restarts.clone(),
                 resources: resources.clone(),
@@ -1918,6 +1939,10 @@ impl Node {
         }
         peer.sequence = heartbeat.sequence;
         peer.last_heard = Some(now);
+        if peer.acked_heard.is_none() || heartbeat.heard != peer.acked {
+            peer.acked = heartbeat.heard;
+            peer.acked_heard = Some(now);
+        }
         peer.sent = Some(Echo {
             at: heartbeat.sent_at,
             grace: heartbeat.grace.min(self.settings.timing.safety_grace),
