@@ -4,9 +4,8 @@
 //! How the pieces fit (all durations on a node's own monotonic clock):
 //!
 //! - A node sends a heartbeat to every peer on every heartbeat network every
-//!   `heartbeat_interval` = min(MEMBER_TIMEOUT / 4, 1 s), as Serviceguard does; below
-//!   Serviceguard's shortest MEMBER_TIMEOUT (3 s), MEMBER_TIMEOUT / 8 (see
-//!   [`heartbeat_interval`]).
+//!   `heartbeat_interval` = min(MEMBER_TIMEOUT / 8, 1 s) (Serviceguard: min(MEMBER_TIMEOUT /
+//!   4, 1 s), the same from 8 s up; see [`heartbeat_interval`]).
 //! - A peer silent for MEMBER_TIMEOUT on every network is lost.
 //! - A node holds a **quorum lease**: a running peer echoes, in its heartbeats, the send time
 //!   (on this node's clock) of the last heartbeat it received from this node. The node is
@@ -45,7 +44,7 @@
 
 use std::time::Duration;
 
-use crate::config::cluster::{ClusterConfig, ClusterLock, MEMBER_TIMEOUT_MIN_REDUNDANT};
+use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::config::{Diagnostic, Severity};
 
 /// The clock-rate error allowed between any two nodes' monotonic clocks: 1000 ppm (0.1 %),
@@ -66,18 +65,14 @@ pub const HEARTBEAT_INTERVAL_MAX: Duration = Duration::from_secs(1);
 /// the pet reaching the timer, and for scheduling.
 pub const FENCE_MARGIN: Duration = Duration::from_millis(100);
 
-/// The heartbeat interval for `member_timeout`: min(MEMBER_TIMEOUT / 4, 1 s), Serviceguard's
-/// rule, from its shortest MEMBER_TIMEOUT (3 s) up. Below that (the fast profiles cimguard
-/// accepts with a warning) MEMBER_TIMEOUT / 8. The lease is MEMBER_TIMEOUT less two and a
-/// half intervals, and an echo is up to an interval old when it comes back: with a quarter,
-/// the lease would be half of MEMBER_TIMEOUT and a peer's stall of a quarter of it (250 ms
-/// at 1 s) would lapse it; with an eighth, it takes a stall of more than half.
+/// The heartbeat interval for `member_timeout`: min(MEMBER_TIMEOUT / 8, 1 s). Serviceguard
+/// sends every min(MEMBER_TIMEOUT / 4, 1 s), the same from 8 s up (the default 14 s
+/// included). Below that cimguard sends twice as often: the lease is MEMBER_TIMEOUT less two
+/// and a half intervals, and must outlast the first round of echoes in a new membership (two
+/// intervals) and a peer's stall; with a quarter it would be half of MEMBER_TIMEOUT, one and a
+/// half intervals at 3 s, shorter than that round. An eighth leaves five and a half.
 pub fn heartbeat_interval(member_timeout: Duration) -> Duration {
-    if member_timeout < MEMBER_TIMEOUT_MIN_REDUNDANT {
-        member_timeout / 8
-    } else {
-        (member_timeout / 4).min(HEARTBEAT_INTERVAL_MAX)
-    }
+    (member_timeout / 8).min(HEARTBEAT_INTERVAL_MAX)
 }
 
 /// The timing of one cluster, derived from its configuration by [`Timing::derive`].
@@ -283,11 +278,17 @@ mod tests {
     fn short_member_timeout_shortens_the_heartbeat() {
         let config = cluster(3, "MEMBER_TIMEOUT 3000000\n");
         let timing = Timing::derive(&config, "c").unwrap();
-        assert_eq!(timing.heartbeat_interval, Duration::from_millis(750));
+        assert_eq!(timing.heartbeat_interval, Duration::from_millis(375));
+        // The lease outlasts the first round of echoes in a new membership (two intervals)
+        // with room to spare.
+        assert!(timing.lease >= timing.heartbeat_interval * 5);
+        let config = cluster(3, "MEMBER_TIMEOUT 8000000\n");
+        let timing = Timing::derive(&config, "c").unwrap();
+        assert_eq!(timing.heartbeat_interval, Duration::from_secs(1));
     }
 
     #[test]
-    fn below_serviceguards_minimum_the_heartbeat_is_an_eighth() {
+    fn the_fast_profile_fails_over_within_one_and_a_half_seconds() {
         let config = cluster(3, "MEMBER_TIMEOUT 1000000\n");
         let timing = Timing::derive(&config, "c").unwrap();
         assert_eq!(timing.heartbeat_interval, Duration::from_millis(125));
