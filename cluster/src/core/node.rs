@@ -2059,25 +2059,48 @@ impl Node {
     /// The end of the quorum lease and the grace that follows it: the echo of the peer that
     /// completes a majority, plus the lease, and that echo's grace. A membership of one is
     /// always quorate.
+    ///
+    /// A proposal this node accepted after its installed membership may have been committed
+    /// without this node learning it (the commit lost), and its members then count this node
+    /// alive only as long as their own echoes say (their silences): so the echoes must also
+    /// come from a majority of each such proposal, or a majority of the old membership that
+    /// is a minority of the new one (echoing one another) would keep this node going after
+    /// the new membership took over from it.
     fn quorate_until(&self) -> Option<(Instant, Duration)> {
         if !matches!(self.phase, Phase::Running | Phase::Reforming) {
             return None;
         }
-        let needed = self.view.members.len() / 2;
-        if needed == 0 {
-            return Some((Instant(u64::MAX), self.settings.timing.short_grace));
+        let me = self.settings.me;
+        let life = self.incarnation;
+        let mut lease: Option<(Instant, Duration)> =
+            Some((Instant(u64::MAX), self.settings.timing.short_grace));
+        let bases = std::iter::once(&self.view).chain(
+            self.accepted_since
+                .iter()
+                .filter(|basis| basis.has(me, life)),
+        );
+        for basis in bases {
+            let needed = basis.members.len() / 2;
+            if needed == 0 {
+                continue;
+            }
+            // Only members of the installed membership echo in it.
+            let mut echoes: Vec<Echo> = basis
+                .members
+                .iter()
+                .filter(|&m| m != me && self.view.members.contains(m))
+                .filter_map(|m| self.peers[m.index()].echo)
+                .collect();
+            echoes.sort_unstable_by_key(|e| std::cmp::Reverse(e.at));
+            let until = echoes
+                .get(needed - 1)
+                .map(|echo| (echo.at + self.settings.timing.lease, echo.grace));
+            lease = match (lease, until) {
+                (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+                _ => None,
+            };
         }
-        let mut echoes: Vec<Echo> = self
-            .view
-            .members
-            .iter()
-            .filter(|&m| m != self.settings.me)
-            .filter_map(|m| self.peers[m.index()].echo)
-            .collect();
-        echoes.sort_unstable_by_key(|e| std::cmp::Reverse(e.at));
-        echoes
-            .get(needed - 1)
-            .map(|echo| (echo.at + self.settings.timing.lease, echo.grace))
+        lease
     }
 
     /// The longest a failover from a member of the installed membership can take, as

@@ -617,6 +617,14 @@ impl Simulation {
         }
     }
 
+    /// Lets what `from` sends to `to` through again, on every network.
+    pub fn heal_oneway(&mut self, from: NodeId, to: NodeId) {
+        self.say(format_args!("{from} -> {to} healed"));
+        for network in 0..self.options.networks {
+            self.network.cut[from.index()][to.index()][network] = false;
+        }
+    }
+
     /// Drops everything between `a` and `b`.
     pub fn cut_link(&mut self, a: NodeId, b: NodeId) {
         self.say(format_args!("link {a} - {b} cut"));
