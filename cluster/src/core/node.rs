@@ -3247,15 +3247,18 @@ impl Node {
         }
         // Members that were ready to leave with -d when last heard: what they detached
         // stays detached even if this node takes them as failed (it missed the commit that
-        // took them out, or an earlier life of theirs is still awaited).
+        // took them out, or an earlier life of theirs is still awaited). So does what a
+        // failed life this node was never a member with detached: another member awaits it
+        // and this node cannot tell whether the commit that took it out let it leave.
         let detached_leavers: NodeSet = (0..self.settings.nodes)
             .map(|n| NodeId(n as u32))
             .filter(|&node| {
                 node != self.settings.me
-                    && self.peers[node.index()]
+                    && (self.peers[node.index()]
                         .heartbeat
                         .as_ref()
                         .is_some_and(|h| h.leaving.detaches() && heartbeat_ready(h))
+                        || (failed.contains(node) && !before.members.contains(node)))
             })
             .collect();
         self.packages.on_membership(
