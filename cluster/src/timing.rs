@@ -4,13 +4,24 @@
 //! How the pieces fit (all durations on a node's own monotonic clock):
 //!
 //! - A node sends a heartbeat to every peer on every heartbeat network every
-//!   `heartbeat_interval` = min(MEMBER_TIMEOUT / 4, 1 s), as Serviceguard does.
+//!   `heartbeat_interval` = min(MEMBER_TIMEOUT / 8, 1 s) (Serviceguard: min(MEMBER_TIMEOUT /
+//!   4, 1 s), the same from 8 s up; see [`heartbeat_interval`]).
 //! - A peer silent for MEMBER_TIMEOUT on every network is lost.
 //! - A node holds a **quorum lease**: a running peer echoes, in its heartbeats, the send time
 //!   (on this node's clock) of the last heartbeat it received from this node. The node is
 //!   quorate until `lease` after the send time echoed by the peers that make up a majority of
 //!   its membership. Because the echoed time is the node's own, message delays only shorten
 //!   the lease; no clocks are compared.
+//! - A node echoes a peer only while the peer shows that it hears this node: every heartbeat
+//!   also acknowledges the latest send time heard from its receiver (in any phase, whether
+//!   or not it echoes), and a peer whose heartbeats keep arriving for `ack_stale_max` (one
+//!   and a half heartbeat intervals) without acknowledging a newer one is echoed no more. A
+//!   peer that stopped hearing its members (a one-way loss) is then echoed by no one from
+//!   about three heartbeat intervals after it went deaf, long before it is found out, and the
+//!   survivors' wait counts from that last echo rather than from its departure. The rule
+//!   counts heartbeats, not delays, so a slow but steady network keeps its echoes. The lease
+//!   is MEMBER_TIMEOUT less those intervals (at least half of MEMBER_TIMEOUT), so that the
+//!   wait ends no later after a one-way loss than after a two-way one.
 //! - The node pets its safety timer only while the lease holds, and every pet sets the timer
 //!   to expire a **grace** after the end of the lease. So a pause shorter than the lease
 //!   costs nothing, and a node is certainly gone `(lease + grace) / (1 - drift)` of real time
@@ -54,15 +65,31 @@ pub const HEARTBEAT_INTERVAL_MAX: Duration = Duration::from_secs(1);
 /// the pet reaching the timer, and for scheduling.
 pub const FENCE_MARGIN: Duration = Duration::from_millis(100);
 
+/// The heartbeat interval for `member_timeout`: min(MEMBER_TIMEOUT / 8, 1 s). Serviceguard
+/// sends every min(MEMBER_TIMEOUT / 4, 1 s), the same from 8 s up (the default 14 s
+/// included). Below that cimguard sends twice as often: the lease is MEMBER_TIMEOUT less two
+/// and a half intervals, and must outlast the first round of echoes in a new membership (two
+/// intervals) and a peer's stall; with a quarter it would be half of MEMBER_TIMEOUT, one and a
+/// half intervals at 3 s, shorter than that round. An eighth leaves five and a half.
+pub fn heartbeat_interval(member_timeout: Duration) -> Duration {
+    (member_timeout / 8).min(HEARTBEAT_INTERVAL_MAX)
+}
+
 /// The timing of one cluster, derived from its configuration by [`Timing::derive`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
     /// MEMBER_TIMEOUT: silence after which a peer is lost.
     pub member_timeout: Duration,
-    /// Heartbeat period: min(MEMBER_TIMEOUT / 4, 1 s).
+    /// Heartbeat period: [`heartbeat_interval`] of MEMBER_TIMEOUT.
     pub heartbeat_interval: Duration,
-    /// How long an echo keeps a node quorate (MEMBER_TIMEOUT).
+    /// How long an echo keeps a node quorate: MEMBER_TIMEOUT less two and a half heartbeat
+    /// intervals (the most an echo may follow a one-way loss, see [`Timing::failover_bound`]),
+    /// at least half of MEMBER_TIMEOUT.
     pub lease: Duration,
+    /// How long a peer's heartbeats may keep arriving without acknowledging a newer heartbeat
+    /// of this node while this node still echoes it: one and a half heartbeat intervals (two
+    /// heartbeats in a row; one alone happens when the two nodes' heartbeats cross).
+    pub ack_stale_max: Duration,
     /// How long the membership candidate must stay unchanged before the coordinator proposes
     /// it (one heartbeat interval: time for every node's reachability to be heard).
     pub settle: Duration,
@@ -97,7 +124,7 @@ impl Timing {
     /// The timing of `config`, or the reasons it cannot be made safe.
     pub fn derive(config: &ClusterConfig, file: &str) -> Result<Timing, Vec<Diagnostic>> {
         let member_timeout = config.member_timeout;
-        let heartbeat_interval = (member_timeout / 4).min(HEARTBEAT_INTERVAL_MAX);
+        let heartbeat_interval = heartbeat_interval(member_timeout);
         let (lock_timeout, quorum_server_polling_interval) = match &config.lock {
             ClusterLock::None => (Duration::ZERO, Duration::ZERO),
             ClusterLock::LockLun => (member_timeout / 5, Duration::ZERO),
@@ -121,11 +148,15 @@ impl Timing {
         // membership before the first echo renews the lease, and one interval of slack.
         let safety_grace = (settle + propose_timeout + lock_timeout + heartbeat_interval * 3)
             .max(Duration::from_secs(1));
-        let safety_timeout = member_timeout + safety_grace;
+        let lease = member_timeout
+            .saturating_sub(heartbeat_interval * 5 / 2)
+            .max(member_timeout / 2);
+        let safety_timeout = lease + safety_grace;
         let timing = Timing {
             member_timeout,
             heartbeat_interval,
-            lease: member_timeout,
+            lease,
+            ack_stale_max: heartbeat_interval * 3 / 2,
             settle,
             propose_timeout,
             lock_timeout,
@@ -150,10 +181,11 @@ impl Timing {
                 line: 0,
                 parameter: Some(parameter.to_owned()),
                 reason: format!(
-                    "the safety timer would need {:.1} s (MEMBER_TIMEOUT, re-formation {:.1} s \
-                     and the lock timeout {:.1} s), more than {} s: lower MEMBER_TIMEOUT or \
-                     QS_TIMEOUT_EXTENSION",
+                    "the safety timer would need {:.1} s (the quorum lease {:.1} s, re-formation \
+                     {:.1} s and the lock timeout {:.1} s), more than {} s: lower \
+                     MEMBER_TIMEOUT or QS_TIMEOUT_EXTENSION",
                     safety_timeout.as_secs_f64(),
+                    lease.as_secs_f64(),
                     (safety_grace - lock_timeout).as_secs_f64(),
                     lock_timeout.as_secs_f64(),
                     SAFETY_TIMEOUT_MAX.as_secs()
@@ -195,15 +227,16 @@ impl Timing {
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
-    /// The longest a failover can take after a node stops, with the grace of its membership
-    /// (`long`: even size, with a tie-breaker): detection (MEMBER_TIMEOUT) and the settling
-    /// of the candidate, or the survivors' wait, whichever ends later; plus one heartbeat
-    /// interval, the most the last heartbeat heard can precede the stop.
+    /// The longest a failover can take after a node stops or stops hearing its peers, with
+    /// the grace of its membership (`long`: even size, with a tie-breaker): detection
+    /// (MEMBER_TIMEOUT) and the settling of the candidate, after at most one heartbeat
+    /// interval since the last heartbeat heard; or the survivors' wait, whichever ends later.
+    /// The wait counts from the last echo, at most three heartbeat intervals after the fault:
+    /// the deaf node acknowledges a heartbeat sent before it, in its next heartbeat, and two
+    /// more of its heartbeats (`ack_stale_max`) arrive without a newer acknowledgement.
     pub fn failover_bound(&self, long: bool) -> Duration {
-        self.heartbeat_interval
-            + self
-                .fence_bound(self.grace(long))
-                .max(self.member_timeout + self.settle)
+        (self.heartbeat_interval + self.member_timeout + self.settle)
+            .max(self.heartbeat_interval * 3 + self.fence_bound(self.grace(long)))
     }
 }
 
@@ -245,7 +278,29 @@ mod tests {
     fn short_member_timeout_shortens_the_heartbeat() {
         let config = cluster(3, "MEMBER_TIMEOUT 3000000\n");
         let timing = Timing::derive(&config, "c").unwrap();
-        assert_eq!(timing.heartbeat_interval, Duration::from_millis(750));
+        assert_eq!(timing.heartbeat_interval, Duration::from_millis(375));
+        // The lease outlasts the first round of echoes in a new membership (two intervals)
+        // with room to spare.
+        assert!(timing.lease >= timing.heartbeat_interval * 5);
+        let config = cluster(3, "MEMBER_TIMEOUT 8000000\n");
+        let timing = Timing::derive(&config, "c").unwrap();
+        assert_eq!(timing.heartbeat_interval, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_fast_profile_fails_over_within_one_and_a_half_seconds() {
+        let config = cluster(3, "MEMBER_TIMEOUT 1000000\n");
+        let timing = Timing::derive(&config, "c").unwrap();
+        assert_eq!(timing.heartbeat_interval, Duration::from_millis(125));
+        // The lease leaves more than half of MEMBER_TIMEOUT of stall after an echo that is a
+        // heartbeat interval old; a failover, a one-way loss included, fits in 1.5 s.
+        assert!(timing.lease - timing.heartbeat_interval > timing.member_timeout / 2);
+        let bound = timing.failover_bound(false).as_secs_f64();
+        assert!(bound < 1.5, "{bound}");
+        // The default profile's lease still covers a long stall.
+        let config = cluster(3, "MEMBER_TIMEOUT 14000000\n");
+        let timing = Timing::derive(&config, "c").unwrap();
+        assert_eq!(timing.lease, Duration::from_millis(11_500));
     }
 
     #[test]

@@ -501,6 +501,47 @@ fn a_node_that_fails_while_detaching_has_its_packages_failed_over() {
     assert!(!notices(&sim, "NodeFailed").is_empty());
 }
 
+/// n3 leaves detached; n2 misses the commit, takes n3 as failed and awaits its fence. The
+/// package coordinator n1 crashes and comes back at once: it never saw the detach, and n2's
+/// awaited life of n3 comes to it with the new membership. It keeps the package detached on
+/// n3 (S1 is checked throughout) instead of starting it elsewhere once the wait is over.
+#[test]
+fn a_coordinator_started_again_keeps_a_detach_it_did_not_see() {
+    for seed in 0..3 {
+        let mut options = Options::new(5, 2300 + seed);
+        options.packages = vec![package("pkgA", &[3, 1, 2, 4, 5], "")];
+        let mut sim = Simulation::new(options);
+        sim.start_all();
+        let all = NodeSet::first(5);
+        assert!(sim
+            .run_until(seconds(90), |s| s.formed(all)
+                && s.running_on("pkgA") == set(&[2]))
+            .unwrap());
+        sim.run_for(seconds(3)).unwrap();
+        sim.network.drop_kinds.push((NodeId(1), "Commit"));
+        sim.detach_node(NodeId(2)).unwrap();
+        let rest = set(&[0, 1, 3, 4]);
+        assert!(sim
+            .run_until(seconds(30), |s| s.formed(rest) && halted(s, 2))
+            .unwrap());
+        sim.network.drop_kinds.clear();
+        sim.crash(NodeId(0));
+        sim.restart(NodeId(0));
+        assert!(sim
+            .run_until(seconds(30), |s| s.formed(rest)
+                && s.core(NodeId(0))
+                    .is_some_and(|c| c.phase() == Phase::Running))
+            .unwrap());
+        sim.run_for(seconds(90)).unwrap();
+        assert_eq!(sim.running_on("pkgA"), set(&[2]), "seed {seed}");
+        assert_eq!(
+            condition(&sim, 0, "pkgA"),
+            (PackageStatus::Detached, PackageState::Detached),
+            "seed {seed}"
+        );
+    }
+}
+
 /// cmruncl -n n2 n3 (after a reboot of both, or their daemons started again): the cluster
 /// forms without n1, and pkgA, detached on n1, runs there only.
 fn start_without_n1(sim: &mut Simulation, reboot: bool) {

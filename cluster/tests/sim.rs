@@ -349,6 +349,62 @@ fn scenario_17_asymmetric_partition_isolates_the_deaf_node() {
     }
 }
 
+/// A joining proposal whose commit reaches only the nodes that make up a majority of the new
+/// membership: the acceptors cut off from it (a majority of the old membership, a minority of
+/// the new one) must not keep each other's leases going while the new membership takes over
+/// from them (S3 is checked throughout).
+#[test]
+fn a_lost_commit_leaves_the_old_majority_without_a_lease() {
+    for seed in 0..5 {
+        let mut sim = formed(Options::new(5, 1800 + seed));
+        sim.crash(NodeId(3));
+        sim.crash(NodeId(4));
+        assert!(sim
+            .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+            .unwrap());
+        sim.run_for(seconds(30)).unwrap();
+        sim.restart(NodeId(3));
+        sim.restart(NodeId(4));
+        // Nodes 1 and 2 have accepted node 0's proposal of all five.
+        let reforming = |s: &Simulation, n: u32| {
+            s.core(NodeId(n))
+                .is_some_and(|c| c.phase() == Phase::Reforming)
+        };
+        assert!(sim
+            .run_until(seconds(60), |s| reforming(s, 1) && reforming(s, 2))
+            .unwrap());
+        // From now on nothing reaches nodes 1 and 2, and they reach only node 0 (their
+        // acceptances on the way).
+        for to in [1, 2] {
+            for from in [0, 3, 4] {
+                sim.cut_oneway(NodeId(from), NodeId(to));
+                sim.cut_oneway(NodeId(to), NodeId(from));
+            }
+        }
+        for from in [1, 2] {
+            sim.heal_oneway(NodeId(from), NodeId(0));
+        }
+        assert!(
+            sim.run_until(seconds(10), |s| s.members(NodeId(0)) == NodeSet::first(5))
+                .unwrap(),
+            "seed {seed}: node 0 did not commit the five"
+        );
+        // The commit did not reach them: they still have the three installed.
+        for n in [1, 2] {
+            let core = sim.core(NodeId(n)).unwrap();
+            assert_eq!(core.view().members, set(&[0, 1, 2]), "seed {seed}");
+        }
+        sim.cut_oneway(NodeId(1), NodeId(0));
+        sim.cut_oneway(NodeId(2), NodeId(0));
+        assert!(sim
+            .run_until(seconds(120), |s| s.formed(set(&[0, 3, 4])))
+            .unwrap());
+        sim.run_for(sim.timing().member_timeout * 10).unwrap();
+        assert!(down(&sim, 1) && down(&sim, 2), "seed {seed}");
+        assert!(!takeovers(&sim, 1).is_empty(), "seed {seed}");
+    }
+}
+
 #[test]
 fn scenario_18_non_transitive_partition_keeps_a_clique() {
     for seed in 0..10 {
@@ -758,6 +814,33 @@ fn scenario_01_packages_move_after_the_fence_wait() {
     sim.run_for(seconds(3)).unwrap();
     let failovers = sim.count(|r| matches!(r.event, Event::Package(PackageEvent::Failover { .. })));
     assert_eq!(failovers, 1);
+}
+
+#[test]
+fn scenario_17_the_deaf_nodes_package_moves_as_fast_as_after_a_crash() {
+    // The survivors still hear node 3, which hears nobody: they stop echoing it once its
+    // heartbeats stop acknowledging theirs, so their wait counts from then and not from its
+    // departure a lease later (which doubled the failover time before).
+    for seed in 0..10 {
+        let mut sim = with_packages(
+            Options::new(3, 1710 + seed),
+            &[package("pkgA", &[3, 1, 2], "")],
+        );
+        assert_eq!(on(&sim, "pkgA"), [3]);
+        let cut_at = sim.now();
+        sim.cut_oneway(NodeId(0), NodeId(2));
+        sim.cut_oneway(NodeId(1), NodeId(2));
+        assert!(sim
+            .run_until(seconds(60), |s| on(s, "pkgA") == [1])
+            .unwrap());
+        let taken = sim.now() - cut_at;
+        let timing = sim.timing();
+        assert!(
+            taken <= timing.member_timeout + seconds(2),
+            "seed {seed}: {taken:?}"
+        );
+        assert!(down(&sim, 2), "seed {seed}");
+    }
 }
 
 #[test]

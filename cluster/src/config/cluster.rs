@@ -30,7 +30,7 @@ pub const MEMBER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(14);
 /// The shortest MEMBER_TIMEOUT with two or more heartbeat networks (Serviceguard's).
 pub const MEMBER_TIMEOUT_MIN_REDUNDANT: Duration = Duration::from_secs(3);
 /// The shortest MEMBER_TIMEOUT cimguard accepts with two or more heartbeat networks, with a
-/// warning below [`MEMBER_TIMEOUT_MIN_REDUNDANT`]: the fast profile (heartbeats every 250 ms).
+/// warning below [`MEMBER_TIMEOUT_MIN_REDUNDANT`]: the fast profile (heartbeats every 125 ms).
 pub const MEMBER_TIMEOUT_MIN_FAST: Duration = Duration::from_secs(1);
 /// The shortest MEMBER_TIMEOUT with a single heartbeat network.
 pub const MEMBER_TIMEOUT_MIN_SINGLE: Duration = Duration::from_secs(14);
@@ -1048,11 +1048,13 @@ impl<'f> Reader<'f> {
                 format!(
                     "{} is below Serviceguard's minimum of {} for {networks} heartbeat \
                      networks: accepted (down to {}), with heartbeats every {} ms; a node \
-                     stalled longer than that (a loaded host, a slow network) is taken as failed",
+                     stalled for {} ms or more (a loaded host, a slow network) may be taken \
+                     as failed",
                     show(timeout),
                     show(min),
                     show(MEMBER_TIMEOUT_MIN_FAST),
-                    (timeout / 4).as_millis()
+                    crate::timing::heartbeat_interval(timeout).as_millis(),
+                    (timeout / 2).as_millis()
                 ),
             );
         } else if timeout < min && legacy && line > 0 {

@@ -278,6 +278,10 @@ pub struct Heartbeat {
     /// The send time (receiver's clock) of the receiver's latest heartbeat, with its grace,
     /// when the sender is running in the same membership as the receiver.
     pub echo: Option<Echo>,
+    /// The send time (receiver's clock) of the receiver's latest heartbeat that the sender
+    /// heard, in any phase: it tells the receiver that the sender hears it. A peer whose
+    /// acknowledgement lags is echoed no more (see `Timing::echo_lag_max`).
+    pub heard: Option<Instant>,
     /// The sender's package instances.
     pub packages: Vec<(PackageId, InstanceState)>,
     /// The sender's service restart counts, for the packages where a service restarted.

@@ -163,6 +163,11 @@ struct Peer {
     /// When this node last echoed the peer (at the latest, when the send time echoed
     /// arrived), and the grace of that echo.
     echo_sent: Option<(Instant, Duration)>,
+    /// The latest of this node's heartbeat send times that the peer's current life
+    /// acknowledged (heard), whatever its phase.
+    acked: Option<Instant>,
+    /// When the first heartbeat carrying that acknowledgement arrived.
+    acked_heard: Option<Instant>,
     /// When this node first heard the peer's current life: its earlier life was gone by then.
     life_heard: Option<Instant>,
     /// Generations already reported as mismatched.
@@ -1374,6 +1379,7 @@ impl Node {
             Message::Heartbeat(mut heartbeat) => {
                 if !current {
                     heartbeat.echo = None;
+                    heartbeat.heard = None;
                 }
                 self.on_heartbeat(now, network, from, heartbeat);
             }
@@ -1858,7 +1864,21 @@ impl Node {
                 continue;
             }
             let peer = &mut self.peers[index];
-            let echo = if echoing && self.view.has(to, peer.incarnation) && !unechoed.contains(to) {
+            // A peer whose heartbeats keep coming without acknowledging a newer one of this
+            // node gets no echo: it may have stopped hearing its members, and the survivors'
+            // wait counts from the last echo it was sent, not from when it is found out. (A
+            // peer not heard at all needs no such care: its echoed send time stays put.)
+            let hears = match (peer.acked_heard, peer.last_heard) {
+                (Some(acked), Some(heard)) => {
+                    heard.saturating_since(acked) < self.settings.timing.ack_stale_max
+                }
+                _ => true,
+            };
+            let echo = if echoing
+                && hears
+                && self.view.has(to, peer.incarnation)
+                && !unechoed.contains(to)
+            {
                 peer.sent
             } else {
                 None
@@ -1877,6 +1897,7 @@ impl Node {
                 members: self.view.members,
                 reach,
                 echo,
+                heard: peer.sent.map(|sent| sent.at),
                 packages: packages.clone(),
                 restarts: restarts.clone(),
                 resources: resources.clone(),
@@ -1918,6 +1939,10 @@ impl Node {
         }
         peer.sequence = heartbeat.sequence;
         peer.last_heard = Some(now);
+        if peer.acked_heard.is_none() || heartbeat.heard != peer.acked {
+            peer.acked = heartbeat.heard;
+            peer.acked_heard = Some(now);
+        }
         peer.sent = Some(Echo {
             at: heartbeat.sent_at,
             grace: heartbeat.grace.min(self.settings.timing.safety_grace),
@@ -2034,25 +2059,48 @@ impl Node {
     /// The end of the quorum lease and the grace that follows it: the echo of the peer that
     /// completes a majority, plus the lease, and that echo's grace. A membership of one is
     /// always quorate.
+    ///
+    /// A proposal this node accepted after its installed membership may have been committed
+    /// without this node learning it (the commit lost), and its members then count this node
+    /// alive only as long as their own echoes say (their silences): so the echoes must also
+    /// come from a majority of each such proposal, or a majority of the old membership that
+    /// is a minority of the new one (echoing one another) would keep this node going after
+    /// the new membership took over from it.
     fn quorate_until(&self) -> Option<(Instant, Duration)> {
         if !matches!(self.phase, Phase::Running | Phase::Reforming) {
             return None;
         }
-        let needed = self.view.members.len() / 2;
-        if needed == 0 {
-            return Some((Instant(u64::MAX), self.settings.timing.short_grace));
+        let me = self.settings.me;
+        let life = self.incarnation;
+        let mut lease: Option<(Instant, Duration)> =
+            Some((Instant(u64::MAX), self.settings.timing.short_grace));
+        let bases = std::iter::once(&self.view).chain(
+            self.accepted_since
+                .iter()
+                .filter(|basis| basis.has(me, life)),
+        );
+        for basis in bases {
+            let needed = basis.members.len() / 2;
+            if needed == 0 {
+                continue;
+            }
+            // Only members of the installed membership echo in it.
+            let mut echoes: Vec<Echo> = basis
+                .members
+                .iter()
+                .filter(|&m| m != me && self.view.members.contains(m))
+                .filter_map(|m| self.peers[m.index()].echo)
+                .collect();
+            echoes.sort_unstable_by_key(|e| std::cmp::Reverse(e.at));
+            let until = echoes
+                .get(needed - 1)
+                .map(|echo| (echo.at + self.settings.timing.lease, echo.grace));
+            lease = match (lease, until) {
+                (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
+                _ => None,
+            };
         }
-        let mut echoes: Vec<Echo> = self
-            .view
-            .members
-            .iter()
-            .filter(|&m| m != self.settings.me)
-            .filter_map(|m| self.peers[m.index()].echo)
-            .collect();
-        echoes.sort_unstable_by_key(|e| std::cmp::Reverse(e.at));
-        echoes
-            .get(needed - 1)
-            .map(|echo| (echo.at + self.settings.timing.lease, echo.grace))
+        lease
     }
 
     /// The longest a failover from a member of the installed membership can take, as
@@ -3199,15 +3247,18 @@ impl Node {
         }
         // Members that were ready to leave with -d when last heard: what they detached
         // stays detached even if this node takes them as failed (it missed the commit that
-        // took them out, or an earlier life of theirs is still awaited).
+        // took them out, or an earlier life of theirs is still awaited). So does what a
+        // failed life this node was never a member with detached: another member awaits it
+        // and this node cannot tell whether the commit that took it out let it leave.
         let detached_leavers: NodeSet = (0..self.settings.nodes)
             .map(|n| NodeId(n as u32))
             .filter(|&node| {
                 node != self.settings.me
-                    && self.peers[node.index()]
+                    && (self.peers[node.index()]
                         .heartbeat
                         .as_ref()
                         .is_some_and(|h| h.leaving.detaches() && heartbeat_ready(h))
+                        || (failed.contains(node) && !before.members.contains(node)))
             })
             .collect();
         self.packages.on_membership(

@@ -1023,7 +1023,11 @@ impl Manager {
                         instance,
                         Some(InstanceState::Running | InstanceState::Detached)
                     );
-                    if running && (!failed.contains(node) || detached_leavers.contains(node)) {
+                    // Only the coordinator drops a record of the replicated table: a member
+                    // that takes the node as failed may have missed the commit that let it
+                    // leave detached, and its copy may yet serve a later coordinator.
+                    let left = !failed.contains(node) || detached_leavers.contains(node);
+                    if running && (left || !coordinator) {
                         // It left with the package running, detached: it runs on,
                         // unmonitored, until the node re-attaches it.
                         state.instances.insert(node, InstanceState::Detached);

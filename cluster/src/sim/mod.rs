@@ -279,6 +279,9 @@ pub struct Simulation {
     pub wire_samples: Vec<Envelope>,
     /// Resets by the watchdog.
     pub watchdog_resets: u64,
+    /// Print every fault and event as it happens (`SIM_VERBOSE` set): the whole story of a
+    /// failing seed, where the trace kept for the report has only its events.
+    verbose: bool,
 }
 
 /// A cluster file for `options`: nodes n1..nN on networks 10.K.0.N (never sent anywhere: the
@@ -403,6 +406,7 @@ impl Simulation {
             wire_counts: BTreeMap::new(),
             wire_samples: Vec::new(),
             watchdog_resets: 0,
+            verbose: std::env::var_os("SIM_VERBOSE").is_some(),
             options,
         }
     }
@@ -487,6 +491,7 @@ impl Simulation {
 
     /// Starts `node` (a new life) now.
     pub fn start(&mut self, node: NodeId) {
+        self.say(format_args!("{node} starts"));
         let sim_node = &mut self.nodes[node.index()];
         if sim_node.life != Life::Down {
             return;
@@ -543,6 +548,7 @@ impl Simulation {
 
     /// Stops `node`'s process; its watchdog keeps counting.
     pub fn pause(&mut self, node: NodeId) {
+        self.say(format_args!("{node} paused"));
         let sim_node = &mut self.nodes[node.index()];
         if sim_node.life == Life::Up {
             sim_node.life = Life::Paused;
@@ -552,6 +558,7 @@ impl Simulation {
     /// Freezes the whole node (a VM freeze): its process and its watchdog stop; on
     /// [`Simulation::resume`] the watchdog finds its deadline passed at once.
     pub fn freeze(&mut self, node: NodeId) {
+        self.say(format_args!("{node} frozen"));
         let sim_node = &mut self.nodes[node.index()];
         if sim_node.life == Life::Up {
             sim_node.life = Life::Paused;
@@ -561,6 +568,7 @@ impl Simulation {
 
     /// Resumes a paused node: it handles what arrived meanwhile, first of all its timer.
     pub fn resume(&mut self, node: NodeId) {
+        self.say(format_args!("{node} resumed"));
         let sim_node = &mut self.nodes[node.index()];
         if sim_node.life != Life::Paused {
             return;
@@ -586,6 +594,7 @@ impl Simulation {
 
     /// Cuts every link between different groups, on every network, both ways.
     pub fn partition(&mut self, groups: &[NodeSet]) {
+        self.say(format_args!("partition {groups:?}"));
         for (a, group_a) in groups.iter().enumerate() {
             for (b, group_b) in groups.iter().enumerate() {
                 if a == b {
@@ -602,19 +611,30 @@ impl Simulation {
 
     /// Drops everything `from` sends to `to`, on every network.
     pub fn cut_oneway(&mut self, from: NodeId, to: NodeId) {
+        self.say(format_args!("{from} -> {to} cut"));
         for network in 0..self.options.networks {
             self.network.cut[from.index()][to.index()][network] = true;
         }
     }
 
+    /// Lets what `from` sends to `to` through again, on every network.
+    pub fn heal_oneway(&mut self, from: NodeId, to: NodeId) {
+        self.say(format_args!("{from} -> {to} healed"));
+        for network in 0..self.options.networks {
+            self.network.cut[from.index()][to.index()][network] = false;
+        }
+    }
+
     /// Drops everything between `a` and `b`.
     pub fn cut_link(&mut self, a: NodeId, b: NodeId) {
+        self.say(format_args!("link {a} - {b} cut"));
         self.cut_oneway(a, b);
         self.cut_oneway(b, a);
     }
 
     /// Takes `node`'s interface on `network` down (both directions, every peer).
     pub fn cut_network(&mut self, node: NodeId, network: usize) {
+        self.say(format_args!("{node} network {network} cut"));
         for peer in 0..self.options.nodes {
             self.network.cut[node.index()][peer][network] = true;
             self.network.cut[peer][node.index()][network] = true;
@@ -623,6 +643,7 @@ impl Simulation {
 
     /// Repairs every link.
     pub fn heal(&mut self) {
+        self.say(format_args!("healed"));
         for row in &mut self.network.cut {
             for link in row {
                 link.iter_mut().for_each(|cut| *cut = false);
@@ -779,7 +800,18 @@ impl Simulation {
         }
     }
 
+    /// Prints `what` at the current time in verbose mode.
+    fn say(&self, what: std::fmt::Arguments<'_>) {
+        if self.verbose {
+            eprintln!(
+                "{:>10.3} {what}",
+                Duration::from_nanos(self.now).as_secs_f64()
+            );
+        }
+    }
+
     fn down(&mut self, node: NodeId) {
+        self.say(format_args!("{node} down"));
         let sim_node = &mut self.nodes[node.index()];
         if sim_node.life == Life::Down {
             return;
@@ -925,6 +957,7 @@ impl Simulation {
                 self.violation = Some(violation);
             }
         }
+        self.say(format_args!("{node} {event:?}"));
         self.trace.push(Record { at, node, event });
     }
 
