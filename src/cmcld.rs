@@ -7,6 +7,7 @@ use std::process::{ExitCode, Stdio};
 
 use cimguard_cluster::runtime::daemon::{self, Options, HEARTBEAT_PORT};
 use cimguard_cluster::runtime::fence::{self, Ended, Fence};
+use cimguard_cluster::runtime::watchdog::{SafetyTimers, WatchdogDevice};
 use clap::Args;
 use nix::unistd::{getpgrp, getpid, setpgid, Pid};
 
@@ -22,6 +23,10 @@ pub struct NodeArgs {
     /// The UDP port of the heartbeat networks, the same on every node.
     #[arg(long, value_name = "PORT", default_value_t = HEARTBEAT_PORT)]
     pub heartbeat_port: u16,
+    /// A Linux watchdog device (such as /dev/watchdog) petted beneath the process fence: the
+    /// machine resets if the node cannot pet it in time (MEMBER_TIMEOUT of 3 s or more).
+    #[arg(long, value_name = "DEVICE")]
+    pub watchdog: Option<PathBuf>,
     /// Internal: run as the safety timer's watcher of process group PGID.
     #[arg(long, value_name = "PGID", hide = true)]
     pub fence_watcher: Option<i32>,
@@ -60,6 +65,19 @@ pub fn run(args: NodeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // The device first: a wrong path ends here, before any watcher starts.
+    let device = match args
+        .watchdog
+        .as_deref()
+        .map(WatchdogDevice::open)
+        .transpose()
+    {
+        Ok(device) => device,
+        Err(e) => {
+            eprintln!("cmcld: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let group = getpgrp().as_raw();
     let watcher = std::env::current_exe().and_then(|exe| {
         std::process::Command::new(exe)
@@ -81,7 +99,7 @@ pub fn run(args: NodeArgs) -> ExitCode {
         node,
         heartbeat_port: args.heartbeat_port,
     };
-    match daemon::run(&options, fence) {
+    match daemon::run(&options, SafetyTimers::new(fence, device)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cmcld: {e}");

@@ -181,3 +181,33 @@ fn cmhaltcl_stops_every_daemon() {
         );
     }
 }
+
+/// `--watchdog` with something that is not a watchdog device (this machine has none): the
+/// daemon refuses to start, in one line that names the path, and leaves the file alone.
+#[test]
+fn a_watchdog_path_that_is_not_a_watchdog_is_refused_at_start() {
+    let cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    let not_a_device = cluster.dir(1).join("not-a-watchdog");
+    std::fs::write(&not_a_device, b"data").unwrap();
+    let program = cimguard_tests::agent::binary("cmcld").unwrap();
+    for (path, expected) in [
+        (not_a_device.clone(), "is not a watchdog device"),
+        (cluster.dir(1).join("missing"), "cannot open the watchdog"),
+    ] {
+        let output = std::process::Command::new(&program)
+            .arg("--state-dir")
+            .arg(cluster.dir(1))
+            .arg("--node")
+            .arg("n1")
+            .arg("--watchdog")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+    }
+    assert_eq!(std::fs::read(&not_a_device).unwrap(), b"data");
+}

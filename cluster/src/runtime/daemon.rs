@@ -52,12 +52,12 @@ use nix::sys::socket::{sendto, MsgFlags, SockaddrStorage};
 use nix::unistd::{getpgrp, Pid};
 
 use super::auth::{Opener, Rejected, Sealer, PAYLOAD_MAX};
-use super::fence::Fence;
 use super::lock_lun::LockLun;
 use super::network::{self, Monitor, MonitorEvent, SubnetChange};
 use super::quorum_server::{ClientSettings, QuorumClient};
 use super::state_file;
 use super::supervisor::{Groups, Report, Supervisor};
+use super::watchdog::{self, SafetyTimer, SafetyTimers};
 use crate::config::cluster::{self, ClusterConfig, ClusterLock};
 use crate::config::package::{self, PackageConfig};
 use crate::config::Severity;
@@ -262,7 +262,7 @@ enum Input {
 }
 
 /// The safety timer's process groups, told through the watcher's pipe.
-struct FenceGroups(Arc<Mutex<Fence>>);
+struct FenceGroups(Arc<Mutex<SafetyTimers>>);
 
 impl Groups for FenceGroups {
     fn add(&self, group: i32) {
@@ -518,7 +518,7 @@ impl Clock {
 
 /// Runs the daemon until the node halts (Ok) or must not run any longer (fenced: the safety
 /// timer kills the process group at once; this returns only if it has not yet).
-pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
+pub fn run(options: &Options, fence: SafetyTimers) -> Result<(), StartError> {
     let log = Log::start(&options.node);
     let loaded = load(options)?;
     let memory_locked = lock_memory();
@@ -540,6 +540,11 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
         let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
         fail(lines.join("\n"))
     })?;
+    if fence.has_device() {
+        watchdog::check_horizon(watchdog::horizon(&timing)).or_else(fail)?;
+    }
+    let safety_timer = fence.describe();
+    log.say(format_args!("safety timer: {safety_timer}"));
     let catalog = Catalog::resolve(&config, &packages)
         .or_else(|e| fail(format!("the packages do not fit the cluster: {e}")))?;
     // The files are the first generation; a later one the node had in effect (cmapplyconf)
@@ -778,6 +783,7 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
         config: Arc::new(config),
         memory_locked,
         realtime,
+        safety_timer,
         name: options.node.clone(),
         stop: None,
         monitor,
@@ -787,14 +793,9 @@ pub fn run(options: &Options, fence: Fence) -> Result<(), StartError> {
     driver.monitor_subnets();
     let result = driver.run(&received);
     drop(driver);
-    if let Ok(fence) = Arc::try_unwrap(fence) {
-        drop(
-            fence
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .close(),
-        );
-    }
+    // The safety timers close as the daemon's exit would close them: armed (a fence under
+    // way), they fence; disarmed, they end.
+    drop(fence);
     let _ = std::fs::remove_file(&socket_path);
     result
 }
@@ -976,7 +977,7 @@ struct Driver {
     held: VecDeque<Action>,
     disk: Option<mpsc::Sender<crate::disk_paxos::DiskRequest>>,
     quorum: Option<mpsc::Sender<QuorumServerRequest>>,
-    fence: Arc<Mutex<Fence>>,
+    fence: Arc<Mutex<SafetyTimers>>,
     supervisor: Supervisor,
     /// The catalog the core's package numbers refer to, as of the actions performed so far.
     catalog: Arc<Catalog>,
@@ -985,6 +986,8 @@ struct Driver {
     config: Arc<ClusterConfig>,
     memory_locked: Result<(), String>,
     realtime: Result<(), String>,
+    /// What the safety timer is (the process fence, and the watchdog device when configured).
+    safety_timer: String,
     name: String,
     stop: Option<Stop>,
     monitor: Option<Monitor>,
@@ -1150,13 +1153,15 @@ impl Driver {
             }
             Action::ArmSafetyTimer { deadline } | Action::PetSafetyTimer { deadline } => {
                 let within = deadline.saturating_since(self.clock.now());
-                if self.fence().pet(within).is_err() {
-                    self.fence_now("the safety timer's watcher is gone");
+                let petted = self.fence().pet(within);
+                if let Err(e) = petted {
+                    self.fence_now(&format!("the safety timer failed: {e}"));
                 }
             }
             Action::DisarmSafetyTimer => {
-                if self.fence().disarm().is_err() {
-                    self.log.say("the safety timer's watcher is gone");
+                let disarmed = self.fence().disarm();
+                if let Err(e) = disarmed {
+                    self.log.say(format_args!("the safety timer failed: {e}"));
                 }
             }
             Action::Fence { reason } => {
@@ -1261,7 +1266,7 @@ impl Driver {
         std::process::abort()
     }
 
-    fn fence(&self) -> std::sync::MutexGuard<'_, Fence> {
+    fn fence(&self) -> std::sync::MutexGuard<'_, SafetyTimers> {
         self.fence.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -1383,7 +1388,7 @@ impl Driver {
                     incarnation: self.node.incarnation().0,
                     pid: std::process::id(),
                     cluster: self.node.status(now),
-                    safety_timer: "process fence".into(),
+                    safety_timer: self.safety_timer.clone(),
                     memory_locked: self.memory_locked.clone(),
                     realtime: self.realtime.clone(),
                     datagrams_rejected: rejected,

@@ -13,3 +13,4 @@ pub mod network;
 pub mod quorum_server;
 pub mod state_file;
 pub mod supervisor;
+pub mod watchdog;
