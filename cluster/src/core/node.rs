@@ -1837,6 +1837,12 @@ impl Node {
     }
 
     fn send_heartbeats(&mut self, now: Instant) {
+        self.send_heartbeats_to(now, None);
+    }
+
+    /// Sends a heartbeat to every peer, or to `only` that one (the others see the sequence
+    /// skip a number, which they allow).
+    fn send_heartbeats_to(&mut self, now: Instant, only: Option<NodeId>) {
         self.heartbeat_sequence += 1;
         let reach = self.reach(now);
         self.reach_sent = (reach, now);
@@ -1860,7 +1866,7 @@ impl Node {
         let switching_version = self.packages.switching_version();
         for index in 0..self.settings.nodes {
             let to = NodeId(index as u32);
-            if to == self.settings.me {
+            if to == self.settings.me || only.is_some_and(|only| only != to) {
                 continue;
             }
             let peer = &mut self.peers[index];
@@ -2152,8 +2158,12 @@ impl Node {
         let timing = self.settings.timing;
         let due = now >= self.last_pet + timing.heartbeat_interval / 2;
         let lease = self.quorate_until();
-        if let Some((until, grace)) = lease {
-            if now >= until && grace < timing.safety_grace {
+        if let Some((until, _)) = lease {
+            // Whether the lapse can be survived is the installed membership's to say, not the
+            // echo's grace: a heartbeat sent just after a proposal of an even membership
+            // carries a long grace already decaying (see `grace_now`), which is no reason to
+            // give up the tie-break that the membership is entitled to.
+            if now >= until && !self.long_grace_in(&self.view) {
                 // A majority has not echoed this node for a lease, and its membership cannot
                 // go on with half (odd size, or no tie-breaker): it is in no quorate group.
                 // Say so and stop now rather than when the safety timer fires; a last
@@ -3204,6 +3214,7 @@ impl Node {
         locks: Vec<Epoch>,
         echoes: &[(NodeId, Echo)],
     ) {
+        let committed = fence_waits.is_some();
         let before = std::mem::replace(&mut self.view, view);
         self.installed_at = now;
         let installed = self.view.epoch;
@@ -3331,6 +3342,19 @@ impl Node {
             && self.quorum_server.next_ping.is_none()
         {
             self.quorum_server.next_ping = Some(now);
+        }
+        // The package coordinator places nothing until every member has reported in the new
+        // membership, which would take up to a heartbeat interval after the takeover is
+        // allowed: a member that had the commit reports to it at once. Only when the
+        // coordinator is the one that committed (it installed before sending the commit): to
+        // any other member the report could arrive before the commit does, and a newer
+        // epoch in a heartbeat before the commit reads as a lost commit.
+        let coordinator = self.view.coordinator();
+        if committed
+            && coordinator == Some(installed.coordinator())
+            && coordinator != Some(self.settings.me)
+        {
+            self.send_heartbeats_to(now, coordinator);
         }
     }
 
