@@ -34,12 +34,11 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use cimguard_cluster::config::cluster::parse;
 use cimguard_tests::cluster::TestCluster;
 use cimguard_tests::failover::{
     alive, cmcld_program, heal, keep_log, load_average, machine, maybe_seconds, poll_until, runs,
-    selected, Corosync, Fault, Sample, Summary, CASES_VARIABLE, POLL_INTERVAL, RUNS_VARIABLE,
-    SURVIVORS, VICTIM,
+    selected, started_in_namespaces, Corosync, Fault, Sample, Summary, CASES_VARIABLE,
+    POLL_INTERVAL, RUNS_VARIABLE, SURVIVORS, VICTIM,
 };
 
 /// The failover package: primary node n3, then n1 and n2; it fails back to n3 by itself.
@@ -235,19 +234,8 @@ fn wait_steady(cluster: &TestCluster, within: Duration) -> Result<u64, String> {
 
 /// A cluster for `profile` with the package on n3, or why there is none.
 fn cmcld_cluster(profile: &Profile, program: &Path) -> Result<TestCluster, String> {
-    let mut cluster = TestCluster::configure_in_namespaces(3, profile.member_timeout, "", "");
-    let file = cluster.dir(1).join("cluster.ascii");
-    let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
-    if let Err(findings) = parse(&text, "cluster.ascii") {
-        let reasons: Vec<String> = findings.iter().map(ToString::to_string).collect();
-        return Err(format!(
-            "the cluster file is refused: {}",
-            reasons.join("; ")
-        ));
-    }
-    cluster.add_package(PACKAGE, PACKAGE_TEXT);
-    cluster.use_program(program);
-    cluster.start_all();
+    let cluster =
+        started_in_namespaces(3, profile.member_timeout, (PACKAGE, PACKAGE_TEXT), program)?;
     wait_steady(
         &cluster,
         Duration::from_secs(60) + profile.member_timeout * 6,

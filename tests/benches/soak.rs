@@ -37,9 +37,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use cimguard_cluster::config::cluster::parse;
 use cimguard_tests::cluster::TestCluster;
-use cimguard_tests::failover::{alive, cmcld_program, load_average, machine, poll_until};
+use cimguard_tests::failover::{
+    alive, cmcld_program, load_average, machine, poll_until, started_in_namespaces,
+};
 use cimguard_tests::soak::{
     cpu_time, rss_kib, schedule_gap, selected, soak_duration, Hogs, LineKind, LogTail, Stamped,
     CASES_VARIABLE, LOG_DIR_VARIABLE, SECONDS_VARIABLE,
@@ -245,19 +246,12 @@ fn steady(cluster: &TestCluster) -> Option<Vec<View>> {
 
 /// A cluster of `profile` with the package up on n1, and every node's view then.
 fn form(profile: &Profile, program: &Path) -> Result<(TestCluster, Vec<View>), String> {
-    let mut cluster = TestCluster::configure_in_namespaces(NODES, profile.member_timeout, "", "");
-    let file = cluster.dir(1).join("cluster.ascii");
-    let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
-    if let Err(findings) = parse(&text, "cluster.ascii") {
-        let reasons: Vec<String> = findings.iter().map(ToString::to_string).collect();
-        return Err(format!(
-            "the cluster file is refused: {}",
-            reasons.join("; ")
-        ));
-    }
-    cluster.add_package(PACKAGE, PACKAGE_TEXT);
-    cluster.use_program(program);
-    cluster.start_all();
+    let cluster = started_in_namespaces(
+        NODES,
+        profile.member_timeout,
+        (PACKAGE, PACKAGE_TEXT),
+        program,
+    )?;
     let within = Duration::from_secs(60) + profile.member_timeout * 6;
     let mut views = None;
     if !poll_until(Instant::now() + within, || {

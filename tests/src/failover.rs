@@ -26,6 +26,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use crate::agent::BIN_DIR_VARIABLE;
+use crate::cluster::TestCluster;
 use crate::netns::Namespaces;
 use crate::workspace_root;
 
@@ -218,7 +219,14 @@ pub fn runs() -> usize {
 /// Whether case `name` runs: every case without `$FAILOVER_BENCH_CASES`, else those whose
 /// name contains one of its comma-separated parts.
 pub fn selected(name: &str) -> bool {
-    match std::env::var(CASES_VARIABLE) {
+    selected_by(CASES_VARIABLE, name)
+}
+
+/// Whether case `name` runs under the case filter in environment variable `variable`: every
+/// case when it is unset or empty, else those whose name contains one of its comma-separated
+/// parts (the failover and soak benches).
+pub fn selected_by(variable: &str, name: &str) -> bool {
+    match std::env::var(variable) {
         Ok(filter) if !filter.trim().is_empty() => filter
             .split(',')
             .map(str::trim)
@@ -226,6 +234,31 @@ pub fn selected(name: &str) -> bool {
             .any(|part| name.contains(part)),
         _ => true,
     }
+}
+
+/// A cluster of `nodes` nodes in network namespaces with MEMBER_TIMEOUT `member_timeout`, its
+/// file checked as cmcheckconf would, package `name` (`text`) added and `program` as every
+/// node's daemon, started; or why the file is refused.
+pub fn started_in_namespaces(
+    nodes: usize,
+    member_timeout: Duration,
+    (name, text): (&str, &str),
+    program: &Path,
+) -> Result<TestCluster, String> {
+    let mut cluster = TestCluster::configure_in_namespaces(nodes, member_timeout, "", "");
+    let file = cluster.dir(1).join("cluster.ascii");
+    let contents = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+    if let Err(findings) = cimguard_cluster::config::cluster::parse(&contents, "cluster.ascii") {
+        let reasons: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "the cluster file is refused: {}",
+            reasons.join("; ")
+        ));
+    }
+    cluster.add_package(name, text);
+    cluster.use_program(program);
+    cluster.start_all();
+    Ok(cluster)
 }
 
 /// Whether process `pid` still runs (a zombie does not: it waits only to be reaped).

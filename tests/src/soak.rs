@@ -50,14 +50,7 @@ pub fn soak_duration() -> Duration {
 /// Whether case `name` runs: every case without `$SOAK_BENCH_CASES`, else those whose name
 /// contains one of its comma-separated parts.
 pub fn selected(name: &str) -> bool {
-    match std::env::var(CASES_VARIABLE) {
-        Ok(filter) if !filter.trim().is_empty() => filter
-            .split(',')
-            .map(str::trim)
-            .filter(|part| !part.is_empty())
-            .any(|part| name.contains(part)),
-        _ => true,
-    }
+    crate::failover::selected_by(CASES_VARIABLE, name)
 }
 
 /// Busy-looping `sh` processes at normal priority. Dropping the value kills and reaps them,
