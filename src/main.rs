@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cluster_certs;
 mod cmcld;
 mod mof_check;
 mod user;
@@ -26,6 +27,8 @@ enum Command {
     },
     /// Run the node daemon (the same as `cmcld`).
     Node(cmcld::NodeArgs),
+    /// Make the control channel's TLS material for the nodes of a cluster file.
+    ClusterCerts(cluster_certs::ClusterCertsArgs),
     /// Manage the WBEM server's users file.
     User {
         /// The users file [default: $CIMGUARD_USERS_FILE, else /etc/cimguard/users]
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
             command: MofCommand::Check { include, files },
         } => mof_check::run(include, &files),
         Command::Node(args) => cmcld::run(args),
+        Command::ClusterCerts(args) => cluster_certs::run(&args),
         Command::User {
             users_file,
             command,

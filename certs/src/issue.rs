@@ -19,13 +19,13 @@ use crate::identity::{alternative_names, parse_certificate};
 use crate::CertError;
 
 /// How long a new certificate authority is valid.
-const AUTHORITY_VALIDITY: Duration = Duration::days(3650);
+pub(crate) const AUTHORITY_VALIDITY: Duration = Duration::days(3650);
 /// How long a new server or client certificate is valid.
 const LEAF_VALIDITY: Duration = Duration::days(365);
 /// A server certificate expiring sooner than this is renewed on start.
 const RENEWAL_MARGIN: Duration = Duration::days(30);
 /// New certificates are dated this far back, so a peer whose clock is a little behind accepts them.
-const CLOCK_SKEW_ALLOWANCE: Duration = Duration::hours(1);
+pub(crate) const CLOCK_SKEW_ALLOWANCE: Duration = Duration::hours(1);
 /// The organization named in every subject this crate writes.
 const ORGANIZATION: &str = "cimguard";
 /// The longest client common name (RFC 5280's upper bound for a common name).
@@ -149,16 +149,16 @@ pub fn issue_client_certificate(
 }
 
 /// A loaded or new certificate authority, ready to sign.
-struct Authority {
+pub(crate) struct Authority {
     /// The authority's certificate, for chains and for checking signatures.
-    certificate: CertificateDer<'static>,
+    pub(crate) certificate: CertificateDer<'static>,
     /// The authority's name, key identifier and key.
-    issuer: Issuer<'static, KeyPair>,
+    pub(crate) issuer: Issuer<'static, KeyPair>,
 }
 
 impl Authority {
     /// Loads the authority and checks that its key belongs to its certificate.
-    fn load(paths: &TlsPaths) -> Result<Self, CertError> {
+    pub(crate) fn load(paths: &TlsPaths) -> Result<Self, CertError> {
         let certificate = first_certificate(&paths.ca_cert)?;
         let key = load_key_pair(&paths.ca_key)?;
         let parsed =
@@ -190,12 +190,21 @@ impl Authority {
         names: &ServerNames,
         now: OffsetDateTime,
     ) -> Result<Self, CertError> {
-        let mut params = CertificateParams::default();
         let common_name = match names.dns_names.first() {
             Some(host) => format!("cimguard CA for {host}"),
             None => "cimguard CA".to_owned(),
         };
-        params.distinguished_name = subject(&common_name);
+        Authority::create_named(paths, &common_name, now)
+    }
+
+    /// Generates a new authority named `common_name` and writes it, key first.
+    pub(crate) fn create_named(
+        paths: &TlsPaths,
+        common_name: &str,
+        now: OffsetDateTime,
+    ) -> Result<Self, CertError> {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = subject(common_name);
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
@@ -324,7 +333,7 @@ fn issue_server_certificate(
 }
 
 /// The parameters common to server and client certificates.
-fn leaf_params(now: OffsetDateTime) -> CertificateParams {
+pub(crate) fn leaf_params(now: OffsetDateTime) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -335,7 +344,7 @@ fn leaf_params(now: OffsetDateTime) -> CertificateParams {
 }
 
 /// `O=cimguard, CN=common_name`.
-fn subject(common_name: &str) -> DistinguishedName {
+pub(crate) fn subject(common_name: &str) -> DistinguishedName {
     let mut name = DistinguishedName::new();
     name.push(DnType::OrganizationName, ORGANIZATION);
     name.push(DnType::CommonName, common_name);
@@ -377,7 +386,7 @@ fn validate_common_name(common_name: &str) -> Result<(), CertError> {
 }
 
 /// The first certificate of a PEM file.
-fn first_certificate(path: &Path) -> Result<CertificateDer<'static>, CertError> {
+pub(crate) fn first_certificate(path: &Path) -> Result<CertificateDer<'static>, CertError> {
     let certificates = files::read_certificates(path)?;
     certificates
         .into_iter()

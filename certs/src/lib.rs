@@ -6,6 +6,10 @@
 //! connections, reloads on SIGHUP and maps identities to users. Cryptography is rustls's and
 //! rcgen's `ring` backend; keys are ECDSA P-256.
 //!
+//! The cluster's control channel (cmcld to cmcld, mutual TLS under one cluster authority) has
+//! its own material: [`ensure_cluster_authority`], [`issue_node_certificate`], [`control_tls`]
+//! and [`peer_node_name`].
+//!
 //! Main items: [`ensure`] (create or renew the files, returns [`TlsPaths`]),
 //! [`issue_client_certificate`], [`server_config`] and [`ReloadableServerConfig`] (from
 //! [`TlsSettings`]), [`client_identity`] (gives a [`ClientIdentity`]), and [`CertError`].
@@ -40,12 +44,17 @@
 //! # }
 //! ```
 
+mod cluster;
 mod config;
 mod error;
 mod files;
 mod identity;
 mod issue;
 
+pub use cluster::{
+    control_tls, ensure_cluster_authority, issue_node_certificate, node_dns_name, peer_node_name,
+    ControlPaths, ControlTls, CONTROL_ALPN,
+};
 pub use config::{server_config, ReloadableServerConfig, TlsSettings};
 pub use error::CertError;
 pub use identity::{client_identity, ClientIdentity};

@@ -84,9 +84,23 @@ impl TestCluster {
                 "NODE_NAME n{k}\n NETWORK_INTERFACE {first}\n NETWORK_INTERFACE {second}\n{node_extra}"
             ));
         }
+        // The control channel's material: one authority for the cluster, a certificate per
+        // node naming it and its heartbeat addresses.
+        let authority =
+            cimguard_certs::ensure_cluster_authority(&directory.path().join("ca"), "testcluster")
+                .expect("the cluster authority");
         for k in 1..=nodes {
             let dir = directory.path().join(format!("n{k}"));
             std::fs::create_dir_all(&dir).expect("a node directory");
+            let addresses: Vec<std::net::IpAddr> = match &namespaces {
+                Some(ns) => vec![ns.address(k, 0), ns.address(k, 1)],
+                None => vec![
+                    format!("127.0.0.{k}").parse().expect("an address"),
+                    format!("127.0.1.{k}").parse().expect("an address"),
+                ],
+            };
+            cimguard_certs::issue_node_certificate(&authority, &format!("n{k}"), &addresses, &dir)
+                .expect("the node's certificate");
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
                 .expect("node directory permissions");
             std::fs::write(dir.join("cluster.ascii"), &text).expect("the cluster file");
@@ -343,9 +357,13 @@ impl Drop for TestCluster {
 }
 
 /// A UDP port free on 127.0.0.1 now (the kernel's choice), for a test cluster's heartbeats.
+/// A port free for UDP (heartbeats) and TCP (the control channel) on 127.0.0.1.
 fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("a free UDP port")
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
+        let port = udp.local_addr().expect("its address").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }

@@ -13,6 +13,10 @@
 //! - The **writer** persists the acceptor state ([`super::state_file`]). The core's rule that a
 //!   persisted state is on disk before any later message leaves is kept by holding the later
 //!   actions until the writer confirms; the safety timer's pets and a fence are never held.
+//! - The **control channel** ([`super::control`]): TCP with mutual TLS under the cluster
+//!   authority, on the heartbeat port of every heartbeat address, for configurations and
+//!   package commands; a listener per network, a reader per accepted connection and a sender
+//!   per peer and network, fed by the timing thread without waiting.
 //! - The **admin socket** (`cmcld.sock` in the state directory, owner only) answers status
 //!   requests and commands, one JSON line each way ([`Request`], [`Reply`]).
 //! - The **network monitor** ([`super::network::Monitor`]) follows the interfaces through
@@ -28,6 +32,9 @@
 //! packages/*.conf     the applied package files
 //! cluster.key         the heartbeat key (32 bytes or more; owner-only permissions)
 //! qs-ca.pem           the authority of the quorum server's certificate (with QS_HOST)
+//! control-ca.pem      the cluster authority's certificate (the control channel's trust anchor)
+//! control.pem         this node's control-channel certificate, then the authority's
+//! control-key.pem     its key (owner-only)
 //! incarnation         the boot counter: every start takes the next life
 //! acceptor            the core's persisted state
 //! cmcld.sock          the admin socket
@@ -52,6 +59,7 @@ use nix::sys::socket::{sendto, MsgFlags, SockaddrStorage};
 use nix::unistd::{getpgrp, Pid};
 
 use super::auth::{Opener, Rejected, Sealer, PAYLOAD_MAX};
+use super::control::{self, ControlChannel, ControlSettings, ControlStatus};
 use super::lock_lun::LockLun;
 use super::network::{self, Monitor, MonitorEvent, SubnetChange};
 use super::quorum_server::{ClientSettings, QuorumClient};
@@ -225,8 +233,11 @@ pub struct DaemonStatus {
     pub datagrams_rejected: BTreeMap<String, u64>,
     /// Authenticated datagrams that did not decode, or whose sender did not match.
     pub messages_undecodable: u64,
-    /// Messages not sent because they were too large for a datagram.
+    /// Messages not sent because they were too large for a datagram and for a control frame.
     pub messages_too_large: u64,
+    /// The control channel's frames, connections and refusals.
+    #[serde(default)]
+    pub control: ControlStatus,
     /// The longest a failover from a member can take in the current membership, in seconds
     /// (detection, re-formation and the survivors' wait; the package's start comes on top).
     pub failover_bound_seconds: f64,
@@ -351,6 +362,9 @@ struct Loaded {
     config: ClusterConfig,
     packages: Vec<PackageConfig>,
     key: Vec<u8>,
+    control: cimguard_certs::ControlTls,
+    /// Every node's name as control-channel certificates carry it, by node index.
+    names: Vec<String>,
     me: NodeId,
     incarnation: Incarnation,
     persisted: Persisted,
@@ -422,6 +436,7 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
     };
     let key_path = dir.join("cluster.key");
     let key = read_key(&key_path)?;
+    let (control, names) = read_control_tls(dir, &config, index)?;
     let persisted = match state_file::read(&dir.join("acceptor")) {
         Ok(None) => Persisted::default(),
         Ok(Some(bytes)) => wire::decode_persisted(&bytes)
@@ -446,10 +461,48 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
         config,
         packages,
         key,
+        control,
+        names,
         me: NodeId(index as u32),
         incarnation: Incarnation(incarnation),
         persisted,
     })
+}
+
+/// Reads the control channel's material and checks that the certificate is this node's; with
+/// every node's name as certificates carry it.
+fn read_control_tls(
+    dir: &Path,
+    config: &ClusterConfig,
+    me: usize,
+) -> Result<(cimguard_certs::ControlTls, Vec<String>), StartError> {
+    let names = config
+        .nodes
+        .iter()
+        .map(|n| cimguard_certs::node_dns_name(&n.name))
+        .collect::<Result<Vec<String>, _>>()
+        .or_else(|e| fail(format!("{e}: node names must be host names (the control channel's certificates carry them)")))?;
+    let paths = cimguard_certs::ControlPaths::in_directory(dir);
+    let tls = cimguard_certs::control_tls(&paths).or_else(|e| {
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(inner) = source {
+            why.push_str(&format!(": {inner}"));
+            source = inner.source();
+        }
+        fail(format!(
+            "the control channel: {why} (make the material with `cimguard cluster-certs`)"
+        ))
+    })?;
+    if tls.node != names[me] {
+        return fail(format!(
+            "{}: the certificate is node {}'s, not this node's ({})",
+            paths.cert.display(),
+            tls.node,
+            names[me]
+        ));
+    }
+    Ok((tls, names))
 }
 
 /// Reads the heartbeat key: at least [`KEY_MIN_BYTES`] bytes, readable by its owner only.
@@ -532,6 +585,8 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<(), StartError> {
         config,
         packages,
         key,
+        control,
+        names,
         me,
         incarnation,
         persisted,
@@ -602,6 +657,27 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<(), StartError> {
             .spawn(move || receive(&receiver, network, &opener, &counters, &inputs))
             .or_else(|e| fail(format!("receiver thread: {e}")))?;
     }
+
+    // The control channel, on the heartbeat port (TCP) of the same addresses.
+    let control = {
+        let inputs = Mutex::new(inputs.clone());
+        let deliver: Arc<control::Deliver> = Arc::new(move |network, envelope| {
+            inputs
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(Input::Message { network, envelope })
+                .is_ok()
+        });
+        let log = log.clone();
+        let tell: Arc<control::Tell> = Arc::new(move |line| log.say(line));
+        let settings = ControlSettings {
+            tls: control,
+            me,
+            names,
+            addresses: peers.clone(),
+        };
+        ControlChannel::start(settings, &deliver, &tell).or_else(|e| fail(e.to_string()))?
+    };
 
     // The writer.
     let (writes, to_write) = mpsc::channel::<Vec<u8>>();
@@ -770,6 +846,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<(), StartError> {
             .collect(),
         sockets,
         peers,
+        control,
         writes,
         writing: false,
         held: VecDeque::new(),
@@ -971,6 +1048,7 @@ struct Driver {
     sealers: Vec<Sealer>,
     sockets: Vec<Arc<UdpSocket>>,
     peers: Vec<Vec<SocketAddr>>,
+    control: ControlChannel,
     writes: mpsc::Sender<Vec<u8>>,
     /// A persisted state is on its way to disk: later actions wait.
     writing: bool,
@@ -1220,16 +1298,21 @@ impl Driver {
             return;
         };
         let payload = wire::encode_envelope(envelope);
-        if payload.len() > PAYLOAD_MAX {
-            self.counters.too_large.fetch_add(1, Ordering::Relaxed);
-            self.log.say(format_args!(
-                "{} of {} bytes to {} not sent: larger than a heartbeat datagram",
-                envelope.message.kind(),
-                payload.len(),
-                to
-            ));
+        if control::travels_on_control(&envelope.message, payload.len()) {
+            if payload.len() > control::FRAME_MAX {
+                self.counters.too_large.fetch_add(1, Ordering::Relaxed);
+                self.log.say(format_args!(
+                    "{} of {} bytes to {} not sent: larger than a control frame",
+                    envelope.message.kind(),
+                    payload.len(),
+                    to
+                ));
+                return;
+            }
+            self.control.send(to, network, Arc::new(payload));
             return;
         }
+        debug_assert!(payload.len() <= PAYLOAD_MAX);
         let Some(sealer) = self.sealers.get_mut(to.index()) else {
             return;
         };
@@ -1394,6 +1477,7 @@ impl Driver {
                     datagrams_rejected: rejected,
                     messages_undecodable: self.counters.undecodable.load(Ordering::Relaxed),
                     messages_too_large: self.counters.too_large.load(Ordering::Relaxed),
+                    control: self.control.status(),
                     failover_bound_seconds: self.node.failover_bound().as_secs_f64(),
                     monitored_subnets: self.subnets.clone(),
                 }))))

@@ -6,6 +6,7 @@
 //! follows (issue 5).
 
 pub mod auth;
+pub mod control;
 pub mod daemon;
 pub mod fence;
 pub mod lock_lun;

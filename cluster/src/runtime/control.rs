@@ -1,0 +1,633 @@
+//! The control channel: cmcld to cmcld over TCP with mutual TLS under the cluster authority
+//! (`cimguard_certs::control_tls`). It carries what must not be lost, read or bounded by a
+//! datagram: configuration distribution (cmapplyconf's generations, whole, at any size),
+//! package commands and orders, and any message too large for a heartbeat datagram. The
+//! heartbeats and the membership protocol's small messages stay on the authenticated datagrams
+//! ([`super::auth`]); [`travels_on_control`] draws the line.
+//!
+//! Why the membership messages stay on datagrams: they carry the send times that quorum
+//! leases are built on and are repeated by the protocol when lost, so a datagram lost is
+//! harmless, while a TCP stream that waited out a partition delivers them late, in one
+//! backlog, behind its retransmission timer. They carry no secret, and the cluster key
+//! authenticates them and refuses replays.
+//!
+//! # Connections
+//!
+//! Every node listens on each of its heartbeat addresses, on the heartbeat port (TCP). For
+//! each peer and network a sender thread keeps one connection, opened from this node's address
+//! on that network, and writes frames from a bounded queue: the timing thread never waits on
+//! it. A connection is accepted once its TLS handshake verified the client's certificate
+//! under the cluster authority and the certificate names a configured node other than the
+//! receiver; the server then writes one byte, so the client knows before its first frame that
+//! it was accepted. Every frame's envelope must come from the node the certificate names.
+//! A frame that cannot be written is written again on a new connection once; one that still
+//! cannot is counted as not sent (the core repeats what matters, as for a lost datagram).
+//!
+//! # Frame
+//!
+//! ```text
+//! offset  size  field
+//!      0     4  length n (little-endian, 1 to FRAME_MAX)
+//!      4     n  the envelope ([`crate::wire::encode_envelope`])
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cimguard_certs::{peer_node_name, ControlTls, CONTROL_ALPN};
+use nix::sys::socket::{recv, MsgFlags};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, ServerConnection, StreamOwned};
+use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
+
+use super::auth::PAYLOAD_MAX;
+use crate::core::{Envelope, Message, NodeId};
+use crate::wire;
+
+/// The largest frame written or read: far above any configuration (a generation of hundreds
+/// of packages is a few MiB), low enough that a peer cannot make a node allocate without bound.
+pub const FRAME_MAX: usize = 64 << 20;
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a TLS handshake and the acceptance byte may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a write may wait, and how long written data may stay unacknowledged by the peer
+/// (TCP_USER_TIMEOUT) before the connection is given up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a failed connection attempt, frames are not sent (and no attempt is made) this long.
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+/// A sender with nothing to send and no connection tries to connect this often, so that a
+/// frame finds a connection open (a failover's order does not wait for a handshake).
+const WARM_INTERVAL: Duration = Duration::from_secs(1);
+/// Frames waiting for one sender; more are not sent.
+const QUEUE: usize = 256;
+/// Incoming connections still in their handshake at once; more are closed at once.
+const HANDSHAKES_MAX: usize = 16;
+/// The byte a server writes once it accepted a client.
+const ACCEPTED: u8 = 0xAC;
+
+/// Whether `message`, `encoded` bytes long, goes on the control channel rather than in a
+/// heartbeat datagram: configurations, package commands and orders always; anything else only
+/// when it does not fit a datagram.
+pub fn travels_on_control(message: &Message, encoded: usize) -> bool {
+    match message {
+        Message::Command { .. }
+        | Message::Apply { .. }
+        | Message::ConfigRequest
+        | Message::Config { .. }
+        | Message::HaltDetached { .. }
+        | Message::DetachedHalted { .. }
+        | Message::Order { .. } => true,
+        Message::Propose { config, .. } => config.is_some() || encoded > PAYLOAD_MAX,
+        Message::Accept { configs, .. } => !configs.is_empty() || encoded > PAYLOAD_MAX,
+        Message::Heartbeat(_)
+        | Message::Reject { .. }
+        | Message::Commit { .. }
+        | Message::Abandon { .. }
+        | Message::Halt { .. } => encoded > PAYLOAD_MAX,
+    }
+}
+
+/// Why an incoming connection or frame was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Refused {
+    /// The TLS handshake failed: no certificate, one from another authority, another protocol,
+    /// or nothing said in time.
+    Handshake,
+    /// A verified certificate that names no configured node, or this node.
+    UnknownNode,
+    /// A frame whose envelope names another sender than the certificate.
+    WrongSender,
+    /// A frame that is empty, too large, or does not decode.
+    Malformed,
+    /// Too many connections in their handshake at once.
+    TooMany,
+}
+
+impl Refused {
+    /// The name shown in the status.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refused::Handshake => "handshake",
+            Refused::UnknownNode => "unknown_node",
+            Refused::WrongSender => "wrong_sender",
+            Refused::Malformed => "malformed",
+            Refused::TooMany => "too_many",
+        }
+    }
+}
+
+/// The channel's counters, as the status shows them.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ControlStatus {
+    /// Frames written.
+    pub frames_sent: u64,
+    /// Frames not written: no connection to the peer, or its queue full.
+    pub frames_not_sent: u64,
+    /// Frames received and handed to the core.
+    pub frames_received: u64,
+    /// Connections and frames refused, by reason.
+    pub refused: BTreeMap<String, u64>,
+    /// Outgoing connections open now.
+    pub connections_out: u64,
+    /// Incoming connections open now (accepted ones).
+    pub connections_in: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    not_sent: AtomicU64,
+    received: AtomicU64,
+    refused: Mutex<BTreeMap<Refused, u64>>,
+    connections_out: AtomicU64,
+    handshakes: AtomicUsize,
+    /// The accepted incoming connections, by peer and network, with a number that tells a
+    /// replaced one from its replacement.
+    incoming: Mutex<BTreeMap<(u32, usize), (u64, TcpStream)>>,
+    next_incoming: AtomicU64,
+}
+
+impl Counters {
+    fn refuse(&self, why: Refused) {
+        *self
+            .refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(why)
+            .or_insert(0) += 1;
+    }
+}
+
+/// What a node's channel is started with.
+pub struct ControlSettings {
+    /// The node's TLS configurations.
+    pub tls: ControlTls,
+    /// This node.
+    pub me: NodeId,
+    /// Every node's name as its certificate carries it (`cimguard_certs::node_dns_name`),
+    /// by node index.
+    pub names: Vec<String>,
+    /// Every node's address on each network (its heartbeat addresses), by node index.
+    pub addresses: Vec<Vec<SocketAddr>>,
+}
+
+/// Hands a received envelope, from network `network`, to the daemon; false when the daemon
+/// takes no more.
+pub type Deliver = dyn Fn(usize, Envelope) -> bool + Send + Sync;
+/// Tells the daemon's log of a change in a connection (down, up again).
+pub type Tell = dyn Fn(fmt::Arguments<'_>) + Send + Sync;
+
+/// The queue of frames (encoded envelopes) for one peer on one network.
+type Queue = SyncSender<Arc<Vec<u8>>>;
+
+/// A node's control channel: listeners on its addresses and a sender per peer and network.
+pub struct ControlChannel {
+    /// By peer, then network: the sender's queue (none for this node itself).
+    senders: Vec<Vec<Option<Queue>>>,
+    counters: Arc<Counters>,
+}
+
+impl ControlChannel {
+    /// Binds the listeners (an error names the address) and starts the threads.
+    pub fn start(
+        settings: ControlSettings,
+        deliver: &Arc<Deliver>,
+        tell: &Arc<Tell>,
+    ) -> io::Result<ControlChannel> {
+        let counters = Arc::new(Counters::default());
+        let settings = Arc::new(settings);
+        let mine = settings
+            .addresses
+            .get(settings.me.index())
+            .cloned()
+            .unwrap_or_default();
+        for (network, address) in mine.iter().enumerate() {
+            let listener = TcpListener::bind(address).map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("control channel: cannot bind {address}: {e}"),
+                )
+            })?;
+            let settings = settings.clone();
+            let deliver = deliver.clone();
+            let counters = counters.clone();
+            thread::Builder::new()
+                .name(format!("cmcld-ctl{network}"))
+                .spawn(move || listen(&listener, network, &settings, &deliver, &counters))?;
+        }
+        let mut senders = Vec::new();
+        for (peer, addresses) in settings.addresses.iter().enumerate() {
+            let mut row = Vec::new();
+            for (network, address) in addresses.iter().enumerate() {
+                if peer == settings.me.index() {
+                    row.push(None);
+                    continue;
+                }
+                let Some(source) = mine.get(network) else {
+                    row.push(None);
+                    continue;
+                };
+                let (frames, queue) = mpsc::sync_channel(QUEUE);
+                let outgoing = Outgoing {
+                    peer: settings.names.get(peer).cloned().unwrap_or_default(),
+                    network,
+                    address: *address,
+                    source: SocketAddr::new(source.ip(), 0),
+                    tls: settings.tls.client.clone(),
+                };
+                let counters = counters.clone();
+                let tell = tell.clone();
+                thread::Builder::new()
+                    .name(format!("cmcld-to{peer}.{network}"))
+                    .spawn(move || outgoing.run(&queue, &counters, &*tell))?;
+                row.push(Some(frames));
+            }
+            senders.push(row);
+        }
+        Ok(ControlChannel { senders, counters })
+    }
+
+    /// Queues `frame` (an encoded envelope) for `to` on `network`, never waiting; false when it
+    /// will not be sent (no such peer, or its queue is full).
+    pub fn send(&self, to: NodeId, network: usize, frame: Arc<Vec<u8>>) -> bool {
+        let queued = self
+            .senders
+            .get(to.index())
+            .and_then(|row| row.get(network))
+            .and_then(Option::as_ref)
+            .is_some_and(|sender| match sender.try_send(frame) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            });
+        if !queued {
+            self.counters.not_sent.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
+    }
+
+    /// The counters now.
+    pub fn status(&self) -> ControlStatus {
+        let c = &self.counters;
+        ControlStatus {
+            frames_sent: c.sent.load(Ordering::Relaxed),
+            frames_not_sent: c.not_sent.load(Ordering::Relaxed),
+            frames_received: c.received.load(Ordering::Relaxed),
+            refused: c
+                .refused
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .map(|(why, n)| (why.name().to_owned(), *n))
+                .collect(),
+            connections_out: c.connections_out.load(Ordering::Relaxed),
+            connections_in: c
+                .incoming
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len() as u64,
+        }
+    }
+}
+
+fn listen(
+    listener: &TcpListener,
+    network: usize,
+    settings: &Arc<ControlSettings>,
+    deliver: &Arc<Deliver>,
+    counters: &Arc<Counters>,
+) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else {
+            // Out of descriptors, say: do not spin.
+            thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        if counters.handshakes.fetch_add(1, Ordering::SeqCst) >= HANDSHAKES_MAX {
+            counters.handshakes.fetch_sub(1, Ordering::SeqCst);
+            counters.refuse(Refused::TooMany);
+            continue;
+        }
+        let settings = settings.clone();
+        let deliver = deliver.clone();
+        let shared = counters.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("cmcld-ctl{network}-in"))
+            .spawn(move || serve(stream, network, &settings, &*deliver, &shared));
+        if spawned.is_err() {
+            counters.handshakes.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Tunes a connected socket: no Nagle delay (frames are messages), keepalive (an idle
+/// connection to a node that vanished ends), and a bound on unacknowledged data.
+fn tune(stream: &TcpStream) -> io::Result<()> {
+    let socket = socket2::SockRef::from(stream);
+    socket.set_tcp_nodelay(true)?;
+    socket.set_tcp_keepalive(
+        &TcpKeepalive::new()
+            .with_time(Duration::from_secs(10))
+            .with_interval(Duration::from_secs(5))
+            .with_retries(3),
+    )?;
+    socket.set_tcp_user_timeout(Some(WRITE_TIMEOUT))
+}
+
+/// One incoming connection: handshake, identity, then frames until it ends.
+fn serve(
+    stream: TcpStream,
+    network: usize,
+    settings: &ControlSettings,
+    deliver: &Deliver,
+    counters: &Counters,
+) {
+    let accepted = handshake(stream, settings);
+    counters.handshakes.fetch_sub(1, Ordering::SeqCst);
+    let (mut tls, peer) = match accepted {
+        Ok(accepted) => accepted,
+        Err(why) => {
+            counters.refuse(why);
+            return;
+        }
+    };
+    let number = counters.next_incoming.fetch_add(1, Ordering::Relaxed);
+    if let Ok(clone) = tls.sock.try_clone() {
+        // A peer that connects again has given up its earlier connection (its daemon started
+        // again, or its sender lost the connection): the earlier one's reader ends.
+        let earlier = counters
+            .incoming
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((peer.0, network), (number, clone));
+        if let Some((_, earlier)) = earlier {
+            let _ = earlier.shutdown(Shutdown::Both);
+        }
+    }
+    read_frames(&mut tls, network, peer, deliver, counters);
+    let mut incoming = counters
+        .incoming
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    if incoming
+        .get(&(peer.0, network))
+        .is_some_and(|(n, _)| *n == number)
+    {
+        incoming.remove(&(peer.0, network));
+    }
+}
+
+fn handshake(
+    stream: TcpStream,
+    settings: &ControlSettings,
+) -> Result<(StreamOwned<ServerConnection, TcpStream>, NodeId), Refused> {
+    let ready = stream
+        .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
+        .and_then(|()| stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT)))
+        .and_then(|()| tune(&stream));
+    if ready.is_err() {
+        return Err(Refused::Handshake);
+    }
+    let connection =
+        ServerConnection::new(settings.tls.server.clone()).map_err(|_| Refused::Handshake)?;
+    let mut tls = StreamOwned::new(connection, stream);
+    while tls.conn.is_handshaking() {
+        if tls.conn.complete_io(&mut tls.sock).is_err() {
+            return Err(Refused::Handshake);
+        }
+    }
+    if tls.conn.alpn_protocol() != Some(CONTROL_ALPN) {
+        return Err(Refused::Handshake);
+    }
+    let name = tls
+        .conn
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(peer_node_name)
+        .ok_or(Refused::UnknownNode)?;
+    let peer = settings
+        .names
+        .iter()
+        .position(|n| *n == name)
+        .filter(|&k| k != settings.me.index())
+        .ok_or(Refused::UnknownNode)?;
+    tls.write_all(&[ACCEPTED])
+        .and_then(|()| tls.flush())
+        .map_err(|_| Refused::Handshake)?;
+    // From here the peer may stay quiet as long as it likes; keepalive ends a dead one.
+    if tls.sock.set_read_timeout(None).is_err() {
+        return Err(Refused::Handshake);
+    }
+    Ok((tls, NodeId(peer as u32)))
+}
+
+fn read_frames(
+    tls: &mut StreamOwned<ServerConnection, TcpStream>,
+    network: usize,
+    peer: NodeId,
+    deliver: &Deliver,
+    counters: &Counters,
+) {
+    loop {
+        let mut header = [0u8; 4];
+        if tls.read_exact(&mut header).is_err() {
+            return;
+        }
+        let length = u32::from_le_bytes(header) as usize;
+        if length == 0 || length > FRAME_MAX {
+            counters.refuse(Refused::Malformed);
+            return;
+        }
+        let mut frame = Vec::new();
+        match Read::by_ref(tls)
+            .take(length as u64)
+            .read_to_end(&mut frame)
+        {
+            Ok(n) if n == length => {}
+            _ => return,
+        }
+        match wire::decode_envelope(&frame) {
+            Ok(envelope) if envelope.from == peer => {
+                counters.received.fetch_add(1, Ordering::Relaxed);
+                if !deliver(network, envelope) {
+                    return;
+                }
+            }
+            Ok(_) => counters.refuse(Refused::WrongSender),
+            Err(_) => counters.refuse(Refused::Malformed),
+        }
+    }
+}
+
+/// One peer on one network, as a sender sees it.
+struct Outgoing {
+    peer: String,
+    network: usize,
+    address: SocketAddr,
+    source: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl Outgoing {
+    fn run(&self, queue: &Receiver<Arc<Vec<u8>>>, counters: &Counters, tell: &Tell) {
+        let mut connection: Option<StreamOwned<ClientConnection, TcpStream>> = None;
+        let mut retry_at: Option<Instant> = None;
+        // The trouble last told, so that a peer that stays down is told of once.
+        let mut told: Option<String> = None;
+        loop {
+            let frame = match queue.recv_timeout(WARM_INTERVAL) {
+                Ok(frame) => Some(frame),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            if connection.as_ref().is_some_and(|c| closed_by_peer(&c.sock)) {
+                connection = None;
+                counters.connections_out.fetch_sub(1, Ordering::Relaxed);
+            }
+            let mut written = false;
+            for _attempt in 0..2 {
+                if connection.is_none() {
+                    if retry_at.is_some_and(|at| Instant::now() < at) {
+                        break;
+                    }
+                    match self.connect() {
+                        Ok(opened) => {
+                            connection = Some(opened);
+                            counters.connections_out.fetch_add(1, Ordering::Relaxed);
+                            retry_at = None;
+                            if told.take().is_some() {
+                                tell(format_args!(
+                                    "control channel to {} on network {} is up again",
+                                    self.peer, self.network
+                                ));
+                            }
+                        }
+                        Err((e, refused)) => {
+                            retry_at = Some(Instant::now() + RETRY_AFTER);
+                            // A frame that could not go is worth a line in the log, and so is
+                            // a peer that refuses this node (a certificate problem); a peer
+                            // merely not up yet, with nothing to send it, is not.
+                            if (frame.is_some() || refused) && told.as_deref() != Some(e.as_str()) {
+                                tell(format_args!(
+                                    "control channel to {} on network {} ({}): {e}",
+                                    self.peer, self.network, self.address
+                                ));
+                                told = Some(e);
+                            }
+                            break;
+                        }
+                    }
+                }
+                let Some(frame) = &frame else {
+                    written = true;
+                    break;
+                };
+                let Some(open) = connection.as_mut() else {
+                    break;
+                };
+                if write_frame(open, frame).is_ok() {
+                    written = true;
+                    break;
+                }
+                connection = None;
+                counters.connections_out.fetch_sub(1, Ordering::Relaxed);
+            }
+            match (&frame, written) {
+                (Some(_), true) => counters.sent.fetch_add(1, Ordering::Relaxed),
+                (Some(_), false) => counters.not_sent.fetch_add(1, Ordering::Relaxed),
+                (None, _) => 0,
+            };
+        }
+        if connection.is_some() {
+            counters.connections_out.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A new connection, accepted by the peer; or why not, and whether the peer was reached
+    /// and refused this node.
+    fn connect(&self) -> Result<StreamOwned<ClientConnection, TcpStream>, (String, bool)> {
+        let unreachable = |e: String| (e, false);
+        let socket = self.socket().map_err(unreachable)?;
+        let stream: TcpStream = socket.into();
+        let refused = |e: String| (e, true);
+        tune(&stream).map_err(|e| unreachable(e.to_string()))?;
+        stream
+            .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
+            .and_then(|()| stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT)))
+            .map_err(|e| unreachable(e.to_string()))?;
+        let name = ServerName::try_from(self.peer.clone()).map_err(|e| refused(e.to_string()))?;
+        let connection =
+            ClientConnection::new(self.tls.clone(), name).map_err(|e| refused(e.to_string()))?;
+        let mut tls = StreamOwned::new(connection, stream);
+        while tls.conn.is_handshaking() {
+            tls.conn
+                .complete_io(&mut tls.sock)
+                .map_err(|e| refused(format!("tls handshake: {e}")))?;
+        }
+        let mut accepted = [0u8; 1];
+        match tls.read_exact(&mut accepted) {
+            Ok(()) if accepted[0] == ACCEPTED => {}
+            Ok(()) => {
+                return Err(refused(
+                    "the peer does not speak the control channel".into(),
+                ))
+            }
+            Err(e) => return Err(refused(format!("not accepted by the peer: {e}"))),
+        }
+        tls.sock
+            .set_write_timeout(Some(WRITE_TIMEOUT))
+            .map_err(|e| unreachable(e.to_string()))?;
+        Ok(tls)
+    }
+
+    /// A socket connected from this node's address on the network to the peer's.
+    fn socket(&self) -> Result<Socket, String> {
+        let socket = Socket::new(
+            Domain::for_address(self.address),
+            Type::STREAM,
+            Some(Protocol::TCP),
+        )
+        .map_err(|e| format!("socket: {e}"))?;
+        // From this node's own address on the network, as its heartbeats are.
+        socket
+            .bind(&self.source.into())
+            .map_err(|e| format!("cannot bind {}: {e}", self.source))?;
+        socket
+            .connect_timeout(&self.address.into(), CONNECT_TIMEOUT)
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        Ok(socket)
+    }
+}
+
+/// Writes one frame and pushes it out.
+fn write_frame(tls: &mut StreamOwned<ClientConnection, TcpStream>, frame: &[u8]) -> io::Result<()> {
+    let length = u32::try_from(frame.len())
+        .ok()
+        .filter(|&n| n as usize <= FRAME_MAX && n > 0)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame size"))?;
+    tls.write_all(&length.to_le_bytes())?;
+    tls.write_all(frame)?;
+    tls.flush()
+}
+
+/// Whether the peer closed or reset a connection it never writes on after accepting: anything
+/// to read (an end, an alert, a reset) means it is gone, and a frame written now would be lost.
+fn closed_by_peer(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    match recv(
+        stream.as_raw_fd(),
+        &mut byte,
+        MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+    ) {
+        Err(nix::errno::Errno::EAGAIN) => false,
+        Ok(_) | Err(_) => true,
+    }
+}
