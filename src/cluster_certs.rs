@@ -13,8 +13,8 @@ pub struct ClusterCertsArgs {
     /// The cluster ASCII file (its NODE_NAMEs and HEARTBEAT_IPs go into the certificates).
     #[arg(short = 'C', long = "cluster-file", value_name = "FILE")]
     pub cluster_file: PathBuf,
-    /// The folder of the cluster authority (ca.pem, ca-key.pem): created with a new authority
-    /// when empty. Keep it off the nodes; it is needed again only to add or re-issue a node.
+    /// The folder of the cluster authority (cluster-ca.pem, cluster-ca-key.pem): created with one
+    /// when it has none. Keep it off the nodes; it is needed again only to add or re-issue a node.
     #[arg(long, value_name = "DIR")]
     pub authority: PathBuf,
     /// Where to write: one folder per node, OUT/NODE_NAME/{control-ca,control,control-key}.pem.

@@ -4,7 +4,8 @@
 //! (mutual TLS). A node trusts only the cluster authority, so a machine with a certificate from
 //! any other authority, or with none, cannot talk on the channel.
 //!
-//! Files in a node's state directory:
+//! The authority (`cluster-ca.pem`, `cluster-ca-key.pem`, see [`AuthorityPaths`]) stays with the
+//! operator. Files in a node's state directory:
 //!
 //! ```text
 //! control-ca.pem    the cluster authority's certificate (the only trust anchor)
@@ -31,6 +32,7 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use time::OffsetDateTime;
 
 use crate::files::{self, CERTIFICATE_MODE, KEY_MODE};
+use crate::identity::parse_certificate;
 use crate::issue::{
     first_certificate, leaf_params, subject, Authority, AUTHORITY_VALIDITY, CLOCK_SKEW_ALLOWANCE,
 };
@@ -62,16 +64,49 @@ impl ControlPaths {
     }
 }
 
-/// Makes sure `directory` holds a cluster authority (`ca.pem`, `ca-key.pem`), creating one
-/// named after `cluster_name` when neither file is there, and returns its paths (the server
-/// fields of which are unused here). An authority already there is loaded and checked, never
-/// replaced: a new one would cut every node issued by the old one off the channel.
+/// Where a cluster authority lives. Its names differ from the WBEM server's and the quorum
+/// server's authority (`ca.pem`), so that a folder of theirs is never taken for it: a client
+/// certificate of the WBEM server must never pass for a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthorityPaths {
+    /// `cluster-ca.pem`: the authority's certificate.
+    pub cert: PathBuf,
+    /// `cluster-ca-key.pem`: its key (mode 0600).
+    pub key: PathBuf,
+}
+
+impl AuthorityPaths {
+    /// The standard names in `directory`. Touches no file.
+    pub fn in_directory(directory: &Path) -> Self {
+        AuthorityPaths {
+            cert: directory.join("cluster-ca.pem"),
+            key: directory.join("cluster-ca-key.pem"),
+        }
+    }
+
+    /// The same as the [`TlsPaths`] the authority code reads (only its authority fields are
+    /// read; the server fields name nothing).
+    fn as_tls_paths(&self) -> TlsPaths {
+        TlsPaths {
+            ca_cert: self.cert.clone(),
+            ca_key: self.key.clone(),
+            server_cert: PathBuf::new(),
+            server_key: PathBuf::new(),
+        }
+    }
+}
+
+/// Makes sure `directory` holds a cluster authority ([`AuthorityPaths`]), creating one named
+/// after `cluster_name` when neither file is there, and returns its paths. An authority
+/// already there is loaded and checked, never replaced: a new one would cut every node issued
+/// by the old one off the channel.
 pub fn ensure_cluster_authority(
     directory: &Path,
     cluster_name: &str,
-) -> Result<TlsPaths, CertError> {
+) -> Result<AuthorityPaths, CertError> {
     files::create_private_directory(directory)?;
-    let paths = TlsPaths::in_directory(directory);
+    let authority = AuthorityPaths::in_directory(directory);
+    let paths = authority.as_tls_paths();
     match (
         files::exists(&paths.ca_cert)?,
         files::exists(&paths.ca_key)?,
@@ -99,7 +134,7 @@ pub fn ensure_cluster_authority(
             })
         }
     }
-    Ok(paths)
+    Ok(authority)
 }
 
 /// The name a node certificate carries for `node`: its NODE_NAME in lower case, which must be
@@ -116,18 +151,27 @@ pub fn node_dns_name(node: &str) -> Result<String, CertError> {
 /// and writes it, with its key and the authority's certificate, into `state_dir` (created
 /// with mode 0700 if missing). Existing files are replaced whole, key first.
 pub fn issue_node_certificate(
-    authority: &TlsPaths,
+    authority: &AuthorityPaths,
     node: &str,
     addresses: &[IpAddr],
     state_dir: &Path,
 ) -> Result<ControlPaths, CertError> {
     let name = node_dns_name(node)?;
-    let loaded = Authority::load(authority)?;
+    let loaded = Authority::load(&authority.as_tls_paths())?;
+    // Never beyond the authority's own end: the chain would stop verifying first.
+    let authority_end = parse_certificate(&loaded.certificate)
+        .map_err(|reason| CertError::CertificateFile {
+            path: authority.cert.clone(),
+            reason,
+        })?
+        .validity()
+        .not_after
+        .to_datetime();
     files::create_private_directory(state_dir)?;
     let now = OffsetDateTime::now_utc();
     let mut params = leaf_params(now);
     params.not_before = now.saturating_sub(CLOCK_SKEW_ALLOWANCE);
-    params.not_after = now.saturating_add(AUTHORITY_VALIDITY);
+    params.not_after = now.saturating_add(AUTHORITY_VALIDITY).min(authority_end);
     params.distinguished_name = subject(&name);
     let dns = name
         .as_str()
@@ -146,7 +190,7 @@ pub fn issue_node_certificate(
         .map_err(CertError::Generate)?;
     // The authority's own file, as it is, rather than a re-encoding of it.
     let authority_pem =
-        std::fs::read_to_string(&authority.ca_cert).map_err(CertError::io(&authority.ca_cert))?;
+        std::fs::read_to_string(&authority.cert).map_err(CertError::io(&authority.cert))?;
     let mut chain = certificate.pem();
     chain.push_str(&authority_pem);
     let paths = ControlPaths::in_directory(state_dir);
@@ -249,17 +293,17 @@ fn check_issued_by_authority(
         })
 }
 
-/// The node a verified peer certificate names: its lower-case DNS subject alternative names
-/// and its common name, which must all agree. `None` when it names no node or several.
+/// The node a verified peer certificate names, as [`issue_node_certificate`] writes it: exactly
+/// one DNS subject alternative name, equal to the common name (compared in lower case). `None`
+/// for anything else, such as a client certificate with a common name alone.
 pub fn peer_node_name(end_entity: &rustls::pki_types::CertificateDer<'_>) -> Option<String> {
     let identity = crate::client_identity(end_entity).ok()?;
-    let mut names = identity
-        .dns_names
-        .iter()
-        .chain(identity.common_name.iter())
-        .map(|n| n.to_ascii_lowercase());
-    let first = names.next()?;
-    names.all(|n| n == first).then_some(first)
+    let [dns_name] = identity.dns_names.as_slice() else {
+        return None;
+    };
+    let name = dns_name.to_ascii_lowercase();
+    let common_name = identity.common_name?.to_ascii_lowercase();
+    (common_name == name).then_some(name)
 }
 
 #[cfg(test)]
@@ -288,9 +332,19 @@ mod tests {
         };
         assert_eq!(mode(&paths.key), 0o600);
         // The authority stays: a second call loads it.
-        let before = std::fs::read(&authority.ca_cert).unwrap();
+        let before = std::fs::read(&authority.cert).unwrap();
         ensure_cluster_authority(&directory.path().join("ca"), "c1").unwrap();
-        assert_eq!(std::fs::read(&authority.ca_cert).unwrap(), before);
+        assert_eq!(std::fs::read(&authority.cert).unwrap(), before);
+        // Not beyond the authority.
+        let end = |path: &Path| {
+            let der = first_certificate(path).unwrap();
+            parse_certificate(&der)
+                .unwrap()
+                .validity()
+                .not_after
+                .to_datetime()
+        };
+        assert!(end(&paths.cert) <= end(&authority.cert));
     }
 
     #[test]
@@ -300,9 +354,30 @@ mod tests {
         let theirs = ensure_cluster_authority(&directory.path().join("theirs"), "c2").unwrap();
         let node_dir = directory.path().join("n1");
         let paths = issue_node_certificate(&theirs, "n1", &[], &node_dir).unwrap();
-        std::fs::copy(&ours.ca_cert, &paths.ca_cert).unwrap();
+        std::fs::copy(&ours.cert, &paths.ca_cert).unwrap();
         let error = control_tls(&paths).unwrap_err().to_string();
         assert!(error.contains("control.pem"), "{error}");
+    }
+
+    #[test]
+    fn a_wbem_client_certificate_never_passes_for_a_node() {
+        let directory = tempfile::tempdir().unwrap();
+        let names = crate::ServerNames {
+            dns_names: vec!["n1".to_owned()],
+            ip_addresses: Vec::new(),
+        };
+        // The WBEM server's authority folder is not a cluster authority: a new one is made
+        // beside it rather than the WBEM one taken.
+        let wbem = crate::ensure(directory.path(), &names).unwrap();
+        let cluster = ensure_cluster_authority(directory.path(), "c1").unwrap();
+        assert_ne!(
+            std::fs::read(&wbem.ca_cert).unwrap(),
+            std::fs::read(&cluster.cert).unwrap()
+        );
+        // A client certificate (common name only) names no node.
+        let (client, _) =
+            crate::issue_client_certificate(&wbem, "n2", &directory.path().join("c")).unwrap();
+        assert_eq!(peer_node_name(&first_certificate(&client).unwrap()), None);
     }
 
     #[test]

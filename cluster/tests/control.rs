@@ -1,7 +1,8 @@
 //! The control channel over real loopback TCP with real TLS: a frame far larger than a
 //! heartbeat datagram goes from one node to another; a client with a certificate of another
 //! authority, one naming no configured node, and a genuine node that sends in another node's
-//! name are refused and counted, and nothing of theirs reaches the node.
+//! name, and any client from an address that is no node's, are refused and counted, and
+//! nothing of theirs reaches the node.
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -89,10 +90,19 @@ fn wait_for(node: &Node, what: &str, check: impl Fn(&ControlStatus) -> bool) {
     }
 }
 
-/// Connects to `to` as a client with `tls`, sends `frame` and returns whether the server
-/// accepted the connection.
-fn raw_send(tls: &ControlTls, to: SocketAddr, server: &str, frame: &[u8]) -> bool {
-    let stream = TcpStream::connect(to).unwrap();
+/// Connects from `from` (port 0) to `to` as a client with `tls`, sends `frame` and returns
+/// whether the server accepted the connection.
+fn raw_send(
+    tls: &ControlTls,
+    from: SocketAddr,
+    to: SocketAddr,
+    server: &str,
+    frame: &[u8],
+) -> bool {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::new(from.ip(), 0).into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    let stream: TcpStream = socket.into();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -162,28 +172,65 @@ fn a_frame_larger_than_a_datagram_crosses_and_only_cluster_nodes_are_heard() {
     );
     let probe = envelope(0, Message::ConfigRequest);
     let probe_frame = wire::encode_envelope(&probe);
-    assert!(!raw_send(&foreign, addresses[1][0], "n2", &probe_frame));
+    assert!(!raw_send(
+        &foreign,
+        addresses[0][0],
+        addresses[1][0],
+        "n2",
+        &probe_frame
+    ));
     wait_for(&n2, "the foreign authority refused", |s| {
         s.refused.get("handshake") == Some(&1)
     });
 
+    // A genuine node's certificate, from an address that is no node's: not even a handshake.
+    let elsewhere = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 0);
+    let genuine = node_tls(&ca, "n1", &directory.path().join("n1-again"));
+    assert!(!raw_send(
+        &genuine,
+        elsewhere,
+        addresses[1][0],
+        "n2",
+        &probe_frame
+    ));
+    wait_for(&n2, "the stranger refused", |s| {
+        s.refused.get("stranger") == Some(&1) && s.refused.get("handshake") == Some(&1)
+    });
+
     // The cluster's authority, but a node that is not configured.
     let stranger = node_tls(&ca, "n9", &directory.path().join("n9"));
-    assert!(!raw_send(&stranger, addresses[1][0], "n2", &probe_frame));
+    assert!(!raw_send(
+        &stranger,
+        addresses[0][0],
+        addresses[1][0],
+        "n2",
+        &probe_frame
+    ));
     wait_for(&n2, "the unknown node refused", |s| {
         s.refused.get("unknown_node") == Some(&1)
     });
 
-    // A genuine n1 certificate, and a frame claiming to come from n2 itself... or from node 5.
-    let genuine = node_tls(&ca, "n1", &directory.path().join("n1-again"));
+    // A genuine n1 certificate, and a frame claiming to come from node 5.
     let lie = wire::encode_envelope(&envelope(5, Message::ConfigRequest));
-    assert!(raw_send(&genuine, addresses[1][0], "n2", &lie));
+    assert!(raw_send(
+        &genuine,
+        addresses[0][0],
+        addresses[1][0],
+        "n2",
+        &lie
+    ));
     wait_for(&n2, "the lying sender refused", |s| {
         s.refused.get("wrong_sender") == Some(&1)
     });
     // The same connection's kind, with the right sender, is heard: the refusals above were
     // for what they said, not for who connected.
-    assert!(raw_send(&genuine, addresses[1][0], "n2", &probe_frame));
+    assert!(raw_send(
+        &genuine,
+        addresses[0][0],
+        addresses[1][0],
+        "n2",
+        &probe_frame
+    ));
     let (_, received) = n2.received.recv_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(received, probe);
     assert!(

@@ -1,7 +1,8 @@
 //! The control channel: cmcld to cmcld over TCP with mutual TLS under the cluster authority
-//! (`cimguard_certs::control_tls`). It carries what must not be lost, read or bounded by a
-//! datagram: configuration distribution (cmapplyconf's generations, whole, at any size),
-//! package commands and orders, and any message too large for a heartbeat datagram. The
+//! (`cimguard_certs::control_tls`). It carries what should be neither read on the way nor
+//! bounded by a datagram, and is better delivered in order and with retransmission:
+//! configuration distribution (cmapplyconf's generations, whole, at any size), package
+//! commands and orders, and any message too large for a heartbeat datagram. The
 //! heartbeats and the membership protocol's small messages stay on the authenticated datagrams
 //! ([`super::auth`]); [`travels_on_control`] draws the line.
 //!
@@ -16,12 +17,17 @@
 //! Every node listens on each of its heartbeat addresses, on the heartbeat port (TCP). For
 //! each peer and network a sender thread keeps one connection, opened from this node's address
 //! on that network, and writes frames from a bounded queue: the timing thread never waits on
-//! it. A connection is accepted once its TLS handshake verified the client's certificate
+//! it. A connection is considered only from a configured peer's address on that network, and
+//! its handshake must end within a bound. It is accepted once the handshake verified the
+//! client's certificate
 //! under the cluster authority and the certificate names a configured node other than the
 //! receiver; the server then writes one byte, so the client knows before its first frame that
 //! it was accepted. Every frame's envelope must come from the node the certificate names.
 //! A frame that cannot be written is written again on a new connection once; one that still
-//! cannot is counted as not sent (the core repeats what matters, as for a lost datagram).
+//! cannot is counted as not sent. Delivery is at most once: frames the kernel took but a peer
+//! that died or was cut off never read are lost, as a datagram would be. The core repeats
+//! orders until they are carried out; a command or cmapplyconf given on a node whose
+//! coordinator is unreachable at that moment may be lost, as before.
 //!
 //! # Frame
 //!
@@ -69,6 +75,9 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 const WARM_INTERVAL: Duration = Duration::from_secs(1);
 /// Frames waiting for one sender; more are not sent.
 const QUEUE: usize = 256;
+/// Bytes waiting for one sender: a frame that would take it over is not sent, unless the
+/// queue is empty (a frame of up to [`FRAME_MAX`] always gets its chance).
+const QUEUE_BYTES_MAX: usize = FRAME_MAX;
 /// Incoming connections still in their handshake at once; more are closed at once.
 const HANDSHAKES_MAX: usize = 16;
 /// The byte a server writes once it accepted a client.
@@ -110,6 +119,8 @@ pub enum Refused {
     Malformed,
     /// Too many connections in their handshake at once.
     TooMany,
+    /// A connection from an address that is no configured peer's on that network.
+    Stranger,
 }
 
 impl Refused {
@@ -121,6 +132,7 @@ impl Refused {
             Refused::WrongSender => "wrong_sender",
             Refused::Malformed => "malformed",
             Refused::TooMany => "too_many",
+            Refused::Stranger => "stranger",
         }
     }
 }
@@ -186,8 +198,8 @@ pub type Deliver = dyn Fn(usize, Envelope) -> bool + Send + Sync;
 /// Tells the daemon's log of a change in a connection (down, up again).
 pub type Tell = dyn Fn(fmt::Arguments<'_>) + Send + Sync;
 
-/// The queue of frames (encoded envelopes) for one peer on one network.
-type Queue = SyncSender<Arc<Vec<u8>>>;
+/// The queue of frames (encoded envelopes) for one peer on one network, and the bytes in it.
+type Queue = (SyncSender<Arc<Vec<u8>>>, Arc<AtomicUsize>);
 
 /// A node's control channel: listeners on its addresses and a sender per peer and network.
 pub struct ControlChannel {
@@ -237,6 +249,7 @@ impl ControlChannel {
                     continue;
                 };
                 let (frames, queue) = mpsc::sync_channel(QUEUE);
+                let queued = Arc::new(AtomicUsize::new(0));
                 let outgoing = Outgoing {
                     peer: settings.names.get(peer).cloned().unwrap_or_default(),
                     network,
@@ -246,10 +259,11 @@ impl ControlChannel {
                 };
                 let counters = counters.clone();
                 let tell = tell.clone();
+                let bytes = queued.clone();
                 thread::Builder::new()
                     .name(format!("cmcld-to{peer}.{network}"))
-                    .spawn(move || outgoing.run(&queue, &counters, &*tell))?;
-                row.push(Some(frames));
+                    .spawn(move || outgoing.run(&queue, &bytes, &counters, &*tell))?;
+                row.push(Some((frames, queued)));
             }
             senders.push(row);
         }
@@ -264,9 +278,19 @@ impl ControlChannel {
             .get(to.index())
             .and_then(|row| row.get(network))
             .and_then(Option::as_ref)
-            .is_some_and(|sender| match sender.try_send(frame) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+            .is_some_and(|(sender, queued)| {
+                let length = frame.len();
+                let before = queued.fetch_add(length, Ordering::SeqCst);
+                let fits = before == 0 || before + length <= QUEUE_BYTES_MAX;
+                let sent = fits
+                    && match sender.try_send(frame) {
+                        Ok(()) => true,
+                        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
+                    };
+                if !sent {
+                    queued.fetch_sub(length, Ordering::SeqCst);
+                }
+                sent
             });
         if !queued {
             self.counters.not_sent.fetch_add(1, Ordering::Relaxed);
@@ -311,6 +335,20 @@ fn listen(
             thread::sleep(Duration::from_millis(50));
             continue;
         };
+        // Only the peers' own addresses on this network get as far as a handshake (a TCP
+        // source address cannot be forged blind), so strangers cannot take the slots.
+        let known = stream.peer_addr().is_ok_and(|from| {
+            settings
+                .addresses
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| *k != settings.me.index())
+                .any(|(_, addresses)| addresses.get(network).is_some_and(|a| a.ip() == from.ip()))
+        });
+        if !known {
+            counters.refuse(Refused::Stranger);
+            continue;
+        }
         if counters.handshakes.fetch_add(1, Ordering::SeqCst) >= HANDSHAKES_MAX {
             counters.handshakes.fetch_sub(1, Ordering::SeqCst);
             counters.refuse(Refused::TooMany);
@@ -399,7 +437,14 @@ fn handshake(
     let connection =
         ServerConnection::new(settings.tls.server.clone()).map_err(|_| Refused::Handshake)?;
     let mut tls = StreamOwned::new(connection, stream);
+    // The whole handshake within the bound, not each read: a client that trickles a byte at
+    // a time does not hold its slot for longer.
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     while tls.conn.is_handshaking() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || tls.sock.set_read_timeout(Some(left)).is_err() {
+            return Err(Refused::Handshake);
+        }
         if tls.conn.complete_io(&mut tls.sock).is_err() {
             return Err(Refused::Handshake);
         }
@@ -477,14 +522,23 @@ struct Outgoing {
 }
 
 impl Outgoing {
-    fn run(&self, queue: &Receiver<Arc<Vec<u8>>>, counters: &Counters, tell: &Tell) {
+    fn run(
+        &self,
+        queue: &Receiver<Arc<Vec<u8>>>,
+        queued: &AtomicUsize,
+        counters: &Counters,
+        tell: &Tell,
+    ) {
         let mut connection: Option<StreamOwned<ClientConnection, TcpStream>> = None;
         let mut retry_at: Option<Instant> = None;
         // The trouble last told, so that a peer that stays down is told of once.
         let mut told: Option<String> = None;
         loop {
             let frame = match queue.recv_timeout(WARM_INTERVAL) {
-                Ok(frame) => Some(frame),
+                Ok(frame) => {
+                    queued.fetch_sub(frame.len(), Ordering::SeqCst);
+                    Some(frame)
+                }
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => break,
             };
