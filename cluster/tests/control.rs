@@ -143,7 +143,7 @@ fn a_frame_larger_than_a_datagram_crosses_and_only_cluster_nodes_are_heard() {
     let frame = wire::encode_envelope(&sent);
     assert!(frame.len() > PAYLOAD_MAX);
     assert!(travels_on_control(&sent.message, frame.len()));
-    assert!(n1.channel.send(NodeId(1), 0, Arc::new(frame)));
+    assert!(n1.channel.send(NodeId(1), 0, sent.clone()));
     let (network, received) = n2
         .received
         .recv_timeout(Duration::from_secs(20))
@@ -158,9 +158,7 @@ fn a_frame_larger_than_a_datagram_crosses_and_only_cluster_nodes_are_heard() {
 
     // The other way too.
     let back = envelope(1, Message::ConfigRequest);
-    assert!(n2
-        .channel
-        .send(NodeId(0), 0, Arc::new(wire::encode_envelope(&back))));
+    assert!(n2.channel.send(NodeId(0), 0, back.clone()));
     let (_, received) = n1.received.recv_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(received, back);
 

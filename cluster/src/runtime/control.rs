@@ -73,20 +73,24 @@ const RETRY_AFTER: Duration = Duration::from_millis(500);
 /// A sender with nothing to send and no connection tries to connect this often, so that a
 /// frame finds a connection open (a failover's order does not wait for a handshake).
 const WARM_INTERVAL: Duration = Duration::from_secs(1);
-/// Frames waiting for one sender; more are not sent.
-const QUEUE: usize = 256;
-/// Bytes waiting for one sender: a frame that would take it over is not sent, unless the
-/// queue is empty (a frame of up to [`FRAME_MAX`] always gets its chance).
-const QUEUE_BYTES_MAX: usize = FRAME_MAX;
+/// Messages waiting for one sender; more are not sent. They are held unencoded: the
+/// configurations in them are shared, not copied, whatever their size.
+const QUEUE: usize = 64;
 /// Incoming connections still in their handshake at once; more are closed at once.
 const HANDSHAKES_MAX: usize = 16;
 /// The byte a server writes once it accepted a client.
 const ACCEPTED: u8 = 0xAC;
 
 /// Whether `message`, `encoded` bytes long, goes on the control channel rather than in a
-/// heartbeat datagram: configurations, package commands and orders always; anything else only
-/// when it does not fit a datagram.
+/// heartbeat datagram: configurations, package commands and orders always
+/// ([`always_on_control`]); anything else only when it does not fit a datagram.
 pub fn travels_on_control(message: &Message, encoded: usize) -> bool {
+    always_on_control(message) || encoded > PAYLOAD_MAX
+}
+
+/// Whether `message` goes on the control channel whatever its size: configurations, package
+/// commands and orders.
+pub fn always_on_control(message: &Message) -> bool {
     match message {
         Message::Command { .. }
         | Message::Apply { .. }
@@ -95,13 +99,13 @@ pub fn travels_on_control(message: &Message, encoded: usize) -> bool {
         | Message::HaltDetached { .. }
         | Message::DetachedHalted { .. }
         | Message::Order { .. } => true,
-        Message::Propose { config, .. } => config.is_some() || encoded > PAYLOAD_MAX,
-        Message::Accept { configs, .. } => !configs.is_empty() || encoded > PAYLOAD_MAX,
+        Message::Propose { config, .. } => config.is_some(),
+        Message::Accept { configs, .. } => !configs.is_empty(),
         Message::Heartbeat(_)
         | Message::Reject { .. }
         | Message::Commit { .. }
         | Message::Abandon { .. }
-        | Message::Halt { .. } => encoded > PAYLOAD_MAX,
+        | Message::Halt { .. } => false,
     }
 }
 
@@ -144,6 +148,8 @@ pub struct ControlStatus {
     pub frames_sent: u64,
     /// Frames not written: no connection to the peer, or its queue full.
     pub frames_not_sent: u64,
+    /// Messages not sent because their encoding is larger than [`FRAME_MAX`].
+    pub frames_too_large: u64,
     /// Frames received and handed to the core.
     pub frames_received: u64,
     /// Connections and frames refused, by reason.
@@ -158,6 +164,7 @@ pub struct ControlStatus {
 struct Counters {
     sent: AtomicU64,
     not_sent: AtomicU64,
+    too_large: AtomicU64,
     received: AtomicU64,
     refused: Mutex<BTreeMap<Refused, u64>>,
     connections_out: AtomicU64,
@@ -198,8 +205,8 @@ pub type Deliver = dyn Fn(usize, Envelope) -> bool + Send + Sync;
 /// Tells the daemon's log of a change in a connection (down, up again).
 pub type Tell = dyn Fn(fmt::Arguments<'_>) + Send + Sync;
 
-/// The queue of frames (encoded envelopes) for one peer on one network, and the bytes in it.
-type Queue = (SyncSender<Arc<Vec<u8>>>, Arc<AtomicUsize>);
+/// The queue of messages for one peer on one network.
+type Queue = SyncSender<Envelope>;
 
 /// A node's control channel: listeners on its addresses and a sender per peer and network.
 pub struct ControlChannel {
@@ -249,7 +256,6 @@ impl ControlChannel {
                     continue;
                 };
                 let (frames, queue) = mpsc::sync_channel(QUEUE);
-                let queued = Arc::new(AtomicUsize::new(0));
                 let outgoing = Outgoing {
                     peer: settings.names.get(peer).cloned().unwrap_or_default(),
                     network,
@@ -259,38 +265,27 @@ impl ControlChannel {
                 };
                 let counters = counters.clone();
                 let tell = tell.clone();
-                let bytes = queued.clone();
                 thread::Builder::new()
                     .name(format!("cmcld-to{peer}.{network}"))
-                    .spawn(move || outgoing.run(&queue, &bytes, &counters, &*tell))?;
-                row.push(Some((frames, queued)));
+                    .spawn(move || outgoing.run(&queue, &counters, &*tell))?;
+                row.push(Some(frames));
             }
             senders.push(row);
         }
         Ok(ControlChannel { senders, counters })
     }
 
-    /// Queues `frame` (an encoded envelope) for `to` on `network`, never waiting; false when it
-    /// will not be sent (no such peer, or its queue is full).
-    pub fn send(&self, to: NodeId, network: usize, frame: Arc<Vec<u8>>) -> bool {
+    /// Queues `envelope` for `to` on `network`, never waiting (its sender encodes it); false
+    /// when it will not be sent (no such peer, or its queue is full).
+    pub fn send(&self, to: NodeId, network: usize, envelope: Envelope) -> bool {
         let queued = self
             .senders
             .get(to.index())
             .and_then(|row| row.get(network))
             .and_then(Option::as_ref)
-            .is_some_and(|(sender, queued)| {
-                let length = frame.len();
-                let before = queued.fetch_add(length, Ordering::SeqCst);
-                let fits = before == 0 || before + length <= QUEUE_BYTES_MAX;
-                let sent = fits
-                    && match sender.try_send(frame) {
-                        Ok(()) => true,
-                        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-                    };
-                if !sent {
-                    queued.fetch_sub(length, Ordering::SeqCst);
-                }
-                sent
+            .is_some_and(|sender| match sender.try_send(envelope) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
             });
         if !queued {
             self.counters.not_sent.fetch_add(1, Ordering::Relaxed);
@@ -304,6 +299,7 @@ impl ControlChannel {
         ControlStatus {
             frames_sent: c.sent.load(Ordering::Relaxed),
             frames_not_sent: c.not_sent.load(Ordering::Relaxed),
+            frames_too_large: c.too_large.load(Ordering::Relaxed),
             frames_received: c.received.load(Ordering::Relaxed),
             refused: c
                 .refused
@@ -522,21 +518,25 @@ struct Outgoing {
 }
 
 impl Outgoing {
-    fn run(
-        &self,
-        queue: &Receiver<Arc<Vec<u8>>>,
-        queued: &AtomicUsize,
-        counters: &Counters,
-        tell: &Tell,
-    ) {
+    fn run(&self, queue: &Receiver<Envelope>, counters: &Counters, tell: &Tell) {
         let mut connection: Option<StreamOwned<ClientConnection, TcpStream>> = None;
         let mut retry_at: Option<Instant> = None;
         // The trouble last told, so that a peer that stays down is told of once.
         let mut told: Option<String> = None;
         loop {
             let frame = match queue.recv_timeout(WARM_INTERVAL) {
-                Ok(frame) => {
-                    queued.fetch_sub(frame.len(), Ordering::SeqCst);
+                Ok(envelope) => {
+                    let frame = wire::encode_envelope(&envelope);
+                    if frame.len() > FRAME_MAX {
+                        counters.too_large.fetch_add(1, Ordering::Relaxed);
+                        tell(format_args!(
+                            "{} of {} bytes to {} not sent: larger than a control frame",
+                            envelope.message.kind(),
+                            frame.len(),
+                            self.peer
+                        ));
+                        continue;
+                    }
                     Some(frame)
                 }
                 Err(RecvTimeoutError::Timeout) => None,

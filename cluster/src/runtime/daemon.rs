@@ -328,7 +328,6 @@ impl Log {
 #[derive(Default)]
 struct Counters {
     undecodable: AtomicU64,
-    too_large: AtomicU64,
     /// Admin replies given out by the timing thread and not yet written by their connection:
     /// a halting daemon waits for them, so that the cmhaltcl that halted it hears "done".
     unwritten: Mutex<usize>,
@@ -1222,7 +1221,7 @@ impl Driver {
                 to,
                 network,
                 envelope,
-            } => self.send(to, network, &envelope),
+            } => self.send(to, network, envelope),
             Action::Persist(state) => {
                 self.writing = true;
                 if self.writes.send(wire::encode_persisted(&state)).is_err() {
@@ -1286,7 +1285,13 @@ impl Driver {
         }
     }
 
-    fn send(&mut self, to: NodeId, network: usize, envelope: &Envelope) {
+    fn send(&mut self, to: NodeId, network: usize, envelope: Envelope) {
+        // Configurations and package commands go on the control channel unencoded: its
+        // sender threads encode them, so a large generation never costs the timing thread.
+        if control::always_on_control(&envelope.message) {
+            self.control.send(to, network, envelope);
+            return;
+        }
         let Some(address) = self
             .peers
             .get(to.index())
@@ -1297,22 +1302,11 @@ impl Driver {
         let Some(socket) = self.sockets.get(network) else {
             return;
         };
-        let payload = wire::encode_envelope(envelope);
-        if control::travels_on_control(&envelope.message, payload.len()) {
-            if payload.len() > control::FRAME_MAX {
-                self.counters.too_large.fetch_add(1, Ordering::Relaxed);
-                self.log.say(format_args!(
-                    "{} of {} bytes to {} not sent: larger than a control frame",
-                    envelope.message.kind(),
-                    payload.len(),
-                    to
-                ));
-                return;
-            }
-            self.control.send(to, network, Arc::new(payload));
+        let payload = wire::encode_envelope(&envelope);
+        if payload.len() > PAYLOAD_MAX {
+            self.control.send(to, network, envelope);
             return;
         }
-        debug_assert!(payload.len() <= PAYLOAD_MAX);
         let Some(sealer) = self.sealers.get_mut(to.index()) else {
             return;
         };
@@ -1466,6 +1460,7 @@ impl Driver {
                     .iter()
                     .map(|(reason, count)| (rejected_name(*reason).to_string(), *count))
                     .collect();
+                let channel = self.control.status();
                 Ok(Some(Reply::Status(Box::new(DaemonStatus {
                     node: self.name.clone(),
                     incarnation: self.node.incarnation().0,
@@ -1476,8 +1471,8 @@ impl Driver {
                     realtime: self.realtime.clone(),
                     datagrams_rejected: rejected,
                     messages_undecodable: self.counters.undecodable.load(Ordering::Relaxed),
-                    messages_too_large: self.counters.too_large.load(Ordering::Relaxed),
-                    control: self.control.status(),
+                    messages_too_large: channel.frames_too_large,
+                    control: channel,
                     failover_bound_seconds: self.node.failover_bound().as_secs_f64(),
                     monitored_subnets: self.subnets.clone(),
                 }))))
