@@ -107,33 +107,13 @@ pub fn ensure_cluster_authority(
     files::create_private_directory(directory)?;
     let authority = AuthorityPaths::in_directory(directory);
     let paths = authority.as_tls_paths();
-    match (
-        files::exists(&paths.ca_cert)?,
-        files::exists(&paths.ca_key)?,
-    ) {
-        (true, true) => {
-            Authority::load(&paths)?;
-        }
-        (false, false) => {
-            Authority::create_named(
-                &paths,
-                &format!("cimguard cluster {cluster_name}"),
-                OffsetDateTime::now_utc(),
-            )?;
-        }
-        (true, false) => {
-            return Err(CertError::IncompleteAuthority {
-                present: paths.ca_cert.clone(),
-                missing: paths.ca_key.clone(),
-            })
-        }
-        (false, true) => {
-            return Err(CertError::IncompleteAuthority {
-                present: paths.ca_key.clone(),
-                missing: paths.ca_cert.clone(),
-            })
-        }
-    }
+    Authority::load_or_create(&paths, || {
+        Authority::create_named(
+            &paths,
+            &format!("cimguard cluster {cluster_name}"),
+            OffsetDateTime::now_utc(),
+        )
+    })?;
     Ok(authority)
 }
 

@@ -88,25 +88,7 @@ pub(crate) fn ensure_at(
     let alternative_names = server_alternative_names(names)?;
     files::create_private_directory(directory)?;
     let paths = TlsPaths::in_directory(directory);
-    let authority = match (
-        files::exists(&paths.ca_cert)?,
-        files::exists(&paths.ca_key)?,
-    ) {
-        (true, true) => Authority::load(&paths)?,
-        (false, false) => Authority::create(&paths, names, now)?,
-        (true, false) => {
-            return Err(CertError::IncompleteAuthority {
-                present: paths.ca_cert.clone(),
-                missing: paths.ca_key.clone(),
-            })
-        }
-        (false, true) => {
-            return Err(CertError::IncompleteAuthority {
-                present: paths.ca_key.clone(),
-                missing: paths.ca_cert.clone(),
-            })
-        }
-    };
+    let authority = Authority::load_or_create(&paths, || Authority::create(&paths, names, now))?;
     if server_certificate_state(&paths, &authority, names, now)? != ServerCertificateState::Current
     {
         issue_server_certificate(&paths, &authority, alternative_names, now)?;
@@ -157,6 +139,29 @@ pub(crate) struct Authority {
 }
 
 impl Authority {
+    /// Loads the authority when both its files are there, creates it with `create` when
+    /// neither is; half an authority is an error and is left alone.
+    pub(crate) fn load_or_create(
+        paths: &TlsPaths,
+        create: impl FnOnce() -> Result<Self, CertError>,
+    ) -> Result<Self, CertError> {
+        match (
+            files::exists(&paths.ca_cert)?,
+            files::exists(&paths.ca_key)?,
+        ) {
+            (true, true) => Authority::load(paths),
+            (false, false) => create(),
+            (true, false) => Err(CertError::IncompleteAuthority {
+                present: paths.ca_cert.clone(),
+                missing: paths.ca_key.clone(),
+            }),
+            (false, true) => Err(CertError::IncompleteAuthority {
+                present: paths.ca_key.clone(),
+                missing: paths.ca_cert.clone(),
+            }),
+        }
+    }
+
     /// Loads the authority and checks that its key belongs to its certificate.
     pub(crate) fn load(paths: &TlsPaths) -> Result<Self, CertError> {
         let certificate = first_certificate(&paths.ca_cert)?;
