@@ -1,7 +1,7 @@
 //! The control channel between real `cmcld` processes: a cmapplyconf far larger than a
 //! heartbeat datagram reaches every node and its packages can be run from any node; a node
 //! whose certificate comes from another authority is refused by every peer, which count it,
-//! and says so in its log.
+//! and says so in its log; a node started again is reached on new connections.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -146,4 +146,45 @@ fn a_node_of_another_authority_is_refused_by_every_peer() {
     cluster.wait_for(BOUND, "n3's log names the refusal", |c| {
         c.log(3).contains("control channel to n")
     });
+}
+
+#[test]
+fn a_node_started_again_is_reached_on_a_new_connection() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.add_package(
+        "pkgA",
+        "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\nnode_name n3\n\
+         auto_run no\nservice_name svc\nservice_cmd \"exec sleep 1000\"\nservice_halt_timeout 2\n",
+    );
+    cluster.start_all();
+    cluster.wait_for(BOUND, "three members", |c| all_up(c));
+    cluster.wait_for(BOUND, "n1 connected to n2", |c| {
+        c.status(2).is_ok_and(|s| s.control.connections_in >= 1)
+    });
+    let first_life = cluster.status(2).unwrap().incarnation;
+
+    // n2 killed and started again: the connections to its first life are gone with it.
+    cluster.signal(2, "KILL");
+    cluster.wait_for(BOUND, "n2's daemon gone", |c| c.exited(2).is_some());
+    cluster.start(2);
+    cluster.wait_for(BOUND, "n2 back in a new life", |c| {
+        all_up(c) && c.status(2).is_ok_and(|s| s.incarnation > first_life)
+    });
+
+    // cmrunpkg on the coordinator (n1), whose order goes to n2's new life.
+    let run = Request::RunPackage {
+        package: "pkgA".into(),
+        node: Some("n2".into()),
+    };
+    // Refused while n2's first life is still awaited (its safety timer's bound), as
+    // Serviceguard refuses it; taken once that is over.
+    cluster.wait_for(BOUND, "cmrunpkg -n n2 taken", |c| {
+        c.request(1, &run).is_ok_and(|reply| reply == Reply::Done)
+    });
+    cluster.wait_for(BOUND, "pkgA runs on n2", |c| {
+        (1..=3).all(|k| c.owners(k, "pkgA") == Some(vec!["n2".to_owned()]))
+    });
+    let status = cluster.status(2).unwrap();
+    assert!(status.control.frames_received > 0, "{:?}", status.control);
+    assert!(status.control.refused.is_empty(), "{:?}", status.control);
 }

@@ -622,9 +622,16 @@ impl Outgoing {
             ClientConnection::new(self.tls.clone(), name).map_err(|e| refused(e.to_string()))?;
         let mut tls = StreamOwned::new(connection, stream);
         while tls.conn.is_handshaking() {
-            tls.conn
-                .complete_io(&mut tls.sock)
-                .map_err(|e| refused(format!("tls handshake: {e}")))?;
+            // A TLS error (rustls reports it as invalid data) is the peer's refusal or ours;
+            // a reset or an end is a peer going away or not quite up.
+            tls.conn.complete_io(&mut tls.sock).map_err(|e| {
+                let text = format!("tls handshake: {e}");
+                if e.kind() == io::ErrorKind::InvalidData {
+                    refused(text)
+                } else {
+                    unreachable(text)
+                }
+            })?;
         }
         let mut accepted = [0u8; 1];
         match tls.read_exact(&mut accepted) {
