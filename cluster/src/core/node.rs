@@ -321,6 +321,9 @@ pub struct Node {
     proposal: Option<Proposal>,
     backoff_until: Instant,
     fence_waits: Vec<(NodeId, Incarnation, Instant)>,
+    /// The latest fence wait end for which heartbeats went out at once (see
+    /// `release_fence_waits`).
+    fence_waits_announced: Option<Instant>,
     quorum_server: QuorumServerHealth,
     next_request: u64,
     /// Lock LUN races started, and the requests not answered yet (by global id).
@@ -426,6 +429,7 @@ impl Node {
             proposal: None,
             backoff_until: now,
             fence_waits: Vec::new(),
+            fence_waits_announced: None,
             // Taken as reachable until a poll says otherwise.
             quorum_server: QuorumServerHealth {
                 reachable: true,
@@ -1996,6 +2000,16 @@ impl Node {
                 && view.has(from, incarnation)
                 && view.has(me, life)
         });
+        // A member whose fence wait is over answers the package coordinator's heartbeat at
+        // once: the coordinator takes over only on an echo of a send time after the wait's
+        // end, which the next periodic heartbeat would bring up to an interval later.
+        if same_view
+            && self.view.coordinator() == Some(from)
+            && from != me
+            && self.fence_waits.iter().any(|(_, _, at)| now >= *at)
+        {
+            self.send_heartbeats_to(now, Some(from));
+        }
         if let (true, Some(index)) = (newer, committed) {
             // The commit was lost on the way here (or is slower than this heartbeat):
             // install what was accepted. The heartbeat's echo serves as the commit's.
@@ -3555,6 +3569,18 @@ impl Node {
                 .any(|v| v.has(*node, *incarnation))
         });
         self.fence_waits.extend(held);
+        // A wait over but not confirmed: heartbeats at once, so that the echoes confirming it
+        // come now rather than an interval later (the coordinator's members answer it at once).
+        let over = self
+            .fence_waits
+            .iter()
+            .map(|(_, _, at)| *at)
+            .filter(|at| now >= *at)
+            .max();
+        if over.is_some_and(|at| self.fence_waits_announced.is_none_or(|done| at > done)) {
+            self.fence_waits_announced = over;
+            self.send_heartbeats(now);
+        }
         for (node, incarnation, _) in due {
             // Another life of the same node may still be awaited.
             if !self.fence_waits.iter().any(|(n, _, _)| *n == node) {
