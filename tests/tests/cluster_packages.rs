@@ -355,7 +355,11 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
         package: "pkgB".into(),
         node: None,
     };
-    assert_eq!(cluster.request(1, &halt).unwrap(), Reply::Done);
+    // Refused while pkgB is still starting (its owners show it from the start on), as
+    // Serviceguard refuses it; taken once it runs.
+    cluster.wait_for(BOUND, "cmhaltpkg pkgB taken", |c| {
+        c.request(1, &halt).is_ok_and(|reply| reply == Reply::Done)
+    });
     cluster.wait_for(BOUND, "pkgB halted", |c| {
         (1..=3).all(|k| c.owners(k, "pkgB") == Some(Vec::new()))
     });
