@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cimguard_certs::{control_tls, ensure_cluster_authority, issue_node_certificate, ControlTls};
-use cimguard_cluster::core::{Envelope, Incarnation, Message, NodeId};
+use cimguard_cluster::core::{Envelope, Epoch, Incarnation, Message, NodeId};
 use cimguard_cluster::runtime::auth::PAYLOAD_MAX;
 use cimguard_cluster::runtime::control::{
-    travels_on_control, ControlChannel, ControlSettings, ControlStatus, Deliver, Tell,
+    route, ControlChannel, ControlSettings, ControlStatus, Deliver, Route, Tell,
 };
 use cimguard_cluster::wire;
 use rustls::pki_types::ServerName;
@@ -119,6 +119,42 @@ fn raw_send(
     true
 }
 
+/// Configurations, commands and orders travel on the channel; the membership protocol's
+/// messages on both the channel and datagrams; heartbeats on datagrams only.
+#[test]
+fn reformation_commands_and_configurations_travel_on_the_channel() {
+    let epoch = Epoch(7);
+    for control in [
+        Message::ConfigRequest,
+        Message::HaltDetached {
+            package: "p".into(),
+        },
+        Message::DetachedHalted {
+            package: "p".into(),
+        },
+    ] {
+        assert_eq!(route(&control), Route::Control, "{control:?}");
+    }
+    for both in [
+        Message::Reject {
+            epoch,
+            highest: epoch,
+        },
+        Message::Commit {
+            epoch,
+            fence_waits: Vec::new(),
+            overdue: Vec::new(),
+            echoes: Vec::new(),
+            locks: Vec::new(),
+            leavers: Default::default(),
+        },
+        Message::Abandon { epoch },
+        Message::Halt { epoch },
+    ] {
+        assert_eq!(route(&both), Route::Both, "{both:?}");
+    }
+}
+
 #[test]
 fn a_frame_larger_than_a_datagram_crosses_and_only_cluster_nodes_are_heard() {
     let directory = tempfile::tempdir().unwrap();
@@ -142,7 +178,7 @@ fn a_frame_larger_than_a_datagram_crosses_and_only_cluster_nodes_are_heard() {
     let sent = envelope(0, big);
     let frame = wire::encode_envelope(&sent);
     assert!(frame.len() > PAYLOAD_MAX);
-    assert!(travels_on_control(&sent.message, frame.len()));
+    assert_eq!(route(&sent.message), Route::Control);
     assert!(n1.channel.send(NodeId(1), 0, sent.clone()));
     let (network, received) = n2
         .received

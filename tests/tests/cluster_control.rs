@@ -1,7 +1,8 @@
 //! The control channel between real `cmcld` processes: a cmapplyconf far larger than a
 //! heartbeat datagram reaches every node and its packages can be run from any node; a node
 //! whose certificate comes from another authority is refused by every peer, which count it,
-//! and says so in its log; a node started again is reached on new connections.
+//! and says so in its log; a node started again is reached on new connections; a
+//! re-formation's proposal, acceptances and commit travel on the channel.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -187,4 +188,53 @@ fn a_node_started_again_is_reached_on_a_new_connection() {
     let status = cluster.status(2).unwrap();
     assert!(status.control.frames_received > 0, "{:?}", status.control);
     assert!(status.control.refused.is_empty(), "{:?}", status.control);
+}
+
+/// How many frames of `kind` node `k` received on the control channel.
+fn received(cluster: &TestCluster, k: usize, kind: &str) -> u64 {
+    cluster
+        .status(k)
+        .ok()
+        .and_then(|s| s.control.received_by_kind.get(kind).copied())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_reformation_travels_on_the_control_channel() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.start_all();
+    cluster.wait_for(BOUND, "three members", |c| all_up(c));
+    // Every node connected to each of its two peers on both heartbeat networks (the
+    // senders connect when idle too).
+    cluster.wait_for(BOUND, "every connection open", |c| {
+        (1..=3).all(|k| {
+            c.status(k)
+                .is_ok_and(|s| s.control.connections_out == 4 && s.control.connections_in == 4)
+        })
+    });
+    let before: Vec<[u64; 3]> = (1..=2)
+        .map(|k| ["Propose", "Accept", "Commit"].map(|kind| received(&cluster, k, kind)))
+        .collect();
+
+    // n3 lost: n1 (the lowest survivor) proposes the two survivors, n2 accepts, n1 commits.
+    cluster.signal(3, "KILL");
+    cluster.wait_for(BOUND, "n1 and n2 re-formed", |c| {
+        (1..=2).all(|k| {
+            c.members(k)
+                .is_some_and(|(members, _)| members == ["n1", "n2"])
+        })
+    });
+    let [propose, _, commit] = before[1];
+    assert!(received(&cluster, 2, "Propose") > propose);
+    assert!(received(&cluster, 2, "Commit") > commit);
+    let [_, accept, _] = before[0];
+    assert!(received(&cluster, 1, "Accept") > accept);
+    for k in 1..=2 {
+        let status = cluster.status(k).unwrap();
+        assert!(
+            status.control.refused.is_empty(),
+            "n{k}: {:?}",
+            status.control
+        );
+    }
 }

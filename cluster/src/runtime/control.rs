@@ -1,16 +1,20 @@
 //! The control channel: cmcld to cmcld over TCP with mutual TLS under the cluster authority
-//! (`cimguard_certs::control_tls`). It carries what should be neither read on the way nor
-//! bounded by a datagram, and is better delivered in order and with retransmission:
-//! configuration distribution (cmapplyconf's generations, whole, at any size), package
-//! commands and orders, and any message too large for a heartbeat datagram. The
-//! heartbeats and the membership protocol's small messages stay on the authenticated datagrams
-//! ([`super::auth`]); [`travels_on_control`] draws the line.
+//! (`cimguard_certs::control_tls`). It carries reformation, configuration distribution and
+//! package commands, in order and with retransmission, at any size: cmapplyconf's
+//! generations whole, package commands and orders, the membership protocol's messages, and
+//! any message too large for a heartbeat datagram. [`route`] draws the lines.
 //!
-//! Why the membership messages stay on datagrams: they carry the send times that quorum
-//! leases are built on and are repeated by the protocol when lost, so a datagram lost is
-//! harmless, while a TCP stream that waited out a partition delivers them late, in one
-//! backlog, behind its retransmission timer. They carry no secret, and the cluster key
-//! authenticates them and refuses replays.
+//! Heartbeats travel on the authenticated datagrams only ([`super::auth`]): they carry the
+//! send times that quorum leases are built on and are sent every interval anyway, so one lost
+//! is harmless, while a TCP stream that waited out a partition would deliver them late, in
+//! one backlog, behind its retransmission timer. The membership protocol's small messages
+//! (proposal, acceptance, rejection, commit, abandon, halt) travel both ways at once: the
+//! datagram is the fast path and needs no connection (a node just started, a connection cut
+//! by a partition), and the channel's copy gets through a lossy network that the datagram
+//! does not, without waiting for the protocol to repeat itself. The core takes the first copy
+//! and ignores the second, as it ignores any duplicate, and a late copy is safe: every time
+//! in those messages is a send time or counted from receipt, so lateness only shortens a
+//! lease or lengthens a wait (the simulator delivers duplicates, replays and long delays).
 //!
 //! # Connections
 //!
@@ -54,7 +58,6 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConnection, StreamOwned};
 use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 
-use super::auth::PAYLOAD_MAX;
 use crate::core::{Envelope, Message, NodeId};
 use crate::wire;
 
@@ -81,31 +84,39 @@ const HANDSHAKES_MAX: usize = 16;
 /// The byte a server writes once it accepted a client.
 const ACCEPTED: u8 = 0xAC;
 
-/// Whether `message`, `encoded` bytes long, goes on the control channel rather than in a
-/// heartbeat datagram: configurations, package commands and orders always
-/// ([`always_on_control`]); anything else only when it does not fit a datagram.
-pub fn travels_on_control(message: &Message, encoded: usize) -> bool {
-    always_on_control(message) || encoded > PAYLOAD_MAX
+/// Which way a message travels. A message routed to datagrams that does not fit one
+/// ([`super::auth::PAYLOAD_MAX`] encoded) goes on the control channel instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// In a heartbeat datagram only: heartbeats.
+    Datagram,
+    /// On the control channel only: configurations, package commands and orders.
+    Control,
+    /// Both, the first copy to arrive counting: the membership protocol's messages.
+    Both,
 }
 
-/// Whether `message` goes on the control channel whatever its size: configurations, package
-/// commands and orders.
-pub fn always_on_control(message: &Message) -> bool {
+/// How `message` travels (see the module's documentation for why).
+pub fn route(message: &Message) -> Route {
     match message {
+        Message::Heartbeat(_) => Route::Datagram,
         Message::Command { .. }
         | Message::Apply { .. }
         | Message::ConfigRequest
         | Message::Config { .. }
         | Message::HaltDetached { .. }
         | Message::DetachedHalted { .. }
-        | Message::Order { .. } => true,
-        Message::Propose { config, .. } => config.is_some(),
-        Message::Accept { configs, .. } => !configs.is_empty(),
-        Message::Heartbeat(_)
+        | Message::Order { .. } => Route::Control,
+        // A proposal carrying a configuration generation, or an acceptance carrying those it
+        // accepted, can be as large as a configuration: not encoded on the timing thread.
+        Message::Propose { config, .. } if config.is_some() => Route::Control,
+        Message::Accept { configs, .. } if !configs.is_empty() => Route::Control,
+        Message::Propose { .. }
+        | Message::Accept { .. }
         | Message::Reject { .. }
         | Message::Commit { .. }
         | Message::Abandon { .. }
-        | Message::Halt { .. } => false,
+        | Message::Halt { .. } => Route::Both,
     }
 }
 
@@ -152,6 +163,9 @@ pub struct ControlStatus {
     pub frames_too_large: u64,
     /// Frames received and handed to the core.
     pub frames_received: u64,
+    /// Those frames by the kind of message they carried (`Propose`, `Commit`, `Order`, ...).
+    #[serde(default)]
+    pub received_by_kind: BTreeMap<String, u64>,
     /// Connections and frames refused, by reason.
     pub refused: BTreeMap<String, u64>,
     /// Outgoing connections open now.
@@ -166,6 +180,7 @@ struct Counters {
     not_sent: AtomicU64,
     too_large: AtomicU64,
     received: AtomicU64,
+    received_by_kind: Mutex<BTreeMap<&'static str, u64>>,
     refused: Mutex<BTreeMap<Refused, u64>>,
     connections_out: AtomicU64,
     handshakes: AtomicUsize,
@@ -301,6 +316,13 @@ impl ControlChannel {
             frames_not_sent: c.not_sent.load(Ordering::Relaxed),
             frames_too_large: c.too_large.load(Ordering::Relaxed),
             frames_received: c.received.load(Ordering::Relaxed),
+            received_by_kind: c
+                .received_by_kind
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .map(|(kind, n)| ((*kind).to_owned(), *n))
+                .collect(),
             refused: c
                 .refused
                 .lock()
@@ -498,6 +520,12 @@ fn read_frames(
         match wire::decode_envelope(&frame) {
             Ok(envelope) if envelope.from == peer => {
                 counters.received.fetch_add(1, Ordering::Relaxed);
+                *counters
+                    .received_by_kind
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(envelope.message.kind())
+                    .or_insert(0) += 1;
                 if !deliver(network, envelope) {
                     return;
                 }

@@ -59,7 +59,7 @@ use nix::sys::socket::{sendto, MsgFlags, SockaddrStorage};
 use nix::unistd::{getpgrp, Pid};
 
 use super::auth::{Opener, Rejected, Sealer, PAYLOAD_MAX};
-use super::control::{self, ControlChannel, ControlSettings, ControlStatus};
+use super::control::{self, ControlChannel, ControlSettings, ControlStatus, Route};
 use super::lock_lun::LockLun;
 use super::network::{self, Monitor, MonitorEvent, SubnetChange};
 use super::quorum_server::{ClientSettings, QuorumClient};
@@ -1286,9 +1286,10 @@ impl Driver {
     }
 
     fn send(&mut self, to: NodeId, network: usize, envelope: Envelope) {
+        let route = control::route(&envelope.message);
         // Configurations and package commands go on the control channel unencoded: its
         // sender threads encode them, so a large generation never costs the timing thread.
-        if control::always_on_control(&envelope.message) {
+        if route == Route::Control {
             self.control.send(to, network, envelope);
             return;
         }
@@ -1320,6 +1321,9 @@ impl Driver {
             &SockaddrStorage::from(*address),
             MsgFlags::MSG_DONTWAIT,
         );
+        if route == Route::Both {
+            self.control.send(to, network, envelope);
+        }
     }
 
     fn fence_now(&mut self, why: &str) {
