@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::config::package::{
     DependencyCondition, DependencyLocation, FailbackPolicy, FailoverPolicy, PackageType,
-    ServiceRestart,
+    ServiceRestart, SubnetAccess,
 };
 use crate::core::{Epoch, FenceReason, Incarnation, NodeId, NodeSet};
 use crate::packages::{
@@ -899,9 +899,14 @@ pub(crate) fn package_rows(
                     } else {
                         Vec::new()
                     };
+                    // A PARTIAL subnet that the node has no address on is not monitored there.
                     let subnets = def
                         .subnets
                         .iter()
+                        .filter(|s| {
+                            s.access == SubnetAccess::Full
+                                || resources(node, s.index) != Some(ResourceValue::Absent)
+                        })
                         .map(|s| SubnetRow::of(s.subnet, node, up, resources(node, s.index)))
                         .collect();
                     let resources = def

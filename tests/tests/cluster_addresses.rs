@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use cimguard_cluster::packages::SubnetState;
 use cimguard_cluster::runtime::daemon::{Reply, Request};
 use cimguard_tests::cluster::TestCluster;
 
@@ -230,7 +231,7 @@ fn a_monitored_subnet_going_down_fails_its_package_over_and_the_status_follows_t
         Some((subnet.status.as_str().to_string(), node.switching))
     };
     cluster.wait_for(BOUND, "pkgC runs on n1, which sees 10.91.0.0 up", |c| {
-        monitor(c, 1) == Some(true) && c.owners(1, "pkgC") == Some(names(&["n1"]))
+        monitor(c, 1) == Some(SubnetState::Up) && c.owners(1, "pkgC") == Some(names(&["n1"]))
     });
 
     // Down on n1 only (its first heartbeat network keeps it in the cluster): the package
@@ -240,11 +241,11 @@ fn a_monitored_subnet_going_down_fails_its_package_over_and_the_status_follows_t
         c.owners(2, "pkgC") == Some(names(&["n2"]))
     });
     cluster.wait_for(BOUND, "n1 and n2 show 10.91.0.0 down on n1", |c| {
-        monitor(c, 1) == Some(false)
+        monitor(c, 1) == Some(SubnetState::Down)
             && row(c, 1, "n1") == Some(("down".into(), true))
             && row(c, 2, "n1") == Some(("down".into(), true))
     });
-    assert_eq!(monitor(&cluster, 2), Some(true));
+    assert_eq!(monitor(&cluster, 2), Some(SubnetState::Up));
     assert_eq!(row(&cluster, 2, "n2"), Some(("up".into(), true)));
     let log = cluster.log(1);
     assert!(log.contains("monitored subnet 10.91.0.0 went down on this node"));
@@ -263,7 +264,7 @@ fn a_monitored_subnet_going_down_fails_its_package_over_and_the_status_follows_t
     // Up again: the status follows; the package stays on n2 (failback_policy manual).
     cluster.namespaces().set_link(1, 1, true).unwrap();
     cluster.wait_for(BOUND, "n1 and n2 show 10.91.0.0 up on n1 again", |c| {
-        monitor(c, 1) == Some(true)
+        monitor(c, 1) == Some(SubnetState::Up)
             && row(c, 1, "n1") == Some(("up".into(), true))
             && row(c, 2, "n1") == Some(("up".into(), true))
     });
@@ -274,6 +275,89 @@ fn a_monitored_subnet_going_down_fails_its_package_over_and_the_status_follows_t
         .namespaces()
         .addresses(1, 1)
         .contains(&"10.91.0.1/24".to_string()));
+}
+
+/// Cross-subnet: n1 has 10.95.0.0/24 and n2 has 10.96.0.0/24, each on its second network's
+/// interface. A package monitoring both as PARTIAL runs on either node, each watching the
+/// subnet it has, and fails over when n1's goes down; a package monitoring 10.95.0.0 FULL
+/// stays off n2, which does not have it, though n2 comes first in its node list.
+#[test]
+fn partial_monitored_subnets_are_watched_only_where_they_are_configured() {
+    let mut cluster = TestCluster::configure_in_namespaces(3, MEMBER_TIMEOUT, "", "");
+    let namespaces = cluster.namespaces();
+    for (k, address) in [(1, "10.95.0.1/24"), (2, "10.96.0.2/24")] {
+        namespaces
+            .ip(
+                &namespaces.node(k),
+                &["addr", "add", address, "dev", "eth1"],
+            )
+            .unwrap();
+    }
+    cluster.add_package(
+        "pkgP",
+        "package_name pkgP\nnode_name n1\nnode_name n2\nauto_run yes\n\
+         monitored_subnet 10.95.0.0\nmonitored_subnet_access PARTIAL\n\
+         monitored_subnet 10.96.0.0\nmonitored_subnet_access PARTIAL\n\
+         service_name svc\nservice_cmd \"exec sleep 1000\"\n",
+    );
+    cluster.add_package(
+        "pkgF",
+        "package_name pkgF\nnode_name n2\nnode_name n1\nauto_run yes\n\
+         monitored_subnet 10.95.0.0\n\
+         service_name svc\nservice_cmd \"exec sleep 1000\"\n",
+    );
+    formed(&mut cluster, &["n1", "n2", "n3"]);
+    let (ours, theirs): (IpAddr, IpAddr) =
+        ("10.95.0.0".parse().unwrap(), "10.96.0.0".parse().unwrap());
+    let monitor = |c: &TestCluster, k: usize, subnet: IpAddr| {
+        c.status(k)
+            .ok()
+            .and_then(|s| s.monitored_subnets.get(&subnet).copied())
+    };
+    // The subnets shown for pkgP on node `on`, as n3 sees them.
+    let rows = |c: &TestCluster, on: &str| {
+        let status = c.status(3).ok()?;
+        let package = status.cluster.packages.iter().find(|p| p.name == "pkgP")?;
+        let node = package.nodes.iter().find(|n| n.name == on)?;
+        Some(
+            node.subnets
+                .iter()
+                .map(|s| (s.subnet, s.status.as_str().to_string()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    cluster.wait_for(
+        BOUND,
+        "pkgP on n1, pkgF on n1 (n2 lacks its FULL subnet)",
+        |c| {
+            c.owners(3, "pkgP") == Some(names(&["n1"]))
+                && c.owners(3, "pkgF") == Some(names(&["n1"]))
+        },
+    );
+    assert_eq!(monitor(&cluster, 1, ours), Some(SubnetState::Up));
+    assert_eq!(monitor(&cluster, 1, theirs), Some(SubnetState::Absent));
+    assert_eq!(monitor(&cluster, 2, ours), Some(SubnetState::Absent));
+    assert_eq!(monitor(&cluster, 2, theirs), Some(SubnetState::Up));
+    // Each node's subnets reach n3 with its heartbeats.
+    cluster.wait_for(BOUND, "n3 shows each node's own subnet only", |c| {
+        rows(c, "n1") == Some(vec![(ours, "up".to_string())])
+            && rows(c, "n2") == Some(vec![(theirs, "up".to_string())])
+    });
+    assert!(cluster
+        .log(2)
+        .contains("monitored subnet 10.95.0.0 is not configured (no interface has an address on it) on this node"));
+
+    // n1's subnet goes down: pkgP fails over to n2, which watches only its own; pkgF has
+    // nowhere to go.
+    cluster.namespaces().set_link(1, 1, false).unwrap();
+    cluster.wait_for(BOUND, "pkgP fails over to n2", |c| {
+        c.owners(3, "pkgP") == Some(names(&["n2"]))
+    });
+    cluster.wait_for(BOUND, "pkgF is down", |c| {
+        c.owners(3, "pkgF") == Some(Vec::new())
+    });
+    assert_eq!(monitor(&cluster, 1, ours), Some(SubnetState::Down));
+    assert_eq!(rows(&cluster, "n1"), Some(vec![(ours, "down".to_string())]));
 }
 
 #[test]

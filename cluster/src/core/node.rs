@@ -21,7 +21,7 @@ use crate::config::{needs_halted_cluster, Generation};
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, Outcome, Proposer};
 use crate::packages::{
     Catalog, Command, FailureCause, HaltReason, InstanceState, Manager, Output, PackageEvent,
-    PackageId, Refusal, ResourceError, ResourceValue, Script, ScriptOutcome,
+    PackageId, Refusal, ResourceError, ResourceValue, Script, ScriptOutcome, SubnetState,
 };
 use crate::status::{
     ClusterCondition, ClusterStatus, Health, InterfaceRow, LockRow, NodeCondition, NodeRow,
@@ -570,8 +570,9 @@ impl Node {
     /// their subnets are up; no package starts on a node where one of its monitored subnets
     /// is down. The state reaches the other members in heartbeats. A subnet that no package
     /// monitors (any more) is ignored.
-    pub fn handle_subnet(&mut self, now: Instant, subnet: IpAddr, up: bool) {
-        self.packages.set_subnet(subnet, up);
+    /// A PARTIAL subnet absent from this node does not keep its packages off it.
+    pub fn handle_subnet(&mut self, now: Instant, subnet: IpAddr, state: SubnetState) {
+        self.packages.set_subnet(subnet, state);
         if self.phase != Phase::Halted && !self.safety_expired(now) {
             self.step(now);
         } else {
@@ -3910,14 +3911,16 @@ impl Node {
                         }
                     })
                     .collect();
+                // The monitored subnets the node has: one it has no address on is left out.
                 let subnets = catalog
                     .subnets
                     .iter()
-                    .map(|subnet| {
+                    .filter_map(|subnet| {
                         let setting = catalog
                             .subnet(*subnet)
                             .and_then(|index| self.packages.resource(node, index));
-                        SubnetRow::of(*subnet, node, up, setting)
+                        (setting != Some(ResourceValue::Absent))
+                            .then(|| SubnetRow::of(*subnet, node, up, setting))
                     })
                     .collect();
                 NodeRow {

@@ -74,17 +74,56 @@ pub struct SubnetDef {
 }
 
 impl SubnetDef {
-    /// The subnet's status on a node, given the monitor's word there ([`subnet_health`]).
+    /// The subnet's status for this package on a node, given the monitor's word there
+    /// ([`subnet_health`]). A PARTIAL subnet that the node has no address on is not
+    /// monitored there (cross-subnet configurations: the package runs on the nodes of one
+    /// subnet or of another), so it counts as up; a FULL one must be on every node.
     pub fn health(&self, setting: Option<ResourceValue>) -> Health {
-        subnet_health(setting)
+        match (self.access, setting) {
+            (SubnetAccess::Partial, Some(ResourceValue::Absent)) => Health::Up,
+            _ => subnet_health(setting),
+        }
+    }
+}
+
+/// A monitored subnet's state on a node, as the node's subnet monitor tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum SubnetState {
+    /// An interface of the node that is up has an address on it.
+    Up,
+    /// Interfaces of the node have addresses on it, and none of them is up.
+    Down,
+    /// No interface of the node has an address on it: it is not configured there.
+    Absent,
+}
+
+impl SubnetState {
+    /// The state replicated to the other members.
+    pub fn setting(self) -> ResourceValue {
+        match self {
+            SubnetState::Up => ResourceValue::Status(true),
+            SubnetState::Down => ResourceValue::Status(false),
+            SubnetState::Absent => ResourceValue::Absent,
+        }
+    }
+}
+
+impl From<bool> for SubnetState {
+    fn from(up: bool) -> SubnetState {
+        if up {
+            SubnetState::Up
+        } else {
+            SubnetState::Down
+        }
     }
 }
 
 /// A monitored subnet's status on a node, given the monitor's word there (`None`: not said
-/// yet). A subnet counts as up until its monitor says it is down.
+/// yet), for a package that must have it there (FULL). A subnet counts as up until its
+/// monitor says it is down or absent.
 pub fn subnet_health(setting: Option<ResourceValue>) -> Health {
     match setting {
-        Some(ResourceValue::Status(false)) => Health::Down,
+        Some(ResourceValue::Status(false) | ResourceValue::Absent) => Health::Down,
         _ => Health::Up,
     }
 }
@@ -165,7 +204,7 @@ impl ResourceDef {
                     Health::Down
                 }
             }
-            (None, Some(ResourceValue::Value(_))) => Health::Unknown,
+            (None, Some(ResourceValue::Value(_) | ResourceValue::Absent)) => Health::Unknown,
             (Some(criteria), setting) => {
                 let value = match setting {
                     Some(ResourceValue::Value(value)) => value,
@@ -188,6 +227,9 @@ pub enum ResourceValue {
     Status(bool),
     /// An extended resource's value.
     Value(i64),
+    /// A monitored subnet that no interface of the node has an address on
+    /// ([`SubnetState::Absent`]); never a generic resource's value.
+    Absent,
 }
 
 /// A generic resource of the cluster: its name and whether it is extended.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::admin::{Command, Refusal};
-use super::catalog::{subnet_health, Catalog, PackageId, ResourceValue};
+use super::catalog::{subnet_health, Catalog, PackageId, ResourceValue, SubnetState};
 use super::placement::{decide, Decision, Inputs};
 use super::table::{InstanceState, Table};
 use crate::config::package::{DependencyCondition, DependencyLocation, Evaluation, ServiceRestart};
@@ -221,6 +221,8 @@ pub enum ResourceError {
     },
     /// A value outside 1 to 2,147,483,647.
     OutOfRange(i64),
+    /// Neither a status nor a value (a subnet's "absent").
+    NotAValue,
 }
 
 impl std::fmt::Display for ResourceError {
@@ -241,6 +243,9 @@ impl std::fmt::Display for ResourceError {
                 f,
                 "value {value} is out of range: a generic resource value is 1 to {RESOURCE_VALUE_MAX}"
             ),
+            ResourceError::NotAValue => {
+                write!(f, "a generic resource takes a status (up or down) or a value")
+            }
         }
     }
 }
@@ -637,11 +642,11 @@ impl Manager {
     /// state, or a change). Packages running here that monitor it fail when it goes down;
     /// placement keeps packages off a node where one of their subnets is down. A subnet no
     /// package monitors is ignored.
-    pub fn set_subnet(&mut self, subnet: IpAddr, up: bool) {
+    pub fn set_subnet(&mut self, subnet: IpAddr, state: SubnetState) {
         let Some(index) = self.catalog.subnet(subnet) else {
             return;
         };
-        let setting = ResourceValue::Status(up);
+        let setting = state.setting();
         let previous = self.resources.insert((self.me, index), setting);
         if previous == Some(setting) {
             return;
@@ -669,7 +674,7 @@ impl Manager {
                     .package(*id)
                     .subnets
                     .iter()
-                    .any(|s| s.subnet == subnet)
+                    .any(|s| s.subnet == subnet && s.health(Some(setting)) == Health::Down)
             })
             .filter(|id| {
                 self.locals.get(id).is_some_and(|l| {
@@ -713,6 +718,7 @@ impl Manager {
             ResourceValue::Value(value) if !(1..=RESOURCE_VALUE_MAX).contains(&value) => {
                 return Err(ResourceError::OutOfRange(value))
             }
+            ResourceValue::Absent => return Err(ResourceError::NotAValue),
             _ => {}
         }
         let previous = self.resources.insert((self.me, index), setting);
@@ -742,7 +748,7 @@ impl Manager {
             }
             let value = match setting {
                 ResourceValue::Value(value) => Some(value),
-                ResourceValue::Status(_) => None,
+                ResourceValue::Status(_) | ResourceValue::Absent => None,
             };
             self.outputs
                 .push(Output::Event(PackageEvent::ResourceChanged {

@@ -14,7 +14,9 @@ pub mod placement;
 pub mod table;
 
 pub use admin::{Command, Refusal};
-pub use catalog::{Catalog, PackageDef, PackageId, ResourceInfo, ResourceValue, SubnetDef};
+pub use catalog::{
+    Catalog, PackageDef, PackageId, ResourceInfo, ResourceValue, SubnetDef, SubnetState,
+};
 pub use manager::{
     FailureCause, HaltReason, Manager, Order, Output, PackageAction, PackageEvent, ResourceError,
     Script, ScriptOutcome, Switching, RESOURCE_VALUE_MAX,

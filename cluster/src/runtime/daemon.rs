@@ -74,7 +74,9 @@ use crate::core::{
     QuorumServerAnswer, QuorumServerRequest, Settings,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, IoId};
-use crate::packages::{Catalog, Command, PackageAction, PackageId, Refusal, ResourceValue};
+use crate::packages::{
+    Catalog, Command, PackageAction, PackageId, Refusal, ResourceValue, SubnetState,
+};
 use crate::status::Snapshot;
 use crate::timing::Timing;
 use crate::wire;
@@ -241,10 +243,10 @@ pub struct DaemonStatus {
     /// The longest a failover from a member can take in the current membership, in seconds
     /// (detection, re-formation and the survivors' wait; the package's start comes on top).
     pub failover_bound_seconds: f64,
-    /// Every monitored_subnet of the packages, and whether an up interface of this node is
-    /// on it (as the network monitor last told).
+    /// Every monitored_subnet of the packages, and its state on this node (as the network
+    /// monitor last told): up, down, or absent (no interface has an address on it).
     #[serde(default)]
-    pub monitored_subnets: BTreeMap<IpAddr, bool>,
+    pub monitored_subnets: BTreeMap<IpAddr, SubnetState>,
 }
 
 /// What the timing thread is given.
@@ -1069,7 +1071,7 @@ struct Driver {
     stop: Option<Stop>,
     monitor: Option<Monitor>,
     /// The monitored subnets' states as the monitor told them.
-    subnets: BTreeMap<IpAddr, bool>,
+    subnets: BTreeMap<IpAddr, SubnetState>,
 }
 
 impl Driver {
@@ -1152,7 +1154,7 @@ impl Driver {
                 // A monitored_subnet going down on this node fails the packages that
                 // monitor it here, as a generic resource going down does.
                 if self.subnet_changed(change) {
-                    self.node.handle_subnet(now, change.subnet, change.up);
+                    self.node.handle_subnet(now, change.subnet, change.state);
                 }
             }
         }
@@ -1161,7 +1163,7 @@ impl Driver {
     /// A monitored subnet changed on this node (or was first seen): logged and kept for the
     /// status; whether it is monitored still. A change for a subnet no package monitors any
     /// longer (cmapplyconf removed it while the change was on its way) is dropped.
-    fn subnet_changed(&mut self, SubnetChange { subnet, up }: SubnetChange) -> bool {
+    fn subnet_changed(&mut self, SubnetChange { subnet, state }: SubnetChange) -> bool {
         let monitored = self
             .monitor
             .as_ref()
@@ -1169,14 +1171,18 @@ impl Driver {
         if !monitored {
             return false;
         }
-        let before = self.subnets.insert(subnet, up);
-        let state = if up { "up" } else { "down" };
+        let before = self.subnets.insert(subnet, state);
+        let word = match state {
+            SubnetState::Up => "up",
+            SubnetState::Down => "down",
+            SubnetState::Absent => "not configured (no interface has an address on it)",
+        };
         match before {
             None => self.log.say(format_args!(
-                "monitored subnet {subnet} is {state} on this node"
+                "monitored subnet {subnet} is {word} on this node"
             )),
-            Some(was) if was != up => self.log.say(format_args!(
-                "monitored subnet {subnet} went {state} on this node"
+            Some(was) if was != state => self.log.say(format_args!(
+                "monitored subnet {subnet} went {word} on this node"
             )),
             Some(_) => {}
         }

@@ -22,7 +22,10 @@
 //! - **Subnet monitor** ([`Monitor`]): a thread subscribed to netlink's link and address
 //!   notifications keeps every interface's state (up when administratively up, running and
 //!   with its operational state up or unknown) and addresses, and tells each change of a
-//!   monitored subnet: up while at least one up interface of this node has an address on it.
+//!   monitored subnet: up while at least one up interface of this node has an address on it,
+//!   down when only interfaces that are down have one, absent when no interface has one at
+//!   start (a PARTIAL monitored_subnet is not monitored on a node without it; a FULL one
+//!   keeps the package off that node).
 //!
 //! A subnet is named by its network address, as Serviceguard's files do (`ip_subnet
 //! 10.20.0.0`); an interface is on it when one of its addresses, masked with its prefix
@@ -63,6 +66,7 @@ use pnet_packet::ip::IpNextHeaderProtocols;
 use pnet_packet::ipv6::MutableIpv6Packet;
 
 use crate::config::package::PackageConfig;
+use crate::packages::SubnetState;
 
 /// How many times each relocatable address is announced after it is added.
 pub const ANNOUNCEMENTS: usize = 3;
@@ -220,13 +224,23 @@ impl Interfaces {
 
     /// Whether an up interface has an address on `subnet`.
     pub fn subnet_up(&self, subnet: IpAddr) -> bool {
-        self.0.values().any(|interface| {
-            interface.up
-                && interface
-                    .addresses
-                    .iter()
-                    .any(|(address, prefix)| on_subnet(*address, *prefix, subnet))
-        })
+        self.subnet_state(subnet) == SubnetState::Up
+    }
+
+    /// `subnet` here: up when an interface that is up has an address on it, down when only
+    /// interfaces that are down do, absent when none has.
+    pub fn subnet_state(&self, subnet: IpAddr) -> SubnetState {
+        let mut holders = self.0.values().filter(|interface| {
+            interface
+                .addresses
+                .iter()
+                .any(|(address, prefix)| on_subnet(*address, *prefix, subnet))
+        });
+        match holders.next() {
+            None => SubnetState::Absent,
+            Some(first) if first.up || holders.any(|interface| interface.up) => SubnetState::Up,
+            Some(_) => SubnetState::Down,
+        }
     }
 
     /// Every interface holding `address`, with its prefix length there.
@@ -782,8 +796,9 @@ pub fn neighbour_advertisement(mac: [u8; 6], address: Ipv6Addr) -> Vec<u8> {
 pub struct SubnetChange {
     /// The monitored_subnet.
     pub subnet: IpAddr,
-    /// Whether an up interface of this node has an address on it now.
-    pub up: bool,
+    /// Its state now. Absent is told only as a subnet's first state: one seen here once
+    /// stays at least down, since taking an interface down removes its IPv6 addresses.
+    pub state: SubnetState,
 }
 
 /// What the monitor tells.
@@ -811,7 +826,7 @@ struct Shared {
 struct Watched {
     interfaces: Interfaces,
     /// The monitored subnets with the state last told.
-    subnets: BTreeMap<IpAddr, bool>,
+    subnets: BTreeMap<IpAddr, SubnetState>,
 }
 
 impl Monitor {
@@ -868,15 +883,15 @@ impl Monitor {
         watched.subnets.retain(|subnet, _| wanted.contains(subnet));
         for subnet in wanted {
             if !watched.subnets.contains_key(&subnet) {
-                let up = watched.interfaces.subnet_up(subnet);
-                watched.subnets.insert(subnet, up);
-                (self.shared.tell)(MonitorEvent::Subnet(SubnetChange { subnet, up }));
+                let state = watched.interfaces.subnet_state(subnet);
+                watched.subnets.insert(subnet, state);
+                (self.shared.tell)(MonitorEvent::Subnet(SubnetChange { subnet, state }));
             }
         }
     }
 
     /// The monitored subnets' states as last told.
-    pub fn states(&self) -> BTreeMap<IpAddr, bool> {
+    pub fn states(&self) -> BTreeMap<IpAddr, SubnetState> {
         self.shared.watched().subnets.clone()
     }
 }
@@ -894,12 +909,15 @@ impl Shared {
             subnets,
         } = watched;
         for (subnet, told) in subnets.iter_mut() {
-            let up = interfaces.subnet_up(*subnet);
-            if up != *told {
-                *told = up;
+            let state = match interfaces.subnet_state(*subnet) {
+                SubnetState::Absent if *told != SubnetState::Absent => SubnetState::Down,
+                state => state,
+            };
+            if state != *told {
+                *told = state;
                 (self.tell)(MonitorEvent::Subnet(SubnetChange {
                     subnet: *subnet,
-                    up,
+                    state,
                 }));
             }
         }
@@ -1023,6 +1041,10 @@ mod tests {
         assert!(node.subnet_up(ip("10.90.0.0")));
         assert!(!node.subnet_up(ip("10.91.0.0")));
         assert!(!node.subnet_up(ip("10.99.0.0")));
+        // Down on a down interface; absent where no interface has an address.
+        assert_eq!(node.subnet_state(ip("10.90.0.0")), SubnetState::Up);
+        assert_eq!(node.subnet_state(ip("10.91.0.0")), SubnetState::Down);
+        assert_eq!(node.subnet_state(ip("10.99.0.0")), SubnetState::Absent);
     }
 
     #[test]

@@ -1250,8 +1250,19 @@ impl Simulation {
     /// The subnet monitor of `node` (which must be up) tells that monitored subnet `subnet`
     /// is up or down there.
     pub fn set_subnet(&mut self, node: NodeId, subnet: std::net::IpAddr, up: bool) {
+        self.set_subnet_state(node, subnet, up.into());
+    }
+
+    /// The subnet monitor of `node` (which must be up) tells the state of monitored subnet
+    /// `subnet` there, absent included.
+    pub fn set_subnet_state(
+        &mut self,
+        node: NodeId,
+        subnet: std::net::IpAddr,
+        state: crate::packages::SubnetState,
+    ) {
         assert_eq!(self.nodes[node.index()].life, Life::Up, "{node} is not up");
-        self.run_core(node, |core, now| core.handle_subnet(now, subnet, up));
+        self.run_core(node, |core, now| core.handle_subnet(now, subnet, state));
     }
 
     /// The number of packages.
