@@ -194,6 +194,27 @@ impl TestCluster {
         self.directory.path().join(format!("n{k}"))
     }
 
+    /// A service_cmd that runs while it holds an exclusive lock on `package`'s lock file,
+    /// shared by every node (the namespaces share the file system). An instance that
+    /// starts while another still runs cannot take it and records a double start
+    /// ([`TestCluster::double_starts`]): the check that a package never runs on two nodes
+    /// at once, at the level of its processes. The service's pid is in `$SGRUN/svc.pid`.
+    pub fn exclusive_service(&self, package: &str) -> String {
+        let base = self.directory.path().display();
+        format!(
+            "echo $$ > $SGRUN/svc.pid; flock -n {base}/{package}.lock sleep 100000 || \
+             echo $SG_NODE >> {base}/{package}.double"
+        )
+    }
+
+    /// The nodes on which an [`TestCluster::exclusive_service`] of `package` started while
+    /// another instance held its lock.
+    pub fn double_starts(&self, package: &str) -> Vec<String> {
+        std::fs::read_to_string(self.directory.path().join(format!("{package}.double")))
+            .map(|text| text.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
     /// Starts `program` as every later-started node's daemon, instead of the build
     /// [`binary`] finds.
     pub fn use_program(&mut self, program: &Path) {

@@ -6,6 +6,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use std::os::unix::process::ExitStatusExt;
+
 use nix::sys::signal::kill;
 use nix::unistd::Pid;
 
@@ -63,10 +65,13 @@ fn n1_n2_reform(cluster: &mut TestCluster, before: u64) {
 #[test]
 fn scenario_7_the_majority_keeps_quorum_and_adopts_the_minority_package() {
     let mut cluster = TestCluster::configure_in_namespaces(3, MEMBER_TIMEOUT, "", "");
+    let service = cluster.exclusive_service("pkgA");
     cluster.add_package(
         "pkgA",
-        "package_name pkgA\nnode_name n3\nnode_name n1\nnode_name n2\nauto_run yes\n\
-         service_name svc\nservice_cmd \"echo $$ > $SGRUN/svc.pid; exec sleep 1000\"\n",
+        &format!(
+            "package_name pkgA\nnode_name n3\nnode_name n1\nnode_name n2\nauto_run yes\n\
+             service_name svc\nservice_cmd \"{service}\"\n"
+        ),
     );
     let epoch = formed(&mut cluster, &["n1", "n2", "n3"]);
     cluster.wait_for(BOUND, "pkgA runs on n3", |c| {
@@ -77,7 +82,10 @@ fn scenario_7_the_majority_keeps_quorum_and_adopts_the_minority_package() {
     cluster.partition(&[&[1, 2], &[3]]);
     n1_n2_reform(&mut cluster, epoch);
     // The minority lost quorum: it fences, and its service goes with it.
-    cluster.wait_for(BOUND, "n3 is fenced", |c| c.exited(3).is_some());
+    cluster.wait_for(BOUND, "n3 is fenced", |c| {
+        c.exited(3).is_some_and(|status| status.signal() == Some(9))
+    });
+    assert!(cluster.log(3).contains("QuorumLost"), "{}", cluster.log(3));
     cluster.wait_for(
         Duration::from_secs(5),
         "n3's service is killed with it",
@@ -87,8 +95,12 @@ fn scenario_7_the_majority_keeps_quorum_and_adopts_the_minority_package() {
     cluster.wait_for(BOUND, "pkgA starts on n1", |c| {
         c.owners(1, "pkgA") == Some(names(&["n1"])) && pid(&c.dir(1)).is_some_and(alive)
     });
+    // Never on two nodes at once: n1's instance took the lock n3's had held.
+    assert_eq!(cluster.double_starts("pkgA"), Vec::<String>::new());
 }
 
+/// Split three times with equal timing on both sides (the loser is started again and
+/// rejoins between rounds): exactly one survivor each time, never both, never none.
 #[test]
 fn scenario_9_a_two_node_split_leaves_exactly_one_survivor_by_the_lock_lun() {
     let lun = tempfile::NamedTempFile::new().unwrap();
@@ -100,30 +112,42 @@ fn scenario_9_a_two_node_split_leaves_exactly_one_survivor_by_the_lock_lun() {
         &format!(" CLUSTER_LOCK_LUN {}\n", lun.path().display()),
     );
     formed(&mut cluster, &["n1", "n2"]);
-    cluster.partition(&[&[1], &[2]]);
-    // Exactly one ends; the other runs on alone.
-    cluster.wait_for(BOUND, "one node is fenced", |c| {
-        c.exited(1).is_some() || c.exited(2).is_some()
-    });
-    let (loser, winner) = if cluster.exited(1).is_some() {
-        (1, 2)
-    } else {
-        (2, 1)
-    };
-    cluster.wait_for(BOUND, "the winner runs alone", |c| {
-        c.members(winner)
-            == Some((
-                vec![format!("n{winner}")],
-                c.members(winner).map_or(0, |m| m.1),
-            ))
-    });
-    std::thread::sleep(2 * MEMBER_TIMEOUT);
-    assert!(
-        cluster.exited(winner).is_none(),
-        "both lost\n{}",
-        cluster.logs()
-    );
-    assert!(cluster.exited(loser).is_some());
+    for round in 1..=3 {
+        cluster.partition(&[&[1], &[2]]);
+        // Exactly one ends; the other runs on alone.
+        cluster.wait_for(BOUND, "one node is fenced", |c| {
+            c.exited(1).is_some() || c.exited(2).is_some()
+        });
+        let (loser, winner) = if cluster.exited(1).is_some() {
+            (1, 2)
+        } else {
+            (2, 1)
+        };
+        cluster.wait_for(BOUND, "the winner runs alone", |c| {
+            c.members(winner)
+                .is_some_and(|(members, _)| members == [format!("n{winner}")])
+        });
+        std::thread::sleep(2 * MEMBER_TIMEOUT);
+        assert!(
+            cluster.exited(winner).is_none(),
+            "round {round}: both lost\n{}",
+            cluster.logs()
+        );
+        assert!(cluster
+            .exited(loser)
+            .is_some_and(|status| status.signal() == Some(9)));
+        // Healed, and the loser back for the next round.
+        for k in 1..=2 {
+            cluster.drop_input(k, &[], &[]);
+        }
+        cluster.start(loser);
+        cluster.wait_for(BOUND, "both members again", |c| {
+            (1..=2).all(|k| {
+                c.members(k)
+                    .is_some_and(|(members, _)| members == names(&["n1", "n2"]))
+            })
+        });
+    }
 }
 
 #[test]
@@ -133,7 +157,23 @@ fn scenario_17_a_node_that_cannot_hear_is_isolated_and_fenced() {
     // n3 sends, but hears nobody.
     cluster.drop_input(3, &[1, 2], &[0, 1]);
     n1_n2_reform(&mut cluster, epoch);
-    cluster.wait_for(BOUND, "n3 is fenced", |c| c.exited(3).is_some());
+    cluster.wait_for(BOUND, "n3 is fenced", |c| {
+        c.exited(3).is_some_and(|status| status.signal() == Some(9))
+    });
+    // It converged: n1 and n2 hear each other in one membership that holds, reached in a
+    // bounded number of re-formations.
+    let after = cluster.members(1).unwrap();
+    std::thread::sleep(2 * MEMBER_TIMEOUT);
+    for k in 1..=2 {
+        assert_eq!(cluster.members(k).as_ref(), Some(&after), "n{k}");
+        let changes = cluster.log(k).matches("MembershipChanged").count();
+        // The formation, then at most two re-formations.
+        assert!(
+            (2..=3).contains(&changes),
+            "n{k}: {changes}\n{}",
+            cluster.log(k)
+        );
+    }
 }
 
 #[test]
@@ -157,28 +197,68 @@ fn scenario_19_losing_one_of_two_networks_changes_no_membership() {
     }
 }
 
-#[test]
-fn scenario_21_twenty_percent_loss_changes_no_membership() {
-    let mut cluster = TestCluster::configure_in_namespaces(3, MEMBER_TIMEOUT, "", "");
-    let epoch = formed(&mut cluster, &["n1", "n2", "n3"]);
+/// Every node drops `percent` % of the datagrams it receives.
+fn lose(cluster: &TestCluster, percent: u32) {
     for k in 1..=3 {
         cluster
             .namespaces()
             .set_input_rules(
                 k,
-                &["meta l4proto udp numgen random mod 100 < 20 drop".into()],
+                &[format!(
+                    "meta l4proto udp numgen random mod 100 < {percent} drop"
+                )],
             )
             .unwrap();
     }
-    std::thread::sleep(8 * MEMBER_TIMEOUT);
-    let all = names(&["n1", "n2", "n3"]);
-    for k in 1..=3 {
-        assert_eq!(
-            cluster.members(k),
-            Some((all.clone(), epoch)),
-            "n{k}\n{}",
-            cluster.logs()
-        );
-        assert!(cluster.exited(k).is_none());
+}
+
+#[test]
+fn scenario_21_five_and_twenty_percent_loss_change_no_membership() {
+    let mut cluster = TestCluster::configure_in_namespaces(3, MEMBER_TIMEOUT, "", "");
+    let epoch = formed(&mut cluster, &["n1", "n2", "n3"]);
+    for percent in [5, 20] {
+        lose(&cluster, percent);
+        std::thread::sleep(8 * MEMBER_TIMEOUT);
+        let all = names(&["n1", "n2", "n3"]);
+        for k in 1..=3 {
+            assert_eq!(
+                cluster.members(k),
+                Some((all.clone(), epoch)),
+                "{percent} %: n{k}\n{}",
+                cluster.logs()
+            );
+            assert!(cluster.exited(k).is_none());
+        }
     }
+}
+
+/// 40 % loss, beyond what the timing is made for: the membership may hold or re-form, but
+/// cleanly. Once the loss ends, the nodes still running agree on one membership of exactly
+/// themselves, and the package never ran on two nodes at once.
+#[test]
+fn scenario_21_forty_percent_loss_breaks_no_invariant() {
+    let mut cluster = TestCluster::configure_in_namespaces(3, MEMBER_TIMEOUT, "", "");
+    let service = cluster.exclusive_service("pkgA");
+    cluster.add_package(
+        "pkgA",
+        &format!(
+            "package_name pkgA\nnode_name n1\nnode_name n2\nnode_name n3\nauto_run yes\n\
+             service_name svc\nservice_cmd \"{service}\"\n"
+        ),
+    );
+    formed(&mut cluster, &["n1", "n2", "n3"]);
+    cluster.wait_for(BOUND, "pkgA runs on n1", |c| {
+        pid(&c.dir(1)).is_some_and(alive)
+    });
+    lose(&cluster, 40);
+    std::thread::sleep(8 * MEMBER_TIMEOUT);
+    lose(&cluster, 0);
+    cluster.wait_for(BOUND, "the running nodes agree on themselves", |c| {
+        let running: Vec<usize> = (1..=3).filter(|&k| c.exited(k).is_none()).collect();
+        let names: Vec<String> = running.iter().map(|k| format!("n{k}")).collect();
+        running
+            .iter()
+            .all(|&k| c.members(k).is_some_and(|(members, _)| members == names))
+    });
+    assert_eq!(cluster.double_starts("pkgA"), Vec::<String>::new());
 }

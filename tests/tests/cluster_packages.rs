@@ -4,12 +4,14 @@
 //! script that fails moves the package on; a halt script that hangs keeps it from starting
 //! anywhere else. Scenarios 1 and 6 (with a package), 35, 36 and 37 of cluster.md.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use cimguard_cluster::runtime::daemon::{Reply, Request};
 use cimguard_tests::cluster::TestCluster;
 
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(3);
@@ -44,6 +46,15 @@ fn policy(pid: i32) -> Option<u32> {
 
 fn alive(pid: i32) -> bool {
     kill(Pid::from_raw(pid), None).is_ok()
+}
+
+/// Alive and not a zombie.
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rfind(')')
+            .and_then(|end| stat[end + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z")
+    })
 }
 
 fn names(list: &[&str]) -> Vec<String> {
@@ -129,8 +140,17 @@ fn a_dead_service_is_restarted_then_its_package_fails_over() {
 #[test]
 fn a_killed_node_takes_its_services_along_and_the_package_moves() {
     let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
-    cluster.add_package("pkgA", &package("0", ""));
+    let exclusive = cluster.exclusive_service("pkgA");
+    cluster.add_package(
+        "pkgA",
+        &format!(
+            "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\n\
+             node_name n3\nauto_run yes\nservice_name svc\nservice_cmd \"{exclusive}\"\n\
+             service_halt_timeout 2\n"
+        ),
+    );
     let service = running_on_n1(&mut cluster);
+    let epoch = cluster.members(2).unwrap().1;
     cluster.signal(1, "KILL");
     // The daemon's safety timer kills the service's process group at once.
     cluster.wait_for(
@@ -138,6 +158,64 @@ fn a_killed_node_takes_its_services_along_and_the_package_moves() {
         "n1's service is killed by the fence",
         |_| !alive(service),
     );
+    cluster.wait_for(BOUND, "pkgA starts on n2", |c| {
+        (2..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n2"])))
+            && pid(&c.dir(2)).is_some_and(alive)
+    });
+    // Never on two nodes at once, and the survivors re-formed once.
+    assert_eq!(cluster.double_starts("pkgA"), Vec::<String>::new());
+    for k in 2..=3 {
+        let (members, after) = cluster.members(k).unwrap();
+        assert_eq!(members, names(&["n2", "n3"]));
+        assert!(after > epoch);
+        assert_eq!(
+            cluster.log(k).matches("MembershipChanged").count(),
+            2,
+            "n{k}"
+        );
+    }
+}
+
+/// Scenario 5 with a package: n1's daemon frozen (SIGSTOP) cannot pet its safety timer, so
+/// its watcher kills it and its service; the package starts on n2 only after that, never
+/// on two nodes at once, and the frozen daemon never acts again.
+#[test]
+fn a_frozen_node_loses_its_package_only_after_its_safety_timer_killed_it() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    let exclusive = cluster.exclusive_service("pkgA");
+    cluster.add_package(
+        "pkgA",
+        &format!(
+            "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\n\
+             node_name n3\nauto_run yes\nservice_name svc\nservice_cmd \"{exclusive}\"\n\
+             service_halt_timeout 2\n"
+        ),
+    );
+    let service = running_on_n1(&mut cluster);
+    cluster.signal(1, "STOP");
+    cluster.wait_for(BOUND, "pkgA starts on n2", |c| {
+        (2..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n2"])))
+            && pid(&c.dir(2)).is_some_and(alive)
+    });
+    // Killed by then (at most a zombie nobody reaped yet).
+    assert!(!running(service));
+    cluster.wait_for(BOUND, "n1 is killed by its safety timer", |c| {
+        c.exited(1).is_some_and(|status| status.signal() == Some(9))
+    });
+    assert_eq!(cluster.double_starts("pkgA"), Vec::<String>::new());
+}
+
+#[test]
+fn a_service_with_fail_fast_resets_its_node_and_the_package_moves() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.add_package("pkgA", &package("none", "service_fail_fast_enabled yes\n"));
+    let service = running_on_n1(&mut cluster);
+    kill(Pid::from_raw(service), Signal::SIGKILL).unwrap();
+    // Scenario 35 with service_fail_fast: the node is halted (reset) at once.
+    cluster.wait_for(BOUND, "n1 resets itself", |c| {
+        c.exited(1).is_some_and(|status| status.signal() == Some(9))
+    });
+    assert!(cluster.log(1).contains("FailFast"), "{}", cluster.log(1));
     cluster.wait_for(BOUND, "pkgA starts on n2", |c| {
         (2..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n2"])))
             && pid(&c.dir(2)).is_some_and(alive)
@@ -166,14 +244,34 @@ fn a_run_script_that_fails_moves_the_package_to_the_next_node() {
         instance(c, 3, 1) == ("failed".to_string(), false, 0)
     });
     assert_eq!(pid(&cluster.dir(2)), None);
+    // Until cleared: cmmodpkg -e -n n2 pkgA makes n2 eligible again.
+    let enable = Request::EnablePackage {
+        package: "pkgA".into(),
+        node: Some("n2".into()),
+    };
+    assert_eq!(cluster.request(1, &enable), Ok(Reply::Done));
+    cluster.wait_for(BOUND, "switching to n2 is on again", |c| {
+        (1..=3).all(|k| instance(c, k, 1).1)
+    });
 }
 
 #[test]
 fn a_halt_script_that_hangs_keeps_the_package_from_starting_elsewhere() {
+    halt_script_fails_on_n1("exec sleep 1000");
+}
+
+#[test]
+fn a_halt_script_that_fails_keeps_the_package_from_starting_elsewhere() {
+    halt_script_fails_on_n1("exit 1");
+}
+
+/// Scenario 37: n1's halt script does `how` (hangs, or exits non-zero) when pkgA's service
+/// dies there: halt_aborted, switching to n1 off, and the package starts nowhere else.
+fn halt_script_fails_on_n1(how: &str) {
     let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
     let script = cluster.script(
         "control.sh",
-        "[ \"$1\" = stop ] && [ \"$SG_NODE\" = n1 ] && exec sleep 1000\nexit 0",
+        &format!("[ \"$1\" = stop ] && [ \"$SG_NODE\" = n1 ] && {how}\nexit 0"),
     );
     cluster.add_package(
         "pkgA",
@@ -189,7 +287,7 @@ fn a_halt_script_that_hangs_keeps_the_package_from_starting_elsewhere() {
     kill(Pid::from_raw(service), Signal::SIGKILL).unwrap();
     // The halt script is killed at its timeout; the package may still hold resources on n1,
     // so it starts nowhere else.
-    cluster.wait_for(BOUND, "pkgA's halt times out on n1", |c| {
+    cluster.wait_for(BOUND, "pkgA's halt times out or fails on n1", |c| {
         let (state, _, _) = instance(c, 1, 0);
         state == "halt_aborted" || state == "failed"
     });

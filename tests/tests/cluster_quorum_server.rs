@@ -134,6 +134,19 @@ fn scenario_10_a_two_node_split_leaves_the_node_the_quorum_server_granted() {
         "both lost\n{}",
         cluster.logs()
     );
+    // The survivor is the node the quorum server granted: its membership carries the lock
+    // it won; the other was refused it and reset itself.
+    let loser = 3 - winner;
+    let won = cluster
+        .log(winner)
+        .lines()
+        .any(|line| line.contains("MembershipChanged") && line.contains("locks: [Epoch("));
+    assert!(won, "{}", cluster.log(winner));
+    assert!(
+        cluster.log(loser).contains("LockLost"),
+        "{}",
+        cluster.log(loser)
+    );
 }
 
 #[test]
@@ -151,6 +164,12 @@ fn scenarios_12_and_13_a_quorum_server_down_is_reported_and_a_split_then_halts_b
     let both = vec!["n1".to_string(), "n2".to_string()];
     for k in 1..=2 {
         assert_eq!(cluster.members(k), Some((both.clone(), epoch)), "n{k}");
+        // The event raised (an alarm for the operator).
+        assert!(
+            cluster.log(k).contains("QuorumServerUnreachable"),
+            "n{k}: {}",
+            cluster.log(k)
+        );
     }
     // Scenario 13: half and no tie-breaker: both halves halt.
     cluster.partition(&[&[1], &[2]]);

@@ -308,6 +308,8 @@ pub struct Switching {
     pub maintenance: bool,
     /// The nodes where it is detached.
     pub detached: NodeSet,
+    /// The nodes whose failure disabled switching once already.
+    pub failures_noted: NodeSet,
 }
 
 /// One instance on this node.
@@ -797,6 +799,7 @@ impl Manager {
                     switching: state.switching,
                     maintenance: state.maintenance,
                     detached: state.detached,
+                    failures_noted: state.failures_noted,
                 }
             })
             .collect()
@@ -921,6 +924,7 @@ impl Manager {
                 state.switching = entry.switching;
                 state.maintenance = entry.maintenance;
                 state.detached = entry.detached;
+                state.failures_noted = entry.failures_noted;
             }
         }
         self.show_detached();
@@ -1964,27 +1968,28 @@ impl Manager {
     }
 
     /// A package failed on a node, or its halt script failed or timed out there
-    /// (halt_aborted): switching to that node is disabled (serviceguard.md 5.1 and 6.1).
+    /// (halt_aborted): switching to that node is disabled (serviceguard.md 5.1 and 6.1), once
+    /// per failure. The failure stays noted while the instance shows it, so that an
+    /// operator's cmmodpkg -e -n enables the node again (scenario 36: "until cleared").
     fn disable_failed_nodes(&mut self) {
         for id in self.catalog.ids() {
             let state = self.table.package_mut(id);
-            let failed: Vec<NodeId> = state
-                .instances
-                .iter()
-                .filter(|(n, s)| {
-                    matches!(**s, InstanceState::Failed | InstanceState::HaltAborted)
-                        && state.switching.contains(**n)
-                })
-                .map(|(n, _)| *n)
-                .collect();
-            let Some(&first) = failed.first() else {
+            let failed = state
+                .nodes_where(|s| matches!(s, InstanceState::Failed | InstanceState::HaltAborted));
+            let new = failed.difference(state.failures_noted);
+            if failed == state.failures_noted {
+                continue;
+            }
+            // Noted now, and forgotten where the instance is failed no longer; the table
+            // goes to the members with the next version either way.
+            state.failures_noted = failed;
+            self.switching_version = (self.epoch, self.switching_version.1 + 1);
+            let disabled = new.intersection(state.switching);
+            let Some(first) = disabled.iter().next() else {
                 continue;
             };
             let before = (state.auto_run, state.switching);
-            for node in failed {
-                state.switching.remove(node);
-            }
-            self.switching_version = (self.epoch, self.switching_version.1 + 1);
+            state.switching = state.switching.difference(disabled);
             let (auto_run, switching) = (state.auto_run, state.switching);
             self.failed_over.insert(id, Some(first));
             self.outputs

@@ -82,6 +82,10 @@ pub struct PackageState {
     /// cmhaltnode -d. Part of the switching table: every member keeps it, so it occupies the
     /// node until the node re-attaches it.
     pub detached: NodeSet,
+    /// Nodes whose failed (or halt_aborted) instance has disabled switching to them once
+    /// already: a failure disables its node once, so that cmmodpkg -e -n enables it again
+    /// while the instance still shows failed there.
+    pub failures_noted: NodeSet,
 }
 
 impl PackageState {
@@ -117,6 +121,7 @@ impl Table {
                     instances: BTreeMap::new(),
                     awaiting_fence: NodeSet::EMPTY,
                     detached: NodeSet::EMPTY,
+                    failures_noted: NodeSet::EMPTY,
                 })
                 .collect(),
         }
