@@ -112,7 +112,8 @@ fn forged_replayed_and_foreign_heartbeats_are_dropped_and_counted() {
     let bound = cluster.status(1).unwrap().failover_bound_seconds;
     let timeout = MEMBER_TIMEOUT.as_secs_f64();
     assert!(bound > timeout && bound <= timeout + 2.0, "{bound}");
-    let socket = UdpSocket::bind("127.0.0.9:0").unwrap();
+    // From n2's own address: a spoof is told by its seal, never by where it comes from.
+    let socket = UdpSocket::bind("127.0.0.2:0").unwrap();
     let target = format!("127.0.0.1:{}", cluster.port);
     let id = cluster_id("testcluster");
     let mut forger = Sealer::new(&[7u8; 32], id, 1, 1);
