@@ -93,6 +93,14 @@ fn address() -> IpAddr {
 }
 
 /// Starts every node and waits until node 1 sees all of them up.
+/// Monitored subnet `subnet`'s state on node `k`, as its monitor last told it.
+fn monitored(cluster: &TestCluster, k: usize, subnet: IpAddr) -> Option<SubnetState> {
+    cluster
+        .status(k)
+        .ok()
+        .and_then(|s| s.monitored_subnets.get(&subnet).copied())
+}
+
 fn formed(cluster: &mut TestCluster, nodes: &[&str]) {
     cluster.start_all();
     let all = names(nodes);
@@ -217,11 +225,7 @@ fn a_monitored_subnet_going_down_fails_its_package_over_and_the_status_follows_t
     );
     formed(&mut cluster, &["n1", "n2", "n3"]);
     let subnet: IpAddr = "10.91.0.0".parse().unwrap();
-    let monitor = |c: &TestCluster, k: usize| {
-        c.status(k)
-            .ok()
-            .and_then(|s| s.monitored_subnets.get(&subnet).copied())
-    };
+    let monitor = |c: &TestCluster, k: usize| monitored(c, k, subnet);
     // The subnet's status on node `on` for pkgC, as node `k` shows it.
     let row = |c: &TestCluster, k: usize, on: &str| {
         let status = c.status(k).ok()?;
@@ -309,11 +313,7 @@ fn partial_monitored_subnets_are_watched_only_where_they_are_configured() {
     formed(&mut cluster, &["n1", "n2", "n3"]);
     let (ours, theirs): (IpAddr, IpAddr) =
         ("10.95.0.0".parse().unwrap(), "10.96.0.0".parse().unwrap());
-    let monitor = |c: &TestCluster, k: usize, subnet: IpAddr| {
-        c.status(k)
-            .ok()
-            .and_then(|s| s.monitored_subnets.get(&subnet).copied())
-    };
+    let monitor = monitored;
     // The subnets shown for pkgP on node `on`, as n3 sees them.
     let rows = |c: &TestCluster, on: &str| {
         let status = c.status(3).ok()?;

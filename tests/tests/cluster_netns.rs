@@ -54,6 +54,20 @@ fn formed(cluster: &mut TestCluster, all: &[&str]) -> u64 {
     epoch
 }
 
+/// Adds pkgA on `nodes` (in that order), auto_run, with a service that records a double
+/// start ([`TestCluster::exclusive_service`]).
+fn add_exclusive_package(cluster: &TestCluster, nodes: &[&str]) {
+    let service = cluster.exclusive_service("pkgA");
+    let nodes: String = nodes.iter().map(|n| format!("node_name {n}\n")).collect();
+    cluster.add_package(
+        "pkgA",
+        &format!(
+            "package_name pkgA\n{nodes}auto_run yes\n\
+             service_name svc\nservice_cmd \"{service}\"\n"
+        ),
+    );
+}
+
 /// Waits until n1 and n2 see exactly themselves up in a membership after `before`.
 fn n1_n2_reform(cluster: &mut TestCluster, before: u64) {
     let two = names(&["n1", "n2"]);
@@ -65,14 +79,7 @@ fn n1_n2_reform(cluster: &mut TestCluster, before: u64) {
 #[test]
 fn scenario_7_the_majority_keeps_quorum_and_adopts_the_minority_package() {
     let mut cluster = TestCluster::configure_in_namespaces(3, MEMBER_TIMEOUT, "", "");
-    let service = cluster.exclusive_service("pkgA");
-    cluster.add_package(
-        "pkgA",
-        &format!(
-            "package_name pkgA\nnode_name n3\nnode_name n1\nnode_name n2\nauto_run yes\n\
-             service_name svc\nservice_cmd \"{service}\"\n"
-        ),
-    );
+    add_exclusive_package(&cluster, &["n3", "n1", "n2"]);
     let epoch = formed(&mut cluster, &["n1", "n2", "n3"]);
     cluster.wait_for(BOUND, "pkgA runs on n3", |c| {
         pid(&c.dir(3)).is_some_and(alive)
@@ -238,14 +245,7 @@ fn scenario_21_five_and_twenty_percent_loss_change_no_membership() {
 #[test]
 fn scenario_21_forty_percent_loss_breaks_no_invariant() {
     let mut cluster = TestCluster::configure_in_namespaces(3, MEMBER_TIMEOUT, "", "");
-    let service = cluster.exclusive_service("pkgA");
-    cluster.add_package(
-        "pkgA",
-        &format!(
-            "package_name pkgA\nnode_name n1\nnode_name n2\nnode_name n3\nauto_run yes\n\
-             service_name svc\nservice_cmd \"{service}\"\n"
-        ),
-    );
+    add_exclusive_package(&cluster, &["n1", "n2", "n3"]);
     formed(&mut cluster, &["n1", "n2", "n3"]);
     cluster.wait_for(BOUND, "pkgA runs on n1", |c| {
         pid(&c.dir(1)).is_some_and(alive)

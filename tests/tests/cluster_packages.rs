@@ -137,9 +137,10 @@ fn a_dead_service_is_restarted_then_its_package_fails_over() {
     });
 }
 
-#[test]
-fn a_killed_node_takes_its_services_along_and_the_package_moves() {
-    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+/// Three nodes with pkgA on n1, n2, n3 whose service records a double start
+/// ([`TestCluster::exclusive_service`]).
+fn with_exclusive_package() -> TestCluster {
+    let cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
     let exclusive = cluster.exclusive_service("pkgA");
     cluster.add_package(
         "pkgA",
@@ -149,6 +150,20 @@ fn a_killed_node_takes_its_services_along_and_the_package_moves() {
              service_halt_timeout 2\n"
         ),
     );
+    cluster
+}
+
+/// Waits until n2 and n3 see pkgA on n2 and its service runs there.
+fn starts_on_n2(cluster: &mut TestCluster) {
+    cluster.wait_for(BOUND, "pkgA starts on n2", |c| {
+        (2..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n2"])))
+            && pid(&c.dir(2)).is_some_and(alive)
+    });
+}
+
+#[test]
+fn a_killed_node_takes_its_services_along_and_the_package_moves() {
+    let mut cluster = with_exclusive_package();
     let service = running_on_n1(&mut cluster);
     let epoch = cluster.members(2).unwrap().1;
     cluster.signal(1, "KILL");
@@ -158,10 +173,7 @@ fn a_killed_node_takes_its_services_along_and_the_package_moves() {
         "n1's service is killed by the fence",
         |_| !alive(service),
     );
-    cluster.wait_for(BOUND, "pkgA starts on n2", |c| {
-        (2..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n2"])))
-            && pid(&c.dir(2)).is_some_and(alive)
-    });
+    starts_on_n2(&mut cluster);
     // Never on two nodes at once, and the survivors re-formed once.
     assert_eq!(cluster.double_starts("pkgA"), Vec::<String>::new());
     for k in 2..=3 {
@@ -181,22 +193,10 @@ fn a_killed_node_takes_its_services_along_and_the_package_moves() {
 /// on two nodes at once, and the frozen daemon never acts again.
 #[test]
 fn a_frozen_node_loses_its_package_only_after_its_safety_timer_killed_it() {
-    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
-    let exclusive = cluster.exclusive_service("pkgA");
-    cluster.add_package(
-        "pkgA",
-        &format!(
-            "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\n\
-             node_name n3\nauto_run yes\nservice_name svc\nservice_cmd \"{exclusive}\"\n\
-             service_halt_timeout 2\n"
-        ),
-    );
+    let mut cluster = with_exclusive_package();
     let service = running_on_n1(&mut cluster);
     cluster.signal(1, "STOP");
-    cluster.wait_for(BOUND, "pkgA starts on n2", |c| {
-        (2..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n2"])))
-            && pid(&c.dir(2)).is_some_and(alive)
-    });
+    starts_on_n2(&mut cluster);
     // Killed by then (at most a zombie nobody reaped yet).
     assert!(!running(service));
     cluster.wait_for(BOUND, "n1 is killed by its safety timer", |c| {
@@ -216,10 +216,7 @@ fn a_service_with_fail_fast_resets_its_node_and_the_package_moves() {
         c.exited(1).is_some_and(|status| status.signal() == Some(9))
     });
     assert!(cluster.log(1).contains("FailFast"), "{}", cluster.log(1));
-    cluster.wait_for(BOUND, "pkgA starts on n2", |c| {
-        (2..=3).all(|k| c.owners(k, "pkgA") == Some(names(&["n2"])))
-            && pid(&c.dir(2)).is_some_and(alive)
-    });
+    starts_on_n2(&mut cluster);
 }
 
 #[test]
