@@ -1096,11 +1096,13 @@ fn hp_sg_alert_indication_has_the_properties_of_section_1_6() {
 fn the_methods_of_section_1_5() {
     const RETURN_CODES: [&str; 6] = ["0", "1", "2", "4", "5", "4096"];
     let package = class(CIMV2, "HP_SGPackage");
+    // RequestStateChange is overridden to take the node of cmrunpkg -n.
     let request = package.method("RequestStateChange").unwrap();
-    assert!(request.propagated);
+    assert!(!request.propagated);
+    let names: Vec<&str> = request.parameters.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
-        request.class_origin.as_ref().unwrap().as_str(),
-        "CIM_EnabledLogicalElement"
+        names,
+        ["RequestedState", "Job", "TimeoutPeriod", "NodeName"]
     );
     for (name, parameters) in [
         ("SetAutoRun", &[("Enabled", CimType::Boolean)][..]),

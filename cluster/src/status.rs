@@ -659,6 +659,15 @@ pub struct Snapshot {
     pub member_timeout: Duration,
     /// MAX_CONFIGURED_PACKAGES.
     pub max_configured_packages: u32,
+    /// AUTO_START_TIMEOUT.
+    #[serde(default)]
+    pub auto_start_timeout: Duration,
+    /// NETWORK_POLLING_INTERVAL.
+    #[serde(default)]
+    pub network_polling_interval: Duration,
+    /// QS_POLLING_INTERVAL, with a quorum server.
+    #[serde(default)]
+    pub qs_polling_interval: Option<Duration>,
     /// The cluster lock.
     pub lock: LockRow,
     /// Every configured node, in cluster file order.
@@ -778,6 +787,21 @@ pub struct PackageRow {
     pub nodes: Vec<PackageNodeRow>,
     /// Its dependencies.
     pub dependencies: Vec<DependencyRow>,
+    /// package_description.
+    #[serde(default)]
+    pub description: String,
+    /// node_fail_fast_enabled.
+    #[serde(default)]
+    pub node_fail_fast: bool,
+    /// run_script_timeout (None: no_timeout).
+    #[serde(default)]
+    pub run_script_timeout: Option<Duration>,
+    /// halt_script_timeout (None: no_timeout).
+    #[serde(default)]
+    pub halt_script_timeout: Option<Duration>,
+    /// Its relocatable addresses (ip_address), with their ip_subnet.
+    #[serde(default)]
+    pub ip_addresses: Vec<(IpAddr, IpAddr)>,
 }
 
 /// A package on one of its nodes.
@@ -994,6 +1018,12 @@ pub(crate) fn package_rows(
                 awaiting_fence: state.awaiting_fence,
                 nodes,
                 dependencies,
+                // The package file's details: the caller fills them from its configuration.
+                description: String::new(),
+                node_fail_fast: false,
+                run_script_timeout: None,
+                halt_script_timeout: None,
+                ip_addresses: Vec::new(),
             }
         })
         .collect()

@@ -3947,6 +3947,19 @@ impl Node {
             &|id, node| self.packages.restarts(id, node),
             &|node, index| self.packages.resource(node, index),
         );
+        for row in &mut packages {
+            if let Some(file) = self.settings.packages.iter().find(|p| p.name == row.name) {
+                row.description.clone_from(&file.description);
+                row.node_fail_fast = file.node_fail_fast;
+                row.run_script_timeout = file.run_script_timeout;
+                row.halt_script_timeout = file.halt_script_timeout;
+                row.ip_addresses = file
+                    .ip_subnets
+                    .iter()
+                    .flat_map(|(subnet, addresses)| addresses.iter().map(|a| (*a, *subnet)))
+                    .collect();
+            }
+        }
         if status == ClusterStatus::Unknown {
             // Out of touch with a cluster that may run elsewhere: what its packages do is
             // not known here.
@@ -4003,6 +4016,14 @@ impl Node {
             coordinator: self.view.coordinator().filter(|_| up != NodeSet::EMPTY),
             member_timeout: self.settings.timing.member_timeout,
             max_configured_packages: config.max_configured_packages,
+            auto_start_timeout: config.auto_start_timeout,
+            network_polling_interval: config.network_polling_interval,
+            qs_polling_interval: match &config.lock {
+                ClusterLock::QuorumServer {
+                    polling_interval, ..
+                } => Some(*polling_interval),
+                _ => None,
+            },
             lock,
             nodes,
             packages,

@@ -1009,6 +1009,10 @@ fn serve_admin(
         }
         let reply = match serde_json::from_str::<Request>(line.trim()) {
             Err(e) => Reply::Error(format!("not a request: {e}")),
+            Ok(Request::HaltPackage {
+                package,
+                node: None,
+            }) => halt_with_dependents(inputs, &package, &mut Vec::new()),
             Ok(request) => {
                 let (reply, answer) = mpsc::channel();
                 if inputs.send(Input::Admin { request, reply }).is_err() {
@@ -1028,6 +1032,90 @@ fn serve_admin(
         };
         write_reply(&mut writer, &reply)?;
     }
+}
+
+/// One request to the timing thread, answered within 30 s.
+fn ask(inputs: &mpsc::Sender<Input>, request: Request) -> Reply {
+    let (reply, answer) = mpsc::channel();
+    if inputs.send(Input::Admin { request, reply }).is_err() {
+        return Reply::Error("the daemon is stopping".into());
+    }
+    answer
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| Reply::Error("the daemon did not answer".into()))
+}
+
+/// How long cmhaltpkg waits for the packages that depend on the one it halts to halt first.
+const SUCCESSORS_HALT_WAIT: Duration = Duration::from_secs(300);
+
+/// cmhaltpkg PACKAGE (everywhere): the running packages that depend on it (`= up`) are halted
+/// first, each the same way, and once they are down the package itself, as Serviceguard
+/// halts a package's successors before it (its halt_wait). `halting` holds the packages of
+/// this cascade, so a dependency cycle ends.
+fn halt_with_dependents(
+    inputs: &mpsc::Sender<Input>,
+    package: &str,
+    halting: &mut Vec<String>,
+) -> Reply {
+    halting.push(package.to_owned());
+    let running = {
+        let Reply::Status(status) = ask(inputs, Request::Status) else {
+            return Reply::Error("the daemon gave no status".into());
+        };
+        status
+            .cluster
+            .packages
+            .iter()
+            .filter(|p| {
+                !p.owners.is_empty()
+                    && p.dependencies.iter().any(|d| {
+                        d.name == package && d.condition == package::DependencyCondition::Up
+                    })
+            })
+            .map(|p| p.name.clone())
+            .collect::<Vec<String>>()
+    };
+    // A dependent already in this cascade (a cycle) is not waited for.
+    let running: Vec<String> = running
+        .into_iter()
+        .filter(|d| !halting.contains(d))
+        .collect();
+    for dependent in &running {
+        match halt_with_dependents(inputs, dependent, halting) {
+            Reply::Done => {}
+            other => return other,
+        }
+    }
+    let deadline = std::time::Instant::now() + SUCCESSORS_HALT_WAIT;
+    while !running.is_empty() {
+        let Reply::Status(status) = ask(inputs, Request::Status) else {
+            return Reply::Error("the daemon gave no status".into());
+        };
+        let down = status
+            .cluster
+            .packages
+            .iter()
+            .filter(|p| running.contains(&p.name))
+            .all(|p| p.owners.is_empty());
+        if down {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Reply::Refused(format!(
+                "the packages that depend on {package} ({}) did not halt within {} s",
+                running.join(", "),
+                SUCCESSORS_HALT_WAIT.as_secs()
+            ));
+        }
+        thread::sleep(Duration::from_millis(100));
+    }
+    ask(
+        inputs,
+        Request::HaltPackage {
+            package: package.to_owned(),
+            node: None,
+        },
+    )
 }
 
 fn write_reply(writer: &mut UnixStream, reply: &Reply) -> io::Result<()> {

@@ -5,6 +5,7 @@
 //! monitored subnets through netlink ([`network`]). The tokio shell that drives a [`crate::core::Node`] with them
 //! follows (issue 5).
 
+pub mod admin;
 pub mod auth;
 pub mod control;
 pub mod daemon;
