@@ -9,6 +9,8 @@ use cimguard_cluster::runtime::daemon::{self, Options, HEARTBEAT_PORT};
 use cimguard_cluster::runtime::fence::{self, Ended, Fence};
 use cimguard_cluster::runtime::watchdog::{SafetyTimers, WatchdogDevice};
 use clap::Args;
+
+use crate::agent::{self, AgentSettings};
 use nix::unistd::{getpgrp, getpid, setpgid, Pid};
 
 /// The node daemon's arguments.
@@ -27,13 +29,35 @@ pub struct NodeArgs {
     /// machine resets if the node cannot pet it in time (MEMBER_TIMEOUT of 3 s or more).
     #[arg(long, value_name = "DEVICE")]
     pub watchdog: Option<PathBuf>,
+    /// Serve the node's WBEM agent (CIM-XML over HTTPS, with the Serviceguard classes) on
+    /// this address (repeatable; usually the node's own address and port 5989). Without it
+    /// the node runs no agent (`cmwbemd --cluster-socket` can serve it from a process of its
+    /// own).
+    #[arg(long, value_name = "ADDRESS")]
+    pub wbem_listen: Vec<std::net::SocketAddr>,
+    /// The agent's users file (`cimguard user add`) [default: $CIMGUARD_USERS_FILE, else
+    /// /etc/cimguard/users].
+    #[arg(
+        long,
+        value_name = "FILE",
+        env = "CIMGUARD_USERS_FILE",
+        default_value = "/etc/cimguard/users"
+    )]
+    pub users_file: PathBuf,
+    /// The agent's TLS material, created on first start [default: STATE_DIR/tls].
+    #[arg(long, value_name = "DIR")]
+    pub wbem_tls_dir: Option<PathBuf>,
+    /// The agent's audit log of state-changing operations (JSON lines, mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub wbem_audit_log: Option<PathBuf>,
     /// Internal: run as the safety timer's watcher of process group PGID.
     #[arg(long, value_name = "PGID", hide = true)]
     pub fence_watcher: Option<i32>,
 }
 
-/// Runs the daemon (or its watcher).
-pub fn run(args: NodeArgs) -> ExitCode {
+/// Runs the daemon (or its watcher). `command` is how this executable is asked to run a node
+/// (`[]` for `cmcld`, `["node"]` for `cimguard`): the watcher is started the same way.
+pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
     if let Some(group) = args.fence_watcher {
         let stdin = std::io::stdin();
         return match fence::watch(BufReader::new(stdin), group) {
@@ -46,8 +70,9 @@ pub fn run(args: NodeArgs) -> ExitCode {
     }
     let state_dir = args
         .state_dir
+        .clone()
         .unwrap_or_else(|| PathBuf::from("/var/lib/cimguard"));
-    let node = match args.node {
+    let node = match args.node.clone() {
         Some(node) => node,
         None => match nix::unistd::gethostname() {
             Ok(name) => name.to_string_lossy().into_owned(),
@@ -81,6 +106,7 @@ pub fn run(args: NodeArgs) -> ExitCode {
     let group = getpgrp().as_raw();
     let watcher = std::env::current_exe().and_then(|exe| {
         std::process::Command::new(exe)
+            .args(command)
             .arg("--fence-watcher")
             .arg(group.to_string())
             .stdin(Stdio::piped())
@@ -94,6 +120,22 @@ pub fn run(args: NodeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if !args.wbem_listen.is_empty() {
+        // The agent logs through tracing (its requests' refusals, the audit), to stderr
+        // beside the daemon's own lines.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .with_writer(std::io::stderr)
+            .try_init();
+        let settings = agent_settings(args, &state_dir);
+        if let Err(e) = start_agent(settings) {
+            eprintln!("cmcld: the WBEM agent: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    }
     let options = Options {
         state_dir,
         node,
@@ -105,5 +147,73 @@ pub fn run(args: NodeArgs) -> ExitCode {
             eprintln!("cmcld: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The agent's settings: its addresses, users and TLS material, and this daemon's admin
+/// socket as its cluster.
+fn agent_settings(args: &NodeArgs, state_dir: &std::path::Path) -> AgentSettings {
+    // The cluster's name, for the Serviceguard profile's central instance (the daemon reads
+    // and checks the same file as it starts).
+    let cluster_name = std::fs::read_to_string(state_dir.join("cluster.ascii"))
+        .ok()
+        .and_then(|text| cimguard_cluster::config::cluster::parse(&text, "cluster.ascii").ok())
+        .map(|checked| checked.config.name);
+    AgentSettings {
+        https: args.wbem_listen.clone(),
+        http: Vec::new(),
+        danger_plain_http_beyond_loopback: false,
+        danger_allow_anonymous: false,
+        users_file: args.users_file.clone(),
+        state_dir: state_dir.join("wbem"),
+        audit_log: args.wbem_audit_log.clone(),
+        spool_dir: None,
+        tls_dir: args
+            .wbem_tls_dir
+            .clone()
+            .unwrap_or_else(|| state_dir.join("tls")),
+        client_ca: None,
+        host_name: None,
+        limits: cimguard_provider::config::Limits::default(),
+        cluster_socket: Some(state_dir.join("cmcld.sock")),
+        cluster_name,
+    }
+}
+
+/// Starts the agent on a thread of its own (its own runtime: the daemon's timing thread never
+/// shares a worker with it) and waits until it listens or fails.
+fn start_agent(settings: AgentSettings) -> anyhow::Result<()> {
+    let (told, listening) = std::sync::mpsc::channel::<anyhow::Result<()>>();
+    let failed = told.clone();
+    std::thread::Builder::new()
+        .name("cmcld-wbem".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("cmcld-wbem")
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = failed.send(Err(anyhow::anyhow!("cannot start its runtime: {e}")));
+                    return;
+                }
+            };
+            let result = runtime.block_on(agent::serve(
+                settings,
+                move |address, _https| {
+                    eprintln!("cmcld: WBEM agent listening on https://{address}");
+                    let _ = told.send(Ok(()));
+                },
+                std::future::pending(),
+            ));
+            if let Err(e) = result {
+                let _ = failed.send(Err(e));
+            }
+        })?;
+    match listening.recv_timeout(std::time::Duration::from_secs(60)) {
+        Ok(result) => result,
+        Err(_) => Err(anyhow::anyhow!("it did not start within 60 s")),
     }
 }

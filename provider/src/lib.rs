@@ -27,4 +27,5 @@ pub mod pull;
 pub(crate) mod query;
 pub mod server;
 pub mod service;
+pub mod serviceguard;
 pub mod subscriptions;

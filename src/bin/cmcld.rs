@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+#[path = "../agent.rs"]
+mod agent;
 #[path = "../cmcld.rs"]
 mod cmcld;
 
@@ -17,5 +19,5 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    cmcld::run(Cli::parse().args)
+    cmcld::run(&Cli::parse().args, &[])
 }

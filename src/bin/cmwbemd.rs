@@ -4,20 +4,16 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use std::time::Duration;
 
-use cimguard_provider::auth::{AuditLog, Authenticator, Users};
-use cimguard_provider::config::{Limits, ServerConfig, HTTPS_PORT};
-use cimguard_provider::interop::{
-    standard_object_manager, InteropSettings, Profile, INDICATIONS_PROFILE, PROFILE_REGISTRATION,
-};
-use cimguard_provider::server::{Server, TlsSource};
-use cimguard_provider::service::Service;
-use cimguard_provider::subscriptions::SubscriptionStore;
+use cimguard_provider::config::{Limits, HTTPS_PORT};
 use clap::Parser;
+
+#[path = "../agent.rs"]
+mod agent;
+use agent::AgentSettings;
 
 /// The allocator of the agent: mimalloc serves the many small, short-lived allocations of a
 /// request with less CPU than glibc's malloc (BENCHMARKS.md, "WBEM server", allocators).
@@ -108,6 +104,10 @@ struct Cli {
     /// Spooled responses in progress at once at most.
     #[arg(long, value_name = "N")]
     spooled_responses_max: Option<usize>,
+    /// The cluster daemon's admin socket (`cmcld.sock` in its state directory): the agent
+    /// serves the cluster as the Serviceguard classes of root/cimv2.
+    #[arg(long, value_name = "PATH")]
+    cluster_socket: Option<PathBuf>,
 }
 
 impl Cli {
@@ -169,156 +169,57 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(run(cli))
 }
 
-/// The Serviceguard cluster profile this agent implements. Its central instance, the
-/// cluster, is published by the cluster provider when the node runs in a cluster.
-fn serviceguard_profile() -> Profile {
-    Profile {
-        organization: 1,
-        other_organization: Some("cimguard".into()),
-        name: "Serviceguard Cluster".into(),
-        version: "1.0.0".into(),
-        central: Vec::new(),
-        references: vec![PROFILE_REGISTRATION.into(), INDICATIONS_PROFILE.into()],
-    }
-}
-
-fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|name| name.trim().to_owned())
-        .ok()
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let host = cli.host_name.clone().unwrap_or_else(host_name);
-    let mut config = ServerConfig {
-        danger_plain_http_beyond_loopback: cli.danger_plain_http_beyond_loopback,
-        danger_allow_anonymous: cli.danger_allow_anonymous,
-        http_addresses: cli.http.clone(),
-        spool_dir: Some(
-            cli.spool_dir
-                .clone()
-                .unwrap_or_else(|| cli.state_dir.join("spool")),
-        ),
-        limits: cli.limits(),
-        ..ServerConfig::default()
-    };
-    if !cli.https.is_empty() {
-        config.https_addresses = cli.https.clone();
+    let https = if !cli.https.is_empty() {
+        cli.https.clone()
     } else if !cli.http.is_empty() {
-        config.https_addresses = Vec::new();
+        Vec::new()
     } else {
-        config.https_addresses = vec![SocketAddr::from(([0, 0, 0, 0], HTTPS_PORT))];
-    }
-    config
-        .prepare_spool_dir()
-        .with_context(|| format!("spool directory {:?}", config.spool_dir))?;
-    let tls = if config.https_addresses.is_empty() {
-        None
-    } else {
-        let mut names = cimguard_certs::ServerNames {
-            dns_names: vec![host.clone(), "localhost".into()],
-            ip_addresses: Vec::new(),
-        };
-        for address in &config.https_addresses {
-            if !address.ip().is_unspecified() {
-                names.ip_addresses.push(address.ip());
-            }
-        }
-        names
-            .ip_addresses
-            .push(std::net::Ipv4Addr::LOCALHOST.into());
-        let paths = cimguard_certs::ensure(&cli.tls_dir, &names)
-            .with_context(|| format!("tls material in {}", cli.tls_dir.display()))?;
-        let settings = cimguard_certs::TlsSettings {
-            paths,
-            client_ca: cli.client_ca.clone(),
-        };
-        Some(Arc::new(
-            cimguard_certs::ReloadableServerConfig::new(settings).context("tls configuration")?,
-        ))
+        vec![SocketAddr::from(([0, 0, 0, 0], HTTPS_PORT))]
     };
-    let settings = InteropSettings {
-        product: "cimguard".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        system_name: host.clone(),
-        profiles: vec![serviceguard_profile()],
-    };
-    let mut manager =
-        standard_object_manager(&host, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let store = Arc::new(SubscriptionStore::open(
-        Some(cli.state_dir.join("subscriptions.xml")),
-        &host,
-    )?);
-    store
-        .install(&mut manager)
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let authenticator = match Users::load(&cli.users_file) {
-        Ok(users) => Some(Arc::new(Authenticator::new(users))),
-        Err(error) if cli.danger_allow_anonymous => {
-            tracing::warn!(%error, "no users file: only anonymous requests are served");
-            None
-        }
-        Err(error) => {
-            return Err(anyhow::anyhow!(
-                "{error}; create users with `cimguard user add NAME --role ROLE --users-file {}`",
-                cli.users_file.display()
-            ))
-        }
-    };
-    let audit = match &cli.audit_log {
-        Some(path) => {
-            Some(AuditLog::open(path).with_context(|| format!("audit log {}", path.display()))?)
-        }
-        None => None,
-    };
-    let service = Arc::new(Service::new(config, manager, authenticator.clone(), audit));
-    let server = Server::bind(service, tls.clone().map(|t| t as Arc<dyn TlsSource>)).await?;
-    for (address, https) in server.local_addresses() {
-        tracing::info!(%address, https, "listening");
-        // Tests and scripts read this line to learn the bound port.
-        println!(
-            "listening {} {}",
-            if https { "https" } else { "http" },
-            address
-        );
-    }
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let reload = tls.clone();
-    let users_file = cli.users_file.clone();
-    tokio::spawn(async move {
-        while hangup.recv().await.is_some() {
-            if let Some(authenticator) = &authenticator {
-                match Users::load(&users_file) {
-                    Ok(users) => {
-                        authenticator.reload(users);
-                        tracing::info!("users reloaded");
-                    }
-                    Err(error) => {
-                        tracing::error!(%error, "users file reload failed; keeping the old users");
-                    }
-                }
-            }
-            if let Some(tls) = &reload {
-                match tls.reload() {
-                    Ok(()) => tracing::info!("tls certificate reloaded"),
-                    Err(error) => {
-                        tracing::error!(%error, "tls reload failed; keeping the old certificate");
-                    }
-                }
+    // The cluster's name, for the profile's central instance: asked of the daemon once.
+    let cluster_name = cli.cluster_socket.as_ref().and_then(|socket| {
+        match cimguard_cluster::runtime::admin::AdminClient::new(socket).status() {
+            Ok(status) => Some(status.cluster.name),
+            Err(error) => {
+                tracing::warn!(%error, "the cluster daemon does not answer yet");
+                None
             }
         }
     });
-    server
-        .run(async move {
+    let settings = AgentSettings {
+        https,
+        http: cli.http.clone(),
+        danger_plain_http_beyond_loopback: cli.danger_plain_http_beyond_loopback,
+        danger_allow_anonymous: cli.danger_allow_anonymous,
+        users_file: cli.users_file.clone(),
+        state_dir: cli.state_dir.clone(),
+        audit_log: cli.audit_log.clone(),
+        spool_dir: cli.spool_dir.clone(),
+        tls_dir: cli.tls_dir.clone(),
+        client_ca: cli.client_ca.clone(),
+        host_name: cli.host_name.clone(),
+        limits: cli.limits(),
+        cluster_socket: cli.cluster_socket.clone(),
+        cluster_name,
+    };
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    agent::serve(
+        settings,
+        |address, https| {
+            // Tests and scripts read this line to learn the bound port.
+            println!(
+                "listening {} {}",
+                if https { "https" } else { "http" },
+                address
+            );
+        },
+        async move {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = terminate.recv() => {}
             }
-            tracing::info!("shutting down");
-        })
-        .await;
-    Ok(())
+        },
+    )
+    .await
 }

@@ -35,6 +35,8 @@ pub struct TestCluster {
     /// The `cmcld` to start instead of the debug build [`binary`] finds (the benchmarks use
     /// a release build).
     program: Option<PathBuf>,
+    /// The port of the nodes' WBEM agents (node K on 127.0.0.K), when they run one.
+    agent_port: Option<u16>,
 }
 
 impl TestCluster {
@@ -121,7 +123,33 @@ impl TestCluster {
             children: (0..nodes).map(|_| None).collect(),
             namespaces,
             program: None,
+            agent_port: None,
         }
+    }
+
+    /// Every node started from now on runs its WBEM agent on 127.0.0.K (node K) at one free
+    /// port, with the users file `users` of (name, role, password) written in the cluster's
+    /// folder. Loopback clusters only.
+    pub fn with_agents(&mut self, users: &[(&str, &str, &str)]) {
+        assert!(self.namespaces.is_none(), "agents run in loopback clusters");
+        crate::agent::users_file(&self.users_path(), users).unwrap_or_else(|e| panic!("{e}"));
+        self.agent_port = Some(free_port());
+    }
+
+    /// The users file of [`TestCluster::with_agents`].
+    fn users_path(&self) -> PathBuf {
+        self.directory.path().join("users")
+    }
+
+    /// The URL of node `k`'s WBEM agent.
+    pub fn agent_url(&self, k: usize) -> String {
+        let port = self.agent_port.expect("agents configured");
+        format!("https://127.0.0.{k}:{port}")
+    }
+
+    /// The authority of node `k`'s agent certificate.
+    pub fn agent_ca(&self, k: usize) -> PathBuf {
+        self.dir(k).join("tls").join("ca.pem")
     }
 
     /// The namespaces, for a cluster made with [`TestCluster::configure_in_namespaces`].
@@ -245,6 +273,14 @@ impl TestCluster {
             .arg(format!("n{k}"))
             .arg("--heartbeat-port")
             .arg(self.port.to_string())
+            .args(self.agent_port.iter().flat_map(|port| {
+                [
+                    "--wbem-listen".to_owned(),
+                    format!("127.0.0.{k}:{port}"),
+                    "--users-file".to_owned(),
+                    self.users_path().display().to_string(),
+                ]
+            }))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))

@@ -1,0 +1,1068 @@
+//! The Serviceguard provider: the cluster as the node's daemon sees it, served as the HP_SG*
+//! classes of `root/cimv2` (serviceguard.md, sections 1.2 to 1.5), and the package and
+//! generic resource methods, which become the daemon's commands.
+//!
+//! The provider reads the node daemon's status ([`ClusterSource`]; in a node, its admin socket)
+//! and builds every instance from that one snapshot, so that the instances of one request agree
+//! with each other and with what `cmviewcl` prints from the same status. A snapshot serves the
+//! requests that arrive within [`FRESH_FOR`] of its fetch; one fetch at a time is made, so a
+//! burst of requests costs the daemon's timing thread one status, not one each.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use cim_schema::model::{
+    Class, Instance, InstancePath, KeyBinding, Method, Name, ObjectPath, Property, Value,
+};
+use cimguard_cluster::packages::ResourceValue;
+use cimguard_cluster::runtime::admin::AdminClient;
+use cimguard_cluster::runtime::daemon::{DaemonStatus, Reply, Request};
+use cimguard_cluster::status::{LockRow, Snapshot};
+
+use crate::cimom::ObjectManager;
+use crate::error::OperationError;
+use crate::provider::{InstanceProvider, Instances, MethodOutput, RequestContext};
+
+/// The namespace of the cluster model.
+pub const CIMV2: &str = "root/cimv2";
+
+/// The classes this provider serves (their instances' creation classes).
+pub const CLASSES: &[&str] = &[
+    "HP_SGCluster",
+    "HP_SGNode",
+    "HP_SGParticipatingCS",
+    "HP_SGClusterSoftware",
+    "HP_SGIPProtocolEndpoint",
+    "HP_SGClusterIPProtocolEndpoint",
+    "HP_SGPackage",
+    "HP_SGClusterPackage",
+    "HP_SGClusteringService",
+    "HP_SGHostedClusterService",
+    "HP_SGPackageNode",
+    "HP_SGPackageService",
+    "HP_SGPackageServiceComponent",
+    "HP_SGPackageDependency",
+    "HP_SGGenericResource",
+    "HP_SGQuorumDevice",
+];
+
+/// How long a snapshot answers requests that arrive after it was fetched.
+pub const FRESH_FOR: Duration = Duration::from_millis(20);
+
+/// Where the cluster's state comes from and where commands go: the node daemon.
+pub trait ClusterSource: Send + Sync {
+    /// The daemon's current status, or why there is none.
+    fn status(&self) -> Result<DaemonStatus, String>;
+    /// Carries out `request` (a command), or says why it could not be sent.
+    fn command(&self, request: &Request) -> Result<Reply, String>;
+}
+
+/// The daemon's admin socket as a [`ClusterSource`].
+#[derive(Debug)]
+pub struct AdminSocket {
+    client: Mutex<AdminClient>,
+}
+
+impl AdminSocket {
+    /// The socket at `path` (`cmcld.sock` in the daemon's state directory).
+    pub fn new(path: impl Into<std::path::PathBuf>) -> AdminSocket {
+        AdminSocket {
+            client: Mutex::new(AdminClient::new(path)),
+        }
+    }
+}
+
+impl ClusterSource for AdminSocket {
+    fn status(&self) -> Result<DaemonStatus, String> {
+        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        client
+            .status()
+            .map_err(|e| format!("the cluster daemon does not answer: {e}"))
+    }
+
+    fn command(&self, request: &Request) -> Result<Reply, String> {
+        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        client
+            .request(request)
+            .map_err(|e| format!("the cluster daemon does not answer: {e}"))
+    }
+}
+
+/// Runs `work`, which may block on the daemon, without stalling the other tasks of a
+/// multi-thread runtime's worker.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
+}
+
+/// Every instance of one snapshot, by creation class (lower-cased).
+#[derive(Default)]
+struct Model {
+    by_class: HashMap<String, Vec<(InstancePath, Arc<Instance>)>>,
+    /// The node whose view this is.
+    observer: String,
+}
+
+/// The Serviceguard provider.
+pub struct ServiceguardProvider {
+    source: Arc<dyn ClusterSource>,
+    /// The served classes, by lower-cased name, to type the instances.
+    classes: HashMap<String, Class>,
+    /// The host written into references.
+    host: String,
+    /// The product version (HP_SGClusterSoftware).
+    version: String,
+    /// The last snapshot's instances and when it was fetched.
+    cache: Mutex<Option<(Instant, Arc<Model>)>>,
+}
+
+impl ServiceguardProvider {
+    /// Registers a provider over `source` for [`CLASSES`] in `root/cimv2` of `manager`.
+    pub fn install(
+        manager: &mut ObjectManager,
+        source: Arc<dyn ClusterSource>,
+        version: &str,
+    ) -> Result<Arc<ServiceguardProvider>, OperationError> {
+        let mut classes = HashMap::new();
+        for name in CLASSES {
+            let class = manager.class(CIMV2, name)?.clone();
+            classes.insert(name.to_ascii_lowercase(), class);
+        }
+        let provider = Arc::new(ServiceguardProvider {
+            source,
+            classes,
+            host: manager.host().to_owned(),
+            version: version.to_owned(),
+            cache: Mutex::new(None),
+        });
+        for name in CLASSES {
+            manager.register(CIMV2, name, provider.clone())?;
+        }
+        Ok(provider)
+    }
+
+    /// The instances of a snapshot fetched at most [`FRESH_FOR`] before this call.
+    fn model(&self) -> Result<Arc<Model>, OperationError> {
+        let arrival = Instant::now();
+        let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((fetched, model)) = cache.as_ref() {
+            if *fetched + FRESH_FOR >= arrival {
+                return Ok(model.clone());
+            }
+        }
+        let fetched = Instant::now();
+        let status = blocking(|| self.source.status()).map_err(OperationError::Failed)?;
+        let model = Arc::new(self.build(&status.cluster)?);
+        *cache = Some((fetched, model.clone()));
+        Ok(model)
+    }
+
+    /// Forgets the snapshot: a command changed the cluster.
+    fn invalidate(&self) {
+        *self.cache.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    fn build(&self, snapshot: &Snapshot) -> Result<Model, OperationError> {
+        let mut builder = ModelBuilder {
+            provider: self,
+            snapshot,
+            model: Model {
+                observer: snapshot.node_name(snapshot.observer).to_owned(),
+                ..Model::default()
+            },
+        };
+        builder.all()?;
+        Ok(builder.model)
+    }
+
+    /// HP_SGClusterSoftware, which needs no cluster.
+    fn software(&self) -> Result<(InstancePath, Instance), OperationError> {
+        let mut numbers = self
+            .version
+            .split('.')
+            .map(|part| part.parse::<u16>().unwrap_or(0));
+        let (major, minor, revision) = (
+            numbers.next().unwrap_or(0),
+            numbers.next().unwrap_or(0),
+            numbers.next().unwrap_or(0),
+        );
+        self.instance(
+            "HP_SGClusterSoftware",
+            vec![
+                (
+                    "InstanceID",
+                    Some(string(format!("cimguard:Serviceguard:{}", self.version))),
+                ),
+                ("ElementName", Some(string("cimguard Serviceguard"))),
+                ("Name", Some(string("cimguard"))),
+                ("Manufacturer", Some(string("cimguard"))),
+                ("VersionString", Some(string(&self.version))),
+                ("MajorVersion", Some(Value::Uint16(major))),
+                ("MinorVersion", Some(Value::Uint16(minor))),
+                ("RevisionNumber", Some(Value::Uint16(revision))),
+                ("BuildNumber", Some(Value::Uint16(0))),
+                ("IsEntity", Some(Value::Boolean(true))),
+                ("Classifications", Some(uint16s(&[3]))),
+            ],
+        )
+    }
+
+    /// One instance of `class_name` from `(property, value)` pairs, typed by the class; its
+    /// path has the class's keys.
+    fn instance(
+        &self,
+        class_name: &str,
+        values: Vec<(&str, Option<Value>)>,
+    ) -> Result<(InstancePath, Instance), OperationError> {
+        let misconfigured = |what: String| {
+            tracing::error!(class = class_name, "serviceguard provider: {what}");
+            OperationError::Failed(format!("the {class_name} provider is misconfigured"))
+        };
+        let class = self
+            .classes
+            .get(&class_name.to_ascii_lowercase())
+            .ok_or_else(|| misconfigured("no such class".into()))?;
+        let mut instance = Instance::new(class.name.clone());
+        for (name, value) in values {
+            let declared = class
+                .property(name)
+                .ok_or_else(|| misconfigured(format!("no property {name}")))?;
+            let mut property =
+                Property::new(declared.name.clone(), declared.cim_type.clone(), value);
+            property.is_array = declared.is_array;
+            instance.set(property);
+        }
+        let mut path = InstancePath::new(class.name.clone());
+        for key in class.keys() {
+            let value = instance
+                .value(key.name.as_str())
+                .cloned()
+                .ok_or_else(|| misconfigured(format!("key {} without a value", key.name)))?;
+            path.keybindings.push(KeyBinding {
+                name: key.name.clone(),
+                value,
+            });
+        }
+        Ok((path, instance))
+    }
+
+    /// A reference to `path` in `root/cimv2` of this host.
+    fn reference(&self, path: &InstancePath) -> Value {
+        let mut path = path.clone();
+        path.namespace = Some(CIMV2.to_owned());
+        path.host = Some(self.host.clone());
+        Value::Reference(Box::new(ObjectPath::Instance(path)))
+    }
+
+    /// Carries out a command and maps the daemon's answer to the methods' return codes
+    /// (0 done, 4 refused, 2 any other failure).
+    fn command(&self, request: &Request) -> Result<MethodOutput, OperationError> {
+        let reply = blocking(|| self.source.command(request));
+        self.invalidate();
+        let code = match reply {
+            Ok(Reply::Done) => 0,
+            Ok(Reply::Refused(reason)) => {
+                tracing::info!(?request, %reason, "serviceguard provider: refused");
+                4
+            }
+            Ok(Reply::Error(reason)) => {
+                tracing::warn!(?request, %reason, "serviceguard provider: command failed");
+                2
+            }
+            Ok(Reply::Status(_)) => 2,
+            Err(reason) => return Err(OperationError::Failed(reason)),
+        };
+        Ok(MethodOutput {
+            return_value: Some(Value::Uint32(code)),
+            out_params: Vec::new(),
+        })
+    }
+}
+
+impl InstanceProvider for ServiceguardProvider {
+    fn enumerate(
+        &self,
+        _context: &RequestContext,
+        class: &Name,
+    ) -> Result<Instances, OperationError> {
+        let key = class.as_str().to_ascii_lowercase();
+        if key == "hp_sgclustersoftware" {
+            // Served without the daemon: what is installed does not need a cluster.
+            let (path, instance) = self.software()?;
+            return Ok(Box::new(std::iter::once(Ok((path, Arc::new(instance))))));
+        }
+        let model = self.model()?;
+        let found = model.by_class.get(&key).cloned().unwrap_or_default();
+        Ok(Box::new(found.into_iter().map(Ok)))
+    }
+
+    fn invoke(
+        &self,
+        _context: &RequestContext,
+        target: &ObjectPath,
+        method: &Method,
+        params: Vec<(Name, Option<Value>)>,
+    ) -> Result<MethodOutput, OperationError> {
+        let ObjectPath::Instance(path) = target else {
+            return Err(OperationError::NotSupported(format!(
+                "method {} is not static: invoke it on an instance",
+                method.name
+            )));
+        };
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.clone())
+        };
+        let key = |name: &str| match path.key(name) {
+            Some(Value::String(text)) => Ok(text.clone()),
+            _ => Err(OperationError::parameter(format!(
+                "the instance path has no {name} key"
+            ))),
+        };
+        // The instance must exist (a wrong package name is CIM_ERR_NOT_FOUND, not a refusal).
+        let model = self.model()?;
+        let exists = model
+            .by_class
+            .get(&path.class_name.as_str().to_ascii_lowercase())
+            .is_some_and(|found| {
+                found
+                    .iter()
+                    .any(|(p, _)| crate::provider::same_keys(p, path))
+            });
+        if !exists {
+            return Err(crate::provider::not_found(path));
+        }
+        let class = path.class_name.as_str();
+        let method_name = method.name.as_str();
+        if class.eq_ignore_ascii_case("HP_SGPackage") {
+            let package = key("Name")?;
+            let node = match param("NodeName") {
+                Some(Value::String(node)) => Some(node),
+                None => None,
+                Some(_) => return Err(OperationError::parameter("NodeName must be a string")),
+            };
+            // A node that is not one of the package's is an invalid parameter (5).
+            if let Some(node) = &node {
+                let listed = model
+                    .by_class
+                    .get("hp_sgpackage")
+                    .and_then(|found| {
+                        found
+                            .iter()
+                            .find(|(p, _)| crate::provider::same_keys(p, path))
+                    })
+                    .is_some_and(|(_, instance)| match instance.value("NodeNames") {
+                        Some(Value::Array(names)) => names
+                            .iter()
+                            .any(|n| matches!(n, Some(Value::String(n)) if n == node)),
+                        _ => false,
+                    });
+                if !listed {
+                    tracing::info!(%package, %node, "serviceguard provider: not a node of the package");
+                    return Ok(MethodOutput {
+                        return_value: Some(Value::Uint32(5)),
+                        out_params: Vec::new(),
+                    });
+                }
+            }
+            let enabled = || match param("Enabled") {
+                Some(Value::Boolean(enabled)) => Ok(enabled),
+                _ => Err(OperationError::parameter("Enabled (boolean) is required")),
+            };
+            let request = if method_name.eq_ignore_ascii_case("RequestStateChange") {
+                match param("RequestedState") {
+                    Some(Value::Uint16(2)) => Request::RunPackage { package, node },
+                    Some(Value::Uint16(3)) => Request::HaltPackage { package, node },
+                    _ => {
+                        return Ok(MethodOutput {
+                            return_value: Some(Value::Uint32(5)),
+                            out_params: Vec::new(),
+                        })
+                    }
+                }
+            } else if method_name.eq_ignore_ascii_case("SetAutoRun") {
+                if enabled()? {
+                    Request::EnablePackage {
+                        package,
+                        node: None,
+                    }
+                } else {
+                    Request::DisablePackage {
+                        package,
+                        node: None,
+                    }
+                }
+            } else if method_name.eq_ignore_ascii_case("SetNodeSwitching") {
+                let Some(node) = node else {
+                    return Err(OperationError::parameter("NodeName is required"));
+                };
+                if enabled()? {
+                    Request::EnablePackage {
+                        package,
+                        node: Some(node),
+                    }
+                } else {
+                    Request::DisablePackage {
+                        package,
+                        node: Some(node),
+                    }
+                }
+            } else {
+                return Err(OperationError::NotSupported(format!(
+                    "method {method_name} of HP_SGPackage is not supported"
+                )));
+            };
+            return self.command(&request);
+        }
+        if class.eq_ignore_ascii_case("HP_SGGenericResource")
+            && method_name.eq_ignore_ascii_case("SetStatus")
+        {
+            let instance = model
+                .by_class
+                .get("hp_sggenericresource")
+                .and_then(|found| {
+                    found
+                        .iter()
+                        .find(|(p, _)| crate::provider::same_keys(p, path))
+                })
+                .map(|(_, instance)| instance.clone())
+                .ok_or_else(|| crate::provider::not_found(path))?;
+            let text = |name: &str| match instance.value(name) {
+                Some(Value::String(text)) => Some(text.clone()),
+                _ => None,
+            };
+            // cmsetresource sets a resource on the node it runs on: so does this agent.
+            if text("NodeName").as_deref() != Some(model.observer.as_str()) {
+                tracing::info!(
+                    resource = ?text("Name"),
+                    "serviceguard provider: SetStatus for another node refused"
+                );
+                return Ok(MethodOutput {
+                    return_value: Some(Value::Uint32(4)),
+                    out_params: Vec::new(),
+                });
+            }
+            let name = text("ElementName").unwrap_or_default();
+            let value = match (param("Status"), param("Value")) {
+                (Some(Value::String(status)), None) => match status.as_str() {
+                    "up" => ResourceValue::Status(true),
+                    "down" => ResourceValue::Status(false),
+                    _ => {
+                        return Err(OperationError::parameter(
+                            "Status must be \"up\" or \"down\"",
+                        ))
+                    }
+                },
+                (None, Some(Value::Uint32(value))) => ResourceValue::Value(i64::from(value)),
+                _ => {
+                    return Err(OperationError::parameter(
+                        "give either Status (\"up\" or \"down\") or Value",
+                    ))
+                }
+            };
+            return self.command(&Request::SetResource { name, value });
+        }
+        Err(OperationError::NotSupported(format!(
+            "method {method_name} of {class} is not supported"
+        )))
+    }
+}
+
+fn string(text: impl Into<String>) -> Value {
+    Value::String(text.into())
+}
+
+fn strings<S: AsRef<str>>(texts: &[S]) -> Value {
+    Value::Array(texts.iter().map(|t| Some(string(t.as_ref()))).collect())
+}
+
+fn uint16s(numbers: &[u16]) -> Value {
+    Value::Array(numbers.iter().map(|n| Some(Value::Uint16(*n))).collect())
+}
+
+fn micros(duration: Duration) -> Value {
+    Value::Uint64(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn seconds(duration: Duration) -> Value {
+    Value::Uint32(u32::try_from(duration.as_secs()).unwrap_or(u32::MAX))
+}
+
+/// `IPv4_<address>` or `IPv6_<address>`.
+fn endpoint_name(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(a) => format!("IPv4_{a}"),
+        IpAddr::V6(a) => format!("IPv6_{a}"),
+    }
+}
+
+/// DMTF EnabledState, OperationalStatus of a package state (serviceguard.md 1.4).
+fn package_dmtf(state: &str) -> (u16, &'static [u16]) {
+    match state {
+        "running" => (2, &[2]),
+        "detached" => (2, &[13]),
+        "reconfiguring" | "reconfigure_wait" => (2, &[2]),
+        "starting" | "start_wait" | "changing" => (10, &[8]),
+        "halting" | "halt_wait" => (4, &[9]),
+        "failing" | "fail_wait" => (4, &[6, 9]),
+        "failed" | "halt_aborted" => (3, &[6]),
+        "maintenance" => (9, &[11]),
+        "unknown" => (0, &[0]),
+        // halted, relocate_wait, blocked
+        _ => (3, &[10]),
+    }
+}
+
+/// A generic resource on one node, gathered from the packages that use it.
+struct ResourceEntry {
+    name: String,
+    node: String,
+    before: bool,
+    status: &'static str,
+    value: Option<i64>,
+    packages: Vec<String>,
+}
+
+/// Builds a [`Model`] from a snapshot.
+struct ModelBuilder<'a> {
+    provider: &'a ServiceguardProvider,
+    snapshot: &'a Snapshot,
+    model: Model,
+}
+
+impl ModelBuilder<'_> {
+    fn add(&mut self, (path, instance): (InstancePath, Instance)) -> InstancePath {
+        self.model
+            .by_class
+            .entry(path.class_name.as_str().to_ascii_lowercase())
+            .or_default()
+            .push((path.clone(), Arc::new(instance)));
+        path
+    }
+
+    fn instance(
+        &self,
+        class: &str,
+        values: Vec<(&str, Option<Value>)>,
+    ) -> Result<(InstancePath, Instance), OperationError> {
+        self.provider.instance(class, values)
+    }
+
+    fn reference(&self, path: &InstancePath) -> Option<Value> {
+        Some(self.provider.reference(path))
+    }
+
+    fn all(&mut self) -> Result<(), OperationError> {
+        let s = self.snapshot;
+        let cluster_name = s.name.clone();
+        let coordinator = s.coordinator.map(|id| s.node_name(id).to_owned());
+        let (cluster_state, enabled, operational): (u16, u16, &[u16]) =
+            match (s.status.as_str(), s.summary.as_str()) {
+                ("up", "ok") => (2, 2, &[2]),
+                ("up", _) => (4, 2, &[3]),
+                ("starting", _) => (1, 10, &[8]),
+                ("down", _) => (3, 3, &[10]),
+                _ => (0, 0, &[13]),
+            };
+        let quorum_type = match s.lock {
+            LockRow::None => "none",
+            LockRow::QuorumServer { .. } => "quorum_server",
+            LockRow::LockLun { .. } => "lock_lun",
+        };
+        let cluster = self.instance(
+            "HP_SGCluster",
+            vec![
+                ("CreationClassName", Some(string("HP_SGCluster"))),
+                ("Name", Some(string(&cluster_name))),
+                ("ElementName", Some(string(&cluster_name))),
+                ("NameFormat", Some(string("Other"))),
+                ("Dedicated", Some(uint16s(&[0]))),
+                ("ClusterStatus", Some(string(s.status.as_str()))),
+                ("Summary", Some(string(s.summary.as_str()))),
+                ("ClusterState", Some(Value::Uint16(cluster_state))),
+                ("EnabledState", Some(Value::Uint16(enabled))),
+                ("RequestedState", Some(Value::Uint16(12))),
+                ("OperationalStatus", Some(uint16s(operational))),
+                (
+                    "StatusDescriptions",
+                    Some(strings(&[format!(
+                        "cluster {}, summary {}",
+                        s.status, s.summary
+                    )])),
+                ),
+                ("MaxNumberOfNodes", Some(Value::Uint32(16))),
+                ("Interconnect", Some(string("Ethernet"))),
+                ("QuorumType", Some(string(quorum_type))),
+                ("MemberTimeout", Some(micros(s.member_timeout))),
+                ("AutoStartTimeout", Some(micros(s.auto_start_timeout))),
+                (
+                    "NetworkPollingInterval",
+                    Some(micros(s.network_polling_interval)),
+                ),
+                ("QsPollingInterval", s.qs_polling_interval.map(micros)),
+                (
+                    "MaxConfiguredPackages",
+                    Some(Value::Uint32(s.max_configured_packages)),
+                ),
+                ("ConfigGeneration", Some(Value::Uint64(s.generation))),
+                ("ClusterCoordinator", coordinator.clone().map(string)),
+            ],
+        )?;
+        let cluster = self.add(cluster);
+
+        let service = self.instance(
+            "HP_SGClusteringService",
+            vec![
+                ("SystemCreationClassName", Some(string("HP_SGCluster"))),
+                ("SystemName", Some(string(&cluster_name))),
+                ("CreationClassName", Some(string("HP_SGClusteringService"))),
+                ("Name", Some(string("cmcld"))),
+                ("ElementName", Some(string("cmcld"))),
+                ("Started", Some(Value::Boolean(s.status.as_str() == "up"))),
+                ("EnabledState", Some(Value::Uint16(enabled))),
+                ("OperationalStatus", Some(uint16s(operational))),
+                ("CoordinatorNode", coordinator.map(string)),
+                ("ConfigGeneration", Some(Value::Uint64(s.generation))),
+            ],
+        )?;
+        let service = self.add(service);
+        let hosted = self.instance(
+            "HP_SGHostedClusterService",
+            vec![
+                ("Antecedent", self.reference(&cluster)),
+                ("Dependent", self.reference(&service)),
+            ],
+        )?;
+        self.add(hosted);
+
+        self.quorum_device(&cluster_name)?;
+
+        let mut node_paths = HashMap::new();
+        for node in &s.nodes {
+            let state = node.condition.state.as_str();
+            let (node_enabled, node_operational, state_of_node): (u16, &[u16], u16) =
+                match (node.condition.status.as_str(), state) {
+                    ("up", "running") => (2, &[2], 4),
+                    (_, "reforming") => (10, &[8], 2),
+                    (_, "failed") => (3, &[6], 5),
+                    (_, "halted" | "detached") => (3, &[10], 5),
+                    _ => (0, &[0], 0),
+                };
+            let heartbeat_ips: Vec<String> = node
+                .interfaces
+                .iter()
+                .flat_map(|i| i.addresses.iter())
+                .filter(|(_, network)| network.is_some())
+                .map(|(address, _)| address.to_string())
+                .collect();
+            let row = self.instance(
+                "HP_SGNode",
+                vec![
+                    ("CreationClassName", Some(string("HP_SGNode"))),
+                    ("Name", Some(string(&node.name))),
+                    ("ElementName", Some(string(&node.name))),
+                    ("NameFormat", Some(string("IP"))),
+                    ("NodeStatus", Some(string(node.condition.status.as_str()))),
+                    ("NodeState", Some(string(state))),
+                    ("Summary", Some(string(node.summary.as_str()))),
+                    ("NodeId", Some(Value::Uint32(node.id.0 + 1))),
+                    (
+                        "IsClusterCoordinator",
+                        Some(Value::Boolean(s.coordinator == Some(node.id))),
+                    ),
+                    ("EnabledState", Some(Value::Uint16(node_enabled))),
+                    ("OperationalStatus", Some(uint16s(node_operational))),
+                    ("HeartbeatIPs", Some(strings(&heartbeat_ips))),
+                    ("ClusterName", Some(string(&cluster_name))),
+                ],
+            )?;
+            let node_path = self.add(row);
+            let participating = self.instance(
+                "HP_SGParticipatingCS",
+                vec![
+                    ("Antecedent", self.reference(&node_path)),
+                    ("Dependent", self.reference(&cluster)),
+                    ("StateOfNode", Some(Value::Uint16(state_of_node))),
+                    ("RoleOfNode", Some(Value::Uint16(2))),
+                ],
+            )?;
+            self.add(participating);
+            for interface in &node.interfaces {
+                for (address, network) in &interface.addresses {
+                    let role = if network.is_some() {
+                        "heartbeat"
+                    } else {
+                        "stationary"
+                    };
+                    let up = node.condition.status.as_str() == "up";
+                    self.endpoint(
+                        &cluster,
+                        ("HP_SGNode", &node.name),
+                        *address,
+                        role,
+                        Some(&interface.name),
+                        None,
+                        up.then_some(node.name.as_str()),
+                    )?;
+                }
+            }
+            node_paths.insert(node.name.clone(), node_path);
+        }
+
+        let mut package_paths = HashMap::new();
+        for package in &s.packages {
+            let owners: Vec<&str> = package.owners.iter().map(|n| s.node_name(n)).collect();
+            let state = package.condition.state.as_str();
+            let (package_enabled, package_operational) = package_dmtf(state);
+            let node_names: Vec<&str> = package.nodes.iter().map(|n| n.name.as_str()).collect();
+            let description = if package.description.is_empty() {
+                package.name.clone()
+            } else {
+                package.description.clone()
+            };
+            let row = self.instance(
+                "HP_SGPackage",
+                vec![
+                    ("SystemCreationClassName", Some(string("HP_SGCluster"))),
+                    ("SystemName", Some(string(&cluster_name))),
+                    ("CreationClassName", Some(string("HP_SGPackage"))),
+                    ("Name", Some(string(&package.name))),
+                    ("ElementName", Some(string(description))),
+                    ("PackageType", Some(string(package.kind.keyword()))),
+                    (
+                        "PackageStatus",
+                        Some(string(package.condition.status.as_str())),
+                    ),
+                    ("PackageState", Some(string(state))),
+                    ("Summary", Some(string(package.summary.as_str()))),
+                    ("AutoRun", Some(Value::Boolean(package.auto_run))),
+                    (
+                        "CurrentNode",
+                        (!owners.is_empty()).then(|| string(owners.join(","))),
+                    ),
+                    ("NodeNames", Some(strings(&node_names))),
+                    (
+                        "FailoverPolicy",
+                        Some(string(package.failover_policy.keyword())),
+                    ),
+                    (
+                        "FailbackPolicy",
+                        Some(string(package.failback_policy.keyword())),
+                    ),
+                    ("Priority", package.priority.map(Value::Uint32)),
+                    (
+                        "NodeFailFastEnabled",
+                        Some(Value::Boolean(package.node_fail_fast)),
+                    ),
+                    ("RunScriptTimeout", package.run_script_timeout.map(seconds)),
+                    (
+                        "HaltScriptTimeout",
+                        package.halt_script_timeout.map(seconds),
+                    ),
+                    (
+                        "LastHaltFailed",
+                        Some(Value::Boolean(state == "halt_aborted")),
+                    ),
+                    ("EnabledState", Some(Value::Uint16(package_enabled))),
+                    ("RequestedState", Some(Value::Uint16(12))),
+                    ("OperationalStatus", Some(uint16s(package_operational))),
+                    ("Started", Some(Value::Boolean(state == "running"))),
+                ],
+            )?;
+            let package_path = self.add(row);
+            let hosted = self.instance(
+                "HP_SGClusterPackage",
+                vec![
+                    ("Antecedent", self.reference(&cluster)),
+                    ("Dependent", self.reference(&package_path)),
+                ],
+            )?;
+            self.add(hosted);
+            for (address, _subnet) in &package.ip_addresses {
+                self.endpoint(
+                    &cluster,
+                    ("HP_SGCluster", &cluster_name),
+                    *address,
+                    "relocatable",
+                    None,
+                    Some(&package.name),
+                    owners.first().copied(),
+                )?;
+            }
+            for row in &package.nodes {
+                if let Some(node_path) = node_paths.get(&row.name) {
+                    let link = self.instance(
+                        "HP_SGPackageNode",
+                        vec![
+                            ("Antecedent", self.reference(node_path)),
+                            ("Dependent", self.reference(&package_path)),
+                            (
+                                "Order",
+                                Some(Value::Uint16(u16::try_from(row.order).unwrap_or(u16::MAX))),
+                            ),
+                            (
+                                "NodeType",
+                                Some(string(if row.order == 1 {
+                                    "Primary"
+                                } else {
+                                    "Alternate"
+                                })),
+                            ),
+                            ("SwitchingEnabled", Some(Value::Boolean(row.switching))),
+                            ("IsCurrent", Some(Value::Boolean(row.current))),
+                        ],
+                    )?;
+                    self.add(link);
+                }
+                for service in &row.services {
+                    // A failover package's service is one, wherever it runs; a multi-node
+                    // package has one per node.
+                    let name = if package.kind.keyword() == "failover" {
+                        format!("{}:{}", package.name, service.name)
+                    } else {
+                        format!("{}:{}:{}", package.name, service.name, row.name)
+                    };
+                    let status = service.condition.status.as_str();
+                    let (service_enabled, service_operational): (u16, &[u16]) = match status {
+                        "up" => (2, &[2]),
+                        "down" => (3, &[6]),
+                        _ => (0, &[0]),
+                    };
+                    let part = self.instance(
+                        "HP_SGPackageService",
+                        vec![
+                            ("SystemCreationClassName", Some(string("HP_SGCluster"))),
+                            ("SystemName", Some(string(&cluster_name))),
+                            ("CreationClassName", Some(string("HP_SGPackageService"))),
+                            ("Name", Some(string(name))),
+                            ("ElementName", Some(string(&service.name))),
+                            ("PackageName", Some(string(&package.name))),
+                            ("ServiceStatus", Some(string(status))),
+                            ("Restarts", Some(Value::Uint32(service.condition.restarts))),
+                            ("MaxRestarts", service.max_restarts.map(Value::Uint32)),
+                            ("NodeName", Some(string(&row.name))),
+                            ("Started", Some(Value::Boolean(status == "up"))),
+                            ("EnabledState", Some(Value::Uint16(service_enabled))),
+                            ("OperationalStatus", Some(uint16s(service_operational))),
+                        ],
+                    )?;
+                    let part = self.add(part);
+                    let component = self.instance(
+                        "HP_SGPackageServiceComponent",
+                        vec![
+                            ("GroupComponent", self.reference(&package_path)),
+                            ("PartComponent", self.reference(&part)),
+                        ],
+                    )?;
+                    self.add(component);
+                }
+            }
+            package_paths.insert(package.name.clone(), package_path);
+        }
+
+        // Dependencies, once every package has its path.
+        for package in &s.packages {
+            for dependency in &package.dependencies {
+                let (Some(dependent), Some(antecedent)) = (
+                    package_paths.get(&package.name),
+                    package_paths.get(&dependency.name),
+                ) else {
+                    continue;
+                };
+                let condition = dependency.condition.keyword();
+                let link = self.instance(
+                    "HP_SGPackageDependency",
+                    vec![
+                        ("Antecedent", self.reference(antecedent)),
+                        ("Dependent", self.reference(dependent)),
+                        (
+                            "TypeOfDependency",
+                            Some(Value::Uint16(if condition == "down" { 4 } else { 3 })),
+                        ),
+                        ("DependencyName", Some(string(&dependency.name))),
+                        ("Location", Some(string(dependency.location.keyword()))),
+                        ("Satisfied", Some(Value::Boolean(dependency.satisfied))),
+                    ],
+                )?;
+                self.add(link);
+            }
+        }
+
+        // Generic resources: one per resource and node, with the packages that use it.
+        let mut resources: Vec<ResourceEntry> = Vec::new();
+        for package in &s.packages {
+            for row in &package.nodes {
+                for resource in &row.resources {
+                    match resources
+                        .iter_mut()
+                        .find(|r| r.name == resource.name && r.node == row.name)
+                    {
+                        Some(entry) => entry.packages.push(package.name.clone()),
+                        None => resources.push(ResourceEntry {
+                            name: resource.name.clone(),
+                            node: row.name.clone(),
+                            before: resource.before_package_start,
+                            status: resource.status.as_str(),
+                            value: resource.value,
+                            packages: vec![package.name.clone()],
+                        }),
+                    }
+                }
+            }
+        }
+        for ResourceEntry {
+            name,
+            node,
+            before,
+            status,
+            value,
+            packages,
+        } in resources
+        {
+            let (resource_enabled, resource_operational): (u16, &[u16]) = match status {
+                "up" => (2, &[2]),
+                "down" => (3, &[6]),
+                _ => (0, &[0]),
+            };
+            let row = self.instance(
+                "HP_SGGenericResource",
+                vec![
+                    (
+                        "InstanceID",
+                        Some(string(format!("cimguard:{cluster_name}:{name}:{node}"))),
+                    ),
+                    ("ElementName", Some(string(&name))),
+                    ("NodeName", Some(string(&node))),
+                    (
+                        "EvaluationType",
+                        Some(string(if before {
+                            "before_package_start"
+                        } else {
+                            "during_package_start"
+                        })),
+                    ),
+                    ("ResourceStatus", Some(string(status))),
+                    (
+                        "ResourceValue",
+                        value.map(|v| Value::Uint32(u32::try_from(v.max(0)).unwrap_or(u32::MAX))),
+                    ),
+                    ("PackageNames", Some(strings(&packages))),
+                    ("EnabledState", Some(Value::Uint16(resource_enabled))),
+                    ("OperationalStatus", Some(uint16s(resource_operational))),
+                ],
+            )?;
+            self.add(row);
+        }
+        Ok(())
+    }
+
+    fn quorum_device(&mut self, cluster_name: &str) -> Result<(), OperationError> {
+        let s = self.snapshot;
+        let (id, kind, node, address, status) = match &s.lock {
+            LockRow::None => return Ok(()),
+            LockRow::QuorumServer { host, status } => (
+                format!("cimguard:{cluster_name}:quorum_server:{host}"),
+                "quorum_server",
+                None,
+                host.clone(),
+                *status,
+            ),
+            LockRow::LockLun { device, status } => {
+                let observer = s.node_name(s.observer).to_owned();
+                (
+                    format!("cimguard:{cluster_name}:lock_lun:{observer}"),
+                    "lock_lun",
+                    Some(observer),
+                    device
+                        .as_ref()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_default(),
+                    *status,
+                )
+            }
+        };
+        let status = status.as_str();
+        let (device_enabled, device_operational): (u16, &[u16]) = match status {
+            "up" => (2, &[2]),
+            "down" => (3, &[6]),
+            _ => (0, &[0]),
+        };
+        let row = self.instance(
+            "HP_SGQuorumDevice",
+            vec![
+                ("InstanceID", Some(string(id))),
+                ("ElementName", Some(string(&address))),
+                ("DeviceType", Some(string(kind))),
+                ("NodeName", node.map(string)),
+                ("Addresses", Some(strings(&[address]))),
+                ("DeviceStatus", Some(string(status))),
+                (
+                    "DeviceState",
+                    Some(string(if status == "up" { "running" } else { "unknown" })),
+                ),
+                ("EnabledState", Some(Value::Uint16(device_enabled))),
+                ("OperationalStatus", Some(uint16s(device_operational))),
+            ],
+        )?;
+        self.add(row);
+        Ok(())
+    }
+
+    /// An IP endpoint of `system` (class, name) and its HP_SGClusterIPProtocolEndpoint.
+    #[allow(clippy::too_many_arguments)]
+    fn endpoint(
+        &mut self,
+        cluster: &InstancePath,
+        system: (&str, &str),
+        address: IpAddr,
+        role: &str,
+        interface: Option<&str>,
+        package: Option<&str>,
+        current: Option<&str>,
+    ) -> Result<(), OperationError> {
+        let (v4, v6, if_type) = match address {
+            IpAddr::V4(a) => (Some(string(a.to_string())), None, 4096),
+            IpAddr::V6(a) => (None, Some(string(a.to_string())), 4097),
+        };
+        let row = self.instance(
+            "HP_SGIPProtocolEndpoint",
+            vec![
+                ("SystemCreationClassName", Some(string(system.0))),
+                ("SystemName", Some(string(system.1))),
+                ("CreationClassName", Some(string("HP_SGIPProtocolEndpoint"))),
+                ("Name", Some(string(endpoint_name(address)))),
+                ("ElementName", Some(string(address.to_string()))),
+                ("Address", Some(string(address.to_string()))),
+                ("IPv4Address", v4),
+                ("IPv6Address", v6),
+                ("ProtocolIFType", Some(Value::Uint16(if_type))),
+                ("AddressRole", Some(string(role))),
+                ("InterfaceName", interface.map(string)),
+                ("PackageName", package.map(string)),
+                ("CurrentNode", current.map(string)),
+                (
+                    "EnabledState",
+                    Some(Value::Uint16(if current.is_some() { 2 } else { 3 })),
+                ),
+            ],
+        )?;
+        let endpoint = self.add(row);
+        let link = self.instance(
+            "HP_SGClusterIPProtocolEndpoint",
+            vec![
+                ("Antecedent", self.reference(cluster)),
+                ("Dependent", self.reference(&endpoint)),
+            ],
+        )?;
+        self.add(link);
+        Ok(())
+    }
+}

@@ -1,0 +1,228 @@
+//! The node's WBEM agent, as `cmwbemd` runs it alone and `cmcld` runs it beside the cluster
+//! daemon: CIM-XML over HTTPS (DSP0200) with the shipped schema, the interop namespace, the
+//! subscriptions and, given the daemon's admin socket, the Serviceguard provider.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use cimguard_provider::auth::{AuditLog, Authenticator, Users};
+use cimguard_provider::config::{Limits, ServerConfig};
+use cimguard_provider::interop::{
+    standard_object_manager, InteropSettings, Profile, INDICATIONS_PROFILE, PROFILE_REGISTRATION,
+};
+use cimguard_provider::server::{Server, TlsSource};
+use cimguard_provider::service::Service;
+use cimguard_provider::serviceguard::{AdminSocket, ServiceguardProvider, CIMV2};
+use cimguard_provider::subscriptions::SubscriptionStore;
+
+/// What an agent is started with.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    /// HTTPS addresses.
+    pub https: Vec<SocketAddr>,
+    /// Plain-HTTP addresses.
+    pub http: Vec<SocketAddr>,
+    /// Plain HTTP allowed beyond loopback.
+    pub danger_plain_http_beyond_loopback: bool,
+    /// Requests without credentials served as `anonymous` (FULL_ADMIN).
+    pub danger_allow_anonymous: bool,
+    /// The users file.
+    pub users_file: PathBuf,
+    /// Where the subscription store is kept.
+    pub state_dir: PathBuf,
+    /// The audit log.
+    pub audit_log: Option<PathBuf>,
+    /// The spool directory (default STATE_DIR/spool).
+    pub spool_dir: Option<PathBuf>,
+    /// The TLS material's directory.
+    pub tls_dir: PathBuf,
+    /// The authority of accepted client certificates.
+    pub client_ca: Option<PathBuf>,
+    /// The host name of paths and certificates (default: this machine's).
+    pub host_name: Option<String>,
+    /// The limits.
+    pub limits: Limits,
+    /// The cluster daemon's admin socket: with it the agent serves the Serviceguard classes.
+    pub cluster_socket: Option<PathBuf>,
+    /// The cluster's name, for the Serviceguard profile's central instance.
+    pub cluster_name: Option<String>,
+}
+
+/// The Serviceguard cluster profile this agent implements; its central instance is the
+/// cluster, when the agent serves one.
+fn serviceguard_profile(cluster_name: Option<&str>, host: &str) -> Profile {
+    let central = cluster_name
+        .map(|name| {
+            let mut path = cim_schema::model::InstancePath::new("HP_SGCluster");
+            path.namespace = Some(CIMV2.to_owned());
+            path.host = Some(host.to_owned());
+            path.keybindings.push(cim_schema::model::KeyBinding {
+                name: "CreationClassName".into(),
+                value: cim_schema::model::Value::String("HP_SGCluster".into()),
+            });
+            path.keybindings.push(cim_schema::model::KeyBinding {
+                name: "Name".into(),
+                value: cim_schema::model::Value::String(name.to_owned()),
+            });
+            vec![path]
+        })
+        .unwrap_or_default();
+    Profile {
+        organization: 1,
+        other_organization: Some("cimguard".into()),
+        name: "Serviceguard Cluster".into(),
+        version: "1.0.0".into(),
+        central,
+        references: vec![PROFILE_REGISTRATION.into(), INDICATIONS_PROFILE.into()],
+    }
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Serves until `shutdown` completes; SIGHUP reloads the users file and the certificate.
+/// `listening` is told each bound address (and whether it is HTTPS) once the server listens.
+pub async fn serve(
+    settings: AgentSettings,
+    listening: impl Fn(SocketAddr, bool),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let host = settings.host_name.clone().unwrap_or_else(host_name);
+    let config = ServerConfig {
+        danger_plain_http_beyond_loopback: settings.danger_plain_http_beyond_loopback,
+        danger_allow_anonymous: settings.danger_allow_anonymous,
+        https_addresses: settings.https.clone(),
+        http_addresses: settings.http.clone(),
+        spool_dir: Some(
+            settings
+                .spool_dir
+                .clone()
+                .unwrap_or_else(|| settings.state_dir.join("spool")),
+        ),
+        limits: settings.limits.clone(),
+        ..ServerConfig::default()
+    };
+    config
+        .prepare_spool_dir()
+        .with_context(|| format!("spool directory {:?}", config.spool_dir))?;
+    let tls = if config.https_addresses.is_empty() {
+        None
+    } else {
+        let mut names = cimguard_certs::ServerNames {
+            dns_names: vec![host.clone(), "localhost".into()],
+            ip_addresses: Vec::new(),
+        };
+        for address in &config.https_addresses {
+            if !address.ip().is_unspecified() {
+                names.ip_addresses.push(address.ip());
+            }
+        }
+        names
+            .ip_addresses
+            .push(std::net::Ipv4Addr::LOCALHOST.into());
+        let paths = cimguard_certs::ensure(&settings.tls_dir, &names)
+            .with_context(|| format!("tls material in {}", settings.tls_dir.display()))?;
+        let tls_settings = cimguard_certs::TlsSettings {
+            paths,
+            client_ca: settings.client_ca.clone(),
+        };
+        Some(Arc::new(
+            cimguard_certs::ReloadableServerConfig::new(tls_settings)
+                .context("tls configuration")?,
+        ))
+    };
+    let cluster_name = settings
+        .cluster_socket
+        .as_ref()
+        .and(settings.cluster_name.as_deref());
+    let interop = InteropSettings {
+        product: "cimguard".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        system_name: host.clone(),
+        profiles: vec![serviceguard_profile(cluster_name, &host)],
+    };
+    let mut manager =
+        standard_object_manager(&host, &interop).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(socket) = &settings.cluster_socket {
+        ServiceguardProvider::install(
+            &mut manager,
+            Arc::new(AdminSocket::new(socket)),
+            env!("CARGO_PKG_VERSION"),
+        )
+        .map_err(|e| anyhow::anyhow!("the Serviceguard provider: {e}"))?;
+    }
+    let store = Arc::new(SubscriptionStore::open(
+        Some(settings.state_dir.join("subscriptions.xml")),
+        &host,
+    )?);
+    store
+        .install(&mut manager)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let authenticator = match Users::load(&settings.users_file) {
+        Ok(users) => Some(Arc::new(Authenticator::new(users))),
+        Err(error) if settings.danger_allow_anonymous => {
+            tracing::warn!(%error, "no users file: only anonymous requests are served");
+            None
+        }
+        Err(error) => {
+            return Err(anyhow::anyhow!(
+                "{error}; create users with `cimguard user add NAME --role ROLE --users-file {}`",
+                settings.users_file.display()
+            ))
+        }
+    };
+    let audit = match &settings.audit_log {
+        Some(path) => {
+            Some(AuditLog::open(path).with_context(|| format!("audit log {}", path.display()))?)
+        }
+        None => None,
+    };
+    let service = Arc::new(Service::new(config, manager, authenticator.clone(), audit));
+    let server = Server::bind(service, tls.clone().map(|t| t as Arc<dyn TlsSource>)).await?;
+    for (address, https) in server.local_addresses() {
+        tracing::info!(%address, https, "listening");
+        listening(address, https);
+    }
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let reload = tls.clone();
+    let users_file = settings.users_file.clone();
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            if let Some(authenticator) = &authenticator {
+                match Users::load(&users_file) {
+                    Ok(users) => {
+                        authenticator.reload(users);
+                        tracing::info!("users reloaded");
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "users file reload failed; keeping the old users");
+                    }
+                }
+            }
+            if let Some(tls) = &reload {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("tls certificate reloaded"),
+                    Err(error) => {
+                        tracing::error!(%error, "tls reload failed; keeping the old certificate");
+                    }
+                }
+            }
+        }
+    });
+    server
+        .run(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+        })
+        .await;
+    Ok(())
+}

@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""One CIM operation on a cimguard node's agent through pywbem, answered as JSON.
+
+Usage: cluster_cim.py --url URL --ca-certs CA --user NAME --password SECRET OPERATION
+
+OPERATION is a JSON object:
+  {"op": "enumerate", "class": "HP_SGNode"}
+      -> [{"path": {"class": ..., "keys": {...}}, "properties": {...}}, ...]
+  {"op": "associators", "path": PATH, "assoc_class": ..., "result_class": ...}
+      -> [PATH, ...] (the associated instances' paths)
+  {"op": "references", "path": PATH, "result_class": ...}
+      -> [PATH, ...]
+  {"op": "invoke", "path": PATH, "method": "RequestStateChange",
+   "params": {"RequestedState": ["uint16", 3], "NodeName": ["string", "n2"]}}
+      -> {"return": N, "out": {...}}
+PATH is {"class": ..., "keys": {...}} with string keys (reference keys are not needed here).
+
+A CIM error prints {"error": CODE, "description": TEXT} and exits 0: the caller asserts it.
+Values are printed as JSON: integers, booleans, strings, lists, null; references as PATHs.
+"""
+
+import argparse
+import json
+import sys
+import warnings
+
+import pywbem
+from pywbem import CIMError, CIMInstanceName, WBEMConnection
+
+NAMESPACE = "root/cimv2"
+
+
+def to_path(path):
+    return CIMInstanceName(path["class"], keybindings=path["keys"], namespace=NAMESPACE)
+
+
+def from_path(path):
+    keys = {}
+    for name, value in path.keybindings.items():
+        keys[name] = from_value(value)
+    return {"class": path.classname, "keys": keys}
+
+
+def from_value(value):
+    if isinstance(value, CIMInstanceName):
+        return from_path(value)
+    if isinstance(value, list):
+        return [from_value(v) for v in value]
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return int(value)
+    return str(value)
+
+
+TYPES = {
+    "uint16": pywbem.Uint16,
+    "uint32": pywbem.Uint32,
+    "string": str,
+    "boolean": bool,
+}
+
+
+def run(conn, op):
+    kind = op["op"]
+    if kind == "enumerate":
+        found = conn.EnumerateInstances(op["class"], namespace=NAMESPACE)
+        return [
+            {
+                "path": from_path(instance.path),
+                "properties": {
+                    name: from_value(prop.value) for name, prop in instance.properties.items()
+                },
+            }
+            for instance in found
+        ]
+    if kind == "associators":
+        found = conn.AssociatorNames(
+            to_path(op["path"]),
+            AssocClass=op.get("assoc_class"),
+            ResultClass=op.get("result_class"),
+        )
+        return [from_path(p) for p in found]
+    if kind == "references":
+        found = conn.ReferenceNames(to_path(op["path"]), ResultClass=op.get("result_class"))
+        return [from_path(p) for p in found]
+    if kind == "invoke":
+        params = [
+            (name, TYPES[kind_](value)) for name, (kind_, value) in op.get("params", {}).items()
+        ]
+        result, out = conn.InvokeMethod(op["method"], to_path(op["path"]), params)
+        return {"return": int(result), "out": {k: from_value(v) for k, v in out.items()}}
+    raise SystemExit(f"unknown operation {kind}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--ca-certs", required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("operation")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    conn = WBEMConnection(
+        args.url,
+        (args.user, args.password),
+        default_namespace=NAMESPACE,
+        ca_certs=args.ca_certs,
+        timeout=30,
+    )
+    try:
+        answer = run(conn, json.loads(args.operation))
+    except CIMError as error:
+        answer = {"error": error.status_code, "description": error.status_description}
+    json.dump(answer, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,442 @@
+//! The cluster as CIM instances: three real `cmcld` processes on loopback, each serving its
+//! WBEM agent (`--wbem-listen`), driven by pywbem through `tests/python/cluster_cim.py`.
+//! What the agents answer is compared with what the daemons' status says at the same moment,
+//! and the package methods are checked to do what cmrunpkg, cmhaltpkg and cmmodpkg do.
+//!
+//! Needs `cargo build --bin cmcld --bin cimguard` and the venv of `scripts/test` (the test
+//! fails, never skips, without them).
+
+use std::time::Duration;
+
+use cimguard_tests::cluster::TestCluster;
+use cimguard_tests::pyagent::{client_script, describe, output_within};
+use serde_json::{json, Value};
+
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Long enough for a formation, a start and a failover under CI load.
+const BOUND: Duration = Duration::from_secs(60);
+
+const ADMIN: (&str, &str) = ("admin", "admin-secret-1");
+const MONITOR: (&str, &str) = ("watcher", "monitor-secret-1");
+
+/// One operation on node `k`'s agent as `user`; the JSON answer.
+fn cim(cluster: &TestCluster, k: usize, user: (&str, &str), op: &Value) -> Value {
+    let mut command = client_script("cluster_cim.py").unwrap_or_else(|e| panic!("{e}"));
+    command
+        .arg("--url")
+        .arg(cluster.agent_url(k))
+        .arg("--ca-certs")
+        .arg(cluster.agent_ca(k))
+        .arg("--user")
+        .arg(user.0)
+        .arg("--password")
+        .arg(user.1)
+        .arg(op.to_string());
+    let output = output_within(&mut command, Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    assert!(
+        output.status.success(),
+        "cluster_cim.py {op} failed:\n{}\n{}",
+        describe(&output),
+        cluster.log(k)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&output)))
+}
+
+fn enumerate(cluster: &TestCluster, k: usize, class: &str) -> Vec<Value> {
+    let answer = cim(
+        cluster,
+        k,
+        ADMIN,
+        &json!({"op": "enumerate", "class": class}),
+    );
+    answer
+        .as_array()
+        .unwrap_or_else(|| panic!("EnumerateInstances {class}: {answer}"))
+        .clone()
+}
+
+fn package_path(name: &str) -> Value {
+    json!({"class": "HP_SGPackage", "keys": {
+        "SystemCreationClassName": "HP_SGCluster", "SystemName": "testcluster",
+        "CreationClassName": "HP_SGPackage", "Name": name}})
+}
+
+fn cluster_path() -> Value {
+    json!({"class": "HP_SGCluster", "keys": {
+        "CreationClassName": "HP_SGCluster", "Name": "testcluster"}})
+}
+
+/// The package instance named `name` among `instances`.
+fn named<'a>(instances: &'a [Value], name: &str) -> &'a Value {
+    instances
+        .iter()
+        .find(|i| i["properties"]["Name"] == name)
+        .unwrap_or_else(|| panic!("no instance named {name} in {instances:?}"))
+}
+
+/// The demo's shape: dbpkg (a service with restarts, a generic resource), webpkg (depends on
+/// dbpkg, fails back automatically) and a multi-node package.
+fn demo_cluster() -> TestCluster {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    cluster.add_package(
+        "dbpkg",
+        "package_name dbpkg\npackage_description Example database\npackage_type failover\n\
+         node_name n1\nnode_name n2\nnode_name n3\nauto_run yes\n\
+         service_name db_monitor\nservice_cmd \"exec sleep 100000\"\nservice_restart 2\n\
+         generic_resource_name sfm_disk\ngeneric_resource_evaluation_type during_package_start\n",
+    );
+    cluster.add_package(
+        "webpkg",
+        "package_name webpkg\npackage_type failover\nnode_name n2\nnode_name n3\nnode_name n1\n\
+         auto_run yes\nfailback_policy automatic\nservice_name web\n\
+         service_cmd \"exec sleep 100000\"\n\
+         dependency_name db\ndependency_condition dbpkg = up\ndependency_location any_node\n",
+    );
+    cluster.add_package(
+        "monpkg",
+        "package_name monpkg\npackage_type multi_node\nnode_name n1\nnode_name n2\n\
+         node_name n3\nauto_run yes\nservice_name mon\nservice_cmd \"exec sleep 100000\"\n",
+    );
+    cluster.start_all();
+    cluster
+}
+
+/// The owners of `package` in node `k`'s status.
+fn owners(cluster: &TestCluster, k: usize, package: &str) -> Vec<String> {
+    cluster.owners(k, package).unwrap_or_default()
+}
+
+#[test]
+fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_status() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "the agents to answer", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    // sfm_disk is unknown until set: set it up on every node through its own agent's
+    // HP_SGGenericResource.SetStatus, as cmsetresource would on each node.
+    for k in 1..=3 {
+        let resources = enumerate(&cluster, k, "HP_SGGenericResource");
+        let own = resources
+            .iter()
+            .find(|r| r["properties"]["NodeName"] == format!("n{k}"))
+            .unwrap_or_else(|| panic!("no sfm_disk of n{k} in {resources:?}"));
+        let answer = cim(
+            &cluster,
+            k,
+            ADMIN,
+            &json!({"op": "invoke", "path": own["path"], "method": "SetStatus",
+                    "params": {"Status": ["string", "up"]}}),
+        );
+        assert_eq!(answer["return"], 0, "SetStatus on n{k}: {answer}");
+        // Another node's resource is not this agent's to set: refused (4).
+        let other = resources
+            .iter()
+            .find(|r| r["properties"]["NodeName"] != format!("n{k}"))
+            .expect("another node's resource");
+        let answer = cim(
+            &cluster,
+            k,
+            ADMIN,
+            &json!({"op": "invoke", "path": other["path"], "method": "SetStatus",
+                    "params": {"Status": ["string", "up"]}}),
+        );
+        assert_eq!(answer["return"], 4, "SetStatus for another node: {answer}");
+    }
+    cluster.wait_for(BOUND, "dbpkg on n1, webpkg on n2", |c| {
+        owners(c, 1, "dbpkg") == ["n1"] && owners(c, 1, "webpkg") == ["n2"]
+    });
+
+    // Every node's agent serves the same cluster.
+    for k in 1..=3 {
+        let clusters = enumerate(&cluster, k, "HP_SGCluster");
+        assert_eq!(clusters.len(), 1, "n{k}: {clusters:?}");
+        assert_eq!(clusters[0]["properties"]["Name"], "testcluster");
+        let nodes = enumerate(&cluster, k, "HP_SGNode");
+        assert_eq!(nodes.len(), 3, "n{k}: {nodes:?}");
+    }
+    // HP_Cluster (the parent) answers with the HP_SGCluster.
+    let parents = enumerate(&cluster, 2, "HP_Cluster");
+    assert_eq!(parents.len(), 1);
+    assert_eq!(parents[0]["path"]["class"], "HP_SGCluster");
+
+    // The values equal the daemon's status at the same moment (retried while it changes).
+    cluster.wait_for(BOUND, "CIM values equal to the status", |c| {
+        let before = c.status(1).expect("n1's status").cluster;
+        let packages = enumerate(c, 1, "HP_SGPackage");
+        let nodes = enumerate(c, 1, "HP_SGNode");
+        let clusters = enumerate(c, 1, "HP_SGCluster");
+        let after = c.status(1).expect("n1's status").cluster;
+        if before != after {
+            return false;
+        }
+        let cluster_row = &clusters[0]["properties"];
+        assert_eq!(cluster_row["ClusterStatus"], after.status.as_str());
+        assert_eq!(cluster_row["Summary"], after.summary.as_str());
+        assert_eq!(cluster_row["ConfigGeneration"], after.generation);
+        assert_eq!(
+            cluster_row["MemberTimeout"],
+            after.member_timeout.as_micros() as u64
+        );
+        assert_eq!(
+            cluster_row["ClusterCoordinator"],
+            after.node_name(after.coordinator.expect("a coordinator"))
+        );
+        assert_eq!(packages.len(), after.packages.len());
+        for row in &after.packages {
+            let p = &named(&packages, &row.name)["properties"];
+            assert_eq!(
+                p["PackageStatus"],
+                row.condition.status.as_str(),
+                "{}",
+                row.name
+            );
+            assert_eq!(
+                p["PackageState"],
+                row.condition.state.as_str(),
+                "{}",
+                row.name
+            );
+            assert_eq!(p["Summary"], row.summary.as_str(), "{}", row.name);
+            assert_eq!(p["AutoRun"], row.auto_run, "{}", row.name);
+            assert_eq!(p["PackageType"], row.kind.keyword(), "{}", row.name);
+            let owners: Vec<&str> = row.owners.iter().map(|n| after.node_name(n)).collect();
+            let current = if owners.is_empty() {
+                Value::Null
+            } else {
+                Value::from(owners.join(","))
+            };
+            assert_eq!(p["CurrentNode"], current, "{}", row.name);
+            let names: Vec<&str> = row.nodes.iter().map(|n| n.name.as_str()).collect();
+            assert_eq!(p["NodeNames"], json!(names), "{}", row.name);
+        }
+        for row in &after.nodes {
+            let n = &named(&nodes, &row.name)["properties"];
+            assert_eq!(
+                n["NodeStatus"],
+                row.condition.status.as_str(),
+                "{}",
+                row.name
+            );
+            assert_eq!(n["NodeState"], row.condition.state.as_str(), "{}", row.name);
+            assert_eq!(n["Summary"], row.summary.as_str(), "{}", row.name);
+        }
+        true
+    });
+    let packages = enumerate(&cluster, 1, "HP_SGPackage");
+    let db = &named(&packages, "dbpkg")["properties"];
+    assert_eq!(db["ElementName"], "Example database");
+    assert_eq!(db["EnabledState"], 2);
+    assert_eq!(db["OperationalStatus"], json!([2]));
+    assert_eq!(db["Started"], true);
+
+    // Associations resolve in both directions.
+    let nodes = cim(
+        &cluster,
+        3,
+        ADMIN,
+        &json!({"op": "associators", "path": cluster_path(),
+                "assoc_class": "HP_SGParticipatingCS"}),
+    );
+    let mut names: Vec<&str> = nodes
+        .as_array()
+        .expect("node paths")
+        .iter()
+        .map(|p| p["keys"]["Name"].as_str().expect("a name"))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["n1", "n2", "n3"], "{nodes}");
+    let node_path = json!({"class": "HP_SGNode", "keys": {
+        "CreationClassName": "HP_SGNode", "Name": "n2"}});
+    let back = cim(
+        &cluster,
+        3,
+        ADMIN,
+        &json!({"op": "associators", "path": node_path, "assoc_class": "HP_SGParticipatingCS"}),
+    );
+    assert_eq!(back, json!([cluster_path()]), "node to cluster");
+    let hosted = cim(
+        &cluster,
+        3,
+        ADMIN,
+        &json!({"op": "associators", "path": cluster_path(), "result_class": "HP_SGPackage"}),
+    );
+    assert_eq!(hosted.as_array().map(Vec::len), Some(3), "{hosted}");
+    let host = cim(
+        &cluster,
+        3,
+        ADMIN,
+        &json!({"op": "associators", "path": package_path("webpkg"),
+                "assoc_class": "HP_SGClusterPackage"}),
+    );
+    assert_eq!(host, json!([cluster_path()]), "package to cluster");
+    let needed = cim(
+        &cluster,
+        3,
+        ADMIN,
+        &json!({"op": "associators", "path": package_path("webpkg"),
+                "assoc_class": "HP_SGPackageDependency"}),
+    );
+    assert_eq!(
+        needed,
+        json!([package_path("dbpkg")]),
+        "webpkg depends on dbpkg"
+    );
+    let services = cim(
+        &cluster,
+        3,
+        ADMIN,
+        &json!({"op": "associators", "path": package_path("dbpkg"),
+                "result_class": "HP_SGPackageService"}),
+    );
+    assert_eq!(
+        services[0]["keys"]["Name"], "dbpkg:db_monitor",
+        "{services}"
+    );
+
+    // A monitor may read, not act.
+    let denied = cim(
+        &cluster,
+        2,
+        MONITOR,
+        &json!({"op": "invoke", "path": package_path("dbpkg"), "method": "RequestStateChange",
+                "params": {"RequestedState": ["uint16", 3]}}),
+    );
+    assert_eq!(
+        denied["error"], 2,
+        "CIM_ERR_ACCESS_DENIED for a monitor: {denied}"
+    );
+    assert_eq!(owners(&cluster, 1, "dbpkg"), ["n1"]);
+
+    // RequestStateChange(3) is cmhaltpkg: dbpkg halts (webpkg, which needs it, first) and
+    // its AUTO_RUN is disabled.
+    let halted = cim(
+        &cluster,
+        2,
+        ADMIN,
+        &json!({"op": "invoke", "path": package_path("dbpkg"), "method": "RequestStateChange",
+                "params": {"RequestedState": ["uint16", 3]}}),
+    );
+    assert_eq!(halted["return"], 0, "{halted}");
+    cluster.wait_for(BOUND, "dbpkg and webpkg halted", |c| {
+        let packages = enumerate(c, 2, "HP_SGPackage");
+        let db = &named(&packages, "dbpkg")["properties"];
+        let web = &named(&packages, "webpkg")["properties"];
+        db["PackageState"] == "halted"
+            && db["AutoRun"] == false
+            && db["CurrentNode"].is_null()
+            && web["PackageState"] == "halted"
+    });
+
+    // RequestStateChange(2, NodeName) is cmrunpkg -n.
+    let run = cim(
+        &cluster,
+        1,
+        ADMIN,
+        &json!({"op": "invoke", "path": package_path("dbpkg"), "method": "RequestStateChange",
+                "params": {"RequestedState": ["uint16", 2], "NodeName": ["string", "n3"]}}),
+    );
+    assert_eq!(run["return"], 0, "{run}");
+    cluster.wait_for(BOUND, "dbpkg running on n3", |c| {
+        let packages = enumerate(c, 1, "HP_SGPackage");
+        let db = &named(&packages, "dbpkg")["properties"];
+        db["PackageState"] == "running" && db["CurrentNode"] == "n3"
+    });
+
+    // A refusal is return code 4: dbpkg already runs (on n3).
+    let refused = cim(
+        &cluster,
+        1,
+        ADMIN,
+        &json!({"op": "invoke", "path": package_path("dbpkg"), "method": "RequestStateChange",
+                "params": {"RequestedState": ["uint16", 2], "NodeName": ["string", "n1"]}}),
+    );
+    assert_eq!(refused["return"], 4, "{refused}");
+    // A node that is not one of the package's is an invalid parameter (5).
+    let invalid = cim(
+        &cluster,
+        1,
+        ADMIN,
+        &json!({"op": "invoke", "path": package_path("dbpkg"), "method": "RequestStateChange",
+                "params": {"RequestedState": ["uint16", 2], "NodeName": ["string", "n9"]}}),
+    );
+    assert_eq!(invalid["return"], 5, "{invalid}");
+
+    // SetAutoRun and SetNodeSwitching are cmmodpkg -e/-d [-n].
+    let answer = cim(
+        &cluster,
+        1,
+        ADMIN,
+        &json!({"op": "invoke", "path": package_path("webpkg"), "method": "SetNodeSwitching",
+                "params": {"NodeName": ["string", "n1"], "Enabled": ["boolean", false]}}),
+    );
+    assert_eq!(answer["return"], 0, "{answer}");
+    cluster.wait_for(BOUND, "node switching to n1 disabled", |c| {
+        let links = enumerate(c, 1, "HP_SGPackageNode");
+        links.iter().any(|l| {
+            l["properties"]["Antecedent"]["keys"]["Name"] == "n1"
+                && l["properties"]["Dependent"]["keys"]["Name"] == "webpkg"
+                && l["properties"]["SwitchingEnabled"] == false
+        })
+    });
+    let answer = cim(
+        &cluster,
+        1,
+        ADMIN,
+        &json!({"op": "invoke", "path": package_path("webpkg"), "method": "SetAutoRun",
+                "params": {"Enabled": ["boolean", true]}}),
+    );
+    assert_eq!(answer["return"], 0, "{answer}");
+    cluster.wait_for(BOUND, "webpkg running again with AUTO_RUN", |c| {
+        let packages = enumerate(c, 1, "HP_SGPackage");
+        let web = &named(&packages, "webpkg")["properties"];
+        web["AutoRun"] == true && web["PackageState"] == "running"
+    });
+
+    // A package that does not exist is CIM_ERR_NOT_FOUND (6).
+    let missing = cim(
+        &cluster,
+        1,
+        ADMIN,
+        &json!({"op": "invoke", "path": package_path("nosuch"), "method": "SetAutoRun",
+                "params": {"Enabled": ["boolean", true]}}),
+    );
+    assert_eq!(missing["error"], 6, "{missing}");
+}
+
+#[test]
+fn killing_the_node_running_dbpkg_moves_it_and_the_agents_say_so() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    for k in 1..=3 {
+        cluster
+            .request(
+                k,
+                &cimguard_cluster::runtime::daemon::Request::SetResource {
+                    name: "sfm_disk".into(),
+                    value: cimguard_cluster::packages::ResourceValue::Status(true),
+                },
+            )
+            .expect("sfm_disk set");
+    }
+    cluster.wait_for(BOUND, "dbpkg on n1", |c| owners(c, 2, "dbpkg") == ["n1"]);
+    cluster.signal(1, "KILL");
+    let _ = cluster.exited(1);
+    cluster.wait_for(BOUND, "dbpkg on another node, n1 failed", |c| {
+        let packages = enumerate(c, 2, "HP_SGPackage");
+        let db = &named(&packages, "dbpkg")["properties"];
+        let nodes = enumerate(c, 2, "HP_SGNode");
+        let n1 = &named(&nodes, "n1")["properties"];
+        db["PackageState"] == "running"
+            && db["CurrentNode"] != "n1"
+            && !db["CurrentNode"].is_null()
+            && n1["NodeStatus"] == "down"
+            && n1["NodeState"] == "failed"
+    });
+}
