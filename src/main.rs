@@ -1,12 +1,15 @@
-//! `cimguard`: the command-line entry point. Today it offers `mof check`; the demo cluster
-//! (`cimguard demo`) arrives with the cluster runtime and the WBEM server.
+//! `cimguard`: the command-line entry point: the demo cluster (`cimguard demo`), the node
+//! daemon (`cimguard node`), the control channel's certificates, the WBEM users file and the
+//! MOF checker.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod cluster_certs;
 mod cmcld;
+mod demo;
 mod mof_check;
 mod user;
 
@@ -29,6 +32,8 @@ enum Command {
     Node(cmcld::NodeArgs),
     /// Make the control channel's TLS material for the nodes of a cluster file.
     ClusterCerts(cluster_certs::ClusterCertsArgs),
+    /// Run a demo cluster on this machine's loopback addresses until Ctrl-C.
+    Demo(demo::DemoArgs),
     /// Manage the WBEM server's users file.
     User {
         /// The users file [default: $CIMGUARD_USERS_FILE, else /etc/cimguard/users]
@@ -58,8 +63,9 @@ fn main() -> ExitCode {
         Command::Mof {
             command: MofCommand::Check { include, files },
         } => mof_check::run(include, &files),
-        Command::Node(args) => cmcld::run(args),
+        Command::Node(args) => cmcld::run(&args, &["node"]),
         Command::ClusterCerts(args) => cluster_certs::run(&args),
+        Command::Demo(args) => demo::run(&args),
         Command::User {
             users_file,
             command,
