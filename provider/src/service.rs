@@ -22,8 +22,9 @@ use crate::http::ProtocolError;
 use crate::operations::{self, Outcome};
 use crate::pull::Contexts;
 
-/// The class whose subclasses are packages: their methods need PACKAGE_ADMIN.
-const PACKAGE_CLASS: &str = "HP_SGPackage";
+/// The classes whose methods need PACKAGE_ADMIN (not FULL_ADMIN): packages, and the generic
+/// resources packages depend on (cmsetresource).
+const PACKAGE_CLASSES: &[&str] = &["HP_SGPackage", "HP_SGGenericResource"];
 
 /// The interop classes a MONITOR may create, modify and delete (their own instances).
 const SUBSCRIPTION_CLASSES: &[&str] = &[
@@ -187,11 +188,13 @@ impl Service {
     ) -> MethodResponse {
         let access = match call.target.namespace().map(|n| self.manager.namespace(n)) {
             Some(Ok(namespace))
-                if self.manager.repository().is_a(
-                    &namespace,
-                    call.target.class_name().as_str(),
-                    PACKAGE_CLASS,
-                ) =>
+                if PACKAGE_CLASSES.iter().any(|class| {
+                    self.manager.repository().is_a(
+                        &namespace,
+                        call.target.class_name().as_str(),
+                        class,
+                    )
+                }) =>
             {
                 Access::PackageControl
             }

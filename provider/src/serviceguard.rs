@@ -59,31 +59,39 @@ pub trait ClusterSource: Send + Sync {
     fn command(&self, request: &Request) -> Result<Reply, String>;
 }
 
-/// The daemon's admin socket as a [`ClusterSource`].
+/// The longest a command may take: a halt that first halts the packages depending on the
+/// package waits up to five minutes for them.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(330);
+
+/// The daemon's admin socket as a [`ClusterSource`]: one connection for the status, another
+/// for commands, so that a long command does not hold up the reads.
 #[derive(Debug)]
 pub struct AdminSocket {
-    client: Mutex<AdminClient>,
+    status: Mutex<AdminClient>,
+    commands: Mutex<AdminClient>,
 }
 
 impl AdminSocket {
     /// The socket at `path` (`cmcld.sock` in the daemon's state directory).
     pub fn new(path: impl Into<std::path::PathBuf>) -> AdminSocket {
+        let path = path.into();
         AdminSocket {
-            client: Mutex::new(AdminClient::new(path)),
+            status: Mutex::new(AdminClient::new(path.clone())),
+            commands: Mutex::new(AdminClient::new(path).with_timeout(COMMAND_TIMEOUT)),
         }
     }
 }
 
 impl ClusterSource for AdminSocket {
     fn status(&self) -> Result<DaemonStatus, String> {
-        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut client = self.status.lock().unwrap_or_else(PoisonError::into_inner);
         client
             .status()
             .map_err(|e| format!("the cluster daemon does not answer: {e}"))
     }
 
     fn command(&self, request: &Request) -> Result<Reply, String> {
-        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut client = self.commands.lock().unwrap_or_else(PoisonError::into_inner);
         client
             .request(request)
             .map_err(|e| format!("the cluster daemon does not answer: {e}"))
@@ -149,6 +157,12 @@ impl ServiceguardProvider {
 
     /// The instances of a snapshot fetched at most [`FRESH_FOR`] before this call.
     fn model(&self) -> Result<Arc<Model>, OperationError> {
+        // The lock is taken inside: a request waiting for another's fetch waits off the
+        // runtime's workers too.
+        blocking(|| self.model_blocking())
+    }
+
+    fn model_blocking(&self) -> Result<Arc<Model>, OperationError> {
         let arrival = Instant::now();
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((fetched, model)) = cache.as_ref() {
@@ -157,7 +171,7 @@ impl ServiceguardProvider {
             }
         }
         let fetched = Instant::now();
-        let status = blocking(|| self.source.status()).map_err(OperationError::Failed)?;
+        let status = self.source.status().map_err(OperationError::Failed)?;
         let model = Arc::new(self.build(&status.cluster)?);
         *cache = Some((fetched, model.clone()));
         Ok(model)
@@ -380,6 +394,10 @@ impl InstanceProvider for ServiceguardProvider {
             let request = if method_name.eq_ignore_ascii_case("RequestStateChange") {
                 match param("RequestedState") {
                     Some(Value::Uint16(2)) => Request::RunPackage { package, node },
+                    // Without a node, the packages that depend on it halt first.
+                    Some(Value::Uint16(3)) if node.is_none() => {
+                        Request::HaltPackageAndDependents { package }
+                    }
                     Some(Value::Uint16(3)) => Request::HaltPackage { package, node },
                     _ => {
                         return Ok(MethodOutput {

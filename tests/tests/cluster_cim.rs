@@ -56,6 +56,24 @@ fn enumerate(cluster: &TestCluster, k: usize, class: &str) -> Vec<Value> {
         .clone()
 }
 
+/// InvokeMethod `method` on the instance at `path` through node `k`'s agent as `user`, with
+/// `params` as cluster_cim.py takes them; the JSON answer.
+fn invoke(
+    cluster: &TestCluster,
+    k: usize,
+    user: (&str, &str),
+    path: &Value,
+    method: &str,
+    params: &Value,
+) -> Value {
+    cim(
+        cluster,
+        k,
+        user,
+        &json!({"op": "invoke", "path": path, "method": method, "params": params}),
+    )
+}
+
 fn package_path(name: &str) -> Value {
     json!({"class": "HP_SGPackage", "keys": {
         "SystemCreationClassName": "HP_SGCluster", "SystemName": "testcluster",
@@ -125,12 +143,13 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
             .iter()
             .find(|r| r["properties"]["NodeName"] == format!("n{k}"))
             .unwrap_or_else(|| panic!("no sfm_disk of n{k} in {resources:?}"));
-        let answer = cim(
+        let answer = invoke(
             &cluster,
             k,
             ADMIN,
-            &json!({"op": "invoke", "path": own["path"], "method": "SetStatus",
-                    "params": {"Status": ["string", "up"]}}),
+            &own["path"],
+            "SetStatus",
+            &json!({"Status": ["string", "up"]}),
         );
         assert_eq!(answer["return"], 0, "SetStatus on n{k}: {answer}");
         // Another node's resource is not this agent's to set: refused (4).
@@ -138,12 +157,13 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
             .iter()
             .find(|r| r["properties"]["NodeName"] != format!("n{k}"))
             .expect("another node's resource");
-        let answer = cim(
+        let answer = invoke(
             &cluster,
             k,
             ADMIN,
-            &json!({"op": "invoke", "path": other["path"], "method": "SetStatus",
-                    "params": {"Status": ["string", "up"]}}),
+            &other["path"],
+            "SetStatus",
+            &json!({"Status": ["string", "up"]}),
         );
         assert_eq!(answer["return"], 4, "SetStatus for another node: {answer}");
     }
@@ -299,12 +319,13 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
     );
 
     // A monitor may read, not act.
-    let denied = cim(
+    let denied = invoke(
         &cluster,
         2,
         MONITOR,
-        &json!({"op": "invoke", "path": package_path("dbpkg"), "method": "RequestStateChange",
-                "params": {"RequestedState": ["uint16", 3]}}),
+        &package_path("dbpkg"),
+        "RequestStateChange",
+        &json!({"RequestedState": ["uint16", 3]}),
     );
     assert_eq!(
         denied["error"], 2,
@@ -314,12 +335,13 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
 
     // RequestStateChange(3) is cmhaltpkg: dbpkg halts (webpkg, which needs it, first) and
     // its AUTO_RUN is disabled.
-    let halted = cim(
+    let halted = invoke(
         &cluster,
         2,
         ADMIN,
-        &json!({"op": "invoke", "path": package_path("dbpkg"), "method": "RequestStateChange",
-                "params": {"RequestedState": ["uint16", 3]}}),
+        &package_path("dbpkg"),
+        "RequestStateChange",
+        &json!({"RequestedState": ["uint16", 3]}),
     );
     assert_eq!(halted["return"], 0, "{halted}");
     cluster.wait_for(BOUND, "dbpkg and webpkg halted", |c| {
@@ -333,12 +355,13 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
     });
 
     // RequestStateChange(2, NodeName) is cmrunpkg -n.
-    let run = cim(
+    let run = invoke(
         &cluster,
         1,
         ADMIN,
-        &json!({"op": "invoke", "path": package_path("dbpkg"), "method": "RequestStateChange",
-                "params": {"RequestedState": ["uint16", 2], "NodeName": ["string", "n3"]}}),
+        &package_path("dbpkg"),
+        "RequestStateChange",
+        &json!({"RequestedState": ["uint16", 2], "NodeName": ["string", "n3"]}),
     );
     assert_eq!(run["return"], 0, "{run}");
     cluster.wait_for(BOUND, "dbpkg running on n3", |c| {
@@ -348,31 +371,34 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
     });
 
     // A refusal is return code 4: dbpkg already runs (on n3).
-    let refused = cim(
+    let refused = invoke(
         &cluster,
         1,
         ADMIN,
-        &json!({"op": "invoke", "path": package_path("dbpkg"), "method": "RequestStateChange",
-                "params": {"RequestedState": ["uint16", 2], "NodeName": ["string", "n1"]}}),
+        &package_path("dbpkg"),
+        "RequestStateChange",
+        &json!({"RequestedState": ["uint16", 2], "NodeName": ["string", "n1"]}),
     );
     assert_eq!(refused["return"], 4, "{refused}");
     // A node that is not one of the package's is an invalid parameter (5).
-    let invalid = cim(
+    let invalid = invoke(
         &cluster,
         1,
         ADMIN,
-        &json!({"op": "invoke", "path": package_path("dbpkg"), "method": "RequestStateChange",
-                "params": {"RequestedState": ["uint16", 2], "NodeName": ["string", "n9"]}}),
+        &package_path("dbpkg"),
+        "RequestStateChange",
+        &json!({"RequestedState": ["uint16", 2], "NodeName": ["string", "n9"]}),
     );
     assert_eq!(invalid["return"], 5, "{invalid}");
 
     // SetAutoRun and SetNodeSwitching are cmmodpkg -e/-d [-n].
-    let answer = cim(
+    let answer = invoke(
         &cluster,
         1,
         ADMIN,
-        &json!({"op": "invoke", "path": package_path("webpkg"), "method": "SetNodeSwitching",
-                "params": {"NodeName": ["string", "n1"], "Enabled": ["boolean", false]}}),
+        &package_path("webpkg"),
+        "SetNodeSwitching",
+        &json!({"NodeName": ["string", "n1"], "Enabled": ["boolean", false]}),
     );
     assert_eq!(answer["return"], 0, "{answer}");
     cluster.wait_for(BOUND, "node switching to n1 disabled", |c| {
@@ -383,12 +409,13 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
                 && l["properties"]["SwitchingEnabled"] == false
         })
     });
-    let answer = cim(
+    let answer = invoke(
         &cluster,
         1,
         ADMIN,
-        &json!({"op": "invoke", "path": package_path("webpkg"), "method": "SetAutoRun",
-                "params": {"Enabled": ["boolean", true]}}),
+        &package_path("webpkg"),
+        "SetAutoRun",
+        &json!({"Enabled": ["boolean", true]}),
     );
     assert_eq!(answer["return"], 0, "{answer}");
     cluster.wait_for(BOUND, "webpkg running again with AUTO_RUN", |c| {
@@ -398,12 +425,13 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
     });
 
     // A package that does not exist is CIM_ERR_NOT_FOUND (6).
-    let missing = cim(
+    let missing = invoke(
         &cluster,
         1,
         ADMIN,
-        &json!({"op": "invoke", "path": package_path("nosuch"), "method": "SetAutoRun",
-                "params": {"Enabled": ["boolean", true]}}),
+        &package_path("nosuch"),
+        "SetAutoRun",
+        &json!({"Enabled": ["boolean", true]}),
     );
     assert_eq!(missing["error"], 6, "{missing}");
 }

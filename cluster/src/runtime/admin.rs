@@ -53,7 +53,15 @@ impl AdminClient {
         let reused = self.connection.is_some();
         match self.exchange(&line) {
             Ok(reply) => Ok(reply),
-            Err(_) if reused => {
+            // A connection the daemon closed fails at once; a request that timed out may still
+            // be carried out, and is not sent again.
+            Err(e)
+                if reused
+                    && !matches!(
+                        e.kind(),
+                        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                    ) =>
+            {
                 self.connection = None;
                 self.exchange(&line)
             }

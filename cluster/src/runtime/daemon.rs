@@ -140,6 +140,13 @@ pub enum Request {
         /// Only this node's instance (multi-node packages).
         node: Option<String>,
     },
+    /// Halts `package` everywhere after the running packages that depend on it (`= up`),
+    /// each the same way: the CIM method HP_SGPackage.RequestStateChange(3). (cmhaltpkg itself,
+    /// [`Request::HaltPackage`], refuses while dependents run.)
+    HaltPackageAndDependents {
+        /// The package.
+        package: String,
+    },
     /// cmmodpkg -e [-n node] package.
     EnablePackage {
         /// The package.
@@ -1009,10 +1016,9 @@ fn serve_admin(
         }
         let reply = match serde_json::from_str::<Request>(line.trim()) {
             Err(e) => Reply::Error(format!("not a request: {e}")),
-            Ok(Request::HaltPackage {
-                package,
-                node: None,
-            }) => halt_with_dependents(inputs, &package, &mut Vec::new()),
+            Ok(Request::HaltPackageAndDependents { package }) => {
+                halt_with_dependents(inputs, counters, &package, &mut Vec::new())
+            }
             Ok(request) => {
                 let (reply, answer) = mpsc::channel();
                 if inputs.send(Input::Admin { request, reply }).is_err() {
@@ -1034,83 +1040,129 @@ fn serve_admin(
     }
 }
 
-/// One request to the timing thread, answered within 30 s.
-fn ask(inputs: &mpsc::Sender<Input>, request: Request) -> Reply {
+/// One request to the timing thread, answered within 30 s (the reply is used here, so it
+/// counts as written).
+fn ask(inputs: &mpsc::Sender<Input>, counters: &Counters, request: Request) -> Reply {
     let (reply, answer) = mpsc::channel();
     if inputs.send(Input::Admin { request, reply }).is_err() {
         return Reply::Error("the daemon is stopping".into());
     }
-    answer
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| Reply::Error("the daemon did not answer".into()))
+    match answer.recv_timeout(Duration::from_secs(30)) {
+        Ok(reply) => {
+            counters.reply_written();
+            reply
+        }
+        Err(_) => Reply::Error("the daemon did not answer".into()),
+    }
 }
 
-/// How long cmhaltpkg waits for the packages that depend on the one it halts to halt first.
+/// The longest the halt of a package waits for the packages that depend on it to halt.
 const SUCCESSORS_HALT_WAIT: Duration = Duration::from_secs(300);
 
-/// cmhaltpkg PACKAGE (everywhere): the running packages that depend on it (`= up`) are halted
-/// first, each the same way, and once they are down the package itself, as Serviceguard
-/// halts a package's successors before it (its halt_wait). `halting` holds the packages of
-/// this cascade, so a dependency cycle ends.
+/// How often that wait looks at the packages.
+const SUCCESSORS_POLL: Duration = Duration::from_millis(250);
+
+/// [`Request::HaltPackageAndDependents`]: the running packages that depend on `package`
+/// (`= up`) are halted first, each the same way, and once they are down the package itself.
+/// The package must be one that cmhaltpkg would halt but for its dependents; a dependent
+/// that is already halting or down is waited for, not halted again. `halting` holds the
+/// packages of this cascade, so a dependency cycle ends.
 fn halt_with_dependents(
     inputs: &mpsc::Sender<Input>,
+    counters: &Counters,
     package: &str,
     halting: &mut Vec<String>,
 ) -> Reply {
     halting.push(package.to_owned());
-    let running = {
-        let Reply::Status(status) = ask(inputs, Request::Status) else {
-            return Reply::Error("the daemon gave no status".into());
-        };
-        status
-            .cluster
+    let status = |inputs: &mpsc::Sender<Input>| match ask(inputs, counters, Request::Status) {
+        Reply::Status(status) => Ok(status.cluster),
+        other => Err(other),
+    };
+    // The dependents that run (or are starting) and are not part of this cascade yet.
+    let dependents = |cluster: &Snapshot, halting: &[String]| -> Vec<String> {
+        cluster
             .packages
             .iter()
             .filter(|p| {
                 !p.owners.is_empty()
+                    && !halting.contains(&p.name)
                     && p.dependencies.iter().any(|d| {
                         d.name == package && d.condition == package::DependencyCondition::Up
                     })
             })
             .map(|p| p.name.clone())
-            .collect::<Vec<String>>()
+            .collect()
     };
-    // A dependent already in this cascade (a cycle) is not waited for.
-    let running: Vec<String> = running
-        .into_iter()
-        .filter(|d| !halting.contains(d))
-        .collect();
-    for dependent in &running {
-        match halt_with_dependents(inputs, dependent, halting) {
-            Reply::Done => {}
-            other => return other,
-        }
+    let cluster = match status(inputs) {
+        Ok(cluster) => cluster,
+        Err(reply) => return reply,
+    };
+    let first = dependents(&cluster, halting);
+    // Nothing depends on it, or it is not running as a whole: cmhaltpkg's own answer.
+    let running = cluster
+        .packages
+        .iter()
+        .find(|p| p.name == package)
+        .is_some_and(|p| p.condition.state == crate::status::PackageState::Running);
+    if first.is_empty() || !running {
+        return ask(
+            inputs,
+            counters,
+            Request::HaltPackage {
+                package: package.to_owned(),
+                node: None,
+            },
+        );
     }
-    let deadline = std::time::Instant::now() + SUCCESSORS_HALT_WAIT;
-    while !running.is_empty() {
-        let Reply::Status(status) = ask(inputs, Request::Status) else {
-            return Reply::Error("the daemon gave no status".into());
+    let mut waited: Vec<String> = Vec::new();
+    for dependent in first {
+        // Read again: halting one dependent may have halted another (a shared successor).
+        let cluster = match status(inputs) {
+            Ok(cluster) => cluster,
+            Err(reply) => return reply,
         };
-        let down = status
-            .cluster
+        let still_running = cluster
             .packages
             .iter()
-            .filter(|p| running.contains(&p.name))
-            .all(|p| p.owners.is_empty());
-        if down {
+            .find(|p| p.name == dependent)
+            .is_some_and(|p| {
+                !p.owners.is_empty() && p.condition.state == crate::status::PackageState::Running
+            });
+        if still_running && !halting.contains(&dependent) {
+            match halt_with_dependents(inputs, counters, &dependent, halting) {
+                Reply::Done => {}
+                other => return other,
+            }
+        }
+        waited.push(dependent);
+    }
+    let deadline = std::time::Instant::now() + SUCCESSORS_HALT_WAIT;
+    loop {
+        let cluster = match status(inputs) {
+            Ok(cluster) => cluster,
+            Err(reply) => return reply,
+        };
+        let left: Vec<&str> = cluster
+            .packages
+            .iter()
+            .filter(|p| waited.contains(&p.name) && !p.owners.is_empty())
+            .map(|p| p.name.as_str())
+            .collect();
+        if left.is_empty() {
             break;
         }
         if std::time::Instant::now() >= deadline {
             return Reply::Refused(format!(
                 "the packages that depend on {package} ({}) did not halt within {} s",
-                running.join(", "),
+                left.join(", "),
                 SUCCESSORS_HALT_WAIT.as_secs()
             ));
         }
-        thread::sleep(Duration::from_millis(100));
+        thread::sleep(SUCCESSORS_POLL);
     }
     ask(
         inputs,
+        counters,
         Request::HaltPackage {
             package: package.to_owned(),
             node: None,
@@ -1549,6 +1601,10 @@ impl Driver {
             _ => Kind::Halt,
         };
         match request {
+            // The admin connection carries it out as a series of requests.
+            Request::HaltPackageAndDependents { .. } => Err(Reply::Error(
+                "halt_package_and_dependents is carried out by the admin connection".into(),
+            )),
             Request::Status => {
                 let rejected = self
                     .opener
