@@ -253,6 +253,35 @@ fn runs_a_cluster_restarts_a_killed_node_and_halts_on_sigterm() {
     );
     assert!(lines[4].ends_with(":\"$PATH\""), "{env}");
 
+    // The quick start as written: source demo.env, then the cm* commands on PATH.
+    let quick_start = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            ". {}/demo.env && cmviewcl -v && cmviewcl -f line -p dbpkg && cmgetresource -r sfm_disk",
+            dir.display()
+        ))
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .output()
+        .expect("sh runs");
+    let printed = String::from_utf8_lossy(&quick_start.stdout);
+    assert!(
+        quick_start.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&quick_start.stderr)
+    );
+    for wanted in [
+        "CLUSTER        STATUS\ndemo           up\n",
+        "    dbpkg          up               running          enabled      node1\n",
+        "MULTI_NODE_PACKAGES",
+        "\nstatus=up\n",
+        "\nup\n",
+    ] {
+        assert!(
+            printed.contains(wanted),
+            "the quick start lacks {wanted:?}:\n{printed}"
+        );
+    }
+
     // A second demo on the same directory is refused, and leaves the first alone.
     let second = demo_command(&dir, heartbeat, wbem)
         .output()

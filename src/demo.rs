@@ -18,6 +18,7 @@
 //! DIR/users, DIR/passwords             the WBEM users and their generated passwords (0600)
 //! DIR/ca.pem                           every node's WBEM authority: a client's trust anchor
 //! DIR/demo.env                         CIMGUARD_URL, _USER, _PASSWORD, _CA and PATH (0600)
+//! DIR/bin/cm*                          the cm* commands (links to this executable)
 //! DIR/demo.lock                        held while a demo runs on DIR
 //! DIR/nodeK/                           node K's state directory: cmcld.log, cmcld.pid, tls/
 //! ```
@@ -799,7 +800,7 @@ fn write_env(layout: &Layout, passwords: &[(String, String)]) -> anyhow::Result<
         .find(|(name, _)| name == ENV_USER)
         .map(|(_, password)| password.as_str())
         .unwrap_or_default();
-    let bin = layout.exe.parent().unwrap_or(Path::new("/"));
+    let bin = command_links(layout)?;
     let text = format!(
         "export CIMGUARD_URL={}\n\
          export CIMGUARD_USER={}\n\
@@ -814,6 +815,23 @@ fn write_env(layout: &Layout, passwords: &[(String, String)]) -> anyhow::Result<
     );
     // It holds a password.
     write_private(&layout.dir.join("demo.env"), text.as_bytes())
+}
+
+/// `DIR/bin`: the cm* commands as links to this executable, which acts as the command it is
+/// called by (so they are there whatever `cargo run` built).
+fn command_links(layout: &Layout) -> anyhow::Result<PathBuf> {
+    let bin = layout.dir.join("bin");
+    fs::create_dir_all(&bin).with_context(|| format!("{}", bin.display()))?;
+    for command in crate::COMMANDS {
+        let link = bin.join(command);
+        if fs::read_link(&link).ok().as_deref() == Some(layout.exe.as_path()) {
+            continue;
+        }
+        let _ = fs::remove_file(&link);
+        std::os::unix::fs::symlink(&layout.exe, &link)
+            .with_context(|| format!("{}", link.display()))?;
+    }
+    Ok(bin)
 }
 
 /// `text` in single quotes for a POSIX shell.
@@ -1359,13 +1377,7 @@ fn print_quick_start(layout: &Layout, supervisor: &Supervisor<'_>, cluster: &Sna
          -u \"$CIMGUARD_USER\" -p \"$CIMGUARD_PASSWORD\" --ca-certs \"$CIMGUARD_CA\" \
          -d root/cimv2 instance enumerate HP_SGPackage",
     );
-    let has_cmviewcl = layout
-        .exe
-        .parent()
-        .is_some_and(|bin| bin.join("cmviewcl").is_file());
-    if has_cmviewcl {
-        say("  cmviewcl -v");
-    }
+    say("  cmviewcl -v");
     say(format_args!(
         "  kill -9 $(cat {})    # {database_node} runs dbpkg: this demo shows it fail over",
         path(dir.join(&database_node).join("cmcld.pid"))

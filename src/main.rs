@@ -7,11 +7,25 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod agent;
+mod cimclient;
 mod cluster_certs;
 mod cmcld;
+mod cmviewcl;
 mod demo;
 mod mof_check;
+mod pkgcmds;
 mod user;
+
+/// The commands this executable also is, when called by one of these names (`cimguard demo`
+/// links them in DIR/bin).
+pub const COMMANDS: [&str; 6] = [
+    "cmviewcl",
+    "cmrunpkg",
+    "cmhaltpkg",
+    "cmmodpkg",
+    "cmsetresource",
+    "cmgetresource",
+];
 
 /// Serviceguard-style high-availability cluster with a WBEM agent on every node.
 #[derive(Parser)]
@@ -57,7 +71,34 @@ enum MofCommand {
     },
 }
 
+/// Runs the command `name` (one of [`COMMANDS`]) with this process's arguments.
+fn command(name: &str) -> Option<ExitCode> {
+    Some(match name {
+        "cmviewcl" => cmviewcl::run(&cmviewcl::Cli::parse()),
+        "cmrunpkg" => pkgcmds::finish(name, pkgcmds::run_package(&pkgcmds::RunPackage::parse())),
+        "cmhaltpkg" => pkgcmds::finish(name, pkgcmds::halt_package(&pkgcmds::HaltPackage::parse())),
+        "cmmodpkg" => pkgcmds::finish(
+            name,
+            pkgcmds::modify_package(&pkgcmds::ModifyPackage::parse()),
+        ),
+        "cmsetresource" => {
+            pkgcmds::finish(name, pkgcmds::set_resource(&pkgcmds::SetResource::parse()))
+        }
+        "cmgetresource" => {
+            pkgcmds::finish(name, pkgcmds::get_resource(&pkgcmds::GetResource::parse()))
+        }
+        _ => return None,
+    })
+}
+
 fn main() -> ExitCode {
+    let called = std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()));
+    if let Some(exit) = called.as_deref().and_then(command) {
+        return exit;
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Mof {

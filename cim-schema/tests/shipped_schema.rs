@@ -1102,13 +1102,26 @@ fn the_methods_of_section_1_5() {
     let names: Vec<&str> = request.parameters.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
-        ["RequestedState", "Job", "TimeoutPeriod", "NodeName"]
+        [
+            "RequestedState",
+            "Job",
+            "TimeoutPeriod",
+            "NodeName",
+            "Message"
+        ]
     );
     for (name, parameters) in [
-        ("SetAutoRun", &[("Enabled", CimType::Boolean)][..]),
+        (
+            "SetAutoRun",
+            &[("Enabled", CimType::Boolean), ("Message", CimType::String)][..],
+        ),
         (
             "SetNodeSwitching",
-            &[("NodeName", CimType::String), ("Enabled", CimType::Boolean)][..],
+            &[
+                ("NodeName", CimType::String),
+                ("Enabled", CimType::Boolean),
+                ("Message", CimType::String),
+            ][..],
         ),
     ] {
         let method = package.method(name).unwrap_or_else(|| panic!("no {name}"));
@@ -1124,7 +1137,11 @@ fn the_methods_of_section_1_5() {
             .collect();
         let wanted: Vec<(&str, &CimType)> = parameters.iter().map(|(n, t)| (*n, t)).collect();
         assert_eq!(found, wanted, "{name}");
-        assert!(method.parameters.iter().all(|p| p.qualifiers.is_true("In")));
+        // Every parameter is an input but Message, the reason of a refusal.
+        assert!(method
+            .parameters
+            .iter()
+            .all(|p| p.qualifiers.is_true("In") != (p.name.as_str() == "Message")));
     }
     let service = class(CIMV2, "HP_SGPackage");
     assert!(service.method("StartService").is_some() && service.method("StopService").is_some());
@@ -1141,7 +1158,11 @@ fn the_methods_of_section_1_5() {
         .collect();
     assert_eq!(
         found,
-        [("Status", &CimType::String), ("Value", &CimType::Uint32)]
+        [
+            ("Status", &CimType::String),
+            ("Value", &CimType::Uint32),
+            ("Message", &CimType::String)
+        ]
     );
 }
 

@@ -42,4 +42,5 @@ pub mod runtime;
 pub mod sim;
 pub mod status;
 pub mod timing;
+pub mod view;
 pub mod wire;

@@ -26,6 +26,9 @@ use crate::pull::Contexts;
 /// resources packages depend on (cmsetresource).
 const PACKAGE_CLASSES: &[&str] = &["HP_SGPackage", "HP_SGGenericResource"];
 
+/// Methods that only read: any user may call them (class, method).
+const READ_METHODS: &[(&str, &str)] = &[("HP_SGClusteringService", "GetView")];
+
 /// The interop classes a MONITOR may create, modify and delete (their own instances).
 const SUBSCRIPTION_CLASSES: &[&str] = &[
     "CIM_IndicationFilter",
@@ -186,7 +189,15 @@ impl Service {
         peer: &Peer,
         call: &MethodCall,
     ) -> MethodResponse {
+        let read_only = READ_METHODS.iter().any(|(class, method)| {
+            call.target
+                .class_name()
+                .as_str()
+                .eq_ignore_ascii_case(class)
+                && call.name.as_str().eq_ignore_ascii_case(method)
+        });
         let access = match call.target.namespace().map(|n| self.manager.namespace(n)) {
+            _ if read_only => Access::Read,
             Some(Ok(namespace))
                 if PACKAGE_CLASSES.iter().any(|class| {
                     self.manager.repository().is_a(

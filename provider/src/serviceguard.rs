@@ -115,6 +115,8 @@ struct Model {
     by_class: HashMap<String, Vec<(InstancePath, Arc<Instance>)>>,
     /// The node whose view this is.
     observer: String,
+    /// The snapshot the instances were built from (HP_SGClusteringService.GetView).
+    snapshot: Option<Arc<Snapshot>>,
 }
 
 /// The Serviceguard provider.
@@ -188,6 +190,7 @@ impl ServiceguardProvider {
             snapshot,
             model: Model {
                 observer: snapshot.node_name(snapshot.observer).to_owned(),
+                snapshot: Some(Arc::new(snapshot.clone())),
                 ..Model::default()
             },
         };
@@ -274,28 +277,50 @@ impl ServiceguardProvider {
         Value::Reference(Box::new(ObjectPath::Instance(path)))
     }
 
+    /// HP_SGClusteringService.GetView: the snapshot every instance is built from, as JSON.
+    fn view(&self) -> Result<MethodOutput, OperationError> {
+        let model = self.model()?;
+        let view = model
+            .snapshot
+            .as_ref()
+            .map(|snapshot| serde_json::to_string(snapshot.as_ref()))
+            .transpose()
+            .map_err(|e| OperationError::Failed(format!("the view does not encode: {e}")))?;
+        Ok(MethodOutput {
+            return_value: Some(Value::Uint32(if view.is_some() { 0 } else { 2 })),
+            out_params: vec![(Name::new("View"), view.map(Value::String))],
+        })
+    }
+
     /// Carries out a command and maps the daemon's answer to the methods' return codes
-    /// (0 done, 4 refused, 2 any other failure).
+    /// (0 done, 4 refused, 2 any other failure), the reason in the output parameter Message.
     fn command(&self, request: &Request) -> Result<MethodOutput, OperationError> {
         let reply = blocking(|| self.source.command(request));
         self.invalidate();
-        let code = match reply {
-            Ok(Reply::Done) => 0,
+        match reply {
+            Ok(Reply::Done) => Ok(MethodOutput {
+                return_value: Some(Value::Uint32(0)),
+                out_params: vec![(Name::new("Message"), None)],
+            }),
             Ok(Reply::Refused(reason)) => {
                 tracing::info!(?request, %reason, "serviceguard provider: refused");
-                4
+                Ok(not_done(4, reason))
             }
             Ok(Reply::Error(reason)) => {
                 tracing::warn!(?request, %reason, "serviceguard provider: command failed");
-                2
+                Ok(not_done(2, reason))
             }
-            Ok(Reply::Status(_)) => 2,
-            Err(reason) => return Err(OperationError::Failed(reason)),
-        };
-        Ok(MethodOutput {
-            return_value: Some(Value::Uint32(code)),
-            out_params: Vec::new(),
-        })
+            Ok(Reply::Status(_)) => Ok(not_done(2, "the daemon answered with a status")),
+            Err(reason) => Err(OperationError::Failed(reason)),
+        }
+    }
+}
+
+/// A method's outcome when it was not carried out: `code` and why, in Message.
+fn not_done(code: u32, message: impl Into<String>) -> MethodOutput {
+    MethodOutput {
+        return_value: Some(Value::Uint32(code)),
+        out_params: vec![(Name::new("Message"), Some(Value::String(message.into())))],
     }
 }
 
@@ -323,11 +348,23 @@ impl InstanceProvider for ServiceguardProvider {
         method: &Method,
         params: Vec<(Name, Option<Value>)>,
     ) -> Result<MethodOutput, OperationError> {
-        let ObjectPath::Instance(path) = target else {
-            return Err(OperationError::NotSupported(format!(
-                "method {} is not static: invoke it on an instance",
-                method.name
-            )));
+        let path = match target {
+            ObjectPath::Instance(path) => path,
+            ObjectPath::Class(class)
+                if class
+                    .class_name
+                    .as_str()
+                    .eq_ignore_ascii_case("HP_SGClusteringService")
+                    && method.name.as_str().eq_ignore_ascii_case("GetView") =>
+            {
+                return self.view();
+            }
+            ObjectPath::Class(_) => {
+                return Err(OperationError::NotSupported(format!(
+                    "method {} is not static: invoke it on an instance",
+                    method.name
+                )))
+            }
         };
         let param = |name: &str| {
             params
@@ -380,11 +417,10 @@ impl InstanceProvider for ServiceguardProvider {
                         _ => false,
                     });
                 if !listed {
-                    tracing::info!(%package, %node, "serviceguard provider: not a node of the package");
-                    return Ok(MethodOutput {
-                        return_value: Some(Value::Uint32(5)),
-                        out_params: Vec::new(),
-                    });
+                    return Ok(not_done(
+                        5,
+                        format!("{node} is not a node of package {package}"),
+                    ));
                 }
             }
             let enabled = || match param("Enabled") {
@@ -399,12 +435,7 @@ impl InstanceProvider for ServiceguardProvider {
                         Request::HaltPackageAndDependents { package }
                     }
                     Some(Value::Uint16(3)) => Request::HaltPackage { package, node },
-                    _ => {
-                        return Ok(MethodOutput {
-                            return_value: Some(Value::Uint32(5)),
-                            out_params: Vec::new(),
-                        })
-                    }
+                    _ => return Ok(not_done(5, "RequestedState must be 2 (run) or 3 (halt)")),
                 }
             } else if method_name.eq_ignore_ascii_case("SetAutoRun") {
                 if enabled()? {
@@ -440,6 +471,11 @@ impl InstanceProvider for ServiceguardProvider {
             };
             return self.command(&request);
         }
+        if class.eq_ignore_ascii_case("HP_SGClusteringService")
+            && method_name.eq_ignore_ascii_case("GetView")
+        {
+            return self.view();
+        }
         if class.eq_ignore_ascii_case("HP_SGGenericResource")
             && method_name.eq_ignore_ascii_case("SetStatus")
         {
@@ -459,14 +495,14 @@ impl InstanceProvider for ServiceguardProvider {
             };
             // cmsetresource sets a resource on the node it runs on: so does this agent.
             if text("NodeName").as_deref() != Some(model.observer.as_str()) {
-                tracing::info!(
-                    resource = ?text("Name"),
-                    "serviceguard provider: SetStatus for another node refused"
-                );
-                return Ok(MethodOutput {
-                    return_value: Some(Value::Uint32(4)),
-                    out_params: Vec::new(),
-                });
+                return Ok(not_done(
+                    4,
+                    format!(
+                        "the resource is {}'s: set it through that node's agent (this is {})",
+                        text("NodeName").unwrap_or_default(),
+                        model.observer
+                    ),
+                ));
             }
             let name = text("ElementName").unwrap_or_default();
             let value = match (param("Status"), param("Value")) {
@@ -479,7 +515,12 @@ impl InstanceProvider for ServiceguardProvider {
                         ))
                     }
                 },
-                (None, Some(Value::Uint32(value))) => ResourceValue::Value(i64::from(value)),
+                (None, Some(Value::Uint32(value))) if (1..=2_147_483_647).contains(&value) => {
+                    ResourceValue::Value(i64::from(value))
+                }
+                (None, Some(Value::Uint32(_))) => {
+                    return Ok(not_done(5, "Value must be 1 to 2147483647"));
+                }
                 _ => {
                     return Err(OperationError::parameter(
                         "give either Status (\"up\" or \"down\") or Value",

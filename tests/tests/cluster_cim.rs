@@ -74,6 +74,76 @@ fn invoke(
     )
 }
 
+/// Runs the command `name ARGS` against node `k`'s agent as `user` (the CIMGUARD_*
+/// variables); its output, whatever its exit status.
+fn command(
+    cluster: &TestCluster,
+    k: usize,
+    user: (&str, &str),
+    name: &str,
+    args: &[&str],
+) -> std::process::Output {
+    let program = cimguard_tests::agent::binary(name).unwrap_or_else(|e| panic!("{e}"));
+    let mut command = cimguard_tests::pyagent::client_command(program);
+    command
+        .args(args)
+        .env("CIMGUARD_URL", cluster.agent_url(k))
+        .env("CIMGUARD_USER", user.0)
+        .env("CIMGUARD_PASSWORD", user.1)
+        .env("CIMGUARD_CA", cluster.agent_ca(k));
+    output_within(&mut command, Duration::from_secs(400))
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()))
+}
+
+/// `name ARGS` as the administrator, which must succeed: its standard output.
+fn succeeds(cluster: &TestCluster, k: usize, name: &str, args: &[&str]) -> String {
+    let output = command(cluster, k, ADMIN, name, args);
+    assert!(
+        output.status.success(),
+        "{name} {args:?} failed:\n{}\n{}",
+        describe(&output),
+        cluster.log(k)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+/// `name ARGS` as the administrator, which must fail with exit status 1 and one line saying
+/// `wanted`.
+fn fails(cluster: &TestCluster, k: usize, name: &str, args: &[&str], wanted: &str) {
+    let output = command(cluster, k, ADMIN, name, args);
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{name} {args:?}: {}",
+        describe(&output)
+    );
+    assert!(
+        error.contains(wanted) && error.trim_end().lines().count() == 1,
+        "{name} {args:?} should say {wanted:?} on one line: {error}"
+    );
+}
+
+/// `cmviewcl ARGS` against node `k`'s agent as the monitor: its standard output (it must
+/// succeed).
+fn cmviewcl(cluster: &TestCluster, k: usize, args: &[&str]) -> String {
+    let output = command(cluster, k, MONITOR, "cmviewcl", args);
+    assert!(
+        output.status.success(),
+        "cmviewcl {args:?} failed:\n{}\n{}",
+        describe(&output),
+        cluster.log(k)
+    );
+    String::from_utf8(output.stdout).expect("cmviewcl prints UTF-8")
+}
+
+/// The `-f line` value of `attribute` (a full line prefix such as `package:dbpkg|state`).
+fn line_value(cluster: &TestCluster, k: usize, attribute: &str) -> Option<String> {
+    cmviewcl(cluster, k, &["-f", "line"])
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{attribute}=")).map(str::to_owned))
+}
+
 fn package_path(name: &str) -> Value {
     json!({"class": "HP_SGPackage", "keys": {
         "SystemCreationClassName": "HP_SGCluster", "SystemName": "testcluster",
@@ -247,6 +317,33 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         }
         true
     });
+    // cmviewcl -f line, through the agent, prints what the daemon's status says.
+    cluster.wait_for(BOUND, "cmviewcl -f line equal to the status", |c| {
+        let before = c.status(1).expect("n1's status").cluster;
+        let printed = cmviewcl(c, 1, &["-f", "line"]);
+        let after = c.status(1).expect("n1's status").cluster;
+        before == after && printed == after.to_line()
+    });
+    let table = cmviewcl(&cluster, 2, &["-v"]);
+    for wanted in [
+        "CLUSTER        STATUS\ntestcluster    up\n",
+        "    dbpkg          up               running          enabled      n1\n",
+        "      Service            up                  2         0   db_monitor\n",
+        "      Generic Resource   up                                sfm_disk\n",
+        "MULTI_NODE_PACKAGES",
+        "      Primary      up           enabled      n1           (current)\n",
+    ] {
+        assert!(
+            table.contains(wanted),
+            "cmviewcl -v lacks {wanted:?}:\n{table}"
+        );
+    }
+    assert_eq!(
+        cmviewcl(&cluster, 3, &["-f", "line", "-p", "dbpkg", "-l", "package"])
+            .lines()
+            .find(|l| l.starts_with("status=")),
+        Some("status=up")
+    );
     let packages = enumerate(&cluster, 1, "HP_SGPackage");
     let db = &named(&packages, "dbpkg")["properties"];
     assert_eq!(db["ElementName"], "Example database");
@@ -467,4 +564,105 @@ fn killing_the_node_running_dbpkg_moves_it_and_the_agents_say_so() {
             && n1["NodeStatus"] == "down"
             && n1["NodeState"] == "failed"
     });
+}
+
+#[test]
+fn the_package_commands_work_through_the_agent() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    // cmsetresource acts on the node whose agent it asks.
+    for k in 1..=3 {
+        succeeds(
+            &cluster,
+            k,
+            "cmsetresource",
+            &["-r", "sfm_disk", "-s", "up"],
+        );
+        assert_eq!(
+            succeeds(&cluster, k, "cmgetresource", &["-r", "sfm_disk"]),
+            "up\n"
+        );
+    }
+    fails(
+        &cluster,
+        1,
+        "cmgetresource",
+        &["-r", "nosuch"],
+        "nosuch is not configured",
+    );
+    cluster.wait_for(BOUND, "dbpkg on n1, webpkg on n2", |c| {
+        owners(c, 1, "dbpkg") == ["n1"] && owners(c, 1, "webpkg") == ["n2"]
+    });
+
+    // cmhaltpkg refuses while a package that depends on it runs; both at once halt.
+    fails(
+        &cluster,
+        2,
+        "cmhaltpkg",
+        &["dbpkg"],
+        "halt them first (webpkg)",
+    );
+    succeeds(&cluster, 2, "cmhaltpkg", &["dbpkg", "webpkg"]);
+    cluster.wait_for(BOUND, "dbpkg and webpkg halted, AUTO_RUN off", |c| {
+        line_value(c, 1, "package:dbpkg|state").as_deref() == Some("halted")
+            && line_value(c, 1, "package:webpkg|state").as_deref() == Some("halted")
+            && line_value(c, 1, "package:dbpkg|autorun").as_deref() == Some("disabled")
+    });
+
+    // cmrunpkg -n, then cmmodpkg -e and -d -n.
+    succeeds(&cluster, 3, "cmrunpkg", &["-n", "n2", "dbpkg"]);
+    cluster.wait_for(BOUND, "dbpkg on n2", |c| owners(c, 1, "dbpkg") == ["n2"]);
+    succeeds(&cluster, 3, "cmmodpkg", &["-e", "dbpkg"]);
+    succeeds(&cluster, 3, "cmmodpkg", &["-d", "-n", "n3", "dbpkg"]);
+    cluster.wait_for(BOUND, "AUTO_RUN on, switching to n3 off", |c| {
+        line_value(c, 2, "package:dbpkg|autorun").as_deref() == Some("enabled")
+            && line_value(c, 2, "package:dbpkg|node:n3|switching").as_deref() == Some("disabled")
+    });
+
+    // Refusals and errors: one line, exit status 1.
+    fails(
+        &cluster,
+        1,
+        "cmrunpkg",
+        &["-n", "n1", "dbpkg"],
+        "already running on n2",
+    );
+    fails(
+        &cluster,
+        1,
+        "cmrunpkg",
+        &["nosuch"],
+        "package nosuch does not exist",
+    );
+    fails(
+        &cluster,
+        1,
+        "cmrunpkg",
+        &["-n", "n9", "dbpkg"],
+        "n9 is not a node of package dbpkg",
+    );
+    fails(
+        &cluster,
+        1,
+        "cmviewcl",
+        &["-p", "nosuch"],
+        "package nosuch does not exist",
+    );
+    let output = command(&cluster, 1, (ADMIN.0, "wrong"), "cmviewcl", &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("user or password is wrong"),
+        "{}",
+        describe(&output)
+    );
+    // A monitor may look, not act.
+    let output = command(&cluster, 1, MONITOR, "cmmodpkg", &["-d", "dbpkg"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("CIM_ERR_ACCESS_DENIED"),
+        "{}",
+        describe(&output)
+    );
 }

@@ -1040,6 +1040,34 @@ fn serve_admin(
     }
 }
 
+/// `text` with every `node N` (a node number, as the core writes one) replaced by that node's
+/// NODE_NAME, for the operator.
+fn name_nodes(text: &str, names: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("node ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "node ".len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        match after[..digits]
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| names.get(i))
+        {
+            Some(name) => {
+                out.push_str(name);
+                rest = &after[digits..];
+            }
+            None => {
+                out.push_str("node ");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// One request to the timing thread, answered within 30 s (the reply is used here, so it
 /// counts as written).
 fn ask(inputs: &mpsc::Sender<Input>, counters: &Counters, request: Request) -> Reply {
@@ -1582,7 +1610,15 @@ impl Driver {
     }
 
     fn admin_request(&mut self, now: Instant, request: Request) -> Result<Option<Reply>, Reply> {
-        let refused = |r: Refusal| Reply::Refused(r.to_string());
+        let names: Vec<String> = self
+            .node
+            .settings()
+            .config
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        let refused = |r: Refusal| Reply::Refused(name_nodes(&r.to_string(), &names));
         let package = |node: &Node, name: &str| {
             node.settings()
                 .catalog
@@ -1759,5 +1795,21 @@ fn rejected_name(reason: Rejected) -> &'static str {
         Rejected::BadTag => "bad_tag",
         Rejected::Replayed => "replayed",
         Rejected::OldIncarnation => "old_incarnation",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_nodes;
+
+    #[test]
+    fn node_numbers_become_names() {
+        let names: Vec<String> = (1..=11).map(|k| format!("n{k}")).collect();
+        assert_eq!(
+            name_nodes("the package is already running on node 1", &names),
+            "the package is already running on n2"
+        );
+        assert_eq!(name_nodes("node 10 and node 0.", &names), "n11 and n1.");
+        assert_eq!(name_nodes("node 99 node x", &names), "node 99 node x");
     }
 }

@@ -1,0 +1,19 @@
+//! `cmmodpkg`: see `src/pkgcmds.rs`; a CIM client of the local WBEM agent.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[path = "../cimclient.rs"]
+#[allow(dead_code)]
+mod cimclient;
+#[path = "../pkgcmds.rs"]
+#[allow(dead_code)]
+mod pkgcmds;
+
+fn main() -> ExitCode {
+    pkgcmds::finish(
+        "cmmodpkg",
+        pkgcmds::modify_package(&pkgcmds::ModifyPackage::parse()),
+    )
+}

@@ -1,0 +1,81 @@
+//! `cmviewcl`: the cluster, its nodes and packages as Serviceguard's command prints them
+//! (serviceguard.md section 2), read from the local agent over CIM-XML: one call of
+//! HP_SGClusteringService.GetView, so every line comes from one status of the cluster daemon,
+//! the same the agent's instances are built from.
+
+use std::process::ExitCode;
+
+use cimguard_cluster::status::Snapshot;
+use cimguard_cluster::view::{self, Level, Selection};
+use clap::Parser;
+
+use crate::cimclient::Client;
+
+/// View information about the cluster.
+#[derive(Parser, Debug)]
+#[command(
+    name = "cmviewcl",
+    version,
+    about = "View the cluster, its nodes and packages (from the local WBEM agent: \
+             CIMGUARD_URL, CIMGUARD_USER, CIMGUARD_PASSWORD, CIMGUARD_CA)"
+)]
+pub struct Cli {
+    /// Verbose: the parameters of nodes and packages too.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// The output format: table, line (machine-parsable) or json.
+    #[arg(short = 'f', value_name = "FORMAT", default_value = "table",
+          value_parser = ["table", "line", "json"])]
+    pub format: String,
+    /// Show only this level: cluster, node or package.
+    #[arg(short = 'l', value_name = "LEVEL", value_parser = ["cluster", "node", "package"])]
+    pub level: Option<String>,
+    /// Show only this package (repeatable).
+    #[arg(short = 'p', value_name = "PACKAGE")]
+    pub packages: Vec<String>,
+    /// Show only this node (repeatable).
+    #[arg(short = 'n', value_name = "NODE")]
+    pub nodes: Vec<String>,
+}
+
+/// Runs cmviewcl; errors are one line on standard error and exit status 1.
+pub fn run(cli: &Cli) -> ExitCode {
+    match view(cli) {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("cmviewcl: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn view(cli: &Cli) -> Result<String, String> {
+    let selection = Selection {
+        verbose: cli.verbose,
+        packages: cli.packages.clone(),
+        nodes: cli.nodes.clone(),
+        level: cli.level.as_deref().and_then(Level::parse),
+    };
+    let client = Client::from_env()?;
+    let returned = client.invoke_static("HP_SGClusteringService", "GetView", Vec::new())?;
+    if returned.value != Some(0) {
+        return Err(format!(
+            "the agent could not give the cluster's view (return code {:?})",
+            returned.value
+        ));
+    }
+    let text = returned
+        .out_string("View")
+        .ok_or("the agent's answer has no View")?;
+    let snapshot: Snapshot =
+        serde_json::from_str(text).map_err(|e| format!("the agent's view does not decode: {e}"))?;
+    selection.check(&snapshot).map_err(|e| e.to_string())?;
+    Ok(match cli.format.as_str() {
+        "line" => view::line(&snapshot, &selection),
+        "json" => view::json(&snapshot, &selection),
+        _ => view::table(&snapshot, &selection),
+    })
+}

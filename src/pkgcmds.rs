@@ -1,0 +1,313 @@
+//! The package commands, `cmrunpkg`, `cmhaltpkg`, `cmmodpkg`, `cmsetresource` and
+//! `cmgetresource` (serviceguard.md 5.2), as CIM clients of the local agent: each reads the
+//! cluster's view (HP_SGClusteringService.GetView) and calls the method of HP_SGPackage or
+//! HP_SGGenericResource that does its work. A refusal prints the cluster's reason on one line
+//! and exits 1.
+
+use std::process::ExitCode;
+
+use cim_schema::model::Value;
+use cimguard_cluster::status::Snapshot;
+use clap::Parser;
+
+use crate::cimclient::{path, Client, Returned};
+
+/// Run a package (it does not enable AUTO_RUN: follow with `cmmodpkg -e`).
+#[derive(Parser, Debug)]
+#[command(name = "cmrunpkg", version)]
+pub struct RunPackage {
+    /// The node to run it on (default: where the cluster's policy puts it, this node when the
+    /// package has no node running it).
+    #[arg(short = 'n', value_name = "NODE")]
+    pub node: Option<String>,
+    /// Verbose.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// The package.
+    pub package: String,
+}
+
+/// Halt packages (disables their AUTO_RUN); refused while packages that depend on one run.
+#[derive(Parser, Debug)]
+#[command(name = "cmhaltpkg", version)]
+pub struct HaltPackage {
+    /// Halt only the instance on this node (a multi-node package).
+    #[arg(short = 'n', value_name = "NODE")]
+    pub node: Option<String>,
+    /// Verbose.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// The packages.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+}
+
+/// Enable or disable a package's switching: global (AUTO_RUN), or to a node with -n.
+#[derive(Parser, Debug)]
+#[command(name = "cmmodpkg", version)]
+pub struct ModifyPackage {
+    /// Enable.
+    #[arg(
+        short = 'e',
+        conflicts_with = "disable",
+        required_unless_present = "disable"
+    )]
+    pub enable: bool,
+    /// Disable.
+    #[arg(short = 'd')]
+    pub disable: bool,
+    /// Node switching to this node (repeatable) instead of global switching.
+    #[arg(short = 'n', value_name = "NODE")]
+    pub nodes: Vec<String>,
+    /// Verbose.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// The packages.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
+}
+
+/// Set a generic resource on this node: `-s up|down` (simple) or a value (extended).
+#[derive(Parser, Debug)]
+#[command(name = "cmsetresource", version)]
+pub struct SetResource {
+    /// The generic resource.
+    #[arg(short = 'r', value_name = "NAME")]
+    pub resource: String,
+    /// A simple resource's status: up or down.
+    #[arg(short = 's', value_name = "STATUS", value_parser = ["up", "down"], conflicts_with = "value")]
+    pub status: Option<String>,
+    /// An extended resource's value (1 to 2147483647).
+    #[arg(required_unless_present = "status", value_parser = clap::value_parser!(u32).range(1..=2_147_483_647))]
+    pub value: Option<u32>,
+}
+
+/// Show a generic resource on this node: a simple one's status, an extended one's value.
+#[derive(Parser, Debug)]
+#[command(name = "cmgetresource", version)]
+pub struct GetResource {
+    /// The generic resource.
+    #[arg(short = 'r', value_name = "NAME")]
+    pub resource: String,
+}
+
+/// Ends a command: its text on success, `NAME: why` and status 1 otherwise.
+pub fn finish(name: &str, result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{name}: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The client and the cluster's view.
+fn connect() -> Result<(Client, Snapshot), String> {
+    let client = Client::from_env()?;
+    let returned = client.invoke_static("HP_SGClusteringService", "GetView", Vec::new())?;
+    let text = returned
+        .out_string("View")
+        .ok_or("the agent gave no view of the cluster")?;
+    let snapshot =
+        serde_json::from_str(text).map_err(|e| format!("the agent's view does not decode: {e}"))?;
+    Ok((client, snapshot))
+}
+
+/// The package `name` of the view, or the error Serviceguard prints.
+fn package<'a>(
+    snapshot: &'a Snapshot,
+    name: &str,
+) -> Result<&'a cimguard_cluster::status::PackageRow, String> {
+    snapshot
+        .packages
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| format!("package {name} does not exist"))
+}
+
+/// Calls `method` on package `name` and turns a refusal into its message.
+fn call_package(
+    client: &Client,
+    snapshot: &Snapshot,
+    name: &str,
+    method: &str,
+    params: Vec<(&str, Value)>,
+) -> Result<(), String> {
+    let target = path(
+        "HP_SGPackage",
+        &[
+            ("SystemCreationClassName", "HP_SGCluster"),
+            ("SystemName", &snapshot.name),
+            ("CreationClassName", "HP_SGPackage"),
+            ("Name", name),
+        ],
+    );
+    outcome(&client.invoke(&target, method, params)?)
+}
+
+fn outcome(returned: &Returned) -> Result<(), String> {
+    match returned.value {
+        Some(0) => Ok(()),
+        code => Err(returned
+            .out_string("Message")
+            .map_or_else(|| format!("not done (return code {code:?})"), str::to_owned)),
+    }
+}
+
+/// cmrunpkg.
+pub fn run_package(cli: &RunPackage) -> Result<String, String> {
+    let (client, snapshot) = connect()?;
+    package(&snapshot, &cli.package)?;
+    let mut params = vec![("RequestedState", Value::Uint16(2))];
+    if let Some(node) = &cli.node {
+        params.push(("NodeName", Value::String(node.clone())));
+    }
+    call_package(
+        &client,
+        &snapshot,
+        &cli.package,
+        "RequestStateChange",
+        params,
+    )?;
+    Ok(if cli.verbose {
+        format!("cmrunpkg: package {} is starting\n", cli.package)
+    } else {
+        String::new()
+    })
+}
+
+/// cmhaltpkg: refused while packages that depend on one of them run (halt those first).
+pub fn halt_package(cli: &HaltPackage) -> Result<String, String> {
+    let (client, snapshot) = connect()?;
+    let mut out = String::new();
+    for name in &cli.packages {
+        package(&snapshot, name)?;
+        let dependents: Vec<&str> = snapshot
+            .packages
+            .iter()
+            .filter(|p| {
+                !p.owners.is_empty()
+                    && !cli.packages.contains(&p.name)
+                    && p.dependencies.iter().any(|d| {
+                        d.name == *name
+                            && d.condition
+                                == cimguard_cluster::config::package::DependencyCondition::Up
+                    })
+            })
+            .map(|p| p.name.as_str())
+            .collect();
+        if cli.node.is_none() && !dependents.is_empty() {
+            return Err(format!(
+                "packages that depend on {name} run: halt them first ({})",
+                dependents.join(", ")
+            ));
+        }
+    }
+    // Dependents before what they depend on, when both are named.
+    let named_dependencies = |name: &str| {
+        snapshot
+            .packages
+            .iter()
+            .find(|p| p.name == name)
+            .map_or(0, |p| {
+                p.dependencies
+                    .iter()
+                    .filter(|d| cli.packages.contains(&d.name))
+                    .count()
+            })
+    };
+    let mut order: Vec<&String> = cli.packages.iter().collect();
+    order.sort_by_key(|name| std::cmp::Reverse(named_dependencies(name)));
+    for name in order {
+        let mut params = vec![("RequestedState", Value::Uint16(3))];
+        if let Some(node) = &cli.node {
+            params.push(("NodeName", Value::String(node.clone())));
+        }
+        call_package(&client, &snapshot, name, "RequestStateChange", params)?;
+        if cli.verbose {
+            out.push_str(&format!("cmhaltpkg: package {name} is halting\n"));
+        }
+    }
+    Ok(out)
+}
+
+/// cmmodpkg -e|-d [-n node]... package...
+pub fn modify_package(cli: &ModifyPackage) -> Result<String, String> {
+    let (client, snapshot) = connect()?;
+    let mut out = String::new();
+    for name in &cli.packages {
+        package(&snapshot, name)?;
+        if cli.nodes.is_empty() {
+            call_package(
+                &client,
+                &snapshot,
+                name,
+                "SetAutoRun",
+                vec![("Enabled", Value::Boolean(cli.enable))],
+            )?;
+        }
+        for node in &cli.nodes {
+            call_package(
+                &client,
+                &snapshot,
+                name,
+                "SetNodeSwitching",
+                vec![
+                    ("NodeName", Value::String(node.clone())),
+                    ("Enabled", Value::Boolean(cli.enable)),
+                ],
+            )?;
+        }
+        if cli.verbose {
+            let what = if cli.enable { "enabled" } else { "disabled" };
+            out.push_str(&format!("cmmodpkg: switching of {name} {what}\n"));
+        }
+    }
+    Ok(out)
+}
+
+/// The resource `name` on the agent's own node: (its node, a row of it).
+fn resource<'a>(
+    snapshot: &'a Snapshot,
+    name: &str,
+) -> Result<(&'a str, &'a cimguard_cluster::status::ResourceRow), String> {
+    let node = snapshot.node_name(snapshot.observer);
+    snapshot
+        .packages
+        .iter()
+        .flat_map(|p| &p.nodes)
+        .filter(|row| row.name == node)
+        .flat_map(|row| &row.resources)
+        .find(|r| r.name == name)
+        .map(|row| (node, row))
+        .ok_or_else(|| format!("generic resource {name} is not configured on {node}"))
+}
+
+/// cmsetresource.
+pub fn set_resource(cli: &SetResource) -> Result<String, String> {
+    let (client, snapshot) = connect()?;
+    let (node, _) = resource(&snapshot, &cli.resource)?;
+    let id = format!("cimguard:{}:{}:{node}", snapshot.name, cli.resource);
+    let target = path("HP_SGGenericResource", &[("InstanceID", &id)]);
+    let params = match (&cli.status, cli.value) {
+        (Some(status), _) => vec![("Status", Value::String(status.clone()))],
+        (None, Some(value)) => vec![("Value", Value::Uint32(value))],
+        (None, None) => return Err("give -s up|down or a value".into()),
+    };
+    outcome(&client.invoke(&target, "SetStatus", params)?)?;
+    Ok(String::new())
+}
+
+/// cmgetresource.
+pub fn get_resource(cli: &GetResource) -> Result<String, String> {
+    let (_, snapshot) = connect()?;
+    let (_, row) = resource(&snapshot, &cli.resource)?;
+    Ok(match row.value {
+        Some(value) => format!("{value}\n"),
+        None => format!("{}\n", row.status),
+    })
+}
