@@ -13,6 +13,7 @@ use cimguard_provider::config::{Limits, ServerConfig};
 use cimguard_provider::interop::{
     standard_object_manager, InteropSettings, Profile, INDICATIONS_PROFILE, PROFILE_REGISTRATION,
 };
+use cimguard_provider::metrics::{ClusterMetrics, Metrics};
 use cimguard_provider::server::{Server, TlsSource};
 use cimguard_provider::service::Service;
 use cimguard_provider::serviceguard::{AdminSocket, ServiceguardProvider, CIMV2};
@@ -152,13 +153,12 @@ pub async fn serve(
     };
     let mut manager =
         standard_object_manager(&host, &interop).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut metrics: Option<Arc<dyn Metrics>> = None;
     if let Some(socket) = &settings.cluster_socket {
-        ServiceguardProvider::install(
-            &mut manager,
-            Arc::new(AdminSocket::new(socket)),
-            env!("CARGO_PKG_VERSION"),
-        )
-        .map_err(|e| anyhow::anyhow!("the Serviceguard provider: {e}"))?;
+        let source = Arc::new(AdminSocket::new(socket));
+        ServiceguardProvider::install(&mut manager, source.clone(), env!("CARGO_PKG_VERSION"))
+            .map_err(|e| anyhow::anyhow!("the Serviceguard provider: {e}"))?;
+        metrics = Some(Arc::new(ClusterMetrics::new(source)));
     }
     let store = Arc::new(SubscriptionStore::open(
         Some(settings.state_dir.join("subscriptions.xml")),
@@ -186,7 +186,9 @@ pub async fn serve(
         }
         None => None,
     };
-    let service = Arc::new(Service::new(config, manager, authenticator.clone(), audit));
+    let mut service = Service::new(config, manager, authenticator.clone(), audit);
+    service.metrics = metrics;
+    let service = Arc::new(service);
     let server = Server::bind(service, tls.clone().map(|t| t as Arc<dyn TlsSource>)).await?;
     for (address, https) in server.local_addresses() {
         tracing::info!(%address, https, "listening");

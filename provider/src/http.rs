@@ -395,6 +395,10 @@ async fn serve(
     request: Request<hyper::body::Incoming>,
 ) -> Result<Response<ResponseBody>, ProtocolError> {
     let (parts, body) = request.into_parts();
+    if parts.method == Method::GET && parts.uri.path() == "/metrics" {
+        service.authenticate(&parts.headers, &peer).await?;
+        return Ok(metrics_response(&service).await);
+    }
     let cim = check_headers(&parts.method, &parts.headers)?;
     let principal = service.authenticate(&parts.headers, &peer).await?;
     let limit = service.config.limits.body_bytes_max;
@@ -413,6 +417,36 @@ async fn serve(
     })?
     .to_bytes();
     dispatch(&service, &peer, &principal, &cim, &body)
+}
+
+/// `GET /metrics` of an authenticated user: 200 with the metrics, 404 when this agent has
+/// none (no cluster), 503 when their source does not answer.
+async fn metrics_response(service: &Service) -> Response<ResponseBody> {
+    let text = match service.metrics.clone() {
+        None => Err((
+            StatusCode::NOT_FOUND,
+            "this agent serves no cluster: no metrics".to_owned(),
+        )),
+        Some(metrics) => match tokio::task::spawn_blocking(move || metrics.render()).await {
+            Ok(Ok(text)) => Ok(text),
+            Ok(Err(reason)) => Err((StatusCode::SERVICE_UNAVAILABLE, reason)),
+            Err(_) => Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the metrics failed".to_owned(),
+            )),
+        },
+    };
+    let (status, body, content_type) = match text {
+        Ok(text) => (StatusCode::OK, text, crate::metrics::CONTENT_TYPE),
+        Err((status, reason)) => (status, format!("{reason}\n"), "text/plain; charset=utf-8"),
+    };
+    let mut response = Response::new(ResponseBody::whole(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(content_type),
+    );
+    response
 }
 
 /// Answers a request that passed the header checks and authentication: decodes the body,

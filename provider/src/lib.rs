@@ -21,6 +21,7 @@ pub mod error;
 pub mod http;
 pub mod interop;
 pub mod methods;
+pub mod metrics;
 pub mod operations;
 pub mod provider;
 pub mod pull;

@@ -59,6 +59,8 @@ pub struct Service {
     pub authenticator: Option<Arc<Authenticator>>,
     /// Where state changes are recorded, if anywhere.
     pub audit: Option<AuditLog>,
+    /// What `GET /metrics` answers, if anything.
+    pub metrics: Option<Arc<dyn crate::metrics::Metrics>>,
 }
 
 impl Service {
@@ -80,6 +82,7 @@ impl Service {
             spools,
             authenticator,
             audit,
+            metrics: None,
         }
     }
 

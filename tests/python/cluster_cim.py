@@ -10,6 +10,8 @@ OPERATION is a JSON object:
       -> [PATH, ...] (the associated instances' paths)
   {"op": "references", "path": PATH, "result_class": ...}
       -> [PATH, ...]
+  {"op": "metrics"}
+      -> {"status": HTTP_STATUS, "type": CONTENT_TYPE, "text": BODY} (GET /metrics)
   {"op": "invoke", "path": PATH, "method": "RequestStateChange",
    "params": {"RequestedState": ["uint16", 3], "NodeName": ["string", "n2"]}}
       -> {"return": N, "out": {...}}
@@ -61,6 +63,23 @@ TYPES = {
 }
 
 
+def metrics(args):
+    """GET /metrics with the connection's credentials: {"status": CODE, "text": BODY}."""
+    import requests
+
+    answer = requests.get(
+        args.url + "/metrics",
+        auth=(args.user, args.password),
+        verify=args.ca_certs,
+        timeout=30,
+    )
+    return {
+        "status": answer.status_code,
+        "type": answer.headers.get("Content-Type"),
+        "text": answer.text,
+    }
+
+
 def run(conn, op):
     kind = op["op"]
     if kind == "enumerate":
@@ -109,8 +128,13 @@ def main():
         ca_certs=args.ca_certs,
         timeout=30,
     )
+    op = json.loads(args.operation)
+    if op["op"] == "metrics":
+        json.dump(metrics(args), sys.stdout)
+        print()
+        return
     try:
-        answer = run(conn, json.loads(args.operation))
+        answer = run(conn, op)
     except CIMError as error:
         answer = {"error": error.status_code, "description": error.status_description}
     json.dump(answer, sys.stdout)

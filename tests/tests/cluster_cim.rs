@@ -175,7 +175,8 @@ fn demo_cluster() -> TestCluster {
         "dbpkg",
         "package_name dbpkg\npackage_description Example database\npackage_type failover\n\
          node_name n1\nnode_name n2\nnode_name n3\nauto_run yes\n\
-         service_name db_monitor\nservice_cmd \"exec sleep 100000\"\nservice_restart 2\n\
+         service_name db_monitor\nservice_cmd \"echo $$ > $SGRUN/db.pid; exec sleep 100000\"\n\
+         service_restart 2\n\
          generic_resource_name sfm_disk\ngeneric_resource_evaluation_type during_package_start\n",
     );
     cluster.add_package(
@@ -324,6 +325,28 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         let after = c.status(1).expect("n1's status").cluster;
         before == after && printed == after.to_line()
     });
+    // GET /metrics: the same cluster in Prometheus' format, for an authenticated user only.
+    let scraped = cim(&cluster, 2, MONITOR, &json!({"op": "metrics"}));
+    assert_eq!(scraped["status"], 200, "{scraped}");
+    assert!(
+        scraped["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("text/plain; version=0.0.4")),
+        "{scraped}"
+    );
+    let text = scraped["text"].as_str().expect("the metrics");
+    for wanted in [
+        "cimguard_cluster_up{cluster=\"testcluster\"} 1\n",
+        "cimguard_node_up{cluster=\"testcluster\",node=\"n1\",state=\"running\"} 1\n",
+        "cimguard_package_up{cluster=\"testcluster\",package=\"dbpkg\",status=\"up\",state=\"running\",node=\"n1\"} 1\n",
+        "cimguard_service_restarts{cluster=\"testcluster\",package=\"dbpkg\",service=\"db_monitor\",node=\"n1\"} 0\n",
+        "# TYPE cimguard_heartbeat_datagrams_rejected_total counter\n",
+    ] {
+        assert!(text.contains(wanted), "the metrics lack {wanted:?}:\n{text}");
+    }
+    let anonymous = cim(&cluster, 2, (MONITOR.0, "wrong"), &json!({"op": "metrics"}));
+    assert_eq!(anonymous["status"], 401, "{anonymous}");
+
     let table = cmviewcl(&cluster, 2, &["-v"]);
     for wanted in [
         "CLUSTER        STATUS\ntestcluster    up\n",
@@ -665,4 +688,76 @@ fn the_package_commands_work_through_the_agent() {
         "{}",
         describe(&output)
     );
+}
+
+/// The pid of dbpkg's service on node `k` (written at each start), if it runs.
+fn db_pid(cluster: &TestCluster, k: usize) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(cluster.dir(k).join("db.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    std::path::Path::new(&format!("/proc/{pid}"))
+        .exists()
+        .then_some(pid)
+}
+
+#[test]
+fn a_killed_service_restarts_then_its_package_fails_over_with_switching_disabled() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    for k in 1..=3 {
+        succeeds(
+            &cluster,
+            k,
+            "cmsetresource",
+            &["-r", "sfm_disk", "-s", "up"],
+        );
+    }
+    cluster.wait_for(BOUND, "dbpkg's service on n1", |c| {
+        owners(c, 1, "dbpkg") == ["n1"] && db_pid(c, 1).is_some()
+    });
+    // service_restart 2: two kills are restarts, counted in CIM and cmviewcl -v.
+    for restarts in 1..=2u64 {
+        let old = db_pid(&cluster, 1).expect("the service runs");
+        let killed = std::process::Command::new("kill")
+            .args(["-9", &old.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        cluster.wait_for(BOUND, "the service restarted and counted", |c| {
+            let services = enumerate(c, 2, "HP_SGPackageService");
+            let counted = services.iter().any(|s| {
+                s["properties"]["Name"] == "dbpkg:db_monitor"
+                    && s["properties"]["Restarts"] == restarts
+                    && s["properties"]["ServiceStatus"] == "up"
+            });
+            counted
+                && db_pid(c, 1).is_some_and(|new| new != old)
+                && cmviewcl(c, 3, &["-v", "-p", "dbpkg"]).contains(&format!(
+                    "      Service            up                  2         {restarts}   db_monitor\n"
+                ))
+        });
+    }
+    // The third exhausts them: dbpkg fails over, and node switching to n1 is disabled.
+    let old = db_pid(&cluster, 1).expect("the service runs");
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &old.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    cluster.wait_for(BOUND, "dbpkg on n2, switching to n1 disabled", |c| {
+        let packages = enumerate(c, 3, "HP_SGPackage");
+        let links = enumerate(c, 3, "HP_SGPackageNode");
+        let n1_disabled = links.iter().any(|l| {
+            l["properties"]["Antecedent"]["keys"]["Name"] == "n1"
+                && l["properties"]["Dependent"]["keys"]["Name"] == "dbpkg"
+                && l["properties"]["SwitchingEnabled"] == false
+        });
+        named(&packages, "dbpkg")["properties"]["CurrentNode"] == "n2"
+            && n1_disabled
+            && line_value(c, 3, "package:dbpkg|node:n1|switching").as_deref() == Some("disabled")
+    });
 }

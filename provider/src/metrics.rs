@@ -1,0 +1,268 @@
+//! `GET /metrics`: what a Prometheus server scrapes from the agent (text exposition format
+//! 0.0.4), behind the same authentication as CIM requests. The numbers come from a
+//! [`Metrics`] source: in a node, the cluster daemon's status ([`ClusterMetrics`]).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use cimguard_cluster::runtime::daemon::DaemonStatus;
+use cimguard_cluster::status::Health;
+
+use crate::serviceguard::ClusterSource;
+
+/// The content type of the text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Where the metrics come from.
+pub trait Metrics: Send + Sync {
+    /// The metrics in the text exposition format, or why there are none.
+    fn render(&self) -> Result<String, String>;
+}
+
+/// The cluster daemon's status as metrics.
+pub struct ClusterMetrics {
+    source: Arc<dyn ClusterSource>,
+}
+
+impl ClusterMetrics {
+    /// Metrics of the daemon behind `source`.
+    pub fn new(source: Arc<dyn ClusterSource>) -> ClusterMetrics {
+        ClusterMetrics { source }
+    }
+}
+
+impl Metrics for ClusterMetrics {
+    fn render(&self) -> Result<String, String> {
+        let status = self.source.status()?;
+        Ok(render(&status))
+    }
+}
+
+/// A label value escaped as the format wants (backslash, double quote, newline).
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Writes `# HELP` and `# TYPE` of one metric family.
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn flag(on: bool) -> u8 {
+    u8::from(on)
+}
+
+/// The text exposition of `status`.
+pub fn render(status: &DaemonStatus) -> String {
+    let mut out = String::new();
+    let c = &status.cluster;
+    let cluster = label(&c.name);
+    family(
+        &mut out,
+        "cimguard_cluster_up",
+        "gauge",
+        "1 when the cluster is up as this node sees it.",
+    );
+    let _ = writeln!(
+        out,
+        "cimguard_cluster_up{{cluster=\"{cluster}\"}} {}",
+        flag(c.status.as_str() == "up")
+    );
+    family(
+        &mut out,
+        "cimguard_cluster_info",
+        "gauge",
+        "The cluster's status and summary as cmviewcl shows them (always 1).",
+    );
+    let _ = writeln!(
+        out,
+        "cimguard_cluster_info{{cluster=\"{cluster}\",status=\"{}\",summary=\"{}\",observer=\"{}\"}} 1",
+        c.status,
+        c.summary,
+        label(&status.node)
+    );
+    family(
+        &mut out,
+        "cimguard_cluster_config_generation",
+        "gauge",
+        "The configuration generation (cmapplyconf adds one).",
+    );
+    let _ = writeln!(
+        out,
+        "cimguard_cluster_config_generation{{cluster=\"{cluster}\"}} {}",
+        c.generation
+    );
+    family(
+        &mut out,
+        "cimguard_cluster_membership_epoch",
+        "counter",
+        "The membership epoch: it grows with every re-formation.",
+    );
+    let _ = writeln!(
+        out,
+        "cimguard_cluster_membership_epoch{{cluster=\"{cluster}\"}} {}",
+        c.epoch.0
+    );
+    family(
+        &mut out,
+        "cimguard_node_up",
+        "gauge",
+        "1 when the node is a running member.",
+    );
+    for node in &c.nodes {
+        let _ = writeln!(
+            out,
+            "cimguard_node_up{{cluster=\"{cluster}\",node=\"{}\",state=\"{}\"}} {}",
+            label(&node.name),
+            node.condition.state,
+            flag(node.condition.status.as_str() == "up")
+        );
+    }
+    family(
+        &mut out,
+        "cimguard_interface_up",
+        "gauge",
+        "1 while heartbeats pass on the interface, 0 when they do not (unknown: absent).",
+    );
+    for node in &c.nodes {
+        for interface in &node.interfaces {
+            let value = match interface.status {
+                Health::Up => 1,
+                Health::Down => 0,
+                Health::Unknown => continue,
+            };
+            let _ = writeln!(
+                out,
+                "cimguard_interface_up{{cluster=\"{cluster}\",node=\"{}\",interface=\"{}\"}} {value}",
+                label(&node.name),
+                label(&interface.name)
+            );
+        }
+    }
+    family(
+        &mut out,
+        "cimguard_package_up",
+        "gauge",
+        "1 when the package is up (running somewhere).",
+    );
+    for package in &c.packages {
+        let owners: Vec<&str> = package.owners.iter().map(|n| c.node_name(n)).collect();
+        let _ = writeln!(
+            out,
+            "cimguard_package_up{{cluster=\"{cluster}\",package=\"{}\",status=\"{}\",state=\"{}\",node=\"{}\"}} {}",
+            label(&package.name),
+            package.condition.status,
+            package.condition.state,
+            label(&owners.join(",")),
+            flag(package.condition.status.as_str() == "up")
+        );
+    }
+    family(
+        &mut out,
+        "cimguard_package_auto_run",
+        "gauge",
+        "1 when the package's global switching (AUTO_RUN) is enabled.",
+    );
+    for package in &c.packages {
+        let _ = writeln!(
+            out,
+            "cimguard_package_auto_run{{cluster=\"{cluster}\",package=\"{}\"}} {}",
+            label(&package.name),
+            flag(package.auto_run)
+        );
+    }
+    family(
+        &mut out,
+        "cimguard_service_restarts",
+        "gauge",
+        "Restarts of a package's service on a node since the counter was last reset.",
+    );
+    for package in &c.packages {
+        for row in &package.nodes {
+            for service in &row.services {
+                let _ = writeln!(
+                    out,
+                    "cimguard_service_restarts{{cluster=\"{cluster}\",package=\"{}\",service=\"{}\",node=\"{}\"}} {}",
+                    label(&package.name),
+                    label(&service.name),
+                    label(&row.name),
+                    service.condition.restarts
+                );
+            }
+        }
+    }
+    family(
+        &mut out,
+        "cimguard_heartbeat_datagrams_rejected_total",
+        "counter",
+        "Heartbeat datagrams this node dropped, by reason (forged, replayed, foreign, ...).",
+    );
+    for (reason, count) in &status.datagrams_rejected {
+        let _ = writeln!(
+            out,
+            "cimguard_heartbeat_datagrams_rejected_total{{reason=\"{}\"}} {count}",
+            label(reason)
+        );
+    }
+    family(
+        &mut out,
+        "cimguard_control_frames_received_total",
+        "counter",
+        "Control channel frames this node received, by message kind.",
+    );
+    for (kind, count) in &status.control.received_by_kind {
+        let _ = writeln!(
+            out,
+            "cimguard_control_frames_received_total{{kind=\"{}\"}} {count}",
+            label(kind)
+        );
+    }
+    family(
+        &mut out,
+        "cimguard_control_frames_not_sent_total",
+        "counter",
+        "Control channel frames this node could not send.",
+    );
+    let _ = writeln!(
+        out,
+        "cimguard_control_frames_not_sent_total {}",
+        status.control.frames_not_sent
+    );
+    family(
+        &mut out,
+        "cimguard_daemon_realtime",
+        "gauge",
+        "1 when the daemon's timing thread runs under SCHED_RR.",
+    );
+    let _ = writeln!(
+        out,
+        "cimguard_daemon_realtime {}",
+        flag(status.realtime.is_ok())
+    );
+    family(
+        &mut out,
+        "cimguard_daemon_memory_locked",
+        "gauge",
+        "1 when the daemon's memory is locked (mlockall).",
+    );
+    let _ = writeln!(
+        out,
+        "cimguard_daemon_memory_locked {}",
+        flag(status.memory_locked.is_ok())
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
