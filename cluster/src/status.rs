@@ -860,6 +860,9 @@ pub struct DependencyRow {
     pub package: PackageId,
     /// Its name.
     pub name: String,
+    /// dependency_name, the dependency's own label (filled from the package file).
+    #[serde(default)]
+    pub label: String,
     /// up or down.
     pub condition: DependencyCondition,
     /// Where.
@@ -989,6 +992,7 @@ pub(crate) fn package_rows(
                     DependencyRow {
                         package: d.package,
                         name: catalog.package(d.package).name.clone(),
+                        label: String::new(),
                         condition: d.condition,
                         location: d.location,
                         satisfied: where_.is_some_and(|node| {

@@ -369,7 +369,14 @@ fn package_row(out: &mut String, snapshot: &Snapshot, package: &PackageRow, verb
             let _ = writeln!(
                 out,
                 "      {}{}{}",
-                cell(&dependency.name, 20),
+                cell(
+                    if dependency.label.is_empty() {
+                        &dependency.name
+                    } else {
+                        &dependency.label
+                    },
+                    20
+                ),
                 cell(node, 17),
                 if dependency.satisfied { "yes" } else { "no" }
             );

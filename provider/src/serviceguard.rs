@@ -946,7 +946,14 @@ impl ModelBuilder<'_> {
                             "TypeOfDependency",
                             Some(Value::Uint16(if condition == "down" { 4 } else { 3 })),
                         ),
-                        ("DependencyName", Some(string(&dependency.name))),
+                        (
+                            "DependencyName",
+                            Some(string(if dependency.label.is_empty() {
+                                &dependency.name
+                            } else {
+                                &dependency.label
+                            })),
+                        ),
                         ("Location", Some(string(dependency.location.keyword()))),
                         ("Satisfied", Some(Value::Boolean(dependency.satisfied))),
                     ],
@@ -999,6 +1006,7 @@ impl ModelBuilder<'_> {
                         Some(string(format!("cimguard:{cluster_name}:{name}:{node}"))),
                     ),
                     ("ElementName", Some(string(&name))),
+                    ("Name", Some(string(&name))),
                     ("NodeName", Some(string(&node))),
                     (
                         "EvaluationType",
@@ -1011,7 +1019,10 @@ impl ModelBuilder<'_> {
                     ("ResourceStatus", Some(string(status))),
                     (
                         "ResourceValue",
-                        value.map(|v| Value::Uint32(u32::try_from(v.max(0)).unwrap_or(u32::MAX))),
+                        // 0 is no value (1 to 2147483647 are): an extended resource not set yet.
+                        value
+                            .filter(|v| *v > 0)
+                            .map(|v| Value::Uint32(u32::try_from(v).unwrap_or(u32::MAX))),
                     ),
                     ("PackageNames", Some(strings(&packages))),
                     ("EnabledState", Some(Value::Uint16(resource_enabled))),
@@ -1025,28 +1036,30 @@ impl ModelBuilder<'_> {
 
     fn quorum_device(&mut self, cluster_name: &str) -> Result<(), OperationError> {
         let s = self.snapshot;
-        let (id, kind, node, address, status) = match &s.lock {
+        let observer = s.node_name(s.observer).to_owned();
+        let (kind, name, addresses, status, state) = match &s.lock {
             LockRow::None => return Ok(()),
             LockRow::QuorumServer { host, status } => (
-                format!("cimguard:{cluster_name}:quorum_server:{host}"),
                 "quorum_server",
-                None,
                 host.clone(),
+                vec![host.clone()],
                 *status,
+                Some(if *status == cimguard_cluster::status::Health::Up {
+                    "running"
+                } else {
+                    "unknown"
+                }),
             ),
-            LockRow::LockLun { device, status } => {
-                let observer = s.node_name(s.observer).to_owned();
-                (
-                    format!("cimguard:{cluster_name}:lock_lun:{observer}"),
-                    "lock_lun",
-                    Some(observer),
-                    device
-                        .as_ref()
-                        .map(|d| d.display().to_string())
-                        .unwrap_or_default(),
-                    *status,
-                )
-            }
+            LockRow::LockLun { device, status } => (
+                "lock_lun",
+                device
+                    .as_ref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+                Vec::new(),
+                *status,
+                None,
+            ),
         };
         let status = status.as_str();
         let (device_enabled, device_operational): (u16, &[u16]) = match status {
@@ -1057,16 +1070,17 @@ impl ModelBuilder<'_> {
         let row = self.instance(
             "HP_SGQuorumDevice",
             vec![
-                ("InstanceID", Some(string(id))),
-                ("ElementName", Some(string(&address))),
-                ("DeviceType", Some(string(kind))),
-                ("NodeName", node.map(string)),
-                ("Addresses", Some(strings(&[address]))),
-                ("DeviceStatus", Some(string(status))),
                 (
-                    "DeviceState",
-                    Some(string(if status == "up" { "running" } else { "unknown" })),
+                    "InstanceID",
+                    Some(string(format!("cimguard:{cluster_name}:quorum:{observer}"))),
                 ),
+                ("Name", Some(string(&name))),
+                ("ElementName", Some(string(&name))),
+                ("DeviceType", Some(string(kind))),
+                ("NodeName", Some(string(&observer))),
+                ("Addresses", Some(strings(&addresses))),
+                ("DeviceStatus", Some(string(status))),
+                ("DeviceState", state.map(string)),
                 ("EnabledState", Some(Value::Uint16(device_enabled))),
                 ("OperationalStatus", Some(uint16s(device_operational))),
             ],

@@ -628,15 +628,24 @@ fn the_package_commands_work_through_the_agent() {
         "halt them first (webpkg)",
     );
     succeeds(&cluster, 2, "cmhaltpkg", &["dbpkg", "webpkg"]);
+    // Every node has heard of it (cmrunpkg below asks n3, which refuses a package it still
+    // sees halting).
     cluster.wait_for(BOUND, "dbpkg and webpkg halted, AUTO_RUN off", |c| {
-        line_value(c, 1, "package:dbpkg|state").as_deref() == Some("halted")
-            && line_value(c, 1, "package:webpkg|state").as_deref() == Some("halted")
-            && line_value(c, 1, "package:dbpkg|autorun").as_deref() == Some("disabled")
+        (1..=3).all(|k| {
+            line_value(c, k, "package:dbpkg|state").as_deref() == Some("halted")
+                && line_value(c, k, "package:webpkg|state").as_deref() == Some("halted")
+                && line_value(c, k, "package:dbpkg|autorun").as_deref() == Some("disabled")
+        })
     });
 
     // cmrunpkg -n, then cmmodpkg -e and -d -n.
     succeeds(&cluster, 3, "cmrunpkg", &["-n", "n2", "dbpkg"]);
-    cluster.wait_for(BOUND, "dbpkg on n2", |c| owners(c, 1, "dbpkg") == ["n2"]);
+    cluster.wait_for(BOUND, "dbpkg running on n2, as every node sees it", |c| {
+        (1..=3).all(|k| {
+            line_value(c, k, "package:dbpkg|state").as_deref() == Some("running")
+                && line_value(c, k, "package:dbpkg|owner").as_deref() == Some("n2")
+        })
+    });
     succeeds(&cluster, 3, "cmmodpkg", &["-e", "dbpkg"]);
     succeeds(&cluster, 3, "cmmodpkg", &["-d", "-n", "n3", "dbpkg"]);
     cluster.wait_for(BOUND, "AUTO_RUN on, switching to n3 off", |c| {

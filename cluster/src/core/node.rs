@@ -3953,6 +3953,15 @@ impl Node {
                 row.node_fail_fast = file.node_fail_fast;
                 row.run_script_timeout = file.run_script_timeout;
                 row.halt_script_timeout = file.halt_script_timeout;
+                for dependency in &mut row.dependencies {
+                    if let Some(own) = file
+                        .dependencies
+                        .iter()
+                        .find(|d| d.package == dependency.name)
+                    {
+                        dependency.label.clone_from(&own.name);
+                    }
+                }
                 row.ip_addresses = file
                     .ip_subnets
                     .iter()

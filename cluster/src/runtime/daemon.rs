@@ -1126,13 +1126,13 @@ fn halt_with_dependents(
         Err(reply) => return reply,
     };
     let first = dependents(&cluster, halting);
-    // Nothing depends on it, or it is not running as a whole: cmhaltpkg's own answer.
+    // Not running as a whole: cmhaltpkg's own answer.
     let running = cluster
         .packages
         .iter()
         .find(|p| p.name == package)
         .is_some_and(|p| p.condition.state == crate::status::PackageState::Running);
-    if first.is_empty() || !running {
+    if !running {
         return ask(
             inputs,
             counters,
@@ -1188,15 +1188,50 @@ fn halt_with_dependents(
         }
         thread::sleep(SUCCESSORS_POLL);
     }
-    ask(
-        inputs,
-        counters,
-        Request::HaltPackage {
-            package: package.to_owned(),
-            node: None,
-        },
-    )
+    // The package coordinator may not have heard yet that the dependents are down, and then
+    // drops the halt that this node accepted: the halt is sent again until the package
+    // leaves running.
+    let deadline = std::time::Instant::now() + HALT_CONFIRM_WAIT;
+    loop {
+        let reply = ask(
+            inputs,
+            counters,
+            Request::HaltPackage {
+                package: package.to_owned(),
+                node: None,
+            },
+        );
+        if reply != Reply::Done {
+            return reply;
+        }
+        let resent_at = std::time::Instant::now() + HALT_RESEND_AFTER;
+        while std::time::Instant::now() < resent_at {
+            thread::sleep(SUCCESSORS_POLL);
+            let cluster = match status(inputs) {
+                Ok(cluster) => cluster,
+                Err(reply) => return reply,
+            };
+            let running = cluster.packages.iter().any(|p| {
+                p.name == package && p.condition.state == crate::status::PackageState::Running
+            });
+            if !running {
+                return Reply::Done;
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            return Reply::Refused(format!(
+                "{package} did not start halting within {} s",
+                HALT_CONFIRM_WAIT.as_secs()
+            ));
+        }
+    }
 }
+
+/// How long a cascade's last halt may take to show.
+const HALT_CONFIRM_WAIT: Duration = Duration::from_secs(30);
+
+/// How long a cascade's last halt waits to show before it is sent again.
+const HALT_RESEND_AFTER: Duration = Duration::from_secs(2);
 
 fn write_reply(writer: &mut UnixStream, reply: &Reply) -> io::Result<()> {
     let mut text = serde_json::to_string(reply).map_err(io::Error::other)?;
