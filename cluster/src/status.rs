@@ -697,6 +697,16 @@ pub enum LockRow {
     },
 }
 
+/// A quorum server's state as cmviewcl shows it, from this node's polls: running while
+/// they are answered, else unknown.
+pub fn quorum_server_state(status: Health) -> &'static str {
+    if status == Health::Up {
+        "running"
+    } else {
+        "unknown"
+    }
+}
+
 /// One node.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeRow {
@@ -1171,11 +1181,7 @@ impl Snapshot {
         match &self.lock {
             LockRow::None => {}
             LockRow::QuorumServer { host, status } => {
-                let state = if *status == Health::Up {
-                    "running"
-                } else {
-                    "unknown"
-                };
+                let state = quorum_server_state(*status);
                 let _ = writeln!(out, "quorum_server:{host}|status={status}");
                 let _ = writeln!(out, "quorum_server:{host}|state={state}");
             }

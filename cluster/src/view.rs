@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::config::package::PackageType;
-use crate::status::{Health, LockRow, PackageRow, Snapshot};
+use crate::status::{LockRow, PackageRow, Snapshot};
 
 /// cmviewcl's `-l`: how much is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,11 +217,7 @@ fn node_details(out: &mut String, snapshot: &Snapshot, node: &crate::status::Nod
     match &snapshot.lock {
         LockRow::None => {}
         LockRow::QuorumServer { host, status } => {
-            let state = if *status == Health::Up {
-                "running"
-            } else {
-                "unknown"
-            };
+            let state = crate::status::quorum_server_state(*status);
             let _ = writeln!(out, "\n  Quorum_Server_Status:");
             let _ = writeln!(out, "  NAME           STATUS       STATE");
             let _ = writeln!(

@@ -1044,11 +1044,7 @@ impl ModelBuilder<'_> {
                 host.clone(),
                 vec![host.clone()],
                 *status,
-                Some(if *status == cimguard_cluster::status::Health::Up {
-                    "running"
-                } else {
-                    "unknown"
-                }),
+                Some(cimguard_cluster::status::quorum_server_state(*status)),
             ),
             LockRow::LockLun { device, status } => (
                 "lock_lun",
