@@ -60,6 +60,7 @@ fn every_message_of_random_histories_comes_back_equal() {
         "Accept",
         "Commit",
         "Command",
+        "Answer",
         "Order",
         "Config",
         "ConfigRequest",
@@ -145,16 +146,17 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x03");
+    assert_eq!(&bytes[..3], b"CW\x04");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 4;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(4)));
-    // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements.
-    for version in [1, 2] {
+    later[2] = 5;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(5)));
+    // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
+    // version 3 no answers to forwarded commands (nor serials on cmapplyconf).
+    for version in [1, 2, 3] {
         let mut earlier = bytes.clone();
         earlier[2] = version;
         assert_eq!(decode_envelope(&earlier), Err(WireError::Version(version)));

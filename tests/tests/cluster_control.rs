@@ -73,6 +73,7 @@ fn a_configuration_larger_than_a_datagram_reaches_every_node() {
         to_incarnation: Incarnation(1),
         message: Message::Apply {
             epoch: Epoch(1),
+            serial: 1,
             config: Arc::new(generation),
         },
     };

@@ -287,6 +287,14 @@ pub enum Event {
         /// Why.
         refusal: Refusal,
     },
+    /// The package coordinator answered a command (or cmapplyconf) given on this node and
+    /// forwarded to it ([`Taken::Forwarded`]).
+    CommandAnswered {
+        /// The serial [`Taken::Forwarded`] gave.
+        serial: u64,
+        /// None: carried out; else why not, in the core's words (nodes as `node N`).
+        refusal: Option<String>,
+    },
     /// A heartbeat network to a peer carries heartbeats again.
     NetworkUp {
         /// The peer.
@@ -294,4 +302,15 @@ pub enum Event {
         /// The network.
         network: usize,
     },
+}
+
+/// How a command given on this node was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Carried out here (this node coordinates the packages).
+    Done,
+    /// Forwarded to the package coordinator, whose answer comes as
+    /// [`Event::CommandAnswered`] with this serial (or never, when the membership changes
+    /// on the way: the caller bounds its wait).
+    Forwarded(u64),
 }

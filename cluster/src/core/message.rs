@@ -171,6 +171,8 @@ pub enum Message {
     Apply {
         /// The membership it was given in.
         epoch: Epoch,
+        /// Numbers the sender's commands, as for [`Message::Command`] (the answer names it).
+        serial: u64,
         /// The files.
         config: Arc<Generation>,
     },
@@ -205,6 +207,15 @@ pub enum Message {
         /// The order.
         order: Order,
     },
+    /// The coordinator's answer to a [`Message::Command`] or [`Message::Apply`] of the
+    /// receiver: carried out (for cmapplyconf: taken, the generation follows with the next
+    /// membership), or refused and why, in the core's words (nodes as `node N`).
+    Answer {
+        /// The serial of the command answered.
+        serial: u64,
+        /// None: carried out; else why not.
+        refusal: Option<String>,
+    },
 }
 
 impl Message {
@@ -225,6 +236,7 @@ impl Message {
             Message::HaltDetached { .. } => "HaltDetached",
             Message::DetachedHalted { .. } => "DetachedHalted",
             Message::Order { .. } => "Order",
+            Message::Answer { .. } => "Answer",
         }
     }
 }

@@ -10,7 +10,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::action::{
     Action, Event, FenceReason, PackageChanges, Persisted, QuorumServerAnswer, QuorumServerAsk,
-    QuorumServerRequest,
+    QuorumServerRequest, Taken,
 };
 use super::clique::Reachability;
 use super::message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
@@ -136,6 +136,21 @@ pub const ACCEPTED_PROPOSALS_MAX: usize = 1024;
 /// Forwarded package commands a coordinator keeps while it waits for every member's report
 /// after a re-formation; beyond this they are refused.
 const DEFERRED_COMMANDS_MAX: usize = 64;
+
+/// Forwarded commands whose answers a node waits for; the daemon gives up on each after a
+/// few seconds, so more than this many are never awaited by anyone.
+const AWAITED_ANSWERS_MAX: usize = 256;
+
+/// A forwarded command a coordinator carries out once every member has reported.
+#[derive(Debug, Clone)]
+struct Deferred {
+    /// The membership it was given in.
+    epoch: Epoch,
+    /// Who gave it, and its serial there (for the answer).
+    from: NodeId,
+    serial: u64,
+    command: Command,
+}
 
 /// A stable digest of a cluster name (FNV-1a; only needs to tell clusters apart, not resist
 /// forgery: the transport authenticates peers).
@@ -313,7 +328,7 @@ pub struct Node {
     /// that the coordinator echoes when it commits.
     acceptances: Vec<(Epoch, Echo)>,
     /// Forwarded commands waiting for every member's report (see `on_command`).
-    deferred_commands: Vec<(Epoch, Command)>,
+    deferred_commands: Vec<Deferred>,
     /// This node lost its quorum lease and fences itself: its last heartbeats say it hears
     /// no one.
     departing: bool,
@@ -332,8 +347,11 @@ pub struct Node {
     packages: Manager,
     /// Whether a HaltRisk was last reported as standing.
     halt_risk: bool,
-    /// Numbers the package commands forwarded from this node.
+    /// Numbers the package commands (and cmapplyconf) forwarded from this node.
     command_serial: u64,
+    /// The serials of those not answered yet (the oldest dropped beyond
+    /// [`AWAITED_ANSWERS_MAX`]): an answer counts once, and only for one of them.
+    awaited_answers: VecDeque<u64>,
     /// The last command carried out from each node: (epoch, serial).
     commands_seen: Vec<(Epoch, u64)>,
     /// The package report version of the last heartbeats: a change is told at once.
@@ -441,6 +459,7 @@ impl Node {
             packages: Manager::new(settings.me, settings.catalog.clone()),
             halt_risk: false,
             command_serial: 0,
+            awaited_answers: VecDeque::new(),
             commands_seen: vec![(Epoch::NONE, 0); nodes],
             report_sent: 0,
             node_states: vec![NodeState::Unknown; nodes],
@@ -510,7 +529,9 @@ impl Node {
 
     /// A package command (cmrunpkg, cmhaltpkg, cmmodpkg) given on this node: refused at once
     /// when Serviceguard would refuse it, else carried out by the package coordinator.
-    pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<(), Refusal> {
+    ///
+    /// A forwarded command is answered by the coordinator ([`Event::CommandAnswered`]).
+    pub fn handle_command(&mut self, now: Instant, command: Command) -> Result<Taken, Refusal> {
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err(Refusal::ClusterNotRunning);
         }
@@ -528,22 +549,27 @@ impl Node {
                 return Err(Refusal::Halting);
             }
         }
-        if self.view.coordinator() == Some(self.settings.me) {
-            if self.config_in_flight() && starts(&command) {
-                return Err(Refusal::ConfigurationChanging);
+        let taken = match self.view.coordinator() {
+            Some(coordinator) if coordinator != self.settings.me => {
+                self.command_serial += 1;
+                let message = Message::Command {
+                    epoch: self.view.epoch,
+                    serial: self.command_serial,
+                    command,
+                };
+                self.send(coordinator, &message);
+                self.await_answer()
             }
-            self.packages.apply_command(now, members, &command)?;
-        } else if let Some(coordinator) = self.view.coordinator() {
-            self.command_serial += 1;
-            let message = Message::Command {
-                epoch: self.view.epoch,
-                serial: self.command_serial,
-                command,
-            };
-            self.send(coordinator, &message);
-        }
+            _ => {
+                if self.config_in_flight() && starts(&command) {
+                    return Err(Refusal::ConfigurationChanging);
+                }
+                self.packages.apply_command(now, members, &command)?;
+                Taken::Done
+            }
+        };
         self.step(now);
-        Ok(())
+        Ok(taken)
     }
 
     /// cmsetresource on this node: sets generic resource `name` (a simple resource's status,
@@ -726,30 +752,37 @@ impl Node {
         now: Instant,
         cluster: ClusterConfig,
         packages: Vec<PackageConfig>,
-    ) -> Result<(), Refusal> {
+    ) -> Result<Taken, Refusal> {
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err(Refusal::ClusterNotRunning);
         }
         self.check_apply(&cluster, &packages)?;
-        if self.view.coordinator() == Some(self.settings.me) {
-            if self.pending_config.is_some() {
-                return Err(Refusal::ConfigurationChanging);
+        let taken = match self.view.coordinator() {
+            Some(coordinator) if coordinator != self.settings.me => {
+                self.command_serial += 1;
+                let message = Message::Apply {
+                    epoch: self.view.epoch,
+                    serial: self.command_serial,
+                    config: Arc::new(Generation {
+                        number: 0,
+                        cluster,
+                        packages,
+                    }),
+                };
+                self.send(coordinator, &message);
+                self.await_answer()
             }
-            self.pending_config = Some((cluster, packages));
-            self.config_attempts = 0;
-        } else if let Some(coordinator) = self.view.coordinator() {
-            let message = Message::Apply {
-                epoch: self.view.epoch,
-                config: Arc::new(Generation {
-                    number: 0,
-                    cluster,
-                    packages,
-                }),
-            };
-            self.send(coordinator, &message);
-        }
+            _ => {
+                if self.pending_config.is_some() {
+                    return Err(Refusal::ConfigurationChanging);
+                }
+                self.pending_config = Some((cluster, packages));
+                self.config_attempts = 0;
+                Taken::Done
+            }
+        };
         self.step(now);
-        Ok(())
+        Ok(taken)
     }
 
     /// The refusals of cmapplyconf against the configuration in effect and the packages as
@@ -936,9 +969,16 @@ impl Node {
     }
 
     /// cmapplyconf forwarded by a member, on the coordinator.
-    fn on_apply(&mut self, now: Instant, epoch: Epoch, config: &Generation) {
+    fn on_apply(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        (epoch, serial): (Epoch, u64),
+        config: &Generation,
+    ) {
         let coordinator = self.view.coordinator() == Some(self.settings.me);
         if !coordinator || epoch != self.view.epoch || !self.quorate(now) {
+            // Not answered: the sender's membership has moved on, and it bounds its wait.
             return;
         }
         if self.in_effect(&config.cluster, &config.packages)
@@ -947,7 +987,8 @@ impl Node {
                 .as_ref()
                 .is_some_and(|(c, p)| *c == config.cluster && *p == config.packages)
         {
-            // Sent again on another network, or applied already.
+            // Sent again, or applied already.
+            self.answer(from, serial, None);
             return;
         }
         let checked = if self.pending_config.is_some() {
@@ -959,8 +1000,31 @@ impl Node {
             Ok(()) => {
                 self.pending_config = Some((config.cluster.clone(), config.packages.clone()));
                 self.config_attempts = 0;
+                self.answer(from, serial, None);
             }
-            Err(refusal) => self.event(Event::ApplyRefused { refusal }),
+            Err(refusal) => {
+                self.answer(from, serial, Some(&refusal));
+                self.event(Event::ApplyRefused { refusal });
+            }
+        }
+    }
+
+    /// Waits for the answer to the command just forwarded.
+    fn await_answer(&mut self) -> Taken {
+        if self.awaited_answers.len() == AWAITED_ANSWERS_MAX {
+            self.awaited_answers.pop_front();
+        }
+        self.awaited_answers.push_back(self.command_serial);
+        Taken::Forwarded(self.command_serial)
+    }
+
+    /// Answers the command `serial` of `to` (see [`Message::Answer`]).
+    fn answer(&mut self, to: NodeId, serial: u64, refusal: Option<&Refusal>) {
+        let refusal = refusal.map(ToString::to_string);
+        if to == self.settings.me {
+            self.event(Event::CommandAnswered { serial, refusal });
+        } else {
+            self.send(to, &Message::Answer { serial, refusal });
         }
     }
 
@@ -1452,7 +1516,18 @@ impl Node {
                 serial,
                 command,
             } => self.on_command(now, from, epoch, serial, command),
-            Message::Apply { epoch, config } => self.on_apply(now, epoch, &config),
+            Message::Apply {
+                epoch,
+                serial,
+                config,
+            } => self.on_apply(now, from, (epoch, serial), &config),
+            Message::Answer { serial, refusal } => {
+                // Sent on every control connection: the first copy counts.
+                if let Some(at) = self.awaited_answers.iter().position(|&s| s == serial) {
+                    self.awaited_answers.remove(at);
+                    self.event(Event::CommandAnswered { serial, refusal });
+                }
+            }
             Message::ConfigRequest => {
                 if let Some(config) = self.installed_config.clone() {
                     self.send(from, &Message::Config { config });
@@ -2484,6 +2559,7 @@ impl Node {
     ) {
         let coordinator = self.view.coordinator() == Some(self.settings.me);
         if !coordinator || epoch != self.view.epoch || !self.quorate(now) {
+            // Not answered: the sender's membership has moved on, and it bounds its wait.
             return;
         }
         let last = &mut self.commands_seen[from.index()];
@@ -2495,31 +2571,38 @@ impl Node {
             // Just re-formed: carried out once every member has reported (the table may be
             // behind a member's until then).
             if self.deferred_commands.len() < DEFERRED_COMMANDS_MAX {
-                self.deferred_commands.push((epoch, command));
-            } else {
-                self.event(Event::CommandRefused {
+                self.deferred_commands.push(Deferred {
+                    epoch,
+                    from,
+                    serial,
                     command,
-                    refusal: Refusal::Reforming,
                 });
+            } else {
+                self.refuse(from, serial, command, Refusal::Reforming);
             }
             return;
         }
-        self.carry_out(now, command);
+        self.carry_out(now, from, serial, command);
     }
 
-    /// Carries out a forwarded command on the coordinator, or tells why not.
-    fn carry_out(&mut self, now: Instant, command: Command) {
+    /// Carries out a forwarded command on the coordinator, or tells why not, and answers
+    /// the node that gave it.
+    fn carry_out(&mut self, now: Instant, from: NodeId, serial: u64, command: Command) {
         if self.config_in_flight() && starts(&command) {
-            self.event(Event::CommandRefused {
-                command,
-                refusal: Refusal::ConfigurationChanging,
-            });
+            self.refuse(from, serial, command, Refusal::ConfigurationChanging);
             return;
         }
         let members = self.placeable(now);
-        if let Err(refusal) = self.packages.apply_command(now, members, &command) {
-            self.event(Event::CommandRefused { command, refusal });
+        match self.packages.apply_command(now, members, &command) {
+            Ok(()) => self.answer(from, serial, None),
+            Err(refusal) => self.refuse(from, serial, command, refusal),
         }
+    }
+
+    /// Refuses a forwarded command: answers the node that gave it, and tells.
+    fn refuse(&mut self, from: NodeId, serial: u64, command: Command, refusal: Refusal) {
+        self.answer(from, serial, Some(&refusal));
+        self.event(Event::CommandRefused { command, refusal });
     }
 
     /// Carries out the forwarded commands deferred until every member reported, or refuses
@@ -2533,14 +2616,17 @@ impl Node {
         if current && !self.packages.informed() {
             return;
         }
-        for (epoch, command) in std::mem::take(&mut self.deferred_commands) {
+        for deferred in std::mem::take(&mut self.deferred_commands) {
+            let Deferred {
+                epoch,
+                from,
+                serial,
+                command,
+            } = deferred;
             if !current || epoch != self.view.epoch {
-                self.event(Event::CommandRefused {
-                    command,
-                    refusal: Refusal::Reforming,
-                });
+                self.refuse(from, serial, command, Refusal::Reforming);
             } else {
-                self.carry_out(now, command);
+                self.carry_out(now, from, serial, command);
             }
         }
     }

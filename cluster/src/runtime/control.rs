@@ -106,7 +106,8 @@ pub fn route(message: &Message) -> Route {
         | Message::Config { .. }
         | Message::HaltDetached { .. }
         | Message::DetachedHalted { .. }
-        | Message::Order { .. } => Route::Control,
+        | Message::Order { .. }
+        | Message::Answer { .. } => Route::Control,
         // A proposal carrying a configuration generation, or an acceptance carrying those it
         // accepted, can be as large as a configuration: not encoded on the timing thread.
         Message::Propose { config, .. } if config.is_some() => Route::Control,

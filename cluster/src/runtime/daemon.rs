@@ -71,7 +71,7 @@ use crate::config::package::{self, PackageConfig};
 use crate::config::Severity;
 use crate::core::{
     Action, Envelope, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase,
-    QuorumServerAnswer, QuorumServerRequest, Settings,
+    QuorumServerAnswer, QuorumServerRequest, Settings, Taken,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, IoId};
 use crate::packages::{
@@ -254,6 +254,30 @@ pub struct DaemonStatus {
     /// monitor last told): up, down, or absent (no interface has an address on it).
     #[serde(default)]
     pub monitored_subnets: BTreeMap<IpAddr, SubnetState>,
+}
+
+/// How the timing thread answers an admin request.
+enum Answer {
+    /// At once.
+    Now(Reply),
+    /// When the package coordinator answers the command forwarded with this serial.
+    Later(u64),
+}
+
+/// An admin request waiting for the package coordinator's answer.
+struct Awaiting {
+    serial: u64,
+    /// When it is given up on.
+    deadline: std::time::Instant,
+    reply: mpsc::Sender<Reply>,
+}
+
+/// The answer to a command the core took.
+fn taken(taken: Taken) -> Option<Answer> {
+    match taken {
+        Taken::Done => None,
+        Taken::Forwarded(serial) => Some(Answer::Later(serial)),
+    }
 }
 
 /// What the timing thread is given.
@@ -873,6 +897,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<(), StartError> {
         stop: None,
         monitor,
         subnets: BTreeMap::new(),
+        awaiting: Vec::new(),
     };
     driver.catalog = driver.node.settings().catalog.clone();
     driver.monitor_subnets();
@@ -1188,9 +1213,9 @@ fn halt_with_dependents(
         }
         thread::sleep(SUCCESSORS_POLL);
     }
-    // The package coordinator may not have heard yet that the dependents are down, and then
-    // drops the halt that this node accepted: the halt is sent again until the package
-    // leaves running.
+    // The package coordinator may not have heard yet that the dependents are down (this
+    // node saw it first), and then refuses the halt: it is given again until the coordinator
+    // takes it or refuses it for another reason.
     let deadline = std::time::Instant::now() + HALT_CONFIRM_WAIT;
     loop {
         let reply = ask(
@@ -1201,37 +1226,26 @@ fn halt_with_dependents(
                 node: None,
             },
         );
-        if reply != Reply::Done {
-            return reply;
-        }
-        let resent_at = std::time::Instant::now() + HALT_RESEND_AFTER;
-        while std::time::Instant::now() < resent_at {
-            thread::sleep(SUCCESSORS_POLL);
-            let cluster = match status(inputs) {
-                Ok(cluster) => cluster,
-                Err(reply) => return reply,
-            };
-            let running = cluster.packages.iter().any(|p| {
-                p.name == package && p.condition.state == crate::status::PackageState::Running
-            });
-            if !running {
-                return Reply::Done;
+        match &reply {
+            Reply::Refused(why)
+                if why.starts_with(DEPENDENTS_RUNNING) && std::time::Instant::now() < deadline =>
+            {
+                thread::sleep(SUCCESSORS_POLL);
             }
-        }
-        if std::time::Instant::now() >= deadline {
-            return Reply::Refused(format!(
-                "{package} did not start halting within {} s",
-                HALT_CONFIRM_WAIT.as_secs()
-            ));
+            _ => return reply,
         }
     }
 }
 
-/// How long a cascade's last halt may take to show.
+/// How long a cascade's last halt is given again while the coordinator still sees
+/// dependents running.
 const HALT_CONFIRM_WAIT: Duration = Duration::from_secs(30);
 
-/// How long a cascade's last halt waits to show before it is sent again.
-const HALT_RESEND_AFTER: Duration = Duration::from_secs(2);
+/// How [`Refusal::DependentsRunning`] reads.
+const DEPENDENTS_RUNNING: &str = "packages that depend on it are running";
+
+/// How long an admin request forwarded to the package coordinator waits for its answer.
+const ANSWER_WAIT: Duration = Duration::from_secs(10);
 
 fn write_reply(writer: &mut UnixStream, reply: &Reply) -> io::Result<()> {
     let mut text = serde_json::to_string(reply).map_err(io::Error::other)?;
@@ -1275,6 +1289,8 @@ struct Driver {
     monitor: Option<Monitor>,
     /// The monitored subnets' states as the monitor told them.
     subnets: BTreeMap<IpAddr, SubnetState>,
+    /// Admin requests waiting for the package coordinator's answer.
+    awaiting: Vec<Awaiting>,
 }
 
 impl Driver {
@@ -1302,7 +1318,10 @@ impl Driver {
             }
             let now = self.clock.now();
             let deadline = self.node.poll_timeout();
-            let wait = deadline.map_or(Duration::from_secs(1), |d| d.saturating_since(now));
+            let mut wait = deadline.map_or(Duration::from_secs(1), |d| d.saturating_since(now));
+            if let Some(first) = self.awaiting.iter().map(|a| a.deadline).min() {
+                wait = wait.min(first.saturating_duration_since(std::time::Instant::now()));
+            }
             match inputs.recv_timeout(wait) {
                 Ok(input) => self.input(input),
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -1315,6 +1334,7 @@ impl Driver {
                 self.node.handle_timeout(now);
             }
             self.drain();
+            self.expire_answers();
         }
     }
 
@@ -1341,14 +1361,14 @@ impl Driver {
                     self.perform(action);
                 }
             }
-            Input::Admin { request, reply } => {
-                let answer = self.admin(now, request);
-                self.counters.reply_given();
-                if reply.send(answer).is_err() {
-                    // The connection gave up waiting: nothing will be written.
-                    self.counters.reply_written();
-                }
-            }
+            Input::Admin { request, reply } => match self.admin(now, request) {
+                Answer::Now(answer) => self.give(&reply, answer),
+                Answer::Later(serial) => self.awaiting.push(Awaiting {
+                    serial,
+                    deadline: std::time::Instant::now() + ANSWER_WAIT,
+                    reply,
+                }),
+            },
             Input::Supervisor(report) => self.report(now, report),
             Input::QuorumServer { id, answer } => {
                 self.node.handle_quorum_server(now, id, answer);
@@ -1474,6 +1494,13 @@ impl Driver {
                 }
             }
             Action::Package(action) => self.package(action),
+            Action::Event(crate::core::Event::CommandAnswered { serial, refusal }) => {
+                self.log.say(format_args!(
+                    "the package coordinator answered command {serial}: {}",
+                    refusal.as_deref().unwrap_or("carried out")
+                ));
+                self.answered(serial, refusal);
+            }
             Action::Event(event) => {
                 if let crate::core::Event::PhaseChanged {
                     after: Phase::Halted,
@@ -1634,25 +1661,70 @@ impl Driver {
             .ok_or_else(|| Reply::Error(format!("{name} is not a node of this cluster")))
     }
 
-    fn admin(&mut self, now: Instant, request: Request) -> Reply {
+    fn admin(&mut self, now: Instant, request: Request) -> Answer {
         let outcome = match self.admin_request(now, request) {
-            Ok(Some(reply)) => reply,
-            Ok(None) => Reply::Done,
-            Err(reply) => reply,
+            Ok(Some(answer)) => answer,
+            Ok(None) => Answer::Now(Reply::Done),
+            Err(reply) => Answer::Now(reply),
         };
         self.drain();
         outcome
     }
 
-    fn admin_request(&mut self, now: Instant, request: Request) -> Result<Option<Reply>, Reply> {
-        let names: Vec<String> = self
-            .node
+    /// The NODE_NAMEs, by node number.
+    fn node_names(&self) -> Vec<String> {
+        self.node
             .settings()
             .config
             .nodes
             .iter()
             .map(|n| n.name.clone())
-            .collect();
+            .collect()
+    }
+
+    /// Gives `answer` to the admin connection waiting on `reply`.
+    fn give(&self, reply: &mpsc::Sender<Reply>, answer: Reply) {
+        self.counters.reply_given();
+        if reply.send(answer).is_err() {
+            // The connection gave up waiting: nothing will be written.
+            self.counters.reply_written();
+        }
+    }
+
+    /// The package coordinator answered the forwarded command `serial`.
+    fn answered(&mut self, serial: u64, refusal: Option<String>) {
+        let Some(at) = self.awaiting.iter().position(|a| a.serial == serial) else {
+            return;
+        };
+        let awaiting = self.awaiting.swap_remove(at);
+        let reply = match refusal {
+            None => Reply::Done,
+            Some(why) => Reply::Refused(name_nodes(&why, &self.node_names())),
+        };
+        self.give(&awaiting.reply, reply);
+    }
+
+    /// Gives up on the answers not given in time.
+    fn expire_answers(&mut self) {
+        let now = std::time::Instant::now();
+        let (late, waiting): (Vec<Awaiting>, Vec<Awaiting>) = std::mem::take(&mut self.awaiting)
+            .into_iter()
+            .partition(|a| a.deadline <= now);
+        self.awaiting = waiting;
+        for awaiting in late {
+            self.give(
+                &awaiting.reply,
+                Reply::Error(format!(
+                    "the package coordinator did not answer within {} s: the command may or \
+                     may not have been carried out (see cmviewcl)",
+                    ANSWER_WAIT.as_secs()
+                )),
+            );
+        }
+    }
+
+    fn admin_request(&mut self, now: Instant, request: Request) -> Result<Option<Answer>, Reply> {
+        let names = self.node_names();
         let refused = |r: Refusal| Reply::Refused(name_nodes(&r.to_string(), &names));
         let package = |node: &Node, name: &str| {
             node.settings()
@@ -1686,7 +1758,7 @@ impl Driver {
                     .map(|(reason, count)| (rejected_name(*reason).to_string(), *count))
                     .collect();
                 let channel = self.control.status();
-                Ok(Some(Reply::Status(Box::new(DaemonStatus {
+                Ok(Some(Answer::Now(Reply::Status(Box::new(DaemonStatus {
                     node: self.name.clone(),
                     incarnation: self.node.incarnation().0,
                     pid: std::process::id(),
@@ -1700,7 +1772,7 @@ impl Driver {
                     control: channel,
                     failover_bound_seconds: self.node.failover_bound().as_secs_f64(),
                     monitored_subnets: self.subnets.clone(),
-                }))))
+                })))))
             }
             Request::RunPackage {
                 package: name,
@@ -1711,10 +1783,11 @@ impl Driver {
                     Some(n) => self.node_id(&n)?,
                     None => self.node.id(),
                 };
-                self.node
+                let taken_as = self
+                    .node
                     .handle_command(now, Command::Run { package, node })
                     .map_err(refused)?;
-                Ok(None)
+                Ok(taken(taken_as))
             }
             Request::HaltPackage {
                 package: name,
@@ -1735,8 +1808,8 @@ impl Driver {
                     Kind::Enable => Command::Enable { package, node },
                     Kind::Disable => Command::Disable { package, node },
                 };
-                self.node.handle_command(now, command).map_err(refused)?;
-                Ok(None)
+                let taken_as = self.node.handle_command(now, command).map_err(refused)?;
+                Ok(taken(taken_as))
             }
             Request::SetResource { name, value } => {
                 self.node
@@ -1747,10 +1820,11 @@ impl Driver {
             Request::Apply { cluster, packages } => {
                 let in_effect = self.node.settings().config.clone();
                 let (cluster, packages) = checked_generation(&in_effect, cluster, &packages)?;
-                self.node
+                let taken_as = self
+                    .node
                     .handle_apply(now, cluster, packages)
                     .map_err(refused)?;
-                Ok(None)
+                Ok(taken(taken_as))
             }
             Request::RunCluster { nodes } => {
                 let mut set = NodeSet::EMPTY;
@@ -1835,7 +1909,16 @@ fn rejected_name(reason: Rejected) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::name_nodes;
+    use super::{name_nodes, DEPENDENTS_RUNNING};
+    use crate::packages::Refusal;
+
+    #[test]
+    fn the_cascade_knows_the_dependents_refusal() {
+        let refusal = Refusal::DependentsRunning {
+            dependents: vec!["web".into()],
+        };
+        assert!(refusal.to_string().starts_with(DEPENDENTS_RUNNING));
+    }
 
     #[test]
     fn node_numbers_become_names() {

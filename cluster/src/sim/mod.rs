@@ -23,7 +23,7 @@ use crate::config::cluster::parse;
 use crate::config::package::{parse as parse_package, PackageType};
 use crate::core::{
     Action, Envelope, Event, Incarnation, Instant, Message, Node, NodeId, NodeSet, Persisted,
-    Phase, QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Tiebreaker,
+    Phase, QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Taken, Tiebreaker,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, BLOCK_BYTES};
 use crate::packages::{
@@ -1088,7 +1088,8 @@ impl Simulation {
     }
 
     /// Gives a package command on `node` (as cmrunpkg, cmhaltpkg or cmmodpkg would).
-    pub fn command(&mut self, node: NodeId, command: Command) -> Result<(), Refusal> {
+    /// A forwarded command's answer comes later as [`Event::CommandAnswered`] in the trace.
+    pub fn command(&mut self, node: NodeId, command: Command) -> Result<Taken, Refusal> {
         if self.nodes[node.index()].life != Life::Up {
             return Err(Refusal::ClusterNotRunning);
         }
@@ -1104,7 +1105,7 @@ impl Simulation {
         node: NodeId,
         cluster: Option<&str>,
         packages: &[String],
-    ) -> Result<(), Refusal> {
+    ) -> Result<Taken, Refusal> {
         if self.nodes[node.index()].life != Life::Up {
             return Err(Refusal::ClusterNotRunning);
         }
