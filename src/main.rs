@@ -11,6 +11,7 @@ mod cimclient;
 mod cluster_certs;
 mod cmcld;
 mod cmviewcl;
+mod confcmds;
 mod demo;
 mod mof_check;
 mod pkgcmds;
@@ -18,13 +19,15 @@ mod user;
 
 /// The commands this executable also is, when called by one of these names (`cimguard demo`
 /// links them in DIR/bin).
-pub const COMMANDS: [&str; 6] = [
+pub const COMMANDS: [&str; 8] = [
     "cmviewcl",
     "cmrunpkg",
     "cmhaltpkg",
     "cmmodpkg",
     "cmsetresource",
     "cmgetresource",
+    "cmmakepkg",
+    "cmcheckconf",
 ];
 
 /// Serviceguard-style high-availability cluster with a WBEM agent on every node.
@@ -87,6 +90,8 @@ fn command(name: &str) -> Option<ExitCode> {
         "cmgetresource" => {
             pkgcmds::finish(name, pkgcmds::get_resource(&pkgcmds::GetResource::parse()))
         }
+        "cmmakepkg" => confcmds::make_package(&confcmds::MakePackage::parse()),
+        "cmcheckconf" => confcmds::check_configuration(&confcmds::CheckConfiguration::parse()),
         _ => return None,
     })
 }
