@@ -5,10 +5,12 @@
 //! - [`ascii`]: the `PARAMETER value` line format shared by the cluster and package files.
 //! - [`cluster`]: the cluster ASCII file (serviceguard.md section 3.1).
 //! - [`package`]: modular package files (section 5.1), and the checks across packages.
+//! - [`write`]: the configurations written back out as those files (`cmgetconf`).
 
 pub mod ascii;
 pub mod cluster;
 pub mod package;
+pub mod write;
 
 use std::fmt;
 
