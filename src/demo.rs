@@ -1041,7 +1041,7 @@ impl<'a> Supervisor<'a> {
                     value: ResourceValue::Status(true),
                 };
                 match request(&socket, &set) {
-                    Ok(Reply::Done | Reply::Status(_)) => {}
+                    Ok(Reply::Done | Reply::Status(_) | Reply::Configuration { .. }) => {}
                     Ok(Reply::Refused(why) | Reply::Error(why)) => say(format_args!(
                         "{}: cannot set generic resource {name} up: {why}",
                         Layout::node_name(k)

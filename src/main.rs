@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod agent;
 mod cimclient;
+mod clcmds;
 mod cluster_certs;
 mod cmcld;
 mod cmviewcl;
@@ -19,7 +20,7 @@ mod user;
 
 /// The commands this executable also is, when called by one of these names (`cimguard demo`
 /// links them in DIR/bin).
-pub const COMMANDS: [&str; 8] = [
+pub const COMMANDS: [&str; 15] = [
     "cmviewcl",
     "cmrunpkg",
     "cmhaltpkg",
@@ -28,6 +29,13 @@ pub const COMMANDS: [&str; 8] = [
     "cmgetresource",
     "cmmakepkg",
     "cmcheckconf",
+    "cmruncl",
+    "cmhaltcl",
+    "cmrunnode",
+    "cmhaltnode",
+    "cmapplyconf",
+    "cmgetconf",
+    "cmdeleteconf",
 ];
 
 /// Serviceguard-style high-availability cluster with a WBEM agent on every node.
@@ -92,6 +100,22 @@ fn command(name: &str) -> Option<ExitCode> {
         }
         "cmmakepkg" => confcmds::make_package(&confcmds::MakePackage::parse()),
         "cmcheckconf" => confcmds::check_configuration(&confcmds::CheckConfiguration::parse()),
+        "cmruncl" => pkgcmds::finish(name, clcmds::run_cluster(&clcmds::RunCluster::parse())),
+        "cmhaltcl" => pkgcmds::finish(name, clcmds::halt_cluster(&clcmds::HaltCluster::parse())),
+        "cmrunnode" => pkgcmds::finish(name, clcmds::run_node(&clcmds::RunNode::parse())),
+        "cmhaltnode" => pkgcmds::finish(name, clcmds::halt_node(&clcmds::HaltNode::parse())),
+        "cmapplyconf" => pkgcmds::finish(
+            name,
+            clcmds::apply_configuration(&clcmds::ApplyConfiguration::parse()),
+        ),
+        "cmgetconf" => pkgcmds::finish(
+            name,
+            clcmds::get_configuration(&clcmds::GetConfiguration::parse()),
+        ),
+        "cmdeleteconf" => pkgcmds::finish(
+            name,
+            clcmds::delete_configuration(&clcmds::DeleteConfiguration::parse()),
+        ),
         _ => return None,
     })
 }

@@ -42,20 +42,30 @@ pub struct HaltPackage {
     pub packages: Vec<String>,
 }
 
-/// Enable or disable a package's switching: global (AUTO_RUN), or to a node with -n.
+/// Enable or disable a package's switching: global (AUTO_RUN), or to a node with -n; reset a
+/// service's restart counter (-R -s); maintenance mode (-m on|off).
 #[derive(Parser, Debug)]
 #[command(name = "cmmodpkg", version)]
 pub struct ModifyPackage {
     /// Enable.
     #[arg(
         short = 'e',
-        conflicts_with = "disable",
-        required_unless_present = "disable"
+        conflicts_with_all = ["disable", "reset", "maintenance"],
+        required_unless_present_any = ["disable", "reset", "maintenance"]
     )]
     pub enable: bool,
     /// Disable.
-    #[arg(short = 'd')]
+    #[arg(short = 'd', conflicts_with_all = ["reset", "maintenance"])]
     pub disable: bool,
+    /// Reset the restart counter of the service given with -s.
+    #[arg(short = 'R', requires = "service", conflicts_with = "maintenance")]
+    pub reset: bool,
+    /// The service whose restart counter -R resets.
+    #[arg(short = 's', value_name = "SERVICE", requires = "reset")]
+    pub service: Option<String>,
+    /// Maintenance mode on or off (switching must be disabled first).
+    #[arg(short = 'm', value_name = "on|off", value_parser = ["on", "off"])]
+    pub maintenance: Option<String>,
     /// Node switching to this node (repeatable) instead of global switching.
     #[arg(short = 'n', value_name = "NODE")]
     pub nodes: Vec<String>,
@@ -241,6 +251,34 @@ pub fn modify_package(cli: &ModifyPackage) -> Result<String, String> {
     let mut out = String::new();
     for name in &cli.packages {
         package(&snapshot, name)?;
+        if let Some(service) = cli.service.as_ref().filter(|_| cli.reset) {
+            call_package(
+                &client,
+                &snapshot,
+                name,
+                "ResetRestarts",
+                vec![("ServiceName", Value::String(service.clone()))],
+            )?;
+            if cli.verbose {
+                out.push_str(&format!(
+                    "cmmodpkg: restart counter of service {service} of {name} reset\n"
+                ));
+            }
+            continue;
+        }
+        if let Some(mode) = &cli.maintenance {
+            call_package(
+                &client,
+                &snapshot,
+                name,
+                "SetMaintenance",
+                vec![("Enabled", Value::Boolean(mode == "on"))],
+            )?;
+            if cli.verbose {
+                out.push_str(&format!("cmmodpkg: maintenance mode of {name} {mode}\n"));
+            }
+            continue;
+        }
         if cli.nodes.is_empty() {
             call_package(
                 &client,

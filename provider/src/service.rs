@@ -27,7 +27,10 @@ use crate::pull::Contexts;
 const PACKAGE_CLASSES: &[&str] = &["HP_SGPackage", "HP_SGGenericResource"];
 
 /// Methods that only read: any user may call them (class, method).
-const READ_METHODS: &[(&str, &str)] = &[("HP_SGClusteringService", "GetView")];
+const READ_METHODS: &[(&str, &str)] = &[
+    ("HP_SGClusteringService", "GetView"),
+    ("HP_SGClusteringService", "GetConfiguration"),
+];
 
 /// The interop classes a MONITOR may create, modify and delete (their own instances).
 const SUBSCRIPTION_CLASSES: &[&str] = &[

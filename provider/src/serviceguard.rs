@@ -18,7 +18,7 @@ use cim_schema::model::{
 };
 use cimguard_cluster::packages::ResourceValue;
 use cimguard_cluster::runtime::admin::AdminClient;
-use cimguard_cluster::runtime::daemon::{DaemonStatus, Reply, Request};
+use cimguard_cluster::runtime::daemon::{DaemonStatus, FileText, Reply, Request};
 use cimguard_cluster::status::{LockRow, Snapshot};
 
 use crate::cimom::ObjectManager;
@@ -297,6 +297,15 @@ impl ServiceguardProvider {
     fn command(&self, request: &Request) -> Result<MethodOutput, OperationError> {
         let reply = blocking(|| self.source.command(request));
         self.invalidate();
+        self.outcome(request, reply)
+    }
+
+    /// The method's outcome for the daemon's `reply` to `request`.
+    fn outcome(
+        &self,
+        request: &Request,
+        reply: Result<Reply, String>,
+    ) -> Result<MethodOutput, OperationError> {
         match reply {
             Ok(Reply::Done) => Ok(MethodOutput {
                 return_value: Some(Value::Uint32(0)),
@@ -310,9 +319,151 @@ impl ServiceguardProvider {
                 tracing::warn!(?request, %reason, "serviceguard provider: command failed");
                 Ok(not_done(2, reason))
             }
-            Ok(Reply::Status(_)) => Ok(not_done(2, "the daemon answered with a status")),
+            Ok(Reply::Status(_) | Reply::Configuration { .. }) => {
+                Ok(not_done(2, "the daemon answered with something else"))
+            }
             Err(reason) => Err(OperationError::Failed(reason)),
         }
+    }
+}
+
+impl ServiceguardProvider {
+    /// The static methods of HP_SGClusteringService: the cluster commands.
+    fn cluster_method(
+        &self,
+        method: &str,
+        params: &[(Name, Option<Value>)],
+    ) -> Result<MethodOutput, OperationError> {
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.clone())
+        };
+        let flag = |name: &str| match param(name) {
+            None => Ok(false),
+            Some(Value::Boolean(b)) => Ok(b),
+            Some(_) => Err(OperationError::parameter(format!(
+                "{name} must be a boolean"
+            ))),
+        };
+        let text_list = |name: &str| -> Result<Vec<String>, OperationError> {
+            match param(name) {
+                None => Ok(Vec::new()),
+                Some(Value::Array(items)) => items
+                    .into_iter()
+                    .map(|item| match item {
+                        Some(Value::String(text)) => Ok(text),
+                        _ => Err(OperationError::parameter(format!(
+                            "{name} must be an array of strings"
+                        ))),
+                    })
+                    .collect(),
+                Some(_) => Err(OperationError::parameter(format!(
+                    "{name} must be an array of strings"
+                ))),
+            }
+        };
+        let request = match method.to_ascii_lowercase().as_str() {
+            "getview" => return self.view(),
+            "getconfiguration" => {
+                let reply = blocking(|| self.source.command(&Request::Configuration));
+                return match reply {
+                    Ok(Reply::Configuration { cluster, packages }) => Ok(MethodOutput {
+                        return_value: Some(Value::Uint32(0)),
+                        out_params: vec![
+                            (Name::new("ClusterFile"), Some(string(cluster))),
+                            (Name::new("PackageFiles"), Some(strings(&packages))),
+                            (Name::new("Message"), None),
+                        ],
+                    }),
+                    other => self.outcome(&Request::Configuration, other),
+                };
+            }
+            "runcluster" => Request::RunCluster {
+                nodes: text_list("NodeNames")?,
+            },
+            "haltcluster" | "haltnode" => {
+                let (force, detach) = (flag("Force")?, flag("Detach")?);
+                if force && detach {
+                    return Ok(not_done(5, "Force and Detach exclude each other"));
+                }
+                if method.eq_ignore_ascii_case("haltcluster") {
+                    Request::HaltCluster { force, detach }
+                } else {
+                    // cmhaltnode halts the node whose agent is asked.
+                    let observer = self.model().map(|m| m.observer.clone()).ok();
+                    match param("NodeName") {
+                        None => {}
+                        Some(Value::String(node))
+                            if observer
+                                .as_deref()
+                                .is_none_or(|me| me.eq_ignore_ascii_case(&node)) => {}
+                        Some(Value::String(node)) => {
+                            return Ok(not_done(
+                                4,
+                                format!(
+                                    "this agent halts its own node ({}): ask {node}'s agent",
+                                    observer.unwrap_or_default()
+                                ),
+                            ))
+                        }
+                        Some(_) => {
+                            return Err(OperationError::parameter("NodeName must be a string"))
+                        }
+                    }
+                    Request::HaltNode { force, detach }
+                }
+            }
+            "applyconfiguration" => {
+                let cluster = match param("ClusterFile") {
+                    None => None,
+                    Some(Value::String(text)) => Some(FileText {
+                        name: match param("ClusterFileName") {
+                            Some(Value::String(name)) => name,
+                            _ => "cluster.ascii".into(),
+                        },
+                        text,
+                    }),
+                    Some(_) => {
+                        return Err(OperationError::parameter("ClusterFile must be a string"))
+                    }
+                };
+                let texts = text_list("PackageFiles")?;
+                let names = text_list("PackageFileNames")?;
+                if !names.is_empty() && names.len() != texts.len() {
+                    return Ok(not_done(
+                        5,
+                        "PackageFileNames must name every one of PackageFiles",
+                    ));
+                }
+                let packages = texts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, text)| FileText {
+                        name: names
+                            .get(i)
+                            .cloned()
+                            .unwrap_or_else(|| format!("package-{}.conf", i + 1)),
+                        text,
+                    })
+                    .collect();
+                let request = Request::Apply { cluster, packages };
+                // Files that do not check are an invalid parameter, with every finding.
+                let reply = blocking(|| self.source.command(&request));
+                self.invalidate();
+                return match reply {
+                    Ok(Reply::Error(findings)) => Ok(not_done(5, findings)),
+                    other => self.outcome(&request, other),
+                };
+            }
+            _ => {
+                return Err(OperationError::NotSupported(format!(
+                    "method {method} of HP_SGClusteringService is not supported"
+                )))
+            }
+        };
+        self.command(&request)
     }
 }
 
@@ -350,14 +501,14 @@ impl InstanceProvider for ServiceguardProvider {
     ) -> Result<MethodOutput, OperationError> {
         let path = match target {
             ObjectPath::Instance(path) => path,
+            // The cluster's methods are static: a client need not know the cluster's name.
             ObjectPath::Class(class)
                 if class
                     .class_name
                     .as_str()
-                    .eq_ignore_ascii_case("HP_SGClusteringService")
-                    && method.name.as_str().eq_ignore_ascii_case("GetView") =>
+                    .eq_ignore_ascii_case("HP_SGClusteringService") =>
             {
-                return self.view();
+                return self.cluster_method(method.name.as_str(), &params);
             }
             ObjectPath::Class(_) => {
                 return Err(OperationError::NotSupported(format!(
@@ -437,6 +588,18 @@ impl InstanceProvider for ServiceguardProvider {
                     Some(Value::Uint16(3)) => Request::HaltPackage { package, node },
                     _ => return Ok(not_done(5, "RequestedState must be 2 (run) or 3 (halt)")),
                 }
+            } else if method_name.eq_ignore_ascii_case("ResetRestarts") {
+                let Some(Value::String(service)) = param("ServiceName") else {
+                    return Err(OperationError::parameter(
+                        "ServiceName (string) is required",
+                    ));
+                };
+                Request::ResetRestarts { package, service }
+            } else if method_name.eq_ignore_ascii_case("SetMaintenance") {
+                Request::Maintenance {
+                    package,
+                    on: enabled()?,
+                }
             } else if method_name.eq_ignore_ascii_case("SetAutoRun") {
                 if enabled()? {
                     Request::EnablePackage {
@@ -471,10 +634,8 @@ impl InstanceProvider for ServiceguardProvider {
             };
             return self.command(&request);
         }
-        if class.eq_ignore_ascii_case("HP_SGClusteringService")
-            && method_name.eq_ignore_ascii_case("GetView")
-        {
-            return self.view();
+        if class.eq_ignore_ascii_case("HP_SGClusteringService") {
+            return self.cluster_method(method_name, &params);
         }
         if class.eq_ignore_ascii_case("HP_SGGenericResource")
             && method_name.eq_ignore_ascii_case("SetStatus")

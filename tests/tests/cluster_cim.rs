@@ -770,3 +770,230 @@ fn a_killed_service_restarts_then_its_package_fails_over_with_switching_disabled
             && line_value(c, 3, "package:dbpkg|node:n1|switching").as_deref() == Some("disabled")
     });
 }
+
+/// `name ARGS` as the administrator, which must fail with exit status 1: its standard error,
+/// which must say `wanted`.
+fn fails_saying(
+    cluster: &TestCluster,
+    k: usize,
+    name: &str,
+    args: &[&str],
+    wanted: &str,
+) -> String {
+    let output = command(cluster, k, ADMIN, name, args);
+    let error = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{name} {args:?}: {}",
+        describe(&output)
+    );
+    assert!(
+        error.contains(wanted),
+        "{name} {args:?} should say {wanted:?}: {error}"
+    );
+    error
+}
+
+#[test]
+fn the_configuration_and_cluster_commands_work_through_the_agent() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "a formed cluster with its packages placed", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+            && owners(c, 1, "dbpkg") == ["n1"]
+            && owners(c, 1, "webpkg") == ["n2"]
+    });
+    let work = tempfile::tempdir().unwrap();
+    let file = |name: &str| work.path().join(name).display().to_string();
+
+    // cmgetconf writes the configuration in effect; cmcheckconf finds it correct.
+    let cluster_text = succeeds(&cluster, 2, "cmgetconf", &["-c", "testcluster"]);
+    assert!(cluster_text.contains("CLUSTER_NAME"), "{cluster_text}");
+    std::fs::write(file("cluster.ascii"), &cluster_text).unwrap();
+    succeeds(
+        &cluster,
+        2,
+        "cmgetconf",
+        &["-p", "webpkg", &file("webpkg.conf")],
+    );
+    let webpkg = std::fs::read_to_string(file("webpkg.conf")).unwrap();
+    assert!(
+        webpkg.contains("webpkg") && webpkg.contains("dbpkg = up"),
+        "{webpkg}"
+    );
+    succeeds(
+        &cluster,
+        2,
+        "cmgetconf",
+        &["-p", "dbpkg", &file("dbpkg.conf")],
+    );
+    let checked = succeeds(
+        &cluster,
+        2,
+        "cmcheckconf",
+        &[
+            "-C",
+            &file("cluster.ascii"),
+            "-P",
+            &file("webpkg.conf"),
+            "-P",
+            &file("dbpkg.conf"),
+        ],
+    );
+    assert!(checked.contains("no errors found"), "{checked}");
+    fails_saying(
+        &cluster,
+        2,
+        "cmgetconf",
+        &["-p", "nosuch"],
+        "package nosuch does not exist",
+    );
+
+    // cmmakepkg, filled in, then cmapplyconf on a node that does not coordinate: a new
+    // generation on every node, and the package runs.
+    succeeds(
+        &cluster,
+        2,
+        "cmmakepkg",
+        &[
+            "-m",
+            "sg/failover",
+            "-m",
+            "sg/service",
+            &file("newpkg.conf"),
+        ],
+    );
+    let template = std::fs::read_to_string(file("newpkg.conf")).unwrap();
+    let filled: String = template
+        .lines()
+        .map(|line| match line.split_whitespace().next() {
+            Some("package_name") => "package_name newpkg".to_owned(),
+            Some("node_name") => "node_name n3\nnode_name n2".to_owned(),
+            Some("#service_name") => "service_name newsvc".to_owned(),
+            Some("#service_cmd") => "service_cmd \"exec sleep 100000\"".to_owned(),
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(file("newpkg.conf"), filled).unwrap();
+    let before: u64 = line_value(&cluster, 1, "config_generation")
+        .or_else(|| line_value(&cluster, 1, "generation"))
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    let applied = succeeds(
+        &cluster,
+        2,
+        "cmapplyconf",
+        &["-f", "-P", &file("newpkg.conf")],
+    );
+    assert!(
+        applied.contains("Completed the cluster update"),
+        "{applied}"
+    );
+    cluster.wait_for(BOUND, "newpkg known and running on n3 everywhere", |c| {
+        (1..=3).all(|k| owners(c, k, "newpkg") == ["n3"])
+    });
+    let _ = before;
+    // The other packages are as they were.
+    assert_eq!(owners(&cluster, 1, "dbpkg"), ["n1"]);
+    assert_eq!(owners(&cluster, 1, "webpkg"), ["n2"]);
+
+    // A broken file: every finding, nothing applied.
+    std::fs::write(
+        file("broken.conf"),
+        "package_name broken\nnode_name n9\nVG vg01\n",
+    )
+    .unwrap();
+    fails_saying(
+        &cluster,
+        2,
+        "cmapplyconf",
+        &["-P", &file("broken.conf")],
+        "Verification failed",
+    );
+    assert!(cmviewcl(&cluster, 1, &["-f", "line"])
+        .lines()
+        .all(|l| !l.contains("broken")));
+
+    // cmmodpkg -R -s and -m.
+    succeeds(
+        &cluster,
+        3,
+        "cmmodpkg",
+        &["-R", "-s", "db_monitor", "dbpkg"],
+    );
+    fails(
+        &cluster,
+        3,
+        "cmmodpkg",
+        &["-R", "-s", "nosuch", "dbpkg"],
+        "nosuch is not a service of package dbpkg",
+    );
+    fails_saying(
+        &cluster,
+        3,
+        "cmmodpkg",
+        &["-m", "on", "dbpkg"],
+        "cmmodpkg: ",
+    );
+
+    // cmdeleteconf refuses a running package, then deletes it once halted.
+    fails_saying(
+        &cluster,
+        1,
+        "cmdeleteconf",
+        &["-f", "-p", "newpkg"],
+        "newpkg",
+    );
+    succeeds(&cluster, 1, "cmhaltpkg", &["newpkg"]);
+    cluster.wait_for(BOUND, "newpkg halted everywhere", |c| {
+        (1..=3).all(|k| line_value(c, k, "package:newpkg|state").as_deref() == Some("halted"))
+    });
+    let deleted = succeeds(&cluster, 1, "cmdeleteconf", &["-f", "-p", "newpkg"]);
+    assert!(
+        deleted.contains("Completed the cluster update"),
+        "{deleted}"
+    );
+    cluster.wait_for(BOUND, "newpkg gone everywhere", |c| {
+        (1..=3).all(|k| {
+            cmviewcl(c, k, &["-f", "line"])
+                .lines()
+                .all(|l| !l.contains("newpkg"))
+        })
+    });
+
+    // cmhaltnode: refused while monpkg's instance runs on n3, then -f halts it; the others
+    // see n3 halted. Another node is not this agent's to halt.
+    fails(&cluster, 3, "cmhaltnode", &[], "monpkg");
+    fails(&cluster, 3, "cmhaltnode", &["-f", "n1"], "ask n1's agent");
+    succeeds(&cluster, 3, "cmhaltnode", &["-f"]);
+    cluster.wait_for(BOUND, "n3's daemon ended", |c| c.exited(3).is_some());
+    cluster.wait_for(BOUND, "n1 and n2 see n3 halted", |c| {
+        (1..=2).all(|k| line_value(c, k, "node:n3|status").as_deref() == Some("down"))
+    });
+
+    // cmhaltcl without -f is refused while packages run; with -f every daemon halts.
+    fails(&cluster, 1, "cmhaltcl", &[], "dbpkg");
+    succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
+    cluster.wait_for(BOUND, "every daemon ended", |c| {
+        c.exited(1).is_some() && c.exited(2).is_some()
+    });
+    assert_eq!(
+        cluster.exited(1).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        cluster.log(1)
+    );
+
+    // cmruncl -n on two started nodes forms the cluster without n3.
+    cluster.start(1);
+    cluster.start(2);
+    cluster.wait_for(BOUND, "both agents answer", |c| {
+        (1..=2).all(|k| command(c, k, MONITOR, "cmviewcl", &[]).status.success())
+    });
+    succeeds(&cluster, 1, "cmruncl", &["-n", "n1", "-n", "n2"]);
+    cluster.wait_for(BOUND, "n1 and n2 formed", |c| {
+        (1..=2).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 2))
+    });
+    fails(&cluster, 1, "cmrunnode", &["n3"], "run cmrunnode on n3");
+}

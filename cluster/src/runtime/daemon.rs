@@ -126,6 +126,8 @@ fn fail<T>(what: impl Into<String>) -> Result<T, StartError> {
 pub enum Request {
     /// The node's view of the cluster and the daemon's own state.
     Status,
+    /// The configuration in effect (cmgetconf), as files.
+    Configuration,
     /// cmrunpkg [-n node] package.
     RunPackage {
         /// The package.
@@ -160,6 +162,20 @@ pub enum Request {
         package: String,
         /// The node, for node switching.
         node: Option<String>,
+    },
+    /// cmmodpkg -R -s service package: resets the service's restart counter.
+    ResetRestarts {
+        /// The package.
+        package: String,
+        /// service_name.
+        service: String,
+    },
+    /// cmmodpkg -m on|off package: maintenance mode.
+    Maintenance {
+        /// The package.
+        package: String,
+        /// On or off.
+        on: bool,
     },
     /// cmruncl -n node... on a starting node.
     RunCluster {
@@ -213,6 +229,14 @@ pub struct FileText {
 pub enum Reply {
     /// The status.
     Status(Box<DaemonStatus>),
+    /// The configuration in effect: the cluster file and every package file, as
+    /// Serviceguard's ASCII files.
+    Configuration {
+        /// The cluster file.
+        cluster: String,
+        /// The package files, by package name.
+        packages: Vec<String>,
+    },
     /// The command was taken.
     Done,
     /// Refused, with Serviceguard's reason.
@@ -1774,6 +1798,17 @@ impl Driver {
                     monitored_subnets: self.subnets.clone(),
                 })))))
             }
+            Request::Configuration => {
+                let settings = self.node.settings();
+                Ok(Some(Answer::Now(Reply::Configuration {
+                    cluster: crate::config::write::cluster_ascii(&settings.config),
+                    packages: settings
+                        .packages
+                        .iter()
+                        .map(crate::config::write::package_ascii)
+                        .collect(),
+                })))
+            }
             Request::RunPackage {
                 package: name,
                 node,
@@ -1809,6 +1844,38 @@ impl Driver {
                     Kind::Disable => Command::Disable { package, node },
                 };
                 let taken_as = self.node.handle_command(now, command).map_err(refused)?;
+                Ok(taken(taken_as))
+            }
+            Request::ResetRestarts {
+                package: name,
+                service,
+            } => {
+                let package = package(&self.node, &name)?;
+                let index = self
+                    .node
+                    .settings()
+                    .catalog
+                    .package(package)
+                    .services
+                    .iter()
+                    .position(|s| s.name == service)
+                    .ok_or_else(|| {
+                        Reply::Error(format!("{service} is not a service of package {name}"))
+                    })?;
+                let service =
+                    u16::try_from(index).map_err(|_| Reply::Error("too many services".into()))?;
+                let taken_as = self
+                    .node
+                    .handle_command(now, Command::ResetRestarts { package, service })
+                    .map_err(refused)?;
+                Ok(taken(taken_as))
+            }
+            Request::Maintenance { package: name, on } => {
+                let package = package(&self.node, &name)?;
+                let taken_as = self
+                    .node
+                    .handle_command(now, Command::Maintenance { package, on })
+                    .map_err(refused)?;
                 Ok(taken(taken_as))
             }
             Request::SetResource { name, value } => {

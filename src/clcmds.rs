@@ -1,0 +1,495 @@
+//! The cluster and configuration commands, `cmruncl`, `cmhaltcl`, `cmhaltnode`,
+//! `cmrunnode`, `cmapplyconf`, `cmgetconf` and `cmdeleteconf` (serviceguard.md 5.2), as CIM
+//! clients of the local agent: each calls a static method of HP_SGClusteringService (the
+//! cluster daemon) and prints what Serviceguard prints. A refusal prints the cluster's reason
+//! on one line and exits 1.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use cim_schema::model::Value;
+use cimguard_cluster::runtime::daemon::FileText;
+use cimguard_cluster::status::{ClusterStatus, Snapshot};
+use clap::Parser;
+
+use crate::cimclient::{Client, Returned};
+use crate::confcmds;
+
+/// Start the cluster: on nodes whose daemons run but are in no cluster yet, form it with
+/// every configured node, or with the nodes named.
+#[derive(Parser, Debug)]
+#[command(name = "cmruncl", version)]
+pub struct RunCluster {
+    /// Form the cluster with this node (repeatable); the operator vouches that the nodes
+    /// left out are down.
+    #[arg(short = 'n', value_name = "NODE")]
+    pub nodes: Vec<String>,
+    /// Verbose.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// Do not ask for confirmation (accepted for compatibility: nothing is asked).
+    #[arg(short = 'f')]
+    pub force: bool,
+}
+
+/// Halt the cluster; refused while packages run unless -f (halt them) or -d (detach them).
+#[derive(Parser, Debug)]
+#[command(name = "cmhaltcl", version)]
+pub struct HaltCluster {
+    /// Halt the packages first.
+    #[arg(short = 'f', conflicts_with = "detach")]
+    pub force: bool,
+    /// Leave the packages running, detached (Live Application Detach).
+    #[arg(short = 'd')]
+    pub detach: bool,
+    /// Verbose.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+}
+
+/// Halt this node; refused while packages run here unless -f (they fail over) or -d.
+#[derive(Parser, Debug)]
+#[command(name = "cmhaltnode", version)]
+pub struct HaltNode {
+    /// Halt its packages first (failover packages move to adoptive nodes).
+    #[arg(short = 'f', conflicts_with = "detach")]
+    pub force: bool,
+    /// Leave its packages running, detached.
+    #[arg(short = 'd')]
+    pub detach: bool,
+    /// Verbose.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// The node: this agent's own (the default; `-n NODE` or a bare NODE).
+    #[arg(short = 'n', value_name = "NODE")]
+    pub node_flag: Option<String>,
+    /// The node, as a bare argument.
+    #[arg(conflicts_with = "node_flag")]
+    pub node: Option<String>,
+}
+
+/// Join this node to the running cluster.
+#[derive(Parser, Debug)]
+#[command(name = "cmrunnode", version)]
+pub struct RunNode {
+    /// Verbose.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// The node: this agent's own (the default; `-n NODE` or a bare NODE).
+    #[arg(short = 'n', value_name = "NODE")]
+    pub node_flag: Option<String>,
+    /// The node, as a bare argument.
+    #[arg(conflicts_with = "node_flag")]
+    pub node: Option<String>,
+}
+
+/// Check configuration files and distribute them as the cluster's next configuration.
+#[derive(Parser, Debug)]
+#[command(name = "cmapplyconf", version)]
+pub struct ApplyConfiguration {
+    /// The cluster ASCII file (absent: the one in effect).
+    #[arg(short = 'C', value_name = "FILE")]
+    pub cluster: Option<PathBuf>,
+    /// A package file to add or change (repeatable); the other packages stay as they are.
+    #[arg(short = 'P', value_name = "FILE")]
+    pub packages: Vec<PathBuf>,
+    /// A file listing package files, one per line.
+    #[arg(short = 'p', value_name = "FILE")]
+    pub list: Option<PathBuf>,
+    /// Do not ask for confirmation (accepted for compatibility: nothing is asked).
+    #[arg(short = 'f')]
+    pub force: bool,
+    /// Verbose: every finding, warnings too.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+}
+
+/// Write the configuration in effect: the cluster file, or a package's file.
+#[derive(Parser, Debug)]
+#[command(name = "cmgetconf", version)]
+pub struct GetConfiguration {
+    /// The cluster's name (checked against the cluster the agent belongs to).
+    #[arg(short = 'c', value_name = "CLUSTER")]
+    pub cluster: Option<String>,
+    /// The package whose file to write instead of the cluster file.
+    #[arg(short = 'p', value_name = "PACKAGE")]
+    pub package: Option<String>,
+    /// Verbose.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+    /// Where to write it (default: standard output).
+    pub output: Option<PathBuf>,
+}
+
+/// Delete packages from the configuration (the whole cluster's only while it is halted).
+#[derive(Parser, Debug)]
+#[command(name = "cmdeleteconf", version)]
+pub struct DeleteConfiguration {
+    /// The package to delete (repeatable).
+    #[arg(short = 'p', value_name = "PACKAGE")]
+    pub packages: Vec<String>,
+    /// The cluster's name (checked against the cluster the agent belongs to).
+    #[arg(short = 'c', value_name = "CLUSTER")]
+    pub cluster: Option<String>,
+    /// Do not ask for confirmation (accepted for compatibility: nothing is asked).
+    #[arg(short = 'f')]
+    pub force: bool,
+    /// Verbose.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+}
+
+/// How long cmapplyconf waits for the new generation to take effect on this node.
+const GENERATION_WAIT: Duration = Duration::from_secs(60);
+
+/// How long cmhaltnode and cmhaltcl wait for the halt to show before they return.
+const HALT_WAIT: Duration = Duration::from_secs(120);
+
+fn view(client: &Client) -> Result<Snapshot, String> {
+    let returned = client.invoke_static("HP_SGClusteringService", "GetView", Vec::new())?;
+    let text = returned
+        .out_string("View")
+        .ok_or("the agent gave no view of the cluster")?;
+    serde_json::from_str(text).map_err(|e| format!("the agent's view does not decode: {e}"))
+}
+
+fn call(client: &Client, method: &str, params: Vec<(&str, Value)>) -> Result<Returned, String> {
+    let returned = client.invoke_static("HP_SGClusteringService", method, params)?;
+    match returned.value {
+        Some(0) => Ok(returned),
+        code => Err(returned
+            .out_string("Message")
+            .map_or_else(|| format!("not done (return code {code:?})"), str::to_owned)),
+    }
+}
+
+fn strings(items: &[String]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|s| Some(Value::String(s.clone())))
+            .collect(),
+    )
+}
+
+/// Waits until `done` holds for the agent's view, at most `wait`; the last view.
+fn wait_for(
+    client: &Client,
+    wait: Duration,
+    done: impl Fn(&Snapshot) -> bool,
+) -> Result<Option<Snapshot>, String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match view(client) {
+            Ok(snapshot) if done(&snapshot) => return Ok(Some(snapshot)),
+            // The agent lives in the daemon: a halted node's agent stops answering.
+            Err(_) => return Ok(None),
+            Ok(_) if Instant::now() >= deadline => return Err("timed out".into()),
+            Ok(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// cmruncl.
+pub fn run_cluster(cli: &RunCluster) -> Result<String, String> {
+    let client = Client::from_env()?;
+    let mut params = Vec::new();
+    if !cli.nodes.is_empty() {
+        params.push(("NodeNames", strings(&cli.nodes)));
+    }
+    call(&client, "RunCluster", params)?;
+    let formed = wait_for(&client, GENERATION_WAIT, |s| s.status == ClusterStatus::Up)
+        .map_err(|_| "the cluster did not form within 60 s (see cmviewcl)".to_owned())?;
+    Ok(match (formed, cli.verbose) {
+        (Some(s), true) => format!("cmruncl: cluster {} is running\n", s.name),
+        _ => String::new(),
+    })
+}
+
+/// cmhaltcl.
+pub fn halt_cluster(cli: &HaltCluster) -> Result<String, String> {
+    let client = Client::from_env()?;
+    let name = view(&client)?.name;
+    call(
+        &client,
+        "HaltCluster",
+        vec![
+            ("Force", Value::Boolean(cli.force)),
+            ("Detach", Value::Boolean(cli.detach)),
+        ],
+    )?;
+    wait_for(&client, HALT_WAIT, |_| false).ok();
+    Ok(if cli.verbose {
+        format!("cmhaltcl: cluster {name} halted\n")
+    } else {
+        String::new()
+    })
+}
+
+/// cmhaltnode.
+pub fn halt_node(cli: &HaltNode) -> Result<String, String> {
+    let client = Client::from_env()?;
+    let snapshot = view(&client)?;
+    let me = snapshot.node_name(snapshot.observer).to_owned();
+    let node = cli.node.clone().or_else(|| cli.node_flag.clone());
+    let mut params = vec![
+        ("Force", Value::Boolean(cli.force)),
+        ("Detach", Value::Boolean(cli.detach)),
+    ];
+    if let Some(node) = &node {
+        if !snapshot.nodes.iter().any(|n| n.name == *node) {
+            return Err(format!("{node} is not a node of cluster {}", snapshot.name));
+        }
+        params.push(("NodeName", Value::String(node.clone())));
+    }
+    call(&client, "HaltNode", params)?;
+    // The agent is the daemon's: it stops answering once the node halted.
+    wait_for(&client, HALT_WAIT, |_| false).ok();
+    Ok(if cli.verbose {
+        format!("cmhaltnode: node {me} halted\n")
+    } else {
+        String::new()
+    })
+}
+
+/// cmrunnode: the node's daemon joins the running cluster as it starts, so a node whose agent
+/// answers is running or joining already; a halted node's daemon is started by its service
+/// manager.
+pub fn run_node(cli: &RunNode) -> Result<String, String> {
+    let node = cli.node.clone().or_else(|| cli.node_flag.clone());
+    let client = Client::from_env()?;
+    let snapshot = view(&client).map_err(|e| {
+        format!(
+            "{e}: start the node's daemon (cmcld, with its --state-dir) to run it; it joins \
+             the cluster as it starts"
+        )
+    })?;
+    let me = snapshot.node_name(snapshot.observer).to_owned();
+    if let Some(node) = &node {
+        if !node.eq_ignore_ascii_case(&me) {
+            return Err(format!(
+                "this agent runs on {me}: run cmrunnode on {node}, or point CIMGUARD_URL at \
+                 its agent"
+            ));
+        }
+    }
+    let row = snapshot.nodes.iter().find(|n| n.name == me);
+    let state = row
+        .map(|n| n.condition.state.to_string())
+        .unwrap_or_default();
+    Ok(if cli.verbose {
+        format!("cmrunnode: node {me} is {state}\n")
+    } else {
+        String::new()
+    })
+}
+
+/// The configuration in effect: the cluster file and every package file.
+fn configuration(client: &Client) -> Result<(FileText, Vec<FileText>), String> {
+    let returned = call(client, "GetConfiguration", Vec::new())?;
+    let cluster = returned
+        .out_string("ClusterFile")
+        .ok_or("the agent gave no cluster file")?
+        .to_owned();
+    let packages = returned
+        .out
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("PackageFiles"))
+        .and_then(|(_, v)| match v {
+            Some(Value::Array(items)) => Some(
+                items
+                    .iter()
+                    .filter_map(|i| match i {
+                        Some(Value::String(text)) => Some(text.clone()),
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>(),
+            ),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let packages = packages
+        .into_iter()
+        .map(|text| FileText {
+            name: package_name(&text)
+                .map_or_else(|| "package.conf".into(), |n| format!("{n}.conf")),
+            text,
+        })
+        .collect();
+    Ok((
+        FileText {
+            name: "cluster.ascii".into(),
+            text: cluster,
+        },
+        packages,
+    ))
+}
+
+/// The package_name a package file's text gives.
+fn package_name(text: &str) -> Option<String> {
+    cimguard_cluster::config::package::parse(text, "package")
+        .ok()
+        .map(|checked| checked.config.name)
+}
+
+/// Applies `packages` as the whole package set (and `cluster`), then waits for the new
+/// generation on this node.
+fn apply(
+    client: &Client,
+    cluster: Option<&FileText>,
+    packages: &[FileText],
+) -> Result<u64, String> {
+    let before = view(client)?.generation;
+    let mut params = vec![
+        (
+            "PackageFiles",
+            strings(&packages.iter().map(|f| f.text.clone()).collect::<Vec<_>>()),
+        ),
+        (
+            "PackageFileNames",
+            strings(&packages.iter().map(|f| f.name.clone()).collect::<Vec<_>>()),
+        ),
+    ];
+    if let Some(cluster) = cluster {
+        params.push(("ClusterFile", Value::String(cluster.text.clone())));
+        params.push(("ClusterFileName", Value::String(cluster.name.clone())));
+    }
+    call(client, "ApplyConfiguration", params)?;
+    match wait_for(client, GENERATION_WAIT, |s| s.generation > before) {
+        Ok(Some(s)) => Ok(s.generation),
+        _ => Err(format!(
+            "the coordinator took the configuration, but it was not in effect here within {} s \
+             (see cmviewcl)",
+            GENERATION_WAIT.as_secs()
+        )),
+    }
+}
+
+/// cmapplyconf: the packages given replace those of the same name (or are added); the rest
+/// stay as they are.
+pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
+    if cli.cluster.is_none() && cli.packages.is_empty() && cli.list.is_none() {
+        return Err("give the files to apply: -C cluster file, -P package file, -p list".into());
+    }
+    let (cluster, given) = confcmds::read_generation_files(
+        cli.cluster.as_deref(),
+        &cli.packages,
+        cli.list.as_deref(),
+    )?;
+    let client = Client::from_env()?;
+    let (in_effect, mut packages) = configuration(&client)?;
+    // Checked here first, against the cluster file that will be in effect, so that every
+    // finding is told with its file and line.
+    let mut out = String::new();
+    let checked_with = cluster.clone().unwrap_or(in_effect);
+    let mut names = Vec::new();
+    for file in &given {
+        let name = package_name(&file.text);
+        if let Some(name) = &name {
+            packages.retain(|p| package_name(&p.text).as_ref() != Some(name));
+            names.push(name.clone());
+        }
+    }
+    packages.extend(given.iter().cloned());
+    let findings = confcmds::generation_findings(Some(&checked_with), &packages);
+    let errors = findings
+        .iter()
+        .filter(|d| d.severity == cimguard_cluster::config::Severity::Error)
+        .count();
+    for finding in &findings {
+        if cli.verbose || finding.severity == cimguard_cluster::config::Severity::Error {
+            out.push_str(&format!("{finding}\n"));
+        }
+    }
+    if errors > 0 {
+        return Err(format!(
+            "{}Verification failed with {errors} error{}: nothing applied",
+            out,
+            if errors == 1 { "" } else { "s" }
+        ));
+    }
+    let generation = apply(&client, cluster.as_ref(), &packages)?;
+    if cli.verbose {
+        for name in &names {
+            out.push_str(&format!("cmapplyconf: package {name} applied\n"));
+        }
+    }
+    out.push_str(&format!(
+        "Completed the cluster update (configuration generation {generation}).\n"
+    ));
+    Ok(out)
+}
+
+/// cmgetconf.
+pub fn get_configuration(cli: &GetConfiguration) -> Result<String, String> {
+    let client = Client::from_env()?;
+    if let Some(name) = &cli.cluster {
+        let actual = view(&client)?.name;
+        if !actual.eq_ignore_ascii_case(name) {
+            return Err(format!("this agent's cluster is {actual}, not {name}"));
+        }
+    }
+    let (cluster, packages) = configuration(&client)?;
+    let text = match &cli.package {
+        None => cluster.text,
+        Some(name) => {
+            packages
+                .into_iter()
+                .find(|p| package_name(&p.text).as_deref() == Some(name.as_str()))
+                .ok_or_else(|| format!("package {name} does not exist"))?
+                .text
+        }
+    };
+    match &cli.output {
+        None => Ok(text),
+        Some(path) => {
+            std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(if cli.verbose {
+                format!("cmgetconf: wrote {}\n", path.display())
+            } else {
+                String::new()
+            })
+        }
+    }
+}
+
+/// cmdeleteconf -p: the packages are deleted as cmapplyconf deletes a package left out
+/// (refused while one runs). The whole cluster's configuration is deleted only while the
+/// cluster is halted, on each node's state directory.
+pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String> {
+    let client = Client::from_env()?;
+    let snapshot = view(&client)?;
+    if let Some(name) = &cli.cluster {
+        if !snapshot.name.eq_ignore_ascii_case(name) {
+            return Err(format!(
+                "this agent's cluster is {}, not {name}",
+                snapshot.name
+            ));
+        }
+    }
+    if cli.packages.is_empty() {
+        return Err(format!(
+            "cluster {} is running: halt it (cmhaltcl) before deleting its configuration",
+            snapshot.name
+        ));
+    }
+    let (_, mut packages) = configuration(&client)?;
+    for name in &cli.packages {
+        let before = packages.len();
+        packages.retain(|p| package_name(&p.text).as_deref() != Some(name.as_str()));
+        if packages.len() == before {
+            return Err(format!("package {name} does not exist"));
+        }
+    }
+    let generation = apply(&client, None, &packages)?;
+    let mut out = String::new();
+    if cli.verbose {
+        for name in &cli.packages {
+            out.push_str(&format!("cmdeleteconf: package {name} deleted\n"));
+        }
+    }
+    out.push_str(&format!(
+        "Completed the cluster update (configuration generation {generation}).\n"
+    ));
+    Ok(out)
+}
