@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use cimguard_provider::access::AccessPolicySource;
 use cimguard_provider::auth::{AuditLog, Authenticator, Users};
 use cimguard_provider::config::{Limits, ServerConfig};
 use cimguard_provider::interop::{
@@ -154,11 +155,15 @@ pub async fn serve(
     let mut manager =
         standard_object_manager(&host, &interop).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut metrics: Option<Arc<dyn Metrics>> = None;
+    let mut access_policy: Option<Arc<dyn AccessPolicySource>> = None;
     if let Some(socket) = &settings.cluster_socket {
         let source = Arc::new(AdminSocket::new(socket));
-        ServiceguardProvider::install(&mut manager, source.clone(), env!("CARGO_PKG_VERSION"))
-            .map_err(|e| anyhow::anyhow!("the Serviceguard provider: {e}"))?;
+        let provider =
+            ServiceguardProvider::install(&mut manager, source.clone(), env!("CARGO_PKG_VERSION"))
+                .map_err(|e| anyhow::anyhow!("the Serviceguard provider: {e}"))?;
         metrics = Some(Arc::new(ClusterMetrics::new(source)));
+        // The cluster's USER_NAME / USER_ROLE policy can raise the users file's roles.
+        access_policy = Some(provider);
     }
     let store = Arc::new(SubscriptionStore::open(
         Some(settings.state_dir.join("subscriptions.xml")),
@@ -188,6 +193,7 @@ pub async fn serve(
     };
     let mut service = Service::new(config, manager, authenticator.clone(), audit);
     service.metrics = metrics;
+    service.access_policy = access_policy;
     let service = Arc::new(service);
     let server = Server::bind(service, tls.clone().map(|t| t as Arc<dyn TlsSource>)).await?;
     for (address, https) in server.local_addresses() {

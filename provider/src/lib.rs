@@ -14,6 +14,7 @@
 //! Main types: [`server::Server`] and its [`config::ServerConfig`], [`cimom::ObjectManager`],
 //! the [`provider::InstanceProvider`] trait, [`error::OperationError`].
 
+pub mod access;
 pub mod auth;
 pub mod cimom;
 pub mod config;

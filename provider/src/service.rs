@@ -64,6 +64,8 @@ pub struct Service {
     pub audit: Option<AuditLog>,
     /// What `GET /metrics` answers, if anything.
     pub metrics: Option<Arc<dyn crate::metrics::Metrics>>,
+    /// The cluster's access policy, which can raise a user's role (see [`crate::access`]).
+    pub access_policy: Option<Arc<dyn crate::access::AccessPolicySource>>,
 }
 
 impl Service {
@@ -86,6 +88,7 @@ impl Service {
             authenticator,
             audit,
             metrics: None,
+            access_policy: None,
         }
     }
 
@@ -104,13 +107,14 @@ impl Service {
         if let Some(authenticator) = &self.authenticator {
             if let Some(name) = &peer.certificate_name {
                 if let Some(principal) = authenticator.principal_for_certificate(name) {
-                    return Ok(principal);
+                    return Ok(self.with_policy(principal, peer));
                 }
             }
             if let Some(authorization) = authorization {
                 return authenticator
                     .verify_basic_async(authorization, peer.address.ip(), Instant::now())
                     .await
+                    .map(|principal| self.with_policy(principal, peer))
                     .map_err(|error| auth_error(&error, peer));
             }
         }
@@ -126,6 +130,28 @@ impl Service {
             });
         }
         Err(ProtocolError::Unauthorized)
+    }
+
+    /// `principal` with the role the cluster's access policy gives it from `peer`, when that
+    /// is higher than the users file's.
+    fn with_policy(&self, mut principal: Principal, peer: &Peer) -> Principal {
+        if let Some(policy) = &self.access_policy {
+            // The policy may need the daemon's status: read off the runtime's workers.
+            let role = crate::serviceguard::blocking(|| {
+                policy.cluster_role(&principal.name, peer.address.ip())
+            });
+            if let Some(role) = role.filter(|r| *r > principal.role) {
+                principal.role = role;
+            }
+        }
+        principal
+    }
+
+    /// Whether package `package`'s own policy makes `principal` its PACKAGE_ADMIN.
+    fn package_admin(&self, principal: &Principal, peer: &Peer, package: &str) -> bool {
+        self.access_policy
+            .as_ref()
+            .is_some_and(|policy| policy.package_admin(&principal.name, peer.address.ip(), package))
     }
 
     /// Runs an intrinsic operation for `principal`: authorized, audited when it changes state,
@@ -217,7 +243,29 @@ impl Service {
             }
             _ => Access::Administer,
         };
-        let response = match permit(principal, access, call.name.as_str()) {
+        // A package's own user_name lines make a user the PACKAGE_ADMIN of that package.
+        let package_admin = access == Access::PackageControl
+            && !principal.permits(access)
+            && call
+                .target
+                .class_name()
+                .as_str()
+                .eq_ignore_ascii_case("HP_SGPackage")
+            && match &call.target {
+                ObjectPath::Instance(path) => match path.key("Name") {
+                    Some(cim_schema::model::Value::String(package)) => {
+                        self.package_admin(principal, peer, package)
+                    }
+                    _ => false,
+                },
+                ObjectPath::Class(_) => false,
+            };
+        let permitted = if package_admin {
+            Ok(())
+        } else {
+            permit(principal, access, call.name.as_str())
+        };
+        let response = match permitted {
             Ok(()) => crate::methods::invoke(&self.manager, principal, call),
             Err(error) => MethodResponse {
                 name: call.name.clone(),

@@ -18,9 +18,11 @@ use cim_schema::model::{
 };
 use cimguard_cluster::packages::ResourceValue;
 use cimguard_cluster::runtime::admin::AdminClient;
-use cimguard_cluster::runtime::daemon::{DaemonStatus, FileText, Reply, Request};
+use cimguard_cluster::runtime::daemon::{AccessView, DaemonStatus, FileText, Reply, Request};
 use cimguard_cluster::status::{LockRow, Snapshot};
 
+use crate::access::{self, AccessPolicySource, Resolver};
+use crate::auth::Role;
 use crate::cimom::ObjectManager;
 use crate::error::OperationError;
 use crate::provider::{InstanceProvider, Instances, MethodOutput, RequestContext};
@@ -100,7 +102,7 @@ impl ClusterSource for AdminSocket {
 
 /// Runs `work`, which may block on the daemon, without stalling the other tasks of a
 /// multi-thread runtime's worker.
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(work)
@@ -117,6 +119,8 @@ struct Model {
     observer: String,
     /// The snapshot the instances were built from (HP_SGClusteringService.GetView).
     snapshot: Option<Arc<Snapshot>>,
+    /// The access policy in effect.
+    access: AccessView,
 }
 
 /// The Serviceguard provider.
@@ -130,6 +134,23 @@ pub struct ServiceguardProvider {
     version: String,
     /// The last snapshot's instances and when it was fetched.
     cache: Mutex<Option<(Instant, Arc<Model>)>>,
+    /// Resolves the access policy's host names.
+    resolver: Resolver,
+}
+
+/// The cluster's access policy, as the daemon has it in effect; none while the daemon does
+/// not answer (the users file's roles stand alone then).
+impl AccessPolicySource for ServiceguardProvider {
+    fn cluster_role(&self, user: &str, peer: IpAddr) -> Option<Role> {
+        let model = self.model().ok()?;
+        access::cluster_role(&model.access, user, peer, &self.resolver)
+    }
+
+    fn package_admin(&self, user: &str, peer: IpAddr, package: &str) -> bool {
+        self.model().is_ok_and(|model| {
+            access::package_admin(&model.access, user, peer, package, &self.resolver)
+        })
+    }
 }
 
 impl ServiceguardProvider {
@@ -150,6 +171,7 @@ impl ServiceguardProvider {
             host: manager.host().to_owned(),
             version: version.to_owned(),
             cache: Mutex::new(None),
+            resolver: Resolver::default(),
         });
         for name in CLASSES {
             manager.register(CIMV2, name, provider.clone())?;
@@ -174,7 +196,9 @@ impl ServiceguardProvider {
         }
         let fetched = Instant::now();
         let status = self.source.status().map_err(OperationError::Failed)?;
-        let model = Arc::new(self.build(&status.cluster)?);
+        let mut model = self.build(&status.cluster)?;
+        model.access = status.access;
+        let model = Arc::new(model);
         *cache = Some((fetched, model.clone()));
         Ok(model)
     }

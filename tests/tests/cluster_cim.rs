@@ -997,3 +997,96 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
     });
     fails(&cluster, 1, "cmrunnode", &["n3"], "run cmrunnode on n3");
 }
+
+#[test]
+fn the_cluster_access_policy_raises_the_roles_of_the_agents_users() {
+    const OPERATOR: (&str, &str) = ("operator", "operator-secret-1");
+    const DBA: (&str, &str) = ("dba", "dba-secret-1");
+    const OUTSIDER: (&str, &str) = ("outsider", "outsider-secret-1");
+    // Every user is a MONITOR in the users file; the cluster file makes operator a
+    // PACKAGE_ADMIN from the cluster's nodes (the tests' clients connect from loopback), and
+    // outsider one from a host that is not this one; dbpkg's file makes dba its own
+    // PACKAGE_ADMIN.
+    let mut cluster = TestCluster::configure(
+        3,
+        MEMBER_TIMEOUT,
+        "USER_NAME operator\nUSER_HOST CLUSTER_MEMBER_NODE\nUSER_ROLE PACKAGE_ADMIN\n\
+         USER_NAME outsider\nUSER_HOST 192.0.2.1\nUSER_ROLE FULL_ADMIN\n",
+    );
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (OPERATOR.0, "MONITOR", OPERATOR.1),
+        (DBA.0, "MONITOR", DBA.1),
+        (OUTSIDER.0, "MONITOR", OUTSIDER.1),
+    ]);
+    cluster.add_package(
+        "dbpkg",
+        "package_name dbpkg\nnode_name n1\nnode_name n2\nauto_run yes\n\
+         service_name db\nservice_cmd \"exec sleep 100000\"\n\
+         user_name dba\nuser_host CLUSTER_MEMBER_NODE\nuser_role package_admin\n",
+    );
+    cluster.add_package(
+        "webpkg",
+        "package_name webpkg\nnode_name n2\nnode_name n1\nauto_run yes\n\
+         service_name web\nservice_cmd \"exec sleep 100000\"\n",
+    );
+    cluster.start_all();
+    cluster.wait_for(BOUND, "both packages running", |c| {
+        owners(c, 1, "dbpkg") == ["n1"] && owners(c, 1, "webpkg") == ["n2"]
+    });
+    let denied = |user: (&str, &str), name: &str, args: &[&str]| {
+        let output = command(&cluster, 1, user, name, args);
+        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("CIM_ERR_ACCESS_DENIED"),
+            "{user:?} {name} {args:?}: {}",
+            describe(&output)
+        );
+    };
+    let allowed = |user: (&str, &str), name: &str, args: &[&str]| {
+        let output = command(&cluster, 1, user, name, args);
+        assert!(
+            output.status.success(),
+            "{user:?} {name} {args:?}: {}",
+            describe(&output)
+        );
+    };
+    // The policy's PACKAGE_ADMIN controls every package, and nothing more.
+    allowed(OPERATOR, "cmmodpkg", &["-d", "webpkg"]);
+    allowed(OPERATOR, "cmmodpkg", &["-e", "webpkg"]);
+    denied(OPERATOR, "cmhaltcl", &["-f"]);
+    // A package's own line: that package only.
+    allowed(DBA, "cmmodpkg", &["-d", "dbpkg"]);
+    allowed(DBA, "cmmodpkg", &["-e", "dbpkg"]);
+    denied(DBA, "cmmodpkg", &["-d", "webpkg"]);
+    // A grant from another host does not apply here.
+    denied(OUTSIDER, "cmmodpkg", &["-d", "webpkg"]);
+    // Everyone still reads.
+    allowed(OUTSIDER, "cmviewcl", &[]);
+    // The grants follow the configuration in effect: the operator's line removed by
+    // cmapplyconf, the operator is a MONITOR again.
+    let text = succeeds(&cluster, 1, "cmgetconf", &[]);
+    let without: String = {
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.split_whitespace().eq(["USER_NAME", "operator"]))
+            .unwrap_or_else(|| panic!("no USER_NAME operator in\n{text}"));
+        lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !(at..at + 3).contains(i))
+            .map(|(_, l)| format!("{l}\n"))
+            .collect()
+    };
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("cluster.ascii");
+    std::fs::write(&path, without).unwrap();
+    succeeds(
+        &cluster,
+        1,
+        "cmapplyconf",
+        &["-C", &path.display().to_string()],
+    );
+    denied(OPERATOR, "cmmodpkg", &["-d", "webpkg"]);
+}

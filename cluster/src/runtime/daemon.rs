@@ -278,6 +278,43 @@ pub struct DaemonStatus {
     /// monitor last told): up, down, or absent (no interface has an address on it).
     #[serde(default)]
     pub monitored_subnets: BTreeMap<IpAddr, SubnetState>,
+    /// The access policy in effect, for the agent.
+    #[serde(default)]
+    pub access: AccessView,
+}
+
+/// The cluster's access policy in effect: who may do what from where (the agent applies it
+/// to its users).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AccessView {
+    /// The cluster file's USER_NAME / USER_HOST / USER_ROLE triples.
+    pub cluster: Vec<cluster::AccessPolicy>,
+    /// Each package's user_name / user_host lines (PACKAGE_ADMIN of that package), by
+    /// package name.
+    pub packages: BTreeMap<String, Vec<(Option<String>, String)>>,
+    /// Every heartbeat and stationary address of every node (CLUSTER_MEMBER_NODE).
+    pub node_addresses: Vec<IpAddr>,
+}
+
+impl AccessView {
+    /// The policy of a configuration.
+    pub fn of(config: &ClusterConfig, packages: &[PackageConfig]) -> AccessView {
+        AccessView {
+            cluster: config.access.clone(),
+            packages: packages
+                .iter()
+                .filter(|p| !p.access.is_empty())
+                .map(|p| (p.name.clone(), p.access.clone()))
+                .collect(),
+            node_addresses: config
+                .nodes
+                .iter()
+                .flat_map(|n| &n.interfaces)
+                .flat_map(|i| i.heartbeat_ips.iter().chain(&i.stationary_ips))
+                .copied()
+                .collect(),
+        }
+    }
 }
 
 /// How the timing thread answers an admin request.
@@ -1796,6 +1833,10 @@ impl Driver {
                     control: channel,
                     failover_bound_seconds: self.node.failover_bound().as_secs_f64(),
                     monitored_subnets: self.subnets.clone(),
+                    access: AccessView::of(
+                        &self.node.settings().config,
+                        &self.node.settings().packages,
+                    ),
                 })))))
             }
             Request::Configuration => {
