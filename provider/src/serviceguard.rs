@@ -35,6 +35,7 @@ pub const CLASSES: &[&str] = &[
     "HP_SGCluster",
     "HP_SGNode",
     "HP_SGParticipatingCS",
+    "HP_SGNodeIdentity",
     "HP_SGClusterSoftware",
     "HP_SGIPProtocolEndpoint",
     "HP_SGClusterIPProtocolEndpoint",
@@ -939,6 +940,25 @@ impl ModelBuilder<'_> {
                 ],
             )?;
             self.add(participating);
+            // The host computer system as the operating system's provider names it: this
+            // agent's own host (the system its object manager names too) for its node, the
+            // NODE_NAME (Serviceguard's nodes are named by host name) for the others.
+            let host = if node.name == self.model.observer {
+                self.provider.host.clone()
+            } else {
+                node.name.clone()
+            };
+            let system = InstancePath::new(Name::new("CIM_ComputerSystem"))
+                .with_key("CreationClassName", string("CIM_ComputerSystem"))
+                .with_key("Name", string(host));
+            let identity = self.instance(
+                "HP_SGNodeIdentity",
+                vec![
+                    ("SystemElement", self.reference(&system)),
+                    ("SameElement", self.reference(&node_path)),
+                ],
+            )?;
+            self.add(identity);
             for interface in &node.interfaces {
                 for (address, network) in &interface.addresses {
                     let role = if network.is_some() {

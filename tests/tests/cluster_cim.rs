@@ -399,6 +399,26 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         &json!({"op": "associators", "path": node_path, "assoc_class": "HP_SGParticipatingCS"}),
     );
     assert_eq!(back, json!([cluster_path()]), "node to cluster");
+    // Each node is the same machine as a host computer system: the agent's own host for its
+    // node, the NODE_NAME for the others.
+    let identities = enumerate(&cluster, 3, "HP_SGNodeIdentity");
+    assert_eq!(identities.len(), 3, "{identities:?}");
+    let identity = cim(
+        &cluster,
+        3,
+        ADMIN,
+        &json!({"op": "references", "path": node_path, "result_class": "HP_SGNodeIdentity"}),
+    );
+    assert_eq!(identity.as_array().map(Vec::len), Some(1), "{identity}");
+    let n2 = identities
+        .iter()
+        .find(|i| i["properties"]["SameElement"]["keys"]["Name"] == "n2")
+        .unwrap_or_else(|| panic!("no identity of n2 in {identities:?}"));
+    assert_eq!(
+        n2["properties"]["SystemElement"]["class"],
+        "CIM_ComputerSystem"
+    );
+    assert_eq!(n2["properties"]["SystemElement"]["keys"]["Name"], "n2");
     let hosted = cim(
         &cluster,
         3,
