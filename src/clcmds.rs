@@ -47,7 +47,8 @@ pub struct HaltCluster {
     pub verbose: bool,
 }
 
-/// Halt this node; refused while packages run here unless -f (they fail over) or -d.
+/// Halt a node (this one by default); refused while packages run there unless -f (they fail
+/// over) or -d.
 #[derive(Parser, Debug)]
 #[command(name = "cmhaltnode", version)]
 pub struct HaltNode {
@@ -60,7 +61,7 @@ pub struct HaltNode {
     /// Verbose.
     #[arg(short = 'v')]
     pub verbose: bool,
-    /// The node: this agent's own (the default; `-n NODE` or a bare NODE).
+    /// The node (default: this agent's own; `-n NODE` or a bare NODE).
     #[arg(short = 'n', value_name = "NODE")]
     pub node_flag: Option<String>,
     /// The node, as a bare argument.
@@ -243,10 +244,25 @@ pub fn halt_node(cli: &HaltNode) -> Result<String, String> {
         params.push(("NodeName", Value::String(node.clone())));
     }
     call(&client, "HaltNode", params)?;
-    // The agent is the daemon's: it stops answering once the node halted.
-    wait_for(&client, HALT_WAIT, |_| false).ok();
+    let halted = node.unwrap_or(me);
+    if halted == snapshot.node_name(snapshot.observer) {
+        // The agent is the daemon's: it stops answering once the node halted.
+        wait_for(&client, HALT_WAIT, |_| false).ok();
+    } else {
+        wait_for(&client, HALT_WAIT, |s| {
+            s.nodes
+                .iter()
+                .any(|n| n.name == halted && n.condition.status.as_str() != "up")
+        })
+        .map_err(|_| {
+            format!(
+                "{halted} did not halt within {} s (see cmviewcl)",
+                HALT_WAIT.as_secs()
+            )
+        })?;
+    }
     Ok(if cli.verbose {
-        format!("cmhaltnode: node {me} halted\n")
+        format!("cmhaltnode: node {halted} halted\n")
     } else {
         String::new()
     })

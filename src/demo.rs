@@ -1217,6 +1217,7 @@ impl<'a> Supervisor<'a> {
         let halt_node = Request::HaltNode {
             force: true,
             detach: false,
+            node: None,
         };
         nodes
             .iter()

@@ -202,3 +202,35 @@ fn two_different_cmapplyconf_at_once_one_is_refused_to_its_node() {
     assert!(sim.catalog().find(taken).is_some());
     assert!(sim.catalog().find(refused).is_none());
 }
+
+#[test]
+fn cmhaltnode_of_another_member_is_carried_out_there_and_answered() {
+    let mut sim = formed(vec![package("pkgA", &[3, 1, 2], "")]);
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("pkgA") == set(&[2]))
+        .unwrap());
+    // Without -f: n3 refuses while pkgA runs there, and n1 hears why.
+    let refused = serial(sim.halt_other(NodeId(0), NodeId(2), false, false).unwrap());
+    assert!(sim
+        .run_until(seconds(10), |s| !answers(s, 0).is_empty())
+        .unwrap());
+    let (answered, why) = answers(&sim, 0)[0].clone();
+    assert_eq!(answered, refused);
+    assert!(
+        why.as_deref().unwrap_or_default().contains("pkgA"),
+        "{why:?}"
+    );
+    assert_eq!(sim.members(NodeId(0)), NodeSet::first(3));
+    // A node that is not a member is refused at once.
+    assert!(sim.halt_other(NodeId(0), NodeId(5), false, false).is_err());
+    // With -f: n3 halts its package and leaves; pkgA fails over to n1.
+    let halted = serial(sim.halt_other(NodeId(1), NodeId(2), true, false).unwrap());
+    assert!(sim
+        .run_until(seconds(10), |s| !answers(s, 1).is_empty())
+        .unwrap());
+    assert_eq!(answers(&sim, 1), vec![(halted, None)]);
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1]))
+            && s.running_on("pkgA") == set(&[0]))
+        .unwrap());
+}

@@ -416,28 +416,33 @@ impl ServiceguardProvider {
                 if method.eq_ignore_ascii_case("haltcluster") {
                     Request::HaltCluster { force, detach }
                 } else {
-                    // cmhaltnode halts the node whose agent is asked.
-                    let observer = self.model().map(|m| m.observer.clone()).ok();
-                    match param("NodeName") {
-                        None => {}
-                        Some(Value::String(node))
-                            if observer
-                                .as_deref()
-                                .is_none_or(|me| me.eq_ignore_ascii_case(&node)) => {}
-                        Some(Value::String(node)) => {
-                            return Ok(not_done(
-                                4,
-                                format!(
-                                    "this agent halts its own node ({}): ask {node}'s agent",
-                                    observer.unwrap_or_default()
-                                ),
-                            ))
-                        }
+                    // cmhaltnode halts the agent's own node, or another member, which halts
+                    // as if given it itself.
+                    let node = match param("NodeName") {
+                        None => None,
+                        Some(Value::String(node)) => Some(node),
                         Some(_) => {
                             return Err(OperationError::parameter("NodeName must be a string"))
                         }
+                    };
+                    if let Some(node) = &node {
+                        let known = self.model().is_ok_and(|model| {
+                            model.snapshot.as_ref().is_some_and(|s| {
+                                s.nodes.iter().any(|n| n.name.eq_ignore_ascii_case(node))
+                            })
+                        });
+                        if !known {
+                            return Ok(not_done(
+                                5,
+                                format!("{node} is not a node of this cluster"),
+                            ));
+                        }
                     }
-                    Request::HaltNode { force, detach }
+                    Request::HaltNode {
+                        force,
+                        detach,
+                        node,
+                    }
                 }
             }
             "applyconfiguration" => {

@@ -459,6 +459,7 @@ fn a_detached_package_keeps_its_address_when_the_daemon_starts_again() {
             &Request::HaltNode {
                 force: false,
                 detach: true,
+                node: None,
             },
         )
         .unwrap();

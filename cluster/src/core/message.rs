@@ -207,8 +207,20 @@ pub enum Message {
         /// The order.
         order: Order,
     },
+    /// cmhaltnode [-f | -d] of the receiver, given on the sender (a member of the same
+    /// membership): the receiver halts as if given it itself, and answers.
+    HaltNode {
+        /// The membership it was given in.
+        epoch: Epoch,
+        /// Numbers the sender's commands, as for [`Message::Command`].
+        serial: u64,
+        /// -f: halt its packages first.
+        force: bool,
+        /// -d: leave its packages running, detached.
+        detach: bool,
+    },
     /// The coordinator's answer to a [`Message::Command`] or [`Message::Apply`] of the
-    /// receiver: carried out (for cmapplyconf: taken, the generation follows with the next
+    /// receiver (or a node's answer to [`Message::HaltNode`]): carried out (for cmapplyconf: taken, the generation follows with the next
     /// membership), or refused and why, in the core's words (nodes as `node N`).
     Answer {
         /// The serial of the command answered.
@@ -237,6 +249,7 @@ impl Message {
             Message::DetachedHalted { .. } => "DetachedHalted",
             Message::Order { .. } => "Order",
             Message::Answer { .. } => "Answer",
+            Message::HaltNode { .. } => "HaltNode",
         }
     }
 }

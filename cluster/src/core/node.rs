@@ -646,6 +646,68 @@ impl Node {
         Ok(())
     }
 
+    /// cmhaltnode [-f | -d] NODE given on this node for another member: sent to it, which
+    /// halts as [`Node::handle_halt_node`] or [`Node::handle_detach_node`] would and answers
+    /// ([`Event::CommandAnswered`]).
+    pub fn handle_halt_other(
+        &mut self,
+        now: Instant,
+        node: NodeId,
+        force: bool,
+        detach: bool,
+    ) -> Result<Taken, Refusal> {
+        if node == self.settings.me {
+            if detach {
+                self.handle_detach_node(now)?;
+            } else {
+                self.handle_halt_node(now, force)?;
+            }
+            return Ok(Taken::Done);
+        }
+        if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        if !self.view.members.contains(node) {
+            return Err(Refusal::NodeNotUp { node });
+        }
+        self.command_serial += 1;
+        let message = Message::HaltNode {
+            epoch: self.view.epoch,
+            serial: self.command_serial,
+            force,
+            detach,
+        };
+        self.send(node, &message);
+        let taken = self.await_answer();
+        self.step(now);
+        Ok(taken)
+    }
+
+    /// cmhaltnode given on a member for this node.
+    fn on_halt_node(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        (epoch, serial): (Epoch, u64),
+        (force, detach): (bool, bool),
+    ) {
+        if epoch != self.view.epoch {
+            // Not answered: the sender's membership has moved on, and it bounds its wait.
+            return;
+        }
+        let last = &mut self.commands_seen[from.index()];
+        if (epoch, serial) <= *last {
+            return;
+        }
+        *last = (epoch, serial);
+        let halted = if detach {
+            self.handle_detach_node(now)
+        } else {
+            self.handle_halt_node(now, force)
+        };
+        self.answer(from, serial, halted.as_ref().err());
+    }
+
     /// cmhaltnode -d on this node: its packages keep running, detached and unmonitored,
     /// and the node leaves the membership once every member has recorded them as detached
     /// (so that none starts them elsewhere). Refused as Serviceguard refuses it
@@ -1521,6 +1583,12 @@ impl Node {
                 serial,
                 config,
             } => self.on_apply(now, from, (epoch, serial), &config),
+            Message::HaltNode {
+                epoch,
+                serial,
+                force,
+                detach,
+            } => self.on_halt_node(now, from, (epoch, serial), (force, detach)),
             Message::Answer { serial, refusal } => {
                 // Sent on every control connection: the first copy counts.
                 if let Some(at) = self.awaited_answers.iter().position(|&s| s == serial) {

@@ -107,7 +107,8 @@ pub fn route(message: &Message) -> Route {
         | Message::HaltDetached { .. }
         | Message::DetachedHalted { .. }
         | Message::Order { .. }
-        | Message::Answer { .. } => Route::Control,
+        | Message::Answer { .. }
+        | Message::HaltNode { .. } => Route::Control,
         // A proposal carrying a configuration generation, or an acceptance carrying those it
         // accepted, can be as large as a configuration: not encoded on the timing thread.
         Message::Propose { config, .. } if config.is_some() => Route::Control,

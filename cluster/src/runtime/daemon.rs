@@ -182,12 +182,16 @@ pub enum Request {
         /// The nodes to form the cluster with.
         nodes: Vec<String>,
     },
-    /// cmhaltnode [-f] [-d] on this node.
+    /// cmhaltnode [-f] [-d] [node]: this node, or another member (which halts as if given
+    /// it itself, and answers).
     HaltNode {
         /// -f: halt its packages too.
         force: bool,
         /// -d: leave its packages running, detached.
         detach: bool,
+        /// The node (absent: this one).
+        #[serde(default)]
+        node: Option<String>,
     },
     /// cmsetresource -r name -s up|down (a simple resource) or cmsetresource -r name value
     /// (an extended one), on this node.
@@ -1942,7 +1946,23 @@ impl Driver {
                 self.node.handle_run_cluster(now, set).map_err(refused)?;
                 Ok(None)
             }
-            Request::HaltNode { force, detach } => {
+            Request::HaltNode {
+                force,
+                detach,
+                node: Some(name),
+            } => {
+                let node = self.node_id(&name)?;
+                let taken_as = self
+                    .node
+                    .handle_halt_other(now, node, force, detach)
+                    .map_err(refused)?;
+                Ok(taken(taken_as))
+            }
+            Request::HaltNode {
+                force,
+                detach,
+                node: None,
+            } => {
                 if detach {
                     self.node.handle_detach_node(now)
                 } else {

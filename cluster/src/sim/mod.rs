@@ -1159,6 +1159,24 @@ impl Simulation {
         answer
     }
 
+    /// cmhaltnode [-f | -d] `node` given on `on` (another member, or `node` itself).
+    pub fn halt_other(
+        &mut self,
+        on: NodeId,
+        node: NodeId,
+        force: bool,
+        detach: bool,
+    ) -> Result<Taken, Refusal> {
+        if self.nodes[on.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(on, |core, now| {
+            answer = core.handle_halt_other(now, node, force, detach);
+        });
+        answer
+    }
+
     /// cmhaltnode -d on `node`.
     pub fn detach_node(&mut self, node: NodeId) -> Result<(), Refusal> {
         if self.nodes[node.index()].life != Life::Up {
