@@ -137,6 +137,9 @@ pub struct ServiceguardProvider {
     cache: Mutex<Option<(Instant, Arc<Model>)>>,
     /// Resolves the access policy's host names.
     resolver: Resolver,
+    /// The state last requested of each package through this agent (RequestedState; 5 "No
+    /// Change" before any).
+    requested: Mutex<HashMap<String, u16>>,
 }
 
 /// The cluster's access policy, as the daemon has it in effect; none while the daemon does
@@ -173,6 +176,7 @@ impl ServiceguardProvider {
             version: version.to_owned(),
             cache: Mutex::new(None),
             resolver: Resolver::default(),
+            requested: Mutex::new(HashMap::new()),
         });
         for name in CLASSES {
             manager.register(CIMV2, name, provider.clone())?;
@@ -662,7 +666,24 @@ impl InstanceProvider for ServiceguardProvider {
                     "method {method_name} of HP_SGPackage is not supported"
                 )));
             };
-            return self.command(&request);
+            let requested = match &request {
+                Request::RunPackage { package, .. } => Some((package.clone(), 2)),
+                Request::HaltPackage { package, .. }
+                | Request::HaltPackageAndDependents { package } => Some((package.clone(), 3)),
+                _ => None,
+            };
+            let output = self.command(&request)?;
+            // RequestedState: the last state requested through this agent and carried out.
+            if let (Some((package, state)), Some(Value::Uint32(0))) =
+                (requested, &output.return_value)
+            {
+                self.requested
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(package, state);
+                self.invalidate();
+            }
+            return Ok(output);
         }
         if class.eq_ignore_ascii_case("HP_SGClusteringService") {
             return self.cluster_method(method_name, &params);
@@ -1041,7 +1062,18 @@ impl ModelBuilder<'_> {
                         Some(Value::Boolean(state == "halt_aborted")),
                     ),
                     ("EnabledState", Some(Value::Uint16(package_enabled))),
-                    ("RequestedState", Some(Value::Uint16(12))),
+                    (
+                        "RequestedState",
+                        Some(Value::Uint16(
+                            self.provider
+                                .requested
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .get(&package.name)
+                                .copied()
+                                .unwrap_or(5),
+                        )),
+                    ),
                     ("OperationalStatus", Some(uint16s(package_operational))),
                     ("Started", Some(Value::Boolean(state == "running"))),
                 ],

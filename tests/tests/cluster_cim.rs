@@ -493,6 +493,13 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
             && db["CurrentNode"].is_null()
             && web["PackageState"] == "halted"
     });
+    // RequestedState is the state last requested through the agent: 3 on the agent asked,
+    // 5 (No Change) on one that was not.
+    let requested = |cluster: &TestCluster, k: usize, name: &str| {
+        named(&enumerate(cluster, k, "HP_SGPackage"), name)["properties"]["RequestedState"].clone()
+    };
+    assert_eq!(requested(&cluster, 2, "dbpkg"), 3);
+    assert_eq!(requested(&cluster, 1, "dbpkg"), 5);
 
     // RequestStateChange(2, NodeName) is cmrunpkg -n.
     let run = invoke(
@@ -509,6 +516,7 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         let db = &named(&packages, "dbpkg")["properties"];
         db["PackageState"] == "running" && db["CurrentNode"] == "n3"
     });
+    assert_eq!(requested(&cluster, 1, "dbpkg"), 2);
 
     // A refusal is return code 4: dbpkg already runs (on n3).
     let refused = invoke(
