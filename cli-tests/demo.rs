@@ -291,8 +291,42 @@ fn runs_a_cluster_restarts_a_killed_node_and_halts_on_sigterm() {
     assert!(stderr.contains("another cimguard demo runs on"), "{stderr}");
     assert_eq!(pid(&dir, 1), Some(pids[0]));
 
-    // kill -9 node1 (it runs dbpkg): the demo starts it again, under a new pid.
+    // kill -9 node1 (it runs dbpkg), then the printed line that watches from another node:
+    // dbpkg runs elsewhere; the demo starts node1 again, under a new pid.
+    let transcript = demo.transcript();
+    let watch = transcript
+        .lines()
+        .find(|l| l.trim_start().starts_with("CIMGUARD_URL=https://") && l.contains(" cmviewcl"))
+        .unwrap_or_else(|| panic!("no line to watch from another node:\n{transcript}"))
+        .trim()
+        .to_owned();
     kill(Pid::from_raw(pids[0]), Signal::SIGKILL).expect("kill -9 node1");
+    let deadline = Instant::now() + RESTART_BOUND;
+    loop {
+        let watched = Command::new("sh")
+            .arg("-c")
+            .arg(format!(". {}/demo.env && {watch}", dir.display()))
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .output()
+            .expect("sh runs");
+        let printed = String::from_utf8_lossy(&watched.stdout);
+        if watched.status.success() && printed.contains("node1          down         failed") {
+            assert!(
+                printed.contains(
+                    "    dbpkg          up               running          enabled      node"
+                ),
+                "{printed}"
+            );
+            assert!(!printed.contains("enabled      node1\n"), "{printed}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{watch} did not show node1 failed and dbpkg elsewhere:\n{printed}{}",
+            String::from_utf8_lossy(&watched.stderr)
+        );
+        thread::sleep(POLL);
+    }
     let restarted = demo.wait_for_line("started node1 again", RESTART_BOUND);
     let deadline = Instant::now() + RESTART_BOUND;
     let new_pid = loop {

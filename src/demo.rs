@@ -822,7 +822,7 @@ fn write_env(layout: &Layout, passwords: &[(String, String)]) -> anyhow::Result<
 fn command_links(layout: &Layout) -> anyhow::Result<PathBuf> {
     let bin = layout.dir.join("bin");
     fs::create_dir_all(&bin).with_context(|| format!("{}", bin.display()))?;
-    for command in crate::COMMANDS {
+    for command in crate::commands::COMMANDS {
         let link = bin.join(command);
         if fs::read_link(&link).ok().as_deref() == Some(layout.exe.as_path()) {
             continue;
@@ -1383,6 +1383,15 @@ fn print_quick_start(layout: &Layout, supervisor: &Supervisor<'_>, cluster: &Sna
         "  kill -9 $(cat {})    # {database_node} runs dbpkg: this demo shows it fail over",
         path(dir.join(&database_node).join("cmcld.pid"))
     ));
+    // The killed node's agent goes with its daemon: watch from another node's.
+    if let Some(k) = (1..=layout.nodes).find(|k| Layout::node_name(*k) != database_node) {
+        say(format_args!(
+            "  CIMGUARD_URL=https://{} cmviewcl    # from {}: dbpkg runs elsewhere within \
+             MEMBER_TIMEOUT + 3 s",
+            layout.wbem_address(k),
+            Layout::node_name(k)
+        ));
+    }
     say(format_args!(
         "The WBEM users are admin (FULL_ADMIN) and monitor (MONITOR); their passwords are in {}.",
         dir.join("passwords").display()

@@ -12,31 +12,12 @@ mod clcmds;
 mod cluster_certs;
 mod cmcld;
 mod cmviewcl;
+mod commands;
 mod confcmds;
 mod demo;
 mod mof_check;
 mod pkgcmds;
 mod user;
-
-/// The commands this executable also is, when called by one of these names (`cimguard demo`
-/// links them in DIR/bin).
-pub const COMMANDS: [&str; 15] = [
-    "cmviewcl",
-    "cmrunpkg",
-    "cmhaltpkg",
-    "cmmodpkg",
-    "cmsetresource",
-    "cmgetresource",
-    "cmmakepkg",
-    "cmcheckconf",
-    "cmruncl",
-    "cmhaltcl",
-    "cmrunnode",
-    "cmhaltnode",
-    "cmapplyconf",
-    "cmgetconf",
-    "cmdeleteconf",
-];
 
 /// Serviceguard-style high-availability cluster with a WBEM agent on every node.
 #[derive(Parser)]
@@ -82,50 +63,12 @@ enum MofCommand {
     },
 }
 
-/// Runs the command `name` (one of [`COMMANDS`]) with this process's arguments.
-fn command(name: &str) -> Option<ExitCode> {
-    Some(match name {
-        "cmviewcl" => cmviewcl::run(&cmviewcl::Cli::parse()),
-        "cmrunpkg" => pkgcmds::finish(name, pkgcmds::run_package(&pkgcmds::RunPackage::parse())),
-        "cmhaltpkg" => pkgcmds::finish(name, pkgcmds::halt_package(&pkgcmds::HaltPackage::parse())),
-        "cmmodpkg" => pkgcmds::finish(
-            name,
-            pkgcmds::modify_package(&pkgcmds::ModifyPackage::parse()),
-        ),
-        "cmsetresource" => {
-            pkgcmds::finish(name, pkgcmds::set_resource(&pkgcmds::SetResource::parse()))
-        }
-        "cmgetresource" => {
-            pkgcmds::finish(name, pkgcmds::get_resource(&pkgcmds::GetResource::parse()))
-        }
-        "cmmakepkg" => confcmds::make_package(&confcmds::MakePackage::parse()),
-        "cmcheckconf" => confcmds::check_configuration(&confcmds::CheckConfiguration::parse()),
-        "cmruncl" => pkgcmds::finish(name, clcmds::run_cluster(&clcmds::RunCluster::parse())),
-        "cmhaltcl" => pkgcmds::finish(name, clcmds::halt_cluster(&clcmds::HaltCluster::parse())),
-        "cmrunnode" => pkgcmds::finish(name, clcmds::run_node(&clcmds::RunNode::parse())),
-        "cmhaltnode" => pkgcmds::finish(name, clcmds::halt_node(&clcmds::HaltNode::parse())),
-        "cmapplyconf" => pkgcmds::finish(
-            name,
-            clcmds::apply_configuration(&clcmds::ApplyConfiguration::parse()),
-        ),
-        "cmgetconf" => pkgcmds::finish(
-            name,
-            clcmds::get_configuration(&clcmds::GetConfiguration::parse()),
-        ),
-        "cmdeleteconf" => pkgcmds::finish(
-            name,
-            clcmds::delete_configuration(&clcmds::DeleteConfiguration::parse()),
-        ),
-        _ => return None,
-    })
-}
-
 fn main() -> ExitCode {
     let called = std::env::args_os()
         .next()
         .map(std::path::PathBuf::from)
         .and_then(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()));
-    if let Some(exit) = called.as_deref().and_then(command) {
+    if let Some(exit) = called.as_deref().and_then(commands::run) {
         return exit;
     }
     let cli = Cli::parse();

@@ -1,13 +1,7 @@
-//! `cmcheckconf`: see `src/confcmds.rs`; works on files alone, with no cluster running.
+//! `cmcheckconf`: one of the Serviceguard commands of src/commands.rs.
 
-use std::process::ExitCode;
+include!("../command_bin.rs");
 
-use clap::Parser;
-
-#[path = "../confcmds.rs"]
-#[allow(dead_code)]
-mod confcmds;
-
-fn main() -> ExitCode {
-    confcmds::check_configuration(&confcmds::CheckConfiguration::parse())
+fn main() -> std::process::ExitCode {
+    command("cmcheckconf")
 }

@@ -1,22 +1,7 @@
-//! `cmhaltnode`: see `src/clcmds.rs`; a CIM client of the local WBEM agent.
+//! `cmhaltnode`: one of the Serviceguard commands of src/commands.rs.
 
-use std::process::ExitCode;
+include!("../command_bin.rs");
 
-use clap::Parser;
-
-#[path = "../cimclient.rs"]
-#[allow(dead_code)]
-mod cimclient;
-#[path = "../clcmds.rs"]
-#[allow(dead_code)]
-mod clcmds;
-#[path = "../confcmds.rs"]
-#[allow(dead_code)]
-mod confcmds;
-#[path = "../pkgcmds.rs"]
-#[allow(dead_code)]
-mod pkgcmds;
-
-fn main() -> ExitCode {
-    pkgcmds::finish("cmhaltnode", clcmds::halt_node(&clcmds::HaltNode::parse()))
+fn main() -> std::process::ExitCode {
+    command("cmhaltnode")
 }

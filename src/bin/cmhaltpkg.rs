@@ -1,19 +1,7 @@
-//! `cmhaltpkg`: see `src/pkgcmds.rs`; a CIM client of the local WBEM agent.
+//! `cmhaltpkg`: one of the Serviceguard commands of src/commands.rs.
 
-use std::process::ExitCode;
+include!("../command_bin.rs");
 
-use clap::Parser;
-
-#[path = "../cimclient.rs"]
-#[allow(dead_code)]
-mod cimclient;
-#[path = "../pkgcmds.rs"]
-#[allow(dead_code)]
-mod pkgcmds;
-
-fn main() -> ExitCode {
-    pkgcmds::finish(
-        "cmhaltpkg",
-        pkgcmds::halt_package(&pkgcmds::HaltPackage::parse()),
-    )
+fn main() -> std::process::ExitCode {
+    command("cmhaltpkg")
 }

@@ -1,13 +1,7 @@
-//! `cmmakepkg`: see `src/confcmds.rs`; works on files alone, with no cluster running.
+//! `cmmakepkg`: one of the Serviceguard commands of src/commands.rs.
 
-use std::process::ExitCode;
+include!("../command_bin.rs");
 
-use clap::Parser;
-
-#[path = "../confcmds.rs"]
-#[allow(dead_code)]
-mod confcmds;
-
-fn main() -> ExitCode {
-    confcmds::make_package(&confcmds::MakePackage::parse())
+fn main() -> std::process::ExitCode {
+    command("cmmakepkg")
 }

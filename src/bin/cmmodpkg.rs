@@ -1,19 +1,7 @@
-//! `cmmodpkg`: see `src/pkgcmds.rs`; a CIM client of the local WBEM agent.
+//! `cmmodpkg`: one of the Serviceguard commands of src/commands.rs.
 
-use std::process::ExitCode;
+include!("../command_bin.rs");
 
-use clap::Parser;
-
-#[path = "../cimclient.rs"]
-#[allow(dead_code)]
-mod cimclient;
-#[path = "../pkgcmds.rs"]
-#[allow(dead_code)]
-mod pkgcmds;
-
-fn main() -> ExitCode {
-    pkgcmds::finish(
-        "cmmodpkg",
-        pkgcmds::modify_package(&pkgcmds::ModifyPackage::parse()),
-    )
+fn main() -> std::process::ExitCode {
+    command("cmmodpkg")
 }

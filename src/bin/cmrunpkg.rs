@@ -1,19 +1,7 @@
-//! `cmrunpkg`: see `src/pkgcmds.rs`; a CIM client of the local WBEM agent.
+//! `cmrunpkg`: one of the Serviceguard commands of src/commands.rs.
 
-use std::process::ExitCode;
+include!("../command_bin.rs");
 
-use clap::Parser;
-
-#[path = "../cimclient.rs"]
-#[allow(dead_code)]
-mod cimclient;
-#[path = "../pkgcmds.rs"]
-#[allow(dead_code)]
-mod pkgcmds;
-
-fn main() -> ExitCode {
-    pkgcmds::finish(
-        "cmrunpkg",
-        pkgcmds::run_package(&pkgcmds::RunPackage::parse()),
-    )
+fn main() -> std::process::ExitCode {
+    command("cmrunpkg")
 }

@@ -1,15 +1,7 @@
-//! `cmviewcl`: view the cluster, its nodes and packages, from the local WBEM agent.
+//! `cmviewcl`: one of the Serviceguard commands of src/commands.rs.
 
-use std::process::ExitCode;
+include!("../command_bin.rs");
 
-use clap::Parser;
-
-#[path = "../cimclient.rs"]
-#[allow(dead_code)]
-mod cimclient;
-#[path = "../cmviewcl.rs"]
-mod cmviewcl;
-
-fn main() -> ExitCode {
-    cmviewcl::run(&cmviewcl::Cli::parse())
+fn main() -> std::process::ExitCode {
+    command("cmviewcl")
 }
