@@ -190,6 +190,32 @@ impl TestCluster {
         }
     }
 
+    /// Adds the demo's packages (on three nodes n1 to n3): dbpkg (a service that writes its
+    /// pid to `$SGRUN/db.pid`, two restarts, the generic resource sfm_disk), webpkg (depends
+    /// on dbpkg, fails back automatically) and monpkg (multi-node).
+    pub fn add_demo_packages(&self) {
+        self.add_package(
+            "dbpkg",
+            "package_name dbpkg\npackage_description Example database\npackage_type failover\n\
+             node_name n1\nnode_name n2\nnode_name n3\nauto_run yes\n\
+             service_name db_monitor\nservice_cmd \"echo $$ > $SGRUN/db.pid; exec sleep 100000\"\n\
+             service_restart 2\n\
+             generic_resource_name sfm_disk\ngeneric_resource_evaluation_type during_package_start\n",
+        );
+        self.add_package(
+            "webpkg",
+            "package_name webpkg\npackage_type failover\nnode_name n2\nnode_name n3\nnode_name n1\n\
+             auto_run yes\nfailback_policy automatic\nservice_name web\n\
+             service_cmd \"exec sleep 100000\"\n\
+             dependency_name db\ndependency_condition dbpkg = up\ndependency_location any_node\n",
+        );
+        self.add_package(
+            "monpkg",
+            "package_name monpkg\npackage_type multi_node\nnode_name n1\nnode_name n2\n\
+             node_name n3\nauto_run yes\nservice_name mon\nservice_cmd \"exec sleep 100000\"\n",
+        );
+    }
+
     /// Writes an executable shell script `name` with body `body` in the cluster's folder; its
     /// path.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {

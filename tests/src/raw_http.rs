@@ -405,6 +405,14 @@ pub fn request(
     bytes
 }
 
+/// The `Authorization: Basic` header value for `user:password`.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let credentials =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {credentials}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

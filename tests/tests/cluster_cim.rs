@@ -171,26 +171,7 @@ fn demo_cluster() -> TestCluster {
         (ADMIN.0, "FULL_ADMIN", ADMIN.1),
         (MONITOR.0, "MONITOR", MONITOR.1),
     ]);
-    cluster.add_package(
-        "dbpkg",
-        "package_name dbpkg\npackage_description Example database\npackage_type failover\n\
-         node_name n1\nnode_name n2\nnode_name n3\nauto_run yes\n\
-         service_name db_monitor\nservice_cmd \"echo $$ > $SGRUN/db.pid; exec sleep 100000\"\n\
-         service_restart 2\n\
-         generic_resource_name sfm_disk\ngeneric_resource_evaluation_type during_package_start\n",
-    );
-    cluster.add_package(
-        "webpkg",
-        "package_name webpkg\npackage_type failover\nnode_name n2\nnode_name n3\nnode_name n1\n\
-         auto_run yes\nfailback_policy automatic\nservice_name web\n\
-         service_cmd \"exec sleep 100000\"\n\
-         dependency_name db\ndependency_condition dbpkg = up\ndependency_location any_node\n",
-    );
-    cluster.add_package(
-        "monpkg",
-        "package_name monpkg\npackage_type multi_node\nnode_name n1\nnode_name n2\n\
-         node_name n3\nauto_run yes\nservice_name mon\nservice_cmd \"exec sleep 100000\"\n",
-    );
+    cluster.add_demo_packages();
     cluster.start_all();
     cluster
 }

@@ -1120,29 +1120,6 @@ fn without_credentials_a_request_is_401_with_a_basic_challenge() {
     assert!(response.header("WWW-Authenticate").is_some());
 }
 
-/// `Authorization: Basic` for `user:password`.
-fn basic(user: &str, password: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let input = format!("{user}:{password}").into_bytes();
-    let mut out = String::new();
-    for chunk in input.chunks(3) {
-        let bytes = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(bytes[0]) << 16) | (u32::from(bytes[1]) << 8) | u32::from(bytes[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> shift) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    format!("Basic {out}")
-}
-
 #[test]
 fn basic_credentials_are_checked_and_repeated_failures_throttled() {
     let folder = tempfile::tempdir().unwrap();
@@ -1150,11 +1127,14 @@ fn basic_credentials_are_checked_and_repeated_failures_throttled() {
     cimguard_tests::agent::users_file(&users, &[("operator", "MONITOR", "right horse")])
         .unwrap_or_else(|e| panic!("{e}"));
     let agent = start(&["--users-file", users.to_str().unwrap()]);
-    let right = Call::small("1").header("Authorization", &basic("operator", "right horse"));
+    let right =
+        Call::small("1").header("Authorization", &raw_http::basic("operator", "right horse"));
     let response = exchange(agent.http, &right);
     assert_eq!(response.status, 200, "{:?}", response.headers);
-    let wrong = Call::small("2").header("Authorization", &basic("operator", "wrong horse"));
-    let unknown = Call::small("3").header("Authorization", &basic("nobody", "right horse"));
+    let wrong =
+        Call::small("2").header("Authorization", &raw_http::basic("operator", "wrong horse"));
+    let unknown =
+        Call::small("3").header("Authorization", &raw_http::basic("nobody", "right horse"));
     for call in [&wrong, &unknown, &wrong, &unknown, &wrong] {
         let response = exchange(agent.http, call);
         assert_eq!(response.status, 401, "{:?}", response.headers);
