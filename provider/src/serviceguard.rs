@@ -8,7 +8,7 @@
 //! requests that arrive within [`FRESH_FOR`] of its fetch; one fetch at a time is made, so a
 //! burst of requests costs the daemon's timing thread one status, not one each.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -201,7 +201,7 @@ impl ServiceguardProvider {
         }
         let fetched = Instant::now();
         let status = self.source.status().map_err(OperationError::Failed)?;
-        let mut model = self.build(&status.cluster)?;
+        let mut model = self.build(&status.cluster, &status.service_pids)?;
         model.access = status.access;
         let model = Arc::new(model);
         *cache = Some((fetched, model.clone()));
@@ -213,10 +213,15 @@ impl ServiceguardProvider {
         *self.cache.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 
-    fn build(&self, snapshot: &Snapshot) -> Result<Model, OperationError> {
+    fn build(
+        &self,
+        snapshot: &Snapshot,
+        service_pids: &BTreeMap<String, BTreeMap<String, u32>>,
+    ) -> Result<Model, OperationError> {
         let mut builder = ModelBuilder {
             provider: self,
             snapshot,
+            service_pids,
             model: Model {
                 observer: snapshot.node_name(snapshot.observer).to_owned(),
                 snapshot: Some(Arc::new(snapshot.clone())),
@@ -806,6 +811,8 @@ struct ResourceEntry {
 struct ModelBuilder<'a> {
     provider: &'a ServiceguardProvider,
     snapshot: &'a Snapshot,
+    /// The process ids of the services on the observing node, by package and service.
+    service_pids: &'a BTreeMap<String, BTreeMap<String, u32>>,
     model: Model,
 }
 
@@ -1150,6 +1157,15 @@ impl ModelBuilder<'_> {
                             ("Restarts", Some(Value::Uint32(service.condition.restarts))),
                             ("MaxRestarts", service.max_restarts.map(Value::Uint32)),
                             ("NodeName", Some(string(&row.name))),
+                            // Known on the node where it runs (this agent's daemon started it).
+                            (
+                                "PID",
+                                (row.name == self.model.observer)
+                                    .then(|| self.service_pids.get(&package.name))
+                                    .flatten()
+                                    .and_then(|pids| pids.get(&service.name))
+                                    .map(|pid| Value::Uint32(*pid)),
+                            ),
                             ("Started", Some(Value::Boolean(status == "up"))),
                             ("EnabledState", Some(Value::Uint16(service_enabled))),
                             ("OperationalStatus", Some(uint16s(service_operational))),

@@ -438,6 +438,17 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         services[0]["keys"]["Name"], "dbpkg:db_monitor",
         "{services}"
     );
+    // The service's process id, on the agent of the node where it runs (n1); others do not
+    // know it.
+    let pid = db_pid(&cluster, 1).expect("dbpkg's service runs on n1");
+    let service_pid = |k: usize| {
+        enumerate(&cluster, k, "HP_SGPackageService")
+            .into_iter()
+            .find(|i| i["properties"]["Name"] == "dbpkg:db_monitor")
+            .map(|i| i["properties"]["PID"].clone())
+    };
+    assert_eq!(service_pid(1), Some(json!(pid)));
+    assert_eq!(service_pid(2), Some(Value::Null));
 
     // A monitor may read, not act.
     let denied = invoke(

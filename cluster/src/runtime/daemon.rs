@@ -285,6 +285,9 @@ pub struct DaemonStatus {
     /// The access policy in effect, for the agent.
     #[serde(default)]
     pub access: AccessView,
+    /// The process id of each service running on this node, by package and service name.
+    #[serde(default)]
+    pub service_pids: BTreeMap<String, BTreeMap<String, u32>>,
 }
 
 /// The cluster's access policy in effect: who may do what from where (the agent applies it
@@ -1841,6 +1844,7 @@ impl Driver {
                         &self.node.settings().config,
                         &self.node.settings().packages,
                     ),
+                    service_pids: self.supervisor.service_pids(),
                 })))))
             }
             Request::Configuration => {

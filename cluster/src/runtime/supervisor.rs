@@ -270,6 +270,24 @@ impl Supervisor {
         });
     }
 
+    /// The process id of every service running now (each leads its process group), by
+    /// package and service name.
+    pub fn service_pids(&self) -> BTreeMap<String, BTreeMap<String, u32>> {
+        let table = self.inner.table();
+        table
+            .services
+            .iter()
+            .map(|(package, services)| {
+                let pids = services
+                    .values()
+                    .filter(|s| !s.exited.load(Ordering::Relaxed))
+                    .filter_map(|s| u32::try_from(s.group).ok().map(|pid| (s.name.clone(), pid)))
+                    .collect();
+                (package.clone(), pids)
+            })
+            .collect()
+    }
+
     /// Every process group of the packages now (services and what scripts left behind), by
     /// package: for a fence the daemon must carry out itself.
     pub fn groups(&self) -> BTreeMap<String, Vec<i32>> {
