@@ -58,30 +58,40 @@ pub struct HaltNode {
     /// Leave its packages running, detached.
     #[arg(short = 'd')]
     pub detach: bool,
-    /// Verbose.
-    #[arg(short = 'v')]
-    pub verbose: bool,
-    /// The node (default: this agent's own; `-n NODE` or a bare NODE).
-    #[arg(short = 'n', value_name = "NODE")]
-    pub node_flag: Option<String>,
-    /// The node, as a bare argument.
-    #[arg(conflicts_with = "node_flag")]
-    pub node: Option<String>,
+    /// The node and -v.
+    #[command(flatten)]
+    pub node: NodeChoice,
 }
 
 /// Join this node to the running cluster.
 #[derive(Parser, Debug)]
 #[command(name = "cmrunnode", version)]
 pub struct RunNode {
+    /// The node and -v.
+    #[command(flatten)]
+    pub node: NodeChoice,
+}
+
+/// The node a node command is for, as Serviceguard takes it: `-n NODE` or a bare NODE
+/// (default: this agent's own); and -v.
+#[derive(clap::Args, Debug)]
+pub struct NodeChoice {
     /// Verbose.
     #[arg(short = 'v')]
     pub verbose: bool,
-    /// The node: this agent's own (the default; `-n NODE` or a bare NODE).
+    /// The node (default: this agent's own).
     #[arg(short = 'n', value_name = "NODE")]
-    pub node_flag: Option<String>,
+    pub flag: Option<String>,
     /// The node, as a bare argument.
-    #[arg(conflicts_with = "node_flag")]
-    pub node: Option<String>,
+    #[arg(conflicts_with = "flag", value_name = "NODE")]
+    pub bare: Option<String>,
+}
+
+impl NodeChoice {
+    /// The node named, if any.
+    fn named(&self) -> Option<String> {
+        self.bare.clone().or_else(|| self.flag.clone())
+    }
 }
 
 /// Check configuration files and distribute them as the cluster's next configuration.
@@ -146,7 +156,8 @@ const GENERATION_WAIT: Duration = Duration::from_secs(60);
 /// How long cmhaltnode and cmhaltcl wait for the halt to show before they return.
 const HALT_WAIT: Duration = Duration::from_secs(120);
 
-fn view(client: &Client) -> Result<Snapshot, String> {
+/// The agent's view of the cluster (HP_SGClusteringService.GetView).
+pub fn view(client: &Client) -> Result<Snapshot, String> {
     let returned = client.invoke_static("HP_SGClusteringService", "GetView", Vec::new())?;
     let text = returned
         .out_string("View")
@@ -232,7 +243,7 @@ pub fn halt_node(cli: &HaltNode) -> Result<String, String> {
     let client = Client::from_env()?;
     let snapshot = view(&client)?;
     let me = snapshot.node_name(snapshot.observer).to_owned();
-    let node = cli.node.clone().or_else(|| cli.node_flag.clone());
+    let node = cli.node.named();
     let mut params = vec![
         ("Force", Value::Boolean(cli.force)),
         ("Detach", Value::Boolean(cli.detach)),
@@ -261,7 +272,7 @@ pub fn halt_node(cli: &HaltNode) -> Result<String, String> {
             )
         })?;
     }
-    Ok(if cli.verbose {
+    Ok(if cli.node.verbose {
         format!("cmhaltnode: node {halted} halted\n")
     } else {
         String::new()
@@ -272,7 +283,7 @@ pub fn halt_node(cli: &HaltNode) -> Result<String, String> {
 /// answers is running or joining already; a halted node's daemon is started by its service
 /// manager.
 pub fn run_node(cli: &RunNode) -> Result<String, String> {
-    let node = cli.node.clone().or_else(|| cli.node_flag.clone());
+    let node = cli.node.named();
     let client = Client::from_env()?;
     let snapshot = view(&client).map_err(|e| {
         format!(
@@ -293,7 +304,7 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
     let state = row
         .map(|n| n.condition.state.to_string())
         .unwrap_or_default();
-    Ok(if cli.verbose {
+    Ok(if cli.node.verbose {
         format!("cmrunnode: node {me} is {state}\n")
     } else {
         String::new()
@@ -301,7 +312,7 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
 }
 
 /// The configuration in effect: the cluster file and every package file.
-fn configuration(client: &Client) -> Result<(FileText, Vec<FileText>), String> {
+pub fn configuration(client: &Client) -> Result<(FileText, Vec<FileText>), String> {
     let returned = call(client, "GetConfiguration", Vec::new())?;
     let cluster = returned
         .out_string("ClusterFile")

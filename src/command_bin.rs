@@ -20,6 +20,9 @@ mod confcmds;
 #[path = "pkgcmds.rs"]
 #[allow(dead_code)]
 mod pkgcmds;
+#[path = "querycl.rs"]
+#[allow(dead_code)]
+mod querycl;
 
 /// Runs the command `name` with this process's arguments.
 fn command(name: &str) -> std::process::ExitCode {

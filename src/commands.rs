@@ -6,11 +6,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::{clcmds, cmviewcl, confcmds, pkgcmds};
+use crate::{clcmds, cmviewcl, confcmds, pkgcmds, querycl};
 
 /// The commands, each a binary of its own; `cimguard` is any of them when called by its name
 /// (`cimguard demo` links them in DIR/bin).
-pub const COMMANDS: [&str; 15] = [
+pub const COMMANDS: [&str; 16] = [
     "cmviewcl",
     "cmrunpkg",
     "cmhaltpkg",
@@ -26,6 +26,7 @@ pub const COMMANDS: [&str; 15] = [
     "cmapplyconf",
     "cmgetconf",
     "cmdeleteconf",
+    "cmquerycl",
 ];
 
 /// Runs the command `name` (one of [`COMMANDS`]) with this process's arguments.
@@ -62,6 +63,7 @@ pub fn run(name: &str) -> Option<ExitCode> {
             name,
             clcmds::delete_configuration(&clcmds::DeleteConfiguration::parse()),
         ),
+        "cmquerycl" => querycl::query_cluster(&querycl::QueryCluster::parse()),
         _ => return None,
     })
 }

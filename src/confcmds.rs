@@ -885,7 +885,7 @@ fn write_parameter(text: &mut String, parameter: &Parameter, base: PackageType) 
 
 /// Writes `text` to `path`, which must not exist: Serviceguard's own deployment scripts
 /// remove the file before cmmakepkg writes it, and refusing cannot lose an edited file.
-fn write_new(path: &Path, text: &str) -> Result<(), String> {
+pub fn write_new(path: &Path, text: &str) -> Result<(), String> {
     let name = path.display();
     let mut file = OpenOptions::new()
         .write(true)

@@ -17,6 +17,7 @@ mod confcmds;
 mod demo;
 mod mof_check;
 mod pkgcmds;
+mod querycl;
 mod user;
 
 /// Serviceguard-style high-availability cluster with a WBEM agent on every node.
