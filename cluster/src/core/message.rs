@@ -207,6 +207,16 @@ pub enum Message {
         /// The order.
         order: Order,
     },
+    /// The coordinator's answer to a [`Message::Command`] or [`Message::Apply`] of the
+    /// receiver (or a node's answer to [`Message::HaltNode`]): carried out (for cmapplyconf:
+    /// taken, the generation follows with the next membership), or refused and why, in the
+    /// core's words (nodes as `node N`).
+    Answer {
+        /// The serial of the command answered.
+        serial: u64,
+        /// None: carried out; else why not.
+        refusal: Option<String>,
+    },
     /// cmhaltnode [-f | -d] of the receiver, given on the sender (a member of the same
     /// membership): the receiver halts as if given it itself, and answers.
     HaltNode {
@@ -218,15 +228,6 @@ pub enum Message {
         force: bool,
         /// -d: leave its packages running, detached.
         detach: bool,
-    },
-    /// The coordinator's answer to a [`Message::Command`] or [`Message::Apply`] of the
-    /// receiver (or a node's answer to [`Message::HaltNode`]): carried out (for cmapplyconf: taken, the generation follows with the next
-    /// membership), or refused and why, in the core's words (nodes as `node N`).
-    Answer {
-        /// The serial of the command answered.
-        serial: u64,
-        /// None: carried out; else why not.
-        refusal: Option<String>,
     },
 }
 
