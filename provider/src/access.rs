@@ -51,19 +51,22 @@ impl Resolver {
             return vec![address];
         }
         let now = Instant::now();
-        let mut cache = self
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((at, addresses)) = cache.get(host) {
+        let cache = || {
+            self.cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((at, addresses)) = cache().get(host) {
             if now.duration_since(*at) < RESOLVED_FOR {
                 return addresses.clone();
             }
         }
+        // Resolved without the lock: a slow name must not hold up the others' requests.
         let addresses: Vec<IpAddr> = (host, 0)
             .to_socket_addrs()
             .map(|found| found.map(|a| a.ip()).collect())
             .unwrap_or_default();
+        let mut cache = cache();
         if cache.len() >= RESOLVED_MAX {
             cache.retain(|_, (at, _)| now.duration_since(*at) < RESOLVED_FOR);
             if cache.len() >= RESOLVED_MAX {

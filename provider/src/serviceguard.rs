@@ -151,8 +151,11 @@ impl AccessPolicySource for ServiceguardProvider {
     }
 
     fn package_admin(&self, user: &str, peer: IpAddr, package: &str) -> bool {
-        self.model().is_ok_and(|model| {
-            access::package_admin(&model.access, user, peer, package, &self.resolver)
+        // Off the runtime's workers: the status may be fetched and a host name resolved.
+        blocking(|| {
+            self.model().is_ok_and(|model| {
+                access::package_admin(&model.access, user, peer, package, &self.resolver)
+            })
         })
     }
 }
@@ -533,7 +536,7 @@ impl InstanceProvider for ServiceguardProvider {
 
     fn invoke(
         &self,
-        _context: &RequestContext,
+        context: &RequestContext,
         target: &ObjectPath,
         method: &Method,
         params: Vec<(Name, Option<Value>)>,
@@ -620,8 +623,12 @@ impl InstanceProvider for ServiceguardProvider {
             let request = if method_name.eq_ignore_ascii_case("RequestStateChange") {
                 match param("RequestedState") {
                     Some(Value::Uint16(2)) => Request::RunPackage { package, node },
-                    // Without a node, the packages that depend on it halt first.
-                    Some(Value::Uint16(3)) if node.is_none() => {
+                    // Without a node, the packages that depend on it halt first: for a user who
+                    // may control every package. One who administers this package only (by its
+                    // own user_name lines) gets cmhaltpkg's refusal while dependents run.
+                    Some(Value::Uint16(3))
+                        if node.is_none() && context.role >= Role::PackageAdmin =>
+                    {
                         Request::HaltPackageAndDependents { package }
                     }
                     Some(Value::Uint16(3)) => Request::HaltPackage { package, node },

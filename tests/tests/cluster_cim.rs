@@ -1051,7 +1051,8 @@ fn the_cluster_access_policy_raises_the_roles_of_the_agents_users() {
     cluster.add_package(
         "webpkg",
         "package_name webpkg\nnode_name n2\nnode_name n1\nauto_run yes\n\
-         service_name web\nservice_cmd \"exec sleep 100000\"\n",
+         service_name web\nservice_cmd \"exec sleep 100000\"\n\
+         dependency_name db\ndependency_condition dbpkg = up\ndependency_location any_node\n",
     );
     cluster.start_all();
     cluster.wait_for(BOUND, "both packages running", |c| {
@@ -1082,6 +1083,20 @@ fn the_cluster_access_policy_raises_the_roles_of_the_agents_users() {
     allowed(DBA, "cmmodpkg", &["-d", "dbpkg"]);
     allowed(DBA, "cmmodpkg", &["-e", "dbpkg"]);
     denied(DBA, "cmmodpkg", &["-d", "webpkg"]);
+    // The package's own admin halts it only as cmhaltpkg does: not while webpkg, which
+    // depends on it and is not theirs, runs (RequestStateChange(3) halts dependents first
+    // only for a user who may control them).
+    let halt = invoke(
+        &cluster,
+        1,
+        DBA,
+        &package_path("dbpkg"),
+        "RequestStateChange",
+        &json!({"RequestedState": ["uint16", 3]}),
+    );
+    assert_eq!(halt["return"], 4, "{halt}");
+    assert_eq!(owners(&cluster, 1, "webpkg"), ["n2"]);
+    assert_eq!(owners(&cluster, 1, "dbpkg"), ["n1"]);
     // A grant from another host does not apply here.
     denied(OUTSIDER, "cmmodpkg", &["-d", "webpkg"]);
     // Everyone still reads.
