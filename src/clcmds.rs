@@ -167,12 +167,8 @@ pub fn view(client: &Client) -> Result<Snapshot, String> {
 
 fn call(client: &Client, method: &str, params: Vec<(&str, Value)>) -> Result<Returned, String> {
     let returned = client.invoke_static("HP_SGClusteringService", method, params)?;
-    match returned.value {
-        Some(0) => Ok(returned),
-        code => Err(returned
-            .out_string("Message")
-            .map_or_else(|| format!("not done (return code {code:?})"), str::to_owned)),
-    }
+    crate::pkgcmds::outcome(&returned)?;
+    Ok(returned)
 }
 
 fn strings(items: &[String]) -> Value {

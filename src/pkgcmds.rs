@@ -118,12 +118,7 @@ pub fn finish(name: &str, result: Result<String, String>) -> ExitCode {
 /// The client and the cluster's view.
 fn connect() -> Result<(Client, Snapshot), String> {
     let client = Client::from_env()?;
-    let returned = client.invoke_static("HP_SGClusteringService", "GetView", Vec::new())?;
-    let text = returned
-        .out_string("View")
-        .ok_or("the agent gave no view of the cluster")?;
-    let snapshot =
-        serde_json::from_str(text).map_err(|e| format!("the agent's view does not decode: {e}"))?;
+    let snapshot = crate::clcmds::view(&client)?;
     Ok((client, snapshot))
 }
 
@@ -159,7 +154,8 @@ fn call_package(
     outcome(&client.invoke(&target, method, params)?)
 }
 
-fn outcome(returned: &Returned) -> Result<(), String> {
+/// Done (return code 0), or the method's Message.
+pub fn outcome(returned: &Returned) -> Result<(), String> {
     match returned.value {
         Some(0) => Ok(()),
         code => Err(returned
