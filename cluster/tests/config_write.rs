@@ -477,7 +477,7 @@ fn every_cluster_parameter() -> ClusterConfig {
                 role: Role::FullAdmin,
             },
             AccessPolicy {
-                user: Some("pkg op".into()),
+                user: Some("pkg_op".into()),
                 host: UserHost::Host("ops.example.net".into()),
                 role: Role::PackageAdmin,
             },
@@ -504,7 +504,7 @@ fn a_cluster_with_every_parameter_survives_a_round_trip() {
         "MAX_CONFIGURED_PACKAGES   42\n",
         "WEIGHT_NAME               disk\nWEIGHT_DEFAULT            0.001\n",
         "USER_NAME                 ANY_USER\n",
-        "USER_NAME                 \"pkg op\"\nUSER_HOST                 ops.example.net\n",
+        "USER_NAME                 pkg_op\nUSER_HOST                 ops.example.net\n",
     ] {
         assert!(written.contains(line), "{line:?} in\n{written}");
     }
@@ -641,7 +641,7 @@ user_role                         PACKAGE_ADMIN
 user_name                         operator1
 user_host                         hpnode1
 user_role                         package_admin
-user_name                         "op two"
+user_name                         op1 op2
 user_host                         CLUSTER_MEMBER_NODE
 user_role                         PACKAGE_ADMIN
 "#;
@@ -681,7 +681,8 @@ fn a_package_with_every_parameter_survives_a_round_trip() {
         "generic_resource_up_criteria      <80\n",
         "external_pre_script               \"/opt/my scripts/pre two.sh\"\n",
         "user_name                         ANY_USER\n",
-        "user_name                         \"op two\"\n",
+        "user_name                         op1\n",
+        "user_name                         op2\n",
     ] {
         assert!(written.contains(line), "{line:?} in\n{written}");
     }

@@ -12,10 +12,25 @@
 //! (or from this node's loopback); ANY_SERVICEGUARD_NODE matches any host (the agent cannot
 //! tell which hosts run a cluster); a host name matches its addresses (an IP address written
 //! as the host, or the name's resolution by the system resolver, kept for a minute).
+//!
+//! A request from outside the cluster (not from a node's address, not from loopback) gets
+//! MONITOR at most from the policy, whatever its triples grant, and no package's
+//! PACKAGE_ADMIN. Serviceguard says so twice: "If you set USER_HOST to ANY_SERVICEGUARD_NODE,
+//! set USER_ROLE to MONITOR; users connecting from outside the cluster cannot have any higher
+//! privileges" (Managing HP Serviceguard A.11.20.10 for Linux, p. 155), and "A remote user
+//! (one who is not logged in to a node in the cluster ...) can have only Monitor access to
+//! the cluster. ... configuring Full Admin or Package Admin for remote users gives them
+//! Monitor capabilities" (Managing Serviceguard, 15th edition, p. 242), which holds for a
+//! named USER_HOST outside the cluster too. CLUSTER_MEMBER_NODE only ever matches the
+//! cluster's nodes. The users file's own grant is not capped: the node's administrator gave
+//! it.
+//!
+//! The manuals say nothing against ANY_USER given FULL_ADMIN: it stands, and reaches only
+//! requests from the cluster's nodes (anyone else gets MONITOR, as above).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cimguard_cluster::config::cluster::{Role as ClusterRole, UserHost};
@@ -30,6 +45,96 @@ pub trait AccessPolicySource: Send + Sync {
     /// Whether package `package`'s policy makes `user`, connecting from `peer`, its
     /// PACKAGE_ADMIN.
     fn package_admin(&self, user: &str, peer: IpAddr, package: &str) -> bool;
+}
+
+/// How long a fetched policy answers authentications. A cmapplyconf carried out through this
+/// agent takes effect here once it returns (the Serviceguard provider forgets the policy after
+/// every command, and offers the policy of every status it fetches, the one cmapplyconf waits
+/// for included); one carried out through another node, within this.
+pub const POLICY_FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// How long, after the policy could not be fetched (the daemon does not answer),
+/// authentications go on without it, the users file's roles alone, before it is fetched again:
+/// a stopped daemon does not cost every request a failed connection.
+pub const POLICY_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// The policy last fetched, or that none could be, and when: authentications cost the
+/// daemon at most one fetch in [`POLICY_FRESH_FOR`]. A status fetched for another reason is
+/// offered too ([`PolicyCache::offer`]), so that whoever saw a configuration generation in
+/// effect (cmapplyconf waits for its own) sees its policy from then on.
+#[derive(Debug, Default)]
+pub struct PolicyCache {
+    last: Mutex<Option<Fetched>>,
+}
+
+/// What the last fetch brought.
+#[derive(Debug)]
+struct Fetched {
+    at: Instant,
+    /// The policy and the configuration generation it is of; `None` when the fetch failed.
+    policy: Option<(u64, Arc<AccessView>)>,
+}
+
+impl PolicyCache {
+    /// The policy at `now`: the one fetched within [`POLICY_FRESH_FOR`]; none when the last
+    /// fetch, within [`POLICY_RETRY_AFTER`], failed; else the one `fetch` brings (with its
+    /// configuration generation), or none when it fails.
+    pub fn view(
+        &self,
+        now: Instant,
+        fetch: impl FnOnce() -> Result<(u64, AccessView), String>,
+    ) -> Option<Arc<AccessView>> {
+        // Held over the fetch: a burst of authentications costs one fetch, not one each.
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(fetched) = last.as_ref() {
+            let fresh_for = if fetched.policy.is_some() {
+                POLICY_FRESH_FOR
+            } else {
+                POLICY_RETRY_AFTER
+            };
+            if now.saturating_duration_since(fetched.at) < fresh_for {
+                return fetched.policy.as_ref().map(|(_, view)| view.clone());
+            }
+        }
+        let policy = match fetch() {
+            Ok((generation, view)) => Some((generation, Arc::new(view))),
+            Err(reason) => {
+                tracing::debug!(
+                    %reason,
+                    "no cluster access policy: the users file's roles stand alone"
+                );
+                None
+            }
+        };
+        let view = policy.as_ref().map(|(_, view)| view.clone());
+        *last = Some(Fetched { at: now, policy });
+        view
+    }
+
+    /// `view`, of configuration generation `generation`, fetched at `now` with the rest of
+    /// a status: kept unless the policy held is of a later generation, or of the same one
+    /// fetched later.
+    pub fn offer(&self, now: Instant, generation: u64, view: AccessView) {
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let newer = match last.as_ref() {
+            Some(Fetched {
+                at,
+                policy: Some((held, _)),
+            }) => (generation, now) >= (*held, *at),
+            _ => true,
+        };
+        if newer {
+            *last = Some(Fetched {
+                at: now,
+                policy: Some((generation, Arc::new(view))),
+            });
+        }
+    }
+
+    /// Forgets the policy: the next [`PolicyCache::view`] fetches it.
+    pub fn forget(&self) {
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
 }
 
 /// How long a host name's resolution is kept.
@@ -51,11 +156,7 @@ impl Resolver {
             return vec![address];
         }
         let now = Instant::now();
-        let cache = || {
-            self.cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
+        let cache = || self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((at, addresses)) = cache().get(host) {
             if now.duration_since(*at) < RESOLVED_FOR {
                 return addresses.clone();
@@ -86,14 +187,19 @@ fn role(role: ClusterRole) -> Role {
     }
 }
 
+/// Whether `peer` is a node of the cluster: one of the nodes' addresses, or this node's
+/// loopback.
+fn from_cluster_node(view: &AccessView, peer: IpAddr) -> bool {
+    let peer = canonical(peer);
+    peer.is_loopback() || view.node_addresses.iter().any(|a| canonical(*a) == peer)
+}
+
 /// Whether `host` (a USER_HOST) matches a request from `peer`.
 fn host_matches(view: &AccessView, host: &UserHost, peer: IpAddr, resolver: &Resolver) -> bool {
     let peer = canonical(peer);
     match host {
         UserHost::AnyServiceguardNode => true,
-        UserHost::ClusterMemberNode => {
-            peer.is_loopback() || view.node_addresses.iter().any(|a| canonical(*a) == peer)
-        }
+        UserHost::ClusterMemberNode => from_cluster_node(view, peer),
         UserHost::Host(name) => resolver
             .addresses(name)
             .into_iter()
@@ -101,22 +207,30 @@ fn host_matches(view: &AccessView, host: &UserHost, peer: IpAddr, resolver: &Res
     }
 }
 
-/// The highest role the cluster file's triples give `user` from `peer`.
+/// The highest role the cluster file's triples give `user` from `peer`: MONITOR at most when
+/// `peer` is not a node of the cluster.
 pub fn cluster_role(
     view: &AccessView,
     user: &str,
     peer: IpAddr,
     resolver: &Resolver,
 ) -> Option<Role> {
-    view.cluster
+    let granted = view
+        .cluster
         .iter()
         .filter(|p| p.user.as_deref().is_none_or(|u| u == user))
         .filter(|p| host_matches(view, &p.host, peer, resolver))
         .map(|p| role(p.role))
-        .max()
+        .max()?;
+    if from_cluster_node(view, peer) {
+        Some(granted)
+    } else {
+        Some(granted.min(Role::Monitor))
+    }
 }
 
-/// Whether package `package`'s lines make `user` from `peer` its PACKAGE_ADMIN.
+/// Whether package `package`'s lines make `user` from `peer` its PACKAGE_ADMIN: never when
+/// `peer` is not a node of the cluster.
 pub fn package_admin(
     view: &AccessView,
     user: &str,
@@ -124,6 +238,9 @@ pub fn package_admin(
     package: &str,
     resolver: &Resolver,
 ) -> bool {
+    if !from_cluster_node(view, peer) {
+        return false;
+    }
     view.packages.get(package).is_some_and(|lines| {
         lines.iter().any(|(name, host)| {
             name.as_deref().is_none_or(|u| u == user)
@@ -213,10 +330,6 @@ mod tests {
             Some(Role::Monitor)
         );
         assert_eq!(
-            cluster_role(&table, "dba", "192.0.2.7".parse().unwrap(), &resolver),
-            Some(Role::PackageAdmin)
-        );
-        assert_eq!(
             cluster_role(&table, "dba", member, &resolver),
             Some(Role::Monitor)
         );
@@ -228,6 +341,105 @@ mod tests {
             cluster_role(&AccessView::default(), "ops", member, &resolver),
             None
         );
+    }
+
+    #[test]
+    fn any_serviceguard_node_grants_monitor_at_most_from_outside_the_cluster() {
+        let resolver = Resolver::default();
+        let mut table = table();
+        table.cluster.push(policy(
+            Some("remote"),
+            UserHost::AnyServiceguardNode,
+            ClusterRole::FullAdmin,
+        ));
+        let outside: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(
+            cluster_role(&table, "remote", outside, &resolver),
+            Some(Role::Monitor)
+        );
+        assert_eq!(
+            cluster_role(
+                &table,
+                "remote",
+                "::ffff:192.0.2.1".parse().unwrap(),
+                &resolver
+            ),
+            Some(Role::Monitor)
+        );
+        for node in [
+            "10.0.0.1",
+            "::ffff:10.0.0.2",
+            "127.0.0.1",
+            "127.0.0.2",
+            "::1",
+        ] {
+            assert_eq!(
+                cluster_role(&table, "remote", node.parse().unwrap(), &resolver),
+                Some(Role::FullAdmin),
+                "from {node}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_named_host_grants_monitor_at_most_unless_it_is_a_node() {
+        let resolver = Resolver::default();
+        let mut table = table();
+        table.cluster.push(policy(
+            Some("dba"),
+            UserHost::Host("10.0.0.1".into()),
+            ClusterRole::FullAdmin,
+        ));
+        // 192.0.2.7 is named, but is not a node of the cluster.
+        assert_eq!(
+            cluster_role(&table, "dba", "192.0.2.7".parse().unwrap(), &resolver),
+            Some(Role::Monitor)
+        );
+        assert_eq!(
+            cluster_role(&table, "dba", "10.0.0.1".parse().unwrap(), &resolver),
+            Some(Role::FullAdmin)
+        );
+        // A name that resolves to loopback: this node.
+        table.cluster.push(policy(
+            Some("local"),
+            UserHost::Host("localhost".into()),
+            ClusterRole::PackageAdmin,
+        ));
+        assert_eq!(
+            cluster_role(&table, "local", "127.0.0.1".parse().unwrap(), &resolver),
+            Some(Role::PackageAdmin)
+        );
+    }
+
+    #[test]
+    fn package_lines_grant_nothing_from_outside_the_cluster() {
+        let resolver = Resolver::default();
+        let mut table = table();
+        table.packages.insert(
+            "webpkg".to_owned(),
+            vec![(None, "ANY_SERVICEGUARD_NODE".to_owned())],
+        );
+        assert!(!package_admin(
+            &table,
+            "anyone",
+            "192.0.2.1".parse().unwrap(),
+            "webpkg",
+            &resolver
+        ));
+        assert!(package_admin(
+            &table,
+            "anyone",
+            "10.0.0.2".parse().unwrap(),
+            "webpkg",
+            &resolver
+        ));
+        assert!(package_admin(
+            &table,
+            "anyone",
+            "127.0.0.1".parse().unwrap(),
+            "webpkg",
+            &resolver
+        ));
     }
 
     #[test]
@@ -244,6 +456,66 @@ mod tests {
             &resolver
         ));
         assert!(!package_admin(&table, "ops", member, "dbpkg", &resolver));
+    }
+
+    #[test]
+    fn the_policy_is_fetched_once_a_second_and_a_failure_too() {
+        let cache = PolicyCache::default();
+        let fetches = std::cell::Cell::new(0);
+        let answer = |view: Result<AccessView, String>| {
+            let fetches = &fetches;
+            move || {
+                fetches.set(fetches.get() + 1);
+                view.map(|view| (1, view))
+            }
+        };
+        let start = Instant::now();
+        let first = cache.view(start, answer(Ok(table()))).unwrap();
+        assert_eq!(first.cluster.len(), 3);
+        // Within the second: the same policy, no fetch, even were the daemon gone.
+        let later = start + POLICY_FRESH_FOR - Duration::from_millis(1);
+        let again = cache.view(later, answer(Err("down".into()))).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(fetches.get(), 1);
+        // After it: fetched again; a daemon that does not answer leaves no policy, and is
+        // not asked again for a second.
+        let expired = start + POLICY_FRESH_FOR;
+        assert!(cache.view(expired, answer(Err("down".into()))).is_none());
+        assert_eq!(fetches.get(), 2);
+        let retry = expired + POLICY_RETRY_AFTER - Duration::from_millis(1);
+        assert!(cache.view(retry, answer(Ok(table()))).is_none());
+        assert_eq!(fetches.get(), 2);
+        let back = expired + POLICY_RETRY_AFTER;
+        let empty = cache.view(back, answer(Ok(AccessView::default()))).unwrap();
+        assert!(empty.cluster.is_empty());
+        assert_eq!(fetches.get(), 3);
+        // Forgotten (a command changed the cluster): fetched at once.
+        cache.forget();
+        let fresh = cache.view(back, answer(Ok(table()))).unwrap();
+        assert_eq!(fresh.cluster.len(), 3);
+        assert_eq!(fetches.get(), 4);
+    }
+
+    #[test]
+    fn a_status_fetched_for_the_model_brings_a_later_generation_at_once() {
+        let cache = PolicyCache::default();
+        let start = Instant::now();
+        let unused = || -> Result<(u64, AccessView), String> { panic!("fetched") };
+        let _ = cache.view(start, || Ok((4, table())));
+        // The generation cmapplyconf waited for: its policy, though the last is fresh.
+        cache.offer(start + Duration::from_millis(5), 5, AccessView::default());
+        let now = start + Duration::from_millis(10);
+        assert!(cache.view(now, unused).unwrap().cluster.is_empty());
+        // A status of an earlier generation, or of the same one fetched before, does not
+        // take its place.
+        cache.offer(start + Duration::from_millis(6), 4, table());
+        cache.offer(start + Duration::from_millis(4), 5, table());
+        assert!(cache.view(now, unused).unwrap().cluster.is_empty());
+        // After a failed fetch, any status is news.
+        let cache = PolicyCache::default();
+        assert!(cache.view(start, || Err("down".into())).is_none());
+        cache.offer(start, 1, table());
+        assert_eq!(cache.view(now, unused).unwrap().cluster.len(), 3);
     }
 
     #[test]

@@ -24,6 +24,12 @@ pub const PACKAGES_MAX: u32 = 300;
 pub const CAPACITIES_MAX: usize = 4;
 /// The reserved capacity that counts packages: a cluster that uses it has no other capacity.
 pub const PACKAGE_LIMIT: &str = "package_limit";
+/// The most login names one USER_NAME (or a package's user_name) lists, separated by blanks
+/// ("ANY_USER, or a maximum of 8 login names": Managing Serviceguard, 13th edition, p. 195).
+pub const USER_NAMES_MAX: usize = 8;
+/// The most USER_NAME / USER_HOST / USER_ROLE triples in a cluster file ("up to 200 access
+/// policies for each cluster": Managing Serviceguard, 17th edition, p. 231).
+pub const ACCESS_POLICIES_MAX: usize = 200;
 
 /// MEMBER_TIMEOUT's default (14 s).
 pub const MEMBER_TIMEOUT_DEFAULT: Duration = Duration::from_secs(14);
@@ -209,10 +215,11 @@ pub enum UserHost {
     Host(String),
 }
 
-/// One USER_NAME / USER_HOST / USER_ROLE triple.
+/// One user of a USER_NAME / USER_HOST / USER_ROLE triple: a USER_NAME that lists several
+/// login names is read as one policy per name, with the triple's host and role.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AccessPolicy {
-    /// USER_NAME; `None` for ANY_USER.
+    /// One login name of USER_NAME; `None` for ANY_USER.
     pub user: Option<String>,
     /// USER_HOST.
     pub host: UserHost,
@@ -264,6 +271,10 @@ struct Reader<'f> {
     /// The line of each node's NODE_NAME.
     node_lines: Vec<usize>,
     access: Vec<AccessPolicy>,
+    /// The USER_ROLE line of each policy of `access`.
+    access_lines: Vec<usize>,
+    /// The USER_* triples read, rejected ones too.
+    access_triples: usize,
     /// The USER_* triple in progress: its first line and what it has so far.
     user: Option<PendingUser>,
     weights: BTreeMap<String, f64>,
@@ -299,10 +310,12 @@ struct CapacityLine {
     name: String,
 }
 
-#[derive(Default)]
+/// A USER_NAME waiting for its USER_HOST and USER_ROLE.
 struct PendingUser {
     line: usize,
-    name: Option<Option<String>>,
+    /// Its login names (`None` for ANY_USER); none when the USER_NAME was rejected, so that
+    /// the triple is read to its end but grants nothing.
+    users: Vec<Option<String>>,
     host: Option<UserHost>,
 }
 
@@ -315,6 +328,8 @@ impl<'f> Reader<'f> {
             open_node: false,
             node_lines: Vec::new(),
             access: Vec::new(),
+            access_lines: Vec::new(),
+            access_triples: 0,
             user: None,
             weights: BTreeMap::new(),
             weight: None,
@@ -574,14 +589,24 @@ impl<'f> Reader<'f> {
         match parameter {
             "USER_NAME" => {
                 self.finish_user();
-                let name = if entry.value.eq_ignore_ascii_case("ANY_USER") {
-                    None
-                } else {
-                    Some(entry.value.clone())
+                self.access_triples += 1;
+                if self.access_triples == ACCESS_POLICIES_MAX + 1 {
+                    self.findings.error(
+                        entry.line,
+                        parameter,
+                        format!("a cluster has at most {ACCESS_POLICIES_MAX} access policies"),
+                    );
+                }
+                let users = match user_names(&entry.value) {
+                    Ok(users) => users,
+                    Err(problem) => {
+                        self.findings.error(entry.line, parameter, problem);
+                        Vec::new()
+                    }
                 };
                 self.user = Some(PendingUser {
                     line: entry.line,
-                    name: Some(name),
+                    users,
                     host: None,
                 });
             }
@@ -617,16 +642,56 @@ impl<'f> Reader<'f> {
                 };
                 match self.user.take() {
                     Some(PendingUser {
-                        name: Some(user),
+                        users,
                         host: Some(host),
                         ..
-                    }) => self.access.push(AccessPolicy { user, host, role }),
+                    }) => {
+                        for user in users {
+                            self.access.push(AccessPolicy {
+                                user,
+                                host: host.clone(),
+                                role,
+                            });
+                            self.access_lines.push(entry.line);
+                        }
+                    }
                     _ => self.findings.error(
                         entry.line,
                         parameter,
                         "not after a USER_NAME and a USER_HOST",
                     ),
                 }
+            }
+        }
+    }
+
+    /// One user may not be given two roles from the same USER_HOST: cmcheckconf and
+    /// cmapplyconf fail ("Do not configure different roles for the same user and host":
+    /// Managing HP Serviceguard A.11.20.10 for Linux, p. 156). ANY_USER beside a named user is
+    /// no conflict, nor is one user given different roles from different hosts. Reported at
+    /// the later triple's USER_ROLE line.
+    fn check_access(&mut self, access: &[AccessPolicy]) {
+        for (later, (policy, &line)) in access.iter().zip(&self.access_lines).enumerate() {
+            let earlier = access[..later]
+                .iter()
+                .zip(&self.access_lines)
+                .find(|(first, _)| {
+                    first.user == policy.user
+                        && same_host(&first.host, &policy.host)
+                        && first.role != policy.role
+                });
+            if let Some((first, &first_line)) = earlier {
+                let user = policy.user.as_deref().unwrap_or("ANY_USER");
+                self.findings.error(
+                    line,
+                    "USER_ROLE",
+                    format!(
+                        "{user} is given {} and {} (on line {first_line}) from the same \
+                         USER_HOST: one user has one role from a host",
+                        role_name(policy.role),
+                        role_name(first.role)
+                    ),
+                );
             }
         }
     }
@@ -846,6 +911,7 @@ impl<'f> Reader<'f> {
     /// The rules between parameters, on the configuration read. Node problems are reported
     /// at the node's NODE_NAME line, interface and address problems at their own line.
     fn check(&mut self, config: &mut ClusterConfig) {
+        self.check_access(&config.access);
         if config.nodes.is_empty() {
             self.findings.add(
                 super::Severity::Error,
@@ -1214,4 +1280,57 @@ impl<'f> Reader<'f> {
 /// A duration as Serviceguard's files state it, and in seconds.
 fn show(duration: Duration) -> String {
     format!("{} us ({} s)", duration.as_micros(), duration.as_secs_f64())
+}
+
+/// The users of a USER_NAME value (a package's user_name too): ANY_USER (`None`), or up to
+/// [`USER_NAMES_MAX`] login names separated by blanks, as `USER_NAME john fred patrick`
+/// (Managing Serviceguard, 13th edition, p. 195; the package's user_name takes the same
+/// values, 14th edition, p. 298). Or why the value is none of these.
+pub(crate) fn user_names(value: &str) -> Result<Vec<Option<String>>, String> {
+    let names: Vec<&str> = value.split_ascii_whitespace().collect();
+    if names.is_empty() {
+        return Err("no login name".to_owned());
+    }
+    if names
+        .iter()
+        .any(|name| name.eq_ignore_ascii_case("ANY_USER"))
+    {
+        // "either ANY_USER, or a maximum of 8 login names": the wildcard is not a name.
+        return if names.len() == 1 {
+            Ok(vec![None])
+        } else {
+            Err(format!(
+                "{value:?}: ANY_USER stands alone, not in a list of login names"
+            ))
+        };
+    }
+    if names.len() > USER_NAMES_MAX {
+        return Err(format!(
+            "{} login names; one line lists at most {USER_NAMES_MAX} (give the others a \
+             line of their own)",
+            names.len()
+        ));
+    }
+    Ok(names
+        .into_iter()
+        .map(|name| Some(name.to_owned()))
+        .collect())
+}
+
+/// Whether two USER_HOSTs are the same value (host names compare without case, as the name
+/// service compares them).
+fn same_host(first: &UserHost, second: &UserHost) -> bool {
+    match (first, second) {
+        (UserHost::Host(first), UserHost::Host(second)) => first.eq_ignore_ascii_case(second),
+        _ => first == second,
+    }
+}
+
+/// A role as the file spells it.
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Monitor => "MONITOR",
+        Role::PackageAdmin => "PACKAGE_ADMIN",
+        Role::FullAdmin => "FULL_ADMIN",
+    }
 }

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::ascii::{self, Entry};
-use super::cluster::ClusterConfig;
+use super::cluster::{user_names, ClusterConfig};
 use super::{Checked, Diagnostic, Findings, Severity};
 
 /// The longest package, service and generic resource name.
@@ -91,7 +91,8 @@ pub struct PackageConfig {
     pub external_pre_scripts: Vec<String>,
     /// external_script lines.
     pub external_scripts: Vec<String>,
-    /// user_name / user_host / user_role (PACKAGE_ADMIN for this package).
+    /// user_name / user_host / user_role (PACKAGE_ADMIN for this package): one entry per
+    /// login name of a user_name (`None` for ANY_USER), with its user_host.
     pub access: Vec<(Option<String>, String)>,
     /// Where the parameters were read, for findings made after reading ([`check_set`]).
     pub lines: Lines,
@@ -411,7 +412,9 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
     // The group (service, dependency, ...) that attribute lines attach to.
     let mut dependency: Option<PendingDependency> = None;
     let mut weight: Option<(usize, String)> = None;
-    let mut user: Option<(usize, Option<String>, Option<String>)> = None;
+    // A user_name waiting for its user_host and user_role: its line, its users (none when it
+    // was rejected) and its host.
+    let mut user: Option<(usize, Vec<Option<String>>, Option<String>)> = None;
     // The monitored_subnet that monitored_subnet_access lines attach to: whether its address
     // was read (a wrong one is reported already), and the line of its access once given.
     let mut subnet: Option<(bool, Option<usize>)> = None;
@@ -817,8 +820,11 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                         "needs a user_host and a user_role after it",
                     );
                 }
-                let name = (!value.eq_ignore_ascii_case("ANY_USER")).then(|| value.to_owned());
-                user = Some((line, name, None));
+                let users = user_names(value).unwrap_or_else(|problem| {
+                    findings.error(line, parameter, problem);
+                    Vec::new()
+                });
+                user = Some((line, users, None));
             }
             "USER_HOST" => match user.as_mut() {
                 Some((_, _, host @ None)) => *host = Some(value.to_owned()),
@@ -833,7 +839,9 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                     );
                 }
                 match user.take() {
-                    Some((_, name, Some(host))) => config.access.push((name, host)),
+                    Some((_, users, Some(host))) => config
+                        .access
+                        .extend(users.into_iter().map(|name| (name, host.clone()))),
                     _ => findings.error(line, parameter, "not after a user_name and a user_host"),
                 }
             }

@@ -16,6 +16,8 @@
 //! - An empty value: it is written as `""`, which the parsers reject ("no value").
 //! - A line longer than [`super::ascii::LINE_BYTES_MAX`] (a very long `service_cmd`): written
 //!   as it is, and rejected by the parsers.
+//! - A user name with a blank: USER_NAME (and user_name) lists login names separated by
+//!   blanks, so it reads back as several users, each with the policy's host and role.
 //! - A value the parsers give a meaning to: the user name `ANY_USER` (which means any user,
 //!   `None`), the host `CLUSTER_MEMBER_NODE` or `ANY_SERVICEGUARD_NODE` given as a host name,
 //!   `*` as a package's node name (which means every node).
@@ -328,7 +330,8 @@ fn node_block(text: &mut Text, node: &NodeConfig) {
     }
 }
 
-/// One USER_NAME / USER_HOST / USER_ROLE triple.
+/// One policy as a USER_NAME / USER_HOST / USER_ROLE triple of its own (the users of a
+/// USER_NAME that listed several come back one triple each).
 fn cluster_access(text: &mut Text, policy: &AccessPolicy) {
     match &policy.user {
         Some(user) => text.value(0, "USER_NAME", user),
