@@ -57,6 +57,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .env_remove("CIMGUARD_USER")
         .env_remove("CIMGUARD_PASSWORD")
         .env_remove("CIMGUARD_CA")
+        .env("CIMGUARD_SOCKET", dir.join("no-agent.sock"))
         .output()
         .unwrap()
 }
@@ -530,8 +531,11 @@ fn bad_requests_fail_with_one_line() {
         template(&dir, &["-k", "-w", "none", "-n", "a"]),
         template(&dir, &["-w", "none", "-n", "a"])
     );
-    // -c needs the agent.
-    assert_one_line_failure(&run(&dir, &["-c", "demo"]), &["CIMGUARD_USER is not set"]);
+    // -c needs the agent (the local socket, when CIMGUARD_URL is not set).
+    assert_one_line_failure(
+        &run(&dir, &["-c", "demo"]),
+        &["cannot reach the local agent at", "set CIMGUARD_URL"],
+    );
 }
 
 /// A port free now for UDP and TCP on the addresses of the demo's three nodes (127.0.0.K

@@ -1,6 +1,7 @@
 //! The node's WBEM agent, as `cmwbemd` runs it alone and `cmcld` runs it beside the cluster
-//! daemon: CIM-XML over HTTPS (DSP0200) with the shipped schema, the interop namespace, the
-//! subscriptions and, given the daemon's admin socket, the Serviceguard provider.
+//! daemon: CIM-XML over HTTPS (DSP0200), and over a local socket for root, with the shipped
+//! schema, the interop namespace, the subscriptions and, given the daemon's admin socket, the
+//! Serviceguard provider.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -51,6 +52,9 @@ pub struct AgentSettings {
     pub cluster_socket: Option<PathBuf>,
     /// The cluster's name, for the Serviceguard profile's central instance.
     pub cluster_name: Option<String>,
+    /// A Unix socket serving the same CIM-XML to root (and the agent's own user) without a
+    /// password, the user known from the kernel (mode 0600; the cm* commands' default).
+    pub local_socket: Option<PathBuf>,
 }
 
 /// The Serviceguard cluster profile this agent implements; its central instance is the
@@ -104,6 +108,7 @@ pub async fn serve(
         danger_allow_anonymous: settings.danger_allow_anonymous,
         https_addresses: settings.https.clone(),
         http_addresses: settings.http.clone(),
+        local_socket: settings.local_socket.clone(),
         spool_dir: Some(
             settings
                 .spool_dir
@@ -196,6 +201,9 @@ pub async fn serve(
     service.access_policy = access_policy;
     let service = Arc::new(service);
     let server = Server::bind(service, tls.clone().map(|t| t as Arc<dyn TlsSource>)).await?;
+    if let Some(path) = server.local_socket() {
+        tracing::info!(path = %path.display(), "listening on the local socket");
+    }
     for (address, https) in server.local_addresses() {
         tracing::info!(%address, https, "listening");
         listening(address, https);

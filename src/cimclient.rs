@@ -1,9 +1,14 @@
-//! The cm* commands' CIM-XML client of the local agent (DSP0200 over HTTPS): where the agent
-//! is and who asks come from `CIMGUARD_URL`, `CIMGUARD_USER`, `CIMGUARD_PASSWORD` and
-//! `CIMGUARD_CA`; each call is one `POST /cimom` whose answer is decoded with the same codec
-//! the agent uses.
+//! The cm* commands' CIM-XML client of the local agent (DSP0200): one `POST /cimom` per call,
+//! whose answer is decoded with the same codec the agent uses. The agent is reached over its
+//! local socket (`CIMGUARD_SOCKET`, default [`DEFAULT_SOCKET`]), where the kernel tells it who
+//! asks and root needs no password; or, when `CIMGUARD_URL` is set, over HTTPS as
+//! `CIMGUARD_USER` with `CIMGUARD_PASSWORD`, trusting the authority `CIMGUARD_CA`. Both are
+//! the same small HTTP/1.1 exchange ([`exchange`]) over a different stream.
 
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,22 +18,55 @@ use cim_schema::xml::{
     decode, encode, Body, Data, Limits, Message, MethodCall, ParamValue, Request, Response, Untyped,
 };
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, ServerName};
 
-/// The agent's default address: this node's, on DSP0200's HTTPS port.
-pub const DEFAULT_URL: &str = "https://127.0.0.1:5989";
+/// The agent's local socket on a node whose cmcld keeps the default state directory.
+pub const DEFAULT_SOCKET: &str = "/var/lib/cimguard/cimxml.sock";
 /// Where a node keeps its agent's authority.
 pub const DEFAULT_CA: &str = "/var/lib/cimguard/tls/ca.pem";
-/// The longest a call may take (a halt that first halts dependents waits minutes).
+/// The port of an https:// URL that names none.
+const HTTPS_DEFAULT_PORT: u16 = 443;
+/// The longest a call may wait for the agent to read or answer (a halt that first halts
+/// dependents waits minutes).
 const CALL_TIMEOUT: Duration = Duration::from_secs(360);
+/// The longest a TCP connection to one of the agent's addresses may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest answer head (status line and headers) read.
+const HEAD_BYTES_MAX: usize = 64 * 1024;
+/// The largest answer body read: the agent's own bound on a CIM-XML body.
+const BODY_BYTES_MAX: usize = Limits::DEFAULT.input_bytes_max;
 /// The namespace of the cluster model.
 pub const CIMV2: &str = "root/cimv2";
 
-/// A connection to one agent.
+/// A client of one agent.
 pub struct Client {
-    url: String,
-    authorization: String,
-    agent: ureq::Agent,
+    transport: Transport,
+}
+
+/// How a client reaches its agent.
+enum Transport {
+    /// The agent's local socket: plain HTTP, no credentials (the peer's uid decides).
+    Local {
+        /// The socket's path.
+        path: PathBuf,
+    },
+    /// HTTPS with Basic credentials.
+    Https {
+        /// The URL as given, for messages.
+        url: String,
+        /// The host as the URL names it (an IPv6 address without its brackets).
+        host: String,
+        /// The port.
+        port: u16,
+        /// The URL's authority, for the `Host` header.
+        authority: String,
+        /// The request target: the URL's path, then `/cimom`.
+        target: String,
+        /// The `Authorization` header's value.
+        authorization: String,
+        /// Trusts the agent's authority only.
+        tls: Arc<rustls::ClientConfig>,
+    },
 }
 
 /// The outcome of an extrinsic method: its return value and output parameters.
@@ -55,9 +93,13 @@ fn variable(name: &str) -> Option<String> {
 }
 
 impl Client {
-    /// A client configured from the environment.
+    /// A client configured from the environment: HTTPS when `CIMGUARD_URL` is set, else the
+    /// local socket.
     pub fn from_env() -> Result<Client, String> {
-        let url = variable("CIMGUARD_URL").unwrap_or_else(|| DEFAULT_URL.to_owned());
+        let Some(url) = variable("CIMGUARD_URL") else {
+            let path = variable("CIMGUARD_SOCKET").unwrap_or_else(|| DEFAULT_SOCKET.to_owned());
+            return Ok(Client::local(PathBuf::from(path)));
+        };
         let user = variable("CIMGUARD_USER")
             .ok_or("CIMGUARD_USER is not set: give the agent's user (and CIMGUARD_PASSWORD)")?;
         let password = variable("CIMGUARD_PASSWORD")
@@ -66,13 +108,18 @@ impl Client {
         Client::new(&url, &user, &password, &ca)
     }
 
+    /// A client of the agent listening on the Unix socket `path`.
+    pub fn local(path: PathBuf) -> Client {
+        Client {
+            transport: Transport::Local { path },
+        }
+    }
+
     /// A client of the agent at `url` (https://host:port), as `user`, trusting the
     /// authorities of the PEM file `ca`.
-    pub fn new(url: &str, user: &str, password: &str, ca: &PathBuf) -> Result<Client, String> {
+    pub fn new(url: &str, user: &str, password: &str, ca: &Path) -> Result<Client, String> {
         let url = url.trim_end_matches('/').to_owned();
-        if !url.starts_with("https://") {
-            return Err(format!("CIMGUARD_URL {url} is not an https:// URL"));
-        }
+        let (authority, host, port, path) = split_url(&url)?;
         let mut roots = rustls::RootCertStore::empty();
         let pem = std::fs::read(ca).map_err(|e| {
             format!(
@@ -96,17 +143,70 @@ impl Client {
             .map_err(|e| format!("TLS: {e}"))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let agent = ureq::AgentBuilder::new()
-            .tls_config(Arc::new(tls))
-            .timeout(CALL_TIMEOUT)
-            .build();
         let credentials =
             base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
         Ok(Client {
-            url,
-            authorization: format!("Basic {credentials}"),
-            agent,
+            transport: Transport::Https {
+                authority: authority.to_owned(),
+                host: host.to_owned(),
+                port,
+                target: format!("{path}/cimom"),
+                url: url.clone(),
+                authorization: format!("Basic {credentials}"),
+                tls: Arc::new(tls),
+            },
         })
+    }
+
+    /// The agent, for messages: its URL, or its local socket.
+    fn agent(&self) -> String {
+        match &self.transport {
+            Transport::Local { path } => format!("the local agent at {}", path.display()),
+            Transport::Https { url, .. } => url.clone(),
+        }
+    }
+
+    /// Sends one `POST` with `headers` and `body` and reads the answer whole.
+    fn post(&self, headers: &[(&str, &str)], body: &[u8]) -> Result<Answer, String> {
+        match &self.transport {
+            Transport::Local { path } => {
+                let unreachable = |e: std::io::Error| {
+                    format!(
+                        "cannot reach the local agent at {}: {e}; set CIMGUARD_URL (with \
+                         CIMGUARD_USER, CIMGUARD_PASSWORD) to use its https address",
+                        path.display()
+                    )
+                };
+                let mut stream = UnixStream::connect(path).map_err(unreachable)?;
+                stream
+                    .set_read_timeout(Some(CALL_TIMEOUT))
+                    .and_then(|()| stream.set_write_timeout(Some(CALL_TIMEOUT)))
+                    .map_err(unreachable)?;
+                exchange(&mut stream, "localhost", "/cimom", headers, body)
+                    .map_err(|e| format!("the local agent at {}: {e}", path.display()))
+            }
+            Transport::Https {
+                url,
+                host,
+                port,
+                authority,
+                target,
+                authorization,
+                tls,
+            } => {
+                let unreachable =
+                    |e: std::io::Error| format!("cannot reach the agent at {url}: {e}");
+                let stream = connect(host, *port).map_err(unreachable)?;
+                let name = ServerName::try_from(host.clone())
+                    .map_err(|e| format!("CIMGUARD_URL {url}: the host {host}: {e}"))?;
+                let connection = rustls::ClientConnection::new(tls.clone(), name)
+                    .map_err(|e| format!("cannot reach the agent at {url}: TLS: {e}"))?;
+                let mut stream = rustls::StreamOwned::new(connection, stream);
+                let mut headers = headers.to_vec();
+                headers.push(("Authorization", authorization));
+                exchange(&mut stream, authority, target, &headers, body).map_err(unreachable)
+            }
+        }
     }
 
     /// InvokeMethod `method` on the instance at `path` (in root/cimv2) with `params`.
@@ -158,42 +258,30 @@ impl Client {
             })),
         );
         let body = encode(&message).map_err(|e| format!("the request does not encode: {e}"))?;
-        let response = self
-            .agent
-            .post(&format!("{}/cimom", self.url))
-            .set("Content-Type", "application/xml; charset=\"utf-8\"")
-            .set("CIMProtocolVersion", "1.0")
-            .set("CIMOperation", "MethodCall")
-            .set("CIMMethod", method)
-            .set("CIMObject", &header)
-            .set("Authorization", &self.authorization)
-            .send_bytes(&body);
-        let response = match response {
-            Ok(response) => response,
-            Err(ureq::Error::Status(401, _)) => {
+        let answer = self.post(
+            &[
+                ("Content-Type", "application/xml; charset=\"utf-8\""),
+                ("CIMProtocolVersion", "1.0"),
+                ("CIMOperation", "MethodCall"),
+                ("CIMMethod", method),
+                ("CIMObject", &header),
+            ],
+            &body,
+        )?;
+        let agent = self.agent();
+        match (answer.status, &self.transport) {
+            (200, _) => {}
+            (401, Transport::Https { .. }) => {
                 return Err(format!(
-                    "{}: the user or password is wrong (CIMGUARD_USER, CIMGUARD_PASSWORD)",
-                    self.url
+                    "{agent}: the user or password is wrong (CIMGUARD_USER, CIMGUARD_PASSWORD)"
                 ))
             }
-            Err(ureq::Error::Status(code, response)) => {
-                let reason = response
-                    .header("CIMError")
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| response.status_text().to_owned());
-                return Err(format!("{}: HTTP {code} {reason}", self.url));
-            }
-            Err(ureq::Error::Transport(e)) => {
-                return Err(format!("cannot reach the agent at {}: {e}", self.url))
-            }
-        };
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes)
-            .map_err(|e| format!("{}: the answer broke off: {e}", self.url))?;
-        let message = decode(&bytes, &Limits::DEFAULT)
-            .map_err(|e| format!("{}: the answer does not decode: {e}", self.url))?;
+            (code, _) => return Err(format!("{agent}: HTTP {code} {}", answer.reason())),
+        }
+        let message = decode(&answer.body, &Limits::DEFAULT)
+            .map_err(|e| format!("{agent}: the answer does not decode: {e}"))?;
         let Body::Response(Response::Method(response)) = message.body else {
-            return Err(format!("{}: the answer is not a method response", self.url));
+            return Err(format!("{agent}: the answer is not a method response"));
         };
         let returned = response.result.map_err(|error| {
             format!(
@@ -224,6 +312,249 @@ impl Client {
             .collect();
         Ok(Returned { value, out })
     }
+}
+
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+struct Answer {
+    /// The status code.
+    status: u16,
+    /// The status line's reason phrase.
+    status_text: String,
+    /// The headers, names as sent.
+    headers: Vec<(String, String)>,
+    /// The body, unchunked.
+    body: Vec<u8>,
+}
+
+impl Answer {
+    /// The first header `name` (any case).
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Why a request failed, for a message: the agent's `CIMError` and its detail
+    /// (`PGErrorDetail`), else the reason phrase.
+    fn reason(&self) -> String {
+        let detail = self.header("PGErrorDetail").map(|d| {
+            percent_encoding::percent_decode_str(d)
+                .decode_utf8_lossy()
+                .into_owned()
+        });
+        match (self.header("CIMError"), detail) {
+            (Some(error), Some(detail)) => format!("{error}: {detail}"),
+            (Some(error), None) => error.to_owned(),
+            (None, Some(detail)) => detail,
+            (None, None) => self.status_text.clone(),
+        }
+    }
+}
+
+/// A TCP connection to `host`:`port`: each of its addresses in turn, within
+/// [`CONNECT_TIMEOUT`] each; reads and writes then time out after [`CALL_TIMEOUT`].
+fn connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for address in (host, port).to_socket_addrs()? {
+        match TcpStream::connect_timeout(&address, CONNECT_TIMEOUT) {
+            Ok(stream) => {
+                stream.set_read_timeout(Some(CALL_TIMEOUT))?;
+                stream.set_write_timeout(Some(CALL_TIMEOUT))?;
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(error) => last = Some(error),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} has no address"),
+        )
+    }))
+}
+
+/// Splits an https:// URL into its authority, host (without an IPv6 address's brackets),
+/// port and path (without its last `/`).
+fn split_url(url: &str) -> Result<(&str, &str, u16, &str), String> {
+    let invalid =
+        |why: &str| format!("CIMGUARD_URL {url} is not an https://HOST[:PORT] URL: {why}");
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| invalid("it does not start with https://"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => {
+            let (host, after) = bracketed
+                .split_once(']')
+                .ok_or_else(|| invalid("no ] after the IPv6 address"))?;
+            (host, after.strip_prefix(':'))
+        }
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() || authority.contains('@') {
+        return Err(invalid("no host, or credentials in it"));
+    }
+    let port = match port {
+        Some(port) => port
+            .parse()
+            .map_err(|_| invalid("the port is not a number"))?,
+        None => HTTPS_DEFAULT_PORT,
+    };
+    Ok((authority, host, port, path.trim_end_matches('/')))
+}
+
+/// One HTTP/1.1 exchange on `stream`: `POST target` with `headers` and `body`, then the answer
+/// read whole (by `Content-Length`, chunks, or to the end), its head at most
+/// [`HEAD_BYTES_MAX`] and its body at most [`BODY_BYTES_MAX`]. The connection is not reused
+/// (`Connection: close`): a command makes few calls.
+///
+/// Written here rather than taken from a crate: ureq, the blocking client the commands used,
+/// cannot run over a Unix stream, and hyper's client would start an async runtime in every
+/// command for one request. What is needed is small: one request, `Connection: close`, an
+/// answer read with bounds (httparse-like parsing of one status line and its headers).
+fn exchange<S: Read + Write>(
+    stream: &mut S,
+    host: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Answer> {
+    let mut request = format!(
+        "POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()?;
+    let mut reader = BufReader::new(stream);
+    // Interim answers (100 Continue) come before the final one.
+    let (status, status_text, headers) = loop {
+        let head = read_head(&mut reader)?;
+        if !(100..200).contains(&head.0) {
+            break head;
+        }
+    };
+    let mut answer = Answer {
+        status,
+        status_text,
+        headers,
+        body: Vec::new(),
+    };
+    let chunked = answer
+        .header("Transfer-Encoding")
+        .is_some_and(|codings| codings.to_ascii_lowercase().trim_end().ends_with("chunked"));
+    if chunked {
+        answer.body = read_chunks(&mut reader)?;
+    } else if let Some(length) = answer.header("Content-Length") {
+        let length: usize = length
+            .trim()
+            .parse()
+            .map_err(|_| invalid_data(format!("Content-Length {length} is not a number")))?;
+        if length > BODY_BYTES_MAX {
+            return Err(too_large());
+        }
+        answer.body = vec![0; length];
+        reader.read_exact(&mut answer.body)?;
+    } else {
+        reader
+            .take(BODY_BYTES_MAX as u64 + 1)
+            .read_to_end(&mut answer.body)?;
+        if answer.body.len() > BODY_BYTES_MAX {
+            return Err(too_large());
+        }
+    }
+    Ok(answer)
+}
+
+type Head = (u16, String, Vec<(String, String)>);
+
+/// The status line and headers of an answer.
+fn read_head(reader: &mut impl BufRead) -> std::io::Result<Head> {
+    let mut remaining = HEAD_BYTES_MAX;
+    let status_line = read_line(reader, &mut remaining)?;
+    let (version, rest) = status_line.split_once(' ').unwrap_or((&status_line, ""));
+    let (code, status_text) = rest.split_once(' ').unwrap_or((rest, ""));
+    let status = code
+        .parse()
+        .ok()
+        .filter(|_| version.starts_with("HTTP/1."))
+        .ok_or_else(|| invalid_data(format!("not an HTTP/1.x status line: {status_line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        let line = read_line(reader, &mut remaining)?;
+        if line.is_empty() {
+            return Ok((status, status_text.to_owned(), headers));
+        }
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| invalid_data(format!("not a header line: {line:?}")))?;
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+}
+
+/// A chunked body (RFC 9112 section 7.1), its trailers read and dropped.
+fn read_chunks(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    let mut remaining = HEAD_BYTES_MAX;
+    loop {
+        let line = read_line(reader, &mut remaining)?;
+        let size = line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size, 16)
+            .map_err(|_| invalid_data(format!("not a chunk size: {line:?}")))?;
+        if size == 0 {
+            while !read_line(reader, &mut remaining)?.is_empty() {}
+            return Ok(body);
+        }
+        if size > BODY_BYTES_MAX - body.len() {
+            return Err(too_large());
+        }
+        let start = body.len();
+        body.resize(start + size, 0);
+        reader.read_exact(&mut body[start..])?;
+        if !read_line(reader, &mut remaining)?.is_empty() {
+            return Err(invalid_data("a chunk is longer than its size".to_owned()));
+        }
+    }
+}
+
+/// One line without its CRLF, counted against `remaining` bytes.
+fn read_line(reader: &mut impl BufRead, remaining: &mut usize) -> std::io::Result<String> {
+    let mut line = Vec::new();
+    reader
+        .by_ref()
+        .take(*remaining as u64)
+        .read_until(b'\n', &mut line)?;
+    *remaining -= line.len();
+    if line.pop() != Some(b'\n') {
+        return Err(if *remaining == 0 {
+            invalid_data(format!("the answer's head is over {HEAD_BYTES_MAX} bytes"))
+        } else {
+            std::io::ErrorKind::UnexpectedEof.into()
+        });
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    String::from_utf8(line)
+        .map_err(|_| invalid_data("a line of the answer is not UTF-8".to_owned()))
+}
+
+fn invalid_data(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
+
+fn too_large() -> std::io::Error {
+    invalid_data(format!("the answer is over {BODY_BYTES_MAX} bytes"))
 }
 
 /// What a `CIMObject` header value escapes (DSP0200: the URI form of the object path).
@@ -261,4 +592,165 @@ pub fn path(class: &str, keys: &[(&str, &str)]) -> InstancePath {
         });
     }
     path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream that answers `answer` and keeps what it was sent.
+    struct Scripted {
+        answer: std::io::Cursor<Vec<u8>>,
+        sent: Vec<u8>,
+    }
+
+    impl Scripted {
+        fn new(answer: &str) -> Scripted {
+            Scripted {
+                answer: std::io::Cursor::new(answer.as_bytes().to_vec()),
+                sent: Vec::new(),
+            }
+        }
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+            self.answer.read(buffer)
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.sent.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn post(answer: &str) -> (std::io::Result<Answer>, String) {
+        let mut stream = Scripted::new(answer);
+        let result = exchange(
+            &mut stream,
+            "localhost",
+            "/cimom",
+            &[("CIMOperation", "MethodCall")],
+            b"<CIM/>",
+        );
+        (result, String::from_utf8(stream.sent).unwrap())
+    }
+
+    #[test]
+    fn a_request_is_one_post_with_its_length_and_headers() {
+        let (answer, sent) = post("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        assert_eq!(
+            sent,
+            "POST /cimom HTTP/1.1\r\nHost: localhost\r\nContent-Length: 6\r\n\
+             Connection: close\r\nCIMOperation: MethodCall\r\n\r\n<CIM/>"
+        );
+        let answer = answer.unwrap();
+        assert_eq!((answer.status, answer.body.as_slice()), (200, &b"ok"[..]));
+    }
+
+    #[test]
+    fn chunked_answers_after_an_interim_one_are_read_whole() {
+        let (answer, _) = post(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+             3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nCIMStatusCode: 0\r\n\r\n",
+        );
+        assert_eq!(answer.unwrap().body, b"abcde");
+    }
+
+    #[test]
+    fn an_answer_without_a_length_is_read_to_its_end() {
+        let (answer, _) = post("HTTP/1.0 200 OK\r\n\r\nto the end");
+        assert_eq!(answer.unwrap().body, b"to the end");
+    }
+
+    #[test]
+    fn a_refusal_says_why_from_its_headers() {
+        let (answer, _) = post(
+            "HTTP/1.1 403 Forbidden\r\nPGErrorDetail: uid%2065534%20may%20not\r\n\
+             Content-Length: 0\r\n\r\n",
+        );
+        let answer = answer.unwrap();
+        assert_eq!(answer.status, 403);
+        assert_eq!(answer.reason(), "uid 65534 may not");
+        let (answer, _) = post("HTTP/1.1 400 Bad Request\r\nCIMError: header-mismatch\r\n\r\n");
+        assert_eq!(answer.unwrap().reason(), "header-mismatch");
+        let (answer, _) = post("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(answer.unwrap().reason(), "Service Unavailable");
+    }
+
+    #[test]
+    fn broken_or_oversized_answers_are_errors() {
+        for answer in [
+            "",
+            "SMTP ready\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+            "HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffff\r\n",
+        ] {
+            assert!(post(answer).0.is_err(), "{answer:?}");
+        }
+        let endless = format!(
+            "HTTP/1.1 200 OK\r\nX: {}\r\n\r\n",
+            "a".repeat(HEAD_BYTES_MAX)
+        );
+        let error = post(&endless).0.unwrap_err();
+        assert!(error.to_string().contains("head is over"), "{error}");
+    }
+
+    #[test]
+    fn urls_split_into_host_port_and_path() {
+        assert_eq!(
+            split_url("https://127.0.0.1:5989").unwrap(),
+            ("127.0.0.1:5989", "127.0.0.1", 5989, "")
+        );
+        assert_eq!(
+            split_url("https://[::1]:5990/wbem/").unwrap(),
+            ("[::1]:5990", "::1", 5990, "/wbem")
+        );
+        assert_eq!(
+            split_url("https://node1").unwrap(),
+            ("node1", "node1", 443, "")
+        );
+        for url in [
+            "http://node1:5988",
+            "https://",
+            "https://node1:port",
+            "https://[::1",
+            "https://user:secret@node1",
+        ] {
+            let error = split_url(url).unwrap_err();
+            assert!(
+                error.starts_with(&format!("CIMGUARD_URL {url} ")),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_local_socket_is_one_clear_line() {
+        // A path where nothing is.
+        let path = std::env::temp_dir().join(format!("cimguard-{}-none.sock", std::process::id()));
+        let client = Client::local(path.clone());
+        let error = client
+            .invoke_static("HP_SGClusteringService", "GetView", Vec::new())
+            .unwrap_err();
+        assert!(
+            error.starts_with(&format!(
+                "cannot reach the local agent at {}: ",
+                path.display()
+            )) && error.contains("set CIMGUARD_URL")
+                && !error.contains('\n'),
+            "{error}"
+        );
+    }
 }

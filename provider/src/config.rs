@@ -26,6 +26,11 @@ pub struct ServerConfig {
     pub danger_plain_http_beyond_loopback: bool,
     /// Accept requests without credentials as user `anonymous`.
     pub danger_allow_anonymous: bool,
+    /// A Unix stream socket that serves the same CIM-XML over plain HTTP/1.1 to the local
+    /// root (and the server's own user), who are known by their kernel credentials
+    /// (`SO_PEERCRED`) and need no password; other users are refused. The file is made mode
+    /// 0600 (a stale one is replaced) and removed when the server ends. `None`: no socket.
+    pub local_socket: Option<PathBuf>,
     /// The realm of `WWW-Authenticate`.
     pub realm: String,
     /// Where a large response for a client that does not take chunks with trailers is
@@ -43,6 +48,7 @@ impl Default for ServerConfig {
             http_addresses: Vec::new(),
             danger_plain_http_beyond_loopback: false,
             danger_allow_anonymous: false,
+            local_socket: None,
             realm: "cimguard".into(),
             spool_dir: None,
             limits: Limits::default(),

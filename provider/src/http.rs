@@ -100,6 +100,13 @@ pub enum ProtocolError {
     /// Credentials could not be checked now (the checking task failed).
     #[error("authentication is unavailable")]
     AuthenticationUnavailable,
+    /// A process of this user id connected to the local socket, which serves only root and
+    /// the server's own user.
+    #[error(
+        "uid {0} may not use the agent's local socket (only root and the agent's own user may); \
+         use the agent's https address with a user of its users file"
+    )]
+    LocalUserRefused(u32),
 }
 
 impl ProtocolError {
@@ -141,6 +148,7 @@ impl ProtocolError {
             ProtocolError::BodyUnreadable => (StatusCode::BAD_REQUEST, None),
             ProtocolError::AuthenticationUnavailable => (StatusCode::SERVICE_UNAVAILABLE, None),
             ProtocolError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, None),
+            ProtocolError::LocalUserRefused(_) => (StatusCode::FORBIDDEN, None),
         }
     }
 
@@ -1518,6 +1526,7 @@ mod tests {
             ),
             (ProtocolError::Unauthorized, 401, None),
             (ProtocolError::BodyTimeout, 408, None),
+            (ProtocolError::LocalUserRefused(65534), 403, None),
         ];
         for (error, status, header) in cases {
             let response = protocol_error_response(&error, "node1");
@@ -1536,5 +1545,21 @@ mod tests {
             .headers()
             .get(http::header::WWW_AUTHENTICATE)
             .is_some());
+        // A refused local user gets no challenge (no password would help), and the reason.
+        let refused = protocol_error_response(&ProtocolError::LocalUserRefused(65534), "node1");
+        assert!(refused
+            .headers()
+            .get(http::header::WWW_AUTHENTICATE)
+            .is_none());
+        let detail = refused
+            .headers()
+            .get("PGErrorDetail")
+            .unwrap()
+            .to_str()
+            .unwrap();
+        let detail = percent_encoding::percent_decode_str(detail)
+            .decode_utf8()
+            .unwrap();
+        assert!(detail.starts_with("uid 65534 may not use"), "{detail}");
     }
 }

@@ -1,18 +1,21 @@
-//! The listener: HTTPS (and, when configured, plain HTTP on loopback) with hyper 1 and
-//! tokio-rustls; a bound on connections, TLS handshake and header read timeouts, HTTP/1.1
-//! keep-alive, and graceful shutdown that lets requests in progress finish.
+//! The listener: HTTPS (and, when configured, plain HTTP on loopback, and plain HTTP on a
+//! local Unix socket for root) with hyper 1 and tokio-rustls; a bound on connections shared
+//! by all listeners, TLS handshake and header read timeouts, HTTP/1.1 keep-alive, and
+//! graceful shutdown that lets requests in progress finish.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
 use crate::http;
-use crate::service::{Peer, Service};
+use crate::service::{LocalUser, Peer, Service};
 
 /// Keeps the process out of transparent huge pages (`prctl(PR_SET_THP_DISABLE)`): the server
 /// allocates and frees many small pieces, and 2 MiB pages would turn each touched region into
@@ -57,12 +60,127 @@ pub enum ServerError {
     /// No address to listen on.
     #[error("no address to listen on")]
     NoAddress,
+    /// The local socket could not be made.
+    #[error("cannot listen on the local socket {}: {source}", path.display())]
+    LocalSocket {
+        /// The socket's path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The local socket's path names something other than a socket: it is not replaced.
+    #[error("the local socket {} exists and is not a socket: not replaced", .0.display())]
+    LocalSocketNotASocket(PathBuf),
+    /// Another server answers on the local socket.
+    #[error("the local socket {} is in use by another running agent", .0.display())]
+    LocalSocketInUse(PathBuf),
 }
 
 /// A bound, not yet running server.
 pub struct Server {
     service: Arc<Service>,
     listeners: Vec<(TcpListener, Option<Arc<dyn TlsSource>>)>,
+    local: Option<(UnixListener, SocketFile)>,
+}
+
+/// A listening socket of a running server.
+enum Listener {
+    /// TCP, with the TLS configuration of its connections (`None`: plain HTTP).
+    Tcp(TcpListener, Option<Arc<dyn TlsSource>>),
+    /// The local socket.
+    Local(UnixListener),
+}
+
+impl Listener {
+    async fn accept(&self) -> std::io::Result<Accepted> {
+        match self {
+            Listener::Tcp(listener, tls) => {
+                let (stream, address) = listener.accept().await?;
+                Ok(Accepted::Tcp(stream, address, tls.clone()))
+            }
+            Listener::Local(listener) => {
+                let (stream, _) = listener.accept().await?;
+                Ok(Accepted::Local(stream))
+            }
+        }
+    }
+}
+
+/// An accepted connection, from whichever listener.
+enum Accepted {
+    /// Over TCP, with the TLS configuration of its listener (`None`: plain HTTP).
+    Tcp(TcpStream, SocketAddr, Option<Arc<dyn TlsSource>>),
+    /// On the local socket.
+    Local(UnixStream),
+}
+
+/// The local socket's file: removed when the server ends, if the path still names this
+/// socket (another agent may have replaced it since).
+struct SocketFile {
+    path: PathBuf,
+    device: u64,
+    inode: u64,
+}
+
+impl SocketFile {
+    /// Binds a Unix stream socket at `path`, mode 0600 from the first moment: it is bound
+    /// under a temporary name beside `path`, restricted, then renamed over `path` (which
+    /// replaces a stale socket of an agent that ended without removing it). A socket that
+    /// still answers, or a file that is not a socket, is left alone and refused.
+    fn bind(path: &Path) -> Result<(UnixListener, SocketFile), ServerError> {
+        let failed = |source| ServerError::LocalSocket {
+            path: path.to_owned(),
+            source,
+        };
+        match std::fs::symlink_metadata(path) {
+            Ok(metadata) if !metadata.file_type().is_socket() => {
+                return Err(ServerError::LocalSocketNotASocket(path.to_owned()))
+            }
+            Ok(_) => {
+                if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                    return Err(ServerError::LocalSocketInUse(path.to_owned()));
+                }
+                // Stale: its server is gone.
+                std::fs::remove_file(path).map_err(failed)?;
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(failed(error)),
+        }
+        let mut temporary = path.as_os_str().to_owned();
+        temporary.push(format!(".{}.new", std::process::id()));
+        let temporary = PathBuf::from(temporary);
+        let _ = std::fs::remove_file(&temporary);
+        let listener = UnixListener::bind(&temporary).map_err(failed)?;
+        let placed = std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))
+            .and_then(|()| std::fs::rename(&temporary, path))
+            .and_then(|()| std::fs::symlink_metadata(path));
+        match placed {
+            Ok(metadata) => Ok((
+                listener,
+                SocketFile {
+                    path: path.to_owned(),
+                    device: metadata.dev(),
+                    inode: metadata.ino(),
+                },
+            )),
+            Err(error) => {
+                let _ = std::fs::remove_file(&temporary);
+                Err(failed(error))
+            }
+        }
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let ours = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|m| m.dev() == self.device && m.ino() == self.inode);
+        if ours {
+            if let Err(error) = std::fs::remove_file(&self.path) {
+                tracing::warn!(path = %self.path.display(), %error, "cannot remove the local socket");
+            }
+        }
+    }
 }
 
 impl Server {
@@ -93,10 +211,23 @@ impl Server {
                     })?;
             listeners.push((listener, tls));
         }
-        if listeners.is_empty() {
+        let local = match &config.local_socket {
+            Some(path) => Some(SocketFile::bind(path)?),
+            None => None,
+        };
+        if listeners.is_empty() && local.is_none() {
             return Err(ServerError::NoAddress);
         }
-        Ok(Server { service, listeners })
+        Ok(Server {
+            service,
+            listeners,
+            local,
+        })
+    }
+
+    /// The path of the local socket, when the server has one.
+    pub fn local_socket(&self) -> Option<&Path> {
+        self.local.as_ref().map(|(_, file)| file.path.as_path())
     }
 
     /// The bound addresses, with `true` for HTTPS.
@@ -116,29 +247,21 @@ impl Server {
         let (stop_sender, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut accept_tasks = Vec::new();
         let (connection_sender, mut connections) = tokio::sync::mpsc::channel(64);
-        for (listener, tls) in self.listeners {
-            let sender = connection_sender.clone();
-            let mut stop = stop_sender.subscribe();
-            accept_tasks.push(tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = stop.recv() => return,
-                        accepted = listener.accept() => match accepted {
-                            Ok((stream, address)) => {
-                                if sender.send((stream, address, tls.clone())).await.is_err() {
-                                    return;
-                                }
-                            }
-                            Err(error) => {
-                                // Out of file descriptors and the like: wait a little rather
-                                // than spin, and go on.
-                                tracing::warn!(%error, "accept failed");
-                                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                            }
-                        }
-                    }
-                }
-            }));
+        // The socket's file lives until the server has stopped; the listener goes to its task.
+        let (local, socket_file) = match self.local {
+            Some((listener, file)) => (Some(Listener::Local(listener)), Some(file)),
+            None => (None, None),
+        };
+        let tcp = self
+            .listeners
+            .into_iter()
+            .map(|(listener, tls)| Listener::Tcp(listener, tls));
+        for listener in tcp.chain(local) {
+            accept_tasks.push(tokio::spawn(accept_loop(
+                listener,
+                connection_sender.clone(),
+                stop_sender.subscribe(),
+            )));
         }
         drop(connection_sender);
         tokio::pin!(shutdown);
@@ -146,16 +269,28 @@ impl Server {
             tokio::select! {
                 () = &mut shutdown => break,
                 next = connections.recv() => {
-                    let Some((stream, address, tls)) = next else { break };
+                    let Some(accepted) = next else { break };
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
-                        tracing::warn!(%address, "connection refused: connections_max reached");
-                        drop(stream);
+                        match &accepted {
+                            Accepted::Tcp(_, address, _) => tracing::warn!(
+                                %address, "connection refused: connections_max reached"
+                            ),
+                            Accepted::Local(_) => tracing::warn!(
+                                "local socket connection refused: connections_max reached"
+                            ),
+                        }
+                        drop(accepted);
                         continue;
                     };
                     let service = self.service.clone();
                     let watcher = graceful.watcher();
                     tokio::spawn(async move {
-                        serve_connection(service, stream, address, tls, watcher).await;
+                        match accepted {
+                            Accepted::Tcp(stream, address, tls) => {
+                                serve_connection(service, stream, address, tls, watcher).await;
+                            }
+                            Accepted::Local(stream) => serve_local(service, stream, watcher).await,
+                        }
                         drop(permit);
                     });
                 }
@@ -165,6 +300,8 @@ impl Server {
         for task in accept_tasks {
             let _ = task.await;
         }
+        // No new connection can come: the path goes now, before the requests in progress end.
+        drop(socket_file);
         let grace = self.service.config.limits.shutdown_grace;
         if tokio::time::timeout(grace, graceful.shutdown())
             .await
@@ -176,6 +313,54 @@ impl Server {
             );
         }
     }
+}
+
+/// Accepts connections on `listener` and hands them to the server's loop through `sender`,
+/// until `stop` says so or the loop is gone.
+async fn accept_loop(
+    listener: Listener,
+    sender: tokio::sync::mpsc::Sender<Accepted>,
+    mut stop: tokio::sync::broadcast::Receiver<()>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.recv() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => {
+                    if sender.send(accepted).await.is_err() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: wait a little rather than spin,
+                    // and go on.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+}
+
+/// Serves a connection on the local socket: plain HTTP, the peer known by its kernel
+/// credentials (see [`crate::service::Service::authenticate`]).
+async fn serve_local(
+    service: Arc<Service>,
+    stream: UnixStream,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let credentials = match stream.peer_cred() {
+        Ok(credentials) => credentials,
+        Err(error) => {
+            tracing::warn!(%error, "local socket: the peer's credentials cannot be read");
+            return;
+        }
+    };
+    let peer = Peer::local(LocalUser {
+        uid: credentials.uid(),
+        pid: credentials.pid(),
+    });
+    serve_http(service, TokioIo::new(stream), peer, watcher).await;
 }
 
 async fn serve_connection(
@@ -192,6 +377,7 @@ async fn serve_connection(
             let peer = Peer {
                 address,
                 certificate_name: None,
+                local_user: None,
             };
             serve_http(service.clone(), TokioIo::new(stream), peer, watcher).await;
         }
@@ -221,6 +407,7 @@ async fn serve_connection(
             let peer = Peer {
                 address,
                 certificate_name,
+                local_user: None,
             };
             serve_http(service.clone(), TokioIo::new(stream), peer, watcher).await;
         }
@@ -242,13 +429,87 @@ async fn serve_http<I>(
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true)
         .max_buf_size(64 * 1024);
-    let address = peer.address;
+    let described = peer.to_string();
     let handler = {
         let service = service.clone();
         service_fn(move |request| http::handle(service.clone(), peer.clone(), request))
     };
     let connection = builder.serve_connection(io, handler);
     if let Err(error) = watcher.watch(connection).await {
-        tracing::debug!(%address, %error, "connection ended with an error");
+        tracing::debug!(peer = %described, %error, "connection ended with an error");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    }
+
+    #[tokio::test]
+    async fn the_local_socket_is_made_mode_0600_and_removed_when_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cimxml.sock");
+        let (listener, file) = SocketFile::bind(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        // Nothing is left beside it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let client = UnixStream::connect(&path).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        let credentials = accepted.peer_cred().unwrap();
+        assert_eq!(credentials.uid(), nix::unistd::geteuid().as_raw());
+        assert_eq!(credentials.pid(), Some(std::process::id() as i32));
+        drop((client, accepted, file));
+        assert!(!path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_stale_socket_is_replaced_and_a_live_one_or_a_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cimxml.sock");
+        // A socket whose server is gone.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        let (_listener, file) = SocketFile::bind(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        // This one answers: left alone.
+        assert!(matches!(
+            SocketFile::bind(&path),
+            Err(ServerError::LocalSocketInUse(p)) if p == path
+        ));
+        assert!(path.exists());
+        // A file that is not a socket is not removed.
+        let other = dir.path().join("data");
+        std::fs::write(&other, "keep").unwrap();
+        assert!(matches!(
+            SocketFile::bind(&other),
+            Err(ServerError::LocalSocketNotASocket(p)) if p == other
+        ));
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "keep");
+        // A path that was replaced by another socket since is not removed on drop.
+        std::fs::remove_file(&path).unwrap();
+        let _replacement = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        drop(file);
+        assert!(path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_socket_in_a_missing_directory_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("missing").join("cimxml.sock");
+        let error = SocketFile::bind(&path).err().unwrap();
+        assert!(
+            error.to_string().starts_with(&format!(
+                "cannot listen on the local socket {}: ",
+                path.display()
+            )),
+            "{error}"
+        );
     }
 }

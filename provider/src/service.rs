@@ -3,7 +3,9 @@
 //! authentication, authorization by role, the audit of state changes, the per-operation time
 //! limit.
 
-use std::net::SocketAddr;
+use std::borrow::Cow;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -42,10 +44,52 @@ const SUBSCRIPTION_CLASSES: &[&str] = &[
 /// Who is on the other end of a connection.
 #[derive(Debug, Clone)]
 pub struct Peer {
-    /// The remote address.
+    /// The remote address ([`Peer::LOCAL_ADDRESS`] on the local socket, which has none).
     pub address: SocketAddr,
     /// The common name of a verified TLS client certificate.
     pub certificate_name: Option<Arc<str>>,
+    /// The kernel's credentials of a process on the local socket
+    /// ([`crate::config::ServerConfig::local_socket`]); `None` over TCP.
+    pub local_user: Option<LocalUser>,
+}
+
+impl Peer {
+    /// The address a local socket's peer is given where one is needed (the audit log): this
+    /// host's loopback, port 0.
+    pub const LOCAL_ADDRESS: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
+
+    /// A process on the local socket.
+    pub fn local(user: LocalUser) -> Peer {
+        Peer {
+            address: Peer::LOCAL_ADDRESS,
+            certificate_name: None,
+            local_user: Some(user),
+        }
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.local_user {
+            Some(LocalUser {
+                uid,
+                pid: Some(pid),
+            }) => {
+                write!(f, "local socket (uid {uid}, pid {pid})")
+            }
+            Some(LocalUser { uid, pid: None }) => write!(f, "local socket (uid {uid})"),
+            None => write!(f, "{}", self.address),
+        }
+    }
+}
+
+/// The kernel's credentials (`SO_PEERCRED`) of a process connected to the local socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalUser {
+    /// Its effective user id when it connected.
+    pub uid: u32,
+    /// Its process id, when the kernel tells it.
+    pub pid: Option<i32>,
 }
 
 /// The server's shared state.
@@ -92,15 +136,19 @@ impl Service {
         }
     }
 
-    /// The principal of a request: the user a verified client certificate names, else the
-    /// user of the `Authorization: Basic` header; anonymous (FULL_ADMIN) only with
-    /// `danger_allow_anonymous`, for requests without credentials (or any request when there
-    /// is no users file).
+    /// The principal of a request: on the local socket, the peer's kernel credentials
+    /// ([`local_principal`]; an `Authorization` header there is ignored); else the user a
+    /// verified client certificate names, else the user of the `Authorization: Basic`
+    /// header; anonymous (FULL_ADMIN) only with `danger_allow_anonymous`, for requests
+    /// without credentials (or any request when there is no users file).
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
         peer: &Peer,
     ) -> Result<Principal, ProtocolError> {
+        if let Some(user) = peer.local_user {
+            return local_principal(user, nix::unistd::geteuid().as_raw());
+        }
         let authorization = headers
             .get(http::header::AUTHORIZATION)
             .map(|value| value.to_str().unwrap_or("\u{1}"));
@@ -299,9 +347,10 @@ impl Service {
             None => AuditOutcome::Ok,
             Some((code, description)) => AuditOutcome::Error { code, description },
         };
+        let principal_name = audit_name(principal);
         tracing::info!(
-            principal = %principal.name,
-            peer = %peer.address,
+            principal = %principal_name,
+            peer = %peer,
             operation,
             target,
             ok = error.is_none(),
@@ -310,7 +359,7 @@ impl Service {
         if let Some(audit) = &self.audit {
             let entry = AuditEntry {
                 time: SystemTime::now(),
-                principal: &principal.name,
+                principal: &principal_name,
                 peer: peer.address.ip(),
                 operation,
                 target,
@@ -320,6 +369,46 @@ impl Service {
                 tracing::error!(%error, "the audit log could not be written");
             }
         }
+    }
+}
+
+/// The principal of a process on the local socket whose effective user id is `user.uid`,
+/// in a server whose own is `server_uid`: root, and the server's own user, are FULL_ADMIN
+/// (on a cluster node its root administers the cluster, as in Serviceguard); anyone else is
+/// refused. Credentials in the request are not looked at: the kernel's word is stronger
+/// than a password, and a user who has one of the users file reaches the agent over HTTPS.
+fn local_principal(user: LocalUser, server_uid: u32) -> Result<Principal, ProtocolError> {
+    let name = if user.uid == 0 {
+        "root".to_owned()
+    } else if user.uid == server_uid {
+        user_name(user.uid)
+    } else {
+        tracing::info!(uid = user.uid, pid = ?user.pid, "local socket: user refused");
+        return Err(ProtocolError::LocalUserRefused(user.uid));
+    };
+    Ok(Principal {
+        name,
+        role: Role::FullAdmin,
+        method: AuthMethod::PeerCredentials { uid: user.uid },
+    })
+}
+
+/// The login name of `uid` from the system's user database, else `uid N`.
+fn user_name(uid: u32) -> String {
+    match nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)) {
+        Ok(Some(user)) => user.name,
+        Ok(None) | Err(_) => format!("uid {uid}"),
+    }
+}
+
+/// How the audit log and the log name `principal`: its name, and for a local socket's peer
+/// its user id and where it came from (`root (uid 0, local socket)`).
+fn audit_name(principal: &Principal) -> Cow<'_, str> {
+    match principal.method {
+        AuthMethod::PeerCredentials { uid } => {
+            Cow::Owned(format!("{} (uid {uid}, local socket)", principal.name))
+        }
+        AuthMethod::Basic | AuthMethod::Certificate => Cow::Borrowed(&principal.name),
     }
 }
 
@@ -401,5 +490,95 @@ impl Iterator for Deadline {
             ))));
         }
         self.items.next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_on_the_local_socket_is_a_full_admin_named_for_the_audit() {
+        let root = local_principal(
+            LocalUser {
+                uid: 0,
+                pid: Some(42),
+            },
+            1000,
+        )
+        .unwrap();
+        assert_eq!(root.name, "root");
+        assert_eq!(root.role, Role::FullAdmin);
+        assert_eq!(root.method, AuthMethod::PeerCredentials { uid: 0 });
+        assert_eq!(audit_name(&root), "root (uid 0, local socket)");
+    }
+
+    #[test]
+    fn the_servers_own_user_is_a_full_admin_and_anyone_else_is_refused() {
+        let own = local_principal(
+            LocalUser {
+                uid: 4242,
+                pid: None,
+            },
+            4242,
+        )
+        .unwrap();
+        assert_eq!(own.role, Role::FullAdmin);
+        assert_eq!(own.method, AuthMethod::PeerCredentials { uid: 4242 });
+        // No such user in the test machine's database: named by its number.
+        assert_eq!(
+            audit_name(&own),
+            format!("{} (uid 4242, local socket)", own.name)
+        );
+        let refused = local_principal(
+            LocalUser {
+                uid: 65534,
+                pid: None,
+            },
+            4242,
+        );
+        assert_eq!(refused, Err(ProtocolError::LocalUserRefused(65534)));
+    }
+
+    #[test]
+    fn a_local_peer_shows_its_credentials_and_a_tcp_peer_its_address() {
+        let local = Peer::local(LocalUser {
+            uid: 0,
+            pid: Some(7),
+        });
+        assert_eq!(local.to_string(), "local socket (uid 0, pid 7)");
+        assert_eq!(local.address, Peer::LOCAL_ADDRESS);
+        let tcp = Peer {
+            address: SocketAddr::from(([127, 0, 0, 2], 5989)),
+            certificate_name: None,
+            local_user: None,
+        };
+        assert_eq!(tcp.to_string(), "127.0.0.2:5989");
+    }
+
+    #[tokio::test]
+    async fn basic_credentials_on_the_local_socket_change_nothing() {
+        let manager = ObjectManager::new(cim_schema::repository::Repository::new(), "node1");
+        let service = Service::new(ServerConfig::default(), manager, None, None);
+        let mut headers = HeaderMap::new();
+        // Wrong credentials: ignored, root stays root.
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Basic bm9ib2R5Ondyb25n"),
+        );
+        let root = Peer::local(LocalUser { uid: 0, pid: None });
+        let principal = service.authenticate(&headers, &root).await.unwrap();
+        assert_eq!(principal.name, "root");
+        // Any credentials: a refused user stays refused.
+        let nobody = Peer::local(LocalUser {
+            uid: 65534,
+            pid: None,
+        });
+        if nix::unistd::geteuid().as_raw() != 65534 {
+            assert_eq!(
+                service.authenticate(&headers, &nobody).await,
+                Err(ProtocolError::LocalUserRefused(65534))
+            );
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `cmwbemd`: the WBEM agent of a cimguard node. Serves CIM-XML over HTTPS (DSP0200) on the
-//! node's addresses, with TLS material created on first start, until SIGINT or SIGTERM;
-//! SIGHUP reloads the TLS certificate.
+//! node's addresses, with TLS material created on first start, and with `--local-socket` over
+//! a Unix socket for root, until SIGINT or SIGTERM; SIGHUP reloads the TLS certificate.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -104,6 +104,12 @@ struct Cli {
     /// Spooled responses in progress at once at most.
     #[arg(long, value_name = "N")]
     spooled_responses_max: Option<usize>,
+    /// A Unix socket (mode 0600) serving the same CIM-XML over plain HTTP to root and this
+    /// agent's own user, known by their kernel credentials, without a password (other users
+    /// are refused; Basic credentials sent there are ignored). The cm* commands use
+    /// /var/lib/cimguard/cimxml.sock unless CIMGUARD_SOCKET or CIMGUARD_URL says otherwise.
+    #[arg(long, value_name = "PATH")]
+    local_socket: Option<PathBuf>,
     /// The cluster daemon's admin socket (`cmcld.sock` in its state directory): the agent
     /// serves the cluster as the Serviceguard classes of root/cimv2.
     #[arg(long, value_name = "PATH")]
@@ -202,6 +208,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         limits: cli.limits(),
         cluster_socket: cli.cluster_socket.clone(),
         cluster_name,
+        local_socket: cli.local_socket.clone(),
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     agent::serve(

@@ -25,6 +25,7 @@ fn request(c: &mut Criterion) {
     let peer = Peer {
         address: SocketAddr::from(([127, 0, 0, 1], 40000)),
         certificate_name: None,
+        local_user: None,
     };
     let principal = Principal {
         name: "anonymous".into(),

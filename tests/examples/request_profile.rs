@@ -52,6 +52,7 @@ fn main() {
     let peer = Peer {
         address: SocketAddr::from(([127, 0, 0, 1], 40000)),
         certificate_name: None,
+        local_user: None,
     };
     let principal = Principal {
         name: "anonymous".into(),

@@ -70,6 +70,12 @@ pub enum AuthMethod {
     Basic,
     /// A client certificate whose common name is the user's name.
     Certificate,
+    /// The kernel's credentials of a peer on the agent's local socket (`SO_PEERCRED`): no
+    /// password, the connecting process's user decides.
+    PeerCredentials {
+        /// The peer's user id.
+        uid: u32,
+    },
 }
 
 /// A request could not be authenticated.
