@@ -342,6 +342,43 @@ fn runs_a_cluster_restarts_a_killed_node_and_halts_on_sigterm() {
         thread::sleep(POLL);
     };
 
+    // The printed halt-and-run line, as written, once node1 is back in the cluster: node1
+    // shows halted in between (its daemon stays, the same pid), then runs again.
+    let node1_up = || {
+        let view = Command::new("sh")
+            .arg("-c")
+            .arg(format!(". {}/demo.env && cmviewcl", dir.display()))
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .output()
+            .expect("sh runs");
+        String::from_utf8_lossy(&view.stdout).contains("node1          up           running")
+    };
+    let deadline = Instant::now() + RESTART_BOUND;
+    while !node1_up() {
+        assert!(Instant::now() < deadline, "node1 did not join again");
+        thread::sleep(POLL);
+    }
+    let halt_and_run = transcript
+        .lines()
+        .find(|l| l.trim_start().starts_with("cmhaltnode -f;"))
+        .unwrap_or_else(|| panic!("no halt-and-run line:\n{transcript}"))
+        .trim()
+        .to_owned();
+    let ran = Command::new("sh")
+        .arg("-c")
+        .arg(format!(". {}/demo.env && {halt_and_run}", dir.display()))
+        .env_remove("REQUESTS_CA_BUNDLE")
+        .output()
+        .expect("sh runs");
+    let printed = String::from_utf8_lossy(&ran.stdout);
+    assert!(
+        ran.status.success() && printed.contains("node1          down         halted"),
+        "{halt_and_run}:\n{printed}{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    assert!(node1_up(), "{printed}");
+    assert_eq!(pid(&dir, 1), Some(new_pid));
+
     // SIGTERM: the cluster halts, every daemon ends, the demo exits 0.
     let demo_pid = i32::try_from(demo.child.id()).expect("a pid");
     kill(Pid::from_raw(demo_pid), Signal::SIGTERM).expect("SIGTERM to the demo");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cim_schema::model::Value;
 use cimguard_cluster::runtime::daemon::FileText;
-use cimguard_cluster::status::{ClusterStatus, Snapshot};
+use cimguard_cluster::status::{ClusterStatus, NodeState, NodeStatus, Snapshot};
 use clap::Parser;
 
 use crate::cimclient::{Client, Returned};
@@ -198,20 +198,77 @@ fn wait_for(
     }
 }
 
-/// cmruncl.
+/// cmruncl. On a halted node (its daemon still there) the first call starts the named
+/// halted nodes and this one again; once this node's new life answers, the call given again
+/// forms the cluster with them.
 pub fn run_cluster(cli: &RunCluster) -> Result<String, String> {
     let client = Client::from_env()?;
     let mut params = Vec::new();
     if !cli.nodes.is_empty() {
         params.push(("NodeNames", strings(&cli.nodes)));
     }
-    call(&client, "RunCluster", params)?;
-    let formed = wait_for(&client, GENERATION_WAIT, |s| s.status == ClusterStatus::Up)
+    let before = view(&client)?;
+    let me = before.node_name(before.observer).to_owned();
+    let halted = own_state(&before) == Some(NodeState::Halted);
+    call(&client, "RunCluster", params.clone())?;
+    if halted {
+        wait_through(&client, GENERATION_WAIT, |s| {
+            own_state(s) != Some(NodeState::Halted)
+        })
+        .map_err(|e| format!("{me} did not start again within 60 s: {e}"))?;
+        // Formed meanwhile (every node started), the cluster refuses it: that is success.
+        if let Err(e) = call(&client, "RunCluster", params) {
+            if view(&client).map(|s| s.status) != Ok(ClusterStatus::Up) {
+                return Err(e);
+            }
+        }
+    }
+    let formed = wait_through(&client, GENERATION_WAIT, |s| s.status == ClusterStatus::Up)
         .map_err(|_| "the cluster did not form within 60 s (see cmviewcl)".to_owned())?;
-    Ok(match (formed, cli.verbose) {
-        (Some(s), true) => format!("cmruncl: cluster {} is running\n", s.name),
-        _ => String::new(),
+    Ok(if cli.verbose {
+        format!("cmruncl: cluster {} is running\n", formed.name)
+    } else {
+        String::new()
     })
+}
+
+/// The state of the agent's own node in `snapshot`.
+fn own_state(snapshot: &Snapshot) -> Option<NodeState> {
+    let me = snapshot.node_name(snapshot.observer);
+    snapshot
+        .nodes
+        .iter()
+        .find(|n| n.name == me)
+        .map(|n| n.condition.state)
+}
+
+/// Whether `node` is not up in `snapshot`.
+fn node_down(snapshot: &Snapshot, node: &str) -> bool {
+    snapshot
+        .nodes
+        .iter()
+        .any(|n| n.name == node && n.condition.status != NodeStatus::Up)
+}
+
+/// Waits until `done` holds for the agent's view, at most `wait`, through the agent's
+/// absence (a daemon starting again as a new life); the view, or the last error.
+fn wait_through(
+    client: &Client,
+    wait: Duration,
+    done: impl Fn(&Snapshot) -> bool,
+) -> Result<Snapshot, String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let last = match view(client) {
+            Ok(snapshot) if done(&snapshot) => return Ok(snapshot),
+            Ok(_) => String::from("timed out"),
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            return Err(last);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// cmhaltcl.
@@ -226,7 +283,8 @@ pub fn halt_cluster(cli: &HaltCluster) -> Result<String, String> {
             ("Detach", Value::Boolean(cli.detach)),
         ],
     )?;
-    wait_for(&client, HALT_WAIT, |_| false).ok();
+    // The halted daemons stay (their agents answer, the cluster down), or end.
+    wait_for(&client, HALT_WAIT, |s| s.status == ClusterStatus::Down).ok();
     Ok(if cli.verbose {
         format!("cmhaltcl: cluster {name} halted\n")
     } else {
@@ -254,7 +312,8 @@ pub fn halt_node(cli: &HaltNode) -> Result<String, String> {
     let halted = node.unwrap_or(me);
     if halted == snapshot.node_name(snapshot.observer) {
         // The agent is the daemon's: it stops answering once the node halted.
-        wait_for(&client, HALT_WAIT, |_| false).ok();
+        // The halted daemon stays (its agent shows the node halted), or ends.
+        wait_for(&client, HALT_WAIT, |s| node_down(s, &halted)).ok();
     } else {
         wait_for(&client, HALT_WAIT, |s| {
             s.nodes
@@ -275,9 +334,10 @@ pub fn halt_node(cli: &HaltNode) -> Result<String, String> {
     })
 }
 
-/// cmrunnode: the node's daemon joins the running cluster as it starts, so a node whose agent
-/// answers is running or joining already; a halted node's daemon is started by its service
-/// manager.
+/// cmrunnode: a halted node whose daemon is still there starts again as a new life and
+/// joins the running cluster (HP_SGClusteringService.RunNode); the command returns once it
+/// is up. A node that runs already is told as such; one whose daemon is not running must be
+/// started by its service manager (cmcld), and joins as it starts.
 pub fn run_node(cli: &RunNode) -> Result<String, String> {
     let node = cli.node.named();
     let client = Client::from_env()?;
@@ -289,19 +349,38 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
     })?;
     let me = snapshot.node_name(snapshot.observer).to_owned();
     if let Some(node) = &node {
-        if !node.eq_ignore_ascii_case(&me) {
+        if *node != me {
             return Err(format!(
                 "this agent runs on {me}: run cmrunnode on {node}, or point CIMGUARD_URL at \
                  its agent"
             ));
         }
     }
-    let row = snapshot.nodes.iter().find(|n| n.name == me);
-    let state = row
-        .map(|n| n.condition.state.to_string())
-        .unwrap_or_default();
+    let up = |s: &Snapshot| !node_down(s, &me);
+    if up(&snapshot) {
+        return Ok(if cli.node.verbose {
+            format!("cmrunnode: node {me} is running already\n")
+        } else {
+            String::new()
+        });
+    }
+    if own_state(&snapshot) == Some(NodeState::Halted) {
+        if snapshot.status == ClusterStatus::Down {
+            return Err(format!(
+                "cluster {} is not running: cmruncl starts it",
+                snapshot.name
+            ));
+        }
+        call(&client, "RunNode", Vec::new())?;
+    }
+    wait_through(&client, GENERATION_WAIT, up).map_err(|e| {
+        format!(
+            "{me} did not join the cluster within {} s ({e}); see cmviewcl",
+            GENERATION_WAIT.as_secs()
+        )
+    })?;
     Ok(if cli.node.verbose {
-        format!("cmrunnode: node {me} is {state}\n")
+        format!("cmrunnode: node {me} is running\n")
     } else {
         String::new()
     })
@@ -309,7 +388,46 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
 
 /// The configuration in effect: the cluster file and every package file.
 pub fn configuration(client: &Client) -> Result<(FileText, Vec<FileText>), String> {
+    let in_effect = read_configuration(client)?;
+    Ok((in_effect.cluster, in_effect.packages))
+}
+
+/// The configuration in effect, as GetConfiguration gives it.
+struct InEffect {
+    /// The cluster file.
+    cluster: FileText,
+    /// Every package file.
+    packages: Vec<FileText>,
+    /// The configuration generation they are (None: the agent did not say).
+    generation: Option<u64>,
+}
+
+/// How cmapplyconf's files were taken.
+enum Applied {
+    /// The new generation, in effect on this node.
+    Generation(u64),
+    /// They are the configuration in effect: nothing was distributed.
+    Unchanged,
+}
+
+/// The output parameter `name` of `returned`, typed or as the untyped text a client gets
+/// without PARAMTYPE.
+fn out_value<'a>(returned: &'a Returned, name: &str) -> Option<&'a Value> {
+    returned
+        .out
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_ref())
+}
+
+/// The configuration in effect and its generation (GetConfiguration).
+fn read_configuration(client: &Client) -> Result<InEffect, String> {
     let returned = call(client, "GetConfiguration", Vec::new())?;
+    let generation = match out_value(&returned, "Generation") {
+        Some(Value::Uint64(number)) => Some(*number),
+        Some(Value::String(text)) => text.parse().ok(),
+        _ => None,
+    };
     let cluster = returned
         .out_string("ClusterFile")
         .ok_or("the agent gave no cluster file")?
@@ -339,13 +457,14 @@ pub fn configuration(client: &Client) -> Result<(FileText, Vec<FileText>), Strin
             text,
         })
         .collect();
-    Ok((
-        FileText {
+    Ok(InEffect {
+        cluster: FileText {
             name: "cluster.ascii".into(),
             text: cluster,
         },
         packages,
-    ))
+        generation,
+    })
 }
 
 /// The package_name a package file's text gives.
@@ -355,14 +474,19 @@ fn package_name(text: &str) -> Option<String> {
         .map(|checked| checked.config.name)
 }
 
-/// Applies `packages` as the whole package set (and `cluster`), then waits for the new
-/// generation on this node.
+/// Applies `packages` as the whole package set (and `cluster`), merged into generation
+/// `base` (refused if another is in effect by then), then waits for the new generation on
+/// this node.
 fn apply(
     client: &Client,
+    base: Option<u64>,
     cluster: Option<&FileText>,
     packages: &[FileText],
-) -> Result<u64, String> {
-    let before = view(client)?.generation;
+) -> Result<Applied, String> {
+    let before = match base {
+        Some(base) => base,
+        None => view(client)?.generation,
+    };
     let mut params = vec![
         (
             "PackageFiles",
@@ -377,9 +501,20 @@ fn apply(
         params.push(("ClusterFile", Value::String(cluster.text.clone())));
         params.push(("ClusterFileName", Value::String(cluster.name.clone())));
     }
-    call(client, "ApplyConfiguration", params)?;
+    if let Some(base) = base {
+        params.push(("BaseGeneration", Value::Uint64(base)));
+    }
+    let returned = call(client, "ApplyConfiguration", params)?;
+    let unchanged = match out_value(&returned, "Unchanged") {
+        Some(Value::Boolean(unchanged)) => *unchanged,
+        Some(Value::String(text)) => text.eq_ignore_ascii_case("true"),
+        _ => false,
+    };
+    if unchanged {
+        return Ok(Applied::Unchanged);
+    }
     match wait_for(client, GENERATION_WAIT, |s| s.generation > before) {
-        Ok(Some(s)) => Ok(s.generation),
+        Ok(Some(s)) => Ok(Applied::Generation(s.generation)),
         _ => Err(format!(
             "the coordinator took the configuration, but it was not in effect here within {} s \
              (see cmviewcl)",
@@ -400,20 +535,34 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
         cli.list.as_deref(),
     )?;
     let client = Client::from_env()?;
-    let (in_effect, mut packages) = configuration(&client)?;
+    let InEffect {
+        cluster: in_effect,
+        mut packages,
+        generation: base,
+    } = read_configuration(&client)?;
     // Checked here first, against the cluster file that will be in effect, so that every
     // finding is told with its file and line.
     let mut out = String::new();
     let checked_with = cluster.clone().unwrap_or(in_effect);
     let mut names = Vec::new();
+    // A file given replaces the one of its package where it stands; a new package comes
+    // last.
     for file in &given {
         let name = package_name(&file.text);
+        let at = name.as_ref().and_then(|name| {
+            packages
+                .iter()
+                .position(|p| package_name(&p.text).as_ref() == Some(name))
+        });
         if let Some(name) = &name {
             packages.retain(|p| package_name(&p.text).as_ref() != Some(name));
             names.push(name.clone());
         }
+        match at {
+            Some(at) => packages.insert(at.min(packages.len()), file.clone()),
+            None => packages.push(file.clone()),
+        }
     }
-    packages.extend(given.iter().cloned());
     let findings = confcmds::generation_findings(Some(&checked_with), &packages);
     let errors = findings
         .iter()
@@ -431,7 +580,13 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
             if errors == 1 { "" } else { "s" }
         ));
     }
-    let generation = apply(&client, cluster.as_ref(), &packages)?;
+    let generation = match apply(&client, base, cluster.as_ref(), &packages)? {
+        Applied::Generation(generation) => generation,
+        Applied::Unchanged => {
+            out.push_str(&unchanged(base));
+            return Ok(out);
+        }
+    };
     if cli.verbose {
         for name in &names {
             out.push_str(&format!("cmapplyconf: package {name} applied\n"));
@@ -441,6 +596,17 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
         "Completed the cluster update (configuration generation {generation}).\n"
     ));
     Ok(out)
+}
+
+/// What cmapplyconf prints when the files are the configuration in effect.
+fn unchanged(generation: Option<u64>) -> String {
+    match generation {
+        Some(generation) => format!(
+            "No changes to the cluster configuration: configuration generation {generation} \
+             stays in effect.\n"
+        ),
+        None => "No changes to the cluster configuration.\n".to_owned(),
+    }
 }
 
 /// cmgetconf.
@@ -496,7 +662,11 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
             snapshot.name
         ));
     }
-    let (_, mut packages) = configuration(&client)?;
+    let InEffect {
+        mut packages,
+        generation: base,
+        ..
+    } = read_configuration(&client)?;
     for name in &cli.packages {
         let before = packages.len();
         packages.retain(|p| package_name(&p.text).as_deref() != Some(name.as_str()));
@@ -504,7 +674,11 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
             return Err(format!("package {name} does not exist"));
         }
     }
-    let generation = apply(&client, None, &packages)?;
+    let generation = match apply(&client, base, None, &packages)? {
+        Applied::Generation(generation) => generation,
+        // Not reached: a package was left out.
+        Applied::Unchanged => return Ok(unchanged(base)),
+    };
     let mut out = String::new();
     if cli.verbose {
         for name in &cli.packages {

@@ -50,6 +50,11 @@ pub struct NodeArgs {
     /// The agent's audit log of state-changing operations (JSON lines, mode 0600).
     #[arg(long, value_name = "FILE")]
     pub wbem_audit_log: Option<PathBuf>,
+    /// End when the node halts (cmhaltnode, cmhaltcl). Without it the daemon stays, halted,
+    /// its agent answering, until cmrunnode or cmruncl starts the node again (the daemon
+    /// executes itself again, as a new life) or SIGTERM ends it.
+    #[arg(long)]
+    pub exit_on_halt: bool,
     /// Internal: run as the safety timer's watcher of process group PGID.
     #[arg(long, value_name = "PGID", hide = true)]
     pub fence_watcher: Option<i32>,
@@ -120,6 +125,7 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut agent: Option<Agent> = None;
     if !args.wbem_listen.is_empty() {
         // The agent logs through tracing (its requests' refusals, the audit), to stderr
         // beside the daemon's own lines.
@@ -131,23 +137,47 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
             .with_writer(std::io::stderr)
             .try_init();
         let settings = agent_settings(args, &state_dir);
-        if let Err(e) = start_agent(settings) {
-            eprintln!("cmcld: the WBEM agent: {e:#}");
-            return ExitCode::FAILURE;
+        match start_agent(settings) {
+            Ok(started) => agent = Some(started),
+            Err(e) => {
+                eprintln!("cmcld: the WBEM agent: {e:#}");
+                return ExitCode::FAILURE;
+            }
         }
     }
     let options = Options {
         state_dir,
         node,
         heartbeat_port: args.heartbeat_port,
+        exit_on_halt: args.exit_on_halt,
     };
-    match daemon::run(&options, SafetyTimers::new(fence, device)) {
-        Ok(()) => ExitCode::SUCCESS,
+    let ended = daemon::run(&options, SafetyTimers::new(fence, device));
+    // The agent's requests in progress finish first: the one that said "start again", say.
+    if let Some(agent) = agent {
+        agent.stop();
+    }
+    match ended {
+        Ok(daemon::Ended::Halted) => ExitCode::SUCCESS,
+        Ok(daemon::Ended::StartAgain) => start_again(),
         Err(e) => {
             eprintln!("cmcld: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// The halted node starts again (cmrunnode, cmruncl): this process executes itself again
+/// with its own arguments, so the new life starts exactly as a newly started daemon does
+/// (its pid, which the init system and pid files know, stays). The sockets close on exec.
+fn start_again() -> ExitCode {
+    let mut args = std::env::args_os();
+    let arg0 = args.next().unwrap_or_else(|| "cmcld".into());
+    let error = match std::env::current_exe() {
+        Ok(exe) => std::process::Command::new(exe).arg0(arg0).args(args).exec(),
+        Err(e) => e,
+    };
+    eprintln!("cmcld: cannot start again: {error}");
+    ExitCode::FAILURE
 }
 
 /// The agent's settings: its addresses, users and TLS material, and this daemon's admin
@@ -177,17 +207,44 @@ fn agent_settings(args: &NodeArgs, state_dir: &std::path::Path) -> AgentSettings
         limits: cimguard_provider::config::Limits::default(),
         cluster_socket: Some(state_dir.join("cmcld.sock")),
         cluster_name,
+        // The cm* commands' default (/var/lib/cimguard/cimxml.sock with the default state
+        // directory): root on the node needs no password.
+        local_socket: Some(state_dir.join("cimxml.sock")),
+    }
+}
+
+/// The agent running beside the daemon.
+struct Agent {
+    /// Completing it shuts the agent down (gracefully).
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    /// Closes when the agent's thread ends.
+    ended: std::sync::mpsc::Receiver<()>,
+}
+
+impl Agent {
+    /// Stops accepting and lets the requests in progress finish (the server's shutdown
+    /// grace), waiting at most that long and a little more.
+    fn stop(self) {
+        let _ = self.shutdown.send(());
+        let grace = cimguard_provider::config::Limits::default().shutdown_grace;
+        let _ = self
+            .ended
+            .recv_timeout(grace + std::time::Duration::from_secs(1));
     }
 }
 
 /// Starts the agent on a thread of its own (its own runtime: the daemon's timing thread never
 /// shares a worker with it) and waits until it listens or fails.
-fn start_agent(settings: AgentSettings) -> anyhow::Result<()> {
+fn start_agent(settings: AgentSettings) -> anyhow::Result<Agent> {
     let (told, listening) = std::sync::mpsc::channel::<anyhow::Result<()>>();
     let failed = told.clone();
+    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+    let (ending, ended) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("cmcld-wbem".into())
         .spawn(move || {
+            // Dropped as the thread ends: the daemon's exit waits for that.
+            let _ending = ending;
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .thread_name("cmcld-wbem")
@@ -206,14 +263,16 @@ fn start_agent(settings: AgentSettings) -> anyhow::Result<()> {
                     eprintln!("cmcld: WBEM agent listening on https://{address}");
                     let _ = told.send(Ok(()));
                 },
-                std::future::pending(),
+                async move {
+                    let _ = stop.await;
+                },
             ));
             if let Err(e) = result {
                 let _ = failed.send(Err(e));
             }
         })?;
     match listening.recv_timeout(std::time::Duration::from_secs(60)) {
-        Ok(result) => result,
+        Ok(result) => result.map(|()| Agent { shutdown, ended }),
         Err(_) => Err(anyhow::anyhow!("it did not start within 60 s")),
     }
 }

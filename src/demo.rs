@@ -1041,7 +1041,12 @@ impl<'a> Supervisor<'a> {
                     value: ResourceValue::Status(true),
                 };
                 match request(&socket, &set) {
-                    Ok(Reply::Done | Reply::Status(_) | Reply::Configuration { .. }) => {}
+                    Ok(
+                        Reply::Done
+                        | Reply::Unchanged
+                        | Reply::Status(_)
+                        | Reply::Configuration { .. },
+                    ) => {}
                     Ok(Reply::Refused(why) | Reply::Error(why)) => say(format_args!(
                         "{}: cannot set generic resource {name} up: {why}",
                         Layout::node_name(k)
@@ -1086,13 +1091,14 @@ impl<'a> Supervisor<'a> {
     }
 
     /// Schedules a restart of each daemon that died, and starts those whose time has come.
-    /// A daemon that halted (exit status 0: cmhaltnode) stays down, as a halted node does.
+    /// A halted node's daemon stays (cmrunnode starts it again); one that ended with exit
+    /// status 0 (told to end from outside) stays down until the demo starts again.
     fn restart_dead(&mut self) {
         for (k, status) in self.reap() {
             let name = Layout::node_name(k);
             if status.success() {
                 say(format_args!(
-                    "{name} halted; it stays down until the demo starts again"
+                    "{name}'s daemon ended; it stays down until the demo starts again"
                 ));
             } else {
                 say(format_args!(
@@ -1145,9 +1151,10 @@ impl<'a> Supervisor<'a> {
         }
     }
 
-    /// Halts the cluster: asks the daemons to halt ([`Supervisor::ask_to_halt`]), waits at
-    /// most [`HALT_TIMEOUT`] for them to end, kills what is left (a second signal kills at
-    /// once) and removes the pid files.
+    /// Halts the cluster: asks the daemons to halt ([`Supervisor::ask_to_halt`]), ends each
+    /// once it is out of the cluster (SIGTERM: a halted daemon stays otherwise, for
+    /// cmrunnode), waits at most [`HALT_TIMEOUT`] for them to end, kills what is left (a
+    /// second signal kills at once) and removes the pid files.
     fn halt(&mut self, signals: &mpsc::Receiver<Signal>) {
         for node in &mut self.nodes {
             node.restart_at = None;
@@ -1158,9 +1165,19 @@ impl<'a> Supervisor<'a> {
         }
         let deadline = Instant::now() + HALT_TIMEOUT;
         let mut reason = format!("did not halt within {} s", HALT_TIMEOUT.as_secs());
+        let mut ended = std::collections::BTreeSet::new();
         while !self.running().is_empty() && Instant::now() < deadline {
             for (k, _) in self.reap() {
                 say(format_args!("{} halted", Layout::node_name(k)));
+            }
+            for k in self.running() {
+                let member = matches!(
+                    request(&self.layout.socket(k), &Request::Status),
+                    Ok(Reply::Status(status)) if is_member(&status)
+                );
+                if !member && ended.insert(k) {
+                    self.end(k);
+                }
             }
             if let Ok(signal) = signals.recv_timeout(TICK) {
                 say(format_args!("{} again: killing the nodes", signal.as_str()));
@@ -1229,6 +1246,14 @@ impl<'a> Supervisor<'a> {
                 )
             })
             .collect()
+    }
+
+    /// Asks node `k`'s daemon to end (SIGTERM): halted, it ends at once; still in the
+    /// cluster, it halts the node first.
+    fn end(&self, k: usize) {
+        if let Some(pid) = self.pid(k).and_then(|pid| i32::try_from(pid).ok()) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+        }
     }
 
     /// Kills node `k`'s daemon with SIGKILL, with its process group (its safety timer's
@@ -1392,6 +1417,11 @@ fn print_quick_start(layout: &Layout, supervisor: &Supervisor<'_>, cluster: &Sna
             Layout::node_name(k)
         ));
     }
+    say(format_args!(
+        "  cmhaltnode -f; cmviewcl; cmrunnode    # {} leaves the cluster (its packages move), \
+         then joins again",
+        Layout::node_name(1)
+    ));
     say(format_args!(
         "The WBEM users are admin (FULL_ADMIN) and monitor (MONITOR); their passwords are in {}.",
         dir.join("passwords").display()

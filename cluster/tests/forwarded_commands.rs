@@ -4,11 +4,23 @@
 
 mod common;
 
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
 use common::{seconds, set};
 
-use cimguard_cluster::core::{Event, NodeId, NodeSet, Taken};
-use cimguard_cluster::packages::Command;
-use cimguard_cluster::sim::{Options, Simulation};
+use cimguard_cluster::config::cluster::parse;
+use cimguard_cluster::config::package::parse as parse_package;
+use cimguard_cluster::config::write::package_ascii;
+use cimguard_cluster::config::Generation;
+use cimguard_cluster::core::{
+    Action, Envelope, Event, Incarnation, Instant, Leaving, Message, Node, NodeId, NodeSet,
+    Persisted, Phase, Settings, Taken,
+};
+use cimguard_cluster::packages::{Command, Refusal};
+use cimguard_cluster::sim::{cluster_file, Options, Simulation};
+use cimguard_cluster::timing::Timing;
 
 fn package(name: &str, nodes: &[u32], extra: &str) -> String {
     let mut text = format!("package_name {name}\n");
@@ -47,7 +59,7 @@ fn answers(sim: &Simulation, node: u32) -> Vec<(u64, Option<String>)> {
 fn serial(taken: Taken) -> u64 {
     match taken {
         Taken::Forwarded(serial) => serial,
-        Taken::Done => panic!("carried out on the node itself, not forwarded"),
+        Taken::Done | Taken::Unchanged => panic!("{taken:?} on the node itself, not forwarded"),
     }
 }
 
@@ -233,4 +245,322 @@ fn cmhaltnode_of_another_member_is_carried_out_there_and_answered() {
         .run_until(seconds(60), |s| s.formed(set(&[0, 1]))
             && s.running_on("pkgA") == set(&[0]))
         .unwrap());
+}
+
+/// The ApplyRefused events of `node` so far.
+fn apply_refusals(sim: &Simulation, node: u32) -> Vec<Refusal> {
+    sim.trace()
+        .iter()
+        .filter(|r| r.node == NodeId(node))
+        .filter_map(|r| match &r.event {
+            Event::ApplyRefused { refusal } => Some(refusal.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn generations(sim: &Simulation) -> Vec<Option<u64>> {
+    (0..3).map(|n| sim.generation(NodeId(n))).collect()
+}
+
+#[test]
+fn cmapplyconf_of_the_configuration_in_effect_is_unchanged_everywhere() {
+    let (pkg_a, pkg_b) = (
+        package("pkgA", &[1, 2, 3], ""),
+        package("pkgB", &[2, 3], "auto_run no\n"),
+    );
+    let mut sim = formed(vec![pkg_a.clone(), pkg_b.clone()]);
+    let before = generations(&sim);
+    let current = before[0];
+    // Given on a node that does not coordinate, on the coordinator, with the base it was
+    // read at and without one, and with the files in another order (cmapplyconf -P of one
+    // of them lists it last): unchanged at once, nothing forwarded or proposed.
+    let files = [pkg_a.clone(), pkg_b.clone()];
+    let reordered = [pkg_b, pkg_a];
+    // As cmgetconf writes them: other lines, other layout, the same parameters.
+    let written: Vec<String> = files
+        .iter()
+        .map(|text| package_ascii(&parse_package(text, "in-effect.conf").unwrap().config))
+        .collect();
+    assert_ne!(written[0], files[0]);
+    assert_eq!(sim.apply(NodeId(1), None, &written), Ok(Taken::Unchanged));
+    assert_eq!(sim.apply(NodeId(2), None, &files), Ok(Taken::Unchanged));
+    assert_eq!(
+        sim.apply_based(NodeId(2), current, None, &reordered),
+        Ok(Taken::Unchanged)
+    );
+    assert_eq!(sim.apply(NodeId(0), None, &reordered), Ok(Taken::Unchanged));
+    assert_eq!(
+        sim.apply_based(NodeId(0), current, None, &files),
+        Ok(Taken::Unchanged)
+    );
+    sim.run_for(seconds(20)).unwrap();
+    assert_eq!(generations(&sim), before);
+    assert!(answers(&sim, 2).is_empty(), "{:?}", answers(&sim, 2));
+    assert_eq!(sim.members(NodeId(0)), NodeSet::first(3));
+    // A real change after that is still taken.
+    let with_c = [
+        package("pkgA", &[1, 2, 3], ""),
+        package("pkgC", &[3], "auto_run no\n"),
+    ];
+    serial(sim.apply_based(NodeId(2), current, None, &with_c).unwrap());
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3)
+            .all(|n| s.generation(NodeId(n)) > current))
+        .unwrap());
+    assert!(sim.catalog().find("pkgC").is_some());
+}
+
+#[test]
+fn cmapplyconf_merged_into_an_older_generation_is_refused_not_applied() {
+    let pkg_a = package("pkgA", &[1, 2, 3], "");
+    let mut sim = formed(vec![pkg_a.clone()]);
+    let read = sim.generation(NodeId(0)).unwrap();
+    // Two operators read generation `read`; the first adds pkgB on n2.
+    let with_b = [pkg_a.clone(), package("pkgB", &[2, 3], "auto_run no\n")];
+    serial(
+        sim.apply_based(NodeId(1), Some(read), None, &with_b)
+            .unwrap(),
+    );
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3)
+            .all(|n| s.generation(NodeId(n)) > Some(read)))
+        .unwrap());
+    let after_b = sim.generation(NodeId(0)).unwrap();
+    // The second merged pkgC into what it read, without pkgB: refused at once, on a node
+    // that does not coordinate and on the coordinator, and pkgB stays.
+    let with_c = [pkg_a, package("pkgC", &[3, 1], "auto_run no\n")];
+    let stale = Refusal::ConfigurationStale {
+        base: read,
+        in_effect: after_b,
+    };
+    let refused = Err(stale.clone());
+    assert_eq!(
+        sim.apply_based(NodeId(2), Some(read), None, &with_c),
+        refused
+    );
+    assert_eq!(
+        sim.apply_based(NodeId(0), Some(read), None, &with_c),
+        refused
+    );
+    assert!(stale.to_string().contains("cmgetconf"));
+    sim.run_for(seconds(10)).unwrap();
+    assert!((0..3).all(|n| sim.generation(NodeId(n)) == Some(after_b)));
+    assert!(sim.catalog().find("pkgB").is_some());
+    assert!(sim.catalog().find("pkgC").is_none());
+}
+
+/// An Apply from `from` as a member would send it, arriving at `to`.
+fn apply_message(
+    sim: &Simulation,
+    (from, to): (u32, u32),
+    (serial, base): (u64, Option<u64>),
+    packages: &[String],
+) -> Envelope {
+    let sender = sim.core(NodeId(from)).unwrap();
+    let receiver = sim.core(NodeId(to)).unwrap();
+    let packages = packages
+        .iter()
+        .map(|text| parse_package(text, "applied.conf").unwrap().config)
+        .collect();
+    Envelope {
+        cluster_id: sender.settings().cluster_id,
+        config_generation: sender.settings().config_generation,
+        from: NodeId(from),
+        from_incarnation: sender.incarnation(),
+        to_incarnation: receiver.incarnation(),
+        message: Message::Apply {
+            epoch: sender.view().epoch,
+            serial,
+            base,
+            config: Arc::new(Generation {
+                number: 0,
+                cluster: (*sender.settings().config).clone(),
+                packages,
+            }),
+        },
+    }
+}
+
+#[test]
+fn the_coordinator_refuses_an_apply_based_on_another_generation() {
+    let pkg_a = package("pkgA", &[1, 2, 3], "");
+    let mut sim = formed(vec![pkg_a.clone()]);
+    let current = sim.generation(NodeId(0)).unwrap();
+    let with_b = [pkg_a, package("pkgB", &[2, 3], "auto_run no\n")];
+    // A member's Apply whose base is not the coordinator's generation (the member lagged,
+    // or raced another change): refused there, whatever the member checked.
+    let stale = apply_message(&sim, (2, 0), (1000, Some(current - 1)), &with_b);
+    sim.forge(NodeId(0), 0, stale);
+    sim.run_for(seconds(10)).unwrap();
+    assert_eq!(
+        apply_refusals(&sim, 0),
+        vec![Refusal::ConfigurationStale {
+            base: current - 1,
+            in_effect: current
+        }]
+    );
+    assert!((0..3).all(|n| sim.generation(NodeId(n)) == Some(current)));
+    assert!(sim.catalog().find("pkgB").is_none());
+    // The same change based on the generation in effect is taken (the compare-and-swap
+    // succeeds), and a copy based on the old one after that is refused.
+    let fresh = apply_message(&sim, (2, 0), (1001, Some(current)), &with_b);
+    sim.forge(NodeId(0), 0, fresh);
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3)
+            .all(|n| s.generation(NodeId(n)) > Some(current)))
+        .unwrap());
+    assert!(sim.catalog().find("pkgB").is_some());
+    let after = sim.generation(NodeId(0)).unwrap();
+    let late = apply_message(&sim, (1, 0), (1, Some(current)), &[]);
+    sim.forge(NodeId(0), 0, late);
+    sim.run_for(seconds(10)).unwrap();
+    assert_eq!(
+        apply_refusals(&sim, 0).len(),
+        2,
+        "{:?}",
+        apply_refusals(&sim, 0)
+    );
+    assert_eq!(
+        apply_refusals(&sim, 0)[1],
+        Refusal::ConfigurationStale {
+            base: current,
+            in_effect: after
+        }
+    );
+    assert!(sim.catalog().find("pkgB").is_some());
+}
+
+/// Cores driven by hand, with no simulator in between: every message arrives at once, the
+/// clock moves in steps of 10 ms. For what only the order of a node's actions shows.
+struct Bench {
+    cores: Vec<Node>,
+    now: Instant,
+}
+
+impl Bench {
+    /// `nodes` nodes, started together, run until they form the cluster.
+    fn formed(nodes: usize) -> Bench {
+        let options = Options::new(nodes, 5);
+        let config = parse(&cluster_file(&options), "bench.ascii")
+            .unwrap()
+            .config;
+        let timing = Timing::derive(&config, "bench.ascii").unwrap();
+        let now = Instant::from_nanos(1_000_000_000);
+        let cores = (0..nodes)
+            .map(|n| {
+                let me = NodeId(n as u32);
+                let settings = Settings::from_config(&config, timing, me, 1, n as u64 + 1);
+                Node::new(settings, Incarnation(1), Persisted::default(), now)
+            })
+            .collect();
+        let mut bench = Bench { cores, now };
+        let everyone = NodeSet::first(nodes);
+        bench.run_until(seconds(90), |b| {
+            b.cores
+                .iter()
+                .all(|c| c.phase() == Phase::Running && c.view().members == everyone)
+        });
+        bench
+    }
+
+    /// The actions `node` has ready, taken out.
+    fn take(&mut self, node: usize) -> Vec<Action> {
+        std::iter::from_fn(|| self.cores[node].poll_action()).collect()
+    }
+
+    /// Delivers the messages among `actions` of `from`, and whatever they cause, until no
+    /// node has anything to send; the other actions, by node.
+    fn deliver(&mut self, from: usize, actions: Vec<Action>) -> Vec<(usize, Action)> {
+        let mut queue: VecDeque<(usize, Action)> = actions.into_iter().map(|a| (from, a)).collect();
+        let mut others = Vec::new();
+        while let Some((node, action)) = queue.pop_front() {
+            match action {
+                Action::Send {
+                    to,
+                    network,
+                    envelope,
+                } => {
+                    let to = to.0 as usize;
+                    self.cores[to].handle_message(self.now, network, envelope);
+                    queue.extend(self.take(to).into_iter().map(|a| (to, a)));
+                }
+                other => others.push((node, other)),
+            }
+        }
+        others
+    }
+
+    /// Runs until `done` holds (panics after `limit`).
+    fn run_until(&mut self, limit: Duration, done: impl Fn(&Bench) -> bool) {
+        let deadline = self.now + limit;
+        while !done(self) {
+            assert!(self.now < deadline, "not done within {limit:?}");
+            self.now = self.now + Duration::from_millis(10);
+            for node in 0..self.cores.len() {
+                if self.cores[node]
+                    .poll_timeout()
+                    .is_some_and(|at| at <= self.now)
+                {
+                    self.cores[node].handle_timeout(self.now);
+                }
+                let actions = self.take(node);
+                self.deliver(node, actions);
+            }
+        }
+    }
+}
+
+#[test]
+fn cmhaltnode_of_another_member_is_answered_before_the_halt_starts() {
+    let mut bench = Bench::formed(3);
+    let now = bench.now;
+    let taken = bench.cores[0]
+        .handle_halt_other(now, NodeId(2), false, false)
+        .unwrap();
+    let Taken::Forwarded(serial) = taken else {
+        panic!("{taken:?}: not forwarded");
+    };
+    let halt = bench
+        .take(0)
+        .into_iter()
+        .find_map(|action| match action {
+            Action::Send { to, envelope, .. }
+                if to == NodeId(2) && matches!(envelope.message, Message::HaltNode { .. }) =>
+            {
+                Some(envelope)
+            }
+            _ => None,
+        })
+        .expect("the HaltNode sent to n3");
+    bench.cores[2].handle_message(now, 0, halt);
+    assert_eq!(bench.cores[2].leaving(), Leaving::Node);
+    // The answer leads n3's actions: should n3 close its connections right after the halt
+    // starts, it is out already. Only it is delivered here.
+    let actions = bench.take(2);
+    let networks = bench.cores[2].settings().networks;
+    assert!(actions.len() > networks, "{actions:?}");
+    let (answers, rest) = actions.split_at(networks);
+    for action in answers {
+        assert!(
+            matches!(
+                action,
+                Action::Send { to, envelope, .. } if *to == NodeId(0)
+                    && envelope.message == Message::Answer { serial, refusal: None }
+            ),
+            "{actions:?}"
+        );
+    }
+    assert!(!rest.iter().any(|a| matches!(
+        a,
+        Action::Send { envelope, .. } if matches!(envelope.message, Message::Answer { .. })
+    )));
+    let answered = bench.deliver(2, answers.to_vec()).contains(&(
+        0,
+        Action::Event(Event::CommandAnswered {
+            serial,
+            refusal: None,
+        }),
+    ));
+    assert!(answered, "n1 did not hear the answer");
 }

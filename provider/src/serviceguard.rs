@@ -21,7 +21,7 @@ use cimguard_cluster::runtime::admin::AdminClient;
 use cimguard_cluster::runtime::daemon::{AccessView, DaemonStatus, FileText, Reply, Request};
 use cimguard_cluster::status::{LockRow, Snapshot};
 
-use crate::access::{self, AccessPolicySource, Resolver};
+use crate::access::{self, AccessPolicySource, PolicyCache, Resolver};
 use crate::auth::Role;
 use crate::cimom::ObjectManager;
 use crate::error::OperationError;
@@ -120,8 +120,6 @@ struct Model {
     observer: String,
     /// The snapshot the instances were built from (HP_SGClusteringService.GetView).
     snapshot: Option<Arc<Snapshot>>,
-    /// The access policy in effect.
-    access: AccessView,
 }
 
 /// The Serviceguard provider.
@@ -135,6 +133,9 @@ pub struct ServiceguardProvider {
     version: String,
     /// The last snapshot's instances and when it was fetched.
     cache: Mutex<Option<(Instant, Arc<Model>)>>,
+    /// The access policy, fetched apart from the model: an authentication never builds the
+    /// model.
+    access: PolicyCache,
     /// Resolves the access policy's host names.
     resolver: Resolver,
     /// The state last requested of each package through this agent (RequestedState; 5 "No
@@ -146,16 +147,30 @@ pub struct ServiceguardProvider {
 /// not answer (the users file's roles stand alone then).
 impl AccessPolicySource for ServiceguardProvider {
     fn cluster_role(&self, user: &str, peer: IpAddr) -> Option<Role> {
-        let model = self.model().ok()?;
-        access::cluster_role(&model.access, user, peer, &self.resolver)
+        // Off the runtime's workers: the policy may be fetched and a host name resolved.
+        blocking(|| {
+            let view = self.access_view()?;
+            access::cluster_role(&view, user, peer, &self.resolver)
+        })
     }
 
     fn package_admin(&self, user: &str, peer: IpAddr, package: &str) -> bool {
-        // Off the runtime's workers: the status may be fetched and a host name resolved.
         blocking(|| {
-            self.model().is_ok_and(|model| {
-                access::package_admin(&model.access, user, peer, package, &self.resolver)
+            self.access_view().is_some_and(|view| {
+                access::package_admin(&view, user, peer, package, &self.resolver)
             })
+        })
+    }
+}
+
+impl ServiceguardProvider {
+    /// The policy in effect, from the daemon's status at most [`access::POLICY_FRESH_FOR`]
+    /// old (the model is not built from it); none while the daemon does not answer.
+    fn access_view(&self) -> Option<Arc<AccessView>> {
+        self.access.view(Instant::now(), || {
+            self.source
+                .status()
+                .map(|status| (status.cluster.generation, status.access))
         })
     }
 }
@@ -178,6 +193,7 @@ impl ServiceguardProvider {
             host: manager.host().to_owned(),
             version: version.to_owned(),
             cache: Mutex::new(None),
+            access: PolicyCache::default(),
             resolver: Resolver::default(),
             requested: Mutex::new(HashMap::new()),
         });
@@ -204,16 +220,20 @@ impl ServiceguardProvider {
         }
         let fetched = Instant::now();
         let status = self.source.status().map_err(OperationError::Failed)?;
-        let mut model = self.build(&status.cluster, &status.service_pids)?;
-        model.access = status.access;
-        let model = Arc::new(model);
+        // The policy of the generation this model shows: a client that waited for it here
+        // (cmapplyconf) is authorized by it from now on.
+        self.access
+            .offer(fetched, status.cluster.generation, status.access);
+        let model = Arc::new(self.build(&status.cluster, &status.service_pids)?);
         *cache = Some((fetched, model.clone()));
         Ok(model)
     }
 
-    /// Forgets the snapshot: a command changed the cluster.
+    /// Forgets the snapshot and the access policy: a command changed the cluster (a
+    /// cmapplyconf, its policy).
     fn invalidate(&self) {
         *self.cache.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.access.forget();
     }
 
     fn build(
@@ -356,7 +376,7 @@ impl ServiceguardProvider {
                 tracing::warn!(?request, %reason, "serviceguard provider: command failed");
                 Ok(not_done(2, reason))
             }
-            Ok(Reply::Status(_) | Reply::Configuration { .. }) => {
+            Ok(Reply::Status(_) | Reply::Configuration { .. } | Reply::Unchanged) => {
                 Ok(not_done(2, "the daemon answered with something else"))
             }
             Err(reason) => Err(OperationError::Failed(reason)),
@@ -406,11 +426,16 @@ impl ServiceguardProvider {
             "getconfiguration" => {
                 let reply = blocking(|| self.source.command(&Request::Configuration));
                 return match reply {
-                    Ok(Reply::Configuration { cluster, packages }) => Ok(MethodOutput {
+                    Ok(Reply::Configuration {
+                        cluster,
+                        packages,
+                        generation,
+                    }) => Ok(MethodOutput {
                         return_value: Some(Value::Uint32(0)),
                         out_params: vec![
                             (Name::new("ClusterFile"), Some(string(cluster))),
                             (Name::new("PackageFiles"), Some(strings(&packages))),
+                            (Name::new("Generation"), Some(Value::Uint64(generation))),
                             (Name::new("Message"), None),
                         ],
                     }),
@@ -420,6 +445,7 @@ impl ServiceguardProvider {
             "runcluster" => Request::RunCluster {
                 nodes: text_list("NodeNames")?,
             },
+            "runnode" => Request::RunNode,
             "haltcluster" | "haltnode" => {
                 let (force, detach) = (flag("Force")?, flag("Detach")?);
                 if force && detach {
@@ -438,11 +464,14 @@ impl ServiceguardProvider {
                         }
                     };
                     if let Some(node) = &node {
-                        let known = self.model().is_ok_and(|model| {
-                            model.snapshot.as_ref().is_some_and(|s| {
-                                s.nodes.iter().any(|n| n.name.eq_ignore_ascii_case(node))
-                            })
-                        });
+                        // A daemon that does not answer is told as such (CIM_ERR_FAILED),
+                        // not as an unknown node. Node names compare exactly, as the
+                        // daemon's lookup does (NODE_NAME is a host name as configured).
+                        let model = self.model()?;
+                        let known = model
+                            .snapshot
+                            .as_ref()
+                            .is_some_and(|s| s.nodes.iter().any(|n| n.name == *node));
                         if !known {
                             return Ok(not_done(
                                 5,
@@ -490,12 +519,33 @@ impl ServiceguardProvider {
                         text,
                     })
                     .collect();
-                let request = Request::Apply { cluster, packages };
+                let base = match param("BaseGeneration") {
+                    None => None,
+                    Some(Value::Uint64(base)) => Some(base),
+                    Some(_) => {
+                        return Err(OperationError::parameter("BaseGeneration must be a uint64"))
+                    }
+                };
+                let request = Request::Apply {
+                    cluster,
+                    packages,
+                    base,
+                };
                 // Files that do not check are an invalid parameter, with every finding.
                 let reply = blocking(|| self.source.command(&request));
                 self.invalidate();
                 return match reply {
                     Ok(Reply::Error(findings)) => Ok(not_done(5, findings)),
+                    // Done, with nothing to distribute: no new generation follows. Unchanged
+                    // is true or null, never false: pywbem reads every boolean output
+                    // parameter with a value as true.
+                    Ok(Reply::Unchanged) => Ok(MethodOutput {
+                        return_value: Some(Value::Uint32(0)),
+                        out_params: vec![
+                            (Name::new("Unchanged"), Some(Value::Boolean(true))),
+                            (Name::new("Message"), None),
+                        ],
+                    }),
                     other => self.outcome(&request, other),
                 };
             }
@@ -1398,5 +1448,39 @@ impl ModelBuilder<'_> {
         )?;
         self.add(link);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A daemon that does not answer.
+    struct Silent;
+
+    impl ClusterSource for Silent {
+        fn status(&self) -> Result<DaemonStatus, String> {
+            Err("the cluster daemon does not answer: connection refused".into())
+        }
+
+        fn command(&self, _request: &Request) -> Result<Reply, String> {
+            Err("the cluster daemon does not answer: connection refused".into())
+        }
+    }
+
+    #[test]
+    fn halt_node_through_a_daemon_that_does_not_answer_says_so() {
+        let repository = cim_schema::shipped::repository().expect("the shipped schema");
+        let mut manager = ObjectManager::new(repository, "node1");
+        let provider = ServiceguardProvider::install(&mut manager, Arc::new(Silent), "test")
+            .expect("the provider installs");
+        let params = [(Name::new("NodeName"), Some(string("n2")))];
+        match provider.cluster_method("HaltNode", &params) {
+            Err(OperationError::Failed(why)) => {
+                assert!(why.contains("does not answer"), "{why}");
+            }
+            Err(other) => panic!("{other:?}"),
+            Ok(output) => panic!("{:?}", output.out_params),
+        }
     }
 }

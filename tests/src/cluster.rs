@@ -37,6 +37,9 @@ pub struct TestCluster {
     program: Option<PathBuf>,
     /// The port of the nodes' WBEM agents (node K on 127.0.0.K), when they run one.
     agent_port: Option<u16>,
+    /// The daemons end when their node halts (`--exit-on-halt`), so that a test sees a
+    /// halt as the process's exit; [`TestCluster::stay_after_halt`] turns it off.
+    exit_on_halt: bool,
 }
 
 impl TestCluster {
@@ -123,6 +126,7 @@ impl TestCluster {
             children: (0..nodes).map(|_| None).collect(),
             namespaces,
             program: None,
+            exit_on_halt: true,
             agent_port: None,
         }
     }
@@ -275,6 +279,12 @@ impl TestCluster {
         self.program = Some(program.to_path_buf());
     }
 
+    /// Later-started daemons stay when their node halts, as cmcld does by default: their
+    /// admin socket and agent answer, and cmrunnode or cmruncl starts them again.
+    pub fn stay_after_halt(&mut self) {
+        self.exit_on_halt = false;
+    }
+
     /// Starts the daemon of node `k` (its log goes to `cmcld.log` in its directory,
     /// appended across lives).
     pub fn start(&mut self, k: usize) {
@@ -307,6 +317,7 @@ impl TestCluster {
                     self.users_path().display().to_string(),
                 ]
             }))
+            .args(self.exit_on_halt.then_some("--exit-on-halt"))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))

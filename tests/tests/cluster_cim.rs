@@ -1123,3 +1123,102 @@ fn the_cluster_access_policy_raises_the_roles_of_the_agents_users() {
     );
     denied(OPERATOR, "cmmodpkg", &["-d", "webpkg"]);
 }
+
+/// cmcld's default: a halted node's daemon stays, its agent answering. cmhaltnode, then
+/// cmrunnode on the same agent brings the node back (same process, a new life); cmhaltcl
+/// halts every node with the daemons still there (the cluster shown down), cmrunnode is
+/// refused then, cmruncl -n through a halted node's agent starts and forms n1 and n2, and
+/// cmrunnode adds n3. SIGTERM ends a halted daemon at once, and halts a running one first
+/// (its packages move), both with exit status 0.
+#[test]
+fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    cluster.add_demo_packages();
+    cluster.stay_after_halt();
+    cluster.start_all();
+    let formed = |c: &TestCluster, n: usize| {
+        (1..=3).any(|k| c.members(k).is_some_and(|(m, _)| m.len() == n))
+    };
+    cluster.wait_for(BOUND, "a formed cluster with its packages placed", |c| {
+        formed(c, 3) && owners(c, 1, "dbpkg") == ["n1"]
+    });
+    let pids: Vec<u32> = (1..=3).map(|k| cluster.pid(k)).collect();
+
+    // cmhaltnode on n3: its daemon stays, and its agent shows n3 halted, the cluster unknown.
+    succeeds(&cluster, 3, "cmhaltnode", &["-f"]);
+    cluster.wait_for(BOUND, "n3 halted, its agent answering", |c| {
+        line_value(c, 3, "node:n3|state").as_deref() == Some("halted")
+            && line_value(c, 1, "node:n3|status").as_deref() == Some("down")
+    });
+    assert!(cluster.exited(3).is_none(), "{}", cluster.log(3));
+    assert_eq!(
+        line_value(&cluster, 3, "status").as_deref(),
+        Some("unknown")
+    );
+    // cmrunnode on n3 (the same agent): the same process joins as a new life.
+    succeeds(&cluster, 3, "cmrunnode", &[]);
+    cluster.wait_for(BOUND, "n3 back in the cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    assert_eq!(cluster.pid(3), pids[2]);
+    assert!(cluster.exited(3).is_none());
+    // A running node: cmrunnode says so and changes nothing.
+    let said = succeeds(&cluster, 3, "cmrunnode", &["-v"]);
+    assert!(said.contains("running already"), "{said}");
+
+    // cmhaltcl -f: every node halts, every daemon stays, every agent shows the cluster down.
+    succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
+    cluster.wait_for(BOUND, "every node halted, the cluster down", |c| {
+        (1..=3).all(|k| line_value(c, k, "status").as_deref() == Some("down"))
+    });
+    assert!((1..=3).all(|k| cluster.exited(k).is_none()));
+    fails(&cluster, 2, "cmrunnode", &[], "cmruncl starts it");
+    // cmruncl -n n1 -n n2 through n2's agent (a halted node): both start and form.
+    succeeds(&cluster, 2, "cmruncl", &["-n", "n1", "-n", "n2"]);
+    cluster.wait_for(BOUND, "n1 and n2 formed, dbpkg running", |c| {
+        (1..=2).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 2))
+            && owners(c, 1, "dbpkg") == ["n1"]
+    });
+    assert_eq!(
+        line_value(&cluster, 3, "node:n3|state").as_deref(),
+        Some("halted")
+    );
+    succeeds(&cluster, 3, "cmrunnode", &[]);
+    cluster.wait_for(BOUND, "n3 joined", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    assert_eq!(
+        (1..=3).map(|k| cluster.pid(k)).collect::<Vec<_>>(),
+        pids,
+        "the same processes throughout"
+    );
+
+    // SIGTERM on n1, which runs dbpkg: it halts first (dbpkg moves to n2), then ends with 0.
+    cluster.signal(1, "TERM");
+    cluster.wait_for(BOUND, "n1 ended, dbpkg on n2", |c| {
+        c.exited(1).is_some() && owners(c, 2, "dbpkg") == ["n2"]
+    });
+    assert_eq!(
+        cluster.exited(1).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        cluster.log(1)
+    );
+    // SIGTERM on a halted daemon ends it at once.
+    succeeds(&cluster, 3, "cmhaltnode", &["-f"]);
+    cluster.wait_for(BOUND, "n3 halted", |c| {
+        line_value(c, 3, "node:n3|state").as_deref() == Some("halted")
+    });
+    cluster.signal(3, "TERM");
+    cluster.wait_for(BOUND, "n3 ended", |c| c.exited(3).is_some());
+    assert_eq!(
+        cluster.exited(3).and_then(|s| s.code()),
+        Some(0),
+        "{}",
+        cluster.log(3)
+    );
+}

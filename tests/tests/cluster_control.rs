@@ -74,6 +74,7 @@ fn a_configuration_larger_than_a_datagram_reaches_every_node() {
         message: Message::Apply {
             epoch: Epoch(1),
             serial: 1,
+            base: None,
             config: Arc::new(generation),
         },
     };
@@ -86,6 +87,7 @@ fn a_configuration_larger_than_a_datagram_reaches_every_node() {
             &Request::Apply {
                 cluster: None,
                 packages: files,
+                base: None,
             },
         )
         .unwrap();

@@ -403,6 +403,7 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
                     file("pkgA.conf", &pkg_a),
                     file("pkgB.conf", &format!("{pkg_b}node_name n9\n")),
                 ],
+                base: None,
             },
         )
         .unwrap();
@@ -418,6 +419,7 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
             &Request::Apply {
                 cluster: None,
                 packages: vec![file("pkgB.conf", pkg_b)],
+                base: None,
             },
         )
         .unwrap();
@@ -431,6 +433,7 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
             &Request::Apply {
                 cluster: None,
                 packages: vec![file("pkgA.conf", &pkg_a), file("pkgB.conf", pkg_b)],
+                base: None,
             },
         )
         .unwrap();

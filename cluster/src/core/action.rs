@@ -195,6 +195,9 @@ pub enum Event {
     },
     /// The whole cluster halted (cmhaltcl): every member halted its packages and stops.
     ClusterHalted,
+    /// This halted node is to start a new life (cmrunnode, or a cmruncl naming it): its
+    /// daemon starts again as a newly started one would.
+    StartAgain,
     /// A configuration generation took effect here (cmapplyconf).
     ConfigChanged {
         /// The generation before.
@@ -313,4 +316,7 @@ pub enum Taken {
     /// [`Event::CommandAnswered`] with this serial (or never, when the membership changes
     /// on the way: the caller bounds its wait).
     Forwarded(u64),
+    /// cmapplyconf of the configuration in effect: there is nothing to change, and nothing
+    /// is distributed (no new generation follows).
+    Unchanged,
 }

@@ -173,6 +173,10 @@ pub enum Message {
         epoch: Epoch,
         /// Numbers the sender's commands, as for [`Message::Command`] (the answer names it).
         serial: u64,
+        /// The generation the files were merged into (cmapplyconf read it with cmgetconf's
+        /// GetConfiguration): the coordinator refuses them when another is in effect, so
+        /// that two operators' changes never undo each other. None: not checked.
+        base: Option<u64>,
         /// The files.
         config: Arc<Generation>,
     },
@@ -229,6 +233,12 @@ pub enum Message {
         /// -d: leave its packages running, detached.
         detach: bool,
     },
+    /// cmruncl given on a node of a halted cluster (or one forming): each node named that is
+    /// halted, its daemon still there, starts a new life and looks for the cluster to form.
+    Start {
+        /// The nodes named (`cmruncl -n`), the sender among them.
+        nodes: NodeSet,
+    },
 }
 
 impl Message {
@@ -251,6 +261,7 @@ impl Message {
             Message::Order { .. } => "Order",
             Message::Answer { .. } => "Answer",
             Message::HaltNode { .. } => "HaltNode",
+            Message::Start { .. } => "Start",
         }
     }
 }

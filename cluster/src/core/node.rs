@@ -16,7 +16,7 @@ use super::clique::Reachability;
 use super::message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
-use crate::config::package::PackageConfig;
+use crate::config::package::{Lines, PackageConfig};
 use crate::config::{needs_halted_cluster, Generation};
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, Outcome, Proposer};
 use crate::packages::{
@@ -374,6 +374,10 @@ pub struct Node {
     halting_detached: std::collections::BTreeSet<PackageId>,
     /// The cluster halted (cmhaltcl) while this node was a member.
     cluster_halted: bool,
+    /// The safety timer fenced this node: it is halted for good (its daemon ends).
+    fenced: bool,
+    /// Halted: when a heartbeat last said a cluster runs (its sender a member).
+    heard_cluster: Option<Instant>,
     /// cmruncl -n: the nodes to form the cluster with (else every configured node).
     start_with: Option<NodeSet>,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
@@ -470,6 +474,8 @@ impl Node {
             halting_detached: std::collections::BTreeSet::new(),
             marks_persisted: Vec::new(),
             cluster_halted: false,
+            fenced: false,
+            heard_cluster: None,
             start_with: None,
             pending_config: None,
             config_attempts: 0,
@@ -609,17 +615,72 @@ impl Node {
     /// cmruncl [-n node]... on a starting node: form the cluster with these nodes (all
     /// must be reachable) instead of waiting for every configured node, unless a cluster
     /// already runs, which the node joins. The operator vouches that the others are down.
+    ///
+    /// On a halted node (its daemon still there) it starts the named nodes that are halted
+    /// too ([`Message::Start`]) and this one ([`Event::StartAgain`]): each starts a new life,
+    /// and the command given again on the new life forms the cluster with them.
     pub fn handle_run_cluster(&mut self, now: Instant, nodes: NodeSet) -> Result<(), Refusal> {
-        if self.phase != Phase::Starting || self.view.epoch != Epoch::NONE {
+        let me = self.settings.me;
+        let halted = self.phase == Phase::Halted;
+        let in_a_cluster = self.phase != Phase::Starting || self.view.epoch != Epoch::NONE;
+        if self.fenced || (!halted && in_a_cluster) {
             return Err(Refusal::AlreadyMember);
         }
-        let me = self.settings.me;
         if !nodes.contains(me) || nodes.iter().any(|n| n.index() >= self.settings.nodes) {
             return Err(Refusal::NotAnAllowedNode { node: me });
+        }
+        // The named nodes that are halted start (those running or starting ignore it).
+        let message = Message::Start { nodes };
+        for node in nodes.iter().filter(|&n| n != me) {
+            self.send_to_life(node, Incarnation(0), &message);
+        }
+        if halted {
+            self.event(Event::StartAgain);
+            return Ok(());
         }
         self.start_with = Some(nodes);
         self.step(now);
         Ok(())
+    }
+
+    /// cmrunnode on this node: a halted node whose daemon is still there starts a new life
+    /// ([`Event::StartAgain`]), joining the cluster if it runs. A node that runs or is
+    /// starting is refused, and so is a fenced one (its daemon ends).
+    pub fn handle_run_node(&mut self) -> Result<(), Refusal> {
+        if self.phase != Phase::Halted || self.fenced {
+            return Err(Refusal::AlreadyMember);
+        }
+        self.event(Event::StartAgain);
+        Ok(())
+    }
+
+    /// [`Message::Start`] from a node given cmruncl: this node starts a new life if it is
+    /// halted (not fenced) and named; starting and in no cluster yet, it forms with the
+    /// nodes named, as if given the same cmruncl (the lowest of them coordinates the
+    /// forming, wherever the command was given).
+    fn on_start(&mut self, now: Instant, envelope: &Envelope) {
+        let me = self.settings.me;
+        let Message::Start { nodes } = &envelope.message else {
+            return;
+        };
+        let valid = envelope.from != me
+            && envelope.from.index() < self.settings.nodes
+            && envelope.cluster_id == self.settings.cluster_id
+            && (envelope.to_incarnation == Incarnation(0)
+                || envelope.to_incarnation == self.incarnation);
+        if !valid || !nodes.contains(me) || self.fenced {
+            return;
+        }
+        if self.phase == Phase::Halted {
+            self.event(Event::StartAgain);
+        } else if self.phase == Phase::Starting
+            && self.view.epoch == Epoch::NONE
+            && nodes.iter().all(|n| n.index() < self.settings.nodes)
+            && !self.safety_expired(now)
+        {
+            self.start_with = Some(*nodes);
+            self.step(now);
+        }
     }
 
     /// cmhaltnode on this node: halt its packages (only with `force`; without it the
@@ -627,23 +688,36 @@ impl Node {
     /// membership gracefully: the others take the node out without a fence wait, and its
     /// failover packages start where they can (AUTO_RUN stays as it is).
     pub fn handle_halt_node(&mut self, now: Instant, force: bool) -> Result<(), Refusal> {
+        self.check_halt_node(now, force)?;
+        self.start_halt(now, false);
+        Ok(())
+    }
+
+    /// The refusals of cmhaltnode [-f] on this node.
+    fn check_halt_node(&mut self, now: Instant, force: bool) -> Result<(), Refusal> {
         if self.phase == Phase::Halted || self.safety_expired(now) {
             return Err(Refusal::ClusterNotRunning);
         }
         if self.leaving != Leaving::No {
             return Err(Refusal::Halting);
         }
-        if self.phase == Phase::Starting {
+        if self.phase != Phase::Starting && !force {
+            self.refuse_if_running(|node| node == self.settings.me)?;
+        }
+        Ok(())
+    }
+
+    /// cmhaltnode [-d] on this node, its refusals checked: the halt starts.
+    fn start_halt(&mut self, now: Instant, detach: bool) {
+        if detach {
+            self.start_leaving(now, Leaving::DetachNode);
+        } else if self.phase == Phase::Starting {
             // Not in a cluster yet: nothing to hand over (what it holds detached stays
             // detached).
             self.leave_done();
-            return Ok(());
+        } else {
+            self.start_leaving(now, Leaving::Node);
         }
-        if !force {
-            self.refuse_if_running(|node| node == self.settings.me)?;
-        }
-        self.start_leaving(now, Leaving::Node);
-        Ok(())
     }
 
     /// cmhaltnode [-f | -d] NODE given on this node for another member: sent to it, which
@@ -700,12 +774,18 @@ impl Node {
             return;
         }
         *last = (epoch, serial);
-        let halted = if detach {
-            self.handle_detach_node(now)
+        let checked = if detach {
+            self.check_detach_node(now)
         } else {
-            self.handle_halt_node(now, force)
+            self.check_halt_node(now, force)
         };
-        self.answer(from, serial, halted.as_ref().err());
+        // Answered before the halt starts: the answer is the first of this node's actions
+        // to go out, ahead of the heartbeats and proposals that take it out of the
+        // membership, after which its connections may close.
+        self.answer(from, serial, checked.as_ref().err());
+        if checked.is_ok() {
+            self.start_halt(now, detach);
+        }
     }
 
     /// cmhaltnode -d on this node: its packages keep running, detached and unmonitored,
@@ -715,15 +795,20 @@ impl Node {
     /// here starting, halting, halt_aborted or in maintenance, with a member unreachable,
     /// during a configuration change.
     pub fn handle_detach_node(&mut self, now: Instant) -> Result<(), Refusal> {
+        self.check_detach_node(now)?;
+        self.start_halt(now, true);
+        Ok(())
+    }
+
+    /// The refusals of cmhaltnode -d on this node.
+    fn check_detach_node(&mut self, now: Instant) -> Result<(), Refusal> {
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err(Refusal::ClusterNotRunning);
         }
         if self.leaving != Leaving::No {
             return Err(Refusal::Halting);
         }
-        self.check_detach(now, |node| node == self.settings.me)?;
-        self.start_leaving(now, Leaving::DetachNode);
-        Ok(())
+        self.check_detach(now, |node| node == self.settings.me)
     }
 
     /// cmhaltcl -d given on this node: every member leaves its packages running, detached,
@@ -809,14 +894,24 @@ impl Node {
     /// membership the coordinator commits, on every member or on none: each member persists
     /// it before accepting. Refused for cluster parameters that need the cluster halted,
     /// and for packages that run and would be deleted or changed.
+    ///
+    /// `base` is the generation the files were merged into: refused when another is in
+    /// effect (here, and again on the coordinator), so that a change applied in between is
+    /// not undone. Files that are the generation in effect change nothing:
+    /// [`Taken::Unchanged`], and nothing is distributed.
     pub fn handle_apply(
         &mut self,
         now: Instant,
+        base: Option<u64>,
         cluster: ClusterConfig,
         packages: Vec<PackageConfig>,
     ) -> Result<Taken, Refusal> {
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err(Refusal::ClusterNotRunning);
+        }
+        self.check_base(base)?;
+        if self.in_effect(&cluster, &packages) {
+            return Ok(Taken::Unchanged);
         }
         self.check_apply(&cluster, &packages)?;
         let taken = match self.view.coordinator() {
@@ -825,6 +920,7 @@ impl Node {
                 let message = Message::Apply {
                     epoch: self.view.epoch,
                     serial: self.command_serial,
+                    base,
                     config: Arc::new(Generation {
                         number: 0,
                         cluster,
@@ -835,16 +931,36 @@ impl Node {
                 self.await_answer()
             }
             _ => {
-                if self.pending_config.is_some() {
-                    return Err(Refusal::ConfigurationChanging);
+                if !self.pending_is(&cluster, &packages) {
+                    if self.pending_config.is_some() {
+                        return Err(Refusal::ConfigurationChanging);
+                    }
+                    self.pending_config = Some((cluster, packages));
+                    self.config_attempts = 0;
                 }
-                self.pending_config = Some((cluster, packages));
-                self.config_attempts = 0;
                 Taken::Done
             }
         };
         self.step(now);
         Ok(taken)
+    }
+
+    /// cmapplyconf's compare-and-swap: refused unless the files were merged into the
+    /// generation in effect (None: not checked).
+    fn check_base(&self, base: Option<u64>) -> Result<(), Refusal> {
+        let in_effect = self.settings.config_generation;
+        match base {
+            Some(base) if base != in_effect => Err(Refusal::ConfigurationStale { base, in_effect }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `cluster` and `packages` are the change this coordinator has on its way
+    /// already (the same cmapplyconf given again).
+    fn pending_is(&self, cluster: &ClusterConfig, packages: &[PackageConfig]) -> bool {
+        self.pending_config
+            .as_ref()
+            .is_some_and(|(c, p)| c == cluster && same_packages(p, packages))
     }
 
     /// The refusals of cmapplyconf against the configuration in effect and the packages as
@@ -973,7 +1089,7 @@ impl Node {
 
     /// Whether `config` is what is in effect already (a repeated cmapplyconf).
     fn in_effect(&self, cluster: &ClusterConfig, packages: &[PackageConfig]) -> bool {
-        *self.settings.config == *cluster && self.settings.packages.as_slice() == packages
+        *self.settings.config == *cluster && same_packages(&self.settings.packages, packages)
     }
 
     /// A generation takes effect here: the catalog, the package manager and the timing
@@ -1036,28 +1152,31 @@ impl Node {
         now: Instant,
         from: NodeId,
         (epoch, serial): (Epoch, u64),
-        config: &Generation,
+        (base, config): (Option<u64>, &Generation),
     ) {
         let coordinator = self.view.coordinator() == Some(self.settings.me);
         if !coordinator || epoch != self.view.epoch || !self.quorate(now) {
             // Not answered: the sender's membership has moved on, and it bounds its wait.
             return;
         }
-        if self.in_effect(&config.cluster, &config.packages)
-            || self
-                .pending_config
-                .as_ref()
-                .is_some_and(|(c, p)| *c == config.cluster && *p == config.packages)
+        // The sender checked `base` and "unchanged" against its own generation in effect;
+        // checked again here, where the change is decided (the compare-and-swap).
+        let stale = self.check_base(base);
+        if stale.is_ok()
+            && (self.in_effect(&config.cluster, &config.packages)
+                || self.pending_is(&config.cluster, &config.packages))
         {
-            // Sent again, or applied already.
+            // Sent again (on every network), or applied already.
             self.answer(from, serial, None);
             return;
         }
-        let checked = if self.pending_config.is_some() {
-            Err(Refusal::ConfigurationChanging)
-        } else {
-            self.check_apply(&config.cluster, &config.packages)
-        };
+        let checked = stale.and_then(|()| {
+            if self.pending_config.is_some() {
+                Err(Refusal::ConfigurationChanging)
+            } else {
+                self.check_apply(&config.cluster, &config.packages)
+            }
+        });
         match checked {
             Ok(()) => {
                 self.pending_config = Some((config.cluster.clone(), config.packages.clone()));
@@ -1459,6 +1578,25 @@ impl Node {
             self.on_detached_message(now, envelope);
             return;
         }
+        if matches!(envelope.message, Message::Start { .. }) {
+            self.on_start(now, &envelope);
+            return;
+        }
+        if self.phase == Phase::Halted {
+            // A halted node still hears the members' heartbeats: its view says whether a
+            // cluster runs without it (cmrunnode joins it) or not (cmruncl forms one).
+            if let Message::Heartbeat(heartbeat) = &envelope.message {
+                if envelope.from != self.settings.me
+                    && envelope.from.index() < self.settings.nodes
+                    && envelope.cluster_id == self.settings.cluster_id
+                    && heartbeat.epoch != Epoch::NONE
+                    && heartbeat.phase != Phase::Halted
+                {
+                    self.heard_cluster = Some(now);
+                }
+            }
+            return;
+        }
         if self.phase == Phase::Halted || !self.admit(now, &envelope) {
             return;
         }
@@ -1581,14 +1719,17 @@ impl Node {
             Message::Apply {
                 epoch,
                 serial,
+                base,
                 config,
-            } => self.on_apply(now, from, (epoch, serial), &config),
+            } => self.on_apply(now, from, (epoch, serial), (base, &config)),
             Message::HaltNode {
                 epoch,
                 serial,
                 force,
                 detach,
             } => self.on_halt_node(now, from, (epoch, serial), (force, detach)),
+            // Taken before admission (a halted node hears it).
+            Message::Start { .. } => {}
             Message::Answer { serial, refusal } => {
                 // Sent on every control connection: the first copy counts.
                 if let Some(at) = self.awaited_answers.iter().position(|&s| s == serial) {
@@ -3753,6 +3894,7 @@ impl Node {
             self.event(Event::QuorumLost { reason });
         }
         self.actions.push_back(Action::Fence { reason });
+        self.fenced = true;
         self.proposal = None;
         self.accepted = None;
         self.set_phase(Phase::Halted);
@@ -4027,6 +4169,13 @@ impl Node {
         if status == ClusterStatus::Down && !self.cluster_halted && self.view.epoch != Epoch::NONE {
             status = ClusterStatus::Unknown;
         }
+        // Halted, it hears a cluster run: not down (cmrunnode joins it).
+        let heard = self
+            .heard_cluster
+            .is_some_and(|at| now.saturating_since(at) < self.settings.timing.member_timeout);
+        if self.phase == Phase::Halted && status == ClusterStatus::Down && heard {
+            status = ClusterStatus::Unknown;
+        }
         let node_names: Vec<String> = config.nodes.iter().map(|n| n.name.clone()).collect();
         let up = if matches!(self.phase, Phase::Running | Phase::Reforming) {
             self.view.members
@@ -4199,6 +4348,24 @@ impl Node {
 /// and grow).
 fn fresh_generation(current: u64, epoch: Epoch) -> u64 {
     current.saturating_add(epoch.0)
+}
+
+/// Whether two sets of package files say the same, in whatever order they were given (the
+/// catalog orders packages by name: cmapplyconf -P of one file lists it last) and whatever
+/// lines they were read from (cmgetconf writes a file of its own layout).
+fn same_packages(a: &[PackageConfig], b: &[PackageConfig]) -> bool {
+    fn by_name(set: &[PackageConfig]) -> Vec<PackageConfig> {
+        let mut sorted: Vec<PackageConfig> = set
+            .iter()
+            .map(|p| PackageConfig {
+                lines: Lines::default(),
+                ..p.clone()
+            })
+            .collect();
+        sorted.sort_by(|x, y| x.name.cmp(&y.name));
+        sorted
+    }
+    a.len() == b.len() && by_name(a) == by_name(b)
 }
 
 /// Whether a command may start a package (refused while a configuration change is on its

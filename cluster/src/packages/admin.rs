@@ -155,6 +155,14 @@ pub enum Refusal {
     },
     /// cmapplyconf: another configuration change is being applied.
     ConfigurationChanging,
+    /// cmapplyconf: the files were merged into a generation that is no longer in effect
+    /// (another change was applied since): applying them would undo that change.
+    ConfigurationStale {
+        /// The generation the files were merged into.
+        base: u64,
+        /// The generation in effect.
+        in_effect: u64,
+    },
     /// The package has no such service.
     UnknownService,
     /// cmmodpkg -m on while AUTO_RUN is enabled.
@@ -264,6 +272,12 @@ impl fmt::Display for Refusal {
             Refusal::ConfigurationChanging => {
                 f.write_str("another configuration change is being applied: try again shortly")
             }
+            Refusal::ConfigurationStale { base, in_effect } => write!(
+                f,
+                "the configuration changed since it was read (generation {in_effect} is in \
+                 effect, the files were based on generation {base}): read it again (cmgetconf), \
+                 make the change again and retry"
+            ),
             Refusal::UnknownService => f.write_str("the package has no such service"),
             Refusal::SwitchingEnabled => f.write_str(
                 "global switching is enabled: disable it first with cmmodpkg -d, then set \

@@ -108,7 +108,8 @@ pub fn route(message: &Message) -> Route {
         | Message::DetachedHalted { .. }
         | Message::Order { .. }
         | Message::Answer { .. }
-        | Message::HaltNode { .. } => Route::Control,
+        | Message::HaltNode { .. }
+        | Message::Start { .. } => Route::Control,
         // A proposal carrying a configuration generation, or an acceptance carrying those it
         // accepted, can be as large as a configuration: not encoded on the timing thread.
         Message::Propose { config, .. } if config.is_some() => Route::Control,

@@ -102,6 +102,21 @@ pub struct Options {
     pub node: String,
     /// The UDP port of the heartbeat networks, the same on every node.
     pub heartbeat_port: u16,
+    /// End the daemon when the node halts (cmhaltnode, cmhaltcl). Without it the daemon
+    /// stays, halted: its admin socket (and agent) answer, and cmrunnode or cmruncl starts
+    /// the node again ([`Ended::StartAgain`]).
+    pub exit_on_halt: bool,
+}
+
+/// How a daemon that started ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The node halted (and the daemon was to end then), or was told to end (SIGTERM,
+    /// SIGINT) and halted first.
+    Halted,
+    /// The node, halted, was told to start again (cmrunnode, or a cmruncl naming it): the
+    /// caller starts the daemon again as a new life (cmcld executes itself again).
+    StartAgain,
 }
 
 /// Why a daemon could not start.
@@ -208,6 +223,10 @@ pub enum Request {
         cluster: Option<FileText>,
         /// Every package file of the new generation.
         packages: Vec<FileText>,
+        /// The generation the files were merged into ([`Reply::Configuration`]'s): refused
+        /// when another is in effect by then. Absent: not checked.
+        #[serde(default)]
+        base: Option<u64>,
     },
     /// cmhaltcl [-f] [-d].
     HaltCluster {
@@ -216,6 +235,9 @@ pub enum Request {
         /// -d: leave the packages running, detached.
         detach: bool,
     },
+    /// cmrunnode on this node: a halted node (its daemon still there) starts again and
+    /// joins the cluster.
+    RunNode,
 }
 
 /// A configuration file given to [`Request::Apply`]: its name (for the findings) and text.
@@ -240,9 +262,14 @@ pub enum Reply {
         cluster: String,
         /// The package files, by package name.
         packages: Vec<String>,
+        /// The configuration generation they are.
+        #[serde(default)]
+        generation: u64,
     },
     /// The command was taken.
     Done,
+    /// cmapplyconf of the configuration in effect: nothing to change, nothing distributed.
+    Unchanged,
     /// Refused, with Serviceguard's reason.
     Refused(String),
     /// The request could not be understood or carried out.
@@ -345,6 +372,7 @@ fn taken(taken: Taken) -> Option<Answer> {
     match taken {
         Taken::Done => None,
         Taken::Forwarded(serial) => Some(Answer::Later(serial)),
+        Taken::Unchanged => Some(Answer::Now(Reply::Unchanged)),
     }
 }
 
@@ -371,6 +399,8 @@ enum Input {
         answer: Result<QuorumServerAnswer, String>,
     },
     Subnet(SubnetChange),
+    /// SIGTERM or SIGINT: halt the node (as cmhaltnode -f) and end.
+    Terminate,
 }
 
 /// The safety timer's process groups, told through the watcher's pipe.
@@ -669,9 +699,11 @@ impl Clock {
     }
 }
 
-/// Runs the daemon until the node halts (Ok) or must not run any longer (fenced: the safety
-/// timer kills the process group at once; this returns only if it has not yet).
-pub fn run(options: &Options, fence: SafetyTimers) -> Result<(), StartError> {
+/// Runs the daemon until the node halts and the daemon is to end ([`Ended::Halted`]: with
+/// [`Options::exit_on_halt`], or after SIGTERM or SIGINT), until the halted node is told to
+/// start again ([`Ended::StartAgain`]), or until it must not run any longer (fenced: the
+/// safety timer kills the process group at once; this returns only if it has not yet).
+pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> {
     let log = Log::start(&options.node);
     let loaded = load(options)?;
     let memory_locked = lock_memory();
@@ -738,6 +770,34 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<(), StartError> {
         .collect();
 
     let (inputs, received) = mpsc::channel::<Input>();
+    // SIGTERM and SIGINT become an input (a parent may have blocked them: unblocked here,
+    // before the threads start, so every thread inherits that).
+    let terms = [nix::sys::signal::SIGTERM, nix::sys::signal::SIGINT];
+    let mut unblock = nix::sys::signal::SigSet::empty();
+    for signal in terms {
+        unblock.add(signal);
+    }
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+        Some(&unblock),
+        None,
+    )
+    .or_else(|e| fail(format!("cannot unblock SIGTERM and SIGINT: {e}")))?;
+    let mut signals = signal_hook::iterator::Signals::new(terms.map(|s| s as i32))
+        .or_else(|e| fail(format!("cannot take SIGTERM and SIGINT: {e}")))?;
+    {
+        let inputs = inputs.clone();
+        thread::Builder::new()
+            .name("cmcld-signals".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    if inputs.send(Input::Terminate).is_err() {
+                        return;
+                    }
+                }
+            })
+            .or_else(|e| fail(format!("signal thread: {e}")))?;
+    }
     let counters = Arc::new(Counters::default());
     let opener = Arc::new(Mutex::new(Opener::new(
         &key,
@@ -966,6 +1026,10 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<(), StartError> {
         monitor,
         subnets: BTreeMap::new(),
         awaiting: Vec::new(),
+        exit_on_halt: options.exit_on_halt,
+        terminating: false,
+        control_queued: 0,
+        control_unqueued: 0,
     };
     driver.catalog = driver.node.settings().catalog.clone();
     driver.monitor_subnets();
@@ -1324,6 +1388,8 @@ fn write_reply(writer: &mut UnixStream, reply: &Reply) -> io::Result<()> {
 /// Why the timing loop ended.
 enum Stop {
     Halted,
+    /// Halted, and told to start again (cmrunnode, cmruncl).
+    StartAgain,
     Fenced(String),
 }
 
@@ -1359,10 +1425,17 @@ struct Driver {
     subnets: BTreeMap<IpAddr, SubnetState>,
     /// Admin requests waiting for the package coordinator's answer.
     awaiting: Vec<Awaiting>,
+    /// End when the node halts ([`Options::exit_on_halt`]).
+    exit_on_halt: bool,
+    /// SIGTERM or SIGINT came: end once halted.
+    terminating: bool,
+    /// Frames queued on the control channel, and refused at queueing, so far.
+    control_queued: u64,
+    control_unqueued: u64,
 }
 
 impl Driver {
-    fn run(&mut self, inputs: &mpsc::Receiver<Input>) -> Result<(), StartError> {
+    fn run(&mut self, inputs: &mpsc::Receiver<Input>) -> Result<Ended, StartError> {
         self.drain();
         loop {
             if let Some(stop) = self.stop.take() {
@@ -1370,7 +1443,13 @@ impl Driver {
                     Stop::Halted => {
                         self.counters.wait_for_replies(Duration::from_secs(2));
                         self.log.say("halted");
-                        Ok(())
+                        Ok(Ended::Halted)
+                    }
+                    Stop::StartAgain => {
+                        self.counters.wait_for_replies(Duration::from_secs(2));
+                        self.flush_control(Duration::from_secs(3));
+                        self.log.say("starting again as a new life");
+                        Ok(Ended::StartAgain)
                     }
                     Stop::Fenced(why) => {
                         // The watcher kills this process group and the packages' groups now;
@@ -1448,6 +1527,28 @@ impl Driver {
                     self.node.handle_subnet(now, change.subnet, change.state);
                 }
             }
+            Input::Terminate => self.terminate(now),
+        }
+    }
+
+    /// SIGTERM or SIGINT (a system shutdown, `systemctl stop`): a halted node's daemon ends
+    /// at once; a running one halts the node first, as cmhaltnode -f does (its packages halt
+    /// and fail over, the others re-form without waiting for it), then ends.
+    fn terminate(&mut self, now: Instant) {
+        self.terminating = true;
+        if self.node.phase() == Phase::Halted {
+            if self.stop.is_none() {
+                self.stop = Some(Stop::Halted);
+            }
+            return;
+        }
+        match self.node.handle_halt_node(now, true) {
+            Ok(()) => self
+                .log
+                .say("told to end: halting the node (cmhaltnode -f) first"),
+            Err(refusal) => self.log.say(format_args!(
+                "told to end: ending once the node has halted ({refusal})"
+            )),
         }
     }
 
@@ -1575,9 +1676,17 @@ impl Driver {
                     ..
                 } = event
                 {
-                    if self.stop.is_none() {
+                    if self.stop.is_none() && (self.exit_on_halt || self.terminating) {
                         self.stop = Some(Stop::Halted);
+                    } else if self.stop.is_none() {
+                        self.log.say(
+                            "halted; the daemon stays: cmrunnode (or a cmruncl naming this \
+                             node) starts it again, SIGTERM ends it",
+                        );
                     }
+                }
+                if event == crate::core::Event::StartAgain && self.stop.is_none() {
+                    self.stop = Some(Stop::StartAgain);
                 }
                 self.log.say(format_args!("{event:?}"));
             }
@@ -1589,12 +1698,39 @@ impl Driver {
         }
     }
 
+    /// Queues `envelope` on the control channel, counting what was queued.
+    fn control_send(&mut self, to: NodeId, network: usize, envelope: Envelope) {
+        if self.control.send(to, network, envelope) {
+            self.control_queued += 1;
+        } else {
+            self.control_unqueued += 1;
+        }
+    }
+
+    /// Waits, at most `limit`, until the control channel has written (or given up on) every
+    /// frame queued so far: a daemon about to start again lets its last messages (a cmruncl's
+    /// [`Message::Start`]) leave first.
+    fn flush_control(&self, limit: Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let status = self.control.status();
+            // Refused at queueing counts as not sent too.
+            let done = status.frames_sent + status.frames_not_sent + status.frames_too_large;
+            if done >= self.control_queued + self.control_unqueued
+                || std::time::Instant::now() >= deadline
+            {
+                return;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     fn send(&mut self, to: NodeId, network: usize, envelope: Envelope) {
         let route = control::route(&envelope.message);
         // Configurations and package commands go on the control channel unencoded: its
         // sender threads encode them, so a large generation never costs the timing thread.
         if route == Route::Control {
-            self.control.send(to, network, envelope);
+            self.control_send(to, network, envelope);
             return;
         }
         let Some(address) = self
@@ -1609,7 +1745,7 @@ impl Driver {
         };
         let payload = wire::encode_envelope(&envelope);
         if payload.len() > PAYLOAD_MAX {
-            self.control.send(to, network, envelope);
+            self.control_send(to, network, envelope);
             return;
         }
         let Some(sealer) = self.sealers.get_mut(to.index()) else {
@@ -1626,7 +1762,7 @@ impl Driver {
             MsgFlags::MSG_DONTWAIT,
         );
         if route == Route::Both {
-            self.control.send(to, network, envelope);
+            self.control_send(to, network, envelope);
         }
     }
 
@@ -1724,7 +1860,8 @@ impl Driver {
         self.config
             .nodes
             .iter()
-            .position(|n| n.name.eq_ignore_ascii_case(name))
+            // Exactly, as NODE_NAME is configured (the agent's checks compare so too).
+            .position(|n| n.name == name)
             .map(|i| NodeId(i as u32))
             .ok_or_else(|| Reply::Error(format!("{name} is not a node of this cluster")))
     }
@@ -1856,6 +1993,7 @@ impl Driver {
                         .iter()
                         .map(crate::config::write::package_ascii)
                         .collect(),
+                    generation: settings.config_generation,
                 })))
             }
             Request::RunPackage {
@@ -1933,12 +2071,16 @@ impl Driver {
                     .map_err(|e| Reply::Refused(e.to_string()))?;
                 Ok(None)
             }
-            Request::Apply { cluster, packages } => {
+            Request::Apply {
+                cluster,
+                packages,
+                base,
+            } => {
                 let in_effect = self.node.settings().config.clone();
                 let (cluster, packages) = checked_generation(&in_effect, cluster, &packages)?;
                 let taken_as = self
                     .node
-                    .handle_apply(now, cluster, packages)
+                    .handle_apply(now, base, cluster, packages)
                     .map_err(refused)?;
                 Ok(taken(taken_as))
             }
@@ -1982,6 +2124,10 @@ impl Driver {
                     self.node.handle_halt_cluster(now, force)
                 }
                 .map_err(refused)?;
+                Ok(None)
+            }
+            Request::RunNode => {
+                self.node.handle_run_node().map_err(refused)?;
                 Ok(None)
             }
         }

@@ -829,6 +829,39 @@ impl Simulation {
         }
     }
 
+    /// A halted node's daemon starts a new life (cmrunnode, cmruncl): as the daemon
+    /// executes itself again, at once (a halted node runs no package to kill).
+    fn start_again(&mut self, node: NodeId) {
+        self.say(format_args!("{node} starts again"));
+        if self.stop_halted(node) {
+            self.schedule(Duration::ZERO, Scheduled::Boot { node });
+        }
+    }
+
+    /// Ends a halted node's life, the package processes it left running (detached) passing
+    /// to its next one. False if it is not up and halted.
+    fn stop_halted(&mut self, node: NodeId) -> bool {
+        let sim_node = &mut self.nodes[node.index()];
+        let halted = sim_node
+            .core
+            .as_ref()
+            .is_some_and(|core| core.phase() == Phase::Halted);
+        if sim_node.life != Life::Up || !halted {
+            return false;
+        }
+        let old = sim_node.incarnation;
+        sim_node.life = Life::Down;
+        sim_node.core = None;
+        sim_node.watchdog = None;
+        sim_node.inbox.clear();
+        let new = Incarnation(old.0 + 1);
+        self.owners = std::mem::take(&mut self.owners)
+            .into_iter()
+            .map(|(p, n, i)| (p, n, if n == node && i == old { new } else { i }))
+            .collect();
+        true
+    }
+
     fn run_core(&mut self, node: NodeId, input: impl FnOnce(&mut Node, Instant)) {
         let sim_node = &mut self.nodes[node.index()];
         let local = local_time(sim_node, self.now);
@@ -928,6 +961,10 @@ impl Simulation {
                 self.quorum_server_request(node, incarnation, request.id, request.kind);
             }
             Action::Package(action) => self.package_action(node, incarnation, action),
+            Action::Event(Event::StartAgain) => {
+                self.observe(node, Event::StartAgain);
+                self.start_again(node);
+            }
             Action::Event(event) => self.observe(node, event),
             Action::Catalog(catalog) => {
                 // The packages of the newest generation, for the tests' lookups.
@@ -1106,6 +1143,17 @@ impl Simulation {
         cluster: Option<&str>,
         packages: &[String],
     ) -> Result<Taken, Refusal> {
+        self.apply_based(node, None, cluster, packages)
+    }
+
+    /// cmapplyconf on `node` of files merged into generation `base` (None: not checked).
+    pub fn apply_based(
+        &mut self,
+        node: NodeId,
+        base: Option<u64>,
+        cluster: Option<&str>,
+        packages: &[String],
+    ) -> Result<Taken, Refusal> {
         if self.nodes[node.index()].life != Life::Up {
             return Err(Refusal::ClusterNotRunning);
         }
@@ -1127,7 +1175,7 @@ impl Simulation {
             .collect::<Result<Vec<_>, _>>()?;
         let mut answer = Err(Refusal::ClusterNotRunning);
         self.run_core(node, |core, now| {
-            answer = core.handle_apply(now, cluster, packages);
+            answer = core.handle_apply(now, base, cluster, packages);
         });
         answer
     }
@@ -1146,6 +1194,17 @@ impl Simulation {
         self.run_core(node, |core, now| {
             answer = core.handle_run_cluster(now, nodes);
         });
+        answer
+    }
+
+    /// cmrunnode given to `node`'s daemon, halted and still there: it starts a new life
+    /// ([`Event::StartAgain`]), as [`Simulation::run_node`] does from outside.
+    pub fn run_node_command(&mut self, node: NodeId) -> Result<(), Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, _| answer = core.handle_run_node());
         answer
     }
 
@@ -1201,23 +1260,7 @@ impl Simulation {
     /// daemon starts again in a new life, and the package processes it left running
     /// (detached) run on. A node that is down boots instead.
     pub fn run_node(&mut self, node: NodeId) {
-        let sim_node = &mut self.nodes[node.index()];
-        let halted = sim_node
-            .core
-            .as_ref()
-            .is_some_and(|core| core.phase() == Phase::Halted);
-        if sim_node.life == Life::Up && halted {
-            let old = sim_node.incarnation;
-            sim_node.life = Life::Down;
-            sim_node.core = None;
-            sim_node.watchdog = None;
-            sim_node.inbox.clear();
-            let new = Incarnation(old.0 + 1);
-            self.owners = std::mem::take(&mut self.owners)
-                .into_iter()
-                .map(|(p, n, i)| (p, n, if n == node && i == old { new } else { i }))
-                .collect();
-        }
+        self.stop_halted(node);
         self.start(node);
     }
 

@@ -1,0 +1,279 @@
+//! cmapplyconf against three real `cmcld` processes on loopback, each serving its WBEM agent:
+//! files that are the configuration in effect change nothing and say so at once, on a node
+//! that does not coordinate too; files merged into a generation that is no longer in effect
+//! are refused (compare-and-swap), so that one operator's change never undoes another's.
+//!
+//! Needs `cargo build --bins` (cmcld and the commands) and, for the direct method call, the
+//! venv of `scripts/test` with pywbem (the test fails, never skips, without them).
+
+use std::process::Output;
+use std::time::Duration;
+
+use cimguard_tests::cluster::TestCluster;
+use cimguard_tests::pyagent::{client_command, describe, output_within};
+
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(2);
+/// Long enough for a formation and a configuration change under CI load.
+const BOUND: Duration = Duration::from_secs(60);
+
+const ADMIN: (&str, &str) = ("admin", "admin-secret-1");
+
+fn package(name: &str) -> String {
+    format!(
+        "package_name {name}\npackage_type failover\nnode_name n1\nnode_name n2\nnode_name n3\n\
+         auto_run no\nservice_name {name}_svc\nservice_cmd \"exec sleep 100000\"\n"
+    )
+}
+
+fn formed() -> TestCluster {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.add_package("pkgA", &package("pkgA"));
+    cluster.add_package("pkgB", &package("pkgB"));
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a formed cluster of three", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    cluster
+}
+
+/// Runs the command `name ARGS` against node `k`'s agent as the administrator.
+fn command(cluster: &TestCluster, k: usize, name: &str, args: &[&str]) -> Output {
+    let program = cimguard_tests::agent::binary(name).unwrap_or_else(|e| panic!("{e}"));
+    let mut command = client_command(program);
+    command
+        .args(args)
+        .env("CIMGUARD_URL", cluster.agent_url(k))
+        .env("CIMGUARD_USER", ADMIN.0)
+        .env("CIMGUARD_PASSWORD", ADMIN.1)
+        .env("CIMGUARD_CA", cluster.agent_ca(k));
+    output_within(&mut command, Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()))
+}
+
+/// `name ARGS`, which must succeed: its standard output.
+fn succeeds(cluster: &TestCluster, k: usize, name: &str, args: &[&str]) -> String {
+    let output = command(cluster, k, name, args);
+    assert!(
+        output.status.success(),
+        "{name} {args:?} failed:\n{}\n{}",
+        describe(&output),
+        cluster.log(k)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}
+
+/// The configuration generation in effect on every node (panics unless they agree).
+fn generation(cluster: &TestCluster) -> u64 {
+    let generations: Vec<u64> = (1..=3)
+        .map(|k| {
+            cluster
+                .status(k)
+                .unwrap_or_else(|e| panic!("n{k}: {e}"))
+                .cluster
+                .generation
+        })
+        .collect();
+    assert!(
+        generations.windows(2).all(|w| w[0] == w[1]),
+        "{generations:?}"
+    );
+    generations[0]
+}
+
+/// A node that does not coordinate the cluster (1-based).
+fn not_coordinating(cluster: &TestCluster) -> usize {
+    let snapshot = cluster.status(1).unwrap().cluster;
+    let coordinator = snapshot.coordinator.expect("a coordinator");
+    (1..=3)
+        .find(|&k| k - 1 != coordinator.0 as usize)
+        .expect("three nodes")
+}
+
+/// The static method `method` of HP_SGClusteringService through node `k`'s agent, called
+/// with pywbem as any CIM client would, with `params` (a JSON object: a string, a list of
+/// strings, or `{"uint64": N}` each): the return value and the output parameters, as JSON.
+fn invoke_with_pywbem(
+    cluster: &TestCluster,
+    k: usize,
+    method: &str,
+    params: &serde_json::Value,
+) -> serde_json::Value {
+    const SCRIPT: &str = r#"
+import json, sys
+import pywbem
+url, ca, user, password, method, params = sys.argv[1:7]
+def typed(value):
+    return pywbem.Uint64(value["uint64"]) if isinstance(value, dict) else value
+connection = pywbem.WBEMConnection(url, (user, password), default_namespace="root/cimv2",
+                                   ca_certs=ca, timeout=120)
+value, out = connection.InvokeMethod(
+    method, "HP_SGClusteringService",
+    **{name: typed(v) for name, v in json.loads(params).items()})
+print(json.dumps({"return": int(value),
+                  "out": {name: (v if v is None or isinstance(v, (bool, str)) else str(v))
+                          for name, v in out.items()}}))
+"#;
+    let python = cimguard_tests::python().unwrap_or_else(|e| panic!("{e}"));
+    let mut command = client_command(python);
+    command
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(cluster.agent_url(k))
+        .arg(cluster.agent_ca(k))
+        .arg(ADMIN.0)
+        .arg(ADMIN.1)
+        .arg(method)
+        .arg(params.to_string());
+    let output = output_within(&mut command, Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
+    assert!(output.status.success(), "pywbem: {}", describe(&output));
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&output)))
+}
+
+/// ApplyConfiguration of `packages` merged into generation `base`, through pywbem.
+fn apply_with_pywbem(
+    cluster: &TestCluster,
+    k: usize,
+    base: u64,
+    packages: &[String],
+) -> serde_json::Value {
+    let params = serde_json::json!({"BaseGeneration": {"uint64": base}, "PackageFiles": packages});
+    invoke_with_pywbem(cluster, k, "ApplyConfiguration", &params)
+}
+
+#[test]
+fn cmapplyconf_of_the_configuration_in_effect_changes_nothing_and_a_stale_one_is_refused() {
+    let mut cluster = formed();
+    let work = tempfile::tempdir().unwrap();
+    let file = |name: &str| work.path().join(name).display().to_string();
+    let k = not_coordinating(&cluster);
+    let before = generation(&cluster);
+
+    // The files in effect, read with cmgetconf and applied again on a node that does not
+    // coordinate: unchanged, exit 0, nothing distributed.
+    std::fs::write(
+        file("cluster.ascii"),
+        succeeds(&cluster, k, "cmgetconf", &[]),
+    )
+    .unwrap();
+    succeeds(
+        &cluster,
+        k,
+        "cmgetconf",
+        &["-p", "pkgA", &file("pkgA.conf")],
+    );
+    succeeds(
+        &cluster,
+        k,
+        "cmgetconf",
+        &["-p", "pkgB", &file("pkgB.conf")],
+    );
+    let unchanged = succeeds(
+        &cluster,
+        k,
+        "cmapplyconf",
+        &["-f", "-P", &file("pkgA.conf")],
+    );
+    assert!(
+        unchanged.contains("No changes to the cluster configuration")
+            && unchanged.contains(&format!("generation {before}")),
+        "{unchanged}"
+    );
+    let whole = succeeds(
+        &cluster,
+        k,
+        "cmapplyconf",
+        &[
+            "-f",
+            "-C",
+            &file("cluster.ascii"),
+            "-P",
+            &file("pkgB.conf"),
+            "-P",
+            &file("pkgA.conf"),
+        ],
+    );
+    assert!(
+        whole.contains("No changes to the cluster configuration"),
+        "{whole}"
+    );
+    assert_eq!(generation(&cluster), before);
+
+    // A real change: pkgC added, a new generation everywhere.
+    std::fs::write(file("pkgC.conf"), package("pkgC")).unwrap();
+    let applied = succeeds(
+        &cluster,
+        k,
+        "cmapplyconf",
+        &["-f", "-P", &file("pkgC.conf")],
+    );
+    assert!(
+        applied.contains("Completed the cluster update"),
+        "{applied}"
+    );
+    cluster.wait_for(BOUND, "the new generation on every node", |c| {
+        (1..=3).all(|j| c.status(j).is_ok_and(|s| s.cluster.generation > before))
+    });
+    let after = generation(&cluster);
+
+    // Another operator merged into the generation read before pkgC came: refused (4) with
+    // the reason, and pkgC stays.
+    let old_set = [package("pkgA"), package("pkgB")];
+    let answer = apply_with_pywbem(&cluster, k, before, &old_set);
+    assert_eq!(answer["return"], 4, "{answer}");
+    let message = answer["out"]["Message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("cmgetconf") && message.contains(&format!("generation {after}")),
+        "{answer}"
+    );
+    assert_eq!(generation(&cluster), after);
+    let listed = succeeds(&cluster, k, "cmgetconf", &["-p", "pkgC"]);
+    assert!(listed.contains("pkgC"), "{listed}");
+
+    // The set in effect, through a CIM client: unchanged, nothing distributed.
+    let in_effect = [package("pkgA"), package("pkgB"), package("pkgC")];
+    let answer = apply_with_pywbem(&cluster, k, after, &in_effect);
+    assert_eq!(answer["return"], 0, "{answer}");
+    assert_eq!(answer["out"]["Unchanged"], true, "{answer}");
+    assert_eq!(generation(&cluster), after);
+
+    // Based on the generation in effect, the same call is taken: pkgC goes.
+    let answer = apply_with_pywbem(&cluster, k, after, &old_set);
+    assert_eq!(answer["return"], 0, "{answer}");
+    assert!(answer["out"]["Unchanged"].is_null(), "{answer}");
+    cluster.wait_for(BOUND, "pkgC deleted on every node", |c| {
+        (1..=3).all(|j| {
+            c.status(j).is_ok_and(|s| {
+                s.cluster.generation > after && s.cluster.packages.iter().all(|p| p.name != "pkgC")
+            })
+        })
+    });
+}
+
+#[test]
+fn cmhaltnode_takes_node_names_exactly() {
+    let cluster = formed();
+    let k = not_coordinating(&cluster);
+    let other = (1..=3).find(|&j| j != k).expect("three nodes");
+    // NODE_NAME is a host name as configured: another spelling names no node, in the agent
+    // as in the daemon, and nothing halts.
+    let upper = format!("N{other}");
+    let answer = invoke_with_pywbem(
+        &cluster,
+        k,
+        "HaltNode",
+        &serde_json::json!({"NodeName": upper}),
+    );
+    assert_eq!(answer["return"], 5, "{answer}");
+    let message = answer["out"]["Message"].as_str().unwrap_or_default();
+    assert!(message.contains("is not a node"), "{answer}");
+    let output = command(&cluster, k, "cmhaltnode", &[&upper]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("is not a node"),
+        "{}",
+        describe(&output)
+    );
+    assert!((1..=3).all(|j| cluster.members(j).is_some_and(|(m, _)| m.len() == 3)));
+}
