@@ -158,6 +158,8 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
     }
     match ended {
         Ok(daemon::Ended::Halted) => ExitCode::SUCCESS,
+        // A shutdown that came while the node was starting again wins.
+        Ok(daemon::Ended::StartAgain) if daemon::terminated() => ExitCode::SUCCESS,
         Ok(daemon::Ended::StartAgain) => start_again(),
         Err(e) => {
             eprintln!("cmcld: {e}");

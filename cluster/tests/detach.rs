@@ -605,3 +605,37 @@ fn after_cmhaltcl_d_a_partial_cmruncl_starts_nothing_detached_elsewhere() {
         (PackageStatus::Up, PackageState::Running)
     );
 }
+
+/// A halted node whose daemon runs a detached package's halt script (cmhaltpkg given on a
+/// member) does not start again meanwhile: cmrunnode is refused until the script ended, and
+/// then the node starts again holding nothing.
+#[test]
+fn cmrunnode_waits_for_a_detached_package_halting_on_the_halted_node() {
+    let mut sim = two_packages(23);
+    sim.script_latency = Duration::from_secs(5);
+    sim.detach_node(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    let a = sim.package("pkgA");
+    sim.command(
+        NodeId(2),
+        Command::Halt {
+            package: a,
+            node: None,
+        },
+    )
+    .unwrap();
+    // The order reaches n1 and its halt script starts (it takes 5 s).
+    sim.run_for(Duration::from_secs(1)).unwrap();
+    assert_eq!(sim.run_node_command(NodeId(0)), Err(Refusal::Halting));
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("pkgA").is_empty())
+        .unwrap());
+    sim.run_for(seconds(1)).unwrap();
+    sim.run_node_command(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert!(sim.running_on("pkgA").is_empty());
+}

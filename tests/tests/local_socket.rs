@@ -167,8 +167,9 @@ fn percent_decode(text: &str) -> String {
 
 /// Not a test of its own: in a copy of this binary run as another user with
 /// [`RAW_SOCKET_VARIABLE`] set, sends [`raw_request`] from that user and prints the answer;
-/// otherwise does nothing.
+/// otherwise does nothing (ignored in a normal run; the copy is run with `--ignored`).
 #[test]
+#[ignore = "a helper run by a_local_socket_serves_root, not a test of its own"]
 fn raw_request_helper() {
     let Some(socket) = std::env::var_os(RAW_SOCKET_VARIABLE) else {
         return;
@@ -259,6 +260,7 @@ fn root_runs_the_commands_over_the_local_socket_and_other_users_are_refused() {
         .args([
             "--exact",
             "raw_request_helper",
+            "--ignored",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -635,6 +635,9 @@ impl Node {
             self.send_to_life(node, Incarnation(0), &message);
         }
         if halted {
+            if !self.halting_detached.is_empty() {
+                return Err(Refusal::Halting);
+            }
             self.event(Event::StartAgain);
             return Ok(());
         }
@@ -649,6 +652,11 @@ impl Node {
     pub fn handle_run_node(&mut self) -> Result<(), Refusal> {
         if self.phase != Phase::Halted || self.fenced {
             return Err(Refusal::AlreadyMember);
+        }
+        // A detached package's halt script runs here (cmhaltpkg given on a member): a new
+        // life would lose it.
+        if !self.halting_detached.is_empty() {
+            return Err(Refusal::Halting);
         }
         self.event(Event::StartAgain);
         Ok(())
@@ -672,9 +680,15 @@ impl Node {
             return;
         }
         if self.phase == Phase::Halted {
-            self.event(Event::StartAgain);
+            // Not while a detached package's halt script runs here: the command given again
+            // once it has finished starts this node.
+            if self.halting_detached.is_empty() {
+                self.event(Event::StartAgain);
+            }
         } else if self.phase == Phase::Starting
             && self.view.epoch == Epoch::NONE
+            // Node numbers mean the same nodes only within one configuration generation.
+            && envelope.config_generation == self.settings.config_generation
             && nodes.iter().all(|n| n.index() < self.settings.nodes)
             && !self.safety_expired(now)
         {

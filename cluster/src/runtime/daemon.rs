@@ -48,7 +48,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -106,6 +106,16 @@ pub struct Options {
     /// stays, halted: its admin socket (and agent) answer, and cmrunnode or cmruncl starts
     /// the node again ([`Ended::StartAgain`]).
     pub exit_on_halt: bool,
+}
+
+/// SIGTERM or SIGINT came (set by the signal thread, read where an input may no longer be
+/// read: a daemon about to start again ends instead).
+static TERMINATED: AtomicBool = AtomicBool::new(false);
+
+/// Whether SIGTERM or SIGINT came: a caller about to start the daemon again
+/// ([`Ended::StartAgain`]) ends instead.
+pub fn terminated() -> bool {
+    TERMINATED.load(Ordering::SeqCst)
 }
 
 /// How a daemon that started ended.
@@ -791,6 +801,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
             .name("cmcld-signals".into())
             .spawn(move || {
                 for _ in signals.forever() {
+                    TERMINATED.store(true, Ordering::SeqCst);
                     if inputs.send(Input::Terminate).is_err() {
                         return;
                     }
@@ -1448,6 +1459,11 @@ impl Driver {
                     Stop::StartAgain => {
                         self.counters.wait_for_replies(Duration::from_secs(2));
                         self.flush_control(Duration::from_secs(3));
+                        // Told to end meanwhile (a shutdown racing a cmrunnode): it ends.
+                        if terminated() {
+                            self.log.say("halted");
+                            return Ok(Ended::Halted);
+                        }
                         self.log.say("starting again as a new life");
                         Ok(Ended::StartAgain)
                     }
