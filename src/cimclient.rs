@@ -178,6 +178,22 @@ impl Client {
                     )
                 };
                 let mut stream = UnixStream::connect(path).map_err(unreachable)?;
+                // The files and commands go only to an agent run by root or by this user:
+                // a socket put there by another user is not the agent.
+                let server = nix::sys::socket::getsockopt(
+                    &stream,
+                    nix::sys::socket::sockopt::PeerCredentials,
+                )
+                .map_err(|e| unreachable(e.into()))?
+                .uid();
+                let me = nix::unistd::geteuid().as_raw();
+                if server != 0 && server != me {
+                    return Err(format!(
+                        "{} is served by uid {server}, neither root nor this user: not the \
+                         agent",
+                        path.display()
+                    ));
+                }
                 stream
                     .set_read_timeout(Some(CALL_TIMEOUT))
                     .and_then(|()| stream.set_write_timeout(Some(CALL_TIMEOUT)))

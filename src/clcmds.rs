@@ -155,6 +155,9 @@ const GENERATION_WAIT: Duration = Duration::from_secs(60);
 
 /// How long cmhaltnode and cmhaltcl wait for the halt to show before they return.
 const HALT_WAIT: Duration = Duration::from_secs(120);
+/// How long cmrunnode on a halted node waits to hear of a running cluster (heartbeats come
+/// every second or more often) before saying that none runs.
+const HEARD_WAIT: Duration = Duration::from_secs(5);
 
 /// The agent's view of the cluster (HP_SGClusteringService.GetView).
 pub fn view(client: &Client) -> Result<Snapshot, String> {
@@ -365,7 +368,11 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
         });
     }
     if own_state(&snapshot) == Some(NodeState::Halted) {
-        if snapshot.status == ClusterStatus::Down {
+        // A halted node learns of a cluster formed without it from the members'
+        // heartbeats: give them a moment before saying none runs.
+        if snapshot.status == ClusterStatus::Down
+            && wait_through(&client, HEARD_WAIT, |s| s.status != ClusterStatus::Down).is_err()
+        {
             return Err(format!(
                 "cluster {} is not running: cmruncl starts it",
                 snapshot.name

@@ -17,6 +17,10 @@ use tokio::sync::Semaphore;
 use crate::http;
 use crate::service::{LocalUser, Peer, Service};
 
+/// Connections the local socket takes at once, apart from the TCP listeners' limit (root's
+/// commands: each makes one at a time).
+const LOCAL_CONNECTIONS_MAX: usize = 16;
+
 /// Keeps the process out of transparent huge pages (`prctl(PR_SET_THP_DISABLE)`): the server
 /// allocates and frees many small pieces, and 2 MiB pages would turn each touched region into
 /// 2 MiB of resident memory on hosts whose THP mode is `always`. Call it early in `main`; a
@@ -244,6 +248,9 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let permits = Arc::new(Semaphore::new(self.service.config.limits.connections_max));
+        // The local socket has permits of its own: remote clients holding every connection
+        // never lock root's commands out of the node's agent.
+        let local_permits = Arc::new(Semaphore::new(LOCAL_CONNECTIONS_MAX));
         let (stop_sender, _) = tokio::sync::broadcast::channel::<()>(1);
         let mut accept_tasks = Vec::new();
         let (connection_sender, mut connections) = tokio::sync::mpsc::channel(64);
@@ -270,13 +277,17 @@ impl Server {
                 () = &mut shutdown => break,
                 next = connections.recv() => {
                     let Some(accepted) = next else { break };
-                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    let pool = match &accepted {
+                        Accepted::Tcp(..) => &permits,
+                        Accepted::Local(_) => &local_permits,
+                    };
+                    let Ok(permit) = pool.clone().try_acquire_owned() else {
                         match &accepted {
                             Accepted::Tcp(_, address, _) => tracing::warn!(
                                 %address, "connection refused: connections_max reached"
                             ),
                             Accepted::Local(_) => tracing::warn!(
-                                "local socket connection refused: connections_max reached"
+                                "local socket connection refused: {LOCAL_CONNECTIONS_MAX} open"
                             ),
                         }
                         drop(accepted);

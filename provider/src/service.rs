@@ -381,7 +381,10 @@ fn local_principal(user: LocalUser, server_uid: u32) -> Result<Principal, Protoc
     let name = if user.uid == 0 {
         "root".to_owned()
     } else if user.uid == server_uid {
-        user_name(user.uid)
+        // Looked up once: the user database may be remote (LDAP, sssd), and this runs on
+        // the runtime's workers.
+        static SERVER_USER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        SERVER_USER.get_or_init(|| user_name(server_uid)).clone()
     } else {
         tracing::info!(uid = user.uid, pid = ?user.pid, "local socket: user refused");
         return Err(ProtocolError::LocalUserRefused(user.uid));

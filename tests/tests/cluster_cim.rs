@@ -1183,10 +1183,11 @@ fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
         (1..=2).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 2))
             && owners(c, 1, "dbpkg") == ["n1"]
     });
-    assert_eq!(
-        line_value(&cluster, 3, "node:n3|state").as_deref(),
-        Some("halted")
-    );
+    // Halted n3 hears the new cluster's heartbeats: no longer known to be down.
+    cluster.wait_for(BOUND, "n3 halted, the cluster unknown to it", |c| {
+        line_value(c, 3, "node:n3|state").as_deref() == Some("halted")
+            && line_value(c, 3, "status").as_deref() == Some("unknown")
+    });
     succeeds(&cluster, 3, "cmrunnode", &[]);
     cluster.wait_for(BOUND, "n3 joined", |c| {
         (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))

@@ -925,6 +925,11 @@ impl Node {
         }
         self.check_base(base)?;
         if self.in_effect(&cluster, &packages) {
+            // On the coordinator, another change on its way is told rather than "no
+            // changes" (a node that forwards does not know of it).
+            if self.pending_config.is_some() && self.view.coordinator() == Some(self.settings.me) {
+                return Err(Refusal::ConfigurationChanging);
+            }
             return Ok(Taken::Unchanged);
         }
         self.check_apply(&cluster, &packages)?;
