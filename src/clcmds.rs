@@ -16,7 +16,8 @@ use crate::cimclient::{Client, Returned};
 use crate::confcmds;
 
 /// Start the cluster: on nodes whose daemons run but are in no cluster yet, form it with
-/// every configured node, or with the nodes named.
+/// every configured node, or with the nodes named. Given on a halted node (its daemon still
+/// there), it first starts the named halted nodes, and this one, again.
 #[derive(Parser, Debug)]
 #[command(name = "cmruncl", version)]
 pub struct RunCluster {
@@ -63,7 +64,8 @@ pub struct HaltNode {
     pub node: NodeChoice,
 }
 
-/// Join this node to the running cluster.
+/// Join this node to the running cluster: a halted node's daemon starts again as a new life
+/// (the same process) and joins. Refused when no cluster runs (cmruncl starts one).
 #[derive(Parser, Debug)]
 #[command(name = "cmrunnode", version)]
 pub struct RunNode {
