@@ -355,6 +355,28 @@ impl TestCluster {
             .and_then(|child| child.try_wait().ok().flatten())
     }
 
+    /// Runs the cm* command `name ARGS` against node `k`'s agent over HTTPS as `user`
+    /// (name, password), at most `bound` (panics with the nodes' logs past it).
+    pub fn agent_command(
+        &self,
+        k: usize,
+        user: (&str, &str),
+        name: &str,
+        args: &[&str],
+        bound: Duration,
+    ) -> std::process::Output {
+        let program = binary(name).unwrap_or_else(|e| panic!("{e}"));
+        let mut command = crate::pyagent::client_command(program);
+        command
+            .args(args)
+            .env("CIMGUARD_URL", self.agent_url(k))
+            .env("CIMGUARD_USER", user.0)
+            .env("CIMGUARD_PASSWORD", user.1)
+            .env("CIMGUARD_CA", self.agent_ca(k));
+        crate::pyagent::output_within(&mut command, bound)
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()))
+    }
+
     /// Sends `request` to node `k`'s admin socket.
     pub fn request(&self, k: usize, request: &Request) -> Result<Reply, String> {
         let path = self.dir(k).join("cmcld.sock");

@@ -39,16 +39,7 @@ fn formed() -> TestCluster {
 
 /// Runs the command `name ARGS` against node `k`'s agent as the administrator.
 fn command(cluster: &TestCluster, k: usize, name: &str, args: &[&str]) -> Output {
-    let program = cimguard_tests::agent::binary(name).unwrap_or_else(|e| panic!("{e}"));
-    let mut command = client_command(program);
-    command
-        .args(args)
-        .env("CIMGUARD_URL", cluster.agent_url(k))
-        .env("CIMGUARD_USER", ADMIN.0)
-        .env("CIMGUARD_PASSWORD", ADMIN.1)
-        .env("CIMGUARD_CA", cluster.agent_ca(k));
-    output_within(&mut command, Duration::from_secs(120))
-        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()))
+    cluster.agent_command(k, ADMIN, name, args, Duration::from_secs(120))
 }
 
 /// `name ARGS`, which must succeed: its standard output.

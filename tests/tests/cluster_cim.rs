@@ -83,16 +83,7 @@ fn command(
     name: &str,
     args: &[&str],
 ) -> std::process::Output {
-    let program = cimguard_tests::agent::binary(name).unwrap_or_else(|e| panic!("{e}"));
-    let mut command = cimguard_tests::pyagent::client_command(program);
-    command
-        .args(args)
-        .env("CIMGUARD_URL", cluster.agent_url(k))
-        .env("CIMGUARD_USER", user.0)
-        .env("CIMGUARD_PASSWORD", user.1)
-        .env("CIMGUARD_CA", cluster.agent_ca(k));
-    output_within(&mut command, Duration::from_secs(400))
-        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()))
+    cluster.agent_command(k, user, name, args, Duration::from_secs(400))
 }
 
 /// `name ARGS` as the administrator, which must succeed: its standard output.
