@@ -5,14 +5,17 @@
 //! and exits 1.
 
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use cim_schema::model::Value;
-use cimguard_cluster::status::Snapshot;
+use cimguard_cluster::config::package::PackageType;
+use cimguard_cluster::status::{PackageRow, PackageState, Snapshot};
 use clap::Parser;
 
 use crate::cimclient::{path, Client, Returned};
 
-/// Run a package (it does not enable AUTO_RUN: follow with `cmmodpkg -e`).
+/// Run a package and wait until it runs (it does not enable AUTO_RUN: follow with
+/// `cmmodpkg -e`).
 #[derive(Parser, Debug)]
 #[command(name = "cmrunpkg", version)]
 pub struct RunPackage {
@@ -27,7 +30,8 @@ pub struct RunPackage {
     pub package: String,
 }
 
-/// Halt packages (disables their AUTO_RUN); refused while packages that depend on one run.
+/// Halt packages, each waited for until it is down (disables their AUTO_RUN); refused while
+/// packages that depend on one run.
 #[derive(Parser, Debug)]
 #[command(name = "cmhaltpkg", version)]
 pub struct HaltPackage {
@@ -123,10 +127,7 @@ fn connect() -> Result<(Client, Snapshot), String> {
 }
 
 /// The package `name` of the view, or the error Serviceguard prints.
-fn package<'a>(
-    snapshot: &'a Snapshot,
-    name: &str,
-) -> Result<&'a cimguard_cluster::status::PackageRow, String> {
+fn package<'a>(snapshot: &'a Snapshot, name: &str) -> Result<&'a PackageRow, String> {
     snapshot
         .packages
         .iter()
@@ -167,11 +168,17 @@ pub fn outcome(returned: &Returned) -> Result<(), String> {
 /// cmrunpkg.
 pub fn run_package(cli: &RunPackage) -> Result<String, String> {
     let (client, snapshot) = connect()?;
-    package(&snapshot, &cli.package)?;
+    let row = package(&snapshot, &cli.package)?;
     let mut params = vec![("RequestedState", Value::Uint16(2))];
     if let Some(node) = &cli.node {
         params.push(("NodeName", Value::String(node.clone())));
     }
+    let before = instance_states(row);
+    // Without -n, a multi-node package's instance starts on this node.
+    let target = cli.node.clone().or_else(|| {
+        (row.kind != PackageType::Failover)
+            .then(|| snapshot.node_name(snapshot.observer).to_owned())
+    });
     call_package(
         &client,
         &snapshot,
@@ -179,8 +186,13 @@ pub fn run_package(cli: &RunPackage) -> Result<String, String> {
         "RequestStateChange",
         params,
     )?;
+    let nodes = wait_for_package(&client, &cli.package, &before, Goal::Run(target.as_deref()))?;
     Ok(if cli.verbose {
-        format!("cmrunpkg: package {} is starting\n", cli.package)
+        format!(
+            "cmrunpkg: package {} is running on {}\n",
+            cli.package,
+            nodes.join(", ")
+        )
     } else {
         String::new()
     })
@@ -228,17 +240,174 @@ pub fn halt_package(cli: &HaltPackage) -> Result<String, String> {
     };
     let mut order: Vec<&String> = cli.packages.iter().collect();
     order.sort_by_key(|name| std::cmp::Reverse(named_dependencies(name)));
+    // Each halt is waited for before the next: a package named after its dependents halts
+    // once they are down.
     for name in order {
         let mut params = vec![("RequestedState", Value::Uint16(3))];
         if let Some(node) = &cli.node {
             params.push(("NodeName", Value::String(node.clone())));
         }
+        let before = instance_states(package(&crate::clcmds::view(&client)?, name)?);
         call_package(&client, &snapshot, name, "RequestStateChange", params)?;
+        wait_for_package(&client, name, &before, Goal::Halt(cli.node.as_deref()))?;
         if cli.verbose {
-            out.push_str(&format!("cmhaltpkg: package {name} is halting\n"));
+            out.push_str(&format!("cmhaltpkg: package {name} halted\n"));
         }
     }
     Ok(out)
+}
+
+/// How often a command waiting for a package reads the view again.
+const PACKAGE_POLL: Duration = Duration::from_millis(100);
+
+/// How long a command waits for a package to reach the end of a run or a halt when its
+/// script has no timeout (no_timeout); with one, the timeout and [`PACKAGE_WAIT_MARGIN`].
+const PACKAGE_WAIT: Duration = Duration::from_secs(600);
+
+/// What a script timeout is given on top: the services' halt, the other nodes' news.
+const PACKAGE_WAIT_MARGIN: Duration = Duration::from_secs(60);
+
+/// How long a package may show no sign of a run that was taken (halted on every node, no
+/// start_wait) before cmrunpkg says it did not start: the news of a command forwarded to
+/// the package coordinator comes back within a few heartbeats.
+const START_SEEN_WAIT: Duration = Duration::from_secs(15);
+
+/// What cmrunpkg or cmhaltpkg waits for, with its `-n` node.
+#[derive(Clone, Copy)]
+enum Goal<'a> {
+    Run(Option<&'a str>),
+    Halt(Option<&'a str>),
+}
+
+/// Each node's instance state of `row`, by node name.
+fn instance_states(row: &PackageRow) -> Vec<(String, PackageState)> {
+    row.nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.instance.state))
+        .collect()
+}
+
+/// Whether `state` means a package holds something on its node (runs, or is between).
+fn active(state: PackageState) -> bool {
+    !matches!(
+        state,
+        PackageState::Halted
+            | PackageState::Failed
+            | PackageState::Blocked
+            | PackageState::RelocateWait
+            | PackageState::Unknown
+    )
+}
+
+/// Waits, as Serviceguard's cmrunpkg and cmhaltpkg do, until the run or halt of package
+/// `name` taken by the cluster has ended: the nodes it then runs on (for a run), or why it
+/// did not end well (a failed start, an aborted halt, no end within the script's timeout).
+/// `before` is each node's instance state before the request, so a failure left from
+/// earlier is not taken for this one's.
+fn wait_for_package(
+    client: &Client,
+    name: &str,
+    before: &[(String, PackageState)],
+    goal: Goal<'_>,
+) -> Result<Vec<String>, String> {
+    let started = Instant::now();
+    let mut changed: Vec<String> = Vec::new();
+    let mut seen_active = false;
+    let mut bound = PACKAGE_WAIT;
+    loop {
+        let snapshot = crate::clcmds::view(client)?;
+        let row = package(&snapshot, name)?;
+        let timeout = match goal {
+            Goal::Run(_) => row.run_script_timeout,
+            Goal::Halt(_) => row.halt_script_timeout,
+        };
+        bound = timeout.map_or(bound, |t| t + PACKAGE_WAIT_MARGIN);
+        let states = instance_states(row);
+        for (node, state) in &states {
+            let was = before.iter().find(|(n, _)| n == node).map(|(_, s)| *s);
+            if was != Some(*state) && !changed.contains(node) {
+                changed.push(node.clone());
+            }
+        }
+        // A failure on a node counts once that node's state moved since the request.
+        let failed_on = |wanted: &dyn Fn(&str) -> bool| {
+            states.iter().find(|(node, state)| {
+                wanted(node)
+                    && matches!(state, PackageState::Failed | PackageState::HaltAborted)
+                    && changed.contains(node)
+            })
+        };
+        match goal {
+            Goal::Run(node) => {
+                let wanted = |n: &str| node.is_none_or(|want| want == n);
+                let running: Vec<String> = states
+                    .iter()
+                    .filter(|(_, s)| *s == PackageState::Running)
+                    .map(|(n, _)| n.clone())
+                    .collect();
+                let starting = states.iter().any(|(n, s)| {
+                    wanted(n)
+                        && matches!(
+                            s,
+                            PackageState::Starting
+                                | PackageState::StartWait
+                                | PackageState::Changing
+                        )
+                });
+                seen_active |= starting || !running.is_empty();
+                let done = match node {
+                    Some(want) => running.iter().any(|n| n == want),
+                    None => !running.is_empty() && !starting,
+                };
+                // A failover package the cluster's policy placed elsewhere (its
+                // dependencies, failback) runs all the same.
+                let elsewhere = row.kind == PackageType::Failover && !running.is_empty();
+                if done || (elsewhere && !starting) {
+                    return Ok(running);
+                }
+                if let Some((node, state)) = failed_on(&wanted) {
+                    return Err(format!(
+                        "unable to start package {name} on node {node}: it is {state} there \
+                         (its log says why; cmmodpkg -e -n {node} {name} re-enables the node)",
+                        state = state.as_str()
+                    ));
+                }
+                if !seen_active && started.elapsed() >= START_SEEN_WAIT {
+                    return Err(format!(
+                        "package {name} did not start: it is {} after {} s",
+                        row.condition.state.as_str(),
+                        START_SEEN_WAIT.as_secs()
+                    ));
+                }
+            }
+            Goal::Halt(node) => {
+                let wanted = |n: &str| node.is_none_or(|want| want == n);
+                if let Some((node, state)) = failed_on(&wanted) {
+                    return Err(format!(
+                        "unable to halt package {name} on node {node}: it is {state} there \
+                         (a halt step failed; see its log, then run cmhaltpkg again)",
+                        state = state.as_str()
+                    ));
+                }
+                if !states.iter().any(|(n, s)| wanted(n) && active(*s)) {
+                    return Ok(Vec::new());
+                }
+            }
+        }
+        if started.elapsed() >= bound {
+            let verb = if matches!(goal, Goal::Run(_)) {
+                "start"
+            } else {
+                "halt"
+            };
+            return Err(format!(
+                "package {name} did not {verb} within {} s: it is {} (see cmviewcl -v -p {name})",
+                bound.as_secs(),
+                row.condition.state.as_str()
+            ));
+        }
+        std::thread::sleep(PACKAGE_POLL);
+    }
 }
 
 /// cmmodpkg -e|-d [-n node]... package...

@@ -846,7 +846,10 @@ fn package_dmtf(state: &str) -> (u16, &'static [u16]) {
         "starting" | "start_wait" | "changing" => (10, &[8]),
         "halting" | "halt_wait" => (4, &[9]),
         "failing" | "fail_wait" => (4, &[6, 9]),
-        "failed" | "halt_aborted" => (3, &[6]),
+        "failed" => (3, &[6]),
+        // The halt stopped at a failing module: parts of the package may still run, so it is
+        // neither enabled nor disabled (EnabledState 1 Other, OtherEnabledState says which).
+        "halt_aborted" => (1, &[6, 3]),
         "maintenance" => (9, &[11]),
         "unknown" => (0, &[0]),
         // halted, relocate_wait, blocked
@@ -1098,10 +1101,16 @@ impl ModelBuilder<'_> {
                     ("PackageState", Some(string(state))),
                     ("Summary", Some(string(package.summary.as_str()))),
                     ("AutoRun", Some(Value::Boolean(package.auto_run))),
+                    // One node for a failover package; a multi-node package runs on several
+                    // at once, so it has no one current node: CurrentNodes lists them.
                     (
                         "CurrentNode",
-                        (!owners.is_empty()).then(|| string(owners.join(","))),
+                        match owners.as_slice() {
+                            [one] if package.kind.keyword() == "failover" => Some(string(*one)),
+                            _ => None,
+                        },
                     ),
+                    ("CurrentNodes", Some(strings(&owners))),
                     ("NodeNames", Some(strings(&node_names))),
                     (
                         "FailoverPolicy",
@@ -1126,6 +1135,10 @@ impl ModelBuilder<'_> {
                         Some(Value::Boolean(state == "halt_aborted")),
                     ),
                     ("EnabledState", Some(Value::Uint16(package_enabled))),
+                    (
+                        "OtherEnabledState",
+                        (package_enabled == 1).then(|| string("Partially Down (halt aborted)")),
+                    ),
                     (
                         "RequestedState",
                         Some(Value::Uint16(

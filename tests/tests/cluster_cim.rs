@@ -268,12 +268,14 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
             assert_eq!(p["AutoRun"], row.auto_run, "{}", row.name);
             assert_eq!(p["PackageType"], row.kind.keyword(), "{}", row.name);
             let owners: Vec<&str> = row.owners.iter().map(|n| after.node_name(n)).collect();
-            let current = if owners.is_empty() {
-                Value::Null
-            } else {
-                Value::from(owners.join(","))
+            // A failover package's one node; none for a multi-node package, which lists
+            // its nodes in CurrentNodes.
+            let current = match owners.as_slice() {
+                [one] if row.kind.keyword() == "failover" => Value::from(*one),
+                _ => Value::Null,
             };
             assert_eq!(p["CurrentNode"], current, "{}", row.name);
+            assert_eq!(p["CurrentNodes"], json!(owners), "{}", row.name);
             let names: Vec<&str> = row.nodes.iter().map(|n| n.name.as_str()).collect();
             assert_eq!(p["NodeNames"], json!(names), "{}", row.name);
         }
@@ -1213,4 +1215,123 @@ fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
         "{}",
         cluster.log(3)
     );
+}
+
+/// A package whose halt fails on its node (halt_aborted, partially down): the agents show
+/// it neither enabled nor disabled (EnabledState 1 Other, with OtherEnabledState), in error
+/// and degraded, its last halt failed, and still on its node.
+#[test]
+fn a_package_whose_halt_was_aborted_is_shown_partially_down() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    let script = cluster.script("control.sh", "[ \"$1\" = stop ] && exit 1\nexit 0");
+    cluster.add_package(
+        "pkgA",
+        &format!(
+            "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\n\
+             auto_run yes\nservice_name svc\nservice_cmd \"sleep 1000\"\n\
+             external_script {}\n",
+            script.display()
+        ),
+    );
+    cluster.start_all();
+    cluster.wait_for(BOUND, "pkgA running on n1", |c| {
+        owners(c, 2, "pkgA") == ["n1"]
+            && c.status(2).is_ok_and(|s| {
+                s.cluster
+                    .packages
+                    .iter()
+                    .any(|p| p.name == "pkgA" && p.condition.state.as_str() == "running")
+            })
+    });
+    // cmhaltpkg waits for the halt's end and says it failed, as Serviceguard's does.
+    fails(
+        &cluster,
+        2,
+        "cmhaltpkg",
+        &["pkgA"],
+        "unable to halt package pkgA on node n1: it is halt_aborted there",
+    );
+    cluster.wait_for(BOUND, "the agents to show pkgA halt_aborted", |c| {
+        (1..=3).all(|k| {
+            named(&enumerate(c, k, "HP_SGPackage"), "pkgA")["properties"]["PackageState"]
+                == "halt_aborted"
+        })
+    });
+    for k in 1..=3 {
+        let packages = enumerate(&cluster, k, "HP_SGPackage");
+        let p = &named(&packages, "pkgA")["properties"];
+        assert_eq!(p["PackageStatus"], "partially_down", "n{k}: {p}");
+        assert_eq!(p["EnabledState"], 1, "n{k}: {p}");
+        assert_eq!(
+            p["OtherEnabledState"], "Partially Down (halt aborted)",
+            "n{k}: {p}"
+        );
+        assert_eq!(p["OperationalStatus"], json!([6, 3]), "n{k}: {p}");
+        assert_eq!(p["LastHaltFailed"], true, "n{k}: {p}");
+        assert_eq!(p["CurrentNode"], "n1", "n{k}: {p}");
+        assert_eq!(p["CurrentNodes"], json!(["n1"]), "n{k}: {p}");
+        assert_eq!(
+            line_value(&cluster, k, "package:pkgA|status").as_deref(),
+            Some("partially_down"),
+            "n{k}"
+        );
+    }
+}
+
+/// cmrunpkg and cmhaltpkg return once the run or halt has ended, as Serviceguard's do: a
+/// start that fails on the node asked for is an error naming it; a good one returns with
+/// the package running, and a halt with it halted.
+#[test]
+fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    let script = cluster.script(
+        "control.sh",
+        "[ \"$1\" = start ] && [ \"$SG_NODE\" = n2 ] && exit 1\nsleep 0.5\nexit 0",
+    );
+    cluster.add_package(
+        "pkgB",
+        &format!(
+            "package_name pkgB\npackage_type failover\nnode_name n1\nnode_name n2\n\
+             node_name n3\nauto_run no\nservice_name svc\nservice_cmd \"sleep 1000\"\n\
+             external_script {}\n",
+            script.display()
+        ),
+    );
+    cluster.start_all();
+    cluster.wait_for(BOUND, "the cluster formed", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let state = |c: &TestCluster| {
+        let s = c.status(1).expect("n1's status").cluster;
+        let row = s.packages.iter().find(|p| p.name == "pkgB").expect("pkgB");
+        let owners: Vec<String> = row
+            .owners
+            .iter()
+            .map(|n| s.node_name(n).to_owned())
+            .collect();
+        (row.condition.state.as_str().to_owned(), owners)
+    };
+    fails(
+        &cluster,
+        1,
+        "cmrunpkg",
+        &["-n", "n2", "pkgB"],
+        "unable to start package pkgB on node n2: it is failed there",
+    );
+    let output = succeeds(&cluster, 1, "cmrunpkg", &["-v", "-n", "n3", "pkgB"]);
+    assert_eq!(output, "cmrunpkg: package pkgB is running on n3\n");
+    // Seen by the node the command was given on, at once: the command waited.
+    let (now, owners) = state(&cluster);
+    assert_eq!((now.as_str(), owners), ("running", vec!["n3".to_owned()]));
+    succeeds(&cluster, 1, "cmhaltpkg", &["pkgB"]);
+    let (now, owners) = state(&cluster);
+    assert!(owners.is_empty() && now != "running", "{now} on {owners:?}");
+    // Running a package that is running already is refused at once.
+    succeeds(&cluster, 1, "cmrunpkg", &["-n", "n1", "pkgB"]);
+    fails(&cluster, 1, "cmrunpkg", &["pkgB"], "already running on n1");
 }
