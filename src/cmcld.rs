@@ -118,13 +118,14 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
             .process_group(0)
             .spawn()
     });
-    let fence = match watcher.and_then(Fence::new) {
+    let mut fence = match watcher.and_then(Fence::new) {
         Ok(fence) => fence,
         Err(e) => {
             eprintln!("cmcld: cannot start the safety timer's watcher: {e}");
             return ExitCode::FAILURE;
         }
     };
+    let watcher_pid = Pid::from_raw(i32::try_from(fence.child().id()).unwrap_or(0));
     let mut agent: Option<Agent> = None;
     if !args.wbem_listen.is_empty() {
         // The agent logs through tracing (its requests' refusals, the audit), to stderr
@@ -160,10 +161,40 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
         Ok(daemon::Ended::Halted) => ExitCode::SUCCESS,
         // A shutdown that came while the node was starting again wins.
         Ok(daemon::Ended::StartAgain) if daemon::terminated() => ExitCode::SUCCESS,
-        Ok(daemon::Ended::StartAgain) => start_again(),
+        Ok(daemon::Ended::StartAgain) => {
+            reap_watcher(watcher_pid);
+            start_again()
+        }
         Err(e) => {
             eprintln!("cmcld: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// How long a new life waits for the old life's watcher to end before executing itself.
+const WATCHER_END_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Waits (bounded) for the old life's safety-timer watcher, which ends once the daemon's
+/// pipe to it has closed with the timer disarmed (the node is halted), so that the new
+/// image does not keep it as a zombie child it never reaps; each new life starts its own.
+fn reap_watcher(watcher: Pid) {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let deadline = std::time::Instant::now() + WATCHER_END_WAIT;
+    loop {
+        match waitpid(watcher, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Ok(WaitStatus::StillAlive) => {
+                eprintln!(
+                    "cmcld: the old safety timer's watcher (pid {watcher}) has not ended \
+                     within {} s; starting again beside it",
+                    WATCHER_END_WAIT.as_secs()
+                );
+                return;
+            }
+            Ok(_) | Err(_) => return,
         }
     }
 }

@@ -1190,6 +1190,18 @@ fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
         pids,
         "the same processes throughout"
     );
+    // Each life's safety-timer watcher ended with it and was reaped: one watcher each, no
+    // zombie children left by the lives before.
+    for (k, pid) in pids.iter().enumerate() {
+        let children = children_of(*pid);
+        let zombies: Vec<_> = children.iter().filter(|(_, state)| *state == 'Z').collect();
+        assert!(
+            zombies.is_empty(),
+            "n{}: zombie children {zombies:?}\n{}",
+            k + 1,
+            cluster.log(k + 1)
+        );
+    }
 
     // SIGTERM on n1, which runs dbpkg: it halts first (dbpkg moves to n2), then ends with 0.
     cluster.signal(1, "TERM");
@@ -1334,4 +1346,28 @@ fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
     // Running a package that is running already is refused at once.
     succeeds(&cluster, 1, "cmrunpkg", &["-n", "n1", "pkgB"]);
     fails(&cluster, 1, "cmrunpkg", &["pkgB"], "already running on n1");
+}
+
+/// The child processes of `pid` (pid, state letter of /proc/PID/stat), from every process's
+/// parent in /proc.
+fn children_of(pid: u32) -> Vec<(u32, char)> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // After the command's closing parenthesis: state, then the parent's pid.
+        let Some(rest) = stat.rfind(')').map(|at| &stat[at + 2..]) else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        if fields.next().and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            children.push((child, state));
+        }
+    }
+    children
 }

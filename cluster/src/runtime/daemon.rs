@@ -1047,7 +1047,10 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
     let result = driver.run(&received);
     drop(driver);
     // The safety timers close as the daemon's exit would close them: armed (a fence under
-    // way), they fence; disarmed, they end.
+    // way), they fence; disarmed, they end. Closed here, not when the last holder lets go
+    // (the supervisor's threads may hold the set a while): a daemon that starts again
+    // waits for its watcher to end before executing itself.
+    fence.lock().unwrap_or_else(|p| p.into_inner()).close_all();
     drop(fence);
     let _ = std::fs::remove_file(&socket_path);
     result
