@@ -20,7 +20,7 @@ use crate::config::package::{
     DependencyCondition, DependencyLocation, FailbackPolicy, FailoverPolicy, PackageType,
     ServiceRestart, SubnetAccess,
 };
-use crate::core::{Epoch, FenceReason, Incarnation, NodeId, NodeSet};
+use crate::core::{Epoch, FenceReason, Incarnation, NodeId, NodeSet, QuorumServerRefusal};
 use crate::packages::{
     Catalog, FailureCause, InstanceState, PackageId, ResourceValue, ScriptOutcome, Table,
 };
@@ -687,6 +687,9 @@ pub enum LockRow {
         host: String,
         /// up while this node's polls are answered.
         status: Health,
+        /// Why the server refused this node's connection at the last poll, if it did.
+        #[serde(default)]
+        refusal: Option<QuorumServerRefusal>,
     },
     /// A lock LUN.
     LockLun {
@@ -697,13 +700,14 @@ pub enum LockRow {
     },
 }
 
-/// A quorum server's state as cmviewcl shows it, from this node's polls: running while
-/// they are answered, else unknown.
-pub fn quorum_server_state(status: Health) -> &'static str {
-    if status == Health::Up {
-        "running"
-    } else {
-        "unknown"
+/// A quorum server's state as cmviewcl shows it, from this node's polls: `access denied` or
+/// `unsupported version` when it refused this node, running while it answers, else unknown.
+pub fn quorum_server_state(status: Health, refusal: Option<QuorumServerRefusal>) -> &'static str {
+    match (status, refusal) {
+        (_, Some(QuorumServerRefusal::AccessDenied)) => "access denied",
+        (_, Some(QuorumServerRefusal::UnsupportedVersion)) => "unsupported version",
+        (Health::Up, None) => "running",
+        _ => "unknown",
     }
 }
 
@@ -1180,8 +1184,12 @@ impl Snapshot {
         }
         match &self.lock {
             LockRow::None => {}
-            LockRow::QuorumServer { host, status } => {
-                let state = quorum_server_state(*status);
+            LockRow::QuorumServer {
+                host,
+                status,
+                refusal,
+            } => {
+                let state = quorum_server_state(*status, *refusal);
                 let _ = writeln!(out, "quorum_server:{host}|status={status}");
                 let _ = writeln!(out, "quorum_server:{host}|state={state}");
             }

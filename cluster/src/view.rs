@@ -216,8 +216,12 @@ fn packages_block(
 fn node_details(out: &mut String, snapshot: &Snapshot, node: &crate::status::NodeRow) {
     match &snapshot.lock {
         LockRow::None => {}
-        LockRow::QuorumServer { host, status } => {
-            let state = crate::status::quorum_server_state(*status);
+        LockRow::QuorumServer {
+            host,
+            status,
+            refusal,
+        } => {
+            let state = crate::status::quorum_server_state(*status, *refusal);
             let _ = writeln!(out, "\n  Quorum_Server_Status:");
             let _ = writeln!(out, "  NAME           STATUS       STATE");
             let _ = writeln!(

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use cimguard_certs::{ensure, server_config, ServerNames, TlsSettings};
 use cimguard_cluster::core::{
-    cluster_id, Epoch, NodeSet, QuorumServerAnswer, QuorumServerAsk, QuorumServerRequest,
+    cluster_id, Epoch, NodeSet, QuorumServerAnswer, QuorumServerAsk, QuorumServerRefusal,
+    QuorumServerRequest,
 };
 use cimguard_cluster::runtime::quorum_server::{
     client_tls, read_frame, write_frame, Arbiter, ArbiterLimits, AuthFile, ClientSettings,
@@ -461,16 +462,16 @@ fn a_host_not_in_the_authorization_file_is_denied() {
         127, 0, 0, 2,
     ))]));
     let mut client = Client::spawn(fixture.settings(&[running.address], CLUSTER, "node1"));
-    let answer = client.ask(QuorumServerAsk::Ping);
-    assert!(
-        answer.as_ref().is_err_and(|e| e.contains("access denied")),
-        "{answer:?}"
-    );
+    // The server's refusal is its answer, with the reason cmviewcl shows.
+    let refused = Ok(QuorumServerAnswer::Refused(
+        QuorumServerRefusal::AccessDenied,
+    ));
+    assert_eq!(client.ask(QuorumServerAsk::Ping), refused);
     let acquire = client.ask(QuorumServerAsk::Acquire {
         instance: Epoch(0x100),
         group: NodeSet(1),
     });
-    assert!(acquire.is_err(), "{acquire:?}");
+    assert_eq!(acquire, refused);
     assert_eq!(running.server.clusters(), 0);
 
     // Once the file lists it (SIGHUP), it is welcome.
@@ -489,7 +490,7 @@ fn a_host_not_in_the_authorization_file_is_denied() {
         instance: Epoch(0x200),
         group: NodeSet(1),
     });
-    assert!(acquire.is_err(), "{acquire:?}");
+    assert!(acquire.is_err() || acquire == refused, "{acquire:?}");
     assert_eq!(running.server.clusters(), 0, "no grant was made");
 }
 
@@ -528,8 +529,9 @@ fn an_unsupported_version_is_denied_with_its_reason() {
     };
     write_frame(&mut tls, &hello).unwrap();
     match read_frame::<_, HelloReply>(&mut tls).unwrap() {
-        HelloReply::Denied { reason } => {
+        HelloReply::Denied { reason, refusal } => {
             assert!(reason.contains("unsupported version"), "{reason}");
+            assert_eq!(refusal, Some(QuorumServerRefusal::UnsupportedVersion));
         }
         other => panic!("{other:?}"),
     }

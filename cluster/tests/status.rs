@@ -109,7 +109,8 @@ fn formation_is_one_cluster_up_notice_and_every_node_sees_the_same_cluster() {
             snapshot.lock,
             LockRow::QuorumServer {
                 host: "qs.example".into(),
-                status: Health::Up
+                status: Health::Up,
+                refusal: None,
             }
         );
         for node in &snapshot.nodes {

@@ -1367,12 +1367,18 @@ impl ModelBuilder<'_> {
         let observer = s.node_name(s.observer).to_owned();
         let (kind, name, addresses, status, state) = match &s.lock {
             LockRow::None => return Ok(()),
-            LockRow::QuorumServer { host, status } => (
+            LockRow::QuorumServer {
+                host,
+                status,
+                refusal,
+            } => (
                 "quorum_server",
                 host.clone(),
                 vec![host.clone()],
                 *status,
-                Some(cimguard_cluster::status::quorum_server_state(*status)),
+                Some(cimguard_cluster::status::quorum_server_state(
+                    *status, *refusal,
+                )),
             ),
             LockRow::LockLun { device, status } => (
                 "lock_lun",

@@ -27,6 +27,11 @@ impl Drop for QuorumServer {
 /// Configures two nodes using a quorum server in the hub, starts the server (authorizing
 /// both nodes) and gives each node its authority; the daemons are not started.
 fn two_nodes_with_a_quorum_server() -> (TestCluster, QuorumServer) {
+    two_nodes_with_a_quorum_server_authorizing(&[1, 2])
+}
+
+/// The same, the server's authorization file listing only the nodes `authorized`.
+fn two_nodes_with_a_quorum_server_authorizing(authorized: &[usize]) -> (TestCluster, QuorumServer) {
     // QS_POLLING_INTERVAL at its minimum, 10 s.
     let cluster = TestCluster::configure_in_namespaces(
         2,
@@ -38,11 +43,11 @@ fn two_nodes_with_a_quorum_server() -> (TestCluster, QuorumServer) {
     let dir = cluster.path().join("qs");
     std::fs::create_dir_all(&dir).unwrap();
     let authfile = dir.join("qs_authfile");
-    std::fs::write(
-        &authfile,
-        format!("{}\n{}\n", ns.address(1, 0), ns.address(2, 0)),
-    )
-    .unwrap();
+    let lines: String = authorized
+        .iter()
+        .map(|&k| format!("{}\n", ns.address(k, 0)))
+        .collect();
+    std::fs::write(&authfile, lines).unwrap();
     let program = binary("cmqsd").unwrap_or_else(|e| panic!("{e}"));
     let log = std::fs::File::create(dir.join("cmqsd.log")).unwrap();
     let mut child = ns
@@ -110,6 +115,29 @@ fn quorum_server_status(cluster: &TestCluster, k: usize) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// The quorum server's status and state lines of node `k`'s `cmviewcl -f line`.
+fn quorum_server_lines(cluster: &TestCluster, k: usize) -> Option<(String, String)> {
+    let line = cluster.status(k).ok()?.cluster.to_line();
+    let value = |what: &str| {
+        line.lines()
+            .find(|l| l.starts_with("quorum_server:") && l.contains(&format!("|{what}=")))
+            .and_then(|l| l.split_once('=').map(|(_, v)| v.to_owned()))
+    };
+    Some((value("status")?, value("state")?))
+}
+
+/// A node the quorum server's authorization file does not list sees it up but in state
+/// `access denied` (serviceguard.md 4.2); the listed node sees it running.
+#[test]
+fn a_node_missing_from_the_authorization_file_sees_access_denied() {
+    let (mut cluster, _server) = two_nodes_with_a_quorum_server_authorizing(&[1]);
+    formed(&mut cluster);
+    cluster.wait_for(BOUND, "n2 sees access denied, n1 running", |c| {
+        quorum_server_lines(c, 2) == Some(("up".into(), "access denied".into()))
+            && quorum_server_lines(c, 1) == Some(("up".into(), "running".into()))
+    });
 }
 
 #[test]

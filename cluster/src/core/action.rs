@@ -152,6 +152,21 @@ pub enum QuorumServerAnswer {
     Denied,
     /// The answer to a ping.
     Pong,
+    /// The server answered but refused this node's connection: it cannot break a tie for
+    /// it, and cmviewcl says why.
+    Refused(QuorumServerRefusal),
+}
+
+/// Why a quorum server refuses a node (cmviewcl's quorum server states).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuorumServerRefusal {
+    /// The node is not in its authorization file (qs_authfile): `access denied`.
+    AccessDenied,
+    /// It speaks another protocol version: `unsupported version`.
+    UnsupportedVersion,
+    /// Another reason (a cluster id conflict, no room for another cluster, ...).
+    Other,
 }
 
 /// Events of the membership, each with what it was before where that means something.

@@ -41,7 +41,7 @@ mod node;
 
 pub use action::{
     Action, Event, FenceReason, PackageChanges, Persisted, QuorumServerAnswer, QuorumServerAsk,
-    QuorumServerRequest, Taken,
+    QuorumServerRefusal, QuorumServerRequest, Taken,
 };
 pub use message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
 pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker};

@@ -10,7 +10,7 @@ use rand_core::{RngCore, SeedableRng};
 
 use super::action::{
     Action, Event, FenceReason, PackageChanges, Persisted, QuorumServerAnswer, QuorumServerAsk,
-    QuorumServerRequest, Taken,
+    QuorumServerRefusal, QuorumServerRequest, Taken,
 };
 use super::clique::Reachability;
 use super::message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
@@ -283,6 +283,8 @@ struct LockCheck {
 #[derive(Debug, Default)]
 struct QuorumServerHealth {
     reachable: bool,
+    /// Why the server refused this node at the last answer, if it did.
+    refusal: Option<QuorumServerRefusal>,
     next_ping: Option<Instant>,
     outstanding: Option<(u64, Instant)>,
 }
@@ -1855,16 +1857,24 @@ impl Node {
         if self.phase == Phase::Halted || self.safety_expired(now) {
             return;
         }
+        let refusal = match &answer {
+            Ok(QuorumServerAnswer::Refused(why)) => Some(*why),
+            _ => None,
+        };
+        // A refusing server answers, but cannot break a tie for this node.
+        let usable = answer.is_ok() && refusal.is_none();
         if self.quorum_server.outstanding.map(|(i, _)| i) == Some(id) {
             self.quorum_server.outstanding = None;
-            self.set_quorum_server_reachable(answer.is_ok());
+            self.quorum_server.refusal = refusal;
+            self.set_quorum_server_reachable(usable);
         }
         let racing = matches!(
             self.proposal.as_ref().and_then(|p| p.lock.as_ref()).map(|r| &r.kind),
             Some(LockKind::QuorumServer { id: racing }) if *racing == id
         );
         if racing {
-            self.set_quorum_server_reachable(answer.is_ok());
+            self.quorum_server.refusal = refusal;
+            self.set_quorum_server_reachable(usable);
             match answer {
                 Ok(QuorumServerAnswer::Granted) => self.lock_won(now),
                 Ok(_) | Err(_) => self.lock_lost(),
@@ -4321,11 +4331,17 @@ impl Node {
             ClusterLock::None => LockRow::None,
             ClusterLock::QuorumServer { host, .. } => LockRow::QuorumServer {
                 host: host.clone(),
-                status: match (self.quorum_server.next_ping, self.quorum_server.reachable) {
-                    (None, _) => Health::Unknown,
-                    (Some(_), true) => Health::Up,
-                    (Some(_), false) => Health::Down,
+                status: match (
+                    self.quorum_server.next_ping,
+                    self.quorum_server.reachable,
+                    self.quorum_server.refusal,
+                ) {
+                    (None, _, _) => Health::Unknown,
+                    // It answers (with a refusal): up, in the state the refusal says.
+                    (Some(_), true, _) | (Some(_), false, Some(_)) => Health::Up,
+                    (Some(_), false, None) => Health::Down,
                 },
+                refusal: self.quorum_server.refusal,
             },
             ClusterLock::LockLun => LockRow::LockLun {
                 device: config

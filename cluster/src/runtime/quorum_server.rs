@@ -56,7 +56,9 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, Server
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::core::{Epoch, NodeSet, QuorumServerAnswer, QuorumServerAsk, QuorumServerRequest};
+use crate::core::{
+    Epoch, NodeSet, QuorumServerAnswer, QuorumServerAsk, QuorumServerRefusal, QuorumServerRequest,
+};
 
 /// The quorum server's TCP port (`hacl-qs`).
 pub const PORT: u16 = 1238;
@@ -114,6 +116,10 @@ pub enum HelloReply {
     Denied {
         /// Why ([`Refusal`]'s text).
         reason: String,
+        /// Why, for the client's status (cmviewcl's quorum server state); absent from a
+        /// server that does not say it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refusal: Option<QuorumServerRefusal>,
     },
 }
 
@@ -230,6 +236,17 @@ impl Default for ArbiterLimits {
             instances_per_cluster_max: 64,
             instance_age_max: Duration::from_secs(600),
             startup_quiet: Duration::from_secs(150),
+        }
+    }
+}
+
+impl Refusal {
+    /// What the client's status says of it.
+    pub fn kind(&self) -> QuorumServerRefusal {
+        match self {
+            Refusal::NotAuthorized => QuorumServerRefusal::AccessDenied,
+            Refusal::UnsupportedVersion { .. } => QuorumServerRefusal::UnsupportedVersion,
+            _ => QuorumServerRefusal::Other,
         }
     }
 }
@@ -934,6 +951,7 @@ impl QuorumServer {
     ) -> Result<(), String> {
         let reply = HelloReply::Denied {
             reason: refusal.to_string(),
+            refusal: Some(refusal.kind()),
         };
         write_frame(tls, &reply).map_err(|e| e.to_string())?;
         tls.conn.send_close_notify();
@@ -1188,7 +1206,20 @@ impl QuorumClient {
                 return Ok(answer);
             }
         }
-        let mut connection = self.connect()?;
+        let mut connection = match self.connect() {
+            Ok(connection) => connection,
+            // The server answered, refusing this node for a reason cmviewcl shows: that
+            // is its answer. (Other refusals stay errors, with their text.)
+            Err(ConnectError {
+                refusal:
+                    Some(
+                        why @ (QuorumServerRefusal::AccessDenied
+                        | QuorumServerRefusal::UnsupportedVersion),
+                    ),
+                ..
+            }) => return Ok(QuorumServerAnswer::Refused(why)),
+            Err(error) => return Err(error.text),
+        };
         let id = self.take_id();
         let address = &self.settings.addresses[self.preferred];
         let answer = exchange(&mut connection, id, ask)
@@ -1205,16 +1236,17 @@ impl QuorumClient {
 
     fn connect_if_needed(&mut self) -> Result<(), String> {
         if self.connection.is_none() {
-            self.connection = Some(self.connect()?);
+            self.connection = Some(self.connect().map_err(|e| e.text)?);
         }
         Ok(())
     }
 
     /// Connects to the first address that answers with a welcome, starting with the one that
-    /// worked last.
-    fn connect(&mut self) -> Result<StreamOwned<ClientConnection, TcpStream>, String> {
+    /// worked last. When none does and one refused this node, the error says why.
+    fn connect(&mut self) -> Result<StreamOwned<ClientConnection, TcpStream>, ConnectError> {
         let count = self.settings.addresses.len();
         let mut failures = Vec::new();
+        let mut refusal = None;
         for step in 0..count {
             let index = (self.preferred + step) % count;
             let address = &self.settings.addresses[index];
@@ -1223,19 +1255,27 @@ impl QuorumClient {
                     self.preferred = index;
                     return Ok(connection);
                 }
-                Err(error) => failures.push(format!("{address}: {error}")),
+                Err(error) => {
+                    refusal = refusal.or(error.refusal);
+                    failures.push(format!("{address}: {}", error.text));
+                }
             }
         }
-        Err(format!(
-            "quorum server unreachable: {}",
-            failures.join("; ")
-        ))
+        let what = if refusal.is_some() {
+            "quorum server refused this node"
+        } else {
+            "quorum server unreachable"
+        };
+        Err(ConnectError {
+            text: format!("{what}: {}", failures.join("; ")),
+            refusal,
+        })
     }
 
     fn connect_to(
         &self,
         address: &str,
-    ) -> Result<StreamOwned<ClientConnection, TcpStream>, String> {
+    ) -> Result<StreamOwned<ClientConnection, TcpStream>, ConnectError> {
         let (host, port) = split_address(address);
         let timeout = self.settings.timeout;
         let targets: Vec<SocketAddr> = (host.as_str(), port)
@@ -1272,7 +1312,27 @@ impl QuorumClient {
         write_frame(&mut tls, &hello).map_err(|e| e.to_string())?;
         match read_frame::<_, HelloReply>(&mut tls).map_err(|e| e.to_string())? {
             HelloReply::Welcome => Ok(tls),
-            HelloReply::Denied { reason } => Err(format!("denied: {reason}")),
+            HelloReply::Denied { reason, refusal } => Err(ConnectError {
+                text: format!("denied: {reason}"),
+                refusal: Some(refusal.unwrap_or(QuorumServerRefusal::Other)),
+            }),
+        }
+    }
+}
+
+/// Why a connection to the quorum server was not opened: the text, and whether (and why) the
+/// server refused this node rather than not being reached.
+#[derive(Debug, Clone)]
+struct ConnectError {
+    text: String,
+    refusal: Option<QuorumServerRefusal>,
+}
+
+impl From<String> for ConnectError {
+    fn from(text: String) -> ConnectError {
+        ConnectError {
+            text,
+            refusal: None,
         }
     }
 }
