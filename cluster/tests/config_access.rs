@@ -238,3 +238,51 @@ fn a_package_user_name_has_the_same_limits() {
         ]
     );
 }
+
+/// The set check's findings for the cluster file with `cluster_access` and the package file
+/// with `package_access`.
+fn set_findings(cluster_access: &str, package_access: &str) -> Vec<String> {
+    let cluster = cluster::parse(&cluster_file(cluster_access), "acl.ascii")
+        .unwrap()
+        .config;
+    let dbpkg = package::parse(&package_file(package_access), "dbpkg.conf")
+        .unwrap()
+        .config;
+    package::check_set(&cluster, &[dbpkg], &["dbpkg.conf"])
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// A user with a role from a host in the cluster file is given none from that host in a
+/// package file (Managing Serviceguard, 11th ed., p. 255): the package's user_name line is
+/// an error. ANY_USER on either side, another host or another user is no conflict.
+#[test]
+fn a_package_role_for_a_user_the_cluster_file_gives_one_from_that_host_is_a_conflict() {
+    let cluster_access = "USER_NAME john fred\nUSER_HOST bit\nUSER_ROLE MONITOR\n\
+                          USER_NAME ANY_USER\nUSER_HOST ANY_SERVICEGUARD_NODE\nUSER_ROLE MONITOR\n";
+    assert_eq!(
+        set_findings(
+            cluster_access,
+            "user_name   lee fred\nuser_host   BIT\nuser_role   package_admin\n"
+        ),
+        [
+            "dbpkg.conf:4: error: USER_NAME: fred has the role MONITOR in the cluster file from \
+             the same host: give a user a role from a host in the cluster file or in a package \
+             file, not in both"
+        ]
+    );
+    for fine in [
+        // The wildcard's exception, both ways.
+        "user_name   any_user\nuser_host   bit\nuser_role   package_admin\n",
+        "user_name   lee\nuser_host   any_serviceguard_node\nuser_role   package_admin\n",
+        // Another host.
+        "user_name   john\nuser_host   cluster_member_node\nuser_role   package_admin\n",
+    ] {
+        assert_eq!(
+            set_findings(cluster_access, fine),
+            Vec::<String>::new(),
+            "{fine}"
+        );
+    }
+}

@@ -612,11 +612,7 @@ impl<'f> Reader<'f> {
             }
             "USER_HOST" => match self.user.as_mut() {
                 Some(user) if user.host.is_none() => {
-                    user.host = Some(match entry.value.to_ascii_uppercase().as_str() {
-                        "CLUSTER_MEMBER_NODE" => UserHost::ClusterMemberNode,
-                        "ANY_SERVICEGUARD_NODE" => UserHost::AnyServiceguardNode,
-                        _ => UserHost::Host(entry.value.clone()),
-                    });
+                    user.host = Some(user_host(&entry.value));
                 }
                 _ => self
                     .findings
@@ -1319,7 +1315,17 @@ pub(crate) fn user_names(value: &str) -> Result<Vec<Option<String>>, String> {
 
 /// Whether two USER_HOSTs are the same value (host names compare without case, as the name
 /// service compares them).
-fn same_host(first: &UserHost, second: &UserHost) -> bool {
+/// A USER_HOST (or a package's user_host) value: its keywords in any case, else a host.
+pub(crate) fn user_host(value: &str) -> UserHost {
+    match value.to_ascii_uppercase().as_str() {
+        "CLUSTER_MEMBER_NODE" => UserHost::ClusterMemberNode,
+        "ANY_SERVICEGUARD_NODE" => UserHost::AnyServiceguardNode,
+        _ => UserHost::Host(value.to_owned()),
+    }
+}
+
+/// Whether two USER_HOSTs name the same hosts (host names in any case).
+pub(crate) fn same_host(first: &UserHost, second: &UserHost) -> bool {
     match (first, second) {
         (UserHost::Host(first), UserHost::Host(second)) => first.eq_ignore_ascii_case(second),
         _ => first == second,
@@ -1327,7 +1333,7 @@ fn same_host(first: &UserHost, second: &UserHost) -> bool {
 }
 
 /// A role as the file spells it.
-fn role_name(role: Role) -> &'static str {
+pub(crate) fn role_name(role: Role) -> &'static str {
     match role {
         Role::Monitor => "MONITOR",
         Role::PackageAdmin => "PACKAGE_ADMIN",

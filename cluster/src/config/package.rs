@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::ascii::{self, Entry};
-use super::cluster::{user_names, ClusterConfig};
+use super::cluster::{role_name, same_host, user_host, user_names, ClusterConfig};
 use super::{Checked, Diagnostic, Findings, Severity};
 
 /// The longest package, service and generic resource name.
@@ -839,9 +839,14 @@ fn read(entries: &[Entry], findings: &mut Findings) -> PackageConfig {
                     );
                 }
                 match user.take() {
-                    Some((_, users, Some(host))) => config
-                        .access
-                        .extend(users.into_iter().map(|name| (name, host.clone()))),
+                    Some((user_line, users, Some(host))) => {
+                        for name in users.iter().flatten() {
+                            config.lines.record("USER_NAME", name, user_line);
+                        }
+                        config
+                            .access
+                            .extend(users.into_iter().map(|name| (name, host.clone())));
+                    }
                     _ => findings.error(line, parameter, "not after a user_name and a user_host"),
                 }
             }
@@ -1030,10 +1035,40 @@ pub fn check_set(
         set.placement(package, &mut findings);
         set.relations(package, file, &mut findings);
         set.limits(index, package, &mut findings);
+        set.access(package, &mut findings);
         findings.list.sort_by_key(|d| d.line);
         all.extend(findings.list);
     }
     all
+}
+
+impl SetCheck<'_> {
+    /// A user given a role in the cluster file may not be given one in a package file from
+    /// the same host: configuration fails on such a conflict (Managing Serviceguard, 11th
+    /// ed., p. 255; Managing HP Serviceguard for Linux, 7th ed., p. 146). ANY_USER on either
+    /// side is the exception: a wildcard conflicts with nobody.
+    fn access(&self, package: &PackageConfig, findings: &mut Findings) {
+        for (user, host) in &package.access {
+            let Some(user) = user else { continue };
+            let host = user_host(host);
+            let clash =
+                self.cluster.access.iter().find(|p| {
+                    p.user.as_deref() == Some(user.as_str()) && same_host(&p.host, &host)
+                });
+            if let Some(policy) = clash {
+                findings.error(
+                    package.lines.line("USER_NAME", user).unwrap_or(0),
+                    "USER_NAME",
+                    format!(
+                        "{user} has the role {} in the cluster file from the same host: give \
+                         a user a role from a host in the cluster file or in a package file, \
+                         not in both",
+                        role_name(policy.role)
+                    ),
+                );
+            }
+        }
+    }
 }
 
 /// What [`check_set`] knows of the cluster and of the packages seen so far.
