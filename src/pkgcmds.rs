@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cim_schema::model::Value;
 use cimguard_cluster::config::package::PackageType;
-use cimguard_cluster::status::{PackageRow, PackageState, Snapshot};
+use cimguard_cluster::status::{ClusterStatus, PackageRow, PackageState, Snapshot};
 use clap::Parser;
 
 use crate::cimclient::{path, Client, Returned};
@@ -225,29 +225,19 @@ pub fn halt_package(cli: &HaltPackage) -> Result<String, String> {
             ));
         }
     }
-    // Dependents before what they depend on, when both are named.
-    let named_dependencies = |name: &str| {
-        snapshot
-            .packages
-            .iter()
-            .find(|p| p.name == name)
-            .map_or(0, |p| {
-                p.dependencies
-                    .iter()
-                    .filter(|d| cli.packages.contains(&d.name))
-                    .count()
-            })
-    };
-    let mut order: Vec<&String> = cli.packages.iter().collect();
-    order.sort_by_key(|name| std::cmp::Reverse(named_dependencies(name)));
-    // Each halt is waited for before the next: a package named after its dependents halts
-    // once they are down.
-    for name in order {
+    // Each halt is waited for before the next, dependents before what they depend on.
+    for name in halt_order(&snapshot, &cli.packages) {
         let mut params = vec![("RequestedState", Value::Uint16(3))];
         if let Some(node) = &cli.node {
             params.push(("NodeName", Value::String(node.clone())));
         }
         let before = instance_states(package(&crate::clcmds::view(&client)?, name)?);
+        let wanted = |n: &str| cli.node.as_deref().is_none_or(|want| want == n);
+        if out_of_cascade(&before, &wanted) {
+            // Halted already as a dependent of one named before it (the cluster halts
+            // the packages that depend on a package it halts).
+            continue;
+        }
         call_package(&client, &snapshot, name, "RequestStateChange", params)?;
         wait_for_package(&client, name, &before, Goal::Halt(cli.node.as_deref()))?;
         if cli.verbose {
@@ -257,8 +247,60 @@ pub fn halt_package(cli: &HaltPackage) -> Result<String, String> {
     Ok(out)
 }
 
-/// How often a command waiting for a package reads the view again.
+/// The named packages in the order cmhaltpkg halts them: every package after the named
+/// packages that depend on it, however indirectly (a topological order of the named ones;
+/// a dependency cycle, which cmcheckconf refuses, keeps the command line's order).
+fn halt_order<'a>(snapshot: &Snapshot, named: &'a [String]) -> Vec<&'a String> {
+    // How many named packages depend on `name` through any chain of dependencies.
+    let depends_on = |dependent: &str, target: &str| {
+        let mut seen: Vec<&str> = Vec::new();
+        let mut next = vec![dependent];
+        while let Some(current) = next.pop() {
+            let Some(row) = snapshot.packages.iter().find(|p| p.name == current) else {
+                continue;
+            };
+            for dependency in &row.dependencies {
+                if dependency.name == target {
+                    return true;
+                }
+                if !seen.contains(&dependency.name.as_str()) {
+                    seen.push(&dependency.name);
+                    next.push(&dependency.name);
+                }
+            }
+        }
+        false
+    };
+    let dependents = |name: &str| {
+        named
+            .iter()
+            .filter(|other| other.as_str() != name && depends_on(other, name))
+            .count()
+    };
+    let mut order: Vec<&String> = named.iter().collect();
+    order.sort_by_key(|name| dependents(name));
+    order
+}
+
+/// Whether nothing of a package runs (or is between states) on the nodes `wanted`.
+fn out_of_cascade(states: &[(String, PackageState)], wanted: &dyn Fn(&str) -> bool) -> bool {
+    !states.iter().any(|(n, s)| wanted(n) && active(*s))
+}
+
+/// How often a command waiting for a package reads the view at first; the interval grows
+/// to [`PACKAGE_POLL_MAX`] (each read builds the agent's model and asks the daemon).
 const PACKAGE_POLL: Duration = Duration::from_millis(100);
+
+/// How long the view of the node a command asks may be unknown (it is re-forming, or out
+/// of the cluster) before the command says it cannot tell how a run or halt ended.
+const UNKNOWN_WAIT: Duration = Duration::from_secs(30);
+
+/// The longest interval between two reads of the view while waiting for a package.
+const PACKAGE_POLL_MAX: Duration = Duration::from_secs(1);
+
+/// How long a halt_aborted package given cmhaltpkg again may show no change before the
+/// command takes it as aborted again (the halt ended before the view showed it halting).
+const UNCHANGED_ABORT_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a command waits for a package to reach the end of a run or a halt when its
 /// script has no timeout (no_timeout); with one, the timeout and [`PACKAGE_WAIT_MARGIN`].
@@ -287,7 +329,8 @@ fn instance_states(row: &PackageRow) -> Vec<(String, PackageState)> {
         .collect()
 }
 
-/// Whether `state` means a package holds something on its node (runs, or is between).
+/// Whether `state` means a package holds something on its node (runs, or is between), or
+/// may (unknown: the viewing node cannot tell, so nothing is concluded from it).
 fn active(state: PackageState) -> bool {
     !matches!(
         state,
@@ -295,15 +338,15 @@ fn active(state: PackageState) -> bool {
             | PackageState::Failed
             | PackageState::Blocked
             | PackageState::RelocateWait
-            | PackageState::Unknown
     )
 }
 
 /// Waits, as Serviceguard's cmrunpkg and cmhaltpkg do, until the run or halt of package
 /// `name` taken by the cluster has ended: the nodes it then runs on (for a run), or why it
-/// did not end well (a failed start, an aborted halt, no end within the script's timeout).
-/// `before` is each node's instance state before the request, so a failure left from
-/// earlier is not taken for this one's.
+/// did not end well (a failed start, an aborted halt, a start that stopped, no end within
+/// the script's timeout). `before` is each node's instance state before the request, so a
+/// failure left from earlier is not taken for this one's. A view that cannot tell (the
+/// cluster unknown to the node the command asks) concludes nothing.
 fn wait_for_package(
     client: &Client,
     name: &str,
@@ -314,6 +357,8 @@ fn wait_for_package(
     let mut changed: Vec<String> = Vec::new();
     let mut seen_active = false;
     let mut bound = PACKAGE_WAIT;
+    let mut poll = PACKAGE_POLL;
+    let mut unknown_since: Option<Instant> = None;
     loop {
         let snapshot = crate::clcmds::view(client)?;
         let row = package(&snapshot, name)?;
@@ -329,6 +374,22 @@ fn wait_for_package(
                 changed.push(node.clone());
             }
         }
+        let known = snapshot.status != ClusterStatus::Unknown
+            && !states.iter().any(|(_, s)| *s == PackageState::Unknown);
+        if known {
+            unknown_since = None;
+        } else if unknown_since.get_or_insert(Instant::now()).elapsed() >= UNKNOWN_WAIT {
+            return Err(format!(
+                "the cluster has been unknown to this node for {} s: whether package {name} \
+                 ended its {} cannot be told here (see cmviewcl on a member)",
+                UNKNOWN_WAIT.as_secs(),
+                if matches!(goal, Goal::Run(_)) {
+                    "start"
+                } else {
+                    "halt"
+                }
+            ));
+        }
         // A failure on a node counts once that node's state moved since the request.
         let failed_on = |wanted: &dyn Fn(&str) -> bool| {
             states.iter().find(|(node, state)| {
@@ -338,8 +399,17 @@ fn wait_for_package(
             })
         };
         match goal {
-            Goal::Run(node) => {
+            Goal::Run(node) if known => {
                 let wanted = |n: &str| node.is_none_or(|want| want == n);
+                // A failure on the node asked for is this command's, even if the package
+                // then starts elsewhere.
+                if let Some((node, state)) = failed_on(&wanted) {
+                    return Err(format!(
+                        "unable to start package {name} on node {node}: it is {state} there \
+                         (its log says why; cmmodpkg -e -n {node} {name} re-enables the node)",
+                        state = state.as_str()
+                    ));
+                }
                 let running: Vec<String> = states
                     .iter()
                     .filter(|(_, s)| *s == PackageState::Running)
@@ -354,7 +424,7 @@ fn wait_for_package(
                                 | PackageState::Changing
                         )
                 });
-                seen_active |= starting || !running.is_empty();
+                let target_active = states.iter().any(|(n, s)| wanted(n) && active(*s));
                 let done = match node {
                     Some(want) => running.iter().any(|n| n == want),
                     None => !running.is_empty() && !starting,
@@ -365,13 +435,13 @@ fn wait_for_package(
                 if done || (elsewhere && !starting) {
                     return Ok(running);
                 }
-                if let Some((node, state)) = failed_on(&wanted) {
+                if seen_active && !target_active {
                     return Err(format!(
-                        "unable to start package {name} on node {node}: it is {state} there \
-                         (its log says why; cmmodpkg -e -n {node} {name} re-enables the node)",
-                        state = state.as_str()
+                        "package {name} stopped starting: it is {} (see cmviewcl -v -p {name})",
+                        row.condition.state.as_str()
                     ));
                 }
+                seen_active |= target_active;
                 if !seen_active && started.elapsed() >= START_SEEN_WAIT {
                     return Err(format!(
                         "package {name} did not start: it is {} after {} s",
@@ -380,7 +450,7 @@ fn wait_for_package(
                     ));
                 }
             }
-            Goal::Halt(node) => {
+            Goal::Halt(node) if known => {
                 let wanted = |n: &str| node.is_none_or(|want| want == n);
                 if let Some((node, state)) = failed_on(&wanted) {
                     return Err(format!(
@@ -389,10 +459,25 @@ fn wait_for_package(
                         state = state.as_str()
                     ));
                 }
-                if !states.iter().any(|(n, s)| wanted(n) && active(*s)) {
+                if out_of_cascade(&states, &wanted) {
                     return Ok(Vec::new());
                 }
+                // Given again to a halt_aborted package: a halt that aborted again before
+                // any view showed it halting leaves nothing changed.
+                let aborted_again = states.iter().find(|(n, s)| {
+                    wanted(n) && *s == PackageState::HaltAborted && !changed.contains(n)
+                });
+                if let Some((node, _)) = aborted_again {
+                    if changed.is_empty() && started.elapsed() >= UNCHANGED_ABORT_WAIT {
+                        return Err(format!(
+                            "unable to halt package {name} on node {node}: it is still \
+                             halt_aborted there (a halt step failed again; see its log)"
+                        ));
+                    }
+                }
             }
+            // The view cannot tell: read it again.
+            Goal::Run(_) | Goal::Halt(_) => {}
         }
         if started.elapsed() >= bound {
             let verb = if matches!(goal, Goal::Run(_)) {
@@ -406,7 +491,8 @@ fn wait_for_package(
                 row.condition.state.as_str()
             ));
         }
-        std::thread::sleep(PACKAGE_POLL);
+        std::thread::sleep(poll);
+        poll = (poll * 3 / 2).min(PACKAGE_POLL_MAX);
     }
 }
 

@@ -737,3 +737,13 @@ fn assert_closed(result: Result<Reply, FrameError>) {
         other => panic!("the connection did not close: {other:?}"),
     }
 }
+
+/// A refusal this version does not know (from a newer server) reads as Other, not as an
+/// undecodable answer.
+#[test]
+fn an_unknown_refusal_reads_as_other() {
+    let known: QuorumServerRefusal = serde_json::from_str("\"access_denied\"").unwrap();
+    assert_eq!(known, QuorumServerRefusal::AccessDenied);
+    let unknown: QuorumServerRefusal = serde_json::from_str("\"maintenance_window\"").unwrap();
+    assert_eq!(unknown, QuorumServerRefusal::Other);
+}

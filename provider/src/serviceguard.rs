@@ -1392,7 +1392,10 @@ impl ModelBuilder<'_> {
             ),
         };
         let status = status.as_str();
+        // A quorum server that refuses this node answers (up) but is no tie-breaker for it.
+        let refused = matches!(state, Some("access denied" | "unsupported version"));
         let (device_enabled, device_operational): (u16, &[u16]) = match status {
+            "up" if refused => (2, &[6]),
             "up" => (2, &[2]),
             "down" => (3, &[6]),
             _ => (0, &[0]),

@@ -1314,6 +1314,22 @@ fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
             script.display()
         ),
     );
+    let chained = |name: &str, on: Option<&str>| {
+        let dependency = on.map_or(String::new(), |on| {
+            format!(
+                "dependency_name d_{on}\ndependency_condition {on} = up\n\
+                 dependency_location same_node\n"
+            )
+        });
+        format!(
+            "package_name {name}\npackage_type failover\nnode_name n1\nnode_name n2\n\
+             node_name n3\nauto_run yes\nservice_name s_{name}\n\
+             service_cmd \"exec sleep 100000\"\n{dependency}"
+        )
+    };
+    cluster.add_package("base", &chained("base", None));
+    cluster.add_package("mid", &chained("mid", Some("base")));
+    cluster.add_package("top", &chained("top", Some("mid")));
     cluster.start_all();
     cluster.wait_for(BOUND, "the cluster formed", |c| {
         (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
@@ -1338,14 +1354,26 @@ fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
     let output = succeeds(&cluster, 1, "cmrunpkg", &["-v", "-n", "n3", "pkgB"]);
     assert_eq!(output, "cmrunpkg: package pkgB is running on n3\n");
     // Seen by the node the command was given on, at once: the command waited.
-    let (now, owners) = state(&cluster);
-    assert_eq!((now.as_str(), owners), ("running", vec!["n3".to_owned()]));
+    let (now, on) = state(&cluster);
+    assert_eq!((now.as_str(), on), ("running", vec!["n3".to_owned()]));
     succeeds(&cluster, 1, "cmhaltpkg", &["pkgB"]);
-    let (now, owners) = state(&cluster);
-    assert!(owners.is_empty() && now != "running", "{now} on {owners:?}");
+    let (now, on) = state(&cluster);
+    assert!(on.is_empty() && now != "running", "{now} on {on:?}");
     // Running a package that is running already is refused at once.
     succeeds(&cluster, 1, "cmrunpkg", &["-n", "n1", "pkgB"]);
     fails(&cluster, 1, "cmrunpkg", &["pkgB"], "already running on n1");
+
+    // A chain (top depends on mid, mid on base) named in any order halts top first, then
+    // mid, then base, each waited for.
+    cluster.wait_for(BOUND, "the chain running", |c| {
+        ["top", "mid", "base"]
+            .iter()
+            .all(|p| !owners(c, 1, p).is_empty())
+    });
+    succeeds(&cluster, 1, "cmhaltpkg", &["mid", "top", "base"]);
+    for p in ["top", "mid", "base"] {
+        assert!(owners(&cluster, 1, p).is_empty(), "{p} still runs");
+    }
 }
 
 /// The child processes of `pid` (pid, state letter of /proc/PID/stat), from every process's

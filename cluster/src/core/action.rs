@@ -165,7 +165,9 @@ pub enum QuorumServerRefusal {
     AccessDenied,
     /// It speaks another protocol version: `unsupported version`.
     UnsupportedVersion,
-    /// Another reason (a cluster id conflict, no room for another cluster, ...).
+    /// Another reason (a cluster id conflict, no room for another cluster, ...), or one this
+    /// version does not know.
+    #[serde(other)]
     Other,
 }
 

@@ -3782,7 +3782,9 @@ impl Node {
     fn poll_quorum_server(&mut self, now: Instant) {
         if let Some((_, deadline)) = self.quorum_server.outstanding {
             if now >= deadline {
+                // No answer: unreachable now, whatever it answered before.
                 self.quorum_server.outstanding = None;
+                self.quorum_server.refusal = None;
                 self.set_quorum_server_reachable(false);
             }
         }
