@@ -31,8 +31,10 @@ const HTTPS_DEFAULT_PORT: u16 = 443;
 const CALL_TIMEOUT: Duration = Duration::from_secs(360);
 /// The longest a TCP connection to one of the agent's addresses may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// The largest answer head (status line and headers) read.
+/// The largest answer head (status line and headers) read, and the most trailer bytes.
 const HEAD_BYTES_MAX: usize = 64 * 1024;
+/// The longest chunk-size line (the size and any chunk extensions) read.
+const CHUNK_LINE_BYTES_MAX: usize = 4 * 1024;
 /// The largest answer body read: the agent's own bound on a CIM-XML body.
 const BODY_BYTES_MAX: usize = Limits::DEFAULT.input_bytes_max;
 /// The namespace of the cluster model.
@@ -452,7 +454,12 @@ fn exchange<S: Read + Write>(
     stream.write_all(request.as_bytes())?;
     stream.write_all(body)?;
     stream.flush()?;
-    let mut reader = BufReader::new(stream);
+    // Each read waits at most CALL_TIMEOUT (the socket's timeout); the whole answer, too: an
+    // agent that trickles bytes does not stretch a call beyond it.
+    let mut reader = BufReader::new(Deadline {
+        inner: stream,
+        at: std::time::Instant::now() + CALL_TIMEOUT,
+    });
     // Interim answers (100 Continue) come before the final one.
     let (status, status_text, headers) = loop {
         let head = read_head(&mut reader)?;
@@ -466,10 +473,23 @@ fn exchange<S: Read + Write>(
         headers,
         body: Vec::new(),
     };
-    let chunked = answer
-        .header("Transfer-Encoding")
-        .is_some_and(|codings| codings.to_ascii_lowercase().trim_end().ends_with("chunked"));
-    if chunked {
+    // Every Transfer-Encoding header, in order, is one list of codings (RFC 9110 5.3);
+    // with one, Content-Length does not count, and a body whose last coding is not chunked
+    // ends with the connection (RFC 9112 6.3).
+    let codings: Vec<&str> = answer
+        .headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("Transfer-Encoding"))
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    if let Some(last) = codings.last() {
+        if !last.eq_ignore_ascii_case("chunked") {
+            return Err(invalid_data(format!(
+                "the answer's transfer codings {codings:?} do not end with chunked"
+            )));
+        }
         answer.body = read_chunks(&mut reader)?;
     } else if let Some(length) = answer.header("Content-Length") {
         let length: usize = length
@@ -518,12 +538,33 @@ fn read_head(reader: &mut impl BufRead) -> std::io::Result<Head> {
     }
 }
 
-/// A chunked body (RFC 9112 section 7.1), its trailers read and dropped.
+/// A stream whose reads fail once `at` has passed (each read is also bounded by the
+/// socket's own timeout).
+struct Deadline<S> {
+    inner: S,
+    at: std::time::Instant,
+}
+
+impl<S: Read> Read for Deadline<S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if std::time::Instant::now() >= self.at {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("the agent's answer took over {} s", CALL_TIMEOUT.as_secs()),
+            ));
+        }
+        self.inner.read(buf)
+    }
+}
+
+/// A chunked body (RFC 9112 section 7.1), its trailers read and dropped. Each chunk-size
+/// line has its own bound; the trailers share [`HEAD_BYTES_MAX`].
 fn read_chunks(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
     let mut body = Vec::new();
     let mut remaining = HEAD_BYTES_MAX;
     loop {
-        let line = read_line(reader, &mut remaining)?;
+        let mut line_budget = CHUNK_LINE_BYTES_MAX;
+        let line = read_line(reader, &mut line_budget)?;
         let size = line.split(';').next().unwrap_or_default().trim();
         let size = usize::from_str_radix(size, 16)
             .map_err(|_| invalid_data(format!("not a chunk size: {line:?}")))?;
@@ -537,7 +578,8 @@ fn read_chunks(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
         let start = body.len();
         body.resize(start + size, 0);
         reader.read_exact(&mut body[start..])?;
-        if !read_line(reader, &mut remaining)?.is_empty() {
+        let mut line_budget = CHUNK_LINE_BYTES_MAX;
+        if !read_line(reader, &mut line_budget)?.is_empty() {
             return Err(invalid_data("a chunk is longer than its size".to_owned()));
         }
     }
@@ -680,6 +722,27 @@ mod tests {
     }
 
     #[test]
+    fn many_small_chunks_and_split_transfer_encodings_read_whole() {
+        // 20,000 one-byte chunks: each chunk-size line has its own bound.
+        let mut answer = String::from("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        for _ in 0..20_000 {
+            answer.push_str("1\r\nx\r\n");
+        }
+        answer.push_str("0\r\n\r\n");
+        assert_eq!(post(&answer).0.unwrap().body.len(), 20_000);
+        // Two Transfer-Encoding headers are one list, chunked last; Content-Length does not
+        // count beside it.
+        let (answer, _) = post(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nContent-Length: 1\r\n\
+             Transfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+        );
+        assert_eq!(answer.unwrap().body, b"ok");
+        // A last coding other than chunked cannot be read here: an error, not a guess.
+        let (answer, _) = post("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nxx");
+        assert!(answer.is_err(), "{answer:?}");
+    }
+
+    #[test]
     fn an_answer_without_a_length_is_read_to_its_end() {
         let (answer, _) = post("HTTP/1.0 200 OK\r\n\r\nto the end");
         assert_eq!(answer.unwrap().body, b"to the end");
@@ -712,6 +775,10 @@ mod tests {
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabc\r\n0\r\n\r\n",
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffff\r\n",
+            &format!(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;{}\r\nx\r\n0\r\n\r\n",
+                "e".repeat(CHUNK_LINE_BYTES_MAX)
+            ),
         ] {
             assert!(post(answer).0.is_err(), "{answer:?}");
         }
