@@ -64,8 +64,9 @@ pub struct HaltNode {
     pub node: NodeChoice,
 }
 
-/// Join this node to the running cluster: a halted node's daemon starts again as a new life
-/// (the same process) and joins. Refused when no cluster runs (cmruncl starts one).
+/// Join a node (this one, or the node named) to the running cluster: a halted node's daemon
+/// starts again as a new life (the same process) and joins. Refused when no cluster runs
+/// (cmruncl starts one).
 #[derive(Parser, Debug)]
 #[command(name = "cmrunnode", version)]
 pub struct RunNode {
@@ -353,13 +354,8 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
         )
     })?;
     let me = snapshot.node_name(snapshot.observer).to_owned();
-    if let Some(node) = &node {
-        if *node != me {
-            return Err(format!(
-                "this agent runs on {me}: run cmrunnode on {node}, or point CIMGUARD_URL at \
-                 its agent"
-            ));
-        }
+    if let Some(node) = node.as_ref().filter(|n| **n != me) {
+        return run_other_node(&client, &snapshot, node, cli.node.verbose);
     }
     let up = |s: &Snapshot| !node_down(s, &me);
     if up(&snapshot) {
@@ -390,6 +386,52 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
     })?;
     Ok(if cli.node.verbose {
         format!("cmrunnode: node {me} is running\n")
+    } else {
+        String::new()
+    })
+}
+
+/// cmrunnode NODE for another node, through this agent: NODE is told to start (its daemon,
+/// halted, starts again as a new life), and the command waits until this node's view shows
+/// it up. It needs a running cluster to join, and NODE's daemon running.
+fn run_other_node(
+    client: &Client,
+    snapshot: &Snapshot,
+    node: &str,
+    verbose: bool,
+) -> Result<String, String> {
+    let row = snapshot
+        .nodes
+        .iter()
+        .find(|n| n.name == node)
+        .ok_or_else(|| format!("{node} is not a node of cluster {}", snapshot.name))?;
+    if row.condition.status == NodeStatus::Up {
+        return Ok(if verbose {
+            format!("cmrunnode: node {node} is running already\n")
+        } else {
+            String::new()
+        });
+    }
+    if snapshot.status == ClusterStatus::Down {
+        return Err(format!(
+            "cluster {} is not running: cmruncl starts it",
+            snapshot.name
+        ));
+    }
+    call(
+        client,
+        "RunNode",
+        vec![("NodeName", Value::String(node.to_owned()))],
+    )?;
+    wait_through(client, GENERATION_WAIT, |s| !node_down(s, node)).map_err(|e| {
+        format!(
+            "{node} did not join the cluster within {} s ({e}): its daemon must be running \
+             (halted, or started without joining); see cmviewcl",
+            GENERATION_WAIT.as_secs()
+        )
+    })?;
+    Ok(if verbose {
+        format!("cmrunnode: node {node} is running\n")
     } else {
         String::new()
     })

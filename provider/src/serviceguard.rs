@@ -445,7 +445,26 @@ impl ServiceguardProvider {
             "runcluster" => Request::RunCluster {
                 nodes: text_list("NodeNames")?,
             },
-            "runnode" => Request::RunNode,
+            "runnode" => match param("NodeName") {
+                None => Request::RunNode,
+                Some(Value::String(node)) => {
+                    // The agent's own node starts itself; another is told to (exactly as
+                    // NODE_NAME is configured, as cmhaltnode compares).
+                    let model = self.model()?;
+                    let Some(snapshot) = model.snapshot.as_ref() else {
+                        return Ok(not_done(4, "the cluster daemon does not answer"));
+                    };
+                    if !snapshot.nodes.iter().any(|n| n.name == node) {
+                        return Ok(not_done(5, format!("{node} is not a node of this cluster")));
+                    }
+                    if snapshot.node_name(snapshot.observer) == node {
+                        Request::RunNode
+                    } else {
+                        Request::RunOtherNode { node }
+                    }
+                }
+                Some(_) => return Err(OperationError::parameter("NodeName must be a string")),
+            },
             "haltcluster" | "haltnode" => {
                 let (force, detach) = (flag("Force")?, flag("Detach")?);
                 if force && detach {

@@ -1162,6 +1162,23 @@ fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
     // A running node: cmrunnode says so and changes nothing.
     let said = succeeds(&cluster, 3, "cmrunnode", &["-v"]);
     assert!(said.contains("running already"), "{said}");
+    // cmhaltnode n3 and cmrunnode n3 given on n1: n3's daemon starts again and joins.
+    succeeds(&cluster, 1, "cmhaltnode", &["-f", "n3"]);
+    cluster.wait_for(BOUND, "n3 halted", |c| {
+        line_value(c, 1, "node:n3|state").as_deref() == Some("halted")
+    });
+    let said = succeeds(&cluster, 1, "cmrunnode", &["-v", "n3"]);
+    assert_eq!(said, "cmrunnode: node n3 is running\n");
+    // n1's view showed it up when the command returned; every node's membership agrees.
+    assert_eq!(
+        line_value(&cluster, 1, "node:n3|status").as_deref(),
+        Some("up")
+    );
+    cluster.wait_for(BOUND, "n3 a member everywhere", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    assert_eq!(cluster.pid(3), pids[2]);
+    fails(&cluster, 1, "cmrunnode", &["n9"], "n9 is not a node");
 
     // cmhaltcl -f: every node halts, every daemon stays, every agent shows the cluster down.
     succeeds(&cluster, 1, "cmhaltcl", &["-f"]);

@@ -664,6 +664,24 @@ impl Node {
         Ok(())
     }
 
+    /// cmrunnode NODE given on this node for another node: [`Message::Start`] naming that
+    /// node alone. Halted there (its daemon still there), it starts a new life and joins
+    /// the cluster; starting, it cannot form a cluster of itself while one runs elsewhere
+    /// (the forming waits for the cluster it hears), and running, it ignores it. Whether it
+    /// joined is for the command to watch.
+    pub fn handle_run_other_node(&mut self, node: NodeId) -> Result<(), Refusal> {
+        if node == self.settings.me {
+            return self.handle_run_node();
+        }
+        if node.index() >= self.settings.nodes {
+            return Err(Refusal::NotAnAllowedNode { node });
+        }
+        let mut nodes = NodeSet::EMPTY;
+        nodes.insert(node);
+        self.send_to_life(node, Incarnation(0), &Message::Start { nodes });
+        Ok(())
+    }
+
     /// [`Message::Start`] from a node given cmruncl: this node starts a new life if it is
     /// halted (not fenced) and named; starting and in no cluster yet, it forms with the
     /// nodes named, as if given the same cmruncl (the lowest of them coordinates the

@@ -248,6 +248,12 @@ pub enum Request {
     /// cmrunnode on this node: a halted node (its daemon still there) starts again and
     /// joins the cluster.
     RunNode,
+    /// cmrunnode NODE given on another node: NODE, halted with its daemon still there, is
+    /// told to start again and join (Message::Start naming it alone).
+    RunOtherNode {
+        /// NODE_NAME of the node to start.
+        node: String,
+    },
 }
 
 /// A configuration file given to [`Request::Apply`]: its name (for the findings) and text.
@@ -2147,6 +2153,11 @@ impl Driver {
             }
             Request::RunNode => {
                 self.node.handle_run_node().map_err(refused)?;
+                Ok(None)
+            }
+            Request::RunOtherNode { node } => {
+                let id = self.node_id(&node)?;
+                self.node.handle_run_other_node(id).map_err(refused)?;
                 Ok(None)
             }
         }
