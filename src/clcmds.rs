@@ -423,11 +423,11 @@ fn run_other_node(
         "RunNode",
         vec![("NodeName", Value::String(node.to_owned()))],
     )?;
-    wait_through(client, GENERATION_WAIT, |s| !node_down(s, node)).map_err(|e| {
+    wait_through(client, REMOTE_JOIN_WAIT, |s| !node_down(s, node)).map_err(|e| {
         format!(
             "{node} did not join the cluster within {} s ({e}): its daemon must be running \
              (halted, or started without joining); see cmviewcl",
-            GENERATION_WAIT.as_secs()
+            REMOTE_JOIN_WAIT.as_secs()
         )
     })?;
     Ok(if verbose {
@@ -436,6 +436,10 @@ fn run_other_node(
         String::new()
     })
 }
+
+/// How long cmrunnode NODE waits for another node to join: its daemon starting again and
+/// joining takes seconds; a daemon that is not running never answers the message.
+const REMOTE_JOIN_WAIT: Duration = Duration::from_secs(30);
 
 /// The configuration in effect: the cluster file and every package file.
 pub fn configuration(client: &Client) -> Result<(FileText, Vec<FileText>), String> {
