@@ -223,20 +223,46 @@ pub fn run_cluster(cli: &RunCluster) -> Result<String, String> {
         })
         .map_err(|e| format!("{me} did not start again within 60 s: {e}"))?;
         // Formed meanwhile (every node started), the cluster refuses it: that is success.
-        if let Err(e) = call(&client, "RunCluster", params) {
+        if let Err(e) = call(&client, "RunCluster", params.clone()) {
             if view(&client).map(|s| s.status) != Ok(ClusterStatus::Up) {
                 return Err(e);
             }
         }
     }
-    let formed = wait_through(&client, GENERATION_WAIT, |s| s.status == ClusterStatus::Up)
-        .map_err(|_| "the cluster did not form within 60 s (see cmviewcl)".to_owned())?;
+    // The named nodes are told over the control channel; one starting again may not listen
+    // yet when told and miss it. While this node waits in no cluster, the command is given
+    // again now and then, which tells them again (a node that formed refuses it: ignored).
+    let deadline = Instant::now() + GENERATION_WAIT;
+    let mut again = Instant::now() + RUN_CLUSTER_AGAIN;
+    let formed = loop {
+        if let Ok(snapshot) = view(&client) {
+            if snapshot.status == ClusterStatus::Up {
+                break snapshot;
+            }
+            // In no cluster yet: neither a member (running, reforming) nor halted.
+            let waiting = !matches!(
+                own_state(&snapshot),
+                Some(NodeState::Running | NodeState::Reforming | NodeState::Halted)
+            );
+            if Instant::now() >= again && waiting {
+                let _ = call(&client, "RunCluster", params.clone());
+                again = Instant::now() + RUN_CLUSTER_AGAIN;
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err("the cluster did not form within 60 s (see cmviewcl)".to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     Ok(if cli.verbose {
         format!("cmruncl: cluster {} is running\n", formed.name)
     } else {
         String::new()
     })
 }
+
+/// How often cmruncl gives the command again while its node waits in no cluster.
+const RUN_CLUSTER_AGAIN: Duration = Duration::from_secs(3);
 
 /// The state of the agent's own node in `snapshot`.
 fn own_state(snapshot: &Snapshot) -> Option<NodeState> {
