@@ -398,9 +398,10 @@ fn wait_for_package(
                     && changed.contains(node)
             })
         };
+        let (Goal::Run(node) | Goal::Halt(node)) = goal;
+        let wanted = |n: &str| node.is_none_or(|want| want == n);
         match goal {
-            Goal::Run(node) if known => {
-                let wanted = |n: &str| node.is_none_or(|want| want == n);
+            Goal::Run(_) if known => {
                 // A failure on the node asked for is this command's, even if the package
                 // then starts elsewhere.
                 if let Some((node, state)) = failed_on(&wanted) {
@@ -450,8 +451,7 @@ fn wait_for_package(
                     ));
                 }
             }
-            Goal::Halt(node) if known => {
-                let wanted = |n: &str| node.is_none_or(|want| want == n);
+            Goal::Halt(_) if known => {
                 if let Some((node, state)) = failed_on(&wanted) {
                     return Err(format!(
                         "unable to halt package {name} on node {node}: it is {state} there \

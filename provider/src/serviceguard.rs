@@ -1384,7 +1384,7 @@ impl ModelBuilder<'_> {
     fn quorum_device(&mut self, cluster_name: &str) -> Result<(), OperationError> {
         let s = self.snapshot;
         let observer = s.node_name(s.observer).to_owned();
-        let (kind, name, addresses, status, state) = match &s.lock {
+        let (kind, name, addresses, status, state, refused) = match &s.lock {
             LockRow::None => return Ok(()),
             LockRow::QuorumServer {
                 host,
@@ -1398,6 +1398,7 @@ impl ModelBuilder<'_> {
                 Some(cimguard_cluster::status::quorum_server_state(
                     *status, *refusal,
                 )),
+                refusal.is_some(),
             ),
             LockRow::LockLun { device, status } => (
                 "lock_lun",
@@ -1408,11 +1409,11 @@ impl ModelBuilder<'_> {
                 Vec::new(),
                 *status,
                 None,
+                false,
             ),
         };
         let status = status.as_str();
         // A quorum server that refuses this node answers (up) but is no tie-breaker for it.
-        let refused = matches!(state, Some("access denied" | "unsupported version"));
         let (device_enabled, device_operational): (u16, &[u16]) = match status {
             "up" if refused => (2, &[6]),
             "up" => (2, &[2]),
