@@ -6,19 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod agent;
-mod cimclient;
-mod clcmds;
-mod cluster_certs;
-mod cmcld;
-mod cmviewcl;
-mod commands;
-mod confcmds;
-mod demo;
-mod mof_check;
-mod pkgcmds;
-mod querycl;
-mod user;
+use cimguard::{cluster_certs, cmcld, commands, demo, mof_check, user};
 
 /// Serviceguard-style high-availability cluster with a WBEM agent on every node.
 #[derive(Parser)]

@@ -1,7 +1,5 @@
 //! `cmapplyconf`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmapplyconf")
+    cimguard::commands::run("cmapplyconf").unwrap_or(std::process::ExitCode::FAILURE)
 }

@@ -1,7 +1,5 @@
 //! `cmcheckconf`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmcheckconf")
+    cimguard::commands::run("cmcheckconf").unwrap_or(std::process::ExitCode::FAILURE)
 }

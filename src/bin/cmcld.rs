@@ -5,10 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-#[path = "../agent.rs"]
-mod agent;
-#[path = "../cmcld.rs"]
-mod cmcld;
+use cimguard::cmcld;
 
 /// The cimguard node daemon.
 #[derive(Parser)]

@@ -1,7 +1,5 @@
 //! `cmdeleteconf`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmdeleteconf")
+    cimguard::commands::run("cmdeleteconf").unwrap_or(std::process::ExitCode::FAILURE)
 }

@@ -1,7 +1,5 @@
 //! `cmgetconf`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmgetconf")
+    cimguard::commands::run("cmgetconf").unwrap_or(std::process::ExitCode::FAILURE)
 }

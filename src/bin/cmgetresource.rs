@@ -1,7 +1,5 @@
 //! `cmgetresource`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmgetresource")
+    cimguard::commands::run("cmgetresource").unwrap_or(std::process::ExitCode::FAILURE)
 }

@@ -1,7 +1,5 @@
 //! `cmhaltcl`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmhaltcl")
+    cimguard::commands::run("cmhaltcl").unwrap_or(std::process::ExitCode::FAILURE)
 }

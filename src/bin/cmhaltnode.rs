@@ -1,7 +1,5 @@
 //! `cmhaltnode`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmhaltnode")
+    cimguard::commands::run("cmhaltnode").unwrap_or(std::process::ExitCode::FAILURE)
 }

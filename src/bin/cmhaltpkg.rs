@@ -1,7 +1,5 @@
 //! `cmhaltpkg`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmhaltpkg")
+    cimguard::commands::run("cmhaltpkg").unwrap_or(std::process::ExitCode::FAILURE)
 }

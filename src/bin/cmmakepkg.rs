@@ -1,7 +1,5 @@
 //! `cmmakepkg`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmmakepkg")
+    cimguard::commands::run("cmmakepkg").unwrap_or(std::process::ExitCode::FAILURE)
 }

@@ -1,7 +1,5 @@
 //! `cmmodpkg`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmmodpkg")
+    cimguard::commands::run("cmmodpkg").unwrap_or(std::process::ExitCode::FAILURE)
 }

@@ -1,7 +1,5 @@
 //! `cmquerycl`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmquerycl")
+    cimguard::commands::run("cmquerycl").unwrap_or(std::process::ExitCode::FAILURE)
 }

@@ -1,7 +1,5 @@
 //! `cmruncl`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmruncl")
+    cimguard::commands::run("cmruncl").unwrap_or(std::process::ExitCode::FAILURE)
 }

@@ -1,7 +1,5 @@
 //! `cmrunnode`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmrunnode")
+    cimguard::commands::run("cmrunnode").unwrap_or(std::process::ExitCode::FAILURE)
 }

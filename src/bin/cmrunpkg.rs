@@ -1,7 +1,5 @@
 //! `cmrunpkg`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmrunpkg")
+    cimguard::commands::run("cmrunpkg").unwrap_or(std::process::ExitCode::FAILURE)
 }

@@ -1,7 +1,5 @@
 //! `cmsetresource`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmsetresource")
+    cimguard::commands::run("cmsetresource").unwrap_or(std::process::ExitCode::FAILURE)
 }

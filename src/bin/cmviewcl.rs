@@ -1,7 +1,5 @@
 //! `cmviewcl`: one of the Serviceguard commands of src/commands.rs.
 
-include!("../command_bin.rs");
-
 fn main() -> std::process::ExitCode {
-    command("cmviewcl")
+    cimguard::commands::run("cmviewcl").unwrap_or(std::process::ExitCode::FAILURE)
 }

@@ -11,9 +11,7 @@ use std::time::Duration;
 use cimguard_provider::config::{Limits, HTTPS_PORT};
 use clap::Parser;
 
-#[path = "../agent.rs"]
-mod agent;
-use agent::AgentSettings;
+use cimguard::agent::{self, AgentSettings};
 
 /// The allocator of the agent: mimalloc serves the many small, short-lived allocations of a
 /// request with less CPU than glibc's malloc (BENCHMARKS.md, "WBEM server", allocators).
