@@ -818,6 +818,19 @@ pub struct PackageRow {
     pub ip_addresses: Vec<(IpAddr, IpAddr)>,
 }
 
+impl PackageRow {
+    /// The node rows whose script parameters (services, subnets, generic resources) are the
+    /// package's: a failover package's current node, or its primary node while it runs
+    /// nowhere; every node of a multi-node package.
+    pub fn script_rows(&self) -> impl Iterator<Item = &PackageNodeRow> {
+        let failover = self.kind == PackageType::Failover;
+        let running = self.nodes.iter().any(|r| r.current);
+        self.nodes
+            .iter()
+            .filter(move |row| !failover || row.current || (!running && row.order == 1))
+    }
+}
+
 /// A package on one of its nodes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PackageNodeRow {
@@ -835,7 +848,7 @@ pub struct PackageNodeRow {
     pub current: bool,
     /// The instance there.
     pub instance: PackageCondition,
-    /// Its services there (empty where it is not active).
+    /// Its services there (down where it is not active).
     pub services: Vec<ServiceRow>,
     /// Its generic resources there, as this node knows them.
     pub resources: Vec<ResourceRow>,
@@ -916,30 +929,29 @@ pub(crate) fn package_rows(
                 .map(|(order, &node)| {
                     let instance = state.instances.get(&node).copied();
                     let counts = restarts(id, node);
-                    let services = if instance.is_some_and(InstanceState::occupies) {
-                        def.services
-                            .iter()
-                            .zip(counts.iter().chain(std::iter::repeat(&0)))
-                            .map(|(service, &count)| ServiceRow {
-                                name: service.name.clone(),
-                                condition: ServiceCondition {
-                                    status: if instance == Some(InstanceState::Running) {
-                                        Health::Up
-                                    } else {
-                                        Health::Down
-                                    },
-                                    restarts: count,
+                    // Every node lists the services, down where the package does not run
+                    // (cmviewcl -v shows a halted package's services down).
+                    let services = def
+                        .services
+                        .iter()
+                        .zip(counts.iter().chain(std::iter::repeat(&0)))
+                        .map(|(service, &count)| ServiceRow {
+                            name: service.name.clone(),
+                            condition: ServiceCondition {
+                                status: if instance == Some(InstanceState::Running) {
+                                    Health::Up
+                                } else {
+                                    Health::Down
                                 },
-                                max_restarts: match service.restart {
-                                    ServiceRestart::None => Some(0),
-                                    ServiceRestart::Times(n) => Some(n),
-                                    ServiceRestart::Unlimited => None,
-                                },
-                            })
-                            .collect()
-                    } else {
-                        Vec::new()
-                    };
+                                restarts: count,
+                            },
+                            max_restarts: match service.restart {
+                                ServiceRestart::None => Some(0),
+                                ServiceRestart::Times(n) => Some(n),
+                                ServiceRestart::Unlimited => None,
+                            },
+                        })
+                        .collect::<Vec<_>>();
                     // A PARTIAL subnet that the node has no address on is not monitored there.
                     let subnets = def
                         .subnets
@@ -1017,6 +1029,7 @@ pub(crate) fn package_rows(
                 .collect();
             let services_up = nodes
                 .iter()
+                .filter(|n| n.current)
                 .flat_map(|n| &n.services)
                 .all(|s| s.condition.status == Health::Up);
             let ok = condition.status == PackageStatus::Up
@@ -1255,7 +1268,7 @@ impl Snapshot {
                     let _ = writeln!(out, "{prefix}priority=no_priority");
                 }
             }
-            for row in &package.nodes {
+            for row in package.script_rows() {
                 for service in &row.services {
                     let service_prefix = if package.kind == PackageType::Failover {
                         format!("{prefix}service:{}|", service.name)

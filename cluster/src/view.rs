@@ -303,14 +303,8 @@ fn package_row(out: &mut String, snapshot: &Snapshot, package: &PackageRow, verb
     );
     // Script parameters: where the package runs (a failover package), or per node.
     let mut items = Vec::new();
-    for row in &package.nodes {
+    for row in package.script_rows() {
         let failover = package.kind == PackageType::Failover;
-        if failover && !row.current && package.nodes.iter().any(|r| r.current) {
-            continue;
-        }
-        if failover && !row.current && row.order != 1 {
-            continue;
-        }
         let suffix = if failover {
             String::new()
         } else {

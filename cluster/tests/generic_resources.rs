@@ -155,7 +155,8 @@ fn a_during_package_start_resource_failing_fails_the_package_over() {
     let snapshot = sim.status(NodeId(1)).unwrap();
     let app = &snapshot.packages[0];
     assert!(!app.nodes[0].switching);
-    assert_eq!(app.nodes[0].instance.state, PackageState::Failed);
+    // Running on n2 since, the package's failure on n1 is history there.
+    assert_eq!(app.nodes[0].instance.state, PackageState::Halted);
     assert_eq!(app.nodes[0].resources[0].value, Some(95));
     assert_eq!(app.nodes[0].resources[0].status, Health::Down);
     assert_eq!(notices(&sim, "PackageFailover").len(), 1);

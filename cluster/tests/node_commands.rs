@@ -188,17 +188,54 @@ fn cmhaltcl_halts_every_package_then_every_node() {
 }
 
 #[test]
-fn a_halted_node_out_of_a_running_cluster_sees_it_unknown() {
-    let mut sim = cluster(Options::new(3, 5), &[]);
+fn a_halted_node_sees_the_running_cluster_as_a_member_does() {
+    let mut sim = cluster(Options::new(3, 5), &[("pkgA", &[1, 2])]);
     sim.halt_node(NodeId(2), false).unwrap();
     assert!(sim
         .run_until(seconds(30), |s| s.formed(set(&[0, 1])) && halted(s, 2))
         .unwrap());
+    // cmviewcl on the halted node shows the running cluster (as Serviceguard's does): a
+    // member's view, asked for while it hears the members' heartbeats.
+    assert!(sim
+        .run_until(seconds(5), |s| s.status(NodeId(2)).unwrap().status
+            == ClusterStatus::Up)
+        .unwrap());
     let snapshot = sim.status(NodeId(2)).unwrap();
-    assert_eq!(snapshot.status, ClusterStatus::Unknown);
+    assert_eq!(snapshot.observer, NodeId(2));
+    assert_eq!(snapshot.nodes[0].condition, NodeCondition::RUNNING);
     assert_eq!(
         snapshot.nodes[2].condition,
         NodeCondition::down(NodeState::Halted)
+    );
+    let package = snapshot.packages.iter().find(|p| p.name == "pkgA").unwrap();
+    assert_eq!(package.condition.state.as_str(), "running");
+    assert_eq!(package.owners, set(&[0]));
+    // It follows the cluster: pkgA halted there shows halted here.
+    let id = sim.package("pkgA");
+    sim.command(
+        NodeId(0),
+        cimguard_cluster::packages::Command::Halt {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| {
+            let snapshot = s.status(NodeId(2)).unwrap();
+            let row = snapshot.packages.iter().find(|p| p.name == "pkgA").unwrap();
+            row.condition.state.as_str() == "halted"
+        })
+        .unwrap());
+    // With the cluster gone, it no longer hears one: its own view again, which cannot know.
+    sim.crash(NodeId(0));
+    sim.crash(NodeId(1));
+    // Nothing happens on a halted node with no one to hear: time passes by itself.
+    let member_timeout = sim.status(NodeId(2)).unwrap().member_timeout;
+    sim.run_for(member_timeout * 2).unwrap();
+    assert_eq!(
+        sim.status(NodeId(2)).unwrap().status,
+        ClusterStatus::Unknown
     );
 }
 

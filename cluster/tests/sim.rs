@@ -943,9 +943,62 @@ fn scenario_35_service_restarts_then_fails_over() {
         .package(id)
         .clone();
     assert!(!table.switching.contains(NodeId(0)));
+    // Running on node 2, the package's failure on node 1 is history: node 1's instance is
+    // gone, and halting the package leaves it halted, not failed (as Serviceguard shows it).
+    assert!(sim
+        .run_until(seconds(10), |s| !s
+            .core(NodeId(1))
+            .unwrap()
+            .packages()
+            .table()
+            .package(id)
+            .instances
+            .contains_key(&NodeId(0)))
+        .unwrap());
+    let condition = |sim: &Simulation| {
+        let snapshot = sim.status(NodeId(2)).unwrap();
+        let row = snapshot.packages.iter().find(|p| p.name == "pkgA").unwrap();
+        (row.condition.status.as_str(), row.condition.state.as_str())
+    };
+    assert_eq!(condition(&sim), ("up", "running"));
+    sim.command(
+        NodeId(2),
+        Command::Halt {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| on(s, "pkgA").is_empty()
+            && condition(s) == ("down", "halted"))
+        .unwrap());
+    // Node switching to node 1 stays disabled until cmmodpkg -e -n enables it.
+    let table = sim
+        .core(NodeId(2))
+        .unwrap()
+        .packages()
+        .table()
+        .package(id)
+        .clone();
+    assert!(!table.switching.contains(NodeId(0)));
+}
+
+#[test]
+fn a_package_that_failed_with_no_node_left_stays_failed() {
+    // pkgA may run on node 1 only: its failure there ends failed, and stays so.
+    let text = package("pkgA", &[1], "service_name s\nservice_cmd /bin/s\n");
+    let mut sim = with_packages(Options::new(3, 3501), &[text]);
+    sim.kill_service(NodeId(0), "pkgA", 0);
+    assert!(sim
+        .run_until(seconds(30), |s| on(s, "pkgA").is_empty())
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    let snapshot = sim.status(NodeId(1)).unwrap();
+    let row = snapshot.packages.iter().find(|p| p.name == "pkgA").unwrap();
     assert_eq!(
-        table.instances.get(&NodeId(0)),
-        Some(&cimguard_cluster::packages::InstanceState::Failed)
+        (row.condition.status.as_str(), row.condition.state.as_str()),
+        ("down", "failed")
     );
 }
 

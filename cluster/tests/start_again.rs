@@ -78,12 +78,11 @@ fn cmruncl_on_a_halted_cluster_starts_the_named_nodes_and_forms_with_them() {
     sim.run_cluster(NodeId(1), named).unwrap();
     assert!(sim.run_until(seconds(60), |s| s.formed(named)).unwrap());
     assert!(halted(&sim, 2));
-    // The halted node hears the new cluster's heartbeats: no longer known to be down.
+    // The halted node hears the new cluster's heartbeats and shows it as its members do.
     sim.run_for(seconds(2)).unwrap();
-    assert_eq!(
-        sim.status(NodeId(2)).unwrap().status,
-        ClusterStatus::Unknown
-    );
+    let snapshot = sim.status(NodeId(2)).unwrap();
+    assert_eq!(snapshot.status, ClusterStatus::Up);
+    assert_eq!(snapshot.nodes[2].condition.state.as_str(), "halted");
     // The third joins with cmrunnode.
     sim.run_node_command(NodeId(2)).unwrap();
     assert!(sim

@@ -182,7 +182,8 @@ pub fn render(status: &DaemonStatus) -> String {
         "Restarts of a package's service on a node since the counter was last reset.",
     );
     for package in &c.packages {
-        for row in &package.nodes {
+        // Where the package runs: elsewhere its services are down with no restarts to count.
+        for row in package.nodes.iter().filter(|row| row.current) {
             for service in &row.services {
                 let _ = writeln!(
                     out,

@@ -1219,6 +1219,11 @@ impl ModelBuilder<'_> {
                     )?;
                     self.add(link);
                 }
+            }
+            // The services exist while the package is configured: a failover package's once
+            // (on the node it runs on, or its primary node while it runs nowhere, down), a
+            // multi-node package's on each of its nodes.
+            for row in package.script_rows() {
                 for service in &row.services {
                     // A failover package's service is one, wherever it runs; a multi-node
                     // package has one per node.
@@ -1245,7 +1250,11 @@ impl ModelBuilder<'_> {
                             ("ServiceStatus", Some(string(status))),
                             ("Restarts", Some(Value::Uint32(service.condition.restarts))),
                             ("MaxRestarts", service.max_restarts.map(Value::Uint32)),
-                            ("NodeName", Some(string(&row.name))),
+                            (
+                                "NodeName",
+                                (row.current || package.kind.keyword() != "failover")
+                                    .then(|| string(&row.name)),
+                            ),
                             // Known on the node where it runs (this agent's daemon started it).
                             (
                                 "PID",

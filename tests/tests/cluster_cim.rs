@@ -485,6 +485,20 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
     };
     assert_eq!(requested(&cluster, 2, "dbpkg"), 3);
     assert_eq!(requested(&cluster, 1, "dbpkg"), 5);
+    // Halted, dbpkg still has its service, down and on no node; cmviewcl -v lists it down.
+    let service = enumerate(&cluster, 2, "HP_SGPackageService")
+        .into_iter()
+        .find(|i| i["properties"]["Name"] == "dbpkg:db_monitor")
+        .expect("a halted package's service is still an instance");
+    assert_eq!(service["properties"]["ServiceStatus"], "down", "{service}");
+    assert_eq!(service["properties"]["NodeName"], Value::Null, "{service}");
+    assert_eq!(service["properties"]["PID"], Value::Null, "{service}");
+    assert!(
+        cmviewcl(&cluster, 2, &["-v", "-p", "dbpkg"])
+            .contains("      Service            down                2         0   db_monitor\n"),
+        "{}",
+        cmviewcl(&cluster, 2, &["-v", "-p", "dbpkg"])
+    );
 
     // RequestStateChange(2, NodeName) is cmrunpkg -n.
     let run = invoke(
@@ -1148,17 +1162,21 @@ fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
     });
     let pids: Vec<u32> = (1..=3).map(|k| cluster.pid(k)).collect();
 
-    // cmhaltnode on n3: its daemon stays, and its agent shows n3 halted, the cluster unknown.
+    // cmhaltnode on n3: its daemon stays, and its agent shows n3 halted in the cluster that
+    // runs on (a member's view, as Serviceguard's cmviewcl on a halted node shows it).
     succeeds(&cluster, 3, "cmhaltnode", &["-f"]);
-    cluster.wait_for(BOUND, "n3 halted, its agent answering", |c| {
-        line_value(c, 3, "node:n3|state").as_deref() == Some("halted")
-            && line_value(c, 1, "node:n3|status").as_deref() == Some("down")
-    });
-    assert!(cluster.exited(3).is_none(), "{}", cluster.log(3));
-    assert_eq!(
-        line_value(&cluster, 3, "status").as_deref(),
-        Some("unknown")
+    cluster.wait_for(
+        BOUND,
+        "n3 halted, its agent showing the running cluster",
+        |c| {
+            line_value(c, 3, "node:n3|state").as_deref() == Some("halted")
+                && line_value(c, 1, "node:n3|status").as_deref() == Some("down")
+                && line_value(c, 3, "status").as_deref() == Some("up")
+                && line_value(c, 3, "node:n1|state").as_deref() == Some("running")
+                && line_value(c, 3, "package:dbpkg|owner").as_deref() == Some("n1")
+        },
     );
+    assert!(cluster.exited(3).is_none(), "{}", cluster.log(3));
     // cmrunnode on n3 (the same agent): the same process joins as a new life.
     succeeds(&cluster, 3, "cmrunnode", &[]);
     cluster.wait_for(BOUND, "n3 back in the cluster", |c| {
@@ -1200,10 +1218,11 @@ fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
         (1..=2).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 2))
             && owners(c, 1, "dbpkg") == ["n1"]
     });
-    // Halted n3 hears the new cluster's heartbeats: no longer known to be down.
-    cluster.wait_for(BOUND, "n3 halted, the cluster unknown to it", |c| {
+    // Halted n3 hears the new cluster's heartbeats, and shows it as its members do.
+    cluster.wait_for(BOUND, "n3 halted, the new cluster up to it", |c| {
         line_value(c, 3, "node:n3|state").as_deref() == Some("halted")
-            && line_value(c, 3, "status").as_deref() == Some("unknown")
+            && line_value(c, 3, "status").as_deref() == Some("up")
+            && line_value(c, 3, "node:n2|state").as_deref() == Some("running")
     });
     succeeds(&cluster, 3, "cmrunnode", &[]);
     cluster.wait_for(BOUND, "n3 joined", |c| {

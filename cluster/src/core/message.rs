@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::Generation;
 use crate::packages::{Command, InstanceState, Order, PackageId, ResourceValue, Switching};
+use crate::status::Snapshot;
 
 /// Every message travels in an envelope that says who sent it, in which life, to which life of
 /// the receiver, and under which configuration.
@@ -239,6 +240,15 @@ pub enum Message {
         /// The nodes named (`cmruncl -n`), the sender among them.
         nodes: NodeSet,
     },
+    /// A halted node that hears a cluster run asks a member for its view (cmviewcl on a
+    /// halted node shows the running cluster, as Serviceguard's does). Let through from
+    /// outside the membership.
+    StatusRequest,
+    /// A member's view, everything `cmviewcl -v` shows, to a halted node that asked.
+    Status {
+        /// The view, as the member knows it.
+        snapshot: Arc<Snapshot>,
+    },
 }
 
 impl Message {
@@ -262,6 +272,8 @@ impl Message {
             Message::Answer { .. } => "Answer",
             Message::HaltNode { .. } => "HaltNode",
             Message::Start { .. } => "Start",
+            Message::StatusRequest => "StatusRequest",
+            Message::Status { .. } => "Status",
         }
     }
 }

@@ -380,6 +380,11 @@ pub struct Node {
     fenced: bool,
     /// Halted: when a heartbeat last said a cluster runs (its sender a member).
     heard_cluster: Option<Instant>,
+    /// Halted: when this node last asked a member for its view ([`Message::StatusRequest`]).
+    status_asked: Option<Instant>,
+    /// Halted: the last view a member sent, and when it arrived: what `status` shows while
+    /// it is fresh.
+    remote_status: Option<(Instant, Arc<Snapshot>)>,
     /// cmruncl -n: the nodes to form the cluster with (else every configured node).
     start_with: Option<NodeSet>,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
@@ -478,6 +483,8 @@ impl Node {
             cluster_halted: false,
             fenced: false,
             heard_cluster: None,
+            status_asked: None,
+            remote_status: None,
             start_with: None,
             pending_config: None,
             config_attempts: 0,
@@ -715,6 +722,55 @@ impl Node {
             self.start_with = Some(*nodes);
             self.step(now);
         }
+    }
+
+    /// A halted node's request for this member's view, or a member's answer to this halted
+    /// node. Taken from outside the membership, within one configuration generation (node
+    /// numbers mean the same nodes only there).
+    fn on_status_message(&mut self, now: Instant, envelope: Envelope) {
+        let valid = envelope.from != self.settings.me
+            && envelope.from.index() < self.settings.nodes
+            && envelope.cluster_id == self.settings.cluster_id
+            && envelope.config_generation == self.settings.config_generation;
+        if !valid {
+            return;
+        }
+        match envelope.message {
+            // Only a member of a running cluster answers: another's view is no better than
+            // the asker's own.
+            Message::StatusRequest if self.phase == Phase::Running && !self.safety_expired(now) => {
+                let snapshot = self.local_status(now);
+                if snapshot.status == ClusterStatus::Up {
+                    let snapshot = Arc::new(snapshot);
+                    self.send_to_life(envelope.from, Incarnation(0), &Message::Status { snapshot });
+                }
+            }
+            Message::Status { snapshot }
+                if self.phase == Phase::Halted
+                    && snapshot.status == ClusterStatus::Up
+                    && snapshot.name == self.settings.config.name
+                    && snapshot.generation == self.settings.config_generation =>
+            {
+                self.remote_status = Some((now, snapshot));
+            }
+            _ => {}
+        }
+    }
+
+    /// Halted, hearing a cluster run: the view a member sent while it is fresh (younger than
+    /// MEMBER_TIMEOUT, as what this node hears of the cluster), shown as this node's.
+    fn remote_view(&self, now: Instant) -> Option<Snapshot> {
+        if self.phase != Phase::Halted {
+            return None;
+        }
+        let fresh = |at: Instant| now.saturating_since(at) < self.settings.timing.member_timeout;
+        let (at, snapshot) = self.remote_status.as_ref()?;
+        if !fresh(*at) || !self.heard_cluster.is_some_and(fresh) {
+            return None;
+        }
+        let mut view = Snapshot::clone(snapshot);
+        view.observer = self.settings.me;
+        Some(view)
     }
 
     /// cmhaltnode on this node: halt its packages (only with `force`; without it the
@@ -1621,6 +1677,13 @@ impl Node {
             self.on_start(now, &envelope);
             return;
         }
+        if matches!(
+            envelope.message,
+            Message::StatusRequest | Message::Status { .. }
+        ) {
+            self.on_status_message(now, envelope);
+            return;
+        }
         if self.phase == Phase::Halted {
             // A halted node still hears the members' heartbeats: its view says whether a
             // cluster runs without it (cmrunnode joins it) or not (cmruncl forms one).
@@ -1632,6 +1695,18 @@ impl Node {
                     && heartbeat.phase != Phase::Halted
                 {
                     self.heard_cluster = Some(now);
+                    // And asks a member for its view, once per heartbeat interval, so that
+                    // cmviewcl here shows the running cluster.
+                    let interval = self.settings.timing.heartbeat_interval;
+                    if heartbeat.phase == Phase::Running
+                        && envelope.config_generation == self.settings.config_generation
+                        && self
+                            .status_asked
+                            .is_none_or(|at| now.saturating_since(at) >= interval)
+                    {
+                        self.status_asked = Some(now);
+                        self.send_to_life(envelope.from, Incarnation(0), &Message::StatusRequest);
+                    }
                 }
             }
             return;
@@ -1767,8 +1842,8 @@ impl Node {
                 force,
                 detach,
             } => self.on_halt_node(now, from, (epoch, serial), (force, detach)),
-            // Taken before admission (a halted node hears it).
-            Message::Start { .. } => {}
+            // Taken before admission (a halted node hears them).
+            Message::Start { .. } | Message::StatusRequest | Message::Status { .. } => {}
             Message::Answer { serial, refusal } => {
                 // Sent on every control connection: the first copy counts.
                 if let Some(at) = self.awaited_answers.iter().position(|&s| s == serial) {
@@ -4205,8 +4280,26 @@ impl Node {
         }
     }
 
-    /// Everything `cmviewcl -v` shows, as this node knows it at `now`.
+    /// Everything `cmviewcl -v` shows, as this node knows it at `now`: halted, while it hears
+    /// a cluster run, as a member of that cluster knows it, with this node's own row as this
+    /// node knows it (halted, whatever the member made of its leaving).
     pub fn status(&self, now: Instant) -> Snapshot {
+        let local = self.local_status(now);
+        let Some(mut view) = self.remote_view(now) else {
+            return local;
+        };
+        let me = self.settings.me.index();
+        match (local.nodes.get(me), view.nodes.get_mut(me)) {
+            (Some(mine), Some(row)) if mine.name == row.name => row.clone_from(mine),
+            // The member's nodes are not this node's (it should not be, within one
+            // generation): its own view, then.
+            _ => return local,
+        }
+        view
+    }
+
+    /// Everything `cmviewcl -v` shows, as this node knows it at `now`.
+    fn local_status(&self, now: Instant) -> Snapshot {
         let config = &self.settings.config;
         let me = self.settings.me;
         let mut status = self.cluster_condition().status;

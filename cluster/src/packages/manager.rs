@@ -16,7 +16,9 @@ use super::admin::{Command, Refusal};
 use super::catalog::{subnet_health, Catalog, PackageId, ResourceValue, SubnetState};
 use super::placement::{decide, Decision, Inputs};
 use super::table::{InstanceState, Table};
-use crate::config::package::{DependencyCondition, DependencyLocation, Evaluation, ServiceRestart};
+use crate::config::package::{
+    DependencyCondition, DependencyLocation, Evaluation, PackageType, ServiceRestart,
+};
 use crate::core::{Instant, NodeId, NodeSet};
 use crate::status::Health;
 
@@ -863,6 +865,37 @@ impl Manager {
         let epoch = self.epoch;
         self.pending
             .retain(|(_, to), (_, _, serial)| *to != node || (epoch, *serial) > executed);
+        self.forget_superseded_failures();
+    }
+
+    /// A failover package that failed here and has run on another node since: the failure
+    /// is history, and this node's instance shows it no more. Once halted there, the package
+    /// reads halted, not failed, as Serviceguard's cmviewcl shows it after a later run and
+    /// halt. Node switching to this node stays disabled (the coordinator disabled it once)
+    /// until cmmodpkg -e -n enables it. Not an event: nothing happened on this node.
+    fn forget_superseded_failures(&mut self) {
+        let me = self.me;
+        let superseded: Vec<PackageId> = self
+            .locals
+            .iter()
+            .filter(|(id, local)| {
+                local.state == InstanceState::Failed
+                    && self.catalog.package(**id).kind == PackageType::Failover
+                    && self
+                        .table
+                        .package(**id)
+                        .instances
+                        .iter()
+                        .any(|(node, state)| *node != me && state.counts_as_up())
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in superseded {
+            self.locals.remove(&id);
+            self.table.package_mut(id).instances.remove(&me);
+            self.dirty = true;
+            self.version += 1;
+        }
     }
 
     /// The last order from the coordinator this node carried out: (epoch, serial), for its

@@ -109,7 +109,9 @@ pub fn route(message: &Message) -> Route {
         | Message::Order { .. }
         | Message::Answer { .. }
         | Message::HaltNode { .. }
-        | Message::Start { .. } => Route::Control,
+        | Message::Start { .. }
+        | Message::StatusRequest
+        | Message::Status { .. } => Route::Control,
         // A proposal carrying a configuration generation, or an acceptance carrying those it
         // accepted, can be as large as a configuration: not encoded on the timing thread.
         Message::Propose { config, .. } if config.is_some() => Route::Control,
