@@ -30,6 +30,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -65,6 +66,12 @@ pub const POLICY_RETRY_AFTER: Duration = Duration::from_secs(1);
 #[derive(Debug, Default)]
 pub struct PolicyCache {
     last: Mutex<Option<Fetched>>,
+    /// Held over a fetch, so that a burst of authentications costs one fetch; `last` is held
+    /// only briefly, so that an offer or a forget never waits on a daemon slow to answer
+    /// (a status fetch may take its whole timeout).
+    fetching: Mutex<()>,
+    /// Counts forgets: a fetch that began before one does not keep its answer.
+    forgets: AtomicU64,
 }
 
 /// What the last fetch brought.
@@ -84,18 +91,15 @@ impl PolicyCache {
         now: Instant,
         fetch: impl FnOnce() -> Result<(u64, AccessView), String>,
     ) -> Option<Arc<AccessView>> {
-        // Held over the fetch: a burst of authentications costs one fetch, not one each.
-        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(fetched) = last.as_ref() {
-            let fresh_for = if fetched.policy.is_some() {
-                POLICY_FRESH_FOR
-            } else {
-                POLICY_RETRY_AFTER
-            };
-            if now.saturating_duration_since(fetched.at) < fresh_for {
-                return fetched.policy.as_ref().map(|(_, view)| view.clone());
-            }
+        if let Some(answer) = self.held(now) {
+            return answer;
         }
+        let _fetching = self.fetching.lock().unwrap_or_else(PoisonError::into_inner);
+        // Another fetch may have answered while this one waited for its turn.
+        if let Some(answer) = self.held(now) {
+            return answer;
+        }
+        let forgets = self.forgets.load(Ordering::SeqCst);
         let policy = match fetch() {
             Ok((generation, view)) => Some((generation, Arc::new(view))),
             Err(reason) => {
@@ -107,8 +111,26 @@ impl PolicyCache {
             }
         };
         let view = policy.as_ref().map(|(_, view)| view.clone());
-        *last = Some(Fetched { at: now, policy });
+        let mut last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        // Kept unless forgotten, or overtaken by a status offered, while it was fetched.
+        let overtaken = last.as_ref().is_some_and(|fetched| fetched.at > now);
+        if !overtaken && self.forgets.load(Ordering::SeqCst) == forgets {
+            *last = Some(Fetched { at: now, policy });
+        }
         view
+    }
+
+    /// The answer held at `now`, if it is fresh: the policy, or none after a failed fetch.
+    fn held(&self, now: Instant) -> Option<Option<Arc<AccessView>>> {
+        let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
+        let fetched = last.as_ref()?;
+        let fresh_for = if fetched.policy.is_some() {
+            POLICY_FRESH_FOR
+        } else {
+            POLICY_RETRY_AFTER
+        };
+        (now.saturating_duration_since(fetched.at) < fresh_for)
+            .then(|| fetched.policy.as_ref().map(|(_, view)| view.clone()))
     }
 
     /// `view`, of configuration generation `generation`, fetched at `now` with the rest of
@@ -131,8 +153,10 @@ impl PolicyCache {
         }
     }
 
-    /// Forgets the policy: the next [`PolicyCache::view`] fetches it.
+    /// Forgets the policy: the next [`PolicyCache::view`] fetches it, and a fetch under way
+    /// does not keep its answer.
     pub fn forget(&self) {
+        self.forgets.fetch_add(1, Ordering::SeqCst);
         *self.last.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
 }
@@ -516,6 +540,41 @@ mod tests {
         assert!(cache.view(start, || Err("down".into())).is_none());
         cache.offer(start, 1, table());
         assert_eq!(cache.view(now, unused).unwrap().cluster.len(), 3);
+    }
+
+    #[test]
+    fn offers_and_forgets_do_not_wait_for_a_slow_fetch() {
+        let cache = Arc::new(PolicyCache::default());
+        let (inside, fetch_started) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let start = Instant::now();
+        let fetcher = {
+            let cache = Arc::clone(&cache);
+            std::thread::spawn(move || {
+                let mut waited_out = false;
+                let view = cache.view(start, || {
+                    inside.send(()).unwrap();
+                    // A daemon slow to answer; the test releases it once the offer is in.
+                    waited_out = released.recv_timeout(Duration::from_secs(20)).is_err();
+                    Ok((4, table()))
+                });
+                (view, waited_out)
+            })
+        };
+        fetch_started
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the fetch starts");
+        // Neither waits for the fetch: had they, the fetch would have waited out its 20 s.
+        cache.forget();
+        cache.offer(start + Duration::from_millis(1), 5, AccessView::default());
+        release.send(()).unwrap();
+        let (view, waited_out) = fetcher.join().unwrap();
+        assert!(!waited_out, "an offer or a forget waited for the fetch");
+        // The fetch's caller has its answer; the cache keeps the newer offer.
+        assert_eq!(view.unwrap().cluster.len(), 3);
+        let unused = || -> Result<(u64, AccessView), String> { panic!("fetched") };
+        let now = start + Duration::from_millis(2);
+        assert!(cache.view(now, unused).unwrap().cluster.is_empty());
     }
 
     #[test]
