@@ -178,7 +178,7 @@ pub async fn serve(
         .install(&mut manager)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let authenticator = match Users::load(&settings.users_file) {
-        Ok(users) => Some(Arc::new(Authenticator::new(users))),
+        Ok(users) => Some(Arc::new(with_pam(Authenticator::new(users)))),
         Err(error) if settings.danger_allow_anonymous => {
             tracing::warn!(%error, "no users file: only anonymous requests are served");
             None
@@ -241,4 +241,16 @@ pub async fn serve(
         })
         .await;
     Ok(())
+}
+
+/// Users marked `pam` in the users file have their passwords checked by PAM (service
+/// `cimguard`) when the agent is built with the `pam` feature; without it they cannot log in.
+#[cfg(feature = "pam")]
+fn with_pam(authenticator: Authenticator) -> Authenticator {
+    authenticator.with_pam(Box::new(cimguard_provider::auth::PamAuthenticator::new()))
+}
+
+#[cfg(not(feature = "pam"))]
+fn with_pam(authenticator: Authenticator) -> Authenticator {
+    authenticator
 }

@@ -1,6 +1,5 @@
 //! The Serviceguard commands by name: `cimguard` runs one when called by its name (the demo
-//! links them), and each command binary (src/bin/cm*.rs, through src/command_bin.rs) runs its
-//! own.
+//! links them), and each command binary (src/bin/cm*.rs) runs its own.
 
 use std::process::ExitCode;
 

@@ -226,6 +226,7 @@ pub fn halt_package(cli: &HaltPackage) -> Result<String, String> {
         }
     }
     // Each halt is waited for before the next, dependents before what they depend on.
+    let mut halted_one = false;
     for name in halt_order(&snapshot, &cli.packages) {
         let mut params = vec![("RequestedState", Value::Uint16(3))];
         if let Some(node) = &cli.node {
@@ -233,13 +234,16 @@ pub fn halt_package(cli: &HaltPackage) -> Result<String, String> {
         }
         let before = instance_states(package(&crate::clcmds::view(&client)?, name)?);
         let wanted = |n: &str| cli.node.as_deref().is_none_or(|want| want == n);
-        if out_of_cascade(&before, &wanted) {
+        if halted_one && out_of_cascade(&before, &wanted) {
             // Halted already as a dependent of one named before it (the cluster halts
-            // the packages that depend on a package it halts).
+            // the packages that depend on a package it halts). Otherwise the daemon is
+            // asked, whatever the view says: it refuses a package that is not running, and
+            // any package command on a node out of the cluster (whose view is a member's).
             continue;
         }
         call_package(&client, &snapshot, name, "RequestStateChange", params)?;
         wait_for_package(&client, name, &before, Goal::Halt(cli.node.as_deref()))?;
+        halted_one = true;
         if cli.verbose {
             out.push_str(&format!("cmhaltpkg: package {name} halted\n"));
         }

@@ -820,14 +820,27 @@ pub struct PackageRow {
 
 impl PackageRow {
     /// The node rows whose script parameters (services, subnets, generic resources) are the
-    /// package's: a failover package's current node, or its primary node while it runs
-    /// nowhere; every node of a multi-node package.
+    /// package's: a failover package's current node; while it runs nowhere, the node where it
+    /// failed (its restarts), else its primary node; every node of a multi-node package.
     pub fn script_rows(&self) -> impl Iterator<Item = &PackageNodeRow> {
         let failover = self.kind == PackageType::Failover;
-        let running = self.nodes.iter().any(|r| r.current);
+        let shown = self
+            .nodes
+            .iter()
+            .find(|r| r.current)
+            .or_else(|| {
+                self.nodes.iter().find(|r| {
+                    matches!(
+                        r.instance.state,
+                        PackageState::Failed | PackageState::HaltAborted
+                    )
+                })
+            })
+            .or_else(|| self.nodes.iter().find(|r| r.order == 1))
+            .map(|r| r.node);
         self.nodes
             .iter()
-            .filter(move |row| !failover || row.current || (!running && row.order == 1))
+            .filter(move |row| !failover || Some(row.node) == shown)
     }
 }
 

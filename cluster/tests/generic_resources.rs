@@ -9,7 +9,7 @@ use common::{notices, seconds, set};
 use cimguard_cluster::core::NodeId;
 use cimguard_cluster::packages::{FailureCause, ResourceError, ResourceValue};
 use cimguard_cluster::sim::{Options, Simulation};
-use cimguard_cluster::status::{Health, Notice, PackageState};
+use cimguard_cluster::status::{ClusterStatus, Health, Notice, PackageState};
 
 fn formed(package: &str) -> Simulation {
     let mut options = Options::new(3, 5);
@@ -155,8 +155,7 @@ fn a_during_package_start_resource_failing_fails_the_package_over() {
     let snapshot = sim.status(NodeId(1)).unwrap();
     let app = &snapshot.packages[0];
     assert!(!app.nodes[0].switching);
-    // Running on n2 since, the package's failure on n1 is history there.
-    assert_eq!(app.nodes[0].instance.state, PackageState::Halted);
+    assert_eq!(app.nodes[0].instance.state, PackageState::Failed);
     assert_eq!(app.nodes[0].resources[0].value, Some(95));
     assert_eq!(app.nodes[0].resources[0].status, Health::Down);
     assert_eq!(notices(&sim, "PackageFailover").len(), 1);
@@ -247,4 +246,29 @@ fn a_resource_going_down_while_the_package_starts_fails_the_start() {
         )
     )));
     assert_eq!(notices(&sim, "PackageFailover").len(), 1);
+}
+
+#[test]
+fn a_halted_node_shows_its_own_resource_values_in_the_members_view() {
+    // apppkg may run on n1, n2 and n3; n3 halts and sets its resource while halted.
+    let text = "package_name apppkg\nnode_name n1\nnode_name n2\nnode_name n3\n\
+generic_resource_name cpu_load\ngeneric_resource_up_criteria <80\n";
+    let mut sim = formed(text);
+    sim.halt_node(NodeId(2), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 1]))
+            && s.status(NodeId(2)).unwrap().status == ClusterStatus::Up)
+        .unwrap());
+    sim.set_resource(NodeId(2), "cpu_load", ResourceValue::Value(55))
+        .unwrap();
+    sim.run_for(seconds(3)).unwrap();
+    // The cluster as the members see it, n3's own resource as n3 knows it.
+    let snapshot = sim.status(NodeId(2)).unwrap();
+    assert_eq!(snapshot.status, ClusterStatus::Up);
+    let row = snapshot.packages[0]
+        .nodes
+        .iter()
+        .find(|row| row.name == "n3")
+        .unwrap();
+    assert_eq!(row.resources[0].value, Some(55));
 }

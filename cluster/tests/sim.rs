@@ -943,24 +943,21 @@ fn scenario_35_service_restarts_then_fails_over() {
         .package(id)
         .clone();
     assert!(!table.switching.contains(NodeId(0)));
-    // Running on node 2, the package's failure on node 1 is history: node 1's instance is
-    // gone, and halting the package leaves it halted, not failed (as Serviceguard shows it).
-    assert!(sim
-        .run_until(seconds(10), |s| !s
-            .core(NodeId(1))
-            .unwrap()
-            .packages()
-            .table()
-            .package(id)
-            .instances
-            .contains_key(&NodeId(0)))
-        .unwrap());
+    // While it runs on node 2, its failure on node 1 stays shown there (cmrunpkg reports
+    // it); once halted there, the failure is history: node 1's instance is gone and the
+    // package reads halted, not failed (as Serviceguard shows it).
+    assert_eq!(
+        table.instances.get(&NodeId(0)),
+        Some(&cimguard_cluster::packages::InstanceState::Failed)
+    );
     let condition = |sim: &Simulation| {
         let snapshot = sim.status(NodeId(2)).unwrap();
         let row = snapshot.packages.iter().find(|p| p.name == "pkgA").unwrap();
         (row.condition.status.as_str(), row.condition.state.as_str())
     };
-    assert_eq!(condition(&sim), ("up", "running"));
+    assert!(sim
+        .run_until(seconds(10), |s| condition(s) == ("up", "running"))
+        .unwrap());
     sim.command(
         NodeId(2),
         Command::Halt {
@@ -969,9 +966,15 @@ fn scenario_35_service_restarts_then_fails_over() {
         },
     )
     .unwrap();
+    let failure_kept = |s: &Simulation, node: u32| {
+        (s.core(NodeId(node)).unwrap().packages().table().package(id))
+            .instances
+            .contains_key(&NodeId(0))
+    };
     assert!(sim
         .run_until(seconds(10), |s| on(s, "pkgA").is_empty()
-            && condition(s) == ("down", "halted"))
+            && condition(s) == ("down", "halted")
+            && (0..3).all(|n| !failure_kept(s, n)))
         .unwrap());
     // Node switching to node 1 stays disabled until cmmodpkg -e -n enables it.
     let table = sim

@@ -257,8 +257,7 @@ fn service_failures_restarts_and_the_failover_are_told_with_before_and_after() {
     assert_eq!(
         rows,
         [
-            // The failure on n1 is history once the package runs on n2.
-            (false, false, PackageState::Halted),
+            (false, false, PackageState::Failed),
             (true, true, PackageState::Running),
             (true, false, PackageState::Halted),
         ]

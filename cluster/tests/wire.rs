@@ -68,6 +68,8 @@ fn every_message_of_random_histories_comes_back_equal() {
         "Apply",
         "Halt",
         "Reject",
+        "StatusRequest",
+        "Status",
     ] {
         assert!(
             counts.get(kind).copied().unwrap_or(0) > 0,

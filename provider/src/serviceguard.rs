@@ -1233,9 +1233,12 @@ impl ModelBuilder<'_> {
                         format!("{}:{}:{}", package.name, service.name, row.name)
                     };
                     let status = service.condition.status.as_str();
+                    // Down where the package runs is an error; where it does not run, the
+                    // service is only stopped, as the package is.
                     let (service_enabled, service_operational): (u16, &[u16]) = match status {
                         "up" => (2, &[2]),
-                        "down" => (3, &[6]),
+                        "down" if row.current => (3, &[6]),
+                        "down" => (3, &[10]),
                         _ => (0, &[0]),
                     };
                     let part = self.instance(

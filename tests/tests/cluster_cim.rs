@@ -493,6 +493,12 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
     assert_eq!(service["properties"]["ServiceStatus"], "down", "{service}");
     assert_eq!(service["properties"]["NodeName"], Value::Null, "{service}");
     assert_eq!(service["properties"]["PID"], Value::Null, "{service}");
+    assert_eq!(service["properties"]["EnabledState"], 3, "{service}");
+    assert_eq!(
+        service["properties"]["OperationalStatus"],
+        json!([10]),
+        "stopped, not an error: {service}"
+    );
     assert!(
         cmviewcl(&cluster, 2, &["-v", "-p", "dbpkg"])
             .contains("      Service            down                2         0   db_monitor\n"),
@@ -1177,6 +1183,14 @@ fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
         },
     );
     assert!(cluster.exited(3).is_none(), "{}", cluster.log(3));
+    // Package commands there are its daemon's to refuse, whatever the member's view says.
+    fails(
+        &cluster,
+        3,
+        "cmhaltpkg",
+        &["webpkg"],
+        "the cluster is not running on this node",
+    );
     // cmrunnode on n3 (the same agent): the same process joins as a new life.
     succeeds(&cluster, 3, "cmrunnode", &[]);
     cluster.wait_for(BOUND, "n3 back in the cluster", |c| {

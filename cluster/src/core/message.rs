@@ -243,9 +243,15 @@ pub enum Message {
     /// A halted node that hears a cluster run asks a member for its view (cmviewcl on a
     /// halted node shows the running cluster, as Serviceguard's does). Let through from
     /// outside the membership.
-    StatusRequest,
+    StatusRequest {
+        /// Numbers the asker's requests: the answer names it, so that a late answer does not
+        /// replace a newer one.
+        serial: u64,
+    },
     /// A member's view, everything `cmviewcl -v` shows, to a halted node that asked.
     Status {
+        /// The request answered.
+        serial: u64,
         /// The view, as the member knows it.
         snapshot: Arc<Snapshot>,
     },
@@ -272,7 +278,7 @@ impl Message {
             Message::Answer { .. } => "Answer",
             Message::HaltNode { .. } => "HaltNode",
             Message::Start { .. } => "Start",
-            Message::StatusRequest => "StatusRequest",
+            Message::StatusRequest { .. } => "StatusRequest",
             Message::Status { .. } => "Status",
         }
     }

@@ -380,11 +380,15 @@ pub struct Node {
     fenced: bool,
     /// Halted: when a heartbeat last said a cluster runs (its sender a member).
     heard_cluster: Option<Instant>,
-    /// Halted: when this node last asked a member for its view ([`Message::StatusRequest`]).
-    status_asked: Option<Instant>,
-    /// Halted: the last view a member sent, and when it arrived: what `status` shows while
-    /// it is fresh.
-    remote_status: Option<(Instant, Arc<Snapshot>)>,
+    /// Halted: when this node last asked a member for its view ([`Message::StatusRequest`]),
+    /// and the serial of that request.
+    status_asked: (Option<Instant>, u64),
+    /// Halted: the last view a member sent, when it arrived and the request it answered:
+    /// what `status` shows while it is fresh.
+    remote_status: Option<(Instant, u64, Arc<Snapshot>)>,
+    /// A member: when it last sent its view to each node that asked (at most one a heartbeat
+    /// interval each).
+    status_answered: Vec<Option<Instant>>,
     /// cmruncl -n: the nodes to form the cluster with (else every configured node).
     start_with: Option<NodeSet>,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
@@ -483,8 +487,9 @@ impl Node {
             cluster_halted: false,
             fenced: false,
             heard_cluster: None,
-            status_asked: None,
+            status_asked: (None, 0),
             remote_status: None,
+            status_answered: vec![None; nodes],
             start_with: None,
             pending_config: None,
             config_attempts: 0,
@@ -727,7 +732,7 @@ impl Node {
     /// A halted node's request for this member's view, or a member's answer to this halted
     /// node. Taken from outside the membership, within one configuration generation (node
     /// numbers mean the same nodes only there).
-    fn on_status_message(&mut self, now: Instant, envelope: Envelope) {
+    fn on_status_message(&mut self, now: Instant, network: usize, envelope: Envelope) {
         let valid = envelope.from != self.settings.me
             && envelope.from.index() < self.settings.nodes
             && envelope.cluster_id == self.settings.cluster_id
@@ -735,23 +740,40 @@ impl Node {
         if !valid {
             return;
         }
+        let from = envelope.from;
         match envelope.message {
             // Only a member of a running cluster answers: another's view is no better than
             // the asker's own.
-            Message::StatusRequest if self.phase == Phase::Running && !self.safety_expired(now) => {
+            Message::StatusRequest { serial }
+                if self.phase == Phase::Running && !self.safety_expired(now) =>
+            {
+                let interval = self.settings.timing.heartbeat_interval;
+                if self.status_answered[from.index()]
+                    .is_some_and(|at| now.saturating_since(at) < interval / 2)
+                {
+                    return;
+                }
                 let snapshot = self.local_status(now);
                 if snapshot.status == ClusterStatus::Up {
+                    self.status_answered[from.index()] = Some(now);
                     let snapshot = Arc::new(snapshot);
-                    self.send_to_life(envelope.from, Incarnation(0), &Message::Status { snapshot });
+                    // On the network the request came by only: a view can be large, and
+                    // the next request is a heartbeat interval away.
+                    self.send_on(from, network, Message::Status { serial, snapshot });
                 }
             }
-            Message::Status { snapshot }
+            Message::Status { serial, snapshot }
                 if self.phase == Phase::Halted
+                    && serial <= self.status_asked.1
+                    && self
+                        .remote_status
+                        .as_ref()
+                        .is_none_or(|(_, held, _)| serial > *held)
                     && snapshot.status == ClusterStatus::Up
                     && snapshot.name == self.settings.config.name
                     && snapshot.generation == self.settings.config_generation =>
             {
-                self.remote_status = Some((now, snapshot));
+                self.remote_status = Some((now, serial, snapshot));
             }
             _ => {}
         }
@@ -764,7 +786,7 @@ impl Node {
             return None;
         }
         let fresh = |at: Instant| now.saturating_since(at) < self.settings.timing.member_timeout;
-        let (at, snapshot) = self.remote_status.as_ref()?;
+        let (at, _, snapshot) = self.remote_status.as_ref()?;
         if !fresh(*at) || !self.heard_cluster.is_some_and(fresh) {
             return None;
         }
@@ -1679,9 +1701,9 @@ impl Node {
         }
         if matches!(
             envelope.message,
-            Message::StatusRequest | Message::Status { .. }
+            Message::StatusRequest { .. } | Message::Status { .. }
         ) {
-            self.on_status_message(now, envelope);
+            self.on_status_message(now, network, envelope);
             return;
         }
         if self.phase == Phase::Halted {
@@ -1695,6 +1717,14 @@ impl Node {
                     && heartbeat.phase != Phase::Halted
                 {
                     self.heard_cluster = Some(now);
+                    // A view of another membership is out of date: not shown.
+                    if self
+                        .remote_status
+                        .as_ref()
+                        .is_some_and(|(_, _, snapshot)| snapshot.epoch != heartbeat.epoch)
+                    {
+                        self.remote_status = None;
+                    }
                     // And asks a member for its view, once per heartbeat interval, so that
                     // cmviewcl here shows the running cluster.
                     let interval = self.settings.timing.heartbeat_interval;
@@ -1702,10 +1732,14 @@ impl Node {
                         && envelope.config_generation == self.settings.config_generation
                         && self
                             .status_asked
+                            .0
                             .is_none_or(|at| now.saturating_since(at) >= interval)
                     {
-                        self.status_asked = Some(now);
-                        self.send_to_life(envelope.from, Incarnation(0), &Message::StatusRequest);
+                        let serial = self.status_asked.1 + 1;
+                        self.status_asked = (Some(now), serial);
+                        // On the network the heartbeat came by: one answer, not one per
+                        // network.
+                        self.send_on(envelope.from, network, Message::StatusRequest { serial });
                     }
                 }
             }
@@ -1843,7 +1877,7 @@ impl Node {
                 detach,
             } => self.on_halt_node(now, from, (epoch, serial), (force, detach)),
             // Taken before admission (a halted node hears them).
-            Message::Start { .. } | Message::StatusRequest | Message::Status { .. } => {}
+            Message::Start { .. } | Message::StatusRequest { .. } | Message::Status { .. } => {}
             Message::Answer { serial, refusal } => {
                 // Sent on every control connection: the first copy counts.
                 if let Some(at) = self.awaited_answers.iter().position(|&s| s == serial) {
@@ -3073,6 +3107,22 @@ impl Node {
         self.send_to_life(to, to_incarnation, message);
     }
 
+    /// Sends `message` to whatever life of `to` on heartbeat network `network` only.
+    fn send_on(&mut self, to: NodeId, network: usize, message: Message) {
+        self.actions.push_back(Action::Send {
+            to,
+            network,
+            envelope: Envelope {
+                cluster_id: self.settings.cluster_id,
+                config_generation: self.settings.config_generation,
+                from: self.settings.me,
+                from_incarnation: self.incarnation,
+                to_incarnation: Incarnation(0),
+                message,
+            },
+        });
+    }
+
     fn send_to_life(&mut self, to: NodeId, to_incarnation: Incarnation, message: &Message) {
         for network in 0..self.settings.networks {
             self.actions.push_back(Action::Send {
@@ -4294,6 +4344,21 @@ impl Node {
             // The member's nodes are not this node's (it should not be, within one
             // generation): its own view, then.
             _ => return local,
+        }
+        // What only this node knows: its cluster lock (its own device, as its I/O finds
+        // it), and its generic resources and monitored subnets in each package.
+        view.lock = local.lock;
+        let name = &view.nodes[me].name;
+        for package in &mut view.packages {
+            let Some(own) = local.packages.iter().find(|p| p.name == package.name) else {
+                continue;
+            };
+            let mine = own.nodes.iter().find(|row| row.name == *name);
+            let theirs = package.nodes.iter_mut().find(|row| row.name == *name);
+            if let (Some(mine), Some(row)) = (mine, theirs) {
+                row.resources.clone_from(&mine.resources);
+                row.subnets.clone_from(&mine.subnets);
+            }
         }
         view
     }

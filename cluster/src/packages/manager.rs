@@ -324,6 +324,9 @@ struct Local {
     /// A halt asked for while the package starts or is reconfigured: carried out once that
     /// ends (a dependent's failure halt, an operator's cmhaltpkg).
     deferred: Option<(HaltReason, Option<FailureCause>)>,
+    /// Failed here, the package has run on another node since: once it occupies no other
+    /// node, the failure is history ([`Manager::forget_superseded_failures`]).
+    superseded: bool,
 }
 
 /// One node's package manager.
@@ -868,29 +871,36 @@ impl Manager {
         self.forget_superseded_failures();
     }
 
-    /// A failover package that failed here and has run on another node since: the failure
-    /// is history, and this node's instance shows it no more. Once halted there, the package
-    /// reads halted, not failed, as Serviceguard's cmviewcl shows it after a later run and
-    /// halt. Node switching to this node stays disabled (the coordinator disabled it once)
-    /// until cmmodpkg -e -n enables it. Not an event: nothing happened on this node.
+    /// A failover package that failed here, has run on another node since, and occupies no
+    /// other node any more (halted there): the failure is history, and this node's instance
+    /// shows it no more, so the package reads halted, not failed, as Serviceguard's cmviewcl
+    /// shows it after a later run and halt. While the package runs elsewhere, the failed
+    /// instance stays (cmrunpkg reports the failed start it asked for). Node switching to
+    /// this node stays disabled until cmmodpkg -e -n enables it. Not an event: nothing
+    /// happened on this node.
     fn forget_superseded_failures(&mut self) {
         let me = self.me;
-        let superseded: Vec<PackageId> = self
-            .locals
-            .iter()
-            .filter(|(id, local)| {
-                local.state == InstanceState::Failed
-                    && self.catalog.package(**id).kind == PackageType::Failover
-                    && self
-                        .table
-                        .package(**id)
-                        .instances
-                        .iter()
-                        .any(|(node, state)| *node != me && state.counts_as_up())
-            })
-            .map(|(id, _)| *id)
-            .collect();
-        for id in superseded {
+        let mut forgotten = Vec::new();
+        for (id, local) in &mut self.locals {
+            if local.state != InstanceState::Failed
+                || self.catalog.package(*id).kind != PackageType::Failover
+            {
+                continue;
+            }
+            let elsewhere = |counts: fn(InstanceState) -> bool| {
+                self.table
+                    .package(*id)
+                    .instances
+                    .iter()
+                    .any(|(node, state)| *node != me && counts(*state))
+            };
+            if elsewhere(InstanceState::counts_as_up) {
+                local.superseded = true;
+            } else if local.superseded && !elsewhere(InstanceState::occupies) {
+                forgotten.push(*id);
+            }
+        }
+        for id in forgotten {
             self.locals.remove(&id);
             self.table.package_mut(id).instances.remove(&me);
             self.dirty = true;
@@ -1320,6 +1330,7 @@ impl Manager {
                     cause: None,
                     restarts: vec![0; services],
                     deferred: None,
+                    superseded: false,
                 },
             );
             self.table
@@ -1486,6 +1497,7 @@ impl Manager {
                 cause: None,
                 restarts: vec![0; services],
                 deferred: None,
+                superseded: false,
             },
         );
         self.changed(id, before, Some(InstanceState::Starting), None);

@@ -110,7 +110,7 @@ pub fn route(message: &Message) -> Route {
         | Message::Answer { .. }
         | Message::HaltNode { .. }
         | Message::Start { .. }
-        | Message::StatusRequest
+        | Message::StatusRequest { .. }
         | Message::Status { .. } => Route::Control,
         // A proposal carrying a configuration generation, or an acceptance carrying those it
         // accepted, can be as large as a configuration: not encoded on the timing thread.
