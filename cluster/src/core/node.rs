@@ -3109,6 +3109,17 @@ impl Node {
 
     /// Sends `message` to whatever life of `to` on heartbeat network `network` only.
     fn send_on(&mut self, to: NodeId, network: usize, message: Message) {
+        self.send_one(to, network, Incarnation(0), message);
+    }
+
+    /// Sends `message` to life `to_incarnation` of `to` (0: any) on network `network`.
+    fn send_one(
+        &mut self,
+        to: NodeId,
+        network: usize,
+        to_incarnation: Incarnation,
+        message: Message,
+    ) {
         self.actions.push_back(Action::Send {
             to,
             network,
@@ -3117,7 +3128,7 @@ impl Node {
                 config_generation: self.settings.config_generation,
                 from: self.settings.me,
                 from_incarnation: self.incarnation,
-                to_incarnation: Incarnation(0),
+                to_incarnation,
                 message,
             },
         });
@@ -3125,18 +3136,7 @@ impl Node {
 
     fn send_to_life(&mut self, to: NodeId, to_incarnation: Incarnation, message: &Message) {
         for network in 0..self.settings.networks {
-            self.actions.push_back(Action::Send {
-                to,
-                network,
-                envelope: Envelope {
-                    cluster_id: self.settings.cluster_id,
-                    config_generation: self.settings.config_generation,
-                    from: self.settings.me,
-                    from_incarnation: self.incarnation,
-                    to_incarnation,
-                    message: message.clone(),
-                },
-            });
+            self.send_one(to, network, to_incarnation, message.clone());
         }
     }
 
