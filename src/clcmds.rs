@@ -346,6 +346,15 @@ pub fn halt_node(cli: &HaltNode) -> Result<String, String> {
         // The agent is the daemon's: it stops answering once the node halted.
         // The halted daemon stays (its agent shows the node halted), or ends.
         wait_for(&client, HALT_WAIT, |s| node_down(s, &halted)).ok();
+        // Others run on: the halted node shows their cluster once a member has sent its
+        // view (after the re-formation), so that a cmviewcl given next shows it.
+        let others = snapshot
+            .nodes
+            .iter()
+            .any(|n| n.name != halted && n.condition.status == NodeStatus::Up);
+        if others {
+            wait_for(&client, HEARD_WAIT, |s| s.status == ClusterStatus::Up).ok();
+        }
     } else {
         wait_for(&client, HALT_WAIT, |s| {
             s.nodes

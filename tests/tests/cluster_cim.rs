@@ -1171,6 +1171,9 @@ fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
     // cmhaltnode on n3: its daemon stays, and its agent shows n3 halted in the cluster that
     // runs on (a member's view, as Serviceguard's cmviewcl on a halted node shows it).
     succeeds(&cluster, 3, "cmhaltnode", &["-f"]);
+    // cmhaltnode returns once n3 shows the cluster that runs on: a cmviewcl given next
+    // shows it up.
+    assert_eq!(line_value(&cluster, 3, "status").as_deref(), Some("up"));
     cluster.wait_for(
         BOUND,
         "n3 halted, its agent showing the running cluster",
