@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use cim_schema::model::Value;
 use cimguard_cluster::runtime::daemon::FileText;
-use cimguard_cluster::status::{ClusterStatus, NodeState, NodeStatus, Snapshot};
+use cimguard_cluster::status::{ClusterStatus, NodeState, NodeStatus, PackageStatus, Snapshot};
 use clap::Parser;
 
 use crate::cimclient::{Client, Returned};
@@ -419,6 +419,14 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
             GENERATION_WAIT.as_secs()
         )
     })?;
+    // Just joined, the node shows the packages unknown until every member has told it what
+    // runs (a heartbeat interval): a cmviewcl given next shows them.
+    wait_through(&client, HEARD_WAIT, |s| {
+        s.packages
+            .iter()
+            .all(|p| p.condition.status != PackageStatus::Unknown)
+    })
+    .ok();
     Ok(if cli.node.verbose {
         format!("cmrunnode: node {me} is running\n")
     } else {

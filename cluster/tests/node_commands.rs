@@ -283,3 +283,35 @@ fn cmhaltnode_on_every_member_halts_the_cluster() {
     assert!(sim.running_on("pkgA").is_empty());
     assert_eq!(sim.watchdog_resets, 0);
 }
+
+#[test]
+fn a_node_that_joins_shows_no_package_halted_that_runs() {
+    let mut sim = cluster(Options::new(3, 7), &[("pkgA", &[1, 2])]);
+    sim.halt_node(NodeId(2), false).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 1])) && halted(s, 2))
+        .unwrap());
+    // cmrunnode on n3: from the moment it is a member, its view of pkgA (running on n1) is
+    // unknown until the members have reported, then running; never halted.
+    sim.run_node_command(NodeId(2)).unwrap();
+    let wrong = std::cell::Cell::new(None);
+    let state = |s: &Simulation| {
+        let snapshot = s.status(NodeId(2)).unwrap();
+        let row = snapshot.packages.iter().find(|p| p.name == "pkgA").unwrap();
+        row.condition.state.as_str()
+    };
+    assert!(sim
+        .run_until(seconds(60), |s| {
+            let member = s.members(NodeId(2)).contains(NodeId(2));
+            if member && state(s) == "halted" {
+                wrong.set(Some(s.now()));
+            }
+            member && state(s) == "running"
+        })
+        .unwrap());
+    assert_eq!(
+        wrong.get(),
+        None,
+        "n3 showed pkgA halted while it ran on n1"
+    );
+}

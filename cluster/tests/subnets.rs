@@ -72,8 +72,11 @@ fn subnet_status(sim: &Simulation, observer: u32, package: usize, node: usize) -
 #[test]
 fn a_subnet_going_down_fails_the_package_over_and_its_node_is_eligible_again_when_it_returns() {
     let mut sim = cluster(7001, &[package("dbpkg", &[1, 2], "")], &[("dbpkg", 0)]);
-    // Until the monitor has said anything, the subnet counts as up.
-    assert_eq!(subnet_status(&sim, 2, 0, 0), Health::Up);
+    // Until the monitor has said anything, the subnet counts as up (once n3 has every
+    // member's report).
+    assert!(sim
+        .run_until(seconds(10), |s| subnet_status(s, 2, 0, 0) == Health::Up)
+        .unwrap());
     sim.set_subnet(NodeId(0), subnet(), true);
     sim.set_subnet(NodeId(1), subnet(), true);
     sim.run_for(seconds(3)).unwrap();

@@ -4479,7 +4479,9 @@ impl Node {
                     .collect();
             }
         }
-        if status == ClusterStatus::Unknown {
+        // Just joined, before every member has reported what it runs, the table knows
+        // only what the members have told so far: not shown as if it were all.
+        if status == ClusterStatus::Unknown || (up != NodeSet::EMPTY && !self.packages.known()) {
             // Out of touch with a cluster that may run elsewhere: what its packages do is
             // not known here.
             let unknown = PackageCondition {

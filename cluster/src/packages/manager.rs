@@ -359,6 +359,9 @@ pub struct Manager {
     /// coordinator places nothing before it knows what runs where.
     members: NodeSet,
     reported: NodeSet,
+    /// This node was not a member of the membership before: its table knows what runs only
+    /// from the reports of this membership.
+    joined: bool,
     /// The version of the switching table: the epoch of the coordinator that last changed
     /// it, and a count. Every node tells its copy; the highest version wins.
     switching_version: (u64, u64),
@@ -413,6 +416,7 @@ impl Manager {
             version: 0,
             members: NodeSet::EMPTY,
             reported: NodeSet::EMPTY,
+            joined: true,
             switching_version: (0, 0),
             epoch: 0,
             order_serial: 0,
@@ -543,6 +547,12 @@ impl Manager {
     /// Takes what the manager wants done.
     pub fn take_outputs(&mut self) -> Vec<Output> {
         std::mem::take(&mut self.outputs)
+    }
+
+    /// Whether the table knows what runs where: a member since before this membership, or
+    /// every member has reported in it.
+    pub fn known(&self) -> bool {
+        !self.joined || self.members.difference(self.reported).is_empty()
     }
 
     /// Counts this node's instance changes.
@@ -1057,6 +1067,7 @@ impl Manager {
             self.failing_over.clear();
         }
         self.epoch = epoch;
+        self.joined = !self.members.contains(self.me);
         self.members = members;
         self.reported = NodeSet::EMPTY;
         self.reported.insert(self.me);
