@@ -935,13 +935,15 @@ fn scenario_35_service_restarts_then_fails_over() {
         .run_until(seconds(30), |s| on(s, "pkgA") == [2])
         .unwrap());
     let id = sim.package("pkgA");
-    let table = sim
-        .core(NodeId(0))
-        .unwrap()
-        .packages()
-        .table()
-        .package(id)
-        .clone();
+    let table_on = |sim: &Simulation, node: u32| {
+        (sim.core(NodeId(node))
+            .unwrap()
+            .packages()
+            .table()
+            .package(id))
+        .clone()
+    };
+    let table = table_on(&sim, 0);
     assert!(!table.switching.contains(NodeId(0)));
     // While it runs on node 2, its failure on node 1 stays shown there (cmrunpkg reports
     // it); once halted there, the failure is history: node 1's instance is gone and the
@@ -966,25 +968,15 @@ fn scenario_35_service_restarts_then_fails_over() {
         },
     )
     .unwrap();
-    let failure_kept = |s: &Simulation, node: u32| {
-        (s.core(NodeId(node)).unwrap().packages().table().package(id))
-            .instances
-            .contains_key(&NodeId(0))
-    };
+    let failure_kept =
+        |s: &Simulation, node: u32| table_on(s, node).instances.contains_key(&NodeId(0));
     assert!(sim
         .run_until(seconds(10), |s| on(s, "pkgA").is_empty()
             && condition(s) == ("down", "halted")
             && (0..3).all(|n| !failure_kept(s, n)))
         .unwrap());
     // Node switching to node 1 stays disabled until cmmodpkg -e -n enables it.
-    let table = sim
-        .core(NodeId(2))
-        .unwrap()
-        .packages()
-        .table()
-        .package(id)
-        .clone();
-    assert!(!table.switching.contains(NodeId(0)));
+    assert!(!table_on(&sim, 2).switching.contains(NodeId(0)));
 }
 
 #[test]
