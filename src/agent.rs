@@ -55,6 +55,9 @@ pub struct AgentSettings {
     /// A Unix socket serving the same CIM-XML to root (and the agent's own user) without a
     /// password, the user known from the kernel (mode 0600; the cm* commands' default).
     pub local_socket: Option<PathBuf>,
+    /// How long HP_SGPackage.RequestStateChange waits for a run or halt to end before it
+    /// answers 4096 with a job that goes on waiting.
+    pub method_wait: std::time::Duration,
 }
 
 /// The Serviceguard cluster profile this agent implements; its central instance is the
@@ -163,9 +166,13 @@ pub async fn serve(
     let mut access_policy: Option<Arc<dyn AccessPolicySource>> = None;
     if let Some(socket) = &settings.cluster_socket {
         let source = Arc::new(AdminSocket::new(socket));
-        let provider =
-            ServiceguardProvider::install(&mut manager, source.clone(), env!("CARGO_PKG_VERSION"))
-                .map_err(|e| anyhow::anyhow!("the Serviceguard provider: {e}"))?;
+        let provider = ServiceguardProvider::install(
+            &mut manager,
+            source.clone(),
+            env!("CARGO_PKG_VERSION"),
+            settings.method_wait,
+        )
+        .map_err(|e| anyhow::anyhow!("the Serviceguard provider: {e}"))?;
         metrics = Some(Arc::new(ClusterMetrics::new(source)));
         // The cluster's USER_NAME / USER_ROLE policy can raise the users file's roles.
         access_policy = Some(provider);

@@ -49,7 +49,8 @@ pub struct HaltCluster {
 }
 
 /// Halt a node (this one by default); refused while packages run there unless -f (they fail
-/// over) or -d.
+/// over) or -d. Returns once the halt shows; on a node of a cluster that runs on, once that
+/// node shows the running cluster (at most 5 s more).
 #[derive(Parser, Debug)]
 #[command(name = "cmhaltnode", version)]
 pub struct HaltNode {
@@ -66,7 +67,8 @@ pub struct HaltNode {
 
 /// Join a node (this one, or the node named) to the running cluster: a halted node's daemon
 /// starts again as a new life (the same process) and joins. Refused when no cluster runs
-/// (cmruncl starts one).
+/// (cmruncl starts one). Returns once the node is a member and (at most 5 s more) knows
+/// every member's packages.
 #[derive(Parser, Debug)]
 #[command(name = "cmrunnode", version)]
 pub struct RunNode {

@@ -55,6 +55,11 @@ pub struct NodeArgs {
     /// executes itself again, as a new life) or SIGTERM ends it.
     #[arg(long)]
     pub exit_on_halt: bool,
+    /// How long the agent's HP_SGPackage.RequestStateChange waits for a run or halt to end
+    /// (return code 0, or 4 and why) before it answers 4096 with an HP_SGPackageJob that goes
+    /// on waiting.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub wbem_method_wait: u64,
     /// Internal: run as the safety timer's watcher of process group PGID.
     #[arg(long, value_name = "PGID", hide = true)]
     pub fence_watcher: Option<i32>,
@@ -243,6 +248,7 @@ fn agent_settings(args: &NodeArgs, state_dir: &std::path::Path) -> AgentSettings
         // The cm* commands' default (/var/lib/cimguard/cimxml.sock with the default state
         // directory): root on the node needs no password.
         local_socket: Some(state_dir.join("cimxml.sock")),
+        method_wait: std::time::Duration::from_secs(args.wbem_method_wait),
     }
 }
 

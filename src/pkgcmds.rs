@@ -5,11 +5,14 @@
 //! and exits 1.
 
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cim_schema::model::Value;
 use cimguard_cluster::config::package::PackageType;
-use cimguard_cluster::status::{ClusterStatus, PackageRow, PackageState, Snapshot};
+use cimguard_cluster::package_wait::{
+    instance_states, out_of_cascade, Goal, PackageWait, Progress,
+};
+use cimguard_cluster::status::{PackageRow, Snapshot};
 use clap::Parser;
 
 use crate::cimclient::{path, Client, Returned};
@@ -155,10 +158,11 @@ fn call_package(
     outcome(&client.invoke(&target, method, params)?)
 }
 
-/// Done (return code 0), or the method's Message.
+/// Done (return code 0) or taken and going on (4096: a job; the commands wait for the end
+/// themselves), or the method's Message.
 pub fn outcome(returned: &Returned) -> Result<(), String> {
     match returned.value {
-        Some(0) => Ok(()),
+        Some(0 | 4096) => Ok(()),
         code => Err(returned
             .out_string("Message")
             .map_or_else(|| format!("not done (return code {code:?})"), str::to_owned)),
@@ -173,7 +177,6 @@ pub fn run_package(cli: &RunPackage) -> Result<String, String> {
     if let Some(node) = &cli.node {
         params.push(("NodeName", Value::String(node.clone())));
     }
-    let before = instance_states(row);
     // Without -n, a multi-node package's instance starts on this node.
     let target = cli.node.clone().or_else(|| {
         (row.kind != PackageType::Failover)
@@ -186,7 +189,7 @@ pub fn run_package(cli: &RunPackage) -> Result<String, String> {
         "RequestStateChange",
         params,
     )?;
-    let nodes = wait_for_package(&client, &cli.package, &before, Goal::Run(target.as_deref()))?;
+    let nodes = wait_for_package(&client, row, Goal::Run(target))?;
     Ok(if cli.verbose {
         format!(
             "cmrunpkg: package {} is running on {}\n",
@@ -232,7 +235,9 @@ pub fn halt_package(cli: &HaltPackage) -> Result<String, String> {
         if let Some(node) = &cli.node {
             params.push(("NodeName", Value::String(node.clone())));
         }
-        let before = instance_states(package(&crate::clcmds::view(&client)?, name)?);
+        let now = crate::clcmds::view(&client)?;
+        let row = package(&now, name)?;
+        let before = instance_states(row);
         let wanted = |n: &str| cli.node.as_deref().is_none_or(|want| want == n);
         if halted_one && out_of_cascade(&before, &wanted) {
             // Halted already as a dependent of one named before it (the cluster halts
@@ -242,7 +247,7 @@ pub fn halt_package(cli: &HaltPackage) -> Result<String, String> {
             continue;
         }
         call_package(&client, &snapshot, name, "RequestStateChange", params)?;
-        wait_for_package(&client, name, &before, Goal::Halt(cli.node.as_deref()))?;
+        wait_for_package(&client, row, Goal::Halt(cli.node.clone()))?;
         halted_one = true;
         if cli.verbose {
             out.push_str(&format!("cmhaltpkg: package {name} halted\n"));
@@ -286,217 +291,18 @@ fn halt_order<'a>(snapshot: &Snapshot, named: &'a [String]) -> Vec<&'a String> {
     order
 }
 
-/// Whether nothing of a package runs (or is between states) on the nodes `wanted`.
-fn out_of_cascade(states: &[(String, PackageState)], wanted: &dyn Fn(&str) -> bool) -> bool {
-    !states.iter().any(|(n, s)| wanted(n) && active(*s))
-}
-
-/// How often a command waiting for a package reads the view at first; the interval grows
-/// to [`PACKAGE_POLL_MAX`] (each read builds the agent's model and asks the daemon).
-const PACKAGE_POLL: Duration = Duration::from_millis(100);
-
-/// How long the view of the node a command asks may be unknown (it is re-forming, or out
-/// of the cluster) before the command says it cannot tell how a run or halt ended.
-const UNKNOWN_WAIT: Duration = Duration::from_secs(30);
-
-/// The longest interval between two reads of the view while waiting for a package.
-const PACKAGE_POLL_MAX: Duration = Duration::from_secs(1);
-
-/// How long a halt_aborted package given cmhaltpkg again may show no change before the
-/// command takes it as aborted again (the halt ended before the view showed it halting).
-const UNCHANGED_ABORT_WAIT: Duration = Duration::from_secs(10);
-
-/// How long a command waits for a package to reach the end of a run or a halt when its
-/// script has no timeout (no_timeout); with one, the timeout and [`PACKAGE_WAIT_MARGIN`].
-const PACKAGE_WAIT: Duration = Duration::from_secs(600);
-
-/// What a script timeout is given on top: the services' halt, the other nodes' news.
-const PACKAGE_WAIT_MARGIN: Duration = Duration::from_secs(60);
-
-/// How long a package may show no sign of a run that was taken (halted on every node, no
-/// start_wait) before cmrunpkg says it did not start: the news of a command forwarded to
-/// the package coordinator comes back within a few heartbeats.
-const START_SEEN_WAIT: Duration = Duration::from_secs(15);
-
-/// What cmrunpkg or cmhaltpkg waits for, with its `-n` node.
-#[derive(Clone, Copy)]
-enum Goal<'a> {
-    Run(Option<&'a str>),
-    Halt(Option<&'a str>),
-}
-
-/// Each node's instance state of `row`, by node name.
-fn instance_states(row: &PackageRow) -> Vec<(String, PackageState)> {
-    row.nodes
-        .iter()
-        .map(|n| (n.name.clone(), n.instance.state))
-        .collect()
-}
-
-/// Whether `state` means a package holds something on its node (runs, or is between), or
-/// may (unknown: the viewing node cannot tell, so nothing is concluded from it).
-fn active(state: PackageState) -> bool {
-    !matches!(
-        state,
-        PackageState::Halted
-            | PackageState::Failed
-            | PackageState::Blocked
-            | PackageState::RelocateWait
-    )
-}
-
 /// Waits, as Serviceguard's cmrunpkg and cmhaltpkg do, until the run or halt of package
-/// `name` taken by the cluster has ended: the nodes it then runs on (for a run), or why it
-/// did not end well (a failed start, an aborted halt, a start that stopped, no end within
-/// the script's timeout). `before` is each node's instance state before the request, so a
-/// failure left from earlier is not taken for this one's. A view that cannot tell (the
-/// cluster unknown to the node the command asks) concludes nothing.
-fn wait_for_package(
-    client: &Client,
-    name: &str,
-    before: &[(String, PackageState)],
-    goal: Goal<'_>,
-) -> Result<Vec<String>, String> {
-    let started = Instant::now();
-    let mut changed: Vec<String> = Vec::new();
-    let mut seen_active = false;
-    let mut bound = PACKAGE_WAIT;
-    let mut poll = PACKAGE_POLL;
-    let mut unknown_since: Option<Instant> = None;
+/// `row` (as it was before the request) taken by the cluster has ended: the nodes it then
+/// runs on, or why it did not end well ([`PackageWait`]).
+fn wait_for_package(client: &Client, row: &PackageRow, goal: Goal) -> Result<Vec<String>, String> {
+    let mut wait = PackageWait::new(row, goal, Instant::now());
     loop {
         let snapshot = crate::clcmds::view(client)?;
-        let row = package(&snapshot, name)?;
-        let timeout = match goal {
-            Goal::Run(_) => row.run_script_timeout,
-            Goal::Halt(_) => row.halt_script_timeout,
-        };
-        bound = timeout.map_or(bound, |t| t + PACKAGE_WAIT_MARGIN);
-        let states = instance_states(row);
-        for (node, state) in &states {
-            let was = before.iter().find(|(n, _)| n == node).map(|(_, s)| *s);
-            if was != Some(*state) && !changed.contains(node) {
-                changed.push(node.clone());
-            }
+        match wait.observe(&snapshot, Instant::now()) {
+            Progress::Done(nodes) => return Ok(nodes),
+            Progress::Failed(reason) => return Err(reason),
+            Progress::Waiting => std::thread::sleep(wait.next_poll()),
         }
-        let known = snapshot.status != ClusterStatus::Unknown
-            && !states.iter().any(|(_, s)| *s == PackageState::Unknown);
-        if known {
-            unknown_since = None;
-        } else if unknown_since.get_or_insert(Instant::now()).elapsed() >= UNKNOWN_WAIT {
-            return Err(format!(
-                "the cluster has been unknown to this node for {} s: whether package {name} \
-                 ended its {} cannot be told here (see cmviewcl on a member)",
-                UNKNOWN_WAIT.as_secs(),
-                if matches!(goal, Goal::Run(_)) {
-                    "start"
-                } else {
-                    "halt"
-                }
-            ));
-        }
-        // A failure on a node counts once that node's state moved since the request.
-        let failed_on = |wanted: &dyn Fn(&str) -> bool| {
-            states.iter().find(|(node, state)| {
-                wanted(node)
-                    && matches!(state, PackageState::Failed | PackageState::HaltAborted)
-                    && changed.contains(node)
-            })
-        };
-        let (Goal::Run(node) | Goal::Halt(node)) = goal;
-        let wanted = |n: &str| node.is_none_or(|want| want == n);
-        match goal {
-            Goal::Run(_) if known => {
-                // A failure on the node asked for is this command's, even if the package
-                // then starts elsewhere.
-                if let Some((node, state)) = failed_on(&wanted) {
-                    return Err(format!(
-                        "unable to start package {name} on node {node}: it is {state} there \
-                         (its log says why; cmmodpkg -e -n {node} {name} re-enables the node)",
-                        state = state.as_str()
-                    ));
-                }
-                let running: Vec<String> = states
-                    .iter()
-                    .filter(|(_, s)| *s == PackageState::Running)
-                    .map(|(n, _)| n.clone())
-                    .collect();
-                let starting = states.iter().any(|(n, s)| {
-                    wanted(n)
-                        && matches!(
-                            s,
-                            PackageState::Starting
-                                | PackageState::StartWait
-                                | PackageState::Changing
-                        )
-                });
-                let target_active = states.iter().any(|(n, s)| wanted(n) && active(*s));
-                let done = match node {
-                    Some(want) => running.iter().any(|n| n == want),
-                    None => !running.is_empty() && !starting,
-                };
-                // A failover package the cluster's policy placed elsewhere (its
-                // dependencies, failback) runs all the same.
-                let elsewhere = row.kind == PackageType::Failover && !running.is_empty();
-                if done || (elsewhere && !starting) {
-                    return Ok(running);
-                }
-                if seen_active && !target_active {
-                    return Err(format!(
-                        "package {name} stopped starting: it is {} (see cmviewcl -v -p {name})",
-                        row.condition.state.as_str()
-                    ));
-                }
-                seen_active |= target_active;
-                if !seen_active && started.elapsed() >= START_SEEN_WAIT {
-                    return Err(format!(
-                        "package {name} did not start: it is {} after {} s",
-                        row.condition.state.as_str(),
-                        START_SEEN_WAIT.as_secs()
-                    ));
-                }
-            }
-            Goal::Halt(_) if known => {
-                if let Some((node, state)) = failed_on(&wanted) {
-                    return Err(format!(
-                        "unable to halt package {name} on node {node}: it is {state} there \
-                         (a halt step failed; see its log, then run cmhaltpkg again)",
-                        state = state.as_str()
-                    ));
-                }
-                if out_of_cascade(&states, &wanted) {
-                    return Ok(Vec::new());
-                }
-                // Given again to a halt_aborted package: a halt that aborted again before
-                // any view showed it halting leaves nothing changed.
-                let aborted_again = states.iter().find(|(n, s)| {
-                    wanted(n) && *s == PackageState::HaltAborted && !changed.contains(n)
-                });
-                if let Some((node, _)) = aborted_again {
-                    if changed.is_empty() && started.elapsed() >= UNCHANGED_ABORT_WAIT {
-                        return Err(format!(
-                            "unable to halt package {name} on node {node}: it is still \
-                             halt_aborted there (a halt step failed again; see its log)"
-                        ));
-                    }
-                }
-            }
-            // The view cannot tell: read it again.
-            Goal::Run(_) | Goal::Halt(_) => {}
-        }
-        if started.elapsed() >= bound {
-            let verb = if matches!(goal, Goal::Run(_)) {
-                "start"
-            } else {
-                "halt"
-            };
-            return Err(format!(
-                "package {name} did not {verb} within {} s: it is {} (see cmviewcl -v -p {name})",
-                bound.as_secs(),
-                row.condition.state.as_str()
-            ));
-        }
-        std::thread::sleep(poll);
-        poll = (poll * 3 / 2).min(PACKAGE_POLL_MAX);
     }
 }
 

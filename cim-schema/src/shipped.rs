@@ -259,6 +259,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../mof/hp/HP_SGPackageDependency.mof"),
     ),
     (
+        "hp/HP_SGPackageJob.mof",
+        include_str!("../mof/hp/HP_SGPackageJob.mof"),
+    ),
+    (
         "hp/HP_SGPackageNode.mof",
         include_str!("../mof/hp/HP_SGPackageNode.mof"),
     ),

@@ -105,6 +105,7 @@ const HP: &[&str] = &[
     "HP_SGPackageDependency",
     "HP_SGGenericResource",
     "HP_SGQuorumDevice",
+    "HP_SGPackageJob",
     "HP_SGAlertIndication",
 ];
 
@@ -697,6 +698,12 @@ const ROWS: &[Row] = &[
         keys: INSTANCE_ID,
     },
     Row {
+        class: "HP_SGPackageJob",
+        superclass: "CIM_ConcreteJob",
+        ancestor: "CIM_Job",
+        keys: INSTANCE_ID,
+    },
+    Row {
         class: "HP_SGAlertIndication",
         superclass: "CIM_AlertIndication",
         ancestor: "CIM_Indication",
@@ -987,6 +994,18 @@ fn the_extension_classes_have_the_properties_of_section_1_2() {
             ("DeviceType", "string", false),
             ("DeviceStatus", "string", false),
             ("DeviceState", "string", false),
+        ],
+    );
+    assert_properties(
+        "HP_SGPackageJob",
+        &[
+            ("PackageName", "string", false),
+            ("NodeName", "string", false),
+            ("RequestedState", "uint16", false),
+            ("RunningOn", "string", true),
+            ("JobState", "uint16", false),
+            ("ErrorDescription", "string", false),
+            ("TimeBeforeRemoval", "datetime", false),
         ],
     );
     assert_properties(

@@ -37,6 +37,7 @@
 pub mod config;
 pub mod core;
 pub mod disk_paxos;
+pub mod package_wait;
 pub mod packages;
 pub mod runtime;
 pub mod sim;

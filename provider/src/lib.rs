@@ -24,6 +24,7 @@ pub mod interop;
 pub mod methods;
 pub mod metrics;
 pub mod operations;
+pub mod package_jobs;
 pub mod provider;
 pub mod pull;
 pub(crate) mod query;

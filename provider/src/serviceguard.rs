@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use cim_schema::model::{
     Class, Instance, InstancePath, KeyBinding, Method, Name, ObjectPath, Property, Value,
 };
+use cimguard_cluster::config::package::PackageType;
+use cimguard_cluster::package_wait::{Goal, PackageWait, Progress};
 use cimguard_cluster::packages::ResourceValue;
 use cimguard_cluster::runtime::admin::AdminClient;
 use cimguard_cluster::runtime::daemon::{AccessView, DaemonStatus, FileText, Reply, Request};
@@ -25,6 +27,7 @@ use crate::access::{self, AccessPolicySource, PolicyCache, Resolver};
 use crate::auth::Role;
 use crate::cimom::ObjectManager;
 use crate::error::OperationError;
+use crate::package_jobs::{self, Jobs, Removal};
 use crate::provider::{InstanceProvider, Instances, MethodOutput, RequestContext};
 
 /// The namespace of the cluster model.
@@ -49,6 +52,7 @@ pub const CLASSES: &[&str] = &[
     "HP_SGPackageDependency",
     "HP_SGGenericResource",
     "HP_SGQuorumDevice",
+    "HP_SGPackageJob",
 ];
 
 /// How long a snapshot answers requests that arrive after it was fetched.
@@ -61,6 +65,11 @@ pub trait ClusterSource: Send + Sync {
     /// Carries out `request` (a command), or says why it could not be sent.
     fn command(&self, request: &Request) -> Result<Reply, String>;
 }
+
+/// How long RequestStateChange waits by default for the run or halt to end before it
+/// answers 4096 with an HP_SGPackageJob that goes on waiting: most packages start or halt
+/// within it, and a client's call is not held for a script's minutes.
+pub const METHOD_WAIT: Duration = Duration::from_secs(10);
 
 /// The longest a command may take: a halt that first halts the packages depending on the
 /// package waits up to five minutes for them.
@@ -141,6 +150,10 @@ pub struct ServiceguardProvider {
     /// The state last requested of each package through this agent (RequestedState; 5 "No
     /// Change" before any).
     requested: Mutex<HashMap<String, u16>>,
+    /// The runs and halts that had not ended when RequestStateChange returned.
+    jobs: Arc<Mutex<Jobs>>,
+    /// How long RequestStateChange waits for the end ([`METHOD_WAIT`] by default).
+    method_wait: Duration,
 }
 
 /// The cluster's access policy, as the daemon has it in effect; none while the daemon does
@@ -176,11 +189,13 @@ impl ServiceguardProvider {
 }
 
 impl ServiceguardProvider {
-    /// Registers a provider over `source` for [`CLASSES`] in `root/cimv2` of `manager`.
+    /// Registers a provider over `source` for [`CLASSES`] in `root/cimv2` of `manager`;
+    /// RequestStateChange waits `method_wait` for a run or halt to end.
     pub fn install(
         manager: &mut ObjectManager,
         source: Arc<dyn ClusterSource>,
         version: &str,
+        method_wait: Duration,
     ) -> Result<Arc<ServiceguardProvider>, OperationError> {
         let mut classes = HashMap::new();
         for name in CLASSES {
@@ -196,6 +211,8 @@ impl ServiceguardProvider {
             access: PolicyCache::default(),
             resolver: Resolver::default(),
             requested: Mutex::new(HashMap::new()),
+            jobs: Arc::default(),
+            method_wait,
         });
         for name in CLASSES {
             manager.register(CIMV2, name, provider.clone())?;
@@ -385,6 +402,73 @@ impl ServiceguardProvider {
 }
 
 impl ServiceguardProvider {
+    /// RequestStateChange's answer once the cluster took the run or halt: waits, as cmrunpkg
+    /// and cmhaltpkg do, up to `method_wait` for its end (0, or 4 and why), then answers
+    /// 4096 with an HP_SGPackageJob that goes on waiting.
+    fn wait_for_end(
+        &self,
+        context: &RequestContext,
+        model: &Model,
+        before: &cimguard_cluster::status::PackageRow,
+        goal: Goal,
+        requested: u16,
+    ) -> MethodOutput {
+        let ended = |progress: Progress| match progress {
+            Progress::Failed(reason) => {
+                tracing::info!(%reason, "serviceguard provider: a run or halt did not end well");
+                not_done(4, reason)
+            }
+            _ => MethodOutput {
+                return_value: Some(Value::Uint32(0)),
+                out_params: vec![(Name::new("Message"), None)],
+            },
+        };
+        let mut wait = PackageWait::new(before, goal, Instant::now());
+        let deadline = Instant::now() + self.method_wait;
+        let progress =
+            blocking(|| package_jobs::wait_until(self.source.as_ref(), &mut wait, Some(deadline)));
+        self.invalidate();
+        if progress != Progress::Waiting {
+            return ended(progress);
+        }
+        let prefix = format!(
+            "cimguard:{}:job:{}:",
+            model.snapshot.as_ref().map_or("", |s| s.name.as_str()),
+            model.observer
+        );
+        let owner = &context.principal;
+        match package_jobs::start(
+            &self.jobs,
+            self.source.clone(),
+            wait,
+            requested,
+            owner,
+            &prefix,
+        ) {
+            Ok(id) => {
+                let mut path = InstancePath::new(Name::new("HP_SGPackageJob"));
+                path.keybindings.push(KeyBinding {
+                    name: Name::new("InstanceID"),
+                    value: Value::String(id),
+                });
+                MethodOutput {
+                    return_value: Some(Value::Uint32(4096)),
+                    out_params: vec![
+                        (Name::new("Job"), Some(self.reference(&path))),
+                        (Name::new("Message"), None),
+                    ],
+                }
+            }
+            // As many jobs wait as may: this call waits for the end itself.
+            Err(mut wait) => {
+                let progress =
+                    blocking(|| package_jobs::wait_until(self.source.as_ref(), &mut wait, None));
+                self.invalidate();
+                ended(progress)
+            }
+        }
+    }
+
     /// The static methods of HP_SGClusteringService: the cluster commands.
     fn cluster_method(
         &self,
@@ -587,6 +671,32 @@ fn not_done(code: u32, message: impl Into<String>) -> MethodOutput {
 }
 
 impl InstanceProvider for ServiceguardProvider {
+    /// DeleteInstance of a finished HP_SGPackageJob (the others are the cluster's).
+    fn delete(&self, _context: &RequestContext, path: &InstancePath) -> Result<(), OperationError> {
+        let job = path
+            .class_name
+            .as_str()
+            .eq_ignore_ascii_case("HP_SGPackageJob");
+        let Some(Value::String(id)) = path.key("InstanceID").filter(|_| job) else {
+            return Err(OperationError::NotSupported(format!(
+                "instances of {} are the cluster's: its commands change them",
+                path.class_name
+            )));
+        };
+        let removed = self
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+        match removed {
+            Removal::Removed => Ok(()),
+            Removal::NoSuchJob => Err(crate::provider::not_found(path)),
+            Removal::StillRunning => Err(OperationError::Failed(
+                "the job is still running: delete it once it has ended".into(),
+            )),
+        }
+    }
+
     fn enumerate(
         &self,
         _context: &RequestContext,
@@ -597,6 +707,23 @@ impl InstanceProvider for ServiceguardProvider {
             // Served without the daemon: what is installed does not need a cluster.
             let (path, instance) = self.software()?;
             return Ok(Box::new(std::iter::once(Ok((path, Arc::new(instance))))));
+        }
+        if key == "hp_sgpackagejob" {
+            // The agent's own: served without the daemon.
+            let jobs = self
+                .jobs
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .current(Instant::now());
+            let now = std::time::SystemTime::now();
+            let instances = jobs
+                .iter()
+                .map(|job| {
+                    self.instance("HP_SGPackageJob", job.properties(now))
+                        .map(|(path, instance)| (path, Arc::new(instance)))
+                })
+                .collect::<Vec<_>>();
+            return Ok(Box::new(instances.into_iter()));
         }
         let model = self.model()?;
         let found = model.by_class.get(&key).cloned().unwrap_or_default();
@@ -640,6 +767,18 @@ impl InstanceProvider for ServiceguardProvider {
                 "the instance path has no {name} key"
             ))),
         };
+        if path
+            .class_name
+            .as_str()
+            .eq_ignore_ascii_case("HP_SGPackageJob")
+        {
+            // A run or halt cannot be taken back halfway; its job only reports.
+            return Err(OperationError::NotSupported(format!(
+                "method {} of HP_SGPackageJob is not supported: a job reports a run or halt, \
+                 which cannot be stopped halfway",
+                method.name
+            )));
+        }
         // The instance must exist (a wrong package name is CIM_ERR_NOT_FOUND, not a refusal).
         let model = self.model()?;
         let exists = model
@@ -685,6 +824,20 @@ impl InstanceProvider for ServiceguardProvider {
                     ));
                 }
             }
+            // Each node's state of the package before the request: the wait for its end
+            // judges what changed since.
+            let before = model
+                .snapshot
+                .as_ref()
+                .and_then(|s| s.packages.iter().find(|p| p.name == package).cloned());
+            let target = node.clone().or_else(|| {
+                // Without NodeName, a multi-node package's instance runs on this node.
+                before
+                    .as_ref()
+                    .is_some_and(|row| row.kind != PackageType::Failover)
+                    .then(|| model.observer.clone())
+            });
+            let node_given = node.clone();
             let enabled = || match param("Enabled") {
                 Some(Value::Boolean(enabled)) => Ok(enabled),
                 _ => Err(OperationError::parameter("Enabled (boolean) is required")),
@@ -753,9 +906,19 @@ impl InstanceProvider for ServiceguardProvider {
                 | Request::HaltPackageAndDependents { package } => Some((package.clone(), 3)),
                 _ => None,
             };
-            let output = self.command(&request)?;
-            // RequestedState: the last state requested through this agent and carried out.
-            if let (Some((package, state)), Some(Value::Uint32(0))) =
+            let mut output = self.command(&request)?;
+            if let (Some((_, state)), Some(before), Some(Value::Uint32(0))) =
+                (&requested, &before, &output.return_value)
+            {
+                let goal = if *state == 2 {
+                    Goal::Run(target)
+                } else {
+                    Goal::Halt(node_given)
+                };
+                output = self.wait_for_end(context, &model, before, goal, *state);
+            }
+            // RequestedState: the last state requested through this agent and taken.
+            if let (Some((package, state)), Some(Value::Uint32(0 | 4096))) =
                 (requested, &output.return_value)
             {
                 self.requested
@@ -1526,8 +1689,9 @@ mod tests {
     fn halt_node_through_a_daemon_that_does_not_answer_says_so() {
         let repository = cim_schema::shipped::repository().expect("the shipped schema");
         let mut manager = ObjectManager::new(repository, "node1");
-        let provider = ServiceguardProvider::install(&mut manager, Arc::new(Silent), "test")
-            .expect("the provider installs");
+        let provider =
+            ServiceguardProvider::install(&mut manager, Arc::new(Silent), "test", METHOD_WAIT)
+                .expect("the provider installs");
         let params = [(Name::new("NodeName"), Some(string("n2")))];
         match provider.cluster_method("HaltNode", &params) {
             Err(OperationError::Failed(why)) => {

@@ -68,6 +68,10 @@ struct Cli {
     /// The host name written into paths and certificates (default: this machine's).
     #[arg(long)]
     host_name: Option<String>,
+    /// How long HP_SGPackage.RequestStateChange waits for a run or halt to end (return code
+    /// 0, or 4 and why) before it answers 4096 with an HP_SGPackageJob that goes on waiting.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    method_wait: u64,
     /// Open connections at most.
     #[arg(long, value_name = "N")]
     connections_max: Option<usize>,
@@ -207,6 +211,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         cluster_socket: cli.cluster_socket.clone(),
         cluster_name,
         local_socket: cli.local_socket.clone(),
+        method_wait: Duration::from_secs(cli.method_wait),
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     agent::serve(

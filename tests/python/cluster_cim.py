@@ -6,6 +6,10 @@ Usage: cluster_cim.py --url URL --ca-certs CA --user NAME --password SECRET OPER
 OPERATION is a JSON object:
   {"op": "enumerate", "class": "HP_SGNode"}
       -> [{"path": {"class": ..., "keys": {...}}, "properties": {...}}, ...]
+  {"op": "get", "path": PATH}
+      -> {"path": PATH, "properties": {...}}
+  {"op": "delete", "path": PATH}
+      -> {"deleted": true}
   {"op": "associators", "path": PATH, "assoc_class": ..., "result_class": ...}
       -> [PATH, ...] (the associated instances' paths)
   {"op": "references", "path": PATH, "result_class": ...}
@@ -93,6 +97,17 @@ def run(conn, op):
             }
             for instance in found
         ]
+    if kind == "get":
+        instance = conn.GetInstance(to_path(op["path"]))
+        return {
+            "path": from_path(instance.path),
+            "properties": {
+                name: from_value(prop.value) for name, prop in instance.properties.items()
+            },
+        }
+    if kind == "delete":
+        conn.DeleteInstance(to_path(op["path"]))
+        return {"deleted": True}
     if kind == "associators":
         found = conn.AssociatorNames(
             to_path(op["path"]),

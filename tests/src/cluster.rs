@@ -40,6 +40,8 @@ pub struct TestCluster {
     /// The daemons end when their node halts (`--exit-on-halt`), so that a test sees a
     /// halt as the process's exit; [`TestCluster::stay_after_halt`] turns it off.
     exit_on_halt: bool,
+    /// More arguments for node K's later-started daemons, by K.
+    pub daemon_args: std::collections::BTreeMap<usize, Vec<String>>,
 }
 
 impl TestCluster {
@@ -127,6 +129,7 @@ impl TestCluster {
             namespaces,
             program: None,
             exit_on_halt: true,
+            daemon_args: std::collections::BTreeMap::new(),
             agent_port: None,
         }
     }
@@ -318,6 +321,7 @@ impl TestCluster {
                 ]
             }))
             .args(self.exit_on_halt.then_some("--exit-on-halt"))
+            .args(self.daemon_args.get(&k).into_iter().flatten())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("log")))
             .stderr(Stdio::from(log))

@@ -469,15 +469,16 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         &json!({"RequestedState": ["uint16", 3]}),
     );
     assert_eq!(halted["return"], 0, "{halted}");
-    cluster.wait_for(BOUND, "dbpkg and webpkg halted", |c| {
-        let packages = enumerate(c, 2, "HP_SGPackage");
-        let db = &named(&packages, "dbpkg")["properties"];
-        let web = &named(&packages, "webpkg")["properties"];
-        db["PackageState"] == "halted"
-            && db["AutoRun"] == false
-            && db["CurrentNode"].is_null()
-            && web["PackageState"] == "halted"
-    });
+    // Return code 0 is the end of the halt, as cmhaltpkg's exit: the agent asked sees it.
+    let packages = enumerate(&cluster, 2, "HP_SGPackage");
+    let db = &named(&packages, "dbpkg")["properties"];
+    let web = &named(&packages, "webpkg")["properties"];
+    assert_eq!(
+        (&db["PackageState"], &db["AutoRun"], &db["CurrentNode"]),
+        (&json!("halted"), &json!(false), &Value::Null),
+        "{db}"
+    );
+    assert_eq!(web["PackageState"], "halted", "{web}");
     // RequestedState is the state last requested through the agent: 3 on the agent asked,
     // 5 (No Change) on one that was not.
     let requested = |cluster: &TestCluster, k: usize, name: &str| {
@@ -516,11 +517,14 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         &json!({"RequestedState": ["uint16", 2], "NodeName": ["string", "n3"]}),
     );
     assert_eq!(run["return"], 0, "{run}");
-    cluster.wait_for(BOUND, "dbpkg running on n3", |c| {
-        let packages = enumerate(c, 1, "HP_SGPackage");
-        let db = &named(&packages, "dbpkg")["properties"];
-        db["PackageState"] == "running" && db["CurrentNode"] == "n3"
-    });
+    // 0 is the end of the run: the agent asked sees it running there at once.
+    let packages = enumerate(&cluster, 1, "HP_SGPackage");
+    let db = &named(&packages, "dbpkg")["properties"];
+    assert_eq!(
+        (&db["PackageState"], &db["CurrentNode"]),
+        (&json!("running"), &json!("n3")),
+        "{db}"
+    );
     assert_eq!(requested(&cluster, 1, "dbpkg"), 2);
 
     // A refusal is return code 4: dbpkg already runs (on n3).
@@ -1360,7 +1364,15 @@ fn a_package_whose_halt_was_aborted_is_shown_partially_down() {
 #[test]
 fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
     let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
-    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    // n1's agent answers RequestStateChange with a job at once (4096) unless the run or halt
+    // has ended by its first look; the others wait for the end (10 s, the default).
+    cluster
+        .daemon_args
+        .insert(1, vec!["--wbem-method-wait".into(), "0".into()]);
     let script = cluster.script(
         "control.sh",
         "[ \"$1\" = start ] && [ \"$SG_NODE\" = n2 ] && exit 1\nsleep 0.5\nexit 0",
@@ -1404,6 +1416,7 @@ fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
             .collect();
         (row.condition.state.as_str().to_owned(), owners)
     };
+    // Through n1 (a job), the command waits for the end itself.
     fails(
         &cluster,
         1,
@@ -1411,6 +1424,7 @@ fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
         &["-n", "n2", "pkgB"],
         "unable to start package pkgB on node n2: it is failed there",
     );
+    package_jobs_say_how_runs_and_halts_end(&cluster);
     let output = succeeds(&cluster, 1, "cmrunpkg", &["-v", "-n", "n3", "pkgB"]);
     assert_eq!(output, "cmrunpkg: package pkgB is running on n3\n");
     // Seen by the node the command was given on, at once: the command waited.
@@ -1434,6 +1448,124 @@ fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
     for p in ["top", "mid", "base"] {
         assert!(owners(&cluster, 1, p).is_empty(), "{p} still runs");
     }
+}
+
+/// RequestStateChange of pkgB (halted, its start fails on n2) through n2's agent, which waits
+/// for the end, and n1's, which answers with a job: the return codes, the jobs' states, their
+/// removal.
+fn package_jobs_say_how_runs_and_halts_end(cluster: &TestCluster) {
+    let pkg = package_path("pkgB");
+    let run_on = |k: usize, node: &str| {
+        invoke(
+            cluster,
+            k,
+            ADMIN,
+            &pkg,
+            "RequestStateChange",
+            &json!({"RequestedState": ["uint16", 2], "NodeName": ["string", node]}),
+        )
+    };
+    let enable_n2 = || succeeds(cluster, 1, "cmmodpkg", &["-e", "-n", "n2", "pkgB"]);
+    // Waited for: the failed start is return code 4 and why.
+    enable_n2();
+    let failed = run_on(2, "n2");
+    assert_eq!(failed["return"], 4, "{failed}");
+    let message = failed["out"]["Message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("unable to start package pkgB on node n2: it is failed there"),
+        "{failed}"
+    );
+    // A job: 4096, then its state says how the run ended.
+    let ended = |job: &Value| {
+        let deadline = std::time::Instant::now() + BOUND;
+        loop {
+            let got = cim(cluster, 1, MONITOR, &json!({"op": "get", "path": job}));
+            if got["properties"]["JobState"] != 4 {
+                return got["properties"].clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the job did not end within {BOUND:?}: {got}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    enable_n2();
+    let answer = run_on(1, "n2");
+    assert_eq!(answer["return"], 4096, "{answer}");
+    let failed_job = answer["out"]["Job"].clone();
+    assert_eq!(failed_job["class"], "HP_SGPackageJob", "{answer}");
+    let job = ended(&failed_job);
+    assert_eq!(
+        (&job["JobState"], &job["ErrorCode"]),
+        (&json!(10), &json!(4)),
+        "{job}"
+    );
+    assert!(
+        job["ErrorDescription"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("unable to start package pkgB on node n2"),
+        "{job}"
+    );
+    assert_eq!(
+        (
+            &job["PackageName"],
+            &job["NodeName"],
+            &job["RequestedState"],
+            &job["Owner"]
+        ),
+        (&json!("pkgB"), &json!("n2"), &json!(2), &json!(ADMIN.0)),
+        "{job}"
+    );
+    let answer = run_on(1, "n3");
+    assert_eq!(answer["return"], 4096, "{answer}");
+    let job = ended(&answer["out"]["Job"]);
+    assert_eq!(
+        (&job["JobState"], &job["PercentComplete"], &job["RunningOn"]),
+        (&json!(7), &json!(100), &json!(["n3"])),
+        "{job}"
+    );
+    assert_eq!(owners(cluster, 1, "pkgB"), ["n3"]);
+    // These two and the one of the cmrunpkg given through n1 before are CIM_ConcreteJob
+    // instances of n1's agent; n2's has none.
+    let jobs = enumerate(cluster, 1, "CIM_ConcreteJob");
+    assert_eq!(jobs.len(), 3, "{jobs:?}");
+    assert!(enumerate(cluster, 2, "HP_SGPackageJob").is_empty());
+    // A finished job can be deleted (FULL_ADMIN); a monitor may not.
+    let denied = cim(
+        cluster,
+        1,
+        MONITOR,
+        &json!({"op": "delete", "path": failed_job}),
+    );
+    assert_eq!(denied["error"], 2, "{denied}");
+    let deleted = cim(
+        cluster,
+        1,
+        ADMIN,
+        &json!({"op": "delete", "path": failed_job}),
+    );
+    assert_eq!(deleted["deleted"], true, "{deleted}");
+    let gone = cim(cluster, 1, ADMIN, &json!({"op": "get", "path": failed_job}));
+    assert_eq!(gone["error"], 6, "{gone}");
+    // A halt through n1: a job that completes with the package halted.
+    let answer = invoke(
+        cluster,
+        1,
+        ADMIN,
+        &pkg,
+        "RequestStateChange",
+        &json!({"RequestedState": ["uint16", 3]}),
+    );
+    assert_eq!(answer["return"], 4096, "{answer}");
+    let job = ended(&answer["out"]["Job"]);
+    assert_eq!(
+        (&job["JobState"], &job["RunningOn"]),
+        (&json!(7), &json!([])),
+        "{job}"
+    );
+    assert!(owners(cluster, 1, "pkgB").is_empty());
 }
 
 /// The child processes of `pid` (pid, state letter of /proc/PID/stat), from every process's
