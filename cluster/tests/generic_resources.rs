@@ -271,4 +271,18 @@ generic_resource_name cpu_load\ngeneric_resource_up_criteria <80\n";
         .find(|row| row.name == "n3")
         .unwrap();
     assert_eq!(row.resources[0].value, Some(55));
+    assert_eq!(row.resources[0].status, Health::Up, "55 meets <80");
+    sim.set_resource(NodeId(2), "cpu_load", ResourceValue::Value(95))
+        .unwrap();
+    sim.run_for(seconds(3)).unwrap();
+    let snapshot = sim.status(NodeId(2)).unwrap();
+    let row = snapshot.packages[0]
+        .nodes
+        .iter()
+        .find(|row| row.name == "n3")
+        .unwrap();
+    assert_eq!(
+        (row.resources[0].value, row.resources[0].status),
+        (Some(95), Health::Down)
+    );
 }

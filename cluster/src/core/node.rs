@@ -4498,6 +4498,11 @@ impl Node {
                     for service in &mut node.services {
                         service.condition.status = Health::Unknown;
                     }
+                    // This node's own generic resources and subnets are what it sets and
+                    // sees itself: known here, in touch or not.
+                    if node.node == me {
+                        continue;
+                    }
                     for resource in &mut node.resources {
                         resource.status = Health::Unknown;
                     }
