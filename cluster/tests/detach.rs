@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{notices, seconds, set};
 
-use cimguard_cluster::core::{NodeId, NodeSet, Phase};
+use cimguard_cluster::core::{Event, NodeId, NodeSet, Phase, Taken};
 use cimguard_cluster::packages::{Command, FailureCause, Refusal};
 use cimguard_cluster::sim::{Life, Options, Simulation};
 use cimguard_cluster::status::{NodeCondition, NodeState, Notice, PackageState, PackageStatus};
@@ -331,6 +331,75 @@ fn cmhaltpkg_on_a_member_halts_a_detached_package_where_it_runs() {
     sim.run_for(seconds(5)).unwrap();
     assert_eq!(sim.running_on("pkgA"), set(&[1]));
     assert!(notices(&sim, "PackageFailed").is_empty());
+}
+
+/// The answers to forwarded (or held) commands `node` heard so far: (serial, refusal).
+fn answers(sim: &Simulation, node: u32) -> Vec<(u64, Option<String>)> {
+    sim.trace()
+        .iter()
+        .filter(|r| r.node == NodeId(node))
+        .filter_map(|r| match &r.event {
+            Event::CommandAnswered { serial, refusal } => Some((*serial, refusal.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn cmhaltpkg_is_answered_once_the_detached_node_took_the_halt_and_refused_when_none_did() {
+    // Both run on n1 (its primary node).
+    let mut sim = cluster(
+        31,
+        &[package("pkgA", &[1, 2], ""), package("pkgC", &[1, 3], "")],
+        &[("pkgA", 0), ("pkgC", 0)],
+    );
+    sim.detach_node(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    let halt = |package| Command::Halt {
+        package,
+        node: None,
+    };
+    // Given on a member: answered (carried out) once n1's halted daemon took the halt.
+    let a = sim.package("pkgA");
+    let Ok(Taken::Forwarded(serial)) = sim.command(NodeId(2), halt(a)) else {
+        panic!("the command is held for the detached node's answer");
+    };
+    assert!(sim
+        .run_until(seconds(5), |s| answers(s, 2)
+            .iter()
+            .any(|(n, _)| *n == serial))
+        .unwrap());
+    assert!(answers(&sim, 2).contains(&(serial, None)));
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("pkgA").is_empty())
+        .unwrap());
+    // n1's daemon dies (kill -9 of cmcld leaves pkgC running there, unmonitored): nothing
+    // there takes the halt, and cmhaltpkg says so instead of waiting for a halt that cannot
+    // come; on the coordinator (n2) and on another member (n3).
+    sim.crash(NodeId(0));
+    let c = sim.package("pkgC");
+    sim.run_for(seconds(1)).unwrap();
+    for k in [1, 2] {
+        let Ok(Taken::Forwarded(serial)) = sim.command(NodeId(k), halt(c)) else {
+            panic!("the command given on n{} is held", k + 1);
+        };
+        assert!(sim
+            .run_until(seconds(10), |s| answers(s, k)
+                .iter()
+                .any(|(n, _)| *n == serial))
+            .unwrap());
+        let refusal = answers(&sim, k)
+            .into_iter()
+            .find(|(n, _)| *n == serial)
+            .and_then(|(_, refusal)| refusal)
+            .unwrap_or_default();
+        assert!(
+            refusal.contains("detached on node 0, whose cluster daemon did not answer"),
+            "{refusal}"
+        );
+    }
 }
 
 #[test]

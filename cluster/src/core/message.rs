@@ -203,6 +203,13 @@ pub enum Message {
         /// The package.
         package: String,
     },
+    /// The receiver's answer to [`Message::HaltDetached`] when it began the halt (how it
+    /// ends follows as [`Message::DetachedHalted`]): the package coordinator learns that a
+    /// daemon there took it, and answers the cmhaltpkg.
+    HaltDetachedTaken {
+        /// The package.
+        package: String,
+    },
     /// The package coordinator orders a start or halt on the receiver.
     Order {
         /// The membership the order was given in.
@@ -276,6 +283,7 @@ impl Message {
             Message::DetachedHalted { .. } => "DetachedHalted",
             Message::Order { .. } => "Order",
             Message::Answer { .. } => "Answer",
+            Message::HaltDetachedTaken { .. } => "HaltDetachedTaken",
             Message::HaltNode { .. } => "HaltNode",
             Message::Start { .. } => "Start",
             Message::StatusRequest { .. } => "StatusRequest",

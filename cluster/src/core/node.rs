@@ -141,6 +141,26 @@ const DEFERRED_COMMANDS_MAX: usize = 64;
 /// few seconds, so more than this many are never awaited by anyone.
 const AWAITED_ANSWERS_MAX: usize = 256;
 
+/// How long the package coordinator waits for a node's daemon to take the halt of a package
+/// detached there (a round trip on the control channel) before it refuses the cmhaltpkg:
+/// well within the wait of the node the command was given on for the answer.
+const HALT_ACK_WAIT: Duration = Duration::from_secs(5);
+
+/// The most cmhaltpkg commands held for detached halts to be taken.
+const HALT_ACKS_MAX: usize = 64;
+
+/// A cmhaltpkg command held on the package coordinator until the daemons of the nodes where
+/// its package is detached took the halt.
+#[derive(Debug, Clone)]
+struct HaltAck {
+    /// The node the command was given on, and its serial there.
+    asker: (NodeId, u64),
+    /// The (package, node) halts not yet taken.
+    waiting: Vec<(PackageId, NodeId)>,
+    /// When the command is refused if a halt is still not taken.
+    deadline: Instant,
+}
+
 /// A forwarded command a coordinator carries out once every member has reported.
 #[derive(Debug, Clone)]
 struct Deferred {
@@ -374,6 +394,10 @@ pub struct Node {
     /// Detached packages this node halts because the coordinator asked (cmhaltpkg given on
     /// a member while this node is outside the membership).
     halting_detached: std::collections::BTreeSet<PackageId>,
+    /// On the package coordinator: cmhaltpkg commands of packages detached on nodes
+    /// outside the membership, answered once each node's daemon took the halt
+    /// ([`Message::HaltDetachedTaken`]), or refused when one did not in time.
+    halt_acks: Vec<HaltAck>,
     /// The cluster halted (cmhaltcl) while this node was a member.
     cluster_halted: bool,
     /// The safety timer fenced this node: it is halted for good (its daemon ends).
@@ -483,6 +507,7 @@ impl Node {
             lock_check: LockCheck::default(),
             leaving: Leaving::No,
             halting_detached: std::collections::BTreeSet::new(),
+            halt_acks: Vec::new(),
             marks_persisted: Vec::new(),
             cluster_halted: false,
             fenced: false,
@@ -584,8 +609,17 @@ impl Node {
                 if self.config_in_flight() && starts(&command) {
                     return Err(Refusal::ConfigurationChanging);
                 }
+                let detached = self.detached_targets(&command);
                 self.packages.apply_command(now, members, &command)?;
-                Taken::Done
+                if detached.is_empty() {
+                    Taken::Done
+                } else {
+                    // Answered once the nodes where it is detached took the halt.
+                    self.command_serial += 1;
+                    let asker = (self.settings.me, self.command_serial);
+                    self.await_halt_acks(now, asker, detached);
+                    self.await_answer()
+                }
             }
         };
         self.step(now);
@@ -1690,7 +1724,9 @@ impl Node {
     pub fn handle_message(&mut self, now: Instant, network: usize, envelope: Envelope) {
         if matches!(
             envelope.message,
-            Message::HaltDetached { .. } | Message::DetachedHalted { .. }
+            Message::HaltDetached { .. }
+                | Message::DetachedHalted { .. }
+                | Message::HaltDetachedTaken { .. }
         ) {
             self.on_detached_message(now, envelope);
             return;
@@ -1935,7 +1971,9 @@ impl Node {
                 }
             }
             // Taken before the admission checks.
-            Message::HaltDetached { .. } | Message::DetachedHalted { .. } => {}
+            Message::HaltDetached { .. }
+            | Message::DetachedHalted { .. }
+            | Message::HaltDetachedTaken { .. } => {}
         }
         self.step(now);
     }
@@ -2115,6 +2153,7 @@ impl Node {
                 }
                 if self.packages.halt_detached(id) {
                     self.halting_detached.insert(id);
+                    self.send(from, &Message::HaltDetachedTaken { package });
                     self.drain_packages(now);
                 } else {
                     self.send(from, &Message::DetachedHalted { package });
@@ -2125,11 +2164,102 @@ impl Node {
                     && self.view.coordinator() == Some(self.settings.me)
                     && self.quorate(now);
                 if let (true, Some(id)) = (coordinator, self.packages.catalog().find(&package)) {
+                    self.halt_taken(from, id);
                     self.packages.on_detached_halted(from, id);
                     self.step(now);
                 }
             }
+            Message::HaltDetachedTaken { package } => {
+                if let Some(id) = self.packages.catalog().find(&package) {
+                    self.halt_taken(from, id);
+                }
+            }
             _ => {}
+        }
+    }
+
+    /// The nodes outside the membership where a cmhaltpkg `command` finds its package
+    /// detached (the coordinator asks their daemons to halt it).
+    fn detached_targets(&self, command: &Command) -> Vec<(PackageId, NodeId)> {
+        let Command::Halt { package, node } = *command else {
+            return Vec::new();
+        };
+        let state = self.packages.table().package(package);
+        state
+            .instances
+            .iter()
+            .filter(|(n, s)| {
+                **s == InstanceState::Detached
+                    && state.detached.contains(**n)
+                    && !self.view.members.contains(**n)
+                    && node.is_none_or(|wanted| wanted == **n)
+            })
+            .map(|(n, _)| (package, *n))
+            .collect()
+    }
+
+    /// Holds the answer to `asker`'s command (its node and serial) until the daemons of
+    /// `targets` took the halt of their detached package, for [`HALT_ACK_WAIT`] at most.
+    fn await_halt_acks(
+        &mut self,
+        now: Instant,
+        asker: (NodeId, u64),
+        targets: Vec<(PackageId, NodeId)>,
+    ) {
+        if self.halt_acks.len() >= HALT_ACKS_MAX {
+            // Bounded: the oldest is answered as carried out (its halt was sent).
+            let oldest = self.halt_acks.remove(0);
+            self.answer(oldest.asker.0, oldest.asker.1, None);
+        }
+        self.halt_acks.push(HaltAck {
+            asker,
+            waiting: targets,
+            deadline: now + HALT_ACK_WAIT,
+        });
+    }
+
+    /// Node `from`'s daemon took the halt of detached package `id` (or did not hold it):
+    /// the commands waiting for nothing else are answered.
+    fn halt_taken(&mut self, from: NodeId, id: PackageId) {
+        for ack in &mut self.halt_acks {
+            ack.waiting.retain(|&(p, n)| (p, n) != (id, from));
+        }
+        let (done, waiting): (Vec<HaltAck>, Vec<HaltAck>) = std::mem::take(&mut self.halt_acks)
+            .into_iter()
+            .partition(|ack| ack.waiting.is_empty());
+        self.halt_acks = waiting;
+        for ack in done {
+            self.answer(ack.asker.0, ack.asker.1, None);
+        }
+    }
+
+    /// Commands whose detached halts were not taken in time are refused (a node that
+    /// joined meanwhile holds the package as a member: carried out).
+    fn expire_halt_acks(&mut self, now: Instant) {
+        if self.halt_acks.iter().all(|ack| now < ack.deadline) {
+            return;
+        }
+        let (late, waiting): (Vec<HaltAck>, Vec<HaltAck>) = std::mem::take(&mut self.halt_acks)
+            .into_iter()
+            .partition(|ack| now >= ack.deadline);
+        self.halt_acks = waiting;
+        for ack in late {
+            let unheard = ack
+                .waiting
+                .iter()
+                .find(|(_, n)| !self.view.members.contains(*n))
+                .map(|&(_, node)| Refusal::DetachedUnheard { node });
+            let (to, serial) = ack.asker;
+            match unheard {
+                Some(refusal) => {
+                    let command = Command::Halt {
+                        package: ack.waiting[0].0,
+                        node: None,
+                    };
+                    self.refuse(to, serial, command, refusal);
+                }
+                None => self.answer(to, serial, None),
+            }
         }
     }
 
@@ -2211,6 +2341,7 @@ impl Node {
         self.check_lock_lun(now);
         self.release_fence_waits(now);
         self.run_deferred_commands(now);
+        self.expire_halt_acks(now);
         self.check_cluster_halt(now);
         if self.phase == Phase::Halted {
             return;
@@ -2958,7 +3089,9 @@ impl Node {
             return;
         }
         let members = self.placeable(now);
+        let detached = self.detached_targets(&command);
         match self.packages.apply_command(now, members, &command) {
+            Ok(()) if !detached.is_empty() => self.await_halt_acks(now, (from, serial), detached),
             Ok(()) => self.answer(from, serial, None),
             Err(refusal) => self.refuse(from, serial, command, refusal),
         }

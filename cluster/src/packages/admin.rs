@@ -177,6 +177,12 @@ pub enum Refusal {
         /// The node.
         node: NodeId,
     },
+    /// cmhaltpkg of a package detached on a node outside the cluster whose daemon did not
+    /// take the halt (it is not running, or not reachable): nothing there halts it.
+    DetachedUnheard {
+        /// The node.
+        node: NodeId,
+    },
     /// cmapplyconf while packages are detached.
     PackagesDetached {
         /// Their names.
@@ -287,6 +293,12 @@ impl fmt::Display for Refusal {
             Refusal::Detached { node } => write!(
                 f,
                 "the package is detached on {node}: re-attach it first (cmrunnode on {node})"
+            ),
+            Refusal::DetachedUnheard { node } => write!(
+                f,
+                "the package is detached on {node}, whose cluster daemon did not answer: \
+                 nothing there can halt it; start cmcld on {node} and give cmhaltpkg again \
+                 (or cmrunnode, which re-attaches it), or halt it there by hand"
             ),
             Refusal::PackagesDetached { packages } => write!(
                 f,

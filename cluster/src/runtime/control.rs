@@ -106,6 +106,7 @@ pub fn route(message: &Message) -> Route {
         | Message::Config { .. }
         | Message::HaltDetached { .. }
         | Message::DetachedHalted { .. }
+        | Message::HaltDetachedTaken { .. }
         | Message::Order { .. }
         | Message::Answer { .. }
         | Message::HaltNode { .. }
