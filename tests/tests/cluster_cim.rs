@@ -1450,6 +1450,73 @@ fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
     }
 }
 
+#[test]
+fn cmhaltpkg_halts_a_detached_package_through_its_halted_daemon_and_says_when_none_is_left() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.stay_after_halt();
+    // pA and pC run on n1, their primary node; each service writes its pid.
+    for (name, alternate) in [("pA", "n2"), ("pC", "n3")] {
+        cluster.add_package(
+            name,
+            &format!(
+                "package_name {name}\npackage_type failover\nnode_name n1\n\
+                 node_name {alternate}\nauto_run yes\nservice_name svc\n\
+                 service_cmd \"echo $$ > $SGRUN/{name}.pid; exec sleep 1000\"\n"
+            ),
+        );
+    }
+    cluster.start_all();
+    cluster.wait_for(BOUND, "pA and pC running on n1", |c| {
+        ["pA", "pC"].iter().all(|p| owners(c, 2, p) == ["n1"])
+    });
+    // cmhaltnode -d: n1's daemon halts, its packages run on detached.
+    succeeds(&cluster, 1, "cmhaltnode", &["-d"]);
+    let detached = |c: &TestCluster, package: &str| {
+        let status = c.status(2).expect("n2's status").cluster;
+        status
+            .packages
+            .iter()
+            .find(|p| p.name == package)
+            .is_some_and(|p| p.condition.state.as_str() == "detached")
+    };
+    cluster.wait_for(BOUND, "pA and pC detached", |c| {
+        detached(c, "pA") && detached(c, "pC")
+    });
+    // Given on n2: n1's halted daemon takes the halt; the command waits for its end.
+    succeeds(&cluster, 2, "cmhaltpkg", &["pA"]);
+    assert!(owners(&cluster, 2, "pA").is_empty());
+    let pid = |package: &str| {
+        std::fs::read_to_string(cluster.dir(1).join(format!("{package}.pid")))
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+    };
+    let alive = |pid: Option<i32>| {
+        pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+    };
+    assert!(!alive(pid("pA")), "pA's service still runs");
+    // n1's daemon killed: nothing is left there to halt pC, and cmhaltpkg says so (through
+    // the coordinator n2, and through n3) instead of waiting for a halt that cannot come.
+    let service = pid("pC");
+    cluster.signal(1, "KILL");
+    for k in [2, 3] {
+        fails(
+            &cluster,
+            k,
+            "cmhaltpkg",
+            &["pC"],
+            "detached on n1, whose cluster daemon did not answer",
+        );
+    }
+    // The service left behind, if the daemon's end did not take it along.
+    if let Some(service) = service.filter(|p| alive(Some(*p))) {
+        let _ = std::process::Command::new("kill")
+            .arg("-KILL")
+            .arg(service.to_string())
+            .status();
+    }
+}
+
 /// RequestStateChange of pkgB (halted, its start fails on n2) through n2's agent, which waits
 /// for the end, and n1's, which answers with a job: the return codes, the jobs' states, their
 /// removal.
