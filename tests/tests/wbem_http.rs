@@ -979,7 +979,16 @@ fn sigterm_ends_the_agent_promptly_even_with_a_request_stalled() {
 
 #[test]
 fn a_connection_beyond_connections_max_is_closed_while_the_others_work() {
-    let agent = start(&["--danger-allow-anonymous", "--connections-max", "2"]);
+    let sockets = tempfile::tempdir().expect("a temporary directory");
+    let local = sockets.path().join("cimxml.sock");
+    let local_arg = local.display().to_string();
+    let agent = start(&[
+        "--danger-allow-anonymous",
+        "--connections-max",
+        "2",
+        "--local-socket",
+        &local_arg,
+    ]);
     let mut first = Connection::plain(agent.http).unwrap();
     let mut second = Connection::plain(agent.http).unwrap();
     // A response on each proves the server holds both.
@@ -1005,6 +1014,24 @@ fn a_connection_beyond_connections_max_is_closed_while_the_others_work() {
         started.elapsed() < Duration::from_secs(5),
         "closed only after {:?}",
         started.elapsed()
+    );
+    // The local socket (root's cm* commands) has permits of its own: served all the same.
+    let mut stream = std::os::unix::net::UnixStream::connect(&local)
+        .unwrap_or_else(|e| panic!("the local socket {}: {e}", local.display()));
+    stream
+        .set_read_timeout(Some(raw_http::READ_TIMEOUT))
+        .expect("a read timeout");
+    std::io::Write::write_all(
+        &mut stream,
+        &Call::small("L").header("Connection", "close").bytes(),
+    )
+    .expect("the request is sent");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).expect("the answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.contains("<MESSAGE ID=\"L\""),
+        "{answer}"
     );
     assert_eq!(
         message(&first.request(&Call::small("3").bytes()).unwrap()).id,
