@@ -331,3 +331,76 @@ fn without_an_agent_the_commands_say_where_they_looked_on_one_line() {
         "{error}"
     );
 }
+
+/// Set in a copy of this test binary run as [`NOBODY`]: where [`planted_server_helper`]
+/// serves a socket of its own.
+const PLANTED_SOCKET_VARIABLE: &str = "CIMGUARD_TEST_PLANTED_SOCKET";
+
+/// Not a test of its own: in a copy of this binary run as another user with
+/// [`PLANTED_SOCKET_VARIABLE`] set, serves a socket there, prints `ready`, then accepts one
+/// connection and prints `received N` (the bytes it was sent until the client closed).
+#[test]
+#[ignore = "a helper run by a_socket_planted_by_another_user_is_not_the_agent, not a test"]
+fn planted_server_helper() {
+    let Some(socket) = std::env::var_os(PLANTED_SOCKET_VARIABLE) else {
+        return;
+    };
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("the planted socket");
+    println!("ready");
+    let (mut connection, _) = listener.accept().expect("a client");
+    connection
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a read timeout");
+    let mut received = Vec::new();
+    let _ = connection.read_to_end(&mut received);
+    println!("received {}", received.len());
+}
+
+#[test]
+fn a_socket_planted_by_another_user_is_not_the_agent_and_gets_nothing() {
+    // A world-writable folder where nobody (65534) serves a socket of its own.
+    let folder = tempfile::tempdir().expect("a folder");
+    std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o1777))
+        .expect("the folder opened to every user");
+    let planted = folder.path().join("cimxml.sock");
+    let test_binary = std::env::current_exe().expect("this test binary");
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&test_binary)
+        .args([
+            "--exact",
+            "planted_server_helper",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(PLANTED_SOCKET_VARIABLE, &planted)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("setpriv runs");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        child.stdout.take().expect("its output"),
+    ))
+    .map_while(Result::ok);
+    assert!(
+        // (libtest writes `test planted_server_helper ... ` before the helper's output.)
+        lines.by_ref().any(|line| line.ends_with("ready")),
+        "the planted server did not start"
+    );
+    let output = command(&planted, &[], "cmviewcl", &[]);
+    let error = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert!(
+        error.contains(&format!(
+            "{} is served by uid {NOBODY}, neither root nor this user: not the agent",
+            planted.display()
+        )) && error.trim_end().lines().count() == 1,
+        "{error}"
+    );
+    // The planted server was sent nothing: the command left before its request.
+    let received = lines
+        .find_map(|line| line.find("received").map(|at| line[at..].to_owned()));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(received.as_deref(), Some("received 0"));
+}
