@@ -312,6 +312,28 @@ fn cmapplyconf_of_the_configuration_in_effect_is_unchanged_everywhere() {
 }
 
 #[test]
+fn the_configuration_in_effect_while_a_change_is_on_its_way_is_not_no_change_on_the_coordinator() {
+    let pkg_a = package("pkgA", &[1, 2, 3], "");
+    let mut sim = formed(vec![pkg_a.clone()]);
+    let before = generations(&sim);
+    // n1 coordinates: a change taken there is on its way (proposed, not yet in effect)...
+    let with_b = [pkg_a.clone(), package("pkgB", &[2, 3], "auto_run no\n")];
+    assert_eq!(sim.apply(NodeId(0), None, &with_b), Ok(Taken::Done));
+    // ...and the files in effect given there now are not "no changes": they would undo it.
+    assert_eq!(
+        sim.apply(NodeId(0), None, std::slice::from_ref(&pkg_a)),
+        Err(Refusal::ConfigurationChanging)
+    );
+    // The change takes effect; then the same files are a change again, and taken.
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3)
+            .all(|n| s.generation(NodeId(n)) > before[n as usize]))
+        .unwrap());
+    assert_eq!(sim.catalog().packages.len(), 2);
+    assert_eq!(sim.apply(NodeId(0), None, &[pkg_a]), Ok(Taken::Done));
+}
+
+#[test]
 fn cmapplyconf_merged_into_an_older_generation_is_refused_not_applied() {
     let pkg_a = package("pkgA", &[1, 2, 3], "");
     let mut sim = formed(vec![pkg_a.clone()]);

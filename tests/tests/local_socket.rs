@@ -398,8 +398,7 @@ fn a_socket_planted_by_another_user_is_not_the_agent_and_gets_nothing() {
         "{error}"
     );
     // The planted server was sent nothing: the command left before its request.
-    let received = lines
-        .find_map(|line| line.find("received").map(|at| line[at..].to_owned()));
+    let received = lines.find_map(|line| line.find("received").map(|at| line[at..].to_owned()));
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(received.as_deref(), Some("received 0"));
