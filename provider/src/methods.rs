@@ -103,12 +103,18 @@ fn run(
     let output = provider.invoke(&context, &target, method, params)?;
     let mut out_params = Vec::new();
     for (name, value) in output.out_params {
+        // A NULL output parameter is left out (the response's PARAMVALUEs are any number):
+        // to pywbem an absent one reads as None all the same, and pywbemcli 1.x stops with
+        // a TypeError printing a NULL string parameter.
+        let Some(value) = value else {
+            continue;
+        };
         let declared = method.parameter(name.as_str());
         out_params.push(ParamValue {
             name,
             param_type: declared.map(|d| d.cim_type.clone()),
             embedded_object: declared.and_then(|d| d.embedded_object),
-            value: value.map_or(Data::Null, Data::Value),
+            value: Data::Value(value),
         });
     }
     Ok(MethodReturn {

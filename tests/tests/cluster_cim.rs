@@ -591,6 +591,44 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         &json!({"Enabled": ["boolean", true]}),
     );
     assert_eq!(missing["error"], 6, "{missing}");
+
+    // pywbemcli, as a monitoring engineer calls a method: the answer prints (a NULL
+    // output parameter once stopped it with a TypeError).
+    let program =
+        cimguard_tests::pyagent::venv_program("pywbemcli").unwrap_or_else(|e| panic!("{e}"));
+    let scratch = tempfile::tempdir().expect("a folder");
+    let mut pywbemcli = cimguard_tests::pyagent::client_command(program);
+    pywbemcli.current_dir(scratch.path());
+    for (variable, _) in std::env::vars_os() {
+        if variable.to_string_lossy().starts_with("PYWBEMCLI_") {
+            pywbemcli.env_remove(variable);
+        }
+    }
+    let cluster_name = line_value(&cluster, 1, "name").expect("the cluster's name");
+    pywbemcli
+        .args(["--server", &cluster.agent_url(1), "--ca-certs"])
+        .arg(cluster.agent_ca(1))
+        .args([
+            "--user",
+            ADMIN.0,
+            "--password",
+            ADMIN.1,
+            "--default-namespace",
+        ])
+        .args(["root/cimv2", "instance", "invokemethod"])
+        .arg(format!(
+            "HP_SGPackage.SystemCreationClassName=\"HP_SGCluster\",SystemName=\"{cluster_name}\",\
+             CreationClassName=\"HP_SGPackage\",Name=\"webpkg\""
+        ))
+        .args(["SetAutoRun", "-p", "Enabled=true"]);
+    let output =
+        output_within(&mut pywbemcli, Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        output.status.success()
+            && String::from_utf8_lossy(&output.stdout).trim_end() == "ReturnValue=0",
+        "{}",
+        describe(&output)
+    );
 }
 
 #[test]
