@@ -57,8 +57,9 @@ pub struct NodeArgs {
     pub exit_on_halt: bool,
     /// How long the agent's HP_SGPackage.RequestStateChange waits for a run or halt to end
     /// (return code 0, or 4 and why) before it answers 4096 with an HP_SGPackageJob that goes
-    /// on waiting.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    /// on waiting (0 to 20).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=20))]
     pub wbem_method_wait: u64,
     /// Internal: run as the safety timer's watcher of process group PGID.
     #[arg(long, value_name = "PGID", hide = true)]

@@ -361,17 +361,22 @@ fn cmhaltpkg_is_answered_once_the_detached_node_took_the_halt_and_refused_when_n
         package,
         node: None,
     };
-    // Given on a member: answered (carried out) once n1's halted daemon took the halt.
+    // (Every member reports to the new coordinator first.)
+    sim.run_for(seconds(3)).unwrap();
+    // Given on the coordinator (n2): held, not carried out at once (Done), and answered
+    // once n1's halted daemon took the halt.
     let a = sim.package("pkgA");
-    let Ok(Taken::Forwarded(serial)) = sim.command(NodeId(2), halt(a)) else {
-        panic!("the command is held for the detached node's answer");
+    let taken = sim.command(NodeId(1), halt(a));
+    let Ok(Taken::Forwarded(serial)) = taken else {
+        panic!("the command is held for the detached node's answer: {taken:?}");
     };
+    assert!(answers(&sim, 1).is_empty());
     assert!(sim
-        .run_until(seconds(5), |s| answers(s, 2)
+        .run_until(seconds(5), |s| answers(s, 1)
             .iter()
             .any(|(n, _)| *n == serial))
         .unwrap());
-    assert!(answers(&sim, 2).contains(&(serial, None)));
+    assert!(answers(&sim, 1).contains(&(serial, None)));
     assert!(sim
         .run_until(seconds(30), |s| s.running_on("pkgA").is_empty())
         .unwrap());
@@ -400,6 +405,11 @@ fn cmhaltpkg_is_answered_once_the_detached_node_took_the_halt_and_refused_when_n
             "{refusal}"
         );
     }
+    // pkgC is still shown detached on n1: the refusal changed nothing but AUTO_RUN.
+    assert_eq!(
+        condition(&sim, 1, "pkgC"),
+        (PackageStatus::Detached, PackageState::Detached)
+    );
 }
 
 #[test]

@@ -14,10 +14,6 @@ use crate::serviceguard::ClusterSource;
 /// How long a finished job stays (CIM_ConcreteJob.TimeBeforeRemoval's default).
 pub const TIME_BEFORE_REMOVAL: Duration = Duration::from_secs(300);
 
-/// The most jobs kept waiting at once: beyond it, RequestStateChange waits for the end
-/// itself instead of starting another waiter.
-pub const RUNNING_MAX: usize = 64;
-
 /// The most finished jobs kept: the oldest go first.
 pub const FINISHED_MAX: usize = 256;
 
@@ -69,9 +65,15 @@ impl Job {
                 0,
                 None,
             ),
-            JobState::Completed(nodes) if nodes.is_empty() => {
-                (7, format!("package {} halted", self.package), 100, Some(0))
-            }
+            JobState::Completed(nodes) if nodes.is_empty() => (
+                7,
+                match &self.node {
+                    Some(node) => format!("package {} halted on {node}", self.package),
+                    None => format!("package {} halted", self.package),
+                },
+                100,
+                Some(0),
+            ),
             JobState::Completed(nodes) => (
                 7,
                 format!(
@@ -144,7 +146,8 @@ impl Job {
                 "TimeBeforeRemoval",
                 Some(Value::Datetime(interval(TIME_BEFORE_REMOVAL))),
             ),
-            ("DeleteOnCompletion", Some(Value::Boolean(false))),
+            // Removed by itself TimeBeforeRemoval after it ended (or by DeleteInstance).
+            ("DeleteOnCompletion", Some(Value::Boolean(true))),
             ("JobRunTimes", Some(Value::Uint32(1))),
             // UTC: the timestamps above are.
             ("LocalOrUtcTime", Some(Value::Uint16(2))),
@@ -152,7 +155,7 @@ impl Job {
                 "OperationalStatus",
                 Some(Value::Array(
                     match &self.state {
-                        JobState::Running => vec![2, 8],
+                        JobState::Running => vec![2],
                         JobState::Completed(_) => vec![2, 17],
                         JobState::Exception(_) => vec![6, 17],
                     }
@@ -176,11 +179,16 @@ pub enum Removal {
     StillRunning,
 }
 
-/// The jobs of one agent.
+/// The jobs of one agent, and the waits of those running: one poller thread reads the
+/// cluster's view for all of them while any runs.
 #[derive(Debug, Default)]
 pub struct Jobs {
     next: u64,
     list: Vec<Job>,
+    /// The running jobs' waits, by job number.
+    waits: Vec<(u64, PackageWait)>,
+    /// Whether the poller thread runs.
+    polling: bool,
 }
 
 impl Jobs {
@@ -218,11 +226,9 @@ impl Jobs {
         });
     }
 
-    fn running(&self) -> usize {
-        self.list.iter().filter(|j| j.ended.is_none()).count()
-    }
-
     fn finish(&mut self, number: u64, state: JobState) {
+        tracing::info!(job = number, ?state, "serviceguard provider: job ended");
+        self.waits.retain(|(n, _)| *n != number);
         if let Some(job) = self.list.iter_mut().find(|j| j.number == number) {
             job.state = state;
             job.ended = Some((Instant::now(), SystemTime::now()));
@@ -235,7 +241,7 @@ impl Jobs {
 pub fn wait_until(
     source: &dyn ClusterSource,
     wait: &mut PackageWait,
-    deadline: Option<Instant>,
+    deadline: Instant,
 ) -> Progress {
     let mut silent_since: Option<Instant> = None;
     loop {
@@ -264,22 +270,16 @@ pub fn wait_until(
                 }
             }
         }
-        let pause = wait.next_poll();
-        if let Some(deadline) = deadline {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Progress::Waiting;
-            }
-            std::thread::sleep(pause.min(left));
-        } else {
-            std::thread::sleep(pause);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Progress::Waiting;
         }
+        std::thread::sleep(wait.next_poll().min(left));
     }
 }
 
-/// Starts a job that goes on with `wait` (reading views from `source`) and returns its
-/// InstanceID (`id_prefix` and its number), or gives `wait` back when [`RUNNING_MAX`] jobs
-/// run already.
+/// Starts a job that goes on with `wait` (the poller reads views from `source`) and returns
+/// its InstanceID (`id_prefix` and its number).
 pub fn start(
     jobs: &Arc<Mutex<Jobs>>,
     source: Arc<dyn ClusterSource>,
@@ -287,53 +287,121 @@ pub fn start(
     requested: u16,
     owner: &str,
     id_prefix: &str,
-) -> Result<String, Box<PackageWait>> {
-    let number = {
-        let mut table = jobs.lock().unwrap_or_else(PoisonError::into_inner);
-        table.prune(Instant::now());
-        if table.running() >= RUNNING_MAX {
-            return Err(Box::new(wait));
+) -> String {
+    let mut table = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+    table.prune(Instant::now());
+    table.next += 1;
+    let number = table.next;
+    let id = format!("{id_prefix}{number}");
+    table.list.push(Job {
+        number,
+        id: id.clone(),
+        package: wait.package().to_owned(),
+        node: wait.goal().node().map(str::to_owned),
+        requested,
+        owner: owner.to_owned(),
+        submitted: SystemTime::now(),
+        ended: None,
+        state: JobState::Running,
+    });
+    table.waits.push((number, wait));
+    if !table.polling {
+        let shared = jobs.clone();
+        let spawned = std::thread::Builder::new()
+            .name("package-jobs".into())
+            .spawn(move || poll(&shared, source.as_ref()));
+        match spawned {
+            Ok(_) => table.polling = true,
+            Err(error) => {
+                tracing::error!(%error, "serviceguard provider: no thread for the jobs");
+                table.finish(
+                    number,
+                    JobState::Exception(format!("the agent could not wait for the end: {error}")),
+                );
+            }
         }
-        table.next += 1;
-        let number = table.next;
-        table.list.push(Job {
-            number,
-            id: format!("{id_prefix}{number}"),
-            package: wait.package().to_owned(),
-            node: wait.goal().node().map(str::to_owned),
-            requested,
-            owner: owner.to_owned(),
-            submitted: SystemTime::now(),
-            ended: None,
-            state: JobState::Running,
-        });
-        number
-    };
-    let table = jobs.clone();
-    let mut wait = wait;
-    let spawned = std::thread::Builder::new()
-        .name(format!("job-{number}"))
-        .spawn(move || {
-            let state = match wait_until(source.as_ref(), &mut wait, None) {
-                Progress::Done(nodes) => JobState::Completed(nodes),
-                Progress::Failed(reason) => JobState::Exception(reason),
-                // Without a deadline the wait ends with an outcome.
-                Progress::Waiting => JobState::Exception("the wait stopped".into()),
-            };
-            tracing::info!(job = number, ?state, "serviceguard provider: job ended");
-            table
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .finish(number, state);
-        });
-    if let Err(error) = spawned {
-        tracing::error!(%error, "serviceguard provider: no thread for a job");
-        jobs.lock().unwrap_or_else(PoisonError::into_inner).finish(
-            number,
-            JobState::Exception(format!("the agent could not wait for the end: {error}")),
-        );
     }
-    Ok(format!("{id_prefix}{number}"))
+    id
+}
+
+/// The poller: while jobs run, reads the view once per interval (the shortest any running
+/// job asks) and gives it to every running job's wait; ends when none runs.
+fn poll(jobs: &Arc<Mutex<Jobs>>, source: &dyn ClusterSource) {
+    // A panic here must not leave jobs running for ever: they end in an exception.
+    struct Guard<'a>(&'a Arc<Mutex<Jobs>>);
+    impl Drop for Guard<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                let mut table = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+                let running: Vec<u64> = table.waits.iter().map(|(n, _)| *n).collect();
+                for number in running {
+                    table.finish(
+                        number,
+                        JobState::Exception("the agent's job poller failed".into()),
+                    );
+                }
+                table.polling = false;
+            }
+        }
+    }
+    let _guard = Guard(jobs);
+    let mut silent_since: Option<Instant> = None;
+    loop {
+        let pause = {
+            let mut table = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+            let pause = table.waits.iter_mut().map(|(_, w)| w.next_poll()).min();
+            let Some(pause) = pause else {
+                table.polling = false;
+                return;
+            };
+            pause
+        };
+        std::thread::sleep(pause);
+        let status = source.status();
+        let now = Instant::now();
+        let mut table = jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        let ended: Vec<(u64, JobState)> = match &status {
+            Ok(status) => {
+                silent_since = None;
+                table
+                    .waits
+                    .iter_mut()
+                    .filter_map(|(number, wait)| match wait.observe(&status.cluster, now) {
+                        Progress::Waiting => None,
+                        Progress::Done(nodes) => Some((*number, JobState::Completed(nodes))),
+                        Progress::Failed(reason) => Some((*number, JobState::Exception(reason))),
+                    })
+                    .collect()
+            }
+            Err(reason)
+                if now.saturating_duration_since(*silent_since.get_or_insert(now))
+                    >= DAEMON_SILENT_MAX =>
+            {
+                table
+                    .waits
+                    .iter()
+                    .map(|(number, wait)| {
+                        let verb = if matches!(wait.goal(), Goal::Run(_)) {
+                            "start"
+                        } else {
+                            "halt"
+                        };
+                        (
+                            *number,
+                            JobState::Exception(format!(
+                                "whether package {} ended its {verb} cannot be told: {reason}",
+                                wait.package()
+                            )),
+                        )
+                    })
+                    .collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for (number, state) in ended {
+            table.finish(number, state);
+        }
+    }
 }
 
 /// A CIM timestamp (UTC) of `at`.
@@ -400,6 +468,7 @@ mod tests {
         let mut jobs = Jobs {
             next: 2,
             list: vec![job(1, Some(start)), job(2, None)],
+            ..Jobs::default()
         };
         assert_eq!(jobs.current(start).len(), 2);
         let later = start + TIME_BEFORE_REMOVAL;

@@ -71,6 +71,10 @@ pub trait ClusterSource: Send + Sync {
 /// within it, and a client's call is not held for a script's minutes.
 pub const METHOD_WAIT: Duration = Duration::from_secs(10);
 
+/// The longest RequestStateChange waits before it answers with a job: a client's call (the
+/// cm* commands allow 360 s) must outlast a command's own time and this.
+pub const METHOD_WAIT_MAX: Duration = Duration::from_secs(20);
+
 /// The longest a command may take: a halt that first halts the packages depending on the
 /// package waits up to five minutes for them.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(330);
@@ -154,6 +158,8 @@ pub struct ServiceguardProvider {
     jobs: Arc<Mutex<Jobs>>,
     /// How long RequestStateChange waits for the end ([`METHOD_WAIT`] by default).
     method_wait: Duration,
+    /// When this provider started (microseconds since the epoch): in job keys.
+    life: u128,
 }
 
 /// The cluster's access policy, as the daemon has it in effect; none while the daemon does
@@ -212,7 +218,10 @@ impl ServiceguardProvider {
             resolver: Resolver::default(),
             requested: Mutex::new(HashMap::new()),
             jobs: Arc::default(),
-            method_wait,
+            method_wait: method_wait.min(METHOD_WAIT_MAX),
+            life: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros()),
         });
         for name in CLASSES {
             manager.register(CIMV2, name, provider.clone())?;
@@ -426,46 +435,38 @@ impl ServiceguardProvider {
         let mut wait = PackageWait::new(before, goal, Instant::now());
         let deadline = Instant::now() + self.method_wait;
         let progress =
-            blocking(|| package_jobs::wait_until(self.source.as_ref(), &mut wait, Some(deadline)));
+            blocking(|| package_jobs::wait_until(self.source.as_ref(), &mut wait, deadline));
         self.invalidate();
         if progress != Progress::Waiting {
             return ended(progress);
         }
+        // The agent's start in the key: a job number of an earlier life of the agent never
+        // names one of this life.
         let prefix = format!(
-            "cimguard:{}:job:{}:",
+            "cimguard:{}:job:{}:{:x}-",
             model.snapshot.as_ref().map_or("", |s| s.name.as_str()),
-            model.observer
+            model.observer,
+            self.life
         );
-        let owner = &context.principal;
-        match package_jobs::start(
+        let id = package_jobs::start(
             &self.jobs,
             self.source.clone(),
             wait,
             requested,
-            owner,
+            &context.principal,
             &prefix,
-        ) {
-            Ok(id) => {
-                let mut path = InstancePath::new(Name::new("HP_SGPackageJob"));
-                path.keybindings.push(KeyBinding {
-                    name: Name::new("InstanceID"),
-                    value: Value::String(id),
-                });
-                MethodOutput {
-                    return_value: Some(Value::Uint32(4096)),
-                    out_params: vec![
-                        (Name::new("Job"), Some(self.reference(&path))),
-                        (Name::new("Message"), None),
-                    ],
-                }
-            }
-            // As many jobs wait as may: this call waits for the end itself.
-            Err(mut wait) => {
-                let progress =
-                    blocking(|| package_jobs::wait_until(self.source.as_ref(), &mut wait, None));
-                self.invalidate();
-                ended(progress)
-            }
+        );
+        let mut path = InstancePath::new(Name::new("HP_SGPackageJob"));
+        path.keybindings.push(KeyBinding {
+            name: Name::new("InstanceID"),
+            value: Value::String(id),
+        });
+        MethodOutput {
+            return_value: Some(Value::Uint32(4096)),
+            out_params: vec![
+                (Name::new("Job"), Some(self.reference(&path))),
+                (Name::new("Message"), None),
+            ],
         }
     }
 
@@ -843,6 +844,21 @@ impl InstanceProvider for ServiceguardProvider {
                 _ => Err(OperationError::parameter("Enabled (boolean) is required")),
             };
             let request = if method_name.eq_ignore_ascii_case("RequestStateChange") {
+                // A run or halt is bounded by the package's script timeouts, not by the
+                // client's: DMTF's answer for a TimeoutPeriod not honoured is 4098.
+                let zero = |d: &cim_schema::model::Datetime| {
+                    d.is_interval() && d.as_str().bytes().all(|b| matches!(b, b'0' | b'.' | b':'))
+                };
+                match param("TimeoutPeriod") {
+                    Some(Value::Datetime(period)) if !zero(&period) => {
+                        return Ok(not_done(
+                            4098,
+                            "TimeoutPeriod is not supported: a run or halt is bounded by the \
+                             package's run and halt script timeouts (give none, or 0)",
+                        ));
+                    }
+                    _ => {}
+                }
                 match param("RequestedState") {
                     Some(Value::Uint16(2)) => Request::RunPackage { package, node },
                     // Without a node, the packages that depend on it halt first: for a user who
@@ -907,6 +923,17 @@ impl InstanceProvider for ServiceguardProvider {
                 _ => None,
             };
             let mut output = self.command(&request)?;
+            // RequestedState: the last state requested through this agent and taken by the
+            // cluster (however the run or halt then ends).
+            if let (Some((package, state)), Some(Value::Uint32(0))) =
+                (&requested, &output.return_value)
+            {
+                self.requested
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(package.clone(), *state);
+                self.invalidate();
+            }
             if let (Some((_, state)), Some(before), Some(Value::Uint32(0))) =
                 (&requested, &before, &output.return_value)
             {
@@ -916,16 +943,6 @@ impl InstanceProvider for ServiceguardProvider {
                     Goal::Halt(node_given)
                 };
                 output = self.wait_for_end(context, &model, before, goal, *state);
-            }
-            // RequestedState: the last state requested through this agent and taken.
-            if let (Some((package, state)), Some(Value::Uint32(0 | 4096))) =
-                (requested, &output.return_value)
-            {
-                self.requested
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(package, state);
-                self.invalidate();
             }
             return Ok(output);
         }

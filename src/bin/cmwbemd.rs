@@ -69,8 +69,9 @@ struct Cli {
     #[arg(long)]
     host_name: Option<String>,
     /// How long HP_SGPackage.RequestStateChange waits for a run or halt to end (return code
-    /// 0, or 4 and why) before it answers 4096 with an HP_SGPackageJob that goes on waiting.
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    /// 0, or 4 and why) before it answers 4096 with an HP_SGPackageJob that goes on waiting (0 to 20).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=20))]
     method_wait: u64,
     /// Open connections at most.
     #[arg(long, value_name = "N")]

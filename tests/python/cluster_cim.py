@@ -64,6 +64,7 @@ TYPES = {
     "uint32": pywbem.Uint32,
     "string": str,
     "boolean": bool,
+    "datetime": pywbem.CIMDateTime,
 }
 
 

@@ -1571,6 +1571,18 @@ fn package_jobs_say_how_runs_and_halts_end(cluster: &TestCluster) {
         )
     };
     let enable_n2 = || succeeds(cluster, 1, "cmmodpkg", &["-e", "-n", "n2", "pkgB"]);
+    // A TimeoutPeriod is not honoured (the scripts' timeouts bound a run): 4098, nothing run.
+    let timed = invoke(
+        cluster,
+        2,
+        ADMIN,
+        &pkg,
+        "RequestStateChange",
+        &json!({"RequestedState": ["uint16", 2],
+                "TimeoutPeriod": ["datetime", "00000000000030.000000:000"]}),
+    );
+    assert_eq!(timed["return"], 4098, "{timed}");
+    assert!(owners(cluster, 1, "pkgB").is_empty());
     // Waited for: the failed start is return code 4 and why.
     enable_n2();
     let failed = run_on(2, "n2");

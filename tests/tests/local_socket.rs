@@ -346,8 +346,28 @@ fn planted_server_helper() {
         return;
     };
     let listener = std::os::unix::net::UnixListener::bind(&socket).expect("the planted socket");
+    listener
+        .set_nonblocking(true)
+        .expect("a listener that does not block");
     println!("ready");
-    let (mut connection, _) = listener.accept().expect("a client");
+    // Bounded: without a client within a minute the helper ends (and the test with it).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut connection = loop {
+        match listener.accept() {
+            Ok((connection, _)) => break connection,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() >= deadline {
+                    println!("no client");
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    connection
+        .set_nonblocking(false)
+        .expect("a blocking connection");
     connection
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("a read timeout");

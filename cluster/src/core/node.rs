@@ -155,6 +155,8 @@ const HALT_ACKS_MAX: usize = 64;
 struct HaltAck {
     /// The node the command was given on, and its serial there.
     asker: (NodeId, u64),
+    /// The command (for the refusal's event).
+    command: Command,
     /// The (package, node) halts not yet taken.
     waiting: Vec<(PackageId, NodeId)>,
     /// When the command is refused if a halt is still not taken.
@@ -617,7 +619,7 @@ impl Node {
                     // Answered once the nodes where it is detached took the halt.
                     self.command_serial += 1;
                     let asker = (self.settings.me, self.command_serial);
-                    self.await_halt_acks(now, asker, detached);
+                    self.await_halt_acks(now, asker, command, detached);
                     self.await_answer()
                 }
             }
@@ -1691,6 +1693,9 @@ impl Node {
                 .map(|(_, since)| *since + timing.settle),
         );
         consider(Some(self.backoff_until));
+        for ack in &self.halt_acks {
+            consider(Some(ack.deadline));
+        }
         consider(self.accepted.as_ref().map(|(_, deadline)| *deadline));
         if let Some(proposal) = &self.proposal {
             consider(Some(proposal.deadline));
@@ -2163,8 +2168,12 @@ impl Node {
                 let coordinator = self.phase == Phase::Running
                     && self.view.coordinator() == Some(self.settings.me)
                     && self.quorate(now);
-                if let (true, Some(id)) = (coordinator, self.packages.catalog().find(&package)) {
+                let id = self.packages.catalog().find(&package);
+                // An answer all the same to a command held here, coordinator or not now.
+                if let Some(id) = id {
                     self.halt_taken(from, id);
+                }
+                if let (true, Some(id)) = (coordinator, id) {
                     self.packages.on_detached_halted(from, id);
                     self.step(now);
                 }
@@ -2204,15 +2213,17 @@ impl Node {
         &mut self,
         now: Instant,
         asker: (NodeId, u64),
+        command: Command,
         targets: Vec<(PackageId, NodeId)>,
     ) {
         if self.halt_acks.len() >= HALT_ACKS_MAX {
-            // Bounded: the oldest is answered as carried out (its halt was sent).
+            // Bounded: the oldest is refused as not taken in time (its wait was cut short).
             let oldest = self.halt_acks.remove(0);
-            self.answer(oldest.asker.0, oldest.asker.1, None);
+            self.refuse_held(&oldest);
         }
         self.halt_acks.push(HaltAck {
             asker,
+            command,
             waiting: targets,
             deadline: now + HALT_ACK_WAIT,
         });
@@ -2233,8 +2244,7 @@ impl Node {
         }
     }
 
-    /// Commands whose detached halts were not taken in time are refused (a node that
-    /// joined meanwhile holds the package as a member: carried out).
+    /// Commands whose detached halts were not taken in time are refused.
     fn expire_halt_acks(&mut self, now: Instant) {
         if self.halt_acks.iter().all(|ack| now < ack.deadline) {
             return;
@@ -2243,23 +2253,35 @@ impl Node {
             .into_iter()
             .partition(|ack| now >= ack.deadline);
         self.halt_acks = waiting;
-        for ack in late {
-            let unheard = ack
-                .waiting
-                .iter()
-                .find(|(_, n)| !self.view.members.contains(*n))
-                .map(|&(_, node)| Refusal::DetachedUnheard { node });
-            let (to, serial) = ack.asker;
-            match unheard {
-                Some(refusal) => {
-                    let command = Command::Halt {
-                        package: ack.waiting[0].0,
-                        node: None,
-                    };
-                    self.refuse(to, serial, command, refusal);
-                }
-                None => self.answer(to, serial, None),
+        for ack in &late {
+            self.refuse_held(ack);
+        }
+    }
+
+    /// Refuses a held command whose detached halts were not all taken: a node outside the
+    /// cluster did not answer; one that joined meanwhile holds the package as a member again
+    /// (re-attached) and ignored the request.
+    fn refuse_held(&mut self, ack: &HaltAck) {
+        let refusal = match ack.waiting.first() {
+            Some(&(_, node)) if self.view.members.contains(node) => Refusal::Reattached { node },
+            Some(&(_, node)) => Refusal::DetachedUnheard { node },
+            None => {
+                self.answer(ack.asker.0, ack.asker.1, None);
+                return;
             }
+        };
+        self.refuse(ack.asker.0, ack.asker.1, ack.command, refusal);
+    }
+
+    /// This node stops coordinating (it halts): the commands it holds are refused.
+    fn drop_halt_acks(&mut self) {
+        for ack in std::mem::take(&mut self.halt_acks) {
+            self.refuse(
+                ack.asker.0,
+                ack.asker.1,
+                ack.command,
+                Refusal::ClusterNotRunning,
+            );
         }
     }
 
@@ -3091,7 +3113,9 @@ impl Node {
         let members = self.placeable(now);
         let detached = self.detached_targets(&command);
         match self.packages.apply_command(now, members, &command) {
-            Ok(()) if !detached.is_empty() => self.await_halt_acks(now, (from, serial), detached),
+            Ok(()) if !detached.is_empty() => {
+                self.await_halt_acks(now, (from, serial), command, detached);
+            }
             Ok(()) => self.answer(from, serial, None),
             Err(refusal) => self.refuse(from, serial, command, refusal),
         }
@@ -4208,6 +4232,9 @@ impl Node {
     }
 
     fn set_phase(&mut self, phase: Phase) {
+        if phase == Phase::Halted && !self.halt_acks.is_empty() {
+            self.drop_halt_acks();
+        }
         if self.phase != phase {
             let before = std::mem::replace(&mut self.phase, phase);
             self.event(Event::PhaseChanged {

@@ -183,6 +183,12 @@ pub enum Refusal {
         /// The node.
         node: NodeId,
     },
+    /// cmhaltpkg of a detached package whose node joined the cluster (re-attaching it)
+    /// before its daemon took the halt.
+    Reattached {
+        /// The node.
+        node: NodeId,
+    },
     /// cmapplyconf while packages are detached.
     PackagesDetached {
         /// Their names.
@@ -299,6 +305,11 @@ impl fmt::Display for Refusal {
                 "the package is detached on {node}, whose cluster daemon did not answer: \
                  nothing there can halt it; start cmcld on {node} and give cmhaltpkg again \
                  (or cmrunnode, which re-attaches it), or halt it there by hand"
+            ),
+            Refusal::Reattached { node } => write!(
+                f,
+                "{node} joined the cluster and re-attached the package before it took the \
+                 halt: give cmhaltpkg again"
             ),
             Refusal::PackagesDetached { packages } => write!(
                 f,
