@@ -7,9 +7,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{notices, seconds, set};
+use common::{answers, notices, seconds, set};
 
-use cimguard_cluster::core::{Event, NodeId, NodeSet, Phase, Taken};
+use cimguard_cluster::core::{NodeId, NodeSet, Phase, Taken};
 use cimguard_cluster::packages::{Command, FailureCause, Refusal};
 use cimguard_cluster::sim::{Life, Options, Simulation};
 use cimguard_cluster::status::{NodeCondition, NodeState, Notice, PackageState, PackageStatus};
@@ -331,18 +331,6 @@ fn cmhaltpkg_on_a_member_halts_a_detached_package_where_it_runs() {
     sim.run_for(seconds(5)).unwrap();
     assert_eq!(sim.running_on("pkgA"), set(&[1]));
     assert!(notices(&sim, "PackageFailed").is_empty());
-}
-
-/// The answers to forwarded (or held) commands `node` heard so far: (serial, refusal).
-fn answers(sim: &Simulation, node: u32) -> Vec<(u64, Option<String>)> {
-    sim.trace()
-        .iter()
-        .filter(|r| r.node == NodeId(node))
-        .filter_map(|r| match &r.event {
-            Event::CommandAnswered { serial, refusal } => Some((*serial, refusal.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{seconds, set};
+use common::{answers, seconds, set};
 
 use cimguard_cluster::config::cluster::parse;
 use cimguard_cluster::config::package::parse as parse_package;
@@ -42,18 +42,6 @@ fn formed(packages: Vec<String>) -> Simulation {
         .unwrap());
     sim.run_for(seconds(3)).unwrap();
     sim
-}
-
-/// The answers `node` heard so far: (serial, refusal).
-fn answers(sim: &Simulation, node: u32) -> Vec<(u64, Option<String>)> {
-    sim.trace()
-        .iter()
-        .filter(|r| r.node == NodeId(node))
-        .filter_map(|r| match &r.event {
-            Event::CommandAnswered { serial, refusal } => Some((*serial, refusal.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn serial(taken: Taken) -> u64 {

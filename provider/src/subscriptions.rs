@@ -501,19 +501,7 @@ impl InstanceProvider for SubscriptionStore {
 
 /// The current time as a CIM timestamp in UTC.
 fn now() -> Datetime {
-    let now = time::OffsetDateTime::now_utc();
-    Datetime::timestamp(
-        (
-            u16::try_from(now.year()).unwrap_or(0),
-            u8::from(now.month()),
-            now.day(),
-        ),
-        (now.hour(), now.minute(), now.second()),
-        now.microsecond(),
-        0,
-    )
-    // Every field above is in range for the 25-character form.
-    .unwrap_or_else(|_| Datetime::parse("19700101000000.000000+000").expect("a valid constant"))
+    crate::package_jobs::timestamp(std::time::SystemTime::now())
 }
 
 fn unique() -> String {

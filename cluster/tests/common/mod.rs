@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use cimguard_cluster::core::{NodeId, NodeSet};
+use cimguard_cluster::core::{Event, NodeId, NodeSet};
 use cimguard_cluster::sim::{NoticeRecord, Simulation};
 
 /// The node set of these node numbers.
@@ -24,5 +24,17 @@ pub fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
         .iter()
         .filter(|r| r.notice.event_id() == id)
         .cloned()
+        .collect()
+}
+
+/// The answers to forwarded (or held) commands `node` heard so far: (serial, refusal).
+pub fn answers(sim: &Simulation, node: u32) -> Vec<(u64, Option<String>)> {
+    sim.trace()
+        .iter()
+        .filter(|r| r.node == NodeId(node))
+        .filter_map(|r| match &r.event {
+            Event::CommandAnswered { serial, refusal } => Some((*serial, refusal.clone())),
+            _ => None,
+        })
         .collect()
 }
