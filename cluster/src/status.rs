@@ -604,6 +604,21 @@ impl Notice {
 
 /// What cmviewcl says of a failure cause.
 pub fn describe_cause(cause: FailureCause, catalog: &Catalog, package: PackageId) -> String {
+    let definition = catalog.package(package);
+    describe_cause_named(
+        cause,
+        |index| definition.services.get(index).map(|s| s.name.clone()),
+        |index| definition.resources.get(index).map(|r| r.name.clone()),
+    )
+}
+
+/// What cmviewcl says of a failure cause, with the package's services and generic resources
+/// named by `service` and `resource` (by index in the package file).
+pub fn describe_cause_named(
+    cause: FailureCause,
+    service: impl Fn(usize) -> Option<String>,
+    resource: impl Fn(usize) -> Option<String>,
+) -> String {
     let outcome = |o: ScriptOutcome| match o {
         ScriptOutcome::Succeeded => "succeeded",
         ScriptOutcome::Failed => "failed",
@@ -613,19 +628,11 @@ pub fn describe_cause(cause: FailureCause, catalog: &Catalog, package: PackageId
         FailureCause::RunScript(o) => format!("run script {}", outcome(o)),
         FailureCause::HaltScript(o) => format!("halt script {}", outcome(o)),
         FailureCause::Service(index) => {
-            let name = catalog
-                .package(package)
-                .services
-                .get(index)
-                .map_or("?", |s| s.name.as_str());
+            let name = service(index).unwrap_or_else(|| "?".to_owned());
             format!("service {name} failed with no restarts left")
         }
         FailureCause::GenericResource(index) => {
-            let name = catalog
-                .package(package)
-                .resources
-                .get(index)
-                .map_or("?", |r| r.name.as_str());
+            let name = resource(index).unwrap_or_else(|| "?".to_owned());
             format!("generic resource {name} went down")
         }
         FailureCause::Subnet(subnet) => format!("monitored subnet {subnet} went down"),

@@ -15,6 +15,7 @@
 //! the [`provider::InstanceProvider`] trait, [`error::OperationError`].
 
 pub mod access;
+pub mod alerts;
 pub mod auth;
 pub mod cimom;
 pub mod config;

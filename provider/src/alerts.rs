@@ -1,0 +1,677 @@
+//! The cluster's notices (the event catalogue of serviceguard.md 1.6(b), `Notice` in the
+//! cluster crate) as HP_SGAlertIndication properties: EventID, AlertType, PerceivedSeverity,
+//! the element concerned, the states before and after, and a message. Pure: the names come
+//! from the snapshot of the generation the notice was told in; when and with which sequence
+//! an alert is delivered is the indication service's.
+
+use std::time::SystemTime;
+
+use cim_schema::model::{InstancePath, KeyBinding, Name, Value};
+use cimguard_cluster::core::NodeId;
+use cimguard_cluster::status::{describe_cause_named, Notice, Snapshot};
+
+use crate::package_jobs::timestamp;
+use crate::serviceguard::CIMV2;
+
+/// One alert, before it is numbered for delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// The cluster's name.
+    pub cluster: String,
+    /// The catalogue's EventID.
+    pub event_id: &'static str,
+    /// CIM_AlertIndication.AlertType (2 Communications, 4 Processing, 5 Device, 7 Model
+    /// Change).
+    pub alert_type: u16,
+    /// PerceivedSeverity (2 Information, 3 Degraded/Warning, 4 Minor, 5 Major, 6 Critical,
+    /// 7 Fatal).
+    pub severity: u16,
+    /// The node concerned.
+    pub node: Option<String>,
+    /// The package concerned.
+    pub package: Option<String>,
+    /// The service concerned.
+    pub service: Option<String>,
+    /// Status and state before (no state for the cluster, resources, networks).
+    pub previous: Option<(String, Option<String>)>,
+    /// Status and state after.
+    pub new: Option<(String, Option<String>)>,
+    /// The instance the alert is about (AlertingManagedElement).
+    pub element: InstancePath,
+    /// One line for an operator.
+    pub message: String,
+}
+
+/// The alert of `notice`, with names from `snapshot` (the cluster's view when it was told).
+pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
+    let cluster = snapshot.name.as_str();
+    let node_name = |node: NodeId| snapshot.node_name(node).to_owned();
+    let package_name = |id| {
+        snapshot
+            .packages
+            .iter()
+            .find(|p| p.id == id)
+            .map_or_else(|| format!("package {}", id.0), |p| p.name.clone())
+    };
+    // Every node row lists the package's services and generic resources, in file order.
+    let row = |id| {
+        snapshot
+            .packages
+            .iter()
+            .find(|p| p.id == id)
+            .and_then(|p| p.nodes.first())
+    };
+    let service_of = |id, index: usize| {
+        row(id)
+            .and_then(|r| r.services.get(index))
+            .map(|s| s.name.clone())
+    };
+    let resource_of = |id, index: usize| {
+        row(id)
+            .and_then(|r| r.resources.get(index))
+            .map(|r| r.name.clone())
+    };
+    let service_name =
+        |id, index: usize| service_of(id, index).unwrap_or_else(|| format!("service {index}"));
+    let resource_name =
+        |id, index: usize| resource_of(id, index).unwrap_or_else(|| format!("resource {index}"));
+    let pair = |status: &str, state: &str| Some((status.to_owned(), Some(state.to_owned())));
+    let only = |status: &str| Some((status.to_owned(), None));
+    let cluster_path = path(
+        "HP_SGCluster",
+        &[("CreationClassName", "HP_SGCluster"), ("Name", cluster)],
+    );
+    let node_path = |name: &str| {
+        path(
+            "HP_SGNode",
+            &[("CreationClassName", "HP_SGNode"), ("Name", name)],
+        )
+    };
+    let package_path = |name: &str| {
+        path(
+            "HP_SGPackage",
+            &[
+                ("SystemCreationClassName", "HP_SGCluster"),
+                ("SystemName", cluster),
+                ("CreationClassName", "HP_SGPackage"),
+                ("Name", name),
+            ],
+        )
+    };
+    let mut alert = Alert {
+        cluster: cluster.to_owned(),
+        event_id: notice.event_id(),
+        alert_type: 4,
+        severity: 2,
+        node: None,
+        package: None,
+        service: None,
+        previous: None,
+        new: None,
+        element: cluster_path,
+        message: String::new(),
+    };
+    match notice {
+        Notice::ClusterUp { before, after }
+        | Notice::ClusterHalted { before, after }
+        | Notice::ClusterReformed { before, after } => {
+            let members: Vec<String> = after.members.iter().map(node_name).collect();
+            alert.previous = only(before.status.as_str());
+            alert.new = only(after.status.as_str());
+            alert.message = match notice {
+                Notice::ClusterUp { .. } => {
+                    format!("cluster {cluster} is up: {}", members.join(", "))
+                }
+                Notice::ClusterHalted { .. } => format!("cluster {cluster} halted"),
+                _ => {
+                    alert.alert_type = 2;
+                    alert.severity = 3;
+                    format!(
+                        "cluster {cluster} re-formed; its members are {}",
+                        members.join(", ")
+                    )
+                }
+            };
+        }
+        Notice::ClusterConfigChanged { before, after, .. } => {
+            alert.alert_type = 7;
+            alert.message = format!(
+                "cluster {cluster}: configuration generation {after} in effect (was {before})"
+            );
+        }
+        Notice::NodeJoined {
+            node,
+            before,
+            after,
+        }
+        | Notice::NodeHalted {
+            node,
+            before,
+            after,
+        }
+        | Notice::NodeDetached {
+            node,
+            before,
+            after,
+        }
+        | Notice::NodeFailed {
+            node,
+            before,
+            after,
+            ..
+        } => {
+            let name = node_name(*node);
+            alert.previous = pair(before.status.as_str(), before.state.as_str());
+            alert.new = pair(after.status.as_str(), after.state.as_str());
+            alert.element = node_path(&name);
+            let verb = match notice {
+                Notice::NodeJoined { .. } => "joined the cluster",
+                Notice::NodeHalted { .. } => "halted",
+                Notice::NodeDetached { .. } => {
+                    alert.severity = 3;
+                    "halted, leaving its packages running detached"
+                }
+                _ => {
+                    alert.alert_type = 2;
+                    alert.severity = 5;
+                    "failed"
+                }
+            };
+            alert.message = format!("node {name} {verb}");
+            alert.node = Some(name);
+        }
+        Notice::PackageStarted {
+            package,
+            node,
+            before,
+            after,
+        }
+        | Notice::PackageHalted {
+            package,
+            node,
+            before,
+            after,
+        } => {
+            let (name, on) = (package_name(*package), node_name(*node));
+            alert.previous = pair(before.status.as_str(), before.state.as_str());
+            alert.new = pair(after.status.as_str(), after.state.as_str());
+            alert.element = package_path(&name);
+            let verb = if matches!(notice, Notice::PackageStarted { .. }) {
+                "started"
+            } else {
+                "halted"
+            };
+            alert.message = format!("package {name} {verb} on node {on}");
+            alert.package = Some(name);
+            alert.node = Some(on);
+        }
+        Notice::PackageFailed {
+            package,
+            node,
+            cause,
+            before,
+            after,
+        } => {
+            let (name, on) = (package_name(*package), node_name(*node));
+            alert.severity = 6;
+            alert.previous = pair(before.status.as_str(), before.state.as_str());
+            alert.new = pair(after.status.as_str(), after.state.as_str());
+            alert.element = package_path(&name);
+            alert.message = format!(
+                "package {name} failed on node {on}: {}",
+                describe_cause_named(
+                    *cause,
+                    |index| service_of(*package, index),
+                    |index| resource_of(*package, index)
+                )
+            );
+            alert.package = Some(name);
+            alert.node = Some(on);
+        }
+        Notice::PackageFailover {
+            package,
+            before,
+            after,
+        } => {
+            let (name, on) = (package_name(*package), node_name(*after));
+            alert.severity = 5;
+            alert.element = package_path(&name);
+            alert.message = match before {
+                Some(from) => format!(
+                    "package {name} fails over from node {} to node {on}",
+                    node_name(*from)
+                ),
+                None => format!("package {name} fails over to node {on}"),
+            };
+            alert.package = Some(name);
+            alert.node = Some(on);
+        }
+        Notice::PackageFailback {
+            package,
+            before,
+            after,
+        } => {
+            let (name, on) = (package_name(*package), node_name(*after));
+            alert.element = package_path(&name);
+            alert.message = format!(
+                "package {name} fails back from node {} to node {on}",
+                node_name(*before)
+            );
+            alert.package = Some(name);
+            alert.node = Some(on);
+        }
+        Notice::PackageSwitchingChanged {
+            package,
+            before,
+            after,
+        } => {
+            let name = package_name(*package);
+            alert.alert_type = 7;
+            alert.element = package_path(&name);
+            let words = |auto_run: bool| if auto_run { "enabled" } else { "disabled" };
+            let nodes = |set: cimguard_cluster::core::NodeSet| {
+                set.iter().map(node_name).collect::<Vec<_>>().join(", ")
+            };
+            alert.previous = only(words(before.auto_run));
+            alert.new = only(words(after.auto_run));
+            alert.message = format!(
+                "package {name}: AUTO_RUN {}, node switching enabled on {}",
+                words(after.auto_run),
+                match nodes(after.switching) {
+                    n if n.is_empty() => "no node".to_owned(),
+                    n => n,
+                }
+            );
+            alert.package = Some(name);
+        }
+        Notice::ServiceFailed {
+            package,
+            service,
+            node,
+            before,
+            after,
+        }
+        | Notice::ServiceRestarted {
+            package,
+            service,
+            node,
+            before,
+            after,
+        } => {
+            let (name, on) = (package_name(*package), node_name(*node));
+            let service = service_name(*package, *service);
+            alert.previous = only(before.status.as_str());
+            alert.new = only(after.status.as_str());
+            alert.element = path(
+                "HP_SGPackageService",
+                &[
+                    ("SystemCreationClassName", "HP_SGCluster"),
+                    ("SystemName", cluster),
+                    ("CreationClassName", "HP_SGPackageService"),
+                    ("Name", &format!("{name}:{service}")),
+                ],
+            );
+            alert.message = if matches!(notice, Notice::ServiceFailed { .. }) {
+                alert.severity = 4;
+                format!("service {service} of package {name} exited on node {on}")
+            } else {
+                format!(
+                    "service {service} of package {name} restarted on node {on} (restart {})",
+                    after.restarts
+                )
+            };
+            alert.package = Some(name);
+            alert.service = Some(service);
+            alert.node = Some(on);
+        }
+        Notice::GenericResourceChanged {
+            package,
+            resource,
+            node,
+            value,
+            before,
+            after,
+        } => {
+            let (name, on) = (package_name(*package), node_name(*node));
+            let resource = resource_name(*package, *resource);
+            alert.severity = 3;
+            alert.previous = only(before.as_str());
+            alert.new = only(after.as_str());
+            alert.element = package_path(&name);
+            alert.message = match value {
+                Some(value) => format!(
+                    "generic resource {resource} of package {name} is {} on node {on} (value \
+                     {value})",
+                    after.as_str()
+                ),
+                None => format!(
+                    "generic resource {resource} of package {name} is {} on node {on}",
+                    after.as_str()
+                ),
+            };
+            alert.package = Some(name);
+            alert.node = Some(on);
+        }
+        Notice::QuorumServerUnreachable { before, after }
+        | Notice::QuorumServerReachable { before, after }
+        | Notice::LockLunUnhealthy { before, after } => {
+            let me = node_name(snapshot.observer);
+            alert.previous = only(before.as_str());
+            alert.new = only(after.as_str());
+            alert.message = match notice {
+                Notice::QuorumServerUnreachable { .. } => {
+                    alert.alert_type = 2;
+                    alert.severity = 4;
+                    format!("node {me} cannot reach the quorum server")
+                }
+                Notice::QuorumServerReachable { .. } => {
+                    alert.alert_type = 2;
+                    format!("node {me} reaches the quorum server again")
+                }
+                _ => {
+                    alert.alert_type = 5;
+                    alert.severity = 4;
+                    format!("node {me}: the cluster lock LUN is unhealthy")
+                }
+            };
+            alert.node = Some(me);
+        }
+        Notice::QuorumLost {
+            reason,
+            before,
+            after,
+        } => {
+            let me = node_name(snapshot.observer);
+            alert.alert_type = 2;
+            alert.severity = 7;
+            alert.previous = only(before.status.as_str());
+            alert.new = only(after.status.as_str());
+            alert.element = node_path(&me);
+            alert.message = format!("node {me} lost quorum and fences itself ({reason:?})");
+            alert.node = Some(me);
+        }
+        Notice::NetworkInterfaceDown {
+            node,
+            network,
+            before,
+            after,
+        }
+        | Notice::NetworkInterfaceUp {
+            node,
+            network,
+            before,
+            after,
+        } => {
+            let on = node_name(*node);
+            alert.alert_type = 2;
+            alert.previous = only(before.as_str());
+            alert.new = only(after.as_str());
+            alert.element = node_path(&on);
+            alert.message = if matches!(notice, Notice::NetworkInterfaceDown { .. }) {
+                alert.severity = 4;
+                format!("heartbeat network {network} of node {on} is down")
+            } else {
+                format!("heartbeat network {network} of node {on} is up again")
+            };
+            alert.node = Some(on);
+        }
+        Notice::SubnetDown {
+            node,
+            subnet,
+            before,
+            after,
+        }
+        | Notice::SubnetUp {
+            node,
+            subnet,
+            before,
+            after,
+        } => {
+            let on = node_name(*node);
+            alert.alert_type = 2;
+            alert.previous = only(before.as_str());
+            alert.new = only(after.as_str());
+            alert.element = node_path(&on);
+            alert.message = if matches!(notice, Notice::SubnetDown { .. }) {
+                alert.severity = 4;
+                format!("monitored subnet {subnet} is down on node {on}")
+            } else {
+                format!("monitored subnet {subnet} is up again on node {on}")
+            };
+            alert.node = Some(on);
+        }
+    }
+    alert
+}
+
+impl Alert {
+    /// The HP_SGAlertIndication properties of this alert, told at `time` in a cluster of
+    /// configuration generation `generation`, identified by `identifier` (unique among the
+    /// cluster's alerts), its element's URI naming `host`.
+    pub fn properties(
+        &self,
+        generation: u64,
+        identifier: &str,
+        time: SystemTime,
+        host: &str,
+    ) -> Vec<(&'static str, Option<Value>)> {
+        let text = |t: &str| Some(Value::String(t.to_owned()));
+        let cluster = self.cluster.as_str();
+        let mut element = self.element.clone();
+        element.namespace = Some(CIMV2.to_owned());
+        element.host = Some(host.to_owned());
+        let when = Value::Datetime(timestamp(time));
+        vec![
+            ("IndicationIdentifier", text(identifier)),
+            ("IndicationTime", Some(when.clone())),
+            ("EventTime", Some(when)),
+            ("EventID", text(self.event_id)),
+            ("AlertType", Some(Value::Uint16(self.alert_type))),
+            ("PerceivedSeverity", Some(Value::Uint16(self.severity))),
+            // 1 Other, said in ProbableCauseDescription.
+            ("ProbableCause", Some(Value::Uint16(1))),
+            ("ProbableCauseDescription", text(self.event_id)),
+            (
+                "AlertingManagedElement",
+                element.to_wbem_uri().ok().map(Value::String),
+            ),
+            // 2 CIMObjectPath.
+            ("AlertingElementFormat", Some(Value::Uint16(2))),
+            ("SystemCreationClassName", text("HP_SGCluster")),
+            ("SystemName", text(cluster)),
+            ("ProviderName", text("cimguard")),
+            ("OwningEntity", text("cimguard")),
+            ("MessageID", text(self.event_id)),
+            ("Message", text(&self.message)),
+            ("Description", text(&self.message)),
+            ("ClusterName", text(cluster)),
+            ("NodeName", self.node.clone().map(Value::String)),
+            ("PackageName", self.package.clone().map(Value::String)),
+            ("ServiceName", self.service.clone().map(Value::String)),
+            (
+                "PreviousStatus",
+                self.previous
+                    .as_ref()
+                    .map(|(s, _)| Value::String(s.clone())),
+            ),
+            (
+                "PreviousState",
+                self.previous
+                    .as_ref()
+                    .and_then(|(_, s)| s.clone().map(Value::String)),
+            ),
+            (
+                "NewStatus",
+                self.new.as_ref().map(|(s, _)| Value::String(s.clone())),
+            ),
+            (
+                "NewState",
+                self.new
+                    .as_ref()
+                    .and_then(|(_, s)| s.clone().map(Value::String)),
+            ),
+            ("ConfigGeneration", Some(Value::Uint64(generation))),
+        ]
+    }
+}
+
+/// An instance path of `class` with string keys.
+fn path(class: &str, keys: &[(&str, &str)]) -> InstancePath {
+    let mut path = InstancePath::new(Name::new(class));
+    for (name, value) in keys {
+        path.keybindings.push(KeyBinding {
+            name: Name::new(*name),
+            value: Value::String((*value).to_owned()),
+        });
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use cimguard_cluster::core::{NodeId, NodeSet};
+    use cimguard_cluster::sim::{Options, Simulation};
+
+    use super::*;
+
+    /// A formed three-node cluster running dbpkg (a service, n1 first) and webpkg, which
+    /// depends on it.
+    fn cluster() -> Simulation {
+        let mut options = Options::new(3, 11);
+        options.packages = vec![
+            "package_name dbpkg\nnode_name n1\nnode_name n2\nnode_name n3\n\
+             service_name db_monitor\nservice_cmd \"sleep 1000\"\nservice_restart 1\n"
+                .into(),
+            "package_name webpkg\nnode_name n2\nnode_name n3\nnode_name n1\n\
+             dependency_name db\ndependency_condition dbpkg = up\n\
+             dependency_location any_node\n"
+                .into(),
+        ];
+        let mut sim = Simulation::new(options);
+        sim.start_all();
+        let ready = sim
+            .run_until(Duration::from_secs(90), |s| {
+                s.formed(NodeSet::first(3))
+                    && s.running_on("dbpkg") == [NodeId(0)].into_iter().collect()
+                    && !s.running_on("webpkg").is_empty()
+            })
+            .unwrap();
+        assert!(ready, "the cluster or its packages did not start");
+        sim
+    }
+
+    /// The alerts of the notices told so far with `event_id`, each with the names of the
+    /// node that told it.
+    fn alerts(sim: &Simulation, event_id: &str) -> Vec<Alert> {
+        sim.notices()
+            .iter()
+            .filter(|r| r.notice.event_id() == event_id)
+            .map(|r| alert(&r.notice, &sim.status(r.node).expect("a snapshot")))
+            .collect()
+    }
+
+    #[test]
+    fn the_catalogue_s_types_and_severities_and_the_element_concerned() {
+        let mut sim = cluster();
+        let started = alerts(&sim, "PackageStarted");
+        let db = started
+            .iter()
+            .find(|a| a.package.as_deref() == Some("dbpkg"))
+            .expect("dbpkg's start");
+        assert_eq!((db.alert_type, db.severity), (4, 2));
+        assert_eq!(db.node.as_deref(), Some("n1"));
+        assert_eq!(db.message, "package dbpkg started on node n1");
+        assert_eq!(
+            db.new,
+            Some(("up".to_owned(), Some("running".to_owned()))),
+            "{db:?}"
+        );
+        assert_eq!(db.element.class_name.as_str(), "HP_SGPackage");
+        let up = &alerts(&sim, "ClusterUp")[0];
+        assert_eq!((up.alert_type, up.severity), (4, 2));
+        assert_eq!(up.element.class_name.as_str(), "HP_SGCluster");
+
+        // n1 dies: the node fails (2 Communications, 5 Major), dbpkg fails over (4, 5),
+        // webpkg's dependency failed (PackageFailed: 4, 6).
+        sim.crash(NodeId(0));
+        let told = |s: &Simulation, id: &str| s.notices().iter().any(|r| r.notice.event_id() == id);
+        assert!(sim
+            .run_until(Duration::from_secs(90), |s| told(s, "PackageFailover")
+                && told(s, "PackageFailed"))
+            .unwrap());
+        let failed = &alerts(&sim, "NodeFailed")[0];
+        assert_eq!((failed.alert_type, failed.severity), (2, 5));
+        assert_eq!(failed.node.as_deref(), Some("n1"));
+        assert_eq!(failed.element.class_name.as_str(), "HP_SGNode");
+        assert_eq!(failed.message, "node n1 failed");
+        let failover = &alerts(&sim, "PackageFailover")[0];
+        assert_eq!((failover.alert_type, failover.severity), (4, 5));
+        assert!(
+            failover
+                .message
+                .starts_with("package dbpkg fails over from node n1 to node"),
+            "{}",
+            failover.message
+        );
+        let reformed = &alerts(&sim, "ClusterReformed")[0];
+        assert_eq!((reformed.alert_type, reformed.severity), (2, 3));
+        for failed in alerts(&sim, "PackageFailed") {
+            assert_eq!((failed.alert_type, failed.severity), (4, 6));
+            assert!(
+                failed.message.contains("failed on node"),
+                "{}",
+                failed.message
+            );
+        }
+    }
+
+    #[test]
+    fn an_alert_s_properties_name_the_element_as_a_wbem_uri() {
+        let sim = cluster();
+        let db = alerts(&sim, "PackageStarted")
+            .into_iter()
+            .find(|a| a.package.as_deref() == Some("dbpkg"))
+            .expect("dbpkg's start");
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(86_400);
+        let properties = db.properties(3, "cimguard:simulated:7", at, "node1");
+        let get = |name: &str| {
+            properties
+                .iter()
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            get("AlertingManagedElement"),
+            Some(Value::String(
+                "//node1/root/cimv2:HP_SGPackage.SystemCreationClassName=\"HP_SGCluster\",\
+                 SystemName=\"simulated\",CreationClassName=\"HP_SGPackage\",Name=\"dbpkg\""
+                    .into()
+            ))
+        );
+        assert_eq!(get("EventID"), Some(Value::String("PackageStarted".into())));
+        assert_eq!(get("PerceivedSeverity"), Some(Value::Uint16(2)));
+        assert_eq!(get("ConfigGeneration"), Some(Value::Uint64(3)));
+        assert_eq!(
+            get("IndicationTime"),
+            Some(Value::Datetime(
+                cim_schema::model::Datetime::parse("19700102000000.000000+000").unwrap()
+            ))
+        );
+        assert_eq!(get("ServiceName"), None);
+        // Every property is one of HP_SGAlertIndication's, of its type.
+        let repository = cim_schema::shipped::repository().expect("the shipped schema");
+        let class = repository
+            .class(CIMV2, "HP_SGAlertIndication")
+            .expect("HP_SGAlertIndication");
+        for (name, value) in &properties {
+            let declared = class
+                .property(name)
+                .unwrap_or_else(|| panic!("HP_SGAlertIndication has no {name}"));
+            if let Some(value) = value {
+                assert_eq!(value.cim_type(), Some(declared.cim_type.clone()), "{name}");
+            }
+        }
+    }
+}
