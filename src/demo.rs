@@ -1045,7 +1045,8 @@ impl<'a> Supervisor<'a> {
                         Reply::Done
                         | Reply::Unchanged
                         | Reply::Status(_)
-                        | Reply::Configuration { .. },
+                        | Reply::Configuration { .. }
+                        | Reply::Notices { .. },
                     ) => {}
                     Ok(Reply::Refused(why) | Reply::Error(why)) => say(format_args!(
                         "{}: cannot set generic resource {name} up: {why}",

@@ -402,9 +402,12 @@ impl ServiceguardProvider {
                 tracing::warn!(?request, %reason, "serviceguard provider: command failed");
                 Ok(not_done(2, reason))
             }
-            Ok(Reply::Status(_) | Reply::Configuration { .. } | Reply::Unchanged) => {
-                Ok(not_done(2, "the daemon answered with something else"))
-            }
+            Ok(
+                Reply::Status(_)
+                | Reply::Configuration { .. }
+                | Reply::Unchanged
+                | Reply::Notices { .. },
+            ) => Ok(not_done(2, "the daemon answered with something else")),
             Err(reason) => Err(OperationError::Failed(reason)),
         }
     }

@@ -60,6 +60,40 @@ fn survivors_reform(cluster: &mut TestCluster, before: u64) -> u64 {
 }
 
 #[test]
+fn the_admin_socket_gives_the_notices_in_order_from_a_cursor() {
+    use cimguard_cluster::runtime::daemon::{Reply, Request};
+    let (cluster, _) = formed();
+    let notices = |after: u64| match cluster.request(1, &Request::Notices { after }) {
+        Ok(Reply::Notices {
+            incarnation,
+            told,
+            notices,
+        }) => (incarnation, told, notices),
+        other => panic!("notices: {other:?}"),
+    };
+    // n1 told at least that the cluster is up (or that it joined it), numbered from 1.
+    let (life, told, all) = notices(0);
+    assert!(life >= 1);
+    assert!(told >= 1 && told == all.len() as u64, "{told} {all:?}");
+    let numbers: Vec<u64> = all.iter().map(|n| n.number).collect();
+    assert_eq!(numbers, (1..=told).collect::<Vec<_>>());
+    assert!(
+        all.iter().any(|n| matches!(
+            n.notice.event_id(),
+            "ClusterUp" | "NodeJoined" | "ClusterReformed"
+        )),
+        "{all:?}"
+    );
+    assert!(all.iter().all(|n| n.at_ms > 1_700_000_000_000));
+    // From the last one read: only newer ones (none, unless one was told meanwhile); from
+    // one before it: that one first.
+    let (_, _, newer) = notices(told);
+    assert!(newer.iter().all(|n| n.number > told), "{newer:?}");
+    let (_, _, from_last) = notices(told - 1);
+    assert_eq!(from_last.first(), all.last());
+}
+
+#[test]
 fn survivors_reform_once_after_a_kill_9_and_the_node_rejoins_in_a_new_life() {
     let (mut cluster, epoch) = formed();
     assert_eq!(cluster.status(3).unwrap().incarnation, 1);

@@ -151,6 +151,12 @@ fn fail<T>(what: impl Into<String>) -> Result<T, StartError> {
 pub enum Request {
     /// The node's view of the cluster and the daemon's own state.
     Status,
+    /// The notices (the event catalogue) this daemon's life told after number `after`, at
+    /// most [`NOTICES_PER_REPLY`]: a reader keeps the last number it got and asks again.
+    Notices {
+        /// The last number already read (0: from the first kept).
+        after: u64,
+    },
     /// The configuration in effect (cmgetconf), as files.
     Configuration,
     /// cmrunpkg [-n node] package.
@@ -286,10 +292,37 @@ pub enum Reply {
     Done,
     /// cmapplyconf of the configuration in effect: nothing to change, nothing distributed.
     Unchanged,
+    /// The notices asked for.
+    Notices {
+        /// The daemon's life: numbers start again at 1 in a new life.
+        incarnation: u64,
+        /// The number of the last notice told in this life (a reader whose cursor is below
+        /// the first kept one has missed `first - cursor - 1` notices).
+        told: u64,
+        /// The notices after the cursor, oldest first.
+        notices: Vec<NumberedNotice>,
+    },
     /// Refused, with Serviceguard's reason.
     Refused(String),
     /// The request could not be understood or carried out.
     Error(String),
+}
+
+/// The notices a daemon keeps for readers (the agent reads them every fraction of a second).
+pub const NOTICES_KEPT: usize = 4096;
+
+/// The most notices one reply carries.
+pub const NOTICES_PER_REPLY: usize = 512;
+
+/// One notice, numbered in the order this daemon's life told it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NumberedNotice {
+    /// Its number (1, 2, ... in this life).
+    pub number: u64,
+    /// When it was told, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The notice.
+    pub notice: crate::status::Notice,
 }
 
 /// The node's view of the cluster and the daemon's own state.
@@ -1032,6 +1065,8 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         fence: fence.clone(),
         supervisor,
         catalog: Arc::new(Catalog::default()),
+        notices: VecDeque::new(),
+        notices_told: 0,
         counters,
         opener,
         config: Arc::new(config),
@@ -1431,6 +1466,10 @@ struct Driver {
     supervisor: Supervisor,
     /// The catalog the core's package numbers refer to, as of the actions performed so far.
     catalog: Arc<Catalog>,
+    /// The notices this life told, numbered from 1, the latest [`NOTICES_KEPT`].
+    notices: VecDeque<NumberedNotice>,
+    /// The number of the last notice told.
+    notices_told: u64,
     counters: Arc<Counters>,
     opener: Arc<Mutex<Opener>>,
     config: Arc<ClusterConfig>,
@@ -1715,7 +1754,20 @@ impl Driver {
                 }
                 self.log.say(format_args!("{event:?}"));
             }
-            Action::Notice(notice) => self.log.say(format_args!("{notice:?}")),
+            Action::Notice(notice) => {
+                self.log.say(format_args!("{notice:?}"));
+                self.notices_told += 1;
+                if self.notices.len() == NOTICES_KEPT {
+                    self.notices.pop_front();
+                }
+                self.notices.push_back(NumberedNotice {
+                    number: self.notices_told,
+                    at_ms: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+                    notice,
+                });
+            }
             Action::Catalog(catalog) => {
                 self.catalog = catalog;
                 self.monitor_subnets();
@@ -1978,6 +2030,17 @@ impl Driver {
             Request::HaltPackageAndDependents { .. } => Err(Reply::Error(
                 "halt_package_and_dependents is carried out by the admin connection".into(),
             )),
+            Request::Notices { after } => Ok(Some(Answer::Now(Reply::Notices {
+                incarnation: self.node.incarnation().0,
+                told: self.notices_told,
+                notices: self
+                    .notices
+                    .iter()
+                    .filter(|n| n.number > after)
+                    .take(NOTICES_PER_REPLY)
+                    .cloned()
+                    .collect(),
+            }))),
             Request::Status => {
                 let rejected = self
                     .opener
