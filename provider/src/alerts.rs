@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use cim_schema::model::{InstancePath, KeyBinding, Name, Value};
 use cimguard_cluster::core::NodeId;
-use cimguard_cluster::status::{describe_cause_named, Notice, Snapshot};
+use cimguard_cluster::status::{describe_cause_named, Health, Notice, Snapshot};
 
 use crate::package_jobs::timestamp;
 use crate::serviceguard::CIMV2;
@@ -403,17 +403,16 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
             after,
         } => {
             let on = node_name(*node);
-            alert.alert_type = 2;
-            alert.previous = only(before.as_str());
-            alert.new = only(after.as_str());
-            alert.element = node_path(&on);
-            alert.message = if matches!(notice, Notice::NetworkInterfaceDown { .. }) {
-                alert.severity = 4;
-                format!("heartbeat network {network} of node {on} is down")
-            } else {
-                format!("heartbeat network {network} of node {on} is up again")
-            };
-            alert.node = Some(on);
+            let what = format!("heartbeat network {network} of node {on} is");
+            let down = matches!(notice, Notice::NetworkInterfaceDown { .. });
+            link(
+                &mut alert,
+                on,
+                node_path,
+                (*before, *after),
+                down,
+                |state| format!("{what} {state}"),
+            );
         }
         Notice::SubnetDown {
             node,
@@ -428,17 +427,17 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
             after,
         } => {
             let on = node_name(*node);
-            alert.alert_type = 2;
-            alert.previous = only(before.as_str());
-            alert.new = only(after.as_str());
-            alert.element = node_path(&on);
-            alert.message = if matches!(notice, Notice::SubnetDown { .. }) {
-                alert.severity = 4;
-                format!("monitored subnet {subnet} is down on node {on}")
-            } else {
-                format!("monitored subnet {subnet} is up again on node {on}")
-            };
-            alert.node = Some(on);
+            let what = format!("monitored subnet {subnet} is");
+            let node_named = format!("on node {on}");
+            let down = matches!(notice, Notice::SubnetDown { .. });
+            link(
+                &mut alert,
+                on,
+                node_path,
+                (*before, *after),
+                down,
+                |state| format!("{what} {state} {node_named}"),
+            );
         }
     }
     alert
@@ -513,6 +512,26 @@ impl Alert {
             ("ConfigGeneration", Some(Value::Uint64(generation))),
         ]
     }
+}
+
+/// A node's link (a heartbeat network or a monitored subnet) went down (severity 4) or came
+/// up again (2): a Communications alert about node `on`, the message made of "down" or
+/// "up again".
+fn link(
+    alert: &mut Alert,
+    on: String,
+    node_path: impl Fn(&str) -> InstancePath,
+    (before, after): (Health, Health),
+    down: bool,
+    message: impl Fn(&str) -> String,
+) {
+    alert.alert_type = 2;
+    alert.severity = if down { 4 } else { 2 };
+    alert.previous = Some((before.as_str().to_owned(), None));
+    alert.new = Some((after.as_str().to_owned(), None));
+    alert.element = node_path(&on);
+    alert.message = message(if down { "down" } else { "up again" });
+    alert.node = Some(on);
 }
 
 /// An instance path of `class` with string keys.
@@ -625,6 +644,90 @@ mod tests {
                 failed.message
             );
         }
+    }
+
+    #[test]
+    fn network_and_subnet_alerts_name_the_node_and_say_down_or_up_again() {
+        use cimguard_cluster::status::Health;
+        let sim = cluster();
+        let snapshot = sim.status(NodeId(0)).expect("a snapshot");
+        let subnet: std::net::IpAddr = "192.0.2.0".parse().unwrap();
+        let said = |notice: Notice| {
+            let alert = alert(&notice, &snapshot);
+            (
+                alert.alert_type,
+                alert.severity,
+                alert.node,
+                alert.element.class_name.as_str().to_owned(),
+                alert.new,
+                alert.message,
+            )
+        };
+        let (up, down) = (Health::Up, Health::Down);
+        assert_eq!(
+            said(Notice::NetworkInterfaceDown {
+                node: NodeId(1),
+                network: 1,
+                before: up,
+                after: down
+            }),
+            (
+                2,
+                4,
+                Some("n2".into()),
+                "HP_SGNode".into(),
+                Some(("down".into(), None)),
+                "heartbeat network 1 of node n2 is down".into()
+            )
+        );
+        assert_eq!(
+            said(Notice::NetworkInterfaceUp {
+                node: NodeId(1),
+                network: 1,
+                before: down,
+                after: up
+            }),
+            (
+                2,
+                2,
+                Some("n2".into()),
+                "HP_SGNode".into(),
+                Some(("up".into(), None)),
+                "heartbeat network 1 of node n2 is up again".into()
+            )
+        );
+        assert_eq!(
+            said(Notice::SubnetDown {
+                node: NodeId(2),
+                subnet,
+                before: up,
+                after: down
+            }),
+            (
+                2,
+                4,
+                Some("n3".into()),
+                "HP_SGNode".into(),
+                Some(("down".into(), None)),
+                "monitored subnet 192.0.2.0 is down on node n3".into()
+            )
+        );
+        assert_eq!(
+            said(Notice::SubnetUp {
+                node: NodeId(2),
+                subnet,
+                before: down,
+                after: up
+            }),
+            (
+                2,
+                2,
+                Some("n3".into()),
+                "HP_SGNode".into(),
+                Some(("up".into(), None)),
+                "monitored subnet 192.0.2.0 is up again on node n3".into()
+            )
+        );
     }
 
     #[test]
