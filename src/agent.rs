@@ -7,13 +7,16 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use cimguard_provider::access::AccessPolicySource;
 use cimguard_provider::auth::{AuditLog, Authenticator, Users};
 use cimguard_provider::config::{Limits, ServerConfig};
+use cimguard_provider::events::{IndicationService, IndicationSettings};
 use cimguard_provider::interop::{
-    standard_object_manager, InteropSettings, Profile, INDICATIONS_PROFILE, PROFILE_REGISTRATION,
+    standard_object_manager, IndicationServiceValues, InteropSettings, Profile,
+    INDICATIONS_PROFILE, PROFILE_REGISTRATION,
 };
 use cimguard_provider::metrics::{ClusterMetrics, Metrics};
 use cimguard_provider::server::{Server, TlsSource};
@@ -57,7 +60,88 @@ pub struct AgentSettings {
     pub local_socket: Option<PathBuf>,
     /// How long HP_SGPackage.RequestStateChange waits for a run or halt to end before it
     /// answers 4096 with a job that goes on waiting.
-    pub method_wait: std::time::Duration,
+    pub method_wait: Duration,
+    /// How indications are delivered.
+    pub indications: IndicationArgs,
+}
+
+/// How the agent delivers indications (the values CIM_IndicationService shows).
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct IndicationArgs {
+    /// Seconds between attempts to deliver an indication to a listener that failed
+    /// (DeliveryRetryInterval). Undelivered indications stay queued, in order, across
+    /// restarts, until the listener takes them or the removal interval ends.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=86_400))]
+    pub indication_retry_interval: u32,
+    /// Failed attempts after which a listener is reported failing (DeliveryRetryAttempts).
+    #[arg(long, value_name = "COUNT", default_value_t = 3)]
+    pub indication_retry_attempts: u16,
+    /// Seconds a listener may keep failing before its subscriptions are disabled
+    /// (SubscriptionRemovalTimeInterval; the action is SubscriptionRemovalAction 3, disable).
+    #[arg(long, value_name = "SECONDS", default_value_t = 2_592_000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub indication_removal_interval: u32,
+    /// The most indications queued for one listener; beyond it the oldest is dropped,
+    /// counted and logged with its sequence number.
+    #[arg(long, value_name = "COUNT", default_value_t = cimguard_indications::CAPACITY,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub indication_queue_max: u64,
+    /// A PEM file of authorities that HTTPS listeners' certificates may chain to, besides
+    /// the system's (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub indication_ca: Vec<PathBuf>,
+    /// Send indications to HTTPS listeners without verifying their certificates or names.
+    /// Anyone on the path can then read and forge them.
+    #[arg(long)]
+    pub danger_accept_invalid_listener_certificates: bool,
+}
+
+impl Default for IndicationArgs {
+    fn default() -> IndicationArgs {
+        IndicationArgs {
+            indication_retry_interval: 30,
+            indication_retry_attempts: 3,
+            indication_removal_interval: 2_592_000,
+            indication_queue_max: cimguard_indications::CAPACITY,
+            indication_ca: Vec::new(),
+            danger_accept_invalid_listener_certificates: false,
+        }
+    }
+}
+
+impl IndicationArgs {
+    /// The indication service's settings, its outbox in `state_dir`.
+    fn settings(&self, state_dir: &std::path::Path) -> IndicationSettings {
+        IndicationSettings {
+            outbox: state_dir.join("outbox.redb"),
+            capacity: self.indication_queue_max,
+            policy: cimguard_indications::Policy {
+                retry_attempts: self.indication_retry_attempts,
+                retry_interval: Duration::from_secs(u64::from(self.indication_retry_interval)),
+                removal_after: Duration::from_secs(u64::from(self.indication_removal_interval)),
+                ..cimguard_indications::Policy::default()
+            },
+            removal_action: 3,
+            tls: cimguard_certs::ClientTlsSettings {
+                system_roots: true,
+                trusted_ca: self.indication_ca.clone(),
+                identity: None,
+                danger_accept_invalid_certificates: self
+                    .danger_accept_invalid_listener_certificates,
+            },
+        }
+    }
+
+    /// The values CIM_IndicationService shows.
+    fn service_values(&self) -> IndicationServiceValues {
+        IndicationServiceValues {
+            retry_attempts: self.indication_retry_attempts,
+            retry_interval_seconds: self.indication_retry_interval,
+            removal_action: 3,
+            removal_interval_seconds: self.indication_removal_interval,
+        }
+    }
 }
 
 /// The Serviceguard cluster profile this agent implements; its central instance is the
@@ -159,13 +243,16 @@ pub async fn serve(
         version: env!("CARGO_PKG_VERSION").into(),
         system_name: host.clone(),
         profiles: vec![serviceguard_profile(cluster_name, &host)],
+        indication_service: settings.indications.service_values(),
     };
     let mut manager =
         standard_object_manager(&host, &interop).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut metrics: Option<Arc<dyn Metrics>> = None;
     let mut access_policy: Option<Arc<dyn AccessPolicySource>> = None;
+    let mut cluster_source = None;
     if let Some(socket) = &settings.cluster_socket {
         let source = Arc::new(AdminSocket::new(socket));
+        cluster_source = Some(source.clone());
         let provider = ServiceguardProvider::install(
             &mut manager,
             source.clone(),
@@ -184,6 +271,19 @@ pub async fn serve(
     store
         .install(&mut manager)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The cluster's events, as indications to the store's subscriptions.
+    let indications = match cluster_source {
+        Some(source) => Some(
+            IndicationService::start(
+                &manager,
+                source,
+                store.clone(),
+                &settings.indications.settings(&settings.state_dir),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?,
+        ),
+        None => None,
+    };
     let authenticator = match Users::load(&settings.users_file) {
         Ok(users) => Some(Arc::new(with_pam(Authenticator::new(users)))),
         Err(error) if settings.danger_allow_anonymous => {
@@ -247,6 +347,9 @@ pub async fn serve(
             tracing::info!("shutting down");
         })
         .await;
+    if let Some(indications) = indications {
+        indications.stop().await;
+    }
     Ok(())
 }
 

@@ -61,6 +61,9 @@ pub struct NodeArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=20))]
     pub wbem_method_wait: u64,
+    /// How the agent delivers indications.
+    #[command(flatten)]
+    pub wbem_indications: agent::IndicationArgs,
     /// Internal: run as the safety timer's watcher of process group PGID.
     #[arg(long, value_name = "PGID", hide = true)]
     pub fence_watcher: Option<i32>,
@@ -250,6 +253,7 @@ fn agent_settings(args: &NodeArgs, state_dir: &std::path::Path) -> AgentSettings
         // directory): root on the node needs no password.
         local_socket: Some(state_dir.join("cimxml.sock")),
         method_wait: std::time::Duration::from_secs(args.wbem_method_wait),
+        indications: args.wbem_indications.clone(),
     }
 }
 

@@ -69,7 +69,7 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, CertEr
 /// only elliptic-curve groups today. The filter makes that a guarantee of this code rather than a
 /// property of the provider's current defaults: a static-RSA or finite-field suite or group added
 /// upstream would not be offered here.
-fn forward_secret_provider() -> CryptoProvider {
+pub(crate) fn forward_secret_provider() -> CryptoProvider {
     let mut provider = ring::default_provider();
     provider.cipher_suites.retain(is_forward_secret);
     provider

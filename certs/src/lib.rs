@@ -44,6 +44,7 @@
 //! # }
 //! ```
 
+mod client;
 mod cluster;
 mod config;
 mod error;
@@ -51,6 +52,7 @@ mod files;
 mod identity;
 mod issue;
 
+pub use client::{client_config, ClientTlsSettings};
 pub use cluster::{
     control_tls, ensure_cluster_authority, issue_node_certificate, node_dns_name, peer_node_name,
     AuthorityPaths, ControlPaths, ControlTls, CONTROL_ALPN,

@@ -77,6 +77,32 @@ pub struct InteropSettings {
     pub system_name: String,
     /// The profiles registered beside DMTF Profile Registration.
     pub profiles: Vec<Profile>,
+    /// What CIM_IndicationService says of delivery.
+    pub indication_service: IndicationServiceValues,
+}
+
+/// CIM_IndicationService's delivery properties: what the indication service does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndicationServiceValues {
+    /// DeliveryRetryAttempts.
+    pub retry_attempts: u16,
+    /// DeliveryRetryInterval, in seconds.
+    pub retry_interval_seconds: u32,
+    /// SubscriptionRemovalAction (2 remove, 3 disable, 4 ignore).
+    pub removal_action: u16,
+    /// SubscriptionRemovalTimeInterval, in seconds.
+    pub removal_interval_seconds: u32,
+}
+
+impl Default for IndicationServiceValues {
+    fn default() -> IndicationServiceValues {
+        IndicationServiceValues {
+            retry_attempts: DELIVERY_RETRY_ATTEMPTS,
+            retry_interval_seconds: DELIVERY_RETRY_INTERVAL_SECONDS,
+            removal_action: SUBSCRIPTION_REMOVAL_ACTION,
+            removal_interval_seconds: SUBSCRIPTION_REMOVAL_TIME_INTERVAL_SECONDS,
+        }
+    }
 }
 
 /// Serves the interop classes from instances built once at start.
@@ -245,19 +271,19 @@ fn build(
             ("FilterCreationEnabled", Value::Boolean(true)),
             (
                 "DeliveryRetryAttempts",
-                Value::Uint16(DELIVERY_RETRY_ATTEMPTS),
+                Value::Uint16(settings.indication_service.retry_attempts),
             ),
             (
                 "DeliveryRetryInterval",
-                Value::Uint32(DELIVERY_RETRY_INTERVAL_SECONDS),
+                Value::Uint32(settings.indication_service.retry_interval_seconds),
             ),
             (
                 "SubscriptionRemovalAction",
-                Value::Uint16(SUBSCRIPTION_REMOVAL_ACTION),
+                Value::Uint16(settings.indication_service.removal_action),
             ),
             (
                 "SubscriptionRemovalTimeInterval",
-                Value::Uint32(SUBSCRIPTION_REMOVAL_TIME_INTERVAL_SECONDS),
+                Value::Uint32(settings.indication_service.removal_interval_seconds),
             ),
             ("EnabledState", Value::Uint16(2)),
             ("OperationalStatus", uint16s(&[2])),

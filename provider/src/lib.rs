@@ -20,6 +20,7 @@ pub mod auth;
 pub mod cimom;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod interop;
 pub mod methods;

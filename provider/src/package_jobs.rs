@@ -421,6 +421,37 @@ pub fn timestamp(at: SystemTime) -> Datetime {
     .unwrap_or_else(|_| Datetime::parse("19700101000000.000000+000").expect("a valid constant"))
 }
 
+/// The point in time a CIM timestamp names; none for an interval or a timestamp with unknown
+/// fields.
+pub fn system_time(datetime: &Datetime) -> Option<SystemTime> {
+    let cim_schema::model::DatetimeFields::Timestamp {
+        year: Some(year),
+        month: Some(month),
+        day: Some(day),
+        hour: Some(hour),
+        minute: Some(minute),
+        second: Some(second),
+        microseconds,
+        utc_offset_minutes,
+    } = datetime.fields()
+    else {
+        return None;
+    };
+    let date =
+        time::Date::from_calendar_date(i32::from(year), time::Month::try_from(month).ok()?, day)
+            .ok()?;
+    let micros = microseconds.map_or(0, |(value, digits)| {
+        value * 10u32.pow(6u32.saturating_sub(u32::from(digits)))
+    });
+    let at = date
+        .with_hms_micro(hour, minute, second.min(59), micros)
+        .ok()?
+        .assume_offset(
+            time::UtcOffset::from_whole_seconds(i32::from(utc_offset_minutes) * 60).ok()?,
+        );
+    Some(SystemTime::from(at))
+}
+
 /// A CIM interval of `span` (at most 99999999 days).
 pub fn interval(span: Duration) -> Datetime {
     let secs = span.as_secs();

@@ -20,7 +20,9 @@ use cimguard_cluster::config::package::PackageType;
 use cimguard_cluster::package_wait::{Goal, PackageWait, Progress};
 use cimguard_cluster::packages::ResourceValue;
 use cimguard_cluster::runtime::admin::AdminClient;
-use cimguard_cluster::runtime::daemon::{AccessView, DaemonStatus, FileText, Reply, Request};
+use cimguard_cluster::runtime::daemon::{
+    AccessView, DaemonStatus, FileText, NumberedNotice, Reply, Request,
+};
 use cimguard_cluster::status::{LockRow, Snapshot};
 
 use crate::access::{self, AccessPolicySource, PolicyCache, Resolver};
@@ -64,6 +66,19 @@ pub trait ClusterSource: Send + Sync {
     fn status(&self) -> Result<DaemonStatus, String>;
     /// Carries out `request` (a command), or says why it could not be sent.
     fn command(&self, request: &Request) -> Result<Reply, String>;
+    /// The notices the daemon's current life told after number `after`, oldest first.
+    fn notices(&self, after: u64) -> Result<Notices, String>;
+}
+
+/// What [`ClusterSource::notices`] answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notices {
+    /// The daemon's life: numbers start again at 1 in a new one.
+    pub incarnation: u64,
+    /// The number of the last notice told in this life.
+    pub told: u64,
+    /// The notices after the number asked for (a bounded number of them), oldest first.
+    pub notices: Vec<NumberedNotice>,
 }
 
 /// How long RequestStateChange waits by default for the run or halt to end before it
@@ -85,6 +100,7 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(330);
 pub struct AdminSocket {
     status: Mutex<AdminClient>,
     commands: Mutex<AdminClient>,
+    notices: Mutex<AdminClient>,
 }
 
 impl AdminSocket {
@@ -93,6 +109,7 @@ impl AdminSocket {
         let path = path.into();
         AdminSocket {
             status: Mutex::new(AdminClient::new(path.clone())),
+            notices: Mutex::new(AdminClient::new(path.clone())),
             commands: Mutex::new(AdminClient::new(path).with_timeout(COMMAND_TIMEOUT)),
         }
     }
@@ -111,6 +128,23 @@ impl ClusterSource for AdminSocket {
         client
             .request(request)
             .map_err(|e| format!("the cluster daemon does not answer: {e}"))
+    }
+
+    fn notices(&self, after: u64) -> Result<Notices, String> {
+        let mut client = self.notices.lock().unwrap_or_else(PoisonError::into_inner);
+        match client.request(&Request::Notices { after }) {
+            Ok(Reply::Notices {
+                incarnation,
+                told,
+                notices,
+            }) => Ok(Notices {
+                incarnation,
+                told,
+                notices,
+            }),
+            Ok(other) => Err(format!("the cluster daemon answered {other:?} to notices")),
+            Err(e) => Err(format!("the cluster daemon does not answer: {e}")),
+        }
     }
 }
 
@@ -1701,6 +1735,10 @@ mod tests {
         }
 
         fn command(&self, _request: &Request) -> Result<Reply, String> {
+            Err("the cluster daemon does not answer: connection refused".into())
+        }
+
+        fn notices(&self, _after: u64) -> Result<Notices, String> {
             Err("the cluster daemon does not answer: connection refused".into())
         }
     }

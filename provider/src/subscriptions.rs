@@ -51,6 +51,27 @@ pub struct Record {
     pub instance: Instance,
 }
 
+/// An enabled subscription as the indication service needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Active {
+    /// The user who created the subscription.
+    pub owner: String,
+    /// The filter's Name (IndicationFilterName of what it sends).
+    pub filter_name: String,
+    /// The filter's query.
+    pub query: String,
+    /// The query's language (WQL or DMTF:CQL).
+    pub language: String,
+    /// The namespaces whose indications the filter takes (none: any).
+    pub source_namespaces: Vec<String>,
+    /// The destination's Name: its queue's key.
+    pub destination: String,
+    /// The destination's URL.
+    pub url: String,
+    /// When the subscription was last enabled: events before it are not sent to it.
+    pub since: Option<std::time::SystemTime>,
+}
+
 /// Why the store could not load its file.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -104,6 +125,156 @@ impl SubscriptionStore {
     /// A copy of everything stored.
     pub fn snapshot(&self) -> Vec<Record> {
         self.lock().clone()
+    }
+
+    /// The enabled subscriptions, each with its filter and destination (a subscription
+    /// whose filter or destination is gone is left out).
+    pub fn active(&self) -> Vec<Active> {
+        let records = self.lock();
+        let find = |class: &str, reference: Option<&Value>| -> Option<&Record> {
+            let Some(Value::Reference(path)) = reference else {
+                return None;
+            };
+            let ObjectPath::Instance(path) = path.as_ref() else {
+                return None;
+            };
+            records
+                .iter()
+                .find(|r| r.path.class_name.matches(class) && same(&r.path, path))
+        };
+        let text = |record: &Record, name: &str| {
+            record
+                .instance
+                .value(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let mut active = Vec::new();
+        for record in records.iter() {
+            if !record.path.class_name.matches(SUBSCRIPTION) {
+                continue;
+            }
+            // 2 Enabled, 3 Enabled Degraded; 4 Disabled and the rest send nothing.
+            if !matches!(
+                record.instance.value("SubscriptionState"),
+                Some(Value::Uint16(2 | 3)) | None
+            ) {
+                continue;
+            }
+            let (Some(filter), Some(handler)) = (
+                find(FILTER, record.path.key("Filter")),
+                find(DESTINATION, record.path.key("Handler")),
+            ) else {
+                continue;
+            };
+            let (Some(filter_name), Some(query), Some(language), Some(destination), Some(url)) = (
+                text(filter, "Name"),
+                text(filter, "Query"),
+                text(filter, "QueryLanguage"),
+                text(handler, "Name"),
+                text(handler, "Destination"),
+            ) else {
+                continue;
+            };
+            let mut source_namespaces: Vec<String> = match filter.instance.value("SourceNamespaces")
+            {
+                Some(Value::Array(values)) => values
+                    .iter()
+                    .filter_map(|v| v.as_ref()?.as_str())
+                    .map(str::to_owned)
+                    .collect(),
+                _ => Vec::new(),
+            };
+            if let Some(single) = text(filter, "SourceNamespace") {
+                source_namespaces.push(single);
+            }
+            let since = match record.instance.value("TimeOfLastStateChange") {
+                Some(Value::Datetime(at)) => crate::package_jobs::system_time(at),
+                _ => None,
+            };
+            active.push(Active {
+                owner: record.owner.clone(),
+                filter_name,
+                query,
+                language,
+                source_namespaces,
+                destination,
+                url,
+                since,
+            });
+        }
+        active
+    }
+
+    /// Applies SubscriptionRemovalAction `action` to the subscriptions of the destination
+    /// named `name`, which failed for the whole removal interval: 2 deletes them, 3 disables
+    /// them (SubscriptionState 4), anything else leaves them.
+    pub fn destination_failed(&self, name: &str, action: u16) {
+        if action != 2 && action != 3 {
+            return;
+        }
+        let result = self.commit(|records| {
+            let Some(handler) = records
+                .iter()
+                .find(|r| {
+                    r.path.class_name.matches(DESTINATION)
+                        && r.instance.value("Name").and_then(Value::as_str) == Some(name)
+                })
+                .map(|r| r.path.clone())
+            else {
+                return Ok(0);
+            };
+            let refers = |r: &Record| {
+                r.path.class_name.matches(SUBSCRIPTION)
+                    && matches!(r.path.key("Handler"), Some(Value::Reference(p))
+                        if matches!(p.as_ref(), ObjectPath::Instance(p) if same(p, &handler)))
+            };
+            let count = records.iter().filter(|r| refers(r)).count();
+            if action == 2 {
+                records.retain(|r| !refers(r));
+            } else {
+                for record in records.iter_mut().filter(|r| refers(r)) {
+                    record.instance.set(Property::new(
+                        "SubscriptionState",
+                        cim_schema::model::CimType::Uint16,
+                        Some(Value::Uint16(4)),
+                    ));
+                    record.instance.set(Property::new(
+                        "TimeOfLastStateChange",
+                        cim_schema::model::CimType::Datetime,
+                        Some(Value::Datetime(now())),
+                    ));
+                }
+            }
+            Ok(count)
+        });
+        match result {
+            Ok(count) => tracing::warn!(
+                destination = name,
+                subscriptions = count,
+                action = if action == 2 { "deleted" } else { "disabled" },
+                "subscriptions of a failed listener destination"
+            ),
+            Err(error) => tracing::error!(
+                destination = name,
+                %error,
+                "the removal action could not be applied"
+            ),
+        }
+    }
+
+    /// Every listener destination: its Name and its Destination URL.
+    pub fn destinations(&self) -> Vec<(String, String)> {
+        self.lock()
+            .iter()
+            .filter(|r| r.path.class_name.matches(DESTINATION))
+            .filter_map(|r| {
+                Some((
+                    r.instance.value("Name")?.as_str()?.to_owned(),
+                    r.instance.value("Destination")?.as_str()?.to_owned(),
+                ))
+            })
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Record>> {

@@ -19,6 +19,7 @@ fn manager() -> Arc<ObjectManager> {
         version: "0.1.0".into(),
         system_name: "node1".into(),
         profiles: Vec::new(),
+        indication_service: Default::default(),
     };
     Arc::new(standard_object_manager("node1", &settings).unwrap())
 }

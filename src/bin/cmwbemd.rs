@@ -73,6 +73,9 @@ struct Cli {
     #[arg(long, value_name = "SECONDS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(0..=20))]
     method_wait: u64,
+    /// How indications are delivered.
+    #[command(flatten)]
+    indications: agent::IndicationArgs,
     /// Open connections at most.
     #[arg(long, value_name = "N")]
     connections_max: Option<usize>,
@@ -213,6 +216,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         cluster_name,
         local_socket: cli.local_socket.clone(),
         method_wait: Duration::from_secs(cli.method_wait),
+        indications: cli.indications.clone(),
     };
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     agent::serve(

@@ -78,6 +78,7 @@ pub fn service() -> Service {
         version: "0.1.0".into(),
         system_name: "node1".into(),
         profiles: Vec::new(),
+        indication_service: Default::default(),
     };
     let manager = standard_object_manager("node1", &settings).expect("the standard manager");
     let config = ServerConfig {

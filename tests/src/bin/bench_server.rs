@@ -130,6 +130,7 @@ fn object_manager(cli: &Cli) -> anyhow::Result<ObjectManager> {
         version: env!("CARGO_PKG_VERSION").into(),
         system_name: "localhost".into(),
         profiles: Vec::new(),
+        indication_service: Default::default(),
     };
     InteropProvider::install(&mut manager, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Printable ASCII that XML carries unescaped, so the payload's bytes are its characters.

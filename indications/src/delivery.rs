@@ -1,0 +1,456 @@
+//! Delivery: one task per listener destination takes the destination's indications from the
+//! outbox in order and POSTs each as a CIM-XML `ExportIndication` (DSP0200 §4) over one
+//! HTTP/1.1 keep-alive connection. An indication leaves the outbox only when the listener
+//! answered 200 with no `ERROR`; until then it is sent again, `retry_interval` apart, for as
+//! long as the destination keeps failing for less than `removal_after`. Then the caller
+//! applies the subscription removal action.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cim_schema::xml::{Body, Limits};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use crate::outbox::Outbox;
+
+/// The largest listener response read: an `EXPMETHODRESPONSE` is a few hundred bytes.
+const RESPONSE_BYTES_MAX: usize = 64 * 1024;
+
+/// How many indications one read of the outbox takes.
+const READ_BATCH: usize = 64;
+
+/// A listener's address, from a destination's `Destination` property.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// `https` (else plain `http`).
+    pub https: bool,
+    /// The host as written (a name, an IPv4 address, or an IPv6 address without brackets).
+    pub host: String,
+    /// The port (the scheme's default when the URL has none: 5990 for https, 5988 for http,
+    /// as OpenPegasus and SFCB do).
+    pub port: u16,
+    /// The request target (`/` when the URL has no path).
+    pub path: String,
+    /// The `Host` header.
+    pub authority: String,
+}
+
+/// Why a destination URL is not one indications can be sent to.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TargetError {
+    /// Not a URL.
+    #[error("the destination {0:?} is not a URL")]
+    NotUrl(String),
+    /// Neither http nor https.
+    #[error("the destination {0:?} is neither http:// nor https://")]
+    Scheme(String),
+    /// No host.
+    #[error("the destination {0:?} names no host")]
+    NoHost(String),
+}
+
+impl Target {
+    /// Parses `url` (`https://listener.example:5003/cimlistener`).
+    pub fn parse(url: &str) -> Result<Target, TargetError> {
+        let uri: http::Uri = url
+            .trim()
+            .parse()
+            .map_err(|_| TargetError::NotUrl(url.to_owned()))?;
+        let https = match uri.scheme_str().map(str::to_ascii_lowercase).as_deref() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(TargetError::Scheme(url.to_owned())),
+        };
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| TargetError::NoHost(url.to_owned()))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = uri.port_u16().unwrap_or(if https { 5990 } else { 5988 });
+        let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        Ok(Target {
+            https,
+            host,
+            port,
+            path: if path.is_empty() { "/".into() } else { path },
+            authority,
+        })
+    }
+}
+
+/// How delivery retries (CIM_IndicationService's properties) and how long it waits.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Retries of one indication before the destination is reported failing
+    /// (`DeliveryRetryAttempts`); delivery goes on after them.
+    pub retry_attempts: u16,
+    /// Time between attempts (`DeliveryRetryInterval`).
+    pub retry_interval: Duration,
+    /// How long a destination may keep failing before the removal action
+    /// (`SubscriptionRemovalTimeInterval`).
+    pub removal_after: Duration,
+    /// The longest a connection (TCP and TLS) may take.
+    pub connect_timeout: Duration,
+    /// The longest a listener may take to answer an indication.
+    pub request_timeout: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Policy {
+        Policy {
+            retry_attempts: 3,
+            retry_interval: Duration::from_secs(30),
+            removal_after: Duration::from_secs(30 * 24 * 3600),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a destination's delivery has done, for CIM_IndicationService, /metrics and logs.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Indications the listener accepted.
+    pub delivered: AtomicU64,
+    /// Attempts that failed.
+    pub failed_attempts: AtomicU64,
+    /// True while the destination fails.
+    pub failing: AtomicBool,
+    /// The last failure.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl Stats {
+    /// The last failure, if any.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// How a delivery task ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It was told to stop.
+    Stopped,
+    /// The destination kept failing for `removal_after`: apply the removal action.
+    RemovalDue {
+        /// The last failure.
+        error: String,
+    },
+}
+
+/// One destination's delivery.
+pub struct Delivery {
+    /// The outbox it takes indications from.
+    pub outbox: Outbox,
+    /// The destination's key in the outbox.
+    pub key: String,
+    /// Where the listener is.
+    pub target: Target,
+    /// The TLS client configuration for https targets.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Retries and timeouts.
+    pub policy: Policy,
+    /// What it has done.
+    pub stats: Arc<Stats>,
+}
+
+impl Delivery {
+    /// Delivers until `stop` turns true (or its sender is dropped), or until the removal
+    /// action is due.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) -> Outcome {
+        let mut committed = self.outbox.watch(&self.key);
+        let mut next = self.outbox.info(&self.key).map_or(0, |i| i.head);
+        let mut connection: Option<SendRequest<Full<Bytes>>> = None;
+        let mut failing_since: Option<Instant> = None;
+        let mut failures: u32 = 0;
+        loop {
+            if *stop.borrow() {
+                return Outcome::Stopped;
+            }
+            committed.borrow_and_update();
+            if let Some(info) = self.outbox.info(&self.key) {
+                next = next.max(info.head);
+            }
+            let batch = match self.outbox.read(&self.key, next, READ_BATCH) {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::error!(destination = %self.key, %error, "the outbox cannot be read");
+                    if pause(&mut stop, self.policy.retry_interval).await {
+                        return Outcome::Stopped;
+                    }
+                    continue;
+                }
+            };
+            if batch.is_empty() {
+                tokio::select! {
+                    changed = committed.changed() => {
+                        if changed.is_err() {
+                            // The destination left the outbox.
+                            return Outcome::Stopped;
+                        }
+                    }
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            for (sequence, body) in batch {
+                let body = Bytes::from(body);
+                loop {
+                    match self.send(&mut connection, body.clone()).await {
+                        Ok(()) => {
+                            self.outbox.delivered(&self.key, sequence);
+                            self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                            next = sequence + 1;
+                            if failing_since.take().is_some() {
+                                self.stats.failing.store(false, Ordering::Relaxed);
+                                tracing::info!(
+                                    destination = %self.key,
+                                    listener = %self.target.authority,
+                                    failures,
+                                    "the listener takes indications again"
+                                );
+                            }
+                            failures = 0;
+                            break;
+                        }
+                        Err(error) => {
+                            connection = None;
+                            failures += 1;
+                            self.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                            self.stats.failing.store(true, Ordering::Relaxed);
+                            *self
+                                .stats
+                                .last_error
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
+                            let since = *failing_since.get_or_insert_with(Instant::now);
+                            if failures == 1 {
+                                tracing::warn!(
+                                    destination = %self.key,
+                                    listener = %self.target.authority,
+                                    sequence,
+                                    %error,
+                                    "indication delivery failed; it will be sent again"
+                                );
+                            } else if failures == u32::from(self.policy.retry_attempts) + 1 {
+                                tracing::error!(
+                                    destination = %self.key,
+                                    listener = %self.target.authority,
+                                    sequence,
+                                    %error,
+                                    retries = self.policy.retry_attempts,
+                                    "the listener keeps failing; its indications stay queued"
+                                );
+                            }
+                            if since.elapsed() >= self.policy.removal_after {
+                                return Outcome::RemovalDue { error };
+                            }
+                            if pause(&mut stop, self.policy.retry_interval).await {
+                                return Outcome::Stopped;
+                            }
+                            // Dropped meanwhile (the queue overflowed): go on with the rest.
+                            if self
+                                .outbox
+                                .info(&self.key)
+                                .is_none_or(|info| info.head > sequence)
+                            {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// POSTs one indication; `Ok` when the listener took it.
+    async fn send(
+        &self,
+        connection: &mut Option<SendRequest<Full<Bytes>>>,
+        body: Bytes,
+    ) -> Result<(), String> {
+        if connection.as_ref().is_none_or(SendRequest::is_closed) {
+            *connection = Some(
+                tokio::time::timeout(self.policy.connect_timeout, self.connect())
+                    .await
+                    .map_err(|_| "connection timed out".to_owned())??,
+            );
+        }
+        let Some(sender) = connection.as_mut() else {
+            return Err("no connection".into());
+        };
+        let request = http::Request::post(self.target.path.as_str())
+            .header(http::header::HOST, self.target.authority.as_str())
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/xml; charset=\"utf-8\"",
+            )
+            .header("CIMProtocolVersion", "1.0")
+            .header("CIMExport", "MethodRequest")
+            .header("CIMExportMethod", "ExportIndication")
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())?;
+        let exchange = async {
+            sender.ready().await.map_err(|e| e.to_string())?;
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = response.status();
+            let cim_error = response
+                .headers()
+                .get("CIMError")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = Limited::new(response.into_body(), RESPONSE_BYTES_MAX)
+                .collect()
+                .await
+                .map_err(|e| format!("reading the answer: {e}"))?
+                .to_bytes();
+            if status != http::StatusCode::OK {
+                return Err(match cim_error {
+                    Some(error) => format!("HTTP {status}, CIMError {error}"),
+                    None => format!("HTTP {status}"),
+                });
+            }
+            check_answer(&body)
+        };
+        tokio::time::timeout(self.policy.request_timeout, exchange)
+            .await
+            .map_err(|_| "the listener did not answer in time".to_owned())?
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {
+        let tcp = TcpStream::connect((self.target.host.as_str(), self.target.port))
+            .await
+            .map_err(|e| format!("connecting: {e}"))?;
+        // Indications are small and each waits for its answer.
+        let _ = tcp.set_nodelay(true);
+        if !self.target.https {
+            return handshake(tcp).await;
+        }
+        let name = ServerName::try_from(self.target.host.clone())
+            .map_err(|e| format!("the host name {:?}: {e}", self.target.host))?;
+        let tls = tokio_rustls::TlsConnector::from(self.tls.clone())
+            .connect(name, tcp)
+            .await
+            .map_err(|e| format!("TLS: {e}"))?;
+        handshake(tls).await
+    }
+}
+
+/// Starts an HTTP/1.1 connection over `io`; its driver runs as a task of its own.
+async fn handshake<T>(io: T) -> Result<SendRequest<Full<Bytes>>, String>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        // It ends when the listener or this side closes; the sender then reports closed.
+        let _ = connection.await;
+    });
+    Ok(sender)
+}
+
+/// `Ok` when a 200 answer's body is an export response without `ERROR`.
+fn check_answer(body: &[u8]) -> Result<(), String> {
+    // Some listeners answer 200 with no body at all; that is taken as acceptance.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(());
+    }
+    let message = cim_schema::xml::decode(body, &Limits::default())
+        .map_err(|e| format!("the answer is not CIM-XML: {e}"))?;
+    match message.body {
+        Body::ExportResponse(response) => match response.result {
+            Ok(_) => Ok(()),
+            Err(error) => Err(format!(
+                "the listener answered CIM error {}{}",
+                error.code,
+                error
+                    .description
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            )),
+        },
+        _ => Err("the answer is not an export response".into()),
+    }
+}
+
+/// Waits `interval`; true if told to stop meanwhile.
+async fn pause(stop: &mut watch::Receiver<bool>, interval: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(interval) => *stop.borrow(),
+        changed = stop.changed() => changed.is_err() || *stop.borrow(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destination_urls_parse_with_the_default_ports() {
+        assert_eq!(
+            Target::parse("https://listener.example:5003/cimlistener/x"),
+            Ok(Target {
+                https: true,
+                host: "listener.example".into(),
+                port: 5003,
+                path: "/cimlistener/x".into(),
+                authority: "listener.example:5003".into(),
+            })
+        );
+        let plain = Target::parse("HTTP://127.0.0.1").expect("plain");
+        assert_eq!(
+            (plain.https, plain.port, plain.path.as_str()),
+            (false, 5988, "/")
+        );
+        let v6 = Target::parse("https://[::1]:5004").expect("v6");
+        assert_eq!(
+            (v6.host.as_str(), v6.authority.as_str()),
+            ("::1", "[::1]:5004")
+        );
+        assert_eq!(Target::parse("https://[::1]").expect("v6").port, 5990);
+        assert!(matches!(
+            Target::parse("ftp://x"),
+            Err(TargetError::Scheme(_))
+        ));
+        assert!(matches!(Target::parse("x y"), Err(TargetError::NotUrl(_))));
+        assert!(Target::parse("localhost:5000").is_err());
+    }
+
+    #[test]
+    fn an_error_answer_is_a_failure() {
+        let ok = br#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1" PROTOCOLVERSION="1.0"><SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"/></SIMPLEEXPRSP></MESSAGE></CIM>"#;
+        assert_eq!(check_answer(ok), Ok(()));
+        let error = br#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1" PROTOCOLVERSION="1.0"><SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"><ERROR CODE="1" DESCRIPTION="no"/></EXPMETHODRESPONSE></SIMPLEEXPRSP></MESSAGE></CIM>"#;
+        assert_eq!(
+            check_answer(error),
+            Err("the listener answered CIM error 1: no".into())
+        );
+        assert!(check_answer(b"<html/>").is_err());
+        assert_eq!(check_answer(b""), Ok(()));
+    }
+}

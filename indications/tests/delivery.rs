@@ -1,0 +1,306 @@
+//! Delivery from the outbox to a real listener on loopback: a small hyper server that
+//! records the bodies it is sent, over HTTP and HTTPS.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cimguard_certs::{ClientTlsSettings, ServerNames, TlsSettings};
+use cimguard_indications::{Batch, Delivery, Outbox, Outcome, Policy, Stats, Target, CAPACITY};
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+const ANSWER: &str = r#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1" PROTOCOLVERSION="1.0"><SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"/></SIMPLEEXPRSP></MESSAGE></CIM>"#;
+
+/// The bounds of every wait: far above what any step takes.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// What a listener received: each body with the request's CIMExportMethod header.
+type Received = Arc<Mutex<Vec<(String, String)>>>;
+
+/// Serves ExportIndication on `listener` until the task is aborted.
+fn serve(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>, received: Received) {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let received = received.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let received = received.clone();
+                    async move {
+                        let method = request
+                            .headers()
+                            .get("CIMExportMethod")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned();
+                        let body = request.into_body().collect().await.map(|b| b.to_bytes());
+                        let body = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
+                        received.lock().unwrap().push((method, body));
+                        Ok::<_, Infallible>(
+                            hyper::Response::builder()
+                                .header("CIMExport", "MethodResponse")
+                                .body(Full::new(Bytes::from_static(ANSWER.as_bytes())))
+                                .unwrap(),
+                        )
+                    }
+                });
+                let builder = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    None => {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                    Some(config) => {
+                        let Ok(stream) =
+                            tokio_rustls::TlsAcceptor::from(config).accept(stream).await
+                        else {
+                            return;
+                        };
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
+            });
+        }
+    });
+}
+
+async fn batch(outbox: &Outbox, destination: &str, bodies: std::ops::Range<u32>) {
+    let mut batch = Batch::new();
+    for k in bodies {
+        batch.append(
+            destination,
+            Box::new(move |context, sequence| {
+                format!("{context} {sequence} event{k}").into_bytes()
+            }),
+        );
+    }
+    outbox.commit(batch).await.expect("commit");
+}
+
+/// Waits until `received` holds `count` bodies (or the deadline passes); the bodies.
+async fn wait_for(received: &Received, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let bodies: Vec<String> = received
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.1.clone())
+            .collect();
+        if bodies.len() >= count || Instant::now() > deadline {
+            return bodies;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn policy() -> Policy {
+    Policy {
+        retry_interval: Duration::from_millis(200),
+        ..Policy::default()
+    }
+}
+
+fn start(
+    outbox: &Outbox,
+    url: &str,
+    tls: &ClientTlsSettings,
+    policy: Policy,
+) -> (
+    watch::Sender<bool>,
+    Arc<Stats>,
+    tokio::task::JoinHandle<Outcome>,
+) {
+    let stats = Arc::new(Stats::default());
+    let delivery = Delivery {
+        outbox: outbox.clone(),
+        key: "dest".into(),
+        target: Target::parse(url).expect("url"),
+        tls: cimguard_certs::client_config(tls).expect("client tls"),
+        policy,
+        stats: stats.clone(),
+    };
+    let (stop, stopped) = watch::channel(false);
+    (stop, stats, tokio::spawn(delivery.run(stopped)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn indications_arrive_in_order_and_leave_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&dir.path().join("o.redb"), CAPACITY).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = Received::default();
+    serve(listener, None, received.clone());
+    let (stop, stats, task) = start(
+        &outbox,
+        &format!("http://{address}/cimlistener"),
+        &ClientTlsSettings::default(),
+        policy(),
+    );
+    batch(&outbox, "dest", 0..3).await;
+    batch(&outbox, "dest", 3..5).await;
+    let bodies = wait_for(&received, 5).await;
+    let context = outbox.info("dest").unwrap().context;
+    let wanted: Vec<String> = (0..5).map(|k| format!("{context} {k} event{k}")).collect();
+    assert_eq!(bodies, wanted);
+    assert!(received
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|r| r.0 == "ExportIndication"));
+    // Delivered indications leave the outbox with the next commit.
+    let deadline = Instant::now() + DEADLINE;
+    while outbox.info("dest").unwrap().pending() > 0 && Instant::now() < deadline {
+        outbox.commit(Batch::new()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(outbox.info("dest").unwrap().pending(), 0);
+    assert_eq!(
+        stats.delivered.load(std::sync::atomic::Ordering::Relaxed),
+        5
+    );
+    stop.send(true).unwrap();
+    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_is_queued_while_the_listener_is_down_arrives_once_it_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.redb");
+    // A port with no listener yet.
+    let address: SocketAddr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let url = format!("http://{address}");
+    {
+        let outbox = Outbox::open(&path, CAPACITY).unwrap();
+        let (stop, stats, task) = start(&outbox, &url, &ClientTlsSettings::default(), policy());
+        batch(&outbox, "dest", 0..10).await;
+        let deadline = Instant::now() + DEADLINE;
+        while stats
+            .failed_attempts
+            .load(std::sync::atomic::Ordering::Relaxed)
+            < 2
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(stats.failing.load(std::sync::atomic::Ordering::Relaxed));
+        assert!(stats.last_error().unwrap().contains("connecting"));
+        // The agent goes away with its queue undelivered.
+        stop.send(true).unwrap();
+        assert_eq!(task.await.unwrap(), Outcome::Stopped);
+    }
+    let outbox = Outbox::open(&path, CAPACITY).unwrap();
+    batch(&outbox, "dest", 10..20).await;
+    let listener = TcpListener::bind(address).await.unwrap();
+    let received = Received::default();
+    serve(listener, None, received.clone());
+    let (_stop, _stats, _task) = start(&outbox, &url, &ClientTlsSettings::default(), policy());
+    let bodies = wait_for(&received, 20).await;
+    let context = outbox.info("dest").unwrap().context;
+    let wanted: Vec<String> = (0..20).map(|k| format!("{context} {k} event{k}")).collect();
+    assert_eq!(bodies, wanted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_listener_gets_indications_only_if_its_certificate_is_trusted() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ServerNames {
+        dns_names: vec!["localhost".into()],
+        ip_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+    };
+    let paths = cimguard_certs::ensure(&dir.path().join("tls"), &names).unwrap();
+    let server = cimguard_certs::server_config(&TlsSettings {
+        paths: paths.clone(),
+        client_ca: None,
+    })
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = Received::default();
+    serve(listener, Some(server), received.clone());
+    let url = format!("https://{address}");
+
+    // Untrusted (the system's authorities do not know this one): nothing arrives.
+    let outbox = Outbox::open(&dir.path().join("o.redb"), CAPACITY).unwrap();
+    let system = ClientTlsSettings {
+        system_roots: true,
+        ..ClientTlsSettings::default()
+    };
+    let (stop, stats, task) = start(&outbox, &url, &system, policy());
+    batch(&outbox, "dest", 0..3).await;
+    let deadline = Instant::now() + DEADLINE;
+    while stats
+        .failed_attempts
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 2
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let error = stats.last_error().unwrap();
+    assert!(
+        error.contains("TLS") && error.contains("certificate"),
+        "{error}"
+    );
+    assert!(received.lock().unwrap().is_empty());
+    stop.send(true).unwrap();
+    task.await.unwrap();
+
+    // Trusted through the configured authority: everything, in order.
+    let trusted = ClientTlsSettings {
+        system_roots: true,
+        trusted_ca: vec![paths.ca_cert.clone()],
+        ..ClientTlsSettings::default()
+    };
+    let (_stop, _stats, _task) = start(&outbox, &url, &trusted, policy());
+    let bodies = wait_for(&received, 3).await;
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    assert!(bodies[2].contains(" 2 event2"));
+
+    // The right authority, but the certificate does not name the address: refused.
+    let other = TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let other_address = other.local_addr().unwrap();
+    let other_received = Received::default();
+    let server = cimguard_certs::server_config(&TlsSettings {
+        paths: paths.clone(),
+        client_ca: None,
+    })
+    .unwrap();
+    serve(other, Some(server), other_received.clone());
+    let outbox = Outbox::open(&dir.path().join("p.redb"), CAPACITY).unwrap();
+    let (_stop, stats, _task) = start(
+        &outbox,
+        &format!("https://{other_address}"),
+        &trusted,
+        policy(),
+    );
+    batch(&outbox, "dest", 0..1).await;
+    let deadline = Instant::now() + DEADLINE;
+    while stats
+        .failed_attempts
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 1
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let error = stats.last_error().unwrap();
+    assert!(error.contains("TLS"), "{error}");
+    assert!(other_received.lock().unwrap().is_empty());
+}

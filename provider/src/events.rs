@@ -1,0 +1,596 @@
+//! The indication service: the cluster's events become CIM indications for the subscriptions
+//! of `root/interop`, the outbox keeps them, delivery sends them.
+//!
+//! - A reader thread follows the node daemon's numbered notices (the event catalogue,
+//!   serviceguard.md 1.6(b)) behind a cursor. Each notice becomes an HP_SGAlertIndication
+//!   ([`crate::alerts`]); every enabled subscription whose filter takes it gets a copy,
+//!   projected to the filter's select list, in its destination's queue. The queued copies
+//!   and the cursor are committed in one transaction: after a crash the reader goes on from
+//!   exactly where the outbox stopped, so nothing is lost or queued twice.
+//! - A manager task runs one [`Delivery`] per listener destination of the store, and drops
+//!   the queue of a destination that was deleted.
+//!
+//! Only what this node's daemon tells is sent from here. Notices about the whole cluster are
+//! told by one node only (see `cimguard_cluster::status`), so a listener subscribed on every
+//! node hears each once.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cim_schema::model::{Class, Instance, Name, Property, Value};
+use cim_schema::query::{QueryLanguage, Schema, SelectQuery};
+use cim_schema::xml::{encode, Body, ExportRequest, Message};
+use cimguard_certs::ClientTlsSettings;
+use cimguard_cluster::runtime::daemon::NumberedNotice;
+use cimguard_cluster::status::Snapshot;
+use cimguard_indications::{Batch, Delivery, Outbox, Outcome, Policy, Stats, Target};
+use tokio::sync::watch;
+
+use crate::cimom::ObjectManager;
+use crate::serviceguard::{ClusterSource, CIMV2};
+use crate::subscriptions::{Active, SubscriptionStore};
+
+/// The alert class every notice becomes.
+pub const ALERT_CLASS: &str = "HP_SGAlertIndication";
+
+/// The outbox mark that holds the reader's cursor: the daemon's life and the last notice
+/// number queued (8 bytes little-endian each).
+const CURSOR_MARK: &str = "notices";
+
+/// How often the reader asks the daemon for new notices when it has none.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// How long the reader waits before asking again a daemon that does not answer.
+const RETRY: Duration = Duration::from_millis(500);
+
+/// How often the manager compares the running deliveries with the store's destinations.
+const MANAGE_EVERY: Duration = Duration::from_millis(200);
+
+/// What the indication service is built from.
+#[derive(Clone, Debug)]
+pub struct IndicationSettings {
+    /// The outbox database.
+    pub outbox: PathBuf,
+    /// The most indications a destination's queue holds.
+    pub capacity: u64,
+    /// Retries and timeouts of delivery.
+    pub policy: Policy,
+    /// SubscriptionRemovalAction: what becomes of the subscriptions of a destination that
+    /// failed for the whole removal interval (2 delete, 3 disable, 4 nothing).
+    pub removal_action: u16,
+    /// What HTTPS listeners are verified against.
+    pub tls: ClientTlsSettings,
+}
+
+/// Counters of the service as a whole, for CIM_IndicationService and /metrics.
+#[derive(Debug, Default)]
+pub struct ServiceStats {
+    /// Notices read from the daemon.
+    pub notices: AtomicU64,
+    /// Notices the daemon no longer kept when they were asked for.
+    pub missed: AtomicU64,
+    /// Indications queued for delivery (all destinations).
+    pub queued: AtomicU64,
+}
+
+/// The running indication service; [`stop`](Self::stop) ends it.
+pub struct IndicationService {
+    outbox: Outbox,
+    stats: Arc<ServiceStats>,
+    deliveries: Arc<Mutex<HashMap<String, Arc<Stats>>>>,
+    stop_reader: Arc<AtomicBool>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    stop_manager: watch::Sender<bool>,
+    manager: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for IndicationService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndicationService").finish_non_exhaustive()
+    }
+}
+
+impl IndicationService {
+    /// Opens the outbox and starts the reader and the deliveries (on the current tokio
+    /// runtime).
+    pub fn start(
+        manager: &ObjectManager,
+        source: Arc<dyn ClusterSource>,
+        store: Arc<SubscriptionStore>,
+        settings: &IndicationSettings,
+    ) -> Result<IndicationService, String> {
+        let outbox = Outbox::open(&settings.outbox, settings.capacity)
+            .map_err(|e| format!("the indication outbox {}: {e}", settings.outbox.display()))?;
+        let tls = cimguard_certs::client_config(&settings.tls)
+            .map_err(|e| format!("the indication TLS client: {e}"))?;
+        let alert_class = manager
+            .class(CIMV2, ALERT_CLASS)
+            .map_err(|e| format!("{ALERT_CLASS}: {e}"))?
+            .clone();
+        let stats = Arc::new(ServiceStats::default());
+        let stop_reader = Arc::new(AtomicBool::new(false));
+        let reader = Reader {
+            source,
+            store: store.clone(),
+            outbox: outbox.clone(),
+            alert_class,
+            ancestry: Ancestry::of(manager),
+            host: manager.host().to_owned(),
+            queries: HashMap::new(),
+            stats: stats.clone(),
+        };
+        let stop = stop_reader.clone();
+        let reader = std::thread::Builder::new()
+            .name("indication-reader".into())
+            .spawn(move || reader.run(&stop))
+            .map_err(|e| format!("the indication reader: {e}"))?;
+        let (stop_manager, stopped) = watch::channel(false);
+        let deliveries = Arc::new(Mutex::new(HashMap::new()));
+        let manager = tokio::spawn(manage(
+            outbox.clone(),
+            store,
+            tls,
+            settings.policy.clone(),
+            settings.removal_action,
+            deliveries.clone(),
+            stopped,
+        ));
+        Ok(IndicationService {
+            outbox,
+            stats,
+            deliveries,
+            stop_reader,
+            reader: Some(reader),
+            stop_manager,
+            manager: Some(manager),
+        })
+    }
+
+    /// The outbox (its queues and drop counts).
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// The service's counters.
+    pub fn stats(&self) -> &ServiceStats {
+        &self.stats
+    }
+
+    /// Each destination's delivery counters, by destination Name.
+    pub fn deliveries(&self) -> Vec<(String, Arc<Stats>)> {
+        let mut all: Vec<_> = self
+            .deliveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Stops reading and delivering; what is queued stays in the outbox.
+    pub async fn stop(mut self) {
+        self.stop_reader.store(true, Ordering::Relaxed);
+        let _ = self.stop_manager.send(true);
+        if let Some(manager) = self.manager.take() {
+            let _ = manager.await;
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::task::spawn_blocking(move || reader.join()).await;
+        }
+    }
+}
+
+/// The class hierarchy of `root/cimv2` as a [`Schema`], copied once from the repository (the
+/// reader thread cannot borrow the object manager).
+#[derive(Debug, Default)]
+struct Ancestry {
+    /// Lower-cased class name -> its lower-cased superclasses, nearest first.
+    superclasses: HashMap<String, Vec<String>>,
+}
+
+impl Ancestry {
+    fn of(manager: &ObjectManager) -> Ancestry {
+        let repository = manager.repository();
+        let mut superclasses = HashMap::new();
+        if let Ok(names) = repository.class_names(CIMV2, None, true) {
+            for name in names {
+                let chain = repository
+                    .superclasses(CIMV2, name.as_str())
+                    .map(|chain| {
+                        chain
+                            .into_iter()
+                            .map(|n| n.as_str().to_ascii_lowercase())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                superclasses.insert(name.as_str().to_ascii_lowercase(), chain);
+            }
+        }
+        Ancestry { superclasses }
+    }
+}
+
+impl Schema for Ancestry {
+    fn is_a(&self, class: &str, ancestor: &str) -> bool {
+        class.eq_ignore_ascii_case(ancestor)
+            || self
+                .superclasses
+                .get(&class.to_ascii_lowercase())
+                .is_some_and(|chain| chain.iter().any(|c| c.eq_ignore_ascii_case(ancestor)))
+    }
+}
+
+/// Follows the daemon's notices and queues their indications.
+struct Reader {
+    source: Arc<dyn ClusterSource>,
+    store: Arc<SubscriptionStore>,
+    outbox: Outbox,
+    alert_class: Class,
+    ancestry: Ancestry,
+    host: String,
+    /// Parsed filters by (language, query); `None` for one that does not parse.
+    queries: HashMap<(String, String), Option<Arc<SelectQuery>>>,
+    stats: Arc<ServiceStats>,
+}
+
+impl Reader {
+    fn run(mut self, stop: &AtomicBool) {
+        let (mut life, mut after) = match self.outbox.mark(CURSOR_MARK) {
+            Ok(Some(bytes)) => decode_cursor(&bytes).map_or((None, 0), |(l, a)| (Some(l), a)),
+            Ok(None) => (None, 0),
+            Err(error) => {
+                tracing::error!(%error, "the indication cursor cannot be read; starting from the daemon's first kept notice");
+                (None, 0)
+            }
+        };
+        let mut silent = false;
+        while !stop.load(Ordering::Relaxed) {
+            let reply = match self.source.notices(after) {
+                Ok(reply) => {
+                    if silent {
+                        tracing::info!("the cluster daemon answers again; reading its notices");
+                        silent = false;
+                    }
+                    reply
+                }
+                Err(error) => {
+                    if !silent {
+                        tracing::warn!(%error, "no notices from the cluster daemon; asking again");
+                        silent = true;
+                    }
+                    pause(stop, RETRY);
+                    continue;
+                }
+            };
+            if life != Some(reply.incarnation) {
+                if let Some(old) = life {
+                    tracing::info!(
+                        old,
+                        new = reply.incarnation,
+                        "the cluster daemon began a new life; reading its notices from its first"
+                    );
+                }
+                life = Some(reply.incarnation);
+                if after != 0 {
+                    after = 0;
+                    continue;
+                }
+            }
+            let Some(first) = reply.notices.first() else {
+                pause(stop, POLL);
+                continue;
+            };
+            if first.number > after + 1 {
+                let missed = first.number - after - 1;
+                self.stats.missed.fetch_add(missed, Ordering::Relaxed);
+                tracing::error!(
+                    missed,
+                    after,
+                    "notices were missed: the daemon no longer kept them"
+                );
+            }
+            let snapshot = match self.source.status() {
+                Ok(status) => status.cluster,
+                Err(error) => {
+                    tracing::warn!(%error, "no cluster status to name the notices' elements; asking again");
+                    pause(stop, RETRY);
+                    continue;
+                }
+            };
+            let last = reply.notices.last().map_or(after, |n| n.number);
+            let mut batch = self.batch(&reply.notices, &snapshot, reply.incarnation);
+            batch.mark(CURSOR_MARK, encode_cursor(reply.incarnation, last));
+            let queued = batch.len() as u64;
+            match self.outbox.commit_blocking(batch) {
+                Ok(()) => {
+                    after = last;
+                    self.stats
+                        .notices
+                        .fetch_add(reply.notices.len() as u64, Ordering::Relaxed);
+                    self.stats.queued.fetch_add(queued, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    tracing::error!(%error, "indications could not be queued; trying again");
+                    pause(stop, RETRY);
+                }
+            }
+        }
+    }
+
+    /// The indications of `notices` for every subscription that takes them.
+    fn batch(&mut self, notices: &[NumberedNotice], snapshot: &Snapshot, life: u64) -> Batch {
+        let active = self.store.active();
+        let mut batch = Batch::new();
+        if active.is_empty() {
+            return batch;
+        }
+        for numbered in notices {
+            let at = UNIX_EPOCH + Duration::from_millis(numbered.at_ms);
+            let alert = crate::alerts::alert(&numbered.notice, snapshot);
+            let identifier = format!(
+                "cimguard:{}:{}:{life}:{}",
+                snapshot.name,
+                snapshot.node_name(snapshot.observer),
+                numbered.number
+            );
+            let indication = typed(
+                &self.alert_class,
+                alert.properties(snapshot.generation, &identifier, at, &self.host),
+            );
+            self.offer(&active, &indication, at, &mut batch);
+        }
+        batch
+    }
+
+    /// Queues `indication`, made at `at`, for each subscription in `active` that takes it.
+    fn offer(
+        &mut self,
+        active: &[Active],
+        indication: &Instance,
+        at: SystemTime,
+        batch: &mut Batch,
+    ) {
+        for subscription in active {
+            if subscription.since.is_some_and(|since| at < since) {
+                continue;
+            }
+            if !subscription.source_namespaces.is_empty()
+                && !subscription
+                    .source_namespaces
+                    .iter()
+                    .any(|n| n.trim_matches('/').eq_ignore_ascii_case(CIMV2))
+            {
+                continue;
+            }
+            let Some(query) = self.query(subscription) else {
+                continue;
+            };
+            if !self
+                .ancestry
+                .is_a(indication.class_name.as_str(), query.class_name().as_str())
+                || !query.matches(indication, &self.ancestry)
+            {
+                continue;
+            }
+            let mut copy = query.project(indication);
+            copy.set(Property::new(
+                "IndicationFilterName",
+                cim_schema::model::CimType::String,
+                Some(Value::String(subscription.filter_name.clone())),
+            ));
+            batch.append(
+                &subscription.destination,
+                Box::new(move |context, sequence| export_message(copy, context, sequence)),
+            );
+        }
+    }
+
+    /// The parsed filter of `subscription` (parsed once per distinct query).
+    fn query(&mut self, subscription: &Active) -> Option<Arc<SelectQuery>> {
+        let key = (subscription.language.clone(), subscription.query.clone());
+        self.queries
+            .entry(key)
+            .or_insert_with(|| {
+                let language = QueryLanguage::from_name(&subscription.language)?;
+                match SelectQuery::parse(language, &subscription.query) {
+                    Ok(query) => Some(Arc::new(query)),
+                    Err(error) => {
+                        // The store checks queries at creation; a stored one that no longer
+                        // parses takes nothing.
+                        tracing::error!(
+                            filter = %subscription.filter_name,
+                            query = %subscription.query,
+                            error = %error.message,
+                            "a filter's query does not parse; it takes no indication"
+                        );
+                        None
+                    }
+                }
+            })
+            .clone()
+    }
+}
+
+/// An instance of `class` with `values`, each typed as the class declares it (a name the
+/// class lacks is left out: the values come from this crate's own tables).
+fn typed(class: &Class, values: Vec<(&'static str, Option<Value>)>) -> Instance {
+    let mut instance = Instance::new(class.name.clone());
+    for (name, value) in values {
+        let Some(declared) = class.property(name) else {
+            tracing::error!(class = %class.name, property = name, "no such property");
+            continue;
+        };
+        let mut property = Property::new(declared.name.clone(), declared.cim_type.clone(), value);
+        property.is_array = declared.is_array;
+        instance.set(property);
+    }
+    instance
+}
+
+/// The CIM-XML ExportIndication request of `indication`, numbered `sequence` in `context`.
+fn export_message(mut indication: Instance, context: &str, sequence: i64) -> Vec<u8> {
+    indication.set(Property::new(
+        "SequenceContext",
+        cim_schema::model::CimType::String,
+        Some(Value::String(context.to_owned())),
+    ));
+    indication.set(Property::new(
+        "SequenceNumber",
+        cim_schema::model::CimType::Sint64,
+        Some(Value::Sint64(sequence)),
+    ));
+    let class_name: Name = indication.class_name.clone();
+    let message = |instance: Instance| {
+        encode(&Message::new(
+            sequence.to_string(),
+            Body::ExportRequest(ExportRequest::indication(instance)),
+        ))
+    };
+    message(indication).unwrap_or_else(|error| {
+        // The instances are typed from their classes; this is a bug, and the listener
+        // still hears that something happened, in sequence.
+        tracing::error!(%error, class = %class_name, sequence, "an indication could not be encoded");
+        let mut bare = Instance::new(class_name);
+        bare.set(Property::new(
+            "SequenceContext",
+            cim_schema::model::CimType::String,
+            Some(Value::String(context.to_owned())),
+        ));
+        bare.set(Property::new(
+            "SequenceNumber",
+            cim_schema::model::CimType::Sint64,
+            Some(Value::Sint64(sequence)),
+        ));
+        message(bare).unwrap_or_default()
+    })
+}
+
+fn encode_cursor(life: u64, number: u64) -> Vec<u8> {
+    let mut bytes = life.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&number.to_le_bytes());
+    bytes
+}
+
+fn decode_cursor(bytes: &[u8]) -> Option<(u64, u64)> {
+    Some((
+        u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?),
+        u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?),
+    ))
+}
+
+/// Sleeps `span` in short steps, returning early once `stop` is set.
+fn pause(stop: &AtomicBool, span: Duration) {
+    let step = Duration::from_millis(10);
+    let mut left = span;
+    while !stop.load(Ordering::Relaxed) && !left.is_zero() {
+        let now = step.min(left);
+        std::thread::sleep(now);
+        left -= now;
+    }
+}
+
+/// A running delivery: its URL, its stop switch, its task.
+struct Running {
+    url: String,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Outcome>,
+}
+
+/// Keeps one delivery per destination of the store; drops the queues of deleted ones.
+async fn manage(
+    outbox: Outbox,
+    store: Arc<SubscriptionStore>,
+    tls: Arc<rustls::ClientConfig>,
+    policy: Policy,
+    removal_action: u16,
+    deliveries: Arc<Mutex<HashMap<String, Arc<Stats>>>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut running: HashMap<String, Running> = HashMap::new();
+    // Destinations whose URL cannot be sent to, reported once.
+    let mut unusable: HashMap<String, String> = HashMap::new();
+    loop {
+        let wanted: HashMap<String, String> = store.destinations().into_iter().collect();
+        // Gone or moved: stop; gone: drop the queue.
+        let stale: Vec<String> = running
+            .iter()
+            .filter(|(name, r)| wanted.get(*name) != Some(&r.url) || r.task.is_finished())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in stale {
+            let Some(r) = running.remove(&name) else {
+                continue;
+            };
+            let _ = r.stop.send(true);
+            if let Ok(Outcome::RemovalDue { error }) = r.task.await {
+                // SubscriptionRemovalAction applies to the destination's subscriptions.
+                tracing::error!(
+                    destination = %name,
+                    %error,
+                    "the listener failed for the whole removal interval"
+                );
+                store.destination_failed(&name, removal_action);
+            }
+        }
+        for (name, _) in outbox.destinations() {
+            if !wanted.contains_key(&name) {
+                deliveries
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&name);
+                if let Err(error) = outbox.remove(&name).await {
+                    tracing::error!(destination = %name, %error, "a deleted destination's queue could not be dropped");
+                }
+            }
+        }
+        for (name, url) in wanted {
+            if running.contains_key(&name) {
+                continue;
+            }
+            let target = match Target::parse(&url) {
+                Ok(target) => target,
+                Err(error) => {
+                    if unusable.get(&name) != Some(&url) {
+                        tracing::error!(destination = %name, %error, "indications cannot be sent to this destination");
+                        unusable.insert(name, url);
+                    }
+                    continue;
+                }
+            };
+            unusable.remove(&name);
+            let stats = deliveries
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(name.clone())
+                .or_default()
+                .clone();
+            let delivery = Delivery {
+                outbox: outbox.clone(),
+                key: name.clone(),
+                target,
+                tls: tls.clone(),
+                policy: policy.clone(),
+                stats,
+            };
+            let (stop, stopped) = watch::channel(false);
+            let task = tokio::spawn(delivery.run(stopped));
+            running.insert(name, Running { url, stop, task });
+        }
+        tokio::select! {
+            () = tokio::time::sleep(MANAGE_EVERY) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            break;
+        }
+    }
+    for (_, r) in running {
+        let _ = r.stop.send(true);
+        let _ = r.task.await;
+    }
+}

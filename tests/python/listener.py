@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Subscribes to a cimguard agent with pywbem's WBEMSubscriptionManager and receives the
+indications with pywbem's WBEMListener, printing each as one JSON line.
+
+Usage: listener.py --url URL --ca-certs CA --user NAME --password SECRET
+                   --listen-port PORT [--https-cert CERT --https-key KEY]
+                   [--query QUERY] [--language WQL|DMTF:CQL] [--keep]
+
+Prints {"subscribed": {"filter": NAME, "destination": NAME}} once the filter, the
+destination and the subscription exist, then one line per indication received:
+{"class": ..., "properties": {...}} (values as JSON; datetimes as their CIM text). It runs
+until its standard input closes; then, unless --keep, it removes what it created.
+
+With --listen-only it subscribes to nothing and only receives (a listener that comes back
+after an outage).
+"""
+
+import argparse
+import json
+import sys
+import threading
+import warnings
+
+import pywbem
+from pywbem import WBEMConnection, WBEMListener, WBEMServer, WBEMSubscriptionManager
+
+
+def value(v):
+    if isinstance(v, list):
+        return [value(x) for x in v]
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        return int(v)
+    return str(v)
+
+
+LOCK = threading.Lock()
+
+
+def print_line(obj):
+    with LOCK:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+
+def received(indication, host):
+    print_line(
+        {
+            "class": indication.classname,
+            "properties": {name: value(p.value) for name, p in indication.properties.items()},
+        }
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url")
+    parser.add_argument("--ca-certs")
+    parser.add_argument("--user")
+    parser.add_argument("--password")
+    parser.add_argument("--listen-port", type=int, required=True)
+    parser.add_argument("--https-cert")
+    parser.add_argument("--https-key")
+    parser.add_argument("--query", default="SELECT * FROM HP_SGAlertIndication")
+    parser.add_argument("--language", default="WQL")
+    parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--listen-only", action="store_true")
+    args = parser.parse_args()
+
+    https = args.https_cert is not None
+    if https:
+        listener = WBEMListener(
+            "127.0.0.1",
+            https_port=args.listen_port,
+            certfile=args.https_cert,
+            keyfile=args.https_key,
+        )
+    else:
+        listener = WBEMListener("127.0.0.1", http_port=args.listen_port)
+    listener.add_callback(received)
+    listener.start()
+
+    manager = None
+    server_id = None
+    if not args.listen_only:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            conn = WBEMConnection(
+                args.url,
+                (args.user, args.password),
+                ca_certs=args.ca_certs,
+                timeout=60,
+            )
+            manager = WBEMSubscriptionManager(subscription_manager_id="cimguardtest")
+            server_id = manager.add_server(WBEMServer(conn))
+            scheme = "https" if https else "http"
+            destination = manager.add_destination(
+                server_id,
+                f"{scheme}://127.0.0.1:{args.listen_port}",
+                owned=not args.keep,
+                destination_id="dest" if not args.keep else None,
+                name=None if not args.keep else f"cimguardtest-{args.listen_port}",
+            )
+            filt = manager.add_filter(
+                server_id,
+                "root/cimv2",
+                args.query,
+                query_language=args.language,
+                owned=not args.keep,
+                filter_id="filter" if not args.keep else None,
+                name=None if not args.keep else f"cimguardtest-{args.listen_port}",
+            )
+            manager.add_subscriptions(
+                server_id, filt.path, [destination.path], owned=not args.keep
+            )
+        print_line(
+            {
+                "subscribed": {
+                    "filter": str(filt["Name"]),
+                    "destination": str(destination["Name"]),
+                }
+            }
+        )
+    else:
+        print_line({"listening": args.listen_port})
+
+    # Until the test closes standard input.
+    sys.stdin.read()
+    if manager is not None and not args.keep:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            manager.remove_server(server_id)
+    listener.stop()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except BaseException:
+        import os
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.flush()
+        # The listener's server thread would keep the process alive.
+        os._exit(1)

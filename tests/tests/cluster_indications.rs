@@ -1,0 +1,270 @@
+//! The cluster's events as CIM indications: three real `cmcld` processes on loopback, each
+//! serving its WBEM agent, subscribed to by pywbem's `WBEMSubscriptionManager` and heard by
+//! pywbem's `WBEMListener` (`tests/python/listener.py`).
+//!
+//! Needs `cargo build --bin cmcld --bin cimguard` and the venv of `scripts/test` (the test
+//! fails, never skips, without them).
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use cimguard_tests::cluster::TestCluster;
+use cimguard_tests::pyagent::client_script;
+use serde_json::Value;
+
+const MEMBER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Long enough for a formation, a start and a failover under CI load.
+const BOUND: Duration = Duration::from_secs(60);
+
+const ADMIN: (&str, &str) = ("admin", "admin-secret-1");
+const MONITOR: (&str, &str) = ("watcher", "monitor-secret-1");
+
+/// A pywbem listener subscribed to one node's agent: what it printed, line by line.
+struct Listener {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Listener {
+    /// Starts `listener.py` on a free port, subscribed to node `k`'s agent as `user` with
+    /// `query`; returns once the subscription exists.
+    fn subscribe(cluster: &TestCluster, k: usize, user: (&str, &str), query: &str) -> Listener {
+        let port = free_port();
+        let mut command = client_script("listener.py").unwrap_or_else(|e| panic!("{e}"));
+        command
+            .arg("--url")
+            .arg(cluster.agent_url(k))
+            .arg("--ca-certs")
+            .arg(cluster.agent_ca(k))
+            .arg("--user")
+            .arg(user.0)
+            .arg("--password")
+            .arg(user.1)
+            .arg("--listen-port")
+            .arg(port.to_string())
+            .arg("--query")
+            .arg(query)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn().expect("listener.py starts");
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped stdout");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let value: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("listener.py printed {line:?}: {e}"));
+                sink.lock().unwrap().push(value);
+            }
+        });
+        let mut listener = Listener {
+            child,
+            stdin,
+            lines,
+        };
+        listener.wait(BOUND, "the subscription", |lines| {
+            lines.iter().any(|l| l.get("subscribed").is_some())
+        });
+        listener
+    }
+
+    /// Waits until `done` holds of the lines printed so far (failing after `bound`).
+    fn wait(&mut self, bound: Duration, what: &str, done: impl Fn(&[Value]) -> bool) {
+        let deadline = Instant::now() + bound;
+        loop {
+            if done(&self.lines.lock().unwrap()) {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("listener.py exited ({status}) before {what}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {what} within {bound:?}; the listener printed {:?}",
+                self.lines.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The Name of the filter it created.
+    fn filter_name(&self) -> Value {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .find_map(|l| l.get("subscribed").map(|s| s["filter"].clone()))
+            .unwrap_or_default()
+    }
+
+    /// The indications received so far.
+    fn indications(&self) -> Vec<Value> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.get("class").is_some())
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        // Closing standard input makes it remove its subscription and stop.
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = stdin.flush();
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The demo's shape: dbpkg (a service with restarts, a generic resource), webpkg (depends on
+/// dbpkg) and a multi-node package.
+fn demo_cluster() -> TestCluster {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    cluster.add_demo_packages();
+    cluster.start_all();
+    cluster
+}
+
+/// The pid of dbpkg's service on node `k` (written at each start), if it runs.
+fn db_pid(cluster: &TestCluster, k: usize) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(cluster.dir(k).join("db.pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    std::path::Path::new(&format!("/proc/{pid}"))
+        .exists()
+        .then_some(pid)
+}
+
+fn kill(pid: u32) {
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+}
+
+/// The indications of `listener` whose EventID is `event` and PackageName `package`.
+fn events<'a>(indications: &'a [Value], event: &str, package: &str) -> Vec<&'a Value> {
+    indications
+        .iter()
+        .filter(|i| {
+            i["properties"]["EventID"] == event && i["properties"]["PackageName"] == package
+        })
+        .collect()
+}
+
+/// Each listener's indications carry one sequence context and the numbers 0, 1, 2, ...
+fn assert_numbered(indications: &[Value]) {
+    let Some(first) = indications.first() else {
+        return;
+    };
+    let context = &first["properties"]["SequenceContext"];
+    assert!(context.as_str().is_some_and(|c| !c.is_empty()), "{first}");
+    for (k, indication) in indications.iter().enumerate() {
+        assert_eq!(&indication["properties"]["SequenceContext"], context);
+        assert_eq!(
+            indication["properties"]["SequenceNumber"], k as u64,
+            "{indications:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_failed_package_is_heard_once_by_listeners_subscribed_on_every_node() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    for k in 1..=3 {
+        let output = cluster.agent_command(
+            k,
+            ADMIN,
+            "cmsetresource",
+            &["-r", "sfm_disk", "-s", "up"],
+            BOUND,
+        );
+        assert!(output.status.success(), "{output:?}");
+    }
+    cluster.wait_for(BOUND, "dbpkg's service on n1", |c| {
+        c.owners(1, "dbpkg").unwrap_or_default() == ["n1"] && db_pid(c, 1).is_some()
+    });
+    // The monitor subscribes on every node, to the alerts about packages failing and moving.
+    let query = "SELECT * FROM HP_SGAlertIndication \
+                 WHERE EventID = 'PackageFailed' OR EventID = 'PackageFailover'";
+    let mut listeners: Vec<Listener> = (1..=3)
+        .map(|k| Listener::subscribe(&cluster, k, MONITOR, query))
+        .collect();
+    // service_restart 2: the third kill exhausts the restarts and dbpkg fails over.
+    for _ in 0..2 {
+        let old = db_pid(&cluster, 1).expect("the service runs");
+        kill(old);
+        cluster.wait_for(BOUND, "the service restarted", |c| {
+            db_pid(c, 1).is_some_and(|new| new != old)
+        });
+    }
+    kill(db_pid(&cluster, 1).expect("the service runs"));
+    cluster.wait_for(BOUND, "dbpkg on n2", |c| {
+        c.owners(3, "dbpkg").unwrap_or_default() == ["n2"]
+    });
+    // n1 saw dbpkg fail; the package coordinator (n1, the lowest member) moved it.
+    let all = || -> Vec<Value> { listeners.iter().flat_map(Listener::indications).collect() };
+    let deadline = Instant::now() + BOUND;
+    while (events(&all(), "PackageFailed", "dbpkg").is_empty()
+        || events(&all(), "PackageFailover", "dbpkg").is_empty())
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let heard = all();
+    let failed = events(&heard, "PackageFailed", "dbpkg");
+    assert_eq!(failed.len(), 1, "{heard:#?}\n{}", cluster.logs());
+    let failed = &failed[0]["properties"];
+    assert_eq!(failed["NodeName"], "n1");
+    assert_eq!(failed["PerceivedSeverity"], 6);
+    assert_eq!(failed["AlertType"], 4);
+    assert_eq!(failed["ClusterName"], "testcluster");
+    // The filter pywbem created on n1, by the name it gave it.
+    assert_eq!(failed["IndicationFilterName"], listeners[0].filter_name());
+    let failover = events(&heard, "PackageFailover", "dbpkg");
+    assert_eq!(failover.len(), 1, "{heard:#?}");
+    assert_eq!(failover[0]["properties"]["NodeName"], "n2");
+    // Both came from n1: it saw the failure, and it is the package coordinator.
+    let from_n1 = listeners[0].indications();
+    assert_eq!(events(&from_n1, "PackageFailed", "dbpkg").len(), 1);
+    assert_eq!(events(&from_n1, "PackageFailover", "dbpkg").len(), 1);
+    for listener in &listeners {
+        assert_numbered(&listener.indications());
+    }
+    listeners.clear();
+}
