@@ -51,6 +51,11 @@ impl Listener {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        Listener::spawn(command, BOUND, "subscribed")
+    }
+
+    /// Runs `command` (listener.py) and waits up to `bound` for its line with key `first`.
+    fn spawn(mut command: std::process::Command, bound: Duration, first: &str) -> Listener {
         let mut child = command.spawn().expect("listener.py starts");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped stdout");
@@ -69,10 +74,22 @@ impl Listener {
             stdin,
             lines,
         };
-        listener.wait(BOUND, "the subscription", |lines| {
-            lines.iter().any(|l| l.get("subscribed").is_some())
+        listener.wait(bound, first, |lines| {
+            lines.iter().any(|l| l.get(first).is_some())
         });
         listener
+    }
+
+    /// Kills the listener process (kill -9): its subscription stays.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stdin = None;
+    }
+
+    /// Closes standard input and waits for the process to end.
+    fn close(self) {
+        drop(self);
     }
 
     /// Waits until `done` holds of the lines printed so far (failing after `bound`).
@@ -267,4 +284,180 @@ fn a_failed_package_is_heard_once_by_listeners_subscribed_on_every_node() {
         assert_numbered(&listener.indications());
     }
     listeners.clear();
+}
+
+/// A `cmwbemd` serving node `k`'s daemon from a process of its own, on 127.0.0.1 at `port`,
+/// its state (subscriptions, outbox, TLS material) in `dir`. Its log is appended to
+/// `dir/cmwbemd.log`.
+struct Wbemd {
+    child: Child,
+}
+
+impl Wbemd {
+    fn start(cluster: &TestCluster, k: usize, dir: &std::path::Path, port: u16) -> Wbemd {
+        std::fs::create_dir_all(dir).expect("cmwbemd's directory");
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join("cmwbemd.log"))
+            .expect("cmwbemd's log");
+        let mut child = std::process::Command::new(
+            cimguard_tests::agent::binary("cmwbemd").unwrap_or_else(|e| panic!("{e}")),
+        )
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--cluster-socket")
+        .arg(cluster.dir(k).join("cmcld.sock"))
+        .arg("--state-dir")
+        .arg(dir)
+        .arg("--tls-dir")
+        .arg(dir.join("tls"))
+        .arg("--users-file")
+        .arg(cluster.path().join("users"))
+        .args(["--indication-retry-interval", "1"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("cmwbemd starts");
+        // It prints `listening https ADDRESS` once it serves.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (said, heard) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = said.send(line);
+            }
+        });
+        let line = heard
+            .recv_timeout(BOUND)
+            .unwrap_or_else(|e| panic!("cmwbemd did not say it listens: {e}"));
+        assert!(line.starts_with("listening https"), "{line}");
+        Wbemd { child }
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Wbemd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A pywbem listener that only listens (its subscription exists already) on `port`.
+fn listen_only(port: u16) -> Listener {
+    let mut command = client_script("listener.py").unwrap_or_else(|e| panic!("{e}"));
+    command
+        .arg("--listen-port")
+        .arg(port.to_string())
+        .arg("--listen-only")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    Listener::spawn(command, BOUND, "listening")
+}
+
+#[test]
+fn indications_queued_through_a_listener_outage_and_an_agent_kill_arrive_in_order_once() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    // A package that never starts, with a generic resource to turn up and down: each turn is
+    // a GenericResourceChanged alert from the node where it is set.
+    cluster.add_package(
+        "probepkg",
+        "package_name probepkg\npackage_type failover\nnode_name n1\nnode_name n2\n\
+         auto_run no\ngeneric_resource_name probe\n\
+         generic_resource_evaluation_type during_package_start\n",
+    );
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let wbemd_dir = cluster.path().join("wbemd");
+    let wbemd_port = free_port();
+    let wbemd = Wbemd::start(&cluster, 1, &wbemd_dir, wbemd_port);
+    // A permanent subscription (--keep): it outlives the listener process.
+    let listener_port = free_port();
+    let mut command = client_script("listener.py").unwrap_or_else(|e| panic!("{e}"));
+    command
+        .arg("--url")
+        .arg(format!("https://127.0.0.1:{wbemd_port}"))
+        .arg("--ca-certs")
+        .arg(wbemd_dir.join("tls").join("ca.pem"))
+        .arg("--user")
+        .arg(MONITOR.0)
+        .arg("--password")
+        .arg(MONITOR.1)
+        .arg("--listen-port")
+        .arg(listener_port.to_string())
+        .arg("--query")
+        .arg("SELECT * FROM HP_SGAlertIndication WHERE EventID = 'GenericResourceChanged'")
+        .arg("--keep")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut listener = Listener::spawn(command, BOUND, "subscribed");
+    let mut up = false;
+    let mut turn = |cluster: &TestCluster| {
+        up = !up;
+        let state = if up { "up" } else { "down" };
+        let output = cluster.agent_command(
+            1,
+            ADMIN,
+            "cmsetresource",
+            &["-r", "probe", "-s", state],
+            BOUND,
+        );
+        assert!(output.status.success(), "{output:?}");
+    };
+    // One turn heard while the listener is up.
+    turn(&cluster);
+    listener.wait(BOUND, "the first indication", |lines| {
+        lines.iter().any(|l| l.get("class").is_some())
+    });
+    // The listener goes away (kill -9) for 90 s; 20 turns happen meanwhile, and the agent is
+    // killed (kill -9) and started again after the tenth.
+    let outage = Instant::now();
+    let before = listener.indications();
+    listener.kill();
+    for _ in 0..10 {
+        turn(&cluster);
+    }
+    wbemd.kill();
+    let _wbemd = Wbemd::start(&cluster, 1, &wbemd_dir, wbemd_port);
+    for _ in 0..10 {
+        turn(&cluster);
+    }
+    // The outage lasts 90 s, as a monitoring station's restart might.
+    if let Some(left) = Duration::from_secs(90).checked_sub(outage.elapsed()) {
+        std::thread::sleep(left);
+    }
+    let mut back = listen_only(listener_port);
+    back.wait(BOUND, "the 20 indications queued in the outage", |lines| {
+        lines.iter().filter(|l| l.get("class").is_some()).count() >= 20
+    });
+    let after = back.indications();
+    let mut heard = before;
+    heard.extend(after.iter().cloned());
+    assert_eq!(heard.len(), 21, "{heard:#?}");
+    // One context, numbers 0 to 20 in order: nothing lost, nothing twice.
+    assert_numbered(&heard);
+    // The turns in the order they were made: up, down, up, ...
+    for (k, indication) in heard.iter().enumerate() {
+        let wanted = if k % 2 == 0 { "up" } else { "down" };
+        assert_eq!(
+            indication["properties"]["NewStatus"], wanted,
+            "indication {k}: {heard:#?}"
+        );
+        assert_eq!(indication["properties"]["PackageName"], "probepkg");
+    }
+    back.close();
 }
