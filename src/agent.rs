@@ -264,10 +264,12 @@ pub async fn serve(
         // The cluster's USER_NAME / USER_ROLE policy can raise the users file's roles.
         access_policy = Some(provider);
     }
-    let store = Arc::new(SubscriptionStore::open(
-        Some(settings.state_dir.join("subscriptions.xml")),
-        &host,
-    )?);
+    // In a cluster, the subscriptions are the cluster's (its shared map): every agent serves
+    // them and sends their indications, whichever node they were made at.
+    let store = Arc::new(match &cluster_source {
+        Some(source) => SubscriptionStore::shared(source.clone(), &host),
+        None => SubscriptionStore::open(Some(settings.state_dir.join("subscriptions.xml")), &host)?,
+    });
     store
         .install(&mut manager)
         .map_err(|e| anyhow::anyhow!("{e}"))?;

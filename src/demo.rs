@@ -1046,7 +1046,8 @@ impl<'a> Supervisor<'a> {
                         | Reply::Unchanged
                         | Reply::Status(_)
                         | Reply::Configuration { .. }
-                        | Reply::Notices { .. },
+                        | Reply::Notices { .. }
+                        | Reply::Shared { .. },
                     ) => {}
                     Ok(Reply::Refused(why) | Reply::Error(why)) => say(format_args!(
                         "{}: cannot set generic resource {name} up: {why}",

@@ -15,9 +15,11 @@ use std::fmt;
 use crate::core::{Envelope, Persisted};
 
 /// The first bytes of an encoded envelope: "CW" and the format version.
-const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 7];
+const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 8];
 /// The first bytes of an encoded acceptor state: "CP" and the format version.
 const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 1];
+/// The first bytes of an encoded shared map: "CS" and the format version.
+const SHARED_HEADER: [u8; 3] = [b'C', b'S', 1];
 
 /// Why bytes did not decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +65,16 @@ pub fn encode_persisted(state: &Persisted) -> Vec<u8> {
 /// The acceptor state in `bytes`.
 pub fn decode_persisted(bytes: &[u8]) -> Result<Persisted, WireError> {
     decode(PERSISTED_HEADER, bytes)
+}
+
+/// The bytes of the shared map's file.
+pub fn encode_shared(map: &crate::core::shared::SharedMap) -> Vec<u8> {
+    encode(SHARED_HEADER, map)
+}
+
+/// The shared map in `bytes`.
+pub fn decode_shared(bytes: &[u8]) -> Result<crate::core::shared::SharedMap, WireError> {
+    decode(SHARED_HEADER, bytes)
 }
 
 fn encode<T: serde::Serialize>(header: [u8; 3], value: &T) -> Vec<u8> {

@@ -148,19 +148,19 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x07");
+    assert_eq!(&bytes[..3], b"CW\x08");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 8;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(8)));
+    later[2] = 9;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(9)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
-    // no acknowledgement of a detached package's halt.
-    for version in [1, 2, 3, 4, 5, 6] {
+    // no acknowledgement of a detached package's halt, version 7 no shared map.
+    for version in [1, 2, 3, 4, 5, 6, 7] {
         let mut earlier = bytes.clone();
         earlier[2] = version;
         assert_eq!(decode_envelope(&earlier), Err(WireError::Version(version)));

@@ -101,6 +101,7 @@ pub struct AdminSocket {
     status: Mutex<AdminClient>,
     commands: Mutex<AdminClient>,
     notices: Mutex<AdminClient>,
+    shared: Mutex<AdminClient>,
 }
 
 impl AdminSocket {
@@ -110,6 +111,7 @@ impl AdminSocket {
         AdminSocket {
             status: Mutex::new(AdminClient::new(path.clone())),
             notices: Mutex::new(AdminClient::new(path.clone())),
+            shared: Mutex::new(AdminClient::new(path.clone()).with_timeout(COMMAND_TIMEOUT)),
             commands: Mutex::new(AdminClient::new(path).with_timeout(COMMAND_TIMEOUT)),
         }
     }
@@ -143,6 +145,35 @@ impl ClusterSource for AdminSocket {
                 notices,
             }),
             Ok(other) => Err(format!("the cluster daemon answered {other:?} to notices")),
+            Err(e) => Err(format!("the cluster daemon does not answer: {e}")),
+        }
+    }
+}
+
+/// The daemon's shared map keeps the subscription store's records.
+impl crate::subscriptions::SharedRecords for AdminSocket {
+    fn put(&self, key: &str, value: Option<String>) -> Result<(), String> {
+        let mut client = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        let request = Request::Share {
+            key: key.to_owned(),
+            value,
+        };
+        match client.request(&request) {
+            Ok(Reply::Done) => Ok(()),
+            Ok(Reply::Refused(reason) | Reply::Error(reason)) => Err(reason),
+            Ok(other) => Err(format!("the cluster daemon answered {other:?}")),
+            Err(e) => Err(format!("the cluster daemon does not answer: {e}")),
+        }
+    }
+
+    fn values(
+        &self,
+        unless: Option<(u64, u64)>,
+    ) -> Result<Option<((u64, u64), Vec<(String, String)>)>, String> {
+        let mut client = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        match client.request(&Request::Shared { unless }) {
+            Ok(Reply::Shared { copy, values }) => Ok(values.map(|values| (copy, values))),
+            Ok(other) => Err(format!("the cluster daemon answered {other:?}")),
             Err(e) => Err(format!("the cluster daemon does not answer: {e}")),
         }
     }
@@ -440,7 +471,8 @@ impl ServiceguardProvider {
                 Reply::Status(_)
                 | Reply::Configuration { .. }
                 | Reply::Unchanged
-                | Reply::Notices { .. },
+                | Reply::Notices { .. }
+                | Reply::Shared { .. },
             ) => Ok(not_done(2, "the daemon answered with something else")),
             Err(reason) => Err(OperationError::Failed(reason)),
         }

@@ -51,6 +51,24 @@ pub struct Record {
     pub instance: Instance,
 }
 
+/// A map kept by the whole cluster (the node daemons' shared map), where the store keeps its
+/// records under keys of its own.
+pub trait SharedRecords: Send + Sync {
+    /// Sets the value at `key` cluster-wide (deletes it with `None`); returns once the
+    /// cluster holds the change.
+    fn put(&self, key: &str, value: Option<String>) -> Result<(), String>;
+    /// Every value, by key, unless the copy named `unless` is still the current one (then
+    /// `None`); with the name of the copy read.
+    #[allow(clippy::type_complexity)]
+    fn values(
+        &self,
+        unless: Option<(u64, u64)>,
+    ) -> Result<Option<((u64, u64), Vec<(String, String)>)>, String>;
+}
+
+/// The prefix of the store's keys in the shared map.
+const SHARED_PREFIX: &str = "subscription:";
+
 /// An enabled subscription as the indication service needs it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Active {
@@ -98,6 +116,11 @@ pub struct SubscriptionStore {
     file: Option<PathBuf>,
     system_name: String,
     records: Mutex<Vec<Record>>,
+    /// The cluster's shared map, when the records are kept there (every agent of the
+    /// cluster then serves the same subscriptions).
+    shared: Option<Arc<dyn SharedRecords>>,
+    /// The copy of the shared map the records were last read from.
+    copy: Mutex<Option<(u64, u64)>>,
 }
 
 impl SubscriptionStore {
@@ -111,7 +134,60 @@ impl SubscriptionStore {
             file,
             system_name: system_name.to_owned(),
             records: Mutex::new(records),
+            shared: None,
+            copy: Mutex::new(None),
         })
+    }
+
+    /// A store whose records the cluster keeps in its shared map: a subscription made at
+    /// any node is served, and its indications sent, by every node's agent, and outlives
+    /// the node it was made at.
+    pub fn shared(shared: Arc<dyn SharedRecords>, system_name: &str) -> SubscriptionStore {
+        let store = SubscriptionStore {
+            file: None,
+            system_name: system_name.to_owned(),
+            records: Mutex::new(Vec::new()),
+            shared: Some(shared),
+            copy: Mutex::new(None),
+        };
+        store.refresh();
+        store
+    }
+
+    /// Reads the records again from the shared map if it changed.
+    fn refresh(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let known = *self
+            .copy
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match crate::serviceguard::blocking(|| shared.values(known)) {
+            Ok(None) => {}
+            Ok(Some((copy, values))) => {
+                let mut records = Vec::new();
+                for (key, value) in values {
+                    if !key.starts_with(SHARED_PREFIX) {
+                        continue;
+                    }
+                    match decode_records(value.as_bytes()) {
+                        Ok(mut decoded) => records.append(&mut decoded),
+                        Err(reason) => {
+                            tracing::error!(%key, %reason, "a shared subscription record is unreadable; left out");
+                        }
+                    }
+                }
+                *self.lock() = records;
+                *self
+                    .copy
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(copy);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the cluster's subscriptions could not be read; serving the last copy");
+            }
+        }
     }
 
     /// Registers the store as the provider of the three classes in `root/interop`.
@@ -124,12 +200,14 @@ impl SubscriptionStore {
 
     /// A copy of everything stored.
     pub fn snapshot(&self) -> Vec<Record> {
+        self.refresh();
         self.lock().clone()
     }
 
     /// The enabled subscriptions, each with its filter and destination (a subscription
     /// whose filter or destination is gone is left out).
     pub fn active(&self) -> Vec<Active> {
+        self.refresh();
         let records = self.lock();
         let find = |class: &str, reference: Option<&Value>| -> Option<&Record> {
             let Some(Value::Reference(path)) = reference else {
@@ -265,6 +343,7 @@ impl SubscriptionStore {
 
     /// Every listener destination: its Name and its Destination URL.
     pub fn destinations(&self) -> Vec<(String, String)> {
+        self.refresh();
         self.lock()
             .iter()
             .filter(|r| r.path.class_name.matches(DESTINATION))
@@ -290,10 +369,20 @@ impl SubscriptionStore {
         &self,
         change: impl FnOnce(&mut Vec<Record>) -> Result<T, OperationError>,
     ) -> Result<T, OperationError> {
+        self.refresh();
         let mut records = self.lock();
         let mut next = records.clone();
         let result = change(&mut next)?;
-        if let Some(path) = &self.file {
+        if let Some(shared) = &self.shared {
+            crate::serviceguard::blocking(|| write_shared(shared.as_ref(), &records, &next))
+                .map_err(|error| {
+                    tracing::error!(%error, "the cluster did not take a subscription change");
+                    OperationError::Failed(format!(
+                        "the cluster did not take the change (subscriptions are kept by the \
+                         cluster, which must be running): {error}"
+                    ))
+                })?;
+        } else if let Some(path) = &self.file {
             save(path, &next).map_err(|error| {
                 tracing::error!(%error, "the subscription store could not be written");
                 OperationError::Failed("the subscription store could not be written".into())
@@ -499,6 +588,7 @@ impl InstanceProvider for SubscriptionStore {
         _context: &RequestContext,
         class: &Name,
     ) -> Result<Instances, OperationError> {
+        self.refresh();
         let found: Vec<_> = self
             .lock()
             .iter()
@@ -513,6 +603,7 @@ impl InstanceProvider for SubscriptionStore {
         _context: &RequestContext,
         path: &InstancePath,
     ) -> Result<Instance, OperationError> {
+        self.refresh();
         self.lock()
             .iter()
             .find(|r| same(&r.path, path))
@@ -687,6 +778,39 @@ fn unique() -> String {
 /// The file: a CIM-XML `IMETHODRESPONSE` whose `IRETURNVALUE` holds the instances and whose
 /// `Owners` output parameter holds their owners in the same order.
 fn save(path: &Path, records: &[Record]) -> std::io::Result<()> {
+    write_atomically(path, &encode_records(records)?)
+}
+
+/// Writes to the shared map the records that differ between `before` and `after`.
+fn write_shared(
+    shared: &dyn SharedRecords,
+    before: &[Record],
+    after: &[Record],
+) -> Result<(), String> {
+    let key = |record: &Record| {
+        format!(
+            "{SHARED_PREFIX}{}",
+            crate::provider::path_text(&record.path)
+        )
+    };
+    for record in after {
+        if before.iter().any(|b| b == record) {
+            continue;
+        }
+        let bytes = encode_records(std::slice::from_ref(record)).map_err(|e| e.to_string())?;
+        let text = String::from_utf8(bytes).map_err(|e| e.to_string())?;
+        shared.put(&key(record), Some(text))?;
+    }
+    for record in before {
+        if !after.iter().any(|a| a.path == record.path) {
+            shared.put(&key(record), None)?;
+        }
+    }
+    Ok(())
+}
+
+/// The records as one CIM-XML document (the file's format, and each shared value's).
+fn encode_records(records: &[Record]) -> std::io::Result<Vec<u8>> {
     let message = Message::new(
         "subscriptions",
         Body::Response(Response::IMethod(IMethodResponse {
@@ -710,8 +834,7 @@ fn save(path: &Path, records: &[Record]) -> std::io::Result<()> {
             }),
         })),
     );
-    let bytes = encode(&message).map_err(std::io::Error::other)?;
-    write_atomically(path, &bytes)
+    encode(&message).map_err(std::io::Error::other)
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -738,20 +861,25 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn load(path: &Path) -> Result<Vec<Record>, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        path: path.to_owned(),
-        reason,
-    };
     let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
         path: path.to_owned(),
         source,
     })?;
+    decode_records(&bytes).map_err(|reason| StoreError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    })
+}
+
+/// The records of a document [`encode_records`] wrote.
+fn decode_records(bytes: &[u8]) -> Result<Vec<Record>, String> {
+    let corrupt = |reason: String| reason;
     let limits = Limits {
         input_bytes_max: usize::MAX,
         elements_max: usize::MAX,
         ..Limits::DEFAULT
     };
-    let message = decode(&bytes, &limits).map_err(|e| corrupt(e.to_string()))?;
+    let message = decode(bytes, &limits).map_err(|e| corrupt(e.to_string()))?;
     let Body::Response(Response::IMethod(IMethodResponse {
         result: Ok(IMethodReturn {
             return_value,

@@ -4,7 +4,7 @@ indications with pywbem's WBEMListener, printing each as one JSON line.
 
 Usage: listener.py --url URL --ca-certs CA --user NAME --password SECRET
                    --listen-port PORT [--https-cert CERT --https-key KEY]
-                   [--query QUERY] [--language WQL|DMTF:CQL] [--keep]
+                   [--query QUERY] [--language WQL|DMTF:CQL] [--keep] [--manager-id ID]
 
 Prints {"subscribed": {"filter": NAME, "destination": NAME}} once the filter, the
 destination and the subscription exist, then one line per indication received:
@@ -66,6 +66,9 @@ def main():
     parser.add_argument("--language", default="WQL")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--listen-only", action="store_true")
+    # Owned filters and destinations are named after the manager: two listeners of one
+    # cluster need different ones (the subscriptions are the cluster's).
+    parser.add_argument("--manager-id", default="cimguardtest")
     args = parser.parse_args()
 
     https = args.https_cert is not None
@@ -92,7 +95,7 @@ def main():
                 ca_certs=args.ca_certs,
                 timeout=60,
             )
-            manager = WBEMSubscriptionManager(subscription_manager_id="cimguardtest")
+            manager = WBEMSubscriptionManager(subscription_manager_id=args.manager_id)
             server_id = manager.add_server(WBEMServer(conn))
             scheme = "https" if https else "http"
             destination = manager.add_destination(

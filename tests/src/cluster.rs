@@ -42,6 +42,9 @@ pub struct TestCluster {
     exit_on_halt: bool,
     /// More arguments for node K's later-started daemons, by K.
     pub daemon_args: std::collections::BTreeMap<usize, Vec<String>>,
+    /// Nodes whose daemons run no agent even with [`TestCluster::with_agents`] (a test
+    /// serves them with a `cmwbemd` of its own).
+    pub without_agent: std::collections::BTreeSet<usize>,
 }
 
 impl TestCluster {
@@ -131,6 +134,7 @@ impl TestCluster {
             exit_on_halt: true,
             daemon_args: std::collections::BTreeMap::new(),
             agent_port: None,
+            without_agent: Default::default(),
         }
     }
 
@@ -312,14 +316,19 @@ impl TestCluster {
             .arg(format!("n{k}"))
             .arg("--heartbeat-port")
             .arg(self.port.to_string())
-            .args(self.agent_port.iter().flat_map(|port| {
-                [
-                    "--wbem-listen".to_owned(),
-                    format!("127.0.0.{k}:{port}"),
-                    "--users-file".to_owned(),
-                    self.users_path().display().to_string(),
-                ]
-            }))
+            .args(
+                self.agent_port
+                    .iter()
+                    .filter(|_| !self.without_agent.contains(&k))
+                    .flat_map(|port| {
+                        [
+                            "--wbem-listen".to_owned(),
+                            format!("127.0.0.{k}:{port}"),
+                            "--users-file".to_owned(),
+                            self.users_path().display().to_string(),
+                        ]
+                    }),
+            )
             .args(self.exit_on_halt.then_some("--exit-on-halt"))
             .args(self.daemon_args.get(&k).into_iter().flatten())
             .stdin(Stdio::null())

@@ -10,6 +10,8 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use cimguard_cluster::packages::ResourceValue;
+use cimguard_cluster::runtime::daemon::{Reply, Request};
 use cimguard_tests::cluster::TestCluster;
 use cimguard_tests::pyagent::client_script;
 use serde_json::Value;
@@ -48,6 +50,8 @@ impl Listener {
             .arg(port.to_string())
             .arg("--query")
             .arg(query)
+            .arg("--manager-id")
+            .arg(format!("cimguardtest{port}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -201,24 +205,28 @@ fn events<'a>(indications: &'a [Value], event: &str, package: &str) -> Vec<&'a V
         .collect()
 }
 
-/// Each listener's indications carry one sequence context and the numbers 0, 1, 2, ...
+/// A listener's indications come from the agents of the nodes that told them, each agent
+/// numbering them in a sequence context of its own: in each context, the numbers 0, 1, 2, ...
+/// in order.
 fn assert_numbered(indications: &[Value]) {
-    let Some(first) = indications.first() else {
-        return;
-    };
-    let context = &first["properties"]["SequenceContext"];
-    assert!(context.as_str().is_some_and(|c| !c.is_empty()), "{first}");
-    for (k, indication) in indications.iter().enumerate() {
-        assert_eq!(&indication["properties"]["SequenceContext"], context);
+    let mut next: std::collections::BTreeMap<String, u64> = Default::default();
+    for indication in indications {
+        let context = indication["properties"]["SequenceContext"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| panic!("no SequenceContext: {indication}"))
+            .to_owned();
+        let wanted = next.entry(context).or_default();
         assert_eq!(
-            indication["properties"]["SequenceNumber"], k as u64,
+            indication["properties"]["SequenceNumber"], *wanted,
             "{indications:#?}"
         );
+        *wanted += 1;
     }
 }
 
 #[test]
-fn a_failed_package_is_heard_once_by_listeners_subscribed_on_every_node() {
+fn a_failed_package_is_heard_once_by_each_listener_whichever_node_it_subscribed_at() {
     let mut cluster = demo_cluster();
     cluster.wait_for(BOUND, "a formed cluster", |c| {
         (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
@@ -255,33 +263,41 @@ fn a_failed_package_is_heard_once_by_listeners_subscribed_on_every_node() {
         c.owners(3, "dbpkg").unwrap_or_default() == ["n2"]
     });
     // n1 saw dbpkg fail; the package coordinator (n1, the lowest member) moved it.
-    let all = || -> Vec<Value> { listeners.iter().flat_map(Listener::indications).collect() };
-    let deadline = Instant::now() + BOUND;
-    while (events(&all(), "PackageFailed", "dbpkg").is_empty()
-        || events(&all(), "PackageFailover", "dbpkg").is_empty())
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let heard = all();
-    let failed = events(&heard, "PackageFailed", "dbpkg");
-    assert_eq!(failed.len(), 1, "{heard:#?}\n{}", cluster.logs());
-    let failed = &failed[0]["properties"];
-    assert_eq!(failed["NodeName"], "n1");
-    assert_eq!(failed["PerceivedSeverity"], 6);
-    assert_eq!(failed["AlertType"], 4);
-    assert_eq!(failed["ClusterName"], "testcluster");
-    // The filter pywbem created on n1, by the name it gave it.
-    assert_eq!(failed["IndicationFilterName"], listeners[0].filter_name());
-    let failover = events(&heard, "PackageFailover", "dbpkg");
-    assert_eq!(failover.len(), 1, "{heard:#?}");
-    assert_eq!(failover[0]["properties"]["NodeName"], "n2");
-    // Both came from n1: it saw the failure, and it is the package coordinator.
-    let from_n1 = listeners[0].indications();
-    assert_eq!(events(&from_n1, "PackageFailed", "dbpkg").len(), 1);
-    assert_eq!(events(&from_n1, "PackageFailover", "dbpkg").len(), 1);
-    for listener in &listeners {
-        assert_numbered(&listener.indications());
+    // Subscriptions are the cluster's: each listener, whichever node it subscribed at,
+    // hears each event once, from the node that told it (n1 saw dbpkg fail, and as package
+    // coordinator moved it).
+    for (k, listener) in listeners.iter_mut().enumerate() {
+        listener.wait(
+            BOUND,
+            "dbpkg's PackageFailed and PackageFailover",
+            |lines| {
+                let heard: Vec<Value> = lines
+                    .iter()
+                    .filter(|l| l.get("class").is_some())
+                    .cloned()
+                    .collect();
+                !events(&heard, "PackageFailed", "dbpkg").is_empty()
+                    && !events(&heard, "PackageFailover", "dbpkg").is_empty()
+            },
+        );
+        let heard = listener.indications();
+        let failed = events(&heard, "PackageFailed", "dbpkg");
+        assert_eq!(failed.len(), 1, "n{}: {heard:#?}", k + 1);
+        let failed = &failed[0]["properties"];
+        assert_eq!(failed["NodeName"], "n1");
+        assert_eq!(failed["PerceivedSeverity"], 6);
+        assert_eq!(failed["AlertType"], 4);
+        assert_eq!(failed["ClusterName"], "testcluster");
+        // The filter pywbem created, by the name it gave it.
+        assert_eq!(failed["IndicationFilterName"], listener.filter_name());
+        let failover = events(&heard, "PackageFailover", "dbpkg");
+        assert_eq!(failover.len(), 1, "{heard:#?}");
+        assert_eq!(failover[0]["properties"]["NodeName"], "n2");
+        assert_eq!(
+            failed["SequenceContext"], failover[0]["properties"]["SequenceContext"],
+            "both from n1's agent"
+        );
+        assert_numbered(&heard);
     }
     listeners.clear();
 }
@@ -369,6 +385,9 @@ fn indications_queued_through_a_listener_outage_and_an_agent_kill_arrive_in_orde
         (ADMIN.0, "FULL_ADMIN", ADMIN.1),
         (MONITOR.0, "MONITOR", MONITOR.1),
     ]);
+    // Node 1's agent is a cmwbemd of its own (one agent per node: each sends what its
+    // node's daemon tells).
+    cluster.without_agent.insert(1);
     // A package that never starts, with a generic resource to turn up and down: each turn is
     // a GenericResourceChanged alert from the node where it is set.
     cluster.add_package(
@@ -408,15 +427,15 @@ fn indications_queued_through_a_listener_outage_and_an_agent_kill_arrive_in_orde
     let mut up = false;
     let mut turn = |cluster: &TestCluster| {
         up = !up;
-        let state = if up { "up" } else { "down" };
-        let output = cluster.agent_command(
+        // cmsetresource on node 1, through its daemon's admin socket.
+        let reply = cluster.request(
             1,
-            ADMIN,
-            "cmsetresource",
-            &["-r", "probe", "-s", state],
-            BOUND,
+            &Request::SetResource {
+                name: "probe".into(),
+                value: ResourceValue::Status(up),
+            },
         );
-        assert!(output.status.success(), "{output:?}");
+        assert_eq!(reply, Ok(Reply::Done));
     };
     // One turn heard while the listener is up.
     turn(&cluster);
@@ -460,4 +479,64 @@ fn indications_queued_through_a_listener_outage_and_an_agent_kill_arrive_in_orde
         assert_eq!(indication["properties"]["PackageName"], "probepkg");
     }
     back.close();
+}
+
+#[test]
+fn killing_the_node_a_subscription_was_made_at_leaves_it_heard_node_failed_and_failover_once() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    for k in 1..=3 {
+        let reply = cluster.request(
+            k,
+            &Request::SetResource {
+                name: "sfm_disk".into(),
+                value: ResourceValue::Status(true),
+            },
+        );
+        assert_eq!(reply, Ok(Reply::Done));
+    }
+    cluster.wait_for(BOUND, "dbpkg on n1", |c| {
+        c.owners(2, "dbpkg").unwrap_or_default() == ["n1"]
+    });
+    // Subscribed at n1, which runs dbpkg and coordinates the cluster.
+    let query = "SELECT * FROM HP_SGAlertIndication \
+                 WHERE EventID = 'NodeFailed' OR EventID = 'PackageFailover'";
+    let mut listener = Listener::subscribe(&cluster, 1, MONITOR, query);
+    cluster.signal(1, "KILL");
+    let _ = cluster.exited(1);
+    // n2, the coordinator of the new membership, tells both; the listener hears each once.
+    listener.wait(
+        BOUND,
+        "NodeFailed of n1 and dbpkg's PackageFailover",
+        |lines| {
+            let heard: Vec<Value> = lines
+                .iter()
+                .filter(|l| l.get("class").is_some())
+                .cloned()
+                .collect();
+            heard
+                .iter()
+                .any(|i| i["properties"]["EventID"] == "NodeFailed")
+                && !events(&heard, "PackageFailover", "dbpkg").is_empty()
+        },
+    );
+    // Whatever else was told by then (webpkg may move too), its NodeFailed is there once.
+    cluster.wait_for(BOUND, "dbpkg running on n2", |c| {
+        c.owners(2, "dbpkg").unwrap_or_default() == ["n2"]
+    });
+    let heard = listener.indications();
+    let failed: Vec<&Value> = heard
+        .iter()
+        .filter(|i| i["properties"]["EventID"] == "NodeFailed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{heard:#?}");
+    assert_eq!(failed[0]["properties"]["NodeName"], "n1");
+    let failover = events(&heard, "PackageFailover", "dbpkg");
+    assert_eq!(failover.len(), 1, "{heard:#?}");
+    assert_eq!(failover[0]["properties"]["NodeName"], "n2");
+    assert_numbered(&heard);
+    // Its agent is gone with n1: the listener stops without removing the subscription.
+    listener.kill();
 }

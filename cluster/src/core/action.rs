@@ -24,6 +24,8 @@ pub enum Action {
     },
     /// Write this state to stable storage (synced) before anything that follows.
     Persist(Persisted),
+    /// Write the shared map to stable storage (synced) before anything that follows.
+    PersistShared(Arc<crate::core::shared::SharedMap>),
     /// Arm the safety timer (watchdog) to expire at `deadline` unless petted (see
     /// [`Action::PetSafetyTimer`] for how the driver sets it).
     ArmSafetyTimer {

@@ -262,6 +262,24 @@ pub enum Message {
         /// The view, as the member knows it.
         snapshot: Arc<Snapshot>,
     },
+    /// A change of the shared map given on the sender, for the coordinator to stamp and
+    /// spread (answered like [`Message::Command`]).
+    Share {
+        /// The membership it was given in.
+        epoch: Epoch,
+        /// Numbers the sender's commands, as for [`Message::Command`].
+        serial: u64,
+        /// The key.
+        key: String,
+        /// The value; none deletes it.
+        value: Option<String>,
+    },
+    /// Entries of the shared map: a change the coordinator stamped, to every member; or a
+    /// whole copy, after a membership was committed, between the members and the coordinator.
+    Shared {
+        /// The entries.
+        entries: Vec<crate::core::shared::Entry>,
+    },
 }
 
 impl Message {
@@ -284,6 +302,8 @@ impl Message {
             Message::Order { .. } => "Order",
             Message::Answer { .. } => "Answer",
             Message::HaltDetachedTaken { .. } => "HaltDetachedTaken",
+            Message::Share { .. } => "Share",
+            Message::Shared { .. } => "Shared",
             Message::HaltNode { .. } => "HaltNode",
             Message::Start { .. } => "Start",
             Message::StatusRequest { .. } => "StatusRequest",

@@ -35,6 +35,7 @@
 pub mod action;
 pub mod clique;
 pub mod message;
+pub mod shared;
 pub mod types;
 
 mod node;

@@ -14,6 +14,7 @@ use super::action::{
 };
 use super::clique::Reachability;
 use super::message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
+use super::shared::{Entry, SharedMap, Version};
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::config::package::{Lines, PackageConfig};
@@ -378,6 +379,10 @@ pub struct Node {
     awaited_answers: VecDeque<u64>,
     /// The last command carried out from each node: (epoch, serial).
     commands_seen: Vec<(Epoch, u64)>,
+    /// This node's copy of the shared map.
+    shared: Arc<SharedMap>,
+    /// The last version this node stamped as coordinator.
+    shared_stamp: Version,
     /// The package report version of the last heartbeats: a change is told at once.
     report_sent: u64,
     /// What this node knows of each node's state (for peers outside the membership:
@@ -502,6 +507,11 @@ impl Node {
             command_serial: 0,
             awaited_answers: VecDeque::new(),
             commands_seen: vec![(Epoch::NONE, 0); nodes],
+            shared: Arc::new(SharedMap::new()),
+            shared_stamp: Version {
+                epoch: Epoch::NONE,
+                count: 0,
+            },
             report_sent: 0,
             node_states: vec![NodeState::Unknown; nodes],
             forming: false,
@@ -572,6 +582,157 @@ impl Node {
     /// The package manager (its table is this node's view of where packages run).
     pub fn packages(&self) -> &Manager {
         &self.packages
+    }
+
+    /// Takes the shared map an earlier life persisted (before the first input).
+    pub fn load_shared(&mut self, map: SharedMap) {
+        self.shared = Arc::new(map);
+    }
+
+    /// This node's copy of the shared map.
+    pub fn shared(&self) -> &SharedMap {
+        &self.shared
+    }
+
+    /// Sets the shared value `key` (deletes it with `None`): the coordinator stamps the
+    /// change and spreads it to every member. Refused unless this node runs in a quorate
+    /// cluster. A forwarded change is answered by the coordinator
+    /// ([`Event::CommandAnswered`]) once it holds it.
+    pub fn handle_share(
+        &mut self,
+        now: Instant,
+        key: String,
+        value: Option<String>,
+    ) -> Result<Taken, Refusal> {
+        if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        self.shared
+            .check(&key, value.as_deref())
+            .map_err(Refusal::Shared)?;
+        let taken = match self.view.coordinator() {
+            Some(coordinator) if coordinator != self.settings.me => {
+                self.command_serial += 1;
+                let message = Message::Share {
+                    epoch: self.view.epoch,
+                    serial: self.command_serial,
+                    key,
+                    value,
+                };
+                self.send(coordinator, &message);
+                self.await_answer()
+            }
+            _ => {
+                self.stamp_shared(key, value);
+                Taken::Done
+            }
+        };
+        self.step(now);
+        Ok(taken)
+    }
+
+    /// As coordinator: stamps a change of the shared map, keeps it (persisted first) and
+    /// sends it to every other member.
+    fn stamp_shared(&mut self, key: String, value: Option<String>) {
+        let version = if self.shared_stamp.epoch == self.view.epoch {
+            Version {
+                epoch: self.view.epoch,
+                count: self.shared_stamp.count + 1,
+            }
+        } else {
+            Version {
+                epoch: self.view.epoch,
+                count: 1,
+            }
+        };
+        self.shared_stamp = version;
+        let entry = Entry {
+            key,
+            version,
+            value,
+        };
+        if Arc::make_mut(&mut self.shared).merge(entry.clone()) {
+            self.actions
+                .push_back(Action::PersistShared(self.shared.clone()));
+            self.spread_shared(vec![entry]);
+        }
+    }
+
+    /// Sends `entries` of the shared map to every other member.
+    fn spread_shared(&mut self, entries: Vec<Entry>) {
+        let message = Message::Shared { entries };
+        let others: Vec<NodeId> = self
+            .view
+            .members
+            .iter()
+            .filter(|&node| node != self.settings.me)
+            .collect();
+        for node in others {
+            self.send(node, &message);
+        }
+    }
+
+    /// A change of the shared map forwarded by `from` to this node as coordinator.
+    fn on_share(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        (epoch, serial): (Epoch, u64),
+        (key, value): (String, Option<String>),
+    ) {
+        let coordinator = self.view.coordinator() == Some(self.settings.me);
+        if !coordinator || epoch != self.view.epoch || !self.quorate(now) {
+            // Not answered: the sender's membership has moved on, and it bounds its wait.
+            return;
+        }
+        let last = &mut self.commands_seen[from.index()];
+        if (epoch, serial) <= *last {
+            return;
+        }
+        *last = (epoch, serial);
+        match self.shared.check(&key, value.as_deref()) {
+            Ok(()) => {
+                self.stamp_shared(key, value);
+                self.answer(from, serial, None);
+            }
+            Err(error) => self.answer(from, serial, Some(&Refusal::Shared(error))),
+        }
+    }
+
+    /// Entries of the shared map from another member: the newer ones are kept; the
+    /// coordinator passes on to every member what was new to it.
+    fn on_shared(&mut self, entries: Vec<Entry>) {
+        let mut new = Vec::new();
+        {
+            let shared = Arc::make_mut(&mut self.shared);
+            for entry in entries {
+                if shared.merge(entry.clone()) {
+                    new.push(entry);
+                }
+            }
+        }
+        if new.is_empty() {
+            return;
+        }
+        self.actions
+            .push_back(Action::PersistShared(self.shared.clone()));
+        if self.view.coordinator() == Some(self.settings.me) {
+            self.spread_shared(new);
+        }
+    }
+
+    /// After a membership is committed: the members send their copies of the shared map to
+    /// the coordinator, which sends its own to every member.
+    fn exchange_shared(&mut self) {
+        if self.shared.is_empty() {
+            return;
+        }
+        let entries = self.shared.entries();
+        match self.view.coordinator() {
+            Some(coordinator) if coordinator == self.settings.me => self.spread_shared(entries),
+            Some(coordinator) => self.send(coordinator, &Message::Shared { entries }),
+            None => {}
+        }
     }
 
     /// A package command (cmrunpkg, cmhaltpkg, cmmodpkg) given on this node: refused at once
@@ -1905,6 +2066,13 @@ impl Node {
                 serial,
                 command,
             } => self.on_command(now, from, epoch, serial, command),
+            Message::Share {
+                epoch,
+                serial,
+                key,
+                value,
+            } => self.on_share(now, from, (epoch, serial), (key, value)),
+            Message::Shared { entries } => self.on_shared(entries),
             Message::Apply {
                 epoch,
                 serial,
@@ -3959,6 +4127,7 @@ impl Node {
             generation: self.settings.config_generation,
         });
         self.set_phase(Phase::Running);
+        self.exchange_shared();
         self.check_halt_risk();
         if self.safety_deadline.is_none() {
             let timing = self.settings.timing;

@@ -183,6 +183,8 @@ pub enum Refusal {
         /// The node.
         node: NodeId,
     },
+    /// A change of the shared map that breaks its bounds.
+    Shared(crate::core::shared::SharedError),
     /// cmhaltpkg of a detached package whose node joined the cluster (re-attaching it)
     /// before its daemon took the halt.
     Reattached {
@@ -300,6 +302,7 @@ impl fmt::Display for Refusal {
                 f,
                 "the package is detached on {node}: re-attach it first (cmrunnode on {node})"
             ),
+            Refusal::Shared(error) => write!(f, "{error}"),
             Refusal::DetachedUnheard { node } => write!(
                 f,
                 "the package is detached on {node}, whose cluster daemon did not answer: \

@@ -107,6 +107,8 @@ pub fn route(message: &Message) -> Route {
         | Message::HaltDetached { .. }
         | Message::DetachedHalted { .. }
         | Message::HaltDetachedTaken { .. }
+        | Message::Share { .. }
+        | Message::Shared { .. }
         | Message::Order { .. }
         | Message::Answer { .. }
         | Message::HaltNode { .. }

@@ -159,6 +159,20 @@ pub enum Request {
     },
     /// The configuration in effect (cmgetconf), as files.
     Configuration,
+    /// Sets (or, with no value, deletes) a value of the cluster's shared map: answered once
+    /// the coordinator holds it and has sent it to every member.
+    Share {
+        /// The key.
+        key: String,
+        /// The value.
+        value: Option<String>,
+    },
+    /// The shared map as this node has it; only whether it changed when it is the copy
+    /// `unless` names.
+    Shared {
+        /// A copy the reader has: the `(incarnation, changes)` of an earlier answer.
+        unless: Option<(u64, u64)>,
+    },
     /// cmrunpkg [-n node] package.
     RunPackage {
         /// The package.
@@ -292,6 +306,13 @@ pub enum Reply {
     Done,
     /// cmapplyconf of the configuration in effect: nothing to change, nothing distributed.
     Unchanged,
+    /// The shared map.
+    Shared {
+        /// The daemon's life and the changes its copy took in it: names this copy.
+        copy: (u64, u64),
+        /// The live values by key; none when the reader has this copy already.
+        values: Option<Vec<(String, String)>>,
+    },
     /// The notices asked for.
     Notices {
         /// The daemon's life: numbers start again at 1 in a new life.
@@ -890,14 +911,13 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
     };
 
     // The writer.
-    let (writes, to_write) = mpsc::channel::<Vec<u8>>();
+    let (writes, to_write) = mpsc::channel::<(PathBuf, Vec<u8>)>();
     {
         let inputs = inputs.clone();
-        let path = options.state_dir.join("acceptor");
         thread::Builder::new()
             .name("cmcld-writer".into())
             .spawn(move || {
-                for bytes in to_write {
+                for (path, bytes) in to_write {
                     let result = state_file::write(&path, &bytes);
                     if inputs.send(Input::Written { result }).is_err() {
                         return;
@@ -1030,7 +1050,24 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         ));
     }
     let clock = Clock(std::time::Instant::now());
-    let node = Node::new(settings, incarnation, persisted, clock.now());
+    let mut node = Node::new(settings, incarnation, persisted, clock.now());
+    // The shared map of earlier lives; a damaged one is dropped (the members send their
+    // copies when this node joins).
+    let shared_path = options.state_dir.join("shared");
+    match state_file::read(&shared_path) {
+        Ok(None) => {}
+        Ok(Some(bytes)) => match wire::decode_shared(&bytes) {
+            Ok(map) => node.load_shared(map),
+            Err(e) => log.say(format_args!(
+                "{}: {e}; the shared map is taken from the members",
+                shared_path.display()
+            )),
+        },
+        Err(e) => log.say(format_args!(
+            "{}: {e}; the shared map is taken from the members",
+            shared_path.display()
+        )),
+    }
     log.say(format_args!(
         "started as node {} of cluster {} (life {}, heartbeats on {} network(s), safety timer: process fence)",
         config.nodes[me.index()].name,
@@ -1058,6 +1095,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         peers,
         control,
         writes,
+        state_dir: options.state_dir.clone(),
         writing: false,
         held: VecDeque::new(),
         disk,
@@ -1456,7 +1494,11 @@ struct Driver {
     sockets: Vec<Arc<UdpSocket>>,
     peers: Vec<Vec<SocketAddr>>,
     control: ControlChannel,
-    writes: mpsc::Sender<Vec<u8>>,
+    /// The state files to write, each with its content, in order (the acceptor state, the
+    /// shared map).
+    writes: mpsc::Sender<(PathBuf, Vec<u8>)>,
+    /// The state directory.
+    state_dir: PathBuf,
     /// A persisted state is on its way to disk: later actions wait.
     writing: bool,
     held: VecDeque<Action>,
@@ -1560,7 +1602,7 @@ impl Driver {
                 if let Err(e) = result {
                     // A node that cannot keep its promises must not take part any longer.
                     self.log
-                        .say(format_args!("cannot persist the acceptor state: {e}"));
+                        .say(format_args!("cannot persist the node's state: {e}"));
                     self.fence_now("the state directory cannot be written");
                     return;
                 }
@@ -1686,7 +1728,19 @@ impl Driver {
             } => self.send(to, network, envelope),
             Action::Persist(state) => {
                 self.writing = true;
-                if self.writes.send(wire::encode_persisted(&state)).is_err() {
+                let path = self.state_dir.join("acceptor");
+                if self
+                    .writes
+                    .send((path, wire::encode_persisted(&state)))
+                    .is_err()
+                {
+                    self.fence_now("the state writer stopped");
+                }
+            }
+            Action::PersistShared(map) => {
+                self.writing = true;
+                let path = self.state_dir.join("shared");
+                if self.writes.send((path, wire::encode_shared(&map))).is_err() {
                     self.fence_now("the state writer stopped");
                 }
             }
@@ -2030,6 +2084,21 @@ impl Driver {
             Request::HaltPackageAndDependents { .. } => Err(Reply::Error(
                 "halt_package_and_dependents is carried out by the admin connection".into(),
             )),
+            Request::Share { key, value } => {
+                let taken_as = self.node.handle_share(now, key, value).map_err(refused)?;
+                Ok(taken(taken_as))
+            }
+            Request::Shared { unless } => {
+                let shared = self.node.shared();
+                let copy = (self.node.incarnation().0, shared.changes());
+                let values = (unless != Some(copy)).then(|| {
+                    shared
+                        .values()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect()
+                });
+                Ok(Some(Answer::Now(Reply::Shared { copy, values })))
+            }
             Request::Notices { after } => Ok(Some(Answer::Now(Reply::Notices {
                 incarnation: self.node.incarnation().0,
                 told: self.notices_told,

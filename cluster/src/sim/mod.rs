@@ -157,6 +157,8 @@ struct SimNode {
     life: Life,
     incarnation: Incarnation,
     persisted: Persisted,
+    /// The shared map as last persisted.
+    shared: crate::core::shared::SharedMap,
     /// local = offset + real * (1 + rate_ppm / 1e6).
     offset: u64,
     rate_ppm: i64,
@@ -352,6 +354,7 @@ impl Simulation {
                     life: Life::Down,
                     incarnation: Incarnation(0),
                     persisted: Persisted::default(),
+                    shared: crate::core::shared::SharedMap::new(),
                     offset: rng.next_u64() % 1_000_000_000_000_000,
                     rate_ppm: (rng.next_u64() % spread) as i64 - options.drift_ppm as i64,
                     timer_generation: 0,
@@ -505,12 +508,13 @@ impl Simulation {
         let local = local_time(sim_node, self.now);
         let mut settings = self.settings[node.index()].clone();
         settings.config_generation = sim_node.config_generation;
-        let core = Node::new(
+        let mut core = Node::new(
             settings,
             sim_node.incarnation,
             sim_node.persisted.clone(),
             local,
         );
+        core.load_shared(sim_node.shared.clone());
         sim_node.catalog = Arc::new(core.packages().catalog().clone());
         sim_node.core = Some(core);
         self.run_core(node, |core, now| core.handle_timeout(now));
@@ -945,6 +949,18 @@ impl Simulation {
                 };
                 self.nodes[node.index()].persisted = state;
             }
+            Action::PersistShared(map) => {
+                let map = if self.options.through_wire {
+                    let bytes = crate::wire::encode_shared(&map);
+                    let decoded = crate::wire::decode_shared(&bytes)
+                        .unwrap_or_else(|e| panic!("{map:?} does not decode: {e}"));
+                    assert_eq!(decoded.entries(), map.entries(), "changed in the file");
+                    decoded
+                } else {
+                    (*map).clone()
+                };
+                self.nodes[node.index()].shared = map;
+            }
             Action::ArmSafetyTimer { deadline } | Action::PetSafetyTimer { deadline } => {
                 self.check_safety_deadline(node, deadline);
                 self.nodes[node.index()].watchdog = Some(deadline);
@@ -1132,6 +1148,24 @@ impl Simulation {
         }
         let mut answer = Err(Refusal::ClusterNotRunning);
         self.run_core(node, |core, now| answer = core.handle_command(now, command));
+        answer
+    }
+
+    /// Sets (or deletes) a value of the shared map on `node`, as the node's agent would.
+    pub fn share(
+        &mut self,
+        node: NodeId,
+        key: &str,
+        value: Option<&str>,
+    ) -> Result<Taken, Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        let (key, value) = (key.to_owned(), value.map(str::to_owned));
+        self.run_core(node, |core, now| {
+            answer = core.handle_share(now, key, value);
+        });
         answer
     }
 
