@@ -252,7 +252,6 @@ pub async fn serve(
     let mut cluster_source = None;
     if let Some(socket) = &settings.cluster_socket {
         let source = Arc::new(AdminSocket::new(socket));
-        cluster_source = Some(source.clone());
         let provider = ServiceguardProvider::install(
             &mut manager,
             source.clone(),
@@ -260,14 +259,15 @@ pub async fn serve(
             settings.method_wait,
         )
         .map_err(|e| anyhow::anyhow!("the Serviceguard provider: {e}"))?;
-        metrics = Some(Arc::new(ClusterMetrics::new(source)));
+        metrics = Some(Arc::new(ClusterMetrics::new(source.clone())));
+        cluster_source = Some((source, provider.clone()));
         // The cluster's USER_NAME / USER_ROLE policy can raise the users file's roles.
         access_policy = Some(provider);
     }
     // In a cluster, the subscriptions are the cluster's (its shared map): every agent serves
     // them and sends their indications, whichever node they were made at.
     let store = Arc::new(match &cluster_source {
-        Some(source) => SubscriptionStore::shared(source.clone(), &host),
+        Some((source, _)) => SubscriptionStore::shared(source.clone(), &host),
         None => SubscriptionStore::open(Some(settings.state_dir.join("subscriptions.xml")), &host)?,
     });
     store
@@ -275,10 +275,10 @@ pub async fn serve(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // The cluster's events, as indications to the store's subscriptions.
     let indications = match cluster_source {
-        Some(source) => Some(
+        Some((source, provider)) => Some(
             IndicationService::start(
                 &manager,
-                source,
+                (source, provider),
                 store.clone(),
                 &settings.indications.settings(&settings.state_dir),
             )

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cim_schema::model::{Class, Instance, Name, Property, Value};
+use cim_schema::model::{Class, Instance, InstancePath, Name, Property, Value};
 use cim_schema::query::{QueryLanguage, Schema, SelectQuery};
 use cim_schema::xml::{encode, Body, ExportRequest, Message};
 use cimguard_certs::ClientTlsSettings;
@@ -30,7 +30,7 @@ use cimguard_indications::{Batch, Delivery, Outbox, Outcome, Policy, Stats, Targ
 use tokio::sync::watch;
 
 use crate::cimom::ObjectManager;
-use crate::serviceguard::{ClusterSource, CIMV2};
+use crate::serviceguard::{ClusterSource, ServiceguardProvider, CIMV2};
 use crate::subscriptions::{Active, SubscriptionStore};
 
 /// The alert class every notice becomes.
@@ -98,7 +98,7 @@ impl IndicationService {
     /// runtime).
     pub fn start(
         manager: &ObjectManager,
-        source: Arc<dyn ClusterSource>,
+        (source, serviceguard): (Arc<dyn ClusterSource>, Arc<ServiceguardProvider>),
         store: Arc<SubscriptionStore>,
         settings: &IndicationSettings,
     ) -> Result<IndicationService, String> {
@@ -110,6 +110,24 @@ impl IndicationService {
             .class(CIMV2, ALERT_CLASS)
             .map_err(|e| format!("{ALERT_CLASS}: {e}"))?
             .clone();
+        let class = |name: &str| {
+            manager
+                .class(CIMV2, name)
+                .cloned()
+                .map_err(|e| format!("{name}: {e}"))
+        };
+        let lifecycle = Lifecycle {
+            serviceguard,
+            creation: class("CIM_InstCreation")?,
+            deletion: class("CIM_InstDeletion")?,
+            modification: class("CIM_InstModification")?,
+            previous: None,
+            next_look: std::time::Instant::now(),
+            life: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros()),
+            told: 0,
+        };
         let stats = Arc::new(ServiceStats::default());
         let stop_reader = Arc::new(AtomicBool::new(false));
         let reader = Reader {
@@ -121,6 +139,7 @@ impl IndicationService {
             host: manager.host().to_owned(),
             queries: HashMap::new(),
             stats: stats.clone(),
+            lifecycle,
         };
         let stop = stop_reader.clone();
         let reader = std::thread::Builder::new()
@@ -236,6 +255,39 @@ struct Reader {
     /// Parsed filters by (language, query); `None` for one that does not parse.
     queries: HashMap<(String, String), Option<Arc<SelectQuery>>>,
     stats: Arc<ServiceStats>,
+    lifecycle: Lifecycle,
+}
+
+/// One instance that appeared (no `before`), went (no `after`) or changed.
+struct Change<'a> {
+    key: &'a String,
+    path: &'a InstancePath,
+    before: Option<&'a Arc<Instance>>,
+    after: Option<&'a Arc<Instance>>,
+}
+
+/// How often the lifecycle of the cluster's instances is looked at, while a subscription
+/// wants it.
+const LIFECYCLE_EVERY: Duration = Duration::from_millis(250);
+
+/// The lifecycle indications (CIM_InstCreation, CIM_InstDeletion, CIM_InstModification) of
+/// the HP_SG* instances: successive models compared. Every agent keeps comparing, and only
+/// the agent of the membership's coordinator sends them (the model is the cluster's, and
+/// would otherwise be told once per node); a new coordinator compares with the model it
+/// saw before the change, so the change is told.
+struct Lifecycle {
+    serviceguard: Arc<ServiceguardProvider>,
+    creation: Class,
+    deletion: Class,
+    modification: Class,
+    /// The last model, by path text.
+    previous: Option<HashMap<String, (InstancePath, Arc<Instance>)>>,
+    /// When to look next.
+    next_look: std::time::Instant,
+    /// This agent's start (microseconds since the epoch): in identifiers.
+    life: u128,
+    /// Lifecycle indications made so far.
+    told: u64,
 }
 
 impl Reader {
@@ -250,6 +302,10 @@ impl Reader {
         };
         let mut silent = false;
         while !stop.load(Ordering::Relaxed) {
+            if std::time::Instant::now() >= self.lifecycle.next_look {
+                self.lifecycle.next_look = std::time::Instant::now() + LIFECYCLE_EVERY;
+                self.look();
+            }
             let reply = match self.source.notices(after) {
                 Ok(reply) => {
                     if silent {
@@ -318,6 +374,142 @@ impl Reader {
                     tracing::error!(%error, "indications could not be queued; trying again");
                     pause(stop, RETRY);
                 }
+            }
+        }
+    }
+
+    /// Compares the cluster's instances with the last look, and queues the lifecycle
+    /// indications of what changed for the subscriptions that take them.
+    fn look(&mut self) {
+        let active = self.store.active();
+        let wants = active.iter().any(|subscription| {
+            self.query(subscription).is_some_and(|query| {
+                let from = query.class_name().as_str();
+                [
+                    "CIM_InstCreation",
+                    "CIM_InstDeletion",
+                    "CIM_InstModification",
+                ]
+                .iter()
+                .any(|class| self.ancestry.is_a(class, from))
+            })
+        });
+        if !wants {
+            self.lifecycle.previous = None;
+            return;
+        }
+        let Ok(current) = self.lifecycle.serviceguard.current() else {
+            return;
+        };
+        let snapshot = current.snapshot;
+        let now: HashMap<String, (InstancePath, Arc<Instance>)> = current
+            .instances
+            .into_iter()
+            .map(|(path, instance)| (crate::provider::path_text(&path), (path, instance)))
+            .collect();
+        let Some(previous) = self.lifecycle.previous.replace(now) else {
+            return;
+        };
+        if snapshot.coordinator != Some(snapshot.observer) {
+            return;
+        }
+        let Some(now) = self.lifecycle.previous.as_ref() else {
+            return;
+        };
+        let mut changes: Vec<Change<'_>> = Vec::new();
+        for (key, (path, instance)) in now {
+            match previous.get(key) {
+                None => changes.push(Change {
+                    key,
+                    path,
+                    before: None,
+                    after: Some(instance),
+                }),
+                Some((_, old)) if **old != **instance => changes.push(Change {
+                    key,
+                    path,
+                    before: Some(old),
+                    after: Some(instance),
+                }),
+                Some(_) => {}
+            }
+        }
+        for (key, (path, old)) in &previous {
+            if !now.contains_key(key) {
+                changes.push(Change {
+                    key,
+                    path,
+                    before: Some(old),
+                    after: None,
+                });
+            }
+        }
+        if changes.is_empty() {
+            return;
+        }
+        changes.sort_by(|a, b| a.key.cmp(b.key));
+        let at = SystemTime::now();
+        let when = Value::Datetime(crate::package_jobs::timestamp(at));
+        let mut indications = Vec::new();
+        for Change {
+            path,
+            before,
+            after,
+            ..
+        } in changes
+        {
+            self.lifecycle.told += 1;
+            let identifier = format!(
+                "cimguard:{}:{}:{:x}:{}",
+                snapshot.name,
+                snapshot.node_name(snapshot.observer),
+                self.lifecycle.life,
+                self.lifecycle.told
+            );
+            let mut model_path = path.clone();
+            model_path.namespace = Some(CIMV2.to_owned());
+            model_path.host = Some(self.host.clone());
+            let embedded = |i: &Arc<Instance>| Some(Value::Instance(Box::new((**i).clone())));
+            let mut values = vec![
+                ("IndicationIdentifier", Some(Value::String(identifier))),
+                ("IndicationTime", Some(when.clone())),
+                (
+                    "SourceInstanceModelPath",
+                    model_path.to_wbem_uri().ok().map(Value::String),
+                ),
+                ("SourceInstanceHost", Some(Value::String(self.host.clone()))),
+            ];
+            let class = match (before, after) {
+                (None, after) => {
+                    values.push(("SourceInstance", after.and_then(embedded)));
+                    &self.lifecycle.creation
+                }
+                (before, None) => {
+                    values.push(("SourceInstance", before.and_then(embedded)));
+                    &self.lifecycle.deletion
+                }
+                (before, after) => {
+                    values.push(("SourceInstance", after.and_then(embedded)));
+                    values.push(("PreviousInstance", before.and_then(embedded)));
+                    &self.lifecycle.modification
+                }
+            };
+            indications.push(typed(class, values));
+        }
+        let mut batch = Batch::new();
+        for indication in &indications {
+            self.offer(&active, indication, at, &mut batch);
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let queued = batch.len() as u64;
+        match self.outbox.commit_blocking(batch) {
+            Ok(()) => {
+                self.stats.queued.fetch_add(queued, Ordering::Relaxed);
+            }
+            Err(error) => {
+                tracing::error!(%error, "lifecycle indications could not be queued; they are lost");
             }
         }
     }

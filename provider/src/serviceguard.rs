@@ -190,6 +190,15 @@ pub(crate) fn blocking<T>(work: impl FnOnce() -> T) -> T {
     }
 }
 
+/// The cluster's instances at one moment ([`ServiceguardProvider::current`]).
+#[derive(Debug, Clone)]
+pub struct Current {
+    /// The status they were built from.
+    pub snapshot: Arc<Snapshot>,
+    /// Every instance, with its path.
+    pub instances: Vec<(InstancePath, Arc<Instance>)>,
+}
+
 /// Every instance of one snapshot, by creation class (lower-cased).
 #[derive(Default)]
 struct Model {
@@ -292,6 +301,24 @@ impl ServiceguardProvider {
             manager.register(CIMV2, name, provider.clone())?;
         }
         Ok(provider)
+    }
+
+    /// Every instance of the cluster as this node's daemon shows it now, with the snapshot
+    /// they were built from (the lifecycle indications compare successive ones).
+    pub fn current(&self) -> Result<Current, OperationError> {
+        let model = self.model()?;
+        let snapshot = model
+            .snapshot
+            .clone()
+            .ok_or_else(|| OperationError::Failed("the cluster daemon gave no status".into()))?;
+        let mut instances = Vec::new();
+        for served in model.by_class.values() {
+            instances.extend(served.iter().cloned());
+        }
+        Ok(Current {
+            snapshot,
+            instances,
+        })
     }
 
     /// The instances of a snapshot fetched at most [`FRESH_FOR`] before this call.

@@ -26,6 +26,11 @@ from pywbem import WBEMConnection, WBEMListener, WBEMServer, WBEMSubscriptionMan
 
 
 def value(v):
+    if isinstance(v, pywbem.CIMInstance):
+        return {
+            "class": v.classname,
+            "properties": {name: value(p.value) for name, p in v.properties.items()},
+        }
     if isinstance(v, list):
         return [value(x) for x in v]
     if isinstance(v, bool) or v is None:

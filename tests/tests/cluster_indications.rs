@@ -540,3 +540,51 @@ fn killing_the_node_a_subscription_was_made_at_leaves_it_heard_node_failed_and_f
     // Its agent is gone with n1: the listener stops without removing the subscription.
     listener.kill();
 }
+
+#[test]
+fn halting_a_package_is_heard_as_one_modification_of_its_instance() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "monpkg running on every node", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+            && c.owners(3, "monpkg").unwrap_or_default().len() == 3
+    });
+    let query = "SELECT * FROM CIM_InstModification WHERE SourceInstance ISA HP_SGPackage";
+    let mut listener = Listener::subscribe(&cluster, 3, MONITOR, query);
+    let output = cluster.agent_command(2, ADMIN, "cmhaltpkg", &["monpkg"], BOUND);
+    assert!(output.status.success(), "{output:?}");
+    let halted = |i: &Value| {
+        let now = &i["properties"]["SourceInstance"];
+        let before = &i["properties"]["PreviousInstance"];
+        now["properties"]["Name"] == "monpkg"
+            && now["properties"]["PackageState"] == "halted"
+            && before["properties"]["PackageState"] != "halted"
+    };
+    listener.wait(BOUND, "monpkg's modification to halted", |lines| {
+        lines.iter().any(halted)
+    });
+    // Another change after it, so that a second copy would have arrived by now.
+    let output = cluster.agent_command(2, ADMIN, "cmrunpkg", &["monpkg"], BOUND);
+    assert!(output.status.success(), "{output:?}");
+    listener.wait(BOUND, "monpkg's modification to running", |lines| {
+        lines.iter().any(|i| {
+            let now = &i["properties"]["SourceInstance"];
+            now["properties"]["Name"] == "monpkg" && now["properties"]["PackageState"] == "running"
+        })
+    });
+    let heard = listener.indications();
+    let to_halted: Vec<&Value> = heard.iter().filter(|i| halted(i)).collect();
+    assert_eq!(to_halted.len(), 1, "{heard:#?}");
+    let modification = &to_halted[0]["properties"];
+    assert_eq!(to_halted[0]["class"], "CIM_InstModification");
+    assert_eq!(modification["SourceInstance"]["class"], "HP_SGPackage");
+    assert!(modification["SourceInstanceModelPath"]
+        .as_str()
+        .is_some_and(|p| p.contains("HP_SGPackage") && p.contains("monpkg")));
+    assert_eq!(modification["IndicationFilterName"], listener.filter_name());
+    // Every one is about a package, as the filter asks.
+    assert!(heard
+        .iter()
+        .all(|i| i["properties"]["SourceInstance"]["class"] == "HP_SGPackage"));
+    assert_numbered(&heard);
+    listener.close();
+}
