@@ -183,7 +183,7 @@ impl Delivery {
         let mut connection: Option<SendRequest<Full<Bytes>>> = None;
         let mut failing_since: Option<Instant> = None;
         let mut failures: u32 = 0;
-        loop {
+        'read: loop {
             if *stop.borrow() {
                 return Outcome::Stopped;
             }
@@ -216,7 +216,11 @@ impl Delivery {
             for (sequence, body) in batch {
                 let body = Bytes::from(body);
                 loop {
-                    match self.send(&mut connection, body.clone()).await {
+                    let sent = tokio::select! {
+                        sent = self.send(&mut connection, body.clone()) => sent,
+                        _ = stop.changed() => return Outcome::Stopped,
+                    };
+                    match sent {
                         Ok(()) => {
                             self.outbox.delivered(&self.key, sequence);
                             self.stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -268,13 +272,14 @@ impl Delivery {
                             if pause(&mut stop, self.policy.retry_interval).await {
                                 return Outcome::Stopped;
                             }
-                            // Dropped meanwhile (the queue overflowed): go on with the rest.
+                            // Dropped meanwhile (the queue overflowed): read again from
+                            // the oldest still queued.
                             if self
                                 .outbox
                                 .info(&self.key)
                                 .is_none_or(|info| info.head > sequence)
                             {
-                                break;
+                                continue 'read;
                             }
                         }
                     }
@@ -283,8 +288,25 @@ impl Delivery {
         }
     }
 
-    /// POSTs one indication; `Ok` when the listener took it.
+    /// POSTs one indication; `Ok` when the listener took it. A failure on a kept-alive
+    /// connection (the listener restarted, or closed it idle) is tried again at once on a
+    /// new one.
     async fn send(
+        &self,
+        connection: &mut Option<SendRequest<Full<Bytes>>>,
+        body: Bytes,
+    ) -> Result<(), String> {
+        let reused = connection.as_ref().is_some_and(|c| !c.is_closed());
+        match self.send_once(connection, body.clone()).await {
+            Err(_) if reused => {
+                *connection = None;
+                self.send_once(connection, body).await
+            }
+            sent => sent,
+        }
+    }
+
+    async fn send_once(
         &self,
         connection: &mut Option<SendRequest<Full<Bytes>>>,
         body: Bytes,

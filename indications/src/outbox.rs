@@ -37,6 +37,9 @@ const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 /// How many indications a destination holds by default before the oldest is dropped.
 pub const CAPACITY: u64 = 10_000;
 
+/// How long delivered indications may stay in the outbox when nothing else is committed.
+const ACK_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// The most changes one transaction takes: a bound on a commit's time and memory.
 const CHANGES_PER_COMMIT: usize = 4096;
 
@@ -428,6 +431,13 @@ impl Outbox {
     }
 }
 
+/// The deliveries gathered, as commands.
+fn flush(acks: &mut HashMap<String, i64>) -> Vec<Command> {
+    acks.drain()
+        .map(|(key, sequence)| Command::Delivered(key, sequence))
+        .collect()
+}
+
 /// An id no destination has.
 fn next_id(destinations: &HashMap<String, Destination>) -> u64 {
     destinations
@@ -448,14 +458,50 @@ fn new_context(id: u64) -> String {
 
 impl Shared {
     fn run(&self, commands: &mpsc::Receiver<Command>) {
-        while let Ok(first) = commands.recv() {
-            let mut taken = vec![first];
-            while taken.len() < CHANGES_PER_COMMIT {
-                match commands.try_recv() {
-                    Ok(more) => taken.push(more),
-                    Err(_) => break,
+        // Deliveries are written with the next commit that has to happen anyway, or after
+        // ACK_DELAY: forgetting delivered indications need not cost a synced commit each (a
+        // crash before it sends them again, with their numbers, so listeners see duplicates
+        // for what they are).
+        let mut acks: HashMap<String, i64> = HashMap::new();
+        let mut acks_due: Option<std::time::Instant> = None;
+        loop {
+            let first = match acks_due {
+                None => match commands.recv() {
+                    Ok(command) => Some(command),
+                    Err(_) => return,
+                },
+                Some(due) => match commands
+                    .recv_timeout(due.saturating_duration_since(std::time::Instant::now()))
+                {
+                    Ok(command) => Some(command),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => {
+                        self.apply(flush(&mut acks));
+                        return;
+                    }
+                },
+            };
+            let mut taken = Vec::new();
+            let mut pending = first;
+            while let Some(command) = pending.take() {
+                match command {
+                    Command::Delivered(key, sequence) => {
+                        let upto = acks.entry(key).or_insert(sequence);
+                        *upto = (*upto).max(sequence);
+                        acks_due.get_or_insert_with(|| std::time::Instant::now() + ACK_DELAY);
+                    }
+                    other => taken.push(other),
+                }
+                if taken.len() < CHANGES_PER_COMMIT {
+                    pending = commands.try_recv().ok();
                 }
             }
+            let ack_time = acks_due.is_some_and(|due| std::time::Instant::now() >= due);
+            if taken.is_empty() && !ack_time {
+                continue;
+            }
+            taken.extend(flush(&mut acks));
+            acks_due = None;
             self.apply(taken);
         }
     }

@@ -359,7 +359,11 @@ impl Reader {
                 }
             };
             let last = reply.notices.last().map_or(after, |n| n.number);
-            let mut batch = self.batch(&reply.notices, &snapshot, reply.incarnation);
+            let Some(mut batch) = self.batch(&reply.notices, &snapshot, reply.incarnation) else {
+                // The subscriptions are not known now: the notices wait for them.
+                pause(stop, RETRY);
+                continue;
+            };
             batch.mark(CURSOR_MARK, encode_cursor(reply.incarnation, last));
             let queued = batch.len() as u64;
             match self.outbox.commit_blocking(batch) {
@@ -515,11 +519,19 @@ impl Reader {
     }
 
     /// The indications of `notices` for every subscription that takes them.
-    fn batch(&mut self, notices: &[NumberedNotice], snapshot: &Snapshot, life: u64) -> Batch {
+    fn batch(
+        &mut self,
+        notices: &[NumberedNotice],
+        snapshot: &Snapshot,
+        life: u64,
+    ) -> Option<Batch> {
         let active = self.store.active();
+        if !self.store.known() {
+            return None;
+        }
         let mut batch = Batch::new();
         if active.is_empty() {
-            return batch;
+            return Some(batch);
         }
         for numbered in notices {
             let at = UNIX_EPOCH + Duration::from_millis(numbered.at_ms);
@@ -536,7 +548,7 @@ impl Reader {
             );
             self.offer(&active, &indication, at, &mut batch);
         }
-        batch
+        Some(batch)
     }
 
     /// Queues `indication`, made at `at`, for each subscription in `active` that takes it.
@@ -704,10 +716,26 @@ async fn manage(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut running: HashMap<String, Running> = HashMap::new();
+    // Destinations found missing by a read of a known store, by how many reads in a row:
+    // a queue is dropped only on the second (a store that is not known drops nothing).
+    let mut missing: HashMap<String, u32> = HashMap::new();
     // Destinations whose URL cannot be sent to, reported once.
     let mut unusable: HashMap<String, String> = HashMap::new();
     loop {
         let wanted: HashMap<String, String> = store.destinations().into_iter().collect();
+        if !store.known() {
+            // Not read yet (the daemon is starting), or the last read failed: the deliveries
+            // go on as they are, and nothing is dropped on this word.
+            missing.clear();
+            tokio::select! {
+                () = tokio::time::sleep(MANAGE_EVERY) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+            continue;
+        }
         // Gone or moved: stop; gone: drop the queue.
         let stale: Vec<String> = running
             .iter()
@@ -730,7 +758,14 @@ async fn manage(
             }
         }
         for (name, _) in outbox.destinations() {
-            if !wanted.contains_key(&name) {
+            if wanted.contains_key(&name) {
+                missing.remove(&name);
+                continue;
+            }
+            let reads = missing.entry(name.clone()).or_default();
+            *reads += 1;
+            if *reads >= 2 {
+                missing.remove(&name);
                 deliveries
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)

@@ -82,7 +82,7 @@ pub struct Active {
     pub language: String,
     /// The namespaces whose indications the filter takes (none: any).
     pub source_namespaces: Vec<String>,
-    /// The destination's Name: its queue's key.
+    /// The destination's path (class and keys): its queue's key.
     pub destination: String,
     /// The destination's URL.
     pub url: String,
@@ -121,6 +121,12 @@ pub struct SubscriptionStore {
     shared: Option<Arc<dyn SharedRecords>>,
     /// The copy of the shared map the records were last read from.
     copy: Mutex<Option<(u64, u64)>>,
+    /// Whether the records are known: a file store always; a shared one once a read of the
+    /// shared map succeeded, and while the last one did (the indication service drops no
+    /// queue on an unknown store's word).
+    known: std::sync::atomic::AtomicBool,
+    /// Serializes changes, which wait for the cluster without holding the records.
+    writing: Mutex<()>,
 }
 
 impl SubscriptionStore {
@@ -136,6 +142,8 @@ impl SubscriptionStore {
             records: Mutex::new(records),
             shared: None,
             copy: Mutex::new(None),
+            known: std::sync::atomic::AtomicBool::new(true),
+            writing: Mutex::new(()),
         })
     }
 
@@ -149,6 +157,8 @@ impl SubscriptionStore {
             records: Mutex::new(Vec::new()),
             shared: Some(shared),
             copy: Mutex::new(None),
+            known: std::sync::atomic::AtomicBool::new(false),
+            writing: Mutex::new(()),
         };
         store.refresh();
         store
@@ -163,10 +173,12 @@ impl SubscriptionStore {
             .copy
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ok = std::sync::atomic::Ordering::Relaxed;
         match crate::serviceguard::blocking(|| shared.values(known)) {
-            Ok(None) => {}
+            Ok(None) => self.known.store(true, ok),
             Ok(Some((copy, values))) => {
                 let mut records = Vec::new();
+                let mut whole = true;
                 for (key, value) in values {
                     if !key.starts_with(SHARED_PREFIX) {
                         continue;
@@ -174,17 +186,21 @@ impl SubscriptionStore {
                     match decode_records(value.as_bytes()) {
                         Ok(mut decoded) => records.append(&mut decoded),
                         Err(reason) => {
+                            whole = false;
                             tracing::error!(%key, %reason, "a shared subscription record is unreadable; left out");
                         }
                     }
                 }
                 *self.lock() = records;
+                // With a record left out, a destination missing is no deletion.
+                self.known.store(whole, ok);
                 *self
                     .copy
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(copy);
             }
             Err(error) => {
+                self.known.store(false, ok);
                 tracing::warn!(%error, "the cluster's subscriptions could not be read; serving the last copy");
             }
         }
@@ -245,11 +261,10 @@ impl SubscriptionStore {
             ) else {
                 continue;
             };
-            let (Some(filter_name), Some(query), Some(language), Some(destination), Some(url)) = (
+            let (Some(filter_name), Some(query), Some(language), Some(url)) = (
                 text(filter, "Name"),
                 text(filter, "Query"),
                 text(filter, "QueryLanguage"),
-                text(handler, "Name"),
                 text(handler, "Destination"),
             ) else {
                 continue;
@@ -276,7 +291,7 @@ impl SubscriptionStore {
                 query,
                 language,
                 source_namespaces,
-                destination,
+                destination: crate::provider::path_text(&handler.path),
                 url,
                 since,
             });
@@ -285,8 +300,9 @@ impl SubscriptionStore {
     }
 
     /// Applies SubscriptionRemovalAction `action` to the subscriptions of the destination
-    /// named `name`, which failed for the whole removal interval: 2 deletes them, 3 disables
-    /// them (SubscriptionState 4), anything else leaves them.
+    /// at path `name` (as [`destinations`](Self::destinations) gives it), which failed for
+    /// the whole removal interval: 2 deletes them, 3 disables them (SubscriptionState 4),
+    /// anything else leaves them.
     pub fn destination_failed(&self, name: &str, action: u16) {
         if action != 2 && action != 3 {
             return;
@@ -296,7 +312,7 @@ impl SubscriptionStore {
                 .iter()
                 .find(|r| {
                     r.path.class_name.matches(DESTINATION)
-                        && r.instance.value("Name").and_then(Value::as_str) == Some(name)
+                        && crate::provider::path_text(&r.path) == name
                 })
                 .map(|r| r.path.clone())
             else {
@@ -341,7 +357,8 @@ impl SubscriptionStore {
         }
     }
 
-    /// Every listener destination: its Name and its Destination URL.
+    /// Every listener destination: its path (class and keys, the key of its queue) and its
+    /// Destination URL.
     pub fn destinations(&self) -> Vec<(String, String)> {
         self.refresh();
         self.lock()
@@ -349,7 +366,7 @@ impl SubscriptionStore {
             .filter(|r| r.path.class_name.matches(DESTINATION))
             .filter_map(|r| {
                 Some((
-                    r.instance.value("Name")?.as_str()?.to_owned(),
+                    crate::provider::path_text(&r.path),
                     r.instance.value("Destination")?.as_str()?.to_owned(),
                 ))
             })
@@ -369,11 +386,23 @@ impl SubscriptionStore {
         &self,
         change: impl FnOnce(&mut Vec<Record>) -> Result<T, OperationError>,
     ) -> Result<T, OperationError> {
+        let _writing = crate::serviceguard::blocking(|| {
+            self.writing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        });
         self.refresh();
-        let mut records = self.lock();
+        if !self.known.load(std::sync::atomic::Ordering::Relaxed) {
+            // Writing from a copy that may be stale could bring back what was deleted.
+            return Err(OperationError::Failed(
+                "the cluster's subscriptions cannot be read now; try again".into(),
+            ));
+        }
+        let records = self.lock().clone();
         let mut next = records.clone();
         let result = change(&mut next)?;
         if let Some(shared) = &self.shared {
+            // The records are not held meanwhile: readers go on with the copy they have.
             crate::serviceguard::blocking(|| write_shared(shared.as_ref(), &records, &next))
                 .map_err(|error| {
                     tracing::error!(%error, "the cluster did not take a subscription change");
@@ -388,8 +417,14 @@ impl SubscriptionStore {
                 OperationError::Failed("the subscription store could not be written".into())
             })?;
         }
-        *records = next;
+        *self.lock() = next;
         Ok(result)
+    }
+
+    /// True when the records are known (see the `known` field): a destination missing from
+    /// [`destinations`](Self::destinations) was deleted.
+    pub fn known(&self) -> bool {
+        self.known.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The instance with its keys filled in and its properties checked for its class.

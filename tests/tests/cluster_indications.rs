@@ -461,9 +461,27 @@ fn indications_queued_through_a_listener_outage_and_an_agent_kill_arrive_in_orde
     }
     let mut back = listen_only(listener_port);
     back.wait(BOUND, "the 20 indications queued in the outage", |lines| {
-        lines.iter().filter(|l| l.get("class").is_some()).count() >= 20
+        lines
+            .iter()
+            .filter(|l| l["properties"]["SequenceNumber"] == 20)
+            .count()
+            >= 1
     });
-    let after = back.indications();
+    let mut after = back.indications();
+    // The listener was killed (kill -9) right after printing the first indication, which
+    // pywbem does before it answers: if the answer never left, the agent rightly sends that
+    // one again, with the same context and number, for the listener to recognize.
+    let key = |i: &Value| {
+        (
+            i["properties"]["SequenceContext"].clone(),
+            i["properties"]["SequenceNumber"].clone(),
+        )
+    };
+    if let (Some(last), Some(first)) = (before.last(), after.first()) {
+        if key(last) == key(first) {
+            after.remove(0);
+        }
+    }
     let mut heard = before;
     heard.extend(after.iter().cloned());
     assert_eq!(heard.len(), 21, "{heard:#?}");

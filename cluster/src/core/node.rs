@@ -130,6 +130,9 @@ fn with_race(request: DiskRequest, race: u64) -> DiskRequest {
     }
 }
 
+/// Every how many heartbeat rounds the coordinator sends its whole shared map again.
+const SHARED_RESEND_ROUNDS: u64 = 30;
+
 /// The most proposals a node accepts after its installed membership (each is reported to
 /// the next coordinator, so none may be dropped).
 pub const ACCEPTED_PROPOSALS_MAX: usize = 1024;
@@ -700,12 +703,18 @@ impl Node {
     }
 
     /// Entries of the shared map from another member: the newer ones are kept; the
-    /// coordinator passes on to every member what was new to it.
+    /// coordinator passes on to every member what was new to it. An entry stamped in an
+    /// epoch this node never promised (another cluster's, or a peer's bug) is not taken:
+    /// nothing could ever replace it.
     fn on_shared(&mut self, entries: Vec<Entry>) {
+        let newest = self.promised.max(self.view.epoch);
         let mut new = Vec::new();
         {
             let shared = Arc::make_mut(&mut self.shared);
             for entry in entries {
+                if entry.version.epoch > newest {
+                    continue;
+                }
                 if shared.merge(entry.clone()) {
                     new.push(entry);
                 }
@@ -2604,6 +2613,16 @@ impl Node {
 
     fn send_heartbeats(&mut self, now: Instant) {
         self.send_heartbeats_to(now, None);
+        // Now and then the coordinator sends its whole shared map again: a member that
+        // missed a change (a lost control frame) catches up without waiting for the next
+        // membership.
+        if self.heartbeat_sequence % SHARED_RESEND_ROUNDS == 0
+            && self.phase == Phase::Running
+            && self.view.coordinator() == Some(self.settings.me)
+            && !self.shared.is_empty()
+        {
+            self.spread_shared(self.shared.entries());
+        }
     }
 
     /// Sends a heartbeat to every peer, or to `only` that one (the others see the sequence

@@ -458,6 +458,9 @@ enum Input {
     },
     Written {
         result: io::Result<()>,
+        /// The file was the acceptor state, whose loss the node cannot survive (not the
+        /// shared map, which the members hold too).
+        fatal: bool,
     },
     Admin {
         request: Request,
@@ -911,15 +914,15 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
     };
 
     // The writer.
-    let (writes, to_write) = mpsc::channel::<(PathBuf, Vec<u8>)>();
+    let (writes, to_write) = mpsc::channel::<(PathBuf, Vec<u8>, bool)>();
     {
         let inputs = inputs.clone();
         thread::Builder::new()
             .name("cmcld-writer".into())
             .spawn(move || {
-                for (path, bytes) in to_write {
+                for (path, bytes, fatal) in to_write {
                     let result = state_file::write(&path, &bytes);
-                    if inputs.send(Input::Written { result }).is_err() {
+                    if inputs.send(Input::Written { result, fatal }).is_err() {
                         return;
                     }
                 }
@@ -1496,7 +1499,7 @@ struct Driver {
     control: ControlChannel,
     /// The state files to write, each with its content, in order (the acceptor state, the
     /// shared map).
-    writes: mpsc::Sender<(PathBuf, Vec<u8>)>,
+    writes: mpsc::Sender<(PathBuf, Vec<u8>, bool)>,
     /// The state directory.
     state_dir: PathBuf,
     /// A persisted state is on its way to disk: later actions wait.
@@ -1598,7 +1601,22 @@ impl Driver {
                 self.node.handle_message(now, network, envelope);
             }
             Input::Disk { id, result } => self.node.handle_disk(now, id, result),
-            Input::Written { result } => {
+            Input::Written {
+                result: Err(e),
+                fatal: false,
+            } => {
+                // The members hold the map too; the next change or membership writes it again.
+                self.log
+                    .say(format_args!("cannot persist the shared map: {e}"));
+                self.writing = false;
+                while !self.writing {
+                    let Some(action) = self.held.pop_front() else {
+                        break;
+                    };
+                    self.perform(action);
+                }
+            }
+            Input::Written { result, .. } => {
                 if let Err(e) = result {
                     // A node that cannot keep its promises must not take part any longer.
                     self.log
@@ -1731,7 +1749,7 @@ impl Driver {
                 let path = self.state_dir.join("acceptor");
                 if self
                     .writes
-                    .send((path, wire::encode_persisted(&state)))
+                    .send((path, wire::encode_persisted(&state), true))
                     .is_err()
                 {
                     self.fence_now("the state writer stopped");
@@ -1740,7 +1758,11 @@ impl Driver {
             Action::PersistShared(map) => {
                 self.writing = true;
                 let path = self.state_dir.join("shared");
-                if self.writes.send((path, wire::encode_shared(&map))).is_err() {
+                if self
+                    .writes
+                    .send((path, wire::encode_shared(&map), false))
+                    .is_err()
+                {
                     self.fence_now("the state writer stopped");
                 }
             }

@@ -1,0 +1,385 @@
+//! Indication delivery, measured: the outbox and the delivery tasks of `cimguard-indications`
+//! against a Rust listener (hyper) on loopback, over HTTP and HTTPS. Prints its figures
+//! (BENCHMARKS.md, "Indications"); asserts nothing.
+//!
+//! `cargo bench -p cimguard-tests --bench indications`
+//!
+//! Each indication is an ExportIndication of an HP_SGAlertIndication as the agent sends one
+//! (about 2.3 KB), its sequence number and the time its commit was asked for written into it.
+//! The figures:
+//! - burst: 500 indications committed at once; how many the listener took on the first
+//!   attempt and how long the last one took;
+//! - sustained: 20,000 indications committed as fast as the outbox takes them; the rate at
+//!   which the listener received them;
+//! - latency: 1,000 indications a second for 5 s, one commit each; commit asked to listener
+//!   received, p50, p99 and max;
+//! - 100 destinations: 100 indications a second, each queued for 100 destinations (one
+//!   event that 100 subscriptions take), for 5 s; the rate delivered and the p99 latency.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cimguard_certs::{ClientTlsSettings, ServerNames, TlsSettings};
+use cimguard_indications::{Batch, Delivery, Outbox, Policy, Stats, Target};
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+const ANSWER: &str = r#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1" PROTOCOLVERSION="1.0"><SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"/></SIMPLEEXPRSP></MESSAGE></CIM>"#;
+
+/// The body of an alert as the agent sends it, with `{stamp}` for the commit time and
+/// `{seq}` for the sequence number.
+fn template() -> String {
+    let mut properties = String::new();
+    for (name, value) in [
+        ("IndicationIdentifier", "cimguard:demo:node1:7:{seq}"),
+        ("IndicationTime", "20261202051500.000000+000"),
+        ("EventID", "PackageFailed"),
+        ("ProbableCauseDescription", "PackageFailed"),
+        ("SystemCreationClassName", "HP_SGCluster"),
+        ("SystemName", "demo"),
+        ("ProviderName", "cimguard"),
+        ("MessageID", "PackageFailed"),
+        (
+            "Message",
+            "package dbpkg failed on node node1: service db_monitor exited and has no restarts left",
+        ),
+        (
+            "Description",
+            "package dbpkg failed on node node1: service db_monitor exited and has no restarts left",
+        ),
+        ("ClusterName", "demo"),
+        ("NodeName", "node1"),
+        ("PackageName", "dbpkg"),
+        ("PreviousStatus", "up"),
+        ("PreviousState", "running"),
+        ("NewStatus", "down"),
+        ("NewState", "failing"),
+        ("SequenceContext", "cimguard:6619f30e6319f:0"),
+        ("Stamp", "{stamp}"),
+    ] {
+        properties.push_str(&format!(
+            "<PROPERTY NAME=\"{name}\" TYPE=\"string\"><VALUE>{value}</VALUE></PROPERTY>"
+        ));
+    }
+    for (name, value) in [
+        ("AlertType", 4),
+        ("PerceivedSeverity", 6),
+        ("ProbableCause", 1),
+    ] {
+        properties.push_str(&format!(
+            "<PROPERTY NAME=\"{name}\" TYPE=\"uint16\"><VALUE>{value}</VALUE></PROPERTY>"
+        ));
+    }
+    properties.push_str(
+        "<PROPERTY NAME=\"AlertingManagedElement\" TYPE=\"string\"><VALUE>//node1/root/cimv2:HP_SGPackage.Name=&quot;dbpkg&quot;</VALUE></PROPERTY>",
+    );
+    properties.push_str(
+        "<PROPERTY NAME=\"SequenceNumber\" TYPE=\"sint64\"><VALUE>{seq}</VALUE></PROPERTY>",
+    );
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\" ?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\">\
+         <MESSAGE ID=\"{{seq}}\" PROTOCOLVERSION=\"1.0\"><SIMPLEEXPREQ>\
+         <EXPMETHODCALL NAME=\"ExportIndication\"><EXPPARAMVALUE NAME=\"NewIndication\">\
+         <INSTANCE CLASSNAME=\"HP_SGAlertIndication\">{properties}</INSTANCE>\
+         </EXPPARAMVALUE></EXPMETHODCALL></SIMPLEEXPREQ></MESSAGE></CIM>"
+    )
+}
+
+/// What the listener measured.
+#[derive(Default)]
+struct Heard {
+    count: AtomicU64,
+    /// Commit asked to received, in microseconds.
+    latencies: Mutex<Vec<u64>>,
+}
+
+/// Serves ExportIndication on `listener`, recording the latency written in each body.
+fn serve(
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    base: Instant,
+    heard: Arc<Heard>,
+) {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            let heard = heard.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let heard = heard.clone();
+                    async move {
+                        let body = request
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let arrived = base.elapsed().as_micros() as u64;
+                        if let Some(stamp) = stamp_of(&body) {
+                            heard
+                                .latencies
+                                .lock()
+                                .unwrap()
+                                .push(arrived.saturating_sub(stamp));
+                        }
+                        heard.count.fetch_add(1, Ordering::Relaxed);
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                            ANSWER.as_bytes(),
+                        ))))
+                    }
+                });
+                let builder = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    None => {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                    Some(config) => {
+                        if let Ok(stream) =
+                            tokio_rustls::TlsAcceptor::from(config).accept(stream).await
+                        {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                }
+            });
+        }
+    });
+}
+
+fn stamp_of(body: &[u8]) -> Option<u64> {
+    let marker = b"NAME=\"Stamp\" TYPE=\"string\"><VALUE>";
+    let at = body.windows(marker.len()).position(|w| w == marker)? + marker.len();
+    let end = body[at..].iter().position(|&b| b == b'<')? + at;
+    std::str::from_utf8(&body[at..end]).ok()?.parse().ok()
+}
+
+/// Queues one indication for each of `destinations`, stamped now.
+async fn commit(outbox: &Outbox, destinations: &[String], template: &Arc<String>, base: Instant) {
+    let mut batch = Batch::new();
+    let stamp = base.elapsed().as_micros().to_string();
+    for destination in destinations {
+        let template = template.clone();
+        let stamp = stamp.clone();
+        batch.append(
+            destination,
+            Box::new(move |_context, sequence| {
+                template
+                    .replace("{seq}", &sequence.to_string())
+                    .replace("{stamp}", &stamp)
+                    .into_bytes()
+            }),
+        );
+    }
+    outbox.commit(batch).await.expect("commit");
+}
+
+struct Setup {
+    outbox: Outbox,
+    destinations: Vec<String>,
+    stats: Vec<Arc<Stats>>,
+    heard: Arc<Heard>,
+    stops: Vec<watch::Sender<bool>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(https: bool, destinations: usize, base: Instant) -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outbox = Outbox::open(&dir.path().join("outbox.redb"), 1_000_000).expect("outbox");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address: SocketAddr = listener.local_addr().expect("address");
+    let heard = Arc::new(Heard::default());
+    let (server_tls, client_tls) = if https {
+        let names = ServerNames {
+            dns_names: vec!["localhost".into()],
+            ip_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+        };
+        let paths = cimguard_certs::ensure(&dir.path().join("tls"), &names).expect("tls");
+        let server = cimguard_certs::server_config(&TlsSettings {
+            paths: paths.clone(),
+            client_ca: None,
+        })
+        .expect("server tls");
+        let client = ClientTlsSettings {
+            system_roots: false,
+            trusted_ca: vec![paths.ca_cert],
+            ..ClientTlsSettings::default()
+        };
+        (Some(server), client)
+    } else {
+        (None, ClientTlsSettings::default())
+    };
+    serve(listener, server_tls, base, heard.clone());
+    let tls = cimguard_certs::client_config(&client_tls).expect("client tls");
+    let scheme = if https { "https" } else { "http" };
+    let mut setup = Setup {
+        outbox: outbox.clone(),
+        destinations: Vec::new(),
+        stats: Vec::new(),
+        heard,
+        stops: Vec::new(),
+        _dir: dir,
+    };
+    for k in 0..destinations {
+        let key = format!("destination{k}");
+        let stats = Arc::new(Stats::default());
+        let delivery = Delivery {
+            outbox: outbox.clone(),
+            key: key.clone(),
+            target: Target::parse(&format!("{scheme}://{address}")).expect("url"),
+            tls: tls.clone(),
+            policy: Policy::default(),
+            stats: stats.clone(),
+        };
+        let (stop, stopped) = watch::channel(false);
+        tokio::spawn(delivery.run(stopped));
+        setup.destinations.push(key);
+        setup.stats.push(stats);
+        setup.stops.push(stop);
+    }
+    setup
+}
+
+async fn wait_for(heard: &Heard, count: u64) -> Duration {
+    let start = Instant::now();
+    while heard.count.load(Ordering::Relaxed) < count {
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "delivery stalled"
+        );
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    start.elapsed()
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index] as f64 / 1000.0
+}
+
+fn latencies(heard: &Heard) -> String {
+    let mut all = heard.latencies.lock().unwrap().clone();
+    all.sort_unstable();
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&all, 0.5),
+        percentile(&all, 0.99),
+        percentile(&all, 1.0)
+    )
+}
+
+async fn run(https: bool) {
+    let scheme = if https { "HTTPS" } else { "HTTP" };
+    let template = Arc::new(template());
+    let base = Instant::now();
+
+    // Burst: 500 at once.
+    let s = setup(https, 1, base).await;
+    let start = Instant::now();
+    for _ in 0..500 {
+        commit(&s.outbox, &s.destinations, &template, base).await;
+    }
+    let queued = start.elapsed();
+    wait_for(&s.heard, 500).await;
+    let failed = s.stats[0].failed_attempts.load(Ordering::Relaxed);
+    println!(
+        "{scheme} burst: 500 queued in {:.1} ms, all 500 delivered {:.1} ms after the first \
+         commit; failed attempts {failed} (delivered first time: {}); {}",
+        queued.as_secs_f64() * 1000.0,
+        start.elapsed().as_secs_f64() * 1000.0,
+        500 - failed.min(500),
+        latencies(&s.heard)
+    );
+    drop(s);
+
+    // Sustained: 20,000, committed concurrently as fast as the outbox takes them.
+    let s = setup(https, 1, base).await;
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let outbox = s.outbox.clone();
+        let destinations = s.destinations.clone();
+        let template = template.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..2_500 {
+                commit(&outbox, &destinations, &template, base).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("committer");
+    }
+    let elapsed = wait_for(&s.heard, 20_000).await + start.elapsed();
+    let _ = elapsed;
+    let total = start.elapsed();
+    println!(
+        "{scheme} sustained: 20,000 delivered to one listener in {:.2} s: {:.0}/s; {}",
+        total.as_secs_f64(),
+        20_000.0 / total.as_secs_f64(),
+        latencies(&s.heard)
+    );
+    drop(s);
+
+    // Latency at 1,000/s.
+    let s = setup(https, 1, base).await;
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    for _ in 0..5_000 {
+        ticker.tick().await;
+        commit(&s.outbox, &s.destinations, &template, base).await;
+    }
+    wait_for(&s.heard, 5_000).await;
+    println!(
+        "{scheme} latency at 1,000/s (5,000 indications, one commit each): {}",
+        latencies(&s.heard)
+    );
+    drop(s);
+
+    // 100 destinations, 100 events/s.
+    let s = setup(https, 100, base).await;
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_millis(10));
+    for _ in 0..500 {
+        ticker.tick().await;
+        commit(&s.outbox, &s.destinations, &template, base).await;
+    }
+    wait_for(&s.heard, 50_000).await;
+    let total = start.elapsed();
+    println!(
+        "{scheme} 100 destinations: 500 events x 100 = 50,000 delivered in {:.2} s: {:.0}/s; {}",
+        total.as_secs_f64(),
+        50_000.0 / total.as_secs_f64(),
+        latencies(&s.heard)
+    );
+    for stop in &s.stops {
+        let _ = stop.send(true);
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        run(false).await;
+        run(true).await;
+    });
+}
