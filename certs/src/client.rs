@@ -52,14 +52,7 @@ pub fn client_config(settings: &ClientTlsSettings) -> Result<Arc<ClientConfig>, 
             roots.add_parsable_certificates(found.certs);
         }
         for path in &settings.trusted_ca {
-            for certificate in files::read_certificates(path)? {
-                roots
-                    .add(certificate)
-                    .map_err(|source| CertError::TrustAnchor {
-                        path: path.clone(),
-                        source,
-                    })?;
-            }
+            files::add_trust_anchors(&mut roots, path)?;
         }
         builder.with_root_certificates(roots)
     };

@@ -40,14 +40,7 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, CertEr
         None => builder.with_no_client_auth(),
         Some(path) => {
             let mut roots = RootCertStore::empty();
-            for certificate in files::read_certificates(path)? {
-                roots
-                    .add(certificate)
-                    .map_err(|source| CertError::TrustAnchor {
-                        path: path.clone(),
-                        source,
-                    })?;
-            }
+            files::add_trust_anchors(&mut roots, path)?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .allow_unauthenticated()
                 .build()

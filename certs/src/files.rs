@@ -36,6 +36,22 @@ pub(crate) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'stati
     Ok(certificates)
 }
 
+/// Adds every certificate of the PEM file at `path` to `roots` as a trust anchor.
+pub(crate) fn add_trust_anchors(
+    roots: &mut rustls::RootCertStore,
+    path: &Path,
+) -> Result<(), CertError> {
+    for certificate in read_certificates(path)? {
+        roots
+            .add(certificate)
+            .map_err(|source| CertError::TrustAnchor {
+                path: path.to_owned(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
 /// Reads the first private key (PKCS#8, SEC1 or PKCS#1) in a PEM file.
 pub(crate) fn read_private_key(path: &Path) -> Result<PrivateKeyDer<'static>, CertError> {
     let bytes = std::fs::read(path).map_err(CertError::io(path))?;

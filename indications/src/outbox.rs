@@ -127,6 +127,24 @@ struct Destination {
     committed: watch::Sender<i64>,
 }
 
+impl Destination {
+    /// A destination new to the outbox: id `id`, a new sequence context, nothing queued.
+    fn new(id: u64, committed: watch::Sender<i64>) -> Destination {
+        Destination {
+            meta: Meta {
+                id,
+                info: DestinationInfo {
+                    context: new_context(id),
+                    next: 0,
+                    head: 0,
+                    dropped: 0,
+                },
+            },
+            committed,
+        }
+    }
+}
+
 /// Indications for several destinations, and a mark, committed together.
 #[derive(Default)]
 pub struct Batch {
@@ -392,22 +410,8 @@ impl Outbox {
             None => {
                 // Not yet recorded: its first commit records it and sends on this channel.
                 let (committed, receiver) = watch::channel(0);
-                let id = next_id(&destinations);
-                destinations.insert(
-                    destination.to_owned(),
-                    Destination {
-                        meta: Meta {
-                            id,
-                            info: DestinationInfo {
-                                context: new_context(id),
-                                next: 0,
-                                head: 0,
-                                dropped: 0,
-                            },
-                        },
-                        committed,
-                    },
-                );
+                let fresh = Destination::new(next_id(&destinations), committed);
+                destinations.insert(destination.to_owned(), fresh);
                 receiver
             }
         }
@@ -533,19 +537,9 @@ impl Shared {
                         Command::Commit(batch, done) => {
                             for (key, build) in batch.appends {
                                 if !destinations.contains_key(&key) {
-                                    let id = next_id(&destinations);
                                     let (committed, _) = watch::channel(0);
-                                    let meta = Meta {
-                                        id,
-                                        info: DestinationInfo {
-                                            context: new_context(id),
-                                            next: 0,
-                                            head: 0,
-                                            dropped: 0,
-                                        },
-                                    };
-                                    destinations
-                                        .insert(key.clone(), Destination { meta, committed });
+                                    let fresh = Destination::new(next_id(&destinations), committed);
+                                    destinations.insert(key.clone(), fresh);
                                 }
                                 let Some(destination) = destinations.get_mut(&key) else {
                                     continue;

@@ -227,6 +227,43 @@ impl TestCluster {
         );
     }
 
+    /// A three-node cluster of the demo's shape ([`TestCluster::add_demo_packages`]), with
+    /// agents for `users` ([`TestCluster::with_agents`]), started.
+    pub fn demo(member_timeout: Duration, users: &[(&str, &str, &str)]) -> TestCluster {
+        let mut cluster = TestCluster::configure(3, member_timeout, "");
+        cluster.with_agents(users);
+        cluster.add_demo_packages();
+        cluster.start_all();
+        cluster
+    }
+
+    /// The pid of dbpkg's service on node `k` (the demo's service writes it at each start),
+    /// if it runs.
+    pub fn db_pid(&self, k: usize) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.dir(k).join("db.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    }
+
+    /// The Python client `script` (tests/python) pointed at node `k`'s agent as `user`:
+    /// `--url`, `--ca-certs`, `--user` and `--password` given.
+    pub fn agent_script(&self, k: usize, script: &str, user: (&str, &str)) -> Command {
+        let mut command = crate::pyagent::client_script(script).unwrap_or_else(|e| panic!("{e}"));
+        command
+            .arg("--url")
+            .arg(self.agent_url(k))
+            .arg("--ca-certs")
+            .arg(self.agent_ca(k))
+            .arg("--user")
+            .arg(user.0)
+            .arg("--password")
+            .arg(user.1);
+        command
+    }
+
     /// Writes an executable shell script `name` with body `body` in the cluster's folder; its
     /// path.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use cimguard_tests::cluster::TestCluster;
-use cimguard_tests::pyagent::{client_script, describe, output_within};
+use cimguard_tests::pyagent::{describe, output_within};
 use serde_json::{json, Value};
 
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -19,19 +19,21 @@ const BOUND: Duration = Duration::from_secs(60);
 const ADMIN: (&str, &str) = ("admin", "admin-secret-1");
 const MONITOR: (&str, &str) = ("watcher", "monitor-secret-1");
 
+/// The demo's shape with the administrator and the monitor as the agents' users, started.
+fn demo_cluster() -> TestCluster {
+    TestCluster::demo(
+        MEMBER_TIMEOUT,
+        &[
+            (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+            (MONITOR.0, "MONITOR", MONITOR.1),
+        ],
+    )
+}
+
 /// One operation on node `k`'s agent as `user`; the JSON answer.
 fn cim(cluster: &TestCluster, k: usize, user: (&str, &str), op: &Value) -> Value {
-    let mut command = client_script("cluster_cim.py").unwrap_or_else(|e| panic!("{e}"));
-    command
-        .arg("--url")
-        .arg(cluster.agent_url(k))
-        .arg("--ca-certs")
-        .arg(cluster.agent_ca(k))
-        .arg("--user")
-        .arg(user.0)
-        .arg("--password")
-        .arg(user.1)
-        .arg(op.to_string());
+    let mut command = cluster.agent_script(k, "cluster_cim.py", user);
+    command.arg(op.to_string());
     let output = output_within(&mut command, Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
     assert!(
@@ -152,19 +154,6 @@ fn named<'a>(instances: &'a [Value], name: &str) -> &'a Value {
         .iter()
         .find(|i| i["properties"]["Name"] == name)
         .unwrap_or_else(|| panic!("no instance named {name} in {instances:?}"))
-}
-
-/// The demo's shape: dbpkg (a service with restarts, a generic resource), webpkg (depends on
-/// dbpkg, fails back automatically) and a multi-node package.
-fn demo_cluster() -> TestCluster {
-    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
-    cluster.with_agents(&[
-        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
-        (MONITOR.0, "MONITOR", MONITOR.1),
-    ]);
-    cluster.add_demo_packages();
-    cluster.start_all();
-    cluster
 }
 
 /// The owners of `package` in node `k`'s status.
@@ -433,7 +422,7 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
     );
     // The service's process id, on the agent of the node where it runs (n1); others do not
     // know it.
-    let pid = db_pid(&cluster, 1).expect("dbpkg's service runs on n1");
+    let pid = cluster.db_pid(1).expect("dbpkg's service runs on n1");
     let service_pid = |k: usize| {
         enumerate(&cluster, k, "HP_SGPackageService")
             .into_iter()
@@ -774,18 +763,6 @@ fn the_package_commands_work_through_the_agent() {
     );
 }
 
-/// The pid of dbpkg's service on node `k` (written at each start), if it runs.
-fn db_pid(cluster: &TestCluster, k: usize) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(cluster.dir(k).join("db.pid"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    std::path::Path::new(&format!("/proc/{pid}"))
-        .exists()
-        .then_some(pid)
-}
-
 #[test]
 fn a_killed_service_restarts_then_its_package_fails_over_with_switching_disabled() {
     let mut cluster = demo_cluster();
@@ -801,11 +778,11 @@ fn a_killed_service_restarts_then_its_package_fails_over_with_switching_disabled
         );
     }
     cluster.wait_for(BOUND, "dbpkg's service on n1", |c| {
-        owners(c, 1, "dbpkg") == ["n1"] && db_pid(c, 1).is_some()
+        owners(c, 1, "dbpkg") == ["n1"] && c.db_pid(1).is_some()
     });
     // service_restart 2: two kills are restarts, counted in CIM and cmviewcl -v.
     for restarts in 1..=2u64 {
-        let old = db_pid(&cluster, 1).expect("the service runs");
+        let old = cluster.db_pid(1).expect("the service runs");
         let killed = std::process::Command::new("kill")
             .args(["-9", &old.to_string()])
             .status()
@@ -819,14 +796,14 @@ fn a_killed_service_restarts_then_its_package_fails_over_with_switching_disabled
                     && s["properties"]["ServiceStatus"] == "up"
             });
             counted
-                && db_pid(c, 1).is_some_and(|new| new != old)
+                && c.db_pid(1).is_some_and(|new| new != old)
                 && cmviewcl(c, 3, &["-v", "-p", "dbpkg"]).contains(&format!(
                     "      Service            up                  2         {restarts}   db_monitor\n"
                 ))
         });
     }
     // The third exhausts them: dbpkg fails over, and node switching to n1 is disabled.
-    let old = db_pid(&cluster, 1).expect("the service runs");
+    let old = cluster.db_pid(1).expect("the service runs");
     let killed = std::process::Command::new("kill")
         .args(["-9", &old.to_string()])
         .status()

@@ -24,6 +24,17 @@ const BOUND: Duration = Duration::from_secs(60);
 const ADMIN: (&str, &str) = ("admin", "admin-secret-1");
 const MONITOR: (&str, &str) = ("watcher", "monitor-secret-1");
 
+/// The demo's shape with the administrator and the monitor as the agents' users, started.
+fn demo_cluster() -> TestCluster {
+    TestCluster::demo(
+        MEMBER_TIMEOUT,
+        &[
+            (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+            (MONITOR.0, "MONITOR", MONITOR.1),
+        ],
+    )
+}
+
 /// A pywbem listener subscribed to one node's agent: what it printed, line by line.
 struct Listener {
     child: Child,
@@ -36,16 +47,8 @@ impl Listener {
     /// `query`; returns once the subscription exists.
     fn subscribe(cluster: &TestCluster, k: usize, user: (&str, &str), query: &str) -> Listener {
         let port = free_port();
-        let mut command = client_script("listener.py").unwrap_or_else(|e| panic!("{e}"));
+        let mut command = cluster.agent_script(k, "listener.py", user);
         command
-            .arg("--url")
-            .arg(cluster.agent_url(k))
-            .arg("--ca-certs")
-            .arg(cluster.agent_ca(k))
-            .arg("--user")
-            .arg(user.0)
-            .arg("--password")
-            .arg(user.1)
             .arg("--listen-port")
             .arg(port.to_string())
             .arg("--query")
@@ -162,31 +165,6 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// The demo's shape: dbpkg (a service with restarts, a generic resource), webpkg (depends on
-/// dbpkg) and a multi-node package.
-fn demo_cluster() -> TestCluster {
-    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
-    cluster.with_agents(&[
-        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
-        (MONITOR.0, "MONITOR", MONITOR.1),
-    ]);
-    cluster.add_demo_packages();
-    cluster.start_all();
-    cluster
-}
-
-/// The pid of dbpkg's service on node `k` (written at each start), if it runs.
-fn db_pid(cluster: &TestCluster, k: usize) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(cluster.dir(k).join("db.pid"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    std::path::Path::new(&format!("/proc/{pid}"))
-        .exists()
-        .then_some(pid)
-}
-
 fn kill(pid: u32) {
     let killed = std::process::Command::new("kill")
         .args(["-9", &pid.to_string()])
@@ -242,7 +220,7 @@ fn a_failed_package_is_heard_once_by_each_listener_whichever_node_it_subscribed_
         assert!(output.status.success(), "{output:?}");
     }
     cluster.wait_for(BOUND, "dbpkg's service on n1", |c| {
-        c.owners(1, "dbpkg").unwrap_or_default() == ["n1"] && db_pid(c, 1).is_some()
+        c.owners(1, "dbpkg").unwrap_or_default() == ["n1"] && c.db_pid(1).is_some()
     });
     // The monitor subscribes on every node, to the alerts about packages failing and moving.
     let query = "SELECT * FROM HP_SGAlertIndication \
@@ -252,13 +230,13 @@ fn a_failed_package_is_heard_once_by_each_listener_whichever_node_it_subscribed_
         .collect();
     // service_restart 2: the third kill exhausts the restarts and dbpkg fails over.
     for _ in 0..2 {
-        let old = db_pid(&cluster, 1).expect("the service runs");
+        let old = cluster.db_pid(1).expect("the service runs");
         kill(old);
         cluster.wait_for(BOUND, "the service restarted", |c| {
-            db_pid(c, 1).is_some_and(|new| new != old)
+            c.db_pid(1).is_some_and(|new| new != old)
         });
     }
-    kill(db_pid(&cluster, 1).expect("the service runs"));
+    kill(cluster.db_pid(1).expect("the service runs"));
     cluster.wait_for(BOUND, "dbpkg on n2", |c| {
         c.owners(3, "dbpkg").unwrap_or_default() == ["n2"]
     });
