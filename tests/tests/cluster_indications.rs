@@ -584,3 +584,65 @@ fn halting_a_package_is_heard_as_one_modification_of_its_instance() {
     assert_numbered(&heard);
     listener.close();
 }
+
+#[test]
+fn cmapplyconf_is_heard_once_as_cluster_config_changed() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let query = "SELECT * FROM HP_SGAlertIndication WHERE EventID = 'ClusterConfigChanged'";
+    let mut listener = Listener::subscribe(&cluster, 3, MONITOR, query);
+    // A new package, applied through n2.
+    let file = cluster.path().join("newpkg.conf");
+    std::fs::write(
+        &file,
+        "package_name newpkg\npackage_type failover\nnode_name n3\nnode_name n2\nauto_run no\n",
+    )
+    .expect("the package file");
+    let output = cluster.agent_command(
+        2,
+        ADMIN,
+        "cmapplyconf",
+        &["-f", "-P", &file.display().to_string()],
+        BOUND,
+    );
+    assert!(output.status.success(), "{output:?}");
+    listener.wait(BOUND, "ClusterConfigChanged", |lines| {
+        lines.iter().any(|l| l.get("class").is_some())
+    });
+    // A second change, so that a second copy of the first would have come by its end.
+    std::fs::write(
+        &file,
+        "package_name newpkg\npackage_type failover\nnode_name n2\nnode_name n3\nauto_run no\n",
+    )
+    .expect("the package file");
+    let output = cluster.agent_command(
+        1,
+        ADMIN,
+        "cmapplyconf",
+        &["-f", "-P", &file.display().to_string()],
+        BOUND,
+    );
+    assert!(output.status.success(), "{output:?}");
+    listener.wait(BOUND, "the second ClusterConfigChanged", |lines| {
+        lines.iter().filter(|l| l.get("class").is_some()).count() >= 2
+    });
+    let heard = listener.indications();
+    assert_eq!(heard.len(), 2, "{heard:#?}");
+    // Each names the generation it brought, the second a later one.
+    let generations: Vec<u64> = heard
+        .iter()
+        .filter_map(|i| i["properties"]["ConfigGeneration"].as_u64())
+        .collect();
+    assert!(
+        generations.len() == 2 && generations[0] < generations[1],
+        "{heard:#?}"
+    );
+    for indication in &heard {
+        assert_eq!(indication["properties"]["ClusterName"], "testcluster");
+        assert_eq!(indication["properties"]["AlertType"], 7, "Model Change");
+    }
+    assert_numbered(&heard);
+    listener.close();
+}
