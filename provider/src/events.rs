@@ -266,12 +266,12 @@ struct Change<'a> {
     after: Option<&'a Arc<Instance>>,
 }
 
-/// How often the lifecycle of the cluster's instances is looked at, while a subscription
-/// wants it.
+/// How often the lifecycle of the cluster's instances is looked at.
 const LIFECYCLE_EVERY: Duration = Duration::from_millis(250);
 
 /// The lifecycle indications (CIM_InstCreation, CIM_InstDeletion, CIM_InstModification) of
-/// the HP_SG* instances: successive models compared. Every agent keeps comparing, and only
+/// the HP_SG* instances: successive models compared, every [`LIFECYCLE_EVERY`] whether or
+/// not a subscription wants them. Every agent keeps comparing, and only
 /// the agent of the membership's coordinator sends them (the model is the cluster's, and
 /// would otherwise be told once per node); a new coordinator compares with the model it
 /// saw before the change, so the change is told.
@@ -398,10 +398,8 @@ impl Reader {
                 .any(|class| self.ancestry.is_a(class, from))
             })
         });
-        if !wants {
-            self.lifecycle.previous = None;
-            return;
-        }
+        // The model is looked at even while no subscription wants its changes: one made
+        // now must hear of a change made a moment later, which needs the model before it.
         let Ok(current) = self.lifecycle.serviceguard.current() else {
             return;
         };
@@ -414,7 +412,7 @@ impl Reader {
         let Some(previous) = self.lifecycle.previous.replace(now) else {
             return;
         };
-        if snapshot.coordinator != Some(snapshot.observer) {
+        if !wants || snapshot.coordinator != Some(snapshot.observer) {
             return;
         }
         let Some(now) = self.lifecycle.previous.as_ref() else {
