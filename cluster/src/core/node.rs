@@ -615,15 +615,13 @@ impl Node {
             .map_err(Refusal::Shared)?;
         let taken = match self.view.coordinator() {
             Some(coordinator) if coordinator != self.settings.me => {
-                self.command_serial += 1;
-                let message = Message::Share {
-                    epoch: self.view.epoch,
-                    serial: self.command_serial,
+                let epoch = self.view.epoch;
+                self.forward(coordinator, |serial| Message::Share {
+                    epoch,
+                    serial,
                     key,
                     value,
-                };
-                self.send(coordinator, &message);
-                self.await_answer()
+                })
             }
             _ => {
                 self.stamp_shared(key, value);
@@ -768,14 +766,12 @@ impl Node {
         }
         let taken = match self.view.coordinator() {
             Some(coordinator) if coordinator != self.settings.me => {
-                self.command_serial += 1;
-                let message = Message::Command {
-                    epoch: self.view.epoch,
-                    serial: self.command_serial,
+                let epoch = self.view.epoch;
+                self.forward(coordinator, |serial| Message::Command {
+                    epoch,
+                    serial,
                     command,
-                };
-                self.send(coordinator, &message);
-                self.await_answer()
+                })
             }
             _ => {
                 if self.config_in_flight() && starts(&command) {
@@ -1062,15 +1058,13 @@ impl Node {
         if !self.view.members.contains(node) {
             return Err(Refusal::NodeNotUp { node });
         }
-        self.command_serial += 1;
-        let message = Message::HaltNode {
-            epoch: self.view.epoch,
-            serial: self.command_serial,
+        let epoch = self.view.epoch;
+        let taken = self.forward(node, |serial| Message::HaltNode {
+            epoch,
+            serial,
             force,
             detach,
-        };
-        self.send(node, &message);
-        let taken = self.await_answer();
+        });
         self.step(now);
         Ok(taken)
     }
@@ -1511,6 +1505,15 @@ impl Node {
                 self.event(Event::ApplyRefused { refusal });
             }
         }
+    }
+
+    /// Sends `to` the message `make` builds with a new command serial, and waits for its
+    /// answer ([`Message::Answer`]).
+    fn forward(&mut self, to: NodeId, make: impl FnOnce(u64) -> Message) -> Taken {
+        self.command_serial += 1;
+        let message = make(self.command_serial);
+        self.send(to, &message);
+        self.await_answer()
     }
 
     /// Waits for the answer to the command just forwarded.

@@ -1737,6 +1737,16 @@ impl Driver {
         }
     }
 
+    /// Hands the state file `name` to the writer; what follows waits until it is written.
+    /// `fatal`: a failure to write it fences the node.
+    fn write_state(&mut self, name: &str, bytes: Vec<u8>, fatal: bool) {
+        self.writing = true;
+        let path = self.state_dir.join(name);
+        if self.writes.send((path, bytes, fatal)).is_err() {
+            self.fence_now("the state writer stopped");
+        }
+    }
+
     fn perform(&mut self, action: Action) {
         match action {
             Action::Send {
@@ -1745,26 +1755,10 @@ impl Driver {
                 envelope,
             } => self.send(to, network, envelope),
             Action::Persist(state) => {
-                self.writing = true;
-                let path = self.state_dir.join("acceptor");
-                if self
-                    .writes
-                    .send((path, wire::encode_persisted(&state), true))
-                    .is_err()
-                {
-                    self.fence_now("the state writer stopped");
-                }
+                self.write_state("acceptor", wire::encode_persisted(&state), true);
             }
             Action::PersistShared(map) => {
-                self.writing = true;
-                let path = self.state_dir.join("shared");
-                if self
-                    .writes
-                    .send((path, wire::encode_shared(&map), false))
-                    .is_err()
-                {
-                    self.fence_now("the state writer stopped");
-                }
+                self.write_state("shared", wire::encode_shared(&map), false);
             }
             Action::ArmSafetyTimer { deadline } | Action::PetSafetyTimer { deadline } => {
                 let within = deadline.saturating_since(self.clock.now());
