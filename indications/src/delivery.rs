@@ -178,12 +178,28 @@ impl Delivery {
     /// Delivers until `stop` turns true (or its sender is dropped), or until the removal
     /// action is due.
     pub async fn run(self, mut stop: watch::Receiver<bool>) -> Outcome {
+        let mut acked = None;
+        let outcome = self.deliver(&mut stop, &mut acked).await;
+        self.ack(&mut acked);
+        outcome
+    }
+
+    /// Tells the outbox of the deliveries not yet told: once per batch read, not once per
+    /// indication, as each tell wakes the outbox's writer thread.
+    fn ack(&self, acked: &mut Option<i64>) {
+        if let Some(sequence) = acked.take() {
+            self.outbox.delivered(&self.key, sequence);
+        }
+    }
+
+    async fn deliver(&self, stop: &mut watch::Receiver<bool>, acked: &mut Option<i64>) -> Outcome {
         let mut committed = self.outbox.watch(&self.key);
         let mut next = self.outbox.info(&self.key).map_or(0, |i| i.head);
         let mut connection: Option<SendRequest<Full<Bytes>>> = None;
         let mut failing_since: Option<Instant> = None;
         let mut failures: u32 = 0;
         'read: loop {
+            self.ack(acked);
             if *stop.borrow() {
                 return Outcome::Stopped;
             }
@@ -195,7 +211,7 @@ impl Delivery {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::error!(destination = %self.key, %error, "the outbox cannot be read");
-                    if pause(&mut stop, self.policy.retry_interval).await {
+                    if pause(stop, self.policy.retry_interval).await {
                         return Outcome::Stopped;
                     }
                     continue;
@@ -209,7 +225,12 @@ impl Delivery {
                             return Outcome::Stopped;
                         }
                     }
-                    _ = stop.changed() => {}
+                    changed = stop.changed() => {
+                        if changed.is_err() {
+                            // No one can tell it to stop any more: stop now.
+                            return Outcome::Stopped;
+                        }
+                    }
                 }
                 continue;
             }
@@ -222,7 +243,7 @@ impl Delivery {
                     };
                     match sent {
                         Ok(()) => {
-                            self.outbox.delivered(&self.key, sequence);
+                            *acked = Some(sequence);
                             self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                             next = sequence + 1;
                             if failing_since.take().is_some() {
@@ -269,7 +290,8 @@ impl Delivery {
                             if since.elapsed() >= self.policy.removal_after {
                                 return Outcome::RemovalDue { error };
                             }
-                            if pause(&mut stop, self.policy.retry_interval).await {
+                            self.ack(acked);
+                            if pause(stop, self.policy.retry_interval).await {
                                 return Outcome::Stopped;
                             }
                             // Dropped meanwhile (the queue overflowed): read again from

@@ -18,6 +18,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -127,20 +128,18 @@ struct Destination {
     committed: watch::Sender<i64>,
 }
 
-impl Destination {
-    /// A destination new to the outbox: id `id`, a new sequence context, nothing queued.
-    fn new(id: u64, committed: watch::Sender<i64>) -> Destination {
-        Destination {
-            meta: Meta {
-                id,
-                info: DestinationInfo {
-                    context: new_context(id),
-                    next: 0,
-                    head: 0,
-                    dropped: 0,
-                },
+impl Meta {
+    /// The record of a destination new to the outbox: id `id`, a new sequence context,
+    /// nothing queued.
+    fn new(id: u64) -> Meta {
+        Meta {
+            id,
+            info: DestinationInfo {
+                context: new_context(id),
+                next: 0,
+                head: 0,
+                dropped: 0,
             },
-            committed,
         }
     }
 }
@@ -194,6 +193,8 @@ struct Shared {
     /// Indications dropped in all (queues full, destinations removed with indications).
     dropped: Mutex<u64>,
     capacity: u64,
+    /// The id the next new destination gets.
+    next_id: AtomicU64,
 }
 
 /// The outbox; clones share it. The last clone dropped waits for the writer thread to
@@ -267,7 +268,13 @@ impl Outbox {
             }
         }
         txn.commit().map_err(database)?;
+        let next_id = destinations
+            .values()
+            .map(|d: &Destination| d.meta.id + 1)
+            .max()
+            .unwrap_or(0);
         let shared = Arc::new(Shared {
+            next_id: AtomicU64::new(next_id),
             db,
             destinations: Mutex::new(destinations),
             dropped: Mutex::new(dropped),
@@ -410,8 +417,8 @@ impl Outbox {
             None => {
                 // Not yet recorded: its first commit records it and sends on this channel.
                 let (committed, receiver) = watch::channel(0);
-                let fresh = Destination::new(next_id(&destinations), committed);
-                destinations.insert(destination.to_owned(), fresh);
+                let meta = Meta::new(self.shared.new_id());
+                destinations.insert(destination.to_owned(), Destination { meta, committed });
                 receiver
             }
         }
@@ -440,15 +447,6 @@ fn flush(acks: &mut HashMap<String, i64>) -> Vec<Command> {
     acks.drain()
         .map(|(key, sequence)| Command::Delivered(key, sequence))
         .collect()
-}
-
-/// An id no destination has.
-fn next_id(destinations: &HashMap<String, Destination>) -> u64 {
-    destinations
-        .values()
-        .map(|d| d.meta.id + 1)
-        .max()
-        .unwrap_or(0)
 }
 
 /// A sequence context no other destination and no earlier outbox has: the time it was made
@@ -511,16 +509,32 @@ impl Shared {
     }
 
     /// Applies `commands` in one transaction and tells their senders how it went.
+    ///
+    /// The records the transaction changes are copied out first and put back once it is
+    /// committed: the destinations lock is not held while messages are built and the commit
+    /// is synced, so deliverers and readers never wait on the disk. Only this thread changes
+    /// records, so nothing is lost between the copy and the put-back.
     fn apply(&self, commands: Vec<Command>) {
-        let mut destinations = self
-            .destinations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        // The records as they were, to put back if the commit fails.
-        let before: HashMap<String, Meta> = destinations
-            .iter()
-            .map(|(key, d)| (key.clone(), d.meta.clone()))
-            .collect();
+        let mut metas: HashMap<String, Meta> = HashMap::new();
+        {
+            let destinations = self
+                .destinations
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let mut copy = |key: &String| {
+                if !metas.contains_key(key) {
+                    if let Some(destination) = destinations.get(key) {
+                        metas.insert(key.clone(), destination.meta.clone());
+                    }
+                }
+            };
+            for command in &commands {
+                match command {
+                    Command::Commit(batch, _) => batch.appends.iter().for_each(|(k, _)| copy(k)),
+                    Command::Delivered(key, _) | Command::Remove(key, _) => copy(key),
+                }
+            }
+        }
         let dropped_before = *self.dropped.lock().unwrap_or_else(PoisonError::into_inner);
         let mut dropped = dropped_before;
         let mut waiting = Vec::new();
@@ -536,15 +550,9 @@ impl Shared {
                     match command {
                         Command::Commit(batch, done) => {
                             for (key, build) in batch.appends {
-                                if !destinations.contains_key(&key) {
-                                    let (committed, _) = watch::channel(0);
-                                    let fresh = Destination::new(next_id(&destinations), committed);
-                                    destinations.insert(key.clone(), fresh);
-                                }
-                                let Some(destination) = destinations.get_mut(&key) else {
-                                    continue;
-                                };
-                                let meta = &mut destination.meta;
+                                let meta = metas
+                                    .entry(key.clone())
+                                    .or_insert_with(|| Meta::new(self.new_id()));
                                 let sequence = meta.info.next;
                                 let bytes = build(&meta.info.context, sequence);
                                 queue
@@ -573,10 +581,9 @@ impl Shared {
                             waiting.push(done);
                         }
                         Command::Delivered(key, sequence) => {
-                            let Some(destination) = destinations.get_mut(&key) else {
+                            let Some(meta) = metas.get_mut(&key) else {
                                 continue;
                             };
-                            let meta = &mut destination.meta;
                             let upto = sequence.min(meta.info.next - 1);
                             while meta.info.head <= upto {
                                 queue.remove((meta.id, meta.info.head)).map_err(database)?;
@@ -585,8 +592,7 @@ impl Shared {
                             changed.push(key);
                         }
                         Command::Remove(key, done) => {
-                            if let Some(destination) = destinations.remove(&key) {
-                                let meta = destination.meta;
+                            if let Some(meta) = metas.remove(&key) {
                                 for sequence in meta.info.head..meta.info.next {
                                     queue.remove((meta.id, sequence)).map_err(database)?;
                                 }
@@ -601,7 +607,7 @@ impl Shared {
                                 }
                                 dropped += meta.info.pending();
                                 records.remove(key.as_str()).map_err(database)?;
-                                removed.push((key, destination.committed));
+                                removed.push(key);
                             }
                             waiting.push(done);
                         }
@@ -610,9 +616,9 @@ impl Shared {
                 changed.sort();
                 changed.dedup();
                 for key in &changed {
-                    if let Some(destination) = destinations.get(key) {
+                    if let Some(meta) = metas.get(key) {
                         records
-                            .insert(key.as_str(), destination.meta.encode().as_slice())
+                            .insert(key.as_str(), meta.encode().as_slice())
                             .map_err(database)?;
                     }
                 }
@@ -626,43 +632,50 @@ impl Shared {
         })();
         match result {
             Ok(()) => {
+                let mut destinations = self
+                    .destinations
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
                 *self.dropped.lock().unwrap_or_else(PoisonError::into_inner) = dropped;
-                for destination in destinations.values() {
-                    let next = destination.meta.info.next;
-                    destination.committed.send_if_modified(|value| {
-                        let changed = *value != next;
-                        *value = next;
-                        changed
-                    });
+                // A removed destination's watchers see their channel close.
+                for key in removed {
+                    destinations.remove(&key);
                 }
+                for (key, meta) in metas {
+                    let next = meta.info.next;
+                    match destinations.get_mut(&key) {
+                        Some(destination) => {
+                            destination.meta = meta;
+                            destination.committed.send_if_modified(|value| {
+                                let changed = *value != next;
+                                *value = next;
+                                changed
+                            });
+                        }
+                        None => {
+                            let (committed, _) = watch::channel(next);
+                            destinations.insert(key, Destination { meta, committed });
+                        }
+                    }
+                }
+                drop(destinations);
                 for done in waiting {
                     let _ = done.send(Ok(()));
                 }
             }
             Err(error) => {
+                // Nothing in memory changed: the records are as the last commit left them.
                 tracing::error!(%error, "outbox commit failed; its indications are not queued");
-                for (key, destination) in destinations.iter_mut() {
-                    if let Some(meta) = before.get(key) {
-                        destination.meta = meta.clone();
-                    }
-                }
-                destinations.retain(|key, _| before.contains_key(key));
-                for (key, committed) in removed {
-                    if let Some(meta) = before.get(&key) {
-                        destinations.insert(
-                            key,
-                            Destination {
-                                meta: meta.clone(),
-                                committed,
-                            },
-                        );
-                    }
-                }
                 for done in waiting {
                     let _ = done.send(Err(error.to_string()));
                 }
             }
         }
+    }
+
+    /// An id no destination has had in this outbox's life.
+    fn new_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 }
 

@@ -177,6 +177,25 @@ async fn indications_arrive_in_order_and_leave_the_outbox() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_delivery_ends_when_its_stop_sender_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&dir.path().join("o.redb"), CAPACITY).unwrap();
+    let (stop, _stats, task) = start(
+        &outbox,
+        "http://127.0.0.1:9/cimlistener",
+        &ClientTlsSettings::default(),
+        policy(),
+    );
+    // Waiting on an empty queue: dropping the sender must end it (it once spun instead).
+    drop(stop);
+    let outcome = tokio::time::timeout(DEADLINE, task)
+        .await
+        .expect("the delivery ended")
+        .unwrap();
+    assert_eq!(outcome, Outcome::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_is_queued_while_the_listener_is_down_arrives_once_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("o.redb");

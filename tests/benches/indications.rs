@@ -194,10 +194,28 @@ struct Setup {
     stats: Vec<Arc<Stats>>,
     heard: Arc<Heard>,
     stops: Vec<watch::Sender<bool>>,
+    /// Deliveries not started yet (`setup_held`).
+    held: Vec<(Delivery, watch::Receiver<bool>)>,
     _dir: tempfile::TempDir,
 }
 
+impl Setup {
+    /// Starts the held deliveries.
+    fn start(&mut self) {
+        for (delivery, stopped) in self.held.drain(..) {
+            tokio::spawn(delivery.run(stopped));
+        }
+    }
+}
+
 async fn setup(https: bool, destinations: usize, base: Instant) -> Setup {
+    let mut setup = setup_held(https, destinations, base).await;
+    setup.start();
+    setup
+}
+
+/// Like [`setup`], with the deliveries not started.
+async fn setup_held(https: bool, destinations: usize, base: Instant) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let outbox = Outbox::open(&dir.path().join("outbox.redb"), 1_000_000).expect("outbox");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -232,6 +250,7 @@ async fn setup(https: bool, destinations: usize, base: Instant) -> Setup {
         stats: Vec::new(),
         heard,
         stops: Vec::new(),
+        held: Vec::new(),
         _dir: dir,
     };
     for k in 0..destinations {
@@ -246,7 +265,7 @@ async fn setup(https: bool, destinations: usize, base: Instant) -> Setup {
             stats: stats.clone(),
         };
         let (stop, stopped) = watch::channel(false);
-        tokio::spawn(delivery.run(stopped));
+        setup.held.push((delivery, stopped));
         setup.destinations.push(key);
         setup.stats.push(stats);
         setup.stops.push(stop);
@@ -285,16 +304,44 @@ fn latencies(heard: &Heard) -> String {
     )
 }
 
+/// True when `name` is in the comma list of the environment variable `list`, or it is unset:
+/// `INDICATIONS_BENCH_CASES` (burst, sustained, drain, latency, fanout) and
+/// `INDICATIONS_BENCH_SCHEMES` (http, https).
+fn listed(list: &str, name: &str) -> bool {
+    std::env::var(list).map_or(true, |names| names.split(',').any(|n| n.trim() == name))
+}
+
+fn wanted(case: &str) -> bool {
+    listed("INDICATIONS_BENCH_CASES", case)
+}
+
 async fn run(https: bool) {
     let scheme = if https { "HTTPS" } else { "HTTP" };
     let template = Arc::new(template());
     let base = Instant::now();
+    if wanted("burst") {
+        burst(https, scheme, &template, base).await;
+    }
+    if wanted("sustained") {
+        sustained(https, scheme, &template, base).await;
+    }
+    if wanted("drain") {
+        drain(https, scheme, &template, base).await;
+    }
+    if wanted("latency") {
+        latency(https, scheme, &template, base).await;
+    }
+    if wanted("fanout") {
+        fanout(https, scheme, &template, base).await;
+    }
+}
 
-    // Burst: 500 at once.
+/// A burst: 500 at once.
+async fn burst(https: bool, scheme: &str, template: &Arc<String>, base: Instant) {
     let s = setup(https, 1, base).await;
     let start = Instant::now();
     for _ in 0..500 {
-        commit(&s.outbox, &s.destinations, &template, base).await;
+        commit(&s.outbox, &s.destinations, template, base).await;
     }
     let queued = start.elapsed();
     wait_for(&s.heard, 500).await;
@@ -307,9 +354,10 @@ async fn run(https: bool) {
         500 - failed.min(500),
         latencies(&s.heard)
     );
-    drop(s);
+}
 
-    // Sustained: 20,000, committed concurrently as fast as the outbox takes them.
+/// Sustained: 20,000, committed concurrently as fast as the outbox takes them.
+async fn sustained(https: bool, scheme: &str, template: &Arc<String>, base: Instant) {
     let s = setup(https, 1, base).await;
     let start = Instant::now();
     let mut tasks = Vec::new();
@@ -335,29 +383,62 @@ async fn run(https: bool) {
         20_000.0 / total.as_secs_f64(),
         latencies(&s.heard)
     );
-    drop(s);
+}
 
-    // Latency at 1,000/s.
+/// Drain: 20,000 queued in batches of 1,000 before the delivery starts; the rate at which
+/// one delivery empties the queue (the delivery alone, no commit of new indications).
+async fn drain(https: bool, scheme: &str, template: &Arc<String>, base: Instant) {
+    let mut s = setup_held(https, 1, base).await;
+    for _ in 0..20 {
+        let mut batch = Batch::new();
+        for _ in 0..1_000 {
+            let template = template.clone();
+            batch.append(
+                &s.destinations[0],
+                Box::new(move |_context, sequence| {
+                    template
+                        .replace("{seq}", &sequence.to_string())
+                        .replace("{stamp}", "0")
+                        .into_bytes()
+                }),
+            );
+        }
+        s.outbox.commit(batch).await.expect("commit");
+    }
+    let start = Instant::now();
+    s.start();
+    wait_for(&s.heard, 20_000).await;
+    let total = start.elapsed();
+    println!(
+        "{scheme} drain: 20,000 queued, delivered to one listener in {:.2} s: {:.0}/s",
+        total.as_secs_f64(),
+        20_000.0 / total.as_secs_f64(),
+    );
+}
+
+/// Latency at 1,000/s.
+async fn latency(https: bool, scheme: &str, template: &Arc<String>, base: Instant) {
     let s = setup(https, 1, base).await;
     let mut ticker = tokio::time::interval(Duration::from_millis(1));
     for _ in 0..5_000 {
         ticker.tick().await;
-        commit(&s.outbox, &s.destinations, &template, base).await;
+        commit(&s.outbox, &s.destinations, template, base).await;
     }
     wait_for(&s.heard, 5_000).await;
     println!(
         "{scheme} latency at 1,000/s (5,000 indications, one commit each): {}",
         latencies(&s.heard)
     );
-    drop(s);
+}
 
-    // 100 destinations, 100 events/s.
+/// 100 destinations, 100 events/s.
+async fn fanout(https: bool, scheme: &str, template: &Arc<String>, base: Instant) {
     let s = setup(https, 100, base).await;
     let start = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
     for _ in 0..500 {
         ticker.tick().await;
-        commit(&s.outbox, &s.destinations, &template, base).await;
+        commit(&s.outbox, &s.destinations, template, base).await;
     }
     wait_for(&s.heard, 50_000).await;
     let total = start.elapsed();
@@ -379,7 +460,11 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        run(false).await;
-        run(true).await;
+        if listed("INDICATIONS_BENCH_SCHEMES", "http") {
+            run(false).await;
+        }
+        if listed("INDICATIONS_BENCH_SCHEMES", "https") {
+            run(true).await;
+        }
     });
 }
