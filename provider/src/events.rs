@@ -40,7 +40,8 @@ pub const ALERT_CLASS: &str = "HP_SGAlertIndication";
 /// number queued (8 bytes little-endian each).
 const CURSOR_MARK: &str = "notices";
 
-/// How often the reader asks the daemon for new notices when it has none.
+/// How long the reader waits before asking again a daemon that answered at once with no
+/// notice (the daemon normally holds the request until it tells one).
 pub const POLL: Duration = Duration::from_millis(50);
 
 /// How long the reader waits before asking again a daemon that does not answer.
@@ -306,7 +307,11 @@ impl Reader {
                 self.lifecycle.next_look = std::time::Instant::now() + LIFECYCLE_EVERY;
                 self.look();
             }
-            let reply = match self.source.notices(after) {
+            // Until the next lifecycle look, the daemon holds the request until it tells a
+            // notice: no notice waits for a poll.
+            let asked = std::time::Instant::now();
+            let wait = self.lifecycle.next_look.saturating_duration_since(asked);
+            let reply = match self.source.notices(after, wait) {
                 Ok(reply) => {
                     if silent {
                         tracing::info!("the cluster daemon answers again; reading its notices");
@@ -338,7 +343,11 @@ impl Reader {
                 }
             }
             let Some(first) = reply.notices.first() else {
-                pause(stop, POLL);
+                // The daemon waited for one; one that answered at once is not asked again
+                // at once.
+                if asked.elapsed() < wait / 2 {
+                    pause(stop, POLL);
+                }
                 continue;
             };
             if first.number > after + 1 {

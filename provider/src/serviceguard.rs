@@ -66,8 +66,10 @@ pub trait ClusterSource: Send + Sync {
     fn status(&self) -> Result<DaemonStatus, String>;
     /// Carries out `request` (a command), or says why it could not be sent.
     fn command(&self, request: &Request) -> Result<Reply, String>;
-    /// The notices the daemon's current life told after number `after`, oldest first.
-    fn notices(&self, after: u64) -> Result<Notices, String>;
+    /// The notices the daemon's current life told after number `after`, oldest first. When
+    /// `after` is the last one told, the daemon waits up to `wait` for the next before it
+    /// answers with none, so a reader hears of a notice as soon as it is told.
+    fn notices(&self, after: u64, wait: Duration) -> Result<Notices, String>;
 }
 
 /// What [`ClusterSource::notices`] answers.
@@ -132,9 +134,10 @@ impl ClusterSource for AdminSocket {
             .map_err(|e| format!("the cluster daemon does not answer: {e}"))
     }
 
-    fn notices(&self, after: u64) -> Result<Notices, String> {
+    fn notices(&self, after: u64, wait: Duration) -> Result<Notices, String> {
         let mut client = self.notices.lock().unwrap_or_else(PoisonError::into_inner);
-        match client.request(&Request::Notices { after }) {
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        match client.request(&Request::Notices { after, wait_ms }) {
             Ok(Reply::Notices {
                 incarnation,
                 told,
@@ -1797,7 +1800,7 @@ mod tests {
             Err("the cluster daemon does not answer: connection refused".into())
         }
 
-        fn notices(&self, _after: u64) -> Result<Notices, String> {
+        fn notices(&self, _after: u64, _wait: Duration) -> Result<Notices, String> {
             Err("the cluster daemon does not answer: connection refused".into())
         }
     }

@@ -63,7 +63,7 @@ fn survivors_reform(cluster: &mut TestCluster, before: u64) -> u64 {
 fn the_admin_socket_gives_the_notices_in_order_from_a_cursor() {
     use cimguard_cluster::runtime::daemon::{Reply, Request};
     let (cluster, _) = formed();
-    let notices = |after: u64| match cluster.request(1, &Request::Notices { after }) {
+    let notices = |after: u64| match cluster.request(1, &Request::Notices { after, wait_ms: 0 }) {
         Ok(Reply::Notices {
             incarnation,
             told,
@@ -91,6 +91,43 @@ fn the_admin_socket_gives_the_notices_in_order_from_a_cursor() {
     assert!(newer.iter().all(|n| n.number > told), "{newer:?}");
     let (_, _, from_last) = notices(told - 1);
     assert_eq!(from_last.first(), all.last());
+    // A reader caught up waits for the next notice: here n3 halting (SIGTERM). The wait
+    // ends with it (an answer at once would have none).
+    let (_, told, _) = notices(0);
+    let waited = std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            cluster.request(
+                1,
+                &Request::Notices {
+                    after: told,
+                    wait_ms: 10_000,
+                },
+            )
+        });
+        cluster.signal(3, "TERM");
+        waiter.join().expect("the waiting reader")
+    });
+    match waited {
+        Ok(Reply::Notices { notices, .. }) => {
+            assert!(!notices.is_empty(), "the wait ended with no notice");
+            assert!(notices.iter().all(|n| n.number > told), "{notices:?}");
+        }
+        other => panic!("notices: {other:?}"),
+    }
+    // With none told in the wait, it ends with none.
+    let (_, told, _) = notices(0);
+    match cluster.request(
+        1,
+        &Request::Notices {
+            after: told,
+            wait_ms: 200,
+        },
+    ) {
+        Ok(Reply::Notices { notices, .. }) => {
+            assert!(notices.iter().all(|n| n.number > told), "{notices:?}");
+        }
+        other => panic!("notices: {other:?}"),
+    }
 }
 
 #[test]

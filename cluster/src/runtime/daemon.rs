@@ -156,6 +156,11 @@ pub enum Request {
     Notices {
         /// The last number already read (0: from the first kept).
         after: u64,
+        /// When `after` is the last notice told, how long to wait for the next before answering with none
+        /// (milliseconds, at most [`NOTICES_WAIT_MAX`]; 0: answer at once). A reader that
+        /// waits so hears of a notice as soon as it is told, without asking again and again.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        wait_ms: u64,
     },
     /// The configuration in effect (cmgetconf), as files.
     Configuration,
@@ -335,6 +340,14 @@ pub const NOTICES_KEPT: usize = 4096;
 /// The most notices one reply carries.
 pub const NOTICES_PER_REPLY: usize = 512;
 
+/// The longest a notices request waits for a notice (well within the 30 s an admin
+/// connection waits for its answer).
+pub const NOTICES_WAIT_MAX: Duration = Duration::from_secs(10);
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
 /// One notice, numbered in the order this daemon's life told it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NumberedNotice {
@@ -427,6 +440,18 @@ enum Answer {
     Now(Reply),
     /// When the package coordinator answers the command forwarded with this serial.
     Later(u64),
+    /// When a notice after `after` is told, or at `until` with none.
+    OnNotice {
+        after: u64,
+        until: std::time::Instant,
+    },
+}
+
+/// A notices request waiting for a notice.
+struct NoticeWaiter {
+    after: u64,
+    until: std::time::Instant,
+    reply: mpsc::Sender<Reply>,
 }
 
 /// An admin request waiting for the package coordinator's answer.
@@ -1119,6 +1144,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         monitor,
         subnets: BTreeMap::new(),
         awaiting: Vec::new(),
+        notice_waiters: Vec::new(),
         exit_on_halt: options.exit_on_halt,
         terminating: false,
         control_queued: 0,
@@ -1529,6 +1555,8 @@ struct Driver {
     subnets: BTreeMap<IpAddr, SubnetState>,
     /// Admin requests waiting for the package coordinator's answer.
     awaiting: Vec<Awaiting>,
+    /// Notices requests waiting for a notice.
+    notice_waiters: Vec<NoticeWaiter>,
     /// End when the node halts ([`Options::exit_on_halt`]).
     exit_on_halt: bool,
     /// SIGTERM or SIGINT came: end once halted.
@@ -1575,7 +1603,11 @@ impl Driver {
             let now = self.clock.now();
             let deadline = self.node.poll_timeout();
             let mut wait = deadline.map_or(Duration::from_secs(1), |d| d.saturating_since(now));
-            if let Some(first) = self.awaiting.iter().map(|a| a.deadline).min() {
+            let first = self.awaiting.iter().map(|a| a.deadline);
+            let first = first
+                .chain(self.notice_waiters.iter().map(|w| w.until))
+                .min();
+            if let Some(first) = first {
                 wait = wait.min(first.saturating_duration_since(std::time::Instant::now()));
             }
             match inputs.recv_timeout(wait) {
@@ -1639,6 +1671,13 @@ impl Driver {
                     deadline: std::time::Instant::now() + ANSWER_WAIT,
                     reply,
                 }),
+                Answer::OnNotice { after, until } => {
+                    self.notice_waiters.push(NoticeWaiter {
+                        after,
+                        until,
+                        reply,
+                    });
+                }
             },
             Input::Supervisor(report) => self.report(now, report),
             Input::QuorumServer { id, answer } => {
@@ -1837,6 +1876,10 @@ impl Driver {
                         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
                     notice,
                 });
+                for waiter in std::mem::take(&mut self.notice_waiters) {
+                    let reply = self.notices_after(waiter.after);
+                    self.give(&waiter.reply, reply);
+                }
             }
             Action::Catalog(catalog) => {
                 self.catalog = catalog;
@@ -2056,9 +2099,34 @@ impl Driver {
         self.give(&awaiting.reply, reply);
     }
 
-    /// Gives up on the answers not given in time.
+    /// The notices told after number `after`, as a reply.
+    fn notices_after(&self, after: u64) -> Reply {
+        Reply::Notices {
+            incarnation: self.node.incarnation().0,
+            told: self.notices_told,
+            notices: self
+                .notices
+                .iter()
+                .filter(|n| n.number > after)
+                .take(NOTICES_PER_REPLY)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Gives up on the answers not given in time; answers the notices requests whose wait
+    /// is over (with none).
     fn expire_answers(&mut self) {
         let now = std::time::Instant::now();
+        let (over, waiting): (Vec<NoticeWaiter>, Vec<NoticeWaiter>) =
+            std::mem::take(&mut self.notice_waiters)
+                .into_iter()
+                .partition(|w| w.until <= now);
+        self.notice_waiters = waiting;
+        for waiter in over {
+            let reply = self.notices_after(waiter.after);
+            self.give(&waiter.reply, reply);
+        }
         let (late, waiting): (Vec<Awaiting>, Vec<Awaiting>) = std::mem::take(&mut self.awaiting)
             .into_iter()
             .partition(|a| a.deadline <= now);
@@ -2115,17 +2183,18 @@ impl Driver {
                 });
                 Ok(Some(Answer::Now(Reply::Shared { copy, values })))
             }
-            Request::Notices { after } => Ok(Some(Answer::Now(Reply::Notices {
-                incarnation: self.node.incarnation().0,
-                told: self.notices_told,
-                notices: self
-                    .notices
-                    .iter()
-                    .filter(|n| n.number > after)
-                    .take(NOTICES_PER_REPLY)
-                    .cloned()
-                    .collect(),
-            }))),
+            Request::Notices { after, wait_ms } => {
+                // Only a reader caught up with this life waits: one whose cursor is from
+                // another life is answered at once, so it sees the new incarnation.
+                if wait_ms > 0 && self.notices_told == after {
+                    let wait = Duration::from_millis(wait_ms).min(NOTICES_WAIT_MAX);
+                    return Ok(Some(Answer::OnNotice {
+                        after,
+                        until: std::time::Instant::now() + wait,
+                    }));
+                }
+                Ok(Some(Answer::Now(self.notices_after(after))))
+            }
             Request::Status => {
                 let rejected = self
                     .opener
