@@ -15,7 +15,7 @@ use cimguard_provider::auth::{AuditLog, Authenticator, Users};
 use cimguard_provider::config::{Limits, ServerConfig};
 use cimguard_provider::events::{IndicationService, IndicationSettings};
 use cimguard_provider::interop::{
-    standard_object_manager, IndicationServiceValues, InteropSettings, Profile,
+    standard_object_manager, IndicationCounters, IndicationServiceValues, InteropSettings, Profile,
     INDICATIONS_PROFILE, PROFILE_REGISTRATION,
 };
 use cimguard_provider::metrics::{ClusterMetrics, Metrics};
@@ -112,8 +112,13 @@ impl Default for IndicationArgs {
 
 impl IndicationArgs {
     /// The indication service's settings, its outbox in `state_dir`.
-    fn settings(&self, state_dir: &std::path::Path) -> IndicationSettings {
+    fn settings(
+        &self,
+        state_dir: &std::path::Path,
+        counters: Arc<IndicationCounters>,
+    ) -> IndicationSettings {
         IndicationSettings {
+            counters,
             outbox: state_dir.join("outbox.redb"),
             capacity: self.indication_queue_max,
             policy: cimguard_indications::Policy {
@@ -238,12 +243,15 @@ pub async fn serve(
         .cluster_socket
         .as_ref()
         .and(settings.cluster_name.as_deref());
+    // What the indication service does, shown by CIMGuard_IndicationService and /metrics.
+    let indication_counters = Arc::new(IndicationCounters::default());
     let interop = InteropSettings {
         product: "cimguard".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         system_name: host.clone(),
         profiles: vec![serviceguard_profile(cluster_name, &host)],
         indication_service: settings.indications.service_values(),
+        indication_counters: indication_counters.clone(),
     };
     let mut manager =
         standard_object_manager(&host, &interop).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -259,7 +267,9 @@ pub async fn serve(
             settings.method_wait,
         )
         .map_err(|e| anyhow::anyhow!("the Serviceguard provider: {e}"))?;
-        metrics = Some(Arc::new(ClusterMetrics::new(source.clone())));
+        metrics = Some(Arc::new(
+            ClusterMetrics::new(source.clone()).with_indications(indication_counters.clone()),
+        ));
         cluster_source = Some((source, provider.clone()));
         // The cluster's USER_NAME / USER_ROLE policy can raise the users file's roles.
         access_policy = Some(provider);
@@ -280,7 +290,9 @@ pub async fn serve(
                 &manager,
                 (source, provider),
                 store.clone(),
-                &settings.indications.settings(&settings.state_dir),
+                &settings
+                    .indications
+                    .settings(&settings.state_dir, indication_counters.clone()),
             )
             .map_err(|e| anyhow::anyhow!(e))?,
         ),

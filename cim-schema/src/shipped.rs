@@ -45,6 +45,10 @@ const ENTRY_TEXT: &str = include_str!("../mof/cimguard.mof");
 pub const FILES: &[(&str, &str)] = &[
     // The entry's text is included once, as ENTRY_TEXT.
     (ENTRY, ENTRY_TEXT),
+    (
+        "cimguard/CIMGuard_IndicationService.mof",
+        include_str!("../mof/cimguard/CIMGuard_IndicationService.mof"),
+    ),
     ("dmtf.mof", include_str!("../mof/dmtf.mof")),
     (
         "dmtf/CIM_AlertIndication.mof",

@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,6 +30,7 @@ use cimguard_indications::{Batch, Delivery, Outbox, Outcome, Policy, Stats, Targ
 use tokio::sync::watch;
 
 use crate::cimom::ObjectManager;
+use crate::interop::IndicationCounters;
 use crate::serviceguard::{ClusterSource, ServiceguardProvider, CIMV2};
 use crate::subscriptions::{Active, SubscriptionStore};
 
@@ -64,24 +65,15 @@ pub struct IndicationSettings {
     pub removal_action: u16,
     /// What HTTPS listeners are verified against.
     pub tls: ClientTlsSettings,
-}
-
-/// Counters of the service as a whole, for CIM_IndicationService and /metrics.
-#[derive(Debug, Default)]
-pub struct ServiceStats {
-    /// Notices read from the daemon.
-    pub notices: AtomicU64,
-    /// Notices the daemon no longer kept when they were asked for.
-    pub missed: AtomicU64,
-    /// Indications queued for delivery (all destinations).
-    pub queued: AtomicU64,
+    /// Where the service counts what it does (CIMGuard_IndicationService, /metrics).
+    pub counters: Arc<IndicationCounters>,
 }
 
 /// The running indication service; [`stop`](Self::stop) ends it.
 pub struct IndicationService {
     outbox: Outbox,
-    stats: Arc<ServiceStats>,
-    deliveries: Arc<Mutex<HashMap<String, Arc<Stats>>>>,
+    counters: Arc<IndicationCounters>,
+    deliveries: Deliveries,
     stop_reader: Arc<AtomicBool>,
     reader: Option<std::thread::JoinHandle<()>>,
     stop_manager: watch::Sender<bool>,
@@ -129,7 +121,7 @@ impl IndicationService {
                 .map_or(0, |d| d.as_micros()),
             told: 0,
         };
-        let stats = Arc::new(ServiceStats::default());
+        let counters = settings.counters.clone();
         let stop_reader = Arc::new(AtomicBool::new(false));
         let reader = Reader {
             source,
@@ -139,7 +131,7 @@ impl IndicationService {
             ancestry: Ancestry::of(manager),
             host: manager.host().to_owned(),
             queries: HashMap::new(),
-            stats: stats.clone(),
+            counters: counters.clone(),
             lifecycle,
         };
         let stop = stop_reader.clone();
@@ -155,12 +147,12 @@ impl IndicationService {
             tls,
             settings.policy.clone(),
             settings.removal_action,
-            deliveries.clone(),
+            (deliveries.clone(), counters.clone()),
             stopped,
         ));
         Ok(IndicationService {
             outbox,
-            stats,
+            counters,
             deliveries,
             stop_reader,
             reader: Some(reader),
@@ -175,8 +167,8 @@ impl IndicationService {
     }
 
     /// The service's counters.
-    pub fn stats(&self) -> &ServiceStats {
-        &self.stats
+    pub fn counters(&self) -> &IndicationCounters {
+        &self.counters
     }
 
     /// Each destination's delivery counters, by destination Name.
@@ -255,7 +247,7 @@ struct Reader {
     host: String,
     /// Parsed filters by (language, query); `None` for one that does not parse.
     queries: HashMap<(String, String), Option<Arc<SelectQuery>>>,
-    stats: Arc<ServiceStats>,
+    counters: Arc<IndicationCounters>,
     lifecycle: Lifecycle,
 }
 
@@ -352,7 +344,9 @@ impl Reader {
             };
             if first.number > after + 1 {
                 let missed = first.number - after - 1;
-                self.stats.missed.fetch_add(missed, Ordering::Relaxed);
+                self.counters
+                    .notices_missed
+                    .fetch_add(missed, Ordering::Relaxed);
                 tracing::error!(
                     missed,
                     after,
@@ -378,10 +372,10 @@ impl Reader {
             match self.outbox.commit_blocking(batch) {
                 Ok(()) => {
                     after = last;
-                    self.stats
-                        .notices
+                    self.counters
+                        .notices_read
                         .fetch_add(reply.notices.len() as u64, Ordering::Relaxed);
-                    self.stats.queued.fetch_add(queued, Ordering::Relaxed);
+                    self.counters.queued.fetch_add(queued, Ordering::Relaxed);
                 }
                 Err(error) => {
                     tracing::error!(%error, "indications could not be queued; trying again");
@@ -517,7 +511,7 @@ impl Reader {
         let queued = batch.len() as u64;
         match self.outbox.commit_blocking(batch) {
             Ok(()) => {
-                self.stats.queued.fetch_add(queued, Ordering::Relaxed);
+                self.counters.queued.fetch_add(queued, Ordering::Relaxed);
             }
             Err(error) => {
                 tracing::error!(%error, "lifecycle indications could not be queued; they are lost");
@@ -712,6 +706,44 @@ struct Running {
     task: tokio::task::JoinHandle<Outcome>,
 }
 
+/// Each destination's delivery counters, by destination Name.
+type Deliveries = Arc<Mutex<HashMap<String, Arc<Stats>>>>;
+
+/// Sets the counters that come from the outbox and the deliveries.
+fn tally(
+    counters: &IndicationCounters,
+    outbox: &Outbox,
+    deliveries: &Mutex<HashMap<String, Arc<Stats>>>,
+    (mut delivered, mut failures): (u64, u64),
+    running: usize,
+) {
+    let mut failing = 0;
+    for stats in deliveries
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .values()
+    {
+        delivered += stats.delivered.load(Ordering::Relaxed);
+        failures += stats.failed_attempts.load(Ordering::Relaxed);
+        failing += u64::from(stats.failing.load(Ordering::Relaxed));
+    }
+    let pending = outbox
+        .destinations()
+        .iter()
+        .map(|(_, info)| info.pending())
+        .sum();
+    counters.delivered.store(delivered, Ordering::Relaxed);
+    counters
+        .delivery_failures
+        .store(failures, Ordering::Relaxed);
+    counters.failing.store(failing, Ordering::Relaxed);
+    counters.pending.store(pending, Ordering::Relaxed);
+    counters.dropped.store(outbox.dropped(), Ordering::Relaxed);
+    counters
+        .destinations
+        .store(running as u64, Ordering::Relaxed);
+}
+
 /// Keeps one delivery per destination of the store; drops the queues of deleted ones.
 async fn manage(
     outbox: Outbox,
@@ -719,7 +751,7 @@ async fn manage(
     tls: Arc<rustls::ClientConfig>,
     policy: Policy,
     removal_action: u16,
-    deliveries: Arc<Mutex<HashMap<String, Arc<Stats>>>>,
+    (deliveries, counters): (Deliveries, Arc<IndicationCounters>),
     mut stop: watch::Receiver<bool>,
 ) {
     let mut running: HashMap<String, Running> = HashMap::new();
@@ -728,7 +760,10 @@ async fn manage(
     let mut missing: HashMap<String, u32> = HashMap::new();
     // Destinations whose URL cannot be sent to, reported once.
     let mut unusable: HashMap<String, String> = HashMap::new();
+    // Delivered and failed counts of destinations that are gone.
+    let mut retired = (0, 0);
     loop {
+        tally(&counters, &outbox, &deliveries, retired, running.len());
         let wanted: HashMap<String, String> = store.destinations().into_iter().collect();
         if !store.known() {
             // Not read yet (the daemon is starting), or the last read failed: the deliveries
@@ -773,10 +808,14 @@ async fn manage(
             *reads += 1;
             if *reads >= 2 {
                 missing.remove(&name);
-                deliveries
+                let gone = deliveries
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .remove(&name);
+                if let Some(stats) = gone {
+                    retired.0 += stats.delivered.load(Ordering::Relaxed);
+                    retired.1 += stats.failed_attempts.load(Ordering::Relaxed);
+                }
                 if let Err(error) = outbox.remove(&name).await {
                     tracing::error!(destination = %name, %error, "a deleted destination's queue could not be dropped");
                 }

@@ -4,6 +4,7 @@
 //! `WBEMServer` finds the interop namespace, the namespaces, the brand, the version and the
 //! profiles with no special case.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use cim_schema::model::{
@@ -25,10 +26,13 @@ pub const CLASSES: &[&str] = &[
     "CIM_RegisteredProfile",
     "CIM_ElementConformsToProfile",
     "CIM_ReferencedProfile",
-    "CIM_IndicationService",
+    INDICATION_SERVICE_CLASS,
     "CIM_IndicationServiceCapabilities",
     "CIM_ElementCapabilities",
 ];
+
+/// The class of the indication service's instance: CIM_IndicationService with counters.
+pub const INDICATION_SERVICE_CLASS: &str = "CIMGuard_IndicationService";
 
 /// The name of the DMTF Indications profile (DSP1054) as registered.
 pub const INDICATIONS_PROFILE: &str = "Indications";
@@ -66,8 +70,62 @@ pub struct Profile {
     pub references: Vec<String>,
 }
 
+/// What the indication service has done: CIMGuard_IndicationService's counters (and the
+/// agent's /metrics). The indication service keeps them; the interop provider reads them at
+/// each request.
+#[derive(Debug, Default)]
+pub struct IndicationCounters {
+    /// NoticesRead.
+    pub notices_read: AtomicU64,
+    /// NoticesMissed.
+    pub notices_missed: AtomicU64,
+    /// IndicationsQueued.
+    pub queued: AtomicU64,
+    /// IndicationsDelivered.
+    pub delivered: AtomicU64,
+    /// DeliveryFailures.
+    pub delivery_failures: AtomicU64,
+    /// IndicationsDropped (since the outbox was created).
+    pub dropped: AtomicU64,
+    /// IndicationsPending.
+    pub pending: AtomicU64,
+    /// Destinations.
+    pub destinations: AtomicU64,
+    /// FailingDestinations.
+    pub failing: AtomicU64,
+}
+
+impl IndicationCounters {
+    /// The counters as (CIMGuard_IndicationService property, value, is a counter), in the
+    /// class's order.
+    pub fn values(&self) -> [(&'static str, u64, bool); 9] {
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        [
+            ("NoticesRead", get(&self.notices_read), true),
+            ("NoticesMissed", get(&self.notices_missed), true),
+            ("IndicationsQueued", get(&self.queued), true),
+            ("IndicationsDelivered", get(&self.delivered), true),
+            ("DeliveryFailures", get(&self.delivery_failures), true),
+            ("IndicationsDropped", get(&self.dropped), true),
+            ("IndicationsPending", get(&self.pending), false),
+            ("Destinations", get(&self.destinations), false),
+            ("FailingDestinations", get(&self.failing), false),
+        ]
+    }
+}
+
+/// A counter's value typed as CIMGuard_IndicationService declares it.
+fn counter_value(name: &str, value: u64) -> Value {
+    match name {
+        "Destinations" | "FailingDestinations" => {
+            Value::Uint32(u32::try_from(value).unwrap_or(u32::MAX))
+        }
+        _ => Value::Uint64(value),
+    }
+}
+
 /// What the interop provider says about the server.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct InteropSettings {
     /// The product name (`ElementName` of CIM_ObjectManager).
     pub product: String,
@@ -79,6 +137,8 @@ pub struct InteropSettings {
     pub profiles: Vec<Profile>,
     /// What CIM_IndicationService says of delivery.
     pub indication_service: IndicationServiceValues,
+    /// What the indication service has done, read at each request.
+    pub indication_counters: Arc<IndicationCounters>,
 }
 
 /// CIM_IndicationService's delivery properties: what the indication service does.
@@ -105,10 +165,12 @@ impl Default for IndicationServiceValues {
     }
 }
 
-/// Serves the interop classes from instances built once at start.
+/// Serves the interop classes from instances built once at start, with the indication
+/// service's counters read at each request.
 pub struct InteropProvider {
     /// By creation class.
     instances: indexmap::IndexMap<Name, Vec<(InstancePath, Arc<Instance>)>>,
+    counters: Arc<IndicationCounters>,
 }
 
 impl InteropProvider {
@@ -125,7 +187,10 @@ impl InteropProvider {
                 .or_default()
                 .push((path, Arc::new(instance)));
         }
-        let provider = Arc::new(InteropProvider { instances });
+        let provider = Arc::new(InteropProvider {
+            instances,
+            counters: settings.indication_counters.clone(),
+        });
         for class in CLASSES {
             manager.register(INTEROP, class, provider.clone())?;
         }
@@ -139,7 +204,23 @@ impl InstanceProvider for InteropProvider {
         _context: &RequestContext,
         class: &Name,
     ) -> Result<Instances, OperationError> {
-        let found = self.instances.get(class).cloned().unwrap_or_default();
+        let mut found = self.instances.get(class).cloned().unwrap_or_default();
+        if class
+            .as_str()
+            .eq_ignore_ascii_case(INDICATION_SERVICE_CLASS)
+        {
+            let counters = self.counters.values();
+            for (_, instance) in &mut found {
+                let instance = Arc::make_mut(instance);
+                for (name, value, _) in counters {
+                    if let Some(declared) = instance.property(name) {
+                        let mut property = declared.clone();
+                        property.value = Some(counter_value(name, value));
+                        instance.set(property);
+                    }
+                }
+            }
+        }
         Ok(Box::new(found.into_iter().map(Ok)))
     }
 }
@@ -260,12 +341,16 @@ fn build(
     )?;
     let object_manager_path = object_manager.0.clone();
     out.push(object_manager);
+    let counters = settings
+        .indication_counters
+        .values()
+        .map(|(name, value, _)| (name, counter_value(name, value)));
     let indication_service = builder.instance(
-        "CIM_IndicationService",
-        vec![
+        INDICATION_SERVICE_CLASS,
+        [
             ("SystemCreationClassName", string("CIM_ComputerSystem")),
             ("SystemName", string(&system)),
-            ("CreationClassName", string("CIM_IndicationService")),
+            ("CreationClassName", string(INDICATION_SERVICE_CLASS)),
             ("Name", string(format!("{manager_name}:indications"))),
             ("ElementName", string("cimguard indication service")),
             ("FilterCreationEnabled", Value::Boolean(true)),
@@ -288,7 +373,10 @@ fn build(
             ("EnabledState", Value::Uint16(2)),
             ("OperationalStatus", uint16s(&[2])),
             ("Started", Value::Boolean(true)),
-        ],
+        ]
+        .into_iter()
+        .chain(counters)
+        .collect(),
     )?;
     let indication_service_path = indication_service.0.clone();
     out.push(indication_service);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use cimguard_cluster::runtime::daemon::DaemonStatus;
 use cimguard_cluster::status::Health;
 
+use crate::interop::IndicationCounters;
 use crate::serviceguard::ClusterSource;
 
 /// The content type of the text exposition format.
@@ -19,22 +20,83 @@ pub trait Metrics: Send + Sync {
     fn render(&self) -> Result<String, String>;
 }
 
-/// The cluster daemon's status as metrics.
+/// The cluster daemon's status as metrics, and the agent's indication service's counters.
 pub struct ClusterMetrics {
     source: Arc<dyn ClusterSource>,
+    indications: Option<Arc<IndicationCounters>>,
 }
 
 impl ClusterMetrics {
     /// Metrics of the daemon behind `source`.
     pub fn new(source: Arc<dyn ClusterSource>) -> ClusterMetrics {
-        ClusterMetrics { source }
+        ClusterMetrics {
+            source,
+            indications: None,
+        }
+    }
+
+    /// The same, with the indication service's counters.
+    pub fn with_indications(mut self, counters: Arc<IndicationCounters>) -> ClusterMetrics {
+        self.indications = Some(counters);
+        self
     }
 }
 
 impl Metrics for ClusterMetrics {
     fn render(&self) -> Result<String, String> {
         let status = self.source.status()?;
-        Ok(render(&status))
+        let mut out = render(&status);
+        if let Some(counters) = &self.indications {
+            render_indications(&mut out, counters);
+        }
+        Ok(out)
+    }
+}
+
+/// The indication service's counters, as CIMGuard_IndicationService shows them:
+/// `cimguard_indications_<property in snake case>` (`_total` for counters).
+pub fn render_indications(out: &mut String, counters: &IndicationCounters) {
+    for (property, value, counter) in counters.values() {
+        let (name, help) = match property {
+            "NoticesRead" => (
+                "cimguard_indication_notices_read_total",
+                "Cluster notices the agent read from its daemon since it started.",
+            ),
+            "NoticesMissed" => (
+                "cimguard_indication_notices_missed_total",
+                "Notices the daemon no longer kept when the agent asked for them, since it started.",
+            ),
+            "IndicationsQueued" => (
+                "cimguard_indications_queued_total",
+                "Indications queued for delivery since the agent started.",
+            ),
+            "IndicationsDelivered" => (
+                "cimguard_indications_delivered_total",
+                "Indications the listeners took since the agent started.",
+            ),
+            "DeliveryFailures" => (
+                "cimguard_indication_delivery_failures_total",
+                "Indication delivery attempts that failed since the agent started.",
+            ),
+            "IndicationsDropped" => (
+                "cimguard_indications_dropped_total",
+                "Indications dropped undelivered since the outbox was created (queue full, destination removed).",
+            ),
+            "IndicationsPending" => (
+                "cimguard_indications_pending",
+                "Indications queued and not yet delivered.",
+            ),
+            "Destinations" => (
+                "cimguard_indication_destinations",
+                "Listener destinations with a delivery running.",
+            ),
+            _ => (
+                "cimguard_indication_destinations_failing",
+                "Listener destinations whose last delivery attempt failed.",
+            ),
+        };
+        family(out, name, if counter { "counter" } else { "gauge" }, help);
+        let _ = writeln!(out, "{name} {value}");
     }
 }
 

@@ -20,6 +20,7 @@ fn manager() -> Arc<ObjectManager> {
         system_name: "node1".into(),
         profiles: Vec::new(),
         indication_service: Default::default(),
+        indication_counters: Default::default(),
     };
     Arc::new(standard_object_manager("node1", &settings).unwrap())
 }
@@ -264,6 +265,59 @@ fn the_interop_namespace_answers_under_its_alias_too() {
         );
         assert_eq!(found.len(), 1, "{namespace}");
     }
+}
+
+#[test]
+fn the_indication_service_shows_its_settings_and_live_counters() {
+    use std::sync::atomic::Ordering;
+    let counters = Arc::new(cimguard_provider::interop::IndicationCounters::default());
+    let settings = InteropSettings {
+        product: "cimguard".into(),
+        version: "0.1.0".into(),
+        system_name: "node1".into(),
+        profiles: Vec::new(),
+        indication_service: Default::default(),
+        indication_counters: counters.clone(),
+    };
+    let manager = Arc::new(standard_object_manager("node1", &settings).unwrap());
+    let contexts = Arc::new(Contexts::new(ContextLimits::default()));
+    let service = || {
+        let found = items(
+            run(
+                &manager,
+                &contexts,
+                &call(
+                    "EnumerateInstances",
+                    "root/interop",
+                    vec![("ClassName", class("CIM_IndicationService"))],
+                ),
+            )
+            .unwrap(),
+        );
+        assert_eq!(found.len(), 1);
+        let Data::NamedInstance(path, instance) = &found[0] else {
+            panic!("{found:?}")
+        };
+        assert!(path.class_name.matches("CIMGuard_IndicationService"));
+        instance.clone()
+    };
+    let first = service();
+    assert_eq!(
+        first.value("DeliveryRetryAttempts"),
+        Some(&Value::Uint16(3))
+    );
+    assert_eq!(first.value("IndicationsDropped"), Some(&Value::Uint64(0)));
+    // The counters are read at each request.
+    counters.dropped.store(7, Ordering::Relaxed);
+    counters.delivered.store(1234, Ordering::Relaxed);
+    counters.failing.store(2, Ordering::Relaxed);
+    let later = service();
+    assert_eq!(later.value("IndicationsDropped"), Some(&Value::Uint64(7)));
+    assert_eq!(
+        later.value("IndicationsDelivered"),
+        Some(&Value::Uint64(1234))
+    );
+    assert_eq!(later.value("FailingDestinations"), Some(&Value::Uint32(2)));
 }
 
 #[test]

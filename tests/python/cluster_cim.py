@@ -6,6 +6,7 @@ Usage: cluster_cim.py --url URL --ca-certs CA --user NAME --password SECRET OPER
 OPERATION is a JSON object:
   {"op": "enumerate", "class": "HP_SGNode"}
       -> [{"path": {"class": ..., "keys": {...}}, "properties": {...}}, ...]
+     ("namespace": "root/interop" for another namespace than root/cimv2)
   {"op": "get", "path": PATH}
       -> {"path": PATH, "properties": {...}}
   {"op": "delete", "path": PATH}
@@ -88,7 +89,7 @@ def metrics(args):
 def run(conn, op):
     kind = op["op"]
     if kind == "enumerate":
-        found = conn.EnumerateInstances(op["class"], namespace=NAMESPACE)
+        found = conn.EnumerateInstances(op["class"], namespace=op.get("namespace", NAMESPACE))
         return [
             {
                 "path": from_path(instance.path),

@@ -264,6 +264,24 @@ impl TestCluster {
         command
     }
 
+    /// One operation of `tests/python/cluster_cim.py` (pywbem) on node `k`'s agent as
+    /// `user`; the JSON answer.
+    pub fn cim(&self, k: usize, user: (&str, &str), op: &serde_json::Value) -> serde_json::Value {
+        use crate::pyagent::{describe, output_within};
+        let mut command = self.agent_script(k, "cluster_cim.py", user);
+        command.arg(op.to_string());
+        let output = output_within(&mut command, Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("{e}\n{}", self.logs()));
+        assert!(
+            output.status.success(),
+            "cluster_cim.py {op} failed:\n{}\n{}",
+            describe(&output),
+            self.log(k)
+        );
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", describe(&output)))
+    }
+
     /// Writes an executable shell script `name` with body `body` in the cluster's folder; its
     /// path.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {

@@ -79,6 +79,7 @@ pub fn service() -> Service {
         system_name: "node1".into(),
         profiles: Vec::new(),
         indication_service: Default::default(),
+        indication_counters: Default::default(),
     };
     let manager = standard_object_manager("node1", &settings).expect("the standard manager");
     let config = ServerConfig {

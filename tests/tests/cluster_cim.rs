@@ -32,17 +32,7 @@ fn demo_cluster() -> TestCluster {
 
 /// One operation on node `k`'s agent as `user`; the JSON answer.
 fn cim(cluster: &TestCluster, k: usize, user: (&str, &str), op: &Value) -> Value {
-    let mut command = cluster.agent_script(k, "cluster_cim.py", user);
-    command.arg(op.to_string());
-    let output = output_within(&mut command, Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}\n{}", cluster.logs()));
-    assert!(
-        output.status.success(),
-        "cluster_cim.py {op} failed:\n{}\n{}",
-        describe(&output),
-        cluster.log(k)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&output)))
+    cluster.cim(k, user, op)
 }
 
 fn enumerate(cluster: &TestCluster, k: usize, class: &str) -> Vec<Value> {

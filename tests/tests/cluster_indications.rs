@@ -14,7 +14,7 @@ use cimguard_cluster::packages::ResourceValue;
 use cimguard_cluster::runtime::daemon::{Reply, Request};
 use cimguard_tests::cluster::TestCluster;
 use cimguard_tests::pyagent::client_script;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -277,6 +277,37 @@ fn a_failed_package_is_heard_once_by_each_listener_whichever_node_it_subscribed_
         );
         assert_numbered(&heard);
     }
+    // n1's agent sent both to each of the three: its indication service says so, with
+    // nothing dropped or missed, in CIM and in /metrics.
+    let mut service = Value::Null;
+    cluster.wait_for(BOUND, "n1's agent counts its deliveries", |c| {
+        let found = c.cim(
+            1,
+            MONITOR,
+            &json!({"op": "enumerate", "class": "CIM_IndicationService", "namespace": "root/interop"}),
+        );
+        service = found[0].clone();
+        service["properties"]["IndicationsDelivered"]
+            .as_u64()
+            .is_some_and(|n| n >= 6)
+    });
+    assert_eq!(service["path"]["class"], "CIMGuard_IndicationService");
+    let counters = &service["properties"];
+    assert_eq!(counters["IndicationsDropped"], 0, "{service}");
+    assert_eq!(counters["NoticesMissed"], 0, "{service}");
+    assert_eq!(counters["DeliveryFailures"], 0, "{service}");
+    assert_eq!(counters["Destinations"], 3, "{service}");
+    let metrics = cluster.cim(1, MONITOR, &json!({"op": "metrics"}));
+    let text = metrics["text"].as_str().unwrap_or_default();
+    assert!(
+        text.lines()
+            .any(|l| l == "cimguard_indications_dropped_total 0")
+            && text.lines().any(|l| l
+                .strip_prefix("cimguard_indications_delivered_total ")
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|n| n >= 6)),
+        "{text}"
+    );
     listeners.clear();
 }
 

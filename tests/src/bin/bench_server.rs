@@ -131,6 +131,7 @@ fn object_manager(cli: &Cli) -> anyhow::Result<ObjectManager> {
         system_name: "localhost".into(),
         profiles: Vec::new(),
         indication_service: Default::default(),
+        indication_counters: Default::default(),
     };
     InteropProvider::install(&mut manager, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     // Printable ASCII that XML carries unescaped, so the payload's bytes are its characters.
