@@ -1214,3 +1214,23 @@ fn reference_arrays_are_refarrays_whatever_their_first_element() {
          <VALUE.NULL/><VALUE.NULL/></VALUE.REFARRAY></PARAMVALUE>"
     );
 }
+
+#[test]
+fn export_answers_decode_one_or_many_responses_in_order() {
+    let limits = Limits::default();
+    let simple = br#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1" PROTOCOLVERSION="1.0"><SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"/></SIMPLEEXPRSP></MESSAGE></CIM>"#;
+    let one = cim_schema::xml::decode_export_responses(simple, &limits).unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].result, Ok(None));
+    let multi = br#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="7" PROTOCOLVERSION="1.0"><MULTIEXPRSP><SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"/></SIMPLEEXPRSP><SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"><ERROR CODE="4" DESCRIPTION="bad"/></EXPMETHODRESPONSE></SIMPLEEXPRSP><SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"></EXPMETHODRESPONSE></SIMPLEEXPRSP></MULTIEXPRSP></MESSAGE></CIM>"#;
+    let three = cim_schema::xml::decode_export_responses(multi, &limits).unwrap();
+    assert_eq!(three.len(), 3);
+    assert_eq!(three[0].result, Ok(None));
+    assert_eq!(three[1].result.as_ref().unwrap_err().code, 4);
+    assert_eq!(three[2].result, Ok(None));
+    // Anything else inside MULTIEXPRSP, or an operation response, is refused.
+    let wrong = br#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="7" PROTOCOLVERSION="1.0"><MULTIEXPRSP><SIMPLERSP/></MULTIEXPRSP></MESSAGE></CIM>"#;
+    assert!(cim_schema::xml::decode_export_responses(wrong, &limits).is_err());
+    let operation = br#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="7" PROTOCOLVERSION="1.0"><SIMPLERSP><IMETHODRESPONSE NAME="GetClass"/></SIMPLERSP></MESSAGE></CIM>"#;
+    assert!(cim_schema::xml::decode_export_responses(operation, &limits).is_err());
+}

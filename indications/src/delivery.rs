@@ -24,8 +24,32 @@ use crate::outbox::Outbox;
 /// The largest listener response read: an `EXPMETHODRESPONSE` is a few hundred bytes.
 const RESPONSE_BYTES_MAX: usize = 64 * 1024;
 
-/// How many indications one read of the outbox takes.
+/// How many indications one read of the outbox takes (and the most one `MULTIEXPREQ`
+/// carries).
 const READ_BATCH: usize = 64;
+
+/// Whether the listener takes several indications in one request (DSP0200's multiple
+/// export request, `MULTIEXPREQ` with the `CIMExportBatch` header). It is tried when a
+/// backlog forms (two or more indications waiting); a listener that answers it with anything
+/// but a `MULTIEXPRSP` of as many answers (pywbem's and OpenPegasus' answer with an error)
+/// gets its indications one by one for the rest of the delivery's life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Batching {
+    Untried,
+    Taken,
+    Refused,
+}
+
+/// How a multiple export request went.
+enum Multi {
+    /// The listener took the first this many: all, or those before the first it answered
+    /// with an `ERROR`.
+    Took(usize),
+    /// The listener answered, but not as to a multiple request.
+    Refused(String),
+    /// No answer (no connection, a timeout): the single sends that follow retry as usual.
+    Failed,
+}
 
 /// A listener's address, from a destination's `Destination` property.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,6 +222,7 @@ impl Delivery {
         let mut connection: Option<SendRequest<Full<Bytes>>> = None;
         let mut failing_since: Option<Instant> = None;
         let mut failures: u32 = 0;
+        let mut batching = Batching::Untried;
         'read: loop {
             self.ack(acked);
             if *stop.borrow() {
@@ -234,6 +259,41 @@ impl Delivery {
                 }
                 continue;
             }
+            let mut batch = batch;
+            if batching != Batching::Refused && batch.len() >= 2 {
+                if let Some(body) = multi_body(&batch) {
+                    let sent = tokio::select! {
+                        sent = self.send_multi(&mut connection, body, batch.len()) => sent,
+                        _ = stop.changed() => return Outcome::Stopped,
+                    };
+                    match sent {
+                        Multi::Took(took) => {
+                            batching = Batching::Taken;
+                            if let Some(&(last, _)) = took.checked_sub(1).and_then(|k| batch.get(k))
+                            {
+                                *acked = Some(last);
+                                self.stats
+                                    .delivered
+                                    .fetch_add(took as u64, Ordering::Relaxed);
+                                next = last + 1;
+                                self.recovered(&mut failing_since, &mut failures);
+                            }
+                            batch.drain(..took);
+                        }
+                        Multi::Refused(why) => {
+                            tracing::info!(
+                                destination = %self.key,
+                                listener = %self.target.authority,
+                                %why,
+                                "the listener does not take several indications in one request; \
+                                 they go one by one"
+                            );
+                            batching = Batching::Refused;
+                        }
+                        Multi::Failed => connection = None,
+                    }
+                }
+            }
             for (sequence, body) in batch {
                 let body = Bytes::from(body);
                 loop {
@@ -246,16 +306,7 @@ impl Delivery {
                             *acked = Some(sequence);
                             self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                             next = sequence + 1;
-                            if failing_since.take().is_some() {
-                                self.stats.failing.store(false, Ordering::Relaxed);
-                                tracing::info!(
-                                    destination = %self.key,
-                                    listener = %self.target.authority,
-                                    failures,
-                                    "the listener takes indications again"
-                                );
-                            }
-                            failures = 0;
+                            self.recovered(&mut failing_since, &mut failures);
                             break;
                         }
                         Err(error) => {
@@ -310,29 +361,88 @@ impl Delivery {
         }
     }
 
-    /// POSTs one indication; `Ok` when the listener took it. A failure on a kept-alive
-    /// connection (the listener restarted, or closed it idle) is tried again at once on a
-    /// new one.
+    /// The listener took an indication: a failing destination is one no more.
+    fn recovered(&self, failing_since: &mut Option<Instant>, failures: &mut u32) {
+        if failing_since.take().is_some() {
+            self.stats.failing.store(false, Ordering::Relaxed);
+            tracing::info!(
+                destination = %self.key,
+                listener = %self.target.authority,
+                failures = *failures,
+                "the listener takes indications again"
+            );
+        }
+        *failures = 0;
+    }
+
+    /// POSTs one indication; `Ok` when the listener took it.
     async fn send(
         &self,
         connection: &mut Option<SendRequest<Full<Bytes>>>,
         body: Bytes,
     ) -> Result<(), String> {
-        let reused = connection.as_ref().is_some_and(|c| !c.is_closed());
-        match self.send_once(connection, body.clone()).await {
-            Err(_) if reused => {
-                *connection = None;
-                self.send_once(connection, body).await
-            }
-            sent => sent,
+        let (status, cim_error, answer) = self.post(connection, body, false).await?;
+        if status != http::StatusCode::OK {
+            return Err(match cim_error {
+                Some(error) => format!("HTTP {status}, CIMError {error}"),
+                None => format!("HTTP {status}"),
+            });
         }
+        check_answer(&answer)
     }
 
-    async fn send_once(
+    /// POSTs `count` indications in one `MULTIEXPREQ`.
+    async fn send_multi(
         &self,
         connection: &mut Option<SendRequest<Full<Bytes>>>,
         body: Bytes,
-    ) -> Result<(), String> {
+        count: usize,
+    ) -> Multi {
+        let Ok((status, cim_error, answer)) = self.post(connection, body, true).await else {
+            return Multi::Failed;
+        };
+        if status != http::StatusCode::OK {
+            return Multi::Refused(match cim_error {
+                Some(error) => format!("HTTP {status}, CIMError {error}"),
+                None => format!("HTTP {status}"),
+            });
+        }
+        match cim_schema::xml::decode_export_responses(&answer, &Limits::default()) {
+            Ok(answers) if answers.len() == count => {
+                Multi::Took(answers.iter().take_while(|a| a.result.is_ok()).count())
+            }
+            Ok(answers) => {
+                Multi::Refused(format!("{} answers to {count} indications", answers.len()))
+            }
+            Err(error) => Multi::Refused(format!("the answer is not an export response: {error}")),
+        }
+    }
+
+    /// POSTs `body` (a multiple export request if `batch`); the answer's status, CIMError
+    /// header and body. A failure on a kept-alive connection (the listener restarted, or
+    /// closed it idle) is tried again at once on a new one.
+    async fn post(
+        &self,
+        connection: &mut Option<SendRequest<Full<Bytes>>>,
+        body: Bytes,
+        batch: bool,
+    ) -> Result<(http::StatusCode, Option<String>, Bytes), String> {
+        let reused = connection.as_ref().is_some_and(|c| !c.is_closed());
+        match self.post_once(connection, body.clone(), batch).await {
+            Err(_) if reused => {
+                *connection = None;
+                self.post_once(connection, body, batch).await
+            }
+            posted => posted,
+        }
+    }
+
+    async fn post_once(
+        &self,
+        connection: &mut Option<SendRequest<Full<Bytes>>>,
+        body: Bytes,
+        batch: bool,
+    ) -> Result<(http::StatusCode, Option<String>, Bytes), String> {
         if connection.as_ref().is_none_or(SendRequest::is_closed) {
             *connection = Some(
                 tokio::time::timeout(self.policy.connect_timeout, self.connect())
@@ -350,10 +460,13 @@ impl Delivery {
                 "application/xml; charset=\"utf-8\"",
             )
             .header("CIMProtocolVersion", "1.0")
-            .header("CIMExport", "MethodRequest")
-            .header("CIMExportMethod", "ExportIndication")
-            .body(Full::new(body))
-            .map_err(|e| e.to_string())?;
+            .header("CIMExport", "MethodRequest");
+        let request = if batch {
+            request.header("CIMExportBatch", "")
+        } else {
+            request.header("CIMExportMethod", "ExportIndication")
+        };
+        let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
         let exchange = async {
             sender.ready().await.map_err(|e| e.to_string())?;
             let response = sender
@@ -371,13 +484,7 @@ impl Delivery {
                 .await
                 .map_err(|e| format!("reading the answer: {e}"))?
                 .to_bytes();
-            if status != http::StatusCode::OK {
-                return Err(match cim_error {
-                    Some(error) => format!("HTTP {status}, CIMError {error}"),
-                    None => format!("HTTP {status}"),
-                });
-            }
-            check_answer(&body)
+            Ok((status, cim_error, body))
         };
         tokio::time::timeout(self.policy.request_timeout, exchange)
             .await
@@ -416,6 +523,31 @@ where
         let _ = connection.await;
     });
     Ok(sender)
+}
+
+/// The indications of `batch` (whole export messages, as queued) as one `MULTIEXPREQ`: each
+/// message's `SIMPLEEXPREQ` element, in order. None if one has no such element.
+fn multi_body(batch: &[(i64, Vec<u8>)]) -> Option<Bytes> {
+    const OPEN: &[u8] = b"<SIMPLEEXPREQ>";
+    const CLOSE: &[u8] = b"</SIMPLEEXPREQ>";
+    let first = batch.first()?.0;
+    let size: usize = batch.iter().map(|(_, m)| m.len()).sum();
+    let mut body = Vec::with_capacity(size + 256);
+    body.extend_from_slice(
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\" ?><CIM CIMVERSION=\"2.0\" \
+             DTDVERSION=\"2.0\"><MESSAGE ID=\"{first}\" PROTOCOLVERSION=\"1.0\"><MULTIEXPREQ>"
+        )
+        .as_bytes(),
+    );
+    for (_, message) in batch {
+        // Markup, never text: `<` in a value is escaped.
+        let start = message.windows(OPEN.len()).position(|w| w == OPEN)?;
+        let end = message.windows(CLOSE.len()).rposition(|w| w == CLOSE)? + CLOSE.len();
+        body.extend_from_slice(message.get(start..end)?);
+    }
+    body.extend_from_slice(b"</MULTIEXPREQ></MESSAGE></CIM>");
+    Some(Bytes::from(body))
 }
 
 /// `Ok` when a 200 answer's body is an export response without `ERROR`.

@@ -323,3 +323,135 @@ async fn an_https_listener_gets_indications_only_if_its_certificate_is_trusted()
     assert!(error.contains("TLS"), "{error}");
     assert!(other_received.lock().unwrap().is_empty());
 }
+
+/// What a batch-aware listener received: each indication's value, and whether it came in a
+/// multiple export request.
+type Heard = Arc<Mutex<Vec<(bool, String)>>>;
+
+/// Serves ExportIndication on `listener`; a multiple export request (`CIMExportBatch`) is
+/// answered with a `MULTIEXPRSP` if `batches`, else refused as DSP0200 says (501,
+/// `CIMError: multiple-requests-unsupported`).
+fn serve_batches(listener: TcpListener, batches: bool, heard: Heard) {
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let heard = heard.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let heard = heard.clone();
+                    async move {
+                        let batch = request.headers().contains_key("CIMExportBatch");
+                        let body = request.into_body().collect().await.map(|b| b.to_bytes());
+                        let body = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
+                        if batch && !batches {
+                            return Ok::<_, Infallible>(
+                                hyper::Response::builder()
+                                    .status(501)
+                                    .header("CIMError", "multiple-requests-unsupported")
+                                    .body(Full::new(Bytes::new()))
+                                    .unwrap(),
+                            );
+                        }
+                        let values: Vec<String> = body
+                            .split("<VALUE>")
+                            .skip(1)
+                            .filter_map(|rest| rest.split("</VALUE>").next())
+                            .map(str::to_owned)
+                            .collect();
+                        let count = values.len();
+                        heard
+                            .lock()
+                            .unwrap()
+                            .extend(values.into_iter().map(|v| (batch, v)));
+                        let one = r#"<SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"/></SIMPLEEXPRSP>"#;
+                        let inner = if batch {
+                            format!("<MULTIEXPRSP>{}</MULTIEXPRSP>", one.repeat(count))
+                        } else {
+                            one.to_owned()
+                        };
+                        let answer = format!(
+                            r#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1" PROTOCOLVERSION="1.0">{inner}</MESSAGE></CIM>"#
+                        );
+                        Ok(hyper::Response::builder()
+                            .header("CIMExport", "MethodResponse")
+                            .body(Full::new(Bytes::from(answer)))
+                            .unwrap())
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+}
+
+/// Queues `count` export messages as the agent makes them, each with one value:
+/// "<context> <sequence>".
+async fn queue_exports(outbox: &Outbox, count: usize) {
+    let mut batch = Batch::new();
+    for _ in 0..count {
+        batch.append(
+            "dest",
+            Box::new(|context, sequence| {
+                format!(
+                    r#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="{sequence}" PROTOCOLVERSION="1.0"><SIMPLEEXPREQ><EXPMETHODCALL NAME="ExportIndication"><EXPPARAMVALUE NAME="NewIndication"><INSTANCE CLASSNAME="T"><PROPERTY NAME="N" TYPE="string"><VALUE>{context} {sequence}</VALUE></PROPERTY></INSTANCE></EXPPARAMVALUE></EXPMETHODCALL></SIMPLEEXPREQ></MESSAGE></CIM>"#
+                )
+                .into_bytes()
+            }),
+        );
+    }
+    outbox.commit(batch).await.expect("commit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_goes_in_multiple_requests_to_a_listener_that_takes_them_and_one_by_one_otherwise(
+) {
+    for batches in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(&dir.path().join("o.redb"), CAPACITY).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        let heard: Heard = Heard::default();
+        serve_batches(listener, batches, heard.clone());
+        // A backlog before the delivery starts.
+        queue_exports(&outbox, 150).await;
+        let (stop, stats, task) = start(
+            &outbox,
+            &format!("http://{address}/"),
+            &ClientTlsSettings::default(),
+            policy(),
+        );
+        queue_exports(&outbox, 50).await;
+        let deadline = Instant::now() + DEADLINE;
+        while heard.lock().unwrap().len() < 200 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let heard = heard.lock().unwrap().clone();
+        let context = outbox.info("dest").unwrap().context;
+        let values: Vec<String> = heard.iter().map(|(_, v)| v.clone()).collect();
+        let wanted: Vec<String> = (0..200).map(|k| format!("{context} {k}")).collect();
+        // Every one, in order, once.
+        assert_eq!(values, wanted, "batches taken: {batches}");
+        let in_batches = heard.iter().filter(|(batch, _)| *batch).count();
+        if batches {
+            assert!(in_batches >= 150, "{in_batches} of 200 came in batches");
+        } else {
+            assert_eq!(in_batches, 0);
+        }
+        assert_eq!(
+            stats
+                .failed_attempts
+                .load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
+        assert_eq!(
+            stats.delivered.load(std::sync::atomic::Ordering::Relaxed),
+            200
+        );
+        stop.send(true).unwrap();
+        assert_eq!(task.await.unwrap(), Outcome::Stopped);
+    }
+}

@@ -98,9 +98,13 @@ struct Heard {
     count: AtomicU64,
     /// Commit asked to received, in microseconds.
     latencies: Mutex<Vec<u64>>,
+    /// Whether the listener takes multiple export requests (else it refuses them, 501).
+    batches: bool,
 }
 
-/// Serves ExportIndication on `listener`, recording the latency written in each body.
+/// Serves ExportIndication on `listener`, recording the latency written in each indication;
+/// a multiple export request is answered with a MULTIEXPRSP, or refused as DSP0200 says
+/// when the listener does not take them.
 fn serve(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -119,6 +123,16 @@ fn serve(
                 let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                     let heard = heard.clone();
                     async move {
+                        let batch = request.headers().contains_key("CIMExportBatch");
+                        if batch && !heard.batches {
+                            return Ok::<_, Infallible>(
+                                hyper::Response::builder()
+                                    .status(501)
+                                    .header("CIMError", "multiple-requests-unsupported")
+                                    .body(Full::new(Bytes::new()))
+                                    .unwrap(),
+                            );
+                        }
                         let body = request
                             .into_body()
                             .collect()
@@ -126,17 +140,21 @@ fn serve(
                             .map(|b| b.to_bytes())
                             .unwrap_or_default();
                         let arrived = base.elapsed().as_micros() as u64;
-                        if let Some(stamp) = stamp_of(&body) {
-                            heard
-                                .latencies
-                                .lock()
-                                .unwrap()
-                                .push(arrived.saturating_sub(stamp));
-                        }
-                        heard.count.fetch_add(1, Ordering::Relaxed);
-                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
-                            ANSWER.as_bytes(),
-                        ))))
+                        let stamps = stamps_of(&body);
+                        heard
+                            .latencies
+                            .lock()
+                            .unwrap()
+                            .extend(stamps.iter().map(|stamp| arrived.saturating_sub(*stamp)));
+                        heard
+                            .count
+                            .fetch_add(stamps.len() as u64, Ordering::Relaxed);
+                        let answer = if batch {
+                            Bytes::from(multi_answer(stamps.len()))
+                        } else {
+                            Bytes::from_static(ANSWER.as_bytes())
+                        };
+                        Ok(hyper::Response::new(Full::new(answer)))
                     }
                 });
                 let builder = hyper::server::conn::http1::Builder::new();
@@ -161,11 +179,22 @@ fn serve(
     });
 }
 
-fn stamp_of(body: &[u8]) -> Option<u64> {
-    let marker = b"NAME=\"Stamp\" TYPE=\"string\"><VALUE>";
-    let at = body.windows(marker.len()).position(|w| w == marker)? + marker.len();
-    let end = body[at..].iter().position(|&b| b == b'<')? + at;
-    std::str::from_utf8(&body[at..end]).ok()?.parse().ok()
+/// The stamps of the indications of a request, one per indication.
+fn stamps_of(body: &[u8]) -> Vec<u64> {
+    let text = String::from_utf8_lossy(body);
+    text.split("NAME=\"Stamp\" TYPE=\"string\"><VALUE>")
+        .skip(1)
+        .filter_map(|rest| rest.split('<').next()?.parse().ok())
+        .collect()
+}
+
+/// The answer to a multiple export request of `count` indications.
+fn multi_answer(count: usize) -> String {
+    let one = r#"<SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"/></SIMPLEEXPRSP>"#;
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1" PROTOCOLVERSION="1.0"><MULTIEXPRSP>{}</MULTIEXPRSP></MESSAGE></CIM>"#,
+        one.repeat(count)
+    )
 }
 
 /// Queues one indication for each of `destinations`, stamped now.
@@ -208,19 +237,22 @@ impl Setup {
     }
 }
 
-async fn setup(https: bool, destinations: usize, base: Instant) -> Setup {
-    let mut setup = setup_held(https, destinations, base).await;
+async fn setup(https: bool, batches: bool, destinations: usize, base: Instant) -> Setup {
+    let mut setup = setup_held(https, batches, destinations, base).await;
     setup.start();
     setup
 }
 
 /// Like [`setup`], with the deliveries not started.
-async fn setup_held(https: bool, destinations: usize, base: Instant) -> Setup {
+async fn setup_held(https: bool, batches: bool, destinations: usize, base: Instant) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
     let outbox = Outbox::open(&dir.path().join("outbox.redb"), 1_000_000).expect("outbox");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address: SocketAddr = listener.local_addr().expect("address");
-    let heard = Arc::new(Heard::default());
+    let heard = Arc::new(Heard {
+        batches,
+        ..Heard::default()
+    });
     let (server_tls, client_tls) = if https {
         let names = ServerNames {
             dns_names: vec!["localhost".into()],
@@ -305,7 +337,7 @@ fn latencies(heard: &Heard) -> String {
 }
 
 /// True when `name` is in the comma list of the environment variable `list`, or it is unset:
-/// `INDICATIONS_BENCH_CASES` (burst, sustained, drain, latency, fanout) and
+/// `INDICATIONS_BENCH_CASES` (burst, sustained, rate, drain, latency, fanout) and
 /// `INDICATIONS_BENCH_SCHEMES` (http, https).
 fn listed(list: &str, name: &str) -> bool {
     std::env::var(list).map_or(true, |names| names.split(',').any(|n| n.trim() == name))
@@ -322,11 +354,20 @@ async fn run(https: bool) {
     if wanted("burst") {
         burst(https, scheme, &template, base).await;
     }
-    if wanted("sustained") {
-        sustained(https, scheme, &template, base).await;
-    }
-    if wanted("drain") {
-        drain(https, scheme, &template, base).await;
+    for batches in [true, false] {
+        let scheme = &format!(
+            "{scheme} {}",
+            if batches { "(batches)" } else { "(one by one)" }
+        );
+        if wanted("sustained") {
+            sustained(https, batches, scheme, &template, base, None).await;
+        }
+        if wanted("rate") {
+            sustained(https, batches, scheme, &template, base, Some(10)).await;
+        }
+        if wanted("drain") {
+            drain(https, batches, scheme, &template, base).await;
+        }
     }
     if wanted("latency") {
         latency(https, scheme, &template, base).await;
@@ -338,7 +379,7 @@ async fn run(https: bool) {
 
 /// A burst: 500 at once.
 async fn burst(https: bool, scheme: &str, template: &Arc<String>, base: Instant) {
-    let s = setup(https, 1, base).await;
+    let s = setup(https, true, 1, base).await;
     let start = Instant::now();
     for _ in 0..500 {
         commit(&s.outbox, &s.destinations, template, base).await;
@@ -356,39 +397,99 @@ async fn burst(https: bool, scheme: &str, template: &Arc<String>, base: Instant)
     );
 }
 
-/// Sustained: 20,000, committed concurrently as fast as the outbox takes them.
-async fn sustained(https: bool, scheme: &str, template: &Arc<String>, base: Instant) {
-    let s = setup(https, 1, base).await;
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..8 {
-        let outbox = s.outbox.clone();
-        let destinations = s.destinations.clone();
-        let template = template.clone();
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..2_500 {
-                commit(&outbox, &destinations, &template, base).await;
+/// Commits events as the agent's reader does: whatever has arrived since its last commit,
+/// in one commit. Each event is its stamp (when it happened).
+async fn reader(
+    outbox: Outbox,
+    destination: String,
+    template: Arc<String>,
+    mut events: tokio::sync::mpsc::Receiver<u64>,
+) {
+    while let Some(first) = events.recv().await {
+        let mut stamps = vec![first];
+        while stamps.len() < 4096 {
+            match events.try_recv() {
+                Ok(stamp) => stamps.push(stamp),
+                Err(_) => break,
             }
-        }));
+        }
+        let mut batch = Batch::new();
+        for stamp in stamps {
+            let template = template.clone();
+            batch.append(
+                &destination,
+                Box::new(move |_context, sequence| {
+                    template
+                        .replace("{seq}", &sequence.to_string())
+                        .replace("{stamp}", &stamp.to_string())
+                        .into_bytes()
+                }),
+            );
+        }
+        outbox.commit(batch).await.expect("commit");
     }
-    for task in tasks {
-        task.await.expect("committer");
+}
+
+/// Sustained: 50,000 events to one listener through a reader that commits what has arrived
+/// since its last commit. With `per_ms`, they happen at that many a millisecond; without,
+/// as fast as the reader takes them (the rate is then the most the outbox and the delivery
+/// sustain).
+async fn sustained(
+    https: bool,
+    batches: bool,
+    scheme: &str,
+    template: &Arc<String>,
+    base: Instant,
+    per_ms: Option<usize>,
+) {
+    const EVENTS: usize = 50_000;
+    let s = setup(https, batches, 1, base).await;
+    let (events, arrived) = tokio::sync::mpsc::channel(4096);
+    let reading = tokio::spawn(reader(
+        s.outbox.clone(),
+        s.destinations[0].clone(),
+        template.clone(),
+        arrived,
+    ));
+    let start = Instant::now();
+    match per_ms {
+        None => {
+            for _ in 0..EVENTS {
+                let stamp = base.elapsed().as_micros() as u64;
+                events.send(stamp).await.expect("reader");
+            }
+        }
+        Some(per_ms) => {
+            let mut ticker = tokio::time::interval(Duration::from_millis(1));
+            for _ in 0..EVENTS / per_ms {
+                ticker.tick().await;
+                for _ in 0..per_ms {
+                    let stamp = base.elapsed().as_micros() as u64;
+                    events.send(stamp).await.expect("reader");
+                }
+            }
+        }
     }
-    let elapsed = wait_for(&s.heard, 20_000).await + start.elapsed();
-    let _ = elapsed;
+    drop(events);
+    wait_for(&s.heard, EVENTS as u64).await;
     let total = start.elapsed();
+    reading.await.expect("reader");
+    let what = match per_ms {
+        None => "sustained, as fast as taken".to_owned(),
+        Some(per_ms) => format!("at {}/s", per_ms * 1000),
+    };
     println!(
-        "{scheme} sustained: 20,000 delivered to one listener in {:.2} s: {:.0}/s; {}",
+        "{scheme} {what}: {EVENTS} delivered to one listener in {:.2} s: {:.0}/s; {}",
         total.as_secs_f64(),
-        20_000.0 / total.as_secs_f64(),
+        EVENTS as f64 / total.as_secs_f64(),
         latencies(&s.heard)
     );
 }
 
 /// Drain: 20,000 queued in batches of 1,000 before the delivery starts; the rate at which
 /// one delivery empties the queue (the delivery alone, no commit of new indications).
-async fn drain(https: bool, scheme: &str, template: &Arc<String>, base: Instant) {
-    let mut s = setup_held(https, 1, base).await;
+async fn drain(https: bool, batches: bool, scheme: &str, template: &Arc<String>, base: Instant) {
+    let mut s = setup_held(https, batches, 1, base).await;
     for _ in 0..20 {
         let mut batch = Batch::new();
         for _ in 0..1_000 {
@@ -418,7 +519,7 @@ async fn drain(https: bool, scheme: &str, template: &Arc<String>, base: Instant)
 
 /// Latency at 1,000/s.
 async fn latency(https: bool, scheme: &str, template: &Arc<String>, base: Instant) {
-    let s = setup(https, 1, base).await;
+    let s = setup(https, true, 1, base).await;
     let mut ticker = tokio::time::interval(Duration::from_millis(1));
     for _ in 0..5_000 {
         ticker.tick().await;
@@ -433,7 +534,7 @@ async fn latency(https: bool, scheme: &str, template: &Arc<String>, base: Instan
 
 /// 100 destinations, 100 events/s.
 async fn fanout(https: bool, scheme: &str, template: &Arc<String>, base: Instant) {
-    let s = setup(https, 100, base).await;
+    let s = setup(https, true, 100, base).await;
     let start = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_millis(10));
     for _ in 0..500 {

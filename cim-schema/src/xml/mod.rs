@@ -40,8 +40,8 @@ pub mod message;
 mod text;
 
 pub use decode::{
-    decode, decode_class, decode_data, decode_embedded, decode_instance, decode_instance_path,
-    decode_object_path, decode_qualifier_declaration, decode_value,
+    decode, decode_class, decode_data, decode_embedded, decode_export_responses, decode_instance,
+    decode_instance_path, decode_object_path, decode_qualifier_declaration, decode_value,
 };
 pub use encode::{begin_imethod_response, encode, Encoder, IMethodResponseWriter};
 pub use error::{DecodeError, EncodeError, Limit, Location};

@@ -39,6 +39,40 @@ pub fn decode(input: &[u8], limits: &Limits) -> std::result::Result<Message, Dec
     Ok(message)
 }
 
+/// Decodes the answer to an export request: the one `EXPMETHODRESPONSE` of a `SIMPLEEXPRSP`,
+/// or those of a `MULTIEXPRSP` (the answer to a `MULTIEXPREQ`), in order.
+pub fn decode_export_responses(
+    input: &[u8],
+    limits: &Limits,
+) -> std::result::Result<Vec<ExportResponse>, DecodeError> {
+    let mut parser = Parser::new(input, *limits)?;
+    let root = parser.root()?;
+    if root.name != b"CIM" {
+        return Err(parser.not_valid(format!("the root element is {}, not CIM", root.name_str())));
+    }
+    parser.open_message(&root)?;
+    let element = parser.required_child("SIMPLEEXPRSP or MULTIEXPRSP")?;
+    let responses = match element.name {
+        b"SIMPLEEXPRSP" => vec![parser.export_response()?],
+        b"MULTIEXPRSP" => {
+            let mut all = Vec::new();
+            while let Some(child) = parser.child()? {
+                if child.name != b"SIMPLEEXPRSP" {
+                    return Err(parser.unexpected(&child));
+                }
+                all.push(parser.export_response()?);
+            }
+            // The loop's end closed MULTIEXPRSP.
+            all
+        }
+        _ => return Err(parser.unexpected(&element)),
+    };
+    parser.end_empty()?; // MESSAGE
+    parser.end_empty()?; // CIM
+    parser.end_document()?;
+    Ok(responses)
+}
+
 /// Decodes a standalone fragment whose root element `decode_root` handles (and closes).
 fn fragment<'a, T>(
     input: &'a [u8],
@@ -172,6 +206,20 @@ fn has_major(version: &str, major: &str) -> bool {
 impl<'a> Parser<'a> {
     /// An opened `CIM`, which this closes.
     fn cim(&mut self, root: &Element<'a>) -> Result<Message> {
+        let (id, protocol_version) = self.open_message(root)?;
+        let body = self.body()?;
+        self.end_empty()?; // MESSAGE
+        self.end_empty()?; // CIM
+        Ok(Message {
+            id,
+            protocol_version,
+            body,
+        })
+    }
+
+    /// Checks an opened `CIM`'s versions and opens its `MESSAGE`: the message's ID and
+    /// protocol version.
+    fn open_message(&mut self, root: &Element<'a>) -> Result<(String, String)> {
         let [cim_version, dtd_version] = self.attributes(root, [b"CIMVERSION", b"DTDVERSION"])?;
         let cim_version = self.required(cim_version, root, "CIMVERSION")?;
         if !has_major(&cim_version, "2") {
@@ -202,14 +250,7 @@ impl<'a> Parser<'a> {
                 at: self.location(),
             });
         }
-        let body = self.body()?;
-        self.end_empty()?; // MESSAGE
-        self.end_empty()?; // CIM
-        Ok(Message {
-            id,
-            protocol_version,
-            body,
-        })
+        Ok((id, protocol_version))
     }
 
     /// The child of `MESSAGE`.
