@@ -1,20 +1,28 @@
 //! Indication delivery, measured: the outbox and the delivery tasks of `cimguard-indications`
-//! against a Rust listener (hyper) on loopback, over HTTP and HTTPS. Prints its figures
-//! (BENCHMARKS.md, "Indications"); asserts nothing.
+//! against a Rust listener (hyper) on loopback, over HTTP and HTTPS, and the whole path from
+//! a cluster event to the listener. Prints its figures (BENCHMARKS.md, "Indications");
+//! asserts nothing.
 //!
-//! `cargo bench -p cimguard-tests --bench indications`
+//! `cargo build --release --bins && CIMGUARD_BIN_DIR=$PWD/target/release \
+//!  cargo bench -p cimguard-tests --bench indications`
 //!
 //! Each indication is an ExportIndication of an HP_SGAlertIndication as the agent sends one
-//! (about 2.3 KB), its sequence number and the time its commit was asked for written into it.
-//! The figures:
-//! - burst: 500 indications committed at once; how many the listener took on the first
-//!   attempt and how long the last one took;
-//! - sustained: 20,000 indications committed as fast as the outbox takes them; the rate at
-//!   which the listener received them;
-//! - latency: 1,000 indications a second for 5 s, one commit each; commit asked to listener
+//! (about 2.3 KB), its sequence number and the time of its event written into it. The
+//! listener takes multiple export requests (MULTIEXPREQ), or refuses them as pywbem's does
+//! ("one by one"). The cases (`INDICATIONS_BENCH_CASES`, a comma list; all by default;
+//! `INDICATIONS_BENCH_SCHEMES=http,https` likewise):
+//! - cluster: from a `cmsetresource` on a one-node cluster of real processes (`cmcld` with
+//!   its agent) to the listener, 1,000 events one at a time; p50, p99, max;
+//! - burst: 500 indications committed one after the other at once; how many the listener
+//!   took on the first attempt and how long the last one took;
+//! - sustained: 50,000 events committed as the agent's reader commits (what arrived since
+//!   its last commit), as fast as taken; the rate at which the listener received them;
+//! - rate: the same at 10,000 events a second: whether the listener keeps up, the latency;
+//! - drain: 20,000 queued before the delivery starts; the rate at which it empties;
+//! - latency: 1,000 indications a second for 5 s, one commit each; event to listener
 //!   received, p50, p99 and max;
-//! - 100 destinations: 100 indications a second, each queued for 100 destinations (one
-//!   event that 100 subscriptions take), for 5 s; the rate delivered and the p99 latency.
+//! - fanout: 100 destinations, 100 events a second, each queued for all 100 (one event that
+//!   100 subscriptions take), for 5 s; the rate delivered and the latency.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -100,6 +108,8 @@ struct Heard {
     latencies: Mutex<Vec<u64>>,
     /// Whether the listener takes multiple export requests (else it refuses them, 501).
     batches: bool,
+    /// When each indication arrived, in order.
+    arrivals: Mutex<Vec<Instant>>,
 }
 
 /// Serves ExportIndication on `listener`, recording the latency written in each indication;
@@ -139,6 +149,7 @@ fn serve(
                             .await
                             .map(|b| b.to_bytes())
                             .unwrap_or_default();
+                        let now = Instant::now();
                         let arrived = base.elapsed().as_micros() as u64;
                         let stamps = stamps_of(&body);
                         heard
@@ -146,11 +157,17 @@ fn serve(
                             .lock()
                             .unwrap()
                             .extend(stamps.iter().map(|stamp| arrived.saturating_sub(*stamp)));
+                        let count = String::from_utf8_lossy(&body)
+                            .matches("<EXPMETHODCALL ")
+                            .count();
                         heard
-                            .count
-                            .fetch_add(stamps.len() as u64, Ordering::Relaxed);
+                            .arrivals
+                            .lock()
+                            .unwrap()
+                            .extend(std::iter::repeat_n(now, count));
+                        heard.count.fetch_add(count as u64, Ordering::Relaxed);
                         let answer = if batch {
-                            Bytes::from(multi_answer(stamps.len()))
+                            Bytes::from(multi_answer(count))
                         } else {
                             Bytes::from_static(ANSWER.as_bytes())
                         };
@@ -337,7 +354,7 @@ fn latencies(heard: &Heard) -> String {
 }
 
 /// True when `name` is in the comma list of the environment variable `list`, or it is unset:
-/// `INDICATIONS_BENCH_CASES` (burst, sustained, rate, drain, latency, fanout) and
+/// `INDICATIONS_BENCH_CASES` (cluster, burst, sustained, rate, drain, latency, fanout) and
 /// `INDICATIONS_BENCH_SCHEMES` (http, https).
 fn listed(list: &str, name: &str) -> bool {
     std::env::var(list).map_or(true, |names| names.split(',').any(|n| n.trim() == name))
@@ -554,12 +571,97 @@ async fn fanout(https: bool, scheme: &str, template: &Arc<String>, base: Instant
     }
 }
 
+/// From the cluster event to the listener: a one-node cluster of real processes (`cmcld`
+/// with its agent, from target/debug or `$CIMGUARD_BIN_DIR`), subscribed through pywbem
+/// (`listener.py --subscribe-only`) to GenericResourceChanged alerts for this bench's
+/// listener (HTTP). Each event is a `cmsetresource` (the admin socket's SetResource) that
+/// turns a generic resource up or down; its latency runs from the request to the listener's
+/// receipt. Events go one at a time, each once the last arrived.
+fn cluster_path(runtime: &tokio::runtime::Runtime) {
+    use cimguard_cluster::packages::ResourceValue;
+    use cimguard_cluster::runtime::daemon::{Reply, Request};
+    use cimguard_tests::cluster::TestCluster;
+    const EVENTS: usize = 1_000;
+    const ADMIN: (&str, &str) = ("admin", "admin-secret-1");
+    let _runtime = runtime.enter();
+    let listener = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let heard = Arc::new(Heard {
+        batches: true,
+        ..Heard::default()
+    });
+    serve(listener, None, Instant::now(), heard.clone());
+    let mut cluster = TestCluster::configure(1, Duration::from_secs(2), "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.add_package(
+        "respkg",
+        "package_name respkg\npackage_type failover\nnode_name n1\nauto_run no\n\
+         generic_resource_name bench_disk\n\
+         generic_resource_evaluation_type during_package_start\n",
+    );
+    cluster.start_all();
+    cluster.wait_for(Duration::from_secs(60), "the cluster up", |c| {
+        c.members(1).is_some_and(|(m, _)| m.len() == 1)
+    });
+    let mut subscribe = cluster.agent_script(1, "listener.py", ADMIN);
+    subscribe.args([
+        "--listen-port",
+        &port.to_string(),
+        "--subscribe-only",
+        "--query",
+        "SELECT * FROM HP_SGAlertIndication WHERE EventID = 'GenericResourceChanged'",
+    ]);
+    let output = cimguard_tests::pyagent::output_within(&mut subscribe, Duration::from_secs(120))
+        .expect("listener.py");
+    assert!(
+        output.status.success(),
+        "{}",
+        cimguard_tests::pyagent::describe(&output)
+    );
+    let mut latencies = Vec::with_capacity(EVENTS);
+    for k in 0..EVENTS {
+        let asked = Instant::now();
+        let reply = cluster.request(
+            1,
+            &Request::SetResource {
+                name: "bench_disk".into(),
+                value: ResourceValue::Status(k % 2 == 0),
+            },
+        );
+        assert!(matches!(reply, Ok(Reply::Done)), "{reply:?}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while heard.count.load(Ordering::Relaxed) <= k as u64 {
+            assert!(
+                Instant::now() < deadline,
+                "event {k} not heard\n{}",
+                cluster.log(1)
+            );
+            std::thread::yield_now();
+        }
+        let arrived = heard.arrivals.lock().unwrap()[k];
+        latencies.push(arrived.duration_since(asked).as_micros() as u64);
+    }
+    latencies.sort_unstable();
+    println!(
+        "HTTP from the cluster event (cmsetresource) to the listener, {EVENTS} events one at \
+         a time: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+        percentile(&latencies, 1.0)
+    );
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
+    if wanted("cluster") {
+        cluster_path(&runtime);
+    }
     runtime.block_on(async {
         if listed("INDICATIONS_BENCH_SCHEMES", "http") {
             run(false).await;

@@ -5,6 +5,7 @@ indications with pywbem's WBEMListener, printing each as one JSON line.
 Usage: listener.py --url URL --ca-certs CA --user NAME --password SECRET
                    --listen-port PORT [--https-cert CERT --https-key KEY]
                    [--query QUERY] [--language WQL|DMTF:CQL] [--keep] [--manager-id ID]
+                   [--listen-only | --subscribe-only]
 
 Prints {"subscribed": {"filter": NAME, "destination": NAME}} once the filter, the
 destination and the subscription exist, then one line per indication received:
@@ -12,7 +13,8 @@ destination and the subscription exist, then one line per indication received:
 until its standard input closes; then, unless --keep, it removes what it created.
 
 With --listen-only it subscribes to nothing and only receives (a listener that comes back
-after an outage).
+after an outage). With --subscribe-only it receives nothing: it subscribes PORT's URL for
+good (as --keep) and ends, for a listener of another kind (a benchmark's).
 """
 
 import argparse
@@ -71,13 +73,20 @@ def main():
     parser.add_argument("--language", default="WQL")
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--listen-only", action="store_true")
+    # Subscribes --listen-port's URL (permanently, as --keep) and ends: another listener
+    # (a benchmark's) takes the indications.
+    parser.add_argument("--subscribe-only", action="store_true")
     # Owned filters and destinations are named after the manager: two listeners of one
     # cluster need different ones (the subscriptions are the cluster's).
     parser.add_argument("--manager-id", default="cimguardtest")
     args = parser.parse_args()
+    if args.subscribe_only:
+        args.keep = True
 
     https = args.https_cert is not None
-    if https:
+    if args.subscribe_only:
+        listener = None
+    elif https:
         listener = WBEMListener(
             "127.0.0.1",
             https_port=args.listen_port,
@@ -86,8 +95,9 @@ def main():
         )
     else:
         listener = WBEMListener("127.0.0.1", http_port=args.listen_port)
-    listener.add_callback(received)
-    listener.start()
+    if listener is not None:
+        listener.add_callback(received)
+        listener.start()
 
     manager = None
     server_id = None
@@ -132,6 +142,8 @@ def main():
         )
     else:
         print_line({"listening": args.listen_port})
+    if args.subscribe_only:
+        return
 
     # Until the test closes standard input.
     sys.stdin.read()
