@@ -40,14 +40,34 @@ struct Listener {
     child: Child,
     stdin: Option<ChildStdin>,
     lines: Arc<Mutex<Vec<Value>>>,
+    /// The port it listens on.
+    port: u16,
 }
 
 impl Listener {
     /// Starts `listener.py` on a free port, subscribed to node `k`'s agent as `user` with
     /// `query`; returns once the subscription exists.
     fn subscribe(cluster: &TestCluster, k: usize, user: (&str, &str), query: &str) -> Listener {
+        Listener::subscribe_over(cluster, k, user, query, None)
+    }
+
+    /// The same, listening over HTTPS with `tls`'s server certificate if given.
+    fn subscribe_over(
+        cluster: &TestCluster,
+        k: usize,
+        user: (&str, &str),
+        query: &str,
+        tls: Option<&cimguard_certs::TlsPaths>,
+    ) -> Listener {
         let port = free_port();
         let mut command = cluster.agent_script(k, "listener.py", user);
+        if let Some(tls) = tls {
+            command
+                .arg("--https-cert")
+                .arg(&tls.server_cert)
+                .arg("--https-key")
+                .arg(&tls.server_key);
+        }
         command
             .arg("--listen-port")
             .arg(port.to_string())
@@ -58,11 +78,17 @@ impl Listener {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
-        Listener::spawn(command, BOUND, "subscribed")
+        Listener::spawn(command, port, BOUND, "subscribed")
     }
 
-    /// Runs `command` (listener.py) and waits up to `bound` for its line with key `first`.
-    fn spawn(mut command: std::process::Command, bound: Duration, first: &str) -> Listener {
+    /// Runs `command` (listener.py on `port`) and waits up to `bound` for its line with key
+    /// `first`.
+    fn spawn(
+        mut command: std::process::Command,
+        port: u16,
+        bound: Duration,
+        first: &str,
+    ) -> Listener {
         let mut child = command.spawn().expect("listener.py starts");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("piped stdout");
@@ -80,6 +106,7 @@ impl Listener {
             child,
             stdin,
             lines,
+            port,
         };
         listener.wait(bound, first, |lines| {
             lines.iter().any(|l| l.get(first).is_some())
@@ -384,7 +411,7 @@ fn listen_only(port: u16) -> Listener {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    Listener::spawn(command, BOUND, "listening")
+    Listener::spawn(command, port, BOUND, "listening")
 }
 
 #[test]
@@ -432,7 +459,7 @@ fn indications_queued_through_a_listener_outage_and_an_agent_kill_arrive_in_orde
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    let mut listener = Listener::spawn(command, BOUND, "subscribed");
+    let mut listener = Listener::spawn(command, listener_port, BOUND, "subscribed");
     let mut up = false;
     let mut turn = |cluster: &TestCluster| {
         up = !up;
@@ -676,4 +703,61 @@ fn cmapplyconf_is_heard_once_as_cluster_config_changed() {
     }
     assert_numbered(&heard);
     listener.close();
+}
+
+#[test]
+fn an_https_listener_hears_only_if_its_certificate_is_trusted() {
+    // Two listeners' certificates for 127.0.0.1, from two authorities: the agents trust
+    // only the first (--indication-ca).
+    let names = cimguard_certs::ServerNames {
+        dns_names: vec!["localhost".into()],
+        ip_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+    };
+    let tls = tempfile::tempdir().expect("tempdir");
+    let trusted = cimguard_certs::ensure(&tls.path().join("trusted"), &names).expect("tls");
+    let untrusted = cimguard_certs::ensure(&tls.path().join("untrusted"), &names).expect("tls");
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    cluster.add_demo_packages();
+    for k in 1..=3 {
+        cluster.daemon_args.insert(
+            k,
+            vec![
+                "--indication-ca".into(),
+                trusted.ca_cert.display().to_string(),
+            ],
+        );
+    }
+    cluster.start_all();
+    cluster.wait_for(BOUND, "dbpkg up on n1", |c| {
+        c.owners(1, "dbpkg").unwrap_or_default() == ["n1"]
+    });
+    let query = "SELECT * FROM HP_SGAlertIndication WHERE EventID = 'PackageSwitchingChanged'";
+    let mut good = Listener::subscribe_over(&cluster, 1, MONITOR, query, Some(&trusted));
+    let bad = Listener::subscribe_over(&cluster, 2, MONITOR, query, Some(&untrusted));
+    let bad_port = bad.port;
+    let output = cluster.agent_command(1, ADMIN, "cmmodpkg", &["-d", "dbpkg"], BOUND);
+    assert!(output.status.success(), "{output:?}");
+    good.wait(BOUND, "the trusted listener hears the change", |lines| {
+        lines
+            .iter()
+            .any(|l| l["properties"]["EventID"] == "PackageSwitchingChanged")
+    });
+    // The agent that told it logged its failure to the other listener (TLS: unknown
+    // issuer), whose only attempt so far it was (the next comes 30 s later).
+    let listener = format!("127.0.0.1:{bad_port}");
+    cluster.wait_for(BOUND, "the failed delivery logged", |c| {
+        (1..=3).any(|k| {
+            c.log(k).lines().any(|line| {
+                line.contains("indication delivery failed")
+                    && line.contains(&listener)
+                    && line.contains("TLS")
+            })
+        })
+    });
+    assert!(bad.indications().is_empty(), "{:?}", bad.indications());
+    assert_eq!(good.indications().len(), 1, "{:?}", good.indications());
 }
