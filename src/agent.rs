@@ -91,6 +91,13 @@ pub struct IndicationArgs {
     /// the system's (repeatable).
     #[arg(long, value_name = "FILE")]
     pub indication_ca: Vec<PathBuf>,
+    /// A certificate chain (PEM) to show HTTPS listeners that ask for a client certificate
+    /// (mutual TLS); with --indication-client-key.
+    #[arg(long, value_name = "FILE", requires = "indication_client_key")]
+    pub indication_client_cert: Option<PathBuf>,
+    /// The private key (PEM) of --indication-client-cert.
+    #[arg(long, value_name = "FILE", requires = "indication_client_cert")]
+    pub indication_client_key: Option<PathBuf>,
     /// Send indications to HTTPS listeners without verifying their certificates or names.
     /// Anyone on the path can then read and forge them.
     #[arg(long)]
@@ -105,6 +112,8 @@ impl Default for IndicationArgs {
             indication_removal_interval: 2_592_000,
             indication_queue_max: cimguard_indications::CAPACITY,
             indication_ca: Vec::new(),
+            indication_client_cert: None,
+            indication_client_key: None,
             danger_accept_invalid_listener_certificates: false,
         }
     }
@@ -131,7 +140,10 @@ impl IndicationArgs {
             tls: cimguard_certs::ClientTlsSettings {
                 system_roots: true,
                 trusted_ca: self.indication_ca.clone(),
-                identity: None,
+                identity: self
+                    .indication_client_cert
+                    .clone()
+                    .zip(self.indication_client_key.clone()),
                 danger_accept_invalid_certificates: self
                     .danger_accept_invalid_listener_certificates,
             },

@@ -455,3 +455,75 @@ async fn a_backlog_goes_in_multiple_requests_to_a_listener_that_takes_them_and_o
         assert_eq!(task.await.unwrap(), Outcome::Stopped);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_certificate_is_shown_to_a_listener_that_asks_for_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ServerNames {
+        dns_names: vec!["localhost".into()],
+        ip_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+    };
+    let paths = cimguard_certs::ensure(&dir.path().join("tls"), &names).unwrap();
+    let identity =
+        cimguard_certs::issue_client_certificate(&paths, "agent", &dir.path().join("client"))
+            .unwrap();
+    // The listener asks for a client certificate from its authority and records, for each
+    // indication, the subject it was shown (if any).
+    let server = cimguard_certs::server_config(&TlsSettings {
+        paths: paths.clone(),
+        client_ca: Some(paths.ca_cert.clone()),
+    })
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let shown: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let record = shown.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(stream) = tokio_rustls::TlsAcceptor::from(server.clone())
+                .accept(stream)
+                .await
+            else {
+                continue;
+            };
+            let certified = stream.get_ref().1.peer_certificates().is_some();
+            let record = record.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let record = record.clone();
+                    async move {
+                        let _ = request.into_body().collect().await;
+                        record.lock().unwrap().push(certified);
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                            ANSWER.as_bytes(),
+                        ))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    for (with_identity, key) in [(false, "without"), (true, "with")] {
+        let outbox = Outbox::open(&dir.path().join(format!("{key}.redb")), CAPACITY).unwrap();
+        let settings = ClientTlsSettings {
+            trusted_ca: vec![paths.ca_cert.clone()],
+            identity: with_identity.then(|| identity.clone()),
+            ..ClientTlsSettings::default()
+        };
+        shown.lock().unwrap().clear();
+        let (stop, _stats, task) = start(&outbox, &url, &settings, policy());
+        batch(&outbox, "dest", 0..2).await;
+        let deadline = Instant::now() + DEADLINE;
+        while shown.lock().unwrap().len() < 2 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(*shown.lock().unwrap(), vec![with_identity; 2], "{key}");
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    }
+}
