@@ -778,6 +778,8 @@ async fn manage(
             }
             continue;
         }
+        // Subscriptions past their SubscriptionDuration go (they already send nothing).
+        store.remove_expired();
         // Gone or moved: stop; gone: drop the queue.
         let stale: Vec<String> = running
             .iter()

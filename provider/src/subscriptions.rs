@@ -255,6 +255,10 @@ impl SubscriptionStore {
             ) {
                 continue;
             }
+            // Past its SubscriptionDuration, nothing more is sent (the store deletes it).
+            if remaining(&record.instance, std::time::SystemTime::now()) == Some(0) {
+                continue;
+            }
             let (Some(filter), Some(handler)) = (
                 find(FILTER, record.path.key("Filter")),
                 find(DESTINATION, record.path.key("Handler")),
@@ -297,6 +301,39 @@ impl SubscriptionStore {
             });
         }
         active
+    }
+
+    /// Deletes the subscriptions whose SubscriptionDuration has ended (DSP1054); how many.
+    /// Nothing is written when none has.
+    pub fn remove_expired(&self) -> usize {
+        let ended = |record: &Record, now| {
+            record.path.class_name.matches(SUBSCRIPTION)
+                && remaining(&record.instance, now) == Some(0)
+        };
+        let now = std::time::SystemTime::now();
+        if !self.lock().iter().any(|r| ended(r, now)) {
+            return 0;
+        }
+        let result = self.commit(|records| {
+            let before = records.len();
+            records.retain(|r| !ended(r, now));
+            Ok(before - records.len())
+        });
+        match result {
+            Ok(count) => {
+                if count > 0 {
+                    tracing::info!(
+                        count,
+                        "subscriptions past their SubscriptionDuration deleted"
+                    );
+                }
+                count
+            }
+            Err(error) => {
+                tracing::warn!(%error, "subscriptions past their SubscriptionDuration could not be deleted yet");
+                0
+            }
+        }
     }
 
     /// Applies SubscriptionRemovalAction `action` to the subscriptions of the destination
@@ -480,10 +517,22 @@ impl SubscriptionStore {
                     Some(Value::Uint16(2)),
                 ));
             }
+            let at = now();
             instance.set(Property::new(
                 "TimeOfLastStateChange",
                 cim_schema::model::CimType::Datetime,
-                Some(Value::Datetime(now())),
+                Some(Value::Datetime(at.clone())),
+            ));
+            // The server's, whatever the client wrote (DSP1054).
+            instance.set(Property::new(
+                "SubscriptionStartTime",
+                cim_schema::model::CimType::Datetime,
+                Some(Value::Datetime(at)),
+            ));
+            instance.set(Property::new(
+                "SubscriptionTimeRemaining",
+                cim_schema::model::CimType::Uint64,
+                None,
             ));
         }
         Ok(instance)
@@ -628,7 +677,7 @@ impl InstanceProvider for SubscriptionStore {
             .lock()
             .iter()
             .filter(|r| r.path.class_name == *class)
-            .map(|r| Ok((r.path.clone(), Arc::new(r.instance.clone()))))
+            .map(|r| Ok((r.path.clone(), Arc::new(shown(&r.instance)))))
             .collect();
         Ok(Box::new(found.into_iter()))
     }
@@ -642,7 +691,7 @@ impl InstanceProvider for SubscriptionStore {
         self.lock()
             .iter()
             .find(|r| same(&r.path, path))
-            .map(|r| r.instance.clone())
+            .map(|r| shown(&r.instance))
             .ok_or_else(|| crate::provider::not_found(path))
     }
 
@@ -797,6 +846,36 @@ impl InstanceProvider for SubscriptionStore {
 }
 
 /// The current time as a CIM timestamp in UTC.
+/// A subscription's seconds left before its SubscriptionDuration ends (0: ended), counted
+/// from its SubscriptionStartTime; none when it has no duration (NULL or 0: for ever).
+fn remaining(subscription: &Instance, now: std::time::SystemTime) -> Option<u64> {
+    let duration = match subscription.value("SubscriptionDuration") {
+        Some(Value::Uint64(seconds)) if *seconds > 0 => *seconds,
+        _ => return None,
+    };
+    let start = match subscription.value("SubscriptionStartTime") {
+        Some(Value::Datetime(at)) => crate::package_jobs::system_time(at)?,
+        _ => return None,
+    };
+    let end = start.checked_add(std::time::Duration::from_secs(duration))?;
+    Some(end.duration_since(now).map_or(0, |left| {
+        left.as_secs() + u64::from(left.subsec_nanos() > 0)
+    }))
+}
+
+/// An instance as served: a subscription with a duration shows the time it has left.
+fn shown(instance: &Instance) -> Instance {
+    let mut instance = instance.clone();
+    if let Some(left) = remaining(&instance, std::time::SystemTime::now()) {
+        instance.set(Property::new(
+            "SubscriptionTimeRemaining",
+            cim_schema::model::CimType::Uint64,
+            Some(Value::Uint64(left)),
+        ));
+    }
+    instance
+}
+
 fn now() -> Datetime {
     crate::package_jobs::timestamp(std::time::SystemTime::now())
 }
@@ -1040,6 +1119,61 @@ mod tests {
         assert_eq!(loaded.value("SubscriptionState"), Some(&Value::Uint16(2)));
         assert_eq!(reopened.snapshot()[0].owner, "alice");
         assert_eq!(f.key("SystemName"), Some(&Value::String("node1".into())));
+    }
+
+    #[test]
+    fn a_subscription_ends_after_its_duration() {
+        let store = SubscriptionStore::open(None, "node1").unwrap();
+        let alice = context("alice", Role::Monitor);
+        let f = store.create(&alice, filter("f", QUERY)).unwrap();
+        let d = store.create(&alice, destination("d")).unwrap();
+        let d2 = store.create(&alice, destination("d2")).unwrap();
+        let short = subscription(&f, &d).with(Property::new(
+            "SubscriptionDuration",
+            CimType::Uint64,
+            Some(Value::Uint64(1)),
+        ));
+        let short = store.create(&alice, short).unwrap();
+        let forever = store.create(&alice, subscription(&f, &d2)).unwrap();
+        let shown = store.get(&alice, &short).unwrap();
+        assert!(matches!(
+            shown.value("SubscriptionStartTime"),
+            Some(Value::Datetime(_))
+        ));
+        assert!(matches!(
+            shown.value("SubscriptionTimeRemaining"),
+            Some(Value::Uint64(0 | 1))
+        ));
+        assert_eq!(
+            store
+                .get(&alice, &forever)
+                .unwrap()
+                .value("SubscriptionTimeRemaining"),
+            None
+        );
+        // Once the second is over it sends nothing, shows 0 left, and is deleted.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while store.active().len() == 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let active = store.active();
+        assert_eq!(active.len(), 1);
+        assert!(
+            active[0].destination.contains("d2"),
+            "{}",
+            active[0].destination
+        );
+        assert_eq!(
+            store
+                .get(&alice, &short)
+                .unwrap()
+                .value("SubscriptionTimeRemaining"),
+            Some(&Value::Uint64(0))
+        );
+        assert_eq!(store.remove_expired(), 1);
+        assert!(store.get(&alice, &short).is_err());
+        assert!(store.get(&alice, &forever).is_ok());
+        assert_eq!(store.remove_expired(), 0);
     }
 
     #[test]
