@@ -521,7 +521,7 @@ impl SubscriptionStore {
             instance.set(Property::new(
                 "TimeOfLastStateChange",
                 cim_schema::model::CimType::Datetime,
-                Some(Value::Datetime(at.clone())),
+                Some(Value::Datetime(at)),
             ));
             // The server's, whatever the client wrote (DSP1054).
             instance.set(Property::new(
