@@ -59,8 +59,9 @@ pub enum OutboxError {
     /// A destination's record is not one this version wrote.
     #[error("outbox database: destination {0:?} has an unreadable record")]
     Corrupt(String),
-    /// The writer thread is gone (the outbox was closed, or it panicked).
-    #[error("the outbox is closed")]
+    /// The writer thread is gone (the outbox was closed), or it dropped the change (a
+    /// message builder panicked).
+    #[error("the outbox is closed, or dropped the change")]
     Closed,
 }
 
@@ -478,7 +479,7 @@ impl Shared {
                     Ok(command) => Some(command),
                     Err(mpsc::RecvTimeoutError::Timeout) => None,
                     Err(mpsc::RecvTimeoutError::Disconnected) => {
-                        self.apply(flush(&mut acks));
+                        self.apply_guarded(flush(&mut acks));
                         return;
                     }
                 },
@@ -504,7 +505,19 @@ impl Shared {
             }
             taken.extend(flush(&mut acks));
             acks_due = None;
-            self.apply(taken);
+            self.apply_guarded(taken);
+        }
+    }
+
+    /// [`apply`](Self::apply), surviving a panic (a message builder's): the transaction is
+    /// dropped uncommitted, its senders hear that the outbox failed them, and the writer goes
+    /// on with the next changes. Nothing in memory changes before a commit, so nothing is
+    /// left half done.
+    fn apply_guarded(&self, commands: Vec<Command>) {
+        let applied =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.apply(commands)));
+        if applied.is_err() {
+            tracing::error!("an outbox commit panicked; its indications are not queued");
         }
     }
 
@@ -772,6 +785,42 @@ mod tests {
         assert_eq!(outbox.info("a"), None);
         assert_eq!(outbox.dropped(), 2);
         assert!(outbox.read("a", 0, 10).expect("read").is_empty());
+    }
+
+    #[test]
+    fn a_panicking_builder_fails_its_commit_and_the_outbox_goes_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outbox = open(&dir, CAPACITY);
+        let mut batch = Batch::new();
+        batch.append("a", text("kept"));
+        outbox.commit_blocking(batch).expect("commit");
+        let mut batch = Batch::new();
+        batch.append("a", text("lost"));
+        batch.append("a", Box::new(|_, _| panic!("a builder's bug")));
+        assert!(matches!(
+            outbox.commit_blocking(batch),
+            Err(OutboxError::Closed)
+        ));
+        // Nothing of the failed commit is queued; the next one is numbered on.
+        let mut batch = Batch::new();
+        batch.append("a", text("next"));
+        outbox
+            .commit_blocking(batch)
+            .expect("commit after the panic");
+        let read: Vec<(i64, String)> = outbox
+            .read("a", 0, 10)
+            .expect("read")
+            .into_iter()
+            .map(|(n, bytes)| (n, String::from_utf8(bytes).unwrap()))
+            .collect();
+        let context = outbox.info("a").expect("a").context;
+        assert_eq!(
+            read,
+            vec![
+                (0, format!("{context}/0/kept")),
+                (1, format!("{context}/1/next")),
+            ]
+        );
     }
 
     #[test]

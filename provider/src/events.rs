@@ -389,6 +389,7 @@ impl Reader {
     /// indications of what changed for the subscriptions that take them.
     fn look(&mut self) {
         let active = self.store.active();
+        self.prune_queries(&active);
         let wants = active.iter().any(|subscription| {
             self.query(subscription).is_some_and(|query| {
                 let from = query.class_name().as_str();
@@ -593,6 +594,19 @@ impl Reader {
                 Box::new(move |context, sequence| export_message(copy, context, sequence)),
             );
         }
+    }
+
+    /// Forgets the parsed queries no active subscription has.
+    fn prune_queries(&mut self, active: &[Active]) {
+        if self.queries.len() <= active.len() {
+            return;
+        }
+        let used: std::collections::HashSet<(&str, &str)> = active
+            .iter()
+            .map(|a| (a.language.as_str(), a.query.as_str()))
+            .collect();
+        self.queries
+            .retain(|(language, query), _| used.contains(&(language.as_str(), query.as_str())));
     }
 
     /// The parsed filter of `subscription` (parsed once per distinct query).
