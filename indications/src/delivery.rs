@@ -30,9 +30,9 @@ const READ_BATCH: usize = 64;
 
 /// Whether the listener takes several indications in one request (DSP0200's multiple
 /// export request, `MULTIEXPREQ` with the `CIMExportBatch` header). It is tried when a
-/// backlog forms (two or more indications waiting); a listener that answers it with anything
-/// but a `MULTIEXPRSP` of as many answers (pywbem's and OpenPegasus' answer with an error)
-/// gets its indications one by one for the rest of the delivery's life.
+/// backlog forms (two or more indications waiting). A listener that refuses it (400 or 501,
+/// as pywbem's and OpenPegasus' do; a 200 that is not a `MULTIEXPRSP` of as many answers; no
+/// answer in time) gets its indications one by one for the rest of the delivery's life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Batching {
     Untried,
@@ -42,13 +42,52 @@ enum Batching {
 
 /// How a multiple export request went.
 enum Multi {
-    /// The listener took the first this many: all, or those before the first it answered
-    /// with an `ERROR`.
-    Took(usize),
-    /// The listener answered, but not as to a multiple request.
+    /// The listener answered each indication, in order: `Ok` if it took it, else its `ERROR`.
+    Answered(Vec<Result<(), String>>),
+    /// The listener does not take multiple requests.
     Refused(String),
-    /// No answer (no connection, a timeout): the single sends that follow retry as usual.
-    Failed,
+    /// The attempt failed as a single one would (no connection, an HTTP error): retried.
+    Failed(String),
+}
+
+/// Why a POST got no usable answer.
+enum PostError {
+    /// The kept-alive connection failed before any answer (the listener had closed it):
+    /// the request is sent again at once on a new connection.
+    Stale(String),
+    /// No answer within the request timeout.
+    Timeout(String),
+    /// An answer that is not HTTP (pywbem's listener answers a multiple request with a
+    /// header line that is not one).
+    Malformed(String),
+    /// Anything else.
+    Other(String),
+}
+
+impl PostError {
+    fn message(self) -> String {
+        match self {
+            PostError::Stale(m)
+            | PostError::Timeout(m)
+            | PostError::Malformed(m)
+            | PostError::Other(m) => m,
+        }
+    }
+}
+
+/// What a delivery keeps between its sends.
+struct State {
+    /// The number of the next indication to send.
+    next: i64,
+    connection: Option<SendRequest<Full<Bytes>>>,
+    /// Since when the destination fails, if it does.
+    failing_since: Option<Instant>,
+    /// Failed attempts in a row.
+    failures: u32,
+    batching: Batching,
+    /// Indications the listener took in a multiple request after one it refused: when their
+    /// turn comes they count as delivered without being sent again.
+    taken_ahead: std::collections::BTreeSet<i64>,
 }
 
 /// A listener's address, from a destination's `Destination` property.
@@ -218,11 +257,14 @@ impl Delivery {
 
     async fn deliver(&self, stop: &mut watch::Receiver<bool>, acked: &mut Option<i64>) -> Outcome {
         let mut committed = self.outbox.watch(&self.key);
-        let mut next = self.outbox.info(&self.key).map_or(0, |i| i.head);
-        let mut connection: Option<SendRequest<Full<Bytes>>> = None;
-        let mut failing_since: Option<Instant> = None;
-        let mut failures: u32 = 0;
-        let mut batching = Batching::Untried;
+        let mut state = State {
+            next: self.outbox.info(&self.key).map_or(0, |i| i.head),
+            connection: None,
+            failing_since: None,
+            failures: 0,
+            batching: Batching::Untried,
+            taken_ahead: std::collections::BTreeSet::new(),
+        };
         'read: loop {
             self.ack(acked);
             if *stop.borrow() {
@@ -230,9 +272,11 @@ impl Delivery {
             }
             committed.borrow_and_update();
             if let Some(info) = self.outbox.info(&self.key) {
-                next = next.max(info.head);
+                state.next = state.next.max(info.head);
             }
-            let batch = match self.outbox.read(&self.key, next, READ_BATCH) {
+            let next = state.next;
+            state.taken_ahead.retain(|sequence| *sequence >= next);
+            let batch = match self.outbox.read(&self.key, state.next, READ_BATCH) {
                 Ok(batch) => batch,
                 Err(error) => {
                     tracing::error!(destination = %self.key, %error, "the outbox cannot be read");
@@ -259,26 +303,43 @@ impl Delivery {
                 }
                 continue;
             }
-            let mut batch = batch;
-            if batching != Batching::Refused && batch.len() >= 2 {
-                if let Some(body) = multi_body(&batch) {
+            let unsent = batch.iter().filter(|(n, _)| !state.taken_ahead.contains(n));
+            if state.batching != Batching::Refused && unsent.count() == batch.len() {
+                if let Some(body) = (batch.len() >= 2).then(|| multi_body(&batch)).flatten() {
                     let sent = tokio::select! {
-                        sent = self.send_multi(&mut connection, body, batch.len()) => sent,
+                        sent = self.send_multi(&mut state.connection, body, batch.len()) => sent,
                         _ = stop.changed() => return Outcome::Stopped,
                     };
                     match sent {
-                        Multi::Took(took) => {
-                            batching = Batching::Taken;
+                        Multi::Answered(answers) => {
+                            state.batching = Batching::Taken;
+                            let took = answers.iter().take_while(|a| a.is_ok()).count();
                             if let Some(&(last, _)) = took.checked_sub(1).and_then(|k| batch.get(k))
                             {
                                 *acked = Some(last);
                                 self.stats
                                     .delivered
                                     .fetch_add(took as u64, Ordering::Relaxed);
-                                next = last + 1;
-                                self.recovered(&mut failing_since, &mut failures);
+                                state.next = last + 1;
+                                self.recovered(&mut state);
                             }
-                            batch.drain(..took);
+                            for (k, answer) in answers.iter().enumerate().skip(took) {
+                                if answer.is_ok() {
+                                    state.taken_ahead.insert(batch[k].0);
+                                }
+                            }
+                            // The first it refused is a failed attempt: sent again, alone,
+                            // after the retry interval.
+                            if let Some((Err(error), &(sequence, _))) =
+                                answers.into_iter().nth(took).zip(batch.get(took))
+                            {
+                                if let Err(outcome) =
+                                    self.failed(&mut state, sequence, error, stop, acked).await
+                                {
+                                    return outcome;
+                                }
+                            }
+                            continue 'read;
                         }
                         Multi::Refused(why) => {
                             tracing::info!(
@@ -288,62 +349,47 @@ impl Delivery {
                                 "the listener does not take several indications in one request; \
                                  they go one by one"
                             );
-                            batching = Batching::Refused;
+                            state.batching = Batching::Refused;
                         }
-                        Multi::Failed => connection = None,
+                        Multi::Failed(error) => {
+                            if let Err(outcome) = self
+                                .failed(&mut state, batch[0].0, error, stop, acked)
+                                .await
+                            {
+                                return outcome;
+                            }
+                            continue 'read;
+                        }
                     }
                 }
             }
             for (sequence, body) in batch {
+                if state.taken_ahead.remove(&sequence) {
+                    // Taken already, in a multiple request, after one it refused then.
+                    *acked = Some(sequence);
+                    self.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    state.next = sequence + 1;
+                    continue;
+                }
                 let body = Bytes::from(body);
                 loop {
                     let sent = tokio::select! {
-                        sent = self.send(&mut connection, body.clone()) => sent,
+                        sent = self.send(&mut state.connection, body.clone()) => sent,
                         _ = stop.changed() => return Outcome::Stopped,
                     };
                     match sent {
                         Ok(()) => {
                             *acked = Some(sequence);
                             self.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                            next = sequence + 1;
-                            self.recovered(&mut failing_since, &mut failures);
+                            state.next = sequence + 1;
+                            self.recovered(&mut state);
                             break;
                         }
                         Err(error) => {
-                            connection = None;
-                            failures += 1;
-                            self.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
-                            self.stats.failing.store(true, Ordering::Relaxed);
-                            *self
-                                .stats
-                                .last_error
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
-                            let since = *failing_since.get_or_insert_with(Instant::now);
-                            if failures == 1 {
-                                tracing::warn!(
-                                    destination = %self.key,
-                                    listener = %self.target.authority,
-                                    sequence,
-                                    %error,
-                                    "indication delivery failed; it will be sent again"
-                                );
-                            } else if failures == u32::from(self.policy.retry_attempts) + 1 {
-                                tracing::error!(
-                                    destination = %self.key,
-                                    listener = %self.target.authority,
-                                    sequence,
-                                    %error,
-                                    retries = self.policy.retry_attempts,
-                                    "the listener keeps failing; its indications stay queued"
-                                );
-                            }
-                            if since.elapsed() >= self.policy.removal_after {
-                                return Outcome::RemovalDue { error };
-                            }
-                            self.ack(acked);
-                            if pause(stop, self.policy.retry_interval).await {
-                                return Outcome::Stopped;
+                            if let Err(outcome) =
+                                self.failed(&mut state, sequence, error, stop, acked).await
+                            {
+                                return outcome;
                             }
                             // Dropped meanwhile (the queue overflowed): read again from
                             // the oldest still queued.
@@ -361,18 +407,66 @@ impl Delivery {
         }
     }
 
+    /// An attempt to send `sequence` (and those after it) failed: counts and logs it, then
+    /// waits the retry interval. `Err` with the outcome when the delivery ends instead.
+    async fn failed(
+        &self,
+        state: &mut State,
+        sequence: i64,
+        error: String,
+        stop: &mut watch::Receiver<bool>,
+        acked: &mut Option<i64>,
+    ) -> Result<(), Outcome> {
+        state.connection = None;
+        state.failures += 1;
+        self.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+        self.stats.failing.store(true, Ordering::Relaxed);
+        *self
+            .stats
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
+        let since = *state.failing_since.get_or_insert_with(Instant::now);
+        if state.failures == 1 {
+            tracing::warn!(
+                destination = %self.key,
+                listener = %self.target.authority,
+                sequence,
+                %error,
+                "indication delivery failed; it will be sent again"
+            );
+        } else if state.failures == u32::from(self.policy.retry_attempts) + 1 {
+            tracing::error!(
+                destination = %self.key,
+                listener = %self.target.authority,
+                sequence,
+                %error,
+                retries = self.policy.retry_attempts,
+                "the listener keeps failing; its indications stay queued"
+            );
+        }
+        if since.elapsed() >= self.policy.removal_after {
+            return Err(Outcome::RemovalDue { error });
+        }
+        self.ack(acked);
+        if pause(stop, self.policy.retry_interval).await {
+            return Err(Outcome::Stopped);
+        }
+        Ok(())
+    }
+
     /// The listener took an indication: a failing destination is one no more.
-    fn recovered(&self, failing_since: &mut Option<Instant>, failures: &mut u32) {
-        if failing_since.take().is_some() {
+    fn recovered(&self, state: &mut State) {
+        if state.failing_since.take().is_some() {
             self.stats.failing.store(false, Ordering::Relaxed);
             tracing::info!(
                 destination = %self.key,
                 listener = %self.target.authority,
-                failures = *failures,
+                failures = state.failures,
                 "the listener takes indications again"
             );
         }
-        *failures = 0;
+        state.failures = 0;
     }
 
     /// POSTs one indication; `Ok` when the listener took it.
@@ -381,7 +475,10 @@ impl Delivery {
         connection: &mut Option<SendRequest<Full<Bytes>>>,
         body: Bytes,
     ) -> Result<(), String> {
-        let (status, cim_error, answer) = self.post(connection, body, false).await?;
+        let (status, cim_error, answer) = self
+            .post(connection, body, false)
+            .await
+            .map_err(PostError::message)?;
         if status != http::StatusCode::OK {
             return Err(match cim_error {
                 Some(error) => format!("HTTP {status}, CIMError {error}"),
@@ -398,19 +495,44 @@ impl Delivery {
         body: Bytes,
         count: usize,
     ) -> Multi {
-        let Ok((status, cim_error, answer)) = self.post(connection, body, true).await else {
-            return Multi::Failed;
+        let (status, cim_error, answer) = match self.post(connection, body, true).await {
+            Ok(answer) => answer,
+            // A listener too slow for a batch gets single requests, each with its own time;
+            // one that answers it with something that is not HTTP does not take batches.
+            Err(PostError::Timeout(error) | PostError::Malformed(error)) => {
+                return Multi::Refused(error)
+            }
+            Err(error) => return Multi::Failed(error.message()),
         };
-        if status != http::StatusCode::OK {
-            return Multi::Refused(match cim_error {
-                Some(error) => format!("HTTP {status}, CIMError {error}"),
-                None => format!("HTTP {status}"),
-            });
+        let error = match cim_error {
+            Some(error) => format!("HTTP {status}, CIMError {error}"),
+            None => format!("HTTP {status}"),
+        };
+        match status {
+            http::StatusCode::OK => {}
+            // DSP0200: 501 multiple-requests-unsupported; pywbem answers 400.
+            http::StatusCode::BAD_REQUEST | http::StatusCode::NOT_IMPLEMENTED => {
+                return Multi::Refused(error)
+            }
+            _ => return Multi::Failed(error),
         }
         match cim_schema::xml::decode_export_responses(&answer, &Limits::default()) {
-            Ok(answers) if answers.len() == count => {
-                Multi::Took(answers.iter().take_while(|a| a.result.is_ok()).count())
-            }
+            Ok(answers) if answers.len() == count => Multi::Answered(
+                answers
+                    .into_iter()
+                    .map(|a| match a.result {
+                        Ok(_) => Ok(()),
+                        Err(error) => Err(format!(
+                            "the listener answered CIM error {}{}",
+                            error.code,
+                            error
+                                .description
+                                .map(|d| format!(": {d}"))
+                                .unwrap_or_default()
+                        )),
+                    })
+                    .collect(),
+            ),
             Ok(answers) => {
                 Multi::Refused(format!("{} answers to {count} indications", answers.len()))
             }
@@ -419,19 +541,24 @@ impl Delivery {
     }
 
     /// POSTs `body` (a multiple export request if `batch`); the answer's status, CIMError
-    /// header and body. A failure on a kept-alive connection (the listener restarted, or
-    /// closed it idle) is tried again at once on a new one.
+    /// header and body. A kept-alive connection that fails before any answer (the listener
+    /// closed it) is replaced at once and the request sent again; a timeout or a failure
+    /// after the answer began is not retried here.
     async fn post(
         &self,
         connection: &mut Option<SendRequest<Full<Bytes>>>,
         body: Bytes,
         batch: bool,
-    ) -> Result<(http::StatusCode, Option<String>, Bytes), String> {
+    ) -> Result<(http::StatusCode, Option<String>, Bytes), PostError> {
         let reused = connection.as_ref().is_some_and(|c| !c.is_closed());
         match self.post_once(connection, body.clone(), batch).await {
-            Err(_) if reused => {
+            Err(PostError::Stale(_)) if reused => {
                 *connection = None;
                 self.post_once(connection, body, batch).await
+            }
+            Err(error) => {
+                *connection = None;
+                Err(error)
             }
             posted => posted,
         }
@@ -442,16 +569,17 @@ impl Delivery {
         connection: &mut Option<SendRequest<Full<Bytes>>>,
         body: Bytes,
         batch: bool,
-    ) -> Result<(http::StatusCode, Option<String>, Bytes), String> {
+    ) -> Result<(http::StatusCode, Option<String>, Bytes), PostError> {
         if connection.as_ref().is_none_or(SendRequest::is_closed) {
             *connection = Some(
                 tokio::time::timeout(self.policy.connect_timeout, self.connect())
                     .await
-                    .map_err(|_| "connection timed out".to_owned())??,
+                    .map_err(|_| PostError::Other("connection timed out".to_owned()))?
+                    .map_err(PostError::Other)?,
             );
         }
         let Some(sender) = connection.as_mut() else {
-            return Err("no connection".into());
+            return Err(PostError::Other("no connection".into()));
         };
         let request = http::Request::post(self.target.path.as_str())
             .header(http::header::HOST, self.target.authority.as_str())
@@ -466,29 +594,42 @@ impl Delivery {
         } else {
             request.header("CIMExportMethod", "ExportIndication")
         };
-        let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| PostError::Other(e.to_string()))?;
         let exchange = async {
-            sender.ready().await.map_err(|e| e.to_string())?;
-            let response = sender
-                .send_request(request)
+            sender
+                .ready()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| PostError::Stale(e.to_string()))?;
+            let response = sender.send_request(request).await.map_err(|e| {
+                if e.is_parse() || e.is_parse_status() {
+                    PostError::Malformed(format!("the answer is not HTTP: {e}"))
+                } else {
+                    PostError::Stale(e.to_string())
+                }
+            })?;
             let status = response.status();
             let cim_error = response
                 .headers()
                 .get("CIMError")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            if status != http::StatusCode::OK {
+                // The status and CIMError say it all; some listeners (pywbem's) send an error
+                // with no framed body and close, which must not read as a broken connection.
+                return Ok((status, cim_error, Bytes::new()));
+            }
             let body = Limited::new(response.into_body(), RESPONSE_BYTES_MAX)
                 .collect()
                 .await
-                .map_err(|e| format!("reading the answer: {e}"))?
+                .map_err(|e| PostError::Other(format!("reading the answer: {e}")))?
                 .to_bytes();
             Ok((status, cim_error, body))
         };
         tokio::time::timeout(self.policy.request_timeout, exchange)
             .await
-            .map_err(|_| "the listener did not answer in time".to_owned())?
+            .map_err(|_| PostError::Timeout("the listener did not answer in time".to_owned()))?
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>, String> {

@@ -503,9 +503,13 @@ impl Shared {
             if taken.is_empty() && !ack_time {
                 continue;
             }
-            taken.extend(flush(&mut acks));
+            // Deliveries first: a queue's capacity is then checked without the indications
+            // already delivered, and a delivery told before a destination was removed and
+            // made again applies to the old one only.
+            let mut all = flush(&mut acks);
+            all.extend(taken);
             acks_due = None;
-            self.apply_guarded(taken);
+            self.apply_guarded(all);
         }
     }
 

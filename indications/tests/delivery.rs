@@ -332,15 +332,28 @@ type Heard = Arc<Mutex<Vec<(bool, String)>>>;
 /// answered with a `MULTIEXPRSP` if `batches`, else refused as DSP0200 says (501,
 /// `CIMError: multiple-requests-unsupported`).
 fn serve_batches(listener: TcpListener, batches: bool, heard: Heard) {
+    serve_batches_refusing(listener, batches, heard, Arc::default());
+}
+
+/// [`serve_batches`], answering the indication whose value is in `refuse` with an ERROR
+/// (once: the value is taken out).
+fn serve_batches_refusing(
+    listener: TcpListener,
+    batches: bool,
+    heard: Heard,
+    refuse: Arc<Mutex<Option<String>>>,
+) {
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let heard = heard.clone();
+            let refuse = refuse.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                     let heard = heard.clone();
+                    let refuse = refuse.clone();
                     async move {
                         let batch = request.headers().contains_key("CIMExportBatch");
                         let body = request.into_body().collect().await.map(|b| b.to_bytes());
@@ -360,16 +373,23 @@ fn serve_batches(listener: TcpListener, batches: bool, heard: Heard) {
                             .filter_map(|rest| rest.split("</VALUE>").next())
                             .map(str::to_owned)
                             .collect();
-                        let count = values.len();
-                        heard
-                            .lock()
-                            .unwrap()
-                            .extend(values.into_iter().map(|v| (batch, v)));
                         let one = r#"<SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"/></SIMPLEEXPRSP>"#;
+                        let error = r#"<SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"><ERROR CODE="1" DESCRIPTION="not now"/></EXPMETHODRESPONSE></SIMPLEEXPRSP>"#;
+                        let mut answers = String::new();
+                        for value in values {
+                            let mut refused = refuse.lock().unwrap();
+                            if refused.as_deref() == Some(value.as_str()) {
+                                *refused = None;
+                                answers.push_str(error);
+                            } else {
+                                heard.lock().unwrap().push((batch, value));
+                                answers.push_str(one);
+                            }
+                        }
                         let inner = if batch {
-                            format!("<MULTIEXPRSP>{}</MULTIEXPRSP>", one.repeat(count))
+                            format!("<MULTIEXPRSP>{answers}</MULTIEXPRSP>")
                         } else {
-                            one.to_owned()
+                            answers
                         };
                         let answer = format!(
                             r#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1" PROTOCOLVERSION="1.0">{inner}</MESSAGE></CIM>"#
@@ -526,4 +546,54 @@ async fn a_client_certificate_is_shown_to_a_listener_that_asks_for_one() {
         stop.send(true).unwrap();
         task.await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_batch_took_after_one_it_refused_is_not_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&dir.path().join("o.redb"), CAPACITY).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    let heard: Heard = Heard::default();
+    queue_exports(&outbox, 5).await;
+    let context = outbox.info("dest").unwrap().context;
+    // The listener refuses the third once.
+    let refuse = Arc::new(Mutex::new(Some(format!("{context} 2"))));
+    serve_batches_refusing(listener, true, heard.clone(), refuse);
+    let (stop, stats, task) = start(
+        &outbox,
+        &format!("http://{address}/"),
+        &ClientTlsSettings::default(),
+        policy(),
+    );
+    let deadline = Instant::now() + DEADLINE;
+    while heard.lock().unwrap().len() < 5 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The batch delivered 0, 1, 3 and 4; 2 came alone on the retry; none twice.
+    let heard: Vec<(bool, String)> = heard.lock().unwrap().clone();
+    let expected: Vec<(bool, String)> = [(true, 0), (true, 1), (true, 3), (true, 4), (false, 2)]
+        .iter()
+        .map(|(batch, k)| (*batch, format!("{context} {k}")))
+        .collect();
+    assert_eq!(heard, expected);
+    assert_eq!(
+        stats.delivered.load(std::sync::atomic::Ordering::Relaxed),
+        5
+    );
+    assert_eq!(
+        stats
+            .failed_attempts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // All delivered: the queue empties.
+    let deadline = Instant::now() + DEADLINE;
+    while outbox.info("dest").unwrap().pending() > 0 && Instant::now() < deadline {
+        outbox.commit(Batch::new()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(outbox.info("dest").unwrap().pending(), 0);
+    stop.send(true).unwrap();
+    assert_eq!(task.await.unwrap(), Outcome::Stopped);
 }

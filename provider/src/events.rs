@@ -729,17 +729,21 @@ fn tally(
     outbox: &Outbox,
     deliveries: &Mutex<HashMap<String, Arc<Stats>>>,
     (mut delivered, mut failures): (u64, u64),
-    running: usize,
+    running: &HashMap<String, Running>,
 ) {
     let mut failing = 0;
-    for stats in deliveries
+    for (name, stats) in deliveries
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .values()
+        .iter()
     {
         delivered += stats.delivered.load(Ordering::Relaxed);
         failures += stats.failed_attempts.load(Ordering::Relaxed);
-        failing += u64::from(stats.failing.load(Ordering::Relaxed));
+        // A destination with no delivery running (its URL changed to one that cannot be
+        // used) is not failing now.
+        if running.contains_key(name) {
+            failing += u64::from(stats.failing.load(Ordering::Relaxed));
+        }
     }
     let pending = outbox
         .destinations()
@@ -755,7 +759,7 @@ fn tally(
     counters.dropped.store(outbox.dropped(), Ordering::Relaxed);
     counters
         .destinations
-        .store(running as u64, Ordering::Relaxed);
+        .store(running.len() as u64, Ordering::Relaxed);
 }
 
 /// Keeps one delivery per destination of the store; drops the queues of deleted ones.
@@ -777,7 +781,7 @@ async fn manage(
     // Delivered and failed counts of destinations that are gone.
     let mut retired = (0, 0);
     loop {
-        tally(&counters, &outbox, &deliveries, retired, running.len());
+        tally(&counters, &outbox, &deliveries, retired, &running);
         let wanted: HashMap<String, String> = store.destinations().into_iter().collect();
         if !store.known() {
             // Not read yet (the daemon is starting), or the last read failed: the deliveries

@@ -44,8 +44,13 @@ impl ClusterMetrics {
 
 impl Metrics for ClusterMetrics {
     fn render(&self) -> Result<String, String> {
-        let status = self.source.status()?;
-        let mut out = render(&status);
+        // The agent's own counters are shown even when the daemon does not answer: that is
+        // when missed notices and pending indications matter.
+        let mut out = match (self.source.status(), &self.indications) {
+            (Ok(status), _) => render(&status),
+            (Err(_), Some(_)) => String::new(),
+            (Err(error), None) => return Err(error),
+        };
         if let Some(counters) = &self.indications {
             render_indications(&mut out, counters);
         }
@@ -53,8 +58,8 @@ impl Metrics for ClusterMetrics {
     }
 }
 
-/// The indication service's counters, as CIMGuard_IndicationService shows them:
-/// `cimguard_indications_<property in snake case>` (`_total` for counters).
+/// The indication service's counters, as CIMGuard_IndicationService shows them: counters end
+/// in `_total`, gauges do not.
 pub fn render_indications(out: &mut String, counters: &IndicationCounters) {
     for (property, value, counter) in counters.values() {
         let (name, help) = match property {

@@ -340,9 +340,9 @@ pub const NOTICES_KEPT: usize = 4096;
 /// The most notices one reply carries.
 pub const NOTICES_PER_REPLY: usize = 512;
 
-/// The longest a notices request waits for a notice (well within the 30 s an admin
-/// connection waits for its answer).
-pub const NOTICES_WAIT_MAX: Duration = Duration::from_secs(10);
+/// The longest a notices request waits for a notice: well within the 10 s an
+/// [`AdminClient`](super::admin::AdminClient) waits for an answer by default.
+pub const NOTICES_WAIT_MAX: Duration = Duration::from_secs(5);
 
 fn is_zero(value: &u64) -> bool {
     *value == 0
@@ -1571,6 +1571,11 @@ impl Driver {
         self.drain();
         loop {
             if let Some(stop) = self.stop.take() {
+                // Readers waiting for a notice get what there is now, not an error.
+                for waiter in std::mem::take(&mut self.notice_waiters) {
+                    let reply = self.notices_after(waiter.after);
+                    self.give(&waiter.reply, reply);
+                }
                 return match stop {
                     Stop::Halted => {
                         self.counters.wait_for_replies(Duration::from_secs(2));
