@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cim_schema::xml::{Body, Limits};
+use cim_schema::xml::{ExportResponse, Limits};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -517,22 +517,9 @@ impl Delivery {
             _ => return Multi::Failed(error),
         }
         match cim_schema::xml::decode_export_responses(&answer, &Limits::default()) {
-            Ok(answers) if answers.len() == count => Multi::Answered(
-                answers
-                    .into_iter()
-                    .map(|a| match a.result {
-                        Ok(_) => Ok(()),
-                        Err(error) => Err(format!(
-                            "the listener answered CIM error {}{}",
-                            error.code,
-                            error
-                                .description
-                                .map(|d| format!(": {d}"))
-                                .unwrap_or_default()
-                        )),
-                    })
-                    .collect(),
-            ),
+            Ok(answers) if answers.len() == count => {
+                Multi::Answered(answers.into_iter().map(taken).collect())
+            }
             Ok(answers) => {
                 Multi::Refused(format!("{} answers to {count} indications", answers.len()))
             }
@@ -691,27 +678,32 @@ fn multi_body(batch: &[(i64, Vec<u8>)]) -> Option<Bytes> {
     Some(Bytes::from(body))
 }
 
+/// `Ok` when the listener took the indication: its answer has no `ERROR`.
+fn taken(response: ExportResponse) -> Result<(), String> {
+    match response.result {
+        Ok(_) => Ok(()),
+        Err(error) => Err(format!(
+            "the listener answered CIM error {}{}",
+            error.code,
+            error
+                .description
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        )),
+    }
+}
+
 /// `Ok` when a 200 answer's body is an export response without `ERROR`.
 fn check_answer(body: &[u8]) -> Result<(), String> {
     // Some listeners answer 200 with no body at all; that is taken as acceptance.
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
-    let message = cim_schema::xml::decode(body, &Limits::default())
-        .map_err(|e| format!("the answer is not CIM-XML: {e}"))?;
-    match message.body {
-        Body::ExportResponse(response) => match response.result {
-            Ok(_) => Ok(()),
-            Err(error) => Err(format!(
-                "the listener answered CIM error {}{}",
-                error.code,
-                error
-                    .description
-                    .map(|d| format!(": {d}"))
-                    .unwrap_or_default()
-            )),
-        },
-        _ => Err("the answer is not an export response".into()),
+    let mut answers = cim_schema::xml::decode_export_responses(body, &Limits::default())
+        .map_err(|e| format!("the answer is not an export response: {e}"))?;
+    match (answers.pop(), answers.is_empty()) {
+        (Some(answer), true) => taken(answer),
+        _ => Err("the answer is not one export response".into()),
     }
 }
 

@@ -13,16 +13,19 @@ use cimguard_provider::interop::{standard_object_manager, InteropSettings};
 use cimguard_provider::operations::{execute, Outcome};
 use cimguard_provider::pull::{ContextLimits, Contexts};
 
-fn manager() -> Arc<ObjectManager> {
-    let settings = InteropSettings {
+fn settings() -> InteropSettings {
+    InteropSettings {
         product: "cimguard".into(),
         version: "0.1.0".into(),
         system_name: "node1".into(),
         profiles: Vec::new(),
         indication_service: Default::default(),
         indication_counters: Default::default(),
-    };
-    Arc::new(standard_object_manager("node1", &settings).unwrap())
+    }
+}
+
+fn manager() -> Arc<ObjectManager> {
+    Arc::new(standard_object_manager("node1", &settings()).unwrap())
 }
 
 fn principal(name: &str) -> Principal {
@@ -272,12 +275,8 @@ fn the_indication_service_shows_its_settings_and_live_counters() {
     use std::sync::atomic::Ordering;
     let counters = Arc::new(cimguard_provider::interop::IndicationCounters::default());
     let settings = InteropSettings {
-        product: "cimguard".into(),
-        version: "0.1.0".into(),
-        system_name: "node1".into(),
-        profiles: Vec::new(),
-        indication_service: Default::default(),
         indication_counters: counters.clone(),
+        ..settings()
     };
     let manager = Arc::new(standard_object_manager("node1", &settings).unwrap());
     let contexts = Arc::new(Contexts::new(ContextLimits::default()));
