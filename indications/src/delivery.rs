@@ -480,10 +480,7 @@ impl Delivery {
             .await
             .map_err(PostError::message)?;
         if status != http::StatusCode::OK {
-            return Err(match cim_error {
-                Some(error) => format!("HTTP {status}, CIMError {error}"),
-                None => format!("HTTP {status}"),
-            });
+            return Err(http_error(status, cim_error));
         }
         check_answer(&answer)
     }
@@ -504,10 +501,7 @@ impl Delivery {
             }
             Err(error) => return Multi::Failed(error.message()),
         };
-        let error = match cim_error {
-            Some(error) => format!("HTTP {status}, CIMError {error}"),
-            None => format!("HTTP {status}"),
-        };
+        let error = http_error(status, cim_error);
         match status {
             http::StatusCode::OK => {}
             // DSP0200: 501 multiple-requests-unsupported; pywbem answers 400.
@@ -676,6 +670,14 @@ fn multi_body(batch: &[(i64, Vec<u8>)]) -> Option<Bytes> {
     }
     body.extend_from_slice(b"</MULTIEXPREQ></MESSAGE></CIM>");
     Some(Bytes::from(body))
+}
+
+/// How an answer other than 200 reads in the log and the stats.
+fn http_error(status: http::StatusCode, cim_error: Option<String>) -> String {
+    match cim_error {
+        Some(error) => format!("HTTP {status}, CIMError {error}"),
+        None => format!("HTTP {status}"),
+    }
 }
 
 /// `Ok` when the listener took the indication: its answer has no `ERROR`.

@@ -828,6 +828,33 @@ mod tests {
     }
 
     #[test]
+    fn deliveries_are_forgotten_before_a_full_queue_drops_anything() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outbox = open(&dir, 3);
+        let mut batch = Batch::new();
+        for k in 0..3 {
+            batch.append("a", text(&k.to_string()));
+        }
+        outbox.commit_blocking(batch).expect("commit");
+        // All three delivered; three more come before any commit forgot them.
+        outbox.delivered("a", 2);
+        let mut batch = Batch::new();
+        for k in 3..6 {
+            batch.append("a", text(&k.to_string()));
+        }
+        outbox.commit_blocking(batch).expect("commit");
+        let numbers: Vec<i64> = outbox
+            .read("a", 0, 10)
+            .expect("read")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(numbers, vec![3, 4, 5]);
+        assert_eq!(outbox.info("a").expect("a").dropped, 0);
+        assert_eq!(outbox.dropped(), 0);
+    }
+
+    #[test]
     fn a_watcher_hears_of_each_commit() {
         let dir = tempfile::tempdir().expect("tempdir");
         let outbox = open(&dir, CAPACITY);

@@ -327,10 +327,48 @@ pub fn render(status: &DaemonStatus) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::label;
+    use super::*;
+    use crate::serviceguard::Notices;
+    use cimguard_cluster::runtime::daemon::{Reply, Request};
 
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    /// A daemon that does not answer.
+    struct Silent;
+
+    impl ClusterSource for Silent {
+        fn status(&self) -> Result<DaemonStatus, String> {
+            Err("the cluster daemon does not answer".into())
+        }
+        fn command(&self, _request: &Request) -> Result<Reply, String> {
+            Err("the cluster daemon does not answer".into())
+        }
+        fn notices(&self, _after: u64, _wait: std::time::Duration) -> Result<Notices, String> {
+            Err("the cluster daemon does not answer".into())
+        }
+    }
+
+    #[test]
+    fn the_indication_counters_are_shown_when_the_daemon_does_not_answer() {
+        assert!(ClusterMetrics::new(Arc::new(Silent)).render().is_err());
+        let counters = Arc::new(IndicationCounters::default());
+        counters
+            .pending
+            .store(42, std::sync::atomic::Ordering::Relaxed);
+        let text = ClusterMetrics::new(Arc::new(Silent))
+            .with_indications(counters)
+            .render()
+            .expect("the agent's own counters");
+        assert!(
+            text.lines().any(|l| l == "cimguard_indications_pending 42"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE cimguard_indications_dropped_total counter"),
+            "{text}"
+        );
     }
 }

@@ -73,6 +73,27 @@ fn run(
     execute(manager, contexts, &principal("alice"), call)
 }
 
+/// EnumerateInstances of `class_name` in `namespace`, drained.
+fn enumerate(
+    manager: &Arc<ObjectManager>,
+    contexts: &Arc<Contexts>,
+    namespace: &str,
+    class_name: &str,
+) -> Vec<Data> {
+    items(
+        run(
+            manager,
+            contexts,
+            &call(
+                "EnumerateInstances",
+                namespace,
+                vec![("ClassName", class(class_name))],
+            ),
+        )
+        .unwrap(),
+    )
+}
+
 fn error_code(result: Result<Outcome, OperationError>) -> u32 {
     match result {
         Ok(_) => 0,
@@ -254,18 +275,7 @@ fn the_interop_namespace_answers_under_its_alias_too() {
     let manager = manager();
     let contexts = Arc::new(Contexts::new(ContextLimits::default()));
     for namespace in ["root/interop", "interop", "/root/interop/"] {
-        let found = items(
-            run(
-                &manager,
-                &contexts,
-                &call(
-                    "EnumerateInstances",
-                    namespace,
-                    vec![("ClassName", class("CIM_ObjectManager"))],
-                ),
-            )
-            .unwrap(),
-        );
+        let found = enumerate(&manager, &contexts, namespace, "CIM_ObjectManager");
         assert_eq!(found.len(), 1, "{namespace}");
     }
 }
@@ -281,18 +291,7 @@ fn the_indication_service_shows_its_settings_and_live_counters() {
     let manager = Arc::new(standard_object_manager("node1", &settings).unwrap());
     let contexts = Arc::new(Contexts::new(ContextLimits::default()));
     let service = || {
-        let found = items(
-            run(
-                &manager,
-                &contexts,
-                &call(
-                    "EnumerateInstances",
-                    "root/interop",
-                    vec![("ClassName", class("CIM_IndicationService"))],
-                ),
-            )
-            .unwrap(),
-        );
+        let found = enumerate(&manager, &contexts, "root/interop", "CIM_IndicationService");
         assert_eq!(found.len(), 1);
         let Data::NamedInstance(path, instance) = &found[0] else {
             panic!("{found:?}")

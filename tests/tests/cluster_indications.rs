@@ -651,38 +651,31 @@ fn cmapplyconf_is_heard_once_as_cluster_config_changed() {
     });
     let query = "SELECT * FROM HP_SGAlertIndication WHERE EventID = 'ClusterConfigChanged'";
     let mut listener = Listener::subscribe(&cluster, 3, MONITOR, query);
-    // A new package, applied through n2.
+    // newpkg with `nodes`, applied through node `k`.
     let file = cluster.path().join("newpkg.conf");
-    std::fs::write(
-        &file,
-        "package_name newpkg\npackage_type failover\nnode_name n3\nnode_name n2\nauto_run no\n",
-    )
-    .expect("the package file");
-    let output = cluster.agent_command(
-        2,
-        ADMIN,
-        "cmapplyconf",
-        &["-f", "-P", &file.display().to_string()],
-        BOUND,
-    );
-    assert!(output.status.success(), "{output:?}");
+    let apply = |k: usize, nodes: &str| {
+        std::fs::write(
+            &file,
+            format!("package_name newpkg\npackage_type failover\n{nodes}auto_run no\n"),
+        )
+        .expect("the package file");
+        let output = cluster.agent_command(
+            k,
+            ADMIN,
+            "cmapplyconf",
+            &["-f", "-P", &file.display().to_string()],
+            BOUND,
+        );
+        assert!(output.status.success(), "{output:?}");
+    };
+    // A new package, applied through n2.
+    apply(2, "node_name n3\nnode_name n2\n");
     listener.wait(BOUND, "ClusterConfigChanged", |lines| {
         lines.iter().any(|l| l.get("class").is_some())
     });
-    // A second change, so that a second copy of the first would have come by its end.
-    std::fs::write(
-        &file,
-        "package_name newpkg\npackage_type failover\nnode_name n2\nnode_name n3\nauto_run no\n",
-    )
-    .expect("the package file");
-    let output = cluster.agent_command(
-        1,
-        ADMIN,
-        "cmapplyconf",
-        &["-f", "-P", &file.display().to_string()],
-        BOUND,
-    );
-    assert!(output.status.success(), "{output:?}");
+    // A second change, through n1, so that a second copy of the first would have come by
+    // its end.
+    apply(1, "node_name n2\nnode_name n3\n");
     listener.wait(BOUND, "the second ClusterConfigChanged", |lines| {
         lines.iter().filter(|l| l.get("class").is_some()).count() >= 2
     });
