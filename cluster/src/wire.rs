@@ -15,11 +15,14 @@ use std::fmt;
 use crate::core::{Envelope, Persisted};
 
 /// The first bytes of an encoded envelope: "CW" and the format version.
-const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 8];
+const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 9];
 /// The first bytes of an encoded acceptor state: "CP" and the format version.
 const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 1];
-/// The first bytes of an encoded shared map: "CS" and the format version.
-const SHARED_HEADER: [u8; 3] = [b'C', b'S', 1];
+/// The first bytes of an encoded shared map: "CS" and the format version (2 added the
+/// floor; version 1 files are still read, with no floor).
+const SHARED_HEADER: [u8; 3] = [b'C', b'S', 2];
+/// The shared map's first format.
+const SHARED_HEADER_V1: [u8; 3] = [b'C', b'S', 1];
 
 /// Why bytes did not decode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +77,25 @@ pub fn encode_shared(map: &crate::core::shared::SharedMap) -> Vec<u8> {
 
 /// The shared map in `bytes`.
 pub fn decode_shared(bytes: &[u8]) -> Result<crate::core::shared::SharedMap, WireError> {
+    use crate::core::shared::{Entry, SharedMap, Version};
+    if bytes.len() >= 3 && bytes[..3] == SHARED_HEADER_V1 {
+        /// The first format: the entries alone.
+        #[derive(serde::Deserialize)]
+        struct First {
+            entries: std::collections::BTreeMap<String, (Version, Option<String>)>,
+        }
+        let first: First = decode(SHARED_HEADER_V1, bytes)?;
+        let entries = first
+            .entries
+            .into_iter()
+            .map(|(key, (version, value))| Entry {
+                key,
+                version,
+                value,
+            })
+            .collect();
+        return Ok(SharedMap::from_entries(entries));
+    }
     decode(SHARED_HEADER, bytes)
 }
 

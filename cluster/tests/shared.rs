@@ -136,3 +136,152 @@ fn changes_are_refused_outside_a_quorate_cluster_and_beyond_the_bounds() {
         Err(Refusal::ClusterNotRunning)
     );
 }
+
+/// Runs until `condition` holds, which it must within `limit`.
+fn until(sim: &mut Simulation, limit: Duration, condition: impl Fn(&Simulation) -> bool) {
+    let held = sim.run_until(limit, condition).expect("no violation");
+    assert!(held, "the condition did not hold within {limit:?}");
+}
+
+/// How many keys (tombstones included) each node's copy holds.
+fn lens(sim: &Simulation, nodes: u32) -> Vec<usize> {
+    (0..nodes)
+        .map(|n| sim.core(NodeId(n)).map_or(0, |core| core.shared().len()))
+        .collect()
+}
+
+#[test]
+fn deleted_keys_are_forgotten_once_every_node_has_its_copy() {
+    let mut sim = formed(3, 5);
+    for n in 0..10 {
+        assert!(sim.share(NodeId(0), &format!("k{n}"), Some("v")).is_ok());
+    }
+    for n in 0..8 {
+        assert!(sim.share(NodeId(0), &format!("k{n}"), None).is_ok());
+    }
+    // One forwarded by another member (a node sends one at a time).
+    assert!(sim.share(NodeId(1), "k8", None).is_ok());
+    until(&mut sim, Duration::from_secs(5), |s| {
+        (0..3).all(|n| values(s, NodeId(n)) == pairs(&[("k9", "v")]))
+    });
+    // The tombstones are purged on every node (at the coordinator's next resend of its
+    // whole copy); the floor is kept.
+    until(&mut sim, Duration::from_secs(120), |s| {
+        lens(s, 3) == vec![1, 1, 1]
+    });
+    assert_eq!(lens(&sim, 3), vec![1, 1, 1]);
+    for n in 0..3 {
+        let core = sim.core(NodeId(n)).expect("up");
+        assert_eq!(core.shared().tombstones(), 0);
+        assert!(core.shared().floor() > Default::default());
+        assert_eq!(values(&sim, NodeId(n)), pairs(&[("k9", "v")]));
+    }
+    // A deleted key set again is a new key.
+    assert!(sim.share(NodeId(2), "k0", Some("again")).is_ok());
+    until(&mut sim, Duration::from_secs(5), |s| {
+        (0..3).all(|n| values(s, NodeId(n)).len() == 2)
+    });
+    assert_eq!(
+        values(&sim, NodeId(1)),
+        pairs(&[("k0", "again"), ("k9", "v")])
+    );
+}
+
+#[test]
+fn a_node_down_while_its_keys_were_deleted_and_forgotten_does_not_bring_them_back() {
+    let mut sim = formed(3, 7);
+    assert!(sim.share(NodeId(0), "old", Some("x")).is_ok());
+    assert!(sim.share(NodeId(0), "kept", Some("y")).is_ok());
+    until(&mut sim, Duration::from_secs(5), |s| {
+        values(s, NodeId(2)).len() == 2
+    });
+    sim.crash(NodeId(2));
+    until(&mut sim, Duration::from_secs(60), |s| {
+        (0..2).all(|n| s.members(NodeId(n)) == NodeSet::first(2))
+    });
+    // With n3 down, tombstones are kept up to a bound; past it they are purged anyway, or
+    // the map would fill and refuse every change.
+    assert!(sim.share(NodeId(1), "old", None).is_ok());
+    let many = cimguard_cluster::core::shared::ENTRIES_MAX / 4 + 1;
+    for n in 0..many {
+        assert!(
+            sim.share(NodeId(0), &format!("gone{n}"), None).is_ok(),
+            "deletion {n}"
+        );
+    }
+    until(&mut sim, Duration::from_secs(120), |s| {
+        lens(s, 2) == vec![1, 1]
+    });
+    assert_eq!(lens(&sim, 2), vec![1, 1]);
+    // n3 comes back with "old": nobody takes it, and n3 drops it.
+    sim.restart(NodeId(2));
+    until(&mut sim, Duration::from_secs(120), |s| {
+        s.formed(NodeSet::first(3)) && values(s, NodeId(2)) == pairs(&[("kept", "y")])
+    });
+    for n in 0..3 {
+        assert_eq!(
+            values(&sim, NodeId(n)),
+            pairs(&[("kept", "y")]),
+            "n{}",
+            n + 1
+        );
+    }
+    // Every node goes down, n3 first back: its copy (persisted with the floor) and the
+    // others' agree.
+    for n in 0..3 {
+        sim.crash(NodeId(n));
+    }
+    for n in (0..3).rev() {
+        sim.restart(NodeId(n));
+    }
+    until(&mut sim, Duration::from_secs(120), |s| {
+        s.formed(NodeSet::first(3)) && (0..3).all(|n| values(s, NodeId(n)).len() == 1)
+    });
+    for n in 0..3 {
+        assert_eq!(
+            values(&sim, NodeId(n)),
+            pairs(&[("kept", "y")]),
+            "n{}",
+            n + 1
+        );
+    }
+}
+
+#[test]
+fn a_stale_copy_from_before_a_purge_cannot_bring_a_deleted_key_back() {
+    // n1 keeps "old" through a whole cluster restart after which it coordinates again; the
+    // others deleted it and purged the deletion while it was down.
+    let mut sim = formed(3, 13);
+    assert!(sim.share(NodeId(0), "old", Some("x")).is_ok());
+    until(&mut sim, Duration::from_secs(5), |s| {
+        (1..3).all(|n| values(s, NodeId(n)).len() == 1)
+    });
+    sim.crash(NodeId(0));
+    until(&mut sim, Duration::from_secs(60), |s| {
+        (1..3).all(|n| s.members(NodeId(n)).len() == 2)
+    });
+    // n2 coordinates now.
+    assert_eq!(sim.share(NodeId(1), "old", None), Ok(Taken::Done));
+    let many = cimguard_cluster::core::shared::ENTRIES_MAX / 4 + 1;
+    for n in 0..many {
+        assert!(sim.share(NodeId(1), &format!("gone{n}"), None).is_ok());
+    }
+    until(&mut sim, Duration::from_secs(120), |s| {
+        (1..3).all(|n| {
+            s.core(NodeId(n))
+                .is_some_and(|c| c.shared().entries().is_empty())
+        })
+    });
+    for n in 1..3 {
+        sim.crash(NodeId(n));
+    }
+    for n in 0..3 {
+        sim.restart(NodeId(n));
+    }
+    until(&mut sim, Duration::from_secs(120), |s| {
+        s.formed(NodeSet::first(3)) && values(s, NodeId(0)).is_empty()
+    });
+    for n in 0..3 {
+        assert_eq!(values(&sim, NodeId(n)), pairs(&[]), "n{}", n + 1);
+    }
+}

@@ -148,19 +148,20 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x08");
+    assert_eq!(&bytes[..3], b"CW\x09");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 9;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(9)));
+    later[2] = 10;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(10)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
-    // no acknowledgement of a detached package's halt, version 7 no shared map.
-    for version in [1, 2, 3, 4, 5, 6, 7] {
+    // no acknowledgement of a detached package's halt, version 7 no shared map, version 8
+    // no floor on the shared map's whole copies.
+    for version in [1, 2, 3, 4, 5, 6, 7, 8] {
         let mut earlier = bytes.clone();
         earlier[2] = version;
         assert_eq!(decode_envelope(&earlier), Err(WireError::Version(version)));
@@ -220,6 +221,50 @@ fn an_unknown_variant_and_a_lying_length_are_malformed() {
         decode_persisted(&lying),
         Err(WireError::Malformed(_))
     ));
+}
+
+#[test]
+fn a_shared_map_file_keeps_its_floor_and_one_of_the_first_format_is_still_read() {
+    use cimguard_cluster::core::shared::{Entry, SharedMap, Version};
+    use cimguard_cluster::wire::{decode_shared, encode_shared};
+    let version = |epoch, count| Version {
+        epoch: Epoch(epoch),
+        count,
+    };
+    let entry = |key: &str, v, value: Option<&str>| Entry {
+        key: key.into(),
+        version: v,
+        value: value.map(str::to_owned),
+    };
+    let mut map = SharedMap::new();
+    assert!(map.merge(entry("a", version(1, 1), Some("x"))));
+    assert!(map.merge(entry("b", version(1, 2), None)));
+    assert_eq!(map.purge_tombstones(), Some(version(1, 2)));
+    let bytes = encode_shared(&map);
+    assert_eq!(&bytes[..3], b"CS\x02");
+    let read = decode_shared(&bytes).expect("decodes");
+    assert_eq!(read.floor(), version(1, 2));
+    assert_eq!(read.entries(), map.entries());
+
+    // The first format: "CS", 1, then the entries alone (a postcard map: a count, then
+    // each key, its version's epoch and count, and its optional value).
+    let mut first = b"CS\x01".to_vec();
+    first.extend_from_slice(&[2]);
+    first.extend_from_slice(&[1, b'a', 1, 1, 1, 1, b'x']);
+    first.extend_from_slice(&[1, b'b', 1, 2, 0]);
+    let old = decode_shared(&first).expect("the first format is read");
+    assert_eq!(old.floor(), Version::default());
+    assert_eq!(
+        old.entries(),
+        vec![
+            entry("a", version(1, 1), Some("x")),
+            entry("b", version(1, 2), None)
+        ]
+    );
+    assert_eq!(old.changes(), 0);
+    let mut later = bytes;
+    later[2] = 3;
+    assert_eq!(decode_shared(&later), Err(WireError::Version(3)));
 }
 
 /// The committed seeds of the `cluster_wire` fuzz target are messages of the current format

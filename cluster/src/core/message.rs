@@ -275,10 +275,13 @@ pub enum Message {
         value: Option<String>,
     },
     /// Entries of the shared map: a change the coordinator stamped, to every member; or a
-    /// whole copy, after a membership was committed, between the members and the coordinator.
+    /// whole copy, after a membership was committed, between the members and the coordinator,
+    /// and now and then (or after a purge) from the coordinator to every member.
     Shared {
         /// The entries.
         entries: Vec<crate::core::shared::Entry>,
+        /// For a whole copy, its floor (see [`crate::core::shared`]); none for a change.
+        whole: Option<crate::core::shared::Version>,
     },
 }
 

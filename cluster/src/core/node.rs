@@ -133,6 +133,11 @@ fn with_race(request: DiskRequest, race: u64) -> DiskRequest {
 /// Every how many heartbeat rounds the coordinator sends its whole shared map again.
 const SHARED_RESEND_ROUNDS: u64 = 30;
 
+/// The most tombstones the coordinator keeps while a configured node is not a member; past
+/// it, it purges them anyway (the map must go on taking changes), and a node that was down
+/// through it drops its copies of what was deleted when it joins (see [`super::shared`]).
+const SHARED_TOMBSTONES_KEPT: usize = super::shared::ENTRIES_MAX / 4;
+
 /// The most proposals a node accepts after its installed membership (each is reported to
 /// the next coordinator, so none may be dropped).
 pub const ACCEPTED_PROPOSALS_MAX: usize = 1024;
@@ -386,6 +391,10 @@ pub struct Node {
     shared: Arc<SharedMap>,
     /// The last version this node stamped as coordinator.
     shared_stamp: Version,
+    /// The heartbeat round at which the last membership's copies were exchanged.
+    shared_exchanged: u64,
+    /// The heartbeat round at which the coordinator next sends its whole copy.
+    shared_resend_at: u64,
     /// The package report version of the last heartbeats: a change is told at once.
     report_sent: u64,
     /// What this node knows of each node's state (for peers outside the membership:
@@ -511,6 +520,8 @@ impl Node {
             awaited_answers: VecDeque::new(),
             commands_seen: vec![(Epoch::NONE, 0); nodes],
             shared: Arc::new(SharedMap::new()),
+            shared_exchanged: 0,
+            shared_resend_at: SHARED_RESEND_ROUNDS,
             shared_stamp: Version {
                 epoch: Epoch::NONE,
                 count: 0,
@@ -655,13 +666,14 @@ impl Node {
         if Arc::make_mut(&mut self.shared).merge(entry.clone()) {
             self.actions
                 .push_back(Action::PersistShared(self.shared.clone()));
-            self.spread_shared(vec![entry]);
+            self.spread_shared(vec![entry], None);
         }
     }
 
-    /// Sends `entries` of the shared map to every other member.
-    fn spread_shared(&mut self, entries: Vec<Entry>) {
-        let message = Message::Shared { entries };
+    /// Sends `entries` of the shared map to every other member; `whole` (with the floor)
+    /// when they are this copy's every entry.
+    fn spread_shared(&mut self, entries: Vec<Entry>, whole: Option<Version>) {
+        let message = Message::Shared { entries, whole };
         let others: Vec<NodeId> = self
             .view
             .members
@@ -700,45 +712,75 @@ impl Node {
         }
     }
 
-    /// Entries of the shared map from another member: the newer ones are kept; the
-    /// coordinator passes on to every member what was new to it. An entry stamped in an
-    /// epoch this node never promised (another cluster's, or a peer's bug) is not taken:
-    /// nothing could ever replace it.
-    fn on_shared(&mut self, entries: Vec<Entry>) {
+    /// Entries of the shared map from another member (a whole copy when `whole` gives its
+    /// floor): the newer ones are kept; the coordinator passes on to every member what was
+    /// new to it. An entry or a floor stamped in an epoch this node never promised (another
+    /// cluster's, or a peer's bug) is not taken: nothing could ever replace it.
+    fn on_shared(&mut self, mut entries: Vec<Entry>, whole: Option<Version>) {
         let newest = self.promised.max(self.view.epoch);
-        let mut new = Vec::new();
-        {
+        if whole.is_some_and(|floor| floor.epoch > newest) {
+            return;
+        }
+        entries.retain(|entry| entry.version.epoch <= newest);
+        let (new, changed) = {
             let shared = Arc::make_mut(&mut self.shared);
-            for entry in entries {
-                if entry.version.epoch > newest {
-                    continue;
-                }
-                if shared.merge(entry.clone()) {
-                    new.push(entry);
+            match whole {
+                Some(floor) => shared.take_whole(entries, floor),
+                None => {
+                    let new: Vec<Entry> = entries
+                        .into_iter()
+                        .filter(|entry| shared.merge(entry.clone()))
+                        .collect();
+                    let changed = !new.is_empty();
+                    (new, changed)
                 }
             }
-        }
-        if new.is_empty() {
+        };
+        if !changed {
             return;
         }
         self.actions
             .push_back(Action::PersistShared(self.shared.clone()));
-        if self.view.coordinator() == Some(self.settings.me) {
-            self.spread_shared(new);
+        if self.view.coordinator() == Some(self.settings.me) && !new.is_empty() {
+            self.spread_shared(new, None);
         }
     }
 
     /// After a membership is committed: the members send their copies of the shared map to
     /// the coordinator, which sends its own to every member.
     fn exchange_shared(&mut self) {
+        self.shared_exchanged = self.heartbeat_sequence;
         if self.shared.is_empty() {
             return;
         }
         let entries = self.shared.entries();
+        let whole = Some(self.shared.floor());
         match self.view.coordinator() {
-            Some(coordinator) if coordinator == self.settings.me => self.spread_shared(entries),
-            Some(coordinator) => self.send(coordinator, &Message::Shared { entries }),
+            Some(coordinator) if coordinator == self.settings.me => {
+                self.spread_shared(entries, whole);
+            }
+            Some(coordinator) => self.send(coordinator, &Message::Shared { entries, whole }),
             None => {}
+        }
+    }
+
+    /// As coordinator, now and then: purges the shared map's tombstones once every
+    /// configured node is a member and has had a round of resends to send its copy (so that
+    /// no member holds a key this copy lacks), or when there are too many of them whoever is
+    /// up; then sends the whole copy with its new floor.
+    fn purge_shared(&mut self) {
+        let tombstones = self.shared.tombstones();
+        if tombstones == 0 {
+            return;
+        }
+        let everyone = self.view.members == NodeSet::first(self.settings.nodes)
+            && self.heartbeat_sequence - self.shared_exchanged >= SHARED_RESEND_ROUNDS;
+        if !everyone && tombstones <= SHARED_TOMBSTONES_KEPT {
+            return;
+        }
+        if Arc::make_mut(&mut self.shared).purge_tombstones().is_some() {
+            self.actions
+                .push_back(Action::PersistShared(self.shared.clone()));
         }
     }
 
@@ -2084,7 +2126,7 @@ impl Node {
                 key,
                 value,
             } => self.on_share(now, from, (epoch, serial), (key, value)),
-            Message::Shared { entries } => self.on_shared(entries),
+            Message::Shared { entries, whole } => self.on_shared(entries, whole),
             Message::Apply {
                 epoch,
                 serial,
@@ -2618,13 +2660,17 @@ impl Node {
         self.send_heartbeats_to(now, None);
         // Now and then the coordinator sends its whole shared map again: a member that
         // missed a change (a lost control frame) catches up without waiting for the next
-        // membership.
-        if self.heartbeat_sequence % SHARED_RESEND_ROUNDS == 0
+        // membership. (The sequence also counts heartbeats sent to one peer only, so it is
+        // compared, not taken modulo.)
+        if self.heartbeat_sequence >= self.shared_resend_at
             && self.phase == Phase::Running
             && self.view.coordinator() == Some(self.settings.me)
-            && !self.shared.is_empty()
         {
-            self.spread_shared(self.shared.entries());
+            self.shared_resend_at = self.heartbeat_sequence + SHARED_RESEND_ROUNDS;
+            self.purge_shared();
+            if !self.shared.is_empty() {
+                self.spread_shared(self.shared.entries(), Some(self.shared.floor()));
+            }
         }
     }
 

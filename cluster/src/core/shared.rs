@@ -10,6 +10,18 @@
 //! copies converge whatever the order in which they hear changes. When a membership is
 //! committed, each member sends its copy to the coordinator, which passes on whatever was
 //! new to it, and the coordinator sends its copy to every member.
+//!
+//! Tombstones do not stay for ever: they count toward [`ENTRIES_MAX`], and a monitoring tool
+//! that subscribes and unsubscribes on every run would fill the map. The coordinator purges
+//! them ([`SharedMap::purge_tombstones`]) and raises the copy's *floor* to the newest version
+//! it purged. A copy with floor F holds every live key stamped at or below F that the cluster
+//! kept and none that it deleted, so that:
+//! - a copy refuses a key it does not hold with a version at or below its floor (a stale copy
+//!   of a deleted key, from a node that was down when it was deleted);
+//! - a copy that hears a whole copy with a higher floor drops its own keys at or below that
+//!   floor which the whole copy lacks (they were deleted), then takes the floor.
+//!
+//! The floor is persisted and travels with whole copies only.
 
 use std::collections::BTreeMap;
 
@@ -26,7 +38,16 @@ pub const ENTRIES_MAX: usize = 16_384;
 
 /// When a value was set: the membership's epoch and a count within it.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
 )]
 pub struct Version {
     /// The epoch of the membership whose coordinator stamped it.
@@ -64,6 +85,8 @@ pub enum SharedError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SharedMap {
     entries: BTreeMap<String, (Version, Option<String>)>,
+    /// The newest version purged: a key this copy lacks at or below it was deleted.
+    floor: Version,
     /// Counts the changes this copy took (not replicated): readers ask "anything new?".
     #[serde(skip)]
     changes: u64,
@@ -89,7 +112,18 @@ impl SharedMap {
         Ok(())
     }
 
-    /// Takes `entry` if it is newer than what this copy has for its key; true if taken.
+    /// The map of the first file format, which had no floor.
+    pub fn from_entries(entries: Vec<Entry>) -> SharedMap {
+        let mut map = SharedMap::new();
+        for entry in entries {
+            map.merge(entry);
+        }
+        map.changes = 0;
+        map
+    }
+
+    /// Takes `entry` if it is newer than what this copy has for its key; true if taken. A key
+    /// this copy lacks is not taken at or below the floor: it was deleted and purged.
     pub fn merge(&mut self, entry: Entry) -> bool {
         if entry.key.is_empty() || entry.key.len() > KEY_BYTES_MAX {
             return false;
@@ -103,6 +137,7 @@ impl SharedMap {
         }
         match self.entries.get(&entry.key) {
             Some((version, _)) if *version >= entry.version => false,
+            None if entry.version <= self.floor => false,
             None if self.entries.len() >= ENTRIES_MAX => false,
             _ => {
                 self.entries.insert(entry.key, (entry.version, entry.value));
@@ -110,6 +145,64 @@ impl SharedMap {
                 true
             }
         }
+    }
+
+    /// Takes another node's whole copy, `entries` with its `floor`: merges the entries, then,
+    /// if that floor is higher than this copy's, drops the keys at or below it that the
+    /// whole copy lacks (they were deleted and purged) and takes it. Returns the entries
+    /// taken, and whether this copy changed at all (a drop is a change too).
+    pub fn take_whole(&mut self, entries: Vec<Entry>, floor: Version) -> (Vec<Entry>, bool) {
+        let mut taken = Vec::new();
+        let mut kept = std::collections::BTreeSet::new();
+        for entry in entries {
+            if entry.version <= floor {
+                kept.insert(entry.key.clone());
+            }
+            if self.merge(entry.clone()) {
+                taken.push(entry);
+            }
+        }
+        let mut changed = !taken.is_empty();
+        if floor > self.floor {
+            let before = self.entries.len();
+            self.entries
+                .retain(|key, (version, _)| *version > floor || kept.contains(key));
+            // What the whole copy holds at or below its floor is live; a tombstone there
+            // is no longer needed.
+            self.entries
+                .retain(|_, (version, value)| *version > floor || value.is_some());
+            if self.entries.len() != before {
+                self.changes += 1;
+            }
+            self.floor = floor;
+            changed = true;
+        }
+        (taken, changed)
+    }
+
+    /// Drops every tombstone and raises the floor to the newest of them; the floor if any
+    /// was dropped.
+    pub fn purge_tombstones(&mut self) -> Option<Version> {
+        let newest = self
+            .entries
+            .values()
+            .filter(|(_, value)| value.is_none())
+            .map(|(version, _)| *version)
+            .max()?;
+        self.entries.retain(|_, (_, value)| value.is_some());
+        self.floor = self.floor.max(newest);
+        self.changes += 1;
+        Some(self.floor)
+    }
+
+    /// How many deleted keys this copy still remembers.
+    pub fn tombstones(&self) -> usize {
+        self.entries.values().filter(|(_, v)| v.is_none()).count()
+    }
+
+    /// The newest version purged (the lowest version when none was).
+    pub fn floor(&self) -> Version {
+        self.floor
     }
 
     /// The live values (no tombstones), by key.
@@ -141,9 +234,14 @@ impl SharedMap {
         self.changes
     }
 
-    /// True when the map holds nothing, tombstones included.
+    /// True when the map holds nothing, tombstones included, and never purged anything.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.floor == Version::default()
+    }
+
+    /// How many keys the map holds, tombstones included.
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
@@ -191,6 +289,77 @@ mod tests {
                 count: 2
             })
         );
+    }
+
+    #[test]
+    fn purged_tombstones_free_their_room_and_stale_copies_stay_out() {
+        let mut map = SharedMap::new();
+        // Twice as many keys set and deleted as the map holds: with a purge now and then it
+        // never fills.
+        for n in 0..2 * ENTRIES_MAX as u64 {
+            let key = format!("k{n}");
+            assert_eq!(map.check(&key, Some("v")), Ok(()), "key {n}");
+            assert!(map.merge(entry(&key, 1, 2 * n + 1, Some("v"))));
+            assert!(map.merge(entry(&key, 1, 2 * n + 2, None)));
+            if map.tombstones() >= 1000 {
+                map.purge_tombstones();
+            }
+        }
+        assert!(map.purge_tombstones().is_some());
+        assert!(map.purge_tombstones().is_none());
+        assert_eq!(map.len(), 0);
+        assert!(!map.is_empty(), "a map with a floor is not empty");
+        let floor = map.floor();
+        assert_eq!(floor.count, 4 * ENTRIES_MAX as u64);
+        // A stale copy of a deleted key is not taken; a newer one, or one this copy holds,
+        // is.
+        assert!(!map.merge(entry("k5", 1, 11, Some("v"))));
+        assert!(map.merge(entry("k5", 2, 1, Some("again"))));
+        assert!(map.merge(entry("k5", 2, 2, Some("later"))));
+    }
+
+    #[test]
+    fn a_whole_copy_with_a_higher_floor_drops_what_it_deleted() {
+        // The coordinator's copy: "gone" deleted and purged, "kept" live from before.
+        let mut coordinator = SharedMap::new();
+        coordinator.merge(entry("kept", 1, 1, Some("k")));
+        coordinator.merge(entry("gone", 1, 2, Some("g")));
+        coordinator.merge(entry("gone", 2, 1, None));
+        coordinator.merge(entry("dead", 2, 2, None));
+        coordinator.purge_tombstones();
+        coordinator.merge(entry("new", 2, 3, Some("n")));
+        // A stale member: it still has "gone" live and a tombstone of "dead", and a key of
+        // its own stamped later.
+        let mut member = SharedMap::new();
+        member.merge(entry("kept", 1, 1, Some("k")));
+        member.merge(entry("gone", 1, 2, Some("g")));
+        member.merge(entry("dead", 2, 2, None));
+        member.merge(entry("mine", 3, 1, Some("m")));
+        let before = member.changes();
+        let (taken, changed) = member.take_whole(coordinator.entries(), coordinator.floor());
+        assert!(changed);
+        assert!(member.changes() > before);
+        assert_eq!(taken, vec![entry("new", 2, 3, Some("n"))]);
+        assert_eq!(member.floor(), coordinator.floor());
+        assert_eq!(
+            member.entries(),
+            vec![
+                entry("kept", 1, 1, Some("k")),
+                entry("mine", 3, 1, Some("m")),
+                entry("new", 2, 3, Some("n")),
+            ]
+        );
+        // The coordinator, told the member's whole copy with the same floor, takes only
+        // what is new to it.
+        let (taken, _) = coordinator.take_whole(member.entries(), member.floor());
+        assert_eq!(taken, vec![entry("mine", 3, 1, Some("m"))]);
+        // A whole copy with a lower floor drops nothing, and what it holds at or below this
+        // copy's floor that this copy lacks stays out.
+        let mut stale = SharedMap::new();
+        stale.merge(entry("gone", 1, 2, Some("g")));
+        let (taken, changed) = coordinator.take_whole(stale.entries(), stale.floor());
+        assert!(taken.is_empty() && !changed);
+        assert_eq!(coordinator.values().count(), 3);
     }
 
     #[test]
