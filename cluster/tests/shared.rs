@@ -285,3 +285,53 @@ fn a_stale_copy_from_before_a_purge_cannot_bring_a_deleted_key_back() {
         assert_eq!(values(&sim, NodeId(n)), pairs(&[]), "n{}", n + 1);
     }
 }
+
+#[test]
+fn a_copy_lost_on_its_way_to_the_coordinator_is_sent_again_before_any_purge() {
+    // n2 coordinates while n1 is down and sets K; the frames carrying K (its change, and
+    // then n2's copy at n1's return, when n1 coordinates) are lost. n1 must not purge until
+    // it heard n2's copy, which n2 sends again when n1's resend shows it missing.
+    let mut sim = formed(3, 21);
+    sim.crash(NodeId(0));
+    until(&mut sim, Duration::from_secs(60), |s| {
+        (1..3).all(|n| s.members(NodeId(n)).len() == 2)
+    });
+    sim.network.drop_kinds.push((NodeId(1), "Shared"));
+    assert_eq!(sim.share(NodeId(1), "K", Some("acked")), Ok(Taken::Done));
+    sim.restart(NodeId(0));
+    until(&mut sim, Duration::from_secs(120), |s| {
+        s.formed(NodeSet::first(3))
+    });
+    sim.run_for(Duration::from_secs(2)).expect("no violation");
+    sim.network.drop_kinds.clear();
+    // A deletion gives n1 a tombstone to purge.
+    assert_eq!(sim.share(NodeId(0), "other", None), Ok(Taken::Done));
+    until(&mut sim, Duration::from_secs(180), |s| {
+        (0..3).all(|n| {
+            values(s, NodeId(n)) == pairs(&[("K", "acked")])
+                && s.core(NodeId(n))
+                    .is_some_and(|c| c.shared().tombstones() == 0)
+        })
+    });
+}
+
+#[test]
+fn with_a_node_down_tombstones_are_kept_below_the_bound() {
+    let mut sim = formed(3, 17);
+    sim.crash(NodeId(2));
+    until(&mut sim, Duration::from_secs(60), |s| {
+        (0..2).all(|n| s.members(NodeId(n)) == NodeSet::first(2))
+    });
+    for n in 0..10 {
+        assert!(sim.share(NodeId(0), &format!("k{n}"), Some("v")).is_ok());
+        assert!(sim.share(NodeId(0), &format!("k{n}"), None).is_ok());
+    }
+    // Four resend rounds: nothing purged, n3 may still hold these keys.
+    sim.run_for(Duration::from_secs(120)).expect("no violation");
+    assert_eq!(lens(&sim, 2), vec![10, 10]);
+    // Once n3 is back and its copy heard, they go.
+    sim.restart(NodeId(2));
+    until(&mut sim, Duration::from_secs(180), |s| {
+        s.formed(NodeSet::first(3)) && lens(s, 3) == vec![0, 0, 0]
+    });
+}

@@ -52,7 +52,9 @@ fn kind_of(envelope: &Envelope) -> &'static str {
 
 #[test]
 fn every_message_of_random_histories_comes_back_equal() {
-    let (counts, samples) = histories(0..120);
+    // Seeds whose histories hold every kind (a change of what the core sends changes every
+    // history after it; when a kind goes missing, pick another window).
+    let (counts, samples) = histories(200..320);
     for kind in [
         "Heartbeat",
         "Propose",
@@ -70,6 +72,7 @@ fn every_message_of_random_histories_comes_back_equal() {
         "Reject",
         "StatusRequest",
         "Status",
+        "Shared",
     ] {
         assert!(
             counts.get(kind).copied().unwrap_or(0) > 0,

@@ -280,9 +280,19 @@ pub enum Message {
     Shared {
         /// The entries.
         entries: Vec<crate::core::shared::Entry>,
-        /// For a whole copy, its floor (see [`crate::core::shared`]); none for a change.
-        whole: Option<crate::core::shared::Version>,
+        /// Set for a whole copy (see [`crate::core::shared`]); none for a change.
+        whole: Option<WholeCopy>,
     },
+}
+
+/// What marks a [`Message::Shared`] as the sender's whole copy of the shared map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WholeCopy {
+    /// The copy's floor: the newest version purged.
+    pub floor: crate::core::shared::Version,
+    /// From the coordinator: the members whose whole copies it heard in this membership (a
+    /// member not among them sends its copy again). Empty from a member.
+    pub heard: NodeSet,
 }
 
 impl Message {

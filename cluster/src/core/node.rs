@@ -13,8 +13,9 @@ use super::action::{
     QuorumServerRefusal, QuorumServerRequest, Taken,
 };
 use super::clique::Reachability;
+use super::message::WholeCopy;
 use super::message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
-use super::shared::{Entry, SharedMap, Version};
+use super::shared::{Entry, SharedError, SharedMap, Version};
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::config::package::{Lines, PackageConfig};
@@ -134,9 +135,14 @@ fn with_race(request: DiskRequest, race: u64) -> DiskRequest {
 const SHARED_RESEND_ROUNDS: u64 = 30;
 
 /// The most tombstones the coordinator keeps while a configured node is not a member; past
-/// it, it purges them anyway (the map must go on taking changes), and a node that was down
-/// through it drops its copies of what was deleted when it joins (see [`super::shared`]).
+/// it (or with the map near full), it purges them anyway, as the map must go on taking
+/// changes. A node that was down through it drops its copies of what was deleted when it
+/// joins (see [`super::shared`]); what it alone held (a change its coordinator stamped and
+/// failed before sending on) at or below the floor is dropped with them.
 const SHARED_TOMBSTONES_KEPT: usize = super::shared::ENTRIES_MAX / 4;
+
+/// With this many keys (tombstones included), the coordinator purges whoever is up.
+const SHARED_NEAR_FULL: usize = super::shared::ENTRIES_MAX - super::shared::ENTRIES_MAX / 8;
 
 /// The most proposals a node accepts after its installed membership (each is reported to
 /// the next coordinator, so none may be dropped).
@@ -391,10 +397,13 @@ pub struct Node {
     shared: Arc<SharedMap>,
     /// The last version this node stamped as coordinator.
     shared_stamp: Version,
-    /// The heartbeat round at which the last membership's copies were exchanged.
-    shared_exchanged: u64,
+    /// As a member: the heartbeat round at which it last sent its whole copy.
+    shared_sent: Option<u64>,
     /// The heartbeat round at which the coordinator next sends its whole copy.
     shared_resend_at: u64,
+    /// As coordinator: the members whose whole copies it heard in this membership (itself
+    /// included). It purges only once every member is in.
+    shared_heard: NodeSet,
     /// The package report version of the last heartbeats: a change is told at once.
     report_sent: u64,
     /// What this node knows of each node's state (for peers outside the membership:
@@ -520,8 +529,9 @@ impl Node {
             awaited_answers: VecDeque::new(),
             commands_seen: vec![(Epoch::NONE, 0); nodes],
             shared: Arc::new(SharedMap::new()),
-            shared_exchanged: 0,
+            shared_sent: None,
             shared_resend_at: SHARED_RESEND_ROUNDS,
+            shared_heard: NodeSet::EMPTY,
             shared_stamp: Version {
                 epoch: Epoch::NONE,
                 count: 0,
@@ -635,7 +645,7 @@ impl Node {
                 })
             }
             _ => {
-                self.stamp_shared(key, value);
+                self.stamp_shared(key, value).map_err(Refusal::Shared)?;
                 Taken::Done
             }
         };
@@ -645,7 +655,7 @@ impl Node {
 
     /// As coordinator: stamps a change of the shared map, keeps it (persisted first) and
     /// sends it to every other member.
-    fn stamp_shared(&mut self, key: String, value: Option<String>) {
+    fn stamp_shared(&mut self, key: String, value: Option<String>) -> Result<(), SharedError> {
         let version = if self.shared_stamp.epoch == self.view.epoch {
             Version {
                 epoch: self.view.epoch,
@@ -663,16 +673,18 @@ impl Node {
             version,
             value,
         };
-        if Arc::make_mut(&mut self.shared).merge(entry.clone()) {
-            self.actions
-                .push_back(Action::PersistShared(self.shared.clone()));
-            self.spread_shared(vec![entry], None);
+        if !Arc::make_mut(&mut self.shared).merge(entry.clone()) {
+            return Err(SharedError::NotTaken);
         }
+        self.actions
+            .push_back(Action::PersistShared(self.shared.clone()));
+        self.spread_shared(vec![entry], None);
+        Ok(())
     }
 
-    /// Sends `entries` of the shared map to every other member; `whole` (with the floor)
-    /// when they are this copy's every entry.
-    fn spread_shared(&mut self, entries: Vec<Entry>, whole: Option<Version>) {
+    /// Sends `entries` of the shared map to every other member; `whole` when they are this
+    /// copy's every entry.
+    fn spread_shared(&mut self, entries: Vec<Entry>, whole: Option<WholeCopy>) {
         let message = Message::Shared { entries, whole };
         let others: Vec<NodeId> = self
             .view
@@ -703,29 +715,41 @@ impl Node {
             return;
         }
         *last = (epoch, serial);
-        match self.shared.check(&key, value.as_deref()) {
-            Ok(()) => {
-                self.stamp_shared(key, value);
-                self.answer(from, serial, None);
-            }
+        match self
+            .shared
+            .check(&key, value.as_deref())
+            .and_then(|()| self.stamp_shared(key, value))
+        {
+            Ok(()) => self.answer(from, serial, None),
             Err(error) => self.answer(from, serial, Some(&Refusal::Shared(error))),
         }
     }
 
-    /// Entries of the shared map from another member (a whole copy when `whole` gives its
-    /// floor): the newer ones are kept; the coordinator passes on to every member what was
-    /// new to it. An entry or a floor stamped in an epoch this node never promised (another
-    /// cluster's, or a peer's bug) is not taken: nothing could ever replace it.
-    fn on_shared(&mut self, mut entries: Vec<Entry>, whole: Option<Version>) {
+    /// Entries of the shared map from `from` (its whole copy when `whole` is set): the
+    /// newer ones are kept; the coordinator passes on to every member what was new to it.
+    /// An entry or a floor stamped in an epoch this node never promised (another cluster's,
+    /// or a peer's bug) is not taken: nothing could ever replace it. Nor is a floor of this
+    /// membership or later from anyone but its coordinator, the only node that purges in it.
+    fn on_shared(&mut self, from: NodeId, mut entries: Vec<Entry>, whole: Option<WholeCopy>) {
         let newest = self.promised.max(self.view.epoch);
-        if whole.is_some_and(|floor| floor.epoch > newest) {
+        if whole.is_some_and(|w| w.floor.epoch > newest) {
             return;
         }
         entries.retain(|entry| entry.version.epoch <= newest);
+        let me = self.settings.me;
+        let coordinator = self.view.coordinator();
+        let floor_before = self.shared.floor();
         let (new, changed) = {
             let shared = Arc::make_mut(&mut self.shared);
             match whole {
-                Some(floor) => shared.take_whole(entries, floor),
+                Some(w) => {
+                    let floor = if w.floor.epoch < self.view.epoch || coordinator == Some(from) {
+                        w.floor
+                    } else {
+                        floor_before
+                    };
+                    shared.take_whole(entries, floor)
+                }
                 None => {
                     let new: Vec<Entry> = entries
                         .into_iter()
@@ -736,46 +760,90 @@ impl Node {
                 }
             }
         };
-        if !changed {
-            return;
+        if changed {
+            self.actions
+                .push_back(Action::PersistShared(self.shared.clone()));
         }
-        self.actions
-            .push_back(Action::PersistShared(self.shared.clone()));
-        if self.view.coordinator() == Some(self.settings.me) && !new.is_empty() {
-            self.spread_shared(new, None);
+        let member = self.view.members.contains(from);
+        if coordinator == Some(me) {
+            if whole.is_some() && member {
+                self.shared_heard.insert(from);
+            }
+            if self.shared.floor() > floor_before {
+                // A member's copy told of a purge this copy missed: every member hears
+                // what it dropped now, not at the next resend.
+                self.spread_whole();
+            } else if !new.is_empty() {
+                self.spread_shared(new, None);
+            }
+        } else if let Some(w) = whole {
+            // The coordinator did not hear this node's copy (lost, or still on its way if
+            // sent a moment ago): again.
+            let recent = self
+                .shared_sent
+                .is_some_and(|at| self.heartbeat_sequence < at + SHARED_RESEND_ROUNDS / 6);
+            if coordinator == Some(from) && !w.heard.contains(me) && !recent {
+                self.send_whole_to(from);
+            }
         }
+    }
+
+    /// As coordinator: sends the whole copy to every other member.
+    fn spread_whole(&mut self) {
+        let whole = WholeCopy {
+            floor: self.shared.floor(),
+            heard: self.shared_heard,
+        };
+        self.spread_shared(self.shared.entries(), Some(whole));
+    }
+
+    /// As a member: sends this node's whole copy to the coordinator `to`.
+    fn send_whole_to(&mut self, to: NodeId) {
+        self.shared_sent = Some(self.heartbeat_sequence);
+        let message = Message::Shared {
+            entries: self.shared.entries(),
+            whole: Some(WholeCopy {
+                floor: self.shared.floor(),
+                heard: NodeSet::EMPTY,
+            }),
+        };
+        self.send(to, &message);
     }
 
     /// After a membership is committed: the members send their copies of the shared map to
     /// the coordinator, which sends its own to every member.
     fn exchange_shared(&mut self) {
-        self.shared_exchanged = self.heartbeat_sequence;
-        if self.shared.is_empty() {
-            return;
-        }
-        let entries = self.shared.entries();
-        let whole = Some(self.shared.floor());
+        self.shared_heard = NodeSet::EMPTY;
+        self.shared_heard.insert(self.settings.me);
+        self.shared_resend_at = self.heartbeat_sequence + SHARED_RESEND_ROUNDS;
         match self.view.coordinator() {
-            Some(coordinator) if coordinator == self.settings.me => {
-                self.spread_shared(entries, whole);
+            Some(coordinator) if coordinator == self.settings.me && !self.shared.is_empty() => {
+                self.spread_whole();
             }
-            Some(coordinator) => self.send(coordinator, &Message::Shared { entries, whole }),
+            Some(coordinator) if coordinator == self.settings.me => {}
+            // Even an empty copy: the coordinator purges only once it heard every member's.
+            Some(coordinator) => self.send_whole_to(coordinator),
             None => {}
         }
     }
 
-    /// As coordinator, now and then: purges the shared map's tombstones once every
-    /// configured node is a member and has had a round of resends to send its copy (so that
-    /// no member holds a key this copy lacks), or when there are too many of them whoever is
-    /// up; then sends the whole copy with its new floor.
+    /// As coordinator, now and then: purges the shared map's tombstones once it heard every
+    /// member's whole copy in this membership (so that no member holds a key this copy
+    /// lacks) and either every configured node is a member, or there are too many
+    /// tombstones or keys to wait for the others; then the whole copy goes out with its new
+    /// floor.
     fn purge_shared(&mut self) {
         let tombstones = self.shared.tombstones();
         if tombstones == 0 {
             return;
         }
-        let everyone = self.view.members == NodeSet::first(self.settings.nodes)
-            && self.heartbeat_sequence - self.shared_exchanged >= SHARED_RESEND_ROUNDS;
-        if !everyone && tombstones <= SHARED_TOMBSTONES_KEPT {
+        let members = self.view.members;
+        if members.intersection(self.shared_heard) != members {
+            return;
+        }
+        let everyone = members == NodeSet::first(self.settings.nodes);
+        let pressed = tombstones > SHARED_TOMBSTONES_KEPT || self.shared.len() >= SHARED_NEAR_FULL;
+        if !everyone && !pressed {
             return;
         }
         if Arc::make_mut(&mut self.shared).purge_tombstones().is_some() {
@@ -2126,7 +2194,7 @@ impl Node {
                 key,
                 value,
             } => self.on_share(now, from, (epoch, serial), (key, value)),
-            Message::Shared { entries, whole } => self.on_shared(entries, whole),
+            Message::Shared { entries, whole } => self.on_shared(from, entries, whole),
             Message::Apply {
                 epoch,
                 serial,
@@ -2669,7 +2737,7 @@ impl Node {
             self.shared_resend_at = self.heartbeat_sequence + SHARED_RESEND_ROUNDS;
             self.purge_shared();
             if !self.shared.is_empty() {
-                self.spread_shared(self.shared.entries(), Some(self.shared.floor()));
+                self.spread_whole();
             }
         }
     }

@@ -22,6 +22,15 @@
 //!   floor which the whole copy lacks (they were deleted), then takes the floor.
 //!
 //! The floor is persisted and travels with whole copies only.
+//!
+//! The coordinator purges only once it heard every member's whole copy in its membership
+//! (a member whose copy was lost sends it again when the coordinator's next whole copy
+//! shows it missing), so no member holds a key it lacks; and only once every configured node
+//! is a member, unless tombstones or keys pass their bounds, when it purges whoever is up.
+//! Then a node that was down through the purge loses, when it joins, what it alone held at
+//! or below the floor: copies of deleted keys, which is the point, but also a change it
+//! stamped as coordinator and failed before sending on (acknowledged to its agent). That
+//! change would come back when it joins without a purge.
 
 use std::collections::BTreeMap;
 
@@ -79,6 +88,10 @@ pub enum SharedError {
     /// The map is full.
     #[error("the shared map holds its most keys ({ENTRIES_MAX})")]
     Full,
+    /// The coordinator's copy did not take the change (its floor is above the change's
+    /// version: a peer told it a floor no coordinator stamped).
+    #[error("the coordinator's copy of the shared map did not take the change")]
+    NotTaken,
 }
 
 /// A node's copy of the shared map.
@@ -152,31 +165,37 @@ impl SharedMap {
     /// whole copy lacks (they were deleted and purged) and takes it. Returns the entries
     /// taken, and whether this copy changed at all (a drop is a change too).
     pub fn take_whole(&mut self, entries: Vec<Entry>, floor: Version) -> (Vec<Entry>, bool) {
-        let mut taken = Vec::new();
-        let mut kept = std::collections::BTreeSet::new();
-        for entry in entries {
-            if entry.version <= floor {
-                kept.insert(entry.key.clone());
+        let mut changed = false;
+        // The drop comes first: what it frees makes room for the copy's entries.
+        if floor > self.floor {
+            let kept: std::collections::BTreeSet<&str> = entries
+                .iter()
+                .filter(|entry| entry.version <= floor)
+                .map(|entry| entry.key.as_str())
+                .collect();
+            let before = self.entries.len();
+            // At or below the floor the whole copy holds only live keys; the others, and
+            // every tombstone, were deleted and purged.
+            self.entries.retain(|key, (version, value)| {
+                *version > floor || (value.is_some() && kept.contains(key.as_str()))
+            });
+            if self.entries.len() != before {
+                self.changes += 1;
+                changed = true;
             }
+        }
+        // Merged against this copy's own floor, which the copy's does not lower.
+        let mut taken = Vec::new();
+        for entry in entries {
             if self.merge(entry.clone()) {
                 taken.push(entry);
             }
         }
-        let mut changed = !taken.is_empty();
         if floor > self.floor {
-            let before = self.entries.len();
-            self.entries
-                .retain(|key, (version, _)| *version > floor || kept.contains(key));
-            // What the whole copy holds at or below its floor is live; a tombstone there
-            // is no longer needed.
-            self.entries
-                .retain(|_, (version, value)| *version > floor || value.is_some());
-            if self.entries.len() != before {
-                self.changes += 1;
-            }
             self.floor = floor;
             changed = true;
         }
+        changed |= !taken.is_empty();
         (taken, changed)
     }
 
@@ -360,6 +379,25 @@ mod tests {
         let (taken, changed) = coordinator.take_whole(stale.entries(), stale.floor());
         assert!(taken.is_empty() && !changed);
         assert_eq!(coordinator.values().count(), 3);
+    }
+
+    #[test]
+    fn a_full_copy_takes_a_whole_copy_that_replaced_its_keys() {
+        // A member back with a full map of keys deleted (and purged) while it was away.
+        let mut member = SharedMap::new();
+        for n in 0..ENTRIES_MAX as u64 {
+            assert!(member.merge(entry(&format!("stale{n}"), 1, n + 1, Some("s"))));
+        }
+        let mut coordinator = SharedMap::new();
+        for n in 0..100 {
+            coordinator.merge(entry(&format!("new{n}"), 2, n + 1, Some("n")));
+        }
+        coordinator.merge(entry("x", 2, 1000, None));
+        coordinator.purge_tombstones();
+        let (taken, changed) = member.take_whole(coordinator.entries(), coordinator.floor());
+        assert!(changed);
+        assert_eq!(taken.len(), 100);
+        assert_eq!(member.entries(), coordinator.entries());
     }
 
     #[test]

@@ -955,6 +955,7 @@ impl Simulation {
                     let decoded = crate::wire::decode_shared(&bytes)
                         .unwrap_or_else(|e| panic!("{map:?} does not decode: {e}"));
                     assert_eq!(decoded.entries(), map.entries(), "changed in the file");
+                    assert_eq!(decoded.floor(), map.floor(), "floor changed in the file");
                     decoded
                 } else {
                     (*map).clone()
