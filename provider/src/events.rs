@@ -7,6 +7,9 @@
 //!   projected to the filter's select list, in its destination's queue. The queued copies
 //!   and the cursor are committed in one transaction: after a crash the reader goes on from
 //!   exactly where the outbox stopped, so nothing is lost or queued twice.
+//! - A second thread looks at the cluster's model every [`LIFECYCLE_EVERY`] and queues the
+//!   lifecycle indications of what changed; on its own thread, so that a look (a model
+//!   built and compared) never holds up a notice.
 //! - A manager task runs one [`Delivery`] per listener destination of the store, and drops
 //!   the queue of a destination that was deleted.
 //!
@@ -75,7 +78,8 @@ pub struct IndicationService {
     counters: Arc<IndicationCounters>,
     deliveries: Deliveries,
     stop_reader: Arc<AtomicBool>,
-    reader: Option<std::thread::JoinHandle<()>>,
+    /// The notice reader and the lifecycle looker.
+    readers: Vec<std::thread::JoinHandle<()>>,
     stop_manager: watch::Sender<bool>,
     manager: Option<tokio::task::JoinHandle<()>>,
 }
@@ -115,7 +119,6 @@ impl IndicationService {
             deletion: class("CIM_InstDeletion")?,
             modification: class("CIM_InstModification")?,
             previous: None,
-            next_look: std::time::Instant::now(),
             life: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_micros()),
@@ -123,22 +126,37 @@ impl IndicationService {
         };
         let counters = settings.counters.clone();
         let stop_reader = Arc::new(AtomicBool::new(false));
-        let reader = Reader {
-            source,
+        let reader = |lifecycle| Reader {
+            source: source.clone(),
             store: store.clone(),
             outbox: outbox.clone(),
-            alert_class,
+            alert_class: alert_class.clone(),
             ancestry: Ancestry::of(manager),
             host: manager.host().to_owned(),
             queries: HashMap::new(),
             counters: counters.clone(),
             lifecycle,
         };
+        let (notices, looker) = (reader(None), reader(Some(lifecycle)));
+        let mut readers = Vec::new();
         let stop = stop_reader.clone();
-        let reader = std::thread::Builder::new()
-            .name("indication-reader".into())
-            .spawn(move || reader.run(&stop))
-            .map_err(|e| format!("the indication reader: {e}"))?;
+        readers.push(
+            std::thread::Builder::new()
+                .name("indication-reader".into())
+                .spawn(move || notices.run(&stop))
+                .map_err(|e| format!("the indication reader: {e}"))?,
+        );
+        let stop = stop_reader.clone();
+        let spawned = std::thread::Builder::new()
+            .name("indication-lifecycle".into())
+            .spawn(move || looker.run(&stop));
+        match spawned {
+            Ok(thread) => readers.push(thread),
+            Err(e) => {
+                stop_reader.store(true, Ordering::Relaxed);
+                return Err(format!("the indication lifecycle looker: {e}"));
+            }
+        }
         let (stop_manager, stopped) = watch::channel(false);
         let deliveries = Arc::new(Mutex::new(HashMap::new()));
         let manager = tokio::spawn(manage(
@@ -155,7 +173,7 @@ impl IndicationService {
             counters,
             deliveries,
             stop_reader,
-            reader: Some(reader),
+            readers,
             stop_manager,
             manager: Some(manager),
         })
@@ -191,7 +209,7 @@ impl IndicationService {
         if let Some(manager) = self.manager.take() {
             let _ = manager.await;
         }
-        if let Some(reader) = self.reader.take() {
+        for reader in std::mem::take(&mut self.readers) {
             let _ = tokio::task::spawn_blocking(move || reader.join()).await;
         }
     }
@@ -237,7 +255,8 @@ impl Schema for Ancestry {
     }
 }
 
-/// Follows the daemon's notices and queues their indications.
+/// Follows the daemon's notices and queues their indications; or, with a [`Lifecycle`],
+/// looks at the model and queues the lifecycle indications.
 struct Reader {
     source: Arc<dyn ClusterSource>,
     store: Arc<SubscriptionStore>,
@@ -248,7 +267,7 @@ struct Reader {
     /// Parsed filters by (language, query); `None` for one that does not parse.
     queries: HashMap<(String, String), Option<Arc<SelectQuery>>>,
     counters: Arc<IndicationCounters>,
-    lifecycle: Lifecycle,
+    lifecycle: Option<Lifecycle>,
 }
 
 /// One instance that appeared (no `before`), went (no `after`) or changed.
@@ -261,6 +280,9 @@ struct Change<'a> {
 
 /// How often the lifecycle of the cluster's instances is looked at.
 const LIFECYCLE_EVERY: Duration = Duration::from_millis(250);
+
+/// How long the reader asks the daemon to hold a notices request that has none to give.
+const NOTICES_WAIT: Duration = Duration::from_millis(250);
 
 /// The lifecycle indications (CIM_InstCreation, CIM_InstDeletion, CIM_InstModification) of
 /// the HP_SG* instances: successive models compared, every [`LIFECYCLE_EVERY`] whether or
@@ -275,8 +297,6 @@ struct Lifecycle {
     modification: Class,
     /// The last model, by path text.
     previous: Option<HashMap<String, (InstancePath, Arc<Instance>)>>,
-    /// When to look next.
-    next_look: std::time::Instant,
     /// This agent's start (microseconds since the epoch): in identifiers.
     life: u128,
     /// Lifecycle indications made so far.
@@ -285,6 +305,13 @@ struct Lifecycle {
 
 impl Reader {
     fn run(mut self, stop: &AtomicBool) {
+        if let Some(mut lifecycle) = self.lifecycle.take() {
+            while !stop.load(Ordering::Relaxed) {
+                self.look(&mut lifecycle);
+                pause(stop, LIFECYCLE_EVERY);
+            }
+            return;
+        }
         let (mut life, mut after) = match self.outbox.mark(CURSOR_MARK) {
             Ok(Some(bytes)) => decode_cursor(&bytes).map_or((None, 0), |(l, a)| (Some(l), a)),
             Ok(None) => (None, 0),
@@ -295,14 +322,10 @@ impl Reader {
         };
         let mut silent = false;
         while !stop.load(Ordering::Relaxed) {
-            if std::time::Instant::now() >= self.lifecycle.next_look {
-                self.lifecycle.next_look = std::time::Instant::now() + LIFECYCLE_EVERY;
-                self.look();
-            }
-            // Until the next lifecycle look, the daemon holds the request until it tells a
-            // notice: no notice waits for a poll.
+            // The daemon holds the request until it tells a notice: no notice waits for a
+            // poll. The wait is short enough for the reader to see `stop` soon.
             let asked = std::time::Instant::now();
-            let wait = self.lifecycle.next_look.saturating_duration_since(asked);
+            let wait = NOTICES_WAIT;
             let reply = match self.source.notices(after, wait) {
                 Ok(reply) => {
                     if silent {
@@ -387,7 +410,7 @@ impl Reader {
 
     /// Compares the cluster's instances with the last look, and queues the lifecycle
     /// indications of what changed for the subscriptions that take them.
-    fn look(&mut self) {
+    fn look(&mut self, lifecycle: &mut Lifecycle) {
         let active = self.store.active();
         self.prune_queries(&active);
         let wants = active.iter().any(|subscription| {
@@ -404,7 +427,7 @@ impl Reader {
         });
         // The model is looked at even while no subscription wants its changes: one made
         // now must hear of a change made a moment later, which needs the model before it.
-        let Ok(current) = self.lifecycle.serviceguard.current() else {
+        let Ok(current) = lifecycle.serviceguard.current() else {
             return;
         };
         let snapshot = current.snapshot;
@@ -413,13 +436,13 @@ impl Reader {
             .into_iter()
             .map(|(path, instance)| (crate::provider::path_text(&path), (path, instance)))
             .collect();
-        let Some(previous) = self.lifecycle.previous.replace(now) else {
+        let Some(previous) = lifecycle.previous.replace(now) else {
             return;
         };
         if !wants || snapshot.coordinator != Some(snapshot.observer) {
             return;
         }
-        let Some(now) = self.lifecycle.previous.as_ref() else {
+        let Some(now) = lifecycle.previous.as_ref() else {
             return;
         };
         let mut changes: Vec<Change<'_>> = Vec::new();
@@ -464,13 +487,13 @@ impl Reader {
             ..
         } in changes
         {
-            self.lifecycle.told += 1;
+            lifecycle.told += 1;
             let identifier = format!(
                 "cimguard:{}:{}:{:x}:{}",
                 snapshot.name,
                 snapshot.node_name(snapshot.observer),
-                self.lifecycle.life,
-                self.lifecycle.told
+                lifecycle.life,
+                lifecycle.told
             );
             let mut model_path = path.clone();
             model_path.namespace = Some(CIMV2.to_owned());
@@ -488,16 +511,16 @@ impl Reader {
             let class = match (before, after) {
                 (None, after) => {
                     values.push(("SourceInstance", after.and_then(embedded)));
-                    &self.lifecycle.creation
+                    &lifecycle.creation
                 }
                 (before, None) => {
                     values.push(("SourceInstance", before.and_then(embedded)));
-                    &self.lifecycle.deletion
+                    &lifecycle.deletion
                 }
                 (before, after) => {
                     values.push(("SourceInstance", after.and_then(embedded)));
                     values.push(("PreviousInstance", before.and_then(embedded)));
-                    &self.lifecycle.modification
+                    &lifecycle.modification
                 }
             };
             indications.push(typed(class, values));

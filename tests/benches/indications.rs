@@ -110,6 +110,8 @@ struct Heard {
     batches: bool,
     /// When each indication arrived, in order.
     arrivals: Mutex<Vec<Instant>>,
+    /// Told when indications arrive (with `arrivals`).
+    arrived: std::sync::Condvar,
 }
 
 /// Serves ExportIndication on `listener`, recording the latency written in each indication;
@@ -166,6 +168,7 @@ fn serve(
                             .unwrap()
                             .extend(std::iter::repeat_n(now, count));
                         heard.count.fetch_add(count as u64, Ordering::Relaxed);
+                        heard.arrived.notify_all();
                         let answer = if batch {
                             Bytes::from(multi_answer(count))
                         } else {
@@ -631,16 +634,23 @@ fn cluster_path(runtime: &tokio::runtime::Runtime) {
             },
         );
         assert!(matches!(reply, Ok(Reply::Done)), "{reply:?}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while heard.count.load(Ordering::Relaxed) <= k as u64 {
-            assert!(
-                Instant::now() < deadline,
-                "event {k} not heard\n{}",
-                cluster.log(1)
-            );
-            std::thread::yield_now();
-        }
-        let arrived = heard.arrivals.lock().unwrap()[k];
+        // Waits on the listener's word, not spinning: a spinning waiter would take one of
+        // the two cores from the processes measured.
+        let (arrivals, waited) = heard
+            .arrived
+            .wait_timeout_while(
+                heard.arrivals.lock().unwrap(),
+                Duration::from_secs(30),
+                |arrivals| arrivals.len() <= k,
+            )
+            .unwrap();
+        assert!(
+            !waited.timed_out(),
+            "event {k} not heard\n{}",
+            cluster.log(1)
+        );
+        let arrived = arrivals[k];
+        drop(arrivals);
         latencies.push(arrived.duration_since(asked).as_micros() as u64);
     }
     latencies.sort_unstable();
