@@ -226,25 +226,16 @@ fn a_node_down_while_its_keys_were_deleted_and_forgotten_does_not_bring_them_bac
             n + 1
         );
     }
-    // Every node goes down, n3 first back: its copy (persisted with the floor) and the
-    // others' agree.
-    for n in 0..3 {
-        sim.crash(NodeId(n));
-    }
-    for n in (0..3).rev() {
-        sim.restart(NodeId(n));
-    }
+    // n3 persisted the floor it took: what it dropped stays dropped across its restart.
+    assert!(sim
+        .core(NodeId(2))
+        .is_some_and(|c| c.shared().floor() > Default::default()));
+    sim.crash(NodeId(2));
+    sim.restart(NodeId(2));
     until(&mut sim, Duration::from_secs(120), |s| {
-        s.formed(NodeSet::first(3)) && (0..3).all(|n| values(s, NodeId(n)).len() == 1)
+        s.formed(NodeSet::first(3))
     });
-    for n in 0..3 {
-        assert_eq!(
-            values(&sim, NodeId(n)),
-            pairs(&[("kept", "y")]),
-            "n{}",
-            n + 1
-        );
-    }
+    assert_eq!(values(&sim, NodeId(2)), pairs(&[("kept", "y")]));
 }
 
 #[test]
