@@ -345,6 +345,31 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[index] as f64 / 1000.0
 }
 
+/// The machine's CPU ticks from /proc/stat's first line: (steal, all).
+fn cpu_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|t| t.parse().unwrap_or(0))
+        .collect();
+    Some((*ticks.get(7)?, ticks.iter().sum()))
+}
+
+/// The share of CPU time the hypervisor took from this machine between two readings of
+/// [`cpu_ticks`] (on a shared host, latency figures follow it).
+fn steal_between(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> String {
+    match (before, after) {
+        (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => {
+            format!("{:.1}%", 100.0 * (s1 - s0) as f64 / (t1 - t0) as f64)
+        }
+        _ => "unknown".into(),
+    }
+}
+
 fn latencies(heard: &Heard) -> String {
     let mut all = heard.latencies.lock().unwrap().clone();
     all.sort_unstable();
@@ -624,6 +649,7 @@ fn cluster_path(runtime: &tokio::runtime::Runtime) {
         cimguard_tests::pyagent::describe(&output)
     );
     let mut latencies = Vec::with_capacity(EVENTS);
+    let ticks = cpu_ticks();
     for k in 0..EVENTS {
         let asked = Instant::now();
         let reply = cluster.request(
@@ -653,10 +679,11 @@ fn cluster_path(runtime: &tokio::runtime::Runtime) {
         drop(arrivals);
         latencies.push(arrived.duration_since(asked).as_micros() as u64);
     }
+    let steal = steal_between(ticks, cpu_ticks());
     latencies.sort_unstable();
     println!(
         "HTTP from the cluster event (cmsetresource) to the listener, {EVENTS} events one at \
-         a time: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+         a time: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (CPU steal {steal})",
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
         percentile(&latencies, 1.0)
@@ -672,6 +699,7 @@ fn main() {
     if wanted("cluster") {
         cluster_path(&runtime);
     }
+    let ticks = cpu_ticks();
     runtime.block_on(async {
         if listed("INDICATIONS_BENCH_SCHEMES", "http") {
             run(false).await;
@@ -680,4 +708,8 @@ fn main() {
             run(true).await;
         }
     });
+    println!(
+        "CPU steal during the in-process cases: {}",
+        steal_between(ticks, cpu_ticks())
+    );
 }
