@@ -326,7 +326,7 @@ impl Reader {
             // poll. The wait is short enough for the reader to see `stop` soon.
             let asked = std::time::Instant::now();
             let wait = NOTICES_WAIT;
-            let reply = match self.source.notices(after, wait) {
+            let mut reply = match self.source.notices(after, wait) {
                 Ok(reply) => {
                     if silent {
                         tracing::info!("the cluster daemon answers again; reading its notices");
@@ -376,8 +376,11 @@ impl Reader {
                     "notices were missed: the daemon no longer kept them"
                 );
             }
-            let snapshot = match self.source.status() {
-                Ok(status) => status.cluster,
+            // The status the daemon gave with the notices, or (from a daemon that does not
+            // give it) asked for now.
+            let given = reply.status.take().map(|status| Ok(*status));
+            let snapshot = match given.unwrap_or_else(|| self.source.status().map(|s| s.cluster)) {
+                Ok(snapshot) => snapshot,
                 Err(error) => {
                     tracing::warn!(%error, "no cluster status to name the notices' elements; asking again");
                     pause(stop, RETRY);

@@ -73,7 +73,7 @@ pub trait ClusterSource: Send + Sync {
 }
 
 /// What [`ClusterSource::notices`] answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Notices {
     /// The daemon's life: numbers start again at 1 in a new one.
     pub incarnation: u64,
@@ -81,6 +81,9 @@ pub struct Notices {
     pub told: u64,
     /// The notices after the number asked for (a bounded number of them), oldest first.
     pub notices: Vec<NumberedNotice>,
+    /// The cluster's status when the daemon answered, with the notices (none from a daemon
+    /// of an earlier release, or with no notices).
+    pub status: Option<Box<Snapshot>>,
 }
 
 /// How long RequestStateChange waits by default for the run or halt to end before it
@@ -137,15 +140,22 @@ impl ClusterSource for AdminSocket {
     fn notices(&self, after: u64, wait: Duration) -> Result<Notices, String> {
         let mut client = self.notices.lock().unwrap_or_else(PoisonError::into_inner);
         let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
-        match client.request(&Request::Notices { after, wait_ms }) {
+        let request = Request::Notices {
+            after,
+            wait_ms,
+            with_status: true,
+        };
+        match client.request(&request) {
             Ok(Reply::Notices {
                 incarnation,
                 told,
                 notices,
+                status,
             }) => Ok(Notices {
                 incarnation,
                 told,
                 notices,
+                status,
             }),
             Ok(other) => Err(format!("the cluster daemon answered {other:?} to notices")),
             Err(e) => Err(format!("the cluster daemon does not answer: {e}")),

@@ -63,12 +63,21 @@ fn survivors_reform(cluster: &mut TestCluster, before: u64) -> u64 {
 fn the_admin_socket_gives_the_notices_in_order_from_a_cursor() {
     use cimguard_cluster::runtime::daemon::{Reply, Request};
     let (cluster, _) = formed();
-    let notices = |after: u64| match cluster.request(1, &Request::Notices { after, wait_ms: 0 }) {
+    let ask = |after: u64| Request::Notices {
+        after,
+        wait_ms: 0,
+        with_status: false,
+    };
+    let notices = |after: u64| match cluster.request(1, &ask(after)) {
         Ok(Reply::Notices {
             incarnation,
             told,
             notices,
-        }) => (incarnation, told, notices),
+            status,
+        }) => {
+            assert!(status.is_none(), "a status not asked for");
+            (incarnation, told, notices)
+        }
         other => panic!("notices: {other:?}"),
     };
     // n1 told at least that the cluster is up (or that it joined it), numbered from 1.
@@ -101,6 +110,7 @@ fn the_admin_socket_gives_the_notices_in_order_from_a_cursor() {
                 &Request::Notices {
                     after: told,
                     wait_ms: 10_000,
+                    with_status: true,
                 },
             )
         });
@@ -108,9 +118,15 @@ fn the_admin_socket_gives_the_notices_in_order_from_a_cursor() {
         waiter.join().expect("the waiting reader")
     });
     match waited {
-        Ok(Reply::Notices { notices, .. }) => {
+        Ok(Reply::Notices {
+            notices, status, ..
+        }) => {
             assert!(!notices.is_empty(), "the wait ended with no notice");
             assert!(notices.iter().all(|n| n.number > told), "{notices:?}");
+            // Asked with the status: the cluster as n1 saw it when it answered.
+            let status = status.expect("the status asked for, with the notices");
+            assert_eq!(status.observer, cimguard_cluster::core::NodeId(0));
+            assert_eq!(status.nodes.len(), 3);
         }
         other => panic!("notices: {other:?}"),
     }
@@ -121,10 +137,15 @@ fn the_admin_socket_gives_the_notices_in_order_from_a_cursor() {
         &Request::Notices {
             after: told,
             wait_ms: 200,
+            with_status: true,
         },
     ) {
-        Ok(Reply::Notices { notices, .. }) => {
+        Ok(Reply::Notices {
+            notices, status, ..
+        }) => {
             assert!(notices.iter().all(|n| n.number > told), "{notices:?}");
+            // No status without notices to name.
+            assert_eq!(status.is_some(), !notices.is_empty());
         }
         other => panic!("notices: {other:?}"),
     }

@@ -161,6 +161,10 @@ pub enum Request {
         /// waits so hears of a notice as soon as it is told, without asking again and again.
         #[serde(default, skip_serializing_if = "is_zero")]
         wait_ms: u64,
+        /// Whether a reply with notices also carries the cluster's status as of the reply
+        /// (what a reader needs to name the notices' elements, without a second request).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        with_status: bool,
     },
     /// The configuration in effect (cmgetconf), as files.
     Configuration,
@@ -327,6 +331,10 @@ pub enum Reply {
         told: u64,
         /// The notices after the cursor, oldest first.
         notices: Vec<NumberedNotice>,
+        /// When asked `with_status` and there are notices: the cluster's status as this
+        /// node sees it when it answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<Box<Snapshot>>,
     },
     /// Refused, with Serviceguard's reason.
     Refused(String),
@@ -444,6 +452,7 @@ enum Answer {
     OnNotice {
         after: u64,
         until: std::time::Instant,
+        with_status: bool,
     },
 }
 
@@ -451,6 +460,7 @@ enum Answer {
 struct NoticeWaiter {
     after: u64,
     until: std::time::Instant,
+    with_status: bool,
     reply: mpsc::Sender<Reply>,
 }
 
@@ -1573,7 +1583,7 @@ impl Driver {
             if let Some(stop) = self.stop.take() {
                 // Readers waiting for a notice get what there is now, not an error.
                 for waiter in std::mem::take(&mut self.notice_waiters) {
-                    let reply = self.notices_after(waiter.after);
+                    let reply = self.notices_after(waiter.after, waiter.with_status);
                     self.give(&waiter.reply, reply);
                 }
                 return match stop {
@@ -1676,10 +1686,15 @@ impl Driver {
                     deadline: std::time::Instant::now() + ANSWER_WAIT,
                     reply,
                 }),
-                Answer::OnNotice { after, until } => {
+                Answer::OnNotice {
+                    after,
+                    until,
+                    with_status,
+                } => {
                     self.notice_waiters.push(NoticeWaiter {
                         after,
                         until,
+                        with_status,
                         reply,
                     });
                 }
@@ -1882,7 +1897,7 @@ impl Driver {
                     notice,
                 });
                 for waiter in std::mem::take(&mut self.notice_waiters) {
-                    let reply = self.notices_after(waiter.after);
+                    let reply = self.notices_after(waiter.after, waiter.with_status);
                     self.give(&waiter.reply, reply);
                 }
             }
@@ -2104,18 +2119,23 @@ impl Driver {
         self.give(&awaiting.reply, reply);
     }
 
-    /// The notices told after number `after`, as a reply.
-    fn notices_after(&self, after: u64) -> Reply {
+    /// The notices told after number `after`, as a reply; with the status if asked and
+    /// there are any.
+    fn notices_after(&self, after: u64, with_status: bool) -> Reply {
+        let notices: Vec<NumberedNotice> = self
+            .notices
+            .iter()
+            .filter(|n| n.number > after)
+            .take(NOTICES_PER_REPLY)
+            .cloned()
+            .collect();
+        let status = (with_status && !notices.is_empty())
+            .then(|| Box::new(self.node.status(self.clock.now())));
         Reply::Notices {
             incarnation: self.node.incarnation().0,
             told: self.notices_told,
-            notices: self
-                .notices
-                .iter()
-                .filter(|n| n.number > after)
-                .take(NOTICES_PER_REPLY)
-                .cloned()
-                .collect(),
+            notices,
+            status,
         }
     }
 
@@ -2129,7 +2149,7 @@ impl Driver {
                 .partition(|w| w.until <= now);
         self.notice_waiters = waiting;
         for waiter in over {
-            let reply = self.notices_after(waiter.after);
+            let reply = self.notices_after(waiter.after, waiter.with_status);
             self.give(&waiter.reply, reply);
         }
         let (late, waiting): (Vec<Awaiting>, Vec<Awaiting>) = std::mem::take(&mut self.awaiting)
@@ -2188,7 +2208,11 @@ impl Driver {
                 });
                 Ok(Some(Answer::Now(Reply::Shared { copy, values })))
             }
-            Request::Notices { after, wait_ms } => {
+            Request::Notices {
+                after,
+                wait_ms,
+                with_status,
+            } => {
                 // Only a reader caught up with this life waits: one whose cursor is from
                 // another life is answered at once, so it sees the new incarnation.
                 if wait_ms > 0 && self.notices_told == after {
@@ -2196,9 +2220,10 @@ impl Driver {
                     return Ok(Some(Answer::OnNotice {
                         after,
                         until: std::time::Instant::now() + wait,
+                        with_status,
                     }));
                 }
-                Ok(Some(Answer::Now(self.notices_after(after))))
+                Ok(Some(Answer::Now(self.notices_after(after, with_status))))
             }
             Request::Status => {
                 let rejected = self
