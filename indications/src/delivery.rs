@@ -307,7 +307,12 @@ impl Delivery {
             if state.batching != Batching::Refused && unsent.count() == batch.len() {
                 if let Some(body) = (batch.len() >= 2).then(|| multi_body(&batch)).flatten() {
                     let sent = tokio::select! {
-                        sent = self.send_multi(&mut state.connection, body, batch.len()) => sent,
+                        sent = self.send_multi(
+                            &mut state.connection,
+                            body,
+                            batch.len(),
+                            state.batching,
+                        ) => sent,
                         _ = stop.changed() => return Outcome::Stopped,
                     };
                     match sent {
@@ -485,12 +490,14 @@ impl Delivery {
         check_answer(&answer)
     }
 
-    /// POSTs `count` indications in one `MULTIEXPREQ`.
+    /// POSTs `count` indications in one `MULTIEXPREQ`; `batching` says whether the
+    /// listener took one before.
     async fn send_multi(
         &self,
         connection: &mut Option<SendRequest<Full<Bytes>>>,
         body: Bytes,
         count: usize,
+        batching: Batching,
     ) -> Multi {
         let (status, cim_error, answer) = match self.post(connection, body, true).await {
             Ok(answer) => answer,
@@ -498,6 +505,16 @@ impl Delivery {
             // one that answers it with something that is not HTTP does not take batches.
             Err(PostError::Timeout(error) | PostError::Malformed(error)) => {
                 return Multi::Refused(error)
+            }
+            // A listener that refuses a batch may answer before it read the body and close
+            // the connection; the unread body makes the close a reset, which can discard
+            // its answer before it is read. On a connection that was open, the first batch
+            // failing so reads as a refusal: single requests go at once (a listener that is
+            // down fails them too, and the retries follow), not after the retry interval.
+            Err(PostError::Stale(error)) if batching == Batching::Untried => {
+                return Multi::Refused(format!(
+                    "the connection failed under a first batch: {error}"
+                ))
             }
             Err(error) => return Multi::Failed(error.message()),
         };

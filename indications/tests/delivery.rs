@@ -597,3 +597,113 @@ async fn what_a_batch_took_after_one_it_refused_is_not_sent_again() {
     stop.send(true).unwrap();
     assert_eq!(task.await.unwrap(), Outcome::Stopped);
 }
+
+/// A listener written by hand: single requests are answered (kept alive); a multiple
+/// request is refused the rude way, the connection reset at once with its body unread, so
+/// that no answer reaches the agent. Records the values it took.
+fn serve_resetting_batches(listener: TcpListener, heard: Heard) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let heard = heard.clone();
+            tokio::spawn(async move {
+                let mut buffer = Vec::new();
+                loop {
+                    // The head of the next request.
+                    let end = loop {
+                        if let Some(at) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        let mut chunk = [0u8; 4096];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+                    if head.contains("\r\ncimexportbatch:") {
+                        #[allow(deprecated)]
+                        let _ = stream.set_linger(Some(Duration::ZERO));
+                        return;
+                    }
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while buffer.len() < end + length {
+                        let mut chunk = [0u8; 4096];
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let body = String::from_utf8_lossy(&buffer[end..end + length]).into_owned();
+                    buffer.drain(..end + length);
+                    if let Some(value) = body
+                        .split("<VALUE>")
+                        .nth(1)
+                        .and_then(|rest| rest.split("</VALUE>").next())
+                    {
+                        heard.lock().unwrap().push((false, value.to_owned()));
+                    }
+                    let answer = r#"<?xml version="1.0" encoding="utf-8" ?><CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="1" PROTOCOLVERSION="1.0"><SIMPLEEXPRSP><EXPMETHODRESPONSE NAME="ExportIndication"/></SIMPLEEXPRSP></MESSAGE></CIM>"#;
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/xml; charset=\"utf-8\"\r\n\
+                         CIMExport: MethodResponse\r\nContent-Length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if stream.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_that_resets_a_first_batch_gets_one_by_one_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&dir.path().join("o.redb"), CAPACITY).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    let heard: Heard = Heard::default();
+    serve_resetting_batches(listener, heard.clone());
+    queue_exports(&outbox, 100).await;
+    // A retry interval longer than the deadline: a reset batch taken for a failed attempt
+    // would hold everything past it.
+    let (stop, stats, task) = start(
+        &outbox,
+        &format!("http://{address}/"),
+        &ClientTlsSettings::default(),
+        Policy {
+            retry_interval: Duration::from_secs(120),
+            ..Policy::default()
+        },
+    );
+    let deadline = Instant::now() + DEADLINE;
+    while heard.lock().unwrap().len() < 100 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let context = outbox.info("dest").unwrap().context;
+    let values: Vec<String> = heard
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, v)| v.clone())
+        .collect();
+    let wanted: Vec<String> = (0..100).map(|k| format!("{context} {k}")).collect();
+    assert_eq!(values, wanted);
+    assert_eq!(
+        stats
+            .failed_attempts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    stop.send(true).unwrap();
+    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+}
