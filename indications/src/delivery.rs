@@ -33,12 +33,20 @@ const READ_BATCH: usize = 64;
 /// backlog forms (two or more indications waiting). A listener that refuses it (400 or 501,
 /// as pywbem's and OpenPegasus' do; a 200 that is not a `MULTIEXPRSP` of as many answers; no
 /// answer in time) gets its indications one by one for the rest of the delivery's life.
+/// One whose connection fails under a batch before any batch was taken is doubted: one by
+/// one for [`BATCH_DOUBT`], then a batch is tried again (a listener restarting, or a proxy
+/// whose backend is down, looks the same as a listener that resets what it refuses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Batching {
     Untried,
     Taken,
     Refused,
+    Doubted(tokio::time::Instant),
 }
+
+/// How long a doubted listener gets its indications one by one before a batch is tried
+/// again.
+const BATCH_DOUBT: Duration = Duration::from_secs(60);
 
 /// How a multiple export request went.
 enum Multi {
@@ -46,6 +54,9 @@ enum Multi {
     Answered(Vec<Result<(), String>>),
     /// The listener does not take multiple requests.
     Refused(String),
+    /// The connection failed under it before the listener ever took one: perhaps a refusal
+    /// whose answer the reset discarded, perhaps an outage.
+    Doubted(String),
     /// The attempt failed as a single one would (no connection, an HTTP error): retried.
     Failed(String),
 }
@@ -304,7 +315,12 @@ impl Delivery {
                 continue;
             }
             let unsent = batch.iter().filter(|(n, _)| !state.taken_ahead.contains(n));
-            if state.batching != Batching::Refused && unsent.count() == batch.len() {
+            let try_batch = match state.batching {
+                Batching::Refused => false,
+                Batching::Doubted(until) => tokio::time::Instant::now() >= until,
+                Batching::Untried | Batching::Taken => true,
+            };
+            if try_batch && unsent.count() == batch.len() {
                 if let Some(body) = (batch.len() >= 2).then(|| multi_body(&batch)).flatten() {
                     let sent = tokio::select! {
                         sent = self.send_multi(
@@ -355,6 +371,18 @@ impl Delivery {
                                  they go one by one"
                             );
                             state.batching = Batching::Refused;
+                        }
+                        Multi::Doubted(why) => {
+                            tracing::info!(
+                                destination = %self.key,
+                                listener = %self.target.authority,
+                                %why,
+                                "a multiple request failed before the listener took any; one by \
+                                 one for {} s, then a multiple request again",
+                                BATCH_DOUBT.as_secs()
+                            );
+                            state.batching =
+                                Batching::Doubted(tokio::time::Instant::now() + BATCH_DOUBT);
                         }
                         Multi::Failed(error) => {
                             if let Err(outcome) = self
@@ -508,23 +536,22 @@ impl Delivery {
             }
             // A listener that refuses a batch may answer before it read the body and close
             // the connection; the unread body makes the close a reset, which can discard
-            // its answer before it is read. On a connection that was open, the first batch
-            // failing so reads as a refusal: single requests go at once (a listener that is
-            // down fails them too, and the retries follow), not after the retry interval.
-            Err(PostError::Stale(error)) if batching == Batching::Untried => {
-                return Multi::Refused(format!(
-                    "the connection failed under a first batch: {error}"
-                ))
+            // its answer before it is read. Before any batch was taken, a batch failing so
+            // is doubted: single requests go at once (a listener that is down fails them too,
+            // and the retries follow), not after the retry interval.
+            Err(PostError::Stale(error)) if batching != Batching::Taken => {
+                return Multi::Doubted(format!("the connection failed under a batch: {error}"))
             }
             Err(error) => return Multi::Failed(error.message()),
         };
         let error = http_error(status, cim_error);
         match status {
             http::StatusCode::OK => {}
-            // DSP0200: 501 multiple-requests-unsupported; pywbem answers 400.
-            http::StatusCode::BAD_REQUEST | http::StatusCode::NOT_IMPLEMENTED => {
-                return Multi::Refused(error)
-            }
+            // DSP0200: 501 multiple-requests-unsupported; pywbem answers 400; a listener
+            // whose bound on a request's size is below a batch's, 413.
+            http::StatusCode::BAD_REQUEST
+            | http::StatusCode::NOT_IMPLEMENTED
+            | http::StatusCode::PAYLOAD_TOO_LARGE => return Multi::Refused(error),
             _ => return Multi::Failed(error),
         }
         match cim_schema::xml::decode_export_responses(&answer, &Limits::default()) {

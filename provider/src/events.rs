@@ -8,8 +8,8 @@
 //!   and the cursor are committed in one transaction: after a crash the reader goes on from
 //!   exactly where the outbox stopped, so nothing is lost or queued twice.
 //! - A second thread looks at the cluster's model every [`LIFECYCLE_EVERY`] and queues the
-//!   lifecycle indications of what changed; on its own thread, so that a look (a model
-//!   built and compared) never holds up a notice.
+//!   lifecycle indications of what changed; on its own thread, so that a notice no longer
+//!   waits for a look (a model built and compared).
 //! - A manager task runs one [`Delivery`] per listener destination of the store, and drops
 //!   the queue of a destination that was deleted.
 //!
@@ -148,12 +148,15 @@ impl IndicationService {
         );
         let stop = stop_reader.clone();
         let spawned = std::thread::Builder::new()
-            .name("indication-lifecycle".into())
+            .name("indication-look".into())
             .spawn(move || looker.run(&stop));
         match spawned {
             Ok(thread) => readers.push(thread),
             Err(e) => {
                 stop_reader.store(true, Ordering::Relaxed);
+                for reader in readers {
+                    let _ = reader.join();
+                }
                 return Err(format!("the indication lifecycle looker: {e}"));
             }
         }
@@ -554,6 +557,7 @@ impl Reader {
         life: u64,
     ) -> Option<Batch> {
         let active = self.store.active();
+        self.prune_queries(&active);
         if !self.store.known() {
             return None;
         }
