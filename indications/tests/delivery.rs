@@ -106,6 +106,20 @@ async fn wait_for(received: &Received, count: usize) -> Vec<String> {
     }
 }
 
+/// The delivery's count of delivered indications once it reaches `count` (or the deadline
+/// passes): the listeners here record an indication before they answer, and the delivery
+/// counts it once it read the answer.
+async fn delivered(stats: &Stats, count: u64) -> u64 {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let now = stats.delivered.load(std::sync::atomic::Ordering::Relaxed);
+        if now >= count || Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn policy() -> Policy {
     Policy {
         retry_interval: Duration::from_millis(200),
@@ -467,10 +481,7 @@ async fn a_backlog_goes_in_multiple_requests_to_a_listener_that_takes_them_and_o
                 .load(std::sync::atomic::Ordering::Relaxed),
             0
         );
-        assert_eq!(
-            stats.delivered.load(std::sync::atomic::Ordering::Relaxed),
-            200
-        );
+        assert_eq!(delivered(&stats, 200).await, 200);
         stop.send(true).unwrap();
         assert_eq!(task.await.unwrap(), Outcome::Stopped);
     }
@@ -577,10 +588,7 @@ async fn what_a_batch_took_after_one_it_refused_is_not_sent_again() {
         .map(|(batch, k)| (*batch, format!("{context} {k}")))
         .collect();
     assert_eq!(heard, expected);
-    assert_eq!(
-        stats.delivered.load(std::sync::atomic::Ordering::Relaxed),
-        5
-    );
+    assert_eq!(delivered(&stats, 5).await, 5);
     assert_eq!(
         stats
             .failed_attempts
@@ -599,9 +607,9 @@ async fn what_a_batch_took_after_one_it_refused_is_not_sent_again() {
 }
 
 /// A listener written by hand: single requests are answered (kept alive); a multiple
-/// request is refused the rude way, the connection reset at once with its body unread, so
-/// that no answer reaches the agent. Records the values it took.
-fn serve_resetting_batches(listener: TcpListener, heard: Heard) {
+/// request is refused before its body is read: with the connection reset at once, so that no
+/// answer reaches the agent (`reset`), or with 413 and a close. Records the values it took.
+fn serve_refusing_batches(listener: TcpListener, heard: Heard, reset: bool) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     tokio::spawn(async move {
         loop {
@@ -625,8 +633,17 @@ fn serve_resetting_batches(listener: TcpListener, heard: Heard) {
                     };
                     let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
                     if head.contains("\r\ncimexportbatch:") {
-                        #[allow(deprecated)]
-                        let _ = stream.set_linger(Some(Duration::ZERO));
+                        if reset {
+                            #[allow(deprecated)]
+                            let _ = stream.set_linger(Some(Duration::ZERO));
+                        } else {
+                            let _ = stream
+                                .write_all(
+                                    b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\
+                                      Connection: close\r\n\r\n",
+                                )
+                                .await;
+                        }
                         return;
                     }
                     let length: usize = head
@@ -666,13 +683,19 @@ fn serve_resetting_batches(listener: TcpListener, heard: Heard) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_listener_that_resets_a_first_batch_gets_one_by_one_at_once() {
+async fn a_listener_that_resets_or_refuses_a_first_batch_as_too_large_gets_one_by_one_at_once() {
+    for reset in [true, false] {
+        one_by_one_after_a_refused_batch(reset).await;
+    }
+}
+
+async fn one_by_one_after_a_refused_batch(reset: bool) {
     let dir = tempfile::tempdir().unwrap();
     let outbox = Outbox::open(&dir.path().join("o.redb"), CAPACITY).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address: SocketAddr = listener.local_addr().unwrap();
     let heard: Heard = Heard::default();
-    serve_resetting_batches(listener, heard.clone());
+    serve_refusing_batches(listener, heard.clone(), reset);
     queue_exports(&outbox, 100).await;
     // A retry interval longer than the deadline: a reset batch taken for a failed attempt
     // would hold everything past it.
@@ -697,7 +720,7 @@ async fn a_listener_that_resets_a_first_batch_gets_one_by_one_at_once() {
         .map(|(_, v)| v.clone())
         .collect();
     let wanted: Vec<String> = (0..100).map(|k| format!("{context} {k}")).collect();
-    assert_eq!(values, wanted);
+    assert_eq!(values, wanted, "reset: {reset}");
     assert_eq!(
         stats
             .failed_attempts
