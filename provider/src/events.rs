@@ -126,12 +126,14 @@ impl IndicationService {
         };
         let counters = settings.counters.clone();
         let stop_reader = Arc::new(AtomicBool::new(false));
+        // Built once, read by both threads.
+        let ancestry = Arc::new(Ancestry::of(manager));
         let reader = |lifecycle| Reader {
             source: source.clone(),
             store: store.clone(),
             outbox: outbox.clone(),
             alert_class: alert_class.clone(),
-            ancestry: Ancestry::of(manager),
+            ancestry: ancestry.clone(),
             host: manager.host().to_owned(),
             queries: HashMap::new(),
             counters: counters.clone(),
@@ -265,7 +267,7 @@ struct Reader {
     store: Arc<SubscriptionStore>,
     outbox: Outbox,
     alert_class: Class,
-    ancestry: Ancestry,
+    ancestry: Arc<Ancestry>,
     host: String,
     /// Parsed filters by (language, query); `None` for one that does not parse.
     queries: HashMap<(String, String), Option<Arc<SelectQuery>>>,
@@ -609,7 +611,7 @@ impl Reader {
             if !self
                 .ancestry
                 .is_a(indication.class_name.as_str(), query.class_name().as_str())
-                || !query.matches(indication, &self.ancestry)
+                || !query.matches(indication, &*self.ancestry)
             {
                 continue;
             }

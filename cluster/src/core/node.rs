@@ -816,14 +816,14 @@ impl Node {
         self.shared_heard = NodeSet::EMPTY;
         self.shared_heard.insert(self.settings.me);
         self.shared_resend_at = self.heartbeat_sequence + SHARED_RESEND_ROUNDS;
-        match self.view.coordinator() {
-            Some(coordinator) if coordinator == self.settings.me && !self.shared.is_empty() => {
+        let coordinator = self.view.coordinator();
+        if coordinator == Some(self.settings.me) {
+            if !self.shared.is_empty() {
                 self.spread_whole();
             }
-            Some(coordinator) if coordinator == self.settings.me => {}
+        } else if let Some(coordinator) = coordinator {
             // Even an empty copy: the coordinator purges only once it heard every member's.
-            Some(coordinator) => self.send_whole_to(coordinator),
-            None => {}
+            self.send_whole_to(coordinator);
         }
     }
 

@@ -160,10 +160,10 @@ impl SharedMap {
         }
     }
 
-    /// Takes another node's whole copy, `entries` with its `floor`: merges the entries, then,
-    /// if that floor is higher than this copy's, drops the keys at or below it that the
-    /// whole copy lacks (they were deleted and purged) and takes it. Returns the entries
-    /// taken, and whether this copy changed at all (a drop is a change too).
+    /// Takes another node's whole copy, `entries` with its `floor`: if that floor is higher
+    /// than this copy's, first drops the keys at or below it that the whole copy lacks (they
+    /// were deleted and purged); then merges the entries, and takes the floor. Returns the
+    /// entries taken, and whether this copy changed at all (a drop is a change too).
     pub fn take_whole(&mut self, entries: Vec<Entry>, floor: Version) -> (Vec<Entry>, bool) {
         let mut changed = false;
         // The drop comes first: what it frees makes room for the copy's entries.
