@@ -749,6 +749,16 @@ fn doctype_entities_and_broken_syntax_are_not_well_formed() {
             enumerate("<IPARAMVALUE NAME=\"a\"><VALUE>&nbsp;</VALUE></IPARAMVALUE>"),
         ),
         ("processing instruction", enumerate("<?evil stuff?>")),
+        ("element name starting with a digit", enumerate("<1X/>")),
+        ("element name with a bad character", enumerate("<X=Y/>")),
+        (
+            "attribute name starting with a hyphen",
+            enumerate("<IPARAMVALUE -NAME=\"a\"/>"),
+        ),
+        (
+            "< in an attribute value",
+            enumerate("<IPARAMVALUE NAME=\"a<b\"/>"),
+        ),
         (
             "mismatched tag",
             enumerate("<IPARAMVALUE NAME=\"a\"></VALUE>"),
@@ -812,6 +822,9 @@ fn well_formed_but_not_cim_xml_is_not_valid() {
         ("bad embedded object", enumerate("<IPARAMVALUE NAME=\"a\"><INSTANCE CLASSNAME=\"C\"><PROPERTY NAME=\"p\" TYPE=\"string\" EmbeddedObject=\"instance\"><VALUE>&lt;CLASS NAME=\"x\"/&gt;</VALUE></PROPERTY></INSTANCE></IPARAMVALUE>")),
         ("missing namespace", envelope("<SIMPLEREQ><IMETHODCALL NAME=\"x\"></IMETHODCALL></SIMPLEREQ>")),
         ("element in a value", enumerate("<IPARAMVALUE NAME=\"a\"><VALUE><VALUE/></VALUE></IPARAMVALUE>")),
+        ("embedded object not well-formed", enumerate("<IPARAMVALUE NAME=\"a\"><INSTANCE CLASSNAME=\"C\"><PROPERTY NAME=\"p\" TYPE=\"string\" EmbeddedObject=\"instance\"><VALUE>&lt;INSTANCE</VALUE></PROPERTY></INSTANCE></IPARAMVALUE>")),
+        ("empty namespace segment", envelope("<SIMPLEREQ><IMETHODCALL NAME=\"x\"><LOCALNAMESPACEPATH><NAMESPACE NAME=\"root\"/><NAMESPACE NAME=\"\"/></LOCALNAMESPACEPATH></IMETHODCALL></SIMPLEREQ>")),
+        ("namespace with a double slash", envelope("<SIMPLEREQ><IMETHODCALL NAME=\"x\"><LOCALNAMESPACEPATH><NAMESPACE NAME=\"root//cimv2\"/></LOCALNAMESPACEPATH></IMETHODCALL></SIMPLEREQ>")),
     ];
     for (what, input) in cases {
         let error = decode(&input, &Limits::DEFAULT).unwrap_err();

@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(envelope) = decode_envelope(bytes) else {
         return;
     };
-    assert_eq!(decode_envelope(&encode_envelope(&envelope)).as_ref(), Ok(&envelope));
+    assert_eq!(
+        decode_envelope(&encode_envelope(&envelope)).as_ref(),
+        Ok(&envelope)
+    );
 
     let mut options = Options::new(3, 1);
     options.member_timeout = Duration::from_secs(3);

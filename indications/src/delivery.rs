@@ -129,6 +129,9 @@ pub enum TargetError {
     /// No host.
     #[error("the destination {0:?} names no host")]
     NoHost(String),
+    /// A port that is not 1 to 65535.
+    #[error("the destination {0:?} names a port that is not 1 to 65535")]
+    Port(String),
 }
 
 impl Target {
@@ -151,7 +154,29 @@ impl Target {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let port = uri.port_u16().unwrap_or(if https { 5990 } else { 5988 });
+        // `Uri::port` is None both for no port and for one that is not a u16 (`:99999`): read
+        // the authority's text, so that only the first takes the default (DSP1054: 5990 for
+        // https, 5988 for http).
+        let authority_text = uri.authority().map_or("", |a| a.as_str());
+        let host_and_port = authority_text
+            .rsplit_once('@')
+            .map_or(authority_text, |(_, rest)| rest);
+        let after_host = host_and_port
+            .rsplit_once(']')
+            .map_or(host_and_port, |(_, rest)| rest);
+        let port = match after_host.rsplit_once(':').map(|(_, port)| port) {
+            None | Some("") => {
+                if https {
+                    5990
+                } else {
+                    5988
+                }
+            }
+            Some(text) => match text.parse::<u16>() {
+                Ok(port) if port > 0 => port,
+                _ => return Err(TargetError::Port(url.to_owned())),
+            },
+        };
         let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
         let authority = if host.contains(':') {
             format!("[{host}]:{port}")
@@ -794,6 +819,26 @@ mod tests {
         ));
         assert!(matches!(Target::parse("x y"), Err(TargetError::NotUrl(_))));
         assert!(Target::parse("localhost:5000").is_err());
+        for url in [
+            "https://127.0.0.1:99999/",
+            "https://127.0.0.1:0/",
+            "https://[::1]:65536",
+            "http://user:pw@127.0.0.1:x/",
+        ] {
+            assert_eq!(
+                Target::parse(url),
+                Err(TargetError::Port(url.into())),
+                "{url}"
+            );
+        }
+        assert_eq!(
+            Target::parse("http://user:pw@127.0.0.1:5005/").map(|t| t.port),
+            Ok(5005)
+        );
+        assert_eq!(
+            Target::parse("http://127.0.0.1:/").map(|t| t.port),
+            Ok(5988)
+        );
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub enum ProtocolError {
     /// The content type or charset is not XML in UTF-8.
     #[error("content type must be application/xml or text/xml in utf-8")]
     UnsupportedMediaType,
+    /// The body is compressed or otherwise encoded.
+    #[error("the request body must not be encoded (Content-Encoding other than identity)")]
+    UnsupportedContentEncoding,
     /// `CIMProtocolVersion` or `PROTOCOLVERSION` is not 1.x.
     #[error("{0}")]
     UnsupportedProtocolVersion(String),
@@ -126,7 +129,7 @@ impl ProtocolError {
             ProtocolError::BodyTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, Some("request-not-valid"))
             }
-            ProtocolError::UnsupportedMediaType => {
+            ProtocolError::UnsupportedMediaType | ProtocolError::UnsupportedContentEncoding => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("header-mismatch"))
             }
             ProtocolError::UnsupportedProtocolVersion(_) => (
@@ -339,6 +342,19 @@ fn check_headers<'a>(
                 }
             }
         }
+    }
+    // The body is read as it comes: a compressed one would only fail later as not
+    // well-formed, so any coding but identity is refused up front (RFC 9110 15.5.16).
+    let encoded = headers
+        .get_all(http::header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().map_or(vec!["?"], |v| v.split(',').collect()))
+        .any(|coding| {
+            let coding = coding.trim();
+            !coding.is_empty() && !coding.eq_ignore_ascii_case("identity")
+        });
+    if encoded {
+        return Err(ProtocolError::UnsupportedContentEncoding);
     }
     match header(headers, &prefix, &CIM_OPERATION)? {
         Some(value) if value.trim().eq_ignore_ascii_case("MethodCall") => {}

@@ -638,19 +638,9 @@ fn check_destination(instance: &Instance) -> Result<(), OperationError> {
         .ok_or_else(|| {
             OperationError::parameter("a listener destination needs a Destination URL")
         })?;
-    let rest = destination
-        .strip_prefix("https://")
-        .or_else(|| destination.strip_prefix("http://"))
-        .ok_or_else(|| {
-            OperationError::parameter(format!(
-                "Destination {destination:?} is not an http or https URL"
-            ))
-        })?;
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err(OperationError::parameter(format!(
-            "Destination {destination:?} has no host"
-        )));
-    }
+    // The parser delivery uses: what is accepted here can be sent to.
+    cimguard_indications::delivery::Target::parse(destination)
+        .map_err(|error| OperationError::parameter(error.to_string()))?;
     Ok(())
 }
 

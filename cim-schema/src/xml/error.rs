@@ -154,6 +154,18 @@ impl DecodeError {
         }
     }
 
+    /// A not-well-formed error of an embedded object as the not-valid error it is for the
+    /// request around it (whose XML is well-formed: the object is the text of a value).
+    pub(crate) fn not_well_formed_as_not_valid(self) -> DecodeError {
+        match self {
+            DecodeError::NotWellFormed { reason, at } => DecodeError::NotValid {
+                reason: format!("an embedded object that is not well-formed xml: {reason}"),
+                at,
+            },
+            other => other,
+        }
+    }
+
     /// The same error with its location moved inside an embedded object's carrier.
     pub(crate) fn nested_in(mut self, carrier: &Location) -> DecodeError {
         let at = location_of!(&mut self);

@@ -56,13 +56,15 @@ impl<'a> Parser<'a> {
             return Err(self.limit(Limit::EmbeddedDepth));
         }
         let carrier = self.location();
-        let mut inner =
-            Parser::new(text.as_bytes(), self.limits).map_err(|error| error.nested_in(&carrier))?;
+        // The request around it is well-formed: an embedded object that is not is a string
+        // value of the wrong form, so the request is not valid.
+        let mut inner = Parser::new(text.as_bytes(), self.limits)
+            .map_err(|error| error.nested_in(&carrier).not_well_formed_as_not_valid())?;
         inner.elements = self.elements;
         inner.embedded_depth = self.embedded_depth + 1;
         let value = inner
             .embedded_root(kind)
-            .map_err(|error| error.nested_in(&carrier))?;
+            .map_err(|error| error.nested_in(&carrier).not_well_formed_as_not_valid())?;
         self.elements = inner.elements;
         Ok(value)
     }

@@ -207,6 +207,12 @@ impl<'a> Parser<'a> {
             .as_bytes()
             .get(..name_len)
             .ok_or_else(|| self.not_well_formed("unexpected tag layout"))?;
+        if !is_xml_name(name) {
+            return Err(self.not_well_formed(format!(
+                "{:?} is not an xml element name",
+                String::from_utf8_lossy(name)
+            )));
+        }
         let element = Element { name, source };
         self.open.push(element.name);
         Ok(element)
@@ -441,8 +447,20 @@ impl<'a> Parser<'a> {
                 )));
             }
             seen[count] = key;
+            if !is_xml_name(key) {
+                return Err(self.not_well_formed(format!(
+                    "{:?} is not an xml attribute name",
+                    String::from_utf8_lossy(key)
+                )));
+            }
             if attribute.value.len() > self.limits.attribute_bytes_max {
                 return Err(self.limit(Limit::AttributeBytes));
+            }
+            if attribute.value.contains(&b'<') {
+                return Err(self.not_well_formed(format!(
+                    "a < in the value of attribute {}",
+                    String::from_utf8_lossy(key)
+                )));
             }
             let Some(slot) = names.iter().position(|name| *name == key) else {
                 continue;
@@ -481,6 +499,20 @@ impl<'a> Parser<'a> {
 
 fn position(reader: &Reader<&[u8]>) -> usize {
     usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX)
+}
+
+/// Whether `name` is an XML 1.0 name as far as ASCII goes: a letter, `_` or `:` first, then
+/// also digits, `-` and `.`. Non-ASCII characters pass: CIM-XML names are ASCII, and the
+/// ranges XML allows beyond it are wide (quick-xml checks no name at all).
+fn is_xml_name(name: &[u8]) -> bool {
+    let start = |b: u8| b.is_ascii_alphabetic() || b == b'_' || b == b':' || b >= 0x80;
+    let Some((&first, rest)) = name.split_first() else {
+        return false;
+    };
+    start(first)
+        && rest
+            .iter()
+            .all(|&b| start(b) || b.is_ascii_digit() || b == b'-' || b == b'.')
 }
 
 fn is_whitespace(text: &[u8]) -> bool {

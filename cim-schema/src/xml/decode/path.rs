@@ -17,6 +17,11 @@ impl<'a> Parser<'a> {
             }
             let [name] = self.attributes(&child, [b"NAME"])?;
             let name = self.required(name, &child, "NAME")?;
+            // An empty segment (`NAME=""`, `NAME="a//b"`) names no namespace, and would not
+            // come back the same when the path is written again.
+            if name.split('/').any(str::is_empty) {
+                return Err(self.not_valid(format!("NAMESPACE NAME={name:?} has an empty segment")));
+            }
             self.end_empty()?;
             if any {
                 namespace.push('/');
