@@ -73,6 +73,9 @@ pub enum ProtocolError {
     /// The content type or charset is not XML in UTF-8.
     #[error("content type must be application/xml or text/xml in utf-8")]
     UnsupportedMediaType,
+    /// Basic credentials came over plain HTTP from beyond loopback.
+    #[error("basic credentials are refused over plain http from beyond loopback: use https")]
+    CleartextCredentials,
     /// The body is compressed or otherwise encoded.
     #[error("the request body must not be encoded (Content-Encoding other than identity)")]
     UnsupportedContentEncoding,
@@ -151,7 +154,9 @@ impl ProtocolError {
             ProtocolError::BodyUnreadable => (StatusCode::BAD_REQUEST, None),
             ProtocolError::AuthenticationUnavailable => (StatusCode::SERVICE_UNAVAILABLE, None),
             ProtocolError::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, None),
-            ProtocolError::LocalUserRefused(_) => (StatusCode::FORBIDDEN, None),
+            ProtocolError::LocalUserRefused(_) | ProtocolError::CleartextCredentials => {
+                (StatusCode::FORBIDDEN, None)
+            }
         }
     }
 

@@ -389,6 +389,7 @@ async fn serve_connection(
                 address,
                 certificate_name: None,
                 local_user: None,
+                tls: false,
             };
             serve_http(service.clone(), TokioIo::new(stream), peer, watcher).await;
         }
@@ -419,6 +420,7 @@ async fn serve_connection(
                 address,
                 certificate_name,
                 local_user: None,
+                tls: true,
             };
             serve_http(service.clone(), TokioIo::new(stream), peer, watcher).await;
         }

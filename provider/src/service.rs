@@ -32,6 +32,11 @@ const PACKAGE_CLASSES: &[&str] = &["HP_SGPackage", "HP_SGGenericResource"];
 const READ_METHODS: &[(&str, &str)] = &[
     ("HP_SGClusteringService", "GetView"),
     ("HP_SGClusteringService", "GetConfiguration"),
+    // DSP1033's queries of a registered profile's conformant instances.
+    ("CIM_RegisteredProfile", "OpenConformantInstances"),
+    ("CIM_RegisteredProfile", "PullConformantInstances"),
+    ("CIM_RegisteredProfile", "CloseConformantInstances"),
+    ("CIM_RegisteredProfile", "GetCentralInstances"),
 ];
 
 /// The interop classes a MONITOR may create, modify and delete (their own instances).
@@ -51,6 +56,8 @@ pub struct Peer {
     /// The kernel's credentials of a process on the local socket
     /// ([`crate::config::ServerConfig::local_socket`]); `None` over TCP.
     pub local_user: Option<LocalUser>,
+    /// True over HTTPS; false over plain HTTP (TCP or the local socket).
+    pub tls: bool,
 }
 
 impl Peer {
@@ -64,6 +71,7 @@ impl Peer {
             address: Peer::LOCAL_ADDRESS,
             certificate_name: None,
             local_user: Some(user),
+            tls: false,
         }
     }
 }
@@ -159,6 +167,16 @@ impl Service {
                 }
             }
             if let Some(authorization) = authorization {
+                // A password sent in clear beyond this host is refused, not checked: a
+                // plain-HTTP listener beyond loopback exists only by the danger flag, and
+                // taking the password there would make it the way in.
+                if !peer.tls && !peer.address.ip().is_loopback() {
+                    tracing::warn!(
+                        peer = %peer,
+                        "basic credentials over plain http from beyond loopback refused"
+                    );
+                    return Err(ProtocolError::CleartextCredentials);
+                }
                 return authenticator
                     .verify_basic_async(authorization, peer.address.ip(), Instant::now())
                     .await
@@ -555,6 +573,7 @@ mod tests {
             address: SocketAddr::from(([127, 0, 0, 2], 5989)),
             certificate_name: None,
             local_user: None,
+            tls: false,
         };
         assert_eq!(tcp.to_string(), "127.0.0.2:5989");
     }
@@ -583,5 +602,52 @@ mod tests {
                 Err(ProtocolError::LocalUserRefused(65534))
             );
         }
+    }
+
+    #[tokio::test]
+    async fn basic_credentials_over_plain_http_are_checked_on_loopback_only() {
+        let manager = ObjectManager::new(cim_schema::repository::Repository::new(), "node1");
+        let mut users = crate::auth::Users::new();
+        users.add("ops", Role::Monitor, "s3cret-pass").unwrap();
+        let authenticator = Arc::new(Authenticator::new(users));
+        let service = Service::new(ServerConfig::default(), manager, Some(authenticator), None);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Basic b3BzOnMzY3JldC1wYXNz"),
+        );
+        let peer = |address: [u8; 4], tls: bool| Peer {
+            address: SocketAddr::from((address, 40000)),
+            certificate_name: None,
+            local_user: None,
+            tls,
+        };
+        // Loopback, plain: checked and taken.
+        let principal = service
+            .authenticate(&headers, &peer([127, 0, 0, 1], false))
+            .await;
+        assert_eq!(principal.map(|p| p.name), Ok("ops".to_string()));
+        // Beyond loopback over TLS: taken.
+        let principal = service
+            .authenticate(&headers, &peer([192, 0, 2, 7], true))
+            .await;
+        assert_eq!(principal.map(|p| p.name), Ok("ops".to_string()));
+        // Beyond loopback in clear: refused, right or wrong.
+        assert_eq!(
+            service
+                .authenticate(&headers, &peer([192, 0, 2, 7], false))
+                .await,
+            Err(ProtocolError::CleartextCredentials)
+        );
+        headers.insert(
+            http::header::AUTHORIZATION,
+            http::HeaderValue::from_static("Basic b3BzOndyb25n"),
+        );
+        assert_eq!(
+            service
+                .authenticate(&headers, &peer([192, 0, 2, 7], false))
+                .await,
+            Err(ProtocolError::CleartextCredentials)
+        );
     }
 }

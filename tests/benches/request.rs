@@ -26,6 +26,7 @@ fn request(c: &mut Criterion) {
         address: SocketAddr::from(([127, 0, 0, 1], 40000)),
         certificate_name: None,
         local_user: None,
+        tls: false,
     };
     let principal = Principal {
         name: "anonymous".into(),

@@ -53,6 +53,7 @@ fn main() {
         address: SocketAddr::from(([127, 0, 0, 1], 40000)),
         certificate_name: None,
         local_user: None,
+        tls: false,
     };
     let principal = Principal {
         name: "anonymous".into(),
