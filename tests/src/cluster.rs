@@ -309,6 +309,11 @@ impl TestCluster {
         )
     }
 
+    /// The cluster's folder: every node's directory, the users file, the scripts.
+    pub fn root(&self) -> &Path {
+        self.directory.path()
+    }
+
     /// The state directory of node `k` (1-based).
     pub fn dir(&self, k: usize) -> PathBuf {
         self.directory.path().join(format!("n{k}"))
