@@ -245,6 +245,20 @@ impl Outbox {
     /// Opens (or creates) the outbox at `path`; each destination holds at most `capacity`
     /// indications.
     pub fn open(path: &Path, capacity: u64) -> Result<Outbox, OutboxError> {
+        // The queued indications are the cluster's state as the listeners see it: the file is
+        // its owner's alone, whatever the umask (redb creates it with the default mode, and
+        // takes an empty file as a new database).
+        {
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let io = |error: std::io::Error| database(redb::DatabaseError::Storage(error.into()));
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(io)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
         let db = Database::create(path).map_err(database)?;
         // The tables exist from the start, so readers never meet a missing one.
         let txn = db.begin_write().map_err(database)?;
@@ -707,6 +721,19 @@ mod tests {
 
     fn open(dir: &tempfile::TempDir, capacity: u64) -> Outbox {
         Outbox::open(&dir.path().join("outbox.redb"), capacity).expect("open")
+    }
+
+    #[test]
+    fn the_file_is_its_owners_alone_even_when_it_was_made_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("outbox.redb");
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        drop(open(&dir, 10));
+        assert_eq!(mode(&path), 0o600);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(open(&dir, 10));
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]
