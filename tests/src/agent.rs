@@ -63,8 +63,24 @@ pub struct Agent {
     pub https: SocketAddr,
     /// The plain-HTTP address.
     pub http: SocketAddr,
-    /// The TLS directory (`ca.pem` is the CA that signed the server certificate).
-    directory: tempfile::TempDir,
+    /// The folder of its TLS material, state and log: a temporary one it removes, or one
+    /// the test keeps ([`Agent::start_in`]).
+    directory: Folder,
+}
+
+/// Where an agent keeps its files.
+enum Folder {
+    Temporary(tempfile::TempDir),
+    Kept(PathBuf),
+}
+
+impl Folder {
+    fn path(&self) -> &Path {
+        match self {
+            Folder::Temporary(dir) => dir.path(),
+            Folder::Kept(path) => path,
+        }
+    }
 }
 
 impl Agent {
@@ -72,10 +88,26 @@ impl Agent {
     /// `arguments` added, and waits (at most [`START_TIMEOUT`]) until it has printed the
     /// address of both listeners.
     pub fn start(arguments: &[&str]) -> Result<Agent, String> {
-        let program = binary("cmwbemd")?;
         let directory = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
+        Agent::start_with(Folder::Temporary(directory), arguments)
+    }
+
+    /// The same with its TLS material, state and log in `folder` (made if missing), which
+    /// outlives it: an agent started again in the same folder finds its state, as after a
+    /// crash.
+    pub fn start_in(folder: &Path, arguments: &[&str]) -> Result<Agent, String> {
+        std::fs::create_dir_all(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+        Agent::start_with(Folder::Kept(folder.to_path_buf()), arguments)
+    }
+
+    fn start_with(directory: Folder, arguments: &[&str]) -> Result<Agent, String> {
+        let program = binary("cmwbemd")?;
         let log_path = directory.path().join("cmwbemd.log");
-        let log = File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|e| format!("{}: {e}", log_path.display()))?;
         let mut child = Command::new(&program)
             .arg("--listen")
             .arg("127.0.0.1:0")

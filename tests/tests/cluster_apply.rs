@@ -268,3 +268,104 @@ fn cmhaltnode_takes_node_names_exactly() {
     );
     assert!((1..=3).all(|j| cluster.members(j).is_some_and(|(m, _)| m.len() == 3)));
 }
+
+/// The packages node `k` has in its configuration, sorted.
+fn package_names(cluster: &TestCluster, k: usize) -> Option<Vec<String>> {
+    let status = cluster.status(k).ok()?;
+    let mut names: Vec<String> = status
+        .cluster
+        .packages
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    names.sort();
+    Some(names)
+}
+
+#[test]
+fn a_node_killed_while_cmapplyconf_distributes_leaves_one_configuration_everywhere() {
+    let mut cluster = formed();
+    let work = tempfile::tempdir().unwrap();
+    // Each round kills another node at another moment of a cmapplyconf that adds a package:
+    // a node that only receives, the coordinator, the node whose agent runs the command.
+    for (round, (kind, delay)) in [
+        ("receiver", 60),
+        ("coordinator", 120),
+        ("agent", 200),
+        ("coordinator", 30),
+        ("receiver", 350),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let coordinator = cluster
+            .status(1)
+            .unwrap()
+            .cluster
+            .coordinator
+            .expect("a coordinator")
+            .0 as usize
+            + 1;
+        let k = not_coordinating(&cluster);
+        let receiver = (1..=3)
+            .find(|&j| j != k && j != coordinator)
+            .expect("three nodes");
+        let victim = match kind {
+            "receiver" => receiver,
+            "coordinator" => coordinator,
+            _ => k,
+        };
+        let before = generation(&cluster);
+        let name = format!("pkgK{round}");
+        let file = work.path().join(format!("{name}.conf"));
+        std::fs::write(&file, package(&name)).unwrap();
+        let file = file.display().to_string();
+        let output = std::thread::scope(|scope| {
+            let apply = scope.spawn(|| command(&cluster, k, "cmapplyconf", &["-f", "-P", &file]));
+            std::thread::sleep(Duration::from_millis(delay));
+            cluster.signal(victim, "KILL");
+            apply.join().expect("cmapplyconf's thread")
+        });
+        cluster.wait_for(BOUND, "the killed daemon gone", |c| {
+            c.exited(victim).is_some()
+        });
+        cluster.start(victim);
+        cluster.wait_for(BOUND, "three members and one configuration again", |c| {
+            (1..=3).all(|j| c.members(j).is_some_and(|(m, _)| m.len() == 3))
+                && (1..=3)
+                    .map(|j| c.status(j).ok().map(|s| s.cluster.generation))
+                    .collect::<Option<Vec<_>>>()
+                    .is_some_and(|g| g.windows(2).all(|w| w[0] == w[1]))
+                && (1..=3)
+                    .map(|j| package_names(c, j))
+                    .collect::<Option<Vec<_>>>()
+                    .is_some_and(|p| p.windows(2).all(|w| w[0] == w[1]))
+        });
+        let after = generation(&cluster);
+        let names = package_names(&cluster, 1).unwrap();
+        let added = names.contains(&name);
+        eprintln!(
+            "round {round}: killed the {kind} (n{victim}) {delay} ms in: cmapplyconf {}, \
+             generation {before} -> {after}",
+            if output.status.success() {
+                "succeeded"
+            } else {
+                "failed"
+            }
+        );
+        // The package is there exactly when the generation moved on, and whenever the command
+        // said it was applied.
+        assert_eq!(
+            added,
+            after > before,
+            "round {round} ({kind}): generation {before} -> {after}, packages {names:?}"
+        );
+        if output.status.success() {
+            assert!(
+                added,
+                "round {round}: cmapplyconf said it was applied, but {name} is not in {names:?}:\n{}",
+                describe(&output)
+            );
+        }
+    }
+}

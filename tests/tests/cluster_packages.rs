@@ -478,3 +478,59 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
         Reply::Error(_)
     ));
 }
+
+#[test]
+fn a_node_killed_while_its_package_starts_leaves_the_package_running_once() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    let began = cluster.root().join("start-began");
+    // The start takes 3 s on n1; elsewhere it is quick.
+    let script = cluster.script(
+        "control.sh",
+        &format!(
+            "[ \"$1\" = start ] && echo \"$SG_NODE\" >> {began}\n\
+             [ \"$1\" = start ] && [ \"$SG_NODE\" = n1 ] && sleep 3\nexit 0",
+            began = began.display()
+        ),
+    );
+    let service = cluster.exclusive_service("pkgA");
+    cluster.add_package(
+        "pkgA",
+        &format!(
+            "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\nnode_name n3\n\
+             auto_run yes\nexternal_script {}\nservice_name svc\nservice_cmd \"{service}\"\n\
+             service_halt_timeout 2\n",
+            script.display()
+        ),
+    );
+    cluster.start_all();
+    cluster.wait_for(BOUND, "pkgA's start began on n1", |_| {
+        std::fs::read_to_string(&began).is_ok_and(|text| text.lines().any(|l| l == "n1"))
+    });
+    // kill -9 in the middle of the run script: the safety timer takes n1's processes, the
+    // others re-form and start pkgA on an adoptive node.
+    cluster.signal(1, "KILL");
+    cluster.wait_for(BOUND, "n1's daemon gone", |c| c.exited(1).is_some());
+    cluster.wait_for(BOUND, "pkgA runs on n2 or n3", |c| {
+        let owners = c.owners(2, "pkgA");
+        owners
+            .as_ref()
+            .is_some_and(|o| o.len() == 1 && o[0] != "n1")
+            && c.owners(3, "pkgA") == owners
+    });
+    // n1 comes back and rejoins; pkgA stays where it is, once.
+    cluster.start(1);
+    cluster.wait_for(BOUND, "n1 rejoined and all agree on one owner", |c| {
+        let owners = c.owners(1, "pkgA");
+        owners
+            .as_ref()
+            .is_some_and(|o| o.len() == 1 && o[0] != "n1")
+            && (2..=3).all(|k| c.owners(k, "pkgA") == owners)
+    });
+    assert_eq!(
+        cluster.double_starts("pkgA"),
+        Vec::<String>::new(),
+        "pkgA's service ran on two nodes at once"
+    );
+    // n1's start never finished: its service never ran there.
+    assert_eq!(pid(&cluster.dir(1)), None);
+}
