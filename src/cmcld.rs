@@ -291,6 +291,7 @@ fn start_agent(settings: AgentSettings) -> anyhow::Result<Agent> {
             let _ending = ending;
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
+                .max_blocking_threads(cimguard_provider::server::BLOCKING_THREADS_MAX)
                 .thread_name("cmcld-wbem")
                 .enable_all()
                 .build()

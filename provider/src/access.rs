@@ -120,8 +120,9 @@ impl PolicyCache {
         view
     }
 
-    /// The answer held at `now`, if it is fresh: the policy, or none after a failed fetch.
-    fn held(&self, now: Instant) -> Option<Option<Arc<AccessView>>> {
+    /// The answer held at `now`, if it is fresh, without fetching: the policy, or none after
+    /// a failed fetch. `None` when a [`PolicyCache::view`] would have to fetch.
+    pub fn held(&self, now: Instant) -> Option<Option<Arc<AccessView>>> {
         let last = self.last.lock().unwrap_or_else(PoisonError::into_inner);
         let fetched = last.as_ref()?;
         let fresh_for = if fetched.policy.is_some() {
@@ -174,6 +175,18 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// Whether [`Resolver::addresses`] of `host` answers without resolving: an address, or a
+    /// name resolved less than [`RESOLVED_FOR`] ago.
+    pub fn is_known(&self, host: &str) -> bool {
+        host.parse::<IpAddr>().is_ok()
+            || self
+                .cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(host)
+                .is_some_and(|(at, _)| at.elapsed() < RESOLVED_FOR)
+    }
+
     /// The addresses of `host` (an address itself, or a name).
     pub fn addresses(&self, host: &str) -> Vec<IpAddr> {
         if let Ok(address) = host.parse::<IpAddr>() {
@@ -229,6 +242,14 @@ fn host_matches(view: &AccessView, host: &UserHost, peer: IpAddr, resolver: &Res
             .into_iter()
             .any(|a| canonical(a) == peer),
     }
+}
+
+/// Whether [`cluster_role`] of `view` answers without resolving a host name.
+pub fn resolves_from_memory(view: &AccessView, resolver: &Resolver) -> bool {
+    view.cluster.iter().all(|p| match &p.host {
+        UserHost::Host(name) => resolver.is_known(name),
+        UserHost::AnyServiceguardNode | UserHost::ClusterMemberNode => true,
+    })
 }
 
 /// The highest role the cluster file's triples give `user` from `peer`: MONITOR at most when

@@ -21,6 +21,16 @@ use crate::service::{LocalUser, Peer, Service};
 /// commands: each makes one at a time).
 const LOCAL_CONNECTIONS_MAX: usize = 16;
 
+/// The most threads an agent's runtime keeps for blocking work (its `max_blocking_threads`).
+///
+/// A request that may wait on the cluster daemon (a status, a command, a package's end)
+/// leaves the runtime's workers with `block_in_place`, which hands the worker to a thread of
+/// this pool. Unbounded (tokio's default is 512), a busy agent grew a thread per waiting
+/// request, each with its own allocator arenas: 64 clients drove one past 150 threads and
+/// 400 MB. Past the bound, a worker waits for a thread to come free; the daemon answers one
+/// request at a time anyway.
+pub const BLOCKING_THREADS_MAX: usize = 64;
+
 /// Keeps the process out of transparent huge pages (`prctl(PR_SET_THP_DISABLE)`): the server
 /// allocates and frees many small pieces, and 2 MiB pages would turn each touched region into
 /// 2 MiB of resident memory on hosts whose THP mode is `always`. Call it early in `main`; a

@@ -253,6 +253,15 @@ pub struct ServiceguardProvider {
 /// not answer (the users file's roles stand alone then).
 impl AccessPolicySource for ServiceguardProvider {
     fn cluster_role(&self, user: &str, peer: IpAddr) -> Option<Role> {
+        // Most requests find the policy fresh and its names resolved: answered on the worker,
+        // which a block_in_place would hand to a new thread each time.
+        match self.access.held(Instant::now()) {
+            Some(None) => return None,
+            Some(Some(view)) if access::resolves_from_memory(&view, &self.resolver) => {
+                return access::cluster_role(&view, user, peer, &self.resolver);
+            }
+            _ => {}
+        }
         // Off the runtime's workers: the policy may be fetched and a host name resolved.
         blocking(|| {
             let view = self.access_view()?;
@@ -336,6 +345,15 @@ impl ServiceguardProvider {
 
     /// The instances of a snapshot fetched at most [`FRESH_FOR`] before this call.
     fn model(&self) -> Result<Arc<Model>, OperationError> {
+        // A fresh model is handed out on the worker: most requests find one, and a
+        // block_in_place hands the worker to a new thread each time.
+        if let Ok(cache) = self.cache.try_lock() {
+            if let Some((fetched, model)) = cache.as_ref() {
+                if *fetched + FRESH_FOR >= Instant::now() {
+                    return Ok(model.clone());
+                }
+            }
+        }
         // The lock is taken inside: a request waiting for another's fetch waits off the
         // runtime's workers too.
         blocking(|| self.model_blocking())

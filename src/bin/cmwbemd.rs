@@ -175,6 +175,7 @@ fn main() -> anyhow::Result<()> {
     cimguard_provider::server::limit_huge_pages();
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(cimguard_provider::server::BLOCKING_THREADS_MAX)
         .enable_all()
         .build()
         .context("cannot start the runtime")?;

@@ -112,6 +112,8 @@ struct Heard {
     arrivals: Mutex<Vec<Instant>>,
     /// Told when indications arrive (with `arrivals`).
     arrived: std::sync::Condvar,
+    /// The sequence number of every indication received, in order of arrival.
+    sequences: Mutex<Vec<i64>>,
 }
 
 /// Serves ExportIndication on `listener`, recording the latency written in each indication;
@@ -167,6 +169,7 @@ fn serve(
                             .lock()
                             .unwrap()
                             .extend(std::iter::repeat_n(now, count));
+                        heard.sequences.lock().unwrap().extend(sequences_of(&body));
                         heard.count.fetch_add(count as u64, Ordering::Relaxed);
                         heard.arrived.notify_all();
                         let answer = if batch {
@@ -203,6 +206,15 @@ fn serve(
 fn stamps_of(body: &[u8]) -> Vec<u64> {
     let text = String::from_utf8_lossy(body);
     text.split("NAME=\"Stamp\" TYPE=\"string\"><VALUE>")
+        .skip(1)
+        .filter_map(|rest| rest.split('<').next()?.parse().ok())
+        .collect()
+}
+
+/// The SequenceNumber of every indication in an export request.
+fn sequences_of(body: &[u8]) -> Vec<i64> {
+    let text = String::from_utf8_lossy(body);
+    text.split("NAME=\"SequenceNumber\" TYPE=\"sint64\"><VALUE>")
         .skip(1)
         .filter_map(|rest| rest.split('<').next()?.parse().ok())
         .collect()
@@ -392,6 +404,12 @@ fn wanted(case: &str) -> bool {
     listed("INDICATIONS_BENCH_CASES", case)
 }
 
+/// True when `case` is named in `INDICATIONS_BENCH_CASES` (a long case runs only when asked).
+fn asked(case: &str) -> bool {
+    std::env::var("INDICATIONS_BENCH_CASES")
+        .is_ok_and(|names| names.split(',').any(|n| n.trim() == case))
+}
+
 async fn run(https: bool) {
     let scheme = if https { "HTTPS" } else { "HTTP" };
     let template = Arc::new(template());
@@ -416,6 +434,9 @@ async fn run(https: bool) {
     }
     if wanted("latency") {
         latency(https, scheme, &template, base).await;
+    }
+    if asked("soak") {
+        soak(https, scheme, &template, base).await;
     }
     if wanted("fanout") {
         fanout(https, scheme, &template, base).await;
@@ -573,6 +594,84 @@ async fn latency(https: bool, scheme: &str, template: &Arc<String>, base: Instan
     wait_for(&s.heard, 5_000).await;
     println!(
         "{scheme} latency at 1,000/s (5,000 indications, one commit each): {}",
+        latencies(&s.heard)
+    );
+}
+
+/// The soak: 1,000 indications a second, one commit each, for `INDICATIONS_BENCH_SOAK_SECONDS`
+/// (600); every minute the rate received, the latency and this process's memory (the outbox
+/// and the delivery live here); at the end whether each sequence number arrived exactly once.
+async fn soak(https: bool, scheme: &str, template: &Arc<String>, base: Instant) {
+    let seconds: u64 = std::env::var("INDICATIONS_BENCH_SOAK_SECONDS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(600);
+    let s = setup(https, true, 1, base).await;
+    let total = seconds * 1_000;
+    println!("{scheme} soak at 1,000/s for {seconds} s ({total} indications, one commit each):");
+    println!(
+        "{:>6} {:>10} {:>12} {:>12} {:>10}",
+        "s", "received/s", "p99 ms", "max ms", "RSS MiB"
+    );
+    let start = Instant::now();
+    let mut ticker = tokio::time::interval(Duration::from_millis(1));
+    let mut sent = 0u64;
+    let mut minute = 1;
+    let mut seen_latencies = 0;
+    let mut seen_count = 0;
+    let mut last_sample = start;
+    while sent < total {
+        ticker.tick().await;
+        commit(&s.outbox, &s.destinations, template, base).await;
+        sent += 1;
+        if start.elapsed() >= Duration::from_secs(60 * minute) || sent == total {
+            let count = s.heard.count.load(Ordering::Relaxed);
+            let mut latencies: Vec<u64> =
+                s.heard.latencies.lock().unwrap()[seen_latencies..].to_vec();
+            seen_latencies += latencies.len();
+            latencies.sort_unstable();
+            let p99 = latencies
+                .get(latencies.len().saturating_sub(1) * 99 / 100)
+                .copied()
+                .unwrap_or(0);
+            let rss = std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|t| {
+                    t.lines()
+                        .find(|l| l.starts_with("VmRSS:"))
+                        .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                })
+                .unwrap_or(0);
+            println!(
+                "{:>6} {:>10.0} {:>12.2} {:>12.2} {:>10.1}",
+                start.elapsed().as_secs(),
+                (count - seen_count) as f64 / last_sample.elapsed().as_secs_f64(),
+                p99 as f64 / 1000.0,
+                latencies.last().copied().unwrap_or(0) as f64 / 1000.0,
+                rss as f64 / 1024.0
+            );
+            seen_count = count;
+            last_sample = Instant::now();
+            minute += 1;
+        }
+    }
+    wait_for(&s.heard, total).await;
+    let mut sequences = std::mem::take(&mut *s.heard.sequences.lock().unwrap());
+    let received = sequences.len();
+    let in_order = sequences.windows(2).all(|w| w[0] < w[1]);
+    sequences.sort_unstable();
+    sequences.dedup();
+    let distinct = sequences.len();
+    let missing = (0..total as i64)
+        .filter(|n| sequences.binary_search(n).is_err())
+        .count();
+    println!(
+        "{scheme} soak: {sent} sent, {received} received, {distinct} distinct, {missing} missing, \
+         {} duplicates, in order: {in_order}; {:.0}/s over {:.0} s; {}",
+        received - distinct,
+        received as f64 / start.elapsed().as_secs_f64(),
+        start.elapsed().as_secs_f64(),
         latencies(&s.heard)
     );
 }
