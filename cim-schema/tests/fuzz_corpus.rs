@@ -1,6 +1,7 @@
 //! Replays the committed cargo-fuzz seed corpora (`fuzz/corpus/`) through the same entry points
 //! as the fuzz targets, so that every test run checks the seeds still decode or compile without
-//! a panic, and that the well-formed seeds still succeed.
+//! a panic, that the well-formed seeds still succeed, and that the regression seeds (inputs a
+//! fuzz run found mishandled, named `regression-*`) are refused.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,10 @@ use cim_schema::repository::Repository;
 use cim_schema::xml::{self, Limits};
 
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    corpus_of_at_least(target, 20)
+}
+
+fn corpus_of_at_least(target: &str, least: usize) -> Vec<(PathBuf, Vec<u8>)> {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fuzz/corpus")
         .join(target);
@@ -23,7 +28,7 @@ fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
         .collect();
     files.sort();
     assert!(
-        files.len() >= 20,
+        files.len() >= least,
         "the {target} seed corpus has only {} files",
         files.len()
     );
@@ -43,8 +48,22 @@ fn xml_seeds_decode_without_panic() {
             xml::decode_object_path(&bytes, &limits).is_ok(),
             xml::decode_qualifier_declaration(&bytes, &limits).is_ok(),
             xml::decode_data(&bytes, &limits).is_ok(),
+            xml::decode_export_responses(&bytes, &limits).is_ok(),
         ];
-        // Every seed is a valid message or fragment: some entry point must accept it.
+        // A regression seed is an input a fuzz run found mishandled: it must be refused.
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.starts_with("regression-") {
+            assert!(
+                !results.contains(&true),
+                "{}: a decoder accepts this regression seed",
+                path.display()
+            );
+            continue;
+        }
+        // Every other seed is a valid message or fragment: some entry point must accept it.
         assert!(
             results.contains(&true),
             "{}: no decoder accepts this seed",
@@ -53,6 +72,40 @@ fn xml_seeds_decode_without_panic() {
         decoded += 1;
     }
     assert!(decoded >= 20);
+}
+
+#[test]
+fn query_seeds_parse() {
+    use cim_schema::query::{Filter, Pattern, PatternDialect, QueryLanguage, SelectQuery};
+    // The fuzz target's layout: a language byte (0 WQL, 1 CQL, 2 FQL, 3 a LIKE pattern with
+    // its dialect byte, the pattern, NUL and a subject), then the text. Every seed is valid.
+    for (path, bytes) in corpus_of_at_least("query", 15) {
+        let (&pick, rest) = bytes.split_first().expect("a language byte");
+        let text = std::str::from_utf8(rest).expect("UTF-8");
+        let parsed = match pick % 4 {
+            0 => SelectQuery::parse(QueryLanguage::Wql, text)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            1 => SelectQuery::parse(QueryLanguage::Cql, text)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            2 => Filter::parse(text).map(drop).map_err(|e| e.to_string()),
+            _ => {
+                let (&dialect, rest) = text.as_bytes().split_first().expect("a dialect byte");
+                let dialect = [
+                    PatternDialect::Wql,
+                    PatternDialect::Cql,
+                    PatternDialect::Fql,
+                ][usize::from(dialect % 3)];
+                let rest = std::str::from_utf8(rest).expect("UTF-8");
+                let (source, subject) = rest.split_once('\0').expect("a NUL");
+                Pattern::new(dialect, source)
+                    .map_err(|e| format!("{e:?}"))
+                    .and_then(|p| p.is_match(subject).then_some(()).ok_or("no match".into()))
+            }
+        };
+        assert_eq!(parsed, Ok(()), "{}", path.display());
+    }
 }
 
 /// The files the MOF golden tests include, by their path below `tests/data/mof`.
