@@ -32,6 +32,7 @@ use cim_schema::xml::{decode, Body, Data, Limits, Response};
 use cimguard_tests::cluster::TestCluster;
 use cimguard_tests::failover::{cmcld_program, load_average, machine};
 use cimguard_tests::raw_http::{self, Connection, TlsVersion};
+use cimguard_tests::requests::{instance_name_of, iparam, namespace_elements};
 use cimguard_tests::soak::rss_kib;
 
 const ADMIN: (&str, &str) = ("admin", "load-bench-secret");
@@ -42,17 +43,6 @@ fn setting(name: &str, default: u64) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .filter(|v| *v > 0)
         .unwrap_or(default)
-}
-
-fn namespace(namespace: &str) -> String {
-    namespace
-        .split('/')
-        .map(|s| format!("<NAMESPACE NAME=\"{s}\"/>"))
-        .collect()
-}
-
-fn iparam(name: &str, inner: &str) -> String {
-    format!("<IPARAMVALUE NAME=\"{name}\">{inner}</IPARAMVALUE>")
 }
 
 fn classname(name: &str) -> String {
@@ -80,7 +70,7 @@ impl Call {
             inner: format!(
                 "<IMETHODCALL NAME=\"{method}\"><LOCALNAMESPACEPATH>{}</LOCALNAMESPACEPATH>{params}\
                  </IMETHODCALL>",
-                namespace(ns)
+                namespace_elements(ns)
             ),
         }
     }
@@ -192,13 +182,10 @@ fn exchange(
 
 /// The instance name (as XML) of the first object returned.
 fn first_name(answer: &Answer) -> Result<String, String> {
-    let path = match answer.returned.first() {
-        Some(Data::InstanceName(path)) => path,
-        other => return Err(format!("no instance name: {other:?}")),
-    };
-    let mut encoder = cim_schema::xml::Encoder::new();
-    encoder.instance_name(path).map_err(|e| e.to_string())?;
-    String::from_utf8(encoder.into_bytes()).map_err(|e| e.to_string())
+    match answer.returned.first() {
+        Some(Data::InstanceName(path)) => instance_name_of(path),
+        other => Err(format!("no instance name: {other:?}")),
+    }
 }
 
 #[derive(Default)]
@@ -323,7 +310,7 @@ fn client(client: Client) {
         inner: format!(
             "<METHODCALL NAME=\"GetView\"><LOCALCLASSPATH><LOCALNAMESPACEPATH>{}</LOCALNAMESPACEPATH>\
              <CLASSNAME NAME=\"HP_SGClusteringService\"/></LOCALCLASSPATH></METHODCALL>",
-            namespace("root/cimv2")
+            namespace_elements("root/cimv2")
         ),
     };
     let mut id = 0u64;

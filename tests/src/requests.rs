@@ -14,13 +14,38 @@ use cimguard_provider::http::answer;
 use cimguard_provider::interop::{standard_object_manager, InteropSettings};
 use cimguard_provider::service::{Peer, Service};
 
+/// The `NAMESPACE` elements of `namespace` (`root/cimv2`: two).
+pub fn namespace_elements(namespace: &str) -> String {
+    namespace
+        .split('/')
+        .map(|segment| format!(r#"<NAMESPACE NAME="{segment}"/>"#))
+        .collect()
+}
+
+/// An `IPARAMVALUE` named `name` around `inner`.
+pub fn iparam(name: &str, inner: &str) -> String {
+    format!(r#"<IPARAMVALUE NAME="{name}">{inner}</IPARAMVALUE>"#)
+}
+
+/// An `INSTANCENAME` of `class` with one string key.
+pub fn instance_name(class: &str, key: &str, value: &str) -> String {
+    format!(
+        "<INSTANCENAME CLASSNAME=\"{class}\"><KEYBINDING NAME=\"{key}\">\
+         <KEYVALUE VALUETYPE=\"string\">{value}</KEYVALUE></KEYBINDING></INSTANCENAME>"
+    )
+}
+
+/// `path` written as an `INSTANCENAME` (as a client sends back a path it was given).
+pub fn instance_name_of(path: &cim_schema::model::InstancePath) -> Result<String, String> {
+    let mut encoder = cim_schema::xml::Encoder::new();
+    encoder.instance_name(path).map_err(|e| e.to_string())?;
+    String::from_utf8(encoder.into_bytes()).map_err(|e| e.to_string())
+}
+
 /// The body of an intrinsic method call `method` in `namespace` (`root/interop`) with
 /// `params`, the `IPARAMVALUE` elements written out.
 pub fn imethod_call(id: u32, method: &str, namespace: &str, params: &str) -> String {
-    let namespace: String = namespace
-        .split('/')
-        .map(|segment| format!(r#"<NAMESPACE NAME="{segment}"/>"#))
-        .collect();
+    let namespace = namespace_elements(namespace);
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\n\
          <CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"><MESSAGE ID=\"{id}\" PROTOCOLVERSION=\"1.0\">\

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use cim_schema::xml::{decode, Body, Limits, Response};
 use cimguard_tests::agent::Agent;
 use cimguard_tests::raw_http::{Connection, RawResponse};
+use cimguard_tests::requests::{instance_name, iparam, namespace_elements};
 
 /// The agent's limits in this test: small enough to reach quickly.
 const BODY_BYTES_MAX: usize = 256 * 1024;
@@ -70,13 +71,6 @@ struct Case {
 // ------------------------------------------------------------------ building requests
 
 const ID: &str = "1001";
-
-fn namespace_elements(namespace: &str) -> String {
-    namespace
-        .split('/')
-        .map(|segment| format!("<NAMESPACE NAME=\"{segment}\"/>"))
-        .collect()
-}
 
 /// A whole message around `inner` (what goes in `SIMPLEREQ`).
 fn message(inner: &str) -> String {
@@ -160,10 +154,6 @@ fn good_body() -> String {
     imethod_body("EnumerateClassNames", "root/interop", "")
 }
 
-fn iparam(name: &str, inner: &str) -> String {
-    format!("<IPARAMVALUE NAME=\"{name}\">{inner}</IPARAMVALUE>")
-}
-
 fn classname(name: &str) -> String {
     iparam("ClassName", &format!("<CLASSNAME NAME=\"{name}\"/>"))
 }
@@ -195,14 +185,6 @@ fn filter(language: &str, query: &str) -> String {
              <PROPERTY NAME=\"Query\" TYPE=\"string\"><VALUE>{query}</VALUE></PROPERTY>\
              </INSTANCE>"
         ),
-    )
-}
-
-/// An instance name of `class` with one string key.
-fn instance_name(class: &str, key: &str, value: &str) -> String {
-    format!(
-        "<INSTANCENAME CLASSNAME=\"{class}\"><KEYBINDING NAME=\"{key}\">\
-         <KEYVALUE VALUETYPE=\"string\">{value}</KEYVALUE></KEYBINDING></INSTANCENAME>"
     )
 }
 

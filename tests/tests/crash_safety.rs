@@ -18,6 +18,7 @@ use cim_schema::model::Value;
 use cim_schema::xml::{decode, Body, Data, Limits, Response};
 use cimguard_tests::agent::Agent;
 use cimguard_tests::raw_http::{self, Connection};
+use cimguard_tests::requests::instance_name_of;
 
 fn body(method: &str, params: &str) -> String {
     format!(
@@ -78,11 +79,7 @@ fn instance(class: &str, properties: &[(&str, &str)]) -> String {
 /// The `INSTANCENAME` text of a created instance's returned path.
 fn returned_name(data: &[Data]) -> Result<String, String> {
     match data.first() {
-        Some(Data::InstanceName(path)) => {
-            let mut encoder = cim_schema::xml::Encoder::new();
-            encoder.instance_name(path).map_err(|e| e.to_string())?;
-            String::from_utf8(encoder.into_bytes()).map_err(|e| e.to_string())
-        }
+        Some(Data::InstanceName(path)) => instance_name_of(path),
         other => Err(format!("CreateInstance returned {other:?}")),
     }
 }

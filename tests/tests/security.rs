@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use cim_schema::xml::{decode, Body, Limits, Response};
 use cimguard_tests::agent::{users_file, Agent};
 use cimguard_tests::raw_http::{self, Connection, RawResponse, TlsVersion};
+use cimguard_tests::requests::{instance_name, iparam, namespace_elements};
 
 // ------------------------------------------------------------------ TLS
 
@@ -164,22 +165,11 @@ struct Operation {
     succeeds: bool,
 }
 
-fn namespace_elements(namespace: &str) -> String {
-    namespace
-        .split('/')
-        .map(|segment| format!("<NAMESPACE NAME=\"{segment}\"/>"))
-        .collect()
-}
-
 fn message(id: usize, inner: &str) -> String {
     format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\">\
          <MESSAGE ID=\"{id}\" PROTOCOLVERSION=\"1.0\"><SIMPLEREQ>{inner}</SIMPLEREQ></MESSAGE></CIM>"
     )
-}
-
-fn iparam(name: &str, inner: &str) -> String {
-    format!("<IPARAMVALUE NAME=\"{name}\">{inner}</IPARAMVALUE>")
 }
 
 fn classname(name: &str) -> String {
@@ -188,13 +178,6 @@ fn classname(name: &str) -> String {
 
 fn value(text: &str) -> String {
     format!("<VALUE>{text}</VALUE>")
-}
-
-fn instance_name(class: &str, key: &str, value: &str) -> String {
-    format!(
-        "<INSTANCENAME CLASSNAME=\"{class}\"><KEYBINDING NAME=\"{key}\">\
-         <KEYVALUE VALUETYPE=\"string\">{value}</KEYVALUE></KEYBINDING></INSTANCENAME>"
-    )
 }
 
 fn filter_instance(name: &str) -> String {
