@@ -116,14 +116,39 @@ fn the_coordinator_answers_what_it_carried_out_and_what_it_refused() {
         .run_until(seconds(30), |s| s.running_on("pkgA") == set(&[winner]))
         .unwrap());
 
-    // A command refused for a node: refused at once where the refusal is plain to the node
-    // itself, so nothing is forwarded.
+    // A command the package table rules out, given on a node that does not coordinate: its
+    // copy of the table may be behind, so the coordinator decides and its refusal is the
+    // answer.
+    let again = serial(
+        sim.command(
+            NodeId(2),
+            Command::Run {
+                package: a,
+                node: NodeId(2),
+            },
+        )
+        .unwrap(),
+    );
+    assert!(sim
+        .run_until(seconds(10), |s| answers(s, 2)
+            .iter()
+            .any(|(s, _)| *s == again))
+        .unwrap());
+    let answer = answers(&sim, 2)
+        .into_iter()
+        .find(|(s, _)| *s == again)
+        .unwrap();
+    assert!(
+        answer.1.as_deref().is_some_and(|r| r.contains("running")),
+        "{answer:?}"
+    );
+    // What the configuration alone rules out is refused at once, nothing forwarded.
     assert!(sim
         .command(
             NodeId(2),
             Command::Run {
                 package: a,
-                node: NodeId(2)
+                node: NodeId(7)
             }
         )
         .is_err());
@@ -139,9 +164,9 @@ fn the_coordinator_answers_what_it_carried_out_and_what_it_refused() {
         .unwrap(),
     );
     assert!(sim
-        .run_until(seconds(10), |s| answers(s, 2).len() == 2)
+        .run_until(seconds(10), |s| answers(s, 2).len() == 3)
         .unwrap());
-    assert_eq!(answers(&sim, 2)[1], (halt, None));
+    assert_eq!(answers(&sim, 2)[2], (halt, None));
     assert!(sim
         .run_until(seconds(30), |s| s.running_on("pkgA").is_empty())
         .unwrap());

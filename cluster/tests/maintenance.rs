@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::{notices, seconds, set};
+use common::{answers, notices, seconds, set};
 
 use cimguard_cluster::core::NodeId;
+use cimguard_cluster::core::Taken;
 use cimguard_cluster::packages::{Command, Refusal};
 use cimguard_cluster::sim::{Options, Simulation};
 use cimguard_cluster::status::PackageState;
@@ -100,7 +101,21 @@ fn in_maintenance_mode_failures_are_not_acted_on() {
         package: id,
         on: true,
     };
-    assert_eq!(sim.command(NodeId(1), on), Err(Refusal::SwitchingEnabled));
+    // Refused by the coordinator (n2's copy of the table may be behind): the answer says so.
+    let Ok(Taken::Forwarded(asked)) = sim.command(NodeId(1), on) else {
+        panic!("not forwarded");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answers(s, 1)
+            .iter()
+            .any(|(s, _)| *s == asked))
+        .unwrap());
+    let refused = answers(&sim, 1)
+        .into_iter()
+        .find(|(s, _)| *s == asked)
+        .unwrap()
+        .1;
+    assert_eq!(refused, Some(Refusal::SwitchingEnabled.to_string()));
     sim.command(
         NodeId(1),
         Command::Disable {

@@ -2,6 +2,8 @@
 //! deterministic simulator with its expected outcome, plus randomized runs. A failure prints
 //! the seed; `SIM_SEED=<seed>` replays a randomized run.
 
+mod common;
+
 use std::time::Duration;
 
 use cimguard_cluster::core::{Event, FenceReason, NodeId, NodeSet, Phase, Sabotage, Tiebreaker};
@@ -1217,14 +1219,15 @@ fn cmrunpkg_starts_where_asked_without_enabling_auto_run() {
     // Already running (once node 2 has heard so): refused, with the reason.
     sim.run_for(seconds(3)).unwrap();
     assert_eq!(
-        sim.command(
-            NodeId(1),
+        common::refusal(
+            &mut sim,
+            1,
             Command::Run {
                 package: id,
                 node: NodeId(1)
             }
         ),
-        Err(Refusal::AlreadyRunning { node: NodeId(2) })
+        Some(Refusal::AlreadyRunning { node: NodeId(2) }.to_string())
     );
     // AUTO_RUN stayed off: when node 3 fails the package does not move.
     sim.crash(NodeId(2));
@@ -1291,14 +1294,15 @@ fn package_commands_are_refused_with_serviceguards_reasons() {
     .unwrap();
     sim.run_for(seconds(2)).unwrap();
     assert_eq!(
-        sim.command(
-            NodeId(2),
+        common::refusal(
+            &mut sim,
+            2,
             Command::Run {
                 package: db,
                 node: NodeId(1)
             }
         ),
-        Err(Refusal::SwitchingDisabled { node: NodeId(1) })
+        Some(Refusal::SwitchingDisabled { node: NodeId(1) }.to_string())
     );
     sim.crash(NodeId(0));
     sim.run_for(seconds(60)).unwrap();

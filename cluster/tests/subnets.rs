@@ -251,16 +251,20 @@ fn a_package_is_not_placed_where_its_subnet_is_down() {
     assert!(sim
         .run_until(seconds(60), |s| halted_everywhere(s, id))
         .unwrap());
-    let refused = Err(Refusal::SubnetDown {
-        node: NodeId(0),
-        subnet: subnet(),
-    });
+    let refused = Some(
+        Refusal::SubnetDown {
+            node: NodeId(0),
+            subnet: subnet(),
+        }
+        .to_string(),
+    );
     for given_on in 0..3 {
         let run = Command::Run {
             package: id,
             node: NodeId(0),
         };
-        assert_eq!(sim.command(NodeId(given_on), run), refused);
+        // At once on the coordinator, in its answer elsewhere.
+        assert_eq!(common::refusal(&mut sim, given_on, run), refused);
     }
     let error = Refusal::SubnetDown {
         node: NodeId(0),

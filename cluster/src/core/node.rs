@@ -861,7 +861,21 @@ impl Node {
             return Err(Refusal::ClusterNotRunning);
         }
         let members = self.placeable(now);
-        self.packages.check_command(members, &command)?;
+        // The coordinator checks the command against the table it keeps. Another node's copy
+        // may not have the last change yet (a cmmodpkg -e carried out a moment ago through
+        // another node): a node that forwards refuses at once only what the configuration
+        // alone rules out, and leaves the rest to the coordinator, whose refusal comes back
+        // as the answer.
+        let coordinator = self.view.coordinator();
+        match self.packages.check_command(members, &command) {
+            Err(refusal)
+                if refusal.is_by_configuration()
+                    || coordinator.is_none_or(|c| c == self.settings.me) =>
+            {
+                return Err(refusal)
+            }
+            _ => {}
+        }
         if let Command::Maintenance { package, on: true } = command {
             // Not for a package whose node is detaching it (serviceguard.md 6.5).
             let detaching = self.detaching(now);
@@ -874,7 +888,7 @@ impl Node {
                 return Err(Refusal::Halting);
             }
         }
-        let taken = match self.view.coordinator() {
+        let taken = match coordinator {
             Some(coordinator) if coordinator != self.settings.me => {
                 let epoch = self.view.epoch;
                 self.forward(coordinator, |serial| Message::Command {

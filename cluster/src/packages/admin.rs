@@ -223,6 +223,18 @@ pub enum Refusal {
     },
 }
 
+impl Refusal {
+    /// True for a refusal that follows from the configuration alone (no such package, a node
+    /// not in its node_name list), which every node's copy shows alike; the others depend on
+    /// the package table, whose last change may not have reached every node yet.
+    pub fn is_by_configuration(&self) -> bool {
+        matches!(
+            self,
+            Refusal::UnknownPackage | Refusal::NotAnAllowedNode { .. } | Refusal::UnknownService
+        )
+    }
+}
+
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

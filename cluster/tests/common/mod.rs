@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use cimguard_cluster::core::{Event, NodeId, NodeSet};
+use cimguard_cluster::core::{Event, NodeId, NodeSet, Taken};
+use cimguard_cluster::packages::Command;
 use cimguard_cluster::sim::{NoticeRecord, Simulation};
 
 /// The node set of these node numbers.
@@ -25,6 +26,30 @@ pub fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
         .filter(|r| r.notice.event_id() == id)
         .cloned()
         .collect()
+}
+
+/// Why `command` given on `node` was refused, as the client hears it: at once, or in the
+/// coordinator's answer to a forwarded command (waited for, at most 10 s); `None` when it
+/// was carried out.
+pub fn refusal(sim: &mut Simulation, node: u32, command: Command) -> Option<String> {
+    match sim.command(NodeId(node), command) {
+        Err(refusal) => Some(refusal.to_string()),
+        Ok(Taken::Forwarded(serial)) => {
+            let heard = sim
+                .run_until(seconds(10), |s| {
+                    answers(s, node)
+                        .iter()
+                        .any(|(answered, _)| *answered == serial)
+                })
+                .unwrap();
+            assert!(heard, "no answer to command {serial} on node {node}");
+            answers(sim, node)
+                .into_iter()
+                .find(|(answered, _)| *answered == serial)
+                .and_then(|(_, refusal)| refusal)
+        }
+        Ok(_) => None,
+    }
 }
 
 /// The answers to forwarded (or held) commands `node` heard so far: (serial, refusal).
