@@ -129,17 +129,9 @@ fn the_coordinator_answers_what_it_carried_out_and_what_it_refused() {
         )
         .unwrap(),
     );
-    assert!(sim
-        .run_until(seconds(10), |s| answers(s, 2)
-            .iter()
-            .any(|(s, _)| *s == again))
-        .unwrap());
-    let answer = answers(&sim, 2)
-        .into_iter()
-        .find(|(s, _)| *s == again)
-        .unwrap();
+    let answer = common::answer_to(&mut sim, 2, again);
     assert!(
-        answer.1.as_deref().is_some_and(|r| r.contains("running")),
+        answer.as_deref().is_some_and(|r| r.contains("running")),
         "{answer:?}"
     );
     // What the configuration alone rules out is refused at once, nothing forwarded.

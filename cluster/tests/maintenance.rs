@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{answers, notices, seconds, set};
+use common::{notices, seconds, set};
 
 use cimguard_cluster::core::NodeId;
 use cimguard_cluster::core::Taken;
@@ -105,17 +105,10 @@ fn in_maintenance_mode_failures_are_not_acted_on() {
     let Ok(Taken::Forwarded(asked)) = sim.command(NodeId(1), on) else {
         panic!("not forwarded");
     };
-    assert!(sim
-        .run_until(seconds(10), |s| answers(s, 1)
-            .iter()
-            .any(|(s, _)| *s == asked))
-        .unwrap());
-    let refused = answers(&sim, 1)
-        .into_iter()
-        .find(|(s, _)| *s == asked)
-        .unwrap()
-        .1;
-    assert_eq!(refused, Some(Refusal::SwitchingEnabled.to_string()));
+    assert_eq!(
+        common::answer_to(&mut sim, 1, asked),
+        Some(Refusal::SwitchingEnabled.to_string())
+    );
     sim.command(
         NodeId(1),
         Command::Disable {

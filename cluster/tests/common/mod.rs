@@ -34,22 +34,26 @@ pub fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
 pub fn refusal(sim: &mut Simulation, node: u32, command: Command) -> Option<String> {
     match sim.command(NodeId(node), command) {
         Err(refusal) => Some(refusal.to_string()),
-        Ok(Taken::Forwarded(serial)) => {
-            let heard = sim
-                .run_until(seconds(10), |s| {
-                    answers(s, node)
-                        .iter()
-                        .any(|(answered, _)| *answered == serial)
-                })
-                .unwrap();
-            assert!(heard, "no answer to command {serial} on node {node}");
-            answers(sim, node)
-                .into_iter()
-                .find(|(answered, _)| *answered == serial)
-                .and_then(|(_, refusal)| refusal)
-        }
+        Ok(Taken::Forwarded(serial)) => answer_to(sim, node, serial),
         Ok(_) => None,
     }
+}
+
+/// The coordinator's answer to the command `node` forwarded as `serial` (waited for, at
+/// most 10 s): why it was refused, `None` when carried out.
+pub fn answer_to(sim: &mut Simulation, node: u32, serial: u64) -> Option<String> {
+    let heard = sim
+        .run_until(seconds(10), |s| {
+            answers(s, node)
+                .iter()
+                .any(|(answered, _)| *answered == serial)
+        })
+        .unwrap();
+    assert!(heard, "no answer to command {serial} on node {node}");
+    answers(sim, node)
+        .into_iter()
+        .find(|(answered, _)| *answered == serial)
+        .and_then(|(_, refusal)| refusal)
 }
 
 /// The answers to forwarded (or held) commands `node` heard so far: (serial, refusal).
