@@ -32,7 +32,8 @@ struct Cli {
     /// --danger-plain-http-beyond-loopback).
     #[arg(long = "http", value_name = "ADDRESS")]
     http: Vec<SocketAddr>,
-    /// Allow plain HTTP on addresses other than loopback.
+    /// Allow plain HTTP on addresses other than loopback (Basic credentials sent in clear
+    /// from beyond loopback are still refused, 403).
     #[arg(long)]
     danger_plain_http_beyond_loopback: bool,
     /// Accept requests without credentials, as user `anonymous` with the FULL_ADMIN role
