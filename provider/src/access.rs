@@ -178,27 +178,26 @@ impl Resolver {
     /// Whether [`Resolver::addresses`] of `host` answers without resolving: an address, or a
     /// name resolved less than [`RESOLVED_FOR`] ago.
     pub fn is_known(&self, host: &str) -> bool {
-        host.parse::<IpAddr>().is_ok()
-            || self
-                .cache
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(host)
-                .is_some_and(|(at, _)| at.elapsed() < RESOLVED_FOR)
+        self.known(host, Instant::now()).is_some()
+    }
+
+    /// The addresses of `host` if they need no resolving at `now`.
+    fn known(&self, host: &str, now: Instant) -> Option<Vec<IpAddr>> {
+        if let Ok(address) = host.parse::<IpAddr>() {
+            return Some(vec![address]);
+        }
+        let cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+        let (at, addresses) = cache.get(host)?;
+        (now.duration_since(*at) < RESOLVED_FOR).then(|| addresses.clone())
     }
 
     /// The addresses of `host` (an address itself, or a name).
     pub fn addresses(&self, host: &str) -> Vec<IpAddr> {
-        if let Ok(address) = host.parse::<IpAddr>() {
-            return vec![address];
-        }
         let now = Instant::now();
-        let cache = || self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, addresses)) = cache().get(host) {
-            if now.duration_since(*at) < RESOLVED_FOR {
-                return addresses.clone();
-            }
+        if let Some(addresses) = self.known(host, now) {
+            return addresses;
         }
+        let cache = || self.cache.lock().unwrap_or_else(PoisonError::into_inner);
         // Resolved without the lock: a slow name must not hold up the others' requests.
         let addresses: Vec<IpAddr> = (host, 0)
             .to_socket_addrs()
