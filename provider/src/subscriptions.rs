@@ -164,10 +164,13 @@ impl SubscriptionStore {
         store
     }
 
-    /// Reads the records again from the shared map if it changed.
-    fn refresh(&self) {
+    /// Reads the records again from the shared map if it changed. A copy older than the one
+    /// held (read by a request that was overtaken by another) is not installed: the records
+    /// only move forward, and a change this store made stays shown once it was. False when
+    /// the shared map could not be read.
+    fn refresh(&self) -> bool {
         let Some(shared) = &self.shared else {
-            return;
+            return true;
         };
         let known = *self
             .copy
@@ -175,7 +178,8 @@ impl SubscriptionStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let ok = std::sync::atomic::Ordering::Relaxed;
         match crate::serviceguard::blocking(|| shared.values(known)) {
-            Ok(None) => self.known.store(true, ok),
+            // The copy held is still the current one: as whole as it was.
+            Ok(None) => true,
             Ok(Some((copy, values))) => {
                 let mut records = Vec::new();
                 let mut whole = true;
@@ -191,17 +195,30 @@ impl SubscriptionStore {
                         }
                     }
                 }
-                *self.lock() = records;
-                // With a record left out, a destination missing is no deletion.
-                self.known.store(whole, ok);
-                *self
+                let mut held = self.lock();
+                let mut held_copy = self
                     .copy
                     .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(copy);
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // (incarnation, changes): a daemon's later life has a greater incarnation.
+                if held_copy.is_some_and(|held_copy| copy <= held_copy) {
+                    return true;
+                }
+                *held = records;
+                *held_copy = Some(copy);
+                // With a record left out, a destination missing is no deletion.
+                self.known.store(whole, ok);
+                true
             }
             Err(error) => {
                 self.known.store(false, ok);
+                // The next read takes the whole map, whichever copy it is.
+                *self
+                    .copy
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
                 tracing::warn!(%error, "the cluster's subscriptions could not be read; serving the last copy");
+                false
             }
         }
     }
@@ -448,6 +465,18 @@ impl SubscriptionStore {
                          cluster, which must be running): {error}"
                     ))
                 })?;
+            // The daemon answers a change once its own copy shows it: the copy read now
+            // holds it, and every change made elsewhere meanwhile. `next` does not hold the
+            // latter, so it is kept only when the copy cannot be read.
+            if !self.refresh() {
+                let mut held = self.lock();
+                *held = next;
+                *self
+                    .copy
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+            }
+            return Ok(result);
         } else if let Some(path) = &self.file {
             save(path, &next).map_err(|error| {
                 tracing::error!(%error, "the subscription store could not be written");

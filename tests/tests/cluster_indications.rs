@@ -754,3 +754,58 @@ fn an_https_listener_hears_only_if_its_certificate_is_trusted() {
     assert!(bad.indications().is_empty(), "{:?}", bad.indications());
     assert_eq!(good.indications().len(), 1, "{:?}", good.indications());
 }
+
+/// Subscription objects are kept by the cluster, whichever node's agent takes them: a client
+/// reads its own write back at once from the node it wrote through, coordinator or not, while
+/// clients at every node write at the same time.
+#[test]
+fn each_agent_reads_back_at_once_the_subscription_writes_it_took_while_all_write() {
+    use cimguard_tests::pyagent::{describe, output_within};
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let (threads, rounds) = (6, 12);
+    let writers: Vec<_> = (1..=3)
+        .map(|k| {
+            let mut command = cluster.agent_script(k, "own_writes.py", MONITOR);
+            command.args([
+                "--tag",
+                &format!("own-n{k}"),
+                "--threads",
+                &threads.to_string(),
+                "--rounds",
+                &rounds.to_string(),
+            ]);
+            std::thread::spawn(move || output_within(&mut command, Duration::from_secs(300)))
+        })
+        .collect();
+    for (k, writer) in (1..=3).zip(writers) {
+        let output = writer
+            .join()
+            .expect("the writer thread")
+            .unwrap_or_else(|e| panic!("n{k}: {e}\n{}", cluster.logs()));
+        assert!(output.status.success(), "n{k}: {}", describe(&output));
+        let summary: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("n{k}: {e}: {}", describe(&output)));
+        assert_eq!(summary["errors"], json!([]), "n{k}: {summary}");
+        assert_eq!(summary["rounds"], threads * rounds, "n{k}: {summary}");
+    }
+    // Every node's agent comes to serve none of them (each was deleted).
+    cluster.wait_for(BOUND, "no filter left", |c| {
+        (1..=3).all(|k| {
+            let found = c.cim(
+                k,
+                MONITOR,
+                &json!({"op": "enumerate", "class": "CIM_IndicationFilter", "namespace": "root/interop"}),
+            );
+            found.as_array().is_some_and(|filters| {
+                !filters.iter().any(|f| {
+                    f["properties"]["Name"]
+                        .as_str()
+                        .is_some_and(|name| name.starts_with("own-"))
+                })
+            })
+        })
+    });
+}

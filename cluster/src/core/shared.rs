@@ -224,6 +224,11 @@ impl SharedMap {
         self.floor
     }
 
+    /// The live value at `key` (none when absent or deleted).
+    pub fn value(&self, key: &str) -> Option<&str> {
+        self.entries.get(key)?.1.as_deref()
+    }
+
     /// The live values (no tombstones), by key.
     pub fn values(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries

@@ -470,6 +470,11 @@ struct Awaiting {
     /// When it is given up on.
     deadline: std::time::Instant,
     reply: mpsc::Sender<Reply>,
+    /// A change of the shared map (key, value): answered only once this node's copy shows
+    /// it too, so that whoever made it reads it back from this node at once.
+    share: Option<(String, Option<String>)>,
+    /// The coordinator took the change; the reply waits for this node's copy.
+    taken: bool,
 }
 
 /// The answer to a command the core took.
@@ -1511,6 +1516,10 @@ const DEPENDENTS_RUNNING: &str = "packages that depend on it are running";
 /// How long an admin request forwarded to the package coordinator waits for its answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(10);
 
+/// How long a change of the shared map the coordinator took waits, before it is answered,
+/// for this node's copy to show it.
+const SHARE_SHOWN_WAIT: Duration = Duration::from_secs(2);
+
 fn write_reply(writer: &mut UnixStream, reply: &Reply) -> io::Result<()> {
     let mut text = serde_json::to_string(reply).map_err(io::Error::other)?;
     text.push('\n');
@@ -1679,26 +1688,34 @@ impl Driver {
                     self.perform(action);
                 }
             }
-            Input::Admin { request, reply } => match self.admin(now, request) {
-                Answer::Now(answer) => self.give(&reply, answer),
-                Answer::Later(serial) => self.awaiting.push(Awaiting {
-                    serial,
-                    deadline: std::time::Instant::now() + ANSWER_WAIT,
-                    reply,
-                }),
-                Answer::OnNotice {
-                    after,
-                    until,
-                    with_status,
-                } => {
-                    self.notice_waiters.push(NoticeWaiter {
+            Input::Admin { request, reply } => {
+                let share = match &request {
+                    Request::Share { key, value } => Some((key.clone(), value.clone())),
+                    _ => None,
+                };
+                match self.admin(now, request) {
+                    Answer::Now(answer) => self.give(&reply, answer),
+                    Answer::Later(serial) => self.awaiting.push(Awaiting {
+                        serial,
+                        deadline: std::time::Instant::now() + ANSWER_WAIT,
+                        reply,
+                        share,
+                        taken: false,
+                    }),
+                    Answer::OnNotice {
                         after,
                         until,
                         with_status,
-                        reply,
-                    });
+                    } => {
+                        self.notice_waiters.push(NoticeWaiter {
+                            after,
+                            until,
+                            with_status,
+                            reply,
+                        });
+                    }
                 }
-            },
+            }
             Input::Supervisor(report) => self.report(now, report),
             Input::QuorumServer { id, answer } => {
                 self.node.handle_quorum_server(now, id, answer);
@@ -2108,9 +2125,25 @@ impl Driver {
 
     /// The package coordinator answered the forwarded command `serial`.
     fn answered(&mut self, serial: u64, refusal: Option<String>) {
-        let Some(at) = self.awaiting.iter().position(|a| a.serial == serial) else {
+        let Some(at) = self
+            .awaiting
+            .iter()
+            .position(|a| a.serial == serial && !a.taken)
+        else {
             return;
         };
+        if refusal.is_none() {
+            let awaiting = &mut self.awaiting[at];
+            if let Some((key, value)) = &awaiting.share {
+                if self.node.shared().value(key) != value.as_deref() {
+                    // The coordinator's change is on its way to this node's copy (or was
+                    // lost, and comes with the next whole copy): the reply waits for it.
+                    awaiting.taken = true;
+                    awaiting.deadline = std::time::Instant::now() + SHARE_SHOWN_WAIT;
+                    return;
+                }
+            }
+        }
         let awaiting = self.awaiting.swap_remove(at);
         let reply = match refusal {
             None => Reply::Done,
@@ -2139,8 +2172,8 @@ impl Driver {
         }
     }
 
-    /// Gives up on the answers not given in time; answers the notices requests whose wait
-    /// is over (with none).
+    /// Gives up on the answers not given in time; answers the shared-map changes that this
+    /// node's copy now shows, and the notices requests whose wait is over (with none).
     fn expire_answers(&mut self) {
         let now = std::time::Instant::now();
         let (over, waiting): (Vec<NoticeWaiter>, Vec<NoticeWaiter>) =
@@ -2152,11 +2185,25 @@ impl Driver {
             let reply = self.notices_after(waiter.after, waiter.with_status);
             self.give(&waiter.reply, reply);
         }
+        let shared = self.node.shared();
         let (late, waiting): (Vec<Awaiting>, Vec<Awaiting>) = std::mem::take(&mut self.awaiting)
             .into_iter()
-            .partition(|a| a.deadline <= now);
+            .partition(|a| {
+                a.deadline <= now
+                    || (a.taken
+                        && a.share
+                            .as_ref()
+                            .is_some_and(|(key, value)| shared.value(key) == value.as_deref()))
+            });
         self.awaiting = waiting;
         for awaiting in late {
+            if awaiting.taken {
+                // Shown here, or not yet after SHARE_SHOWN_WAIT: the cluster holds it all the
+                // same (a newer change of the key, or a lost message the next whole copy
+                // brings, keeps this copy from showing it).
+                self.give(&awaiting.reply, Reply::Done);
+                continue;
+            }
             self.give(
                 &awaiting.reply,
                 Reply::Error(format!(
