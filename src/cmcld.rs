@@ -82,6 +82,9 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
             }
         };
     }
+    if let Err(e) = cimguard_cluster::runtime::allocator::return_large_allocations() {
+        eprintln!("cmcld: {e}: large allocations may stay with the process after they are freed");
+    }
     let state_dir = args
         .state_dir
         .clone()

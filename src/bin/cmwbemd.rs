@@ -174,6 +174,9 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     cimguard_provider::server::limit_huge_pages();
+    if let Err(error) = cimguard_cluster::runtime::allocator::return_large_allocations() {
+        tracing::warn!(%error, "large allocations may stay with the process after they are freed");
+    }
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .max_blocking_threads(cimguard_provider::server::BLOCKING_THREADS_MAX)

@@ -6,6 +6,7 @@
 //! follows (issue 5).
 
 pub mod admin;
+pub mod allocator;
 pub mod auth;
 pub mod control;
 pub mod daemon;
