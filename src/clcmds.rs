@@ -192,7 +192,7 @@ fn strings(items: &[String]) -> Value {
 fn wait_for(
     client: &Client,
     wait: Duration,
-    done: impl Fn(&Snapshot) -> bool,
+    mut done: impl FnMut(&Snapshot) -> bool,
 ) -> Result<Option<Snapshot>, String> {
     let deadline = Instant::now() + wait;
     loop {
@@ -613,9 +613,51 @@ fn apply(
     if unchanged {
         return Ok(Applied::Unchanged);
     }
-    match wait_for(client, GENERATION_WAIT, |s| s.generation > before) {
+    // The configuration takes effect with the next membership the coordinator that took it
+    // commits. Should that coordinator fail first, the next one carries it on only if a
+    // member accepted it already, and then it is in effect here as soon as the new
+    // membership is: a membership under another coordinator without it means it is lost,
+    // which is said at once rather than at the end of the wait.
+    let mut taker = None;
+    let mut lost = None;
+    let waited = wait_for(client, GENERATION_WAIT, |s| {
+        if s.generation > before {
+            return true;
+        }
+        match (taker, s.coordinator) {
+            (None, now) => taker = Some(now),
+            (Some(Some(took)), Some(now)) if s.status == ClusterStatus::Up && now != took => {
+                let name = |id| {
+                    s.nodes
+                        .iter()
+                        .find(|n| n.id == id)
+                        .map_or_else(|| format!("{id:?}"), |n| n.name.clone())
+                };
+                lost = Some(format!(
+                    "the cluster coordinator {} left the cluster before the configuration took \
+                     effect, and {} coordinates without it: it was not applied (generation {} \
+                     is in effect; see cmviewcl). Apply it again.",
+                    name(took),
+                    name(now),
+                    s.generation
+                ));
+                return true;
+            }
+            _ => {}
+        }
+        false
+    });
+    if let Some(lost) = lost {
+        return Err(lost);
+    }
+    match waited {
         Ok(Some(s)) => Ok(Applied::Generation(s.generation)),
-        _ => Err(format!(
+        Ok(None) => Err(
+            "the coordinator took the configuration, but this node's agent stopped answering \
+             before it was in effect here: see cmviewcl on another node"
+                .into(),
+        ),
+        Err(_) => Err(format!(
             "the coordinator took the configuration, but it was not in effect here within {} s \
              (see cmviewcl)",
             GENERATION_WAIT.as_secs()

@@ -475,6 +475,9 @@ struct Awaiting {
     share: Option<(String, Option<String>)>,
     /// The coordinator took the change; the reply waits for this node's copy.
     taken: bool,
+    /// The coordinator the command went to (in its incarnation): should it leave the
+    /// membership before it answers, no answer comes, and the reply says so at once.
+    coordinator: Option<(NodeId, Incarnation)>,
 }
 
 /// The answer to a command the core took.
@@ -1695,13 +1698,20 @@ impl Driver {
                 };
                 match self.admin(now, request) {
                     Answer::Now(answer) => self.give(&reply, answer),
-                    Answer::Later(serial) => self.awaiting.push(Awaiting {
-                        serial,
-                        deadline: std::time::Instant::now() + ANSWER_WAIT,
-                        reply,
-                        share,
-                        taken: false,
-                    }),
+                    Answer::Later(serial) => {
+                        let view = self.node.view();
+                        let coordinator = view
+                            .coordinator()
+                            .and_then(|c| view.incarnations.get(c.index()).map(|&life| (c, life)));
+                        self.awaiting.push(Awaiting {
+                            serial,
+                            deadline: std::time::Instant::now() + ANSWER_WAIT,
+                            reply,
+                            share,
+                            taken: false,
+                            coordinator,
+                        });
+                    }
                     Answer::OnNotice {
                         after,
                         until,
@@ -2186,16 +2196,24 @@ impl Driver {
             self.give(&waiter.reply, reply);
         }
         let shared = self.node.shared();
+        let view = self.node.view();
+        let gone = |a: &Awaiting| {
+            !a.taken
+                && a.coordinator
+                    .is_some_and(|(node, life)| !view.has(node, life))
+        };
         let (late, waiting): (Vec<Awaiting>, Vec<Awaiting>) = std::mem::take(&mut self.awaiting)
             .into_iter()
             .partition(|a| {
                 a.deadline <= now
+                    || gone(a)
                     || (a.taken
                         && a.share
                             .as_ref()
                             .is_some_and(|(key, value)| shared.value(key) == value.as_deref()))
             });
         self.awaiting = waiting;
+        let names = self.node_names();
         for awaiting in late {
             if awaiting.taken {
                 // Shown here, or not yet after SHARE_SHOWN_WAIT: the cluster holds it all the
@@ -2204,12 +2222,22 @@ impl Driver {
                 self.give(&awaiting.reply, Reply::Done);
                 continue;
             }
+            let why = match awaiting.coordinator {
+                Some((node, life)) if !self.node.view().has(node, life) => format!(
+                    "the package coordinator ({}) left the cluster before it answered",
+                    names
+                        .get(node.index())
+                        .map_or_else(|| format!("node {}", node.index()), Clone::clone)
+                ),
+                _ => format!(
+                    "the package coordinator did not answer within {} s",
+                    ANSWER_WAIT.as_secs()
+                ),
+            };
             self.give(
                 &awaiting.reply,
                 Reply::Error(format!(
-                    "the package coordinator did not answer within {} s: the command may or \
-                     may not have been carried out (see cmviewcl)",
-                    ANSWER_WAIT.as_secs()
+                    "{why}: the command may or may not have been carried out (see cmviewcl)"
                 )),
             );
         }
