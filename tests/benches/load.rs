@@ -14,10 +14,14 @@
 //!
 //! The mix, per client, in turn: EnumerateInstances of HP_SGPackage, EnumerateInstanceNames
 //! of HP_SGNode, GetInstance of the cluster, GetClass, EnumerateClassNames, Associators and
-//! ReferenceNames of the cluster, ExecQuery (WQL), OpenEnumerateInstances with its pulls to
-//! the end, OpenQueryInstances (CQL) with its pulls, EnumerateQualifiers, GetView (an
-//! extrinsic method), and an indication filter created, read back and deleted (a write to
-//! the subscription store each). The clients are threads on blocking sockets
+//! ReferenceNames of the cluster, ExecQuery (WQL), EnumerateQualifiers, EnumerateClasses,
+//! AssociatorNames and References of the cluster, GetQualifier; OpenEnumerateInstances,
+//! OpenQueryInstances (CQL), OpenEnumerateInstancePaths, OpenAssociatorInstancePaths and
+//! OpenReferenceInstances, each with its pulls (PullInstancesWithPath, PullInstances,
+//! PullInstancePaths) one object at a time to the end; OpenAssociatorInstances with nothing
+//! returned, then CloseEnumeration; GetView (an extrinsic method); and an indication filter
+//! created, read back, modified (ModifyInstance, its Query), read back and checked, and
+//! deleted (three writes to the subscription store). The clients are threads on blocking sockets
 //! (`raw_http::Connection`); the agent shares the machine's two cores with them and with
 //! the other two nodes. Exits with status 1 when any answer was wrong. Run it as one
 //! foreground command: on the development VM, background processes stall between shell
@@ -36,6 +40,9 @@ use cimguard_tests::requests::{instance_name_of, iparam, namespace_elements};
 use cimguard_tests::soak::rss_kib;
 
 const ADMIN: (&str, &str) = ("admin", "load-bench-secret");
+
+/// The query a filter of the mix is given by ModifyInstance.
+const MODIFIED_QUERY: &str = "SELECT * FROM CIM_InstCreation";
 
 fn setting(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -287,21 +294,89 @@ fn client(client: Client) {
             "root/cimv2",
             "",
         ),
+        Call::intrinsic(
+            "EnumerateClasses",
+            "EnumerateClasses",
+            "root/cimv2",
+            &classname("CIM_ManagedElement"),
+        ),
+        Call::intrinsic(
+            "AssociatorNames",
+            "AssociatorNames",
+            "root/cimv2",
+            &cluster_name.replace("InstanceName", "ObjectName"),
+        ),
+        Call::intrinsic(
+            "References",
+            "References",
+            "root/cimv2",
+            &cluster_name.replace("InstanceName", "ObjectName"),
+        ),
+        Call::intrinsic(
+            "GetQualifier",
+            "GetQualifier",
+            "root/cimv2",
+            &value("QualifierName", "Key"),
+        ),
     ];
-    let open = Call::intrinsic(
-        "OpenEnumerateInstances",
-        "OpenEnumerateInstances",
+    // Each open with the pull that goes on with it, one object at a time to the end.
+    let one = value("MaxObjectCount", "1");
+    let opens = [
+        (
+            Call::intrinsic(
+                "OpenEnumerateInstances",
+                "OpenEnumerateInstances",
+                "root/cimv2",
+                &(classname("HP_SGPackage") + &one),
+            ),
+            "PullInstancesWithPath",
+        ),
+        (
+            Call::intrinsic(
+                "OpenQueryInstances",
+                "OpenQueryInstances",
+                "root/cimv2",
+                &(value("FilterQueryLanguage", "DMTF:CQL")
+                    + &value("FilterQuery", "SELECT * FROM HP_SGNode")
+                    + &value("ReturnQueryResultClass", "FALSE")
+                    + &one),
+            ),
+            "PullInstances",
+        ),
+        (
+            Call::intrinsic(
+                "OpenEnumerateInstancePaths",
+                "OpenEnumerateInstancePaths",
+                "root/cimv2",
+                &(classname("HP_SGNode") + &one),
+            ),
+            "PullInstancePaths",
+        ),
+        (
+            Call::intrinsic(
+                "OpenAssociatorInstancePaths",
+                "OpenAssociatorInstancePaths",
+                "root/cimv2",
+                &(cluster_name.clone() + &one),
+            ),
+            "PullInstancePaths",
+        ),
+        (
+            Call::intrinsic(
+                "OpenReferenceInstances",
+                "OpenReferenceInstances",
+                "root/cimv2",
+                &(cluster_name.clone() + &one),
+            ),
+            "PullInstancesWithPath",
+        ),
+    ];
+    // An enumeration given up before its end: opened with nothing returned, then closed.
+    let open_to_close = Call::intrinsic(
+        "OpenAssociatorInstances",
+        "OpenAssociatorInstances",
         "root/cimv2",
-        &(classname("HP_SGPackage") + &value("MaxObjectCount", "1")),
-    );
-    let open_query = Call::intrinsic(
-        "OpenQueryInstances",
-        "OpenQueryInstances",
-        "root/cimv2",
-        &(value("FilterQueryLanguage", "DMTF:CQL")
-            + &value("FilterQuery", "SELECT * FROM HP_SGNode")
-            + &value("ReturnQueryResultClass", "FALSE")
-            + &value("MaxObjectCount", "1")),
+        &(cluster_name.clone() + &value("MaxObjectCount", "0")),
     );
     let view = Call {
         name: "GetView",
@@ -336,7 +411,7 @@ fn client(client: Client) {
         }
         // Pulls to the end.
         if outcome.is_ok() {
-            for call in [&open, &open_query] {
+            for (call, pull_method) in &opens {
                 let mut answer = match timed(&mut connection, call, &mut id) {
                     Ok(a) => a,
                     Err(e) => {
@@ -350,14 +425,10 @@ fn client(client: Client) {
                         break;
                     };
                     let pull = Call::intrinsic(
-                        "PullInstancesWithPath",
-                        if call.name == "OpenQueryInstances" {
-                            "PullInstances"
-                        } else {
-                            "PullInstancesWithPath"
-                        },
+                        pull_method,
+                        pull_method,
                         "root/cimv2",
-                        &(value("EnumerationContext", &context) + &value("MaxObjectCount", "1")),
+                        &(value("EnumerationContext", &context) + &one),
                     );
                     match timed(&mut connection, &pull, &mut id) {
                         Ok(a) => answer = a,
@@ -368,6 +439,23 @@ fn client(client: Client) {
                     }
                 }
             }
+        }
+        if outcome.is_ok() {
+            outcome = timed(&mut connection, &open_to_close, &mut id).and_then(|answer| {
+                if answer.end {
+                    return Err("OpenAssociatorInstances: at the end with nothing returned".into());
+                }
+                let context = answer
+                    .context
+                    .ok_or("OpenAssociatorInstances: no enumeration context")?;
+                let close = Call::intrinsic(
+                    "CloseEnumeration",
+                    "CloseEnumeration",
+                    "root/cimv2",
+                    &value("EnumerationContext", &context),
+                );
+                timed(&mut connection, &close, &mut id).map(drop)
+            });
         }
         if outcome.is_ok() {
             outcome = timed(&mut connection, &view, &mut id).map(drop);
@@ -398,6 +486,32 @@ fn client(client: Client) {
                     &iparam("InstanceName", &path),
                 );
                 timed(&mut connection, &get, &mut id)?;
+                let modify = Call::intrinsic(
+                    "ModifyInstance",
+                    "ModifyInstance",
+                    "root/interop",
+                    &(iparam(
+                        "ModifiedInstance",
+                        &format!(
+                            "<VALUE.NAMEDINSTANCE>{path}<INSTANCE CLASSNAME=\"CIM_IndicationFilter\">\
+                             <PROPERTY NAME=\"Query\" TYPE=\"string\"><VALUE>{MODIFIED_QUERY}</VALUE>\
+                             </PROPERTY></INSTANCE></VALUE.NAMEDINSTANCE>"
+                        ),
+                    ) + &iparam(
+                        "PropertyList",
+                        "<VALUE.ARRAY><VALUE>Query</VALUE></VALUE.ARRAY>",
+                    )),
+                );
+                timed(&mut connection, &modify, &mut id)?;
+                // Read back: the change is there.
+                let read = timed(&mut connection, &get, &mut id)?;
+                let query = match read.returned.first() {
+                    Some(Data::Instance(instance)) => instance.value("Query").cloned(),
+                    _ => None,
+                };
+                if query != Some(cim_schema::model::Value::String(MODIFIED_QUERY.into())) {
+                    return Err(format!("GetInstance after ModifyInstance: Query {query:?}"));
+                }
                 let delete = Call::intrinsic(
                     "DeleteInstance",
                     "DeleteInstance",

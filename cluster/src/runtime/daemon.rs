@@ -775,10 +775,24 @@ pub fn read_key(path: &Path) -> Result<Vec<u8>, StartError> {
 /// Locks the daemon's memory (mlockall) so that the timing path is never paged out; where
 /// that is refused (no CAP_IPC_LOCK, a small RLIMIT_MEMLOCK) the reason is returned for the
 /// log and the status, and the daemon carries on.
+///
+/// Pages are locked as they are first touched (`MCL_ONFAULT`, Linux 4.4 and later), not
+/// all at once: with `MCL_FUTURE` alone every new mapping is filled and locked whole, so
+/// each thread's 2 MiB stack became 2 MiB of resident memory, and the agent's threads under
+/// 64 clients took 190 MiB of stacks they barely touch (BENCHMARKS.md, load soak). A kernel
+/// that does not know the flag gets the plain lock.
 fn lock_memory() -> Result<(), String> {
     use nix::sys::mman::{mlockall, MlockAllFlags};
-    mlockall(MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE)
-        .map_err(|errno| format!("mlockall refused: {errno}"))
+    let whole = MlockAllFlags::MCL_CURRENT | MlockAllFlags::MCL_FUTURE;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let on_fault = whole | MlockAllFlags::from_bits_retain(nix::libc::MCL_ONFAULT);
+        match mlockall(on_fault) {
+            Err(nix::errno::Errno::EINVAL) => {}
+            other => return other.map_err(|errno| format!("mlockall refused: {errno}")),
+        }
+    }
+    mlockall(whole).map_err(|errno| format!("mlockall refused: {errno}"))
 }
 
 /// Puts the calling thread (the timing thread) under SCHED_RR at a middle real-time
