@@ -376,7 +376,7 @@ fn client(client: Client) {
         "OpenAssociatorInstances",
         "OpenAssociatorInstances",
         "root/cimv2",
-        &(cluster_name.clone() + &value("MaxObjectCount", "0")),
+        &(cluster_name + &value("MaxObjectCount", "0")),
     );
     let view = Call {
         name: "GetView",
