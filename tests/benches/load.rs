@@ -56,6 +56,11 @@ fn classname(name: &str) -> String {
     iparam("ClassName", &format!("<CLASSNAME NAME=\"{name}\"/>"))
 }
 
+/// An intrinsic call of `method` in root/cimv2.
+fn cimv2(method: &'static str, params: &str) -> Call {
+    Call::intrinsic(method, method, "root/cimv2", params)
+}
+
 fn value(name: &str, text: &str) -> String {
     iparam(name, &format!("<VALUE>{text}</VALUE>"))
 }
@@ -240,102 +245,42 @@ fn client(client: Client) {
         Ok(c) => c,
         Err(e) => return totals.error(format!("client {index}: {e}")),
     };
+    let object_name = cluster_name.replace("InstanceName", "ObjectName");
     let mix = [
-        Call::intrinsic(
-            "EnumerateInstances",
-            "EnumerateInstances",
-            "root/cimv2",
-            &classname("HP_SGPackage"),
-        ),
-        Call::intrinsic(
-            "EnumerateInstanceNames",
-            "EnumerateInstanceNames",
-            "root/cimv2",
-            &classname("HP_SGNode"),
-        ),
-        Call::intrinsic("GetInstance", "GetInstance", "root/cimv2", &cluster_name),
-        Call::intrinsic(
-            "GetClass",
-            "GetClass",
-            "root/cimv2",
-            &classname("HP_SGPackage"),
-        ),
-        Call::intrinsic(
-            "EnumerateClassNames",
-            "EnumerateClassNames",
-            "root/cimv2",
-            "",
-        ),
-        Call::intrinsic(
-            "Associators",
-            "Associators",
-            "root/cimv2",
-            &cluster_name.replace("InstanceName", "ObjectName"),
-        ),
-        Call::intrinsic(
-            "ReferenceNames",
-            "ReferenceNames",
-            "root/cimv2",
-            &cluster_name.replace("InstanceName", "ObjectName"),
-        ),
-        Call::intrinsic(
+        cimv2("EnumerateInstances", &classname("HP_SGPackage")),
+        cimv2("EnumerateInstanceNames", &classname("HP_SGNode")),
+        cimv2("GetInstance", &cluster_name),
+        cimv2("GetClass", &classname("HP_SGPackage")),
+        cimv2("EnumerateClassNames", ""),
+        cimv2("Associators", &object_name),
+        cimv2("ReferenceNames", &object_name),
+        cimv2(
             "ExecQuery",
-            "ExecQuery",
-            "root/cimv2",
             &(value("QueryLanguage", "WQL")
                 + &value(
                     "Query",
                     "SELECT Name, Status FROM HP_SGPackage WHERE Name LIKE 'db%'",
                 )),
         ),
-        Call::intrinsic(
-            "EnumerateQualifiers",
-            "EnumerateQualifiers",
-            "root/cimv2",
-            "",
-        ),
-        Call::intrinsic(
-            "EnumerateClasses",
-            "EnumerateClasses",
-            "root/cimv2",
-            &classname("CIM_ManagedElement"),
-        ),
-        Call::intrinsic(
-            "AssociatorNames",
-            "AssociatorNames",
-            "root/cimv2",
-            &cluster_name.replace("InstanceName", "ObjectName"),
-        ),
-        Call::intrinsic(
-            "References",
-            "References",
-            "root/cimv2",
-            &cluster_name.replace("InstanceName", "ObjectName"),
-        ),
-        Call::intrinsic(
-            "GetQualifier",
-            "GetQualifier",
-            "root/cimv2",
-            &value("QualifierName", "Key"),
-        ),
+        cimv2("EnumerateQualifiers", ""),
+        cimv2("EnumerateClasses", &classname("CIM_ManagedElement")),
+        cimv2("AssociatorNames", &object_name),
+        cimv2("References", &object_name),
+        cimv2("GetQualifier", &value("QualifierName", "Key")),
     ];
     // Each open with the pull that goes on with it, one object at a time to the end.
     let one = value("MaxObjectCount", "1");
     let opens = [
         (
-            Call::intrinsic(
+            cimv2(
                 "OpenEnumerateInstances",
-                "OpenEnumerateInstances",
-                "root/cimv2",
                 &(classname("HP_SGPackage") + &one),
             ),
             "PullInstancesWithPath",
         ),
         (
-            Call::intrinsic(
+            cimv2(
                 "OpenQueryInstances",
-                "OpenQueryInstances",
-                "root/cimv2",
                 &(value("FilterQueryLanguage", "DMTF:CQL")
                     + &value("FilterQuery", "SELECT * FROM HP_SGNode")
                     + &value("ReturnQueryResultClass", "FALSE")
@@ -344,38 +289,27 @@ fn client(client: Client) {
             "PullInstances",
         ),
         (
-            Call::intrinsic(
+            cimv2(
                 "OpenEnumerateInstancePaths",
-                "OpenEnumerateInstancePaths",
-                "root/cimv2",
                 &(classname("HP_SGNode") + &one),
             ),
             "PullInstancePaths",
         ),
         (
-            Call::intrinsic(
+            cimv2(
                 "OpenAssociatorInstancePaths",
-                "OpenAssociatorInstancePaths",
-                "root/cimv2",
                 &(cluster_name.clone() + &one),
             ),
             "PullInstancePaths",
         ),
         (
-            Call::intrinsic(
-                "OpenReferenceInstances",
-                "OpenReferenceInstances",
-                "root/cimv2",
-                &(cluster_name.clone() + &one),
-            ),
+            cimv2("OpenReferenceInstances", &(cluster_name.clone() + &one)),
             "PullInstancesWithPath",
         ),
     ];
     // An enumeration given up before its end: opened with nothing returned, then closed.
-    let open_to_close = Call::intrinsic(
+    let open_to_close = cimv2(
         "OpenAssociatorInstances",
-        "OpenAssociatorInstances",
-        "root/cimv2",
         &(cluster_name + &value("MaxObjectCount", "0")),
     );
     let view = Call {
@@ -424,12 +358,7 @@ fn client(client: Client) {
                         outcome = Err(format!("{}: no context and not at the end", call.name));
                         break;
                     };
-                    let pull = Call::intrinsic(
-                        pull_method,
-                        pull_method,
-                        "root/cimv2",
-                        &(value("EnumerationContext", &context) + &one),
-                    );
+                    let pull = cimv2(pull_method, &(value("EnumerationContext", &context) + &one));
                     match timed(&mut connection, &pull, &mut id) {
                         Ok(a) => answer = a,
                         Err(e) => {
@@ -448,12 +377,7 @@ fn client(client: Client) {
                 let context = answer
                     .context
                     .ok_or("OpenAssociatorInstances: no enumeration context")?;
-                let close = Call::intrinsic(
-                    "CloseEnumeration",
-                    "CloseEnumeration",
-                    "root/cimv2",
-                    &value("EnumerationContext", &context),
-                );
+                let close = cimv2("CloseEnumeration", &value("EnumerationContext", &context));
                 timed(&mut connection, &close, &mut id).map(drop)
             });
         }
@@ -583,12 +507,7 @@ fn main() -> ExitCode {
     // The cluster's instance name, for GetInstance and the associations.
     let auth = raw_http::basic(ADMIN.0, ADMIN.1);
     let mut probe = Connection::tls(address, &ca, "127.0.0.1", TlsVersion::Tls13).expect("connect");
-    let names = Call::intrinsic(
-        "EnumerateInstanceNames",
-        "EnumerateInstanceNames",
-        "root/cimv2",
-        &classname("HP_SGCluster"),
-    );
+    let names = cimv2("EnumerateInstanceNames", &classname("HP_SGCluster"));
     let cluster_name = exchange(&mut probe, &names, 1, &auth)
         .and_then(|answer| first_name(&answer))
         .expect("the cluster's instance name");

@@ -63,12 +63,12 @@ fn survivors_reform(cluster: &mut TestCluster, before: u64) -> u64 {
 fn the_admin_socket_gives_the_notices_in_order_from_a_cursor() {
     use cimguard_cluster::runtime::daemon::{Reply, Request};
     let (cluster, _) = formed();
-    let ask = |after: u64| Request::Notices {
+    let ask = |after: u64, wait_ms: u64| Request::Notices {
         after,
-        wait_ms: 0,
+        wait_ms,
         with_status: false,
     };
-    let notices = |after: u64| match cluster.request(1, &ask(after)) {
+    let waiting = |after: u64, wait_ms: u64| match cluster.request(1, &ask(after, wait_ms)) {
         Ok(Reply::Notices {
             incarnation,
             told,
@@ -80,8 +80,11 @@ fn the_admin_socket_gives_the_notices_in_order_from_a_cursor() {
         }
         other => panic!("notices: {other:?}"),
     };
-    // n1 told at least that the cluster is up (or that it joined it), numbered from 1.
-    let (life, told, all) = notices(0);
+    let notices = |after: u64| waiting(after, 0);
+    // n1 told at least that the cluster is up (or that it joined it), numbered from 1. The
+    // membership can show in its status a moment before its notice is told: the first read
+    // waits for one.
+    let (life, told, all) = waiting(0, 10_000);
     assert!(life >= 1);
     assert!(told >= 1 && told == all.len() as u64, "{told} {all:?}");
     let numbers: Vec<u64> = all.iter().map(|n| n.number).collect();
