@@ -3,9 +3,12 @@
 //! kill -9 and started again by the demo, SIGTERM halting everything; and the refusals (a
 //! port in use, a second demo on the same directory, no nodes) before any node starts.
 
+#[path = "../tests/src/ports.rs"]
+mod ports;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, UdpSocket};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -33,27 +36,6 @@ fn directory(test: &str) -> PathBuf {
         std::env::temp_dir().join(format!("cimguard-demo-{test}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&directory);
     directory
-}
-
-/// A port that is free now for UDP and TCP on every address the demo's nodes use
-/// (127.0.0.K and 127.0.1.K), and is not `other`.
-fn free_port(other: u16) -> u16 {
-    loop {
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|probe| probe.local_addr())
-            .expect("a free UDP port")
-            .port();
-        let free = port != other
-            && (1..=NODES).all(|k| {
-                ["127.0.0", "127.0.1"].iter().all(|network| {
-                    let address = format!("{network}.{k}:{port}");
-                    UdpSocket::bind(&address).is_ok() && TcpListener::bind(&address).is_ok()
-                })
-            });
-        if free {
-            return port;
-        }
-    }
 }
 
 /// `cimguard demo --dir DIR --nodes 3 --heartbeat-port HEARTBEAT --wbem-port WBEM`.
@@ -207,8 +189,8 @@ impl Drop for Demo {
 #[test]
 fn runs_a_cluster_restarts_a_killed_node_and_halts_on_sigterm() {
     let dir = directory("cluster");
-    let heartbeat = free_port(0);
-    let wbem = free_port(heartbeat);
+    let heartbeat = ports::free_port();
+    let wbem = ports::free_port();
     let mut demo = Demo::start(&dir, heartbeat, wbem);
     demo.wait_for_line("cimguard demo ready", READY_BOUND);
     let pids: Vec<i32> = (1..=NODES)
@@ -415,8 +397,8 @@ fn assert_refused(output: &Output, code: i32, message: &str) {
 #[test]
 fn refuses_a_port_in_use_before_starting_any_node() {
     let dir = directory("port");
-    let heartbeat = free_port(0);
-    let wbem = free_port(heartbeat);
+    let heartbeat = ports::free_port();
+    let wbem = ports::free_port();
     let _taken = TcpListener::bind(("127.0.0.2", wbem)).expect("node2's WBEM address");
     let output = demo_command(&dir, heartbeat, wbem)
         .output()

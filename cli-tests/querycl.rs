@@ -8,9 +8,11 @@
 //! lookup, names under `.invalid` (and `invalid`) are never looked up, and the rest run
 //! with `-w none`.
 
+#[path = "../tests/src/ports.rs"]
+mod ports;
+
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -454,27 +456,6 @@ fn bad_requests_fail_with_one_line() {
     );
 }
 
-/// A port free now for UDP and TCP on the addresses of the demo's three nodes (127.0.0.K
-/// and 127.0.1.K), and not `other`.
-fn free_port(other: u16) -> u16 {
-    loop {
-        let port = UdpSocket::bind("127.0.0.1:0")
-            .and_then(|probe| probe.local_addr())
-            .expect("a free UDP port")
-            .port();
-        let free = port != other
-            && (1..=3).all(|k| {
-                ["127.0.0", "127.0.1"].iter().all(|network| {
-                    let address = format!("{network}.{k}:{port}");
-                    UdpSocket::bind(&address).is_ok() && TcpListener::bind(&address).is_ok()
-                })
-            });
-        if free {
-            return port;
-        }
-    }
-}
-
 /// A running three-node `cimguard demo`, stopped (with its daemons) when dropped.
 struct Demo {
     child: Child,
@@ -484,8 +465,8 @@ struct Demo {
 impl Demo {
     /// Starts the demo in `dir` and waits until it is ready.
     fn start(dir: &Path) -> Demo {
-        let heartbeat = free_port(0);
-        let wbem = free_port(heartbeat);
+        let heartbeat = ports::free_port();
+        let wbem = ports::free_port();
         let mut child = Command::new(CIMGUARD)
             .arg("demo")
             .arg("--dir")

@@ -9,7 +9,6 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
-use std::net::UdpSocket;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -122,7 +121,7 @@ impl TestCluster {
         let port = if namespaces.is_some() {
             HEARTBEAT_PORT
         } else {
-            free_port()
+            crate::ports::free_port()
         };
         TestCluster {
             directory,
@@ -144,7 +143,7 @@ impl TestCluster {
     pub fn with_agents(&mut self, users: &[(&str, &str, &str)]) {
         assert!(self.namespaces.is_none(), "agents run in loopback clusters");
         crate::agent::users_file(&self.users_path(), users).unwrap_or_else(|e| panic!("{e}"));
-        self.agent_port = Some(free_port());
+        self.agent_port = Some(crate::ports::free_port());
     }
 
     /// The users file of [`TestCluster::with_agents`].
@@ -541,18 +540,6 @@ impl Drop for TestCluster {
         for child in self.children.iter_mut().flatten() {
             let _ = child.kill();
             let _ = child.wait();
-        }
-    }
-}
-
-/// A UDP port free on 127.0.0.1 now (the kernel's choice), for a test cluster's heartbeats.
-/// A port free for UDP (heartbeats) and TCP (the control channel) on 127.0.0.1.
-fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").expect("a free UDP port");
-        let port = udp.local_addr().expect("its address").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod agent;
 pub mod cluster;
 pub mod failover;
 pub mod netns;
+pub mod ports;
 pub mod raw_http;
 pub mod requests;
 pub mod soak;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use cimguard_cluster::packages::ResourceValue;
 use cimguard_cluster::runtime::daemon::{Reply, Request};
 use cimguard_tests::cluster::TestCluster;
+use cimguard_tests::ports::free_port;
 use cimguard_tests::pyagent::client_script;
 use serde_json::{json, Value};
 
@@ -183,13 +184,6 @@ impl Drop for Listener {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 fn kill(pid: u32) {
