@@ -30,6 +30,7 @@ pub mod package_jobs;
 pub mod provider;
 pub mod pull;
 pub(crate) mod query;
+mod repoll;
 pub mod server;
 pub mod service;
 pub mod serviceguard;

@@ -15,6 +15,7 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 
 use crate::http;
+use crate::repoll::Repoll;
 use crate::service::{LocalUser, Peer, Service};
 
 /// Connections the local socket takes at once, apart from the TCP listeners' limit (root's
@@ -458,7 +459,9 @@ async fn serve_http<I>(
         service_fn(move |request| http::handle(service.clone(), peer.clone(), request))
     };
     let connection = builder.serve_connection(io, handler);
-    if let Err(error) = watcher.watch(connection).await {
+    // The request body's channel wakes the connection's own task within a poll: absorbed, so
+    // that no request wakes an idle worker for nothing (see `repoll`).
+    if let Err(error) = Repoll::new(watcher.watch(connection)).await {
         tracing::debug!(peer = %described, %error, "connection ended with an error");
     }
 }
