@@ -79,8 +79,8 @@ impl PullKind {
 pub struct PullRequest {
     /// MaxObjectCount (0 when absent, as DSP0200 says for Open).
     pub max_object_count: u32,
-    /// OperationTimeout, or the default.
-    pub operation_timeout: Duration,
+    /// OperationTimeout in seconds (`None`: absent or NULL, the server's default).
+    pub operation_timeout: Option<u32>,
 }
 
 impl PullRequest {
@@ -133,9 +133,7 @@ impl PullRequest {
         }
         Ok(PullRequest {
             max_object_count: op.uint32("MaxObjectCount")?.unwrap_or(0),
-            operation_timeout: op
-                .uint32("OperationTimeout")?
-                .map_or(Duration::ZERO, |s| Duration::from_secs(u64::from(s))),
+            operation_timeout: op.uint32("OperationTimeout")?,
         })
     }
 }
@@ -199,15 +197,29 @@ impl Contexts {
         kind: PullKind,
         request: PullRequest,
     ) -> Result<Outcome, OperationError> {
-        let timeout = if request.operation_timeout.is_zero() {
-            self.limits.operation_timeout_default
-        } else if request.operation_timeout > self.limits.operation_timeout_max {
-            return Err(OperationError::InvalidOperationTimeout(format!(
-                "OperationTimeout is at most {} seconds here",
-                self.limits.operation_timeout_max.as_secs()
-            )));
-        } else {
-            request.operation_timeout
+        // DSP0200 5.3.2: NULL lets the server choose; 0 asks for a context that never expires,
+        // which a server may refuse with CIM_ERR_INVALID_OPERATION_TIMEOUT. Contexts here
+        // always expire, so that one a client forgets cannot hold its place for ever.
+        let timeout = match request.operation_timeout {
+            None => self.limits.operation_timeout_default,
+            Some(0) => {
+                return Err(OperationError::InvalidOperationTimeout(format!(
+                    "OperationTimeout 0 (never expire) is not accepted: enumeration contexts \
+                     here expire, after at most {} seconds; leave it NULL for the default of {} s",
+                    self.limits.operation_timeout_max.as_secs(),
+                    self.limits.operation_timeout_default.as_secs()
+                )))
+            }
+            Some(seconds) => {
+                let asked = Duration::from_secs(u64::from(seconds));
+                if asked > self.limits.operation_timeout_max {
+                    return Err(OperationError::InvalidOperationTimeout(format!(
+                        "OperationTimeout is at most {} seconds here",
+                        self.limits.operation_timeout_max.as_secs()
+                    )));
+                }
+                asked
+            }
         };
         self.check_room(&op.context.principal)?;
         let items: Peekable<Items> = sequence(op, kind)?.peekable();
@@ -429,9 +441,11 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
                 ..Default::default()
             };
             let paths_only = kind.returns_paths();
-            let instances = op.shaped_instances(&class, shape, true)?;
+            let instances = op.manager.instances(op.context, &class)?;
             let namespace = op.context.namespace.clone();
             let manager = op.manager.clone();
+            // The filter chooses among whole instances; DeepInheritance and PropertyList only
+            // trim the properties of those it chose (DSP0200 5.3.2.1).
             Ok(Box::new(instances.filter_map(move |item| match item {
                 Err(error) => Some(Err(error)),
                 Ok((path, instance)) => {
@@ -440,6 +454,7 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
                             return None;
                         }
                     }
+                    let instance = manager.shape(&namespace, instance, &class, &shape);
                     Some(Ok(with_path(path, instance, paths_only)))
                 }
             })))

@@ -242,6 +242,17 @@ fn errors_have_the_dsp0200_codes() {
                 "root/interop",
                 vec![
                     ("ClassName", class("CIM_Namespace")),
+                    ("OperationTimeout", text("0")),
+                ],
+            ),
+            code::INVALID_OPERATION_TIMEOUT,
+        ),
+        (
+            call(
+                "OpenEnumerateInstances",
+                "root/interop",
+                vec![
+                    ("ClassName", class("CIM_Namespace")),
                     ("FilterQueryLanguage", text("WQL")),
                     ("FilterQuery", text("Name = 'x'")),
                 ],

@@ -1041,6 +1041,9 @@ def open_errors(ctx):
     expect_error(22, "OperationTimeout above the server's maximum",
                  lambda: ctx.conn.OpenEnumerateInstances(
                      "CIM_Namespace", namespace=INTEROP, OperationTimeout=100000))
+    expect_error(22, "OperationTimeout 0 (a context that never expires)",
+                 lambda: ctx.conn.OpenEnumerateInstances(
+                     "CIM_Namespace", namespace=INTEROP, OperationTimeout=0))
     expect_error(26, "ContinueOnError=True",
                  lambda: ctx.conn.OpenEnumerateInstances(
                      "CIM_Namespace", namespace=INTEROP, ContinueOnError=True))
@@ -1164,6 +1167,26 @@ def fql_filters(ctx):
         FilterQuery=PROFILE_FILTER, MaxObjectCount=1,
     ))
     expect_profile_registration(iterated, "IterEnumerateInstances with FQL")
+    # The filter chooses among whole instances: a PropertyList without the filtered property,
+    # or DeepInheritance=False from a superclass, trims the chosen instances only.
+    trimmed = ctx.conn.OpenEnumerateInstances(
+        "CIM_RegisteredProfile", namespace=INTEROP, FilterQueryLanguage="DMTF:FQL",
+        FilterQuery=PROFILE_FILTER, PropertyList=["InstanceID"], MaxObjectCount=100,
+    )
+    expect([sorted(i.keys()) for i in trimmed.instances] == [["InstanceID"]],
+           f"FQL with PropertyList=['InstanceID'] gave {trimmed.instances}")
+    shallow = ctx.conn.OpenEnumerateInstancePaths(
+        "CIM_ManagedElement", namespace=INTEROP, FilterQueryLanguage="DMTF:FQL",
+        FilterQuery=PROFILE_FILTER, MaxObjectCount=100,
+    )
+    expect([p.classname for p in shallow.paths] == ["CIM_RegisteredProfile"],
+           f"FQL on the subclasses of CIM_ManagedElement gave {shallow.paths}")
+    shallow = ctx.conn.OpenEnumerateInstances(
+        "CIM_ManagedElement", namespace=INTEROP, DeepInheritance=False,
+        FilterQueryLanguage="DMTF:FQL", FilterQuery=PROFILE_FILTER, MaxObjectCount=100,
+    )
+    expect(len(shallow.instances) == 1 and "RegisteredName" not in shallow.instances[0],
+           f"FQL with DeepInheritance=False gave {shallow.instances}")
 
 
 @check("queries")
