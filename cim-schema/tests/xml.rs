@@ -809,6 +809,37 @@ fn doctype_entities_and_broken_syntax_are_not_well_formed() {
 }
 
 #[test]
+fn a_document_that_is_not_valid_where_it_stops_but_is_cut_short_is_not_well_formed() {
+    let whole = enumerate("<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"C\"/></IPARAMVALUE>");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("cut after the first tags", b"<CIM><MESSAGE".to_vec()),
+        (
+            "cut inside an attribute list",
+            b"<CIM><MESSAGE ID=\"1\"".to_vec(),
+        ),
+        (
+            "invalid, then a mismatched end tag",
+            b"<CIM><MESSAGE></CIM>".to_vec(),
+        ),
+        ("invalid, then a second root", b"<HTML/><HTML/>".to_vec()),
+        ("unknown element, then cut", {
+            let mut cut = enumerate("<IPARAMVALUE NAME=\"a\"><BOGUS/></IPARAMVALUE>");
+            cut.truncate(cut.len() - 20);
+            cut
+        }),
+    ];
+    for (what, input) in cases {
+        let error = decode(&input, &Limits::DEFAULT).unwrap_err();
+        assert!(
+            matches!(error, DecodeError::NotWellFormed { .. }),
+            "{what}: {error:?}"
+        );
+    }
+    // The whole message decodes: the second reading is only for refused ones.
+    decode(&whole, &Limits::DEFAULT).unwrap();
+}
+
+#[test]
 fn well_formed_but_not_cim_xml_is_not_valid() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("unknown element", enumerate("<IPARAMVALUE NAME=\"a\"><BOGUS/></IPARAMVALUE>")),

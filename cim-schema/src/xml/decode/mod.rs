@@ -29,6 +29,14 @@ use super::message::{
 /// request or response. A batch (`MULTIREQ`, `MULTIEXPREQ`) gives
 /// [`DecodeError::MultipleRequestsUnsupported`].
 pub fn decode(input: &[u8], limits: &Limits) -> std::result::Result<Message, DecodeError> {
+    decode_message(input, limits).map_err(|error| match error {
+        DecodeError::NotWellFormed { .. } | DecodeError::LimitExceeded { .. } => error,
+        // Refused for what it says: unless it is not even well-formed XML.
+        other => Parser::well_formedness_error(input, *limits).unwrap_or(other),
+    })
+}
+
+fn decode_message(input: &[u8], limits: &Limits) -> std::result::Result<Message, DecodeError> {
     let mut parser = Parser::new(input, *limits)?;
     let root = parser.root()?;
     if root.name != b"CIM" {

@@ -218,6 +218,59 @@ impl<'a> Parser<'a> {
         Ok(element)
     }
 
+    /// Reads the whole input again for its XML syntax alone, from a fresh parser: the first
+    /// well-formedness error, or `None` when the document is well-formed (or too large to
+    /// tell within the limits). A decoder stops at the first error it meets, and a document
+    /// cut short can fail as not valid (an attribute missing from the last tag) before its end
+    /// shows it is not well-formed; DSP0200 wants `request-not-well-formed` then.
+    pub fn well_formedness_error(input: &'a [u8], limits: Limits) -> Option<DecodeError> {
+        let mut parser = match Parser::new(input, limits) {
+            Ok(parser) => parser,
+            Err(error @ DecodeError::NotWellFormed { .. }) => return Some(error),
+            Err(_) => return None,
+        };
+        let mut roots = 0;
+        loop {
+            let event = match parser.event() {
+                Ok(event) => event,
+                Err(error @ DecodeError::NotWellFormed { .. }) => return Some(error),
+                Err(_) => return None,
+            };
+            let at_top = parser.open.is_empty();
+            let result = match event {
+                Event::Start(start) => {
+                    roots += usize::from(at_top);
+                    parser.open(&start).map(|_| ())
+                }
+                Event::Empty(_) => {
+                    roots += usize::from(at_top);
+                    Ok(())
+                }
+                Event::End(end) => parser.close(end.name().as_ref()),
+                Event::Text(text) if at_top && !is_whitespace(&text) => {
+                    Err(parser.not_well_formed("content outside the root element"))
+                }
+                Event::CData(_) if at_top => {
+                    Err(parser.not_well_formed("content outside the root element"))
+                }
+                Event::Eof if !parser.open.is_empty() => {
+                    Err(parser.not_well_formed("unexpected end of input: elements left open"))
+                }
+                Event::Eof if roots == 0 => Err(parser.not_well_formed("no root element")),
+                Event::Eof => return None,
+                _ => Ok(()),
+            };
+            match result {
+                Ok(()) if roots > 1 => {
+                    return Some(parser.not_well_formed("more than one root element"))
+                }
+                Ok(()) => {}
+                Err(error @ DecodeError::NotWellFormed { .. }) => return Some(error),
+                Err(_) => return None,
+            }
+        }
+    }
+
     /// Reads up to the root element and opens it.
     pub fn root(&mut self) -> Result<Element<'a>> {
         let mut first = true;
