@@ -55,6 +55,15 @@ pub enum ProtocolError {
     /// M-POST without the DSP0200 mandatory extension declaration.
     #[error("M-POST needs Man: {CIM_MAPPING_URI}; ns=NN")]
     NotExtended,
+    /// M-POST declaring a mandatory extension other than DSP0200's (RFC 2774 section 7).
+    #[error("the mandatory extension {0} is not supported; M-POST takes only {CIM_MAPPING_URI}")]
+    UnknownExtension(String),
+    /// An HTTP/1.1 request without `Host` (RFC 9112 section 3.2).
+    #[error("an HTTP/1.1 request must carry a Host header")]
+    MissingHost,
+    /// `Accept`, `Accept-Charset` or `Accept-Range` rules out the CIM-XML response.
+    #[error("{0}")]
+    NotAcceptable(String),
     /// `CIMOperation` is missing or is not `MethodCall`.
     #[error("CIMOperation must be MethodCall")]
     UnsupportedOperation,
@@ -120,7 +129,14 @@ impl ProtocolError {
     pub fn status(&self) -> (StatusCode, Option<&'static str>) {
         match self {
             ProtocolError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, None),
-            ProtocolError::NotExtended => (StatusCode::NOT_EXTENDED, None),
+            ProtocolError::NotExtended | ProtocolError::UnknownExtension(_) => {
+                (StatusCode::NOT_EXTENDED, None)
+            }
+            ProtocolError::MissingHost => (StatusCode::BAD_REQUEST, None),
+            // DSP0200 names no CIMError value for these; the pywbem listener's choice.
+            ProtocolError::NotAcceptable(_) => {
+                (StatusCode::NOT_ACCEPTABLE, Some("header-mismatch"))
+            }
             ProtocolError::UnsupportedOperation => {
                 (StatusCode::BAD_REQUEST, Some("unsupported-operation"))
             }
@@ -234,11 +250,43 @@ pub async fn handle(
     request: Request<hyper::body::Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let realm = service.config.realm.clone();
-    let response = match serve(service, peer, request).await {
+    // An M-POST that declared the extension is answered within it (DSP0200, RFC 2774).
+    let extension = if request.method().as_str() == "M-POST" {
+        extension_namespace(request.headers()).ok()
+    } else {
+        None
+    };
+    let mut response = match serve(service, peer, request).await {
         Ok(response) => response,
         Err(error) => protocol_error_response(&error, &realm),
     };
+    if let Some(ns) = extension {
+        answer_within_extension(response.headers_mut(), &ns);
+    }
     Ok(response)
+}
+
+/// Marks the response to an M-POST as RFC 2774 and DSP0200 want it: `Ext:` says the
+/// mandatory extension was understood, `Cache-Control: no-cache` keeps caches from serving it
+/// to others, `Man:` declares the extension again with the request's header prefix, and the
+/// CIM headers of the response (`CIMOperation`, `CIMError`) carry that prefix.
+fn answer_within_extension(headers: &mut HeaderMap, ns: &str) {
+    for header in [&CIM_OPERATION, &CIM_ERROR] {
+        if let Some(value) = headers.remove(&header.name) {
+            if let Ok(name) = HeaderName::from_bytes(format!("{ns}-{}", header.spelling).as_bytes())
+            {
+                headers.insert(name, value);
+            }
+        }
+    }
+    headers.insert(HeaderName::from_static("ext"), HeaderValue::from_static(""));
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("{CIM_MAPPING_URI}; ns={ns}")) {
+        headers.insert(HeaderName::from_static("man"), value);
+    }
 }
 
 /// The headers of a CIM request, after the checks (M-POST prefixes removed); the method and
@@ -273,59 +321,153 @@ const CIM_METHOD: CimHeader = CimHeader::new("CIMMethod", "cimmethod");
 const CIM_OBJECT: CimHeader = CimHeader::new("CIMObject", "cimobject");
 const CIM_BATCH: CimHeader = CimHeader::new("CIMBatch", "cimbatch");
 const CIM_PROTOCOL_VERSION: CimHeader = CimHeader::new("CIMProtocolVersion", "cimprotocolversion");
+const CIM_ERROR: CimHeader = CimHeader::new("CIMError", "cimerror");
 
 fn header<'a>(
     headers: &'a HeaderMap,
     prefix: &str,
     header: &CimHeader,
 ) -> Result<Option<&'a str>, ProtocolError> {
-    let value = if prefix.is_empty() {
-        headers.get(&header.name)
+    let mut values = if prefix.is_empty() {
+        headers.get_all(&header.name).iter()
     } else {
-        headers.get(format!("{prefix}{}", header.spelling))
+        headers
+            .get_all(format!("{prefix}{}", header.spelling))
+            .iter()
     };
-    value
-        .map(|v| {
-            v.to_str().map_err(|_| {
-                ProtocolError::HeaderMismatch(format!("header {} is not ascii", header.spelling))
-            })
-        })
-        .transpose()
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    // Sent twice, a CIM header would be read one way here and maybe another way by a proxy
+    // or log in between: the same value twice is tolerated, two values are refused.
+    if values.any(|other| other != value) {
+        return Err(ProtocolError::HeaderMismatch(format!(
+            "header {} is given more than once with different values",
+            header.spelling
+        )));
+    }
+    value.to_str().map(Some).map_err(|_| {
+        ProtocolError::HeaderMismatch(format!("header {} is not ascii", header.spelling))
+    })
 }
 
-/// The `ns=NN` prefix of an M-POST, from its `Man:` header.
-fn extension_prefix(headers: &HeaderMap) -> Result<String, ProtocolError> {
-    let man = headers
-        .get("Man")
-        .and_then(|v| v.to_str().ok())
-        .ok_or(ProtocolError::NotExtended)?;
-    let mut parts = man.split(';').map(str::trim);
-    let uri = parts.next().unwrap_or_default().trim_matches('"');
-    if uri != CIM_MAPPING_URI {
-        return Err(ProtocolError::NotExtended);
-    }
-    for part in parts {
-        if let Some(ns) = part.strip_prefix("ns=") {
-            let ns = ns.trim();
-            if !ns.is_empty() && ns.bytes().all(|b| b.is_ascii_digit()) {
-                return Ok(format!("{ns}-"));
+/// The `ns=NN` header prefix of an M-POST (the digits), from its `Man:` headers.
+///
+/// `Man` is a comma-separated list of extension declarations, each `"uri" ; ns=NN` (RFC 2774
+/// section 4), possibly over several `Man` headers. DSP0200's must be among them, with its
+/// own `ns`; any other mandatory extension is one this server does not understand, and RFC
+/// 2774 section 5.1 forbids serving the request then (510).
+fn extension_namespace(headers: &HeaderMap) -> Result<String, ProtocolError> {
+    let mut namespace = None;
+    for value in headers.get_all("man") {
+        let value = value.to_str().map_err(|_| ProtocolError::NotExtended)?;
+        for declaration in value.split(',').map(str::trim) {
+            if declaration.is_empty() {
+                continue;
             }
+            let mut parts = declaration.split(';').map(str::trim);
+            let uri = parts.next().unwrap_or_default().trim_matches('"');
+            if uri != CIM_MAPPING_URI {
+                return Err(ProtocolError::UnknownExtension(uri.to_owned()));
+            }
+            let ns = parts
+                .filter_map(|part| part.split_once('='))
+                .find(|(name, _)| name.trim() == "ns")
+                .map(|(_, ns)| ns.trim())
+                .filter(|ns| !ns.is_empty() && ns.bytes().all(|b| b.is_ascii_digit()))
+                .ok_or(ProtocolError::NotExtended)?;
+            namespace = Some(ns.to_owned());
         }
     }
-    Err(ProtocolError::NotExtended)
+    namespace.ok_or(ProtocolError::NotExtended)
+}
+
+/// The quality a list header (`Accept`, `Accept-Charset`) gives a value: the highest `q` of
+/// the entries that `matches` (1 when an entry has no `q`), `None` when no entry matches.
+fn quality(headers: &HeaderMap, name: HeaderName, matches: impl Fn(&str) -> bool) -> Option<f32> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|entry| {
+            let mut parts = entry.split(';').map(str::trim);
+            let token = parts.next().unwrap_or_default();
+            if token.is_empty() || !matches(token) {
+                return None;
+            }
+            let q = parts
+                .filter_map(|part| part.split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+                .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok());
+            q
+        })
+        .reduce(f32::max)
+}
+
+/// DSP0200's content negotiation: a request whose `Accept` rules out XML, whose
+/// `Accept-Charset` rules out UTF-8, or that carries `Accept-Range` (which DSP0200 forbids
+/// in requests) is answered 406. Entries this server cannot parse are passed over, and an
+/// empty header is taken as absent: only a clear refusal is refused.
+fn check_acceptable(headers: &HeaderMap) -> Result<(), ProtocolError> {
+    let present = |name: &HeaderName| {
+        headers
+            .get_all(name)
+            .iter()
+            .any(|value| !value.as_bytes().iter().all(u8::is_ascii_whitespace))
+    };
+    if present(&http::header::ACCEPT) {
+        let xml = quality(headers, http::header::ACCEPT, |range| {
+            [
+                "application/xml",
+                "text/xml",
+                "application/*",
+                "text/*",
+                "*/*",
+            ]
+            .iter()
+            .any(|accepted| range.eq_ignore_ascii_case(accepted))
+        });
+        if !xml.is_some_and(|q| q > 0.0) {
+            return Err(ProtocolError::NotAcceptable(
+                "Accept rules out the response's type: it must allow application/xml or text/xml"
+                    .into(),
+            ));
+        }
+    }
+    if present(&http::header::ACCEPT_CHARSET) {
+        let utf8 = quality(headers, http::header::ACCEPT_CHARSET, |charset| {
+            ["utf-8", "utf8", "*"]
+                .iter()
+                .any(|accepted| charset.eq_ignore_ascii_case(accepted))
+        });
+        if !utf8.is_some_and(|q| q > 0.0) {
+            return Err(ProtocolError::NotAcceptable(
+                "Accept-Charset rules out the response's charset: it must allow utf-8".into(),
+            ));
+        }
+    }
+    if headers.contains_key("accept-range") || headers.contains_key("accept-ranges") {
+        return Err(ProtocolError::NotAcceptable(
+            "a CIM request must not carry Accept-Range (DSP0200): responses are sent whole".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn check_headers<'a>(
     method: &Method,
+    version: http::Version,
     headers: &'a HeaderMap,
 ) -> Result<CimHeaders<'a>, ProtocolError> {
     let prefix = if method == Method::POST {
         String::new()
     } else if method.as_str() == "M-POST" {
-        extension_prefix(headers)?
+        format!("{}-", extension_namespace(headers)?)
     } else {
         return Err(ProtocolError::MethodNotAllowed(method.to_string()));
     };
+    check_acceptable(headers)?;
     if let Some(content_type) = headers.get(http::header::CONTENT_TYPE) {
         let content_type = content_type
             .to_str()
@@ -389,12 +531,15 @@ fn check_headers<'a>(
             .decode_utf8()
             .map_err(|_| ProtocolError::HeaderMismatch(format!("{name} is not escaped utf-8")))
     };
-    let accepts_trailers = headers
-        .get_all(http::header::TE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
+    // Chunks and trailers are HTTP/1.1's: an HTTP/1.0 client that sends TE gets the whole
+    // response with its length like any other (RFC 9112 sections 7.1 and 7.4).
+    let accepts_trailers = version >= http::Version::HTTP_11
+        && headers
+            .get_all(http::header::TE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
     let accepts_gzip = headers
         .get_all(http::header::ACCEPT_ENCODING)
         .iter()
@@ -428,9 +573,22 @@ async fn serve(
         service.authenticate(&parts.headers, &peer).await?;
         return Ok(metrics_response(&service).await);
     }
-    let cim = check_headers(&parts.method, &parts.headers)?;
+    if parts.version == http::Version::HTTP_11 && !parts.headers.contains_key(http::header::HOST) {
+        return Err(ProtocolError::MissingHost);
+    }
+    let cim = check_headers(&parts.method, parts.version, &parts.headers)?;
     let principal = service.authenticate(&parts.headers, &peer).await?;
     let limit = service.config.limits.body_bytes_max;
+    // Refused on its announced length, before hyper answers `Expect: 100-continue` by
+    // asking for a body that would be refused anyway.
+    let announced = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(ProtocolError::BodyTooLarge(limit));
+    }
     let body = tokio::time::timeout(
         service.config.limits.body_read_timeout,
         http_body_util::Limited::new(body, limit).collect(),
@@ -562,7 +720,7 @@ pub fn answer(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response<ResponseBody> {
-    let result = check_headers(method, headers)
+    let result = check_headers(method, http::Version::HTTP_11, headers)
         .and_then(|cim| dispatch(service, peer, principal, &cim, body));
     match result {
         Ok(response) => response,
@@ -1490,7 +1648,7 @@ mod tests {
             headers.insert("CIMOperation", HeaderValue::from_static("MethodCall"));
             headers.insert("CIMMethod", HeaderValue::from_static("EnumerateInstances"));
             headers.insert("CIMObject", HeaderValue::from_static("root%2Fcimv2"));
-            let result = check_headers(&Method::POST, &headers);
+            let result = check_headers(&Method::POST, http::Version::HTTP_11, &headers);
             match ok {
                 true => assert!(result.is_ok(), "{content_type}: {:?}", result.err()),
                 false => assert_eq!(
@@ -1500,6 +1658,139 @@ mod tests {
                 ),
             }
         }
+    }
+
+    /// The headers of a good POST of EnumerateInstances, plus `extra`.
+    fn cim_request(extra: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("CIMOperation", HeaderValue::from_static("MethodCall"));
+        headers.insert("CIMMethod", HeaderValue::from_static("EnumerateInstances"));
+        headers.insert("CIMObject", HeaderValue::from_static("root/cimv2"));
+        for (name, value) in extra {
+            headers.append(*name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    #[test]
+    fn man_is_a_list_of_declarations_and_any_unknown_one_is_refused() {
+        let ns = |man: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for value in man {
+                headers.append("Man", HeaderValue::from_str(value).unwrap());
+            }
+            extension_namespace(&headers)
+        };
+        let cim = "http://www.dmtf.org/cim/mapping/http/v1.0";
+        assert_eq!(ns(&[&format!("{cim} ; ns=73")]), Ok("73".into()));
+        assert_eq!(ns(&[&format!("\"{cim}\";ns = 07")]), Ok("07".into()));
+        // Each declaration has its own ns: the DMTF one counts, wherever it stands.
+        let other = "http://example.invalid/x";
+        assert_eq!(
+            ns(&[&format!("{cim}; ns=73, {other}; ns=74")]),
+            Err(ProtocolError::UnknownExtension(other.into()))
+        );
+        assert_eq!(
+            ns(&[&format!("{other}; ns=74, {cim}; ns=73")]),
+            Err(ProtocolError::UnknownExtension(other.into()))
+        );
+        assert_eq!(
+            ns(&[&format!("{cim}; ns=73"), &format!("{other}; ns=74")]),
+            Err(ProtocolError::UnknownExtension(other.into()))
+        );
+        assert_eq!(ns(&[]), Err(ProtocolError::NotExtended));
+        assert_eq!(ns(&[cim]), Err(ProtocolError::NotExtended));
+        assert_eq!(
+            ns(&[&format!("{cim}; ns=ab")]),
+            Err(ProtocolError::NotExtended)
+        );
+        let status = ProtocolError::UnknownExtension(other.into()).status();
+        assert_eq!(status, (StatusCode::NOT_EXTENDED, None));
+    }
+
+    #[test]
+    fn the_response_to_an_m_post_is_marked_and_prefixed() {
+        let mut ok = response_builder().body(()).unwrap();
+        answer_within_extension(ok.headers_mut(), "73");
+        let headers = ok.headers();
+        assert_eq!(headers["73-CIMOperation"], "MethodResponse");
+        assert!(headers.get("CIMOperation").is_none());
+        assert_eq!(headers["Ext"], "");
+        assert_eq!(headers["Cache-Control"], "no-cache");
+        assert_eq!(
+            headers["Man"],
+            "http://www.dmtf.org/cim/mapping/http/v1.0; ns=73"
+        );
+        let mut refused = protocol_error_response(&ProtocolError::UnsupportedOperation, "r");
+        answer_within_extension(refused.headers_mut(), "12");
+        assert_eq!(refused.headers()["12-CIMError"], "unsupported-operation");
+        assert!(refused.headers().get("CIMError").is_none());
+    }
+
+    #[test]
+    fn accept_headers_that_rule_out_the_response_are_406() {
+        let check = |extra: &[(&'static str, &'static str)]| {
+            check_headers(&Method::POST, http::Version::HTTP_11, &cim_request(extra)).map(|_| ())
+        };
+        for fine in [
+            &[][..],
+            &[("Accept", "text/xml")],
+            &[("Accept", "application/xml; charset=utf-8")],
+            &[("Accept", "*/*")],
+            &[("Accept", "text/html, application/*;q=0.2")],
+            &[("Accept", "")],
+            &[("Accept", "text/html"), ("Accept", "text/xml")],
+            &[("Accept-Charset", "UTF-8")],
+            &[("Accept-Charset", "iso-8859-1, *;q=0.1")],
+        ] {
+            assert_eq!(check(fine), Ok(()), "{fine:?}");
+        }
+        for refused in [
+            &[("Accept", "application/json")][..],
+            &[("Accept", "text/xml;q=0")],
+            &[("Accept", "text/xml;q=0, text/html")],
+            &[("Accept-Charset", "iso-8859-1")],
+            &[("Accept-Charset", "utf-8;q=0")],
+            &[("Accept-Range", "bytes=0-10")],
+        ] {
+            let error = check(refused).unwrap_err();
+            assert!(
+                matches!(error, ProtocolError::NotAcceptable(_)),
+                "{refused:?}: {error:?}"
+            );
+            assert_eq!(
+                error.status(),
+                (StatusCode::NOT_ACCEPTABLE, Some("header-mismatch"))
+            );
+        }
+    }
+
+    #[test]
+    fn a_cim_header_given_twice_must_agree() {
+        let check = |extra: &[(&'static str, &'static str)]| {
+            check_headers(&Method::POST, http::Version::HTTP_11, &cim_request(extra)).map(|_| ())
+        };
+        assert_eq!(check(&[("CIMObject", "root/cimv2")]), Ok(()));
+        assert!(matches!(
+            check(&[("CIMObject", "root/interop")]),
+            Err(ProtocolError::HeaderMismatch(_))
+        ));
+        assert!(matches!(
+            check(&[("CIMMethod", "DeleteInstance")]),
+            Err(ProtocolError::HeaderMismatch(_))
+        ));
+    }
+
+    #[test]
+    fn trailers_are_taken_from_http_1_1_clients_only() {
+        let headers = cim_request(&[("TE", "trailers")]);
+        let trailers = |version| {
+            check_headers(&Method::POST, version, &headers)
+                .unwrap()
+                .accepts_trailers
+        };
+        assert!(trailers(http::Version::HTTP_11));
+        assert!(!trailers(http::Version::HTTP_10));
     }
 
     #[test]

@@ -50,6 +50,19 @@ enum Expect {
     CutOff,
 }
 
+/// The `CIMError` header of a response; the answer to an M-POST carries it under the
+/// request's prefix, which its `Man` header repeats (`NN-CIMError`).
+fn cim_error_of(response: &RawResponse) -> Option<&str> {
+    let prefix = response
+        .header("Man")
+        .and_then(|man| man.split_once("ns="))
+        .map(|(_, ns)| ns.trim());
+    match prefix {
+        Some(ns) => response.header(&format!("{ns}-CIMError")),
+        None => response.header("CIMError"),
+    }
+}
+
 /// How the bytes are sent.
 #[derive(Clone, Copy, Debug)]
 enum Pace {
@@ -364,11 +377,48 @@ fn catalogue() -> Vec<Case> {
         Refused(415, Some("header-mismatch")),
     );
 
+    add(
+        "an HTTP/1.1 request without Host",
+        {
+            let good = post(
+                &cim_headers("EnumerateClassNames", "root/interop"),
+                good_body().as_bytes(),
+            );
+            let text = String::from_utf8(good).unwrap();
+            text.replacen("Host: localhost\r\n", "", 1).into_bytes()
+        },
+        Refused(400, None),
+    );
+
+    // --- content negotiation (DSP0200 7.1)
+    let not_acceptable = Refused(406, Some("header-mismatch"));
+    for (name, value) in [
+        ("Accept", "application/json"),
+        ("Accept", "text/xml;q=0"),
+        ("Accept-Charset", "iso-8859-1"),
+        ("Accept-Range", "bytes=0-10"),
+    ] {
+        add(
+            &format!("{name}: {value}"),
+            with_header(name, Some(value)),
+            not_acceptable,
+        );
+    }
+
     // --- CIM headers (DSP0200 7.2)
     add(
         "no CIMOperation",
         with_header("CIMOperation", None),
         unsupported_operation,
+    );
+    add(
+        "CIMObject twice with different values",
+        {
+            let mut headers = cim_headers("EnumerateClassNames", "root/interop");
+            headers.push(("CIMObject".into(), "root/cimv2".into()));
+            post(&headers, good_body().as_bytes())
+        },
+        header_mismatch,
     );
     add(
         "CIMOperation MethodResponse",
@@ -473,6 +523,16 @@ fn catalogue() -> Vec<Case> {
     add(
         "M-POST with Man of another extension",
         mpost(Some("http://example.invalid/ext; ns=73"), "73-"),
+        Refused(510, None),
+    );
+    add(
+        "M-POST declaring an unknown mandatory extension beside DSP0200's",
+        mpost(
+            Some(&format!(
+                "{MAPPING}; ns=73, http://example.invalid/x; ns=74"
+            )),
+            "73-",
+        ),
         Refused(510, None),
     );
     add(
@@ -1641,13 +1701,13 @@ fn run(address: SocketAddr, case: &Case) -> Result<(), String> {
             Ok(())
         }
         (Expect::Refused(status, cim_error), Answer::Response(response)) => {
-            let got = (response.status, response.header("CIMError"));
+            let got = (response.status, cim_error_of(&response));
             if got != (status, cim_error) {
                 return Err(format!(
                     "answered {} {:?} with CIMError {:?}: {}",
                     response.status,
                     response.reason,
-                    response.header("CIMError"),
+                    cim_error_of(&response),
                     detail(&response)
                 ));
             }

@@ -532,7 +532,19 @@ fn m_post_with_man_and_prefixed_headers_is_served() {
         ("73-CIMMethod".into(), "EnumerateClassNames".into()),
         ("73-CIMObject".into(), "root/interop".into()),
     ];
-    let served = message(&exchange(agent.http, &call));
+    let response = exchange(agent.http, &call);
+    // Answered within the extension (DSP0200, RFC 2774 5.1): Ext, no-cache, the declaration
+    // again, and the CIM headers under the request's prefix.
+    assert_eq!(response.status, 200, "{:?}", response.headers);
+    assert_eq!(response.header("73-CIMOperation"), Some("MethodResponse"));
+    assert_eq!(response.header("CIMOperation"), None);
+    assert_eq!(response.header("Ext"), Some(""));
+    assert_eq!(response.header("Cache-Control"), Some("no-cache"));
+    assert_eq!(
+        response.header("Man"),
+        Some(&*format!("{MAPPING_URI}; ns=73"))
+    );
+    let served = decode(&plain_body(&response), &Limits::DEFAULT).unwrap();
     assert_eq!(served.id, "73");
     assert_eq!(imethod(&served).name.as_str(), "EnumerateClassNames");
     let names = returned(&served);
@@ -542,14 +554,19 @@ fn m_post_with_man_and_prefixed_headers_is_served() {
     let quoted = call
         .clone()
         .header("Man", &format!("\"{MAPPING_URI}\";ns=73"));
-    assert_eq!(message(&exchange(agent.http, &quoted)).id, "73");
-    // The prefix counts: a prefixed header disagreeing with the body is still a mismatch.
-    let mismatched = call.header("73-CIMObject", "root/cimv2");
-    assert_refused(
-        &exchange(agent.http, &mismatched),
-        400,
-        Some("header-mismatch"),
+    let response = exchange(agent.http, &quoted);
+    assert_eq!(response.header("73-CIMOperation"), Some("MethodResponse"));
+    assert_eq!(
+        decode(&plain_body(&response), &Limits::DEFAULT).unwrap().id,
+        "73"
     );
+    // The prefix counts: a prefixed header disagreeing with the body is still a mismatch,
+    // told under the prefix.
+    let mismatched = call.header("73-CIMObject", "root/cimv2");
+    let response = exchange(agent.http, &mismatched);
+    assert_eq!(response.status, 400, "{:?}", response.headers);
+    assert_eq!(response.header("73-CIMError"), Some("header-mismatch"));
+    assert_eq!(response.header("Ext"), Some(""));
 }
 
 #[test]
