@@ -351,6 +351,7 @@ pub const FILES: &[(&str, &str)] = &[
         "interop/CIM_WBEMService.mof",
         include_str!("../mof/interop/CIM_WBEMService.mof"),
     ),
+    ("profiles.mof", include_str!("../mof/profiles.mof")),
     ("qualifiers.mof", include_str!("../mof/qualifiers.mof")),
     ("root-cimv2.mof", include_str!("../mof/root-cimv2.mof")),
     ("root-interop.mof", include_str!("../mof/root-interop.mof")),

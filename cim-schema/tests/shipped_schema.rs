@@ -74,11 +74,15 @@ const DMTF_INTEROP: &[&str] = &[
     "CIM_ObjectManager",
     "CIM_ObjectManagerCommunicationMechanism",
     "CIM_Namespace",
+    "CIM_ReferencedSpecification",
+    "CIM_ReferencedProfile",
+];
+
+/// The profile registration classes of both namespaces (profiles.mof).
+const DMTF_PROFILES: &[&str] = &[
     "CIM_RegisteredSpecification",
     "CIM_RegisteredProfile",
     "CIM_ElementConformsToProfile",
-    "CIM_ReferencedSpecification",
-    "CIM_ReferencedProfile",
 ];
 
 /// The HP classes of root/cimv2 only (hp.mof).
@@ -236,9 +240,10 @@ fn qualifier_value<'a>(
 
 #[test]
 fn each_namespace_holds_its_include_files() {
-    let cimv2: BTreeSet<String> = &names(DMTF_CORE) | &names(HP);
+    let core: BTreeSet<String> = &names(DMTF_CORE) | &names(DMTF_PROFILES);
+    let cimv2: BTreeSet<String> = &core | &names(HP);
     let interop: BTreeSet<String> =
-        &(&names(DMTF_CORE) | &names(DMTF_INTEROP)) | &names(&["CIMGuard_IndicationService"]);
+        &(&core | &names(DMTF_INTEROP)) | &names(&["CIMGuard_IndicationService"]);
     assert_eq!(class_names(CIMV2), cimv2);
     assert_eq!(class_names(INTEROP), interop);
     for namespace in [CIMV2, INTEROP] {
@@ -313,8 +318,8 @@ fn every_file_is_included_once_per_namespace() {
             .collect();
         assert_eq!(compiled, class_names(namespace), "{file}");
     }
-    // Every file but the entry is included: qualifiers.mof and dmtf.mof once per namespace,
-    // every other file once.
+    // Every file but the entry is included: qualifiers.mof, dmtf.mof and profiles.mof once
+    // per namespace, every other file once.
     let mut included: BTreeMap<String, usize> = BTreeMap::new();
     for (_, text) in FILES {
         for line in text.lines().filter(|l| l.starts_with("#pragma include")) {
@@ -323,7 +328,7 @@ fn every_file_is_included_once_per_namespace() {
         }
     }
     for (path, _) in FILES.iter().filter(|(path, _)| *path != ENTRY) {
-        let expected = if ["qualifiers.mof", "dmtf.mof"].contains(path) {
+        let expected = if ["qualifiers.mof", "dmtf.mof", "profiles.mof"].contains(path) {
             2
         } else {
             1
@@ -465,7 +470,7 @@ fn compare_methods(ours: &Class, theirs: &Class, fail: &mut impl FnMut(String)) 
 #[test]
 fn dmtf_classes_agree_with_dmtf_2_41() {
     let mut failures = Vec::new();
-    for name in DMTF_CORE {
+    for name in DMTF_CORE.iter().chain(DMTF_PROFILES) {
         failures.extend(compare_with_dmtf(CIMV2, name));
         failures.extend(compare_with_dmtf(INTEROP, name));
     }

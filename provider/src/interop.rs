@@ -194,6 +194,56 @@ impl InteropProvider {
         for class in CLASSES {
             manager.register(INTEROP, class, provider.clone())?;
         }
+        // A central instance in another namespace (the cluster in root/cimv2) reaches its
+        // profile from there too: the same CIM_ElementConformsToProfile instances are served
+        // in that namespace, their references naming their namespaces.
+        let mut elsewhere: indexmap::IndexMap<String, Vec<_>> = indexmap::IndexMap::new();
+        let conformances = provider
+            .instances
+            .get(&Name::new("CIM_ElementConformsToProfile"))
+            .into_iter()
+            .flatten();
+        for (path, instance) in conformances {
+            let Some(Value::Reference(element)) = instance.value("ManagedElement") else {
+                continue;
+            };
+            let ObjectPath::Instance(element) = element.as_ref() else {
+                continue;
+            };
+            let Some(namespace) = element.namespace.as_deref() else {
+                continue;
+            };
+            if namespace.trim_matches('/').eq_ignore_ascii_case(INTEROP) {
+                continue;
+            }
+            let mut path = path.clone();
+            path.namespace = Some(namespace.to_owned());
+            elsewhere
+                .entry(namespace.to_owned())
+                .or_default()
+                .push((path, instance.clone()));
+        }
+        for (namespace, instances) in elsewhere {
+            if manager
+                .repository()
+                .class(&namespace, "CIM_ElementConformsToProfile")
+                .is_none()
+            {
+                tracing::warn!(
+                    namespace,
+                    "a central instance's namespace has no CIM_ElementConformsToProfile: its \
+                     profile is reached from root/interop only"
+                );
+                continue;
+            }
+            let mut by_class = indexmap::IndexMap::new();
+            by_class.insert(Name::new("CIM_ElementConformsToProfile"), instances);
+            let conformance = Arc::new(InteropProvider {
+                instances: by_class,
+                counters: provider.counters.clone(),
+            });
+            manager.register(&namespace, "CIM_ElementConformsToProfile", conformance)?;
+        }
         Ok(())
     }
 }

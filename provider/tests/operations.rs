@@ -778,3 +778,71 @@ fn a_batch_dropped_before_its_response_is_written_closes_its_context() {
         code::INVALID_ENUMERATION_CONTEXT
     );
 }
+
+#[test]
+fn a_central_instance_outside_interop_reaches_its_profile_from_its_own_namespace() {
+    let mut cluster = InstancePath::new("HP_SGCluster").in_namespace("root/cimv2");
+    cluster.host = Some("node1".into());
+    cluster.keybindings.push(cim_schema::model::KeyBinding {
+        name: "CreationClassName".into(),
+        value: Value::String("HP_SGCluster".into()),
+    });
+    cluster.keybindings.push(cim_schema::model::KeyBinding {
+        name: "Name".into(),
+        value: Value::String("cluster1".into()),
+    });
+    let mut settings = settings();
+    settings.profiles.push(cimguard_provider::interop::Profile {
+        organization: 1,
+        other_organization: Some("cimguard".into()),
+        name: "Serviceguard Cluster".into(),
+        version: "1.0.0".into(),
+        central: vec![cluster.clone()],
+        references: Vec::new(),
+    });
+    let manager = Arc::new(standard_object_manager("node1", &settings).unwrap());
+    let contexts = Arc::new(Contexts::new(ContextLimits::default()));
+    let from_cluster = |operation: &str, filter: (&str, Data)| {
+        items(
+            run(
+                &manager,
+                &contexts,
+                &call(
+                    operation,
+                    "root/cimv2",
+                    vec![("ObjectName", Data::InstanceName(cluster.clone())), filter],
+                ),
+            )
+            .unwrap(),
+        )
+    };
+    let references = from_cluster(
+        "ReferenceNames",
+        ("ResultClass", class("CIM_ElementConformsToProfile")),
+    );
+    assert_eq!(references.len(), 1, "{references:?}");
+    let profiles = from_cluster(
+        "AssociatorNames",
+        ("AssocClass", class("CIM_ElementConformsToProfile")),
+    );
+    let [Data::ObjectPath(cim_schema::model::ObjectPath::Instance(profile))] = &profiles[..] else {
+        panic!("{profiles:?}")
+    };
+    assert_eq!(profile.class_name.as_str(), "CIM_RegisteredProfile");
+    assert_eq!(profile.namespace.as_deref(), Some("root/interop"));
+    // The interop side is unchanged: one conformance per profile's central instance.
+    let in_interop = enumerate(
+        &manager,
+        &contexts,
+        "root/interop",
+        "CIM_ElementConformsToProfile",
+    );
+    assert_eq!(in_interop.len(), 3, "{in_interop:?}");
+    let in_cimv2 = enumerate(
+        &manager,
+        &contexts,
+        "root/cimv2",
+        "CIM_ElementConformsToProfile",
+    );
+    assert_eq!(in_cimv2.len(), 1, "{in_cimv2:?}");
+}
