@@ -789,3 +789,34 @@ fn a_multi_node_package_starting_on_some_nodes_shows_changing() {
         );
     }
 }
+
+/// serviceguard.md 1.6(b): only a failover package fails over, and only to another node. A
+/// multi-node package's instance that starts again on a node that crashed and came back is
+/// a start, never "fails over from n2 to n2".
+#[test]
+fn a_multi_node_instance_back_on_its_restarted_node_is_no_failover() {
+    let mut sim = cluster(
+        Options::new(3, 34),
+        &[(
+            "monpkg",
+            package("monpkg", &[1, 2, 3], "package_type multi_node\n"),
+        )],
+    );
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("monpkg") == set(&[0, 1, 2]))
+        .unwrap());
+    sim.crash(NodeId(1));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 2])))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    sim.restart(NodeId(1));
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2]))
+            && s.running_on("monpkg") == set(&[0, 1, 2]))
+        .unwrap());
+    sim.run_for(seconds(10)).unwrap();
+    let failovers = notices(&sim, "PackageFailover");
+    assert!(failovers.is_empty(), "{failovers:?}");
+    assert!(!notices(&sim, "PackageStarted").is_empty());
+}

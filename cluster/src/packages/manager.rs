@@ -1922,8 +1922,14 @@ impl Manager {
             match decision {
                 Decision::Start { package, node } => {
                     self.failback_to.remove(&package);
+                    // Only a failover package fails over, and only to another node: a
+                    // multi-node package's instance starting again on a node that came
+                    // back is a start (serviceguard.md 1.6(b), 6.2).
+                    let failover = self.catalog.package(package).kind == PackageType::Failover;
                     if let Some(from) = self.failed_over.remove(&package) {
-                        self.failing_over.insert(package, (from, node));
+                        if failover && from != Some(node) {
+                            self.failing_over.insert(package, (from, node));
+                        }
                     }
                 }
                 Decision::Failback { package, node, to } => {
