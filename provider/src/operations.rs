@@ -16,6 +16,10 @@ use crate::error::OperationError;
 use crate::provider::{same_keys, RequestContext};
 use crate::pull::{Contexts, PullKind, PullRequest};
 
+/// An associated object's path, and its instance when this server serves it (see
+/// [`Operation::associated`]).
+pub(crate) type Associated = (InstancePath, Option<Arc<Instance>>);
+
 /// A lazily produced sequence of response items.
 pub type Items = Box<dyn Iterator<Item = Result<Item, OperationError>> + Send>;
 
@@ -608,25 +612,28 @@ impl Operation<'_> {
         };
         let shape = self.instance_shape()?;
         let found = if references {
-            self.referencing(&path, &filter)?
+            let found = self.referencing(&path, &filter)?;
+            found.into_iter().map(|(p, i)| (p, Some(i))).collect()
         } else {
             self.associated(&path, &filter)?
         };
         Ok(Outcome::Items(
             found
                 .into_iter()
-                .map(|(path, instance)| {
+                .filter_map(|(path, instance)| {
                     if names_only {
-                        return Data::ObjectPath(ObjectPath::Instance(path));
+                        return Some(Data::ObjectPath(ObjectPath::Instance(path)));
                     }
+                    // An object this server does not serve is named, never returned.
+                    let instance = instance?;
                     let class = instance.class_name.clone();
                     let instance = self
                         .manager
                         .shape(self.namespace(), instance, &class, &shape);
-                    Data::ObjectWithPath(
+                    Some(Data::ObjectWithPath(
                         ObjectPath::Instance(path),
                         Object::Instance(Arc::unwrap_or_clone(instance)),
-                    )
+                    ))
                 })
                 .collect(),
         ))
@@ -753,12 +760,16 @@ impl Operation<'_> {
         Ok(found)
     }
 
-    /// The instances associated with `target`.
+    /// The objects associated with `target`: their paths, and their instances when this
+    /// server serves them. An association may name an object another provider serves (the
+    /// operating system's CIM_ComputerSystem of HP_SGNodeIdentity): AssociatorNames names it,
+    /// as ReferenceNames names the association, and Associators, which must return the
+    /// instance, leaves it out.
     pub(crate) fn associated(
         &self,
         target: &InstancePath,
         filter: &OwnedFilter,
-    ) -> Result<Vec<(InstancePath, Arc<Instance>)>, OperationError> {
+    ) -> Result<Vec<Associated>, OperationError> {
         let association_filter = OwnedFilter {
             result_class: filter.assoc_class.clone(),
             role: filter.role.clone(),
@@ -768,7 +779,7 @@ impl Operation<'_> {
             .manager
             .class(self.namespace(), target.class_name.as_str())?;
         let typed_target = typed_path(target_class, target)?;
-        let mut found: Vec<(InstancePath, Arc<Instance>)> = Vec::new();
+        let mut found: Vec<Associated> = Vec::new();
         for (_, association) in self.referencing(target, &association_filter)? {
             for property in association.properties.values() {
                 let Some(Value::Reference(other)) = &property.value else {
@@ -798,8 +809,17 @@ impl Operation<'_> {
                     continue;
                 }
                 match self.resolve_reference(other) {
-                    Ok(entry) => found.push(entry),
-                    Err(OperationError::NotFound(_)) => {}
+                    Ok((path, instance)) => found.push((path, Some(instance))),
+                    Err(OperationError::NotFound(_) | OperationError::InvalidNamespace(_)) => {
+                        let mut path = other.clone();
+                        if path.namespace.is_none() {
+                            path.namespace = Some(self.context.namespace.to_string());
+                        }
+                        if path.host.is_none() {
+                            path.host = Some(self.manager.host().to_owned());
+                        }
+                        found.push((path, None));
+                    }
                     Err(error) => return Err(error),
                 }
             }

@@ -469,7 +469,8 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
             let found = if associators {
                 op.associated(&target, &association_filter)?
             } else {
-                op.referencing(&target, &association_filter)?
+                let found = op.referencing(&target, &association_filter)?;
+                found.into_iter().map(|(p, i)| (p, Some(i))).collect()
             };
             let shape = crate::cimom::Shape {
                 deep_inheritance: true,
@@ -482,6 +483,12 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
             let namespace = op.context.namespace.clone();
             Ok(Box::new(found.into_iter().filter_map(
                 move |(path, instance)| {
+                    let Some(instance) = instance else {
+                        // An object another provider serves (see `associated`): named by
+                        // the paths operations when no filter needs its properties.
+                        return (paths_only && filter.is_none())
+                            .then(|| Ok(Item::Data(Data::InstancePath(path))));
+                    };
                     if let Some(filter) = &filter {
                         if !filter.matches(&manager, &namespace, &instance) {
                             return None;
