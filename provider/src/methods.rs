@@ -2,7 +2,7 @@
 //! parameters typed against the method's declaration, the provider of the target's class
 //! called, and its output typed back for the response.
 
-use cim_schema::model::{ObjectPath, Value};
+use cim_schema::model::{CimType, ObjectPath, Value};
 use cim_schema::xml::{Data, MethodCall, MethodResponse, MethodReturn, ParamValue, ReturnValue};
 
 use crate::cimom::{typed_path, ObjectManager};
@@ -127,12 +127,12 @@ fn run(
     })
 }
 
-/// A parameter's value typed as declared.
-fn typed_value(
-    data: &Data,
-    cim_type: &cim_schema::model::CimType,
-    is_array: bool,
-) -> Result<Option<Value>, String> {
+/// A parameter's value typed as declared. An untyped `VALUE` (a `PARAMVALUE` without
+/// `PARAMTYPE`, as sblim wbemcli sends) is parsed as the declared type; a typed one (with
+/// `PARAMTYPE`, a reference, an embedded object) must already be of that type: DSP0200 makes
+/// a value of another type CIM_ERR_INVALID_PARAMETER, and a provider that took a string for a
+/// uint16 would read a wrong-typed parameter as absent or as another value.
+fn typed_value(data: &Data, cim_type: &CimType, is_array: bool) -> Result<Option<Value>, String> {
     let value = match data {
         Data::Null => return Ok(None),
         Data::Untyped(text) => text.to_value(cim_type)?,
@@ -150,7 +150,28 @@ fn typed_value(
             "expected a scalar".into()
         });
     }
+    let misfit = match &value {
+        Value::Array(items) => items.iter().flatten().find(|item| !fits(cim_type, item)),
+        scalar => Some(scalar).filter(|scalar| !fits(cim_type, scalar)),
+    };
+    if let Some(misfit) = misfit {
+        return Err(format!(
+            "expected a {} value, given a {} value",
+            cim_type.as_str(),
+            misfit.cim_type().map_or("untyped", |given| given.as_str())
+        ));
+    }
     Ok(Some(value))
+}
+
+/// True when a scalar is of the declared type: a reference of any class fits a reference (the
+/// provider checks the class it needs), an embedded object fits a string.
+fn fits(declared: &CimType, value: &Value) -> bool {
+    match (declared, value) {
+        (CimType::Reference(_), Value::Reference(_)) => true,
+        (CimType::String, Value::Instance(_) | Value::Class(_)) => true,
+        (declared, value) => value.cim_type().as_ref() == Some(declared),
+    }
 }
 
 #[cfg(test)]
@@ -164,6 +185,70 @@ mod tests {
             path = path.with_key(*name, value.clone());
         }
         ObjectPath::Instance(path)
+    }
+
+    #[test]
+    fn a_typed_parameter_must_be_of_the_declared_type_and_an_untyped_one_parse_as_it() {
+        use cim_schema::xml::Untyped;
+        let untyped = |text: &str| Data::Untyped(Untyped::Scalar(text.into()));
+        let uint16 = CimType::Uint16;
+        // Typed (PARAMTYPE): only the declared type.
+        assert_eq!(
+            typed_value(&Data::Value(Value::Uint16(2)), &uint16, false),
+            Ok(Some(Value::Uint16(2)))
+        );
+        assert_eq!(
+            typed_value(&Data::Value(Value::String("2".into())), &uint16, false),
+            Err("expected a uint16 value, given a string value".into())
+        );
+        assert_eq!(
+            typed_value(&Data::Value(Value::Uint32(2)), &uint16, false),
+            Err("expected a uint16 value, given a uint32 value".into())
+        );
+        assert_eq!(
+            typed_value(
+                &Data::Value(Value::String("abc".into())),
+                &CimType::Datetime,
+                false
+            ),
+            Err("expected a datetime value, given a string value".into())
+        );
+        // An array's elements are checked, NULL ones aside.
+        let texts = Value::Array(vec![Some(Value::String("n1".into())), None]);
+        assert_eq!(
+            typed_value(&Data::Value(texts.clone()), &CimType::String, true),
+            Ok(Some(texts))
+        );
+        let mixed = Value::Array(vec![
+            Some(Value::String("n1".into())),
+            Some(Value::Uint32(2)),
+        ]);
+        assert!(typed_value(&Data::Value(mixed), &CimType::String, true).is_err());
+        // Untyped (no PARAMTYPE): parsed as the declared type when the text is of it.
+        assert_eq!(
+            typed_value(&untyped("3"), &uint16, false),
+            Ok(Some(Value::Uint16(3)))
+        );
+        assert!(typed_value(&untyped("two"), &uint16, false).is_err());
+        assert!(typed_value(&untyped("70000"), &uint16, false).is_err());
+        assert!(typed_value(&untyped("abc"), &CimType::Datetime, false).is_err());
+        assert_eq!(
+            typed_value(&untyped("TRUE"), &CimType::Boolean, false),
+            Ok(Some(Value::Boolean(true)))
+        );
+        // An embedded instance is a string; a reference fits a reference of any class.
+        let embedded = Data::Instance(cim_schema::model::Instance::new("CIM_Job"));
+        assert!(typed_value(&embedded, &CimType::String, false).is_ok());
+        assert!(typed_value(&embedded, &uint16, false).is_err());
+        let reference = Data::InstanceName(InstancePath::new("HP_SGPackageJob"));
+        assert!(typed_value(
+            &reference,
+            &CimType::Reference(Some("CIM_ConcreteJob".into())),
+            false
+        )
+        .is_ok());
+        assert!(typed_value(&reference, &CimType::String, false).is_err());
+        assert_eq!(typed_value(&Data::Null, &uint16, false), Ok(None));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use cim_schema::model::{
-    Class, Instance, InstancePath, KeyBinding, Method, Name, ObjectPath, Property, Value,
+    Class, Datetime, Instance, InstancePath, KeyBinding, Method, Name, ObjectPath, Property, Value,
 };
 use cimguard_cluster::config::package::PackageType;
 use cimguard_cluster::package_wait::{Goal, PackageWait, Progress};
@@ -603,36 +603,8 @@ impl ServiceguardProvider {
         method: &str,
         params: &[(Name, Option<Value>)],
     ) -> Result<MethodOutput, OperationError> {
-        let param = |name: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| v.clone())
-        };
-        let flag = |name: &str| match param(name) {
-            None => Ok(false),
-            Some(Value::Boolean(b)) => Ok(b),
-            Some(_) => Err(OperationError::parameter(format!(
-                "{name} must be a boolean"
-            ))),
-        };
-        let text_list = |name: &str| -> Result<Vec<String>, OperationError> {
-            match param(name) {
-                None => Ok(Vec::new()),
-                Some(Value::Array(items)) => items
-                    .into_iter()
-                    .map(|item| match item {
-                        Some(Value::String(text)) => Ok(text),
-                        _ => Err(OperationError::parameter(format!(
-                            "{name} must be an array of strings"
-                        ))),
-                    })
-                    .collect(),
-                Some(_) => Err(OperationError::parameter(format!(
-                    "{name} must be an array of strings"
-                ))),
-            }
-        };
+        let params = Params(params);
+        let flag = |name: &str| params.boolean(name).map(Option::unwrap_or_default);
         let request = match method.to_ascii_lowercase().as_str() {
             "getview" => return self.view(),
             "getconfiguration" => {
@@ -655,11 +627,11 @@ impl ServiceguardProvider {
                 };
             }
             "runcluster" => Request::RunCluster {
-                nodes: text_list("NodeNames")?,
+                nodes: params.strings("NodeNames")?,
             },
-            "runnode" => match param("NodeName") {
+            "runnode" => match params.string("NodeName")? {
                 None => Request::RunNode,
-                Some(Value::String(node)) => {
+                Some(node) => {
                     // The agent's own node starts itself; another is told to (exactly as
                     // NODE_NAME is configured, as cmhaltnode compares).
                     let model = self.model()?;
@@ -675,10 +647,10 @@ impl ServiceguardProvider {
                         Request::RunOtherNode { node }
                     }
                 }
-                Some(_) => return Err(OperationError::parameter("NodeName must be a string")),
             },
             "haltcluster" | "haltnode" => {
                 let (force, detach) = (flag("Force")?, flag("Detach")?);
+                let node = params.string("NodeName")?;
                 if force && detach {
                     return Ok(not_done(5, "Force and Detach exclude each other"));
                 }
@@ -687,13 +659,6 @@ impl ServiceguardProvider {
                 } else {
                     // cmhaltnode halts the agent's own node, or another member, which halts
                     // as if given it itself.
-                    let node = match param("NodeName") {
-                        None => None,
-                        Some(Value::String(node)) => Some(node),
-                        Some(_) => {
-                            return Err(OperationError::parameter("NodeName must be a string"))
-                        }
-                    };
                     if let Some(node) = &node {
                         // A daemon that does not answer is told as such (CIM_ERR_FAILED),
                         // not as an unknown node. Node names compare exactly, as the
@@ -718,21 +683,13 @@ impl ServiceguardProvider {
                 }
             }
             "applyconfiguration" => {
-                let cluster = match param("ClusterFile") {
-                    None => None,
-                    Some(Value::String(text)) => Some(FileText {
-                        name: match param("ClusterFileName") {
-                            Some(Value::String(name)) => name,
-                            _ => "cluster.ascii".into(),
-                        },
-                        text,
-                    }),
-                    Some(_) => {
-                        return Err(OperationError::parameter("ClusterFile must be a string"))
-                    }
-                };
-                let texts = text_list("PackageFiles")?;
-                let names = text_list("PackageFileNames")?;
+                let name = params.string("ClusterFileName")?;
+                let cluster = params.string("ClusterFile")?.map(|text| FileText {
+                    name: name.unwrap_or_else(|| "cluster.ascii".into()),
+                    text,
+                });
+                let texts = params.strings("PackageFiles")?;
+                let names = params.strings("PackageFileNames")?;
                 if !names.is_empty() && names.len() != texts.len() {
                     return Ok(not_done(
                         5,
@@ -750,13 +707,7 @@ impl ServiceguardProvider {
                         text,
                     })
                     .collect();
-                let base = match param("BaseGeneration") {
-                    None => None,
-                    Some(Value::Uint64(base)) => Some(base),
-                    Some(_) => {
-                        return Err(OperationError::parameter("BaseGeneration must be a uint64"))
-                    }
-                };
+                let base = params.uint64("BaseGeneration")?;
                 let request = Request::Apply {
                     cluster,
                     packages,
@@ -795,6 +746,94 @@ fn not_done(code: u32, message: impl Into<String>) -> MethodOutput {
     MethodOutput {
         return_value: Some(Value::Uint32(code)),
         out_params: vec![(Name::new("Message"), Some(Value::String(message.into())))],
+    }
+}
+
+/// A method's input parameters, each read by name (in any case) as the type the MOF declares
+/// it: a value of another type is CIM_ERR_INVALID_PARAMETER (DSP0200), never read as absent
+/// or as a refusal. The server already types a request's parameters so
+/// ([`crate::methods`]); this keeps a direct caller of the provider to the same rule.
+#[derive(Clone, Copy)]
+struct Params<'a>(&'a [(Name, Option<Value>)]);
+
+impl<'a> Params<'a> {
+    /// The parameter's value; none when it is absent or NULL.
+    fn value(self, name: &str) -> Option<&'a Value> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_ref())
+    }
+
+    /// The parameter as `take` reads it; CIM_ERR_INVALID_PARAMETER saying "`name` must be
+    /// `what`" when it cannot.
+    fn typed<T>(
+        self,
+        name: &str,
+        what: &str,
+        take: impl FnOnce(&'a Value) -> Option<T>,
+    ) -> Result<Option<T>, OperationError> {
+        match self.value(name) {
+            None => Ok(None),
+            Some(value) => take(value)
+                .map(Some)
+                .ok_or_else(|| OperationError::parameter(format!("{name} must be {what}"))),
+        }
+    }
+
+    fn string(self, name: &str) -> Result<Option<String>, OperationError> {
+        self.typed(name, "a string", |v| v.as_str().map(str::to_owned))
+    }
+
+    fn boolean(self, name: &str) -> Result<Option<bool>, OperationError> {
+        self.typed(name, "a boolean", |v| match v {
+            Value::Boolean(b) => Some(*b),
+            _ => None,
+        })
+    }
+
+    fn uint16(self, name: &str) -> Result<Option<u16>, OperationError> {
+        self.typed(name, "a uint16", |v| match v {
+            Value::Uint16(n) => Some(*n),
+            _ => None,
+        })
+    }
+
+    fn uint32(self, name: &str) -> Result<Option<u32>, OperationError> {
+        self.typed(name, "a uint32", |v| match v {
+            Value::Uint32(n) => Some(*n),
+            _ => None,
+        })
+    }
+
+    fn uint64(self, name: &str) -> Result<Option<u64>, OperationError> {
+        self.typed(name, "a uint64", |v| match v {
+            Value::Uint64(n) => Some(*n),
+            _ => None,
+        })
+    }
+
+    /// A datetime interval (a timestamp is no period).
+    fn interval(self, name: &str) -> Result<Option<&'a Datetime>, OperationError> {
+        self.typed(name, "a datetime interval", |v| match v {
+            Value::Datetime(d) if d.is_interval() => Some(d),
+            _ => None,
+        })
+    }
+
+    /// An array of strings, none of them NULL; empty when absent.
+    fn strings(self, name: &str) -> Result<Vec<String>, OperationError> {
+        let texts = self.typed(name, "an array of strings", |v| match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|item| match item {
+                    Some(Value::String(text)) => Some(text.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<_>>>(),
+            _ => None,
+        })?;
+        Ok(texts.unwrap_or_default())
     }
 }
 
@@ -883,12 +922,7 @@ impl InstanceProvider for ServiceguardProvider {
                 )))
             }
         };
-        let param = |name: &str| {
-            params
-                .iter()
-                .find(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
-                .and_then(|(_, v)| v.clone())
-        };
+        let given = Params(&params);
         let key = |name: &str| match path.key(name) {
             Some(Value::String(text)) => Ok(text.clone()),
             _ => Err(OperationError::parameter(format!(
@@ -924,11 +958,7 @@ impl InstanceProvider for ServiceguardProvider {
         let method_name = method.name.as_str();
         if class.eq_ignore_ascii_case("HP_SGPackage") {
             let package = key("Name")?;
-            let node = match param("NodeName") {
-                Some(Value::String(node)) => Some(node),
-                None => None,
-                Some(_) => return Err(OperationError::parameter("NodeName must be a string")),
-            };
+            let node = given.string("NodeName")?;
             // A node that is not one of the package's is an invalid parameter (5).
             if let Some(node) = &node {
                 let listed = model
@@ -966,45 +996,55 @@ impl InstanceProvider for ServiceguardProvider {
                     .then(|| model.observer.clone())
             });
             let node_given = node.clone();
-            let enabled = || match param("Enabled") {
-                Some(Value::Boolean(enabled)) => Ok(enabled),
-                _ => Err(OperationError::parameter("Enabled (boolean) is required")),
+            let enabled = || {
+                given
+                    .boolean("Enabled")?
+                    .ok_or_else(|| OperationError::parameter("Enabled (boolean) is required"))
             };
             let request = if method_name.eq_ignore_ascii_case("RequestStateChange") {
                 // A run or halt is bounded by the package's script timeouts, not by the
                 // client's: DMTF's answer for a TimeoutPeriod not honoured is 4098.
-                let zero = |d: &cim_schema::model::Datetime| {
+                let zero = |d: &Datetime| {
                     d.is_interval() && d.as_str().bytes().all(|b| matches!(b, b'0' | b'.' | b':'))
                 };
-                match param("TimeoutPeriod") {
-                    Some(Value::Datetime(period)) if !zero(&period) => {
-                        return Ok(not_done(
-                            4098,
-                            "TimeoutPeriod is not supported: a run or halt is bounded by the \
-                             package's run and halt script timeouts (give none, or 0)",
-                        ));
-                    }
-                    _ => {}
+                let timeout = given.interval("TimeoutPeriod")?;
+                let requested = given.uint16("RequestedState")?;
+                if timeout.is_some_and(|period| !zero(period)) {
+                    return Ok(not_done(
+                        4098,
+                        "TimeoutPeriod is not supported: a run or halt is bounded by the \
+                         package's run and halt script timeouts (give none, or 0)",
+                    ));
                 }
-                match param("RequestedState") {
-                    Some(Value::Uint16(2)) => Request::RunPackage { package, node },
+                match requested {
+                    Some(2) => Request::RunPackage { package, node },
                     // Without a node, the packages that depend on it halt first: for a user who
                     // may control every package. One who administers this package only (by its
                     // own user_name lines) gets cmhaltpkg's refusal while dependents run.
-                    Some(Value::Uint16(3))
-                        if node.is_none() && context.role >= Role::PackageAdmin =>
-                    {
+                    Some(3) if node.is_none() && context.role >= Role::PackageAdmin => {
                         Request::HaltPackageAndDependents { package }
                     }
-                    Some(Value::Uint16(3)) => Request::HaltPackage { package, node },
+                    Some(3) => Request::HaltPackage { package, node },
                     _ => return Ok(not_done(5, "RequestedState must be 2 (run) or 3 (halt)")),
                 }
             } else if method_name.eq_ignore_ascii_case("ResetRestarts") {
-                let Some(Value::String(service)) = param("ServiceName") else {
-                    return Err(OperationError::parameter(
-                        "ServiceName (string) is required",
+                let service = given
+                    .string("ServiceName")?
+                    .ok_or_else(|| OperationError::parameter("ServiceName (string) is required"))?;
+                // A service the package does not have is an invalid parameter (5), as a node
+                // not in its node list is. Every node row lists the package's services.
+                let known = before.as_ref().is_none_or(|row| {
+                    row.nodes
+                        .iter()
+                        .flat_map(|n| &n.services)
+                        .any(|s| s.name == service)
+                });
+                if !known {
+                    return Ok(not_done(
+                        5,
+                        format!("{service} is not a service of package {package}"),
                     ));
-                };
+                }
                 Request::ResetRestarts { package, service }
             } else if method_name.eq_ignore_ascii_case("SetMaintenance") {
                 Request::Maintenance {
@@ -1105,8 +1145,8 @@ impl InstanceProvider for ServiceguardProvider {
                 ));
             }
             let name = text("ElementName").unwrap_or_default();
-            let value = match (param("Status"), param("Value")) {
-                (Some(Value::String(status)), None) => match status.as_str() {
+            let value = match (given.string("Status")?, given.uint32("Value")?) {
+                (Some(status), None) => match status.as_str() {
                     "up" => ResourceValue::Status(true),
                     "down" => ResourceValue::Status(false),
                     _ => {
@@ -1115,10 +1155,10 @@ impl InstanceProvider for ServiceguardProvider {
                         ))
                     }
                 },
-                (None, Some(Value::Uint32(value))) if (1..=2_147_483_647).contains(&value) => {
+                (None, Some(value)) if (1..=2_147_483_647).contains(&value) => {
                     ResourceValue::Value(i64::from(value))
                 }
-                (None, Some(Value::Uint32(_))) => {
+                (None, Some(_)) => {
                     return Ok(not_done(5, "Value must be 1 to 2147483647"));
                 }
                 _ => {
@@ -1833,6 +1873,339 @@ mod tests {
         }
     }
 
+    /// A daemon whose status is a simulated cluster's, as node n1 sees it: dbpkg (service
+    /// db_monitor) runs on n1. It takes every command, and keeps them.
+    struct Simulated {
+        status: DaemonStatus,
+        commands: Mutex<Vec<Request>>,
+    }
+
+    impl Simulated {
+        fn new() -> Simulated {
+            use cimguard_cluster::core::{NodeId, NodeSet};
+            use cimguard_cluster::sim::{Options, Simulation};
+            let mut options = Options::new(3, 11);
+            options.packages = vec![
+                "package_name dbpkg\nnode_name n1\nnode_name n2\nnode_name n3\n\
+                 service_name db_monitor\nservice_cmd \"sleep 1000\"\nservice_restart 1\n"
+                    .into(),
+            ];
+            let mut sim = Simulation::new(options);
+            sim.start_all();
+            let ready = sim
+                .run_until(Duration::from_secs(90), |s| {
+                    s.formed(NodeSet::first(3))
+                        && s.running_on("dbpkg") == [NodeId(0)].into_iter().collect()
+                })
+                .expect("the simulation runs");
+            assert!(ready, "the cluster or dbpkg did not start");
+            Simulated {
+                status: DaemonStatus {
+                    node: "n1".into(),
+                    incarnation: 1,
+                    pid: 1,
+                    cluster: sim.status(NodeId(0)).expect("n1's status"),
+                    safety_timer: "simulated".into(),
+                    memory_locked: Ok(()),
+                    realtime: Ok(()),
+                    datagrams_rejected: BTreeMap::new(),
+                    messages_undecodable: 0,
+                    messages_too_large: 0,
+                    control: Default::default(),
+                    failover_bound_seconds: 0.0,
+                    monitored_subnets: BTreeMap::new(),
+                    access: AccessView::default(),
+                    service_pids: BTreeMap::new(),
+                },
+                commands: Mutex::new(Vec::new()),
+            }
+        }
+
+        fn commands(&self) -> Vec<Request> {
+            self.commands.lock().expect("not poisoned").clone()
+        }
+    }
+
+    impl ClusterSource for Simulated {
+        fn status(&self) -> Result<DaemonStatus, String> {
+            Ok(self.status.clone())
+        }
+
+        fn command(&self, request: &Request) -> Result<Reply, String> {
+            self.commands
+                .lock()
+                .expect("not poisoned")
+                .push(request.clone());
+            Ok(Reply::Done)
+        }
+
+        fn notices(&self, _after: u64, _wait: Duration) -> Result<Notices, String> {
+            Err("no notices here".into())
+        }
+    }
+
+    /// An object manager serving the provider over `source`, and dbpkg's path.
+    fn serving(source: Arc<Simulated>) -> (ObjectManager, Arc<ServiceguardProvider>, InstancePath) {
+        let repository = cim_schema::shipped::repository().expect("the shipped schema");
+        let mut manager = ObjectManager::new(repository, "node1");
+        let provider = ServiceguardProvider::install(&mut manager, source, "test", METHOD_WAIT)
+            .expect("the provider installs");
+        let context = context(Role::FullAdmin);
+        let (path, _) = provider
+            .enumerate(&context, &Name::new("HP_SGPackage"))
+            .expect("the packages")
+            .map(|found| found.expect("a package"))
+            .find(|(path, _)| path.key("Name") == Some(&string("dbpkg")))
+            .expect("dbpkg");
+        (manager, provider, path)
+    }
+
+    fn principal(role: Role) -> crate::auth::Principal {
+        crate::auth::Principal {
+            name: "root".into(),
+            role,
+            method: crate::auth::AuthMethod::Basic,
+        }
+    }
+
+    fn context(role: Role) -> RequestContext {
+        RequestContext::new(&principal(role), Arc::from(CIMV2))
+    }
+
+    /// A parameter as a client sends it: with PARAMTYPE (typed, as pywbem does) or without
+    /// (its text only, as sblim wbemcli may).
+    fn typed(name: &str, value: Value) -> cim_schema::xml::ParamValue {
+        cim_schema::xml::ParamValue {
+            name: Name::new(name),
+            param_type: value.cim_type(),
+            embedded_object: None,
+            value: cim_schema::xml::Data::Value(value),
+        }
+    }
+
+    fn untyped(name: &str, text: &str) -> cim_schema::xml::ParamValue {
+        cim_schema::xml::ParamValue {
+            name: Name::new(name),
+            param_type: None,
+            embedded_object: None,
+            value: cim_schema::xml::Data::Untyped(cim_schema::xml::Untyped::Scalar(text.into())),
+        }
+    }
+
+    /// Invokes `method` on `target` with `params` as a CIM-XML request does: the CIM error, or
+    /// the return value and Message.
+    fn call(
+        manager: &ObjectManager,
+        target: &InstancePath,
+        method: &str,
+        params: Vec<cim_schema::xml::ParamValue>,
+    ) -> Result<(Option<Value>, Option<String>), cim_schema::xml::CimError> {
+        let mut target = target.clone();
+        target.namespace = Some(CIMV2.into());
+        target.host = None;
+        let call = cim_schema::xml::MethodCall {
+            name: Name::new(method),
+            target: ObjectPath::Instance(target),
+            params,
+        };
+        let response = crate::methods::invoke(manager, &principal(Role::FullAdmin), &call);
+        response.result.map(|returned| {
+            let value = returned.return_value.and_then(|r| match r.value {
+                cim_schema::xml::Data::Value(value) => Some(value),
+                _ => None,
+            });
+            let message = returned.params.into_iter().find_map(|p| match p.value {
+                cim_schema::xml::Data::Value(Value::String(text)) if p.name == "Message" => {
+                    Some(text)
+                }
+                _ => None,
+            });
+            (value, message)
+        })
+    }
+
+    #[test]
+    fn a_parameter_of_the_wrong_type_is_an_invalid_parameter_and_nothing_is_done() {
+        let source = Arc::new(Simulated::new());
+        let (manager, provider, dbpkg) = serving(source.clone());
+        let refused = [
+            (
+                "RequestStateChange",
+                vec![typed("RequestedState", string("2"))],
+            ),
+            (
+                "RequestStateChange",
+                vec![typed("RequestedState", Value::Uint32(2))],
+            ),
+            (
+                "RequestStateChange",
+                vec![
+                    typed("RequestedState", Value::Uint16(3)),
+                    typed("TimeoutPeriod", string("abc")),
+                ],
+            ),
+            // A timestamp is no period.
+            (
+                "RequestStateChange",
+                vec![
+                    typed("RequestedState", Value::Uint16(3)),
+                    typed(
+                        "TimeoutPeriod",
+                        Value::Datetime(
+                            Datetime::parse("20240101000000.000000+000").expect("a timestamp"),
+                        ),
+                    ),
+                ],
+            ),
+            (
+                "RequestStateChange",
+                vec![
+                    typed("RequestedState", Value::Uint16(3)),
+                    typed("NodeName", Value::Uint32(3)),
+                ],
+            ),
+            // Untyped text that is not of the declared type.
+            ("RequestStateChange", vec![untyped("RequestedState", "two")]),
+            (
+                "RequestStateChange",
+                vec![
+                    untyped("RequestedState", "3"),
+                    untyped("TimeoutPeriod", "abc"),
+                ],
+            ),
+            ("SetAutoRun", vec![typed("Enabled", string("yes"))]),
+            ("SetAutoRun", vec![typed("Enabled", Value::Uint16(1))]),
+            ("SetMaintenance", vec![typed("Enabled", string("true"))]),
+            (
+                "ResetRestarts",
+                vec![typed("ServiceName", Value::Uint32(0))],
+            ),
+            (
+                "SetNodeSwitching",
+                vec![
+                    typed("NodeName", string("n2")),
+                    typed("Enabled", string("false")),
+                ],
+            ),
+        ];
+        for (method, params) in refused {
+            let said = format!("{method} {params:?}");
+            match call(&manager, &dbpkg, method, params) {
+                Err(error) => assert_eq!(error.code, 4, "{said}: {error:?}"),
+                Ok(answer) => panic!("{said} answered {answer:?}"),
+            }
+        }
+        assert_eq!(source.commands(), [], "a refused call changed nothing");
+        // The provider, called with parameters no request typed, reads them the same way.
+        let provider_said = |method: &str, params: Vec<(&str, Value)>| {
+            let method = manager
+                .class(CIMV2, "HP_SGPackage")
+                .expect("HP_SGPackage")
+                .method(method)
+                .expect("the method")
+                .clone();
+            let params = params
+                .into_iter()
+                .map(|(name, value)| (Name::new(name), Some(value)))
+                .collect();
+            provider.invoke(
+                &context(Role::FullAdmin),
+                &ObjectPath::Instance(dbpkg.clone()),
+                &method,
+                params,
+            )
+        };
+        for params in [
+            vec![("RequestedState", string("2"))],
+            vec![("RequestedState", Value::Uint32(2))],
+            vec![
+                ("RequestedState", Value::Uint16(3)),
+                ("TimeoutPeriod", string("abc")),
+            ],
+        ] {
+            let said = format!("{params:?}");
+            match provider_said("RequestStateChange", params) {
+                Err(OperationError::InvalidParameter(why)) => {
+                    assert!(why.contains("must be a"), "{said}: {why}");
+                }
+                other => panic!("{said}: {other:?}"),
+            }
+        }
+        assert_eq!(source.commands(), [], "a refused call changed nothing");
+
+        // Untyped values whose text is of the declared type are taken: the interval is read
+        // (not 0: 4098), and so is the boolean (the command is sent).
+        assert_eq!(
+            call(
+                &manager,
+                &dbpkg,
+                "RequestStateChange",
+                vec![
+                    untyped("RequestedState", "3"),
+                    untyped("TimeoutPeriod", "00000000000030.000000:000"),
+                ],
+            )
+            .expect("an answer")
+            .0,
+            Some(Value::Uint32(4098))
+        );
+        assert_eq!(source.commands(), []);
+        assert_eq!(
+            call(
+                &manager,
+                &dbpkg,
+                "SetAutoRun",
+                vec![untyped("Enabled", "false")]
+            )
+            .expect("an answer"),
+            (Some(Value::Uint32(0)), None)
+        );
+        assert_eq!(
+            source.commands(),
+            [Request::DisablePackage {
+                package: "dbpkg".into(),
+                node: None
+            }]
+        );
+    }
+
+    #[test]
+    fn reset_restarts_of_a_service_the_package_does_not_have_is_an_invalid_parameter() {
+        let source = Arc::new(Simulated::new());
+        let (manager, _provider, dbpkg) = serving(source.clone());
+        assert_eq!(
+            call(
+                &manager,
+                &dbpkg,
+                "ResetRestarts",
+                vec![typed("ServiceName", string("no_such_service"))]
+            )
+            .expect("an answer"),
+            (
+                Some(Value::Uint32(5)),
+                Some("no_such_service is not a service of package dbpkg".into())
+            )
+        );
+        assert_eq!(source.commands(), [], "nothing was sent to the daemon");
+        assert_eq!(
+            call(
+                &manager,
+                &dbpkg,
+                "ResetRestarts",
+                vec![typed("ServiceName", string("db_monitor"))]
+            )
+            .expect("an answer"),
+            (Some(Value::Uint32(0)), None)
+        );
+        assert_eq!(
+            source.commands(),
+            [Request::ResetRestarts {
+                package: "dbpkg".into(),
+                service: "db_monitor".into()
+            }]
+        );
+    }
+
     #[test]
     fn halt_node_through_a_daemon_that_does_not_answer_says_so() {
         let repository = cim_schema::shipped::repository().expect("the shipped schema");
@@ -1848,5 +2221,64 @@ mod tests {
             Err(other) => panic!("{other:?}"),
             Ok(output) => panic!("{:?}", output.out_params),
         }
+    }
+
+    #[test]
+    fn the_computer_system_of_a_node_is_named_by_associator_names_though_not_served_here() {
+        let source = Arc::new(Simulated::new());
+        let (manager, provider, _) = serving(source);
+        let manager = Arc::new(manager);
+        let contexts = Arc::new(crate::pull::Contexts::new(Default::default()));
+        let (node, _) = provider
+            .enumerate(&context(Role::Monitor), &Name::new("HP_SGNode"))
+            .expect("the nodes")
+            .map(|found| found.expect("a node"))
+            .next()
+            .expect("a node");
+        let run = |operation: &str, params: Vec<(&str, cim_schema::xml::Data)>| {
+            let mut call = cim_schema::xml::IMethodCall {
+                name: Name::new(operation),
+                namespace: CIMV2.into(),
+                params: vec![cim_schema::xml::IParamValue::new(
+                    "ObjectName",
+                    cim_schema::xml::Data::InstanceName(node.clone()),
+                )],
+            };
+            for (name, value) in params {
+                call.params
+                    .push(cim_schema::xml::IParamValue::new(name, value));
+            }
+            match crate::operations::execute(&manager, &contexts, &principal(Role::Monitor), &call)
+            {
+                Ok(crate::operations::Outcome::Items(items)) => items,
+                other => panic!("{operation}: {:?}", other.err()),
+            }
+        };
+        let identity = || {
+            (
+                "AssocClass",
+                cim_schema::xml::Data::ClassName(Name::new("HP_SGNodeIdentity")),
+            )
+        };
+        let references = run(
+            "ReferenceNames",
+            vec![(
+                "ResultClass",
+                cim_schema::xml::Data::ClassName(Name::new("HP_SGNodeIdentity")),
+            )],
+        );
+        assert_eq!(references.len(), 1, "{references:?}");
+        // The association names the operating system's CIM_ComputerSystem, which another
+        // provider serves: AssociatorNames names it, Associators has no instance to give.
+        let names = run("AssociatorNames", vec![identity()]);
+        let [cim_schema::xml::Data::ObjectPath(ObjectPath::Instance(system))] = &names[..] else {
+            panic!("{names:?}")
+        };
+        assert_eq!(system.class_name.as_str(), "CIM_ComputerSystem");
+        assert!(
+            system.namespace.is_some() && system.host.is_some(),
+            "{system:?}"
+        );
+        assert!(run("Associators", vec![identity()]).is_empty());
     }
 }
