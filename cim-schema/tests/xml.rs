@@ -1278,3 +1278,37 @@ fn export_answers_decode_one_or_many_responses_in_order() {
     let operation = br#"<CIM CIMVERSION="2.0" DTDVERSION="2.0"><MESSAGE ID="7" PROTOCOLVERSION="1.0"><SIMPLERSP><IMETHODRESPONSE NAME="GetClass"/></SIMPLERSP></MESSAGE></CIM>"#;
     assert!(cim_schema::xml::decode_export_responses(operation, &limits).is_err());
 }
+
+#[test]
+fn an_instance_name_with_one_unnamed_key_decodes_and_encodes_back() {
+    // DSP0201: <!ELEMENT INSTANCENAME (KEYBINDING* | KEYVALUE? | VALUE.REFERENCE?)>
+    let unnamed = br#"<INSTANCENAME CLASSNAME="CIM_RegisteredProfile"><KEYVALUE VALUETYPE="string">DMTF+Indications+1.2.2</KEYVALUE></INSTANCENAME>"#;
+    let path = decode_instance_path(unnamed, &Limits::DEFAULT).unwrap();
+    assert_eq!(path.keybindings.len(), 1);
+    assert_eq!(path.keybindings[0].name.as_str(), "");
+    assert_eq!(
+        path.keybindings[0].value,
+        Value::String("DMTF+Indications+1.2.2".into())
+    );
+    let mut encoder = Encoder::new();
+    encoder.instance_name(&path).unwrap();
+    let encoded = encoder.into_bytes();
+    assert!(
+        !String::from_utf8_lossy(&encoded).contains("KEYBINDING"),
+        "{}",
+        String::from_utf8_lossy(&encoded)
+    );
+    assert_eq!(
+        decode_instance_path(&encoded, &Limits::DEFAULT).unwrap(),
+        path
+    );
+    // One unnamed key only, and never beside named ones.
+    for refused in [
+        &br#"<INSTANCENAME CLASSNAME="C"><KEYVALUE>a</KEYVALUE><KEYVALUE>b</KEYVALUE></INSTANCENAME>"#[..],
+        br#"<INSTANCENAME CLASSNAME="C"><KEYVALUE>a</KEYVALUE><KEYBINDING NAME="k"><KEYVALUE>b</KEYVALUE></KEYBINDING></INSTANCENAME>"#,
+        br#"<INSTANCENAME CLASSNAME="C"><KEYBINDING NAME="k"><KEYVALUE>b</KEYVALUE></KEYBINDING><KEYVALUE>a</KEYVALUE></INSTANCENAME>"#,
+    ] {
+        let error = decode_instance_path(refused, &Limits::DEFAULT).unwrap_err();
+        assert!(matches!(error, DecodeError::NotValid { .. }), "{error:?}");
+    }
+}

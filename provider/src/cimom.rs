@@ -297,6 +297,20 @@ impl ObjectManager {
 pub fn typed_path(class: &Class, path: &InstancePath) -> Result<InstancePath, OperationError> {
     let mut typed = path.clone();
     typed.class_name = class.name.clone();
+    // An INSTANCENAME with one unnamed KEYVALUE (DSP0201) names the class's only key.
+    if let [binding] = &mut typed.keybindings[..] {
+        if binding.name.as_str().is_empty() {
+            let keys: Vec<_> = class.keys().collect();
+            let [key] = &keys[..] else {
+                return Err(OperationError::parameter(format!(
+                    "an instance name with an unnamed key fits a class with one key; {} has {}",
+                    class.name,
+                    keys.len()
+                )));
+            };
+            binding.name = key.name.clone();
+        }
+    }
     for binding in &mut typed.keybindings {
         let property = class.property(binding.name.as_str()).ok_or_else(|| {
             OperationError::parameter(format!(

@@ -846,3 +846,54 @@ fn a_central_instance_outside_interop_reaches_its_profile_from_its_own_namespace
     );
     assert_eq!(in_cimv2.len(), 1, "{in_cimv2:?}");
 }
+
+#[test]
+fn an_unnamed_key_names_the_only_key_of_its_class() {
+    let manager = manager();
+    let contexts = Arc::new(Contexts::new(ContextLimits::default()));
+    let names = |class_name: &str| {
+        items(
+            run(
+                &manager,
+                &contexts,
+                &call(
+                    "EnumerateInstanceNames",
+                    "root/interop",
+                    vec![("ClassName", class(class_name))],
+                ),
+            )
+            .unwrap(),
+        )
+    };
+    let get = |path: InstancePath| {
+        run(
+            &manager,
+            &contexts,
+            &call(
+                "GetInstance",
+                "root/interop",
+                vec![("InstanceName", Data::InstanceName(path))],
+            ),
+        )
+    };
+    // As a decoded INSTANCENAME holds `<KEYVALUE>` without its KEYBINDING.
+    let unnamed = |path: &InstancePath| {
+        let mut unnamed = InstancePath::new(path.class_name.clone());
+        unnamed.keybindings.push(cim_schema::model::KeyBinding {
+            name: Name::new(""),
+            value: path.keybindings[0].value.clone(),
+        });
+        unnamed
+    };
+    let Data::InstanceName(profile) = &names("CIM_RegisteredProfile")[0] else {
+        panic!()
+    };
+    assert_eq!(profile.keybindings.len(), 1);
+    assert_eq!(items(get(unnamed(profile)).unwrap()).len(), 1);
+    // A class with several keys cannot take one unnamed key.
+    let Data::InstanceName(namespace) = &names("CIM_Namespace")[0] else {
+        panic!()
+    };
+    assert!(namespace.keybindings.len() > 1);
+    assert_eq!(error_code(get(unnamed(namespace))), code::INVALID_PARAMETER);
+}

@@ -105,8 +105,23 @@ impl<'a> Parser<'a> {
         while let Some(child) = self.child()? {
             match child.name {
                 b"KEYBINDING" => path.keybindings.push(self.keybinding(&child)?),
-                b"KEYVALUE" | b"VALUE.REFERENCE" => {
-                    return Err(self.not_valid("keys without a KEYBINDING name are not supported"))
+                // DSP0201 `(KEYBINDING* | KEYVALUE? | VALUE.REFERENCE?)`: the one key of a
+                // class with a single key, unnamed. It is kept with an empty name; the server
+                // names it from the class (see `KeyBinding`).
+                b"KEYVALUE" | b"VALUE.REFERENCE" if path.keybindings.is_empty() => {
+                    let value = if child.name == b"KEYVALUE" {
+                        self.keyvalue(&child)?
+                    } else {
+                        Value::Reference(Box::new(self.value_reference()?))
+                    };
+                    path.keybindings.push(KeyBinding {
+                        name: Name::new(""),
+                        value,
+                    });
+                    if let Some(next) = self.child()? {
+                        return Err(self.unexpected(&next));
+                    }
+                    break;
                 }
                 _ => return Err(self.unexpected(&child)),
             }

@@ -690,8 +690,14 @@ impl Encoder {
             return Ok(());
         }
         self.raw(b">");
-        for keybinding in &path.keybindings {
-            self.keybinding(keybinding)?;
+        match &path.keybindings[..] {
+            // The one unnamed key a decoded INSTANCENAME may hold (DSP0201 `KEYVALUE?`).
+            [only] if only.name.as_str().is_empty() => self.key_value(only)?,
+            keybindings => {
+                for keybinding in keybindings {
+                    self.keybinding(keybinding)?;
+                }
+            }
         }
         self.raw(b"</INSTANCENAME>");
         Ok(())
@@ -701,12 +707,15 @@ impl Encoder {
     pub fn keybinding(&mut self, keybinding: &KeyBinding) -> Result<(), EncodeError> {
         self.start_named(b"KEYBINDING", keybinding.name.as_str());
         self.raw(b">");
+        self.key_value(keybinding)?;
+        self.raw(b"</KEYBINDING>");
+        Ok(())
+    }
+
+    /// A key's `KEYVALUE VALUETYPE TYPE` or `VALUE.REFERENCE`.
+    fn key_value(&mut self, keybinding: &KeyBinding) -> Result<(), EncodeError> {
         let (value_type, cim_type): (&[u8], &[u8]) = match &keybinding.value {
-            Value::Reference(path) => {
-                self.value_reference(path)?;
-                self.raw(b"</KEYBINDING>");
-                return Ok(());
-            }
+            Value::Reference(path) => return self.value_reference(path),
             Value::String(_) => (b"string", b"string"),
             Value::Char16(_) => (b"string", b"char16"),
             Value::Datetime(_) => (b"string", b"datetime"),
@@ -731,7 +740,7 @@ impl Encoder {
         self.raw(cim_type);
         self.raw(b"\">");
         self.scalar_text(&keybinding.value, keybinding.name.as_str())?;
-        self.raw(b"</KEYVALUE></KEYBINDING>");
+        self.raw(b"</KEYVALUE>");
         Ok(())
     }
 
