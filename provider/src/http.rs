@@ -58,8 +58,8 @@ pub enum ProtocolError {
     /// M-POST declaring a mandatory extension other than DSP0200's (RFC 2774 section 7).
     #[error("the mandatory extension {0} is not supported; M-POST takes only {CIM_MAPPING_URI}")]
     UnknownExtension(String),
-    /// An HTTP/1.1 request without `Host` (RFC 9112 section 3.2).
-    #[error("an HTTP/1.1 request must carry a Host header")]
+    /// An HTTP/1.1 request without `Host`, or any request with two (RFC 9112 section 3.2).
+    #[error("an HTTP/1.1 request must carry one Host header")]
     MissingHost,
     /// `Accept`, `Accept-Charset` or `Accept-Range` rules out the CIM-XML response.
     #[error("{0}")]
@@ -261,7 +261,7 @@ pub async fn handle(
         Err(error) => protocol_error_response(&error, &realm),
     };
     if let Some(ns) = extension {
-        answer_within_extension(response.headers_mut(), &ns);
+        answer_within_extension(&mut response, &ns);
     }
     Ok(response)
 }
@@ -269,14 +269,26 @@ pub async fn handle(
 /// Marks the response to an M-POST as RFC 2774 and DSP0200 want it: `Ext:` says the
 /// mandatory extension was understood, `Cache-Control: no-cache` keeps caches from serving it
 /// to others, `Man:` declares the extension again with the request's header prefix, and the
-/// CIM headers of the response (`CIMOperation`, `CIMError`) carry that prefix.
-fn answer_within_extension(headers: &mut HeaderMap, ns: &str) {
+/// CIM headers of the response (`CIMOperation`, `CIMError`) and the trailers of a streamed
+/// one (`CIMStatusCode`, `CIMStatusCodeDescription`) carry that prefix.
+fn answer_within_extension(response: &mut Response<ResponseBody>, ns: &str) {
+    if let ResponseBody::Streamed(body) = response.body_mut() {
+        body.trailer_prefix = Some(format!("{ns}-"));
+    }
+    let headers = response.headers_mut();
     for header in [&CIM_OPERATION, &CIM_ERROR] {
         if let Some(value) = headers.remove(&header.name) {
             if let Ok(name) = HeaderName::from_bytes(format!("{ns}-{}", header.spelling).as_bytes())
             {
                 headers.insert(name, value);
             }
+        }
+    }
+    if headers.contains_key(http::header::TRAILER) {
+        if let Ok(value) = HeaderValue::from_str(&format!(
+            "{ns}-CIMStatusCode, {ns}-CIMStatusCodeDescription"
+        )) {
+            headers.insert(http::header::TRAILER, value);
         }
     }
     headers.insert(HeaderName::from_static("ext"), HeaderValue::from_static(""));
@@ -396,11 +408,12 @@ fn quality(headers: &HeaderMap, name: HeaderName, matches: impl Fn(&str) -> bool
             if token.is_empty() || !matches(token) {
                 return None;
             }
+            // A q this server cannot read counts as 1: only a clear refusal refuses.
             let q = parts
                 .filter_map(|part| part.split_once('='))
                 .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-                .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok());
-            q
+                .map_or(1.0, |(_, q)| q.trim().parse::<f32>().unwrap_or(1.0));
+            Some(q)
         })
         .reduce(f32::max)
 }
@@ -573,7 +586,9 @@ async fn serve(
         service.authenticate(&parts.headers, &peer).await?;
         return Ok(metrics_response(&service).await);
     }
-    if parts.version == http::Version::HTTP_11 && !parts.headers.contains_key(http::header::HOST) {
+    // RFC 9112 3.2: exactly one Host in an HTTP/1.1 request.
+    let hosts = parts.headers.get_all(http::header::HOST).iter().count();
+    if hosts > 1 || (hosts == 0 && parts.version == http::Version::HTTP_11) {
         return Err(ProtocolError::MissingHost);
     }
     let cim = check_headers(&parts.method, parts.version, &parts.headers)?;
@@ -1144,6 +1159,8 @@ pub struct StreamBody {
     gzip: Option<GzEncoder<Vec<u8>>>,
     trailers: Option<HeaderMap>,
     done: bool,
+    /// The M-POST header prefix (`73-`) the trailers take, as the response's CIM headers do.
+    trailer_prefix: Option<String>,
 }
 
 impl StreamBody {
@@ -1154,6 +1171,7 @@ impl StreamBody {
             gzip: gzip.then(|| GzEncoder::new(Vec::new(), flate2::Compression::fast())),
             trailers: None,
             done: false,
+            trailer_prefix: None,
         }
     }
 
@@ -1195,18 +1213,22 @@ impl StreamBody {
     }
 
     fn fail(&mut self, error: &OperationError) {
+        let prefix = self.trailer_prefix.as_deref().unwrap_or_default();
+        let name = |name: &str| HeaderName::from_bytes(format!("{prefix}{name}").as_bytes());
         let mut trailers = HeaderMap::new();
-        trailers.insert(
-            HeaderName::from_static("cimstatuscode"),
-            HeaderValue::from(error.code()),
-        );
+        if let Ok(code) = name("CIMStatusCode") {
+            trailers.insert(code, HeaderValue::from(error.code()));
+        }
         let description: String = percent_encoding::utf8_percent_encode(
             &error.to_string(),
             percent_encoding::NON_ALPHANUMERIC,
         )
         .collect();
-        if let Ok(value) = HeaderValue::from_str(&description) {
-            trailers.insert(HeaderName::from_static("cimstatuscodedescription"), value);
+        if let (Ok(name), Ok(value)) = (
+            name("CIMStatusCodeDescription"),
+            HeaderValue::from_str(&description),
+        ) {
+            trailers.insert(name, value);
         }
         self.trailers = Some(trailers);
     }
@@ -1393,6 +1415,30 @@ mod tests {
         // The body went out in part; it is not a complete message.
         assert!(body.len() > STREAM_THRESHOLD_BYTES);
         assert!(decode(&body, &cim_schema::xml::Limits::DEFAULT).is_err());
+    }
+
+    #[test]
+    fn the_trailers_of_an_m_post_stream_carry_its_prefix() {
+        let outcome = items_then(
+            1000,
+            Some(OperationError::ServerLimitsExceeded("too long".into())),
+        );
+        let mut response = enumerate(
+            "7",
+            outcome,
+            &headers(true),
+            &holding(usize::MAX, None, &spools(8)),
+        );
+        answer_within_extension(&mut response, "73");
+        assert_eq!(
+            response.headers().get(http::header::TRAILER).unwrap(),
+            "73-CIMStatusCode, 73-CIMStatusCodeDescription"
+        );
+        let (_, trailers) = frames(response);
+        let trailers = trailers.expect("a trailer");
+        assert_eq!(trailers.get("73-CIMStatusCode").unwrap(), "27");
+        assert!(trailers.get("73-CIMStatusCodeDescription").is_some());
+        assert!(trailers.get("CIMStatusCode").is_none());
     }
 
     #[test]
@@ -1710,8 +1756,10 @@ mod tests {
 
     #[test]
     fn the_response_to_an_m_post_is_marked_and_prefixed() {
-        let mut ok = response_builder().body(()).unwrap();
-        answer_within_extension(ok.headers_mut(), "73");
+        let mut ok = response_builder()
+            .body(ResponseBody::whole(Bytes::new()))
+            .unwrap();
+        answer_within_extension(&mut ok, "73");
         let headers = ok.headers();
         assert_eq!(headers["73-CIMOperation"], "MethodResponse");
         assert!(headers.get("CIMOperation").is_none());
@@ -1722,7 +1770,7 @@ mod tests {
             "http://www.dmtf.org/cim/mapping/http/v1.0; ns=73"
         );
         let mut refused = protocol_error_response(&ProtocolError::UnsupportedOperation, "r");
-        answer_within_extension(refused.headers_mut(), "12");
+        answer_within_extension(&mut refused, "12");
         assert_eq!(refused.headers()["12-CIMError"], "unsupported-operation");
         assert!(refused.headers().get("CIMError").is_none());
     }
@@ -1742,6 +1790,7 @@ mod tests {
             &[("Accept", "text/html"), ("Accept", "text/xml")],
             &[("Accept-Charset", "UTF-8")],
             &[("Accept-Charset", "iso-8859-1, *;q=0.1")],
+            &[("Accept", "text/xml;q=high")],
         ] {
             assert_eq!(check(fine), Ok(()), "{fine:?}");
         }

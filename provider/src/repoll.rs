@@ -25,8 +25,11 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use futures_util::task::AtomicWaker;
 
-/// Polls in one turn of the task at most, the first included; past them the task yields.
-pub(crate) const REPOLLS_MAX: usize = 16;
+/// Polls in one turn of the task at most, the first included; past them the task yields. A
+/// request wakes its connection two or three times (the body's channel); hyper itself yields
+/// after 16 rounds of its own loop by waking the task, which this also absorbs, so the bound
+/// is kept small: one turn runs at most this many of hyper's turns.
+pub(crate) const REPOLLS_MAX: usize = 4;
 
 /// A future polled again at once when it wakes itself while being polled.
 pub(crate) struct Repoll<F> {

@@ -390,6 +390,19 @@ fn catalogue() -> Vec<Case> {
         Refused(400, None),
     );
 
+    add(
+        "two Host headers",
+        post(
+            &[
+                cim_headers("EnumerateClassNames", "root/interop"),
+                vec![("Host".into(), "elsewhere".into())],
+            ]
+            .concat(),
+            good_body().as_bytes(),
+        ),
+        Refused(400, None),
+    );
+
     // --- content negotiation (DSP0200 7.1)
     let not_acceptable = Refused(406, Some("header-mismatch"));
     for (name, value) in [
