@@ -822,6 +822,26 @@ fn a_document_that_is_not_valid_where_it_stops_but_is_cut_short_is_not_well_form
             b"<CIM><MESSAGE></CIM>".to_vec(),
         ),
         ("invalid, then a second root", b"<HTML/><HTML/>".to_vec()),
+        (
+            "invalid, then an attribute without quotes",
+            b"<HTML a=1/>".to_vec(),
+        ),
+        (
+            "invalid, then a duplicate attribute",
+            b"<HTML a=\"1\" a=\"2\"/>".to_vec(),
+        ),
+        (
+            "invalid, then an unknown entity",
+            b"<HTML>&bogus;</HTML>".to_vec(),
+        ),
+        (
+            "invalid, then an unknown entity in an attribute",
+            b"<HTML a=\"&bogus;\"/>".to_vec(),
+        ),
+        (
+            "invalid, then a processing instruction",
+            b"<HTML><?pi x?></HTML>".to_vec(),
+        ),
         ("unknown element, then cut", {
             let mut cut = enumerate("<IPARAMVALUE NAME=\"a\"><BOGUS/></IPARAMVALUE>");
             cut.truncate(cut.len() - 20);

@@ -240,18 +240,32 @@ impl<'a> Parser<'a> {
             let result = match event {
                 Event::Start(start) => {
                     roots += usize::from(at_top);
-                    parser.open(&start).map(|_| ())
+                    parser
+                        .open(&start)
+                        .and_then(|element| parser.check_attributes(&element))
                 }
-                Event::Empty(_) => {
+                Event::Empty(start) => {
                     roots += usize::from(at_top);
-                    Ok(())
+                    parser.open(&start).and_then(|element| {
+                        parser.open.pop();
+                        parser.check_attributes(&element)
+                    })
                 }
                 Event::End(end) => parser.close(end.name().as_ref()),
                 Event::Text(text) if at_top && !is_whitespace(&text) => {
                     Err(parser.not_well_formed("content outside the root element"))
                 }
+                Event::Text(text) => parser
+                    .input_str(&text)
+                    .and_then(|raw| parser.unescape(raw))
+                    .map(|_| ()),
                 Event::CData(_) if at_top => {
                     Err(parser.not_well_formed("content outside the root element"))
+                }
+                // What the decoder refuses wherever it stands, as it does.
+                Event::DocType(_) | Event::PI(_) => Err(parser.misplaced(&event)),
+                Event::Decl(_) if parser.event_start > parser.base_offset => {
+                    Err(parser.misplaced(&event))
                 }
                 Event::Eof if !parser.open.is_empty() => {
                     Err(parser.not_well_formed("unexpected end of input: elements left open"))
@@ -522,6 +536,19 @@ impl<'a> Parser<'a> {
             values[slot] = Some(self.unescape(raw)?);
         }
         Ok(values)
+    }
+
+    /// Checks every attribute of `element` as [`Parser::attributes`] checks those it reads:
+    /// syntax, names, duplicates, and the references in their values.
+    fn check_attributes(&self, element: &Element<'a>) -> Result<()> {
+        self.attributes(element, [])?;
+        let mut attributes = Attributes::new(element.source, element.name.len());
+        attributes.with_checks(false);
+        for attribute in attributes {
+            let attribute = attribute.map_err(|e| self.not_well_formed(e.to_string()))?;
+            self.unescape(self.input_str(&attribute.value)?)?;
+        }
+        Ok(())
     }
 
     /// An attribute that must be present.
