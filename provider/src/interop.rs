@@ -210,16 +210,26 @@ impl InteropProvider {
             let ObjectPath::Instance(element) = element.as_ref() else {
                 continue;
             };
-            let Some(namespace) = element.namespace.as_deref() else {
+            let Some(written) = element.namespace.as_deref() else {
                 continue;
             };
-            if namespace.trim_matches('/').eq_ignore_ascii_case(INTEROP) {
+            // As the server spells it (case, slashes): one provider per namespace.
+            let Ok(namespace) = manager.namespace(written) else {
+                tracing::warn!(
+                    namespace = written,
+                    "a registered profile's central instance names a namespace this server \
+                     does not serve"
+                );
+                continue;
+            };
+            let namespace = namespace.to_string();
+            if namespace.eq_ignore_ascii_case(INTEROP) {
                 continue;
             }
             let mut path = path.clone();
-            path.namespace = Some(namespace.to_owned());
+            path.namespace = Some(namespace.clone());
             elsewhere
-                .entry(namespace.to_owned())
+                .entry(namespace)
                 .or_default()
                 .push((path, instance.clone()));
         }

@@ -25,9 +25,28 @@ pub fn object_header_matches(header: &str, target: &ObjectPath) -> bool {
     same_namespace
         && match (&parsed, target) {
             (ObjectPath::Class(a), ObjectPath::Class(b)) => a.class_name == b.class_name,
-            (ObjectPath::Instance(a), ObjectPath::Instance(b)) => same_keys(a, b),
+            (ObjectPath::Instance(a), ObjectPath::Instance(b)) => {
+                same_keys(a, b) || same_unnamed_key(a, b)
+            }
             _ => false,
         }
+}
+
+/// True when `body` holds the one unnamed key a DSP0201 `INSTANCENAME` may have (a lone
+/// `KEYVALUE`) and `header` names one key with that value: the class's only key, named in
+/// the header as a WBEM URI must.
+fn same_unnamed_key(
+    header: &cim_schema::model::InstancePath,
+    body: &cim_schema::model::InstancePath,
+) -> bool {
+    match (&header.keybindings[..], &body.keybindings[..]) {
+        ([named], [unnamed]) => {
+            header.class_name == body.class_name
+                && unnamed.name.as_str().is_empty()
+                && cim_schema::model::key_values_match(&named.value, &unnamed.value)
+        }
+        _ => false,
+    }
 }
 
 /// Runs an extrinsic method call and builds its response.
@@ -249,6 +268,28 @@ mod tests {
         .is_ok());
         assert!(typed_value(&reference, &CimType::String, false).is_err());
         assert_eq!(typed_value(&Data::Null, &uint16, false), Ok(None));
+    }
+
+    #[test]
+    fn a_lone_unnamed_key_in_the_body_matches_the_header_that_names_it() {
+        let mut unnamed = InstancePath::new("HP_SGPackage").in_namespace("root/cimv2");
+        unnamed.keybindings.push(cim_schema::model::KeyBinding {
+            name: cim_schema::model::Name::new(""),
+            value: Value::String("pkg1".into()),
+        });
+        let target = ObjectPath::Instance(unnamed);
+        assert!(object_header_matches(
+            r#"root/cimv2:HP_SGPackage.Name="pkg1""#,
+            &target
+        ));
+        assert!(!object_header_matches(
+            r#"root/cimv2:HP_SGPackage.Name="pkg2""#,
+            &target
+        ));
+        assert!(!object_header_matches(
+            r#"root/cimv2:HP_SGPackage.Name="pkg1",Other="x""#,
+            &target
+        ));
     }
 
     #[test]

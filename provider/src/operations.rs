@@ -810,7 +810,15 @@ impl Operation<'_> {
                 }
                 match self.resolve_reference(other) {
                     Ok((path, instance)) => found.push((path, Some(instance))),
-                    Err(OperationError::NotFound(_) | OperationError::InvalidNamespace(_)) => {
+                    // Its class is served here: the object is gone (or going), not named.
+                    Err(OperationError::NotFound(_)) if self.serves_class_of(other) => {}
+                    // Served elsewhere (its class has no provider here, or is not even in
+                    // this server's schema): named.
+                    Err(
+                        OperationError::NotFound(_)
+                        | OperationError::InvalidNamespace(_)
+                        | OperationError::InvalidClass(_),
+                    ) => {
                         let mut path = other.clone();
                         if path.namespace.is_none() {
                             path.namespace = Some(self.context.namespace.to_string());
@@ -825,6 +833,20 @@ impl Operation<'_> {
             }
         }
         Ok(found)
+    }
+
+    /// True when a provider of this server serves `path`'s own class (not only subclasses).
+    fn serves_class_of(&self, path: &InstancePath) -> bool {
+        let namespace = match &path.namespace {
+            Some(namespace) => match self.manager.namespace(namespace) {
+                Ok(namespace) => namespace,
+                Err(_) => return false,
+            },
+            None => self.context.namespace.clone(),
+        };
+        self.manager
+            .provider(&namespace, path.class_name.as_str())
+            .is_some()
     }
 
     /// The instance a reference points at, in its own namespace when it names one.

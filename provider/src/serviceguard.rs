@@ -1409,11 +1409,18 @@ impl ModelBuilder<'_> {
             };
             let system = InstancePath::new(Name::new("CIM_ComputerSystem"))
                 .with_key("CreationClassName", string("CIM_ComputerSystem"))
-                .with_key("Name", string(host));
+                .with_key("Name", string(&host));
+            // Another node's computer system is served on that node: its path names that host.
+            let mut system_reference = self.reference(&system);
+            if let Some(Value::Reference(reference)) = &mut system_reference {
+                if let ObjectPath::Instance(path) = reference.as_mut() {
+                    path.host = Some(host.clone());
+                }
+            }
             let identity = self.instance(
                 "HP_SGNodeIdentity",
                 vec![
-                    ("SystemElement", self.reference(&system)),
+                    ("SystemElement", system_reference),
                     ("SameElement", self.reference(&node_path)),
                 ],
             )?;
