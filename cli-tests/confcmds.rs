@@ -489,6 +489,37 @@ fn cmcheckconf_reports_each_finding_at_its_line() {
 }
 
 #[test]
+fn cmcheckconf_refuses_two_files_of_one_package_with_or_without_the_cluster() {
+    let dir = directory("duplicate");
+    let cluster = fixture("qs-three-nodes.ascii");
+    let database = fixture_text("dbpkg.conf");
+    fs::write(dir.join("db.conf"), &database).unwrap();
+    // The fallback differs in its nodes and priority only: the same package_name.
+    fs::write(
+        dir.join("db_fb.conf"),
+        database
+            .replace("hpnode2", "hpnode3")
+            .replace("priority                          20", "priority 21"),
+    )
+    .unwrap();
+    let line = database
+        .lines()
+        .position(|l| l.starts_with("package_name"))
+        .unwrap()
+        + 1;
+    let finding =
+        format!("db_fb.conf:{line}: error: PACKAGE_NAME: package dbpkg is also defined in db.conf");
+    let files = ["-P", "db.conf", "-P", "db_fb.conf"];
+    assert_findings(
+        &run(CMCHECKCONF, &dir, &files),
+        std::slice::from_ref(&finding),
+        1,
+    );
+    let with_cluster = [&["-C", cluster.to_str().unwrap()][..], &files].concat();
+    assert_findings(&run(CMCHECKCONF, &dir, &with_cluster), &[finding], 1);
+}
+
+#[test]
 fn cmcheckconf_reads_a_list_of_package_files() {
     let dir = directory("list");
     let cluster = fixture("qs-three-nodes.ascii");

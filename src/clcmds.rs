@@ -679,32 +679,14 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
     let client = Client::from_env()?;
     let InEffect {
         cluster: in_effect,
-        mut packages,
+        packages,
         generation: base,
     } = read_configuration(&client)?;
     // Checked here first, against the cluster file that will be in effect, so that every
     // finding is told with its file and line.
     let mut out = String::new();
     let checked_with = cluster.clone().unwrap_or(in_effect);
-    let mut names = Vec::new();
-    // A file given replaces the one of its package where it stands; a new package comes
-    // last.
-    for file in &given {
-        let name = package_name(&file.text);
-        let at = name.as_ref().and_then(|name| {
-            packages
-                .iter()
-                .position(|p| package_name(&p.text).as_ref() == Some(name))
-        });
-        if let Some(name) = &name {
-            packages.retain(|p| package_name(&p.text).as_ref() != Some(name));
-            names.push(name.clone());
-        }
-        match at {
-            Some(at) => packages.insert(at.min(packages.len()), file.clone()),
-            None => packages.push(file.clone()),
-        }
-    }
+    let (packages, names) = merged(packages, &given);
     let findings = confcmds::generation_findings(Some(&checked_with), &packages);
     let errors = findings
         .iter()
@@ -738,6 +720,43 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
         "Completed the cluster update (configuration generation {generation}).\n"
     ));
     Ok(out)
+}
+
+/// The package set a cmapplyconf applies, and the names of the packages `given`: the
+/// packages `in_effect`, each replaced where it stands by the file given for it, then the
+/// files of new packages. Files given for one package are all kept, so that the check refuses
+/// them as cmcheckconf does (`package X is also defined in FILE`) instead of the last one
+/// silently replacing the others.
+fn merged(in_effect: Vec<FileText>, given: &[FileText]) -> (Vec<FileText>, Vec<String>) {
+    let given_names: Vec<Option<String>> = given.iter().map(|f| package_name(&f.text)).collect();
+    let mut placed = vec![false; given.len()];
+    let mut packages = Vec::with_capacity(in_effect.len() + given.len());
+    for file in in_effect {
+        let name = package_name(&file.text);
+        let mut replaced = false;
+        for (index, given_name) in given_names.iter().enumerate() {
+            if name.is_some() && *given_name == name {
+                packages.push(given[index].clone());
+                placed[index] = true;
+                replaced = true;
+            }
+        }
+        if !replaced {
+            packages.push(file);
+        }
+    }
+    for (index, file) in given.iter().enumerate() {
+        if !placed[index] {
+            packages.push(file.clone());
+        }
+    }
+    let mut names: Vec<String> = Vec::new();
+    for name in given_names.into_iter().flatten() {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    (packages, names)
 }
 
 /// What cmapplyconf prints when the files are the configuration in effect.
@@ -831,4 +850,53 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
         "Completed the cluster update (configuration generation {generation}).\n"
     ));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use cimguard_cluster::runtime::daemon::FileText;
+
+    use super::merged;
+    use crate::confcmds;
+
+    const CLUSTER: &str = include_str!("../cluster/tests/config/qs-three-nodes.ascii");
+    const DATABASE: &str = include_str!("../cluster/tests/config/dbpkg.conf");
+    const WEB: &str = include_str!("../cluster/tests/config/webpkg.conf");
+
+    fn file(name: &str, text: &str) -> FileText {
+        FileText {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn a_file_given_replaces_its_package_where_it_stands() {
+        let in_effect = vec![file("dbpkg", DATABASE), file("webpkg", WEB)];
+        let changed = DATABASE.replace("priority                          20", "priority 30");
+        let (packages, names) = merged(in_effect, &[file("db.conf", &changed)]);
+        let files: Vec<&str> = packages.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(files, ["db.conf", "webpkg"]);
+        assert_eq!(names, ["dbpkg"]);
+    }
+
+    #[test]
+    fn two_files_given_for_one_package_are_refused_as_cmcheckconf_refuses_them() {
+        let in_effect = vec![file("dbpkg", DATABASE), file("webpkg", WEB)];
+        let fallback = DATABASE.replace("hpnode2", "hpnode3");
+        let given = [file("db.conf", DATABASE), file("db_fb.conf", &fallback)];
+        let (packages, _) = merged(in_effect, &given);
+        let findings = confcmds::generation_findings(Some(&file("cl.ascii", CLUSTER)), &packages);
+        let line = DATABASE
+            .lines()
+            .position(|l| l.starts_with("package_name"))
+            .expect("dbpkg.conf names its package")
+            + 1;
+        // Its priority, the same as db.conf's, is told too, as cmcheckconf tells it.
+        let errors: Vec<String> = findings.iter().map(ToString::to_string).collect();
+        let expected = format!(
+            "db_fb.conf:{line}: error: PACKAGE_NAME: package dbpkg is also defined in db.conf"
+        );
+        assert!(errors.contains(&expected), "{errors:?}");
+    }
 }

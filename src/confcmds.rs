@@ -8,7 +8,8 @@
 //!   `package_name`, commented-out examples for services, addresses, ...).
 //! - `cmcheckconf [-v] [-C CLUSTER] [-P PACKAGE]... [-p LIST]`: the cluster and package files
 //!   checked as the daemon checks a cmapplyconf ([`cluster::parse`], [`package::parse`], then
-//!   [`package::check_set`] when every file is right), every finding printed as
+//!   [`package::check_set`] when every file is right, or only [`package::check_names`]
+//!   without a cluster file), every finding printed as
 //!   `file:line: severity: PARAMETER: reason`.
 //!
 //! Neither talks to a daemon. [`read_generation_files`] reads the files of a configuration
@@ -939,7 +940,7 @@ fn check(args: &CheckConfiguration) -> Result<bool, String> {
             if args.verbose {
                 report.push(format!(
                     "No cluster file (-C or ${CLUSTER_FILE_VARIABLE}): the packages are not \
-                     checked against a cluster or each other"
+                     checked against a cluster, and against each other only for their names"
                 ));
             }
             None
@@ -979,8 +980,9 @@ fn check(args: &CheckConfiguration) -> Result<bool, String> {
 
 /// Every finding about a configuration generation, checked as the daemon checks a
 /// cmapplyconf (`checked_generation` in the daemon): each file with its parser, then, when
-/// there is a cluster file and no file has an error, the packages against the cluster and
-/// each other ([`package::check_set`]). Unlike the daemon, which keeps only the errors, the
+/// no file has an error, the packages against the cluster and each other
+/// ([`package::check_set`]), or, without a cluster file, against each other's names
+/// ([`package::check_names`]). Unlike the daemon, which keeps only the errors, the
 /// warnings and notes are kept too, in file order.
 pub fn generation_findings(cluster: Option<&FileText>, packages: &[FileText]) -> Vec<Diagnostic> {
     let mut findings = Vec::new();
@@ -1012,9 +1014,14 @@ pub fn generation_findings(cluster: Option<&FileText>, packages: &[FileText]) ->
             Err(list) => keep(Err(list)),
         }
     }
-    if let (Some(cluster), false) = (&cluster, errors) {
+    if !errors {
         let names: Vec<&str> = packages.iter().map(|f| f.name.as_str()).collect();
-        findings.extend(package::check_set(cluster, &parsed, &names));
+        match &cluster {
+            Some(cluster) => findings.extend(package::check_set(cluster, &parsed, &names)),
+            // Without the cluster, the packages are still checked against each other for
+            // what needs no cluster: one file per package name.
+            None => findings.extend(package::check_names(&parsed, &names)),
+        }
     }
     findings
 }

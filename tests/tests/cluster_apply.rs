@@ -191,8 +191,33 @@ fn cmapplyconf_of_the_configuration_in_effect_changes_nothing_and_a_stale_one_is
     );
     assert_eq!(generation(&cluster), before);
 
-    // A real change: pkgC added, a new generation everywhere.
+    // Two files for one package: refused with the second file's line, nothing applied,
+    // never the last file winning.
     std::fs::write(file("pkgC.conf"), package("pkgC")).unwrap();
+    std::fs::write(
+        file("pkgC_fb.conf"),
+        package("pkgC").replace("node_name n1\n", ""),
+    )
+    .unwrap();
+    let twice = command(
+        &cluster,
+        k,
+        "cmapplyconf",
+        &["-f", "-P", &file("pkgC.conf"), "-P", &file("pkgC_fb.conf")],
+    );
+    let said = describe(&twice);
+    assert_eq!(twice.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains(&format!(
+            "{}:1: error: PACKAGE_NAME: package pkgC is also defined in {}",
+            file("pkgC_fb.conf"),
+            file("pkgC.conf")
+        )) && !said.contains("Completed the cluster update"),
+        "{said}"
+    );
+    assert_eq!(generation(&cluster), before);
+
+    // A real change: pkgC added, a new generation everywhere.
     let applied = succeeds(
         &cluster,
         k,

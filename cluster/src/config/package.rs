@@ -1042,6 +1042,38 @@ pub fn check_set(
     all
 }
 
+/// Checks that no two packages share a name, for a set checked without its cluster (which
+/// [`check_set`] needs): the second file to define a package is reported at its PACKAGE_NAME
+/// line, naming the first, as [`check_set`] reports it.
+pub fn check_names(packages: &[PackageConfig], files: &[&str]) -> Vec<Diagnostic> {
+    let mut first_files: HashMap<&str, &str> = HashMap::new();
+    let mut all = Vec::new();
+    for (index, package) in packages.iter().enumerate() {
+        let file = files.get(index).copied().unwrap_or("?");
+        let mut findings = Findings::new(file);
+        duplicate_name(&mut first_files, package, file, &mut findings);
+        all.extend(findings.list);
+    }
+    all
+}
+
+/// Reports `package` when a package of its name was seen already (in `first_files`, package
+/// name -> file), and otherwise records it there.
+fn duplicate_name<'a>(
+    first_files: &mut HashMap<&'a str, &'a str>,
+    package: &'a PackageConfig,
+    file: &'a str,
+    findings: &mut Findings,
+) {
+    if let Some(first) = first_files.insert(&package.name, file) {
+        findings.error(
+            package.lines.line("PACKAGE_NAME", "").unwrap_or(0),
+            "PACKAGE_NAME",
+            format!("package {} is also defined in {first}", package.name),
+        );
+    }
+}
+
 impl SetCheck<'_> {
     /// A user given a role in the cluster file may not be given one in a package file from
     /// the same host: configuration fails on such a conflict (Managing Serviceguard, 11th
@@ -1152,13 +1184,7 @@ impl<'a> SetCheck<'a> {
     /// Unique names and priorities, dependency targets, generic resources used alike.
     fn relations(&mut self, package: &'a PackageConfig, file: &'a str, findings: &mut Findings) {
         let line = |parameter: &str, item: &str| package.lines.line(parameter, item).unwrap_or(0);
-        if let Some(first) = self.files.insert(&package.name, file) {
-            findings.error(
-                line("PACKAGE_NAME", ""),
-                "PACKAGE_NAME",
-                format!("package {} is also defined in {first}", package.name),
-            );
-        }
+        duplicate_name(&mut self.files, package, file, findings);
         if let Some(priority) = package.priority {
             // The first package to take a priority keeps it; the others are reported.
             if let Some(other) = self.priorities.get(&priority) {
