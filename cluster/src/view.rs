@@ -109,15 +109,7 @@ const MULTI_NODE_HEADER: &str =
 pub fn table(snapshot: &Snapshot, selection: &Selection) -> String {
     let mut out = String::new();
     if selection.packages_only() {
-        for package in snapshot
-            .packages
-            .iter()
-            .filter(|p| selection.package_shown(&p.name))
-        {
-            let _ = writeln!(out, "    {PACKAGE_HEADER}");
-            package_row(&mut out, snapshot, package, selection.verbose);
-            out.push('\n');
-        }
+        packages_alone(&mut out, snapshot, selection);
         return out;
     }
     let _ = writeln!(out, "CLUSTER        STATUS");
@@ -193,6 +185,31 @@ pub fn table(snapshot: &Snapshot, selection: &Selection) -> String {
         );
     }
     out
+}
+
+/// `-p` or `-l package`: each package under a header of its own, the failover packages
+/// first, then the multi-node ones in a MULTI_NODE_PACKAGES section with the SYSTEM column,
+/// as the full view shows them.
+fn packages_alone(out: &mut String, snapshot: &Snapshot, selection: &Selection) {
+    let shown = |p: &&PackageRow| selection.package_shown(&p.name);
+    let (failover, multi): (Vec<&PackageRow>, Vec<&PackageRow>) = snapshot
+        .packages
+        .iter()
+        .filter(shown)
+        .partition(|p| p.kind == PackageType::Failover);
+    for package in failover {
+        let _ = writeln!(out, "    {PACKAGE_HEADER}");
+        package_row(out, snapshot, package, selection.verbose);
+        out.push('\n');
+    }
+    if !multi.is_empty() {
+        let _ = writeln!(out, "MULTI_NODE_PACKAGES\n");
+    }
+    for package in multi {
+        let _ = writeln!(out, "    {MULTI_NODE_HEADER}");
+        package_row(out, snapshot, package, selection.verbose);
+        out.push('\n');
+    }
 }
 
 /// Package rows under one header; with `-v`, each package under a header of its own, since

@@ -105,6 +105,23 @@ fn everything_up() {
     };
     golden("up.l-cluster.line", &view::line(&snapshot, &level));
     golden("up.l-cluster.table", &view::table(&snapshot, &level));
+    // -l package and -p: a multi-node package under the MULTI_NODE_PACKAGES header, with
+    // the SYSTEM column, as in the full view; -l node: no package at all.
+    let packages = Selection {
+        level: Some(Level::Package),
+        ..Selection::default()
+    };
+    golden("up.l-package.table", &view::table(&snapshot, &packages));
+    let multi_node = Selection {
+        packages: vec!["monpkg".into()],
+        ..Selection::default()
+    };
+    golden("up.p-monpkg.table", &view::table(&snapshot, &multi_node));
+    let nodes = Selection {
+        level: Some(Level::Node),
+        ..Selection::default()
+    };
+    golden("up.l-node.table", &view::table(&snapshot, &nodes));
     // Every node sees the same cluster.
     assert_eq!(
         view::table(&status(&sim, 0), &all()),
