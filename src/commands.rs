@@ -33,7 +33,9 @@ pub fn run(name: &str) -> Option<ExitCode> {
     Some(match name {
         "cmviewcl" => cmviewcl::run(&cmviewcl::Cli::parse()),
         "cmrunpkg" => pkgcmds::finish(name, pkgcmds::run_package(&pkgcmds::RunPackage::parse())),
-        "cmhaltpkg" => pkgcmds::finish(name, pkgcmds::halt_package(&pkgcmds::HaltPackage::parse())),
+        "cmhaltpkg" => {
+            pkgcmds::finish_each(name, pkgcmds::halt_package(&pkgcmds::HaltPackage::parse()))
+        }
         "cmmodpkg" => pkgcmds::finish(
             name,
             pkgcmds::modify_package(&pkgcmds::ModifyPackage::parse()),

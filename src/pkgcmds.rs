@@ -10,9 +10,9 @@ use std::time::Instant;
 use cim_schema::model::Value;
 use cimguard_cluster::config::package::PackageType;
 use cimguard_cluster::package_wait::{
-    instance_states, out_of_cascade, Goal, PackageWait, Progress,
+    active, instance_states, out_of_cascade, Goal, PackageWait, Progress,
 };
-use cimguard_cluster::status::{PackageRow, Snapshot};
+use cimguard_cluster::status::{NodeStatus, PackageRow, Snapshot};
 use clap::Parser;
 
 use crate::cimclient::{path, Client, Returned};
@@ -22,8 +22,8 @@ use crate::cimclient::{path, Client, Returned};
 #[derive(Parser, Debug)]
 #[command(name = "cmrunpkg", version)]
 pub struct RunPackage {
-    /// The node to run it on (default: where the cluster's policy puts it, this node when the
-    /// package has no node running it).
+    /// The node to run it on (default: a failover package where the cluster's policy puts
+    /// it, a multi-node package on every node of its list that is up with switching enabled).
     #[arg(short = 'n', value_name = "NODE")]
     pub node: Option<String>,
     /// Verbose.
@@ -122,6 +122,35 @@ pub fn finish(name: &str, result: Result<String, String>) -> ExitCode {
     }
 }
 
+/// Ends a command that works on each package named in turn: its text, then each package's
+/// error as `NAME: why`, and status 1 if any package failed.
+pub fn finish_each(name: &str, result: Result<EachPackage, String>) -> ExitCode {
+    match result {
+        Ok(each) => {
+            print!("{}", each.out);
+            for error in &each.errors {
+                eprintln!("{name}: {error}");
+            }
+            if each.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => finish(name, Err(error)),
+    }
+}
+
+/// What a command that works on each package named in turn did: its text, and an error for
+/// each package it failed for (the others were done).
+#[derive(Debug, Default)]
+pub struct EachPackage {
+    /// What the command prints on standard output.
+    pub out: String,
+    /// One line for each package that failed, naming it.
+    pub errors: Vec<String>,
+}
+
 /// The client and the cluster's view.
 fn connect() -> Result<(Client, Snapshot), String> {
     let client = Client::from_env()?;
@@ -155,7 +184,25 @@ fn call_package(
             ("Name", name),
         ],
     );
-    outcome(&client.invoke(&target, method, params)?)
+    client
+        .invoke(&target, method, params)
+        .and_then(|returned| outcome(&returned))
+        .map_err(|error| naming(name, &error))
+}
+
+/// The cluster's reason for refusing a command on package `name`, which speaks of "the
+/// package" or "it", told with the package's name, since a command may name several.
+fn naming(name: &str, reason: &str) -> String {
+    let package = format!("package {name}");
+    if reason.contains("the package") {
+        reason.replacen("the package", &package, 1)
+    } else if reason.contains("depend on it ") {
+        reason.replacen("depend on it ", &format!("depend on {name} "), 1)
+    } else if reason.contains(name) {
+        reason.to_owned()
+    } else {
+        format!("{package}: {reason}")
+    }
 }
 
 /// Done (return code 0) or taken and going on (4096: a job; the commands wait for the end
@@ -169,15 +216,30 @@ pub fn outcome(returned: &Returned) -> Result<(), String> {
     }
 }
 
-/// cmrunpkg.
+/// cmrunpkg. Without -n, a multi-node or system multi-node package is run on every node of
+/// its node_name list that is up, has node switching enabled and does not run it yet
+/// (cmrunpkg(1m)); a failover package where the cluster puts it.
 pub fn run_package(cli: &RunPackage) -> Result<String, String> {
     let (client, snapshot) = connect()?;
     let row = package(&snapshot, &cli.package)?;
+    if cli.node.is_none() && row.kind != PackageType::Failover {
+        let targets = instances_to_start(row);
+        let running: Vec<&str> = row
+            .nodes
+            .iter()
+            .filter(|n| active(n.instance.state))
+            .map(|n| n.name.as_str())
+            .collect();
+        if !targets.is_empty() || !running.is_empty() {
+            return run_instances(&client, &snapshot, row, &targets, cli.verbose);
+        }
+        // Nowhere to start it: the cluster says why, asked for this node.
+    }
     let mut params = vec![("RequestedState", Value::Uint16(2))];
     if let Some(node) = &cli.node {
         params.push(("NodeName", Value::String(node.clone())));
     }
-    // Without -n, a multi-node package's instance starts on this node.
+    // Without -n, a multi-node package that may start nowhere is asked for on this node.
     let target = cli.node.clone().or_else(|| {
         (row.kind != PackageType::Failover)
             .then(|| snapshot.node_name(snapshot.observer).to_owned())
@@ -201,12 +263,79 @@ pub fn run_package(cli: &RunPackage) -> Result<String, String> {
     })
 }
 
-/// cmhaltpkg: refused while packages that depend on one of them run (halt those first).
-pub fn halt_package(cli: &HaltPackage) -> Result<String, String> {
+/// The nodes, in node_name order, where cmrunpkg without -n starts a multi-node package:
+/// up, node switching enabled, and no instance there yet.
+fn instances_to_start(row: &PackageRow) -> Vec<String> {
+    row.nodes
+        .iter()
+        .filter(|n| n.node_status == NodeStatus::Up && n.switching && !active(n.instance.state))
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// Starts the instances of multi-node package `row` on `targets` at once, then waits for
+/// each; an instance that does not start is told, after the others were tried.
+fn run_instances(
+    client: &Client,
+    snapshot: &Snapshot,
+    row: &PackageRow,
+    targets: &[String],
+    verbose: bool,
+) -> Result<String, String> {
+    let mut errors = Vec::new();
+    let mut asked = Vec::new();
+    for node in targets {
+        let params = vec![
+            ("RequestedState", Value::Uint16(2)),
+            ("NodeName", Value::String(node.clone())),
+        ];
+        match call_package(client, snapshot, &row.name, "RequestStateChange", params) {
+            Ok(()) => asked.push(node),
+            Err(error) => errors.push(error),
+        }
+    }
+    let mut nodes = Vec::new();
+    for node in asked {
+        match wait_for_package(client, row, Goal::Run(Some(node.clone()))) {
+            Ok(running) => nodes = running,
+            Err(error) => errors.push(error),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("; "));
+    }
+    if nodes.is_empty() {
+        nodes = row
+            .nodes
+            .iter()
+            .filter(|n| active(n.instance.state))
+            .map(|n| n.name.clone())
+            .collect();
+    }
+    Ok(if verbose {
+        format!(
+            "cmrunpkg: package {} is running on {}\n",
+            row.name,
+            nodes.join(", ")
+        )
+    } else {
+        String::new()
+    })
+}
+
+/// cmhaltpkg: each package named is halted in turn, dependents first, and waited for; one
+/// refused (while packages that depend on it run, say) or failing is told and the others
+/// are still halted.
+pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
     let (client, snapshot) = connect()?;
-    let mut out = String::new();
+    let mut each = EachPackage::default();
+    let mut failed: Vec<&String> = Vec::new();
     for name in &cli.packages {
-        package(&snapshot, name)?;
+        if let Err(error) = package(&snapshot, name) {
+            each.errors.push(error);
+            failed.push(name);
+            continue;
+        }
         let dependents: Vec<&str> = snapshot
             .packages
             .iter()
@@ -222,38 +351,61 @@ pub fn halt_package(cli: &HaltPackage) -> Result<String, String> {
             .map(|p| p.name.as_str())
             .collect();
         if cli.node.is_none() && !dependents.is_empty() {
-            return Err(format!(
+            each.errors.push(format!(
                 "packages that depend on {name} run: halt them first ({})",
                 dependents.join(", ")
             ));
+            failed.push(name);
         }
     }
     // Each halt is waited for before the next, dependents before what they depend on.
     let mut halted_one = false;
     for name in halt_order(&snapshot, &cli.packages) {
-        let mut params = vec![("RequestedState", Value::Uint16(3))];
-        if let Some(node) = &cli.node {
-            params.push(("NodeName", Value::String(node.clone())));
-        }
-        let now = crate::clcmds::view(&client)?;
-        let row = package(&now, name)?;
-        let before = instance_states(row);
-        let wanted = |n: &str| cli.node.as_deref().is_none_or(|want| want == n);
-        if halted_one && out_of_cascade(&before, &wanted) {
-            // Halted already as a dependent of one named before it (the cluster halts
-            // the packages that depend on a package it halts). Otherwise the daemon is
-            // asked, whatever the view says: it refuses a package that is not running, and
-            // any package command on a node out of the cluster (whose view is a member's).
+        if failed.contains(&name) {
             continue;
         }
-        call_package(&client, &snapshot, name, "RequestStateChange", params)?;
-        wait_for_package(&client, row, Goal::Halt(cli.node.clone()))?;
-        halted_one = true;
-        if cli.verbose {
-            out.push_str(&format!("cmhaltpkg: package {name} halted\n"));
+        match halt_one(&client, &snapshot, cli, name, halted_one) {
+            Ok(false) => {}
+            Ok(true) => {
+                halted_one = true;
+                if cli.verbose {
+                    each.out
+                        .push_str(&format!("cmhaltpkg: package {name} halted\n"));
+                }
+            }
+            Err(error) => each.errors.push(error),
         }
     }
-    Ok(out)
+    Ok(each)
+}
+
+/// Halts package `name` (with cmhaltpkg's -n) and waits for the end: true if it was halted,
+/// false if it was halted already as a dependent of one halted before it.
+fn halt_one(
+    client: &Client,
+    snapshot: &Snapshot,
+    cli: &HaltPackage,
+    name: &str,
+    halted_one: bool,
+) -> Result<bool, String> {
+    let mut params = vec![("RequestedState", Value::Uint16(3))];
+    if let Some(node) = &cli.node {
+        params.push(("NodeName", Value::String(node.clone())));
+    }
+    let now = crate::clcmds::view(client)?;
+    let row = package(&now, name)?;
+    let before = instance_states(row);
+    let wanted = |n: &str| cli.node.as_deref().is_none_or(|want| want == n);
+    if halted_one && out_of_cascade(&before, &wanted) {
+        // Halted already as a dependent of one named before it (the cluster halts the
+        // packages that depend on a package it halts). Otherwise the daemon is asked,
+        // whatever the view says: it refuses a package that is not running, and any
+        // package command on a node out of the cluster (whose view is a member's).
+        return Ok(false);
+    }
+    call_package(client, snapshot, name, "RequestStateChange", params)?;
+    wait_for_package(client, row, Goal::Halt(cli.node.clone()))?;
+    Ok(true)
 }
 
 /// The named packages in the order cmhaltpkg halts them: every package after the named
@@ -409,4 +561,93 @@ pub fn get_resource(cli: &GetResource) -> Result<String, String> {
         Some(value) => format!("{value}\n"),
         None => format!("{}\n", row.status),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use cimguard_cluster::core::{NodeId, NodeSet, Tiebreaker};
+    use cimguard_cluster::packages::{Command, Refusal};
+    use cimguard_cluster::sim::{Options, Simulation};
+
+    use super::{instances_to_start, naming};
+
+    const MONPKG: &str = "package_name monpkg\npackage_type multi_node\nnode_name n1\n\
+        node_name n2\nnode_name n3\nauto_run no\nservice_name mon\nservice_cmd /bin/mon\n";
+
+    #[test]
+    fn a_refusal_names_its_package() {
+        let not_running = Refusal::NotRunning { node: None }.to_string();
+        assert_eq!(
+            naming("monpkg", &not_running),
+            "package monpkg is not running"
+        );
+        // The daemon gives the node's NODE_NAME for its number.
+        assert_eq!(
+            naming("monpkg", "the package is not running on node2"),
+            "package monpkg is not running on node2"
+        );
+        let dependents = Refusal::DependentsRunning {
+            dependents: vec!["webpkg".into()],
+        }
+        .to_string();
+        assert_eq!(
+            naming("dbpkg", &dependents),
+            "packages that depend on dbpkg are running: halt webpkg first"
+        );
+        assert_eq!(
+            naming("webpkg", "the cluster is not running on this node"),
+            "package webpkg: the cluster is not running on this node"
+        );
+        assert_eq!(
+            naming("dbpkg", "n9 is not a node of package dbpkg"),
+            "n9 is not a node of package dbpkg"
+        );
+    }
+
+    #[test]
+    fn a_multi_node_package_starts_where_it_may_and_does_not_run_yet() {
+        let mut options = Options::new(3, 7);
+        options.tiebreaker = Tiebreaker::QuorumServer;
+        options.packages = vec![MONPKG.into()];
+        let mut sim = Simulation::new(options);
+        sim.start_all();
+        let formed = sim
+            .run_until(Duration::from_secs(90), |s| s.formed(NodeSet::first(3)))
+            .unwrap();
+        assert!(formed, "the cluster did not form");
+        sim.run_for(Duration::from_secs(5)).unwrap();
+        let row = |sim: &Simulation| {
+            let snapshot = sim.status(NodeId(0)).expect("n1 is up");
+            snapshot.packages[0].clone()
+        };
+        assert_eq!(instances_to_start(&row(&sim)), ["n1", "n2", "n3"]);
+        // Running on n1 already, switching to n3 disabled: n2 alone.
+        let package = row(&sim).id;
+        sim.command(
+            NodeId(0),
+            Command::Run {
+                package,
+                node: NodeId(0),
+            },
+        )
+        .expect("cmrunpkg -n n1 monpkg");
+        sim.command(
+            NodeId(0),
+            Command::Disable {
+                package,
+                node: Some(NodeId(2)),
+            },
+        )
+        .expect("cmmodpkg -d -n n3 monpkg");
+        let settled = sim
+            .run_until(Duration::from_secs(60), |s| {
+                s.running_on("monpkg") == [NodeId(0)].into_iter().collect()
+            })
+            .unwrap();
+        assert!(settled, "monpkg did not start on n1");
+        sim.run_for(Duration::from_secs(5)).unwrap();
+        assert_eq!(instances_to_start(&row(&sim)), ["n2"]);
+    }
 }

@@ -89,7 +89,25 @@ fn cmmodpkg_r_resets_the_restart_counter_where_the_package_runs() {
                 service: 0
             }
         ),
-        Err(Refusal::NotRunning)
+        Err(Refusal::NotRunning { node: None })
+    );
+    // Nor a halt, which names the node asked about (the daemon gives its NODE_NAME).
+    let halt_again = sim.command(
+        NodeId(0),
+        Command::Halt {
+            package: id,
+            node: Some(NodeId(1)),
+        },
+    );
+    assert_eq!(
+        halt_again,
+        Err(Refusal::NotRunning {
+            node: Some(NodeId(1))
+        })
+    );
+    assert_eq!(
+        halt_again.unwrap_err().to_string(),
+        "the package is not running on node 1"
     );
 }
 

@@ -753,6 +753,87 @@ fn the_package_commands_work_through_the_agent() {
     );
 }
 
+/// The owners of `package` in node `k`'s status, sorted.
+fn sorted_owners(cluster: &TestCluster, k: usize, package: &str) -> Vec<String> {
+    let mut owners = owners(cluster, k, package);
+    owners.sort();
+    owners
+}
+
+/// cmhaltpkg tries each package named, dependents first, and tells each failure with the
+/// package's name (and the node asked about); cmrunpkg without -n runs a multi-node package
+/// on every node of its list that is up with switching enabled, wherever it runs already.
+#[test]
+fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhere() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    for k in 1..=3 {
+        succeeds(
+            &cluster,
+            k,
+            "cmsetresource",
+            &["-r", "sfm_disk", "-s", "up"],
+        );
+    }
+    cluster.wait_for(BOUND, "monpkg everywhere, webpkg running", |c| {
+        (1..=3).all(|k| sorted_owners(c, k, "monpkg") == ["n1", "n2", "n3"])
+            && !owners(c, 1, "webpkg").is_empty()
+    });
+    succeeds(&cluster, 1, "cmhaltpkg", &["monpkg"]);
+    cluster.wait_for(BOUND, "monpkg halted, as every node sees it", |c| {
+        (1..=3).all(|k| owners(c, k, "monpkg").is_empty())
+    });
+
+    // monpkg is halted already: said with its name, exit 1, and webpkg halted all the same.
+    let output = command(&cluster, 1, ADMIN, "cmhaltpkg", &["monpkg", "webpkg"]);
+    let error = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(
+        error.lines().collect::<Vec<_>>(),
+        ["cmhaltpkg: package monpkg is not running"],
+        "{}",
+        describe(&output)
+    );
+    cluster.wait_for(BOUND, "webpkg halted", |c| {
+        line_value(c, 1, "package:webpkg|state").as_deref() == Some("halted")
+    });
+    fails(
+        &cluster,
+        1,
+        "cmhaltpkg",
+        &["-n", "n2", "monpkg"],
+        "package monpkg is not running on n2",
+    );
+
+    // cmrunpkg without -n: every node of the list but n3, where switching is disabled.
+    succeeds(&cluster, 1, "cmmodpkg", &["-d", "-n", "n3", "monpkg"]);
+    cluster.wait_for(BOUND, "switching to n3 disabled", |c| {
+        (1..=3).all(|k| {
+            line_value(c, k, "package:monpkg|node:n3|switching").as_deref() == Some("disabled")
+        })
+    });
+    succeeds(&cluster, 1, "cmrunpkg", &["monpkg"]);
+    cluster.wait_for(BOUND, "monpkg on n1 and n2", |c| {
+        (1..=3).all(|k| sorted_owners(c, k, "monpkg") == ["n1", "n2"])
+    });
+    // Running on some nodes already: started on the others, from any node.
+    succeeds(&cluster, 2, "cmmodpkg", &["-e", "-n", "n3", "monpkg"]);
+    cluster.wait_for(BOUND, "switching to n3 enabled", |c| {
+        (1..=3).all(|k| {
+            line_value(c, k, "package:monpkg|node:n3|switching").as_deref() == Some("enabled")
+        })
+    });
+    let said = succeeds(&cluster, 2, "cmrunpkg", &["-v", "monpkg"]);
+    assert!(said.contains("n3"), "{said}");
+    cluster.wait_for(BOUND, "monpkg on every node", |c| {
+        (1..=3).all(|k| sorted_owners(c, k, "monpkg") == ["n1", "n2", "n3"])
+    });
+    // Running everywhere: nothing to start, no error.
+    succeeds(&cluster, 3, "cmrunpkg", &["monpkg"]);
+}
+
 #[test]
 fn a_killed_service_restarts_then_its_package_fails_over_with_switching_disabled() {
     let mut cluster = demo_cluster();

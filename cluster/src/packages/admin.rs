@@ -103,7 +103,10 @@ pub enum Refusal {
         node: NodeId,
     },
     /// The package is not running (where asked).
-    NotRunning,
+    NotRunning {
+        /// The node asked about (`-n`), if one was.
+        node: Option<NodeId>,
+    },
     /// The package is starting, halting or failing: wait for the outcome.
     InTransition,
     /// The cluster has just re-formed and its package coordinator has not heard every member
@@ -251,7 +254,10 @@ impl fmt::Display for Refusal {
             Refusal::AlreadyRunning { node } => {
                 write!(f, "the package is already running on {node}")
             }
-            Refusal::NotRunning => f.write_str("the package is not running"),
+            Refusal::NotRunning { node: None } => f.write_str("the package is not running"),
+            Refusal::NotRunning { node: Some(node) } => {
+                write!(f, "the package is not running on {node}")
+            }
             Refusal::Reforming => f.write_str(
                 "the cluster is re-forming (the package coordinator has not heard every member yet): try again",
             ),
@@ -470,7 +476,7 @@ pub fn check(
                 .filter(|(n, _)| node.is_none_or(|wanted| wanted == *n))
                 .collect();
             if here.is_empty() {
-                return Err(Refusal::NotRunning);
+                return Err(Refusal::NotRunning { node });
             }
             // A detached package is halted where it is detached (from any member, while
             // the cluster runs); on a member it is being re-attached.
@@ -509,7 +515,7 @@ pub fn check(
                 return Err(Refusal::UnknownService);
             }
             if active.is_empty() {
-                return Err(Refusal::NotRunning);
+                return Err(Refusal::NotRunning { node: None });
             }
             // Where it runs monitored; a package detached everywhere it runs has no
             // counter to reset.
