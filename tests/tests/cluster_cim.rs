@@ -30,6 +30,24 @@ fn demo_cluster() -> TestCluster {
     )
 }
 
+/// The demo cluster formed, with its generic resource sfm_disk set up on every node through
+/// cmsetresource (it is unknown until set, and dbpkg needs it).
+fn formed_with_sfm_disk_up() -> TestCluster {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    for k in 1..=3 {
+        succeeds(
+            &cluster,
+            k,
+            "cmsetresource",
+            &["-r", "sfm_disk", "-s", "up"],
+        );
+    }
+    cluster
+}
+
 /// One operation on node `k`'s agent as `user`; the JSON answer.
 fn cim(cluster: &TestCluster, k: usize, user: (&str, &str), op: &Value) -> Value {
     cluster.cim(k, user, op)
@@ -765,18 +783,7 @@ fn sorted_owners(cluster: &TestCluster, k: usize, package: &str) -> Vec<String> 
 /// on every node of its list that is up with switching enabled, wherever it runs already.
 #[test]
 fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhere() {
-    let mut cluster = demo_cluster();
-    cluster.wait_for(BOUND, "a formed cluster", |c| {
-        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
-    });
-    for k in 1..=3 {
-        succeeds(
-            &cluster,
-            k,
-            "cmsetresource",
-            &["-r", "sfm_disk", "-s", "up"],
-        );
-    }
+    let mut cluster = formed_with_sfm_disk_up();
     cluster.wait_for(BOUND, "monpkg everywhere, webpkg running", |c| {
         (1..=3).all(|k| sorted_owners(c, k, "monpkg") == ["n1", "n2", "n3"])
             && !owners(c, 1, "webpkg").is_empty()
@@ -836,18 +843,7 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
 
 #[test]
 fn a_killed_service_restarts_then_its_package_fails_over_with_switching_disabled() {
-    let mut cluster = demo_cluster();
-    cluster.wait_for(BOUND, "a formed cluster", |c| {
-        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
-    });
-    for k in 1..=3 {
-        succeeds(
-            &cluster,
-            k,
-            "cmsetresource",
-            &["-r", "sfm_disk", "-s", "up"],
-        );
-    }
+    let mut cluster = formed_with_sfm_disk_up();
     cluster.wait_for(BOUND, "dbpkg's service on n1", |c| {
         owners(c, 1, "dbpkg") == ["n1"] && c.db_pid(1).is_some()
     });
