@@ -428,6 +428,20 @@ fn a_body_over_body_bytes_max_is_413() {
     let mut connection = Connection::plain(agent.http).unwrap();
     let response = connection.request(&chunked).unwrap();
     assert_eq!(response.status, 413, "{:?}", response.headers);
+    // Announced over it with Expect: 100-continue: refused at once, never asked to send.
+    let expecting = format!(
+        "POST /cimom HTTP/1.1\r\nHost: localhost\r\n{}Expect: 100-continue\r\n\
+         Content-Length: 4096\r\n\r\n",
+        large
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect::<String>()
+    );
+    let mut connection = Connection::plain(agent.http).unwrap();
+    connection.send(expecting.as_bytes()).unwrap();
+    let response = connection.read_response().unwrap();
+    assert_eq!(response.status, 413, "{:?}", response.headers);
 }
 
 #[test]
