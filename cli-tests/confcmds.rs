@@ -53,13 +53,16 @@ fn directory(test: &str) -> PathBuf {
     directory
 }
 
-/// Runs `program ARGS` in `dir`, with `$CIMGUARD_CLUSTER_FILE` set to `cluster` or unset.
+/// Runs `program ARGS` in `dir`, with `$CIMGUARD_CLUSTER_FILE` set to `cluster` or unset, and
+/// no cluster agent to ask (cmcheckconf checks the files alone then).
 fn run_with(program: &str, dir: &Path, args: &[&str], cluster: Option<&Path>) -> Output {
     let mut command = Command::new(program);
     command
         .args(args)
         .current_dir(dir)
-        .env_remove("CIMGUARD_CLUSTER_FILE");
+        .env_remove("CIMGUARD_CLUSTER_FILE")
+        .env_remove("CIMGUARD_URL")
+        .env("CIMGUARD_SOCKET", dir.join("no-agent.sock"));
     if let Some(cluster) = cluster {
         command.env("CIMGUARD_CLUSTER_FILE", cluster);
     }

@@ -160,6 +160,21 @@ impl Client {
         })
     }
 
+    /// Whether there is no agent on this host to ask: the client is of the local socket, and
+    /// nothing listens there (no such socket, or nobody accepting on it). A client of an
+    /// https address is never absent: the operator named the agent.
+    pub fn absent(&self) -> bool {
+        match &self.transport {
+            Transport::Local { path } => UnixStream::connect(path).is_err_and(|e| {
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                )
+            }),
+            Transport::Https { .. } => false,
+        }
+    }
+
     /// The agent, for messages: its URL, or its local socket.
     fn agent(&self) -> String {
         match &self.transport {

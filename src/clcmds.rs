@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cim_schema::model::Value;
+use cimguard_cluster::config::{Diagnostic, Severity};
 use cimguard_cluster::runtime::daemon::FileText;
 use cimguard_cluster::status::{ClusterStatus, NodeState, NodeStatus, PackageStatus, Snapshot};
 use clap::Parser;
@@ -549,17 +550,21 @@ fn read_configuration(client: &Client) -> Result<InEffect, String> {
             _ => None,
         })
         .unwrap_or_default();
+    // Named for the findings as no file the operator has: what they are, the files in
+    // effect (cmgetconf writes them out).
     let packages = packages
         .into_iter()
         .map(|text| FileText {
-            name: package_name(&text)
-                .map_or_else(|| "package.conf".into(), |n| format!("{n}.conf")),
+            name: package_name(&text).map_or_else(
+                || "a package file in effect".into(),
+                |n| format!("package {n} in effect"),
+            ),
             text,
         })
         .collect();
     Ok(InEffect {
         cluster: FileText {
-            name: "cluster.ascii".into(),
+            name: "the cluster file in effect".into(),
             text: cluster,
         },
         packages,
@@ -690,10 +695,10 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
     let findings = confcmds::generation_findings(Some(&checked_with), &packages);
     let errors = findings
         .iter()
-        .filter(|d| d.severity == cimguard_cluster::config::Severity::Error)
+        .filter(|d| d.severity == Severity::Error)
         .count();
     for finding in &findings {
-        if cli.verbose || finding.severity == cimguard_cluster::config::Severity::Error {
+        if cli.verbose || finding.severity == Severity::Error {
             out.push_str(&format!("{finding}\n"));
         }
     }
@@ -720,6 +725,94 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
         "Completed the cluster update (configuration generation {generation}).\n"
     ));
     Ok(out)
+}
+
+/// cmcheckconf's check against the cluster in effect, through its agent.
+pub struct ClusterCheck {
+    /// The configuration generation the files were checked against (None: the agent did not
+    /// say).
+    pub generation: Option<u64>,
+    /// The findings about the generation a cmapplyconf of the files would make: the given
+    /// cluster file (or the one in effect) with the package files in effect, each replaced by
+    /// the file given for it, and the new ones. Errors of every file are kept, since a
+    /// change can break a package file that was not given (a node taken out of the cluster
+    /// that a package names); warnings and notes only of the files given.
+    pub findings: Vec<Diagnostic>,
+    /// Why the running cluster would refuse them now; None when it would take them, or when
+    /// the findings have errors (then the cluster is not asked).
+    pub refusal: Option<String>,
+}
+
+/// Checks `cluster` (absent: the cluster file in effect) and the package files `given`
+/// merged into the configuration in effect, as cmapplyconf would apply them: first with
+/// cmcheckconf's rules here, then, when they hold, by the agent's CheckConfiguration,
+/// which tells the refusals of the cluster as it runs and applies nothing.
+pub fn check_against_cluster(
+    client: &Client,
+    cluster: Option<&FileText>,
+    given: &[FileText],
+) -> Result<ClusterCheck, String> {
+    let InEffect {
+        cluster: in_effect,
+        packages,
+        generation,
+    } = read_configuration(client)?;
+    let checked_with = cluster.cloned().unwrap_or(in_effect);
+    let (packages, _) = merged(packages, given);
+    let named: Vec<&str> = cluster
+        .iter()
+        .map(|f| f.name.as_str())
+        .chain(given.iter().map(|f| f.name.as_str()))
+        .collect();
+    let findings: Vec<Diagnostic> = confcmds::generation_findings(Some(&checked_with), &packages)
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error || named.contains(&d.file.as_str()))
+        .collect();
+    if findings.iter().any(|d| d.severity == Severity::Error) {
+        return Ok(ClusterCheck {
+            generation,
+            findings,
+            refusal: None,
+        });
+    }
+    let mut params = vec![
+        (
+            "PackageFiles",
+            strings(&packages.iter().map(|f| f.text.clone()).collect::<Vec<_>>()),
+        ),
+        (
+            "PackageFileNames",
+            strings(&packages.iter().map(|f| f.name.clone()).collect::<Vec<_>>()),
+        ),
+    ];
+    if let Some(cluster) = cluster {
+        params.push(("ClusterFile", Value::String(cluster.text.clone())));
+        params.push(("ClusterFileName", Value::String(cluster.name.clone())));
+    }
+    let returned = client.invoke_static("HP_SGClusteringService", "CheckConfiguration", params)?;
+    let message = || {
+        returned
+            .out_string("Message")
+            .unwrap_or("no reason given")
+            .to_owned()
+    };
+    let refusal = match returned.value {
+        Some(0) => None,
+        // Findings the agent's check made and this one did not (its cluster file in effect
+        // differs from the one read a moment ago): refused all the same.
+        Some(4 | 5) => Some(message()),
+        code => {
+            return Err(format!(
+                "the agent could not check the files (return code {code:?}): {}",
+                message()
+            ))
+        }
+    };
+    Ok(ClusterCheck {
+        generation,
+        findings,
+        refusal,
+    })
 }
 
 /// The package set a cmapplyconf applies, and the names of the packages `given`: the

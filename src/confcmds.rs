@@ -1,4 +1,4 @@
-//! The configuration commands that work on files alone, with no cluster running
+//! The configuration commands that work on files, with no cluster needed
 //! (serviceguard.md 5.2):
 //!
 //! - `cmmakepkg [-m MODULE]... [-i EXISTING] [-v] [OUTPUT]`: a modular package template, each
@@ -12,8 +12,12 @@
 //!   without a cluster file), every finding printed as
 //!   `file:line: severity: PARAMETER: reason`.
 //!
-//! Neither talks to a daemon. [`read_generation_files`] reads the files of a configuration
-//! generation for cmcheckconf here and for cmapplyconf, which sends them to the daemon.
+//! cmmakepkg talks to no daemon. cmcheckconf, where a cluster agent answers (the local
+//! socket, or `CIMGUARD_URL`), also checks the files against the configuration in effect and
+//! the cluster as it runs, as a cmapplyconf of them would be checked
+//! ([`crate::clcmds::check_against_cluster`]); with none, the files alone.
+//! [`read_generation_files`] reads the files of a configuration generation for cmcheckconf
+//! here and for cmapplyconf, which sends them to the daemon.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -25,6 +29,9 @@ use cimguard_cluster::config::package::{self, PackageType};
 use cimguard_cluster::config::{cluster, Diagnostic, Severity};
 use cimguard_cluster::runtime::daemon::FileText;
 use clap::Parser;
+
+use crate::cimclient::Client;
+use crate::clcmds;
 
 /// The largest configuration file read (a template with every module is about 15 KiB).
 pub const FILE_BYTES_MAX: u64 = 1 << 20;
@@ -915,6 +922,10 @@ pub fn check_configuration(args: &CheckConfiguration) -> ExitCode {
 }
 
 /// Checks and reports; true when no finding is an error.
+///
+/// With a cluster agent on this host (or at `CIMGUARD_URL`), the files are checked as a
+/// cmapplyconf of them would be, against the configuration in effect and the cluster as it
+/// runs ([`clcmds::check_against_cluster`]); without one, the files alone.
 fn check(args: &CheckConfiguration) -> Result<bool, String> {
     if args.cluster.is_none() && args.packages.is_empty() && args.list.is_none() {
         return Err(
@@ -936,15 +947,7 @@ fn check(args: &CheckConfiguration) -> Result<bool, String> {
             }
             Some(path)
         }
-        (None, None) => {
-            if args.verbose {
-                report.push(format!(
-                    "No cluster file (-C or ${CLUSTER_FILE_VARIABLE}): the packages are not \
-                     checked against a cluster, and against each other only for their names"
-                ));
-            }
-            None
-        }
+        (None, None) => None,
     };
     let (cluster, packages) =
         read_generation_files(cluster.as_deref(), &args.packages, args.list.as_deref())?;
@@ -960,12 +963,29 @@ fn check(args: &CheckConfiguration) -> Result<bool, String> {
                 .map(|f| format!("Checking package file {}", f.name)),
         );
     }
-    let findings = generation_findings(cluster.as_ref(), &packages);
-    report.extend(findings.iter().map(ToString::to_string));
-    let errors = findings
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
+    let errors = match against_cluster(args.verbose, &mut report, cluster.as_ref(), &packages) {
+        Some(checked) => {
+            report.extend(checked.findings.iter().map(ToString::to_string));
+            let refusals: Vec<&str> = checked
+                .refusal
+                .as_deref()
+                .map(|r| r.lines().filter(|l| !l.trim().is_empty()).collect())
+                .unwrap_or_default();
+            report.extend(refusals.iter().map(|line| format!("cmcheckconf: {line}")));
+            errors(&checked.findings) + refusals.len()
+        }
+        None => {
+            if cluster.is_none() && args.verbose {
+                report.push(format!(
+                    "No cluster file (-C or ${CLUSTER_FILE_VARIABLE}): the packages are not \
+                     checked against a cluster, and against each other only for their names"
+                ));
+            }
+            let findings = generation_findings(cluster.as_ref(), &packages);
+            report.extend(findings.iter().map(ToString::to_string));
+            errors(&findings)
+        }
+    };
     report.push(match errors {
         0 => "cmcheckconf: Verification completed with no errors found.".to_owned(),
         1 => "cmcheckconf: Verification failed with 1 error.".to_owned(),
@@ -976,6 +996,61 @@ fn check(args: &CheckConfiguration) -> Result<bool, String> {
         writeln!(stdout, "{line}").map_err(|e| format!("cannot write the report: {e}"))?;
     }
     Ok(errors == 0)
+}
+
+/// The findings that are errors.
+fn errors(findings: &[Diagnostic]) -> usize {
+    findings
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count()
+}
+
+/// The check against the cluster in effect, when there is a cluster agent to ask: on this
+/// host's local socket, or at `CIMGUARD_URL`. None, and the files are checked alone, when
+/// there is none (said with -v), or when it cannot tell (said always, with why).
+fn against_cluster(
+    verbose: bool,
+    report: &mut Vec<String>,
+    cluster: Option<&FileText>,
+    packages: &[FileText],
+) -> Option<clcmds::ClusterCheck> {
+    let alone = |why: String| {
+        format!("cmcheckconf: {why}: the files are checked alone, not against the cluster")
+    };
+    let client = match Client::from_env() {
+        Ok(client) => client,
+        Err(e) => {
+            report.push(alone(e));
+            return None;
+        }
+    };
+    if client.absent() {
+        if verbose {
+            report.push("No cluster agent on this host: the files are checked alone".into());
+        }
+        return None;
+    }
+    match clcmds::check_against_cluster(&client, cluster, packages) {
+        Ok(checked) => {
+            if verbose {
+                report.push(match checked.generation {
+                    Some(generation) => format!(
+                        "Checked against the cluster in effect (configuration generation \
+                         {generation})"
+                    ),
+                    None => "Checked against the cluster in effect".to_owned(),
+                });
+            }
+            Some(checked)
+        }
+        Err(e) => {
+            report.push(alone(format!(
+                "the configuration in effect could not be checked ({e})"
+            )));
+            None
+        }
+    }
 }
 
 /// Every finding about a configuration generation, checked as the daemon checks a

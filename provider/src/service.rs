@@ -32,6 +32,8 @@ const PACKAGE_CLASSES: &[&str] = &["HP_SGPackage", "HP_SGGenericResource"];
 const READ_METHODS: &[(&str, &str)] = &[
     ("HP_SGClusteringService", "GetView"),
     ("HP_SGClusteringService", "GetConfiguration"),
+    // cmcheckconf: the files are checked, nothing is applied.
+    ("HP_SGClusteringService", "CheckConfiguration"),
     // DSP1033's queries of a registered profile's conformant instances.
     ("CIM_RegisteredProfile", "OpenConformantInstances"),
     ("CIM_RegisteredProfile", "PullConformantInstances"),

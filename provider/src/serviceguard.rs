@@ -682,7 +682,7 @@ impl ServiceguardProvider {
                     }
                 }
             }
-            "applyconfiguration" => {
+            "applyconfiguration" | "checkconfiguration" => {
                 let name = params.string("ClusterFileName")?;
                 let cluster = params.string("ClusterFile")?.map(|text| FileText {
                     name: name.unwrap_or_else(|| "cluster.ascii".into()),
@@ -707,6 +707,15 @@ impl ServiceguardProvider {
                         text,
                     })
                     .collect();
+                if method.eq_ignore_ascii_case("checkconfiguration") {
+                    let request = Request::CheckApply { cluster, packages };
+                    return match blocking(|| self.source.command(&request)) {
+                        // Findings and refusals are the answer asked for, not failures.
+                        Ok(Reply::Error(findings)) => Ok(not_done(5, findings)),
+                        Ok(Reply::Refused(reason)) => Ok(not_done(4, reason)),
+                        other => self.outcome(&request, other),
+                    };
+                }
                 let base = params.uint64("BaseGeneration")?;
                 let request = Request::Apply {
                     cluster,

@@ -890,6 +890,21 @@ fn a_killed_service_restarts_then_its_package_fails_over_with_switching_disabled
     });
 }
 
+/// `cmcheckconf ARGS` as the administrator, which must find errors (exit status 1 and its
+/// failed verification line): its report, which must say `wanted`.
+fn check_finds(cluster: &TestCluster, k: usize, args: &[&str], wanted: &str) -> String {
+    let output = command(cluster, k, ADMIN, "cmcheckconf", args);
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.code() == Some(1)
+            && report.contains("cmcheckconf: Verification failed")
+            && report.contains(wanted),
+        "cmcheckconf {args:?} should find {wanted:?}: {}",
+        describe(&output)
+    );
+    report
+}
+
 /// `name ARGS` as the administrator, which must fail with exit status 1: its standard error,
 /// which must say `wanted`.
 fn fails_saying(
@@ -960,6 +975,77 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
         ],
     );
     assert!(checked.contains("no errors found"), "{checked}");
+    // cmcheckconf checks against the cluster in effect, as cmapplyconf would: what the
+    // running cluster refuses, and what the files alone cannot tell.
+    let renamed = cluster_text.replace("CLUSTER_NAME", "CLUSTER_NAME renamed\n#");
+    std::fs::write(file("renamed.ascii"), renamed).unwrap();
+    check_finds(
+        &cluster,
+        2,
+        &["-C", &file("renamed.ascii")],
+        "cmcheckconf: CLUSTER_NAME can only be changed while the cluster is halted",
+    );
+    let lowered = cluster_text
+        .lines()
+        .map(|line| match line.split_whitespace().next() {
+            Some("MAX_CONFIGURED_PACKAGES") => "MAX_CONFIGURED_PACKAGES 1",
+            _ => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(file("lowered.ascii"), lowered).unwrap();
+    check_finds(
+        &cluster,
+        2,
+        &["-C", &file("lowered.ascii")],
+        "allows 1 (MAX_CONFIGURED_PACKAGES)",
+    );
+    // A package file alone is checked against the cluster's nodes, and dbpkg, running on
+    // n1, cannot lose n1 from its node_name list while it runs there.
+    std::fs::write(
+        file("stranger.conf"),
+        "package_name stranger\npackage_type failover\nnode_name n9\n",
+    )
+    .unwrap();
+    check_finds(
+        &cluster,
+        2,
+        &["-P", &file("stranger.conf")],
+        "stranger.conf:3: error: NODE_NAME: n9 is not a node of cluster",
+    );
+    let moved = std::fs::read_to_string(file("dbpkg.conf"))
+        .unwrap()
+        .lines()
+        .filter(|line| line.split_whitespace().collect::<Vec<_>>() != ["node_name", "n1"])
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(file("moved.conf"), moved).unwrap();
+    let refused = check_finds(&cluster, 2, &["-P", &file("moved.conf")], "cmcheckconf: ");
+    assert!(refused.contains("dbpkg"), "{refused}");
+    // What cmcheckconf refuses, cmapplyconf refuses too, and a monitor may check.
+    fails_saying(
+        &cluster,
+        2,
+        "cmapplyconf",
+        &["-f", "-P", &file("moved.conf")],
+        refused
+            .lines()
+            .find_map(|l| l.strip_prefix("cmcheckconf: "))
+            .unwrap(),
+    );
+    let output = command(
+        &cluster,
+        3,
+        MONITOR,
+        "cmcheckconf",
+        &["-v", "-P", &file("dbpkg.conf")],
+    );
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && report.contains("Checked against the cluster in effect"),
+        "{}",
+        describe(&output)
+    );
     fails_saying(
         &cluster,
         2,

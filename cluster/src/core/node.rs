@@ -1386,6 +1386,28 @@ impl Node {
         Ok(taken)
     }
 
+    /// cmcheckconf while the cluster runs: the refusal a cmapplyconf of `cluster` and
+    /// `packages` would meet on this node now (parameters that need the cluster halted,
+    /// running packages deleted or changed, detached packages), with nothing taken.
+    /// [`Refusal::ClusterNotRunning`] when this node is in no running cluster: the files
+    /// can then be checked only against the configuration, not against the cluster's state.
+    /// A change already on its way is not a refusal here: it tells about the moment of the
+    /// apply, not about the files.
+    pub fn check_change(
+        &mut self,
+        now: Instant,
+        cluster: &ClusterConfig,
+        packages: &[PackageConfig],
+    ) -> Result<(), Refusal> {
+        if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        if self.in_effect(cluster, packages) {
+            return Ok(());
+        }
+        self.check_apply(cluster, packages)
+    }
+
     /// cmapplyconf's compare-and-swap: refused unless the files were merged into the
     /// generation in effect (None: not checked).
     fn check_base(&self, base: Option<u64>) -> Result<(), Refusal> {

@@ -267,6 +267,16 @@ pub enum Request {
         #[serde(default)]
         base: Option<u64>,
     },
+    /// cmcheckconf on a node of the cluster: the files checked as [`Request::Apply`] checks
+    /// them, and against the cluster as it runs (the refusals a cmapplyconf of them would
+    /// meet now), with nothing applied. Done when they would be taken; Error with every
+    /// finding; Refused with the reason.
+    CheckApply {
+        /// The cluster file (absent: the one in effect).
+        cluster: Option<FileText>,
+        /// Every package file of the generation checked.
+        packages: Vec<FileText>,
+    },
     /// cmhaltcl [-f] [-d].
     HaltCluster {
         /// -f: halt the packages too.
@@ -2444,6 +2454,16 @@ impl Driver {
                     .handle_apply(now, base, cluster, packages)
                     .map_err(refused)?;
                 Ok(taken(taken_as))
+            }
+            Request::CheckApply { cluster, packages } => {
+                let in_effect = self.node.settings().config.clone();
+                let (cluster, packages) = checked_generation(&in_effect, cluster, &packages)?;
+                match self.node.check_change(now, &cluster, &packages) {
+                    // A node in no running cluster checks the files against the
+                    // configuration alone, which checked_generation did.
+                    Ok(()) | Err(Refusal::ClusterNotRunning) => Ok(None),
+                    Err(refusal) => Err(refused(refusal)),
+                }
             }
             Request::RunCluster { nodes } => {
                 let mut set = NodeSet::EMPTY;
