@@ -12,6 +12,7 @@ use cimguard_cluster::config::package::PackageType;
 use cimguard_cluster::package_wait::{
     active, instance_states, out_of_cascade, Goal, PackageWait, Progress,
 };
+use cimguard_cluster::packages::Refusal;
 use cimguard_cluster::status::{NodeStatus, PackageRow, Snapshot};
 use clap::Parser;
 
@@ -190,18 +191,18 @@ fn call_package(
         .map_err(|error| naming(name, &error))
 }
 
-/// The cluster's reason for refusing a command on package `name`, which speaks of "the
-/// package" or "it", told with the package's name, since a command may name several.
+/// The reason a command on package `name` was not carried out, told with the package's
+/// name, since a command may name several. The cluster's refusals name it already
+/// ([`Refusal::naming`](cimguard_cluster::packages::Refusal::naming)); a reason that does not
+/// (the agent could not be asked, say) is told after it.
 fn naming(name: &str, reason: &str) -> String {
-    let package = format!("package {name}");
-    if reason.contains("the package") {
-        reason.replacen("the package", &package, 1)
-    } else if reason.contains("depend on it ") {
-        reason.replacen("depend on it ", &format!("depend on {name} "), 1)
-    } else if reason.contains(name) {
+    let names_it = reason
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.'))
+        .any(|word| word == name);
+    if names_it {
         reason.to_owned()
     } else {
-        format!("{package}: {reason}")
+        format!("package {name}: {reason}")
     }
 }
 
@@ -351,10 +352,11 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
             .map(|p| p.name.as_str())
             .collect();
         if cli.node.is_none() && !dependents.is_empty() {
-            each.errors.push(format!(
-                "packages that depend on {name} run: halt them first ({})",
-                dependents.join(", ")
-            ));
+            // Told as the cluster tells it when it refuses the halt itself.
+            let refusal = Refusal::DependentsRunning {
+                dependents: dependents.iter().map(|d| (*d).to_owned()).collect(),
+            };
+            each.errors.push(refusal.naming(name).to_string());
             failed.push(name);
         }
     }
@@ -568,37 +570,32 @@ mod tests {
     use std::time::Duration;
 
     use cimguard_cluster::core::{NodeId, NodeSet, Tiebreaker};
-    use cimguard_cluster::packages::{Command, Refusal};
+    use cimguard_cluster::packages::Command;
     use cimguard_cluster::sim::{Options, Simulation};
 
-    use super::{instances_to_start, naming};
+    use super::{instances_to_start, naming, Refusal};
 
     const MONPKG: &str = "package_name monpkg\npackage_type multi_node\nnode_name n1\n\
         node_name n2\nnode_name n3\nauto_run no\nservice_name mon\nservice_cmd /bin/mon\n";
 
     #[test]
-    fn a_refusal_names_its_package() {
-        let not_running = Refusal::NotRunning { node: None }.to_string();
-        assert_eq!(
-            naming("monpkg", &not_running),
-            "package monpkg is not running"
-        );
-        // The daemon gives the node's NODE_NAME for its number.
-        assert_eq!(
-            naming("monpkg", "the package is not running on node2"),
-            "package monpkg is not running on node2"
-        );
+    fn a_reason_names_its_package() {
+        // The cluster's refusals name the package already.
+        let not_running = Refusal::NotRunning { node: None };
+        let named = not_running.naming("monpkg").to_string();
+        assert_eq!(named, "package monpkg is not running");
+        assert_eq!(naming("monpkg", &named), named);
         let dependents = Refusal::DependentsRunning {
             dependents: vec!["webpkg".into()],
-        }
-        .to_string();
+        };
         assert_eq!(
-            naming("dbpkg", &dependents),
+            naming("dbpkg", &dependents.naming("dbpkg").to_string()),
             "packages that depend on dbpkg are running: halt webpkg first"
         );
+        // Others are told after its name; a name inside another word does not count.
         assert_eq!(
-            naming("webpkg", "the cluster is not running on this node"),
-            "package webpkg: the cluster is not running on this node"
+            naming("web", "cannot reach the agent at https://webhost:5989"),
+            "package web: cannot reach the agent at https://webhost:5989"
         );
         assert_eq!(
             naming("dbpkg", "n9 is not a node of package dbpkg"),

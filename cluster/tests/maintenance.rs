@@ -119,13 +119,14 @@ fn in_maintenance_mode_failures_are_not_acted_on() {
         package: id,
         on: true,
     };
-    // Refused by the coordinator (n2's copy of the table may be behind): the answer says so.
+    // Refused by the coordinator (n2's copy of the table may be behind): the answer says so,
+    // naming the package.
     let Ok(Taken::Forwarded(asked)) = sim.command(NodeId(1), on) else {
         panic!("not forwarded");
     };
     assert_eq!(
         common::answer_to(&mut sim, 1, asked),
-        Some(Refusal::SwitchingEnabled.to_string())
+        Some(Refusal::SwitchingEnabled.naming("dbpkg").to_string())
     );
     sim.command(
         NodeId(1),

@@ -1227,7 +1227,11 @@ fn cmrunpkg_starts_where_asked_without_enabling_auto_run() {
                 node: NodeId(1)
             }
         ),
-        Some(Refusal::AlreadyRunning { node: NodeId(2) }.to_string())
+        Some(
+            Refusal::AlreadyRunning { node: NodeId(2) }
+                .naming("pkgA")
+                .to_string()
+        )
     );
     // AUTO_RUN stayed off: when node 3 fails the package does not move.
     sim.crash(NodeId(2));
@@ -1302,7 +1306,11 @@ fn package_commands_are_refused_with_serviceguards_reasons() {
                 node: NodeId(1)
             }
         ),
-        Some(Refusal::SwitchingDisabled { node: NodeId(1) }.to_string())
+        Some(
+            Refusal::SwitchingDisabled { node: NodeId(1) }
+                .naming("db")
+                .to_string()
+        )
     );
     sim.crash(NodeId(0));
     sim.run_for(seconds(60)).unwrap();

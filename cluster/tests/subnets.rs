@@ -256,6 +256,7 @@ fn a_package_is_not_placed_where_its_subnet_is_down() {
             node: NodeId(0),
             subnet: subnet(),
         }
+        .naming("dbpkg")
         .to_string(),
     );
     for given_on in 0..3 {

@@ -697,7 +697,7 @@ fn the_package_commands_work_through_the_agent() {
         2,
         "cmhaltpkg",
         &["dbpkg"],
-        "halt them first (webpkg)",
+        "packages that depend on dbpkg are running: halt webpkg first",
     );
     succeeds(&cluster, 2, "cmhaltpkg", &["dbpkg", "webpkg"]);
     // Every node has heard of it (cmrunpkg below asks n3, which refuses a package it still
@@ -788,6 +788,25 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
         (1..=3).all(|k| sorted_owners(c, k, "monpkg") == ["n1", "n2", "n3"])
             && !owners(c, 1, "webpkg").is_empty()
     });
+    // A refusal names the package: cmhaltpkg's own check of the dependents, and the
+    // cluster's, whether the coordinator refuses the command for the node given it or that
+    // node's own daemon does.
+    fails(
+        &cluster,
+        2,
+        "cmhaltpkg",
+        &["dbpkg"],
+        "cmhaltpkg: packages that depend on dbpkg are running: halt webpkg first",
+    );
+    for k in 1..=3 {
+        fails(
+            &cluster,
+            k,
+            "cmmodpkg",
+            &["-m", "on", "dbpkg"],
+            "cmmodpkg: global switching of package dbpkg is enabled: disable it first",
+        );
+    }
     succeeds(&cluster, 1, "cmhaltpkg", &["monpkg"]);
     cluster.wait_for(BOUND, "monpkg halted, as every node sees it", |c| {
         (1..=3).all(|k| owners(c, k, "monpkg").is_empty())

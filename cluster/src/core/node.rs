@@ -1673,7 +1673,11 @@ impl Node {
 
     /// Answers the command `serial` of `to` (see [`Message::Answer`]).
     fn answer(&mut self, to: NodeId, serial: u64, refusal: Option<&Refusal>) {
-        let refusal = refusal.map(ToString::to_string);
+        self.answer_text(to, serial, refusal.map(ToString::to_string));
+    }
+
+    /// Answers the command `serial` of `to` with the refusal's text, if refused.
+    fn answer_text(&mut self, to: NodeId, serial: u64, refusal: Option<String>) {
         if to == self.settings.me {
             self.event(Event::CommandAnswered { serial, refusal });
         } else {
@@ -3462,8 +3466,18 @@ impl Node {
     }
 
     /// Refuses a forwarded command: answers the node that gave it, and tells.
+    /// The refusal names the package, as the giving node's own refusals do.
     fn refuse(&mut self, from: NodeId, serial: u64, command: Command, refusal: Refusal) {
-        self.answer(from, serial, Some(&refusal));
+        let text = match self
+            .packages
+            .catalog()
+            .packages
+            .get(command.package().index())
+        {
+            Some(def) => refusal.naming(&def.name).to_string(),
+            None => refusal.to_string(),
+        };
+        self.answer_text(from, serial, Some(text));
         self.event(Event::CommandRefused { command, refusal });
     }
 

@@ -240,46 +240,109 @@ impl Refusal {
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, None)
+    }
+}
+
+/// A refusal told of a package by its name ([`Refusal::naming`]).
+pub struct Named<'a> {
+    refusal: &'a Refusal,
+    package: &'a str,
+}
+
+impl fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.refusal.write(f, Some(self.package))
+    }
+}
+
+impl Refusal {
+    /// The refusal of a command on package `package`, told with its name: where the text
+    /// speaks of "the package" or "it", it names the package, and a text that does not
+    /// speak of the package is told after its name. A command may name several packages,
+    /// and the operator must know which one was refused.
+    pub fn naming<'a>(&'a self, package: &'a str) -> Named<'a> {
+        Named {
+            refusal: self,
+            package,
+        }
+    }
+
+    /// Whether the text speaks of the package the command was given for.
+    fn speaks_of_package(&self) -> bool {
+        matches!(
+            self,
+            Refusal::NotAnAllowedNode { .. }
+                | Refusal::SwitchingDisabled { .. }
+                | Refusal::AlreadyRunning { .. }
+                | Refusal::NotRunning { .. }
+                | Refusal::InTransition
+                | Refusal::HaltAborted { .. }
+                | Refusal::DependentsRunning { .. }
+                | Refusal::DependenciesNotMet
+                | Refusal::Maintenance
+                | Refusal::AwaitingFence { .. }
+                | Refusal::UnknownService
+                | Refusal::SwitchingEnabled
+                | Refusal::SeveralNodes
+                | Refusal::Detached { .. }
+                | Refusal::DetachedUnheard { .. }
+                | Refusal::Reattached { .. }
+                | Refusal::SubnetDown { .. }
+                | Refusal::PackageActive { .. }
+                | Refusal::NeedsHaltedPackage { .. }
+        )
+    }
+
+    /// The text; of package `package` where given (see [`Refusal::naming`]).
+    fn write(&self, f: &mut fmt::Formatter<'_>, package: Option<&str>) -> fmt::Result {
+        if let (Some(name), false) = (package, self.speaks_of_package()) {
+            write!(f, "package {name}: ")?;
+        }
+        let named = package.map(|name| format!("package {name}"));
+        // "the package" / "The package", and "it", as the text speaks of it.
+        let the = named.as_deref().unwrap_or("the package");
+        let it = package.unwrap_or("it");
         match self {
             Refusal::ClusterNotRunning => f.write_str("the cluster is not running on this node"),
             Refusal::UnknownPackage => f.write_str("no such package"),
             Refusal::NotAnAllowedNode { node } => {
-                write!(f, "{node} is not in the package's node_name list")
+                write!(f, "{node} is not in the node_name list of {the}")
             }
             Refusal::NodeNotUp { node } => write!(f, "{node} is not running in the cluster"),
             Refusal::SwitchingDisabled { node } => write!(
                 f,
-                "switching is disabled for the package on {node}: enable it with cmmodpkg -e -n"
+                "switching is disabled for {the} on {node}: enable it with cmmodpkg -e -n"
             ),
             Refusal::AlreadyRunning { node } => {
-                write!(f, "the package is already running on {node}")
+                write!(f, "{the} is already running on {node}")
             }
-            Refusal::NotRunning { node: None } => f.write_str("the package is not running"),
+            Refusal::NotRunning { node: None } => write!(f, "{the} is not running"),
             Refusal::NotRunning { node: Some(node) } => {
-                write!(f, "the package is not running on {node}")
+                write!(f, "{the} is not running on {node}")
             }
             Refusal::Reforming => f.write_str(
                 "the cluster is re-forming (the package coordinator has not heard every member yet): try again",
             ),
             Refusal::InTransition => {
-                f.write_str("the package is starting, halting or failing: wait for it to finish")
+                write!(f, "{the} is starting, halting or failing: wait for it to finish")
             }
             Refusal::HaltAborted { node } => write!(
                 f,
-                "the package is halt_aborted on {node}: halt it again with cmhaltpkg"
+                "{the} is halt_aborted on {node}: halt it again with cmhaltpkg"
             ),
             Refusal::DependentsRunning { dependents } => write!(
                 f,
-                "packages that depend on it are running: halt {} first",
+                "packages that depend on {it} are running: halt {} first",
                 dependents.join(", ")
             ),
             Refusal::DependenciesNotMet => {
-                f.write_str("the package's dependencies are not met on that node")
+                write!(f, "the dependencies of {the} are not met on that node")
             }
-            Refusal::Maintenance => f.write_str("the package is in maintenance mode"),
+            Refusal::Maintenance => write!(f, "{the} is in maintenance mode"),
             Refusal::AwaitingFence { nodes } => write!(
                 f,
-                "nodes {nodes:?} left the cluster and may still run it until their safety timer \
+                "nodes {nodes:?} left the cluster and may still run {it} until their safety timer \
                  resets them: try again shortly"
             ),
             Refusal::PackagesRunning { packages } => write!(
@@ -310,26 +373,27 @@ impl fmt::Display for Refusal {
                  effect, the files were based on generation {base}): read it again (cmgetconf), \
                  make the change again and retry"
             ),
-            Refusal::UnknownService => f.write_str("the package has no such service"),
-            Refusal::SwitchingEnabled => f.write_str(
-                "global switching is enabled: disable it first with cmmodpkg -d, then set \
-                 maintenance mode",
+            Refusal::UnknownService => write!(f, "{the} has no such service"),
+            Refusal::SwitchingEnabled => write!(
+                f,
+                "global switching of {the} is enabled: disable it first with cmmodpkg -d, then \
+                 set maintenance mode"
             ),
             Refusal::AlreadyMember => f.write_str("the node runs in the cluster already"),
             Refusal::Detached { node } => write!(
                 f,
-                "the package is detached on {node}: re-attach it first (cmrunnode on {node})"
+                "{the} is detached on {node}: re-attach it first (cmrunnode on {node})"
             ),
             Refusal::Shared(error) => write!(f, "{error}"),
             Refusal::DetachedUnheard { node } => write!(
                 f,
-                "the package is detached on {node}, whose cluster daemon did not answer: \
+                "{the} is detached on {node}, whose cluster daemon did not answer: \
                  nothing there can halt it; start cmcld on {node} and give cmhaltpkg again \
                  (or cmrunnode, which re-attaches it), or halt it there by hand"
             ),
             Refusal::Reattached { node } => write!(
                 f,
-                "{node} joined the cluster and re-attached the package before it took the \
+                "{node} joined the cluster and re-attached {the} before it took the \
                  halt: give cmhaltpkg again"
             ),
             Refusal::PackagesDetached { packages } => write!(
@@ -340,8 +404,8 @@ impl fmt::Display for Refusal {
             ),
             Refusal::NeedsHaltedPackage { package, parameter } => write!(
                 f,
-                "{parameter} of package {package} can only be changed while the package is \
-                 halted (cmhaltpkg)"
+                "{parameter} of package {package} can only be changed while it is halted \
+                 (cmhaltpkg)"
             ),
             Refusal::DetachUnsupported { reason } => {
                 write!(f, "packages cannot be detached: {reason}")
@@ -352,11 +416,12 @@ impl fmt::Display for Refusal {
             ),
             Refusal::SubnetDown { node, subnet } => write!(
                 f,
-                "monitored_subnet {subnet} of the package is down on {node}"
+                "monitored_subnet {subnet} of {the} is down on {node}"
             ),
-            Refusal::SeveralNodes => {
-                f.write_str("maintenance mode involves one node: the package runs on several")
-            }
+            Refusal::SeveralNodes => write!(
+                f,
+                "maintenance mode involves one node: {the} runs on several"
+            ),
         }
     }
 }
@@ -580,4 +645,121 @@ fn node_allowed(nodes: NodeSet, up: NodeSet, node: NodeId) -> Result<(), Refusal
         return Err(Refusal::NodeNotUp { node });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Refusal;
+    use crate::core::{NodeId, NodeSet};
+
+    /// Every refusal, one of each kind.
+    fn every_refusal() -> Vec<Refusal> {
+        let node = NodeId(1);
+        vec![
+            Refusal::ClusterNotRunning,
+            Refusal::UnknownPackage,
+            Refusal::NotAnAllowedNode { node },
+            Refusal::NodeNotUp { node },
+            Refusal::SwitchingDisabled { node },
+            Refusal::AlreadyRunning { node },
+            Refusal::NotRunning { node: None },
+            Refusal::NotRunning { node: Some(node) },
+            Refusal::InTransition,
+            Refusal::Reforming,
+            Refusal::HaltAborted { node },
+            Refusal::DependentsRunning {
+                dependents: vec!["webpkg".into()],
+            },
+            Refusal::DependenciesNotMet,
+            Refusal::Maintenance,
+            Refusal::AwaitingFence {
+                nodes: NodeSet::EMPTY,
+            },
+            Refusal::PackagesRunning {
+                packages: vec!["webpkg".into()],
+            },
+            Refusal::Halting,
+            Refusal::NeedsHaltedCluster {
+                parameters: vec!["CLUSTER_NAME"],
+            },
+            Refusal::PackageActive {
+                package: "dbpkg".into(),
+                change: "deleted",
+            },
+            Refusal::InvalidConfiguration { reason: "x".into() },
+            Refusal::ConfigurationChanging,
+            Refusal::ConfigurationStale {
+                base: 1,
+                in_effect: 2,
+            },
+            Refusal::UnknownService,
+            Refusal::SwitchingEnabled,
+            Refusal::SeveralNodes,
+            Refusal::AlreadyMember,
+            Refusal::Detached { node },
+            Refusal::DetachedUnheard { node },
+            Refusal::Reattached { node },
+            Refusal::PackagesDetached {
+                packages: vec!["webpkg".into()],
+            },
+            Refusal::DetachUnsupported { reason: "x".into() },
+            Refusal::NeedsHaltedPackage {
+                package: "dbpkg".into(),
+                parameter: "node_name",
+            },
+            Refusal::NodesUnreachable {
+                nodes: NodeSet::EMPTY,
+            },
+            Refusal::SubnetDown {
+                node,
+                subnet: std::net::Ipv4Addr::LOCALHOST.into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn a_refusal_of_a_package_command_names_the_package() {
+        for refusal in every_refusal() {
+            // "the package coordinator" is the cluster's, not the package's.
+            let plain = refusal
+                .to_string()
+                .replace("the package coordinator", "the coordinator");
+            let named = refusal
+                .naming("dbpkg")
+                .to_string()
+                .replace("the package coordinator", "the coordinator");
+            assert!(
+                named
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|w| w == "dbpkg"),
+                "{refusal:?}: {named}"
+            );
+            assert!(
+                !named.contains("the package ")
+                    && !named.contains("depend on it ")
+                    && !named.contains("run it "),
+                "{refusal:?} still speaks of the package without its name: {named}"
+            );
+            // A text that speaks of no package is the same, after the name; one that does
+            // names it where it stands.
+            if refusal.speaks_of_package() {
+                assert!(
+                    !named.starts_with("package dbpkg: "),
+                    "{refusal:?}: {named}"
+                );
+            } else {
+                assert_eq!(named, format!("package dbpkg: {plain}"), "{refusal:?}");
+            }
+        }
+        assert_eq!(
+            Refusal::NotRunning { node: None }
+                .naming("dbpkg")
+                .to_string(),
+            "package dbpkg is not running"
+        );
+        assert_eq!(
+            Refusal::Halting.naming("dbpkg").to_string(),
+            "package dbpkg: the node is halting"
+        );
+    }
 }

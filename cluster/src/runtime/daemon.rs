@@ -1524,7 +1524,8 @@ fn halt_with_dependents(
         );
         match &reply {
             Reply::Refused(why)
-                if why.starts_with(DEPENDENTS_RUNNING) && std::time::Instant::now() < deadline =>
+                if why.starts_with(&dependents_running(package))
+                    && std::time::Instant::now() < deadline =>
             {
                 thread::sleep(SUCCESSORS_POLL);
             }
@@ -1537,8 +1538,19 @@ fn halt_with_dependents(
 /// dependents running.
 const HALT_CONFIRM_WAIT: Duration = Duration::from_secs(30);
 
-/// How [`Refusal::DependentsRunning`] reads.
-const DEPENDENTS_RUNNING: &str = "packages that depend on it are running";
+/// How [`Refusal::DependentsRunning`] of `package` begins, as a halt of it is refused: the
+/// text up to its list of dependents.
+fn dependents_running(package: &str) -> String {
+    let text = Refusal::DependentsRunning {
+        dependents: Vec::new(),
+    }
+    .naming(package)
+    .to_string();
+    match text.split_once(':') {
+        Some((start, _)) => start.to_owned(),
+        None => text,
+    }
+}
 
 /// How long an admin request forwarded to the package coordinator waits for its answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(10);
@@ -2270,6 +2282,10 @@ impl Driver {
     fn admin_request(&mut self, now: Instant, request: Request) -> Result<Option<Answer>, Reply> {
         let names = self.node_names();
         let refused = |r: Refusal| Reply::Refused(name_nodes(&r.to_string(), &names));
+        // A package command's refusal names its package.
+        let refused_package = |name: &str, r: Refusal| {
+            Reply::Refused(name_nodes(&r.naming(name).to_string(), &names))
+        };
         let package = |node: &Node, name: &str| {
             node.settings()
                 .catalog
@@ -2379,7 +2395,7 @@ impl Driver {
                 let taken_as = self
                     .node
                     .handle_command(now, Command::Run { package, node })
-                    .map_err(refused)?;
+                    .map_err(|r| refused_package(&name, r))?;
                 Ok(taken(taken_as))
             }
             Request::HaltPackage {
@@ -2401,7 +2417,10 @@ impl Driver {
                     Kind::Enable => Command::Enable { package, node },
                     Kind::Disable => Command::Disable { package, node },
                 };
-                let taken_as = self.node.handle_command(now, command).map_err(refused)?;
+                let taken_as = self
+                    .node
+                    .handle_command(now, command)
+                    .map_err(|r| refused_package(&name, r))?;
                 Ok(taken(taken_as))
             }
             Request::ResetRestarts {
@@ -2425,7 +2444,7 @@ impl Driver {
                 let taken_as = self
                     .node
                     .handle_command(now, Command::ResetRestarts { package, service })
-                    .map_err(refused)?;
+                    .map_err(|r| refused_package(&name, r))?;
                 Ok(taken(taken_as))
             }
             Request::Maintenance { package: name, on } => {
@@ -2433,7 +2452,7 @@ impl Driver {
                 let taken_as = self
                     .node
                     .handle_command(now, Command::Maintenance { package, on })
-                    .map_err(refused)?;
+                    .map_err(|r| refused_package(&name, r))?;
                 Ok(taken(taken_as))
             }
             Request::SetResource { name, value } => {
@@ -2573,7 +2592,7 @@ fn rejected_name(reason: Rejected) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{name_nodes, DEPENDENTS_RUNNING};
+    use super::{dependents_running, name_nodes};
     use crate::packages::Refusal;
 
     #[test]
@@ -2581,7 +2600,18 @@ mod tests {
         let refusal = Refusal::DependentsRunning {
             dependents: vec!["web".into()],
         };
-        assert!(refusal.to_string().starts_with(DEPENDENTS_RUNNING));
+        assert_eq!(
+            dependents_running("db"),
+            "packages that depend on db are running"
+        );
+        assert!(refusal
+            .naming("db")
+            .to_string()
+            .starts_with(&dependents_running("db")));
+        assert!(!refusal
+            .naming("web")
+            .to_string()
+            .starts_with(&dependents_running("db")));
     }
 
     #[test]

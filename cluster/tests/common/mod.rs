@@ -28,12 +28,20 @@ pub fn notices(sim: &Simulation, id: &str) -> Vec<NoticeRecord> {
         .collect()
 }
 
-/// Why `command` given on `node` was refused, as the client hears it: at once, or in the
-/// coordinator's answer to a forwarded command (waited for, at most 10 s); `None` when it
-/// was carried out.
+/// Why `command` given on `node` was refused, as the client hears it: at once (named for
+/// its package, as the daemon tells it), or in the coordinator's answer to a forwarded
+/// command (waited for, at most 10 s); `None` when it was carried out.
 pub fn refusal(sim: &mut Simulation, node: u32, command: Command) -> Option<String> {
+    let name = sim
+        .catalog()
+        .packages
+        .get(command.package().index())
+        .map(|def| def.name.clone());
     match sim.command(NodeId(node), command) {
-        Err(refusal) => Some(refusal.to_string()),
+        Err(refusal) => Some(match name {
+            Some(name) => refusal.naming(&name).to_string(),
+            None => refusal.to_string(),
+        }),
         Ok(Taken::Forwarded(serial)) => answer_to(sim, node, serial),
         Ok(_) => None,
     }
