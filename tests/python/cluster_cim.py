@@ -23,7 +23,8 @@ OPERATION is a JSON object:
 PATH is {"class": ..., "keys": {...}} with string keys (reference keys are not needed here).
 
 A CIM error prints {"error": CODE, "description": TEXT} and exits 0: the caller asserts it.
-Values are printed as JSON: integers, booleans, strings, lists, null; references as PATHs.
+Values are printed as JSON: integers, booleans, strings, lists, null; references as PATHs,
+with "host" when the reference names the host that serves its instance.
 """
 
 import argparse
@@ -50,7 +51,11 @@ def from_path(path):
 
 def from_value(value):
     if isinstance(value, CIMInstanceName):
-        return from_path(value)
+        # A reference says on which host its instance is served.
+        reference = from_path(value)
+        if value.host is not None:
+            reference["host"] = value.host
+        return reference
     if isinstance(value, list):
         return [from_value(v) for v in value]
     if isinstance(value, bool) or value is None:

@@ -390,6 +390,17 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         "CIM_ComputerSystem"
     );
     assert_eq!(n2["properties"]["SystemElement"]["keys"]["Name"], "n2");
+    // Another node's computer system is served on that node: the reference names its host.
+    // This agent's own node is on this agent's host, as the node itself is.
+    assert_eq!(n2["properties"]["SystemElement"]["host"], "n2", "{n2}");
+    let n3 = identities
+        .iter()
+        .find(|i| i["properties"]["SameElement"]["keys"]["Name"] == "n3")
+        .unwrap_or_else(|| panic!("no identity of n3 in {identities:?}"));
+    let here = &n3["properties"]["SameElement"]["host"];
+    assert!(here.is_string(), "{n3}");
+    assert_eq!(&n3["properties"]["SystemElement"]["host"], here, "{n3}");
+    assert_eq!(&n2["properties"]["SameElement"]["host"], here, "{n2}");
     let hosted = cim(
         &cluster,
         3,
