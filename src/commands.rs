@@ -32,11 +32,13 @@ pub const COMMANDS: [&str; 16] = [
 pub fn run(name: &str) -> Option<ExitCode> {
     Some(match name {
         "cmviewcl" => cmviewcl::run(&cmviewcl::Cli::parse()),
-        "cmrunpkg" => pkgcmds::finish(name, pkgcmds::run_package(&pkgcmds::RunPackage::parse())),
+        "cmrunpkg" => {
+            pkgcmds::finish_each(name, pkgcmds::run_package(&pkgcmds::RunPackage::parse()))
+        }
         "cmhaltpkg" => {
             pkgcmds::finish_each(name, pkgcmds::halt_package(&pkgcmds::HaltPackage::parse()))
         }
-        "cmmodpkg" => pkgcmds::finish(
+        "cmmodpkg" => pkgcmds::finish_each(
             name,
             pkgcmds::modify_package(&pkgcmds::ModifyPackage::parse()),
         ),

@@ -30,8 +30,9 @@ pub struct RunPackage {
     /// Verbose.
     #[arg(short = 'v')]
     pub verbose: bool,
-    /// The package.
-    pub package: String,
+    /// The packages: each is run in turn, those it depends on first.
+    #[arg(required = true)]
+    pub packages: Vec<String>,
 }
 
 /// Halt packages, each waited for until it is down (disables their AUTO_RUN); refused while
@@ -220,9 +221,33 @@ pub fn outcome(returned: &Returned) -> Result<(), String> {
 /// cmrunpkg. Without -n, a multi-node or system multi-node package is run on every node of
 /// its node_name list that is up, has node switching enabled and does not run it yet
 /// (cmrunpkg(1m)); a failover package where the cluster puts it.
-pub fn run_package(cli: &RunPackage) -> Result<String, String> {
-    let (client, snapshot) = connect()?;
-    let row = package(&snapshot, &cli.package)?;
+///
+/// Each package named is run in turn, those it depends on first, and waited for; one refused
+/// or failing is told, naming it, and the others are still run.
+pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
+    let (client, mut snapshot) = connect()?;
+    let mut each = EachPackage::default();
+    for (index, name) in run_order(&snapshot, &cli.packages).into_iter().enumerate() {
+        // Each package as the cluster is once the ones before it ran.
+        if index > 0 {
+            snapshot = crate::clcmds::view(&client)?;
+        }
+        match run_one(&client, &snapshot, cli, name) {
+            Ok(text) => each.out.push_str(&text),
+            Err(error) => each.errors.push(naming(name, &error)),
+        }
+    }
+    Ok(each)
+}
+
+/// cmrunpkg for package `name`: what -v prints, or why it did not run (naming it).
+fn run_one(
+    client: &Client,
+    snapshot: &Snapshot,
+    cli: &RunPackage,
+    name: &str,
+) -> Result<String, String> {
+    let row = package(snapshot, name)?;
     if cli.node.is_none() && row.kind != PackageType::Failover {
         let targets = instances_to_start(row);
         let running: Vec<&str> = row
@@ -232,7 +257,7 @@ pub fn run_package(cli: &RunPackage) -> Result<String, String> {
             .map(|n| n.name.as_str())
             .collect();
         if !targets.is_empty() || !running.is_empty() {
-            return run_instances(&client, &snapshot, row, &targets, cli.verbose);
+            return run_instances(client, snapshot, row, &targets, cli.verbose);
         }
         // Nowhere to start it: the cluster says why, asked for this node.
     }
@@ -245,18 +270,11 @@ pub fn run_package(cli: &RunPackage) -> Result<String, String> {
         (row.kind != PackageType::Failover)
             .then(|| snapshot.node_name(snapshot.observer).to_owned())
     });
-    call_package(
-        &client,
-        &snapshot,
-        &cli.package,
-        "RequestStateChange",
-        params,
-    )?;
-    let nodes = wait_for_package(&client, row, Goal::Run(target))?;
+    call_package(client, snapshot, name, "RequestStateChange", params)?;
+    let nodes = wait_for_package(client, row, Goal::Run(target))?;
     Ok(if cli.verbose {
         format!(
-            "cmrunpkg: package {} is running on {}\n",
-            cli.package,
+            "cmrunpkg: package {name} is running on {}\n",
             nodes.join(", ")
         )
     } else {
@@ -415,34 +433,51 @@ fn halt_one(
 /// a dependency cycle, which cmcheckconf refuses, keeps the command line's order).
 fn halt_order<'a>(snapshot: &Snapshot, named: &'a [String]) -> Vec<&'a String> {
     // How many named packages depend on `name` through any chain of dependencies.
-    let depends_on = |dependent: &str, target: &str| {
-        let mut seen: Vec<&str> = Vec::new();
-        let mut next = vec![dependent];
-        while let Some(current) = next.pop() {
-            let Some(row) = snapshot.packages.iter().find(|p| p.name == current) else {
-                continue;
-            };
-            for dependency in &row.dependencies {
-                if dependency.name == target {
-                    return true;
-                }
-                if !seen.contains(&dependency.name.as_str()) {
-                    seen.push(&dependency.name);
-                    next.push(&dependency.name);
-                }
-            }
-        }
-        false
-    };
     let dependents = |name: &str| {
         named
             .iter()
-            .filter(|other| other.as_str() != name && depends_on(other, name))
+            .filter(|other| other.as_str() != name && depends_on(snapshot, other, name))
             .count()
     };
     let mut order: Vec<&String> = named.iter().collect();
     order.sort_by_key(|name| dependents(name));
     order
+}
+
+/// The order cmrunpkg runs the `named` packages in: each after the named packages it
+/// depends on (through any chain of dependencies), otherwise as named.
+fn run_order<'a>(snapshot: &Snapshot, named: &'a [String]) -> Vec<&'a String> {
+    let dependencies = |name: &str| {
+        named
+            .iter()
+            .filter(|other| other.as_str() != name && depends_on(snapshot, name, other))
+            .count()
+    };
+    let mut order: Vec<&String> = named.iter().collect();
+    order.sort_by_key(|name| dependencies(name));
+    order
+}
+
+/// Whether package `dependent` depends on package `target`, through any chain of
+/// dependencies, as the view tells them.
+fn depends_on(snapshot: &Snapshot, dependent: &str, target: &str) -> bool {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut next = vec![dependent];
+    while let Some(current) = next.pop() {
+        let Some(row) = snapshot.packages.iter().find(|p| p.name == current) else {
+            continue;
+        };
+        for dependency in &row.dependencies {
+            if dependency.name == target {
+                return true;
+            }
+            if !seen.contains(&dependency.name.as_str()) {
+                seen.push(&dependency.name);
+                next.push(&dependency.name);
+            }
+        }
+    }
+    false
 }
 
 /// Waits, as Serviceguard's cmrunpkg and cmhaltpkg do, until the run or halt of package
@@ -461,66 +496,83 @@ fn wait_for_package(client: &Client, row: &PackageRow, goal: Goal) -> Result<Vec
 }
 
 /// cmmodpkg -e|-d [-n node]... package...
-pub fn modify_package(cli: &ModifyPackage) -> Result<String, String> {
+pub fn modify_package(cli: &ModifyPackage) -> Result<EachPackage, String> {
     let (client, snapshot) = connect()?;
-    let mut out = String::new();
+    let mut each = EachPackage::default();
     for name in &cli.packages {
-        package(&snapshot, name)?;
-        if let Some(service) = cli.service.as_ref().filter(|_| cli.reset) {
-            call_package(
-                &client,
-                &snapshot,
-                name,
-                "ResetRestarts",
-                vec![("ServiceName", Value::String(service.clone()))],
-            )?;
-            if cli.verbose {
-                out.push_str(&format!(
-                    "cmmodpkg: restart counter of service {service} of {name} reset\n"
-                ));
-            }
-            continue;
-        }
-        if let Some(mode) = &cli.maintenance {
-            call_package(
-                &client,
-                &snapshot,
-                name,
-                "SetMaintenance",
-                vec![("Enabled", Value::Boolean(mode == "on"))],
-            )?;
-            if cli.verbose {
-                out.push_str(&format!("cmmodpkg: maintenance mode of {name} {mode}\n"));
-            }
-            continue;
-        }
-        if cli.nodes.is_empty() {
-            call_package(
-                &client,
-                &snapshot,
-                name,
-                "SetAutoRun",
-                vec![("Enabled", Value::Boolean(cli.enable))],
-            )?;
-        }
-        for node in &cli.nodes {
-            call_package(
-                &client,
-                &snapshot,
-                name,
-                "SetNodeSwitching",
-                vec![
-                    ("NodeName", Value::String(node.clone())),
-                    ("Enabled", Value::Boolean(cli.enable)),
-                ],
-            )?;
-        }
-        if cli.verbose {
-            let what = if cli.enable { "enabled" } else { "disabled" };
-            out.push_str(&format!("cmmodpkg: switching of {name} {what}\n"));
+        match modify_one(&client, &snapshot, cli, name) {
+            Ok(text) => each.out.push_str(&text),
+            Err(error) => each.errors.push(error),
         }
     }
-    Ok(out)
+    Ok(each)
+}
+
+/// cmmodpkg for package `name`: what -v prints, or why it was not done (naming it).
+fn modify_one(
+    client: &Client,
+    snapshot: &Snapshot,
+    cli: &ModifyPackage,
+    name: &str,
+) -> Result<String, String> {
+    package(snapshot, name)?;
+    if let Some(service) = cli.service.as_ref().filter(|_| cli.reset) {
+        call_package(
+            client,
+            snapshot,
+            name,
+            "ResetRestarts",
+            vec![("ServiceName", Value::String(service.clone()))],
+        )?;
+        return Ok(if cli.verbose {
+            format!("cmmodpkg: restart counter of service {service} of {name} reset\n")
+        } else {
+            String::new()
+        });
+    }
+    if let Some(mode) = &cli.maintenance {
+        call_package(
+            client,
+            snapshot,
+            name,
+            "SetMaintenance",
+            vec![("Enabled", Value::Boolean(mode == "on"))],
+        )?;
+        return Ok(if cli.verbose {
+            format!("cmmodpkg: maintenance mode of {name} {mode}\n")
+        } else {
+            String::new()
+        });
+    }
+    if cli.nodes.is_empty() {
+        call_package(
+            client,
+            snapshot,
+            name,
+            "SetAutoRun",
+            vec![("Enabled", Value::Boolean(cli.enable))],
+        )?;
+    }
+    // Each node is tried; those refused are told together.
+    let mut refused = Vec::new();
+    for node in &cli.nodes {
+        let params = vec![
+            ("NodeName", Value::String(node.clone())),
+            ("Enabled", Value::Boolean(cli.enable)),
+        ];
+        if let Err(error) = call_package(client, snapshot, name, "SetNodeSwitching", params) {
+            refused.push(error);
+        }
+    }
+    if !refused.is_empty() {
+        return Err(refused.join("; "));
+    }
+    Ok(if cli.verbose {
+        let what = if cli.enable { "enabled" } else { "disabled" };
+        format!("cmmodpkg: switching of {name} {what}\n")
+    } else {
+        String::new()
+    })
 }
 
 /// The resource `name` on the agent's own node: (its node, a row of it).

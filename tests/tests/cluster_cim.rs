@@ -792,6 +792,7 @@ fn sorted_owners(cluster: &TestCluster, k: usize, package: &str) -> Vec<String> 
 /// cmhaltpkg tries each package named, dependents first, and tells each failure with the
 /// package's name (and the node asked about); cmrunpkg without -n runs a multi-node package
 /// on every node of its list that is up with switching enabled, wherever it runs already.
+/// cmrunpkg and cmmodpkg also try each package named, cmrunpkg dependencies first.
 #[test]
 fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhere() {
     let mut cluster = formed_with_sfm_disk_up();
@@ -869,6 +870,58 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
     });
     // Running everywhere: nothing to start, no error.
     succeeds(&cluster, 3, "cmrunpkg", &["monpkg"]);
+
+    // cmrunpkg runs each package named and tells each refusal with its name: nosuch does
+    // not exist, dbpkg runs already, and webpkg (halted above) runs all the same.
+    let output = command(
+        &cluster,
+        2,
+        ADMIN,
+        "cmrunpkg",
+        &["-v", "nosuch", "webpkg", "dbpkg"],
+    );
+    let error = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(
+        error.lines().collect::<Vec<_>>(),
+        [
+            "cmrunpkg: package nosuch does not exist",
+            "cmrunpkg: package dbpkg is already running on n1"
+        ],
+        "{}",
+        describe(&output)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "cmrunpkg: package webpkg is running on n2\n"
+    );
+    // cmmodpkg likewise: AUTO_RUN of webpkg and dbpkg off though nosuch is refused.
+    let output = command(
+        &cluster,
+        2,
+        ADMIN,
+        "cmmodpkg",
+        &["-d", "webpkg", "nosuch", "dbpkg"],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "cmmodpkg: package nosuch does not exist\n"
+    );
+    cluster.wait_for(BOUND, "AUTO_RUN of webpkg and dbpkg off", |c| {
+        ["webpkg", "dbpkg"].iter().all(|p| {
+            line_value(c, 1, &format!("package:{p}|autorun")).as_deref() == Some("disabled")
+        })
+    });
+    // Named in any order, a package runs after those it depends on: webpkg needs dbpkg up.
+    succeeds(&cluster, 2, "cmhaltpkg", &["dbpkg", "webpkg"]);
+    cluster.wait_for(BOUND, "dbpkg and webpkg halted", |c| {
+        owners(c, 2, "dbpkg").is_empty() && owners(c, 2, "webpkg").is_empty()
+    });
+    succeeds(&cluster, 2, "cmrunpkg", &["webpkg", "dbpkg"]);
+    cluster.wait_for(BOUND, "dbpkg and webpkg running on n2", |c| {
+        owners(c, 1, "dbpkg") == ["n2"] && owners(c, 1, "webpkg") == ["n2"]
+    });
 }
 
 #[test]
