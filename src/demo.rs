@@ -1047,6 +1047,7 @@ impl<'a> Supervisor<'a> {
                         | Reply::Status(_)
                         | Reply::Configuration { .. }
                         | Reply::Notices { .. }
+                        | Reply::Preview(_)
                         | Reply::Shared { .. },
                     ) => {}
                     Ok(Reply::Refused(why) | Reply::Error(why)) => say(format_args!(

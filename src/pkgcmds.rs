@@ -30,6 +30,9 @@ pub struct RunPackage {
     /// Verbose.
     #[arg(short = 'v')]
     pub verbose: bool,
+    /// Preview: tell what would start and halt, and do nothing.
+    #[arg(short = 't')]
+    pub preview: bool,
     /// The packages: each is run in turn, those it depends on first.
     #[arg(required = true)]
     pub packages: Vec<String>,
@@ -46,6 +49,9 @@ pub struct HaltPackage {
     /// Verbose.
     #[arg(short = 'v')]
     pub verbose: bool,
+    /// Preview: tell what would start and halt, and do nothing.
+    #[arg(short = 't')]
+    pub preview: bool,
     /// The packages.
     #[arg(required = true)]
     pub packages: Vec<String>,
@@ -81,6 +87,9 @@ pub struct ModifyPackage {
     /// Verbose.
     #[arg(short = 'v')]
     pub verbose: bool,
+    /// Preview (with -e or -d): tell what would start and halt, and do nothing.
+    #[arg(short = 't', conflicts_with_all = ["reset", "maintenance"])]
+    pub preview: bool,
     /// The packages.
     #[arg(required = true)]
     pub packages: Vec<String>,
@@ -207,6 +216,80 @@ fn naming(name: &str, reason: &str) -> String {
     }
 }
 
+/// -t: what `commands` ((operation, package, node) in turn) would start and halt, as the
+/// cluster previews them (HP_SGClusteringService.PreviewPackageCommands), with nothing done:
+/// a line for each start and halt, or a line saying there are none; the refusal of the first
+/// command that would be refused, as its error.
+fn preview(
+    client: &Client,
+    command: &str,
+    commands: &[(&str, String, Option<String>)],
+) -> Result<EachPackage, String> {
+    let column = |values: Vec<String>| {
+        Value::Array(values.into_iter().map(|v| Some(Value::String(v))).collect())
+    };
+    let params = vec![
+        (
+            "Operations",
+            column(commands.iter().map(|c| c.0.to_owned()).collect()),
+        ),
+        (
+            "PackageNames",
+            column(commands.iter().map(|c| c.1.clone()).collect()),
+        ),
+        (
+            "NodeNames",
+            column(
+                commands
+                    .iter()
+                    .map(|c| c.2.clone().unwrap_or_default())
+                    .collect(),
+            ),
+        ),
+    ];
+    let returned =
+        client.invoke_static("HP_SGClusteringService", "PreviewPackageCommands", params)?;
+    let mut each = EachPackage::default();
+    if returned.value != Some(0) {
+        each.errors.push(returned.out_string("Message").map_or_else(
+            || format!("not previewed (return code {:?})", returned.value),
+            str::to_owned,
+        ));
+        return Ok(each);
+    }
+    let texts = |name: &str| -> Vec<String> {
+        match returned
+            .out
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_ref())
+        {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| match i {
+                    Some(Value::String(text)) => text.clone(),
+                    _ => String::new(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let (kinds, packages, nodes) = (
+        texts("ActionKinds"),
+        texts("ActionPackages"),
+        texts("ActionNodes"),
+    );
+    if kinds.is_empty() {
+        each.out = format!("{command} -t: no package would start or halt\n");
+    }
+    for ((kind, package), node) in kinds.iter().zip(&packages).zip(&nodes) {
+        each.out.push_str(&format!(
+            "{command} -t: package {package} would {kind} on {node}\n"
+        ));
+    }
+    Ok(each)
+}
+
 /// Done (return code 0) or taken and going on (4096: a job; the commands wait for the end
 /// themselves), or the method's Message.
 pub fn outcome(returned: &Returned) -> Result<(), String> {
@@ -226,6 +309,22 @@ pub fn outcome(returned: &Returned) -> Result<(), String> {
 /// or failing is told, naming it, and the others are still run.
 pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
     let (client, mut snapshot) = connect()?;
+    if cli.preview {
+        let mut commands = Vec::new();
+        for name in run_order(&snapshot, &cli.packages) {
+            let row = package(&snapshot, name)?;
+            // As run_one asks: a multi-node package without -n on each node it may start on.
+            let targets = match &cli.node {
+                None if row.kind != PackageType::Failover => instances_to_start(row),
+                _ => Vec::new(),
+            };
+            if targets.is_empty() {
+                commands.push(("run", name.clone(), cli.node.clone()));
+            }
+            commands.extend(targets.into_iter().map(|n| ("run", name.clone(), Some(n))));
+        }
+        return preview(&client, "cmrunpkg", &commands);
+    }
     let mut each = EachPackage::default();
     for (index, name) in run_order(&snapshot, &cli.packages).into_iter().enumerate() {
         // Each package as the cluster is once the ones before it ran.
@@ -347,6 +446,16 @@ fn run_instances(
 /// are still halted.
 pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
     let (client, snapshot) = connect()?;
+    if cli.preview {
+        for name in &cli.packages {
+            package(&snapshot, name)?;
+        }
+        let commands: Vec<_> = halt_order(&snapshot, &cli.packages)
+            .into_iter()
+            .map(|name| ("halt", name.clone(), cli.node.clone()))
+            .collect();
+        return preview(&client, "cmhaltpkg", &commands);
+    }
     let mut each = EachPackage::default();
     let mut failed: Vec<&String> = Vec::new();
     for name in &cli.packages {
@@ -498,6 +607,22 @@ fn wait_for_package(client: &Client, row: &PackageRow, goal: Goal) -> Result<Vec
 /// cmmodpkg -e|-d [-n node]... package...
 pub fn modify_package(cli: &ModifyPackage) -> Result<EachPackage, String> {
     let (client, snapshot) = connect()?;
+    if cli.preview {
+        let operation = if cli.enable { "enable" } else { "disable" };
+        let mut commands = Vec::new();
+        for name in &cli.packages {
+            package(&snapshot, name)?;
+            if cli.nodes.is_empty() {
+                commands.push((operation, name.clone(), None));
+            }
+            commands.extend(
+                cli.nodes
+                    .iter()
+                    .map(|node| (operation, name.clone(), Some(node.clone()))),
+            );
+        }
+        return preview(&client, "cmmodpkg", &commands);
+    }
     let mut each = EachPackage::default();
     for name in &cli.packages {
         match modify_one(&client, &snapshot, cli, name) {

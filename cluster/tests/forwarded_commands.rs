@@ -591,3 +591,106 @@ fn cmhaltnode_of_another_member_is_answered_before_the_halt_starts() {
     ));
     assert!(answered, "n1 did not hear the answer");
 }
+
+/// -t: a preview tells what the commands would start and halt, the placement that follows
+/// included, on any node, and changes nothing.
+#[test]
+fn a_preview_tells_what_would_start_and_halt_and_does_nothing() {
+    use cimguard_cluster::packages::Planned;
+    let mut sim = formed(vec![
+        package("db", &[1, 2, 3], "auto_run no\n"),
+        package(
+            "web",
+            &[2, 3, 1],
+            "auto_run yes\ndependency_name db_up\ndependency_condition db = up\n\
+             dependency_location any_node\n",
+        ),
+    ]);
+    let (db, web) = (sim.package("db"), sim.package("web"));
+    let start = |package, node: u32| Planned {
+        package,
+        node: NodeId(node),
+        start: true,
+    };
+    let halt = |package, node: u32| Planned {
+        package,
+        node: NodeId(node),
+        start: false,
+    };
+    // Nothing runs: web waits for db. Enabling db's AUTO_RUN would start it on its first
+    // node, and web (AUTO_RUN on) on its own first one once db runs.
+    assert!(sim.running_on("db").is_empty() && sim.running_on("web").is_empty());
+    for node in 0..3 {
+        assert_eq!(
+            sim.preview(
+                NodeId(node),
+                &[Command::Enable {
+                    package: db,
+                    node: None
+                }]
+            ),
+            Ok(vec![start(db, 0), start(web, 1)]),
+            "previewed on node {node}"
+        );
+    }
+    // Commands in turn, the placement acting after each, as it does while a command waits
+    // for its end: run db on n3, and web starts; halt web.
+    assert_eq!(
+        sim.preview(
+            NodeId(1),
+            &[
+                Command::Run {
+                    package: db,
+                    node: NodeId(2)
+                },
+                Command::Halt {
+                    package: web,
+                    node: None
+                },
+            ]
+        ),
+        Ok(vec![start(db, 2), start(web, 1), halt(web, 1)]),
+    );
+    // Halting db next would be refused: web, started by then, depends on it.
+    assert_eq!(
+        sim.preview(
+            NodeId(0),
+            &[
+                Command::Run {
+                    package: db,
+                    node: NodeId(2)
+                },
+                Command::Halt {
+                    package: db,
+                    node: None
+                },
+            ]
+        ),
+        Err((
+            1,
+            Refusal::DependentsRunning {
+                dependents: vec!["web".into()]
+            }
+        )),
+    );
+    // The first command refused is told with its index.
+    assert_eq!(
+        sim.preview(
+            NodeId(2),
+            &[
+                Command::Run {
+                    package: db,
+                    node: NodeId(0)
+                },
+                Command::Run {
+                    package: db,
+                    node: NodeId(1)
+                },
+            ]
+        ),
+        Err((1, Refusal::AlreadyRunning { node: NodeId(0) })),
+    );
+    // Nothing was done.
+    sim.run_for(seconds(5)).unwrap();
+    assert!(sim.running_on("db").is_empty() && sim.running_on("web").is_empty());
+}

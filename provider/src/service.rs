@@ -34,6 +34,8 @@ const READ_METHODS: &[(&str, &str)] = &[
     ("HP_SGClusteringService", "GetConfiguration"),
     // cmcheckconf: the files are checked, nothing is applied.
     ("HP_SGClusteringService", "CheckConfiguration"),
+    // cmrunpkg -t, cmhaltpkg -t, cmmodpkg -t: nothing is done.
+    ("HP_SGClusteringService", "PreviewPackageCommands"),
     // DSP1033's queries of a registered profile's conformant instances.
     ("CIM_RegisteredProfile", "OpenConformantInstances"),
     ("CIM_RegisteredProfile", "PullConformantInstances"),

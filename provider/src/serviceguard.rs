@@ -21,7 +21,8 @@ use cimguard_cluster::package_wait::{Goal, PackageWait, Progress};
 use cimguard_cluster::packages::ResourceValue;
 use cimguard_cluster::runtime::admin::AdminClient;
 use cimguard_cluster::runtime::daemon::{
-    AccessView, DaemonStatus, FileText, NumberedNotice, Reply, Request,
+    AccessView, DaemonStatus, FileText, NumberedNotice, PlannedAction, PreviewCommand, Reply,
+    Request,
 };
 use cimguard_cluster::status::{LockRow, Snapshot};
 
@@ -529,6 +530,7 @@ impl ServiceguardProvider {
                 Reply::Status(_)
                 | Reply::Configuration { .. }
                 | Reply::Unchanged
+                | Reply::Preview(_)
                 | Reply::Notices { .. }
                 | Reply::Shared { .. },
             ) => Ok(not_done(2, "the daemon answered with something else")),
@@ -624,6 +626,68 @@ impl ServiceguardProvider {
                         ],
                     }),
                     other => self.outcome(&Request::Configuration, other),
+                };
+            }
+            "previewpackagecommands" => {
+                let operations = params.strings("Operations")?;
+                let packages = params.strings("PackageNames")?;
+                let nodes = params.strings("NodeNames")?;
+                if operations.is_empty() || packages.len() != operations.len() {
+                    return Ok(not_done(
+                        5,
+                        "Operations and PackageNames must give one command each, at least one",
+                    ));
+                }
+                if !nodes.is_empty() && nodes.len() != operations.len() {
+                    return Ok(not_done(
+                        5,
+                        "NodeNames must give a node (or \"\") for each command",
+                    ));
+                }
+                let mut commands = Vec::with_capacity(operations.len());
+                for (index, (operation, package)) in operations.iter().zip(packages).enumerate() {
+                    let node = nodes.get(index).filter(|n| !n.is_empty()).cloned();
+                    commands.push(match operation.to_ascii_lowercase().as_str() {
+                        "run" => PreviewCommand::Run { package, node },
+                        "halt" => PreviewCommand::Halt { package, node },
+                        "enable" => PreviewCommand::Enable { package, node },
+                        "disable" => PreviewCommand::Disable { package, node },
+                        _ => {
+                            return Ok(not_done(
+                                5,
+                                format!("{operation} is not run, halt, enable or disable"),
+                            ))
+                        }
+                    });
+                }
+                let request = Request::Preview { commands };
+                return match blocking(|| self.source.command(&request)) {
+                    Ok(Reply::Preview(actions)) => {
+                        let column = |f: &dyn Fn(&PlannedAction) -> String| {
+                            strings(&actions.iter().map(f).collect::<Vec<_>>())
+                        };
+                        Ok(MethodOutput {
+                            return_value: Some(Value::Uint32(0)),
+                            out_params: vec![
+                                (
+                                    Name::new("ActionKinds"),
+                                    Some(column(&|a| {
+                                        if a.start { "start" } else { "halt" }.to_owned()
+                                    })),
+                                ),
+                                (
+                                    Name::new("ActionPackages"),
+                                    Some(column(&|a| a.package.clone())),
+                                ),
+                                (Name::new("ActionNodes"), Some(column(&|a| a.node.clone()))),
+                                (Name::new("Message"), None),
+                            ],
+                        })
+                    }
+                    // The preview's answer: the command would be refused, and why.
+                    Ok(Reply::Refused(reason)) => Ok(not_done(4, reason)),
+                    Ok(Reply::Error(reason)) => Ok(not_done(5, reason)),
+                    other => self.outcome(&request, other),
                 };
             }
             "runcluster" => Request::RunCluster {

@@ -918,10 +918,53 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
     cluster.wait_for(BOUND, "dbpkg and webpkg halted", |c| {
         owners(c, 2, "dbpkg").is_empty() && owners(c, 2, "webpkg").is_empty()
     });
+    // -t previews the same commands and does nothing: the cluster's answer says what would
+    // start where, in order, and the packages stay halted.
+    let previewed = succeeds(&cluster, 2, "cmrunpkg", &["-t", "webpkg", "dbpkg"]);
+    assert_eq!(
+        previewed,
+        "cmrunpkg -t: package dbpkg would start on n2\n\
+         cmrunpkg -t: package webpkg would start on n2\n"
+    );
+    let previewed = succeeds(&cluster, 3, "cmmodpkg", &["-t", "-e", "dbpkg"]);
+    assert!(
+        previewed.starts_with("cmmodpkg -t: package dbpkg would start on "),
+        "{previewed}"
+    );
+    fails(
+        &cluster,
+        1,
+        "cmrunpkg",
+        &["-t", "-n", "n9", "dbpkg"],
+        "n9 is not a node",
+    );
+    for k in 1..=3 {
+        for package in ["dbpkg", "webpkg"] {
+            assert_eq!(
+                line_value(&cluster, k, &format!("package:{package}|state")).as_deref(),
+                Some("halted"),
+                "{package} on n{k} after the previews"
+            );
+        }
+    }
     succeeds(&cluster, 2, "cmrunpkg", &["webpkg", "dbpkg"]);
     cluster.wait_for(BOUND, "dbpkg and webpkg running on n2", |c| {
         owners(c, 1, "dbpkg") == ["n2"] && owners(c, 1, "webpkg") == ["n2"]
     });
+    // A halt previewed while a dependent runs is the cluster's refusal; with the dependent,
+    // both halt, the dependent first.
+    fails(
+        &cluster,
+        3,
+        "cmhaltpkg",
+        &["-t", "dbpkg"],
+        "cmhaltpkg: packages that depend on dbpkg are running: halt webpkg first",
+    );
+    assert_eq!(
+        succeeds(&cluster, 3, "cmhaltpkg", &["-t", "dbpkg", "webpkg"]),
+        "cmhaltpkg -t: package webpkg would halt on n2\n\
+         cmhaltpkg -t: package dbpkg would halt on n2\n"
+    );
 }
 
 #[test]

@@ -918,6 +918,22 @@ impl Node {
         Ok(taken)
     }
 
+    /// cmrunpkg, cmhaltpkg or cmmodpkg with -t given on this node: what `commands`, in turn,
+    /// would start and halt, as this node's copy of the package table tells
+    /// ([`crate::packages::Manager::preview`]); nothing is done. The first refusal, with the
+    /// index of its command.
+    pub fn preview_commands(
+        &mut self,
+        now: Instant,
+        commands: &[Command],
+    ) -> Result<Vec<crate::packages::Planned>, (usize, Refusal)> {
+        if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
+            return Err((0, Refusal::ClusterNotRunning));
+        }
+        let members = self.placeable(now);
+        self.packages.preview(members, commands)
+    }
+
     /// cmsetresource on this node: sets generic resource `name` (a simple resource's status,
     /// an extended one's value). Packages running here whose resource goes down fail.
     pub fn handle_resource(

@@ -329,6 +329,49 @@ struct Local {
     superseded: bool,
 }
 
+/// A start or halt that a previewed command would make ([`Manager::preview`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Planned {
+    /// The package.
+    pub package: PackageId,
+    /// The node.
+    pub node: NodeId,
+    /// Started there (else halted).
+    pub start: bool,
+}
+
+/// A preview's table as the commands and the placement leave it, and what they did.
+struct Preview {
+    table: Table,
+    planned: Vec<Planned>,
+    preferred: BTreeMap<PackageId, NodeId>,
+}
+
+impl Preview {
+    /// `package` runs on `node`, every start taken as ending well.
+    fn start(&mut self, package: PackageId, node: NodeId) {
+        self.table
+            .package_mut(package)
+            .instances
+            .insert(node, InstanceState::Running);
+        self.planned.push(Planned {
+            package,
+            node,
+            start: true,
+        });
+    }
+
+    /// `package` halts on `node`.
+    fn halt(&mut self, package: PackageId, node: NodeId) {
+        self.table.package_mut(package).instances.remove(&node);
+        self.planned.push(Planned {
+            package,
+            node,
+            start: false,
+        });
+    }
+}
+
 /// One node's package manager.
 #[derive(Debug)]
 pub struct Manager {
@@ -1272,6 +1315,102 @@ impl Manager {
         }
         self.dirty = true;
         Ok(())
+    }
+
+    /// cmrunpkg, cmhaltpkg and cmmodpkg with -t: what `commands`, given in turn, would do,
+    /// with nothing done. Each is checked as [`Manager::apply_command`] checks it, against
+    /// the table as the commands before it leave it; then the cluster's own placement follows
+    /// (a package whose AUTO_RUN is enabled starts where its policy puts it, a dependent
+    /// starts once what it needs runs, or halts when it stops), every start and halt taken
+    /// as ending well. The starts and halts, in order; the first refusal, with the index of
+    /// its command.
+    pub fn preview(
+        &self,
+        up: NodeSet,
+        commands: &[Command],
+    ) -> Result<Vec<Planned>, (usize, Refusal)> {
+        let mut table = self.planning_table();
+        // Orders on their way are taken as done.
+        for state in &mut table.packages {
+            for instance in state.instances.values_mut() {
+                if *instance == InstanceState::Starting {
+                    *instance = InstanceState::Running;
+                }
+            }
+        }
+        let mut preview = Preview {
+            table,
+            planned: Vec::new(),
+            preferred: self.failback_to.clone(),
+        };
+        for (index, command) in commands.iter().enumerate() {
+            super::admin::check(&self.catalog, &preview.table, up, command)
+                .and_then(|()| self.check_subnets(command))
+                .map_err(|refusal| (index, refusal))?;
+            let id = command.package();
+            match *command {
+                Command::Run { node, .. } => preview.start(id, node),
+                Command::Halt { node, .. } => {
+                    let state = preview.table.package_mut(id);
+                    state.auto_run = false;
+                    let targets: Vec<NodeId> = state
+                        .instances
+                        .iter()
+                        .filter(|(n, s)| s.occupies() && node.is_none_or(|w| w == **n))
+                        .map(|(n, _)| *n)
+                        .collect();
+                    for target in targets {
+                        preview.halt(id, target);
+                    }
+                }
+                Command::Enable { node, .. } | Command::Disable { node, .. } => {
+                    let enable = matches!(command, Command::Enable { .. });
+                    let state = preview.table.package_mut(id);
+                    match node {
+                        None => state.auto_run = enable,
+                        Some(node) if enable => state.switching.insert(node),
+                        Some(node) => state.switching.remove(node),
+                    }
+                }
+                Command::Maintenance { on, .. } => preview.table.package_mut(id).maintenance = on,
+                Command::ResetRestarts { .. } => {}
+            }
+            // The cluster's placement acts before the next command, as it would while the
+            // command waits for its end: a dependent starts once what it needs runs.
+            self.settle(up, &mut preview);
+        }
+        Ok(preview.planned)
+    }
+
+    /// The placement that follows a previewed command, until it settles (each round changes
+    /// at least one instance; the bound only guards against one that never settles).
+    fn settle(&self, up: NodeSet, preview: &mut Preview) {
+        let rounds = 2 * self.catalog.packages.len() * (self.members.iter().count() + 1) + 2;
+        for _ in 0..rounds {
+            let decisions = decide(&Inputs {
+                catalog: &self.catalog,
+                table: &preview.table,
+                up,
+                resources_up: &|id, node| self.resources_up(id, node),
+                preferred: &preview.preferred,
+            });
+            if decisions.is_empty() {
+                return;
+            }
+            for decision in decisions {
+                match decision {
+                    Decision::Start { package, node } => {
+                        preview.preferred.remove(&package);
+                        preview.start(package, node);
+                    }
+                    Decision::Failback { package, node, to } => {
+                        preview.preferred.insert(package, to);
+                        preview.halt(package, node);
+                    }
+                    Decision::DependencyFailed { package, node } => preview.halt(package, node),
+                }
+            }
+        }
     }
 
     /// The table with the orders on their way counted as starting: nothing is placed twice.

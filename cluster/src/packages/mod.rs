@@ -18,8 +18,8 @@ pub use catalog::{
     Catalog, PackageDef, PackageId, ResourceInfo, ResourceValue, SubnetDef, SubnetState,
 };
 pub use manager::{
-    FailureCause, HaltReason, Manager, Order, Output, PackageAction, PackageEvent, ResourceError,
-    Script, ScriptOutcome, Switching, RESOURCE_VALUE_MAX,
+    FailureCause, HaltReason, Manager, Order, Output, PackageAction, PackageEvent, Planned,
+    ResourceError, Script, ScriptOutcome, Switching, RESOURCE_VALUE_MAX,
 };
 pub use placement::{decide, Decision, Inputs};
 pub use table::{InstanceState, PackageState, Table};

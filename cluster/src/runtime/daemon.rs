@@ -267,6 +267,12 @@ pub enum Request {
         #[serde(default)]
         base: Option<u64>,
     },
+    /// cmrunpkg, cmhaltpkg, cmmodpkg -e/-d with -t: what the commands, in turn, would start
+    /// and halt, nothing done ([`Reply::Preview`]); Refused with the first refusal.
+    Preview {
+        /// The commands, in the order given.
+        commands: Vec<PreviewCommand>,
+    },
     /// cmcheckconf on a node of the cluster: the files checked as [`Request::Apply`] checks
     /// them, and against the cluster as it runs (the refusals a cmapplyconf of them would
     /// meet now), with nothing applied. Done when they would be taken; Error with every
@@ -293,6 +299,63 @@ pub enum Request {
         /// NODE_NAME of the node to start.
         node: String,
     },
+}
+
+/// One package command of a [`Request::Preview`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviewCommand {
+    /// cmrunpkg [-n node] package (this node when absent).
+    Run {
+        /// The package.
+        package: String,
+        /// Where.
+        node: Option<String>,
+    },
+    /// cmhaltpkg [-n node] package.
+    Halt {
+        /// The package.
+        package: String,
+        /// Only this node's instance.
+        node: Option<String>,
+    },
+    /// cmmodpkg -e [-n node] package.
+    Enable {
+        /// The package.
+        package: String,
+        /// The node, for node switching.
+        node: Option<String>,
+    },
+    /// cmmodpkg -d [-n node] package.
+    Disable {
+        /// The package.
+        package: String,
+        /// The node, for node switching.
+        node: Option<String>,
+    },
+}
+
+impl PreviewCommand {
+    /// The package it is given for.
+    pub fn package(&self) -> &str {
+        match self {
+            PreviewCommand::Run { package, .. }
+            | PreviewCommand::Halt { package, .. }
+            | PreviewCommand::Enable { package, .. }
+            | PreviewCommand::Disable { package, .. } => package,
+        }
+    }
+}
+
+/// A start or halt a previewed command would make ([`Reply::Preview`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedAction {
+    /// The package.
+    pub package: String,
+    /// The node (NODE_NAME).
+    pub node: String,
+    /// Started there; else halted.
+    pub start: bool,
 }
 
 /// A configuration file given to [`Request::Apply`]: its name (for the findings) and text.
@@ -325,6 +388,8 @@ pub enum Reply {
     Done,
     /// cmapplyconf of the configuration in effect: nothing to change, nothing distributed.
     Unchanged,
+    /// What previewed commands would start and halt, in order ([`Request::Preview`]).
+    Preview(Vec<PlannedAction>),
     /// The shared map.
     Shared {
         /// The daemon's life and the changes its copy took in it: names this copy.
@@ -2473,6 +2538,49 @@ impl Driver {
                     .handle_apply(now, base, cluster, packages)
                     .map_err(refused)?;
                 Ok(taken(taken_as))
+            }
+            Request::Preview { commands } => {
+                let mut given = Vec::with_capacity(commands.len());
+                for command in &commands {
+                    let name = command.package();
+                    let package = package(&self.node, name)?;
+                    let node = |n: &Option<String>| n.as_ref().map(|n| self.node_id(n)).transpose();
+                    given.push(match command {
+                        PreviewCommand::Run { node: n, .. } => Command::Run {
+                            package,
+                            node: node(n)?.unwrap_or_else(|| self.node.id()),
+                        },
+                        PreviewCommand::Halt { node: n, .. } => Command::Halt {
+                            package,
+                            node: node(n)?,
+                        },
+                        PreviewCommand::Enable { node: n, .. } => Command::Enable {
+                            package,
+                            node: node(n)?,
+                        },
+                        PreviewCommand::Disable { node: n, .. } => Command::Disable {
+                            package,
+                            node: node(n)?,
+                        },
+                    });
+                }
+                let planned = self
+                    .node
+                    .preview_commands(now, &given)
+                    .map_err(|(index, r)| refused_package(commands[index].package(), r))?;
+                let catalog = &self.node.settings().catalog;
+                let actions = planned
+                    .into_iter()
+                    .map(|p| PlannedAction {
+                        package: catalog.package(p.package).name.clone(),
+                        node: names
+                            .get(p.node.index())
+                            .cloned()
+                            .unwrap_or_else(|| p.node.to_string()),
+                        start: p.start,
+                    })
+                    .collect();
+                Ok(Some(Answer::Now(Reply::Preview(actions))))
             }
             Request::CheckApply { cluster, packages } => {
                 let in_effect = self.node.settings().config.clone();

@@ -1152,6 +1152,23 @@ impl Simulation {
         answer
     }
 
+    /// Previews package commands on `node` (as their -t does): what they would start and
+    /// halt, nothing done ([`Node::preview_commands`]).
+    pub fn preview(
+        &mut self,
+        node: NodeId,
+        commands: &[Command],
+    ) -> Result<Vec<crate::packages::Planned>, (usize, Refusal)> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err((0, Refusal::ClusterNotRunning));
+        }
+        let mut answer = Err((0, Refusal::ClusterNotRunning));
+        self.run_core(node, |core, now| {
+            answer = core.preview_commands(now, commands);
+        });
+        answer
+    }
+
     /// Sets (or deletes) a value of the shared map on `node`, as the node's agent would.
     pub fn share(
         &mut self,
