@@ -71,6 +71,7 @@ TYPES = {
     "string": str,
     "boolean": bool,
     "datetime": pywbem.CIMDateTime,
+    "strings": lambda values: [str(v) for v in values],
 }
 
 

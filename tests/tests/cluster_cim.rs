@@ -951,6 +951,47 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
     cluster.wait_for(BOUND, "dbpkg and webpkg running on n2", |c| {
         owners(c, 1, "dbpkg") == ["n2"] && owners(c, 1, "webpkg") == ["n2"]
     });
+    // Any user may preview, as PreviewPackageCommands; a preview longer than any command an
+    // operator can give is refused as an invalid parameter.
+    let service = json!({"class": "HP_SGClusteringService", "keys": {
+        "SystemCreationClassName": "HP_SGCluster", "SystemName": "testcluster",
+        "CreationClassName": "HP_SGClusteringService", "Name": "cmcld"}});
+    let previewed = invoke(
+        &cluster,
+        1,
+        MONITOR,
+        &service,
+        "PreviewPackageCommands",
+        &json!({"Operations": ["strings", ["halt"]], "PackageNames": ["strings", ["webpkg"]]}),
+    );
+    assert_eq!(previewed["return"], 0, "{previewed}");
+    assert_eq!(
+        previewed["out"]["ActionKinds"],
+        json!(["halt"]),
+        "{previewed}"
+    );
+    assert_eq!(
+        previewed["out"]["ActionNodes"],
+        json!(["n2"]),
+        "{previewed}"
+    );
+    let many = vec!["halt"; 4801];
+    let webpkgs = vec!["webpkg"; 4801];
+    let refused = invoke(
+        &cluster,
+        1,
+        MONITOR,
+        &service,
+        "PreviewPackageCommands",
+        &json!({"Operations": ["strings", many], "PackageNames": ["strings", webpkgs]}),
+    );
+    assert_eq!(refused["return"], 5, "{refused}");
+    assert!(
+        refused["out"]["Message"]
+            .as_str()
+            .is_some_and(|m| m.contains("at most 4800")),
+        "{refused}"
+    );
     // A halt previewed while a dependent runs is the cluster's refusal; with the dependent,
     // both halt, the dependent first.
     fails(

@@ -1617,6 +1617,10 @@ fn dependents_running(package: &str) -> String {
     }
 }
 
+/// The most commands one [`Request::Preview`] takes: every instance of the most packages
+/// a cluster may have (MAX_CONFIGURED_PACKAGES 300) on the most nodes (16).
+pub const PREVIEW_COMMANDS_MAX: usize = 300 * 16;
+
 /// How long an admin request forwarded to the package coordinator waits for its answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(10);
 
@@ -2540,6 +2544,14 @@ impl Driver {
                 Ok(taken(taken_as))
             }
             Request::Preview { commands } => {
+                // Previewed on this thread: bounded by the largest command an operator can
+                // give (every instance of every package).
+                if commands.len() > PREVIEW_COMMANDS_MAX {
+                    return Err(Reply::Error(format!(
+                        "{} commands: a preview takes at most {PREVIEW_COMMANDS_MAX}",
+                        commands.len()
+                    )));
+                }
                 let mut given = Vec::with_capacity(commands.len());
                 for command in &commands {
                     let name = command.package();
