@@ -36,6 +36,9 @@ pub struct Cli {
     /// Show only this node (repeatable).
     #[arg(short = 'n', value_name = "NODE")]
     pub nodes: Vec<String>,
+    /// The cluster to show: refused unless it is the agent's cluster.
+    #[arg(short = 'c', value_name = "CLUSTER")]
+    pub cluster: Option<String>,
 }
 
 /// Runs cmviewcl; errors are one line on standard error and exit status 1.
@@ -72,6 +75,14 @@ fn view(cli: &Cli) -> Result<String, String> {
         .ok_or("the agent's answer has no View")?;
     let snapshot: Snapshot =
         serde_json::from_str(text).map_err(|e| format!("the agent's view does not decode: {e}"))?;
+    if let Some(name) = cli.cluster.as_deref() {
+        if !name.eq_ignore_ascii_case(&snapshot.name) {
+            return Err(format!(
+                "this agent's cluster is {}, not {name}",
+                snapshot.name
+            ));
+        }
+    }
     selection.check(&snapshot).map_err(|e| e.to_string())?;
     Ok(match cli.format.as_str() {
         "line" => view::line(&snapshot, &selection),

@@ -1220,6 +1220,15 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
         &["-p", "nosuch"],
         "package nosuch does not exist",
     );
+    // cmviewcl -c names the cluster to show: this agent's, or refused.
+    assert!(cmviewcl(&cluster, 2, &["-c", "testcluster", "-l", "cluster"]).contains("testcluster"));
+    fails_saying(
+        &cluster,
+        2,
+        "cmviewcl",
+        &["-c", "othercluster"],
+        "this agent's cluster is testcluster, not othercluster",
+    );
 
     // cmmakepkg, filled in, then cmapplyconf on a node that does not coordinate: a new
     // generation on every node, and the package runs.
