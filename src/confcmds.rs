@@ -951,6 +951,13 @@ fn check(args: &CheckConfiguration) -> Result<bool, String> {
     };
     let (cluster, packages) =
         read_generation_files(cluster.as_deref(), &args.packages, args.list.as_deref())?;
+    // Against the cluster in effect, the cluster file is what cmapplyconf would apply: -C,
+    // else the one in effect; $CIMGUARD_CLUSTER_FILE stands in only for the files alone.
+    let given_cluster = if args.cluster.is_some() {
+        cluster.as_ref()
+    } else {
+        None
+    };
     if args.verbose {
         report.extend(
             cluster
@@ -963,8 +970,14 @@ fn check(args: &CheckConfiguration) -> Result<bool, String> {
                 .map(|f| format!("Checking package file {}", f.name)),
         );
     }
-    let errors = match against_cluster(args.verbose, &mut report, cluster.as_ref(), &packages) {
+    let errors = match against_cluster(args.verbose, &mut report, given_cluster, &packages) {
         Some(checked) => {
+            if args.verbose && args.cluster.is_none() && cluster.is_some() {
+                report.push(format!(
+                    "The cluster file in effect is checked, not ${CLUSTER_FILE_VARIABLE}'s \
+                     (cmapplyconf applies -C only)"
+                ));
+            }
             report.extend(checked.findings.iter().map(ToString::to_string));
             let refusals: Vec<&str> = checked
                 .refusal

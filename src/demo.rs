@@ -1048,6 +1048,7 @@ impl<'a> Supervisor<'a> {
                         | Reply::Configuration { .. }
                         | Reply::Notices { .. }
                         | Reply::Preview(_)
+                        | Reply::Findings(_)
                         | Reply::Shared { .. },
                     ) => {}
                     Ok(Reply::Refused(why) | Reply::Error(why)) => say(format_args!(

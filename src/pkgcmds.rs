@@ -23,8 +23,9 @@ use crate::cimclient::{path, Client, Returned};
 #[derive(Parser, Debug)]
 #[command(name = "cmrunpkg", version)]
 pub struct RunPackage {
-    /// The node to run it on (default: a failover package where the cluster's policy puts
-    /// it, a multi-node package on every node of its list that is up with switching enabled).
+    /// The node to run it on (default: a failover package on the agent's node, as
+    /// Serviceguard's runs it on the local node; a multi-node package on every node of its
+    /// list that is up with switching enabled).
     #[arg(short = 'n', value_name = "NODE")]
     pub node: Option<String>,
     /// Verbose.
@@ -279,6 +280,9 @@ fn preview(
         texts("ActionPackages"),
         texts("ActionNodes"),
     );
+    if packages.len() != kinds.len() || nodes.len() != kinds.len() {
+        return Err("the agent's preview does not give each action's package and node".into());
+    }
     if kinds.is_empty() {
         each.out = format!("{command} -t: no package would start or halt\n");
     }
@@ -303,7 +307,7 @@ pub fn outcome(returned: &Returned) -> Result<(), String> {
 
 /// cmrunpkg. Without -n, a multi-node or system multi-node package is run on every node of
 /// its node_name list that is up, has node switching enabled and does not run it yet
-/// (cmrunpkg(1m)); a failover package where the cluster puts it.
+/// (cmrunpkg(1m)); a failover package on the agent's node.
 ///
 /// Each package named is run in turn, those it depends on first, and waited for; one refused
 /// or failing is told, naming it, and the others are still run.
@@ -313,15 +317,18 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
         let mut commands = Vec::new();
         for name in run_order(&snapshot, &cli.packages) {
             let row = package(&snapshot, name)?;
-            // As run_one asks: a multi-node package without -n on each node it may start on.
-            let targets = match &cli.node {
-                None if row.kind != PackageType::Failover => instances_to_start(row),
-                _ => Vec::new(),
-            };
-            if targets.is_empty() {
-                commands.push(("run", name.clone(), cli.node.clone()));
+            // As run_one asks: a multi-node package without -n on each node it may start on,
+            // nothing when it runs on all of those already, and on this node when it may
+            // start nowhere (for the cluster's refusal).
+            if cli.node.is_none() && row.kind != PackageType::Failover {
+                let targets = instances_to_start(row);
+                let running = row.nodes.iter().any(|n| active(n.instance.state));
+                if !targets.is_empty() || running {
+                    commands.extend(targets.into_iter().map(|n| ("run", name.clone(), Some(n))));
+                    continue;
+                }
             }
-            commands.extend(targets.into_iter().map(|n| ("run", name.clone(), Some(n))));
+            commands.push(("run", name.clone(), cli.node.clone()));
         }
         return preview(&client, "cmrunpkg", &commands);
     }
@@ -329,7 +336,13 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
     for (index, name) in run_order(&snapshot, &cli.packages).into_iter().enumerate() {
         // Each package as the cluster is once the ones before it ran.
         if index > 0 {
-            snapshot = crate::clcmds::view(&client)?;
+            match crate::clcmds::view(&client) {
+                Ok(now) => snapshot = now,
+                Err(error) => {
+                    each.errors.push(naming(name, &error));
+                    continue;
+                }
+            }
         }
         match run_one(&client, &snapshot, cli, name) {
             Ok(text) => each.out.push_str(&text),
@@ -576,7 +589,12 @@ fn depends_on(snapshot: &Snapshot, dependent: &str, target: &str) -> bool {
         let Some(row) = snapshot.packages.iter().find(|p| p.name == current) else {
             continue;
         };
-        for dependency in &row.dependencies {
+        // Only what must be up orders starts and halts; "= down" excludes instead.
+        for dependency in row
+            .dependencies
+            .iter()
+            .filter(|d| d.condition == cimguard_cluster::config::package::DependencyCondition::Up)
+        {
             if dependency.name == target {
                 return true;
             }
@@ -750,7 +768,7 @@ mod tests {
     use cimguard_cluster::packages::Command;
     use cimguard_cluster::sim::{Options, Simulation};
 
-    use super::{instances_to_start, naming, Refusal};
+    use super::{halt_order, instances_to_start, naming, run_order, Refusal};
 
     const MONPKG: &str = "package_name monpkg\npackage_type multi_node\nnode_name n1\n\
         node_name n2\nnode_name n3\nauto_run no\nservice_name mon\nservice_cmd /bin/mon\n";
@@ -777,6 +795,54 @@ mod tests {
         assert_eq!(
             naming("dbpkg", "n9 is not a node of package dbpkg"),
             "n9 is not a node of package dbpkg"
+        );
+    }
+
+    #[test]
+    fn only_what_must_be_up_orders_the_runs_and_halts() {
+        let package = |name: &str, dependency: Option<(&str, &str)>| {
+            let mut text =
+                format!("package_name {name}\nnode_name n1\nnode_name n2\nauto_run no\n");
+            if let Some((on, condition)) = dependency {
+                let location = if condition == "up" {
+                    "any_node"
+                } else {
+                    "same_node"
+                };
+                text.push_str(&format!(
+                    "dependency_name {name}_{on}\ndependency_condition {on} = {condition}\n\
+                     dependency_location {location}\n"
+                ));
+            }
+            text
+        };
+        let mut options = Options::new(3, 7);
+        options.tiebreaker = Tiebreaker::QuorumServer;
+        options.packages = vec![
+            package("app", Some(("db", "up"))),
+            package("db", None),
+            package("batch", Some(("backup", "down"))),
+            package("backup", None),
+        ];
+        let mut sim = Simulation::new(options);
+        sim.start_all();
+        let formed = sim
+            .run_until(Duration::from_secs(90), |s| s.formed(NodeSet::first(3)))
+            .unwrap();
+        assert!(formed, "the cluster did not form");
+        let snapshot = sim.status(NodeId(0)).expect("n1 is up");
+        let named = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        let order = |order: Vec<&String>| order.into_iter().cloned().collect::<Vec<_>>();
+        let given = named(&["app", "db", "batch", "backup"]);
+        // db runs before app, which needs it up; batch, which needs backup down, keeps its
+        // place: running backup first would only refuse batch.
+        assert_eq!(
+            order(run_order(&snapshot, &given)),
+            named(&["db", "batch", "backup", "app"])
+        );
+        assert_eq!(
+            order(halt_order(&snapshot, &given)),
+            named(&["app", "batch", "backup", "db"])
         );
     }
 

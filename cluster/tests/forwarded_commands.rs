@@ -667,7 +667,7 @@ fn a_preview_tells_what_would_start_and_halt_and_does_nothing() {
             ]
         ),
         Err((
-            1,
+            Some(1),
             Refusal::DependentsRunning {
                 dependents: vec!["web".into()]
             }
@@ -688,7 +688,7 @@ fn a_preview_tells_what_would_start_and_halt_and_does_nothing() {
                 },
             ]
         ),
-        Err((1, Refusal::AlreadyRunning { node: NodeId(0) })),
+        Err((Some(1), Refusal::AlreadyRunning { node: NodeId(0) })),
     );
     // Nothing was done.
     sim.run_for(seconds(5)).unwrap();

@@ -22,7 +22,7 @@ use cimguard_cluster::packages::ResourceValue;
 use cimguard_cluster::runtime::admin::AdminClient;
 use cimguard_cluster::runtime::daemon::{
     AccessView, DaemonStatus, FileText, NumberedNotice, PlannedAction, PreviewCommand, Reply,
-    Request,
+    Request, PREVIEW_COMMANDS_MAX,
 };
 use cimguard_cluster::status::{LockRow, Snapshot};
 
@@ -531,6 +531,7 @@ impl ServiceguardProvider {
                 | Reply::Configuration { .. }
                 | Reply::Unchanged
                 | Reply::Preview(_)
+                | Reply::Findings(_)
                 | Reply::Notices { .. }
                 | Reply::Shared { .. },
             ) => Ok(not_done(2, "the daemon answered with something else")),
@@ -632,6 +633,15 @@ impl ServiceguardProvider {
                 let operations = params.strings("Operations")?;
                 let packages = params.strings("PackageNames")?;
                 let nodes = params.strings("NodeNames")?;
+                if operations.len() > PREVIEW_COMMANDS_MAX {
+                    return Ok(not_done(
+                        5,
+                        format!(
+                            "{} commands: a preview takes at most {PREVIEW_COMMANDS_MAX}",
+                            operations.len()
+                        ),
+                    ));
+                }
                 if operations.is_empty() || packages.len() != operations.len() {
                     return Ok(not_done(
                         5,
@@ -686,7 +696,6 @@ impl ServiceguardProvider {
                     }
                     // The preview's answer: the command would be refused, and why.
                     Ok(Reply::Refused(reason)) => Ok(not_done(4, reason)),
-                    Ok(Reply::Error(reason)) => Ok(not_done(5, reason)),
                     other => self.outcome(&request, other),
                 };
             }
@@ -774,8 +783,9 @@ impl ServiceguardProvider {
                 if method.eq_ignore_ascii_case("checkconfiguration") {
                     let request = Request::CheckApply { cluster, packages };
                     return match blocking(|| self.source.command(&request)) {
-                        // Findings and refusals are the answer asked for, not failures.
-                        Ok(Reply::Error(findings)) => Ok(not_done(5, findings)),
+                        // Findings and refusals are the answer asked for, not failures (a
+                        // daemon that fails to answer is 2, as for any method).
+                        Ok(Reply::Findings(findings)) => Ok(not_done(5, findings)),
                         Ok(Reply::Refused(reason)) => Ok(not_done(4, reason)),
                         other => self.outcome(&request, other),
                     };

@@ -1187,8 +1187,12 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(file("moved.conf"), moved).unwrap();
-    let refused = check_finds(&cluster, 2, &["-P", &file("moved.conf")], "cmcheckconf: ");
-    assert!(refused.contains("dbpkg"), "{refused}");
+    let refused = check_finds(
+        &cluster,
+        2,
+        &["-P", &file("moved.conf")],
+        "cmcheckconf: node_name of package dbpkg can only be changed while it is halted",
+    );
     // What cmcheckconf refuses, cmapplyconf refuses too, and a monitor may check.
     fails_saying(
         &cluster,

@@ -921,17 +921,20 @@ impl Node {
     /// cmrunpkg, cmhaltpkg or cmmodpkg with -t given on this node: what `commands`, in turn,
     /// would start and halt, as this node's copy of the package table tells
     /// ([`crate::packages::Manager::preview`]); nothing is done. The first refusal, with the
-    /// index of its command.
+    /// index of its command; without one when the refusal is of them all (the cluster is
+    /// not running here).
     pub fn preview_commands(
         &mut self,
         now: Instant,
         commands: &[Command],
-    ) -> Result<Vec<crate::packages::Planned>, (usize, Refusal)> {
+    ) -> Result<Vec<crate::packages::Planned>, (Option<usize>, Refusal)> {
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
-            return Err((0, Refusal::ClusterNotRunning));
+            return Err((None, Refusal::ClusterNotRunning));
         }
         let members = self.placeable(now);
-        self.packages.preview(members, commands)
+        self.packages
+            .preview(now, members, commands)
+            .map_err(|(index, refusal)| (Some(index), refusal))
     }
 
     /// cmsetresource on this node: sets generic resource `name` (a simple resource's status,

@@ -1319,33 +1319,38 @@ impl Manager {
 
     /// cmrunpkg, cmhaltpkg and cmmodpkg with -t: what `commands`, given in turn, would do,
     /// with nothing done. Each is checked as [`Manager::apply_command`] checks it, against
-    /// the table as the commands before it leave it; then the cluster's own placement follows
-    /// (a package whose AUTO_RUN is enabled starts where its policy puts it, a dependent
-    /// starts once what it needs runs, or halts when it stops), every start and halt taken
-    /// as ending well. The starts and halts, in order; the first refusal, with the index of
-    /// its command.
+    /// the table as the commands before it leave it (a package starting or halting now is
+    /// refused as it would be); then the cluster's own placement follows (a package whose
+    /// AUTO_RUN is enabled starts where its policy puts it, a dependent starts once what it
+    /// needs runs, or halts when it stops), every start and halt the preview makes taken as
+    /// ending well. The starts and halts, in order; the first refusal, with the index of its
+    /// command.
     pub fn preview(
         &self,
+        now: Instant,
         up: NodeSet,
         commands: &[Command],
     ) -> Result<Vec<Planned>, (usize, Refusal)> {
-        let mut table = self.planning_table();
-        // Orders on their way are taken as done.
-        for state in &mut table.packages {
-            for instance in state.instances.values_mut() {
-                if *instance == InstanceState::Starting {
-                    *instance = InstanceState::Running;
-                }
-            }
+        if !self.informed() {
+            return Err((0, Refusal::Reforming));
         }
         let mut preview = Preview {
-            table,
+            table: self.planning_table(),
             planned: Vec::new(),
             preferred: self.failback_to.clone(),
         };
         for (index, command) in commands.iter().enumerate() {
             super::admin::check(&self.catalog, &preview.table, up, command)
                 .and_then(|()| self.check_subnets(command))
+                .and_then(|()| {
+                    let held = self.hold_until.is_some_and(|h| now < h);
+                    match command {
+                        Command::Run { .. } if held => Err(Refusal::AwaitingFence {
+                            nodes: NodeSet::EMPTY,
+                        }),
+                        _ => Ok(()),
+                    }
+                })
                 .map_err(|refusal| (index, refusal))?;
             let id = command.package();
             match *command {

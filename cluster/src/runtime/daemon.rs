@@ -390,6 +390,8 @@ pub enum Reply {
     Unchanged,
     /// What previewed commands would start and halt, in order ([`Request::Preview`]).
     Preview(Vec<PlannedAction>),
+    /// The files of a [`Request::CheckApply`] do not check: every finding, a line each.
+    Findings(String),
     /// The shared map.
     Shared {
         /// The daemon's life and the changes its copy took in it: names this copy.
@@ -2552,11 +2554,24 @@ impl Driver {
                         commands.len()
                     )));
                 }
+                if commands.is_empty() {
+                    return Err(Reply::Error("a preview needs at least one command".into()));
+                }
+                // A package or node that does not exist refuses the command it is named in.
+                let as_refusal = |reply: Reply| match reply {
+                    Reply::Error(why) => Reply::Refused(why),
+                    other => other,
+                };
                 let mut given = Vec::with_capacity(commands.len());
                 for command in &commands {
                     let name = command.package();
-                    let package = package(&self.node, name)?;
-                    let node = |n: &Option<String>| n.as_ref().map(|n| self.node_id(n)).transpose();
+                    let package = package(&self.node, name).map_err(as_refusal)?;
+                    let node = |n: &Option<String>| {
+                        n.as_ref()
+                            .map(|n| self.node_id(n))
+                            .transpose()
+                            .map_err(as_refusal)
+                    };
                     given.push(match command {
                         PreviewCommand::Run { node: n, .. } => Command::Run {
                             package,
@@ -2579,7 +2594,10 @@ impl Driver {
                 let planned = self
                     .node
                     .preview_commands(now, &given)
-                    .map_err(|(index, r)| refused_package(commands[index].package(), r))?;
+                    .map_err(|(index, r)| match index.and_then(|i| commands.get(i)) {
+                        Some(command) => refused_package(command.package(), r),
+                        None => refused(r),
+                    })?;
                 let catalog = &self.node.settings().catalog;
                 let actions = planned
                     .into_iter()
@@ -2596,7 +2614,11 @@ impl Driver {
             }
             Request::CheckApply { cluster, packages } => {
                 let in_effect = self.node.settings().config.clone();
-                let (cluster, packages) = checked_generation(&in_effect, cluster, &packages)?;
+                let (cluster, packages) = checked_generation(&in_effect, cluster, &packages)
+                    .map_err(|reply| match reply {
+                        Reply::Error(findings) => Reply::Findings(findings),
+                        other => other,
+                    })?;
                 match self.node.check_change(now, &cluster, &packages) {
                     // A node in no running cluster checks the files against the
                     // configuration alone, which checked_generation did.

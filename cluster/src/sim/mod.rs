@@ -1158,11 +1158,11 @@ impl Simulation {
         &mut self,
         node: NodeId,
         commands: &[Command],
-    ) -> Result<Vec<crate::packages::Planned>, (usize, Refusal)> {
+    ) -> Result<Vec<crate::packages::Planned>, (Option<usize>, Refusal)> {
         if self.nodes[node.index()].life != Life::Up {
-            return Err((0, Refusal::ClusterNotRunning));
+            return Err((None, Refusal::ClusterNotRunning));
         }
-        let mut answer = Err((0, Refusal::ClusterNotRunning));
+        let mut answer = Err((None, Refusal::ClusterNotRunning));
         self.run_core(node, |core, now| {
             answer = core.preview_commands(now, commands);
         });
