@@ -586,6 +586,17 @@ enum Input {
         request: Request,
         reply: mpsc::Sender<Reply>,
     },
+    /// The cluster file in effect, for a check made on the admin connection's thread.
+    ConfigInEffect {
+        reply: mpsc::Sender<Arc<ClusterConfig>>,
+    },
+    /// [`Request::CheckApply`]'s files, parsed and checked on the admin connection's thread:
+    /// what the running cluster would refuse ([`Node::check_change`]).
+    CheckChange {
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+        reply: mpsc::Sender<Reply>,
+    },
     Supervisor(Report),
     QuorumServer {
         id: u64,
@@ -1407,6 +1418,9 @@ fn serve_admin(
             Ok(Request::HaltPackageAndDependents { package }) => {
                 halt_with_dependents(inputs, counters, &package, &mut Vec::new())
             }
+            Ok(Request::CheckApply { cluster, packages }) => {
+                check_apply(inputs, counters, cluster, &packages)
+            }
             Ok(request) => {
                 let (reply, answer) = mpsc::channel();
                 if inputs.send(Input::Admin { request, reply }).is_err() {
@@ -1461,6 +1475,47 @@ fn name_nodes(text: &str, names: &[String]) -> String {
 fn ask(inputs: &mpsc::Sender<Input>, counters: &Counters, request: Request) -> Reply {
     let (reply, answer) = mpsc::channel();
     if inputs.send(Input::Admin { request, reply }).is_err() {
+        return Reply::Error("the daemon is stopping".into());
+    }
+    match answer.recv_timeout(Duration::from_secs(30)) {
+        Ok(reply) => {
+            counters.reply_written();
+            reply
+        }
+        Err(_) => Reply::Error("the daemon did not answer".into()),
+    }
+}
+
+/// [`Request::CheckApply`], on the admin connection's thread: the files are parsed and
+/// checked here (any user may ask, and up to a request line of text must not hold up the
+/// timing thread), and only the check against the running cluster goes to the timing thread.
+fn check_apply(
+    inputs: &mpsc::Sender<Input>,
+    counters: &Counters,
+    cluster: Option<FileText>,
+    packages: &[FileText],
+) -> Reply {
+    let (reply, answer) = mpsc::channel();
+    if inputs.send(Input::ConfigInEffect { reply }).is_err() {
+        return Reply::Error("the daemon is stopping".into());
+    }
+    let Ok(in_effect) = answer.recv_timeout(Duration::from_secs(30)) else {
+        return Reply::Error("the daemon did not answer".into());
+    };
+    let (cluster, packages) = match checked_generation(&in_effect, cluster, packages) {
+        Ok(checked) => checked,
+        Err(Reply::Error(findings)) => return Reply::Findings(findings),
+        Err(other) => return other,
+    };
+    let (reply, answer) = mpsc::channel();
+    if inputs
+        .send(Input::CheckChange {
+            cluster,
+            packages,
+            reply,
+        })
+        .is_err()
+    {
         return Reply::Error("the daemon is stopping".into());
     }
     match answer.recv_timeout(Duration::from_secs(30)) {
@@ -1832,6 +1887,24 @@ impl Driver {
                         });
                     }
                 }
+            }
+            Input::ConfigInEffect { reply } => {
+                let _ = reply.send(self.node.settings().config.clone());
+            }
+            Input::CheckChange {
+                cluster,
+                packages,
+                reply,
+            } => {
+                let answer = match self.node.check_change(now, &cluster, &packages) {
+                    // A node in no running cluster checks the files against the
+                    // configuration alone, which the connection did.
+                    Ok(()) | Err(Refusal::ClusterNotRunning) => Reply::Done,
+                    Err(refusal) => {
+                        Reply::Refused(name_nodes(&refusal.to_string(), &self.node_names()))
+                    }
+                };
+                self.give(&reply, answer);
             }
             Input::Supervisor(report) => self.report(now, report),
             Input::QuorumServer { id, answer } => {
@@ -2612,20 +2685,10 @@ impl Driver {
                     .collect();
                 Ok(Some(Answer::Now(Reply::Preview(actions))))
             }
-            Request::CheckApply { cluster, packages } => {
-                let in_effect = self.node.settings().config.clone();
-                let (cluster, packages) = checked_generation(&in_effect, cluster, &packages)
-                    .map_err(|reply| match reply {
-                        Reply::Error(findings) => Reply::Findings(findings),
-                        other => other,
-                    })?;
-                match self.node.check_change(now, &cluster, &packages) {
-                    // A node in no running cluster checks the files against the
-                    // configuration alone, which checked_generation did.
-                    Ok(()) | Err(Refusal::ClusterNotRunning) => Ok(None),
-                    Err(refusal) => Err(refused(refusal)),
-                }
-            }
+            // Checked on the admin connection's thread (check_apply).
+            Request::CheckApply { .. } => Err(Reply::Error(
+                "check_apply is answered on its connection".into(),
+            )),
             Request::RunCluster { nodes } => {
                 let mut set = NodeSet::EMPTY;
                 for name in &nodes {
