@@ -165,6 +165,26 @@ const HALT_WAIT: Duration = Duration::from_secs(120);
 /// every second or more often) before saying that none runs.
 const HEARD_WAIT: Duration = Duration::from_secs(5);
 
+/// The parameters that give ApplyConfiguration and CheckConfiguration their files: every
+/// package file, and the cluster file if one is given.
+fn file_params(cluster: Option<&FileText>, packages: &[FileText]) -> Vec<(&'static str, Value)> {
+    let mut params = vec![
+        (
+            "PackageFiles",
+            strings(&packages.iter().map(|f| f.text.clone()).collect::<Vec<_>>()),
+        ),
+        (
+            "PackageFileNames",
+            strings(&packages.iter().map(|f| f.name.clone()).collect::<Vec<_>>()),
+        ),
+    ];
+    if let Some(cluster) = cluster {
+        params.push(("ClusterFile", Value::String(cluster.text.clone())));
+        params.push(("ClusterFileName", Value::String(cluster.name.clone())));
+    }
+    params
+}
+
 /// The agent's view of the cluster (HP_SGClusteringService.GetView).
 pub fn view(client: &Client) -> Result<Snapshot, String> {
     let returned = client.invoke_static("HP_SGClusteringService", "GetView", Vec::new())?;
@@ -592,20 +612,7 @@ fn apply(
         Some(base) => base,
         None => view(client)?.generation,
     };
-    let mut params = vec![
-        (
-            "PackageFiles",
-            strings(&packages.iter().map(|f| f.text.clone()).collect::<Vec<_>>()),
-        ),
-        (
-            "PackageFileNames",
-            strings(&packages.iter().map(|f| f.name.clone()).collect::<Vec<_>>()),
-        ),
-    ];
-    if let Some(cluster) = cluster {
-        params.push(("ClusterFile", Value::String(cluster.text.clone())));
-        params.push(("ClusterFileName", Value::String(cluster.name.clone())));
-    }
+    let mut params = file_params(cluster, packages);
     if let Some(base) = base {
         params.push(("BaseGeneration", Value::Uint64(base)));
     }
@@ -775,20 +782,7 @@ pub fn check_against_cluster(
             refusal: None,
         });
     }
-    let mut params = vec![
-        (
-            "PackageFiles",
-            strings(&packages.iter().map(|f| f.text.clone()).collect::<Vec<_>>()),
-        ),
-        (
-            "PackageFileNames",
-            strings(&packages.iter().map(|f| f.name.clone()).collect::<Vec<_>>()),
-        ),
-    ];
-    if let Some(cluster) = cluster {
-        params.push(("ClusterFile", Value::String(cluster.text.clone())));
-        params.push(("ClusterFileName", Value::String(cluster.name.clone())));
-    }
+    let params = file_params(cluster, &packages);
     let returned = client.invoke_static("HP_SGClusteringService", "CheckConfiguration", params)?;
     let message = || {
         returned

@@ -554,29 +554,28 @@ fn halt_one(
 /// packages that depend on it, however indirectly (a topological order of the named ones;
 /// a dependency cycle, which cmcheckconf refuses, keeps the command line's order).
 fn halt_order<'a>(snapshot: &Snapshot, named: &'a [String]) -> Vec<&'a String> {
-    // How many named packages depend on `name` through any chain of dependencies.
-    let dependents = |name: &str| {
-        named
-            .iter()
-            .filter(|other| other.as_str() != name && depends_on(snapshot, other, name))
-            .count()
-    };
-    let mut order: Vec<&String> = named.iter().collect();
-    order.sort_by_key(|name| dependents(name));
-    order
+    // After every named package that depends on it.
+    ordered(named, |name, other| depends_on(snapshot, other, name))
 }
 
 /// The order cmrunpkg runs the `named` packages in: each after the named packages it
 /// depends on (through any chain of dependencies), otherwise as named.
 fn run_order<'a>(snapshot: &Snapshot, named: &'a [String]) -> Vec<&'a String> {
-    let dependencies = |name: &str| {
+    ordered(named, |name, other| depends_on(snapshot, name, other))
+}
+
+/// The `named` packages, each after the others that `after(name, other)` says it follows:
+/// sorted (stably) by how many those are, which is a topological order when `after` is a
+/// transitive relation.
+fn ordered(named: &[String], after: impl Fn(&str, &str) -> bool) -> Vec<&String> {
+    let before = |name: &str| {
         named
             .iter()
-            .filter(|other| other.as_str() != name && depends_on(snapshot, name, other))
+            .filter(|other| other.as_str() != name && after(name, other))
             .count()
     };
     let mut order: Vec<&String> = named.iter().collect();
-    order.sort_by_key(|name| dependencies(name));
+    order.sort_by_key(|name| before(name));
     order
 }
 
@@ -798,6 +797,20 @@ mod tests {
         );
     }
 
+    /// A simulated 3-node cluster with `packages`, formed.
+    fn formed(packages: Vec<String>) -> Simulation {
+        let mut options = Options::new(3, 7);
+        options.tiebreaker = Tiebreaker::QuorumServer;
+        options.packages = packages;
+        let mut sim = Simulation::new(options);
+        sim.start_all();
+        let formed = sim
+            .run_until(Duration::from_secs(90), |s| s.formed(NodeSet::first(3)))
+            .unwrap();
+        assert!(formed, "the cluster did not form");
+        sim
+    }
+
     #[test]
     fn only_what_must_be_up_orders_the_runs_and_halts() {
         let package = |name: &str, dependency: Option<(&str, &str)>| {
@@ -816,20 +829,12 @@ mod tests {
             }
             text
         };
-        let mut options = Options::new(3, 7);
-        options.tiebreaker = Tiebreaker::QuorumServer;
-        options.packages = vec![
+        let sim = formed(vec![
             package("app", Some(("db", "up"))),
             package("db", None),
             package("batch", Some(("backup", "down"))),
             package("backup", None),
-        ];
-        let mut sim = Simulation::new(options);
-        sim.start_all();
-        let formed = sim
-            .run_until(Duration::from_secs(90), |s| s.formed(NodeSet::first(3)))
-            .unwrap();
-        assert!(formed, "the cluster did not form");
+        ]);
         let snapshot = sim.status(NodeId(0)).expect("n1 is up");
         let named = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
         let order = |order: Vec<&String>| order.into_iter().cloned().collect::<Vec<_>>();
@@ -848,15 +853,7 @@ mod tests {
 
     #[test]
     fn a_multi_node_package_starts_where_it_may_and_does_not_run_yet() {
-        let mut options = Options::new(3, 7);
-        options.tiebreaker = Tiebreaker::QuorumServer;
-        options.packages = vec![MONPKG.into()];
-        let mut sim = Simulation::new(options);
-        sim.start_all();
-        let formed = sim
-            .run_until(Duration::from_secs(90), |s| s.formed(NodeSet::first(3)))
-            .unwrap();
-        assert!(formed, "the cluster did not form");
+        let mut sim = formed(vec![MONPKG.into()]);
         sim.run_for(Duration::from_secs(5)).unwrap();
         let row = |sim: &Simulation| {
             let snapshot = sim.status(NodeId(0)).expect("n1 is up");

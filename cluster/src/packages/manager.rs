@@ -1255,12 +1255,7 @@ impl Manager {
                 let state = self.table.package_mut(id);
                 state.auto_run = false;
                 switching_changed = true;
-                let targets: Vec<NodeId> = state
-                    .instances
-                    .iter()
-                    .filter(|(n, s)| s.occupies() && node.is_none_or(|w| w == **n))
-                    .map(|(n, _)| *n)
-                    .collect();
+                let targets = state.halt_targets(node);
                 let detached_at = state.detached;
                 for target in targets {
                     let detached = detached_at.contains(target) && !self.members.contains(target);
@@ -1290,12 +1285,7 @@ impl Manager {
             }
             Command::Enable { node, .. } | Command::Disable { node, .. } => {
                 let enable = matches!(command, Command::Enable { .. });
-                let state = self.table.package_mut(id);
-                match node {
-                    None => state.auto_run = enable,
-                    Some(node) if enable => state.switching.insert(node),
-                    Some(node) => state.switching.remove(node),
-                }
+                self.table.package_mut(id).set_switching(enable, node);
                 switching_changed = true;
             }
         }
@@ -1358,24 +1348,13 @@ impl Manager {
                 Command::Halt { node, .. } => {
                     let state = preview.table.package_mut(id);
                     state.auto_run = false;
-                    let targets: Vec<NodeId> = state
-                        .instances
-                        .iter()
-                        .filter(|(n, s)| s.occupies() && node.is_none_or(|w| w == **n))
-                        .map(|(n, _)| *n)
-                        .collect();
-                    for target in targets {
+                    for target in state.halt_targets(node) {
                         preview.halt(id, target);
                     }
                 }
                 Command::Enable { node, .. } | Command::Disable { node, .. } => {
                     let enable = matches!(command, Command::Enable { .. });
-                    let state = preview.table.package_mut(id);
-                    match node {
-                        None => state.auto_run = enable,
-                        Some(node) if enable => state.switching.insert(node),
-                        Some(node) => state.switching.remove(node),
-                    }
+                    preview.table.package_mut(id).set_switching(enable, node);
                 }
                 Command::Maintenance { on, .. } => preview.table.package_mut(id).maintenance = on,
                 Command::ResetRestarts { .. } => {}

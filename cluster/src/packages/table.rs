@@ -37,6 +37,26 @@ pub enum InstanceState {
     Detached,
 }
 
+impl PackageState {
+    /// cmmodpkg -e/-d: AUTO_RUN, or node switching to `node`.
+    pub fn set_switching(&mut self, enable: bool, node: Option<NodeId>) {
+        match node {
+            None => self.auto_run = enable,
+            Some(node) if enable => self.switching.insert(node),
+            Some(node) => self.switching.remove(node),
+        }
+    }
+
+    /// The nodes where cmhaltpkg [-n `node`] halts it: where it occupies the node.
+    pub fn halt_targets(&self, node: Option<NodeId>) -> Vec<NodeId> {
+        self.instances
+            .iter()
+            .filter(|(n, s)| s.occupies() && node.is_none_or(|w| w == **n))
+            .map(|(n, _)| *n)
+            .collect()
+    }
+}
+
 impl InstanceState {
     /// Starting, halting or failing: the coordinator waits for the outcome.
     pub fn is_transitional(self) -> bool {

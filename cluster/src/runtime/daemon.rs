@@ -1473,8 +1473,18 @@ fn name_nodes(text: &str, names: &[String]) -> String {
 /// One request to the timing thread, answered within 30 s (the reply is used here, so it
 /// counts as written).
 fn ask(inputs: &mpsc::Sender<Input>, counters: &Counters, request: Request) -> Reply {
+    ask_with(inputs, counters, |reply| Input::Admin { request, reply })
+}
+
+/// The input `make` builds around a reply channel, given to the timing thread and answered
+/// within 30 s (the reply is used here, so it counts as written).
+fn ask_with(
+    inputs: &mpsc::Sender<Input>,
+    counters: &Counters,
+    make: impl FnOnce(mpsc::Sender<Reply>) -> Input,
+) -> Reply {
     let (reply, answer) = mpsc::channel();
-    if inputs.send(Input::Admin { request, reply }).is_err() {
+    if inputs.send(make(reply)).is_err() {
         return Reply::Error("the daemon is stopping".into());
     }
     match answer.recv_timeout(Duration::from_secs(30)) {
@@ -1507,24 +1517,11 @@ fn check_apply(
         Err(Reply::Error(findings)) => return Reply::Findings(findings),
         Err(other) => return other,
     };
-    let (reply, answer) = mpsc::channel();
-    if inputs
-        .send(Input::CheckChange {
-            cluster,
-            packages,
-            reply,
-        })
-        .is_err()
-    {
-        return Reply::Error("the daemon is stopping".into());
-    }
-    match answer.recv_timeout(Duration::from_secs(30)) {
-        Ok(reply) => {
-            counters.reply_written();
-            reply
-        }
-        Err(_) => Reply::Error("the daemon did not answer".into()),
-    }
+    ask_with(inputs, counters, |reply| Input::CheckChange {
+        cluster,
+        packages,
+        reply,
+    })
 }
 
 /// The longest the halt of a package waits for the packages that depend on it to halt.
