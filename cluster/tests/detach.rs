@@ -285,6 +285,37 @@ fn a_detached_package_counts_as_up_for_its_dependents() {
 }
 
 #[test]
+fn a_preview_of_enabling_a_detached_package_is_refused() {
+    let mut sim = two_packages(23);
+    sim.detach_node(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1, 2])) && halted(s, 0))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    let a = sim.package("pkgA");
+    // No cmmodpkg -e -t of a detached package (serviceguard.md 6.5); its halt previews.
+    assert_eq!(
+        sim.preview(
+            NodeId(1),
+            &[Command::Enable {
+                package: a,
+                node: None
+            }]
+        ),
+        Err((Some(0), Refusal::Detached { node: NodeId(0) }))
+    );
+    assert!(sim
+        .preview(
+            NodeId(2),
+            &[Command::Halt {
+                package: a,
+                node: None
+            }]
+        )
+        .is_ok());
+}
+
+#[test]
 fn cmhaltpkg_on_a_member_halts_a_detached_package_where_it_runs() {
     let mut sim = two_packages(19);
     sim.detach_node(NodeId(0)).unwrap();

@@ -931,6 +931,11 @@ impl Node {
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err((None, Refusal::ClusterNotRunning));
         }
+        // A coordinator new to the membership knows the table once every member reported,
+        // and carries out no command before: a preview says so too.
+        if self.view.coordinator() == Some(self.settings.me) && !self.packages.informed() {
+            return Err((None, Refusal::Reforming));
+        }
         let members = self.placeable(now);
         self.packages
             .preview(now, members, commands)

@@ -1321,9 +1321,6 @@ impl Manager {
         up: NodeSet,
         commands: &[Command],
     ) -> Result<Vec<Planned>, (usize, Refusal)> {
-        if !self.informed() {
-            return Err((0, Refusal::Reforming));
-        }
         let mut preview = Preview {
             table: self.planning_table(),
             planned: Vec::new(),
@@ -1334,10 +1331,20 @@ impl Manager {
                 .and_then(|()| self.check_subnets(command))
                 .and_then(|()| {
                     let held = self.hold_until.is_some_and(|h| now < h);
-                    match command {
-                        Command::Run { .. } if held => Err(Refusal::AwaitingFence {
+                    // No cmmodpkg -e -t of a package detached somewhere (serviceguard.md 6.5).
+                    let state = preview.table.package(command.package());
+                    let detached = state.detached.lowest().or_else(|| {
+                        state
+                            .instances
+                            .iter()
+                            .find(|(_, s)| **s == InstanceState::Detached)
+                            .map(|(n, _)| *n)
+                    });
+                    match (command, detached) {
+                        (Command::Run { .. }, _) if held => Err(Refusal::AwaitingFence {
                             nodes: NodeSet::EMPTY,
                         }),
+                        (Command::Enable { .. }, Some(node)) => Err(Refusal::Detached { node }),
                         _ => Ok(()),
                     }
                 })
