@@ -523,6 +523,31 @@ struct InEffect {
     generation: Option<u64>,
 }
 
+/// The generation a cmapplyconf would make ([`InEffect::merged`]).
+struct Merged {
+    /// Every package file of it.
+    packages: Vec<FileText>,
+    /// The names of the packages given.
+    names: Vec<String>,
+    /// The findings about it, with cmcheckconf's rules.
+    findings: Vec<Diagnostic>,
+}
+
+impl InEffect {
+    /// The generation a cmapplyconf of `cluster` (absent: the cluster file in effect) and the
+    /// package files `given` makes of this one ([`merged`]), with the findings about it.
+    fn merged(self, cluster: Option<&FileText>, given: &[FileText]) -> Merged {
+        let checked_with = cluster.cloned().unwrap_or(self.cluster);
+        let (packages, names) = merged(self.packages, given);
+        let findings = confcmds::generation_findings(Some(&checked_with), &packages);
+        Merged {
+            packages,
+            names,
+            findings,
+        }
+    }
+}
+
 /// How cmapplyconf's files were taken.
 enum Applied {
     /// The new generation, in effect on this node.
@@ -689,17 +714,16 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
         cli.list.as_deref(),
     )?;
     let client = Client::from_env()?;
-    let InEffect {
-        cluster: in_effect,
-        packages,
-        generation: base,
-    } = read_configuration(&client)?;
+    let in_effect = read_configuration(&client)?;
+    let base = in_effect.generation;
     // Checked here first, against the cluster file that will be in effect, so that every
     // finding is told with its file and line.
     let mut out = String::new();
-    let checked_with = cluster.clone().unwrap_or(in_effect);
-    let (packages, names) = merged(packages, &given);
-    let findings = confcmds::generation_findings(Some(&checked_with), &packages);
+    let Merged {
+        packages,
+        names,
+        findings,
+    } = in_effect.merged(cluster.as_ref(), &given);
     let errors = findings
         .iter()
         .filter(|d| d.severity == Severity::Error)
@@ -759,19 +783,17 @@ pub fn check_against_cluster(
     cluster: Option<&FileText>,
     given: &[FileText],
 ) -> Result<ClusterCheck, String> {
-    let InEffect {
-        cluster: in_effect,
-        packages,
-        generation,
-    } = read_configuration(client)?;
-    let checked_with = cluster.cloned().unwrap_or(in_effect);
-    let (packages, _) = merged(packages, given);
+    let in_effect = read_configuration(client)?;
+    let generation = in_effect.generation;
+    let Merged {
+        packages, findings, ..
+    } = in_effect.merged(cluster, given);
     let named: Vec<&str> = cluster
         .iter()
         .map(|f| f.name.as_str())
         .chain(given.iter().map(|f| f.name.as_str()))
         .collect();
-    let findings: Vec<Diagnostic> = confcmds::generation_findings(Some(&checked_with), &packages)
+    let findings: Vec<Diagnostic> = findings
         .into_iter()
         .filter(|d| d.severity == Severity::Error || named.contains(&d.file.as_str()))
         .collect();

@@ -61,7 +61,9 @@ pub struct MakePackage {
     pub output: Option<PathBuf>,
 }
 
-/// Check cluster and package configuration files as cmapplyconf would, without applying them.
+/// Check cluster and package configuration files as cmapplyconf would, without applying them:
+/// against the cluster in effect and its state when a cluster agent answers (the local socket,
+/// or CIMGUARD_URL), else the files alone.
 #[derive(Parser, Debug)]
 #[command(name = "cmcheckconf", version)]
 pub struct CheckConfiguration {
