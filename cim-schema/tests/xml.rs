@@ -15,10 +15,11 @@ use cim_schema::model::{
 };
 use cim_schema::xml::{
     begin_imethod_response, decode, decode_class, decode_data, decode_embedded, decode_instance,
-    decode_instance_path, decode_object_path, decode_value, encode, Body, CimError, Data,
-    DecodeError, EncodeError, Encoder, ExportRequest, ExportResponse, IMethodCall, IMethodResponse,
-    IMethodReturn, IParamValue, Limit, Limits, Message, MethodCall, MethodResponse, MethodReturn,
-    Object, ParamValue, Request, Response, ReturnValue, Untyped,
+    decode_instance_path, decode_object_path, decode_value, encode, encode_spelled, Body, CimError,
+    Data, DecodeError, EncodeError, Encoder, ExportRequest, ExportResponse, IMethodCall,
+    IMethodResponse, IMethodReturn, IParamValue, Limit, Limits, Message, MethodCall,
+    MethodResponse, MethodReturn, NamespaceSpelling, Object, ParamValue, Request, Response,
+    ReturnValue, Untyped,
 };
 
 fn data_dir() -> PathBuf {
@@ -1185,6 +1186,53 @@ fn streaming_writer_matches_whole_message_encoding_in_chunks() {
     assert_eq!(
         String::from_utf8(streamed).unwrap(),
         String::from_utf8(whole).unwrap()
+    );
+}
+
+#[test]
+fn every_name_of_a_namespace_is_written_as_spelled() {
+    let in_namespace = |namespace: &str| {
+        InstancePath::new("CIM_IndicationFilter")
+            .with_key("Name", "f1")
+            .in_namespace(namespace)
+    };
+    let subscription = InstancePath::new("CIM_IndicationSubscription").with_key(
+        "Filter",
+        Value::Reference(Box::new(ObjectPath::Instance(in_namespace("root/interop")))),
+    );
+    let mut other_host = in_namespace("/Root/Interop/");
+    other_host.host = Some("node2".into());
+    let mut elsewhere = in_namespace("root/cimv2");
+    elsewhere.host = Some("node2".into());
+    let spelling = || NamespaceSpelling::new(["interop", "root/interop"], "/interop");
+    let mut writer = begin_imethod_response("1", "EnumerateInstanceNames");
+    writer.spell_namespace(spelling());
+    writer.write_instance_name(&subscription).unwrap();
+    for path in [&other_host, &elsewhere] {
+        writer.write_instance_path(path).unwrap();
+    }
+    let text = String::from_utf8(writer.finish(&[]).unwrap()).unwrap();
+    let interop = "<LOCALNAMESPACEPATH><NAMESPACE NAME=\"interop\"/></LOCALNAMESPACEPATH>";
+    assert_eq!(text.matches(interop).count(), 2, "{text}");
+    assert!(
+        !text.contains("NAME=\"root\"/><NAMESPACE NAME=\"interop\""),
+        "{text}"
+    );
+    assert!(text.contains("<NAMESPACE NAME=\"cimv2\"/>"), "{text}");
+    // A whole message is spelled the same way; without a spelling, paths keep their names.
+    let message = response(
+        "EnumerateInstanceNames",
+        Ok(IMethodReturn {
+            return_value: Some(vec![Data::InstancePath(other_host.clone())]),
+            params: Vec::new(),
+        }),
+    );
+    let spelled = String::from_utf8(encode_spelled(&message, spelling()).unwrap()).unwrap();
+    assert!(spelled.contains(interop), "{spelled}");
+    let plain = String::from_utf8(encode(&message).unwrap()).unwrap();
+    assert!(
+        plain.contains("<NAMESPACE NAME=\"Root\"/><NAMESPACE NAME=\"Interop\"/>"),
+        "{plain}"
     );
 }
 

@@ -17,6 +17,20 @@ use crate::provider::{InstanceProvider, Instances, RequestContext};
 /// name pywbem tries first.
 pub const NAMESPACE_ALIASES: &[(&str, &str)] = &[("interop", "root/interop")];
 
+/// How the paths of a response to a request addressed to `requested` name its namespace: when
+/// that namespace has an alias, every name of it is written as the request wrote it, so that a
+/// client finds in the references it gets the paths it built (pywbem's subscription manager
+/// recognises its subscriptions so). `None` for a namespace with one name.
+pub fn namespace_spelling(requested: &str) -> Option<cim_schema::xml::NamespaceSpelling> {
+    let trimmed = requested.trim_matches('/');
+    NAMESPACE_ALIASES
+        .iter()
+        .find(|(alias, target)| {
+            alias.eq_ignore_ascii_case(trimmed) || target.eq_ignore_ascii_case(trimmed)
+        })
+        .map(|(alias, target)| cim_schema::xml::NamespaceSpelling::new([*alias, *target], trimmed))
+}
+
 /// The classes, the providers and the identity of this object manager.
 pub struct ObjectManager {
     repository: Arc<Repository>,

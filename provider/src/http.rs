@@ -16,9 +16,9 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use cim_schema::xml::{
-    begin_imethod_response, decode, encode, Body as MessageBody, CimError, DecodeError,
-    IMethodResponse, IMethodResponseWriter, Message, Request as CimRequest,
-    Response as CimResponse,
+    begin_imethod_response, decode, encode, encode_spelled, Body as MessageBody, CimError,
+    DecodeError, IMethodResponse, IMethodResponseWriter, Message, NamespaceSpelling,
+    Request as CimRequest, Response as CimResponse,
 };
 use flate2::write::GzEncoder;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
@@ -697,6 +697,7 @@ fn dispatch(
                 outcome,
                 cim,
                 &holding,
+                crate::cimom::namespace_spelling(&call.namespace),
             ))
         }
         CimRequest::MethodCall(call) => {
@@ -717,7 +718,11 @@ fn dispatch(
                 message.id.clone(),
                 MessageBody::Response(CimResponse::Method(response)),
             );
-            Ok(buffered(encoded(&message), cim.accepts_gzip))
+            let spelling = call
+                .target
+                .namespace()
+                .and_then(crate::cimom::namespace_spelling);
+            Ok(buffered(encoded(&message, spelling), cim.accepts_gzip))
         }
     }
 }
@@ -743,9 +748,14 @@ pub fn answer(
     }
 }
 
-/// Encodes a whole message; a failure (a value XML cannot carry) becomes CIM_ERR_FAILED.
-fn encoded(message: &Message) -> Vec<u8> {
-    encode(message).unwrap_or_else(|error| {
+/// Encodes a whole message, its paths' namespaces written as `spelling` says; a failure (a
+/// value XML cannot carry) becomes CIM_ERR_FAILED.
+fn encoded(message: &Message, spelling: Option<NamespaceSpelling>) -> Vec<u8> {
+    let result = match spelling {
+        Some(spelling) => encode_spelled(message, spelling),
+        None => encode(message),
+    };
+    result.unwrap_or_else(|error| {
         tracing::error!(%error, "response could not be encoded");
         let failed = CimError::new(1, "the response could not be encoded");
         let body = match &message.body {
@@ -769,13 +779,16 @@ fn encoded(message: &Message) -> Vec<u8> {
 }
 
 fn error_message(id: &str, method: &str, error: &OperationError) -> Vec<u8> {
-    encoded(&Message::new(
-        id,
-        MessageBody::Response(CimResponse::IMethod(IMethodResponse {
-            name: method.into(),
-            result: Err(error.to_cim_error()),
-        })),
-    ))
+    encoded(
+        &Message::new(
+            id,
+            MessageBody::Response(CimResponse::IMethod(IMethodResponse {
+                name: method.into(),
+                result: Err(error.to_cim_error()),
+            })),
+        ),
+        None,
+    )
 }
 
 /// How a response is held for a client that does not take chunks with trailers.
@@ -795,6 +808,7 @@ fn intrinsic_response(
     outcome: Result<Outcome, OperationError>,
     cim: &CimHeaders<'_>,
     holding: &Holding<'_>,
+    spelling: Option<NamespaceSpelling>,
 ) -> Response<ResponseBody> {
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -812,7 +826,7 @@ fn intrinsic_response(
                     }),
                 })),
             );
-            return buffered(encoded(&message), cim.accepts_gzip);
+            return buffered(encoded(&message, None), cim.accepts_gzip);
         }
         Outcome::Items(items) => {
             Source::Items(Box::new(items.into_iter().map(|data| Ok(Item::Data(data)))))
@@ -821,6 +835,9 @@ fn intrinsic_response(
         Outcome::Pull(batch) => Source::Pull(batch),
     };
     let mut writer = begin_imethod_response(id, method);
+    if let Some(spelling) = spelling {
+        writer.spell_namespace(spelling);
+    }
     // DSP0200 chunks only for clients that take trailers; the others get the whole response
     // with its length, so a large one goes to a spool file rather than memory.
     let mut spool: Option<Spool> = None;
@@ -1363,7 +1380,7 @@ mod tests {
         cim: &CimHeaders<'_>,
         holding: &Holding<'_>,
     ) -> Response<ResponseBody> {
-        intrinsic_response(id, "EnumerateInstances", outcome, cim, holding)
+        intrinsic_response(id, "EnumerateInstances", outcome, cim, holding, None)
     }
 
     fn error_code(response: Response<ResponseBody>) -> Option<String> {

@@ -896,6 +896,7 @@ impl Operation<'_> {
             })?;
         let mut instance = instance.clone();
         instance.class_name = class.name.clone();
+        with_class_defaults(class, &mut instance);
         let path = provider.create(self.context, instance)?;
         Ok(Outcome::Items(vec![Data::InstanceName(path)]))
     }
@@ -1018,6 +1019,23 @@ fn points_at(value: Option<&Value>, target: &InstancePath, namespace: &str) -> b
 }
 
 /// Every property of `instance` exists in `class` with the declared type.
+/// Gives each property the new instance leaves out its class's default value (DSP0200
+/// CreateInstance); a property the client sent, even as NULL, keeps what it sent.
+fn with_class_defaults(class: &cim_schema::model::Class, instance: &mut Instance) {
+    for declared in class.properties.values() {
+        if declared.value.is_some() && instance.property(declared.name.as_str()).is_none() {
+            let mut property = cim_schema::model::Property::new(
+                declared.name.clone(),
+                declared.cim_type.clone(),
+                declared.value.clone(),
+            );
+            property.is_array = declared.is_array;
+            property.embedded_object = declared.embedded_object;
+            instance.set(property);
+        }
+    }
+}
+
 fn check_properties(
     class: &cim_schema::model::Class,
     instance: &Instance,

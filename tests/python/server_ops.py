@@ -31,6 +31,7 @@ from pywbem import (
     Uint16,
     WBEMConnection,
     WBEMServer,
+    WBEMSubscriptionManager,
 )
 
 INTEROP = "root/interop"
@@ -1407,6 +1408,44 @@ def subscription_errors(ctx):
                      namespace=INTEROP))
     expect(not all_paths(ctx, "CIM_IndicationFilter"), "a refused filter was stored")
     expect(not all_paths(ctx, "CIM_IndicationSubscription"), "a refused subscription was stored")
+
+
+@check("subscriptions")
+def subscription_manager_finds_what_it_owns(ctx):
+    """pywbemcli runs a new WBEMSubscriptionManager in each command: it must recognise the
+    subscriptions it made earlier, in whichever name of the interop namespace it uses, and
+    remove them with their filters and destinations."""
+    first = WBEMSubscriptionManager("cimguardtest")
+    first_id = first.add_server(WBEMServer(ctx.connection()))
+    destination = first.add_destination(first_id, "http://127.0.0.1:5999", owned=True,
+                                        destination_id="owned")
+    expect(destination["Protocol"] == 2,
+           f"Protocol {destination['Protocol']!r}: the class default (CIM-XML) was not given")
+    indication_filter = first.add_filter(first_id, CIMV2, "SELECT * FROM CIM_AlertIndication",
+                                         owned=True, filter_id="owned")
+    made = first.add_subscriptions(first_id, indication_filter.path, [destination.path],
+                                   owned=True)
+    expect(len(made) == 1, f"add_subscriptions gave {short(made)}")
+    for namespace in (INTEROP, INTEROP_ALIAS):
+        paths = ctx.conn.EnumerateInstanceNames("CIM_IndicationSubscription",
+                                                namespace=namespace)
+        expect(len(paths) == 1, f"{namespace}: {short(paths)}")
+        for role in ("Filter", "Handler"):
+            reference = paths[0].keybindings[role]
+            expect(reference.namespace.lower() == namespace,
+                   f"enumerated in {namespace}, the {role} reference names {reference.namespace}")
+    second = WBEMSubscriptionManager("cimguardtest")
+    second_id = second.add_server(WBEMServer(ctx.connection()))
+    owned = second.get_owned_subscriptions(second_id)
+    expect([s.path for s in owned] == [made[0].path],
+           f"a new manager owns {short([s.path for s in owned])}, made {made[0].path}")
+    expect(len(second.get_owned_filters(second_id)) == 1, "a new manager lost its filter")
+    expect(len(second.get_owned_destinations(second_id)) == 1,
+           "a new manager lost its destination")
+    second.remove_server(second_id)
+    for class_name in ("CIM_IndicationSubscription", "CIM_IndicationFilter",
+                       "CIM_ListenerDestinationCIMXML"):
+        expect(not all_paths(ctx, class_name), f"remove_server left {class_name}")
 
 
 # --- methods -------------------------------------------------------------------------------

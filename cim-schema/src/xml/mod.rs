@@ -43,7 +43,10 @@ pub use decode::{
     decode, decode_class, decode_data, decode_embedded, decode_export_responses, decode_instance,
     decode_instance_path, decode_object_path, decode_qualifier_declaration, decode_value,
 };
-pub use encode::{begin_imethod_response, encode, Encoder, IMethodResponseWriter};
+pub use encode::{
+    begin_imethod_response, encode, encode_spelled, Encoder, IMethodResponseWriter,
+    NamespaceSpelling,
+};
 pub use error::{DecodeError, EncodeError, Limit, Location};
 pub use limits::{
     Limits, ATTRIBUTE_BYTES_MAX_DEFAULT, DEPTH_MAX_DEFAULT, ELEMENTS_MAX_DEFAULT,

@@ -24,6 +24,18 @@ use super::text;
 
 pub use stream::{begin_imethod_response, IMethodResponseWriter};
 
+/// Encodes a whole message as [`encode`] does, with the namespace names of its paths written
+/// as `spelling` says.
+pub fn encode_spelled(
+    message: &Message,
+    spelling: NamespaceSpelling,
+) -> Result<Vec<u8>, EncodeError> {
+    let mut encoder = Encoder::new();
+    encoder.spell_namespace(spelling);
+    encoder.message(message)?;
+    Ok(encoder.into_bytes())
+}
+
 /// The XML declaration every message starts with.
 const XML_DECLARATION: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\" ?>";
 
@@ -34,6 +46,54 @@ const XML_DECLARATION: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\" ?>";
 #[derive(Clone, Debug, Default)]
 pub struct Encoder {
     out: Vec<u8>,
+    /// How the namespaces of paths are written; `None`: as the paths name them.
+    spelling: Option<Box<NamespaceSpelling>>,
+}
+
+/// One namespace that has several names (`root/interop` and `interop`), written in the
+/// paths of a response the way the request named it.
+///
+/// A client compares the paths it gets with paths it built in the namespace it addressed:
+/// pywbem's subscription manager recognises its own subscriptions by comparing their
+/// `Filter` and `Handler` references with the paths of its filters and destinations, and
+/// it addresses the interop namespace as `interop` where the server stores `root/interop`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NamespaceSpelling {
+    /// Every name of the namespace, without leading or trailing `/`.
+    names: Vec<String>,
+    /// The name written for all of them.
+    spelling: String,
+}
+
+impl NamespaceSpelling {
+    /// Writes each of `names` (compared without case and without leading or trailing `/`)
+    /// as `spelling`.
+    pub fn new<S: Into<String>>(
+        names: impl IntoIterator<Item = S>,
+        spelling: impl Into<String>,
+    ) -> NamespaceSpelling {
+        NamespaceSpelling {
+            names: names
+                .into_iter()
+                .map(|name| name.into().trim_matches('/').to_owned())
+                .collect(),
+            spelling: spelling.into().trim_matches('/').to_owned(),
+        }
+    }
+
+    /// The name to write for `namespace`.
+    pub fn spell<'a>(&'a self, namespace: &'a str) -> &'a str {
+        let trimmed = namespace.trim_matches('/');
+        if self
+            .names
+            .iter()
+            .any(|name| name.eq_ignore_ascii_case(trimmed))
+        {
+            &self.spelling
+        } else {
+            namespace
+        }
+    }
 }
 
 /// Whole-message encoding: `<?xml ..?><CIM ..><MESSAGE ..>..</CIM>`.
@@ -53,7 +113,13 @@ impl Encoder {
     pub fn with_capacity(capacity: usize) -> Encoder {
         Encoder {
             out: Vec::with_capacity(capacity),
+            spelling: None,
         }
+    }
+
+    /// Writes the names of one namespace in paths as `spelling` says, from now on.
+    pub fn spell_namespace(&mut self, spelling: NamespaceSpelling) {
+        self.spelling = Some(Box::new(spelling));
     }
 
     /// The bytes written so far.
@@ -622,6 +688,10 @@ impl Encoder {
 
     /// `LOCALNAMESPACEPATH`: one `NAMESPACE` per `/`-separated segment.
     pub fn local_namespace_path(&mut self, namespace: &str) {
+        let spelling = self.spelling.take();
+        let namespace = spelling
+            .as_deref()
+            .map_or(namespace, |s| s.spell(namespace));
         self.raw(b"<LOCALNAMESPACEPATH>");
         let mut any = false;
         for segment in namespace.split('/').filter(|s| !s.is_empty()) {
@@ -634,6 +704,7 @@ impl Encoder {
             self.raw(b"<NAMESPACE NAME=\"\"/>");
         }
         self.raw(b"</LOCALNAMESPACEPATH>");
+        self.spelling = spelling;
     }
 
     /// `NAMESPACEPATH` (`HOST` + `LOCALNAMESPACEPATH`).

@@ -42,6 +42,11 @@ pub fn begin_imethod_response(message_id: &str, method: &str) -> IMethodResponse
 }
 
 impl IMethodResponseWriter {
+    /// Writes the names of one namespace in the paths of the items as `spelling` says.
+    pub fn spell_namespace(&mut self, spelling: super::NamespaceSpelling) {
+        self.encoder.spell_namespace(spelling);
+    }
+
     /// Runs one item writer; on failure, removes what it wrote so the output stays well formed.
     fn item(
         &mut self,
