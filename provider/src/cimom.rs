@@ -236,7 +236,28 @@ impl ObjectManager {
         let provider = self
             .provider(&context.namespace, class.name.as_str())
             .ok_or_else(|| crate::provider::not_found(&path))?;
-        provider.get(context, &path)
+        provider.get(context, &path).map_err(|error| match error {
+            // `wbemcli gi ..HP_SGPackage.Name="dbpkg"` names one key of four: say so.
+            OperationError::NotFound(text) => {
+                let missing: Vec<&str> = class
+                    .keys()
+                    .filter(|key| path.key(key.name.as_str()).is_none())
+                    .map(|key| key.name.as_str())
+                    .collect();
+                match missing.len() {
+                    0 => OperationError::NotFound(text),
+                    1 => OperationError::NotFound(format!(
+                        "{text}: the path lacks the key {}",
+                        missing[0]
+                    )),
+                    _ => OperationError::NotFound(format!(
+                        "{text}: the path lacks the keys {}",
+                        missing.join(", ")
+                    )),
+                }
+            }
+            other => other,
+        })
     }
 
     /// Reduces `instance` as `shape` asks, for a request about `requested` (a superclass of

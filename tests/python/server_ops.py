@@ -574,6 +574,13 @@ def instance_errors(ctx):
     missing = ctx.object_manager_path()
     missing.keybindings["Name"] = "no such object manager"
     expect_error(6, "GetInstance of a missing instance", lambda: ctx.conn.GetInstance(missing))
+    partial = CIMInstanceName("CIM_ObjectManager", namespace=INTEROP, keybindings={
+        "Name": ctx.object_manager_path().keybindings["Name"]})
+    error = expect_error(6, "GetInstance with one key of four",
+                         lambda: ctx.conn.GetInstance(partial))
+    expect("lacks the keys" in error.status_description
+           and "SystemName" in error.status_description,
+           f"the error does not name the missing keys: {error.status_description}")
     expect_error(
         5, "EnumerateInstances of a missing class",
         lambda: ctx.conn.EnumerateInstances(MISSING_CLASS, namespace=INTEROP),
