@@ -408,3 +408,43 @@ fn a_node_killed_while_cmapplyconf_distributes_leaves_one_configuration_everywhe
         }
     }
 }
+
+#[test]
+fn member_timeout_changes_with_cmapplyconf_while_the_cluster_runs() {
+    let mut cluster = formed();
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("cluster.ascii").display().to_string();
+    let k = not_coordinating(&cluster);
+    let before = generation(&cluster);
+    let longer = Duration::from_secs(3);
+    let text: String = succeeds(&cluster, k, "cmgetconf", &[])
+        .lines()
+        .map(|line| {
+            if line.starts_with("MEMBER_TIMEOUT") {
+                format!("MEMBER_TIMEOUT {}\n", longer.as_micros())
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    assert!(text.contains("MEMBER_TIMEOUT 3000000"), "{text}");
+    std::fs::write(&file, text).unwrap();
+    // The check against the running cluster finds nothing that needs it halted.
+    succeeds(&cluster, k, "cmcheckconf", &["-C", &file]);
+    succeeds(&cluster, k, "cmapplyconf", &["-f", "-C", &file]);
+    cluster.wait_for(BOUND, "MEMBER_TIMEOUT 3 s in force on every node", |c| {
+        (1..=3).all(|j| {
+            c.status(j)
+                .is_ok_and(|s| s.cluster.generation > before && s.cluster.member_timeout == longer)
+                && c.log(j).contains("TimingChanged")
+        })
+    });
+    // The cluster goes on: a node killed is lost and the other two re-form without it.
+    let gone = (1..=3).find(|&j| j != k).expect("three nodes");
+    cluster.signal(gone, "KILL");
+    cluster.wait_for(BOUND, "the two others re-formed", |c| {
+        [k, 6 - k - gone]
+            .iter()
+            .all(|&j| c.members(j).is_some_and(|(m, _)| m.len() == 2))
+    });
+}

@@ -145,8 +145,9 @@ pub struct Generation {
 }
 
 /// The cluster parameters a running cluster cannot change (cmapplyconf needs the cluster
-/// halted for them): the name, the nodes and their heartbeat networks, MEMBER_TIMEOUT, the
-/// address family and the cluster lock. The timing that makes fencing safe rests on them.
+/// halted for them): the name, the nodes and their heartbeat networks, the address family and
+/// the cluster lock. MEMBER_TIMEOUT changes online: the members go over to the new timing
+/// with the generation, safely for fencing (see `core::node`'s `TimingChange`).
 /// Returns the parameters that differ.
 pub fn needs_halted_cluster(
     old: &cluster::ClusterConfig,
@@ -176,9 +177,6 @@ pub fn needs_halted_cluster(
     };
     if heartbeats(old) != heartbeats(new) {
         differ.push("HEARTBEAT_IP");
-    }
-    if old.member_timeout != new.member_timeout {
-        differ.push("MEMBER_TIMEOUT");
     }
     let lock_luns = |c: &cluster::ClusterConfig| -> Vec<Option<std::path::PathBuf>> {
         c.nodes.iter().map(|n| n.lock_lun.clone()).collect()
