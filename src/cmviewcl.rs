@@ -27,9 +27,17 @@ pub struct Cli {
     #[arg(short = 'f', value_name = "FORMAT", default_value = "table",
           value_parser = ["table", "line", "json"])]
     pub format: String,
-    /// Show only this level: cluster, node or package.
-    #[arg(short = 'l', value_name = "LEVEL", value_parser = ["cluster", "node", "package"])]
+    /// Show only this level: cluster, node or package (group and site: none is configured
+    /// here, so they show nothing).
+    #[arg(short = 'l', value_name = "LEVEL",
+          value_parser = ["cluster", "node", "package", "group", "site"])]
     pub level: Option<String>,
+    /// Show only this site (repeatable): refused, as no site is configured.
+    #[arg(short = 'S', value_name = "SITE")]
+    pub sites: Vec<String>,
+    /// Format as this release would (A.11.16 and later format as this one does).
+    #[arg(short = 'r', value_name = "RELEASE")]
+    pub release: Option<String>,
     /// Show only this package (repeatable).
     #[arg(short = 'p', value_name = "PACKAGE")]
     pub packages: Vec<String>,
@@ -56,6 +64,9 @@ pub fn run(cli: &Cli) -> ExitCode {
 }
 
 fn view(cli: &Cli) -> Result<String, String> {
+    if let Some(release) = cli.release.as_deref() {
+        check_release(release)?;
+    }
     let selection = Selection {
         verbose: cli.verbose,
         packages: cli.packages.clone(),
@@ -83,10 +94,59 @@ fn view(cli: &Cli) -> Result<String, String> {
             ));
         }
     }
+    if let Some(site) = cli.sites.first() {
+        return Err(format!(
+            "site {site} is not configured: cluster {} has no sites",
+            snapshot.name
+        ));
+    }
     selection.check(&snapshot).map_err(|e| e.to_string())?;
+    if matches!(cli.level.as_deref(), Some("group" | "site")) {
+        // No OPS/RAC groups or sites exist in a cimguard cluster: nothing to show.
+        return Ok(String::new());
+    }
     Ok(match cli.format.as_str() {
         "line" => view::line(&snapshot, &selection),
         "json" => view::json(&snapshot, &selection),
         _ => view::table(&snapshot, &selection),
     })
+}
+
+/// `-r RELEASE`: the formats of A.11.16 and later are this one (AUTO_RUN, the -f line
+/// attributes); earlier ones are not written.
+fn check_release(release: &str) -> Result<(), String> {
+    let minor = release
+        .strip_prefix("A.11.")
+        .and_then(|rest| rest.split('.').next())
+        .and_then(|minor| minor.parse::<u32>().ok());
+    match minor {
+        Some(minor) if minor >= 16 => Ok(()),
+        Some(_) => Err(format!(
+            "release {release}'s output format is not supported: A.11.16 or later"
+        )),
+        None => Err(format!(
+            "{release} is not a release (A.11.16, A.11.20, ...)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_release;
+
+    #[test]
+    fn releases_from_a_11_16_format_as_this_one() {
+        for release in ["A.11.16", "A.11.20", "A.11.20.20", "A.11.19"] {
+            assert_eq!(check_release(release), Ok(()), "{release}");
+        }
+        assert!(check_release("A.11.09")
+            .unwrap_err()
+            .contains("A.11.16 or later"));
+        assert!(check_release("11.20")
+            .unwrap_err()
+            .contains("not a release"));
+        assert!(check_release("A.11.x")
+            .unwrap_err()
+            .contains("not a release"));
+    }
 }

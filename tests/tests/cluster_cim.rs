@@ -1233,6 +1233,27 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
         &["-c", "othercluster"],
         "this agent's cluster is testcluster, not othercluster",
     );
+    // -r of a release from A.11.16 formats as this one; an older one is refused. No site or
+    // group is configured: -l site shows nothing, -S is refused.
+    assert_eq!(
+        cmviewcl(&cluster, 2, &["-r", "A.11.16", "-l", "cluster"]),
+        cmviewcl(&cluster, 2, &["-l", "cluster"])
+    );
+    fails_saying(
+        &cluster,
+        2,
+        "cmviewcl",
+        &["-r", "A.11.09"],
+        "A.11.16 or later",
+    );
+    assert_eq!(cmviewcl(&cluster, 2, &["-l", "site"]), "");
+    fails_saying(
+        &cluster,
+        2,
+        "cmviewcl",
+        &["-S", "east"],
+        "site east is not configured",
+    );
 
     // cmmakepkg, filled in, then cmapplyconf on a node that does not coordinate: a new
     // generation on every node, and the package runs.
