@@ -988,18 +988,28 @@ impl Node {
         now: Instant,
         commands: &[Command],
     ) -> Result<Vec<crate::packages::Planned>, (Option<usize>, Refusal)> {
+        self.preview_basis(now)
+            .map_err(|refusal| (None, refusal))?
+            .preview(commands)
+            .map_err(|(index, refusal)| (Some(index), refusal))
+    }
+
+    /// What a preview needs, copied ([`crate::packages::PreviewBasis`]), so that it can run
+    /// off the timing thread; refused as [`Node::preview_commands`] refuses a preview.
+    pub fn preview_basis(
+        &mut self,
+        now: Instant,
+    ) -> Result<crate::packages::PreviewBasis, Refusal> {
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
-            return Err((None, Refusal::ClusterNotRunning));
+            return Err(Refusal::ClusterNotRunning);
         }
         // A coordinator new to the membership knows the table once every member reported,
         // and carries out no command before: a preview says so too.
         if self.view.coordinator() == Some(self.settings.me) && !self.packages.informed() {
-            return Err((None, Refusal::Reforming));
+            return Err(Refusal::Reforming);
         }
         let members = self.placeable(now);
-        self.packages
-            .preview(now, members, commands)
-            .map_err(|(index, refusal)| (Some(index), refusal))
+        Ok(self.packages.preview_basis(now, members))
     }
 
     /// cmsetresource on this node: sets generic resource `name` (a simple resource's status,
