@@ -285,12 +285,6 @@ pub enum Event {
         /// Its generation.
         generation: u64,
     },
-    /// A MEMBER_TIMEOUT changed online is in force alone: every member runs it (until then
-    /// this node's lease was the shorter and its bounds on others the longer of the two).
-    TimingChanged {
-        /// The MEMBER_TIMEOUT now in force.
-        member_timeout: Duration,
-    },
     /// The core was not run for longer than expected (the daemon was paused or starved).
     ScheduleGap {
         /// How long.

@@ -224,63 +224,6 @@ struct Peer {
     life_heard: Option<Instant>,
     /// Generations already reported as mismatched.
     mismatch_reported: Option<u64>,
-    /// The configuration generation of the peer's latest message taken (this node's: the
-    /// others are not taken).
-    generation: u64,
-}
-
-/// A change of the timing by a configuration generation in a running cluster (MEMBER_TIMEOUT
-/// changed online, serviceguard.md 3.1).
-///
-/// The members take a generation when its commit reaches them, so for a while some run the
-/// old timing and some the new, and a member that missed the commit runs the old one until it
-/// is found out. Fencing stays safe across that because a node runs the shorter of the two
-/// timings itself (its quorum lease and grace, what its safety timer rests on, are the
-/// shorter), while the bounds it waits on others with (the fence bounds, and the graces it
-/// accepts) take the longer lease and graces. The
-/// change is over, and the new timing alone in force, once every member of the installed
-/// membership runs this generation, no fence wait is pending, and a fence bound of the
-/// longer timing has passed since the change took effect here (any life left out before it
-/// is gone by then).
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct TimingChange {
-    /// The timing of the generation.
-    target: Timing,
-    /// The timing of the bounds on others until the change is over.
-    fence: Timing,
-    /// The generation that brought it.
-    generation: u64,
-    /// Not over before this.
-    not_before: Instant,
-}
-
-impl TimingChange {
-    /// The change from `own` (this node's timing now) and `fence` (its bounds on others now) to
-    /// `target`, taking effect at `now` with `generation`.
-    fn new(own: Timing, fence: Timing, target: Timing, generation: u64, now: Instant) -> Self {
-        TimingChange {
-            target,
-            fence: Timing {
-                lease: fence.lease.max(target.lease),
-                safety_grace: fence.safety_grace.max(target.safety_grace),
-                short_grace: fence.short_grace.max(target.short_grace),
-                ..target
-            },
-            generation,
-            not_before: now + fence.fence_bound_max().max(own.fence_bound_max()),
-        }
-    }
-
-    /// This node's own timing while the change lasts: the shorter of `own` and the target,
-    /// whole. Its lease, graces and heartbeat interval go together (a lease spans a few
-    /// heartbeat intervals, the long grace a re-formation), so none is taken alone.
-    fn own(own: Timing, target: Timing) -> Timing {
-        if target.member_timeout <= own.member_timeout {
-            target
-        } else {
-            own
-        }
-    }
 }
 
 impl Peer {
@@ -432,8 +375,6 @@ pub struct Node {
     proposal: Option<Proposal>,
     backoff_until: Instant,
     fence_waits: Vec<(NodeId, Incarnation, Instant)>,
-    /// A MEMBER_TIMEOUT change taking effect (see [`TimingChange`]).
-    timing_change: Option<TimingChange>,
     /// The latest fence wait end for which heartbeats went out at once (see
     /// `release_fence_waits`).
     fence_waits_announced: Option<Instant>,
@@ -573,7 +514,6 @@ impl Node {
             proposal: None,
             backoff_until: now,
             fence_waits: Vec::new(),
-            timing_change: None,
             fence_waits_announced: None,
             // Taken as reachable until a poll says otherwise.
             quorum_server: QuorumServerHealth {
@@ -627,7 +567,7 @@ impl Node {
         // cmapplyconf while the cluster was halted.)
         if let Some(config) = config {
             if config.number > node.settings.config_generation {
-                node.apply_generation(now, &config);
+                node.apply_generation(&config);
             }
         }
         // What this node left running detached is held here until it re-attaches it; what
@@ -1651,7 +1591,7 @@ impl Node {
 
     /// A generation takes effect here: the catalog, the package manager and the timing
     /// follow it (the timing's safety-critical inputs cannot change in a running cluster).
-    fn apply_generation(&mut self, now: Instant, config: &Arc<Generation>) {
+    fn apply_generation(&mut self, config: &Arc<Generation>) {
         let Ok(catalog) = Catalog::resolve(&config.cluster, &config.packages) else {
             return;
         };
@@ -1672,24 +1612,8 @@ impl Node {
             }
         }
         let catalog = Arc::new(catalog);
-        if let Ok(target) = Timing::derive(&config.cluster, "") {
-            let current = self
-                .timing_change
-                .map_or(self.settings.timing, |c| c.target);
-            if target != current {
-                // MEMBER_TIMEOUT (or what derives from it) changed in a running cluster.
-                let change = TimingChange::new(
-                    self.settings.timing,
-                    self.fence_timing(),
-                    target,
-                    config.number,
-                    now,
-                );
-                self.settings.timing = TimingChange::own(self.settings.timing, target);
-                self.timing_change = Some(change);
-            } else if let Some(change) = &mut self.timing_change {
-                change.generation = change.generation.max(config.number);
-            }
+        if let Ok(timing) = Timing::derive(&config.cluster, "") {
+            self.settings.timing = timing;
         }
         self.settings.config = Arc::new(config.cluster.clone());
         self.settings.packages = Arc::new(config.packages.clone());
@@ -2290,7 +2214,7 @@ impl Node {
                 (view, leavers, config),
                 Echo {
                     at: sent_at,
-                    grace: grace.min(self.fence_timing().safety_grace),
+                    grace: grace.min(self.settings.timing.safety_grace),
                 },
             ),
             Message::Accept {
@@ -2312,7 +2236,7 @@ impl Node {
                     echo,
                     Echo {
                         at: sent_at,
-                        grace: grace.min(self.fence_timing().safety_grace),
+                        grace: grace.min(self.settings.timing.safety_grace),
                     },
                     accepted,
                     configs,
@@ -2378,7 +2302,7 @@ impl Node {
                     && config.number > self.settings.config_generation
                     && self.check_config(&config)
                 {
-                    self.apply_generation(now, &config);
+                    self.apply_generation(&config);
                     self.actions.push_back(Action::Persist(self.persisted()));
                 }
             }
@@ -2518,7 +2442,7 @@ impl Node {
             // A peer has it in effect, so it was committed: a node outside any membership
             // takes it at once (a member takes it with the membership that carries it).
             if self.phase == Phase::Starting && config.number > self.settings.config_generation {
-                self.apply_generation(now, config);
+                self.apply_generation(config);
                 self.actions.push_back(Action::Persist(self.persisted()));
             }
         }
@@ -2571,7 +2495,6 @@ impl Node {
                 ..Peer::default()
             };
         }
-        peer.generation = envelope.config_generation;
         true
     }
 
@@ -2795,7 +2718,6 @@ impl Node {
         }
         self.watch_networks(now);
         self.pet(now);
-        self.end_timing_change(now);
         self.check_accepted(now);
         self.drive_lock(now);
         if self.phase != Phase::Halted {
@@ -2945,7 +2867,7 @@ impl Node {
             };
             if let Some(echo) = echo {
                 // The echoed send time is before its arrival: the silence counts from there.
-                let timing = fence_of(&self.settings, self.timing_change.as_ref());
+                let timing = self.settings.timing;
                 peer.note_echo(&timing, peer.sent_heard.unwrap_or(now), echo.grace);
             }
             let heartbeat = Heartbeat {
@@ -3005,9 +2927,7 @@ impl Node {
         }
         peer.sent = Some(Echo {
             at: heartbeat.sent_at,
-            grace: heartbeat
-                .grace
-                .min(fence_of(&self.settings, self.timing_change.as_ref()).safety_grace),
+            grace: heartbeat.grace.min(self.settings.timing.safety_grace),
         });
         peer.sent_heard = Some(now);
         let counts = matches!(self.phase, Phase::Running | Phase::Reforming)
@@ -3179,42 +3099,9 @@ impl Node {
     /// [`Timing::failover_bound`] gives it for this membership's grace (the long one in a
     /// membership of even size with a tie-breaker).
     pub fn failover_bound(&self) -> Duration {
-        self.fence_timing()
+        self.settings
+            .timing
             .failover_bound(self.long_grace_in(&self.view))
-    }
-
-    /// The timing of the bounds this node waits on others with: its own, or the longer one
-    /// while a MEMBER_TIMEOUT change takes effect (see [`TimingChange`]).
-    fn fence_timing(&self) -> Timing {
-        fence_of(&self.settings, self.timing_change.as_ref())
-    }
-
-    /// Ends a MEMBER_TIMEOUT change once every member of the installed membership runs its
-    /// generation, no fence wait is pending and the longer fence bound has passed since it
-    /// took effect here: the new timing alone is in force from then on.
-    fn end_timing_change(&mut self, now: Instant) {
-        let Some(change) = self.timing_change else {
-            return;
-        };
-        let me = self.settings.me;
-        let everyone = self
-            .view
-            .members
-            .iter()
-            .filter(|&m| m != me)
-            .all(|m| self.peers[m.index()].generation >= change.generation);
-        if now >= change.not_before
-            && self.fence_waits.is_empty()
-            && self.settings.config_generation >= change.generation
-            && matches!(self.phase, Phase::Running)
-            && everyone
-        {
-            self.timing_change = None;
-            self.settings.timing = change.target;
-            self.event(Event::TimingChanged {
-                member_timeout: change.target.member_timeout,
-            });
-        }
     }
 
     /// Whether a lease may lapse in `view` through a re-formation its node survives: a
@@ -3742,7 +3629,7 @@ impl Node {
         // Lives still awaited from earlier re-formations travel on, so that every member
         // of the new membership (a joining coordinator too) knows them: a wait of `r` left
         // is the silence `bound - r` under the long grace.
-        let timing = self.fence_timing();
+        let timing = self.settings.timing;
         let bound = timing.fence_bound_max();
         for &(node, incarnation, deadline) in &self.fence_waits {
             if !view.has(node, incarnation) {
@@ -3886,7 +3773,7 @@ impl Node {
             self.set_phase(Phase::Reforming);
         }
         let installed = self.view.epoch;
-        let timing = self.fence_timing();
+        let timing = self.settings.timing;
         self.peers[from.index()].note_echo(&timing, now, proposed.grace);
         self.send(
             from,
@@ -4250,8 +4137,7 @@ impl Node {
             return;
         };
         let locks = proposal.locks_won.clone();
-        // Bounds on others: the longer timing while a MEMBER_TIMEOUT change takes effect.
-        let timing = self.fence_timing();
+        let timing = self.settings.timing;
         let leavers = proposal.leavers;
         // Each wait's end relative to now, in nanoseconds (negative: over already); the
         // latest end over the members' reports counts.
@@ -4329,7 +4215,7 @@ impl Node {
                 );
                 // The commit echoes the member's acceptance, with its grace.
                 if let Some((_, echo)) = proposal.sent.iter().find(|(n, _)| *n == member) {
-                    let timing = self.fence_timing();
+                    let timing = self.settings.timing;
                     self.peers[member.index()].note_echo(&timing, now, echo.grace);
                 }
             }
@@ -4367,7 +4253,7 @@ impl Node {
             .map(|(_, config)| config.clone());
         if let Some(config) = config {
             if config.number != self.settings.config_generation {
-                self.apply_generation(now, &config);
+                self.apply_generation(&config);
             }
         }
         self.accepted_configs
@@ -4511,7 +4397,7 @@ impl Node {
         fence_waits: Option<FenceWaits<'_>>,
         leavers: NodeSet,
     ) -> NodeSet {
-        let bound = self.fence_timing().fence_bound_max();
+        let bound = self.settings.timing.fence_bound_max();
         let me = self.settings.me;
         let overdue: &[FenceWait] = fence_waits.map_or(&[], |(_, overdue)| overdue);
         let mut waits: Vec<(NodeId, Incarnation, Duration)> = match fence_waits {
@@ -5249,11 +5135,6 @@ fn same_packages(a: &[PackageConfig], b: &[PackageConfig]) -> bool {
         sorted
     }
     a.len() == b.len() && by_name(a) == by_name(b)
-}
-
-/// The timing of the bounds on others (see [`TimingChange`]): the change's while one lasts.
-fn fence_of(settings: &Settings, change: Option<&TimingChange>) -> Timing {
-    change.map_or(settings.timing, |c| c.fence)
 }
 
 /// Whether a command may start a package (refused while a configuration change is on its

@@ -60,8 +60,6 @@ pub struct Options {
     /// Pass every message sent and every state persisted through the [`crate::wire`]
     /// encoding, and panic unless it comes back equal.
     pub through_wire: bool,
-    /// Randomized runs ([`random::drive`]) also change MEMBER_TIMEOUT online, often.
-    pub member_timeout_changes: bool,
 }
 
 impl Options {
@@ -79,7 +77,6 @@ impl Options {
             sabotage: Sabotage::default(),
             packages: Vec::new(),
             through_wire: false,
-            member_timeout_changes: false,
         }
     }
 }
@@ -248,9 +245,6 @@ pub struct NoticeRecord {
 pub struct Simulation {
     options: Options,
     timing: Timing,
-    /// The longest lease and safety grace of any timing the nodes were given (the first, or
-    /// one a cmapplyconf changed MEMBER_TIMEOUT to): no pet may reach beyond it.
-    safety_span_max: Duration,
     settings: Vec<Settings>,
     now: u64,
     rng: ChaCha8Rng,
@@ -395,7 +389,6 @@ impl Simulation {
                 ..QuorumServerModel::default()
             },
             timing,
-            safety_span_max: timing.lease + timing.safety_grace,
             settings,
             now: 0,
             rng,
@@ -434,11 +427,6 @@ impl Simulation {
     /// Simulated time since the start.
     pub fn now(&self) -> Duration {
         Duration::from_nanos(self.now)
-    }
-
-    /// The options the simulation was made with.
-    pub fn options(&self) -> &Options {
-        &self.options
     }
 
     /// The trace of every event reported so far.
@@ -1076,7 +1064,7 @@ impl Simulation {
     /// no pet may set the safety timer further out than that.
     fn check_safety_deadline(&mut self, node: NodeId, deadline: Instant) {
         let local = local_time(&self.nodes[node.index()], self.now);
-        let furthest = local + self.safety_span_max;
+        let furthest = local + self.timing.lease + self.timing.safety_grace;
         if deadline > furthest && self.violation.is_none() {
             self.violation = Some(Violation {
                 invariant: "S3",
@@ -1227,9 +1215,6 @@ impl Simulation {
                 reason: format!("{findings:?}"),
             })?
             .config;
-        if let Ok(timing) = Timing::derive(&cluster, "applied.ascii") {
-            self.safety_span_max = self.safety_span_max.max(timing.lease + timing.safety_grace);
-        }
         let packages = packages
             .iter()
             .map(|text| {

@@ -161,28 +161,6 @@ fn apply_random(sim: &mut Simulation, nodes: usize) {
     }
 }
 
-/// cmapplyconf of another MEMBER_TIMEOUT on a node that runs (3 s and 5 s swap; a change
-/// back to the simulator's own gives the first again), with the package files as they are.
-fn apply_member_timeout(sim: &mut Simulation, nodes: usize) {
-    let Some(node) = (0..nodes)
-        .map(|n| NodeId(n as u32))
-        .find(|n| sim.life(*n) == Life::Up)
-    else {
-        return;
-    };
-    let mut options = sim.options.clone();
-    let current = sim
-        .status(node)
-        .map_or(options.member_timeout, |s| s.member_timeout);
-    options.member_timeout = if current == Duration::from_secs(3) {
-        Duration::from_secs(5)
-    } else {
-        Duration::from_secs(3)
-    };
-    let files = sim.options.packages.clone();
-    let _ = sim.apply(node, Some(&super::cluster_file(&options)), &files);
-}
-
 /// Every resource and monitored subnet up on every node (the monitors report healthy
 /// again).
 fn set_resources_up(sim: &mut Simulation, nodes: usize) {
@@ -319,10 +297,6 @@ fn random_node(sim: &mut Simulation, nodes: usize) -> NodeId {
 
 fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
     let member_timeout = sim.timing().member_timeout;
-    if sim.options.member_timeout_changes && sim.random(4) == 0 {
-        apply_member_timeout(sim, nodes);
-        return;
-    }
     match sim.random(16) {
         0 => {
             let node = random_node(sim, nodes);
