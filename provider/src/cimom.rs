@@ -244,17 +244,14 @@ impl ObjectManager {
                     .filter(|key| path.key(key.name.as_str()).is_none())
                     .map(|key| key.name.as_str())
                     .collect();
-                match missing.len() {
-                    0 => OperationError::NotFound(text),
-                    1 => OperationError::NotFound(format!(
-                        "{text}: the path lacks the key {}",
-                        missing[0]
-                    )),
-                    _ => OperationError::NotFound(format!(
-                        "{text}: the path lacks the keys {}",
-                        missing.join(", ")
-                    )),
+                if missing.is_empty() {
+                    return OperationError::NotFound(text);
                 }
+                let keys = if missing.len() == 1 { "key" } else { "keys" };
+                OperationError::NotFound(format!(
+                    "{text}: the path lacks the {keys} {}",
+                    missing.join(", ")
+                ))
             }
             other => other,
         })

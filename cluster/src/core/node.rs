@@ -920,7 +920,7 @@ impl Node {
 
     /// cmrunpkg, cmhaltpkg or cmmodpkg with -t given on this node: what `commands`, in turn,
     /// would start and halt, as this node's copy of the package table tells
-    /// ([`crate::packages::Manager::preview`]); nothing is done. The first refusal, with the
+    /// ([`crate::packages::PreviewBasis::preview`]); nothing is done. The first refusal, with the
     /// index of its command; without one when the refusal is of them all (the cluster is
     /// not running here).
     pub fn preview_commands(

@@ -329,7 +329,7 @@ struct Local {
     superseded: bool,
 }
 
-/// A start or halt that a previewed command would make ([`Manager::preview`]).
+/// A start or halt that a previewed command would make ([`PreviewBasis::preview`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Planned {
     /// The package.
@@ -399,7 +399,13 @@ impl PreviewBasis {
     }
 
     /// cmrunpkg, cmhaltpkg and cmmodpkg with -t: what `commands`, given in turn, would do,
-    /// with nothing done (see [`Manager::preview`]).
+    /// with nothing done. Each is checked as [`Manager::apply_command`] checks it, against
+    /// the table as the commands before it leave it (a package starting or halting now is
+    /// refused as it would be); then the cluster's own placement follows (a package whose
+    /// AUTO_RUN is enabled starts where its policy puts it, a dependent starts once what it
+    /// needs runs, or halts when it stops), every start and halt the preview makes taken as
+    /// ending well. The starts and halts, in order; the first refusal, with the index of its
+    /// command.
     pub fn preview(&self, commands: &[Command]) -> Result<Vec<Planned>, (usize, Refusal)> {
         let up = self.up;
         let mut preview = Preview {
@@ -1438,23 +1444,6 @@ impl Manager {
         }
         self.dirty = true;
         Ok(())
-    }
-
-    /// cmrunpkg, cmhaltpkg and cmmodpkg with -t: what `commands`, given in turn, would do,
-    /// with nothing done. Each is checked as [`Manager::apply_command`] checks it, against
-    /// the table as the commands before it leave it (a package starting or halting now is
-    /// refused as it would be); then the cluster's own placement follows (a package whose
-    /// AUTO_RUN is enabled starts where its policy puts it, a dependent starts once what it
-    /// needs runs, or halts when it stops), every start and halt the preview makes taken as
-    /// ending well. The starts and halts, in order; the first refusal, with the index of its
-    /// command.
-    pub fn preview(
-        &self,
-        now: Instant,
-        up: NodeSet,
-        commands: &[Command],
-    ) -> Result<Vec<Planned>, (usize, Refusal)> {
-        self.preview_basis(now, up).preview(commands)
     }
 
     /// What a preview at `now` with the members `up` needs of this manager, copied: the
