@@ -10,14 +10,16 @@ modifies its Query and reads the new one back, deletes it, and then must be told
 CIM_ERR_NOT_FOUND by GetInstance. Every such read is the writer's own, on the node that took
 the write, right after it was answered.
 
-Prints one JSON line: {"rounds": DONE, "errors": ["what was wrong", ...]}; exits 0 either way
-(the caller asserts).
+Prints one JSON line: {"rounds": DONE, "errors": ["what was wrong", ...], "slowest":
+[OPERATION, SECONDS]}; exits 0 either way (the caller asserts). A thread that meets anything
+else than a CIMError reports it and ends.
 """
 
 import argparse
 import json
 import sys
 import threading
+import time
 import warnings
 
 from pywbem import CIM_ERR_NOT_FOUND, CIMError, CIMInstance, WBEMConnection
@@ -27,14 +29,49 @@ FIRST_QUERY = "SELECT * FROM CIM_InstModification"
 SECOND_QUERY = "SELECT * FROM CIM_InstCreation"
 
 
-def work(args, thread, done, errors, lock):
-    conn = WBEMConnection(
+class Timed:
+    """Calls a connection's operations by name, keeping the longest one's name and seconds."""
+
+    def __init__(self, conn, slowest, lock):
+        self.conn = conn
+        self.slowest = slowest
+        self.lock = lock
+
+    def __getattr__(self, operation):
+        method = getattr(self.conn, operation)
+
+        def timed(*args, **kwargs):
+            start = time.monotonic()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                took = time.monotonic() - start
+                with self.lock:
+                    if took > self.slowest[1]:
+                        self.slowest[:] = [operation, round(took, 3)]
+
+        return timed
+
+
+def work(args, thread, state):
+    """One thread's rounds; anything raised, not only a CIMError, is reported as an error."""
+    try:
+        rounds(args, thread, state)
+    except Exception as error:  # noqa: BLE001: the caller must see every failure
+        with state["lock"]:
+            state["errors"].append(f"thread {thread}: {type(error).__name__}: {error}")
+
+
+def rounds(args, thread, state):
+    errors, lock = state["errors"], state["lock"]
+    raw = WBEMConnection(
         args.url,
         (args.user, args.password),
         default_namespace=INTEROP,
         ca_certs=args.ca_certs,
         timeout=60,
     )
+    conn = Timed(raw, state["slowest"], lock)
 
     def wrong(round_, what):
         with lock:
@@ -82,7 +119,7 @@ def work(args, thread, done, errors, lock):
             if error.status_code != CIM_ERR_NOT_FOUND:
                 wrong(round_, f"GetInstance after delete: {error}")
         with lock:
-            done[0] += 1
+            state["done"] += 1
 
 
 def main():
@@ -96,18 +133,20 @@ def main():
     parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    done = [0]
-    errors = []
-    lock = threading.Lock()
+    state = {"done": 0, "errors": [], "slowest": ["none", 0.0], "lock": threading.Lock()}
     threads = [
-        threading.Thread(target=work, args=(args, t, done, errors, lock))
-        for t in range(args.threads)
+        threading.Thread(target=work, args=(args, t, state)) for t in range(args.threads)
     ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    json.dump({"rounds": done[0], "errors": errors}, sys.stdout)
+    summary = {
+        "rounds": state["done"],
+        "errors": state["errors"],
+        "slowest": state["slowest"],
+    }
+    json.dump(summary, sys.stdout)
     print()
 
 

@@ -24,7 +24,9 @@ pub enum Action {
     },
     /// Write this state to stable storage (synced) before anything that follows.
     Persist(Persisted),
-    /// Write the shared map to stable storage (synced) before anything that follows.
+    /// Write the shared map to stable storage (synced) before anything that follows, except
+    /// heartbeats, which tell nothing of the map. Of several maps waiting for the disk, the
+    /// driver may write only the newest.
     PersistShared(Arc<crate::core::shared::SharedMap>),
     /// Arm the safety timer (watchdog) to expire at `deadline` unless petted (see
     /// [`Action::PetSafetyTimer`] for how the driver sets it).

@@ -10,9 +10,10 @@
 //!   lines to the logger thread, lock LUN I/O to its own thread.
 //! - One **receiver** per heartbeat network: datagram, authentication ([`super::auth`]),
 //!   decoding ([`crate::wire`]), then to the timing thread.
-//! - The **writer** persists the acceptor state ([`super::state_file`]). The core's rule that a
-//!   persisted state is on disk before any later message leaves is kept by holding the later
-//!   actions until the writer confirms; the safety timer's pets and a fence are never held.
+//! - The **writer** persists the acceptor state and the shared map ([`super::state_file`]).
+//!   The core's rule that a persisted state is on disk before any later message leaves is
+//!   kept by holding the later actions until the writer confirms ([`super::write_gate`]); the
+//!   safety timer's pets and a fence are never held, nor heartbeats behind the shared map.
 //! - The **control channel** ([`super::control`]): TCP with mutual TLS under the cluster
 //!   authority, on the heartbeat port of every heartbeat address, for configurations and
 //!   package commands; a listener per network, a reader per accepted connection and a sender
@@ -66,6 +67,7 @@ use super::quorum_server::{ClientSettings, QuorumClient};
 use super::state_file;
 use super::supervisor::{Groups, Report, Supervisor};
 use super::watchdog::{self, SafetyTimer, SafetyTimers};
+use super::write_gate::WriteGate;
 use crate::config::cluster::{self, ClusterConfig, ClusterLock};
 use crate::config::package::{self, PackageConfig};
 use crate::config::Severity;
@@ -1248,8 +1250,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         control,
         writes,
         state_dir: options.state_dir.clone(),
-        writing: false,
-        held: VecDeque::new(),
+        gate: WriteGate::new(),
         disk,
         quorum,
         fence: fence.clone(),
@@ -1806,9 +1807,8 @@ struct Driver {
     writes: mpsc::Sender<(PathBuf, Vec<u8>, bool)>,
     /// The state directory.
     state_dir: PathBuf,
-    /// A persisted state is on its way to disk: later actions wait.
-    writing: bool,
-    held: VecDeque<Action>,
+    /// Holds the actions that wait for a state file on its way to disk.
+    gate: WriteGate,
     disk: Option<mpsc::Sender<crate::disk_paxos::DiskRequest>>,
     quorum: Option<mpsc::Sender<QuorumServerRequest>>,
     fence: Arc<Mutex<SafetyTimers>>,
@@ -1923,13 +1923,8 @@ impl Driver {
                 // The members hold the map too; the next change or membership writes it again.
                 self.log
                     .say(format_args!("cannot persist the shared map: {e}"));
-                self.writing = false;
-                while !self.writing {
-                    let Some(action) = self.held.pop_front() else {
-                        break;
-                    };
-                    self.perform(action);
-                }
+                self.gate.written();
+                self.release_held();
             }
             Input::Written { result, .. } => {
                 if let Err(e) = result {
@@ -1939,13 +1934,8 @@ impl Driver {
                     self.fence_now("the state directory cannot be written");
                     return;
                 }
-                self.writing = false;
-                while !self.writing {
-                    let Some(action) = self.held.pop_front() else {
-                        break;
-                    };
-                    self.perform(action);
-                }
+                self.gate.written();
+                self.release_held();
             }
             Input::Admin { request, reply } => {
                 let share = match &request {
@@ -2092,27 +2082,28 @@ impl Driver {
                 // Fenced or halted: nothing more is carried out.
                 return;
             }
-            // Arming and petting the safety timer and a fence never wait for the disk;
-            // disarming does, since the core persists what the timer must guard until then
-            // (the packages a detaching node leaves running).
-            let urgent = matches!(
-                action,
-                Action::ArmSafetyTimer { .. }
-                    | Action::PetSafetyTimer { .. }
-                    | Action::Fence { .. }
-            );
-            if self.writing && !urgent {
-                self.held.push_back(action);
-            } else {
+            if let Some(action) = self.gate.admit(action) {
                 self.perform(action);
             }
         }
     }
 
-    /// Hands the state file `name` to the writer; what follows waits until it is written.
-    /// `fatal`: a failure to write it fences the node.
+    /// Carries out the actions the gate holds, until one of them writes again (none once the
+    /// node is fenced or halted).
+    fn release_held(&mut self) {
+        while self.stop.is_none() {
+            let Some(action) = self.gate.release() else {
+                break;
+            };
+            self.perform(action);
+        }
+    }
+
+    /// Hands the state file `name` to the writer; what follows waits until it is written
+    /// (heartbeats only for the acceptor's state). `fatal`: a failure to write it fences the
+    /// node.
     fn write_state(&mut self, name: &str, bytes: Vec<u8>, fatal: bool) {
-        self.writing = true;
+        self.gate.writing(fatal);
         let path = self.state_dir.join(name);
         if self.writes.send((path, bytes, fatal)).is_err() {
             self.fence_now("the state writer stopped");

@@ -17,3 +17,4 @@ pub mod quorum_server;
 pub mod state_file;
 pub mod supervisor;
 pub mod watchdog;
+pub mod write_gate;
