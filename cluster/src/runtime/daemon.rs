@@ -1854,6 +1854,9 @@ impl Driver {
                     let reply = self.notices_after(waiter.after, waiter.with_status);
                     self.give(&waiter.reply, reply);
                 }
+                if !matches!(stop, Stop::Fenced(_)) {
+                    self.finish_writing(inputs, Duration::from_secs(5));
+                }
                 return match stop {
                     Stop::Halted => {
                         self.counters.wait_for_replies(Duration::from_secs(2));
@@ -1906,6 +1909,34 @@ impl Driver {
             }
             self.drain();
             self.expire_answers();
+        }
+    }
+
+    /// Waits up to `limit` for the state file on its way to disk, so that a next life (or
+    /// the next start) reads what this one wrote last, and a late write of this life never
+    /// replaces a file the next one wrote. The held actions stay unsent; other inputs are
+    /// for this life and are dropped.
+    fn finish_writing(&mut self, inputs: &mpsc::Receiver<Input>, limit: Duration) {
+        let until = std::time::Instant::now() + limit;
+        while self.gate.is_writing() {
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            match inputs.recv_timeout(left) {
+                Ok(Input::Written { result, .. }) => {
+                    if let Err(e) = result {
+                        self.log
+                            .say(format_args!("cannot persist the node's state: {e}"));
+                    }
+                    self.gate.written();
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    self.log.say(format_args!(
+                        "the state writer did not finish within {} s",
+                        limit.as_secs()
+                    ));
+                    return;
+                }
+            }
         }
     }
 

@@ -94,6 +94,11 @@ impl WriteGate {
         Some(action)
     }
 
+    /// Whether a state file is on its way to disk.
+    pub fn is_writing(&self) -> bool {
+        self.writing.is_some()
+    }
+
     /// How many actions are held.
     pub fn held(&self) -> usize {
         self.held.len()
