@@ -466,9 +466,29 @@ fn exchange<S: Read + Write>(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()?;
+    let sent = stream
+        .write_all(request.as_bytes())
+        .and_then(|()| stream.write_all(body))
+        .and_then(|()| stream.flush());
+    match sent {
+        Ok(()) => read_answer(stream),
+        // An agent that refuses a request on its head (a user refused on the local socket,
+        // say) may answer and close before the body is all sent: its answer is read all
+        // the same (RFC 9112 9.6), else the write's error is told.
+        Err(error)
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            read_answer(stream).map_err(|_| error)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The answer to the request just sent on `stream`, read whole (see [`exchange`]).
+fn read_answer<S: Read + Write>(stream: &mut S) -> std::io::Result<Answer> {
     // Each read waits at most CALL_TIMEOUT (the socket's timeout); the whole answer, too: an
     // agent that trickles bytes does not stretch a call beyond it.
     let mut reader = BufReader::new(Deadline {
@@ -670,6 +690,35 @@ pub fn path(class: &str, keys: &[(&str, &str)]) -> InstancePath {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_given_before_the_body_was_all_sent_is_read() {
+        // The agent reads the head, answers 403 and closes, while the body (larger than the
+        // socket's buffer) is still being written: the write fails, the answer is read.
+        let (mut client, server) = UnixStream::pair().unwrap();
+        let agent = std::thread::spawn(move || {
+            let mut reader = BufReader::new(&server);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 2 {
+                line.clear();
+            }
+            (&server)
+                .write_all(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 7\r\n\r\nrefused")
+                .unwrap();
+        });
+        let body = vec![b'x'; 8 << 20];
+        let answer = exchange(&mut client, "localhost", "/cimom", &[], &body).unwrap();
+        agent.join().unwrap();
+        assert_eq!(
+            (answer.status, answer.body.as_slice()),
+            (403, &b"refused"[..])
+        );
+        // A stream closed with no answer at all: the write's error is told.
+        let (mut client, server) = UnixStream::pair().unwrap();
+        drop(server);
+        let error = exchange(&mut client, "localhost", "/cimom", &[], &body).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe, "{error}");
+    }
 
     /// A stream that answers `answer` and keeps what it was sent.
     struct Scripted {
