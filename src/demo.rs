@@ -1047,7 +1047,7 @@ impl<'a> Supervisor<'a> {
                         | Reply::Status(_)
                         | Reply::Configuration { .. }
                         | Reply::Notices { .. }
-                        | Reply::Preview(_)
+                        | Reply::Preview { .. }
                         | Reply::Findings(_)
                         | Reply::Shared { .. },
                     ) => {}

@@ -179,6 +179,26 @@ fn package<'a>(snapshot: &'a Snapshot, name: &str) -> Result<&'a PackageRow, Str
         .ok_or_else(|| format!("package {name} does not exist"))
 }
 
+/// The `names` of packages the cluster has, and for each it does not have the error the
+/// commands tell (the others are still carried out, or previewed).
+fn known<'a>(
+    snapshot: &Snapshot,
+    names: impl IntoIterator<Item = &'a String>,
+) -> (Vec<&'a String>, Vec<String>) {
+    let mut unknown = Vec::new();
+    let names = names
+        .into_iter()
+        .filter(|name| match package(snapshot, name) {
+            Ok(_) => true,
+            Err(error) => {
+                unknown.push(error);
+                false
+            }
+        })
+        .collect();
+    (names, unknown)
+}
+
 /// Calls `method` on package `name` and turns a refusal into its message.
 fn call_package(
     client: &Client,
@@ -219,13 +239,22 @@ fn naming(name: &str, reason: &str) -> String {
 
 /// -t: what `commands` ((operation, package, node) in turn) would start and halt, as the
 /// cluster previews them (HP_SGClusteringService.PreviewPackageCommands), with nothing done:
-/// a line for each start and halt, or a line saying there are none; the refusal of the first
-/// command that would be refused, as its error.
+/// a line for each start and halt, or a line saying there are none; the refusal of each
+/// command that would be refused, as an error naming its package (the others are previewed
+/// all the same, as the commands go on after a package refused).
 fn preview(
     client: &Client,
     command: &str,
     commands: &[(&str, String, Option<String>)],
+    unknown: Vec<String>,
 ) -> Result<EachPackage, String> {
+    let mut each = EachPackage {
+        out: String::new(),
+        errors: unknown,
+    };
+    if commands.is_empty() {
+        return Ok(each);
+    }
     let column = |values: Vec<String>| {
         Value::Array(values.into_iter().map(|v| Some(Value::String(v))).collect())
     };
@@ -250,14 +279,6 @@ fn preview(
     ];
     let returned =
         client.invoke_static("HP_SGClusteringService", "PreviewPackageCommands", params)?;
-    let mut each = EachPackage::default();
-    if returned.value != Some(0) {
-        each.errors.push(returned.out_string("Message").map_or_else(
-            || format!("not previewed (return code {:?})", returned.value),
-            str::to_owned,
-        ));
-        return Ok(each);
-    }
     let texts = |name: &str| -> Vec<String> {
         match returned
             .out
@@ -275,6 +296,18 @@ fn preview(
             _ => Vec::new(),
         }
     };
+    let refusals = texts("Refusals");
+    // 4 with Refusals: some commands refused, the others' actions given; any other code
+    // (or 4 without them: all refused, the cluster not running here) is the Message alone.
+    let previewed =
+        returned.value == Some(0) || (returned.value == Some(4) && !refusals.is_empty());
+    if !previewed {
+        each.errors.push(returned.out_string("Message").map_or_else(
+            || format!("not previewed (return code {:?})", returned.value),
+            str::to_owned,
+        ));
+        return Ok(each);
+    }
     let (kinds, packages, nodes) = (
         texts("ActionKinds"),
         texts("ActionPackages"),
@@ -283,7 +316,8 @@ fn preview(
     if packages.len() != kinds.len() || nodes.len() != kinds.len() {
         return Err("the agent's preview does not give each action's package and node".into());
     }
-    if kinds.is_empty() {
+    each.errors.extend(refusals);
+    if kinds.is_empty() && each.errors.is_empty() {
         each.out = format!("{command} -t: no package would start or halt\n");
     }
     for ((kind, package), node) in kinds.iter().zip(&packages).zip(&nodes) {
@@ -315,11 +349,12 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
     let (client, mut snapshot) = connect()?;
     if cli.preview {
         let mut commands = Vec::new();
-        for name in run_order(&snapshot, &cli.packages) {
-            let row = package(&snapshot, name)?;
+        let (names, unknown) = known(&snapshot, run_order(&snapshot, &cli.packages));
+        for name in names {
             // As run_one asks: a multi-node package without -n on each node it may start on,
             // nothing when it runs on all of those already, and on this node when it may
             // start nowhere (for the cluster's refusal).
+            let row = package(&snapshot, name)?;
             if cli.node.is_none() && row.kind != PackageType::Failover {
                 let targets = instances_to_start(row);
                 let running = row.nodes.iter().any(|n| active(n.instance.state));
@@ -330,7 +365,7 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
             }
             commands.push(("run", name.clone(), cli.node.clone()));
         }
-        return preview(&client, "cmrunpkg", &commands);
+        return preview(&client, "cmrunpkg", &commands, unknown);
     }
     let mut each = EachPackage::default();
     for (index, name) in run_order(&snapshot, &cli.packages).into_iter().enumerate() {
@@ -460,14 +495,12 @@ fn run_instances(
 pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
     let (client, snapshot) = connect()?;
     if cli.preview {
-        for name in &cli.packages {
-            package(&snapshot, name)?;
-        }
-        let commands: Vec<_> = halt_order(&snapshot, &cli.packages)
+        let (names, unknown) = known(&snapshot, halt_order(&snapshot, &cli.packages));
+        let commands: Vec<_> = names
             .into_iter()
             .map(|name| ("halt", name.clone(), cli.node.clone()))
             .collect();
-        return preview(&client, "cmhaltpkg", &commands);
+        return preview(&client, "cmhaltpkg", &commands, unknown);
     }
     let mut each = EachPackage::default();
     let mut failed: Vec<&String> = Vec::new();
@@ -627,8 +660,8 @@ pub fn modify_package(cli: &ModifyPackage) -> Result<EachPackage, String> {
     if cli.preview {
         let operation = if cli.enable { "enable" } else { "disable" };
         let mut commands = Vec::new();
-        for name in &cli.packages {
-            package(&snapshot, name)?;
+        let (names, unknown) = known(&snapshot, &cli.packages);
+        for name in names {
             if cli.nodes.is_empty() {
                 commands.push((operation, name.clone(), None));
             }
@@ -638,7 +671,7 @@ pub fn modify_package(cli: &ModifyPackage) -> Result<EachPackage, String> {
                     .map(|node| (operation, name.clone(), Some(node.clone()))),
             );
         }
-        return preview(&client, "cmmodpkg", &commands);
+        return preview(&client, "cmmodpkg", &commands, unknown);
     }
     let mut each = EachPackage::default();
     for name in &cli.packages {

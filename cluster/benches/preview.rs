@@ -53,7 +53,7 @@ fn median(sim: &mut Simulation, commands: &[Command]) -> (Duration, usize) {
         let started = Instant::now();
         let planned = sim.preview(NodeId(0), commands);
         times.push(started.elapsed());
-        actions = planned.map_or(0, |p| p.len());
+        actions = planned.map_or(0, |p| p.planned.len());
     }
     times.sort();
     (times[times.len() / 2], actions)

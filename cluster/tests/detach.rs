@@ -301,18 +301,21 @@ fn a_preview_of_enabling_a_detached_package_is_refused() {
                 package: a,
                 node: None
             }]
-        ),
-        Err((Some(0), Refusal::Detached { node: NodeId(0) }))
+        )
+        .map(|p| p.refused),
+        Ok(vec![(0, Refusal::Detached { node: NodeId(0) })])
     );
-    assert!(sim
-        .preview(
+    assert_eq!(
+        sim.preview(
             NodeId(2),
             &[Command::Halt {
                 package: a,
                 node: None
             }]
         )
-        .is_ok());
+        .map(|p| p.refused),
+        Ok(Vec::new())
+    );
 }
 
 #[test]

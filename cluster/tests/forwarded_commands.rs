@@ -596,7 +596,8 @@ fn cmhaltnode_of_another_member_is_answered_before_the_halt_starts() {
 /// included, on any node, and changes nothing.
 #[test]
 fn a_preview_tells_what_would_start_and_halt_and_does_nothing() {
-    use cimguard_cluster::packages::Planned;
+    use cimguard_cluster::packages::{Planned, Previewed};
+    let previewed = |planned, refused| Previewed { planned, refused };
     let mut sim = formed(vec![
         package("db", &[1, 2, 3], "auto_run no\n"),
         package(
@@ -629,7 +630,7 @@ fn a_preview_tells_what_would_start_and_halt_and_does_nothing() {
                     node: None
                 }]
             ),
-            Ok(vec![start(db, 0), start(web, 1)]),
+            Ok(previewed(vec![start(db, 0), start(web, 1)], vec![])),
             "previewed on node {node}"
         );
     }
@@ -649,7 +650,10 @@ fn a_preview_tells_what_would_start_and_halt_and_does_nothing() {
                 },
             ]
         ),
-        Ok(vec![start(db, 2), start(web, 1), halt(web, 1)]),
+        Ok(previewed(
+            vec![start(db, 2), start(web, 1), halt(web, 1)],
+            vec![]
+        )),
     );
     // Halting db next would be refused: web, started by then, depends on it.
     assert_eq!(
@@ -666,14 +670,18 @@ fn a_preview_tells_what_would_start_and_halt_and_does_nothing() {
                 },
             ]
         ),
-        Err((
-            Some(1),
-            Refusal::DependentsRunning {
-                dependents: vec!["web".into()]
-            }
+        Ok(previewed(
+            vec![start(db, 2), start(web, 1)],
+            vec![(
+                1,
+                Refusal::DependentsRunning {
+                    dependents: vec!["web".into()]
+                }
+            )]
         )),
     );
-    // The first command refused is told with its index.
+    // A command refused is told with its index, changes nothing, and the next ones are
+    // previewed, as the commands go on to the next package after one refused.
     assert_eq!(
         sim.preview(
             NodeId(2),
@@ -686,9 +694,16 @@ fn a_preview_tells_what_would_start_and_halt_and_does_nothing() {
                     package: db,
                     node: NodeId(1)
                 },
+                Command::Halt {
+                    package: web,
+                    node: None
+                },
             ]
         ),
-        Err((Some(1), Refusal::AlreadyRunning { node: NodeId(0) })),
+        Ok(previewed(
+            vec![start(db, 0), start(web, 1), halt(web, 1)],
+            vec![(1, Refusal::AlreadyRunning { node: NodeId(0) })]
+        )),
     );
     // Nothing was done.
     sim.run_for(seconds(5)).unwrap();

@@ -530,7 +530,7 @@ impl ServiceguardProvider {
                 Reply::Status(_)
                 | Reply::Configuration { .. }
                 | Reply::Unchanged
-                | Reply::Preview(_)
+                | Reply::Preview { .. }
                 | Reply::Findings(_)
                 | Reply::Notices { .. }
                 | Reply::Shared { .. },
@@ -672,12 +672,19 @@ impl ServiceguardProvider {
                 }
                 let request = Request::Preview { commands };
                 return match blocking(|| self.source.command(&request)) {
-                    Ok(Reply::Preview(actions)) => {
+                    Ok(Reply::Preview { actions, refused }) => {
                         let column = |f: &dyn Fn(&PlannedAction) -> String| {
                             strings(&actions.iter().map(f).collect::<Vec<_>>())
                         };
+                        // Some refused: 4, with the others' actions all the same (the
+                        // commands go on to the next package after one refused).
+                        let (code, message) = if refused.is_empty() {
+                            (0, None)
+                        } else {
+                            (4, Some(string(refused.join("\n"))))
+                        };
                         Ok(MethodOutput {
-                            return_value: Some(Value::Uint32(0)),
+                            return_value: Some(Value::Uint32(code)),
                             out_params: vec![
                                 (
                                     Name::new("ActionKinds"),
@@ -690,11 +697,12 @@ impl ServiceguardProvider {
                                     Some(column(&|a| a.package.clone())),
                                 ),
                                 (Name::new("ActionNodes"), Some(column(&|a| a.node.clone()))),
-                                (Name::new("Message"), None),
+                                (Name::new("Refusals"), Some(strings(&refused))),
+                                (Name::new("Message"), message),
                             ],
                         })
                     }
-                    // The preview's answer: the command would be refused, and why.
+                    // Refused as a whole (the cluster is not running here).
                     Ok(Reply::Refused(reason)) => Ok(not_done(4, reason)),
                     other => self.outcome(&request, other),
                 };

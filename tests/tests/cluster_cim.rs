@@ -938,6 +938,18 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
         &["-t", "-n", "n9", "dbpkg"],
         "n9 is not a node",
     );
+    // A package refused does not stop the others' preview, as it does not stop the
+    // commands.
+    let output = command(&cluster, 2, ADMIN, "cmrunpkg", &["-t", "nosuch", "dbpkg"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "cmrunpkg -t: package dbpkg would start on n2\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "cmrunpkg: package nosuch does not exist\n"
+    );
     for k in 1..=3 {
         for package in ["dbpkg", "webpkg"] {
             assert_eq!(
@@ -951,6 +963,19 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
     cluster.wait_for(BOUND, "dbpkg and webpkg running on n2", |c| {
         owners(c, 1, "dbpkg") == ["n2"] && owners(c, 1, "webpkg") == ["n2"]
     });
+    // Each command the cluster would refuse is told, not only the first.
+    let output = command(&cluster, 1, ADMIN, "cmrunpkg", &["-t", "dbpkg", "webpkg"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let error = String::from_utf8_lossy(&output.stderr);
+    let lines: Vec<&str> = error.lines().collect();
+    assert!(
+        lines.len() == 2
+            && lines[0].contains("dbpkg")
+            && lines[1].contains("webpkg")
+            && lines.iter().all(|l| l.contains("running")),
+        "{}",
+        describe(&output)
+    );
     // Any user may preview, as PreviewPackageCommands; a preview longer than any command an
     // operator can give is refused as an invalid parameter.
     let service = json!({"class": "HP_SGClusteringService", "keys": {

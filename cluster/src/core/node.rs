@@ -920,18 +920,14 @@ impl Node {
 
     /// cmrunpkg, cmhaltpkg or cmmodpkg with -t given on this node: what `commands`, in turn,
     /// would start and halt, as this node's copy of the package table tells
-    /// ([`crate::packages::PreviewBasis::preview`]); nothing is done. The first refusal, with the
-    /// index of its command; without one when the refusal is of them all (the cluster is
-    /// not running here).
+    /// ([`crate::packages::PreviewBasis::preview`]), with each command that would be
+    /// refused; nothing is done. Refused as a whole when the cluster is not running here.
     pub fn preview_commands(
         &mut self,
         now: Instant,
         commands: &[Command],
-    ) -> Result<Vec<crate::packages::Planned>, (Option<usize>, Refusal)> {
-        self.preview_basis(now)
-            .map_err(|refusal| (None, refusal))?
-            .preview(commands)
-            .map_err(|(index, refusal)| (Some(index), refusal))
+    ) -> Result<crate::packages::Previewed, Refusal> {
+        Ok(self.preview_basis(now)?.preview(commands))
     }
 
     /// What a preview needs, copied ([`crate::packages::PreviewBasis`]), so that it can run

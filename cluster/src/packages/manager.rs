@@ -340,6 +340,16 @@ pub struct Planned {
     pub start: bool,
 }
 
+/// What a preview tells ([`PreviewBasis::preview`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Previewed {
+    /// The starts and halts, in order.
+    pub planned: Vec<Planned>,
+    /// Each command that would be refused, by its index, with the refusal: as the commands
+    /// go on after a package refused, the commands after it are checked without it.
+    pub refused: Vec<(usize, Refusal)>,
+}
+
 /// A preview's table as the commands and the placement leave it, and what they did.
 struct Preview {
     table: Table,
@@ -404,17 +414,18 @@ impl PreviewBasis {
     /// refused as it would be); then the cluster's own placement follows (a package whose
     /// AUTO_RUN is enabled starts where its policy puts it, a dependent starts once what it
     /// needs runs, or halts when it stops), every start and halt the preview makes taken as
-    /// ending well. The starts and halts, in order; the first refusal, with the index of its
-    /// command.
-    pub fn preview(&self, commands: &[Command]) -> Result<Vec<Planned>, (usize, Refusal)> {
+    /// ending well. A command refused changes nothing, and the next ones are previewed, as
+    /// cmrunpkg, cmhaltpkg and cmmodpkg go on to the next package after one refused.
+    pub fn preview(&self, commands: &[Command]) -> Previewed {
         let up = self.up;
         let mut preview = Preview {
             table: self.table.clone(),
             planned: Vec::new(),
             preferred: self.preferred.clone(),
         };
+        let mut refused = Vec::new();
         for (index, command) in commands.iter().enumerate() {
-            super::admin::check(&self.catalog, &preview.table, up, command)
+            let checked = super::admin::check(&self.catalog, &preview.table, up, command)
                 .and_then(|()| check_subnets(&self.catalog, &self.resources, command))
                 .and_then(|()| {
                     // No cmmodpkg -e -t of a package detached somewhere (serviceguard.md 6.5).
@@ -433,8 +444,11 @@ impl PreviewBasis {
                         (Command::Enable { .. }, Some(node)) => Err(Refusal::Detached { node }),
                         _ => Ok(()),
                     }
-                })
-                .map_err(|refusal| (index, refusal))?;
+                });
+            if let Err(refusal) = checked {
+                refused.push((index, refusal));
+                continue;
+            }
             let id = command.package();
             match *command {
                 Command::Run { node, .. } => preview.start(id, node),
@@ -456,7 +470,10 @@ impl PreviewBasis {
             // command waits for its end: a dependent starts once what it needs runs.
             self.settle(&mut preview);
         }
-        Ok(preview.planned)
+        Previewed {
+            planned: preview.planned,
+            refused,
+        }
     }
 
     /// The placement that follows a previewed command, until it settles (each round changes

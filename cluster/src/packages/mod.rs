@@ -19,7 +19,7 @@ pub use catalog::{
 };
 pub use manager::{
     FailureCause, HaltReason, Manager, Order, Output, PackageAction, PackageEvent, Planned,
-    PreviewBasis, ResourceError, Script, ScriptOutcome, Switching, RESOURCE_VALUE_MAX,
+    PreviewBasis, Previewed, ResourceError, Script, ScriptOutcome, Switching, RESOURCE_VALUE_MAX,
 };
 pub use placement::{decide, Decision, Inputs};
 pub use table::{InstanceState, PackageState, Table};

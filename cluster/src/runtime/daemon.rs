@@ -390,8 +390,15 @@ pub enum Reply {
     Done,
     /// cmapplyconf of the configuration in effect: nothing to change, nothing distributed.
     Unchanged,
-    /// What previewed commands would start and halt, in order ([`Request::Preview`]).
-    Preview(Vec<PlannedAction>),
+    /// What previewed commands would start and halt, in order, and why each command that
+    /// would be refused would be ([`Request::Preview`]).
+    Preview {
+        /// The starts and halts.
+        actions: Vec<PlannedAction>,
+        /// The refusals, in the commands' order, each naming its package.
+        #[serde(default)]
+        refused: Vec<String>,
+    },
     /// The files of a [`Request::CheckApply`] do not check: every finding, a line each.
     Findings(String),
     /// The shared map.
@@ -1562,21 +1569,25 @@ fn preview(inputs: &mpsc::Sender<Input>, commands: &[PreviewCommand]) -> Reply {
         Err(_) => return Reply::Error("the daemon did not answer".into()),
     };
     let catalog = basis.catalog().clone();
-    // A package or node that does not exist refuses the command it is named in.
+    // A package or node that does not exist refuses the command it is named in; the others
+    // are previewed all the same.
     let node_id = |name: &str| {
         names
             .iter()
             // Exactly, as NODE_NAME is configured.
             .position(|n| n == name)
             .map(|i| NodeId(i as u32))
-            .ok_or_else(|| Reply::Refused(format!("{name} is not a node of this cluster")))
+            .ok_or_else(|| format!("{name} is not a node of this cluster"))
     };
     let node = |n: &Option<String>| n.as_deref().map(node_id).transpose();
     let mut given = Vec::with_capacity(commands.len());
-    for command in commands {
+    // (index of the command, why) for those that do not make a command.
+    let mut unmade = Vec::new();
+    for (index, command) in commands.iter().enumerate() {
         let name = command.package();
         let Some(package) = catalog.find(name) else {
-            return Reply::Refused(format!("{name} is not a package of this cluster"));
+            unmade.push((index, format!("{name} is not a package of this cluster")));
+            continue;
         };
         let built = match command {
             PreviewCommand::Run { node: n, .. } => node(n).map(|n| Command::Run {
@@ -1594,31 +1605,40 @@ fn preview(inputs: &mpsc::Sender<Input>, commands: &[PreviewCommand]) -> Reply {
             }
         };
         match built {
-            Ok(command) => given.push(command),
-            Err(reply) => return reply,
+            Ok(built) => given.push((index, built)),
+            Err(why) => unmade.push((index, format!("package {name}: {why}"))),
         }
     }
-    match basis.preview(&given) {
-        Ok(planned) => Reply::Preview(
-            planned
-                .into_iter()
-                .map(|p| PlannedAction {
-                    package: catalog.package(p.package).name.clone(),
-                    node: names
-                        .get(p.node.index())
-                        .cloned()
-                        .unwrap_or_else(|| p.node.to_string()),
-                    start: p.start,
-                })
-                .collect(),
-        ),
-        Err((index, refusal)) => {
-            let text = match commands.get(index) {
-                Some(command) => refusal.naming(command.package()).to_string(),
-                None => refusal.to_string(),
-            };
-            Reply::Refused(name_nodes(&text, &names))
-        }
+    let made: Vec<Command> = given.iter().map(|(_, command)| *command).collect();
+    let previewed = basis.preview(&made);
+    let mut refused: Vec<(usize, String)> = previewed
+        .refused
+        .into_iter()
+        .map(|(at, refusal)| {
+            let index = given[at].0;
+            let package = commands[index].package();
+            (
+                index,
+                name_nodes(&refusal.naming(package).to_string(), &names),
+            )
+        })
+        .chain(unmade)
+        .collect();
+    refused.sort_by_key(|(index, _)| *index);
+    Reply::Preview {
+        actions: previewed
+            .planned
+            .into_iter()
+            .map(|p| PlannedAction {
+                package: catalog.package(p.package).name.clone(),
+                node: names
+                    .get(p.node.index())
+                    .cloned()
+                    .unwrap_or_else(|| p.node.to_string()),
+                start: p.start,
+            })
+            .collect(),
+        refused: refused.into_iter().map(|(_, why)| why).collect(),
     }
 }
 

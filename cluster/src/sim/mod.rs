@@ -1158,11 +1158,11 @@ impl Simulation {
         &mut self,
         node: NodeId,
         commands: &[Command],
-    ) -> Result<Vec<crate::packages::Planned>, (Option<usize>, Refusal)> {
+    ) -> Result<crate::packages::Previewed, Refusal> {
         if self.nodes[node.index()].life != Life::Up {
-            return Err((None, Refusal::ClusterNotRunning));
+            return Err(Refusal::ClusterNotRunning);
         }
-        let mut answer = Err((None, Refusal::ClusterNotRunning));
+        let mut answer = Err(Refusal::ClusterNotRunning);
         self.run_core(node, |core, now| {
             answer = core.preview_commands(now, commands);
         });
