@@ -253,6 +253,11 @@ fn preview(
         errors: unknown,
     };
     if commands.is_empty() {
+        // Nothing to ask: every package named is unknown, or (cmrunpkg of multi-node
+        // packages running everywhere they may) none makes a command.
+        if each.errors.is_empty() {
+            each.out = format!("{command} -t: no package would start or halt\n");
+        }
         return Ok(each);
     }
     let column = |values: Vec<String>| {
@@ -277,8 +282,15 @@ fn preview(
             ),
         ),
     ];
+    // The agent not answering is told after the unknown packages.
     let returned =
-        client.invoke_static("HP_SGClusteringService", "PreviewPackageCommands", params)?;
+        match client.invoke_static("HP_SGClusteringService", "PreviewPackageCommands", params) {
+            Ok(returned) => returned,
+            Err(error) => {
+                each.errors.push(error);
+                return Ok(each);
+            }
+        };
     let texts = |name: &str| -> Vec<String> {
         match returned
             .out
@@ -314,7 +326,9 @@ fn preview(
         texts("ActionNodes"),
     );
     if packages.len() != kinds.len() || nodes.len() != kinds.len() {
-        return Err("the agent's preview does not give each action's package and node".into());
+        each.errors
+            .push("the agent's preview does not give each action's package and node".into());
+        return Ok(each);
     }
     each.errors.extend(refusals);
     if kinds.is_empty() && each.errors.is_empty() {

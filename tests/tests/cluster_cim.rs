@@ -868,8 +868,12 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
     cluster.wait_for(BOUND, "monpkg on every node", |c| {
         (1..=3).all(|k| sorted_owners(c, k, "monpkg") == ["n1", "n2", "n3"])
     });
-    // Running everywhere: nothing to start, no error.
+    // Running everywhere: nothing to start, no error; its preview says so.
     succeeds(&cluster, 3, "cmrunpkg", &["monpkg"]);
+    assert_eq!(
+        succeeds(&cluster, 3, "cmrunpkg", &["-t", "monpkg"]),
+        "cmrunpkg -t: no package would start or halt\n"
+    );
 
     // cmrunpkg runs each package named and tells each refusal with its name: nosuch does
     // not exist, dbpkg runs already, and webpkg (halted above) runs all the same.

@@ -270,7 +270,8 @@ pub enum Request {
         base: Option<u64>,
     },
     /// cmrunpkg, cmhaltpkg, cmmodpkg -e/-d with -t: what the commands, in turn, would start
-    /// and halt, nothing done ([`Reply::Preview`]); Refused with the first refusal.
+    /// and halt, and why each command that would be refused would be, nothing done
+    /// ([`Reply::Preview`]); Refused as a whole when the cluster is not running here.
     Preview {
         /// The commands, in the order given.
         commands: Vec<PreviewCommand>,
@@ -1941,10 +1942,14 @@ impl Driver {
         while self.gate.is_writing() {
             let left = until.saturating_duration_since(std::time::Instant::now());
             match inputs.recv_timeout(left) {
-                Ok(Input::Written { result, .. }) => {
+                Ok(Input::Written { result, fatal }) => {
                     if let Err(e) = result {
-                        self.log
-                            .say(format_args!("cannot persist the node's state: {e}"));
+                        let what = if fatal {
+                            "the node's state"
+                        } else {
+                            "the shared map"
+                        };
+                        self.log.say(format_args!("cannot persist {what}: {e}"));
                     }
                     self.gate.written();
                 }
