@@ -179,24 +179,24 @@ fn package<'a>(snapshot: &'a Snapshot, name: &str) -> Result<&'a PackageRow, Str
         .ok_or_else(|| format!("package {name} does not exist"))
 }
 
-/// The `names` of packages the cluster has, and for each it does not have the error the
-/// commands tell (the others are still carried out, or previewed).
-fn known<'a>(
-    snapshot: &Snapshot,
+/// The `names` of packages the cluster has, with their rows, and for each it does not have
+/// the error the commands tell (the others are still carried out, or previewed).
+fn known<'a, 's>(
+    snapshot: &'s Snapshot,
     names: impl IntoIterator<Item = &'a String>,
-) -> (Vec<&'a String>, Vec<String>) {
+) -> (Vec<(&'a String, &'s PackageRow)>, Vec<String>) {
     let mut unknown = Vec::new();
-    let names = names
+    let rows = names
         .into_iter()
-        .filter(|name| match package(snapshot, name) {
-            Ok(_) => true,
+        .filter_map(|name| match package(snapshot, name) {
+            Ok(row) => Some((name, row)),
             Err(error) => {
                 unknown.push(error);
-                false
+                None
             }
         })
         .collect();
-    (names, unknown)
+    (rows, unknown)
 }
 
 /// Calls `method` on package `name` and turns a refusal into its message.
@@ -363,12 +363,11 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
     let (client, mut snapshot) = connect()?;
     if cli.preview {
         let mut commands = Vec::new();
-        let (names, unknown) = known(&snapshot, run_order(&snapshot, &cli.packages));
-        for name in names {
+        let (rows, unknown) = known(&snapshot, run_order(&snapshot, &cli.packages));
+        for (name, row) in rows {
             // As run_one asks: a multi-node package without -n on each node it may start on,
             // nothing when it runs on all of those already, and on this node when it may
             // start nowhere (for the cluster's refusal).
-            let row = package(&snapshot, name)?;
             if cli.node.is_none() && row.kind != PackageType::Failover {
                 let targets = instances_to_start(row);
                 let running = row.nodes.iter().any(|n| active(n.instance.state));
@@ -509,10 +508,10 @@ fn run_instances(
 pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
     let (client, snapshot) = connect()?;
     if cli.preview {
-        let (names, unknown) = known(&snapshot, halt_order(&snapshot, &cli.packages));
-        let commands: Vec<_> = names
+        let (rows, unknown) = known(&snapshot, halt_order(&snapshot, &cli.packages));
+        let commands: Vec<_> = rows
             .into_iter()
-            .map(|name| ("halt", name.clone(), cli.node.clone()))
+            .map(|(name, _)| ("halt", name.clone(), cli.node.clone()))
             .collect();
         return preview(&client, "cmhaltpkg", &commands, unknown);
     }
@@ -674,8 +673,8 @@ pub fn modify_package(cli: &ModifyPackage) -> Result<EachPackage, String> {
     if cli.preview {
         let operation = if cli.enable { "enable" } else { "disable" };
         let mut commands = Vec::new();
-        let (names, unknown) = known(&snapshot, &cli.packages);
-        for name in names {
+        let (rows, unknown) = known(&snapshot, &cli.packages);
+        for (name, _) in rows {
             if cli.nodes.is_empty() {
                 commands.push((operation, name.clone(), None));
             }
