@@ -292,6 +292,10 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../mof/interop/CIM_AbstractIndicationSubscription.mof"),
     ),
     (
+        "interop/CIM_CIMOMStatisticalData.mof",
+        include_str!("../mof/interop/CIM_CIMOMStatisticalData.mof"),
+    ),
+    (
         "interop/CIM_ElementConformsToProfile.mof",
         include_str!("../mof/interop/CIM_ElementConformsToProfile.mof"),
     ),
@@ -346,6 +350,10 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "interop/CIM_RegisteredSpecification.mof",
         include_str!("../mof/interop/CIM_RegisteredSpecification.mof"),
+    ),
+    (
+        "interop/CIM_StatisticalData.mof",
+        include_str!("../mof/interop/CIM_StatisticalData.mof"),
     ),
     (
         "interop/CIM_WBEMService.mof",

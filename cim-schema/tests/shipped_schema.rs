@@ -73,6 +73,8 @@ const DMTF_INTEROP: &[&str] = &[
     "CIM_WBEMService",
     "CIM_ObjectManager",
     "CIM_ObjectManagerCommunicationMechanism",
+    "CIM_StatisticalData",
+    "CIM_CIMOMStatisticalData",
     "CIM_Namespace",
     "CIM_ReferencedSpecification",
     "CIM_ReferencedProfile",

@@ -41,6 +41,8 @@ pub struct ObjectManager {
     /// classes and providers do not change once serving starts, and walking the superclass
     /// chains of every served class on every request is measurable.
     served: std::sync::RwLock<ServedCache>,
+    /// What the server has spent by operation type (CIM_CIMOMStatisticalData).
+    statistics: Arc<crate::statistics::Statistics>,
 }
 
 /// Served classes by namespace, then by requested class.
@@ -71,7 +73,14 @@ impl ObjectManager {
             providers: IndexMap::new(),
             host: host.into(),
             served: std::sync::RwLock::new(IndexMap::new()),
+            statistics: Arc::default(),
         }
+    }
+
+    /// The server's statistics by operation type: the listener counts into them, the
+    /// interop provider shows them.
+    pub fn statistics(&self) -> &Arc<crate::statistics::Statistics> {
+        &self.statistics
     }
 
     /// Registers `provider` for the instances whose creation class is `class` in `namespace`.

@@ -13,6 +13,7 @@ use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 use cim_schema::xml::{
@@ -32,6 +33,7 @@ use crate::methods;
 use crate::operations::{Item, Items, Outcome};
 use crate::pull::PullBatch;
 use crate::service::{Peer, Service};
+use crate::statistics::{Tally, INVOKE_METHOD};
 
 /// The extension URI of DSP0200's M-POST `Man:` header.
 const CIM_MAPPING_URI: &str = "http://www.dmtf.org/cim/mapping/http/v1.0";
@@ -203,6 +205,9 @@ pub enum ResponseBody {
     Streamed(Box<StreamBody>),
     /// Held in a spool file, sent with `Content-Length`.
     Spooled(SpooledBody),
+    /// Another body, counted into the server's statistics as it is sent (only while they
+    /// are gathered): the tally is counted when the body is dropped, once it is sent.
+    Counted(Box<ResponseBody>, Box<Tally>),
 }
 
 impl ResponseBody {
@@ -223,6 +228,15 @@ impl http_body::Body for ResponseBody {
             ResponseBody::Whole(body) => Pin::new(body).poll_frame(cx),
             ResponseBody::Streamed(body) => Pin::new(&mut **body).poll_frame(cx),
             ResponseBody::Spooled(body) => Pin::new(body).poll_frame(cx),
+            ResponseBody::Counted(body, tally) => {
+                let frame = Pin::new(&mut **body).poll_frame(cx);
+                if let Poll::Ready(Some(Ok(frame))) = &frame {
+                    if let Some(data) = frame.data_ref() {
+                        tally.sent(data.len() as u64);
+                    }
+                }
+                frame
+            }
         }
     }
 
@@ -231,6 +245,7 @@ impl http_body::Body for ResponseBody {
             ResponseBody::Whole(body) => body.is_end_stream(),
             ResponseBody::Streamed(body) => body.done,
             ResponseBody::Spooled(body) => body.remaining == 0,
+            ResponseBody::Counted(body, _) => body.is_end_stream(),
         }
     }
 
@@ -239,6 +254,7 @@ impl http_body::Body for ResponseBody {
             ResponseBody::Whole(body) => body.size_hint(),
             ResponseBody::Streamed(_) => http_body::SizeHint::default(),
             ResponseBody::Spooled(body) => http_body::SizeHint::with_exact(body.remaining),
+            ResponseBody::Counted(body, _) => body.size_hint(),
         }
     }
 }
@@ -256,14 +272,95 @@ pub async fn handle(
     } else {
         None
     };
-    let mut response = match serve(service, peer, request).await {
+    // While statistics are gathered: when the request arrived, and its head's size.
+    let statistics = service
+        .manager
+        .statistics()
+        .period()
+        .map(|period| (service.manager.statistics().clone(), period, Instant::now()));
+    let mut measure = Measure {
+        active: statistics.is_some(),
+        request_bytes: statistics
+            .as_ref()
+            .map_or(0, |_| request_head_bytes(&request)),
+        ..Measure::default()
+    };
+    let mut response = match serve(service, peer, request, &mut measure).await {
         Ok(response) => response,
         Err(error) => protocol_error_response(&error, &realm),
     };
+    let statistics = statistics.zip(measure.kind);
+    if let Some(((_, _, started), _)) = &statistics {
+        // DSP0200: the time the server took, in microseconds (pywbem's
+        // last_server_response_time), here to the response's head.
+        response.headers_mut().insert(
+            WBEM_SERVER_RESPONSE_TIME.name,
+            HeaderValue::from(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)),
+        );
+    }
     if let Some(ns) = extension {
         answer_within_extension(&mut response, &ns);
     }
+    if let Some(((statistics, period, started), kind)) = statistics {
+        let tally = Tally::new(
+            statistics,
+            period,
+            kind,
+            started,
+            measure.provider,
+            measure.request_bytes,
+        );
+        response = counted(response, tally);
+    }
     Ok(response)
+}
+
+/// The response with its head and body counted into `tally` as it is sent.
+fn counted(response: Response<ResponseBody>, mut tally: Tally) -> Response<ResponseBody> {
+    tally.sent(response_head_bytes(&response));
+    let (parts, body) = response.into_parts();
+    Response::from_parts(
+        parts,
+        ResponseBody::Counted(Box::new(body), Box::new(tally)),
+    )
+}
+
+/// What the statistics need of a request on its way (see [`crate::statistics`]).
+#[derive(Debug, Default)]
+struct Measure {
+    /// Statistics are gathered: measure.
+    active: bool,
+    /// The operation's type (an index in [`crate::statistics::KINDS`]), once it has one.
+    kind: Option<usize>,
+    /// The time the operation itself took.
+    provider: std::time::Duration,
+    /// The request's size: its head, then its body too.
+    request_bytes: u64,
+}
+
+/// The size of a request's head as sent: request line, header lines, blank line.
+fn request_head_bytes<B>(request: &Request<B>) -> u64 {
+    let line = request.method().as_str().len()
+        + request.uri().to_string().len()
+        + " HTTP/1.1\r\n".len()
+        + 1;
+    (line + headers_bytes(request.headers())) as u64
+}
+
+/// The size of a response's head as this server sets it: status line, header lines, blank
+/// line (hyper adds `Date`, and `Content-Length` where the body's size is known).
+fn response_head_bytes<B>(response: &Response<B>) -> u64 {
+    let status = response.status();
+    let line = "HTTP/1.1 200 \r\n".len() + status.canonical_reason().map_or(0, str::len);
+    (line + headers_bytes(response.headers())) as u64
+}
+
+fn headers_bytes(headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum::<usize>()
+        + 2
 }
 
 /// Marks the response to an M-POST as RFC 2774 and DSP0200 want it: `Ext:` says the
@@ -276,7 +373,7 @@ fn answer_within_extension(response: &mut Response<ResponseBody>, ns: &str) {
         body.trailer_prefix = Some(format!("{ns}-"));
     }
     let headers = response.headers_mut();
-    for header in [&CIM_OPERATION, &CIM_ERROR] {
+    for header in [&CIM_OPERATION, &CIM_ERROR, &WBEM_SERVER_RESPONSE_TIME] {
         if let Some(value) = headers.remove(&header.name) {
             if let Ok(name) = HeaderName::from_bytes(format!("{ns}-{}", header.spelling).as_bytes())
             {
@@ -334,6 +431,8 @@ const CIM_OBJECT: CimHeader = CimHeader::new("CIMObject", "cimobject");
 const CIM_BATCH: CimHeader = CimHeader::new("CIMBatch", "cimbatch");
 const CIM_PROTOCOL_VERSION: CimHeader = CimHeader::new("CIMProtocolVersion", "cimprotocolversion");
 const CIM_ERROR: CimHeader = CimHeader::new("CIMError", "cimerror");
+const WBEM_SERVER_RESPONSE_TIME: CimHeader =
+    CimHeader::new("WBEMServerResponseTime", "wbemserverresponsetime");
 
 fn header<'a>(
     headers: &'a HeaderMap,
@@ -580,6 +679,7 @@ async fn serve(
     service: Arc<Service>,
     peer: Peer,
     request: Request<hyper::body::Incoming>,
+    measure: &mut Measure,
 ) -> Result<Response<ResponseBody>, ProtocolError> {
     let (parts, body) = request.into_parts();
     if parts.method == Method::GET && parts.uri.path() == "/metrics" {
@@ -618,7 +718,8 @@ async fn serve(
         }
     })?
     .to_bytes();
-    dispatch(&service, &peer, &principal, &cim, &body)
+    measure.request_bytes += body.len() as u64;
+    dispatch(&service, &peer, &principal, &cim, &body, measure)
 }
 
 /// `GET /metrics` of an authenticated user: 200 with the metrics, 404 when this agent has
@@ -659,6 +760,7 @@ fn dispatch(
     principal: &Principal,
     cim: &CimHeaders<'_>,
     body: &[u8],
+    measure: &mut Measure,
 ) -> Result<Response<ResponseBody>, ProtocolError> {
     let message = decode(body, &service.config.limits.xml)
         .map_err(|error| ProtocolError::from_decode(&error))?;
@@ -685,7 +787,12 @@ fn dispatch(
                     cim.object, call.namespace
                 )));
             }
+            let started = measure.active.then(Instant::now);
             let outcome = service.intrinsic(principal, peer, call);
+            if let Some(started) = started {
+                measure.kind = Some(crate::statistics::intrinsic_kind(call.name.as_str()));
+                measure.provider = started.elapsed();
+            }
             let holding = Holding {
                 bytes_max: service.config.limits.buffered_response_bytes_max,
                 spool_dir: service.config.spool_dir.as_deref(),
@@ -713,7 +820,12 @@ fn dispatch(
                     cim.object
                 )));
             }
+            let started = measure.active.then(Instant::now);
             let response = service.extrinsic(principal, peer, call);
+            if let Some(started) = started {
+                measure.kind = Some(INVOKE_METHOD);
+                measure.provider = started.elapsed();
+            }
             let message = Message::new(
                 message.id.clone(),
                 MessageBody::Response(CimResponse::Method(response)),
@@ -740,8 +852,16 @@ pub fn answer(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response<ResponseBody> {
-    let result = check_headers(method, http::Version::HTTP_11, headers)
-        .and_then(|cim| dispatch(service, peer, principal, &cim, body));
+    let result = check_headers(method, http::Version::HTTP_11, headers).and_then(|cim| {
+        dispatch(
+            service,
+            peer,
+            principal,
+            &cim,
+            body,
+            &mut Measure::default(),
+        )
+    });
     match result {
         Ok(response) => response,
         Err(error) => protocol_error_response(&error, &service.config.realm),
@@ -1432,6 +1552,47 @@ mod tests {
         // The body went out in part; it is not a complete message.
         assert!(body.len() > STREAM_THRESHOLD_BYTES);
         assert!(decode(&body, &cim_schema::xml::Limits::DEFAULT).is_err());
+    }
+
+    #[test]
+    fn a_counted_stream_keeps_its_prefixed_trailers_and_counts_every_byte() {
+        let outcome = items_then(
+            1000,
+            Some(OperationError::ServerLimitsExceeded("too long".into())),
+        );
+        let mut response = enumerate(
+            "7",
+            outcome,
+            &headers(true),
+            &holding(usize::MAX, None, &spools(8)),
+        );
+        answer_within_extension(&mut response, "73");
+        let statistics = Arc::new(crate::statistics::Statistics::new());
+        statistics.set_gathering(true);
+        let kind = crate::statistics::intrinsic_kind("EnumerateInstances");
+        let tally = Tally::new(
+            statistics.clone(),
+            statistics.period().unwrap(),
+            kind,
+            Instant::now(),
+            std::time::Duration::ZERO,
+            500,
+        );
+        let head = response_head_bytes(&response);
+        let response = counted(response, tally);
+        assert_eq!(
+            statistics.figures(kind).operations,
+            0,
+            "counted before it was sent"
+        );
+        let (body, trailers) = frames(response);
+        let trailers = trailers.expect("a trailer");
+        assert_eq!(trailers.get("73-CIMStatusCode").unwrap(), "27");
+        assert!(body.len() > STREAM_THRESHOLD_BYTES);
+        let figures = statistics.figures(kind);
+        assert_eq!(figures.operations, 1);
+        assert_eq!(figures.request_bytes, 500);
+        assert_eq!(figures.response_bytes, head + body.len() as u64);
     }
 
     #[test]

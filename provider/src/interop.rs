@@ -13,7 +13,9 @@ use cim_schema::model::{
 
 use crate::cimom::ObjectManager;
 use crate::error::OperationError;
-use crate::provider::{InstanceProvider, Instances, RequestContext};
+use crate::package_jobs::{interval, timestamp};
+use crate::provider::{InstanceProvider, Instances, MethodOutput, RequestContext};
+use crate::statistics::{Figure, Statistics, KINDS};
 
 /// The interop namespace as the repository spells it.
 pub const INTEROP: &str = "root/interop";
@@ -29,7 +31,14 @@ pub const CLASSES: &[&str] = &[
     INDICATION_SERVICE_CLASS,
     "CIM_IndicationServiceCapabilities",
     "CIM_ElementCapabilities",
+    STATISTICS_CLASS,
 ];
+
+/// The class of the server's statistics by operation type.
+pub const STATISTICS_CLASS: &str = "CIM_CIMOMStatisticalData";
+
+/// The one property of CIM_ObjectManager a client may modify.
+const GATHER: &str = "GatherStatisticalData";
 
 /// The class of the indication service's instance: CIM_IndicationService with counters.
 pub const INDICATION_SERVICE_CLASS: &str = "CIMGuard_IndicationService";
@@ -171,6 +180,9 @@ pub struct InteropProvider {
     /// By creation class.
     instances: indexmap::IndexMap<Name, Vec<(InstancePath, Arc<Instance>)>>,
     counters: Arc<IndicationCounters>,
+    /// The server's statistics, read at each request; gathering is turned on and off
+    /// through CIM_ObjectManager.GatherStatisticalData.
+    statistics: Arc<Statistics>,
 }
 
 impl InteropProvider {
@@ -190,6 +202,7 @@ impl InteropProvider {
         let provider = Arc::new(InteropProvider {
             instances,
             counters: settings.indication_counters.clone(),
+            statistics: manager.statistics().clone(),
         });
         for class in CLASSES {
             manager.register(INTEROP, class, provider.clone())?;
@@ -251,6 +264,7 @@ impl InteropProvider {
             let conformance = Arc::new(InteropProvider {
                 instances: by_class,
                 counters: provider.counters.clone(),
+                statistics: provider.statistics.clone(),
             });
             manager.register(&namespace, "CIM_ElementConformsToProfile", conformance)?;
         }
@@ -273,15 +287,217 @@ impl InstanceProvider for InteropProvider {
             for (_, instance) in &mut found {
                 let instance = Arc::make_mut(instance);
                 for (name, value, _) in counters {
-                    if let Some(declared) = instance.property(name) {
-                        let mut property = declared.clone();
-                        property.value = Some(counter_value(name, value));
-                        instance.set(property);
-                    }
+                    set_value(instance, name, counter_value(name, value));
+                }
+            }
+        } else if class.as_str().eq_ignore_ascii_case("CIM_ObjectManager") {
+            let gathering = self.statistics.gathering();
+            for (_, instance) in &mut found {
+                set_value(Arc::make_mut(instance), GATHER, Value::Boolean(gathering));
+            }
+        } else if class.as_str().eq_ignore_ascii_case(STATISTICS_CLASS) {
+            let since = timestamp(self.statistics.since());
+            let now = timestamp(std::time::SystemTime::now());
+            for (_, instance) in &mut found {
+                let Some(kind) = statistics_kind(instance) else {
+                    continue;
+                };
+                let figures = self.statistics.figures(kind);
+                let instance = Arc::make_mut(instance);
+                for (name, value) in [
+                    ("StartStatisticTime", Value::Datetime(since)),
+                    ("StatisticTime", Value::Datetime(now)),
+                    ("NumberOfOperations", Value::Uint64(figures.operations)),
+                    ("CimomElapsedTime", Value::Datetime(interval(figures.cimom))),
+                    (
+                        "ProviderElapsedTime",
+                        Value::Datetime(interval(figures.provider)),
+                    ),
+                    ("RequestSize", Value::Uint64(figures.request_bytes)),
+                    ("ResponseSize", Value::Uint64(figures.response_bytes)),
+                ] {
+                    set_value(instance, name, value);
                 }
             }
         }
         Ok(Box::new(found.into_iter().map(Ok)))
+    }
+
+    /// CIM_ObjectManager.GatherStatisticalData, and only it, may change (FULL_ADMIN, as every
+    /// modification; audited by the service).
+    fn modify(
+        &self,
+        context: &RequestContext,
+        path: &InstancePath,
+        instance: Instance,
+        property_list: Option<&[Name]>,
+    ) -> Result<(), OperationError> {
+        if !path
+            .class_name
+            .as_str()
+            .eq_ignore_ascii_case("CIM_ObjectManager")
+        {
+            return Err(OperationError::NotSupported(format!(
+                "instances of {} cannot be modified",
+                path.class_name
+            )));
+        }
+        let current = self.get(context, path)?;
+        let mut gather = None;
+        for property in instance.properties.values() {
+            if property_list.is_some_and(|list| !list.contains(&property.name)) {
+                continue;
+            }
+            if property.name.as_str().eq_ignore_ascii_case(GATHER) {
+                match property.value {
+                    Some(Value::Boolean(on)) => gather = Some(on),
+                    _ => {
+                        return Err(OperationError::parameter(format!(
+                            "{GATHER} must be true or false"
+                        )))
+                    }
+                }
+            } else if current.value(property.name.as_str()) == property.value.as_ref() {
+                continue;
+            } else if path.key(property.name.as_str()).is_some() {
+                return Err(OperationError::parameter(format!(
+                    "key property {} cannot change",
+                    property.name
+                )));
+            } else {
+                return Err(OperationError::NotSupported(format!(
+                    "CIM_ObjectManager.{} cannot be modified: only {GATHER} can",
+                    property.name
+                )));
+            }
+        }
+        if let Some(list) = property_list {
+            if let Some(missing) = list
+                .iter()
+                .find(|name| instance.property(name.as_str()).is_none())
+            {
+                return Err(OperationError::parameter(format!(
+                    "{missing} is in the PropertyList but not in the instance"
+                )));
+            }
+        }
+        if let Some(on) = gather {
+            if self.statistics.set_gathering(on) {
+                tracing::info!(
+                    principal = %context.principal,
+                    "statistics gathering turned {}",
+                    if on { "on" } else { "off" }
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// ResetSelectedStats of a CIM_CIMOMStatisticalData instance: "All" (first element) or
+    /// the names of the figures to set to zero.
+    fn invoke(
+        &self,
+        context: &RequestContext,
+        target: &ObjectPath,
+        method: &cim_schema::model::Method,
+        params: Vec<(Name, Option<Value>)>,
+    ) -> Result<MethodOutput, OperationError> {
+        let ObjectPath::Instance(path) = target else {
+            return Err(OperationError::parameter(format!(
+                "method {} is not static: invoke it on an instance",
+                method.name
+            )));
+        };
+        if !method
+            .name
+            .as_str()
+            .eq_ignore_ascii_case("ResetSelectedStats")
+            || !path
+                .class_name
+                .as_str()
+                .eq_ignore_ascii_case(STATISTICS_CLASS)
+        {
+            return Err(OperationError::NotSupported(format!(
+                "method {} is not supported by this provider",
+                method.name
+            )));
+        }
+        let kind = self
+            .instances
+            .get(&Name::new(STATISTICS_CLASS))
+            .into_iter()
+            .flatten()
+            .find(|(candidate, _)| crate::provider::same_keys(candidate, path))
+            .and_then(|(_, instance)| statistics_kind(instance))
+            .ok_or_else(|| crate::provider::not_found(path))?;
+        let selected: Vec<String> = match params
+            .into_iter()
+            .find(|(name, _)| name.as_str().eq_ignore_ascii_case("SelectedStatistics"))
+            .and_then(|(_, value)| value)
+        {
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|item| match item {
+                    Some(Value::String(text)) => Ok(text),
+                    _ => Err(OperationError::parameter(
+                        "SelectedStatistics holds a NULL element",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => Vec::new(),
+        };
+        let figures: Vec<Figure> = match selected.first() {
+            None => {
+                return Err(OperationError::parameter(
+                    "SelectedStatistics names no statistic: give \"All\" or property names",
+                ))
+            }
+            Some(first) if first.eq_ignore_ascii_case("All") => vec![
+                Figure::Operations,
+                Figure::CimomTime,
+                Figure::ProviderTime,
+                Figure::RequestSize,
+                Figure::ResponseSize,
+            ],
+            Some(_) => selected
+                .iter()
+                .map(|name| {
+                    Figure::by_property(name).ok_or_else(|| {
+                        OperationError::parameter(format!(
+                            "SelectedStatistics: {name} is not a statistic of {STATISTICS_CLASS}"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        self.statistics.reset(kind, &figures);
+        tracing::info!(
+            principal = %context.principal,
+            operation = KINDS[kind].name,
+            "statistics reset"
+        );
+        Ok(MethodOutput {
+            return_value: Some(Value::Uint32(0)),
+            out_params: Vec::new(),
+        })
+    }
+}
+
+/// The operation type (an index in [`KINDS`]) a CIM_CIMOMStatisticalData instance shows, by
+/// its ElementName.
+fn statistics_kind(instance: &Instance) -> Option<usize> {
+    match instance.value("ElementName") {
+        Some(Value::String(name)) => crate::statistics::kind_named(name),
+        _ => None,
+    }
+}
+
+/// Sets a property the instance's class declares (the instance already holds it).
+fn set_value(instance: &mut Instance, name: &str, value: Value) {
+    if let Some(declared) = instance.property(name) {
+        let mut property = declared.clone();
+        property.value = Some(value);
+        instance.set(property);
     }
 }
 
@@ -401,6 +617,56 @@ fn build(
     )?;
     let object_manager_path = object_manager.0.clone();
     out.push(object_manager);
+    // One instance per operation type, in KINDS order (the figures are read at each request).
+    for kind in KINDS {
+        let mut values = vec![
+            (
+                "InstanceID",
+                string(format!(
+                    "CIM_CIMOMStatisticalData:{manager_name}:{}",
+                    kind.name
+                )),
+            ),
+            ("ElementName", string(kind.name)),
+            ("OperationType", Value::Uint16(kind.operation_type)),
+            (
+                "StartStatisticTime",
+                Value::Datetime(timestamp(std::time::SystemTime::now())),
+            ),
+            (
+                "StatisticTime",
+                Value::Datetime(timestamp(std::time::SystemTime::now())),
+            ),
+            (
+                "SampleInterval",
+                Value::Datetime(interval(std::time::Duration::ZERO)),
+            ),
+            ("NumberOfOperations", Value::Uint64(0)),
+            (
+                "CimomElapsedTime",
+                Value::Datetime(interval(std::time::Duration::ZERO)),
+            ),
+            (
+                "ProviderElapsedTime",
+                Value::Datetime(interval(std::time::Duration::ZERO)),
+            ),
+            ("RequestSize", Value::Uint64(0)),
+            ("ResponseSize", Value::Uint64(0)),
+        ];
+        if kind.operation_type == 1 {
+            values.push(("OtherOperationType", string(kind.name)));
+        }
+        let (path, mut instance) = builder.instance(STATISTICS_CLASS, values)?;
+        if kind.operation_type != 1 {
+            // NULL for the types DMTF names, as its description wants.
+            instance.set(Property::new(
+                Name::new("OtherOperationType"),
+                cim_schema::model::CimType::String,
+                None,
+            ));
+        }
+        out.push((path, instance));
+    }
     let counters = settings
         .indication_counters
         .values()

@@ -34,4 +34,5 @@ mod repoll;
 pub mod server;
 pub mod service;
 pub mod serviceguard;
+pub mod statistics;
 pub mod subscriptions;

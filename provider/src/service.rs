@@ -457,14 +457,58 @@ fn describe_target(call: &IMethodCall) -> String {
         .or_else(|| call.param("ModifiedInstance"))
         .or_else(|| call.param("NewInstance"));
     match path {
-        Some(Data::InstanceName(path) | Data::NamedInstance(path, _)) => {
-            ObjectPath::Instance(path.clone())
+        Some(Data::NamedInstance(path, instance)) => {
+            let uri = ObjectPath::Instance(path.clone())
                 .to_wbem_uri()
-                .unwrap_or_else(|_| path.class_name.to_string())
+                .unwrap_or_else(|_| path.class_name.to_string());
+            format!("{uri} [{}]", modified_properties(call, instance))
         }
+        Some(Data::InstanceName(path)) => ObjectPath::Instance(path.clone())
+            .to_wbem_uri()
+            .unwrap_or_else(|_| path.class_name.to_string()),
         Some(Data::Instance(instance)) => instance.class_name.to_string(),
         _ => String::new(),
     }
+}
+
+/// What a ModifyInstance sets, for the audit: the properties of its PropertyList (all of the
+/// instance's without one), with the value of a boolean or a number (other values, which may
+/// be long or private, are left out).
+fn modified_properties(call: &IMethodCall, instance: &cim_schema::model::Instance) -> String {
+    use cim_schema::model::Value;
+    use cim_schema::xml::{Data, Untyped};
+    let listed: Option<Vec<String>> = match call.param("PropertyList") {
+        Some(Data::Untyped(Untyped::Array(names))) => {
+            Some(names.iter().flatten().cloned().collect())
+        }
+        _ => None,
+    };
+    let names: Vec<String> = listed.unwrap_or_else(|| {
+        instance
+            .properties
+            .values()
+            .map(|p| p.name.to_string())
+            .collect()
+    });
+    let described: Vec<String> = names
+        .iter()
+        .map(|name| {
+            let value = match instance.value(name) {
+                Some(Value::Boolean(v)) => v.to_string(),
+                Some(Value::Uint8(v)) => v.to_string(),
+                Some(Value::Uint16(v)) => v.to_string(),
+                Some(Value::Uint32(v)) => v.to_string(),
+                Some(Value::Uint64(v)) => v.to_string(),
+                Some(Value::Sint8(v)) => v.to_string(),
+                Some(Value::Sint16(v)) => v.to_string(),
+                Some(Value::Sint32(v)) => v.to_string(),
+                Some(Value::Sint64(v)) => v.to_string(),
+                _ => return name.clone(),
+            };
+            format!("{name}={value}")
+        })
+        .collect();
+    format!("set {}", described.join(", "))
 }
 
 fn auth_error(error: &AuthError, peer: &Peer) -> ProtocolError {

@@ -23,7 +23,9 @@
 //! `WBEM_BENCH_BARE_ARGS` (extra flags for bare_hyper, e.g. `--header-read-timeout 30`);
 //! `WBEM_BENCH_CMWBEMD` (the cmwbemd binary; default `cmwbemd` beside this benchmark's binaries
 //! in target/release); `WBEM_BENCH_PERF=cmwbemd:https:1` (server:scheme:clients) records that
-//! run of the server with `perf record --call-graph dwarf` into `target/wbem-cmwbemd-https-1.perf.data`.
+//! run of the server with `perf record --call-graph dwarf` into `target/wbem-cmwbemd-https-1.perf.data`;
+//! `WBEM_BENCH_STATISTICS=1` turns cmwbemd's statistics gathering on (GatherStatisticalData)
+//! before the load runs, to measure what it costs.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader};
@@ -800,6 +802,42 @@ async fn reference_body(target: &Target, request: &[u8]) -> anyhow::Result<Vec<u
     Ok(body)
 }
 
+/// Turns cmwbemd's statistics gathering on with a ModifyInstance of the object manager whose
+/// `INSTANCENAME` the reference body holds.
+async fn gather_statistics(
+    target: &Target,
+    address: SocketAddr,
+    reference: &[u8],
+) -> anyhow::Result<()> {
+    let text = String::from_utf8_lossy(reference);
+    let start = text
+        .find("<INSTANCENAME")
+        .ok_or_else(|| anyhow!("no INSTANCENAME in the reference body"))?;
+    let end = text[start..]
+        .find("</INSTANCENAME>")
+        .map(|at| start + at + "</INSTANCENAME>".len())
+        .ok_or_else(|| anyhow!("no end of INSTANCENAME in the reference body"))?;
+    let request = cim_request(
+        address,
+        "ModifyInstance",
+        "root/interop",
+        &requests::gather_statistics(&text[start..end], true),
+        false,
+    );
+    let mut connection = target.connect().await?;
+    let mut body = Vec::new();
+    let head = connection.exchange(&request, &mut body).await?;
+    if head.status != 200 || memmem::find(&body, b"<ERROR").is_some() {
+        bail!(
+            "turning statistics on failed: HTTP {}\n{}",
+            head.status,
+            String::from_utf8_lossy(&body)
+        );
+    }
+    eprintln!("cmwbemd: statistics gathering on");
+    Ok(())
+}
+
 /// The load scenarios (HTTP and HTTPS, 1 and 8 clients, `repeat` times each) against every
 /// server in turn, interleaved run by run so that a change in the machine's background load
 /// falls on all of them alike; one list of results per server.
@@ -1327,8 +1365,13 @@ async fn run(settings: &Settings) -> anyhow::Result<Report> {
         &requests::enumerate_object_manager(),
         false,
     );
-    let expected: Arc<[u8]> =
+    let mut expected: Arc<[u8]> =
         Arc::from(reference_body(&Target::plain(cmwbemd.http), &probe).await?);
+    if std::env::var("WBEM_BENCH_STATISTICS").is_ok_and(|v| v == "1") {
+        gather_statistics(&Target::plain(cmwbemd.http), cmwbemd.http, &expected).await?;
+        // The object manager now says GatherStatisticalData TRUE.
+        expected = Arc::from(reference_body(&Target::plain(cmwbemd.http), &probe).await?);
+    }
     let body_file = scratch.path().join("body.xml");
     std::fs::write(&body_file, &expected)?;
     let bare_tls = scratch.path().join("bare-tls");

@@ -4,7 +4,7 @@
 Usage: server_ops.py GROUP --url https://127.0.0.1:PORT --ca-certs CA.pem [options]
 
 Each group (classes, instances, associations, class_result_class, reference_keys, pull,
-pull_limits, queries, instance_writes, subscriptions, methods, wbemserver, access) is a list of checks, each one operation or a few,
+pull_limits, queries, instance_writes, subscriptions, methods, statistics, wbemserver, access) is a list of checks, each one operation or a few,
 positive and negative. Every check runs even when an earlier one failed; the script prints
 `ok GROUP/CHECK` or `FAIL GROUP/CHECK: why` for each and exits 1 when any failed, so the Rust
 test that runs a group shows every failure at once, with pywbem's own error text.
@@ -1483,6 +1483,138 @@ def method_bad_parameter(ctx):
                                                [("NoSuchParameter", Uint16(1))]))
 
 
+# --- statistics ----------------------------------------------------------------------------
+
+STATISTICS = "CIM_CIMOMStatisticalData"
+
+
+def statistics_by_operation(ctx):
+    """CIM_CIMOMStatisticalData by operation name (OtherOperationType for Other); reading
+    them is itself one EnumerateInstances."""
+    rows = {}
+    for instance in ctx.conn.EnumerateInstances(STATISTICS, namespace=INTEROP):
+        name = instance["ElementName"]
+        if instance["OperationType"] == 1:
+            expect(instance["OtherOperationType"] == name,
+                   f"{name}: OtherOperationType {instance['OtherOperationType']!r}")
+        else:
+            expect(instance["OtherOperationType"] is None,
+                   f"{name}: OtherOperationType {instance['OtherOperationType']!r} is not NULL")
+        rows[name] = instance
+    return rows
+
+
+def set_gathering(ctx, on):
+    manager = ctx.conn.GetInstance(ctx.object_manager_path())
+    manager["GatherStatisticalData"] = on
+    ctx.conn.ModifyInstance(manager, PropertyList=["GatherStatisticalData"])
+
+
+def elapsed_seconds(instance, prop):
+    value = instance[prop]
+    expect(value.is_interval, f"{prop} is not an interval: {value}")
+    return value.timedelta.total_seconds()
+
+
+@check("statistics")
+def statistics_off_at_start(ctx):
+    manager = ctx.conn.GetInstance(ctx.object_manager_path())
+    expect(manager["GatherStatisticalData"] is False,
+           f"GatherStatisticalData {manager['GatherStatisticalData']!r} at start")
+    expect(ctx.conn.last_server_response_time is None,
+           "WBEMServerResponseTime was sent while statistics are off")
+    rows = statistics_by_operation(ctx)
+    expect(rows.get("GetInstance") is not None and rows["GetInstance"]["OperationType"] == 4,
+           f"no GetInstance (4) row: {sorted(rows)}")
+    expect("OpenEnumerateInstances" in rows and "InvokeMethod" in rows,
+           f"no rows for the pull operations and methods: {sorted(rows)}")
+    busy = [n for n, i in rows.items() if i["NumberOfOperations"] != 0]
+    expect(busy == [], f"operations counted while statistics are off: {busy}")
+
+
+@check("statistics")
+def statistics_count_each_operation(ctx):
+    set_gathering(ctx, True)
+    try:
+        path = ctx.object_manager_path()
+        request_bodies = reply_bodies = 0
+        for _ in range(3):
+            ctx.conn.GetInstance(path)
+            expect(ctx.conn.last_server_response_time is not None
+                   and ctx.conn.last_server_response_time > 0,
+                   "no WBEMServerResponseTime while statistics are gathered")
+            request_bodies += ctx.conn.last_request_len
+            reply_bodies += ctx.conn.last_reply_len
+        ctx.pull_conn.OpenEnumerateInstances("CIM_Namespace", namespace=INTEROP,
+                                             MaxObjectCount=10)
+        rows = statistics_by_operation(ctx)
+        get = rows["GetInstance"]
+        expect(get["NumberOfOperations"] == 3,
+               f"GetInstance counted {get['NumberOfOperations']} times, 3 were made")
+        # The bodies, and the HTTP heads (a few hundred bytes each); the responses went out
+        # gzipped (pywbem accepts it), so their size is at most that of the bodies.
+        expect(request_bodies + 3 * 50 < get["RequestSize"] < request_bodies + 3 * 1000,
+               f"RequestSize {get['RequestSize']} bytes for 3 bodies of {request_bodies} "
+               f"bytes in all")
+        expect(3 * 50 < get["ResponseSize"] < reply_bodies + 3 * 1000,
+               f"ResponseSize {get['ResponseSize']} bytes for 3 bodies of {reply_bodies} "
+               f"bytes in all")
+        expect(elapsed_seconds(get, "CimomElapsedTime")
+               + elapsed_seconds(get, "ProviderElapsedTime") > 0, "no time counted")
+        expect(rows["OpenEnumerateInstances"]["NumberOfOperations"] == 1,
+               "OpenEnumerateInstances not counted as Other")
+        expect(rows["ModifyInstance"]["NumberOfOperations"] == 0,
+               "the ModifyInstance that turned gathering on was counted")
+        started = get["StartStatisticTime"].datetime
+        expect(get["StatisticTime"].datetime >= started, "StatisticTime before the start")
+        # ResetSelectedStats of one figure, then of all.
+        result, _ = ctx.conn.InvokeMethod("ResetSelectedStats", get.path,
+                                          SelectedStatistics=["NumberOfOperations"])
+        expect(result == 0, f"ResetSelectedStats returned {result}")
+        rows = statistics_by_operation(ctx)
+        expect(rows["GetInstance"]["NumberOfOperations"] == 0
+               and rows["GetInstance"]["RequestSize"] == get["RequestSize"],
+               "ResetSelectedStats(NumberOfOperations) reset the wrong figures")
+        expect(rows["InvokeMethod"]["NumberOfOperations"] == 1
+               and rows["InvokeMethod"]["OperationType"] == 1,
+               "the method call was not counted as Other/InvokeMethod")
+        expect(rows["OpenEnumerateInstances"]["NumberOfOperations"] == 1,
+               "resetting GetInstance's figures reset another operation's")
+        result, _ = ctx.conn.InvokeMethod("ResetSelectedStats", get.path,
+                                          SelectedStatistics=["All"])
+        expect(result == 0, f"ResetSelectedStats(All) returned {result}")
+        after = statistics_by_operation(ctx)["GetInstance"]
+        expect(after["RequestSize"] == 0 and after["ResponseSize"] == 0,
+               "ResetSelectedStats(All) left figures")
+        expect_error(4, "ResetSelectedStats of a property that is no statistic",
+                     lambda: ctx.conn.InvokeMethod("ResetSelectedStats", get.path,
+                                                   SelectedStatistics=["ElementName"]))
+        expect_error(4, "ResetSelectedStats with no statistic named",
+                     lambda: ctx.conn.InvokeMethod("ResetSelectedStats", get.path,
+                                                   SelectedStatistics=[]))
+    finally:
+        set_gathering(ctx, False)
+    manager = ctx.conn.GetInstance(ctx.object_manager_path())
+    expect(manager["GatherStatisticalData"] is False, "gathering is still on")
+    expect(ctx.conn.last_server_response_time is None,
+           "WBEMServerResponseTime was sent after statistics were turned off")
+    busy = [n for n, i in statistics_by_operation(ctx).items() if i["NumberOfOperations"]]
+    expect(busy == [], f"figures shown while statistics are off: {busy}")
+
+
+@check("statistics")
+def statistics_modify_errors(ctx):
+    manager = ctx.conn.GetInstance(ctx.object_manager_path())
+    manager["GatherStatisticalData"] = CIMProperty("GatherStatisticalData", None, type="boolean")
+    expect_error(4, "ModifyInstance setting GatherStatisticalData to NULL",
+                 lambda: ctx.conn.ModifyInstance(manager,
+                                                 PropertyList=["GatherStatisticalData"]))
+    row = ctx.conn.EnumerateInstances(STATISTICS, namespace=INTEROP)[0]
+    row["NumberOfOperations"] = pywbem.Uint64(5)
+    expect_error(7, "ModifyInstance of a statistics instance",
+                 lambda: ctx.conn.ModifyInstance(row, PropertyList=["NumberOfOperations"]))
+
+
 # --- WBEMServer ----------------------------------------------------------------------------
 
 
@@ -1545,6 +1677,19 @@ def monitor_reads_but_does_not_write(ctx):
     try:
         instances = monitor.EnumerateInstances("CIM_ObjectManager", namespace=INTEROP)
         expect(len(instances) == 1, "MONITOR cannot read the object manager")
+        manager = instances[0]
+        manager["GatherStatisticalData"] = True
+        expect_error(2, "ModifyInstance of GatherStatisticalData by a MONITOR user",
+                     lambda: monitor.ModifyInstance(manager,
+                                                    PropertyList=["GatherStatisticalData"]))
+        statistics = monitor.EnumerateInstanceNames("CIM_CIMOMStatisticalData",
+                                                    namespace=INTEROP)
+        expect(statistics, "MONITOR cannot read the server's statistics")
+        expect_error(2, "ResetSelectedStats by a MONITOR user",
+                     lambda: monitor.InvokeMethod("ResetSelectedStats", statistics[0],
+                                                  SelectedStatistics=["All"]))
+        expect(admin.GetInstance(manager.path)["GatherStatisticalData"] is False,
+               "a refused ModifyInstance turned statistics on")
         monitor.GetInstance(subscription_path)
         # MONITOR manages its own subscriptions: it may create, change and delete its own
         # filter, and only its own.

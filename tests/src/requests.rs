@@ -71,6 +71,20 @@ pub fn enumerate_object_manager() -> String {
     )
 }
 
+/// ModifyInstance of the CIM_ObjectManager named by `instance_name` (its `INSTANCENAME`
+/// element) setting GatherStatisticalData to `on`, as `pywbemcli statistics server-on` does.
+pub fn gather_statistics(instance_name: &str, on: bool) -> String {
+    let value = if on { "TRUE" } else { "FALSE" };
+    imethod_call(
+        1004,
+        "ModifyInstance",
+        "root/interop",
+        &format!(
+            r#"<IPARAMVALUE NAME="ModifiedInstance"><VALUE.NAMEDINSTANCE>{instance_name}<INSTANCE CLASSNAME="CIM_ObjectManager"><PROPERTY NAME="GatherStatisticalData" TYPE="boolean"><VALUE>{value}</VALUE></PROPERTY></INSTANCE></VALUE.NAMEDINSTANCE></IPARAMVALUE><IPARAMVALUE NAME="PropertyList"><VALUE.ARRAY><VALUE>GatherStatisticalData</VALUE></VALUE.ARRAY></IPARAMVALUE>"#
+        ),
+    )
+}
+
 /// Associators of the registered profiles through CIM_ReferencedProfile: a traversal, as
 /// pywbem's `WBEMServer` makes them.
 pub fn associators_referenced_profile() -> String {

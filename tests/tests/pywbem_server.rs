@@ -125,6 +125,11 @@ fn methods() {
 }
 
 #[test]
+fn server_statistics() {
+    group("statistics");
+}
+
+#[test]
 fn wbem_server() {
     group("wbemserver");
 }
@@ -238,6 +243,49 @@ fn pywbemcli_smoke() {
         &agent,
         &mut pywbemcli(&agent, &["namespace", "list"]),
         &["root/interop", "root/cimv2"],
+    );
+}
+
+/// pywbemcli's `statistics` commands: gathering turned on with `server-on`, the operations
+/// made since shown by `server-show`, turned off with `server-off`.
+#[test]
+fn pywbemcli_server_statistics() {
+    let agent = start(ANONYMOUS);
+    expect_output(
+        &agent,
+        &mut pywbemcli(&agent, &["statistics", "server-on"]),
+        &["Server statistics gathering set to on"],
+    );
+    expect_output(
+        &agent,
+        &mut pywbemcli(
+            &agent,
+            &[
+                "instance",
+                "enumerate",
+                "CIM_Namespace",
+                "--namespace",
+                "root/interop",
+            ],
+        ),
+        &["instance of CIM_Namespace"],
+    );
+    // One pywbemcli command makes several operations; each kind made shows a row starting
+    // with its name (the enumeration went by the pull operations, pywbemcli's default).
+    expect_output(
+        &agent,
+        &mut pywbemcli(&agent, &["-o", "plain", "statistics", "server-show"]),
+        &["\nOpenEnumerateInstances ", "\nGetClass "],
+    );
+    expect_output(
+        &agent,
+        &mut pywbemcli(&agent, &["statistics", "server-off"]),
+        &["Server statistics gathering set to off"],
+    );
+    expect_output(
+        &agent,
+        &mut pywbemcli(&agent, &["statistics", "status"]),
+        &["server statistics gathering  off"],
     );
 }
 

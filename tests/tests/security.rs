@@ -406,6 +406,21 @@ fn operations() -> Vec<Operation> {
         iparam("InstanceName", &package()),
         FullAdmin,
     );
+    // Turning the server's statistics on (CIM_ObjectManager.GatherStatisticalData).
+    intrinsic(
+        "ModifyInstance",
+        "root/interop",
+        iparam(
+            "ModifiedInstance",
+            &format!(
+                "<VALUE.NAMEDINSTANCE>{}<INSTANCE CLASSNAME=\"CIM_ObjectManager\">\
+                 <PROPERTY NAME=\"GatherStatisticalData\" TYPE=\"boolean\"><VALUE>TRUE</VALUE>\
+                 </PROPERTY></INSTANCE></VALUE.NAMEDINSTANCE>",
+                instance_name("CIM_ObjectManager", "Name", "cimguard:x")
+            ),
+        ),
+        FullAdmin,
+    );
     intrinsic(
         "SetProperty",
         "root/cimv2",
@@ -532,6 +547,15 @@ fn operations() -> Vec<Operation> {
     ] {
         extrinsic("CIM_RegisteredProfile", method, None, "", Monitor);
     }
+    // The server's statistics (served in root/interop; the role is checked before the
+    // class is looked up).
+    extrinsic(
+        "CIM_CIMOMStatisticalData",
+        "ResetSelectedStats",
+        None,
+        "",
+        FullAdmin,
+    );
     list
 }
 
