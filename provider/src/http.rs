@@ -1554,8 +1554,8 @@ mod tests {
         assert!(decode(&body, &cim_schema::xml::Limits::DEFAULT).is_err());
     }
 
-    #[test]
-    fn a_counted_stream_keeps_its_prefixed_trailers_and_counts_every_byte() {
+    /// A streamed answer to an M-POST (prefix 73) that fails after 1,000 instances.
+    fn m_post_stream_failing() -> Response<ResponseBody> {
         let outcome = items_then(
             1000,
             Some(OperationError::ServerLimitsExceeded("too long".into())),
@@ -1567,6 +1567,12 @@ mod tests {
             &holding(usize::MAX, None, &spools(8)),
         );
         answer_within_extension(&mut response, "73");
+        response
+    }
+
+    #[test]
+    fn a_counted_stream_keeps_its_prefixed_trailers_and_counts_every_byte() {
+        let response = m_post_stream_failing();
         let statistics = Arc::new(crate::statistics::Statistics::new());
         statistics.set_gathering(true);
         let kind = crate::statistics::intrinsic_kind("EnumerateInstances");
@@ -1597,17 +1603,7 @@ mod tests {
 
     #[test]
     fn the_trailers_of_an_m_post_stream_carry_its_prefix() {
-        let outcome = items_then(
-            1000,
-            Some(OperationError::ServerLimitsExceeded("too long".into())),
-        );
-        let mut response = enumerate(
-            "7",
-            outcome,
-            &headers(true),
-            &holding(usize::MAX, None, &spools(8)),
-        );
-        answer_within_extension(&mut response, "73");
+        let response = m_post_stream_failing();
         assert_eq!(
             response.headers().get(http::header::TRAILER).unwrap(),
             "73-CIMStatusCode, 73-CIMStatusCodeDescription"
