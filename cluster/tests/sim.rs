@@ -6,7 +6,9 @@ mod common;
 
 use std::time::Duration;
 
-use cimguard_cluster::core::{Event, FenceReason, NodeId, NodeSet, Phase, Sabotage, Tiebreaker};
+use cimguard_cluster::core::{
+    Event, FenceReason, LockLoss, NodeId, NodeSet, Phase, Sabotage, Tiebreaker,
+};
 use cimguard_cluster::packages::{Command, PackageEvent, Refusal, Script};
 use cimguard_cluster::sim::{random, Life, Options, ScriptFault, Simulation};
 
@@ -227,6 +229,13 @@ fn scenario_09_two_node_split_with_lock_lun_leaves_one_node() {
         let (l, r, sim) = split_halves(with(2, seed, Tiebreaker::LockLun), set(&[0]), set(&[1]));
         assert!(l ^ r, "seed {seed}: left {l} right {r}");
         assert!(!takeovers(&sim, if l { 1 } else { 0 }).is_empty());
+        // The loser says that the other holds the lock.
+        let loser = NodeId(if l { 1 } else { 0 });
+        assert_eq!(
+            lock_losses(&sim, loser),
+            vec![LockLoss::HeldByOther],
+            "seed {seed}"
+        );
     }
 }
 
@@ -318,6 +327,25 @@ fn scenario_15_lock_lun_io_error_during_a_split_halts() {
     sim.partition(&[set(&[0]), set(&[1])]);
     sim.run_for(seconds(60)).unwrap();
     assert!(down(&sim, 0) && down(&sim, 1));
+    for node in [NodeId(0), NodeId(1)] {
+        let losses = lock_losses(&sim, node);
+        assert!(
+            matches!(losses.as_slice(), [LockLoss::DiskFailed(_)]),
+            "{node:?}: {losses:?}"
+        );
+    }
+}
+
+/// Why `node` did not get the lock, race by race.
+fn lock_losses(sim: &Simulation, node: NodeId) -> Vec<LockLoss> {
+    sim.trace()
+        .iter()
+        .filter(|r| r.node == node)
+        .filter_map(|r| match &r.event {
+            Event::LockNotWon { why, .. } => Some(why.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -332,6 +360,17 @@ fn scenario_16_hung_or_slow_lock_lun_halts() {
     sim.partition(&[set(&[0]), set(&[1])]);
     sim.run_for(seconds(60)).unwrap();
     assert!(down(&sim, 0) && down(&sim, 1));
+    // The log says the disk was too slow, not that another group won.
+    for node in [NodeId(0), NodeId(1)] {
+        let losses = lock_losses(&sim, node);
+        assert!(
+            matches!(
+                losses.as_slice(),
+                [LockLoss::TimedOut { disk_requests_pending, .. }] if *disk_requests_pending > 0
+            ),
+            "{node:?}: {losses:?}"
+        );
+    }
 }
 
 #[test]

@@ -170,10 +170,11 @@ fn scenario_10_a_two_node_split_leaves_the_node_the_quorum_server_granted() {
         .lines()
         .any(|line| line.contains("MembershipChanged") && line.contains("locks: [Epoch("));
     assert!(won, "{}", cluster.log(winner));
+    // It says why before it fences: the server gave the lock to the other.
+    let log = cluster.log(loser);
     assert!(
-        cluster.log(loser).contains("LockLost"),
-        "{}",
-        cluster.log(loser)
+        log.contains("LockNotWon") && log.contains("HeldByOther") && log.contains("LockLost"),
+        "{log}"
     );
 }
 

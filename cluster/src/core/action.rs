@@ -124,6 +124,29 @@ pub enum FenceReason {
     FailFast,
 }
 
+/// Why a group did not get the cluster lock ([`Event::LockNotWon`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockLoss {
+    /// Another group holds it.
+    HeldByOther,
+    /// The race did not end within the lock timeout: the lock LUN's I/O (or the quorum
+    /// server's answer) took longer.
+    TimedOut {
+        /// The lock timeout.
+        after: Duration,
+        /// Lock LUN requests still unanswered then.
+        disk_requests_pending: usize,
+    },
+    /// The lock LUN failed (I/O error, an unusable block).
+    DiskFailed(String),
+    /// The lock LUN holds a later race: this node's view of the membership is stale.
+    Superseded,
+    /// The quorum server could not be asked, or refused this node.
+    QuorumServer(String),
+    /// The race could not start (a configuration beyond the lock's limits).
+    CannotRace(String),
+}
+
 /// A request to the quorum server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuorumServerRequest {
@@ -258,6 +281,15 @@ pub enum Event {
     QuorumLost {
         /// Why.
         reason: FenceReason,
+    },
+    /// This node's group did not get the cluster lock it raced for, and why: told before the
+    /// `QuorumLost` it leads to, so that the log says whether another group won or the
+    /// tie-breaker could not be had in time.
+    LockNotWon {
+        /// The lock instance (the epoch of the membership being left).
+        instance: Epoch,
+        /// Why.
+        why: LockLoss,
     },
     /// The quorum server stopped answering (the cluster keeps running; a tie-break now
     /// would halt it).

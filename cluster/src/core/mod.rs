@@ -41,8 +41,8 @@ pub mod types;
 mod node;
 
 pub use action::{
-    Action, Event, FenceReason, PackageChanges, Persisted, QuorumServerAnswer, QuorumServerAsk,
-    QuorumServerRefusal, QuorumServerRequest, Taken,
+    Action, Event, FenceReason, LockLoss, PackageChanges, Persisted, QuorumServerAnswer,
+    QuorumServerAsk, QuorumServerRefusal, QuorumServerRequest, Taken,
 };
 pub use message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
 pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker};

@@ -9,8 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::action::{
-    Action, Event, FenceReason, PackageChanges, Persisted, QuorumServerAnswer, QuorumServerAsk,
-    QuorumServerRefusal, QuorumServerRequest, Taken,
+    Action, Event, FenceReason, LockLoss, PackageChanges, Persisted, QuorumServerAnswer,
+    QuorumServerAsk, QuorumServerRefusal, QuorumServerRequest, Taken,
 };
 use super::clique::Reachability;
 use super::message::WholeCopy;
@@ -2407,7 +2407,14 @@ impl Node {
             self.set_quorum_server_reachable(usable);
             match answer {
                 Ok(QuorumServerAnswer::Granted) => self.lock_won(now),
-                Ok(_) | Err(_) => self.lock_lost(),
+                Ok(QuorumServerAnswer::Denied) => self.lock_lost(LockLoss::HeldByOther),
+                Ok(QuorumServerAnswer::Refused(why)) => {
+                    self.lock_lost(LockLoss::QuorumServer(format!("refused: {why:?}")));
+                }
+                Ok(QuorumServerAnswer::Pong) => {
+                    self.lock_lost(LockLoss::QuorumServer("answered a ping".into()));
+                }
+                Err(error) => self.lock_lost(LockLoss::QuorumServer(error)),
             }
         }
         self.step(now);
@@ -3999,8 +4006,8 @@ impl Node {
                             race: self.disk_races,
                         }
                     }
-                    Err(_) => {
-                        self.lock_lost();
+                    Err(error) => {
+                        self.lock_lost(LockLoss::CannotRace(format!("{error:?}")));
                         return;
                     }
                 }
@@ -4032,7 +4039,11 @@ impl Node {
             return;
         };
         if now >= race.deadline {
-            self.lock_lost();
+            let disk_requests_pending = self.disk_in_flight.len();
+            self.lock_lost(LockLoss::TimedOut {
+                after: self.settings.timing.lock_timeout,
+                disk_requests_pending,
+            });
             return;
         }
         let group = u64::from(self.proposal.as_ref().map_or(0, |p| p.view.members.0));
@@ -4085,7 +4096,9 @@ impl Node {
                     *retry_at = Some(now + delay);
                 }
             }
-            Some(_) => self.lock_lost(),
+            Some(Outcome::Decided(_)) => self.lock_lost(LockLoss::HeldByOther),
+            Some(Outcome::Failed(why)) => self.lock_lost(LockLoss::DiskFailed(why)),
+            Some(Outcome::Superseded { .. }) => self.lock_lost(LockLoss::Superseded),
         }
     }
 
@@ -4101,7 +4114,13 @@ impl Node {
         self.start_lock_race(now, race.remaining, race.deadline);
     }
 
-    fn lock_lost(&mut self) {
+    fn lock_lost(&mut self, why: LockLoss) {
+        let instance = self
+            .proposal
+            .as_ref()
+            .and_then(|p| p.lock.as_ref())
+            .map_or(self.view.epoch, |race| race.instance);
+        self.event(Event::LockNotWon { instance, why });
         self.event(Event::QuorumLost {
             reason: FenceReason::LockLost,
         });
