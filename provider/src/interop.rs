@@ -452,13 +452,9 @@ impl InstanceProvider for InteropProvider {
                     "SelectedStatistics names no statistic: give \"All\" or property names",
                 ))
             }
-            Some(first) if first.eq_ignore_ascii_case("All") => vec![
-                Figure::Operations,
-                Figure::CimomTime,
-                Figure::ProviderTime,
-                Figure::RequestSize,
-                Figure::ResponseSize,
-            ],
+            Some(first) if first.eq_ignore_ascii_case("All") => {
+                Figure::ALL.iter().map(|(_, figure)| *figure).collect()
+            }
             Some(_) => selected
                 .iter()
                 .map(|name| {

@@ -146,18 +146,21 @@ pub enum Figure {
 }
 
 impl Figure {
+    /// Every figure, with the CIM_CIMOMStatisticalData property that holds it.
+    pub const ALL: [(&'static str, Figure); 5] = [
+        ("NumberOfOperations", Figure::Operations),
+        ("CimomElapsedTime", Figure::CimomTime),
+        ("ProviderElapsedTime", Figure::ProviderTime),
+        ("RequestSize", Figure::RequestSize),
+        ("ResponseSize", Figure::ResponseSize),
+    ];
+
     /// The figure a CIM_CIMOMStatisticalData property holds, by its name (case-insensitive).
     pub fn by_property(name: &str) -> Option<Figure> {
-        [
-            ("NumberOfOperations", Figure::Operations),
-            ("CimomElapsedTime", Figure::CimomTime),
-            ("ProviderElapsedTime", Figure::ProviderTime),
-            ("RequestSize", Figure::RequestSize),
-            ("ResponseSize", Figure::ResponseSize),
-        ]
-        .into_iter()
-        .find(|(property, _)| property.eq_ignore_ascii_case(name))
-        .map(|(_, figure)| figure)
+        Figure::ALL
+            .into_iter()
+            .find(|(property, _)| property.eq_ignore_ascii_case(name))
+            .map(|(_, figure)| figure)
     }
 }
 
