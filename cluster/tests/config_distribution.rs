@@ -537,3 +537,130 @@ fn a_package_being_reconfigured_is_still_monitored() {
         .unwrap());
     assert_eq!(notices(&sim, "ServiceRestarted").len(), 1);
 }
+
+/// Whether `node` is halted (its daemon still there).
+fn halted(sim: &Simulation, node: u32) -> bool {
+    sim.core(NodeId(node))
+        .is_some_and(|c| c.phase() == cimguard_cluster::core::Phase::Halted)
+}
+
+/// The answer node `node` told for command `serial` (None: not yet).
+fn answer(sim: &Simulation, node: u32, serial: u64) -> Option<Option<String>> {
+    sim.trace().iter().rev().find_map(|r| match &r.event {
+        cimguard_cluster::core::Event::CommandAnswered { serial: s, refusal }
+            if r.node == NodeId(node) && *s == serial =>
+        {
+            Some(refusal.clone())
+        }
+        _ => None,
+    })
+}
+
+/// The simulator's cluster file with MEMBER_TIMEOUT `micros`.
+fn with_member_timeout(sim_options: &Options, micros: u64) -> String {
+    let text = cimguard_cluster::sim::cluster_file(sim_options);
+    let old = format!(
+        "MEMBER_TIMEOUT {}\n",
+        sim_options.member_timeout.as_micros()
+    );
+    assert!(text.contains(&old), "{text}");
+    text.replace(&old, &format!("MEMBER_TIMEOUT {micros}\n"))
+}
+
+/// The MEMBER_TIMEOUT `node` runs with.
+fn member_timeout(sim: &Simulation, node: u32) -> Duration {
+    sim.core(NodeId(node))
+        .expect("up")
+        .settings()
+        .timing
+        .member_timeout
+}
+
+#[test]
+fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let options = Options::new(3, 23);
+    let mut sim = formed_with(options.clone(), std::slice::from_ref(&pkg_m));
+    let before = sim.generation(NodeId(0)).unwrap();
+    let old_timeout = member_timeout(&sim, 0);
+    let new_timeout = old_timeout * 2;
+    let changed = with_member_timeout(&options, new_timeout.as_micros() as u64);
+    // While the cluster runs, MEMBER_TIMEOUT needs it halted.
+    assert!(matches!(
+        sim.apply(NodeId(1), Some(&changed), std::slice::from_ref(&pkg_m)),
+        Err(Refusal::NeedsHaltedCluster { .. })
+    ));
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+
+    // A node that does not answer (its daemon is not running) leaves every node as it was.
+    sim.crash(NodeId(2));
+    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) =
+        sim.apply(NodeId(1), Some(&changed), std::slice::from_ref(&pkg_m))
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 1, serial).is_some())
+        .unwrap());
+    let refusal = answer(&sim, 1, serial).unwrap().expect("refused");
+    assert!(
+        refusal.contains("node 2 did not answer") && refusal.contains("nothing was applied"),
+        "{refusal}"
+    );
+    assert_eq!(sim.generation(NodeId(0)), Some(before));
+    assert_eq!(sim.generation(NodeId(1)), Some(before));
+    assert_eq!(member_timeout(&sim, 1), old_timeout);
+
+    // With every daemon there (halted), it takes effect on all three.
+    sim.restart(NodeId(2));
+    sim.halt_node(NodeId(2), true).unwrap();
+    assert!(sim.run_until(seconds(30), |s| halted(s, 2)).unwrap());
+    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) =
+        sim.apply(NodeId(1), Some(&changed), std::slice::from_ref(&pkg_m))
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 1, serial).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, 1, serial), Some(None), "carried out");
+    assert_eq!(generations(&sim), [Some(before + 1); 3]);
+    for n in 0..3 {
+        assert_eq!(member_timeout(&sim, n), new_timeout, "node {n}");
+    }
+    // The same files again change nothing, and are answered at once by no node refusing.
+    let again = sim.apply(NodeId(0), Some(&changed), std::slice::from_ref(&pkg_m));
+    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) = again else {
+        panic!("{again:?}");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 0, serial).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, 0, serial), Some(None));
+    assert_eq!(generations(&sim), [Some(before + 1); 3]);
+
+    // A change of the nodes is refused at once.
+    let two_nodes = changed.replace("NODE_NAME n3\n", "NODE_NAME n9\n");
+    assert_ne!(two_nodes, changed);
+    assert_eq!(
+        sim.apply(NodeId(0), Some(&two_nodes), std::slice::from_ref(&pkg_m)),
+        Err(Refusal::NodesChanged)
+    );
+
+    // cmruncl: every node starts a new life with the new timing, and forms the cluster.
+    sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert_eq!(generations(&sim), [Some(before + 1); 3]);
+    for n in 0..3 {
+        assert_eq!(member_timeout(&sim, n), new_timeout, "node {n}");
+    }
+    assert!(sim
+        .run_until(seconds(60), |s| !s.running_on("pkgM").is_empty())
+        .unwrap());
+    assert_eq!(sim.watchdog_resets, 0);
+}

@@ -151,20 +151,21 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x09");
+    assert_eq!(&bytes[..3], b"CW\x0a");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 10;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(10)));
+    later[2] = 11;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(11)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
     // no acknowledgement of a detached package's halt, version 7 no shared map, version 8
-    // no floor on the shared map's whole copies.
-    for version in [1, 2, 3, 4, 5, 6, 7, 8] {
+    // no floor on the shared map's whole copies, version 9 no cmapplyconf of a halted
+    // cluster.
+    for version in [1, 2, 3, 4, 5, 6, 7, 8, 9] {
         let mut earlier = bytes.clone();
         earlier[2] = version;
         assert_eq!(decode_envelope(&earlier), Err(WireError::Version(version)));
@@ -290,4 +291,46 @@ fn the_committed_fuzz_seeds_are_of_the_current_format() {
         seen += 1;
     }
     assert!(seen >= 10, "only {seen} seeds in {}", dir.display());
+}
+
+/// The messages of a cmapplyconf given while the cluster is halted (not in the random
+/// histories, which never apply with the cluster halted) come back equal, and their prefixes
+/// are refused.
+#[test]
+fn the_messages_of_a_halted_cmapplyconf_come_back_equal() {
+    let text = cimguard_cluster::sim::cluster_file(&cimguard_cluster::sim::Options::new(3, 1));
+    let cluster = cimguard_cluster::config::cluster::parse(&text, "c.ascii")
+        .expect("the simulator's cluster file")
+        .config;
+    let config = std::sync::Arc::new(cimguard_cluster::config::Generation {
+        number: 7,
+        cluster,
+        packages: Vec::new(),
+    });
+    let messages = [
+        Message::ConfigOffer { serial: 3, config },
+        Message::ConfigCommit {
+            serial: 3,
+            number: 7,
+        },
+        Message::ConfigAnswer {
+            serial: 3,
+            commit: true,
+            refusal: Some("node 2 is not halted".into()),
+        },
+    ];
+    for message in messages {
+        let envelope = Envelope {
+            message,
+            ..heartbeat()
+        };
+        let bytes = encode_envelope(&envelope);
+        assert_eq!(decode_envelope(&bytes).as_ref(), Ok(&envelope));
+        for end in 0..bytes.len() {
+            assert!(
+                decode_envelope(&bytes[..end]).is_err(),
+                "a {end}-byte prefix"
+            );
+        }
+    }
 }

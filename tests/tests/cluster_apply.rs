@@ -408,3 +408,107 @@ fn a_node_killed_while_cmapplyconf_distributes_leaves_one_configuration_everywhe
         }
     }
 }
+
+/// Whether every node's daemon is there and shows the cluster halted as a whole.
+fn all_halted(cluster: &TestCluster) -> bool {
+    (1..=3).all(|k| {
+        cluster.status(k).is_ok_and(|s| {
+            s.cluster.status.as_str() == "down"
+                && s.cluster
+                    .nodes
+                    .iter()
+                    .all(|n| n.condition.state.as_str() == "halted")
+        })
+    })
+}
+
+#[test]
+fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addresses() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.add_package("pkgA", &package("pkgA"));
+    cluster.stay_after_halt();
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a formed cluster of three", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let before = generation(&cluster);
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("cluster.ascii").display().to_string();
+    // The second heartbeat network moves from 127.0.1.K to 127.0.2.K, and MEMBER_TIMEOUT
+    // from 2 s to 3 s: parameters a running cluster cannot change.
+    let text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
+    let changed = text
+        .replace("MEMBER_TIMEOUT 2000000", "MEMBER_TIMEOUT 3000000")
+        .replace("127.0.1.", "127.0.2.");
+    assert!(changed.contains("MEMBER_TIMEOUT 3000000") && changed.contains("127.0.2.3"));
+    std::fs::write(&file, &changed).unwrap();
+    let refused = command(&cluster, 2, "cmapplyconf", &["-C", &file]);
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("while the cluster is halted"),
+        "{}",
+        describe(&refused)
+    );
+
+    succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
+    cluster.wait_for(BOUND, "every node halted, its daemon still there", |c| {
+        all_halted(c)
+    });
+    let out = succeeds(&cluster, 2, "cmapplyconf", &["-C", &file]);
+    assert!(
+        out.contains(&format!(
+            "Completed the cluster update (configuration generation {})",
+            before + 1
+        )),
+        "{out}"
+    );
+    // In effect on every halted node, and written into every state directory.
+    for k in 1..=3 {
+        let status = cluster.status(k).unwrap();
+        assert_eq!(
+            status.cluster.generation,
+            before + 1,
+            "n{k}: {}",
+            cluster.logs()
+        );
+        assert_eq!(
+            status.cluster.member_timeout,
+            Duration::from_secs(3),
+            "n{k}"
+        );
+        let written = std::fs::read_to_string(cluster.dir(k).join("cluster.ascii")).unwrap();
+        let timeout = written
+            .lines()
+            .any(|l| l.split_whitespace().eq(["MEMBER_TIMEOUT", "3000000"]));
+        assert!(timeout && written.contains("127.0.2.1"), "n{k}: {written}");
+        assert!(cluster.dir(k).join("packages/pkgA.conf").is_file(), "n{k}");
+    }
+
+    // cmruncl: every node starts a new life on the new addresses and forms the cluster,
+    // its heartbeats passing on both networks.
+    succeeds(&cluster, 3, "cmruncl", &[]);
+    cluster.wait_for(BOUND, "the cluster formed again, both networks up", |c| {
+        (1..=3).all(|k| {
+            c.status(k).is_ok_and(|s| {
+                let moved = s.cluster.nodes.iter().all(|n| {
+                    n.interfaces.iter().any(|i| {
+                        i.status.as_str() == "up"
+                            && i.addresses
+                                .iter()
+                                .any(|(a, _)| a.to_string().starts_with("127.0.2."))
+                    })
+                });
+                s.cluster.status.as_str() == "up"
+                    && s.cluster
+                        .nodes
+                        .iter()
+                        .all(|n| n.condition.status.as_str() == "up")
+                    && moved
+            })
+        })
+    });
+    assert_eq!(generation(&cluster), before + 1);
+    let status = cluster.status(1).unwrap();
+    assert_eq!(status.cluster.member_timeout, Duration::from_secs(3));
+}

@@ -24,6 +24,11 @@ pub enum Action {
     },
     /// Write this state to stable storage (synced) before anything that follows.
     Persist(Persisted),
+    /// Write this generation's files into the node's state directory (the cluster file and
+    /// one file per package, replacing those there; synced) before anything that follows:
+    /// a cmapplyconf given while the cluster was halted, which the node's next life starts
+    /// from (its sockets and certificates follow the cluster file).
+    WriteConfiguration(Arc<Generation>),
     /// Write the shared map to stable storage (synced) before anything that follows, except
     /// heartbeats, which tell nothing of the map. Of several maps waiting for the disk, the
     /// driver may write only the newest.

@@ -262,6 +262,35 @@ pub enum Message {
         /// The view, as the member knows it.
         snapshot: Arc<Snapshot>,
     },
+    /// cmapplyconf given on a node of a halted cluster: the sender offers the generation to
+    /// every configured node. Each halted node (its daemon still there) checks it and answers
+    /// ([`Message::ConfigAnswer`]); none puts it in effect before [`Message::ConfigCommit`],
+    /// which follows only once every node took the offer. Let through whatever the
+    /// generations.
+    ConfigOffer {
+        /// Numbers the sender's commands: the answers name it.
+        serial: u64,
+        /// The generation, numbered.
+        config: Arc<Generation>,
+    },
+    /// Every node took the [`Message::ConfigOffer`] of `serial`: the receiver puts the
+    /// generation in effect (persisted, its files written) and answers.
+    ConfigCommit {
+        /// The offer's serial.
+        serial: u64,
+        /// The offered generation's number.
+        number: u64,
+    },
+    /// A node's answer to [`Message::ConfigOffer`] (`commit` false) or
+    /// [`Message::ConfigCommit`] (`commit` true).
+    ConfigAnswer {
+        /// The offer's serial.
+        serial: u64,
+        /// The answer is to the commit.
+        commit: bool,
+        /// None: taken; else why not, in the receiver's words.
+        refusal: Option<String>,
+    },
     /// A change of the shared map given on the sender, for the coordinator to stamp and
     /// spread (answered like [`Message::Command`]).
     Share {
@@ -321,6 +350,9 @@ impl Message {
             Message::Start { .. } => "Start",
             Message::StatusRequest { .. } => "StatusRequest",
             Message::Status { .. } => "Status",
+            Message::ConfigOffer { .. } => "ConfigOffer",
+            Message::ConfigCommit { .. } => "ConfigCommit",
+            Message::ConfigAnswer { .. } => "ConfigAnswer",
         }
     }
 }

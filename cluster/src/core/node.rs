@@ -164,6 +164,51 @@ const HALT_ACK_WAIT: Duration = Duration::from_secs(5);
 /// The most cmhaltpkg commands held for detached halts to be taken.
 const HALT_ACKS_MAX: usize = 64;
 
+/// How long a cmapplyconf given while the cluster is halted waits for every node at each of
+/// its two stages (the offer, the commit): both fit in the admin request's wait for an answer.
+const HALTED_APPLY_STAGE: Duration = Duration::from_secs(4);
+
+/// How often a halted cmapplyconf sends its offer or commit again to the nodes that have not
+/// answered (the control channel may have dropped it with a connection).
+const HALTED_APPLY_RESEND: Duration = Duration::from_millis(500);
+
+/// A cmapplyconf given on this node while the cluster is halted ([`Node::handle_apply`]):
+/// the generation goes to every configured node in two stages. Every node must take the
+/// offer ([`Message::ConfigOffer`]) before any puts it in effect ([`Message::ConfigCommit`]),
+/// so that a node that is not halted, not reachable or in disagreement leaves the
+/// configuration as it was everywhere.
+#[derive(Debug)]
+struct HaltedApply {
+    /// The command's serial (the answer's, [`Event::CommandAnswered`]).
+    serial: u64,
+    /// The generation.
+    config: Arc<Generation>,
+    /// Every node took the offer: the commit is on its way.
+    committing: bool,
+    /// The nodes whose answer to the current stage is awaited.
+    waiting: NodeSet,
+    /// The nodes that refused the commit, and why (in effect here all the same).
+    commit_refused: Vec<(NodeId, String)>,
+    /// The current stage ends (the nodes still awaited did not answer).
+    deadline: Instant,
+    /// The awaited nodes are sent the stage's message again.
+    resend_at: Instant,
+}
+
+/// A halted cmapplyconf's offer this halted node took ([`Message::ConfigOffer`]), awaiting
+/// its commit.
+#[derive(Debug)]
+struct Offered {
+    /// The node the cmapplyconf was given on.
+    from: NodeId,
+    /// Its serial.
+    serial: u64,
+    /// The generation.
+    config: Arc<Generation>,
+    /// Dropped after this (its sender gave up on it by then).
+    until: Instant,
+}
+
 /// A cmhaltpkg command held on the package coordinator until the daemons of the nodes where
 /// its package is detached took the halt.
 #[derive(Debug, Clone)]
@@ -432,6 +477,9 @@ pub struct Node {
     fenced: bool,
     /// Halted: when a heartbeat last said a cluster runs (its sender a member).
     heard_cluster: Option<Instant>,
+    /// Halted: when a heartbeat of a running member last arrived (not one starting or
+    /// re-forming).
+    heard_running: Option<Instant>,
     /// Halted: when this node last asked a member for its view ([`Message::StatusRequest`]),
     /// and the serial of that request.
     status_asked: (Option<Instant>, u64),
@@ -443,6 +491,13 @@ pub struct Node {
     status_answered: Vec<Option<Instant>>,
     /// cmruncl -n: the nodes to form the cluster with (else every configured node).
     start_with: Option<NodeSet>,
+    /// Halted: the cmapplyconf given here, on its way to every node.
+    halted_apply: Option<HaltedApply>,
+    /// Halted: the offer of another node's cmapplyconf this node took.
+    offered: Option<Offered>,
+    /// Halted: the (node, serial) of the last cmapplyconf whose commit this node took (its
+    /// offer arriving again later is not taken again).
+    committed_offer: Option<(NodeId, u64)>,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
     pending_config: Option<(ClusterConfig, Vec<PackageConfig>)>,
     /// How many proposals carried the pending cmapplyconf (it is given up after
@@ -548,10 +603,14 @@ impl Node {
             cluster_halted: false,
             fenced: false,
             heard_cluster: None,
+            heard_running: None,
             status_asked: (None, 0),
             remote_status: None,
             status_answered: vec![None; nodes],
             start_with: None,
+            halted_apply: None,
+            offered: None,
+            committed_offer: None,
             pending_config: None,
             config_attempts: 0,
             adopt: None,
@@ -1143,7 +1202,11 @@ impl Node {
         }
         let fresh = |at: Instant| now.saturating_since(at) < self.settings.timing.member_timeout;
         let (at, _, snapshot) = self.remote_status.as_ref()?;
-        if !fresh(*at) || !self.heard_cluster.is_some_and(fresh) {
+        // Not one of an earlier generation (this node took a cmapplyconf since).
+        if !fresh(*at)
+            || !self.heard_cluster.is_some_and(fresh)
+            || snapshot.generation != self.settings.config_generation
+        {
             return None;
         }
         let mut view = Snapshot::clone(snapshot);
@@ -1365,6 +1428,13 @@ impl Node {
     /// effect (here, and again on the coordinator), so that a change applied in between is
     /// not undone. Files that are the generation in effect change nothing:
     /// [`Taken::Unchanged`], and nothing is distributed.
+    ///
+    /// On a halted node (its daemon still there) with the cluster halted, every parameter
+    /// may change but the nodes themselves: the generation goes to every configured node's
+    /// halted daemon and takes effect on all of them or on none ([`HaltedApply`]), answered
+    /// as [`Event::CommandAnswered`] of the serial [`Taken::Forwarded`] gives. Each daemon
+    /// keeps its sockets until the cluster starts again (cmruncl, cmrunnode), whose new
+    /// life reads the files written with the generation.
     pub fn handle_apply(
         &mut self,
         now: Instant,
@@ -1372,6 +1442,9 @@ impl Node {
         cluster: ClusterConfig,
         packages: Vec<PackageConfig>,
     ) -> Result<Taken, Refusal> {
+        if self.phase == Phase::Halted && !self.fenced {
+            return self.apply_halted(now, base, cluster, packages);
+        }
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err(Refusal::ClusterNotRunning);
         }
@@ -1414,6 +1487,340 @@ impl Node {
         };
         self.step(now);
         Ok(taken)
+    }
+
+    /// cmapplyconf on this halted node (see [`Node::handle_apply`]).
+    fn apply_halted(
+        &mut self,
+        now: Instant,
+        base: Option<u64>,
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+    ) -> Result<Taken, Refusal> {
+        if self.halted_apply.is_some() || self.offered_by_other(now) {
+            return Err(Refusal::ConfigurationChanging);
+        }
+        if self.hears_cluster(now) {
+            return Err(Refusal::ClusterRunsElsewhere);
+        }
+        self.check_base(base)?;
+        self.check_halted_change(&cluster, &packages)?;
+        // The files in effect already are given to every node again, under their own
+        // number: a node that missed them (it was down for the last cmapplyconf) takes them.
+        let current = self.settings.config_generation;
+        let number = if self.in_effect(&cluster, &packages) {
+            current
+        } else {
+            current + 1
+        };
+        self.command_serial += 1;
+        let serial = self.command_serial;
+        self.halted_apply = Some(HaltedApply {
+            serial,
+            config: Arc::new(Generation {
+                number,
+                cluster,
+                packages,
+            }),
+            committing: false,
+            waiting: self.others(),
+            commit_refused: Vec::new(),
+            deadline: now + HALTED_APPLY_STAGE,
+            resend_at: now,
+        });
+        self.drive_halted_apply(now);
+        Ok(Taken::Forwarded(serial))
+    }
+
+    /// Every configured node but this one.
+    fn others(&self) -> NodeSet {
+        let mut others = NodeSet::first(self.settings.nodes);
+        others.remove(self.settings.me);
+        others
+    }
+
+    /// Halted: whether a heartbeat of a running member was heard within MEMBER_TIMEOUT (the
+    /// cluster runs elsewhere).
+    fn hears_cluster(&self, now: Instant) -> bool {
+        self.heard_running
+            .is_some_and(|at| now.saturating_since(at) < self.settings.timing.member_timeout)
+    }
+
+    /// Whether this node holds another node's offer that has not expired.
+    fn offered_by_other(&self, now: Instant) -> bool {
+        self.offered.as_ref().is_some_and(|o| now < o.until)
+    }
+
+    /// The refusals of a change made while the cluster is halted, on any node it reaches:
+    /// the nodes stay the same ones, in the same order (node numbers mean the same nodes
+    /// across the change); the files resolve and give a safe timing; no package is detached
+    /// here (its node re-attaches it when it starts).
+    fn check_halted_change(
+        &self,
+        cluster: &ClusterConfig,
+        packages: &[PackageConfig],
+    ) -> Result<(), Refusal> {
+        let names = |c: &ClusterConfig| -> Vec<String> {
+            c.nodes
+                .iter()
+                .map(|n| n.name.to_ascii_lowercase())
+                .collect()
+        };
+        if names(&self.settings.config) != names(cluster) {
+            return Err(Refusal::NodesChanged);
+        }
+        Catalog::resolve(cluster, packages).map_err(|e| Refusal::InvalidConfiguration {
+            reason: e.to_string(),
+        })?;
+        Timing::derive(cluster, "").map_err(|findings| Refusal::InvalidConfiguration {
+            reason: findings
+                .iter()
+                .map(|d| d.reason.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
+        })?;
+        if !self.halting_detached.is_empty() {
+            return Err(Refusal::Halting);
+        }
+        let detached = self.detached_held();
+        if !detached.is_empty() {
+            return Err(Refusal::PackagesDetached { packages: detached });
+        }
+        Ok(())
+    }
+
+    /// Moves a halted cmapplyconf on: sends its stage's message to the nodes that have not
+    /// answered, goes from the offer to the commit once every node took it, and answers the
+    /// command once every node confirmed the commit or the stage's time is up.
+    fn drive_halted_apply(&mut self, now: Instant) {
+        let Some(apply) = &self.halted_apply else {
+            return;
+        };
+        if apply.waiting.is_empty() && !apply.committing {
+            // Every node took the offer: in effect here first, then on every other node.
+            let config = apply.config.clone();
+            self.take_halted_config(&config);
+            let others = self.others();
+            if let Some(apply) = &mut self.halted_apply {
+                apply.committing = true;
+                apply.waiting = others;
+                apply.deadline = now + HALTED_APPLY_STAGE;
+                apply.resend_at = now;
+            }
+        }
+        let Some(apply) = &mut self.halted_apply else {
+            return;
+        };
+        let serial = apply.serial;
+        let nodes = |set: NodeSet| -> String {
+            set.iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if apply.waiting.is_empty() || now >= apply.deadline {
+            let refusal = if !apply.committing {
+                Some(format!(
+                    "{} did not answer: cmapplyconf with the cluster halted needs the cmcld of \
+                     every node running (halted); nothing was applied",
+                    nodes(apply.waiting)
+                ))
+            } else {
+                let mut missing: Vec<String> = apply
+                    .commit_refused
+                    .iter()
+                    .map(|(node, why)| format!("{node} refused it: {why}"))
+                    .collect();
+                if !apply.waiting.is_empty() {
+                    missing.push(format!("{} did not confirm it", nodes(apply.waiting)));
+                }
+                (!missing.is_empty()).then(|| {
+                    format!(
+                        "generation {} is in effect on this node, but {}: give the same \
+                         cmapplyconf again",
+                        apply.config.number,
+                        missing.join("; ")
+                    )
+                })
+            };
+            self.halted_apply = None;
+            self.event(Event::CommandAnswered { serial, refusal });
+            return;
+        }
+        if now >= apply.resend_at {
+            apply.resend_at = now + HALTED_APPLY_RESEND;
+            let message = if apply.committing {
+                Message::ConfigCommit {
+                    serial,
+                    number: apply.config.number,
+                }
+            } else {
+                Message::ConfigOffer {
+                    serial,
+                    config: apply.config.clone(),
+                }
+            };
+            let waiting = apply.waiting;
+            for node in waiting.iter() {
+                self.send_to_life(node, Incarnation(0), &message);
+            }
+        }
+    }
+
+    /// A halted cmapplyconf's generation takes effect on this halted node: its files are
+    /// written (the next life reads them, sockets and all), then it is persisted and in
+    /// effect. The same generation again (given again after a node missed it) only writes
+    /// the files again.
+    fn take_halted_config(&mut self, config: &Arc<Generation>) {
+        self.actions
+            .push_back(Action::WriteConfiguration(config.clone()));
+        let same = config.number == self.settings.config_generation
+            && self.in_effect(&config.cluster, &config.packages);
+        if !same {
+            self.apply_generation(config);
+        }
+        self.actions.push_back(Action::Persist(self.persisted()));
+    }
+
+    /// A halted cmapplyconf's messages ([`Message::ConfigOffer`], [`Message::ConfigCommit`],
+    /// [`Message::ConfigAnswer`]), taken from any configured node whatever its generation.
+    fn on_halted_config(&mut self, now: Instant, envelope: Envelope) {
+        let me = self.settings.me;
+        let from = envelope.from;
+        let valid = from != me
+            && from.index() < self.settings.nodes
+            && envelope.cluster_id == self.settings.cluster_id
+            && (envelope.to_incarnation == Incarnation(0)
+                || envelope.to_incarnation == self.incarnation);
+        if !valid {
+            return;
+        }
+        match envelope.message {
+            Message::ConfigOffer { serial, config } => {
+                if self.committed_offer == Some((from, serial)) {
+                    // A copy that arrived after the commit (it travels on every network).
+                    return;
+                }
+                let refusal = self.check_offer(now, from, &config).err();
+                if refusal.is_none() {
+                    self.offered = Some(Offered {
+                        from,
+                        serial,
+                        config,
+                        until: now + HALTED_APPLY_STAGE * 3,
+                    });
+                }
+                let answer = Message::ConfigAnswer {
+                    serial,
+                    commit: false,
+                    refusal,
+                };
+                self.send_to_life(from, Incarnation(0), &answer);
+            }
+            Message::ConfigCommit { serial, number } => {
+                let offered = self
+                    .offered
+                    .as_ref()
+                    .filter(|o| o.from == from && o.serial == serial && o.config.number == number)
+                    .map(|o| o.config.clone());
+                let refusal = match offered {
+                    Some(config) if self.phase == Phase::Halted && !self.fenced => {
+                        self.offered = None;
+                        self.committed_offer = Some((from, serial));
+                        self.take_halted_config(&config);
+                        None
+                    }
+                    // Taken already (the commit came again).
+                    None if self.settings.config_generation == number
+                        && self
+                            .installed_config
+                            .as_ref()
+                            .is_some_and(|c| c.number == number) =>
+                    {
+                        None
+                    }
+                    _ => Some(format!(
+                        "{me} holds no offer of generation {number} (it expired, or the node \
+                         started again)"
+                    )),
+                };
+                let answer = Message::ConfigAnswer {
+                    serial,
+                    commit: true,
+                    refusal,
+                };
+                self.send_to_life(from, Incarnation(0), &answer);
+            }
+            Message::ConfigAnswer {
+                serial,
+                commit,
+                refusal,
+            } => {
+                let Some(apply) = &mut self.halted_apply else {
+                    return;
+                };
+                if apply.serial != serial
+                    || apply.committing != commit
+                    || !apply.waiting.contains(from)
+                {
+                    return;
+                }
+                apply.waiting.remove(from);
+                if let Some(why) = refusal {
+                    if !commit {
+                        // One refusal is enough: nothing is put in effect anywhere.
+                        self.halted_apply = None;
+                        self.event(Event::CommandAnswered {
+                            serial,
+                            refusal: Some(format!("{why}; nothing was applied")),
+                        });
+                        return;
+                    }
+                    apply.commit_refused.push((from, why));
+                }
+                self.drive_halted_apply(now);
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether this halted node takes the offer `config` of `from`'s cmapplyconf;
+    /// why not, in the words the answer carries (nodes as `node N`).
+    fn check_offer(&self, now: Instant, from: NodeId, config: &Generation) -> Result<(), String> {
+        let me = self.settings.me;
+        if self.phase != Phase::Halted || self.fenced {
+            return Err(format!(
+                "{me} is not halted (it is starting or runs in a cluster): halt it first \
+                 (cmhaltnode), or apply with the cluster running"
+            ));
+        }
+        if self.hears_cluster(now) {
+            return Err(format!(
+                "{me} hears the cluster run on other nodes: apply there, with the cluster running"
+            ));
+        }
+        // A node gives one cmapplyconf at a time: its new offer replaces its earlier one.
+        let other_offer = self
+            .offered
+            .as_ref()
+            .is_some_and(|o| now < o.until && o.from != from);
+        if self.halted_apply.is_some() || other_offer {
+            return Err(format!(
+                "another configuration change is being applied on {me}: try again shortly"
+            ));
+        }
+        let own = self.settings.config_generation;
+        let newer = config.number > own
+            || (config.number == own && self.in_effect(&config.cluster, &config.packages));
+        if !newer {
+            return Err(format!(
+                "{me} has configuration generation {own}, not older than the {} offered: apply \
+                 the files on {me}, after reading its configuration (cmgetconf)",
+                config.number
+            ));
+        }
+        self.check_halted_change(&config.cluster, &config.packages)
+            .map_err(|refusal| format!("on {me}: {refusal}"))
     }
 
     /// cmcheckconf while the cluster runs: the refusal a cmapplyconf of `cluster` and
@@ -2017,7 +2424,11 @@ impl Node {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.phase == Phase::Halted {
-            return None;
+            // A halted cmapplyconf's next send or the end of its stage.
+            return self
+                .halted_apply
+                .as_ref()
+                .map(|a| a.resend_at.min(a.deadline));
         }
         let timing = &self.settings.timing;
         let mut next = self.next_heartbeat;
@@ -2075,6 +2486,7 @@ impl Node {
 
     /// Time passed: send heartbeats, detect silence, re-form, pet or stop petting.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.drive_halted_apply(now);
         self.step(now);
     }
 
@@ -2095,6 +2507,15 @@ impl Node {
         }
         if matches!(
             envelope.message,
+            Message::ConfigOffer { .. }
+                | Message::ConfigCommit { .. }
+                | Message::ConfigAnswer { .. }
+        ) {
+            self.on_halted_config(now, envelope);
+            return;
+        }
+        if matches!(
+            envelope.message,
             Message::StatusRequest { .. } | Message::Status { .. }
         ) {
             self.on_status_message(now, network, envelope);
@@ -2111,6 +2532,10 @@ impl Node {
                     && heartbeat.phase != Phase::Halted
                 {
                     self.heard_cluster = Some(now);
+                    // Not one halting with the cluster (cmhaltcl) or by itself.
+                    if heartbeat.phase == Phase::Running && heartbeat.leaving == Leaving::No {
+                        self.heard_running = Some(now);
+                    }
                     // A view of another membership is out of date: not shown.
                     if self
                         .remote_status
@@ -2278,7 +2703,12 @@ impl Node {
                 detach,
             } => self.on_halt_node(now, from, (epoch, serial), (force, detach)),
             // Taken before admission (a halted node hears them).
-            Message::Start { .. } | Message::StatusRequest { .. } | Message::Status { .. } => {}
+            Message::Start { .. }
+            | Message::StatusRequest { .. }
+            | Message::Status { .. }
+            | Message::ConfigOffer { .. }
+            | Message::ConfigCommit { .. }
+            | Message::ConfigAnswer { .. } => {}
             Message::Answer { serial, refusal } => {
                 // Sent on every control connection: the first copy counts.
                 if let Some(at) = self.awaited_answers.iter().position(|&s| s == serial) {

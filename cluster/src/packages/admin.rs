@@ -158,6 +158,11 @@ pub enum Refusal {
     },
     /// cmapplyconf: another configuration change is being applied.
     ConfigurationChanging,
+    /// cmapplyconf on a halted node while the cluster runs on other nodes.
+    ClusterRunsElsewhere,
+    /// cmapplyconf with the cluster halted: the nodes (NODE_NAME) differ from those in
+    /// effect.
+    NodesChanged,
     /// cmapplyconf: the files were merged into a generation that is no longer in effect
     /// (another change was applied since): applying them would undo that change.
     ConfigurationStale {
@@ -367,6 +372,15 @@ impl Refusal {
             Refusal::ConfigurationChanging => {
                 f.write_str("another configuration change is being applied: try again shortly")
             }
+            Refusal::ClusterRunsElsewhere => f.write_str(
+                "the cluster runs on other nodes without this one: apply the files on a node \
+                 that runs it (or start this one first with cmrunnode)",
+            ),
+            Refusal::NodesChanged => f.write_str(
+                "the nodes (NODE_NAME) differ from those in effect: cmapplyconf does not add, \
+                 delete or reorder nodes; with the cluster halted, give every node the new \
+                 files and their state directories (see the README, The node daemon)",
+            ),
             Refusal::ConfigurationStale { base, in_effect } => write!(
                 f,
                 "the configuration changed since it was read (generation {in_effect} is in \

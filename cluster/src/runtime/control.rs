@@ -114,7 +114,10 @@ pub fn route(message: &Message) -> Route {
         | Message::HaltNode { .. }
         | Message::Start { .. }
         | Message::StatusRequest { .. }
-        | Message::Status { .. } => Route::Control,
+        | Message::Status { .. }
+        | Message::ConfigOffer { .. }
+        | Message::ConfigCommit { .. }
+        | Message::ConfigAnswer { .. } => Route::Control,
         // A proposal carrying a configuration generation, or an acceptance carrying those it
         // accepted, can be as large as a configuration: not encoded on the timing thread.
         Message::Propose { config, .. } if config.is_some() => Route::Control,

@@ -817,6 +817,86 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
     })
 }
 
+/// A job of the writer thread.
+enum WriteJob {
+    /// A state file ([`state_file::write`]); `fatal`: a failure fences the node.
+    State {
+        path: PathBuf,
+        bytes: Vec<u8>,
+        fatal: bool,
+    },
+    /// A generation's files ([`write_configuration`]).
+    Configuration {
+        dir: PathBuf,
+        config: Arc<crate::config::Generation>,
+    },
+}
+
+/// Writes generation `config` into the state directory `dir` as the files a node starts
+/// from: `cluster.ascii` and `packages/NAME.conf` for each package, each replaced whole
+/// (written beside, synced, renamed), then the package files of packages no longer there
+/// removed, and the directories synced.
+fn write_configuration(dir: &Path, config: &crate::config::Generation) -> io::Result<()> {
+    use crate::config::write::{cluster_ascii, package_ascii};
+    let packages_dir = dir.join("packages");
+    std::fs::create_dir_all(&packages_dir)?;
+    let mut names = BTreeSet::new();
+    for package in &config.packages {
+        // Names were checked by the parser where the files were read; a peer's message is
+        // checked again here, as the name becomes a path.
+        let name = &package.name;
+        let plain = name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+        if !plain {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("package name {name:?} cannot name a file"),
+            ));
+        }
+        let file = format!("{name}.conf");
+        replace_text(&packages_dir.join(&file), &package_ascii(package))?;
+        names.insert(file);
+    }
+    for entry in std::fs::read_dir(&packages_dir)? {
+        let path = entry?.path();
+        let stale = path.extension().is_some_and(|e| e == "conf")
+            && path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_none_or(|n| !names.contains(n));
+        if stale {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    std::fs::File::open(&packages_dir)?.sync_all()?;
+    replace_text(&dir.join("cluster.ascii"), &cluster_ascii(&config.cluster))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Replaces the file at `path` with `text`: written beside it (mode 0600), synced, renamed
+/// over it. The directory is synced by the caller.
+fn replace_text(path: &Path, text: &str) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut staged = path.as_os_str().to_owned();
+    staged.push(".new");
+    let staged = PathBuf::from(staged);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&staged)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&staged, path)
+}
+
 /// Reads the control channel's material and checks that the certificate is this node's; with
 /// every node's name as certificates carry it.
 fn read_control_tls(
@@ -1073,14 +1153,23 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
     };
 
     // The writer.
-    let (writes, to_write) = mpsc::channel::<(PathBuf, Vec<u8>, bool)>();
+    let (writes, to_write) = mpsc::channel::<WriteJob>();
     {
         let inputs = inputs.clone();
         thread::Builder::new()
             .name("cmcld-writer".into())
             .spawn(move || {
-                for (path, bytes, fatal) in to_write {
-                    let result = state_file::write(&path, &bytes);
+                for job in to_write {
+                    let (result, fatal) = match job {
+                        WriteJob::State { path, bytes, fatal } => {
+                            (state_file::write(&path, &bytes), fatal)
+                        }
+                        // The next life starts from these files: a node that cannot write
+                        // them must not take part.
+                        WriteJob::Configuration { dir, config } => {
+                            (write_configuration(&dir, &config), true)
+                        }
+                    };
                     if inputs.send(Input::Written { result, fatal }).is_err() {
                         return;
                     }
@@ -1825,7 +1914,7 @@ struct Driver {
     control: ControlChannel,
     /// The state files to write, each with its content, in order (the acceptor state, the
     /// shared map).
-    writes: mpsc::Sender<(PathBuf, Vec<u8>, bool)>,
+    writes: mpsc::Sender<WriteJob>,
     /// The state directory.
     state_dir: PathBuf,
     /// Holds the actions that wait for a state file on its way to disk.
@@ -2161,7 +2250,11 @@ impl Driver {
     fn write_state(&mut self, name: &str, bytes: Vec<u8>, fatal: bool) {
         self.gate.writing(fatal);
         let path = self.state_dir.join(name);
-        if self.writes.send((path, bytes, fatal)).is_err() {
+        if self
+            .writes
+            .send(WriteJob::State { path, bytes, fatal })
+            .is_err()
+        {
             self.fence_now("the state writer stopped");
         }
     }
@@ -2178,6 +2271,20 @@ impl Driver {
             }
             Action::PersistShared(map) => {
                 self.write_state("shared", wire::encode_shared(&map), false);
+            }
+            Action::WriteConfiguration(config) => {
+                self.log.say(format_args!(
+                    "writing configuration generation {} into the state directory",
+                    config.number
+                ));
+                self.gate.writing(true);
+                let job = WriteJob::Configuration {
+                    dir: self.state_dir.clone(),
+                    config,
+                };
+                if self.writes.send(job).is_err() {
+                    self.fence_now("the state writer stopped");
+                }
             }
             Action::ArmSafetyTimer { deadline } | Action::PetSafetyTimer { deadline } => {
                 let within = deadline.saturating_since(self.clock.now());
@@ -2780,9 +2887,13 @@ impl Driver {
                 "check_apply is answered on its connection".into(),
             )),
             Request::RunCluster { nodes } => {
+                // cmruncl without -n: every configured node.
                 let mut set = NodeSet::EMPTY;
                 for name in &nodes {
                     set.insert(self.node_id(name)?);
+                }
+                if nodes.is_empty() {
+                    set = NodeSet::first(self.node.settings().nodes);
                 }
                 self.node.handle_run_cluster(now, set).map_err(refused)?;
                 Ok(None)

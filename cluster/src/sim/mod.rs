@@ -973,6 +973,8 @@ impl Simulation {
                 sim_node.watchdog_generation += 1;
             }
             Action::Fence { .. } => self.down(node),
+            // The simulator's nodes start from their persisted state, which holds it too.
+            Action::WriteConfiguration(_) => {}
             Action::Disk(request) => self.disk_request(node, incarnation, request),
             Action::QuorumServer(request) => {
                 self.quorum_server_request(node, incarnation, request.id, request.kind);
@@ -1061,10 +1063,17 @@ impl Simulation {
     }
 
     /// S3, first half: a node that loses quorum is reset within the lease and the grace, so
-    /// no pet may set the safety timer further out than that.
+    /// no pet may set the safety timer further out than that: those of the timing of the
+    /// configuration in effect on it (a cmapplyconf with the cluster halted may have changed
+    /// MEMBER_TIMEOUT since the simulation began).
     fn check_safety_deadline(&mut self, node: NodeId, deadline: Instant) {
         let local = local_time(&self.nodes[node.index()], self.now);
-        let furthest = local + self.timing.lease + self.timing.safety_grace;
+        let timing = self.nodes[node.index()]
+            .core
+            .as_ref()
+            .and_then(|core| Timing::derive(&core.settings().config, "").ok())
+            .unwrap_or(self.timing);
+        let furthest = local + timing.lease + timing.safety_grace;
         if deadline > furthest && self.violation.is_none() {
             self.violation = Some(Violation {
                 invariant: "S3",
