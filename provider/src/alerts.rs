@@ -73,6 +73,15 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
     };
     let service_name =
         |id, index: usize| service_of(id, index).unwrap_or_else(|| format!("service {index}"));
+    // A failover package's service is one instance wherever it runs; a multi-node package
+    // has one per node, named with it (as the Serviceguard provider names them).
+    let failover = |id| {
+        snapshot
+            .packages
+            .iter()
+            .find(|p| p.id == id)
+            .is_none_or(|p| p.kind.keyword() == "failover")
+    };
     let resource_name =
         |id, index: usize| resource_of(id, index).unwrap_or_else(|| format!("resource {index}"));
     let pair = |status: &str, state: &str| Some((status.to_owned(), Some(state.to_owned())));
@@ -299,7 +308,13 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
             after,
         } => {
             let (name, on) = (package_name(*package), node_name(*node));
+            let failover = failover(*package);
             let service = service_name(*package, *service);
+            let instance = if failover {
+                format!("{name}:{service}")
+            } else {
+                format!("{name}:{service}:{on}")
+            };
             alert.previous = only(before.status.as_str());
             alert.new = only(after.status.as_str());
             alert.element = path(
@@ -308,7 +323,7 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
                     ("SystemCreationClassName", "HP_SGCluster"),
                     ("SystemName", cluster),
                     ("CreationClassName", "HP_SGPackageService"),
-                    ("Name", &format!("{name}:{service}")),
+                    ("Name", &instance),
                 ],
             );
             alert.message = if matches!(notice, Notice::ServiceFailed { .. }) {
@@ -644,6 +659,55 @@ mod tests {
                 failed.message
             );
         }
+    }
+
+    #[test]
+    fn a_service_alert_names_the_service_instance_of_its_node_in_a_multi_node_package() {
+        let mut options = Options::new(3, 12);
+        options.packages = vec![
+            "package_name dbpkg\nnode_name n1\nnode_name n2\n\
+             service_name db_monitor\nservice_cmd \"sleep 1000\"\nservice_restart 3\n"
+                .into(),
+            "package_name monpkg\npackage_type multi_node\nnode_name *\n\
+             service_name mon\nservice_cmd \"sleep 1000\"\nservice_restart 3\n"
+                .into(),
+        ];
+        let mut sim = Simulation::new(options);
+        sim.start_all();
+        assert!(sim
+            .run_until(Duration::from_secs(90), |s| s.formed(NodeSet::first(3))
+                && s.running_on("monpkg").len() == 3
+                && !s.running_on("dbpkg").is_empty())
+            .unwrap());
+        sim.run_for(Duration::from_secs(3)).unwrap();
+        sim.kill_service(NodeId(1), "monpkg", 0);
+        sim.kill_service(NodeId(0), "dbpkg", 0);
+        let told = |s: &Simulation| {
+            s.notices()
+                .iter()
+                .filter(|r| r.notice.event_id() == "ServiceRestarted")
+                .count()
+                >= 2
+        };
+        let ok = sim.run_until(Duration::from_secs(30), told).unwrap();
+        let ids: Vec<&str> = sim.notices().iter().map(|r| r.notice.event_id()).collect();
+        assert!(ok, "{ids:?}");
+        let mut names: Vec<String> = alerts(&sim, "ServiceRestarted")
+            .iter()
+            .map(|a| {
+                assert_eq!(a.element.class_name.as_str(), "HP_SGPackageService");
+                a.element
+                    .key("Name")
+                    .and_then(|v| match v {
+                        Value::String(name) => Some(name.to_string()),
+                        _ => None,
+                    })
+                    .expect("a Name key")
+            })
+            .collect();
+        names.sort();
+        // The names HP_SGPackageService instances have: one per node for monpkg.
+        assert_eq!(names, ["dbpkg:db_monitor", "monpkg:mon:n2"]);
     }
 
     #[test]
