@@ -28,7 +28,7 @@ use cim_schema::query::{QueryLanguage, Schema, SelectQuery};
 use cim_schema::xml::{encode, Body, ExportRequest, Message};
 use cimguard_certs::ClientTlsSettings;
 use cimguard_cluster::runtime::daemon::NumberedNotice;
-use cimguard_cluster::status::Snapshot;
+use cimguard_cluster::status::{ClusterStatus, Snapshot};
 use cimguard_indications::{Batch, Delivery, Outbox, Outcome, Policy, Stats, Target};
 use tokio::sync::watch;
 
@@ -119,6 +119,7 @@ impl IndicationService {
             deletion: class("CIM_InstDeletion")?,
             modification: class("CIM_InstModification")?,
             previous: None,
+            coordinated: false,
             life: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_micros()),
@@ -302,6 +303,8 @@ struct Lifecycle {
     modification: Class,
     /// The last model, by path text.
     previous: Option<HashMap<String, (InstancePath, Arc<Instance>)>>,
+    /// This node coordinated the membership at the last look (it told the changes then).
+    coordinated: bool,
     /// This agent's start (microseconds since the epoch): in identifiers.
     life: u128,
     /// Lifecycle indications made so far.
@@ -444,10 +447,23 @@ impl Reader {
             .into_iter()
             .map(|(path, instance)| (crate::provider::path_text(&path), (path, instance)))
             .collect();
+        // The coordinator tells the changes. When the cluster halts as a whole (cmhaltcl) no
+        // node coordinates any more: the one that did tells that last change (the cluster
+        // and its nodes going down), which no other would; until its view says the cluster
+        // is down it keeps the model it last told from. A coordinator that leaves a cluster
+        // running on (cmhaltnode) does not tell it: once it shows the running cluster again
+        // another node coordinates, and tells it.
+        let coordinates = snapshot.coordinator == Some(snapshot.observer);
+        let uncoordinated = lifecycle.coordinated && snapshot.coordinator.is_none();
+        if uncoordinated && snapshot.status != ClusterStatus::Down {
+            return;
+        }
+        let halted_with_cluster = uncoordinated;
+        lifecycle.coordinated = coordinates;
         let Some(previous) = lifecycle.previous.replace(now) else {
             return;
         };
-        if !wants || snapshot.coordinator != Some(snapshot.observer) {
+        if !wants || !(coordinates || halted_with_cluster) {
             return;
         }
         let Some(now) = lifecycle.previous.as_ref() else {

@@ -638,6 +638,52 @@ fn halting_a_package_is_heard_as_one_modification_of_its_instance() {
 }
 
 #[test]
+fn halting_the_cluster_is_heard_as_one_modification_of_the_cluster_to_down() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    cluster.add_demo_packages();
+    // The daemons (and their agents) stay once halted, as cmcld does by default.
+    cluster.stay_after_halt();
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a formed cluster of three", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let query = "SELECT * FROM CIM_InstModification WHERE SourceInstance ISA HP_SGCluster";
+    let mut listener = Listener::subscribe(&cluster, 3, MONITOR, query);
+    let output = cluster.agent_command(2, ADMIN, "cmhaltcl", &["-f"], BOUND);
+    assert!(output.status.success(), "{output:?}");
+    let down = |i: &Value| {
+        let now = &i["properties"]["SourceInstance"]["properties"];
+        let before = &i["properties"]["PreviousInstance"]["properties"];
+        now["ClusterStatus"] == "down" && before["ClusterStatus"] != "down"
+    };
+    listener.wait(BOUND, "the cluster's modification to down", |lines| {
+        lines.iter().any(down)
+    });
+    // Started again: its modification to up follows, so a second copy would be here by now.
+    let output = cluster.agent_command(1, ADMIN, "cmruncl", &[], BOUND);
+    assert!(output.status.success(), "{output:?}");
+    listener.wait(BOUND, "the cluster's modification to up", |lines| {
+        lines.iter().any(|i| {
+            i["properties"]["SourceInstance"]["properties"]["ClusterStatus"] == "up"
+                && i["properties"]["PreviousInstance"]["properties"]["ClusterStatus"] != "up"
+        })
+    });
+    let heard = listener.indications();
+    let to_down: Vec<&Value> = heard.iter().filter(|i| down(i)).collect();
+    assert_eq!(to_down.len(), 1, "{heard:#?}");
+    assert_eq!(
+        to_down[0]["properties"]["SourceInstance"]["class"],
+        "HP_SGCluster"
+    );
+    assert_numbered(&heard);
+    listener.close();
+}
+
+#[test]
 fn cmapplyconf_is_heard_once_as_cluster_config_changed() {
     let mut cluster = demo_cluster();
     cluster.wait_for(BOUND, "a formed cluster", |c| {
