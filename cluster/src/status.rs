@@ -887,6 +887,9 @@ pub struct ResourceRow {
     pub status: Health,
     /// An extended resource's value (0 until set).
     pub value: Option<i64>,
+    /// An extended resource's generic_resource_up_criteria in this package (`<80`).
+    #[serde(default)]
+    pub up_criteria: Option<String>,
 }
 
 /// One service of a package on a node.
@@ -996,6 +999,7 @@ pub(crate) fn package_rows(
                                     Some(ResourceValue::Value(v)) => v,
                                     _ => 0,
                                 }),
+                                up_criteria: r.up_criteria.map(|c| c.to_string()),
                             }
                         })
                         .collect();

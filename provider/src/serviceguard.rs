@@ -9,7 +9,7 @@
 //! burst of requests costs the daemon's timing thread one status, not one each.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -1322,6 +1322,97 @@ struct ResourceEntry {
     status: &'static str,
     value: Option<i64>,
     packages: Vec<String>,
+    /// Each package's generic_resource_up_criteria for it (None: a simple resource there).
+    criteria: Vec<(String, Option<String>)>,
+}
+
+/// HP_SGCluster.InterconnectAddress: the heartbeat subnets, in network order, as this host's
+/// interfaces give them for the observing node's HEARTBEAT_IPs (`192.168.1.0/24,
+/// 192.168.2.0/24`); None when none of them is an address of this host (the view of another
+/// node).
+fn interconnect_address(snapshot: &Snapshot) -> Option<String> {
+    let node = snapshot.nodes.get(snapshot.observer.index())?;
+    let mut heartbeats: Vec<(usize, IpAddr)> = node
+        .interfaces
+        .iter()
+        .flat_map(|i| i.addresses.iter())
+        .filter_map(|(address, network)| network.map(|n| (n, *address)))
+        .collect();
+    heartbeats.sort();
+    let local: Vec<(IpAddr, u32)> = nix::ifaddrs::getifaddrs()
+        .ok()?
+        .filter_map(|i| {
+            let address = socket_ip(i.address.as_ref()?)?;
+            let prefix = match i.netmask.as_ref().and_then(socket_ip) {
+                Some(IpAddr::V4(mask)) => u32::from(mask).count_ones(),
+                Some(IpAddr::V6(mask)) => u128::from(mask).count_ones(),
+                None => return None,
+            };
+            Some((address, prefix))
+        })
+        .collect();
+    // The network address of an address within a prefix.
+    let network = |address: IpAddr, prefix: u32| -> IpAddr {
+        match address {
+            IpAddr::V4(a) => {
+                let mask = u32::MAX.checked_shl(32 - prefix).unwrap_or(0);
+                Ipv4Addr::from(u32::from(a) & mask).into()
+            }
+            IpAddr::V6(a) => {
+                let mask = u128::MAX.checked_shl(128 - prefix).unwrap_or(0);
+                Ipv6Addr::from(u128::from(a) & mask).into()
+            }
+        }
+    };
+    let mut subnets: Vec<String> = Vec::new();
+    for (_, address) in heartbeats {
+        // The interface subnet that holds the address, the most specific one (a HEARTBEAT_IP
+        // is an interface's own address; on loopback 127.0.0.2 is within lo's 127.0.0.0/8).
+        let holding = local
+            .iter()
+            .filter(|(a, prefix)| {
+                a.is_ipv4() == address.is_ipv4()
+                    && network(*a, *prefix) == network(address, *prefix)
+            })
+            .max_by_key(|(_, prefix)| *prefix);
+        let Some(&(_, prefix)) = holding else {
+            continue;
+        };
+        let subnet = format!("{}/{prefix}", network(address, prefix));
+        if !subnets.contains(&subnet) {
+            subnets.push(subnet);
+        }
+    }
+    (!subnets.is_empty()).then(|| subnets.join(", "))
+}
+
+/// The IP address of a socket address from getifaddrs.
+fn socket_ip(address: &nix::sys::socket::SockaddrStorage) -> Option<IpAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        return Some(IpAddr::V4(v4.ip()));
+    }
+    address.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
+}
+
+/// HP_SGGenericResource.UpCriteria of a resource from its packages' criteria: the one they
+/// share (`<80`), or each package's when they differ (`pkgA <80, pkgB >=10`); None for a
+/// simple resource.
+fn up_criteria(criteria: &[(String, Option<String>)]) -> Option<String> {
+    let given: Vec<(&str, &str)> = criteria
+        .iter()
+        .filter_map(|(package, c)| c.as_deref().map(|c| (package.as_str(), c)))
+        .collect();
+    let (_, first) = given.first()?;
+    if given.iter().all(|(_, c)| c == first) {
+        return Some((*first).to_owned());
+    }
+    Some(
+        given
+            .iter()
+            .map(|(package, c)| format!("{package} {c}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 /// Builds a [`Model`] from a snapshot.
@@ -1395,6 +1486,7 @@ impl ModelBuilder<'_> {
                 ),
                 ("MaxNumberOfNodes", Some(Value::Uint32(16))),
                 ("Interconnect", Some(string("Ethernet"))),
+                ("InterconnectAddress", interconnect_address(s).map(string)),
                 ("QuorumType", Some(string(quorum_type))),
                 ("MemberTimeout", Some(micros(s.member_timeout))),
                 ("AutoStartTimeout", Some(micros(s.auto_start_timeout))),
@@ -1775,7 +1867,12 @@ impl ModelBuilder<'_> {
                         .iter_mut()
                         .find(|r| r.name == resource.name && r.node == row.name)
                     {
-                        Some(entry) => entry.packages.push(package.name.clone()),
+                        Some(entry) => {
+                            entry.packages.push(package.name.clone());
+                            entry
+                                .criteria
+                                .push((package.name.clone(), resource.up_criteria.clone()));
+                        }
                         None => resources.push(ResourceEntry {
                             name: resource.name.clone(),
                             node: row.name.clone(),
@@ -1783,6 +1880,7 @@ impl ModelBuilder<'_> {
                             status: resource.status.as_str(),
                             value: resource.value,
                             packages: vec![package.name.clone()],
+                            criteria: vec![(package.name.clone(), resource.up_criteria.clone())],
                         }),
                     }
                 }
@@ -1795,8 +1893,10 @@ impl ModelBuilder<'_> {
             status,
             value,
             packages,
+            criteria,
         } in resources
         {
+            let up_criteria = up_criteria(&criteria);
             let (resource_enabled, resource_operational): (u16, &[u16]) = match status {
                 "up" => (2, &[2]),
                 "down" => (3, &[6]),
@@ -1820,6 +1920,7 @@ impl ModelBuilder<'_> {
                             "during_package_start"
                         })),
                     ),
+                    ("UpCriteria", up_criteria.map(string)),
                     ("ResourceStatus", Some(string(status))),
                     (
                         "ResourceValue",
@@ -1980,6 +2081,11 @@ mod tests {
 
     impl Simulated {
         fn new() -> Simulated {
+            Simulated::with(&[])
+        }
+
+        /// The same with `more` packages beside dbpkg.
+        fn with(more: &[&str]) -> Simulated {
             use cimguard_cluster::core::{NodeId, NodeSet};
             use cimguard_cluster::sim::{Options, Simulation};
             let mut options = Options::new(3, 11);
@@ -1988,6 +2094,7 @@ mod tests {
                  service_name db_monitor\nservice_cmd \"sleep 1000\"\nservice_restart 1\n"
                     .into(),
             ];
+            options.packages.extend(more.iter().map(|&p| p.to_owned()));
             let mut sim = Simulation::new(options);
             sim.start_all();
             let ready = sim
@@ -2319,6 +2426,40 @@ mod tests {
             Err(other) => panic!("{other:?}"),
             Ok(output) => panic!("{:?}", output.out_params),
         }
+    }
+
+    #[test]
+    fn a_generic_resource_shows_its_up_criteria_and_a_simple_one_none() {
+        let source = Arc::new(Simulated::with(&[
+            "package_name cpupkg\nnode_name n2\nnode_name n3\nauto_run no\n\
+             generic_resource_name cpu_load\ngeneric_resource_up_criteria <80\n\
+             generic_resource_name disk\n",
+            "package_name batch\nnode_name n2\nauto_run no\n\
+             generic_resource_name cpu_load\ngeneric_resource_up_criteria >=10\n",
+        ]));
+        let (_, provider, _) = serving(source);
+        let resources: Vec<(InstancePath, Arc<Instance>)> = provider
+            .enumerate(&context(Role::Monitor), &Name::new("HP_SGGenericResource"))
+            .expect("the resources")
+            .map(|found| found.expect("a resource"))
+            .collect();
+        let criteria = |name: &str, node: &str| {
+            let (_, instance) = resources
+                .iter()
+                .find(|(_, i)| {
+                    i.value("Name") == Some(&string(name))
+                        && i.value("NodeName") == Some(&string(node))
+                })
+                .unwrap_or_else(|| panic!("no {name} on {node}"));
+            instance.value("UpCriteria").cloned()
+        };
+        assert_eq!(criteria("cpu_load", "n3"), Some(string("<80")));
+        // Two packages with criteria of their own for the same resource on n2.
+        assert_eq!(
+            criteria("cpu_load", "n2"),
+            Some(string("batch >=10, cpupkg <80"))
+        );
+        assert_eq!(criteria("disk", "n2"), None);
     }
 
     #[test]

@@ -216,6 +216,12 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         let clusters = enumerate(&cluster, k, "HP_SGCluster");
         assert_eq!(clusters.len(), 1, "n{k}: {clusters:?}");
         assert_eq!(clusters[0]["properties"]["Name"], "testcluster");
+        // The heartbeat subnets, as the node's own interfaces give them: both networks of
+        // the test (127.0.0.K and 127.0.1.K) are on lo's 127.0.0.0/8.
+        assert_eq!(
+            clusters[0]["properties"]["InterconnectAddress"], "127.0.0.0/8",
+            "n{k}"
+        );
         let nodes = enumerate(&cluster, k, "HP_SGNode");
         assert_eq!(nodes.len(), 3, "n{k}: {nodes:?}");
     }

@@ -334,6 +334,21 @@ pub enum Comparison {
     LessOrEqual,
 }
 
+/// As the package file gives it: the operator, then the bound (`<80`, `>=10`).
+impl std::fmt::Display for UpCriteria {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let operator = match self.operator {
+            Comparison::Equal => "==",
+            Comparison::NotEqual => "!=",
+            Comparison::Greater => ">",
+            Comparison::Less => "<",
+            Comparison::GreaterOrEqual => ">=",
+            Comparison::LessOrEqual => "<=",
+        };
+        write!(f, "{operator}{}", self.bound)
+    }
+}
+
 impl UpCriteria {
     /// True when `value` meets the criteria.
     pub fn holds(&self, value: i64) -> bool {

@@ -44,8 +44,8 @@ use super::cluster::{
     AccessPolicy, AddressFamily, ClusterConfig, ClusterLock, NodeConfig, Role, UserHost,
 };
 use super::package::{
-    Comparison, Dependency, Evaluation, GenericResource, PackageConfig, PackageType, Service,
-    ServiceRestart, SubnetAccess,
+    Dependency, Evaluation, GenericResource, PackageConfig, PackageType, Service, ServiceRestart,
+    SubnetAccess,
 };
 
 /// Where values start in the cluster file (cmquerycl's layout, as section 3.1 shows it).
@@ -458,19 +458,7 @@ fn package_resource(text: &mut Text, resource: &GenericResource) {
     };
     text.keyword(0, "generic_resource_evaluation_type", evaluation);
     if let Some(criteria) = &resource.up_criteria {
-        let operator = match criteria.operator {
-            Comparison::Equal => "==",
-            Comparison::NotEqual => "!=",
-            Comparison::Greater => ">",
-            Comparison::Less => "<",
-            Comparison::GreaterOrEqual => ">=",
-            Comparison::LessOrEqual => "<=",
-        };
-        text.keyword(
-            0,
-            "generic_resource_up_criteria",
-            &format!("{operator}{}", criteria.bound),
-        );
+        text.keyword(0, "generic_resource_up_criteria", &criteria.to_string());
     }
 }
 
