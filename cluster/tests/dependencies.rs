@@ -221,3 +221,100 @@ fn a_dependency_failing_while_its_dependent_starts_waits_for_that_start_then_bot
             && s.running_on("web") == set(&[1]))
         .unwrap());
 }
+
+/// The states package `name` went through on node `node` other than running and starting.
+fn states_of(sim: &Simulation, node: u32) -> Vec<(String, InstanceState)> {
+    sim.trace()
+        .iter()
+        .filter(|r| r.node == NodeId(node))
+        .filter_map(|r| match r.event {
+            Event::Package(PackageEvent::StateChanged {
+                package,
+                after: Some(s),
+                ..
+            }) if s != InstanceState::Running && s != InstanceState::Starting => {
+                Some((sim.catalog().package(package).name.clone(), s))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn with_successor_halt_timeout(timeout: &str) -> Simulation {
+    let mut options = Options::new(3, 73);
+    options.packages = vec![
+        format!("{DB}successor_halt_timeout {timeout}\n"),
+        WEB.into(),
+    ];
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("db") == set(&[0])
+            && s.running_on("web") == set(&[0]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    sim
+}
+
+#[test]
+fn successor_halt_timeout_zero_halts_a_failed_package_beside_its_dependents() {
+    let mut sim = with_successor_halt_timeout("0");
+    sim.kill_service(NodeId(0), "db", 0);
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("db") == set(&[1])
+            && s.running_on("web") == set(&[1]))
+        .unwrap());
+    // No fail_wait: db's halt starts with web's.
+    let named = |n: &str, s| (n.to_string(), s);
+    assert_eq!(
+        states_of(&sim, 0)[..2],
+        [
+            named("db", InstanceState::Failing),
+            named("web", InstanceState::Failing),
+        ]
+    );
+}
+
+#[test]
+fn successor_halt_timeout_bounds_the_wait_for_a_dependent_that_does_not_halt() {
+    let mut sim = with_successor_halt_timeout("5");
+    // web's halt script never ends (no halt_script_timeout): db waits 5 s for it, then halts.
+    sim.script_faults
+        .insert(("web".into(), NodeId(0), Script::Halt), ScriptFault::Hang);
+    sim.kill_service(NodeId(0), "db", 0);
+    assert!(sim
+        .run_until(seconds(4), |s| states_of(s, 0)
+            .contains(&("db".to_string(), InstanceState::FailWait)))
+        .unwrap());
+    let waiting_since = sim.now();
+    assert!(sim
+        .run_until(seconds(30), |s| states_of(s, 0)
+            .contains(&("db".to_string(), InstanceState::Failed)))
+        .unwrap());
+    let failing_at = sim
+        .trace()
+        .iter()
+        .find(|r| {
+            r.node == NodeId(0)
+                && matches!(
+                    r.event,
+                    Event::Package(PackageEvent::StateChanged {
+                        before: Some(InstanceState::FailWait),
+                        after: Some(InstanceState::Failing),
+                        ..
+                    })
+                )
+        })
+        .expect("db left fail_wait")
+        .at;
+    let waited = failing_at.saturating_sub(waiting_since);
+    assert!(
+        waited >= seconds(4) && waited <= seconds(7),
+        "db waited {waited:?} in fail_wait"
+    );
+    // web is still halting (its script hangs), db is failed.
+    assert_eq!(
+        states_of(&sim, 0).last(),
+        Some(&("db".to_string(), InstanceState::Failed))
+    );
+}

@@ -2457,6 +2457,7 @@ impl Node {
                 .map(|(_, since)| *since + timing.settle),
         );
         consider(Some(self.backoff_until));
+        consider(self.packages.next_deadline());
         for ack in &self.halt_acks {
             consider(Some(ack.deadline));
         }
@@ -3194,6 +3195,7 @@ impl Node {
     }
 
     fn drain_packages(&mut self, now: Instant) {
+        self.packages.tick(now);
         loop {
             let outputs = self.packages.take_outputs();
             if outputs.is_empty() {

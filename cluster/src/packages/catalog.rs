@@ -145,6 +145,10 @@ pub struct PackageDef {
     pub run_script_timeout: Option<Duration>,
     /// halt_script_timeout (None: no_timeout).
     pub halt_script_timeout: Option<Duration>,
+    /// successor_halt_timeout: how long a failing package waits for the packages that
+    /// depend on it on its node to halt (fail_wait) before its own halt runs (None:
+    /// no_timeout; zero: it does not wait).
+    pub successor_halt_timeout: Option<Duration>,
     /// failover_policy.
     pub failover_policy: FailoverPolicy,
     /// failback_policy.
@@ -371,6 +375,7 @@ impl Catalog {
                 node_fail_fast: package.node_fail_fast,
                 run_script_timeout: package.run_script_timeout,
                 halt_script_timeout: package.halt_script_timeout,
+                successor_halt_timeout: package.successor_halt_timeout,
                 failover_policy: package.failover_policy,
                 failback_policy: package.failback_policy,
                 priority: package.priority,

@@ -327,6 +327,9 @@ struct Local {
     /// Failed here, the package has run on another node since: once it occupies no other
     /// node, the failure is history ([`Manager::forget_superseded_failures`]).
     superseded: bool,
+    /// In fail_wait: its halt runs at this time even if packages that depend on it still
+    /// run here (successor_halt_timeout; None: no_timeout).
+    fail_wait_until: Option<Instant>,
 }
 
 /// A start or halt that a previewed command would make ([`PreviewBasis::preview`]).
@@ -556,6 +559,8 @@ fn check_subnets(
 #[derive(Debug)]
 pub struct Manager {
     me: NodeId,
+    /// The time of the latest [`Manager::tick`].
+    now: Instant,
     catalog: Arc<Catalog>,
     table: Table,
     locals: BTreeMap<PackageId, Local>,
@@ -626,6 +631,7 @@ impl Manager {
     pub fn new(me: NodeId, catalog: Arc<Catalog>) -> Manager {
         Manager {
             me,
+            now: Instant(0),
             table: Table::new(&catalog),
             catalog,
             locals: BTreeMap::new(),
@@ -1545,6 +1551,7 @@ impl Manager {
                     restarts: vec![0; services],
                     deferred: None,
                     superseded: false,
+                    fail_wait_until: None,
                 },
             );
             self.table
@@ -1712,6 +1719,7 @@ impl Manager {
                 restarts: vec![0; services],
                 deferred: None,
                 superseded: false,
+                fail_wait_until: None,
             },
         );
         self.changed(id, before, Some(InstanceState::Starting), None);
@@ -1729,11 +1737,16 @@ impl Manager {
         reason: HaltReason,
         cause: Option<FailureCause>,
     ) {
-        // A failure waits for the packages that depend on it here to halt first (fail_wait).
+        // A failure waits for the packages that depend on it here to halt first (fail_wait),
+        // at most successor_halt_timeout (zero: it does not wait; their halt goes on beside
+        // its own).
         let dependents = match reason {
             HaltReason::Failure | HaltReason::DependencyFailed => self.local_dependents(id),
             HaltReason::Command | HaltReason::Failback => Vec::new(),
         };
+        let wait = self.catalog.package(id).successor_halt_timeout;
+        let waits = !dependents.is_empty() && wait != Some(Duration::ZERO);
+        let now = self.now;
         let Some(local) = self.locals.get_mut(&id) else {
             return;
         };
@@ -1761,10 +1774,9 @@ impl Manager {
             return;
         }
         let before = local.state;
+        local.fail_wait_until = wait.filter(|_| waits).map(|w| now + w);
         local.state = match reason {
-            HaltReason::Failure | HaltReason::DependencyFailed if !dependents.is_empty() => {
-                InstanceState::FailWait
-            }
+            HaltReason::Failure | HaltReason::DependencyFailed if waits => InstanceState::FailWait,
             HaltReason::Failure | HaltReason::DependencyFailed => InstanceState::Failing,
             HaltReason::Command | HaltReason::Failback => InstanceState::Halting,
         };
@@ -1777,14 +1789,34 @@ impl Manager {
         let after = local.state;
         let why = Some((local.halt_reason, local.cause));
         self.changed(id, Some(before), Some(after), why);
+        for dependent in dependents {
+            self.halt_local_because(dependent, HaltReason::DependencyFailed, None);
+        }
         if after == InstanceState::FailWait {
-            for dependent in dependents {
-                self.halt_local_because(dependent, HaltReason::DependencyFailed, None);
-            }
             return;
         }
         self.outputs
             .push(Output::Action(PackageAction::Halt { package: id }));
+    }
+
+    /// Time passed: a package in fail_wait past its successor_halt_timeout halts now.
+    pub fn tick(&mut self, now: Instant) {
+        self.now = now;
+        let expired = self.locals.values().any(|l| {
+            l.state == InstanceState::FailWait && l.fail_wait_until.is_some_and(|u| now >= u)
+        });
+        if expired {
+            self.release_fail_waits();
+        }
+    }
+
+    /// The earliest end of a successor_halt_timeout being waited out here.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.locals
+            .values()
+            .filter(|l| l.state == InstanceState::FailWait)
+            .filter_map(|l| l.fail_wait_until)
+            .min()
     }
 
     /// Carries out a halt asked for while package `id` started or was reconfigured.
@@ -1821,14 +1853,19 @@ impl Manager {
             .collect()
     }
 
-    /// Packages in fail_wait whose dependents here are down: their halt script runs now.
+    /// Packages in fail_wait whose dependents here are down, or whose successor_halt_timeout
+    /// is over: their halt script runs now.
     fn release_fail_waits(&mut self) {
+        let now = self.now;
         let ready: Vec<PackageId> = self
             .locals
             .iter()
             .filter(|(_, l)| l.state == InstanceState::FailWait)
+            .filter(|(id, l)| {
+                l.fail_wait_until.is_some_and(|u| now >= u)
+                    || self.local_dependents(**id).is_empty()
+            })
             .map(|(id, _)| *id)
-            .filter(|id| self.local_dependents(*id).is_empty())
             .collect();
         for id in ready {
             let Some(local) = self.locals.get_mut(&id) else {
