@@ -1240,11 +1240,10 @@ impl InstanceProvider for ServiceguardProvider {
                 (Some(status), None) => match status.as_str() {
                     "up" => ResourceValue::Status(true),
                     "down" => ResourceValue::Status(false),
-                    _ => {
-                        return Err(OperationError::parameter(
-                            "Status must be \"up\" or \"down\"",
-                        ))
-                    }
+                    // A value the method does not take is its return code 5, as for Value
+                    // and RequestStateChange (a parameter of the wrong type stays
+                    // CIM_ERR_INVALID_PARAMETER).
+                    _ => return Ok(not_done(5, "Status must be \"up\" or \"down\"")),
                 },
                 (None, Some(value)) if (1..=2_147_483_647).contains(&value) => {
                     ResourceValue::Value(i64::from(value))
@@ -1253,7 +1252,8 @@ impl InstanceProvider for ServiceguardProvider {
                     return Ok(not_done(5, "Value must be 1 to 2147483647"));
                 }
                 _ => {
-                    return Err(OperationError::parameter(
+                    return Ok(not_done(
+                        5,
                         "give either Status (\"up\" or \"down\") or Value",
                     ))
                 }

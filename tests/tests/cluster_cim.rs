@@ -206,6 +206,17 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
             &json!({"Status": ["string", "up"]}),
         );
         assert_eq!(answer["return"], 4, "SetStatus for another node: {answer}");
+        // A value SetStatus does not take, or neither Status nor Value: 5, with the reason.
+        for params in [json!({"Status": ["string", "sideways"]}), json!({})] {
+            let answer = invoke(&cluster, k, ADMIN, &own["path"], "SetStatus", &params);
+            assert_eq!(answer["return"], 5, "SetStatus {params}: {answer}");
+            assert!(
+                answer["out"]["Message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("Status")),
+                "{answer}"
+            );
+        }
     }
     cluster.wait_for(BOUND, "dbpkg on n1, webpkg on n2", |c| {
         owners(c, 1, "dbpkg") == ["n1"] && owners(c, 1, "webpkg") == ["n2"]
