@@ -82,7 +82,8 @@ pub struct ModifyPackage {
     /// Maintenance mode on or off (switching must be disabled first).
     #[arg(short = 'm', value_name = "on|off", value_parser = ["on", "off"])]
     pub maintenance: Option<String>,
-    /// Node switching to this node (repeatable) instead of global switching.
+    /// Node switching to this node (repeatable) instead of global switching; with -m on, the
+    /// node a package that is down is to run on in maintenance mode.
     #[arg(short = 'n', value_name = "NODE")]
     pub nodes: Vec<String>,
     /// Verbose.
@@ -719,13 +720,13 @@ fn modify_one(
         });
     }
     if let Some(mode) = &cli.maintenance {
-        call_package(
-            client,
-            snapshot,
-            name,
-            "SetMaintenance",
-            vec![("Enabled", Value::Boolean(mode == "on"))],
-        )?;
+        let mut params = vec![("Enabled", Value::Boolean(mode == "on"))];
+        match cli.nodes.as_slice() {
+            [] => {}
+            [node] => params.push(("NodeName", Value::String(node.clone()))),
+            _ => return Err("-m takes one node (-n)".into()),
+        }
+        call_package(client, snapshot, name, "SetMaintenance", params)?;
         return Ok(if cli.verbose {
             format!("cmmodpkg: maintenance mode of {name} {mode}\n")
         } else {

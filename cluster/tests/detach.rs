@@ -140,7 +140,8 @@ fn cmhaltnode_d_leaves_the_packages_running_detached_and_cmrunnode_reattaches_th
             NodeId(1),
             Command::Maintenance {
                 package: a,
-                on: true
+                on: true,
+                node: None,
             }
         ),
         Err(Refusal::Detached { node: NodeId(0) })
@@ -532,6 +533,7 @@ node_fail_fast_enabled yes\nservice_name s\nservice_cmd /bin/s\n"
         Command::Maintenance {
             package: a,
             on: true,
+            node: None,
         },
     )
     .unwrap();

@@ -118,6 +118,7 @@ fn in_maintenance_mode_failures_are_not_acted_on() {
     let on = Command::Maintenance {
         package: id,
         on: true,
+        node: None,
     };
     // Refused by the coordinator (n2's copy of the table may be behind): the answer says so,
     // naming the package.
@@ -158,6 +159,7 @@ fn in_maintenance_mode_failures_are_not_acted_on() {
         Command::Maintenance {
             package: id,
             on: false,
+            node: None,
         },
     )
     .unwrap();
@@ -169,4 +171,84 @@ fn in_maintenance_mode_failures_are_not_acted_on() {
     sim.kill_service(NodeId(0), "dbpkg", 0);
     sim.run_for(seconds(10)).unwrap();
     assert_eq!(notices(&sim, "PackageFailed").len(), 1);
+}
+
+#[test]
+fn a_package_that_is_down_runs_in_maintenance_mode_on_the_node_named() {
+    let mut sim = cluster("none");
+    let id = sim.package("dbpkg");
+    sim.command(
+        NodeId(0),
+        Command::Disable {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    sim.command(
+        NodeId(0),
+        Command::Halt {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg").is_empty())
+        .unwrap());
+    sim.run_for(seconds(2)).unwrap();
+    let maintenance = |on, node| Command::Maintenance {
+        package: id,
+        on,
+        node,
+    };
+    // Down, it needs the node it is to run on; n3 is not one of its nodes.
+    assert_eq!(
+        sim.command(NodeId(0), maintenance(true, None)),
+        Err(Refusal::MaintenanceNeedsNode)
+    );
+    assert_eq!(
+        sim.command(NodeId(0), maintenance(true, Some(NodeId(2)))),
+        Err(Refusal::NotAnAllowedNode { node: NodeId(2) })
+    );
+    sim.command(NodeId(0), maintenance(true, Some(NodeId(1))))
+        .unwrap();
+    sim.run_for(seconds(2)).unwrap();
+    assert_eq!(
+        sim.status(NodeId(2)).unwrap().packages[0].condition.state,
+        PackageState::Maintenance
+    );
+    // It starts there only.
+    let run = |node| Command::Run {
+        package: id,
+        node: NodeId(node),
+    };
+    assert_eq!(
+        sim.command(NodeId(0), run(0)),
+        Err(Refusal::MaintenanceElsewhere { node: NodeId(1) })
+    );
+    sim.command(NodeId(0), run(1)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg") == set(&[1]))
+        .unwrap());
+    sim.run_for(seconds(2)).unwrap();
+    // In maintenance there, a failure is not acted on.
+    sim.kill_service(NodeId(1), "dbpkg", 0);
+    sim.run_for(seconds(10)).unwrap();
+    assert!(notices(&sim, "PackageFailed").is_empty());
+    assert_eq!(sim.running_on("dbpkg"), set(&[1]));
+    assert_eq!(
+        sim.status(NodeId(0)).unwrap().packages[0].condition.state,
+        PackageState::Maintenance
+    );
+    // Maintenance ends when its node halts; the package halts with it and stays down
+    // (AUTO_RUN is off).
+    sim.halt_node(NodeId(1), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg").is_empty()
+            && s.status(NodeId(0))
+                .is_some_and(
+                    |v| v.packages[0].condition.state != PackageState::Maintenance
+                ))
+        .unwrap());
 }

@@ -1141,6 +1141,7 @@ impl InstanceProvider for ServiceguardProvider {
                 Request::Maintenance {
                     package,
                     on: enabled()?,
+                    node,
                 }
             } else if method_name.eq_ignore_ascii_case("SetAutoRun") {
                 if enabled()? {

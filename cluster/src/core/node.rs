@@ -935,7 +935,10 @@ impl Node {
             }
             _ => {}
         }
-        if let Command::Maintenance { package, on: true } = command {
+        if let Command::Maintenance {
+            package, on: true, ..
+        } = command
+        {
             // Not for a package whose node is detaching it (serviceguard.md 6.5).
             let detaching = self.detaching(now);
             let active = self

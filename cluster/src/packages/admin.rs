@@ -51,13 +51,17 @@ pub enum Command {
         /// The service, by index in the package file.
         service: u16,
     },
-    /// `cmmodpkg -m on|off pkg`: maintenance mode. Failures of the package's services and
-    /// resources are not acted on and it is not failed over; AUTO_RUN must be off first.
+    /// `cmmodpkg -m on|off [-n node] pkg`: maintenance mode. Failures of the package's
+    /// services and resources are not acted on and it is not failed over; AUTO_RUN must be
+    /// off first. A package that is down is put in maintenance on a node (`-n`), where
+    /// cmrunpkg then starts it (serviceguard.md 6.6).
     Maintenance {
         /// The package.
         package: PackageId,
         /// On or off.
         on: bool,
+        /// `-n`: the node (a running package's own node, or where a down one is to run).
+        node: Option<NodeId>,
     },
 }
 
@@ -126,6 +130,14 @@ pub enum Refusal {
     DependenciesNotMet,
     /// The package is in maintenance mode.
     Maintenance,
+    /// cmrunpkg of a package in maintenance mode on another node than the one it was put in
+    /// maintenance for.
+    MaintenanceElsewhere {
+        /// That node.
+        node: NodeId,
+    },
+    /// cmmodpkg -m on of a package that is down, without the node it is to run on.
+    MaintenanceNeedsNode,
     /// A node that may still run the package left the cluster and is not yet certainly
     /// reset (the survivors' fence wait).
     AwaitingFence {
@@ -286,6 +298,8 @@ impl Refusal {
                 | Refusal::DependentsRunning { .. }
                 | Refusal::DependenciesNotMet
                 | Refusal::Maintenance
+                | Refusal::MaintenanceElsewhere { .. }
+                | Refusal::MaintenanceNeedsNode
                 | Refusal::AwaitingFence { .. }
                 | Refusal::UnknownService
                 | Refusal::SwitchingEnabled
@@ -345,6 +359,16 @@ impl Refusal {
                 write!(f, "the dependencies of {the} are not met on that node")
             }
             Refusal::Maintenance => write!(f, "{the} is in maintenance mode"),
+            Refusal::MaintenanceElsewhere { node } => write!(
+                f,
+                "{the} is in maintenance mode for {node}: start it there (cmrunpkg -n), or \
+                 end maintenance first (cmmodpkg -m off)"
+            ),
+            Refusal::MaintenanceNeedsNode => write!(
+                f,
+                "{the} is down: name the node it is to run on in maintenance mode (cmmodpkg -m \
+                 on -n node)"
+            ),
             Refusal::AwaitingFence { nodes } => write!(
                 f,
                 "nodes {nodes:?} left the cluster and may still run {it} until their safety timer \
@@ -505,8 +529,15 @@ pub fn check(
             if let Some((node, _)) = detached {
                 return Err(Refusal::Detached { node: *node });
             }
+            // In maintenance mode it starts only where it was put in maintenance, down.
             if state.maintenance {
-                return Err(Refusal::Maintenance);
+                match state.maintenance_node {
+                    Some(at) if at != node => {
+                        return Err(Refusal::MaintenanceElsewhere { node: at })
+                    }
+                    Some(_) if active.is_empty() => {}
+                    _ => return Err(Refusal::Maintenance),
+                }
             }
             node_allowed(package.node_set(), up, node)?;
             if !state.awaiting_fence.is_empty() {
@@ -603,7 +634,12 @@ pub fn check(
             }
             Ok(())
         }
-        Command::Maintenance { on, .. } => {
+        Command::Maintenance { on, node, .. } => {
+            if let Some(node) = node {
+                if !package.nodes.contains(&node) {
+                    return Err(Refusal::NotAnAllowedNode { node });
+                }
+            }
             if on && !state.maintenance {
                 if let Some(node) = detached_at {
                     return Err(Refusal::Detached { node });
@@ -632,6 +668,14 @@ pub fn check(
                 }
                 if active.iter().any(|(_, s)| s.is_transitional()) {
                     return Err(Refusal::InTransition);
+                }
+                match (active.first(), node) {
+                    // A running package is in maintenance where it runs.
+                    (Some((at, _)), Some(node)) if *at != node => {
+                        return Err(Refusal::NotRunning { node: Some(node) })
+                    }
+                    (None, None) => return Err(Refusal::MaintenanceNeedsNode),
+                    _ => {}
                 }
             }
             Ok(())

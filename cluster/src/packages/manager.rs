@@ -308,6 +308,8 @@ pub struct Switching {
     pub switching: NodeSet,
     /// Maintenance.
     pub maintenance: bool,
+    /// Where a package put in maintenance while down may start.
+    pub maintenance_node: Option<NodeId>,
     /// The nodes where it is detached.
     pub detached: NodeSet,
     /// The nodes whose failure disabled switching once already.
@@ -466,7 +468,11 @@ impl PreviewBasis {
                     let enable = matches!(command, Command::Enable { .. });
                     preview.table.package_mut(id).set_switching(enable, node);
                 }
-                Command::Maintenance { on, .. } => preview.table.package_mut(id).maintenance = on,
+                Command::Maintenance { on, node, .. } => {
+                    let state = preview.table.package_mut(id);
+                    state.maintenance = on;
+                    state.maintenance_node = node.filter(|_| on);
+                }
                 Command::ResetRestarts { .. } => {}
             }
             // The cluster's placement acts before the next command, as it would while the
@@ -1033,6 +1039,7 @@ impl Manager {
                     auto_run: state.auto_run,
                     switching: state.switching,
                     maintenance: state.maintenance,
+                    maintenance_node: state.maintenance_node,
                     detached: state.detached,
                     failures_noted: state.failures_noted,
                 }
@@ -1196,6 +1203,7 @@ impl Manager {
                 state.auto_run = entry.auto_run;
                 state.switching = entry.switching;
                 state.maintenance = entry.maintenance;
+                state.maintenance_node = entry.maintenance_node;
                 state.detached = entry.detached;
                 state.failures_noted = entry.failures_noted;
             }
@@ -1334,9 +1342,22 @@ impl Manager {
                     // Maintenance mode ends when its node halts or fails.
                     if state.maintenance {
                         state.maintenance = false;
+                        state.maintenance_node = None;
                         self.switching_version = (epoch, self.switching_version.1 + 1);
                     }
                 }
+            }
+            // The maintenance mode of a package that is down, for a node that left, ends too.
+            let coordinator = members.lowest() == Some(self.me);
+            if coordinator
+                && state
+                    .maintenance_node
+                    .is_some_and(|n| !members.contains(n) || failed.contains(n))
+                && !state.instances.values().any(|s| s.occupies())
+            {
+                state.maintenance = false;
+                state.maintenance_node = None;
+                self.switching_version = (epoch, self.switching_version.1 + 1);
             }
             // What a failed node ran is not surely known (its last report may be old, an
             // order may have reached it since): every package that may run there waits for
@@ -1441,8 +1462,13 @@ impl Manager {
                     self.issue(now, id, target, Order::ResetRestarts(id, service));
                 }
             }
-            Command::Maintenance { on, .. } => {
-                self.table.package_mut(id).maintenance = on;
+            Command::Maintenance { on, node, .. } => {
+                let state = self.table.package_mut(id);
+                let running = state.instances.values().any(|s| s.occupies());
+                state.maintenance = on;
+                // A running package's maintenance is where it runs; a down one's, the node
+                // named.
+                state.maintenance_node = node.filter(|_| on && !running);
                 switching_changed = true;
             }
             Command::Enable { node, .. } | Command::Disable { node, .. } => {

@@ -93,6 +93,9 @@ pub struct PackageState {
     pub switching: NodeSet,
     /// Maintenance mode (cmmodpkg -m on).
     pub maintenance: bool,
+    /// The node a package put in maintenance mode while down may start on (cmmodpkg -m on
+    /// -n node); None when it was running then.
+    pub maintenance_node: Option<NodeId>,
     /// Its instances by node (a failover package has at most one that occupies a node).
     pub instances: BTreeMap<NodeId, InstanceState>,
     /// Nodes that left the membership while the package was active there: it may not start
@@ -138,6 +141,7 @@ impl Table {
                     auto_run: p.auto_run,
                     switching: p.node_set(),
                     maintenance: false,
+                    maintenance_node: None,
                     instances: BTreeMap::new(),
                     awaiting_fence: NodeSet::EMPTY,
                     detached: NodeSet::EMPTY,

@@ -226,12 +226,15 @@ pub enum Request {
         /// service_name.
         service: String,
     },
-    /// cmmodpkg -m on|off package: maintenance mode.
+    /// cmmodpkg -m on|off [-n node] package: maintenance mode.
     Maintenance {
         /// The package.
         package: String,
         /// On or off.
         on: bool,
+        /// `-n`: where a package that is down is to run in maintenance.
+        #[serde(default)]
+        node: Option<String>,
     },
     /// cmruncl -n node... on a starting node.
     RunCluster {
@@ -2851,11 +2854,16 @@ impl Driver {
                     .map_err(|r| refused_package(&name, r))?;
                 Ok(taken(taken_as))
             }
-            Request::Maintenance { package: name, on } => {
+            Request::Maintenance {
+                package: name,
+                on,
+                node,
+            } => {
                 let package = package(&self.node, &name)?;
+                let node = node.map(|n| self.node_id(&n)).transpose()?;
                 let taken_as = self
                     .node
-                    .handle_command(now, Command::Maintenance { package, on })
+                    .handle_command(now, Command::Maintenance { package, on, node })
                     .map_err(|r| refused_package(&name, r))?;
                 Ok(taken(taken_as))
             }

@@ -414,6 +414,7 @@ fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
                     4 => Command::Maintenance {
                         package,
                         on: sim.random(2) == 0,
+                        node: Some(target),
                     },
                     _ => Command::Disable {
                         package,
