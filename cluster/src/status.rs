@@ -901,6 +901,12 @@ pub struct ServiceRow {
     pub condition: ServiceCondition,
     /// service_restart (None: unlimited).
     pub max_restarts: Option<u32>,
+    /// service_fail_fast_enabled.
+    #[serde(default)]
+    pub fail_fast: bool,
+    /// service_halt_timeout.
+    #[serde(default)]
+    pub halt_timeout: Duration,
 }
 
 /// One dependency and whether it holds.
@@ -973,6 +979,8 @@ pub(crate) fn package_rows(
                                 ServiceRestart::Times(n) => Some(n),
                                 ServiceRestart::Unlimited => None,
                             },
+                            fail_fast: service.fail_fast,
+                            halt_timeout: service.halt_timeout,
                         })
                         .collect::<Vec<_>>();
                     // A PARTIAL subnet that the node has no address on is not monitored there.

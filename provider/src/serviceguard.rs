@@ -1791,6 +1791,14 @@ impl ModelBuilder<'_> {
                             ("ServiceStatus", Some(string(status))),
                             ("Restarts", Some(Value::Uint32(service.condition.restarts))),
                             ("MaxRestarts", service.max_restarts.map(Value::Uint32)),
+                            ("FailFastEnabled", Some(Value::Boolean(service.fail_fast))),
+                            (
+                                "HaltTimeout",
+                                Some(Value::Uint32(
+                                    u32::try_from(service.halt_timeout.as_secs())
+                                        .unwrap_or(u32::MAX),
+                                )),
+                            ),
                             (
                                 "NodeName",
                                 (row.current || package.kind.keyword() != "failover")
@@ -2427,6 +2435,40 @@ mod tests {
             Err(other) => panic!("{other:?}"),
             Ok(output) => panic!("{:?}", output.out_params),
         }
+    }
+
+    #[test]
+    fn a_service_shows_its_fail_fast_and_halt_timeout() {
+        let source = Arc::new(Simulated::with(&[
+            "package_name webpkg\nnode_name n2\nauto_run no\n\
+             service_name web\nservice_cmd \"sleep 1000\"\nservice_fail_fast_enabled yes\n\
+             service_halt_timeout 45\n",
+        ]));
+        let (_, provider, _) = serving(source);
+        let services: Vec<(InstancePath, Arc<Instance>)> = provider
+            .enumerate(&context(Role::Monitor), &Name::new("HP_SGPackageService"))
+            .expect("the services")
+            .map(|found| found.expect("a service"))
+            .collect();
+        let of = |name: &str| {
+            let (_, instance) = services
+                .iter()
+                .find(|(_, i)| i.value("Name") == Some(&string(name)))
+                .unwrap_or_else(|| panic!("no {name}"));
+            (
+                instance.value("FailFastEnabled").cloned(),
+                instance.value("HaltTimeout").cloned(),
+            )
+        };
+        assert_eq!(
+            of("webpkg:web"),
+            (Some(Value::Boolean(true)), Some(Value::Uint32(45)))
+        );
+        // Defaults: no fail-fast, no wait between SIGTERM and SIGKILL.
+        assert_eq!(
+            of("dbpkg:db_monitor"),
+            (Some(Value::Boolean(false)), Some(Value::Uint32(0)))
+        );
     }
 
     #[test]

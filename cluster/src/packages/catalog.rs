@@ -46,6 +46,8 @@ pub struct ServiceDef {
     pub restart: ServiceRestart,
     /// service_fail_fast_enabled.
     pub fail_fast: bool,
+    /// service_halt_timeout.
+    pub halt_timeout: Duration,
 }
 
 /// One generic resource of a package.
@@ -388,6 +390,7 @@ impl Catalog {
                         name: s.name.clone(),
                         restart: s.restart,
                         fail_fast: s.fail_fast,
+                        halt_timeout: s.halt_timeout,
                     })
                     .collect(),
                 resources: package
