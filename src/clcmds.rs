@@ -32,6 +32,12 @@ pub struct RunCluster {
     /// Do not ask for confirmation (accepted for compatibility: nothing is asked).
     #[arg(short = 'f')]
     pub force: bool,
+    /// Network probing before the start (none, local or full): Serviceguard checks the
+    /// heartbeat networks first unless `none`. cimguard's start probes nothing beforehand:
+    /// each node's heartbeats show at once which networks carry (cmviewcl -v), so every
+    /// value is taken and starts the cluster the same way.
+    #[arg(short = 'w', value_name = "PROBING", value_parser = ["none", "local", "full"])]
+    pub probing: Option<String>,
 }
 
 /// Halt the cluster; refused while packages run unless -f (halt them) or -d (detach them).

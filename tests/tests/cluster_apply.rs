@@ -487,7 +487,7 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
 
     // cmruncl: every node starts a new life on the new addresses and forms the cluster,
     // its heartbeats passing on both networks.
-    succeeds(&cluster, 3, "cmruncl", &[]);
+    succeeds(&cluster, 3, "cmruncl", &["-w", "none"]);
     cluster.wait_for(BOUND, "the cluster formed again, both networks up", |c| {
         (1..=3).all(|k| {
             c.status(k).is_ok_and(|s| {
