@@ -933,8 +933,20 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
         }
     }
     if cli.packages.is_empty() {
+        if snapshot.status != ClusterStatus::Down {
+            return Err(format!(
+                "cluster {} is running (or its state is not known here): halt it (cmhaltcl) \
+                 before deleting its configuration",
+                snapshot.name
+            ));
+        }
+        // Each node's cmcld runs from the configuration in its state directory and has none
+        // of its own to fall back on (no configuration daemon runs without a cluster), so
+        // deleting it everywhere would leave no daemon to take a new one.
         return Err(format!(
-            "cluster {} is running: halt it (cmhaltcl) before deleting its configuration",
+            "cluster {} is halted, but cmdeleteconf does not delete a whole cluster's \
+             configuration: stop cmcld on every node, then remove cluster.ascii, packages/ and \
+             acceptor from each node's state directory",
             snapshot.name
         ));
     }

@@ -485,6 +485,25 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
         assert!(cluster.dir(k).join("packages/pkgA.conf").is_file(), "n{k}");
     }
 
+    // cmdeleteconf -p deletes a package the same way; the whole cluster's configuration it
+    // does not delete, and says so.
+    let whole = command(&cluster, 1, "cmdeleteconf", &["-f"]);
+    assert!(!whole.status.success(), "{}", describe(&whole));
+    assert!(
+        String::from_utf8_lossy(&whole.stderr).contains("does not delete a whole cluster"),
+        "{}",
+        describe(&whole)
+    );
+    succeeds(&cluster, 1, "cmdeleteconf", &["-f", "-p", "pkgA"]);
+    for k in 1..=3 {
+        assert_eq!(
+            cluster.status(k).unwrap().cluster.generation,
+            before + 2,
+            "n{k}"
+        );
+        assert!(!cluster.dir(k).join("packages/pkgA.conf").exists(), "n{k}");
+    }
+
     // cmruncl: every node starts a new life on the new addresses and forms the cluster,
     // its heartbeats passing on both networks.
     succeeds(&cluster, 3, "cmruncl", &["-w", "none"]);
@@ -508,7 +527,8 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
             })
         })
     });
-    assert_eq!(generation(&cluster), before + 1);
+    assert_eq!(generation(&cluster), before + 2);
     let status = cluster.status(1).unwrap();
     assert_eq!(status.cluster.member_timeout, Duration::from_secs(3));
+    assert!(status.cluster.packages.is_empty());
 }

@@ -2534,10 +2534,12 @@ impl Node {
                     && envelope.cluster_id == self.settings.cluster_id
                     && heartbeat.epoch != Epoch::NONE
                     && heartbeat.phase != Phase::Halted
+                    // Not one halting with the cluster (cmhaltcl) or by itself: the first
+                    // has no cluster to go on with, the second's peers say whether it does.
+                    && heartbeat.leaving == Leaving::No
                 {
                     self.heard_cluster = Some(now);
-                    // Not one halting with the cluster (cmhaltcl) or by itself.
-                    if heartbeat.phase == Phase::Running && heartbeat.leaving == Leaving::No {
+                    if heartbeat.phase == Phase::Running {
                         self.heard_running = Some(now);
                     }
                     // A view of another membership is out of date: not shown.
