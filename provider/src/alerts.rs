@@ -352,7 +352,14 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
             alert.severity = 3;
             alert.previous = only(before.as_str());
             alert.new = only(after.as_str());
-            alert.element = package_path(&name);
+            // The resource as it is on that node (HP_SGGenericResource's key).
+            alert.element = path(
+                "HP_SGGenericResource",
+                &[(
+                    "InstanceID",
+                    &crate::serviceguard::generic_resource_id(cluster, &resource, &on),
+                )],
+            );
             alert.message = match value {
                 Some(value) => format!(
                     "generic resource {resource} of package {name} is {} on node {on} (value \
@@ -373,6 +380,14 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
             let me = node_name(snapshot.observer);
             alert.previous = only(before.as_str());
             alert.new = only(after.as_str());
+            // The tie-breaker as this node sees it (HP_SGQuorumDevice's key).
+            alert.element = path(
+                "HP_SGQuorumDevice",
+                &[(
+                    "InstanceID",
+                    &crate::serviceguard::quorum_device_id(cluster, &me),
+                )],
+            );
             alert.message = match notice {
                 Notice::QuorumServerUnreachable { .. } => {
                     alert.alert_type = 2;
@@ -708,6 +723,43 @@ mod tests {
         names.sort();
         // The names HP_SGPackageService instances have: one per node for monpkg.
         assert_eq!(names, ["dbpkg:db_monitor", "monpkg:mon:n2"]);
+    }
+
+    #[test]
+    fn a_generic_resource_alert_names_the_resource_instance_of_its_node() {
+        let mut options = Options::new(3, 13);
+        options.packages = vec!["package_name dbpkg\nnode_name n1\nnode_name n2\n\
+             generic_resource_name sfm_disk\n"
+            .into()];
+        let mut sim = Simulation::new(options);
+        sim.start_all();
+        assert!(sim
+            .run_until(Duration::from_secs(90), |s| s.formed(NodeSet::first(3)))
+            .unwrap());
+        sim.set_resource(
+            NodeId(1),
+            "sfm_disk",
+            cimguard_cluster::packages::ResourceValue::Status(true),
+        )
+        .unwrap();
+        let told = |s: &Simulation| {
+            s.notices()
+                .iter()
+                .any(|r| r.notice.event_id() == "GenericResourceChanged")
+        };
+        assert!(sim.run_until(Duration::from_secs(10), told).unwrap());
+        let changed = &alerts(&sim, "GenericResourceChanged")[0];
+        assert_eq!(changed.element.class_name.as_str(), "HP_SGGenericResource");
+        // The key HP_SGGenericResource has for the resource on n2.
+        assert_eq!(
+            changed.element.key("InstanceID"),
+            Some(&Value::String(crate::serviceguard::generic_resource_id(
+                "simulated",
+                "sfm_disk",
+                "n2"
+            )))
+        );
+        assert_eq!(changed.node.as_deref(), Some("n2"));
     }
 
     #[test]

@@ -1395,6 +1395,16 @@ fn socket_ip(address: &nix::sys::socket::SockaddrStorage) -> Option<IpAddr> {
     address.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip()))
 }
 
+/// HP_SGGenericResource's InstanceID: resource `name` as node `node` of `cluster` has it.
+pub(crate) fn generic_resource_id(cluster: &str, name: &str, node: &str) -> String {
+    format!("cimguard:{cluster}:{name}:{node}")
+}
+
+/// HP_SGQuorumDevice's InstanceID: the cluster's tie-breaker as node `node` sees it.
+pub(crate) fn quorum_device_id(cluster: &str, node: &str) -> String {
+    format!("cimguard:{cluster}:quorum:{node}")
+}
+
 /// HP_SGGenericResource.UpCriteria of a resource from its packages' criteria: the one they
 /// share (`<80`), or each package's when they differ (`pkgA <80, pkgB >=10`); None for a
 /// simple resource.
@@ -1916,7 +1926,7 @@ impl ModelBuilder<'_> {
                 vec![
                     (
                         "InstanceID",
-                        Some(string(format!("cimguard:{cluster_name}:{name}:{node}"))),
+                        Some(string(generic_resource_id(&cluster_name, &name, &node))),
                     ),
                     ("ElementName", Some(string(&name))),
                     ("Name", Some(string(&name))),
@@ -1992,7 +2002,7 @@ impl ModelBuilder<'_> {
             vec![
                 (
                     "InstanceID",
-                    Some(string(format!("cimguard:{cluster_name}:quorum:{observer}"))),
+                    Some(string(quorum_device_id(cluster_name, &observer))),
                 ),
                 ("Name", Some(string(&name))),
                 ("ElementName", Some(string(&name))),
