@@ -309,6 +309,10 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
         } => {
             let (name, on) = (package_name(*package), node_name(*node));
             let failover = failover(*package);
+            // service_restart: None unlimited (Some(0) for none).
+            let max_restarts = row(*package)
+                .and_then(|r| r.services.get(*service))
+                .and_then(|s| s.max_restarts);
             let service = service_name(*package, *service);
             let instance = if failover {
                 format!("{name}:{service}")
@@ -327,8 +331,17 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
                 ],
             );
             alert.message = if matches!(notice, Notice::ServiceFailed { .. }) {
-                alert.severity = 4;
-                format!("service {service} of package {name} exited on node {on}")
+                // With no restart left the package fails: Major (serviceguard.md 6.7).
+                let exhausted = max_restarts.is_some_and(|max| after.restarts >= max);
+                alert.severity = if exhausted { 5 } else { 4 };
+                if exhausted {
+                    format!(
+                        "service {service} of package {name} exited on node {on}, no restart \
+                         left"
+                    )
+                } else {
+                    format!("service {service} of package {name} exited on node {on}")
+                }
             } else {
                 format!(
                     "service {service} of package {name} restarted on node {on} (restart {})",
@@ -723,6 +736,55 @@ mod tests {
         names.sort();
         // The names HP_SGPackageService instances have: one per node for monpkg.
         assert_eq!(names, ["dbpkg:db_monitor", "monpkg:mon:n2"]);
+    }
+
+    #[test]
+    fn a_service_failure_with_no_restart_left_is_major() {
+        let mut options = Options::new(3, 14);
+        options.packages = vec!["package_name dbpkg\nnode_name n1\nnode_name n2\n\
+             service_name once\nservice_cmd \"sleep 1000\"\nservice_restart none\n\
+             service_name twice\nservice_cmd \"sleep 1000\"\nservice_restart 1\n"
+            .into()];
+        let mut sim = Simulation::new(options);
+        sim.start_all();
+        assert!(sim
+            .run_until(Duration::from_secs(90), |s| s.formed(NodeSet::first(3))
+                && !s.running_on("dbpkg").is_empty())
+            .unwrap());
+        sim.run_for(Duration::from_secs(3)).unwrap();
+        let on = *sim.running_on("dbpkg").iter().next().as_ref().unwrap();
+        // A restart left: Minor.
+        sim.kill_service(on, "dbpkg", 1);
+        let failed = |s: &Simulation, n: usize| {
+            s.notices()
+                .iter()
+                .filter(|r| r.notice.event_id() == "ServiceFailed")
+                .count()
+                >= n
+        };
+        assert!(sim
+            .run_until(Duration::from_secs(10), |s| failed(s, 1))
+            .unwrap());
+        sim.run_for(Duration::from_secs(2)).unwrap();
+        // None left: Major, and the package fails.
+        sim.kill_service(on, "dbpkg", 0);
+        assert!(sim
+            .run_until(Duration::from_secs(10), |s| failed(s, 2))
+            .unwrap());
+        let alerts = alerts(&sim, "ServiceFailed");
+        let of = |service: &str| {
+            alerts
+                .iter()
+                .find(|a| a.service.as_deref() == Some(service))
+                .unwrap_or_else(|| panic!("no alert of {service}: {alerts:?}"))
+        };
+        assert_eq!(of("twice").severity, 4);
+        assert_eq!(of("once").severity, 5);
+        assert!(
+            of("once").message.ends_with("no restart left"),
+            "{}",
+            of("once").message
+        );
     }
 
     #[test]
