@@ -642,6 +642,36 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
     assert_eq!(answer(&sim, 0, serial), Some(None));
     assert_eq!(generations(&sim), [Some(before + 1); 3]);
 
+    // While its own cmapplyconf is on its way, the node does not start again (a new life
+    // would drop it half way).
+    let changed_back = with_member_timeout(&options, old_timeout.as_micros() as u64);
+    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) =
+        sim.apply(NodeId(0), Some(&changed_back), std::slice::from_ref(&pkg_m))
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    assert_eq!(
+        sim.run_cluster(NodeId(0), NodeSet::first(3)),
+        Err(Refusal::ConfigurationChanging)
+    );
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 0, serial).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, 0, serial), Some(None));
+    assert_eq!(generations(&sim), [Some(before + 2); 3]);
+    // And back again, given on another node.
+    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) =
+        sim.apply(NodeId(2), Some(&changed), std::slice::from_ref(&pkg_m))
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 2, serial).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, 2, serial), Some(None));
+    let after = before + 3;
+    assert_eq!(generations(&sim), [Some(after); 3]);
+
     // A change of the nodes is refused at once.
     let two_nodes = changed.replace("NODE_NAME n3\n", "NODE_NAME n9\n");
     assert_ne!(two_nodes, changed);
@@ -655,7 +685,7 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
     assert!(sim
         .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
         .unwrap());
-    assert_eq!(generations(&sim), [Some(before + 1); 3]);
+    assert_eq!(generations(&sim), [Some(after); 3]);
     for n in 0..3 {
         assert_eq!(member_timeout(&sim, n), new_timeout, "node {n}");
     }

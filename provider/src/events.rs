@@ -120,6 +120,7 @@ impl IndicationService {
             modification: class("CIM_InstModification")?,
             previous: None,
             coordinated: false,
+            uncoordinated_since: None,
             life: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_micros()),
@@ -287,6 +288,10 @@ struct Change<'a> {
 /// How often the lifecycle of the cluster's instances is looked at.
 const LIFECYCLE_EVERY: Duration = Duration::from_millis(250);
 
+/// How long an agent that coordinated keeps the model it last told from while its node shows
+/// no coordinator and the cluster not down (a cmhaltcl on its way).
+const UNCOORDINATED_HOLD: Duration = Duration::from_secs(30);
+
 /// How long the reader asks the daemon to hold a notices request that has none to give.
 const NOTICES_WAIT: Duration = Duration::from_millis(250);
 
@@ -305,6 +310,8 @@ struct Lifecycle {
     previous: Option<HashMap<String, (InstancePath, Arc<Instance>)>>,
     /// This node coordinated the membership at the last look (it told the changes then).
     coordinated: bool,
+    /// Since when it shows no coordinator, having coordinated, without the cluster down.
+    uncoordinated_since: Option<std::time::Instant>,
     /// This agent's start (microseconds since the epoch): in identifiers.
     life: u128,
     /// Lifecycle indications made so far.
@@ -456,9 +463,18 @@ impl Reader {
         let coordinates = snapshot.coordinator == Some(snapshot.observer);
         let uncoordinated = lifecycle.coordinated && snapshot.coordinator.is_none();
         if uncoordinated && snapshot.status != ClusterStatus::Down {
-            return;
+            // Not for long: a node that lost the cluster some other way (fenced, or left
+            // without a view of the cluster running on) takes the model as it is again.
+            let since = *lifecycle
+                .uncoordinated_since
+                .get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < UNCOORDINATED_HOLD {
+                return;
+            }
+            lifecycle.coordinated = false;
         }
-        let halted_with_cluster = uncoordinated;
+        lifecycle.uncoordinated_since = None;
+        let halted_with_cluster = uncoordinated && snapshot.status == ClusterStatus::Down;
         lifecycle.coordinated = coordinates;
         let Some(previous) = lifecycle.previous.replace(now) else {
             return;

@@ -504,6 +504,10 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
         assert!(!cluster.dir(k).join("packages/pkgA.conf").exists(), "n{k}");
     }
 
+    // n2's files edited by hand back to the old ones: its next life writes them again from the
+    // generation in effect rather than start on the old addresses.
+    std::fs::write(cluster.dir(2).join("cluster.ascii"), &text).unwrap();
+
     // cmruncl: every node starts a new life on the new addresses and forms the cluster,
     // its heartbeats passing on both networks.
     succeeds(&cluster, 3, "cmruncl", &["-w", "none"]);
@@ -528,6 +532,13 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
         })
     });
     assert_eq!(generation(&cluster), before + 2);
+    let rewritten = std::fs::read_to_string(cluster.dir(2).join("cluster.ascii")).unwrap();
+    assert!(rewritten.contains("127.0.2.2"), "{rewritten}");
+    assert!(
+        cluster.log(2).contains("written again from it"),
+        "{}",
+        cluster.log(2)
+    );
     let status = cluster.status(1).unwrap();
     assert_eq!(status.cluster.member_timeout, Duration::from_secs(3));
     assert!(status.cluster.packages.is_empty());

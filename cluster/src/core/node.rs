@@ -201,6 +201,8 @@ struct HaltedApply {
 struct Offered {
     /// The node the cmapplyconf was given on.
     from: NodeId,
+    /// That node's life (its serials start again with each).
+    life: Incarnation,
     /// Its serial.
     serial: u64,
     /// The generation.
@@ -497,7 +499,7 @@ pub struct Node {
     offered: Option<Offered>,
     /// Halted: the (node, serial) of the last cmapplyconf whose commit this node took (its
     /// offer arriving again later is not taken again).
-    committed_offer: Option<(NodeId, u64)>,
+    committed_offer: Option<(NodeId, Incarnation, u64)>,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
     pending_config: Option<(ClusterConfig, Vec<PackageConfig>)>,
     /// How many proposals carried the pending cmapplyconf (it is given up after
@@ -621,9 +623,9 @@ impl Node {
             actions: VecDeque::new(),
             settings,
         };
-        // A generation cmapplyconf made takes effect again on a restart.
-        // (Not an older one: the files the node starts with may be newer, from an offline
-        // cmapplyconf while the cluster was halted.)
+        // A generation cmapplyconf made takes effect again on a restart (not an older one
+        // than the settings': a driver may number the files it starts from; cmcld's daemon
+        // numbers them 1 and writes them again from a later generation before it starts).
         if let Some(config) = config {
             if config.number > node.settings.config_generation {
                 node.apply_generation(&config);
@@ -1061,15 +1063,21 @@ impl Node {
         if !nodes.contains(me) || nodes.iter().any(|n| n.index() >= self.settings.nodes) {
             return Err(Refusal::NotAnAllowedNode { node: me });
         }
+        // Refused here before any other node is told.
+        if halted {
+            if !self.halting_detached.is_empty() {
+                return Err(Refusal::Halting);
+            }
+            if self.halted_config_changing(now) {
+                return Err(Refusal::ConfigurationChanging);
+            }
+        }
         // The named nodes that are halted start (those running or starting ignore it).
         let message = Message::Start { nodes };
         for node in nodes.iter().filter(|&n| n != me) {
             self.send_to_life(node, Incarnation(0), &message);
         }
         if halted {
-            if !self.halting_detached.is_empty() {
-                return Err(Refusal::Halting);
-            }
             self.event(Event::StartAgain);
             return Ok(());
         }
@@ -1081,7 +1089,7 @@ impl Node {
     /// cmrunnode on this node: a halted node whose daemon is still there starts a new life
     /// ([`Event::StartAgain`]), joining the cluster if it runs. A node that runs or is
     /// starting is refused, and so is a fenced one (its daemon ends).
-    pub fn handle_run_node(&mut self) -> Result<(), Refusal> {
+    pub fn handle_run_node(&mut self, now: Instant) -> Result<(), Refusal> {
         if self.phase != Phase::Halted || self.fenced {
             return Err(Refusal::AlreadyMember);
         }
@@ -1089,6 +1097,9 @@ impl Node {
         // life would lose it.
         if !self.halting_detached.is_empty() {
             return Err(Refusal::Halting);
+        }
+        if self.halted_config_changing(now) {
+            return Err(Refusal::ConfigurationChanging);
         }
         self.event(Event::StartAgain);
         Ok(())
@@ -1099,9 +1110,9 @@ impl Node {
     /// the cluster; starting, it cannot form a cluster of itself while one runs elsewhere
     /// (the forming waits for the cluster it hears), and running, it ignores it. Whether it
     /// joined is for the command to watch.
-    pub fn handle_run_other_node(&mut self, node: NodeId) -> Result<(), Refusal> {
+    pub fn handle_run_other_node(&mut self, now: Instant, node: NodeId) -> Result<(), Refusal> {
         if node == self.settings.me {
-            return self.handle_run_node();
+            return self.handle_run_node(now);
         }
         if node.index() >= self.settings.nodes {
             return Err(Refusal::NotAnAllowedNode { node });
@@ -1130,9 +1141,10 @@ impl Node {
             return;
         }
         if self.phase == Phase::Halted {
-            // Not while a detached package's halt script runs here: the command given again
-            // once it has finished starts this node.
-            if self.halting_detached.is_empty() {
+            // Not while a detached package's halt script runs here, nor while a cmapplyconf
+            // given with the cluster halted is on its way here: the command given again once
+            // it has finished starts this node.
+            if self.halting_detached.is_empty() && !self.halted_config_changing(now) {
                 self.event(Event::StartAgain);
             }
         } else if self.phase == Phase::Starting
@@ -1510,11 +1522,13 @@ impl Node {
         self.check_halted_change(&cluster, &packages)?;
         // The files in effect already are given to every node again, under their own
         // number: a node that missed them (it was down for the last cmapplyconf) takes them.
+        // Above every generation this node knows of, one a proposal carried that it accepted
+        // included (such a generation may be in effect elsewhere: its number is taken).
         let current = self.settings.config_generation;
         let number = if self.in_effect(&cluster, &packages) {
             current
         } else {
-            current + 1
+            current.max(self.accepted_number()) + 1
         };
         self.command_serial += 1;
         let serial = self.command_serial;
@@ -1533,6 +1547,21 @@ impl Node {
         });
         self.drive_halted_apply(now);
         Ok(Taken::Forwarded(serial))
+    }
+
+    /// Whether a cmapplyconf given with the cluster halted is on its way here: this node's
+    /// own, or another's whose offer it took (a new life would drop it half way).
+    fn halted_config_changing(&self, now: Instant) -> bool {
+        self.halted_apply.is_some() || self.offered.as_ref().is_some_and(|o| now < o.until)
+    }
+
+    /// The highest generation number of the proposals this node accepted (0: none).
+    fn accepted_number(&self) -> u64 {
+        self.accepted_configs
+            .iter()
+            .map(|(_, c)| c.number)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Every configured node but this one.
@@ -1640,7 +1669,7 @@ impl Node {
                 (!missing.is_empty()).then(|| {
                     format!(
                         "generation {} is in effect on this node, but {}: give the same \
-                         cmapplyconf again",
+                         cmapplyconf again before starting the cluster",
                         apply.config.number,
                         missing.join("; ")
                     )
@@ -1675,14 +1704,19 @@ impl Node {
     /// effect. The same generation again (given again after a node missed it) only writes
     /// the files again.
     fn take_halted_config(&mut self, config: &Arc<Generation>) {
-        self.actions
-            .push_back(Action::WriteConfiguration(config.clone()));
         let same = config.number == self.settings.config_generation
             && self.in_effect(&config.cluster, &config.packages);
         if !same {
             self.apply_generation(config);
         }
+        // A generation a proposal of the running cluster carried and this node accepted is
+        // over: it is never taken at the next start in place of this one.
+        self.accepted_configs.clear();
+        // Persisted first: a daemon that starts from a generation later than its files
+        // writes them again (runtime::daemon), so a crash between the two leaves neither half.
         self.actions.push_back(Action::Persist(self.persisted()));
+        self.actions
+            .push_back(Action::WriteConfiguration(config.clone()));
     }
 
     /// A halted cmapplyconf's messages ([`Message::ConfigOffer`], [`Message::ConfigCommit`],
@@ -1698,9 +1732,12 @@ impl Node {
         if !valid {
             return;
         }
+        // The sender's serials start again with each of its lives: an offer is its life's, and
+        // an answer goes to that life only (a later life drops it).
+        let life = envelope.from_incarnation;
         match envelope.message {
             Message::ConfigOffer { serial, config } => {
-                if self.committed_offer == Some((from, serial)) {
+                if self.committed_offer == Some((from, life, serial)) {
                     // A copy that arrived after the commit (it travels on every network).
                     return;
                 }
@@ -1708,6 +1745,7 @@ impl Node {
                 if refusal.is_none() {
                     self.offered = Some(Offered {
                         from,
+                        life,
                         serial,
                         config,
                         until: now + HALTED_APPLY_STAGE * 3,
@@ -1718,30 +1756,26 @@ impl Node {
                     commit: false,
                     refusal,
                 };
-                self.send_to_life(from, Incarnation(0), &answer);
+                self.send_to_life(from, life, &answer);
             }
             Message::ConfigCommit { serial, number } => {
                 let offered = self
                     .offered
                     .as_ref()
-                    .filter(|o| o.from == from && o.serial == serial && o.config.number == number)
+                    .filter(|o| {
+                        (o.from, o.life, o.serial) == (from, life, serial)
+                            && o.config.number == number
+                    })
                     .map(|o| o.config.clone());
                 let refusal = match offered {
                     Some(config) if self.phase == Phase::Halted && !self.fenced => {
                         self.offered = None;
-                        self.committed_offer = Some((from, serial));
+                        self.committed_offer = Some((from, life, serial));
                         self.take_halted_config(&config);
                         None
                     }
                     // Taken already (the commit came again).
-                    None if self.settings.config_generation == number
-                        && self
-                            .installed_config
-                            .as_ref()
-                            .is_some_and(|c| c.number == number) =>
-                    {
-                        None
-                    }
+                    None if self.committed_offer == Some((from, life, serial)) => None,
                     _ => Some(format!(
                         "{me} holds no offer of generation {number} (it expired, or the node \
                          started again)"
@@ -1752,7 +1786,7 @@ impl Node {
                     commit: true,
                     refusal,
                 };
-                self.send_to_life(from, Incarnation(0), &answer);
+                self.send_to_life(from, life, &answer);
             }
             Message::ConfigAnswer {
                 serial,
@@ -1820,6 +1854,13 @@ impl Node {
                 "{me} has configuration generation {own}, not older than the {} offered: apply \
                  the files on {me}, after reading its configuration (cmgetconf)",
                 config.number
+            ));
+        }
+        let accepted = self.accepted_number();
+        if config.number <= accepted && config.number != own {
+            return Err(format!(
+                "{me} accepted generation {accepted} of a change made while the cluster ran, \
+                 which may be in effect elsewhere: give cmapplyconf on {me}"
             ));
         }
         self.check_halted_change(&config.cluster, &config.packages)

@@ -470,8 +470,9 @@ impl PreviewBasis {
                 }
                 Command::Maintenance { on, node, .. } => {
                     let state = preview.table.package_mut(id);
+                    let running = state.instances.values().any(|s| s.occupies());
                     state.maintenance = on;
-                    state.maintenance_node = node.filter(|_| on);
+                    state.maintenance_node = node.filter(|_| on && !running);
                 }
                 Command::ResetRestarts { .. } => {}
             }

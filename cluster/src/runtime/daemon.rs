@@ -719,6 +719,25 @@ struct Loaded {
     me: NodeId,
     incarnation: Incarnation,
     persisted: Persisted,
+    /// Said in the log once it runs: the files were written again from the generation in
+    /// effect.
+    rewritten: Option<u64>,
+}
+
+/// Whether two package sets say the same, whatever the order and lines they were read from.
+fn same_package_set(a: &[PackageConfig], b: &[PackageConfig]) -> bool {
+    let plain = |set: &[PackageConfig]| {
+        let mut plain: Vec<PackageConfig> = set
+            .iter()
+            .map(|p| PackageConfig {
+                lines: Default::default(),
+                ..p.clone()
+            })
+            .collect();
+        plain.sort_by(|x, y| x.name.cmp(&y.name));
+        plain
+    };
+    plain(a) == plain(b)
 }
 
 fn load(options: &Options) -> Result<Loaded, StartError> {
@@ -773,6 +792,33 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
             }
         }
     }
+    let persisted = match state_file::read(&dir.join("acceptor")) {
+        Ok(None) => Persisted::default(),
+        Ok(Some(bytes)) => wire::decode_persisted(&bytes)
+            .or_else(|e| fail(format!("{}: {e}", dir.join("acceptor").display())))?,
+        Err(e) => return fail(format!("{}: {e}", dir.join("acceptor").display())),
+    };
+    // The configuration in effect: the files are the first generation, and a later one a
+    // cmapplyconf made is in the persisted state, which the core takes over the files. Where
+    // the files say otherwise (a daemon stopped between persisting a generation taken with
+    // the cluster halted and writing its files, or files edited by hand since) they are
+    // written again from it, so that this life's sockets, certificates and cluster identity
+    // follow the generation in effect too.
+    let mut rewritten = None;
+    let (config, packages) = match persisted.config.as_ref().filter(|g| g.number > 1) {
+        Some(g) if g.cluster != config || !same_package_set(&g.packages, &packages) => {
+            write_configuration(dir, g).or_else(|e| {
+                fail(format!(
+                    "{}: cannot write configuration generation {} into it: {e}",
+                    dir.display(),
+                    g.number
+                ))
+            })?;
+            rewritten = Some(g.number);
+            (g.cluster.clone(), g.packages.clone())
+        }
+        _ => (config, packages),
+    };
     let Some(index) = config
         .nodes
         .iter()
@@ -788,12 +834,6 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
     let key_path = dir.join("cluster.key");
     let key = read_key(&key_path)?;
     let (control, names) = read_control_tls(dir, &config, index)?;
-    let persisted = match state_file::read(&dir.join("acceptor")) {
-        Ok(None) => Persisted::default(),
-        Ok(Some(bytes)) => wire::decode_persisted(&bytes)
-            .or_else(|e| fail(format!("{}: {e}", dir.join("acceptor").display())))?,
-        Err(e) => return fail(format!("{}: {e}", dir.join("acceptor").display())),
-    };
     // The boot counter is on disk before this life says a word.
     let counter_path = dir.join("incarnation");
     let previous = match state_file::read(&counter_path) {
@@ -817,6 +857,7 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
         me: NodeId(index as u32),
         incarnation: Incarnation(incarnation),
         persisted,
+        rewritten,
     })
 }
 
@@ -1037,7 +1078,15 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         me,
         incarnation,
         persisted,
+        rewritten,
     } = loaded;
+    if let Some(number) = rewritten {
+        log.say(format_args!(
+            "the state directory's cluster.ascii and packages/ differed from configuration \
+             generation {number}, which is in effect: written again from it (change the \
+             configuration with cmapplyconf, with the cluster halted if need be)"
+        ));
+    }
     let timing = Timing::derive(&config, "cluster.ascii").or_else(|findings| {
         let lines: Vec<String> = findings.iter().map(ToString::to_string).collect();
         fail(lines.join("\n"))
@@ -2941,12 +2990,12 @@ impl Driver {
                 Ok(None)
             }
             Request::RunNode => {
-                self.node.handle_run_node().map_err(refused)?;
+                self.node.handle_run_node(now).map_err(refused)?;
                 Ok(None)
             }
             Request::RunOtherNode { node } => {
                 let id = self.node_id(&node)?;
-                self.node.handle_run_other_node(id).map_err(refused)?;
+                self.node.handle_run_other_node(now, id).map_err(refused)?;
                 Ok(None)
             }
         }

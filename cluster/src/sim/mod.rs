@@ -1265,7 +1265,7 @@ impl Simulation {
             return Err(Refusal::ClusterNotRunning);
         }
         let mut answer = Err(Refusal::ClusterNotRunning);
-        self.run_core(node, |core, _| answer = core.handle_run_node());
+        self.run_core(node, |core, now| answer = core.handle_run_node(now));
         answer
     }
 
