@@ -556,6 +556,24 @@ fn answer(sim: &Simulation, node: u32, serial: u64) -> Option<Option<String>> {
     })
 }
 
+/// cmapplyconf of `cluster` and `packages` given on halted `node`, and the answer it gets
+/// (None: carried out; else the refusal).
+fn apply_halted(
+    sim: &mut Simulation,
+    node: u32,
+    cluster: &str,
+    packages: &[String],
+) -> Option<String> {
+    let given = sim.apply(NodeId(node), Some(cluster), packages);
+    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) = given else {
+        panic!("a halted cmapplyconf is answered later: {given:?}");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, node, serial).is_some())
+        .unwrap());
+    answer(sim, node, serial).expect("answered")
+}
+
 /// The simulator's cluster file with MEMBER_TIMEOUT `micros`.
 fn with_member_timeout(sim_options: &Options, micros: u64) -> String {
     let text = cimguard_cluster::sim::cluster_file(sim_options);
@@ -597,15 +615,8 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
 
     // A node that does not answer (its daemon is not running) leaves every node as it was.
     sim.crash(NodeId(2));
-    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) =
-        sim.apply(NodeId(1), Some(&changed), std::slice::from_ref(&pkg_m))
-    else {
-        panic!("a halted cmapplyconf is answered later");
-    };
-    assert!(sim
-        .run_until(seconds(10), |s| answer(s, 1, serial).is_some())
-        .unwrap());
-    let refusal = answer(&sim, 1, serial).unwrap().expect("refused");
+    let answered = apply_halted(&mut sim, 1, &changed, std::slice::from_ref(&pkg_m));
+    let refusal = answered.expect("refused");
     assert!(
         refusal.contains("node 2 did not answer") && refusal.contains("nothing was applied"),
         "{refusal}"
@@ -618,28 +629,17 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
     sim.restart(NodeId(2));
     sim.halt_node(NodeId(2), true).unwrap();
     assert!(sim.run_until(seconds(30), |s| halted(s, 2)).unwrap());
-    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) =
-        sim.apply(NodeId(1), Some(&changed), std::slice::from_ref(&pkg_m))
-    else {
-        panic!("a halted cmapplyconf is answered later");
-    };
-    assert!(sim
-        .run_until(seconds(10), |s| answer(s, 1, serial).is_some())
-        .unwrap());
-    assert_eq!(answer(&sim, 1, serial), Some(None), "carried out");
+    let answered = apply_halted(&mut sim, 1, &changed, std::slice::from_ref(&pkg_m));
+    assert_eq!(answered, None, "carried out");
     assert_eq!(generations(&sim), [Some(before + 1); 3]);
     for n in 0..3 {
         assert_eq!(member_timeout(&sim, n), new_timeout, "node {n}");
     }
     // The same files again change nothing, and are answered at once by no node refusing.
-    let again = sim.apply(NodeId(0), Some(&changed), std::slice::from_ref(&pkg_m));
-    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) = again else {
-        panic!("{again:?}");
-    };
-    assert!(sim
-        .run_until(seconds(10), |s| answer(s, 0, serial).is_some())
-        .unwrap());
-    assert_eq!(answer(&sim, 0, serial), Some(None));
+    assert_eq!(
+        apply_halted(&mut sim, 0, &changed, std::slice::from_ref(&pkg_m)),
+        None
+    );
     assert_eq!(generations(&sim), [Some(before + 1); 3]);
 
     // While its own cmapplyconf is on its way, the node does not start again (a new life
@@ -660,15 +660,8 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
     assert_eq!(answer(&sim, 0, serial), Some(None));
     assert_eq!(generations(&sim), [Some(before + 2); 3]);
     // And back again, given on another node.
-    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) =
-        sim.apply(NodeId(2), Some(&changed), std::slice::from_ref(&pkg_m))
-    else {
-        panic!("a halted cmapplyconf is answered later");
-    };
-    assert!(sim
-        .run_until(seconds(10), |s| answer(s, 2, serial).is_some())
-        .unwrap());
-    assert_eq!(answer(&sim, 2, serial), Some(None));
+    let answered = apply_halted(&mut sim, 2, &changed, std::slice::from_ref(&pkg_m));
+    assert_eq!(answered, None);
     let after = before + 3;
     assert_eq!(generations(&sim), [Some(after); 3]);
 

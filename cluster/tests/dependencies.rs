@@ -17,8 +17,13 @@ service_cmd /bin/s\ndependency_name d\ndependency_condition db = up\n\
 dependency_location same_node\n";
 
 fn cluster() -> Simulation {
-    let mut options = Options::new(3, 71);
-    options.packages = vec![DB.into(), WEB.into()];
+    cluster_of(71, vec![DB.into(), WEB.into()])
+}
+
+/// A cluster of three (seed `seed`) with `packages`, db and web running on n1.
+fn cluster_of(seed: u64, packages: Vec<String>) -> Simulation {
+    let mut options = Options::new(3, seed);
+    options.packages = packages;
     let mut sim = Simulation::new(options);
     sim.start_all();
     assert!(sim
@@ -241,19 +246,13 @@ fn states_of(sim: &Simulation, node: u32) -> Vec<(String, InstanceState)> {
 }
 
 fn with_successor_halt_timeout(timeout: &str) -> Simulation {
-    let mut options = Options::new(3, 73);
-    options.packages = vec![
-        format!("{DB}successor_halt_timeout {timeout}\n"),
-        WEB.into(),
-    ];
-    let mut sim = Simulation::new(options);
-    sim.start_all();
-    assert!(sim
-        .run_until(seconds(60), |s| s.running_on("db") == set(&[0])
-            && s.running_on("web") == set(&[0]))
-        .unwrap());
-    sim.run_for(seconds(3)).unwrap();
-    sim
+    cluster_of(
+        73,
+        vec![
+            format!("{DB}successor_halt_timeout {timeout}\n"),
+            WEB.into(),
+        ],
+    )
 }
 
 #[test]

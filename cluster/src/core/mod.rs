@@ -45,5 +45,6 @@ pub use action::{
     QuorumServerAsk, QuorumServerRefusal, QuorumServerRequest, Taken,
 };
 pub use message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
+pub(crate) use node::same_packages;
 pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker};
 pub use types::{Epoch, Incarnation, Instant, NodeId, NodeSet};

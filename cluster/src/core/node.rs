@@ -5615,7 +5615,7 @@ fn fresh_generation(current: u64, epoch: Epoch) -> u64 {
 /// Whether two sets of package files say the same, in whatever order they were given (the
 /// catalog orders packages by name: cmapplyconf -P of one file lists it last) and whatever
 /// lines they were read from (cmgetconf writes a file of its own layout).
-fn same_packages(a: &[PackageConfig], b: &[PackageConfig]) -> bool {
+pub(crate) fn same_packages(a: &[PackageConfig], b: &[PackageConfig]) -> bool {
     fn by_name(set: &[PackageConfig]) -> Vec<PackageConfig> {
         let mut sorted: Vec<PackageConfig> = set
             .iter()

@@ -724,22 +724,6 @@ struct Loaded {
     rewritten: Option<u64>,
 }
 
-/// Whether two package sets say the same, whatever the order and lines they were read from.
-fn same_package_set(a: &[PackageConfig], b: &[PackageConfig]) -> bool {
-    let plain = |set: &[PackageConfig]| {
-        let mut plain: Vec<PackageConfig> = set
-            .iter()
-            .map(|p| PackageConfig {
-                lines: Default::default(),
-                ..p.clone()
-            })
-            .collect();
-        plain.sort_by(|x, y| x.name.cmp(&y.name));
-        plain
-    };
-    plain(a) == plain(b)
-}
-
 fn load(options: &Options) -> Result<Loaded, StartError> {
     let dir = &options.state_dir;
     // One daemon per state directory: a second one would take the first one's life and
@@ -806,7 +790,7 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
     // follow the generation in effect too.
     let mut rewritten = None;
     let (config, packages) = match persisted.config.as_ref().filter(|g| g.number > 1) {
-        Some(g) if g.cluster != config || !same_package_set(&g.packages, &packages) => {
+        Some(g) if g.cluster != config || !crate::core::same_packages(&g.packages, &packages) => {
             write_configuration(dir, g).or_else(|e| {
                 fail(format!(
                     "{}: cannot write configuration generation {} into it: {e}",
