@@ -1020,6 +1020,8 @@ impl Node {
         name: &str,
         setting: ResourceValue,
     ) -> Result<(), ResourceError> {
+        // The package manager's clock first: a failure it starts is timed from now.
+        self.packages.tick(now);
         self.packages.set_resource(name, setting)?;
         if self.phase != Phase::Halted && !self.safety_expired(now) {
             self.step(now);
@@ -1038,6 +1040,7 @@ impl Node {
     /// monitors (any more) is ignored.
     /// A PARTIAL subnet absent from this node does not keep its packages off it.
     pub fn handle_subnet(&mut self, now: Instant, subnet: IpAddr, state: SubnetState) {
+        self.packages.tick(now);
         self.packages.set_subnet(subnet, state);
         if self.phase != Phase::Halted && !self.safety_expired(now) {
             self.step(now);
@@ -2412,6 +2415,7 @@ impl Node {
         if self.safety_expired(now) {
             return;
         }
+        self.packages.tick(now);
         if self.phase == Phase::Halted {
             // Only a detached package halted on request runs a script on a halted node.
             if self.halting_detached.contains(&package) {
@@ -2431,6 +2435,7 @@ impl Node {
         if self.phase == Phase::Halted || self.safety_expired(now) {
             return;
         }
+        self.packages.tick(now);
         self.packages.on_service_exit(package, service);
         self.step(now);
     }
@@ -2441,6 +2446,7 @@ impl Node {
         if self.phase == Phase::Halted || self.safety_expired(now) {
             return;
         }
+        self.packages.tick(now);
         self.packages.on_check(package, alive);
         // It is no longer held as detached once checked.
         self.actions.push_back(Action::Persist(self.persisted()));
@@ -2537,6 +2543,7 @@ impl Node {
 
     /// A message arrived on heartbeat network `network`.
     pub fn handle_message(&mut self, now: Instant, network: usize, envelope: Envelope) {
+        self.packages.tick(now);
         if matches!(
             envelope.message,
             Message::HaltDetached { .. }
