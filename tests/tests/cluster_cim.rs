@@ -980,36 +980,6 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
             );
         }
     }
-    // Maintenance mode of a package that is down: on a node named, where it then starts.
-    fails(
-        &cluster,
-        1,
-        "cmmodpkg",
-        &["-m", "on", "dbpkg"],
-        "package dbpkg is down: name the node it is to run on in maintenance mode",
-    );
-    succeeds(&cluster, 1, "cmmodpkg", &["-m", "on", "-n", "n3", "dbpkg"]);
-    cluster.wait_for(BOUND, "dbpkg in maintenance", |c| {
-        line_value(c, 2, "package:dbpkg|state").as_deref() == Some("maintenance")
-    });
-    fails(
-        &cluster,
-        2,
-        "cmrunpkg",
-        &["-n", "n2", "dbpkg"],
-        "package dbpkg is in maintenance mode for n3",
-    );
-    succeeds(&cluster, 2, "cmrunpkg", &["-n", "n3", "dbpkg"]);
-    cluster.wait_for(BOUND, "dbpkg running on n3 in maintenance", |c| {
-        owners(c, 1, "dbpkg") == ["n3"]
-            && line_value(c, 1, "package:dbpkg|state").as_deref() == Some("maintenance")
-    });
-    succeeds(&cluster, 2, "cmhaltpkg", &["dbpkg"]);
-    succeeds(&cluster, 2, "cmmodpkg", &["-m", "off", "dbpkg"]);
-    cluster.wait_for(BOUND, "dbpkg halted, out of maintenance", |c| {
-        owners(c, 1, "dbpkg").is_empty()
-            && line_value(c, 1, "package:dbpkg|state").as_deref() == Some("halted")
-    });
     succeeds(&cluster, 2, "cmrunpkg", &["webpkg", "dbpkg"]);
     cluster.wait_for(BOUND, "dbpkg and webpkg running on n2", |c| {
         owners(c, 1, "dbpkg") == ["n2"] && owners(c, 1, "webpkg") == ["n2"]
@@ -1082,6 +1052,41 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
         "cmhaltpkg -t: package webpkg would halt on n2\n\
          cmhaltpkg -t: package dbpkg would halt on n2\n"
     );
+    // Maintenance mode of a package that is down (AUTO_RUN off, as above): on a node named,
+    // where it then starts.
+    succeeds(&cluster, 2, "cmhaltpkg", &["webpkg", "dbpkg"]);
+    cluster.wait_for(BOUND, "dbpkg and webpkg halted", |c| {
+        (1..=3).all(|k| owners(c, k, "dbpkg").is_empty() && owners(c, k, "webpkg").is_empty())
+    });
+    fails(
+        &cluster,
+        1,
+        "cmmodpkg",
+        &["-m", "on", "dbpkg"],
+        "package dbpkg is down: name the node it is to run on in maintenance mode",
+    );
+    succeeds(&cluster, 1, "cmmodpkg", &["-m", "on", "-n", "n3", "dbpkg"]);
+    cluster.wait_for(BOUND, "dbpkg in maintenance", |c| {
+        line_value(c, 2, "package:dbpkg|state").as_deref() == Some("maintenance")
+    });
+    fails(
+        &cluster,
+        2,
+        "cmrunpkg",
+        &["-n", "n2", "dbpkg"],
+        "package dbpkg is in maintenance mode for n3",
+    );
+    succeeds(&cluster, 2, "cmrunpkg", &["-n", "n3", "dbpkg"]);
+    cluster.wait_for(BOUND, "dbpkg running on n3 in maintenance", |c| {
+        owners(c, 1, "dbpkg") == ["n3"]
+            && line_value(c, 1, "package:dbpkg|state").as_deref() == Some("maintenance")
+    });
+    succeeds(&cluster, 2, "cmhaltpkg", &["dbpkg"]);
+    succeeds(&cluster, 2, "cmmodpkg", &["-m", "off", "dbpkg"]);
+    cluster.wait_for(BOUND, "dbpkg halted, out of maintenance", |c| {
+        owners(c, 1, "dbpkg").is_empty()
+            && line_value(c, 1, "package:dbpkg|state").as_deref() == Some("halted")
+    });
 }
 
 #[test]
