@@ -393,7 +393,7 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
                 }
             }
         }
-        match run_one(&client, &snapshot, cli, name) {
+        match run_one(&client, &snapshot, cli, name, index > 0) {
             Ok(text) => each.out.push_str(&text),
             Err(error) => each.errors.push(naming(name, &error)),
         }
@@ -401,12 +401,18 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
     Ok(each)
 }
 
-/// cmrunpkg for package `name`: what -v prints, or why it did not run (naming it).
+/// How long cmrunpkg gives a package again whose dependencies the package coordinator does not
+/// see met yet, when the command itself has just run packages before it.
+const DEPENDENCIES_SEEN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// cmrunpkg for package `name`: what -v prints, or why it did not run (naming it). `after`:
+/// packages were run before it by the same command (those it depends on among them).
 fn run_one(
     client: &Client,
     snapshot: &Snapshot,
     cli: &RunPackage,
     name: &str,
+    after: bool,
 ) -> Result<String, String> {
     let row = package(snapshot, name)?;
     if cli.node.is_none() && row.kind != PackageType::Failover {
@@ -431,7 +437,23 @@ fn run_one(
         (row.kind != PackageType::Failover)
             .then(|| snapshot.node_name(snapshot.observer).to_owned())
     });
-    call_package(client, snapshot, name, "RequestStateChange", params)?;
+    // A dependency this command just ran is running as this node sees it; the package
+    // coordinator hears it with the next report, and until then refuses the dependent: it is
+    // given again for a while, as long as that is the refusal.
+    let deadline = Instant::now() + DEPENDENCIES_SEEN_WAIT;
+    loop {
+        match call_package(client, snapshot, name, "RequestStateChange", params.clone()) {
+            Err(error)
+                if after
+                    && error.contains("dependencies")
+                    && error.contains("are not met")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            other => break other?,
+        }
+    }
     let nodes = wait_for_package(client, row, Goal::Run(target))?;
     Ok(if cli.verbose {
         format!(
