@@ -144,7 +144,8 @@ pub struct GetConfiguration {
     pub output: Option<PathBuf>,
 }
 
-/// Delete packages from the configuration (the whole cluster's only while it is halted).
+/// Delete packages from the configuration, with the cluster running or halted (a whole
+/// cluster's configuration is not deleted: the command says how to remove it).
 #[derive(Parser, Debug)]
 #[command(name = "cmdeleteconf", version)]
 pub struct DeleteConfiguration {
@@ -919,8 +920,8 @@ pub fn get_configuration(cli: &GetConfiguration) -> Result<String, String> {
 }
 
 /// cmdeleteconf -p: the packages are deleted as cmapplyconf deletes a package left out
-/// (refused while one runs). The whole cluster's configuration is deleted only while the
-/// cluster is halted, on each node's state directory.
+/// (refused while one runs), with the cluster running or halted. Without -p it says why a
+/// whole cluster's configuration is not deleted, and how to remove it.
 pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String> {
     let client = Client::from_env()?;
     let snapshot = view(&client)?;

@@ -54,21 +54,7 @@ fn a_dependent_fails_with_its_dependency_and_follows_it() {
     // web halts first (it ends halted: its failure does not bar it from n1), db waits for
     // it (fail_wait), then db's halt script runs.
     assert_eq!(causes, [FailureCause::Dependency, FailureCause::Service(0)]);
-    let states: Vec<(String, InstanceState)> = sim
-        .trace()
-        .iter()
-        .filter(|r| r.node == NodeId(0))
-        .filter_map(|r| match r.event {
-            Event::Package(PackageEvent::StateChanged {
-                package,
-                after: Some(s),
-                ..
-            }) if s != InstanceState::Running && s != InstanceState::Starting => {
-                Some((sim.catalog().package(package).name.clone(), s))
-            }
-            _ => None,
-        })
-        .collect();
+    let states = states_of(&sim, 0);
     let named = |n: &str, s| (n.to_string(), s);
     assert_eq!(
         states,
@@ -227,7 +213,8 @@ fn a_dependency_failing_while_its_dependent_starts_waits_for_that_start_then_bot
         .unwrap());
 }
 
-/// The states package `name` went through on node `node` other than running and starting.
+/// The states the packages went through on node `node`, in order, other than running and
+/// starting.
 fn states_of(sim: &Simulation, node: u32) -> Vec<(String, InstanceState)> {
     sim.trace()
         .iter()
