@@ -981,8 +981,12 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
         }
     }
     succeeds(&cluster, 2, "cmrunpkg", &["webpkg", "dbpkg"]);
+    // Running, not only placed, as n1 sees them: the preview below is checked against that.
     cluster.wait_for(BOUND, "dbpkg and webpkg running on n2", |c| {
-        owners(c, 1, "dbpkg") == ["n2"] && owners(c, 1, "webpkg") == ["n2"]
+        ["dbpkg", "webpkg"].iter().all(|p| {
+            owners(c, 1, p) == ["n2"]
+                && line_value(c, 1, &format!("package:{p}|state")).as_deref() == Some("running")
+        })
     });
     // Each command the cluster would refuse is told, not only the first.
     let output = command(&cluster, 1, ADMIN, "cmrunpkg", &["-t", "dbpkg", "webpkg"]);
