@@ -293,6 +293,19 @@ pub struct SwitchingCondition {
     pub switching: NodeSet,
 }
 
+/// A notice as the node that told it numbered it: its daemon's life (the node's incarnation)
+/// and its number in that life, 1 for the first. Every agent names its alerts so
+/// (IndicationIdentifier), so one node's notice can point at another node's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NoticeRef {
+    /// The node that told it.
+    pub node: NodeId,
+    /// Its life.
+    pub incarnation: u64,
+    /// Its number in that life.
+    pub number: u64,
+}
+
 /// One entry of the event catalogue (serviceguard.md 1.6(b)), with the state before and
 /// after.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -411,6 +424,10 @@ pub enum Notice {
         before: Option<NodeId>,
         /// Where it starts.
         after: NodeId,
+        /// The notice of the failure it follows: the PackageFailed told by the node it left,
+        /// or the NodeFailed of that node told by the coordinator (none: not known here).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        follows: Option<NoticeRef>,
     },
     /// A package moves back to a node it prefers (reported by the coordinator).
     PackageFailback {

@@ -10,8 +10,8 @@ use cimguard_cluster::core::{FenceReason, NodeId, NodeSet, Tiebreaker};
 use cimguard_cluster::packages::{Command, FailureCause};
 use cimguard_cluster::sim::{Options, Simulation};
 use cimguard_cluster::status::{
-    ClusterStatus, Health, LockRow, NodeCondition, NodeState, NodeStatus, Notice, PackageCondition,
-    PackageState, PackageStatus, Snapshot, Summary,
+    ClusterStatus, Health, LockRow, NodeCondition, NodeState, NodeStatus, Notice, NoticeRef,
+    PackageCondition, PackageState, PackageStatus, Snapshot, Summary,
 };
 
 fn package(name: &str, nodes: &[u32], extra: &str) -> String {
@@ -819,4 +819,72 @@ fn a_multi_node_instance_back_on_its_restarted_node_is_no_failover() {
     let failovers = notices(&sim, "PackageFailover");
     assert!(failovers.is_empty(), "{failovers:?}");
     assert!(!notices(&sim, "PackageStarted").is_empty());
+}
+
+#[test]
+fn a_failover_points_at_the_failure_it_follows_as_the_failed_node_numbered_it() {
+    let mut options = Options::new(3, 11);
+    options.reboot_after = None;
+    let no_restart = "service_name db_monitor\nservice_cmd /bin/db\nservice_restart 0\n";
+    // Runs on n2 (not the coordinator), fails over to n3, then to n1.
+    let mut sim = cluster(
+        options,
+        &[("dbpkg", package("dbpkg", &[2, 3, 1], no_restart))],
+    );
+    assert_eq!(sim.running_on("dbpkg"), set(&[1]));
+
+    // A package failure: the PackageFailed told by n2, numbered in n2's life.
+    sim.kill_service(NodeId(1), "dbpkg", 0);
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("dbpkg") == set(&[2])
+            && !notices(s, "PackageFailover").is_empty())
+        .unwrap());
+    let failed = notices(&sim, "PackageFailed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].node, NodeId(1));
+    let failover = notices(&sim, "PackageFailover");
+    assert_eq!(failover.len(), 1, "{failover:?}");
+    assert_eq!(failover[0].node, NodeId(0), "the coordinator tells it");
+    let Notice::PackageFailover {
+        before, follows, ..
+    } = failover[0].notice
+    else {
+        unreachable!()
+    };
+    assert_eq!(before, Some(NodeId(1)));
+    assert_eq!(
+        follows,
+        Some(NoticeRef {
+            node: NodeId(1),
+            incarnation: failed[0].incarnation.0,
+            number: failed[0].number,
+        })
+    );
+    // (The simulator numbers each life's notices as the daemon does: the core's number and
+    // the record's agree.)
+
+    // A node loss: the failover follows the coordinator's NodeFailed.
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(90), |s| s.running_on("dbpkg") == set(&[0])
+            && notices(s, "PackageFailover").len() == 2)
+        .unwrap());
+    let node_failed = notices(&sim, "NodeFailed");
+    assert_eq!(node_failed.len(), 1, "{node_failed:?}");
+    let failover = notices(&sim, "PackageFailover");
+    let Notice::PackageFailover {
+        before, follows, ..
+    } = failover[1].notice
+    else {
+        unreachable!()
+    };
+    assert_eq!(before, Some(NodeId(2)));
+    assert_eq!(
+        follows,
+        Some(NoticeRef {
+            node: node_failed[0].node,
+            incarnation: node_failed[0].incarnation.0,
+            number: node_failed[0].number,
+        })
+    );
 }

@@ -6,6 +6,7 @@ use cimguard_cluster::core::{
     Echo, Envelope, Epoch, Heartbeat, Incarnation, Instant, Leaving, Message, NodeId, NodeSet,
     Persisted, Phase, View,
 };
+use cimguard_cluster::packages::PackageId;
 use cimguard_cluster::sim::{random, Simulation};
 use cimguard_cluster::wire::{
     decode_envelope, decode_persisted, encode_envelope, encode_persisted, WireError,
@@ -139,6 +140,7 @@ fn heartbeat() -> Envelope {
             heard: Some(Instant::from_nanos(98)),
             packages: Vec::new(),
             restarts: Vec::new(),
+            failures: vec![(PackageId(1), 7)],
             resources: Vec::new(),
             switching: Vec::new(),
             switching_version: (1, 2),
@@ -151,21 +153,21 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x0a");
+    assert_eq!(&bytes[..3], b"CW\x0b");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 11;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(11)));
+    later[2] = 12;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(12)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
     // no acknowledgement of a detached package's halt, version 7 no shared map, version 8
     // no floor on the shared map's whole copies, version 9 no cmapplyconf of a halted
-    // cluster.
-    for version in [1, 2, 3, 4, 5, 6, 7, 8, 9] {
+    // cluster, version 10 no PackageFailed numbers in heartbeats.
+    for version in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] {
         let mut earlier = bytes.clone();
         earlier[2] = version;
         assert_eq!(decode_envelope(&earlier), Err(WireError::Version(version)));

@@ -40,6 +40,16 @@ pub struct Alert {
     pub element: InstancePath,
     /// One line for an operator.
     pub message: String,
+    /// The IndicationIdentifier of the alerts this one follows from (CorrelatedIndications):
+    /// a failover names the PackageFailed or NodeFailed before it.
+    pub correlated: Vec<String>,
+}
+
+/// The IndicationIdentifier of the alert of notice `number` told in life `life` of `node`'s
+/// daemon, in cluster `cluster`: `cimguard:<cluster>:<node>:<life>:<number>`. Each agent
+/// names its alerts so, and another node's agent names one it follows alike.
+pub fn identifier(cluster: &str, node: &str, life: u64, number: u64) -> String {
+    format!("cimguard:{cluster}:{node}:{life}:{number}")
 }
 
 /// The alert of `notice`, with names from `snapshot` (the cluster's view when it was told).
@@ -119,6 +129,7 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
         new: None,
         element: cluster_path,
         message: String::new(),
+        correlated: Vec::new(),
     };
     match notice {
         Notice::ClusterUp { before, after }
@@ -241,7 +252,16 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
             package,
             before,
             after,
+            follows,
         } => {
+            if let Some(failure) = follows {
+                alert.correlated.push(identifier(
+                    cluster,
+                    snapshot.node_name(failure.node),
+                    failure.incarnation,
+                    failure.number,
+                ));
+            }
             let (name, on) = (package_name(*package), node_name(*after));
             alert.severity = 5;
             alert.element = package_path(&name);
@@ -553,6 +573,17 @@ impl Alert {
                     .and_then(|(_, s)| s.clone().map(Value::String)),
             ),
             ("ConfigGeneration", Some(Value::Uint64(generation))),
+            (
+                "CorrelatedIndications",
+                (!self.correlated.is_empty()).then(|| {
+                    Value::Array(
+                        self.correlated
+                            .iter()
+                            .map(|id| Some(Value::String(id.clone())))
+                            .collect(),
+                    )
+                }),
+            ),
         ]
     }
 }
@@ -677,6 +708,31 @@ mod tests {
             "{}",
             failover.message
         );
+        // It follows the NodeFailed, named as its teller's agent names it.
+        let node_failed = sim
+            .notices()
+            .iter()
+            .find(|r| r.notice.event_id() == "NodeFailed")
+            .unwrap();
+        let teller = sim.status(node_failed.node).unwrap();
+        let expected = identifier(
+            &teller.name,
+            teller.node_name(node_failed.node),
+            node_failed.incarnation.0,
+            node_failed.number,
+        );
+        assert_eq!(failover.correlated, std::slice::from_ref(&expected));
+        let properties = failover.properties(1, "x", std::time::UNIX_EPOCH, "h");
+        let correlated = properties
+            .iter()
+            .find(|(name, _)| *name == "CorrelatedIndications")
+            .unwrap();
+        assert_eq!(
+            correlated.1,
+            Some(Value::Array(vec![Some(Value::String(expected))]))
+        );
+        // An alert that follows none has it NULL.
+        assert!(failed.correlated.is_empty());
         let reformed = &alerts(&sim, "ClusterReformed")[0];
         assert_eq!((reformed.alert_type, reformed.severity), (2, 3));
         for failed in alerts(&sim, "PackageFailed") {

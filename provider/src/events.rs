@@ -602,11 +602,11 @@ impl Reader {
         for numbered in notices {
             let at = UNIX_EPOCH + Duration::from_millis(numbered.at_ms);
             let alert = crate::alerts::alert(&numbered.notice, snapshot);
-            let identifier = format!(
-                "cimguard:{}:{}:{life}:{}",
-                snapshot.name,
+            let identifier = crate::alerts::identifier(
+                &snapshot.name,
                 snapshot.node_name(snapshot.observer),
-                numbered.number
+                life,
+                numbered.number,
             );
             let indication = typed(
                 &self.alert_class,

@@ -296,6 +296,13 @@ fn a_failed_package_is_heard_once_by_each_listener_whichever_node_it_subscribed_
             failed["SequenceContext"], failover[0]["properties"]["SequenceContext"],
             "both from n1's agent"
         );
+        // The failover points at the failure it follows.
+        assert_eq!(
+            failover[0]["properties"]["CorrelatedIndications"],
+            json!([failed["IndicationIdentifier"].clone()]),
+            "{heard:#?}"
+        );
+        assert!(failed["CorrelatedIndications"].is_null(), "{failed:#?}");
         assert_numbered(&heard);
     }
     // n1's agent sent both to each of the three: its indication service says so, with
@@ -584,6 +591,12 @@ fn killing_the_node_a_subscription_was_made_at_leaves_it_heard_node_failed_and_f
     let failover = events(&heard, "PackageFailover", "dbpkg");
     assert_eq!(failover.len(), 1, "{heard:#?}");
     assert_eq!(failover[0]["properties"]["NodeName"], "n2");
+    // It follows n1's failure, as n2's agent told it.
+    assert_eq!(
+        failover[0]["properties"]["CorrelatedIndications"],
+        json!([failed[0]["properties"]["IndicationIdentifier"].clone()]),
+        "{heard:#?}"
+    );
     assert_numbered(&heard);
     // Its agent is gone with n1: the listener stops without removing the subscription.
     listener.kill();

@@ -414,6 +414,10 @@ pub struct Heartbeat {
     pub packages: Vec<(PackageId, InstanceState)>,
     /// The sender's service restart counts, for the packages where a service restarted.
     pub restarts: Vec<(PackageId, Vec<u32>)>,
+    /// The number of the PackageFailed notice the sender told, in this life, for each
+    /// package that failed there and has not started there since: the coordinator's
+    /// PackageFailover points at it.
+    pub failures: Vec<(PackageId, u64)>,
     /// The generic resources set on the sender (cmsetresource), by resource number.
     pub resources: Vec<(u16, ResourceValue)>,
     /// The sender's copy of the switching table, and its version.

@@ -1,6 +1,6 @@
 //! One node's membership state machine.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,8 +27,8 @@ use crate::packages::{
 };
 use crate::status::{
     ClusterCondition, ClusterStatus, Health, InterfaceRow, LockRow, NodeCondition, NodeRow,
-    NodeState, NodeStatus, Notice, PackageCondition, ServiceCondition, Snapshot, SubnetRow,
-    Summary, SwitchingCondition,
+    NodeState, NodeStatus, Notice, NoticeRef, PackageCondition, ServiceCondition, Snapshot,
+    SubnetRow, Summary, SwitchingCondition,
 };
 use crate::timing::Timing;
 
@@ -453,6 +453,14 @@ pub struct Node {
     shared_heard: NodeSet,
     /// The package report version of the last heartbeats: a change is told at once.
     report_sent: u64,
+    /// The notices this life told (the daemon numbers them alike, from 1).
+    notices_told: u64,
+    /// The number of the PackageFailed notice this node told for each package that failed
+    /// here and has not started here since (sent in heartbeats).
+    failures_told: BTreeMap<PackageId, u64>,
+    /// The number of the NodeFailed notice this node told for each node, with that node's
+    /// life (as the coordinator that told it).
+    nodes_failed_told: BTreeMap<NodeId, (Incarnation, u64)>,
     /// What this node knows of each node's state (for peers outside the membership:
     /// failed, halted, or unknown).
     node_states: Vec<NodeState>,
@@ -594,6 +602,9 @@ impl Node {
                 count: 0,
             },
             report_sent: 0,
+            notices_told: 0,
+            failures_told: BTreeMap::new(),
+            nodes_failed_told: BTreeMap::new(),
             node_states: vec![NodeState::Unknown; nodes],
             forming: false,
             lock_lun: Health::Unknown,
@@ -3324,6 +3335,8 @@ impl Node {
         let grace = self.grace_now(now, None);
         let packages = self.packages.report();
         let restarts = self.packages.restart_report();
+        let failures: Vec<(PackageId, u64)> =
+            self.failures_told.iter().map(|(&p, &n)| (p, n)).collect();
         let resources = self.packages.resource_report();
         self.report_sent = self.packages.version();
         let switching = self.packages.switching();
@@ -3370,6 +3383,7 @@ impl Node {
                 heard: peer.sent.map(|sent| sent.at),
                 packages: packages.clone(),
                 restarts: restarts.clone(),
+                failures: failures.clone(),
                 resources: resources.clone(),
                 switching: switching.clone(),
                 switching_version,
@@ -5158,7 +5172,48 @@ impl Node {
     }
 
     fn notice(&mut self, notice: Notice) {
+        self.numbered_notice(notice);
+    }
+
+    /// Tells `notice`; its number in this life.
+    fn numbered_notice(&mut self, notice: Notice) -> u64 {
         self.actions.push_back(Action::Notice(notice));
+        self.notices_told += 1;
+        self.notices_told
+    }
+
+    /// The notice of the failure that made `package` leave `from`: the PackageFailed that
+    /// node told (this node's own, or the one its latest heartbeat of its current life
+    /// names), else the NodeFailed this node told of it.
+    fn failure_told(&self, package: PackageId, from: NodeId) -> Option<NoticeRef> {
+        if from == self.settings.me {
+            return self.failures_told.get(&package).map(|&number| NoticeRef {
+                node: from,
+                incarnation: self.incarnation.0,
+                number,
+            });
+        }
+        let peer = self.peers.get(from.index())?;
+        let failed = peer.heartbeat.as_ref().and_then(|heartbeat| {
+            heartbeat
+                .failures
+                .iter()
+                .find(|(p, _)| *p == package)
+                .map(|&(_, number)| NoticeRef {
+                    node: from,
+                    incarnation: peer.incarnation.0,
+                    number,
+                })
+        });
+        failed.or_else(|| {
+            self.nodes_failed_told
+                .get(&from)
+                .map(|&(_, number)| NoticeRef {
+                    node: self.settings.me,
+                    incarnation: self.incarnation.0,
+                    number,
+                })
+        })
     }
 
     /// The catalogue notices of `event`, and the node states it changes.
@@ -5267,12 +5322,13 @@ impl Node {
             Event::NodeFailed { node, incarnation } => {
                 self.node_states[node.index()] = NodeState::Failed;
                 if self.reports_cluster() {
-                    self.notice(Notice::NodeFailed {
+                    let number = self.numbered_notice(Notice::NodeFailed {
                         node,
                         incarnation,
                         before: NodeCondition::RUNNING,
                         after: NodeCondition::down(NodeState::Failed),
                     });
+                    self.nodes_failed_told.insert(node, (incarnation, number));
                 }
             }
             Event::QuorumLost { reason } if reason != FenceReason::FailFast => {
@@ -5308,8 +5364,35 @@ impl Node {
                 after: Health::Up,
             }),
             Event::Package(ref event) => {
-                if let Some(notice) = package_notice(me, event) {
-                    self.notice(notice);
+                if let PackageEvent::StateChanged {
+                    package,
+                    after: Some(InstanceState::Starting),
+                    ..
+                } = *event
+                {
+                    self.failures_told.remove(&package);
+                }
+                match package_notice(me, event) {
+                    Some(Notice::PackageFailover {
+                        package,
+                        before,
+                        after,
+                        ..
+                    }) => {
+                        let follows = before.and_then(|from| self.failure_told(package, from));
+                        self.notice(Notice::PackageFailover {
+                            package,
+                            before,
+                            after,
+                            follows,
+                        });
+                    }
+                    Some(notice @ Notice::PackageFailed { package, .. }) => {
+                        let number = self.numbered_notice(notice);
+                        self.failures_told.insert(package, number);
+                    }
+                    Some(notice) => self.notice(notice),
+                    None => {}
                 }
             }
             _ => {}
@@ -5774,6 +5857,7 @@ fn package_notice(me: NodeId, event: &PackageEvent) -> Option<Notice> {
             package,
             before: from,
             after: node,
+            follows: None,
         },
         PackageEvent::Failback {
             package,

@@ -150,6 +150,7 @@ mod tests {
             heard: None,
             packages: Vec::new(),
             restarts: Vec::new(),
+            failures: Vec::new(),
             resources: Vec::new(),
             switching: Vec::new(),
             switching_version: (0, 0),

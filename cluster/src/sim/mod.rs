@@ -171,6 +171,8 @@ struct SimNode {
     quorate_once: bool,
     config_generation: u64,
     inbox: Vec<Pending>,
+    /// The notices this life told, numbered from 1 as the daemon numbers them.
+    notices_told: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -236,6 +238,10 @@ pub struct NoticeRecord {
     pub at: Duration,
     /// The node.
     pub node: NodeId,
+    /// The node's life when it told it.
+    pub incarnation: Incarnation,
+    /// Its number in that life (1 for the first), as the node's daemon numbers it.
+    pub number: u64,
     /// The notice.
     pub notice: Notice,
 }
@@ -364,6 +370,7 @@ impl Simulation {
                     quorate_once: false,
                     config_generation: 1,
                     inbox: Vec::new(),
+                    notices_told: 0,
                 }
             })
             .collect();
@@ -505,6 +512,7 @@ impl Simulation {
         sim_node.frozen = false;
         sim_node.quorate_once = false;
         sim_node.inbox.clear();
+        sim_node.notices_told = 0;
         let local = local_time(sim_node, self.now);
         let mut settings = self.settings[node.index()].clone();
         settings.config_generation = sim_node.config_generation;
@@ -994,11 +1002,17 @@ impl Simulation {
                 }
                 self.nodes[node.index()].catalog = catalog;
             }
-            Action::Notice(notice) => self.notices.push(NoticeRecord {
-                at: Duration::from_nanos(self.now),
-                node,
-                notice,
-            }),
+            Action::Notice(notice) => {
+                let sim_node = &mut self.nodes[node.index()];
+                sim_node.notices_told += 1;
+                self.notices.push(NoticeRecord {
+                    at: Duration::from_nanos(self.now),
+                    node,
+                    incarnation: sim_node.incarnation,
+                    number: sim_node.notices_told,
+                    notice,
+                });
+            }
         }
     }
 
