@@ -38,6 +38,10 @@ pub struct RunCluster {
     /// value is taken and starts the cluster the same way.
     #[arg(short = 'w', value_name = "PROBING", value_parser = ["none", "local", "full"])]
     pub probing: Option<String>,
+    /// Test only: print what packages the cluster formed with these nodes would start where,
+    /// and start nothing (HP_SGClusteringService.PreviewRunCluster).
+    #[arg(short = 't', conflicts_with = "probing")]
+    pub preview: bool,
 }
 
 /// Halt the cluster; refused while packages run unless -f (halt them) or -d (detach them).
@@ -243,6 +247,9 @@ pub fn run_cluster(cli: &RunCluster) -> Result<String, String> {
     if !cli.nodes.is_empty() {
         params.push(("NodeNames", strings(&cli.nodes)));
     }
+    if cli.preview {
+        return preview_run_cluster(&client, params);
+    }
     let before = view(&client)?;
     let me = before.node_name(before.observer).to_owned();
     let halted = own_state(&before) == Some(NodeState::Halted);
@@ -289,6 +296,36 @@ pub fn run_cluster(cli: &RunCluster) -> Result<String, String> {
     } else {
         String::new()
     })
+}
+
+/// cmruncl -t: a line for each package the cluster would start and where, in the order the
+/// cluster would start them, or a line saying none would start; nothing is done.
+fn preview_run_cluster(client: &Client, params: Vec<(&str, Value)>) -> Result<String, String> {
+    let returned = call(client, "PreviewRunCluster", params)?;
+    let texts = |name: &str| -> Vec<String> {
+        match out_value(&returned, name) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|i| match i {
+                    Some(Value::String(text)) => text.clone(),
+                    _ => String::new(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    let (packages, nodes) = (texts("ActionPackages"), texts("ActionNodes"));
+    if packages.len() != nodes.len() {
+        return Err("the agent's preview does not give each start's package and node".into());
+    }
+    if packages.is_empty() {
+        return Ok("cmruncl -t: no package would start\n".to_owned());
+    }
+    Ok(packages
+        .iter()
+        .zip(&nodes)
+        .map(|(package, node)| format!("cmruncl -t: package {package} would start on {node}\n"))
+        .collect())
 }
 
 /// How often cmruncl gives the command again while its node waits in no cluster.

@@ -105,3 +105,98 @@ fn cmruncl_without_names_on_a_halted_cluster_starts_every_node() {
         .run_until(seconds(90), |s| s.formed(NodeSet::first(3)))
         .unwrap());
 }
+
+/// The (package, node) pairs where each package of `sim` runs.
+fn placement(sim: &Simulation, packages: &[&str]) -> Vec<(String, u32)> {
+    let mut placed: Vec<(String, u32)> = packages
+        .iter()
+        .flat_map(|p| sim.running_on(p).iter().map(move |n| (p.to_string(), n.0)))
+        .collect();
+    placed.sort();
+    placed
+}
+
+#[test]
+fn cmruncl_t_previews_the_placement_that_cmruncl_then_makes() {
+    const PACKAGES: [&str; 5] = ["apkg", "bpkg", "cpkg", "dpkg", "monpkg"];
+    let mut options = Options::new(3, 14);
+    options.packages = vec![
+        "package_name apkg\nnode_name n1\nnode_name n2\nnode_name n3\n".into(),
+        "package_name bpkg\nnode_name n3\nnode_name n2\n".into(),
+        "package_name cpkg\nnode_name n1\nauto_run no\n".into(),
+        "package_name dpkg\nnode_name n2\nnode_name n1\n\
+         dependency_name a\ndependency_condition apkg = up\ndependency_location any_node\n"
+            .into(),
+        "package_name monpkg\npackage_type multi_node\nnode_name n1\nnode_name n2\nnode_name n3\n"
+            .into(),
+    ];
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(90), |s| s.formed(NodeSet::first(3))
+            && !s.running_on("dpkg").is_empty())
+        .unwrap());
+    // A running node refuses it, as it refuses cmruncl.
+    assert_eq!(
+        sim.preview_run_cluster(NodeId(1), NodeSet::first(3)),
+        Err(Refusal::AlreadyMember)
+    );
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+
+    // cmruncl -t -n n1 -n n2 on n2: n3 left out, so bpkg starts on n2; dpkg once apkg
+    // runs; cpkg (auto_run no) nowhere.
+    let named = set(&[0, 1]);
+    let previewed = sim.preview_run_cluster(NodeId(1), named).unwrap();
+    assert!(previewed.refused.is_empty());
+    assert!(previewed.planned.iter().all(|p| p.start), "{previewed:?}");
+    let catalog = sim.catalog().clone();
+    let mut preview: Vec<(String, u32)> = previewed
+        .planned
+        .iter()
+        .map(|p| (catalog.package(p.package).name.clone(), p.node.0))
+        .collect();
+    preview.sort();
+    let expected: Vec<(String, u32)> = [
+        ("apkg", 0),
+        ("bpkg", 1),
+        ("dpkg", 1),
+        ("monpkg", 0),
+        ("monpkg", 1),
+    ]
+    .iter()
+    .map(|(p, n)| (p.to_string(), *n))
+    .collect();
+    assert_eq!(preview, expected);
+    // dpkg after the apkg it needs.
+    let at = |name: &str| {
+        previewed
+            .planned
+            .iter()
+            .position(|p| catalog.package(p.package).name == name)
+            .unwrap()
+    };
+    assert!(at("apkg") < at("dpkg"));
+    // Nothing was done: every node is still halted.
+    assert!((0..3).all(|n| halted(&sim, n)));
+    // A node not named: refused as cmruncl refuses it.
+    assert_eq!(
+        sim.preview_run_cluster(NodeId(2), named),
+        Err(Refusal::NotAnAllowedNode { node: NodeId(2) })
+    );
+
+    // cmruncl -n n1 -n n2 makes exactly that placement.
+    sim.run_cluster(NodeId(1), named).unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| (0..2).all(|n| !halted(s, n)))
+        .unwrap());
+    sim.run_cluster(NodeId(1), named).unwrap();
+    assert!(sim
+        .run_until(seconds(90), |s| s.formed(named)
+            && placement(s, &PACKAGES) == expected)
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    assert_eq!(placement(&sim, &PACKAGES), expected);
+}

@@ -36,6 +36,8 @@ const READ_METHODS: &[(&str, &str)] = &[
     ("HP_SGClusteringService", "CheckConfiguration"),
     // cmrunpkg -t, cmhaltpkg -t, cmmodpkg -t: nothing is done.
     ("HP_SGClusteringService", "PreviewPackageCommands"),
+    // cmruncl -t: nothing is done.
+    ("HP_SGClusteringService", "PreviewRunCluster"),
     // DSP1033's queries of a registered profile's conformant instances.
     ("CIM_RegisteredProfile", "OpenConformantInstances"),
     ("CIM_RegisteredProfile", "PullConformantInstances"),

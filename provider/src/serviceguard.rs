@@ -707,6 +707,42 @@ impl ServiceguardProvider {
                     other => self.outcome(&request, other),
                 };
             }
+            "previewruncluster" => {
+                let nodes = params.strings("NodeNames")?;
+                // Exactly as NODE_NAME is configured, as cmruncl compares.
+                let model = self.model()?;
+                let Some(snapshot) = model.snapshot.as_ref() else {
+                    return Ok(not_done(4, "the cluster daemon does not answer"));
+                };
+                if let Some(node) = nodes
+                    .iter()
+                    .find(|n| !snapshot.nodes.iter().any(|c| &c.name == *n))
+                {
+                    return Ok(not_done(5, format!("{node} is not a node of this cluster")));
+                }
+                let request = Request::PreviewRunCluster { nodes };
+                return match blocking(|| self.source.command(&request)) {
+                    Ok(Reply::Preview { actions, .. }) => {
+                        let column = |f: &dyn Fn(&PlannedAction) -> String| {
+                            strings(&actions.iter().map(f).collect::<Vec<_>>())
+                        };
+                        Ok(MethodOutput {
+                            return_value: Some(Value::Uint32(0)),
+                            out_params: vec![
+                                (
+                                    Name::new("ActionPackages"),
+                                    Some(column(&|a| a.package.clone())),
+                                ),
+                                (Name::new("ActionNodes"), Some(column(&|a| a.node.clone()))),
+                                (Name::new("Message"), None),
+                            ],
+                        })
+                    }
+                    // Refused (a node of a running cluster, as cmruncl is).
+                    Ok(Reply::Refused(reason)) => Ok(not_done(4, reason)),
+                    other => self.outcome(&request, other),
+                };
+            }
             "runcluster" => Request::RunCluster {
                 nodes: params.strings("NodeNames")?,
             },

@@ -1100,6 +1100,30 @@ impl Node {
         Ok(())
     }
 
+    /// cmruncl -t [-n node]... on this node: what the cluster formed with `nodes` would
+    /// start where ([`crate::packages::Manager::formation_basis`]), nothing done. Refused as
+    /// cmruncl would be: on a node of a running cluster, or naming a node that is not
+    /// configured, or while a cmapplyconf of the halted cluster is on its way.
+    pub fn formation_preview_basis(
+        &mut self,
+        now: Instant,
+        nodes: NodeSet,
+    ) -> Result<crate::packages::PreviewBasis, Refusal> {
+        let me = self.settings.me;
+        let halted = self.phase == Phase::Halted;
+        let in_a_cluster = self.phase != Phase::Starting || self.view.epoch != Epoch::NONE;
+        if self.fenced || (!halted && in_a_cluster) {
+            return Err(Refusal::AlreadyMember);
+        }
+        if !nodes.contains(me) || nodes.iter().any(|n| n.index() >= self.settings.nodes) {
+            return Err(Refusal::NotAnAllowedNode { node: me });
+        }
+        if halted && self.halted_config_changing(now) {
+            return Err(Refusal::ConfigurationChanging);
+        }
+        Ok(self.packages.formation_basis(nodes))
+    }
+
     /// cmrunnode on this node: a halted node whose daemon is still there starts a new life
     /// ([`Event::StartAgain`]), joining the cluster if it runs. A node that runs or is
     /// starting is refused, and so is a fenced one (its daemon ends).

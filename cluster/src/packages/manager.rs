@@ -480,6 +480,10 @@ impl PreviewBasis {
             // command waits for its end: a dependent starts once what it needs runs.
             self.settle(&mut preview);
         }
+        // No command: the placement alone (cmruncl -t, from a forming cluster's table).
+        if commands.is_empty() {
+            self.settle(&mut preview);
+        }
         Previewed {
             planned: preview.planned,
             refused,
@@ -1506,6 +1510,33 @@ impl Manager {
             resources: self.resources.clone(),
             held: self.hold_until.is_some_and(|h| now < h),
             members: self.members.iter().count(),
+            up,
+        }
+    }
+
+    /// What a preview of cmruncl on the nodes `up` needs (cmruncl -t on a node in no
+    /// running cluster): the packages as a cluster forming now would take them, every one
+    /// with its configured AUTO_RUN and node switching, none running but those detached
+    /// (cmhaltcl -d), which the forming cluster takes over where they run; the generic
+    /// resources and subnets as this node knows them. [`PreviewBasis::preview`] with no
+    /// command then gives the starts of the cluster's placement.
+    pub fn formation_basis(&self, up: NodeSet) -> PreviewBasis {
+        let mut table = Table::new(&self.catalog);
+        for id in self.catalog.ids() {
+            let now = self.table.package(id);
+            let state = table.package_mut(id);
+            state.detached = now.detached;
+            for node in now.detached.iter() {
+                state.instances.insert(node, InstanceState::Detached);
+            }
+        }
+        PreviewBasis {
+            catalog: self.catalog.clone(),
+            table,
+            preferred: BTreeMap::new(),
+            resources: self.resources.clone(),
+            held: false,
+            members: up.iter().count(),
             up,
         }
     }

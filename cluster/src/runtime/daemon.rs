@@ -279,6 +279,14 @@ pub enum Request {
         /// The commands, in the order given.
         commands: Vec<PreviewCommand>,
     },
+    /// cmruncl -t [-n node]...: what the cluster formed with these nodes (none: every
+    /// configured node) would start where, nothing done ([`Reply::Preview`]); Refused as
+    /// cmruncl would be (on a node of a running cluster).
+    PreviewRunCluster {
+        /// The nodes, by name.
+        #[serde(default)]
+        nodes: Vec<String>,
+    },
     /// cmcheckconf on a node of the cluster: the files checked as [`Request::Apply`] checks
     /// them, and against the cluster as it runs (the refusals a cmapplyconf of them would
     /// meet now), with nothing applied. Done when they would be taken; Error with every
@@ -605,6 +613,11 @@ enum Input {
     },
     /// What a preview needs, for [`Request::Preview`] on the admin connection's thread.
     PreviewBasis {
+        reply: mpsc::Sender<Result<PreviewInputs, Reply>>,
+    },
+    /// What a preview of cmruncl on `nodes` needs, for [`Request::PreviewRunCluster`].
+    FormationBasis {
+        nodes: Vec<String>,
         reply: mpsc::Sender<Result<PreviewInputs, Reply>>,
     },
     /// [`Request::CheckApply`]'s files, parsed and checked on the admin connection's thread:
@@ -1560,6 +1573,7 @@ fn serve_admin(
                 check_apply(inputs, counters, cluster, &packages)
             }
             Ok(Request::Preview { commands }) => preview(inputs, &commands),
+            Ok(Request::PreviewRunCluster { nodes }) => preview_run_cluster(inputs, nodes),
             Ok(request) => {
                 let (reply, answer) = mpsc::channel();
                 if inputs.send(Input::Admin { request, reply }).is_err() {
@@ -1671,6 +1685,45 @@ struct PreviewInputs {
     me: NodeId,
 }
 
+/// [`Request::PreviewRunCluster`], on the admin connection's thread: the timing thread copies
+/// the packages as a forming cluster would take them, and the placement is previewed here.
+fn preview_run_cluster(inputs: &mpsc::Sender<Input>, nodes: Vec<String>) -> Reply {
+    let (reply, answer) = mpsc::channel();
+    if inputs.send(Input::FormationBasis { nodes, reply }).is_err() {
+        return Reply::Error("the daemon is stopping".into());
+    }
+    let PreviewInputs { basis, names, .. } = match answer.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok(inputs)) => inputs,
+        Ok(Err(refused)) => return refused,
+        Err(_) => return Reply::Error("the daemon did not answer".into()),
+    };
+    let catalog = basis.catalog().clone();
+    let previewed = basis.preview(&[]);
+    Reply::Preview {
+        actions: planned_actions(previewed.planned, &catalog, &names),
+        refused: Vec::new(),
+    }
+}
+
+/// The planned starts and halts of a preview, by names.
+fn planned_actions(
+    planned: Vec<crate::packages::Planned>,
+    catalog: &Catalog,
+    names: &[String],
+) -> Vec<PlannedAction> {
+    planned
+        .into_iter()
+        .map(|p| PlannedAction {
+            package: catalog.package(p.package).name.clone(),
+            node: names
+                .get(p.node.index())
+                .cloned()
+                .unwrap_or_else(|| p.node.to_string()),
+            start: p.start,
+        })
+        .collect()
+}
+
 /// [`Request::Preview`], on the admin connection's thread: the timing thread only copies what
 /// the preview needs ([`Node::preview_basis`]); the preview itself (up to
 /// [`PREVIEW_COMMANDS_MAX`] commands, each followed by the placement, a fifth of a second with
@@ -1752,18 +1805,7 @@ fn preview(inputs: &mpsc::Sender<Input>, commands: &[PreviewCommand]) -> Reply {
         .collect();
     refused.sort_by_key(|(index, _)| *index);
     Reply::Preview {
-        actions: previewed
-            .planned
-            .into_iter()
-            .map(|p| PlannedAction {
-                package: catalog.package(p.package).name.clone(),
-                node: names
-                    .get(p.node.index())
-                    .cloned()
-                    .unwrap_or_else(|| p.node.to_string()),
-                start: p.start,
-            })
-            .collect(),
+        actions: planned_actions(previewed.planned, &catalog, &names),
         refused: refused.into_iter().map(|(_, why)| why).collect(),
     }
 }
@@ -2166,6 +2208,24 @@ impl Driver {
                     }),
                     Err(refusal) => Err(Reply::Refused(name_nodes(&refusal.to_string(), &names))),
                 };
+                let _ = reply.send(answer);
+            }
+            Input::FormationBasis { nodes, reply } => {
+                let names = self.node_names();
+                let answer = self
+                    .node_set(&nodes)
+                    .and_then(|set| {
+                        self.node
+                            .formation_preview_basis(now, set)
+                            .map_err(|refusal| {
+                                Reply::Refused(name_nodes(&refusal.to_string(), &names))
+                            })
+                    })
+                    .map(|basis| PreviewInputs {
+                        basis,
+                        names: names.clone(),
+                        me: self.node.id(),
+                    });
                 let _ = reply.send(answer);
             }
             Input::CheckChange {
@@ -2579,6 +2639,18 @@ impl Driver {
             .ok_or_else(|| Reply::Error(format!("{name} is not a node of this cluster")))
     }
 
+    /// The nodes named (cmruncl -n); none: every configured node.
+    fn node_set(&self, names: &[String]) -> Result<NodeSet, Reply> {
+        if names.is_empty() {
+            return Ok(NodeSet::first(self.node.settings().nodes));
+        }
+        let mut set = NodeSet::EMPTY;
+        for name in names {
+            set.insert(self.node_id(name)?);
+        }
+        Ok(set)
+    }
+
     fn admin(&mut self, now: Instant, request: Request) -> Answer {
         let outcome = match self.admin_request(now, request) {
             Ok(Some(answer)) => answer,
@@ -2928,17 +3000,14 @@ impl Driver {
                 "check_apply is answered on its connection".into(),
             )),
             Request::RunCluster { nodes } => {
-                // cmruncl without -n: every configured node.
-                let mut set = NodeSet::EMPTY;
-                for name in &nodes {
-                    set.insert(self.node_id(name)?);
-                }
-                if nodes.is_empty() {
-                    set = NodeSet::first(self.node.settings().nodes);
-                }
+                let set = self.node_set(&nodes)?;
                 self.node.handle_run_cluster(now, set).map_err(refused)?;
                 Ok(None)
             }
+            // Previewed on the admin connection's thread (preview_run_cluster).
+            Request::PreviewRunCluster { .. } => Err(Reply::Error(
+                "preview_run_cluster is answered on its connection".into(),
+            )),
             Request::HaltNode {
                 force,
                 detach,

@@ -1272,6 +1272,25 @@ impl Simulation {
         answer
     }
 
+    /// cmruncl -t on `node` for `nodes`: what the cluster formed with them would start
+    /// where, nothing done ([`Node::formation_preview_basis`]).
+    pub fn preview_run_cluster(
+        &mut self,
+        node: NodeId,
+        nodes: NodeSet,
+    ) -> Result<crate::packages::Previewed, Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, now| {
+            answer = core
+                .formation_preview_basis(now, nodes)
+                .map(|basis| basis.preview(&[]));
+        });
+        answer
+    }
+
     /// cmrunnode given to `node`'s daemon, halted and still there: it starts a new life
     /// ([`Event::StartAgain`]), as [`Simulation::run_node`] does from outside.
     pub fn run_node_command(&mut self, node: NodeId) -> Result<(), Refusal> {
