@@ -316,7 +316,11 @@ const BASIC: &[Parameter] = &[
     },
     Parameter {
         name: "log_level",
-        about: &["How much the package's scripts log: 0 (the default, least) to 5 (most)."],
+        about: &[
+            "How much the start and halt write to script_log_file: 0 (the default) the start,",
+            "the halt and what went wrong; 1 each script, service and signal as it goes;",
+            "2 to 5 also what each ran and how long it took.",
+        ],
         line: Line::Value("0"),
     },
     Parameter {

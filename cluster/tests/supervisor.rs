@@ -178,3 +178,86 @@ fn a_run_script_past_its_timeout_is_killed_with_its_group() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn log_level_sets_how_much_of_a_start_and_halt_the_package_log_tells() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("ctl.sh");
+    std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (supervisor, reports, _) = supervisor(dir.path());
+    let mut logs = Vec::new();
+    for level in [0, 1, 2] {
+        let name = format!("pkg{level}");
+        let text = format!(
+            "package_name {name}\nnode_name *\nexternal_script {}\nlog_level {level}\n\
+             service_name idle\nservice_cmd \"sleep 1000\"\nservice_halt_timeout 5\n",
+            script.display()
+        );
+        let package = parse(&text, "pkg.conf").unwrap().config;
+        supervisor.run(&package);
+        let report = reports.recv_timeout(Duration::from_secs(20)).unwrap();
+        assert!(matches!(
+            report,
+            Report::Script {
+                outcome: ScriptOutcome::Succeeded,
+                ..
+            }
+        ));
+        supervisor.halt(&package);
+        let report = reports.recv_timeout(Duration::from_secs(20)).unwrap();
+        assert!(matches!(
+            report,
+            Report::Script {
+                script: Script::Halt,
+                outcome: ScriptOutcome::Succeeded,
+                ..
+            }
+        ));
+        // $SGRUN/log/<package>.log, the default script_log_file.
+        let log = std::fs::read_to_string(dir.path().join(format!("log/{name}.log"))).unwrap();
+        logs.push(log);
+    }
+    let has = |log: &str, text: &str| log.lines().any(|l| l.contains(text));
+    // Every level: the start and the halt, each line with its time.
+    for log in &logs {
+        for line in log.lines() {
+            let (date, rest) = line.split_at(23);
+            assert!(
+                date.ends_with(" UTC") && date.as_bytes()[4] == b'-' && date.as_bytes()[13] == b':',
+                "{line}"
+            );
+            assert!(rest.starts_with(" cmcld[nodeA]: pkg"), "{line}");
+        }
+        assert!(has(log, ": starting") && has(log, ": started"), "{log}");
+        assert!(has(log, ": halting") && has(log, ": halted"), "{log}");
+    }
+    // 0: no more.
+    assert!(!has(&logs[0], "running "), "{}", logs[0]);
+    assert!(!has(&logs[0], "SIGTERM"), "{}", logs[0]);
+    // 1: each script and service step.
+    let script = script.display().to_string();
+    assert!(
+        has(&logs[1], &format!("running {script} start")),
+        "{}",
+        logs[1]
+    );
+    assert!(
+        has(&logs[1], &format!("{script} stop: succeeded in")),
+        "{}",
+        logs[1]
+    );
+    assert!(
+        has(&logs[1], "service idle: SIGTERM to process group"),
+        "{}",
+        logs[1]
+    );
+    assert!(!has(&logs[1], "/bin/sh -c"), "{}", logs[1]);
+    // 2: what ran, and how it ended.
+    assert!(
+        has(&logs[2], "service idle: /bin/sh -c \"sleep 1000\""),
+        "{}",
+        logs[2]
+    );
+    assert!(has(&logs[2], "service idle: ended after"), "{}", logs[2]);
+}

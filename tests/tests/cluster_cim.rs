@@ -1490,7 +1490,13 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
          cmruncl -t: package webpkg would start on n2\n"
     );
     assert!((1..=2).all(|k| cluster.members(k).is_none_or(|(m, _)| m.is_empty())));
-    fails(&cluster, 1, "cmruncl", &["-t", "-n", "n9"], "n9 is not a node");
+    fails(
+        &cluster,
+        1,
+        "cmruncl",
+        &["-t", "-n", "n9"],
+        "n9 is not a node",
+    );
     succeeds(&cluster, 1, "cmruncl", &["-n", "n1", "-n", "n2"]);
     cluster.wait_for(BOUND, "n1 and n2 formed", |c| {
         (1..=2).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 2))
@@ -1502,7 +1508,13 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
             && owners(c, 1, "monpkg") == ["n1", "n2"]
     });
     // A member refuses it, as it refuses cmruncl.
-    fails(&cluster, 1, "cmruncl", &["-t"], "runs in the cluster already");
+    fails(
+        &cluster,
+        1,
+        "cmruncl",
+        &["-t"],
+        "runs in the cluster already",
+    );
     // n3's daemon is not running (it ended with the cluster): cmrunnode n3 says so.
     fails(
         &cluster,

@@ -326,9 +326,26 @@ impl Inner {
         OpenOptions::new().create(true).append(true).open(path).ok()
     }
 
+    /// A line of the package's log, whatever its log_level: the start and halt, and what
+    /// went wrong. Each line carries its time (UTC), as Serviceguard's package log does.
     fn log(&self, package: &PackageConfig, line: &str) {
         if let Some(mut file) = self.log_file(package) {
-            let _ = writeln!(file, "cmcld[{}]: {}: {line}", self.node, package.name);
+            let _ = writeln!(
+                file,
+                "{} cmcld[{}]: {}: {line}",
+                log_time(std::time::SystemTime::now()),
+                self.node,
+                package.name
+            );
+        }
+    }
+
+    /// A line of more detail, written when the package's log_level is `level` or more:
+    /// 1 each script, service and step as it goes (informative messages with more detail),
+    /// 2 what each ran and how long it took (logic flow).
+    fn detail(&self, package: &PackageConfig, level: u8, line: impl FnOnce() -> String) {
+        if package.log_level >= level {
+            self.log(package, &line());
         }
     }
 
@@ -364,6 +381,8 @@ impl Inner {
     ) -> ScriptOutcome {
         let mut command = self.command(package, script);
         command.arg(argument);
+        self.detail(package, 1, || format!("running {script} {argument}"));
+        let began = Instant::now();
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -373,9 +392,20 @@ impl Inner {
         };
         let group = child.id() as i32;
         self.groups.add(group);
+        self.detail(package, 2, || {
+            format!("{script} {argument}: process group {group}, deadline {deadline:?}")
+        });
         let outcome = loop {
             match child.try_wait() {
-                Ok(Some(status)) if status.success() => break ScriptOutcome::Succeeded,
+                Ok(Some(status)) if status.success() => {
+                    self.detail(package, 1, || {
+                        format!(
+                            "{script} {argument}: succeeded in {} ms",
+                            began.elapsed().as_millis()
+                        )
+                    });
+                    break ScriptOutcome::Succeeded;
+                }
                 Ok(Some(status)) => {
                     self.log(package, &format!("{script} {argument}: {status}"));
                     break ScriptOutcome::Failed;
@@ -394,6 +424,9 @@ impl Inner {
             }
         };
         if outcome == ScriptOutcome::Succeeded && group_alive(group) {
+            self.detail(package, 2, || {
+                format!("{script} {argument}: left process group {group} running")
+            });
             self.table()
                 .left_behind
                 .entry(package.name.clone())
@@ -651,6 +684,12 @@ impl Inner {
         let started = Instant::now();
         for service in &services {
             service.stopping.store(true, Ordering::SeqCst);
+            self.detail(package, 1, || {
+                format!(
+                    "service {}: SIGTERM to process group {}",
+                    service.name, service.group
+                )
+            });
             let _ = killpg(Pid::from_raw(service.group), Signal::SIGTERM);
         }
         let mut outcome = ScriptOutcome::Succeeded;
@@ -665,6 +704,15 @@ impl Inner {
                 && deadline.is_none_or(|d| Instant::now() < d)
             {
                 thread::sleep(POLL);
+            }
+            if !service.exited.load(Ordering::SeqCst) {
+                self.detail(package, 1, || {
+                    format!(
+                        "service {}: still there after {} ms: SIGKILL",
+                        service.name,
+                        started.elapsed().as_millis()
+                    )
+                });
             }
             let _ = killpg(Pid::from_raw(service.group), Signal::SIGKILL);
             let killed = Instant::now();
@@ -681,6 +729,13 @@ impl Inner {
                 thread::sleep(POLL);
             }
             if service.exited.load(Ordering::SeqCst) {
+                self.detail(package, 2, || {
+                    format!(
+                        "service {}: ended after {} ms",
+                        service.name,
+                        started.elapsed().as_millis()
+                    )
+                });
                 self.groups.forget(service.group);
             }
         }
@@ -697,6 +752,9 @@ impl Inner {
             return Err(format!("no service {index}"));
         };
         let mut command = self.command(package, "/bin/sh");
+        self.detail(package, 2, || {
+            format!("service {}: /bin/sh -c {:?}", config.name, config.command)
+        });
         command
             .arg("-c")
             .arg(&config.command)
@@ -886,6 +944,20 @@ struct ServicesRecord {
 /// Puts the calling thread under the normal scheduling policy. Package workers are started
 /// from the daemon's timing thread, which runs under SCHED_RR where it may: without this they,
 /// and the scripts and services they start (children inherit the policy), would run real-time.
+/// `2026-12-04 06:21:03 UTC`: the time of a package log line.
+fn log_time(at: std::time::SystemTime) -> String {
+    let t = time::OffsetDateTime::from(at);
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 fn normal_policy() {
     use thread_priority::unix::{
         set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
