@@ -332,7 +332,27 @@ impl Service {
                 },
                 ObjectPath::Class(_) => false,
             };
-        let permitted = if package_admin {
+        // A method that does not exist is CIM_ERR_METHOD_NOT_FOUND (or the namespace's or
+        // class's error) for every user (DSP0200 InvokeMethod): the schema is anyone's to
+        // read, and "access denied" would send a MONITOR looking for a role it needs not.
+        let exists = self
+            .manager
+            .namespace(call.target.namespace().unwrap_or_default())
+            .and_then(|namespace| {
+                self.manager
+                    .class(&namespace, call.target.class_name().as_str())
+            })
+            .and_then(|class| {
+                class.method(call.name.as_str()).map(|_| ()).ok_or_else(|| {
+                    OperationError::MethodNotFound(format!(
+                        "class {} has no method {}",
+                        class.name, call.name
+                    ))
+                })
+            });
+        let permitted = if let Err(error) = exists {
+            Err(error)
+        } else if package_admin {
             Ok(())
         } else {
             permit(principal, access, call.name.as_str())

@@ -1690,6 +1690,12 @@ def monitor_reads_but_does_not_write(ctx):
                                                   SelectedStatistics=["All"]))
         expect(admin.GetInstance(manager.path)["GatherStatisticalData"] is False,
                "a refused ModifyInstance turned statistics on")
+        # A method the class does not have is not found, for a MONITOR user as for anyone:
+        # not "access denied".
+        expect_error(17, "a MONITOR user's InvokeMethod of a method the class lacks",
+                     lambda: monitor.InvokeMethod("NoSuchMethod", statistics[0]))
+        expect_error(17, "an administrator's InvokeMethod of a method the class lacks",
+                     lambda: admin.InvokeMethod("NoSuchMethod", statistics[0]))
         monitor.GetInstance(subscription_path)
         # MONITOR manages its own subscriptions: it may create, change and delete its own
         # filter, and only its own.
