@@ -200,3 +200,30 @@ fn cmruncl_t_previews_the_placement_that_cmruncl_then_makes() {
     sim.run_for(seconds(5)).unwrap();
     assert_eq!(placement(&sim, &PACKAGES), expected);
 }
+
+#[test]
+fn the_lowest_node_joining_again_does_not_commit_its_own_joining() {
+    // The agents' lifecycle indications rely on it: the node that committed the membership
+    // tells them, from its model of the cluster before the change; a joiner has none.
+    let mut sim = formed_cluster(3, 15);
+    let members = set(&[1, 2]);
+    sim.halt_node(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(members) && halted(s, 0))
+        .unwrap());
+    sim.run_node_command(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(NodeSet::first(3)))
+        .unwrap());
+    let epoch = sim.status(NodeId(0)).unwrap().epoch;
+    assert!(members.contains(epoch.coordinator()), "{epoch}");
+    // Killed and started again: the same.
+    sim.crash(NodeId(0));
+    assert!(sim.run_until(seconds(60), |s| s.formed(members)).unwrap());
+    sim.start(NodeId(0));
+    assert!(sim
+        .run_until(seconds(90), |s| s.formed(NodeSet::first(3)))
+        .unwrap());
+    let epoch = sim.status(NodeId(0)).unwrap().epoch;
+    assert!(members.contains(epoch.coordinator()), "{epoch}");
+}

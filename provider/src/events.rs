@@ -27,6 +27,7 @@ use cim_schema::model::{Class, Instance, InstancePath, Name, Property, Value};
 use cim_schema::query::{QueryLanguage, Schema, SelectQuery};
 use cim_schema::xml::{encode, Body, ExportRequest, Message};
 use cimguard_certs::ClientTlsSettings;
+use cimguard_cluster::core::Epoch;
 use cimguard_cluster::runtime::daemon::NumberedNotice;
 use cimguard_cluster::status::{ClusterStatus, Snapshot};
 use cimguard_indications::{Batch, Delivery, Outbox, Outcome, Policy, Stats, Target};
@@ -297,10 +298,11 @@ const NOTICES_WAIT: Duration = Duration::from_millis(250);
 
 /// The lifecycle indications (CIM_InstCreation, CIM_InstDeletion, CIM_InstModification) of
 /// the HP_SG* instances: successive models compared, every [`LIFECYCLE_EVERY`] whether or
-/// not a subscription wants them. Every agent keeps comparing, and only
-/// the agent of the membership's coordinator sends them (the model is the cluster's, and
-/// would otherwise be told once per node); a new coordinator compares with the model it
-/// saw before the change, so the change is told.
+/// not a subscription wants them. Every agent keeps comparing, and only the agent of the
+/// node that committed the membership in effect sends them (the model is the cluster's, and
+/// would otherwise be told once per node); that node was a member before the change (a
+/// joining node never commits its own joining), so it compares with a model of the cluster
+/// as it ran, and the change is told once and as it was.
 struct Lifecycle {
     serviceguard: Arc<ServiceguardProvider>,
     creation: Class,
@@ -460,7 +462,15 @@ impl Reader {
         // is down it keeps the model it last told from. A coordinator that leaves a cluster
         // running on (cmhaltnode) does not tell it: once it shows the running cluster again
         // another node coordinates, and tells it.
-        let coordinates = snapshot.coordinator == Some(snapshot.observer);
+        // The teller is the node that committed the membership in effect, not its lowest
+        // member: a node that joins (or starts again) never commits its own joining, so the
+        // member that did tells the change from the model it saw before it; a joiner's model
+        // from before (its packages and peers unknown while it started) would tell changes
+        // that never were. Losing the teller, the survivor that commits the new membership
+        // tells from its own model before the change.
+        let coordinates = snapshot.coordinator.is_some()
+            && snapshot.epoch != Epoch::NONE
+            && snapshot.epoch.coordinator() == snapshot.observer;
         let uncoordinated = lifecycle.coordinated && snapshot.coordinator.is_none();
         if uncoordinated && snapshot.status != ClusterStatus::Down {
             // Not for long: a node that lost the cluster some other way (fenced, or left

@@ -869,3 +869,84 @@ fn each_agent_reads_back_at_once_the_subscription_writes_it_took_while_all_write
         })
     });
 }
+
+#[test]
+fn a_node_that_halts_and_joins_again_is_heard_without_changes_that_never_were() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    cluster.add_demo_packages();
+    // The daemons (and their agents) stay once halted, as cmcld does by default.
+    cluster.stay_after_halt();
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let query = "SELECT * FROM CIM_InstModification \
+                 WHERE SourceInstance ISA HP_SGNode OR SourceInstance ISA HP_SGPackage";
+    let mut listener = Listener::subscribe(&cluster, 3, MONITOR, query);
+    // n1 (the lowest node: it coordinates again once back) leaves and comes back.
+    let output = cluster.agent_command(2, ADMIN, "cmhaltnode", &["-f", "n1"], BOUND);
+    assert!(output.status.success(), "{output:?}");
+    cluster.wait_for(BOUND, "n2 and n3 without n1", |c| {
+        (2..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 2))
+    });
+    let output = cluster.agent_command(2, ADMIN, "cmrunnode", &["n1"], BOUND);
+    assert!(output.status.success(), "{output:?}");
+    cluster.wait_for(BOUND, "n1 back", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+            && c.owners(1, "monpkg").unwrap_or_default().len() == 3
+    });
+    // A change after it all: once it is heard, so is everything before it.
+    let output = cluster.agent_command(2, ADMIN, "cmhaltpkg", &["monpkg"], BOUND);
+    assert!(output.status.success(), "{output:?}");
+    listener.wait(BOUND, "monpkg halted", |lines| {
+        lines.iter().any(|i| {
+            let now = &i["properties"]["SourceInstance"]["properties"];
+            now["Name"] == "monpkg" && now["PackageState"] == "halted"
+        })
+    });
+    let heard = listener.indications();
+    let node = |i: &Value| {
+        let now = &i["properties"]["SourceInstance"];
+        (now["class"] == "HP_SGNode").then(|| now["properties"]["Name"].clone())
+    };
+    // n1 is heard leaving and coming back.
+    assert!(
+        heard.iter().any(|i| node(i) == Some(json!("n1"))
+            && i["properties"]["SourceInstance"]["properties"]["NodeState"] == "running"),
+        "{heard:#?}"
+    );
+    // Each change starts from what the listener was last told of that instance: no
+    // change is told twice, and none from a view the cluster never had.
+    let mut told: std::collections::HashMap<String, Value> = std::collections::HashMap::new();
+    for i in &heard {
+        let path = i["properties"]["SourceInstanceModelPath"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let before = &i["properties"]["PreviousInstance"]["properties"];
+        if let Some(last) = told.get(&path) {
+            assert_eq!(before, last, "{path}: {heard:#?}");
+        }
+        told.insert(
+            path,
+            i["properties"]["SourceInstance"]["properties"].clone(),
+        );
+    }
+    // n2 and n3 ran throughout: no change of their state is heard.
+    for i in &heard {
+        if let Some(name) = node(i).filter(|n| *n != json!("n1")) {
+            let state = |which: &str| i["properties"][which]["properties"]["NodeState"].clone();
+            assert_eq!(
+                (state("PreviousInstance"), state("SourceInstance")),
+                (json!("running"), json!("running")),
+                "{name}: {heard:#?}"
+            );
+        }
+    }
+    assert_numbered(&heard);
+    listener.close();
+}
