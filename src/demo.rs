@@ -1047,6 +1047,7 @@ impl<'a> Supervisor<'a> {
                         | Reply::Status(_)
                         | Reply::Configuration { .. }
                         | Reply::Notices { .. }
+                        | Reply::StatusChange { .. }
                         | Reply::Preview { .. }
                         | Reply::Findings(_)
                         | Reply::Shared { .. },

@@ -7,9 +7,10 @@
 //!   projected to the filter's select list, in its destination's queue. The queued copies
 //!   and the cursor are committed in one transaction: after a crash the reader goes on from
 //!   exactly where the outbox stopped, so nothing is lost or queued twice.
-//! - A second thread looks at the cluster's model every [`LIFECYCLE_EVERY`] and queues the
-//!   lifecycle indications of what changed; on its own thread, so that a notice no longer
-//!   waits for a look (a model built and compared).
+//! - A second thread looks at the cluster's model as soon as the daemon shows a change of
+//!   the membership or the packages (`Request::StatusChange`), and at least every
+//!   [`LIFECYCLE_EVERY`], and queues the lifecycle indications of what changed; on its own
+//!   thread, so that a notice no longer waits for a look (a model built and compared).
 //! - A manager task runs one [`Delivery`] per listener destination of the store, and drops
 //!   the queue of a destination that was deleted.
 //!
@@ -289,6 +290,9 @@ struct Change<'a> {
 /// How often the lifecycle of the cluster's instances is looked at.
 const LIFECYCLE_EVERY: Duration = Duration::from_millis(250);
 
+/// The least time between two looks at the model, however fast the daemon shows changes.
+const LIFECYCLE_SPACING: Duration = Duration::from_millis(10);
+
 /// How long an agent that coordinated keeps the model it last told from while its node shows
 /// no coordinator and the cluster not down (a cmhaltcl on its way).
 const UNCOORDINATED_HOLD: Duration = Duration::from_secs(30);
@@ -323,9 +327,29 @@ struct Lifecycle {
 impl Reader {
     fn run(mut self, stop: &AtomicBool) {
         if let Some(mut lifecycle) = self.lifecycle.take() {
+            // Looked at on every change the daemon shows (a package failing, starting) and
+            // at least every LIFECYCLE_EVERY, but not more often than LIFECYCLE_SPACING.
+            let mut changes = 0;
+            let mut fresh = false;
             while !stop.load(Ordering::Relaxed) {
-                self.look(&mut lifecycle);
-                pause(stop, LIFECYCLE_EVERY);
+                let looked = std::time::Instant::now();
+                self.look(&mut lifecycle, fresh);
+                match lifecycle
+                    .serviceguard
+                    .status_change(changes, LIFECYCLE_EVERY)
+                {
+                    Ok(now) => {
+                        fresh = now != changes;
+                        changes = now;
+                        if let Some(rest) = LIFECYCLE_SPACING.checked_sub(looked.elapsed()) {
+                            pause(stop, rest);
+                        }
+                    }
+                    Err(_) => {
+                        fresh = false;
+                        pause(stop, LIFECYCLE_EVERY);
+                    }
+                }
             }
             return;
         }
@@ -430,7 +454,7 @@ impl Reader {
 
     /// Compares the cluster's instances with the last look, and queues the lifecycle
     /// indications of what changed for the subscriptions that take them.
-    fn look(&mut self, lifecycle: &mut Lifecycle) {
+    fn look(&mut self, lifecycle: &mut Lifecycle, fresh: bool) {
         let active = self.store.active();
         self.prune_queries(&active);
         let wants = active.iter().any(|subscription| {
@@ -447,7 +471,12 @@ impl Reader {
         });
         // The model is looked at even while no subscription wants its changes: one made
         // now must hear of a change made a moment later, which needs the model before it.
-        let Ok(current) = lifecycle.serviceguard.current() else {
+        let current = if fresh {
+            lifecycle.serviceguard.current_fresh()
+        } else {
+            lifecycle.serviceguard.current()
+        };
+        let Ok(current) = current else {
             return;
         };
         let snapshot = current.snapshot;

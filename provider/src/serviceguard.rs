@@ -71,6 +71,13 @@ pub trait ClusterSource: Send + Sync {
     /// `after` is the last one told, the daemon waits up to `wait` for the next before it
     /// answers with none, so a reader hears of a notice as soon as it is told.
     fn notices(&self, after: u64, wait: Duration) -> Result<Notices, String>;
+    /// The number of the latest change of the cluster's membership and packages as the
+    /// daemon shows them, once it is past `after`, or after `wait` (the same number) with
+    /// none. A source that cannot tell waits `wait` and answers `after`.
+    fn status_change(&self, after: u64, wait: Duration) -> Result<u64, String> {
+        std::thread::sleep(wait);
+        Ok(after)
+    }
 }
 
 /// What [`ClusterSource::notices`] answers.
@@ -108,6 +115,7 @@ pub struct AdminSocket {
     commands: Mutex<AdminClient>,
     notices: Mutex<AdminClient>,
     shared: Mutex<AdminClient>,
+    changes: Mutex<AdminClient>,
 }
 
 impl AdminSocket {
@@ -117,6 +125,7 @@ impl AdminSocket {
         AdminSocket {
             status: Mutex::new(AdminClient::new(path.clone())),
             notices: Mutex::new(AdminClient::new(path.clone())),
+            changes: Mutex::new(AdminClient::new(path.clone())),
             shared: Mutex::new(AdminClient::new(path.clone()).with_timeout(COMMAND_TIMEOUT)),
             commands: Mutex::new(AdminClient::new(path).with_timeout(COMMAND_TIMEOUT)),
         }
@@ -159,6 +168,18 @@ impl ClusterSource for AdminSocket {
                 status,
             }),
             Ok(other) => Err(format!("the cluster daemon answered {other:?} to notices")),
+            Err(e) => Err(format!("the cluster daemon does not answer: {e}")),
+        }
+    }
+
+    fn status_change(&self, after: u64, wait: Duration) -> Result<u64, String> {
+        let mut client = self.changes.lock().unwrap_or_else(PoisonError::into_inner);
+        let wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+        match client.request(&Request::StatusChange { after, wait_ms }) {
+            Ok(Reply::StatusChange { changes }) => Ok(changes),
+            Ok(other) => Err(format!(
+                "the cluster daemon answered {other:?} to a change wait"
+            )),
             Err(e) => Err(format!("the cluster daemon does not answer: {e}")),
         }
     }
@@ -342,6 +363,18 @@ impl ServiceguardProvider {
             snapshot,
             instances,
         })
+    }
+
+    /// [`ClusterSource::status_change`] of the daemon.
+    pub fn status_change(&self, after: u64, wait: Duration) -> Result<u64, String> {
+        self.source.status_change(after, wait)
+    }
+
+    /// [`ServiceguardProvider::current`] from a snapshot fetched now, not one cached: the
+    /// state a change was just heard of.
+    pub fn current_fresh(&self) -> Result<Current, OperationError> {
+        *self.cache.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.current()
     }
 
     /// The instances of a snapshot fetched at most [`FRESH_FOR`] before this call.
@@ -533,6 +566,7 @@ impl ServiceguardProvider {
                 | Reply::Preview { .. }
                 | Reply::Findings(_)
                 | Reply::Notices { .. }
+                | Reply::StatusChange { .. }
                 | Reply::Shared { .. },
             ) => Ok(not_done(2, "the daemon answered with something else")),
             Err(reason) => Err(OperationError::Failed(reason)),

@@ -30,7 +30,7 @@ pub struct Envelope {
 }
 
 /// A node's part in the cluster, as it tells its peers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     /// Looking for a cluster to form or join.
     Starting,

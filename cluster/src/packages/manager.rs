@@ -1541,6 +1541,28 @@ impl Manager {
         }
     }
 
+    /// A digest of what the package table shows of every package (where its instances are
+    /// and in which state, its switching, maintenance and detached nodes): it differs as
+    /// soon as any of that changes, so that a reader waiting for a change of the cluster's
+    /// packages hears of each at once (the daemon's `StatusChange`).
+    pub fn table_digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        for state in &self.table.packages {
+            for (node, instance) in &state.instances {
+                (node.0, *instance).hash(&mut hasher);
+            }
+            (
+                state.auto_run,
+                state.switching.0,
+                state.maintenance,
+                state.detached.0,
+            )
+                .hash(&mut hasher);
+        }
+        hasher.finish()
+    }
+
     /// The table with the orders on their way counted as starting: nothing is placed twice.
     pub fn planning_table(&self) -> Table {
         let mut table = self.table.clone();

@@ -9,7 +9,7 @@ use super::catalog::{Catalog, PackageId};
 use crate::core::{NodeId, NodeSet};
 
 /// A package instance's state on one node (serviceguard.md section 2.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum InstanceState {
     /// The run script is running.
     Starting,

@@ -168,6 +168,17 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         with_status: bool,
     },
+    /// Answered once what the node shows of the cluster's membership and packages changed
+    /// after change number `after` (where each package runs and in which state, its
+    /// switching), or after `wait_ms` (at most [`NOTICES_WAIT_MAX`]) with none: a reader
+    /// that compares the cluster's models (the agent's lifecycle indications) looks at
+    /// once, and sees short-lived states (failing, starting) it would miss by polling.
+    StatusChange {
+        /// The last change number the reader has (0: any).
+        after: u64,
+        /// How long to wait for a change (milliseconds).
+        wait_ms: u64,
+    },
     /// The configuration in effect (cmgetconf), as files.
     Configuration,
     /// Sets (or, with no value, deletes) a value of the cluster's shared map: answered once
@@ -420,6 +431,11 @@ pub enum Reply {
         /// The live values by key; none when the reader has this copy already.
         values: Option<Vec<(String, String)>>,
     },
+    /// The number of the latest change of what the node shows ([`Request::StatusChange`]).
+    StatusChange {
+        /// Changes seen in this daemon's life.
+        changes: u64,
+    },
     /// The notices asked for.
     Notices {
         /// The daemon's life: numbers start again at 1 in a new life.
@@ -546,12 +562,24 @@ enum Answer {
     Now(Reply),
     /// When the package coordinator answers the command forwarded with this serial.
     Later(u64),
+    /// When a change after `after` is seen, or at `until` with none.
+    OnChange {
+        after: u64,
+        until: std::time::Instant,
+    },
     /// When a notice after `after` is told, or at `until` with none.
     OnNotice {
         after: u64,
         until: std::time::Instant,
         with_status: bool,
     },
+}
+
+/// A status-change request waiting for a change.
+struct ChangeWaiter {
+    after: u64,
+    until: std::time::Instant,
+    reply: mpsc::Sender<Reply>,
 }
 
 /// A notices request waiting for a notice.
@@ -1416,6 +1444,8 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         subnets: BTreeMap::new(),
         awaiting: Vec::new(),
         notice_waiters: Vec::new(),
+        change_waiters: Vec::new(),
+        shown: (0, 0),
         exit_on_halt: options.exit_on_halt,
         terminating: false,
         control_queued: 0,
@@ -2023,6 +2053,10 @@ struct Driver {
     awaiting: Vec<Awaiting>,
     /// Notices requests waiting for a notice.
     notice_waiters: Vec<NoticeWaiter>,
+    /// Status-change requests waiting for a change.
+    change_waiters: Vec<ChangeWaiter>,
+    /// The digest of what the node showed at the last look, and the changes seen.
+    shown: (u64, u64),
     /// End when the node halts ([`Options::exit_on_halt`]).
     exit_on_halt: bool,
     /// SIGTERM or SIGINT came: end once halted.
@@ -2041,6 +2075,10 @@ impl Driver {
                 for waiter in std::mem::take(&mut self.notice_waiters) {
                     let reply = self.notices_after(waiter.after, waiter.with_status);
                     self.give(&waiter.reply, reply);
+                }
+                let changes = self.shown.1;
+                for waiter in std::mem::take(&mut self.change_waiters) {
+                    self.give(&waiter.reply, Reply::StatusChange { changes });
                 }
                 if !matches!(stop, Stop::Fenced(_)) {
                     self.finish_writing(inputs, Duration::from_secs(5));
@@ -2080,6 +2118,7 @@ impl Driver {
             let first = self.awaiting.iter().map(|a| a.deadline);
             let first = first
                 .chain(self.notice_waiters.iter().map(|w| w.until))
+                .chain(self.change_waiters.iter().map(|w| w.until))
                 .min();
             if let Some(first) = first {
                 wait = wait.min(first.saturating_duration_since(std::time::Instant::now()));
@@ -2097,6 +2136,7 @@ impl Driver {
             }
             self.drain();
             self.expire_answers();
+            self.answer_changes();
         }
     }
 
@@ -2179,6 +2219,13 @@ impl Driver {
                             share,
                             taken: false,
                             coordinator,
+                        });
+                    }
+                    Answer::OnChange { after, until } => {
+                        self.change_waiters.push(ChangeWaiter {
+                            after,
+                            until,
+                            reply,
                         });
                     }
                     Answer::OnNotice {
@@ -2730,6 +2777,45 @@ impl Driver {
         }
     }
 
+    /// The changes of what this node shows of the membership and the packages seen so far,
+    /// looking now ([`Request::StatusChange`]).
+    fn changes_seen(&mut self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let view = self.node.view();
+        (
+            view.epoch.0,
+            view.members.0,
+            self.node.phase(),
+            self.node.settings().config_generation,
+            self.node.packages().table_digest(),
+        )
+            .hash(&mut hasher);
+        let digest = hasher.finish();
+        if digest != self.shown.0 {
+            self.shown = (digest, self.shown.1 + 1);
+        }
+        self.shown.1
+    }
+
+    /// Answers the status-change requests: at once on a change, with none once their wait
+    /// is over. Nothing is looked at while none waits.
+    fn answer_changes(&mut self) {
+        if self.change_waiters.is_empty() {
+            return;
+        }
+        let changes = self.changes_seen();
+        let now = std::time::Instant::now();
+        let (answered, waiting): (Vec<ChangeWaiter>, Vec<ChangeWaiter>) =
+            std::mem::take(&mut self.change_waiters)
+                .into_iter()
+                .partition(|w| w.after != changes || w.until <= now);
+        self.change_waiters = waiting;
+        for waiter in answered {
+            self.give(&waiter.reply, Reply::StatusChange { changes });
+        }
+    }
+
     /// Gives up on the answers not given in time; answers the shared-map changes that this
     /// node's copy now shows, and the notices requests whose wait is over (with none).
     fn expire_answers(&mut self) {
@@ -2834,6 +2920,17 @@ impl Driver {
                         .collect()
                 });
                 Ok(Some(Answer::Now(Reply::Shared { copy, values })))
+            }
+            Request::StatusChange { after, wait_ms } => {
+                let changes = self.changes_seen();
+                if wait_ms > 0 && changes == after {
+                    let wait = Duration::from_millis(wait_ms).min(NOTICES_WAIT_MAX);
+                    return Ok(Some(Answer::OnChange {
+                        after,
+                        until: std::time::Instant::now() + wait,
+                    }));
+                }
+                Ok(Some(Answer::Now(Reply::StatusChange { changes })))
             }
             Request::Notices {
                 after,
