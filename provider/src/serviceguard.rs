@@ -56,6 +56,9 @@ pub const CLASSES: &[&str] = &[
     "HP_SGGenericResource",
     "HP_SGQuorumDevice",
     "HP_SGPackageJob",
+    // The agent's own host, which HP_SGNodeIdentity ties its node to: this agent is the
+    // host's object manager, so nothing else would serve it.
+    "CIM_ComputerSystem",
 ];
 
 /// How long a snapshot answers requests that arrive after it was fetched.
@@ -1674,6 +1677,27 @@ impl ModelBuilder<'_> {
             let system = InstancePath::new(Name::new("CIM_ComputerSystem"))
                 .with_key("CreationClassName", string("CIM_ComputerSystem"))
                 .with_key("Name", string(&host));
+            if node.name == self.model.observer {
+                // Served here, so that the association resolves both ways (Associators gives
+                // what AssociatorNames names); another node's is served by its own agent.
+                let own = self.instance(
+                    "CIM_ComputerSystem",
+                    vec![
+                        ("CreationClassName", Some(string("CIM_ComputerSystem"))),
+                        ("Name", Some(string(&host))),
+                        ("NameFormat", Some(string("IP"))),
+                        ("ElementName", Some(string(&host))),
+                        (
+                            "Description",
+                            Some(string(&format!(
+                                "The host of Serviceguard node {} (HP_SGNodeIdentity)",
+                                node.name
+                            ))),
+                        ),
+                    ],
+                )?;
+                self.add(own);
+            }
             // Another node's computer system is served on that node: its path names that host.
             let mut system_reference = self.reference(&system);
             if let Some(Value::Reference(reference)) = &mut system_reference {
@@ -2630,8 +2654,8 @@ mod tests {
             )],
         );
         assert_eq!(references.len(), 1, "{references:?}");
-        // The association names the operating system's CIM_ComputerSystem, which another
-        // provider serves: AssociatorNames names it, Associators has no instance to give.
+        // The association names the agent's own host, which it serves: AssociatorNames
+        // names it, and Associators gives that very instance.
         let names = run("AssociatorNames", vec![identity()]);
         let [cim_schema::xml::Data::ObjectPath(ObjectPath::Instance(system))] = &names[..] else {
             panic!("{names:?}")
@@ -2641,6 +2665,12 @@ mod tests {
             system.namespace.is_some() && system.host.is_some(),
             "{system:?}"
         );
-        assert!(run("Associators", vec![identity()]).is_empty());
+        let objects = run("Associators", vec![identity()]);
+        let [cim_schema::xml::Data::ObjectWithPath(ObjectPath::Instance(path), _)] = &objects[..]
+        else {
+            panic!("{objects:?}")
+        };
+        assert_eq!(path.class_name.as_str(), "CIM_ComputerSystem");
+        assert_eq!(path.keybindings, system.keybindings);
     }
 }
