@@ -1689,7 +1689,7 @@ impl ModelBuilder<'_> {
                         ("ElementName", Some(string(&host))),
                         (
                             "Description",
-                            Some(string(&format!(
+                            Some(string(format!(
                                 "The host of Serviceguard node {} (HP_SGNodeIdentity)",
                                 node.name
                             ))),
