@@ -127,6 +127,9 @@ pub struct SubscriptionStore {
     known: std::sync::atomic::AtomicBool,
     /// Serializes changes, which wait for the cluster without holding the records.
     writing: Mutex<()>,
+    /// The indication classes a filter may select from (lower-cased), set when the store
+    /// is installed in an object manager: a filter on another class would never fire.
+    indication_classes: std::sync::OnceLock<std::collections::HashSet<String>>,
 }
 
 impl SubscriptionStore {
@@ -144,6 +147,7 @@ impl SubscriptionStore {
             copy: Mutex::new(None),
             known: std::sync::atomic::AtomicBool::new(true),
             writing: Mutex::new(()),
+            indication_classes: std::sync::OnceLock::new(),
         })
     }
 
@@ -159,6 +163,7 @@ impl SubscriptionStore {
             copy: Mutex::new(None),
             known: std::sync::atomic::AtomicBool::new(false),
             writing: Mutex::new(()),
+            indication_classes: std::sync::OnceLock::new(),
         };
         store.refresh();
         store
@@ -228,6 +233,20 @@ impl SubscriptionStore {
         for class in [FILTER, DESTINATION, SUBSCRIPTION] {
             manager.register(INTEROP, class, self.clone())?;
         }
+        // The classes indications are made of, where the agent makes them and where the
+        // indication classes of the interop namespace are.
+        let repository = manager.repository();
+        let mut classes = std::collections::HashSet::new();
+        for namespace in [crate::serviceguard::CIMV2, INTEROP] {
+            if let Ok(names) = repository.class_names(namespace, None, true) {
+                for name in names {
+                    if repository.is_a(namespace, name.as_str(), "CIM_Indication") {
+                        classes.insert(name.as_str().to_ascii_lowercase());
+                    }
+                }
+            }
+        }
+        let _ = self.indication_classes.set(classes);
         Ok(())
     }
 
@@ -528,7 +547,7 @@ impl SubscriptionStore {
             }
         }
         if class.matches(FILTER) {
-            check_filter(&instance)?;
+            check_filter(&instance, self.indication_classes.get())?;
         } else if class.matches(DESTINATION) {
             check_destination(&instance)?;
         } else if class.matches(SUBSCRIPTION) {
@@ -638,7 +657,13 @@ fn same(a: &InstancePath, b: &InstancePath) -> bool {
         })
 }
 
-fn check_filter(instance: &Instance) -> Result<(), OperationError> {
+/// A filter's query must parse, in WQL or DMTF:CQL, and select from an indication class
+/// (one of `indications`, when known): a filter on HP_SGPackage would make a subscription
+/// that never fires, so it is refused (CIM_ERR_INVALID_PARAMETER, as OpenPegasus does).
+fn check_filter(
+    instance: &Instance,
+    indications: Option<&std::collections::HashSet<String>>,
+) -> Result<(), OperationError> {
     let query = instance
         .value("Query")
         .and_then(Value::as_str)
@@ -654,9 +679,16 @@ fn check_filter(instance: &Instance) -> Result<(), OperationError> {
             "{language}: filters are WQL or DMTF:CQL"
         )));
     };
-    SelectQuery::parse(language, query).map_err(|error| {
+    let parsed = SelectQuery::parse(language, query).map_err(|error| {
         OperationError::InvalidQuery(format!("{} (at byte {})", error.message, error.position))
     })?;
+    let from = parsed.class_name().as_str();
+    if indications.is_some_and(|classes| !classes.contains(&from.to_ascii_lowercase())) {
+        return Err(OperationError::parameter(format!(
+            "{from} is not an indication class (a subclass of CIM_Indication): a filter on it \
+             would select no indication"
+        )));
+    }
     Ok(())
 }
 
@@ -813,7 +845,7 @@ impl InstanceProvider for SubscriptionStore {
                 }
             }
             if next.class_name.matches(FILTER) {
-                check_filter(&next)?;
+                check_filter(&next, self.indication_classes.get())?;
             } else if next.class_name.matches(DESTINATION) {
                 check_destination(&next)?;
             } else if next.class_name.matches(SUBSCRIPTION)

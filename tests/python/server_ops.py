@@ -1336,6 +1336,26 @@ def filter_lifecycle(ctx):
 
 
 @check("subscriptions")
+def filter_on_a_class_that_is_no_indication(ctx):
+    # It would select nothing, ever: refused, and the query's syntax still comes first.
+    for language, query in (("WQL", "SELECT * FROM CIM_ObjectManager"),
+                            ("DMTF:CQL", "SELECT * FROM HP_SGPackage")):
+        expect_error(4, f"a {language} filter on {query.split()[-1]}",
+                     lambda: ctx.conn.CreateInstance(
+                         filter_instance(ctx, "cimguard-test-no-indication", query, language),
+                         namespace=INTEROP))
+    expect_error(15, "a filter with a bad query",
+                 lambda: ctx.conn.CreateInstance(
+                     filter_instance(ctx, "cimguard-test-no-indication", "SELECT FROM"),
+                     namespace=INTEROP))
+    # An indication class's subclass, and the class named in another case, are taken.
+    path = ctx.conn.CreateInstance(
+        filter_instance(ctx, "cimguard-test-indication", "SELECT * FROM cim_instmodification"),
+        namespace=INTEROP)
+    ctx.conn.DeleteInstance(path)
+
+
+@check("subscriptions")
 def destination_lifecycle(ctx):
     path = ctx.conn.CreateInstance(destination_instance(ctx, "cimguard-test-destination"),
                                    namespace=INTEROP)
