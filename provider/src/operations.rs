@@ -355,15 +355,44 @@ impl Operation<'_> {
         }
     }
 
-    /// `ObjectName` of the association operations: a class or an instance.
+    /// `ObjectName` of the association operations: a class or an instance, of a class of
+    /// the namespace. DSP0200 lists no CIM_ERR_INVALID_CLASS for these operations: a class
+    /// that does not exist is CIM_ERR_INVALID_PARAMETER (as pywbem's mock server answers).
     pub(crate) fn object_name(&self) -> Result<ObjectPath, OperationError> {
-        match self.param("ObjectName") {
-            Some(Data::InstanceName(path)) => Ok(ObjectPath::Instance(path.clone())),
-            Some(Data::ClassName(class)) => Ok(ObjectPath::Class(ClassPath::new(class.clone()))),
-            None | Some(Data::Null) => Err(OperationError::parameter("ObjectName is required")),
-            Some(_) => Err(OperationError::parameter(
-                "ObjectName must be a class name or an instance name",
-            )),
+        let object = match self.param("ObjectName") {
+            Some(Data::InstanceName(path)) => ObjectPath::Instance(path.clone()),
+            Some(Data::ClassName(class)) => ObjectPath::Class(ClassPath::new(class.clone())),
+            None | Some(Data::Null) => {
+                return Err(OperationError::parameter("ObjectName is required"))
+            }
+            Some(_) => {
+                return Err(OperationError::parameter(
+                    "ObjectName must be a class name or an instance name",
+                ))
+            }
+        };
+        self.association_class("ObjectName", object.class_name())?;
+        Ok(object)
+    }
+
+    /// `InstanceName` of the association pull operations, of a class of the namespace (as
+    /// [`Operation::object_name`]).
+    pub(crate) fn association_target(&self) -> Result<InstancePath, OperationError> {
+        let target = self.instance_name("InstanceName")?;
+        self.association_class("InstanceName", &target.class_name)?;
+        Ok(target)
+    }
+
+    /// Parameter `name` of an association operation names `class`: one of the namespace, or
+    /// CIM_ERR_INVALID_PARAMETER.
+    fn association_class(&self, name: &str, class: &Name) -> Result<(), OperationError> {
+        match self.manager.class(self.namespace(), class.as_str()) {
+            Ok(_) => Ok(()),
+            Err(OperationError::InvalidClass(_)) => Err(OperationError::parameter(format!(
+                "{name}: class {class} does not exist in namespace {}",
+                self.namespace()
+            ))),
+            Err(other) => Err(other),
         }
     }
 

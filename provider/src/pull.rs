@@ -463,7 +463,7 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
         | PullKind::AssociatorPaths
         | PullKind::References
         | PullKind::ReferencePaths => {
-            let target = op.instance_name("InstanceName")?;
+            let target = op.association_target()?;
             let associators = matches!(kind, PullKind::Associators | PullKind::AssociatorPaths);
             let association_filter = op.association_filter(associators)?;
             let found = if associators {

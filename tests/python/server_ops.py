@@ -765,6 +765,19 @@ def association_errors(ctx):
         3, "AssociatorNames in a missing namespace",
         lambda: ctx.conn.AssociatorNames(elsewhere),
     )
+    # An ObjectName of a class that does not exist: DSP0200 lists no INVALID_CLASS here.
+    nothing = manager.copy()
+    nothing.classname = MISSING_CLASS
+    for name, call in (("Associators", ctx.conn.Associators),
+                       ("AssociatorNames", ctx.conn.AssociatorNames),
+                       ("References", ctx.conn.References),
+                       ("ReferenceNames", ctx.conn.ReferenceNames)):
+        expect_error(4, f"{name} of an instance of a class that does not exist",
+                     lambda call=call: call(nothing))
+    expect_error(4, "OpenAssociatorInstances of an instance of a class that does not exist",
+                 lambda: ctx.conn.OpenAssociatorInstances(nothing))
+    expect_error(4, "class-level ReferenceNames of a class that does not exist",
+                 lambda: ctx.conn.ReferenceNames(CIMClassName(MISSING_CLASS, namespace=INTEROP)))
 
 
 @check("class_result_class")

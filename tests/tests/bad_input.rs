@@ -1574,7 +1574,8 @@ fn catalogue() -> Vec<Case> {
             "root/cimv2",
             &iparam("ObjectName", &instance_name("HP_SGNothing", "Name", "x")),
         ),
-        CimError(CIM_ERR_INVALID_CLASS),
+        // DSP0200 lists no CIM_ERR_INVALID_CLASS for the association operations.
+        CimError(CIM_ERR_INVALID_PARAMETER),
     );
     add(
         "References with an unknown ResultClass",
