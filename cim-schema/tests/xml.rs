@@ -737,8 +737,13 @@ fn header_of(input: &[u8]) -> &'static str {
 fn doctype_entities_and_broken_syntax_are_not_well_formed() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         (
-            "doctype",
-            b"<!DOCTYPE CIM SYSTEM \"cim.dtd\"><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"/>"
+            "doctype with an internal subset",
+            b"<!DOCTYPE CIM SYSTEM \"cim.dtd\" []><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"/>"
+                .to_vec(),
+        ),
+        (
+            "a second doctype",
+            b"<!DOCTYPE CIM SYSTEM \"cim.dtd\"><!DOCTYPE CIM SYSTEM \"cim.dtd\"><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"/>"
                 .to_vec(),
         ),
         (
@@ -1379,4 +1384,20 @@ fn an_instance_name_with_one_unnamed_key_decodes_and_encodes_back() {
         let error = decode_instance_path(refused, &Limits::DEFAULT).unwrap_err();
         assert!(matches!(error, DecodeError::NotValid { .. }), "{error:?}");
     }
+}
+
+#[test]
+fn a_doctype_that_only_names_the_dtd_is_skipped_unread() {
+    let request =
+        enumerate(r#"<IPARAMVALUE NAME="ClassName"><CLASSNAME NAME="CIM_Foo"/></IPARAMVALUE>"#);
+    let text = String::from_utf8(request).unwrap();
+    let with_doctype = text.replacen(
+        "<CIM ",
+        "<!DOCTYPE CIM SYSTEM \"http://www.dmtf.org/cim/mapping/xml/v2.0/CIM_DTD_V20.dtd\">\n<CIM ",
+        1,
+    );
+    assert_ne!(with_doctype, text);
+    let plain = decode(text.as_bytes(), &Limits::DEFAULT).unwrap();
+    let skipped = decode(with_doctype.as_bytes(), &Limits::DEFAULT).unwrap();
+    assert_eq!(plain, skipped);
 }

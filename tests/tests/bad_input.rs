@@ -772,8 +772,9 @@ fn catalogue() -> Vec<Case> {
     );
 
     // --- DOCTYPE and entities: no DTD is read, no entity is expanded. The decoder refuses
-    // any document type declaration as it reads it, before anything it declares is used, and
-    // says not well-formed: it takes only the XML without DTDs that CIM-XML needs.
+    // a document type declaration with an internal subset as it reads it, before anything it
+    // declares is used, and says not well-formed; one that only names the DTD by its external
+    // identifier (as some generators write) declares nothing, and is skipped unread.
     let doctype = |subset: &str, text: &str| {
         let body = imethod_body("GetClass", "root/cimv2", &iparam("ClassName", &value(text)));
         let body = body.replacen("<CIM ", &format!("<!DOCTYPE CIM {subset}>\n<CIM "), 1);
@@ -819,10 +820,15 @@ fn catalogue() -> Vec<Case> {
         not_well_formed,
     );
     add(
-        "an external DTD",
+        "an external DTD, named and never read: the request is answered",
+        doctype("SYSTEM \"http://127.0.0.1:9/cim.dtd\"", "HP_SGNothing"),
+        CimError(CIM_ERR_NOT_FOUND),
+    );
+    add(
+        "two document type declarations",
         doctype(
-            "SYSTEM \"http://127.0.0.1:9/cim.dtd\"",
-            "CIM_ManagedElement",
+            "SYSTEM \"cim.dtd\">\n<!DOCTYPE CIM SYSTEM \"cim.dtd\"",
+            "HP_SGNothing",
         ),
         not_well_formed,
     );

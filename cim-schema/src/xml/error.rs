@@ -60,7 +60,8 @@ impl fmt::Display for Limit {
 pub enum DecodeError {
     /// The input is not well-formed XML, or uses XML features this decoder refuses: broken
     /// tags, mismatched end tags, bad UTF-8, characters XML 1.0 forbids, unknown entity
-    /// references, a DOCTYPE (and so any entity declaration), processing instructions.
+    /// references, a DOCTYPE with an internal subset (and so any entity declaration) or a
+    /// second one, processing instructions.
     #[error("not well-formed xml at {at}: {reason}")]
     NotWellFormed {
         /// What is wrong.

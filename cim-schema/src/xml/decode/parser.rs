@@ -288,12 +288,20 @@ impl<'a> Parser<'a> {
     /// Reads up to the root element and opens it.
     pub fn root(&mut self) -> Result<Element<'a>> {
         let mut first = true;
+        let mut first_doctype = true;
         loop {
             match self.event()? {
                 Event::Decl(declaration) if first => self.check_declaration(&declaration)?,
                 Event::Text(text) if is_whitespace(&text) => {}
                 Event::Comment(_) => {}
                 Event::Start(start) => return self.open(&start),
+                // A document type naming the CIM DTD by its external identifier only, as
+                // some generators write (`<!DOCTYPE CIM SYSTEM "CIM_DTD_V20.dtd">`), declares
+                // nothing here: it is skipped, and the DTD is never read. An internal subset
+                // (entity declarations) is refused before anything it declares is used.
+                Event::DocType(doctype) if first_doctype && !doctype.contains(&b'[') => {
+                    first_doctype = false;
+                }
                 Event::DocType(_) => return Err(self.not_well_formed("doctype is not accepted")),
                 Event::PI(_) => {
                     return Err(self.not_well_formed("processing instructions are not accepted"))
