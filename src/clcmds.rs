@@ -302,18 +302,7 @@ pub fn run_cluster(cli: &RunCluster) -> Result<String, String> {
 /// cluster would start them, or a line saying none would start; nothing is done.
 fn preview_run_cluster(client: &Client, params: Vec<(&str, Value)>) -> Result<String, String> {
     let returned = call(client, "PreviewRunCluster", params)?;
-    let texts = |name: &str| -> Vec<String> {
-        match out_value(&returned, name) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| match i {
-                    Some(Value::String(text)) => text.clone(),
-                    _ => String::new(),
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
+    let texts = |name: &str| crate::pkgcmds::out_strings(&returned, name);
     let (packages, nodes) = (texts("ActionPackages"), texts("ActionNodes"));
     if packages.len() != nodes.len() {
         return Err("the agent's preview does not give each start's package and node".into());

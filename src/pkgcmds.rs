@@ -292,23 +292,7 @@ fn preview(
                 return Ok(each);
             }
         };
-    let texts = |name: &str| -> Vec<String> {
-        match returned
-            .out
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| v.as_ref())
-        {
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| match i {
-                    Some(Value::String(text)) => text.clone(),
-                    _ => String::new(),
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    };
+    let texts = |name: &str| out_strings(&returned, name);
     let refusals = texts("Refusals");
     // 4 with Refusals: some commands refused, the others' actions given; any other code
     // (or 4 without them: all refused, the cluster not running here) is the Message alone.
@@ -341,6 +325,26 @@ fn preview(
         ));
     }
     Ok(each)
+}
+
+/// The string array output parameter `name` of a method (an element that is not a string
+/// as an empty one; none when it is absent or not an array).
+pub fn out_strings(returned: &Returned, name: &str) -> Vec<String> {
+    match returned
+        .out
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.as_ref())
+    {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Some(Value::String(text)) => text.clone(),
+                _ => String::new(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 /// Done (return code 0) or taken and going on (4096: a job; the commands wait for the end

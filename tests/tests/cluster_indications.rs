@@ -36,6 +36,55 @@ fn demo_cluster() -> TestCluster {
     )
 }
 
+/// The demo cluster whose daemons (and their agents) stay once halted, as cmcld does by
+/// default, started.
+fn staying_demo_cluster() -> TestCluster {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    cluster.add_demo_packages();
+    cluster.stay_after_halt();
+    cluster.start_all();
+    cluster
+}
+
+/// The demo cluster formed, its generic resource up everywhere, dbpkg's service on n1.
+fn dbpkg_running_on_n1() -> TestCluster {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    for k in 1..=3 {
+        let output = cluster.agent_command(
+            k,
+            ADMIN,
+            "cmsetresource",
+            &["-r", "sfm_disk", "-s", "up"],
+            BOUND,
+        );
+        assert!(output.status.success(), "{output:?}");
+    }
+    cluster.wait_for(BOUND, "dbpkg's service on n1", |c| {
+        c.owners(1, "dbpkg").unwrap_or_default() == ["n1"] && c.db_pid(1).is_some()
+    });
+    cluster
+}
+
+/// Kills dbpkg's service on n1 three times: service_restart 2, so the third exhausts the
+/// restarts and dbpkg fails over.
+fn exhaust_dbpkg_restarts(cluster: &mut TestCluster) {
+    for _ in 0..2 {
+        let old = cluster.db_pid(1).expect("the service runs");
+        kill(old);
+        cluster.wait_for(BOUND, "the service restarted", |c| {
+            c.db_pid(1).is_some_and(|new| new != old)
+        });
+    }
+    kill(cluster.db_pid(1).expect("the service runs"));
+}
+
 /// A pywbem listener subscribed to one node's agent: what it printed, line by line.
 struct Listener {
     child: Child,
@@ -226,38 +275,14 @@ fn assert_numbered(indications: &[Value]) {
 
 #[test]
 fn a_failed_package_is_heard_once_by_each_listener_whichever_node_it_subscribed_at() {
-    let mut cluster = demo_cluster();
-    cluster.wait_for(BOUND, "a formed cluster", |c| {
-        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
-    });
-    for k in 1..=3 {
-        let output = cluster.agent_command(
-            k,
-            ADMIN,
-            "cmsetresource",
-            &["-r", "sfm_disk", "-s", "up"],
-            BOUND,
-        );
-        assert!(output.status.success(), "{output:?}");
-    }
-    cluster.wait_for(BOUND, "dbpkg's service on n1", |c| {
-        c.owners(1, "dbpkg").unwrap_or_default() == ["n1"] && c.db_pid(1).is_some()
-    });
+    let mut cluster = dbpkg_running_on_n1();
     // The monitor subscribes on every node, to the alerts about packages failing and moving.
     let query = "SELECT * FROM HP_SGAlertIndication \
                  WHERE EventID = 'PackageFailed' OR EventID = 'PackageFailover'";
     let mut listeners: Vec<Listener> = (1..=3)
         .map(|k| Listener::subscribe(&cluster, k, MONITOR, query))
         .collect();
-    // service_restart 2: the third kill exhausts the restarts and dbpkg fails over.
-    for _ in 0..2 {
-        let old = cluster.db_pid(1).expect("the service runs");
-        kill(old);
-        cluster.wait_for(BOUND, "the service restarted", |c| {
-            c.db_pid(1).is_some_and(|new| new != old)
-        });
-    }
-    kill(cluster.db_pid(1).expect("the service runs"));
+    exhaust_dbpkg_restarts(&mut cluster);
     cluster.wait_for(BOUND, "dbpkg on n2", |c| {
         c.owners(3, "dbpkg").unwrap_or_default() == ["n2"]
     });
@@ -652,15 +677,7 @@ fn halting_a_package_is_heard_as_one_modification_of_its_instance() {
 
 #[test]
 fn halting_the_cluster_is_heard_as_one_modification_of_the_cluster_to_down() {
-    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
-    cluster.with_agents(&[
-        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
-        (MONITOR.0, "MONITOR", MONITOR.1),
-    ]);
-    cluster.add_demo_packages();
-    // The daemons (and their agents) stay once halted, as cmcld does by default.
-    cluster.stay_after_halt();
-    cluster.start_all();
+    let mut cluster = staying_demo_cluster();
     cluster.wait_for(BOUND, "a formed cluster of three", |c| {
         (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
     });
@@ -872,15 +889,7 @@ fn each_agent_reads_back_at_once_the_subscription_writes_it_took_while_all_write
 
 #[test]
 fn a_node_that_halts_and_joins_again_is_heard_without_changes_that_never_were() {
-    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
-    cluster.with_agents(&[
-        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
-        (MONITOR.0, "MONITOR", MONITOR.1),
-    ]);
-    cluster.add_demo_packages();
-    // The daemons (and their agents) stay once halted, as cmcld does by default.
-    cluster.stay_after_halt();
-    cluster.start_all();
+    let mut cluster = staying_demo_cluster();
     cluster.wait_for(BOUND, "a formed cluster", |c| {
         (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
     });
@@ -955,34 +964,10 @@ fn a_node_that_halts_and_joins_again_is_heard_without_changes_that_never_were() 
 
 #[test]
 fn a_failover_is_heard_step_by_step_as_modifications_of_the_package() {
-    let mut cluster = demo_cluster();
-    cluster.wait_for(BOUND, "a formed cluster", |c| {
-        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
-    });
-    for k in 1..=3 {
-        let output = cluster.agent_command(
-            k,
-            ADMIN,
-            "cmsetresource",
-            &["-r", "sfm_disk", "-s", "up"],
-            BOUND,
-        );
-        assert!(output.status.success(), "{output:?}");
-    }
-    cluster.wait_for(BOUND, "dbpkg's service on n1", |c| {
-        c.owners(1, "dbpkg").unwrap_or_default() == ["n1"] && c.db_pid(1).is_some()
-    });
+    let mut cluster = dbpkg_running_on_n1();
     let query = "SELECT * FROM CIM_InstModification WHERE SourceInstance ISA HP_SGPackage";
     let mut listener = Listener::subscribe(&cluster, 2, MONITOR, query);
-    // service_restart 2: the third kill exhausts the restarts and dbpkg fails over.
-    for _ in 0..2 {
-        let old = cluster.db_pid(1).expect("the service runs");
-        kill(old);
-        cluster.wait_for(BOUND, "the service restarted", |c| {
-            c.db_pid(1).is_some_and(|new| new != old)
-        });
-    }
-    kill(cluster.db_pid(1).expect("the service runs"));
+    exhaust_dbpkg_restarts(&mut cluster);
     let on_n2 = |i: &Value| {
         let now = &i["properties"]["SourceInstance"]["properties"];
         now["Name"] == "dbpkg" && now["PackageState"] == "running" && now["CurrentNode"] == "n2"

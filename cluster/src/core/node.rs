@@ -1070,22 +1070,8 @@ impl Node {
     pub fn handle_run_cluster(&mut self, now: Instant, nodes: NodeSet) -> Result<(), Refusal> {
         let me = self.settings.me;
         let halted = self.phase == Phase::Halted;
-        let in_a_cluster = self.phase != Phase::Starting || self.view.epoch != Epoch::NONE;
-        if self.fenced || (!halted && in_a_cluster) {
-            return Err(Refusal::AlreadyMember);
-        }
-        if !nodes.contains(me) || nodes.iter().any(|n| n.index() >= self.settings.nodes) {
-            return Err(Refusal::NotAnAllowedNode { node: me });
-        }
         // Refused here before any other node is told.
-        if halted {
-            if !self.halting_detached.is_empty() {
-                return Err(Refusal::Halting);
-            }
-            if self.halted_config_changing(now) {
-                return Err(Refusal::ConfigurationChanging);
-            }
-        }
+        self.check_run_cluster(now, nodes)?;
         // The named nodes that are halted start (those running or starting ignore it).
         let message = Message::Start { nodes };
         for node in nodes.iter().filter(|&n| n != me) {
@@ -1101,14 +1087,22 @@ impl Node {
     }
 
     /// cmruncl -t [-n node]... on this node: what the cluster formed with `nodes` would
-    /// start where ([`crate::packages::Manager::formation_basis`]), nothing done. Refused as
-    /// cmruncl would be: on a node of a running cluster, or naming a node that is not
-    /// configured, or while a cmapplyconf of the halted cluster is on its way.
+    /// start where ([`crate::packages::Manager::formation_basis`]), nothing done; refused as
+    /// cmruncl would be ([`Node::check_run_cluster`]).
     pub fn formation_preview_basis(
         &mut self,
         now: Instant,
         nodes: NodeSet,
     ) -> Result<crate::packages::PreviewBasis, Refusal> {
+        self.check_run_cluster(now, nodes)?;
+        Ok(self.packages.formation_basis(nodes))
+    }
+
+    /// Whether cmruncl naming `nodes` may go on here: not on a node of a running cluster
+    /// (nor a fenced one), only naming configured nodes and this one, and on a halted node
+    /// not while a detached package's halt runs here or a cmapplyconf of the halted cluster
+    /// is on its way.
+    fn check_run_cluster(&self, now: Instant, nodes: NodeSet) -> Result<(), Refusal> {
         let me = self.settings.me;
         let halted = self.phase == Phase::Halted;
         let in_a_cluster = self.phase != Phase::Starting || self.view.epoch != Epoch::NONE;
@@ -1118,10 +1112,15 @@ impl Node {
         if !nodes.contains(me) || nodes.iter().any(|n| n.index() >= self.settings.nodes) {
             return Err(Refusal::NotAnAllowedNode { node: me });
         }
-        if halted && self.halted_config_changing(now) {
-            return Err(Refusal::ConfigurationChanging);
+        if halted {
+            if !self.halting_detached.is_empty() {
+                return Err(Refusal::Halting);
+            }
+            if self.halted_config_changing(now) {
+                return Err(Refusal::ConfigurationChanging);
+            }
         }
-        Ok(self.packages.formation_basis(nodes))
+        Ok(())
     }
 
     /// cmrunnode on this node: a halted node whose daemon is still there starts a new life
