@@ -30,7 +30,7 @@ use cim_schema::xml::{encode, Body, ExportRequest, Message};
 use cimguard_certs::ClientTlsSettings;
 use cimguard_cluster::core::Epoch;
 use cimguard_cluster::runtime::daemon::NumberedNotice;
-use cimguard_cluster::status::{ClusterStatus, Snapshot};
+use cimguard_cluster::status::{ClusterStatus, NodeState, Snapshot};
 use cimguard_indications::{Batch, Delivery, Outbox, Outcome, Policy, Stats, Target};
 use tokio::sync::watch;
 
@@ -497,7 +497,20 @@ impl Reader {
         // from before (its packages and peers unknown while it started) would tell changes
         // that never were. Losing the teller, the survivor that commits the new membership
         // tells from its own model before the change.
-        let coordinates = snapshot.coordinator.is_some()
+        // (A halted node showing a member's view, of a membership it committed before it
+        // halted, is no member: it does not tell.)
+        let own = snapshot
+            .nodes
+            .iter()
+            .find(|row| row.id == snapshot.observer);
+        let member = own.is_some_and(|row| {
+            matches!(
+                row.condition.state,
+                NodeState::Running | NodeState::Reforming
+            )
+        });
+        let coordinates = member
+            && snapshot.coordinator.is_some()
             && snapshot.epoch != Epoch::NONE
             && snapshot.epoch.coordinator() == snapshot.observer;
         let uncoordinated = lifecycle.coordinated && snapshot.coordinator.is_none();

@@ -61,13 +61,30 @@ pub fn invoke(
     }
 }
 
+/// The class of a method call's target. DSP0200 lists no CIM_ERR_INVALID_CLASS for
+/// InvokeMethod: a target of a class that does not exist is not found.
+pub(crate) fn target_class<'m>(
+    manager: &'m ObjectManager,
+    namespace: &str,
+    call: &MethodCall,
+) -> Result<&'m cim_schema::model::Class, OperationError> {
+    manager
+        .class(namespace, call.target.class_name().as_str())
+        .map_err(|error| match error {
+            OperationError::InvalidClass(class) => {
+                OperationError::NotFound(format!("no class {class} to invoke a method of"))
+            }
+            other => other,
+        })
+}
+
 fn run(
     manager: &ObjectManager,
     principal: &crate::auth::Principal,
     call: &MethodCall,
 ) -> Result<MethodReturn, OperationError> {
     let namespace = manager.namespace(call.target.namespace().unwrap_or_default())?;
-    let class = manager.class(&namespace, call.target.class_name().as_str())?;
+    let class = target_class(manager, &namespace, call)?;
     let method = class.method(call.name.as_str()).ok_or_else(|| {
         OperationError::MethodNotFound(format!("class {} has no method {}", class.name, call.name))
     })?;

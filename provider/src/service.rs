@@ -338,10 +338,7 @@ impl Service {
         let exists = self
             .manager
             .namespace(call.target.namespace().unwrap_or_default())
-            .and_then(|namespace| {
-                self.manager
-                    .class(&namespace, call.target.class_name().as_str())
-            })
+            .and_then(|namespace| crate::methods::target_class(&self.manager, &namespace, call))
             .and_then(|class| {
                 class.method(call.name.as_str()).map(|_| ()).ok_or_else(|| {
                     OperationError::MethodNotFound(format!(

@@ -1604,7 +1604,8 @@ fn catalogue() -> Vec<Case> {
     add(
         "an extrinsic method on an unknown class",
         method_call("HP_SGNothing", "Explode", ""),
-        CimError(CIM_ERR_INVALID_CLASS),
+        // DSP0200 lists no CIM_ERR_INVALID_CLASS for InvokeMethod: the target is not found.
+        CimError(CIM_ERR_NOT_FOUND),
     );
     add(
         "a method of a class no provider serves on an agent without a cluster",

@@ -5284,6 +5284,8 @@ impl Node {
                     state => state,
                 });
                 self.node_states[node.index()] = NodeState::Running;
+                // A failover from its new life follows no failure of an earlier one.
+                self.nodes_failed_told.remove(&node);
                 if self.reports_cluster() && !self.forming {
                     self.notice(Notice::NodeJoined {
                         node,

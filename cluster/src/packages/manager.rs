@@ -590,6 +590,9 @@ pub struct Manager {
     resources: BTreeMap<(NodeId, u16), ResourceValue>,
     /// Something changed since the last placement.
     dirty: bool,
+    /// How many times the table was touched (whatever set `dirty`): a cheap sign that the
+    /// table may have changed, before [`Manager::table_digest`] says whether it did.
+    touched: u64,
     /// When placement last ran (it also runs periodically, for resent orders).
     placed_at: Option<Instant>,
     /// Counts this node's instance changes, so the node knows when to tell its peers.
@@ -652,6 +655,7 @@ impl Manager {
             restarts: BTreeMap::new(),
             resources: BTreeMap::new(),
             dirty: true,
+            touched: 0,
             placed_at: None,
             version: 0,
             members: NodeSet::EMPTY,
@@ -754,6 +758,7 @@ impl Manager {
         self.pending.clear();
         self.version += 1;
         self.dirty = true;
+        self.touched += 1;
         self.show_detached();
         // Running packages whose services changed take the change while they run.
         for id in changed {
@@ -901,6 +906,7 @@ impl Manager {
         }
         self.version += 1;
         self.dirty = true;
+        self.touched += 1;
         let (before, after) = (subnet_health(previous), subnet_health(Some(setting)));
         if before == after {
             return;
@@ -975,6 +981,7 @@ impl Manager {
         }
         self.version += 1;
         self.dirty = true;
+        self.touched += 1;
         let users: Vec<(PackageId, usize)> = self
             .catalog
             .ids()
@@ -1078,6 +1085,7 @@ impl Manager {
                 self.resources.retain(|(n, _), _| *n != node);
                 self.resources.extend(new);
                 self.dirty = true;
+                self.touched += 1;
             }
         }
         self.restarts.retain(|(_, n), _| *n != node);
@@ -1094,7 +1102,10 @@ impl Manager {
                 Some(state) => instances.insert(node, state),
                 None => instances.remove(&node),
             };
-            self.dirty |= previous != reported;
+            if previous != reported {
+                self.dirty = true;
+                self.touched += 1;
+            }
             // A failure that ends halted (a before_package_start resource) is failed over
             // like one that ends failed, and so is a detached package its node does not
             // have any more when it comes back.
@@ -1146,6 +1157,7 @@ impl Manager {
             self.locals.remove(&id);
             self.table.package_mut(id).instances.remove(&me);
             self.dirty = true;
+            self.touched += 1;
             self.version += 1;
         }
     }
@@ -1194,6 +1206,7 @@ impl Manager {
             if merged {
                 self.switching_version = self.switching_version.max(version);
                 self.dirty = true;
+                self.touched += 1;
                 self.show_detached();
             }
         }
@@ -1204,6 +1217,7 @@ impl Manager {
         for entry in switching {
             if entry.package.index() < self.table.packages.len() {
                 self.dirty = true;
+                self.touched += 1;
                 let state = self.table.package_mut(entry.package);
                 state.auto_run = entry.auto_run;
                 state.switching = entry.switching;
@@ -1294,6 +1308,7 @@ impl Manager {
         detached_leavers: NodeSet,
     ) {
         self.dirty = true;
+        self.touched += 1;
         if members.lowest() != Some(self.me) {
             // Failovers are the package coordinator's to tell.
             self.failed_over.clear();
@@ -1497,6 +1512,7 @@ impl Manager {
                 }));
         }
         self.dirty = true;
+        self.touched += 1;
         Ok(())
     }
 
@@ -1541,6 +1557,11 @@ impl Manager {
         }
     }
 
+    /// How many times the table was touched: unchanged, so is [`Manager::table_digest`].
+    pub fn touched(&self) -> u64 {
+        self.touched
+    }
+
     /// A digest of what the package table shows of every package (where its instances are
     /// and in which state, its switching, maintenance and detached nodes): it differs as
     /// soon as any of that changes, so that a reader waiting for a change of the cluster's
@@ -1582,6 +1603,7 @@ impl Manager {
     /// A failed node is certainly reset: its packages may start elsewhere.
     pub fn on_takeover_allowed(&mut self, node: NodeId) {
         self.dirty = true;
+        self.touched += 1;
         for state in &mut self.table.packages {
             state.awaiting_fence.remove(node);
         }
@@ -1693,6 +1715,7 @@ impl Manager {
         }
         self.switching_version = (self.epoch, self.switching_version.1 + 1);
         self.dirty = true;
+        self.touched += 1;
     }
 
     /// The health check of a detached package ended: alive, it is monitored again
@@ -2155,6 +2178,7 @@ impl Manager {
     ) {
         let me = self.me;
         self.dirty = true;
+        self.touched += 1;
         self.version += 1;
         self.settle_order(id, me, after);
         if self.coordinator() && before == Some(InstanceState::Failing) && after.is_none() {

@@ -575,6 +575,11 @@ enum Answer {
     },
 }
 
+/// What [`Driver::changes_seen`] compares before it hashes the package table: the epoch, the
+/// members, the phase, the configuration generation, the package table's touches and the
+/// switching version.
+type ShownKey = (u64, u32, Phase, u64, u64, (u64, u64));
+
 /// A status-change request waiting for a change.
 struct ChangeWaiter {
     after: u64,
@@ -1446,6 +1451,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         notice_waiters: Vec::new(),
         change_waiters: Vec::new(),
         shown: (0, 0),
+        shown_key: None,
         exit_on_halt: options.exit_on_halt,
         terminating: false,
         control_queued: 0,
@@ -2057,6 +2063,9 @@ struct Driver {
     change_waiters: Vec<ChangeWaiter>,
     /// The digest of what the node showed at the last look, and the changes seen.
     shown: (u64, u64),
+    /// The counters the digest was last made at (epoch, members, phase, generation, package
+    /// table touches, switching version): while they stay, so does the digest.
+    shown_key: Option<ShownKey>,
     /// End when the node halts ([`Options::exit_on_halt`]).
     exit_on_halt: bool,
     /// SIGTERM or SIGINT came: end once halted.
@@ -2781,16 +2790,24 @@ impl Driver {
     /// looking now ([`Request::StatusChange`]).
     fn changes_seen(&mut self) -> u64 {
         use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
         let view = self.node.view();
-        (
+        let packages = self.node.packages();
+        // Cheap: counters and numbers. Only when one of them moved is the package table
+        // hashed, so the timing thread does not hash it on every datagram.
+        let key = (
             view.epoch.0,
             view.members.0,
             self.node.phase(),
             self.node.settings().config_generation,
-            self.node.packages().table_digest(),
-        )
-            .hash(&mut hasher);
+            packages.touched(),
+            packages.switching_version(),
+        );
+        if self.shown_key == Some(key) {
+            return self.shown.1;
+        }
+        self.shown_key = Some(key);
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        (key.0, key.1, key.2, key.3, packages.table_digest()).hash(&mut hasher);
         let digest = hasher.finish();
         if digest != self.shown.0 {
             self.shown = (digest, self.shown.1 + 1);
@@ -2799,7 +2816,8 @@ impl Driver {
     }
 
     /// Answers the status-change requests: at once on a change, with none once their wait
-    /// is over. Nothing is looked at while none waits.
+    /// is over. Nothing is looked at while none waits (the agent's lifecycle thread waits
+    /// nearly always: [`Driver::changes_seen`] is cheap until the package table moves).
     fn answer_changes(&mut self) {
         if self.change_waiters.is_empty() {
             return;

@@ -941,9 +941,6 @@ struct ServicesRecord {
     services: Vec<(usize, String, i32)>,
 }
 
-/// Puts the calling thread under the normal scheduling policy. Package workers are started
-/// from the daemon's timing thread, which runs under SCHED_RR where it may: without this they,
-/// and the scripts and services they start (children inherit the policy), would run real-time.
 /// `2026-12-04 06:21:03 UTC`: the time of a package log line.
 fn log_time(at: std::time::SystemTime) -> String {
     let t = time::OffsetDateTime::from(at);
@@ -958,6 +955,9 @@ fn log_time(at: std::time::SystemTime) -> String {
     )
 }
 
+/// Puts the calling thread under the normal scheduling policy. Package workers are started
+/// from the daemon's timing thread, which runs under SCHED_RR where it may: without this they,
+/// and the scripts and services they start (children inherit the policy), would run real-time.
 fn normal_policy() {
     use thread_priority::unix::{
         set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
