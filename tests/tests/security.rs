@@ -472,22 +472,29 @@ fn operations() -> Vec<Operation> {
                          on: Option<&str>,
                          params: &str,
                          needs: Needs| {
+        // The server's own classes are in root/interop, the cluster's in root/cimv2: a
+        // method is looked up in its class's namespace before the role is checked.
+        let namespace = if class.starts_with("CIM_CIMOM") {
+            "root/interop"
+        } else {
+            "root/cimv2"
+        };
         let (path, object) = match on {
             Some(key) => (
                 format!(
                     "<LOCALINSTANCEPATH><LOCALNAMESPACEPATH>{}</LOCALNAMESPACEPATH>{}</LOCALINSTANCEPATH>",
-                    namespace_elements("root/cimv2"),
+                    namespace_elements(namespace),
                     instance_name(class, "Name", key)
                 ),
-                format!("root/cimv2:{class}.Name=\"{key}\""),
+                format!("{namespace}:{class}.Name=\"{key}\""),
             ),
             None => (
                 format!(
                     "<LOCALCLASSPATH><LOCALNAMESPACEPATH>{}</LOCALNAMESPACEPATH>{}</LOCALCLASSPATH>",
-                    namespace_elements("root/cimv2"),
+                    namespace_elements(namespace),
                     classname(class)
                 ),
-                format!("root/cimv2:{class}"),
+                format!("{namespace}:{class}"),
             ),
         };
         list.push(Operation {
@@ -547,8 +554,7 @@ fn operations() -> Vec<Operation> {
     ] {
         extrinsic("CIM_RegisteredProfile", method, None, "", Monitor);
     }
-    // The server's statistics (served in root/interop; the role is checked before the
-    // class is looked up).
+    // The server's statistics (served in root/interop).
     extrinsic(
         "CIM_CIMOMStatisticalData",
         "ResetSelectedStats",
