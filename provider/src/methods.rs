@@ -2,7 +2,9 @@
 //! parameters typed against the method's declaration, the provider of the target's class
 //! called, and its output typed back for the response.
 
-use cim_schema::model::{CimType, ObjectPath, Value};
+use std::sync::Arc;
+
+use cim_schema::model::{CimType, Class, Method, ObjectPath, Value};
 use cim_schema::xml::{Data, MethodCall, MethodResponse, MethodReturn, ParamValue, ReturnValue};
 
 use crate::cimom::{typed_path, ObjectManager};
@@ -61,21 +63,26 @@ pub fn invoke(
     }
 }
 
-/// The class of a method call's target. DSP0200 lists no CIM_ERR_INVALID_CLASS for
-/// InvokeMethod: a target of a class that does not exist is not found.
-pub(crate) fn target_class<'m>(
+/// The namespace, class and method a call names. DSP0200 lists no CIM_ERR_INVALID_CLASS
+/// for InvokeMethod: a target of a class that does not exist is not found; a method the
+/// class lacks is CIM_ERR_METHOD_NOT_FOUND.
+pub(crate) fn target_method<'m>(
     manager: &'m ObjectManager,
-    namespace: &str,
     call: &MethodCall,
-) -> Result<&'m cim_schema::model::Class, OperationError> {
-    manager
-        .class(namespace, call.target.class_name().as_str())
+) -> Result<(Arc<str>, &'m Class, &'m Method), OperationError> {
+    let namespace = manager.namespace(call.target.namespace().unwrap_or_default())?;
+    let class = manager
+        .class(&namespace, call.target.class_name().as_str())
         .map_err(|error| match error {
             OperationError::InvalidClass(class) => {
                 OperationError::NotFound(format!("no class {class} to invoke a method of"))
             }
             other => other,
-        })
+        })?;
+    let method = class.method(call.name.as_str()).ok_or_else(|| {
+        OperationError::MethodNotFound(format!("class {} has no method {}", class.name, call.name))
+    })?;
+    Ok((namespace, class, method))
 }
 
 fn run(
@@ -83,11 +90,7 @@ fn run(
     principal: &crate::auth::Principal,
     call: &MethodCall,
 ) -> Result<MethodReturn, OperationError> {
-    let namespace = manager.namespace(call.target.namespace().unwrap_or_default())?;
-    let class = target_class(manager, &namespace, call)?;
-    let method = class.method(call.name.as_str()).ok_or_else(|| {
-        OperationError::MethodNotFound(format!("class {} has no method {}", class.name, call.name))
-    })?;
+    let (namespace, class, method) = target_method(manager, call)?;
     let target = match &call.target {
         ObjectPath::Instance(path) => ObjectPath::Instance(typed_path(class, path)?),
         ObjectPath::Class(path) => {

@@ -335,18 +335,7 @@ impl Service {
         // A method that does not exist is CIM_ERR_METHOD_NOT_FOUND (or the namespace's or
         // class's error) for every user (DSP0200 InvokeMethod): the schema is anyone's to
         // read, and "access denied" would send a MONITOR looking for a role it needs not.
-        let exists = self
-            .manager
-            .namespace(call.target.namespace().unwrap_or_default())
-            .and_then(|namespace| crate::methods::target_class(&self.manager, &namespace, call))
-            .and_then(|class| {
-                class.method(call.name.as_str()).map(|_| ()).ok_or_else(|| {
-                    OperationError::MethodNotFound(format!(
-                        "class {} has no method {}",
-                        class.name, call.name
-                    ))
-                })
-            });
+        let exists = crate::methods::target_method(&self.manager, call);
         let permitted = if let Err(error) = exists {
             Err(error)
         } else if package_admin {

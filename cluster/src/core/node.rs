@@ -458,9 +458,9 @@ pub struct Node {
     /// The number of the PackageFailed notice this node told for each package that failed
     /// here and has not started here since (sent in heartbeats).
     failures_told: BTreeMap<PackageId, u64>,
-    /// The number of the NodeFailed notice this node told for each node, with that node's
-    /// life (as the coordinator that told it).
-    nodes_failed_told: BTreeMap<NodeId, (Incarnation, u64)>,
+    /// The number of the NodeFailed notice this node told of each node (as the coordinator
+    /// that told it), until that node joins again.
+    nodes_failed_told: BTreeMap<NodeId, u64>,
     /// What this node knows of each node's state (for peers outside the membership:
     /// failed, halted, or unknown).
     node_states: Vec<NodeState>,
@@ -5229,13 +5229,11 @@ impl Node {
                 })
         });
         failed.or_else(|| {
-            self.nodes_failed_told
-                .get(&from)
-                .map(|&(_, number)| NoticeRef {
-                    node: self.settings.me,
-                    incarnation: self.incarnation.0,
-                    number,
-                })
+            self.nodes_failed_told.get(&from).map(|&number| NoticeRef {
+                node: self.settings.me,
+                incarnation: self.incarnation.0,
+                number,
+            })
         })
     }
 
@@ -5353,7 +5351,7 @@ impl Node {
                         before: NodeCondition::RUNNING,
                         after: NodeCondition::down(NodeState::Failed),
                     });
-                    self.nodes_failed_told.insert(node, (incarnation, number));
+                    self.nodes_failed_told.insert(node, number);
                 }
             }
             Event::QuorumLost { reason } if reason != FenceReason::FailFast => {

@@ -757,8 +757,7 @@ impl Manager {
             .collect();
         self.pending.clear();
         self.version += 1;
-        self.dirty = true;
-        self.touched += 1;
+        self.touch();
         self.show_detached();
         // Running packages whose services changed take the change while they run.
         for id in changed {
@@ -905,8 +904,7 @@ impl Manager {
             return;
         }
         self.version += 1;
-        self.dirty = true;
-        self.touched += 1;
+        self.touch();
         let (before, after) = (subnet_health(previous), subnet_health(Some(setting)));
         if before == after {
             return;
@@ -980,8 +978,7 @@ impl Manager {
             return Ok(());
         }
         self.version += 1;
-        self.dirty = true;
-        self.touched += 1;
+        self.touch();
         let users: Vec<(PackageId, usize)> = self
             .catalog
             .ids()
@@ -1084,8 +1081,7 @@ impl Manager {
             if old != new {
                 self.resources.retain(|(n, _), _| *n != node);
                 self.resources.extend(new);
-                self.dirty = true;
-                self.touched += 1;
+                self.touch();
             }
         }
         self.restarts.retain(|(_, n), _| *n != node);
@@ -1103,8 +1099,7 @@ impl Manager {
                 None => instances.remove(&node),
             };
             if previous != reported {
-                self.dirty = true;
-                self.touched += 1;
+                self.touch();
             }
             // A failure that ends halted (a before_package_start resource) is failed over
             // like one that ends failed, and so is a detached package its node does not
@@ -1156,8 +1151,7 @@ impl Manager {
         for id in forgotten {
             self.locals.remove(&id);
             self.table.package_mut(id).instances.remove(&me);
-            self.dirty = true;
-            self.touched += 1;
+            self.touch();
             self.version += 1;
         }
     }
@@ -1205,8 +1199,7 @@ impl Manager {
             }
             if merged {
                 self.switching_version = self.switching_version.max(version);
-                self.dirty = true;
-                self.touched += 1;
+                self.touch();
                 self.show_detached();
             }
         }
@@ -1216,8 +1209,7 @@ impl Manager {
         self.switching_version = version;
         for entry in switching {
             if entry.package.index() < self.table.packages.len() {
-                self.dirty = true;
-                self.touched += 1;
+                self.touch();
                 let state = self.table.package_mut(entry.package);
                 state.auto_run = entry.auto_run;
                 state.switching = entry.switching;
@@ -1307,8 +1299,7 @@ impl Manager {
         failed: NodeSet,
         detached_leavers: NodeSet,
     ) {
-        self.dirty = true;
-        self.touched += 1;
+        self.touch();
         if members.lowest() != Some(self.me) {
             // Failovers are the package coordinator's to tell.
             self.failed_over.clear();
@@ -1511,8 +1502,7 @@ impl Manager {
                     switching: after.1,
                 }));
         }
-        self.dirty = true;
-        self.touched += 1;
+        self.touch();
         Ok(())
     }
 
@@ -1562,6 +1552,13 @@ impl Manager {
         self.touched
     }
 
+    /// Something changed (or may have): placement runs again, and readers of the table's
+    /// changes look again.
+    fn touch(&mut self) {
+        self.dirty = true;
+        self.touched += 1;
+    }
+
     /// A digest of what the package table shows of every package (where its instances are
     /// and in which state, its switching, maintenance and detached nodes): it differs as
     /// soon as any of that changes, so that a reader waiting for a change of the cluster's
@@ -1602,8 +1599,7 @@ impl Manager {
 
     /// A failed node is certainly reset: its packages may start elsewhere.
     pub fn on_takeover_allowed(&mut self, node: NodeId) {
-        self.dirty = true;
-        self.touched += 1;
+        self.touch();
         for state in &mut self.table.packages {
             state.awaiting_fence.remove(node);
         }
@@ -1714,8 +1710,7 @@ impl Manager {
             state.instances.remove(&node);
         }
         self.switching_version = (self.epoch, self.switching_version.1 + 1);
-        self.dirty = true;
-        self.touched += 1;
+        self.touch();
     }
 
     /// The health check of a detached package ended: alive, it is monitored again
@@ -2177,8 +2172,7 @@ impl Manager {
         why: Option<(HaltReason, Option<FailureCause>)>,
     ) {
         let me = self.me;
-        self.dirty = true;
-        self.touched += 1;
+        self.touch();
         self.version += 1;
         self.settle_order(id, me, after);
         if self.coordinator() && before == Some(InstanceState::Failing) && after.is_none() {

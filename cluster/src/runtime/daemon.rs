@@ -575,10 +575,21 @@ enum Answer {
     },
 }
 
-/// What [`Driver::changes_seen`] compares before it hashes the package table: the epoch, the
-/// members, the phase, the configuration generation, the package table's touches and the
-/// switching version.
+/// The counters a digest of what the node shows is made at: the epoch, the members, the
+/// phase, the generation, the package table's touches, the switching version.
 type ShownKey = (u64, u32, Phase, u64, u64, (u64, u64));
+
+/// What the node showed of the membership and the packages at the last look
+/// ([`Driver::changes_seen`]).
+#[derive(Default)]
+struct Shown {
+    /// The counters the digest was made at: while they stay, so does the digest.
+    key: Option<ShownKey>,
+    /// The digest.
+    digest: u64,
+    /// The changes seen in this life.
+    changes: u64,
+}
 
 /// A status-change request waiting for a change.
 struct ChangeWaiter {
@@ -1450,8 +1461,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         awaiting: Vec::new(),
         notice_waiters: Vec::new(),
         change_waiters: Vec::new(),
-        shown: (0, 0),
-        shown_key: None,
+        shown: Shown::default(),
         exit_on_halt: options.exit_on_halt,
         terminating: false,
         control_queued: 0,
@@ -1724,20 +1734,32 @@ struct PreviewInputs {
 /// [`Request::PreviewRunCluster`], on the admin connection's thread: the timing thread copies
 /// the packages as a forming cluster would take them, and the placement is previewed here.
 fn preview_run_cluster(inputs: &mpsc::Sender<Input>, nodes: Vec<String>) -> Reply {
-    let (reply, answer) = mpsc::channel();
-    if inputs.send(Input::FormationBasis { nodes, reply }).is_err() {
-        return Reply::Error("the daemon is stopping".into());
-    }
-    let PreviewInputs { basis, names, .. } = match answer.recv_timeout(Duration::from_secs(30)) {
-        Ok(Ok(inputs)) => inputs,
-        Ok(Err(refused)) => return refused,
-        Err(_) => return Reply::Error("the daemon did not answer".into()),
-    };
+    let PreviewInputs { basis, names, .. } =
+        match preview_inputs(inputs, |reply| Input::FormationBasis { nodes, reply }) {
+            Ok(inputs) => inputs,
+            Err(reply) => return reply,
+        };
     let catalog = basis.catalog().clone();
     let previewed = basis.preview(&[]);
     Reply::Preview {
         actions: planned_actions(previewed.planned, &catalog, &names),
         refused: Vec::new(),
+    }
+}
+
+/// What the timing thread gives a preview (`input` made around the reply channel), or the
+/// reply that says why there is none.
+fn preview_inputs(
+    inputs: &mpsc::Sender<Input>,
+    input: impl FnOnce(mpsc::Sender<Result<PreviewInputs, Reply>>) -> Input,
+) -> Result<PreviewInputs, Reply> {
+    let (reply, answer) = mpsc::channel();
+    if inputs.send(input(reply)).is_err() {
+        return Err(Reply::Error("the daemon is stopping".into()));
+    }
+    match answer.recv_timeout(Duration::from_secs(30)) {
+        Ok(answer) => answer,
+        Err(_) => Err(Reply::Error("the daemon did not answer".into())),
     }
 }
 
@@ -1774,15 +1796,11 @@ fn preview(inputs: &mpsc::Sender<Input>, commands: &[PreviewCommand]) -> Reply {
     if commands.is_empty() {
         return Reply::Error("a preview needs at least one command".into());
     }
-    let (reply, answer) = mpsc::channel();
-    if inputs.send(Input::PreviewBasis { reply }).is_err() {
-        return Reply::Error("the daemon is stopping".into());
-    }
-    let PreviewInputs { basis, names, me } = match answer.recv_timeout(Duration::from_secs(30)) {
-        Ok(Ok(inputs)) => inputs,
-        Ok(Err(refused)) => return refused,
-        Err(_) => return Reply::Error("the daemon did not answer".into()),
-    };
+    let PreviewInputs { basis, names, me } =
+        match preview_inputs(inputs, |reply| Input::PreviewBasis { reply }) {
+            Ok(inputs) => inputs,
+            Err(reply) => return reply,
+        };
     let catalog = basis.catalog().clone();
     // A package or node that does not exist refuses the command it is named in; the others
     // are previewed all the same.
@@ -2061,11 +2079,8 @@ struct Driver {
     notice_waiters: Vec<NoticeWaiter>,
     /// Status-change requests waiting for a change.
     change_waiters: Vec<ChangeWaiter>,
-    /// The digest of what the node showed at the last look, and the changes seen.
-    shown: (u64, u64),
-    /// The counters the digest was last made at (epoch, members, phase, generation, package
-    /// table touches, switching version): while they stay, so does the digest.
-    shown_key: Option<ShownKey>,
+    /// What the node showed at the last look ([`Request::StatusChange`]).
+    shown: Shown,
     /// End when the node halts ([`Options::exit_on_halt`]).
     exit_on_halt: bool,
     /// SIGTERM or SIGINT came: end once halted.
@@ -2085,7 +2100,7 @@ impl Driver {
                     let reply = self.notices_after(waiter.after, waiter.with_status);
                     self.give(&waiter.reply, reply);
                 }
-                let changes = self.shown.1;
+                let changes = self.shown.changes;
                 for waiter in std::mem::take(&mut self.change_waiters) {
                     self.give(&waiter.reply, Reply::StatusChange { changes });
                 }
@@ -2802,17 +2817,18 @@ impl Driver {
             packages.touched(),
             packages.switching_version(),
         );
-        if self.shown_key == Some(key) {
-            return self.shown.1;
+        if self.shown.key == Some(key) {
+            return self.shown.changes;
         }
-        self.shown_key = Some(key);
+        self.shown.key = Some(key);
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         (key.0, key.1, key.2, key.3, packages.table_digest()).hash(&mut hasher);
         let digest = hasher.finish();
-        if digest != self.shown.0 {
-            self.shown = (digest, self.shown.1 + 1);
+        if digest != self.shown.digest {
+            self.shown.digest = digest;
+            self.shown.changes += 1;
         }
-        self.shown.1
+        self.shown.changes
     }
 
     /// Answers the status-change requests: at once on a change, with none once their wait
