@@ -46,6 +46,7 @@ use std::time::Duration;
 
 use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::config::{Diagnostic, Severity};
+use crate::core::Term;
 
 /// The clock-rate error allowed between any two nodes' monotonic clocks: 1000 ppm (0.1 %),
 /// twice the ±500 ppm that cluster.md scenario 32 injects. Crystal oscillators are within
@@ -205,18 +206,34 @@ impl Timing {
         }
     }
 
+    /// The lease and the grace (`long` or short) of this timing, as a node announces them.
+    pub fn term(&self, long: bool) -> Term {
+        Term {
+            lease: self.lease,
+            grace: self.grace(long),
+        }
+    }
+
     /// How long after a survivor last echoed a node (measured on the survivor's clock) that
-    /// node is certainly reset, when the echo carried `grace`: `((lease + grace) / (1 -
-    /// drift) + margin) x (1 + drift)`. See the module documentation.
-    pub fn fence_bound(&self, grace: Duration) -> Duration {
-        let slow = self.stretch(self.lease + grace);
+    /// node is certainly reset, when the echo carried `term`: `((lease + grace) / (1 -
+    /// drift) + margin) x (1 + drift)`. See the module documentation. The term is the echoed
+    /// node's, not this timing's: only the drift comes from here.
+    pub fn fence_bound(&self, term: Term) -> Duration {
+        let slow = self.stretch(term.lease.saturating_add(term.grace));
         let fast = slow + FENCE_MARGIN;
         fast + fast * (self.drift_ppm as u32) / 1_000_000
     }
 
-    /// The longest fence bound: an echo with the long grace.
+    /// The longest fence bound of this timing: an echo with its lease and the long grace.
     pub fn fence_bound_max(&self) -> Duration {
-        self.fence_bound(self.safety_grace)
+        self.fence_bound(self.term(true))
+    }
+
+    /// How far ahead a healthy node's pets reach at the least: the lease and the short
+    /// grace, less the age of the echo the lease counts from (up to two heartbeat
+    /// intervals). A watchdog device needs it long enough (runtime::watchdog).
+    pub fn pet_horizon(&self) -> Duration {
+        (self.lease + self.short_grace).saturating_sub(self.heartbeat_interval * 2)
     }
 
     /// `duration / (1 - drift)`: the most real time a clock running slow can take to count
@@ -236,7 +253,7 @@ impl Timing {
     /// more of its heartbeats (`ack_stale_max`) arrive without a newer acknowledgement.
     pub fn failover_bound(&self, long: bool) -> Duration {
         (self.heartbeat_interval + self.member_timeout + self.settle)
-            .max(self.heartbeat_interval * 3 + self.fence_bound(self.grace(long)))
+            .max(self.heartbeat_interval * 3 + self.fence_bound(self.term(long)))
     }
 }
 
@@ -320,9 +337,9 @@ mod tests {
     fn fence_bound_covers_lease_safety_timer_and_drift() {
         let config = cluster(3, "MEMBER_TIMEOUT 14000000\n");
         let timing = Timing::derive(&config, "c").unwrap();
-        for grace in [timing.short_grace, timing.safety_grace] {
-            let slowest = (timing.lease + grace).as_secs_f64() / (1.0 - 0.001);
-            assert!(timing.fence_bound(grace).as_secs_f64() > slowest * 1.001);
+        for long in [false, true] {
+            let slowest = (timing.lease + timing.grace(long)).as_secs_f64() / (1.0 - 0.001);
+            assert!(timing.fence_bound(timing.term(long)).as_secs_f64() > slowest * 1.001);
         }
         assert!(timing.short_grace < timing.safety_grace);
     }

@@ -15,7 +15,7 @@ use std::fmt;
 use crate::core::{Envelope, Persisted};
 
 /// The first bytes of an encoded envelope: "CW" and the format version.
-const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 11];
+const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 12];
 /// The first bytes of an encoded acceptor state: "CP" and the format version.
 const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 1];
 /// The first bytes of an encoded shared map: "CS" and the format version (2 added the

@@ -114,12 +114,14 @@ fn cmapplyconf_refuses_what_needs_a_halt() {
             parameter: "dependency_name"
         })
     );
-    let longer = cimguard_cluster::sim::cluster_file(&Options::new(3, 17))
-        .replace("MEMBER_TIMEOUT 14000000", "MEMBER_TIMEOUT 20000000");
+    // A heartbeat address needs the cluster halted (MEMBER_TIMEOUT does not, see
+    // member_timeout.rs).
+    let moved = cimguard_cluster::sim::cluster_file(&Options::new(3, 17))
+        .replace("HEARTBEAT_IP 10.0.0.2", "HEARTBEAT_IP 10.0.0.12");
     assert_eq!(
-        sim.apply(NodeId(1), Some(&longer), &[pkg_m.clone(), pkg_h.clone()]),
+        sim.apply(NodeId(1), Some(&moved), &[pkg_m.clone(), pkg_h.clone()]),
         Err(Refusal::NeedsHaltedCluster {
-            parameters: vec!["MEMBER_TIMEOUT"]
+            parameters: vec!["HEARTBEAT_IP"]
         })
     );
     let error = sim
@@ -602,8 +604,9 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
     let before = sim.generation(NodeId(0)).unwrap();
     let old_timeout = member_timeout(&sim, 0);
     let new_timeout = old_timeout * 2;
-    let changed = with_member_timeout(&options, new_timeout.as_micros() as u64);
-    // While the cluster runs, MEMBER_TIMEOUT needs it halted.
+    // MEMBER_TIMEOUT and a heartbeat address: the address needs the cluster halted.
+    let changed = with_member_timeout(&options, new_timeout.as_micros() as u64)
+        .replace("HEARTBEAT_IP 10.0.0.2", "HEARTBEAT_IP 10.0.0.12");
     assert!(matches!(
         sim.apply(NodeId(1), Some(&changed), std::slice::from_ref(&pkg_m)),
         Err(Refusal::NeedsHaltedCluster { .. })

@@ -357,7 +357,11 @@ impl Client {
         let id = self.next_id;
         self.next_id += 1;
         self.requests
-            .send(QuorumServerRequest { id, kind })
+            .send(QuorumServerRequest {
+                id,
+                kind,
+                timeout: Duration::from_secs(5),
+            })
             .unwrap();
         id
     }

@@ -4,7 +4,7 @@
 
 use cimguard_cluster::core::{
     Echo, Envelope, Epoch, Heartbeat, Incarnation, Instant, Leaving, Message, NodeId, NodeSet,
-    Persisted, Phase, View,
+    Persisted, Phase, Term, View,
 };
 use cimguard_cluster::packages::PackageId;
 use cimguard_cluster::sim::{random, Simulation};
@@ -128,14 +128,20 @@ fn heartbeat() -> Envelope {
         message: Message::Heartbeat(Heartbeat {
             sequence: 42,
             sent_at: Instant::from_nanos(1_000_000_007),
-            grace: Duration::from_millis(500),
+            term: Term {
+                lease: Duration::from_millis(11_500),
+                grace: Duration::from_millis(500),
+            },
             phase: Phase::Running,
             epoch: Epoch::new(3, NodeId(0)),
             members: NodeSet::first(3),
             reach: NodeSet::first(3),
             echo: Some(Echo {
                 at: Instant::from_nanos(99),
-                grace: Duration::from_secs(9),
+                term: Term {
+                    lease: Duration::from_millis(11_500),
+                    grace: Duration::from_secs(9),
+                },
             }),
             heard: Some(Instant::from_nanos(98)),
             packages: Vec::new(),
@@ -153,21 +159,22 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x0b");
+    assert_eq!(&bytes[..3], b"CW\x0c");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 12;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(12)));
+    later[2] = 13;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(13)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
     // no acknowledgement of a detached package's halt, version 7 no shared map, version 8
     // no floor on the shared map's whole copies, version 9 no cmapplyconf of a halted
-    // cluster, version 10 no PackageFailed numbers in heartbeats.
-    for version in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] {
+    // cluster, version 10 no PackageFailed numbers in heartbeats, version 11 no lease
+    // beside the grace (MEMBER_TIMEOUT changed online).
+    for version in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
         let mut earlier = bytes.clone();
         earlier[2] = version;
         assert_eq!(decode_envelope(&earlier), Err(WireError::Version(version)));

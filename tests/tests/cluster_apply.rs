@@ -543,3 +543,78 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
     assert_eq!(status.cluster.member_timeout, Duration::from_secs(3));
     assert!(status.cluster.packages.is_empty());
 }
+
+#[test]
+fn cmapplyconf_changes_member_timeout_while_the_cluster_runs() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    let service = cluster.exclusive_service("pkgA");
+    cluster.add_package(
+        "pkgA",
+        &format!(
+            "package_name pkgA\nnode_name n3\nnode_name n1\nnode_name n2\nauto_run yes\n\
+             service_name svc\nservice_cmd \"{service}\"\n"
+        ),
+    );
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a formed cluster of three, pkgA on n3", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+            && c.owners(1, "pkgA") == Some(vec!["n3".to_owned()])
+    });
+    let before = generation(&cluster);
+    let epoch = cluster.members(1).unwrap().1;
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("cluster.ascii").display().to_string();
+    let text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
+    let changed = text.replace("MEMBER_TIMEOUT 2000000", "MEMBER_TIMEOUT 4000000");
+    assert!(changed.contains("MEMBER_TIMEOUT 4000000"));
+    std::fs::write(&file, &changed).unwrap();
+    let checked = succeeds(&cluster, 2, "cmcheckconf", &["-C", &file]);
+    assert!(
+        checked.contains("cmcheckconf: Verification completed"),
+        "{checked}"
+    );
+    let out = succeeds(&cluster, 2, "cmapplyconf", &["-f", "-C", &file]);
+    let after = generation(&cluster);
+    assert!(after > before);
+    assert!(
+        out.contains(&format!(
+            "Completed the cluster update (configuration generation {after})"
+        )),
+        "{out}"
+    );
+    // In effect on every member (each persisted it; its files are written from it when it
+    // starts again), the package still where it was, and the failover the status promises
+    // follows the new timing.
+    for k in 1..=3 {
+        let status = cluster.status(k).unwrap();
+        assert_eq!(
+            status.cluster.member_timeout,
+            Duration::from_secs(4),
+            "n{k}"
+        );
+        assert!(status.failover_bound_seconds > 4.0, "n{k}");
+    }
+    assert_eq!(cluster.owners(1, "pkgA"), Some(vec!["n3".to_owned()]));
+    let view = succeeds(&cluster, 1, "cmviewcl", &["-v", "-f", "line"]);
+    assert!(view.contains("member_timeout=4000000"), "{view}");
+
+    // n3 stops at once, its last heartbeats announcing the new lease: the others re-form
+    // without it and start pkgA only once its safety timer has killed it, never while its
+    // instance holds the package's lock.
+    cluster.signal(3, "STOP");
+    cluster.wait_for(BOUND, "n1 and n2 re-form without n3", |c| {
+        (1..=2).all(|k| {
+            c.members(k)
+                .is_some_and(|(m, e)| m.len() == 2 && e != epoch)
+        })
+    });
+    cluster.wait_for(BOUND, "n3 is killed by its safety timer", |c| {
+        c.exited(3)
+            .is_some_and(|status| std::os::unix::process::ExitStatusExt::signal(&status) == Some(9))
+    });
+    cluster.wait_for(BOUND, "pkgA starts on n1", |c| {
+        c.owners(1, "pkgA") == Some(vec!["n1".to_owned()])
+    });
+    assert_eq!(cluster.double_starts("pkgA"), Vec::<String>::new());
+}

@@ -145,9 +145,11 @@ pub struct Generation {
 }
 
 /// The cluster parameters a running cluster cannot change (cmapplyconf needs the cluster
-/// halted for them): the name, the nodes and their heartbeat networks, MEMBER_TIMEOUT, the
-/// address family and the cluster lock. The timing that makes fencing safe rests on them.
-/// Returns the parameters that differ.
+/// halted for them): the name, the nodes and their heartbeat networks, the address family
+/// and the cluster lock. MEMBER_TIMEOUT changes online: every node announces the lease and
+/// grace it takes with each heartbeat (core::Term), so the survivors' fence wait follows the
+/// timing the lost node had, whichever is in effect on them. Returns the parameters that
+/// differ.
 pub fn needs_halted_cluster(
     old: &cluster::ClusterConfig,
     new: &cluster::ClusterConfig,
@@ -176,9 +178,6 @@ pub fn needs_halted_cluster(
     };
     if heartbeats(old) != heartbeats(new) {
         differ.push("HEARTBEAT_IP");
-    }
-    if old.member_timeout != new.member_timeout {
-        differ.push("MEMBER_TIMEOUT");
     }
     let lock_luns = |c: &cluster::ClusterConfig| -> Vec<Option<std::path::PathBuf>> {
         c.nodes.iter().map(|n| n.lock_lun.clone()).collect()

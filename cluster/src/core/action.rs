@@ -159,6 +159,9 @@ pub struct QuorumServerRequest {
     pub id: u64,
     /// What is asked.
     pub kind: QuorumServerAsk,
+    /// The core's limit for the answer (the tie-break's, which follows MEMBER_TIMEOUT): a
+    /// later answer is ignored, so the client's steps need not wait longer.
+    pub timeout: Duration,
 }
 
 /// What a node asks the quorum server.

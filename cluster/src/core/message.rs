@@ -8,6 +8,7 @@ use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::Generation;
 use crate::packages::{Command, InstanceState, Order, PackageId, ResourceValue, Switching};
 use crate::status::Snapshot;
+use crate::timing::SAFETY_TIMEOUT_MAX;
 
 /// Every message travels in an envelope that says who sent it, in which life, to which life of
 /// the receiver, and under which configuration.
@@ -88,9 +89,9 @@ pub enum Message {
         view: View,
         /// The send time on the coordinator's clock, echoed in the acceptance.
         sent_at: Instant,
-        /// The grace the coordinator's safety timer takes after a lease based on that send
-        /// time (see [`Echo`]).
-        grace: Duration,
+        /// The lease and grace the coordinator takes from an echo of that send time (see
+        /// [`Term`]).
+        term: Term,
         /// The coordinator's installed membership: its earlier proposals above this epoch
         /// were never committed (a coordinator installs what it commits at once).
         installed: Epoch,
@@ -115,8 +116,8 @@ pub enum Message {
         echo: Echo,
         /// The send time on the member's clock, echoed in the commit.
         sent_at: Instant,
-        /// The grace that goes with that send time (see [`Echo`]).
-        grace: Duration,
+        /// The lease and grace that go with that send time (see [`Term`]).
+        term: Term,
         /// Every proposal this member accepted after its installed membership: each may
         /// have been committed, so the coordinator must hold quorum against each too.
         accepted: Vec<View>,
@@ -357,30 +358,55 @@ impl Message {
     }
 }
 
-/// A send time of a node, on its own clock, echoed back to it by a peer, with the grace the
-/// node announced with it: a node quorate until `lease` after an echo lets its safety timer
-/// run `grace` beyond that, and the peers that echoed it wait as long before taking its
-/// packages over (timing.rs).
+/// What a node announces with a send time: quorate until `lease` after an echo of it, the
+/// node lets its safety timer run `grace` beyond that, and the peers that echoed it wait as
+/// long (stretched by the clocks' drift) before taking its packages over (timing.rs).
 ///
-/// A node's `at + grace` never decreases from one send to the next: the grace falls back from
-/// the long one (a membership of even size with a tie-breaker, where a lease may lapse
-/// through a re-formation the node survives) at most as fast as time passes. So the last echo
-/// a survivor sent bounds every deadline the node could have set from an earlier one.
+/// Both come from the node's timing, and travel with the send time because that timing
+/// changes: MEMBER_TIMEOUT is changed online by cmapplyconf, and the grace is the long one
+/// only in a membership of even size with a tie-breaker. A node's `at + lease` and `at +
+/// grace` never decrease from one send to the next: after a change to shorter ones, each
+/// falls back at most as fast as time passes. So the last echo a survivor sent bounds every
+/// deadline the node could have set from an earlier one, whatever timing the survivor itself
+/// has in effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Term {
+    /// How long after the send time an echo of it keeps the node quorate.
+    pub lease: Duration,
+    /// How long after the end of that lease the node's safety timer may run.
+    pub grace: Duration,
+}
+
+impl Term {
+    /// The term as a peer believes it: no node of a valid configuration announces a lease
+    /// and grace beyond [`SAFETY_TIMEOUT_MAX`] (a larger one is damage, and would keep a
+    /// lost node's packages down for longer than any configuration allows).
+    pub fn bounded(self) -> Term {
+        let lease = self.lease.min(SAFETY_TIMEOUT_MAX);
+        Term {
+            lease,
+            grace: self.grace.min(SAFETY_TIMEOUT_MAX - lease),
+        }
+    }
+}
+
+/// A send time of a node, on its own clock, echoed back to it by a peer, with the term the
+/// node announced with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Echo {
     /// The send time, on the echoed node's clock.
     pub at: Instant,
-    /// The grace the echoed node announced with it.
-    pub grace: Duration,
+    /// The lease and grace the echoed node announced with it.
+    pub term: Term,
 }
 
-/// How long ago a member last echoed a node left out of a proposal, and the grace of that echo.
+/// How long ago a member last echoed a node left out of a proposal, and the term of that echo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Silence {
     /// Time since the echo left, on the reporting member's clock.
     pub elapsed: Duration,
-    /// The grace the echoed node announced with the send time echoed.
-    pub grace: Duration,
+    /// The lease and grace the echoed node announced with the send time echoed.
+    pub term: Term,
 }
 
 /// A heartbeat: liveness, the sender's view of the cluster, and the echo that renews the
@@ -392,9 +418,8 @@ pub struct Heartbeat {
     pub sequence: u64,
     /// The send time on the sender's clock, echoed back by the receiver.
     pub sent_at: Instant,
-    /// The grace the sender's safety timer takes after a lease based on this heartbeat's
-    /// echo (see [`Echo`]).
-    pub grace: Duration,
+    /// The lease and grace the sender takes from an echo of this heartbeat (see [`Term`]).
+    pub term: Term,
     /// The sender's phase.
     pub phase: Phase,
     /// The sender's installed membership epoch.
@@ -403,7 +428,7 @@ pub struct Heartbeat {
     pub members: NodeSet,
     /// The peers the sender has heard within MEMBER_TIMEOUT.
     pub reach: NodeSet,
-    /// The send time (receiver's clock) of the receiver's latest heartbeat, with its grace,
+    /// The send time (receiver's clock) of the receiver's latest heartbeat, with its term,
     /// when the sender is running in the same membership as the receiver.
     pub echo: Option<Echo>,
     /// The send time (receiver's clock) of the receiver's latest heartbeat that the sender

@@ -44,7 +44,7 @@ pub use action::{
     Action, Event, FenceReason, LockLoss, PackageChanges, Persisted, QuorumServerAnswer,
     QuorumServerAsk, QuorumServerRefusal, QuorumServerRequest, Taken,
 };
-pub use message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
+pub use message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, Term, View};
 pub(crate) use node::same_packages;
 pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker};
 pub use types::{Epoch, Incarnation, Instant, NodeId, NodeSet};

@@ -14,7 +14,7 @@ use super::action::{
 };
 use super::clique::Reachability;
 use super::message::WholeCopy;
-use super::message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, View};
+use super::message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, Term, View};
 use super::shared::{Entry, SharedError, SharedMap, Version};
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
@@ -68,6 +68,9 @@ pub struct Settings {
     pub config: Arc<ClusterConfig>,
     /// The package files the catalog was resolved from (cmapplyconf compares with them).
     pub packages: Arc<Vec<PackageConfig>>,
+    /// The least a pet must reach ahead (Timing::pet_horizon): what the watchdog device
+    /// needs, zero without one. A configuration change below it is refused.
+    pub pet_horizon_min: Duration,
     /// Rules broken on purpose, so the simulator can show that its checkers catch them.
     /// Always [`Sabotage::default`] (nothing broken) outside those tests.
     #[doc(hidden)]
@@ -110,6 +113,7 @@ impl Settings {
             catalog: Arc::new(Catalog::default()),
             config: Arc::new(config.clone()),
             packages: Arc::new(Vec::new()),
+            pet_horizon_min: Duration::ZERO,
             sabotage: Sabotage::default(),
         }
     }
@@ -253,15 +257,15 @@ struct Peer {
     network_down: Vec<bool>,
     sequence: u64,
     heartbeat: Option<Heartbeat>,
-    /// The peer's latest heartbeat send time (its clock) with its grace, echoed back to it.
+    /// The peer's latest heartbeat send time (its clock) with its term, echoed back to it.
     sent: Option<Echo>,
     /// When that heartbeat arrived (this node's clock).
     sent_heard: Option<Instant>,
     /// The latest of this node's send times the peer echoed while in our membership.
     echo: Option<Echo>,
     /// When this node last echoed the peer (at the latest, when the send time echoed
-    /// arrived), and the grace of that echo.
-    echo_sent: Option<(Instant, Duration)>,
+    /// arrived), and the term of that echo.
+    echo_sent: Option<(Instant, Term)>,
     /// The latest of this node's heartbeat send times that the peer's current life
     /// acknowledged (heard), whatever its phase.
     acked: Option<Instant>,
@@ -275,16 +279,16 @@ struct Peer {
 
 impl Peer {
     /// Records an echo of the peer's send time that arrived at `at` (this node's clock) with
-    /// `grace`. The echo kept is the one whose fence bound ends last: an echo of an earlier
+    /// `term`. The echo kept is the one whose fence bound ends last: an echo of an earlier
     /// send time (a heartbeat older than the acceptance the commit echoed) bounds nothing
     /// the later one does not.
-    fn note_echo(&mut self, timing: &Timing, at: Instant, grace: Duration) {
-        let end = |(at, grace): (Instant, Duration)| at + timing.fence_bound(grace);
+    fn note_echo(&mut self, timing: &Timing, at: Instant, term: Term) {
+        let end = |(at, term): (Instant, Term)| at + timing.fence_bound(term);
         if self
             .echo_sent
-            .is_none_or(|kept| end((at, grace)) >= end(kept))
+            .is_none_or(|kept| end((at, term)) >= end(kept))
         {
-            self.echo_sent = Some((at, grace));
+            self.echo_sent = Some((at, term));
         }
     }
 }
@@ -404,10 +408,14 @@ pub struct Node {
     /// When the safety timer resets this node unless petted (None: not armed).
     safety_deadline: Option<Instant>,
     last_pet: Instant,
-    /// The last time this node sent with the long grace (see [`Echo`]).
-    long_grace_at: Option<Instant>,
+    /// The latest ends of lease and of grace this node announced (`at + lease`, `at +
+    /// grace`): neither decreases (see [`Term`]).
+    announced: Option<(Instant, Instant)>,
+    /// The widest term of a timing that MEMBER_TIMEOUT replaced, and until when an echo
+    /// sent under it may still bound a fence wait.
+    replaced_term: Option<(Term, Instant)>,
     /// The earliest send time whose echo renews the lease in the installed membership: the
-    /// one the commit echoed (an echo of an older heartbeat carries the grace of the
+    /// one the commit echoed (an echo of an older heartbeat carries the term of the
     /// membership before).
     lease_floor: Instant,
     /// This node's acceptances of the proposals in `accepted_since`: the send time and grace
@@ -570,7 +578,8 @@ impl Node {
             reach_sent: (NodeSet::EMPTY, now),
             safety_deadline: None,
             last_pet: now,
-            long_grace_at: None,
+            announced: None,
+            replaced_term: None,
             lease_floor: Instant(0),
             acceptances: Vec::new(),
             deferred_commands: Vec::new(),
@@ -639,7 +648,7 @@ impl Node {
         // numbers them 1 and writes them again from a later generation before it starts).
         if let Some(config) = config {
             if config.number > node.settings.config_generation {
-                node.apply_generation(&config);
+                node.apply_generation(now, &config);
             }
         }
         // What this node left running detached is held here until it re-attaches it; what
@@ -1641,13 +1650,7 @@ impl Node {
         Catalog::resolve(cluster, packages).map_err(|e| Refusal::InvalidConfiguration {
             reason: e.to_string(),
         })?;
-        Timing::derive(cluster, "").map_err(|findings| Refusal::InvalidConfiguration {
-            reason: findings
-                .iter()
-                .map(|d| d.reason.clone())
-                .collect::<Vec<_>>()
-                .join("; "),
-        })?;
+        self.check_timing(cluster)?;
         if !self.halting_detached.is_empty() {
             return Err(Refusal::Halting);
         }
@@ -1668,7 +1671,7 @@ impl Node {
         if apply.waiting.is_empty() && !apply.committing {
             // Every node took the offer: in effect here first, then on every other node.
             let config = apply.config.clone();
-            self.take_halted_config(&config);
+            self.take_halted_config(now, &config);
             let others = self.others();
             if let Some(apply) = &mut self.halted_apply {
                 apply.committing = true;
@@ -1740,11 +1743,11 @@ impl Node {
     /// written (the next life reads them, sockets and all), then it is persisted and in
     /// effect. The same generation again (given again after a node missed it) only writes
     /// the files again.
-    fn take_halted_config(&mut self, config: &Arc<Generation>) {
+    fn take_halted_config(&mut self, now: Instant, config: &Arc<Generation>) {
         let same = config.number == self.settings.config_generation
             && self.in_effect(&config.cluster, &config.packages);
         if !same {
-            self.apply_generation(config);
+            self.apply_generation(now, config);
         }
         // A generation a proposal of the running cluster carried and this node accepted is
         // over: it is never taken at the next start in place of this one.
@@ -1808,7 +1811,7 @@ impl Node {
                     Some(config) if self.phase == Phase::Halted && !self.fenced => {
                         self.offered = None;
                         self.committed_offer = Some((from, life, serial));
-                        self.take_halted_config(&config);
+                        self.take_halted_config(now, &config);
                         None
                     }
                     // Taken already (the commit came again).
@@ -1944,6 +1947,32 @@ impl Node {
             .is_some_and(|(c, p)| c == cluster && same_packages(p, packages))
     }
 
+    /// Whether `cluster` gives a timing this node can run: one that makes fencing safe
+    /// (Timing::derive), and whose pets reach far enough ahead for the watchdog device when
+    /// the node has one.
+    fn check_timing(&self, cluster: &ClusterConfig) -> Result<(), Refusal> {
+        let timing =
+            Timing::derive(cluster, "").map_err(|findings| Refusal::InvalidConfiguration {
+                reason: findings
+                    .iter()
+                    .map(|d| d.reason.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            })?;
+        if timing.pet_horizon() < self.settings.pet_horizon_min {
+            return Err(Refusal::InvalidConfiguration {
+                reason: format!(
+                    "{} uses a watchdog device, which needs the safety timer to reach at least \
+                     {:.1} s ahead; with this MEMBER_TIMEOUT it would reach {:.2} s",
+                    self.settings.config.nodes[self.settings.me.index()].name,
+                    self.settings.pet_horizon_min.as_secs_f64(),
+                    timing.pet_horizon().as_secs_f64()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The refusals of cmapplyconf against the configuration in effect and the packages as
     /// this node knows them.
     fn check_apply(
@@ -1955,6 +1984,7 @@ impl Node {
         if !parameters.is_empty() {
             return Err(Refusal::NeedsHaltedCluster { parameters });
         }
+        self.check_timing(cluster)?;
         // Nothing applies while packages are detached (serviceguard.md 6.5), or while
         // members are detaching them.
         let old = self.packages.catalog();
@@ -2074,8 +2104,9 @@ impl Node {
     }
 
     /// A generation takes effect here: the catalog, the package manager and the timing
-    /// follow it (the timing's safety-critical inputs cannot change in a running cluster).
-    fn apply_generation(&mut self, config: &Arc<Generation>) {
+    /// follow it. A new MEMBER_TIMEOUT is announced from the next send time on; what was
+    /// announced and echoed before keeps its own term (see [`Term`]).
+    fn apply_generation(&mut self, now: Instant, config: &Arc<Generation>) {
         let Ok(catalog) = Catalog::resolve(&config.cluster, &config.packages) else {
             return;
         };
@@ -2097,7 +2128,21 @@ impl Node {
         }
         let catalog = Arc::new(catalog);
         if let Ok(timing) = Timing::derive(&config.cluster, "") {
-            self.settings.timing = timing;
+            let before = std::mem::replace(&mut self.settings.timing, timing);
+            if before.fence_bound_max() > timing.fence_bound_max() {
+                // MEMBER_TIMEOUT lowered: echoes this node sent under the old timing, and
+                // its own announcements, still count for as long as the old bound.
+                let until = now + before.fence_bound_max();
+                let term = before.term(true);
+                self.replaced_term = match self.replaced_term {
+                    Some((wider, later))
+                        if now < later && before.fence_bound(wider) > before.fence_bound(term) =>
+                    {
+                        Some((wider, later.max(until)))
+                    }
+                    _ => Some((term, until)),
+                };
+            }
         }
         self.settings.config = Arc::new(config.cluster.clone());
         self.settings.packages = Arc::new(config.packages.clone());
@@ -2495,7 +2540,10 @@ impl Node {
     /// Whether this node may act for the cluster now (start packages): it is running in a
     /// membership and its quorum lease holds (cluster.md S2).
     pub fn quorate(&self, now: Instant) -> bool {
-        self.phase == Phase::Running && self.quorate_until().is_some_and(|(until, _)| now < until)
+        self.phase == Phase::Running
+            && self
+                .quorate_until()
+                .is_some_and(|(until, _, _)| now < until)
     }
 
     /// The next action, in order.
@@ -2534,7 +2582,7 @@ impl Node {
             consider(Some(self.last_pet + timing.heartbeat_interval / 2));
             consider(Some(deadline));
         }
-        consider(self.quorate_until().map(|(until, _)| until));
+        consider(self.quorate_until().map(|(until, _, _)| until));
         consider(
             self.candidate
                 .as_ref()
@@ -2712,7 +2760,7 @@ impl Node {
                 epoch,
                 view,
                 sent_at,
-                grace,
+                term,
                 installed,
                 leavers,
                 config,
@@ -2723,7 +2771,7 @@ impl Node {
                 (view, leavers, config),
                 Echo {
                     at: sent_at,
-                    grace: grace.min(self.settings.timing.safety_grace),
+                    term: term.bounded(),
                 },
             ),
             Message::Accept {
@@ -2732,7 +2780,7 @@ impl Node {
                 silences,
                 echo,
                 sent_at,
-                grace,
+                term,
                 accepted,
                 configs,
             } => self.on_accept(
@@ -2745,7 +2793,7 @@ impl Node {
                     echo,
                     Echo {
                         at: sent_at,
-                        grace: grace.min(self.settings.timing.safety_grace),
+                        term: term.bounded(),
                     },
                     accepted,
                     configs,
@@ -2816,7 +2864,7 @@ impl Node {
                     && config.number > self.settings.config_generation
                     && self.check_config(&config)
                 {
-                    self.apply_generation(&config);
+                    self.apply_generation(now, &config);
                     self.actions.push_back(Action::Persist(self.persisted()));
                 }
             }
@@ -2963,7 +3011,7 @@ impl Node {
             // A peer has it in effect, so it was committed: a node outside any membership
             // takes it at once (a member takes it with the membership that carries it).
             if self.phase == Phase::Starting && config.number > self.settings.config_generation {
-                self.apply_generation(config);
+                self.apply_generation(now, config);
                 self.actions.push_back(Action::Persist(self.persisted()));
             }
         }
@@ -3355,7 +3403,7 @@ impl Node {
         for proposal in self.accepted_since.iter().chain(own) {
             unechoed = NodeSet(unechoed.0 | self.view.members.difference(proposal.members).0);
         }
-        let grace = self.grace_now(now, None);
+        let term = self.term_now(now, None);
         let packages = self.packages.report();
         let restarts = self.packages.restart_report();
         let failures: Vec<(PackageId, u64)> =
@@ -3392,12 +3440,12 @@ impl Node {
             if let Some(echo) = echo {
                 // The echoed send time is before its arrival: the silence counts from there.
                 let timing = self.settings.timing;
-                peer.note_echo(&timing, peer.sent_heard.unwrap_or(now), echo.grace);
+                peer.note_echo(&timing, peer.sent_heard.unwrap_or(now), echo.term);
             }
             let heartbeat = Heartbeat {
                 sequence: self.heartbeat_sequence,
                 sent_at: now,
-                grace,
+                term,
                 phase: self.phase,
                 epoch: self.view.epoch,
                 members: self.view.members,
@@ -3452,7 +3500,7 @@ impl Node {
         }
         peer.sent = Some(Echo {
             at: heartbeat.sent_at,
-            grace: heartbeat.grace.min(self.settings.timing.safety_grace),
+            term: heartbeat.term.bounded(),
         });
         peer.sent_heard = Some(now);
         let counts = matches!(self.phase, Phase::Running | Phase::Reforming)
@@ -3461,7 +3509,7 @@ impl Node {
             && self.view.has(from, peer.incarnation);
         if counts {
             if let Some(echo) = heartbeat.echo.filter(|e| e.at >= self.lease_floor) {
-                // The latest send time wins (its grace bounds the earlier ones').
+                // The latest send time wins (its term bounds the earlier ones').
                 if peer.echo.is_none_or(|e| echo.at > e.at) {
                     peer.echo = Some(echo);
                 }
@@ -3583,14 +3631,19 @@ impl Node {
     /// come from a majority of each such proposal, or a majority of the old membership that
     /// is a minority of the new one (echoing one another) would keep this node going after
     /// the new membership took over from it.
-    fn quorate_until(&self) -> Option<(Instant, Duration)> {
+    ///
+    /// Returns the lease's end, the grace after it and the send time it rests on.
+    fn quorate_until(&self) -> Option<(Instant, Duration, Instant)> {
         if !matches!(self.phase, Phase::Running | Phase::Reforming) {
             return None;
         }
         let me = self.settings.me;
         let life = self.incarnation;
-        let mut lease: Option<(Instant, Duration)> =
-            Some((Instant(u64::MAX), self.settings.timing.short_grace));
+        let mut lease: Option<(Instant, Duration, Instant)> = Some((
+            Instant(u64::MAX),
+            self.settings.timing.short_grace,
+            Instant(u64::MAX),
+        ));
         let bases = std::iter::once(&self.view).chain(
             self.accepted_since
                 .iter()
@@ -3601,7 +3654,8 @@ impl Node {
             if needed == 0 {
                 continue;
             }
-            // Only members of the installed membership echo in it.
+            // Only members of the installed membership echo in it. A later send time never
+            // has an earlier lease's end (see `Term`): the latest echoes end last.
             let mut echoes: Vec<Echo> = basis
                 .members
                 .iter()
@@ -3611,7 +3665,7 @@ impl Node {
             echoes.sort_unstable_by_key(|e| std::cmp::Reverse(e.at));
             let until = echoes
                 .get(needed - 1)
-                .map(|echo| (echo.at + self.settings.timing.lease, echo.grace));
+                .map(|echo| (echo.at + echo.term.lease, echo.term.grace, echo.at));
             lease = match (lease, until) {
                 (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
                 _ => None,
@@ -3640,26 +3694,63 @@ impl Node {
     /// majority echoed a send time at least this late), when the lease holds now. A
     /// membership of one needs no echo.
     fn lease_confirmed_from(&self, now: Instant) -> Option<Instant> {
-        let (until, _) = self.quorate_until().filter(|(until, _)| now < *until)?;
-        Some(Instant(until.0.saturating_sub(
-            u64::try_from(self.settings.timing.lease.as_nanos()).unwrap_or(u64::MAX),
-        )))
+        let (_, _, from) = self.quorate_until().filter(|(until, _, _)| now < *until)?;
+        Some(from)
     }
 
-    /// The grace to announce with a send time `now` (see [`Echo`]): the long one while the
-    /// installed membership, or `joining` (a proposal this node makes or accepts), has an
-    /// even size and a tie-breaker exists; after that it falls back to the short one no
-    /// faster than time passes, so that `now + grace` never decreases.
-    fn grace_now(&mut self, now: Instant, joining: Option<&View>) -> Duration {
+    /// The term to announce with a send time `now` (see [`Term`]). The lease is the
+    /// timing's. The grace is the long one while the installed membership, or `joining` (a
+    /// proposal this node makes or accepts), has an even size and a tie-breaker exists; after
+    /// that it falls back to the short one. Each falls back no faster than time passes, after
+    /// the membership shrank or MEMBER_TIMEOUT was lowered, so that neither `now + lease` nor
+    /// `now + grace` ever decreases.
+    fn term_now(&mut self, now: Instant, joining: Option<&View>) -> Term {
         let timing = self.settings.timing;
-        if self.long_grace_in(&self.view) || joining.is_some_and(|v| self.long_grace_in(v)) {
-            self.long_grace_at = Some(self.long_grace_at.map_or(now, |at| at.max(now)));
+        let long = self.long_grace_in(&self.view) || joining.is_some_and(|v| self.long_grace_in(v));
+        let term = timing.term(long);
+        let (lease_end, grace_end) = self.announced.unwrap_or((now, now));
+        let term = Term {
+            lease: term.lease.max(lease_end.saturating_since(now)),
+            grace: term.grace.max(grace_end.saturating_since(now)),
+        };
+        self.announced = Some((
+            lease_end.max(now + term.lease),
+            grace_end.max(now + term.grace),
+        ));
+        term
+    }
+
+    /// The longest fence bound an echo that this node sent may still need, and the widest
+    /// term it could have carried: the timing's, an earlier timing's while echoes sent under
+    /// it may still count (MEMBER_TIMEOUT lowered online), and those its peers announced
+    /// lately (a peer lowers its term no faster than time passes, see [`Term`]).
+    fn widest(&self, now: Instant) -> (Duration, Term) {
+        let timing = self.settings.timing;
+        let mut widest = (timing.fence_bound_max(), timing.term(true));
+        let mut consider = |term: Term| {
+            let bound = timing.fence_bound(term);
+            if bound > widest.0 {
+                widest = (bound, term);
+            }
+        };
+        if let Some((term, until)) = self.replaced_term {
+            if now < until {
+                consider(term);
+            }
         }
-        self.long_grace_at.map_or(timing.short_grace, |at| {
-            (at + timing.safety_grace)
-                .saturating_since(now)
-                .max(timing.short_grace)
-        })
+        for peer in &self.peers {
+            // The send time of `sent` is on the peer's clock: its arrival counts here.
+            let heard = peer
+                .sent_heard
+                .zip(peer.sent)
+                .map(|(at, sent)| (at, sent.term));
+            for (at, term) in [peer.echo_sent, heard].into_iter().flatten() {
+                if now < at + timing.fence_bound(term) {
+                    consider(term);
+                }
+            }
+        }
+        widest
     }
 
     fn pet(&mut self, now: Instant) {
@@ -3669,7 +3760,7 @@ impl Node {
         let timing = self.settings.timing;
         let due = now >= self.last_pet + timing.heartbeat_interval / 2;
         let lease = self.quorate_until();
-        if let Some((until, _)) = lease {
+        if let Some((until, _, _)) = lease {
             // Whether the lapse can be survived is the installed membership's to say, not the
             // echo's grace: a heartbeat sent just after a proposal of an even membership
             // carries a long grace already decaying (see `grace_now`), which is no reason to
@@ -3686,7 +3777,7 @@ impl Node {
                 return;
             }
         }
-        let Some((until, grace)) = lease.filter(|(until, _)| now < *until) else {
+        let Some((until, grace, _)) = lease.filter(|(until, _, _)| now < *until) else {
             return;
         };
         if due {
@@ -3871,7 +3962,6 @@ impl Node {
         view.epoch = epoch;
         self.promise(epoch);
         let silences = self.silences(now, &view);
-        let grace = self.grace_now(now, Some(&view));
         let mut accepted = NodeSet::EMPTY;
         accepted.insert(self.settings.me);
         let leavers = self.leavers(now).difference(view.members);
@@ -3949,15 +4039,19 @@ impl Node {
         if self.phase == Phase::Running {
             self.set_phase(Phase::Reforming);
         }
-        for member in NodeSet(view.members.0 | leavers.0).iter() {
-            if member != self.settings.me {
+        let mut to = NodeSet(view.members.0 | leavers.0);
+        to.remove(self.settings.me);
+        // Announced only to those who hear it: a membership of one echoes nothing.
+        if !to.is_empty() {
+            let term = self.term_now(now, Some(&view));
+            for member in to.iter() {
                 self.send(
                     member,
                     &Message::Propose {
                         epoch,
                         view: view.clone(),
                         sent_at: now,
-                        grace,
+                        term,
                         installed: self.view.epoch,
                         leavers,
                         config: config.clone(),
@@ -4144,18 +4238,17 @@ impl Node {
                 (
                     m,
                     self.view.incarnations[m.index()],
-                    echo_sent.map(|(at, grace)| Silence {
+                    echo_sent.map(|(at, term)| Silence {
                         elapsed: now.saturating_since(at),
-                        grace,
+                        term,
                     }),
                 )
             })
             .collect();
         // Lives still awaited from earlier re-formations travel on, so that every member
         // of the new membership (a joining coordinator too) knows them: a wait of `r` left
-        // is the silence `bound - r` under the long grace.
-        let timing = self.settings.timing;
-        let bound = timing.fence_bound_max();
+        // is the silence `bound - r` under the widest term.
+        let (bound, term) = self.widest(now);
         for &(node, incarnation, deadline) in &self.fence_waits {
             if !view.has(node, incarnation) {
                 let remaining = deadline.saturating_since(now);
@@ -4164,7 +4257,7 @@ impl Node {
                     incarnation,
                     Some(Silence {
                         elapsed: bound.saturating_sub(remaining),
-                        grace: timing.safety_grace,
+                        term,
                     }),
                 ));
             }
@@ -4275,8 +4368,8 @@ impl Node {
         // Another coordinator with a higher epoch: stand down.
         self.abandon_proposal();
         let silences = self.silences(now, &view);
-        let grace = self.grace_now(now, Some(&view));
-        self.acceptances.push((epoch, Echo { at: now, grace }));
+        let term = self.term_now(now, Some(&view));
+        self.acceptances.push((epoch, Echo { at: now, term }));
         let accepted_before = self.accepted_since.clone();
         let deadline =
             now + self.settings.timing.propose_timeout * 2 + self.settings.timing.lock_timeout;
@@ -4299,7 +4392,7 @@ impl Node {
         }
         let installed = self.view.epoch;
         let timing = self.settings.timing;
-        self.peers[from.index()].note_echo(&timing, now, proposed.grace);
+        self.peers[from.index()].note_echo(&timing, now, proposed.term);
         self.send(
             from,
             &Message::Accept {
@@ -4308,7 +4401,7 @@ impl Node {
                 silences,
                 echo: proposed,
                 sent_at: now,
-                grace,
+                term,
                 configs: self
                     .accepted_configs
                     .iter()
@@ -4393,13 +4486,12 @@ impl Node {
         (echoes, locks, leavers): (Vec<(NodeId, Echo)>, Vec<Epoch>, NodeSet),
     ) {
         let me = self.settings.me;
-        let longest = self.settings.timing.safety_grace;
         let echo: Vec<(NodeId, Echo)> = echoes
             .iter()
             .filter(|(node, _)| *node == me)
             .map(|(_, echo)| {
-                let grace = echo.grace.min(longest);
-                (from, Echo { grace, ..*echo })
+                let term = echo.term.bounded();
+                (from, Echo { term, ..*echo })
             })
             .collect();
         let matches = self
@@ -4541,6 +4633,7 @@ impl Node {
                     .push_back(Action::QuorumServer(QuorumServerRequest {
                         id,
                         kind: QuorumServerAsk::Acquire { instance, group },
+                        timeout: self.settings.timing.lock_timeout,
                     }));
                 LockKind::QuorumServer { id }
             }
@@ -4685,7 +4778,7 @@ impl Node {
                 continue;
             }
             let mut end = silence.map_or(0, |s| {
-                let bound = timing.fence_bound(s.grace.min(timing.safety_grace));
+                let bound = timing.fence_bound(s.term.bounded());
                 bound.as_nanos() as i128 - s.elapsed.as_nanos() as i128
             });
             if self.settings.sabotage.skip_fence_wait {
@@ -4720,7 +4813,7 @@ impl Node {
             })
             .collect();
         if let Some(earliest) = earlier_lives.into_iter().min() {
-            let bound = timing.fence_bound_max();
+            let (bound, _) = self.widest(now);
             let end = bound.as_nanos() as i128 - now.saturating_since(earliest).as_nanos() as i128;
             for entry in &mut ends {
                 entry.2 = entry.2.max(end);
@@ -4750,10 +4843,10 @@ impl Node {
                         leavers,
                     },
                 );
-                // The commit echoes the member's acceptance, with its grace.
+                // The commit echoes the member's acceptance, with its term.
                 if let Some((_, echo)) = proposal.sent.iter().find(|(n, _)| *n == member) {
                     let timing = self.settings.timing;
-                    self.peers[member.index()].note_echo(&timing, now, echo.grace);
+                    self.peers[member.index()].note_echo(&timing, now, echo.term);
                 }
             }
         }
@@ -4790,7 +4883,7 @@ impl Node {
             .map(|(_, config)| config.clone());
         if let Some(config) = config {
             if config.number != self.settings.config_generation {
-                self.apply_generation(&config);
+                self.apply_generation(now, &config);
             }
         }
         self.accepted_configs
@@ -4894,11 +4987,14 @@ impl Node {
             let echoed = echoes
                 .iter()
                 .max_by_key(|(_, echo)| echo.at)
-                .map_or((now, timing.short_grace), |(_, echo)| {
-                    (echo.at + timing.lease, echo.grace)
+                .map_or((now, timing.short_grace, now), |(_, echo)| {
+                    (echo.at + echo.term.lease, echo.term.grace, echo.at)
                 });
-            let (until, grace) = self.quorate_until().unwrap_or(echoed);
-            let deadline = until.min(now + timing.lease).max(now) + grace;
+            let (until, grace, _) = self.quorate_until().unwrap_or(echoed);
+            // Never beyond that echo's lease and grace, even when the commit came late (this
+            // node stalled): a deadline already passed resets the node at once, as the group
+            // counts it gone by then.
+            let deadline = until.min(now + timing.lease) + grace;
             self.actions.push_back(Action::ArmSafetyTimer { deadline });
             self.safety_deadline = Some(deadline);
             self.last_pet = now;
@@ -4934,7 +5030,7 @@ impl Node {
         fence_waits: Option<FenceWaits<'_>>,
         leavers: NodeSet,
     ) -> NodeSet {
-        let bound = self.settings.timing.fence_bound_max();
+        let (bound, _) = self.widest(now);
         let me = self.settings.me;
         let overdue: &[FenceWait] = fence_waits.map_or(&[], |(_, overdue)| overdue);
         let mut waits: Vec<(NodeId, Incarnation, Duration)> = match fence_waits {
@@ -5027,6 +5123,7 @@ impl Node {
             .push_back(Action::QuorumServer(QuorumServerRequest {
                 id,
                 kind: QuorumServerAsk::Ping,
+                timeout: self.settings.timing.lock_timeout,
             }));
     }
 

@@ -63,7 +63,7 @@ use super::auth::{Opener, Rejected, Sealer, PAYLOAD_MAX};
 use super::control::{self, ControlChannel, ControlSettings, ControlStatus, Route};
 use super::lock_lun::LockLun;
 use super::network::{self, Monitor, MonitorEvent, SubnetChange};
-use super::quorum_server::{ClientSettings, QuorumClient};
+use super::quorum_server::{ClientSettings, QuorumClient, STEP_TIMEOUT_MIN};
 use super::state_file;
 use super::supervisor::{Groups, Report, Supervisor};
 use super::watchdog::{self, SafetyTimer, SafetyTimers};
@@ -1133,7 +1133,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         fail(lines.join("\n"))
     })?;
     if fence.has_device() {
-        watchdog::check_horizon(watchdog::horizon(&timing)).or_else(fail)?;
+        watchdog::check_horizon(timing.pet_horizon()).or_else(fail)?;
     }
     let safety_timer = fence.describe();
     log.say(format_args!("safety timer: {safety_timer}"));
@@ -1150,6 +1150,10 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
     );
     settings.catalog = Arc::new(catalog);
     settings.packages = Arc::new(packages);
+    if fence.has_device() {
+        // cmapplyconf may lower MEMBER_TIMEOUT online: not below what the device serves.
+        settings.pet_horizon_min = watchdog::DEVICE_HORIZON_MIN;
+    }
     remove_stale_addresses(&log, &settings.packages, &persisted);
 
     // Sockets: one per heartbeat network, on this node's address for it.
@@ -1312,7 +1316,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
             &config.nodes[me.index()].name,
         );
         // The core's own limit for a tie-break; it ignores later answers.
-        client.timeout = settings.timing.lock_timeout.max(Duration::from_millis(200));
+        client.timeout = settings.timing.lock_timeout.max(STEP_TIMEOUT_MIN);
         client.reconnect_interval = (*polling_interval).min(Duration::from_secs(10));
         let inputs = inputs.clone();
         Some(

@@ -1048,6 +1048,9 @@ pub struct ClientSettings {
     pub reconnect_interval: Duration,
 }
 
+/// The shortest limit of a client step (connecting, the handshake, one answer).
+pub const STEP_TIMEOUT_MIN: Duration = Duration::from_millis(200);
+
 impl ClientSettings {
     /// Settings for node `node_name` of `cluster_name` reaching QS_HOST `host` (and QS_ADDR
     /// `alternate`), trusting the authority in `ca_cert`; 5 s steps, reconnecting every 10 s.
@@ -1171,6 +1174,9 @@ impl QuorumClient {
                     };
                     match next {
                         Ok(request) => {
+                            // The core's limit follows MEMBER_TIMEOUT, which cmapplyconf may
+                            // have changed since the client started.
+                            client.settings.timeout = request.timeout.max(STEP_TIMEOUT_MIN);
                             let result = client.request(request.kind);
                             let failure = result.as_ref().err().cloned();
                             answer(request.id, result);

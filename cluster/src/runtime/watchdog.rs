@@ -160,12 +160,6 @@ mod ioctl {
 /// scheduling.
 pub const DEVICE_HORIZON_MIN: Duration = Duration::from_millis(1500);
 
-/// How far ahead a healthy node's pets reach at the least: the lease and the short grace,
-/// less the age of the echo the lease counts from (up to two heartbeat intervals).
-pub fn horizon(timing: &crate::timing::Timing) -> Duration {
-    (timing.lease + timing.short_grace).saturating_sub(timing.heartbeat_interval * 2)
-}
-
 /// Whether pets that reach `horizon` ahead suit a watchdog device.
 pub fn check_horizon(horizon: Duration) -> Result<(), String> {
     if horizon < DEVICE_HORIZON_MIN {

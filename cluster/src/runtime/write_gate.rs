@@ -119,7 +119,7 @@ mod tests {
     use crate::core::shared::SharedMap;
     use crate::core::{
         Envelope, Epoch, Heartbeat, Incarnation, Instant, Leaving, NodeId, NodeSet, Persisted,
-        Phase,
+        Phase, Term,
     };
 
     fn send(message: Message) -> Action {
@@ -141,7 +141,10 @@ mod tests {
         send(Message::Heartbeat(Heartbeat {
             sequence,
             sent_at: Instant::from_nanos(0),
-            grace: Duration::from_secs(1),
+            term: Term {
+                lease: Duration::from_secs(11),
+                grace: Duration::from_secs(1),
+            },
             phase: Phase::Running,
             epoch: Epoch::NONE,
             members: NodeSet::EMPTY,

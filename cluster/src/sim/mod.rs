@@ -22,8 +22,8 @@ use rand_core::{RngCore, SeedableRng};
 use crate::config::cluster::parse;
 use crate::config::package::{parse as parse_package, PackageType};
 use crate::core::{
-    Action, Envelope, Event, Incarnation, Instant, Message, Node, NodeId, NodeSet, Persisted,
-    Phase, QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Taken, Tiebreaker,
+    Action, Echo, Envelope, Event, Incarnation, Instant, Message, Node, NodeId, NodeSet, Persisted,
+    Phase, QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Taken, Term, Tiebreaker,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, BLOCK_BYTES};
 use crate::packages::{
@@ -55,6 +55,8 @@ pub struct Options {
     pub reboot_after: Option<Duration>,
     /// Rules the cores break on purpose (checker tests only).
     pub sabotage: Sabotage,
+    /// What the nodes' watchdog devices need a pet to reach ahead (zero: no device).
+    pub pet_horizon_min: Duration,
     /// Package files (their text).
     pub packages: Vec<String>,
     /// Pass every message sent and every state persisted through the [`crate::wire`]
@@ -75,6 +77,7 @@ impl Options {
             drift_ppm: 500,
             reboot_after: None,
             sabotage: Sabotage::default(),
+            pet_horizon_min: Duration::ZERO,
             packages: Vec::new(),
             through_wire: false,
         }
@@ -246,11 +249,27 @@ pub struct NoticeRecord {
     pub notice: Notice,
 }
 
+/// The latest ends a node announced with its send times (see [`Simulation::check_announced`]).
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    lease: Instant,
+    grace: Instant,
+}
+
 /// The simulator.
 #[derive(Debug)]
 pub struct Simulation {
     options: Options,
     timing: Timing,
+    /// Per node: the life, and the latest ends (its clock) of lease (`at + lease`) and of
+    /// grace (`at + grace`) it announced in that life.
+    announced: Vec<Option<(Incarnation, Ends)>>,
+    /// Per node: the life, and the latest end (`at + lease + grace`, its clock) of the echoes
+    /// of its send times that peers sent it in that life. Its pets rest on those.
+    echoed: Vec<Option<(Incarnation, Instant)>>,
+    /// The timing in effect on the node whose actions are being performed, before the step
+    /// that produced them (a step may announce under one timing and then change it).
+    timing_before_step: Option<Timing>,
     settings: Vec<Settings>,
     now: u64,
     rng: ChaCha8Rng,
@@ -346,6 +365,7 @@ impl Simulation {
                 let mut settings =
                     Settings::from_config(&config, timing, NodeId(n as u32), 1, rng.next_u64());
                 settings.sabotage = options.sabotage;
+                settings.pet_horizon_min = options.pet_horizon_min;
                 settings.catalog = catalog.clone();
                 settings.packages = Arc::new(packages.clone());
                 settings
@@ -396,6 +416,9 @@ impl Simulation {
                 ..QuorumServerModel::default()
             },
             timing,
+            announced: vec![None; settings.len()],
+            echoed: vec![None; settings.len()],
+            timing_before_step: None,
             settings,
             now: 0,
             rng,
@@ -880,6 +903,7 @@ impl Simulation {
         let Some(core) = sim_node.core.as_mut() else {
             return;
         };
+        let before = Timing::derive(&core.settings().config, "").ok();
         input(core, local);
         if core.quorate(local) {
             sim_node.quorate_once = true;
@@ -890,12 +914,15 @@ impl Simulation {
         }
         let timeout = core.poll_timeout();
         let incarnation = sim_node.incarnation;
+        self.timing_before_step = before;
         for action in actions {
             if self.nodes[node.index()].life == Life::Down {
+                self.timing_before_step = None;
                 return;
             }
             self.perform(node, incarnation, action);
         }
+        self.timing_before_step = None;
         let sim_node = &mut self.nodes[node.index()];
         if sim_node.life == Life::Down {
             return;
@@ -943,6 +970,37 @@ impl Simulation {
                 } else {
                     envelope
                 };
+                let term = match &envelope.message {
+                    Message::Heartbeat(heartbeat) => Some((heartbeat.sent_at, heartbeat.term)),
+                    Message::Propose { sent_at, term, .. }
+                    | Message::Accept { sent_at, term, .. } => Some((*sent_at, *term)),
+                    _ => None,
+                };
+                if let Some((at, term)) = term {
+                    self.check_announced(node, incarnation, at, term);
+                }
+                let echoes: Vec<Echo> = match &envelope.message {
+                    Message::Heartbeat(heartbeat) => heartbeat.echo.into_iter().collect(),
+                    Message::Accept { echo, .. } => vec![*echo],
+                    Message::Commit { echoes, .. } => echoes
+                        .iter()
+                        .filter(|(n, _)| *n == to)
+                        .map(|(_, echo)| *echo)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                if let Some(end) = echoes
+                    .iter()
+                    .map(|e| e.at + e.term.lease + e.term.grace)
+                    .max()
+                {
+                    let life = self.nodes[to.index()].incarnation;
+                    let slot = &mut self.echoed[to.index()];
+                    *slot = Some(match *slot {
+                        Some((l, before)) if l == life => (life, before.max(end)),
+                        _ => (life, end),
+                    });
+                }
                 self.send(node, to, network, envelope);
             }
             Action::Persist(state) => {
@@ -971,7 +1029,7 @@ impl Simulation {
                 self.nodes[node.index()].shared = map;
             }
             Action::ArmSafetyTimer { deadline } | Action::PetSafetyTimer { deadline } => {
-                self.check_safety_deadline(node, deadline);
+                self.check_safety_deadline(node, incarnation, deadline);
                 self.nodes[node.index()].watchdog = Some(deadline);
                 self.schedule_watchdog(node, incarnation);
             }
@@ -1076,18 +1134,70 @@ impl Simulation {
         );
     }
 
-    /// S3, first half: a node that loses quorum is reset within the lease and the grace, so
-    /// no pet may set the safety timer further out than that: those of the timing of the
-    /// configuration in effect on it (a cmapplyconf with the cluster halted may have changed
+    /// The timing of the configuration in effect on `node` (cmapplyconf may have changed
     /// MEMBER_TIMEOUT since the simulation began).
-    fn check_safety_deadline(&mut self, node: NodeId, deadline: Instant) {
-        let local = local_time(&self.nodes[node.index()], self.now);
-        let timing = self.nodes[node.index()]
+    fn timing_of(&self, node: NodeId) -> Timing {
+        self.nodes[node.index()]
             .core
             .as_ref()
             .and_then(|core| Timing::derive(&core.settings().config, "").ok())
-            .unwrap_or(self.timing);
-        let furthest = local + timing.lease + timing.safety_grace;
+            .unwrap_or(self.timing)
+    }
+
+    /// S3, first half, what the survivors rely on: a node announces with each send time at
+    /// most the lease and the grace of the timing in effect on it, or, after a change to a
+    /// shorter one, no later an end of either than it announced before (core::Term).
+    fn check_announced(&mut self, node: NodeId, incarnation: Incarnation, at: Instant, term: Term) {
+        let timing = self.timing_of(node);
+        let before = self.announced[node.index()]
+            .filter(|(life, _)| *life == incarnation)
+            .map(|(_, ends)| ends);
+        let ends = Ends {
+            lease: at + term.lease,
+            grace: at + term.grace,
+        };
+        let step = self.timing_before_step.unwrap_or(timing);
+        let lease_allowed = (at + timing.lease.max(step.lease)).max(before.map_or(at, |b| b.lease));
+        let grace_allowed =
+            (at + timing.safety_grace.max(step.safety_grace)).max(before.map_or(at, |b| b.grace));
+        if (ends.lease > lease_allowed || ends.grace > grace_allowed) && self.violation.is_none() {
+            self.violation = Some(Violation {
+                invariant: "S3",
+                detail: format!(
+                    "{node} announced a lease of {:.3} s and a grace of {:.3} s, beyond its \
+                     timing's ({:.3} s, {:.3} s) and beyond what it announced before",
+                    term.lease.as_secs_f64(),
+                    term.grace.as_secs_f64(),
+                    timing.lease.as_secs_f64(),
+                    timing.safety_grace.as_secs_f64(),
+                ),
+                at_seconds: Duration::from_nanos(self.now).as_secs_f64(),
+                seed: self.options.seed,
+            });
+        }
+        let ends = before.map_or(ends, |b| Ends {
+            lease: b.lease.max(ends.lease),
+            grace: b.grace.max(ends.grace),
+        });
+        self.announced[node.index()] = Some((incarnation, ends));
+    }
+
+    /// S3, first half: a node that loses quorum is reset within the lease and the grace, so
+    /// no pet may set the safety timer further out than the lease and grace of an echo the
+    /// node was sent (each the term it announced with the send time echoed, which the
+    /// survivors wait for); without one, than the short grace from now. A membership of one
+    /// needs no echo: its pets reach its timing's lease and grace from now.
+    fn check_safety_deadline(&mut self, node: NodeId, incarnation: Incarnation, deadline: Instant) {
+        let local = local_time(&self.nodes[node.index()], self.now);
+        let timing = self.timing_of(node);
+        let furthest = if self.members(node).len() <= 1 {
+            local + timing.lease + timing.safety_grace
+        } else {
+            let echoed = self.echoed[node.index()]
+                .filter(|(life, _)| *life == incarnation)
+                .map(|(_, end)| end);
+            (local + timing.short_grace).max(echoed.unwrap_or(local))
+        };
         if deadline > furthest && self.violation.is_none() {
             self.violation = Some(Violation {
                 invariant: "S3",
@@ -1251,6 +1361,30 @@ impl Simulation {
         let mut answer = Err(Refusal::ClusterNotRunning);
         self.run_core(node, |core, now| {
             answer = core.handle_apply(now, base, cluster, packages);
+        });
+        answer
+    }
+
+    /// cmapplyconf on `node` of the configuration it has in effect with MEMBER_TIMEOUT
+    /// `timeout` (the rest unchanged).
+    pub fn apply_member_timeout(
+        &mut self,
+        node: NodeId,
+        timeout: Duration,
+    ) -> Result<Taken, Refusal> {
+        let Some(core) = self.nodes[node.index()]
+            .core
+            .as_ref()
+            .filter(|_| self.nodes[node.index()].life == Life::Up)
+        else {
+            return Err(Refusal::ClusterNotRunning);
+        };
+        let mut cluster = (*core.settings().config).clone();
+        cluster.member_timeout = timeout;
+        let packages = (*core.settings().packages).clone();
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, now| {
+            answer = core.handle_apply(now, None, cluster, packages);
         });
         answer
     }

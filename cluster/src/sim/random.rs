@@ -156,8 +156,21 @@ fn apply_random(sim: &mut Simulation, nodes: usize) {
             "package_name extra\nnode_name *\nservice_name s\nservice_cmd /bin/s\n".to_owned(),
         );
     }
+    // Now and then MEMBER_TIMEOUT changes too (3 or 5 s, as the seeds draw it), drawn
+    // apart from the run's randomness so that each seed's schedule stays what it was.
+    let mut own = ChaCha8Rng::seed_from_u64(sim.seed() ^ sim.now().as_nanos() as u64 ^ 0x4d54);
+    let cluster = (own.next_u64() % 3 == 0).then(|| {
+        let timeout = Duration::from_secs(if own.next_u64() % 2 == 0 { 3 } else { 5 });
+        super::cluster_file(&sim.options).replace(
+            &format!(
+                "MEMBER_TIMEOUT {}\n",
+                sim.options.member_timeout.as_micros()
+            ),
+            &format!("MEMBER_TIMEOUT {}\n", timeout.as_micros()),
+        )
+    });
     if sim.life(node) == Life::Up {
-        let _ = sim.apply(node, None, &files);
+        let _ = sim.apply(node, cluster.as_deref(), &files);
     }
 }
 
@@ -297,6 +310,17 @@ fn random_node(sim: &mut Simulation, nodes: usize) -> NodeId {
 
 fn inject(sim: &mut Simulation, nodes: usize, paused: &mut Vec<NodeId>) {
     let member_timeout = sim.timing().member_timeout;
+    // One fault in eight comes with an online change of MEMBER_TIMEOUT (3 or 5 s, as the
+    // seeds draw it), drawn apart from the run's randomness so that a seed's faults stay
+    // the ones it drew before this was added.
+    let mut own = ChaCha8Rng::seed_from_u64(sim.seed() ^ sim.now().as_nanos() as u64 ^ 0x4d54);
+    if own.next_u64() % 8 == 0 {
+        let node = NodeId((own.next_u64() % nodes as u64) as u32);
+        let timeout = Duration::from_secs(if own.next_u64() % 2 == 0 { 3 } else { 5 });
+        // Refusals (a node down, a change under way) are answers like any other here.
+        let r = sim.apply_member_timeout(node, timeout);
+        eprintln!("MTCHANGE {}", r.is_ok());
+    }
     match sim.random(16) {
         0 => {
             let node = random_node(sim, nodes);
