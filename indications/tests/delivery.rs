@@ -730,3 +730,55 @@ async fn one_by_one_after_a_refused_batch(reset: bool) {
     stop.send(true).unwrap();
     assert_eq!(task.await.unwrap(), Outcome::Stopped);
 }
+
+/// A listener that was down comes back within the retry interval: the next indication
+/// raised brings the retry forward, and the backlog, then the new one, arrive in order well
+/// before the interval (two minutes here) would have ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_indication_brings_the_retry_forward_after_an_outage() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&dir.path().join("o.redb"), CAPACITY).unwrap();
+    // An address nothing listens on yet: connections are refused.
+    let address = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (stop, stats, task) = start(
+        &outbox,
+        &format!("http://{address}/cimlistener"),
+        &ClientTlsSettings::default(),
+        Policy {
+            retry_interval: Duration::from_secs(120),
+            ..Policy::default()
+        },
+    );
+    batch(&outbox, "dest", 0..2).await;
+    let deadline = Instant::now() + DEADLINE;
+    while stats
+        .failed_attempts
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(stats.failing.load(std::sync::atomic::Ordering::Relaxed));
+    // The listener is back; nothing is sent to it until an indication comes (the retry
+    // interval runs), then everything goes.
+    let received = Received::default();
+    serve(
+        TcpListener::bind(address).await.unwrap(),
+        None,
+        received.clone(),
+    );
+    batch(&outbox, "dest", 2..3).await;
+    let bodies = wait_for(&received, 3).await;
+    let context = outbox.info("dest").unwrap().context;
+    let wanted: Vec<String> = (0..3).map(|k| format!("{context} {k} event{k}")).collect();
+    assert_eq!(bodies, wanted);
+    assert_eq!(delivered(&stats, 3).await, 3);
+    assert!(!stats.failing.load(std::sync::atomic::Ordering::Relaxed));
+    stop.send(true).unwrap();
+    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+}
