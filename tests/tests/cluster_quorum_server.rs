@@ -8,6 +8,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use cimguard_cluster::runtime::daemon::{FileText, Reply, Request};
 use cimguard_tests::agent::binary;
 use cimguard_tests::cluster::TestCluster;
 
@@ -185,7 +186,43 @@ fn scenarios_12_and_13_a_quorum_server_down_is_reported_and_a_split_then_halts_b
     cluster.wait_for(BOUND, "both see the quorum server up", |c| {
         (1..=2).all(|k| quorum_server_status(c, k).as_deref() == Some("up"))
     });
+    // cmcheckconf -C and cmapplyconf -C of the cluster file check that the quorum server
+    // answers (serviceguard.md 4.2): now it does.
+    let file = FileText {
+        name: "cluster.ascii".into(),
+        text: std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap(),
+    };
+    let check = |cluster: &TestCluster| {
+        cluster.request(
+            1,
+            &Request::CheckApply {
+                cluster: Some(file.clone()),
+                packages: Vec::new(),
+            },
+        )
+    };
+    assert_eq!(check(&cluster), Ok(Reply::Done));
     drop(server);
+    // With it down, both fail at once, saying why; the cluster runs on.
+    match check(&cluster) {
+        Ok(Reply::Refused(why)) => assert!(
+            why.contains("the quorum server 10.90.0.100 does not answer n1"),
+            "{why}"
+        ),
+        other => panic!("cmcheckconf -C with the quorum server down: {other:?}"),
+    }
+    let applied = cluster.request(
+        1,
+        &Request::Apply {
+            cluster: Some(file.clone()),
+            packages: Vec::new(),
+            base: None,
+        },
+    );
+    assert!(
+        matches!(&applied, Ok(Reply::Refused(why)) if why.contains("does not answer")),
+        "{applied:?}"
+    );
     // Noticed at the next poll (QS_POLLING_INTERVAL 10 s); the cluster runs on undisturbed.
     cluster.wait_for(BOUND, "both see the quorum server down", |c| {
         (1..=2).all(|k| quorum_server_status(c, k).as_deref() == Some("down"))

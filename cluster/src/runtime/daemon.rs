@@ -73,7 +73,7 @@ use crate::config::package::{self, PackageConfig};
 use crate::config::Severity;
 use crate::core::{
     Action, Envelope, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase,
-    QuorumServerAnswer, QuorumServerRequest, Settings, Taken,
+    QuorumServerAnswer, QuorumServerAsk, QuorumServerRefusal, QuorumServerRequest, Settings, Taken,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, IoId};
 use crate::packages::{
@@ -1336,6 +1336,10 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
     std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600))
         .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
+    let quorum_check = Arc::new(QuorumCheck {
+        ca: options.state_dir.join("qs-ca.pem"),
+        me: config.nodes[me.index()].name.clone(),
+    });
     {
         let inputs = inputs.clone();
         let log = log.clone();
@@ -1360,10 +1364,11 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
                     let log = log.clone();
                     let count = open.clone();
                     let counters = counters.clone();
+                    let quorum_check = quorum_check.clone();
                     let spawned = thread::Builder::new()
                         .name("cmcld-admin-conn".into())
                         .spawn(move || {
-                            if let Err(e) = serve_admin(stream, &inputs, &counters) {
+                            if let Err(e) = serve_admin(stream, &inputs, &counters, &quorum_check) {
                                 log.say(format_args!("admin connection: {e}"));
                             }
                             count.fetch_sub(1, Ordering::SeqCst);
@@ -1598,6 +1603,7 @@ fn serve_admin(
     stream: UnixStream,
     inputs: &mpsc::Sender<Input>,
     counters: &Counters,
+    quorum_check: &QuorumCheck,
 ) -> io::Result<()> {
     stream.set_read_timeout(Some(ADMIN_IDLE))?;
     let mut reader = BufReader::new(stream.try_clone()?).take(0);
@@ -1620,10 +1626,21 @@ fn serve_admin(
                 halt_with_dependents(inputs, counters, &package, &mut Vec::new())
             }
             Ok(Request::CheckApply { cluster, packages }) => {
-                check_apply(inputs, counters, cluster, &packages)
+                check_apply(inputs, counters, quorum_check, cluster, &packages)
             }
             Ok(Request::Preview { commands }) => preview(inputs, &commands),
             Ok(Request::PreviewRunCluster { nodes }) => preview_run_cluster(inputs, nodes),
+            Ok(Request::Apply {
+                cluster: Some(ref file),
+                ..
+            }) if quorum_check.applies_to(file) => match quorum_check.ask(file) {
+                Err(refusal) => Reply::Refused(refusal),
+                Ok(()) => {
+                    let request =
+                        serde_json::from_str::<Request>(line.trim()).expect("parsed above");
+                    ask(inputs, counters, request)
+                }
+            },
             Ok(request) => {
                 let (reply, answer) = mpsc::channel();
                 if inputs.send(Input::Admin { request, reply }).is_err() {
@@ -1673,6 +1690,75 @@ fn name_nodes(text: &str, names: &[String]) -> String {
     out
 }
 
+/// cmcheckconf -C and cmapplyconf -C of a cluster file whose tie-breaker is a quorum server
+/// fail while it does not answer this node (serviceguard.md 4.2): a cluster configured so
+/// could not break a tie. Asked on the admin connection's thread, never the timing thread.
+struct QuorumCheck {
+    /// The authority the quorum server's certificate must chain to (the node's).
+    ca: PathBuf,
+    /// This node's NODE_NAME.
+    me: String,
+}
+
+impl QuorumCheck {
+    /// How long each step (connecting to an address, the handshake, the answer) may take.
+    const STEP: Duration = Duration::from_secs(3);
+
+    /// Whether `file` parses and names a quorum server (one that does not parse is refused
+    /// with its findings by the check that follows).
+    fn applies_to(&self, file: &FileText) -> bool {
+        cluster::parse(&file.text, &file.name)
+            .is_ok_and(|checked| matches!(checked.config.lock, ClusterLock::QuorumServer { .. }))
+    }
+
+    /// Pings the quorum server `file` names (QS_HOST, then QS_ADDR) as this node of that
+    /// cluster; the refusal to give when it does not answer or refuses this node.
+    fn ask(&self, file: &FileText) -> Result<(), String> {
+        let Ok(checked) = cluster::parse(&file.text, &file.name) else {
+            return Ok(());
+        };
+        let ClusterLock::QuorumServer {
+            host, alternate, ..
+        } = &checked.config.lock
+        else {
+            return Ok(());
+        };
+        let named = match alternate {
+            Some(alternate) => format!("{host} (or {alternate})"),
+            None => host.clone(),
+        };
+        let mut settings = ClientSettings::new(
+            host,
+            alternate.as_deref(),
+            self.ca.clone(),
+            &checked.config.name,
+            &self.me,
+        );
+        settings.timeout = Self::STEP;
+        let answer = QuorumClient::new(settings)
+            .map_err(|e| format!("{}: {e}", self.ca.display()))
+            .and_then(|mut client| client.request(QuorumServerAsk::Ping));
+        match answer {
+            Ok(QuorumServerAnswer::Refused(why)) => Err(format!(
+                "the quorum server {named} refuses {}: {} (its qs_authfile must list every \
+                 node)",
+                self.me,
+                match why {
+                    QuorumServerRefusal::AccessDenied => "access denied",
+                    QuorumServerRefusal::UnsupportedVersion => "unsupported version",
+                    QuorumServerRefusal::Other => "refused",
+                }
+            )),
+            Ok(_) => Ok(()),
+            Err(error) => Err(format!(
+                "the quorum server {named} does not answer {}: {error}; a cluster file naming \
+                 it is checked and applied only while it runs",
+                self.me
+            )),
+        }
+    }
+}
+
 /// One request to the timing thread, answered within 30 s (the reply is used here, so it
 /// counts as written).
 fn ask(inputs: &mpsc::Sender<Input>, counters: &Counters, request: Request) -> Reply {
@@ -1705,9 +1791,15 @@ fn ask_with(
 fn check_apply(
     inputs: &mpsc::Sender<Input>,
     counters: &Counters,
+    quorum_check: &QuorumCheck,
     cluster: Option<FileText>,
     packages: &[FileText],
 ) -> Reply {
+    if let Some(file) = cluster.as_ref().filter(|f| quorum_check.applies_to(f)) {
+        if let Err(refusal) = quorum_check.ask(file) {
+            return Reply::Refused(refusal);
+        }
+    }
     let (reply, answer) = mpsc::channel();
     if inputs.send(Input::ConfigInEffect { reply }).is_err() {
         return Reply::Error("the daemon is stopping".into());
