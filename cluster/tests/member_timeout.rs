@@ -186,3 +186,113 @@ fn a_member_timeout_the_watchdog_device_cannot_serve_is_refused() {
     // 3 s reaches 1.5 s ahead: enough.
     change(&mut sim, &options, Duration::from_secs(3));
 }
+
+/// Four nodes with a lock LUN, MEMBER_TIMEOUT lowered from 8 to 6 s: n4 holds pkgM and
+/// takes the change, but from then on hears neither n1 (the coordinator) nor n3, so its
+/// pets rest on the echo the commit carried, of its acceptance under the old timing. Then
+/// n4 hangs and n1 crashes. n2 and n3 must wait for n4's timer by the echoes they sent,
+/// whose lease is shorter and grace longer: the end of both must not come earlier.
+#[test]
+fn a_falling_lease_never_ends_lease_and_grace_earlier() {
+    for phase in (0..1000).step_by(50) {
+        let mut options = Options::new(4, 200);
+        options.member_timeout = Duration::from_secs(8);
+        options.tiebreaker = cimguard_cluster::core::Tiebreaker::LockLun;
+        options.packages = vec![package("pkgM", &[4, 2, 3, 1])];
+        let mut sim = Simulation::new(options.clone());
+        sim.start_all();
+        assert!(sim
+            .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3]))
+                && s.running_on("pkgM") == set(&[3]))
+            .unwrap());
+        sim.run_for(seconds(5) + Duration::from_millis(phase))
+            .unwrap();
+        let generation = sim.generation(NodeId(3)).unwrap();
+        let text = with_member_timeout(&options, Duration::from_secs(6));
+        sim.apply(NodeId(1), Some(&text), &options.packages)
+            .expect("applied");
+        assert!(sim
+            .run_until(seconds(30), |s| s.generation(NodeId(3)) > Some(generation))
+            .unwrap());
+        sim.cut_oneway(NodeId(0), NodeId(3));
+        sim.cut_oneway(NodeId(2), NodeId(3));
+        sim.run_for(Duration::from_millis(1800))
+            .unwrap_or_else(|v| panic!("phase {phase} ms: {v:?}"));
+        if sim.life(NodeId(3)) != cimguard_cluster::sim::Life::Up {
+            continue;
+        }
+        sim.pause(NodeId(3));
+        sim.crash(NodeId(0));
+        let survivors = set(&[1, 2]);
+        let taken = sim
+            .run_until(seconds(180), |s| {
+                let on = s.running_on("pkgM");
+                on != NodeSet::EMPTY && on.difference(survivors).is_empty()
+            })
+            .unwrap_or_else(|v| panic!("phase {phase} ms: {v:?}"));
+        assert!(taken, "phase {phase} ms: pkgM was not taken over");
+    }
+}
+
+/// A member that lies (or a damaged heartbeat that passed the seal) echoes a send time this
+/// node never made, with a huge term: the echo is dropped, and an echo of a real send time
+/// counts with no wider a term than the node announced. Its safety timer stays where the
+/// echoes of its own announcements put it (S3 checks each pet against those).
+#[test]
+fn a_forged_echo_cannot_push_the_safety_timer_out() {
+    use cimguard_cluster::core::{
+        cluster_id, Echo, Envelope, Heartbeat, Instant, Leaving, Message, Phase, Term,
+    };
+    let mut options = Options::new(3, 7);
+    options.packages = vec![package("pkgM", &[1, 2, 3])];
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    for at in [Instant(u64::MAX / 4), Instant(1)] {
+        let target = sim.core(NodeId(0)).unwrap();
+        let view = target.view().clone();
+        let to_incarnation = target.incarnation();
+        let from = sim.core(NodeId(1)).unwrap();
+        let envelope = Envelope {
+            cluster_id: cluster_id("simulated"),
+            config_generation: from.settings().config_generation,
+            from: NodeId(1),
+            from_incarnation: from.incarnation(),
+            to_incarnation,
+            message: Message::Heartbeat(Heartbeat {
+                sequence: 1 << 40,
+                sent_at: Instant(1),
+                term: Term {
+                    lease: seconds(11),
+                    grace: seconds(1),
+                },
+                phase: Phase::Running,
+                epoch: view.epoch,
+                members: view.members,
+                reach: view.members,
+                echo: Some(Echo {
+                    at,
+                    term: Term {
+                        lease: seconds(11),
+                        grace: seconds(500),
+                    },
+                }),
+                heard: None,
+                packages: Vec::new(),
+                restarts: Vec::new(),
+                failures: Vec::new(),
+                resources: Vec::new(),
+                switching: Vec::new(),
+                switching_version: (0, 0),
+                executed: (0, 0),
+                leaving: Leaving::No,
+            }),
+        };
+        sim.forge(NodeId(0), 0, envelope);
+        sim.run_for(seconds(2))
+            .unwrap_or_else(|v| panic!("echo of {at:?}: {v:?}"));
+    }
+}

@@ -364,11 +364,12 @@ impl Message {
 ///
 /// Both come from the node's timing, and travel with the send time because that timing
 /// changes: MEMBER_TIMEOUT is changed online by cmapplyconf, and the grace is the long one
-/// only in a membership of even size with a tie-breaker. A node's `at + lease` and `at +
-/// grace` never decrease from one send to the next: after a change to shorter ones, each
-/// falls back at most as fast as time passes. So the last echo a survivor sent bounds every
-/// deadline the node could have set from an earlier one, whatever timing the survivor itself
-/// has in effect.
+/// only in a membership of even size with a tie-breaker. None of a node's `at + lease`, `at +
+/// grace` and `at + lease + grace` decreases from one send to the next: after a change to
+/// shorter ones, each falls back at most as fast as time passes (the grace making up for a
+/// lease that falls back). So the last echo a survivor sent bounds every deadline the node
+/// could have set from an earlier one, whatever timing the survivor itself has in effect. A
+/// node takes an echo of its own send time with no wider a term than it announced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Term {
     /// How long after the send time an echo of it keeps the node quorate.

@@ -293,6 +293,17 @@ impl Peer {
     }
 }
 
+/// What a node announced with its send times so far: the last send time, and the latest
+/// ends of lease (`at + lease`), of grace (`at + grace`) and of both (`at + lease + grace`).
+/// None decreases (see [`Term`]).
+#[derive(Debug, Clone, Copy)]
+struct Announced {
+    last: Instant,
+    lease: Instant,
+    grace: Instant,
+    both: Instant,
+}
+
 /// A proposal this node coordinates.
 #[derive(Debug)]
 struct Proposal {
@@ -408,9 +419,8 @@ pub struct Node {
     /// When the safety timer resets this node unless petted (None: not armed).
     safety_deadline: Option<Instant>,
     last_pet: Instant,
-    /// The latest ends of lease and of grace this node announced (`at + lease`, `at +
-    /// grace`): neither decreases (see [`Term`]).
-    announced: Option<(Instant, Instant)>,
+    /// What this node announced with its send times so far (see [`Term`]).
+    announced: Option<Announced>,
     /// The widest term of a timing that MEMBER_TIMEOUT replaced, and until when an echo
     /// sent under it may still bound a fence wait.
     replaced_term: Option<(Term, Instant)>,
@@ -3484,7 +3494,14 @@ impl Node {
         heard.is_some_and(|at| now < at + self.settings.timing.member_timeout)
     }
 
-    fn on_heartbeat(&mut self, now: Instant, network: usize, from: NodeId, heartbeat: Heartbeat) {
+    fn on_heartbeat(
+        &mut self,
+        now: Instant,
+        network: usize,
+        from: NodeId,
+        mut heartbeat: Heartbeat,
+    ) {
+        heartbeat.echo = heartbeat.echo.and_then(|echo| self.own_echo(echo));
         let peer = &mut self.peers[from.index()];
         if let Some(slot) = peer.last_heard_network.get_mut(network) {
             *slot = Some(now);
@@ -3639,11 +3656,9 @@ impl Node {
         }
         let me = self.settings.me;
         let life = self.incarnation;
-        let mut lease: Option<(Instant, Duration, Instant)> = Some((
-            Instant(u64::MAX),
-            self.settings.timing.short_grace,
-            Instant(u64::MAX),
-        ));
+        // Over the bases that need echoes: the earliest lease end, the earliest end of lease
+        // and grace, and the earliest send time they rest on.
+        let mut bound: Option<(Instant, Instant, Instant)> = None;
         let bases = std::iter::once(&self.view).chain(
             self.accepted_since
                 .iter()
@@ -3655,7 +3670,8 @@ impl Node {
                 continue;
             }
             // Only members of the installed membership echo in it. A later send time never
-            // has an earlier lease's end (see `Term`): the latest echoes end last.
+            // has an earlier end of lease, nor of lease and grace (see `Term`): the latest
+            // echoes end last.
             let mut echoes: Vec<Echo> = basis
                 .members
                 .iter()
@@ -3663,15 +3679,22 @@ impl Node {
                 .filter_map(|m| self.peers[m.index()].echo)
                 .collect();
             echoes.sort_unstable_by_key(|e| std::cmp::Reverse(e.at));
-            let until = echoes
-                .get(needed - 1)
-                .map(|echo| (echo.at + echo.term.lease, echo.term.grace, echo.at));
-            lease = match (lease, until) {
-                (Some(a), Some(b)) => Some(if b.0 < a.0 { b } else { a }),
-                _ => None,
-            };
+            let echo = echoes.get(needed - 1)?;
+            let until = echo.at + echo.term.lease;
+            let end = until + echo.term.grace;
+            bound = Some(match bound {
+                None => (until, end, echo.at),
+                Some((u, e, f)) => (u.min(until), e.min(end), f.min(echo.at)),
+            });
         }
-        lease
+        Some(match bound {
+            None => (
+                Instant(u64::MAX),
+                self.settings.timing.short_grace,
+                Instant(u64::MAX),
+            ),
+            Some((until, end, from)) => (until, end.saturating_since(until), from),
+        })
     }
 
     /// The longest a failover from a member of the installed membership can take, as
@@ -3702,22 +3725,59 @@ impl Node {
     /// timing's. The grace is the long one while the installed membership, or `joining` (a
     /// proposal this node makes or accepts), has an even size and a tie-breaker exists; after
     /// that it falls back to the short one. Each falls back no faster than time passes, after
-    /// the membership shrank or MEMBER_TIMEOUT was lowered, so that neither `now + lease` nor
-    /// `now + grace` ever decreases.
+    /// the membership shrank or MEMBER_TIMEOUT was lowered, so that none of `now + lease`,
+    /// `now + grace` and `now + lease + grace` ever decreases: the grace makes up for a lease
+    /// that falls back while the grace does too.
     fn term_now(&mut self, now: Instant, joining: Option<&View>) -> Term {
         let timing = self.settings.timing;
         let long = self.long_grace_in(&self.view) || joining.is_some_and(|v| self.long_grace_in(v));
         let term = timing.term(long);
-        let (lease_end, grace_end) = self.announced.unwrap_or((now, now));
-        let term = Term {
-            lease: term.lease.max(lease_end.saturating_since(now)),
-            grace: term.grace.max(grace_end.saturating_since(now)),
-        };
-        self.announced = Some((
-            lease_end.max(now + term.lease),
-            grace_end.max(now + term.grace),
-        ));
-        term
+        let before = self.announced.unwrap_or(Announced {
+            last: now,
+            lease: now,
+            grace: now,
+            both: now,
+        });
+        let lease = term.lease.max(before.lease.saturating_since(now));
+        let grace = term
+            .grace
+            .max(before.grace.saturating_since(now))
+            .max(before.both.saturating_since(now).saturating_sub(lease));
+        self.announced = Some(Announced {
+            last: before.last.max(now),
+            lease: before.lease.max(now + lease),
+            grace: before.grace.max(now + grace),
+            both: before.both.max(now + lease + grace),
+        });
+        Term { lease, grace }
+    }
+
+    /// An echo of this node's own send time, as far as it can be true: none of a send time
+    /// later than this node's last, and its term no wider than this node announced (a peer
+    /// that lies or is damaged must not push this node's safety timer out).
+    fn own_echo(&self, echo: Echo) -> Option<Echo> {
+        let announced = self.announced?;
+        if echo.at > announced.last {
+            return None;
+        }
+        let lease = echo
+            .term
+            .lease
+            .min(announced.lease.saturating_since(echo.at));
+        let grace = echo
+            .term
+            .grace
+            .min(announced.grace.saturating_since(echo.at))
+            .min(
+                announced
+                    .both
+                    .saturating_since(echo.at)
+                    .saturating_sub(lease),
+            );
+        Some(Echo {
+            at: echo.at,
+            term: Term { lease, grace },
+        })
     }
 
     /// The longest fence bound an echo that this node sent may still need, and the widest
@@ -4422,6 +4482,7 @@ impl Node {
         silences: Vec<(NodeId, Incarnation, Option<Silence>)>,
         (echo, sent, accepted, configs): (Echo, Echo, Vec<View>, Vec<AcceptedConfig>),
     ) {
+        let own = self.own_echo(echo);
         let Some(proposal) = &mut self.proposal else {
             return;
         };
@@ -4450,7 +4511,9 @@ impl Node {
         }
         proposal.accepted.insert(from);
         proposal.running_before |= installed != Epoch::NONE;
-        proposal.echoes.push((from, echo));
+        if let Some(echo) = own {
+            proposal.echoes.push((from, echo));
+        }
         for view in accepted {
             if view.epoch > self.view.epoch && view.epoch != epoch {
                 proposal.bases.push(view);
@@ -4489,10 +4552,7 @@ impl Node {
         let echo: Vec<(NodeId, Echo)> = echoes
             .iter()
             .filter(|(node, _)| *node == me)
-            .map(|(_, echo)| {
-                let term = echo.term.bounded();
-                (from, Echo { term, ..*echo })
-            })
+            .filter_map(|(_, echo)| Some((from, self.own_echo(*echo)?)))
             .collect();
         let matches = self
             .accepted

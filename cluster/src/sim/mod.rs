@@ -254,6 +254,7 @@ pub struct NoticeRecord {
 struct Ends {
     lease: Instant,
     grace: Instant,
+    both: Instant,
 }
 
 /// The simulator.
@@ -261,8 +262,8 @@ struct Ends {
 pub struct Simulation {
     options: Options,
     timing: Timing,
-    /// Per node: the life, and the latest ends (its clock) of lease (`at + lease`) and of
-    /// grace (`at + grace`) it announced in that life.
+    /// Per node: the life, and the latest ends (its clock) of lease (`at + lease`), of
+    /// grace (`at + grace`) and of both it announced in that life.
     announced: Vec<Option<(Incarnation, Ends)>>,
     /// Per node: the life, and the latest end (`at + lease + grace`, its clock) of the echoes
     /// of its send times that peers sent it in that life. Its pets rest on those.
@@ -1146,7 +1147,8 @@ impl Simulation {
 
     /// S3, first half, what the survivors rely on: a node announces with each send time at
     /// most the lease and the grace of the timing in effect on it, or, after a change to a
-    /// shorter one, no later an end of either than it announced before (core::Term).
+    /// shorter one, no later an end of either than it announced before; and the end of both
+    /// never earlier than before (core::Term).
     fn check_announced(&mut self, node: NodeId, incarnation: Incarnation, at: Instant, term: Term) {
         let timing = self.timing_of(node);
         let before = self.announced[node.index()]
@@ -1155,11 +1157,27 @@ impl Simulation {
         let ends = Ends {
             lease: at + term.lease,
             grace: at + term.grace,
+            both: at + term.lease + term.grace,
         };
         let step = self.timing_before_step.unwrap_or(timing);
         let lease_allowed = (at + timing.lease.max(step.lease)).max(before.map_or(at, |b| b.lease));
-        let grace_allowed =
-            (at + timing.safety_grace.max(step.safety_grace)).max(before.map_or(at, |b| b.grace));
+        // The grace may also make up for a lease that falls back (core::Term).
+        let grace_allowed = (at + timing.safety_grace.max(step.safety_grace))
+            .max(before.map_or(at, |b| b.grace))
+            .max(before.map_or(at, |b| {
+                at + b.both.saturating_since(at).saturating_sub(term.lease)
+            }));
+        if before.is_some_and(|b| ends.both < b.both) && self.violation.is_none() {
+            self.violation = Some(Violation {
+                invariant: "S3",
+                detail: format!(
+                    "{node} announced a lease and grace ending before those it announced \
+                     earlier: the survivors' last echo would not bound its safety timer"
+                ),
+                at_seconds: Duration::from_nanos(self.now).as_secs_f64(),
+                seed: self.options.seed,
+            });
+        }
         if (ends.lease > lease_allowed || ends.grace > grace_allowed) && self.violation.is_none() {
             self.violation = Some(Violation {
                 invariant: "S3",
@@ -1178,6 +1196,7 @@ impl Simulation {
         let ends = before.map_or(ends, |b| Ends {
             lease: b.lease.max(ends.lease),
             grace: b.grace.max(ends.grace),
+            both: b.both.max(ends.both),
         });
         self.announced[node.index()] = Some((incarnation, ends));
     }
@@ -1190,7 +1209,12 @@ impl Simulation {
     fn check_safety_deadline(&mut self, node: NodeId, incarnation: Incarnation, deadline: Instant) {
         let local = local_time(&self.nodes[node.index()], self.now);
         let timing = self.timing_of(node);
-        let furthest = if self.members(node).len() <= 1 {
+        // The view the node pets in (a re-forming node's too).
+        let members = self.nodes[node.index()]
+            .core
+            .as_ref()
+            .map_or(0, |core| core.view().members.len());
+        let furthest = if members <= 1 {
             local + timing.lease + timing.safety_grace
         } else {
             let echoed = self.echoed[node.index()]
