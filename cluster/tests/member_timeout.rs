@@ -9,20 +9,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{seconds, set};
+use common::{package, seconds, set};
 
 use cimguard_cluster::core::{NodeId, NodeSet};
 use cimguard_cluster::sim::{cluster_file, Options, Simulation};
 use cimguard_cluster::timing::Timing;
-
-fn package(name: &str, nodes: &[u32]) -> String {
-    let mut text = format!("package_name {name}\n");
-    for n in nodes {
-        text.push_str(&format!("node_name n{n}\n"));
-    }
-    text.push_str("service_name s\nservice_cmd /bin/s\n");
-    text
-}
 
 /// A formed three-node cluster with MEMBER_TIMEOUT `member_timeout`, pkgM running on n1.
 fn formed(member_timeout: Duration, seed: u64) -> (Simulation, Options) {
@@ -74,15 +65,20 @@ fn lose(sim: &mut Simulation, holder: u32) -> Duration {
     let others: Vec<u32> = (0..3).filter(|n| *n != holder).collect();
     sim.pause(NodeId(holder));
     let cut = sim.now();
-    let survivors = set(&others);
+    taken_over(sim, set(&others), "");
+    sim.now() - cut
+}
+
+/// Runs until pkgM runs on `survivors` alone; panics (saying `what`) with the checkers'
+/// violation, or if that does not happen within three minutes.
+fn taken_over(sim: &mut Simulation, survivors: NodeSet, what: &str) {
     let taken = sim
         .run_until(seconds(180), |s| {
             let on = s.running_on("pkgM");
             on != NodeSet::EMPTY && on.difference(survivors).is_empty()
         })
-        .unwrap_or_else(|violation| panic!("{violation:?}"));
-    assert!(taken, "pkgM was not taken over");
-    sim.now() - cut
+        .unwrap_or_else(|violation| panic!("{what}{violation:?}"));
+    assert!(taken, "{what}pkgM was not taken over");
 }
 
 #[test]
@@ -223,14 +219,7 @@ fn a_falling_lease_never_ends_lease_and_grace_earlier() {
         }
         sim.pause(NodeId(3));
         sim.crash(NodeId(0));
-        let survivors = set(&[1, 2]);
-        let taken = sim
-            .run_until(seconds(180), |s| {
-                let on = s.running_on("pkgM");
-                on != NodeSet::EMPTY && on.difference(survivors).is_empty()
-            })
-            .unwrap_or_else(|v| panic!("phase {phase} ms: {v:?}"));
-        assert!(taken, "phase {phase} ms: pkgM was not taken over");
+        taken_over(&mut sim, set(&[1, 2]), &format!("phase {phase} ms: "));
     }
 }
 

@@ -4,21 +4,12 @@
 
 mod common;
 
-use common::{notices, seconds, set};
+use common::{notices, package, seconds, set};
 
 use cimguard_cluster::core::{NodeId, NodeSet, Phase, Tiebreaker};
 use cimguard_cluster::packages::Refusal;
 use cimguard_cluster::sim::{Life, Options, Simulation};
 use cimguard_cluster::status::{ClusterStatus, NodeCondition, NodeState, Notice};
-
-fn package(name: &str, nodes: &[u32]) -> String {
-    let mut text = format!("package_name {name}\n");
-    for n in nodes {
-        text.push_str(&format!("node_name n{n}\n"));
-    }
-    text.push_str("service_name s\nservice_cmd /bin/s\n");
-    text
-}
 
 fn cluster(mut options: Options, packages: &[(&str, &[u32])]) -> Simulation {
     options.packages = packages

@@ -9,6 +9,17 @@ use cimguard_cluster::core::{Event, NodeId, NodeSet, Taken};
 use cimguard_cluster::packages::Command;
 use cimguard_cluster::sim::{NoticeRecord, Simulation};
 
+/// A failover package file: `name` on nodes `nodes` (NODE_NAMEs n1, n2, ...), in that
+/// order, with one service.
+pub fn package(name: &str, nodes: &[u32]) -> String {
+    let mut text = format!("package_name {name}\n");
+    for n in nodes {
+        text.push_str(&format!("node_name n{n}\n"));
+    }
+    text.push_str("service_name s\nservice_cmd /bin/s\n");
+    text
+}
+
 /// The node set of these node numbers.
 pub fn set(nodes: &[u32]) -> NodeSet {
     nodes.iter().map(|&n| NodeId(n)).collect()
