@@ -111,6 +111,9 @@ impl NodeChoice {
 }
 
 /// Check configuration files and distribute them as the cluster's next configuration.
+/// MEMBER_TIMEOUT and the packages change while the cluster runs; the nodes' heartbeat
+/// addresses, the lock and the cluster's name need it halted. A cluster file naming a quorum
+/// server applies only while that server answers this node.
 #[derive(Parser, Debug)]
 #[command(name = "cmapplyconf", version)]
 pub struct ApplyConfiguration {

@@ -63,7 +63,8 @@ pub struct MakePackage {
 
 /// Check cluster and package configuration files as cmapplyconf would, without applying them:
 /// against the cluster in effect and its state when a cluster agent answers (the local socket,
-/// or CIMGUARD_URL), else the files alone.
+/// or CIMGUARD_URL), else the files alone. A cluster file naming a quorum server checks only
+/// while that server answers this node.
 #[derive(Parser, Debug)]
 #[command(name = "cmcheckconf", version)]
 pub struct CheckConfiguration {

@@ -229,9 +229,26 @@ impl TestCluster {
     /// A three-node cluster of the demo's shape ([`TestCluster::add_demo_packages`]), with
     /// agents for `users` ([`TestCluster::with_agents`]), started.
     pub fn demo(member_timeout: Duration, users: &[(&str, &str, &str)]) -> TestCluster {
+        TestCluster::demo_shaped(member_timeout, users, false)
+    }
+
+    /// [`TestCluster::demo`] whose daemons (and their agents) stay once halted, as cmcld
+    /// does by default ([`TestCluster::stay_after_halt`]).
+    pub fn staying_demo(member_timeout: Duration, users: &[(&str, &str, &str)]) -> TestCluster {
+        TestCluster::demo_shaped(member_timeout, users, true)
+    }
+
+    fn demo_shaped(
+        member_timeout: Duration,
+        users: &[(&str, &str, &str)],
+        stay: bool,
+    ) -> TestCluster {
         let mut cluster = TestCluster::configure(3, member_timeout, "");
         cluster.with_agents(users);
         cluster.add_demo_packages();
+        if stay {
+            cluster.stay_after_halt();
+        }
         cluster.start_all();
         cluster
     }

@@ -1641,14 +1641,13 @@ fn the_cluster_access_policy_raises_the_roles_of_the_agents_users() {
 /// (its packages move), both with exit status 0.
 #[test]
 fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
-    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
-    cluster.with_agents(&[
-        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
-        (MONITOR.0, "MONITOR", MONITOR.1),
-    ]);
-    cluster.add_demo_packages();
-    cluster.stay_after_halt();
-    cluster.start_all();
+    let mut cluster = TestCluster::staying_demo(
+        MEMBER_TIMEOUT,
+        &[
+            (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+            (MONITOR.0, "MONITOR", MONITOR.1),
+        ],
+    );
     let formed = |c: &TestCluster, n: usize| {
         (1..=3).any(|k| c.members(k).is_some_and(|(m, _)| m.len() == n))
     };

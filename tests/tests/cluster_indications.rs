@@ -39,15 +39,13 @@ fn demo_cluster() -> TestCluster {
 /// The demo cluster whose daemons (and their agents) stay once halted, as cmcld does by
 /// default, started.
 fn staying_demo_cluster() -> TestCluster {
-    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
-    cluster.with_agents(&[
-        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
-        (MONITOR.0, "MONITOR", MONITOR.1),
-    ]);
-    cluster.add_demo_packages();
-    cluster.stay_after_halt();
-    cluster.start_all();
-    cluster
+    TestCluster::staying_demo(
+        MEMBER_TIMEOUT,
+        &[
+            (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+            (MONITOR.0, "MONITOR", MONITOR.1),
+        ],
+    )
 }
 
 /// The demo cluster formed, its generic resource up everywhere, dbpkg's service on n1.

@@ -1630,17 +1630,23 @@ fn serve_admin(
             }
             Ok(Request::Preview { commands }) => preview(inputs, &commands),
             Ok(Request::PreviewRunCluster { nodes }) => preview_run_cluster(inputs, nodes),
-            Ok(Request::Apply {
-                cluster: Some(ref file),
-                ..
-            }) if quorum_check.applies_to(file) => match quorum_check.ask(file) {
-                Err(refusal) => Reply::Refused(refusal),
-                Ok(()) => {
-                    let request =
-                        serde_json::from_str::<Request>(line.trim()).expect("parsed above");
-                    ask(inputs, counters, request)
+            Ok(
+                request @ Request::Apply {
+                    cluster: Some(_), ..
+                },
+            ) => {
+                let refusal = match &request {
+                    Request::Apply {
+                        cluster: Some(file),
+                        ..
+                    } => quorum_check.refusal(file),
+                    _ => None,
+                };
+                match refusal {
+                    Some(refusal) => Reply::Refused(refusal),
+                    None => ask(inputs, counters, request),
                 }
-            },
+            }
             Ok(request) => {
                 let (reply, answer) = mpsc::channel();
                 if inputs.send(Input::Admin { request, reply }).is_err() {
@@ -1704,24 +1710,17 @@ impl QuorumCheck {
     /// How long each step (connecting to an address, the handshake, the answer) may take.
     const STEP: Duration = Duration::from_secs(3);
 
-    /// Whether `file` parses and names a quorum server (one that does not parse is refused
-    /// with its findings by the check that follows).
-    fn applies_to(&self, file: &FileText) -> bool {
-        cluster::parse(&file.text, &file.name)
-            .is_ok_and(|checked| matches!(checked.config.lock, ClusterLock::QuorumServer { .. }))
-    }
-
     /// Pings the quorum server `file` names (QS_HOST, then QS_ADDR) as this node of that
-    /// cluster; the refusal to give when it does not answer or refuses this node.
-    fn ask(&self, file: &FileText) -> Result<(), String> {
-        let Ok(checked) = cluster::parse(&file.text, &file.name) else {
-            return Ok(());
-        };
+    /// cluster; the refusal to give when it does not answer or refuses this node. None when
+    /// it answers, or the file names none (one that does not parse is refused with its
+    /// findings by the check that follows).
+    fn refusal(&self, file: &FileText) -> Option<String> {
+        let checked = cluster::parse(&file.text, &file.name).ok()?;
         let ClusterLock::QuorumServer {
             host, alternate, ..
         } = &checked.config.lock
         else {
-            return Ok(());
+            return None;
         };
         let named = match alternate {
             Some(alternate) => format!("{host} (or {alternate})"),
@@ -1739,7 +1738,7 @@ impl QuorumCheck {
             .map_err(|e| format!("{}: {e}", self.ca.display()))
             .and_then(|mut client| client.request(QuorumServerAsk::Ping));
         match answer {
-            Ok(QuorumServerAnswer::Refused(why)) => Err(format!(
+            Ok(QuorumServerAnswer::Refused(why)) => Some(format!(
                 "the quorum server {named} refuses {}: {} (its qs_authfile must list every \
                  node)",
                 self.me,
@@ -1749,8 +1748,8 @@ impl QuorumCheck {
                     QuorumServerRefusal::Other => "refused",
                 }
             )),
-            Ok(_) => Ok(()),
-            Err(error) => Err(format!(
+            Ok(_) => None,
+            Err(error) => Some(format!(
                 "the quorum server {named} does not answer {}: {error}; a cluster file naming \
                  it is checked and applied only while it runs",
                 self.me
@@ -1795,10 +1794,8 @@ fn check_apply(
     cluster: Option<FileText>,
     packages: &[FileText],
 ) -> Reply {
-    if let Some(file) = cluster.as_ref().filter(|f| quorum_check.applies_to(f)) {
-        if let Err(refusal) = quorum_check.ask(file) {
-            return Reply::Refused(refusal);
-        }
+    if let Some(refusal) = cluster.as_ref().and_then(|f| quorum_check.refusal(f)) {
+        return Reply::Refused(refusal);
     }
     let (reply, answer) = mpsc::channel();
     if inputs.send(Input::ConfigInEffect { reply }).is_err() {
