@@ -1225,6 +1225,34 @@ impl Snapshot {
             .map_or("?", |row| row.name.as_str())
     }
 
+    /// While the observer re-forms the cluster: the snapshot with the re-formation left
+    /// out, as it showed before it began (the members running, the cluster up). `None`
+    /// when the observer is not re-forming.
+    ///
+    /// A re-formation is passing: what it changes shows once a membership is installed.
+    /// Lifecycle indications compare these, so that a listener hears a node go from
+    /// running to halted once, from the node that commits the new membership, rather than
+    /// from running to reforming from the one that coordinated before and from reforming
+    /// to halted from the next, which may arrive in either order.
+    pub fn settled(&self) -> Option<Snapshot> {
+        let own = self.nodes.iter().find(|row| row.id == self.observer)?;
+        if own.condition.state != NodeState::Reforming {
+            return None;
+        }
+        let mut settled = self.clone();
+        for row in &mut settled.nodes {
+            if row.condition.state == NodeState::Reforming {
+                row.condition = NodeCondition::RUNNING;
+                row.summary = Summary::Ok;
+            }
+        }
+        settled.status = ClusterStatus::Up;
+        let ok = settled.nodes.iter().all(|n| n.summary == Summary::Ok)
+            && settled.packages.iter().all(|p| p.summary == Summary::Ok);
+        settled.summary = if ok { Summary::Ok } else { Summary::Degraded };
+        Some(settled)
+    }
+
     /// The snapshot in `cmviewcl -v -f line` form (serviceguard.md 2.4): one
     /// `prefix|attribute=value` per line.
     pub fn to_line(&self) -> String {

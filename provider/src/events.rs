@@ -306,7 +306,9 @@ const NOTICES_WAIT: Duration = Duration::from_millis(250);
 /// node that committed the membership in effect sends them (the model is the cluster's, and
 /// would otherwise be told once per node); that node was a member before the change (a
 /// joining node never commits its own joining), so it compares with a model of the cluster
-/// as it ran, and the change is told once and as it was.
+/// as it ran, and the change is told once and as it was. The models compared leave a
+/// re-formation in progress out ([`ServiceguardProvider::settled`]): two coordinators
+/// telling its passing states to one listener could be heard out of order.
 struct Lifecycle {
     serviceguard: Arc<ServiceguardProvider>,
     creation: Class,
@@ -471,11 +473,9 @@ impl Reader {
         });
         // The model is looked at even while no subscription wants its changes: one made
         // now must hear of a change made a moment later, which needs the model before it.
-        let current = if fresh {
-            lifecycle.serviceguard.current_fresh()
-        } else {
-            lifecycle.serviceguard.current()
-        };
+        // A re-formation is left out: its passing states would be told by the coordinator
+        // before it and by the one after, whose indications may cross on the way.
+        let current = lifecycle.serviceguard.settled(fresh);
         let Ok(current) = current else {
             return;
         };

@@ -228,7 +228,7 @@ pub(crate) fn blocking<T>(work: impl FnOnce() -> T) -> T {
     }
 }
 
-/// The cluster's instances at one moment ([`ServiceguardProvider::current`]).
+/// The cluster's instances at one moment ([`ServiceguardProvider::settled`]).
 #[derive(Debug, Clone)]
 pub struct Current {
     /// The status they were built from.
@@ -245,6 +245,8 @@ struct Model {
     observer: String,
     /// The snapshot the instances were built from (HP_SGClusteringService.GetView).
     snapshot: Option<Arc<Snapshot>>,
+    /// The process ids of the services on the observing node, by package and service.
+    service_pids: BTreeMap<String, BTreeMap<String, u32>>,
 }
 
 /// The Serviceguard provider.
@@ -351,9 +353,22 @@ impl ServiceguardProvider {
     }
 
     /// Every instance of the cluster as this node's daemon shows it now, with the snapshot
-    /// they were built from (the lifecycle indications compare successive ones).
-    pub fn current(&self) -> Result<Current, OperationError> {
+    /// they were built from, but with a re-formation in progress left out
+    /// ([`Snapshot::settled`]): what the lifecycle indications compare, successive ones.
+    /// `fresh`: from a snapshot fetched now, not one cached (the state a change was just
+    /// heard of).
+    pub fn settled(&self, fresh: bool) -> Result<Current, OperationError> {
+        if fresh {
+            *self.cache.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        }
         let model = self.model()?;
+        match model.snapshot.as_deref().and_then(Snapshot::settled) {
+            Some(settled) => Self::current_of(&self.build(&settled, &model.service_pids)?),
+            None => Self::current_of(&model),
+        }
+    }
+
+    fn current_of(model: &Model) -> Result<Current, OperationError> {
         let snapshot = model
             .snapshot
             .clone()
@@ -371,13 +386,6 @@ impl ServiceguardProvider {
     /// [`ClusterSource::status_change`] of the daemon.
     pub fn status_change(&self, after: u64, wait: Duration) -> Result<u64, String> {
         self.source.status_change(after, wait)
-    }
-
-    /// [`ServiceguardProvider::current`] from a snapshot fetched now, not one cached: the
-    /// state a change was just heard of.
-    pub fn current_fresh(&self) -> Result<Current, OperationError> {
-        *self.cache.lock().unwrap_or_else(PoisonError::into_inner) = None;
-        self.current()
     }
 
     /// The instances of a snapshot fetched at most [`FRESH_FOR`] before this call.
@@ -434,6 +442,7 @@ impl ServiceguardProvider {
             model: Model {
                 observer: snapshot.node_name(snapshot.observer).to_owned(),
                 snapshot: Some(Arc::new(snapshot.clone())),
+                service_pids: service_pids.clone(),
                 ..Model::default()
             },
         };
@@ -2167,6 +2176,8 @@ impl ModelBuilder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cimguard_cluster::core::{NodeId, NodeSet};
+    use cimguard_cluster::status::{NodeState, Summary};
 
     /// A daemon that does not answer.
     struct Silent;
@@ -2199,30 +2210,18 @@ mod tests {
 
         /// The same with `more` packages beside dbpkg.
         fn with(more: &[&str]) -> Simulated {
-            use cimguard_cluster::core::{NodeId, NodeSet};
-            use cimguard_cluster::sim::{Options, Simulation};
-            let mut options = Options::new(3, 11);
-            options.packages = vec![
-                "package_name dbpkg\nnode_name n1\nnode_name n2\nnode_name n3\n\
-                 service_name db_monitor\nservice_cmd \"sleep 1000\"\nservice_restart 1\n"
-                    .into(),
-            ];
-            options.packages.extend(more.iter().map(|&p| p.to_owned()));
-            let mut sim = Simulation::new(options);
-            sim.start_all();
-            let ready = sim
-                .run_until(Duration::from_secs(90), |s| {
-                    s.formed(NodeSet::first(3))
-                        && s.running_on("dbpkg") == [NodeId(0)].into_iter().collect()
-                })
-                .expect("the simulation runs");
-            assert!(ready, "the cluster or dbpkg did not start");
+            let sim = formed(more);
+            Simulated::of(sim.status(NodeId(0)).expect("n1's status"))
+        }
+
+        /// A daemon whose status is `cluster`.
+        fn of(cluster: Snapshot) -> Simulated {
             Simulated {
                 status: DaemonStatus {
                     node: "n1".into(),
                     incarnation: 1,
                     pid: 1,
-                    cluster: sim.status(NodeId(0)).expect("n1's status"),
+                    cluster,
                     safety_timer: "simulated".into(),
                     memory_locked: Ok(()),
                     realtime: Ok(()),
@@ -2242,6 +2241,29 @@ mod tests {
         fn commands(&self) -> Vec<Request> {
             self.commands.lock().expect("not poisoned").clone()
         }
+    }
+
+    /// A simulated 3-node cluster, formed, with dbpkg (service db_monitor) running on n1
+    /// and `more` packages.
+    fn formed(more: &[&str]) -> cimguard_cluster::sim::Simulation {
+        use cimguard_cluster::sim::{Options, Simulation};
+        let mut options = Options::new(3, 11);
+        options.packages = vec![
+            "package_name dbpkg\nnode_name n1\nnode_name n2\nnode_name n3\n\
+                 service_name db_monitor\nservice_cmd \"sleep 1000\"\nservice_restart 1\n"
+                .into(),
+        ];
+        options.packages.extend(more.iter().map(|&p| p.to_owned()));
+        let mut sim = Simulation::new(options);
+        sim.start_all();
+        let ready = sim
+            .run_until(Duration::from_secs(90), |s| {
+                s.formed(NodeSet::first(3))
+                    && s.running_on("dbpkg") == [NodeId(0)].into_iter().collect()
+            })
+            .expect("the simulation runs");
+        assert!(ready, "the cluster or dbpkg did not start");
+        sim
     }
 
     impl ClusterSource for Simulated {
@@ -2672,5 +2694,81 @@ mod tests {
         };
         assert_eq!(path.class_name.as_str(), "CIM_ComputerSystem");
         assert_eq!(path.keybindings, system.keybindings);
+    }
+
+    /// The HP_SGNode and HP_SGCluster instances of what `provider` compares, by path.
+    fn nodes_and_cluster(provider: &ServiceguardProvider) -> BTreeMap<String, Arc<Instance>> {
+        provider
+            .settled(true)
+            .expect("the instances")
+            .instances
+            .into_iter()
+            .filter(|(path, _)| ["HP_SGNode", "HP_SGCluster"].contains(&path.class_name.as_str()))
+            .map(|(path, instance)| (crate::provider::path_text(&path), instance))
+            .collect()
+    }
+
+    #[test]
+    fn the_lifecycle_compares_a_model_without_the_reformation_in_progress() {
+        let mut sim = formed(&[]);
+        let settled = sim
+            .run_until(Duration::from_secs(60), |s| {
+                s.status(NodeId(0))
+                    .is_some_and(|status| status.summary == Summary::Ok)
+            })
+            .expect("the simulation runs");
+        assert!(settled, "dbpkg never came up");
+        let (_, provider, _) = serving(Arc::new(Simulated::of(sim.status(NodeId(0)).unwrap())));
+        let before = nodes_and_cluster(&provider);
+        // n3 leaves: n1, the coordinator, re-forms the cluster without it.
+        sim.halt_node(NodeId(2), false).expect("n3 halts");
+        let own_state = |s: &cimguard_cluster::sim::Simulation| {
+            s.status(NodeId(0))
+                .map(|status| status.nodes[0].condition.state)
+        };
+        let reforming = sim
+            .run_until(Duration::from_secs(60), |s| {
+                own_state(s) == Some(NodeState::Reforming)
+            })
+            .expect("the simulation runs");
+        assert!(reforming, "n1 never re-formed");
+        let (_, provider, _) = serving(Arc::new(Simulated::of(sim.status(NodeId(0)).unwrap())));
+        // Served as it is: the nodes reforming.
+        let n1 = provider
+            .enumerate(&context(Role::Monitor), &Name::new("HP_SGNode"))
+            .expect("the nodes")
+            .map(|found| found.expect("a node").1)
+            .find(|node| node.value("Name") == Some(&string("n1")))
+            .expect("n1");
+        assert_eq!(n1.value("NodeState"), Some(&string("reforming")));
+        // Compared as it ran before.
+        assert_eq!(nodes_and_cluster(&provider), before);
+        // Once the new membership is installed, its change shows: n3 halted, the cluster
+        // degraded, nothing else.
+        let formed = sim
+            .run_until(Duration::from_secs(60), |s| {
+                own_state(s) == Some(NodeState::Running)
+                    && s.members(NodeId(0)) == NodeSet::first(2)
+            })
+            .expect("the simulation runs");
+        assert!(formed, "n1 and n2 never formed without n3");
+        let (_, provider, _) = serving(Arc::new(Simulated::of(sim.status(NodeId(0)).unwrap())));
+        let after = nodes_and_cluster(&provider);
+        let changed: BTreeMap<&String, &Arc<Instance>> = after
+            .iter()
+            .filter(|(path, instance)| before.get(*path) != Some(*instance))
+            .collect();
+        let state = |class: &str, property: &str| {
+            changed
+                .iter()
+                .find(|(path, _)| path.starts_with(class))
+                .and_then(|(_, instance)| instance.value(property).cloned())
+        };
+        assert_eq!(changed.len(), 2, "{:?}", changed.keys());
+        assert_eq!(
+            state("HP_SGNode.Name=\"n3\"", "NodeState"),
+            Some(string("halted"))
+        );
+        assert_eq!(state("HP_SGCluster.", "Summary"), Some(string("degraded")));
     }
 }
