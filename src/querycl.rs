@@ -21,6 +21,9 @@
 //! have as many heartbeat addresses as the others. Another node's name is resolved, and its
 //! address on each of those subnets written with the name of this host's interface on it
 //! (nodes usually have same-named interfaces), under a comment saying it was not probed.
+//! With -q, the quorum server must answer this host, as Serviceguard's cmquerycl requires
+//! (serviceguard.md 4.2): it is pinged over TLS trusting the authority every node's cmcld
+//! will trust, `CIMGUARD_QS_CA` (default [`DEFAULT_QS_CA`]), unless -w none.
 //! What cannot be found (`-w none`, no common subnet) is written as a parameter without a
 //! value, which cmcheckconf refuses until the operator gives one, as cmmakepkg does for
 //! `package_name`.
@@ -50,6 +53,7 @@ use cimguard_cluster::config::cluster::{
     Role, UserHost,
 };
 use cimguard_cluster::config::{write, Severity};
+use cimguard_cluster::runtime::quorum_server::Unavailable;
 use clap::error::ErrorKind;
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use nix::net::if_::InterfaceFlags;
@@ -99,6 +103,8 @@ struct Flags {
     #[arg(short = 'L', value_name = "LOCK_LUN", conflicts_with = "quorum_server")]
     lock_luns: Vec<PathBuf>,
     /// The quorum server as the cluster lock (QS_HOST), and another address of it (QS_ADDR).
+    /// It must answer this host (unless -w none), trusted with the authority in
+    /// CIMGUARD_QS_CA (default /var/lib/cimguard/qs-ca.pem).
     #[arg(
         short = 'q',
         num_args = 1..=2,
@@ -364,6 +370,15 @@ fn query(args: &QueryCluster) -> Result<(), String> {
             eprintln!("cmquerycl: {line}");
         }
     }
+    if let (Some(server), Some(host)) = (&args.quorum_server, &host) {
+        check_quorum_server_answers(server, args.cluster.as_deref(), &host.name)?;
+        if args.verbose {
+            eprintln!(
+                "cmquerycl: quorum server {} answers {}",
+                server.host, host.name
+            );
+        }
+    }
     for warning in &built.warnings {
         eprintln!("cmquerycl: {warning}");
     }
@@ -577,6 +592,48 @@ fn check_quorum_server(
     Ok(())
 }
 
+/// Where cmquerycl -q finds the authority of the quorum server's certificate unless
+/// `CIMGUARD_QS_CA` names another: the file cmcld reads with the default state directory.
+pub const DEFAULT_QS_CA: &str = "/var/lib/cimguard/qs-ca.pem";
+
+/// How long each step of the quorum server's ping (connecting to an address, the handshake,
+/// the answer) may take.
+const QS_STEP: Duration = Duration::from_secs(3);
+
+/// cmquerycl -q fails while the quorum server does not answer (serviceguard.md 4.2): it is
+/// pinged from this host, as node `me` of cluster `cluster` (the template's placeholder name
+/// for a new cluster), over TLS trusting the authority every node's cmcld will trust.
+fn check_quorum_server_answers(
+    server: &QuorumServer,
+    cluster: Option<&str>,
+    me: &str,
+) -> Result<(), String> {
+    let ca = std::env::var_os("CIMGUARD_QS_CA").map_or_else(|| DEFAULT_QS_CA.into(), PathBuf::from);
+    if let Err(error) = std::fs::metadata(&ca) {
+        return Err(format!(
+            "the quorum server {} is checked with its authority, {} (CIMGUARD_QS_CA names \
+             another), which cannot be read: {error}; copy the quorum server's ca.pem there \
+             (each node's cmcld trusts qs-ca.pem in its state directory)",
+            server.host,
+            ca.display()
+        ));
+    }
+    let cluster = cluster.unwrap_or(TEMPLATE_CLUSTER_NAME);
+    cimguard_cluster::runtime::quorum_server::ping(
+        (&server.host, server.alternate.as_deref()),
+        &ca,
+        cluster,
+        me,
+        QS_STEP,
+    )
+    .map_err(|unavailable| match unavailable {
+        Unavailable::Silent { .. } => {
+            format!("{unavailable}; start it (cmqsd) or correct -q, then run cmquerycl again")
+        }
+        refused @ Unavailable::Refused { .. } => refused.to_string(),
+    })
+}
+
 /// The file of the running cluster `name`, from the local agent, as cmgetconf -c gets it:
 /// HP_SGClusteringService.GetView for the cluster's name, GetConfiguration for its file.
 fn cluster_file(name: &str) -> Result<String, String> {
@@ -632,12 +689,15 @@ fn heartbeat_family(
     }
 }
 
+/// The placeholder CLUSTER_NAME of a new cluster's template (Serviceguard's has it too).
+const TEMPLATE_CLUSTER_NAME: &str = "cluster1";
+
 /// A new cluster with Serviceguard's defaults: the `cluster1` placeholder name (Serviceguard's
 /// template has it too), no node or lock yet, and the access policy Serviceguard's template
 /// has, which lets any user monitor the cluster (cmviewcl).
 fn template_config(family: HeartbeatFamily) -> ClusterConfig {
     ClusterConfig {
-        name: "cluster1".into(),
+        name: TEMPLATE_CLUSTER_NAME.into(),
         address_family: family.hostname_family(),
         nodes: Vec::new(),
         member_timeout: cluster::MEMBER_TIMEOUT_DEFAULT,

@@ -91,6 +91,21 @@ fn two_nodes_with_a_quorum_server_authorizing(authorized: &[usize]) -> (TestClus
     (cluster, server)
 }
 
+/// `cmquerycl -n THIS_HOST -q 10.90.0.100` run in node `k`'s namespace, trusting the
+/// authority node `k` was given; the file goes to the node's directory.
+fn querycl(cluster: &TestCluster, k: usize) -> std::process::Output {
+    let program = binary("cmquerycl").unwrap_or_else(|e| panic!("{e}"));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    cluster
+        .namespaces()
+        .command(k, &program)
+        .args(["-n", host.trim(), "-q", "10.90.0.100", "-C"])
+        .arg(cluster.dir(k).join("queried.ascii"))
+        .env("CIMGUARD_QS_CA", cluster.dir(k).join("qs-ca.pem"))
+        .output()
+        .expect("cmquerycl runs")
+}
+
 fn formed(cluster: &mut TestCluster) -> u64 {
     cluster.start_all();
     let both = vec!["n1".to_string(), "n2".to_string()];
@@ -134,6 +149,19 @@ fn quorum_server_lines(cluster: &TestCluster, k: usize) -> Option<(String, Strin
 #[test]
 fn a_node_missing_from_the_authorization_file_sees_access_denied() {
     let (mut cluster, _server) = two_nodes_with_a_quorum_server_authorizing(&[1]);
+    // cmquerycl -q asks the server first (serviceguard.md 4.2): it answers n1's host, and
+    // refuses n2's.
+    let output = querycl(&cluster, 1);
+    assert!(output.status.success(), "{output:?}");
+    let written = std::fs::read_to_string(cluster.dir(1).join("queried.ascii")).unwrap();
+    assert!(written.contains("QS_HOST"), "{written}");
+    let output = querycl(&cluster, 2);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && said.contains("refuses") && said.contains("access denied"),
+        "{output:?}"
+    );
+    assert!(!cluster.dir(2).join("queried.ascii").exists());
     formed(&mut cluster);
     cluster.wait_for(BOUND, "n2 sees access denied, n1 running", |c| {
         quorum_server_lines(c, 2) == Some(("up".into(), "access denied".into()))
@@ -222,6 +250,13 @@ fn scenarios_12_and_13_a_quorum_server_down_is_reported_and_a_split_then_halts_b
     assert!(
         matches!(&applied, Ok(Reply::Refused(why)) if why.contains("does not answer")),
         "{applied:?}"
+    );
+    // So does cmquerycl -q.
+    let output = querycl(&cluster, 1);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && said.contains("the quorum server 10.90.0.100 does not answer"),
+        "{output:?}"
     );
     // Noticed at the next poll (QS_POLLING_INTERVAL 10 s); the cluster runs on undisturbed.
     cluster.wait_for(BOUND, "both see the quorum server down", |c| {

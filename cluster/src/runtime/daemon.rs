@@ -63,7 +63,7 @@ use super::auth::{Opener, Rejected, Sealer, PAYLOAD_MAX};
 use super::control::{self, ControlChannel, ControlSettings, ControlStatus, Route};
 use super::lock_lun::LockLun;
 use super::network::{self, Monitor, MonitorEvent, SubnetChange};
-use super::quorum_server::{ClientSettings, QuorumClient, STEP_TIMEOUT_MIN};
+use super::quorum_server::{ClientSettings, QuorumClient, Unavailable, STEP_TIMEOUT_MIN};
 use super::state_file;
 use super::supervisor::{Groups, Report, Supervisor};
 use super::watchdog::{self, SafetyTimer, SafetyTimers};
@@ -73,7 +73,7 @@ use crate::config::package::{self, PackageConfig};
 use crate::config::Severity;
 use crate::core::{
     Action, Envelope, Incarnation, Instant, Node, NodeId, NodeSet, Persisted, Phase,
-    QuorumServerAnswer, QuorumServerAsk, QuorumServerRefusal, QuorumServerRequest, Settings, Taken,
+    QuorumServerAnswer, QuorumServerRequest, Settings, Taken,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, IoId};
 use crate::packages::{
@@ -1722,37 +1722,17 @@ impl QuorumCheck {
         else {
             return None;
         };
-        let named = match alternate {
-            Some(alternate) => format!("{host} (or {alternate})"),
-            None => host.clone(),
-        };
-        let mut settings = ClientSettings::new(
-            host,
-            alternate.as_deref(),
-            self.ca.clone(),
+        match super::quorum_server::ping(
+            (host, alternate.as_deref()),
+            &self.ca,
             &checked.config.name,
             &self.me,
-        );
-        settings.timeout = Self::STEP;
-        let answer = QuorumClient::new(settings)
-            .map_err(|e| format!("{}: {e}", self.ca.display()))
-            .and_then(|mut client| client.request(QuorumServerAsk::Ping));
-        match answer {
-            Ok(QuorumServerAnswer::Refused(why)) => Some(format!(
-                "the quorum server {named} refuses {}: {} (its qs_authfile must list every \
-                 node)",
-                self.me,
-                match why {
-                    QuorumServerRefusal::AccessDenied => "access denied",
-                    QuorumServerRefusal::UnsupportedVersion => "unsupported version",
-                    QuorumServerRefusal::Other => "refused",
-                }
-            )),
-            Ok(_) => None,
-            Err(error) => Some(format!(
-                "the quorum server {named} does not answer {}: {error}; a cluster file naming \
-                 it is checked and applied only while it runs",
-                self.me
+            Self::STEP,
+        ) {
+            Ok(()) => None,
+            Err(refused @ Unavailable::Refused { .. }) => Some(refused.to_string()),
+            Err(silent @ Unavailable::Silent { .. }) => Some(format!(
+                "{silent}; a cluster file naming it is checked and applied only while it runs"
             )),
         }
     }

@@ -1077,6 +1077,90 @@ impl ClientSettings {
     }
 }
 
+/// Why [`ping`] found the quorum server unable to break a tie for a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unavailable {
+    /// It answered with a refusal of the node.
+    Refused {
+        /// QS_HOST (and QS_ADDR), as a message names them.
+        named: String,
+        /// The node.
+        node: String,
+        /// Its reason.
+        why: QuorumServerRefusal,
+    },
+    /// It did not answer (or its authority could not be read).
+    Silent {
+        /// QS_HOST (and QS_ADDR), as a message names them.
+        named: String,
+        /// The node.
+        node: String,
+        /// What failed.
+        error: String,
+    },
+}
+
+impl fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unavailable::Refused { named, node, why } => write!(
+                f,
+                "the quorum server {named} refuses {node}: {} (its qs_authfile must list every \
+                 node)",
+                match why {
+                    QuorumServerRefusal::AccessDenied => "access denied",
+                    QuorumServerRefusal::UnsupportedVersion => "unsupported version",
+                    QuorumServerRefusal::Other => "refused",
+                }
+            ),
+            Unavailable::Silent { named, node, error } => {
+                write!(
+                    f,
+                    "the quorum server {named} does not answer {node}: {error}"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
+/// Pings the quorum server at QS_HOST `host` (then QS_ADDR `alternate`) as node `node_name`
+/// of cluster `cluster_name`, trusting the authority in `ca_cert`, each step (connecting to an
+/// address, the handshake, the answer) within `step`: what cmcheckconf -C, cmapplyconf -C
+/// and cmquerycl -q ask before a file names it (serviceguard.md 4.2).
+pub fn ping(
+    (host, alternate): (&str, Option<&str>),
+    ca_cert: &Path,
+    cluster_name: &str,
+    node_name: &str,
+    step: Duration,
+) -> Result<(), Unavailable> {
+    let named = match alternate {
+        Some(alternate) => format!("{host} (or {alternate})"),
+        None => host.to_owned(),
+    };
+    let mut settings =
+        ClientSettings::new(host, alternate, ca_cert.to_owned(), cluster_name, node_name);
+    settings.timeout = step;
+    let answer = QuorumClient::new(settings)
+        .map_err(|e| format!("{}: {e}", ca_cert.display()))
+        .and_then(|mut client| client.request(QuorumServerAsk::Ping));
+    match answer {
+        Ok(QuorumServerAnswer::Refused(why)) => Err(Unavailable::Refused {
+            named,
+            node: node_name.to_owned(),
+            why,
+        }),
+        Ok(_) => Ok(()),
+        Err(error) => Err(Unavailable::Silent {
+            named,
+            node: node_name.to_owned(),
+            error,
+        }),
+    }
+}
+
 /// The TLS configuration of a client that trusts the authorities in the PEM file `ca_cert`
 /// and offers [`ALPN`].
 pub fn client_tls(ca_cert: &Path) -> io::Result<Arc<ClientConfig>> {
