@@ -686,6 +686,11 @@ fn apply(
     if unchanged {
         return Ok(Applied::Unchanged);
     }
+    // With the cluster halted the change is in effect everywhere once the method returns
+    // (and this node's daemon may end right after, on a shutdown it held back for it).
+    if let Some(Value::Uint64(generation)) = out_value(&returned, "Generation") {
+        return Ok(Applied::Generation(*generation));
+    }
     // The configuration takes effect with the next membership the coordinator that took it
     // commits. Should that coordinator fail first, the next one carries it on only if a
     // member accepted it already, and then it is in effect here as soon as the new

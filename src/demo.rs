@@ -1044,6 +1044,7 @@ impl<'a> Supervisor<'a> {
                     Ok(
                         Reply::Done
                         | Reply::Unchanged
+                        | Reply::InEffect { .. }
                         | Reply::Status(_)
                         | Reply::Configuration { .. }
                         | Reply::Notices { .. }

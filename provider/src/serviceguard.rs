@@ -564,17 +564,18 @@ impl ServiceguardProvider {
                 out_params: vec![(Name::new("Message"), None)],
             }),
             Ok(Reply::Refused(reason)) => {
-                tracing::info!(?request, %reason, "serviceguard provider: refused");
+                tracing::info!(request = request.name(), %reason, "serviceguard provider: refused");
                 Ok(not_done(4, reason))
             }
             Ok(Reply::Error(reason)) => {
-                tracing::warn!(?request, %reason, "serviceguard provider: command failed");
+                tracing::warn!(request = request.name(), %reason, "serviceguard provider: command failed");
                 Ok(not_done(2, reason))
             }
             Ok(
                 Reply::Status(_)
                 | Reply::Configuration { .. }
                 | Reply::Unchanged
+                | Reply::InEffect { .. }
                 | Reply::Preview { .. }
                 | Reply::Findings(_)
                 | Reply::Notices { .. }
@@ -898,6 +899,15 @@ impl ServiceguardProvider {
                         return_value: Some(Value::Uint32(0)),
                         out_params: vec![
                             (Name::new("Unchanged"), Some(Value::Boolean(true))),
+                            (Name::new("Message"), None),
+                        ],
+                    }),
+                    // The cluster halted: in effect everywhere already, as this generation
+                    // (the daemon may end right after, on a shutdown it held back for this).
+                    Ok(Reply::InEffect { generation }) => Ok(MethodOutput {
+                        return_value: Some(Value::Uint32(0)),
+                        out_params: vec![
+                            (Name::new("Generation"), Some(Value::Uint64(generation))),
                             (Name::new("Message"), None),
                         ],
                     }),

@@ -618,3 +618,72 @@ fn cmapplyconf_changes_member_timeout_while_the_cluster_runs() {
     });
     assert_eq!(cluster.double_starts("pkgA"), Vec::<String>::new());
 }
+
+#[test]
+fn a_node_told_to_end_during_a_cmapplyconf_with_the_cluster_halted_ends_after_it() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.stay_after_halt();
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a formed cluster of three", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let before = generation(&cluster);
+    succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
+    cluster.wait_for(BOUND, "every node halted, its daemon still there", |c| {
+        all_halted(c)
+    });
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("cluster.ascii").display().to_string();
+    let text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("MEMBER_TIMEOUT 2000000", "MEMBER_TIMEOUT 3000000"),
+    )
+    .unwrap();
+    // n3 is stopped, so that n1's offer waits for it (up to 4 s): n1 is told to end (a
+    // system shutdown) meanwhile. It ends only once the change is over, everywhere.
+    cluster.signal(3, "STOP");
+    let output = std::thread::scope(|scope| {
+        let applying = scope.spawn(|| command(&cluster, 1, "cmapplyconf", &["-C", &file]));
+        let logged = |what: &str| {
+            let deadline = std::time::Instant::now() + BOUND;
+            while !cluster.log(1).contains(what) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "n1 never said {what:?}:\n{}",
+                    cluster.logs()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        logged("the new configuration is offered to every node");
+        cluster.signal(1, "TERM");
+        logged("ending once the configuration change on its way");
+        cluster.signal(3, "CONT");
+        applying.join().expect("cmapplyconf ran")
+    });
+    assert!(
+        output.status.success()
+            && String::from_utf8_lossy(&output.stdout).contains(&format!(
+                "Completed the cluster update (configuration generation {})",
+                before + 1
+            )),
+        "{}\n{}",
+        describe(&output),
+        cluster.logs()
+    );
+    cluster.wait_for(BOUND, "n1 ends", |c| c.exited(1).is_some());
+    for k in 1..=3 {
+        let written = std::fs::read_to_string(cluster.dir(k).join("cluster.ascii")).unwrap();
+        assert!(
+            written
+                .lines()
+                .any(|l| l.split_whitespace().eq(["MEMBER_TIMEOUT", "3000000"])),
+            "n{k}: {written}"
+        );
+    }
+    for k in 2..=3 {
+        assert_eq!(cluster.status(k).unwrap().cluster.generation, before + 1);
+    }
+}

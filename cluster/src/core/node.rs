@@ -1606,8 +1606,9 @@ impl Node {
     }
 
     /// Whether a cmapplyconf given with the cluster halted is on its way here: this node's
-    /// own, or another's whose offer it took (a new life would drop it half way).
-    fn halted_config_changing(&self, now: Instant) -> bool {
+    /// own, or another's whose offer it took (a new life, or a daemon that ends, would drop
+    /// it half way). Either ends on its own: its stages and the offer are bounded.
+    pub fn halted_config_changing(&self, now: Instant) -> bool {
         self.halted_apply.is_some() || self.offered.as_ref().is_some_and(|o| now < o.until)
     }
 

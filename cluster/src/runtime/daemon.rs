@@ -326,6 +326,21 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// Its name on the socket (`apply`, `halt_node`, ...), for logs: the request itself may
+    /// carry whole configuration files.
+    pub fn name(&self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(fields)) => fields
+                .get("request")
+                .and_then(|name| name.as_str())
+                .unwrap_or("?")
+                .to_owned(),
+            _ => "?".to_owned(),
+        }
+    }
+}
+
 /// One package command of a [`Request::Preview`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -411,6 +426,12 @@ pub enum Reply {
     },
     /// The command was taken.
     Done,
+    /// cmapplyconf with the cluster halted: the change is in effect on every node (this
+    /// one included) as this generation.
+    InEffect {
+        /// The configuration generation now in effect.
+        generation: u64,
+    },
     /// cmapplyconf of the configuration in effect: nothing to change, nothing distributed.
     Unchanged,
     /// What previewed commands would start and halt, in order, and why each command that
@@ -620,6 +641,9 @@ struct Awaiting {
     /// The coordinator the command went to (in its incarnation): should it leave the
     /// membership before it answers, no answer comes, and the reply says so at once.
     coordinator: Option<(NodeId, Incarnation)>,
+    /// A cmapplyconf given with the cluster halted: once carried out, its generation is in
+    /// effect here and everywhere ([`Reply::InEffect`]).
+    applied_halted: bool,
 }
 
 /// The answer to a command the core took.
@@ -2210,6 +2234,10 @@ impl Driver {
                 };
             }
             let now = self.clock.now();
+            self.end_when_halted(now);
+            if self.stop.is_some() {
+                continue;
+            }
             let deadline = self.node.poll_timeout();
             let mut wait = deadline.map_or(Duration::from_secs(1), |d| d.saturating_since(now));
             let first = self.awaiting.iter().map(|a| a.deadline);
@@ -2219,6 +2247,10 @@ impl Driver {
                 .min();
             if let Some(first) = first {
                 wait = wait.min(first.saturating_duration_since(std::time::Instant::now()));
+            }
+            if self.terminating {
+                // Told to end: whether it may end now is asked again within a second.
+                wait = wait.min(Duration::from_secs(1));
             }
             match inputs.recv_timeout(wait) {
                 Ok(input) => self.input(input),
@@ -2302,6 +2334,8 @@ impl Driver {
                     Request::Share { key, value } => Some((key.clone(), value.clone())),
                     _ => None,
                 };
+                let applied_halted =
+                    matches!(request, Request::Apply { .. }) && self.node.phase() == Phase::Halted;
                 match self.admin(now, request) {
                     Answer::Now(answer) => self.give(&reply, answer),
                     Answer::Later(serial) => {
@@ -2316,6 +2350,7 @@ impl Driver {
                             share,
                             taken: false,
                             coordinator,
+                            applied_halted,
                         });
                     }
                     Answer::OnChange { after, until } => {
@@ -2405,12 +2440,21 @@ impl Driver {
     /// SIGTERM or SIGINT (a system shutdown, `systemctl stop`): a halted node's daemon ends
     /// at once; a running one halts the node first, as cmhaltnode -f does (its packages halt
     /// and fail over, the others re-form without waiting for it), then ends.
+    ///
+    /// A halted node in the middle of a cmapplyconf given with the cluster halted (its own,
+    /// or an offer it took) ends once that is over ([`Driver::end_when_halted`]): ended half
+    /// way, some nodes would have the new generation and others not, and the command would
+    /// only hear that the agent stopped.
     fn terminate(&mut self, now: Instant) {
         self.terminating = true;
         if self.node.phase() == Phase::Halted {
-            if self.stop.is_none() {
-                self.stop = Some(Stop::Halted);
+            if self.node.halted_config_changing(now) {
+                self.log.say(
+                    "told to end: ending once the configuration change on its way (a \
+                     cmapplyconf with the cluster halted) is over",
+                );
             }
+            self.end_when_halted(now);
             return;
         }
         match self.node.handle_halt_node(now, true) {
@@ -2420,6 +2464,18 @@ impl Driver {
             Err(refusal) => self.log.say(format_args!(
                 "told to end: ending once the node has halted ({refusal})"
             )),
+        }
+    }
+
+    /// Told to end and halted: ends, unless a cmapplyconf given with the cluster halted is on
+    /// its way here (it ends within its stages' bound; this is asked again at every turn).
+    fn end_when_halted(&mut self, now: Instant) {
+        if self.terminating
+            && self.stop.is_none()
+            && self.node.phase() == Phase::Halted
+            && !self.node.halted_config_changing(now)
+        {
+            self.stop = Some(Stop::Halted);
         }
     }
 
@@ -2848,6 +2904,11 @@ impl Driver {
         }
         let awaiting = self.awaiting.swap_remove(at);
         let reply = match refusal {
+            // Put in effect here before the other nodes were told to: the number is this
+            // node's generation now.
+            None if awaiting.applied_halted => Reply::InEffect {
+                generation: self.node.settings().config_generation,
+            },
             None => Reply::Done,
             Some(why) => Reply::Refused(name_nodes(&why, &self.node_names())),
         };
@@ -3189,10 +3250,17 @@ impl Driver {
             } => {
                 let in_effect = self.node.settings().config.clone();
                 let (cluster, packages) = checked_generation(&in_effect, cluster, &packages)?;
+                let halted = self.node.phase() == Phase::Halted;
                 let taken_as = self
                     .node
                     .handle_apply(now, base, cluster, packages)
                     .map_err(refused)?;
+                if let (true, Taken::Forwarded(serial)) = (halted, &taken_as) {
+                    self.log.say(format_args!(
+                        "cmapplyconf with the cluster halted (command {serial}): the new \
+                         configuration is offered to every node"
+                    ));
+                }
                 Ok(taken(taken_as))
             }
             // Previewed on the admin connection's thread (preview).
