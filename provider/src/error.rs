@@ -151,13 +151,52 @@ impl OperationError {
         }
     }
 
-    /// The `ERROR` element of a response.
+    /// The `ERROR` element of a response, its description clipped ([`clip`]): it may quote
+    /// a request's value (a forged enumeration context), which may be megabytes.
     pub fn to_cim_error(&self) -> CimError {
-        CimError::new(self.code(), self.to_string())
+        CimError::new(self.code(), clip(&self.to_string()).into_owned())
     }
 
     /// A parameter error with a formatted description.
     pub fn parameter(description: impl Into<String>) -> OperationError {
         OperationError::InvalidParameter(description.into())
+    }
+}
+
+/// The most characters of an error's description given to a client (an ERROR element's
+/// DESCRIPTION, the PGErrorDetail header).
+pub const DESCRIPTION_CHARS_MAX: usize = 1024;
+
+/// `text` cut to [`DESCRIPTION_CHARS_MAX`] characters, saying how long it was: an error that
+/// quotes a request's name or value answers with a bounded description (a 16 MiB element
+/// name once made a 100 MB header, which clients refuse as a whole).
+pub fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(DESCRIPTION_CHARS_MAX) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((end, _)) => {
+            std::borrow::Cow::Owned(format!("{}... ({} bytes in all)", &text[..end], text.len()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod clip_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_description_is_clipped_at_a_character_and_says_its_length() {
+        assert_eq!(clip("short"), "short");
+        let exact = "é".repeat(DESCRIPTION_CHARS_MAX);
+        assert_eq!(clip(&exact), exact);
+        let long = format!("{exact}é");
+        let clipped = clip(&long);
+        assert_eq!(clipped, format!("{exact}... ({} bytes in all)", long.len()));
+        let error = OperationError::InvalidEnumerationContext("x".repeat(1 << 20));
+        let description = error.to_cim_error().description.unwrap_or_default();
+        assert!(
+            description.len() < 2 * DESCRIPTION_CHARS_MAX,
+            "{}",
+            description.len()
+        );
     }
 }

@@ -1259,9 +1259,11 @@ fn protocol_error_response(error: &ProtocolError, realm: &str) -> Response<Respo
         );
     }
     let detail = error.to_string();
-    let escaped: String =
-        percent_encoding::utf8_percent_encode(&detail, percent_encoding::NON_ALPHANUMERIC)
-            .collect();
+    let escaped: String = percent_encoding::utf8_percent_encode(
+        &crate::error::clip(&detail),
+        percent_encoding::NON_ALPHANUMERIC,
+    )
+    .collect();
     if let Ok(value) = HeaderValue::from_str(&escaped) {
         headers.insert(HeaderName::from_static("pgerrordetail"), value);
     }

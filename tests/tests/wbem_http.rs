@@ -528,6 +528,47 @@ fn contexts_beyond_open_contexts_per_principal_max_are_server_limits_exceeded() 
     enumeration_context(&third);
 }
 
+/// What a request quotes back in an error is clipped: a 1 MB element name is refused with
+/// a PGErrorDetail header of about a kilobyte (a client refuses a header line over 64 KiB,
+/// and each such answer once cost the agent 6 times the request), and a 1 MB forged
+/// enumeration context with an ERROR description of about a kilobyte.
+#[test]
+fn what_an_error_quotes_of_a_request_is_clipped() {
+    let agent = anonymous();
+    let name = "A".repeat(1 << 20);
+    let body = imethod_message("1", "EnumerateClassNames", "root/interop", "")
+        .replace("<SIMPLEREQ>", &format!("<SIMPLEREQ><{name}/>"));
+    let refused = exchange(agent.http, &Call::small("1").body(body));
+    assert_refused(&refused, 400, Some("request-not-valid"));
+    let detail = refused.header("PGErrorDetail").unwrap_or_default();
+    assert!(
+        (100..4096).contains(&detail.len()) && detail.contains("bytes%20in%20all"),
+        "{} bytes: {}",
+        detail.len(),
+        &detail[..detail.len().min(300)]
+    );
+    let forged = "x".repeat(1 << 20);
+    let pull = Call::intrinsic(
+        "2",
+        "PullInstancesWithPath",
+        "root/interop",
+        &format!(
+            "<IPARAMVALUE NAME=\"EnumerationContext\"><VALUE>{forged}</VALUE></IPARAMVALUE>\
+             <IPARAMVALUE NAME=\"MaxObjectCount\"><VALUE>1</VALUE></IPARAMVALUE>"
+        ),
+    );
+    let answered = exchange(agent.http, &pull);
+    assert!(answered.body.len() < 8192, "{} bytes", answered.body.len());
+    match &imethod(&message(&answered)).result {
+        Err(error) => {
+            assert_eq!(error.code, 21, "{error:?}");
+            let description = error.description.as_deref().unwrap_or_default();
+            assert!(description.len() < 2048, "{} bytes", description.len());
+        }
+        Ok(result) => panic!("a forged context was taken: {result:?}"),
+    }
+}
+
 // ------------------------------------------------------------------ M-POST
 
 #[test]
