@@ -84,6 +84,10 @@ pub struct Limits {
     pub header_read_timeout: Duration,
     /// Time to receive a request body once its headers are in.
     pub body_read_timeout: Duration,
+    /// Time a response write may wait for the client to take bytes (a client that stops
+    /// reading would otherwise hold its connection, and the response, for ever). A client
+    /// that keeps reading, however slowly, is never cut.
+    pub send_timeout: Duration,
     /// Bytes of a request body.
     pub body_bytes_max: usize,
     /// Bytes of a response held for a client that does not take chunks with trailers (`TE:
@@ -113,6 +117,7 @@ impl Default for Limits {
             tls_handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(60),
             body_bytes_max: 16 * 1024 * 1024,
             buffered_response_bytes_max: 512 * 1024 * 1024,
             spooled_responses_max: 8,

@@ -382,7 +382,7 @@ async fn serve_local(
         uid: credentials.uid(),
         pid: credentials.pid(),
     });
-    serve_http(service, TokioIo::new(stream), peer, watcher).await;
+    serve_http(service, stream, peer, watcher).await;
 }
 
 async fn serve_connection(
@@ -402,7 +402,7 @@ async fn serve_connection(
                 local_user: None,
                 tls: false,
             };
-            serve_http(service.clone(), TokioIo::new(stream), peer, watcher).await;
+            serve_http(service.clone(), stream, peer, watcher).await;
         }
         Some(tls) => {
             let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
@@ -433,14 +433,14 @@ async fn serve_connection(
                 local_user: None,
                 tls: true,
             };
-            serve_http(service.clone(), TokioIo::new(stream), peer, watcher).await;
+            serve_http(service.clone(), stream, peer, watcher).await;
         }
     }
 }
 
 async fn serve_http<I>(
     service: Arc<Service>,
-    io: TokioIo<I>,
+    io: I,
     peer: Peer,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
@@ -458,7 +458,11 @@ async fn serve_http<I>(
         let service = service.clone();
         service_fn(move |request| http::handle(service.clone(), peer.clone(), request))
     };
-    let connection = builder.serve_connection(io, handler);
+    // A write that waits longer than the send timeout for the client to read fails, which
+    // ends the connection: one that stops reading holds no slot or response for ever.
+    let mut io = tokio_io_timeout::TimeoutStream::new(io);
+    io.set_write_timeout(Some(limits.send_timeout));
+    let connection = builder.serve_connection(TokioIo::new(Box::pin(io)), handler);
     // The request body's channel wakes the connection's own task within a poll: absorbed, so
     // that no request wakes an idle worker for nothing (see `repoll`).
     if let Err(error) = Repoll::new(watcher.watch(connection)).await {

@@ -87,6 +87,10 @@ struct Cli {
     /// Seconds to receive a request body once its headers are in.
     #[arg(long, value_name = "SECONDS")]
     body_read_timeout: Option<u64>,
+    /// Seconds a response may wait for the client to read more of it before the connection
+    /// is closed.
+    #[arg(long, value_name = "SECONDS")]
+    send_timeout: Option<u64>,
     /// Seconds a shutdown waits for requests in progress.
     #[arg(long, value_name = "SECONDS")]
     shutdown_grace: Option<u64>,
@@ -135,6 +139,9 @@ impl Cli {
         }
         if let Some(seconds) = self.body_read_timeout {
             limits.body_read_timeout = Duration::from_secs(seconds);
+        }
+        if let Some(seconds) = self.send_timeout {
+            limits.send_timeout = Duration::from_secs(seconds);
         }
         if let Some(seconds) = self.shutdown_grace {
             limits.shutdown_grace = Duration::from_secs(seconds);

@@ -528,6 +528,40 @@ fn contexts_beyond_open_contexts_per_principal_max_are_server_limits_exceeded() 
     enumeration_context(&third);
 }
 
+/// A client that stops reading its responses loses its connection after the send timeout,
+/// and with it the slot it held: with one connection allowed, another client is served
+/// again. (Without the timeout the slot and the response were held for ever.)
+#[test]
+fn a_client_that_stops_reading_loses_its_connection_after_the_send_timeout() {
+    let agent = start(&[
+        "--danger-allow-anonymous",
+        "--send-timeout",
+        "2",
+        "--connections-max",
+        "1",
+    ]);
+    let mut stalled = Connection::plain(agent.http).expect("connect");
+    // Far more than the sockets' buffers hold (each response is over 256 KiB), never read.
+    let requests: Vec<u8> = (0..64)
+        .flat_map(|i| Call::large(&i.to_string()).header("TE", "trailers").bytes())
+        .collect();
+    stalled.send(&requests).expect("the requests are sent");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let served = Connection::plain(agent.http)
+            .and_then(|mut other| other.request(&Call::small("x").bytes()))
+            .is_ok_and(|response| response.status == 200);
+        if served {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled client still holds the only connection"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// What a request quotes back in an error is clipped: a 1 MB element name is refused with
 /// a PGErrorDetail header of about a kilobyte (a client refuses a header line over 64 KiB,
 /// and each such answer once cost the agent 6 times the request), and a 1 MB forged
