@@ -719,8 +719,20 @@ async fn serve(
     })?
     .to_bytes();
     measure.request_bytes += body.len() as u64;
+    if body.len() > LARGE_REQUEST_BYTES {
+        // Decoding megabytes takes a while: off the runtime's workers, so that the other
+        // connections are served meanwhile (four 16 MiB requests once held every worker for
+        // seconds).
+        return crate::serviceguard::blocking(|| {
+            dispatch(&service, &peer, &principal, &cim, &body, measure)
+        });
+    }
     dispatch(&service, &peer, &principal, &cim, &body, measure)
 }
+
+/// A request body beyond this is decoded and answered off the runtime's workers
+/// (`block_in_place`); smaller ones, nearly all, take no thread hand-over.
+const LARGE_REQUEST_BYTES: usize = 256 * 1024;
 
 /// `GET /metrics` of an authenticated user: 200 with the metrics, 404 when this agent has
 /// none (no cluster), 503 when their source does not answer.

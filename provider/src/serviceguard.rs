@@ -217,8 +217,8 @@ impl crate::subscriptions::SharedRecords for AdminSocket {
     }
 }
 
-/// Runs `work`, which may block on the daemon, without stalling the other tasks of a
-/// multi-thread runtime's worker.
+/// Runs `work`, which may block on the daemon (or decode a large request for a while),
+/// without stalling the other tasks of a multi-thread runtime's worker.
 pub(crate) fn blocking<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {

@@ -97,8 +97,9 @@ struct Cli {
     /// Bytes of a request body at most.
     #[arg(long, value_name = "BYTES")]
     body_bytes_max: Option<usize>,
-    /// XML element nesting depth of a request at most.
-    #[arg(long, value_name = "N")]
+    /// XML element nesting depth of a request at most (1 to 256: the decoder's stack is
+    /// sized for that).
+    #[arg(long, value_name = "N", value_parser = xml_depth)]
     xml_depth_max: Option<usize>,
     /// XML elements in a request at most.
     #[arg(long, value_name = "N")]
@@ -125,6 +126,17 @@ struct Cli {
     /// serves the cluster as the Serviceguard classes of root/cimv2.
     #[arg(long, value_name = "PATH")]
     cluster_socket: Option<PathBuf>,
+}
+
+/// `--xml-depth-max`: 1 to [`cim_schema::xml::DEPTH_MAX_CEILING`].
+fn xml_depth(text: &str) -> Result<usize, String> {
+    let ceiling = cim_schema::xml::DEPTH_MAX_CEILING;
+    match text.parse::<usize>() {
+        Ok(depth) if (1..=ceiling).contains(&depth) => Ok(depth),
+        _ => Err(format!(
+            "a nesting depth from 1 to {ceiling} (deeper would overflow the decoder's stack)"
+        )),
+    }
 }
 
 impl Cli {

@@ -88,8 +88,13 @@ impl Agent {
     /// `arguments` added, and waits (at most [`START_TIMEOUT`]) until it has printed the
     /// address of both listeners.
     pub fn start(arguments: &[&str]) -> Result<Agent, String> {
+        Agent::start_env(arguments, &[])
+    }
+
+    /// The same with environment variables `env` added (`TOKIO_WORKER_THREADS`, say).
+    pub fn start_env(arguments: &[&str], env: &[(&str, &str)]) -> Result<Agent, String> {
         let directory = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
-        Agent::start_with(Folder::Temporary(directory), arguments)
+        Agent::start_with(Folder::Temporary(directory), arguments, env)
     }
 
     /// The same with its TLS material, state and log in `folder` (made if missing), which
@@ -97,10 +102,14 @@ impl Agent {
     /// crash.
     pub fn start_in(folder: &Path, arguments: &[&str]) -> Result<Agent, String> {
         std::fs::create_dir_all(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
-        Agent::start_with(Folder::Kept(folder.to_path_buf()), arguments)
+        Agent::start_with(Folder::Kept(folder.to_path_buf()), arguments, &[])
     }
 
-    fn start_with(directory: Folder, arguments: &[&str]) -> Result<Agent, String> {
+    fn start_with(
+        directory: Folder,
+        arguments: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Agent, String> {
         let program = binary("cmwbemd")?;
         let log_path = directory.path().join("cmwbemd.log");
         let log = File::options()
@@ -121,6 +130,7 @@ impl Agent {
             .env("RUST_LOG", "debug")
             // Plain text in the log that failure messages quote.
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

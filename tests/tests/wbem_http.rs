@@ -460,6 +460,47 @@ fn xml_deeper_than_xml_depth_max_is_request_not_valid() {
     assert!(detail.contains("depth"), "PGErrorDetail: {detail}");
 }
 
+/// The deepest nesting an agent may be configured for (256) is decoded without exhausting
+/// the stack of the thread that decodes it (about 900 levels once aborted the agent); a
+/// deeper one is refused at start.
+#[test]
+fn the_deepest_nesting_allowed_is_decoded_and_a_deeper_limit_is_refused() {
+    let program = cimguard_tests::agent::binary("cmwbemd").unwrap_or_else(|e| panic!("{e}"));
+    let refused = std::process::Command::new(&program)
+        .args(["--xml-depth-max", "257", "--http", "127.0.0.1:0"])
+        .output()
+        .expect("cmwbemd runs");
+    assert!(
+        !refused.status.success()
+            && String::from_utf8_lossy(&refused.stderr).contains("from 1 to 256"),
+        "{refused:?}"
+    );
+    let agent = start(&["--danger-allow-anonymous", "--xml-depth-max", "256"]);
+    // GetInstance of a reference key holding a reference key ...: 82 instance names of
+    // three levels each under the 5 of the request, depth 251.
+    let mut name = "<INSTANCENAME CLASSNAME=\"CIM_Namespace\"><KEYBINDING NAME=\"Name\">\
+                    <KEYVALUE VALUETYPE=\"string\">x</KEYVALUE></KEYBINDING></INSTANCENAME>"
+        .to_owned();
+    for _ in 0..81 {
+        name = format!(
+            "<INSTANCENAME CLASSNAME=\"CIM_Namespace\"><KEYBINDING NAME=\"Name\">\
+             <VALUE.REFERENCE>{name}</VALUE.REFERENCE></KEYBINDING></INSTANCENAME>"
+        );
+    }
+    let params = format!("<IPARAMVALUE NAME=\"InstanceName\">{name}</IPARAMVALUE>");
+    let call = Call::intrinsic("2", "GetInstance", "root/interop", &params);
+    let response = exchange(agent.http, &call);
+    assert_ne!(
+        response.header("CIMError"),
+        Some("request-not-valid"),
+        "{:?}",
+        response.headers
+    );
+    // Answered (not found, or a bad key), and the agent still serves.
+    assert!(imethod(&message(&response)).result.is_err());
+    assert_eq!(message(&exchange(agent.http, &Call::small("3"))).id, "3");
+}
+
 #[test]
 fn xml_with_more_elements_than_xml_elements_max_is_request_not_valid() {
     // The small request has 7 elements; four boolean parameters add 8.
@@ -546,7 +587,7 @@ fn a_client_that_stops_reading_loses_its_connection_after_the_send_timeout() {
         .flat_map(|i| Call::large(&i.to_string()).header("TE", "trailers").bytes())
         .collect();
     stalled.send(&requests).expect("the requests are sent");
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let served = Connection::plain(agent.http)
             .and_then(|mut other| other.request(&Call::small("x").bytes()))
@@ -555,11 +596,71 @@ fn a_client_that_stops_reading_loses_its_connection_after_the_send_timeout() {
             break;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "the stalled client still holds the only connection"
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Large requests are decoded off the runtime's workers: with two workers busy decoding two
+/// 16 MiB requests (seconds each here), a small request on another connection is answered
+/// before either of them.
+#[test]
+fn a_small_request_is_answered_while_large_ones_are_decoded() {
+    let agent = Agent::start_env(
+        &["--danger-allow-anonymous"],
+        &[("TOKIO_WORKER_THREADS", "2")],
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    let values = "<VALUE>a</VALUE>".repeat(1_000_000);
+    let large = Call::intrinsic(
+        "big",
+        "EnumerateInstanceNames",
+        "root/interop",
+        &format!(
+            "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"CIM_Namespace\"/></IPARAMVALUE>\
+             <IPARAMVALUE NAME=\"Unknown\"><VALUE.ARRAY>{values}</VALUE.ARRAY></IPARAMVALUE>"
+        ),
+    );
+    let order = std::sync::Mutex::new(Vec::new());
+    let (sent, bodies_in) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for k in 0..2 {
+            let (large, order, sent) = (&large, &order, sent.clone());
+            scope.spawn(move || {
+                let mut connection = Connection::plain(agent.http).expect("connect");
+                // Written whole: the agent has read all but what the sockets buffer.
+                connection
+                    .send(&large.bytes())
+                    .expect("the large request is sent");
+                sent.send(()).expect("the test waits");
+                let answered = connection.read_response().expect("an answer");
+                order
+                    .lock()
+                    .unwrap()
+                    .push(format!("large {k}: {}", answered.status));
+            });
+        }
+        for _ in 0..2 {
+            bodies_in
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the large requests are sent");
+        }
+        // One after another while the large ones are decoded (seconds each here): every
+        // one is answered before either large one.
+        for i in 0..5 {
+            let small = exchange(agent.http, &Call::small(&i.to_string()));
+            order
+                .lock()
+                .unwrap()
+                .push(format!("small: {}", small.status));
+        }
+    });
+    let order = order.into_inner().unwrap();
+    assert_eq!(order.len(), 7);
+    assert!(order[..5].iter().all(|o| o == "small: 200"), "{order:?}");
+    assert!(order[5..].iter().all(|o| o.ends_with(": 200")), "{order:?}");
 }
 
 /// What a request quotes back in an error is clipped: a 1 MB element name is refused with

@@ -10,6 +10,12 @@ pub const INPUT_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
 /// of nested references.
 pub const DEPTH_MAX_DEFAULT: usize = 64;
 
+/// The deepest nesting a configuration may allow ([`Limits::depth_max`]): the decoder takes
+/// a level of the thread's stack per element level, and 256 levels (plus the few an embedded
+/// object adds) stay far inside the 2 MiB of a runtime's worker thread, even unoptimized
+/// (about 900 levels overflowed it there).
+pub const DEPTH_MAX_CEILING: usize = 256;
+
 /// Default for [`Limits::elements_max`]: four million elements (a 10,000-instance enumeration
 /// with 25 properties each needs about 600,000).
 pub const ELEMENTS_MAX_DEFAULT: usize = 4_000_000;

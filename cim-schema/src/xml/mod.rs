@@ -49,8 +49,9 @@ pub use encode::{
 };
 pub use error::{DecodeError, EncodeError, Limit, Location};
 pub use limits::{
-    Limits, ATTRIBUTE_BYTES_MAX_DEFAULT, DEPTH_MAX_DEFAULT, ELEMENTS_MAX_DEFAULT,
-    EMBEDDED_DEPTH_MAX_DEFAULT, INPUT_BYTES_MAX_DEFAULT, TEXT_BYTES_MAX_DEFAULT,
+    Limits, ATTRIBUTE_BYTES_MAX_DEFAULT, DEPTH_MAX_CEILING, DEPTH_MAX_DEFAULT,
+    ELEMENTS_MAX_DEFAULT, EMBEDDED_DEPTH_MAX_DEFAULT, INPUT_BYTES_MAX_DEFAULT,
+    TEXT_BYTES_MAX_DEFAULT,
 };
 pub use message::{
     Body, CimError, Data, ExportRequest, ExportResponse, IMethodCall, IMethodResponse,
