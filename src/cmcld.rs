@@ -144,8 +144,11 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
         // beside the daemon's own lines.
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new(
+                        cimguard_provider::server::DEFAULT_LOG_FILTER,
+                    )
+                }),
             )
             .with_writer(std::io::stderr)
             .try_init();

@@ -63,6 +63,10 @@ pub enum ProtocolError {
     /// An HTTP/1.1 request without `Host`, or any request with two (RFC 9112 section 3.2).
     #[error("an HTTP/1.1 request must carry one Host header")]
     MissingHost,
+    /// Two `Authorization` headers (a singleton field, RFC 9110 section 5.3): which one the
+    /// client meant is not guessed.
+    #[error("a request carries one Authorization header at most")]
+    TwoAuthorizations,
     /// `Accept`, `Accept-Charset` or `Accept-Range` rules out the CIM-XML response.
     #[error("{0}")]
     NotAcceptable(String),
@@ -134,7 +138,9 @@ impl ProtocolError {
             ProtocolError::NotExtended | ProtocolError::UnknownExtension(_) => {
                 (StatusCode::NOT_EXTENDED, None)
             }
-            ProtocolError::MissingHost => (StatusCode::BAD_REQUEST, None),
+            ProtocolError::MissingHost | ProtocolError::TwoAuthorizations => {
+                (StatusCode::BAD_REQUEST, None)
+            }
             // DSP0200 names no CIMError value for these; the pywbem listener's choice.
             ProtocolError::NotAcceptable(_) => {
                 (StatusCode::NOT_ACCEPTABLE, Some("header-mismatch"))
@@ -690,6 +696,15 @@ async fn serve(
     let hosts = parts.headers.get_all(http::header::HOST).iter().count();
     if hosts > 1 || (hosts == 0 && parts.version == http::Version::HTTP_11) {
         return Err(ProtocolError::MissingHost);
+    }
+    if parts
+        .headers
+        .get_all(http::header::AUTHORIZATION)
+        .iter()
+        .count()
+        > 1
+    {
+        return Err(ProtocolError::TwoAuthorizations);
     }
     let cim = check_headers(&parts.method, parts.version, &parts.headers)?;
     let principal = service.authenticate(&parts.headers, &peer).await?;

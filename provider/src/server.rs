@@ -22,6 +22,11 @@ use crate::service::{LocalUser, Peer, Service};
 /// commands: each makes one at a time).
 const LOCAL_CONNECTIONS_MAX: usize = 16;
 
+/// The log filter of an agent unless `RUST_LOG` says otherwise: `info`, without rustls' own
+/// warnings (a client's malformed SNI, say, which anyone may send before authenticating:
+/// a way to flood the log). The agent logs a failed handshake itself, at `debug`.
+pub const DEFAULT_LOG_FILTER: &str = "info,rustls=error";
+
 /// The most threads an agent's runtime keeps for blocking work (its `max_blocking_threads`).
 ///
 /// A request that may wait on the cluster daemon (a status, a command, a package's end)

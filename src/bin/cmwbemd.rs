@@ -187,8 +187,9 @@ impl Cli {
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(cimguard_provider::server::DEFAULT_LOG_FILTER)
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

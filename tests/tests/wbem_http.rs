@@ -268,6 +268,18 @@ fn a_cimobject_header_disagreeing_with_the_body_namespace_is_header_mismatch() {
 }
 
 #[test]
+fn two_authorization_headers_are_a_bad_request() {
+    let agent = anonymous();
+    let basic = raw_http::basic("user", "password");
+    let mut call = Call::small("1").header("Authorization", &basic);
+    call.headers.push(("Authorization".into(), basic.clone()));
+    assert_refused(&exchange(agent.http, &call), 400, None);
+    // One is taken (anonymous: not checked).
+    let one = Call::small("2").header("Authorization", &basic);
+    assert_eq!(message(&exchange(agent.http, &one)).id, "2");
+}
+
+#[test]
 fn malformed_xml_is_request_not_well_formed() {
     let agent = anonymous();
     let body = imethod_message("1", "EnumerateClassNames", "root/interop", "");
