@@ -453,11 +453,8 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
     }
     let up = |s: &Snapshot| !node_down(s, &me);
     if up(&snapshot) {
-        return Ok(if cli.node.verbose {
-            format!("cmrunnode: node {me} is running already\n")
-        } else {
-            String::new()
-        });
+        // Said without -v too: nothing was done, and the operator should know why.
+        return Ok(format!("cmrunnode: node {me} is running already\n"));
     }
     if own_state(&snapshot) == Some(NodeState::Halted) {
         // A halted node learns of a cluster formed without it from the members'
@@ -508,11 +505,8 @@ fn run_other_node(
         .find(|n| n.name == node)
         .ok_or_else(|| format!("{node} is not a node of cluster {}", snapshot.name))?;
     if row.condition.status == NodeStatus::Up {
-        return Ok(if verbose {
-            format!("cmrunnode: node {node} is running already\n")
-        } else {
-            String::new()
-        });
+        // Said without -v too: nothing was done, and the operator should know why.
+        return Ok(format!("cmrunnode: node {node} is running already\n"));
     }
     if snapshot.status == ClusterStatus::Down {
         return Err(format!(

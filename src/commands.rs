@@ -33,15 +33,41 @@ pub fn run(name: &str) -> Option<ExitCode> {
     Some(match name {
         "cmviewcl" => cmviewcl::run(&cmviewcl::Cli::parse()),
         "cmrunpkg" => {
-            pkgcmds::finish_each(name, pkgcmds::run_package(&pkgcmds::RunPackage::parse()))
+            let cli = pkgcmds::RunPackage::parse();
+            let done = pkgcmds::run_package(&cli);
+            pkgcmds::finish_each(
+                name,
+                completed(
+                    done,
+                    cli.preview,
+                    "cmrunpkg: All specified packages are running",
+                ),
+            )
         }
         "cmhaltpkg" => {
-            pkgcmds::finish_each(name, pkgcmds::halt_package(&pkgcmds::HaltPackage::parse()))
+            let cli = pkgcmds::HaltPackage::parse();
+            let done = pkgcmds::halt_package(&cli);
+            pkgcmds::finish_each(
+                name,
+                completed(
+                    done,
+                    cli.preview,
+                    "cmhaltpkg: Completed successfully on all packages specified",
+                ),
+            )
         }
-        "cmmodpkg" => pkgcmds::finish_each(
-            name,
-            pkgcmds::modify_package(&pkgcmds::ModifyPackage::parse()),
-        ),
+        "cmmodpkg" => {
+            let cli = pkgcmds::ModifyPackage::parse();
+            let done = pkgcmds::modify_package(&cli);
+            pkgcmds::finish_each(
+                name,
+                completed(
+                    done,
+                    cli.preview,
+                    "cmmodpkg: Completed successfully on all packages specified",
+                ),
+            )
+        }
         "cmsetresource" => {
             pkgcmds::finish(name, pkgcmds::set_resource(&pkgcmds::SetResource::parse()))
         }
@@ -68,5 +94,21 @@ pub fn run(name: &str) -> Option<ExitCode> {
         ),
         "cmquerycl" => querycl::query_cluster(&querycl::QueryCluster::parse()),
         _ => return None,
+    })
+}
+
+/// A package command's output with Serviceguard's closing line, printed (without -v too)
+/// when every package named was done; a preview (-t) or a failure for any package has none.
+fn completed(
+    done: Result<pkgcmds::EachPackage, String>,
+    preview: bool,
+    line: &str,
+) -> Result<pkgcmds::EachPackage, String> {
+    done.map(|mut each| {
+        if !preview && each.errors.is_empty() {
+            each.out.push_str(line);
+            each.out.push('\n');
+        }
+        each
     })
 }

@@ -25,9 +25,10 @@ use crate::cimclient::{path, Client, Returned};
 pub struct RunPackage {
     /// The node to run it on (default: a failover package on the agent's node, as
     /// Serviceguard's runs it on the local node; a multi-node package on every node of its
-    /// list that is up with switching enabled).
+    /// list that is up with switching enabled). Repeatable for a multi-node package: its
+    /// instances on those nodes.
     #[arg(short = 'n', value_name = "NODE")]
-    pub node: Option<String>,
+    pub nodes: Vec<String>,
     /// Verbose.
     #[arg(short = 'v')]
     pub verbose: bool,
@@ -44,9 +45,10 @@ pub struct RunPackage {
 #[derive(Parser, Debug)]
 #[command(name = "cmhaltpkg", version)]
 pub struct HaltPackage {
-    /// Halt only the instance on this node (a multi-node package).
+    /// Halt only the instance on this node (repeatable: a multi-node package's instances on
+    /// those nodes).
     #[arg(short = 'n', value_name = "NODE")]
-    pub node: Option<String>,
+    pub nodes: Vec<String>,
     /// Verbose.
     #[arg(short = 'v')]
     pub verbose: bool,
@@ -373,7 +375,7 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
             // As run_one asks: a multi-node package without -n on each node it may start on,
             // nothing when it runs on all of those already, and on this node when it may
             // start nowhere (for the cluster's refusal).
-            if cli.node.is_none() && row.kind != PackageType::Failover {
+            if cli.nodes.is_empty() && row.kind != PackageType::Failover {
                 let targets = instances_to_start(row);
                 let running = row.nodes.iter().any(|n| active(n.instance.state));
                 if !targets.is_empty() || running {
@@ -381,7 +383,14 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
                     continue;
                 }
             }
-            commands.push(("run", name.clone(), cli.node.clone()));
+            if cli.nodes.is_empty() {
+                commands.push(("run", name.clone(), None));
+            }
+            commands.extend(
+                cli.nodes
+                    .iter()
+                    .map(|n| ("run", name.clone(), Some(n.clone()))),
+            );
         }
         return preview(&client, "cmrunpkg", &commands, unknown);
     }
@@ -419,7 +428,16 @@ fn run_one(
     after: bool,
 ) -> Result<String, String> {
     let row = package(snapshot, name)?;
-    if cli.node.is_none() && row.kind != PackageType::Failover {
+    let node = match cli.nodes.as_slice() {
+        [] => None,
+        [node] => Some(node),
+        several if row.kind != PackageType::Failover => {
+            // A multi-node package's instances on the nodes named.
+            return run_instances(client, snapshot, row, several, cli.verbose);
+        }
+        _ => return Err("a failover package runs on one node: give one -n NODE".into()),
+    };
+    if node.is_none() && row.kind != PackageType::Failover {
         let targets = instances_to_start(row);
         let running: Vec<&str> = row
             .nodes
@@ -433,11 +451,11 @@ fn run_one(
         // Nowhere to start it: the cluster says why, asked for this node.
     }
     let mut params = vec![("RequestedState", Value::Uint16(2))];
-    if let Some(node) = &cli.node {
+    if let Some(node) = node {
         params.push(("NodeName", Value::String(node.clone())));
     }
     // Without -n, a multi-node package that may start nowhere is asked for on this node.
-    let target = cli.node.clone().or_else(|| {
+    let target = node.cloned().or_else(|| {
         (row.kind != PackageType::Failover)
             .then(|| snapshot.node_name(snapshot.observer).to_owned())
     });
@@ -538,7 +556,14 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
         let (rows, unknown) = known(&snapshot, halt_order(&snapshot, &cli.packages));
         let commands: Vec<_> = rows
             .into_iter()
-            .map(|(name, _)| ("halt", name.clone(), cli.node.clone()))
+            .flat_map(|(name, _)| {
+                let nodes: Vec<Option<String>> = if cli.nodes.is_empty() {
+                    vec![None]
+                } else {
+                    cli.nodes.iter().cloned().map(Some).collect()
+                };
+                nodes.into_iter().map(move |n| ("halt", name.clone(), n))
+            })
             .collect();
         return preview(&client, "cmhaltpkg", &commands, unknown);
     }
@@ -564,7 +589,7 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
             })
             .map(|p| p.name.as_str())
             .collect();
-        if cli.node.is_none() && !dependents.is_empty() {
+        if cli.nodes.is_empty() && !dependents.is_empty() {
             // Told as the cluster tells it when it refuses the halt itself.
             let refusal = Refusal::DependentsRunning {
                 dependents: dependents.iter().map(|d| (*d).to_owned()).collect(),
@@ -579,16 +604,26 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
         if failed.contains(&name) {
             continue;
         }
-        match halt_one(&client, &snapshot, cli, name, halted_one) {
-            Ok(false) => {}
-            Ok(true) => {
-                halted_one = true;
-                if cli.verbose {
-                    each.out
-                        .push_str(&format!("cmhaltpkg: package {name} halted\n"));
+        // Each -n in turn (a multi-node package's instances), or the package as a whole.
+        let nodes: Vec<Option<&String>> = if cli.nodes.is_empty() {
+            vec![None]
+        } else {
+            cli.nodes.iter().map(Some).collect()
+        };
+        for node in nodes {
+            match halt_one(&client, &snapshot, node, name, halted_one) {
+                Ok(false) => {}
+                Ok(true) => {
+                    halted_one = true;
+                    if cli.verbose {
+                        each.out.push_str(&match node {
+                            Some(node) => format!("cmhaltpkg: package {name} halted on {node}\n"),
+                            None => format!("cmhaltpkg: package {name} halted\n"),
+                        });
+                    }
                 }
+                Err(error) => each.errors.push(error),
             }
-            Err(error) => each.errors.push(error),
         }
     }
     Ok(each)
@@ -599,18 +634,18 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
 fn halt_one(
     client: &Client,
     snapshot: &Snapshot,
-    cli: &HaltPackage,
+    node: Option<&String>,
     name: &str,
     halted_one: bool,
 ) -> Result<bool, String> {
     let mut params = vec![("RequestedState", Value::Uint16(3))];
-    if let Some(node) = &cli.node {
+    if let Some(node) = node {
         params.push(("NodeName", Value::String(node.clone())));
     }
     let now = crate::clcmds::view(client)?;
     let row = package(&now, name)?;
     let before = instance_states(row);
-    let wanted = |n: &str| cli.node.as_deref().is_none_or(|want| want == n);
+    let wanted = |n: &str| node.is_none_or(|want| want == n);
     if halted_one && out_of_cascade(&before, &wanted) {
         // Halted already as a dependent of one named before it (the cluster halts the
         // packages that depend on a package it halts). Otherwise the daemon is asked,
@@ -619,7 +654,7 @@ fn halt_one(
         return Ok(false);
     }
     call_package(client, snapshot, name, "RequestStateChange", params)?;
-    wait_for_package(client, row, Goal::Halt(cli.node.clone()))?;
+    wait_for_package(client, row, Goal::Halt(node.cloned()))?;
     Ok(true)
 }
 

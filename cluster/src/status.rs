@@ -1327,16 +1327,19 @@ impl Snapshot {
             if !owners.is_empty() {
                 let _ = writeln!(out, "{prefix}owner={}", owners.join(","));
             }
-            let _ = writeln!(
-                out,
-                "{prefix}failover_policy={}",
-                package.failover_policy.keyword()
-            );
-            let _ = writeln!(
-                out,
-                "{prefix}failback_policy={}",
-                package.failback_policy.keyword()
-            );
+            // The policies are a failover package's (serviceguard.md 5.1).
+            if package.kind == PackageType::Failover {
+                let _ = writeln!(
+                    out,
+                    "{prefix}failover_policy={}",
+                    package.failover_policy.keyword()
+                );
+                let _ = writeln!(
+                    out,
+                    "{prefix}failback_policy={}",
+                    package.failback_policy.keyword()
+                );
+            }
             match package.priority {
                 Some(priority) => {
                     let _ = writeln!(out, "{prefix}priority={priority}");

@@ -78,6 +78,16 @@ impl Selection {
         self.nodes.is_empty() || self.nodes.iter().any(|n| n == name)
     }
 
+    /// Packages alone with `-n`: those active on a node named (a failover package's owner,
+    /// a multi-node package's instances), as the node's own block of the full view lists.
+    fn package_on_nodes(&self, snapshot: &Snapshot, package: &PackageRow) -> bool {
+        self.nodes.is_empty()
+            || snapshot
+                .nodes
+                .iter()
+                .any(|n| package.owners.contains(n.id) && self.node_shown(&n.name))
+    }
+
     /// Packages alone: `-p` or `-l package`.
     fn packages_only(&self) -> bool {
         !self.packages.is_empty() || self.level == Some(Level::Package)
@@ -191,7 +201,9 @@ pub fn table(snapshot: &Snapshot, selection: &Selection) -> String {
 /// first, then the multi-node ones in a MULTI_NODE_PACKAGES section with the SYSTEM column,
 /// as the full view shows them.
 fn packages_alone(out: &mut String, snapshot: &Snapshot, selection: &Selection) {
-    let shown = |p: &&PackageRow| selection.package_shown(&p.name);
+    let shown = |p: &&PackageRow| {
+        selection.package_shown(&p.name) && selection.package_on_nodes(snapshot, p)
+    };
     let (failover, multi): (Vec<&PackageRow>, Vec<&PackageRow>) = snapshot
         .packages
         .iter()
@@ -304,20 +316,23 @@ fn package_row(out: &mut String, snapshot: &Snapshot, package: &PackageRow, verb
     if !verbose {
         return;
     }
-    let _ = writeln!(out, "\n      Policy_Parameters:");
-    let _ = writeln!(out, "      POLICY_NAME     CONFIGURED_VALUE");
-    let _ = writeln!(
-        out,
-        "      {}{}",
-        cell("Failover", 16),
-        package.failover_policy.keyword()
-    );
-    let _ = writeln!(
-        out,
-        "      {}{}",
-        cell("Failback", 16),
-        package.failback_policy.keyword()
-    );
+    // The policies are a failover package's (serviceguard.md 5.1).
+    if package.kind == PackageType::Failover {
+        let _ = writeln!(out, "\n      Policy_Parameters:");
+        let _ = writeln!(out, "      POLICY_NAME     CONFIGURED_VALUE");
+        let _ = writeln!(
+            out,
+            "      {}{}",
+            cell("Failover", 16),
+            package.failover_policy.keyword()
+        );
+        let _ = writeln!(
+            out,
+            "      {}{}",
+            cell("Failback", 16),
+            package.failback_policy.keyword()
+        );
+    }
     // Script parameters: where the package runs (a failover package), or per node.
     let mut items = Vec::new();
     for row in package.script_rows() {
@@ -438,7 +453,13 @@ pub fn line(snapshot: &Snapshot, selection: &Selection) -> String {
                 selection.level != Some(Level::Cluster)
                     && selection.level != Some(Level::Node)
                     && selection.package_shown(name)
-                    && selection.nodes.is_empty()
+                    && (selection.nodes.is_empty()
+                        || (selection.packages_only()
+                            && snapshot
+                                .packages
+                                .iter()
+                                .find(|p| p.name == name)
+                                .is_some_and(|p| selection.package_on_nodes(snapshot, p))))
             }
             ("node", Some(name)) => {
                 selection.packages.is_empty()
@@ -469,7 +490,10 @@ pub fn line(snapshot: &Snapshot, selection: &Selection) -> String {
 /// `cmviewcl -f json`: the snapshot with the selection's packages and nodes.
 pub fn json(snapshot: &Snapshot, selection: &Selection) -> String {
     let mut shown = snapshot.clone();
-    shown.packages.retain(|p| selection.package_shown(&p.name));
+    shown.packages.retain(|p| {
+        selection.package_shown(&p.name)
+            && (!selection.packages_only() || selection.package_on_nodes(snapshot, p))
+    });
     shown.nodes.retain(|n| selection.node_shown(&n.name));
     match selection.level {
         Some(Level::Cluster) => {

@@ -112,6 +112,14 @@ fn everything_up() {
         ..Selection::default()
     };
     golden("up.l-package.table", &view::table(&snapshot, &packages));
+    // -l package -n n2: the packages active on n2 only (webpkg, monpkg's instance there).
+    let on_n2 = Selection {
+        level: Some(Level::Package),
+        nodes: vec!["n2".into()],
+        ..Selection::default()
+    };
+    golden("up.l-package.n-n2.table", &view::table(&snapshot, &on_n2));
+    golden("up.l-package.n-n2.line", &view::line(&snapshot, &on_n2));
     let multi_node = Selection {
         packages: vec!["monpkg".into()],
         ..Selection::default()

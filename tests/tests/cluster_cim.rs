@@ -885,6 +885,33 @@ fn cmhaltpkg_tries_every_package_and_cmrunpkg_runs_a_multi_node_package_everywhe
     cluster.wait_for(BOUND, "monpkg on every node", |c| {
         (1..=3).all(|k| sorted_owners(c, k, "monpkg") == ["n1", "n2", "n3"])
     });
+    // -n repeated: the instances on those nodes, halted then run again; the closing line
+    // is Serviceguard's, said without -v too. A failover package takes one -n.
+    let said = succeeds(
+        &cluster,
+        3,
+        "cmhaltpkg",
+        &["-n", "n1", "-n", "n2", "monpkg"],
+    );
+    assert_eq!(
+        said,
+        "cmhaltpkg: Completed successfully on all packages specified\n"
+    );
+    cluster.wait_for(BOUND, "monpkg on n3 only", |c| {
+        (1..=3).all(|k| sorted_owners(c, k, "monpkg") == ["n3"])
+    });
+    let said = succeeds(&cluster, 3, "cmrunpkg", &["-n", "n1", "-n", "n2", "monpkg"]);
+    assert_eq!(said, "cmrunpkg: All specified packages are running\n");
+    cluster.wait_for(BOUND, "monpkg on every node again", |c| {
+        (1..=3).all(|k| sorted_owners(c, k, "monpkg") == ["n1", "n2", "n3"])
+    });
+    fails(
+        &cluster,
+        3,
+        "cmrunpkg",
+        &["-n", "n1", "-n", "n2", "webpkg"],
+        "a failover package runs on one node",
+    );
     // Running everywhere: nothing to start, no error; its preview says so.
     succeeds(&cluster, 3, "cmrunpkg", &["monpkg"]);
     assert_eq!(

@@ -135,6 +135,19 @@ fn a_dead_service_is_restarted_then_its_package_fails_over() {
         let (state, switching, _) = instance(c, 2, 0);
         state == "failed" && !switching
     });
+    // n1's package log tells it in order: each end of the service, its restart, the halt.
+    let log = std::fs::read_to_string(cluster.dir(1).join("log/pkgA.log")).unwrap();
+    let at = |what: &str| log.match_indices(what).map(|(i, _)| i).collect::<Vec<_>>();
+    let ended = at("service svc was killed by signal SIGKILL");
+    let restarted = at("service svc started (process group");
+    let halting = at(": halting");
+    assert!(
+        ended.len() == 2
+            && restarted.len() == 2
+            && ended[0] < restarted[1]
+            && halting.first().is_some_and(|h| ended[1] < *h),
+        "{log}"
+    );
 }
 
 /// Three nodes with pkgA on n1, n2, n3 whose service records a double start

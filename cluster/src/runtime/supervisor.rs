@@ -330,13 +330,7 @@ impl Inner {
     /// went wrong. Each line carries its time (UTC), as Serviceguard's package log does.
     fn log(&self, package: &PackageConfig, line: &str) {
         if let Some(mut file) = self.log_file(package) {
-            let _ = writeln!(
-                file,
-                "{} cmcld[{}]: {}: {line}",
-                log_time(std::time::SystemTime::now()),
-                self.node,
-                package.name
-            );
+            let _ = writeln!(file, "{}", log_line(&self.node, &package.name, line));
         }
     }
 
@@ -799,19 +793,36 @@ impl Inner {
         let table = Arc::clone(&self.table);
         let report = Arc::clone(&self.report);
         let groups = Arc::clone(&self.groups);
+        // The package log says how a service ended on its own (the line before the restart
+        // or the halt that follows).
+        let (log_path, node) = (self.log_path(package), self.node.clone());
+        let service_names: Vec<String> = package.services.iter().map(|s| s.name.clone()).collect();
         let spawned = thread::Builder::new()
             .name(format!("svc-{group}"))
             .spawn(move || {
-                match target {
-                    WatchTarget::Child(mut child) => {
-                        let _ = child.wait();
-                    }
+                let how = match target {
+                    WatchTarget::Child(mut child) => match child.wait() {
+                        Ok(status) => match (
+                            status.code(),
+                            std::os::unix::process::ExitStatusExt::signal(&status),
+                        ) {
+                            (Some(code), _) => format!("exited with status {code}"),
+                            (None, Some(signal)) => format!(
+                                "was killed by signal {}",
+                                Signal::try_from(signal)
+                                    .map_or_else(|_| signal.to_string(), |s| s.as_str().to_owned())
+                            ),
+                            (None, None) => "ended".to_owned(),
+                        },
+                        Err(e) => format!("ended (its status cannot be read: {e})"),
+                    },
                     WatchTarget::Group => {
                         while group_alive(group) {
                             thread::sleep(ADOPTED_POLL);
                         }
+                        "ended (its process group is empty)".to_owned()
                     }
-                }
+                };
                 let mut table = table.lock().unwrap_or_else(|p| p.into_inner());
                 exited.store(true, Ordering::SeqCst);
                 if stopping.load(Ordering::SeqCst) || table.starting.contains(&name) {
@@ -825,6 +836,9 @@ impl Inner {
                 let Some(index) = index else { return };
                 services.remove(&index);
                 drop(table);
+                let service = service_names.get(index).map_or("?", String::as_str);
+                let line = log_line(&node, &name, &format!("service {service} {how}"));
+                append_log(&log_path, &line);
                 report(Report::ServiceExited {
                     package: name,
                     service: index,
@@ -1024,6 +1038,21 @@ fn end_group(group: i32) {
     let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
     while group_alive(group) && started.elapsed() < 2 * KILL_WAIT {
         thread::sleep(POLL);
+    }
+}
+
+/// A line of a package's log: its time (UTC), the node, the package, what happened.
+fn log_line(node: &str, package: &str, line: &str) -> String {
+    format!(
+        "{} cmcld[{node}]: {package}: {line}",
+        log_time(std::time::SystemTime::now())
+    )
+}
+
+/// Appends `line` to the log at `path` (a log that cannot be written loses the line).
+fn append_log(path: &Path, line: &str) {
+    if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(file, "{line}");
     }
 }
 
