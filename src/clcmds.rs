@@ -116,6 +116,11 @@ impl NodeChoice {
 /// server applies only while that server answers this node.
 #[derive(Parser, Debug)]
 #[command(name = "cmapplyconf", version)]
+// The files are the arguments: without any, a usage error (status 2), as for any flag.
+#[command(group = clap::ArgGroup::new("files")
+    .args(["cluster", "packages", "list"])
+    .multiple(true)
+    .required(true))]
 pub struct ApplyConfiguration {
     /// The cluster ASCII file (absent: the one in effect).
     #[arg(short = 'C', value_name = "FILE")]

@@ -67,6 +67,11 @@ pub struct MakePackage {
 /// while that server answers this node.
 #[derive(Parser, Debug)]
 #[command(name = "cmcheckconf", version)]
+// The files are the arguments: without any, a usage error (status 2), as for any flag.
+#[command(group = clap::ArgGroup::new("files")
+    .args(["cluster", "packages", "list"])
+    .multiple(true)
+    .required(true))]
 pub struct CheckConfiguration {
     /// Verbose: tell which files are checked and which checks are left out.
     #[arg(short = 'v')]

@@ -64,13 +64,13 @@ pub struct HaltPackage {
 /// service's restart counter (-R -s); maintenance mode (-m on|off).
 #[derive(Parser, Debug)]
 #[command(name = "cmmodpkg", version)]
+// One of -e, -d, -R or -m is the change; clap names them all when none is given.
+#[command(group = clap::ArgGroup::new("change")
+    .args(["enable", "disable", "reset", "maintenance"])
+    .required(true))]
 pub struct ModifyPackage {
     /// Enable.
-    #[arg(
-        short = 'e',
-        conflicts_with_all = ["disable", "reset", "maintenance"],
-        required_unless_present_any = ["disable", "reset", "maintenance"]
-    )]
+    #[arg(short = 'e', conflicts_with_all = ["disable", "reset", "maintenance"])]
     pub enable: bool,
     /// Disable.
     #[arg(short = 'd', conflicts_with_all = ["reset", "maintenance"])]
