@@ -602,6 +602,230 @@ impl Notice {
         }
     }
 
+    /// The notice in words, naming its nodes, packages, services and generic resources as
+    /// `snapshot` does: the daemon's log line and the alert's Message.
+    pub fn message(&self, snapshot: &Snapshot) -> String {
+        let cluster = snapshot.name.as_str();
+        let node = |node: NodeId| snapshot.node_name(node).to_owned();
+        let row = |id: PackageId| snapshot.packages.iter().find(|p| p.id == id);
+        let package =
+            |id: PackageId| row(id).map_or_else(|| format!("package {}", id.0), |p| p.name.clone());
+        // Every node row lists the package's services and generic resources, in file order.
+        let first = |id: PackageId| row(id).and_then(|p| p.nodes.first());
+        let service_of = move |id, index: usize| {
+            first(id)
+                .and_then(|r| r.services.get(index))
+                .map(|s| s.name.clone())
+        };
+        let resource_of = move |id, index: usize| {
+            first(id)
+                .and_then(|r| r.resources.get(index))
+                .map(|r| r.name.clone())
+        };
+        let me = || node(snapshot.observer);
+        match self {
+            Notice::ClusterUp { after, .. } => {
+                let members: Vec<String> = after.members.iter().map(node).collect();
+                format!("cluster {cluster} is up: {}", members.join(", "))
+            }
+            Notice::ClusterHalted { .. } => format!("cluster {cluster} halted"),
+            Notice::ClusterReformed { after, .. } => {
+                let members: Vec<String> = after.members.iter().map(node).collect();
+                format!(
+                    "cluster {cluster} re-formed; its members are {}",
+                    members.join(", ")
+                )
+            }
+            Notice::ClusterConfigChanged { before, after, .. } => format!(
+                "cluster {cluster}: configuration generation {after} in effect (was {before})"
+            ),
+            Notice::NodeJoined { node: n, .. } => format!("node {} joined the cluster", node(*n)),
+            Notice::NodeHalted { node: n, .. } => format!("node {} halted", node(*n)),
+            Notice::NodeDetached { node: n, .. } => format!(
+                "node {} halted, leaving its packages running detached",
+                node(*n)
+            ),
+            Notice::NodeFailed { node: n, .. } => format!("node {} failed", node(*n)),
+            Notice::PackageStarted {
+                package: p,
+                node: n,
+                ..
+            } => format!("package {} started on node {}", package(*p), node(*n)),
+            Notice::PackageHalted {
+                package: p,
+                node: n,
+                ..
+            } => format!("package {} halted on node {}", package(*p), node(*n)),
+            Notice::PackageFailed {
+                package: p,
+                node: n,
+                cause,
+                ..
+            } => format!(
+                "package {} failed on node {}: {}",
+                package(*p),
+                node(*n),
+                describe_cause_named(
+                    *cause,
+                    |index| service_of(*p, index),
+                    |index| resource_of(*p, index)
+                )
+            ),
+            Notice::PackageFailover {
+                package: p,
+                before,
+                after,
+                ..
+            } => match before {
+                Some(from) => format!(
+                    "package {} fails over from node {} to node {}",
+                    package(*p),
+                    node(*from),
+                    node(*after)
+                ),
+                None => format!(
+                    "package {} fails over to node {}",
+                    package(*p),
+                    node(*after)
+                ),
+            },
+            Notice::PackageFailback {
+                package: p,
+                before,
+                after,
+            } => format!(
+                "package {} fails back from node {} to node {}",
+                package(*p),
+                node(*before),
+                node(*after)
+            ),
+            Notice::PackageSwitchingChanged {
+                package: p, after, ..
+            } => {
+                let nodes: Vec<String> = after.switching.iter().map(node).collect();
+                format!(
+                    "package {}: AUTO_RUN {}, node switching enabled on {}",
+                    package(*p),
+                    if after.auto_run {
+                        "enabled"
+                    } else {
+                        "disabled"
+                    },
+                    if nodes.is_empty() {
+                        "no node".to_owned()
+                    } else {
+                        nodes.join(", ")
+                    }
+                )
+            }
+            Notice::ServiceFailed {
+                package: p,
+                service,
+                node: n,
+                ..
+            } => {
+                let name = service_of(*p, *service).unwrap_or_else(|| format!("service {service}"));
+                let said = format!(
+                    "service {name} of package {} exited on node {}",
+                    package(*p),
+                    node(*n)
+                );
+                if self.exhausts_restarts(snapshot) {
+                    format!("{said}, no restart left")
+                } else {
+                    said
+                }
+            }
+            Notice::ServiceRestarted {
+                package: p,
+                service,
+                node: n,
+                after,
+                ..
+            } => format!(
+                "service {} of package {} restarted on node {} (restart {})",
+                service_of(*p, *service).unwrap_or_else(|| format!("service {service}")),
+                package(*p),
+                node(*n),
+                after.restarts
+            ),
+            Notice::GenericResourceChanged {
+                package: p,
+                resource,
+                node: n,
+                value,
+                after,
+                ..
+            } => {
+                let name =
+                    resource_of(*p, *resource).unwrap_or_else(|| format!("resource {resource}"));
+                let said = format!(
+                    "generic resource {name} of package {} is {} on node {}",
+                    package(*p),
+                    after.as_str(),
+                    node(*n)
+                );
+                match value {
+                    Some(value) => format!("{said} (value {value})"),
+                    None => said,
+                }
+            }
+            Notice::QuorumServerUnreachable { .. } => {
+                format!("node {} cannot reach the quorum server", me())
+            }
+            Notice::QuorumServerReachable { .. } => {
+                format!("node {} reaches the quorum server again", me())
+            }
+            Notice::LockLunUnhealthy { .. } => {
+                format!("node {}: the cluster lock LUN is unhealthy", me())
+            }
+            Notice::QuorumLost { reason, .. } => {
+                format!("node {} lost quorum and fences itself ({reason:?})", me())
+            }
+            Notice::NetworkInterfaceDown {
+                node: n, network, ..
+            } => format!("heartbeat network {network} of node {} is down", node(*n)),
+            Notice::NetworkInterfaceUp {
+                node: n, network, ..
+            } => format!(
+                "heartbeat network {network} of node {} is up again",
+                node(*n)
+            ),
+            Notice::SubnetDown {
+                node: n, subnet, ..
+            } => {
+                format!("monitored subnet {subnet} is down on node {}", node(*n))
+            }
+            Notice::SubnetUp {
+                node: n, subnet, ..
+            } => {
+                format!("monitored subnet {subnet} is up again on node {}", node(*n))
+            }
+        }
+    }
+
+    /// A ServiceFailed after which the service has no restart left (its package fails).
+    pub fn exhausts_restarts(&self, snapshot: &Snapshot) -> bool {
+        let Notice::ServiceFailed {
+            package,
+            service,
+            after,
+            ..
+        } = self
+        else {
+            return false;
+        };
+        // service_restart: None unlimited (Some(0) for none).
+        snapshot
+            .packages
+            .iter()
+            .find(|p| p.id == *package)
+            .and_then(|p| p.nodes.first())
+            .and_then(|r| r.services.get(*service))
+            .and_then(|s| s.max_restarts)
+            .is_some_and(|max| after.restarts >= max)
+    }
+
     /// The package concerned, if any.
     pub fn package(&self) -> Option<PackageId> {
         match *self {

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use cim_schema::model::{InstancePath, KeyBinding, Name, Value};
 use cimguard_cluster::core::NodeId;
-use cimguard_cluster::status::{describe_cause_named, Health, Notice, Snapshot};
+use cimguard_cluster::status::{Health, Notice, Snapshot};
 
 use crate::package_jobs::timestamp;
 use crate::serviceguard::CIMV2;
@@ -135,29 +135,15 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
         Notice::ClusterUp { before, after }
         | Notice::ClusterHalted { before, after }
         | Notice::ClusterReformed { before, after } => {
-            let members: Vec<String> = after.members.iter().map(node_name).collect();
             alert.previous = only(before.status.as_str());
             alert.new = only(after.status.as_str());
-            alert.message = match notice {
-                Notice::ClusterUp { .. } => {
-                    format!("cluster {cluster} is up: {}", members.join(", "))
-                }
-                Notice::ClusterHalted { .. } => format!("cluster {cluster} halted"),
-                _ => {
-                    alert.alert_type = 2;
-                    alert.severity = 3;
-                    format!(
-                        "cluster {cluster} re-formed; its members are {}",
-                        members.join(", ")
-                    )
-                }
-            };
+            if matches!(notice, Notice::ClusterReformed { .. }) {
+                alert.alert_type = 2;
+                alert.severity = 3;
+            }
         }
-        Notice::ClusterConfigChanged { before, after, .. } => {
+        Notice::ClusterConfigChanged { .. } => {
             alert.alert_type = 7;
-            alert.message = format!(
-                "cluster {cluster}: configuration generation {after} in effect (was {before})"
-            );
         }
         Notice::NodeJoined {
             node,
@@ -184,20 +170,14 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
             alert.previous = pair(before.status.as_str(), before.state.as_str());
             alert.new = pair(after.status.as_str(), after.state.as_str());
             alert.element = node_path(&name);
-            let verb = match notice {
-                Notice::NodeJoined { .. } => "joined the cluster",
-                Notice::NodeHalted { .. } => "halted",
-                Notice::NodeDetached { .. } => {
-                    alert.severity = 3;
-                    "halted, leaving its packages running detached"
-                }
+            match notice {
+                Notice::NodeJoined { .. } | Notice::NodeHalted { .. } => {}
+                Notice::NodeDetached { .. } => alert.severity = 3,
                 _ => {
                     alert.alert_type = 2;
                     alert.severity = 5;
-                    "failed"
                 }
-            };
-            alert.message = format!("node {name} {verb}");
+            }
             alert.node = Some(name);
         }
         Notice::PackageStarted {
@@ -216,43 +196,29 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
             alert.previous = pair(before.status.as_str(), before.state.as_str());
             alert.new = pair(after.status.as_str(), after.state.as_str());
             alert.element = package_path(&name);
-            let verb = if matches!(notice, Notice::PackageStarted { .. }) {
-                "started"
-            } else {
-                "halted"
-            };
-            alert.message = format!("package {name} {verb} on node {on}");
             alert.package = Some(name);
             alert.node = Some(on);
         }
         Notice::PackageFailed {
             package,
             node,
-            cause,
             before,
             after,
+            ..
         } => {
             let (name, on) = (package_name(*package), node_name(*node));
             alert.severity = 6;
             alert.previous = pair(before.status.as_str(), before.state.as_str());
             alert.new = pair(after.status.as_str(), after.state.as_str());
             alert.element = package_path(&name);
-            alert.message = format!(
-                "package {name} failed on node {on}: {}",
-                describe_cause_named(
-                    *cause,
-                    |index| service_of(*package, index),
-                    |index| resource_of(*package, index)
-                )
-            );
             alert.package = Some(name);
             alert.node = Some(on);
         }
         Notice::PackageFailover {
             package,
-            before,
             after,
             follows,
+            ..
         } => {
             if let Some(failure) = follows {
                 alert.correlated.push(identifier(
@@ -265,27 +231,12 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
             let (name, on) = (package_name(*package), node_name(*after));
             alert.severity = 5;
             alert.element = package_path(&name);
-            alert.message = match before {
-                Some(from) => format!(
-                    "package {name} fails over from node {} to node {on}",
-                    node_name(*from)
-                ),
-                None => format!("package {name} fails over to node {on}"),
-            };
             alert.package = Some(name);
             alert.node = Some(on);
         }
-        Notice::PackageFailback {
-            package,
-            before,
-            after,
-        } => {
+        Notice::PackageFailback { package, after, .. } => {
             let (name, on) = (package_name(*package), node_name(*after));
             alert.element = package_path(&name);
-            alert.message = format!(
-                "package {name} fails back from node {} to node {on}",
-                node_name(*before)
-            );
             alert.package = Some(name);
             alert.node = Some(on);
         }
@@ -298,19 +249,8 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
             alert.alert_type = 7;
             alert.element = package_path(&name);
             let words = |auto_run: bool| if auto_run { "enabled" } else { "disabled" };
-            let nodes = |set: cimguard_cluster::core::NodeSet| {
-                set.iter().map(node_name).collect::<Vec<_>>().join(", ")
-            };
             alert.previous = only(words(before.auto_run));
             alert.new = only(words(after.auto_run));
-            alert.message = format!(
-                "package {name}: AUTO_RUN {}, node switching enabled on {}",
-                words(after.auto_run),
-                match nodes(after.switching) {
-                    n if n.is_empty() => "no node".to_owned(),
-                    n => n,
-                }
-            );
             alert.package = Some(name);
         }
         Notice::ServiceFailed {
@@ -329,10 +269,6 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
         } => {
             let (name, on) = (package_name(*package), node_name(*node));
             let failover = failover(*package);
-            // service_restart: None unlimited (Some(0) for none).
-            let max_restarts = row(*package)
-                .and_then(|r| r.services.get(*service))
-                .and_then(|s| s.max_restarts);
             let service = service_name(*package, *service);
             let instance = if failover {
                 format!("{name}:{service}")
@@ -350,24 +286,14 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
                     ("Name", &instance),
                 ],
             );
-            alert.message = if matches!(notice, Notice::ServiceFailed { .. }) {
+            if matches!(notice, Notice::ServiceFailed { .. }) {
                 // With no restart left the package fails: Major (serviceguard.md 6.7).
-                let exhausted = max_restarts.is_some_and(|max| after.restarts >= max);
-                alert.severity = if exhausted { 5 } else { 4 };
-                if exhausted {
-                    format!(
-                        "service {service} of package {name} exited on node {on}, no restart \
-                         left"
-                    )
+                alert.severity = if notice.exhausts_restarts(snapshot) {
+                    5
                 } else {
-                    format!("service {service} of package {name} exited on node {on}")
-                }
-            } else {
-                format!(
-                    "service {service} of package {name} restarted on node {on} (restart {})",
-                    after.restarts
-                )
-            };
+                    4
+                };
+            }
             alert.package = Some(name);
             alert.service = Some(service);
             alert.node = Some(on);
@@ -376,9 +302,9 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
             package,
             resource,
             node,
-            value,
             before,
             after,
+            ..
         } => {
             let (name, on) = (package_name(*package), node_name(*node));
             let resource = resource_name(*package, *resource);
@@ -393,17 +319,6 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
                     &crate::serviceguard::generic_resource_id(cluster, &resource, &on),
                 )],
             );
-            alert.message = match value {
-                Some(value) => format!(
-                    "generic resource {resource} of package {name} is {} on node {on} (value \
-                     {value})",
-                    after.as_str()
-                ),
-                None => format!(
-                    "generic resource {resource} of package {name} is {} on node {on}",
-                    after.as_str()
-                ),
-            };
             alert.package = Some(name);
             alert.node = Some(on);
         }
@@ -421,88 +336,66 @@ pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
                     &crate::serviceguard::quorum_device_id(cluster, &me),
                 )],
             );
-            alert.message = match notice {
+            match notice {
                 Notice::QuorumServerUnreachable { .. } => {
                     alert.alert_type = 2;
                     alert.severity = 4;
-                    format!("node {me} cannot reach the quorum server")
                 }
-                Notice::QuorumServerReachable { .. } => {
-                    alert.alert_type = 2;
-                    format!("node {me} reaches the quorum server again")
-                }
+                Notice::QuorumServerReachable { .. } => alert.alert_type = 2,
                 _ => {
                     alert.alert_type = 5;
                     alert.severity = 4;
-                    format!("node {me}: the cluster lock LUN is unhealthy")
                 }
-            };
+            }
             alert.node = Some(me);
         }
-        Notice::QuorumLost {
-            reason,
-            before,
-            after,
-        } => {
+        Notice::QuorumLost { before, after, .. } => {
             let me = node_name(snapshot.observer);
             alert.alert_type = 2;
             alert.severity = 7;
             alert.previous = only(before.status.as_str());
             alert.new = only(after.status.as_str());
             alert.element = node_path(&me);
-            alert.message = format!("node {me} lost quorum and fences itself ({reason:?})");
             alert.node = Some(me);
         }
         Notice::NetworkInterfaceDown {
             node,
-            network,
             before,
             after,
+            ..
         }
         | Notice::NetworkInterfaceUp {
             node,
-            network,
             before,
             after,
-        } => {
-            let on = node_name(*node);
-            let what = format!("heartbeat network {network} of node {on} is");
-            let down = matches!(notice, Notice::NetworkInterfaceDown { .. });
-            link(
-                &mut alert,
-                on,
-                node_path,
-                (*before, *after),
-                down,
-                |state| format!("{what} {state}"),
-            );
+            ..
         }
-        Notice::SubnetDown {
+        | Notice::SubnetDown {
             node,
-            subnet,
             before,
             after,
+            ..
         }
         | Notice::SubnetUp {
             node,
-            subnet,
             before,
             after,
+            ..
         } => {
-            let on = node_name(*node);
-            let what = format!("monitored subnet {subnet} is");
-            let node_named = format!("on node {on}");
-            let down = matches!(notice, Notice::SubnetDown { .. });
+            let down = matches!(
+                notice,
+                Notice::NetworkInterfaceDown { .. } | Notice::SubnetDown { .. }
+            );
             link(
                 &mut alert,
-                on,
+                node_name(*node),
                 node_path,
                 (*before, *after),
                 down,
-                |state| format!("{what} {state} {node_named}"),
             );
         }
     }
+    alert.message = notice.message(snapshot);
     alert
 }
 
@@ -597,14 +490,12 @@ fn link(
     node_path: impl Fn(&str) -> InstancePath,
     (before, after): (Health, Health),
     down: bool,
-    message: impl Fn(&str) -> String,
 ) {
     alert.alert_type = 2;
     alert.severity = if down { 4 } else { 2 };
     alert.previous = Some((before.as_str().to_owned(), None));
     alert.new = Some((after.as_str().to_owned(), None));
     alert.element = node_path(&on);
-    alert.message = message(if down { "down" } else { "up again" });
     alert.node = Some(on);
 }
 

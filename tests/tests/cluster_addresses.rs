@@ -253,8 +253,17 @@ fn a_monitored_subnet_going_down_fails_its_package_over_and_the_status_follows_t
     assert_eq!(row(&cluster, 2, "n2"), Some(("up".into(), true)));
     let log = cluster.log(1);
     assert!(log.contains("monitored subnet 10.91.0.0 went down on this node"));
-    assert!(log.contains("SubnetDown"), "{log}");
-    assert!(log.contains("PackageFailed"), "{log}");
+    // The notices in words, under their event IDs.
+    assert!(
+        log.contains("NetworkInterfaceDown: monitored subnet 10.91.0.0 is down on node n1"),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "PackageFailed: package pkgC failed on node n1: monitored subnet 10.91.0.0 went down"
+        ),
+        "{log}"
+    );
     let line = cluster.status(2).unwrap().cluster.to_line();
     assert!(
         line.contains("package:pkgC|node:n1|subnet:10.91.0.0|status=down\n"),
@@ -272,7 +281,13 @@ fn a_monitored_subnet_going_down_fails_its_package_over_and_the_status_follows_t
             && row(c, 1, "n1") == Some(("up".into(), true))
             && row(c, 2, "n1") == Some(("up".into(), true))
     });
-    assert!(cluster.log(1).contains("SubnetUp"));
+    assert!(
+        cluster
+            .log(1)
+            .contains("monitored subnet 10.91.0.0 is up again on node n1"),
+        "{}",
+        cluster.log(1)
+    );
     assert_eq!(cluster.owners(2, "pkgC"), Some(names(&["n2"])));
     // The address stays on a downed interface: only the link state made the difference.
     assert!(cluster

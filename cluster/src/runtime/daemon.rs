@@ -1479,6 +1479,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         fence: fence.clone(),
         supervisor,
         catalog: Arc::new(Catalog::default()),
+        names: None,
         notices: VecDeque::new(),
         notices_told: 0,
         counters,
@@ -1501,6 +1502,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         control_unqueued: 0,
     };
     driver.catalog = driver.node.settings().catalog.clone();
+    driver.names = Some(driver.node.status(driver.clock.now()));
     driver.monitor_subnets();
     let result = driver.run(&received);
     drop(driver);
@@ -2154,6 +2156,9 @@ struct Driver {
     supervisor: Supervisor,
     /// The catalog the core's package numbers refer to, as of the actions performed so far.
     catalog: Arc<Catalog>,
+    /// A status taken when the catalog last changed: what the log names nodes, packages,
+    /// services and resources by (its states are not read).
+    names: Option<Snapshot>,
     /// The notices this life told, numbered from 1, the latest [`NOTICES_KEPT`].
     notices: VecDeque<NumberedNotice>,
     /// The number of the last notice told.
@@ -2647,7 +2652,14 @@ impl Driver {
                 self.log.say(format_args!("{event:?}"));
             }
             Action::Notice(notice) => {
-                self.log.say(format_args!("{notice:?}"));
+                match &self.names {
+                    Some(names) => self.log.say(format_args!(
+                        "{}: {}",
+                        notice.event_id(),
+                        notice.message(names)
+                    )),
+                    None => self.log.say(format_args!("{notice:?}")),
+                }
                 self.notices_told += 1;
                 if self.notices.len() == NOTICES_KEPT {
                     self.notices.pop_front();
@@ -2666,6 +2678,8 @@ impl Driver {
             }
             Action::Catalog(catalog) => {
                 self.catalog = catalog;
+                // Built here, once per configuration, not for each notice on this thread.
+                self.names = Some(self.node.status(self.clock.now()));
                 self.monitor_subnets();
             }
         }
