@@ -35,38 +35,22 @@ pub fn run(name: &str) -> Option<ExitCode> {
         "cmrunpkg" => {
             let cli = pkgcmds::RunPackage::parse();
             let done = pkgcmds::run_package(&cli);
-            pkgcmds::finish_each(
+            finish_closing(
                 name,
-                completed(
-                    done,
-                    cli.preview,
-                    "cmrunpkg: All specified packages are running",
-                ),
+                done,
+                cli.preview,
+                "All specified packages are running",
             )
         }
         "cmhaltpkg" => {
             let cli = pkgcmds::HaltPackage::parse();
             let done = pkgcmds::halt_package(&cli);
-            pkgcmds::finish_each(
-                name,
-                completed(
-                    done,
-                    cli.preview,
-                    "cmhaltpkg: Completed successfully on all packages specified",
-                ),
-            )
+            finish_closing(name, done, cli.preview, COMPLETED)
         }
         "cmmodpkg" => {
             let cli = pkgcmds::ModifyPackage::parse();
             let done = pkgcmds::modify_package(&cli);
-            pkgcmds::finish_each(
-                name,
-                completed(
-                    done,
-                    cli.preview,
-                    "cmmodpkg: Completed successfully on all packages specified",
-                ),
-            )
+            finish_closing(name, done, cli.preview, COMPLETED)
         }
         "cmsetresource" => {
             pkgcmds::finish(name, pkgcmds::set_resource(&pkgcmds::SetResource::parse()))
@@ -97,18 +81,23 @@ pub fn run(name: &str) -> Option<ExitCode> {
     })
 }
 
-/// A package command's output with Serviceguard's closing line, printed (without -v too)
-/// when every package named was done; a preview (-t) or a failure for any package has none.
-fn completed(
+/// The closing line of cmhaltpkg and cmmodpkg.
+const COMPLETED: &str = "Completed successfully on all packages specified";
+
+/// Ends a package command with Serviceguard's closing line (`NAME: LINE`), printed (without
+/// -v too) when every package named was done; a preview (-t) or a failure for any package
+/// has none.
+fn finish_closing(
+    name: &str,
     done: Result<pkgcmds::EachPackage, String>,
     preview: bool,
     line: &str,
-) -> Result<pkgcmds::EachPackage, String> {
-    done.map(|mut each| {
+) -> ExitCode {
+    let done = done.map(|mut each| {
         if !preview && each.errors.is_empty() {
-            each.out.push_str(line);
-            each.out.push('\n');
+            each.out.push_str(&format!("{name}: {line}\n"));
         }
         each
-    })
+    });
+    pkgcmds::finish_each(name, done)
 }

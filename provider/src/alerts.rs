@@ -523,26 +523,15 @@ mod tests {
     /// A formed three-node cluster running dbpkg (a service, n1 first) and webpkg, which
     /// depends on it.
     fn cluster() -> Simulation {
-        let mut options = Options::new(3, 11);
-        options.packages = vec![
-            "package_name dbpkg\nnode_name n1\nnode_name n2\nnode_name n3\n\
-             service_name db_monitor\nservice_cmd \"sleep 1000\"\nservice_restart 1\n"
-                .into(),
-            "package_name webpkg\nnode_name n2\nnode_name n3\nnode_name n1\n\
-             dependency_name db\ndependency_condition dbpkg = up\n\
-             dependency_location any_node\n"
-                .into(),
-        ];
-        let mut sim = Simulation::new(options);
-        sim.start_all();
+        let mut sim = crate::serviceguard::tests::formed(&["package_name webpkg\n\
+            node_name n2\nnode_name n3\nnode_name n1\ndependency_name db\n\
+            dependency_condition dbpkg = up\ndependency_location any_node\n"]);
         let ready = sim
             .run_until(Duration::from_secs(90), |s| {
-                s.formed(NodeSet::first(3))
-                    && s.running_on("dbpkg") == [NodeId(0)].into_iter().collect()
-                    && !s.running_on("webpkg").is_empty()
+                !s.running_on("webpkg").is_empty()
             })
             .unwrap();
-        assert!(ready, "the cluster or its packages did not start");
+        assert!(ready, "webpkg did not start");
         sim
     }
 

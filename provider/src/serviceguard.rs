@@ -2184,7 +2184,7 @@ impl ModelBuilder<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use cimguard_cluster::core::{NodeId, NodeSet};
     use cimguard_cluster::status::{NodeState, Summary};
@@ -2254,8 +2254,8 @@ mod tests {
     }
 
     /// A simulated 3-node cluster, formed, with dbpkg (service db_monitor) running on n1
-    /// and `more` packages.
-    fn formed(more: &[&str]) -> cimguard_cluster::sim::Simulation {
+    /// and `more` packages (the alerts' tests use it too).
+    pub(crate) fn formed(more: &[&str]) -> cimguard_cluster::sim::Simulation {
         use cimguard_cluster::sim::{Options, Simulation};
         let mut options = Options::new(3, 11);
         options.packages = vec![
