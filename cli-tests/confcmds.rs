@@ -596,7 +596,11 @@ fn unreadable_files_fail_with_one_line() {
         &run(CMCHECKCONF, &dir, &["-P", "binary.conf"]),
         &["cannot read binary.conf", "UTF-8"],
     );
-    assert_one_line_failure(&run(CMCHECKCONF, &dir, &[]), &["nothing to check"]);
+    // No file at all is a usage error (status 2, as for any wrong argument), naming the
+    // choices.
+    let nothing = run(CMCHECKCONF, &dir, &[]);
+    assert_eq!(nothing.status.code(), Some(2), "{}", stderr(&nothing));
+    assert!(stderr(&nothing).contains("-C <CLUSTER_FILE>|-P <PACKAGE_FILE>|-p <LIST_FILE>"));
     assert_one_line_failure(
         &run(CMMAKEPKG, &dir, &["-i", "nonesuch.conf"]),
         &["cannot read nonesuch.conf"],

@@ -687,8 +687,14 @@ fn apply(
     }
     // With the cluster halted the change is in effect everywhere once the method returns
     // (and this node's daemon may end right after, on a shutdown it held back for it).
-    if let Some(Value::Uint64(generation)) = out_value(&returned, "Generation") {
-        return Ok(Applied::Generation(*generation));
+    match out_value(&returned, "Generation") {
+        Some(Value::Uint64(generation)) => return Ok(Applied::Generation(*generation)),
+        Some(Value::String(text)) => {
+            if let Ok(generation) = text.trim().parse() {
+                return Ok(Applied::Generation(generation));
+            }
+        }
+        _ => {}
     }
     // The configuration takes effect with the next membership the coordinator that took it
     // commits. Should that coordinator fail first, the next one carries it on only if a

@@ -610,8 +610,11 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
         } else {
             cli.nodes.iter().map(Some).collect()
         };
+        // Halted already as a dependent only of a package named before this one, never of
+        // this package's own instance on another -n.
+        let cascade = halted_one;
         for node in nodes {
-            match halt_one(&client, &snapshot, node, name, halted_one) {
+            match halt_one(&client, &snapshot, node, name, cascade) {
                 Ok(false) => {}
                 Ok(true) => {
                     halted_one = true;

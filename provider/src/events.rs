@@ -474,17 +474,26 @@ impl Reader {
         // The model is looked at even while no subscription wants its changes: one made
         // now must hear of a change made a moment later, which needs the model before it.
         // A re-formation is left out: its passing states would be told by the coordinator
-        // before it and by the one after, whose indications may cross on the way.
+        // before it and by the one after, whose indications may cross on the way. What it
+        // changes (the nodes reforming, the cluster starting) stays as this agent last saw
+        // it until the new membership shows; everything else is taken as it is.
         let current = lifecycle.serviceguard.settled(fresh);
         let Ok(current) = current else {
             return;
         };
         let snapshot = current.snapshot;
-        let now: HashMap<String, (InstancePath, Arc<Instance>)> = current
+        let mut now: HashMap<String, (InstancePath, Arc<Instance>)> = current
             .instances
             .into_iter()
             .map(|(path, instance)| (crate::provider::path_text(&path), (path, instance)))
             .collect();
+        if let Some(previous) = &lifecycle.previous {
+            for key in &current.passing {
+                if let Some(before) = previous.get(key) {
+                    now.insert(key.clone(), before.clone());
+                }
+            }
+        }
         // The coordinator tells the changes. When the cluster halts as a whole (cmhaltcl) no
         // node coordinates any more: the one that did tells that last change (the cluster
         // and its nodes going down), which no other would; until its view says the cluster

@@ -235,6 +235,10 @@ pub struct Current {
     pub snapshot: Arc<Snapshot>,
     /// Every instance, with its path.
     pub instances: Vec<(InstancePath, Arc<Instance>)>,
+    /// While the observer re-forms the cluster: the instances (by path text) the
+    /// re-formation shows otherwise than `instances` do, which are built as if it were over
+    /// ([`Snapshot::settled`]). What was last seen of them stands until it is.
+    pub passing: Vec<String>,
 }
 
 /// Every instance of one snapshot, by creation class (lower-cased).
@@ -362,10 +366,24 @@ impl ServiceguardProvider {
             *self.cache.lock().unwrap_or_else(PoisonError::into_inner) = None;
         }
         let model = self.model()?;
-        match model.snapshot.as_deref().and_then(Snapshot::settled) {
-            Some(settled) => Self::current_of(&self.build(&settled, &model.service_pids)?),
-            None => Self::current_of(&model),
-        }
+        let Some(settled) = model.snapshot.as_deref().and_then(Snapshot::settled) else {
+            return Self::current_of(&model);
+        };
+        let mut current = Self::current_of(&self.build(&settled, &model.service_pids)?)?;
+        let shown: HashMap<String, &Arc<Instance>> = model
+            .by_class
+            .values()
+            .flatten()
+            .map(|(path, instance)| (crate::provider::path_text(path), instance))
+            .collect();
+        current.passing = current
+            .instances
+            .iter()
+            .map(|(path, instance)| (crate::provider::path_text(path), instance))
+            .filter(|(key, instance)| shown.get(key).is_none_or(|s| s != instance))
+            .map(|(key, _)| key)
+            .collect();
+        Ok(current)
     }
 
     fn current_of(model: &Model) -> Result<Current, OperationError> {
@@ -380,6 +398,7 @@ impl ServiceguardProvider {
         Ok(Current {
             snapshot,
             instances,
+            passing: Vec::new(),
         })
     }
 
@@ -2751,8 +2770,18 @@ pub(crate) mod tests {
             .find(|node| node.value("Name") == Some(&string("n1")))
             .expect("n1");
         assert_eq!(n1.value("NodeState"), Some(&string("reforming")));
-        // Compared as it ran before.
+        // Compared as it ran before; what the re-formation shows otherwise is named, so
+        // that the looker keeps what it last saw of it (a cluster it saw unknown, say, does
+        // not come back up for the time of the re-formation).
         assert_eq!(nodes_and_cluster(&provider), before);
+        let passing = provider.settled(true).expect("the instances").passing;
+        for key in before.keys() {
+            assert!(passing.contains(key), "{key} not in {passing:?}");
+        }
+        assert!(
+            !passing.iter().any(|key| key.starts_with("HP_SGPackage.")),
+            "{passing:?}"
+        );
         // Once the new membership is installed, its change shows: n3 halted, the cluster
         // degraded, nothing else.
         let formed = sim

@@ -1105,11 +1105,15 @@ impl fmt::Display for Unavailable {
         match self {
             Unavailable::Refused { named, node, why } => write!(
                 f,
-                "the quorum server {named} refuses {node}: {} (its qs_authfile must list every \
-                 node)",
+                "the quorum server {named} refuses {node}: {}",
                 match why {
-                    QuorumServerRefusal::AccessDenied => "access denied",
-                    QuorumServerRefusal::UnsupportedVersion => "unsupported version",
+                    QuorumServerRefusal::AccessDenied => {
+                        "access denied (its qs_authfile must list every node)"
+                    }
+                    QuorumServerRefusal::UnsupportedVersion => {
+                        "unsupported version (the quorum server and the nodes must speak the \
+                         same protocol version)"
+                    }
                     QuorumServerRefusal::Other => "refused",
                 }
             ),

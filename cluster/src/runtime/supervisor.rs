@@ -796,7 +796,6 @@ impl Inner {
         // The package log says how a service ended on its own (the line before the restart
         // or the halt that follows).
         let (log_path, node) = (self.log_path(package), self.node.clone());
-        let service_names: Vec<String> = package.services.iter().map(|s| s.name.clone()).collect();
         let spawned = thread::Builder::new()
             .name(format!("svc-{group}"))
             .spawn(move || {
@@ -834,9 +833,10 @@ impl Inner {
                     .find(|(_, s)| s.group == group)
                     .map(|(index, _)| *index);
                 let Some(index) = index else { return };
-                services.remove(&index);
+                // Named as the table names it now (an online change may renumber services).
+                let service = services.remove(&index).map(|s| s.name);
                 drop(table);
-                let service = service_names.get(index).map_or("?", String::as_str);
+                let service = service.as_deref().unwrap_or("?");
                 let line = log_line(&node, &name, &format!("service {service} {how}"));
                 append_log(&log_path, &line);
                 report(Report::ServiceExited {
