@@ -1937,7 +1937,11 @@ fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
     );
     package_jobs_say_how_runs_and_halts_end(&cluster);
     let output = succeeds(&cluster, 1, "cmrunpkg", &["-v", "-n", "n3", "pkgB"]);
-    assert_eq!(output, "cmrunpkg: package pkgB is running on n3\n");
+    assert_eq!(
+        output,
+        "cmrunpkg: package pkgB is running on n3\n\
+         cmrunpkg: All specified packages are running\n"
+    );
     // Seen by the node the command was given on, at once: the command waited.
     let (now, on) = state(&cluster);
     assert_eq!((now.as_str(), on), ("running", vec!["n3".to_owned()]));
