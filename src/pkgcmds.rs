@@ -383,13 +383,10 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
                     continue;
                 }
             }
-            if cli.nodes.is_empty() {
-                commands.push(("run", name.clone(), None));
-            }
             commands.extend(
-                cli.nodes
-                    .iter()
-                    .map(|n| ("run", name.clone(), Some(n.clone()))),
+                each_node(&cli.nodes)
+                    .into_iter()
+                    .map(|n| ("run", name.clone(), n.cloned())),
             );
         }
         return preview(&client, "cmrunpkg", &commands, unknown);
@@ -557,12 +554,9 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
         let commands: Vec<_> = rows
             .into_iter()
             .flat_map(|(name, _)| {
-                let nodes: Vec<Option<String>> = if cli.nodes.is_empty() {
-                    vec![None]
-                } else {
-                    cli.nodes.iter().cloned().map(Some).collect()
-                };
-                nodes.into_iter().map(move |n| ("halt", name.clone(), n))
+                each_node(&cli.nodes)
+                    .into_iter()
+                    .map(move |n| ("halt", name.clone(), n.cloned()))
             })
             .collect();
         return preview(&client, "cmhaltpkg", &commands, unknown);
@@ -604,16 +598,11 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
         if failed.contains(&name) {
             continue;
         }
-        // Each -n in turn (a multi-node package's instances), or the package as a whole.
-        let nodes: Vec<Option<&String>> = if cli.nodes.is_empty() {
-            vec![None]
-        } else {
-            cli.nodes.iter().map(Some).collect()
-        };
         // Halted already as a dependent only of a package named before this one, never of
         // this package's own instance on another -n.
         let cascade = halted_one;
-        for node in nodes {
+        // Each -n in turn (a multi-node package's instances), or the package as a whole.
+        for node in each_node(&cli.nodes) {
             match halt_one(&client, &snapshot, node, name, cascade) {
                 Ok(false) => {}
                 Ok(true) => {
@@ -630,6 +619,16 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
         }
     }
     Ok(each)
+}
+
+/// What a package command does per `-n` given: each node, or once for the package as a
+/// whole (`None`) when none is.
+fn each_node(nodes: &[String]) -> Vec<Option<&String>> {
+    if nodes.is_empty() {
+        vec![None]
+    } else {
+        nodes.iter().map(Some).collect()
+    }
 }
 
 /// Halts package `name` (with cmhaltpkg's -n) and waits for the end: true if it was halted,

@@ -319,19 +319,16 @@ impl Inner {
     }
 
     fn log_file(&self, package: &PackageConfig) -> Option<File> {
-        let path = self.log_path(package);
-        if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        OpenOptions::new().create(true).append(true).open(path).ok()
+        open_log(&self.log_path(package))
     }
 
     /// A line of the package's log, whatever its log_level: the start and halt, and what
     /// went wrong. Each line carries its time (UTC), as Serviceguard's package log does.
     fn log(&self, package: &PackageConfig, line: &str) {
-        if let Some(mut file) = self.log_file(package) {
-            let _ = writeln!(file, "{}", log_line(&self.node, &package.name, line));
-        }
+        append_log(
+            &self.log_path(package),
+            &log_line(&self.node, &package.name, line),
+        );
     }
 
     /// A line of more detail, written when the package's log_level is `level` or more:
@@ -1049,9 +1046,17 @@ fn log_line(node: &str, package: &str, line: &str) -> String {
     )
 }
 
+/// A package's log at `path`, opened to append (its folder made if missing).
+fn open_log(path: &Path) -> Option<File> {
+    if let Some(parent) = path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    OpenOptions::new().create(true).append(true).open(path).ok()
+}
+
 /// Appends `line` to the log at `path` (a log that cannot be written loses the line).
 fn append_log(path: &Path, line: &str) {
-    if let Ok(mut file) = OpenOptions::new().create(true).append(true).open(path) {
+    if let Some(mut file) = open_log(path) {
         let _ = writeln!(file, "{line}");
     }
 }
