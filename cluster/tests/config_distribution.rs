@@ -690,3 +690,83 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
         .unwrap());
     assert_eq!(sim.watchdog_resets, 0);
 }
+
+#[test]
+fn a_member_that_dies_while_a_cmapplyconf_is_proposed_does_not_use_up_its_attempts() {
+    // The coordinator keeps the change and commits it with the survivors once the dead
+    // member is left out, whenever in the proposal rounds it died.
+    let pkg_m = package("pkgM", &[1, 2]);
+    for delay_ms in (0..1500).step_by(50) {
+        let mut sim = formed(3, std::slice::from_ref(&pkg_m));
+        let coordinator = sim
+            .status(NodeId(0))
+            .unwrap()
+            .coordinator
+            .expect("a coordinator");
+        let victim = (0..3).map(NodeId).find(|&n| n != coordinator).unwrap();
+        let giver = (0..3)
+            .map(NodeId)
+            .find(|&n| n != coordinator && n != victim)
+            .unwrap();
+        sim.apply(giver, None, &[pkg_m.clone(), package("pkgN", &[1, 2])])
+            .unwrap();
+        sim.run_for(Duration::from_millis(delay_ms)).unwrap();
+        sim.crash(victim);
+        let changed = sim
+            .run_until(seconds(60), |s| {
+                s.generation(coordinator) != Some(1) && s.generation(giver) != Some(1)
+            })
+            .unwrap();
+        let refused: Vec<_> = sim
+            .trace()
+            .iter()
+            .filter_map(|r| match &r.event {
+                cimguard_cluster::core::Event::ApplyRefused { refusal } => Some(refusal.clone()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            changed && refused.is_empty(),
+            "killed {victim:?} {delay_ms} ms in: generations {:?}, refused {refused:?}",
+            generations(&sim)
+        );
+    }
+}
+
+#[test]
+fn a_cmapplyconf_that_a_living_member_never_accepts_is_given_up() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = formed(3, std::slice::from_ref(&pkg_m));
+    let coordinator = sim
+        .status(NodeId(0))
+        .unwrap()
+        .coordinator
+        .expect("a coordinator");
+    let member = (0..3).map(NodeId).find(|&n| n != coordinator).unwrap();
+    // The member keeps heartbeating, but none of its acceptances arrive: to the coordinator,
+    // a member that refuses the change every time.
+    sim.network.drop_kinds.push((member, "Accept"));
+    sim.apply(coordinator, None, &[pkg_m, package("pkgN", &[1, 2])])
+        .unwrap();
+    let refusals = |s: &Simulation| -> Vec<String> {
+        s.trace()
+            .iter()
+            .filter(|r| r.node == coordinator)
+            .filter_map(|r| match &r.event {
+                cimguard_cluster::core::Event::ApplyRefused { refusal } => {
+                    Some(format!("{refusal:?}"))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(sim
+        .run_until(seconds(60), |s| !refusals(s).is_empty())
+        .unwrap());
+    assert!(refusals(&sim)[0].contains("members did not accept it"));
+    sim.network.drop_kinds.clear();
+    // Given up: the membership stays as it was, with the generation it had.
+    sim.run_for(seconds(10)).unwrap();
+    assert!(sim.formed(set(&[0, 1, 2])));
+    assert_eq!(generations(&sim), [Some(1); 3]);
+}

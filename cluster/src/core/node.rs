@@ -317,6 +317,10 @@ struct Proposal {
     basis_configs: Vec<Arc<Generation>>,
     /// The generation this proposal carries (its number).
     config: Option<u64>,
+    /// Whether it carries the pending cmapplyconf (rather than a generation carried on).
+    trial: bool,
+    /// When it was sent.
+    sent_at: Instant,
     /// Each member's echo of the proposal's send time (this node's clock).
     echoes: Vec<(NodeId, Echo)>,
     /// Each member's acceptance send time (its clock), echoed back in the commit.
@@ -528,8 +532,10 @@ pub struct Node {
     committed_offer: Option<(NodeId, Incarnation, u64)>,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
     pending_config: Option<(ClusterConfig, Vec<PackageConfig>)>,
-    /// How many proposals carried the pending cmapplyconf (it is given up after
-    /// [`CONFIG_ATTEMPTS_MAX`]: a member keeps refusing it).
+    /// How many proposals carrying the pending cmapplyconf came to nothing while every
+    /// member that did not accept was heard from (it is given up after
+    /// [`CONFIG_ATTEMPTS_MAX`]: a member keeps refusing it). A member that fell silent
+    /// refused nothing: the next membership leaves it out.
     config_attempts: u32,
     /// On the coordinator: a generation carried by a proposal that may have been committed
     /// (a member accepted it): the next membership carries it on, before anything newer.
@@ -4057,11 +4063,10 @@ impl Node {
                     self.pending_config = None;
                     self.config_attempts = 0;
                     self.event(Event::ApplyRefused { refusal });
-                } else {
-                    self.config_attempts += 1;
                 }
             }
         }
+        let trial = adopted.is_none() && self.pending_config.is_some();
         let config = adopted.or_else(|| {
             self.pending_config.as_ref().map(|(cluster, packages)| {
                 Arc::new(Generation {
@@ -4089,6 +4094,8 @@ impl Node {
             bases: self.accepted_since.clone(),
             basis_configs,
             config: config.as_ref().map(|c| c.number),
+            trial,
+            sent_at: now,
             echoes: Vec::new(),
             sent: Vec::new(),
             deadline: now + self.settings.timing.propose_timeout,
@@ -4231,6 +4238,20 @@ impl Node {
         for member in proposal.view.members.iter() {
             if member != self.settings.me {
                 self.send(member, &Message::Abandon { epoch });
+            }
+        }
+        // Members refuse a cmapplyconf by not accepting it; one that also fell silent
+        // (dead, cut off) may have refused nothing, and is left out of the next membership.
+        if proposal.trial {
+            let voters = NodeSet(proposal.view.members.0 | proposal.leavers.0);
+            let refusers = voters.difference(proposal.accepted);
+            let heard_since = |m: NodeId| {
+                self.peers[m.index()]
+                    .last_heard
+                    .is_some_and(|at| at >= proposal.sent_at)
+            };
+            if !refusers.is_empty() && refusers.iter().all(heard_since) {
+                self.config_attempts += 1;
             }
         }
     }
