@@ -14,10 +14,14 @@ use std::fmt;
 
 use crate::core::{Envelope, Persisted};
 
-/// The first bytes of an encoded envelope: "CW" and the format version.
-const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 12];
-/// The first bytes of an encoded acceptor state: "CP" and the format version.
-const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 1];
+/// The first bytes of an encoded envelope: "CW" and the format version (13 added the
+/// generation as shown to each configuration generation).
+const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 13];
+/// The first bytes of an encoded acceptor state: "CP" and the format version (2 added the
+/// generation as shown; version 1 files are still read, each generation shown as its number).
+const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 2];
+/// The acceptor state's first format.
+const PERSISTED_HEADER_V1: [u8; 3] = [b'C', b'P', 1];
 /// The first bytes of an encoded shared map: "CS" and the format version (2 added the
 /// floor; version 1 files are still read, with no floor).
 const SHARED_HEADER: [u8; 3] = [b'C', b'S', 2];
@@ -67,7 +71,56 @@ pub fn encode_persisted(state: &Persisted) -> Vec<u8> {
 
 /// The acceptor state in `bytes`.
 pub fn decode_persisted(bytes: &[u8]) -> Result<Persisted, WireError> {
+    if bytes.len() >= 3 && bytes[..3] == PERSISTED_HEADER_V1 {
+        return decode_persisted_v1(bytes);
+    }
     decode(PERSISTED_HEADER, bytes)
+}
+
+/// An acceptor state of the first format: its generations had one number, which was also
+/// the one shown.
+fn decode_persisted_v1(bytes: &[u8]) -> Result<Persisted, WireError> {
+    use crate::config::{cluster::ClusterConfig, package::PackageConfig, Generation};
+    use crate::core::{Epoch, NodeSet, View};
+    use std::sync::Arc;
+    #[derive(serde::Deserialize)]
+    struct GenerationV1 {
+        number: u64,
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+    }
+    #[derive(serde::Deserialize)]
+    struct PersistedV1 {
+        epoch_max: Epoch,
+        installed: Option<View>,
+        accepted: Vec<View>,
+        config: Option<GenerationV1>,
+        accepted_configs: Vec<(Epoch, GenerationV1)>,
+        detached: Vec<String>,
+        detached_marks: Vec<(String, NodeSet)>,
+    }
+    let generation = |g: GenerationV1| {
+        Arc::new(Generation {
+            number: g.number,
+            sequence: g.number,
+            cluster: g.cluster,
+            packages: g.packages,
+        })
+    };
+    let first: PersistedV1 = decode(PERSISTED_HEADER_V1, bytes)?;
+    Ok(Persisted {
+        epoch_max: first.epoch_max,
+        installed: first.installed,
+        accepted: first.accepted,
+        config: first.config.map(generation),
+        accepted_configs: first
+            .accepted_configs
+            .into_iter()
+            .map(|(epoch, g)| (epoch, generation(g)))
+            .collect(),
+        detached: first.detached,
+        detached_marks: first.detached_marks,
+    })
 }
 
 /// The bytes of the shared map's file.

@@ -51,11 +51,9 @@ fn a_package_added_while_others_run_takes_effect_everywhere() {
         .run_until(seconds(30), |s| !s.running_on("aaa").is_empty())
         .unwrap());
     sim.run_for(seconds(3)).unwrap();
+    // Shown one above the generation the cluster was created with.
     let after = generations(&sim);
-    assert!(
-        after.iter().all(|g| *g == after[0] && g.unwrap() > 1),
-        "{after:?}"
-    );
+    assert_eq!(after, [Some(2); 3]);
     // pkgM kept running where it was, untouched.
     assert_eq!(sim.running_on("pkgM"), set(&[0]));
     assert_eq!(notices(&sim, "PackageStarted").len(), started_before + 1);
@@ -169,6 +167,7 @@ fn a_generation_committed_by_a_coordinator_that_dies_takes_effect_on_the_others(
             .run_until(seconds(30), |s| s.generation(NodeId(0)) != Some(1))
             .unwrap());
         let applied = sim.generation(NodeId(0)).unwrap();
+        assert_eq!(applied, 2, "seed {seed}: shown one above the first");
         sim.crash(NodeId(0));
         sim.network.drop_kinds.clear();
         // The survivors carry it on: they accepted it, so it may be in effect (it was).
@@ -769,4 +768,94 @@ fn a_cmapplyconf_that_a_living_member_never_accepts_is_given_up() {
     sim.run_for(seconds(10)).unwrap();
     assert!(sim.formed(set(&[0, 1, 2])));
     assert_eq!(generations(&sim), [Some(1); 3]);
+}
+
+#[test]
+fn each_cmapplyconf_shows_the_generation_one_above_the_one_before() {
+    // Online, with a member lost half way, after a coordinator change, and with the cluster
+    // halted: every change that takes effect is shown one above the one before, on every
+    // node, whatever the proposals that carried it were numbered.
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = formed(3, std::slice::from_ref(&pkg_m));
+    let mut files = vec![pkg_m];
+    let mut numbers = Vec::new();
+    for (shown, name) in [(2, "pkgN"), (3, "pkgO"), (4, "pkgP")] {
+        files.push(package(name, &[2, 3]));
+        let coordinator = sim
+            .status(NodeId(0))
+            .or_else(|| sim.status(NodeId(1)))
+            .unwrap()
+            .coordinator
+            .expect("a coordinator");
+        let giver = (0..3).map(NodeId).find(|&n| n != coordinator).unwrap();
+        sim.apply(giver, None, &files).unwrap();
+        if shown == 3 {
+            // A member dies while the change is on its way; the coordinator goes on.
+            let other = (0..3)
+                .map(NodeId)
+                .find(|&n| n != coordinator && n != giver)
+                .unwrap();
+            sim.crash(other);
+        }
+        let up: Vec<NodeId> = (0..3)
+            .map(NodeId)
+            .filter(|&n| sim.core(n).is_some())
+            .collect();
+        assert!(
+            sim.run_until(seconds(60), |s| up
+                .iter()
+                .all(|&n| s.generation(n) == Some(shown)))
+                .unwrap(),
+            "{name}: {:?}",
+            generations(&sim)
+        );
+        numbers.push(sim.generation_number(up[0]).unwrap());
+        if shown == 3 {
+            // The lost node comes back and takes the generation in effect; then the
+            // coordinator changes for the next change.
+            let down = (0..3).map(NodeId).find(|n| !up.contains(n)).unwrap();
+            sim.restart(down);
+            assert!(sim
+                .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+                .unwrap());
+            assert_eq!(generations(&sim), [Some(3); 3]);
+            sim.crash(coordinator);
+            sim.run_for(seconds(1)).unwrap();
+            sim.restart(coordinator);
+            assert!(sim
+                .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+                .unwrap());
+        }
+    }
+    // The numbers that tell them apart inside the cluster grow too, and differ.
+    assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+
+    // With the cluster halted: one more.
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    files.push(package("pkgQ", &[1, 3]));
+    assert_eq!(
+        apply_halted(
+            &mut sim,
+            2,
+            &cimguard_cluster::sim::cluster_file(&Options::new(3, 17)),
+            &files
+        ),
+        None
+    );
+    assert_eq!(generations(&sim), [Some(5); 3]);
+    let told = notices(&sim, "ClusterConfigChanged");
+    let shown: Vec<(u64, u64)> = told
+        .iter()
+        .filter_map(|n| match n.notice {
+            Notice::ClusterConfigChanged { before, after, .. } => Some((before, after)),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        shown.iter().all(|(before, after)| after == &(before + 1)),
+        "{shown:?}"
+    );
 }

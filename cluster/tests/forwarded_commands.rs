@@ -402,6 +402,7 @@ fn apply_message(
             base,
             config: Arc::new(Generation {
                 number: 0,
+                sequence: 0,
                 cluster: (*sender.settings().config).clone(),
                 packages,
             }),

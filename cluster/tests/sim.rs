@@ -670,15 +670,15 @@ fn scenario_39_configuration_mismatch_on_join_is_refused() {
                 r.event,
                 Event::ConfigMismatch {
                     node: NodeId(2),
-                    generation: 2
+                    number: 2
                 }
             ))
             == 1
     );
     assert!(
-        sim.count(|r| r.node == NodeId(2)
-            && matches!(r.event, Event::ConfigMismatch { generation: 1, .. }))
-            >= 1
+        sim.count(
+            |r| r.node == NodeId(2) && matches!(r.event, Event::ConfigMismatch { number: 1, .. })
+        ) >= 1
     );
     assert_eq!(
         sim.core(NodeId(2)).map(|c| c.phase()),

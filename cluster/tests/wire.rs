@@ -159,22 +159,22 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x0c");
+    assert_eq!(&bytes[..3], b"CW\x0d");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 13;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(13)));
+    later[2] = 14;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(14)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
     // no acknowledgement of a detached package's halt, version 7 no shared map, version 8
     // no floor on the shared map's whole copies, version 9 no cmapplyconf of a halted
     // cluster, version 10 no PackageFailed numbers in heartbeats, version 11 no lease
-    // beside the grace (MEMBER_TIMEOUT changed online).
-    for version in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11] {
+    // beside the grace (MEMBER_TIMEOUT changed online), version 12 no generation as shown.
+    for version in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12] {
         let mut earlier = bytes.clone();
         earlier[2] = version;
         assert_eq!(decode_envelope(&earlier), Err(WireError::Version(version)));
@@ -313,6 +313,7 @@ fn the_messages_of_a_halted_cmapplyconf_come_back_equal() {
         .config;
     let config = std::sync::Arc::new(cimguard_cluster::config::Generation {
         number: 7,
+        sequence: 3,
         cluster,
         packages: Vec::new(),
     });
@@ -342,4 +343,90 @@ fn the_messages_of_a_halted_cmapplyconf_come_back_equal() {
             );
         }
     }
+}
+
+/// An acceptor state of the first format (generations with one number) is still read, each
+/// generation shown as its number; a later format is refused.
+#[test]
+fn an_acceptor_state_of_the_first_format_is_still_read() {
+    use cimguard_cluster::config::cluster::ClusterConfig;
+    use cimguard_cluster::config::package::PackageConfig;
+    use cimguard_cluster::config::Generation;
+    use std::sync::Arc;
+    #[derive(serde::Serialize)]
+    struct GenerationV1 {
+        number: u64,
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+    }
+    #[derive(serde::Serialize)]
+    struct PersistedV1 {
+        epoch_max: Epoch,
+        installed: Option<View>,
+        accepted: Vec<View>,
+        config: Option<GenerationV1>,
+        accepted_configs: Vec<(Epoch, GenerationV1)>,
+        detached: Vec<String>,
+        detached_marks: Vec<(String, NodeSet)>,
+    }
+    let text = cimguard_cluster::sim::cluster_file(&cimguard_cluster::sim::Options::new(3, 1));
+    let cluster = cimguard_cluster::config::cluster::parse(&text, "c.ascii")
+        .expect("the simulator's cluster file")
+        .config;
+    let package = cimguard_cluster::config::package::parse(
+        "package_name pkgA\nnode_name n1\nservice_name s\nservice_cmd /bin/s\n",
+        "pkgA.conf",
+    )
+    .expect("a package file")
+    .config;
+    let first = PersistedV1 {
+        epoch_max: Epoch(0x305),
+        installed: None,
+        accepted: Vec::new(),
+        config: Some(GenerationV1 {
+            number: 1537,
+            cluster: cluster.clone(),
+            packages: vec![package.clone()],
+        }),
+        accepted_configs: vec![(
+            Epoch(0x305),
+            GenerationV1 {
+                number: 2310,
+                cluster: cluster.clone(),
+                packages: Vec::new(),
+            },
+        )],
+        detached: vec!["pkgA".into()],
+        detached_marks: vec![("pkgA".into(), NodeSet(0b1))],
+    };
+    let mut bytes = b"CP\x01".to_vec();
+    bytes.extend(postcard::to_allocvec(&first).expect("serializes"));
+    let read = decode_persisted(&bytes).expect("the first format is read");
+    let generation = |number, packages| {
+        Arc::new(Generation {
+            number,
+            sequence: number,
+            cluster: cluster.clone(),
+            packages,
+        })
+    };
+    assert_eq!(
+        read,
+        Persisted {
+            epoch_max: Epoch(0x305),
+            installed: None,
+            accepted: Vec::new(),
+            config: Some(generation(1537, vec![package])),
+            accepted_configs: vec![(Epoch(0x305), generation(2310, Vec::new()))],
+            detached: vec!["pkgA".into()],
+            detached_marks: vec![("pkgA".into(), NodeSet(0b1))],
+        }
+    );
+    // Written again, it is of the current format.
+    let again = encode_persisted(&read);
+    assert_eq!(&again[..3], b"CP\x02");
+    assert_eq!(decode_persisted(&again), Ok(read));
+    let mut later = again;
+    later[2] = 3;
+    assert_eq!(decode_persisted(&later), Err(WireError::Version(3)));
 }

@@ -57,6 +57,7 @@ fn a_configuration_larger_than_a_datagram_reaches_every_node() {
     let cluster_text = std::fs::read_to_string(cluster.dir(3).join("cluster.ascii")).unwrap();
     let generation = Generation {
         number: 0,
+        sequence: 0,
         cluster: cluster::parse(&cluster_text, "cluster.ascii")
             .unwrap()
             .config,

@@ -128,16 +128,24 @@ impl Findings {
 }
 
 /// A configuration generation: the cluster file and the package files, checked, as
-/// cmapplyconf distributes them. A running cluster numbers a new generation with the current
-/// number plus the epoch of the membership proposal that carries it: above the current one,
-/// and different for each attempt, even with the same files. An offline change (cmapplyconf
-/// while the cluster is halted) must be numbered above every generation the nodes persisted,
-/// or a restarting node keeps its persisted online generation instead (the runtime numbers
-/// it so).
+/// cmapplyconf distributes them.
+///
+/// It has two numbers. `number` tells generations apart inside the cluster: a running
+/// cluster numbers a new generation with the current number plus the epoch of the
+/// membership proposal that carries it, above the current one and different for each
+/// attempt, even with the same files, so that two attempts made from one generation are
+/// never taken for each other. An offline change (cmapplyconf while the cluster is halted)
+/// must be numbered above every generation the nodes persisted, or a restarting node keeps
+/// its persisted online generation instead (the runtime numbers it so). `sequence` is the
+/// generation operators and monitoring see (cmviewcl, HP_SGCluster.ConfigGeneration,
+/// cmapplyconf's base): 1 for the files the cluster was created from, one more with each
+/// cmapplyconf that took effect.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Generation {
-    /// The generation number.
+    /// The generation number (the cluster's identity of it).
     pub number: u64,
+    /// The generation as shown: the one it was made from plus one.
+    pub sequence: u64,
     /// The cluster file.
     pub cluster: cluster::ClusterConfig,
     /// The package files.

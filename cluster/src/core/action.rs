@@ -252,10 +252,12 @@ pub enum Event {
     StartAgain,
     /// A configuration generation took effect here (cmapplyconf).
     ConfigChanged {
-        /// The generation before.
+        /// The generation before (as shown: [`crate::config::Generation::sequence`]).
         before: u64,
-        /// The generation now.
+        /// The generation now (as shown).
         after: u64,
+        /// The number of the generation now ([`crate::config::Generation::number`]).
+        number: u64,
         /// Packages added, deleted and modified, by name.
         packages: PackageChanges,
     },
@@ -324,8 +326,8 @@ pub enum Event {
     ConfigMismatch {
         /// The peer.
         node: NodeId,
-        /// Its generation.
-        generation: u64,
+        /// The number of its generation ([`crate::config::Generation::number`]).
+        number: u64,
     },
     /// The core was not run for longer than expected (the daemon was paused or starved).
     ScheduleGap {

@@ -56,6 +56,8 @@ pub struct Settings {
     pub cluster_id: u64,
     /// The configuration generation: peers on another generation are not let in.
     pub config_generation: u64,
+    /// The configuration generation as shown ([`Generation::sequence`]).
+    pub config_sequence: u64,
     /// The derived timing.
     pub timing: Timing,
     /// The tie-breaker.
@@ -107,6 +109,8 @@ impl Settings {
             networks: config.heartbeat_networks().max(1),
             cluster_id: cluster_id(&config.name),
             config_generation,
+            // The files a node starts from are numbered as they are shown.
+            config_sequence: config_generation,
             timing,
             tiebreaker,
             seed,
@@ -1263,7 +1267,7 @@ impl Node {
                         .is_none_or(|(_, held, _)| serial > *held)
                     && snapshot.status == ClusterStatus::Up
                     && snapshot.name == self.settings.config.name
-                    && snapshot.generation == self.settings.config_generation =>
+                    && snapshot.generation == self.settings.config_sequence =>
             {
                 self.remote_status = Some((now, serial, snapshot));
             }
@@ -1282,7 +1286,7 @@ impl Node {
         // Not one of an earlier generation (this node took a cmapplyconf since).
         if !fresh(*at)
             || !self.heard_cluster.is_some_and(fresh)
-            || snapshot.generation != self.settings.config_generation
+            || snapshot.generation != self.settings.config_sequence
         {
             return None;
         }
@@ -1544,6 +1548,7 @@ impl Node {
                     base,
                     config: Arc::new(Generation {
                         number: 0,
+                        sequence: 0,
                         cluster,
                         packages,
                     }),
@@ -1586,11 +1591,16 @@ impl Node {
         // number: a node that missed them (it was down for the last cmapplyconf) takes them.
         // Above every generation this node knows of, one a proposal carried that it accepted
         // included (such a generation may be in effect elsewhere: its number is taken).
+        // Shown as the one in effect plus one, or as one such accepted generation plus one.
         let current = self.settings.config_generation;
-        let number = if self.in_effect(&cluster, &packages) {
-            current
+        let shown = self.settings.config_sequence;
+        let (number, sequence) = if self.in_effect(&cluster, &packages) {
+            (current, shown)
         } else {
-            current.max(self.accepted_number()) + 1
+            (
+                current.max(self.accepted_number()) + 1,
+                shown.max(self.accepted_sequence()) + 1,
+            )
         };
         self.command_serial += 1;
         let serial = self.command_serial;
@@ -1598,6 +1608,7 @@ impl Node {
             serial,
             config: Arc::new(Generation {
                 number,
+                sequence,
                 cluster,
                 packages,
             }),
@@ -1623,6 +1634,15 @@ impl Node {
         self.accepted_configs
             .iter()
             .map(|(_, c)| c.number)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The highest generation as shown of the proposals this node accepted (0: none).
+    fn accepted_sequence(&self) -> u64 {
+        self.accepted_configs
+            .iter()
+            .map(|(_, c)| c.sequence)
             .max()
             .unwrap_or(0)
     }
@@ -1908,16 +1928,17 @@ impl Node {
             || (config.number == own && self.in_effect(&config.cluster, &config.packages));
         if !newer {
             return Err(format!(
-                "{me} has configuration generation {own}, not older than the {} offered: apply \
+                "{me} has configuration generation {}, not older than the {} offered: apply \
                  the files on {me}, after reading its configuration (cmgetconf)",
-                config.number
+                self.settings.config_sequence, config.sequence
             ));
         }
         let accepted = self.accepted_number();
         if config.number <= accepted && config.number != own {
             return Err(format!(
-                "{me} accepted generation {accepted} of a change made while the cluster ran, \
-                 which may be in effect elsewhere: give cmapplyconf on {me}"
+                "{me} accepted generation {} of a change made while the cluster ran, which \
+                 may be in effect elsewhere: give cmapplyconf on {me}",
+                self.accepted_sequence()
             ));
         }
         self.check_halted_change(&config.cluster, &config.packages)
@@ -1949,7 +1970,7 @@ impl Node {
     /// cmapplyconf's compare-and-swap: refused unless the files were merged into the
     /// generation in effect (None: not checked).
     fn check_base(&self, base: Option<u64>) -> Result<(), Refusal> {
-        let in_effect = self.settings.config_generation;
+        let in_effect = self.settings.config_sequence;
         match base {
             Some(base) if base != in_effect => Err(Refusal::ConfigurationStale { base, in_effect }),
             _ => Ok(()),
@@ -2164,7 +2185,8 @@ impl Node {
         self.settings.config = Arc::new(config.cluster.clone());
         self.settings.packages = Arc::new(config.packages.clone());
         self.settings.catalog = catalog.clone();
-        let before = std::mem::replace(&mut self.settings.config_generation, config.number);
+        self.settings.config_generation = config.number;
+        let before = std::mem::replace(&mut self.settings.config_sequence, config.sequence);
         self.packages.reconfigure(catalog.clone());
         self.actions.push_back(Action::Catalog(catalog));
         self.installed_config = Some(config.clone());
@@ -2184,7 +2206,8 @@ impl Node {
         }
         self.event(Event::ConfigChanged {
             before,
-            after: config.number,
+            after: config.sequence,
+            number: config.number,
             packages: changes,
         });
     }
@@ -3057,7 +3080,7 @@ impl Node {
                 peer.mismatch_reported = Some(envelope.config_generation);
                 self.event(Event::ConfigMismatch {
                     node: from,
-                    generation: envelope.config_generation,
+                    number: envelope.config_generation,
                 });
             }
             return false;
@@ -4071,6 +4094,7 @@ impl Node {
             self.pending_config.as_ref().map(|(cluster, packages)| {
                 Arc::new(Generation {
                     number: fresh_generation(current, epoch),
+                    sequence: self.settings.config_sequence + 1,
                     cluster: cluster.clone(),
                     packages: packages.clone(),
                 })
@@ -5497,6 +5521,7 @@ impl Node {
                 before,
                 after,
                 ref packages,
+                ..
             } if self.reports_cluster() => {
                 let packages = packages.clone();
                 self.notice(Notice::ClusterConfigChanged {
@@ -5877,7 +5902,7 @@ impl Node {
             observer: me,
             status,
             summary: if ok { Summary::Ok } else { Summary::Degraded },
-            generation: self.settings.config_generation,
+            generation: self.settings.config_sequence,
             epoch: self.view.epoch,
             coordinator: self.view.coordinator().filter(|_| up != NodeSet::EMPTY),
             member_timeout: self.settings.timing.member_timeout,

@@ -876,10 +876,10 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
                 fail(format!(
                     "{}: cannot write configuration generation {} into it: {e}",
                     dir.display(),
-                    g.number
+                    g.sequence
                 ))
             })?;
-            rewritten = Some(g.number);
+            rewritten = Some(g.sequence);
             (g.cluster.clone(), g.packages.clone())
         }
         _ => (config, packages),
@@ -2576,7 +2576,7 @@ impl Driver {
             Action::WriteConfiguration(config) => {
                 self.log.say(format_args!(
                     "writing configuration generation {} into the state directory",
-                    config.number
+                    config.sequence
                 ));
                 self.gate.writing(true);
                 let job = WriteJob::Configuration {
@@ -2921,7 +2921,7 @@ impl Driver {
             // Put in effect here before the other nodes were told to: the number is this
             // node's generation now.
             None if awaiting.applied_halted => Reply::InEffect {
-                generation: self.node.settings().config_generation,
+                generation: self.node.settings().config_sequence,
             },
             None => Reply::Done,
             Some(why) => Reply::Refused(name_nodes(&why, &self.node_names())),
@@ -3171,7 +3171,7 @@ impl Driver {
                         .iter()
                         .map(crate::config::write::package_ascii)
                         .collect(),
-                    generation: settings.config_generation,
+                    generation: settings.config_sequence,
                 })))
             }
             Request::RunPackage {

@@ -48,6 +48,9 @@ pub struct Checker {
     /// Every membership committed (by its coordinator), by epoch.
     committed: BTreeMap<Epoch, NodeSet>,
     generations: BTreeMap<Epoch, u64>,
+    /// The generation number each generation as shown took effect with, on any node: one
+    /// shown number never names two configurations.
+    shown: BTreeMap<u64, u64>,
     /// Counts, for reports.
     pub memberships_installed: u64,
     /// Takeovers checked.
@@ -71,6 +74,20 @@ impl Checker {
             seed,
         };
         match event {
+            Event::ConfigChanged { after, number, .. } => match self.shown.get(after) {
+                Some(n) if n != number => {
+                    return Err(fail(
+                        "CONFIG",
+                        format!(
+                            "generation {after} took effect on {node} as number {number}, and \
+                             as {n} elsewhere"
+                        ),
+                    ))
+                }
+                _ => {
+                    self.shown.insert(*after, *number);
+                }
+            },
             Event::MembershipChanged {
                 before_epoch,
                 before,

@@ -540,6 +540,7 @@ impl Simulation {
         let local = local_time(sim_node, self.now);
         let mut settings = self.settings[node.index()].clone();
         settings.config_generation = sim_node.config_generation;
+        settings.config_sequence = sim_node.config_generation;
         let mut core = Node::new(
             settings,
             sim_node.incarnation,
@@ -1413,8 +1414,13 @@ impl Simulation {
         answer
     }
 
-    /// The configuration generation in effect on `node` (None: down).
+    /// The configuration generation in effect on `node`, as shown (None: down).
     pub fn generation(&self, node: NodeId) -> Option<u64> {
+        self.core(node).map(|c| c.settings().config_sequence)
+    }
+
+    /// The number of the configuration generation in effect on `node` (None: down).
+    pub fn generation_number(&self, node: NodeId) -> Option<u64> {
         self.core(node).map(|c| c.settings().config_generation)
     }
 
