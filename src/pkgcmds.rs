@@ -430,7 +430,7 @@ fn run_one(
         [node] => Some(node),
         several if row.kind != PackageType::Failover => {
             // A multi-node package's instances on the nodes named.
-            return run_instances(client, snapshot, row, several, cli.verbose);
+            return run_instances(client, snapshot, row, several, cli.verbose, after);
         }
         _ => return Err("a failover package runs on one node: give one -n NODE".into()),
     };
@@ -443,7 +443,7 @@ fn run_one(
             .map(|n| n.name.as_str())
             .collect();
         if !targets.is_empty() || !running.is_empty() {
-            return run_instances(client, snapshot, row, &targets, cli.verbose);
+            return run_instances(client, snapshot, row, &targets, cli.verbose, after);
         }
         // Nowhere to start it: the cluster says why, asked for this node.
     }
@@ -456,23 +456,7 @@ fn run_one(
         (row.kind != PackageType::Failover)
             .then(|| snapshot.node_name(snapshot.observer).to_owned())
     });
-    // A dependency this command just ran is running as this node sees it; the package
-    // coordinator hears it with the next report, and until then refuses the dependent: it is
-    // given again for a while, as long as that is the refusal.
-    let deadline = Instant::now() + DEPENDENCIES_SEEN_WAIT;
-    loop {
-        match call_package(client, snapshot, name, "RequestStateChange", params.clone()) {
-            Err(error)
-                if after
-                    && error.contains("dependencies")
-                    && error.contains("are not met")
-                    && Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(250));
-            }
-            other => break other?,
-        }
-    }
+    request_run(client, snapshot, name, &params, after)?;
     let nodes = wait_for_package(client, row, Goal::Run(target))?;
     Ok(if cli.verbose {
         format!(
@@ -482,6 +466,39 @@ fn run_one(
     } else {
         String::new()
     })
+}
+
+/// Asks for package `name` to run (`params`). A dependency this command just ran (`after`)
+/// is running as this node sees it; the package coordinator hears it with the next report,
+/// and until then refuses the dependent: it is given again for a while, as long as that is
+/// the refusal.
+fn request_run(
+    client: &Client,
+    snapshot: &Snapshot,
+    name: &str,
+    params: &[(&'static str, Value)],
+    after: bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + DEPENDENCIES_SEEN_WAIT;
+    loop {
+        match call_package(
+            client,
+            snapshot,
+            name,
+            "RequestStateChange",
+            params.to_vec(),
+        ) {
+            Err(error)
+                if after
+                    && error.contains("dependencies")
+                    && error.contains("are not met")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The nodes, in node_name order, where cmrunpkg without -n starts a multi-node package:
@@ -502,15 +519,16 @@ fn run_instances(
     row: &PackageRow,
     targets: &[String],
     verbose: bool,
+    after: bool,
 ) -> Result<String, String> {
     let mut errors = Vec::new();
     let mut asked = Vec::new();
     for node in targets {
-        let params = vec![
+        let params = [
             ("RequestedState", Value::Uint16(2)),
             ("NodeName", Value::String(node.clone())),
         ];
-        match call_package(client, snapshot, &row.name, "RequestStateChange", params) {
+        match request_run(client, snapshot, &row.name, &params, after) {
             Ok(()) => asked.push(node),
             Err(error) => errors.push(error),
         }

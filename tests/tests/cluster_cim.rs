@@ -2185,3 +2185,71 @@ fn children_of(pid: u32) -> Vec<(u32, char)> {
     }
     children
 }
+
+/// cmrunpkg of multi-node packages on several nodes, a dependent named with what it depends
+/// on: the dependency is run first, and the dependent's instances are given again while the
+/// coordinator has not heard yet that the dependency runs there (as for one -n).
+#[test]
+fn cmrunpkg_runs_a_multi_node_dependent_with_its_dependency_on_several_nodes() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "monpkg everywhere", |c| {
+        (1..=3).all(|k| sorted_owners(c, k, "monpkg") == ["n1", "n2", "n3"])
+    });
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("agentpkg.conf");
+    std::fs::write(
+        &file,
+        "package_name agentpkg\npackage_type multi_node\nnode_name n1\nnode_name n2\n\
+         node_name n3\nauto_run no\nservice_name agent\nservice_cmd \"exec sleep 100000\"\n\
+         dependency_name mon\ndependency_condition monpkg = up\n\
+         dependency_location same_node\n",
+    )
+    .unwrap();
+    succeeds(
+        &cluster,
+        1,
+        "cmapplyconf",
+        &["-f", "-P", &file.display().to_string()],
+    );
+    // Halted on n2 and n3, then both run again by one command given on n3, the coordinator
+    // being n1: each instance of agentpkg is asked for right after monpkg's is seen running
+    // on n3, before n1 may have heard it.
+    succeeds(
+        &cluster,
+        3,
+        "cmhaltpkg",
+        &["-n", "n2", "-n", "n3", "monpkg"],
+    );
+    cluster.wait_for(BOUND, "monpkg on n1 only", |c| {
+        (1..=3).all(|k| sorted_owners(c, k, "monpkg") == ["n1"])
+    });
+    for round in 0..3 {
+        let said = succeeds(
+            &cluster,
+            3,
+            "cmrunpkg",
+            &["-n", "n2", "-n", "n3", "agentpkg", "monpkg"],
+        );
+        assert_eq!(
+            said, "cmrunpkg: All specified packages are running\n",
+            "round {round}"
+        );
+        cluster.wait_for(BOUND, "both on n2 and n3", |c| {
+            (1..=3).all(|k| {
+                sorted_owners(c, k, "monpkg") == ["n1", "n2", "n3"]
+                    && sorted_owners(c, k, "agentpkg") == ["n2", "n3"]
+            })
+        });
+        succeeds(
+            &cluster,
+            3,
+            "cmhaltpkg",
+            &["-n", "n2", "-n", "n3", "agentpkg", "monpkg"],
+        );
+        cluster.wait_for(BOUND, "both halted on n2 and n3", |c| {
+            (1..=3).all(|k| {
+                sorted_owners(c, k, "monpkg") == ["n1"] && owners(c, k, "agentpkg").is_empty()
+            })
+        });
+    }
+}
