@@ -232,8 +232,9 @@ pub enum Event {
         /// Members that left gracefully, having accepted the new membership: they count for
         /// the quorum rule.
         left: NodeSet,
-        /// The configuration generation in effect with it.
-        generation: u64,
+        /// The number of the configuration generation in effect with it
+        /// ([`crate::config::Generation::number`]).
+        generation_number: u64,
     },
     /// A member left the cluster gracefully (cmhaltnode): it halted its packages and
     /// accepted the membership without it. Reported by the members, and by the node itself.

@@ -1638,6 +1638,17 @@ impl Node {
             .unwrap_or(0)
     }
 
+    /// Whether generation `config` may come after the one in effect here: numbered above it,
+    /// and made from it or from a later one (shown above it). One shown no later was made
+    /// from an earlier generation, by a coordinator that had not taken the one in effect:
+    /// members that have it refuse it, so it can never have been committed after it, and
+    /// is never taken over it (that would undo a change in effect, and show two
+    /// configurations under one generation).
+    fn follows_in_effect(&self, config: &Generation) -> bool {
+        config.number > self.settings.config_generation
+            && config.sequence > self.settings.config_sequence
+    }
+
     /// The highest generation as shown of the proposals this node accepted (0: none).
     fn accepted_sequence(&self) -> u64 {
         self.accepted_configs
@@ -1747,7 +1758,7 @@ impl Node {
                     format!(
                         "generation {} is in effect on this node, but {}: give the same \
                          cmapplyconf again before starting the cluster",
-                        apply.config.number,
+                        apply.config.sequence,
                         missing.join("; ")
                     )
                 })
@@ -1854,8 +1865,8 @@ impl Node {
                     // Taken already (the commit came again).
                     None if self.committed_offer == Some((from, life, serial)) => None,
                     _ => Some(format!(
-                        "{me} holds no offer of generation {number} (it expired, or the node \
-                         started again)"
+                        "{me} holds no offer of this change (it expired, or the node started \
+                         again)"
                     )),
                 };
                 let answer = Message::ConfigAnswer {
@@ -2193,7 +2204,7 @@ impl Node {
         if self
             .adopt
             .as_ref()
-            .is_some_and(|a| a.number <= config.number)
+            .is_some_and(|a| !self.follows_in_effect(a))
         {
             self.adopt = None;
         }
@@ -4064,13 +4075,14 @@ impl Node {
             .iter()
             .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
             .map(|(_, c)| c)
-            .filter(|c| c.number > current)
+            .filter(|c| self.follows_in_effect(c))
             .max_by_key(|c| c.number)
             .cloned();
-        let adopted = match (carried, self.adopt.clone()) {
-            (Some(a), Some(b)) => Some(if a.number >= b.number { a } else { b }),
-            (a, b) => a.or(b).filter(|c| c.number > current),
-        };
+        let adopted = [carried, self.adopt.clone()]
+            .into_iter()
+            .flatten()
+            .filter(|c| self.follows_in_effect(c))
+            .max_by_key(|c| c.number);
         // A cmapplyconf is checked again against the packages as they run now, and given
         // up when members keep refusing it.
         if adopted.is_none() {
@@ -4269,10 +4281,11 @@ impl Node {
         if proposal.trial {
             let voters = NodeSet(proposal.view.members.0 | proposal.leavers.0);
             let refusers = voters.difference(proposal.accepted);
+            // The life proposed to: one that started since never saw the proposal.
             let heard_since = |m: NodeId| {
-                self.peers[m.index()]
-                    .last_heard
-                    .is_some_and(|at| at >= proposal.sent_at)
+                let peer = &self.peers[m.index()];
+                peer.incarnation == proposal.view.incarnations[m.index()]
+                    && peer.last_heard.is_some_and(|at| at >= proposal.sent_at)
             };
             if !refusers.is_empty() && refusers.iter().all(heard_since) {
                 self.config_attempts += 1;
@@ -4458,7 +4471,7 @@ impl Node {
                 let fresh = c.number == fresh_generation(current, epoch);
                 // A new cmapplyconf must also fit the packages as this node knows them; one
                 // carried on may be in effect somewhere already and is taken as it is.
-                c.number >= current
+                (c.number == current || self.follows_in_effect(c))
                     && self.check_config(c)
                     && (!fresh || self.check_apply(&c.cluster, &c.packages).is_ok())
             })
@@ -4646,11 +4659,10 @@ impl Node {
         // A member accepted a generation with a proposal that may have been committed:
         // it may be in effect somewhere, so the membership must carry it (as Paxos carries
         // on the value of the highest accepted proposal). Propose again with it.
-        let current = self.settings.config_generation;
         let newest = proposal
             .basis_configs
             .iter()
-            .filter(|c| c.number > current)
+            .filter(|c| self.follows_in_effect(c))
             .max_by_key(|c| c.number)
             .cloned();
         if let Some(newest) = newest {
@@ -5080,7 +5092,7 @@ impl Node {
             after: self.view.members,
             locks,
             left: leavers.intersection(before.members),
-            generation: self.settings.config_generation,
+            generation_number: self.settings.config_generation,
         });
         self.set_phase(Phase::Running);
         self.exchange_shared();

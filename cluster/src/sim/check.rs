@@ -95,7 +95,7 @@ impl Checker {
                 after,
                 locks,
                 left,
-                generation,
+                generation_number: generation,
             } => {
                 // A membership takes effect with one configuration generation everywhere.
                 match self.generations.get(after_epoch) {
