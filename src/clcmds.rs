@@ -556,6 +556,8 @@ struct InEffect {
     packages: Vec<FileText>,
     /// The configuration generation they are (None: the agent did not say).
     generation: Option<u64>,
+    /// Its number, the cluster's identity of it (None: the agent did not say).
+    number: Option<u64>,
 }
 
 /// The generation a cmapplyconf would make ([`InEffect::merged`]).
@@ -604,11 +606,13 @@ fn out_value<'a>(returned: &'a Returned, name: &str) -> Option<&'a Value> {
 /// The configuration in effect and its generation (GetConfiguration).
 fn read_configuration(client: &Client) -> Result<InEffect, String> {
     let returned = call(client, "GetConfiguration", Vec::new())?;
-    let generation = match out_value(&returned, "Generation") {
+    let uint64 = |name: &str| match out_value(&returned, name) {
         Some(Value::Uint64(number)) => Some(*number),
         Some(Value::String(text)) => text.parse().ok(),
         _ => None,
     };
+    let generation = uint64("Generation");
+    let number = uint64("GenerationNumber");
     let cluster = returned
         .out_string("ClusterFile")
         .ok_or("the agent gave no cluster file")?
@@ -649,6 +653,7 @@ fn read_configuration(client: &Client) -> Result<InEffect, String> {
         },
         packages,
         generation,
+        number,
     })
 }
 
@@ -664,7 +669,7 @@ fn package_name(text: &str) -> Option<String> {
 /// this node.
 fn apply(
     client: &Client,
-    base: Option<u64>,
+    (base, base_number): (Option<u64>, Option<u64>),
     cluster: Option<&FileText>,
     packages: &[FileText],
 ) -> Result<Applied, String> {
@@ -675,6 +680,9 @@ fn apply(
     let mut params = file_params(cluster, packages);
     if let Some(base) = base {
         params.push(("BaseGeneration", Value::Uint64(base)));
+        if let Some(number) = base_number {
+            params.push(("BaseGenerationNumber", Value::Uint64(number)));
+        }
     }
     let returned = call(client, "ApplyConfiguration", params)?;
     let unchanged = match out_value(&returned, "Unchanged") {
@@ -762,6 +770,7 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
     let client = Client::from_env()?;
     let in_effect = read_configuration(&client)?;
     let base = in_effect.generation;
+    let base_number = in_effect.number;
     // Checked here first, against the cluster file that will be in effect, so that every
     // finding is told with its file and line.
     let mut out = String::new();
@@ -786,7 +795,7 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
             if errors == 1 { "" } else { "s" }
         ));
     }
-    let generation = match apply(&client, base, cluster.as_ref(), &packages)? {
+    let generation = match apply(&client, (base, base_number), cluster.as_ref(), &packages)? {
         Applied::Generation(generation) => generation,
         Applied::Unchanged => {
             out.push_str(&unchanged(base));
@@ -993,6 +1002,7 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
     let InEffect {
         mut packages,
         generation: base,
+        number: base_number,
         ..
     } = read_configuration(&client)?;
     for name in &cli.packages {
@@ -1002,7 +1012,7 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
             return Err(format!("package {name} does not exist"));
         }
     }
-    let generation = match apply(&client, base, None, &packages)? {
+    let generation = match apply(&client, (base, base_number), None, &packages)? {
         Applied::Generation(generation) => generation,
         // Not reached: a package was left out.
         Applied::Unchanged => return Ok(unchanged(base)),

@@ -120,6 +120,7 @@ fn decode_persisted_v1(bytes: &[u8]) -> Result<Persisted, WireError> {
             .collect(),
         detached: first.detached,
         detached_marks: first.detached_marks,
+        sequence_floor: 0,
     })
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{notices, seconds, set};
 
-use cimguard_cluster::core::{NodeId, NodeSet};
+use cimguard_cluster::core::{Base, NodeId, NodeSet};
 use cimguard_cluster::packages::{FailureCause, Refusal, Script, ScriptOutcome};
 use cimguard_cluster::sim::{Options, ScriptFault, Simulation};
 use cimguard_cluster::status::{Notice, PackageState, PackageStatus};
@@ -858,4 +858,111 @@ fn each_cmapplyconf_shows_the_generation_one_above_the_one_before() {
         shown.iter().all(|(before, after)| after == &(before + 1)),
         "{shown:?}"
     );
+}
+
+#[test]
+fn a_change_the_cluster_halted_left_on_one_node_is_never_shown_as_a_later_one() {
+    // With the cluster halted, n1's cmapplyconf commits there but its commit reaches no
+    // other node; the cluster starts without n1 and takes another change. That change is
+    // shown above n1's (every node took n1's offer), and files read on n1 and applied on a
+    // member are refused; so are files given with the generation shown here but another
+    // configuration's number.
+    let pkg_m = package("pkgM", &[1, 2]);
+    let options = Options::new(3, 17);
+    let text = cimguard_cluster::sim::cluster_file(&options);
+    let mut sim = formed(3, std::slice::from_ref(&pkg_m));
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    sim.network.drop_kinds.push((NodeId(0), "ConfigCommit"));
+    let on_n1 = [pkg_m.clone(), package("pkgN", &[1, 2])];
+    let refusal = apply_halted(&mut sim, 0, &text, &on_n1).expect("not committed everywhere");
+    assert!(
+        refusal.contains("generation 2 is in effect on this node"),
+        "{refusal}"
+    );
+    sim.network.drop_kinds.clear();
+    assert_eq!(generations(&sim), [Some(2), Some(1), Some(1)]);
+    let left_behind = (
+        sim.generation(NodeId(0)).unwrap(),
+        sim.generation_number(NodeId(0)).unwrap(),
+    );
+    sim.crash(NodeId(0));
+    // cmruncl -n n2 -n n3: each takes it once n1's offer, which it holds, expires.
+    for n in [1, 2] {
+        let mut started = sim.run_cluster(NodeId(n), set(&[1, 2]));
+        for _ in 0..30 {
+            if started != Err(Refusal::ConfigurationChanging) {
+                break;
+            }
+            sim.run_for(seconds(1)).unwrap();
+            started = sim.run_cluster(NodeId(n), set(&[1, 2]));
+        }
+        started.unwrap();
+    }
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[1, 2])))
+        .unwrap());
+    assert_eq!(generations(&sim), [None, Some(1), Some(1)]);
+    sim.apply(NodeId(1), None, &[pkg_m.clone(), package("pkgO", &[2, 3])])
+        .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.generation(NodeId(1)) == Some(3)
+            && s.generation(NodeId(2)) == Some(3))
+        .unwrap());
+    let (shown, number) = (3, sim.generation_number(NodeId(1)).unwrap());
+    // Read on n1, applied on n2: stale.
+    let mut from_n1 = on_n1.to_vec();
+    from_n1.push(package("pkgP", &[2, 3]));
+    assert_eq!(
+        sim.apply_on(
+            NodeId(1),
+            Some(Base {
+                generation: left_behind.0,
+                number: Some(left_behind.1),
+            }),
+            None,
+            &from_n1,
+        ),
+        Err(Refusal::ConfigurationStale {
+            base: 2,
+            in_effect: 3
+        })
+    );
+    // Shown as the generation in effect, but another configuration: refused too.
+    let from_n2 = [pkg_m, package("pkgO", &[2, 3]), package("pkgP", &[2, 3])];
+    assert_eq!(
+        sim.apply_on(
+            NodeId(1),
+            Some(Base {
+                generation: shown,
+                number: Some(left_behind.1),
+            }),
+            None,
+            &from_n2,
+        ),
+        Err(Refusal::ConfigurationDiverged { base: 3 })
+    );
+    // Read on a member: taken.
+    assert!(sim
+        .apply_on(
+            NodeId(1),
+            Some(Base {
+                generation: shown,
+                number: Some(number),
+            }),
+            None,
+            &from_n2,
+        )
+        .is_ok());
+    assert!(sim
+        .run_until(seconds(30), |s| s.generation(NodeId(2)) == Some(4))
+        .unwrap());
+    // n1 comes back: it takes the cluster's generation, shown above its own.
+    sim.restart(NodeId(0));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert_eq!(generations(&sim), [Some(4); 3]);
 }

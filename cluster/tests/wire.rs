@@ -420,6 +420,7 @@ fn an_acceptor_state_of_the_first_format_is_still_read() {
             accepted_configs: vec![(Epoch(0x305), generation(2310, Vec::new()))],
             detached: vec!["pkgA".into()],
             detached_marks: vec![("pkgA".into(), NodeSet(0b1))],
+            sequence_floor: 0,
         }
     );
     // Written again, it is of the current format.

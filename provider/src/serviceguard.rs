@@ -683,12 +683,14 @@ impl ServiceguardProvider {
                         cluster,
                         packages,
                         generation,
+                        number,
                     }) => Ok(MethodOutput {
                         return_value: Some(Value::Uint32(0)),
                         out_params: vec![
                             (Name::new("ClusterFile"), Some(string(cluster))),
                             (Name::new("PackageFiles"), Some(strings(&packages))),
                             (Name::new("Generation"), Some(Value::Uint64(generation))),
+                            (Name::new("GenerationNumber"), Some(Value::Uint64(number))),
                             (Name::new("Message"), None),
                         ],
                     }),
@@ -901,10 +903,12 @@ impl ServiceguardProvider {
                     };
                 }
                 let base = params.uint64("BaseGeneration")?;
+                let base_number = params.uint64("BaseGenerationNumber")?;
                 let request = Request::Apply {
                     cluster,
                     packages,
                     base,
+                    base_number,
                 };
                 // Files that do not check are an invalid parameter, with every finding.
                 let reply = blocking(|| self.source.command(&request));

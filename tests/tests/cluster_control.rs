@@ -89,6 +89,7 @@ fn a_configuration_larger_than_a_datagram_reaches_every_node() {
                 cluster: None,
                 packages: files,
                 base: None,
+                base_number: None,
             },
         )
         .unwrap();

@@ -417,6 +417,7 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
                     file("pkgB.conf", &format!("{pkg_b}node_name n9\n")),
                 ],
                 base: None,
+                base_number: None,
             },
         )
         .unwrap();
@@ -433,6 +434,7 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
                 cluster: None,
                 packages: vec![file("pkgB.conf", pkg_b)],
                 base: None,
+                base_number: None,
             },
         )
         .unwrap();
@@ -447,6 +449,7 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
                 cluster: None,
                 packages: vec![file("pkgA.conf", &pkg_a), file("pkgB.conf", pkg_b)],
                 base: None,
+                base_number: None,
             },
         )
         .unwrap();

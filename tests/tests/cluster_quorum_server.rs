@@ -245,6 +245,7 @@ fn scenarios_12_and_13_a_quorum_server_down_is_reported_and_a_split_then_halts_b
             cluster: Some(file.clone()),
             packages: Vec::new(),
             base: None,
+            base_number: None,
         },
     );
     assert!(

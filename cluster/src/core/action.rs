@@ -97,6 +97,10 @@ pub struct Persisted {
     /// Every package detached anywhere in the cluster, by name, with its nodes, as this
     /// node last knew it: a cluster started again without those nodes starts none of them.
     pub detached_marks: Vec<(String, NodeSet)>,
+    /// The highest generation as shown of a change this node took the offer of with the
+    /// cluster halted: it may be in effect on the node that gave it alone (its commit lost),
+    /// so no later change here is shown as it.
+    pub sequence_floor: u64,
 }
 
 /// The packages a configuration change adds, deletes and modifies, by name.
@@ -369,6 +373,16 @@ pub enum Event {
         /// The network.
         network: usize,
     },
+}
+
+/// The generation cmapplyconf's files were merged into, as GetConfiguration gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Base {
+    /// The generation as shown ([`Generation::sequence`]).
+    pub generation: u64,
+    /// Its number ([`Generation::number`]), when known: tells apart two configurations
+    /// shown alike (a node's that never became the cluster's).
+    pub number: Option<u64>,
 }
 
 /// How a command given on this node was taken.

@@ -41,7 +41,7 @@ pub mod types;
 mod node;
 
 pub use action::{
-    Action, Event, FenceReason, LockLoss, PackageChanges, Persisted, QuorumServerAnswer,
+    Action, Base, Event, FenceReason, LockLoss, PackageChanges, Persisted, QuorumServerAnswer,
     QuorumServerAsk, QuorumServerRefusal, QuorumServerRequest, Taken,
 };
 pub use message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, Term, View};

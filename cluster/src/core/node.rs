@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::action::{
-    Action, Event, FenceReason, LockLoss, PackageChanges, Persisted, QuorumServerAnswer,
+    Action, Base, Event, FenceReason, LockLoss, PackageChanges, Persisted, QuorumServerAnswer,
     QuorumServerAsk, QuorumServerRefusal, QuorumServerRequest, Taken,
 };
 use super::clique::Reachability;
@@ -534,6 +534,9 @@ pub struct Node {
     /// Halted: the (node, serial) of the last cmapplyconf whose commit this node took (its
     /// offer arriving again later is not taken again).
     committed_offer: Option<(NodeId, Incarnation, u64)>,
+    /// The highest generation as shown of a halted cmapplyconf whose offer this node took
+    /// ([`Persisted::sequence_floor`]): changes made here are shown above it.
+    sequence_floor: u64,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
     pending_config: Option<(ClusterConfig, Vec<PackageConfig>)>,
     /// How many proposals carrying the pending cmapplyconf came to nothing while every
@@ -653,6 +656,7 @@ impl Node {
             halted_apply: None,
             offered: None,
             committed_offer: None,
+            sequence_floor: persisted.sequence_floor,
             pending_config: None,
             config_attempts: 0,
             adopt: None,
@@ -1519,10 +1523,25 @@ impl Node {
     pub fn handle_apply(
         &mut self,
         now: Instant,
-        base: Option<u64>,
+        base: Option<Base>,
         cluster: ClusterConfig,
         packages: Vec<PackageConfig>,
     ) -> Result<Taken, Refusal> {
+        // The files' generation is checked as shown here, and the forwarded change checked
+        // again on the coordinator. Its identity is checked only here: a member has the
+        // cluster's, which the coordinator has.
+        if let Some(Base {
+            generation,
+            number: Some(number),
+        }) = base
+        {
+            if generation == self.settings.config_sequence
+                && number != self.settings.config_generation
+            {
+                return Err(Refusal::ConfigurationDiverged { base: generation });
+            }
+        }
+        let base = base.map(|b| b.generation);
         if self.phase == Phase::Halted && !self.fenced {
             return self.apply_halted(now, base, cluster, packages);
         }
@@ -1599,7 +1618,7 @@ impl Node {
         } else {
             (
                 current.max(self.accepted_number()) + 1,
-                shown.max(self.accepted_sequence()) + 1,
+                shown.max(self.accepted_sequence()).max(self.sequence_floor) + 1,
             )
         };
         self.command_serial += 1;
@@ -1831,6 +1850,12 @@ impl Node {
                 }
                 let refusal = self.check_offer(now, from, &config).err();
                 if refusal.is_none() {
+                    // Persisted before the answer leaves: once every node took the offer,
+                    // the giver may put it in effect.
+                    if config.sequence > self.sequence_floor {
+                        self.sequence_floor = config.sequence;
+                        self.actions.push_back(Action::Persist(self.persisted()));
+                    }
                     self.offered = Some(Offered {
                         from,
                         life,
@@ -4106,7 +4131,7 @@ impl Node {
             self.pending_config.as_ref().map(|(cluster, packages)| {
                 Arc::new(Generation {
                     number: fresh_generation(current, epoch),
-                    sequence: self.settings.config_sequence + 1,
+                    sequence: self.settings.config_sequence.max(self.sequence_floor) + 1,
                     cluster: cluster.clone(),
                     packages: packages.clone(),
                 })
@@ -4308,6 +4333,7 @@ impl Node {
                 .collect(),
             detached: self.detached_held(),
             detached_marks: self.packages.marks(),
+            sequence_floor: self.sequence_floor,
         }
     }
 

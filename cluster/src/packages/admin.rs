@@ -183,6 +183,13 @@ pub enum Refusal {
         /// The generation in effect.
         in_effect: u64,
     },
+    /// cmapplyconf: the files were merged into a generation shown as the one in effect, but
+    /// another configuration (a node's that never became the cluster's: its change with the
+    /// cluster halted reached no other node).
+    ConfigurationDiverged {
+        /// The generation the files were merged into, as shown.
+        base: u64,
+    },
     /// The package has no such service.
     UnknownService,
     /// cmmodpkg -m on while AUTO_RUN is enabled.
@@ -410,6 +417,13 @@ impl Refusal {
                 "the configuration changed since it was read (generation {in_effect} is in \
                  effect, the files were based on generation {base}): read it again (cmgetconf), \
                  make the change again and retry"
+            ),
+            Refusal::ConfigurationDiverged { base } => write!(
+                f,
+                "the files were read as generation {base} from a node whose configuration is \
+                 not the cluster's (a change it took with the cluster halted reached no other \
+                 node): read the configuration again (cmgetconf) on a cluster member, make \
+                 the change again and retry"
             ),
             Refusal::UnknownService => write!(f, "{the} has no such service"),
             Refusal::SwitchingEnabled => write!(
@@ -750,6 +764,7 @@ mod tests {
                 base: 1,
                 in_effect: 2,
             },
+            Refusal::ConfigurationDiverged { base: 2 },
             Refusal::UnknownService,
             Refusal::SwitchingEnabled,
             Refusal::SeveralNodes,

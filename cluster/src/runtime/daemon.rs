@@ -282,6 +282,9 @@ pub enum Request {
         /// when another is in effect by then. Absent: not checked.
         #[serde(default)]
         base: Option<u64>,
+        /// Its number ([`Reply::Configuration`]'s `number`), when known.
+        #[serde(default)]
+        base_number: Option<u64>,
     },
     /// cmrunpkg, cmhaltpkg, cmmodpkg -e/-d with -t: what the commands, in turn, would start
     /// and halt, and why each command that would be refused would be, nothing done
@@ -420,9 +423,13 @@ pub enum Reply {
         cluster: String,
         /// The package files, by package name.
         packages: Vec<String>,
-        /// The configuration generation they are.
+        /// The configuration generation they are (as shown).
         #[serde(default)]
         generation: u64,
+        /// Its number: the cluster's identity of it (give it back with the generation as
+        /// the base of a change).
+        #[serde(default)]
+        number: u64,
     },
     /// The command was taken.
     Done,
@@ -3172,6 +3179,7 @@ impl Driver {
                         .map(crate::config::write::package_ascii)
                         .collect(),
                     generation: settings.config_sequence,
+                    number: settings.config_generation,
                 })))
             }
             Request::RunPackage {
@@ -3261,7 +3269,12 @@ impl Driver {
                 cluster,
                 packages,
                 base,
+                base_number,
             } => {
+                let base = base.map(|generation| crate::core::Base {
+                    generation,
+                    number: base_number,
+                });
                 let in_effect = self.node.settings().config.clone();
                 let (cluster, packages) = checked_generation(&in_effect, cluster, &packages)?;
                 let halted = self.node.phase() == Phase::Halted;

@@ -1364,6 +1364,21 @@ impl Simulation {
         cluster: Option<&str>,
         packages: &[String],
     ) -> Result<Taken, Refusal> {
+        let base = base.map(|generation| crate::core::Base {
+            generation,
+            number: None,
+        });
+        self.apply_on(node, base, cluster, packages)
+    }
+
+    /// cmapplyconf on `node` of files merged into `base`, as GetConfiguration gave it.
+    pub fn apply_on(
+        &mut self,
+        node: NodeId,
+        base: Option<crate::core::Base>,
+        cluster: Option<&str>,
+        packages: &[String],
+    ) -> Result<Taken, Refusal> {
         if self.nodes[node.index()].life != Life::Up {
             return Err(Refusal::ClusterNotRunning);
         }
