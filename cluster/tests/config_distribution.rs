@@ -35,6 +35,14 @@ fn cluster(packages: &[String]) -> Simulation {
     sim
 }
 
+/// The coordinator, as the first node up sees it.
+fn coordinator(sim: &Simulation) -> NodeId {
+    (0..3)
+        .find_map(|n| sim.status(NodeId(n)))
+        .and_then(|s| s.coordinator)
+        .expect("a coordinator")
+}
+
 fn generations(sim: &Simulation) -> Vec<Option<u64>> {
     (0..3).map(|n| sim.generation(NodeId(n))).collect()
 }
@@ -697,11 +705,7 @@ fn a_member_that_dies_while_a_cmapplyconf_is_proposed_does_not_use_up_its_attemp
     let pkg_m = package("pkgM", &[1, 2]);
     for delay_ms in (0..1500).step_by(50) {
         let mut sim = formed(3, std::slice::from_ref(&pkg_m));
-        let coordinator = sim
-            .status(NodeId(0))
-            .unwrap()
-            .coordinator
-            .expect("a coordinator");
+        let coordinator = coordinator(&sim);
         let victim = (0..3).map(NodeId).find(|&n| n != coordinator).unwrap();
         let giver = (0..3)
             .map(NodeId)
@@ -736,11 +740,7 @@ fn a_member_that_dies_while_a_cmapplyconf_is_proposed_does_not_use_up_its_attemp
 fn a_cmapplyconf_that_a_living_member_never_accepts_is_given_up() {
     let pkg_m = package("pkgM", &[1, 2]);
     let mut sim = formed(3, std::slice::from_ref(&pkg_m));
-    let coordinator = sim
-        .status(NodeId(0))
-        .unwrap()
-        .coordinator
-        .expect("a coordinator");
+    let coordinator = coordinator(&sim);
     let member = (0..3).map(NodeId).find(|&n| n != coordinator).unwrap();
     // The member keeps heartbeating, but none of its acceptances arrive: to the coordinator,
     // a member that refuses the change every time.
@@ -781,12 +781,7 @@ fn each_cmapplyconf_shows_the_generation_one_above_the_one_before() {
     let mut numbers = Vec::new();
     for (shown, name) in [(2, "pkgN"), (3, "pkgO"), (4, "pkgP")] {
         files.push(package(name, &[2, 3]));
-        let coordinator = sim
-            .status(NodeId(0))
-            .or_else(|| sim.status(NodeId(1)))
-            .unwrap()
-            .coordinator
-            .expect("a coordinator");
+        let coordinator = coordinator(&sim);
         let giver = (0..3).map(NodeId).find(|&n| n != coordinator).unwrap();
         sim.apply(giver, None, &files).unwrap();
         if shown == 3 {

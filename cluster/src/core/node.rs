@@ -1650,9 +1650,15 @@ impl Node {
 
     /// The highest generation number of the proposals this node accepted (0: none).
     fn accepted_number(&self) -> u64 {
+        self.accepted_max(|c| c.number)
+    }
+
+    /// The highest of `value` over the generations of the proposals this node accepted (0:
+    /// none).
+    fn accepted_max(&self, value: impl Fn(&Generation) -> u64) -> u64 {
         self.accepted_configs
             .iter()
-            .map(|(_, c)| c.number)
+            .map(|(_, c)| value(c))
             .max()
             .unwrap_or(0)
     }
@@ -1670,11 +1676,7 @@ impl Node {
 
     /// The highest generation as shown of the proposals this node accepted (0: none).
     fn accepted_sequence(&self) -> u64 {
-        self.accepted_configs
-            .iter()
-            .map(|(_, c)| c.sequence)
-            .max()
-            .unwrap_or(0)
+        self.accepted_max(|c| c.sequence)
     }
 
     /// Every configured node but this one.
