@@ -353,6 +353,8 @@ fn an_acceptor_state_of_the_first_format_is_still_read() {
     use cimguard_cluster::config::package::PackageConfig;
     use cimguard_cluster::config::Generation;
     use std::sync::Arc;
+    // The first format, written here on its own (not with the decoder's mirror of it), so
+    // that the decoder is checked against the layout and not against itself.
     #[derive(serde::Serialize)]
     struct GenerationV1 {
         number: u64,
