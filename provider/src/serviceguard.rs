@@ -690,7 +690,7 @@ impl ServiceguardProvider {
                             (Name::new("ClusterFile"), Some(string(cluster))),
                             (Name::new("PackageFiles"), Some(strings(&packages))),
                             (Name::new("Generation"), Some(Value::Uint64(generation))),
-                            (Name::new("GenerationNumber"), Some(Value::Uint64(number))),
+                            (Name::new("GenerationNumber"), number.map(Value::Uint64)),
                             (Name::new("Message"), None),
                         ],
                     }),

@@ -427,9 +427,9 @@ pub enum Reply {
         #[serde(default)]
         generation: u64,
         /// Its number: the cluster's identity of it (give it back with the generation as
-        /// the base of a change).
+        /// the base of a change). Absent from a daemon that does not tell it.
         #[serde(default)]
-        number: u64,
+        number: Option<u64>,
     },
     /// The command was taken.
     Done,
@@ -3179,7 +3179,7 @@ impl Driver {
                         .map(crate::config::write::package_ascii)
                         .collect(),
                     generation: settings.config_sequence,
-                    number: settings.config_generation,
+                    number: Some(settings.config_generation),
                 })))
             }
             Request::RunPackage {
