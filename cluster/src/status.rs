@@ -607,21 +607,10 @@ impl Notice {
     pub fn message(&self, snapshot: &Snapshot) -> String {
         let cluster = snapshot.name.as_str();
         let node = |node: NodeId| snapshot.node_name(node).to_owned();
-        let row = |id: PackageId| snapshot.packages.iter().find(|p| p.id == id);
-        let package =
-            |id: PackageId| row(id).map_or_else(|| format!("package {}", id.0), |p| p.name.clone());
-        // Every node row lists the package's services and generic resources, in file order.
-        let first = |id: PackageId| row(id).and_then(|p| p.nodes.first());
-        let service_of = move |id, index: usize| {
-            first(id)
-                .and_then(|r| r.services.get(index))
-                .map(|s| s.name.clone())
-        };
-        let resource_of = move |id, index: usize| {
-            first(id)
-                .and_then(|r| r.resources.get(index))
-                .map(|r| r.name.clone())
-        };
+        let package = |id: PackageId| snapshot.package_name(id);
+        let service_of = |id, index: usize| snapshot.service_row(id, index).map(|s| s.name.clone());
+        let resource_of =
+            |id, index: usize| snapshot.resource_row(id, index).map(|r| r.name.clone());
         let me = || node(snapshot.observer);
         match self {
             Notice::ClusterUp { after, .. } => {
@@ -817,11 +806,7 @@ impl Notice {
         };
         // service_restart: None unlimited (Some(0) for none).
         snapshot
-            .packages
-            .iter()
-            .find(|p| p.id == *package)
-            .and_then(|p| p.nodes.first())
-            .and_then(|r| r.services.get(*service))
+            .service_row(*package, *service)
             .and_then(|s| s.max_restarts)
             .is_some_and(|max| after.restarts >= max)
     }
@@ -1441,6 +1426,28 @@ fn package_condition(
 }
 
 impl Snapshot {
+    /// Package `id`'s row.
+    pub fn package_row(&self, id: PackageId) -> Option<&PackageRow> {
+        self.packages.iter().find(|p| p.id == id)
+    }
+
+    /// Package `id`'s name (its number when the snapshot has no row for it).
+    pub fn package_name(&self, id: PackageId) -> String {
+        self.package_row(id)
+            .map_or_else(|| format!("package {}", id.0), |p| p.name.clone())
+    }
+
+    /// Service `index` of package `id` (every node row lists the package's services, in
+    /// file order).
+    pub fn service_row(&self, id: PackageId, index: usize) -> Option<&ServiceRow> {
+        self.package_row(id)?.nodes.first()?.services.get(index)
+    }
+
+    /// Generic resource `index` of package `id` (listed as the services are).
+    pub fn resource_row(&self, id: PackageId, index: usize) -> Option<&ResourceRow> {
+        self.package_row(id)?.nodes.first()?.resources.get(index)
+    }
+
     /// The name of node `id` (its number when the snapshot has no row for it).
     pub fn node_name(&self, id: NodeId) -> &str {
         self.nodes

@@ -56,40 +56,16 @@ pub fn identifier(cluster: &str, node: &str, life: u64, number: u64) -> String {
 pub fn alert(notice: &Notice, snapshot: &Snapshot) -> Alert {
     let cluster = snapshot.name.as_str();
     let node_name = |node: NodeId| snapshot.node_name(node).to_owned();
-    let package_name = |id| {
-        snapshot
-            .packages
-            .iter()
-            .find(|p| p.id == id)
-            .map_or_else(|| format!("package {}", id.0), |p| p.name.clone())
-    };
-    // Every node row lists the package's services and generic resources, in file order.
-    let row = |id| {
-        snapshot
-            .packages
-            .iter()
-            .find(|p| p.id == id)
-            .and_then(|p| p.nodes.first())
-    };
-    let service_of = |id, index: usize| {
-        row(id)
-            .and_then(|r| r.services.get(index))
-            .map(|s| s.name.clone())
-    };
-    let resource_of = |id, index: usize| {
-        row(id)
-            .and_then(|r| r.resources.get(index))
-            .map(|r| r.name.clone())
-    };
+    let package_name = |id| snapshot.package_name(id);
+    let service_of = |id, index: usize| snapshot.service_row(id, index).map(|s| s.name.clone());
+    let resource_of = |id, index: usize| snapshot.resource_row(id, index).map(|r| r.name.clone());
     let service_name =
         |id, index: usize| service_of(id, index).unwrap_or_else(|| format!("service {index}"));
     // A failover package's service is one instance wherever it runs; a multi-node package
     // has one per node, named with it (as the Serviceguard provider names them).
     let failover = |id| {
         snapshot
-            .packages
-            .iter()
-            .find(|p| p.id == id)
+            .package_row(id)
             .is_none_or(|p| p.kind.keyword() == "failover")
     };
     let resource_name =

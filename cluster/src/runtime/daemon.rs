@@ -2925,8 +2925,8 @@ impl Driver {
         }
         let awaiting = self.awaiting.swap_remove(at);
         let reply = match refusal {
-            // Put in effect here before the other nodes were told to: the number is this
-            // node's generation now.
+            // Put in effect here before the other nodes were told to: its generation is
+            // this node's now.
             None if awaiting.applied_halted => Reply::InEffect {
                 generation: self.node.settings().config_sequence,
             },
