@@ -3407,8 +3407,35 @@ fn rejected_name(reason: Rejected) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{dependents_running, name_nodes};
+    use super::{dependents_running, name_nodes, Reply, Request};
     use crate::packages::Refusal;
+
+    #[test]
+    fn a_configuration_and_an_apply_without_the_generation_number_still_read() {
+        // As a daemon or a client from before the number was told writes them: the number
+        // is absent, never 0 (which no generation has, and would be refused as a base).
+        let reply: Reply = serde_json::from_str(
+            r#"{"configuration":{"cluster":"c","packages":[],"generation":3}}"#,
+        )
+        .expect("reads");
+        let Reply::Configuration {
+            generation, number, ..
+        } = reply
+        else {
+            panic!("{reply:?}")
+        };
+        assert_eq!((generation, number), (3, None));
+        let request: Request =
+            serde_json::from_str(r#"{"request":"apply","packages":[],"base":3}"#).expect("reads");
+        assert!(matches!(
+            request,
+            Request::Apply {
+                base: Some(3),
+                base_number: None,
+                ..
+            }
+        ));
+    }
 
     #[test]
     fn the_cascade_knows_the_dependents_refusal() {
