@@ -27,6 +27,10 @@ pub struct Cli {
     #[arg(short = 'f', value_name = "FORMAT", default_value = "table",
           value_parser = ["table", "line", "json"])]
     pub format: String,
+    /// Show the configuration (`config`, the only source) rather than the status: in the
+    /// line format (-f line), the configured parameters without any status.
+    #[arg(short = 's', value_name = "SOURCE", value_parser = ["config"])]
+    pub source: Option<String>,
     /// Show only this level: cluster, node or package (group and site: none is configured
     /// here, so they show nothing).
     #[arg(short = 'l', value_name = "LEVEL",
@@ -72,7 +76,15 @@ fn view(cli: &Cli) -> Result<String, String> {
         packages: cli.packages.clone(),
         nodes: cli.nodes.clone(),
         level: cli.level.as_deref().and_then(Level::parse),
+        config: cli.source.is_some(),
     };
+    if selection.config && cli.format != "line" {
+        return Err(
+            "-s config shows the configuration in the line format: add -f line (the table and \
+             json formats show the status)"
+                .into(),
+        );
+    }
     let client = Client::from_env()?;
     let returned = client.invoke_static("HP_SGClusteringService", "GetView", Vec::new())?;
     if returned.value != Some(0) {

@@ -1484,6 +1484,138 @@ impl Snapshot {
         Some(settled)
     }
 
+    /// `cmviewcl -f line -s config`: the configuration alone, in the line format's names
+    /// and prefixes, without any status (no status, state, summary, owner, switching or
+    /// restart counts). A multi-node package's services and generic resources are the same
+    /// on every node, so they are given once, for the package, as a failover package's are.
+    pub fn to_config_line(&self) -> String {
+        let mut out = String::new();
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        let timeout =
+            |t: Option<Duration>| t.map_or("no_timeout".to_owned(), |t| t.as_secs().to_string());
+        let _ = writeln!(out, "name={}", self.name);
+        let _ = writeln!(out, "config_generation={}", self.generation);
+        let _ = writeln!(out, "member_timeout={}", self.member_timeout.as_micros());
+        let _ = writeln!(
+            out,
+            "max_configured_packages={}",
+            self.max_configured_packages
+        );
+        match &self.lock {
+            LockRow::None => {}
+            LockRow::QuorumServer { host, .. } => {
+                let _ = writeln!(out, "quorum_server:{host}|name={host}");
+            }
+            LockRow::LockLun { device, .. } => {
+                let device = device
+                    .as_ref()
+                    .map_or(String::new(), |d| d.display().to_string());
+                let _ = writeln!(out, "cluster_lock_lun:{device}|name={device}");
+            }
+        }
+        for node in &self.nodes {
+            let prefix = format!("node:{}|", node.name);
+            let _ = writeln!(out, "{prefix}name={}", node.name);
+            for interface in &node.interfaces {
+                for (address, network) in &interface.addresses {
+                    let _ = writeln!(
+                        out,
+                        "{prefix}interface:{}|ip_address:{address}|heartbeat={}",
+                        interface.name,
+                        yes_no(network.is_some())
+                    );
+                }
+            }
+            for subnet in &node.subnets {
+                let _ = writeln!(out, "{prefix}subnet:{0}|name={0}", subnet.subnet);
+            }
+        }
+        for package in &self.packages {
+            let prefix = format!("package:{}|", package.name);
+            let _ = writeln!(out, "{prefix}name={}", package.name);
+            let _ = writeln!(out, "{prefix}type={}", package.kind.keyword());
+            let _ = writeln!(out, "{prefix}description={}", package.description);
+            if package.kind == PackageType::Failover {
+                let _ = writeln!(
+                    out,
+                    "{prefix}failover_policy={}",
+                    package.failover_policy.keyword()
+                );
+                let _ = writeln!(
+                    out,
+                    "{prefix}failback_policy={}",
+                    package.failback_policy.keyword()
+                );
+            }
+            match package.priority {
+                Some(priority) => {
+                    let _ = writeln!(out, "{prefix}priority={priority}");
+                }
+                None => {
+                    let _ = writeln!(out, "{prefix}priority=no_priority");
+                }
+            }
+            let _ = writeln!(
+                out,
+                "{prefix}node_fail_fast_enabled={}",
+                yes_no(package.node_fail_fast)
+            );
+            let _ = writeln!(
+                out,
+                "{prefix}run_script_timeout={}",
+                timeout(package.run_script_timeout)
+            );
+            let _ = writeln!(
+                out,
+                "{prefix}halt_script_timeout={}",
+                timeout(package.halt_script_timeout)
+            );
+            if let Some(row) = package.nodes.first() {
+                for service in &row.services {
+                    let service_prefix = format!("{prefix}service:{}|", service.name);
+                    let max = service
+                        .max_restarts
+                        .map_or("unlimited".to_string(), |m| m.to_string());
+                    let _ = writeln!(out, "{service_prefix}max_restarts={max}");
+                    let _ = writeln!(
+                        out,
+                        "{service_prefix}fail_fast_enabled={}",
+                        yes_no(service.fail_fast)
+                    );
+                    let _ = writeln!(
+                        out,
+                        "{service_prefix}halt_timeout={}",
+                        service.halt_timeout.as_secs()
+                    );
+                }
+                for resource in &row.resources {
+                    let resource_prefix = format!("{prefix}generic_resource:{}|", resource.name);
+                    let evaluation = if resource.before_package_start {
+                        "before_package_start"
+                    } else {
+                        "during_package_start"
+                    };
+                    let _ = writeln!(out, "{resource_prefix}evaluation_type={evaluation}");
+                    if let Some(criteria) = &resource.up_criteria {
+                        let _ = writeln!(out, "{resource_prefix}up_criteria={criteria}");
+                    }
+                }
+            }
+            for (address, subnet) in &package.ip_addresses {
+                let _ = writeln!(out, "{prefix}ip_address:{address}|subnet={subnet}");
+            }
+            for dependency in &package.dependencies {
+                let dep = format!("{prefix}dependency:{}|", dependency.name);
+                let _ = writeln!(out, "{dep}condition={}", dependency.condition.keyword());
+                let _ = writeln!(out, "{dep}location={}", dependency.location.keyword());
+            }
+            for row in &package.nodes {
+                let _ = writeln!(out, "{prefix}node:{}|order={}", row.name, row.order);
+            }
+        }
+        out
+    }
+
     /// The snapshot in `cmviewcl -v -f line` form (serviceguard.md 2.4): one
     /// `prefix|attribute=value` per line.
     pub fn to_line(&self) -> String {

@@ -40,6 +40,8 @@ pub struct Selection {
     pub nodes: Vec<String>,
     /// `-l`.
     pub level: Option<Level>,
+    /// `-s config`: the configuration alone, without status (the line format).
+    pub config: bool,
 }
 
 /// A name the selection names that the snapshot does not have.
@@ -429,10 +431,14 @@ fn package_row(out: &mut String, snapshot: &Snapshot, package: &PackageRow, verb
 }
 
 /// `cmviewcl -f line` (with `-v` or without: the line format always shows everything), the
-/// selection applied. A single package or node named on the command line loses its prefix,
+/// selection applied; with `-s config`, the configuration without status. A single package or node named on the command line loses its prefix,
 /// as Serviceguard prints it.
 pub fn line(snapshot: &Snapshot, selection: &Selection) -> String {
-    let all = snapshot.to_line();
+    let all = if selection.config {
+        snapshot.to_config_line()
+    } else {
+        snapshot.to_line()
+    };
     let mut out = String::new();
     let single = |names: &[String], kind: &str| match names {
         [one] => Some(format!("{kind}:{one}|")),

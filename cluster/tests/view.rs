@@ -68,6 +68,14 @@ fn all() -> Selection {
     Selection::default()
 }
 
+/// `-f line -s config`.
+fn config() -> Selection {
+    Selection {
+        config: true,
+        ..Selection::default()
+    }
+}
+
 fn verbose() -> Selection {
     Selection {
         verbose: true,
@@ -82,6 +90,33 @@ fn everything_up() {
     golden("up.table", &view::table(&snapshot, &all()));
     golden("up.verbose", &view::table(&snapshot, &verbose()));
     golden("up.line", &view::line(&snapshot, &all()));
+    // -s config: the configuration alone; no status of any kind.
+    let configured = view::line(&snapshot, &config());
+    golden("up.s-config.line", &configured);
+    for attribute in [
+        "status=",
+        "state=",
+        "summary=",
+        "switching=",
+        "restarts=",
+        "owner=",
+    ] {
+        assert!(
+            !configured
+                .lines()
+                .any(|l| l.contains(&format!("|{attribute}")) || l.starts_with(attribute)),
+            "{attribute} in the configuration view:\n{configured}"
+        );
+    }
+    let config_one = Selection {
+        packages: vec!["webpkg".into()],
+        config: true,
+        ..Selection::default()
+    };
+    golden(
+        "up.s-config.p-webpkg.line",
+        &view::line(&snapshot, &config_one),
+    );
     // -p drops the package's prefix; -n the node's; -l cluster keeps the cluster's lines.
     let one = Selection {
         packages: vec!["dbpkg".into()],
@@ -147,6 +182,7 @@ fn everything_up() {
 #[test]
 fn a_service_failure_fails_the_package_over_and_disables_switching_to_the_node() {
     let mut sim = cluster();
+    let configured = view::line(&status(&sim, 1), &config());
     // db_monitor exits three times on n1: two restarts, then the package fails over.
     for restarts in 0..3 {
         sim.kill_service(NodeId(0), "dbpkg", 0);
@@ -170,11 +206,14 @@ fn a_service_failure_fails_the_package_over_and_disables_switching_to_the_node()
     let snapshot = status(&sim, 1);
     golden("failover.verbose", &view::table(&snapshot, &verbose()));
     golden("failover.line", &view::line(&snapshot, &all()));
+    // A failover changes status, never the configuration view.
+    assert_eq!(view::line(&snapshot, &config()), configured);
 }
 
 #[test]
 fn a_halted_node_and_a_halted_package() {
     let mut sim = cluster();
+    let configured = view::line(&status(&sim, 0), &config());
     sim.halt_node(NodeId(2), true).expect("cmhaltnode -f n3");
     let halted = sim
         .run_until(seconds(60), |s| {
@@ -208,4 +247,6 @@ fn a_halted_node_and_a_halted_package() {
     golden("halted.table", &view::table(&snapshot, &all()));
     golden("halted.verbose", &view::table(&snapshot, &verbose()));
     golden("halted.line", &view::line(&snapshot, &all()));
+    // A halted node and package are configured as before.
+    assert_eq!(view::line(&snapshot, &config()), configured);
 }

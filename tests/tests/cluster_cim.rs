@@ -355,6 +355,21 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
             .find(|l| l.starts_with("status=")),
         Some("status=up")
     );
+    // -s config: the package's configured parameters, and no status.
+    let configured = cmviewcl(&cluster, 2, &["-f", "line", "-s", "config", "-p", "dbpkg"]);
+    for wanted in [
+        "description=Example database\n",
+        "service:db_monitor|max_restarts=2\n",
+        "generic_resource:sfm_disk|evaluation_type=",
+        "node:n1|order=1\n",
+    ] {
+        assert!(
+            configured.contains(wanted),
+            "cmviewcl -s config lacks {wanted:?}:\n{configured}"
+        );
+    }
+    assert!(!configured.contains("status="), "{configured}");
+    fails(&cluster, 2, "cmviewcl", &["-s", "config"], "add -f line");
     let packages = enumerate(&cluster, 1, "HP_SGPackage");
     let db = &named(&packages, "dbpkg")["properties"];
     assert_eq!(db["ElementName"], "Example database");
