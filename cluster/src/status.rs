@@ -933,6 +933,31 @@ pub enum LockRow {
     },
 }
 
+/// A package's policies and priority in the line format (the policies are a failover
+/// package's, serviceguard.md 5.1).
+fn package_policies(out: &mut String, prefix: &str, package: &PackageRow) {
+    if package.kind == PackageType::Failover {
+        let _ = writeln!(
+            out,
+            "{prefix}failover_policy={}",
+            package.failover_policy.keyword()
+        );
+        let _ = writeln!(
+            out,
+            "{prefix}failback_policy={}",
+            package.failback_policy.keyword()
+        );
+    }
+    match package.priority {
+        Some(priority) => {
+            let _ = writeln!(out, "{prefix}priority={priority}");
+        }
+        None => {
+            let _ = writeln!(out, "{prefix}priority=no_priority");
+        }
+    }
+}
+
 /// A quorum server's state as cmviewcl shows it, from this node's polls: `access denied` or
 /// `unsupported version` when it refused this node, running while it answers, else unknown.
 pub fn quorum_server_state(status: Health, refusal: Option<QuorumServerRefusal>) -> &'static str {
@@ -1535,26 +1560,7 @@ impl Snapshot {
             let _ = writeln!(out, "{prefix}name={}", package.name);
             let _ = writeln!(out, "{prefix}type={}", package.kind.keyword());
             let _ = writeln!(out, "{prefix}description={}", package.description);
-            if package.kind == PackageType::Failover {
-                let _ = writeln!(
-                    out,
-                    "{prefix}failover_policy={}",
-                    package.failover_policy.keyword()
-                );
-                let _ = writeln!(
-                    out,
-                    "{prefix}failback_policy={}",
-                    package.failback_policy.keyword()
-                );
-            }
-            match package.priority {
-                Some(priority) => {
-                    let _ = writeln!(out, "{prefix}priority={priority}");
-                }
-                None => {
-                    let _ = writeln!(out, "{prefix}priority=no_priority");
-                }
-            }
+            package_policies(&mut out, &prefix, package);
             let _ = writeln!(
                 out,
                 "{prefix}node_fail_fast_enabled={}",
@@ -1690,27 +1696,7 @@ impl Snapshot {
             if !owners.is_empty() {
                 let _ = writeln!(out, "{prefix}owner={}", owners.join(","));
             }
-            // The policies are a failover package's (serviceguard.md 5.1).
-            if package.kind == PackageType::Failover {
-                let _ = writeln!(
-                    out,
-                    "{prefix}failover_policy={}",
-                    package.failover_policy.keyword()
-                );
-                let _ = writeln!(
-                    out,
-                    "{prefix}failback_policy={}",
-                    package.failback_policy.keyword()
-                );
-            }
-            match package.priority {
-                Some(priority) => {
-                    let _ = writeln!(out, "{prefix}priority={priority}");
-                }
-                None => {
-                    let _ = writeln!(out, "{prefix}priority=no_priority");
-                }
-            }
+            package_policies(&mut out, &prefix, package);
             for row in package.script_rows() {
                 for service in &row.services {
                     let service_prefix = if package.kind == PackageType::Failover {
