@@ -4477,7 +4477,24 @@ impl Node {
         let highest = self.promised.max(self.view.epoch);
         // Beyond the bound, accept nothing more until a membership is installed: every
         // accepted proposal must be reported, none may be forgotten.
-        if epoch <= highest || self.accepted_since.len() >= ACCEPTED_PROPOSALS_MAX {
+        //
+        // Nor a proposal of a coordinator whose installed membership is older than this
+        // node's: it can never be committed. Its coordinator cannot commit without this
+        // node's acceptance, and gives the proposal up on it (`on_accept`: a member installed
+        // a newer membership; had the coordinator installed one since proposing, it gave the
+        // proposal up then). Accepted, it would still be kept and reported as what may have
+        // been committed, with the generation it carries: a sibling, perhaps, of one in
+        // effect elsewhere (made from the same generation by a coordinator cut off before the
+        // newer membership formed, and numbered above it by its later epoch), which the next
+        // coordinator would then carry on over the one that took effect. Paxos carries on the
+        // value of the highest accepted proposal because every accepted proposal could have
+        // been chosen; refusing the ones that could not keeps that true. Refused, the
+        // coordinator gives it up all the same (`on_reject`), and this node goes on echoing
+        // the members it would have left out.
+        if epoch <= highest
+            || self.accepted_since.len() >= ACCEPTED_PROPOSALS_MAX
+            || proposer_installed < self.view.epoch
+        {
             self.send(from, &Message::Reject { epoch, highest });
             return;
         }
