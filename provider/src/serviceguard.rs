@@ -873,25 +873,29 @@ impl ServiceguardProvider {
                     name: name.unwrap_or_else(|| "cluster.ascii".into()),
                     text,
                 });
-                let texts = params.strings("PackageFiles")?;
+                // PackageFiles absent (or NULL): the packages in effect, as an absent
+                // ClusterFile is the cluster file in effect; an empty array: no package.
+                let texts = params.strings_given("PackageFiles")?;
                 let names = params.strings("PackageFileNames")?;
-                if !names.is_empty() && names.len() != texts.len() {
+                if !names.is_empty() && names.len() != texts.as_ref().map_or(0, Vec::len) {
                     return Ok(not_done(
                         5,
                         "PackageFileNames must name every one of PackageFiles",
                     ));
                 }
-                let packages = texts
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, text)| FileText {
-                        name: names
-                            .get(i)
-                            .cloned()
-                            .unwrap_or_else(|| format!("package-{}.conf", i + 1)),
-                        text,
-                    })
-                    .collect();
+                let packages = texts.map(|texts| {
+                    texts
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, text)| FileText {
+                            name: names
+                                .get(i)
+                                .cloned()
+                                .unwrap_or_else(|| format!("package-{}.conf", i + 1)),
+                            text,
+                        })
+                        .collect()
+                });
                 if method.eq_ignore_ascii_case("checkconfiguration") {
                     let request = Request::CheckApply { cluster, packages };
                     return match blocking(|| self.source.command(&request)) {
@@ -1029,7 +1033,13 @@ impl<'a> Params<'a> {
 
     /// An array of strings, none of them NULL; empty when absent.
     fn strings(self, name: &str) -> Result<Vec<String>, OperationError> {
-        let texts = self.typed(name, "an array of strings", |v| match v {
+        Ok(self.strings_given(name)?.unwrap_or_default())
+    }
+
+    /// An array of strings, none of them NULL; None when absent or NULL (an empty array is
+    /// given, and empty).
+    fn strings_given(self, name: &str) -> Result<Option<Vec<String>>, OperationError> {
+        self.typed(name, "an array of strings", |v| match v {
             Value::Array(items) => items
                 .iter()
                 .map(|item| match item {
@@ -1038,8 +1048,7 @@ impl<'a> Params<'a> {
                 })
                 .collect::<Option<Vec<_>>>(),
             _ => None,
-        })?;
-        Ok(texts.unwrap_or_default())
+        })
     }
 }
 

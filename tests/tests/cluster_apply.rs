@@ -254,6 +254,22 @@ fn cmapplyconf_of_the_configuration_in_effect_changes_nothing_and_a_stale_one_is
     assert_eq!(answer["out"]["Unchanged"], true, "{answer}");
     assert_eq!(generation(&cluster), after);
 
+    // No package files, with or without the cluster file: the packages in effect, as no
+    // cluster file is the cluster file in effect (never "no package": every one deleted).
+    let cluster_file = std::fs::read_to_string(file("cluster.ascii")).unwrap();
+    for params in [
+        serde_json::json!({}),
+        serde_json::json!({"ClusterFile": cluster_file}),
+    ] {
+        let answer = invoke_with_pywbem(&cluster, k, "ApplyConfiguration", &params);
+        assert_eq!(answer["return"], 0, "{params}: {answer}");
+        assert_eq!(answer["out"]["Unchanged"], true, "{params}: {answer}");
+        let answer = invoke_with_pywbem(&cluster, k, "CheckConfiguration", &params);
+        assert_eq!(answer["return"], 0, "{params}: {answer}");
+        assert!(answer["out"]["Message"].is_null(), "{params}: {answer}");
+    }
+    assert_eq!(generation(&cluster), after);
+
     // Based on the generation in effect, the same call is taken: pkgC goes.
     let answer = apply_with_pywbem(&cluster, k, after, &old_set);
     assert_eq!(answer["return"], 0, "{answer}");
@@ -263,6 +279,17 @@ fn cmapplyconf_of_the_configuration_in_effect_changes_nothing_and_a_stale_one_is
             c.status(j).is_ok_and(|s| {
                 s.cluster.generation > after && s.cluster.packages.iter().all(|p| p.name != "pkgC")
             })
+        })
+    });
+
+    // An empty PackageFiles (not an absent one) is no package at all: every one deleted.
+    let last = generation(&cluster);
+    let answer = apply_with_pywbem(&cluster, k, last, &[]);
+    assert_eq!(answer["return"], 0, "{answer}");
+    cluster.wait_for(BOUND, "every package deleted on every node", |c| {
+        (1..=3).all(|j| {
+            c.status(j)
+                .is_ok_and(|s| s.cluster.generation > last && s.cluster.packages.is_empty())
         })
     });
 }

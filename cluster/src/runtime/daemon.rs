@@ -276,8 +276,10 @@ pub enum Request {
     Apply {
         /// The cluster file (absent: the one in effect).
         cluster: Option<FileText>,
-        /// Every package file of the new generation.
-        packages: Vec<FileText>,
+        /// Every package file of the new generation (a package left out is deleted).
+        /// Absent: the packages in effect, as they are.
+        #[serde(default)]
+        packages: Option<Vec<FileText>>,
         /// The generation the files were merged into ([`Reply::Configuration`]'s): refused
         /// when another is in effect by then. Absent: not checked.
         #[serde(default)]
@@ -308,8 +310,9 @@ pub enum Request {
     CheckApply {
         /// The cluster file (absent: the one in effect).
         cluster: Option<FileText>,
-        /// Every package file of the generation checked.
-        packages: Vec<FileText>,
+        /// Every package file of the generation checked (absent: the packages in effect).
+        #[serde(default)]
+        packages: Option<Vec<FileText>>,
     },
     /// cmhaltcl [-f] [-d].
     HaltCluster {
@@ -682,9 +685,10 @@ enum Input {
         request: Request,
         reply: mpsc::Sender<Reply>,
     },
-    /// The cluster file in effect, for a check made on the admin connection's thread.
+    /// The cluster file and packages in effect, for a check made on the admin connection's
+    /// thread.
     ConfigInEffect {
-        reply: mpsc::Sender<Arc<ClusterConfig>>,
+        reply: mpsc::Sender<(Arc<ClusterConfig>, Arc<Vec<PackageConfig>>)>,
     },
     /// What a preview needs, for [`Request::Preview`] on the admin connection's thread.
     PreviewBasis {
@@ -1659,7 +1663,7 @@ fn serve_admin(
                 halt_with_dependents(inputs, counters, &package, &mut Vec::new())
             }
             Ok(Request::CheckApply { cluster, packages }) => {
-                check_apply(inputs, counters, quorum_check, cluster, &packages)
+                check_apply(inputs, counters, quorum_check, cluster, packages.as_deref())
             }
             Ok(Request::Preview { commands }) => preview(inputs, &commands),
             Ok(Request::PreviewRunCluster { nodes }) => preview_run_cluster(inputs, nodes),
@@ -1805,7 +1809,7 @@ fn check_apply(
     counters: &Counters,
     quorum_check: &QuorumCheck,
     cluster: Option<FileText>,
-    packages: &[FileText],
+    packages: Option<&[FileText]>,
 ) -> Reply {
     if let Some(refusal) = cluster.as_ref().and_then(|f| quorum_check.refusal(f)) {
         return Reply::Refused(refusal);
@@ -1817,11 +1821,12 @@ fn check_apply(
     let Ok(in_effect) = answer.recv_timeout(Duration::from_secs(30)) else {
         return Reply::Error("the daemon did not answer".into());
     };
-    let (cluster, packages) = match checked_generation(&in_effect, cluster, packages) {
-        Ok(checked) => checked,
-        Err(Reply::Error(findings)) => return Reply::Findings(findings),
-        Err(other) => return other,
-    };
+    let (cluster, packages) =
+        match checked_generation((&in_effect.0, &in_effect.1), cluster, packages) {
+            Ok(checked) => checked,
+            Err(Reply::Error(findings)) => return Reply::Findings(findings),
+            Err(other) => return other,
+        };
     ask_with(inputs, counters, |reply| Input::CheckChange {
         cluster,
         packages,
@@ -2387,7 +2392,8 @@ impl Driver {
                 }
             }
             Input::ConfigInEffect { reply } => {
-                let _ = reply.send(self.node.settings().config.clone());
+                let settings = self.node.settings();
+                let _ = reply.send((settings.config.clone(), settings.packages.clone()));
             }
             Input::PreviewBasis { reply } => {
                 let names = self.node_names();
@@ -3275,8 +3281,10 @@ impl Driver {
                     generation,
                     number: base_number,
                 });
-                let in_effect = self.node.settings().config.clone();
-                let (cluster, packages) = checked_generation(&in_effect, cluster, &packages)?;
+                let settings = self.node.settings();
+                let in_effect = (settings.config.clone(), settings.packages.clone());
+                let (cluster, packages) =
+                    checked_generation((&in_effect.0, &in_effect.1), cluster, packages.as_deref())?;
                 let halted = self.node.phase() == Phase::Halted;
                 let taken_as = self
                     .node
@@ -3357,9 +3365,9 @@ impl Driver {
 /// The files of a cmapplyconf, read and checked as cmcheckconf does: every finding that is an
 /// error refuses the whole set (all of them are told).
 fn checked_generation(
-    in_effect: &ClusterConfig,
+    (in_effect, packages_in_effect): (&ClusterConfig, &[PackageConfig]),
     cluster: Option<FileText>,
-    packages: &[FileText],
+    packages: Option<&[FileText]>,
 ) -> Result<(ClusterConfig, Vec<PackageConfig>), Reply> {
     let mut findings: Vec<String> = Vec::new();
     let cluster = match cluster {
@@ -3372,15 +3380,28 @@ fn checked_generation(
             }
         },
     };
-    let mut parsed = Vec::new();
-    for file in packages {
-        match package::parse(&file.text, &file.name) {
-            Ok(checked) => parsed.push(checked.config),
-            Err(errors) => findings.extend(errors.iter().map(ToString::to_string)),
+    // No package files: the packages in effect, checked again against the cluster file.
+    let (parsed, names): (Vec<PackageConfig>, Vec<String>) = match packages {
+        None => (
+            packages_in_effect.to_vec(),
+            packages_in_effect
+                .iter()
+                .map(|p| format!("package {} (in effect)", p.name))
+                .collect(),
+        ),
+        Some(files) => {
+            let mut parsed = Vec::new();
+            for file in files {
+                match package::parse(&file.text, &file.name) {
+                    Ok(checked) => parsed.push(checked.config),
+                    Err(errors) => findings.extend(errors.iter().map(ToString::to_string)),
+                }
+            }
+            (parsed, files.iter().map(|f| f.name.clone()).collect())
         }
-    }
+    };
     if let (Some(cluster), true) = (&cluster, findings.is_empty()) {
-        let names: Vec<&str> = packages.iter().map(|f| f.name.as_str()).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         findings.extend(
             package::check_set(cluster, &parsed, &names)
                 .iter()
