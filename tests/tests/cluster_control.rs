@@ -87,7 +87,7 @@ fn a_configuration_larger_than_a_datagram_reaches_every_node() {
             3,
             &Request::Apply {
                 cluster: None,
-                packages: files,
+                packages: Some(files),
                 base: None,
                 base_number: None,
             },

@@ -412,10 +412,10 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
             3,
             &Request::Apply {
                 cluster: None,
-                packages: vec![
+                packages: Some(vec![
                     file("pkgA.conf", &pkg_a),
                     file("pkgB.conf", &format!("{pkg_b}node_name n9\n")),
-                ],
+                ]),
                 base: None,
                 base_number: None,
             },
@@ -432,7 +432,7 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
             3,
             &Request::Apply {
                 cluster: None,
-                packages: vec![file("pkgB.conf", pkg_b)],
+                packages: Some(vec![file("pkgB.conf", pkg_b)]),
                 base: None,
                 base_number: None,
             },
@@ -447,7 +447,7 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
             3,
             &Request::Apply {
                 cluster: None,
-                packages: vec![file("pkgA.conf", &pkg_a), file("pkgB.conf", pkg_b)],
+                packages: Some(vec![file("pkgA.conf", &pkg_a), file("pkgB.conf", pkg_b)]),
                 base: None,
                 base_number: None,
             },

@@ -225,7 +225,7 @@ fn scenarios_12_and_13_a_quorum_server_down_is_reported_and_a_split_then_halts_b
             1,
             &Request::CheckApply {
                 cluster: Some(file.clone()),
-                packages: Vec::new(),
+                packages: Some(Vec::new()),
             },
         )
     };
@@ -243,7 +243,7 @@ fn scenarios_12_and_13_a_quorum_server_down_is_reported_and_a_split_then_halts_b
         1,
         &Request::Apply {
             cluster: Some(file.clone()),
-            packages: Vec::new(),
+            packages: Some(Vec::new()),
             base: None,
             base_number: None,
         },
