@@ -251,7 +251,10 @@ fn agent_settings(args: &NodeArgs, state_dir: &std::path::Path) -> AgentSettings
             .clone()
             .unwrap_or_else(|| state_dir.join("tls")),
         client_ca: None,
-        host_name: None,
+        // The host is named as the cluster names it: by its NODE_NAME (the host name unless
+        // --node says otherwise), so that this agent's own host, its object manager and the
+        // hosts it names for the other nodes (by their NODE_NAMEs) follow one scheme.
+        host_name: args.node.clone(),
         limits: cimguard_provider::config::Limits::default(),
         cluster_socket: Some(state_dir.join("cmcld.sock")),
         cluster_name,

@@ -430,7 +430,13 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         .find(|i| i["properties"]["SameElement"]["keys"]["Name"] == "n3")
         .unwrap_or_else(|| panic!("no identity of n3 in {identities:?}"));
     let here = &n3["properties"]["SameElement"]["host"];
-    assert!(here.is_string(), "{n3}");
+    // The agent names its own host by its NODE_NAME too (not the machine's host name, which
+    // all the test's nodes share), as it names the others.
+    assert_eq!(here, "n3", "{n3}");
+    assert_eq!(
+        n3["properties"]["SystemElement"]["keys"]["Name"], "n3",
+        "{n3}"
+    );
     assert_eq!(&n3["properties"]["SystemElement"]["host"], here, "{n3}");
     assert_eq!(&n2["properties"]["SameElement"]["host"], here, "{n2}");
     let hosted = cim(
