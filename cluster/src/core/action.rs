@@ -230,6 +230,9 @@ pub enum Event {
         after_epoch: Epoch,
         /// The new members.
         after: NodeSet,
+        /// Whether they are the members before, in the same lives (the membership did not
+        /// change: a re-formation that carried a configuration change, say).
+        same_lives: bool,
         /// The lock instances (epochs of earlier memberships) this group won to form it;
         /// empty when it held a majority.
         locks: Vec<Epoch>,

@@ -5130,11 +5130,18 @@ impl Node {
         }
         self.proposal = None;
         self.accepted = None;
+        let same_lives = before.members == self.view.members
+            && self
+                .view
+                .members
+                .iter()
+                .all(|node| before.has(node, self.view.incarnations[node.index()]));
         self.event(Event::MembershipChanged {
             before_epoch: before.epoch,
             before: before.members,
             after_epoch: self.view.epoch,
             after: self.view.members,
+            same_lives,
             locks,
             left: leavers.intersection(before.members),
             generation_number: self.settings.config_generation,
@@ -5501,6 +5508,12 @@ impl Node {
     fn notices(&mut self, event: &Event) {
         let me = self.settings.me;
         match *event {
+            // The same members in the same lives (a re-formation that carried a configuration
+            // change, or waited for a lagging member): the membership did not change, and
+            // ClusterReformed says it did.
+            Event::MembershipChanged {
+                same_lives: true, ..
+            } if !self.forming => {}
             Event::MembershipChanged {
                 before_epoch,
                 before,

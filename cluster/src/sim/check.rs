@@ -96,6 +96,7 @@ impl Checker {
                 locks,
                 left,
                 generation_number: generation,
+                ..
             } => {
                 // A membership takes effect with one configuration generation everywhere.
                 match self.generations.get(after_epoch) {

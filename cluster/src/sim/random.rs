@@ -243,15 +243,28 @@ pub fn drive(sim: &mut Simulation) -> Result<Summary, super::check::Violation> {
 
 /// Every membership installed anywhere was told exactly once, by the node that committed
 /// it, as ClusterUp or ClusterReformed (a listener subscribed on every node hears each
-/// re-formation once).
+/// re-formation once); one of the same members in the same lives as its coordinator's
+/// membership before is not told at all (the membership did not change).
 fn told_once(sim: &Simulation) -> Result<(), super::check::Violation> {
     use crate::core::Event;
     use crate::status::Notice;
-    let installed: std::collections::BTreeSet<_> = sim
+    let mut installed: std::collections::BTreeSet<_> = sim
         .trace()
         .iter()
         .filter_map(|r| match r.event {
             Event::MembershipChanged { after_epoch, .. } => Some(after_epoch),
+            _ => None,
+        })
+        .collect();
+    let unchanged: std::collections::BTreeSet<_> = sim
+        .trace()
+        .iter()
+        .filter_map(|r| match r.event {
+            Event::MembershipChanged {
+                after_epoch,
+                same_lives: true,
+                ..
+            } if after_epoch.coordinator() == r.node => Some(after_epoch),
             _ => None,
         })
         .collect();
@@ -271,6 +284,15 @@ fn told_once(sim: &Simulation) -> Result<(), super::check::Violation> {
                 ));
             }
         }
+    }
+    for epoch in &unchanged {
+        if told.contains_key(epoch) {
+            return Err(violation(
+                sim,
+                format!("the membership {epoch} was told, yet its members did not change"),
+            ));
+        }
+        installed.remove(epoch);
     }
     for epoch in &installed {
         let count = told.get(epoch).copied().unwrap_or(0);
