@@ -240,6 +240,11 @@ pub async fn serve(
         names
             .ip_addresses
             .push(std::net::Ipv4Addr::LOCALHOST.into());
+        // Each name once (the host may be `localhost`, an address may be loopback).
+        let mut seen = std::collections::HashSet::new();
+        names.ip_addresses.retain(|a| seen.insert(*a));
+        let mut seen = std::collections::HashSet::new();
+        names.dns_names.retain(|n| seen.insert(n.clone()));
         let paths = cimguard_certs::ensure(&settings.tls_dir, &names)
             .with_context(|| format!("tls material in {}", settings.tls_dir.display()))?;
         let tls_settings = cimguard_certs::TlsSettings {

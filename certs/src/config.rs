@@ -28,7 +28,7 @@ pub struct TlsSettings {
 }
 
 /// Builds the server configuration: TLS 1.2 and 1.3 only, forward-secret cipher suites only,
-/// ALPN `http/1.1`, and optional client certificates verified against `settings.client_ca`.
+/// ALPN `http/1.1` (or `http/1.0`), and optional client certificates verified against `settings.client_ca`.
 pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, CertError> {
     let provider = Arc::new(forward_secret_provider());
     let certificates = files::read_certificates(&settings.paths.server_cert)?;
@@ -52,7 +52,9 @@ pub fn server_config(settings: &TlsSettings) -> Result<Arc<ServerConfig>, CertEr
     let mut config = builder
         .with_single_cert(certificates, key)
         .map_err(CertError::Tls)?;
-    config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec()];
+    // HTTP/1.0 too: a client that offers only it (curl --http1.0) is served (HTTP/1.1
+    // servers answer 1.0 requests), rather than refused in the handshake.
+    config.alpn_protocols = vec![ALPN_HTTP_1_1.to_vec(), b"http/1.0".to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -144,6 +146,64 @@ mod tests {
             .iter()
             .any(|suite| matches!(suite, SupportedCipherSuite::Tls13(_))));
         assert!(!provider.kx_groups.is_empty());
+    }
+
+    /// The application protocol a client offering `offered` settles on with the server, or
+    /// the handshake's error.
+    fn negotiated(offered: &[&[u8]]) -> Result<Option<Vec<u8>>, rustls::Error> {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let names = crate::ServerNames {
+            dns_names: vec!["localhost".into()],
+            ip_addresses: Vec::new(),
+        };
+        let paths = crate::ensure(dir.path(), &names).expect("certificates");
+        let server_config = server_config(&TlsSettings {
+            paths: paths.clone(),
+            client_ca: None,
+        })
+        .expect("the server configuration");
+        let mut roots = RootCertStore::empty();
+        files::add_trust_anchors(&mut roots, &paths.ca_cert).expect("the authority");
+        let mut client_config =
+            rustls::ClientConfig::builder_with_provider(Arc::new(forward_secret_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        client_config.alpn_protocols = offered.iter().map(|p| p.to_vec()).collect();
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+        let mut client =
+            rustls::ClientConnection::new(Arc::new(client_config), name).expect("a client");
+        let mut server = rustls::ServerConnection::new(server_config).expect("a server");
+        // The handshake in memory: each side's records handed to the other, a few rounds.
+        for _ in 0..8 {
+            let mut records = Vec::new();
+            client.write_tls(&mut records).expect("written");
+            server.read_tls(&mut records.as_slice()).expect("read");
+            server.process_new_packets()?;
+            let mut records = Vec::new();
+            server.write_tls(&mut records).expect("written");
+            client.read_tls(&mut records.as_slice()).expect("read");
+            client.process_new_packets()?;
+            if !client.is_handshaking() && !server.is_handshaking() {
+                return Ok(server.alpn_protocol().map(<[u8]>::to_vec));
+            }
+        }
+        panic!("the handshake did not end");
+    }
+
+    #[test]
+    fn http_1_1_and_http_1_0_clients_are_served() {
+        assert_eq!(
+            negotiated(&[b"h2", b"http/1.1"]).expect("a handshake"),
+            Some(b"http/1.1".to_vec())
+        );
+        assert_eq!(
+            negotiated(&[b"http/1.0"]).expect("a handshake"),
+            Some(b"http/1.0".to_vec())
+        );
+        assert_eq!(negotiated(&[]).expect("a handshake"), None);
+        assert!(negotiated(&[b"h2"]).is_err());
     }
 
     #[test]

@@ -751,22 +751,23 @@ fn build(
             ("Name", string(format!("{manager_name}:cim-xml"))),
             ("ElementName", string("CIM-XML over HTTPS")),
             ("CommunicationMechanism", Value::Uint16(2)),
-            // Basic Read, Basic Write, Instance Manipulation, Association Traversal,
-            // Query Execution, Indications, Pull Operations... as DSP0200 lists them.
+            // What this server does, in DSP0200's functional groups: not Basic Write
+            // (SetProperty), Schema Manipulation nor Qualifier Declaration (the schema is
+            // read-only: CIM_ERR_NOT_SUPPORTED), nor Pulled Read Count (EnumerationCount).
             (
                 "FunctionalProfilesSupported",
-                uint16s(&[2, 3, 4, 5, 6, 7, 8]),
+                uint16s(&[2, 5, 6, 7, 9, 10, 12]),
             ),
             (
                 "FunctionalProfileDescriptions",
                 strings(&[
                     "Basic Read",
-                    "Basic Write",
-                    "Schema Manipulation",
                     "Instance Manipulation",
                     "Association Traversal",
                     "Query Execution",
-                    "Qualifier Declaration",
+                    "Indications",
+                    "Pulled Read",
+                    "Pulled Query Execution",
                 ]),
             ),
             ("MultipleOperationsSupported", Value::Boolean(false)),
