@@ -302,16 +302,24 @@ impl Operation<'_> {
             .clone())
     }
 
-    /// An optional filter class name (AssocClass, ResultClass): must exist when given.
-    fn filter_class(&self, name: &str) -> Result<Option<Name>, OperationError> {
+    /// An optional filter class name (AssocClass, ResultClass): must exist when given, and
+    /// be an association when `association` (DSP0200: AssocClass names an association class;
+    /// any other is CIM_ERR_INVALID_PARAMETER).
+    fn filter_class(&self, name: &str, association: bool) -> Result<Option<Name>, OperationError> {
         match self.class_name(name)? {
             None => Ok(None),
             Some(class) => {
-                self.manager
+                let found = self
+                    .manager
                     .class(self.namespace(), class.as_str())
                     .map_err(|_| {
                         OperationError::parameter(format!("{name} {class} is not a class"))
                     })?;
+                if association && !found.is_association() {
+                    return Err(OperationError::parameter(format!(
+                        "{name} {class} is not an association"
+                    )));
+                }
                 Ok(Some(class))
             }
         }
@@ -592,11 +600,11 @@ impl Operation<'_> {
     ) -> Result<OwnedFilter, OperationError> {
         Ok(OwnedFilter {
             assoc_class: if with_result {
-                self.filter_class("AssocClass")?
+                self.filter_class("AssocClass", true)?
             } else {
                 None
             },
-            result_class: self.filter_class("ResultClass")?,
+            result_class: self.filter_class("ResultClass", false)?,
             role: self.string("Role")?,
             result_role: if with_result {
                 self.string("ResultRole")?

@@ -756,6 +756,14 @@ def association_errors(ctx):
         lambda: ctx.conn.AssociatorNames(manager, AssocClass=MISSING_CLASS),
     )
     expect_error(
+        4, "Associators with an AssocClass that is not an association",
+        lambda: ctx.conn.AssociatorNames(manager, AssocClass="CIM_Namespace"),
+    )
+    expect_error(
+        4, "Associators (the instances) with an AssocClass that is not an association",
+        lambda: ctx.conn.Associators(manager, AssocClass="CIM_ObjectManager"),
+    )
+    expect_error(
         4, "References with a ResultClass that is not a class",
         lambda: ctx.conn.ReferenceNames(manager, ResultClass=MISSING_CLASS),
     )
