@@ -679,6 +679,13 @@ impl Reader {
     }
 
     /// Queues `indication`, made at `at`, for each subscription in `active` that takes it.
+    ///
+    /// A listener that subscribed at every node (with pywbem, a subscription manager per
+    /// node) has a subscription per node: the same query sent to the same URL, through
+    /// filters and destinations of their own. The subscriptions are the cluster's, so each
+    /// would take every indication; it is queued for the first of them only, and the
+    /// listener hears each event once (serviceguard.md 1.6: no duplicates for a subscriber
+    /// registered on every node). Two different queries that both take it are two copies.
     fn offer(
         &mut self,
         active: &[Active],
@@ -686,7 +693,17 @@ impl Reader {
         at: SystemTime,
         batch: &mut Batch,
     ) {
+        let mut queued: std::collections::HashSet<(&str, &str, &str)> =
+            std::collections::HashSet::new();
         for subscription in active {
+            let same = (
+                subscription.url.as_str(),
+                subscription.language.as_str(),
+                subscription.query.as_str(),
+            );
+            if queued.contains(&same) {
+                continue;
+            }
             if subscription.since.is_some_and(|since| at < since) {
                 continue;
             }
@@ -718,6 +735,7 @@ impl Reader {
                 &subscription.destination,
                 Box::new(move |context, sequence| export_message(copy, context, sequence)),
             );
+            queued.insert(same);
         }
     }
 

@@ -5,12 +5,17 @@ indications with pywbem's WBEMListener, printing each as one JSON line.
 Usage: listener.py --url URL --ca-certs CA --user NAME --password SECRET
                    --listen-port PORT [--https-cert CERT --https-key KEY]
                    [--query QUERY] [--language WQL|DMTF:CQL] [--keep] [--manager-id ID]
-                   [--listen-only | --subscribe-only]
+                   [--also URL CA]... [--listen-only | --subscribe-only]
 
 Prints {"subscribed": {"filter": NAME, "destination": NAME}} once the filter, the
 destination and the subscription exist, then one line per indication received:
 {"class": ..., "properties": {...}} (values as JSON; datetimes as their CIM text). It runs
 until its standard input closes; then, unless --keep, it removes what it created.
+
+With --also URL CA (repeatable) it subscribes at those agents too, the same query to the same
+listener, each with a subscription manager of its own, as a pywbem user subscribes at every
+node of a cluster (one manager cannot: each agent lists the cluster's filters and
+destinations, which pywbem takes for its own names already in use).
 
 With --listen-only it subscribes to nothing and only receives (a listener that comes back
 after an outage). With --subscribe-only it receives nothing: it subscribes PORT's URL for
@@ -79,6 +84,8 @@ def main():
     # Owned filters and destinations are named after the manager: two listeners of one
     # cluster need different ones (the subscriptions are the cluster's).
     parser.add_argument("--manager-id", default="cimguardtest")
+    parser.add_argument("--also", nargs=2, action="append", default=[],
+                        metavar=("URL", "CA"))
     args = parser.parse_args()
     if args.subscribe_only:
         args.keep = True
@@ -99,39 +106,42 @@ def main():
         listener.add_callback(received)
         listener.start()
 
-    manager = None
-    server_id = None
+    managers = []
     if not args.listen_only:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            conn = WBEMConnection(
-                args.url,
-                (args.user, args.password),
-                ca_certs=args.ca_certs,
-                timeout=60,
-            )
-            manager = WBEMSubscriptionManager(subscription_manager_id=args.manager_id)
-            server_id = manager.add_server(WBEMServer(conn))
-            scheme = "https" if https else "http"
-            destination = manager.add_destination(
-                server_id,
-                f"{scheme}://127.0.0.1:{args.listen_port}",
-                owned=not args.keep,
-                destination_id="dest" if not args.keep else None,
-                name=None if not args.keep else f"cimguardtest-{args.listen_port}",
-            )
-            filt = manager.add_filter(
-                server_id,
-                "root/cimv2",
-                args.query,
-                query_language=args.language,
-                owned=not args.keep,
-                filter_id="filter" if not args.keep else None,
-                name=None if not args.keep else f"cimguardtest-{args.listen_port}",
-            )
-            manager.add_subscriptions(
-                server_id, filt.path, [destination.path], owned=not args.keep
-            )
+            servers = [(args.url, args.ca_certs)] + [tuple(a) for a in args.also]
+            for index, (url, ca) in enumerate(servers):
+                manager_id = args.manager_id if index == 0 else f"{args.manager_id}n{index}"
+                manager = WBEMSubscriptionManager(subscription_manager_id=manager_id)
+                conn = WBEMConnection(
+                    url,
+                    (args.user, args.password),
+                    ca_certs=ca,
+                    timeout=60,
+                )
+                server_id = manager.add_server(WBEMServer(conn))
+                managers.append((manager, server_id))
+                scheme = "https" if https else "http"
+                destination = manager.add_destination(
+                    server_id,
+                    f"{scheme}://127.0.0.1:{args.listen_port}",
+                    owned=not args.keep,
+                    destination_id="dest" if not args.keep else None,
+                    name=None if not args.keep else f"cimguardtest-{args.listen_port}",
+                )
+                filt = manager.add_filter(
+                    server_id,
+                    "root/cimv2",
+                    args.query,
+                    query_language=args.language,
+                    owned=not args.keep,
+                    filter_id="filter" if not args.keep else None,
+                    name=None if not args.keep else f"cimguardtest-{args.listen_port}",
+                )
+                manager.add_subscriptions(
+                    server_id, filt.path, [destination.path], owned=not args.keep
+                )
         print_line(
             {
                 "subscribed": {
@@ -147,10 +157,11 @@ def main():
 
     # Until the test closes standard input.
     sys.stdin.read()
-    if manager is not None and not args.keep:
+    if not args.keep:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            manager.remove_server(server_id)
+            for manager, server_id in managers:
+                manager.remove_server(server_id)
     listener.stop()
 
 

@@ -129,6 +129,31 @@ impl Listener {
         Listener::spawn(command, port, BOUND, "subscribed")
     }
 
+    /// Starts `listener.py` on a free port, subscribed as `user` with `query` at every
+    /// node's agent, as a pywbem user does: one subscription manager, a server per node, the
+    /// same filter and destination ids; returns once the subscriptions exist.
+    fn subscribe_everywhere(cluster: &TestCluster, user: (&str, &str), query: &str) -> Listener {
+        let port = free_port();
+        let mut command = cluster.agent_script(1, "listener.py", user);
+        for k in 2..=3 {
+            command
+                .arg("--also")
+                .arg(cluster.agent_url(k))
+                .arg(cluster.agent_ca(k));
+        }
+        command
+            .arg("--listen-port")
+            .arg(port.to_string())
+            .arg("--query")
+            .arg(query)
+            .arg("--manager-id")
+            .arg(format!("cimguardtest{port}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        Listener::spawn(command, port, BOUND, "subscribed")
+    }
+
     /// Runs `command` (listener.py on `port`) and waits up to `bound` for its line with key
     /// `first`.
     fn spawn(
@@ -826,6 +851,44 @@ fn an_https_listener_hears_only_if_its_certificate_is_trusted() {
     });
     assert!(bad.indications().is_empty(), "{:?}", bad.indications());
     assert_eq!(good.indications().len(), 1, "{:?}", good.indications());
+}
+
+/// A listener subscribed at every node (as pywbem's subscription manager does it, one
+/// server per node) has three subscriptions, all the cluster's: it hears each event once.
+#[test]
+fn a_listener_subscribed_at_every_node_hears_each_event_once() {
+    let mut cluster = demo_cluster();
+    cluster.wait_for(BOUND, "dbpkg up on n1", |c| {
+        c.owners(1, "dbpkg").unwrap_or_default() == ["n1"]
+    });
+    let query = "SELECT * FROM HP_SGAlertIndication WHERE EventID = 'PackageSwitchingChanged'";
+    let mut listener = Listener::subscribe_everywhere(&cluster, MONITOR, query);
+    let subscriptions = cluster.cim(
+        2,
+        ADMIN,
+        &json!({"op": "enumerate", "namespace": "root/interop",
+                "class": "CIM_IndicationSubscription"}),
+    );
+    assert_eq!(
+        subscriptions.as_array().map(Vec::len),
+        Some(3),
+        "{subscriptions}"
+    );
+    for (round, args) in [["-d", "dbpkg"], ["-e", "dbpkg"]].iter().enumerate() {
+        let output = cluster.agent_command(1, ADMIN, "cmmodpkg", args, BOUND);
+        assert!(output.status.success(), "{output:?}");
+        listener.wait(BOUND, "the switching change", |lines| {
+            lines
+                .iter()
+                .filter(|l| l["properties"]["EventID"] == "PackageSwitchingChanged")
+                .count()
+                > round
+        });
+    }
+    // Copies of the first change, had any been queued, came before the second one.
+    let heard = listener.indications();
+    assert_eq!(heard.len(), 2, "{heard:#?}");
+    assert_numbered(&heard);
 }
 
 /// Subscription objects are kept by the cluster, whichever node's agent takes them: a client
