@@ -111,6 +111,11 @@ impl ObjectManager {
         &self.repository
     }
 
+    /// The repository, shared (for a part that keeps it).
+    pub fn shared_repository(&self) -> Arc<Repository> {
+        self.repository.clone()
+    }
+
     /// The host name of full paths.
     pub fn host(&self) -> &str {
         &self.host

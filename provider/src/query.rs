@@ -1,12 +1,15 @@
 //! Queries in the server: ExecQuery and OpenQueryInstances (WQL, DMTF:CQL) and the DMTF:FQL
-//! filters of the pull operations (DSP0212), over the instances of the query's class.
+//! filters of the pull operations (DSP0212), over the instances of the query's class; and the
+//! checks of the names a query uses, which indication filters share.
 
 use std::sync::Arc;
 
-use cim_schema::model::{Instance, Name, ObjectPath};
+use cim_schema::model::{Class, Instance, Name, ObjectPath, Property};
 use cim_schema::query::{
-    Filter, NamespaceSchema, QueryError, QueryErrorKind, QueryLanguage, SelectQuery,
+    ElementTest, Expression, Filter, NamespaceSchema, Operand, PathSegment, PropertyPath,
+    QueryError, QueryErrorKind, QueryLanguage, SelectQuery,
 };
+use cim_schema::repository::Repository;
 use cim_schema::xml::{Data, Object};
 
 use crate::cimom::{ObjectManager, Shape};
@@ -86,22 +89,24 @@ fn select(
         )));
     };
     let query = SelectQuery::parse(language, &text).map_err(|e| query_error(&e))?;
-    if op
-        .manager
-        .repository()
-        .class(&op.context.namespace, query.class_name().as_str())
-        .is_none()
-    {
+    check_selection(op.manager.repository(), &op.context.namespace, &query)?;
+    Ok(query)
+}
+
+/// Checks what ExecQuery checks of a parsed query in `namespace`: its FROM class exists and
+/// has every property of the SELECT list (CIM_ERR_INVALID_QUERY otherwise).
+pub(crate) fn check_selection(
+    repository: &Repository,
+    namespace: &str,
+    query: &SelectQuery,
+) -> Result<(), OperationError> {
+    let Some(class) = repository.class(namespace, query.class_name().as_str()) else {
         return Err(OperationError::InvalidQuery(format!(
-            "class {} does not exist in namespace {}",
-            query.class_name(),
-            op.context.namespace
+            "class {} does not exist in namespace {namespace}",
+            query.class_name()
         )));
-    }
+    };
     if let Some(properties) = query.selected_properties() {
-        let class = op
-            .manager
-            .class(&op.context.namespace, query.class_name().as_str())?;
         if let Some(unknown) = properties
             .iter()
             .find(|p| class.property(p.as_str()).is_none())
@@ -112,7 +117,214 @@ fn select(
             )));
         }
     }
-    Ok(query)
+    Ok(())
+}
+
+/// Checks the names of a parsed query's WHERE condition in `namespace` (CIM_ERR_INVALID_QUERY
+/// otherwise): each property path names a property of the FROM class or of one of its
+/// subclasses (the instances a query takes may be of a subclass), each `ISA` and `Class::`
+/// scope names a class, and only embedded objects are stepped into.
+///
+/// A step into an embedded object is checked against the class its `EmbeddedInstance`
+/// qualifier names, or the classes that the condition tests that object against with `ISA`
+/// (`SourceInstance ISA HP_SGPackage AND SourceInstance.Name = 'db'`); an embedded object of
+/// no known class (`SourceInstance.NodeState` alone) may hold any property.
+pub(crate) fn check_condition(
+    repository: &Repository,
+    namespace: &str,
+    query: &SelectQuery,
+) -> Result<(), OperationError> {
+    let Some(condition) = query.condition() else {
+        return Ok(());
+    };
+    let mut checker = ConditionNames {
+        repository,
+        namespace,
+        query,
+        narrowed: Vec::new(),
+    };
+    let mut tests = Vec::new();
+    each_expression(condition, &mut |expression| {
+        if let Expression::Isa { path, class_name } = expression {
+            tests.push((path, class_name));
+        }
+    });
+    for (path, class_name) in tests {
+        checker.class(class_name)?;
+        let segments = checker.unrooted(path);
+        if !segments.is_empty() {
+            checker
+                .narrowed
+                .push((path_key(segments), class_name.clone()));
+        }
+    }
+    let mut paths = Vec::new();
+    each_expression(condition, &mut |expression| match expression {
+        Expression::Comparison { left, right, .. } => {
+            paths.extend(
+                [left, right]
+                    .into_iter()
+                    .filter_map(|operand| match operand {
+                        Operand::Property(path) => Some(path),
+                        Operand::Literal(_) => None,
+                    }),
+            );
+        }
+        Expression::Like {
+            operand: Operand::Property(path),
+            ..
+        }
+        | Expression::IsNull {
+            operand: Operand::Property(path),
+            ..
+        }
+        | Expression::Isa { path, .. } => paths.push(path),
+        Expression::Quantified { path, test, .. } => {
+            paths.push(path);
+            if let ElementTest::Comparison {
+                right: Operand::Property(right),
+                ..
+            } = test
+            {
+                paths.push(right);
+            }
+        }
+        _ => {}
+    });
+    paths.into_iter().try_for_each(|path| checker.path(path))
+}
+
+/// Calls `visit` on `expression` and on every expression inside it.
+fn each_expression<'a>(expression: &'a Expression, visit: &mut impl FnMut(&'a Expression)) {
+    visit(expression);
+    match expression {
+        Expression::And(items) | Expression::Or(items) => {
+            for item in items {
+                each_expression(item, visit);
+            }
+        }
+        Expression::Not(inner) => each_expression(inner, visit),
+        _ => {}
+    }
+}
+
+/// How a property path is named in the `ISA` tests of a condition (case-insensitive).
+fn path_key(segments: &[PathSegment]) -> String {
+    segments
+        .iter()
+        .map(|segment| segment.to_string().to_ascii_lowercase())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The state of [`check_condition`].
+struct ConditionNames<'a> {
+    repository: &'a Repository,
+    namespace: &'a str,
+    query: &'a SelectQuery,
+    /// The classes `path ISA Class` tests embedded objects against, by [`path_key`].
+    narrowed: Vec<(String, Name)>,
+}
+
+impl ConditionNames<'_> {
+    /// The class of that name, or CIM_ERR_INVALID_QUERY.
+    fn class(&self, name: &Name) -> Result<&Class, OperationError> {
+        self.repository
+            .class(self.namespace, name.as_str())
+            .ok_or_else(|| {
+                OperationError::InvalidQuery(format!(
+                    "class {name} does not exist in namespace {}",
+                    self.namespace
+                ))
+            })
+    }
+
+    /// The path without its first step when that names the queried instance itself (the
+    /// FROM class or its alias, and no property of it), as the evaluation reads it.
+    fn unrooted<'p>(&self, path: &'p PropertyPath) -> &'p [PathSegment] {
+        let segments = path.segments.as_slice();
+        match segments.first() {
+            Some(first)
+                if first.scope.is_none()
+                    && first.index.is_none()
+                    && (first.name == *self.query.class_name()
+                        || self.query.alias() == Some(&first.name))
+                    && self
+                        .property(&[self.query.class_name().clone()], &first.name)
+                        .is_none() =>
+            {
+                &segments[1..]
+            }
+            _ => segments,
+        }
+    }
+
+    /// The declaration of `name` in one of `classes` or one of their subclasses.
+    fn property(&self, classes: &[Name], name: &Name) -> Option<&Property> {
+        classes.iter().find_map(|class_name| {
+            let class = self.repository.class(self.namespace, class_name.as_str())?;
+            class.property(name.as_str()).or_else(|| {
+                self.repository
+                    .class_names(self.namespace, Some(class_name.as_str()), true)
+                    .ok()?
+                    .into_iter()
+                    .filter_map(|sub| self.repository.class(self.namespace, sub.as_str()))
+                    .find_map(|sub| sub.property(name.as_str()))
+            })
+        })
+    }
+
+    /// Checks one property path.
+    fn path(&self, path: &PropertyPath) -> Result<(), OperationError> {
+        let segments = self.unrooted(path);
+        // The classes the current step's object may be of; none known: anything goes.
+        let mut classes = vec![self.query.class_name().clone()];
+        for (position, segment) in segments.iter().enumerate() {
+            if let Some(scope) = &segment.scope {
+                classes = vec![self.class(scope)?.name.clone()];
+            }
+            if classes.is_empty() {
+                return Ok(());
+            }
+            let Some(declared) = self.property(&classes, &segment.name) else {
+                let names: Vec<&str> = classes.iter().map(Name::as_str).collect();
+                return Err(OperationError::InvalidQuery(format!(
+                    "{path}: class {} has no property {}",
+                    names.join(" or "),
+                    segment.name
+                )));
+            };
+            if position + 1 == segments.len() {
+                break;
+            }
+            let embedded_instance = declared
+                .qualifiers
+                .get("EmbeddedInstance")
+                .and_then(|q| q.value.as_ref()?.as_str());
+            if declared.embedded_object.is_none()
+                && embedded_instance.is_none()
+                && !declared.qualifiers.is_true("EmbeddedObject")
+            {
+                return Err(OperationError::InvalidQuery(format!(
+                    "{path}: property {} is not an embedded object",
+                    segment.name
+                )));
+            }
+            let key = path_key(&segments[..=position]);
+            classes = self
+                .narrowed
+                .iter()
+                .filter(|(narrowed, _)| *narrowed == key)
+                .map(|(_, class)| class.clone())
+                .collect();
+            if classes.is_empty() {
+                if let Some(class) = embedded_instance {
+                    classes.push(self.class(&Name::new(class))?.name.clone());
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The instances a query selects, projected, with their paths.

@@ -8,6 +8,12 @@
 //!
 //! Ownership: a user may change and delete only what they created; FULL_ADMIN may change
 //! anything. Everyone may read everything (MONITOR reads everything).
+//!
+//! What a client creates or modifies is checked against the schema of the object manager the
+//! store is installed in, and refused whole: a filter's query must name classes and
+//! properties of its source namespaces (CIM_ERR_INVALID_QUERY), which must be served; the
+//! system keys of filters and destinations are the server's; enumerated properties hold
+//! values of their ValueMap, and destinations use CIM-XML (CIM_ERR_INVALID_PARAMETER).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,6 +22,7 @@ use cim_schema::model::{
     Datetime, Instance, InstancePath, KeyBinding, Name, ObjectPath, Property, Value,
 };
 use cim_schema::query::{QueryLanguage, SelectQuery};
+use cim_schema::repository::Repository;
 use cim_schema::xml::{
     decode, encode, Body, Data, IMethodResponse, IMethodReturn, Limits, Message, ParamValue,
     Response,
@@ -127,9 +134,34 @@ pub struct SubscriptionStore {
     known: std::sync::atomic::AtomicBool,
     /// Serializes changes, which wait for the cluster without holding the records.
     writing: Mutex<()>,
-    /// The indication classes a filter may select from (lower-cased), set when the store
-    /// is installed in an object manager: a filter on another class would never fire.
-    indication_classes: std::sync::OnceLock<std::collections::HashSet<String>>,
+    /// The classes and namespaces filters and destinations are checked against, set when
+    /// the store is installed in an object manager (a store not installed checks only the
+    /// syntax of queries).
+    schema: std::sync::OnceLock<Schema>,
+}
+
+/// What the store checks filters and destinations against: the object manager's.
+struct Schema {
+    /// The object manager's classes (shared with it).
+    repository: Arc<Repository>,
+    /// The namespaces served, as the repository spells them.
+    namespaces: Vec<String>,
+}
+
+impl Schema {
+    /// The served namespace `requested` names (slashes around it and aliases allowed), as the
+    /// repository spells it.
+    fn namespace(&self, requested: &str) -> Option<&str> {
+        let trimmed = requested.trim_matches('/');
+        let aliased = crate::cimom::NAMESPACE_ALIASES
+            .iter()
+            .find(|(alias, _)| alias.eq_ignore_ascii_case(trimmed))
+            .map_or(trimmed, |(_, target)| target);
+        self.namespaces
+            .iter()
+            .find(|name| name.eq_ignore_ascii_case(aliased))
+            .map(String::as_str)
+    }
 }
 
 impl SubscriptionStore {
@@ -147,7 +179,7 @@ impl SubscriptionStore {
             copy: Mutex::new(None),
             known: std::sync::atomic::AtomicBool::new(true),
             writing: Mutex::new(()),
-            indication_classes: std::sync::OnceLock::new(),
+            schema: std::sync::OnceLock::new(),
         })
     }
 
@@ -163,7 +195,7 @@ impl SubscriptionStore {
             copy: Mutex::new(None),
             known: std::sync::atomic::AtomicBool::new(false),
             writing: Mutex::new(()),
-            indication_classes: std::sync::OnceLock::new(),
+            schema: std::sync::OnceLock::new(),
         };
         store.refresh();
         store
@@ -233,20 +265,13 @@ impl SubscriptionStore {
         for class in [FILTER, DESTINATION, SUBSCRIPTION] {
             manager.register(INTEROP, class, self.clone())?;
         }
-        // The classes indications are made of, where the agent makes them and where the
-        // indication classes of the interop namespace are.
-        let repository = manager.repository();
-        let mut classes = std::collections::HashSet::new();
-        for namespace in [crate::serviceguard::CIMV2, INTEROP] {
-            if let Ok(names) = repository.class_names(namespace, None, true) {
-                for name in names {
-                    if repository.is_a(namespace, name.as_str(), "CIM_Indication") {
-                        classes.insert(name.as_str().to_ascii_lowercase());
-                    }
-                }
-            }
-        }
-        let _ = self.indication_classes.set(classes);
+        let _ = self.schema.set(Schema {
+            repository: manager.shared_repository(),
+            namespaces: manager
+                .namespaces()
+                .map(|n| n.as_str().to_owned())
+                .collect(),
+        });
         Ok(())
     }
 
@@ -309,17 +334,11 @@ impl SubscriptionStore {
             ) else {
                 continue;
             };
-            let mut source_namespaces: Vec<String> = match filter.instance.value("SourceNamespaces")
-            {
-                Some(Value::Array(values)) => values
-                    .iter()
-                    .filter_map(|v| v.as_ref()?.as_str())
-                    .map(str::to_owned)
-                    .collect(),
-                _ => Vec::new(),
-            };
-            if let Some(single) = text(filter, "SourceNamespace") {
-                source_namespaces.push(single);
+            let mut source_namespaces = source_namespaces(&filter.instance);
+            if source_namespaces.is_empty() {
+                // DSP1054: without SourceNamespaces (or SourceNamespace), indications are
+                // taken from the filter's own namespace.
+                source_namespaces.push(INTEROP.to_owned());
             }
             let since = match record.instance.value("TimeOfLastStateChange") {
                 Some(Value::Datetime(at)) => crate::package_jobs::system_time(at),
@@ -528,14 +547,28 @@ impl SubscriptionStore {
             ("CreationClassName", Value::String(class.to_string())),
         ];
         if class.matches(FILTER) || class.matches(DESTINATION) {
+            // The system keys name this server, whatever the client wrote (pywbem's
+            // subscription manager writes the CIM_ObjectManager's SystemName): a different
+            // value is refused rather than stored, and the server's spelling is kept.
             for (name, value) in defaults {
-                if instance.value(name).is_none() {
-                    instance.set(Property::new(
-                        name,
-                        cim_schema::model::CimType::String,
-                        Some(value),
-                    ));
+                if let Some(given) = instance.value(name) {
+                    let same = given
+                        .as_str()
+                        .zip(value.as_str())
+                        .is_some_and(|(given, own)| given.eq_ignore_ascii_case(own));
+                    if !same {
+                        return Err(OperationError::parameter(format!(
+                            "{name} of a {class} is the server's ({}), not {:?}",
+                            value.as_str().unwrap_or_default(),
+                            given.as_str().unwrap_or("a non-string value")
+                        )));
+                    }
                 }
+                instance.set(Property::new(
+                    name,
+                    cim_schema::model::CimType::String,
+                    Some(value),
+                ));
             }
             if instance.value("Name").is_none() {
                 let name = format!("cimguard:{}:{}", context.principal, unique());
@@ -546,8 +579,9 @@ impl SubscriptionStore {
                 ));
             }
         }
+        self.check_value_maps(&instance)?;
         if class.matches(FILTER) {
-            check_filter(&instance, self.indication_classes.get())?;
+            self.check_filter(&instance)?;
         } else if class.matches(DESTINATION) {
             check_destination(&instance)?;
         } else if class.matches(SUBSCRIPTION) {
@@ -584,6 +618,142 @@ impl SubscriptionStore {
             ));
         }
         Ok(instance)
+    }
+
+    /// Every property of `instance` whose class declares a ValueMap must hold values it
+    /// lists (CIM_ERR_INVALID_PARAMETER otherwise, naming the property and the value).
+    fn check_value_maps(&self, instance: &Instance) -> Result<(), OperationError> {
+        let Some(class) = self.schema.get().and_then(|schema| {
+            schema
+                .repository
+                .class(INTEROP, instance.class_name.as_str())
+        }) else {
+            return Ok(());
+        };
+        for property in instance.properties.values() {
+            let Some(value) = &property.value else {
+                continue;
+            };
+            let Some(Value::Array(entries)) = class
+                .property(property.name.as_str())
+                .and_then(|declared| declared.qualifiers.get("ValueMap")?.value.as_ref())
+            else {
+                continue;
+            };
+            let values: Vec<&Value> = match value {
+                Value::Array(items) => items.iter().flatten().collect(),
+                single => vec![single],
+            };
+            if let Some(outside) = values.into_iter().find(|v| !in_value_map(entries, v)) {
+                let allowed: Vec<&str> = entries
+                    .iter()
+                    .filter_map(|e| e.as_ref()?.as_str())
+                    .collect();
+                return Err(OperationError::parameter(format!(
+                    "{} {}: not in its ValueMap ({})",
+                    property.name,
+                    outside.as_integer().map_or_else(
+                        || format!("{:?}", outside.as_str().unwrap_or_default()),
+                        |number| number.to_string()
+                    ),
+                    allowed.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A filter's query must parse, in WQL or DMTF:CQL, and select from an indication class
+    /// of its source namespaces (CIM_ERR_INVALID_QUERY for a class, property or ISA class
+    /// that does not exist there, as ExecQuery checks them). A filter on an existing class that
+    /// is no indication, such as HP_SGPackage, would make a subscription that never fires: it
+    /// is refused with CIM_ERR_INVALID_PARAMETER, as OpenPegasus does. So is a source
+    /// namespace the server does not serve.
+    fn check_filter(&self, instance: &Instance) -> Result<(), OperationError> {
+        let query = instance
+            .value("Query")
+            .and_then(Value::as_str)
+            .ok_or_else(|| OperationError::parameter("a filter needs a Query"))?;
+        let language = instance
+            .value("QueryLanguage")
+            .and_then(Value::as_str)
+            .ok_or_else(|| OperationError::parameter("a filter needs a QueryLanguage"))?;
+        let Some(language @ (QueryLanguage::Wql | QueryLanguage::Cql)) =
+            QueryLanguage::from_name(language)
+        else {
+            return Err(OperationError::QueryLanguageNotSupported(format!(
+                "{language}: filters are WQL or DMTF:CQL"
+            )));
+        };
+        let parsed = SelectQuery::parse(language, query).map_err(|error| {
+            OperationError::InvalidQuery(format!("{} (at byte {})", error.message, error.position))
+        })?;
+        let Some(schema) = self.schema.get() else {
+            return Ok(());
+        };
+        let mut sources = Vec::new();
+        for named in source_namespaces(instance) {
+            let served = schema.namespace(&named).ok_or_else(|| {
+                OperationError::parameter(format!(
+                    "source namespace {named:?} is not a namespace of this server ({})",
+                    schema.namespaces.join(", ")
+                ))
+            })?;
+            sources.push(served);
+        }
+        let defaulted = sources.is_empty();
+        if defaulted {
+            // DSP1054: the filter's own namespace.
+            sources.push(INTEROP);
+        }
+        let from = parsed.class_name().as_str();
+        let repository = &schema.repository;
+        let known: Vec<&str> = schema
+            .namespaces
+            .iter()
+            .map(String::as_str)
+            .filter(|namespace| repository.class(namespace, from).is_some())
+            .collect();
+        if known.is_empty() {
+            return Err(OperationError::InvalidQuery(format!(
+                "class {from} does not exist"
+            )));
+        }
+        if !known
+            .iter()
+            .any(|namespace| repository.is_a(namespace, from, "CIM_Indication"))
+        {
+            return Err(OperationError::parameter(format!(
+                "{from} is not an indication class (a subclass of CIM_Indication): a filter \
+                 on it would select no indication"
+            )));
+        }
+        let mut first_error = None;
+        for namespace in &sources {
+            if !repository.is_a(namespace, from, "CIM_Indication") {
+                continue;
+            }
+            let checked = crate::query::check_selection(repository, namespace, &parsed)
+                .and_then(|()| crate::query::check_condition(repository, namespace, &parsed));
+            match checked {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        Err(first_error.unwrap_or_else(|| {
+            let why = if defaulted {
+                " (a filter without SourceNamespaces takes the indications of its own \
+                 namespace: name the namespaces the indications come from)"
+            } else {
+                ""
+            };
+            OperationError::InvalidQuery(format!(
+                "class {from} does not exist in the filter's source namespace {}{why}",
+                sources.join(", ")
+            ))
+        }))
     }
 }
 
@@ -657,39 +827,55 @@ fn same(a: &InstancePath, b: &InstancePath) -> bool {
         })
 }
 
-/// A filter's query must parse, in WQL or DMTF:CQL, and select from an indication class
-/// (one of `indications`, when known): a filter on HP_SGPackage would make a subscription
-/// that never fires, so it is refused (CIM_ERR_INVALID_PARAMETER, as OpenPegasus does).
-fn check_filter(
-    instance: &Instance,
-    indications: Option<&std::collections::HashSet<String>>,
-) -> Result<(), OperationError> {
-    let query = instance
-        .value("Query")
-        .and_then(Value::as_str)
-        .ok_or_else(|| OperationError::parameter("a filter needs a Query"))?;
-    let language = instance
-        .value("QueryLanguage")
-        .and_then(Value::as_str)
-        .ok_or_else(|| OperationError::parameter("a filter needs a QueryLanguage"))?;
-    let Some(language @ (QueryLanguage::Wql | QueryLanguage::Cql)) =
-        QueryLanguage::from_name(language)
-    else {
-        return Err(OperationError::QueryLanguageNotSupported(format!(
-            "{language}: filters are WQL or DMTF:CQL"
-        )));
+/// The namespaces a filter names in SourceNamespaces and SourceNamespace (deprecated), as
+/// written; none when it names none.
+fn source_namespaces(filter: &Instance) -> Vec<String> {
+    let mut namespaces: Vec<String> = match filter.value("SourceNamespaces") {
+        Some(Value::Array(values)) => values
+            .iter()
+            .filter_map(|v| v.as_ref()?.as_str())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
     };
-    let parsed = SelectQuery::parse(language, query).map_err(|error| {
-        OperationError::InvalidQuery(format!("{} (at byte {})", error.message, error.position))
-    })?;
-    let from = parsed.class_name().as_str();
-    if indications.is_some_and(|classes| !classes.contains(&from.to_ascii_lowercase())) {
-        return Err(OperationError::parameter(format!(
-            "{from} is not an indication class (a subclass of CIM_Indication): a filter on it \
-             would select no indication"
-        )));
+    if let Some(single) = filter.value("SourceNamespace").and_then(Value::as_str) {
+        namespaces.push(single.to_owned());
     }
-    Ok(())
+    namespaces
+}
+
+/// The values a ValueMap qualifier allows: `value` is one of its entries or in one of its
+/// ranges (`"7..9"`, `"..9"`, `"7.."`; a bare `".."` allows what no other entry names, as
+/// DSP0004 reserves it).
+fn in_value_map(entries: &[Option<Value>], value: &Value) -> bool {
+    let entries: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e.as_ref()?.as_str())
+        .map(str::trim)
+        .collect();
+    let Some(value) = value.as_integer() else {
+        return value
+            .as_str()
+            .is_some_and(|text| entries.contains(&text) || entries.contains(&".."));
+    };
+    let bound = |text: &str| text.trim().parse::<i128>().ok();
+    entries.iter().any(|entry| match entry.split_once("..") {
+        None => bound(entry) == Some(value),
+        Some((low, high)) => {
+            let low = if low.trim().is_empty() {
+                Some(i128::MIN)
+            } else {
+                bound(low)
+            };
+            let high = if high.trim().is_empty() {
+                Some(i128::MAX)
+            } else {
+                bound(high)
+            };
+            low.zip(high)
+                .is_some_and(|(low, high)| low <= value && value <= high)
+        }
+    })
 }
 
 fn check_destination(instance: &Instance) -> Result<(), OperationError> {
@@ -702,7 +888,17 @@ fn check_destination(instance: &Instance) -> Result<(), OperationError> {
     // The parser delivery uses: what is accepted here can be sent to.
     cimguard_indications::delivery::Target::parse(destination)
         .map_err(|error| OperationError::parameter(error.to_string()))?;
-    Ok(())
+    // The class is the CIM-XML destination and indications are only ever sent as CIM-XML
+    // export requests: another protocol is an invalid value for it (a WS-Management listener
+    // is a CIM_ListenerDestinationWSManagement, which this server does not serve). NULL is
+    // the class default, 2.
+    match instance.value("Protocol").map(Value::as_integer) {
+        None | Some(Some(2)) => Ok(()),
+        Some(protocol) => Err(OperationError::parameter(format!(
+            "Protocol {}: a {DESTINATION} is delivered with CIM-XML (2) only",
+            protocol.map_or_else(|| "?".to_owned(), |p| p.to_string())
+        ))),
+    }
 }
 
 fn owned_by(record: &Record, context: &RequestContext) -> Result<(), OperationError> {
@@ -844,8 +1040,9 @@ impl InstanceProvider for SubscriptionStore {
                     }
                 }
             }
+            self.check_value_maps(&next)?;
             if next.class_name.matches(FILTER) {
-                check_filter(&next, self.indication_classes.get())?;
+                self.check_filter(&next)?;
             } else if next.class_name.matches(DESTINATION) {
                 check_destination(&next)?;
             } else if next.class_name.matches(SUBSCRIPTION)
@@ -1308,6 +1505,178 @@ mod tests {
             Err(OperationError::AlreadyExists(_))
         ));
         assert_eq!(store.snapshot().len(), 1);
+    }
+
+    /// A store installed in an object manager over the shipped schema, as the agent has it.
+    fn installed(system_name: &str) -> Arc<SubscriptionStore> {
+        let repository = cim_schema::shipped::repository().unwrap();
+        let mut manager = ObjectManager::new(repository, system_name);
+        let store = Arc::new(SubscriptionStore::open(None, system_name).unwrap());
+        store.install(&mut manager).unwrap();
+        store
+    }
+
+    fn uint16(instance: Instance, name: &str, value: u16) -> Instance {
+        instance.with(Property::new(
+            name,
+            CimType::Uint16,
+            Some(Value::Uint16(value)),
+        ))
+    }
+
+    fn sources(instance: Instance, namespaces: &[&str]) -> Instance {
+        instance.with(Property::new(
+            "SourceNamespaces",
+            CimType::String,
+            Some(Value::Array(
+                namespaces
+                    .iter()
+                    .map(|n| Some(Value::String((*n).into())))
+                    .collect(),
+            )),
+        ))
+    }
+
+    #[test]
+    fn an_installed_store_checks_filters_against_the_schema() {
+        let store = installed("node1");
+        let alice = context("alice", Role::Monitor);
+        let cimv2 = |name: &str, query: &str| sources(filter(name, query), &["root/cimv2"]);
+        for query in [
+            "SELECT * FROM CIM_InstModification WHERE Bogus = 1",
+            "SELECT * FROM CIM_InstModification WHERE SourceInstance ISA HP_SGPackage \
+             AND SourceInstance.Bogus = 1",
+            "SELECT * FROM CIM_NoSuchIndication",
+        ] {
+            assert!(
+                matches!(
+                    store.create(&alice, cimv2("f", query)),
+                    Err(OperationError::InvalidQuery(_))
+                ),
+                "{query}"
+            );
+        }
+        assert!(matches!(
+            store.create(&alice, cimv2("f", "SELECT * FROM HP_SGPackage")),
+            Err(OperationError::InvalidParameter(_))
+        ));
+        assert!(matches!(
+            store.create(&alice, sources(filter("f", QUERY), &["root/nope"])),
+            Err(OperationError::InvalidParameter(_))
+        ));
+        // Without SourceNamespaces, the filter's namespace: the cluster's classes are not there.
+        assert!(matches!(
+            store.create(&alice, filter("f", "SELECT * FROM HP_SGAlertIndication")),
+            Err(OperationError::InvalidQuery(_))
+        ));
+        assert!(store.snapshot().is_empty());
+        store
+            .create(
+                &alice,
+                cimv2(
+                    "f",
+                    "SELECT * FROM CIM_InstModification \
+                     WHERE SourceInstance.NodeState <> PreviousInstance.NodeState",
+                ),
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn an_installed_store_refuses_values_outside_value_maps_and_other_systems() {
+        let store = installed("node1");
+        let alice = context("alice", Role::Monitor);
+        assert!(matches!(
+            store.create(&alice, uint16(destination("d"), "Protocol", 4)),
+            Err(OperationError::InvalidParameter(_))
+        ));
+        assert!(matches!(
+            store.create(&alice, uint16(destination("d"), "PersistenceType", 0)),
+            Err(OperationError::InvalidParameter(_))
+        ));
+        let elsewhere = destination("d").with(Property::new(
+            "SystemName",
+            CimType::String,
+            Some(Value::String("node2".into())),
+        ));
+        assert!(matches!(
+            store.create(&alice, elsewhere),
+            Err(OperationError::InvalidParameter(_))
+        ));
+        let upper = destination("d").with(Property::new(
+            "SystemName",
+            CimType::String,
+            Some(Value::String("NODE1".into())),
+        ));
+        let d = store.create(&alice, upper).unwrap();
+        assert_eq!(d.key("SystemName"), Some(&Value::String("node1".into())));
+        let f = store.create(&alice, filter("f", QUERY)).unwrap();
+        assert!(matches!(
+            store.create(
+                &alice,
+                uint16(subscription(&f, &d), "SubscriptionState", 99)
+            ),
+            Err(OperationError::InvalidParameter(_))
+        ));
+        let s = store.create(&alice, subscription(&f, &d)).unwrap();
+        let changed = uint16(Instance::new(SUBSCRIPTION), "SubscriptionState", 99);
+        assert!(matches!(
+            store.modify(&alice, &s, changed, None),
+            Err(OperationError::InvalidParameter(_))
+        ));
+        assert_eq!(
+            store.get(&alice, &s).unwrap().value("SubscriptionState"),
+            Some(&Value::Uint16(2))
+        );
+        assert_eq!(store.snapshot().len(), 3);
+    }
+
+    #[test]
+    fn a_filter_without_source_namespaces_takes_its_own_namespace() {
+        let store = SubscriptionStore::open(None, "n").unwrap();
+        let alice = context("alice", Role::Monitor);
+        let f = store.create(&alice, filter("f", QUERY)).unwrap();
+        let g = store
+            .create(&alice, sources(filter("g", QUERY), &["root/cimv2"]))
+            .unwrap();
+        let d = store.create(&alice, destination("d")).unwrap();
+        store.create(&alice, subscription(&f, &d)).unwrap();
+        store.create(&alice, subscription(&g, &d)).unwrap();
+        let mut taken: Vec<(String, Vec<String>)> = store
+            .active()
+            .into_iter()
+            .map(|a| (a.filter_name, a.source_namespaces))
+            .collect();
+        taken.sort();
+        assert_eq!(
+            taken,
+            [
+                ("f".to_owned(), vec![INTEROP.to_owned()]),
+                ("g".to_owned(), vec!["root/cimv2".to_owned()])
+            ]
+        );
+    }
+
+    #[test]
+    fn value_maps_have_entries_and_ranges() {
+        let map = |entries: &[&str]| -> Vec<Option<Value>> {
+            entries
+                .iter()
+                .map(|e| Some(Value::String((*e).into())))
+                .collect()
+        };
+        let protocol = map(&["1", "2", "3", "4", "5", "6", ".."]);
+        assert!(in_value_map(&protocol, &Value::Uint16(2)));
+        assert!(in_value_map(&protocol, &Value::Uint16(99)));
+        let state = map(&["0", "1", "2", "3", "4"]);
+        assert!(in_value_map(&state, &Value::Uint16(4)));
+        assert!(!in_value_map(&state, &Value::Uint16(99)));
+        let ranges = map(&["2", "5..7", "32768.."]);
+        assert!(in_value_map(&ranges, &Value::Uint16(6)));
+        assert!(in_value_map(&ranges, &Value::Uint16(40000)));
+        assert!(!in_value_map(&ranges, &Value::Uint16(8)));
+        assert!(!in_value_map(&map(&["a", "b"]), &Value::String("c".into())));
+        assert!(in_value_map(&map(&["a", "b"]), &Value::String("b".into())));
     }
 
     #[test]
