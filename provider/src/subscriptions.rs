@@ -248,13 +248,19 @@ impl SubscriptionStore {
                 true
             }
             Err(error) => {
-                self.known.store(false, ok);
+                let was_known = self.known.swap(false, ok);
                 // The next read takes the whole map, whichever copy it is.
                 *self
                     .copy
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-                tracing::warn!(%error, "the cluster's subscriptions could not be read; serving the last copy");
+                // Told once as they become unreadable; before they were ever read (the agent
+                // starts before its daemon's socket exists) and while they stay so, quietly.
+                if was_known {
+                    tracing::warn!(%error, "the cluster's subscriptions could not be read; serving the last copy");
+                } else {
+                    tracing::debug!(%error, "the cluster's subscriptions could not be read");
+                }
                 false
             }
         }
