@@ -673,10 +673,11 @@ fn apply(
     cluster: Option<&FileText>,
     packages: &[FileText],
 ) -> Result<Applied, String> {
-    let before = match base {
-        Some(base) => base,
-        None => view(client)?.generation,
-    };
+    let current = view(client)?;
+    let before = base.unwrap_or(current.generation);
+    // The coordinator may take the change, then give it up (a member keeps refusing it):
+    // this node counts such changes given here.
+    let given_up = current.applies_given_up;
     let mut params = file_params(cluster, packages);
     if let Some(base) = base {
         params.push(("BaseGeneration", Value::Uint64(base)));
@@ -713,6 +714,15 @@ fn apply(
     let mut lost = None;
     let waited = wait_for(client, GENERATION_WAIT, |s| {
         if s.generation > before {
+            return true;
+        }
+        if s.applies_given_up > given_up {
+            lost = Some(format!(
+                "the cluster coordinator took the configuration, then gave it up: {}. It was \
+                 not applied (generation {} is in effect; see cmviewcl).",
+                s.apply_given_up.as_deref().unwrap_or("no reason given"),
+                s.generation
+            ));
             return true;
         }
         match (taker, s.coordinator) {

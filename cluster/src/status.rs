@@ -884,6 +884,14 @@ pub struct Snapshot {
     pub summary: Summary,
     /// The configuration generation.
     pub generation: u64,
+    /// How many cmapplyconf given at the observer the coordinator took, then gave up (a
+    /// member kept refusing the change, or running packages came to forbid it): a command
+    /// waiting for its generation learns of it here.
+    #[serde(default)]
+    pub applies_given_up: u64,
+    /// Why the last of them was given up.
+    #[serde(default)]
+    pub apply_given_up: Option<String>,
     /// The installed membership epoch.
     pub epoch: Epoch,
     /// The cluster coordinator (the lowest member).

@@ -738,14 +738,27 @@ fn a_member_that_dies_while_a_cmapplyconf_is_proposed_does_not_use_up_its_attemp
 
 #[test]
 fn a_cmapplyconf_that_a_living_member_never_accepts_is_given_up() {
+    // Given at the coordinator, and through the third node (which forwards it): the node
+    // it was given at counts it given up, with why, for the command that waits there.
+    for forwarded in [false, true] {
+        given_up_when_a_living_member_never_accepts(forwarded);
+    }
+}
+
+fn given_up_when_a_living_member_never_accepts(forwarded: bool) {
     let pkg_m = package("pkgM", &[1, 2]);
     let mut sim = formed(3, std::slice::from_ref(&pkg_m));
     let coordinator = coordinator(&sim);
     let member = (0..3).map(NodeId).find(|&n| n != coordinator).unwrap();
+    let third = (0..3)
+        .map(NodeId)
+        .find(|&n| n != coordinator && n != member)
+        .unwrap();
+    let giver = if forwarded { third } else { coordinator };
     // The member keeps heartbeating, but none of its acceptances arrive: to the coordinator,
     // a member that refuses the change every time.
     sim.network.drop_kinds.push((member, "Accept"));
-    sim.apply(coordinator, None, &[pkg_m, package("pkgN", &[1, 2])])
+    sim.apply(giver, None, &[pkg_m, package("pkgN", &[1, 2])])
         .unwrap();
     let refusals = |s: &Simulation| -> Vec<String> {
         s.trace()
@@ -763,11 +776,30 @@ fn a_cmapplyconf_that_a_living_member_never_accepts_is_given_up() {
         .run_until(seconds(60), |s| !refusals(s).is_empty())
         .unwrap());
     assert!(refusals(&sim)[0].contains("members did not accept it"));
+    // Told where it was given, at once (a forwarded change: by a late answer).
+    let told = |s: &Simulation, node: NodeId| {
+        s.status(node)
+            .map(|status| (status.applies_given_up, status.apply_given_up))
+    };
+    assert!(sim
+        .run_until(seconds(1), |s| told(s, giver).is_some_and(|(n, _)| n == 1))
+        .unwrap());
+    let (_, reason) = told(&sim, giver).unwrap();
+    assert!(
+        reason
+            .as_deref()
+            .is_some_and(|r| r.contains("members did not accept it")),
+        "{reason:?}"
+    );
+    for node in (0..3).map(NodeId).filter(|&n| n != giver) {
+        assert_eq!(told(&sim, node).map(|(n, _)| n), Some(0), "{node:?}");
+    }
     sim.network.drop_kinds.clear();
     // Given up: the membership stays as it was, with the generation it had.
     sim.run_for(seconds(10)).unwrap();
     assert!(sim.formed(set(&[0, 1, 2])));
     assert_eq!(generations(&sim), [Some(1); 3]);
+    assert_eq!(told(&sim, giver).map(|(n, _)| n), Some(1), "told once");
 }
 
 #[test]

@@ -539,6 +539,15 @@ pub struct Node {
     sequence_floor: u64,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
     pending_config: Option<(ClusterConfig, Vec<PackageConfig>)>,
+    /// Where the pending cmapplyconf was given: the node that forwarded it and the serial
+    /// of its command (None: here), told if it is given up.
+    pending_origin: Option<(NodeId, u64)>,
+    /// The serials of the cmapplyconf this node forwarded and the coordinator took: the
+    /// coordinator answers one again, with the refusal, should it give it up.
+    applies_forwarded: VecDeque<u64>,
+    /// How many cmapplyconf given here were taken, then given up by the coordinator, and
+    /// why the last one was ([`Snapshot::applies_given_up`]).
+    given_up: (u64, Option<String>),
     /// How many proposals carrying the pending cmapplyconf came to nothing while every
     /// member that did not accept was heard from (it is given up after
     /// [`CONFIG_ATTEMPTS_MAX`]: a member keeps refusing it). A member that fell silent
@@ -658,6 +667,9 @@ impl Node {
             committed_offer: None,
             sequence_floor: persisted.sequence_floor,
             pending_config: None,
+            pending_origin: None,
+            applies_forwarded: VecDeque::new(),
+            given_up: (0, None),
             config_attempts: 0,
             adopt: None,
 
@@ -1573,6 +1585,10 @@ impl Node {
                     }),
                 };
                 self.send(coordinator, &message);
+                if self.applies_forwarded.len() == AWAITED_ANSWERS_MAX {
+                    self.applies_forwarded.pop_front();
+                }
+                self.applies_forwarded.push_back(self.command_serial);
                 self.await_answer()
             }
             _ => {
@@ -1581,6 +1597,7 @@ impl Node {
                         return Err(Refusal::ConfigurationChanging);
                     }
                     self.pending_config = Some((cluster, packages));
+                    self.pending_origin = None;
                     self.config_attempts = 0;
                 }
                 Taken::Done
@@ -2241,6 +2258,7 @@ impl Node {
             .is_some_and(|(cluster, packages)| self.in_effect(cluster, packages))
         {
             self.pending_config = None;
+            self.pending_origin = None;
         }
         self.event(Event::ConfigChanged {
             before,
@@ -2248,6 +2266,21 @@ impl Node {
             number: config.number,
             packages: changes,
         });
+    }
+
+    /// Tells where the pending cmapplyconf was given that it is given up: the node that
+    /// forwarded it answers its command again, with `refusal` (a late answer it counts in
+    /// its status); one given here is counted here.
+    fn tell_given_up(&mut self, refusal: &Refusal) {
+        match self.pending_origin.take() {
+            Some((node, serial)) if node != self.settings.me => {
+                self.answer(node, serial, Some(refusal));
+            }
+            _ => {
+                self.given_up.0 += 1;
+                self.given_up.1 = Some(refusal.to_string());
+            }
+        }
     }
 
     /// cmapplyconf forwarded by a member, on the coordinator.
@@ -2284,6 +2317,7 @@ impl Node {
         match checked {
             Ok(()) => {
                 self.pending_config = Some((config.cluster.clone(), config.packages.clone()));
+                self.pending_origin = Some((from, serial));
                 self.config_attempts = 0;
                 self.answer(from, serial, None);
             }
@@ -2925,9 +2959,19 @@ impl Node {
             | Message::ConfigAnswer { .. } => {}
             Message::Answer { serial, refusal } => {
                 // Sent on every control connection: the first copy counts.
+                let forwarded = self.applies_forwarded.iter().position(|&s| s == serial);
                 if let Some(at) = self.awaited_answers.iter().position(|&s| s == serial) {
                     self.awaited_answers.remove(at);
+                    // A cmapplyconf refused at once is not pending anywhere.
+                    if let (Some(index), Some(_)) = (forwarded, &refusal) {
+                        self.applies_forwarded.remove(index);
+                    }
                     self.event(Event::CommandAnswered { serial, refusal });
+                } else if let (Some(index), Some(reason)) = (forwarded, refusal) {
+                    // A cmapplyconf the coordinator took, then gave up.
+                    self.applies_forwarded.remove(index);
+                    self.given_up.0 += 1;
+                    self.given_up.1 = Some(reason);
                 }
             }
             Message::ConfigRequest => {
@@ -4124,6 +4168,7 @@ impl Node {
                 if let Err(refusal) = checked {
                     self.pending_config = None;
                     self.config_attempts = 0;
+                    self.tell_given_up(&refusal);
                     self.event(Event::ApplyRefused { refusal });
                 }
             }
@@ -5777,6 +5822,8 @@ impl Node {
         // What only this node knows: its cluster lock (its own device, as its I/O finds
         // it), and its generic resources and monitored subnets in each package.
         view.lock = local.lock;
+        view.applies_given_up = local.applies_given_up;
+        view.apply_given_up = local.apply_given_up;
         let name = &view.nodes[me].name;
         for package in &mut view.packages {
             let Some(own) = local.packages.iter().find(|p| p.name == package.name) else {
@@ -5970,6 +6017,8 @@ impl Node {
         Snapshot {
             name: config.name.clone(),
             observer: me,
+            applies_given_up: self.given_up.0,
+            apply_given_up: self.given_up.1.clone(),
             status,
             summary: if ok { Summary::Ok } else { Summary::Degraded },
             generation: self.settings.config_sequence,
