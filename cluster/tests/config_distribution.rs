@@ -426,6 +426,30 @@ fn an_ordered_start_counts_as_running_for_cmapplyconf() {
 }
 
 #[test]
+fn a_changed_service_cmd_is_applied_to_a_running_package() {
+    // Only service_cmd changes: the package is reconfigured while it runs (the supervisor
+    // replaces that service), never left running the old command unseen.
+    let pkg_m = package("pkgM", &[1, 2]);
+    let mut sim = cluster(std::slice::from_ref(&pkg_m));
+    let changed = pkg_m.replace("service_cmd /bin/s", "service_cmd /bin/s2");
+    sim.script_latency = seconds(2);
+    sim.apply(NodeId(2), None, std::slice::from_ref(&changed))
+        .unwrap();
+    let state = |s: &Simulation| {
+        let snapshot = s.status(NodeId(1)).unwrap();
+        let m = snapshot.packages.iter().find(|p| p.name == "pkgM").unwrap();
+        m.condition.state
+    };
+    assert!(sim
+        .run_until(seconds(30), |s| state(s) == PackageState::Reconfiguring)
+        .unwrap());
+    assert!(sim
+        .run_until(seconds(30), |s| state(s) == PackageState::Running)
+        .unwrap());
+    assert_eq!(sim.running_on("pkgM"), set(&[0]));
+}
+
+#[test]
 fn a_running_package_takes_an_online_change_without_a_restart() {
     let pkg_m = package("pkgM", &[1, 2]);
     let mut sim = cluster(std::slice::from_ref(&pkg_m));

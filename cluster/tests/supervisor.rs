@@ -261,3 +261,86 @@ fn log_level_sets_how_much_of_a_start_and_halt_the_package_log_tells() {
     );
     assert!(has(&logs[2], "service idle: ended after"), "{}", logs[2]);
 }
+
+#[test]
+fn an_online_change_replaces_a_service_whose_command_changed_and_keeps_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |command: &str| {
+        format!(
+            "package_name pkgR\nnode_name *\n\
+             service_name kept\nservice_cmd \"while :; do sleep 1; done\"\n\
+             service_name changed\nservice_cmd \"{command}\"\n"
+        )
+    };
+    let first = parse(
+        &text("echo first > $SGRUN/changed; while :; do sleep 1; done"),
+        "pkgR.conf",
+    )
+    .unwrap()
+    .config;
+    let (supervisor, reports, _) = supervisor(dir.path());
+    supervisor.run(&first);
+    let report = reports.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(
+        matches!(
+            report,
+            Report::Script {
+                script: Script::Run,
+                outcome: ScriptOutcome::Succeeded,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
+    assert_eq!(wait_file(&dir.path().join("changed")), "first\n");
+    let before = supervisor.groups()["pkgR"].clone();
+    assert_eq!(before.len(), 2, "{before:?}");
+
+    // service_cmd of `changed` changes while the package runs: that service is stopped and
+    // started again with the new command; `kept` runs on untouched.
+    std::fs::remove_file(dir.path().join("changed")).unwrap();
+    let second = parse(
+        &text("echo second > $SGRUN/changed; while :; do sleep 1; done"),
+        "pkgR.conf",
+    )
+    .unwrap()
+    .config;
+    supervisor.reconfigure(&second);
+    let report = reports.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(
+        report,
+        Report::Script {
+            package: "pkgR".into(),
+            script: Script::Reconfigure,
+            outcome: ScriptOutcome::Succeeded
+        }
+    );
+    assert_eq!(wait_file(&dir.path().join("changed")), "second\n");
+    let after = supervisor.groups()["pkgR"].clone();
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert!(
+        after.contains(&before[0]),
+        "kept runs on: {before:?} {after:?}"
+    );
+    assert!(
+        !after.contains(&before[1]),
+        "changed was replaced: {before:?} {after:?}"
+    );
+    assert_eq!(live_members(before[1]), Vec::<i32>::new());
+    assert!(
+        reports.try_recv().is_err(),
+        "the replaced service's end is not a failure"
+    );
+    supervisor.halt(&second);
+    let report = reports.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(
+        matches!(
+            report,
+            Report::Script {
+                script: Script::Halt,
+                ..
+            }
+        ),
+        "{report:?}"
+    );
+}

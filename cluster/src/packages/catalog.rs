@@ -42,6 +42,8 @@ pub struct DependencyDef {
 pub struct ServiceDef {
     /// service_name.
     pub name: String,
+    /// service_cmd (a change of it, while the package runs, replaces the service).
+    pub command: String,
     /// service_restart.
     pub restart: ServiceRestart,
     /// service_fail_fast_enabled.
@@ -388,6 +390,7 @@ impl Catalog {
                     .iter()
                     .map(|s| ServiceDef {
                         name: s.name.clone(),
+                        command: s.command.clone(),
                         restart: s.restart,
                         fail_fast: s.fail_fast,
                         halt_timeout: s.halt_timeout,

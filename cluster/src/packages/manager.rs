@@ -710,13 +710,14 @@ impl Manager {
                     &old.package(id).services,
                     &self.catalog.package(new).services,
                 );
-                // Restart counts follow their service by name.
+                // Restart counts follow their service by name (one whose service_cmd changed
+                // is a new service, as the supervisor replaces it).
                 local.restarts = after
                     .iter()
                     .map(|s| {
                         before
                             .iter()
-                            .position(|b| b.name == s.name)
+                            .position(|b| b.name == s.name && b.command == s.command)
                             .and_then(|i| local.restarts.get(i).copied())
                             .unwrap_or(0)
                     })

@@ -106,6 +106,8 @@ pub trait Groups: Send + Sync {
 /// One running service.
 struct Service {
     name: String,
+    /// The service_cmd it runs (None: adopted from a record that did not say).
+    command: Option<String>,
     group: i32,
     /// Set before the supervisor stops it: its exit is then not a failure.
     stopping: Arc<AtomicBool>,
@@ -231,7 +233,9 @@ impl Supervisor {
     }
 
     /// Applies `package`'s new configuration while it runs: services no longer configured
-    /// stop, new ones start; reports [`Script::Reconfigure`].
+    /// stop, new ones start, and one whose service_cmd changed is stopped and started again
+    /// with the new command (as Serviceguard takes it: a service deleted and one added);
+    /// reports [`Script::Reconfigure`].
     pub fn reconfigure(&self, package: &PackageConfig) {
         self.queue(package, |inner, package| {
             inner.table().starting.insert(package.name.clone());
@@ -621,7 +625,16 @@ impl Inner {
             let mut stale = Vec::new();
             let mut known = BTreeMap::new();
             for service in services.into_values() {
-                match names.iter().position(|n| *n == service.name) {
+                let same = names
+                    .iter()
+                    .position(|n| *n == service.name)
+                    .filter(|&index| {
+                        service
+                            .command
+                            .as_deref()
+                            .is_none_or(|command| command == package.services[index].command)
+                    });
+                match same {
                     Some(index) => {
                         known.insert(index, service);
                     }
@@ -762,7 +775,7 @@ impl Inner {
         self.track(
             package,
             index,
-            &config.name,
+            (&config.name, Some(&config.command)),
             group,
             WatchTarget::Child(child),
         );
@@ -871,7 +884,8 @@ impl Inner {
             return false;
         }
         for (index, name, group) in record.services {
-            self.track(package, index, &name, group, WatchTarget::Group);
+            let command = record.commands.get(&index).map(String::as_str);
+            self.track(package, index, (&name, command), group, WatchTarget::Group);
         }
         // Adopted as they are: Serviceguard does not check addresses on a re-attach.
         self.table()
@@ -880,19 +894,21 @@ impl Inner {
         true
     }
 
-    /// Guards service `index` (`name`, process group `group`) with the safety timer, enters
-    /// it in the table, then watches it: in the table first, so that an exit at once is seen.
+    /// Guards service `index` (`name` running `command`, process group `group`) with the
+    /// safety timer, enters it in the table, then watches it: in the table first, so that an
+    /// exit at once is seen.
     fn track(
         &self,
         package: &PackageConfig,
         index: usize,
-        name: &str,
+        (name, command): (&str, Option<&str>),
         group: i32,
         target: WatchTarget,
     ) {
         self.groups.add(group);
         let service = Service {
             name: name.to_string(),
+            command: command.map(str::to_owned),
             group,
             stopping: Arc::new(AtomicBool::new(false)),
             exited: Arc::new(AtomicBool::new(false)),
@@ -914,27 +930,27 @@ impl Inner {
 
     /// Records the services running for `package` (removed when none).
     fn write_services(&self, package: &PackageConfig) {
-        let services: Vec<(usize, String, i32)> = self
-            .table()
-            .services
-            .get(&package.name)
-            .map(|services| {
-                services
-                    .iter()
-                    .map(|(index, s)| (*index, s.name.clone(), s.group))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut record = ServicesRecord {
+            boot_id: boot_id(),
+            services: Vec::new(),
+            commands: BTreeMap::new(),
+        };
+        if let Some(services) = self.table().services.get(&package.name) {
+            for (index, service) in services {
+                record
+                    .services
+                    .push((*index, service.name.clone(), service.group));
+                if let Some(command) = &service.command {
+                    record.commands.insert(*index, command.clone());
+                }
+            }
+        }
         let path = self.services_path(package);
-        if services.is_empty() {
+        if record.services.is_empty() {
             let _ = std::fs::remove_file(&path);
             return;
         }
         let _ = std::fs::create_dir_all(self.state_dir.join("run"));
-        let record = ServicesRecord {
-            boot_id: boot_id(),
-            services,
-        };
         if let Ok(bytes) = serde_json::to_vec(&record) {
             if let Err(e) = state_file::write(&path, &bytes) {
                 self.log(package, &format!("{}: {e}", path.display()));
@@ -950,6 +966,9 @@ struct ServicesRecord {
     boot_id: String,
     /// (index, name, process group).
     services: Vec<(usize, String, i32)>,
+    /// The service_cmd of each, by index (absent in records of earlier releases).
+    #[serde(default)]
+    commands: BTreeMap<usize, String>,
 }
 
 /// `2026-12-04 06:21:03 UTC`: the time of a package log line.
