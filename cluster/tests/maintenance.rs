@@ -153,7 +153,8 @@ fn in_maintenance_mode_failures_are_not_acted_on() {
     assert_eq!(notices(&sim, "ServiceFailed").len(), 1);
     assert!(notices(&sim, "PackageFailed").is_empty());
     assert_eq!(sim.running_on("dbpkg"), set(&[0]));
-    // Out of maintenance, the next failure counts.
+    // Out of maintenance, the service that died in it is a failure then: with no restart
+    // left, the package fails, rather than run on, unwatched, without it.
     sim.command(
         NodeId(1),
         Command::Maintenance {
@@ -163,14 +164,52 @@ fn in_maintenance_mode_failures_are_not_acted_on() {
         },
     )
     .unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| notices(s, "PackageFailed").len() == 1)
+        .unwrap());
+    assert!(sim
+        .run_until(seconds(10), |s| s.running_on("dbpkg").is_empty())
+        .unwrap());
+}
+
+#[test]
+fn a_service_that_died_in_maintenance_mode_restarts_as_it_ends() {
+    let mut sim = cluster("1");
+    let id = sim.package("dbpkg");
+    sim.command(
+        NodeId(1),
+        Command::Disable {
+            package: id,
+            node: None,
+        },
+    )
+    .unwrap();
     sim.run_for(seconds(2)).unwrap();
+    let maintenance = |on| Command::Maintenance {
+        package: id,
+        on,
+        node: None,
+    };
+    sim.command(NodeId(1), maintenance(true)).unwrap();
+    sim.run_for(seconds(2)).unwrap();
+    sim.kill_service(NodeId(0), "dbpkg", 0);
+    sim.run_for(seconds(10)).unwrap();
+    // Not acted on while in maintenance.
+    assert_eq!(restarts(&sim, 0), 0);
+    sim.command(NodeId(2), maintenance(false)).unwrap();
+    // Taken as it ends: its one restart, and the package runs on where it was.
+    assert!(sim.run_until(seconds(10), |s| restarts(s, 2) == 1).unwrap());
+    assert_eq!(sim.running_on("dbpkg"), set(&[0]));
+    assert!(notices(&sim, "PackageFailed").is_empty());
     assert_eq!(
         sim.status(NodeId(2)).unwrap().packages[0].condition.state,
         PackageState::Running
     );
+    // Watched again: the next death, with no restart left, fails it.
     sim.kill_service(NodeId(0), "dbpkg", 0);
-    sim.run_for(seconds(10)).unwrap();
-    assert_eq!(notices(&sim, "PackageFailed").len(), 1);
+    assert!(sim
+        .run_until(seconds(10), |s| notices(s, "PackageFailed").len() == 1)
+        .unwrap());
 }
 
 #[test]

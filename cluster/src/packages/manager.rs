@@ -332,6 +332,9 @@ struct Local {
     /// In fail_wait: its halt runs at this time even if packages that depend on it still
     /// run here (successor_halt_timeout; None: no_timeout).
     fail_wait_until: Option<Instant>,
+    /// Services that exited while the package was in maintenance mode (not acted on then):
+    /// their failure is taken as maintenance ends.
+    exited_in_maintenance: BTreeSet<usize>,
 }
 
 /// A start or halt that a previewed command would make ([`PreviewBasis::preview`]).
@@ -1221,6 +1224,39 @@ impl Manager {
             }
         }
         self.show_detached();
+        self.after_maintenance();
+    }
+
+    /// The services of packages here that exited while in maintenance mode, which has
+    /// ended: each exit is taken now as it would have been then (a restart if any is left,
+    /// else the package fails), so that a package never runs on without the services it
+    /// shows, unwatched.
+    fn after_maintenance(&mut self) {
+        let table = &self.table;
+        let ended: Vec<(PackageId, Vec<usize>)> = self
+            .locals
+            .iter_mut()
+            .filter(|(id, local)| {
+                !local.exited_in_maintenance.is_empty()
+                    && !table
+                        .packages
+                        .get(id.index())
+                        .is_some_and(|state| state.maintenance)
+            })
+            .map(|(id, local)| {
+                (
+                    *id,
+                    std::mem::take(&mut local.exited_in_maintenance)
+                        .into_iter()
+                        .collect(),
+                )
+            })
+            .collect();
+        for (id, services) in ended {
+            for service in services {
+                self.on_service_exit(id, service);
+            }
+        }
     }
 
     /// The packages detached somewhere, by name, with the nodes: persisted by every node,
@@ -1504,6 +1540,7 @@ impl Manager {
                 }));
         }
         self.touch();
+        self.after_maintenance();
         Ok(())
     }
 
@@ -1651,6 +1688,7 @@ impl Manager {
                     deferred: None,
                     superseded: false,
                     fail_wait_until: None,
+                    exited_in_maintenance: BTreeSet::new(),
                 },
             );
             self.table
@@ -1819,6 +1857,7 @@ impl Manager {
                 deferred: None,
                 superseded: false,
                 fail_wait_until: None,
+                exited_in_maintenance: BTreeSet::new(),
             },
         );
         self.changed(id, before, Some(InstanceState::Starting), None);
@@ -2096,7 +2135,9 @@ impl Manager {
         }
         let done = local.restarts.get(service).copied().unwrap_or(0);
         if self.table.package(id).maintenance {
-            // Maintenance mode: told, not acted on (no restart, no failover, no reset).
+            // Maintenance mode: told, not acted on (no restart, no failover, no reset), and
+            // remembered: as maintenance ends, the service's failure is taken then.
+            local.exited_in_maintenance.insert(service);
             self.outputs
                 .push(Output::Event(PackageEvent::ServiceFailed {
                     package: id,
