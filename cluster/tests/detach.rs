@@ -483,6 +483,17 @@ fn cmhaltcl_d_stops_the_cluster_and_cmruncl_reattaches_everything() {
     assert_eq!(sim.running_on("pkgA"), set(&[0]));
     assert_eq!(sim.running_on("pkgB"), set(&[1]));
     assert_eq!(notices(&sim, "ClusterHalted").len(), 1);
+    // Every halted node shows both packages detached (they run on, unmonitored).
+    for n in 0..3 {
+        for package in ["pkgA", "pkgB"] {
+            assert_eq!(
+                condition(&sim, n, package),
+                (PackageStatus::Detached, PackageState::Detached),
+                "n{} shows {package}",
+                n + 1
+            );
+        }
+    }
     // cmruncl: every daemon starts again; the packages are re-attached where they run.
     for n in 0..3 {
         sim.run_node(NodeId(n));

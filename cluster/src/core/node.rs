@@ -2572,6 +2572,10 @@ impl Node {
         if done {
             // The last word: the others learn that this node is done too.
             self.send_heartbeats(now);
+            if self.leaving.detaches() {
+                // cmhaltcl -d: every member's packages run on, detached.
+                self.packages.show_left_detached(self.view.members);
+            }
             self.event(Event::ClusterHalted);
             if self.leaving.node() {
                 self.leave_done();

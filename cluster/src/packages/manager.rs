@@ -1660,6 +1660,28 @@ impl Manager {
         self.detaching = true;
     }
 
+    /// Halted leaving their packages running (cmhaltnode -d, cmhaltcl -d): what runs on
+    /// `nodes` is shown detached, as it is (it runs on, unmonitored, until re-attached),
+    /// here and in this node's copy of the table.
+    pub fn show_left_detached(&mut self, nodes: NodeSet) {
+        for state in &mut self.table.packages {
+            for (node, instance) in &mut state.instances {
+                if nodes.contains(*node) && instance.occupies() {
+                    *instance = InstanceState::Detached;
+                    state.detached.insert(*node);
+                }
+            }
+        }
+        if nodes.contains(self.me) {
+            for local in self.locals.values_mut() {
+                if local.state.occupies() {
+                    local.state = InstanceState::Detached;
+                }
+            }
+        }
+        self.touch();
+    }
+
     /// The packages this node holds, by name, in the states `keep` accepts (what it
     /// persists as detached).
     pub fn held(&self, keep: impl Fn(InstanceState) -> bool) -> Vec<String> {
