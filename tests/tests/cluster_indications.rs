@@ -107,7 +107,6 @@ impl Listener {
         query: &str,
         tls: Option<&cimguard_certs::TlsPaths>,
     ) -> Listener {
-        let port = free_port();
         let mut command = cluster.agent_script(k, "listener.py", user);
         if let Some(tls) = tls {
             command
@@ -116,6 +115,13 @@ impl Listener {
                 .arg("--https-key")
                 .arg(&tls.server_key);
         }
+        Listener::subscribed(command, query)
+    }
+
+    /// Runs `command` (listener.py with its agents and user) on a free port, subscribing
+    /// with `query`; returns once the subscription exists.
+    fn subscribed(mut command: std::process::Command, query: &str) -> Listener {
+        let port = free_port();
         command
             .arg("--listen-port")
             .arg(port.to_string())
@@ -133,7 +139,6 @@ impl Listener {
     /// node's agent, as a pywbem user does: one subscription manager, a server per node, the
     /// same filter and destination ids; returns once the subscriptions exist.
     fn subscribe_everywhere(cluster: &TestCluster, user: (&str, &str), query: &str) -> Listener {
-        let port = free_port();
         let mut command = cluster.agent_script(1, "listener.py", user);
         for k in 2..=3 {
             command
@@ -141,17 +146,7 @@ impl Listener {
                 .arg(cluster.agent_url(k))
                 .arg(cluster.agent_ca(k));
         }
-        command
-            .arg("--listen-port")
-            .arg(port.to_string())
-            .arg("--query")
-            .arg(query)
-            .arg("--manager-id")
-            .arg(format!("cimguardtest{port}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        Listener::spawn(command, port, BOUND, "subscribed")
+        Listener::subscribed(command, query)
     }
 
     /// Runs `command` (listener.py on `port`) and waits up to `bound` for its line with key
