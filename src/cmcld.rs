@@ -151,6 +151,8 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
                 }),
             )
             .with_writer(std::io::stderr)
+            // Colours only on a terminal: a log file gets plain text.
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init();
         let settings = agent_settings(args, &state_dir);
         match start_agent(settings) {

@@ -363,7 +363,9 @@ impl Reader {
                 (None, 0)
             }
         };
-        let mut silent = false;
+        // Whether the daemon answered yet (the agent starts before its daemon's socket
+        // exists: not answering then is no news), and whether its silence was told.
+        let (mut answered, mut silent, mut told) = (false, false, false);
         while !stop.load(Ordering::Relaxed) {
             // The daemon holds the request until it tells a notice: no notice waits for a
             // poll. The wait is short enough for the reader to see `stop` soon.
@@ -371,17 +373,20 @@ impl Reader {
             let wait = NOTICES_WAIT;
             let mut reply = match self.source.notices(after, wait) {
                 Ok(reply) => {
-                    if silent {
+                    if told {
                         tracing::info!("the cluster daemon answers again; reading its notices");
-                        silent = false;
                     }
+                    (answered, silent, told) = (true, false, false);
                     reply
                 }
                 Err(error) => {
-                    if !silent {
+                    if !silent && answered {
                         tracing::warn!(%error, "no notices from the cluster daemon; asking again");
-                        silent = true;
+                        told = true;
+                    } else if !silent {
+                        tracing::debug!(%error, "no notices from the cluster daemon yet; asking again");
                     }
+                    silent = true;
                     pause(stop, RETRY);
                     continue;
                 }

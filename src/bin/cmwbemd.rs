@@ -192,6 +192,8 @@ fn main() -> anyhow::Result<()> {
             }),
         )
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     cimguard_provider::server::limit_huge_pages();
     if let Err(error) = cimguard_cluster::runtime::allocator::return_large_allocations() {
