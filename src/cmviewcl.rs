@@ -53,8 +53,16 @@ pub struct Cli {
     pub cluster: Option<String>,
 }
 
-/// Runs cmviewcl; errors are one line on standard error and exit status 1.
+/// Runs cmviewcl; errors are one line on standard error and exit status 1 (2 for options
+/// that do not go together, as the argument parser's own errors).
 pub fn run(cli: &Cli) -> ExitCode {
+    if cli.source.is_some() && cli.format != "line" {
+        eprintln!(
+            "cmviewcl: -s config shows the configuration in the line format: add -f line (the \
+             table and json formats show the status)"
+        );
+        return ExitCode::from(2);
+    }
     match view(cli) {
         Ok(text) => {
             print!("{text}");
@@ -78,13 +86,6 @@ fn view(cli: &Cli) -> Result<String, String> {
         level: cli.level.as_deref().and_then(Level::parse),
         config: cli.source.is_some(),
     };
-    if selection.config && cli.format != "line" {
-        return Err(
-            "-s config shows the configuration in the line format: add -f line (the table and \
-             json formats show the status)"
-                .into(),
-        );
-    }
     let client = Client::from_env()?;
     let returned = client.invoke_static("HP_SGClusteringService", "GetView", Vec::new())?;
     if returned.value != Some(0) {

@@ -369,7 +369,14 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         );
     }
     assert!(!configured.contains("status="), "{configured}");
-    fails(&cluster, 2, "cmviewcl", &["-s", "config"], "add -f line");
+    // Options that do not go together: exit 2, as the argument parser's own errors.
+    let table = command(&cluster, 2, MONITOR, "cmviewcl", &["-s", "config"]);
+    assert_eq!(table.status.code(), Some(2), "{}", describe(&table));
+    assert!(
+        String::from_utf8_lossy(&table.stderr).contains("add -f line"),
+        "{}",
+        describe(&table)
+    );
     let packages = enumerate(&cluster, 1, "HP_SGPackage");
     let db = &named(&packages, "dbpkg")["properties"];
     assert_eq!(db["ElementName"], "Example database");
