@@ -1201,7 +1201,7 @@ impl<'a> Supervisor<'a> {
 
     /// Asks every running daemon to halt: cmhaltnode -f on those not yet members (starting,
     /// they would not hear of a cmhaltcl), then cmhaltcl -f through the first member that
-    /// takes it, else cmhaltnode -f on each member. Returns the nodes that took no request
+    /// takes it, else cmhaltnode -f on each member. Returns the nodes that did not answer
     /// (not answering yet, so running nothing yet).
     fn ask_to_halt(&self) -> Vec<usize> {
         let (members, starting): (Vec<usize>, Vec<usize>) =
@@ -1235,7 +1235,8 @@ impl<'a> Supervisor<'a> {
         refused
     }
 
-    /// cmhaltnode -f on each of `nodes`; those that do not take it.
+    /// cmhaltnode -f on each of `nodes`; those that do not answer it. One that answers with
+    /// a refusal (a daemon halted already) is ended with the others, by SIGTERM.
     fn halt_each(&self, nodes: &[usize]) -> Vec<usize> {
         let halt_node = Request::HaltNode {
             force: true,
@@ -1245,12 +1246,7 @@ impl<'a> Supervisor<'a> {
         nodes
             .iter()
             .copied()
-            .filter(|k| {
-                !matches!(
-                    request(&self.layout.socket(*k), &halt_node),
-                    Ok(Reply::Done)
-                )
-            })
+            .filter(|k| request(&self.layout.socket(*k), &halt_node).is_err())
             .collect()
     }
 
