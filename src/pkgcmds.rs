@@ -123,7 +123,8 @@ pub struct GetResource {
     pub resource: String,
 }
 
-/// Ends a command: its text on success, `NAME: why` and status 1 otherwise.
+/// Ends a command: its text on success, `NAME: why` and status 1 otherwise (a why of several
+/// lines, findings first: the name on its last line only).
 pub fn finish(name: &str, result: Result<String, String>) -> ExitCode {
     match result {
         Ok(text) => {
@@ -131,7 +132,16 @@ pub fn finish(name: &str, result: Result<String, String>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("{name}: {error}");
+            // Findings first, each with its own file and line, then the command's word on
+            // them (as cmcheckconf prints them): only the last line carries the name.
+            let error = error.trim_end();
+            match error.rsplit_once('\n') {
+                Some((findings, last)) => {
+                    eprintln!("{findings}");
+                    eprintln!("{name}: {last}");
+                }
+                None => eprintln!("{name}: {error}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -215,6 +215,17 @@ fn cmapplyconf_of_the_configuration_in_effect_changes_nothing_and_a_stale_one_is
         )) && !said.contains("Completed the cluster update"),
         "{said}"
     );
+    // The findings as cmcheckconf prints them, the command's name on its last word only.
+    let stderr = String::from_utf8_lossy(&twice.stderr);
+    let lines: Vec<&str> = stderr.trim_end().lines().collect();
+    assert!(
+        lines.len() >= 2
+            && lines.last().is_some_and(|l| l.starts_with("cmapplyconf: "))
+            && lines[..lines.len() - 1]
+                .iter()
+                .all(|l| !l.starts_with("cmapplyconf: ")),
+        "{stderr}"
+    );
     assert_eq!(generation(&cluster), before);
 
     // A real change: pkgC added, a new generation everywhere.
