@@ -149,7 +149,7 @@ fn every_valid_package_file_survives_a_round_trip() {
 
 /// The quorum-server example of serviceguard.md section 3.1, as cmgetconf writes it.
 const QS_THREE_NODES_WRITTEN: &str = "\
-# Cluster configuration file of cluster prodcl, written by cmgetconf.
+# Cluster configuration file of cluster prodcl.
 # Times are in microseconds. Check changes with cmcheckconf -C FILE and apply
 # them with cmapplyconf -C FILE.
 
@@ -194,7 +194,7 @@ USER_ROLE                 MONITOR
 /// The database example of serviceguard.md section 5.1, as cmgetconf writes it: every
 /// parameter, the defaults too.
 const DBPKG_WRITTEN: &str = "\
-# Modular package configuration file of package dbpkg, written by cmgetconf.
+# Modular package configuration file of package dbpkg.
 # Check changes with cmcheckconf -P FILE and apply them with cmapplyconf -P FILE.
 
 package_name                      dbpkg

@@ -66,7 +66,7 @@ const NODE_INDENT: usize = 2;
 pub fn cluster_ascii(config: &ClusterConfig) -> String {
     let mut text = Text::new(CLUSTER_VALUE_COLUMN);
     text.comment(&format!(
-        "Cluster configuration file of cluster {}, written by cmgetconf.",
+        "Cluster configuration file of cluster {}.",
         config.name
     ));
     text.comment("Times are in microseconds. Check changes with cmcheckconf -C FILE and apply");
@@ -123,7 +123,7 @@ pub fn cluster_ascii(config: &ClusterConfig) -> String {
 pub fn package_ascii(config: &PackageConfig) -> String {
     let mut text = Text::new(PACKAGE_VALUE_COLUMN);
     text.comment(&format!(
-        "Modular package configuration file of package {}, written by cmgetconf.",
+        "Modular package configuration file of package {}.",
         config.name
     ));
     text.comment("Check changes with cmcheckconf -P FILE and apply them with cmapplyconf -P FILE.");
