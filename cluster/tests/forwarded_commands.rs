@@ -710,3 +710,41 @@ fn a_preview_tells_what_would_start_and_halt_and_does_nothing() {
     sim.run_for(seconds(5)).unwrap();
     assert!(sim.running_on("db").is_empty() && sim.running_on("web").is_empty());
 }
+
+/// A switching change (cmmodpkg -e/-d) leaves the coordinator with the next heartbeats it
+/// may send, not the next periodic ones: the members hold it within a quarter of a heartbeat
+/// interval and the network's delay, whenever in the interval it was given (a coordinator
+/// that dies in that window loses it, so the window is kept short).
+#[test]
+fn a_switching_change_reaches_the_members_at_once() {
+    let mut sim = formed(vec![package("pkgA", &[1, 2, 3], "auto_run no\n")]);
+    let a = sim.package("pkgA");
+    let interval = sim.timing().heartbeat_interval;
+    let held = |s: &Simulation, enabled: bool| {
+        (1..3).all(|n| {
+            s.status(NodeId(n))
+                .is_some_and(|status| status.packages[0].auto_run == enabled)
+        })
+    };
+    for step in 0..8u32 {
+        // Given at another moment of the heartbeat interval each time.
+        sim.run_for(interval + interval * step / 8).unwrap();
+        let enable = step % 2 == 0;
+        let command = if enable {
+            Command::Enable {
+                package: a,
+                node: None,
+            }
+        } else {
+            Command::Disable {
+                package: a,
+                node: None,
+            }
+        };
+        sim.command(NodeId(0), command).unwrap();
+        assert!(
+            sim.run_until(interval / 2, |s| held(s, enable)).unwrap(),
+            "step {step}: the members did not hold AUTO_RUN {enable} within half an interval"
+        );
+    }
+}

@@ -479,6 +479,9 @@ pub struct Node {
     shared_heard: NodeSet,
     /// The package report version of the last heartbeats: a change is told at once.
     report_sent: u64,
+    /// The switching version (AUTO_RUN, node switching, maintenance, detached) of the last
+    /// heartbeats sent: a change goes out at once, not with the next periodic heartbeat.
+    switching_sent: (u64, u64),
     /// The notices this life told (the daemon numbers them alike, from 1).
     notices_told: u64,
     /// The number of the PackageFailed notice this node told for each package that failed
@@ -643,6 +646,7 @@ impl Node {
                 count: 0,
             },
             report_sent: 0,
+            switching_sent: (0, 0),
             notices_told: 0,
             failures_told: BTreeMap::new(),
             nodes_failed_told: BTreeMap::new(),
@@ -2706,6 +2710,10 @@ impl Node {
         );
         consider(Some(self.backoff_until));
         consider(self.packages.next_deadline());
+        // A change of the packages not sent yet goes out as soon as heartbeats may.
+        if self.phase != Phase::Halted && self.reports_pending() {
+            consider(Some(self.reach_sent.1 + timing.heartbeat_interval / 4));
+        }
         for ack in &self.halt_acks {
             consider(Some(ack.deadline));
         }
@@ -3448,11 +3456,17 @@ impl Node {
         self.drain_packages(now);
         self.persist_marks();
         if self.phase != Phase::Halted
-            && self.packages.version() != self.report_sent
+            && self.reports_pending()
             && now >= self.reach_sent.1 + self.settings.timing.heartbeat_interval / 4
         {
             self.send_heartbeats(now);
         }
+    }
+
+    /// Whether the packages' instances or switching changed since the last heartbeats.
+    fn reports_pending(&self) -> bool {
+        self.packages.version() != self.report_sent
+            || self.packages.switching_version() != self.switching_sent
     }
 
     fn drain_packages(&mut self, now: Instant) {
@@ -3536,6 +3550,7 @@ impl Node {
             self.failures_told.iter().map(|(&p, &n)| (p, n)).collect();
         let resources = self.packages.resource_report();
         self.report_sent = self.packages.version();
+        self.switching_sent = self.packages.switching_version();
         let switching = self.packages.switching();
         let switching_version = self.packages.switching_version();
         for index in 0..self.settings.nodes {
