@@ -941,6 +941,11 @@ pub enum LockRow {
     },
 }
 
+/// A lock LUN's path as cmviewcl prints it (empty when this node has none).
+pub fn lun_text(device: Option<&std::path::Path>) -> String {
+    device.map_or_else(String::new, |d| d.display().to_string())
+}
+
 /// A package's policies and priority in the line format (the policies are a failover
 /// package's, serviceguard.md 5.1).
 fn package_policies(out: &mut String, prefix: &str, package: &PackageRow) {
@@ -1540,9 +1545,7 @@ impl Snapshot {
                 let _ = writeln!(out, "quorum_server:{host}|name={host}");
             }
             LockRow::LockLun { device, .. } => {
-                let device = device
-                    .as_ref()
-                    .map_or(String::new(), |d| d.display().to_string());
+                let device = lun_text(device.as_deref());
                 let _ = writeln!(out, "cluster_lock_lun:{device}|name={device}");
             }
         }
@@ -1661,9 +1664,7 @@ impl Snapshot {
                 let _ = writeln!(out, "quorum_server:{host}|state={state}");
             }
             LockRow::LockLun { device, status } => {
-                let device = device
-                    .as_ref()
-                    .map_or(String::new(), |d| d.display().to_string());
+                let device = lun_text(device.as_deref());
                 let _ = writeln!(out, "cluster_lock_lun:{device}|status={status}");
             }
         }

@@ -265,9 +265,7 @@ fn node_details(out: &mut String, snapshot: &Snapshot, node: &crate::status::Nod
         LockRow::LockLun { device, status } => {
             // The lock LUN as the observer sees it: its own path and health.
             if node.id == snapshot.observer {
-                let device = device
-                    .as_ref()
-                    .map_or_else(String::new, |d| d.display().to_string());
+                let device = crate::status::lun_text(device.as_deref());
                 let _ = writeln!(out, "\n  Cluster_Lock_LUN:");
                 let _ = writeln!(out, "  DEVICE                STATUS");
                 let _ = writeln!(out, "  {}{status}", cell(&device, 22));

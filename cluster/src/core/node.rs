@@ -2280,11 +2280,14 @@ impl Node {
             Some((node, serial)) if node != self.settings.me => {
                 self.answer(node, serial, Some(refusal));
             }
-            _ => {
-                self.given_up.0 += 1;
-                self.given_up.1 = Some(refusal.to_string());
-            }
+            _ => self.count_given_up(refusal.to_string()),
         }
+    }
+
+    /// Counts a cmapplyconf given here that the coordinator took, then gave up, for `reason`.
+    fn count_given_up(&mut self, reason: String) {
+        self.given_up.0 += 1;
+        self.given_up.1 = Some(reason);
     }
 
     /// cmapplyconf forwarded by a member, on the coordinator.
@@ -2982,8 +2985,7 @@ impl Node {
                 } else if let (Some(index), Some(reason)) = (forwarded, refusal) {
                     // A cmapplyconf the coordinator took, then gave up.
                     self.applies_forwarded.remove(index);
-                    self.given_up.0 += 1;
-                    self.given_up.1 = Some(reason);
+                    self.count_given_up(reason);
                 }
             }
             Message::ConfigRequest => {
@@ -5839,7 +5841,8 @@ impl Node {
             _ => return local,
         }
         // What only this node knows: its cluster lock (its own device, as its I/O finds
-        // it), and its generic resources and monitored subnets in each package.
+        // it), the cmapplyconf given here that were given up, and its generic resources and
+        // monitored subnets in each package.
         view.lock = local.lock;
         view.applies_given_up = local.applies_given_up;
         view.apply_given_up = local.apply_given_up;

@@ -3282,9 +3282,11 @@ impl Driver {
                     number: base_number,
                 });
                 let settings = self.node.settings();
-                let in_effect = (settings.config.clone(), settings.packages.clone());
-                let (cluster, packages) =
-                    checked_generation((&in_effect.0, &in_effect.1), cluster, packages.as_deref())?;
+                let (cluster, packages) = checked_generation(
+                    (&settings.config, &settings.packages),
+                    cluster,
+                    packages.as_deref(),
+                )?;
                 let halted = self.node.phase() == Phase::Halted;
                 let taken_as = self
                     .node
