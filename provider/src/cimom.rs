@@ -17,6 +17,16 @@ use crate::provider::{InstanceProvider, Instances, RequestContext};
 /// name pywbem tries first.
 pub const NAMESPACE_ALIASES: &[(&str, &str)] = &[("interop", "root/interop")];
 
+/// The namespace name `requested` stands for: slashes around it removed, an alias resolved
+/// (`interop` is `root/interop`).
+pub fn unaliased(requested: &str) -> &str {
+    let trimmed = requested.trim_matches('/');
+    NAMESPACE_ALIASES
+        .iter()
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(trimmed))
+        .map_or(trimmed, |(_, target)| target)
+}
+
 /// How the paths of a response to a request addressed to `requested` name its namespace: when
 /// that namespace has an alias, every name of it is written as the request wrote it, so that a
 /// client finds in the references it gets the paths it built (pywbem's subscription manager
@@ -129,11 +139,7 @@ impl ObjectManager {
     /// The canonical spelling of a requested namespace (leading and trailing slashes removed,
     /// aliases resolved), or CIM_ERR_INVALID_NAMESPACE.
     pub fn namespace(&self, requested: &str) -> Result<Arc<str>, OperationError> {
-        let trimmed = requested.trim_matches('/');
-        let aliased = NAMESPACE_ALIASES
-            .iter()
-            .find(|(alias, _)| alias.eq_ignore_ascii_case(trimmed))
-            .map_or(trimmed, |(_, target)| target);
+        let aliased = unaliased(requested);
         self.repository
             .namespace_names()
             .find(|name| name.matches(aliased))

@@ -152,11 +152,7 @@ impl Schema {
     /// The served namespace `requested` names (slashes around it and aliases allowed), as the
     /// repository spells it.
     fn namespace(&self, requested: &str) -> Option<&str> {
-        let trimmed = requested.trim_matches('/');
-        let aliased = crate::cimom::NAMESPACE_ALIASES
-            .iter()
-            .find(|(alias, _)| alias.eq_ignore_ascii_case(trimmed))
-            .map_or(trimmed, |(_, target)| target);
+        let aliased = crate::cimom::unaliased(requested);
         self.namespaces
             .iter()
             .find(|name| name.eq_ignore_ascii_case(aliased))
