@@ -55,17 +55,19 @@ fn serial(taken: Taken) -> u64 {
 fn the_coordinator_answers_what_it_carried_out_and_what_it_refused() {
     let mut sim = formed(vec![package("pkgA", &[1, 2, 3], "auto_run no\n")]);
     let a = sim.package("pkgA");
-    // n1 coordinates: its own command is carried out at once.
-    assert_eq!(
+    // n1 coordinates: its own command is carried out at once, and answered once every
+    // member holds the change.
+    let disable = serial(
         sim.command(
             NodeId(0),
             Command::Disable {
                 package: a,
-                node: None
-            }
-        ),
-        Ok(Taken::Done)
+                node: None,
+            },
+        )
+        .unwrap(),
     );
+    assert_eq!(common::answer_to(&mut sim, 0, disable), None);
     sim.run_for(seconds(2)).unwrap();
     // n2 and n3 both start the halted package, each on itself, before either hears of the
     // other: both pass their own checks, the coordinator carries out the first and refuses

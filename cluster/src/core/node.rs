@@ -169,8 +169,14 @@ const AWAITED_ANSWERS_MAX: usize = 256;
 /// well within the wait of the node the command was given on for the answer.
 const HALT_ACK_WAIT: Duration = Duration::from_secs(5);
 
-/// The most cmhaltpkg commands held for detached halts to be taken.
-const HALT_ACKS_MAX: usize = 64;
+/// How long the package coordinator holds the answer to a change of the switching table
+/// for every member to confirm it holds the change (their next heartbeats, normally within
+/// an interval): well within the wait of the node the command was given on for the answer.
+const SWITCHING_HELD_WAIT: Duration = Duration::from_secs(8);
+
+/// The most commands whose answers are held (detached halts to be taken, switching
+/// changes to be confirmed).
+const HELD_MAX: usize = 64;
 
 /// How long a cmapplyconf given while the cluster is halted waits for every node at each of
 /// its two stages (the offer, the commit): both fit in the admin request's wait for an answer.
@@ -219,17 +225,22 @@ struct Offered {
     until: Instant,
 }
 
-/// A cmhaltpkg command held on the package coordinator until the daemons of the nodes where
-/// its package is detached took the halt.
+/// A package command carried out on the package coordinator whose answer is held until
+/// what it did is safe: the daemons of the nodes where its package is detached took the
+/// halt (cmhaltpkg), and every member holds the switching table it changed (cmmodpkg
+/// -e/-d/-m, cmhaltpkg's AUTO_RUN), so that a coordinator failing right after the answer
+/// loses nothing it answered done.
 #[derive(Debug, Clone)]
-struct HaltAck {
+struct Held {
     /// The node the command was given on, and its serial there.
     asker: (NodeId, u64),
     /// The command (for the refusal's event).
     command: Command,
     /// The (package, node) halts not yet taken.
     waiting: Vec<(PackageId, NodeId)>,
-    /// When the command is refused if a halt is still not taken.
+    /// The version of the switching table with the change, which every member must hold.
+    switching: Option<(u64, u64)>,
+    /// When the command is refused (or told unconfirmed) if it is still held.
     deadline: Instant,
 }
 
@@ -506,10 +517,11 @@ pub struct Node {
     /// Detached packages this node halts because the coordinator asked (cmhaltpkg given on
     /// a member while this node is outside the membership).
     halting_detached: std::collections::BTreeSet<PackageId>,
-    /// On the package coordinator: cmhaltpkg commands of packages detached on nodes
-    /// outside the membership, answered once each node's daemon took the halt
-    /// ([`Message::HaltDetachedTaken`]), or refused when one did not in time.
-    halt_acks: Vec<HaltAck>,
+    /// On the package coordinator: commands whose answers are held ([`Held`]): cmhaltpkg of
+    /// packages detached on nodes outside the membership, until each node's daemon took the
+    /// halt ([`Message::HaltDetachedTaken`]), and switching changes, until every member
+    /// holds them; refused (or told unconfirmed) when that did not come in time.
+    held: Vec<Held>,
     /// The cluster halted (cmhaltcl) while this node was a member.
     cluster_halted: bool,
     /// The safety timer fenced this node: it is halted for good (its daemon ends).
@@ -656,7 +668,7 @@ impl Node {
             lock_check: LockCheck::default(),
             leaving: Leaving::No,
             halting_detached: std::collections::BTreeSet::new(),
-            halt_acks: Vec::new(),
+            held: Vec::new(),
             marks_persisted: Vec::new(),
             cluster_halted: false,
             fenced: false,
@@ -1026,14 +1038,17 @@ impl Node {
                     return Err(Refusal::ConfigurationChanging);
                 }
                 let detached = self.detached_targets(&command);
+                let before = self.packages.switching_version();
                 self.packages.apply_command(now, members, &command)?;
-                if detached.is_empty() {
+                let switching = Some(self.packages.switching_version()).filter(|v| *v != before);
+                if detached.is_empty() && switching.is_none() {
                     Taken::Done
                 } else {
-                    // Answered once the nodes where it is detached took the halt.
+                    // Answered once the nodes where it is detached took the halt and every
+                    // member holds the switching change.
                     self.command_serial += 1;
                     let asker = (self.settings.me, self.command_serial);
-                    self.await_halt_acks(now, asker, command, detached);
+                    self.hold_answer(now, asker, command, detached, switching);
                     self.await_answer()
                 }
             }
@@ -2717,8 +2732,8 @@ impl Node {
         if self.phase != Phase::Halted && self.reports_pending() {
             consider(Some(self.reach_sent.1 + timing.heartbeat_interval / 4));
         }
-        for ack in &self.halt_acks {
-            consider(Some(ack.deadline));
+        for held in &self.held {
+            consider(Some(held.deadline));
         }
         consider(self.accepted.as_ref().map(|(_, deadline)| *deadline));
         if let Some(proposal) = &self.proposal {
@@ -3277,80 +3292,159 @@ impl Node {
     }
 
     /// Holds the answer to `asker`'s command (its node and serial) until the daemons of
-    /// `targets` took the halt of their detached package, for [`HALT_ACK_WAIT`] at most.
-    fn await_halt_acks(
+    /// `targets` took the halt of their detached package (for [`HALT_ACK_WAIT`] at most) and
+    /// every member holds the switching table of version `switching` (for
+    /// [`SWITCHING_HELD_WAIT`] at most).
+    fn hold_answer(
         &mut self,
         now: Instant,
         asker: (NodeId, u64),
         command: Command,
         targets: Vec<(PackageId, NodeId)>,
+        switching: Option<(u64, u64)>,
     ) {
-        if self.halt_acks.len() >= HALT_ACKS_MAX {
-            // Bounded: the oldest is refused as not taken in time (its wait was cut short).
-            let oldest = self.halt_acks.remove(0);
-            self.refuse_held(&oldest);
+        if self.held.len() >= HELD_MAX {
+            // Bounded: the oldest is answered as it stands (its wait was cut short).
+            let oldest = self.held.remove(0);
+            self.give_up_held(&oldest);
         }
-        self.halt_acks.push(HaltAck {
+        let wait = if targets.is_empty() {
+            SWITCHING_HELD_WAIT
+        } else {
+            HALT_ACK_WAIT
+        };
+        self.held.push(Held {
             asker,
             command,
             waiting: targets,
-            deadline: now + HALT_ACK_WAIT,
+            switching,
+            deadline: now + wait,
         });
+        self.release_held();
+    }
+
+    /// The members that have not reported (in this membership) a copy of the switching
+    /// table at least as new as `version`.
+    fn lacking_switching(&self, version: (u64, u64)) -> NodeSet {
+        let me = self.settings.me;
+        self.view
+            .members
+            .iter()
+            .filter(|&m| {
+                m != me
+                    && !self.peers[m.index()].heartbeat.as_ref().is_some_and(|h| {
+                        h.epoch == self.view.epoch && h.switching_version >= version
+                    })
+            })
+            .collect()
+    }
+
+    /// Whether a held command's halts were all taken and every member holds its switching
+    /// change.
+    fn held_done(&self, held: &Held) -> bool {
+        held.waiting.is_empty()
+            && held
+                .switching
+                .is_none_or(|v| self.lacking_switching(v).is_empty())
+    }
+
+    /// Answers the held commands waiting for nothing more.
+    fn release_held(&mut self) {
+        if self.held.iter().all(|held| !self.held_done(held)) {
+            return;
+        }
+        let (done, waiting): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|held| self.held_done(held));
+        self.held = waiting;
+        for held in done {
+            self.answer(held.asker.0, held.asker.1, None);
+        }
     }
 
     /// Node `from`'s daemon took the halt of detached package `id` (or did not hold it):
     /// the commands waiting for nothing else are answered.
     fn halt_taken(&mut self, from: NodeId, id: PackageId) {
-        for ack in &mut self.halt_acks {
-            ack.waiting.retain(|&(p, n)| (p, n) != (id, from));
+        for held in &mut self.held {
+            held.waiting.retain(|&(p, n)| (p, n) != (id, from));
         }
-        let (done, waiting): (Vec<HaltAck>, Vec<HaltAck>) = std::mem::take(&mut self.halt_acks)
-            .into_iter()
-            .partition(|ack| ack.waiting.is_empty());
-        self.halt_acks = waiting;
-        for ack in done {
-            self.answer(ack.asker.0, ack.asker.1, None);
-        }
+        self.release_held();
     }
 
-    /// Commands whose detached halts were not taken in time are refused.
-    fn expire_halt_acks(&mut self, now: Instant) {
-        if self.halt_acks.iter().all(|ack| now < ack.deadline) {
+    /// Commands still held at their deadline are answered as they stand.
+    fn expire_held(&mut self, now: Instant) {
+        if self.held.iter().all(|held| now < held.deadline) {
             return;
         }
-        let (late, waiting): (Vec<HaltAck>, Vec<HaltAck>) = std::mem::take(&mut self.halt_acks)
+        let (late, waiting): (Vec<Held>, Vec<Held>) = std::mem::take(&mut self.held)
             .into_iter()
-            .partition(|ack| now >= ack.deadline);
-        self.halt_acks = waiting;
-        for ack in &late {
-            self.refuse_held(ack);
+            .partition(|held| now >= held.deadline);
+        self.held = waiting;
+        for held in &late {
+            self.give_up_held(held);
         }
     }
 
-    /// Refuses a held command whose detached halts were not all taken: a node outside the
-    /// cluster did not answer; one that joined meanwhile holds the package as a member again
-    /// (re-attached) and ignored the request.
-    fn refuse_held(&mut self, ack: &HaltAck) {
-        let refusal = match ack.waiting.first() {
+    /// Answers a held command whose wait ended: refused when a detached halt was not taken
+    /// (a node outside the cluster did not answer; one that joined meanwhile holds the
+    /// package as a member again, re-attached, and ignored the request); told unconfirmed
+    /// when a member has not shown the switching change (it was made, and is kept unless
+    /// the coordinator fails before that member takes it).
+    fn give_up_held(&mut self, held: &Held) {
+        let refusal = match held.waiting.first() {
             Some(&(_, node)) if self.view.members.contains(node) => Refusal::Reattached { node },
             Some(&(_, node)) => Refusal::DetachedUnheard { node },
             None => {
-                self.answer(ack.asker.0, ack.asker.1, None);
+                let lacking = held
+                    .switching
+                    .map_or(NodeSet::EMPTY, |v| self.lacking_switching(v));
+                if lacking.is_empty() {
+                    self.answer(held.asker.0, held.asker.1, None);
+                } else {
+                    self.tell_unconfirmed(held, lacking);
+                }
                 return;
             }
         };
-        self.refuse(ack.asker.0, ack.asker.1, ack.command, refusal);
+        self.refuse(held.asker.0, held.asker.1, held.command, refusal);
     }
 
-    /// This node stops coordinating (it halts): the commands it holds are refused.
-    fn drop_halt_acks(&mut self) {
-        for ack in std::mem::take(&mut self.halt_acks) {
-            self.refuse(
-                ack.asker.0,
-                ack.asker.1,
-                ack.command,
-                Refusal::ClusterNotRunning,
-            );
+    /// Tells the node a held command was given on that it was carried out but the members
+    /// `lacking` have not confirmed its switching change (no refusal event: it was done).
+    fn tell_unconfirmed(&mut self, held: &Held, lacking: NodeSet) {
+        let refusal = Refusal::Unconfirmed { nodes: lacking };
+        let text = match self
+            .packages
+            .catalog()
+            .packages
+            .get(held.command.package().index())
+        {
+            Some(def) => refusal.naming(&def.name).to_string(),
+            None => refusal.to_string(),
+        };
+        self.answer_text(held.asker.0, held.asker.1, Some(text));
+    }
+
+    /// This node stops coordinating (it halts): the commands it holds are refused (told
+    /// unconfirmed when only the members' confirmation of a switching change was awaited).
+    fn drop_held(&mut self) {
+        for held in std::mem::take(&mut self.held) {
+            match held.switching {
+                Some(v) if held.waiting.is_empty() => {
+                    let lacking = self.lacking_switching(v);
+                    if lacking.is_empty() {
+                        self.answer(held.asker.0, held.asker.1, None);
+                    } else {
+                        self.tell_unconfirmed(&held, lacking);
+                    }
+                }
+                _ => self.refuse(
+                    held.asker.0,
+                    held.asker.1,
+                    held.command,
+                    Refusal::ClusterNotRunning,
+                ),
+            }
         }
     }
 
@@ -3432,7 +3526,8 @@ impl Node {
         self.check_lock_lun(now);
         self.release_fence_waits(now);
         self.run_deferred_commands(now);
-        self.expire_halt_acks(now);
+        self.release_held();
+        self.expire_held(now);
         self.check_cluster_halt(now);
         if self.phase == Phase::Halted {
             return;
@@ -4306,11 +4401,16 @@ impl Node {
         }
         let members = self.placeable(now);
         let detached = self.detached_targets(&command);
+        let before = self.packages.switching_version();
         match self.packages.apply_command(now, members, &command) {
-            Ok(()) if !detached.is_empty() => {
-                self.await_halt_acks(now, (from, serial), command, detached);
+            Ok(()) => {
+                let switching = Some(self.packages.switching_version()).filter(|v| *v != before);
+                if detached.is_empty() && switching.is_none() {
+                    self.answer(from, serial, None);
+                } else {
+                    self.hold_answer(now, (from, serial), command, detached, switching);
+                }
             }
-            Ok(()) => self.answer(from, serial, None),
             Err(refusal) => self.refuse(from, serial, command, refusal),
         }
     }
@@ -5491,8 +5591,8 @@ impl Node {
     }
 
     fn set_phase(&mut self, phase: Phase) {
-        if phase == Phase::Halted && !self.halt_acks.is_empty() {
-            self.drop_halt_acks();
+        if phase == Phase::Halted && !self.held.is_empty() {
+            self.drop_held();
         }
         if self.phase != phase {
             let before = std::mem::replace(&mut self.phase, phase);

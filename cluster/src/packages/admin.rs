@@ -241,6 +241,13 @@ pub enum Refusal {
         /// The members.
         nodes: NodeSet,
     },
+    /// A change of the package switching table (cmmodpkg -e/-d/-m, cmhaltpkg's AUTO_RUN) was
+    /// made on the package coordinator, but these members had not confirmed holding it
+    /// when the wait for them ended: a coordinator failing before they do may lose it.
+    Unconfirmed {
+        /// The members.
+        nodes: NodeSet,
+    },
     /// cmrunpkg -n: a monitored_subnet of the package is down on that node.
     SubnetDown {
         /// The node.
@@ -466,6 +473,17 @@ impl Refusal {
                 f,
                 "members {nodes:?} cannot be reached: every node must be reachable to detach"
             ),
+            Refusal::Unconfirmed { nodes } => {
+                let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+                write!(
+                    f,
+                    "the change was made on the package coordinator, but {} had not confirmed \
+                     holding it when the wait ended: should the coordinator fail before they \
+                     do, it may be lost (see cmviewcl; give the command again if the change \
+                     does not show)",
+                    nodes.join(", ")
+                )
+            }
             Refusal::SubnetDown { node, subnet } => write!(
                 f,
                 "monitored_subnet {subnet} of {the} is down on {node}"
@@ -782,6 +800,9 @@ mod tests {
             },
             Refusal::NodesUnreachable {
                 nodes: NodeSet::EMPTY,
+            },
+            Refusal::Unconfirmed {
+                nodes: NodeSet::first(2),
             },
             Refusal::SubnetDown {
                 node,

@@ -610,6 +610,16 @@ pub struct Manager {
     /// The version of the switching table: the epoch of the coordinator that last changed
     /// it, and a count. Every node tells its copy; the highest version wins.
     switching_version: (u64, u64),
+    /// The coordinator changed its switching table for the nodes that left or failed
+    /// ([`Manager::on_membership`]) before every member reported: the change is stamped with
+    /// a new version only once it is informed. Stamped at once, it would outrank a newer
+    /// copy a member holds (of the membership before: a cmmodpkg the old coordinator made
+    /// just before it failed) and lose what that copy holds.
+    unstamped: bool,
+    /// The nodes gone from the memberships since this node (as coordinator) was last
+    /// informed: a member's newer copy of the switching table is adopted, then fixed for
+    /// them again as this node's own copy was ([`Manager::refix`]).
+    gone: Option<Gone>,
     epoch: u64,
     /// The coordinator's order counter.
     order_serial: u64,
@@ -626,6 +636,18 @@ pub struct Manager {
     /// No placement before this (see [`Manager::hold`]).
     hold_until: Option<Instant>,
     outputs: Vec<Output>,
+}
+
+/// The nodes that left or failed in the memberships a coordinator installed before it was
+/// informed, and how ([`Manager::on_membership`]).
+#[derive(Debug, Clone, Default)]
+struct Gone {
+    /// Those that failed (not a clean leave; or came back in a new life).
+    failed: NodeSet,
+    /// Of them, those last heard ready to leave with their packages detached.
+    detached_leavers: NodeSet,
+    /// The packages whose maintenance mode ended with their node.
+    maintenance_ended: BTreeSet<PackageId>,
 }
 
 /// Failing, fail_wait, failed or halt_aborted: the states a failure leads to.
@@ -665,6 +687,8 @@ impl Manager {
             reported: NodeSet::EMPTY,
             joined: true,
             switching_version: (0, 0),
+            unstamped: false,
+            gone: None,
             epoch: 0,
             order_serial: 0,
             executed: (0, 0),
@@ -1223,8 +1247,58 @@ impl Manager {
                 state.failures_noted = entry.failures_noted;
             }
         }
+        self.refix();
         self.show_detached();
         self.after_maintenance();
+    }
+
+    /// A coordinator not yet informed adopted a member's newer copy of the switching table:
+    /// the fixes it made to its own copy for the nodes gone ([`Manager::on_membership`]) are
+    /// made again on this one (detached records of nodes that failed are dropped; the
+    /// maintenance mode of packages whose node is gone ends), to be stamped once informed.
+    fn refix(&mut self) {
+        let Some(gone) = &self.gone else {
+            return;
+        };
+        let members = self.members;
+        let mut changed = false;
+        for id in self.catalog.ids() {
+            let state = self.table.package_mut(id);
+            let dropped: Vec<NodeId> = state
+                .detached
+                .iter()
+                .filter(|&n| gone.failed.contains(n) && !gone.detached_leavers.contains(n))
+                .collect();
+            for node in dropped {
+                state.detached.remove(node);
+                changed = true;
+            }
+            let occupied = state.instances.values().any(|s| s.occupies());
+            let ended = state.maintenance
+                && (gone.maintenance_ended.contains(&id)
+                    || state.maintenance_node.is_some_and(|n| {
+                        (!members.contains(n) || gone.failed.contains(n)) && !occupied
+                    }));
+            if ended {
+                state.maintenance = false;
+                state.maintenance_node = None;
+                changed = true;
+            }
+        }
+        if changed {
+            self.unstamped = true;
+        }
+    }
+
+    /// The switching table changed on this coordinator: stamped with a new version, or,
+    /// before every member reported in this membership, once they have (see
+    /// the field `unstamped`).
+    fn switching_changed(&mut self) {
+        if self.informed() {
+            self.switching_version = (self.epoch, self.switching_version.1 + 1);
+        } else {
+            self.unstamped = true;
+        }
     }
 
     /// The services of packages here that exited while in maintenance mode, which has
@@ -1341,6 +1415,12 @@ impl Manager {
             // Failovers are the package coordinator's to tell.
             self.failed_over.clear();
             self.failing_over.clear();
+            self.gone = None;
+            self.unstamped = false;
+        } else {
+            let gone = self.gone.get_or_insert_with(Gone::default);
+            gone.failed = NodeSet(gone.failed.0 | failed.0);
+            gone.detached_leavers = NodeSet(gone.detached_leavers.0 | detached_leavers.0);
         }
         self.epoch = epoch;
         self.joined = !self.members.contains(self.me);
@@ -1377,7 +1457,7 @@ impl Manager {
                     // detach; what it ran is taken over once it is fenced.
                     state.detached.remove(node);
                     if coordinator {
-                        self.switching_version = (epoch, self.switching_version.1 + 1);
+                        self.unstamped = true;
                     }
                 }
                 if state
@@ -1391,7 +1471,10 @@ impl Manager {
                     if state.maintenance {
                         state.maintenance = false;
                         state.maintenance_node = None;
-                        self.switching_version = (epoch, self.switching_version.1 + 1);
+                        self.unstamped = true;
+                        if let Some(gone) = &mut self.gone {
+                            gone.maintenance_ended.insert(id);
+                        }
                     }
                 }
             }
@@ -1405,7 +1488,7 @@ impl Manager {
             {
                 state.maintenance = false;
                 state.maintenance_node = None;
-                self.switching_version = (epoch, self.switching_version.1 + 1);
+                self.unstamped = true;
             }
             // What a failed node ran is not surely known (its last report may be old, an
             // order may have reached it since): every package that may run there waits for
@@ -1770,7 +1853,7 @@ impl Manager {
         if state.instances.get(&node) == Some(&InstanceState::Detached) {
             state.instances.remove(&node);
         }
-        self.switching_version = (self.epoch, self.switching_version.1 + 1);
+        self.switching_changed();
         self.touch();
     }
 
@@ -2280,11 +2363,19 @@ impl Manager {
     /// `detaching`: the members halting with cmhaltnode -d, whose running packages are
     /// recorded as detached there.
     pub fn coordinate(&mut self, now: Instant, up: NodeSet, detaching: NodeSet) {
+        let informed = self.members.difference(self.reported).is_empty();
+        if informed {
+            // Every member's copy of the switching table has been heard (and the newest
+            // adopted): what this coordinator changed meanwhile now outranks them all.
+            self.gone = None;
+            if std::mem::take(&mut self.unstamped) {
+                self.switching_version = (self.epoch, self.switching_version.1 + 1);
+            }
+        }
         if self.hold_until.is_some_and(|until| now < until) {
             return;
         }
         let periodic = self.placed_at.is_none_or(|at| now >= at + ORDER_RESEND / 2);
-        let informed = self.members.difference(self.reported).is_empty();
         if !informed || (!self.dirty && !periodic) {
             return;
         }
