@@ -90,6 +90,7 @@ fn select(
     };
     let query = SelectQuery::parse(language, &text).map_err(|e| query_error(&e))?;
     check_selection(op.manager.repository(), &op.context.namespace, &query)?;
+    check_condition(op.manager.repository(), &op.context.namespace, &query)?;
     Ok(query)
 }
 

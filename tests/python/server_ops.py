@@ -1226,6 +1226,19 @@ def query_errors(ctx):
                  lambda: ctx.conn.ExecQuery("DMTF:CQL", "SELEKT * FROM", namespace=INTEROP))
     expect_error(14, "ExecQuery in an unknown language",
                  lambda: ctx.conn.ExecQuery("XQL", PROFILE_QUERY, namespace=INTEROP))
+    expect_error(15, "ExecQuery WQL with a WHERE property the class lacks",
+                 lambda: ctx.conn.ExecQuery(
+                     "WQL", "SELECT * FROM CIM_RegisteredProfile WHERE NoSuchName = 'x'",
+                     namespace=INTEROP))
+    expect_error(15, "ExecQuery DMTF:CQL with an ISA of an unknown class",
+                 lambda: ctx.conn.ExecQuery(
+                     "DMTF:CQL", "SELECT * FROM CIM_RegisteredProfile "
+                     "WHERE CIM_RegisteredProfile ISA No_Such_Class",
+                     namespace=INTEROP))
+    expect_error(15, "OpenQueryInstances with a WHERE property the class lacks",
+                 lambda: ctx.conn.OpenQueryInstances(
+                     "WQL", "SELECT * FROM CIM_RegisteredProfile WHERE NoSuchName = 'x'",
+                     namespace=INTEROP))
     expect_error(15, "OpenQueryInstances with a bad query",
                  lambda: ctx.conn.OpenQueryInstances("WQL", "SELECT * FROM",
                                                      namespace=INTEROP))
