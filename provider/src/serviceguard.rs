@@ -106,8 +106,8 @@ pub const METHOD_WAIT: Duration = Duration::from_secs(10);
 /// cm* commands allow 360 s) must outlast a command's own time and this.
 pub const METHOD_WAIT_MAX: Duration = Duration::from_secs(20);
 
-/// The longest a command may take: a halt that first halts the packages depending on the
-/// package waits up to five minutes for them.
+/// The longest a command may take: a cluster or node halt, or a configuration change, may
+/// wait minutes for packages' scripts.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(330);
 
 /// The daemon's admin socket as a [`ClusterSource`]: one connection for the status, another
@@ -1233,12 +1233,8 @@ impl InstanceProvider for ServiceguardProvider {
                 }
                 match requested {
                     Some(2) => Request::RunPackage { package, node },
-                    // Without a node, the packages that depend on it halt first: for a user who
-                    // may control every package. One who administers this package only (by its
-                    // own user_name lines) gets cmhaltpkg's refusal while dependents run.
-                    Some(3) if node.is_none() && context.role >= Role::PackageAdmin => {
-                        Request::HaltPackageAndDependents { package }
-                    }
+                    // cmhaltpkg's semantics, refusal included: not while packages that depend
+                    // on it run (they are halted first, by name, as cmhaltpkg needs them).
                     Some(3) => Request::HaltPackage { package, node },
                     _ => return Ok(not_done(5, "RequestedState must be 2 (run) or 3 (halt)")),
                 }
@@ -1301,8 +1297,7 @@ impl InstanceProvider for ServiceguardProvider {
             };
             let requested = match &request {
                 Request::RunPackage { package, .. } => Some((package.clone(), 2)),
-                Request::HaltPackage { package, .. }
-                | Request::HaltPackageAndDependents { package } => Some((package.clone(), 3)),
+                Request::HaltPackage { package, .. } => Some((package.clone(), 3)),
                 _ => None,
             };
             let mut output = self.command(&request)?;

@@ -511,8 +511,31 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
     );
     assert_eq!(owners(&cluster, 1, "dbpkg"), ["n1"]);
 
-    // RequestStateChange(3) is cmhaltpkg: dbpkg halts (webpkg, which needs it, first) and
-    // its AUTO_RUN is disabled.
+    // RequestStateChange(3) is cmhaltpkg: refused (4, saying why) while webpkg, which
+    // needs dbpkg, runs; once webpkg is halted, dbpkg halts and its AUTO_RUN is disabled.
+    let refused = invoke(
+        &cluster,
+        2,
+        ADMIN,
+        &package_path("dbpkg"),
+        "RequestStateChange",
+        &json!({"RequestedState": ["uint16", 3]}),
+    );
+    assert_eq!(refused["return"], 4, "{refused}");
+    assert!(
+        refused.to_string().contains("webpkg"),
+        "the refusal names the dependent: {refused}"
+    );
+    assert_eq!(owners(&cluster, 1, "dbpkg"), ["n1"]);
+    let web_halted = invoke(
+        &cluster,
+        2,
+        ADMIN,
+        &package_path("webpkg"),
+        "RequestStateChange",
+        &json!({"RequestedState": ["uint16", 3]}),
+    );
+    assert_eq!(web_halted["return"], 0, "{web_halted}");
     let halted = invoke(
         &cluster,
         2,
@@ -1642,9 +1665,8 @@ fn the_cluster_access_policy_raises_the_roles_of_the_agents_users() {
     allowed(DBA, "cmmodpkg", &["-d", "dbpkg"]);
     allowed(DBA, "cmmodpkg", &["-e", "dbpkg"]);
     denied(DBA, "cmmodpkg", &["-d", "webpkg"]);
-    // The package's own admin halts it only as cmhaltpkg does: not while webpkg, which
-    // depends on it and is not theirs, runs (RequestStateChange(3) halts dependents first
-    // only for a user who may control them).
+    // The package's own admin halts it as cmhaltpkg does: not while webpkg, which depends
+    // on it, runs.
     let halt = invoke(
         &cluster,
         1,
