@@ -997,6 +997,22 @@ pub struct NodeRow {
     pub interfaces: Vec<InterfaceRow>,
     /// The monitored subnets (of every package) on it, as the observer knows them.
     pub subnets: Vec<SubnetRow>,
+    /// The cluster lock as it sees it (none without a lock).
+    #[serde(default)]
+    pub lock: Option<NodeLock>,
+}
+
+/// The cluster lock as one node sees it (cmviewcl -v shows it under each node).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct NodeLock {
+    /// Its CLUSTER_LOCK_LUN path (none for a quorum server).
+    pub device: Option<PathBuf>,
+    /// Its lock LUN's health, or whether the quorum server answers its polls, as it last
+    /// told; unknown for a node not running in the cluster.
+    pub status: Health,
+    /// Why the quorum server refused its connection at its last poll, if it did.
+    #[serde(default)]
+    pub refusal: Option<QuorumServerRefusal>,
 }
 
 /// A monitored subnet on one node.

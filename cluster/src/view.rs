@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::config::package::PackageType;
-use crate::status::{LockRow, PackageRow, Snapshot};
+use crate::status::{Health, LockRow, PackageRow, Snapshot};
 
 /// cmviewcl's `-l`: how much is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,7 +252,15 @@ fn node_details(out: &mut String, snapshot: &Snapshot, node: &crate::status::Nod
             status,
             refusal,
         } => {
-            let state = crate::status::quorum_server_state(*status, *refusal);
+            // As that node sees it (the observer's own view, the others' as they told it).
+            let (status, refusal) = if node.id == snapshot.observer {
+                (*status, *refusal)
+            } else {
+                node.lock
+                    .as_ref()
+                    .map_or((Health::Unknown, None), |l| (l.status, l.refusal))
+            };
+            let state = crate::status::quorum_server_state(status, refusal);
             let _ = writeln!(out, "\n  Quorum_Server_Status:");
             let _ = writeln!(out, "  NAME           STATUS       STATE");
             let _ = writeln!(
@@ -262,13 +270,13 @@ fn node_details(out: &mut String, snapshot: &Snapshot, node: &crate::status::Nod
                 cell(status.as_str(), 13)
             );
         }
-        LockRow::LockLun { device, status } => {
-            // The lock LUN as the observer sees it: its own path and health.
-            if node.id == snapshot.observer {
-                let device = crate::status::lun_text(device.as_deref());
+        LockRow::LockLun { .. } => {
+            // Each node's own path to the lock LUN, and its health as that node sees it.
+            if let Some(lock) = &node.lock {
+                let device = crate::status::lun_text(lock.device.as_deref());
                 let _ = writeln!(out, "\n  Cluster_Lock_LUN:");
                 let _ = writeln!(out, "  DEVICE                STATUS");
-                let _ = writeln!(out, "  {}{status}", cell(&device, 22));
+                let _ = writeln!(out, "  {}{}", cell(&device, 22), lock.status);
             }
         }
     }

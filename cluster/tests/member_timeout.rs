@@ -278,6 +278,8 @@ fn a_forged_echo_cannot_push_the_safety_timer_out() {
                 switching_version: (0, 0),
                 executed: (0, 0),
                 leaving: Leaving::No,
+                lock: cimguard_cluster::status::Health::Unknown,
+                lock_refusal: None,
             }),
         };
         sim.forge(NodeId(0), 0, envelope);

@@ -10,8 +10,8 @@ use cimguard_cluster::core::{FenceReason, NodeId, NodeSet, Tiebreaker};
 use cimguard_cluster::packages::{Command, FailureCause};
 use cimguard_cluster::sim::{Options, Simulation};
 use cimguard_cluster::status::{
-    ClusterStatus, Health, LockRow, NodeCondition, NodeState, NodeStatus, Notice, NoticeRef,
-    PackageCondition, PackageState, PackageStatus, Snapshot, Summary,
+    ClusterStatus, Health, LockRow, NodeCondition, NodeLock, NodeState, NodeStatus, Notice,
+    NoticeRef, PackageCondition, PackageState, PackageStatus, Snapshot, Summary,
 };
 
 fn package(name: &str, nodes: &[u32], extra: &str) -> String {
@@ -539,6 +539,51 @@ fn a_lock_lun_is_checked_once_the_cluster_runs_and_by_the_race_that_uses_it() {
             ..
         }
     ));
+}
+
+/// Every node's status shows each node's view of the cluster lock (cmviewcl -v shows it
+/// under each node): its own path to the lock LUN, and the health that node last told in
+/// its heartbeats; unknown for a node that is not running in the cluster.
+#[test]
+fn each_node_shows_every_members_lock_lun_as_that_member_sees_it() {
+    let mut options = Options::new(3, 21);
+    options.tiebreaker = Tiebreaker::LockLun;
+    let mut sim = cluster(options, &[]);
+    let locks = |sim: &Simulation, observer: u32| -> Vec<Option<NodeLock>> {
+        status(sim, observer)
+            .nodes
+            .into_iter()
+            .map(|n| n.lock)
+            .collect()
+    };
+    let lock = |status| {
+        Some(NodeLock {
+            device: Some("/dev/sdlock".into()),
+            status,
+            refusal: None,
+        })
+    };
+    assert!(sim
+        .run_until(seconds(70), |s| (0..3)
+            .all(|o| locks(s, o) == vec![lock(Health::Up); 3]))
+        .unwrap());
+    // The disk fails: each node finds it at its next check and tells the others.
+    sim.disk.failing = true;
+    assert!(sim
+        .run_until(seconds(70), |s| (0..3)
+            .all(|o| locks(s, o) == vec![lock(Health::Down); 3]))
+        .unwrap());
+    sim.disk.failing = false;
+    // n3 halts: not known any more.
+    sim.halt_node(NodeId(2), false).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    assert_eq!(locks(&sim, 0)[2], lock(Health::Unknown));
+    assert_eq!(locks(&sim, 1)[2], lock(Health::Unknown));
+    // Without a cluster lock, no node shows one.
+    let sim = cluster(Options::new(3, 22), &[]);
+    assert_eq!(locks(&sim, 0), vec![None; 3]);
 }
 
 #[test]

@@ -1660,7 +1660,7 @@ impl ModelBuilder<'_> {
         )?;
         self.add(hosted);
 
-        self.quorum_device(&cluster_name)?;
+        self.quorum_devices(&cluster_name)?;
 
         let mut node_paths = HashMap::new();
         for node in &s.nodes {
@@ -2098,38 +2098,72 @@ impl ModelBuilder<'_> {
         Ok(())
     }
 
-    fn quorum_device(&mut self, cluster_name: &str) -> Result<(), OperationError> {
+    /// HP_SGQuorumDevice: the cluster lock as each node sees it (the observer's own view,
+    /// the others' as their heartbeats last told it).
+    fn quorum_devices(&mut self, cluster_name: &str) -> Result<(), OperationError> {
         let s = self.snapshot;
-        let observer = s.node_name(s.observer).to_owned();
-        let (kind, name, addresses, status, state, refused) = match &s.lock {
-            LockRow::None => return Ok(()),
-            LockRow::QuorumServer {
-                host,
-                status,
-                refusal,
-            } => (
-                "quorum_server",
-                host.clone(),
-                vec![host.clone()],
-                *status,
-                Some(cimguard_cluster::status::quorum_server_state(
-                    *status, *refusal,
-                )),
-                refusal.is_some(),
-            ),
-            LockRow::LockLun { device, status } => (
-                "lock_lun",
-                device
-                    .as_ref()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default(),
-                Vec::new(),
-                *status,
-                None,
-                false,
-            ),
-        };
-        let status = status.as_str();
+        for node in &s.nodes {
+            let Some(lock) = &node.lock else {
+                continue;
+            };
+            let observer = node.id == s.observer;
+            let (kind, name, addresses, status, state, refused) = match &s.lock {
+                LockRow::None => return Ok(()),
+                LockRow::QuorumServer {
+                    host,
+                    status,
+                    refusal,
+                } => {
+                    let (status, refusal) = if observer {
+                        (*status, *refusal)
+                    } else {
+                        (lock.status, lock.refusal)
+                    };
+                    (
+                        "quorum_server",
+                        host.clone(),
+                        vec![host.clone()],
+                        status,
+                        Some(cimguard_cluster::status::quorum_server_state(
+                            status, refusal,
+                        )),
+                        refusal.is_some(),
+                    )
+                }
+                LockRow::LockLun { .. } => (
+                    "lock_lun",
+                    lock.device
+                        .as_ref()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_default(),
+                    Vec::new(),
+                    lock.status,
+                    None,
+                    false,
+                ),
+            };
+            self.quorum_device(
+                cluster_name,
+                &node.name,
+                (kind, &name, &addresses),
+                status.as_str(),
+                state,
+                refused,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// One HP_SGQuorumDevice: the lock of `kind` named `name` as node `node` sees it.
+    fn quorum_device(
+        &mut self,
+        cluster_name: &str,
+        node: &str,
+        (kind, name, addresses): (&str, &str, &[String]),
+        status: &str,
+        state: Option<&str>,
+        refused: bool,
+    ) -> Result<(), OperationError> {
         // A quorum server that refuses this node answers (up) but is no tie-breaker for it.
         let (device_enabled, device_operational): (u16, &[u16]) = match status {
             "up" if refused => (2, &[6]),
@@ -2142,13 +2176,13 @@ impl ModelBuilder<'_> {
             vec![
                 (
                     "InstanceID",
-                    Some(string(quorum_device_id(cluster_name, &observer))),
+                    Some(string(quorum_device_id(cluster_name, node))),
                 ),
-                ("Name", Some(string(&name))),
-                ("ElementName", Some(string(&name))),
+                ("Name", Some(string(name))),
+                ("ElementName", Some(string(name))),
                 ("DeviceType", Some(string(kind))),
-                ("NodeName", Some(string(&observer))),
-                ("Addresses", Some(strings(&addresses))),
+                ("NodeName", Some(string(node))),
+                ("Addresses", Some(strings(addresses))),
                 ("DeviceStatus", Some(string(status))),
                 ("DeviceState", state.map(string)),
                 ("EnabledState", Some(Value::Uint16(device_enabled))),
@@ -2632,6 +2666,69 @@ pub(crate) mod tests {
             of("dbpkg:db_monitor"),
             (Some(Value::Boolean(false)), Some(Value::Uint32(0)))
         );
+    }
+
+    /// HP_SGQuorumDevice: the lock LUN as every node sees it, served by any node's agent
+    /// (each node's path; the others' health as their heartbeats told it).
+    #[test]
+    fn the_quorum_device_is_shown_as_every_node_sees_it() {
+        use cimguard_cluster::core::Tiebreaker;
+        use cimguard_cluster::sim::{Options, Simulation};
+        let mut options = Options::new(3, 12);
+        options.tiebreaker = Tiebreaker::LockLun;
+        options.packages = vec![
+            "package_name dbpkg\nnode_name n1\nservice_name db_monitor\n\
+                                 service_cmd \"sleep 1000\"\n"
+                .into(),
+        ];
+        let mut sim = Simulation::new(options);
+        sim.start_all();
+        let up = sim
+            .run_until(Duration::from_secs(150), |s| {
+                s.formed(NodeSet::first(3))
+                    && s.status(NodeId(0)).is_some_and(|status| {
+                        status
+                            .nodes
+                            .iter()
+                            .all(|n| n.lock.as_ref().is_some_and(|l| l.status.as_str() == "up"))
+                    })
+            })
+            .expect("the simulation runs");
+        assert!(up, "the lock LUN was not seen up by every node");
+        let source = Arc::new(Simulated::of(sim.status(NodeId(0)).unwrap()));
+        let (_, provider, _) = serving(source);
+        let mut devices: Vec<(Value, Value, Value, Value)> = provider
+            .enumerate(&context(Role::Monitor), &Name::new("HP_SGQuorumDevice"))
+            .expect("the devices")
+            .map(|found| {
+                let (_, instance) = found.expect("a device");
+                let value = |name| {
+                    instance
+                        .value(name)
+                        .cloned()
+                        .unwrap_or(Value::Boolean(false))
+                };
+                (
+                    value("NodeName"),
+                    value("Name"),
+                    value("DeviceStatus"),
+                    value("InstanceID"),
+                )
+            })
+            .collect();
+        devices.sort_by_key(|d| format!("{:?}", d.0));
+        let expected: Vec<(Value, Value, Value, Value)> = ["n1", "n2", "n3"]
+            .iter()
+            .map(|node| {
+                (
+                    string(*node),
+                    string("/dev/sdlock"),
+                    string("up"),
+                    string(quorum_device_id("simulated", node)),
+                )
+            })
+            .collect();
+        assert_eq!(devices, expected);
     }
 
     #[test]

@@ -8,7 +8,9 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use cimguard_cluster::core::QuorumServerRefusal as Refusal;
 use cimguard_cluster::runtime::daemon::{FileText, Reply, Request};
+use cimguard_cluster::status::Health;
 use cimguard_tests::agent::binary;
 use cimguard_tests::cluster::TestCluster;
 
@@ -167,6 +169,38 @@ fn a_node_missing_from_the_authorization_file_sees_access_denied() {
         quorum_server_lines(c, 2) == Some(("up".into(), "access denied".into()))
             && quorum_server_lines(c, 1) == Some(("up".into(), "running".into()))
     });
+    // Each node shows the other's view too (cmviewcl -v: under each node), as told in its
+    // heartbeats.
+    let seen = |c: &TestCluster, observer: usize| -> Option<Vec<(Health, Option<Refusal>)>> {
+        let status = c.status(observer).ok()?;
+        status
+            .cluster
+            .nodes
+            .iter()
+            .map(|n| n.lock.as_ref().map(|l| (l.status, l.refusal)))
+            .collect()
+    };
+    let expected = vec![
+        (Health::Up, None),
+        (Health::Up, Some(Refusal::AccessDenied)),
+    ];
+    cluster.wait_for(BOUND, "both nodes show both views", |c| {
+        seen(c, 1).as_ref() == Some(&expected) && seen(c, 2).as_ref() == Some(&expected)
+    });
+    let verbose = cimguard_cluster::view::table(
+        &cluster.status(1).unwrap().cluster,
+        &cimguard_cluster::view::Selection {
+            verbose: true,
+            ..Default::default()
+        },
+    );
+    let blocks: Vec<&str> = verbose
+        .lines()
+        .filter(|l| l.trim_start().starts_with("10.90.0.100"))
+        .collect();
+    assert_eq!(blocks.len(), 2, "{verbose}");
+    assert!(blocks[0].ends_with("running"), "{verbose}");
+    assert!(blocks[1].ends_with("access denied"), "{verbose}");
 }
 
 #[test]

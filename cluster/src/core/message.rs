@@ -454,6 +454,11 @@ pub struct Heartbeat {
     pub executed: (u64, u64),
     /// Whether the sender is halting (cmhaltnode, or cmhaltcl for the whole cluster).
     pub leaving: Leaving,
+    /// The cluster lock as the sender sees it: its lock LUN's health, or whether the quorum
+    /// server answers its polls (unknown before it knows, and with no lock).
+    pub lock: crate::status::Health,
+    /// Why the quorum server refused the sender's connection at its last poll, if it did.
+    pub lock_refusal: Option<super::QuorumServerRefusal>,
 }
 
 /// A node halting gracefully.

@@ -26,9 +26,9 @@ use crate::packages::{
     PackageId, Refusal, ResourceError, ResourceValue, Script, ScriptOutcome, SubnetState,
 };
 use crate::status::{
-    ClusterCondition, ClusterStatus, Health, InterfaceRow, LockRow, NodeCondition, NodeRow,
-    NodeState, NodeStatus, Notice, NoticeRef, PackageCondition, ServiceCondition, Snapshot,
-    SubnetRow, Summary, SwitchingCondition,
+    ClusterCondition, ClusterStatus, Health, InterfaceRow, LockRow, NodeCondition, NodeLock,
+    NodeRow, NodeState, NodeStatus, Notice, NoticeRef, PackageCondition, ServiceCondition,
+    Snapshot, SubnetRow, Summary, SwitchingCondition,
 };
 use crate::timing::Timing;
 
@@ -3650,6 +3650,7 @@ impl Node {
         self.switching_sent = self.packages.switching_version();
         let switching = self.packages.switching();
         let switching_version = self.packages.switching_version();
+        let lock = self.own_lock_health();
         for index in 0..self.settings.nodes {
             let to = NodeId(index as u32);
             if to == self.settings.me || only.is_some_and(|only| only != to) {
@@ -3698,6 +3699,8 @@ impl Node {
                 switching_version,
                 executed: self.packages.executed(),
                 leaving: self.leaving,
+                lock,
+                lock_refusal: self.quorum_server.refusal,
             };
             self.send(to, &Message::Heartbeat(heartbeat));
         }
@@ -5862,6 +5865,56 @@ impl Node {
         }
     }
 
+    /// The cluster lock as this node sees it: its lock LUN's health, or whether the quorum
+    /// server answers its polls (one that answers with a refusal is up); unknown before the
+    /// first read or poll, and with no lock.
+    fn own_lock_health(&self) -> Health {
+        match &self.settings.config.lock {
+            ClusterLock::None => Health::Unknown,
+            ClusterLock::QuorumServer { .. } => match (
+                self.quorum_server.next_ping,
+                self.quorum_server.reachable,
+                self.quorum_server.refusal,
+            ) {
+                (None, _, _) => Health::Unknown,
+                (Some(_), true, _) | (Some(_), false, Some(_)) => Health::Up,
+                (Some(_), false, None) => Health::Down,
+            },
+            ClusterLock::LockLun => self.lock_lun,
+        }
+    }
+
+    /// The cluster lock as `node` sees it ([`NodeLock`]): this node's own, a member's from
+    /// its last heartbeat in this membership, unknown for the others (not heard as members).
+    fn node_lock(&self, node: NodeId, up: NodeSet) -> Option<NodeLock> {
+        let device = match &self.settings.config.lock {
+            ClusterLock::None => return None,
+            ClusterLock::QuorumServer { .. } => None,
+            ClusterLock::LockLun => self
+                .settings
+                .config
+                .nodes
+                .get(node.index())
+                .and_then(|n| n.lock_lun.clone()),
+        };
+        let (status, refusal) = if node == self.settings.me {
+            (self.own_lock_health(), self.quorum_server.refusal)
+        } else if up.contains(node) {
+            self.peers[node.index()]
+                .heartbeat
+                .as_ref()
+                .filter(|h| h.epoch == self.view.epoch)
+                .map_or((Health::Unknown, None), |h| (h.lock, h.lock_refusal))
+        } else {
+            (Health::Unknown, None)
+        };
+        Some(NodeLock {
+            device,
+            status,
+            refusal,
+        })
+    }
+
     /// A node's status and state as this node knows them.
     fn node_condition(&self, node: NodeId) -> NodeCondition {
         let me = self.settings.me;
@@ -6042,6 +6095,7 @@ impl Node {
                     },
                     interfaces,
                     subnets,
+                    lock: self.node_lock(node, up),
                 }
             })
             .collect();
@@ -6114,16 +6168,7 @@ impl Node {
             ClusterLock::None => LockRow::None,
             ClusterLock::QuorumServer { host, .. } => LockRow::QuorumServer {
                 host: host.clone(),
-                status: match (
-                    self.quorum_server.next_ping,
-                    self.quorum_server.reachable,
-                    self.quorum_server.refusal,
-                ) {
-                    (None, _, _) => Health::Unknown,
-                    // It answers (with a refusal): up, in the state the refusal says.
-                    (Some(_), true, _) | (Some(_), false, Some(_)) => Health::Up,
-                    (Some(_), false, None) => Health::Down,
-                },
+                status: self.own_lock_health(),
                 refusal: self.quorum_server.refusal,
             },
             ClusterLock::LockLun => LockRow::LockLun {
@@ -6131,7 +6176,7 @@ impl Node {
                     .nodes
                     .get(me.index())
                     .and_then(|n| n.lock_lun.clone()),
-                status: self.lock_lun,
+                status: self.own_lock_health(),
             },
         };
         let ok = nodes.iter().all(|n| n.summary == Summary::Ok)

@@ -159,6 +159,8 @@ mod tests {
             switching_version: (0, 0),
             executed: (0, 0),
             leaving: Leaving::No,
+            lock: crate::status::Health::Unknown,
+            lock_refusal: None,
         }))
     }
 
