@@ -1291,11 +1291,24 @@ pub(crate) fn package_rows(
                             }
                         })
                         .collect();
+                    // A multi-node instance that never ran on an up node and cannot start
+                    // there (AUTO_RUN or its node switching disabled, a dependency unmet)
+                    // is blocked; one that ran and was halted is halted.
                     let mut instance_condition = PackageCondition::of(instance);
+                    let dependencies_met = def.dependencies.iter().all(|d| {
+                        let other = table.package(d.package);
+                        crate::packages::placement::dependency_holds(
+                            d,
+                            node,
+                            other.nodes_where(InstanceState::counts_as_up),
+                            other.nodes_where(InstanceState::occupies),
+                        )
+                    });
                     if def.kind != PackageType::Failover
                         && instance.is_none()
                         && up.contains(node)
-                        && (!state.auto_run || !state.switching.contains(node))
+                        && !state.ran.contains(node)
+                        && (!state.auto_run || !state.switching.contains(node) || !dependencies_met)
                     {
                         instance_condition.state = PackageState::Blocked;
                     }

@@ -766,6 +766,89 @@ fn a_multi_node_package_that_may_not_run_on_a_node_shows_blocked_there() {
         .contains("package:monpkg|node:n2|package_state=blocked\n"));
 }
 
+/// A multi-node instance that ran and was halted shows halted, not blocked (blocked is for
+/// one that never ran there); one whose dependency is unmet and never ran shows blocked
+/// though AUTO_RUN is on.
+#[test]
+fn a_multi_node_instance_that_ran_and_was_halted_shows_halted() {
+    let mut options = Options::new(3, 34);
+    options.packages = vec![
+        package(
+            "monpkg",
+            &[1, 2, 3],
+            "package_type multi_node\nservice_name m\nservice_cmd /bin/m\n",
+        ),
+        package(
+            "needy",
+            &[1, 2, 3],
+            "package_type multi_node\nauto_run yes\n\
+             dependency_name need\ndependency_condition absent = up\n\
+             dependency_location same_node\n",
+        ),
+        package("absent", &[1], "auto_run no\n"),
+    ];
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.running_on("monpkg") == set(&[0, 1, 2]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let states = |sim: &Simulation, observer: u32, package: &str| -> Vec<PackageState> {
+        status(sim, observer)
+            .packages
+            .iter()
+            .find(|p| p.name == package)
+            .expect("the package")
+            .nodes
+            .iter()
+            .map(|row| row.instance.state)
+            .collect()
+    };
+    assert_eq!(states(&sim, 0, "needy"), vec![PackageState::Blocked; 3]);
+    let monpkg = sim.package("monpkg");
+    sim.command(
+        NodeId(0),
+        Command::Halt {
+            package: monpkg,
+            node: Some(NodeId(1)),
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("monpkg") == set(&[0, 2]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    assert_eq!(
+        states(&sim, 0, "monpkg"),
+        vec![
+            PackageState::Running,
+            PackageState::Halted,
+            PackageState::Running
+        ]
+    );
+    sim.command(
+        NodeId(0),
+        Command::Halt {
+            package: monpkg,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("monpkg").is_empty())
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    // Every node's copy agrees.
+    for observer in 0..3 {
+        assert_eq!(
+            states(&sim, observer, "monpkg"),
+            vec![PackageState::Halted; 3],
+            "n{}",
+            observer + 1
+        );
+    }
+}
+
 #[test]
 fn a_node_out_of_the_cluster_shows_its_packages_unknown() {
     let mut sim = cluster(

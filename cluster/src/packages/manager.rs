@@ -314,6 +314,8 @@ pub struct Switching {
     pub detached: NodeSet,
     /// The nodes whose failure disabled switching once already.
     pub failures_noted: NodeSet,
+    /// The nodes a multi-node package has run on since the cluster started.
+    pub ran: NodeSet,
 }
 
 /// One instance on this node.
@@ -1079,6 +1081,7 @@ impl Manager {
                     maintenance_node: state.maintenance_node,
                     detached: state.detached,
                     failures_noted: state.failures_noted,
+                    ran: state.ran,
                 }
             })
             .collect()
@@ -1245,6 +1248,7 @@ impl Manager {
                 state.maintenance_node = entry.maintenance_node;
                 state.detached = entry.detached;
                 state.failures_noted = entry.failures_noted;
+                state.ran = entry.ran;
             }
         }
         self.refix();
@@ -2384,6 +2388,7 @@ impl Manager {
         self.record_detachments(detaching);
         self.tell_failovers();
         self.disable_failed_nodes();
+        self.note_ran();
         self.resend(now);
         let table = self.planning_table();
         let decisions = decide(&Inputs {
@@ -2457,6 +2462,27 @@ impl Manager {
             }
             if detached != state.detached {
                 state.detached = detached;
+                changed = true;
+            }
+        }
+        if changed {
+            self.switching_version = (self.epoch, self.switching_version.1 + 1);
+        }
+    }
+
+    /// Notes the nodes where multi-node packages run (for the instances' blocked or halted
+    /// state once they stop), in the switching table that every member keeps.
+    fn note_ran(&mut self) {
+        let mut changed = false;
+        for id in self.catalog.ids() {
+            if self.catalog.package(id).kind == PackageType::Failover {
+                continue;
+            }
+            let state = self.table.package_mut(id);
+            let running = state.nodes_where(|s| s == InstanceState::Running);
+            let ran = NodeSet(state.ran.0 | running.0);
+            if ran != state.ran {
+                state.ran = ran;
                 changed = true;
             }
         }
