@@ -422,7 +422,8 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
 }
 
 /// How long cmrunpkg gives a package again whose dependencies the package coordinator does not
-/// see met yet, when the command itself has just run packages before it.
+/// see met yet, when the command itself has just run packages before it (and cmhaltpkg one
+/// whose dependents it does not see halted yet).
 const DEPENDENCIES_SEEN_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// cmrunpkg for package `name`: what -v prints, or why it did not run (naming it). `after`:
@@ -683,9 +684,42 @@ fn halt_one(
         // package command on a node out of the cluster (whose view is a member's).
         return Ok(false);
     }
-    call_package(client, snapshot, name, "RequestStateChange", params)?;
+    request_halt(client, snapshot, name, &params, halted_one)?;
     wait_for_package(client, row, Goal::Halt(node.cloned()))?;
     Ok(true)
+}
+
+/// Asks for package `name` to halt (`params`). A dependent this command just halted
+/// (`after`) is down as this node sees it; the package coordinator hears it with the next
+/// report, and until then refuses the halt: it is given again for a while, as long as that
+/// is the refusal (as cmrunpkg gives a dependent again, [`request_run`]).
+fn request_halt(
+    client: &Client,
+    snapshot: &Snapshot,
+    name: &str,
+    params: &[(&'static str, Value)],
+    after: bool,
+) -> Result<(), String> {
+    let deadline = Instant::now() + DEPENDENCIES_SEEN_WAIT;
+    loop {
+        match call_package(
+            client,
+            snapshot,
+            name,
+            "RequestStateChange",
+            params.to_vec(),
+        ) {
+            Err(error)
+                if after
+                    && error.contains("packages that depend on")
+                    && error.contains("are running")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The named packages in the order cmhaltpkg halts them: every package after the named
