@@ -622,20 +622,20 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
         }
     }
     // Each halt is waited for before the next, dependents before what they depend on.
-    let mut halted_one = false;
+    let mut halted: Vec<&str> = Vec::new();
     for name in halt_order(&snapshot, &cli.packages) {
         if failed.contains(&name) {
             continue;
         }
         // Halted already as a dependent only of a package named before this one, never of
         // this package's own instance on another -n.
-        let cascade = halted_one;
+        let before = halted.clone();
         // Each -n in turn (a multi-node package's instances), or the package as a whole.
         for node in each_node(&cli.nodes) {
-            match halt_one(&client, &snapshot, node, name, cascade) {
+            match halt_one(&client, &snapshot, node, name, &before, &mut each.errors) {
                 Ok(false) => {}
                 Ok(true) => {
-                    halted_one = true;
+                    halted.push(name);
                     if cli.verbose {
                         each.out.push_str(&match node {
                             Some(node) => format!("cmhaltpkg: package {name} halted on {node}\n"),
@@ -661,14 +661,19 @@ fn each_node(nodes: &[String]) -> Vec<Option<&String>> {
 }
 
 /// Halts package `name` (with cmhaltpkg's -n) and waits for the end: true if it was halted,
-/// false if it was halted already as a dependent of one halted before it.
+/// false if it was halted already as a dependent of one halted before it (`halted`: the
+/// packages this command halted before it). A halt carried out whose switching change not
+/// every member confirmed is waited for too, and what the cluster said of it is told in
+/// `warnings`.
 fn halt_one(
     client: &Client,
     snapshot: &Snapshot,
     node: Option<&String>,
     name: &str,
-    halted_one: bool,
+    halted: &[&str],
+    warnings: &mut Vec<String>,
 ) -> Result<bool, String> {
+    let halted_one = !halted.is_empty();
     let mut params = vec![("RequestedState", Value::Uint16(3))];
     if let Some(node) = node {
         params.push(("NodeName", Value::String(node.clone())));
@@ -684,22 +689,38 @@ fn halt_one(
         // package command on a node out of the cluster (whose view is a member's).
         return Ok(false);
     }
-    request_halt(client, snapshot, name, &params, halted_one)?;
+    if let Some(warning) = request_halt(client, snapshot, name, &params, halted)? {
+        warnings.push(warning);
+    }
     wait_for_package(client, row, Goal::Halt(node.cloned()))?;
     Ok(true)
 }
 
-/// Asks for package `name` to halt (`params`). A dependent this command just halted
-/// (`after`) is down as this node sees it; the package coordinator hears it with the next
+/// Whether a refusal is the cluster's word that a change was made but not every member
+/// confirmed it yet ([`cimguard_cluster::packages::Refusal::Unconfirmed`]).
+fn unconfirmed(error: &str) -> bool {
+    error.contains("the change was made on the package coordinator")
+}
+
+/// The packages a "packages that depend on X are running: halt A, B first" refusal names.
+fn running_dependents(error: &str) -> Option<Vec<&str>> {
+    let (_, rest) = error.split_once("are running: halt ")?;
+    let (list, _) = rest.rsplit_once(" first")?;
+    Some(list.split(", ").collect())
+}
+
+/// Asks for package `name` to halt (`params`). A dependent this command just halted (one of
+/// `halted`) is down as this node sees it; the package coordinator hears it with the next
 /// report, and until then refuses the halt: it is given again for a while, as long as that
-/// is the refusal (as cmrunpkg gives a dependent again, [`request_run`]).
+/// is the refusal and names only such dependents (as cmrunpkg gives a dependent again,
+/// [`request_run`]). Some(warning): carried out, not confirmed by every member.
 fn request_halt(
     client: &Client,
     snapshot: &Snapshot,
     name: &str,
     params: &[(&'static str, Value)],
-    after: bool,
-) -> Result<(), String> {
+    halted: &[&str],
+) -> Result<Option<String>, String> {
     let deadline = Instant::now() + DEPENDENCIES_SEEN_WAIT;
     loop {
         match call_package(
@@ -709,15 +730,16 @@ fn request_halt(
             "RequestStateChange",
             params.to_vec(),
         ) {
+            Err(error) if unconfirmed(&error) => return Ok(Some(error)),
             Err(error)
-                if after
-                    && error.contains("packages that depend on")
-                    && error.contains("are running")
+                if running_dependents(&error)
+                    .is_some_and(|d| d.iter().all(|d| halted.contains(d)))
                     && Instant::now() < deadline =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(250));
             }
-            other => return other,
+            Err(error) => return Err(error),
+            Ok(()) => return Ok(None),
         }
     }
 }

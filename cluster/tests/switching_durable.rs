@@ -210,3 +210,34 @@ fn a_new_coordinator_adopts_a_members_newer_copy_before_it_changes_the_table() {
     let version = manager.switching_version();
     assert!(version > (1, 4), "{version:?} does not outrank n3's copy");
 }
+
+/// The same where the change n3 alone holds is the maintenance mode of the package that ran
+/// on the failed coordinator: n2's own copy has it off, n3's on; the mode ends with its node
+/// all the same once n2 adopts n3's copy.
+#[test]
+fn maintenance_of_a_package_on_the_failed_node_ends_in_an_adopted_copy() {
+    let sim = formed(3, &["pkgA", "pkgM"]);
+    let catalog = std::sync::Arc::new(sim.catalog().clone());
+    let m = sim.package("pkgM");
+    let (n1, n2, n3) = (NodeId(0), NodeId(1), NodeId(2));
+    let now = Instant::from_nanos(1_000_000_000);
+    let mut manager = Manager::new(n2, catalog);
+    manager.on_membership(1, NodeSet::first(3), NodeSet::EMPTY, NodeSet::EMPTY);
+    manager.on_report(n1, &[(m, InstanceState::Running)], (0, 0), &[], &[]);
+    let mut switching = manager.switching();
+    switching[m.index()].auto_run = false;
+    manager.on_switching((1, 3), &switching);
+    // n1 put pkgM in maintenance mode; only n3 holds that copy.
+    let mut newer = switching.clone();
+    newer[m.index()].maintenance = true;
+    manager.on_membership(2, set(&[1, 2]), set(&[0]), NodeSet::EMPTY);
+    manager.on_report(n3, &[], (0, 0), &[], &[]);
+    manager.on_switching((1, 4), &newer);
+    manager.coordinate(now, set(&[1, 2]), NodeSet::EMPTY);
+    assert!(
+        !manager.table().package(m).maintenance,
+        "still in maintenance"
+    );
+    assert!(!manager.table().package(m).auto_run);
+    assert!(manager.switching_version() > (1, 4));
+}

@@ -550,3 +550,47 @@ fn a_node_killed_while_its_package_starts_leaves_the_package_running_once() {
     // n1's start never finished: its service never ran there.
     assert_eq!(pid(&cluster.dir(1)), None);
 }
+
+/// A lone member (a one-node cluster) holds a switching change as soon as it makes it:
+/// cmmodpkg -d and -e are answered at once, carried out (not given up on after the
+/// daemon's wait for an answer as "may or may not have been carried out").
+#[test]
+fn cmmodpkg_on_a_lone_member_is_answered_at_once() {
+    let mut cluster = TestCluster::configure(1, MEMBER_TIMEOUT, "");
+    cluster.add_package(
+        "pkgA",
+        &format!("package_name pkgA\nnode_name n1\nauto_run yes\n{SERVICE}"),
+    );
+    cluster.start_all();
+    cluster.wait_for(BOUND, "pkgA runs on n1", |c| {
+        c.owners(1, "pkgA") == Some(names(&["n1"]))
+    });
+    let auto_run = |c: &TestCluster| {
+        c.status(1).ok().and_then(|s| {
+            s.cluster
+                .packages
+                .iter()
+                .find(|p| p.name == "pkgA")
+                .map(|p| p.auto_run)
+        })
+    };
+    for enable in [false, true, false] {
+        let request = if enable {
+            Request::EnablePackage {
+                package: "pkgA".into(),
+                node: None,
+            }
+        } else {
+            Request::DisablePackage {
+                package: "pkgA".into(),
+                node: None,
+            }
+        };
+        assert_eq!(
+            cluster.request(1, &request),
+            Ok(Reply::Done),
+            "enable {enable}"
+        );
+        assert_eq!(auto_run(&cluster), Some(enable));
+    }
+}

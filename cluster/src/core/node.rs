@@ -1040,7 +1040,10 @@ impl Node {
                 let detached = self.detached_targets(&command);
                 let before = self.packages.switching_version();
                 self.packages.apply_command(now, members, &command)?;
-                let switching = Some(self.packages.switching_version()).filter(|v| *v != before);
+                // Held only while a member lacks the change: the answer must come later than
+                // this call, once the daemon waits for it, never within it.
+                let switching = Some(self.packages.switching_version())
+                    .filter(|v| *v != before && !self.lacking_switching(*v).is_empty());
                 if detached.is_empty() && switching.is_none() {
                     Taken::Done
                 } else {
@@ -3320,7 +3323,6 @@ impl Node {
             switching,
             deadline: now + wait,
         });
-        self.release_held();
     }
 
     /// The members that have not reported (in this membership) a copy of the switching
@@ -4407,7 +4409,8 @@ impl Node {
         let before = self.packages.switching_version();
         match self.packages.apply_command(now, members, &command) {
             Ok(()) => {
-                let switching = Some(self.packages.switching_version()).filter(|v| *v != before);
+                let switching = Some(self.packages.switching_version())
+                    .filter(|v| *v != before && !self.lacking_switching(*v).is_empty());
                 if detached.is_empty() && switching.is_none() {
                     self.answer(from, serial, None);
                 } else {

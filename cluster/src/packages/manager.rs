@@ -648,8 +648,9 @@ struct Gone {
     failed: NodeSet,
     /// Of them, those last heard ready to leave with their packages detached.
     detached_leavers: NodeSet,
-    /// The packages whose maintenance mode ended with their node.
-    maintenance_ended: BTreeSet<PackageId>,
+    /// The packages whose active instance was on a node gone: their maintenance mode ends
+    /// with that node (in whichever copy of the switching table is adopted).
+    vacated: BTreeSet<PackageId>,
 }
 
 /// Failing, fail_wait, failed or halt_aborted: the states a failure leads to.
@@ -1279,10 +1280,12 @@ impl Manager {
             }
             let occupied = state.instances.values().any(|s| s.occupies());
             let ended = state.maintenance
-                && (gone.maintenance_ended.contains(&id)
-                    || state.maintenance_node.is_some_and(|n| {
-                        (!members.contains(n) || gone.failed.contains(n)) && !occupied
-                    }));
+                && match state.maintenance_node {
+                    // A running package's maintenance, where it ran.
+                    None => gone.vacated.contains(&id),
+                    // A down package's, for a node gone.
+                    Some(n) => (!members.contains(n) || gone.failed.contains(n)) && !occupied,
+                };
             if ended {
                 state.maintenance = false;
                 state.maintenance_node = None;
@@ -1471,14 +1474,14 @@ impl Manager {
                     && coordinator
                 {
                     self.failed_over.insert(id, Some(node));
+                    if let Some(gone) = &mut self.gone {
+                        gone.vacated.insert(id);
+                    }
                     // Maintenance mode ends when its node halts or fails.
                     if state.maintenance {
                         state.maintenance = false;
                         state.maintenance_node = None;
                         self.unstamped = true;
-                        if let Some(gone) = &mut self.gone {
-                            gone.maintenance_ended.insert(id);
-                        }
                     }
                 }
             }

@@ -1504,6 +1504,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         monitor,
         subnets: BTreeMap::new(),
         awaiting: Vec::new(),
+        early_answers: VecDeque::new(),
         notice_waiters: Vec::new(),
         change_waiters: Vec::new(),
         shown: Shown::default(),
@@ -2129,6 +2130,9 @@ pub const PREVIEW_COMMANDS_MAX: usize = 300 * 16;
 /// How long an admin request forwarded to the package coordinator waits for its answer.
 const ANSWER_WAIT: Duration = Duration::from_secs(10);
 
+/// Answers kept that came before their request waited for them.
+const EARLY_ANSWERS_MAX: usize = 16;
+
 /// How long a change of the shared map the coordinator took waits, before it is answered,
 /// for this node's copy to show it.
 const SHARE_SHOWN_WAIT: Duration = Duration::from_secs(2);
@@ -2189,6 +2193,9 @@ struct Driver {
     subnets: BTreeMap<IpAddr, SubnetState>,
     /// Admin requests waiting for the package coordinator's answer.
     awaiting: Vec<Awaiting>,
+    /// Answers that came before their request waited for them (the core answered while the
+    /// request was still being taken), newest last: taken when it starts waiting.
+    early_answers: VecDeque<(u64, Option<String>)>,
     /// Notices requests waiting for a notice.
     notice_waiters: Vec<NoticeWaiter>,
     /// Status-change requests waiting for a change.
@@ -2369,6 +2376,11 @@ impl Driver {
                             coordinator,
                             applied_halted,
                         });
+                        if let Some(at) = self.early_answers.iter().position(|(s, _)| *s == serial)
+                        {
+                            let (_, refusal) = self.early_answers.remove(at).unwrap_or_default();
+                            self.answered(serial, refusal);
+                        }
                     }
                     Answer::OnChange { after, until } => {
                         self.change_waiters.push(ChangeWaiter {
@@ -2915,6 +2927,11 @@ impl Driver {
             .iter()
             .position(|a| a.serial == serial && !a.taken)
         else {
+            // Perhaps before its request waits for it: kept a while (bounded).
+            if self.early_answers.len() == EARLY_ANSWERS_MAX {
+                self.early_answers.pop_front();
+            }
+            self.early_answers.push_back((serial, refusal));
             return;
         };
         if refusal.is_none() {
