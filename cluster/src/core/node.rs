@@ -3323,6 +3323,12 @@ impl Node {
             switching,
             deadline: now + wait,
         });
+        // The members take a switching change with this heartbeat and confirm it at once
+        // (rather than with the next ones, a quarter interval apart): the command's answer
+        // waits for them.
+        if switching.is_some() && self.phase == Phase::Running {
+            self.send_heartbeats(now);
+        }
     }
 
     /// The members that have not reported (in this membership) a copy of the switching
@@ -3769,6 +3775,7 @@ impl Node {
         let same_view = self.view.epoch != Epoch::NONE
             && heartbeat.epoch == self.view.epoch
             && self.view.has(from, incarnation);
+        let mut adopted = false;
         if same_view {
             self.packages.on_report(
                 from,
@@ -3777,8 +3784,10 @@ impl Node {
                 &heartbeat.restarts,
                 &heartbeat.resources,
             );
+            let before = self.packages.switching_version();
             self.packages
                 .on_switching(heartbeat.switching_version, &heartbeat.switching);
+            adopted = self.packages.switching_version() != before;
         }
         self.round_max = self.round_max.max(heartbeat.epoch.round());
         let member = self.view.has(from, incarnation);
@@ -3798,10 +3807,12 @@ impl Node {
         // A member whose fence wait is over answers the package coordinator's heartbeat at
         // once: the coordinator takes over only on an echo of a send time after the wait's
         // end, which the next periodic heartbeat would bring up to an interval later.
+        // So does a member that took a newer switching table from the coordinator: the
+        // coordinator holds the command's answer until every member has it.
         if same_view
             && self.view.coordinator() == Some(from)
             && from != me
-            && self.fence_waits.iter().any(|(_, _, at)| now >= *at)
+            && (adopted || self.fence_waits.iter().any(|(_, _, at)| now >= *at))
         {
             self.send_heartbeats_to(now, Some(from));
         }
