@@ -490,6 +490,20 @@ fn request_run(
     params: &[(&'static str, Value)],
     after: bool,
 ) -> Result<(), String> {
+    request_while(client, snapshot, name, params, |error| {
+        after && error.contains("dependencies") && error.contains("are not met")
+    })
+}
+
+/// Asks for RequestStateChange of package `name` (`params`), and again every quarter second
+/// for up to [`DEPENDENCIES_SEEN_WAIT`] while the refusal is one `again` accepts.
+fn request_while(
+    client: &Client,
+    snapshot: &Snapshot,
+    name: &str,
+    params: &[(&'static str, Value)],
+    again: impl Fn(&str) -> bool,
+) -> Result<(), String> {
     let deadline = Instant::now() + DEPENDENCIES_SEEN_WAIT;
     loop {
         match call_package(
@@ -499,12 +513,7 @@ fn request_run(
             "RequestStateChange",
             params.to_vec(),
         ) {
-            Err(error)
-                if after
-                    && error.contains("dependencies")
-                    && error.contains("are not met")
-                    && Instant::now() < deadline =>
-            {
+            Err(error) if again(&error) && Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(250));
             }
             other => return other,
@@ -721,26 +730,13 @@ fn request_halt(
     params: &[(&'static str, Value)],
     halted: &[&str],
 ) -> Result<Option<String>, String> {
-    let deadline = Instant::now() + DEPENDENCIES_SEEN_WAIT;
-    loop {
-        match call_package(
-            client,
-            snapshot,
-            name,
-            "RequestStateChange",
-            params.to_vec(),
-        ) {
-            Err(error) if unconfirmed(&error) => return Ok(Some(error)),
-            Err(error)
-                if running_dependents(&error)
-                    .is_some_and(|d| d.iter().all(|d| halted.contains(d)))
-                    && Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(250));
-            }
-            Err(error) => return Err(error),
-            Ok(()) => return Ok(None),
-        }
+    let again = |error: &str| {
+        running_dependents(error).is_some_and(|d| d.iter().all(|d| halted.contains(d)))
+    };
+    match request_while(client, snapshot, name, params, again) {
+        Ok(()) => Ok(None),
+        Err(error) if unconfirmed(&error) => Ok(Some(error)),
+        Err(error) => Err(error),
     }
 }
 
