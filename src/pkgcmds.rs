@@ -642,7 +642,9 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
         // Each -n in turn (a multi-node package's instances), or the package as a whole.
         for node in each_node(&cli.nodes) {
             match halt_one(&client, &snapshot, node, name, &before, &mut each.errors) {
-                Ok(false) => {}
+                // Down already (halted by the cluster as a dependent): the coordinator may
+                // not have heard yet either.
+                Ok(false) => halted.push(name),
                 Ok(true) => {
                     halted.push(name);
                     if cli.verbose {

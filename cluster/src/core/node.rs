@@ -3636,7 +3636,10 @@ impl Node {
     fn send_heartbeats_to(&mut self, now: Instant, only: Option<NodeId>) {
         self.heartbeat_sequence += 1;
         let reach = self.reach(now);
-        self.reach_sent = (reach, now);
+        // What every peer has been told: not by a heartbeat to one of them only.
+        if only.is_none() {
+            self.reach_sent = (reach, now);
+        }
         // Members echo while running and while re-forming, so that leases hold through
         // attempts that fail. A member this node reported silent to a coordinator (in its
         // own proposal, or an acceptance that may still be committed) gets no echo until
@@ -3654,8 +3657,10 @@ impl Node {
         let failures: Vec<(PackageId, u64)> =
             self.failures_told.iter().map(|(&p, &n)| (p, n)).collect();
         let resources = self.packages.resource_report();
-        self.report_sent = self.packages.version();
-        self.switching_sent = self.packages.switching_version();
+        if only.is_none() {
+            self.report_sent = self.packages.version();
+            self.switching_sent = self.packages.switching_version();
+        }
         let switching = self.packages.switching();
         let switching_version = self.packages.switching_version();
         let lock = self.own_lock_health();
