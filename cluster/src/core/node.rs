@@ -485,6 +485,9 @@ pub struct Node {
     shared_sent: Option<u64>,
     /// The heartbeat round at which the coordinator next sends its whole copy.
     shared_resend_at: u64,
+    /// The periodic heartbeat rounds sent (one per heartbeat interval, whatever heartbeats
+    /// go out between them): they pace the shared map's whole copies.
+    rounds: u64,
     /// As coordinator: the members whose whole copies it heard in this membership (itself
     /// included). It purges only once every member is in.
     shared_heard: NodeSet,
@@ -652,6 +655,7 @@ impl Node {
             shared: Arc::new(SharedMap::new()),
             shared_sent: None,
             shared_resend_at: SHARED_RESEND_ROUNDS,
+            rounds: 0,
             shared_heard: NodeSet::EMPTY,
             shared_stamp: Version {
                 epoch: Epoch::NONE,
@@ -914,7 +918,7 @@ impl Node {
             // sent a moment ago): again.
             let recent = self
                 .shared_sent
-                .is_some_and(|at| self.heartbeat_sequence < at + SHARED_RESEND_ROUNDS / 6);
+                .is_some_and(|at| self.rounds < at + SHARED_RESEND_ROUNDS / 6);
             if coordinator == Some(from) && !w.heard.contains(me) && !recent {
                 self.send_whole_to(from);
             }
@@ -932,7 +936,7 @@ impl Node {
 
     /// As a member: sends this node's whole copy to the coordinator `to`.
     fn send_whole_to(&mut self, to: NodeId) {
-        self.shared_sent = Some(self.heartbeat_sequence);
+        self.shared_sent = Some(self.rounds);
         let message = Message::Shared {
             entries: self.shared.entries(),
             whole: Some(WholeCopy {
@@ -948,7 +952,7 @@ impl Node {
     fn exchange_shared(&mut self) {
         self.shared_heard = NodeSet::EMPTY;
         self.shared_heard.insert(self.settings.me);
-        self.shared_resend_at = self.heartbeat_sequence + SHARED_RESEND_ROUNDS;
+        self.shared_resend_at = self.rounds + SHARED_RESEND_ROUNDS;
         let coordinator = self.view.coordinator();
         if coordinator == Some(self.settings.me) {
             if !self.shared.is_empty() {
@@ -3516,6 +3520,7 @@ impl Node {
             return;
         }
         if now >= self.next_heartbeat {
+            self.rounds += 1;
             self.send_heartbeats(now);
             self.next_heartbeat = (self.next_heartbeat + timing.heartbeat_interval).max(now);
         } else if self.reach(now) != self.reach_sent.0
@@ -3617,13 +3622,13 @@ impl Node {
         self.send_heartbeats_to(now, None);
         // Now and then the coordinator sends its whole shared map again: a member that
         // missed a change (a lost control frame) catches up without waiting for the next
-        // membership. (The sequence also counts heartbeats sent to one peer only, so it is
-        // compared, not taken modulo.)
-        if self.heartbeat_sequence >= self.shared_resend_at
+        // membership, every SHARED_RESEND_ROUNDS periodic rounds (not heartbeats: those sent
+        // early, for a switching change say, would make it more often).
+        if self.rounds >= self.shared_resend_at
             && self.phase == Phase::Running
             && self.view.coordinator() == Some(self.settings.me)
         {
-            self.shared_resend_at = self.heartbeat_sequence + SHARED_RESEND_ROUNDS;
+            self.shared_resend_at = self.rounds + SHARED_RESEND_ROUNDS;
             self.purge_shared();
             if !self.shared.is_empty() {
                 self.spread_whole();
