@@ -247,19 +247,12 @@ fn packages_block(
 fn node_details(out: &mut String, snapshot: &Snapshot, node: &crate::status::NodeRow) {
     match &snapshot.lock {
         LockRow::None => {}
-        LockRow::QuorumServer {
-            host,
-            status,
-            refusal,
-        } => {
-            // As that node sees it (the observer's own view, the others' as they told it).
-            let (status, refusal) = if node.id == snapshot.observer {
-                (*status, *refusal)
-            } else {
-                node.lock
-                    .as_ref()
-                    .map_or((Health::Unknown, None), |l| (l.status, l.refusal))
-            };
+        LockRow::QuorumServer { host, .. } => {
+            // As that node sees it (the others' as they told it).
+            let (status, refusal) = node
+                .lock
+                .as_ref()
+                .map_or((Health::Unknown, None), |l| (l.status, l.refusal));
             let state = crate::status::quorum_server_state(status, refusal);
             let _ = writeln!(out, "\n  Quorum_Server_Status:");
             let _ = writeln!(out, "  NAME           STATUS       STATE");

@@ -2106,49 +2106,31 @@ impl ModelBuilder<'_> {
             let Some(lock) = &node.lock else {
                 continue;
             };
-            let observer = node.id == s.observer;
-            let (kind, name, addresses, status, state, refused) = match &s.lock {
+            let (kind, name, addresses, state) = match &s.lock {
                 LockRow::None => return Ok(()),
-                LockRow::QuorumServer {
-                    host,
-                    status,
-                    refusal,
-                } => {
-                    let (status, refusal) = if observer {
-                        (*status, *refusal)
-                    } else {
-                        (lock.status, lock.refusal)
-                    };
-                    (
-                        "quorum_server",
-                        host.clone(),
-                        vec![host.clone()],
-                        status,
-                        Some(cimguard_cluster::status::quorum_server_state(
-                            status, refusal,
-                        )),
-                        refusal.is_some(),
-                    )
-                }
+                LockRow::QuorumServer { host, .. } => (
+                    "quorum_server",
+                    host.clone(),
+                    vec![host.clone()],
+                    Some(cimguard_cluster::status::quorum_server_state(
+                        lock.status,
+                        lock.refusal,
+                    )),
+                ),
                 LockRow::LockLun { .. } => (
                     "lock_lun",
-                    lock.device
-                        .as_ref()
-                        .map(|d| d.display().to_string())
-                        .unwrap_or_default(),
+                    cimguard_cluster::status::lun_text(lock.device.as_deref()),
                     Vec::new(),
-                    lock.status,
                     None,
-                    false,
                 ),
             };
             self.quorum_device(
                 cluster_name,
                 &node.name,
                 (kind, &name, &addresses),
-                status.as_str(),
+                lock.status.as_str(),
                 state,
-                refused,
+                lock.refusal.is_some(),
             )?;
         }
         Ok(())

@@ -1044,10 +1044,7 @@ impl Node {
                 let detached = self.detached_targets(&command);
                 let before = self.packages.switching_version();
                 self.packages.apply_command(now, members, &command)?;
-                // Held only while a member lacks the change: the answer must come later than
-                // this call, once the daemon waits for it, never within it.
-                let switching = Some(self.packages.switching_version())
-                    .filter(|v| *v != before && !self.lacking_switching(*v).is_empty());
+                let switching = self.switching_to_hold(before);
                 if detached.is_empty() && switching.is_none() {
                     Taken::Done
                 } else {
@@ -3335,6 +3332,15 @@ impl Node {
         }
     }
 
+    /// The version of the switching table a command just changed from `before`, while a
+    /// member lacks it: the command's answer waits for it. None when the command changed
+    /// none, or every member holds it already (a lone member), so that the answer comes at
+    /// once and never later within the call that took the command.
+    fn switching_to_hold(&self, before: (u64, u64)) -> Option<(u64, u64)> {
+        Some(self.packages.switching_version())
+            .filter(|v| *v != before && !self.lacking_switching(*v).is_empty())
+    }
+
     /// The members that have not reported (in this membership) a copy of the switching
     /// table at least as new as `version`.
     fn lacking_switching(&self, version: (u64, u64)) -> NodeSet {
@@ -3424,16 +3430,7 @@ impl Node {
     /// Tells the node a held command was given on that it was carried out but the members
     /// `lacking` have not confirmed its switching change (no refusal event: it was done).
     fn tell_unconfirmed(&mut self, held: &Held, lacking: NodeSet) {
-        let refusal = Refusal::Unconfirmed { nodes: lacking };
-        let text = match self
-            .packages
-            .catalog()
-            .packages
-            .get(held.command.package().index())
-        {
-            Some(def) => refusal.naming(&def.name).to_string(),
-            None => refusal.to_string(),
-        };
+        let text = self.refusal_text(&held.command, &Refusal::Unconfirmed { nodes: lacking });
         self.answer_text(held.asker.0, held.asker.1, Some(text));
     }
 
@@ -3441,21 +3438,15 @@ impl Node {
     /// unconfirmed when only the members' confirmation of a switching change was awaited).
     fn drop_held(&mut self) {
         for held in std::mem::take(&mut self.held) {
-            match held.switching {
-                Some(v) if held.waiting.is_empty() => {
-                    let lacking = self.lacking_switching(v);
-                    if lacking.is_empty() {
-                        self.answer(held.asker.0, held.asker.1, None);
-                    } else {
-                        self.tell_unconfirmed(&held, lacking);
-                    }
-                }
-                _ => self.refuse(
+            if held.waiting.is_empty() {
+                self.give_up_held(&held);
+            } else {
+                self.refuse(
                     held.asker.0,
                     held.asker.1,
                     held.command,
                     Refusal::ClusterNotRunning,
-                ),
+                );
             }
         }
     }
@@ -4430,8 +4421,7 @@ impl Node {
         let before = self.packages.switching_version();
         match self.packages.apply_command(now, members, &command) {
             Ok(()) => {
-                let switching = Some(self.packages.switching_version())
-                    .filter(|v| *v != before && !self.lacking_switching(*v).is_empty());
+                let switching = self.switching_to_hold(before);
                 if detached.is_empty() && switching.is_none() {
                     self.answer(from, serial, None);
                 } else {
@@ -4445,7 +4435,14 @@ impl Node {
     /// Refuses a forwarded command: answers the node that gave it, and tells.
     /// The refusal names the package, as the giving node's own refusals do.
     fn refuse(&mut self, from: NodeId, serial: u64, command: Command, refusal: Refusal) {
-        let text = match self
+        let text = self.refusal_text(&command, &refusal);
+        self.answer_text(from, serial, Some(text));
+        self.event(Event::CommandRefused { command, refusal });
+    }
+
+    /// The text of `refusal` of `command`, naming its package.
+    fn refusal_text(&self, command: &Command, refusal: &Refusal) -> String {
+        match self
             .packages
             .catalog()
             .packages
@@ -4453,9 +4450,7 @@ impl Node {
         {
             Some(def) => refusal.naming(&def.name).to_string(),
             None => refusal.to_string(),
-        };
-        self.answer_text(from, serial, Some(text));
-        self.event(Event::CommandRefused { command, refusal });
+        }
     }
 
     /// Carries out the forwarded commands deferred until every member reported, or refuses
