@@ -20,7 +20,8 @@ use crate::cimclient::Client;
              CIMGUARD_URL, CIMGUARD_USER, CIMGUARD_PASSWORD, CIMGUARD_CA)"
 )]
 pub struct Cli {
-    /// Verbose: the parameters of nodes and packages too.
+    /// Verbose: the parameters of nodes and packages too (under each node, the cluster lock
+    /// as that node sees it).
     #[arg(short = 'v')]
     pub verbose: bool,
     /// The output format: table, line (machine-parsable) or json.

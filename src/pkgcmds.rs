@@ -41,7 +41,8 @@ pub struct RunPackage {
 }
 
 /// Halt packages, each waited for until it is down (disables their AUTO_RUN); refused while
-/// packages that depend on one run.
+/// packages that depend on one run (the named dependents are halted first, and the package
+/// is asked again for up to 10 s while the cluster has not yet heard them down).
 #[derive(Parser, Debug)]
 #[command(name = "cmhaltpkg", version)]
 pub struct HaltPackage {
@@ -61,7 +62,9 @@ pub struct HaltPackage {
 }
 
 /// Enable or disable a package's switching: global (AUTO_RUN), or to a node with -n; reset a
-/// service's restart counter (-R -s); maintenance mode (-m on|off).
+/// service's restart counter (-R -s); maintenance mode (-m on|off). A switching change is
+/// answered once every member holds it; one a member has not confirmed within 8 s is told
+/// (exit status 1: it was made, and is lost only if the coordinator fails first).
 #[derive(Parser, Debug)]
 #[command(name = "cmmodpkg", version)]
 // One of -e, -d, -R or -m is the change; clap names them all when none is given.
