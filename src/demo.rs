@@ -1043,6 +1043,7 @@ impl<'a> Supervisor<'a> {
                 match request(&socket, &set) {
                     Ok(
                         Reply::Done
+                        | Reply::Warned(_)
                         | Reply::Unchanged
                         | Reply::InEffect { .. }
                         | Reply::Status(_)

@@ -64,7 +64,8 @@ pub struct HaltPackage {
 /// Enable or disable a package's switching: global (AUTO_RUN), or to a node with -n; reset a
 /// service's restart counter (-R -s); maintenance mode (-m on|off). A switching change is
 /// answered once every member holds it; one a member has not confirmed within 8 s is told
-/// (exit status 1: it was made, and is lost only if the coordinator fails first).
+/// in a warning (it was made, and is lost only if the coordinator fails first; exit status
+/// 0).
 #[derive(Parser, Debug)]
 #[command(name = "cmmodpkg", version)]
 // One of -e, -d, -R or -m is the change; clap names them all when none is given.
@@ -156,6 +157,9 @@ pub fn finish_each(name: &str, result: Result<EachPackage, String>) -> ExitCode 
     match result {
         Ok(each) => {
             print!("{}", each.out);
+            for warning in &each.warnings {
+                eprintln!("{name}: warning: {warning}");
+            }
             for error in &each.errors {
                 eprintln!("{name}: {error}");
             }
@@ -177,6 +181,10 @@ pub struct EachPackage {
     pub out: String,
     /// One line for each package that failed, naming it.
     pub errors: Vec<String>,
+    /// What the cluster said of a command it carried out, a line each, naming the package
+    /// (a switching change not every member confirmed holding): told on standard error,
+    /// without failing the command.
+    pub warnings: Vec<String>,
 }
 
 /// The client and the cluster's view.
@@ -215,13 +223,15 @@ fn known<'a, 's>(
     (rows, unknown)
 }
 
-/// Calls `method` on package `name` and turns a refusal into its message.
+/// Calls `method` on package `name` and turns a refusal into its message; what the cluster
+/// said of it carried out goes to `warnings`.
 fn call_package(
     client: &Client,
     snapshot: &Snapshot,
     name: &str,
     method: &str,
     params: Vec<(&str, Value)>,
+    warnings: &mut Vec<String>,
 ) -> Result<(), String> {
     let target = path(
         "HP_SGPackage",
@@ -232,10 +242,12 @@ fn call_package(
             ("Name", name),
         ],
     );
-    client
+    let warning = client
         .invoke(&target, method, params)
-        .and_then(|returned| outcome(&returned))
-        .map_err(|error| naming(name, &error))
+        .and_then(|returned| outcome_warned(&returned))
+        .map_err(|error| naming(name, &error))?;
+    warnings.extend(warning.map(|warning| naming(name, &warning)));
+    Ok(())
 }
 
 /// The reason a command on package `name` was not carried out, told with the package's
@@ -265,8 +277,8 @@ fn preview(
     unknown: Vec<String>,
 ) -> Result<EachPackage, String> {
     let mut each = EachPackage {
-        out: String::new(),
         errors: unknown,
+        ..EachPackage::default()
     };
     if commands.is_empty() {
         // Nothing to ask: every package named is unknown, or (cmrunpkg of multi-node
@@ -365,11 +377,15 @@ pub fn out_strings(returned: &Returned, name: &str) -> Vec<String> {
 /// Done (return code 0) or taken and going on (4096: a job; the commands wait for the end
 /// themselves), or the method's Message.
 pub fn outcome(returned: &Returned) -> Result<(), String> {
+    outcome_warned(returned).map(drop)
+}
+
+/// As [`outcome`], with the Message of a method that was carried out: a warning.
+pub fn outcome_warned(returned: &Returned) -> Result<Option<String>, String> {
+    let message = returned.out_string("Message").map(str::to_owned);
     match returned.value {
-        Some(0 | 4096) => Ok(()),
-        code => Err(returned
-            .out_string("Message")
-            .map_or_else(|| format!("not done (return code {code:?})"), str::to_owned)),
+        Some(0 | 4096) => Ok(message),
+        code => Err(message.unwrap_or_else(|| format!("not done (return code {code:?})"))),
     }
 }
 
@@ -416,7 +432,7 @@ pub fn run_package(cli: &RunPackage) -> Result<EachPackage, String> {
                 }
             }
         }
-        match run_one(&client, &snapshot, cli, name, index > 0) {
+        match run_one(&client, &snapshot, cli, name, index > 0, &mut each.warnings) {
             Ok(text) => each.out.push_str(&text),
             Err(error) => each.errors.push(naming(name, &error)),
         }
@@ -437,6 +453,7 @@ fn run_one(
     cli: &RunPackage,
     name: &str,
     after: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<String, String> {
     let row = package(snapshot, name)?;
     let node = match cli.nodes.as_slice() {
@@ -444,7 +461,14 @@ fn run_one(
         [node] => Some(node),
         several if row.kind != PackageType::Failover => {
             // A multi-node package's instances on the nodes named.
-            return run_instances(client, snapshot, row, several, cli.verbose, after);
+            return run_instances(
+                client,
+                snapshot,
+                row,
+                several,
+                (cli.verbose, after),
+                warnings,
+            );
         }
         _ => return Err("a failover package runs on one node: give one -n NODE".into()),
     };
@@ -457,7 +481,14 @@ fn run_one(
             .map(|n| n.name.as_str())
             .collect();
         if !targets.is_empty() || !running.is_empty() {
-            return run_instances(client, snapshot, row, &targets, cli.verbose, after);
+            return run_instances(
+                client,
+                snapshot,
+                row,
+                &targets,
+                (cli.verbose, after),
+                warnings,
+            );
         }
         // Nowhere to start it: the cluster says why, asked for this node.
     }
@@ -470,7 +501,7 @@ fn run_one(
         (row.kind != PackageType::Failover)
             .then(|| snapshot.node_name(snapshot.observer).to_owned())
     });
-    request_run(client, snapshot, name, &params, after)?;
+    request_run(client, snapshot, name, &params, after, warnings)?;
     let nodes = wait_for_package(client, row, Goal::Run(target))?;
     Ok(if cli.verbose {
         format!(
@@ -492,10 +523,11 @@ fn request_run(
     name: &str,
     params: &[(&'static str, Value)],
     after: bool,
+    warnings: &mut Vec<String>,
 ) -> Result<(), String> {
-    request_while(client, snapshot, name, params, |error| {
-        after && error.contains("dependencies") && error.contains("are not met")
-    })
+    let again =
+        |error: &str| after && error.contains("dependencies") && error.contains("are not met");
+    request_while(client, snapshot, name, params, again, warnings)
 }
 
 /// Asks for RequestStateChange of package `name` (`params`), and again every quarter second
@@ -506,6 +538,7 @@ fn request_while(
     name: &str,
     params: &[(&'static str, Value)],
     again: impl Fn(&str) -> bool,
+    warnings: &mut Vec<String>,
 ) -> Result<(), String> {
     let deadline = Instant::now() + DEPENDENCIES_SEEN_WAIT;
     loop {
@@ -515,6 +548,7 @@ fn request_while(
             name,
             "RequestStateChange",
             params.to_vec(),
+            warnings,
         ) {
             Err(error) if again(&error) && Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(250));
@@ -535,14 +569,15 @@ fn instances_to_start(row: &PackageRow) -> Vec<String> {
 }
 
 /// Starts the instances of multi-node package `row` on `targets` at once, then waits for
-/// each; an instance that does not start is told, after the others were tried.
+/// each; an instance that does not start is told, after the others were tried. `verbose`:
+/// -v; `after`: packages were run before it by the same command.
 fn run_instances(
     client: &Client,
     snapshot: &Snapshot,
     row: &PackageRow,
     targets: &[String],
-    verbose: bool,
-    after: bool,
+    (verbose, after): (bool, bool),
+    warnings: &mut Vec<String>,
 ) -> Result<String, String> {
     let mut errors = Vec::new();
     let mut asked = Vec::new();
@@ -551,7 +586,7 @@ fn run_instances(
             ("RequestedState", Value::Uint16(2)),
             ("NodeName", Value::String(node.clone())),
         ];
-        match request_run(client, snapshot, &row.name, &params, after) {
+        match request_run(client, snapshot, &row.name, &params, after, warnings) {
             Ok(()) => asked.push(node),
             Err(error) => errors.push(error),
         }
@@ -644,7 +679,7 @@ pub fn halt_package(cli: &HaltPackage) -> Result<EachPackage, String> {
         let before = halted.clone();
         // Each -n in turn (a multi-node package's instances), or the package as a whole.
         for node in each_node(&cli.nodes) {
-            match halt_one(&client, &snapshot, node, name, &before, &mut each.errors) {
+            match halt_one(&client, &snapshot, node, name, &before, &mut each.warnings) {
                 // Down already (halted by the cluster as a dependent): the coordinator may
                 // not have heard yet either.
                 Ok(false) => halted.push(name),
@@ -703,17 +738,9 @@ fn halt_one(
         // package command on a node out of the cluster (whose view is a member's).
         return Ok(false);
     }
-    if let Some(warning) = request_halt(client, snapshot, name, &params, halted)? {
-        warnings.push(warning);
-    }
+    request_halt(client, snapshot, name, &params, (halted, warnings))?;
     wait_for_package(client, row, Goal::Halt(node.cloned()))?;
     Ok(true)
-}
-
-/// Whether a refusal is the cluster's word that a change was made but not every member
-/// confirmed it yet ([`cimguard_cluster::packages::Refusal::Unconfirmed`]).
-fn unconfirmed(error: &str) -> bool {
-    error.contains("the change was made on the package coordinator")
 }
 
 /// The packages a "packages that depend on X are running: halt A, B first" refusal names.
@@ -727,22 +754,18 @@ fn running_dependents(error: &str) -> Option<Vec<&str>> {
 /// `halted`) is down as this node sees it; the package coordinator hears it with the next
 /// report, and until then refuses the halt: it is given again for a while, as long as that
 /// is the refusal and names only such dependents (as cmrunpkg gives a dependent again,
-/// [`request_run`]). Some(warning): carried out, not confirmed by every member.
+/// [`request_run`]). What the cluster said of it carried out goes to `warnings`.
 fn request_halt(
     client: &Client,
     snapshot: &Snapshot,
     name: &str,
     params: &[(&'static str, Value)],
-    halted: &[&str],
-) -> Result<Option<String>, String> {
+    (halted, warnings): (&[&str], &mut Vec<String>),
+) -> Result<(), String> {
     let again = |error: &str| {
         running_dependents(error).is_some_and(|d| d.iter().all(|d| halted.contains(d)))
     };
-    match request_while(client, snapshot, name, params, again) {
-        Ok(()) => Ok(None),
-        Err(error) if unconfirmed(&error) => Ok(Some(error)),
-        Err(error) => Err(error),
-    }
+    request_while(client, snapshot, name, params, again, warnings)
 }
 
 /// The named packages in the order cmhaltpkg halts them: every package after the named
@@ -837,7 +860,7 @@ pub fn modify_package(cli: &ModifyPackage) -> Result<EachPackage, String> {
     }
     let mut each = EachPackage::default();
     for name in &cli.packages {
-        match modify_one(&client, &snapshot, cli, name) {
+        match modify_one(&client, &snapshot, (cli, name), &mut each.warnings) {
             Ok(text) => each.out.push_str(&text),
             Err(error) => each.errors.push(error),
         }
@@ -845,12 +868,13 @@ pub fn modify_package(cli: &ModifyPackage) -> Result<EachPackage, String> {
     Ok(each)
 }
 
-/// cmmodpkg for package `name`: what -v prints, or why it was not done (naming it).
+/// cmmodpkg for package `name`: what -v prints, or why it was not done (naming it); what
+/// the cluster said of a change it carried out goes to `warnings`.
 fn modify_one(
     client: &Client,
     snapshot: &Snapshot,
-    cli: &ModifyPackage,
-    name: &str,
+    (cli, name): (&ModifyPackage, &str),
+    warnings: &mut Vec<String>,
 ) -> Result<String, String> {
     package(snapshot, name)?;
     if let Some(service) = cli.service.as_ref().filter(|_| cli.reset) {
@@ -860,6 +884,7 @@ fn modify_one(
             name,
             "ResetRestarts",
             vec![("ServiceName", Value::String(service.clone()))],
+            warnings,
         )?;
         return Ok(if cli.verbose {
             format!("cmmodpkg: restart counter of service {service} of {name} reset\n")
@@ -874,7 +899,7 @@ fn modify_one(
             [node] => params.push(("NodeName", Value::String(node.clone()))),
             _ => return Err("-m takes one node (-n)".into()),
         }
-        call_package(client, snapshot, name, "SetMaintenance", params)?;
+        call_package(client, snapshot, name, "SetMaintenance", params, warnings)?;
         return Ok(if cli.verbose {
             format!("cmmodpkg: maintenance mode of {name} {mode}\n")
         } else {
@@ -888,6 +913,7 @@ fn modify_one(
             name,
             "SetAutoRun",
             vec![("Enabled", Value::Boolean(cli.enable))],
+            warnings,
         )?;
     }
     // Each node is tried; those refused are told together.
@@ -897,7 +923,9 @@ fn modify_one(
             ("NodeName", Value::String(node.clone())),
             ("Enabled", Value::Boolean(cli.enable)),
         ];
-        if let Err(error) = call_package(client, snapshot, name, "SetNodeSwitching", params) {
+        if let Err(error) =
+            call_package(client, snapshot, name, "SetNodeSwitching", params, warnings)
+        {
             refused.push(error);
         }
     }

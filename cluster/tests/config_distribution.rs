@@ -580,11 +580,9 @@ fn halted(sim: &Simulation, node: u32) -> bool {
 /// The answer node `node` told for command `serial` (None: not yet).
 fn answer(sim: &Simulation, node: u32, serial: u64) -> Option<Option<String>> {
     sim.trace().iter().rev().find_map(|r| match &r.event {
-        cimguard_cluster::core::Event::CommandAnswered { serial: s, refusal }
-            if r.node == NodeId(node) && *s == serial =>
-        {
-            Some(refusal.clone())
-        }
+        cimguard_cluster::core::Event::CommandAnswered {
+            serial: s, refusal, ..
+        } if r.node == NodeId(node) && *s == serial => Some(refusal.clone()),
         _ => None,
     })
 }

@@ -576,7 +576,7 @@ fn cmhaltnode_of_another_member_is_answered_before_the_halt_starts() {
             matches!(
                 action,
                 Action::Send { to, envelope, .. } if *to == NodeId(0)
-                    && envelope.message == Message::Answer { serial, refusal: None }
+                    && envelope.message == Message::Answer { serial, refusal: None, warning: None }
             ),
             "{actions:?}"
         );
@@ -590,6 +590,7 @@ fn cmhaltnode_of_another_member_is_answered_before_the_halt_starts() {
         Action::Event(Event::CommandAnswered {
             serial,
             refusal: None,
+            warning: None,
         }),
     ));
     assert!(answered, "n1 did not hear the answer");

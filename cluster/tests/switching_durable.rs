@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{answer_to, answers, seconds, set};
+use common::{answer_to, answers, seconds, set, warning_to};
 
 use cimguard_cluster::core::{Instant, NodeId, NodeSet, Taken};
-use cimguard_cluster::packages::{Command, InstanceState, Manager, PackageId, Refusal};
+use cimguard_cluster::packages::{unconfirmed_text, Command, InstanceState, Manager, PackageId};
 use cimguard_cluster::sim::{Options, Simulation};
 
 fn package(name: &str, nodes: &[u32]) -> String {
@@ -153,21 +153,18 @@ fn a_change_only_a_member_holds_survives_the_coordinator() {
 
 /// A member that does not take the change (its heartbeats do not come back, but it is not
 /// yet out of the membership) keeps the answer held, and at the end of the wait the
-/// command is told done but unconfirmed, naming that member.
+/// command is answered carried out, with a warning naming that member.
 #[test]
 fn a_change_a_member_does_not_confirm_is_told_unconfirmed() {
     let mut sim = formed(11, &["pkgA"]);
     let a = sim.package("pkgA");
     sim.cut_oneway(NodeId(2), NodeId(0));
     let serial = held(sim.command(NodeId(0), disable(a)).unwrap());
-    let answer = answer_to(&mut sim, 0, serial);
+    // Carried out, not refused, with the warning naming the member.
+    assert_eq!(answer_to(&mut sim, 0, serial), None);
     assert_eq!(
-        answer,
-        Some(
-            Refusal::Unconfirmed { nodes: set(&[2]) }
-                .naming("pkgA")
-                .to_string()
-        )
+        warning_to(&sim, 0, serial),
+        Some(unconfirmed_text(set(&[2])))
     );
     // It was made all the same.
     assert!(!auto_run(&sim, 0, a) && !auto_run(&sim, 1, a));

@@ -582,6 +582,14 @@ impl ServiceguardProvider {
                 return_value: Some(Value::Uint32(0)),
                 out_params: vec![(Name::new("Message"), None)],
             }),
+            // Carried out: 0, with what the caller should know in Message.
+            Ok(Reply::Warned(warning)) => {
+                tracing::warn!(request = request.name(), %warning, "serviceguard provider: carried out with a warning");
+                Ok(MethodOutput {
+                    return_value: Some(Value::Uint32(0)),
+                    out_params: vec![(Name::new("Message"), Some(string(warning)))],
+                })
+            }
             Ok(Reply::Refused(reason)) => {
                 tracing::info!(request = request.name(), %reason, "serviceguard provider: refused");
                 Ok(not_done(4, reason))
@@ -1320,7 +1328,21 @@ impl InstanceProvider for ServiceguardProvider {
                 } else {
                     Goal::Halt(node_given)
                 };
+                // A warning of the command itself (cmhaltpkg's AUTO_RUN change not confirmed
+                // by every member) stays in Message unless the wait has a reason of its own.
+                let warning = output.out_params.iter().find_map(|(name, value)| {
+                    (name.as_str() == "Message")
+                        .then(|| value.clone())
+                        .flatten()
+                });
                 output = self.wait_for_end(context, &model, before, goal, *state);
+                if let Some(warning) = warning {
+                    for (name, value) in &mut output.out_params {
+                        if name.as_str() == "Message" && value.is_none() {
+                            *value = Some(warning.clone());
+                        }
+                    }
+                }
             }
             return Ok(output);
         }
@@ -2254,6 +2276,8 @@ pub(crate) mod tests {
     struct Simulated {
         status: DaemonStatus,
         commands: Mutex<Vec<Request>>,
+        /// What the daemon answers to commands (None: Done).
+        reply: Mutex<Option<Reply>>,
     }
 
     impl Simulated {
@@ -2288,6 +2312,7 @@ pub(crate) mod tests {
                     service_pids: BTreeMap::new(),
                 },
                 commands: Mutex::new(Vec::new()),
+                reply: Mutex::new(None),
             }
         }
 
@@ -2329,7 +2354,8 @@ pub(crate) mod tests {
                 .lock()
                 .expect("not poisoned")
                 .push(request.clone());
-            Ok(Reply::Done)
+            let reply = self.reply.lock().expect("not poisoned").clone();
+            Ok(reply.unwrap_or(Reply::Done))
         }
 
         fn notices(&self, _after: u64, _wait: Duration) -> Result<Notices, String> {
@@ -2339,9 +2365,17 @@ pub(crate) mod tests {
 
     /// An object manager serving the provider over `source`, and dbpkg's path.
     fn serving(source: Arc<Simulated>) -> (ObjectManager, Arc<ServiceguardProvider>, InstancePath) {
+        serving_waiting(source, METHOD_WAIT)
+    }
+
+    /// As [`serving`], with RequestStateChange waiting `wait` for a run or halt to end.
+    fn serving_waiting(
+        source: Arc<Simulated>,
+        wait: Duration,
+    ) -> (ObjectManager, Arc<ServiceguardProvider>, InstancePath) {
         let repository = cim_schema::shipped::repository().expect("the shipped schema");
         let mut manager = ObjectManager::new(repository, "node1");
-        let provider = ServiceguardProvider::install(&mut manager, source, "test", METHOD_WAIT)
+        let provider = ServiceguardProvider::install(&mut manager, source, "test", wait)
             .expect("the provider installs");
         let context = context(Role::FullAdmin);
         let (path, _) = provider
@@ -2596,6 +2630,56 @@ pub(crate) mod tests {
                 package: "dbpkg".into(),
                 service: "db_monitor".into()
             }]
+        );
+    }
+
+    /// A switching change carried out that not every member confirmed holding returns 0
+    /// (it was made) with the warning in Message, and the refusal of one is still 4.
+    #[test]
+    fn a_change_carried_out_with_a_warning_returns_0_and_the_warning() {
+        let source = Arc::new(Simulated::new());
+        // No wait for a halt's end: it does not end here (the status stays as it is).
+        let (manager, _provider, dbpkg) = serving_waiting(source.clone(), Duration::ZERO);
+        let warning = "the change was made on the package coordinator, but n3 had not \
+                       confirmed holding it when the wait ended";
+        *source.reply.lock().expect("not poisoned") = Some(Reply::Warned(warning.into()));
+        for (method, params) in [
+            ("SetAutoRun", vec![typed("Enabled", Value::Boolean(false))]),
+            (
+                "SetNodeSwitching",
+                vec![
+                    typed("NodeName", string("n2")),
+                    typed("Enabled", Value::Boolean(false)),
+                ],
+            ),
+        ] {
+            assert_eq!(
+                call(&manager, &dbpkg, method, params).expect("an answer"),
+                (Some(Value::Uint32(0)), Some(warning.into())),
+                "{method}"
+            );
+        }
+        // A halt that goes on (4096, its job) keeps the warning of the command too.
+        assert_eq!(
+            call(
+                &manager,
+                &dbpkg,
+                "RequestStateChange",
+                vec![typed("RequestedState", Value::Uint16(3))]
+            )
+            .expect("an answer"),
+            (Some(Value::Uint32(4096)), Some(warning.into()))
+        );
+        *source.reply.lock().expect("not poisoned") = Some(Reply::Refused("no".into()));
+        assert_eq!(
+            call(
+                &manager,
+                &dbpkg,
+                "SetAutoRun",
+                vec![typed("Enabled", Value::Boolean(true))]
+            )
+            .expect("an answer"),
+            (Some(Value::Uint32(4)), Some("no".into()))
         );
     }
 

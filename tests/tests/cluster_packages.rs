@@ -594,3 +594,63 @@ fn cmmodpkg_on_a_lone_member_is_answered_at_once() {
         assert_eq!(auto_run(&cluster), Some(enable));
     }
 }
+
+/// A member that does not confirm a switching change within the coordinator's wait (its
+/// daemon stopped, well within MEMBER_TIMEOUT, so still a member): cmmodpkg -d is carried
+/// out all the same and succeeds, with a warning naming that member on standard error; the
+/// member holds the change once it runs again.
+#[test]
+fn cmmodpkg_a_member_does_not_confirm_is_a_warning_not_a_failure() {
+    const ADMIN: (&str, &str) = ("admin", "admin-secret-1");
+    // Long enough that n3 stays a member through the coordinator's 8 s wait.
+    let mut cluster = TestCluster::configure(3, Duration::from_secs(24), "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.add_package("pkgA", &package("0", ""));
+    cluster.start_all();
+    cluster.wait_for(Duration::from_secs(120), "pkgA runs on n1", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+            && c.owners(1, "pkgA") == Some(names(&["n1"]))
+    });
+    let auto_run = |c: &TestCluster, k: usize| {
+        c.status(k).ok().and_then(|s| {
+            s.cluster
+                .packages
+                .iter()
+                .find(|p| p.name == "pkgA")
+                .map(|p| p.auto_run)
+        })
+    };
+    let (_, epoch) = cluster.members(1).expect("n1's membership");
+    cluster.signal(3, "STOP");
+    let output = cluster.agent_command(
+        1,
+        ADMIN,
+        "cmmodpkg",
+        &["-d", "pkgA"],
+        Duration::from_secs(60),
+    );
+    cluster.signal(3, "CONT");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "cmmodpkg -d failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("cmmodpkg: warning:") && stderr.contains("n3 had not confirmed"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("cmmodpkg: Completed successfully on all packages specified"),
+        "{stdout}"
+    );
+    assert_eq!(auto_run(&cluster, 1), Some(false));
+    // n3 was a member throughout, and takes the change once it runs again.
+    cluster.wait_for(BOUND, "n3 holds AUTO_RUN disabled", |c| {
+        auto_run(c, 3) == Some(false)
+    });
+    assert_eq!(
+        cluster.members(1).map(|(m, e)| (m.len(), e)),
+        Some((3, epoch))
+    );
+}

@@ -368,6 +368,9 @@ pub enum Event {
         serial: u64,
         /// None: carried out; else why not, in the core's words (nodes as `node N`).
         refusal: Option<String>,
+        /// Carried out (`refusal` None) with a warning, in the core's words: a switching
+        /// change some members had not confirmed holding when the wait for them ended.
+        warning: Option<String>,
     },
     /// A heartbeat network to a peer carries heartbeats again.
     NetworkUp {

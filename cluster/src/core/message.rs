@@ -229,6 +229,9 @@ pub enum Message {
         serial: u64,
         /// None: carried out; else why not.
         refusal: Option<String>,
+        /// Carried out, with what the asker should know of it: a switching change some
+        /// members had not confirmed holding when the wait for them ended.
+        warning: Option<String>,
     },
     /// cmhaltnode [-f | -d] of the receiver, given on the sender (a member of the same
     /// membership): the receiver halts as if given it itself, and answers.

@@ -22,8 +22,9 @@ use crate::config::package::{Lines, PackageConfig};
 use crate::config::{needs_halted_cluster, Generation};
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, Outcome, Proposer};
 use crate::packages::{
-    Catalog, Command, FailureCause, HaltReason, InstanceState, Manager, Output, PackageEvent,
-    PackageId, Refusal, ResourceError, ResourceValue, Script, ScriptOutcome, SubnetState,
+    unconfirmed_text, Catalog, Command, FailureCause, HaltReason, InstanceState, Manager, Output,
+    PackageEvent, PackageId, Refusal, ResourceError, ResourceValue, Script, ScriptOutcome,
+    SubnetState,
 };
 use crate::status::{
     ClusterCondition, ClusterStatus, Health, InterfaceRow, LockRow, NodeCondition, NodeLock,
@@ -1825,7 +1826,11 @@ impl Node {
                 })
             };
             self.halted_apply = None;
-            self.event(Event::CommandAnswered { serial, refusal });
+            self.event(Event::CommandAnswered {
+                serial,
+                refusal,
+                warning: None,
+            });
             return;
         }
         if now >= apply.resend_at {
@@ -1965,6 +1970,7 @@ impl Node {
                         self.event(Event::CommandAnswered {
                             serial,
                             refusal: Some(format!("{why}; nothing was applied")),
+                            warning: None,
                         });
                         return;
                     }
@@ -2379,10 +2385,33 @@ impl Node {
 
     /// Answers the command `serial` of `to` with the refusal's text, if refused.
     fn answer_text(&mut self, to: NodeId, serial: u64, refusal: Option<String>) {
+        self.answer_with(to, serial, refusal, None);
+    }
+
+    /// Answers the command `serial` of `to`: refused (`refusal`), or carried out, with a
+    /// warning if `warning`.
+    fn answer_with(
+        &mut self,
+        to: NodeId,
+        serial: u64,
+        refusal: Option<String>,
+        warning: Option<String>,
+    ) {
         if to == self.settings.me {
-            self.event(Event::CommandAnswered { serial, refusal });
+            self.event(Event::CommandAnswered {
+                serial,
+                refusal,
+                warning,
+            });
         } else {
-            self.send(to, &Message::Answer { serial, refusal });
+            self.send(
+                to,
+                &Message::Answer {
+                    serial,
+                    refusal,
+                    warning,
+                },
+            );
         }
     }
 
@@ -2991,7 +3020,11 @@ impl Node {
             | Message::ConfigOffer { .. }
             | Message::ConfigCommit { .. }
             | Message::ConfigAnswer { .. } => {}
-            Message::Answer { serial, refusal } => {
+            Message::Answer {
+                serial,
+                refusal,
+                warning,
+            } => {
                 // Sent on every control connection: the first copy counts.
                 let forwarded = self.applies_forwarded.iter().position(|&s| s == serial);
                 if let Some(at) = self.awaited_answers.iter().position(|&s| s == serial) {
@@ -3000,7 +3033,11 @@ impl Node {
                     if let (Some(index), Some(_)) = (forwarded, &refusal) {
                         self.applies_forwarded.remove(index);
                     }
-                    self.event(Event::CommandAnswered { serial, refusal });
+                    self.event(Event::CommandAnswered {
+                        serial,
+                        refusal,
+                        warning,
+                    });
                 } else if let (Some(index), Some(reason)) = (forwarded, refusal) {
                     // A cmapplyconf the coordinator took, then gave up.
                     self.applies_forwarded.remove(index);
@@ -3427,11 +3464,11 @@ impl Node {
         self.refuse(held.asker.0, held.asker.1, held.command, refusal);
     }
 
-    /// Tells the node a held command was given on that it was carried out but the members
-    /// `lacking` have not confirmed its switching change (no refusal event: it was done).
+    /// Tells the node a held command was given on that it was carried out, with a warning
+    /// that the members `lacking` have not confirmed its switching change.
     fn tell_unconfirmed(&mut self, held: &Held, lacking: NodeSet) {
-        let text = self.refusal_text(&held.command, &Refusal::Unconfirmed { nodes: lacking });
-        self.answer_text(held.asker.0, held.asker.1, Some(text));
+        let text = unconfirmed_text(lacking);
+        self.answer_with(held.asker.0, held.asker.1, None, Some(text));
     }
 
     /// This node stops coordinating (it halts): the commands it holds are refused (told

@@ -241,13 +241,6 @@ pub enum Refusal {
         /// The members.
         nodes: NodeSet,
     },
-    /// A change of the package switching table (cmmodpkg -e/-d/-m, cmhaltpkg's AUTO_RUN) was
-    /// made on the package coordinator, but these members had not confirmed holding it
-    /// when the wait for them ended: a coordinator failing before they do may lose it.
-    Unconfirmed {
-        /// The members.
-        nodes: NodeSet,
-    },
     /// cmrunpkg -n: a monitored_subnet of the package is down on that node.
     SubnetDown {
         /// The node.
@@ -255,6 +248,20 @@ pub enum Refusal {
         /// The monitored_subnet.
         subnet: std::net::IpAddr,
     },
+}
+
+/// The warning a change of the package switching table (cmmodpkg -e/-d/-m, cmhaltpkg's
+/// AUTO_RUN) is answered with when it was made on the package coordinator but the members
+/// `nodes` had not confirmed holding it when the wait for them ended: a coordinator failing
+/// before they do may lose it. In the core's words (nodes as `node N`).
+pub fn unconfirmed_text(nodes: NodeSet) -> String {
+    let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+    format!(
+        "the change was made on the package coordinator, but {} had not confirmed holding it \
+         when the wait ended: should the coordinator fail before they do, it may be lost (see \
+         cmviewcl; give the command again if the change does not show)",
+        nodes.join(", ")
+    )
 }
 
 impl Refusal {
@@ -473,17 +480,6 @@ impl Refusal {
                 f,
                 "members {nodes:?} cannot be reached: every node must be reachable to detach"
             ),
-            Refusal::Unconfirmed { nodes } => {
-                let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
-                write!(
-                    f,
-                    "the change was made on the package coordinator, but {} had not confirmed \
-                     holding it when the wait ended: should the coordinator fail before they \
-                     do, it may be lost (see cmviewcl; give the command again if the change \
-                     does not show)",
-                    nodes.join(", ")
-                )
-            }
             Refusal::SubnetDown { node, subnet } => write!(
                 f,
                 "monitored_subnet {subnet} of {the} is down on {node}"
@@ -800,9 +796,6 @@ mod tests {
             },
             Refusal::NodesUnreachable {
                 nodes: NodeSet::EMPTY,
-            },
-            Refusal::Unconfirmed {
-                nodes: NodeSet::first(2),
             },
             Refusal::SubnetDown {
                 node,

@@ -13,7 +13,7 @@ pub mod manager;
 pub mod placement;
 pub mod table;
 
-pub use admin::{Command, Refusal};
+pub use admin::{unconfirmed_text, Command, Refusal};
 pub use catalog::{
     Catalog, PackageDef, PackageId, ResourceInfo, ResourceValue, SubnetDef, SubnetState,
 };

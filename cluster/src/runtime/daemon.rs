@@ -436,6 +436,9 @@ pub enum Reply {
     },
     /// The command was taken.
     Done,
+    /// The command was carried out, with a warning the asker should pass on (a switching
+    /// change some members had not confirmed holding when the wait for them ended).
+    Warned(String),
     /// cmapplyconf with the cluster halted: the change is in effect on every node (this
     /// one included) as this generation.
     InEffect {
@@ -635,6 +638,16 @@ struct NoticeWaiter {
     until: std::time::Instant,
     with_status: bool,
     reply: mpsc::Sender<Reply>,
+}
+
+/// The package coordinator's answer to a command given on this node
+/// ([`crate::core::Event::CommandAnswered`]).
+#[derive(Debug, Default)]
+struct Answered {
+    /// None: carried out; else why not.
+    refusal: Option<String>,
+    /// Carried out with this warning.
+    warning: Option<String>,
 }
 
 /// An admin request waiting for the package coordinator's answer.
@@ -2195,7 +2208,7 @@ struct Driver {
     awaiting: Vec<Awaiting>,
     /// Answers that came before their request waited for them (the core answered while the
     /// request was still being taken), newest last: taken when it starts waiting.
-    early_answers: VecDeque<(u64, Option<String>)>,
+    early_answers: VecDeque<(u64, Answered)>,
     /// Notices requests waiting for a notice.
     notice_waiters: Vec<NoticeWaiter>,
     /// Status-change requests waiting for a change.
@@ -2378,8 +2391,8 @@ impl Driver {
                         });
                         if let Some(at) = self.early_answers.iter().position(|(s, _)| *s == serial)
                         {
-                            let (_, refusal) = self.early_answers.remove(at).unwrap_or_default();
-                            self.answered(serial, refusal);
+                            let (_, answer) = self.early_answers.remove(at).unwrap_or_default();
+                            self.answered(serial, answer);
                         }
                     }
                     Answer::OnChange { after, until } => {
@@ -2649,12 +2662,20 @@ impl Driver {
                 }
             }
             Action::Package(action) => self.package(action),
-            Action::Event(crate::core::Event::CommandAnswered { serial, refusal }) => {
+            Action::Event(crate::core::Event::CommandAnswered {
+                serial,
+                refusal,
+                warning,
+            }) => {
+                let answer = match (&refusal, &warning) {
+                    (Some(refusal), _) => refusal.clone(),
+                    (None, Some(warning)) => format!("carried out; {warning}"),
+                    (None, None) => "carried out".to_owned(),
+                };
                 self.log.say(format_args!(
-                    "the package coordinator answered command {serial}: {}",
-                    refusal.as_deref().unwrap_or("carried out")
+                    "the package coordinator answered command {serial}: {answer}"
                 ));
-                self.answered(serial, refusal);
+                self.answered(serial, Answered { refusal, warning });
             }
             Action::Event(event) => {
                 if let crate::core::Event::PhaseChanged {
@@ -2921,7 +2942,7 @@ impl Driver {
     }
 
     /// The package coordinator answered the forwarded command `serial`.
-    fn answered(&mut self, serial: u64, refusal: Option<String>) {
+    fn answered(&mut self, serial: u64, answer: Answered) {
         let Some(at) = self
             .awaiting
             .iter()
@@ -2931,9 +2952,10 @@ impl Driver {
             if self.early_answers.len() == EARLY_ANSWERS_MAX {
                 self.early_answers.pop_front();
             }
-            self.early_answers.push_back((serial, refusal));
+            self.early_answers.push_back((serial, answer));
             return;
         };
+        let Answered { refusal, warning } = answer;
         if refusal.is_none() {
             let awaiting = &mut self.awaiting[at];
             if let Some((key, value)) = &awaiting.share {
@@ -2947,14 +2969,15 @@ impl Driver {
             }
         }
         let awaiting = self.awaiting.swap_remove(at);
-        let reply = match refusal {
+        let reply = match (refusal, warning) {
             // Put in effect here before the other nodes were told to: its generation is
             // this node's now.
-            None if awaiting.applied_halted => Reply::InEffect {
+            (None, _) if awaiting.applied_halted => Reply::InEffect {
                 generation: self.node.settings().config_sequence,
             },
-            None => Reply::Done,
-            Some(why) => Reply::Refused(name_nodes(&why, &self.node_names())),
+            (None, None) => Reply::Done,
+            (None, Some(warning)) => Reply::Warned(name_nodes(&warning, &self.node_names())),
+            (Some(why), _) => Reply::Refused(name_nodes(&why, &self.node_names())),
         };
         self.give(&awaiting.reply, reply);
     }

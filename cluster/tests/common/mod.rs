@@ -81,8 +81,26 @@ pub fn answers(sim: &Simulation, node: u32) -> Vec<(u64, Option<String>)> {
         .iter()
         .filter(|r| r.node == NodeId(node))
         .filter_map(|r| match &r.event {
-            Event::CommandAnswered { serial, refusal } => Some((*serial, refusal.clone())),
+            Event::CommandAnswered {
+                serial, refusal, ..
+            } => Some((*serial, refusal.clone())),
             _ => None,
         })
         .collect()
+}
+
+/// The warning the command `node` forwarded as `serial` was carried out with, if it was
+/// answered so (not waited for).
+pub fn warning_to(sim: &Simulation, node: u32, serial: u64) -> Option<String> {
+    sim.trace()
+        .iter()
+        .filter(|r| r.node == NodeId(node))
+        .find_map(|r| match &r.event {
+            Event::CommandAnswered {
+                serial: answered,
+                warning,
+                ..
+            } if *answered == serial => warning.clone(),
+            _ => None,
+        })
 }
