@@ -586,6 +586,45 @@ fn each_node_shows_every_members_lock_lun_as_that_member_sees_it() {
     assert_eq!(locks(&sim, 0), vec![None; 3]);
 }
 
+/// A lock LUN that answers but whose block of a node another cluster wrote (a cluster
+/// renamed without setting the lock up again, or one LUN given to two clusters) fails every
+/// lock race of that node: its check reads the block itself and shows the lock down, and
+/// up again once the block is its own cluster's.
+#[test]
+fn a_lock_block_of_another_cluster_shows_the_lock_down() {
+    use cimguard_cluster::disk_paxos::LockBlock;
+    let mut options = Options::new(3, 23);
+    options.tiebreaker = Tiebreaker::LockLun;
+    let mut sim = cluster(options, &[]);
+    let health = |sim: &Simulation, observer: u32, node: usize| {
+        status(sim, observer).nodes[node]
+            .lock
+            .as_ref()
+            .map(|l| l.status)
+    };
+    assert!(sim
+        .run_until(seconds(70), |s| (0..3)
+            .all(|n| health(s, 0, n) == Some(Health::Up)))
+        .unwrap());
+    let foreign = LockBlock {
+        instance: 3,
+        mbal: cimguard_cluster::disk_paxos::Ballot(4),
+        bal: cimguard_cluster::disk_paxos::Ballot(4),
+        value: 9,
+    };
+    sim.disk.blocks[1] = *foreign.encode(0x5eed);
+    assert!(sim
+        .run_until(seconds(70), |s| health(s, 0, 1) == Some(Health::Down)
+            && health(s, 1, 1) == Some(Health::Down))
+        .unwrap());
+    assert_eq!(health(&sim, 0, 0), Some(Health::Up));
+    assert_eq!(health(&sim, 0, 2), Some(Health::Up));
+    sim.disk.blocks[1] = [0; cimguard_cluster::disk_paxos::BLOCK_BYTES];
+    assert!(sim
+        .run_until(seconds(70), |s| health(s, 0, 1) == Some(Health::Up))
+        .unwrap());
+}
+
 #[test]
 fn a_failing_or_hung_lock_lun_is_told_once_per_node_without_a_reformation() {
     let mut options = Options::new(4, 15);

@@ -53,6 +53,17 @@ impl TestCluster {
         TestCluster::build(nodes, member_timeout, extra, "", None)
     }
 
+    /// [`TestCluster::configure`] with `node_extra` added to each node's block of the cluster
+    /// file (a CLUSTER_LOCK_LUN line, say).
+    pub fn configure_with_node_lines(
+        nodes: usize,
+        member_timeout: Duration,
+        extra: &str,
+        node_extra: &str,
+    ) -> TestCluster {
+        TestCluster::build(nodes, member_timeout, extra, node_extra, None)
+    }
+
     /// The same in network namespaces of their own ([`Namespaces`]), each node's block of
     /// the cluster file with `node_extra` added (a CLUSTER_LOCK_LUN line, say). Panics
     /// when the namespaces cannot be made (not root, no `ip`).

@@ -725,3 +725,70 @@ fn a_node_told_to_end_during_a_cmapplyconf_with_the_cluster_halted_ends_after_it
         assert_eq!(cluster.status(k).unwrap().cluster.generation, before + 1);
     }
 }
+
+/// A two-node cluster with a lock LUN renamed by cmapplyconf with the cluster halted: the
+/// lock blocks its nodes wrote under the old name are cleared at the commit (each node its
+/// own), so the lock still breaks the tie afterwards: with n2 killed, n1 wins the lock and
+/// runs on alone rather than halting for a lock "of another cluster".
+#[test]
+fn a_cluster_renamed_with_the_cluster_halted_keeps_its_lock_lun_usable() {
+    let lun = tempfile::NamedTempFile::new().unwrap();
+    lun.as_file().set_len(1 << 20).unwrap();
+    let mut cluster = TestCluster::configure_with_node_lines(
+        2,
+        MEMBER_TIMEOUT,
+        "",
+        &format!(" CLUSTER_LOCK_LUN {}\n", lun.path().display()),
+    );
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.stay_after_halt();
+    cluster.start_all();
+    let both = |c: &TestCluster| (1..=2).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 2));
+    cluster.wait_for(BOUND, "a formed cluster of two", |c| both(c));
+    // n2 killed: n1 takes the lock (writing its block) and runs alone; n2 comes back.
+    let alone = |c: &TestCluster| {
+        c.members(1)
+            .is_some_and(|(m, _)| m == vec!["n1".to_owned()])
+    };
+    cluster.signal(2, "KILL");
+    cluster.wait_for(BOUND, "n1 wins the lock and runs alone", |c| alone(c));
+    cluster.start(2);
+    cluster.wait_for(BOUND, "both members again", |c| both(c));
+
+    succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
+    cluster.wait_for(BOUND, "both nodes halted, their daemons still there", |c| {
+        (1..=2).all(|k| {
+            c.status(k)
+                .is_ok_and(|s| s.cluster.status.as_str() == "down")
+        })
+    });
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("cluster.ascii").display().to_string();
+    let text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
+    let renamed = text.replace("CLUSTER_NAME testcluster", "CLUSTER_NAME renamed");
+    assert_ne!(renamed, text);
+    std::fs::write(&file, &renamed).unwrap();
+    succeeds(&cluster, 2, "cmapplyconf", &["-C", &file]);
+    assert!(
+        cluster
+            .log(1)
+            .contains("cleared this node's block of the lock LUN"),
+        "{}",
+        cluster.log(1)
+    );
+    succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
+    cluster.wait_for(BOUND, "the renamed cluster formed", |c| {
+        both(c)
+            && c.status(1)
+                .is_ok_and(|s| s.cluster.name == "renamed" && s.cluster.status.as_str() == "up")
+    });
+    cluster.signal(2, "KILL");
+    cluster.wait_for(BOUND, "n1 wins the lock again and runs alone", |c| {
+        alone(c) || c.exited(1).is_some()
+    });
+    assert!(
+        cluster.exited(1).is_none() && alone(&cluster),
+        "n1 lost the lock of the renamed cluster:\n{}",
+        cluster.log(1)
+    );
+}

@@ -329,6 +329,8 @@ pub enum Event {
     LockLunHealth {
         /// Whether it is healthy now.
         healthy: bool,
+        /// Why not: the failure, or what is wrong with this node's block.
+        why: Option<String>,
     },
     /// A peer speaks with another configuration generation: it is not let in.
     ConfigMismatch {

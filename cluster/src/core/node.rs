@@ -20,7 +20,7 @@ use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::config::package::{Lines, PackageConfig};
 use crate::config::{needs_halted_cluster, Generation};
-use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, Outcome, Proposer};
+use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, LockBlock, Outcome, Proposer};
 use crate::packages::{
     unconfirmed_text, Catalog, Command, FailureCause, HaltReason, InstanceState, Manager, Output,
     PackageEvent, PackageId, Refusal, ResourceError, ResourceValue, Script, ScriptOutcome,
@@ -396,6 +396,9 @@ struct LockCheck {
     /// The read on its way: its id and when it counts as stalled.
     outstanding: Option<(u64, Instant)>,
     reads: u64,
+    /// What the last health read found wrong in this node's own block, though it was read
+    /// (another cluster's, or not a lock block): no lock race can succeed on it.
+    unusable: Option<String>,
 }
 
 /// The quorum server's health as polled.
@@ -3110,13 +3113,22 @@ impl Node {
         let health_read = self.lock_check.outstanding.is_some_and(|(i, _)| i == id.0);
         if health_read {
             self.lock_check.outstanding = None;
+            // The block itself is checked too: one written by another cluster (the cluster
+            // renamed without the lock set up again, or a LUN given to two clusters) or
+            // unreadable as a lock block fails every race, however well the disk answers.
+            self.lock_check.unusable = match &result {
+                Ok(DiskReply::Read(bytes)) => LockBlock::decode(bytes, self.settings.cluster_id)
+                    .err()
+                    .map(|e| format!("this node's block: {e}")),
+                _ => None,
+            };
         }
         if health_read || id.0 >> 32 != HEALTH_READ {
-            self.set_lock_lun(if result.is_ok() {
-                Health::Up
-            } else {
-                Health::Down
-            });
+            let why = match (&result, &self.lock_check.unusable) {
+                (Err(failure), _) => Some(failure.to_string()),
+                (Ok(_), unusable) => unusable.clone(),
+            };
+            self.set_lock_lun(why);
         }
         if let Some(LockKind::Disk { proposer, race, .. }) = self
             .proposal
@@ -5533,7 +5545,7 @@ impl Node {
         if let Some((_, deadline)) = self.lock_check.outstanding {
             if now >= deadline {
                 self.lock_check.outstanding = None;
-                self.set_lock_lun(Health::Down);
+                self.set_lock_lun(Some("a read did not answer within the lock timeout".into()));
             } else {
                 return;
             }
@@ -5553,7 +5565,13 @@ impl Node {
         }));
     }
 
-    fn set_lock_lun(&mut self, health: Health) {
+    /// The lock LUN is healthy (`why` None), or not and why.
+    fn set_lock_lun(&mut self, why: Option<String>) {
+        let health = if why.is_none() {
+            Health::Up
+        } else {
+            Health::Down
+        };
         if self.lock_lun != health {
             let before = std::mem::replace(&mut self.lock_lun, health);
             if health == Health::Down {
@@ -5564,6 +5582,7 @@ impl Node {
             }
             self.actions.push_back(Action::Event(Event::LockLunHealth {
                 healthy: health == Health::Up,
+                why,
             }));
         }
     }

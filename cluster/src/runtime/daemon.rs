@@ -958,11 +958,70 @@ enum WriteJob {
         bytes: Vec<u8>,
         fatal: bool,
     },
-    /// A generation's files ([`write_configuration`]).
+    /// A generation's files ([`write_configuration`]), and this node's lock block cleared
+    /// when the generation renames the cluster ([`reset_lock_block`]).
     Configuration {
         dir: PathBuf,
         config: Arc<crate::config::Generation>,
+        lock_reset: Option<LockReset>,
     },
+}
+
+/// This node's block of the lock LUN, to be cleared of what the cluster wrote under its
+/// previous name: a block carries the cluster's id (a digest of CLUSTER_NAME), and one of
+/// another id fails every lock race, as Disk Paxos must for a LUN given to two clusters.
+#[derive(Debug)]
+struct LockReset {
+    /// The LUN of this node in the new generation.
+    path: PathBuf,
+    /// This node's block, of `blocks`.
+    block: usize,
+    blocks: usize,
+    /// The cluster's id before, and in the new generation.
+    previous: u64,
+    next: u64,
+}
+
+/// Clears this node's lock block (all zeros: never written) if the cluster wrote it under
+/// its previous id; a block of a third cluster is left as it is. Done while the cluster is
+/// halted everywhere (cmapplyconf with the cluster halted), so no lock race is under way,
+/// and every race after it is for a later membership epoch, which nothing written before
+/// takes part in. What was done, for the log.
+fn reset_lock_block(reset: &LockReset) -> String {
+    use crate::disk_paxos::{BlockError, DiskReply, DiskRequest, IoId, LockBlock, BLOCK_BYTES};
+    let path = reset.path.display();
+    let cleared = (|| {
+        let lun = LockLun::open(&reset.path, reset.blocks).map_err(|e| e.to_string())?;
+        let block = u8::try_from(reset.block).map_err(|_| "no such block".to_owned())?;
+        let read = DiskRequest::Read { id: IoId(0), block };
+        let Ok(DiskReply::Read(bytes)) = lun.perform(&read) else {
+            return Err("its block could not be read".to_owned());
+        };
+        match LockBlock::decode(&bytes, reset.previous) {
+            Ok(None) => return Ok(false),
+            Ok(Some(_)) => {}
+            Err(BlockError::OtherCluster { found }) if found == reset.next => return Ok(false),
+            Err(e) => return Err(format!("left as it is: {e}")),
+        }
+        let write = DiskRequest::Write {
+            id: IoId(1),
+            block,
+            data: Box::new([0; BLOCK_BYTES]),
+        };
+        lun.perform(&write).map_err(|e| e.to_string())?;
+        Ok(true)
+    })();
+    match cleared {
+        Ok(true) => format!(
+            "cleared this node's block of the lock LUN {path}, written under the cluster's \
+             previous name"
+        ),
+        Ok(false) => format!("this node's block of the lock LUN {path} needs no clearing"),
+        Err(e) => format!(
+            "warning: this node's block of the lock LUN {path} was not cleared for the \
+             cluster's new name ({e}): the node's lock races fail until it is"
+        ),
+    }
 }
 
 /// Writes generation `config` into the state directory `dir` as the files a node starts
@@ -1301,6 +1360,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
     let (writes, to_write) = mpsc::channel::<WriteJob>();
     {
         let inputs = inputs.clone();
+        let log = log.clone();
         thread::Builder::new()
             .name("cmcld-writer".into())
             .spawn(move || {
@@ -1311,8 +1371,16 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
                         }
                         // The next life starts from these files: a node that cannot write
                         // them must not take part.
-                        WriteJob::Configuration { dir, config } => {
-                            (write_configuration(&dir, &config), true)
+                        WriteJob::Configuration {
+                            dir,
+                            config,
+                            lock_reset,
+                        } => {
+                            let written = write_configuration(&dir, &config);
+                            if let (Ok(()), Some(reset)) = (&written, lock_reset) {
+                                log.say(reset_lock_block(&reset));
+                            }
+                            (written, true)
                         }
                     };
                     if inputs.send(Input::Written { result, fatal }).is_err() {
@@ -2617,9 +2685,11 @@ impl Driver {
                     config.sequence
                 ));
                 self.gate.writing(true);
+                let lock_reset = self.lock_reset(&config.cluster);
                 let job = WriteJob::Configuration {
                     dir: self.state_dir.clone(),
                     config,
+                    lock_reset,
                 };
                 if self.writes.send(job).is_err() {
                     self.fence_now("the state writer stopped");
@@ -2942,6 +3012,25 @@ impl Driver {
     }
 
     /// The package coordinator answered the forwarded command `serial`.
+    /// This node's lock block to clear when generation `cluster` renames the cluster (see
+    /// [`LockReset`]); none without a lock LUN or a new name.
+    fn lock_reset(&self, cluster: &ClusterConfig) -> Option<LockReset> {
+        let settings = self.node.settings();
+        let next = crate::core::cluster_id(&cluster.name);
+        if cluster.lock != ClusterLock::LockLun || next == settings.cluster_id {
+            return None;
+        }
+        // The node set never changes with a generation: this node's index is the same.
+        let path = cluster.nodes.get(settings.me.index())?.lock_lun.clone()?;
+        Some(LockReset {
+            path,
+            block: settings.me.index(),
+            blocks: cluster.nodes.len(),
+            previous: settings.cluster_id,
+            next,
+        })
+    }
+
     fn answered(&mut self, serial: u64, answer: Answered) {
         let Some(at) = self
             .awaiting
