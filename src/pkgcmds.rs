@@ -42,7 +42,8 @@ pub struct RunPackage {
 
 /// Halt packages, each waited for until it is down (disables their AUTO_RUN); refused while
 /// packages that depend on one run (the named dependents are halted first, and the package
-/// is asked again for up to 10 s while the cluster has not yet heard them down).
+/// is asked again for up to 10 s while the cluster has not yet heard them down). An AUTO_RUN
+/// change a member has not confirmed within 8 s is told in a warning (exit status 0).
 #[derive(Parser, Debug)]
 #[command(name = "cmhaltpkg", version)]
 pub struct HaltPackage {

@@ -170,6 +170,33 @@ fn a_change_a_member_does_not_confirm_is_told_unconfirmed() {
     assert!(!auto_run(&sim, 0, a) && !auto_run(&sim, 1, a));
 }
 
+/// A coordinator halted by cmhaltnode -f while it holds a change that n2 holds and n3 has
+/// not confirmed answers it carried out, with no warning: the next coordinator takes the
+/// newest copy among the members, n2's. (Were no member to hold it, the answer would be
+/// that it may or may not have been kept, `Refusal::CoordinatorHalted`: that arises with
+/// the coordinator fenced, as it cannot halt gracefully without hearing the members, and
+/// the simulator drops a fenced node's own answers with it.)
+#[test]
+fn a_coordinator_halting_while_a_member_holds_a_change_answers_it_carried_out() {
+    let mut options = Options::new(3, 12);
+    options.member_timeout = std::time::Duration::from_secs(3);
+    options.packages = vec![package("pkgA", &[1, 2, 3])];
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(90), |s| s.formed(NodeSet::first(3))
+            && s.running_on("pkgA") == set(&[0]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    let a = sim.package("pkgA");
+    sim.cut_oneway(NodeId(2), NodeId(0));
+    let serial = held(sim.command(NodeId(0), disable(a)).unwrap());
+    sim.halt_node(NodeId(0), true).unwrap();
+    assert_eq!(answer_to(&mut sim, 0, serial), None, "n2 holds it");
+    assert_eq!(warning_to(&sim, 0, serial), None);
+    assert!(!auto_run(&sim, 1, a));
+}
+
 /// The package manager of a coordinator new to a membership whose own copy of the
 /// switching table is older than a member's (the old coordinator's last change, a cmmodpkg
 /// -d of pkgA, reached n3 and not n2), where the old coordinator's failure changes the

@@ -769,13 +769,10 @@ fn a_cluster_renamed_with_the_cluster_halted_keeps_its_lock_lun_usable() {
     assert_ne!(renamed, text);
     std::fs::write(&file, &renamed).unwrap();
     succeeds(&cluster, 2, "cmapplyconf", &["-C", &file]);
-    assert!(
-        cluster
-            .log(1)
-            .contains("cleared this node's block of the lock LUN"),
-        "{}",
-        cluster.log(1)
-    );
+    cluster.wait_for(BOUND, "n1 cleared its lock block", |c| {
+        c.log(1)
+            .contains("cleared this node's block of the lock LUN")
+    });
     succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
     cluster.wait_for(BOUND, "the renamed cluster formed", |c| {
         both(c)

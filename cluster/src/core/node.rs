@@ -3483,12 +3483,24 @@ impl Node {
         self.answer_with(held.asker.0, held.asker.1, None, Some(text));
     }
 
-    /// This node stops coordinating (it halts): the commands it holds are refused (told
-    /// unconfirmed when only the members' confirmation of a switching change was awaited).
+    /// This node stops coordinating (it halts): the commands it holds are refused. One that
+    /// awaited only the members' confirmation of a switching change is carried out if some
+    /// member holds the change (the next coordinator takes the newest copy among the
+    /// members), and refused as perhaps lost if none does.
     fn drop_held(&mut self) {
+        let me = self.settings.me;
         for held in std::mem::take(&mut self.held) {
             if held.waiting.is_empty() {
-                self.give_up_held(&held);
+                let lacking = held
+                    .switching
+                    .map_or(NodeSet::EMPTY, |v| self.lacking_switching(v));
+                let others = self.view.members.iter().filter(|&m| m != me).count();
+                if !lacking.is_empty() && lacking.len() == others {
+                    let text = self.refusal_text(&held.command, &Refusal::CoordinatorHalted);
+                    self.answer_text(held.asker.0, held.asker.1, Some(text));
+                } else {
+                    self.answer(held.asker.0, held.asker.1, None);
+                }
             } else {
                 self.refuse(
                     held.asker.0,

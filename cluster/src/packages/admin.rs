@@ -241,6 +241,10 @@ pub enum Refusal {
         /// The members.
         nodes: NodeSet,
     },
+    /// A change of the package switching table was made on the package coordinator, which
+    /// halted before any member confirmed holding it: the next coordinator takes the newest
+    /// copy among the members, which may not have it.
+    CoordinatorHalted,
     /// cmrunpkg -n: a monitored_subnet of the package is down on that node.
     SubnetDown {
         /// The node.
@@ -479,6 +483,12 @@ impl Refusal {
             Refusal::NodesUnreachable { nodes } => write!(
                 f,
                 "members {nodes:?} cannot be reached: every node must be reachable to detach"
+            ),
+            Refusal::CoordinatorHalted => write!(
+                f,
+                "the package coordinator halted before any member confirmed holding the change \
+                 to {the}: it may or may not have been kept (see cmviewcl; give the command \
+                 again if it does not show)"
             ),
             Refusal::SubnetDown { node, subnet } => write!(
                 f,
@@ -797,6 +807,7 @@ mod tests {
             Refusal::NodesUnreachable {
                 nodes: NodeSet::EMPTY,
             },
+            Refusal::CoordinatorHalted,
             Refusal::SubnetDown {
                 node,
                 subnet: std::net::Ipv4Addr::LOCALHOST.into(),

@@ -967,6 +967,9 @@ enum WriteJob {
     },
 }
 
+/// How long the writer waits for [`reset_lock_block`].
+const LOCK_RESET_WAIT: Duration = Duration::from_secs(5);
+
 /// This node's block of the lock LUN, to be cleared of what the cluster wrote under its
 /// previous name: a block carries the cluster's id (a digest of CLUSTER_NAME), and one of
 /// another id fails every lock race, as Disk Paxos must for a LUN given to two clusters.
@@ -1019,7 +1022,9 @@ fn reset_lock_block(reset: &LockReset) -> String {
         Ok(false) => format!("this node's block of the lock LUN {path} needs no clearing"),
         Err(e) => format!(
             "warning: this node's block of the lock LUN {path} was not cleared for the \
-             cluster's new name ({e}): the node's lock races fail until it is"
+             cluster's new name ({e}): every lock race on the LUN fails until it is (with \
+             the cluster halted, zero the 512 bytes at offset {} of the LUN)",
+            reset.block * super::lock_lun::STRIDE
         ),
     }
 }
@@ -1378,7 +1383,31 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
                         } => {
                             let written = write_configuration(&dir, &config);
                             if let (Ok(()), Some(reset)) = (&written, lock_reset) {
-                                log.say(reset_lock_block(&reset));
+                                // On a thread of its own, waited for a bounded time: done
+                                // before the files count as written (a new life started
+                                // right after would cut it short), but a LUN that hangs
+                                // holds up neither this writer nor the commit for long.
+                                let (done, finished) = mpsc::channel();
+                                let spawned = thread::Builder::new()
+                                    .name("cmcld-lock-reset".into())
+                                    .spawn(move || {
+                                        let _ = done.send(reset_lock_block(&reset));
+                                    });
+                                let told = match spawned {
+                                    Ok(_) => finished.recv_timeout(LOCK_RESET_WAIT).unwrap_or_else(
+                                        |_| {
+                                            "warning: the lock LUN did not answer the clearing \
+                                             of this node's block for the cluster's new name \
+                                             in time: every lock race on it may fail"
+                                                .to_owned()
+                                        },
+                                    ),
+                                    Err(e) => format!(
+                                        "warning: this node's block of the lock LUN was not \
+                                         cleared for the cluster's new name: {e}"
+                                    ),
+                                };
+                                log.say(told);
                             }
                             (written, true)
                         }
@@ -2116,6 +2145,8 @@ fn halt_with_dependents(
         );
     }
     let mut waited: Vec<String> = Vec::new();
+    // What the cluster said of the dependents' halts it carried out.
+    let mut warnings: Vec<String> = Vec::new();
     for dependent in first {
         // Read again: halting one dependent may have halted another (a shared successor).
         let cluster = match status(inputs) {
@@ -2132,6 +2163,7 @@ fn halt_with_dependents(
         if still_running && !halting.contains(&dependent) {
             match halt_with_dependents(inputs, counters, &dependent, halting) {
                 Reply::Done => {}
+                Reply::Warned(warning) => warnings.push(warning),
                 other => return other,
             }
         }
@@ -2180,6 +2212,13 @@ fn halt_with_dependents(
                     && std::time::Instant::now() < deadline =>
             {
                 thread::sleep(SUCCESSORS_POLL);
+            }
+            // The dependents' warnings (their AUTO_RUN changes) with this halt's own.
+            Reply::Done | Reply::Warned(_) if !warnings.is_empty() => {
+                if let Reply::Warned(own) = reply {
+                    warnings.push(own);
+                }
+                return Reply::Warned(warnings.join("; "));
             }
             _ => return reply,
         }
@@ -3011,7 +3050,6 @@ impl Driver {
         }
     }
 
-    /// The package coordinator answered the forwarded command `serial`.
     /// This node's lock block to clear when generation `cluster` renames the cluster (see
     /// [`LockReset`]); none without a lock LUN or a new name.
     fn lock_reset(&self, cluster: &ClusterConfig) -> Option<LockReset> {
@@ -3031,6 +3069,7 @@ impl Driver {
         })
     }
 
+    /// The package coordinator answered the forwarded command `serial`.
     fn answered(&mut self, serial: u64, answer: Answered) {
         let Some(at) = self
             .awaiting
