@@ -333,6 +333,7 @@ impl Refusal {
                 | Refusal::DetachedUnheard { .. }
                 | Refusal::Reattached { .. }
                 | Refusal::SubnetDown { .. }
+                | Refusal::CoordinatorHalted
                 | Refusal::PackageActive { .. }
                 | Refusal::NeedsHaltedPackage { .. }
         )
