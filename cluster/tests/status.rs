@@ -619,6 +619,13 @@ fn a_lock_block_of_another_cluster_shows_the_lock_down() {
         .unwrap());
     assert_eq!(health(&sim, 0, 0), Some(Health::Up));
     assert_eq!(health(&sim, 0, 2), Some(Health::Up));
+    // The reason is told (cmcld's log says the event).
+    assert!(sim.trace().iter().any(|r| r.node == NodeId(1)
+        && matches!(
+            &r.event,
+            cimguard_cluster::core::Event::LockLunHealth { healthy: false, why: Some(why) }
+                if why.contains("another cluster")
+        )));
     sim.disk.blocks[1] = [0; cimguard_cluster::disk_paxos::BLOCK_BYTES];
     assert!(sim
         .run_until(seconds(70), |s| health(s, 0, 1) == Some(Health::Up))

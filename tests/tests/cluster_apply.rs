@@ -769,16 +769,38 @@ fn a_cluster_renamed_with_the_cluster_halted_keeps_its_lock_lun_usable() {
     assert_ne!(renamed, text);
     std::fs::write(&file, &renamed).unwrap();
     succeeds(&cluster, 2, "cmapplyconf", &["-C", &file]);
-    cluster.wait_for(BOUND, "n1 cleared its lock block", |c| {
-        c.log(1)
-            .contains("cleared this node's block of the lock LUN")
-    });
+    let cleared = |c: &TestCluster, k: usize| {
+        c.log(k)
+            .matches("cleared this node's block of the lock LUN")
+            .count()
+    };
+    // n1 clears the block it wrote under the old name; n2 never wrote one.
+    cluster.wait_for(BOUND, "n1 cleared its lock block", |c| cleared(c, 1) == 1);
+    assert_eq!(cleared(&cluster, 2), 0);
+    // n2 as if stopped between persisting the generation and writing its files, before it
+    // cleared its block: its block the old name's again, its files the old ones. Its next
+    // life writes the files again from the generation in effect and clears the block.
+    {
+        use cimguard_cluster::disk_paxos::{Ballot, LockBlock};
+        use std::os::unix::fs::FileExt;
+        let old = LockBlock {
+            instance: 1,
+            mbal: Ballot(1),
+            bal: Ballot(1),
+            value: 5,
+        }
+        .encode(cimguard_cluster::core::cluster_id("testcluster"));
+        lun.as_file().write_all_at(&old[..], 4096).unwrap();
+        lun.as_file().sync_all().unwrap();
+    }
+    std::fs::write(cluster.dir(2).join("cluster.ascii"), &text).unwrap();
     succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
     cluster.wait_for(BOUND, "the renamed cluster formed", |c| {
         both(c)
             && c.status(1)
                 .is_ok_and(|s| s.cluster.name == "renamed" && s.cluster.status.as_str() == "up")
     });
+    assert_eq!(cleared(&cluster, 2), 1, "{}", cluster.log(2));
     cluster.signal(2, "KILL");
     cluster.wait_for(BOUND, "n1 wins the lock again and runs alone", |c| {
         alone(c) || c.exited(1).is_some()

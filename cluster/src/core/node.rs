@@ -399,6 +399,8 @@ struct LockCheck {
     /// What the last health read found wrong in this node's own block, though it was read
     /// (another cluster's, or not a lock block): no lock race can succeed on it.
     unusable: Option<String>,
+    /// Why it was last told down (None: up).
+    told: Option<String>,
 }
 
 /// The quorum server's health as polled.
@@ -5584,14 +5586,16 @@ impl Node {
         } else {
             Health::Down
         };
-        if self.lock_lun != health {
+        // Told when it changes, and when it stays down for another reason.
+        if self.lock_lun != health || self.lock_check.told != why {
             let before = std::mem::replace(&mut self.lock_lun, health);
-            if health == Health::Down {
+            if health == Health::Down && before != Health::Down {
                 self.notice(Notice::LockLunUnhealthy {
                     before,
                     after: health,
                 });
             }
+            self.lock_check.told.clone_from(&why);
             self.actions.push_back(Action::Event(Event::LockLunHealth {
                 healthy: health == Health::Up,
                 why,

@@ -827,6 +827,9 @@ struct Loaded {
     /// Said in the log once it runs: the files were written again from the generation in
     /// effect.
     rewritten: Option<u64>,
+    /// Said in the log once it runs: what clearing this node's lock block for the cluster's
+    /// new name did, when the files were written again with a new name.
+    lock_cleared: Option<String>,
 }
 
 fn load(options: &Options) -> Result<Loaded, StartError> {
@@ -894,8 +897,33 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
     // written again from it, so that this life's sockets, certificates and cluster identity
     // follow the generation in effect too.
     let mut rewritten = None;
+    let mut lock_cleared = None;
     let (config, packages) = match persisted.config.as_ref().filter(|g| g.number > 1) {
         Some(g) if g.cluster != config || !crate::core::same_packages(&g.packages, &packages) => {
+            // Renamed (and stopped before its lock block was cleared): cleared now, from
+            // the name the files still have.
+            let index = g
+                .cluster
+                .nodes
+                .iter()
+                .position(|n| n.name.eq_ignore_ascii_case(&options.node));
+            let previous = crate::core::cluster_id(&config.name);
+            let next = crate::core::cluster_id(&g.cluster.name);
+            if let (Some(index), true, true) = (
+                index,
+                g.cluster.lock == ClusterLock::LockLun,
+                previous != next,
+            ) {
+                if let Some(path) = g.cluster.nodes[index].lock_lun.clone() {
+                    lock_cleared = Some(clear_lock_block(LockReset {
+                        path,
+                        block: index,
+                        blocks: g.cluster.nodes.len(),
+                        previous,
+                        next,
+                    }));
+                }
+            }
             write_configuration(dir, g).or_else(|e| {
                 fail(format!(
                     "{}: cannot write configuration generation {} into it: {e}",
@@ -947,6 +975,7 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
         incarnation: Incarnation(incarnation),
         persisted,
         rewritten,
+        lock_cleared,
     })
 }
 
@@ -983,6 +1012,29 @@ struct LockReset {
     /// The cluster's id before, and in the new generation.
     previous: u64,
     next: u64,
+}
+
+/// [`reset_lock_block`] on a thread of its own, waited for at most [`LOCK_RESET_WAIT`]: a
+/// LUN that hangs holds up neither the caller nor what waits for it (a commit's messages,
+/// a daemon's start) for long. What was done, for the log.
+fn clear_lock_block(reset: LockReset) -> String {
+    let (done, finished) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("cmcld-lock-reset".into())
+        .spawn(move || {
+            let _ = done.send(reset_lock_block(&reset));
+        });
+    match spawned {
+        Ok(_) => finished.recv_timeout(LOCK_RESET_WAIT).unwrap_or_else(|_| {
+            "warning: the lock LUN did not answer the clearing of this node's block for the \
+             cluster's new name in time: every lock race on it may fail"
+                .to_owned()
+        }),
+        Err(e) => format!(
+            "warning: this node's block of the lock LUN was not cleared for the cluster's new \
+             name: {e}"
+        ),
+    }
 }
 
 /// Clears this node's lock block (all zeros: never written) if the cluster wrote it under
@@ -1232,7 +1284,11 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         incarnation,
         persisted,
         rewritten,
+        lock_cleared,
     } = loaded;
+    if let Some(told) = lock_cleared {
+        log.say(told);
+    }
     if let Some(number) = rewritten {
         log.say(format_args!(
             "the state directory's cluster.ascii and packages/ differed from configuration \
@@ -1383,31 +1439,9 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
                         } => {
                             let written = write_configuration(&dir, &config);
                             if let (Ok(()), Some(reset)) = (&written, lock_reset) {
-                                // On a thread of its own, waited for a bounded time: done
-                                // before the files count as written (a new life started
-                                // right after would cut it short), but a LUN that hangs
-                                // holds up neither this writer nor the commit for long.
-                                let (done, finished) = mpsc::channel();
-                                let spawned = thread::Builder::new()
-                                    .name("cmcld-lock-reset".into())
-                                    .spawn(move || {
-                                        let _ = done.send(reset_lock_block(&reset));
-                                    });
-                                let told = match spawned {
-                                    Ok(_) => finished.recv_timeout(LOCK_RESET_WAIT).unwrap_or_else(
-                                        |_| {
-                                            "warning: the lock LUN did not answer the clearing \
-                                             of this node's block for the cluster's new name \
-                                             in time: every lock race on it may fail"
-                                                .to_owned()
-                                        },
-                                    ),
-                                    Err(e) => format!(
-                                        "warning: this node's block of the lock LUN was not \
-                                         cleared for the cluster's new name: {e}"
-                                    ),
-                                };
-                                log.say(told);
+                                // Done before the files count as written: a new life
+                                // started right after would cut it short.
+                                log.say(clear_lock_block(reset));
                             }
                             (written, true)
                         }
