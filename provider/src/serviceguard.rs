@@ -270,8 +270,11 @@ pub struct ServiceguardProvider {
     /// Resolves the access policy's host names.
     resolver: Resolver,
     /// The state last requested of each package through this agent (RequestedState; 5 "No
-    /// Change" before any).
+    /// Change" before any), for when the cluster's shared map cannot be read.
     requested: Mutex<HashMap<String, u16>>,
+    /// The state last requested of each package through any node's agent, as the cluster's
+    /// shared map holds it (keys [`REQUESTED_PREFIX`]), with the copy it was read from.
+    shared_requested: Mutex<Option<SharedRequested>>,
     /// The runs and halts that had not ended when RequestStateChange returned.
     jobs: Arc<Mutex<Jobs>>,
     /// How long RequestStateChange waits for the end ([`METHOD_WAIT`] by default).
@@ -279,6 +282,14 @@ pub struct ServiceguardProvider {
     /// When this provider started (microseconds since the epoch): in job keys.
     life: u128,
 }
+
+/// The requested states the shared map holds, by package, with the copy they were read
+/// from.
+type SharedRequested = ((u64, u64), HashMap<String, u16>);
+
+/// The prefix of the keys under which the cluster's shared map keeps each package's
+/// RequestedState (`requested:PACKAGE` = "2" or "3").
+const REQUESTED_PREFIX: &str = "requested:";
 
 /// The cluster's access policy, as the daemon has it in effect; none while the daemon does
 /// not answer (the users file's roles stand alone then).
@@ -344,6 +355,7 @@ impl ServiceguardProvider {
             access: PolicyCache::default(),
             resolver: Resolver::default(),
             requested: Mutex::new(HashMap::new()),
+            shared_requested: Mutex::new(None),
             jobs: Arc::default(),
             method_wait: method_wait.min(METHOD_WAIT_MAX),
             life: std::time::SystemTime::now()
@@ -437,9 +449,54 @@ impl ServiceguardProvider {
         // (cmapplyconf) is authorized by it from now on.
         self.access
             .offer(fetched, status.cluster.generation, status.access);
+        self.refresh_requested();
         let model = Arc::new(self.build(&status.cluster, &status.service_pids)?);
         *cache = Some((fetched, model.clone()));
         Ok(model)
+    }
+
+    /// Reads the requested states from the cluster's shared map again if its copy changed
+    /// (kept as it was when the map cannot be read).
+    fn refresh_requested(&self) {
+        let mut shared = self
+            .shared_requested
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let unless = shared.as_ref().map(|(copy, _)| *copy);
+        if let Ok(Reply::Shared {
+            copy,
+            values: Some(values),
+        }) = self.source.command(&Request::Shared { unless })
+        {
+            let states = values
+                .iter()
+                .filter_map(|(key, value)| {
+                    let package = key.strip_prefix(REQUESTED_PREFIX)?;
+                    Some((package.to_owned(), value.parse().ok()?))
+                })
+                .collect();
+            *shared = Some((copy, states));
+        }
+    }
+
+    /// RequestedState of `package`: the state last requested through any node's agent (the
+    /// shared map's), else through this one, else 5 (No Change).
+    fn requested_state(&self, package: &str) -> u16 {
+        let shared = self
+            .shared_requested
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .and_then(|(_, states)| states.get(package).copied());
+        shared
+            .or_else(|| {
+                self.requested
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(package)
+                    .copied()
+            })
+            .unwrap_or(5)
     }
 
     /// Forgets the snapshot and the access policy: a command changed the cluster (a
@@ -1309,8 +1366,10 @@ impl InstanceProvider for ServiceguardProvider {
                 _ => None,
             };
             let mut output = self.command(&request)?;
-            // RequestedState: the last state requested through this agent and taken by the
-            // cluster (however the run or halt then ends).
+            // RequestedState: the last state requested through any node's agent and taken by
+            // the cluster (however the run or halt then ends), kept in the cluster's shared
+            // map so that every agent tells the same; this agent's own record stands in
+            // where that map cannot be read or written.
             if let (Some((package, state)), Some(Value::Uint32(0))) =
                 (&requested, &output.return_value)
             {
@@ -1318,6 +1377,18 @@ impl InstanceProvider for ServiceguardProvider {
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .insert(package.clone(), *state);
+                let share = Request::Share {
+                    key: format!("{REQUESTED_PREFIX}{package}"),
+                    value: Some(state.to_string()),
+                };
+                match blocking(|| self.source.command(&share)) {
+                    Ok(Reply::Done) => {}
+                    other => tracing::warn!(
+                        package = package.as_str(),
+                        answer = ?other,
+                        "serviceguard provider: RequestedState kept by this agent only"
+                    ),
+                }
                 self.invalidate();
             }
             if let (Some((_, state)), Some(before), Some(Value::Uint32(0))) =
@@ -1870,15 +1941,7 @@ impl ModelBuilder<'_> {
                     ),
                     (
                         "RequestedState",
-                        Some(Value::Uint16(
-                            self.provider
-                                .requested
-                                .lock()
-                                .unwrap_or_else(PoisonError::into_inner)
-                                .get(&package.name)
-                                .copied()
-                                .unwrap_or(5),
-                        )),
+                        Some(Value::Uint16(self.provider.requested_state(&package.name))),
                     ),
                     ("OperationalStatus", Some(uint16s(package_operational))),
                     ("Started", Some(Value::Boolean(state == "running"))),
@@ -2350,6 +2413,10 @@ pub(crate) mod tests {
         }
 
         fn command(&self, request: &Request) -> Result<Reply, String> {
+            // The shared map is read with every model built: not a command.
+            if let Request::Shared { .. } = request {
+                return Ok(Reply::Error("no shared map here".into()));
+            }
             self.commands
                 .lock()
                 .expect("not poisoned")

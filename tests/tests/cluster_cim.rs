@@ -555,13 +555,16 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         "{db}"
     );
     assert_eq!(web["PackageState"], "halted", "{web}");
-    // RequestedState is the state last requested through the agent: 3 on the agent asked,
-    // 5 (No Change) on one that was not.
+    // RequestedState is the state last requested through any node's agent (the cluster keeps
+    // it): 3 on the agent asked and on the others alike; 5 (No Change) for a package no
+    // request was made of.
     let requested = |cluster: &TestCluster, k: usize, name: &str| {
         named(&enumerate(cluster, k, "HP_SGPackage"), name)["properties"]["RequestedState"].clone()
     };
-    assert_eq!(requested(&cluster, 2, "dbpkg"), 3);
-    assert_eq!(requested(&cluster, 1, "dbpkg"), 5);
+    for k in 1..=3 {
+        assert_eq!(requested(&cluster, k, "dbpkg"), 3, "n{k}");
+        assert_eq!(requested(&cluster, k, "monpkg"), 5, "n{k}");
+    }
     // Halted, dbpkg still has its service, down and on no node; cmviewcl -v lists it down.
     let service = enumerate(&cluster, 2, "HP_SGPackageService")
         .into_iter()
@@ -602,6 +605,7 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         "{db}"
     );
     assert_eq!(requested(&cluster, 1, "dbpkg"), 2);
+    assert_eq!(requested(&cluster, 2, "dbpkg"), 2);
 
     // A refusal is return code 4: dbpkg already runs (on n3).
     let refused = invoke(
