@@ -893,6 +893,32 @@ fn a_multi_node_instance_that_ran_and_was_halted_shows_halted() {
             observer + 1
         );
     }
+    // n2 halts and joins again: the instance never ran there since it joined, and may not
+    // start (AUTO_RUN off after the halt): blocked again.
+    sim.halt_node(NodeId(1), false).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 2]))
+            && s.core(NodeId(1)).is_some_and(
+                |c| c.phase() == cimguard_cluster::core::Phase::Halted
+            ))
+        .unwrap());
+    sim.run_node(NodeId(1));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    for observer in 0..3 {
+        assert_eq!(
+            states(&sim, observer, "monpkg"),
+            vec![
+                PackageState::Halted,
+                PackageState::Blocked,
+                PackageState::Halted
+            ],
+            "n{}",
+            observer + 1
+        );
+    }
 }
 
 #[test]

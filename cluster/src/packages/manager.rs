@@ -2474,7 +2474,9 @@ impl Manager {
     }
 
     /// Notes the nodes where multi-node packages run (for the instances' blocked or halted
-    /// state once they stop), in the switching table that every member keeps.
+    /// state once they stop), in the switching table that every member keeps; nodes out of
+    /// the membership are forgotten (blocked is for an instance that never ran on its node
+    /// since that node joined).
     fn note_ran(&mut self) {
         let mut changed = false;
         for id in self.catalog.ids() {
@@ -2483,7 +2485,8 @@ impl Manager {
             }
             let state = self.table.package_mut(id);
             let running = state.nodes_where(|s| s == InstanceState::Running);
-            let ran = NodeSet(state.ran.0 | running.0);
+            // Since each node joined the cluster: one that left has run nothing since.
+            let ran = NodeSet((state.ran.0 | running.0) & self.members.0);
             if ran != state.ran {
                 state.ran = ran;
                 changed = true;

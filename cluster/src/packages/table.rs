@@ -109,9 +109,9 @@ pub struct PackageState {
     /// already: a failure disables its node once, so that cmmodpkg -e -n enables it again
     /// while the instance still shows failed there.
     pub failures_noted: NodeSet,
-    /// The nodes a multi-node package has run on since the cluster started: an instance
-    /// that never ran on a node and cannot start there shows blocked, one that ran and was
-    /// halted shows halted.
+    /// The nodes a multi-node package has run on since each of them joined the cluster: an
+    /// instance that never ran on a node and cannot start there shows blocked, one that ran
+    /// and was halted shows halted.
     pub ran: NodeSet,
 }
 
