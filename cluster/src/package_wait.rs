@@ -224,7 +224,9 @@ impl PackageWait {
                     // A failover package the cluster's policy placed elsewhere (its
                     // dependencies, failback) runs all the same.
                     let elsewhere = row.kind == PackageType::Failover && !running.is_empty();
-                    if done || (elsewhere && !starting) {
+                    // Ended once the coordinator has heard it too, where the observer ran it: a
+                    // command given right after is judged by the coordinator's table.
+                    if (done || (elsewhere && !starting)) && snapshot.reports_heard {
                         return Progress::Done(running);
                     }
                     if self.seen_active && !target_active {
@@ -251,7 +253,7 @@ impl PackageWait {
                             state = state.as_str()
                         ));
                     }
-                    if out_of_cascade(&states, &wanted) {
+                    if out_of_cascade(&states, &wanted) && snapshot.reports_heard {
                         return Progress::Done(Vec::new());
                     }
                     // Given again to a halt_aborted package: a halt that aborted again before

@@ -896,6 +896,12 @@ pub struct Snapshot {
     pub epoch: Epoch,
     /// The cluster coordinator (the lowest member).
     pub coordinator: Option<NodeId>,
+    /// The coordinator has heard the observer's latest report of its own package
+    /// instances, so that a command it judges now sees them as the observer shows them
+    /// (true on the coordinator, and out of a running cluster). A command waiting for a
+    /// run or halt on the observer to end waits for this too.
+    #[serde(default = "yes")]
+    pub reports_heard: bool,
     /// MEMBER_TIMEOUT.
     pub member_timeout: Duration,
     /// MAX_CONFIGURED_PACKAGES.
@@ -1490,6 +1496,12 @@ fn package_condition(
         condition.state = PackageState::RelocateWait;
     }
     condition
+}
+
+/// The default of [`Snapshot::reports_heard`] in the status of a daemon that does not tell
+/// it.
+fn yes() -> bool {
+    true
 }
 
 impl Snapshot {

@@ -1088,3 +1088,57 @@ fn a_failover_points_at_the_failure_it_follows_as_the_failed_node_numbered_it() 
         })
     );
 }
+
+/// A node shows a halt of its own package ended (its view) before the coordinator has its
+/// report; `reports_heard` says when the coordinator has it too, so that a command waiting
+/// for the end returns only when a command given next (judged by the coordinator) sees the
+/// package halted.
+#[test]
+fn a_members_own_halt_counts_as_heard_once_the_coordinator_has_its_report() {
+    let sim = &mut cluster(
+        Options::new(3, 41),
+        &[("pkgA", package("pkgA", &[2, 1, 3], SERVICE))],
+    );
+    assert_eq!(sim.running_on("pkgA"), set(&[1]));
+    assert!(status(sim, 1).reports_heard && status(sim, 0).reports_heard);
+    let halted = |sim: &Simulation, observer: u32| {
+        status(sim, observer)
+            .packages
+            .iter()
+            .find(|p| p.name == "pkgA")
+            .is_some_and(|p| p.condition.state == PackageState::Halted)
+    };
+    use cimguard_cluster::package_wait::{Goal, PackageWait, Progress};
+    let row = |sim: &Simulation| {
+        status(sim, 1)
+            .packages
+            .into_iter()
+            .find(|p| p.name == "pkgA")
+            .expect("pkgA")
+    };
+    // cmhaltpkg's wait, as the agent of n2 (where pkgA runs) keeps it.
+    let mut wait = PackageWait::new(&row(sim), Goal::Halt(None), std::time::Instant::now());
+    let a = sim.package("pkgA");
+    sim.command(
+        NodeId(1),
+        Command::Halt {
+            package: a,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim.run_until(seconds(30), |s| halted(s, 1)).unwrap());
+    // Halted here first: the coordinator has not heard yet, and the wait goes on.
+    assert!(!status(sim, 1).reports_heard);
+    assert!(!halted(sim, 0));
+    let now = std::time::Instant::now();
+    assert_eq!(wait.observe(&status(sim, 1), now), Progress::Waiting);
+    assert!(sim
+        .run_until(seconds(30), |s| halted(s, 1) && status(s, 1).reports_heard)
+        .unwrap());
+    assert!(halted(sim, 0), "heard, so the coordinator shows it halted");
+    assert_eq!(
+        wait.observe(&status(sim, 1), now),
+        Progress::Done(Vec::new())
+    );
+}

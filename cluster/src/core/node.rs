@@ -499,6 +499,9 @@ pub struct Node {
     shared_heard: NodeSet,
     /// The package report version of the last heartbeats: a change is told at once.
     report_sent: u64,
+    /// When the heartbeats that first told that version were sent: once the coordinator
+    /// acknowledges hearing one sent then or later, it has this node's report.
+    report_sent_at: Option<Instant>,
     /// The switching version (AUTO_RUN, node switching, maintenance, detached) of the last
     /// heartbeats sent: a change goes out at once, not with the next periodic heartbeat.
     switching_sent: (u64, u64),
@@ -668,6 +671,7 @@ impl Node {
                 count: 0,
             },
             report_sent: 0,
+            report_sent_at: None,
             switching_sent: (0, 0),
             notices_told: 0,
             failures_told: BTreeMap::new(),
@@ -3627,6 +3631,26 @@ impl Node {
         }
     }
 
+    /// Whether the cluster's coordinator has heard this node's latest report of its
+    /// package instances (it acknowledged a heartbeat that carried it), so that a command it
+    /// judges next sees them as they are here. True on the coordinator itself, and out of a
+    /// running cluster.
+    fn reports_heard(&self) -> bool {
+        let me = self.settings.me;
+        let coordinator = match self.view.coordinator() {
+            Some(c) if c != me && self.phase == Phase::Running => c,
+            _ => return true,
+        };
+        if self.packages.version() != self.report_sent {
+            return false;
+        }
+        self.report_sent_at.is_none_or(|at| {
+            self.peers[coordinator.index()]
+                .acked
+                .is_some_and(|acked| acked >= at)
+        })
+    }
+
     /// Whether the packages' instances or switching changed since the last heartbeats.
     fn reports_pending(&self) -> bool {
         self.packages.version() != self.report_sent
@@ -3717,7 +3741,11 @@ impl Node {
             self.failures_told.iter().map(|(&p, &n)| (p, n)).collect();
         let resources = self.packages.resource_report();
         if only.is_none() {
-            self.report_sent = self.packages.version();
+            let version = self.packages.version();
+            if version != self.report_sent {
+                self.report_sent_at = Some(now);
+            }
+            self.report_sent = version;
             self.switching_sent = self.packages.switching_version();
         }
         let switching = self.packages.switching();
@@ -6088,6 +6116,7 @@ impl Node {
         // it), the cmapplyconf given here that were given up, and its generic resources and
         // monitored subnets in each package.
         view.lock = local.lock;
+        view.reports_heard = local.reports_heard;
         view.applies_given_up = local.applies_given_up;
         view.apply_given_up = local.apply_given_up;
         let name = &view.nodes[me].name;
@@ -6275,6 +6304,7 @@ impl Node {
         Snapshot {
             name: config.name.clone(),
             observer: me,
+            reports_heard: self.reports_heard(),
             applies_given_up: self.given_up.0,
             apply_given_up: self.given_up.1.clone(),
             status,
