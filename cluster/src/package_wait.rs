@@ -226,8 +226,8 @@ impl PackageWait {
                     let elsewhere = row.kind == PackageType::Failover && !running.is_empty();
                     // Ended once the coordinator has heard it too, where the observer ran it: a
                     // command given right after is judged by the coordinator's table.
-                    if (done || (elsewhere && !starting)) && snapshot.reports_heard {
-                        return Progress::Done(running);
+                    if done || (elsewhere && !starting) {
+                        return self.ended(snapshot, Progress::Done(running), elapsed);
                     }
                     if self.seen_active && !target_active {
                         return Progress::Failed(format!(
@@ -253,8 +253,8 @@ impl PackageWait {
                             state = state.as_str()
                         ));
                     }
-                    if out_of_cascade(&states, &wanted) && snapshot.reports_heard {
-                        return Progress::Done(Vec::new());
+                    if out_of_cascade(&states, &wanted) {
+                        return self.ended(snapshot, Progress::Done(Vec::new()), elapsed);
                     }
                     // Given again to a halt_aborted package: a halt that aborted again before
                     // any view showed it halting leaves nothing changed.
@@ -281,5 +281,16 @@ impl PackageWait {
             ));
         }
         Progress::Waiting
+    }
+
+    /// `done` once the package coordinator has heard the observer's report of it
+    /// ([`Snapshot::reports_heard`]); until then, waiting (done all the same past the
+    /// bound: it ended).
+    fn ended(&self, snapshot: &Snapshot, done: Progress, elapsed: Duration) -> Progress {
+        if snapshot.reports_heard || elapsed >= self.bound {
+            done
+        } else {
+            Progress::Waiting
+        }
     }
 }

@@ -81,6 +81,17 @@ pub trait ClusterSource: Send + Sync {
         std::thread::sleep(wait);
         Ok(after)
     }
+    /// The values of the cluster's shared map by key, with the name of the copy read, unless
+    /// the copy named `unless` is still the current one (`None`). A quick read, never held
+    /// up by a command under way. A source without one says so.
+    #[allow(clippy::type_complexity)]
+    fn shared_values(
+        &self,
+        unless: Option<(u64, u64)>,
+    ) -> Result<Option<((u64, u64), Vec<(String, String)>)>, String> {
+        let _ = unless;
+        Err("no shared map".into())
+    }
 }
 
 /// What [`ClusterSource::notices`] answers.
@@ -148,6 +159,20 @@ impl ClusterSource for AdminSocket {
         client
             .request(request)
             .map_err(|e| format!("the cluster daemon does not answer: {e}"))
+    }
+
+    fn shared_values(
+        &self,
+        unless: Option<(u64, u64)>,
+    ) -> Result<Option<((u64, u64), Vec<(String, String)>)>, String> {
+        // On the status connection: quick requests only (a command, or a shared map write
+        // waiting for the cluster, would hold up every model built).
+        let mut client = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        match client.request(&Request::Shared { unless }) {
+            Ok(Reply::Shared { copy, values }) => Ok(values.map(|values| (copy, values))),
+            Ok(other) => Err(format!("the cluster daemon answered {other:?}")),
+            Err(e) => Err(format!("the cluster daemon does not answer: {e}")),
+        }
     }
 
     fn notices(&self, after: u64, wait: Duration) -> Result<Notices, String> {
@@ -270,8 +295,9 @@ pub struct ServiceguardProvider {
     /// Resolves the access policy's host names.
     resolver: Resolver,
     /// The state last requested of each package through this agent (RequestedState; 5 "No
-    /// Change" before any), for when the cluster's shared map cannot be read.
-    requested: Mutex<HashMap<String, u16>>,
+    /// Change" before any), and whether the cluster's shared map took it: one it did not
+    /// take is newer than what the map holds.
+    requested: Mutex<HashMap<String, (u16, bool)>>,
     /// The state last requested of each package through any node's agent, as the cluster's
     /// shared map holds it (keys [`REQUESTED_PREFIX`]), with the copy it was read from.
     shared_requested: Mutex<Option<SharedRequested>>,
@@ -463,11 +489,7 @@ impl ServiceguardProvider {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let unless = shared.as_ref().map(|(copy, _)| *copy);
-        if let Ok(Reply::Shared {
-            copy,
-            values: Some(values),
-        }) = self.source.command(&Request::Shared { unless })
-        {
+        if let Ok(Some((copy, values))) = self.source.shared_values(unless) {
             let states = values
                 .iter()
                 .filter_map(|(key, value)| {
@@ -479,24 +501,26 @@ impl ServiceguardProvider {
         }
     }
 
-    /// RequestedState of `package`: the state last requested through any node's agent (the
+    /// RequestedState of `package`: the state last requested through this agent that the
+    /// shared map did not take, else the state last requested through any node's agent (the
     /// shared map's), else through this one, else 5 (No Change).
     fn requested_state(&self, package: &str) -> u16 {
+        let own = self
+            .requested
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(package)
+            .copied();
+        if let Some((state, false)) = own {
+            return state;
+        }
         let shared = self
             .shared_requested
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
             .and_then(|(_, states)| states.get(package).copied());
-        shared
-            .or_else(|| {
-                self.requested
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .get(package)
-                    .copied()
-            })
-            .unwrap_or(5)
+        shared.or(own.map(|(state, _)| state)).unwrap_or(5)
     }
 
     /// Forgets the snapshot and the access policy: a command changed the cluster (a
@@ -1373,22 +1397,25 @@ impl InstanceProvider for ServiceguardProvider {
             if let (Some((package, state)), Some(Value::Uint32(0))) =
                 (&requested, &output.return_value)
             {
-                self.requested
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(package.clone(), *state);
                 let share = Request::Share {
                     key: format!("{REQUESTED_PREFIX}{package}"),
                     value: Some(state.to_string()),
                 };
-                match blocking(|| self.source.command(&share)) {
-                    Ok(Reply::Done) => {}
-                    other => tracing::warn!(
-                        package = package.as_str(),
-                        answer = ?other,
-                        "serviceguard provider: RequestedState kept by this agent only"
-                    ),
-                }
+                let shared = match blocking(|| self.source.command(&share)) {
+                    Ok(Reply::Done) => true,
+                    other => {
+                        tracing::warn!(
+                            package = package.as_str(),
+                            answer = ?other,
+                            "serviceguard provider: RequestedState kept by this agent only"
+                        );
+                        false
+                    }
+                };
+                self.requested
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(package.clone(), (*state, shared));
                 self.invalidate();
             }
             if let (Some((_, state)), Some(before), Some(Value::Uint32(0))) =
@@ -2413,10 +2440,6 @@ pub(crate) mod tests {
         }
 
         fn command(&self, request: &Request) -> Result<Reply, String> {
-            // The shared map is read with every model built: not a command.
-            if let Request::Shared { .. } = request {
-                return Ok(Reply::Error("no shared map here".into()));
-            }
             self.commands
                 .lock()
                 .expect("not poisoned")

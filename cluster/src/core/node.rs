@@ -499,9 +499,11 @@ pub struct Node {
     shared_heard: NodeSet,
     /// The package report version of the last heartbeats: a change is told at once.
     report_sent: u64,
-    /// When the heartbeats that first told that version were sent: once the coordinator
-    /// acknowledges hearing one sent then or later, it has this node's report.
-    report_sent_at: Option<Instant>,
+    /// The instance states the last full heartbeats told, and when they were first told:
+    /// once the coordinator acknowledges hearing a heartbeat sent then or later, it has them
+    /// (restart counts and resource values, which change the report version too, do not
+    /// count: a service restarting in a loop must not hold up every command's end).
+    report_told: (Vec<(PackageId, InstanceState)>, Option<Instant>),
     /// The switching version (AUTO_RUN, node switching, maintenance, detached) of the last
     /// heartbeats sent: a change goes out at once, not with the next periodic heartbeat.
     switching_sent: (u64, u64),
@@ -671,7 +673,7 @@ impl Node {
                 count: 0,
             },
             report_sent: 0,
-            report_sent_at: None,
+            report_told: (Vec::new(), None),
             switching_sent: (0, 0),
             notices_told: 0,
             failures_told: BTreeMap::new(),
@@ -3134,7 +3136,7 @@ impl Node {
                 (Err(failure), _) => Some(failure.to_string()),
                 (Ok(_), unusable) => unusable.clone(),
             };
-            self.set_lock_lun(why);
+            self.set_lock_lun(why, health_read);
         }
         if let Some(LockKind::Disk { proposer, race, .. }) = self
             .proposal
@@ -3641,10 +3643,10 @@ impl Node {
             Some(c) if c != me && self.phase == Phase::Running => c,
             _ => return true,
         };
-        if self.packages.version() != self.report_sent {
+        if self.packages.report() != self.report_told.0 {
             return false;
         }
-        self.report_sent_at.is_none_or(|at| {
+        self.report_told.1.is_none_or(|at| {
             self.peers[coordinator.index()]
                 .acked
                 .is_some_and(|acked| acked >= at)
@@ -3741,11 +3743,10 @@ impl Node {
             self.failures_told.iter().map(|(&p, &n)| (p, n)).collect();
         let resources = self.packages.resource_report();
         if only.is_none() {
-            let version = self.packages.version();
-            if version != self.report_sent {
-                self.report_sent_at = Some(now);
+            if self.report_told.0 != packages {
+                self.report_told = (packages.clone(), Some(now));
             }
-            self.report_sent = version;
+            self.report_sent = self.packages.version();
             self.switching_sent = self.packages.switching_version();
         }
         let switching = self.packages.switching();
@@ -3887,6 +3888,10 @@ impl Node {
         let newer = heartbeat.epoch > self.view.epoch;
         let members = heartbeat.members;
         let echo = heartbeat.echo;
+        let report_changed = peer
+            .heartbeat
+            .as_ref()
+            .is_none_or(|h| h.packages != heartbeat.packages);
         peer.heartbeat = Some(heartbeat);
         let me = self.settings.me;
         let life = self.incarnation;
@@ -3906,6 +3911,13 @@ impl Node {
             && from != me
             && (adopted || self.fence_waits.iter().any(|(_, _, at)| now >= *at))
         {
+            self.send_heartbeats_to(now, Some(from));
+        }
+        // The coordinator answers a member's new report of its packages at once: the member
+        // counts a run or halt there as ended once the coordinator acknowledged hearing it
+        // (Snapshot::reports_heard), which the next periodic heartbeat would bring up to an
+        // interval later.
+        if same_view && self.view.coordinator() == Some(me) && from != me && report_changed {
             self.send_heartbeats_to(now, Some(from));
         }
         if let (true, Some(index)) = (newer, committed) {
@@ -5587,7 +5599,10 @@ impl Node {
         if let Some((_, deadline)) = self.lock_check.outstanding {
             if now >= deadline {
                 self.lock_check.outstanding = None;
-                self.set_lock_lun(Some("a read did not answer within the lock timeout".into()));
+                self.set_lock_lun(
+                    Some("a read did not answer within the lock timeout".into()),
+                    true,
+                );
             } else {
                 return;
             }
@@ -5607,15 +5622,17 @@ impl Node {
         }));
     }
 
-    /// The lock LUN is healthy (`why` None), or not and why.
-    fn set_lock_lun(&mut self, why: Option<String>) {
+    /// The lock LUN is healthy (`why` None), or not and why. `check`: told by the periodic
+    /// check, whose new reason for staying down is told too (a race's I/O, whose failures
+    /// name each block, changes only the health).
+    fn set_lock_lun(&mut self, why: Option<String>, check: bool) {
         let health = if why.is_none() {
             Health::Up
         } else {
             Health::Down
         };
         // Told when it changes, and when it stays down for another reason.
-        if self.lock_lun != health || self.lock_check.told != why {
+        if self.lock_lun != health || (check && self.lock_check.told != why) {
             let before = std::mem::replace(&mut self.lock_lun, health);
             if health == Health::Down && before != Health::Down {
                 self.notice(Notice::LockLunUnhealthy {

@@ -915,13 +915,17 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
                 previous != next,
             ) {
                 if let Some(path) = g.cluster.nodes[index].lock_lun.clone() {
-                    lock_cleared = Some(clear_lock_block(LockReset {
+                    // Not started on time: its write could land in a lock race of this
+                    // life, over a ballot.
+                    let told = clear_lock_block(LockReset {
                         path,
                         block: index,
                         blocks: g.cluster.nodes.len(),
                         previous,
                         next,
-                    }));
+                    })
+                    .or_else(|e| fail(format!("{e}; the node does not start")))?;
+                    lock_cleared = Some(told);
                 }
             }
             write_configuration(dir, g).or_else(|e| {
@@ -1016,8 +1020,9 @@ struct LockReset {
 
 /// [`reset_lock_block`] on a thread of its own, waited for at most [`LOCK_RESET_WAIT`]: a
 /// LUN that hangs holds up neither the caller nor what waits for it (a commit's messages,
-/// a daemon's start) for long. What was done, for the log.
-fn clear_lock_block(reset: LockReset) -> String {
+/// a daemon's start) for long. What was done, for the log; Err when it did not end in time
+/// (its write may still land later) or could not start.
+fn clear_lock_block(reset: LockReset) -> Result<String, String> {
     let (done, finished) = mpsc::channel();
     let spawned = thread::Builder::new()
         .name("cmcld-lock-reset".into())
@@ -1025,15 +1030,14 @@ fn clear_lock_block(reset: LockReset) -> String {
             let _ = done.send(reset_lock_block(&reset));
         });
     match spawned {
-        Ok(_) => finished.recv_timeout(LOCK_RESET_WAIT).unwrap_or_else(|_| {
-            "warning: the lock LUN did not answer the clearing of this node's block for the \
-             cluster's new name in time: every lock race on it may fail"
+        Ok(_) => finished.recv_timeout(LOCK_RESET_WAIT).map_err(|_| {
+            "the lock LUN did not answer the clearing of this node's block for the cluster's \
+             new name in time: every lock race on it may fail"
                 .to_owned()
         }),
-        Err(e) => format!(
-            "warning: this node's block of the lock LUN was not cleared for the cluster's new \
-             name: {e}"
-        ),
+        Err(e) => Err(format!(
+            "this node's block of the lock LUN was not cleared for the cluster's new name: {e}"
+        )),
     }
 }
 
@@ -1437,13 +1441,18 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
                             config,
                             lock_reset,
                         } => {
-                            let written = write_configuration(&dir, &config);
-                            if let (Ok(()), Some(reset)) = (&written, lock_reset) {
-                                // Done before the files count as written: a new life
-                                // started right after would cut it short.
-                                log.say(clear_lock_block(reset));
+                            // Cleared first: once the files have the new name, the next
+                            // start no longer knows the old one. Done before the files
+                            // count as written (a new life started right after would cut
+                            // it short); a write of it that lands late is harmless here,
+                            // as the cluster is halted until this life ends.
+                            if let Some(reset) = lock_reset {
+                                match clear_lock_block(reset) {
+                                    Ok(told) => log.say(told),
+                                    Err(e) => log.say(format_args!("warning: {e}")),
+                                }
                             }
-                            (written, true)
+                            (write_configuration(&dir, &config), true)
                         }
                     };
                     if inputs.send(Input::Written { result, fatal }).is_err() {
