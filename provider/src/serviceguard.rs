@@ -167,12 +167,7 @@ impl ClusterSource for AdminSocket {
     ) -> Result<Option<((u64, u64), Vec<(String, String)>)>, String> {
         // On the status connection: quick requests only (a command, or a shared map write
         // waiting for the cluster, would hold up every model built).
-        let mut client = self.status.lock().unwrap_or_else(PoisonError::into_inner);
-        match client.request(&Request::Shared { unless }) {
-            Ok(Reply::Shared { copy, values }) => Ok(values.map(|values| (copy, values))),
-            Ok(other) => Err(format!("the cluster daemon answered {other:?}")),
-            Err(e) => Err(format!("the cluster daemon does not answer: {e}")),
-        }
+        shared_values_on(&self.status, unless)
     }
 
     fn notices(&self, after: u64, wait: Duration) -> Result<Notices, String> {
@@ -233,12 +228,22 @@ impl crate::subscriptions::SharedRecords for AdminSocket {
         &self,
         unless: Option<(u64, u64)>,
     ) -> Result<Option<((u64, u64), Vec<(String, String)>)>, String> {
-        let mut client = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
-        match client.request(&Request::Shared { unless }) {
-            Ok(Reply::Shared { copy, values }) => Ok(values.map(|values| (copy, values))),
-            Ok(other) => Err(format!("the cluster daemon answered {other:?}")),
-            Err(e) => Err(format!("the cluster daemon does not answer: {e}")),
-        }
+        shared_values_on(&self.shared, unless)
+    }
+}
+
+/// The shared map's values through the admin connection `client` (see
+/// [`ClusterSource::shared_values`]).
+#[allow(clippy::type_complexity)]
+fn shared_values_on(
+    client: &Mutex<AdminClient>,
+    unless: Option<(u64, u64)>,
+) -> Result<Option<((u64, u64), Vec<(String, String)>)>, String> {
+    let mut client = client.lock().unwrap_or_else(PoisonError::into_inner);
+    match client.request(&Request::Shared { unless }) {
+        Ok(Reply::Shared { copy, values }) => Ok(values.map(|values| (copy, values))),
+        Ok(other) => Err(format!("the cluster daemon answered {other:?}")),
+        Err(e) => Err(format!("the cluster daemon does not answer: {e}")),
     }
 }
 
