@@ -908,25 +908,12 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
                 .iter()
                 .position(|n| n.name.eq_ignore_ascii_case(&options.node));
             let previous = crate::core::cluster_id(&config.name);
-            let next = crate::core::cluster_id(&g.cluster.name);
-            if let (Some(index), true, true) = (
-                index,
-                g.cluster.lock == ClusterLock::LockLun,
-                previous != next,
-            ) {
-                if let Some(path) = g.cluster.nodes[index].lock_lun.clone() {
-                    // Not started on time: its write could land in a lock race of this
-                    // life, over a ballot.
-                    let told = clear_lock_block(LockReset {
-                        path,
-                        block: index,
-                        blocks: g.cluster.nodes.len(),
-                        previous,
-                        next,
-                    })
+            if let Some(reset) = index.and_then(|i| LockReset::renaming(previous, &g.cluster, i)) {
+                // Not ended in time: its write could land in a lock race of this life, over
+                // a ballot.
+                let told = clear_lock_block(reset)
                     .or_else(|e| fail(format!("{e}; the node does not start")))?;
-                    lock_cleared = Some(told);
-                }
+                lock_cleared = Some(told);
             }
             write_configuration(dir, g).or_else(|e| {
                 fail(format!(
@@ -1016,6 +1003,24 @@ struct LockReset {
     /// The cluster's id before, and in the new generation.
     previous: u64,
     next: u64,
+}
+
+impl LockReset {
+    /// Node `index`'s block of `cluster`'s lock LUN, when the cluster was called otherwise
+    /// (its id `previous`); none without a lock LUN or a new name.
+    fn renaming(previous: u64, cluster: &ClusterConfig, index: usize) -> Option<LockReset> {
+        let next = crate::core::cluster_id(&cluster.name);
+        if cluster.lock != ClusterLock::LockLun || next == previous {
+            return None;
+        }
+        Some(LockReset {
+            path: cluster.nodes.get(index)?.lock_lun.clone()?,
+            block: index,
+            blocks: cluster.nodes.len(),
+            previous,
+            next,
+        })
+    }
 }
 
 /// [`reset_lock_block`] on a thread of its own, waited for at most [`LOCK_RESET_WAIT`]: a
@@ -3097,19 +3102,8 @@ impl Driver {
     /// [`LockReset`]); none without a lock LUN or a new name.
     fn lock_reset(&self, cluster: &ClusterConfig) -> Option<LockReset> {
         let settings = self.node.settings();
-        let next = crate::core::cluster_id(&cluster.name);
-        if cluster.lock != ClusterLock::LockLun || next == settings.cluster_id {
-            return None;
-        }
         // The node set never changes with a generation: this node's index is the same.
-        let path = cluster.nodes.get(settings.me.index())?.lock_lun.clone()?;
-        Some(LockReset {
-            path,
-            block: settings.me.index(),
-            blocks: cluster.nodes.len(),
-            previous: settings.cluster_id,
-            next,
-        })
+        LockReset::renaming(settings.cluster_id, cluster, settings.me.index())
     }
 
     /// The package coordinator answered the forwarded command `serial`.
