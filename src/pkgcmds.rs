@@ -18,7 +18,8 @@ use clap::Parser;
 
 use crate::cimclient::{path, Client, Returned};
 
-/// Run a package and wait until it runs (it does not enable AUTO_RUN: follow with
+/// Run a package and wait until it runs, and the package coordinator has heard so, so that
+/// a command given next through any node sees it (it does not enable AUTO_RUN: follow with
 /// `cmmodpkg -e`).
 #[derive(Parser, Debug)]
 #[command(name = "cmrunpkg", version)]
@@ -40,7 +41,8 @@ pub struct RunPackage {
     pub packages: Vec<String>,
 }
 
-/// Halt packages, each waited for until it is down (disables their AUTO_RUN); refused while
+/// Halt packages, each waited for until it is down and the package coordinator has heard
+/// so (disables their AUTO_RUN); refused while
 /// packages that depend on one run (the named dependents are halted first, and the package
 /// is asked again for up to 10 s while the cluster has not yet heard them down). An AUTO_RUN
 /// change a member has not confirmed within 8 s is told in a warning (exit status 0).
