@@ -919,6 +919,36 @@ fn a_multi_node_instance_that_ran_and_was_halted_shows_halted() {
             observer + 1
         );
     }
+    // n3 ran it; it crashes and its new life is back within the same re-formation (a
+    // member and failed at once): that life ran nothing yet either.
+    for observer in 0..3 {
+        assert_eq!(
+            states(&sim, observer, "monpkg")[2],
+            PackageState::Halted,
+            "n{}",
+            observer + 1
+        );
+    }
+    let before = status(&sim, 0).epoch;
+    sim.crash(NodeId(2));
+    sim.restart(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2]))
+            && status(s, 0).epoch != before)
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    for observer in 0..3 {
+        assert_eq!(
+            states(&sim, observer, "monpkg"),
+            vec![
+                PackageState::Halted,
+                PackageState::Blocked,
+                PackageState::Blocked
+            ],
+            "n{}",
+            observer + 1
+        );
+    }
 }
 
 #[test]

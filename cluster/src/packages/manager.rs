@@ -1259,8 +1259,9 @@ impl Manager {
 
     /// A coordinator not yet informed adopted a member's newer copy of the switching table:
     /// the fixes it made to its own copy for the nodes gone ([`Manager::on_membership`]) are
-    /// made again on this one (detached records of nodes that failed are dropped; the
-    /// maintenance mode of packages whose node is gone ends), to be stamped once informed.
+    /// made again on this one (detached records of nodes that failed are dropped, and what
+    /// they ran is forgotten; the maintenance mode of packages whose node is gone ends), to
+    /// be stamped once informed.
     fn refix(&mut self) {
         let Some(gone) = &self.gone else {
             return;
@@ -1276,6 +1277,11 @@ impl Manager {
                 .collect();
             for node in dropped {
                 state.detached.remove(node);
+                changed = true;
+            }
+            let ran = NodeSet(state.ran.0 & !gone.failed.0);
+            if ran != state.ran {
+                state.ran = ran;
                 changed = true;
             }
             let occupied = state.instances.values().any(|s| s.occupies());
@@ -1502,6 +1508,15 @@ impl Manager {
             // its fence.
             let may_run_there = self.catalog.package(id).node_set().intersection(failed);
             state.awaiting_fence = NodeSet(state.awaiting_fence.0 | may_run_there.0);
+            // A failed node's new life (a member again in this same membership) has run
+            // nothing yet: what it ran is forgotten as for a node that left.
+            let ran = NodeSet(state.ran.0 & !failed.0);
+            if ran != state.ran {
+                state.ran = ran;
+                if members.lowest() == Some(self.me) {
+                    self.unstamped = true;
+                }
+            }
         }
         self.show_detached();
         // Orders of an earlier membership are not sent again: what runs where is learnt
