@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -306,6 +307,9 @@ pub struct ServiceguardProvider {
     /// The state last requested of each package through any node's agent, as the cluster's
     /// shared map holds it (keys [`REQUESTED_PREFIX`]), with the copy it was read from.
     shared_requested: Mutex<Option<SharedRequested>>,
+    /// Whether the requested states of deleted packages are being deleted from the shared
+    /// map (one such deletion at a time).
+    forgetting: Arc<AtomicBool>,
     /// The runs and halts that had not ended when RequestStateChange returned.
     jobs: Arc<Mutex<Jobs>>,
     /// How long RequestStateChange waits for the end ([`METHOD_WAIT`] by default).
@@ -387,6 +391,7 @@ impl ServiceguardProvider {
             resolver: Resolver::default(),
             requested: Mutex::new(HashMap::new()),
             shared_requested: Mutex::new(None),
+            forgetting: Arc::new(AtomicBool::new(false)),
             jobs: Arc::default(),
             method_wait: method_wait.min(METHOD_WAIT_MAX),
             life: std::time::SystemTime::now()
@@ -480,29 +485,73 @@ impl ServiceguardProvider {
         // (cmapplyconf) is authorized by it from now on.
         self.access
             .offer(fetched, status.cluster.generation, status.access);
-        self.refresh_requested();
+        self.refresh_requested(&status.cluster);
         let model = Arc::new(self.build(&status.cluster, &status.service_pids)?);
         *cache = Some((fetched, model.clone()));
         Ok(model)
     }
 
     /// Reads the requested states from the cluster's shared map again if its copy changed
-    /// (kept as it was when the map cannot be read).
-    fn refresh_requested(&self) {
+    /// (kept as it was when the map cannot be read). The states of packages no longer
+    /// configured are forgotten, here and in the map: a package created again under the
+    /// same name starts with none, and the keys do not fill the map.
+    fn refresh_requested(&self, snapshot: &Snapshot) {
+        let configured = |package: &str| snapshot.packages.iter().any(|p| p.name == package);
+        self.requested
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|package, _| configured(package));
         let mut shared = self
             .shared_requested
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let unless = shared.as_ref().map(|(copy, _)| *copy);
         if let Ok(Some((copy, values))) = self.source.shared_values(unless) {
+            let mut deleted = Vec::new();
             let states = values
                 .iter()
                 .filter_map(|(key, value)| {
                     let package = key.strip_prefix(REQUESTED_PREFIX)?;
+                    if !configured(package) {
+                        deleted.push(key.clone());
+                        return None;
+                    }
                     Some((package.to_owned(), value.parse().ok()?))
                 })
                 .collect();
             *shared = Some((copy, states));
+            if !deleted.is_empty() {
+                self.forget_shared(deleted);
+            }
+        }
+    }
+
+    /// Deletes `keys` from the cluster's shared map, off this request: the command
+    /// connection may be behind a long command. Best effort: a deletion that fails is tried
+    /// again once the map changed and still holds them.
+    fn forget_shared(&self, keys: Vec<String>) {
+        if self.forgetting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let source = self.source.clone();
+        let forgetting = self.forgetting.clone();
+        let spawned = std::thread::Builder::new()
+            .name("forget-requested".into())
+            .spawn(move || {
+                for key in keys {
+                    let delete = Request::Share {
+                        key: key.clone(),
+                        value: None,
+                    };
+                    if let Err(e) = source.command(&delete) {
+                        tracing::debug!(key, error = %e, "serviceguard provider: not deleted");
+                        break;
+                    }
+                }
+                forgetting.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.forgetting.store(false, Ordering::Release);
         }
     }
 
@@ -2373,6 +2422,9 @@ pub(crate) mod tests {
         commands: Mutex<Vec<Request>>,
         /// What the daemon answers to commands (None: Done).
         reply: Mutex<Option<Reply>>,
+        /// The cluster's shared map (the copy's name counts its changes), which Share
+        /// commands change.
+        shared: Mutex<((u64, u64), BTreeMap<String, String>)>,
     }
 
     impl Simulated {
@@ -2408,6 +2460,7 @@ pub(crate) mod tests {
                 },
                 commands: Mutex::new(Vec::new()),
                 reply: Mutex::new(None),
+                shared: Mutex::new(((1, 0), BTreeMap::new())),
             }
         }
 
@@ -2450,11 +2503,31 @@ pub(crate) mod tests {
                 .expect("not poisoned")
                 .push(request.clone());
             let reply = self.reply.lock().expect("not poisoned").clone();
+            if let (Request::Share { key, value }, None) = (request, &reply) {
+                let mut shared = self.shared.lock().expect("not poisoned");
+                shared.0 .1 += 1;
+                match value {
+                    Some(value) => shared.1.insert(key.clone(), value.clone()),
+                    None => shared.1.remove(key),
+                };
+            }
             Ok(reply.unwrap_or(Reply::Done))
         }
 
         fn notices(&self, _after: u64, _wait: Duration) -> Result<Notices, String> {
             Err("no notices here".into())
+        }
+
+        fn shared_values(
+            &self,
+            unless: Option<(u64, u64)>,
+        ) -> Result<Option<((u64, u64), Vec<(String, String)>)>, String> {
+            let shared = self.shared.lock().expect("not poisoned");
+            if unless == Some(shared.0) {
+                return Ok(None);
+            }
+            let values = shared.1.iter().map(|(k, v)| (k.clone(), v.clone()));
+            Ok(Some((shared.0, values.collect())))
         }
     }
 
@@ -2776,6 +2849,59 @@ pub(crate) mod tests {
             .expect("an answer"),
             (Some(Value::Uint32(4)), Some("no".into()))
         );
+    }
+
+    /// RequestedState is the cluster's shared map's; the states kept there for packages no
+    /// longer configured are deleted from it, and other keys are left alone.
+    #[test]
+    fn requested_states_of_packages_no_longer_configured_leave_the_shared_map() {
+        let source = Arc::new(Simulated::new());
+        {
+            let mut shared = source.shared.lock().expect("not poisoned");
+            shared.0 = (1, 1);
+            for (key, value) in [
+                ("requested:dbpkg", "3"),
+                ("requested:oldpkg", "2"),
+                ("other", "x"),
+            ] {
+                shared.1.insert(key.into(), value.into());
+            }
+        }
+        let (_manager, provider, _dbpkg) = serving(source.clone());
+        let requested = |provider: &ServiceguardProvider, package: &str| {
+            provider
+                .settled(true)
+                .expect("the instances")
+                .instances
+                .into_iter()
+                .find(|(path, _)| {
+                    path.class_name == "HP_SGPackage" && path.key("Name") == Some(&string(package))
+                })
+                .and_then(|(_, instance)| instance.property("RequestedState")?.value.clone())
+        };
+        assert_eq!(requested(&provider, "dbpkg"), Some(Value::Uint16(3)));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let deleted = loop {
+            let keys: Vec<String> = {
+                let shared = source.shared.lock().expect("not poisoned");
+                shared.1.keys().cloned().collect()
+            };
+            if !keys.contains(&"requested:oldpkg".to_owned()) || Instant::now() > deadline {
+                break keys;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert_eq!(deleted, ["other", "requested:dbpkg"]);
+        assert_eq!(
+            source.commands(),
+            [Request::Share {
+                key: "requested:oldpkg".into(),
+                value: None
+            }]
+        );
+        // The map changed; read again, it still gives dbpkg's.
+        provider.invalidate();
+        assert_eq!(requested(&provider, "dbpkg"), Some(Value::Uint16(3)));
     }
 
     #[test]
