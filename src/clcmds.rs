@@ -805,6 +805,9 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
             if errors == 1 { "" } else { "s" }
         ));
     }
+    let nodes_before: Vec<String> = view(&client)
+        .map(|s| s.nodes.iter().map(|n| n.name.clone()).collect())
+        .unwrap_or_default();
     let generation = match apply(&client, (base, base_number), cluster.as_ref(), &packages)? {
         Applied::Generation(generation) => generation,
         Applied::Unchanged => {
@@ -812,6 +815,11 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
             return Ok(out);
         }
     };
+    if let Some(nodes) = cluster.as_ref().and_then(|c| node_names(&c.text)) {
+        if !nodes_before.is_empty() && nodes != nodes_before {
+            out.push_str(&wait_for_new_life(&client, generation, &nodes));
+        }
+    }
     if cli.verbose {
         for name in &names {
             out.push_str(&format!("cmapplyconf: package {name} applied\n"));
@@ -821,6 +829,43 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
         "Completed the cluster update (configuration generation {generation}).\n"
     ));
     Ok(out)
+}
+
+/// The NODE_NAMEs of a cluster file, in order (None: it does not parse; it was checked
+/// before it was applied).
+fn node_names(text: &str) -> Option<Vec<String>> {
+    let checked = cimguard_cluster::config::cluster::parse(text, "cluster file").ok()?;
+    Some(checked.config.nodes.into_iter().map(|n| n.name).collect())
+}
+
+/// How long cmapplyconf waits for this node's new life after a change of the nodes.
+const NEW_LIFE_WAIT: Duration = Duration::from_secs(30);
+
+/// After a cmapplyconf that changed the nodes (the cluster halted): each node's daemon starts
+/// a new life, halted, numbered as the new list numbers the nodes. Waits until this node's
+/// new life answers with the new nodes, so that the next command here finds it (a cmruncl
+/// tells the other nodes to start until they are heard); what is not so by then is said
+/// (empty: it is).
+fn wait_for_new_life(client: &Client, generation: u64, nodes: &[String]) -> String {
+    let deadline = Instant::now() + NEW_LIFE_WAIT;
+    loop {
+        // The agent starts again with its daemon: not answering for a moment is expected.
+        if let Ok(snapshot) = view(client) {
+            if snapshot.generation == generation
+                && snapshot.nodes.iter().map(|n| &n.name).eq(nodes.iter())
+            {
+                return String::new();
+            }
+        }
+        if Instant::now() >= deadline {
+            return format!(
+                "The nodes changed, and this node's cmcld starts again, halted, but its new life \
+                 did not answer within {} s: see its log before cmruncl.\n",
+                NEW_LIFE_WAIT.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// cmcheckconf's check against the cluster in effect, through its agent.

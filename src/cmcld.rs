@@ -168,6 +168,7 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
         node,
         heartbeat_port: args.heartbeat_port,
         exit_on_halt: args.exit_on_halt,
+        start_halted: std::env::var_os(START_HALTED).is_some(),
     };
     let ended = daemon::run(&options, SafetyTimers::new(fence, device));
     // The agent's requests in progress finish first: the one that said "start again", say.
@@ -180,7 +181,19 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
         Ok(daemon::Ended::StartAgain) if daemon::terminated() => ExitCode::SUCCESS,
         Ok(daemon::Ended::StartAgain) => {
             reap_watcher(watcher_pid);
-            start_again()
+            start_again(false)
+        }
+        Ok(daemon::Ended::StartHalted) if daemon::terminated() => ExitCode::SUCCESS,
+        Ok(daemon::Ended::StartHalted) => {
+            reap_watcher(watcher_pid);
+            start_again(true)
+        }
+        Ok(daemon::Ended::Removed) => {
+            eprintln!(
+                "cmcld: this node was deleted from the cluster (cmapplyconf); its configuration \
+                 files are removed"
+            );
+            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("cmcld: {e}");
@@ -216,14 +229,29 @@ fn reap_watcher(watcher: Pid) {
     }
 }
 
+/// Set (to anything) in the environment of a new life that starts halted: the
+/// daemon executes itself with it after a cmapplyconf changed the nodes.
+const START_HALTED: &str = "CMCLD_START_HALTED";
+
 /// The halted node starts again (cmrunnode, cmruncl): this process executes itself again
 /// with its own arguments, so the new life starts exactly as a newly started daemon does
 /// (its pid, which the init system and pid files know, stays). The sockets close on exec.
-fn start_again() -> ExitCode {
+/// `halted`: the new life starts halted ([`START_HALTED`]), after a cmapplyconf that changed
+/// the nodes.
+fn start_again(halted: bool) -> ExitCode {
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| "cmcld".into());
     let error = match std::env::current_exe() {
-        Ok(exe) => std::process::Command::new(exe).arg0(arg0).args(args).exec(),
+        Ok(exe) => {
+            let mut command = std::process::Command::new(exe);
+            command.arg0(arg0).args(args);
+            if halted {
+                command.env(START_HALTED, "1");
+            } else {
+                command.env_remove(START_HALTED);
+            }
+            command.exec()
+        }
         Err(e) => e,
     };
     eprintln!("cmcld: cannot start again: {error}");

@@ -697,12 +697,14 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
     let after = before + 3;
     assert_eq!(generations(&sim), [Some(after); 3]);
 
-    // A change of the nodes is refused at once.
-    let two_nodes = changed.replace("NODE_NAME n3\n", "NODE_NAME n9\n");
-    assert_ne!(two_nodes, changed);
+    // A node added is refused at once.
+    let added = changed.replace("NODE_NAME n3\n", "NODE_NAME n9\n");
+    assert_ne!(added, changed);
     assert_eq!(
-        sim.apply(NodeId(0), Some(&two_nodes), std::slice::from_ref(&pkg_m)),
-        Err(Refusal::NodesChanged)
+        sim.apply(NodeId(0), Some(&added), std::slice::from_ref(&pkg_m)),
+        Err(Refusal::NodesAdded {
+            nodes: vec!["n9".into()]
+        })
     );
 
     // cmruncl: every node starts a new life with the new timing, and forms the cluster.
@@ -1014,4 +1016,86 @@ fn a_change_the_cluster_halted_left_on_one_node_is_never_shown_as_a_later_one() 
         .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
         .unwrap());
     assert_eq!(generations(&sim), [Some(4); 3]);
+}
+
+/// cmapplyconf with the cluster halted deletes a node: the node it is given on must stay,
+/// and packages naming the deleted node change in the same files. Every node takes it; the
+/// nodes kept start a new life, halted, with the new node list, promising at least every
+/// epoch any node of the old list had promised; the deleted node's daemon ends. The cluster
+/// then forms without it, above every epoch before.
+#[test]
+fn a_halted_cluster_deletes_a_node_and_forms_without_it() {
+    let pkg_m = package("pkgM", &[1, 2, 3, 4]);
+    let options = Options::new(4, 29);
+    let mut sim = formed_with(options.clone(), std::slice::from_ref(&pkg_m));
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..4).all(|n| halted(s, n)))
+        .unwrap());
+    let before = sim.generation(NodeId(0)).unwrap();
+    let promised = (0..4)
+        .map(|n| sim.persisted(NodeId(n)).epoch_max)
+        .max()
+        .unwrap();
+    let lives: Vec<_> = (0..4)
+        .map(|n| sim.core(NodeId(n)).unwrap().incarnation())
+        .collect();
+    let text = cimguard_cluster::sim::cluster_file(&options);
+    let without_n4 = text[..text.find("NODE_NAME n4\n").expect("n4")].to_owned();
+    let pkg_m_kept = package("pkgM", &[1, 2, 3]);
+
+    // Not given on the node deleted, nor with a package still naming it.
+    assert_eq!(
+        sim.apply(
+            NodeId(3),
+            Some(&without_n4),
+            std::slice::from_ref(&pkg_m_kept)
+        ),
+        Err(Refusal::GiverDeleted { node: "n4".into() })
+    );
+    assert!(matches!(
+        sim.apply(NodeId(0), Some(&without_n4), std::slice::from_ref(&pkg_m)),
+        Err(Refusal::InvalidConfiguration { .. })
+    ));
+
+    let answered = apply_halted(&mut sim, 0, &without_n4, std::slice::from_ref(&pkg_m_kept));
+    assert_eq!(answered, None, "carried out");
+    assert!(sim
+        .run_until(seconds(10), |s| {
+            (0..3).all(|n| {
+                s.core(NodeId(n)).is_some_and(|c| {
+                    c.incarnation() > lives[n as usize]
+                        && c.phase() == cimguard_cluster::core::Phase::Halted
+                })
+            }) && s.core(NodeId(3)).is_none()
+        })
+        .unwrap());
+    for n in 0..3 {
+        let core = sim.core(NodeId(n)).unwrap();
+        assert_eq!(core.settings().nodes, 3, "n{}", n + 1);
+        assert_eq!(sim.generation(NodeId(n)), Some(before + 1));
+        assert!(sim.persisted(NodeId(n)).epoch_max >= promised);
+    }
+    // n4 keeps its promise and the generation that deleted it, and starts no more.
+    let deleting = sim
+        .persisted(NodeId(3))
+        .config
+        .clone()
+        .expect("the generation");
+    assert!(deleting.cluster.nodes.iter().all(|n| n.name != "n4"));
+    assert!(sim.persisted(NodeId(3)).epoch_max >= promised);
+    sim.restart(NodeId(3));
+    assert!(sim.core(NodeId(3)).is_none());
+
+    // The new lives stay halted until cmruncl, which forms the cluster of three.
+    sim.run_for(seconds(20)).unwrap();
+    assert!((0..3).all(|n| halted(&sim, n)));
+    sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2]))
+            && !s.running_on("pkgM").is_empty())
+        .unwrap());
+    let epoch = sim.core(NodeId(0)).unwrap().view().epoch;
+    assert!(epoch > promised, "{epoch:?} after {promised:?}");
+    assert_eq!(sim.watchdog_resets, 0);
 }

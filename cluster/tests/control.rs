@@ -2,7 +2,9 @@
 //! heartbeat datagram goes from one node to another; a client with a certificate of another
 //! authority, one naming no configured node, and a genuine node that sends in another node's
 //! name, and any client from an address that is no node's, are refused and counted, and
-//! nothing of theirs reaches the node.
+//! nothing of theirs reaches the node. A halted cmapplyconf's messages are taken as from the
+//! node the certificate names, whatever number they carry (the sender may number the nodes
+//! as a change of the nodes does).
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -271,4 +273,32 @@ fn a_frame_larger_than_a_datagram_crosses_and_only_cluster_nodes_are_heard() {
         n2.received.try_recv().is_err(),
         "nothing refused was delivered"
     );
+
+    // A halted cmapplyconf's answer numbered as a node that took a change of the nodes
+    // numbers it (n1 as node 3): taken as from n1, as this node numbers it.
+    let renumbered = envelope(
+        3,
+        Message::ConfigAnswer {
+            serial: 1,
+            commit: true,
+            refusal: None,
+            epoch_max: Epoch(9),
+        },
+    );
+    assert!(raw_send(
+        &genuine,
+        addresses[0][0],
+        addresses[1][0],
+        "n2",
+        &wire::encode_envelope(&renumbered)
+    ));
+    let (_, received) = n2.received.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(
+        received,
+        Envelope {
+            from: NodeId(0),
+            ..renumbered
+        }
+    );
+    assert_eq!(n2.channel.status().refused.get("wrong_sender"), Some(&1));
 }

@@ -106,6 +106,35 @@ fn cmruncl_without_names_on_a_halted_cluster_starts_every_node() {
         .unwrap());
 }
 
+/// A node named by cmruncl that did not get the command's Start (cut off then, or still in
+/// its earlier life after a cmapplyconf that changed the nodes) is told again until it is
+/// heard, and the cluster forms with it.
+#[test]
+fn cmruncl_tells_a_named_node_that_missed_the_start_again_until_it_is_heard() {
+    let mut sim = formed_cluster(3, 15);
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    let lives: Vec<u64> = (0..3).map(|n| incarnation(&sim, n)).collect();
+    sim.partition(&[set(&[0, 1]), set(&[2])]);
+    sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| (0..2)
+            .all(|n| incarnation(s, n) > lives[n as usize] && !halted(s, n)))
+        .unwrap());
+    // Given again on the new life (as the command does), still without n3.
+    sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();
+    sim.run_for(seconds(5)).unwrap();
+    assert!(halted(&sim, 2), "n3 heard no Start");
+    sim.heal();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(NodeSet::first(3)))
+        .unwrap());
+    assert!(incarnation(&sim, 2) > lives[2]);
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
 /// The (package, node) pairs where each package of `sim` runs.
 fn placement(sim: &Simulation, packages: &[&str]) -> Vec<(String, u32)> {
     let mut placed: Vec<(String, u32)> = packages

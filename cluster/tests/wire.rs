@@ -161,14 +161,14 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x12");
+    assert_eq!(&bytes[..3], b"CW\x13");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 19;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(19)));
+    later[2] = 20;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(20)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
@@ -178,8 +178,11 @@ fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     // beside the grace (MEMBER_TIMEOUT changed online), version 12 no generation as shown,
     // version 13 no cmapplyconf given up in a node's status, version 14 no cluster lock's
     // health in heartbeats, version 15 no nodes a multi-node package ran on, version 16 no
-    // warning in the answer to a command, version 17 no reports_heard in a status.
-    for version in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17] {
+    // warning in the answer to a command, version 17 no reports_heard in a status, version
+    // 18 no epochs in a halted cmapplyconf's answers and commit.
+    for version in [
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+    ] {
         let mut earlier = bytes.clone();
         earlier[2] = version;
         assert_eq!(decode_envelope(&earlier), Err(WireError::Version(version)));
@@ -327,11 +330,13 @@ fn the_messages_of_a_halted_cmapplyconf_come_back_equal() {
         Message::ConfigCommit {
             serial: 3,
             number: 7,
+            epoch_floor: Epoch::new(41, NodeId(2)),
         },
         Message::ConfigAnswer {
             serial: 3,
             commit: true,
             refusal: Some("node 2 is not halted".into()),
+            epoch_max: Epoch::new(40, NodeId(1)),
         },
     ];
     for message in messages {

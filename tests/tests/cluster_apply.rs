@@ -811,3 +811,166 @@ fn a_cluster_renamed_with_the_cluster_halted_keeps_its_lock_lun_usable() {
         cluster.log(1)
     );
 }
+
+/// The cluster file `text` with its nodes' blocks in the order `order` (NODE_NAMEs), those
+/// not named left out.
+fn with_nodes(text: &str, order: &[&str]) -> String {
+    let first = text.find("NODE_NAME ").expect("a node");
+    let (head, nodes) = text.split_at(first);
+    let mut blocks: Vec<(String, String)> = Vec::new();
+    for line in nodes.lines() {
+        if let Some(name) = line.strip_prefix("NODE_NAME ") {
+            blocks.push((name.trim().to_owned(), String::new()));
+        }
+        let block = &mut blocks.last_mut().expect("in a block").1;
+        block.push_str(line);
+        block.push('\n');
+    }
+    let mut out = head.to_owned();
+    for name in order {
+        let (_, block) = blocks
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+        out.push_str(block);
+    }
+    out
+}
+
+#[test]
+fn cmapplyconf_with_the_cluster_halted_deletes_and_reorders_nodes() {
+    let mut cluster = TestCluster::configure(4, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    let four = "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\n\
+                node_name n3\nnode_name n4\nauto_run yes\nservice_name pkgA_svc\n\
+                service_cmd \"exec sleep 100000\"\n";
+    cluster.add_package("pkgA", four);
+    cluster.stay_after_halt();
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a formed cluster of four", |c| {
+        (1..=4).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 4))
+    });
+    let pids: Vec<u32> = (1..=4).map(|k| cluster.pid(k)).collect();
+    succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
+    cluster.wait_for(BOUND, "every node halted, its daemon still there", |c| {
+        (1..=4).all(|k| {
+            c.status(k).is_ok_and(|s| {
+                s.cluster.status.as_str() == "down"
+                    && s.cluster
+                        .nodes
+                        .iter()
+                        .all(|n| n.condition.state.as_str() == "halted")
+            })
+        })
+    });
+    let before = cluster.status(1).unwrap().cluster.generation;
+    let work = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
+    // n4 deleted, n2 first: every node but n3 is numbered otherwise.
+    let cluster_file = work.path().join("cluster.ascii");
+    std::fs::write(&cluster_file, with_nodes(&text, &["n2", "n1", "n3"])).unwrap();
+    let cluster_file = cluster_file.display().to_string();
+    let three = four.replace("node_name n4\n", "");
+    let package_file = work.path().join("pkgA.conf");
+    std::fs::write(&package_file, &three).unwrap();
+    let package_file = package_file.display().to_string();
+
+    // A package still naming n4 is refused, and so is the change given on n4.
+    let refused = command(&cluster, 1, "cmapplyconf", &["-C", &cluster_file]);
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("n4"),
+        "{}",
+        describe(&refused)
+    );
+    let refused = command(
+        &cluster,
+        4,
+        "cmapplyconf",
+        &["-C", &cluster_file, "-P", &package_file],
+    );
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("delete n4, the node"),
+        "{}",
+        describe(&refused)
+    );
+
+    let out = succeeds(
+        &cluster,
+        1,
+        "cmapplyconf",
+        &["-C", &cluster_file, "-P", &package_file],
+    );
+    assert!(
+        out.contains(&format!(
+            "Completed the cluster update (configuration generation {})",
+            before + 1
+        )),
+        "{out}"
+    );
+    // cmapplyconf returned once n1's new life answered: cmruncl there may follow at once,
+    // and starts the others as soon as their new lives are there.
+    succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
+    // The cluster of three forms, numbered anew, and the package runs.
+    cluster.wait_for(BOUND, "the cluster of three formed, pkgA up", |c| {
+        (1..=3).all(|k| {
+            c.status(k).is_ok_and(|s| {
+                let names: Vec<&str> = s.cluster.nodes.iter().map(|n| n.name.as_str()).collect();
+                names == ["n2", "n1", "n3"]
+                    && s.cluster.generation == before + 1
+                    && s.cluster.status.as_str() == "up"
+                    && s.cluster
+                        .nodes
+                        .iter()
+                        .all(|n| n.condition.status.as_str() == "up")
+                    && s.cluster
+                        .packages
+                        .iter()
+                        .any(|p| p.name == "pkgA" && p.condition.status.as_str() == "up")
+            })
+        })
+    });
+    // Each started a new life (the same process), halted, with the new nodes, then another
+    // one for cmruncl.
+    for k in 1..=3 {
+        assert_eq!(cluster.pid(k), pids[k - 1], "n{k} executed itself again");
+        assert!(cluster.exited(k).is_none(), "n{k}: {}", cluster.log(k));
+        assert!(
+            cluster
+                .log(k)
+                .contains("starting again as a new life, halted"),
+            "n{k}: {}",
+            cluster.log(k)
+        );
+        let written = std::fs::read_to_string(cluster.dir(k).join("cluster.ascii")).unwrap();
+        assert!(!written.contains("NODE_NAME n4"), "n{k}: {written}");
+    }
+
+    // n4's daemon ends, its configuration and the cluster key removed, its certificates
+    // kept.
+    cluster.wait_for(BOUND, "n4's daemon ends", |c| c.exited(4).is_some());
+    assert!(cluster.exited(4).unwrap().success(), "{}", cluster.log(4));
+    for gone in ["cluster.ascii", "packages", "shared", "cluster.key"] {
+        assert!(!cluster.dir(4).join(gone).exists(), "n4's {gone}");
+    }
+    assert!(cluster.dir(4).join("control.pem").exists());
+    assert!(
+        cluster.log(4).contains("deleted from cluster"),
+        "{}",
+        cluster.log(4)
+    );
+    // Its old files put back (a copy restored, or a crash before their removal): it does
+    // not start from them.
+    std::fs::write(cluster.dir(4).join("cluster.ascii"), &text).unwrap();
+    cluster.start(4);
+    cluster.wait_for(BOUND, "n4's daemon refuses to start", |c| {
+        c.exited(4).is_some()
+    });
+    assert!(!cluster.exited(4).unwrap().success());
+    assert!(
+        cluster.log(4).contains("node n4 was deleted from cluster"),
+        "{}",
+        cluster.log(4)
+    );
+}

@@ -211,9 +211,9 @@ fn forged_replayed_and_foreign_heartbeats_are_dropped_and_counted() {
     let socket = UdpSocket::bind("127.0.0.2:0").unwrap();
     let target = format!("127.0.0.1:{}", cluster.port);
     let id = cluster_id("testcluster");
-    let mut forger = Sealer::new(&[7u8; 32], id, 1, 1);
-    let mut stranger = Sealer::new(&KEY, id, 9, 1);
-    let mut foreign = Sealer::new(&KEY, cluster_id("othercluster"), 1, 1);
+    let mut forger = Sealer::new(&[7u8; 32], id, 1, "n2", 1);
+    let mut stranger = Sealer::new(&KEY, id, 9, "n10", 1);
+    let mut foreign = Sealer::new(&KEY, cluster_id("othercluster"), 1, "n2", 1);
     // Each kind, by the reason it must be dropped for.
     type Make<'a> = Box<dyn FnMut() -> Vec<u8> + 'a>;
     let mut kinds: Vec<(&str, Make)> = vec![
@@ -225,7 +225,7 @@ fn forged_replayed_and_foreign_heartbeats_are_dropped_and_counted() {
         // used long ago: a replay of its first datagram to n1.
         (
             "replayed",
-            Box::new(move || Sealer::new(&KEY, id, 1, 1).seal(b"CW\x01")),
+            Box::new(move || Sealer::new(&KEY, id, 1, "n2", 1).seal(b"CW\x01")),
         ),
         // Under the right key, from a node the cluster does not have.
         ("unknown_sender", Box::new(move || stranger.seal(b"CW\x01"))),

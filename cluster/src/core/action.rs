@@ -258,6 +258,15 @@ pub enum Event {
     /// This halted node is to start a new life (cmrunnode, or a cmruncl naming it): its
     /// daemon starts again as a newly started one would.
     StartAgain,
+    /// A cmapplyconf given with the cluster halted changed the nodes (deleted or reordered
+    /// some), and its generation is persisted here: this halted node's daemon starts a new
+    /// life, halted, from it (node numbers are positions in the node list: a running core
+    /// never takes another list). `retired`: this node is no longer in the cluster; its
+    /// daemon removes its configuration files and ends.
+    Reconfigured {
+        /// The node was deleted from the cluster.
+        retired: bool,
+    },
     /// A configuration generation took effect here (cmapplyconf).
     ConfigChanged {
         /// The generation before (as shown: [`crate::config::Generation::sequence`]).

@@ -284,6 +284,11 @@ pub enum Message {
         serial: u64,
         /// The offered generation's number.
         number: u64,
+        /// The highest membership epoch any node that took the offer had promised: a node
+        /// whose number the generation changes promises at least that much in its next
+        /// life (an epoch's low byte is its proposer's number, so a node that takes
+        /// another's number proposes above every epoch that number ever stood for).
+        epoch_floor: Epoch,
     },
     /// A node's answer to [`Message::ConfigOffer`] (`commit` false) or
     /// [`Message::ConfigCommit`] (`commit` true).
@@ -294,6 +299,9 @@ pub enum Message {
         commit: bool,
         /// None: taken; else why not, in the receiver's words.
         refusal: Option<String>,
+        /// The highest membership epoch the answering node has promised (for the commit's
+        /// `epoch_floor`).
+        epoch_max: Epoch,
     },
     /// A change of the shared map given on the sender, for the coordinator to stamp and
     /// spread (answered like [`Message::Command`]).

@@ -78,6 +78,9 @@ pub struct Settings {
     /// Always [`Sabotage::default`] (nothing broken) outside those tests.
     #[doc(hidden)]
     pub sabotage: Sabotage,
+    /// The node starts halted, as after cmhaltnode with its daemon staying (a new life after
+    /// a cmapplyconf that changed the nodes): cmrunnode or cmruncl starts it.
+    pub start_halted: bool,
 }
 
 /// Rules the core can be told to break, for the simulator's checker tests only.
@@ -120,8 +123,18 @@ impl Settings {
             packages: Arc::new(Vec::new()),
             pet_horizon_min: Duration::ZERO,
             sabotage: Sabotage::default(),
+            start_halted: false,
         }
     }
+}
+
+/// The NODE_NAMEs of `config` in order, as compared (names are case-insensitive).
+fn node_names(config: &ClusterConfig) -> Vec<String> {
+    config
+        .nodes
+        .iter()
+        .map(|n| n.name.to_ascii_lowercase())
+        .collect()
 }
 
 /// `request` with the race number in the upper half of its id.
@@ -208,7 +221,31 @@ struct HaltedApply {
     deadline: Instant,
     /// The awaited nodes are sent the stage's message again.
     resend_at: Instant,
+    /// The highest membership epoch promised by this node and those that took the offer
+    /// ([`Message::ConfigCommit`]'s `epoch_floor`).
+    epoch_floor: Epoch,
 }
+
+/// A generation that changed the nodes is persisted here: this halted node starts a new
+/// life from it ([`Event::Reconfigured`]).
+#[derive(Debug)]
+struct Reconfigure {
+    /// Told then (None: once this node's own cmapplyconf is answered).
+    at: Option<Instant>,
+    /// This node is not in the new generation.
+    retired: bool,
+    /// Told already.
+    told: bool,
+    /// The generation, as shown.
+    sequence: u64,
+    /// The state the new life starts from: whatever this life persists from now on (it
+    /// lingers, halted) is this.
+    persisted: Persisted,
+}
+
+/// How long a node that took a commit changing the nodes stays in its life before the new
+/// one: a resent commit (its answer lost) is answered meanwhile.
+const RECONFIGURE_LINGER: Duration = Duration::from_secs(1);
 
 /// A halted cmapplyconf's offer this halted node took ([`Message::ConfigOffer`]), awaiting
 /// its commit.
@@ -556,10 +593,15 @@ pub struct Node {
     status_answered: Vec<Option<Instant>>,
     /// cmruncl -n: the nodes to form the cluster with (else every configured node).
     start_with: Option<NodeSet>,
+    /// cmruncl: when [`Message::Start`] was last sent to the nodes named that are not heard
+    /// running or starting.
+    start_sent: Option<Instant>,
     /// Halted: the cmapplyconf given here, on its way to every node.
     halted_apply: Option<HaltedApply>,
     /// Halted: the offer of another node's cmapplyconf this node took.
     offered: Option<Offered>,
+    /// Halted: a generation that changed the nodes is persisted here; a new life follows.
+    reconfigure: Option<Reconfigure>,
     /// Halted: the (node, serial) of the last cmapplyconf whose commit this node took (its
     /// offer arriving again later is not taken again).
     committed_offer: Option<(NodeId, Incarnation, u64)>,
@@ -618,7 +660,11 @@ impl Node {
         let mut node = Node {
             rng,
             incarnation,
-            phase: Phase::Starting,
+            phase: if settings.start_halted {
+                Phase::Halted
+            } else {
+                Phase::Starting
+            },
             view: View::none(nodes),
             promised: persisted.epoch_max,
             // What an earlier life installed or accepted may have been committed: it is
@@ -694,8 +740,10 @@ impl Node {
             remote_status: None,
             status_answered: vec![None; nodes],
             start_with: None,
+            start_sent: None,
             halted_apply: None,
             offered: None,
+            reconfigure: None,
             committed_offer: None,
             sequence_floor: persisted.sequence_floor,
             pending_config: None,
@@ -1157,6 +1205,7 @@ impl Node {
         for node in nodes.iter().filter(|&n| n != me) {
             self.send_to_life(node, Incarnation(0), &message);
         }
+        self.start_sent = Some(now);
         if halted {
             self.event(Event::StartAgain);
             return Ok(());
@@ -1164,6 +1213,47 @@ impl Node {
         self.start_with = Some(nodes);
         self.step(now);
         Ok(())
+    }
+
+    /// cmruncl, forming: the nodes named that are not heard, or heard halted, are told to
+    /// start again, once per heartbeat interval (one may have been busy when the command was
+    /// given: still in its earlier life after a cmapplyconf that changed the nodes, say).
+    fn resend_start(&mut self, now: Instant) {
+        let Some(nodes) = self.start_with else {
+            return;
+        };
+        if self.phase != Phase::Starting || self.view.epoch != Epoch::NONE {
+            return;
+        }
+        let interval = self.settings.timing.heartbeat_interval;
+        if self
+            .start_sent
+            .is_some_and(|at| now.saturating_since(at) < interval)
+        {
+            return;
+        }
+        self.start_sent = Some(now);
+        let me = self.settings.me;
+        let message = Message::Start { nodes };
+        let member_timeout = self.settings.timing.member_timeout;
+        let halted: Vec<NodeId> = nodes
+            .iter()
+            .filter(|&n| n != me && n.index() < self.settings.nodes)
+            .filter(|n| {
+                let peer = &self.peers[n.index()];
+                let fresh = peer
+                    .last_heard
+                    .is_some_and(|at| now.saturating_since(at) < member_timeout);
+                !fresh
+                    || peer
+                        .heartbeat
+                        .as_ref()
+                        .is_none_or(|h| h.phase == Phase::Halted)
+            })
+            .collect();
+        for node in halted {
+            self.send_to_life(node, Incarnation(0), &message);
+        }
     }
 
     /// cmruncl -t [-n node]... on this node: what the cluster formed with `nodes` would
@@ -1260,8 +1350,12 @@ impl Node {
         if self.phase == Phase::Halted {
             // Not while a detached package's halt script runs here, nor while a cmapplyconf
             // given with the cluster halted is on its way here: the command given again once
-            // it has finished starts this node.
-            if self.halting_detached.is_empty() && !self.halted_config_changing(now) {
+            // it has finished starts this node. Nor from a node of another generation: it
+            // may number the nodes otherwise (a change of the nodes one of the two missed).
+            if self.halting_detached.is_empty()
+                && !self.halted_config_changing(now)
+                && envelope.config_generation == self.settings.config_generation
+            {
                 self.event(Event::StartAgain);
             }
         } else if self.phase == Phase::Starting
@@ -1650,14 +1744,15 @@ impl Node {
         cluster: ClusterConfig,
         packages: Vec<PackageConfig>,
     ) -> Result<Taken, Refusal> {
-        if self.halted_apply.is_some() || self.offered_by_other(now) {
+        if self.halted_apply.is_some() || self.offered_by_other(now) || self.reconfigure.is_some() {
             return Err(Refusal::ConfigurationChanging);
         }
         if self.hears_cluster(now) {
             return Err(Refusal::ClusterRunsElsewhere);
         }
         self.check_base(base)?;
-        self.check_halted_change(&cluster, &packages)?;
+        let me = self.name_of(self.settings.me).to_owned();
+        self.check_halted_change(&cluster, &packages, &me)?;
         // The files in effect already are given to every node again, under their own
         // number: a node that missed them (it was down for the last cmapplyconf) takes them.
         // Above every generation this node knows of, one a proposal carried that it accepted
@@ -1688,16 +1783,27 @@ impl Node {
             commit_refused: Vec::new(),
             deadline: now + HALTED_APPLY_STAGE,
             resend_at: now,
+            epoch_floor: self.promised,
         });
         self.drive_halted_apply(now);
         Ok(Taken::Forwarded(serial))
+    }
+
+    /// The configuration generation in effect here as shown, or the one a cmapplyconf given
+    /// with the cluster halted persisted for the next life when it changed the nodes.
+    pub fn generation_taken(&self) -> u64 {
+        self.reconfigure
+            .as_ref()
+            .map_or(self.settings.config_sequence, |r| r.sequence)
     }
 
     /// Whether a cmapplyconf given with the cluster halted is on its way here: this node's
     /// own, or another's whose offer it took (a new life, or a daemon that ends, would drop
     /// it half way). Either ends on its own: its stages and the offer are bounded.
     pub fn halted_config_changing(&self, now: Instant) -> bool {
-        self.halted_apply.is_some() || self.offered.as_ref().is_some_and(|o| now < o.until)
+        self.halted_apply.is_some()
+            || self.offered.as_ref().is_some_and(|o| now < o.until)
+            || self.reconfigure.is_some()
     }
 
     /// The highest generation number of the proposals this node accepted (0: none).
@@ -1731,6 +1837,21 @@ impl Node {
         self.accepted_max(|c| c.sequence)
     }
 
+    /// The NODE_NAME of configured node `node` (empty for another number).
+    fn name_of(&self, node: NodeId) -> &str {
+        self.settings
+            .config
+            .nodes
+            .get(node.index())
+            .map_or("", |n| n.name.as_str())
+    }
+
+    /// Whether generation `config` lists other nodes than those in effect here, or in
+    /// another order (node numbers would change).
+    fn changes_nodes(&self, config: &Generation) -> bool {
+        node_names(&self.settings.config) != node_names(&config.cluster)
+    }
+
     /// Every configured node but this one.
     fn others(&self) -> NodeSet {
         let mut others = NodeSet::first(self.settings.nodes);
@@ -1751,22 +1872,31 @@ impl Node {
     }
 
     /// The refusals of a change made while the cluster is halted, on any node it reaches:
-    /// the nodes stay the same ones, in the same order (node numbers mean the same nodes
-    /// across the change); the files resolve and give a safe timing; no package is detached
-    /// here (its node re-attaches it when it starts).
+    /// the nodes may be deleted or reordered, not added (a node added needs a daemon that
+    /// takes a first configuration), and `giver`, the node the cmapplyconf was given on,
+    /// stays; the files resolve and give a safe timing; no package is detached here (its
+    /// node re-attaches it when it starts).
     fn check_halted_change(
         &self,
         cluster: &ClusterConfig,
         packages: &[PackageConfig],
+        giver: &str,
     ) -> Result<(), Refusal> {
-        let names = |c: &ClusterConfig| -> Vec<String> {
-            c.nodes
-                .iter()
-                .map(|n| n.name.to_ascii_lowercase())
-                .collect()
-        };
-        if names(&self.settings.config) != names(cluster) {
-            return Err(Refusal::NodesChanged);
+        let old = node_names(&self.settings.config);
+        let new = node_names(cluster);
+        let added: Vec<String> = cluster
+            .nodes
+            .iter()
+            .filter(|n| !old.contains(&n.name.to_ascii_lowercase()))
+            .map(|n| n.name.clone())
+            .collect();
+        if !added.is_empty() {
+            return Err(Refusal::NodesAdded { nodes: added });
+        }
+        if !new.contains(&giver.to_ascii_lowercase()) {
+            return Err(Refusal::GiverDeleted {
+                node: giver.to_owned(),
+            });
         }
         Catalog::resolve(cluster, packages).map_err(|e| Refusal::InvalidConfiguration {
             reason: e.to_string(),
@@ -1792,7 +1922,8 @@ impl Node {
         if apply.waiting.is_empty() && !apply.committing {
             // Every node took the offer: in effect here first, then on every other node.
             let config = apply.config.clone();
-            self.take_halted_config(now, &config);
+            let floor = apply.epoch_floor;
+            self.take_halted_config(now, &config, floor, true);
             let others = self.others();
             if let Some(apply) = &mut self.halted_apply {
                 apply.committing = true;
@@ -1819,20 +1950,53 @@ impl Node {
                     nodes(apply.waiting)
                 ))
             } else {
-                let mut missing: Vec<String> = apply
-                    .commit_refused
-                    .iter()
-                    .map(|(node, why)| format!("{node} refused it: {why}"))
-                    .collect();
-                if !apply.waiting.is_empty() {
-                    missing.push(format!("{} did not confirm it", nodes(apply.waiting)));
+                // A node the change deletes is out of the new generation's reach: giving
+                // the command again does not reach it.
+                let kept = node_names(&apply.config.cluster);
+                let old = &self.settings.config.nodes;
+                let deleted = |node: NodeId| {
+                    old.get(node.index())
+                        .is_some_and(|n| !kept.contains(&n.name.to_ascii_lowercase()))
+                };
+                let mut missing: Vec<String> = Vec::new();
+                let mut left_behind: Vec<String> = Vec::new();
+                for (node, why) in &apply.commit_refused {
+                    let text = format!("{node} refused it: {why}");
+                    if deleted(*node) {
+                        left_behind.push(text);
+                    } else {
+                        missing.push(text);
+                    }
                 }
-                (!missing.is_empty()).then(|| {
-                    format!(
-                        "generation {} is in effect on this node, but {}: give the same \
-                         cmapplyconf again before starting the cluster",
-                        apply.config.sequence,
+                let (gone, stayed): (Vec<NodeId>, Vec<NodeId>) =
+                    apply.waiting.iter().partition(|&n| deleted(n));
+                if !stayed.is_empty() {
+                    let set: NodeSet = stayed.into_iter().collect();
+                    missing.push(format!("{} did not confirm it", nodes(set)));
+                }
+                if !gone.is_empty() {
+                    let set: NodeSet = gone.into_iter().collect();
+                    left_behind.push(format!("{} did not confirm it", nodes(set)));
+                }
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!(
+                        "{}: give the same cmapplyconf again before starting the cluster",
                         missing.join("; ")
+                    ));
+                }
+                if !left_behind.is_empty() {
+                    parts.push(format!(
+                        "of the nodes it deletes, {}: stop cmcld there, and remove \
+                         cluster.key, cluster.ascii and packages/ from its state directory",
+                        left_behind.join("; ")
+                    ));
+                }
+                (!parts.is_empty()).then(|| {
+                    format!(
+                        "generation {} is in effect on this node, but {}",
+                        apply.config.sequence,
+                        parts.join("; and ")
                     )
                 })
             };
@@ -1842,6 +2006,11 @@ impl Node {
                 refusal,
                 warning: None,
             });
+            // Answered: a generation that changed the nodes is put in effect by a new life.
+            if let Some(reconfigure) = &mut self.reconfigure {
+                reconfigure.at.get_or_insert(now);
+            }
+            self.drive_reconfigure(now);
             return;
         }
         if now >= apply.resend_at {
@@ -1850,6 +2019,7 @@ impl Node {
                 Message::ConfigCommit {
                     serial,
                     number: apply.config.number,
+                    epoch_floor: apply.epoch_floor,
                 }
             } else {
                 Message::ConfigOffer {
@@ -1868,7 +2038,21 @@ impl Node {
     /// written (the next life reads them, sockets and all), then it is persisted and in
     /// effect. The same generation again (given again after a node missed it) only writes
     /// the files again.
-    fn take_halted_config(&mut self, now: Instant, config: &Arc<Generation>) {
+    ///
+    /// A generation that changes the nodes is persisted for a new life to take
+    /// ([`Node::reconfigure`]): `giver`, this node gave the cmapplyconf (its life ends once
+    /// the command is answered); `floor`, the commit's epoch floor.
+    fn take_halted_config(
+        &mut self,
+        now: Instant,
+        config: &Arc<Generation>,
+        floor: Epoch,
+        giver: bool,
+    ) {
+        if self.changes_nodes(config) {
+            self.reconfigure(now, config, floor, giver);
+            return;
+        }
         let same = config.number == self.settings.config_generation
             && self.in_effect(&config.cluster, &config.packages);
         if !same {
@@ -1882,6 +2066,84 @@ impl Node {
         self.actions.push_back(Action::Persist(self.persisted()));
         self.actions
             .push_back(Action::WriteConfiguration(config.clone()));
+    }
+
+    /// A halted cmapplyconf's generation that deletes or reorders nodes, committed here. This
+    /// core's node numbers are positions in the old list, so it never takes the
+    /// generation: its state is persisted as the new list numbers nodes, the files are
+    /// written, and a new life starts from them, halted ([`Event::Reconfigured`]).
+    ///
+    /// What the new life starts from: no membership installed or accepted (every node of
+    /// the old list took the offer halted and hearing no cluster, so no membership of the
+    /// old numbering can ever be committed after this one); the detached records by name;
+    /// the epochs promised raised to `floor`, the highest any node of the change had
+    /// promised, as an epoch names its proposer by number. A node the generation deletes
+    /// keeps its promise and floor, and the generation that deleted it; its daemon removes
+    /// its files.
+    fn reconfigure(&mut self, now: Instant, config: &Arc<Generation>, floor: Epoch, giver: bool) {
+        if self.reconfigure.is_some() {
+            return;
+        }
+        let old: Vec<String> = node_names(&self.settings.config);
+        let new: Vec<String> = node_names(&config.cluster);
+        let retired = !new.contains(&old[self.settings.me.index()]);
+        let renumber = |set: NodeSet| -> NodeSet {
+            set.iter()
+                .filter_map(|n| {
+                    let name = old.get(n.index())?;
+                    let at = new.iter().position(|m| m == name)?;
+                    Some(NodeId(at as u32))
+                })
+                .collect()
+        };
+        let persisted = Persisted {
+            epoch_max: self.promised.max(floor),
+            installed: None,
+            accepted: Vec::new(),
+            // Kept by a deleted node too: a daemon that starts from files of before the
+            // change finds itself missing from it, and does not start.
+            config: Some(config.clone()),
+            accepted_configs: Vec::new(),
+            // Refused unless empty (check_halted_change).
+            detached: Vec::new(),
+            detached_marks: if retired {
+                Vec::new()
+            } else {
+                self.packages
+                    .marks()
+                    .into_iter()
+                    .map(|(package, nodes)| (package, renumber(nodes)))
+                    .filter(|(_, nodes)| !nodes.is_empty())
+                    .collect()
+            },
+            sequence_floor: self.sequence_floor.max(config.sequence),
+        };
+        self.accepted_configs.clear();
+        self.actions.push_back(Action::Persist(persisted.clone()));
+        if !retired {
+            self.actions
+                .push_back(Action::WriteConfiguration(config.clone()));
+        }
+        self.reconfigure = Some(Reconfigure {
+            at: (!giver).then_some(now + RECONFIGURE_LINGER),
+            retired,
+            told: false,
+            sequence: config.sequence,
+            persisted,
+        });
+    }
+
+    /// Tells [`Event::Reconfigured`] once its time came.
+    fn drive_reconfigure(&mut self, now: Instant) {
+        let Some(reconfigure) = &mut self.reconfigure else {
+            return;
+        };
+        if reconfigure.told || reconfigure.at.is_none_or(|at| now < at) {
+            return;
+        }
+        reconfigure.told = true;
+        let retired = reconfigure.retired;
+        self.event(Event::Reconfigured { retired });
     }
 
     /// A halted cmapplyconf's messages ([`Message::ConfigOffer`], [`Message::ConfigCommit`],
@@ -1926,10 +2188,15 @@ impl Node {
                     serial,
                     commit: false,
                     refusal,
+                    epoch_max: self.promised,
                 };
                 self.send_to_life(from, life, &answer);
             }
-            Message::ConfigCommit { serial, number } => {
+            Message::ConfigCommit {
+                serial,
+                number,
+                epoch_floor,
+            } => {
                 let offered = self
                     .offered
                     .as_ref()
@@ -1942,20 +2209,22 @@ impl Node {
                     Some(config) if self.phase == Phase::Halted && !self.fenced => {
                         self.offered = None;
                         self.committed_offer = Some((from, life, serial));
-                        self.take_halted_config(now, &config);
+                        self.take_halted_config(now, &config, epoch_floor, false);
                         None
                     }
                     // Taken already (the commit came again).
                     None if self.committed_offer == Some((from, life, serial)) => None,
                     _ => Some(format!(
-                        "{me} holds no offer of this change (it expired, or the node started \
-                         again)"
+                        "{} holds no offer of this change (it expired, or the node started \
+                         again)",
+                        self.name_of(me)
                     )),
                 };
                 let answer = Message::ConfigAnswer {
                     serial,
                     commit: true,
                     refusal,
+                    epoch_max: self.promised,
                 };
                 self.send_to_life(from, life, &answer);
             }
@@ -1963,6 +2232,7 @@ impl Node {
                 serial,
                 commit,
                 refusal,
+                epoch_max,
             } => {
                 let Some(apply) = &mut self.halted_apply else {
                     return;
@@ -1974,6 +2244,9 @@ impl Node {
                     return;
                 }
                 apply.waiting.remove(from);
+                if !commit {
+                    apply.epoch_floor = apply.epoch_floor.max(epoch_max);
+                }
                 if let Some(why) = refusal {
                     if !commit {
                         // One refusal is enough: nothing is put in effect anywhere.
@@ -1994,9 +2267,10 @@ impl Node {
     }
 
     /// Whether this halted node takes the offer `config` of `from`'s cmapplyconf;
-    /// why not, in the words the answer carries (nodes as `node N`).
+    /// why not, in the words the answer carries (this node by name: the giver may number
+    /// the nodes otherwise, after a change of the nodes this node missed).
     fn check_offer(&self, now: Instant, from: NodeId, config: &Generation) -> Result<(), String> {
-        let me = self.settings.me;
+        let me = self.name_of(self.settings.me);
         if self.phase != Phase::Halted || self.fenced {
             return Err(format!(
                 "{me} is not halted (it is starting or runs in a cluster): halt it first \
@@ -2036,7 +2310,12 @@ impl Node {
                 self.accepted_sequence()
             ));
         }
-        self.check_halted_change(&config.cluster, &config.packages)
+        if self.reconfigure.is_some() {
+            return Err(format!(
+                "{me} is starting again with the nodes of the change it took: try again shortly"
+            ));
+        }
+        self.check_halted_change(&config.cluster, &config.packages, self.name_of(from))
             .map_err(|refusal| format!("on {me}: {refusal}"))
     }
 
@@ -2738,11 +3017,17 @@ impl Node {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.phase == Phase::Halted {
-            // A halted cmapplyconf's next send or the end of its stage.
-            return self
+            // A halted cmapplyconf's next send or the end of its stage; a new life's start.
+            let apply = self
                 .halted_apply
                 .as_ref()
                 .map(|a| a.resend_at.min(a.deadline));
+            let reconfigure = self
+                .reconfigure
+                .as_ref()
+                .filter(|r| !r.told)
+                .and_then(|r| r.at);
+            return apply.into_iter().chain(reconfigure).min();
         }
         let timing = &self.settings.timing;
         let mut next = self.next_heartbeat;
@@ -2806,6 +3091,7 @@ impl Node {
     /// Time passed: send heartbeats, detect silence, re-form, pet or stop petting.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.drive_halted_apply(now);
+        self.drive_reconfigure(now);
         self.step(now);
     }
 
@@ -3589,6 +3875,7 @@ impl Node {
             self.send_heartbeats(now);
         }
         self.watch_networks(now);
+        self.resend_start(now);
         self.pet(now);
         self.check_accepted(now);
         self.drive_lock(now);
@@ -4613,6 +4900,9 @@ impl Node {
 
     /// The state to persist.
     fn persisted(&self) -> Persisted {
+        if let Some(reconfigure) = &self.reconfigure {
+            return reconfigure.persisted.clone();
+        }
         Persisted {
             epoch_max: self.promised,
             installed: (self.view.epoch != Epoch::NONE).then(|| self.view.clone()),

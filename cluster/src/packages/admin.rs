@@ -172,9 +172,17 @@ pub enum Refusal {
     ConfigurationChanging,
     /// cmapplyconf on a halted node while the cluster runs on other nodes.
     ClusterRunsElsewhere,
-    /// cmapplyconf with the cluster halted: the nodes (NODE_NAME) differ from those in
-    /// effect.
-    NodesChanged,
+    /// cmapplyconf with the cluster halted: the files add nodes (NODE_NAME), which needs
+    /// a daemon there that takes a first configuration.
+    NodesAdded {
+        /// The nodes added.
+        nodes: Vec<String>,
+    },
+    /// cmapplyconf with the cluster halted: the files delete the node it was given on.
+    GiverDeleted {
+        /// That node.
+        node: String,
+    },
     /// cmapplyconf: the files were merged into a generation that is no longer in effect
     /// (another change was applied since): applying them would undo that change.
     ConfigurationStale {
@@ -426,10 +434,18 @@ impl Refusal {
                 "the cluster runs on other nodes without this one: apply the files on a node \
                  that runs it (or start this one first with cmrunnode)",
             ),
-            Refusal::NodesChanged => f.write_str(
-                "the nodes (NODE_NAME) differ from those in effect: cmapplyconf does not add, \
-                 delete or reorder nodes; with the cluster halted, give every node the new \
-                 files and their state directories (see the README, The node daemon)",
+            Refusal::NodesAdded { nodes } => write!(
+                f,
+                "the files add {}: cmapplyconf deletes and reorders nodes (with the cluster \
+                 halted), but does not add them yet; to add a node, halt the cluster, give \
+                 every node the new files and a new state directory (see the README, The \
+                 node daemon)",
+                nodes.join(", ")
+            ),
+            Refusal::GiverDeleted { node } => write!(
+                f,
+                "the files delete {node}, the node this cmapplyconf was given on: give it on \
+                 a node that stays in the cluster"
             ),
             Refusal::ConfigurationStale { base, in_effect } => write!(
                 f,

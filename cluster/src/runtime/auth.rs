@@ -4,19 +4,25 @@
 //! clusters, unknown senders, forged tags, replays and datagrams of a sender's earlier lives,
 //! and count each kind.
 //!
+//! The sender is a node number (its place in the cluster's node list) and a digest of its
+//! NODE_NAME: cmapplyconf may delete or reorder nodes, and a node that numbers them as
+//! before (it missed the change), or a replay of one that did, must never pass for the node
+//! that holds its number now, nor move the life last heard under that number.
+//!
 //! # Frame
 //!
 //! ```text
 //! offset  size  field
 //!      0     4  magic "CGHB"
-//!      4     1  version (1)
+//!      4     1  version (2)
 //!      5     8  cluster id
 //!     13     4  sender (node index)
-//!     17     8  sender's incarnation
-//!     25     8  sequence (counts the sender's sealed datagrams in this life, from 1)
-//!     33     4  payload length
-//!     37     n  payload
-//!   37+n    32  HMAC-SHA256 of bytes 0..37+n
+//!     17     8  sender's name digest ([`name_digest`])
+//!     25     8  sender's incarnation
+//!     33     8  sequence (counts the sender's sealed datagrams in this life, from 1)
+//!     41     4  payload length
+//!     45     n  payload
+//!   45+n    32  HMAC-SHA256 of bytes 0..45+n
 //! ```
 //!
 //! Integers are little-endian. A receiver accepts a sequence above the highest it has seen
@@ -29,8 +35,9 @@ use std::collections::BTreeMap;
 use ring::hmac;
 
 const MAGIC: &[u8; 4] = b"CGHB";
-const VERSION: u8 = 1;
-const HEADER: usize = 37;
+/// 2 added the sender's name digest.
+const VERSION: u8 = 2;
+const HEADER: usize = 45;
 const TAG: usize = 32;
 /// Sequences this far below the highest seen are still accepted once.
 const WINDOW: u64 = 64;
@@ -44,7 +51,8 @@ pub enum Rejected {
     Malformed,
     /// Another cluster's (a different cluster id).
     ForeignCluster,
-    /// A sender that is not a configured node, or this node itself.
+    /// A sender that is not a configured node (by number, or by name under that number),
+    /// or this node itself.
     UnknownSender,
     /// The tag does not verify: forged, damaged, or under another key.
     BadTag,
@@ -60,17 +68,31 @@ pub struct Sealer {
     key: hmac::Key,
     cluster_id: u64,
     me: u32,
+    name: [u8; 8],
     incarnation: u64,
     sequence: u64,
 }
 
+/// The digest of a NODE_NAME that frames carry beside the node's number: the first 8 bytes
+/// of SHA-256 over a label and the name in lower case (names are case-insensitive).
+pub fn name_digest(name: &str) -> [u8; 8] {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(b"cimguard node name\0");
+    context.update(name.to_ascii_lowercase().as_bytes());
+    let digest = context.finish();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest.as_ref()[..8]);
+    first
+}
+
 impl Sealer {
-    /// A sealer for node `me` in life `incarnation`, under `key`.
-    pub fn new(key: &[u8], cluster_id: u64, me: u32, incarnation: u64) -> Sealer {
+    /// A sealer for node `me` (NODE_NAME `name`) in life `incarnation`, under `key`.
+    pub fn new(key: &[u8], cluster_id: u64, me: u32, name: &str, incarnation: u64) -> Sealer {
         Sealer {
             key: hmac::Key::new(hmac::HMAC_SHA256, key),
             cluster_id,
             me,
+            name: name_digest(name),
             incarnation,
             sequence: 0,
         }
@@ -88,6 +110,7 @@ impl Sealer {
         frame.push(VERSION);
         frame.extend_from_slice(&self.cluster_id.to_le_bytes());
         frame.extend_from_slice(&self.me.to_le_bytes());
+        frame.extend_from_slice(&self.name);
         frame.extend_from_slice(&self.incarnation.to_le_bytes());
         frame.extend_from_slice(&self.sequence.to_le_bytes());
         frame.extend_from_slice(&(payload.len() as u32).to_le_bytes());
@@ -113,7 +136,8 @@ pub struct Opener {
     key: hmac::Key,
     cluster_id: u64,
     me: u32,
-    nodes: u32,
+    /// The name digest of each node, by number.
+    names: Vec<[u8; 8]>,
     seen: BTreeMap<u32, Seen>,
     rejected: BTreeMap<Rejected, u64>,
 }
@@ -142,13 +166,14 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 }
 
 impl Opener {
-    /// An opener for node `me` of a cluster of `nodes` nodes, under `key`.
-    pub fn new(key: &[u8], cluster_id: u64, me: u32, nodes: u32) -> Opener {
+    /// An opener for node `me` of a cluster whose nodes are `names` (NODE_NAME, by
+    /// number), under `key`.
+    pub fn new<S: AsRef<str>>(key: &[u8], cluster_id: u64, me: u32, names: &[S]) -> Opener {
         Opener {
             key: hmac::Key::new(hmac::HMAC_SHA256, key),
             cluster_id,
             me,
-            nodes,
+            names: names.iter().map(|n| name_digest(n.as_ref())).collect(),
             seen: BTreeMap::new(),
             rejected: BTreeMap::new(),
         }
@@ -172,7 +197,7 @@ impl Opener {
         if datagram.len() < HEADER + TAG || &datagram[..4] != MAGIC || datagram[4] != VERSION {
             return Err(Rejected::Malformed);
         }
-        let length = u32_at(datagram, 33) as usize;
+        let length = u32_at(datagram, 41) as usize;
         if length > PAYLOAD_MAX || datagram.len() != HEADER + length + TAG {
             return Err(Rejected::Malformed);
         }
@@ -180,13 +205,20 @@ impl Opener {
             return Err(Rejected::ForeignCluster);
         }
         let sender = u32_at(datagram, 13);
-        if sender >= self.nodes || sender == self.me {
+        let Some(name) = self.names.get(sender as usize) else {
+            return Err(Rejected::UnknownSender);
+        };
+        if sender == self.me {
             return Err(Rejected::UnknownSender);
         }
         let (signed, tag) = datagram.split_at(HEADER + length);
         hmac::verify(&self.key, signed, tag).map_err(|_| Rejected::BadTag)?;
-        let incarnation = u64_at(datagram, 17);
-        let sequence = u64_at(datagram, 25);
+        // Genuine, from a node that numbers the nodes otherwise: never heard as this number.
+        if datagram[17..25] != name[..] {
+            return Err(Rejected::UnknownSender);
+        }
+        let incarnation = u64_at(datagram, 25);
+        let sequence = u64_at(datagram, 33);
         let seen = self.seen.entry(sender).or_default();
         if incarnation < seen.incarnation {
             return Err(Rejected::OldIncarnation);

@@ -108,6 +108,9 @@ pub struct Options {
     /// stays, halted: its admin socket (and agent) answer, and cmrunnode or cmruncl starts
     /// the node again ([`Ended::StartAgain`]).
     pub exit_on_halt: bool,
+    /// Start halted, as after cmhaltnode with the daemon staying: a new life after a
+    /// cmapplyconf that changed the nodes ([`Ended::StartHalted`]).
+    pub start_halted: bool,
 }
 
 /// SIGTERM or SIGINT came (set by the signal thread, read where an input may no longer be
@@ -129,6 +132,14 @@ pub enum Ended {
     /// The node, halted, was told to start again (cmrunnode, or a cmruncl naming it): the
     /// caller starts the daemon again as a new life (cmcld executes itself again).
     StartAgain,
+    /// A cmapplyconf given with the cluster halted deleted or reordered nodes, and its
+    /// generation is in the state directory: the caller starts the daemon again as a new
+    /// life, halted ([`Options::start_halted`]).
+    StartHalted,
+    /// A cmapplyconf given with the cluster halted deleted this node: its configuration
+    /// files are removed (the key, certificates and persisted promises stay), and the
+    /// daemon is not to start again until the node is configured in a cluster again.
+    Removed,
 }
 
 /// Why a daemon could not start.
@@ -907,6 +918,19 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
                 .nodes
                 .iter()
                 .position(|n| n.name.eq_ignore_ascii_case(&options.node));
+            // Deleted from the cluster (cmapplyconf), and stopped before its files were
+            // removed: it never starts from them.
+            if index.is_none() {
+                return fail(format!(
+                    "node {} was deleted from cluster {} (configuration generation {}); its \
+                     files in {} are of before: remove them (it starts again once configured \
+                     in a cluster)",
+                    options.node,
+                    g.cluster.name,
+                    g.sequence,
+                    dir.display()
+                ));
+            }
             let previous = crate::core::cluster_id(&config.name);
             if let Some(reset) = index.and_then(|i| LockReset::renaming(previous, &g.cluster, i)) {
                 // Not ended in time: its write could land in a lock race of this life, over
@@ -1136,6 +1160,22 @@ fn write_configuration(dir: &Path, config: &crate::config::Generation) -> io::Re
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Removes the configuration files of a node deleted from its cluster: cluster.ascii, the
+/// package files, the shared map and the cluster key (a node out of the cluster must not
+/// seal heartbeats for it). The certificates, boot counter and acceptor state (with the
+/// epochs it promised, and the generation that deleted it) stay.
+fn remove_configuration(dir: &Path) -> io::Result<()> {
+    let gone = |result: io::Result<()>| match result {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    gone(std::fs::remove_file(dir.join("cluster.key")))?;
+    gone(std::fs::remove_file(dir.join("cluster.ascii")))?;
+    gone(std::fs::remove_file(dir.join("shared")))?;
+    gone(std::fs::remove_dir_all(dir.join("packages")))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// Replaces the file at `path` with `text`: written beside it (mode 0600), synced, renamed
 /// over it. The directory is synced by the caller.
 fn replace_text(path: &Path, text: &str) -> io::Result<()> {
@@ -1327,6 +1367,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
     );
     settings.catalog = Arc::new(catalog);
     settings.packages = Arc::new(packages);
+    settings.start_halted = options.start_halted;
     if fence.has_device() {
         // cmapplyconf may lower MEMBER_TIMEOUT online: not below what the device serves.
         settings.pet_horizon_min = watchdog::DEVICE_HORIZON_MIN;
@@ -1386,11 +1427,12 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
             .or_else(|e| fail(format!("signal thread: {e}")))?;
     }
     let counters = Arc::new(Counters::default());
+    let node_names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
     let opener = Arc::new(Mutex::new(Opener::new(
         &key,
         crate::core::cluster_id(&config.name),
         me.0,
-        config.nodes.len() as u32,
+        &node_names,
     )));
     for (network, socket) in sockets.iter().enumerate() {
         let receiver = socket
@@ -1633,6 +1675,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
                     &key,
                     crate::core::cluster_id(&config.name),
                     me.0,
+                    &config.nodes[me.index()].name,
                     incarnation.0,
                 )
             })
@@ -2316,6 +2359,11 @@ enum Stop {
     Halted,
     /// Halted, and told to start again (cmrunnode, cmruncl).
     StartAgain,
+    /// Halted, with a generation that changed the nodes persisted ([`Ended::StartHalted`],
+    /// or [`Ended::Removed`] when `retired`).
+    Reconfigured {
+        retired: bool,
+    },
     Fenced(String),
 }
 
@@ -2412,6 +2460,43 @@ impl Driver {
                         }
                         self.log.say("starting again as a new life");
                         Ok(Ended::StartAgain)
+                    }
+                    Stop::Reconfigured { retired: false } => {
+                        self.counters.wait_for_replies(Duration::from_secs(2));
+                        self.flush_control(Duration::from_secs(3));
+                        if terminated() {
+                            self.log.say(
+                                "halted; the nodes changed (cmapplyconf): the next start \
+                                 takes the new generation",
+                            );
+                            return Ok(Ended::Halted);
+                        }
+                        self.log.say(
+                            "the nodes changed (cmapplyconf): starting again as a new life, \
+                             halted, numbered as the new generation numbers the nodes",
+                        );
+                        Ok(Ended::StartHalted)
+                    }
+                    Stop::Reconfigured { retired: true } => {
+                        self.counters.wait_for_replies(Duration::from_secs(2));
+                        self.flush_control(Duration::from_secs(3));
+                        let removed = remove_configuration(&self.state_dir);
+                        let cluster = &self.node.settings().config.name;
+                        match removed {
+                            Ok(()) => self.log.say(format_args!(
+                                "deleted from cluster {cluster} (cmapplyconf): its configuration \
+                                 files are removed from {}; the daemon ends",
+                                self.state_dir.display()
+                            )),
+                            Err(e) => self.log.say(format_args!(
+                                "deleted from cluster {cluster} (cmapplyconf), but its \
+                                 configuration files could not all be removed ({e}): remove \
+                                 cluster.key, cluster.ascii and packages/ from {} by hand; the \
+                                 daemon ends",
+                                self.state_dir.display()
+                            )),
+                        }
+                        Ok(Ended::Removed)
                     }
                     Stop::Fenced(why) => {
                         // The watcher kills this process group and the packages' groups now;
@@ -2852,6 +2937,13 @@ impl Driver {
                 if event == crate::core::Event::StartAgain && self.stop.is_none() {
                     self.stop = Some(Stop::StartAgain);
                 }
+                if let crate::core::Event::Reconfigured { retired } = event {
+                    // Before any other stop but a fence: the generation is persisted, and
+                    // this core's node numbers are no longer the cluster's.
+                    if !matches!(self.stop, Some(Stop::Fenced(_))) {
+                        self.stop = Some(Stop::Reconfigured { retired });
+                    }
+                }
                 self.log.say(format_args!("{event:?}"));
             }
             Action::Notice(notice) => {
@@ -3102,8 +3194,13 @@ impl Driver {
     /// [`LockReset`]); none without a lock LUN or a new name.
     fn lock_reset(&self, cluster: &ClusterConfig) -> Option<LockReset> {
         let settings = self.node.settings();
-        // The node set never changes with a generation: this node's index is the same.
-        LockReset::renaming(settings.cluster_id, cluster, settings.me.index())
+        // This node's block in the new generation (which may number the nodes otherwise).
+        let me = &settings.config.nodes.get(settings.me.index())?.name;
+        let index = cluster
+            .nodes
+            .iter()
+            .position(|n| n.name.eq_ignore_ascii_case(me))?;
+        LockReset::renaming(settings.cluster_id, cluster, index)
     }
 
     /// The package coordinator answered the forwarded command `serial`.
@@ -3138,7 +3235,7 @@ impl Driver {
             // Put in effect here before the other nodes were told to: its generation is
             // this node's now.
             (None, _) if awaiting.applied_halted => Reply::InEffect {
-                generation: self.node.settings().config_sequence,
+                generation: self.node.generation_taken(),
             },
             (None, None) => Reply::Done,
             (None, Some(warning)) => Reply::Warned(name_nodes(&warning, &self.node_names())),

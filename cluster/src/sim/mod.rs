@@ -176,6 +176,10 @@ struct SimNode {
     inbox: Vec<Pending>,
     /// The notices this life told, numbered from 1 as the daemon numbers them.
     notices_told: u64,
+    /// The next life starts halted (after a cmapplyconf that changed the nodes).
+    start_halted: bool,
+    /// A cmapplyconf deleted the node from the cluster: it never starts again.
+    removed: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -392,6 +396,8 @@ impl Simulation {
                     config_generation: 1,
                     inbox: Vec::new(),
                     notices_told: 0,
+                    start_halted: false,
+                    removed: false,
                 }
             })
             .collect();
@@ -475,6 +481,11 @@ impl Simulation {
         self.nodes[node.index()].life
     }
 
+    /// The state `node` persisted last.
+    pub fn persisted(&self, node: NodeId) -> &Persisted {
+        &self.nodes[node.index()].persisted
+    }
+
     /// How many nodes the cluster has.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
@@ -527,7 +538,7 @@ impl Simulation {
     pub fn start(&mut self, node: NodeId) {
         self.say(format_args!("{node} starts"));
         let sim_node = &mut self.nodes[node.index()];
-        if sim_node.life != Life::Down {
+        if sim_node.life != Life::Down || sim_node.removed {
             return;
         }
         sim_node.incarnation = Incarnation(sim_node.incarnation.0 + 1);
@@ -541,6 +552,7 @@ impl Simulation {
         let mut settings = self.settings[node.index()].clone();
         settings.config_generation = sim_node.config_generation;
         settings.config_sequence = sim_node.config_generation;
+        settings.start_halted = std::mem::take(&mut sim_node.start_halted);
         let mut core = Node::new(
             settings,
             sim_node.incarnation,
@@ -875,6 +887,52 @@ impl Simulation {
         }
     }
 
+    /// A cmapplyconf changed the nodes: `node`'s next life starts halted from the generation
+    /// it persisted, as the daemon's does from its files, or it ends for good when
+    /// `retired`. The simulator keeps its hosts numbered as the first node list: it deletes
+    /// nodes at the end of the list only (a test that renumbers is refused here).
+    fn reconfigured(&mut self, node: NodeId, retired: bool) {
+        if retired {
+            self.say(format_args!("{node} deleted from the cluster"));
+            if self.stop_halted(node) {
+                self.nodes[node.index()].removed = true;
+            }
+            return;
+        }
+        let Some(generation) = self.nodes[node.index()].persisted.config.clone() else {
+            panic!("{node} reconfigured without a generation persisted");
+        };
+        let name = &self.settings[node.index()].config.nodes[node.index()].name;
+        let me = generation
+            .cluster
+            .nodes
+            .iter()
+            .position(|n| n.name == *name)
+            .unwrap_or_else(|| panic!("{node} is not in the generation it took"));
+        assert_eq!(me, node.index(), "the simulator renumbers no node");
+        let timing = Timing::derive(&generation.cluster, "simulated.ascii")
+            .unwrap_or_else(|e| panic!("the new generation's timing: {e:?}"));
+        let before = &self.settings[node.index()];
+        let mut settings = Settings::from_config(
+            &generation.cluster,
+            timing,
+            NodeId(me as u32),
+            1,
+            before.seed,
+        );
+        settings.sabotage = before.sabotage;
+        settings.pet_horizon_min = before.pet_horizon_min;
+        settings.catalog = Arc::new(
+            Catalog::resolve(&generation.cluster, &generation.packages)
+                .unwrap_or_else(|e| panic!("the new generation's packages: {e}")),
+        );
+        settings.packages = Arc::new(generation.packages.clone());
+        self.settings[node.index()] = settings;
+        self.nodes[node.index()].config_generation = 1;
+        self.nodes[node.index()].start_halted = true;
+        self.start_again(node);
+    }
+
     /// Ends a halted node's life, the package processes it left running (detached) passing
     /// to its next one. False if it is not up and halted.
     fn stop_halted(&mut self, node: NodeId) -> bool {
@@ -1051,6 +1109,10 @@ impl Simulation {
             Action::Event(Event::StartAgain) => {
                 self.observe(node, Event::StartAgain);
                 self.start_again(node);
+            }
+            Action::Event(Event::Reconfigured { retired }) => {
+                self.observe(node, Event::Reconfigured { retired });
+                self.reconfigured(node, retired);
             }
             Action::Event(event) => self.observe(node, event),
             Action::Catalog(catalog) => {
