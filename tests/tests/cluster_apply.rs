@@ -876,24 +876,20 @@ fn cmapplyconf_with_the_cluster_halted_deletes_and_reorders_nodes() {
     let package_file = package_file.display().to_string();
 
     // A package still naming n4 is refused, and so is the change given on n4.
-    let refused = command(&cluster, 1, "cmapplyconf", &["-C", &cluster_file]);
-    assert!(!refused.status.success(), "{}", describe(&refused));
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("n4"),
-        "{}",
-        describe(&refused)
-    );
-    let refused = command(
-        &cluster,
+    let refused_saying = |k: usize, args: &[&str], words: &str| {
+        let refused = command(&cluster, k, "cmapplyconf", args);
+        assert!(!refused.status.success(), "{}", describe(&refused));
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains(words),
+            "{}",
+            describe(&refused)
+        );
+    };
+    refused_saying(1, &["-C", &cluster_file], "n4");
+    refused_saying(
         4,
-        "cmapplyconf",
         &["-C", &cluster_file, "-P", &package_file],
-    );
-    assert!(!refused.status.success(), "{}", describe(&refused));
-    assert!(
-        String::from_utf8_lossy(&refused.stderr).contains("delete n4, the node"),
-        "{}",
-        describe(&refused)
+        "delete n4, the node",
     );
 
     let out = succeeds(

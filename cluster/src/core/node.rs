@@ -433,9 +433,13 @@ struct LockCheck {
     /// The read on its way: its id and when it counts as stalled.
     outstanding: Option<(u64, Instant)>,
     reads: u64,
-    /// What the last health read found wrong in this node's own block, though it was read
-    /// (another cluster's, or not a lock block): no lock race can succeed on it.
-    unusable: Option<String>,
+    /// The block the outstanding read reads (each node's in turn).
+    block: u8,
+    /// What the last health read of each block found wrong in it, though it was read: this
+    /// node's own is another cluster's or not a lock block, another node's is another
+    /// cluster's. A race fails on such a block (a torn write of another node's block, which
+    /// a race under way may leave for a moment, is not counted).
+    unusable: BTreeMap<u8, String>,
     /// Why it was last told down (None: up).
     told: Option<String>,
 }
@@ -3410,17 +3414,29 @@ impl Node {
             // The block itself is checked too: one written by another cluster (the cluster
             // renamed without the lock set up again, or a LUN given to two clusters) or
             // unreadable as a lock block fails every race, however well the disk answers.
-            self.lock_check.unusable = match &result {
-                Ok(DiskReply::Read(bytes)) => LockBlock::decode(bytes, self.settings.cluster_id)
-                    .err()
-                    .map(|e| format!("this node's block: {e}")),
+            let block = self.lock_check.block;
+            let own = usize::from(block) == self.settings.me.index();
+            let unusable = match &result {
+                Ok(DiskReply::Read(bytes)) => {
+                    match LockBlock::decode(bytes, self.settings.cluster_id) {
+                        Err(e) if own => Some(format!("this node's block: {e}")),
+                        Err(e @ crate::disk_paxos::BlockError::OtherCluster { .. }) => {
+                            Some(format!("the block of {}: {e}", NodeId(u32::from(block))))
+                        }
+                        _ => None,
+                    }
+                }
                 _ => None,
+            };
+            match unusable {
+                Some(why) => self.lock_check.unusable.insert(block, why),
+                None => self.lock_check.unusable.remove(&block),
             };
         }
         if health_read || id.0 >> 32 != HEALTH_READ {
-            let why = match (&result, &self.lock_check.unusable) {
-                (Err(failure), _) => Some(failure.to_string()),
-                (Ok(_), unusable) => unusable.clone(),
+            let why = match &result {
+                Err(failure) => Some(failure.to_string()),
+                Ok(_) => self.lock_unusable(),
             };
             self.set_lock_lun(why, health_read);
         }
@@ -5902,14 +5918,29 @@ impl Node {
             return;
         }
         self.lock_check.next = Some(now + timing.lock_check_interval);
+        // Every node's block in turn: a block of another cluster anywhere fails every race.
+        let blocks = self.settings.nodes.max(1) as u64;
+        let block = (self.lock_check.reads % blocks) as u8;
         self.lock_check.reads += 1;
         let id = (HEALTH_READ << 32) | (self.lock_check.reads & 0xffff_ffff);
         let stall = timing.lock_timeout.max(Duration::from_secs(1));
         self.lock_check.outstanding = Some((id, now + stall));
+        self.lock_check.block = block;
         self.actions.push_back(Action::Disk(DiskRequest::Read {
             id: IoId(id),
-            block: self.settings.me.index() as u8,
+            block,
         }));
+    }
+
+    /// Why the lock LUN cannot serve a race though it answers (a block found unusable by
+    /// the health reads; this node's own first), if so.
+    fn lock_unusable(&self) -> Option<String> {
+        let own = self.settings.me.index() as u8;
+        self.lock_check
+            .unusable
+            .get(&own)
+            .or_else(|| self.lock_check.unusable.values().next())
+            .cloned()
     }
 
     /// The lock LUN is healthy (`why` None), or not and why. `check`: told by the periodic

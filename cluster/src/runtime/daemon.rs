@@ -137,8 +137,9 @@ pub enum Ended {
     /// life, halted ([`Options::start_halted`]).
     StartHalted,
     /// A cmapplyconf given with the cluster halted deleted this node: its configuration
-    /// files are removed (the key, certificates and persisted promises stay), and the
-    /// daemon is not to start again until the node is configured in a cluster again.
+    /// files and the cluster key are removed (the certificates and persisted promises
+    /// stay), and the daemon is not to start again until the node is configured in a
+    /// cluster again.
     Removed,
 }
 
