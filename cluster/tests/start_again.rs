@@ -135,6 +135,36 @@ fn cmruncl_tells_a_named_node_that_missed_the_start_again_until_it_is_heard() {
     assert_eq!(sim.watchdog_resets, 0);
 }
 
+/// A node halted while an online cmapplyconf changed the configuration has an older
+/// generation: cmrunnode given for it on a member still starts it (it goes by its name,
+/// as node numbers mean the same nodes only within one generation), and it joins.
+#[test]
+fn cmrunnode_from_a_member_starts_a_halted_node_of_an_older_generation() {
+    let mut sim = formed_cluster(3, 16);
+    sim.halt_node(NodeId(2), false).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 1])) && halted(s, 2))
+        .unwrap());
+    let before = sim.generation(NodeId(0)).unwrap();
+    let added = "package_name newpkg\nnode_name n1\nnode_name n2\nnode_name n3\n".to_owned();
+    sim.apply(NodeId(0), None, &[added]).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.generation(NodeId(0)) > Some(before))
+        .unwrap());
+    assert_eq!(
+        sim.generation(NodeId(2)),
+        Some(before),
+        "halted, it kept its own"
+    );
+    let life = incarnation(&sim, 2);
+    sim.run_other_node(NodeId(0), NodeId(2)).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(NodeSet::first(3))
+            && s.generation(NodeId(2)) == s.generation(NodeId(0)))
+        .unwrap());
+    assert!(incarnation(&sim, 2) > life);
+}
+
 /// The (package, node) pairs where each package of `sim` runs.
 fn placement(sim: &Simulation, packages: &[&str]) -> Vec<(String, u32)> {
     let mut placed: Vec<(String, u32)> = packages

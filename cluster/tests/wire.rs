@@ -179,7 +179,7 @@ fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     // version 13 no cmapplyconf given up in a node's status, version 14 no cluster lock's
     // health in heartbeats, version 15 no nodes a multi-node package ran on, version 16 no
     // warning in the answer to a command, version 17 no reports_heard in a status, version
-    // 18 no epochs in a halted cmapplyconf's answers and commit.
+    // 18 no epochs in a halted cmapplyconf's answers and commit (nor names in Start).
     for version in [
         1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
     ] {

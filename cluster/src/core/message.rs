@@ -250,6 +250,10 @@ pub enum Message {
     Start {
         /// The nodes named (`cmruncl -n`), the sender among them.
         nodes: NodeSet,
+        /// Their NODE_NAMEs: a halted node of another generation, which may number the
+        /// nodes otherwise (a cmapplyconf that deleted or reordered nodes, which one of
+        /// the two missed), goes by these.
+        names: Vec<String>,
     },
     /// A halted node that hears a cluster run asks a member for its view (cmviewcl on a
     /// halted node shows the running cluster, as Serviceguard's does). Let through from

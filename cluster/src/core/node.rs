@@ -1205,7 +1205,7 @@ impl Node {
         // Refused here before any other node is told.
         self.check_run_cluster(now, nodes)?;
         // The named nodes that are halted start (those running or starting ignore it).
-        let message = Message::Start { nodes };
+        let message = self.start_message(nodes);
         for node in nodes.iter().filter(|&n| n != me) {
             self.send_to_life(node, Incarnation(0), &message);
         }
@@ -1217,6 +1217,12 @@ impl Node {
         self.start_with = Some(nodes);
         self.step(now);
         Ok(())
+    }
+
+    /// [`Message::Start`] naming `nodes`, by number and by name.
+    fn start_message(&self, nodes: NodeSet) -> Message {
+        let names = nodes.iter().map(|n| self.name_of(n).to_owned()).collect();
+        Message::Start { nodes, names }
     }
 
     /// cmruncl, forming: the nodes named that are not heard, or heard halted, are told to
@@ -1238,7 +1244,7 @@ impl Node {
         }
         self.start_sent = Some(now);
         let me = self.settings.me;
-        let message = Message::Start { nodes };
+        let message = self.start_message(nodes);
         let member_timeout = self.settings.timing.member_timeout;
         let halted: Vec<NodeId> = nodes
             .iter()
@@ -1330,7 +1336,8 @@ impl Node {
         }
         let mut nodes = NodeSet::EMPTY;
         nodes.insert(node);
-        self.send_to_life(node, Incarnation(0), &Message::Start { nodes });
+        let message = self.start_message(nodes);
+        self.send_to_life(node, Incarnation(0), &message);
         Ok(())
     }
 
@@ -1340,7 +1347,7 @@ impl Node {
     /// forming, wherever the command was given).
     fn on_start(&mut self, now: Instant, envelope: &Envelope) {
         let me = self.settings.me;
-        let Message::Start { nodes } = &envelope.message else {
+        let Message::Start { nodes, names } = &envelope.message else {
             return;
         };
         let valid = envelope.from != me
@@ -1348,24 +1355,29 @@ impl Node {
             && envelope.cluster_id == self.settings.cluster_id
             && (envelope.to_incarnation == Incarnation(0)
                 || envelope.to_incarnation == self.incarnation);
-        if !valid || !nodes.contains(me) || self.fenced {
+        // Node numbers mean the same nodes only within one configuration generation: from
+        // another (a halted node that missed an online cmapplyconf, or a change of the
+        // nodes), this node goes by its name.
+        let same_generation = envelope.config_generation == self.settings.config_generation;
+        let named = if same_generation {
+            nodes.contains(me)
+        } else {
+            let mine = self.name_of(me);
+            names.iter().any(|n| n.eq_ignore_ascii_case(mine))
+        };
+        if !valid || !named || self.fenced {
             return;
         }
         if self.phase == Phase::Halted {
             // Not while a detached package's halt script runs here, nor while a cmapplyconf
             // given with the cluster halted is on its way here: the command given again once
-            // it has finished starts this node. Nor from a node of another generation: it
-            // may number the nodes otherwise (a change of the nodes one of the two missed).
-            if self.halting_detached.is_empty()
-                && !self.halted_config_changing(now)
-                && envelope.config_generation == self.settings.config_generation
-            {
+            // it has finished starts this node.
+            if self.halting_detached.is_empty() && !self.halted_config_changing(now) {
                 self.event(Event::StartAgain);
             }
         } else if self.phase == Phase::Starting
             && self.view.epoch == Epoch::NONE
-            // Node numbers mean the same nodes only within one configuration generation.
-            && envelope.config_generation == self.settings.config_generation
+            && same_generation
             && nodes.iter().all(|n| n.index() < self.settings.nodes)
             && !self.safety_expired(now)
         {

@@ -1543,6 +1543,18 @@ impl Simulation {
         answer
     }
 
+    /// cmrunnode `node` given on `on` ([`Node::handle_run_other_node`]).
+    pub fn run_other_node(&mut self, on: NodeId, node: NodeId) -> Result<(), Refusal> {
+        if self.nodes[on.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(on, |core, now| {
+            answer = core.handle_run_other_node(now, node);
+        });
+        answer
+    }
+
     /// cmhaltnode [-f] on `node`.
     pub fn halt_node(&mut self, node: NodeId, force: bool) -> Result<(), Refusal> {
         if self.nodes[node.index()].life != Life::Up {
