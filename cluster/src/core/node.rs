@@ -3426,24 +3426,27 @@ impl Node {
             // The block itself is checked too: one written by another cluster (the cluster
             // renamed without the lock set up again, or a LUN given to two clusters) or
             // unreadable as a lock block fails every race, however well the disk answers.
-            let block = self.lock_check.block;
-            let own = usize::from(block) == self.settings.me.index();
-            let unusable = match &result {
-                Ok(DiskReply::Read(bytes)) => {
-                    match LockBlock::decode(bytes, self.settings.cluster_id) {
-                        Err(e) if own => Some(format!("this node's block: {e}")),
-                        Err(e @ crate::disk_paxos::BlockError::OtherCluster { .. }) => {
-                            Some(format!("the block of {}: {e}", NodeId(u32::from(block))))
-                        }
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
-            match unusable {
-                Some(why) => self.lock_check.unusable.insert(block, why),
-                None => self.lock_check.unusable.remove(&block),
-            };
+            // A read that failed tells nothing of what the block holds: what the last read
+            // of it found stands.
+            if let Ok(DiskReply::Read(bytes)) = &result {
+                use crate::disk_paxos::BlockError;
+                let block = self.lock_check.block;
+                let own = usize::from(block) == self.settings.me.index();
+                let owner = self.name_of(NodeId(u32::from(block)));
+                let unusable = match LockBlock::decode(bytes, self.settings.cluster_id) {
+                    Err(e) if own => Some(format!("this node's block: {e}")),
+                    // Never a torn write (the checksum is checked first): a race fails on it.
+                    Err(
+                        e @ (BlockError::OtherCluster { .. }
+                        | BlockError::UnknownFormatVersion { .. }),
+                    ) => Some(format!("{owner}'s block: {e}")),
+                    _ => None,
+                };
+                match unusable {
+                    Some(why) => self.lock_check.unusable.insert(block, why),
+                    None => self.lock_check.unusable.remove(&block),
+                };
+            }
         }
         if health_read || id.0 >> 32 != HEALTH_READ {
             let why = match &result {
@@ -5906,8 +5909,9 @@ impl Node {
             }));
     }
 
-    /// Reads this node's lock LUN block every lock check interval while running; a read
-    /// that fails, or does not answer within the lock timeout, makes the LUN unhealthy.
+    /// Reads one lock LUN block every lock check interval while running, every node's in
+    /// turn; a read that fails, or does not answer within the lock timeout, makes the LUN
+    /// unhealthy, and so does a block no race can succeed on ([`LockCheck::unusable`]).
     /// (Health reads write nothing, so they never hold up a lock race.)
     fn check_lock_lun(&mut self, now: Instant) {
         let timing = self.settings.timing;

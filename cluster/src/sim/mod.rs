@@ -135,6 +135,8 @@ pub struct DiskModel {
     pub latency: Duration,
     /// Every request fails with EIO.
     pub failing: bool,
+    /// Requests for these blocks fail with EIO (a bad sector).
+    pub failing_blocks: BTreeSet<u8>,
     /// Requests never complete.
     pub hung: bool,
 }
@@ -416,6 +418,7 @@ impl Simulation {
                 blocks: vec![[0; BLOCK_BYTES]; options.nodes],
                 latency: Duration::from_millis(2),
                 failing: false,
+                failing_blocks: BTreeSet::new(),
                 hung: false,
             },
             quorum_server: QuorumServerModel {
@@ -1760,7 +1763,10 @@ impl Simulation {
         if self.disk.hung {
             return;
         }
-        let (id, result) = if self.disk.failing {
+        let block = match &request {
+            DiskRequest::Read { block, .. } | DiskRequest::Write { block, .. } => *block,
+        };
+        let (id, result) = if self.disk.failing || self.disk.failing_blocks.contains(&block) {
             (request.id(), Err(DiskFailure("EIO".to_owned())))
         } else {
             match request {
