@@ -927,18 +927,24 @@ fn a_multi_node_instance_that_ran_and_was_halted_shows_halted() {
         .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
         .unwrap());
     sim.run_for(seconds(5)).unwrap();
-    for observer in 0..3 {
-        assert_eq!(
-            states(&sim, observer, "monpkg"),
-            vec![
-                PackageState::Halted,
-                PackageState::Blocked,
-                PackageState::Halted
-            ],
-            "n{}",
-            observer + 1
-        );
-    }
+    let every_node_shows = |sim: &Simulation, expected: [PackageState; 3]| {
+        for observer in 0..3 {
+            assert_eq!(
+                states(sim, observer, "monpkg"),
+                expected,
+                "n{}",
+                observer + 1
+            );
+        }
+    };
+    every_node_shows(
+        &sim,
+        [
+            PackageState::Halted,
+            PackageState::Blocked,
+            PackageState::Halted,
+        ],
+    );
     // n3 ran it (Halted above); it crashes and its new life is back within the same
     // re-formation (a member and failed at once): that life ran nothing yet either.
     let before = status(&sim, 0).epoch;
@@ -949,18 +955,14 @@ fn a_multi_node_instance_that_ran_and_was_halted_shows_halted() {
             && status(s, 0).epoch != before)
         .unwrap());
     sim.run_for(seconds(5)).unwrap();
-    for observer in 0..3 {
-        assert_eq!(
-            states(&sim, observer, "monpkg"),
-            vec![
-                PackageState::Halted,
-                PackageState::Blocked,
-                PackageState::Blocked
-            ],
-            "n{}",
-            observer + 1
-        );
-    }
+    every_node_shows(
+        &sim,
+        [
+            PackageState::Halted,
+            PackageState::Blocked,
+            PackageState::Blocked,
+        ],
+    );
 }
 
 #[test]
