@@ -8,11 +8,13 @@
 //!
 //! `cargo bench -p cimguard-cluster --bench report_heard`
 
+mod paced;
+
 use std::time::Duration;
 
-use cimguard_cluster::core::{NodeId, NodeSet};
+use cimguard_cluster::core::NodeId;
 use cimguard_cluster::packages::Command;
-use cimguard_cluster::sim::{Options, Simulation};
+use cimguard_cluster::sim::Simulation;
 use cimguard_cluster::status::PackageState;
 
 /// pkgA's state on n2 as n2 shows it, and whether the coordinator has n2's report.
@@ -28,27 +30,14 @@ fn shown(sim: &Simulation) -> (Option<PackageState>, bool) {
 }
 
 fn measure(member_timeout: Duration) -> (Duration, Duration) {
-    let mut options = Options::new(3, 5);
-    options.member_timeout = member_timeout;
-    options.packages = vec![
+    let mut sim = paced::cluster(
+        member_timeout,
         "package_name pkgA\nnode_name n2\nnode_name n1\nnode_name n3\n\
-         service_name s\nservice_cmd /bin/s\n"
-            .into(),
-    ];
-    let mut sim = Simulation::new(options);
-    sim.start_all();
-    let formed = sim
-        .run_until(Duration::from_secs(120), |s| {
-            s.formed(NodeSet::first(3)) && shown(s).0 == Some(PackageState::Running)
-        })
-        .expect("no invariant broken");
-    assert!(formed, "the cluster formed, pkgA on n2");
-    sim.run_for(Duration::from_secs(5))
-        .expect("no invariant broken");
+         service_name s\nservice_cmd /bin/s\n",
+        |s| shown(s).0 == Some(PackageState::Running),
+    );
     let package = sim.package("pkgA");
-    let (mut total, mut longest) = (Duration::ZERO, Duration::ZERO);
-    let count = 40;
-    for i in 0..count {
+    paced::measure(&mut sim, 40, |sim, i| {
         let (command, goal) = if i % 2 == 0 {
             (
                 Command::Halt {
@@ -76,23 +65,10 @@ fn measure(member_timeout: Duration) -> (Duration, Duration) {
             .run_until(Duration::from_secs(10), |s| shown(s).1)
             .expect("no invariant broken");
         assert!(heard, "the coordinator acknowledged the report");
-        let took = sim.now() - started;
-        total += took;
-        longest = longest.max(took);
-        // Commands a moment apart, not in step with the heartbeats.
-        sim.run_for(Duration::from_millis(137 + 61 * u64::from(i)))
-            .expect("no invariant broken");
-    }
-    (total / count, longest)
+        sim.now() - started
+    })
 }
 
 fn main() {
-    for seconds in [14, 3] {
-        let (mean, longest) = measure(Duration::from_secs(seconds));
-        println!(
-            "MEMBER_TIMEOUT {seconds} s: report heard {:.2} ms mean, {:.2} ms at most after the end",
-            mean.as_secs_f64() * 1000.0,
-            longest.as_secs_f64() * 1000.0
-        );
-    }
+    paced::report("report heard after the end", measure);
 }

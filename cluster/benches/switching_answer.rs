@@ -7,11 +7,13 @@
 //!
 //! `cargo bench -p cimguard-cluster --bench switching_answer`
 
+mod paced;
+
 use std::time::Duration;
 
-use cimguard_cluster::core::{Event, NodeId, NodeSet, Taken};
+use cimguard_cluster::core::{Event, NodeId, Taken};
 use cimguard_cluster::packages::Command;
-use cimguard_cluster::sim::{Options, Simulation};
+use cimguard_cluster::sim::Simulation;
 
 fn answered(sim: &Simulation, node: u32, serial: u64) -> bool {
     sim.trace().iter().any(|r| {
@@ -21,25 +23,14 @@ fn answered(sim: &Simulation, node: u32, serial: u64) -> bool {
 }
 
 fn measure(member_timeout: Duration) -> (Duration, Duration) {
-    let mut options = Options::new(3, 5);
-    options.member_timeout = member_timeout;
-    options.packages = vec![
+    let mut sim = paced::cluster(
+        member_timeout,
         "package_name pkgA\nnode_name n1\nnode_name n2\nnode_name n3\n\
-                             service_name s\nservice_cmd /bin/s\n"
-            .into(),
-    ];
-    let mut sim = Simulation::new(options);
-    sim.start_all();
-    let formed = sim
-        .run_until(Duration::from_secs(120), |s| s.formed(NodeSet::first(3)))
-        .expect("no invariant broken");
-    assert!(formed, "the cluster formed");
-    sim.run_for(Duration::from_secs(5))
-        .expect("no invariant broken");
+         service_name s\nservice_cmd /bin/s\n",
+        |_| true,
+    );
     let package = sim.package("pkgA");
-    let (mut total, mut longest) = (Duration::ZERO, Duration::ZERO);
-    let count = 60;
-    for i in 0..count {
+    paced::measure(&mut sim, 60, |sim, i| {
         let command = if i % 2 == 0 {
             Command::Disable {
                 package,
@@ -60,23 +51,10 @@ fn measure(member_timeout: Duration) -> (Duration, Duration) {
                 .expect("no invariant broken");
             assert!(heard, "answered");
         }
-        let took = sim.now() - started;
-        total += took;
-        longest = longest.max(took);
-        // Commands a moment apart, not in step with the heartbeats.
-        sim.run_for(Duration::from_millis(137 + 61 * u64::from(i)))
-            .expect("no invariant broken");
-    }
-    (total / count, longest)
+        sim.now() - started
+    })
 }
 
 fn main() {
-    for seconds in [14, 3] {
-        let (mean, longest) = measure(Duration::from_secs(seconds));
-        println!(
-            "MEMBER_TIMEOUT {seconds} s: answer after {:.2} ms mean, {:.2} ms at most",
-            mean.as_secs_f64() * 1000.0,
-            longest.as_secs_f64() * 1000.0
-        );
-    }
+    paced::report("answer after", measure);
 }
