@@ -112,11 +112,12 @@ impl NodeChoice {
 
 /// Check configuration files and distribute them as the cluster's next configuration.
 /// MEMBER_TIMEOUT and the packages change while the cluster runs; the nodes' heartbeat
-/// addresses, the lock and the cluster's name need it halted, as do deleting and reordering
-/// nodes (give it on a node that stays; a deleted node's cmcld removes its configuration and
-/// ends, the others start again halted, and cmruncl starts the cluster); it cannot add nodes
-/// yet. A cluster file naming a quorum server applies only while that server answers this
-/// node.
+/// addresses, the lock and the cluster's name need it halted, as do adding, deleting and
+/// reordering nodes (give it on a node that stays; an added node's cmcld runs unconfigured
+/// with the cluster's key and its certificate from the cluster authority; a deleted node's
+/// cmcld removes its configuration and goes on unconfigured; the others start again halted,
+/// and cmruncl starts the cluster). A cluster file naming a quorum server applies only while
+/// that server answers this node.
 #[derive(Parser, Debug)]
 #[command(name = "cmapplyconf", version)]
 // The files are the arguments: without any, a usage error (status 2), as for any flag.

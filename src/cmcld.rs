@@ -64,6 +64,11 @@ pub struct NodeArgs {
     /// How the agent delivers indications.
     #[command(flatten)]
     pub wbem_indications: agent::IndicationArgs,
+    /// Where the daemon listens for a cmapplyconf that adds this node while it is configured
+    /// in no cluster (no cluster.ascii in the state directory), on the heartbeat port (TCP):
+    /// the node's HEARTBEAT_IPs (repeatable) [default: every address].
+    #[arg(long, value_name = "ADDRESS")]
+    pub config_listen: Vec<std::net::IpAddr>,
     /// Internal: run as the safety timer's watcher of process group PGID.
     #[arg(long, value_name = "PGID", hide = true)]
     pub fence_watcher: Option<i32>,
@@ -169,6 +174,7 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
         heartbeat_port: args.heartbeat_port,
         exit_on_halt: args.exit_on_halt,
         start_halted: std::env::var_os(START_HALTED).is_some(),
+        config_listen: args.config_listen.clone(),
     };
     let ended = daemon::run(&options, SafetyTimers::new(fence, device));
     // The agent's requests in progress finish first: the one that said "start again", say.
@@ -188,12 +194,11 @@ pub fn run(args: &NodeArgs, command: &[&str]) -> ExitCode {
             reap_watcher(watcher_pid);
             start_again(true)
         }
+        // Deleted from the cluster (cmapplyconf): on as a node configured in no cluster,
+        // which a later cmapplyconf may add again.
         Ok(daemon::Ended::Removed) => {
-            eprintln!(
-                "cmcld: this node was deleted from the cluster (cmapplyconf); its configuration \
-                 files are removed"
-            );
-            ExitCode::SUCCESS
+            reap_watcher(watcher_pid);
+            start_again(false)
         }
         Err(e) => {
             eprintln!("cmcld: {e}");

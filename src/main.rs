@@ -24,7 +24,7 @@ enum Command {
         command: MofCommand,
     },
     /// Run the node daemon (the same as `cmcld`).
-    Node(cmcld::NodeArgs),
+    Node(Box<cmcld::NodeArgs>),
     /// Make the control channel's TLS material for the nodes of a cluster file.
     ClusterCerts(cluster_certs::ClusterCertsArgs),
     /// Run a demo cluster on this machine's loopback addresses until Ctrl-C.

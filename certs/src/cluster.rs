@@ -41,6 +41,12 @@ use crate::{CertError, TlsPaths};
 /// The application protocol of the control channel (ALPN): both ends must name it.
 pub const CONTROL_ALPN: &[u8] = b"cimguard-control/1";
 
+/// The application protocol of the configuration exchange (ALPN): a node that gives a
+/// cmapplyconf asks a node that is not configured in its cluster yet (an unconfigured
+/// cmcld, the equivalent of Serviceguard's cmclconfd) to take a generation, one request and
+/// one answer a connection, under the same authority and certificates as the control channel.
+pub const CONFIG_ALPN: &[u8] = b"cimguard-config/1";
+
 /// Where a node's control-channel material lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ControlPaths {
@@ -190,6 +196,10 @@ pub struct ControlTls {
     pub server: Arc<ServerConfig>,
     /// For connections this node opens.
     pub client: Arc<ClientConfig>,
+    /// The configuration exchange's server (ALPN [`CONFIG_ALPN`]), as `server` otherwise.
+    pub exchange_server: Arc<ServerConfig>,
+    /// The configuration exchange's client (ALPN [`CONFIG_ALPN`]), as `client` otherwise.
+    pub exchange_client: Arc<ClientConfig>,
     /// The node the certificate names (see [`peer_node_name`]).
     pub node: String,
 }
@@ -245,9 +255,15 @@ pub fn control_tls(paths: &ControlPaths) -> Result<ControlTls, CertError> {
         .with_client_auth_cert(chain, key)
         .map_err(CertError::Tls)?;
     client.alpn_protocols = vec![CONTROL_ALPN.to_vec()];
+    let mut exchange_server = server.clone();
+    exchange_server.alpn_protocols = vec![CONFIG_ALPN.to_vec()];
+    let mut exchange_client = client.clone();
+    exchange_client.alpn_protocols = vec![CONFIG_ALPN.to_vec()];
     Ok(ControlTls {
         server: Arc::new(server),
         client: Arc::new(client),
+        exchange_server: Arc::new(exchange_server),
+        exchange_client: Arc::new(exchange_client),
         node,
     })
 }
@@ -302,6 +318,14 @@ mod tests {
         let tls = control_tls(&paths).unwrap();
         assert_eq!(tls.node, "n1");
         assert_eq!(tls.server.alpn_protocols, vec![CONTROL_ALPN.to_vec()]);
+        assert_eq!(
+            tls.exchange_server.alpn_protocols,
+            vec![CONFIG_ALPN.to_vec()]
+        );
+        assert_eq!(
+            tls.exchange_client.alpn_protocols,
+            vec![CONFIG_ALPN.to_vec()]
+        );
         let leaf = first_certificate(&paths.cert).unwrap();
         assert_eq!(peer_node_name(&leaf).as_deref(), Some("n1"));
         let identity = crate::client_identity(&leaf).unwrap();

@@ -55,7 +55,7 @@ mod issue;
 pub use client::{client_config, ClientTlsSettings};
 pub use cluster::{
     control_tls, ensure_cluster_authority, issue_node_certificate, node_dns_name, peer_node_name,
-    AuthorityPaths, ControlPaths, ControlTls, CONTROL_ALPN,
+    AuthorityPaths, ControlPaths, ControlTls, CONFIG_ALPN, CONTROL_ALPN,
 };
 pub use config::{server_config, ReloadableServerConfig, TlsSettings};
 pub use error::CertError;

@@ -18,8 +18,9 @@ use crate::core::{Envelope, Persisted};
 /// generation as shown to each configuration generation; 14 the cmapplyconf given up to the
 /// status a node sends; 17 the warning of a command carried out; 18 whether the
 /// coordinator heard the sender's package report, in the status a node sends; 19 the epochs
-/// promised in a halted cmapplyconf's answers and commit, and the names in cmruncl's Start).
-const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 19];
+/// promised in a halted cmapplyconf's answers and commit, and the names in cmruncl's Start;
+/// 20 the withdrawal of a halted cmapplyconf's offer).
+const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 20];
 /// The first bytes of an encoded acceptor state: "CP" and the format version (2 added the
 /// generation as shown; version 1 files are still read, each generation shown as its number).
 const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 2];

@@ -650,7 +650,7 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
     let answered = apply_halted(&mut sim, 1, &changed, std::slice::from_ref(&pkg_m));
     let refusal = answered.expect("refused");
     assert!(
-        refusal.contains("node 2 did not answer") && refusal.contains("nothing was applied"),
+        refusal.contains("n3 did not answer") && refusal.contains("nothing was applied"),
         "{refusal}"
     );
     assert_eq!(sim.generation(NodeId(0)), Some(before));
@@ -697,15 +697,24 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
     let after = before + 3;
     assert_eq!(generations(&sim), [Some(after); 3]);
 
-    // A node added is refused at once.
-    let added = changed.replace("NODE_NAME n3\n", "NODE_NAME n9\n");
-    assert_ne!(added, changed);
-    assert_eq!(
-        sim.apply(NodeId(0), Some(&added), std::slice::from_ref(&pkg_m)),
-        Err(Refusal::NodesAdded {
-            nodes: vec!["n9".into()]
-        })
+    // A node added is offered the generation over the configuration exchange; with no
+    // unconfigured cmcld there to take it (the simulator runs none), nothing is applied, and
+    // the answer names the node and what it needs.
+    let mut added = format!("{changed}NODE_NAME n9\n");
+    for network in 0..options.networks {
+        added.push_str(&format!(
+            " NETWORK_INTERFACE eth{network}\n  HEARTBEAT_IP 10.{network}.0.9\n"
+        ));
+    }
+    let answered = apply_halted(&mut sim, 0, &added, std::slice::from_ref(&pkg_m));
+    let answered = answered.expect("refused");
+    assert!(
+        answered.contains("n9 did not answer at 10.0.0.9")
+            && answered.contains("unconfigured")
+            && answered.ends_with("nothing was applied"),
+        "{answered}"
     );
+    assert_eq!(generations(&sim), [Some(after); 3]);
 
     // cmruncl: every node starts a new life with the new timing, and forms the cluster.
     sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();

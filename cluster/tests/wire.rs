@@ -161,14 +161,14 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x13");
+    assert_eq!(&bytes[..3], b"CW\x14");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 20;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(20)));
+    later[2] = 21;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(21)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
@@ -179,9 +179,10 @@ fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     // version 13 no cmapplyconf given up in a node's status, version 14 no cluster lock's
     // health in heartbeats, version 15 no nodes a multi-node package ran on, version 16 no
     // warning in the answer to a command, version 17 no reports_heard in a status, version
-    // 18 no epochs in a halted cmapplyconf's answers and commit (nor names in Start).
+    // 18 no epochs in a halted cmapplyconf's answers and commit (nor names in Start),
+    // version 19 no withdrawal of a halted cmapplyconf's offer.
     for version in [
-        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
     ] {
         let mut earlier = bytes.clone();
         earlier[2] = version;
@@ -332,6 +333,7 @@ fn the_messages_of_a_halted_cmapplyconf_come_back_equal() {
             number: 7,
             epoch_floor: Epoch::new(41, NodeId(2)),
         },
+        Message::ConfigWithdraw { serial: 3 },
         Message::ConfigAnswer {
             serial: 3,
             commit: true,

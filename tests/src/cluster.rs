@@ -417,6 +417,22 @@ impl TestCluster {
                     }),
             )
             .args(self.exit_on_halt.then_some("--exit-on-halt"))
+            // Unconfigured (no cluster file), a loopback node listens for a cmapplyconf
+            // that adds it on its own addresses: every address is every node's.
+            .args(
+                self.namespaces
+                    .is_none()
+                    .then(|| {
+                        [
+                            "--config-listen".to_owned(),
+                            format!("127.0.0.{k}"),
+                            "--config-listen".to_owned(),
+                            format!("127.0.1.{k}"),
+                        ]
+                    })
+                    .into_iter()
+                    .flatten(),
+            )
             .args(self.daemon_args.get(&k).into_iter().flatten())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("log")))

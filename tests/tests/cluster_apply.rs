@@ -943,21 +943,34 @@ fn cmapplyconf_with_the_cluster_halted_deletes_and_reorders_nodes() {
         assert!(!written.contains("NODE_NAME n4"), "n{k}: {written}");
     }
 
-    // n4's daemon ends, its configuration and the cluster key removed, its certificates
-    // kept.
-    cluster.wait_for(BOUND, "n4's daemon ends", |c| c.exited(4).is_some());
-    assert!(cluster.exited(4).unwrap().success(), "{}", cluster.log(4));
-    for gone in ["cluster.ascii", "packages", "shared", "cluster.key"] {
+    // n4's daemon goes on unconfigured, the same process: its configuration removed, its
+    // key and certificates kept.
+    cluster.wait_for(BOUND, "n4 unconfigured", |c| {
+        c.log(4).contains("not configured in a cluster: waiting")
+    });
+    assert_eq!(cluster.pid(4), pids[3]);
+    assert!(cluster.exited(4).is_none(), "{}", cluster.log(4));
+    for gone in ["cluster.ascii", "packages", "shared"] {
         assert!(!cluster.dir(4).join(gone).exists(), "n4's {gone}");
     }
-    assert!(cluster.dir(4).join("control.pem").exists());
+    for kept in ["control.pem", "cluster.key", "acceptor"] {
+        assert!(cluster.dir(4).join(kept).exists(), "n4's {kept}");
+    }
     assert!(
         cluster.log(4).contains("deleted from cluster"),
         "{}",
         cluster.log(4)
     );
+    let unconfigured = cluster.status(4).unwrap_err();
+    assert!(
+        unconfigured.contains("node n4 is not configured in a cluster"),
+        "{unconfigured}"
+    );
     // Its old files put back (a copy restored, or a crash before their removal): it does
     // not start from them.
+    cluster.signal(4, "TERM");
+    cluster.wait_for(BOUND, "n4's daemon ends", |c| c.exited(4).is_some());
+    assert!(cluster.exited(4).unwrap().success(), "{}", cluster.log(4));
     std::fs::write(cluster.dir(4).join("cluster.ascii"), &text).unwrap();
     cluster.start(4);
     cluster.wait_for(BOUND, "n4's daemon refuses to start", |c| {
@@ -969,4 +982,141 @@ fn cmapplyconf_with_the_cluster_halted_deletes_and_reorders_nodes() {
         "{}",
         cluster.log(4)
     );
+}
+
+#[test]
+fn cmapplyconf_with_the_cluster_halted_adds_a_node_whose_cmcld_runs_unconfigured() {
+    let mut cluster = TestCluster::configure(4, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    let four_text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
+    // The cluster is n1 to n3; n4 has the authority's certificate and a key, no cluster
+    // file. Its key is not the cluster's, at first.
+    let three_text = with_nodes(&four_text, &["n1", "n2", "n3"]);
+    for k in 1..=3 {
+        std::fs::write(cluster.dir(k).join("cluster.ascii"), &three_text).unwrap();
+    }
+    std::fs::remove_file(cluster.dir(4).join("cluster.ascii")).unwrap();
+    let key = cluster.dir(4).join("cluster.key");
+    let right_key = std::fs::read(&key).unwrap();
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let three = "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\n\
+                 node_name n3\nauto_run yes\nservice_name pkgA_svc\n\
+                 service_cmd \"exec sleep 100000\"\n";
+    for k in 1..=3 {
+        let dir = cluster.dir(k).join("packages");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pkgA.conf"), three).unwrap();
+    }
+    cluster.stay_after_halt();
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a cluster of three, n4 unconfigured", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+            && c.log(4).contains("not configured in a cluster: waiting")
+    });
+    // Adding a node is done with the cluster halted.
+    succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
+    cluster.wait_for(BOUND, "every node halted, its daemon still there", |c| {
+        (1..=3).all(|k| {
+            c.status(k)
+                .is_ok_and(|s| s.cluster.status.as_str() == "down")
+        })
+    });
+    let before = cluster.status(1).unwrap().cluster.generation;
+    let work = tempfile::tempdir().unwrap();
+    let cluster_file = work.path().join("cluster.ascii");
+    std::fs::write(&cluster_file, &four_text).unwrap();
+    let cluster_file = cluster_file.display().to_string();
+    let package_file = work.path().join("pkgA.conf");
+    std::fs::write(
+        &package_file,
+        three.replace("node_name n3\n", "node_name n3\nnode_name n4\n"),
+    )
+    .unwrap();
+    let package_file = package_file.display().to_string();
+
+    // n4's key is not the cluster's: refused in words, nothing applied anywhere.
+    let refused = command(
+        &cluster,
+        1,
+        "cmapplyconf",
+        &["-C", &cluster_file, "-P", &package_file],
+    );
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("n4's cluster.key is not the cluster's"),
+        "{}",
+        describe(&refused)
+    );
+    assert_eq!(cluster.status(1).unwrap().cluster.generation, before);
+    assert!(!cluster.dir(4).join("cluster.ascii").exists());
+
+    // With the cluster's key (the daemon reads it as it starts), the change goes through.
+    std::fs::write(&key, &right_key).unwrap();
+    cluster.signal(4, "TERM");
+    cluster.wait_for(BOUND, "n4's daemon ends", |c| c.exited(4).is_some());
+    cluster.start(4);
+    let pid4 = cluster.pid(4);
+    cluster.wait_for(BOUND, "n4 unconfigured again", |c| {
+        c.log(4)
+            .matches("not configured in a cluster: waiting")
+            .count()
+            == 2
+    });
+    let out = succeeds(
+        &cluster,
+        1,
+        "cmapplyconf",
+        &["-C", &cluster_file, "-P", &package_file],
+    );
+    assert!(
+        out.contains(&format!(
+            "Completed the cluster update (configuration generation {})",
+            before + 1
+        )),
+        "{out}"
+    );
+    // n4 starts again as a node of the cluster, halted, the same process.
+    cluster.wait_for(BOUND, "n4 halted in the cluster", |c| {
+        c.status(4)
+            .is_ok_and(|s| s.cluster.generation == before + 1 && s.cluster.nodes.len() == 4)
+    });
+    assert_eq!(cluster.pid(4), pid4);
+    assert!(
+        cluster.log(4).contains("added to cluster testcluster"),
+        "{}",
+        cluster.log(4)
+    );
+    let written = std::fs::read_to_string(cluster.dir(4).join("cluster.ascii")).unwrap();
+    assert!(
+        written
+            .lines()
+            .any(|l| l.split_whitespace().eq(["NODE_NAME", "n4"])),
+        "{written}"
+    );
+    assert!(cluster.dir(4).join("packages/pkgA.conf").exists());
+
+    // cmruncl forms the cluster of four, and the package may run on n4.
+    succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
+    cluster.wait_for(BOUND, "the cluster of four formed, pkgA up", |c| {
+        (1..=4).all(|k| {
+            c.status(k).is_ok_and(|s| {
+                s.cluster.status.as_str() == "up"
+                    && s.cluster.generation == before + 1
+                    && s.cluster.nodes.len() == 4
+                    && s.cluster
+                        .nodes
+                        .iter()
+                        .all(|n| n.condition.status.as_str() == "up")
+                    && s.cluster
+                        .packages
+                        .iter()
+                        .any(|p| p.name == "pkgA" && p.condition.status.as_str() == "up")
+            })
+        })
+    });
+    succeeds(&cluster, 1, "cmhaltpkg", &["pkgA"]);
+    succeeds(&cluster, 1, "cmrunpkg", &["-n", "n4", "pkgA"]);
+    cluster.wait_for(BOUND, "pkgA on n4", |c| {
+        c.owners(1, "pkgA").is_some_and(|o| o == ["n4"])
+    });
 }

@@ -22,6 +22,20 @@ pub enum Action {
         /// The message.
         envelope: Envelope,
     },
+    /// Send `envelope` over the configuration exchange to node `to`, which is not configured
+    /// in this node's generation (a node a halted cmapplyconf adds, whose cmcld runs
+    /// unconfigured): tried at `addresses` (its heartbeat addresses in the generation that
+    /// adds it, on the heartbeat port) in turn. Its answer comes back through
+    /// `Node::handle_exchange_answer`. A driver with a request to `to` still under way
+    /// drops this one (the core sends its stage's message again).
+    Exchange {
+        /// The node's NODE_NAME (its certificate's name).
+        to: String,
+        /// Its addresses.
+        addresses: Vec<std::net::IpAddr>,
+        /// The message.
+        envelope: Envelope,
+    },
     /// Write this state to stable storage (synced) before anything that follows.
     Persist(Persisted),
     /// Write this generation's files into the node's state directory (the cluster file and
@@ -262,7 +276,9 @@ pub enum Event {
     /// some), and its generation is persisted here: this halted node's daemon starts a new
     /// life, halted, from it (node numbers are positions in the node list: a running core
     /// never takes another list). `retired`: this node is no longer in the cluster; its
-    /// daemon removes its configuration files and ends.
+    /// daemon removes its configuration files and goes on unconfigured. Told by an
+    /// unconfigured node too ([`crate::core::Unconfigured`]) once a generation that adds it
+    /// is persisted there (`retired` false).
     Reconfigured {
         /// The node was deleted from the cluster.
         retired: bool,

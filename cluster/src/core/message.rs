@@ -294,6 +294,13 @@ pub enum Message {
         /// another's number proposes above every epoch that number ever stood for).
         epoch_floor: Epoch,
     },
+    /// The [`Message::ConfigOffer`] of `serial` is withdrawn (a node did not take it, or
+    /// did not answer): the receiver drops it at once, rather than when it expires, so that
+    /// the cluster may start (cmruncl) or another change be applied right away.
+    ConfigWithdraw {
+        /// The offer's serial.
+        serial: u64,
+    },
     /// A node's answer to [`Message::ConfigOffer`] (`commit` false) or
     /// [`Message::ConfigCommit`] (`commit` true).
     ConfigAnswer {
@@ -369,6 +376,7 @@ impl Message {
             Message::ConfigOffer { .. } => "ConfigOffer",
             Message::ConfigCommit { .. } => "ConfigCommit",
             Message::ConfigAnswer { .. } => "ConfigAnswer",
+            Message::ConfigWithdraw { .. } => "ConfigWithdraw",
         }
     }
 }

@@ -39,6 +39,7 @@ pub mod shared;
 pub mod types;
 
 mod node;
+mod unconfigured;
 
 pub use action::{
     Action, Base, Event, FenceReason, LockLoss, PackageChanges, Persisted, QuorumServerAnswer,
@@ -48,3 +49,4 @@ pub use message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, T
 pub(crate) use node::same_packages;
 pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker};
 pub use types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
+pub use unconfigured::Unconfigured;

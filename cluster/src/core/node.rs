@@ -1,6 +1,6 @@
 //! One node's membership state machine.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,8 +215,15 @@ struct HaltedApply {
     committing: bool,
     /// The nodes whose answer to the current stage is awaited.
     waiting: NodeSet,
-    /// The nodes that refused the commit, and why (in effect here all the same).
-    commit_refused: Vec<(NodeId, String)>,
+    /// The nodes the generation adds (not configured here: their cmcld runs unconfigured),
+    /// by NODE_NAME in lower case, with their heartbeat addresses in it: reached over the
+    /// configuration exchange ([`Action::Exchange`]).
+    added: Vec<(String, Vec<IpAddr>)>,
+    /// Those whose answer to the current stage is awaited.
+    waiting_added: BTreeSet<String>,
+    /// The nodes that refused the commit, by NODE_NAME, and why (in effect here all the
+    /// same).
+    commit_refused: Vec<(String, String)>,
     /// The current stage ends (the nodes still awaited did not answer).
     deadline: Instant,
     /// The awaited nodes are sent the stage's message again.
@@ -513,7 +520,7 @@ pub struct Node {
     next_request: u64,
     /// Lock LUN races started, and the requests not answered yet (by global id).
     disk_races: u64,
-    disk_in_flight: std::collections::BTreeSet<u64>,
+    disk_in_flight: BTreeSet<u64>,
     packages: Manager,
     /// Whether a HaltRisk was last reported as standing.
     halt_risk: bool,
@@ -571,7 +578,7 @@ pub struct Node {
     marks_persisted: Vec<NodeSet>,
     /// Detached packages this node halts because the coordinator asked (cmhaltpkg given on
     /// a member while this node is outside the membership).
-    halting_detached: std::collections::BTreeSet<PackageId>,
+    halting_detached: BTreeSet<PackageId>,
     /// On the package coordinator: commands whose answers are held ([`Held`]): cmhaltpkg of
     /// packages detached on nodes outside the membership, until each node's daemon took the
     /// halt ([`Message::HaltDetachedTaken`]), and switching changes, until every member
@@ -584,8 +591,8 @@ pub struct Node {
     /// Halted: when a heartbeat last said a cluster runs (its sender a member).
     heard_cluster: Option<Instant>,
     /// Halted: when a heartbeat of a running member last arrived (not one starting or
-    /// re-forming).
-    heard_running: Option<Instant>,
+    /// re-forming), by member.
+    heard_running: BTreeMap<NodeId, Instant>,
     /// Halted: when this node last asked a member for its view ([`Message::StatusRequest`]),
     /// and the serial of that request.
     status_asked: (Option<Instant>, u64),
@@ -707,7 +714,7 @@ impl Node {
             },
             next_request: 1,
             disk_races: 0,
-            disk_in_flight: std::collections::BTreeSet::new(),
+            disk_in_flight: BTreeSet::new(),
             packages: Manager::new(settings.me, settings.catalog.clone()),
             halt_risk: false,
             command_serial: 0,
@@ -733,13 +740,13 @@ impl Node {
             lock_lun: Health::Unknown,
             lock_check: LockCheck::default(),
             leaving: Leaving::No,
-            halting_detached: std::collections::BTreeSet::new(),
+            halting_detached: BTreeSet::new(),
             held: Vec::new(),
             marks_persisted: Vec::new(),
             cluster_halted: false,
             fenced: false,
             heard_cluster: None,
-            heard_running: None,
+            heard_running: BTreeMap::new(),
             status_asked: (None, 0),
             remote_status: None,
             status_answered: vec![None; nodes],
@@ -1763,7 +1770,7 @@ impl Node {
         if self.halted_apply.is_some() || self.offered_by_other(now) || self.reconfigure.is_some() {
             return Err(Refusal::ConfigurationChanging);
         }
-        if self.hears_cluster(now) {
+        if self.hears_cluster(now, None) {
             return Err(Refusal::ClusterRunsElsewhere);
         }
         self.check_base(base)?;
@@ -1786,6 +1793,19 @@ impl Node {
         };
         self.command_serial += 1;
         let serial = self.command_serial;
+        let old = node_names(&self.settings.config);
+        let added: Vec<(String, Vec<IpAddr>)> = cluster
+            .nodes
+            .iter()
+            .filter(|n| !old.contains(&n.name.to_ascii_lowercase()))
+            .map(|n| {
+                (
+                    n.name.to_ascii_lowercase(),
+                    n.heartbeat_addresses().collect(),
+                )
+            })
+            .collect();
+        let waiting_added = added.iter().map(|(name, _)| name.clone()).collect();
         self.halted_apply = Some(HaltedApply {
             serial,
             config: Arc::new(Generation {
@@ -1796,6 +1816,8 @@ impl Node {
             }),
             committing: false,
             waiting: self.others(),
+            added,
+            waiting_added,
             commit_refused: Vec::new(),
             deadline: now + HALTED_APPLY_STAGE,
             resend_at: now,
@@ -1876,10 +1898,13 @@ impl Node {
     }
 
     /// Halted: whether a heartbeat of a running member was heard within MEMBER_TIMEOUT (the
-    /// cluster runs elsewhere).
-    fn hears_cluster(&self, now: Instant) -> bool {
-        self.heard_running
-            .is_some_and(|at| now.saturating_since(at) < self.settings.timing.member_timeout)
+    /// cluster runs elsewhere), other than `halted`'s, a node known to be halted since
+    /// (it gave a cmapplyconf of the halted cluster): its last heartbeat, sent as the
+    /// cluster halted, may have come after this node had halted.
+    fn hears_cluster(&self, now: Instant, halted: Option<NodeId>) -> bool {
+        self.heard_running.iter().any(|(&node, &at)| {
+            Some(node) != halted && now.saturating_since(at) < self.settings.timing.member_timeout
+        })
     }
 
     /// Whether this node holds another node's offer that has not expired.
@@ -1888,9 +1913,9 @@ impl Node {
     }
 
     /// The refusals of a change made while the cluster is halted, on any node it reaches:
-    /// the nodes may be deleted or reordered, not added (a node added needs a daemon that
-    /// takes a first configuration), and `giver`, the node the cmapplyconf was given on,
-    /// stays; the files resolve and give a safe timing; no package is detached here (its
+    /// the nodes may be added (their cmcld runs unconfigured and takes the generation over
+    /// the configuration exchange), deleted or reordered, and `giver`, the node the
+    /// cmapplyconf was given on, stays; the files resolve and give a safe timing; no package is detached here (its
     /// node re-attaches it when it starts).
     fn check_halted_change(
         &self,
@@ -1898,17 +1923,7 @@ impl Node {
         packages: &[PackageConfig],
         giver: &str,
     ) -> Result<(), Refusal> {
-        let old = node_names(&self.settings.config);
         let new = node_names(cluster);
-        let added: Vec<String> = cluster
-            .nodes
-            .iter()
-            .filter(|n| !old.contains(&n.name.to_ascii_lowercase()))
-            .map(|n| n.name.clone())
-            .collect();
-        if !added.is_empty() {
-            return Err(Refusal::NodesAdded { nodes: added });
-        }
         if !new.contains(&giver.to_ascii_lowercase()) {
             return Err(Refusal::GiverDeleted {
                 node: giver.to_owned(),
@@ -1935,7 +1950,7 @@ impl Node {
         let Some(apply) = &self.halted_apply else {
             return;
         };
-        if apply.waiting.is_empty() && !apply.committing {
+        if apply.waiting.is_empty() && apply.waiting_added.is_empty() && !apply.committing {
             // Every node took the offer: in effect here first, then on every other node.
             let config = apply.config.clone();
             let floor = apply.epoch_floor;
@@ -1944,6 +1959,7 @@ impl Node {
             if let Some(apply) = &mut self.halted_apply {
                 apply.committing = true;
                 apply.waiting = others;
+                apply.waiting_added = apply.added.iter().map(|(name, _)| name.clone()).collect();
                 apply.deadline = now + HALTED_APPLY_STAGE;
                 apply.resend_at = now;
             }
@@ -1952,33 +1968,60 @@ impl Node {
             return;
         };
         let serial = apply.serial;
+        let old = &self.settings.config.nodes;
+        let named = |node: NodeId| old.get(node.index()).map_or("", |n| n.name.as_str());
         let nodes = |set: NodeSet| -> String {
             set.iter()
-                .map(|n| n.to_string())
+                .map(|n| named(n).to_owned())
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        if apply.waiting.is_empty() || now >= apply.deadline {
+        let finished = apply.waiting.is_empty() && apply.waiting_added.is_empty();
+        if finished || now >= apply.deadline {
             let refusal = if !apply.committing {
-                Some(format!(
-                    "{} did not answer: cmapplyconf with the cluster halted needs the cmcld of \
-                     every node running (halted); nothing was applied",
-                    nodes(apply.waiting)
-                ))
+                let mut silent = Vec::new();
+                if !apply.waiting.is_empty() {
+                    silent.push(format!(
+                        "{} did not answer: cmapplyconf with the cluster halted needs the \
+                         cmcld of every node running (halted)",
+                        nodes(apply.waiting)
+                    ));
+                }
+                if !apply.waiting_added.is_empty() {
+                    silent.push(format!(
+                        "{} did not answer at {}: a node added needs its cmcld running, \
+                         unconfigured, with the cluster's key and a certificate of its \
+                         authority",
+                        apply
+                            .waiting_added
+                            .iter()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        apply
+                            .added
+                            .iter()
+                            .filter(|(name, _)| apply.waiting_added.contains(name))
+                            .flat_map(|(_, addresses)| addresses.iter().map(|a| a.to_string()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                }
+                Some(format!("{}; nothing was applied", silent.join("; ")))
             } else {
                 // A node the change deletes is out of the new generation's reach: giving
                 // the command again does not reach it.
                 let kept = node_names(&apply.config.cluster);
-                let old = &self.settings.config.nodes;
                 let deleted = |node: NodeId| {
                     old.get(node.index())
                         .is_some_and(|n| !kept.contains(&n.name.to_ascii_lowercase()))
                 };
+                let gone_name = |name: &str| !kept.contains(&name.to_ascii_lowercase());
                 let mut missing: Vec<String> = Vec::new();
                 let mut left_behind: Vec<String> = Vec::new();
                 for (node, why) in &apply.commit_refused {
                     let text = format!("{node} refused it: {why}");
-                    if deleted(*node) {
+                    if gone_name(node) {
                         left_behind.push(text);
                     } else {
                         missing.push(text);
@@ -1989,6 +2032,17 @@ impl Node {
                 if !stayed.is_empty() {
                     let set: NodeSet = stayed.into_iter().collect();
                     missing.push(format!("{} did not confirm it", nodes(set)));
+                }
+                if !apply.waiting_added.is_empty() {
+                    missing.push(format!(
+                        "{} did not confirm it",
+                        apply
+                            .waiting_added
+                            .iter()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
                 }
                 if !gone.is_empty() {
                     let set: NodeSet = gone.into_iter().collect();
@@ -2003,8 +2057,9 @@ impl Node {
                 }
                 if !left_behind.is_empty() {
                     parts.push(format!(
-                        "of the nodes it deletes, {}: stop cmcld there, and remove \
-                         cluster.key, cluster.ascii and packages/ from its state directory",
+                        "of the nodes it deletes, {}: stop cmcld there, remove \
+                         cluster.ascii and packages/ from its state directory, and start it \
+                         again (unconfigured)",
                         left_behind.join("; ")
                     ));
                 }
@@ -2016,7 +2071,11 @@ impl Node {
                     )
                 })
             };
-            self.halted_apply = None;
+            if let Some(apply) = self.halted_apply.take() {
+                if !apply.committing {
+                    self.withdraw_offer(&apply);
+                }
+            }
             self.event(Event::CommandAnswered {
                 serial,
                 refusal,
@@ -2044,10 +2103,121 @@ impl Node {
                 }
             };
             let waiting = apply.waiting;
+            let exchange: Vec<(String, Vec<IpAddr>)> = apply
+                .added
+                .iter()
+                .filter(|(name, _)| apply.waiting_added.contains(name))
+                .cloned()
+                .collect();
+            let cluster_id = cluster_id(&apply.config.cluster.name);
             for node in waiting.iter() {
                 self.send_to_life(node, Incarnation(0), &message);
             }
+            for (to, addresses) in exchange {
+                self.actions.push_back(Action::Exchange {
+                    to,
+                    addresses,
+                    envelope: Envelope {
+                        cluster_id,
+                        config_generation: self.settings.config_generation,
+                        from: self.settings.me,
+                        from_incarnation: self.incarnation,
+                        to_incarnation: Incarnation(0),
+                        message: message.clone(),
+                    },
+                });
+            }
         }
+    }
+
+    /// Tells every node of a halted cmapplyconf that did not go ahead to drop its offer
+    /// ([`Message::ConfigWithdraw`]): those that took it would otherwise refuse to start, or
+    /// to take another change, until it expires.
+    fn withdraw_offer(&mut self, apply: &HaltedApply) {
+        let message = Message::ConfigWithdraw {
+            serial: apply.serial,
+        };
+        for node in self.others().iter() {
+            self.send_to_life(node, Incarnation(0), &message);
+        }
+        let cluster_id = cluster_id(&apply.config.cluster.name);
+        for (to, addresses) in &apply.added {
+            self.actions.push_back(Action::Exchange {
+                to: to.clone(),
+                addresses: addresses.clone(),
+                envelope: Envelope {
+                    cluster_id,
+                    config_generation: self.settings.config_generation,
+                    from: self.settings.me,
+                    from_incarnation: self.incarnation,
+                    to_incarnation: Incarnation(0),
+                    message: message.clone(),
+                },
+            });
+        }
+    }
+
+    /// The answer of node `name`, not configured here, to a halted cmapplyconf's offer or
+    /// commit sent over the configuration exchange ([`Action::Exchange`]). `name` is the
+    /// NODE_NAME the answering node's certificate carries.
+    pub fn handle_exchange_answer(&mut self, now: Instant, name: &str, envelope: Envelope) {
+        let name = name.to_ascii_lowercase();
+        if envelope.to_incarnation != self.incarnation {
+            return;
+        }
+        let Message::ConfigAnswer {
+            serial,
+            commit,
+            refusal,
+            epoch_max,
+        } = envelope.message
+        else {
+            return;
+        };
+        let Some(apply) = &mut self.halted_apply else {
+            return;
+        };
+        if apply.serial != serial
+            || apply.committing != commit
+            || !apply.waiting_added.remove(&name)
+        {
+            return;
+        }
+        self.answered_halted_apply(now, name, commit, refusal, epoch_max);
+    }
+
+    /// A node's answer to this node's halted cmapplyconf's current stage, which awaited it.
+    fn answered_halted_apply(
+        &mut self,
+        now: Instant,
+        name: String,
+        commit: bool,
+        refusal: Option<String>,
+        epoch_max: Epoch,
+    ) {
+        let Some(apply) = &mut self.halted_apply else {
+            return;
+        };
+        let serial = apply.serial;
+        if !commit {
+            apply.epoch_floor = apply.epoch_floor.max(epoch_max);
+        }
+        if let Some(why) = refusal {
+            if !commit {
+                // One refusal is enough: nothing is put in effect anywhere.
+                if let Some(apply) = self.halted_apply.take() {
+                    self.withdraw_offer(&apply);
+                }
+                self.event(Event::CommandAnswered {
+                    serial,
+                    refusal: Some(format!("{why}; nothing was applied")),
+                    warning: None,
+                });
+                return;
+            }
+            apply.commit_refused.push((name, why));
+        }
+        self.drive_halted_apply(now);
     }
 
     /// A halted cmapplyconf's generation takes effect on this halted node: its files are
@@ -2244,6 +2414,14 @@ impl Node {
                 };
                 self.send_to_life(from, life, &answer);
             }
+            Message::ConfigWithdraw { serial }
+                if self
+                    .offered
+                    .as_ref()
+                    .is_some_and(|o| (o.from, o.life, o.serial) == (from, life, serial)) =>
+            {
+                self.offered = None;
+            }
             Message::ConfigAnswer {
                 serial,
                 commit,
@@ -2260,23 +2438,8 @@ impl Node {
                     return;
                 }
                 apply.waiting.remove(from);
-                if !commit {
-                    apply.epoch_floor = apply.epoch_floor.max(epoch_max);
-                }
-                if let Some(why) = refusal {
-                    if !commit {
-                        // One refusal is enough: nothing is put in effect anywhere.
-                        self.halted_apply = None;
-                        self.event(Event::CommandAnswered {
-                            serial,
-                            refusal: Some(format!("{why}; nothing was applied")),
-                            warning: None,
-                        });
-                        return;
-                    }
-                    apply.commit_refused.push((from, why));
-                }
-                self.drive_halted_apply(now);
+                let name = self.name_of(from).to_owned();
+                self.answered_halted_apply(now, name, commit, refusal, epoch_max);
             }
             _ => {}
         }
@@ -2293,7 +2456,7 @@ impl Node {
                  (cmhaltnode), or apply with the cluster running"
             ));
         }
-        if self.hears_cluster(now) {
+        if self.hears_cluster(now, Some(from)) {
             return Err(format!(
                 "{me} hears the cluster run on other nodes: apply there, with the cluster running"
             ));
@@ -3131,6 +3294,7 @@ impl Node {
             envelope.message,
             Message::ConfigOffer { .. }
                 | Message::ConfigCommit { .. }
+                | Message::ConfigWithdraw { .. }
                 | Message::ConfigAnswer { .. }
         ) {
             self.on_halted_config(now, envelope);
@@ -3158,7 +3322,7 @@ impl Node {
                 {
                     self.heard_cluster = Some(now);
                     if heartbeat.phase == Phase::Running {
-                        self.heard_running = Some(now);
+                        self.heard_running.insert(envelope.from, now);
                     }
                     // A view of another membership is out of date: not shown.
                     if self
@@ -3332,6 +3496,7 @@ impl Node {
             | Message::Status { .. }
             | Message::ConfigOffer { .. }
             | Message::ConfigCommit { .. }
+            | Message::ConfigWithdraw { .. }
             | Message::ConfigAnswer { .. } => {}
             Message::Answer {
                 serial,

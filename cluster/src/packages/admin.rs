@@ -172,12 +172,6 @@ pub enum Refusal {
     ConfigurationChanging,
     /// cmapplyconf on a halted node while the cluster runs on other nodes.
     ClusterRunsElsewhere,
-    /// cmapplyconf with the cluster halted: the files add nodes (NODE_NAME), which needs
-    /// a daemon there that takes a first configuration.
-    NodesAdded {
-        /// The nodes added.
-        nodes: Vec<String>,
-    },
     /// cmapplyconf with the cluster halted: the files delete the node it was given on.
     GiverDeleted {
         /// That node.
@@ -433,14 +427,6 @@ impl Refusal {
             Refusal::ClusterRunsElsewhere => f.write_str(
                 "the cluster runs on other nodes without this one: apply the files on a node \
                  that runs it (or start this one first with cmrunnode)",
-            ),
-            Refusal::NodesAdded { nodes } => write!(
-                f,
-                "the files add {}: cmapplyconf deletes and reorders nodes (with the cluster \
-                 halted), but does not add them yet; to add a node, halt the cluster, give \
-                 every node the new files and a new state directory (see the README, The \
-                 node daemon)",
-                nodes.join(", ")
             ),
             Refusal::GiverDeleted { node } => write!(
                 f,

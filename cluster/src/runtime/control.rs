@@ -117,6 +117,7 @@ pub fn route(message: &Message) -> Route {
         | Message::Status { .. }
         | Message::ConfigOffer { .. }
         | Message::ConfigCommit { .. }
+        | Message::ConfigWithdraw { .. }
         | Message::ConfigAnswer { .. } => Route::Control,
         // A proposal carrying a configuration generation, or an acceptance carrying those it
         // accepted, can be as large as a configuration: not encoded on the timing thread.
@@ -538,6 +539,7 @@ fn read_frames(
                         envelope.message,
                         Message::ConfigOffer { .. }
                             | Message::ConfigCommit { .. }
+                            | Message::ConfigWithdraw { .. }
                             | Message::ConfigAnswer { .. }
                     ) =>
             {

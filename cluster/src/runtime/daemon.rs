@@ -111,11 +111,15 @@ pub struct Options {
     /// Start halted, as after cmhaltnode with the daemon staying: a new life after a
     /// cmapplyconf that changed the nodes ([`Ended::StartHalted`]).
     pub start_halted: bool,
+    /// Where the daemon of a node configured in no cluster listens for the configuration
+    /// exchange, on the heartbeat port (TCP): the addresses a cmapplyconf that adds the node
+    /// names as its HEARTBEAT_IPs. Empty: every address.
+    pub config_listen: Vec<IpAddr>,
 }
 
 /// SIGTERM or SIGINT came (set by the signal thread, read where an input may no longer be
 /// read: a daemon about to start again ends instead).
-static TERMINATED: AtomicBool = AtomicBool::new(false);
+pub(super) static TERMINATED: AtomicBool = AtomicBool::new(false);
 
 /// Whether SIGTERM or SIGINT came: a caller about to start the daemon again
 /// ([`Ended::StartAgain`]) ends instead.
@@ -137,9 +141,9 @@ pub enum Ended {
     /// life, halted ([`Options::start_halted`]).
     StartHalted,
     /// A cmapplyconf given with the cluster halted deleted this node: its configuration
-    /// files and the cluster key are removed (the certificates and persisted promises
-    /// stay), and the daemon is not to start again until the node is configured in a
-    /// cluster again.
+    /// files are removed (the cluster key, the certificates and the persisted promises
+    /// stay), and the caller starts the daemon again, unconfigured: a later cmapplyconf may
+    /// add the node again.
     Removed,
 }
 
@@ -155,7 +159,7 @@ impl fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
-fn fail<T>(what: impl Into<String>) -> Result<T, StartError> {
+pub(super) fn fail<T>(what: impl Into<String>) -> Result<T, StartError> {
     Err(StartError(what.into()))
 }
 
@@ -737,6 +741,12 @@ enum Input {
         answer: Result<QuorumServerAnswer, String>,
     },
     Subnet(SubnetChange),
+    /// The answer of node `to` over the configuration exchange ([`Action::Exchange`]), or
+    /// what went wrong.
+    Exchanged {
+        to: String,
+        result: Result<Envelope, String>,
+    },
     /// SIGTERM or SIGINT: halt the node (as cmhaltnode -f) and end.
     Terminate,
 }
@@ -765,7 +775,7 @@ impl Groups for FenceGroups {
 /// The log: lines go to a thread of their own that writes them to standard error, so the
 /// timing thread never waits on a slow terminal or disk.
 #[derive(Clone)]
-struct Log {
+pub(super) struct Log {
     lines: mpsc::Sender<String>,
     node: Arc<str>,
 }
@@ -788,7 +798,7 @@ impl Log {
         }
     }
 
-    fn say(&self, what: impl fmt::Display) {
+    pub(super) fn say(&self, what: impl fmt::Display) {
         let _ = self.lines.send(format!("cmcld[{}]: {what}", self.node));
     }
 }
@@ -844,7 +854,16 @@ struct Loaded {
     lock_cleared: Option<String>,
 }
 
-fn load(options: &Options) -> Result<Loaded, StartError> {
+/// What a daemon starts as.
+enum Started {
+    /// A node of the cluster its files name.
+    Configured(Box<Loaded>),
+    /// A node configured in no cluster (no cluster file): it waits for a cmapplyconf that
+    /// adds it ([`super::unconfigured`]).
+    Unconfigured(Box<super::unconfigured::Bare>),
+}
+
+fn load(options: &Options) -> Result<Started, StartError> {
     let dir = &options.state_dir;
     // One daemon per state directory: a second one would take the first one's life and
     // remove its half-written state.
@@ -861,13 +880,46 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
             lock_path.display()
         ))
     })?;
+    let persisted = match state_file::read(&dir.join("acceptor")) {
+        Ok(None) => Persisted::default(),
+        Ok(Some(bytes)) => wire::decode_persisted(&bytes)
+            .or_else(|e| fail(format!("{}: {e}", dir.join("acceptor").display())))?,
+        Err(e) => return fail(format!("{}: {e}", dir.join("acceptor").display())),
+    };
     let cluster_path = dir.join("cluster.ascii");
-    let text = std::fs::read_to_string(&cluster_path).or_else(|e| {
-        fail(format!(
-            "{}: {e} (apply a configuration first)",
-            cluster_path.display()
-        ))
-    })?;
+    if !cluster_path.exists() {
+        let names_me = |g: &&Arc<crate::config::Generation>| {
+            g.cluster
+                .nodes
+                .iter()
+                .any(|n| n.name.eq_ignore_ascii_case(&options.node))
+        };
+        match persisted.config.as_ref().filter(names_me) {
+            // Added to a cluster while unconfigured, and stopped between persisting the
+            // generation and writing its files: written now.
+            Some(g) => write_configuration(dir, g).or_else(|e| {
+                fail(format!(
+                    "{}: cannot write configuration generation {} into it: {e}",
+                    dir.display(),
+                    g.sequence
+                ))
+            })?,
+            None => {
+                let key = read_key(&dir.join("cluster.key"))?;
+                let control = read_own_control_tls(dir, &options.node)?;
+                let incarnation = next_incarnation(dir)?;
+                return Ok(Started::Unconfigured(Box::new(super::unconfigured::Bare {
+                    lock,
+                    key,
+                    control,
+                    incarnation,
+                    persisted,
+                })));
+            }
+        }
+    }
+    let text = std::fs::read_to_string(&cluster_path)
+        .or_else(|e| fail(format!("{}: {e}", cluster_path.display())))?;
     let config = match cluster::parse(&text, &cluster_path.display().to_string()) {
         Ok(checked) => checked.config,
         Err(findings) => {
@@ -896,12 +948,6 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
             }
         }
     }
-    let persisted = match state_file::read(&dir.join("acceptor")) {
-        Ok(None) => Persisted::default(),
-        Ok(Some(bytes)) => wire::decode_persisted(&bytes)
-            .or_else(|e| fail(format!("{}: {e}", dir.join("acceptor").display())))?,
-        Err(e) => return fail(format!("{}: {e}", dir.join("acceptor").display())),
-    };
     // The configuration in effect: the files are the first generation, and a later one a
     // cmapplyconf made is in the persisted state, which the core takes over the files. Where
     // the files say otherwise (a daemon stopped between persisting a generation taken with
@@ -967,7 +1013,24 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
     let key_path = dir.join("cluster.key");
     let key = read_key(&key_path)?;
     let (control, names) = read_control_tls(dir, &config, index)?;
-    // The boot counter is on disk before this life says a word.
+    let incarnation = next_incarnation(dir)?;
+    Ok(Started::Configured(Box::new(Loaded {
+        _lock: lock,
+        config,
+        packages,
+        key,
+        control,
+        names,
+        me: NodeId(index as u32),
+        incarnation,
+        persisted,
+        rewritten,
+        lock_cleared,
+    })))
+}
+
+/// This life's number: the boot counter plus one, on disk before this life says a word.
+fn next_incarnation(dir: &Path) -> Result<Incarnation, StartError> {
     let counter_path = dir.join("incarnation");
     let previous = match state_file::read(&counter_path) {
         Ok(None) => 0,
@@ -980,19 +1043,7 @@ fn load(options: &Options) -> Result<Loaded, StartError> {
     let incarnation = previous + 1;
     state_file::write(&counter_path, &incarnation.to_le_bytes())
         .or_else(|e| fail(format!("{}: {e}", counter_path.display())))?;
-    Ok(Loaded {
-        _lock: lock,
-        config,
-        packages,
-        key,
-        control,
-        names,
-        me: NodeId(index as u32),
-        incarnation: Incarnation(incarnation),
-        persisted,
-        rewritten,
-        lock_cleared,
-    })
+    Ok(Incarnation(incarnation))
 }
 
 /// A job of the writer thread.
@@ -1119,7 +1170,10 @@ fn reset_lock_block(reset: &LockReset) -> String {
 /// from: `cluster.ascii` and `packages/NAME.conf` for each package, each replaced whole
 /// (written beside, synced, renamed), then the package files of packages no longer there
 /// removed, and the directories synced.
-fn write_configuration(dir: &Path, config: &crate::config::Generation) -> io::Result<()> {
+pub(super) fn write_configuration(
+    dir: &Path,
+    config: &crate::config::Generation,
+) -> io::Result<()> {
     use crate::config::write::{cluster_ascii, package_ascii};
     let packages_dir = dir.join("packages");
     std::fs::create_dir_all(&packages_dir)?;
@@ -1162,15 +1216,15 @@ fn write_configuration(dir: &Path, config: &crate::config::Generation) -> io::Re
 }
 
 /// Removes the configuration files of a node deleted from its cluster: cluster.ascii, the
-/// package files, the shared map and the cluster key (a node out of the cluster must not
-/// seal heartbeats for it). The certificates, boot counter and acceptor state (with the
-/// epochs it promised, and the generation that deleted it) stay.
+/// package files and the shared map. The key, certificates, boot counter and acceptor state
+/// (with the epochs it promised, and the generation that deleted it) stay: the daemon goes
+/// on unconfigured, and its heartbeats, were it to send any, name it, which no node of the
+/// cluster numbers any longer (they are refused as from an unknown sender).
 fn remove_configuration(dir: &Path) -> io::Result<()> {
     let gone = |result: io::Result<()>| match result {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     };
-    gone(std::fs::remove_file(dir.join("cluster.key")))?;
     gone(std::fs::remove_file(dir.join("cluster.ascii")))?;
     gone(std::fs::remove_file(dir.join("shared")))?;
     gone(std::fs::remove_dir_all(dir.join("packages")))?;
@@ -1209,6 +1263,17 @@ fn read_control_tls(
         .map(|n| cimguard_certs::node_dns_name(&n.name))
         .collect::<Result<Vec<String>, _>>()
         .or_else(|e| fail(format!("{e}: node names must be host names (the control channel's certificates carry them)")))?;
+    let tls = read_own_control_tls(dir, &names[me])?;
+    Ok((tls, names))
+}
+
+/// Reads the control channel's material and checks that the certificate is node `node`'s.
+fn read_own_control_tls(dir: &Path, node: &str) -> Result<cimguard_certs::ControlTls, StartError> {
+    let name = cimguard_certs::node_dns_name(node).or_else(|e| {
+        fail(format!(
+            "{e}: node names must be host names (the control channel's certificates carry them)"
+        ))
+    })?;
     let paths = cimguard_certs::ControlPaths::in_directory(dir);
     let tls = cimguard_certs::control_tls(&paths).or_else(|e| {
         let mut why = e.to_string();
@@ -1221,15 +1286,14 @@ fn read_control_tls(
             "the control channel: {why} (make the material with `cimguard cluster-certs`)"
         ))
     })?;
-    if tls.node != names[me] {
+    if tls.node != name {
         return fail(format!(
-            "{}: the certificate is node {}'s, not this node's ({})",
+            "{}: the certificate is node {}'s, not this node's ({name})",
             paths.cert.display(),
             tls.node,
-            names[me]
         ));
     }
-    Ok((tls, names))
+    Ok(tls)
 }
 
 /// Reads the heartbeat key: at least [`KEY_MIN_BYTES`] bytes, readable by its owner only.
@@ -1300,12 +1364,47 @@ fn realtime_priority() -> Result<(), String> {
 /// kernel's own real-time threads.
 const REALTIME_PRIORITY: u8 = 50;
 
+/// SIGTERM and SIGINT become an input, `make()` (a parent may have blocked them: unblocked
+/// here, before the daemon's threads start, so every thread inherits that), and set
+/// [`terminated`].
+pub(super) fn take_termination<T: Send + 'static>(
+    inputs: mpsc::Sender<T>,
+    make: fn() -> T,
+) -> Result<(), StartError> {
+    let terms = [nix::sys::signal::SIGTERM, nix::sys::signal::SIGINT];
+
+    let mut unblock = nix::sys::signal::SigSet::empty();
+    for signal in terms {
+        unblock.add(signal);
+    }
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+        Some(&unblock),
+        None,
+    )
+    .or_else(|e| fail(format!("cannot unblock SIGTERM and SIGINT: {e}")))?;
+    let mut signals = signal_hook::iterator::Signals::new(terms.map(|s| s as i32))
+        .or_else(|e| fail(format!("cannot take SIGTERM and SIGINT: {e}")))?;
+    thread::Builder::new()
+        .name("cmcld-signals".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                TERMINATED.store(true, Ordering::SeqCst);
+                if inputs.send(make()).is_err() {
+                    return;
+                }
+            }
+        })
+        .or_else(|e| fail(format!("signal thread: {e}")))?;
+    Ok(())
+}
+
 /// The monotonic clock the core is driven with.
 #[derive(Clone, Copy)]
-struct Clock(std::time::Instant);
+pub(super) struct Clock(pub(super) std::time::Instant);
 
 impl Clock {
-    fn now(self) -> Instant {
+    pub(super) fn now(self) -> Instant {
         Instant::from_nanos(u64::try_from(self.0.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 }
@@ -1316,7 +1415,12 @@ impl Clock {
 /// safety timer kills the process group at once; this returns only if it has not yet).
 pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> {
     let log = Log::start(&options.node);
-    let loaded = load(options)?;
+    let loaded = match load(options)? {
+        Started::Configured(loaded) => *loaded,
+        Started::Unconfigured(bare) => {
+            return super::unconfigured::run(options, *bare, fence, &log);
+        }
+    };
     let memory_locked = lock_memory();
     if let Err(why) = &memory_locked {
         log.say(format_args!(
@@ -1398,35 +1502,8 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         .collect();
 
     let (inputs, received) = mpsc::channel::<Input>();
-    // SIGTERM and SIGINT become an input (a parent may have blocked them: unblocked here,
-    // before the threads start, so every thread inherits that).
-    let terms = [nix::sys::signal::SIGTERM, nix::sys::signal::SIGINT];
-    let mut unblock = nix::sys::signal::SigSet::empty();
-    for signal in terms {
-        unblock.add(signal);
-    }
-    nix::sys::signal::pthread_sigmask(
-        nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
-        Some(&unblock),
-        None,
-    )
-    .or_else(|e| fail(format!("cannot unblock SIGTERM and SIGINT: {e}")))?;
-    let mut signals = signal_hook::iterator::Signals::new(terms.map(|s| s as i32))
-        .or_else(|e| fail(format!("cannot take SIGTERM and SIGINT: {e}")))?;
-    {
-        let inputs = inputs.clone();
-        thread::Builder::new()
-            .name("cmcld-signals".into())
-            .spawn(move || {
-                for _ in signals.forever() {
-                    TERMINATED.store(true, Ordering::SeqCst);
-                    if inputs.send(Input::Terminate).is_err() {
-                        return;
-                    }
-                }
-            })
-            .or_else(|e| fail(format!("signal thread: {e}")))?;
-    }
+    take_termination(inputs.clone(), || Input::Terminate)?;
+
     let counters = Arc::new(Counters::default());
     let node_names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
     let opener = Arc::new(Mutex::new(Opener::new(
@@ -1448,6 +1525,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
             .or_else(|e| fail(format!("receiver thread: {e}")))?;
     }
 
+    let exchange_tls = control.exchange_client.clone();
     // The control channel, on the heartbeat port (TCP) of the same addresses.
     let control = {
         let inputs = Mutex::new(inputs.clone());
@@ -1629,6 +1707,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         )
     };
     let monitor = start_monitor(&log, &settings.packages, inputs.clone())?;
+    let exchange_inputs = inputs.clone();
     drop(inputs);
 
     // The timing thread is this one; the threads started above keep the normal policy.
@@ -1714,6 +1793,14 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         terminating: false,
         control_queued: 0,
         control_unqueued: 0,
+        exchange: ExchangeClient {
+            tls: exchange_tls,
+            key: key.as_slice().into(),
+            port: options.heartbeat_port,
+            inputs: exchange_inputs,
+            in_flight: BTreeSet::new(),
+            told: BTreeMap::new(),
+        },
     };
     driver.catalog = driver.node.settings().catalog.clone();
     driver.names = Some(driver.node.status(driver.clock.now()));
@@ -2426,6 +2513,20 @@ struct Driver {
     /// Frames queued on the control channel, and refused at queueing, so far.
     control_queued: u64,
     control_unqueued: u64,
+    exchange: ExchangeClient,
+}
+
+/// Requests over the configuration exchange ([`Action::Exchange`]), each on a thread of its
+/// own, one at a time per node.
+struct ExchangeClient {
+    tls: Arc<rustls::ClientConfig>,
+    key: Arc<[u8]>,
+    port: u16,
+    inputs: mpsc::Sender<Input>,
+    /// The nodes a request is under way to.
+    in_flight: BTreeSet<String>,
+    /// What last went wrong with each node, as logged (each trouble is logged once).
+    told: BTreeMap<String, String>,
 }
 
 impl Driver {
@@ -2486,16 +2587,22 @@ impl Driver {
                         match removed {
                             Ok(()) => self.log.say(format_args!(
                                 "deleted from cluster {cluster} (cmapplyconf): its configuration \
-                                 files are removed from {}; the daemon ends",
+                                 files are removed from {}; the daemon goes on unconfigured",
                                 self.state_dir.display()
                             )),
-                            Err(e) => self.log.say(format_args!(
-                                "deleted from cluster {cluster} (cmapplyconf), but its \
-                                 configuration files could not all be removed ({e}): remove \
-                                 cluster.key, cluster.ascii and packages/ from {} by hand; the \
-                                 daemon ends",
-                                self.state_dir.display()
-                            )),
+                            Err(e) => {
+                                self.log.say(format_args!(
+                                    "deleted from cluster {cluster} (cmapplyconf), but its \
+                                     configuration files could not all be removed ({e}): \
+                                     remove cluster.ascii and packages/ from {} by hand; the \
+                                     daemon ends",
+                                    self.state_dir.display()
+                                ));
+                                return Ok(Ended::Halted);
+                            }
+                        }
+                        if terminated() {
+                            return Ok(Ended::Halted);
                         }
                         Ok(Ended::Removed)
                     }
@@ -2710,6 +2817,25 @@ impl Driver {
             Input::QuorumServer { id, answer } => {
                 self.node.handle_quorum_server(now, id, answer);
             }
+            Input::Exchanged { to, result } => {
+                self.exchange.in_flight.remove(&to);
+                match result {
+                    Ok(envelope) => {
+                        if self.exchange.told.remove(&to).is_some() {
+                            self.log
+                                .say(format_args!("{to} answers on the configuration exchange"));
+                        }
+                        self.node.handle_exchange_answer(now, &to, envelope);
+                    }
+                    Err(e) => {
+                        if self.exchange.told.get(&to) != Some(&e) {
+                            self.log
+                                .say(format_args!("configuration exchange with {to}: {e}"));
+                            self.exchange.told.insert(to, e);
+                        }
+                    }
+                }
+            }
             Input::Subnet(change) => {
                 // A monitored_subnet going down on this node fails the packages that
                 // monitor it here, as a generic resource going down does.
@@ -2849,6 +2975,11 @@ impl Driver {
             Action::Persist(state) => {
                 self.write_state("acceptor", wire::encode_persisted(&state), true);
             }
+            Action::Exchange {
+                to,
+                addresses,
+                envelope,
+            } => self.exchange(to, &addresses, envelope),
             Action::PersistShared(map) => {
                 self.write_state("shared", wire::encode_shared(&map), false);
             }
@@ -3046,6 +3177,31 @@ impl Driver {
         );
         if route == Route::Both {
             self.control_send(to, network, envelope);
+        }
+    }
+
+    /// Sends `envelope` to node `to` over the configuration exchange on a thread of its own,
+    /// unless a request to it is under way (the core sends its stage's message again).
+    fn exchange(&mut self, to: String, addresses: &[IpAddr], envelope: Envelope) {
+        if self.exchange.in_flight.contains(&to) {
+            return;
+        }
+        let addresses: Vec<SocketAddr> = addresses
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, self.exchange.port))
+            .collect();
+        let tls = self.exchange.tls.clone();
+        let key = self.exchange.key.clone();
+        let inputs = self.exchange.inputs.clone();
+        let name = to.clone();
+        let spawned = thread::Builder::new()
+            .name("cmcld-exchange-to".into())
+            .spawn(move || {
+                let result = super::exchange::request(&tls, &name, &addresses, &key, &envelope);
+                let _ = inputs.send(Input::Exchanged { to: name, result });
+            });
+        if spawned.is_ok() {
+            self.exchange.in_flight.insert(to);
         }
     }
 

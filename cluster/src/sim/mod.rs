@@ -1008,6 +1008,9 @@ impl Simulation {
 
     fn perform(&mut self, node: NodeId, incarnation: Incarnation, action: Action) {
         match action {
+            // The simulator runs no unconfigured node: a request over the configuration
+            // exchange reaches nobody (a node added is not answering).
+            Action::Exchange { .. } => {}
             Action::Send {
                 to,
                 network,

@@ -1,0 +1,290 @@
+//! The configuration exchange: how a node that gives a cmapplyconf reaches a node that is
+//! not configured in its cluster yet, whose cmcld runs unconfigured (Serviceguard's
+//! cmclconfd; [`crate::core::Unconfigured`]).
+//!
+//! TCP on the heartbeat port, TLS 1.3 with both ends' certificates from the cluster
+//! authority, as on the control channel, but under its own ALPN
+//! ([`cimguard_certs::CONFIG_ALPN`]), and one request and one answer a connection: the
+//! unconfigured node knows no addresses to accept from or to call back, and never calls
+//! anybody. The client checks that the server's certificate names the node it wants; the
+//! server learns the client's NODE_NAME from its certificate, and the core checks that it is
+//! a node of the offered generation.
+//!
+//! The request carries a key check beside the envelope: an HMAC under the cluster key of the
+//! cluster's identity, so that a node holding another key (which would drop every heartbeat
+//! of its peers once configured) refuses the offer in words, and the key never travels.
+//!
+//! # Frames
+//!
+//! ```text
+//! request: length n (u32, little-endian) | key check (16 bytes) | envelope (n - 16 bytes)
+//! answer:  length n (u32, little-endian) | envelope (n bytes)
+//! ```
+//!
+//! A connection is bounded throughout: the handshake and the request within
+//! [`REQUEST_TIMEOUT`], the answer within [`ANSWER_TIMEOUT`], at most
+//! [`CONNECTIONS_MAX`] at once.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use cimguard_certs::{node_dns_name, peer_node_name, CONFIG_ALPN};
+use ring::hmac;
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection, StreamOwned};
+
+use crate::core::Envelope;
+use crate::wire;
+
+/// The length of the key check.
+pub const KEY_CHECK_BYTES: usize = 16;
+/// The largest request or answer: as a control-channel frame.
+const FRAME_MAX: usize = super::control::FRAME_MAX;
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the handshake and the request may take, on either end.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a client waits for the answer: the server persists a commit and writes the
+/// configuration's files before it answers.
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(6);
+/// Connections served at once; more are closed at once.
+pub const CONNECTIONS_MAX: usize = 16;
+
+/// The key check of cluster `cluster_id` under `key` (HMAC-SHA256, truncated).
+pub fn key_check(key: &[u8], cluster_id: u64) -> [u8; KEY_CHECK_BYTES] {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let tag = hmac::sign(&key, &key_check_input(cluster_id));
+    let mut check = [0u8; KEY_CHECK_BYTES];
+    check.copy_from_slice(&tag.as_ref()[..KEY_CHECK_BYTES]);
+    check
+}
+
+/// What the key check signs.
+fn key_check_input(cluster_id: u64) -> Vec<u8> {
+    let mut input = b"cimguard key check\0".to_vec();
+    input.extend_from_slice(&cluster_id.to_le_bytes());
+    input
+}
+
+/// Whether `check` is the key check of `cluster_id` under `key` (in constant time).
+pub fn key_matches(key: &[u8], cluster_id: u64, check: &[u8; KEY_CHECK_BYTES]) -> bool {
+    // Compared as HMAC verification compares, in constant time.
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let tag = hmac::sign(&key, &key_check_input(cluster_id));
+    let ours = &tag.as_ref()[..KEY_CHECK_BYTES];
+    ours.iter()
+        .zip(check.iter())
+        .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+        == 0
+}
+
+/// A request as the server took it.
+#[derive(Debug)]
+pub struct Request {
+    /// The NODE_NAME the client's certificate names.
+    pub peer: String,
+    /// The request's key check.
+    pub key_check: [u8; KEY_CHECK_BYTES],
+    /// The envelope.
+    pub envelope: Envelope,
+}
+
+/// Answers a request: the envelope to send back, or none (the connection closes).
+pub type Answer = dyn Fn(Request) -> Option<Envelope> + Send + Sync;
+
+/// Binds `addresses` (an error names the address) and serves each on a thread of its own.
+pub fn serve(
+    addresses: &[SocketAddr],
+    tls: &Arc<ServerConfig>,
+    answer: &Arc<Answer>,
+) -> io::Result<Vec<SocketAddr>> {
+    let busy = Arc::new(AtomicUsize::new(0));
+    let mut bound = Vec::new();
+    for address in addresses {
+        let listener = TcpListener::bind(address).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("configuration exchange: cannot bind {address}: {e}"),
+            )
+        })?;
+        bound.push(listener.local_addr()?);
+        let tls = tls.clone();
+        let answer = answer.clone();
+        let busy = busy.clone();
+        thread::Builder::new()
+            .name("cmcld-exchange".into())
+            .spawn(move || {
+                for stream in listener.incoming() {
+                    let Ok(stream) = stream else {
+                        thread::sleep(Duration::from_millis(50));
+                        continue;
+                    };
+                    if busy.fetch_add(1, Ordering::SeqCst) >= CONNECTIONS_MAX {
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                        continue;
+                    }
+                    let tls = tls.clone();
+                    let answer = answer.clone();
+                    let done = busy.clone();
+                    let spawned = thread::Builder::new()
+                        .name("cmcld-exchange-in".into())
+                        .spawn(move || {
+                            let _ = serve_one(stream, &tls, &*answer);
+                            done.fetch_sub(1, Ordering::SeqCst);
+                        });
+                    if spawned.is_err() {
+                        busy.fetch_sub(1, Ordering::SeqCst);
+                    }
+                }
+            })?;
+    }
+    Ok(bound)
+}
+
+/// One connection: handshake, request, answer.
+fn serve_one(stream: TcpStream, tls: &Arc<ServerConfig>, answer: &Answer) -> Result<(), String> {
+    stream
+        .set_write_timeout(Some(REQUEST_TIMEOUT))
+        .and_then(|()| stream.set_nodelay(true))
+        .map_err(|e| e.to_string())?;
+    let connection = ServerConnection::new(tls.clone()).map_err(|e| e.to_string())?;
+    let mut tls = StreamOwned::new(connection, stream);
+    // The handshake and the request within the bound, not each read: a client that
+    // trickles a byte at a time does not hold its slot for longer.
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    let until = |tls: &mut StreamOwned<ServerConnection, TcpStream>| {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("the request took too long".to_owned());
+        }
+        tls.sock
+            .set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())
+    };
+    while tls.conn.is_handshaking() {
+        until(&mut tls)?;
+        tls.conn
+            .complete_io(&mut tls.sock)
+            .map_err(|e| e.to_string())?;
+    }
+    if tls.conn.alpn_protocol() != Some(CONFIG_ALPN) {
+        return Err("another protocol".into());
+    }
+    let peer = tls
+        .conn
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(peer_node_name)
+        .ok_or("a certificate that names no node")?;
+    until(&mut tls)?;
+    let frame = read_frame(&mut tls)?;
+    if frame.len() <= KEY_CHECK_BYTES {
+        return Err("a request too short".into());
+    }
+    let mut key_check = [0u8; KEY_CHECK_BYTES];
+    key_check.copy_from_slice(&frame[..KEY_CHECK_BYTES]);
+    let envelope = wire::decode_envelope(&frame[KEY_CHECK_BYTES..]).map_err(|e| e.to_string())?;
+    let Some(reply) = answer(Request {
+        peer,
+        key_check,
+        envelope,
+    }) else {
+        return Ok(());
+    };
+    write_frame(&mut tls, &wire::encode_envelope(&reply)).map_err(|e| e.to_string())?;
+    tls.conn.send_close_notify();
+    let _ = tls.flush();
+    Ok(())
+}
+
+/// Sends `envelope` to node `to` at the first of `addresses` that takes it, with the key
+/// check of the envelope's cluster under `key`, and returns the answer. The error says what
+/// went wrong at each address.
+pub fn request(
+    tls: &Arc<ClientConfig>,
+    to: &str,
+    addresses: &[SocketAddr],
+    key: &[u8],
+    envelope: &Envelope,
+) -> Result<Envelope, String> {
+    let name = node_dns_name(to).map_err(|e| e.to_string())?;
+    let mut body = key_check(key, envelope.cluster_id).to_vec();
+    body.extend_from_slice(&wire::encode_envelope(envelope));
+    let mut failures = Vec::new();
+    for address in addresses {
+        match request_at(tls, &name, *address, &body) {
+            Ok(answer) => return Ok(answer),
+            Err(e) => failures.push(format!("{address}: {e}")),
+        }
+    }
+    Err(failures.join("; "))
+}
+
+fn request_at(
+    tls: &Arc<ClientConfig>,
+    name: &str,
+    address: SocketAddr,
+    body: &[u8],
+) -> Result<Envelope, String> {
+    let stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)
+        .map_err(|e| format!("cannot connect: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .and_then(|()| stream.set_read_timeout(Some(REQUEST_TIMEOUT)))
+        .and_then(|()| stream.set_write_timeout(Some(REQUEST_TIMEOUT)))
+        .map_err(|e| e.to_string())?;
+    let server = ServerName::try_from(name.to_owned()).map_err(|e| e.to_string())?;
+    let connection = ClientConnection::new(tls.clone(), server).map_err(|e| e.to_string())?;
+    let mut tls = StreamOwned::new(connection, stream);
+    let deadline = Instant::now() + REQUEST_TIMEOUT;
+    while tls.conn.is_handshaking() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err("tls handshake: timed out".into());
+        }
+        tls.sock
+            .set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
+        tls.conn
+            .complete_io(&mut tls.sock)
+            .map_err(|e| format!("tls handshake: {e}"))?;
+    }
+    if tls.conn.alpn_protocol() != Some(CONFIG_ALPN) {
+        return Err("it does not speak the configuration exchange".into());
+    }
+    write_frame(&mut tls, body).map_err(|e| format!("cannot send: {e}"))?;
+    tls.sock
+        .set_read_timeout(Some(ANSWER_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    let frame = read_frame(&mut tls).map_err(|e| format!("no answer: {e}"))?;
+    wire::decode_envelope(&frame).map_err(|e| format!("an answer that does not decode: {e}"))
+}
+
+fn write_frame(stream: &mut impl Write, body: &[u8]) -> io::Result<()> {
+    let length = u32::try_from(body.len())
+        .ok()
+        .filter(|&n| n as usize <= FRAME_MAX && n > 0)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame size"))?;
+    stream.write_all(&length.to_le_bytes())?;
+    stream.write_all(body)?;
+    stream.flush()
+}
+
+fn read_frame(stream: &mut impl Read) -> Result<Vec<u8>, String> {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).map_err(|e| e.to_string())?;
+    let length = u32::from_le_bytes(header) as usize;
+    if length == 0 || length > FRAME_MAX {
+        return Err(format!("a frame of {length} bytes"));
+    }
+    let mut frame = Vec::new();
+    match stream.take(length as u64).read_to_end(&mut frame) {
+        Ok(n) if n == length => Ok(frame),
+        Ok(_) => Err("the frame ended early".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}

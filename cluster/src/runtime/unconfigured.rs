@@ -1,0 +1,363 @@
+//! The daemon of a node configured in no cluster: Serviceguard's cmclconfd. The state
+//! directory holds the cluster key and the control channel's certificates but no cluster
+//! file (a node never configured, or one a cmapplyconf deleted). The daemon listens for the
+//! configuration exchange ([`super::exchange`]) and answers a halted cmapplyconf that adds
+//! this node ([`crate::core::Unconfigured`]); once its generation is committed here, the
+//! daemon ends with [`Ended::StartHalted`] and starts again from the files, halted, as a
+//! node of the cluster. Its admin socket says that it is not configured. It runs no
+//! heartbeats, no safety timer and no packages.
+
+use std::io::{BufRead, BufReader, Read as _, Write};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use nix::fcntl::Flock;
+
+use super::daemon::{fail, Ended, Log, Options, Reply, Request, StartError, TERMINATED};
+use super::exchange;
+use super::state_file;
+use super::watchdog::SafetyTimers;
+use crate::core::{
+    cluster_id, Action, Envelope, Event, Incarnation, Message, Persisted, Unconfigured,
+};
+use crate::wire;
+
+/// What an unconfigured daemon starts from.
+pub(super) struct Bare {
+    /// Held for the daemon's life.
+    pub(super) lock: Flock<std::fs::File>,
+    pub(super) key: Vec<u8>,
+    pub(super) control: cimguard_certs::ControlTls,
+    pub(super) incarnation: Incarnation,
+    pub(super) persisted: Persisted,
+}
+
+/// Admin connections served at once.
+const ADMIN_CONNECTIONS_MAX: usize = 16;
+
+enum Input {
+    Request {
+        request: Box<exchange::Request>,
+        answer: mpsc::Sender<Option<Envelope>>,
+    },
+    Terminate,
+}
+
+/// Runs the unconfigured daemon until a generation that adds this node is committed
+/// ([`Ended::StartHalted`]) or SIGTERM ends it ([`Ended::Halted`]).
+pub(super) fn run(
+    options: &Options,
+    bare: Bare,
+    _fence: SafetyTimers,
+    log: &Log,
+) -> Result<Ended, StartError> {
+    let Bare {
+        lock: _lock,
+        key,
+        control,
+        incarnation,
+        persisted,
+    } = bare;
+    let dir = options.state_dir.clone();
+    let mut core = Unconfigured::new(&options.node, incarnation, persisted);
+    let (inputs, received) = mpsc::channel::<Input>();
+    super::daemon::take_termination(inputs.clone(), || Input::Terminate)?;
+
+    // The configuration exchange.
+    let addresses: Vec<SocketAddr> = if options.config_listen.is_empty() {
+        Vec::new()
+    } else {
+        options
+            .config_listen
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, options.heartbeat_port))
+            .collect()
+    };
+    let answer: Arc<exchange::Answer> = {
+        let inputs = Mutex::new(inputs);
+        Arc::new(move |request: exchange::Request| {
+            let (answer, answered) = mpsc::channel();
+            let sent = inputs
+                .lock()
+                .map(|i| {
+                    i.send(Input::Request {
+                        request: Box::new(request),
+                        answer,
+                    })
+                    .is_ok()
+                })
+                .unwrap_or(false);
+            if !sent {
+                return None;
+            }
+            answered
+                .recv_timeout(exchange::ANSWER_TIMEOUT - Duration::from_millis(500))
+                .ok()
+                .flatten()
+        })
+    };
+    let bound = if addresses.is_empty() {
+        // Every address: IPv6 and IPv4 on one socket where the host has IPv6, else IPv4.
+        let any6 = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), options.heartbeat_port);
+        let any4 = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), options.heartbeat_port);
+        exchange::serve(&[any6], &control.exchange_server, &answer)
+            .or_else(|_| exchange::serve(&[any4], &control.exchange_server, &answer))
+    } else {
+        exchange::serve(&addresses, &control.exchange_server, &answer)
+    }
+    .or_else(|e| fail(e.to_string()))?;
+
+    serve_admin(options, log)?;
+    log.say(format_args!(
+        "not configured in a cluster: waiting for a cmapplyconf that adds node {} \
+         (configuration exchange on {})",
+        options.node,
+        bound
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+
+    let clock = super::daemon::Clock(std::time::Instant::now());
+    let now = || clock.now();
+    let mut terminating = false;
+    loop {
+        let wait = core
+            .poll_timeout()
+            .map_or(Duration::from_secs(1), |at| at.saturating_since(now()))
+            .min(Duration::from_secs(1));
+        match received.recv_timeout(wait) {
+            Ok(Input::Request { request, answer }) => {
+                let reply = take_request(&mut core, now(), &key, options.heartbeat_port, *request);
+                // The persisted state and the files are on disk before the answer leaves:
+                // the giver counts this node as holding what it answered.
+                let ended = match drain(&mut core, &dir, log) {
+                    Ok(ended) => ended,
+                    Err(e) => {
+                        let _ = answer.send(None);
+                        return fail(e);
+                    }
+                };
+                let _ = answer.send(reply);
+                if let Some(ended) = ended {
+                    return Ok(ended);
+                }
+            }
+            Ok(Input::Terminate) => terminating = true,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return fail("every input of the daemon closed");
+            }
+        }
+        let at = now();
+        if core.poll_timeout().is_some_and(|t| t <= at) {
+            core.handle_timeout(at);
+        }
+        if let Some(ended) = drain(&mut core, &dir, log).or_else(fail)? {
+            return Ok(ended);
+        }
+        if terminating && !core.changing(now()) {
+            log.say("halted (not configured in a cluster)");
+            return Ok(Ended::Halted);
+        }
+    }
+}
+
+/// Carries out the core's actions in order; how the daemon ends, once a generation that
+/// adds this node was committed and its time came.
+fn drain(
+    core: &mut Unconfigured,
+    dir: &std::path::Path,
+    log: &Log,
+) -> Result<Option<Ended>, String> {
+    while let Some(action) = core.poll_action() {
+        match action {
+            Action::Persist(persisted) => {
+                let path = dir.join("acceptor");
+                state_file::write(&path, &wire::encode_persisted(&persisted))
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+            Action::WriteConfiguration(config) => {
+                super::daemon::write_configuration(dir, &config).map_err(|e| {
+                    format!(
+                        "{}: cannot write configuration generation {} into it: {e}",
+                        dir.display(),
+                        config.sequence
+                    )
+                })?;
+                log.say(format_args!(
+                    "cluster {} configuration generation {} written: this node is one of its \
+                     nodes",
+                    config.cluster.name, config.sequence
+                ));
+            }
+            Action::Event(Event::Reconfigured { .. }) => {
+                let cluster = core
+                    .committed()
+                    .map(|c| c.cluster.name.clone())
+                    .unwrap_or_default();
+                if TERMINATED.load(Ordering::SeqCst) {
+                    log.say(format_args!(
+                        "added to cluster {cluster} (cmapplyconf); the next start takes its \
+                         configuration"
+                    ));
+                    return Ok(Some(Ended::Halted));
+                }
+                log.say(format_args!(
+                    "added to cluster {cluster} (cmapplyconf): starting again as a node of it, \
+                     halted"
+                ));
+                return Ok(Some(Ended::StartHalted));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Checks what the runtime knows of and the core does not (the key, this node's addresses),
+/// then hands the request to the core.
+fn take_request(
+    core: &mut Unconfigured,
+    now: crate::core::Instant,
+    key: &[u8],
+    port: u16,
+    request: exchange::Request,
+) -> Option<Envelope> {
+    let exchange::Request {
+        peer,
+        key_check,
+        envelope,
+    } = request;
+    let refusal = match &envelope.message {
+        Message::ConfigOffer { serial, config } => {
+            let me = core.name().to_owned();
+            let refusal = if envelope.cluster_id != cluster_id(&config.cluster.name)
+                || !exchange::key_matches(key, envelope.cluster_id, &key_check)
+            {
+                Some(format!(
+                    "{me}'s cluster.key is not the cluster's: copy the cluster's key there \
+                     (mode 0600) and start its cmcld again"
+                ))
+            } else {
+                config
+                    .cluster
+                    .nodes
+                    .iter()
+                    .find(|n| n.name.eq_ignore_ascii_case(&me))
+                    .and_then(|node| unusable_address(&me, node.heartbeat_addresses(), port))
+            };
+            refusal.map(|why| (*serial, why))
+        }
+        _ => None,
+    };
+    if let Some((serial, why)) = refusal {
+        return Some(Envelope {
+            cluster_id: envelope.cluster_id,
+            config_generation: 0,
+            from: crate::core::NodeId(0),
+            from_incarnation: Incarnation(0),
+            to_incarnation: envelope.from_incarnation,
+            message: Message::ConfigAnswer {
+                serial,
+                commit: false,
+                refusal: Some(why),
+                epoch_max: core.persisted().epoch_max,
+            },
+        });
+    }
+    core.handle_request(now, &peer, envelope)
+}
+
+/// Why this node could not send heartbeats from one of `addresses` (they are not its own,
+/// or another process holds the port), if so.
+fn unusable_address(
+    me: &str,
+    addresses: impl Iterator<Item = IpAddr>,
+    port: u16,
+) -> Option<String> {
+    for address in addresses {
+        if let Err(e) = std::net::UdpSocket::bind(SocketAddr::new(address, port)) {
+            return Some(format!(
+                "{me} cannot send heartbeats from HEARTBEAT_IP {address} (UDP port {port}): {e}"
+            ));
+        }
+    }
+    None
+}
+
+/// The admin socket: every request is answered that the node is not configured.
+fn serve_admin(options: &Options, log: &Log) -> Result<(), StartError> {
+    let socket_path = options.state_dir.join("cmcld.sock");
+    let _ = std::fs::remove_file(&socket_path);
+    let listener = UnixListener::bind(&socket_path)
+        .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
+    std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600))
+        .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
+    let text = format!(
+        "node {} is not configured in a cluster: its cmcld waits for a cmapplyconf that adds \
+         it",
+        options.node
+    );
+    let log = log.clone();
+    thread::Builder::new()
+        .name("cmcld-admin".into())
+        .spawn(move || {
+            let open = Arc::new(AtomicUsize::new(0));
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if open.fetch_add(1, Ordering::SeqCst) >= ADMIN_CONNECTIONS_MAX {
+                    open.fetch_sub(1, Ordering::SeqCst);
+                    let _ = writeln!(
+                        stream,
+                        "{}",
+                        serde_json::json!({"error": "too many admin connections"})
+                    );
+                    continue;
+                }
+                let text = text.clone();
+                let count = open.clone();
+                let log = log.clone();
+                let spawned = thread::Builder::new()
+                    .name("cmcld-admin-conn".into())
+                    .spawn(move || {
+                        if let Err(e) = answer_admin(stream, &text) {
+                            log.say(format_args!("admin connection: {e}"));
+                        }
+                        count.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if spawned.is_err() {
+                    open.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+        })
+        .or_else(|e| fail(format!("admin thread: {e}")))?;
+    Ok(())
+}
+
+fn answer_admin(stream: std::os::unix::net::UnixStream, text: &str) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(300)))?;
+    let mut reader = BufReader::new(stream.try_clone()?).take(1 << 20);
+    let mut writer = stream;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 || !line.ends_with('\n') {
+            return Ok(());
+        }
+        reader.set_limit(1 << 20);
+        let reply = match serde_json::from_str::<Request>(line.trim()) {
+            Err(e) => Reply::Error(format!("not a request: {e}")),
+            Ok(_) => Reply::Error(text.to_owned()),
+        };
+        let mut json = serde_json::to_string(&reply).unwrap_or_default();
+        json.push('\n');
+        writer.write_all(json.as_bytes())?;
+    }
+}
