@@ -451,10 +451,16 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
     let node = cli.node.named();
     let client = Client::from_env()?;
     let snapshot = view(&client).map_err(|e| {
-        format!(
-            "{e}: start the node's daemon (cmcld, with its --state-dir) to run it; it joins \
-             the cluster as it starts"
-        )
+        // A daemon that answers but is configured in no cluster says so; the hint is for
+        // one that does not answer.
+        if e.contains("is not configured in a cluster") {
+            e
+        } else {
+            format!(
+                "{e}: start the node's daemon (cmcld, with its --state-dir) to run it; it \
+                 joins the cluster as it starts"
+            )
+        }
     })?;
     let me = snapshot.node_name(snapshot.observer).to_owned();
     if let Some(node) = node.as_ref().filter(|n| **n != me) {

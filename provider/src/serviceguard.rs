@@ -150,9 +150,15 @@ impl AdminSocket {
 impl ClusterSource for AdminSocket {
     fn status(&self) -> Result<DaemonStatus, String> {
         let mut client = self.status.lock().unwrap_or_else(PoisonError::into_inner);
-        client
-            .status()
-            .map_err(|e| format!("the cluster daemon does not answer: {e}"))
+        match client.request(&Request::Status) {
+            Ok(Reply::Status(status)) => Ok(*status),
+            // In the daemon's words: a node configured in no cluster says so.
+            Ok(Reply::Error(reason) | Reply::Refused(reason)) => Err(reason),
+            Ok(other) => Err(format!(
+                "the cluster daemon answered a status request with {other:?}"
+            )),
+            Err(e) => Err(format!("the cluster daemon does not answer: {e}")),
+        }
     }
 
     fn command(&self, request: &Request) -> Result<Reply, String> {

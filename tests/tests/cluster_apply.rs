@@ -1013,6 +1013,14 @@ fn cmapplyconf_with_the_cluster_halted_adds_a_node_whose_cmcld_runs_unconfigured
         (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
             && c.log(4).contains("not configured in a cluster: waiting")
     });
+    // Its agent says so.
+    let viewed = command(&cluster, 4, "cmviewcl", &[]);
+    assert!(!viewed.status.success());
+    assert!(
+        String::from_utf8_lossy(&viewed.stderr).contains("node n4 is not configured in a cluster"),
+        "{}",
+        describe(&viewed)
+    );
     // Adding a node is done with the cluster halted.
     succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
     cluster.wait_for(BOUND, "every node halted, its daemon still there", |c| {
