@@ -453,7 +453,7 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
     let snapshot = view(&client).map_err(|e| {
         // A daemon that answers but is configured in no cluster says so; the hint is for
         // one that does not answer.
-        if e.contains("is not configured in a cluster") {
+        if e.contains(cimguard_cluster::runtime::daemon::NOT_CONFIGURED) {
             e
         } else {
             format!(
@@ -788,7 +788,14 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
         cli.list.as_deref(),
     )?;
     let client = Client::from_env()?;
-    let in_effect = read_configuration(&client)?;
+    let in_effect = match read_configuration(&client) {
+        Ok(in_effect) => in_effect,
+        // The first cmapplyconf, on a node configured in no cluster: it creates the cluster.
+        Err(e) if e.contains(cimguard_cluster::runtime::daemon::NOT_CONFIGURED) => {
+            return create_cluster(cli, &client, cluster.as_ref(), &given, &e);
+        }
+        Err(e) => return Err(e),
+    };
     let base = in_effect.generation;
     let base_number = in_effect.number;
     // Checked here first, against the cluster file that will be in effect, so that every
@@ -837,6 +844,62 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
     }
     out.push_str(&format!(
         "Completed the cluster update (configuration generation {generation}).\n"
+    ));
+    Ok(out)
+}
+
+/// cmapplyconf on a node configured in no cluster: the files create the cluster, every node
+/// of the cluster file running cmcld unconfigured (with the cluster key and its
+/// certificate). Returns once this node's daemon runs as a node of the new cluster, halted:
+/// cmruncl starts it.
+fn create_cluster(
+    cli: &ApplyConfiguration,
+    client: &Client,
+    cluster: Option<&FileText>,
+    packages: &[FileText],
+    unconfigured: &str,
+) -> Result<String, String> {
+    let Some(cluster) = cluster else {
+        return Err(format!(
+            "{unconfigured}; give the cluster file (-C) to create a cluster with this node"
+        ));
+    };
+    let mut out = String::new();
+    let findings = confcmds::generation_findings(Some(cluster), packages);
+    let errors = findings
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    for finding in &findings {
+        if cli.verbose || finding.severity == Severity::Error {
+            out.push_str(&format!("{finding}\n"));
+        }
+    }
+    if errors > 0 {
+        return Err(format!(
+            "{}Verification failed with {errors} error{}: nothing applied",
+            out,
+            if errors == 1 { "" } else { "s" }
+        ));
+    }
+    let returned = call(
+        client,
+        "ApplyConfiguration",
+        file_params(Some(cluster), packages),
+    )?;
+    let generation = match out_value(&returned, "Generation") {
+        Some(Value::Uint64(generation)) => *generation,
+        Some(Value::String(text)) => text
+            .trim()
+            .parse()
+            .map_err(|_| format!("the agent answered generation {text:?}"))?,
+        _ => return Err("the agent did not say which generation it created".into()),
+    };
+    if let Some(nodes) = node_names(&cluster.text) {
+        out.push_str(&wait_for_new_life(client, generation, &nodes));
+    }
+    out.push_str(&format!(
+        "Completed the cluster creation (configuration generation {generation}).\n"
     ));
     Ok(out)
 }

@@ -1128,3 +1128,99 @@ fn cmapplyconf_with_the_cluster_halted_adds_a_node_whose_cmcld_runs_unconfigured
         c.owners(1, "pkgA").is_some_and(|o| o == ["n4"])
     });
 }
+
+#[test]
+fn the_first_cmapplyconf_on_unconfigured_nodes_creates_the_cluster() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    let text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
+    // Every node has the cluster key and its certificate, no cluster file.
+    for k in 1..=3 {
+        std::fs::remove_file(cluster.dir(k).join("cluster.ascii")).unwrap();
+    }
+    cluster.stay_after_halt();
+    cluster.start(1);
+    cluster.start(2);
+    cluster.wait_for(BOUND, "n1 and n2 unconfigured", |c| {
+        (1..=2).all(|k| c.log(k).contains("not configured in a cluster: waiting"))
+    });
+    let work = tempfile::tempdir().unwrap();
+    let cluster_file = work.path().join("cluster.ascii");
+    std::fs::write(&cluster_file, &text).unwrap();
+    let cluster_file = cluster_file.display().to_string();
+    let package_file = work.path().join("pkgA.conf");
+    std::fs::write(
+        &package_file,
+        "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\nnode_name n3\n\
+         auto_run yes\nservice_name pkgA_svc\nservice_cmd \"exec sleep 100000\"\n",
+    )
+    .unwrap();
+    let package_file = package_file.display().to_string();
+    let args = ["-C", cluster_file.as_str(), "-P", package_file.as_str()];
+
+    // Without a cluster file there is nothing to create.
+    let refused = command(&cluster, 1, "cmapplyconf", &["-P", &package_file]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("give the cluster file (-C)"),
+        "{}",
+        describe(&refused)
+    );
+    // n3's daemon is not running: nothing is created anywhere.
+    let refused = command(&cluster, 1, "cmapplyconf", &args);
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("n3 did not answer at 127.0.0.3, 127.0.1.3")
+            && said.contains("nothing was applied"),
+        "{}",
+        describe(&refused)
+    );
+    for k in 1..=2 {
+        assert!(!cluster.dir(k).join("cluster.ascii").exists(), "n{k}");
+    }
+
+    // With every node's cmcld there, the first cmapplyconf creates the cluster: each node
+    // starts again as a node of it, halted.
+    cluster.start(3);
+    cluster.wait_for(BOUND, "n3 unconfigured", |c| {
+        c.log(3).contains("not configured in a cluster: waiting")
+    });
+    let pids: Vec<u32> = (1..=3).map(|k| cluster.pid(k)).collect();
+    let out = succeeds(&cluster, 1, "cmapplyconf", &args);
+    assert!(
+        out.contains("Completed the cluster creation (configuration generation 1)"),
+        "{out}"
+    );
+    cluster.wait_for(BOUND, "three halted nodes of the new cluster", |c| {
+        (1..=3).all(|k| {
+            c.status(k).is_ok_and(|s| {
+                s.cluster.name == "testcluster"
+                    && s.cluster.generation == 1
+                    && s.cluster.nodes.len() == 3
+                    && s.cluster.status.as_str() == "down"
+            })
+        })
+    });
+    for k in 1..=3 {
+        assert_eq!(cluster.pid(k), pids[k - 1], "n{k} executed itself again");
+        assert!(cluster.dir(k).join("packages/pkgA.conf").exists(), "n{k}");
+    }
+    // cmruncl starts it.
+    succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
+    cluster.wait_for(BOUND, "the cluster up, pkgA up", |c| {
+        (1..=3).all(|k| {
+            c.status(k).is_ok_and(|s| {
+                s.cluster.status.as_str() == "up"
+                    && s.cluster
+                        .nodes
+                        .iter()
+                        .all(|n| n.condition.status.as_str() == "up")
+                    && s.cluster
+                        .packages
+                        .iter()
+                        .any(|p| p.name == "pkgA" && p.condition.status.as_str() == "up")
+            })
+        })
+    });
+}

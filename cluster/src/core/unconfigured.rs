@@ -11,7 +11,8 @@
 //! [`Action::Persist`] and a [`Action::WriteConfiguration`] are on disk before the answer
 //! leaves), and calls [`Unconfigured::handle_timeout`] at [`Unconfigured::poll_timeout`].
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,35 @@ use super::action::{Action, Event, Persisted};
 use super::message::{Envelope, Message};
 use super::node::cluster_id;
 use super::types::{Incarnation, Instant, NodeId};
+use crate::config::cluster::ClusterConfig;
+use crate::config::package::PackageConfig;
 use crate::config::Generation;
+
+/// How long the cluster's creation waits for every node at each of its stages (the offer,
+/// the commit), as a halted cmapplyconf of a configured node does.
+const CREATE_STAGE: Duration = Duration::from_secs(4);
+
+/// How often the creation's offer or commit goes again to the nodes that have not answered.
+const CREATE_RESEND: Duration = Duration::from_millis(500);
+
+/// The cluster's creation, given on this node: the first cmapplyconf, which every node of
+/// the cluster file (each unconfigured) takes, or none.
+#[derive(Debug)]
+struct Creating {
+    serial: u64,
+    config: Arc<Generation>,
+    committing: bool,
+    /// Every other node, by NODE_NAME in lower case, with its heartbeat addresses.
+    targets: Vec<(String, Vec<IpAddr>)>,
+    /// Those whose answer to the current stage is awaited.
+    waiting: BTreeSet<String>,
+    /// Those that refused the commit, and why.
+    refused: Vec<(String, String)>,
+    deadline: Instant,
+    resend_at: Instant,
+    /// The highest epoch any node promised (the commit's floor).
+    floor: super::types::Epoch,
+}
 
 /// How long an offer is held for its commit: as long as a configured node holds one
 /// (three stages of the giver's).
@@ -51,6 +80,10 @@ pub struct Unconfigured {
     /// The offer committed here, and when the new life starts.
     committed: Option<((String, Incarnation, u64), Instant)>,
     told: bool,
+    /// The cluster's creation given here.
+    creating: Option<Creating>,
+    /// Numbers the creations given here.
+    serial: u64,
     actions: VecDeque<Action>,
 }
 
@@ -65,6 +98,8 @@ impl Unconfigured {
             offered: None,
             committed: None,
             told: false,
+            creating: None,
+            serial: 0,
             actions: VecDeque::new(),
         }
     }
@@ -84,9 +119,253 @@ impl Unconfigured {
         self.committed.as_ref().and(self.persisted.config.as_ref())
     }
 
-    /// Whether an offer is held or a commit taken: the daemon does not end meanwhile.
+    /// Whether an offer is held, a commit taken or a creation under way: the daemon does not
+    /// end meanwhile.
     pub fn changing(&self, now: Instant) -> bool {
-        self.committed.is_some() || self.offered.as_ref().is_some_and(|o| now < o.until)
+        self.committed.is_some()
+            || self.creating.is_some()
+            || self.offered.as_ref().is_some_and(|o| now < o.until)
+    }
+
+    /// cmapplyconf given on this node: creates the cluster of `cluster` (which names this
+    /// node) with `packages`, checked already (they resolve, their timing is safe). The
+    /// generation (number 1) is offered to every other node of the file, each of which must
+    /// run cmcld unconfigured with the cluster key; once every one took it, it is committed
+    /// everywhere, this node first, and [`Event::CommandAnswered`] of the serial returned
+    /// tells how it went. This node then starts its life as a node of the cluster, halted
+    /// (cmruncl starts the cluster).
+    pub fn handle_create(
+        &mut self,
+        now: Instant,
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+    ) -> Result<u64, String> {
+        self.handle_timeout(now);
+        let me = self.name.clone();
+        if self.changing(now) {
+            return Err(format!(
+                "another configuration change is being applied on {me}: try again shortly"
+            ));
+        }
+        if !cluster
+            .nodes
+            .iter()
+            .any(|n| n.name.eq_ignore_ascii_case(&me))
+        {
+            return Err(format!(
+                "{me} is not a node of cluster {}: give the command on one of its nodes",
+                cluster.name
+            ));
+        }
+        let targets: Vec<(String, Vec<IpAddr>)> = cluster
+            .nodes
+            .iter()
+            .filter(|n| !n.name.eq_ignore_ascii_case(&me))
+            .map(|n| {
+                (
+                    n.name.to_ascii_lowercase(),
+                    n.heartbeat_addresses().collect(),
+                )
+            })
+            .collect();
+        self.serial += 1;
+        let sequence = self.persisted.sequence_floor + 1;
+        let config = Arc::new(Generation {
+            number: 1,
+            sequence,
+            cluster,
+            packages,
+        });
+        self.creating = Some(Creating {
+            serial: self.serial,
+            config,
+            committing: false,
+            waiting: targets.iter().map(|(n, _)| n.clone()).collect(),
+            targets,
+            refused: Vec::new(),
+            deadline: now + CREATE_STAGE,
+            resend_at: now,
+            floor: self.persisted.epoch_max,
+        });
+        self.drive_creation(now);
+        Ok(self.serial)
+    }
+
+    /// An answer over the configuration exchange from node `name` (its certificate's) to
+    /// this node's creation.
+    pub fn handle_exchange_answer(&mut self, now: Instant, name: &str, envelope: Envelope) {
+        let name = name.to_ascii_lowercase();
+        let Message::ConfigAnswer {
+            serial,
+            commit,
+            refusal,
+            epoch_max,
+        } = envelope.message
+        else {
+            return;
+        };
+        let Some(creating) = &mut self.creating else {
+            return;
+        };
+        if envelope.to_incarnation != self.incarnation
+            || creating.serial != serial
+            || creating.committing != commit
+            || !creating.waiting.remove(&name)
+        {
+            return;
+        }
+        if !commit {
+            creating.floor = creating.floor.max(epoch_max);
+        }
+        if let Some(why) = refusal {
+            if !commit {
+                // One refusal is enough: nothing is put in effect anywhere.
+                self.end_creation(now, Some(format!("{why}; nothing was applied")));
+                return;
+            }
+            creating.refused.push((name, why));
+        }
+        self.drive_creation(now);
+    }
+
+    /// Moves the creation on: its stage's message to the nodes that have not answered, from
+    /// the offer to the commit once every node took it, and its answer at the end.
+    fn drive_creation(&mut self, now: Instant) {
+        let Some(creating) = &mut self.creating else {
+            return;
+        };
+        if creating.waiting.is_empty() && !creating.committing {
+            // Every node took the offer: in effect here first, then on every other node.
+            let key = (self.name.clone(), self.incarnation, creating.serial);
+            let config = creating.config.clone();
+            let floor = creating.floor;
+            creating.committing = true;
+            creating.waiting = creating.targets.iter().map(|(n, _)| n.clone()).collect();
+            creating.deadline = now + CREATE_STAGE;
+            creating.resend_at = now;
+            self.take(now, key, &config, floor);
+            // Its new life waits for the answer.
+            if let Some((_, at)) = &mut self.committed {
+                *at = Instant::from_nanos(u64::MAX);
+            }
+        }
+        let Some(creating) = &mut self.creating else {
+            return;
+        };
+        if creating.waiting.is_empty() || now >= creating.deadline {
+            let names = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(", ");
+            let refusal = if !creating.committing {
+                Some(format!(
+                    "{} did not answer at {}: each node of a new cluster needs its cmcld \
+                     running, unconfigured, with the cluster's key and a certificate of its \
+                     authority; nothing was applied",
+                    names(&creating.waiting),
+                    creating
+                        .targets
+                        .iter()
+                        .filter(|(n, _)| creating.waiting.contains(n))
+                        .flat_map(|(_, a)| a.iter().map(ToString::to_string))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            } else {
+                let mut missing: Vec<String> = creating
+                    .refused
+                    .iter()
+                    .map(|(n, why)| format!("{n} refused it: {why}"))
+                    .collect();
+                if !creating.waiting.is_empty() {
+                    missing.push(format!("{} did not confirm it", names(&creating.waiting)));
+                }
+                (!missing.is_empty()).then(|| {
+                    format!(
+                        "cluster {} is configured on {}, but {}: give the same cmapplyconf \
+                         again before starting the cluster",
+                        creating.config.cluster.name,
+                        self.name,
+                        missing.join("; ")
+                    )
+                })
+            };
+            self.end_creation(now, refusal);
+            return;
+        }
+        if now >= creating.resend_at {
+            creating.resend_at = now + CREATE_RESEND;
+            let message = if creating.committing {
+                Message::ConfigCommit {
+                    serial: creating.serial,
+                    number: creating.config.number,
+                    epoch_floor: creating.floor,
+                }
+            } else {
+                Message::ConfigOffer {
+                    serial: creating.serial,
+                    config: creating.config.clone(),
+                }
+            };
+            let me = creating
+                .config
+                .cluster
+                .nodes
+                .iter()
+                .position(|n| n.name.eq_ignore_ascii_case(&self.name))
+                .unwrap_or(0);
+            let cluster_id = cluster_id(&creating.config.cluster.name);
+            for (to, addresses) in &creating.targets {
+                if creating.waiting.contains(to) {
+                    self.actions.push_back(Action::Exchange {
+                        to: to.clone(),
+                        addresses: addresses.clone(),
+                        envelope: Envelope {
+                            cluster_id,
+                            config_generation: 0,
+                            from: NodeId(me as u32),
+                            from_incarnation: self.incarnation,
+                            to_incarnation: Incarnation(0),
+                            message: message.clone(),
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    /// The creation is answered (`refusal`: why it was not, or not everywhere). An offer
+    /// that did not go ahead is withdrawn; one committed here starts this node's new life a
+    /// moment after the answer.
+    fn end_creation(&mut self, now: Instant, refusal: Option<String>) {
+        let Some(creating) = self.creating.take() else {
+            return;
+        };
+        if !creating.committing {
+            let cluster_id = cluster_id(&creating.config.cluster.name);
+            for (to, addresses) in &creating.targets {
+                self.actions.push_back(Action::Exchange {
+                    to: to.clone(),
+                    addresses: addresses.clone(),
+                    envelope: Envelope {
+                        cluster_id,
+                        config_generation: 0,
+                        from: NodeId(0),
+                        from_incarnation: self.incarnation,
+                        to_incarnation: Incarnation(0),
+                        message: Message::ConfigWithdraw {
+                            serial: creating.serial,
+                        },
+                    },
+                });
+            }
+        }
+        self.actions
+            .push_back(Action::Event(Event::CommandAnswered {
+                serial: creating.serial,
+                refusal,
+                warning: None,
+            }));
+        if let Some((_, at)) = &mut self.committed {
+            *at = now + CONFIGURED_LINGER;
+        }
     }
 
     /// The next action to carry out.
@@ -96,14 +375,20 @@ impl Unconfigured {
 
     /// When [`Unconfigured::handle_timeout`] is due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match &self.committed {
+        let creation = self.creating.as_ref().map(|c| c.deadline.min(c.resend_at));
+        let own = match &self.committed {
             Some((_, at)) if !self.told => Some(*at),
             _ => self.offered.as_ref().map(|o| o.until),
+        };
+        match (creation, own) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
     /// Time passed: an offer expires, a committed generation starts its new life.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.drive_creation(now);
         if self.offered.as_ref().is_some_and(|o| now >= o.until) {
             self.offered = None;
         }
@@ -261,6 +546,12 @@ impl Unconfigured {
         if peer == me || !names(peer) {
             return Err(format!(
                 "{me} takes a configuration only from another node of it, not from {peer}"
+            ));
+        }
+        if self.creating.is_some() {
+            return Err(format!(
+                "another configuration change is being applied on {me} (a cluster's \
+                 creation): try again shortly"
             ));
         }
         if let Some((committed, _)) = &self.committed {

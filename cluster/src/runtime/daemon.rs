@@ -83,6 +83,10 @@ use crate::status::Snapshot;
 use crate::timing::Timing;
 use crate::wire;
 
+/// The words with which a daemon configured in no cluster answers (its admin socket, and so
+/// its agent): "node N is not configured in a cluster: ...".
+pub const NOT_CONFIGURED: &str = "is not configured in a cluster";
+
 /// Serviceguard's heartbeat port (hacl-hb).
 pub const HEARTBEAT_PORT: u16 = 5300;
 /// Admin connections served at once.
@@ -1793,14 +1797,15 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         terminating: false,
         control_queued: 0,
         control_unqueued: 0,
-        exchange: ExchangeClient {
-            tls: exchange_tls,
-            key: key.as_slice().into(),
-            port: options.heartbeat_port,
-            inputs: exchange_inputs,
-            in_flight: BTreeSet::new(),
-            told: BTreeMap::new(),
-        },
+        exchange: super::exchange::Requests::new(exchange_tls, &key, options.heartbeat_port, {
+            let inputs = Mutex::new(exchange_inputs);
+            Arc::new(move |to, result| {
+                let _ = inputs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .send(Input::Exchanged { to, result });
+            })
+        }),
     };
     driver.catalog = driver.node.settings().catalog.clone();
     driver.names = Some(driver.node.status(driver.clock.now()));
@@ -2513,20 +2518,8 @@ struct Driver {
     /// Frames queued on the control channel, and refused at queueing, so far.
     control_queued: u64,
     control_unqueued: u64,
-    exchange: ExchangeClient,
-}
-
-/// Requests over the configuration exchange ([`Action::Exchange`]), each on a thread of its
-/// own, one at a time per node.
-struct ExchangeClient {
-    tls: Arc<rustls::ClientConfig>,
-    key: Arc<[u8]>,
-    port: u16,
-    inputs: mpsc::Sender<Input>,
-    /// The nodes a request is under way to.
-    in_flight: BTreeSet<String>,
-    /// What last went wrong with each node, as logged (each trouble is logged once).
-    told: BTreeMap<String, String>,
+    /// Requests over the configuration exchange ([`Action::Exchange`]).
+    exchange: super::exchange::Requests,
 }
 
 impl Driver {
@@ -2818,22 +2811,11 @@ impl Driver {
                 self.node.handle_quorum_server(now, id, answer);
             }
             Input::Exchanged { to, result } => {
-                self.exchange.in_flight.remove(&to);
-                match result {
-                    Ok(envelope) => {
-                        if self.exchange.told.remove(&to).is_some() {
-                            self.log
-                                .say(format_args!("{to} answers on the configuration exchange"));
-                        }
-                        self.node.handle_exchange_answer(now, &to, envelope);
-                    }
-                    Err(e) => {
-                        if self.exchange.told.get(&to) != Some(&e) {
-                            self.log
-                                .say(format_args!("configuration exchange with {to}: {e}"));
-                            self.exchange.told.insert(to, e);
-                        }
-                    }
+                if let Some(line) = self.exchange.ended(&to, &result) {
+                    self.log.say(line);
+                }
+                if let Ok(envelope) = result {
+                    self.node.handle_exchange_answer(now, &to, envelope);
                 }
             }
             Input::Subnet(change) => {
@@ -2979,7 +2961,7 @@ impl Driver {
                 to,
                 addresses,
                 envelope,
-            } => self.exchange(to, &addresses, envelope),
+            } => self.exchange.send(to, &addresses, envelope),
             Action::PersistShared(map) => {
                 self.write_state("shared", wire::encode_shared(&map), false);
             }
@@ -3177,31 +3159,6 @@ impl Driver {
         );
         if route == Route::Both {
             self.control_send(to, network, envelope);
-        }
-    }
-
-    /// Sends `envelope` to node `to` over the configuration exchange on a thread of its own,
-    /// unless a request to it is under way (the core sends its stage's message again).
-    fn exchange(&mut self, to: String, addresses: &[IpAddr], envelope: Envelope) {
-        if self.exchange.in_flight.contains(&to) {
-            return;
-        }
-        let addresses: Vec<SocketAddr> = addresses
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, self.exchange.port))
-            .collect();
-        let tls = self.exchange.tls.clone();
-        let key = self.exchange.key.clone();
-        let inputs = self.exchange.inputs.clone();
-        let name = to.clone();
-        let spawned = thread::Builder::new()
-            .name("cmcld-exchange-to".into())
-            .spawn(move || {
-                let result = super::exchange::request(&tls, &name, &addresses, &key, &envelope);
-                let _ = inputs.send(Input::Exchanged { to: name, result });
-            });
-        if spawned.is_ok() {
-            self.exchange.in_flight.insert(to);
         }
     }
 
@@ -3825,6 +3782,44 @@ impl Driver {
 
 /// The files of a cmapplyconf, read and checked as cmcheckconf does: every finding that is an
 /// error refuses the whole set (all of them are told).
+/// The files of a cluster's creation (cmapplyconf on a node configured in no cluster),
+/// checked as cmapplyconf checks them, with the timing they give.
+pub(super) fn checked_new_cluster(
+    cluster: Option<FileText>,
+    packages: Option<&[FileText]>,
+) -> Result<(ClusterConfig, Vec<PackageConfig>), Reply> {
+    let Some(file) = cluster else {
+        return Err(Reply::Refused(
+            "this node is not configured in a cluster: give the cluster file (cmapplyconf -C) \
+             to create one"
+                .into(),
+        ));
+    };
+    let parsed = cluster::parse(&file.text, &file.name)
+        .map_err(|errors| {
+            Reply::Error(
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })?
+        .config;
+    let (cluster, packages) =
+        checked_generation((&parsed, &[]), Some(file), Some(packages.unwrap_or(&[])))?;
+    Timing::derive(&cluster, "").map_err(|findings| {
+        Reply::Error(
+            findings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })?;
+    Ok((cluster, packages))
+}
+
 fn checked_generation(
     (in_effect, packages_in_effect): (&ClusterConfig, &[PackageConfig]),
     cluster: Option<FileText>,

@@ -201,6 +201,80 @@ fn serve_one(stream: TcpStream, tls: &Arc<ServerConfig>, answer: &Answer) -> Res
     Ok(())
 }
 
+/// Where an answer (or what went wrong) of a request of [`Requests`] goes: the node's name
+/// and the result.
+pub type Answered = dyn Fn(String, Result<Envelope, String>) + Send + Sync;
+
+/// A daemon's requests over the exchange, each on a thread of its own, one at a time per
+/// node: a request to a node with one under way is dropped (the core sends its stage's
+/// message again).
+pub struct Requests {
+    tls: Arc<ClientConfig>,
+    key: Arc<[u8]>,
+    port: u16,
+    answered: Arc<Answered>,
+    /// The nodes a request is under way to.
+    in_flight: std::collections::BTreeSet<String>,
+    /// What last went wrong with each node, as logged (each trouble is told once).
+    told: std::collections::BTreeMap<String, String>,
+}
+
+impl Requests {
+    /// Requests under `tls` and cluster key `key`, to the nodes' addresses on `port`, whose
+    /// answers go to `answered`.
+    pub fn new(tls: Arc<ClientConfig>, key: &[u8], port: u16, answered: Arc<Answered>) -> Self {
+        Requests {
+            tls,
+            key: key.into(),
+            port,
+            answered,
+            in_flight: Default::default(),
+            told: Default::default(),
+        }
+    }
+
+    /// Sends `envelope` to node `to` at `addresses`, unless a request to it is under way.
+    pub fn send(&mut self, to: String, addresses: &[std::net::IpAddr], envelope: Envelope) {
+        if self.in_flight.contains(&to) {
+            return;
+        }
+        let addresses: Vec<SocketAddr> = addresses
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, self.port))
+            .collect();
+        let tls = self.tls.clone();
+        let key = self.key.clone();
+        let answered = self.answered.clone();
+        let name = to.clone();
+        let spawned = thread::Builder::new()
+            .name("cmcld-exchange-to".into())
+            .spawn(move || {
+                let result = request(&tls, &name, &addresses, &key, &envelope);
+                answered(name, result);
+            });
+        if spawned.is_ok() {
+            self.in_flight.insert(to);
+        }
+    }
+
+    /// The request to `to` ended with `result` (as handed to the `answered` callback): the
+    /// next may go. What to tell the log, if anything: a new trouble, or the end of one.
+    pub fn ended(&mut self, to: &str, result: &Result<Envelope, String>) -> Option<String> {
+        self.in_flight.remove(to);
+        match result {
+            Ok(_) => self
+                .told
+                .remove(to)
+                .map(|_| format!("{to} answers on the configuration exchange")),
+            Err(e) if self.told.get(to) != Some(e) => {
+                self.told.insert(to.to_owned(), e.clone());
+                Some(format!("configuration exchange with {to}: {e}"))
+            }
+            Err(_) => None,
+        }
+    }
+}
+
 /// Sends `envelope` to node `to` at the first of `addresses` that takes it, with the key
 /// check of the envelope's cluster under `key`, and returns the answer. The error says what
 /// went wrong at each address.

@@ -45,6 +45,16 @@ enum Input {
         request: Box<exchange::Request>,
         answer: mpsc::Sender<Option<Envelope>>,
     },
+    /// cmapplyconf (an admin `apply`): the cluster's creation.
+    Apply {
+        request: Box<Request>,
+        reply: mpsc::Sender<Reply>,
+    },
+    /// The answer of a request this node sent over the exchange.
+    Exchanged {
+        to: String,
+        result: Box<Result<Envelope, String>>,
+    },
     Terminate,
 }
 
@@ -79,7 +89,7 @@ pub(super) fn run(
             .collect()
     };
     let answer: Arc<exchange::Answer> = {
-        let inputs = Mutex::new(inputs);
+        let inputs = Mutex::new(inputs.clone());
         Arc::new(move |request: exchange::Request| {
             let (answer, answered) = mpsc::channel();
             let sent = inputs
@@ -112,7 +122,23 @@ pub(super) fn run(
     }
     .or_else(|e| fail(e.to_string()))?;
 
-    serve_admin(options, log)?;
+    let mut requests =
+        exchange::Requests::new(control.exchange_client, &key, options.heartbeat_port, {
+            let inputs = Mutex::new(inputs.clone());
+            Arc::new(move |to, result| {
+                let _ = inputs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .send(Input::Exchanged {
+                        to,
+                        result: Box::new(result),
+                    });
+            })
+        });
+    serve_admin(options, log, &inputs)?;
+    drop(inputs);
+    // Creations given here waiting for their answer, by serial.
+    let mut awaiting: Vec<(u64, mpsc::Sender<Reply>)> = Vec::new();
     log.say(format_args!(
         "not configured in a cluster: waiting for a cmapplyconf that adds node {} \
          (configuration exchange on {})",
@@ -137,7 +163,7 @@ pub(super) fn run(
                 let reply = take_request(&mut core, now(), &key, options.heartbeat_port, *request);
                 // The persisted state and the files are on disk before the answer leaves:
                 // the giver counts this node as holding what it answered.
-                let ended = match drain(&mut core, &dir, log) {
+                let ended = match drain(&mut core, &dir, log, &mut requests, &mut awaiting) {
                     Ok(ended) => ended,
                     Err(e) => {
                         let _ = answer.send(None);
@@ -147,6 +173,44 @@ pub(super) fn run(
                 let _ = answer.send(reply);
                 if let Some(ended) = ended {
                     return Ok(ended);
+                }
+            }
+            Ok(Input::Apply { request, reply }) => {
+                let Request::Apply {
+                    cluster, packages, ..
+                } = *request
+                else {
+                    let _ = reply.send(Reply::Error("not a cmapplyconf".into()));
+                    continue;
+                };
+                match super::daemon::checked_new_cluster(cluster, packages.as_deref()) {
+                    Err(answer) => {
+                        let _ = reply.send(answer);
+                    }
+                    Ok((cluster, packages)) => {
+                        let name = cluster.name.clone();
+                        match core.handle_create(now(), cluster, packages) {
+                            Ok(serial) => {
+                                log.say(format_args!(
+                                    "cmapplyconf (command {serial}): creating cluster {name}, \
+                                     offered to every node"
+                                ));
+                                awaiting.push((serial, reply));
+                            }
+                            Err(refusal) => {
+                                let _ = reply.send(Reply::Refused(refusal));
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(Input::Exchanged { to, result }) => {
+                let result = *result;
+                if let Some(line) = requests.ended(&to, &result) {
+                    log.say(line);
+                }
+                if let Ok(envelope) = result {
+                    core.handle_exchange_answer(now(), &to, envelope);
                 }
             }
             Ok(Input::Terminate) => terminating = true,
@@ -159,7 +223,9 @@ pub(super) fn run(
         if core.poll_timeout().is_some_and(|t| t <= at) {
             core.handle_timeout(at);
         }
-        if let Some(ended) = drain(&mut core, &dir, log).or_else(fail)? {
+        if let Some(ended) =
+            drain(&mut core, &dir, log, &mut requests, &mut awaiting).or_else(fail)?
+        {
             return Ok(ended);
         }
         if terminating && !core.changing(now()) {
@@ -175,9 +241,39 @@ fn drain(
     core: &mut Unconfigured,
     dir: &std::path::Path,
     log: &Log,
+    requests: &mut exchange::Requests,
+    awaiting: &mut Vec<(u64, mpsc::Sender<Reply>)>,
 ) -> Result<Option<Ended>, String> {
     while let Some(action) = core.poll_action() {
         match action {
+            Action::Exchange {
+                to,
+                addresses,
+                envelope,
+            } => requests.send(to, &addresses, envelope),
+            Action::Event(Event::CommandAnswered {
+                serial, refusal, ..
+            }) => {
+                let reply = match (&refusal, core.committed()) {
+                    (None, Some(config)) => Reply::InEffect {
+                        generation: config.sequence,
+                    },
+                    (Some(why), _) => Reply::Refused(why.clone()),
+                    (None, None) => {
+                        Reply::Error("the creation ended with nothing in effect".into())
+                    }
+                };
+                match &refusal {
+                    None => log.say(format_args!(
+                        "cmapplyconf (command {serial}): the cluster is created"
+                    )),
+                    Some(why) => log.say(format_args!("cmapplyconf (command {serial}): {why}")),
+                }
+                if let Some(at) = awaiting.iter().position(|(s, _)| *s == serial) {
+                    let (_, answer) = awaiting.remove(at);
+                    let _ = answer.send(reply);
+                }
+            }
             Action::Persist(persisted) => {
                 let path = dir.join("acceptor");
                 state_file::write(&path, &wire::encode_persisted(&persisted))
@@ -292,8 +388,13 @@ fn unusable_address(
     None
 }
 
-/// The admin socket: every request is answered that the node is not configured.
-fn serve_admin(options: &Options, log: &Log) -> Result<(), StartError> {
+/// The admin socket: cmapplyconf creates a cluster; every other request is answered that
+/// the node is not configured.
+fn serve_admin(
+    options: &Options,
+    log: &Log,
+    inputs: &mpsc::Sender<Input>,
+) -> Result<(), StartError> {
     let socket_path = options.state_dir.join("cmcld.sock");
     let _ = std::fs::remove_file(&socket_path);
     let listener = UnixListener::bind(&socket_path)
@@ -301,11 +402,13 @@ fn serve_admin(options: &Options, log: &Log) -> Result<(), StartError> {
     std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600))
         .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
     let text = format!(
-        "node {} is not configured in a cluster: its cmcld waits for a cmapplyconf that adds \
-         it",
-        options.node
+        "node {} {}: its cmcld waits for a cmapplyconf that adds it (given with the cluster \
+         halted on one of its nodes), or that creates a cluster with it (given here)",
+        options.node,
+        super::daemon::NOT_CONFIGURED
     );
     let log = log.clone();
+    let inputs = Mutex::new(inputs.clone());
     thread::Builder::new()
         .name("cmcld-admin".into())
         .spawn(move || {
@@ -322,12 +425,16 @@ fn serve_admin(options: &Options, log: &Log) -> Result<(), StartError> {
                     continue;
                 }
                 let text = text.clone();
+                let inputs = inputs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
                 let count = open.clone();
                 let log = log.clone();
                 let spawned = thread::Builder::new()
                     .name("cmcld-admin-conn".into())
                     .spawn(move || {
-                        if let Err(e) = answer_admin(stream, &text) {
+                        if let Err(e) = answer_admin(stream, &text, &inputs) {
                             log.say(format_args!("admin connection: {e}"));
                         }
                         count.fetch_sub(1, Ordering::SeqCst);
@@ -341,7 +448,11 @@ fn serve_admin(options: &Options, log: &Log) -> Result<(), StartError> {
     Ok(())
 }
 
-fn answer_admin(stream: std::os::unix::net::UnixStream, text: &str) -> std::io::Result<()> {
+fn answer_admin(
+    stream: std::os::unix::net::UnixStream,
+    text: &str,
+    inputs: &mpsc::Sender<Input>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(300)))?;
     let mut reader = BufReader::new(stream.try_clone()?).take(1 << 20);
     let mut writer = stream;
@@ -354,6 +465,18 @@ fn answer_admin(stream: std::os::unix::net::UnixStream, text: &str) -> std::io::
         reader.set_limit(1 << 20);
         let reply = match serde_json::from_str::<Request>(line.trim()) {
             Err(e) => Reply::Error(format!("not a request: {e}")),
+            Ok(request @ Request::Apply { .. }) => {
+                let (reply, answer) = mpsc::channel();
+                let request = Box::new(request);
+                if inputs.send(Input::Apply { request, reply }).is_err() {
+                    Reply::Error("the daemon is stopping".into())
+                } else {
+                    // Both stages, each up to 4 s, and the nodes' checks.
+                    answer
+                        .recv_timeout(Duration::from_secs(30))
+                        .unwrap_or_else(|_| Reply::Error("the daemon did not answer".into()))
+                }
+            }
             Ok(_) => Reply::Error(text.to_owned()),
         };
         let mut json = serde_json::to_string(&reply).unwrap_or_default();
