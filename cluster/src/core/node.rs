@@ -221,6 +221,11 @@ struct HaltedApply {
     added: Vec<(String, Vec<IpAddr>)>,
     /// Those whose answer to the current stage is awaited.
     waiting_added: BTreeSet<String>,
+    /// What last went wrong reaching a node over the exchange, by NODE_NAME in lower case
+    /// (said in the answer when it does not answer).
+    unreachable: BTreeMap<String, String>,
+    /// The stage's message was sent this many times.
+    sends: u32,
     /// The nodes that refused the commit, by NODE_NAME, and why (in effect here all the
     /// same).
     commit_refused: Vec<(String, String)>,
@@ -1818,6 +1823,8 @@ impl Node {
             waiting: self.others(),
             added,
             waiting_added,
+            unreachable: BTreeMap::new(),
+            sends: 0,
             commit_refused: Vec::new(),
             deadline: now + HALTED_APPLY_STAGE,
             resend_at: now,
@@ -1960,6 +1967,7 @@ impl Node {
                 apply.committing = true;
                 apply.waiting = others;
                 apply.waiting_added = apply.added.iter().map(|(name, _)| name.clone()).collect();
+                apply.sends = 0;
                 apply.deadline = now + HALTED_APPLY_STAGE;
                 apply.resend_at = now;
             }
@@ -1987,24 +1995,27 @@ impl Node {
                         nodes(apply.waiting)
                     ));
                 }
-                if !apply.waiting_added.is_empty() {
+                for (name, addresses) in &apply.added {
+                    if !apply.waiting_added.contains(name) {
+                        continue;
+                    }
+                    let why = apply.unreachable.get(name).map_or_else(
+                        || {
+                            format!(
+                                "at {}",
+                                addresses
+                                    .iter()
+                                    .map(ToString::to_string)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        },
+                        |e| format!("({e})"),
+                    );
                     silent.push(format!(
-                        "{} did not answer at {}: a node added needs its cmcld running, \
+                        "{name} did not answer {why}: a node added needs its cmcld running, \
                          unconfigured, with the cluster's key and a certificate of its \
-                         authority",
-                        apply
-                            .waiting_added
-                            .iter()
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        apply
-                            .added
-                            .iter()
-                            .filter(|(name, _)| apply.waiting_added.contains(name))
-                            .flat_map(|(_, addresses)| addresses.iter().map(|a| a.to_string()))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                         authority"
                     ));
                 }
                 Some(format!("{}; nothing was applied", silent.join("; ")))
@@ -2058,8 +2069,8 @@ impl Node {
                 if !left_behind.is_empty() {
                     parts.push(format!(
                         "of the nodes it deletes, {}: stop cmcld there, remove \
-                         cluster.ascii and packages/ from its state directory, and start it \
-                         again (unconfigured)",
+                         cluster.ascii, packages/ and acceptor from its state directory, \
+                         and start it again (unconfigured)",
                         left_behind.join("; ")
                     ));
                 }
@@ -2090,6 +2101,7 @@ impl Node {
         }
         if now >= apply.resend_at {
             apply.resend_at = now + HALTED_APPLY_RESEND;
+            apply.sends += 1;
             let message = if apply.committing {
                 Message::ConfigCommit {
                     serial,
@@ -2103,12 +2115,24 @@ impl Node {
                 }
             };
             let waiting = apply.waiting;
-            let exchange: Vec<(String, Vec<IpAddr>)> = apply
+            let mut exchange: Vec<(String, Vec<IpAddr>)> = apply
                 .added
                 .iter()
                 .filter(|(name, _)| apply.waiting_added.contains(name))
                 .cloned()
                 .collect();
+            // A node of this generation that does not answer on the control channel may
+            // run unconfigured: added by an earlier change whose commit it missed (the
+            // exchange is how it is reached). Tried from the stage's second send on.
+            if apply.sends > 1 {
+                exchange.extend(waiting.iter().filter_map(|n| {
+                    let node = self.settings.config.nodes.get(n.index())?;
+                    Some((
+                        node.name.to_ascii_lowercase(),
+                        node.heartbeat_addresses().collect(),
+                    ))
+                }));
+            }
             let cluster_id = cluster_id(&apply.config.cluster.name);
             for node in waiting.iter() {
                 self.send_to_life(node, Incarnation(0), &message);
@@ -2165,6 +2189,14 @@ impl Node {
         if envelope.to_incarnation != self.incarnation {
             return;
         }
+        let configured = self
+            .settings
+            .config
+            .nodes
+            .iter()
+            .position(|n| n.name.eq_ignore_ascii_case(&name))
+            .map(|i| NodeId(i as u32))
+            .filter(|&n| n != self.settings.me);
         let Message::ConfigAnswer {
             serial,
             commit,
@@ -2177,13 +2209,30 @@ impl Node {
         let Some(apply) = &mut self.halted_apply else {
             return;
         };
-        if apply.serial != serial
-            || apply.committing != commit
-            || !apply.waiting_added.remove(&name)
-        {
+        if apply.serial != serial || apply.committing != commit {
             return;
         }
-        self.answered_halted_apply(now, name, commit, refusal, epoch_max);
+        let awaited = match configured {
+            // A node of this generation that runs unconfigured (see drive_halted_apply).
+            Some(node) if apply.waiting.contains(node) => {
+                apply.waiting.remove(node);
+                true
+            }
+            _ => apply.waiting_added.remove(&name),
+        };
+        if awaited {
+            self.answered_halted_apply(now, name, commit, refusal, epoch_max);
+        }
+    }
+
+    /// A request over the configuration exchange to node `name` failed (`why`): said in the
+    /// answer should the node not answer at all.
+    pub fn handle_exchange_failure(&mut self, name: &str, why: &str) {
+        if let Some(apply) = &mut self.halted_apply {
+            apply
+                .unreachable
+                .insert(name.to_ascii_lowercase(), why.to_owned());
+        }
     }
 
     /// A node's answer to this node's halted cmapplyconf's current stage, which awaited it.

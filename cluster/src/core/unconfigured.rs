@@ -44,6 +44,8 @@ struct Creating {
     waiting: BTreeSet<String>,
     /// Those that refused the commit, and why.
     refused: Vec<(String, String)>,
+    /// What last went wrong reaching each node over the exchange.
+    unreachable: std::collections::BTreeMap<String, String>,
     deadline: Instant,
     resend_at: Instant,
     /// The highest epoch any node promised (the commit's floor).
@@ -183,12 +185,23 @@ impl Unconfigured {
             waiting: targets.iter().map(|(n, _)| n.clone()).collect(),
             targets,
             refused: Vec::new(),
+            unreachable: Default::default(),
             deadline: now + CREATE_STAGE,
             resend_at: now,
             floor: self.persisted.epoch_max,
         });
         self.drive_creation(now);
         Ok(self.serial)
+    }
+
+    /// A request over the configuration exchange to node `name` failed (`why`): said in the
+    /// creation's answer should the node not answer at all.
+    pub fn handle_exchange_failure(&mut self, name: &str, why: &str) {
+        if let Some(creating) = &mut self.creating {
+            creating
+                .unreachable
+                .insert(name.to_ascii_lowercase(), why.to_owned());
+        }
     }
 
     /// An answer over the configuration exchange from node `name` (its certificate's) to
@@ -255,18 +268,27 @@ impl Unconfigured {
         if creating.waiting.is_empty() || now >= creating.deadline {
             let names = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(", ");
             let refusal = if !creating.committing {
+                let silent: Vec<String> = creating
+                    .targets
+                    .iter()
+                    .filter(|(n, _)| creating.waiting.contains(n))
+                    .map(|(name, addresses)| match creating.unreachable.get(name) {
+                        Some(e) => format!("{name} did not answer ({e})"),
+                        None => format!(
+                            "{name} did not answer at {}",
+                            addresses
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    })
+                    .collect();
                 Some(format!(
-                    "{} did not answer at {}: each node of a new cluster needs its cmcld \
-                     running, unconfigured, with the cluster's key and a certificate of its \
-                     authority; nothing was applied",
-                    names(&creating.waiting),
-                    creating
-                        .targets
-                        .iter()
-                        .filter(|(n, _)| creating.waiting.contains(n))
-                        .flat_map(|(_, a)| a.iter().map(ToString::to_string))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "{}: each node of a new cluster needs its cmcld running, unconfigured, \
+                     with the cluster's key and a certificate of its authority; nothing was \
+                     applied",
+                    silent.join("; ")
                 ))
             } else {
                 let mut missing: Vec<String> = creating
@@ -548,6 +570,20 @@ impl Unconfigured {
                 "{me} takes a configuration only from another node of it, not from {peer}"
             ));
         }
+        // What this node would start from: a generation it could not start with is refused
+        // now, not found at its next start.
+        crate::packages::Catalog::resolve(&config.cluster, &config.packages)
+            .map_err(|e| format!("{me} cannot take the configuration offered: {e}"))?;
+        crate::timing::Timing::derive(&config.cluster, "").map_err(|findings| {
+            format!(
+                "{me} cannot take the configuration offered: {}",
+                findings
+                    .iter()
+                    .map(|d| d.reason.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        })?;
         if self.creating.is_some() {
             return Err(format!(
                 "another configuration change is being applied on {me} (a cluster's \

@@ -396,6 +396,29 @@ fn listen(
     }
 }
 
+/// Shuts a connection down at a deadline unless dropped first: rustls reads as often as
+/// a handshake needs within one call, each read under the socket's timeout, so a peer that
+/// trickles a byte at a time would hold the connection for as long as it likes otherwise.
+pub(super) struct Deadline {
+    _cancel: mpsc::Sender<()>,
+}
+
+impl Deadline {
+    /// Starts the watch of `stream` for `within`.
+    pub(super) fn start(stream: &TcpStream, within: Duration) -> io::Result<Deadline> {
+        let stream = stream.try_clone()?;
+        let (cancel, cancelled) = mpsc::channel::<()>();
+        thread::Builder::new()
+            .name("cmcld-deadline".into())
+            .spawn(move || {
+                if let Err(RecvTimeoutError::Timeout) = cancelled.recv_timeout(within) {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+            })?;
+        Ok(Deadline { _cancel: cancel })
+    }
+}
+
 /// Tunes a connected socket: no Nagle delay (frames are messages), keepalive (an idle
 /// connection to a node that vanished ends), and a bound on unacknowledged data.
 fn tune(stream: &TcpStream) -> io::Result<()> {
@@ -466,6 +489,8 @@ fn handshake(
     }
     let connection =
         ServerConnection::new(settings.tls.server.clone()).map_err(|_| Refused::Handshake)?;
+    let deadline_guard =
+        Deadline::start(&stream, HANDSHAKE_TIMEOUT).map_err(|_| Refused::Handshake)?;
     let mut tls = StreamOwned::new(connection, stream);
     // The whole handshake within the bound, not each read: a client that trickles a byte at
     // a time does not hold its slot for longer.
@@ -497,6 +522,7 @@ fn handshake(
     tls.write_all(&[ACCEPTED])
         .and_then(|()| tls.flush())
         .map_err(|_| Refused::Handshake)?;
+    drop(deadline_guard);
     // From here the peer may stay quiet as long as it likes; keepalive ends a dead one.
     if tls.sock.set_read_timeout(None).is_err() {
         return Err(Refused::Handshake);

@@ -974,8 +974,8 @@ fn load(options: &Options) -> Result<Started, StartError> {
             if index.is_none() {
                 return fail(format!(
                     "node {} was deleted from cluster {} (configuration generation {}); its \
-                     files in {} are of before: remove them (it starts again once configured \
-                     in a cluster)",
+                     files in {} are of before: remove cluster.ascii and packages/ there, and \
+                     it starts unconfigured (a cmapplyconf may add it again)",
                     options.node,
                     g.cluster.name,
                     g.sequence,
@@ -2814,8 +2814,9 @@ impl Driver {
                 if let Some(line) = self.exchange.ended(&to, &result) {
                     self.log.say(line);
                 }
-                if let Ok(envelope) = result {
-                    self.node.handle_exchange_answer(now, &to, envelope);
+                match result {
+                    Ok(envelope) => self.node.handle_exchange_answer(now, &to, envelope),
+                    Err(why) => self.node.handle_exchange_failure(&to, &why),
                 }
             }
             Input::Subnet(change) => {

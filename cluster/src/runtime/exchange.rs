@@ -11,8 +11,10 @@
 //! a node of the offered generation.
 //!
 //! The request carries a key check beside the envelope: an HMAC under the cluster key of the
-//! cluster's identity, so that a node holding another key (which would drop every heartbeat
-//! of its peers once configured) refuses the offer in words, and the key never travels.
+//! cluster's identity and of keying material exported from this connection's TLS session
+//! (RFC 5705), so that a node holding another key (which would drop every heartbeat of its
+//! peers once configured) refuses the offer in words, the key never travels, and a check
+//! seen once is worth nothing on another connection.
 //!
 //! # Frames
 //!
@@ -22,8 +24,8 @@
 //! ```
 //!
 //! A connection is bounded throughout: the handshake and the request within
-//! [`REQUEST_TIMEOUT`], the answer within [`ANSWER_TIMEOUT`], at most
-//! [`CONNECTIONS_MAX`] at once.
+//! [`REQUEST_TIMEOUT`] (a deadline that shuts the socket, whatever the reads), the answer
+//! within [`ANSWER_TIMEOUT`], at most [`CONNECTIONS_MAX`] at once.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -54,27 +56,54 @@ pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(6);
 /// Connections served at once; more are closed at once.
 pub const CONNECTIONS_MAX: usize = 16;
 
-/// The key check of cluster `cluster_id` under `key` (HMAC-SHA256, truncated).
-pub fn key_check(key: &[u8], cluster_id: u64) -> [u8; KEY_CHECK_BYTES] {
+/// The length of the keying material a key check binds (exported from the TLS session).
+pub const BINDING_BYTES: usize = 32;
+
+/// The label of that keying material (RFC 5705).
+const BINDING_LABEL: &[u8] = b"EXPORTER-cimguard-config-key-check";
+
+/// The keying material of `connection`'s session that a key check binds, or why not.
+fn binding<Data>(
+    connection: &rustls::ConnectionCommon<Data>,
+) -> Result<[u8; BINDING_BYTES], String> {
+    connection
+        .export_keying_material([0u8; BINDING_BYTES], BINDING_LABEL, None)
+        .map_err(|e| format!("tls exporter: {e}"))
+}
+
+/// The key check of cluster `cluster_id` under `key` on the connection whose exported
+/// keying material is `binding` (HMAC-SHA256, truncated).
+pub fn key_check(
+    key: &[u8],
+    cluster_id: u64,
+    binding: &[u8; BINDING_BYTES],
+) -> [u8; KEY_CHECK_BYTES] {
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let tag = hmac::sign(&key, &key_check_input(cluster_id));
+    let tag = hmac::sign(&key, &key_check_input(cluster_id, binding));
     let mut check = [0u8; KEY_CHECK_BYTES];
     check.copy_from_slice(&tag.as_ref()[..KEY_CHECK_BYTES]);
     check
 }
 
 /// What the key check signs.
-fn key_check_input(cluster_id: u64) -> Vec<u8> {
+fn key_check_input(cluster_id: u64, binding: &[u8; BINDING_BYTES]) -> Vec<u8> {
     let mut input = b"cimguard key check\0".to_vec();
     input.extend_from_slice(&cluster_id.to_le_bytes());
+    input.extend_from_slice(binding);
     input
 }
 
-/// Whether `check` is the key check of `cluster_id` under `key` (in constant time).
-pub fn key_matches(key: &[u8], cluster_id: u64, check: &[u8; KEY_CHECK_BYTES]) -> bool {
+/// Whether `check` is the key check of `cluster_id` under `key` on the connection of
+/// `binding` (in constant time).
+pub fn key_matches(
+    key: &[u8],
+    cluster_id: u64,
+    binding: &[u8; BINDING_BYTES],
+    check: &[u8; KEY_CHECK_BYTES],
+) -> bool {
     // Compared as HMAC verification compares, in constant time.
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let tag = hmac::sign(&key, &key_check_input(cluster_id));
+    let tag = hmac::sign(&key, &key_check_input(cluster_id, binding));
     let ours = &tag.as_ref()[..KEY_CHECK_BYTES];
     ours.iter()
         .zip(check.iter())
@@ -89,6 +118,8 @@ pub struct Request {
     pub peer: String,
     /// The request's key check.
     pub key_check: [u8; KEY_CHECK_BYTES],
+    /// The connection's keying material the key check binds.
+    pub binding: [u8; BINDING_BYTES],
     /// The envelope.
     pub envelope: Envelope,
 }
@@ -152,6 +183,8 @@ fn serve_one(stream: TcpStream, tls: &Arc<ServerConfig>, answer: &Answer) -> Res
         .and_then(|()| stream.set_nodelay(true))
         .map_err(|e| e.to_string())?;
     let connection = ServerConnection::new(tls.clone()).map_err(|e| e.to_string())?;
+    let guard =
+        super::control::Deadline::start(&stream, REQUEST_TIMEOUT).map_err(|e| e.to_string())?;
     let mut tls = StreamOwned::new(connection, stream);
     // The handshake and the request within the bound, not each read: a client that
     // trickles a byte at a time does not hold its slot for longer.
@@ -187,10 +220,13 @@ fn serve_one(stream: TcpStream, tls: &Arc<ServerConfig>, answer: &Answer) -> Res
     }
     let mut key_check = [0u8; KEY_CHECK_BYTES];
     key_check.copy_from_slice(&frame[..KEY_CHECK_BYTES]);
+    drop(guard);
+    let binding = binding(&tls.conn)?;
     let envelope = wire::decode_envelope(&frame[KEY_CHECK_BYTES..]).map_err(|e| e.to_string())?;
     let Some(reply) = answer(Request {
         peer,
         key_check,
+        binding,
         envelope,
     }) else {
         return Ok(());
@@ -215,6 +251,9 @@ pub struct Requests {
     answered: Arc<Answered>,
     /// The nodes a request is under way to.
     in_flight: std::collections::BTreeSet<String>,
+    /// For each of those, the latest request that came meanwhile: sent once it ends (a
+    /// withdrawal must not be lost behind an offer still on its way).
+    pending: std::collections::BTreeMap<String, (Vec<std::net::IpAddr>, Envelope)>,
     /// What last went wrong with each node, as logged (each trouble is told once).
     told: std::collections::BTreeMap<String, String>,
 }
@@ -229,13 +268,16 @@ impl Requests {
             port,
             answered,
             in_flight: Default::default(),
+            pending: Default::default(),
             told: Default::default(),
         }
     }
 
-    /// Sends `envelope` to node `to` at `addresses`, unless a request to it is under way.
+    /// Sends `envelope` to node `to` at `addresses`; with a request to it under way, once
+    /// that one ends (only the latest waits).
     pub fn send(&mut self, to: String, addresses: &[std::net::IpAddr], envelope: Envelope) {
         if self.in_flight.contains(&to) {
+            self.pending.insert(to, (addresses.to_vec(), envelope));
             return;
         }
         let addresses: Vec<SocketAddr> = addresses
@@ -261,6 +303,9 @@ impl Requests {
     /// next may go. What to tell the log, if anything: a new trouble, or the end of one.
     pub fn ended(&mut self, to: &str, result: &Result<Envelope, String>) -> Option<String> {
         self.in_flight.remove(to);
+        if let Some((addresses, envelope)) = self.pending.remove(to) {
+            self.send(to.to_owned(), &addresses, envelope);
+        }
         match result {
             Ok(_) => self
                 .told
@@ -286,11 +331,10 @@ pub fn request(
     envelope: &Envelope,
 ) -> Result<Envelope, String> {
     let name = node_dns_name(to).map_err(|e| e.to_string())?;
-    let mut body = key_check(key, envelope.cluster_id).to_vec();
-    body.extend_from_slice(&wire::encode_envelope(envelope));
+    let encoded = wire::encode_envelope(envelope);
     let mut failures = Vec::new();
     for address in addresses {
-        match request_at(tls, &name, *address, &body) {
+        match request_at(tls, &name, *address, (key, envelope.cluster_id), &encoded) {
             Ok(answer) => return Ok(answer),
             Err(e) => failures.push(format!("{address}: {e}")),
         }
@@ -302,7 +346,8 @@ fn request_at(
     tls: &Arc<ClientConfig>,
     name: &str,
     address: SocketAddr,
-    body: &[u8],
+    (key, cluster_id): (&[u8], u64),
+    encoded: &[u8],
 ) -> Result<Envelope, String> {
     let stream = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)
         .map_err(|e| format!("cannot connect: {e}"))?;
@@ -330,7 +375,9 @@ fn request_at(
     if tls.conn.alpn_protocol() != Some(CONFIG_ALPN) {
         return Err("it does not speak the configuration exchange".into());
     }
-    write_frame(&mut tls, body).map_err(|e| format!("cannot send: {e}"))?;
+    let mut body = key_check(key, cluster_id, &binding(&tls.conn)?).to_vec();
+    body.extend_from_slice(encoded);
+    write_frame(&mut tls, &body).map_err(|e| format!("cannot send: {e}"))?;
     tls.sock
         .set_read_timeout(Some(ANSWER_TIMEOUT))
         .map_err(|e| e.to_string())?;

@@ -209,8 +209,9 @@ pub(super) fn run(
                 if let Some(line) = requests.ended(&to, &result) {
                     log.say(line);
                 }
-                if let Ok(envelope) = result {
-                    core.handle_exchange_answer(now(), &to, envelope);
+                match result {
+                    Ok(envelope) => core.handle_exchange_answer(now(), &to, envelope),
+                    Err(why) => core.handle_exchange_failure(&to, &why),
                 }
             }
             Ok(Input::Terminate) => terminating = true,
@@ -329,14 +330,18 @@ fn take_request(
     let exchange::Request {
         peer,
         key_check,
+        binding,
         envelope,
     } = request;
     let refusal = match &envelope.message {
         Message::ConfigOffer { serial, config } => {
             let me = core.name().to_owned();
-            let refusal = if envelope.cluster_id != cluster_id(&config.cluster.name)
-                || !exchange::key_matches(key, envelope.cluster_id, &key_check)
-            {
+            let refusal = if envelope.cluster_id != cluster_id(&config.cluster.name) {
+                Some(format!(
+                    "the offer to {me} is not of the cluster it names ({})",
+                    config.cluster.name
+                ))
+            } else if !exchange::key_matches(key, envelope.cluster_id, &binding, &key_check) {
                 Some(format!(
                     "{me}'s cluster.key is not the cluster's: copy the cluster's key there \
                      (mode 0600) and start its cmcld again"
