@@ -116,8 +116,10 @@ impl NodeChoice {
 /// reordering nodes (give it on a node that stays; an added node's cmcld runs unconfigured
 /// with the cluster's key and its certificate from the cluster authority; a deleted node's
 /// cmcld removes its configuration and goes on unconfigured; the others start again halted,
-/// and cmruncl starts the cluster). A cluster file naming a quorum server applies only while
-/// that server answers this node.
+/// and cmruncl starts the cluster). Given on a node configured in no cluster, the first
+/// cmapplyconf -C creates the cluster on every node of the file (each running cmcld
+/// unconfigured), halted. A cluster file naming a quorum server applies only while that
+/// server answers this node.
 #[derive(Parser, Debug)]
 #[command(name = "cmapplyconf", version)]
 // The files are the arguments: without any, a usage error (status 2), as for any flag.
@@ -160,8 +162,9 @@ pub struct GetConfiguration {
     pub output: Option<PathBuf>,
 }
 
-/// Delete packages from the configuration, with the cluster running or halted (a whole
-/// cluster's configuration is not deleted: the command says how to remove it).
+/// Delete packages from the configuration (-p), with the cluster running or halted; without
+/// -p, delete the halted cluster's whole configuration from every node (or from none), each
+/// node's cmcld going on unconfigured, ready for a cmapplyconf that creates a cluster again.
 #[derive(Parser, Debug)]
 #[command(name = "cmdeleteconf", version)]
 pub struct DeleteConfiguration {
@@ -1096,8 +1099,9 @@ pub fn get_configuration(cli: &GetConfiguration) -> Result<String, String> {
 }
 
 /// cmdeleteconf -p: the packages are deleted as cmapplyconf deletes a package left out
-/// (refused while one runs), with the cluster running or halted. Without -p it says why a
-/// whole cluster's configuration is not deleted, and how to remove it.
+/// (refused while one runs), with the cluster running or halted. Without -p the halted
+/// cluster's whole configuration is deleted (HP_SGClusteringService.DeleteConfiguration),
+/// and the command returns once this node's daemon answers as unconfigured.
 pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String> {
     let client = Client::from_env()?;
     let snapshot = view(&client)?;
@@ -1117,13 +1121,26 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
                 snapshot.name
             ));
         }
-        // Each node's cmcld runs from the configuration in its state directory and has none
-        // of its own to fall back on (no configuration daemon runs without a cluster), so
-        // deleting it everywhere would leave no daemon to take a new one.
-        return Err(format!(
-            "cluster {} is halted, but cmdeleteconf does not delete a whole cluster's \
-             configuration: stop cmcld on every node, then remove cluster.ascii, packages/ and \
-             acceptor from each node's state directory",
+        // Every node takes the deletion or none does; each daemon then goes on
+        // unconfigured, so a cmapplyconf may create a cluster again.
+        call(&client, "DeleteConfiguration", Vec::new())?;
+        let deadline = Instant::now() + NEW_LIFE_WAIT;
+        loop {
+            match view(&client) {
+                Err(e) if e.contains(cimguard_cluster::runtime::daemon::NOT_CONFIGURED) => break,
+                _ if Instant::now() >= deadline => {
+                    return Ok(format!(
+                        "cmdeleteconf: the configuration of cluster {} is deleted, but this \
+                         node's daemon has not yet answered as unconfigured within {} s\n",
+                        snapshot.name,
+                        NEW_LIFE_WAIT.as_secs()
+                    ))
+                }
+                _ => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+        return Ok(format!(
+            "Completed the cluster deletion (cluster {}).\n",
             snapshot.name
         ));
     }

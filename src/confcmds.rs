@@ -1069,6 +1069,16 @@ fn against_cluster(
             }
             Some(checked)
         }
+        // A node configured in no cluster: the files would create one (cmapplyconf -C).
+        Err(e) if e.contains(cimguard_cluster::runtime::daemon::NOT_CONFIGURED) => {
+            report.push(
+                "cmcheckconf: this node is not configured in a cluster: the files are checked \
+                 alone (cmapplyconf -C given here creates the cluster, each of its nodes \
+                 running cmcld unconfigured)"
+                    .to_owned(),
+            );
+            None
+        }
         Err(e) => {
             report.push(alone(format!(
                 "the configuration in effect could not be checked ({e})"

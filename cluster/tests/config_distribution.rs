@@ -1108,3 +1108,62 @@ fn a_halted_cluster_deletes_a_node_and_forms_without_it() {
     assert!(epoch > promised, "{epoch:?} after {promised:?}");
     assert_eq!(sim.watchdog_resets, 0);
 }
+
+#[test]
+fn cmdeleteconf_deletes_a_halted_clusters_configuration_on_every_node_or_on_none() {
+    let pkg_m = package("pkgM", &[1, 2, 3]);
+    let mut sim = formed(3, std::slice::from_ref(&pkg_m));
+    // Not while the cluster runs.
+    assert!(matches!(
+        sim.delete_cluster(NodeId(1)),
+        Err(Refusal::NeedsHaltedCluster { .. })
+    ));
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    let promised = (0..3)
+        .map(|n| sim.persisted(NodeId(n)).epoch_max)
+        .max()
+        .unwrap();
+    let before = sim.generation(NodeId(0)).unwrap();
+
+    // A node that does not answer leaves the configuration everywhere.
+    sim.crash(NodeId(2));
+    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) = sim.delete_cluster(NodeId(1)) else {
+        panic!("answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 1, serial).is_some())
+        .unwrap());
+    let refusal = answer(&sim, 1, serial).unwrap().expect("refused");
+    assert!(
+        refusal.contains("n3 did not answer") && refusal.ends_with("nothing was applied"),
+        "{refusal}"
+    );
+    assert_eq!(generations(&sim)[..2], [Some(before); 2]);
+
+    // With every daemon there, every node retires: no core runs any more, and each keeps
+    // its promises beside a generation that names no node.
+    sim.restart(NodeId(2));
+    sim.halt_node(NodeId(2), true).unwrap();
+    assert!(sim.run_until(seconds(30), |s| halted(s, 2)).unwrap());
+    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) = sim.delete_cluster(NodeId(1)) else {
+        panic!("answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 1, serial).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, 1, serial), Some(None), "carried out");
+    assert!(sim
+        .run_until(seconds(10), |s| (0..3).all(|n| s.core(NodeId(n)).is_none()))
+        .unwrap());
+    for n in 0..3 {
+        let persisted = sim.persisted(NodeId(n));
+        let deleted = persisted.config.as_ref().expect("the generation");
+        assert!(deleted.cluster.nodes.is_empty() && deleted.packages.is_empty());
+        assert!(deleted.sequence > before);
+        assert!(persisted.epoch_max >= promised, "n{}", n + 1);
+        assert!(persisted.installed.is_none());
+    }
+}

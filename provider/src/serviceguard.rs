@@ -1016,6 +1016,21 @@ impl ServiceguardProvider {
                     }
                 }
             }
+            "deleteconfiguration" => {
+                let request = Request::DeleteCluster;
+                let reply = blocking(|| self.source.command(&request));
+                self.invalidate();
+                return match reply {
+                    Ok(Reply::InEffect { generation }) => Ok(MethodOutput {
+                        return_value: Some(Value::Uint32(0)),
+                        out_params: vec![
+                            (Name::new("Generation"), Some(Value::Uint64(generation))),
+                            (Name::new("Message"), None),
+                        ],
+                    }),
+                    other => self.outcome(&request, other),
+                };
+            }
             "applyconfiguration" | "checkconfiguration" => {
                 let name = params.string("ClusterFileName")?;
                 let cluster = params.string("ClusterFile")?.map(|text| FileText {

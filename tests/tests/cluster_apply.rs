@@ -1204,8 +1204,7 @@ fn the_first_cmapplyconf_on_unconfigured_nodes_creates_the_cluster() {
         assert!(cluster.dir(k).join("packages/pkgA.conf").exists(), "n{k}");
     }
     // cmruncl starts it.
-    succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
-    cluster.wait_for(BOUND, "the cluster up, pkgA up", |c| {
+    let up = |c: &TestCluster| {
         (1..=3).all(|k| {
             c.status(k).is_ok_and(|s| {
                 s.cluster.status.as_str() == "up"
@@ -1219,5 +1218,51 @@ fn the_first_cmapplyconf_on_unconfigured_nodes_creates_the_cluster() {
                         .any(|p| p.name == "pkgA" && p.condition.status.as_str() == "up")
             })
         })
+    };
+    succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
+    cluster.wait_for(BOUND, "the cluster up, pkgA up", |c| up(c));
+    let epoch = cluster.members(1).expect("up").1;
+
+    // cmdeleteconf: refused while the cluster runs; halted, every node goes back to
+    // unconfigured, the same process, its key and certificate kept.
+    let refused = command(&cluster, 2, "cmdeleteconf", &["-f"]);
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
+    cluster.wait_for(BOUND, "the cluster halted", |c| {
+        (1..=3).all(|k| {
+            c.status(k)
+                .is_ok_and(|s| s.cluster.status.as_str() == "down")
+        })
     });
+    let out = succeeds(&cluster, 2, "cmdeleteconf", &["-f"]);
+    assert!(out.contains("Completed the cluster deletion"), "{out}");
+    cluster.wait_for(BOUND, "every node unconfigured", |c| {
+        (1..=3).all(|k| {
+            c.status(k)
+                .is_err_and(|e| e.contains(&format!("node n{k} is not configured in a cluster")))
+        })
+    });
+    for k in 1..=3 {
+        assert!(cluster.exited(k).is_none(), "n{k}: {}", cluster.log(k));
+        for gone in ["cluster.ascii", "packages"] {
+            assert!(!cluster.dir(k).join(gone).exists(), "n{k}'s {gone}");
+        }
+        for kept in ["cluster.key", "control.pem", "acceptor"] {
+            assert!(cluster.dir(k).join(kept).exists(), "n{k}'s {kept}");
+        }
+    }
+    // And the cluster is made again, given on another node: it proposes above every epoch
+    // of before.
+    let out = succeeds(&cluster, 3, "cmapplyconf", &args);
+    assert!(out.contains("Completed the cluster creation"), "{out}");
+    cluster.wait_for(BOUND, "three halted nodes again", |c| {
+        (1..=3).all(|k| {
+            c.status(k)
+                .is_ok_and(|s| s.cluster.nodes.len() == 3 && s.cluster.status.as_str() == "down")
+        })
+    });
+    succeeds(&cluster, 3, "cmruncl", &["-w", "none"]);
+    cluster.wait_for(BOUND, "the cluster up again, pkgA up", |c| up(c));
+    let again = cluster.members(1).expect("up").1;
+    assert!(again > epoch, "epoch {again} after {epoch}");
 }

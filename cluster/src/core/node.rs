@@ -1764,6 +1764,25 @@ impl Node {
         Ok(taken)
     }
 
+    /// cmdeleteconf (without packages) on this halted node, the cluster halted: the
+    /// cluster's configuration is deleted from every node, as a halted cmapplyconf of a
+    /// generation with no node and no package (every node takes it or none does, see
+    /// [`HaltedApply`]). Each node persists it, keeping the epochs it promised (a cluster
+    /// made again under the same name proposes above them, which a quorum server's grants
+    /// need), its daemon removes the configuration files and goes on unconfigured, ready for
+    /// the cmapplyconf that creates a cluster again. Answered as [`Event::CommandAnswered`]
+    /// of the serial [`Taken::Forwarded`] gives.
+    pub fn handle_delete_cluster(&mut self, now: Instant) -> Result<Taken, Refusal> {
+        if self.phase != Phase::Halted || self.fenced {
+            return Err(Refusal::NeedsHaltedCluster {
+                parameters: vec!["the cluster's configuration (cmdeleteconf)"],
+            });
+        }
+        let mut cluster = (*self.settings.config).clone();
+        cluster.nodes.clear();
+        self.apply_halted(now, None, cluster, Vec::new())
+    }
+
     /// cmapplyconf on this halted node (see [`Node::handle_apply`]).
     fn apply_halted(
         &mut self,
@@ -1931,15 +1950,19 @@ impl Node {
         giver: &str,
     ) -> Result<(), Refusal> {
         let new = node_names(cluster);
-        if !new.contains(&giver.to_ascii_lowercase()) {
-            return Err(Refusal::GiverDeleted {
-                node: giver.to_owned(),
-            });
+        // No node left: the cluster's configuration is deleted (cmdeleteconf), which has
+        // nothing to resolve or time.
+        if !new.is_empty() {
+            if !new.contains(&giver.to_ascii_lowercase()) {
+                return Err(Refusal::GiverDeleted {
+                    node: giver.to_owned(),
+                });
+            }
+            Catalog::resolve(cluster, packages).map_err(|e| Refusal::InvalidConfiguration {
+                reason: e.to_string(),
+            })?;
+            self.check_timing(cluster)?;
         }
-        Catalog::resolve(cluster, packages).map_err(|e| Refusal::InvalidConfiguration {
-            reason: e.to_string(),
-        })?;
-        self.check_timing(cluster)?;
         if !self.halting_detached.is_empty() {
             return Err(Refusal::Halting);
         }

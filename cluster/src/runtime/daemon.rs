@@ -308,6 +308,10 @@ pub enum Request {
         #[serde(default)]
         base_number: Option<u64>,
     },
+    /// cmdeleteconf (no package): the halted cluster's configuration is deleted from every
+    /// node, each of whose daemons goes on unconfigured ([`Reply::InEffect`] once it is,
+    /// with the generation that deleted it).
+    DeleteCluster,
     /// cmrunpkg, cmhaltpkg, cmmodpkg -e/-d with -t: what the commands, in turn, would start
     /// and halt, and why each command that would be refused would be, nothing done
     /// ([`Reply::Preview`]); Refused as a whole when the cluster is not running here.
@@ -2579,8 +2583,9 @@ impl Driver {
                         let cluster = &self.node.settings().config.name;
                         match removed {
                             Ok(()) => self.log.say(format_args!(
-                                "deleted from cluster {cluster} (cmapplyconf): its configuration \
-                                 files are removed from {}; the daemon goes on unconfigured",
+                                "deleted from cluster {cluster} (cmapplyconf, or cmdeleteconf): \
+                                 its configuration files are removed from {}; the daemon goes \
+                                 on unconfigured",
                                 self.state_dir.display()
                             )),
                             Err(e) => {
@@ -2713,7 +2718,8 @@ impl Driver {
                     _ => None,
                 };
                 let applied_halted =
-                    matches!(request, Request::Apply { .. }) && self.node.phase() == Phase::Halted;
+                    matches!(request, Request::Apply { .. } | Request::DeleteCluster)
+                        && self.node.phase() == Phase::Halted;
                 match self.admin(now, request) {
                     Answer::Now(answer) => self.give(&reply, answer),
                     Answer::Later(serial) => {
@@ -3713,6 +3719,16 @@ impl Driver {
                     self.log.say(format_args!(
                         "cmapplyconf with the cluster halted (command {serial}): the new \
                          configuration is offered to every node"
+                    ));
+                }
+                Ok(taken(taken_as))
+            }
+            Request::DeleteCluster => {
+                let taken_as = self.node.handle_delete_cluster(now).map_err(refused)?;
+                if let Taken::Forwarded(serial) = &taken_as {
+                    self.log.say(format_args!(
+                        "cmdeleteconf (command {serial}): the cluster's deletion is offered to \
+                         every node"
                     ));
                 }
                 Ok(taken(taken_as))

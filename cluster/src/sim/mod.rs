@@ -1473,6 +1473,18 @@ impl Simulation {
         answer
     }
 
+    /// cmdeleteconf (the whole cluster) on `node`.
+    pub fn delete_cluster(&mut self, node: NodeId) -> Result<Taken, Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, now| {
+            answer = core.handle_delete_cluster(now);
+        });
+        answer
+    }
+
     /// cmapplyconf on `node` of the configuration it has in effect with MEMBER_TIMEOUT
     /// `timeout` (the rest unchanged).
     pub fn apply_member_timeout(
