@@ -174,7 +174,8 @@ pub struct DeleteConfiguration {
     /// The cluster's name (checked against the cluster the agent belongs to).
     #[arg(short = 'c', value_name = "CLUSTER")]
     pub cluster: Option<String>,
-    /// Do not ask for confirmation (accepted for compatibility: nothing is asked).
+    /// Delete the whole cluster's configuration without asking (without -p; on no terminal,
+    /// -f is needed).
     #[arg(short = 'f')]
     pub force: bool,
     /// Verbose.
@@ -803,28 +804,12 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
     let base_number = in_effect.number;
     // Checked here first, against the cluster file that will be in effect, so that every
     // finding is told with its file and line.
-    let mut out = String::new();
     let Merged {
         packages,
         names,
         findings,
     } = in_effect.merged(cluster.as_ref(), &given);
-    let errors = findings
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    for finding in &findings {
-        if cli.verbose || finding.severity == Severity::Error {
-            out.push_str(&format!("{finding}\n"));
-        }
-    }
-    if errors > 0 {
-        return Err(format!(
-            "{}Verification failed with {errors} error{}: nothing applied",
-            out,
-            if errors == 1 { "" } else { "s" }
-        ));
-    }
+    let mut out = told_findings(&findings, cli.verbose)?;
     let nodes_before: Vec<String> = view(&client)
         .map(|s| s.nodes.iter().map(|n| n.name.clone()).collect())
         .unwrap_or_default();
@@ -851,6 +836,29 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
     Ok(out)
 }
 
+/// cmapplyconf's report of `findings` (errors, and with `verbose` the rest too), or its
+/// failure when one is an error: nothing is applied then.
+fn told_findings(findings: &[Diagnostic], verbose: bool) -> Result<String, String> {
+    let mut out = String::new();
+    let errors = findings
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    for finding in findings {
+        if verbose || finding.severity == Severity::Error {
+            out.push_str(&format!("{finding}\n"));
+        }
+    }
+    if errors > 0 {
+        return Err(format!(
+            "{}Verification failed with {errors} error{}: nothing applied",
+            out,
+            if errors == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(out)
+}
+
 /// cmapplyconf on a node configured in no cluster: the files create the cluster, every node
 /// of the cluster file running cmcld unconfigured (with the cluster key and its
 /// certificate). Returns once this node's daemon runs as a node of the new cluster, halted:
@@ -867,24 +875,8 @@ fn create_cluster(
             "{unconfigured}; give the cluster file (-C) to create a cluster with this node"
         ));
     };
-    let mut out = String::new();
     let findings = confcmds::generation_findings(Some(cluster), packages);
-    let errors = findings
-        .iter()
-        .filter(|d| d.severity == Severity::Error)
-        .count();
-    for finding in &findings {
-        if cli.verbose || finding.severity == Severity::Error {
-            out.push_str(&format!("{finding}\n"));
-        }
-    }
-    if errors > 0 {
-        return Err(format!(
-            "{}Verification failed with {errors} error{}: nothing applied",
-            out,
-            if errors == 1 { "" } else { "s" }
-        ));
-    }
+    let mut out = told_findings(&findings, cli.verbose)?;
     let returned = call(
         client,
         "ApplyConfiguration",
@@ -1098,6 +1090,31 @@ pub fn get_configuration(cli: &GetConfiguration) -> Result<String, String> {
     }
 }
 
+/// Asks, on a terminal, whether the whole configuration of cluster `name` is to be deleted
+/// (Serviceguard asks too); elsewhere -f must say so.
+fn confirm_deletion(name: &str) -> Result<(), String> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(format!(
+            "this deletes the configuration of cluster {name} from every node: give -f to do \
+             so without being asked"
+        ));
+    }
+    print!("Delete the configuration of cluster {name} from every node (y/[n])? ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| e.to_string())?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES") {
+        Ok(())
+    } else {
+        Err("nothing deleted".into())
+    }
+}
+
 /// cmdeleteconf -p: the packages are deleted as cmapplyconf deletes a package left out
 /// (refused while one runs), with the cluster running or halted. Without -p the halted
 /// cluster's whole configuration is deleted (HP_SGClusteringService.DeleteConfiguration),
@@ -1120,6 +1137,9 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
                  before deleting its configuration",
                 snapshot.name
             ));
+        }
+        if !cli.force {
+            confirm_deletion(&snapshot.name)?;
         }
         // Every node takes the deletion or none does; each daemon then goes on
         // unconfigured, so a cmapplyconf may create a cluster again.

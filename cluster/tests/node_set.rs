@@ -236,3 +236,43 @@ fn a_withdrawn_offer_is_dropped_at_once() {
         None
     );
 }
+
+#[test]
+fn a_clusters_deletion_finds_nothing_to_delete_on_an_unconfigured_node() {
+    // A node that missed cmdeleteconf gives it again: the others, unconfigured by now, say
+    // yes to it and to its commit, and take nothing.
+    let mut deleted = (*generation(9, 7)).clone();
+    deleted.cluster.nodes.clear();
+    let deleted = Arc::new(deleted);
+    let mut core = Unconfigured::new("n4", Incarnation(1), Persisted::default());
+    assert_eq!(
+        answer(core.handle_request(at(1.0), "n3", from_n1(&deleted, offer(&deleted, 2)))).0,
+        None
+    );
+    let commit = Message::ConfigCommit {
+        serial: 2,
+        number: 9,
+        epoch_floor: Epoch::new(1, NodeId(0)),
+    };
+    assert_eq!(
+        answer(core.handle_request(at(1.5), "n3", from_n1(&deleted, commit))).0,
+        None
+    );
+    assert!(
+        actions(&mut core).is_empty(),
+        "nothing persisted or written"
+    );
+    assert!(!core.changing(at(1.5)));
+    assert!(core.committed().is_none());
+    // A commit of another serial is not the deletion's.
+    let other = Message::ConfigCommit {
+        serial: 3,
+        number: 9,
+        epoch_floor: Epoch::new(1, NodeId(0)),
+    };
+    assert!(
+        answer(core.handle_request(at(2.0), "n3", from_n1(&deleted, other)))
+            .0
+            .is_some()
+    );
+}

@@ -1021,13 +1021,7 @@ impl ServiceguardProvider {
                 let reply = blocking(|| self.source.command(&request));
                 self.invalidate();
                 return match reply {
-                    Ok(Reply::InEffect { generation }) => Ok(MethodOutput {
-                        return_value: Some(Value::Uint32(0)),
-                        out_params: vec![
-                            (Name::new("Generation"), Some(Value::Uint64(generation))),
-                            (Name::new("Message"), None),
-                        ],
-                    }),
+                    Ok(Reply::InEffect { generation }) => Ok(in_effect_as(generation)),
                     other => self.outcome(&request, other),
                 };
             }
@@ -1095,13 +1089,7 @@ impl ServiceguardProvider {
                     }),
                     // The cluster halted: in effect everywhere already, as this generation
                     // (the daemon may end right after, on a shutdown it held back for this).
-                    Ok(Reply::InEffect { generation }) => Ok(MethodOutput {
-                        return_value: Some(Value::Uint32(0)),
-                        out_params: vec![
-                            (Name::new("Generation"), Some(Value::Uint64(generation))),
-                            (Name::new("Message"), None),
-                        ],
-                    }),
+                    Ok(Reply::InEffect { generation }) => Ok(in_effect_as(generation)),
                     other => self.outcome(&request, other),
                 };
             }
@@ -1112,6 +1100,18 @@ impl ServiceguardProvider {
             }
         };
         self.command(&request)
+    }
+}
+
+/// A method's outcome when a change of the halted cluster is in effect on every node as
+/// `generation`: 0, with it in Generation.
+fn in_effect_as(generation: u64) -> MethodOutput {
+    MethodOutput {
+        return_value: Some(Value::Uint32(0)),
+        out_params: vec![
+            (Name::new("Generation"), Some(Value::Uint64(generation))),
+            (Name::new("Message"), None),
+        ],
     }
 }
 

@@ -523,16 +523,16 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
         assert!(cluster.dir(k).join("packages/pkgA.conf").is_file(), "n{k}");
     }
 
-    // cmdeleteconf -p deletes a package the same way; the whole cluster's configuration it
-    // does not delete, and says so.
-    let whole = command(&cluster, 1, "cmdeleteconf", &["-f"]);
+    // cmdeleteconf -p deletes a package the same way; the whole cluster's configuration
+    // only when told so (-f, with no terminal to ask on).
+    let whole = command(&cluster, 1, "cmdeleteconf", &[]);
     assert!(!whole.status.success(), "{}", describe(&whole));
     assert!(
-        String::from_utf8_lossy(&whole.stderr).contains("does not delete a whole cluster"),
+        String::from_utf8_lossy(&whole.stderr).contains("give -f to do so"),
         "{}",
         describe(&whole)
     );
-    succeeds(&cluster, 1, "cmdeleteconf", &["-f", "-p", "pkgA"]);
+    succeeds(&cluster, 1, "cmdeleteconf", &["-p", "pkgA"]);
     for k in 1..=3 {
         assert_eq!(
             cluster.status(k).unwrap().cluster.generation,
@@ -1251,6 +1251,17 @@ fn the_first_cmapplyconf_on_unconfigured_nodes_creates_the_cluster() {
             assert!(cluster.dir(k).join(kept).exists(), "n{k}'s {kept}");
         }
     }
+    // A daemon stopped before it removed its files (put back here) removes them as it
+    // starts, and goes on unconfigured.
+    cluster.signal(1, "TERM");
+    cluster.wait_for(BOUND, "n1's daemon ends", |c| c.exited(1).is_some());
+    std::fs::write(cluster.dir(1).join("cluster.ascii"), &text).unwrap();
+    cluster.start(1);
+    cluster.wait_for(BOUND, "n1 unconfigured again", |c| {
+        c.status(1)
+            .is_err_and(|e| e.contains("node n1 is not configured in a cluster"))
+    });
+    assert!(!cluster.dir(1).join("cluster.ascii").exists());
     // And the cluster is made again, given on another node: it proposes above every epoch
     // of before.
     let out = succeeds(&cluster, 3, "cmapplyconf", &args);

@@ -2042,6 +2042,24 @@ impl Node {
                     ));
                 }
                 Some(format!("{}; nothing was applied", silent.join("; ")))
+            } else if apply.config.cluster.nodes.is_empty() {
+                // cmdeleteconf: a node that did not take it still has the configuration,
+                // and its own cmdeleteconf reaches the others (unconfigured by now).
+                let mut missing: Vec<String> = apply
+                    .commit_refused
+                    .iter()
+                    .map(|(node, why)| format!("{node} refused it: {why}"))
+                    .collect();
+                if !apply.waiting.is_empty() {
+                    missing.push(format!("{} did not confirm it", nodes(apply.waiting)));
+                }
+                (!missing.is_empty()).then(|| {
+                    format!(
+                        "the cluster's configuration is deleted on this node, but {}: give \
+                         cmdeleteconf again on each of them",
+                        missing.join("; ")
+                    )
+                })
             } else {
                 // A node the change deletes is out of the new generation's reach: giving
                 // the command again does not reach it.
@@ -2161,20 +2179,26 @@ impl Node {
                 self.send_to_life(node, Incarnation(0), &message);
             }
             for (to, addresses) in exchange {
-                self.actions.push_back(Action::Exchange {
-                    to,
-                    addresses,
-                    envelope: Envelope {
-                        cluster_id,
-                        config_generation: self.settings.config_generation,
-                        from: self.settings.me,
-                        from_incarnation: self.incarnation,
-                        to_incarnation: Incarnation(0),
-                        message: message.clone(),
-                    },
-                });
+                self.exchange(to, addresses, cluster_id, message.clone());
             }
         }
+    }
+
+    /// Sends `message` of cluster `cluster_id` to node `to` at `addresses` over the
+    /// configuration exchange.
+    fn exchange(&mut self, to: String, addresses: Vec<IpAddr>, cluster_id: u64, message: Message) {
+        self.actions.push_back(Action::Exchange {
+            to,
+            addresses,
+            envelope: Envelope {
+                cluster_id,
+                config_generation: self.settings.config_generation,
+                from: self.settings.me,
+                from_incarnation: self.incarnation,
+                to_incarnation: Incarnation(0),
+                message,
+            },
+        });
     }
 
     /// Tells every node of a halted cmapplyconf that did not go ahead to drop its offer
@@ -2189,18 +2213,7 @@ impl Node {
         }
         let cluster_id = cluster_id(&apply.config.cluster.name);
         for (to, addresses) in &apply.added {
-            self.actions.push_back(Action::Exchange {
-                to: to.clone(),
-                addresses: addresses.clone(),
-                envelope: Envelope {
-                    cluster_id,
-                    config_generation: self.settings.config_generation,
-                    from: self.settings.me,
-                    from_incarnation: self.incarnation,
-                    to_incarnation: Incarnation(0),
-                    message: message.clone(),
-                },
-            });
+            self.exchange(to.clone(), addresses.clone(), cluster_id, message.clone());
         }
     }
 

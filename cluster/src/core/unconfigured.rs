@@ -84,6 +84,9 @@ pub struct Unconfigured {
     told: bool,
     /// The cluster's creation given here.
     creating: Option<Creating>,
+    /// The last cluster deletion (cmdeleteconf) offered here: nothing to take for a node
+    /// configured in no cluster, so it is answered taken, and its commit too.
+    deletion: Option<(String, Incarnation, u64)>,
     /// Numbers the creations given here.
     serial: u64,
     actions: VecDeque<Action>,
@@ -101,6 +104,7 @@ impl Unconfigured {
             committed: None,
             told: false,
             creating: None,
+            deletion: None,
             serial: 0,
             actions: VecDeque::new(),
         }
@@ -334,23 +338,44 @@ impl Unconfigured {
                 .position(|n| n.name.eq_ignore_ascii_case(&self.name))
                 .unwrap_or(0);
             let cluster_id = cluster_id(&creating.config.cluster.name);
-            for (to, addresses) in &creating.targets {
-                if creating.waiting.contains(to) {
-                    self.actions.push_back(Action::Exchange {
-                        to: to.clone(),
-                        addresses: addresses.clone(),
-                        envelope: Envelope {
-                            cluster_id,
-                            config_generation: 0,
-                            from: NodeId(me as u32),
-                            from_incarnation: self.incarnation,
-                            to_incarnation: Incarnation(0),
-                            message: message.clone(),
-                        },
-                    });
-                }
+            let targets: Vec<_> = creating
+                .targets
+                .iter()
+                .filter(|(to, _)| creating.waiting.contains(to))
+                .cloned()
+                .collect();
+            for (to, addresses) in targets {
+                self.exchange(
+                    to,
+                    addresses,
+                    (cluster_id, NodeId(me as u32)),
+                    message.clone(),
+                );
             }
         }
+    }
+
+    /// Sends `message` of cluster `cluster_id`, from this node numbered `from` there, to node
+    /// `to` at `addresses` over the configuration exchange.
+    fn exchange(
+        &mut self,
+        to: String,
+        addresses: Vec<IpAddr>,
+        (cluster_id, from): (u64, NodeId),
+        message: Message,
+    ) {
+        self.actions.push_back(Action::Exchange {
+            to,
+            addresses,
+            envelope: Envelope {
+                cluster_id,
+                config_generation: 0,
+                from,
+                from_incarnation: self.incarnation,
+                to_incarnation: Incarnation(0),
+                message,
+            },
+        });
     }
 
     /// The creation is answered (`refusal`: why it was not, or not everywhere). An offer
@@ -362,21 +387,16 @@ impl Unconfigured {
         };
         if !creating.committing {
             let cluster_id = cluster_id(&creating.config.cluster.name);
+            let message = Message::ConfigWithdraw {
+                serial: creating.serial,
+            };
             for (to, addresses) in &creating.targets {
-                self.actions.push_back(Action::Exchange {
-                    to: to.clone(),
-                    addresses: addresses.clone(),
-                    envelope: Envelope {
-                        cluster_id,
-                        config_generation: 0,
-                        from: NodeId(0),
-                        from_incarnation: self.incarnation,
-                        to_incarnation: Incarnation(0),
-                        message: Message::ConfigWithdraw {
-                            serial: creating.serial,
-                        },
-                    },
-                });
+                self.exchange(
+                    to.clone(),
+                    addresses.clone(),
+                    (cluster_id, NodeId(0)),
+                    message.clone(),
+                );
             }
         }
         self.actions
@@ -436,6 +456,21 @@ impl Unconfigured {
         let peer = peer.to_ascii_lowercase();
         let key = (peer.clone(), envelope.from_incarnation, 0);
         let (serial, commit, refusal, cluster, index) = match envelope.message {
+            // A cluster's deletion (a generation naming no node) finds nothing to delete here:
+            // a node that missed its commit and gives it again gets this node's yes.
+            Message::ConfigOffer { serial, config } if config.cluster.nodes.is_empty() => {
+                let refusal = (envelope.cluster_id != cluster_id(&config.cluster.name))
+                    .then(|| format!("the offer to {} is not of the cluster it names", self.name));
+                if refusal.is_none() {
+                    self.deletion = Some((key.0, key.1, serial));
+                }
+                (serial, false, refusal, config.cluster.name.clone(), None)
+            }
+            Message::ConfigCommit { serial, .. }
+                if self.deletion == Some((key.0.clone(), key.1, serial)) =>
+            {
+                (serial, true, None, String::new(), None)
+            }
             Message::ConfigOffer { serial, config } => {
                 let key = (key.0, key.1, serial);
                 let refusal = self

@@ -895,6 +895,21 @@ fn load(options: &Options) -> Result<Started, StartError> {
         Err(e) => return fail(format!("{}: {e}", dir.join("acceptor").display())),
     };
     let cluster_path = dir.join("cluster.ascii");
+    // The cluster's configuration was deleted (cmdeleteconf), and the daemon stopped before
+    // its files were removed: removed now, as that daemon would have.
+    let deleted = persisted
+        .config
+        .as_ref()
+        .is_some_and(|g| g.cluster.nodes.is_empty());
+    if deleted && cluster_path.exists() {
+        remove_configuration(dir).or_else(|e| {
+            fail(format!(
+                "{}: the cluster's configuration was deleted (cmdeleteconf), but its files \
+                 cannot be removed: {e}",
+                dir.display()
+            ))
+        })?;
+    }
     if !cluster_path.exists() {
         let names_me = |g: &&Arc<crate::config::Generation>| {
             g.cluster
@@ -2035,11 +2050,11 @@ fn name_nodes(text: &str, names: &[String]) -> String {
 /// cmcheckconf -C and cmapplyconf -C of a cluster file whose tie-breaker is a quorum server
 /// fail while it does not answer this node (serviceguard.md 4.2): a cluster configured so
 /// could not break a tie. Asked on the admin connection's thread, never the timing thread.
-struct QuorumCheck {
+pub(super) struct QuorumCheck {
     /// The authority the quorum server's certificate must chain to (the node's).
-    ca: PathBuf,
+    pub(super) ca: PathBuf,
     /// This node's NODE_NAME.
-    me: String,
+    pub(super) me: String,
 }
 
 impl QuorumCheck {
@@ -2050,7 +2065,7 @@ impl QuorumCheck {
     /// cluster; the refusal to give when it does not answer or refuses this node. None when
     /// it answers, or the file names none (one that does not parse is refused with its
     /// findings by the check that follows).
-    fn refusal(&self, file: &FileText) -> Option<String> {
+    pub(super) fn refusal(&self, file: &FileText) -> Option<String> {
         let checked = cluster::parse(&file.text, &file.name).ok()?;
         let ClusterLock::QuorumServer {
             host, alternate, ..
@@ -2590,8 +2605,9 @@ impl Driver {
                             )),
                             Err(e) => {
                                 self.log.say(format_args!(
-                                    "deleted from cluster {cluster} (cmapplyconf), but its \
-                                     configuration files could not all be removed ({e}): \
+                                    "deleted from cluster {cluster} (cmapplyconf, or \
+                                     cmdeleteconf), but its configuration files could not all \
+                                     be removed ({e}): \
                                      remove cluster.ascii and packages/ from {} by hand; the \
                                      daemon ends",
                                     self.state_dir.display()

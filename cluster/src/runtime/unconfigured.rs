@@ -189,6 +189,23 @@ pub(super) fn run(
                     }
                     Ok((cluster, packages)) => {
                         let name = cluster.name.clone();
+                        // This node's heartbeat addresses, as each other node checks its own.
+                        let own = cluster
+                            .nodes
+                            .iter()
+                            .find(|n| n.name.eq_ignore_ascii_case(&options.node))
+                            .and_then(|n| {
+                                unusable_address(
+                                    &options.node,
+                                    n.heartbeat_addresses(),
+                                    options.heartbeat_port,
+                                )
+                            });
+                        if let Some(why) = own {
+                            let _ =
+                                reply.send(Reply::Refused(format!("{why}; nothing was applied")));
+                            continue;
+                        }
                         match core.handle_create(now(), cluster, packages) {
                             Ok(serial) => {
                                 log.say(format_args!(
@@ -414,6 +431,8 @@ fn serve_admin(
     );
     let log = log.clone();
     let inputs = Mutex::new(inputs.clone());
+    let state_dir = options.state_dir.clone();
+    let node = options.node.clone();
     thread::Builder::new()
         .name("cmcld-admin".into())
         .spawn(move || {
@@ -430,6 +449,8 @@ fn serve_admin(
                     continue;
                 }
                 let text = text.clone();
+                let state_dir = state_dir.clone();
+                let node = node.clone();
                 let inputs = inputs
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -439,7 +460,11 @@ fn serve_admin(
                 let spawned = thread::Builder::new()
                     .name("cmcld-admin-conn".into())
                     .spawn(move || {
-                        if let Err(e) = answer_admin(stream, &text, &inputs) {
+                        let quorum = super::daemon::QuorumCheck {
+                            ca: state_dir.join("qs-ca.pem"),
+                            me: node.clone(),
+                        };
+                        if let Err(e) = answer_admin(stream, &text, &inputs, &quorum) {
                             log.say(format_args!("admin connection: {e}"));
                         }
                         count.fetch_sub(1, Ordering::SeqCst);
@@ -457,6 +482,7 @@ fn answer_admin(
     stream: std::os::unix::net::UnixStream,
     text: &str,
     inputs: &mpsc::Sender<Input>,
+    quorum: &super::daemon::QuorumCheck,
 ) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(300)))?;
     let mut reader = BufReader::new(stream.try_clone()?).take(1 << 20);
@@ -471,9 +497,20 @@ fn answer_admin(
         let reply = match serde_json::from_str::<Request>(line.trim()) {
             Err(e) => Reply::Error(format!("not a request: {e}")),
             Ok(request @ Request::Apply { .. }) => {
+                // A quorum server the file names answers this node, or nothing is applied
+                // (as on a configured node): checked here, off the daemon's loop.
+                let quorum_refusal = match &request {
+                    Request::Apply {
+                        cluster: Some(file),
+                        ..
+                    } => quorum.refusal(file),
+                    _ => None,
+                };
                 let (reply, answer) = mpsc::channel();
                 let request = Box::new(request);
-                if inputs.send(Input::Apply { request, reply }).is_err() {
+                if let Some(refusal) = quorum_refusal {
+                    Reply::Refused(refusal)
+                } else if inputs.send(Input::Apply { request, reply }).is_err() {
                     Reply::Error("the daemon is stopping".into())
                 } else {
                     // Both stages, each up to 4 s, and the nodes' checks.
