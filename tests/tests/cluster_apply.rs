@@ -1277,3 +1277,80 @@ fn the_first_cmapplyconf_on_unconfigured_nodes_creates_the_cluster() {
     let again = cluster.members(1).expect("up").1;
     assert!(again > epoch, "epoch {again} after {epoch}");
 }
+
+#[test]
+fn cmdeleteconf_clears_the_lock_blocks_so_a_cluster_made_again_under_another_name_wins_the_lock() {
+    let lun = tempfile::NamedTempFile::new().unwrap();
+    lun.as_file().set_len(1 << 20).unwrap();
+    let mut cluster = TestCluster::configure_with_node_lines(
+        2,
+        MEMBER_TIMEOUT,
+        "",
+        &format!(" CLUSTER_LOCK_LUN {}\n", lun.path().display()),
+    );
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.stay_after_halt();
+    let text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
+    cluster.start_all();
+    let both = |c: &TestCluster| (1..=2).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 2));
+    let alone = |c: &TestCluster| {
+        c.members(1)
+            .is_some_and(|(m, _)| m == vec!["n1".to_owned()])
+    };
+    cluster.wait_for(BOUND, "a formed cluster of two", |c| both(c));
+    // n2 killed: n1 takes the lock, writing its block; n2 comes back.
+    cluster.signal(2, "KILL");
+    cluster.wait_for(BOUND, "n1 wins the lock and runs alone", |c| alone(c));
+    let block = |offset: u64| {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = [0u8; 512];
+        lun.as_file().read_exact_at(&mut bytes, offset).unwrap();
+        bytes
+    };
+    assert_ne!(block(0), [0u8; 512], "n1 wrote its block");
+    cluster.start(2);
+    cluster.wait_for(BOUND, "both members again", |c| both(c));
+    succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
+    cluster.wait_for(BOUND, "both halted", |c| {
+        (1..=2).all(|k| {
+            c.status(k)
+                .is_ok_and(|s| s.cluster.status.as_str() == "down")
+        })
+    });
+
+    // The deletion clears each node's block.
+    let out = succeeds(&cluster, 2, "cmdeleteconf", &["-f"]);
+    assert!(out.contains("Completed the cluster deletion"), "{out}");
+    cluster.wait_for(BOUND, "n1 cleared its block", |c| {
+        c.log(1)
+            .contains("cmdeleteconf: cleared this node's block of the lock LUN")
+    });
+    assert_eq!(block(0), [0u8; 512]);
+
+    // Made again under another name on the same LUN, its lock breaks ties.
+    let work = tempfile::tempdir().unwrap();
+    let file = work.path().join("cluster.ascii");
+    std::fs::write(
+        &file,
+        text.replace("CLUSTER_NAME testcluster", "CLUSTER_NAME again"),
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    cluster.wait_for(BOUND, "both unconfigured", |c| {
+        (1..=2).all(|k| {
+            c.status(k)
+                .is_err_and(|e| e.contains("is not configured in a cluster"))
+        })
+    });
+    let out = succeeds(&cluster, 1, "cmapplyconf", &["-C", &file]);
+    assert!(out.contains("Completed the cluster creation"), "{out}");
+    succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
+    cluster.wait_for(BOUND, "the cluster made again formed", |c| {
+        both(c) && c.status(1).is_ok_and(|s| s.cluster.name == "again")
+    });
+    cluster.signal(2, "KILL");
+    cluster.wait_for(BOUND, "n1 wins the lock of the cluster made again", |c| {
+        alone(c) || c.exited(1).is_some()
+    });
+    assert!(alone(&cluster), "{}", cluster.logs());
+}

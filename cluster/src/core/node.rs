@@ -1853,6 +1853,17 @@ impl Node {
         Ok(Taken::Forwarded(serial))
     }
 
+    /// Whether the cluster's configuration was deleted here (cmdeleteconf committed: the
+    /// generation persisted for the next life names no node).
+    pub fn cluster_deleted(&self) -> bool {
+        self.reconfigure.as_ref().is_some_and(|r| {
+            r.persisted
+                .config
+                .as_ref()
+                .is_some_and(|g| g.cluster.nodes.is_empty())
+        })
+    }
+
     /// The configuration generation in effect here as shown, or the one a cmapplyconf given
     /// with the cluster halted persisted for the next life when it changed the nodes.
     pub fn generation_taken(&self) -> u64 {

@@ -2594,6 +2594,13 @@ impl Driver {
                     Stop::Reconfigured { retired: true } => {
                         self.counters.wait_for_replies(Duration::from_secs(2));
                         self.flush_control(Duration::from_secs(3));
+                        // The cluster's configuration deleted (cmdeleteconf): its lock blocks
+                        // go with it, each node clearing its own, so that a cluster made
+                        // again on the LUN under another name finds none of this one's.
+                        if let Some(reset) = self.lock_reset_deleted() {
+                            let told = clear_lock_block(reset).unwrap_or_else(|e| e);
+                            self.log.say(format_args!("cmdeleteconf: {told}"));
+                        }
                         let removed = remove_configuration(&self.state_dir);
                         let cluster = &self.node.settings().config.name;
                         match removed {
@@ -3329,6 +3336,23 @@ impl Driver {
 
     /// This node's lock block to clear when generation `cluster` renames the cluster (see
     /// [`LockReset`]); none without a lock LUN or a new name.
+    /// This node's lock block, to clear when the cluster's configuration was deleted
+    /// (cmdeleteconf: the generation persisted names no node) and the cluster had a lock LUN.
+    fn lock_reset_deleted(&self) -> Option<LockReset> {
+        if !self.node.cluster_deleted() || self.config.lock != ClusterLock::LockLun {
+            return None;
+        }
+        let me = self.node.settings().me.index();
+        Some(LockReset {
+            path: self.config.nodes.get(me)?.lock_lun.clone()?,
+            block: me,
+            blocks: self.config.nodes.len(),
+            previous: crate::core::cluster_id(&self.config.name),
+            // No cluster has the id 0 on purpose: every block of this cluster's is cleared.
+            next: 0,
+        })
+    }
+
     fn lock_reset(&self, cluster: &ClusterConfig) -> Option<LockReset> {
         let settings = self.node.settings();
         // This node's block in the new generation (which may number the nodes otherwise).
