@@ -63,7 +63,7 @@ enum Input {
 pub(super) fn run(
     options: &Options,
     bare: Bare,
-    _fence: SafetyTimers,
+    fence: SafetyTimers,
     log: &Log,
 ) -> Result<Ended, StartError> {
     let Bare {
@@ -73,6 +73,10 @@ pub(super) fn run(
         incarnation,
         persisted,
     } = bare;
+    // The safety timer's watcher stays for the daemon's life, disarmed; whether a watchdog
+    // device is beneath it decides which timings this node can serve.
+    let watchdog = fence.has_device();
+    let _fence = fence;
     let dir = options.state_dir.clone();
     let mut core = Unconfigured::new(&options.node, incarnation, persisted);
     let (inputs, received) = mpsc::channel::<Input>();
@@ -160,7 +164,12 @@ pub(super) fn run(
             .min(Duration::from_secs(1));
         match received.recv_timeout(wait) {
             Ok(Input::Request { request, answer }) => {
-                let reply = take_request(&mut core, now(), &key, options.heartbeat_port, *request);
+                let reply = take_request(
+                    &mut core,
+                    now(),
+                    (&key, options.heartbeat_port, watchdog),
+                    *request,
+                );
                 // The persisted state and the files are on disk before the answer leaves:
                 // the giver counts this node as holding what it answered.
                 let ended = match drain(&mut core, &dir, log, &mut requests, &mut awaiting) {
@@ -200,7 +209,8 @@ pub(super) fn run(
                                     n.heartbeat_addresses(),
                                     options.heartbeat_port,
                                 )
-                            });
+                            })
+                            .or_else(|| unserved_timing(&options.node, &cluster, watchdog));
                         if let Some(why) = own {
                             let _ =
                                 reply.send(Reply::Refused(format!("{why}; nothing was applied")));
@@ -340,8 +350,7 @@ fn drain(
 fn take_request(
     core: &mut Unconfigured,
     now: crate::core::Instant,
-    key: &[u8],
-    port: u16,
+    (key, port, watchdog): (&[u8], u16, bool),
     request: exchange::Request,
 ) -> Option<Envelope> {
     let exchange::Request {
@@ -370,6 +379,7 @@ fn take_request(
                     .iter()
                     .find(|n| n.name.eq_ignore_ascii_case(&me))
                     .and_then(|node| unusable_address(&me, node.heartbeat_addresses(), port))
+                    .or_else(|| unserved_timing(&me, &config.cluster, watchdog))
             };
             refusal.map(|why| (*serial, why))
         }
@@ -391,6 +401,22 @@ fn take_request(
         });
     }
     core.handle_request(now, &peer, envelope)
+}
+
+/// Why this node, whose safety timer has a watchdog device beneath it (`watchdog`), could
+/// not start with `cluster`'s timing, if so: the device counts whole seconds.
+fn unserved_timing(
+    me: &str,
+    cluster: &crate::config::cluster::ClusterConfig,
+    watchdog: bool,
+) -> Option<String> {
+    if !watchdog {
+        return None;
+    }
+    let timing = crate::timing::Timing::derive(cluster, "").ok()?;
+    super::watchdog::check_horizon(timing.pet_horizon())
+        .err()
+        .map(|why| format!("{me} runs with a watchdog device: {why}"))
 }
 
 /// Why this node could not send heartbeats from one of `addresses` (they are not its own,
@@ -524,5 +550,33 @@ fn answer_admin(
         let mut json = serde_json::to_string(&reply).unwrap_or_default();
         json.push('\n');
         writer.write_all(json.as_bytes())?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unserved_timing;
+
+    fn cluster(member_timeout_micros: u64) -> crate::config::cluster::ClusterConfig {
+        let text = format!(
+            "CLUSTER_NAME c\nMEMBER_TIMEOUT {member_timeout_micros}\nNODE_NAME n1\n \
+             NETWORK_INTERFACE lo\n  HEARTBEAT_IP 127.0.0.1\n NETWORK_INTERFACE lo1\n  \
+             HEARTBEAT_IP 127.0.1.1\n"
+        );
+        crate::config::cluster::parse(&text, "c.ascii")
+            .expect("a cluster file")
+            .config
+    }
+
+    #[test]
+    fn a_node_with_a_watchdog_device_refuses_a_timing_the_device_cannot_serve() {
+        let short = cluster(2_000_000);
+        let refusal = unserved_timing("n1", &short, true).expect("refused");
+        assert!(
+            refusal.starts_with("n1 runs with a watchdog device") && refusal.contains("3 s"),
+            "{refusal}"
+        );
+        assert_eq!(unserved_timing("n1", &short, false), None);
+        assert_eq!(unserved_timing("n1", &cluster(14_000_000), true), None);
     }
 }
