@@ -123,7 +123,7 @@ pub struct Options {
 
 /// SIGTERM or SIGINT came (set by the signal thread, read where an input may no longer be
 /// read: a daemon about to start again ends instead).
-pub(super) static TERMINATED: AtomicBool = AtomicBool::new(false);
+static TERMINATED: AtomicBool = AtomicBool::new(false);
 
 /// Whether SIGTERM or SIGINT came: a caller about to start the daemon again
 /// ([`Ended::StartAgain`]) ends instead.
@@ -1667,55 +1667,21 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
     };
 
     // The admin socket.
-    let socket_path = options.state_dir.join("cmcld.sock");
-    let _ = std::fs::remove_file(&socket_path);
-    let listener = UnixListener::bind(&socket_path)
-        .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
-    std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600))
-        .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
     let quorum_check = Arc::new(QuorumCheck {
         ca: options.state_dir.join("qs-ca.pem"),
         me: config.nodes[me.index()].name.clone(),
     });
     {
-        let inputs = inputs.clone();
-        let log = log.clone();
+        let inputs = Mutex::new(inputs.clone());
         let counters = counters.clone();
-        thread::Builder::new()
-            .name("cmcld-admin".into())
-            .spawn(move || {
-                let open = Arc::new(AtomicU64::new(0));
-                for stream in listener.incoming() {
-                    let Ok(stream) = stream else { continue };
-                    if open.load(Ordering::SeqCst) >= ADMIN_CONNECTIONS_MAX {
-                        let mut stream = stream;
-                        let _ = writeln!(
-                            stream,
-                            "{}",
-                            serde_json::json!({"error": "too many admin connections"})
-                        );
-                        continue;
-                    }
-                    open.fetch_add(1, Ordering::SeqCst);
-                    let inputs = inputs.clone();
-                    let log = log.clone();
-                    let count = open.clone();
-                    let counters = counters.clone();
-                    let quorum_check = quorum_check.clone();
-                    let spawned = thread::Builder::new()
-                        .name("cmcld-admin-conn".into())
-                        .spawn(move || {
-                            if let Err(e) = serve_admin(stream, &inputs, &counters, &quorum_check) {
-                                log.say(format_args!("admin connection: {e}"));
-                            }
-                            count.fetch_sub(1, Ordering::SeqCst);
-                        });
-                    if spawned.is_err() {
-                        open.fetch_sub(1, Ordering::SeqCst);
-                    }
-                }
-            })
-            .or_else(|e| fail(format!("admin thread: {e}")))?;
+        serve_admin_socket(
+            &options.state_dir,
+            &log,
+            Arc::new(move |stream| {
+                let inputs = inputs.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                serve_admin(stream, &inputs, &counters, &quorum_check)
+            }),
+        )?;
     }
     let fence = Arc::new(Mutex::new(fence));
     let supervisor = {
@@ -1837,7 +1803,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
     // waits for its watcher to end before executing itself.
     fence.lock().unwrap_or_else(|p| p.into_inner()).close_all();
     drop(fence);
-    let _ = std::fs::remove_file(&socket_path);
+    let _ = std::fs::remove_file(options.state_dir.join("cmcld.sock"));
     result
 }
 
@@ -2017,6 +1983,59 @@ fn serve_admin(
         };
         write_reply(&mut writer, &reply)?;
     }
+}
+
+/// How an admin connection is served (its requests read and answered until it ends).
+pub(super) type ServeAdmin = dyn Fn(UnixStream) -> io::Result<()> + Send + Sync;
+
+/// Binds the admin socket `cmcld.sock` in `state_dir` (owner only; a stale one replaced)
+/// and serves each connection with `serve` on a thread of its own, at most
+/// [`ADMIN_CONNECTIONS_MAX`] at once (one more is told so and closed).
+pub(super) fn serve_admin_socket(
+    state_dir: &Path,
+    log: &Log,
+    serve: Arc<ServeAdmin>,
+) -> Result<(), StartError> {
+    let socket_path = state_dir.join("cmcld.sock");
+    let _ = std::fs::remove_file(&socket_path);
+    let listener = UnixListener::bind(&socket_path)
+        .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
+    std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600))
+        .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
+    let log = log.clone();
+    thread::Builder::new()
+        .name("cmcld-admin".into())
+        .spawn(move || {
+            let open = Arc::new(AtomicU64::new(0));
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                if open.fetch_add(1, Ordering::SeqCst) >= ADMIN_CONNECTIONS_MAX {
+                    open.fetch_sub(1, Ordering::SeqCst);
+                    let _ = writeln!(
+                        stream,
+                        "{}",
+                        serde_json::json!({"error": "too many admin connections"})
+                    );
+                    continue;
+                }
+                let serve = serve.clone();
+                let log = log.clone();
+                let count = open.clone();
+                let spawned = thread::Builder::new()
+                    .name("cmcld-admin-conn".into())
+                    .spawn(move || {
+                        if let Err(e) = serve(stream) {
+                            log.say(format_args!("admin connection: {e}"));
+                        }
+                        count.fetch_sub(1, Ordering::SeqCst);
+                    });
+                if spawned.is_err() {
+                    open.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+        })
+        .or_else(|e| fail(format!("admin thread: {e}")))?;
+    Ok(())
 }
 
 /// `text` with every `node N` (a node number, as the core writes one) replaced by that node's

@@ -9,16 +9,12 @@
 
 use std::io::{BufRead, BufReader, Read as _, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
 use std::time::Duration;
 
 use nix::fcntl::Flock;
 
-use super::daemon::{fail, Ended, Log, Options, Reply, Request, StartError, TERMINATED};
+use super::daemon::{fail, Ended, Log, Options, Reply, Request, StartError};
 use super::exchange;
 use super::state_file;
 use super::watchdog::SafetyTimers;
@@ -36,9 +32,6 @@ pub(super) struct Bare {
     pub(super) incarnation: Incarnation,
     pub(super) persisted: Persisted,
 }
-
-/// Admin connections served at once.
-const ADMIN_CONNECTIONS_MAX: usize = 16;
 
 enum Input {
     Request {
@@ -83,15 +76,11 @@ pub(super) fn run(
     super::daemon::take_termination(inputs.clone(), || Input::Terminate)?;
 
     // The configuration exchange.
-    let addresses: Vec<SocketAddr> = if options.config_listen.is_empty() {
-        Vec::new()
-    } else {
-        options
-            .config_listen
-            .iter()
-            .map(|ip| SocketAddr::new(*ip, options.heartbeat_port))
-            .collect()
-    };
+    let addresses: Vec<SocketAddr> = options
+        .config_listen
+        .iter()
+        .map(|ip| SocketAddr::new(*ip, options.heartbeat_port))
+        .collect();
     let answer: Arc<exchange::Answer> = {
         let inputs = Mutex::new(inputs.clone());
         Arc::new(move |request: exchange::Request| {
@@ -185,49 +174,10 @@ pub(super) fn run(
                 }
             }
             Ok(Input::Apply { request, reply }) => {
-                let Request::Apply {
-                    cluster, packages, ..
-                } = *request
-                else {
-                    let _ = reply.send(Reply::Error("not a cmapplyconf".into()));
-                    continue;
-                };
-                match super::daemon::checked_new_cluster(cluster, packages.as_deref()) {
+                match create(&mut core, now(), (options, watchdog, log), *request) {
+                    Ok(serial) => awaiting.push((serial, reply)),
                     Err(answer) => {
                         let _ = reply.send(answer);
-                    }
-                    Ok((cluster, packages)) => {
-                        let name = cluster.name.clone();
-                        // This node's heartbeat addresses, as each other node checks its own.
-                        let own = cluster
-                            .nodes
-                            .iter()
-                            .find(|n| n.name.eq_ignore_ascii_case(&options.node))
-                            .and_then(|n| {
-                                unusable_address(
-                                    &options.node,
-                                    n.heartbeat_addresses(),
-                                    options.heartbeat_port,
-                                )
-                            })
-                            .or_else(|| unserved_timing(&options.node, &cluster, watchdog));
-                        if let Some(why) = own {
-                            let _ =
-                                reply.send(Reply::Refused(format!("{why}; nothing was applied")));
-                            continue;
-                        }
-                        match core.handle_create(now(), cluster, packages) {
-                            Ok(serial) => {
-                                log.say(format_args!(
-                                    "cmapplyconf (command {serial}): creating cluster {name}, \
-                                     offered to every node"
-                                ));
-                                awaiting.push((serial, reply));
-                            }
-                            Err(refusal) => {
-                                let _ = reply.send(Reply::Refused(refusal));
-                            }
-                        }
                     }
                 }
             }
@@ -326,7 +276,7 @@ fn drain(
                     .committed()
                     .map(|c| c.cluster.name.clone())
                     .unwrap_or_default();
-                if TERMINATED.load(Ordering::SeqCst) {
+                if super::daemon::terminated() {
                     log.say(format_args!(
                         "added to cluster {cluster} (cmapplyconf); the next start takes its \
                          configuration"
@@ -343,6 +293,43 @@ fn drain(
         }
     }
     Ok(None)
+}
+
+/// cmapplyconf given here: the files checked as cmapplyconf checks them, then this node's
+/// own part (its heartbeat addresses, its watchdog device), then the cluster's creation
+/// ([`Unconfigured::handle_create`]), whose serial is returned; else the answer.
+fn create(
+    core: &mut Unconfigured,
+    now: crate::core::Instant,
+    (options, watchdog, log): (&Options, bool, &Log),
+    request: Request,
+) -> Result<u64, Reply> {
+    let Request::Apply {
+        cluster, packages, ..
+    } = request
+    else {
+        return Err(Reply::Error("not a cmapplyconf".into()));
+    };
+    let (cluster, packages) = super::daemon::checked_new_cluster(cluster, packages.as_deref())?;
+    let me = &options.node;
+    // This node's heartbeat addresses, as each other node checks its own.
+    let own = cluster
+        .nodes
+        .iter()
+        .find(|n| n.name.eq_ignore_ascii_case(me))
+        .and_then(|n| unusable_address(me, n.heartbeat_addresses(), options.heartbeat_port))
+        .or_else(|| unserved_timing(me, &cluster, watchdog));
+    if let Some(why) = own {
+        return Err(Reply::Refused(format!("{why}; nothing was applied")));
+    }
+    let name = cluster.name.clone();
+    let serial = core
+        .handle_create(now, cluster, packages)
+        .map_err(Reply::Refused)?;
+    log.say(format_args!(
+        "cmapplyconf (command {serial}): creating cluster {name}, offered to every node"
+    ));
+    Ok(serial)
 }
 
 /// Checks what the runtime knows of and the core does not (the key, this node's addresses),
@@ -443,65 +430,28 @@ fn serve_admin(
     log: &Log,
     inputs: &mpsc::Sender<Input>,
 ) -> Result<(), StartError> {
-    let socket_path = options.state_dir.join("cmcld.sock");
-    let _ = std::fs::remove_file(&socket_path);
-    let listener = UnixListener::bind(&socket_path)
-        .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
-    std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600))
-        .or_else(|e| fail(format!("{}: {e}", socket_path.display())))?;
     let text = format!(
         "node {} {}: its cmcld waits for a cmapplyconf that adds it (given with the cluster \
          halted on one of its nodes), or that creates a cluster with it (given here)",
         options.node,
         super::daemon::NOT_CONFIGURED
     );
-    let log = log.clone();
     let inputs = Mutex::new(inputs.clone());
-    let state_dir = options.state_dir.clone();
-    let node = options.node.clone();
-    thread::Builder::new()
-        .name("cmcld-admin".into())
-        .spawn(move || {
-            let open = Arc::new(AtomicUsize::new(0));
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                if open.fetch_add(1, Ordering::SeqCst) >= ADMIN_CONNECTIONS_MAX {
-                    open.fetch_sub(1, Ordering::SeqCst);
-                    let _ = writeln!(
-                        stream,
-                        "{}",
-                        serde_json::json!({"error": "too many admin connections"})
-                    );
-                    continue;
-                }
-                let text = text.clone();
-                let state_dir = state_dir.clone();
-                let node = node.clone();
-                let inputs = inputs
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .clone();
-                let count = open.clone();
-                let log = log.clone();
-                let spawned = thread::Builder::new()
-                    .name("cmcld-admin-conn".into())
-                    .spawn(move || {
-                        let quorum = super::daemon::QuorumCheck {
-                            ca: state_dir.join("qs-ca.pem"),
-                            me: node.clone(),
-                        };
-                        if let Err(e) = answer_admin(stream, &text, &inputs, &quorum) {
-                            log.say(format_args!("admin connection: {e}"));
-                        }
-                        count.fetch_sub(1, Ordering::SeqCst);
-                    });
-                if spawned.is_err() {
-                    open.fetch_sub(1, Ordering::SeqCst);
-                }
-            }
-        })
-        .or_else(|e| fail(format!("admin thread: {e}")))?;
-    Ok(())
+    let quorum = super::daemon::QuorumCheck {
+        ca: options.state_dir.join("qs-ca.pem"),
+        me: options.node.clone(),
+    };
+    super::daemon::serve_admin_socket(
+        &options.state_dir,
+        log,
+        Arc::new(move |stream| {
+            let inputs = inputs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            answer_admin(stream, &text, &inputs, &quorum)
+        }),
+    )
 }
 
 fn answer_admin(
