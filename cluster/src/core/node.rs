@@ -1952,8 +1952,8 @@ impl Node {
     /// The refusals of a change made while the cluster is halted, on any node it reaches:
     /// the nodes may be added (their cmcld runs unconfigured and takes the generation over
     /// the configuration exchange), deleted or reordered, and `giver`, the node the
-    /// cmapplyconf was given on, stays; the files resolve and give a safe timing; no package is detached here (its
-    /// node re-attaches it when it starts).
+    /// cmapplyconf was given on, stays; the files resolve and give a safe timing; no package
+    /// is detached here (its node re-attaches it when it starts).
     fn check_halted_change(
         &self,
         cluster: &ClusterConfig,
