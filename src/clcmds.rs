@@ -601,8 +601,9 @@ impl InEffect {
 
 /// How cmapplyconf's files were taken.
 enum Applied {
-    /// The new generation, in effect on this node.
-    Generation(u64),
+    /// The new generation, in effect on this node, with what the agent said of it (the
+    /// nodes added to the running cluster that did not take it).
+    Generation(u64, Option<String>),
     /// They are the configuration in effect: nothing was distributed.
     Unchanged,
 }
@@ -709,12 +710,17 @@ fn apply(
         return Ok(Applied::Unchanged);
     }
     // With the cluster halted the change is in effect everywhere once the method returns
-    // (and this node's daemon may end right after, on a shutdown it held back for it).
+    // (and this node's daemon may end right after, on a shutdown it held back for it); nodes
+    // added to the running cluster, it is in effect in the cluster.
+    let message = match out_value(&returned, "Message") {
+        Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+        _ => None,
+    };
     match out_value(&returned, "Generation") {
-        Some(Value::Uint64(generation)) => return Ok(Applied::Generation(*generation)),
+        Some(Value::Uint64(generation)) => return Ok(Applied::Generation(*generation, message)),
         Some(Value::String(text)) => {
             if let Ok(generation) = text.trim().parse() {
-                return Ok(Applied::Generation(generation));
+                return Ok(Applied::Generation(generation, message));
             }
         }
         _ => {}
@@ -766,7 +772,7 @@ fn apply(
         return Err(lost);
     }
     match waited {
-        Ok(Some(s)) => Ok(Applied::Generation(s.generation)),
+        Ok(Some(s)) => Ok(Applied::Generation(s.generation, None)),
         Ok(None) => Err(
             "the coordinator took the configuration, but this node's agent stopped answering \
              before it was in effect here: see cmviewcl on another node"
@@ -810,18 +816,30 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
         findings,
     } = in_effect.merged(cluster.as_ref(), &given);
     let mut out = told_findings(&findings, cli.verbose)?;
-    let nodes_before: Vec<String> = view(&client)
-        .map(|s| s.nodes.iter().map(|n| n.name.clone()).collect())
+    let (nodes_before, running): (Vec<String>, bool) = view(&client)
+        .map(|s| {
+            (
+                s.nodes.iter().map(|n| n.name.clone()).collect(),
+                s.status == ClusterStatus::Up,
+            )
+        })
         .unwrap_or_default();
     let generation = match apply(&client, (base, base_number), cluster.as_ref(), &packages)? {
-        Applied::Generation(generation) => generation,
+        Applied::Generation(generation, message) => {
+            if let Some(message) = message {
+                out.push_str(&format!("cmapplyconf: {message}\n"));
+            }
+            generation
+        }
         Applied::Unchanged => {
             out.push_str(&unchanged(base));
             return Ok(out);
         }
     };
+    // With the cluster halted, a change of the nodes starts each daemon again; nodes added
+    // to the running cluster start again on their own nodes only (cmrunnode there).
     if let Some(nodes) = cluster.as_ref().and_then(|c| node_names(&c.text)) {
-        if !nodes_before.is_empty() && nodes != nodes_before {
+        if !running && !nodes_before.is_empty() && nodes != nodes_before {
             out.push_str(&wait_for_new_life(&client, generation, &nodes));
         }
     }
@@ -1178,7 +1196,7 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
         }
     }
     let generation = match apply(&client, (base, base_number), None, &packages)? {
-        Applied::Generation(generation) => generation,
+        Applied::Generation(generation, _) => generation,
         // Not reached: a package was left out.
         Applied::Unchanged => return Ok(unchanged(base)),
     };

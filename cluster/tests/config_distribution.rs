@@ -698,8 +698,8 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
     assert_eq!(generations(&sim), [Some(after); 3]);
 
     // A node added is offered the generation over the configuration exchange; with no
-    // unconfigured cmcld there to take it (the simulator runs none), nothing is applied, and
-    // the answer names the node and what it needs.
+    // cmcld there to take it (n9 is no host of the simulator), nothing is applied, and the
+    // answer names the node and what it needs.
     let mut added = format!("{changed}NODE_NAME n9\n");
     for network in 0..options.networks {
         added.push_str(&format!(
@@ -709,7 +709,7 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
     let answered = apply_halted(&mut sim, 0, &added, std::slice::from_ref(&pkg_m));
     let answered = answered.expect("refused");
     assert!(
-        answered.contains("n9 did not answer at 10.0.0.9")
+        answered.contains("n9 did not answer (10.0.0.9, 10.1.0.9: cannot connect)")
             && answered.contains("unconfigured")
             && answered.ends_with("nothing was applied"),
         "{answered}"

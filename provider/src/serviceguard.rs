@@ -1021,7 +1021,10 @@ impl ServiceguardProvider {
                 let reply = blocking(|| self.source.command(&request));
                 self.invalidate();
                 return match reply {
-                    Ok(Reply::InEffect { generation }) => Ok(in_effect_as(generation)),
+                    Ok(Reply::InEffect {
+                        generation,
+                        warning,
+                    }) => Ok(in_effect_as(generation, warning)),
                     other => self.outcome(&request, other),
                 };
             }
@@ -1089,7 +1092,10 @@ impl ServiceguardProvider {
                     }),
                     // The cluster halted: in effect everywhere already, as this generation
                     // (the daemon may end right after, on a shutdown it held back for this).
-                    Ok(Reply::InEffect { generation }) => Ok(in_effect_as(generation)),
+                    Ok(Reply::InEffect {
+                        generation,
+                        warning,
+                    }) => Ok(in_effect_as(generation, warning)),
                     other => self.outcome(&request, other),
                 };
             }
@@ -1103,14 +1109,15 @@ impl ServiceguardProvider {
     }
 }
 
-/// A method's outcome when a change of the halted cluster is in effect on every node as
-/// `generation`: 0, with it in Generation.
-fn in_effect_as(generation: u64) -> MethodOutput {
+/// A method's outcome when a change is in effect as `generation` (a change of the halted
+/// cluster, on every node; nodes added to the running cluster, in the cluster): 0, with it in
+/// Generation, and in Message what the caller should know.
+fn in_effect_as(generation: u64, warning: Option<String>) -> MethodOutput {
     MethodOutput {
         return_value: Some(Value::Uint32(0)),
         out_params: vec![
             (Name::new("Generation"), Some(Value::Uint64(generation))),
-            (Name::new("Message"), None),
+            (Name::new("Message"), warning.map(string)),
         ],
     }
 }

@@ -1354,3 +1354,142 @@ fn cmdeleteconf_clears_the_lock_blocks_so_a_cluster_made_again_under_another_nam
     });
     assert!(alone(&cluster), "{}", cluster.logs());
 }
+
+#[test]
+fn cmapplyconf_adds_a_node_to_the_running_cluster_and_cmrunnode_starts_it() {
+    let mut cluster = TestCluster::configure(4, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    let four_text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
+    // The cluster is n1 to n3 and runs pkgA; n4 has the authority's certificate and a key
+    // (not the cluster's, at first), no cluster file.
+    let three_text = with_nodes(&four_text, &["n1", "n2", "n3"]);
+    for k in 1..=3 {
+        std::fs::write(cluster.dir(k).join("cluster.ascii"), &three_text).unwrap();
+    }
+    std::fs::remove_file(cluster.dir(4).join("cluster.ascii")).unwrap();
+    let key = cluster.dir(4).join("cluster.key");
+    let right_key = std::fs::read(&key).unwrap();
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let three = "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\n\
+                 node_name n3\nauto_run yes\nservice_name pkgA_svc\n\
+                 service_cmd \"exec sleep 100000\"\n";
+    for k in 1..=3 {
+        let dir = cluster.dir(k).join("packages");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("pkgA.conf"), three).unwrap();
+    }
+    cluster.stay_after_halt();
+    cluster.start_all();
+    cluster.wait_for(
+        BOUND,
+        "a cluster of three running pkgA, n4 unconfigured",
+        |c| {
+            (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+                && c.owners(1, "pkgA").is_some_and(|o| o.len() == 1)
+                && c.log(4).contains("not configured in a cluster: waiting")
+        },
+    );
+    let owner = cluster.owners(1, "pkgA").unwrap();
+    let before = generation(&cluster);
+    let pids: Vec<u32> = (1..=3).map(|k| cluster.pid(k)).collect();
+    let work = tempfile::tempdir().unwrap();
+    // n4 listed first: a running cluster numbers the nodes it adds after its own.
+    let cluster_file = work.path().join("cluster.ascii");
+    std::fs::write(
+        &cluster_file,
+        with_nodes(&four_text, &["n4", "n1", "n2", "n3"]),
+    )
+    .unwrap();
+    let cluster_file = cluster_file.display().to_string();
+    let package_file = work.path().join("pkgA.conf");
+    std::fs::write(
+        &package_file,
+        three.replace("node_name n3\n", "node_name n3\nnode_name n4\n"),
+    )
+    .unwrap();
+    let package_file = package_file.display().to_string();
+    let args = ["-C", cluster_file.as_str(), "-P", package_file.as_str()];
+    // Given on a node that does not coordinate: the change goes to the coordinator.
+    let k = not_coordinating(&cluster);
+
+    // n4's key is not the cluster's: refused in words, nothing applied anywhere.
+    let refused = command(&cluster, k, "cmapplyconf", &args);
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("n4's cluster.key is not the cluster's"),
+        "{}",
+        describe(&refused)
+    );
+    assert_eq!(generation(&cluster), before);
+    assert!(!cluster.dir(4).join("cluster.ascii").exists());
+
+    // With the cluster's key, n4 is added while the cluster runs: pkgA stays where it runs,
+    // the members' daemons go on, n4's starts again as a node of the cluster, halted.
+    std::fs::write(&key, &right_key).unwrap();
+    cluster.signal(4, "TERM");
+    cluster.wait_for(BOUND, "n4's daemon ends", |c| c.exited(4).is_some());
+    cluster.start(4);
+    cluster.wait_for(BOUND, "n4 unconfigured again", |c| {
+        c.log(4)
+            .matches("not configured in a cluster: waiting")
+            .count()
+            == 2
+    });
+    let out = succeeds(&cluster, k, "cmapplyconf", &args);
+    assert!(
+        out.contains(&format!(
+            "Completed the cluster update (configuration generation {})",
+            before + 1
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("did not"), "{out}");
+    assert_eq!(generation(&cluster), before + 1);
+    assert_eq!(cluster.owners(1, "pkgA").as_ref(), Some(&owner));
+    for k in 1..=3 {
+        assert_eq!(cluster.pid(k), pids[k - 1]);
+        assert!(cluster.exited(k).is_none(), "{}", cluster.log(k));
+        assert_eq!(cluster.members(k).map(|(m, _)| m.len()), Some(3));
+        assert!(
+            cluster.log(k).contains("nodes added to the cluster: n4"),
+            "{}",
+            cluster.log(k)
+        );
+    }
+    cluster.wait_for(BOUND, "n4 halted in the cluster", |c| {
+        c.status(4).is_ok_and(|s| {
+            s.cluster.generation == before + 1
+                && s.cluster
+                    .nodes
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .eq(["n1", "n2", "n3", "n4"])
+        })
+    });
+    // n4's files, with the nodes in the cluster's order.
+    let written = std::fs::read_to_string(cluster.dir(4).join("cluster.ascii")).unwrap();
+    let names: Vec<&str> = written
+        .lines()
+        .filter_map(|l| l.strip_prefix("NODE_NAME "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(names, ["n1", "n2", "n3", "n4"], "{written}");
+    assert!(cluster.dir(4).join("packages/pkgA.conf").exists());
+    // The same files again: nothing to do.
+    let again = succeeds(&cluster, 1, "cmapplyconf", &args);
+    assert!(
+        again.contains("No changes to the cluster configuration"),
+        "{again}"
+    );
+
+    // cmrunnode on n4 joins it; pkgA may then run there.
+    succeeds(&cluster, 4, "cmrunnode", &[]);
+    cluster.wait_for(BOUND, "a cluster of four", |c| {
+        (1..=4).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 4))
+    });
+    succeeds(&cluster, 1, "cmhaltpkg", &["pkgA"]);
+    succeeds(&cluster, 1, "cmrunpkg", &["-n", "n4", "pkgA"]);
+    cluster.wait_for(BOUND, "pkgA on n4", |c| {
+        c.owners(1, "pkgA").is_some_and(|o| o == ["n4"])
+    });
+}

@@ -154,7 +154,9 @@ pub struct Generation {
 
 /// The cluster parameters a running cluster cannot change (cmapplyconf needs the cluster
 /// halted for them): the name, the nodes and their heartbeat networks, the address family
-/// and the cluster lock. MEMBER_TIMEOUT changes online: every node announces the lease and
+/// and the cluster lock. Nodes may be added while it runs ([`added_nodes`]: listed after
+/// the nodes kept, as [`keep_node_order`] puts them), unless it has a lock LUN (its blocks
+/// are counted at start). MEMBER_TIMEOUT changes online: every node announces the lease and
 /// grace it takes with each heartbeat (core::Term), so the survivors' fence wait follows the
 /// timing the lost node had, whichever is in effect on them. Returns the parameters that
 /// differ.
@@ -175,11 +177,16 @@ pub fn needs_halted_cluster(
             .map(|n| n.name.to_ascii_lowercase())
             .collect()
     };
-    if names(old) != names(new) {
+    // The nodes kept come first, in their order: the added ones only extend the numbering.
+    let (old_names, new_names) = (names(old), names(new));
+    let kept = old.nodes.len().min(new.nodes.len());
+    if !new_names.starts_with(&old_names) {
         differ.push("NODE_NAME");
+    } else if new_names.len() > old_names.len() && old.lock == cluster::ClusterLock::LockLun {
+        differ.push("NODE_NAME (nodes added to a cluster with a CLUSTER_LOCK_LUN)");
     }
     let heartbeats = |c: &cluster::ClusterConfig| -> Vec<Vec<std::net::IpAddr>> {
-        c.nodes
+        c.nodes[..kept]
             .iter()
             .map(|n| n.heartbeat_addresses().collect())
             .collect()
@@ -188,7 +195,7 @@ pub fn needs_halted_cluster(
         differ.push("HEARTBEAT_IP");
     }
     let lock_luns = |c: &cluster::ClusterConfig| -> Vec<Option<std::path::PathBuf>> {
-        c.nodes.iter().map(|n| n.lock_lun.clone()).collect()
+        c.nodes[..kept].iter().map(|n| n.lock_lun.clone()).collect()
     };
     let same_lock = match (&old.lock, &new.lock) {
         (
@@ -218,4 +225,43 @@ pub fn needs_halted_cluster(
         });
     }
     differ
+}
+
+/// The nodes `new` adds to `old` (NODE_NAMEs as `new` spells them, in its order).
+pub fn added_nodes(old: &cluster::ClusterConfig, new: &cluster::ClusterConfig) -> Vec<String> {
+    new.nodes
+        .iter()
+        .filter(|n| {
+            !old.nodes
+                .iter()
+                .any(|o| o.name.eq_ignore_ascii_case(&n.name))
+        })
+        .map(|n| n.name.clone())
+        .collect()
+}
+
+/// `new` with its nodes in the order a running cluster numbers them: those of `old` first,
+/// in `old`'s order, then the ones it adds, in `new`'s. A node's number is its place in
+/// NODE_NAME order, which the members' heartbeats, lock grants and package tables are keyed
+/// by, so a running cluster keeps it; the order the operator lists the nodes in means
+/// nothing else. `new` is returned as it is when it drops a node of `old` (only a halted
+/// cluster renumbers).
+pub fn keep_node_order(
+    old: &cluster::ClusterConfig,
+    mut new: cluster::ClusterConfig,
+) -> cluster::ClusterConfig {
+    let at = |name: &str, nodes: &[cluster::NodeConfig]| {
+        nodes.iter().position(|n| n.name.eq_ignore_ascii_case(name))
+    };
+    if old.nodes.iter().any(|o| at(&o.name, &new.nodes).is_none()) {
+        return new;
+    }
+    let mut rest = std::mem::take(&mut new.nodes);
+    for o in &old.nodes {
+        if let Some(i) = at(&o.name, &rest) {
+            new.nodes.push(rest.remove(i));
+        }
+    }
+    new.nodes.extend(rest);
+    new
 }

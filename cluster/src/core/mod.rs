@@ -47,6 +47,6 @@ pub use action::{
 };
 pub use message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, Term, View};
 pub(crate) use node::same_packages;
-pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker};
+pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker, ENROL_ANSWER_WAIT};
 pub use types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 pub use unconfigured::Unconfigured;

@@ -33,6 +33,9 @@ use crate::status::{
 };
 use crate::timing::Timing;
 
+mod enrolment;
+pub use enrolment::ENROL_ANSWER_WAIT;
+
 /// The tie-breaker for a group of exactly half the previous membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tiebreaker {
@@ -624,6 +627,11 @@ pub struct Node {
     /// The highest generation as shown of a halted cmapplyconf whose offer this node took
     /// ([`Persisted::sequence_floor`]): changes made here are shown above it.
     sequence_floor: u64,
+    /// A cmapplyconf given here that adds nodes to the running cluster
+    /// ([`enrolment`]).
+    enrolment: Option<enrolment::Enrolment>,
+    /// The last online additions given again that changed nothing, by serial.
+    enrolments_unchanged: Vec<u64>,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
     pending_config: Option<(ClusterConfig, Vec<PackageConfig>)>,
     /// Where the pending cmapplyconf was given: the node that forwarded it and the serial
@@ -762,6 +770,8 @@ impl Node {
             reconfigure: None,
             committed_offer: None,
             sequence_floor: persisted.sequence_floor,
+            enrolment: None,
+            enrolments_unchanged: Vec::new(),
             pending_config: None,
             pending_origin: None,
             applies_forwarded: VecDeque::new(),
@@ -1718,15 +1728,27 @@ impl Node {
             return Err(Refusal::ClusterNotRunning);
         }
         self.check_base(base)?;
+        // The nodes kept keep their numbers; added ones follow.
+        let cluster = crate::config::keep_node_order(&self.settings.config, cluster);
         if self.in_effect(&cluster, &packages) {
             // On the coordinator, another change on its way is told rather than "no
             // changes" (a node that forwards does not know of it).
             if self.pending_config.is_some() && self.view.coordinator() == Some(self.settings.me) {
                 return Err(Refusal::ConfigurationChanging);
             }
+            // Nodes an earlier one given here added that did not take it take it now.
+            if let Some(taken) = self.enrol_again(now) {
+                return Ok(taken);
+            }
             return Ok(Taken::Unchanged);
         }
+        if self.enrolment.is_some() {
+            return Err(Refusal::ConfigurationChanging);
+        }
         self.check_apply(&cluster, &packages)?;
+        if cluster.nodes.len() > self.settings.config.nodes.len() {
+            return self.start_enrolment(now, base, cluster, packages);
+        }
         let taken = match self.view.coordinator() {
             Some(coordinator) if coordinator != self.settings.me => {
                 self.command_serial += 1;
@@ -2233,6 +2255,9 @@ impl Node {
     /// NODE_NAME the answering node's certificate carries.
     pub fn handle_exchange_answer(&mut self, now: Instant, name: &str, envelope: Envelope) {
         let name = name.to_ascii_lowercase();
+        if self.enrolment_answered(now, &name, &envelope) {
+            return;
+        }
         if envelope.to_incarnation != self.incarnation {
             return;
         }
@@ -2274,7 +2299,10 @@ impl Node {
 
     /// A request over the configuration exchange to node `name` failed (`why`): said in the
     /// answer should the node not answer at all.
-    pub fn handle_exchange_failure(&mut self, name: &str, why: &str) {
+    pub fn handle_exchange_failure(&mut self, now: Instant, name: &str, why: &str) {
+        if self.enrolment_unreachable(now, &name.to_ascii_lowercase(), why) {
+            return;
+        }
         if let Some(apply) = &mut self.halted_apply {
             apply
                 .unreachable
@@ -2610,6 +2638,7 @@ impl Node {
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err(Refusal::ClusterNotRunning);
         }
+        let cluster = &crate::config::keep_node_order(&self.settings.config, cluster.clone());
         if self.in_effect(cluster, packages) {
             return Ok(());
         }
@@ -2790,6 +2819,33 @@ impl Node {
         *self.settings.config == *cluster && same_packages(&self.settings.packages, packages)
     }
 
+    /// A generation that adds nodes (after those in effect, online) took effect: the tables
+    /// kept by node number grow to `nodes`. The added nodes are not members, and the views
+    /// held name them with no life (the installed one too, so that the next candidate, with
+    /// every configured node, compares equal to it).
+    fn grow(&mut self, nodes: usize) {
+        let networks = self.settings.networks;
+        let peer = Peer {
+            last_heard_network: vec![None; networks],
+            network_down: vec![false; networks],
+            ..Peer::default()
+        };
+        self.peers.resize(nodes, peer);
+        self.commands_seen.resize(nodes, (Epoch::NONE, 0));
+        self.node_states.resize(nodes, NodeState::Unknown);
+        self.status_answered.resize(nodes, None);
+        self.config_asked.resize(nodes, None);
+        if self.view.incarnations.len() < nodes {
+            self.view.incarnations.resize(nodes, Incarnation(0));
+        }
+        if let Some((view, _)) = &mut self.candidate {
+            if view.incarnations.len() < nodes {
+                view.incarnations.resize(nodes, Incarnation(0));
+            }
+        }
+        self.settings.nodes = nodes;
+    }
+
     /// A generation takes effect here: the catalog, the package manager and the timing
     /// follow it. A new MEMBER_TIMEOUT is announced from the next send time on; what was
     /// announced and echoed before keeps its own term (see [`Term`]).
@@ -2814,6 +2870,9 @@ impl Node {
             }
         }
         let catalog = Arc::new(catalog);
+        if config.cluster.nodes.len() > self.settings.nodes {
+            self.grow(config.cluster.nodes.len());
+        }
         if let Ok(timing) = Timing::derive(&config.cluster, "") {
             let before = std::mem::replace(&mut self.settings.timing, timing);
             if before.fence_bound_max() > timing.fence_bound_max() {
@@ -2866,6 +2925,9 @@ impl Node {
     /// forwarded it answers its command again, with `refusal` (a late answer it counts in
     /// its status); one given here is counted here.
     fn tell_given_up(&mut self, refusal: &Refusal) {
+        if self.pending_origin.is_none() && self.enrolment_given_up(refusal) {
+            return;
+        }
         match self.pending_origin.take() {
             Some((node, serial)) if node != self.settings.me => {
                 self.answer(node, serial, Some(refusal));
@@ -3302,7 +3364,11 @@ impl Node {
                 .as_ref()
                 .filter(|r| !r.told)
                 .and_then(|r| r.at);
-            return apply.into_iter().chain(reconfigure).min();
+            return apply
+                .into_iter()
+                .chain(reconfigure)
+                .chain(self.enrolment_timeout())
+                .min();
         }
         let timing = &self.settings.timing;
         let mut next = self.next_heartbeat;
@@ -3360,12 +3426,14 @@ impl Node {
         if self.phase == Phase::Starting {
             consider(Some(self.started_at + timing.auto_start_timeout));
         }
-        Some(next)
+        // Not `consider`: an addition's step may end at a deadline handled already.
+        Some(self.enrolment_timeout().map_or(next, |at| next.min(at)))
     }
 
     /// Time passed: send heartbeats, detect silence, re-form, pet or stop petting.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.drive_halted_apply(now);
+        self.drive_enrolment(now);
         self.drive_reconfigure(now);
         self.step(now);
     }
@@ -3601,7 +3669,11 @@ impl Node {
             } => {
                 // Sent on every control connection: the first copy counts.
                 let forwarded = self.applies_forwarded.iter().position(|&s| s == serial);
-                if let Some(at) = self.awaited_answers.iter().position(|&s| s == serial) {
+                let ours = self.enrolment_forward_answered(serial, refusal.as_ref());
+                if ours {
+                    // An online addition's change, forwarded to the coordinator: answered
+                    // there (see enrolment).
+                } else if let Some(at) = self.awaited_answers.iter().position(|&s| s == serial) {
                     self.awaited_answers.remove(at);
                     // A cmapplyconf refused at once is not pending anywhere.
                     if let (Some(index), Some(_)) = (forwarded, &refusal) {

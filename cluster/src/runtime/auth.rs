@@ -63,7 +63,7 @@ pub enum Rejected {
 }
 
 /// Seals this node's datagrams.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Sealer {
     key: hmac::Key,
     cluster_id: u64,
@@ -177,6 +177,18 @@ impl Opener {
             seen: BTreeMap::new(),
             rejected: BTreeMap::new(),
         }
+    }
+
+    /// Adds nodes after those known, numbered on from them (a generation that adds nodes
+    /// to the running cluster took effect).
+    pub fn add_nodes<S: AsRef<str>>(&mut self, names: &[S]) {
+        self.names
+            .extend(names.iter().map(|n| name_digest(n.as_ref())));
+    }
+
+    /// How many nodes are known.
+    pub fn nodes(&self) -> usize {
+        self.names.len()
     }
 
     /// Checks `datagram`; the payload if it is genuine and new.

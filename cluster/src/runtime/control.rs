@@ -240,6 +240,28 @@ pub struct ControlChannel {
     /// By peer, then network: the sender's queue (none for this node itself).
     senders: Vec<Vec<Option<Queue>>>,
     counters: Arc<Counters>,
+    table: Arc<Table>,
+    tell: Arc<Tell>,
+}
+
+/// What the listeners and senders share: the TLS configurations, and the peers, which
+/// grow when nodes are added to the running cluster.
+struct Table {
+    tls: ControlTls,
+    me: NodeId,
+    peers: std::sync::RwLock<Peers>,
+}
+
+/// Every node's certificate name and addresses, by node index.
+struct Peers {
+    names: Vec<String>,
+    addresses: Vec<Vec<SocketAddr>>,
+}
+
+impl Table {
+    fn peers(&self) -> std::sync::RwLockReadGuard<'_, Peers> {
+        self.peers.read().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl ControlChannel {
@@ -250,12 +272,21 @@ impl ControlChannel {
         tell: &Arc<Tell>,
     ) -> io::Result<ControlChannel> {
         let counters = Arc::new(Counters::default());
-        let settings = Arc::new(settings);
-        let mine = settings
-            .addresses
-            .get(settings.me.index())
-            .cloned()
-            .unwrap_or_default();
+        let ControlSettings {
+            tls,
+            me,
+            names,
+            addresses,
+        } = settings;
+        let mine = addresses.get(me.index()).cloned().unwrap_or_default();
+        let table = Arc::new(Table {
+            tls,
+            me,
+            peers: std::sync::RwLock::new(Peers {
+                names: Vec::new(),
+                addresses: Vec::new(),
+            }),
+        });
         for (network, address) in mine.iter().enumerate() {
             let listener = TcpListener::bind(address).map_err(|e| {
                 io::Error::new(
@@ -263,18 +294,53 @@ impl ControlChannel {
                     format!("control channel: cannot bind {address}: {e}"),
                 )
             })?;
-            let settings = settings.clone();
+            let table = table.clone();
             let deliver = deliver.clone();
             let counters = counters.clone();
             thread::Builder::new()
                 .name(format!("cmcld-ctl{network}"))
-                .spawn(move || listen(&listener, network, &settings, &deliver, &counters))?;
+                .spawn(move || listen(&listener, network, &table, &deliver, &counters))?;
         }
-        let mut senders = Vec::new();
-        for (peer, addresses) in settings.addresses.iter().enumerate() {
+        let mut channel = ControlChannel {
+            senders: Vec::new(),
+            counters,
+            table,
+            tell: tell.clone(),
+        };
+        channel.add_nodes(&names, &addresses)?;
+        Ok(channel)
+    }
+
+    /// Adds nodes after those known (numbered on from them), each with its certificate name
+    /// and its address on each network: a generation that adds nodes to the running cluster
+    /// took effect. Their connections are let in from now on, and senders start for them.
+    pub fn add_nodes(&mut self, names: &[String], addresses: &[Vec<SocketAddr>]) -> io::Result<()> {
+        let me = self.table.me.index();
+        let first = self.senders.len();
+        let mine = if first > me {
+            self.table
+                .peers()
+                .addresses
+                .get(me)
+                .cloned()
+                .unwrap_or_default()
+        } else {
+            addresses.get(me - first).cloned().unwrap_or_default()
+        };
+        {
+            let mut peers = self
+                .table
+                .peers
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            peers.names.extend(names.iter().cloned());
+            peers.addresses.extend(addresses.iter().cloned());
+        }
+        for (offset, row_addresses) in addresses.iter().enumerate() {
+            let peer = first + offset;
             let mut row = Vec::new();
-            for (network, address) in addresses.iter().enumerate() {
-                if peer == settings.me.index() {
+            for (network, address) in row_addresses.iter().enumerate() {
+                if peer == me {
                     row.push(None);
                     continue;
                 }
@@ -284,22 +350,27 @@ impl ControlChannel {
                 };
                 let (frames, queue) = mpsc::sync_channel(QUEUE);
                 let outgoing = Outgoing {
-                    peer: settings.names.get(peer).cloned().unwrap_or_default(),
+                    peer: names.get(offset).cloned().unwrap_or_default(),
                     network,
                     address: *address,
                     source: SocketAddr::new(source.ip(), 0),
-                    tls: settings.tls.client.clone(),
+                    tls: self.table.tls.client.clone(),
                 };
-                let counters = counters.clone();
-                let tell = tell.clone();
+                let counters = self.counters.clone();
+                let tell = self.tell.clone();
                 thread::Builder::new()
                     .name(format!("cmcld-to{peer}.{network}"))
                     .spawn(move || outgoing.run(&queue, &counters, &*tell))?;
                 row.push(Some(frames));
             }
-            senders.push(row);
+            self.senders.push(row);
         }
-        Ok(ControlChannel { senders, counters })
+        Ok(())
+    }
+
+    /// How many nodes the channel knows (this one included).
+    pub fn nodes(&self) -> usize {
+        self.senders.len()
     }
 
     /// Queues `envelope` for `to` on `network`, never waiting (its sender encodes it); false
@@ -355,7 +426,7 @@ impl ControlChannel {
 fn listen(
     listener: &TcpListener,
     network: usize,
-    settings: &Arc<ControlSettings>,
+    table: &Arc<Table>,
     deliver: &Arc<Deliver>,
     counters: &Arc<Counters>,
 ) {
@@ -368,11 +439,12 @@ fn listen(
         // Only the peers' own addresses on this network get as far as a handshake (a TCP
         // source address cannot be forged blind), so strangers cannot take the slots.
         let known = stream.peer_addr().is_ok_and(|from| {
-            settings
+            table
+                .peers()
                 .addresses
                 .iter()
                 .enumerate()
-                .filter(|(k, _)| *k != settings.me.index())
+                .filter(|(k, _)| *k != table.me.index())
                 .any(|(_, addresses)| addresses.get(network).is_some_and(|a| a.ip() == from.ip()))
         });
         if !known {
@@ -384,12 +456,12 @@ fn listen(
             counters.refuse(Refused::TooMany);
             continue;
         }
-        let settings = settings.clone();
+        let table = table.clone();
         let deliver = deliver.clone();
         let shared = counters.clone();
         let spawned = thread::Builder::new()
             .name(format!("cmcld-ctl{network}-in"))
-            .spawn(move || serve(stream, network, &settings, &*deliver, &shared));
+            .spawn(move || serve(stream, network, &table, &*deliver, &shared));
         if spawned.is_err() {
             counters.handshakes.fetch_sub(1, Ordering::SeqCst);
         }
@@ -434,14 +506,8 @@ fn tune(stream: &TcpStream) -> io::Result<()> {
 }
 
 /// One incoming connection: handshake, identity, then frames until it ends.
-fn serve(
-    stream: TcpStream,
-    network: usize,
-    settings: &ControlSettings,
-    deliver: &Deliver,
-    counters: &Counters,
-) {
-    let accepted = handshake(stream, settings);
+fn serve(stream: TcpStream, network: usize, table: &Table, deliver: &Deliver, counters: &Counters) {
+    let accepted = handshake(stream, table);
     counters.handshakes.fetch_sub(1, Ordering::SeqCst);
     let (mut tls, peer) = match accepted {
         Ok(accepted) => accepted,
@@ -478,7 +544,7 @@ fn serve(
 
 fn handshake(
     stream: TcpStream,
-    settings: &ControlSettings,
+    table: &Table,
 ) -> Result<(StreamOwned<ServerConnection, TcpStream>, NodeId), Refused> {
     let ready = stream
         .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
@@ -488,7 +554,7 @@ fn handshake(
         return Err(Refused::Handshake);
     }
     let connection =
-        ServerConnection::new(settings.tls.server.clone()).map_err(|_| Refused::Handshake)?;
+        ServerConnection::new(table.tls.server.clone()).map_err(|_| Refused::Handshake)?;
     let deadline_guard =
         Deadline::start(&stream, HANDSHAKE_TIMEOUT).map_err(|_| Refused::Handshake)?;
     let mut tls = StreamOwned::new(connection, stream);
@@ -513,11 +579,12 @@ fn handshake(
         .and_then(|chain| chain.first())
         .and_then(peer_node_name)
         .ok_or(Refused::UnknownNode)?;
-    let peer = settings
+    let peer = table
+        .peers()
         .names
         .iter()
         .position(|n| *n == name)
-        .filter(|&k| k != settings.me.index())
+        .filter(|&k| k != table.me.index())
         .ok_or(Refused::UnknownNode)?;
     tls.write_all(&[ACCEPTED])
         .and_then(|()| tls.flush())

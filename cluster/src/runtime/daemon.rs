@@ -464,10 +464,15 @@ pub enum Reply {
     /// change some members had not confirmed holding when the wait for them ended).
     Warned(String),
     /// cmapplyconf with the cluster halted: the change is in effect on every node (this
-    /// one included) as this generation.
+    /// one included) as this generation. cmapplyconf that added nodes to the running
+    /// cluster: in effect in the cluster, and the nodes added took it, but for those the
+    /// warning names.
     InEffect {
         /// The configuration generation now in effect.
         generation: u64,
+        /// What the asker should know (nodes added that did not take the generation).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        warning: Option<String>,
     },
     /// cmapplyconf of the configuration in effect: nothing to change, nothing distributed.
     Unchanged,
@@ -691,6 +696,9 @@ struct Awaiting {
     /// A cmapplyconf given with the cluster halted: once carried out, its generation is in
     /// effect here and everywhere ([`Reply::InEffect`]).
     applied_halted: bool,
+    /// A cmapplyconf that adds nodes to the running cluster: once answered, its generation
+    /// is in effect here ([`Reply::InEffect`]).
+    enrolled: bool,
 }
 
 /// The answer to a command the core took.
@@ -1738,19 +1746,17 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         log,
         // One sequence per receiver, so that each sees its own datagrams numbered without
         // gaps and the replay window (64) spans many heartbeat rounds on every network.
-        sealers: (0..config.nodes.len())
-            .map(|_| {
-                Sealer::new(
-                    &key,
-                    crate::core::cluster_id(&config.name),
-                    me.0,
-                    &config.nodes[me.index()].name,
-                    incarnation.0,
-                )
-            })
-            .collect(),
+        sealers: Vec::new(),
+        sealer: Sealer::new(
+            &key,
+            crate::core::cluster_id(&config.name),
+            me.0,
+            &config.nodes[me.index()].name,
+            incarnation.0,
+        ),
         sockets,
         peers,
+        heartbeat_port: options.heartbeat_port,
         control,
         writes,
         state_dir: options.state_dir.clone(),
@@ -1792,6 +1798,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
             })
         }),
     };
+    driver.sealers = vec![driver.sealer.clone(); driver.peers.len()];
     driver.catalog = driver.node.settings().catalog.clone();
     driver.names = Some(driver.node.status(driver.clock.now()));
     driver.monitor_subnets();
@@ -2115,7 +2122,8 @@ fn ask(inputs: &mpsc::Sender<Input>, counters: &Counters, request: Request) -> R
 }
 
 /// The input `make` builds around a reply channel, given to the timing thread and answered
-/// within 30 s (the reply is used here, so it counts as written).
+/// within 30 s, or, for an online addition, a little longer than it may take (the reply is
+/// used here, so it counts as written).
 fn ask_with(
     inputs: &mpsc::Sender<Input>,
     counters: &Counters,
@@ -2125,7 +2133,8 @@ fn ask_with(
     if inputs.send(make(reply)).is_err() {
         return Reply::Error("the daemon is stopping".into());
     }
-    match answer.recv_timeout(Duration::from_secs(30)) {
+    let wait = Duration::from_secs(30).max(crate::core::ENROL_ANSWER_WAIT + Duration::from_secs(5));
+    match answer.recv_timeout(wait) {
         Ok(reply) => {
             counters.reply_written();
             reply
@@ -2503,8 +2512,11 @@ struct Driver {
     clock: Clock,
     log: Log,
     sealers: Vec<Sealer>,
+    /// A sealer that never sealed: each node added online gets a copy.
+    sealer: Sealer,
     sockets: Vec<Arc<UdpSocket>>,
     peers: Vec<Vec<SocketAddr>>,
+    heartbeat_port: u16,
     control: ControlChannel,
     /// The state files to write, each with its content, in order (the acceptor state, the
     /// shared map).
@@ -2766,17 +2778,27 @@ impl Driver {
                     Answer::Now(answer) => self.give(&reply, answer),
                     Answer::Later(serial) => {
                         let view = self.node.view();
+                        // An online addition is answered by this node, once the nodes it
+                        // adds took the generation in effect.
+                        let enrolling = self.node.enrolling() == Some(serial);
                         let coordinator = view
                             .coordinator()
-                            .and_then(|c| view.incarnations.get(c.index()).map(|&life| (c, life)));
+                            .and_then(|c| view.incarnations.get(c.index()).map(|&life| (c, life)))
+                            .filter(|_| !enrolling);
+                        let wait = if enrolling {
+                            crate::core::ENROL_ANSWER_WAIT
+                        } else {
+                            ANSWER_WAIT
+                        };
                         self.awaiting.push(Awaiting {
                             serial,
-                            deadline: std::time::Instant::now() + ANSWER_WAIT,
+                            deadline: std::time::Instant::now() + wait,
                             reply,
                             share,
                             taken: false,
                             coordinator,
                             applied_halted,
+                            enrolled: enrolling,
                         });
                         if let Some(at) = self.early_answers.iter().position(|(s, _)| *s == serial)
                         {
@@ -2864,7 +2886,7 @@ impl Driver {
                 }
                 match result {
                     Ok(envelope) => self.node.handle_exchange_answer(now, &to, envelope),
-                    Err(why) => self.node.handle_exchange_failure(&to, &why),
+                    Err(why) => self.node.handle_exchange_failure(now, &to, &why),
                 }
             }
             Input::Subnet(change) => {
@@ -3077,9 +3099,8 @@ impl Driver {
                     (None, Some(warning)) => format!("carried out; {warning}"),
                     (None, None) => "carried out".to_owned(),
                 };
-                self.log.say(format_args!(
-                    "the package coordinator answered command {serial}: {answer}"
-                ));
+                self.log
+                    .say(format_args!("command {serial} answered: {answer}"));
                 self.answered(serial, Answered { refusal, warning });
             }
             Action::Event(event) => {
@@ -3136,11 +3157,55 @@ impl Driver {
             }
             Action::Catalog(catalog) => {
                 self.catalog = catalog;
+                self.add_nodes();
                 // Built here, once per configuration, not for each notice on this thread.
                 self.names = Some(self.node.status(self.clock.now()));
                 self.monitor_subnets();
             }
         }
+    }
+
+    /// The generation in effect names more nodes than the sockets know (cmapplyconf added
+    /// them to the running cluster, after the others): their heartbeat addresses, a sealer
+    /// each, their name digests and their control-channel connections are added.
+    fn add_nodes(&mut self) {
+        let config = self.node.settings().config.clone();
+        let known = self.peers.len();
+        if config.nodes.len() <= known {
+            return;
+        }
+        let added = &config.nodes[known..];
+        let addresses: Vec<Vec<SocketAddr>> = added
+            .iter()
+            .map(|n| {
+                n.heartbeat_addresses()
+                    .map(|a| SocketAddr::new(a, self.heartbeat_port))
+                    .collect()
+            })
+            .collect();
+        let names: Vec<&str> = added.iter().map(|n| n.name.as_str()).collect();
+        self.opener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .add_nodes(&names);
+        self.peers.extend(addresses.iter().cloned());
+        self.sealers
+            .extend(std::iter::repeat_n(self.sealer.clone(), added.len()));
+        let certificate_names: Vec<String> = added
+            .iter()
+            .map(|n| cimguard_certs::node_dns_name(&n.name).unwrap_or_default())
+            .collect();
+        if let Err(e) = self.control.add_nodes(&certificate_names, &addresses) {
+            self.log.say(format_args!(
+                "warning: the control channel to the nodes added ({}) did not start: {e}",
+                names.join(", ")
+            ));
+        }
+        self.log.say(format_args!(
+            "nodes added to the cluster: {} (numbered from {known})",
+            names.join(", ")
+        ));
+        self.config = config.clone();
     }
 
     /// Queues `envelope` on the control channel, counting what was queued.
@@ -3416,6 +3481,15 @@ impl Driver {
             // this node's now.
             (None, _) if awaiting.applied_halted => Reply::InEffect {
                 generation: self.node.generation_taken(),
+                warning: None,
+            },
+            // Given again, and no node took it: nothing changed.
+            (None, None) if awaiting.enrolled && self.node.enrolment_unchanged(serial) => {
+                Reply::Unchanged
+            }
+            (None, warning) if awaiting.enrolled => Reply::InEffect {
+                generation: self.node.settings().config_sequence,
+                warning: warning.map(|w| name_nodes(&w, &self.node_names())),
             },
             (None, None) => Reply::Done,
             (None, Some(warning)) => Reply::Warned(name_nodes(&warning, &self.node_names())),

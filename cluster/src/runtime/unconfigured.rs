@@ -235,6 +235,7 @@ fn drain(
                 let reply = match (&refusal, core.committed()) {
                     (None, Some(config)) => Reply::InEffect {
                         generation: config.sequence,
+                        warning: None,
                     },
                     (Some(why), _) => Reply::Refused(why.clone()),
                     (None, None) => {

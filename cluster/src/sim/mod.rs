@@ -24,6 +24,7 @@ use crate::config::package::{parse as parse_package, PackageType};
 use crate::core::{
     Action, Echo, Envelope, Event, Incarnation, Instant, Message, Node, NodeId, NodeSet, Persisted,
     Phase, QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Taken, Term, Tiebreaker,
+    Unconfigured,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, BLOCK_BYTES};
 use crate::packages::{
@@ -180,8 +181,11 @@ struct SimNode {
     notices_told: u64,
     /// The next life starts halted (after a cmapplyconf that changed the nodes).
     start_halted: bool,
-    /// A cmapplyconf deleted the node from the cluster: it never starts again.
+    /// Configured in no cluster (cmapplyconf deleted it, or cmdeleteconf): its lives run
+    /// unconfigured, as its daemon does.
     removed: bool,
+    /// The core of its life while unconfigured.
+    unconfigured: Option<Unconfigured>,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +204,18 @@ enum Pending {
     Check {
         /// By name, as for scripts.
         package: String,
+    },
+    /// A request over the configuration exchange, to this node (unconfigured), from the node
+    /// named `from`; its answer goes back to `reply`.
+    Exchange {
+        from: String,
+        reply: (NodeId, Incarnation),
+        envelope: Box<Envelope>,
+    },
+    /// The answer of the node named `from` to a request over the exchange, or why none came.
+    Exchanged {
+        from: String,
+        result: Result<Box<Envelope>, String>,
     },
     Disk {
         id: IoId,
@@ -278,6 +294,8 @@ pub struct Simulation {
     /// that produced them (a step may announce under one timing and then change it).
     timing_before_step: Option<Timing>,
     settings: Vec<Settings>,
+    /// Each host's NODE_NAME (the first node list's; hosts keep it).
+    names: Vec<String>,
     now: u64,
     rng: ChaCha8Rng,
     sequence: u64,
@@ -400,6 +418,7 @@ impl Simulation {
                     notices_told: 0,
                     start_halted: false,
                     removed: false,
+                    unconfigured: None,
                 }
             })
             .collect();
@@ -430,6 +449,7 @@ impl Simulation {
             echoed: vec![None; settings.len()],
             timing_before_step: None,
             settings,
+            names: config.nodes.iter().map(|n| n.name.clone()).collect(),
             now: 0,
             rng,
             sequence: 0,
@@ -530,6 +550,12 @@ impl Simulation {
         &self.notices
     }
 
+    /// Whether `node` runs unconfigured (configured in no cluster).
+    pub fn unconfigured(&self, node: NodeId) -> bool {
+        let sim_node = &self.nodes[node.index()];
+        sim_node.life != Life::Down && sim_node.unconfigured.is_some()
+    }
+
     /// What `cmviewcl -v` shows on `node` now (None: the node is down).
     pub fn status(&self, node: NodeId) -> Option<Snapshot> {
         let sim_node = &self.nodes[node.index()];
@@ -541,7 +567,7 @@ impl Simulation {
     pub fn start(&mut self, node: NodeId) {
         self.say(format_args!("{node} starts"));
         let sim_node = &mut self.nodes[node.index()];
-        if sim_node.life != Life::Down || sim_node.removed {
+        if sim_node.life != Life::Down {
             return;
         }
         sim_node.incarnation = Incarnation(sim_node.incarnation.0 + 1);
@@ -551,6 +577,17 @@ impl Simulation {
         sim_node.quorate_once = false;
         sim_node.inbox.clear();
         sim_node.notices_told = 0;
+        if sim_node.removed {
+            // Configured in no cluster: the daemon runs unconfigured, waiting to be added.
+            let core = Unconfigured::new(
+                &self.names[node.index()],
+                sim_node.incarnation,
+                sim_node.persisted.clone(),
+            );
+            sim_node.unconfigured = Some(core);
+            self.run_unconfigured(node, |core, now| core.handle_timeout(now));
+            return;
+        }
         let local = local_time(sim_node, self.now);
         let mut settings = self.settings[node.index()].clone();
         settings.config_generation = sim_node.config_generation;
@@ -812,6 +849,10 @@ impl Simulation {
     }
 
     fn deliver(&mut self, node: NodeId, pending: Pending) {
+        if self.nodes[node.index()].unconfigured.is_some() {
+            self.deliver_unconfigured(node, pending);
+            return;
+        }
         match pending {
             Pending::Timer => self.run_core(node, |core, now| core.handle_timeout(now)),
             Pending::Deliver { network, envelope } => self.run_core(node, |core, now| {
@@ -838,6 +879,16 @@ impl Simulation {
                     }
                 });
             }
+            Pending::Exchanged { from, result } => match result {
+                Ok(envelope) => self.run_core(node, |core, now| {
+                    core.handle_exchange_answer(now, &from, *envelope);
+                }),
+                Err(why) => self.run_core(node, |core, now| {
+                    core.handle_exchange_failure(now, &from, &why);
+                }),
+            },
+            // For an unconfigured node only.
+            Pending::Exchange { .. } => {}
             Pending::Check { package } => {
                 // Alive while its processes run: they outlive the daemon that detached
                 // them, not the machine.
@@ -849,6 +900,93 @@ impl Simulation {
                     }
                 });
             }
+        }
+    }
+
+    /// What reaches an unconfigured node: its timer and the requests of the exchange.
+    fn deliver_unconfigured(&mut self, node: NodeId, pending: Pending) {
+        match pending {
+            Pending::Timer => {
+                self.run_unconfigured(node, |core, now| core.handle_timeout(now));
+            }
+            Pending::Exchange {
+                from,
+                reply: (to, incarnation),
+                envelope,
+            } => {
+                let answer = self
+                    .run_unconfigured(node, |core, now| core.handle_request(now, &from, *envelope))
+                    .flatten();
+                let delay = self.delay();
+                let me = self.names[node.index()].clone();
+                let result = answer
+                    .map(Box::new)
+                    .ok_or_else(|| format!("{me} closed the connection"));
+                self.schedule_answer(
+                    to,
+                    incarnation,
+                    delay,
+                    Pending::Exchanged { from: me, result },
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// A request over the configuration exchange from `node` to the node named `to`: it
+    /// reaches it if it runs unconfigured (a configured daemon refuses the exchange's
+    /// protocol at the handshake) and the network between them is not cut.
+    fn exchange(
+        &mut self,
+        node: NodeId,
+        incarnation: Incarnation,
+        (to, addresses): (&str, &[std::net::IpAddr]),
+        envelope: Envelope,
+    ) {
+        let target = self
+            .names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(to))
+            .filter(|&t| {
+                let sim_node = &self.nodes[t];
+                sim_node.life == Life::Up
+                    && sim_node.unconfigured.is_some()
+                    && !self.network.cut[node.index()][t].iter().all(|&cut| cut)
+            });
+        let delay = self.delay();
+        match target {
+            Some(t) => {
+                let target_incarnation = self.nodes[t].incarnation;
+                self.schedule(
+                    delay,
+                    Scheduled::Node {
+                        node: NodeId(t as u32),
+                        incarnation: target_incarnation,
+                        generation: 0,
+                        pending: Pending::Exchange {
+                            from: self.names[node.index()].clone(),
+                            reply: (node, incarnation),
+                            envelope: Box::new(envelope),
+                        },
+                    },
+                );
+            }
+            None => self.schedule_answer(
+                node,
+                incarnation,
+                delay,
+                Pending::Exchanged {
+                    from: to.to_owned(),
+                    result: Err(format!(
+                        "{}: cannot connect",
+                        addresses
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                },
+            ),
         }
     }
 
@@ -874,6 +1012,7 @@ impl Simulation {
             .retain(|&(_, n, i)| n != node || i != incarnation);
         let sim_node = &mut self.nodes[node.index()];
         sim_node.core = None;
+        sim_node.unconfigured = None;
         sim_node.watchdog = None;
         sim_node.inbox.clear();
         if let Some(after) = self.options.reboot_after {
@@ -891,21 +1030,29 @@ impl Simulation {
     }
 
     /// A cmapplyconf changed the nodes: `node`'s next life starts halted from the generation
-    /// it persisted, as the daemon's does from its files, or it ends for good when
-    /// `retired`. The simulator keeps its hosts numbered as the first node list: it deletes
-    /// nodes at the end of the list only (a test that renumbers is refused here).
+    /// it persisted, as the daemon's does from its files, or unconfigured when `retired`.
+    /// The simulator keeps its hosts numbered as the first node list: it deletes nodes at
+    /// the end of the list only, and adds them back there (a test that renumbers is refused
+    /// here).
     fn reconfigured(&mut self, node: NodeId, retired: bool) {
         if retired {
             self.say(format_args!("{node} deleted from the cluster"));
             if self.stop_halted(node) {
                 self.nodes[node.index()].removed = true;
+                self.schedule(Duration::ZERO, Scheduled::Boot { node });
             }
             return;
         }
+        self.configure_from_persisted(node);
+        self.start_again(node);
+    }
+
+    /// `node`'s next life is of the generation it persisted, halted.
+    fn configure_from_persisted(&mut self, node: NodeId) {
         let Some(generation) = self.nodes[node.index()].persisted.config.clone() else {
             panic!("{node} reconfigured without a generation persisted");
         };
-        let name = &self.settings[node.index()].config.nodes[node.index()].name;
+        let name = &self.names[node.index()];
         let me = generation
             .cluster
             .nodes
@@ -933,7 +1080,61 @@ impl Simulation {
         self.settings[node.index()] = settings;
         self.nodes[node.index()].config_generation = 1;
         self.nodes[node.index()].start_halted = true;
-        self.start_again(node);
+    }
+
+    /// Runs `input` on `node`'s unconfigured core, then carries out its actions; what
+    /// `input` returned.
+    fn run_unconfigured<R>(
+        &mut self,
+        node: NodeId,
+        input: impl FnOnce(&mut Unconfigured, Instant) -> R,
+    ) -> Option<R> {
+        let sim_node = &mut self.nodes[node.index()];
+        let local = local_time(sim_node, self.now);
+        let core = sim_node.unconfigured.as_mut()?;
+        let result = input(core, local);
+        let mut actions = Vec::new();
+        while let Some(action) = core.poll_action() {
+            actions.push(action);
+        }
+        let timeout = core.poll_timeout();
+        let incarnation = sim_node.incarnation;
+        for action in actions {
+            match action {
+                Action::Persist(persisted) => self.nodes[node.index()].persisted = persisted,
+                Action::Event(Event::Reconfigured { retired: false }) => {
+                    self.observe(node, Event::Reconfigured { retired: false });
+                    // Its daemon starts again as a node of the cluster, halted.
+                    let sim_node = &mut self.nodes[node.index()];
+                    sim_node.unconfigured = None;
+                    sim_node.removed = false;
+                    sim_node.life = Life::Down;
+                    self.configure_from_persisted(node);
+                    self.schedule(Duration::ZERO, Scheduled::Boot { node });
+                    return Some(result);
+                }
+                Action::Event(event) => self.say(format_args!("{node} (unconfigured) {event:?}")),
+                // The files (its persisted state holds the generation); a creation given
+                // here (not simulated).
+                _ => {}
+            }
+        }
+        let sim_node = &mut self.nodes[node.index()];
+        sim_node.timer_generation += 1;
+        let generation = sim_node.timer_generation;
+        if let Some(at) = timeout {
+            let delay = real_delay(sim_node, self.now, at);
+            self.schedule(
+                delay,
+                Scheduled::Node {
+                    node,
+                    incarnation,
+                    generation,
+                    pending: Pending::Timer,
+                },
+            );
+        }
+        Some(result)
     }
 
     /// Ends a halted node's life, the package processes it left running (detached) passing
@@ -1008,9 +1209,11 @@ impl Simulation {
 
     fn perform(&mut self, node: NodeId, incarnation: Incarnation, action: Action) {
         match action {
-            // The simulator runs no unconfigured node: a request over the configuration
-            // exchange reaches nobody (a node added is not answering).
-            Action::Exchange { .. } => {}
+            Action::Exchange {
+                to,
+                addresses,
+                envelope,
+            } => self.exchange(node, incarnation, (&to, &addresses), envelope),
             Action::Send {
                 to,
                 network,

@@ -1,0 +1,603 @@
+//! cmapplyconf adding nodes to the running cluster (Serviceguard adds a node online: the
+//! node's cmclconfd takes the configuration, and `cmrunnode` starts it afterwards).
+//!
+//! The node the command is given on (a member) drives it in three steps:
+//! 1. **Check.** The generation is offered to each added node over the configuration
+//!    exchange ([`Action::Exchange`]); its cmcld runs unconfigured (`core::Unconfigured`) and
+//!    takes the offer only if it can start from it (key, certificate, its heartbeat
+//!    addresses). One refusal or silence ends the command: nothing was applied.
+//! 2. **Apply.** The change goes to the coordinator as any running cmapplyconf does, and
+//!    takes effect with the next membership on every member, or on none. The members'
+//!    tables grow by the added nodes (their numbers follow the nodes kept, see
+//!    `config::keep_node_order`); the added nodes are configured, not members.
+//! 3. **Commit.** The generation in effect, numbered as the cluster numbered it, is offered
+//!    to the added nodes again, then committed there: each persists it, writes its files and
+//!    starts again, halted, as a node of the cluster. `cmrunnode` there joins it.
+//!
+//! A node that misses step 3 (down, or this node failed meanwhile) is named in the answer.
+//! The same cmapplyconf given again on any member, its generation in effect, takes step 3
+//! again for every configured node that is not a member and answers the exchange (only an
+//! unconfigured cmcld does; the others are passed over in silence).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{cluster_id, same_packages, Node, Taken};
+use crate::config::cluster::ClusterConfig;
+use crate::config::package::PackageConfig;
+use crate::config::Generation;
+use crate::core::action::Event;
+use crate::core::message::{Envelope, Message, Phase};
+use crate::core::types::{Epoch, Instant};
+use crate::packages::Refusal;
+
+/// How long each exchange step waits for the added nodes' answers.
+const ENROL_STAGE: Duration = Duration::from_secs(4);
+
+/// How often an exchange step's message goes again to the nodes that have not answered.
+const ENROL_RESEND: Duration = Duration::from_millis(500);
+
+/// How long the cluster has to put the change in effect (the coordinator proposes it with
+/// the next membership, normally within a second or two).
+const ENROL_APPLY_WAIT: Duration = Duration::from_secs(20);
+
+/// The longest the whole command takes (the daemon's wait for its answer covers it).
+pub const ENROL_ANSWER_WAIT: Duration = Duration::from_secs(40);
+
+/// Where an online addition is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The added nodes are offered the change, to check that they can take it.
+    Check,
+    /// The cluster puts it in effect.
+    Apply,
+    /// The generation in effect is offered to the added nodes.
+    Offer,
+    /// ... and committed there.
+    Commit,
+}
+
+/// A cmapplyconf given on this member that adds nodes to the running cluster.
+#[derive(Debug)]
+pub(super) struct Enrolment {
+    /// The command's serial (its answer's, [`Event::CommandAnswered`]), also the serial of
+    /// the offers and commits the added nodes are sent.
+    serial: u64,
+    /// The generation the files were merged into (cmapplyconf's compare-and-swap).
+    base: Option<u64>,
+    /// The change (numbered 0 until the cluster numbers it), then the generation in effect.
+    config: Arc<Generation>,
+    stage: Stage,
+    /// The nodes added, by NODE_NAME in lower case, with their heartbeat addresses.
+    added: Vec<(String, Vec<IpAddr>)>,
+    /// Those whose answer to the current step is awaited.
+    waiting: BTreeSet<String>,
+    /// What last went wrong reaching each node over the exchange.
+    unreachable: BTreeMap<String, String>,
+    /// The nodes that did not take the generation in effect, each with what happened
+    /// ("refused it: ...", "did not answer ...").
+    refused: Vec<(String, String)>,
+    /// The serial of the change forwarded to the coordinator, whose answer this awaits.
+    forwarded: Option<u64>,
+    deadline: Instant,
+    resend_at: Instant,
+    /// The highest membership epoch promised here and by the added nodes: each added node
+    /// promises at least that much (an epoch's low byte is its proposer's number, which a
+    /// node deleted earlier may have had).
+    floor: Epoch,
+    /// Step 3 given again for every node that is not a member: one that cannot be reached
+    /// is passed over, not named (it runs configured, or is down).
+    quiet: bool,
+}
+
+impl Node {
+    /// cmapplyconf of `cluster` (checked: it only adds nodes, see
+    /// [`crate::config::needs_halted_cluster`]) on this member of the running cluster: step
+    /// 1 starts, and [`Event::CommandAnswered`] of the serial returned tells how it ended.
+    pub(super) fn start_enrolment(
+        &mut self,
+        now: Instant,
+        base: Option<u64>,
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+    ) -> Result<Taken, Refusal> {
+        if self.enrolment.is_some() {
+            return Err(Refusal::ConfigurationChanging);
+        }
+        let added = self.added_by(&cluster);
+        let config = Arc::new(Generation {
+            number: 0,
+            sequence: self.settings.config_sequence.max(self.sequence_floor) + 1,
+            cluster,
+            packages,
+        });
+        Ok(self.enrol(now, Stage::Check, base, config, added))
+    }
+
+    /// The same cmapplyconf again, its generation in effect: every configured node that is
+    /// not a member is sent the generation (step 3), which an added node that missed it
+    /// takes. None: every node is a member.
+    pub(super) fn enrol_again(&mut self, now: Instant) -> Option<Taken> {
+        if self.enrolment.is_some() {
+            return None;
+        }
+        let members = self.view.members;
+        let others: Vec<(String, Vec<IpAddr>)> = self
+            .settings
+            .config
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !members.contains(super::NodeId(*i as u32)))
+            .map(|(_, n)| {
+                (
+                    n.name.to_ascii_lowercase(),
+                    n.heartbeat_addresses().collect(),
+                )
+            })
+            .collect();
+        if others.is_empty() {
+            return None;
+        }
+        let generation = self.generation_in_effect();
+        let taken = self.enrol(now, Stage::Offer, None, generation, others);
+        if let Some(e) = &mut self.enrolment {
+            e.quiet = true;
+        }
+        self.drive_enrolment(now);
+        Some(taken)
+    }
+
+    /// Whether the online addition `serial` changed nothing: given again, no node took the
+    /// generation in effect (a command answered so says "no changes").
+    pub fn enrolment_unchanged(&self, serial: u64) -> bool {
+        self.enrolments_unchanged.contains(&serial)
+    }
+
+    /// The generation in effect, as the added nodes are sent it.
+    fn generation_in_effect(&self) -> Arc<Generation> {
+        match &self.installed_config {
+            Some(config) if config.number == self.settings.config_generation => config.clone(),
+            _ => Arc::new(Generation {
+                number: self.settings.config_generation,
+                sequence: self.settings.config_sequence,
+                cluster: (*self.settings.config).clone(),
+                packages: (*self.settings.packages).clone(),
+            }),
+        }
+    }
+
+    /// The nodes `cluster` adds to the configuration in effect, with their heartbeat
+    /// addresses.
+    fn added_by(&self, cluster: &ClusterConfig) -> Vec<(String, Vec<IpAddr>)> {
+        let added = crate::config::added_nodes(&self.settings.config, cluster);
+        cluster
+            .nodes
+            .iter()
+            .filter(|n| added.contains(&n.name))
+            .map(|n| {
+                (
+                    n.name.to_ascii_lowercase(),
+                    n.heartbeat_addresses().collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn enrol(
+        &mut self,
+        now: Instant,
+        stage: Stage,
+        base: Option<u64>,
+        config: Arc<Generation>,
+        added: Vec<(String, Vec<IpAddr>)>,
+    ) -> Taken {
+        self.command_serial += 1;
+        let serial = self.command_serial;
+        self.enrolment = Some(Enrolment {
+            serial,
+            base,
+            config,
+            stage,
+            waiting: added.iter().map(|(n, _)| n.clone()).collect(),
+            added,
+            unreachable: BTreeMap::new(),
+            refused: Vec::new(),
+            forwarded: None,
+            deadline: now + ENROL_STAGE,
+            resend_at: now,
+            floor: self.promised,
+            quiet: false,
+        });
+        self.drive_enrolment(now);
+        Taken::Forwarded(serial)
+    }
+
+    /// The serial of the online addition under way here, if any (its answer takes longer
+    /// than a command's: [`ENROL_ANSWER_WAIT`]).
+    pub fn enrolling(&self) -> Option<u64> {
+        self.enrolment.as_ref().map(|e| e.serial)
+    }
+
+    /// When [`Node::drive_enrolment`] is due.
+    pub(super) fn enrolment_timeout(&self) -> Option<Instant> {
+        self.enrolment.as_ref().map(|e| match e.stage {
+            Stage::Apply => e.deadline,
+            _ => e.deadline.min(e.resend_at),
+        })
+    }
+
+    /// Moves the online addition on.
+    pub(super) fn drive_enrolment(&mut self, now: Instant) {
+        let Some(e) = &self.enrolment else {
+            return;
+        };
+        match e.stage {
+            Stage::Check if e.waiting.is_empty() => {
+                if let Err(refusal) = self.submit_enrolment(now) {
+                    self.end_enrolment(Some(format!("{refusal}; nothing was applied")));
+                    return;
+                }
+            }
+            Stage::Apply => {
+                let names = super::node_names(&self.settings.config);
+                let in_effect = e.added.iter().all(|(n, _)| names.contains(n));
+                if in_effect {
+                    let config = self.generation_in_effect();
+                    self.next_stage(now, Stage::Offer, Some(config));
+                } else if now >= e.deadline {
+                    let added = e.added.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+                    self.end_enrolment(Some(format!(
+                        "the cluster did not put the change in effect within {} s (see \
+                         cmviewcl; should it take effect later, give the same cmapplyconf \
+                         again to configure {})",
+                        ENROL_APPLY_WAIT.as_secs(),
+                        added.join(", ")
+                    )));
+                }
+                return;
+            }
+            Stage::Offer if e.waiting.is_empty() => {
+                let took: BTreeSet<String> = e
+                    .added
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .filter(|n| !e.refused.iter().any(|(r, _)| r == n))
+                    .collect();
+                if took.is_empty() {
+                    self.finish_enrolment();
+                    return;
+                }
+                self.next_stage(now, Stage::Commit, None);
+                if let Some(e) = &mut self.enrolment {
+                    e.waiting = took;
+                }
+            }
+            Stage::Commit if e.waiting.is_empty() => {
+                self.finish_enrolment();
+                return;
+            }
+            _ => {}
+        }
+        let Some(e) = &mut self.enrolment else {
+            return;
+        };
+        if now >= e.deadline {
+            match e.stage {
+                Stage::Check => {
+                    let silent = self.silent_enrolled();
+                    self.end_enrolment(Some(format!(
+                        "{silent}: a node added needs its cmcld running, unconfigured, with \
+                         the cluster's key and a certificate of its authority; nothing was \
+                         applied"
+                    )));
+                }
+                Stage::Offer => {
+                    // Those that did not answer are named at the end.
+                    let waiting = std::mem::take(&mut e.waiting);
+                    let unreachable = e.unreachable.clone();
+                    for name in waiting {
+                        let why = unreachable.get(&name).map_or_else(
+                            || "did not answer".to_owned(),
+                            |w| format!("did not answer ({w})"),
+                        );
+                        e.refused.push((name, why));
+                    }
+                    self.drive_enrolment(now);
+                }
+                Stage::Commit => self.finish_enrolment(),
+                Stage::Apply => {}
+            }
+            return;
+        }
+        if now < e.resend_at {
+            return;
+        }
+        e.resend_at = now + ENROL_RESEND;
+        let message = match e.stage {
+            Stage::Commit => Message::ConfigCommit {
+                serial: e.serial,
+                number: e.config.number,
+                epoch_floor: e.floor,
+            },
+            _ => Message::ConfigOffer {
+                serial: e.serial,
+                config: e.config.clone(),
+            },
+        };
+        let cluster_id = cluster_id(&e.config.cluster.name);
+        let targets: Vec<(String, Vec<IpAddr>)> = e
+            .added
+            .iter()
+            .filter(|(n, _)| e.waiting.contains(n))
+            .cloned()
+            .collect();
+        for (to, addresses) in targets {
+            self.exchange(to, addresses, cluster_id, message.clone());
+        }
+    }
+
+    /// The added nodes still awaited, each with what went wrong reaching it.
+    fn silent_enrolled(&self) -> String {
+        let Some(e) = &self.enrolment else {
+            return String::new();
+        };
+        e.added
+            .iter()
+            .filter(|(n, _)| e.waiting.contains(n))
+            .map(|(name, addresses)| match e.unreachable.get(name) {
+                Some(why) => format!("{name} did not answer ({why})"),
+                None => format!(
+                    "{name} did not answer at {}",
+                    addresses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Step `stage` begins (with `config` as what the added nodes are sent, if given), for
+    /// every added node.
+    fn next_stage(&mut self, now: Instant, stage: Stage, config: Option<Arc<Generation>>) {
+        if let Some(e) = &mut self.enrolment {
+            e.stage = stage;
+            if let Some(config) = config {
+                e.config = config;
+            }
+            e.waiting = e.added.iter().map(|(n, _)| n.clone()).collect();
+            e.deadline = now + ENROL_STAGE;
+            e.resend_at = now;
+        }
+        self.drive_enrolment(now);
+    }
+
+    /// Step 2: every added node took the offer; the change goes to the coordinator, checked
+    /// again here against the cluster as it is now.
+    fn submit_enrolment(&mut self, now: Instant) -> Result<(), Refusal> {
+        let Some(e) = &self.enrolment else {
+            return Ok(());
+        };
+        let (base, cluster, packages) =
+            (e.base, e.config.cluster.clone(), e.config.packages.clone());
+        if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        self.check_base(base)?;
+        if !self.in_effect(&cluster, &packages) {
+            self.check_apply(&cluster, &packages)?;
+            match self.view.coordinator() {
+                Some(coordinator) if coordinator != self.settings.me => {
+                    self.command_serial += 1;
+                    let serial = self.command_serial;
+                    let message = Message::Apply {
+                        epoch: self.view.epoch,
+                        serial,
+                        base,
+                        config: Arc::new(Generation {
+                            number: 0,
+                            sequence: 0,
+                            cluster,
+                            packages,
+                        }),
+                    };
+                    self.send(coordinator, &message);
+                    if let Some(e) = &mut self.enrolment {
+                        e.forwarded = Some(serial);
+                    }
+                }
+                _ => {
+                    let same = self
+                        .pending_config
+                        .as_ref()
+                        .is_some_and(|(c, p)| *c == cluster && same_packages(p, &packages));
+                    if !same {
+                        if self.pending_config.is_some() {
+                            return Err(Refusal::ConfigurationChanging);
+                        }
+                        self.pending_config = Some((cluster, packages));
+                        self.pending_origin = None;
+                        self.config_attempts = 0;
+                    }
+                }
+            }
+        }
+        if let Some(e) = &mut self.enrolment {
+            e.stage = Stage::Apply;
+            e.deadline = now + ENROL_APPLY_WAIT;
+        }
+        self.drive_enrolment(now);
+        Ok(())
+    }
+
+    /// The coordinator's answer to the change this addition forwarded (`serial`), or its
+    /// later word that it gave the change up: true when it was this addition's.
+    pub(super) fn enrolment_forward_answered(
+        &mut self,
+        serial: u64,
+        refusal: Option<&String>,
+    ) -> bool {
+        let ours = self
+            .enrolment
+            .as_ref()
+            .is_some_and(|e| e.stage == Stage::Apply && e.forwarded == Some(serial));
+        if ours {
+            if let Some(why) = refusal {
+                self.end_enrolment(Some(format!("{why}; nothing was applied")));
+            }
+        }
+        ours
+    }
+
+    /// The change this node coordinates was given up (`refusal`): the addition given here,
+    /// if it was that change, ends with it. True if it did.
+    pub(super) fn enrolment_given_up(&mut self, refusal: &Refusal) -> bool {
+        let ours = self
+            .enrolment
+            .as_ref()
+            .is_some_and(|e| e.stage == Stage::Apply && e.forwarded.is_none());
+        if ours {
+            self.end_enrolment(Some(format!("{refusal}; nothing was applied")));
+        }
+        ours
+    }
+
+    /// An added node's answer (its certificate names `name`) over the exchange: true when
+    /// this addition awaited it.
+    pub(super) fn enrolment_answered(
+        &mut self,
+        now: Instant,
+        name: &str,
+        envelope: &Envelope,
+    ) -> bool {
+        let Message::ConfigAnswer {
+            serial,
+            commit,
+            refusal,
+            epoch_max,
+        } = &envelope.message
+        else {
+            return false;
+        };
+        let Some(e) = &mut self.enrolment else {
+            return false;
+        };
+        let stage_commit = e.stage == Stage::Commit;
+        if e.serial != *serial
+            || envelope.to_incarnation != self.incarnation
+            || stage_commit != *commit
+            || e.stage == Stage::Apply
+            || !e.waiting.remove(name)
+        {
+            return true;
+        }
+        e.floor = e.floor.max(*epoch_max);
+        if let Some(why) = refusal {
+            if e.stage == Stage::Check {
+                // One refusal is enough: nothing is put in effect anywhere.
+                self.end_enrolment(Some(format!("{why}; nothing was applied")));
+                return true;
+            }
+            e.refused
+                .push((name.to_owned(), format!("refused it: {why}")));
+        }
+        self.drive_enrolment(now);
+        true
+    }
+
+    /// A request over the exchange to `name` failed (`why`).
+    pub(super) fn enrolment_unreachable(&mut self, now: Instant, name: &str, why: &str) -> bool {
+        let Some(e) = &mut self.enrolment else {
+            return false;
+        };
+        if e.quiet && e.stage == Stage::Offer {
+            // Not unconfigured (or down): passed over.
+            if e.waiting.remove(name) {
+                e.added.retain(|(n, _)| n != name);
+                self.drive_enrolment(now);
+            }
+            return true;
+        }
+        e.unreachable.insert(name.to_owned(), why.to_owned());
+        true
+    }
+
+    /// Step 3 is over: answered, naming the nodes that did not take the generation (kept
+    /// for the same cmapplyconf given again).
+    fn finish_enrolment(&mut self) {
+        let Some(e) = &self.enrolment else {
+            return;
+        };
+        let mut missing: Vec<String> = e
+            .refused
+            .iter()
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        if !e.waiting.is_empty() {
+            missing.push(format!(
+                "{} did not confirm it",
+                e.waiting.iter().cloned().collect::<Vec<_>>().join(", ")
+            ));
+        }
+        let took: Vec<String> = e
+            .added
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| !e.waiting.contains(n) && !e.refused.iter().any(|(r, _)| r == n))
+            .collect();
+        let warning = if !missing.is_empty() {
+            Some(format!(
+                "generation {} is in effect in the cluster, but {}: once its cmcld runs \
+                 unconfigured, give the same cmapplyconf again",
+                e.config.sequence,
+                missing.join("; ")
+            ))
+        } else if e.quiet && !took.is_empty() {
+            Some(format!(
+                "{} took generation {} in effect (cmrunnode there starts it)",
+                took.join(", "),
+                e.config.sequence
+            ))
+        } else {
+            None
+        };
+        let serial = e.serial;
+        if e.quiet && took.is_empty() && missing.is_empty() {
+            if self.enrolments_unchanged.len() == 8 {
+                self.enrolments_unchanged.remove(0);
+            }
+            self.enrolments_unchanged.push(serial);
+        }
+        self.enrolment = None;
+        self.event(Event::CommandAnswered {
+            serial,
+            refusal: None,
+            warning,
+        });
+    }
+
+    /// The addition ends before its change took effect (`refusal`): the offer the added
+    /// nodes hold is withdrawn.
+    fn end_enrolment(&mut self, refusal: Option<String>) {
+        let Some(e) = self.enrolment.take() else {
+            return;
+        };
+        if matches!(e.stage, Stage::Check | Stage::Apply) {
+            let cluster_id = cluster_id(&e.config.cluster.name);
+            let message = Message::ConfigWithdraw { serial: e.serial };
+            for (to, addresses) in &e.added {
+                self.exchange(to.clone(), addresses.clone(), cluster_id, message.clone());
+            }
+        }
+        self.event(Event::CommandAnswered {
+            serial: e.serial,
+            refusal,
+            warning: None,
+        });
+    }
+}

@@ -1,0 +1,250 @@
+//! cmapplyconf adding a node to the running cluster, in the simulator: the node's daemon runs
+//! unconfigured (n4, deleted from the cluster with it halted), takes the generation over the
+//! configuration exchange once the cluster put it in effect, and joins with cmrunnode. The
+//! node the command is given on may fail at any point: the members keep one generation, and
+//! the same cmapplyconf given again on another member configures a node that missed it.
+
+mod common;
+
+use common::{package, seconds, set};
+
+use cimguard_cluster::core::{Event, NodeId, NodeSet, Phase, Taken};
+use cimguard_cluster::sim::{Options, Simulation};
+
+/// The cluster file of the four hosts (n1..n4), and the same without n4.
+fn files(options: &Options) -> (String, String) {
+    let text = cimguard_cluster::sim::cluster_file(options);
+    let without_n4 = text[..text.find("NODE_NAME n4\n").expect("n4")].to_owned();
+    (text, without_n4)
+}
+
+/// A cluster of n1..n3 running pkgM, n4's daemon unconfigured (the cluster of four had it
+/// deleted with the cluster halted).
+fn three_and_n4_unconfigured(seed: u64) -> (Simulation, Options) {
+    let mut options = Options::new(4, seed);
+    options.packages = vec![package("pkgM", &[1, 2, 3, 4])];
+    let mut sim = Simulation::new(options.clone());
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3])))
+        .unwrap());
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| (0..4).all(|n| halted(s, n)))
+        .unwrap());
+    // Until no node hears the cluster run any more.
+    sim.run_for(seconds(30)).unwrap();
+    let (_, without_n4) = files(&options);
+    let since = sim.trace().len();
+    let given = sim.apply(NodeId(0), Some(&without_n4), &[package("pkgM", &[1, 2, 3])]);
+    let Ok(Taken::Forwarded(serial)) = given else {
+        panic!("{given:?}");
+    };
+    let serial = (serial, since);
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 0, serial).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, 0, serial), Some((None, None)));
+    // Each in its new life, numbered as the three.
+    assert!(sim
+        .run_until(seconds(20), |s| (0..3).all(
+            |n| halted(s, n) && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 3)
+        ) && s.unconfigured(NodeId(3)))
+        .unwrap());
+    sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2]))
+            && !s.running_on("pkgM").is_empty())
+        .unwrap());
+    // pkgM started (a change waits while it starts).
+    sim.run_for(seconds(10)).unwrap();
+    (sim, options)
+}
+
+fn halted(sim: &Simulation, node: u32) -> bool {
+    sim.core(NodeId(node))
+        .is_some_and(|c| c.phase() == Phase::Halted)
+}
+
+/// The answer node `node` told for command `serial` (of its current life: given after
+/// trace record `since`): its refusal and warning (None: not yet).
+fn answer(
+    sim: &Simulation,
+    node: u32,
+    (serial, since): (u64, usize),
+) -> Option<(Option<String>, Option<String>)> {
+    sim.trace()[since..]
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            Event::CommandAnswered {
+                serial: s,
+                refusal,
+                warning,
+            } if r.node == NodeId(node) && *s == serial => Some((refusal.clone(), warning.clone())),
+            _ => None,
+        })
+}
+
+/// cmapplyconf of the four nodes (pkgM on all four) given on running `node`: its serial, and
+/// where the trace stood.
+fn add_n4(sim: &mut Simulation, options: &Options, node: u32) -> (u64, usize) {
+    let since = sim.trace().len();
+    let (four, _) = files(options);
+    let given = sim.apply(NodeId(node), Some(&four), &[package("pkgM", &[1, 2, 3, 4])]);
+    let Ok(Taken::Forwarded(serial)) = given else {
+        panic!("an addition is answered later: {given:?}");
+    };
+    (serial, since)
+}
+
+/// A member that does not coordinate.
+fn not_coordinating(sim: &Simulation) -> u32 {
+    let coordinator = sim
+        .status(NodeId(0))
+        .and_then(|s| s.coordinator)
+        .expect("a coordinator");
+    (0..3)
+        .find(|&n| NodeId(n) != coordinator)
+        .expect("a member")
+}
+
+#[test]
+fn a_node_added_while_the_cluster_runs_takes_the_generation_and_joins_with_cmrunnode() {
+    let (mut sim, options) = three_and_n4_unconfigured(41);
+    let before = sim.generation(NodeId(0)).unwrap();
+    let owner = sim.running_on("pkgM");
+    let epoch = sim.core(NodeId(0)).unwrap().view().epoch;
+    let giver = not_coordinating(&sim);
+    let serial = add_n4(&mut sim, &options, giver);
+    assert!(sim
+        .run_until(seconds(60), |s| answer(s, giver, serial).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, giver, serial), Some((None, None)));
+    // In effect on every member, which number n4 after themselves; pkgM did not move.
+    for n in 0..3 {
+        let core = sim.core(NodeId(n)).unwrap();
+        assert_eq!(core.phase(), Phase::Running);
+        assert_eq!(core.settings().nodes, 4);
+        assert_eq!(sim.generation(NodeId(n)), Some(before + 1));
+    }
+    assert_eq!(sim.running_on("pkgM"), owner);
+    assert!(sim.core(NodeId(0)).unwrap().view().epoch > epoch);
+    // n4 starts again as a node of the cluster, halted, its promise above the cluster's.
+    assert!(sim.run_until(seconds(10), |s| halted(s, 3)).unwrap());
+    assert_eq!(sim.generation(NodeId(3)), Some(before + 1));
+    assert!(sim.persisted(NodeId(3)).epoch_max >= epoch);
+    sim.run_for(seconds(20)).unwrap();
+    assert!(halted(&sim, 3));
+    assert!((0..3).all(|n| sim.members(NodeId(n)) == set(&[0, 1, 2])));
+
+    // cmrunnode there joins it.
+    sim.run_node_command(NodeId(3)).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3])))
+        .unwrap());
+    assert_eq!(sim.running_on("pkgM"), owner);
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
+#[test]
+fn a_node_to_add_that_is_down_is_named_and_nothing_is_applied() {
+    let (mut sim, options) = three_and_n4_unconfigured(43);
+    let before = sim.generation(NodeId(0)).unwrap();
+    sim.crash(NodeId(3));
+    let serial = add_n4(&mut sim, &options, 0);
+    assert!(sim
+        .run_until(seconds(30), |s| answer(s, 0, serial).is_some())
+        .unwrap());
+    let (refusal, _) = answer(&sim, 0, serial).unwrap();
+    let refusal = refusal.expect("refused");
+    assert!(
+        refusal.contains("n4 did not answer") && refusal.ends_with("nothing was applied"),
+        "{refusal}"
+    );
+    for n in 0..3 {
+        assert_eq!(sim.generation(NodeId(n)), Some(before));
+        assert_eq!(sim.core(NodeId(n)).unwrap().settings().nodes, 3);
+    }
+}
+
+/// The node the addition is given on crashes `after` into it. Whatever it had done by then,
+/// the members keep one generation, and either n4 took it or it did not take effect; a
+/// generation in effect without n4 configured is mended by the same cmapplyconf given on
+/// another member.
+fn giver_crashes(seed: u64, after: std::time::Duration) {
+    let (mut sim, options) = three_and_n4_unconfigured(seed);
+    let before = sim.generation(NodeId(0)).unwrap();
+    let giver = not_coordinating(&sim);
+    add_n4(&mut sim, &options, giver);
+    sim.run_for(after).unwrap();
+    sim.crash(NodeId(giver));
+    let others: Vec<u32> = (0..3).filter(|&n| n != giver).collect();
+    assert!(sim
+        .run_until(seconds(120), |s| {
+            let members: NodeSet = others.iter().map(|&n| NodeId(n)).collect();
+            others.iter().all(|&n| s.members(NodeId(n)) == members)
+        })
+        .unwrap());
+    // n4's offer, if any, expires; a commit it took has started its configured life.
+    sim.run_for(seconds(20)).unwrap();
+    let generations: Vec<Option<u64>> = others.iter().map(|&n| sim.generation(NodeId(n))).collect();
+    assert!(
+        generations.windows(2).all(|w| w[0] == w[1]),
+        "{generations:?}"
+    );
+    let in_effect = generations[0].unwrap();
+    if in_effect == before {
+        // Not applied: n4 is still unconfigured.
+        assert!(sim.unconfigured(NodeId(3)), "after {after:?}");
+        return;
+    }
+    assert_eq!(in_effect, before + 1, "after {after:?}");
+    let other = others[0];
+    if sim.unconfigured(NodeId(3)) {
+        // The generation is in effect, but n4 missed it: given again, n4 takes it.
+        let serial = add_n4(&mut sim, &options, other);
+        assert!(sim
+            .run_until(seconds(30), |s| answer(s, other, serial).is_some())
+            .unwrap());
+        let (refusal, warning) = answer(&sim, other, serial).unwrap();
+        assert_eq!(refusal, None);
+        assert!(
+            warning
+                .as_deref()
+                .is_some_and(|w| w.contains("n4 took generation")),
+            "{warning:?}"
+        );
+    }
+    assert!(
+        sim.run_until(seconds(10), |s| halted(s, 3)).unwrap(),
+        "after {after:?}"
+    );
+    assert_eq!(sim.generation(NodeId(3)), Some(in_effect));
+    sim.run_node_command(NodeId(3)).unwrap();
+    let mut joined: Vec<u32> = others.clone();
+    joined.push(3);
+    assert!(
+        sim.run_until(seconds(120), |s| s.formed(set(&joined)))
+            .unwrap(),
+        "after {after:?}"
+    );
+    // The same files again change nothing.
+    let serial = add_n4(&mut sim, &options, other);
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, other, serial).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, other, serial), Some((None, None)));
+}
+
+#[test]
+fn the_giver_may_crash_at_any_point_of_an_addition() {
+    // Through the exchange's first round trip, the proposal and its commit, and the second.
+    let early = [
+        0, 100, 200, 300, 500, 700, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000,
+    ];
+    let later = (1..40).map(|step| step * 100_000);
+    for (seed, micros) in early.into_iter().chain(later).enumerate() {
+        giver_crashes(100 + seed as u64, std::time::Duration::from_micros(micros));
+    }
+}
