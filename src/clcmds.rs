@@ -603,7 +603,7 @@ impl InEffect {
 enum Applied {
     /// The new generation, in effect on this node, with what the agent said of it (the
     /// nodes added to the running cluster that did not take it).
-    Generation(u64, Option<String>),
+    Generation(u64, Option<String>, Vec<String>),
     /// They are the configuration in effect: nothing was distributed.
     Unchanged,
 }
@@ -716,11 +716,23 @@ fn apply(
         Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
         _ => None,
     };
+    let not_configured: Vec<String> = match out_value(&returned, "NodesNotConfigured") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                Some(Value::String(name)) => Some(name.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     match out_value(&returned, "Generation") {
-        Some(Value::Uint64(generation)) => return Ok(Applied::Generation(*generation, message)),
+        Some(Value::Uint64(generation)) => {
+            return Ok(Applied::Generation(*generation, message, not_configured))
+        }
         Some(Value::String(text)) => {
             if let Ok(generation) = text.trim().parse() {
-                return Ok(Applied::Generation(generation, message));
+                return Ok(Applied::Generation(generation, message, not_configured));
             }
         }
         _ => {}
@@ -772,7 +784,7 @@ fn apply(
         return Err(lost);
     }
     match waited {
-        Ok(Some(s)) => Ok(Applied::Generation(s.generation, None)),
+        Ok(Some(s)) => Ok(Applied::Generation(s.generation, None, Vec::new())),
         Ok(None) => Err(
             "the coordinator took the configuration, but this node's agent stopped answering \
              before it was in effect here: see cmviewcl on another node"
@@ -825,9 +837,25 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
         })
         .unwrap_or_default();
     let generation = match apply(&client, (base, base_number), cluster.as_ref(), &packages)? {
-        Applied::Generation(generation, message) => {
+        // Nodes added that did not take it: the cluster changed, the command did not do
+        // all it was given to.
+        Applied::Generation(_, message, not_configured) if !not_configured.is_empty() => {
+            return Err(format!(
+                "{out}{}",
+                message.unwrap_or_else(|| format!(
+                    "{} did not take the configuration",
+                    not_configured.join(", ")
+                ))
+            ));
+        }
+        Applied::Generation(generation, message, _) => {
             if let Some(message) = message {
                 out.push_str(&format!("cmapplyconf: {message}\n"));
+            }
+            // Given again for nodes that missed it: the cluster's generation is the same.
+            if running && base == Some(generation) {
+                out.push_str(&unchanged(base));
+                return Ok(out);
             }
             generation
         }
@@ -1196,7 +1224,7 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
         }
     }
     let generation = match apply(&client, (base, base_number), None, &packages)? {
-        Applied::Generation(generation, _) => generation,
+        Applied::Generation(generation, ..) => generation,
         // Not reached: a package was left out.
         Applied::Unchanged => return Ok(unchanged(base)),
     };

@@ -329,3 +329,51 @@ fn timeouts_without_a_stated_maximum_are_still_bounded() {
         .collect();
     assert_eq!(parameters, ["QS_TIMEOUT_EXTENSION", "AUTO_START_TIMEOUT"]);
 }
+
+/// A cluster file of `nodes` (NODE_NAME, last octet), each on two networks.
+fn nodes_file(nodes: &[(&str, u8)]) -> cimguard_cluster::config::cluster::ClusterConfig {
+    let mut text = "CLUSTER_NAME c\nMEMBER_TIMEOUT 14000000\n".to_owned();
+    for (name, k) in nodes {
+        text.push_str(&format!(
+            "NODE_NAME {name}\n NETWORK_INTERFACE eth0\n  HEARTBEAT_IP 10.0.0.{k}\n \
+             NETWORK_INTERFACE eth1\n  HEARTBEAT_IP 10.1.0.{k}\n"
+        ));
+    }
+    match parse(&text, "c.ascii") {
+        Ok(checked) => checked.config,
+        Err(findings) => panic!("{findings:?}\n{text}"),
+    }
+}
+
+#[test]
+fn a_running_cluster_takes_nodes_added_after_its_own_and_nothing_else_of_the_node_list() {
+    use cimguard_cluster::config::{added_nodes, keep_node_order, needs_halted_cluster};
+    let old = nodes_file(&[("n1", 1), ("n2", 2), ("n3", 3)]);
+    // Listed anywhere, an added node is numbered after the nodes kept, in their order.
+    let given = nodes_file(&[("n4", 4), ("n2", 2), ("N1", 1), ("n3", 3)]);
+    let new = keep_node_order(&old, given);
+    let names: Vec<&str> = new.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["N1", "n2", "n3", "n4"]);
+    assert_eq!(added_nodes(&old, &new), ["n4"]);
+    assert!(needs_halted_cluster(&old, &new).is_empty());
+    // The same nodes reordered are the same cluster.
+    let reordered = keep_node_order(&old, nodes_file(&[("n3", 3), ("n1", 1), ("n2", 2)]));
+    assert_eq!(reordered.nodes, old.nodes);
+    // A node deleted, a kept node's heartbeat address changed: with the cluster halted.
+    let deleted = keep_node_order(&old, nodes_file(&[("n1", 1), ("n3", 3), ("n4", 4)]));
+    assert_eq!(
+        needs_halted_cluster(&old, &deleted),
+        ["NODE_NAME (a node deleted)"]
+    );
+    let moved = keep_node_order(&old, nodes_file(&[("n1", 1), ("n2", 9), ("n3", 3)]));
+    assert_eq!(needs_halted_cluster(&old, &moved), ["HEARTBEAT_IP"]);
+    // With a lock LUN (its blocks are counted at start), nodes are added with it halted.
+    let mut with_lun = old;
+    with_lun.lock = ClusterLock::LockLun;
+    let mut added = nodes_file(&[("n1", 1), ("n2", 2), ("n3", 3), ("n4", 4)]);
+    added.lock = ClusterLock::LockLun;
+    assert_eq!(
+        needs_halted_cluster(&with_lun, &added),
+        ["NODE_NAME (nodes added to a cluster with a CLUSTER_LOCK_LUN)"]
+    );
+}

@@ -8,7 +8,8 @@ mod common;
 
 use common::{package, seconds, set};
 
-use cimguard_cluster::core::{Event, NodeId, NodeSet, Phase, Taken};
+use cimguard_cluster::core::{EnrolmentOutcome, Event, NodeId, NodeSet, Phase, Taken};
+use cimguard_cluster::packages::Command;
 use cimguard_cluster::sim::{Options, Simulation};
 
 /// The cluster file of the four hosts (n1..n4), and the same without n4.
@@ -229,12 +230,135 @@ fn giver_crashes(seed: u64, after: std::time::Duration) {
             .unwrap(),
         "after {after:?}"
     );
-    // The same files again change nothing.
+    // The same files again change nothing; the giver, down, is told as not reached.
     let serial = add_n4(&mut sim, &options, other);
     assert!(sim
-        .run_until(seconds(10), |s| answer(s, other, serial).is_some())
+        .run_until(seconds(30), |s| answer(s, other, serial).is_some())
         .unwrap());
-    assert_eq!(answer(&sim, other, serial), Some((None, None)));
+    let (refusal, warning) = answer(&sim, other, serial).unwrap();
+    assert_eq!(refusal, None);
+    let giver_name = format!("n{}", giver + 1);
+    assert!(
+        warning
+            .as_deref()
+            .is_some_and(|w| w.contains("not reached") && w.contains(&giver_name)),
+        "{warning:?}"
+    );
+    let outcome = outcome(&sim, other, serial.0);
+    assert!(outcome.unchanged && outcome.took.is_empty(), "{outcome:?}");
+    assert_eq!(outcome.not_reached.len(), 1, "{outcome:?}");
+}
+
+/// How the addition `serial` given on `node` ended.
+fn outcome(sim: &Simulation, node: u32, serial: u64) -> EnrolmentOutcome {
+    sim.core(NodeId(node))
+        .and_then(|c| c.enrolment_outcome(serial))
+        .cloned()
+        .expect("an outcome")
+}
+
+#[test]
+fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_given_again() {
+    let (mut sim, options) = three_and_n4_unconfigured(47);
+    let before = sim.generation(NodeId(0)).unwrap();
+    let serial = add_n4(&mut sim, &options, 1);
+    // n4 took the check; it goes down before the cluster put the change in effect.
+    assert!(sim
+        .run_until(seconds(5), |s| s
+            .trace()
+            .iter()
+            .skip(serial.1)
+            .any(|r| matches!(r.event, Event::PhaseChanged { .. })))
+        .unwrap());
+    sim.crash(NodeId(3));
+    assert!(sim
+        .run_until(seconds(60), |s| answer(s, 1, serial).is_some())
+        .unwrap());
+    let (refusal, warning) = answer(&sim, 1, serial).unwrap();
+    assert_eq!(refusal, None, "in effect in the cluster");
+    let warning = warning.expect("n4 named");
+    assert!(
+        warning.contains("n4 did not answer")
+            && warning.contains("give the same cmapplyconf again"),
+        "{warning}"
+    );
+    assert_eq!(outcome(&sim, 1, serial.0).not_configured, ["n4"]);
+    for n in 0..3 {
+        assert_eq!(sim.generation(NodeId(n)), Some(before + 1));
+    }
+
+    // Given again while n4 is down: nothing changes, and n4 is told as not reached.
+    let again = add_n4(&mut sim, &options, 2);
+    assert!(sim
+        .run_until(seconds(30), |s| answer(s, 2, again).is_some())
+        .unwrap());
+    let (refusal, warning) = answer(&sim, 2, again).unwrap();
+    assert_eq!(refusal, None);
+    assert!(
+        warning
+            .as_deref()
+            .is_some_and(|w| w.contains("not reached") && w.contains("n4")),
+        "{warning:?}"
+    );
+    let told = outcome(&sim, 2, again.0);
+    assert!(told.unchanged && told.not_configured.is_empty(), "{told:?}");
+
+    // n4's cmcld runs again, unconfigured: given again, n4 takes it and joins.
+    sim.restart(NodeId(3));
+    assert!(sim.unconfigured(NodeId(3)));
+    let third = add_n4(&mut sim, &options, 0);
+    assert!(sim
+        .run_until(seconds(30), |s| answer(s, 0, third).is_some())
+        .unwrap());
+    let (refusal, warning) = answer(&sim, 0, third).unwrap();
+    assert_eq!(refusal, None);
+    assert!(
+        warning
+            .as_deref()
+            .is_some_and(|w| w.contains("n4 took generation")),
+        "{warning:?}"
+    );
+    assert_eq!(outcome(&sim, 0, third.0).took, ["n4"]);
+    assert!(sim.run_until(seconds(10), |s| halted(s, 3)).unwrap());
+    sim.run_node_command(NodeId(3)).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3])))
+        .unwrap());
+}
+
+#[test]
+fn an_addition_is_given_again_in_the_next_membership_when_the_coordinator_dies() {
+    let (mut sim, options) = three_and_n4_unconfigured(53);
+    let before = sim.generation(NodeId(0)).unwrap();
+    let coordinator = sim
+        .status(NodeId(0))
+        .and_then(|s| s.coordinator)
+        .expect("a coordinator");
+    let giver = not_coordinating(&sim);
+    // pkgM halted first: its failover would refuse the change given again.
+    let pkg_m = sim.package("pkgM");
+    sim.command(
+        NodeId(giver),
+        Command::Halt {
+            package: pkg_m,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("pkgM").is_empty())
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    let serial = add_n4(&mut sim, &options, giver);
+    // The coordinator dies as the change reaches it.
+    sim.run_for(std::time::Duration::from_millis(2)).unwrap();
+    sim.crash(coordinator);
+    assert!(sim
+        .run_until(seconds(60), |s| answer(s, giver, serial).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, giver, serial), Some((None, None)));
+    assert_eq!(sim.generation(NodeId(giver)), Some(before + 1));
+    assert!(sim.run_until(seconds(10), |s| halted(s, 3)).unwrap());
 }
 
 #[test]

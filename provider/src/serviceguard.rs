@@ -1024,7 +1024,8 @@ impl ServiceguardProvider {
                     Ok(Reply::InEffect {
                         generation,
                         warning,
-                    }) => Ok(in_effect_as(generation, warning)),
+                        ..
+                    }) => Ok(in_effect_as(generation, warning, None)),
                     other => self.outcome(&request, other),
                 };
             }
@@ -1095,7 +1096,8 @@ impl ServiceguardProvider {
                     Ok(Reply::InEffect {
                         generation,
                         warning,
-                    }) => Ok(in_effect_as(generation, warning)),
+                        not_configured,
+                    }) => Ok(in_effect_as(generation, warning, Some(not_configured))),
                     other => self.outcome(&request, other),
                 };
             }
@@ -1111,14 +1113,27 @@ impl ServiceguardProvider {
 
 /// A method's outcome when a change is in effect as `generation` (a change of the halted
 /// cluster, on every node; nodes added to the running cluster, in the cluster): 0, with it in
-/// Generation, and in Message what the caller should know.
-fn in_effect_as(generation: u64, warning: Option<String>) -> MethodOutput {
+/// Generation, in Message what the caller should know and, for ApplyConfiguration
+/// (`not_configured` given), the nodes added that did not take it in NodesNotConfigured
+/// (null when none).
+fn in_effect_as(
+    generation: u64,
+    warning: Option<String>,
+    not_configured: Option<Vec<String>>,
+) -> MethodOutput {
+    let mut out_params = vec![
+        (Name::new("Generation"), Some(Value::Uint64(generation))),
+        (Name::new("Message"), warning.map(string)),
+    ];
+    if let Some(nodes) = not_configured {
+        out_params.push((
+            Name::new("NodesNotConfigured"),
+            (!nodes.is_empty()).then(|| strings(&nodes)),
+        ));
+    }
     MethodOutput {
         return_value: Some(Value::Uint32(0)),
-        out_params: vec![
-            (Name::new("Generation"), Some(Value::Uint64(generation))),
-            (Name::new("Message"), warning.map(string)),
-        ],
+        out_params,
     }
 }
 

@@ -179,24 +179,32 @@ pub fn needs_halted_cluster(
     };
     // The nodes kept come first, in their order: the added ones only extend the numbering.
     let (old_names, new_names) = (names(old), names(new));
-    let kept = old.nodes.len().min(new.nodes.len());
-    if !new_names.starts_with(&old_names) {
+    // Each node kept, as it was and as it is.
+    let kept: Vec<(&cluster::NodeConfig, &cluster::NodeConfig)> = old
+        .nodes
+        .iter()
+        .filter_map(|o| {
+            let n = new
+                .nodes
+                .iter()
+                .find(|n| n.name.eq_ignore_ascii_case(&o.name))?;
+            Some((o, n))
+        })
+        .collect();
+    if old_names.iter().any(|n| !new_names.contains(n)) {
+        differ.push("NODE_NAME (a node deleted)");
+    } else if !new_names.starts_with(&old_names) {
         differ.push("NODE_NAME");
     } else if new_names.len() > old_names.len() && old.lock == cluster::ClusterLock::LockLun {
         differ.push("NODE_NAME (nodes added to a cluster with a CLUSTER_LOCK_LUN)");
     }
-    let heartbeats = |c: &cluster::ClusterConfig| -> Vec<Vec<std::net::IpAddr>> {
-        c.nodes[..kept]
-            .iter()
-            .map(|n| n.heartbeat_addresses().collect())
-            .collect()
-    };
-    if heartbeats(old) != heartbeats(new) {
+    if kept
+        .iter()
+        .any(|(o, n)| o.heartbeat_addresses().ne(n.heartbeat_addresses()))
+    {
         differ.push("HEARTBEAT_IP");
     }
-    let lock_luns = |c: &cluster::ClusterConfig| -> Vec<Option<std::path::PathBuf>> {
-        c.nodes[..kept].iter().map(|n| n.lock_lun.clone()).collect()
-    };
+    let same_luns = kept.iter().all(|(o, n)| o.lock_lun == n.lock_lun);
     let same_lock = match (&old.lock, &new.lock) {
         (
             cluster::ClusterLock::QuorumServer {
@@ -212,7 +220,7 @@ pub fn needs_halted_cluster(
                 ..
             },
         ) => a == x && b == y && c == z,
-        (a, b) => a == b && lock_luns(old) == lock_luns(new),
+        (a, b) => a == b && same_luns,
     };
     if !same_lock {
         differ.push(match (&old.lock, &new.lock) {

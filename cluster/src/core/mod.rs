@@ -47,6 +47,9 @@ pub use action::{
 };
 pub use message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, Term, View};
 pub(crate) use node::same_packages;
-pub use node::{cluster_id, Node, Sabotage, Settings, Tiebreaker, ENROL_ANSWER_WAIT};
+pub use node::{
+    cluster_id, EnrolmentOutcome, Node, Sabotage, Settings, Tiebreaker, ENROL_ANSWER_WAIT,
+};
 pub use types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 pub use unconfigured::Unconfigured;
+pub use unconfigured::RUNS_CONFIGURED;

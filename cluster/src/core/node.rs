@@ -34,7 +34,7 @@ use crate::status::{
 use crate::timing::Timing;
 
 mod enrolment;
-pub use enrolment::ENROL_ANSWER_WAIT;
+pub use enrolment::{EnrolmentOutcome, ENROL_ANSWER_WAIT};
 
 /// The tie-breaker for a group of exactly half the previous membership.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -630,8 +630,8 @@ pub struct Node {
     /// A cmapplyconf given here that adds nodes to the running cluster
     /// ([`enrolment`]).
     enrolment: Option<enrolment::Enrolment>,
-    /// The last online additions given again that changed nothing, by serial.
-    enrolments_unchanged: Vec<u64>,
+    /// How the last online additions ended, by serial.
+    enrolment_outcomes: enrolment::Outcomes,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
     pending_config: Option<(ClusterConfig, Vec<PackageConfig>)>,
     /// Where the pending cmapplyconf was given: the node that forwarded it and the serial
@@ -771,7 +771,7 @@ impl Node {
             committed_offer: None,
             sequence_floor: persisted.sequence_floor,
             enrolment: None,
-            enrolments_unchanged: Vec::new(),
+            enrolment_outcomes: VecDeque::new(),
             pending_config: None,
             pending_origin: None,
             applies_forwarded: VecDeque::new(),
@@ -1751,19 +1751,7 @@ impl Node {
         }
         let taken = match self.view.coordinator() {
             Some(coordinator) if coordinator != self.settings.me => {
-                self.command_serial += 1;
-                let message = Message::Apply {
-                    epoch: self.view.epoch,
-                    serial: self.command_serial,
-                    base,
-                    config: Arc::new(Generation {
-                        number: 0,
-                        sequence: 0,
-                        cluster,
-                        packages,
-                    }),
-                };
-                self.send(coordinator, &message);
+                self.forward_apply(coordinator, base, cluster, packages);
                 if self.applies_forwarded.len() == AWAITED_ANSWERS_MAX {
                     self.applies_forwarded.pop_front();
                 }
@@ -1784,6 +1772,31 @@ impl Node {
         };
         self.step(now);
         Ok(taken)
+    }
+
+    /// Sends the change `cluster` and `packages`, merged into generation `base`, to the
+    /// `coordinator` under a new command serial, which it returns ([`Message::Apply`]).
+    fn forward_apply(
+        &mut self,
+        coordinator: NodeId,
+        base: Option<u64>,
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+    ) -> u64 {
+        self.command_serial += 1;
+        let message = Message::Apply {
+            epoch: self.view.epoch,
+            serial: self.command_serial,
+            base,
+            config: Arc::new(Generation {
+                number: 0,
+                sequence: 0,
+                cluster,
+                packages,
+            }),
+        };
+        self.send(coordinator, &message);
+        self.command_serial
     }
 
     /// cmdeleteconf (without packages) on this halted node, the cluster halted: the
@@ -1813,7 +1826,11 @@ impl Node {
         cluster: ClusterConfig,
         packages: Vec<PackageConfig>,
     ) -> Result<Taken, Refusal> {
-        if self.halted_apply.is_some() || self.offered_by_other(now) || self.reconfigure.is_some() {
+        if self.halted_apply.is_some()
+            || self.offered_by_other(now)
+            || self.reconfigure.is_some()
+            || self.enrolment.is_some()
+        {
             return Err(Refusal::ConfigurationChanging);
         }
         if self.hears_cluster(now, None) {
@@ -5981,6 +5998,13 @@ impl Node {
     ) {
         let committed = fence_waits.is_some();
         let before = std::mem::replace(&mut self.view, view);
+        // Nodes added online after this view was proposed (taken from a member since): the
+        // view names them with no life, as every view held does.
+        if self.view.incarnations.len() < self.settings.nodes {
+            self.view
+                .incarnations
+                .resize(self.settings.nodes, Incarnation(0));
+        }
         self.installed_at = now;
         let installed = self.view.epoch;
         // A configuration generation carried by this membership takes effect with it.

@@ -52,6 +52,37 @@ struct Creating {
     floor: super::types::Epoch,
 }
 
+/// What a request over the configuration exchange to a node whose cmcld runs configured
+/// fails with (it refuses the exchange's protocol at the handshake): an online addition
+/// given again passes such a node over.
+pub const RUNS_CONFIGURED: &str =
+    "its cmcld runs as a node of a cluster (it does not take the configuration exchange)";
+
+/// Each node of `targets` (NODE_NAME in lower case, heartbeat addresses) still `waiting`
+/// for, with what went wrong reaching it over the exchange (`unreachable`), or where it was
+/// sought.
+pub(super) fn did_not_answer(
+    targets: &[(String, Vec<IpAddr>)],
+    waiting: &BTreeSet<String>,
+    unreachable: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    targets
+        .iter()
+        .filter(|(n, _)| waiting.contains(n))
+        .map(|(name, addresses)| match unreachable.get(name) {
+            Some(e) => format!("{name} did not answer ({e})"),
+            None => format!(
+                "{name} did not answer at {}",
+                addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
+        .collect()
+}
+
 /// How long an offer is held for its commit: as long as a configured node holds one
 /// (three stages of the giver's).
 const OFFER_HELD: Duration = Duration::from_secs(12);
@@ -272,22 +303,8 @@ impl Unconfigured {
         if creating.waiting.is_empty() || now >= creating.deadline {
             let names = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(", ");
             let refusal = if !creating.committing {
-                let silent: Vec<String> = creating
-                    .targets
-                    .iter()
-                    .filter(|(n, _)| creating.waiting.contains(n))
-                    .map(|(name, addresses)| match creating.unreachable.get(name) {
-                        Some(e) => format!("{name} did not answer ({e})"),
-                        None => format!(
-                            "{name} did not answer at {}",
-                            addresses
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    })
-                    .collect();
+                let silent =
+                    did_not_answer(&creating.targets, &creating.waiting, &creating.unreachable);
                 Some(format!(
                     "{}: each node of a new cluster needs its cmcld running, unconfigured, \
                      with the cluster's key and a certificate of its authority; nothing was \

@@ -279,6 +279,7 @@ impl ControlChannel {
             addresses,
         } = settings;
         let mine = addresses.get(me.index()).cloned().unwrap_or_default();
+        // The peers are known before the listeners take a connection.
         let table = Arc::new(Table {
             tls,
             me,
@@ -287,6 +288,13 @@ impl ControlChannel {
                 addresses: Vec::new(),
             }),
         });
+        let mut channel = ControlChannel {
+            senders: Vec::new(),
+            counters: counters.clone(),
+            table: table.clone(),
+            tell: tell.clone(),
+        };
+        channel.add_nodes(&names, &addresses)?;
         for (network, address) in mine.iter().enumerate() {
             let listener = TcpListener::bind(address).map_err(|e| {
                 io::Error::new(
@@ -301,19 +309,13 @@ impl ControlChannel {
                 .name(format!("cmcld-ctl{network}"))
                 .spawn(move || listen(&listener, network, &table, &deliver, &counters))?;
         }
-        let mut channel = ControlChannel {
-            senders: Vec::new(),
-            counters,
-            table,
-            tell: tell.clone(),
-        };
-        channel.add_nodes(&names, &addresses)?;
         Ok(channel)
     }
 
     /// Adds nodes after those known (numbered on from them), each with its certificate name
     /// and its address on each network: a generation that adds nodes to the running cluster
     /// took effect. Their connections are let in from now on, and senders start for them.
+    /// All or nothing: on an error (a thread that does not start) none is added.
     pub fn add_nodes(&mut self, names: &[String], addresses: &[Vec<SocketAddr>]) -> io::Result<()> {
         let me = self.table.me.index();
         let first = self.senders.len();
@@ -327,15 +329,9 @@ impl ControlChannel {
         } else {
             addresses.get(me - first).cloned().unwrap_or_default()
         };
-        {
-            let mut peers = self
-                .table
-                .peers
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            peers.names.extend(names.iter().cloned());
-            peers.addresses.extend(addresses.iter().cloned());
-        }
+        // Started first: should one fail, the queues of those started are dropped and
+        // their threads end.
+        let mut rows = Vec::new();
         for (offset, row_addresses) in addresses.iter().enumerate() {
             let peer = first + offset;
             let mut row = Vec::new();
@@ -363,8 +359,18 @@ impl ControlChannel {
                     .spawn(move || outgoing.run(&queue, &counters, &*tell))?;
                 row.push(Some(frames));
             }
-            self.senders.push(row);
+            rows.push(row);
         }
+        {
+            let mut peers = self
+                .table
+                .peers
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            peers.names.extend(names.iter().cloned());
+            peers.addresses.extend(addresses.iter().cloned());
+        }
+        self.senders.extend(rows);
         Ok(())
     }
 

@@ -473,6 +473,10 @@ pub enum Reply {
         /// What the asker should know (nodes added that did not take the generation).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         warning: Option<String>,
+        /// Nodes of the configuration in effect known to run unconfigured that did not take
+        /// it (an online addition's): the same files given again once their cmcld runs.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        not_configured: Vec<String>,
     },
     /// cmapplyconf of the configuration in effect: nothing to change, nothing distributed.
     Unchanged,
@@ -1968,7 +1972,7 @@ fn serve_admin(
                 };
                 match refusal {
                     Some(refusal) => Reply::Refused(refusal),
-                    None => ask(inputs, counters, request),
+                    None => ask_apply(inputs, counters, request),
                 }
             }
             Ok(request) => {
@@ -2121,19 +2125,37 @@ fn ask(inputs: &mpsc::Sender<Input>, counters: &Counters, request: Request) -> R
     ask_with(inputs, counters, |reply| Input::Admin { request, reply })
 }
 
+/// [`Request::Apply`] on the timing thread: answered within 30 s, or, for an online
+/// addition, a little longer than it may take.
+fn ask_apply(inputs: &mpsc::Sender<Input>, counters: &Counters, request: Request) -> Reply {
+    let wait = crate::core::ENROL_ANSWER_WAIT + Duration::from_secs(5);
+    ask_within(inputs, counters, wait, |reply| Input::Admin {
+        request,
+        reply,
+    })
+}
+
 /// The input `make` builds around a reply channel, given to the timing thread and answered
-/// within 30 s, or, for an online addition, a little longer than it may take (the reply is
-/// used here, so it counts as written).
+/// within 30 s (the reply is used here, so it counts as written).
 fn ask_with(
     inputs: &mpsc::Sender<Input>,
     counters: &Counters,
+    make: impl FnOnce(mpsc::Sender<Reply>) -> Input,
+) -> Reply {
+    ask_within(inputs, counters, Duration::from_secs(30), make)
+}
+
+/// [`ask_with`], answered within `wait`.
+fn ask_within(
+    inputs: &mpsc::Sender<Input>,
+    counters: &Counters,
+    wait: Duration,
     make: impl FnOnce(mpsc::Sender<Reply>) -> Input,
 ) -> Reply {
     let (reply, answer) = mpsc::channel();
     if inputs.send(make(reply)).is_err() {
         return Reply::Error("the daemon is stopping".into());
     }
-    let wait = Duration::from_secs(30).max(crate::core::ENROL_ANSWER_WAIT + Duration::from_secs(5));
     match answer.recv_timeout(wait) {
         Ok(reply) => {
             counters.reply_written();
@@ -3170,42 +3192,48 @@ impl Driver {
     /// each, their name digests and their control-channel connections are added.
     fn add_nodes(&mut self) {
         let config = self.node.settings().config.clone();
+        let socket_address = |n: &cluster::NodeConfig, port: u16| -> Vec<SocketAddr> {
+            n.heartbeat_addresses()
+                .map(|a| SocketAddr::new(a, port))
+                .collect()
+        };
         let known = self.peers.len();
-        if config.nodes.len() <= known {
-            return;
-        }
-        let added = &config.nodes[known..];
-        let addresses: Vec<Vec<SocketAddr>> = added
-            .iter()
-            .map(|n| {
-                n.heartbeat_addresses()
-                    .map(|a| SocketAddr::new(a, self.heartbeat_port))
-                    .collect()
-            })
-            .collect();
-        let names: Vec<&str> = added.iter().map(|n| n.name.as_str()).collect();
-        self.opener
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .add_nodes(&names);
-        self.peers.extend(addresses.iter().cloned());
-        self.sealers
-            .extend(std::iter::repeat_n(self.sealer.clone(), added.len()));
-        let certificate_names: Vec<String> = added
-            .iter()
-            .map(|n| cimguard_certs::node_dns_name(&n.name).unwrap_or_default())
-            .collect();
-        if let Err(e) = self.control.add_nodes(&certificate_names, &addresses) {
+        if config.nodes.len() > known {
+            let added = &config.nodes[known..];
+            let names: Vec<&str> = added.iter().map(|n| n.name.as_str()).collect();
+            self.opener
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .add_nodes(&names);
+            self.peers
+                .extend(added.iter().map(|n| socket_address(n, self.heartbeat_port)));
+            self.sealers
+                .extend(std::iter::repeat_n(self.sealer.clone(), added.len()));
+            self.config = config.clone();
             self.log.say(format_args!(
-                "warning: the control channel to the nodes added ({}) did not start: {e}",
+                "nodes added to the cluster: {} (numbered from {known})",
                 names.join(", ")
             ));
         }
-        self.log.say(format_args!(
-            "nodes added to the cluster: {} (numbered from {known})",
-            names.join(", ")
-        ));
-        self.config = config.clone();
+        // Tried again with the next generation should it fail (a thread that did not start).
+        let connected = self.control.nodes();
+        if config.nodes.len() > connected {
+            let added = &config.nodes[connected..];
+            let certificate_names: Vec<String> = added
+                .iter()
+                .map(|n| cimguard_certs::node_dns_name(&n.name).unwrap_or_default())
+                .collect();
+            let addresses: Vec<Vec<SocketAddr>> = added
+                .iter()
+                .map(|n| socket_address(n, self.heartbeat_port))
+                .collect();
+            if let Err(e) = self.control.add_nodes(&certificate_names, &addresses) {
+                self.log.say(format_args!(
+                    "warning: the control channel to the nodes added ({}) did not start: {e}",
+                    certificate_names.join(", ")
+                ));
+            }
+        }
     }
 
     /// Queues `envelope` on the control channel, counting what was queued.
@@ -3482,15 +3510,33 @@ impl Driver {
             (None, _) if awaiting.applied_halted => Reply::InEffect {
                 generation: self.node.generation_taken(),
                 warning: None,
+                not_configured: Vec::new(),
             },
-            // Given again, and no node took it: nothing changed.
-            (None, None) if awaiting.enrolled && self.node.enrolment_unchanged(serial) => {
-                Reply::Unchanged
+            (None, warning) if awaiting.enrolled => {
+                let outcome = self
+                    .node
+                    .enrolment_outcome(serial)
+                    .cloned()
+                    .unwrap_or_default();
+                if outcome.unchanged && warning.is_none() {
+                    // Given again, and no node took it: nothing changed.
+                    Reply::Unchanged
+                } else {
+                    let names = self.node_names();
+                    let spelt = |name: &String| {
+                        names
+                            .iter()
+                            .find(|n| n.eq_ignore_ascii_case(name))
+                            .cloned()
+                            .unwrap_or_else(|| name.clone())
+                    };
+                    Reply::InEffect {
+                        generation: self.node.settings().config_sequence,
+                        warning: warning.map(|w| name_nodes(&w, &names)),
+                        not_configured: outcome.not_configured.iter().map(spelt).collect(),
+                    }
+                }
             }
-            (None, warning) if awaiting.enrolled => Reply::InEffect {
-                generation: self.node.settings().config_sequence,
-                warning: warning.map(|w| name_nodes(&w, &self.node_names())),
-            },
             (None, None) => Reply::Done,
             (None, Some(warning)) => Reply::Warned(name_nodes(&warning, &self.node_names())),
             (Some(why), _) => Reply::Refused(name_nodes(&why, &self.node_names())),

@@ -368,12 +368,27 @@ fn request_at(
         tls.sock
             .set_read_timeout(Some(left))
             .map_err(|e| e.to_string())?;
-        tls.conn
-            .complete_io(&mut tls.sock)
-            .map_err(|e| format!("tls handshake: {e}"))?;
+        tls.conn.complete_io(&mut tls.sock).map_err(|e| {
+            // A configured daemon's control channel refuses the protocol: told apart from
+            // a node that cannot be reached.
+            let refused_protocol = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                .is_some_and(|inner| {
+                    *inner
+                        == rustls::Error::AlertReceived(
+                            rustls::AlertDescription::NoApplicationProtocol,
+                        )
+                });
+            if refused_protocol {
+                crate::core::RUNS_CONFIGURED.to_owned()
+            } else {
+                format!("tls handshake: {e}")
+            }
+        })?;
     }
     if tls.conn.alpn_protocol() != Some(CONFIG_ALPN) {
-        return Err("it does not speak the configuration exchange".into());
+        return Err(crate::core::RUNS_CONFIGURED.into());
     }
     let mut body = key_check(key, cluster_id, &binding(&tls.conn)?).to_vec();
     body.extend_from_slice(encoded);

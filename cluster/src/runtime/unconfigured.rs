@@ -236,6 +236,7 @@ fn drain(
                     (None, Some(config)) => Reply::InEffect {
                         generation: config.sequence,
                         warning: None,
+                        not_configured: Vec::new(),
                     },
                     (Some(why), _) => Reply::Refused(why.clone()),
                     (None, None) => {

@@ -943,18 +943,26 @@ impl Simulation {
         (to, addresses): (&str, &[std::net::IpAddr]),
         envelope: Envelope,
     ) {
-        let target = self
+        let host = self
             .names
             .iter()
             .position(|n| n.eq_ignore_ascii_case(to))
             .filter(|&t| {
-                let sim_node = &self.nodes[t];
-                sim_node.life == Life::Up
-                    && sim_node.unconfigured.is_some()
+                self.nodes[t].life == Life::Up
                     && !self.network.cut[node.index()][t].iter().all(|&cut| cut)
             });
         let delay = self.delay();
-        match target {
+        match host {
+            // A configured daemon refuses the exchange's protocol at the handshake.
+            Some(t) if self.nodes[t].unconfigured.is_none() => self.schedule_answer(
+                node,
+                incarnation,
+                delay,
+                Pending::Exchanged {
+                    from: to.to_owned(),
+                    result: Err(crate::core::RUNS_CONFIGURED.to_owned()),
+                },
+            ),
             Some(t) => {
                 let target_incarnation = self.nodes[t].incarnation;
                 self.schedule(

@@ -14,12 +14,14 @@
 //!    to the added nodes again, then committed there: each persists it, writes its files and
 //!    starts again, halted, as a node of the cluster. `cmrunnode` there joins it.
 //!
-//! A node that misses step 3 (down, or this node failed meanwhile) is named in the answer.
-//! The same cmapplyconf given again on any member, its generation in effect, takes step 3
-//! again for every configured node that is not a member and answers the exchange (only an
-//! unconfigured cmcld does; the others are passed over in silence).
+//! A node that misses step 3 (down, or this node failed meanwhile) is named in the answer
+//! ([`EnrolmentOutcome::not_configured`]). The same cmapplyconf given again on any member,
+//! its generation in effect, takes step 3 again for every configured node that is not a
+//! member: an unconfigured cmcld takes it; a configured one refuses the exchange's protocol
+//! and is passed over; one that cannot be reached is told as such (it may be a configured
+//! node that is down).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,10 +33,13 @@ use crate::config::Generation;
 use crate::core::action::Event;
 use crate::core::message::{Envelope, Message, Phase};
 use crate::core::types::{Epoch, Instant};
+use crate::core::unconfigured::{did_not_answer, RUNS_CONFIGURED};
 use crate::packages::Refusal;
 
-/// How long each exchange step waits for the added nodes' answers.
-const ENROL_STAGE: Duration = Duration::from_secs(4);
+/// How long each exchange step waits for the added nodes' answers: longer than one request
+/// over the exchange may take (its connection, the handshake and the answer, which the node
+/// gives once its state is on disk).
+const ENROL_STAGE: Duration = Duration::from_secs(8);
 
 /// How often an exchange step's message goes again to the nodes that have not answered.
 const ENROL_RESEND: Duration = Duration::from_millis(500);
@@ -44,7 +49,10 @@ const ENROL_RESEND: Duration = Duration::from_millis(500);
 const ENROL_APPLY_WAIT: Duration = Duration::from_secs(20);
 
 /// The longest the whole command takes (the daemon's wait for its answer covers it).
-pub const ENROL_ANSWER_WAIT: Duration = Duration::from_secs(40);
+pub const ENROL_ANSWER_WAIT: Duration = Duration::from_secs(60);
+
+/// The outcomes kept for the daemon to read with the answers.
+const OUTCOMES_KEPT: usize = 8;
 
 /// Where an online addition is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +65,22 @@ enum Stage {
     Offer,
     /// ... and committed there.
     Commit,
+}
+
+/// How an online addition that put (or found) its generation in effect ended, for the
+/// answer's details.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EnrolmentOutcome {
+    /// The nodes that took the generation in effect (by NODE_NAME, lower case).
+    pub took: Vec<String>,
+    /// Nodes of the configuration in effect known to run unconfigured that did not take it:
+    /// added now and silent or refusing, or refusing when given again.
+    pub not_configured: Vec<String>,
+    /// Given again: nodes that could not be reached over the exchange (configured and
+    /// down, or added and not running), each with what went wrong.
+    pub not_reached: Vec<(String, String)>,
+    /// Given again, and nothing changed anywhere.
+    pub unchanged: bool,
 }
 
 /// A cmapplyconf given on this member that adds nodes to the running cluster.
@@ -79,16 +103,17 @@ pub(super) struct Enrolment {
     /// The nodes that did not take the generation in effect, each with what happened
     /// ("refused it: ...", "did not answer ...").
     refused: Vec<(String, String)>,
-    /// The serial of the change forwarded to the coordinator, whose answer this awaits.
-    forwarded: Option<u64>,
+    /// The change as forwarded to the coordinator: the serial whose answer this awaits, and
+    /// the membership it was given in (given again in the next one, should that one not
+    /// take it: a coordinator drops a change given in another membership).
+    forwarded: Option<(u64, Epoch)>,
     deadline: Instant,
     resend_at: Instant,
     /// The highest membership epoch promised here and by the added nodes: each added node
     /// promises at least that much (an epoch's low byte is its proposer's number, which a
     /// node deleted earlier may have had).
     floor: Epoch,
-    /// Step 3 given again for every node that is not a member: one that cannot be reached
-    /// is passed over, not named (it runs configured, or is down).
+    /// Step 3 given again for every node that is not a member (see the module's text).
     quiet: bool,
 }
 
@@ -103,7 +128,9 @@ impl Node {
         cluster: ClusterConfig,
         packages: Vec<PackageConfig>,
     ) -> Result<Taken, Refusal> {
-        if self.enrolment.is_some() {
+        let other_pending =
+            self.view.coordinator() == Some(self.settings.me) && self.pending_config.is_some();
+        if self.enrolment.is_some() || other_pending {
             return Err(Refusal::ConfigurationChanging);
         }
         let added = self.added_by(&cluster);
@@ -113,7 +140,7 @@ impl Node {
             cluster,
             packages,
         });
-        Ok(self.enrol(now, Stage::Check, base, config, added))
+        Ok(self.enrol(now, Stage::Check, base, config, added, false))
     }
 
     /// The same cmapplyconf again, its generation in effect: every configured node that is
@@ -142,18 +169,16 @@ impl Node {
             return None;
         }
         let generation = self.generation_in_effect();
-        let taken = self.enrol(now, Stage::Offer, None, generation, others);
-        if let Some(e) = &mut self.enrolment {
-            e.quiet = true;
-        }
-        self.drive_enrolment(now);
-        Some(taken)
+        Some(self.enrol(now, Stage::Offer, None, generation, others, true))
     }
 
-    /// Whether the online addition `serial` changed nothing: given again, no node took the
-    /// generation in effect (a command answered so says "no changes").
-    pub fn enrolment_unchanged(&self, serial: u64) -> bool {
-        self.enrolments_unchanged.contains(&serial)
+    /// How the online addition answered as `serial` ended (among the last few), when it
+    /// ended with its generation in effect.
+    pub fn enrolment_outcome(&self, serial: u64) -> Option<&EnrolmentOutcome> {
+        self.enrolment_outcomes
+            .iter()
+            .find(|(s, _)| *s == serial)
+            .map(|(_, outcome)| outcome)
     }
 
     /// The generation in effect, as the added nodes are sent it.
@@ -193,6 +218,7 @@ impl Node {
         base: Option<u64>,
         config: Arc<Generation>,
         added: Vec<(String, Vec<IpAddr>)>,
+        quiet: bool,
     ) -> Taken {
         self.command_serial += 1;
         let serial = self.command_serial;
@@ -209,7 +235,7 @@ impl Node {
             deadline: now + ENROL_STAGE,
             resend_at: now,
             floor: self.promised,
-            quiet: false,
+            quiet,
         });
         self.drive_enrolment(now);
         Taken::Forwarded(serial)
@@ -234,19 +260,35 @@ impl Node {
         let Some(e) = &self.enrolment else {
             return;
         };
+        // Out of the cluster before the change took effect: it is not this node's to see
+        // through any more (a member may still carry it on: cmviewcl there tells).
+        if matches!(e.stage, Stage::Check | Stage::Apply) && self.phase == Phase::Halted {
+            let how = if e.stage == Stage::Check {
+                "this node left the cluster; nothing was applied"
+            } else {
+                "this node left the cluster before the change took effect: see cmviewcl on \
+                 a member, and should it be in effect there, give the same cmapplyconf \
+                 again to configure the nodes it adds"
+            };
+            self.end_enrolment(Some(how.to_owned()));
+            return;
+        }
         match e.stage {
             Stage::Check if e.waiting.is_empty() => {
                 if let Err(refusal) = self.submit_enrolment(now) {
                     self.end_enrolment(Some(format!("{refusal}; nothing was applied")));
-                    return;
                 }
+                return;
             }
             Stage::Apply => {
                 let names = super::node_names(&self.settings.config);
                 let in_effect = e.added.iter().all(|(n, _)| names.contains(n));
+                let moved_on = e
+                    .forwarded
+                    .is_some_and(|(_, epoch)| epoch != self.view.epoch);
                 if in_effect {
                     let config = self.generation_in_effect();
-                    self.next_stage(now, Stage::Offer, Some(config));
+                    self.next_stage(now, Stage::Offer, Some(config), None);
                 } else if now >= e.deadline {
                     let added = e.added.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
                     self.end_enrolment(Some(format!(
@@ -256,6 +298,12 @@ impl Node {
                         ENROL_APPLY_WAIT.as_secs(),
                         added.join(", ")
                     )));
+                } else if moved_on && self.phase == Phase::Running {
+                    // Given again in this membership: the coordinator takes it once (the
+                    // same change pending or in effect is answered as taken).
+                    if let Err(refusal) = self.submit_enrolment(now) {
+                        self.end_enrolment(Some(format!("{refusal}; nothing was applied")));
+                    }
                 }
                 return;
             }
@@ -265,15 +313,14 @@ impl Node {
                     .iter()
                     .map(|(n, _)| n.clone())
                     .filter(|n| !e.refused.iter().any(|(r, _)| r == n))
+                    .filter(|n| !e.quiet || !e.unreachable.contains_key(n))
                     .collect();
                 if took.is_empty() {
                     self.finish_enrolment();
-                    return;
+                } else {
+                    self.next_stage(now, Stage::Commit, None, Some(took));
                 }
-                self.next_stage(now, Stage::Commit, None);
-                if let Some(e) = &mut self.enrolment {
-                    e.waiting = took;
-                }
+                return;
             }
             Stage::Commit if e.waiting.is_empty() => {
                 self.finish_enrolment();
@@ -287,7 +334,7 @@ impl Node {
         if now >= e.deadline {
             match e.stage {
                 Stage::Check => {
-                    let silent = self.silent_enrolled();
+                    let silent = did_not_answer(&e.added, &e.waiting, &e.unreachable).join("; ");
                     self.end_enrolment(Some(format!(
                         "{silent}: a node added needs its cmcld running, unconfigured, with \
                          the cluster's key and a certificate of its authority; nothing was \
@@ -296,10 +343,8 @@ impl Node {
                 }
                 Stage::Offer => {
                     // Those that did not answer are named at the end.
-                    let waiting = std::mem::take(&mut e.waiting);
-                    let unreachable = e.unreachable.clone();
-                    for name in waiting {
-                        let why = unreachable.get(&name).map_or_else(
+                    for name in std::mem::take(&mut e.waiting) {
+                        let why = e.unreachable.get(&name).map_or_else(
                             || "did not answer".to_owned(),
                             |w| format!("did not answer ({w})"),
                         );
@@ -339,76 +384,49 @@ impl Node {
         }
     }
 
-    /// The added nodes still awaited, each with what went wrong reaching it.
-    fn silent_enrolled(&self) -> String {
-        let Some(e) = &self.enrolment else {
-            return String::new();
-        };
-        e.added
-            .iter()
-            .filter(|(n, _)| e.waiting.contains(n))
-            .map(|(name, addresses)| match e.unreachable.get(name) {
-                Some(why) => format!("{name} did not answer ({why})"),
-                None => format!(
-                    "{name} did not answer at {}",
-                    addresses
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            })
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
     /// Step `stage` begins (with `config` as what the added nodes are sent, if given), for
-    /// every added node.
-    fn next_stage(&mut self, now: Instant, stage: Stage, config: Option<Arc<Generation>>) {
+    /// the nodes `waiting` (None: every added node).
+    fn next_stage(
+        &mut self,
+        now: Instant,
+        stage: Stage,
+        config: Option<Arc<Generation>>,
+        waiting: Option<BTreeSet<String>>,
+    ) {
         if let Some(e) = &mut self.enrolment {
             e.stage = stage;
             if let Some(config) = config {
                 e.config = config;
             }
-            e.waiting = e.added.iter().map(|(n, _)| n.clone()).collect();
+            e.waiting = waiting.unwrap_or_else(|| e.added.iter().map(|(n, _)| n.clone()).collect());
             e.deadline = now + ENROL_STAGE;
             e.resend_at = now;
         }
         self.drive_enrolment(now);
     }
 
-    /// Step 2: every added node took the offer; the change goes to the coordinator, checked
-    /// again here against the cluster as it is now.
+    /// Step 2: every added node took the offer; the change goes to the coordinator (again,
+    /// when the membership it was given in is over), checked again here against the
+    /// cluster as it is now.
     fn submit_enrolment(&mut self, now: Instant) -> Result<(), Refusal> {
         let Some(e) = &self.enrolment else {
             return Ok(());
         };
+        let first = e.stage == Stage::Check;
         let (base, cluster, packages) =
             (e.base, e.config.cluster.clone(), e.config.packages.clone());
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err(Refusal::ClusterNotRunning);
         }
-        self.check_base(base)?;
+        let epoch = self.view.epoch;
         if !self.in_effect(&cluster, &packages) {
+            self.check_base(base)?;
             self.check_apply(&cluster, &packages)?;
             match self.view.coordinator() {
                 Some(coordinator) if coordinator != self.settings.me => {
-                    self.command_serial += 1;
-                    let serial = self.command_serial;
-                    let message = Message::Apply {
-                        epoch: self.view.epoch,
-                        serial,
-                        base,
-                        config: Arc::new(Generation {
-                            number: 0,
-                            sequence: 0,
-                            cluster,
-                            packages,
-                        }),
-                    };
-                    self.send(coordinator, &message);
+                    let serial = self.forward_apply(coordinator, base, cluster, packages);
                     if let Some(e) = &mut self.enrolment {
-                        e.forwarded = Some(serial);
+                        e.forwarded = Some((serial, epoch));
                     }
                 }
                 _ => {
@@ -424,12 +442,17 @@ impl Node {
                         self.pending_origin = None;
                         self.config_attempts = 0;
                     }
+                    if let Some(e) = &mut self.enrolment {
+                        e.forwarded = None;
+                    }
                 }
             }
         }
         if let Some(e) = &mut self.enrolment {
             e.stage = Stage::Apply;
-            e.deadline = now + ENROL_APPLY_WAIT;
+            if first {
+                e.deadline = now + ENROL_APPLY_WAIT;
+            }
         }
         self.drive_enrolment(now);
         Ok(())
@@ -442,10 +465,9 @@ impl Node {
         serial: u64,
         refusal: Option<&String>,
     ) -> bool {
-        let ours = self
-            .enrolment
-            .as_ref()
-            .is_some_and(|e| e.stage == Stage::Apply && e.forwarded == Some(serial));
+        let ours = self.enrolment.as_ref().is_some_and(|e| {
+            e.stage == Stage::Apply && e.forwarded.is_some_and(|(s, _)| s == serial)
+        });
         if ours {
             if let Some(why) = refusal {
                 self.end_enrolment(Some(format!("{why}; nothing was applied")));
@@ -467,8 +489,16 @@ impl Node {
         ours
     }
 
+    /// Whether an answer or a failure of the exchange with `name` about `serial` is this
+    /// addition's.
+    fn enrolment_concerns(&self, serial: Option<u64>, name: &str) -> bool {
+        self.enrolment.as_ref().is_some_and(|e| {
+            serial.is_none_or(|s| s == e.serial) && e.added.iter().any(|(n, _)| n == name)
+        })
+    }
+
     /// An added node's answer (its certificate names `name`) over the exchange: true when
-    /// this addition awaited it.
+    /// it is this addition's.
     pub(super) fn enrolment_answered(
         &mut self,
         now: Instant,
@@ -484,12 +514,14 @@ impl Node {
         else {
             return false;
         };
+        if !self.enrolment_concerns(Some(*serial), name) {
+            return false;
+        }
         let Some(e) = &mut self.enrolment else {
             return false;
         };
         let stage_commit = e.stage == Stage::Commit;
-        if e.serial != *serial
-            || envelope.to_incarnation != self.incarnation
+        if envelope.to_incarnation != self.incarnation
             || stage_commit != *commit
             || e.stage == Stage::Apply
             || !e.waiting.remove(name)
@@ -510,74 +542,93 @@ impl Node {
         true
     }
 
-    /// A request over the exchange to `name` failed (`why`).
+    /// A request over the exchange to `name` failed (`why`): true when it was this
+    /// addition's.
     pub(super) fn enrolment_unreachable(&mut self, now: Instant, name: &str, why: &str) -> bool {
+        if !self.enrolment_concerns(None, name) {
+            return false;
+        }
         let Some(e) = &mut self.enrolment else {
             return false;
         };
-        if e.quiet && e.stage == Stage::Offer {
-            // Not unconfigured (or down): passed over.
-            if e.waiting.remove(name) {
+        if e.quiet && e.stage == Stage::Offer && e.waiting.remove(name) {
+            // Given again: a configured node refuses the exchange (passed over); one not
+            // reached is told, once.
+            if why.contains(RUNS_CONFIGURED) {
                 e.added.retain(|(n, _)| n != name);
-                self.drive_enrolment(now);
+            } else {
+                e.unreachable.insert(name.to_owned(), why.to_owned());
             }
+            self.drive_enrolment(now);
             return true;
         }
         e.unreachable.insert(name.to_owned(), why.to_owned());
         true
     }
 
-    /// Step 3 is over: answered, naming the nodes that did not take the generation (kept
-    /// for the same cmapplyconf given again).
+    /// Step 3 is over: answered, naming the nodes that did not take the generation.
     fn finish_enrolment(&mut self) {
-        let Some(e) = &self.enrolment else {
+        let Some(e) = self.enrolment.take() else {
             return;
         };
-        let mut missing: Vec<String> = e
-            .refused
-            .iter()
-            .map(|(n, what)| format!("{n} {what}"))
-            .collect();
-        if !e.waiting.is_empty() {
-            missing.push(format!(
-                "{} did not confirm it",
-                e.waiting.iter().cloned().collect::<Vec<_>>().join(", ")
-            ));
+        let mut outcome = EnrolmentOutcome::default();
+        let mut missing: Vec<String> = Vec::new();
+        for (name, what) in &e.refused {
+            missing.push(format!("{name} {what}"));
+            outcome.not_configured.push(name.clone());
         }
-        let took: Vec<String> = e
-            .added
-            .iter()
-            .map(|(n, _)| n.clone())
-            .filter(|n| !e.waiting.contains(n) && !e.refused.iter().any(|(r, _)| r == n))
-            .collect();
-        let warning = if !missing.is_empty() {
-            Some(format!(
+        for name in &e.waiting {
+            missing.push(format!("{name} did not confirm it"));
+            outcome.not_configured.push(name.clone());
+        }
+        for (name, _) in &e.added {
+            let failed = outcome.not_configured.contains(name);
+            match e.unreachable.get(name) {
+                Some(why) if e.quiet && !failed => {
+                    outcome.not_reached.push((name.clone(), why.clone()));
+                }
+                _ if !failed => outcome.took.push(name.clone()),
+                _ => {}
+            }
+        }
+        let mut told = Vec::new();
+        if !missing.is_empty() {
+            told.push(format!(
                 "generation {} is in effect in the cluster, but {}: once its cmcld runs \
                  unconfigured, give the same cmapplyconf again",
                 e.config.sequence,
                 missing.join("; ")
-            ))
-        } else if e.quiet && !took.is_empty() {
-            Some(format!(
-                "{} took generation {} in effect (cmrunnode there starts it)",
-                took.join(", "),
-                e.config.sequence
-            ))
-        } else {
-            None
-        };
-        let serial = e.serial;
-        if e.quiet && took.is_empty() && missing.is_empty() {
-            if self.enrolments_unchanged.len() == 8 {
-                self.enrolments_unchanged.remove(0);
-            }
-            self.enrolments_unchanged.push(serial);
+            ));
         }
-        self.enrolment = None;
+        if e.quiet && !outcome.took.is_empty() {
+            told.push(format!(
+                "{} took generation {} in effect (cmrunnode there starts it)",
+                outcome.took.join(", "),
+                e.config.sequence
+            ));
+        }
+        if !outcome.not_reached.is_empty() {
+            told.push(format!(
+                "not reached over the configuration exchange: {} (a node added while it was \
+                 down takes the configuration when this is given again once its cmcld runs \
+                 unconfigured)",
+                outcome
+                    .not_reached
+                    .iter()
+                    .map(|(n, why)| format!("{n} ({why})"))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+        outcome.unchanged = e.quiet && outcome.took.is_empty();
+        if self.enrolment_outcomes.len() == OUTCOMES_KEPT {
+            self.enrolment_outcomes.pop_front();
+        }
+        self.enrolment_outcomes.push_back((e.serial, outcome));
         self.event(Event::CommandAnswered {
-            serial,
+            serial: e.serial,
             refusal: None,
-            warning,
+            warning: (!told.is_empty()).then(|| told.join("; ")),
         });
     }
 
@@ -601,3 +652,6 @@ impl Node {
         });
     }
 }
+
+/// Kept for [`Node::enrolment_outcome`].
+pub(super) type Outcomes = VecDeque<(u64, EnrolmentOutcome)>;
