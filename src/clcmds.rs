@@ -604,8 +604,9 @@ enum Applied {
     /// The new generation, in effect on this node, with what the agent said of it (the
     /// nodes added to the running cluster that did not take it).
     Generation(u64, Option<String>, Vec<String>),
-    /// They are the configuration in effect: nothing was distributed.
-    Unchanged,
+    /// They are the configuration in effect: nothing was distributed (with what the agent
+    /// said, if anything).
+    Unchanged(Option<String>),
 }
 
 /// The output parameter `name` of `returned`, typed or as the untyped text a client gets
@@ -706,16 +707,17 @@ fn apply(
         Some(Value::String(text)) => text.eq_ignore_ascii_case("true"),
         _ => false,
     };
+    let note = match out_value(&returned, "Message") {
+        Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+        _ => None,
+    };
     if unchanged {
-        return Ok(Applied::Unchanged);
+        return Ok(Applied::Unchanged(note));
     }
     // With the cluster halted the change is in effect everywhere once the method returns
     // (and this node's daemon may end right after, on a shutdown it held back for it); nodes
     // added to the running cluster, it is in effect in the cluster.
-    let message = match out_value(&returned, "Message") {
-        Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
-        _ => None,
-    };
+    let message = note;
     let not_configured: Vec<String> = match out_value(&returned, "NodesNotConfigured") {
         Some(Value::Array(items)) => items
             .iter()
@@ -854,12 +856,17 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
             }
             // Given again for nodes that missed it: the cluster's generation is the same.
             if running && base == Some(generation) {
-                out.push_str(&unchanged(base));
+                out.push_str(&format!(
+                    "Configuration generation {generation} stays in effect.\n"
+                ));
                 return Ok(out);
             }
             generation
         }
-        Applied::Unchanged => {
+        Applied::Unchanged(note) => {
+            if let Some(note) = note {
+                out.push_str(&format!("cmapplyconf: {note}\n"));
+            }
             out.push_str(&unchanged(base));
             return Ok(out);
         }
@@ -1226,7 +1233,7 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
     let generation = match apply(&client, (base, base_number), None, &packages)? {
         Applied::Generation(generation, ..) => generation,
         // Not reached: a package was left out.
-        Applied::Unchanged => return Ok(unchanged(base)),
+        Applied::Unchanged(_) => return Ok(unchanged(base)),
     };
     let mut out = String::new();
     if cli.verbose {

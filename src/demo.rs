@@ -1045,6 +1045,7 @@ impl<'a> Supervisor<'a> {
                         Reply::Done
                         | Reply::Warned(_)
                         | Reply::Unchanged
+                        | Reply::UnchangedWith { .. }
                         | Reply::InEffect { .. }
                         | Reply::Status(_)
                         | Reply::Configuration { .. }

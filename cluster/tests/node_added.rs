@@ -262,13 +262,19 @@ fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_give
     let (mut sim, options) = three_and_n4_unconfigured(47);
     let before = sim.generation(NodeId(0)).unwrap();
     let serial = add_n4(&mut sim, &options, 1);
-    // n4 took the check; it goes down before the cluster put the change in effect.
+    // n4 took the check (the change rides on a proposal: the giver reforms); it goes down
+    // before the cluster put the change in effect.
     assert!(sim
-        .run_until(seconds(5), |s| s
-            .trace()
-            .iter()
-            .skip(serial.1)
-            .any(|r| matches!(r.event, Event::PhaseChanged { .. })))
+        .run_until(seconds(5), |s| s.trace().iter().skip(serial.1).any(|r| {
+            r.node == NodeId(1)
+                && matches!(
+                    r.event,
+                    Event::PhaseChanged {
+                        after: Phase::Reforming,
+                        ..
+                    }
+                )
+        }))
         .unwrap());
     sim.crash(NodeId(3));
     assert!(sim

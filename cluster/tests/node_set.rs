@@ -114,15 +114,16 @@ fn an_unconfigured_node_takes_an_offer_naming_it_from_a_node_of_the_generation()
         answer(core.handle_request(at(3.0), "n1", from_n1(&config, offer(&config, 1)))).0,
         None
     );
-    // The offer expires on its own.
-    core.handle_timeout(at(30.0));
-    assert!(!core.changing(at(30.0)));
+    // The offer expires on its own (held 30 s).
+    assert!(core.changing(at(30.0)));
+    core.handle_timeout(at(40.0));
+    assert!(!core.changing(at(40.0)));
     let commit = Message::ConfigCommit {
         serial: 1,
         number: 6,
         epoch_floor: Epoch::new(12, NodeId(1)),
     };
-    let (refusal, _) = answer(core.handle_request(at(30.0), "n1", from_n1(&config, commit)));
+    let (refusal, _) = answer(core.handle_request(at(40.0), "n1", from_n1(&config, commit)));
     assert!(refusal.is_some_and(|r| r.contains("holds no offer")));
 }
 

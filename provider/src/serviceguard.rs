@@ -743,6 +743,7 @@ impl ServiceguardProvider {
                 Reply::Status(_)
                 | Reply::Configuration { .. }
                 | Reply::Unchanged
+                | Reply::UnchangedWith { .. }
                 | Reply::InEffect { .. }
                 | Reply::Preview { .. }
                 | Reply::Findings(_)
@@ -1089,6 +1090,15 @@ impl ServiceguardProvider {
                         out_params: vec![
                             (Name::new("Unchanged"), Some(Value::Boolean(true))),
                             (Name::new("Message"), None),
+                        ],
+                    }),
+                    // The same, with what the caller should know (nodes of the
+                    // configuration the exchange did not reach).
+                    Ok(Reply::UnchangedWith { note }) => Ok(MethodOutput {
+                        return_value: Some(Value::Uint32(0)),
+                        out_params: vec![
+                            (Name::new("Unchanged"), Some(Value::Boolean(true))),
+                            (Name::new("Message"), Some(string(note))),
                         ],
                     }),
                     // The cluster halted: in effect everywhere already, as this generation

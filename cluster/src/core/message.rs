@@ -379,6 +379,17 @@ impl Message {
             Message::ConfigWithdraw { .. } => "ConfigWithdraw",
         }
     }
+
+    /// The serial of a configuration change's message (offer, commit, withdrawal, answer).
+    pub fn config_serial(&self) -> Option<u64> {
+        match self {
+            Message::ConfigOffer { serial, .. }
+            | Message::ConfigCommit { serial, .. }
+            | Message::ConfigWithdraw { serial }
+            | Message::ConfigAnswer { serial, .. } => Some(*serial),
+            _ => None,
+        }
+    }
 }
 
 /// What a node announces with a send time: quorate until `lease` after an echo of it, the

@@ -2314,10 +2314,16 @@ impl Node {
         }
     }
 
-    /// A request over the configuration exchange to node `name` failed (`why`): said in the
-    /// answer should the node not answer at all.
-    pub fn handle_exchange_failure(&mut self, now: Instant, name: &str, why: &str) {
-        if self.enrolment_unreachable(now, &name.to_ascii_lowercase(), why) {
+    /// A request over the configuration exchange to node `name` about the change `serial`
+    /// failed (`why`): said in the answer should the node not answer at all.
+    pub fn handle_exchange_failure(
+        &mut self,
+        now: Instant,
+        name: &str,
+        serial: Option<u64>,
+        why: &str,
+    ) {
+        if self.enrolment_unreachable(now, &name.to_ascii_lowercase(), serial, why) {
             return;
         }
         if let Some(apply) = &mut self.halted_apply {

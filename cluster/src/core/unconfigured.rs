@@ -83,9 +83,9 @@ pub(super) fn did_not_answer(
         .collect()
 }
 
-/// How long an offer is held for its commit: as long as a configured node holds one
-/// (three stages of the giver's).
-const OFFER_HELD: Duration = Duration::from_secs(12);
+/// How long an offer is held for its commit: longer than a giver's stage (an online
+/// addition's waits 13 s for every node's answer before it commits).
+const OFFER_HELD: Duration = Duration::from_secs(30);
 
 /// How long a node that took a commit stays unconfigured before its new life: a resent
 /// commit (its answer lost) is answered meanwhile.

@@ -480,6 +480,12 @@ pub enum Reply {
     },
     /// cmapplyconf of the configuration in effect: nothing to change, nothing distributed.
     Unchanged,
+    /// cmapplyconf of the configuration in effect given again, and nothing changed, with
+    /// what the asker should know (nodes not reached over the configuration exchange).
+    UnchangedWith {
+        /// What to tell.
+        note: String,
+    },
     /// What previewed commands would start and halt, in order, and why each command that
     /// would be refused would be ([`Request::Preview`]).
     Preview {
@@ -765,6 +771,8 @@ enum Input {
     /// what went wrong.
     Exchanged {
         to: String,
+        /// The serial of the change the request was about.
+        serial: Option<u64>,
         result: Result<Envelope, String>,
     },
     /// SIGTERM or SIGINT: halt the node (as cmhaltnode -f) and end.
@@ -1794,11 +1802,11 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
         control_unqueued: 0,
         exchange: super::exchange::Requests::new(exchange_tls, &key, options.heartbeat_port, {
             let inputs = Mutex::new(exchange_inputs);
-            Arc::new(move |to, result| {
+            Arc::new(move |to, serial, result| {
                 let _ = inputs
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
-                    .send(Input::Exchanged { to, result });
+                    .send(Input::Exchanged { to, serial, result });
             })
         }),
     };
@@ -2902,13 +2910,13 @@ impl Driver {
             Input::QuorumServer { id, answer } => {
                 self.node.handle_quorum_server(now, id, answer);
             }
-            Input::Exchanged { to, result } => {
+            Input::Exchanged { to, serial, result } => {
                 if let Some(line) = self.exchange.ended(&to, &result) {
                     self.log.say(line);
                 }
                 match result {
                     Ok(envelope) => self.node.handle_exchange_answer(now, &to, envelope),
-                    Err(why) => self.node.handle_exchange_failure(now, &to, &why),
+                    Err(why) => self.node.handle_exchange_failure(now, &to, serial, &why),
                 }
             }
             Input::Subnet(change) => {
@@ -3518,9 +3526,14 @@ impl Driver {
                     .enrolment_outcome(serial)
                     .cloned()
                     .unwrap_or_default();
-                if outcome.unchanged && warning.is_none() {
+                if outcome.unchanged && outcome.not_configured.is_empty() {
                     // Given again, and no node took it: nothing changed.
-                    Reply::Unchanged
+                    match warning {
+                        None => Reply::Unchanged,
+                        Some(note) => Reply::UnchangedWith {
+                            note: name_nodes(&note, &self.node_names()),
+                        },
+                    }
                 } else {
                     let names = self.node_names();
                     let spelt = |name: &String| {

@@ -237,9 +237,10 @@ fn serve_one(stream: TcpStream, tls: &Arc<ServerConfig>, answer: &Answer) -> Res
     Ok(())
 }
 
-/// Where an answer (or what went wrong) of a request of [`Requests`] goes: the node's name
-/// and the result.
-pub type Answered = dyn Fn(String, Result<Envelope, String>) + Send + Sync;
+/// Where an answer (or what went wrong) of a request of [`Requests`] goes: the node's name,
+/// the serial of the change the request was about ([`Message::config_serial`]) and the
+/// result.
+pub type Answered = dyn Fn(String, Option<u64>, Result<Envelope, String>) + Send + Sync;
 
 /// A daemon's requests over the exchange, each on a thread of its own, one at a time per
 /// node: a request to a node with one under way is dropped (the core sends its stage's
@@ -292,7 +293,7 @@ impl Requests {
             .name("cmcld-exchange-to".into())
             .spawn(move || {
                 let result = request(&tls, &name, &addresses, &key, &envelope);
-                answered(name, result);
+                answered(name, envelope.message.config_serial(), result);
             });
         if spawned.is_ok() {
             self.in_flight.insert(to);

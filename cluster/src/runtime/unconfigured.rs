@@ -118,7 +118,7 @@ pub(super) fn run(
     let mut requests =
         exchange::Requests::new(control.exchange_client, &key, options.heartbeat_port, {
             let inputs = Mutex::new(inputs.clone());
-            Arc::new(move |to, result| {
+            Arc::new(move |to, _serial, result| {
                 let _ = inputs
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)

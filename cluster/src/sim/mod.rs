@@ -212,9 +212,11 @@ enum Pending {
         reply: (NodeId, Incarnation),
         envelope: Box<Envelope>,
     },
-    /// The answer of the node named `from` to a request over the exchange, or why none came.
+    /// The answer of the node named `from` to a request over the exchange about the change
+    /// `serial`, or why none came.
     Exchanged {
         from: String,
+        serial: Option<u64>,
         result: Result<Box<Envelope>, String>,
     },
     Disk {
@@ -879,12 +881,16 @@ impl Simulation {
                     }
                 });
             }
-            Pending::Exchanged { from, result } => match result {
+            Pending::Exchanged {
+                from,
+                serial,
+                result,
+            } => match result {
                 Ok(envelope) => self.run_core(node, |core, now| {
                     core.handle_exchange_answer(now, &from, *envelope);
                 }),
                 Err(why) => self.run_core(node, |core, now| {
-                    core.handle_exchange_failure(now, &from, &why);
+                    core.handle_exchange_failure(now, &from, serial, &why);
                 }),
             },
             // For an unconfigured node only.
@@ -914,6 +920,7 @@ impl Simulation {
                 reply: (to, incarnation),
                 envelope,
             } => {
+                let serial = envelope.message.config_serial();
                 let answer = self
                     .run_unconfigured(node, |core, now| core.handle_request(now, &from, *envelope))
                     .flatten();
@@ -926,7 +933,11 @@ impl Simulation {
                     to,
                     incarnation,
                     delay,
-                    Pending::Exchanged { from: me, result },
+                    Pending::Exchanged {
+                        from: me,
+                        serial,
+                        result,
+                    },
                 );
             }
             _ => {}
@@ -960,6 +971,7 @@ impl Simulation {
                 delay,
                 Pending::Exchanged {
                     from: to.to_owned(),
+                    serial: envelope.message.config_serial(),
                     result: Err(crate::core::RUNS_CONFIGURED.to_owned()),
                 },
             ),
@@ -985,6 +997,7 @@ impl Simulation {
                 delay,
                 Pending::Exchanged {
                     from: to.to_owned(),
+                    serial: envelope.message.config_serial(),
                     result: Err(format!(
                         "{}: cannot connect",
                         addresses
@@ -1127,21 +1140,7 @@ impl Simulation {
                 _ => {}
             }
         }
-        let sim_node = &mut self.nodes[node.index()];
-        sim_node.timer_generation += 1;
-        let generation = sim_node.timer_generation;
-        if let Some(at) = timeout {
-            let delay = real_delay(sim_node, self.now, at);
-            self.schedule(
-                delay,
-                Scheduled::Node {
-                    node,
-                    incarnation,
-                    generation,
-                    pending: Pending::Timer,
-                },
-            );
-        }
+        self.schedule_timer(node, incarnation, timeout);
         Some(result)
     }
 
@@ -1167,6 +1166,25 @@ impl Simulation {
             .map(|(p, n, i)| (p, n, if n == node && i == old { new } else { i }))
             .collect();
         true
+    }
+
+    /// `node`'s timer, for its core's next timeout (an earlier one no longer fires).
+    fn schedule_timer(&mut self, node: NodeId, incarnation: Incarnation, timeout: Option<Instant>) {
+        let sim_node = &mut self.nodes[node.index()];
+        sim_node.timer_generation += 1;
+        let generation = sim_node.timer_generation;
+        if let Some(at) = timeout {
+            let delay = real_delay(sim_node, self.now, at);
+            self.schedule(
+                delay,
+                Scheduled::Node {
+                    node,
+                    incarnation,
+                    generation,
+                    pending: Pending::Timer,
+                },
+            );
+        }
     }
 
     fn run_core(&mut self, node: NodeId, input: impl FnOnce(&mut Node, Instant)) {
@@ -1195,24 +1213,10 @@ impl Simulation {
             self.perform(node, incarnation, action);
         }
         self.timing_before_step = None;
-        let sim_node = &mut self.nodes[node.index()];
-        if sim_node.life == Life::Down {
+        if self.nodes[node.index()].life == Life::Down {
             return;
         }
-        sim_node.timer_generation += 1;
-        let generation = sim_node.timer_generation;
-        if let Some(at) = timeout {
-            let delay = real_delay(sim_node, self.now, at);
-            self.schedule(
-                delay,
-                Scheduled::Node {
-                    node,
-                    incarnation,
-                    generation,
-                    pending: Pending::Timer,
-                },
-            );
-        }
+        self.schedule_timer(node, incarnation, timeout);
     }
 
     fn perform(&mut self, node: NodeId, incarnation: Incarnation, action: Action) {

@@ -37,9 +37,9 @@ use crate::core::unconfigured::{did_not_answer, RUNS_CONFIGURED};
 use crate::packages::Refusal;
 
 /// How long each exchange step waits for the added nodes' answers: longer than one request
-/// over the exchange may take (its connection, the handshake and the answer, which the node
-/// gives once its state is on disk).
-const ENROL_STAGE: Duration = Duration::from_secs(8);
+/// over the exchange may take at one address (1 s to connect, 5 s for the handshake and
+/// the request, 6 s for the answer, which the node gives once its state is on disk).
+const ENROL_STAGE: Duration = Duration::from_secs(13);
 
 /// How often an exchange step's message goes again to the nodes that have not answered.
 const ENROL_RESEND: Duration = Duration::from_millis(500);
@@ -48,8 +48,9 @@ const ENROL_RESEND: Duration = Duration::from_millis(500);
 /// the next membership, normally within a second or two).
 const ENROL_APPLY_WAIT: Duration = Duration::from_secs(20);
 
-/// The longest the whole command takes (the daemon's wait for its answer covers it).
-pub const ENROL_ANSWER_WAIT: Duration = Duration::from_secs(60);
+/// The longest the whole command takes (the daemon's wait for its answer covers it): three
+/// exchange steps and the cluster's.
+pub const ENROL_ANSWER_WAIT: Duration = Duration::from_secs(70);
 
 /// The outcomes kept for the daemon to read with the answers.
 const OUTCOMES_KEPT: usize = 8;
@@ -73,8 +74,8 @@ enum Stage {
 pub struct EnrolmentOutcome {
     /// The nodes that took the generation in effect (by NODE_NAME, lower case).
     pub took: Vec<String>,
-    /// Nodes of the configuration in effect known to run unconfigured that did not take it:
-    /// added now and silent or refusing, or refusing when given again.
+    /// Nodes of the configuration in effect that did not take it: added now and silent,
+    /// refusing or not confirming, or refusing when given again (running unconfigured).
     pub not_configured: Vec<String>,
     /// Given again: nodes that could not be reached over the exchange (configured and
     /// down, or added and not running), each with what went wrong.
@@ -103,10 +104,15 @@ pub(super) struct Enrolment {
     /// The nodes that did not take the generation in effect, each with what happened
     /// ("refused it: ...", "did not answer ...").
     refused: Vec<(String, String)>,
-    /// The change as forwarded to the coordinator: the serial whose answer this awaits, and
-    /// the membership it was given in (given again in the next one, should that one not
-    /// take it: a coordinator drops a change given in another membership).
-    forwarded: Option<(u64, Epoch)>,
+    /// The serials the change went to a coordinator under: a refusal or a give-up may come
+    /// for any.
+    forwarded: Vec<u64>,
+    /// The membership the change was last given in: given again in the next one, should
+    /// that one not have taken it (a coordinator drops a change of another membership, and
+    /// a new coordinator does not know what the old one had pending).
+    given_in: Option<Epoch>,
+    /// The change is pending on this node, as the coordinator.
+    pending_here: bool,
     deadline: Instant,
     resend_at: Instant,
     /// The highest membership epoch promised here and by the added nodes: each added node
@@ -231,7 +237,9 @@ impl Node {
             added,
             unreachable: BTreeMap::new(),
             refused: Vec::new(),
-            forwarded: None,
+            forwarded: Vec::new(),
+            given_in: None,
+            pending_here: false,
             deadline: now + ENROL_STAGE,
             resend_at: now,
             floor: self.promised,
@@ -283,9 +291,7 @@ impl Node {
             Stage::Apply => {
                 let names = super::node_names(&self.settings.config);
                 let in_effect = e.added.iter().all(|(n, _)| names.contains(n));
-                let moved_on = e
-                    .forwarded
-                    .is_some_and(|(_, epoch)| epoch != self.view.epoch);
+                let moved_on = e.given_in.is_some_and(|epoch| epoch != self.view.epoch);
                 if in_effect {
                     let config = self.generation_in_effect();
                     self.next_stage(now, Stage::Offer, Some(config), None);
@@ -300,10 +306,10 @@ impl Node {
                     )));
                 } else if moved_on && self.phase == Phase::Running {
                     // Given again in this membership: the coordinator takes it once (the
-                    // same change pending or in effect is answered as taken).
-                    if let Err(refusal) = self.submit_enrolment(now) {
-                        self.end_enrolment(Some(format!("{refusal}; nothing was applied")));
-                    }
+                    // same change pending or in effect is answered as taken). Refused here
+                    // now (a package failing over, say), the first may still go ahead: the
+                    // deadline tells.
+                    let _ = self.submit_enrolment(now);
                 }
                 return;
             }
@@ -426,7 +432,8 @@ impl Node {
                 Some(coordinator) if coordinator != self.settings.me => {
                     let serial = self.forward_apply(coordinator, base, cluster, packages);
                     if let Some(e) = &mut self.enrolment {
-                        e.forwarded = Some((serial, epoch));
+                        e.forwarded.push(serial);
+                        e.pending_here = false;
                     }
                 }
                 _ => {
@@ -443,13 +450,14 @@ impl Node {
                         self.config_attempts = 0;
                     }
                     if let Some(e) = &mut self.enrolment {
-                        e.forwarded = None;
+                        e.pending_here = true;
                     }
                 }
             }
         }
         if let Some(e) = &mut self.enrolment {
             e.stage = Stage::Apply;
+            e.given_in = Some(epoch);
             if first {
                 e.deadline = now + ENROL_APPLY_WAIT;
             }
@@ -465,9 +473,10 @@ impl Node {
         serial: u64,
         refusal: Option<&String>,
     ) -> bool {
-        let ours = self.enrolment.as_ref().is_some_and(|e| {
-            e.stage == Stage::Apply && e.forwarded.is_some_and(|(s, _)| s == serial)
-        });
+        let ours = self
+            .enrolment
+            .as_ref()
+            .is_some_and(|e| e.stage == Stage::Apply && e.forwarded.contains(&serial));
         if ours {
             if let Some(why) = refusal {
                 self.end_enrolment(Some(format!("{why}; nothing was applied")));
@@ -482,7 +491,7 @@ impl Node {
         let ours = self
             .enrolment
             .as_ref()
-            .is_some_and(|e| e.stage == Stage::Apply && e.forwarded.is_none());
+            .is_some_and(|e| e.stage == Stage::Apply && e.pending_here);
         if ours {
             self.end_enrolment(Some(format!("{refusal}; nothing was applied")));
         }
@@ -529,6 +538,8 @@ impl Node {
             return true;
         }
         e.floor = e.floor.max(*epoch_max);
+        // It answered: what went wrong reaching it before is over.
+        e.unreachable.remove(name);
         if let Some(why) = refusal {
             if e.stage == Stage::Check {
                 // One refusal is enough: nothing is put in effect anywhere.
@@ -542,19 +553,39 @@ impl Node {
         true
     }
 
-    /// A request over the exchange to `name` failed (`why`): true when it was this
-    /// addition's.
-    pub(super) fn enrolment_unreachable(&mut self, now: Instant, name: &str, why: &str) -> bool {
-        if !self.enrolment_concerns(None, name) {
+    /// A request over the exchange to `name` about the change `serial` failed (`why`): true
+    /// when it was this addition's.
+    pub(super) fn enrolment_unreachable(
+        &mut self,
+        now: Instant,
+        name: &str,
+        serial: Option<u64>,
+        why: &str,
+    ) -> bool {
+        if !self.enrolment_concerns(serial, name) {
             return false;
         }
         let Some(e) = &mut self.enrolment else {
             return false;
         };
-        if e.quiet && e.stage == Stage::Offer && e.waiting.remove(name) {
+        if !e.waiting.contains(name) {
+            // Answered already (this was an earlier send of the step).
+            return true;
+        }
+        let configured = why.contains(RUNS_CONFIGURED);
+        if e.stage == Stage::Commit && configured {
+            // It took the commit and started again as a node of the cluster (its answer
+            // was lost): taken.
+            e.waiting.remove(name);
+            e.unreachable.remove(name);
+            self.drive_enrolment(now);
+            return true;
+        }
+        if e.quiet && e.stage == Stage::Offer {
             // Given again: a configured node refuses the exchange (passed over); one not
             // reached is told, once.
-            if why.contains(RUNS_CONFIGURED) {
+            e.waiting.remove(name);
+            if configured {
                 e.added.retain(|(n, _)| n != name);
             } else {
                 e.unreachable.insert(name.to_owned(), why.to_owned());
