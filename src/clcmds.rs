@@ -111,12 +111,15 @@ impl NodeChoice {
 }
 
 /// Check configuration files and distribute them as the cluster's next configuration.
-/// MEMBER_TIMEOUT and the packages change while the cluster runs; the nodes' heartbeat
-/// addresses, the lock and the cluster's name need it halted, as do adding, deleting and
-/// reordering nodes (give it on a node that stays; an added node's cmcld runs unconfigured
-/// with the cluster's key and its certificate from the cluster authority; a deleted node's
-/// cmcld removes its configuration and goes on unconfigured; the others start again halted,
-/// and cmruncl starts the cluster). Given on a node configured in no cluster, the first
+/// MEMBER_TIMEOUT and the packages change while the cluster runs, and nodes may be added
+/// then (an added node's cmcld runs unconfigured with the cluster's key and its certificate
+/// from the cluster authority; it takes the configuration and starts halted, and cmrunnode
+/// there joins it; exit 1 names a node that did not take it, and the same files given again
+/// send it; not with a lock LUN). The nodes' heartbeat addresses, the lock and the
+/// cluster's name need the cluster halted, as do deleting and reordering nodes (give it on
+/// a node that stays; a deleted node's cmcld removes its configuration and goes on
+/// unconfigured; the others start again halted, and cmruncl starts the cluster). Given on a
+/// node configured in no cluster, the first
 /// cmapplyconf -C creates the cluster on every node of the file (each running cmcld
 /// unconfigured), halted. A cluster file naming a quorum server applies only while that
 /// server answers this node.
