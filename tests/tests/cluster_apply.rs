@@ -1382,10 +1382,16 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_cmrunnode_starts_it() {
     cluster.start_all();
     cluster.wait_for(
         BOUND,
-        "a cluster of three running pkgA, n4 unconfigured",
+        "a cluster of three running pkgA (started: a change waits while it starts), n4 \
+         unconfigured",
         |c| {
             (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
-                && c.owners(1, "pkgA").is_some_and(|o| o.len() == 1)
+                && c.status(1).is_ok_and(|s| {
+                    s.cluster
+                        .packages
+                        .iter()
+                        .any(|p| p.name == "pkgA" && p.condition.state.as_str() == "running")
+                })
                 && c.log(4).contains("not configured in a cluster: waiting")
         },
     );
