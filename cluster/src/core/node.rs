@@ -1736,7 +1736,8 @@ impl Node {
             if self.pending_config.is_some() && self.view.coordinator() == Some(self.settings.me) {
                 return Err(Refusal::ConfigurationChanging);
             }
-            // Nodes an earlier one given here added that did not take it take it now.
+            // Nodes of it that are not members are sent it again: one that runs
+            // unconfigured (an addition's last step missed it) takes it now.
             if let Some(taken) = self.enrol_again(now) {
                 return Ok(taken);
             }
