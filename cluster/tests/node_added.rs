@@ -378,3 +378,90 @@ fn the_giver_may_crash_at_any_point_of_an_addition() {
         giver_crashes(100 + seed as u64, std::time::Duration::from_micros(micros));
     }
 }
+
+#[test]
+fn of_two_nodes_added_one_that_goes_down_before_the_last_step_is_named_and_the_other_joins() {
+    // Five hosts; n4 and n5 deleted with the cluster halted, then added while it runs.
+    let mut options = Options::new(5, 59);
+    options.packages = vec![package("pkgM", &[1, 2, 3])];
+    let mut sim = Simulation::new(options.clone());
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3, 4])))
+        .unwrap());
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| (0..5).all(|n| halted(s, n)))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+    let text = cimguard_cluster::sim::cluster_file(&options);
+    let three = text[..text.find("NODE_NAME n4\n").expect("n4")].to_owned();
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 0, (serial, since)).is_some())
+        .unwrap());
+    assert!(sim
+        .run_until(seconds(20), |s| (0..3).all(
+            |n| halted(s, n) && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 3)
+        ) && s.unconfigured(NodeId(3))
+            && s.unconfigured(NodeId(4)))
+        .unwrap());
+    sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2]))
+            && !s.running_on("pkgM").is_empty())
+        .unwrap());
+    sim.run_for(seconds(10)).unwrap();
+    let before = sim.generation(NodeId(0)).unwrap();
+
+    // Both added; n5 goes down once both took the check.
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(1), Some(&text), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("an addition is answered later");
+    };
+    let serial = (serial, since);
+    assert!(sim
+        .run_until(seconds(5), |s| s.trace().iter().skip(since).any(|r| {
+            r.node == NodeId(1)
+                && matches!(
+                    r.event,
+                    Event::PhaseChanged {
+                        after: Phase::Reforming,
+                        ..
+                    }
+                )
+        }))
+        .unwrap());
+    sim.crash(NodeId(4));
+    assert!(sim
+        .run_until(seconds(60), |s| answer(s, 1, serial).is_some())
+        .unwrap());
+    let (refusal, warning) = answer(&sim, 1, serial).unwrap();
+    assert_eq!(refusal, None);
+    let warning = warning.expect("n5 named");
+    assert!(
+        warning.contains("n5 did not answer") && !warning.contains("n4"),
+        "{warning}"
+    );
+    let told = outcome(&sim, 1, serial.0);
+    assert_eq!(told.took, ["n4"]);
+    assert_eq!(told.not_configured, ["n5"]);
+    for n in 0..3 {
+        assert_eq!(sim.generation(NodeId(n)), Some(before + 1));
+        assert_eq!(sim.core(NodeId(n)).unwrap().settings().nodes, 5);
+    }
+    // n4 joins; the cluster runs with n5 configured and down.
+    assert!(sim.run_until(seconds(10), |s| halted(s, 3)).unwrap());
+    sim.run_node_command(NodeId(3)).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3])))
+        .unwrap());
+    assert_eq!(sim.watchdog_resets, 0);
+}
