@@ -22,16 +22,23 @@ fn files(options: &Options) -> (String, String) {
 /// A cluster of n1..n3 running pkgM, n4's daemon unconfigured (the cluster of four had it
 /// deleted with the cluster halted).
 fn three_and_n4_unconfigured(seed: u64) -> (Simulation, Options) {
-    let mut options = Options::new(4, seed);
-    options.packages = vec![package("pkgM", &[1, 2, 3, 4])];
+    three_and_the_rest_unconfigured(4, seed)
+}
+
+/// A cluster of n1..n3 running pkgM, the daemons of the other `hosts` unconfigured (the
+/// cluster of all of them had them deleted with the cluster halted).
+fn three_and_the_rest_unconfigured(hosts: usize, seed: u64) -> (Simulation, Options) {
+    let mut options = Options::new(hosts, seed);
+    options.packages = vec![package("pkgM", &[1, 2, 3])];
     let mut sim = Simulation::new(options.clone());
     sim.start_all();
+    let all: Vec<u32> = (0..hosts as u32).collect();
     assert!(sim
-        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3])))
+        .run_until(seconds(120), |s| s.formed(set(&all)))
         .unwrap());
     sim.halt_cluster(NodeId(0), true).unwrap();
     assert!(sim
-        .run_until(seconds(60), |s| (0..4).all(|n| halted(s, n)))
+        .run_until(seconds(60), |s| all.iter().all(|&n| halted(s, n)))
         .unwrap());
     // Until no node hears the cluster run any more.
     sim.run_for(seconds(30)).unwrap();
@@ -50,7 +57,9 @@ fn three_and_n4_unconfigured(seed: u64) -> (Simulation, Options) {
     assert!(sim
         .run_until(seconds(20), |s| (0..3).all(
             |n| halted(s, n) && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 3)
-        ) && s.unconfigured(NodeId(3)))
+        ) && all[3..]
+            .iter()
+            .all(|&n| s.unconfigured(NodeId(n))))
         .unwrap());
     sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();
     assert!(sim
@@ -382,41 +391,8 @@ fn the_giver_may_crash_at_any_point_of_an_addition() {
 #[test]
 fn of_two_nodes_added_one_that_goes_down_before_the_last_step_is_named_and_the_other_joins() {
     // Five hosts; n4 and n5 deleted with the cluster halted, then added while it runs.
-    let mut options = Options::new(5, 59);
-    options.packages = vec![package("pkgM", &[1, 2, 3])];
-    let mut sim = Simulation::new(options.clone());
-    sim.start_all();
-    assert!(sim
-        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3, 4])))
-        .unwrap());
-    sim.halt_cluster(NodeId(0), true).unwrap();
-    assert!(sim
-        .run_until(seconds(60), |s| (0..5).all(|n| halted(s, n)))
-        .unwrap());
-    sim.run_for(seconds(30)).unwrap();
+    let (mut sim, options) = three_and_the_rest_unconfigured(5, 59);
     let text = cimguard_cluster::sim::cluster_file(&options);
-    let three = text[..text.find("NODE_NAME n4\n").expect("n4")].to_owned();
-    let since = sim.trace().len();
-    let Ok(Taken::Forwarded(serial)) =
-        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
-    else {
-        panic!("a halted cmapplyconf is answered later");
-    };
-    assert!(sim
-        .run_until(seconds(10), |s| answer(s, 0, (serial, since)).is_some())
-        .unwrap());
-    assert!(sim
-        .run_until(seconds(20), |s| (0..3).all(
-            |n| halted(s, n) && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 3)
-        ) && s.unconfigured(NodeId(3))
-            && s.unconfigured(NodeId(4)))
-        .unwrap());
-    sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();
-    assert!(sim
-        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2]))
-            && !s.running_on("pkgM").is_empty())
-        .unwrap());
-    sim.run_for(seconds(10)).unwrap();
     let before = sim.generation(NodeId(0)).unwrap();
 
     // Both added; n5 goes down once both took the check.

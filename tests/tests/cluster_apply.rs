@@ -982,13 +982,27 @@ fn cmapplyconf_with_the_cluster_halted_deletes_and_reorders_nodes() {
     );
 }
 
-#[test]
-fn cmapplyconf_with_the_cluster_halted_adds_a_node_whose_cmcld_runs_unconfigured() {
+/// pkgA on n1 to n3, started automatically.
+const PKG_A_THREE: &str = "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\n\
+                           node_name n3\nauto_run yes\nservice_name pkgA_svc\n\
+                           service_cmd \"exec sleep 100000\"\n";
+
+/// Four nodes configured as a cluster of n1 to n3 with pkgA ([`PKG_A_THREE`]), n4 with
+/// the authority's certificate and a key that is not the cluster's, but no cluster file
+/// (its cmcld runs unconfigured); every daemon started, staying after a halt.
+struct N4Outside {
+    cluster: TestCluster,
+    /// The cluster file of the four.
+    four_text: String,
+    /// n4's key file, and the cluster's key to write there.
+    key: std::path::PathBuf,
+    right_key: Vec<u8>,
+}
+
+fn n4_outside() -> N4Outside {
     let mut cluster = TestCluster::configure(4, MEMBER_TIMEOUT, "");
     cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
     let four_text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
-    // The cluster is n1 to n3; n4 has the authority's certificate and a key, no cluster
-    // file. Its key is not the cluster's, at first.
     let three_text = with_nodes(&four_text, &["n1", "n2", "n3"]);
     for k in 1..=3 {
         std::fs::write(cluster.dir(k).join("cluster.ascii"), &three_text).unwrap();
@@ -997,16 +1011,31 @@ fn cmapplyconf_with_the_cluster_halted_adds_a_node_whose_cmcld_runs_unconfigured
     let key = cluster.dir(4).join("cluster.key");
     let right_key = std::fs::read(&key).unwrap();
     std::fs::write(&key, [7u8; 32]).unwrap();
-    let three = "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\n\
-                 node_name n3\nauto_run yes\nservice_name pkgA_svc\n\
-                 service_cmd \"exec sleep 100000\"\n";
     for k in 1..=3 {
         let dir = cluster.dir(k).join("packages");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("pkgA.conf"), three).unwrap();
+        std::fs::write(dir.join("pkgA.conf"), PKG_A_THREE).unwrap();
     }
     cluster.stay_after_halt();
     cluster.start_all();
+    N4Outside {
+        cluster,
+        four_text,
+        key,
+        right_key,
+    }
+}
+
+#[test]
+fn cmapplyconf_with_the_cluster_halted_adds_a_node_whose_cmcld_runs_unconfigured() {
+    // The cluster is n1 to n3 (pkgA, auto_run); n4 has the authority's certificate and a
+    // key, no cluster file. Its key is not the cluster's, at first.
+    let N4Outside {
+        mut cluster,
+        four_text,
+        key,
+        right_key,
+    } = n4_outside();
     cluster.wait_for(BOUND, "a cluster of three, n4 unconfigured", |c| {
         (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
             && c.log(4).contains("not configured in a cluster: waiting")
@@ -1035,7 +1064,7 @@ fn cmapplyconf_with_the_cluster_halted_adds_a_node_whose_cmcld_runs_unconfigured
     let package_file = work.path().join("pkgA.conf");
     std::fs::write(
         &package_file,
-        three.replace("node_name n3\n", "node_name n3\nnode_name n4\n"),
+        PKG_A_THREE.replace("node_name n3\n", "node_name n3\nnode_name n4\n"),
     )
     .unwrap();
     let package_file = package_file.display().to_string();
@@ -1357,29 +1386,14 @@ fn cmdeleteconf_clears_the_lock_blocks_so_a_cluster_made_again_under_another_nam
 
 #[test]
 fn cmapplyconf_adds_a_node_to_the_running_cluster_and_cmrunnode_starts_it() {
-    let mut cluster = TestCluster::configure(4, MEMBER_TIMEOUT, "");
-    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
-    let four_text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
     // The cluster is n1 to n3 and runs pkgA; n4 has the authority's certificate and a key
     // (not the cluster's, at first), no cluster file.
-    let three_text = with_nodes(&four_text, &["n1", "n2", "n3"]);
-    for k in 1..=3 {
-        std::fs::write(cluster.dir(k).join("cluster.ascii"), &three_text).unwrap();
-    }
-    std::fs::remove_file(cluster.dir(4).join("cluster.ascii")).unwrap();
-    let key = cluster.dir(4).join("cluster.key");
-    let right_key = std::fs::read(&key).unwrap();
-    std::fs::write(&key, [7u8; 32]).unwrap();
-    let three = "package_name pkgA\npackage_type failover\nnode_name n1\nnode_name n2\n\
-                 node_name n3\nauto_run yes\nservice_name pkgA_svc\n\
-                 service_cmd \"exec sleep 100000\"\n";
-    for k in 1..=3 {
-        let dir = cluster.dir(k).join("packages");
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("pkgA.conf"), three).unwrap();
-    }
-    cluster.stay_after_halt();
-    cluster.start_all();
+    let N4Outside {
+        mut cluster,
+        four_text,
+        key,
+        right_key,
+    } = n4_outside();
     cluster.wait_for(
         BOUND,
         "a cluster of three running pkgA (started: a change waits while it starts), n4 \
@@ -1410,7 +1424,7 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_cmrunnode_starts_it() {
     let package_file = work.path().join("pkgA.conf");
     std::fs::write(
         &package_file,
-        three.replace("node_name n3\n", "node_name n3\nnode_name n4\n"),
+        PKG_A_THREE.replace("node_name n3\n", "node_name n3\nnode_name n4\n"),
     )
     .unwrap();
     let package_file = package_file.display().to_string();

@@ -963,19 +963,8 @@ impl Simulation {
                     && !self.network.cut[node.index()][t].iter().all(|&cut| cut)
             });
         let delay = self.delay();
-        match host {
-            // A configured daemon refuses the exchange's protocol at the handshake.
-            Some(t) if self.nodes[t].unconfigured.is_none() => self.schedule_answer(
-                node,
-                incarnation,
-                delay,
-                Pending::Exchanged {
-                    from: to.to_owned(),
-                    serial: envelope.message.config_serial(),
-                    result: Err(crate::core::RUNS_CONFIGURED.to_owned()),
-                },
-            ),
-            Some(t) => {
+        let failure = match host {
+            Some(t) if self.nodes[t].unconfigured.is_some() => {
                 let target_incarnation = self.nodes[t].incarnation;
                 self.schedule(
                     delay,
@@ -990,25 +979,29 @@ impl Simulation {
                         },
                     },
                 );
+                return;
             }
-            None => self.schedule_answer(
-                node,
-                incarnation,
-                delay,
-                Pending::Exchanged {
-                    from: to.to_owned(),
-                    serial: envelope.message.config_serial(),
-                    result: Err(format!(
-                        "{}: cannot connect",
-                        addresses
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                },
+            // A configured daemon refuses the exchange's protocol at the handshake.
+            Some(_) => crate::core::RUNS_CONFIGURED.to_owned(),
+            None => format!(
+                "{}: cannot connect",
+                addresses
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-        }
+        };
+        self.schedule_answer(
+            node,
+            incarnation,
+            delay,
+            Pending::Exchanged {
+                from: to.to_owned(),
+                serial: envelope.message.config_serial(),
+                result: Err(failure),
+            },
+        );
     }
 
     /// Prints `what` at the current time in verbose mode.
