@@ -2451,6 +2451,36 @@ pub(crate) mod tests {
     use cimguard_cluster::core::{NodeId, NodeSet};
     use cimguard_cluster::status::{NodeState, Summary};
 
+    #[test]
+    fn an_addition_in_effect_names_the_nodes_that_did_not_take_it() {
+        let out = |output: &MethodOutput, name: &str| {
+            output
+                .out_params
+                .iter()
+                .find(|(n, _)| n.as_str() == name)
+                .map(|(_, v)| v.clone())
+        };
+        let partial = in_effect_as(5, Some("n4 did not answer".into()), Some(vec!["n4".into()]));
+        assert_eq!(partial.return_value, Some(Value::Uint32(0)));
+        assert_eq!(out(&partial, "Generation"), Some(Some(Value::Uint64(5))));
+        assert_eq!(
+            out(&partial, "Message"),
+            Some(Some(string("n4 did not answer")))
+        );
+        assert_eq!(
+            out(&partial, "NodesNotConfigured"),
+            Some(Some(strings(&["n4"])))
+        );
+        // Every node took it: null; a cmdeleteconf's outcome has no such parameter.
+        let whole = in_effect_as(5, None, Some(Vec::new()));
+        assert_eq!(out(&whole, "NodesNotConfigured"), Some(None));
+        assert_eq!(out(&whole, "Message"), Some(None));
+        assert_eq!(
+            out(&in_effect_as(5, None, None), "NodesNotConfigured"),
+            None
+        );
+    }
+
     /// A daemon that does not answer.
     struct Silent;
 
