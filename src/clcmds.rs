@@ -115,11 +115,14 @@ impl NodeChoice {
 /// then (an added node's cmcld runs unconfigured with the cluster's key and its certificate
 /// from the cluster authority; it takes the configuration and starts halted, and cmrunnode
 /// there joins it; exit 1 names a node that did not take it, and the same files given again
-/// send it; not with a lock LUN). The nodes' heartbeat addresses, the lock and the
-/// cluster's name need the cluster halted, as do deleting and reordering nodes (give it on
-/// a node that stays; a deleted node's cmcld removes its configuration and goes on
-/// unconfigured; the others start again halted, and cmruncl starts the cluster). Given on a
-/// node configured in no cluster, the first
+/// send it; not with a lock LUN), and nodes out of the cluster (halted or down) deleted (each
+/// keeps its number until the cluster is halted; its cmcld is told, removes its
+/// configuration and goes on unconfigured; exit 1 names one not told, and the same files
+/// given again tell it). The nodes' heartbeat addresses, the lock and the cluster's name
+/// need the cluster halted, as do reordering nodes and adding one deleted while the cluster
+/// ran (give it on a node that stays; a deleted node's cmcld removes its configuration and
+/// goes on unconfigured; the others start again halted, and cmruncl starts the cluster).
+/// Given on a node configured in no cluster, the first
 /// cmapplyconf -C creates the cluster on every node of the file (each running cmcld
 /// unconfigured), halted. A cluster file naming a quorum server applies only while that
 /// server answers this node.

@@ -1172,6 +1172,7 @@ fn node_block(
             interfaces: Vec::new(),
             lock_lun: request.lock_lun.clone(),
             capacities: Default::default(),
+            deleted: false,
         },
         extra_lines: Vec::new(),
         report: String::new(),
@@ -2235,6 +2236,7 @@ USER_ROLE                 MONITOR
             ],
             lock_lun: lock_lun.then(|| format!("/dev/sd{k}").into()),
             capacities: Default::default(),
+            deleted: false,
         };
         let config = ClusterConfig {
             name: "prodcl".into(),

@@ -134,7 +134,11 @@ impl Timing {
                 timeout_extension,
                 ..
             } => {
-                let share = if config.nodes.len() <= 2 { 10 } else { 5 };
+                let share = if config.in_cluster().count() <= 2 {
+                    10
+                } else {
+                    5
+                };
                 (
                     member_timeout / share + *timeout_extension,
                     *polling_interval,

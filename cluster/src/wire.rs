@@ -19,13 +19,17 @@ use crate::core::{Envelope, Persisted};
 /// status a node sends; 17 the warning of a command carried out; 18 whether the
 /// coordinator heard the sender's package report, in the status a node sends; 19 the epochs
 /// promised in a halted cmapplyconf's answers and commit, and the names in cmruncl's Start;
-/// 20 the withdrawal of a halted cmapplyconf's offer).
-const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 20];
+/// 20 the withdrawal of a halted cmapplyconf's offer; 21 the nodes deleted while the
+/// cluster ran, in the generations carried, and the refusal to delete a member).
+const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 21];
 /// The first bytes of an encoded acceptor state: "CP" and the format version (2 added the
-/// generation as shown; version 1 files are still read, each generation shown as its number).
-const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 2];
+/// generation as shown, 3 the nodes deleted while the cluster ran; files of versions 1 and
+/// 2 are still read, each generation of version 1 shown as its number).
+const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 3];
 /// The acceptor state's first format.
 const PERSISTED_HEADER_V1: [u8; 3] = [b'C', b'P', 1];
+/// The acceptor state's second format.
+const PERSISTED_HEADER_V2: [u8; 3] = [b'C', b'P', 2];
 /// The first bytes of an encoded shared map: "CS" and the format version (2 added the
 /// floor; version 1 files are still read, with no floor).
 const SHARED_HEADER: [u8; 3] = [b'C', b'S', 2];
@@ -78,19 +82,131 @@ pub fn decode_persisted(bytes: &[u8]) -> Result<Persisted, WireError> {
     if bytes.len() >= 3 && bytes[..3] == PERSISTED_HEADER_V1 {
         return decode_persisted_v1(bytes);
     }
+    if bytes.len() >= 3 && bytes[..3] == PERSISTED_HEADER_V2 {
+        return decode_persisted_v2(bytes);
+    }
     decode(PERSISTED_HEADER, bytes)
+}
+
+/// A cluster configuration of the acceptor state's formats 1 and 2, whose nodes had no
+/// mark of deletion (none was deleted while the cluster ran).
+mod before_deletions {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use crate::config::cluster::{
+        AccessPolicy, AddressFamily, ClusterConfig, ClusterLock, InterfaceConfig, NodeConfig,
+    };
+
+    #[derive(serde::Deserialize)]
+    pub(super) struct Node {
+        name: String,
+        interfaces: Vec<InterfaceConfig>,
+        lock_lun: Option<PathBuf>,
+        capacities: BTreeMap<String, f64>,
+    }
+
+    #[derive(serde::Deserialize)]
+    pub(super) struct Cluster {
+        name: String,
+        address_family: AddressFamily,
+        nodes: Vec<Node>,
+        member_timeout: Duration,
+        auto_start_timeout: Duration,
+        network_polling_interval: Duration,
+        lock: ClusterLock,
+        max_configured_packages: u32,
+        access: Vec<AccessPolicy>,
+        weight_defaults: BTreeMap<String, f64>,
+    }
+
+    impl From<Cluster> for ClusterConfig {
+        fn from(c: Cluster) -> ClusterConfig {
+            ClusterConfig {
+                name: c.name,
+                address_family: c.address_family,
+                nodes: c
+                    .nodes
+                    .into_iter()
+                    .map(|n| NodeConfig {
+                        name: n.name,
+                        interfaces: n.interfaces,
+                        lock_lun: n.lock_lun,
+                        capacities: n.capacities,
+                        deleted: false,
+                    })
+                    .collect(),
+                member_timeout: c.member_timeout,
+                auto_start_timeout: c.auto_start_timeout,
+                network_polling_interval: c.network_polling_interval,
+                lock: c.lock,
+                max_configured_packages: c.max_configured_packages,
+                access: c.access,
+                weight_defaults: c.weight_defaults,
+            }
+        }
+    }
+}
+
+/// An acceptor state of the second format: its nodes had no mark of deletion.
+fn decode_persisted_v2(bytes: &[u8]) -> Result<Persisted, WireError> {
+    use crate::config::{package::PackageConfig, Generation};
+    use crate::core::{Epoch, NodeSet, View};
+    use std::sync::Arc;
+    #[derive(serde::Deserialize)]
+    struct GenerationV2 {
+        number: u64,
+        sequence: u64,
+        cluster: before_deletions::Cluster,
+        packages: Vec<PackageConfig>,
+    }
+    #[derive(serde::Deserialize)]
+    struct PersistedV2 {
+        epoch_max: Epoch,
+        installed: Option<View>,
+        accepted: Vec<View>,
+        config: Option<GenerationV2>,
+        accepted_configs: Vec<(Epoch, GenerationV2)>,
+        detached: Vec<String>,
+        detached_marks: Vec<(String, NodeSet)>,
+        sequence_floor: u64,
+    }
+    let generation = |g: GenerationV2| {
+        Arc::new(Generation {
+            number: g.number,
+            sequence: g.sequence,
+            cluster: g.cluster.into(),
+            packages: g.packages,
+        })
+    };
+    let second: PersistedV2 = decode(PERSISTED_HEADER_V2, bytes)?;
+    Ok(Persisted {
+        epoch_max: second.epoch_max,
+        installed: second.installed,
+        accepted: second.accepted,
+        config: second.config.map(generation),
+        accepted_configs: second
+            .accepted_configs
+            .into_iter()
+            .map(|(epoch, g)| (epoch, generation(g)))
+            .collect(),
+        detached: second.detached,
+        detached_marks: second.detached_marks,
+        sequence_floor: second.sequence_floor,
+    })
 }
 
 /// An acceptor state of the first format: its generations had one number, which was also
 /// the one shown.
 fn decode_persisted_v1(bytes: &[u8]) -> Result<Persisted, WireError> {
-    use crate::config::{cluster::ClusterConfig, package::PackageConfig, Generation};
+    use crate::config::{package::PackageConfig, Generation};
     use crate::core::{Epoch, NodeSet, View};
     use std::sync::Arc;
     #[derive(serde::Deserialize)]
     struct GenerationV1 {
         number: u64,
-        cluster: ClusterConfig,
+        cluster: before_deletions::Cluster,
         packages: Vec<PackageConfig>,
     }
     #[derive(serde::Deserialize)]
@@ -107,7 +223,7 @@ fn decode_persisted_v1(bytes: &[u8]) -> Result<Persisted, WireError> {
         Arc::new(Generation {
             number: g.number,
             sequence: g.number,
-            cluster: g.cluster,
+            cluster: g.cluster.into(),
             packages: g.packages,
         })
     };

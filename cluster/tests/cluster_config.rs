@@ -346,8 +346,10 @@ fn nodes_file(nodes: &[(&str, u8)]) -> cimguard_cluster::config::cluster::Cluste
 }
 
 #[test]
-fn a_running_cluster_takes_nodes_added_after_its_own_and_nothing_else_of_the_node_list() {
-    use cimguard_cluster::config::{added_nodes, keep_node_order, needs_halted_cluster};
+fn a_running_cluster_keeps_every_number_and_numbers_added_nodes_after_them() {
+    use cimguard_cluster::config::{
+        added_nodes, deleted_nodes, keep_node_order, needs_halted_cluster,
+    };
     let old = nodes_file(&[("n1", 1), ("n2", 2), ("n3", 3)]);
     // Listed anywhere, an added node is numbered after the nodes kept, in their order.
     let given = nodes_file(&[("n4", 4), ("n2", 2), ("N1", 1), ("n3", 3)]);
@@ -359,11 +361,47 @@ fn a_running_cluster_takes_nodes_added_after_its_own_and_nothing_else_of_the_nod
     // The same nodes reordered are the same cluster.
     let reordered = keep_node_order(&old, nodes_file(&[("n3", 3), ("n1", 1), ("n2", 2)]));
     assert_eq!(reordered.nodes, old.nodes);
-    // A node deleted, a kept node's heartbeat address changed: with the cluster halted.
-    let deleted = keep_node_order(&old, nodes_file(&[("n1", 1), ("n3", 3), ("n4", 4)]));
+    // A node deleted keeps its number, marked; one added comes after every number.
+    let deleted = keep_node_order(&old, nodes_file(&[("n4", 4), ("n1", 1), ("n3", 3)]));
+    let numbering: Vec<(&str, bool)> = deleted
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.deleted))
+        .collect();
     assert_eq!(
-        needs_halted_cluster(&old, &deleted),
-        ["NODE_NAME (a node deleted)"]
+        numbering,
+        [("n1", false), ("n2", true), ("n3", false), ("n4", false)]
+    );
+    assert!(needs_halted_cluster(&old, &deleted).is_empty());
+    assert_eq!(deleted_nodes(&old, &deleted), [(1, "n2".to_owned())]);
+    assert_eq!(added_nodes(&old, &deleted), ["n4"]);
+    assert!(deleted.node("n2").is_none());
+    assert_eq!(deleted.position("n4"), Some(3));
+    let written: Vec<String> = deleted
+        .as_written()
+        .nodes
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(written, ["n1", "n3", "n4"]);
+    // The same file again changes nothing; the number stays deleted.
+    let again = keep_node_order(&deleted, nodes_file(&[("n1", 1), ("n3", 3), ("n4", 4)]));
+    assert_eq!(again, deleted);
+    assert!(deleted_nodes(&deleted, &again).is_empty());
+    // A node deleted while the cluster ran comes back only with the cluster halted (its
+    // number is not used again before).
+    let back = keep_node_order(
+        &deleted,
+        nodes_file(&[("n1", 1), ("n2", 2), ("n3", 3), ("n4", 4)]),
+    );
+    assert_eq!(
+        needs_halted_cluster(&deleted, &back),
+        ["NODE_NAME (a node deleted while the cluster ran, added again)"]
+    );
+    // Files not numbered as the cluster numbers (keep_node_order not applied): refused.
+    assert_eq!(
+        needs_halted_cluster(&old, &nodes_file(&[("n1", 1), ("n3", 3), ("n2", 2)])),
+        ["NODE_NAME"]
     );
     let moved = keep_node_order(&old, nodes_file(&[("n1", 1), ("n2", 9), ("n3", 3)]));
     assert_eq!(needs_halted_cluster(&old, &moved), ["HEARTBEAT_IP"]);

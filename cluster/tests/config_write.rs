@@ -446,6 +446,7 @@ fn every_cluster_parameter() -> ClusterConfig {
         ],
         lock_lun: None,
         capacities: capacities(capacity),
+        deleted: false,
     };
     ClusterConfig {
         name: "every_param.1".into(),

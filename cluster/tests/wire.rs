@@ -161,14 +161,14 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x14");
+    assert_eq!(&bytes[..3], b"CW\x15");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 21;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(21)));
+    later[2] = 22;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(22)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
@@ -180,9 +180,10 @@ fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     // health in heartbeats, version 15 no nodes a multi-node package ran on, version 16 no
     // warning in the answer to a command, version 17 no reports_heard in a status, version
     // 18 no epochs in a halted cmapplyconf's answers and commit (nor names in Start),
-    // version 19 no withdrawal of a halted cmapplyconf's offer.
+    // version 19 no withdrawal of a halted cmapplyconf's offer, version 20 no nodes deleted
+    // while the cluster ran.
     for version in [
-        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
     ] {
         let mut earlier = bytes.clone();
         earlier[2] = version;
@@ -357,20 +358,145 @@ fn the_messages_of_a_halted_cmapplyconf_come_back_equal() {
     }
 }
 
+/// A cluster configuration as the acceptor state's formats 1 and 2 laid it out: its nodes
+/// had no mark of deletion. Written here on its own (not with the decoder's mirror of it), so
+/// that the decoder is checked against the layout and not against itself.
+mod before_deletions {
+    use cimguard_cluster::config::cluster::{
+        AccessPolicy, AddressFamily, ClusterConfig, ClusterLock, InterfaceConfig,
+    };
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    #[derive(serde::Serialize)]
+    struct Node {
+        name: String,
+        interfaces: Vec<InterfaceConfig>,
+        lock_lun: Option<PathBuf>,
+        capacities: BTreeMap<String, f64>,
+    }
+
+    #[derive(serde::Serialize)]
+    pub struct Cluster {
+        name: String,
+        address_family: AddressFamily,
+        nodes: Vec<Node>,
+        member_timeout: Duration,
+        auto_start_timeout: Duration,
+        network_polling_interval: Duration,
+        lock: ClusterLock,
+        max_configured_packages: u32,
+        access: Vec<AccessPolicy>,
+        weight_defaults: BTreeMap<String, f64>,
+    }
+
+    pub fn of(c: &ClusterConfig) -> Cluster {
+        Cluster {
+            name: c.name.clone(),
+            address_family: c.address_family,
+            nodes: c
+                .nodes
+                .iter()
+                .map(|n| Node {
+                    name: n.name.clone(),
+                    interfaces: n.interfaces.clone(),
+                    lock_lun: n.lock_lun.clone(),
+                    capacities: n.capacities.clone(),
+                })
+                .collect(),
+            member_timeout: c.member_timeout,
+            auto_start_timeout: c.auto_start_timeout,
+            network_polling_interval: c.network_polling_interval,
+            lock: c.lock.clone(),
+            max_configured_packages: c.max_configured_packages,
+            access: c.access.clone(),
+            weight_defaults: c.weight_defaults.clone(),
+        }
+    }
+}
+
+/// An acceptor state of the second format (nodes with no mark of deletion) is still read,
+/// none of its nodes deleted.
+#[test]
+fn an_acceptor_state_of_the_second_format_is_still_read() {
+    use cimguard_cluster::config::package::PackageConfig;
+    use cimguard_cluster::config::Generation;
+    use std::sync::Arc;
+    #[derive(serde::Serialize)]
+    struct GenerationV2 {
+        number: u64,
+        sequence: u64,
+        cluster: before_deletions::Cluster,
+        packages: Vec<PackageConfig>,
+    }
+    #[derive(serde::Serialize)]
+    struct PersistedV2 {
+        epoch_max: Epoch,
+        installed: Option<View>,
+        accepted: Vec<View>,
+        config: Option<GenerationV2>,
+        accepted_configs: Vec<(Epoch, GenerationV2)>,
+        detached: Vec<String>,
+        detached_marks: Vec<(String, NodeSet)>,
+        sequence_floor: u64,
+    }
+    let text = cimguard_cluster::sim::cluster_file(&cimguard_cluster::sim::Options::new(3, 1));
+    let cluster = cimguard_cluster::config::cluster::parse(&text, "c.ascii")
+        .expect("the simulator's cluster file")
+        .config;
+    let second = PersistedV2 {
+        epoch_max: Epoch(0x305),
+        installed: None,
+        accepted: Vec::new(),
+        config: Some(GenerationV2 {
+            number: 1537,
+            sequence: 4,
+            cluster: before_deletions::of(&cluster),
+            packages: Vec::new(),
+        }),
+        accepted_configs: Vec::new(),
+        detached: Vec::new(),
+        detached_marks: Vec::new(),
+        sequence_floor: 5,
+    };
+    let mut bytes = b"CP\x02".to_vec();
+    bytes.extend(postcard::to_allocvec(&second).expect("serializes"));
+    let read = decode_persisted(&bytes).expect("the second format is read");
+    assert_eq!(
+        read,
+        Persisted {
+            epoch_max: Epoch(0x305),
+            installed: None,
+            accepted: Vec::new(),
+            config: Some(Arc::new(Generation {
+                number: 1537,
+                sequence: 4,
+                cluster,
+                packages: Vec::new(),
+            })),
+            accepted_configs: Vec::new(),
+            detached: Vec::new(),
+            detached_marks: Vec::new(),
+            sequence_floor: 5,
+        }
+    );
+    let again = encode_persisted(&read);
+    assert_eq!(&again[..3], b"CP\x03");
+    assert_eq!(decode_persisted(&again), Ok(read));
+}
+
 /// An acceptor state of the first format (generations with one number) is still read, each
 /// generation shown as its number; a later format is refused.
 #[test]
 fn an_acceptor_state_of_the_first_format_is_still_read() {
-    use cimguard_cluster::config::cluster::ClusterConfig;
     use cimguard_cluster::config::package::PackageConfig;
     use cimguard_cluster::config::Generation;
     use std::sync::Arc;
-    // The first format, written here on its own (not with the decoder's mirror of it), so
-    // that the decoder is checked against the layout and not against itself.
     #[derive(serde::Serialize)]
     struct GenerationV1 {
         number: u64,
-        cluster: ClusterConfig,
+        cluster: before_deletions::Cluster,
         packages: Vec<PackageConfig>,
     }
     #[derive(serde::Serialize)]
@@ -399,14 +525,14 @@ fn an_acceptor_state_of_the_first_format_is_still_read() {
         accepted: Vec::new(),
         config: Some(GenerationV1 {
             number: 1537,
-            cluster: cluster.clone(),
+            cluster: before_deletions::of(&cluster),
             packages: vec![package.clone()],
         }),
         accepted_configs: vec![(
             Epoch(0x305),
             GenerationV1 {
                 number: 2310,
-                cluster: cluster.clone(),
+                cluster: before_deletions::of(&cluster),
                 packages: Vec::new(),
             },
         )],
@@ -439,9 +565,9 @@ fn an_acceptor_state_of_the_first_format_is_still_read() {
     );
     // Written again, it is of the current format.
     let again = encode_persisted(&read);
-    assert_eq!(&again[..3], b"CP\x02");
+    assert_eq!(&again[..3], b"CP\x03");
     assert_eq!(decode_persisted(&again), Ok(read));
     let mut later = again;
-    later[2] = 3;
-    assert_eq!(decode_persisted(&later), Err(WireError::Version(3)));
+    later[2] = 4;
+    assert_eq!(decode_persisted(&later), Err(WireError::Version(4)));
 }

@@ -1678,7 +1678,7 @@ struct ResourceEntry {
 /// 192.168.2.0/24`); None when none of them is an address of this host (the view of another
 /// node).
 fn interconnect_address(snapshot: &Snapshot) -> Option<String> {
-    let node = snapshot.nodes.get(snapshot.observer.index())?;
+    let node = snapshot.nodes.iter().find(|n| n.id == snapshot.observer)?;
     let mut heartbeats: Vec<(usize, IpAddr)> = node
         .interfaces
         .iter()

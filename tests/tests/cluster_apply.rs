@@ -1385,7 +1385,7 @@ fn cmdeleteconf_clears_the_lock_blocks_so_a_cluster_made_again_under_another_nam
 }
 
 #[test]
-fn cmapplyconf_adds_a_node_to_the_running_cluster_and_cmrunnode_starts_it() {
+fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
     // The cluster is n1 to n3 and runs pkgA; n4 has the authority's certificate and a key
     // (not the cluster's, at first), no cluster file.
     let N4Outside {
@@ -1514,4 +1514,61 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_cmrunnode_starts_it() {
     cluster.wait_for(BOUND, "pkgA on n4", |c| {
         c.owners(1, "pkgA").is_some_and(|o| o == ["n4"])
     });
+
+    // Deleted while the cluster runs: refused while n4 is a member, saying what to do.
+    std::fs::write(&cluster_file, with_nodes(&four_text, &["n1", "n2", "n3"])).unwrap();
+    std::fs::write(&package_file, PKG_A_THREE).unwrap();
+    let refused = command(&cluster, k, "cmapplyconf", &args);
+    assert!(!refused.status.success(), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("halt it first (cmhaltnode n4)"),
+        "{}",
+        describe(&refused)
+    );
+    assert_eq!(generation(&cluster), before + 1);
+    // Halted (pkgA moved back first), n4 is deleted: the members go on, each numbering n4
+    // as deleted and showing three nodes; n4's daemon removes its files and goes on
+    // unconfigured.
+    succeeds(&cluster, 1, "cmhaltpkg", &["pkgA"]);
+    succeeds(&cluster, 1, "cmrunpkg", &["-n", "n1", "pkgA"]);
+    succeeds(&cluster, 4, "cmhaltnode", &[]);
+    cluster.wait_for(BOUND, "n4 halted, out of the cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let out = succeeds(&cluster, k, "cmapplyconf", &args);
+    assert!(
+        out.contains(&format!(
+            "Completed the cluster update (configuration generation {})",
+            before + 2
+        )),
+        "{out}"
+    );
+    assert!(!out.contains("not told"), "{out}");
+    for k in 1..=3 {
+        assert_eq!(cluster.pid(k), pids[k - 1]);
+        assert_eq!(cluster.members(k).map(|(m, _)| m.len()), Some(3));
+    }
+    cluster.wait_for(BOUND, "n4 unconfigured, its files removed", |c| {
+        c.log(4).contains("the daemon goes on unconfigured")
+            && !c.dir(4).join("cluster.ascii").exists()
+    });
+    for k in 1..=3 {
+        let status = cluster.status(k).unwrap().cluster;
+        let names: Vec<&str> = status.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["n1", "n2", "n3"], "on n{k}");
+        let written = std::fs::read_to_string(cluster.dir(k).join("cluster.ascii")).unwrap();
+        assert!(!written.contains("NODE_NAME n4"), "{written}");
+    }
+    // Its agent says so, once it answers again (it follows its daemon's new life).
+    cluster.wait_for(BOUND, "n4's agent telling it is not configured", |c| {
+        String::from_utf8_lossy(&command(c, 4, "cmviewcl", &[]).stderr)
+            .contains("node n4 is not configured in a cluster")
+    });
+    // The same files again: nothing to change, n4 (told already) passed over.
+    let again = succeeds(&cluster, 2, "cmapplyconf", &args);
+    assert!(
+        again.contains("No changes to the cluster configuration") && !again.contains("n4"),
+        "{again}"
+    );
+    assert_eq!(generation(&cluster), before + 2);
 }

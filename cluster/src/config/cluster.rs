@@ -97,16 +97,42 @@ impl ClusterConfig {
     /// network (the file gives addresses, not subnets; the loopback demo puts two networks on
     /// one interface, 127.0.0.K and 127.0.1.K).
     pub fn heartbeat_networks(&self) -> usize {
-        self.nodes
-            .first()
-            .map_or(0, |node| node.heartbeat_addresses().count())
+        self.in_cluster()
+            .next()
+            .map_or(0, |(_, node)| node.heartbeat_addresses().count())
     }
 
-    /// The node called `name` (host names compare without regard to case).
+    /// The node called `name` (host names compare without regard to case), unless it was
+    /// deleted.
     pub fn node(&self, name: &str) -> Option<&NodeConfig> {
+        self.in_cluster()
+            .map(|(_, node)| node)
+            .find(|node| node.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The number (place in [`ClusterConfig::nodes`]) of the node called `name`, unless it
+    /// was deleted.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.in_cluster()
+            .find(|(_, node)| node.name.eq_ignore_ascii_case(name))
+            .map(|(index, _)| index)
+    }
+
+    /// The nodes of the cluster with their numbers: every NODE_NAME but those deleted
+    /// while the cluster ran ([`NodeConfig::deleted`]).
+    pub fn in_cluster(&self) -> impl Iterator<Item = (usize, &NodeConfig)> + '_ {
         self.nodes
             .iter()
-            .find(|node| node.name.eq_ignore_ascii_case(name))
+            .enumerate()
+            .filter(|(_, node)| !node.deleted)
+    }
+
+    /// The configuration as its file says it: without the nodes deleted while the cluster
+    /// ran, the others numbered in their order.
+    pub fn as_written(&self) -> ClusterConfig {
+        let mut config = self.clone();
+        config.nodes.retain(|node| !node.deleted);
+        config
     }
 }
 
@@ -151,6 +177,14 @@ pub struct NodeConfig {
     pub lock_lun: Option<PathBuf>,
     /// CAPACITY_NAME / CAPACITY_VALUE.
     pub capacities: BTreeMap<String, f64>,
+    /// Deleted while the cluster ran (cmapplyconf): the node keeps its number, which no
+    /// other node takes until the cluster is halted and the numbers are made again (a
+    /// number is what the members' heartbeats, lives and messages are keyed by). It is
+    /// in no cluster file (never read from one, never written to one: `cmgetconf` leaves
+    /// it out), is not a member, gets no heartbeats and none of its messages count; its
+    /// name and addresses stay so that the node can be told it was deleted.
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 impl NodeConfig {
@@ -366,6 +400,7 @@ impl<'f> Reader<'f> {
                     interfaces: Vec::new(),
                     lock_lun: None,
                     capacities: BTreeMap::new(),
+                    deleted: false,
                 });
                 self.node_lines.push(entry.line);
                 self.open_node = true;

@@ -153,13 +153,17 @@ pub struct Generation {
 }
 
 /// The cluster parameters a running cluster cannot change (cmapplyconf needs the cluster
-/// halted for them): the name, the nodes and their heartbeat networks, the address family
-/// and the cluster lock. Nodes may be added while it runs ([`added_nodes`]: listed after
-/// the nodes kept, as [`keep_node_order`] puts them), unless it has a lock LUN (its blocks
-/// are counted at start). MEMBER_TIMEOUT changes online: every node announces the lease and
-/// grace it takes with each heartbeat (core::Term), so the survivors' fence wait follows the
-/// timing the lost node had, whichever is in effect on them. Returns the parameters that
-/// differ.
+/// halted for them): the name, the kept nodes' heartbeat networks, the address family and
+/// the cluster lock. Nodes may be added while it runs ([`added_nodes`]: numbered after every
+/// number in use, as [`keep_node_order`] puts them), unless it has a lock LUN (its blocks
+/// are counted at start), and deleted ([`deleted_nodes`]: each keeps its number, unused,
+/// until the cluster is halted); that they are not members is the running cluster's to
+/// check. A node deleted while the cluster ran is added again only with the cluster halted,
+/// and the numbers in use are at most [`crate::core::NodeSet::CAPACITY`]. MEMBER_TIMEOUT
+/// changes online: every node announces the lease and grace it takes with each heartbeat
+/// (core::Term), so the survivors' fence wait follows the timing the lost node had,
+/// whichever is in effect on them. `new` is as [`keep_node_order`] gives it. Returns the
+/// parameters that differ.
 pub fn needs_halted_cluster(
     old: &cluster::ClusterConfig,
     new: &cluster::ClusterConfig,
@@ -171,31 +175,40 @@ pub fn needs_halted_cluster(
     if old.address_family != new.address_family {
         differ.push("HOSTNAME_ADDRESS_FAMILY");
     }
-    let names = |c: &cluster::ClusterConfig| -> Vec<String> {
+    // Each number as it is used: the node's name, marked when it was deleted.
+    let numbering = |c: &cluster::ClusterConfig| -> Vec<(String, bool)> {
         c.nodes
             .iter()
-            .map(|n| n.name.to_ascii_lowercase())
+            .map(|n| (n.name.to_ascii_lowercase(), n.deleted))
             .collect()
     };
-    // The nodes kept come first, in their order: the added ones only extend the numbering.
-    let (old_names, new_names) = (names(old), names(new));
+    let (before, after) = (numbering(old), numbering(new));
     // Each node kept, as it was and as it is.
     let kept: Vec<(&cluster::NodeConfig, &cluster::NodeConfig)> = old
-        .nodes
-        .iter()
-        .filter_map(|o| {
-            let n = new
-                .nodes
-                .iter()
-                .find(|n| n.name.eq_ignore_ascii_case(&o.name))?;
-            Some((o, n))
-        })
+        .in_cluster()
+        .filter_map(|(_, o)| Some((o, new.node(&o.name)?)))
         .collect();
-    if old_names.iter().any(|n| !new_names.contains(n)) {
-        differ.push("NODE_NAME (a node deleted)");
-    } else if !new_names.starts_with(&old_names) {
+    // The numbers in use stay, each for its node (deleted now, or still there); the added
+    // nodes come after them.
+    let numbers_kept = after.len() >= before.len()
+        && before
+            .iter()
+            .zip(&after)
+            .all(|((a, gone), (b, deleted))| a == b && (!gone || *deleted));
+    let added_again = after[before.len().min(after.len())..]
+        .iter()
+        .any(|(name, _)| before.iter().any(|(n, _)| n == name));
+    if !numbers_kept
+        || after[before.len().min(after.len())..]
+            .iter()
+            .any(|(_, d)| *d)
+    {
         differ.push("NODE_NAME");
-    } else if new_names.len() > old_names.len() && old.lock == cluster::ClusterLock::LockLun {
+    } else if added_again {
+        differ.push("NODE_NAME (a node deleted while the cluster ran, added again)");
+    } else if after.len() > crate::core::NodeSet::CAPACITY {
+        differ.push("NODE_NAME (more nodes added than numbers left until the cluster is halted)");
+    } else if after.len() > before.len() && old.lock == cluster::ClusterLock::LockLun {
         differ.push("NODE_NAME (nodes added to a cluster with a CLUSTER_LOCK_LUN)");
     }
     if kept
@@ -237,37 +250,45 @@ pub fn needs_halted_cluster(
 
 /// The nodes `new` adds to `old` (NODE_NAMEs as `new` spells them, in its order).
 pub fn added_nodes(old: &cluster::ClusterConfig, new: &cluster::ClusterConfig) -> Vec<String> {
-    new.nodes
-        .iter()
-        .filter(|n| {
-            !old.nodes
-                .iter()
-                .any(|o| o.name.eq_ignore_ascii_case(&n.name))
-        })
-        .map(|n| n.name.clone())
+    new.in_cluster()
+        .filter(|(_, n)| old.node(&n.name).is_none())
+        .map(|(_, n)| n.name.clone())
         .collect()
 }
 
-/// `new` with its nodes in the order a running cluster numbers them: those of `old` first,
-/// in `old`'s order, then the ones it adds, in `new`'s. A node's number is its place in
-/// NODE_NAME order, which the members' heartbeats, lock grants and package tables are keyed
-/// by, so a running cluster keeps it; the order the operator lists the nodes in means
-/// nothing else. `new` is returned as it is when it drops a node of `old` (only a halted
-/// cluster renumbers).
+/// The nodes of `old` that `new` deletes, with their numbers (NODE_NAMEs as `old` spells
+/// them).
+pub fn deleted_nodes(
+    old: &cluster::ClusterConfig,
+    new: &cluster::ClusterConfig,
+) -> Vec<(usize, String)> {
+    old.in_cluster()
+        .filter(|(_, o)| new.node(&o.name).is_none())
+        .map(|(index, o)| (index, o.name.clone()))
+        .collect()
+}
+
+/// `new` (a cluster file) with its nodes numbered as a running cluster numbers them: each
+/// number in use in `old` stays its node's (a node `new` leaves out, or one deleted before,
+/// stays as [`cluster::NodeConfig::deleted`]), and the nodes `new` adds follow, in its
+/// order. A node's number is what the members' heartbeats, lives, lock grants and package
+/// tables are keyed by, so a running cluster keeps it; the order the operator lists the
+/// nodes in means nothing else there.
 pub fn keep_node_order(
     old: &cluster::ClusterConfig,
     mut new: cluster::ClusterConfig,
 ) -> cluster::ClusterConfig {
-    let at = |name: &str, nodes: &[cluster::NodeConfig]| {
-        nodes.iter().position(|n| n.name.eq_ignore_ascii_case(name))
-    };
-    if old.nodes.iter().any(|o| at(&o.name, &new.nodes).is_none()) {
-        return new;
-    }
     let mut rest = std::mem::take(&mut new.nodes);
     for o in &old.nodes {
-        if let Some(i) = at(&o.name, &rest) {
-            new.nodes.push(rest.remove(i));
+        let at = rest
+            .iter()
+            .position(|n| !o.deleted && n.name.eq_ignore_ascii_case(&o.name));
+        match at {
+            Some(i) => new.nodes.push(rest.remove(i)),
+            None => new.nodes.push(cluster::NodeConfig {
+                deleted: true,
+                ..o.clone()
+            }),
         }
     }
     new.nodes.extend(rest);

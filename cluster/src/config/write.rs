@@ -79,7 +79,8 @@ pub fn cluster_ascii(config: &ClusterConfig) -> String {
         address_family(config.address_family),
     );
     cluster_lock(&mut text, &config.lock);
-    for node in &config.nodes {
+    // A node deleted while the cluster ran keeps its number in the cluster, not in its file.
+    for (_, node) in config.in_cluster() {
         text.blank();
         node_block(&mut text, node);
     }

@@ -129,15 +129,46 @@ impl Settings {
             start_halted: false,
         }
     }
+
+    /// The nodes of the cluster: every number but those of nodes deleted while the cluster
+    /// ran ([`crate::config::cluster::NodeConfig::deleted`]).
+    pub fn configured(&self) -> NodeSet {
+        let mut nodes = NodeSet::first(self.nodes);
+        for (index, node) in self.config.nodes.iter().enumerate() {
+            if node.deleted {
+                nodes.remove(NodeId(index as u32));
+            }
+        }
+        nodes
+    }
 }
 
-/// The NODE_NAMEs of `config` in order, as compared (names are case-insensitive).
+/// The NODE_NAMEs of `config` by number, as compared (names are case-insensitive), with an
+/// empty name for a number whose node was deleted while the cluster ran.
 fn node_names(config: &ClusterConfig) -> Vec<String> {
     config
         .nodes
         .iter()
-        .map(|n| n.name.to_ascii_lowercase())
+        .map(|n| {
+            if n.deleted {
+                String::new()
+            } else {
+                n.name.to_ascii_lowercase()
+            }
+        })
         .collect()
+}
+
+/// Whether generation `config` deletes any of `nodes` (a node deleted while the cluster ran
+/// keeps its number, marked).
+fn deletes_any(config: &Generation, nodes: NodeSet) -> bool {
+    nodes.iter().any(|n| {
+        config
+            .cluster
+            .nodes
+            .get(n.index())
+            .is_some_and(|c| c.deleted)
+    })
 }
 
 /// `request` with the race number in the upper half of its id.
@@ -1064,7 +1095,7 @@ impl Node {
         if members.intersection(self.shared_heard) != members {
             return;
         }
-        let everyone = members == NodeSet::first(self.settings.nodes);
+        let everyone = members == self.settings.configured();
         let pressed = tombstones > SHARED_TOMBSTONES_KEPT || self.shared.len() >= SHARED_NEAR_FULL;
         if !everyone && !pressed {
             return;
@@ -1747,7 +1778,14 @@ impl Node {
             return Err(Refusal::ConfigurationChanging);
         }
         self.check_apply(&cluster, &packages)?;
-        if cluster.nodes.len() > self.settings.config.nodes.len() {
+        // Nodes added or deleted: the nodes concerned are told, and the answer waits.
+        if cluster.nodes.len() > self.settings.config.nodes.len()
+            || cluster
+                .nodes
+                .iter()
+                .zip(self.settings.config.nodes.iter())
+                .any(|(n, o)| n.deleted != o.deleted)
+        {
             return self.start_enrolment(now, base, cluster, packages);
         }
         let taken = match self.view.coordinator() {
@@ -1969,7 +2007,7 @@ impl Node {
 
     /// Every configured node but this one.
     fn others(&self) -> NodeSet {
-        let mut others = NodeSet::first(self.settings.nodes);
+        let mut others = self.settings.configured();
         others.remove(self.settings.me);
         others
     }
@@ -2282,9 +2320,7 @@ impl Node {
         let configured = self
             .settings
             .config
-            .nodes
-            .iter()
-            .position(|n| n.name.eq_ignore_ascii_case(&name))
+            .position(&name)
             .map(|i| NodeId(i as u32))
             .filter(|&n| n != self.settings.me);
         let Message::ConfigAnswer {
@@ -2424,7 +2460,7 @@ impl Node {
         let renumber = |set: NodeSet| -> NodeSet {
             set.iter()
                 .filter_map(|n| {
-                    let name = old.get(n.index())?;
+                    let name = old.get(n.index()).filter(|name| !name.is_empty())?;
                     let at = new.iter().position(|m| m == name)?;
                     Some(NodeId(at as u32))
                 })
@@ -2493,6 +2529,9 @@ impl Node {
         if !valid {
             return;
         }
+        if self.retire_answered(now, from, &envelope) {
+            return;
+        }
         // The sender's serials start again with each of its lives: an offer is its life's, and
         // an answer goes to that life only (a later life drops it).
         let life = envelope.from_incarnation;
@@ -2540,7 +2579,11 @@ impl Node {
                     })
                     .map(|o| o.config.clone());
                 let refusal = match offered {
-                    Some(config) if self.phase == Phase::Halted && !self.fenced => {
+                    Some(config) if self.out_of_cluster(self.retiring(from, &config)) => {
+                        // Deleted while it was starting (in vain): it stops trying.
+                        if self.phase == Phase::Starting {
+                            self.halt_gracefully();
+                        }
                         self.offered = None;
                         self.committed_offer = Some((from, life, serial));
                         self.take_halted_config(now, &config, epoch_floor, false);
@@ -2598,13 +2641,14 @@ impl Node {
     /// the nodes otherwise, after a change of the nodes this node missed).
     fn check_offer(&self, now: Instant, from: NodeId, config: &Generation) -> Result<(), String> {
         let me = self.name_of(self.settings.me);
-        if self.phase != Phase::Halted || self.fenced {
+        let retiring = self.retiring(from, config);
+        if !self.out_of_cluster(retiring) {
             return Err(format!(
                 "{me} is not halted (it is starting or runs in a cluster): halt it first \
                  (cmhaltnode), or apply with the cluster running"
             ));
         }
-        if self.hears_cluster(now, Some(from)) {
+        if !retiring && self.hears_cluster(now, Some(from)) {
             return Err(format!(
                 "{me} hears the cluster run on other nodes: apply there, with the cluster running"
             ));
@@ -2642,8 +2686,41 @@ impl Node {
                 "{me} is starting again with the nodes of the change it took: try again shortly"
             ));
         }
+        if retiring {
+            return Ok(());
+        }
         self.check_halted_change(&config.cluster, &config.packages, self.name_of(from))
             .map_err(|refusal| format!("on {me}: {refusal}"))
+    }
+
+    /// Whether generation `config`, offered by `from`, deletes this node from the cluster
+    /// that runs without it (told by the member that gave the cmapplyconf: numbers stay while
+    /// the cluster runs, so this node's and the giver's are theirs in the generation too). It
+    /// takes that whatever it hears, the cluster going on without it.
+    fn retiring(&self, from: NodeId, config: &Generation) -> bool {
+        let named_alike = |node: usize| {
+            let before = self.settings.config.nodes.get(node);
+            let after = config.cluster.nodes.get(node);
+            before
+                .zip(after)
+                .is_some_and(|(b, a)| !b.deleted && b.name.eq_ignore_ascii_case(&a.name))
+        };
+        let index = self.settings.me.index();
+        config.cluster.nodes.get(index).is_some_and(|n| n.deleted)
+            && named_alike(index)
+            && named_alike(from.index())
+            && config
+                .cluster
+                .nodes
+                .get(from.index())
+                .is_some_and(|n| !n.deleted)
+    }
+
+    /// Whether this node is out of any cluster, as a halted cmapplyconf needs it: halted;
+    /// or, when it is being deleted (`retiring`), also starting, which it does in vain (the
+    /// cluster no longer hears it, and it cannot form one without the others).
+    fn out_of_cluster(&self, retiring: bool) -> bool {
+        !self.fenced && (self.phase == Phase::Halted || (retiring && self.phase == Phase::Starting))
     }
 
     /// cmcheckconf while the cluster runs: the refusal a cmapplyconf of `cluster` and
@@ -2723,6 +2800,16 @@ impl Node {
         let parameters = needs_halted_cluster(&self.settings.config, cluster);
         if !parameters.is_empty() {
             return Err(Refusal::NeedsHaltedCluster { parameters });
+        }
+        // A node is deleted while the cluster runs only once it is out of it (halted or
+        // down): its number stays, unused.
+        for (index, node) in crate::config::deleted_nodes(&self.settings.config, cluster) {
+            if index == self.settings.me.index() {
+                return Err(Refusal::GiverDeleted { node });
+            }
+            if self.view.members.contains(NodeId(index as u32)) {
+                return Err(Refusal::DeletesMember { node });
+            }
         }
         self.check_timing(cluster)?;
         // Nothing applies while packages are detached (serviceguard.md 6.5), or while
@@ -2828,6 +2915,7 @@ impl Node {
     /// here: it resolves, and changes nothing that needs the cluster halted.
     fn check_config(&self, config: &Generation) -> bool {
         needs_halted_cluster(&self.settings.config, &config.cluster).is_empty()
+            && !deletes_any(config, [self.settings.me].into_iter().collect())
             && Catalog::resolve(&config.cluster, &config.packages).is_ok()
     }
 
@@ -3465,6 +3553,17 @@ impl Node {
     /// A message arrived on heartbeat network `network`.
     pub fn handle_message(&mut self, now: Instant, network: usize, envelope: Envelope) {
         self.packages.tick(now);
+        // A node deleted while the cluster ran is not heard, but for its answer to being
+        // told so (see the enrolment).
+        let deleted = self
+            .settings
+            .config
+            .nodes
+            .get(envelope.from.index())
+            .is_some_and(|n| n.deleted);
+        if deleted && !matches!(envelope.message, Message::ConfigAnswer { .. }) {
+            return;
+        }
         if matches!(
             envelope.message,
             Message::HaltDetached { .. }
@@ -3549,7 +3648,7 @@ impl Node {
         let from = envelope.from;
         let mut envelope = envelope;
         // Node sets name configured nodes only (a peer that lies is not believed past them).
-        let configured = NodeSet::first(self.settings.nodes);
+        let configured = self.settings.configured();
         match &mut envelope.message {
             Message::Heartbeat(heartbeat) => {
                 heartbeat.members = heartbeat.members.intersection(configured);
@@ -4210,16 +4309,13 @@ impl Node {
         for id in done {
             self.halting_detached.remove(&id);
             let package = self.packages.catalog().package(id).name.clone();
-            for index in 0..self.settings.nodes {
-                let to = NodeId(index as u32);
-                if to != self.settings.me {
-                    self.send(
-                        to,
-                        &Message::DetachedHalted {
-                            package: package.clone(),
-                        },
-                    );
-                }
+            for to in self.others().iter() {
+                self.send(
+                    to,
+                    &Message::DetachedHalted {
+                        package: package.clone(),
+                    },
+                );
             }
         }
     }
@@ -4427,9 +4523,10 @@ impl Node {
         let switching = self.packages.switching();
         let switching_version = self.packages.switching_version();
         let lock = self.own_lock_health();
+        let others = self.others();
         for index in 0..self.settings.nodes {
             let to = NodeId(index as u32);
-            if to == self.settings.me || only.is_some_and(|only| only != to) {
+            if !others.contains(to) || only.is_some_and(|only| only != to) {
                 continue;
             }
             let peer = &mut self.peers[index];
@@ -5030,7 +5127,7 @@ impl Node {
             // cmruncl -n names the nodes to start with instead.
             let wanted = self
                 .start_with
-                .unwrap_or_else(|| NodeSet::first(self.settings.nodes));
+                .unwrap_or_else(|| self.settings.configured());
             let everyone = candidate.members.intersection(wanted) == wanted;
             if !everyone || self.cluster_elsewhere(now) {
                 return;
@@ -5487,6 +5584,7 @@ impl Node {
                 // carried on may be in effect somewhere already and is taken as it is.
                 (c.number == current || self.follows_in_effect(c))
                     && self.check_config(c)
+                    && !deletes_any(c, view.members)
                     && (!fresh || self.check_apply(&c.cluster, &c.packages).is_ok())
             })
             && view.incarnations.len() == self.settings.nodes
@@ -6879,10 +6977,9 @@ impl Node {
             NodeSet::EMPTY
         };
         let catalog = self.packages.catalog();
+        // A node deleted while the cluster ran is not shown (its number stays unused).
         let nodes: Vec<NodeRow> = config
-            .nodes
-            .iter()
-            .enumerate()
+            .in_cluster()
             .map(|(index, node_config)| {
                 let node = NodeId(index as u32);
                 let condition = self.node_condition(node);

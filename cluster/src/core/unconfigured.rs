@@ -184,19 +184,15 @@ impl Unconfigured {
                 "another configuration change is being applied on {me}: try again shortly"
             ));
         }
-        if !cluster
-            .nodes
-            .iter()
-            .any(|n| n.name.eq_ignore_ascii_case(&me))
-        {
+        if cluster.node(&me).is_none() {
             return Err(format!(
                 "{me} is not a node of cluster {}: give the command on one of its nodes",
                 cluster.name
             ));
         }
         let targets: Vec<(String, Vec<IpAddr>)> = cluster
-            .nodes
-            .iter()
+            .in_cluster()
+            .map(|(_, n)| n)
             .filter(|n| !n.name.eq_ignore_ascii_case(&me))
             .map(|n| {
                 (
@@ -347,13 +343,7 @@ impl Unconfigured {
                     config: creating.config.clone(),
                 }
             };
-            let me = creating
-                .config
-                .cluster
-                .nodes
-                .iter()
-                .position(|n| n.name.eq_ignore_ascii_case(&self.name))
-                .unwrap_or(0);
+            let me = creating.config.cluster.position(&self.name).unwrap_or(0);
             let cluster_id = cluster_id(&creating.config.cluster.name);
             let targets: Vec<_> = creating
                 .targets
@@ -493,11 +483,7 @@ impl Unconfigured {
                 let refusal = self
                     .check_offer(now, &peer, &key, &envelope.cluster_id, &config)
                     .err();
-                let at = config
-                    .cluster
-                    .nodes
-                    .iter()
-                    .position(|n| n.name.eq_ignore_ascii_case(&self.name));
+                let at = config.cluster.position(&self.name);
                 if refusal.is_none() && self.committed.as_ref().is_none_or(|(k, _)| *k != key) {
                     // Persisted before the answer leaves, as on a configured node: it may
                     // be in effect on the giver alone, so nothing later here is shown as it.
@@ -538,19 +524,13 @@ impl Unconfigured {
                         self.name
                     )),
                 };
-                let (cluster, at) =
-                    self.persisted
-                        .config
-                        .as_ref()
-                        .map_or((String::new(), None), |c| {
-                            (
-                                c.cluster.name.clone(),
-                                c.cluster
-                                    .nodes
-                                    .iter()
-                                    .position(|n| n.name.eq_ignore_ascii_case(&self.name)),
-                            )
-                        });
+                let (cluster, at) = self
+                    .persisted
+                    .config
+                    .as_ref()
+                    .map_or((String::new(), None), |c| {
+                        (c.cluster.name.clone(), c.cluster.position(&self.name))
+                    });
                 (serial, true, refusal, cluster, at)
             }
             Message::ConfigWithdraw { serial } => {
@@ -604,13 +584,7 @@ impl Unconfigured {
                 config.cluster.name
             ));
         }
-        let names = |name: &str| {
-            config
-                .cluster
-                .nodes
-                .iter()
-                .any(|n| n.name.eq_ignore_ascii_case(name))
-        };
+        let names = |name: &str| config.cluster.node(name).is_some();
         if !names(me) {
             return Err(format!(
                 "{me} is not a node of cluster {} as offered",

@@ -254,6 +254,11 @@ pub enum Refusal {
         /// The monitored_subnet.
         subnet: std::net::IpAddr,
     },
+    /// cmapplyconf with the cluster running: the files delete a node that is a member.
+    DeletesMember {
+        /// That node.
+        node: String,
+    },
 }
 
 /// The warning a change of the package switching table (cmmodpkg -e/-d/-m, cmhaltpkg's
@@ -496,6 +501,11 @@ impl Refusal {
             Refusal::SubnetDown { node, subnet } => write!(
                 f,
                 "monitored_subnet {subnet} of {the} is down on {node}"
+            ),
+            Refusal::DeletesMember { node } => write!(
+                f,
+                "the files delete {node}, which runs in the cluster: halt it first (cmhaltnode \
+                 {node}), then apply them"
             ),
             Refusal::SeveralNodes => write!(
                 f,
@@ -815,6 +825,7 @@ mod tests {
                 node,
                 subnet: std::net::Ipv4Addr::LOCALHOST.into(),
             },
+            Refusal::DeletesMember { node: "n3".into() },
         ]
     }
 

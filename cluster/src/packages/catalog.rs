@@ -298,13 +298,8 @@ impl Catalog {
                 .position(|p| p.name == name)
                 .map(|i| PackageId(i as u32))
         };
-        let node_of = |name: &str| {
-            cluster
-                .nodes
-                .iter()
-                .position(|n| n.name.eq_ignore_ascii_case(name))
-                .map(|i| NodeId(i as u32))
-        };
+        // A node deleted while the cluster ran keeps its number, and no package names it.
+        let node_of = |name: &str| cluster.position(name).map(|i| NodeId(i as u32));
         let mut resources: Vec<ResourceInfo> = Vec::new();
         for resource in sorted.iter().flat_map(|p| &p.generic_resources) {
             if !resources.iter().any(|r| r.name == resource.name) {
@@ -341,7 +336,10 @@ impl Catalog {
         let mut defs = Vec::with_capacity(sorted.len());
         for package in &sorted {
             let nodes = if package.nodes.is_empty() || package.nodes.iter().any(|n| n == "*") {
-                (0..cluster.nodes.len() as u32).map(NodeId).collect()
+                cluster
+                    .in_cluster()
+                    .map(|(i, _)| NodeId(i as u32))
+                    .collect()
             } else {
                 package
                     .nodes

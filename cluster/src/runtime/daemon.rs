@@ -931,12 +931,8 @@ fn load(options: &Options) -> Result<Started, StartError> {
         })?;
     }
     if !cluster_path.exists() {
-        let names_me = |g: &&Arc<crate::config::Generation>| {
-            g.cluster
-                .nodes
-                .iter()
-                .any(|n| n.name.eq_ignore_ascii_case(&options.node))
-        };
+        let names_me =
+            |g: &&Arc<crate::config::Generation>| g.cluster.node(&options.node).is_some();
         match persisted.config.as_ref().filter(names_me) {
             // Added to a cluster while unconfigured, and stopped between persisting the
             // generation and writing its files: written now.
@@ -1000,14 +996,13 @@ fn load(options: &Options) -> Result<Started, StartError> {
     let mut rewritten = None;
     let mut lock_cleared = None;
     let (config, packages) = match persisted.config.as_ref().filter(|g| g.number > 1) {
-        Some(g) if g.cluster != config || !crate::core::same_packages(&g.packages, &packages) => {
+        Some(g)
+            if g.cluster.as_written() != config
+                || !crate::core::same_packages(&g.packages, &packages) =>
+        {
             // Renamed (and stopped before its lock block was cleared): cleared now, from
             // the name the files still have.
-            let index = g
-                .cluster
-                .nodes
-                .iter()
-                .position(|n| n.name.eq_ignore_ascii_case(&options.node));
+            let index = g.cluster.position(&options.node);
             // Deleted from the cluster (cmapplyconf), and stopped before its files were
             // removed: it never starts from them.
             if index.is_none() {
@@ -1039,13 +1034,12 @@ fn load(options: &Options) -> Result<Started, StartError> {
             rewritten = Some(g.sequence);
             (g.cluster.clone(), g.packages.clone())
         }
-        _ => (config, packages),
+        // The files are the generation's, whose nodes deleted while the cluster ran keep
+        // their numbers (they are in no file).
+        Some(g) => (g.cluster.clone(), packages),
+        None => (config, packages),
     };
-    let Some(index) = config
-        .nodes
-        .iter()
-        .position(|n| n.name.eq_ignore_ascii_case(&options.node))
-    else {
+    let Some(index) = config.position(&options.node) else {
         return fail(format!(
             "{}: node {} is not in the cluster {}",
             cluster_path.display(),
@@ -3404,18 +3398,17 @@ impl Driver {
 
     fn node_id(&self, name: &str) -> Result<NodeId, Reply> {
         self.config
-            .nodes
-            .iter()
+            .in_cluster()
             // Exactly, as NODE_NAME is configured (the agent's checks compare so too).
-            .position(|n| n.name == name)
-            .map(|i| NodeId(i as u32))
+            .find(|(_, n)| n.name == name)
+            .map(|(i, _)| NodeId(i as u32))
             .ok_or_else(|| Reply::Error(format!("{name} is not a node of this cluster")))
     }
 
     /// The nodes named (cmruncl -n); none: every configured node.
     fn node_set(&self, names: &[String]) -> Result<NodeSet, Reply> {
         if names.is_empty() {
-            return Ok(NodeSet::first(self.node.settings().nodes));
+            return Ok(self.node.settings().configured());
         }
         let mut set = NodeSet::EMPTY;
         for name in names {
@@ -3477,10 +3470,7 @@ impl Driver {
         let settings = self.node.settings();
         // This node's block in the new generation (which may number the nodes otherwise).
         let me = &settings.config.nodes.get(settings.me.index())?.name;
-        let index = cluster
-            .nodes
-            .iter()
-            .position(|n| n.name.eq_ignore_ascii_case(me))?;
+        let index = cluster.position(me)?;
         LockReset::renaming(settings.cluster_id, cluster, index)
     }
 

@@ -316,9 +316,7 @@ fn create(
     let me = &options.node;
     // This node's heartbeat addresses, as each other node checks its own.
     let own = cluster
-        .nodes
-        .iter()
-        .find(|n| n.name.eq_ignore_ascii_case(me))
+        .node(me)
         .and_then(|n| unusable_address(me, n.heartbeat_addresses(), options.heartbeat_port))
         .or_else(|| unserved_timing(me, &cluster, watchdog));
     if let Some(why) = own {
@@ -364,9 +362,7 @@ fn take_request(
             } else {
                 config
                     .cluster
-                    .nodes
-                    .iter()
-                    .find(|n| n.name.eq_ignore_ascii_case(&me))
+                    .node(&me)
                     .and_then(|node| unusable_address(&me, node.heartbeat_addresses(), port))
                     .or_else(|| unserved_timing(&me, &config.cluster, watchdog))
             };

@@ -14,8 +14,14 @@
 //!    to the added nodes again, then committed there: each persists it, writes its files and
 //!    starts again, halted, as a node of the cluster. `cmrunnode` there joins it.
 //!
-//! A node that misses step 3 (down, or this node failed meanwhile) is named in the answer
-//! ([`EnrolmentOutcome::not_configured`]). The same cmapplyconf given again on any member,
+//! 4. **Retire.** A node the change deletes (it must be out of the cluster: halted or down)
+//!    keeps its number, unused, until the cluster is halted. It is offered the generation
+//!    in effect, then committed it, over the control channel (it is configured: its cmcld
+//!    runs halted): it persists it, removes its files and goes on unconfigured, so that it
+//!    never starts again as a node of the cluster, and can be added again.
+//!
+//! A node that misses step 3 or 4 (down, or this node failed meanwhile) is named in the
+//! answer ([`EnrolmentOutcome::not_configured`]). The same cmapplyconf given again on any member,
 //! its generation in effect, takes step 3 again for every configured node that is not a
 //! member: an unconfigured cmcld takes it; a configured one refuses the exchange's protocol
 //! and is passed over; one that cannot be reached is told as such (it may be a configured
@@ -32,7 +38,7 @@ use crate::config::package::PackageConfig;
 use crate::config::Generation;
 use crate::core::action::Event;
 use crate::core::message::{Envelope, Message, Phase};
-use crate::core::types::{Epoch, Instant};
+use crate::core::types::{Epoch, Incarnation, Instant, NodeId};
 use crate::core::unconfigured::{did_not_answer, RUNS_CONFIGURED};
 use crate::packages::Refusal;
 
@@ -55,6 +61,10 @@ pub const ENROL_ANSWER_WAIT: Duration = Duration::from_secs(70);
 /// The outcomes kept for the daemon to read with the answers.
 const OUTCOMES_KEPT: usize = 8;
 
+/// A node reached over the configuration exchange: its NODE_NAME in lower case, and its
+/// heartbeat addresses.
+type Reached = (String, Vec<IpAddr>);
+
 /// Where an online addition is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
@@ -66,6 +76,10 @@ enum Stage {
     Offer,
     /// ... and committed there.
     Commit,
+    /// The generation in effect is offered to the deleted nodes.
+    Tell,
+    /// ... and committed there.
+    Retire,
 }
 
 /// How an online addition that put (or found) its generation in effect ended, for the
@@ -75,7 +89,8 @@ pub struct EnrolmentOutcome {
     /// The nodes that took the generation in effect (by NODE_NAME, lower case).
     pub took: Vec<String>,
     /// Nodes of the configuration in effect that did not take it: added now and silent,
-    /// refusing or not confirming, or refusing when given again (running unconfigured).
+    /// refusing or not confirming, or refusing when given again (running unconfigured); and
+    /// nodes deleted now that were not told so (they keep the configuration of before).
     pub not_configured: Vec<String>,
     /// Given again: nodes that could not be reached over the exchange (configured and
     /// down, or added and not running), each with what went wrong.
@@ -121,6 +136,16 @@ pub(super) struct Enrolment {
     floor: Epoch,
     /// Step 3 given again for every node that is not a member (see the module's text).
     quiet: bool,
+    /// The nodes deleted, by NODE_NAME in lower case, with their numbers.
+    deleted: Vec<(String, NodeId)>,
+    /// Added nodes that did not confirm the commit of step 3.
+    unconfirmed: Vec<String>,
+    /// Deleted nodes that were not told (step 4), each with what happened.
+    untold: Vec<(String, String)>,
+    /// Given again: the deleted nodes offered the generation over the exchange with the
+    /// added ones, to learn which run unconfigured already (they refuse it, and are passed
+    /// over) and which run configured still (they refuse the exchange, and are told).
+    probing: BTreeSet<String>,
 }
 
 impl Node {
@@ -140,13 +165,17 @@ impl Node {
             return Err(Refusal::ConfigurationChanging);
         }
         let added = self.added_by(&cluster);
+        let deleted = crate::config::deleted_nodes(&self.settings.config, &cluster)
+            .into_iter()
+            .map(|(index, name)| (name.to_ascii_lowercase(), NodeId(index as u32)))
+            .collect();
         let config = Arc::new(Generation {
             number: 0,
             sequence: self.settings.config_sequence.max(self.sequence_floor) + 1,
             cluster,
             packages,
         });
-        Ok(self.enrol(now, Stage::Check, base, config, added, false))
+        Ok(self.enrol(now, Stage::Check, base, config, (added, deleted), false))
     }
 
     /// The same cmapplyconf again, its generation in effect: every configured node that is
@@ -157,25 +186,41 @@ impl Node {
             return None;
         }
         let members = self.view.members;
+        // Every node not a member; those deleted while the cluster ran too, to be told
+        // (step 4) should they still run configured.
+        let address = |n: &crate::config::cluster::NodeConfig| {
+            (
+                n.name.to_ascii_lowercase(),
+                n.heartbeat_addresses().collect::<Vec<IpAddr>>(),
+            )
+        };
         let others: Vec<(String, Vec<IpAddr>)> = self
             .settings
             .config
             .nodes
             .iter()
             .enumerate()
-            .filter(|(i, _)| !members.contains(super::NodeId(*i as u32)))
-            .map(|(_, n)| {
-                (
-                    n.name.to_ascii_lowercase(),
-                    n.heartbeat_addresses().collect(),
-                )
-            })
+            .filter(|(i, _)| !members.contains(NodeId(*i as u32)))
+            .map(|(_, n)| address(n))
+            .collect();
+        let deleted: Vec<(String, NodeId)> = self
+            .settings
+            .config
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.deleted)
+            .map(|(i, n)| (n.name.to_ascii_lowercase(), NodeId(i as u32)))
             .collect();
         if others.is_empty() {
             return None;
         }
         let generation = self.generation_in_effect();
-        Some(self.enrol(now, Stage::Offer, None, generation, others, true))
+        let taken = self.enrol(now, Stage::Offer, None, generation, (others, deleted), true);
+        if let Some(e) = &mut self.enrolment {
+            e.probing = e.deleted.iter().map(|(n, _)| n.clone()).collect();
+        }
+        Some(taken)
     }
 
     /// How the online addition answered as `serial` ended (among the last few), when it
@@ -223,18 +268,27 @@ impl Node {
         stage: Stage,
         base: Option<u64>,
         config: Arc<Generation>,
-        added: Vec<(String, Vec<IpAddr>)>,
+        (added, deleted): (Vec<Reached>, Vec<(String, NodeId)>),
         quiet: bool,
     ) -> Taken {
         self.command_serial += 1;
         let serial = self.command_serial;
+        let waiting = if stage == Stage::Tell {
+            deleted.iter().map(|(n, _)| n.clone()).collect()
+        } else {
+            added.iter().map(|(n, _)| n.clone()).collect()
+        };
         self.enrolment = Some(Enrolment {
             serial,
             base,
             config,
             stage,
-            waiting: added.iter().map(|(n, _)| n.clone()).collect(),
+            waiting,
             added,
+            deleted,
+            unconfirmed: Vec::new(),
+            untold: Vec::new(),
+            probing: BTreeSet::new(),
             unreachable: BTreeMap::new(),
             refused: Vec::new(),
             forwarded: Vec::new(),
@@ -290,11 +344,20 @@ impl Node {
             }
             Stage::Apply => {
                 let names = super::node_names(&self.settings.config);
-                let in_effect = e.added.iter().all(|(n, _)| names.contains(n));
+                let nodes = &self.settings.config.nodes;
+                let in_effect = e.added.iter().all(|(n, _)| names.contains(n))
+                    && e.deleted
+                        .iter()
+                        .all(|(_, id)| nodes.get(id.index()).is_some_and(|n| n.deleted));
                 let moved_on = e.given_in.is_some_and(|epoch| epoch != self.view.epoch);
                 if in_effect {
                     let config = self.generation_in_effect();
-                    self.next_stage(now, Stage::Offer, Some(config), None);
+                    if e.added.is_empty() {
+                        let deleted = e.deleted.iter().map(|(n, _)| n.clone()).collect();
+                        self.next_stage(now, Stage::Tell, Some(config), Some(deleted));
+                    } else {
+                        self.next_stage(now, Stage::Offer, Some(config), None);
+                    }
                 } else if now >= e.deadline {
                     let added = e.added.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
                     self.end_enrolment(Some(format!(
@@ -322,13 +385,31 @@ impl Node {
                     .filter(|n| !e.quiet || !e.unreachable.contains_key(n))
                     .collect();
                 if took.is_empty() {
-                    self.finish_enrolment();
+                    self.tell_deleted(now);
                 } else {
                     self.next_stage(now, Stage::Commit, None, Some(took));
                 }
                 return;
             }
             Stage::Commit if e.waiting.is_empty() => {
+                self.tell_deleted(now);
+                return;
+            }
+            Stage::Tell if e.waiting.is_empty() => {
+                let took: BTreeSet<String> = e
+                    .deleted
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .filter(|n| !e.untold.iter().any(|(u, _)| u == n))
+                    .collect();
+                if took.is_empty() {
+                    self.finish_enrolment();
+                } else {
+                    self.next_stage(now, Stage::Retire, None, Some(took));
+                }
+                return;
+            }
+            Stage::Retire if e.waiting.is_empty() => {
                 self.finish_enrolment();
                 return;
             }
@@ -350,6 +431,12 @@ impl Node {
                 Stage::Offer => {
                     // Those that did not answer are named at the end.
                     for name in std::mem::take(&mut e.waiting) {
+                        if e.probing.remove(&name) {
+                            e.added.retain(|(n, _)| *n != name);
+                            e.deleted.retain(|(n, _)| *n != name);
+                            e.untold.push((name, "did not answer".to_owned()));
+                            continue;
+                        }
                         let why = e.unreachable.get(&name).map_or_else(
                             || "did not answer".to_owned(),
                             |w| format!("did not answer ({w})"),
@@ -358,7 +445,18 @@ impl Node {
                     }
                     self.drive_enrolment(now);
                 }
-                Stage::Commit => self.finish_enrolment(),
+                Stage::Tell | Stage::Retire => {
+                    let why = if e.stage == Stage::Tell {
+                        "did not answer"
+                    } else {
+                        "did not confirm it"
+                    };
+                    for name in std::mem::take(&mut e.waiting) {
+                        e.untold.push((name, why.to_owned()));
+                    }
+                    self.drive_enrolment(now);
+                }
+                Stage::Commit => self.tell_deleted(now),
                 Stage::Apply => {}
             }
             return;
@@ -368,7 +466,7 @@ impl Node {
         }
         e.resend_at = now + ENROL_RESEND;
         let message = match e.stage {
-            Stage::Commit => Message::ConfigCommit {
+            Stage::Commit | Stage::Retire => Message::ConfigCommit {
                 serial: e.serial,
                 number: e.config.number,
                 epoch_floor: e.floor,
@@ -378,6 +476,20 @@ impl Node {
                 config: e.config.clone(),
             },
         };
+        if matches!(e.stage, Stage::Tell | Stage::Retire) {
+            // Over the control channel: a deleted node's number, name and addresses stay
+            // (its messages count for nothing else).
+            let targets: Vec<NodeId> = e
+                .deleted
+                .iter()
+                .filter(|(n, _)| e.waiting.contains(n))
+                .map(|(_, id)| *id)
+                .collect();
+            for to in targets {
+                self.send_to_life(to, Incarnation(0), &message);
+            }
+            return;
+        }
         let cluster_id = cluster_id(&e.config.cluster.name);
         let targets: Vec<(String, Vec<IpAddr>)> = e
             .added
@@ -409,6 +521,70 @@ impl Node {
             e.resend_at = now;
         }
         self.drive_enrolment(now);
+    }
+
+    /// Step 3 is over (the added nodes that did not confirm its commit are kept to be
+    /// named): step 4 begins, if the change deletes nodes.
+    fn tell_deleted(&mut self, now: Instant) {
+        let Some(e) = &mut self.enrolment else {
+            return;
+        };
+        if e.stage == Stage::Commit {
+            let unconfirmed = std::mem::take(&mut e.waiting);
+            e.unconfirmed.extend(unconfirmed);
+        }
+        if e.deleted.is_empty() {
+            self.finish_enrolment();
+            return;
+        }
+        let deleted = e.deleted.iter().map(|(n, _)| n.clone()).collect();
+        self.next_stage(now, Stage::Tell, None, Some(deleted));
+    }
+
+    /// A deleted node's answer (`from`, over the control channel) in step 4: true when it
+    /// is this change's.
+    pub(super) fn retire_answered(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        envelope: &Envelope,
+    ) -> bool {
+        let Message::ConfigAnswer {
+            serial,
+            commit,
+            refusal,
+            ..
+        } = &envelope.message
+        else {
+            return false;
+        };
+        let Some(e) = &mut self.enrolment else {
+            return false;
+        };
+        let Some(name) = e
+            .deleted
+            .iter()
+            .find(|(_, id)| *id == from)
+            .map(|(n, _)| n.clone())
+        else {
+            return false;
+        };
+        if *serial != e.serial {
+            return false;
+        }
+        let expected = match e.stage {
+            Stage::Tell => !*commit,
+            Stage::Retire => *commit,
+            _ => false,
+        };
+        if !expected || envelope.to_incarnation != self.incarnation || !e.waiting.remove(&name) {
+            return true;
+        }
+        if let Some(why) = refusal {
+            e.untold.push((name, format!("refused it: {why}")));
+        }
+        self.drive_enrolment(now);
+        true
     }
 
     /// Step 2: every added node took the offer; the change goes to the coordinator (again,
@@ -540,6 +716,14 @@ impl Node {
         e.floor = e.floor.max(*epoch_max);
         // It answered: what went wrong reaching it before is over.
         e.unreachable.remove(name);
+        if e.probing.remove(name) {
+            // Deleted, and its cmcld runs unconfigured (a configured one refuses the
+            // exchange): it was told already.
+            e.added.retain(|(n, _)| n != name);
+            e.deleted.retain(|(n, _)| n != name);
+            self.drive_enrolment(now);
+            return true;
+        }
         if let Some(why) = refusal {
             if e.stage == Stage::Check {
                 // One refusal is enough: nothing is put in effect anywhere.
@@ -573,6 +757,19 @@ impl Node {
             return true;
         }
         let configured = why.contains(RUNS_CONFIGURED);
+        if e.probing.remove(name) {
+            // Deleted: running configured, it is told over the control channel (step 4);
+            // not reached, it is named.
+            e.waiting.remove(name);
+            e.added.retain(|(n, _)| n != name);
+            if !configured {
+                e.deleted.retain(|(n, _)| n != name);
+                e.untold
+                    .push((name.to_owned(), format!("not reached ({why})")));
+            }
+            self.drive_enrolment(now);
+            return true;
+        }
         if e.stage == Stage::Commit && configured {
             // It took the commit and started again as a node of the cluster (its answer
             // was lost): taken.
@@ -608,10 +805,28 @@ impl Node {
             missing.push(format!("{name} {what}"));
             outcome.not_configured.push(name.clone());
         }
-        for name in &e.waiting {
+        for name in &e.unconfirmed {
             missing.push(format!("{name} did not confirm it"));
             outcome.not_configured.push(name.clone());
         }
+        // Deleted and not told (given again: each is named as not reached).
+        let mut untold = Vec::new();
+        for (name, what) in &e.untold {
+            if e.quiet {
+                outcome
+                    .not_reached
+                    .push((name.clone(), format!("deleted, and {what}")));
+            } else {
+                untold.push(format!("{name} {what}"));
+                outcome.not_configured.push(name.clone());
+            }
+        }
+        let retired: Vec<String> = e
+            .deleted
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| !e.untold.iter().any(|(u, _)| u == n))
+            .collect();
         for (name, _) in &e.added {
             let failed = outcome.not_configured.contains(name);
             match e.unreachable.get(name) {
@@ -623,6 +838,23 @@ impl Node {
             }
         }
         let mut told = Vec::new();
+        if !untold.is_empty() {
+            told.push(format!(
+                "generation {} is in effect in the cluster, which no longer counts the nodes \
+                 it deletes, but they were not told so: {}; such a node keeps its files and \
+                 the cluster refuses it: once its cmcld runs, give the same cmapplyconf again, \
+                 and it goes on unconfigured",
+                e.config.sequence,
+                untold.join("; ")
+            ));
+        }
+        if e.quiet && !retired.is_empty() {
+            told.push(format!(
+                "{} took generation {} in effect, which deletes it (it goes on unconfigured)",
+                retired.join(", "),
+                e.config.sequence
+            ));
+        }
         if !missing.is_empty() {
             told.push(format!(
                 "generation {} is in effect in the cluster, but {}: once its cmcld runs \
@@ -640,9 +872,9 @@ impl Node {
         }
         if !outcome.not_reached.is_empty() {
             told.push(format!(
-                "not reached over the configuration exchange: {} (a node added while it was \
-                 down takes the configuration when this is given again once its cmcld runs \
-                 unconfigured)",
+                "not reached over the configuration exchange: {} (given again once its cmcld \
+                 runs, a node added while it was down takes the configuration, and one deleted \
+                 while it was down is told)",
                 outcome
                     .not_reached
                     .iter()
@@ -651,7 +883,7 @@ impl Node {
                     .join("; ")
             ));
         }
-        outcome.unchanged = e.quiet && outcome.took.is_empty();
+        outcome.unchanged = e.quiet && outcome.took.is_empty() && retired.is_empty();
         if self.enrolment_outcomes.len() == OUTCOMES_KEPT {
             self.enrolment_outcomes.pop_front();
         }

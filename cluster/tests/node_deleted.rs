@@ -1,0 +1,342 @@
+//! cmapplyconf deleting a node from the running cluster, in the simulator: the node must be
+//! out of the cluster (halted or down); it keeps its number, unused, until the cluster is
+//! halted; the members stop counting it at once; and the node given the command tells it,
+//! over the control channel, so that it goes on unconfigured. One that was down is told
+//! when the same cmapplyconf is given again.
+
+mod common;
+
+use common::{package, seconds, set};
+
+use cimguard_cluster::core::{EnrolmentOutcome, Event, NodeId, Phase, Taken};
+use cimguard_cluster::packages::Refusal;
+use cimguard_cluster::sim::{Options, Simulation};
+
+/// The cluster file of the four hosts (n1..n4), and the same without n4.
+fn files(options: &Options) -> (String, String) {
+    let text = cimguard_cluster::sim::cluster_file(options);
+    let without_n4 = text[..text.find("NODE_NAME n4\n").expect("n4")].to_owned();
+    (text, without_n4)
+}
+
+/// A running cluster of n1..n4, pkgM on n1..n3.
+fn four_running(seed: u64) -> (Simulation, Options) {
+    let mut options = Options::new(4, seed);
+    options.packages = vec![package("pkgM", &[1, 2, 3])];
+    let mut sim = Simulation::new(options.clone());
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3]))
+            && !s.running_on("pkgM").is_empty())
+        .unwrap());
+    // pkgM started (a change waits while it starts).
+    sim.run_for(seconds(10)).unwrap();
+    (sim, options)
+}
+
+fn phase(sim: &Simulation, node: u32) -> Option<Phase> {
+    sim.core(NodeId(node)).map(|c| c.phase())
+}
+
+/// The answer node `node` told for command `serial` (given after trace record `since`): its
+/// refusal and warning (None: not yet).
+fn answer(
+    sim: &Simulation,
+    node: u32,
+    (serial, since): (u64, usize),
+) -> Option<(Option<String>, Option<String>)> {
+    sim.trace()[since..]
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            Event::CommandAnswered {
+                serial: s,
+                refusal,
+                warning,
+            } if r.node == NodeId(node) && *s == serial => Some((refusal.clone(), warning.clone())),
+            _ => None,
+        })
+}
+
+fn outcome(sim: &Simulation, node: u32, serial: u64) -> EnrolmentOutcome {
+    sim.core(NodeId(node))
+        .and_then(|c| c.enrolment_outcome(serial))
+        .cloned()
+        .expect("an outcome")
+}
+
+/// cmapplyconf of n1..n3 (n4 deleted) given on running `node`: its serial and where the
+/// trace stood, or the refusal given at once.
+fn delete_n4(sim: &mut Simulation, options: &Options, node: u32) -> Result<(u64, usize), Refusal> {
+    let since = sim.trace().len();
+    let (_, three) = files(options);
+    match sim.apply(NodeId(node), Some(&three), &[package("pkgM", &[1, 2, 3])])? {
+        Taken::Forwarded(serial) => Ok((serial, since)),
+        other => panic!("a deletion is answered later: {other:?}"),
+    }
+}
+
+/// Whether every member numbers n4 as deleted, and none shows it.
+fn deleted_everywhere(sim: &Simulation) -> bool {
+    (0..3).all(|n| {
+        let Some(core) = sim.core(NodeId(n)) else {
+            return false;
+        };
+        let settings = core.settings();
+        settings.nodes == 4
+            && settings.config.nodes[3].deleted
+            && settings.configured() == set(&[0, 1, 2])
+            && sim
+                .status(NodeId(n))
+                .is_some_and(|s| s.nodes.iter().all(|row| row.name != "n4"))
+    })
+}
+
+#[test]
+fn a_halted_node_deleted_while_the_cluster_runs_keeps_its_number_and_goes_on_unconfigured() {
+    let (mut sim, options) = four_running(61);
+    // Deleting a member is refused, saying what to do.
+    let refused = delete_n4(&mut sim, &options, 1).expect_err("n4 runs");
+    assert_eq!(refused, Refusal::DeletesMember { node: "n4".into() });
+    assert!(refused.to_string().contains("cmhaltnode n4"), "{refused}");
+
+    sim.halt_node(NodeId(3), false).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| phase(s, 3) == Some(Phase::Halted)
+            && (0..3).all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
+        .unwrap());
+    let before = sim.generation(NodeId(0)).unwrap();
+    let owner = sim.running_on("pkgM");
+    let serial = delete_n4(&mut sim, &options, 1).expect("n4 is halted");
+    assert!(sim
+        .run_until(seconds(60), |s| answer(s, 1, serial).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, 1, serial), Some((None, None)));
+    assert!(deleted_everywhere(&sim));
+    for n in 0..3 {
+        assert_eq!(sim.generation(NodeId(n)), Some(before + 1));
+        assert_eq!(phase(&sim, n), Some(Phase::Running));
+    }
+    assert_eq!(sim.running_on("pkgM"), owner);
+    // n4 took it and goes on unconfigured, its promise kept with the generation that
+    // deleted it.
+    assert!(sim
+        .run_until(seconds(10), |s| s.unconfigured(NodeId(3)))
+        .unwrap());
+    let kept = sim.persisted(NodeId(3)).config.clone().expect("kept");
+    assert!(kept.cluster.nodes[3].deleted && kept.cluster.node("n4").is_none());
+    // The same files again: nothing changes, and n4, unconfigured, refuses the offer it is
+    // sent over the exchange (told already: passed over).
+    let again = delete_n4(&mut sim, &options, 2).expect("nothing to change");
+    assert!(sim
+        .run_until(seconds(30), |s| answer(s, 2, again).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, 2, again), Some((None, None)));
+    let nothing = outcome(&sim, 2, again.0);
+    assert!(
+        nothing.unchanged && nothing.not_reached.is_empty(),
+        "{nothing:?}"
+    );
+
+    // A node deleted while the cluster ran is added again with the cluster halted only.
+    let (four, three) = files(&options);
+    let again = sim.apply(NodeId(0), Some(&four), &[package("pkgM", &[1, 2, 3])]);
+    assert!(
+        matches!(&again, Err(Refusal::NeedsHaltedCluster { parameters })
+            if parameters.iter().any(|p| p.contains("added again"))),
+        "{again:?}"
+    );
+
+    // The cluster goes on without it: the owner of pkgM fails, and pkgM moves (two of the
+    // three members are a majority: the deleted number counts for nothing).
+    let lost = owner.lowest().expect("an owner");
+    sim.crash(lost);
+    assert!(sim
+        .run_until(seconds(120), |s| {
+            let moved = s.running_on("pkgM");
+            !moved.is_empty() && !moved.contains(lost)
+        })
+        .unwrap());
+    sim.restart(lost);
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+
+    // Halted, the cluster takes the same files again and numbers its nodes anew.
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| (0..3)
+            .all(|n| phase(s, n) == Some(Phase::Halted)))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(halted)) =
+        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 0, (halted, since)).is_some())
+        .unwrap());
+    assert!(sim
+        .run_until(seconds(20), |s| (0..3)
+            .all(|n| phase(s, n) == Some(Phase::Halted)
+                && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 3)))
+        .unwrap());
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
+#[test]
+fn a_node_deleted_while_it_is_down_is_named_and_told_when_the_command_is_given_again() {
+    let (mut sim, options) = four_running(67);
+    sim.crash(NodeId(3));
+    assert!(sim
+        .run_until(seconds(60), |s| (0..3)
+            .all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
+        .unwrap());
+    let serial = delete_n4(&mut sim, &options, 2).expect("n4 is down");
+    assert!(sim
+        .run_until(seconds(90), |s| answer(s, 2, serial).is_some())
+        .unwrap());
+    let (refusal, warning) = answer(&sim, 2, serial).unwrap();
+    assert_eq!(refusal, None, "in effect in the cluster");
+    let warning = warning.expect("n4 named");
+    assert!(
+        warning.contains("n4 did not answer") && warning.contains("give the same cmapplyconf"),
+        "{warning}"
+    );
+    assert_eq!(outcome(&sim, 2, serial.0).not_configured, ["n4"]);
+    assert!(deleted_everywhere(&sim));
+
+    // n4 starts again from the files of before: the cluster does not hear it.
+    sim.restart(NodeId(3));
+    sim.run_for(seconds(40)).unwrap();
+    assert!(!sim.unconfigured(NodeId(3)));
+    assert_ne!(phase(&sim, 3), Some(Phase::Running));
+    assert!((0..3).all(|n| sim.members(NodeId(n)) == set(&[0, 1, 2])));
+
+    // The same cmapplyconf again: n4 is told now, and goes on unconfigured.
+    let again = delete_n4(&mut sim, &options, 0).expect("nothing to change");
+    assert!(sim
+        .run_until(seconds(60), |s| answer(s, 0, again).is_some())
+        .unwrap());
+    let (refusal, warning) = answer(&sim, 0, again).unwrap();
+    assert_eq!(refusal, None);
+    assert!(
+        warning
+            .as_deref()
+            .is_some_and(|w| w.contains("n4 took generation")),
+        "{warning:?}"
+    );
+    assert!(!outcome(&sim, 0, again.0).unchanged);
+    assert!(sim
+        .run_until(seconds(10), |s| s.unconfigured(NodeId(3)))
+        .unwrap());
+    assert!((0..3).all(|n| sim.members(NodeId(n)) == set(&[0, 1, 2])));
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
+/// The NODE_NAME blocks of `names` (in that order) from the simulator's file of `options`.
+fn file_of(options: &Options, names: &[&str]) -> String {
+    let text = cimguard_cluster::sim::cluster_file(options);
+    let first = text.find("NODE_NAME ").expect("a node");
+    let mut out = text[..first].to_owned();
+    for name in names {
+        let at = text
+            .find(&format!("NODE_NAME {name}\n"))
+            .unwrap_or_else(|| panic!("{name}"));
+        let end = text[at + 1..]
+            .find("NODE_NAME ")
+            .map_or(text.len(), |e| at + 1 + e);
+        out.push_str(&text[at..end]);
+    }
+    out
+}
+
+#[test]
+fn one_cmapplyconf_deletes_a_halted_node_and_adds_another_numbered_after_it() {
+    // A cluster of n1..n4 (pkgM on n1..n3); n5's daemon runs unconfigured (the cluster of
+    // five had it deleted with the cluster halted).
+    let mut options = Options::new(5, 71);
+    options.packages = vec![package("pkgM", &[1, 2, 3])];
+    let mut sim = Simulation::new(options.clone());
+    sim.start_all();
+    let all = set(&[0, 1, 2, 3, 4]);
+    assert!(sim.run_until(seconds(120), |s| s.formed(all)).unwrap());
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| (0..5).all(|n| phase(s, n) == Some(Phase::Halted)))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+    let four = file_of(&options, &["n1", "n2", "n3", "n4"]);
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(0), Some(&four), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 0, (serial, since)).is_some())
+        .unwrap());
+    assert!(sim
+        .run_until(seconds(20), |s| (0..4).all(|n| phase(s, n) == Some(Phase::Halted)
+            && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 4))
+            && s.unconfigured(NodeId(4)))
+        .unwrap());
+    sim.run_cluster(NodeId(0), set(&[0, 1, 2, 3])).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3]))
+            && !s.running_on("pkgM").is_empty())
+        .unwrap());
+    sim.run_for(seconds(10)).unwrap();
+
+    // n4 halted; n5 listed before n1: n4 keeps number 3, deleted, and n5 takes number 4.
+    sim.halt_node(NodeId(3), false).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| phase(s, 3) == Some(Phase::Halted)
+            && (0..3).all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
+        .unwrap());
+    let changed = file_of(&options, &["n5", "n1", "n2", "n3"]);
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(1), Some(&changed), &[package("pkgM", &[1, 2, 3, 5])])
+    else {
+        panic!("a change of the nodes is answered later");
+    };
+    assert!(sim
+        .run_until(seconds(60), |s| answer(s, 1, (serial, since)).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, 1, (serial, since)), Some((None, None)));
+    let told = outcome(&sim, 1, serial);
+    assert_eq!(told.took, ["n5"]);
+    assert!(told.not_configured.is_empty(), "{told:?}");
+    for n in 0..3 {
+        let settings = sim.core(NodeId(n)).unwrap().settings().clone();
+        let numbering: Vec<(&str, bool)> = settings
+            .config
+            .nodes
+            .iter()
+            .map(|c| (c.name.as_str(), c.deleted))
+            .collect();
+        assert_eq!(
+            numbering,
+            [
+                ("n1", false),
+                ("n2", false),
+                ("n3", false),
+                ("n4", true),
+                ("n5", false)
+            ]
+        );
+    }
+    assert!(sim
+        .run_until(seconds(20), |s| s.unconfigured(NodeId(3))
+            && phase(s, 4) == Some(Phase::Halted))
+        .unwrap());
+    // cmrunnode on n5 joins it.
+    sim.run_node_command(NodeId(4)).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 4])))
+        .unwrap());
+    assert_eq!(sim.watchdog_resets, 0);
+}
