@@ -1326,7 +1326,14 @@ fn placement(cluster: &Snapshot) -> BTreeMap<String, String> {
             let owners: Vec<&str> = row
                 .owners
                 .iter()
-                .filter_map(|n| cluster.nodes.get(n.index()).map(|r| r.name.as_str()))
+                .filter_map(|n| {
+                    // Rows by number: a node deleted while the cluster ran has none.
+                    cluster
+                        .nodes
+                        .iter()
+                        .find(|r| r.id == n)
+                        .map(|r| r.name.as_str())
+                })
                 .collect();
             let words = if owners.is_empty() {
                 format!("is {}", row.condition.status)
@@ -1395,7 +1402,7 @@ fn print_quick_start(layout: &Layout, supervisor: &Supervisor<'_>, cluster: &Sna
         .iter()
         .find(|p| p.name == "dbpkg")
         .and_then(|p| p.owners.iter().next())
-        .and_then(|n| cluster.nodes.get(n.index()))
+        .and_then(|n| cluster.nodes.iter().find(|r| r.id == n))
         .map_or_else(|| Layout::node_name(1), |n| n.name.clone());
     say("");
     say("Quick start, in another shell:");

@@ -388,6 +388,9 @@ fn a_running_cluster_keeps_every_number_and_numbers_added_nodes_after_them() {
     let again = keep_node_order(&deleted, nodes_file(&[("n1", 1), ("n3", 3), ("n4", 4)]));
     assert_eq!(again, deleted);
     assert!(deleted_nodes(&deleted, &again).is_empty());
+    // So is the configuration in effect (cmapplyconf -P alone merges into it).
+    assert_eq!(keep_node_order(&deleted, deleted.clone()), deleted);
+    assert!(needs_halted_cluster(&deleted, &deleted).is_empty());
     // A node deleted while the cluster ran comes back only with the cluster halted (its
     // number is not used again before).
     let back = keep_node_order(

@@ -208,19 +208,27 @@ fn a_node_deleted_while_it_is_down_is_named_and_told_when_the_command_is_given_a
     assert_eq!(outcome(&sim, 2, serial.0).not_configured, ["n4"]);
     assert!(deleted_everywhere(&sim));
 
-    // n4 starts again from the files of before: the cluster does not hear it.
+    // n4 starts again from the files of before, out of the coordinator's hearing (which
+    // would tell it): the members do not take it.
+    let coordinator = sim
+        .status(NodeId(0))
+        .and_then(|s| s.coordinator)
+        .expect("a coordinator");
+    let giver = (0..3).find(|&n| NodeId(n) != coordinator).unwrap();
+    sim.cut_oneway(NodeId(3), coordinator);
     sim.restart(NodeId(3));
     sim.run_for(seconds(40)).unwrap();
     assert!(!sim.unconfigured(NodeId(3)));
     assert_ne!(phase(&sim, 3), Some(Phase::Running));
     assert!((0..3).all(|n| sim.members(NodeId(n)) == set(&[0, 1, 2])));
 
-    // The same cmapplyconf again: n4 is told now, and goes on unconfigured.
-    let again = delete_n4(&mut sim, &options, 0).expect("nothing to change");
+    // The same cmapplyconf again: n4, running configured, refuses the exchange; it is told
+    // over the control channel, and goes on unconfigured.
+    let again = delete_n4(&mut sim, &options, giver).expect("nothing to change");
     assert!(sim
-        .run_until(seconds(60), |s| answer(s, 0, again).is_some())
+        .run_until(seconds(60), |s| answer(s, giver, again).is_some())
         .unwrap());
-    let (refusal, warning) = answer(&sim, 0, again).unwrap();
+    let (refusal, warning) = answer(&sim, giver, again).unwrap();
     assert_eq!(refusal, None);
     assert!(
         warning
@@ -228,10 +236,39 @@ fn a_node_deleted_while_it_is_down_is_named_and_told_when_the_command_is_given_a
             .is_some_and(|w| w.contains("n4 took generation")),
         "{warning:?}"
     );
-    assert!(!outcome(&sim, 0, again.0).unchanged);
+    assert!(!outcome(&sim, giver, again.0).unchanged);
     assert!(sim
         .run_until(seconds(10), |s| s.unconfigured(NodeId(3)))
         .unwrap());
+    assert!((0..3).all(|n| sim.members(NodeId(n)) == set(&[0, 1, 2])));
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
+#[test]
+fn a_node_deleted_while_it_is_down_is_told_by_the_coordinator_once_heard() {
+    let (mut sim, options) = four_running(69);
+    sim.crash(NodeId(3));
+    assert!(sim
+        .run_until(seconds(60), |s| (0..3)
+            .all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
+        .unwrap());
+    let serial = delete_n4(&mut sim, &options, 0).expect("n4 is down");
+    assert!(sim
+        .run_until(seconds(90), |s| answer(s, 0, serial).is_some())
+        .unwrap());
+    assert_eq!(outcome(&sim, 0, serial.0).not_configured, ["n4"]);
+    // n4 starts again from the files of before: the coordinator hears it, and tells it.
+    sim.restart(NodeId(3));
+    assert!(sim
+        .run_until(seconds(30), |s| s.unconfigured(NodeId(3)))
+        .unwrap());
+    // The same cmapplyconf again changes nothing: n4, unconfigured, is passed over.
+    let again = delete_n4(&mut sim, &options, 1).expect("nothing to change");
+    assert!(sim
+        .run_until(seconds(60), |s| answer(s, 1, again).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, 1, again), Some((None, None)));
+    assert!(outcome(&sim, 1, again.0).unchanged);
     assert!((0..3).all(|n| sim.members(NodeId(n)) == set(&[0, 1, 2])));
     assert_eq!(sim.watchdog_resets, 0);
 }
@@ -265,7 +302,8 @@ fn one_cmapplyconf_deletes_a_halted_node_and_adds_another_numbered_after_it() {
     assert!(sim.run_until(seconds(120), |s| s.formed(all)).unwrap());
     sim.halt_cluster(NodeId(0), true).unwrap();
     assert!(sim
-        .run_until(seconds(60), |s| (0..5).all(|n| phase(s, n) == Some(Phase::Halted)))
+        .run_until(seconds(60), |s| (0..5)
+            .all(|n| phase(s, n) == Some(Phase::Halted)))
         .unwrap());
     sim.run_for(seconds(30)).unwrap();
     let four = file_of(&options, &["n1", "n2", "n3", "n4"]);
@@ -279,8 +317,9 @@ fn one_cmapplyconf_deletes_a_halted_node_and_adds_another_numbered_after_it() {
         .run_until(seconds(10), |s| answer(s, 0, (serial, since)).is_some())
         .unwrap());
     assert!(sim
-        .run_until(seconds(20), |s| (0..4).all(|n| phase(s, n) == Some(Phase::Halted)
-            && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 4))
+        .run_until(seconds(20), |s| (0..4)
+            .all(|n| phase(s, n) == Some(Phase::Halted)
+                && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 4))
             && s.unconfigured(NodeId(4)))
         .unwrap());
     sim.run_cluster(NodeId(0), set(&[0, 1, 2, 3])).unwrap();
@@ -339,4 +378,116 @@ fn one_cmapplyconf_deletes_a_halted_node_and_adds_another_numbered_after_it() {
         .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 4])))
         .unwrap());
     assert_eq!(sim.watchdog_resets, 0);
+}
+
+/// cmrunnode on n4 given `lead` milliseconds after the cmapplyconf that deletes it (before
+/// it, when negative): n4 either joined first (the deletion is refused, saying to halt it)
+/// or is deleted (left out of every membership of the new generation, told, unconfigured);
+/// never a member of a cluster whose generation deletes it.
+fn cmrunnode_races_the_deletion(seed: u64, lead: i64) {
+    let (mut sim, options) = four_running(seed);
+    sim.halt_node(NodeId(3), false).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| phase(s, 3) == Some(Phase::Halted)
+            && (0..3).all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    let millis = std::time::Duration::from_millis(lead.unsigned_abs());
+    if lead < 0 {
+        sim.run_node_command(NodeId(3)).unwrap();
+        sim.run_for(millis).unwrap();
+    }
+    let given = delete_n4(&mut sim, &options, 1);
+    if lead >= 0 {
+        sim.run_for(millis).unwrap();
+        let _ = sim.run_node_command(NodeId(3));
+    }
+    let refusal = match given {
+        // n4 is a member already.
+        Err(refusal) => Some(refusal.to_string()),
+        Ok(serial) => {
+            assert!(sim
+                .run_until(seconds(90), |s| answer(s, 1, serial).is_some())
+                .unwrap());
+            answer(&sim, 1, serial).unwrap().0
+        }
+    };
+    let after = lead;
+    match refusal {
+        None => {
+            assert!(deleted_everywhere(&sim), "{after:?}");
+            assert!(
+                sim.run_until(seconds(60), |s| s.unconfigured(NodeId(3)))
+                    .unwrap(),
+                "{after:?}: n4 not told"
+            );
+            assert!((0..3).all(|n| sim.members(NodeId(n)) == set(&[0, 1, 2])));
+        }
+        Some(refusal) => {
+            assert!(refusal.contains("cmhaltnode n4"), "{after:?}: {refusal}");
+            assert!(sim
+                .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2, 3])))
+                .unwrap());
+            assert!(
+                (0..3).all(|n| !sim.core(NodeId(n)).unwrap().settings().config.nodes[3].deleted)
+            );
+        }
+    }
+    sim.run_for(seconds(20)).unwrap();
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
+#[test]
+fn cmrunnode_on_the_node_being_deleted_never_makes_it_a_member_of_a_generation_deleting_it() {
+    for lead in [
+        -4000, -2000, -1500, -1200, -1000, -600, -300, -100, 0, 50, 200, 700, 1500,
+    ] {
+        cmrunnode_races_the_deletion(5000u64.wrapping_add_signed(lead), lead);
+    }
+}
+
+#[test]
+fn a_node_never_told_is_told_by_the_halted_cmapplyconf_that_numbers_the_nodes_anew() {
+    let (mut sim, options) = four_running(73);
+    sim.crash(NodeId(3));
+    assert!(sim
+        .run_until(seconds(60), |s| (0..3)
+            .all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
+        .unwrap());
+    let serial = delete_n4(&mut sim, &options, 0).expect("n4 is down");
+    assert!(sim
+        .run_until(seconds(90), |s| answer(s, 0, serial).is_some())
+        .unwrap());
+    assert_eq!(outcome(&sim, 0, serial.0).not_configured, ["n4"]);
+    // The cluster halts; n4 starts again from the files of before, in vain.
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| (0..3)
+            .all(|n| phase(s, n) == Some(Phase::Halted)))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+    sim.restart(NodeId(3));
+    sim.run_for(seconds(10)).unwrap();
+    assert_eq!(phase(&sim, 3), Some(Phase::Starting));
+    // The halted cmapplyconf of the same files numbers the nodes anew, and tells n4.
+    let (_, three) = files(&options);
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(halted)) =
+        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 0, (halted, since)).is_some())
+        .unwrap());
+    assert_eq!(answer(&sim, 0, (halted, since)).unwrap().0, None);
+    assert!(sim
+        .run_until(seconds(20), |s| s.unconfigured(NodeId(3))
+            && (0..3).all(|n| phase(s, n) == Some(Phase::Halted)
+                && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 3)))
+        .unwrap());
+    sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
 }

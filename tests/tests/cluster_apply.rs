@@ -1572,3 +1572,69 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
     );
     assert_eq!(generation(&cluster), before + 2);
 }
+
+#[test]
+fn cmapplyconf_deletes_a_node_that_is_down_and_tells_it_when_given_again() {
+    let mut cluster = TestCluster::configure(4, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.stay_after_halt();
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a formed cluster of four", |c| {
+        (1..=4).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 4))
+    });
+    let four_text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
+    let before = generation(&cluster);
+    // n4 goes down.
+    cluster.signal(4, "KILL");
+    cluster.wait_for(BOUND, "n4 down, out of the cluster", |c| {
+        c.exited(4).is_some() && (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let work = tempfile::tempdir().unwrap();
+    let cluster_file = work.path().join("cluster.ascii");
+    std::fs::write(&cluster_file, with_nodes(&four_text, &["n1", "n2", "n3"])).unwrap();
+    let cluster_file = cluster_file.display().to_string();
+    let args = ["-C", cluster_file.as_str()];
+    // In effect in the cluster, but n4 was not told: exit 1, naming it.
+    let partial = command(&cluster, 2, "cmapplyconf", &args);
+    assert!(!partial.status.success(), "{}", describe(&partial));
+    let said = String::from_utf8_lossy(&partial.stderr);
+    assert!(
+        said.contains("were not told so: n4 did not answer")
+            && said.contains("give the same cmapplyconf again"),
+        "{}",
+        describe(&partial)
+    );
+    assert_eq!(generation(&cluster), before + 1);
+    for k in 1..=3 {
+        let status = cluster.status(k).unwrap().cluster;
+        let names: Vec<&str> = status.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["n1", "n2", "n3"], "on n{k}");
+    }
+    // n4's cmcld starts again from the files of before: the cluster does not take it, and
+    // its coordinator, hearing it, tells it; it goes on unconfigured.
+    cluster.start(4);
+    cluster.wait_for(BOUND, "n4 told, unconfigured, its files removed", |c| {
+        c.log(4).contains("the daemon goes on unconfigured")
+            && !c.dir(4).join("cluster.ascii").exists()
+    });
+    cluster.wait_for(BOUND, "n4's agent telling it is not configured", |c| {
+        String::from_utf8_lossy(&command(c, 4, "cmviewcl", &[]).stderr)
+            .contains("node n4 is not configured in a cluster")
+    });
+    assert!((1..=3).all(|k| cluster.members(k).is_some_and(|(m, _)| m.len() == 3)));
+    // Given again, the files change nothing, and n4 is passed over.
+    let out = succeeds(&cluster, 1, "cmapplyconf", &args);
+    assert!(
+        out.contains("No changes to the cluster configuration") && !out.contains("n4"),
+        "{out}"
+    );
+    assert_eq!(generation(&cluster), before + 1);
+    // A package file alone merges into the configuration in effect, n4's number in it.
+    let package_file = work.path().join("pkgC.conf");
+    std::fs::write(&package_file, package("pkgC")).unwrap();
+    let package_file = package_file.display().to_string();
+    succeeds(&cluster, 3, "cmcheckconf", &["-P", package_file.as_str()]);
+    let out = succeeds(&cluster, 3, "cmapplyconf", &["-P", package_file.as_str()]);
+    assert!(out.contains("Completed the cluster update"), "{out}");
+    assert_eq!(generation(&cluster), before + 2);
+}

@@ -268,17 +268,19 @@ pub fn deleted_nodes(
         .collect()
 }
 
-/// `new` (a cluster file) with its nodes numbered as a running cluster numbers them: each
-/// number in use in `old` stays its node's (a node `new` leaves out, or one deleted before,
-/// stays as [`cluster::NodeConfig::deleted`]), and the nodes `new` adds follow, in its
-/// order. A node's number is what the members' heartbeats, lives, lock grants and package
-/// tables are keyed by, so a running cluster keeps it; the order the operator lists the
-/// nodes in means nothing else there.
+/// `new` (a cluster file, or a configuration in effect) with its nodes numbered as a running
+/// cluster numbers them: each number in use in `old` stays its node's (a node `new` leaves
+/// out, or one deleted before, stays as [`cluster::NodeConfig::deleted`]), and the nodes
+/// `new` adds follow, in its order. A node's number is what the members' heartbeats, lives,
+/// lock grants and package tables are keyed by, so a running cluster keeps it; the order the
+/// operator lists the nodes in means nothing else there.
 pub fn keep_node_order(
     old: &cluster::ClusterConfig,
     mut new: cluster::ClusterConfig,
 ) -> cluster::ClusterConfig {
     let mut rest = std::mem::take(&mut new.nodes);
+    // Numbered by `old` alone: those `new` marks deleted are in no file.
+    rest.retain(|n| !n.deleted);
     for o in &old.nodes {
         let at = rest
             .iter()

@@ -663,6 +663,9 @@ pub struct Node {
     enrolment: Option<enrolment::Enrolment>,
     /// How the last online additions ended, by serial.
     enrolment_outcomes: enrolment::Outcomes,
+    /// Nodes deleted while the cluster ran that were heard since (they were not told, and
+    /// still run configured): told by the coordinator ([`enrolment`]).
+    deleted_told: enrolment::DeletedTold,
     /// On the coordinator: files of a cmapplyconf to propose with the next membership.
     pending_config: Option<(ClusterConfig, Vec<PackageConfig>)>,
     /// Where the pending cmapplyconf was given: the node that forwarded it and the serial
@@ -803,6 +806,7 @@ impl Node {
             sequence_floor: persisted.sequence_floor,
             enrolment: None,
             enrolment_outcomes: VecDeque::new(),
+            deleted_told: BTreeMap::new(),
             pending_config: None,
             pending_origin: None,
             applies_forwarded: VecDeque::new(),
@@ -2264,7 +2268,13 @@ impl Node {
                 }));
             }
             let cluster_id = cluster_id(&apply.config.cluster.name);
-            for node in waiting.iter() {
+            // A node deleted while the cluster ran that was never told (down then, and
+            // since) is sent the stages too, unawaited: should it run, halted, it takes the
+            // generation, which deletes it, and goes on unconfigured (no later generation
+            // knows it to tell it).
+            let deleted =
+                NodeSet::first(self.settings.nodes).difference(self.settings.configured());
+            for node in waiting.iter().chain(deleted.iter()) {
                 self.send_to_life(node, Incarnation(0), &message);
             }
             for (to, addresses) in exchange {
@@ -2297,7 +2307,9 @@ impl Node {
         let message = Message::ConfigWithdraw {
             serial: apply.serial,
         };
-        for node in self.others().iter() {
+        let mut told = NodeSet::first(self.settings.nodes);
+        told.remove(self.settings.me);
+        for node in told.iter() {
             self.send_to_life(node, Incarnation(0), &message);
         }
         let cluster_id = cluster_id(&apply.config.cluster.name);
@@ -2529,7 +2541,9 @@ impl Node {
         if !valid {
             return;
         }
-        if self.retire_answered(now, from, &envelope) {
+        if self.retire_answered(now, from, &envelope)
+            || self.deleted_told_answered(now, from, &envelope)
+        {
             return;
         }
         // The sender's serials start again with each of its lives: an offer is its life's, and
@@ -2579,7 +2593,7 @@ impl Node {
                     })
                     .map(|o| o.config.clone());
                 let refusal = match offered {
-                    Some(config) if self.out_of_cluster(self.retiring(from, &config)) => {
+                    Some(config) if self.out_of_cluster(self.deleted_by(from, &config)) => {
                         // Deleted while it was starting (in vain): it stops trying.
                         if self.phase == Phase::Starting {
                             self.halt_gracefully();
@@ -2642,7 +2656,7 @@ impl Node {
     fn check_offer(&self, now: Instant, from: NodeId, config: &Generation) -> Result<(), String> {
         let me = self.name_of(self.settings.me);
         let retiring = self.retiring(from, config);
-        if !self.out_of_cluster(retiring) {
+        if !self.out_of_cluster(self.deleted_by(from, config)) {
             return Err(format!(
                 "{me} is not halted (it is starting or runs in a cluster): halt it first \
                  (cmhaltnode), or apply with the cluster running"
@@ -2716,11 +2730,25 @@ impl Node {
                 .is_some_and(|n| !n.deleted)
     }
 
+    /// Whether generation `config`, offered by `from`, deletes this node while it may be
+    /// starting in vain: the cluster ran on without it ([`Node::retiring`]), or is halted
+    /// for the change and this node starts automatically (which needs every node of its
+    /// generation, the others halted).
+    fn deleted_by(&self, from: NodeId, config: &Generation) -> bool {
+        self.retiring(from, config)
+            || (self.start_with.is_none()
+                && config
+                    .cluster
+                    .node(self.name_of(self.settings.me))
+                    .is_none())
+    }
+
     /// Whether this node is out of any cluster, as a halted cmapplyconf needs it: halted;
-    /// or, when it is being deleted (`retiring`), also starting, which it does in vain (the
-    /// cluster no longer hears it, and it cannot form one without the others).
-    fn out_of_cluster(&self, retiring: bool) -> bool {
-        !self.fenced && (self.phase == Phase::Halted || (retiring && self.phase == Phase::Starting))
+    /// or, when the generation offered deletes it (`leaving`), also starting, which it does
+    /// in vain (a cluster that deleted it while running no longer hears it; one halted to
+    /// change does not run, and it cannot form one without the others).
+    fn out_of_cluster(&self, leaving: bool) -> bool {
+        !self.fenced && (self.phase == Phase::Halted || (leaving && self.phase == Phase::Starting))
     }
 
     /// cmcheckconf while the cluster runs: the refusal a cmapplyconf of `cluster` and
@@ -3562,6 +3590,7 @@ impl Node {
             .get(envelope.from.index())
             .is_some_and(|n| n.deleted);
         if deleted && !matches!(envelope.message, Message::ConfigAnswer { .. }) {
+            self.deleted_heard(now, envelope.from);
             return;
         }
         if matches!(
@@ -5012,7 +5041,13 @@ impl Node {
 
     fn candidate_view(&self, now: Instant) -> View {
         let previous = self.view.members;
-        let members = self.reachability(now).best_clique(previous);
+        // A node a generation on its way deletes is in no membership of it (members accept
+        // none that has it): one starting meanwhile (cmrunnode racing the cmapplyconf) is
+        // left out, and told it was deleted once the generation is in effect.
+        let members = self
+            .reachability(now)
+            .best_clique(previous)
+            .difference(self.being_deleted());
         let mut incarnations = vec![Incarnation(0); self.settings.nodes];
         for node in members.iter() {
             incarnations[node.index()] = if node == self.settings.me {
@@ -5026,6 +5061,30 @@ impl Node {
             members,
             incarnations,
         }
+    }
+
+    /// The nodes that a generation on its way deletes (pending on this coordinator, to be
+    /// carried on, or accepted with a proposal), and that the one in effect does not.
+    fn being_deleted(&self) -> NodeSet {
+        let in_effect = &self.settings.config.nodes;
+        let mut deleted = NodeSet::EMPTY;
+        let mut add = |cluster: &ClusterConfig| {
+            for (index, node) in cluster.nodes.iter().enumerate() {
+                if node.deleted && in_effect.get(index).is_some_and(|n| !n.deleted) {
+                    deleted.insert(NodeId(index as u32));
+                }
+            }
+        };
+        if let Some((cluster, _)) = &self.pending_config {
+            add(cluster);
+        }
+        if let Some(adopt) = &self.adopt {
+            add(&adopt.cluster);
+        }
+        for (_, config) in &self.accepted_configs {
+            add(&config.cluster);
+        }
+        deleted
     }
 
     /// Whether a member has not installed this node's membership (it missed the commit and
@@ -5141,10 +5200,8 @@ impl Node {
         let epoch = Epoch::new(self.round_max, self.settings.me);
         view.epoch = epoch;
         self.promise(epoch);
-        let silences = self.silences(now, &view);
         let mut accepted = NodeSet::EMPTY;
         accepted.insert(self.settings.me);
-        let leavers = self.leavers(now).difference(view.members);
         // A generation that may have taken effect somewhere (this node, or a member,
         // accepted it with an earlier proposal) is carried on first; else a cmapplyconf
         // rides on the proposal, numbered by its epoch.
@@ -5192,6 +5249,20 @@ impl Node {
                 })
             })
         });
+        // The candidate leaves out the nodes a generation on its way deletes; this one may
+        // have been chosen since (see `being_deleted`).
+        if let Some(config) = &config {
+            for node in view.members.iter() {
+                if deletes_any(config, [node].into_iter().collect()) {
+                    view.members.remove(node);
+                    if let Some(life) = view.incarnations.get_mut(node.index()) {
+                        *life = Incarnation(0);
+                    }
+                }
+            }
+        }
+        let silences = self.silences(now, &view);
+        let leavers = self.leavers(now).difference(view.members);
         let basis_configs: Vec<Arc<Generation>> = self
             .accepted_configs
             .iter()
@@ -6921,13 +6992,19 @@ impl Node {
         let Some(mut view) = self.remote_view(now) else {
             return local;
         };
-        let me = self.settings.me.index();
-        match (local.nodes.get(me), view.nodes.get_mut(me)) {
-            (Some(mine), Some(row)) if mine.name == row.name => row.clone_from(mine),
+        // Rows by number (a node deleted while the cluster ran has none).
+        let me = self.settings.me;
+        let mine = local.nodes.iter().find(|row| row.id == me);
+        let theirs = view.nodes.iter_mut().find(|row| row.id == me);
+        let name = match (mine, theirs) {
+            (Some(mine), Some(row)) if mine.name == row.name => {
+                row.clone_from(mine);
+                mine.name.clone()
+            }
             // The member's nodes are not this node's (it should not be, within one
             // generation): its own view, then.
             _ => return local,
-        }
+        };
         // What only this node knows: its cluster lock (its own device, as its I/O finds
         // it), the cmapplyconf given here that were given up, and its generic resources and
         // monitored subnets in each package.
@@ -6935,7 +7012,7 @@ impl Node {
         view.reports_heard = local.reports_heard;
         view.applies_given_up = local.applies_given_up;
         view.apply_given_up = local.apply_given_up;
-        let name = &view.nodes[me].name;
+        let name = &name;
         for package in &mut view.packages {
             let Some(own) = local.packages.iter().find(|p| p.name == package.name) else {
                 continue;

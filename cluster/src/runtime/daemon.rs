@@ -618,10 +618,10 @@ impl AccessView {
                 .filter(|p| !p.access.is_empty())
                 .map(|p| (p.name.clone(), p.access.clone()))
                 .collect(),
+            // CLUSTER_MEMBER_NODE: not a node deleted while the cluster ran.
             node_addresses: config
-                .nodes
-                .iter()
-                .flat_map(|n| &n.interfaces)
+                .in_cluster()
+                .flat_map(|(_, n)| &n.interfaces)
                 .flat_map(|i| i.heartbeat_ips.iter().chain(&i.stationary_ips))
                 .copied()
                 .collect(),
@@ -2856,7 +2856,7 @@ impl Driver {
                 let _ = reply.send((settings.config.clone(), settings.packages.clone()));
             }
             Input::PreviewBasis { reply } => {
-                let names = self.node_names();
+                let names = self.names_in_cluster();
                 let answer = match self.node.preview_basis(now) {
                     Ok(basis) => Ok(PreviewInputs {
                         basis,
@@ -2868,7 +2868,7 @@ impl Driver {
                 let _ = reply.send(answer);
             }
             Input::FormationBasis { nodes, reply } => {
-                let names = self.node_names();
+                let names = self.names_in_cluster();
                 let answer = self
                     .node_set(&nodes)
                     .and_then(|set| {
@@ -3435,6 +3435,24 @@ impl Driver {
             .nodes
             .iter()
             .map(|n| n.name.clone())
+            .collect()
+    }
+
+    /// The NODE_NAMEs by node number, empty for a node deleted while the cluster ran (no
+    /// command names it).
+    fn names_in_cluster(&self) -> Vec<String> {
+        self.node
+            .settings()
+            .config
+            .nodes
+            .iter()
+            .map(|n| {
+                if n.deleted {
+                    String::new()
+                } else {
+                    n.name.clone()
+                }
+            })
             .collect()
     }
 

@@ -54,9 +54,11 @@ const ENROL_RESEND: Duration = Duration::from_millis(500);
 /// the next membership, normally within a second or two).
 const ENROL_APPLY_WAIT: Duration = Duration::from_secs(20);
 
-/// The longest the whole command takes (the daemon's wait for its answer covers it): three
-/// exchange steps and the cluster's.
-pub const ENROL_ANSWER_WAIT: Duration = Duration::from_secs(70);
+/// The longest the whole command takes (the daemon's wait for its answer covers it): the
+/// check, the cluster's, the offer and the commit to the added nodes, and to the deleted
+/// ones.
+pub const ENROL_ANSWER_WAIT: Duration =
+    Duration::from_secs(ENROL_STAGE.as_secs() * 5 + ENROL_APPLY_WAIT.as_secs() + 10);
 
 /// The outcomes kept for the daemon to read with the answers.
 const OUTCOMES_KEPT: usize = 8;
@@ -142,6 +144,9 @@ pub(super) struct Enrolment {
     unconfirmed: Vec<String>,
     /// Deleted nodes that were not told (step 4), each with what happened.
     untold: Vec<(String, String)>,
+    /// Given again: deleted nodes the exchange did not reach (down, or not running cmcld),
+    /// each with what happened.
+    unreached: Vec<(String, String)>,
     /// Given again: the deleted nodes offered the generation over the exchange with the
     /// added ones, to learn which run unconfigured already (they refuse it, and are passed
     /// over) and which run configured still (they refuse the exchange, and are told).
@@ -288,6 +293,7 @@ impl Node {
             deleted,
             unconfirmed: Vec::new(),
             untold: Vec::new(),
+            unreached: Vec::new(),
             probing: BTreeSet::new(),
             unreachable: BTreeMap::new(),
             refused: Vec::new(),
@@ -434,7 +440,7 @@ impl Node {
                         if e.probing.remove(&name) {
                             e.added.retain(|(n, _)| *n != name);
                             e.deleted.retain(|(n, _)| *n != name);
-                            e.untold.push((name, "did not answer".to_owned()));
+                            e.unreached.push((name, "did not answer".to_owned()));
                             continue;
                         }
                         let why = e.unreachable.get(&name).map_or_else(
@@ -764,8 +770,7 @@ impl Node {
             e.added.retain(|(n, _)| n != name);
             if !configured {
                 e.deleted.retain(|(n, _)| n != name);
-                e.untold
-                    .push((name.to_owned(), format!("not reached ({why})")));
+                e.unreached.push((name.to_owned(), why.to_owned()));
             }
             self.drive_enrolment(now);
             return true;
@@ -809,17 +814,16 @@ impl Node {
             missing.push(format!("{name} did not confirm it"));
             outcome.not_configured.push(name.clone());
         }
-        // Deleted and not told (given again: each is named as not reached).
+        // Deleted and not told: they keep the configuration of before.
         let mut untold = Vec::new();
         for (name, what) in &e.untold {
-            if e.quiet {
-                outcome
-                    .not_reached
-                    .push((name.clone(), format!("deleted, and {what}")));
-            } else {
-                untold.push(format!("{name} {what}"));
-                outcome.not_configured.push(name.clone());
-            }
+            untold.push(format!("{name} {what}"));
+            outcome.not_configured.push(name.clone());
+        }
+        for (name, why) in &e.unreached {
+            outcome
+                .not_reached
+                .push((name.clone(), format!("deleted; {why}")));
         }
         let retired: Vec<String> = e
             .deleted
@@ -918,3 +922,79 @@ impl Node {
 
 /// Kept for [`Node::enrolment_outcome`].
 pub(super) type Outcomes = VecDeque<(u64, EnrolmentOutcome)>;
+
+/// Each deleted node the coordinator told, as it heard it: the serial of the offer and its
+/// commit, when it was sent, and whether the commit was.
+pub(super) type DeletedTold = BTreeMap<NodeId, (u64, Instant, bool)>;
+
+/// How often the coordinator tells again a deleted node it keeps hearing.
+const DELETED_TOLD_AGAIN: Duration = Duration::from_secs(5);
+
+impl Node {
+    /// A message of node `from`, deleted while the cluster ran: it was not told (it was down
+    /// when the change was applied, say) and runs configured still, starting in vain. The
+    /// coordinator offers it the generation in effect over the control channel, then
+    /// commits it there (step 4 of an addition), so that it goes on unconfigured without
+    /// the same cmapplyconf being given again. Now and then, while it is heard.
+    pub(super) fn deleted_heard(&mut self, now: Instant, from: NodeId) {
+        let coordinating = self.phase == Phase::Running
+            && self.view.coordinator() == Some(self.settings.me)
+            && self.quorate(now);
+        let telling = self
+            .enrolment
+            .as_ref()
+            .is_some_and(|e| e.deleted.iter().any(|(_, id)| *id == from));
+        let recently = self
+            .deleted_told
+            .get(&from)
+            .is_some_and(|(_, at, _)| now < *at + DELETED_TOLD_AGAIN);
+        if !coordinating || telling || recently {
+            return;
+        }
+        self.command_serial += 1;
+        let serial = self.command_serial;
+        self.deleted_told.insert(from, (serial, now, false));
+        let message = Message::ConfigOffer {
+            serial,
+            config: self.generation_in_effect(),
+        };
+        self.send_to_life(from, Incarnation(0), &message);
+    }
+
+    /// A deleted node's answer to what [`Node::deleted_heard`] sent: the commit follows the
+    /// offer it took. True when it was such an answer.
+    pub(super) fn deleted_told_answered(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        envelope: &Envelope,
+    ) -> bool {
+        let Message::ConfigAnswer {
+            serial,
+            commit,
+            refusal,
+            ..
+        } = &envelope.message
+        else {
+            return false;
+        };
+        let Some((told, _, committing)) = self.deleted_told.get(&from).copied() else {
+            return false;
+        };
+        if *serial != told || envelope.to_incarnation != self.incarnation {
+            return false;
+        }
+        if refusal.is_some() || *commit || committing {
+            // Refused (told again when next heard), or done: it goes on unconfigured.
+            return true;
+        }
+        self.deleted_told.insert(from, (told, now, true));
+        let message = Message::ConfigCommit {
+            serial: told,
+            number: self.settings.config_generation,
+            epoch_floor: self.promised,
+        };
+        self.send_to_life(from, Incarnation(0), &message);
+        true
+    }
+}
