@@ -409,7 +409,14 @@ fn cmrunnode_races_the_deletion(seed: u64, lead: i64) {
             assert!(sim
                 .run_until(seconds(90), |s| answer(s, 1, serial).is_some())
                 .unwrap());
-            answer(&sim, 1, serial).unwrap().0
+            let (refusal, warning) = answer(&sim, 1, serial).unwrap();
+            // Told (by the node given the command, or by the coordinator hearing it
+            // first): not named as not told.
+            if refusal.is_none() {
+                assert_eq!(warning, None, "{lead}");
+                assert!(outcome(&sim, 1, serial.0).not_configured.is_empty());
+            }
+            refusal
         }
     };
     let after = lead;

@@ -2541,9 +2541,7 @@ impl Node {
         if !valid {
             return;
         }
-        if self.retire_answered(now, from, &envelope)
-            || self.deleted_told_answered(now, from, &envelope)
-        {
+        if self.deleted_answered(now, from, &envelope) {
             return;
         }
         // The sender's serials start again with each of its lives: an offer is its life's, and
@@ -2556,7 +2554,13 @@ impl Node {
                     return;
                 }
                 let refusal = self.check_offer(now, from, &config).err();
-                if refusal.is_none() {
+                let taken_already = self.retired_by(config.number);
+                if refusal.is_none() && !taken_already {
+                    // Offered a generation that deletes it while starting (in vain): it
+                    // stops at once, so that it forms no cluster (cmruncl -n) meanwhile.
+                    if self.phase == Phase::Starting {
+                        self.halt_gracefully();
+                    }
                     // Persisted before the answer leaves: once every node took the offer,
                     // the giver may put it in effect.
                     if config.sequence > self.sequence_floor {
@@ -2584,12 +2588,16 @@ impl Node {
                 number,
                 epoch_floor,
             } => {
+                // A generation that deletes this node may be given by two members at once
+                // (the one the command was given on, and the coordinator hearing this node):
+                // the commit of either is taken.
                 let offered = self
                     .offered
                     .as_ref()
                     .filter(|o| {
-                        (o.from, o.life, o.serial) == (from, life, serial)
-                            && o.config.number == number
+                        o.config.number == number
+                            && ((o.from, o.life, o.serial) == (from, life, serial)
+                                || self.retiring(from, &o.config))
                     })
                     .map(|o| o.config.clone());
                 let refusal = match offered {
@@ -2603,8 +2611,12 @@ impl Node {
                         self.take_halted_config(now, &config, epoch_floor, false);
                         None
                     }
-                    // Taken already (the commit came again).
-                    None if self.committed_offer == Some((from, life, serial)) => None,
+                    // Taken already (the commit came again, or another member's).
+                    None if self.committed_offer == Some((from, life, serial))
+                        || self.retired_by(number) =>
+                    {
+                        None
+                    }
                     _ => Some(format!(
                         "{} holds no offer of this change (it expired, or the node started \
                          again)",
@@ -2667,11 +2679,16 @@ impl Node {
                 "{me} hears the cluster run on other nodes: apply there, with the cluster running"
             ));
         }
+        // Deleted by this generation already (another member told it first): nothing to
+        // take again.
+        if retiring && self.retired_by(config.number) {
+            return Ok(());
+        }
         // A node gives one cmapplyconf at a time: its new offer replaces its earlier one.
-        let other_offer = self
-            .offered
-            .as_ref()
-            .is_some_and(|o| now < o.until && o.from != from);
+        // Two members giving the generation that deletes this node give one change.
+        let other_offer = self.offered.as_ref().is_some_and(|o| {
+            now < o.until && o.from != from && !(retiring && o.config.number == config.number)
+        });
         if self.halted_apply.is_some() || other_offer {
             return Err(format!(
                 "another configuration change is being applied on {me}: try again shortly"
@@ -2741,6 +2758,18 @@ impl Node {
                     .cluster
                     .node(self.name_of(self.settings.me))
                     .is_none())
+    }
+
+    /// Whether this node took generation `number`, which deletes it, and is about to go on
+    /// unconfigured.
+    fn retired_by(&self, number: u64) -> bool {
+        self.reconfigure.as_ref().is_some_and(|r| {
+            r.retired
+                && r.persisted
+                    .config
+                    .as_ref()
+                    .is_some_and(|c| c.number == number)
+        })
     }
 
     /// Whether this node is out of any cluster, as a halted cmapplyconf needs it: halted;
@@ -5184,9 +5213,10 @@ impl Node {
         if self.view.epoch == Epoch::NONE {
             // Automatic start: a cluster of every configured node, or join a running one;
             // cmruncl -n names the nodes to start with instead.
+            // Not a node a generation on its way deletes (the candidate leaves it out).
             let wanted = self
                 .start_with
-                .unwrap_or_else(|| self.settings.configured());
+                .unwrap_or_else(|| self.settings.configured().difference(self.being_deleted()));
             let everyone = candidate.members.intersection(wanted) == wanted;
             if !everyone || self.cluster_elsewhere(now) {
                 return;

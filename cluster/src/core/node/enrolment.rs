@@ -366,19 +366,27 @@ impl Node {
                     }
                 } else if now >= e.deadline {
                     let added = e.added.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+                    let then = if added.is_empty() {
+                        "tell the nodes it deletes".to_owned()
+                    } else {
+                        format!("configure {}", added.join(", "))
+                    };
                     self.end_enrolment(Some(format!(
                         "the cluster did not put the change in effect within {} s (see \
                          cmviewcl; should it take effect later, give the same cmapplyconf \
-                         again to configure {})",
+                         again to {then})",
                         ENROL_APPLY_WAIT.as_secs(),
-                        added.join(", ")
                     )));
                 } else if moved_on && self.phase == Phase::Running {
                     // Given again in this membership: the coordinator takes it once (the
                     // same change pending or in effect is answered as taken). Refused here
                     // now (a package failing over, say), the first may still go ahead: the
-                    // deadline tells.
-                    let _ = self.submit_enrolment(now);
+                    // deadline tells; but not once a node it deletes is a member (no
+                    // coordinator takes it then).
+                    if let Err(refusal @ Refusal::DeletesMember { .. }) = self.submit_enrolment(now)
+                    {
+                        self.end_enrolment(Some(format!("{refusal}; nothing was applied")));
+                    }
                 }
                 return;
             }
@@ -547,9 +555,10 @@ impl Node {
         self.next_stage(now, Stage::Tell, None, Some(deleted));
     }
 
-    /// A deleted node's answer (`from`, over the control channel) in step 4: true when it
-    /// is this change's.
-    pub(super) fn retire_answered(
+    /// A deleted node's answer (`from`, over the control channel): to step 4 of the change
+    /// given here, or to the coordinator telling it ([`Node::deleted_heard`]). True when it
+    /// was either.
+    pub(super) fn deleted_answered(
         &mut self,
         now: Instant,
         from: NodeId,
@@ -564,6 +573,25 @@ impl Node {
         else {
             return false;
         };
+        let answer = DeletedAnswer {
+            from,
+            serial: *serial,
+            commit: *commit,
+            refusal: refusal.as_deref(),
+            to_this_life: envelope.to_incarnation == self.incarnation,
+        };
+        self.retire_answered(now, &answer) || self.deleted_told_answered(now, &answer)
+    }
+
+    /// A deleted node's answer in step 4: true when it is this change's.
+    fn retire_answered(&mut self, now: Instant, answer: &DeletedAnswer) -> bool {
+        let DeletedAnswer {
+            from,
+            serial,
+            commit,
+            refusal,
+            to_this_life,
+        } = *answer;
         let Some(e) = &mut self.enrolment else {
             return false;
         };
@@ -575,15 +603,15 @@ impl Node {
         else {
             return false;
         };
-        if *serial != e.serial {
+        if serial != e.serial {
             return false;
         }
         let expected = match e.stage {
-            Stage::Tell => !*commit,
-            Stage::Retire => *commit,
+            Stage::Tell => !commit,
+            Stage::Retire => commit,
             _ => false,
         };
-        if !expected || envelope.to_incarnation != self.incarnation || !e.waiting.remove(&name) {
+        if !expected || !to_this_life || !e.waiting.remove(&name) {
             return true;
         }
         if let Some(why) = refusal {
@@ -923,6 +951,17 @@ impl Node {
 /// Kept for [`Node::enrolment_outcome`].
 pub(super) type Outcomes = VecDeque<(u64, EnrolmentOutcome)>;
 
+/// A deleted node's [`Message::ConfigAnswer`], as step 4 and the coordinator read it.
+#[derive(Clone, Copy)]
+struct DeletedAnswer<'a> {
+    from: NodeId,
+    serial: u64,
+    commit: bool,
+    refusal: Option<&'a str>,
+    /// It answers this life of this node (a later life drops it).
+    to_this_life: bool,
+}
+
 /// Each deleted node the coordinator told, as it heard it: the serial of the offer and its
 /// commit, when it was sent, and whether the commit was.
 pub(super) type DeletedTold = BTreeMap<NodeId, (u64, Instant, bool)>;
@@ -963,28 +1002,15 @@ impl Node {
 
     /// A deleted node's answer to what [`Node::deleted_heard`] sent: the commit follows the
     /// offer it took. True when it was such an answer.
-    pub(super) fn deleted_told_answered(
-        &mut self,
-        now: Instant,
-        from: NodeId,
-        envelope: &Envelope,
-    ) -> bool {
-        let Message::ConfigAnswer {
-            serial,
-            commit,
-            refusal,
-            ..
-        } = &envelope.message
-        else {
-            return false;
-        };
+    fn deleted_told_answered(&mut self, now: Instant, answer: &DeletedAnswer) -> bool {
+        let from = answer.from;
         let Some((told, _, committing)) = self.deleted_told.get(&from).copied() else {
             return false;
         };
-        if *serial != told || envelope.to_incarnation != self.incarnation {
+        if answer.serial != told || !answer.to_this_life {
             return false;
         }
-        if refusal.is_some() || *commit || committing {
+        if answer.refusal.is_some() || answer.commit || committing {
             // Refused (told again when next heard), or done: it goes on unconfigured.
             return true;
         }
