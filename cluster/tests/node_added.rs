@@ -6,18 +6,11 @@
 
 mod common;
 
-use common::{package, seconds, set};
+use common::{answer_since, enrolment_outcome, files_without_n4, package, seconds, set};
 
-use cimguard_cluster::core::{EnrolmentOutcome, Event, NodeId, NodeSet, Phase, Taken};
+use cimguard_cluster::core::{Event, NodeId, NodeSet, Phase, Taken};
 use cimguard_cluster::packages::Command;
 use cimguard_cluster::sim::{Options, Simulation};
-
-/// The cluster file of the four hosts (n1..n4), and the same without n4.
-fn files(options: &Options) -> (String, String) {
-    let text = cimguard_cluster::sim::cluster_file(options);
-    let without_n4 = text[..text.find("NODE_NAME n4\n").expect("n4")].to_owned();
-    (text, without_n4)
-}
 
 /// A cluster of n1..n3 running pkgM, n4's daemon unconfigured (the cluster of four had it
 /// deleted with the cluster halted).
@@ -42,7 +35,7 @@ fn three_and_the_rest_unconfigured(hosts: usize, seed: u64) -> (Simulation, Opti
         .unwrap());
     // Until no node hears the cluster run any more.
     sim.run_for(seconds(30)).unwrap();
-    let (_, without_n4) = files(&options);
+    let (_, without_n4) = files_without_n4(&options);
     let since = sim.trace().len();
     let given = sim.apply(NodeId(0), Some(&without_n4), &[package("pkgM", &[1, 2, 3])]);
     let Ok(Taken::Forwarded(serial)) = given else {
@@ -50,9 +43,9 @@ fn three_and_the_rest_unconfigured(hosts: usize, seed: u64) -> (Simulation, Opti
     };
     let serial = (serial, since);
     assert!(sim
-        .run_until(seconds(10), |s| answer(s, 0, serial).is_some())
+        .run_until(seconds(10), |s| answer_since(s, 0, serial).is_some())
         .unwrap());
-    assert_eq!(answer(&sim, 0, serial), Some((None, None)));
+    assert_eq!(answer_since(&sim, 0, serial), Some((None, None)));
     // Each in its new life, numbered as the three.
     assert!(sim
         .run_until(seconds(20), |s| (0..3).all(
@@ -76,31 +69,11 @@ fn halted(sim: &Simulation, node: u32) -> bool {
         .is_some_and(|c| c.phase() == Phase::Halted)
 }
 
-/// The answer node `node` told for command `serial` (of its current life: given after
-/// trace record `since`): its refusal and warning (None: not yet).
-fn answer(
-    sim: &Simulation,
-    node: u32,
-    (serial, since): (u64, usize),
-) -> Option<(Option<String>, Option<String>)> {
-    sim.trace()[since..]
-        .iter()
-        .rev()
-        .find_map(|r| match &r.event {
-            Event::CommandAnswered {
-                serial: s,
-                refusal,
-                warning,
-            } if r.node == NodeId(node) && *s == serial => Some((refusal.clone(), warning.clone())),
-            _ => None,
-        })
-}
-
 /// cmapplyconf of the four nodes (pkgM on all four) given on running `node`: its serial, and
 /// where the trace stood.
 fn add_n4(sim: &mut Simulation, options: &Options, node: u32) -> (u64, usize) {
     let since = sim.trace().len();
-    let (four, _) = files(options);
+    let (four, _) = files_without_n4(options);
     let given = sim.apply(NodeId(node), Some(&four), &[package("pkgM", &[1, 2, 3, 4])]);
     let Ok(Taken::Forwarded(serial)) = given else {
         panic!("an addition is answered later: {given:?}");
@@ -128,9 +101,9 @@ fn a_node_added_while_the_cluster_runs_takes_the_generation_and_joins_with_cmrun
     let giver = not_coordinating(&sim);
     let serial = add_n4(&mut sim, &options, giver);
     assert!(sim
-        .run_until(seconds(60), |s| answer(s, giver, serial).is_some())
+        .run_until(seconds(60), |s| answer_since(s, giver, serial).is_some())
         .unwrap());
-    assert_eq!(answer(&sim, giver, serial), Some((None, None)));
+    assert_eq!(answer_since(&sim, giver, serial), Some((None, None)));
     // In effect on every member, which number n4 after themselves; pkgM did not move.
     for n in 0..3 {
         let core = sim.core(NodeId(n)).unwrap();
@@ -164,9 +137,9 @@ fn a_node_to_add_that_is_down_is_named_and_nothing_is_applied() {
     sim.crash(NodeId(3));
     let serial = add_n4(&mut sim, &options, 0);
     assert!(sim
-        .run_until(seconds(30), |s| answer(s, 0, serial).is_some())
+        .run_until(seconds(30), |s| answer_since(s, 0, serial).is_some())
         .unwrap());
-    let (refusal, _) = answer(&sim, 0, serial).unwrap();
+    let (refusal, _) = answer_since(&sim, 0, serial).unwrap();
     let refusal = refusal.expect("refused");
     assert!(
         refusal.contains("n4 did not answer") && refusal.ends_with("nothing was applied"),
@@ -215,9 +188,9 @@ fn giver_crashes(seed: u64, after: std::time::Duration) {
         // The generation is in effect, but n4 missed it: given again, n4 takes it.
         let serial = add_n4(&mut sim, &options, other);
         assert!(sim
-            .run_until(seconds(30), |s| answer(s, other, serial).is_some())
+            .run_until(seconds(30), |s| answer_since(s, other, serial).is_some())
             .unwrap());
-        let (refusal, warning) = answer(&sim, other, serial).unwrap();
+        let (refusal, warning) = answer_since(&sim, other, serial).unwrap();
         assert_eq!(refusal, None);
         assert!(
             warning
@@ -242,9 +215,9 @@ fn giver_crashes(seed: u64, after: std::time::Duration) {
     // The same files again change nothing; the giver, down, is told as not reached.
     let serial = add_n4(&mut sim, &options, other);
     assert!(sim
-        .run_until(seconds(30), |s| answer(s, other, serial).is_some())
+        .run_until(seconds(30), |s| answer_since(s, other, serial).is_some())
         .unwrap());
-    let (refusal, warning) = answer(&sim, other, serial).unwrap();
+    let (refusal, warning) = answer_since(&sim, other, serial).unwrap();
     assert_eq!(refusal, None);
     let giver_name = format!("n{}", giver + 1);
     assert!(
@@ -253,19 +226,12 @@ fn giver_crashes(seed: u64, after: std::time::Duration) {
             .is_some_and(|w| w.contains("not reached") && w.contains(&giver_name)),
         "{warning:?}"
     );
-    let outcome = outcome(&sim, other, serial.0);
+    let outcome = enrolment_outcome(&sim, other, serial.0);
     assert!(outcome.unchanged && outcome.took.is_empty(), "{outcome:?}");
     assert_eq!(outcome.not_reached.len(), 1, "{outcome:?}");
 }
 
 /// How the addition `serial` given on `node` ended.
-fn outcome(sim: &Simulation, node: u32, serial: u64) -> EnrolmentOutcome {
-    sim.core(NodeId(node))
-        .and_then(|c| c.enrolment_outcome(serial))
-        .cloned()
-        .expect("an outcome")
-}
-
 #[test]
 fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_given_again() {
     let (mut sim, options) = three_and_n4_unconfigured(47);
@@ -287,9 +253,9 @@ fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_give
         .unwrap());
     sim.crash(NodeId(3));
     assert!(sim
-        .run_until(seconds(60), |s| answer(s, 1, serial).is_some())
+        .run_until(seconds(60), |s| answer_since(s, 1, serial).is_some())
         .unwrap());
-    let (refusal, warning) = answer(&sim, 1, serial).unwrap();
+    let (refusal, warning) = answer_since(&sim, 1, serial).unwrap();
     assert_eq!(refusal, None, "in effect in the cluster");
     let warning = warning.expect("n4 named");
     assert!(
@@ -297,7 +263,7 @@ fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_give
             && warning.contains("give the same cmapplyconf again"),
         "{warning}"
     );
-    assert_eq!(outcome(&sim, 1, serial.0).not_configured, ["n4"]);
+    assert_eq!(enrolment_outcome(&sim, 1, serial.0).not_configured, ["n4"]);
     for n in 0..3 {
         assert_eq!(sim.generation(NodeId(n)), Some(before + 1));
     }
@@ -305,9 +271,9 @@ fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_give
     // Given again while n4 is down: nothing changes, and n4 is told as not reached.
     let again = add_n4(&mut sim, &options, 2);
     assert!(sim
-        .run_until(seconds(30), |s| answer(s, 2, again).is_some())
+        .run_until(seconds(30), |s| answer_since(s, 2, again).is_some())
         .unwrap());
-    let (refusal, warning) = answer(&sim, 2, again).unwrap();
+    let (refusal, warning) = answer_since(&sim, 2, again).unwrap();
     assert_eq!(refusal, None);
     assert!(
         warning
@@ -315,7 +281,7 @@ fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_give
             .is_some_and(|w| w.contains("not reached") && w.contains("n4")),
         "{warning:?}"
     );
-    let told = outcome(&sim, 2, again.0);
+    let told = enrolment_outcome(&sim, 2, again.0);
     assert!(told.unchanged && told.not_configured.is_empty(), "{told:?}");
 
     // n4's cmcld runs again, unconfigured: given again, n4 takes it and joins.
@@ -323,9 +289,9 @@ fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_give
     assert!(sim.unconfigured(NodeId(3)));
     let third = add_n4(&mut sim, &options, 0);
     assert!(sim
-        .run_until(seconds(30), |s| answer(s, 0, third).is_some())
+        .run_until(seconds(30), |s| answer_since(s, 0, third).is_some())
         .unwrap());
-    let (refusal, warning) = answer(&sim, 0, third).unwrap();
+    let (refusal, warning) = answer_since(&sim, 0, third).unwrap();
     assert_eq!(refusal, None);
     assert!(
         warning
@@ -333,7 +299,7 @@ fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_give
             .is_some_and(|w| w.contains("n4 took generation")),
         "{warning:?}"
     );
-    assert_eq!(outcome(&sim, 0, third.0).took, ["n4"]);
+    assert_eq!(enrolment_outcome(&sim, 0, third.0).took, ["n4"]);
     assert!(sim.run_until(seconds(10), |s| halted(s, 3)).unwrap());
     sim.run_node_command(NodeId(3)).unwrap();
     assert!(sim
@@ -369,9 +335,9 @@ fn an_addition_is_given_again_in_the_next_membership_when_the_coordinator_dies()
     sim.run_for(std::time::Duration::from_millis(2)).unwrap();
     sim.crash(coordinator);
     assert!(sim
-        .run_until(seconds(60), |s| answer(s, giver, serial).is_some())
+        .run_until(seconds(60), |s| answer_since(s, giver, serial).is_some())
         .unwrap());
-    assert_eq!(answer(&sim, giver, serial), Some((None, None)));
+    assert_eq!(answer_since(&sim, giver, serial), Some((None, None)));
     assert_eq!(sim.generation(NodeId(giver)), Some(before + 1));
     assert!(sim.run_until(seconds(10), |s| halted(s, 3)).unwrap());
 }
@@ -417,16 +383,16 @@ fn of_two_nodes_added_one_that_goes_down_before_the_last_step_is_named_and_the_o
         .unwrap());
     sim.crash(NodeId(4));
     assert!(sim
-        .run_until(seconds(60), |s| answer(s, 1, serial).is_some())
+        .run_until(seconds(60), |s| answer_since(s, 1, serial).is_some())
         .unwrap());
-    let (refusal, warning) = answer(&sim, 1, serial).unwrap();
+    let (refusal, warning) = answer_since(&sim, 1, serial).unwrap();
     assert_eq!(refusal, None);
     let warning = warning.expect("n5 named");
     assert!(
         warning.contains("n5 did not answer") && !warning.contains("n4"),
         "{warning}"
     );
-    let told = outcome(&sim, 1, serial.0);
+    let told = enrolment_outcome(&sim, 1, serial.0);
     assert_eq!(told.took, ["n4"]);
     assert_eq!(told.not_configured, ["n5"]);
     for n in 0..3 {

@@ -6,18 +6,11 @@
 
 mod common;
 
-use common::{package, seconds, set};
+use common::{answer_since, enrolment_outcome, files_without_n4, package, seconds, set};
 
-use cimguard_cluster::core::{EnrolmentOutcome, Event, NodeId, Phase, Taken};
+use cimguard_cluster::core::{NodeId, Phase, Taken};
 use cimguard_cluster::packages::Refusal;
 use cimguard_cluster::sim::{Options, Simulation};
-
-/// The cluster file of the four hosts (n1..n4), and the same without n4.
-fn files(options: &Options) -> (String, String) {
-    let text = cimguard_cluster::sim::cluster_file(options);
-    let without_n4 = text[..text.find("NODE_NAME n4\n").expect("n4")].to_owned();
-    (text, without_n4)
-}
 
 /// A running cluster of n1..n4, pkgM on n1..n3.
 fn four_running(seed: u64) -> (Simulation, Options) {
@@ -38,38 +31,11 @@ fn phase(sim: &Simulation, node: u32) -> Option<Phase> {
     sim.core(NodeId(node)).map(|c| c.phase())
 }
 
-/// The answer node `node` told for command `serial` (given after trace record `since`): its
-/// refusal and warning (None: not yet).
-fn answer(
-    sim: &Simulation,
-    node: u32,
-    (serial, since): (u64, usize),
-) -> Option<(Option<String>, Option<String>)> {
-    sim.trace()[since..]
-        .iter()
-        .rev()
-        .find_map(|r| match &r.event {
-            Event::CommandAnswered {
-                serial: s,
-                refusal,
-                warning,
-            } if r.node == NodeId(node) && *s == serial => Some((refusal.clone(), warning.clone())),
-            _ => None,
-        })
-}
-
-fn outcome(sim: &Simulation, node: u32, serial: u64) -> EnrolmentOutcome {
-    sim.core(NodeId(node))
-        .and_then(|c| c.enrolment_outcome(serial))
-        .cloned()
-        .expect("an outcome")
-}
-
 /// cmapplyconf of n1..n3 (n4 deleted) given on running `node`: its serial and where the
 /// trace stood, or the refusal given at once.
 fn delete_n4(sim: &mut Simulation, options: &Options, node: u32) -> Result<(u64, usize), Refusal> {
     let since = sim.trace().len();
-    let (_, three) = files(options);
+    let (_, three) = files_without_n4(options);
     match sim.apply(NodeId(node), Some(&three), &[package("pkgM", &[1, 2, 3])])? {
         Taken::Forwarded(serial) => Ok((serial, since)),
         other => panic!("a deletion is answered later: {other:?}"),
@@ -92,6 +58,39 @@ fn deleted_everywhere(sim: &Simulation) -> bool {
     })
 }
 
+/// cmhaltcl on n1: every one of the first `nodes` nodes halted, heard running by none.
+fn halt_all(sim: &mut Simulation, nodes: u32) {
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| (0..nodes)
+            .all(|n| phase(s, n) == Some(Phase::Halted)))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+}
+
+/// cmapplyconf of `file` (pkgM on n1..n3) on n1, the cluster halted: answered without a
+/// refusal, and the first `kept` nodes start again halted, numbered anew as `file` numbers
+/// them (and `also` holds).
+fn apply_halted(sim: &mut Simulation, file: &str, kept: u32, also: impl Fn(&Simulation) -> bool) {
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(0), Some(file), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer_since(s, 0, (serial, since))
+            .is_some())
+        .unwrap());
+    assert_eq!(answer_since(sim, 0, (serial, since)).unwrap().0, None);
+    assert!(sim
+        .run_until(seconds(20), |s| also(s)
+            && (0..kept).all(|n| phase(s, n) == Some(Phase::Halted)
+                && s.core(NodeId(n))
+                    .is_some_and(|c| c.settings().nodes == kept as usize)))
+        .unwrap());
+}
+
 #[test]
 fn a_halted_node_deleted_while_the_cluster_runs_keeps_its_number_and_goes_on_unconfigured() {
     let (mut sim, options) = four_running(61);
@@ -109,9 +108,9 @@ fn a_halted_node_deleted_while_the_cluster_runs_keeps_its_number_and_goes_on_unc
     let owner = sim.running_on("pkgM");
     let serial = delete_n4(&mut sim, &options, 1).expect("n4 is halted");
     assert!(sim
-        .run_until(seconds(60), |s| answer(s, 1, serial).is_some())
+        .run_until(seconds(60), |s| answer_since(s, 1, serial).is_some())
         .unwrap());
-    assert_eq!(answer(&sim, 1, serial), Some((None, None)));
+    assert_eq!(answer_since(&sim, 1, serial), Some((None, None)));
     assert!(deleted_everywhere(&sim));
     for n in 0..3 {
         assert_eq!(sim.generation(NodeId(n)), Some(before + 1));
@@ -129,17 +128,17 @@ fn a_halted_node_deleted_while_the_cluster_runs_keeps_its_number_and_goes_on_unc
     // sent over the exchange (told already: passed over).
     let again = delete_n4(&mut sim, &options, 2).expect("nothing to change");
     assert!(sim
-        .run_until(seconds(30), |s| answer(s, 2, again).is_some())
+        .run_until(seconds(30), |s| answer_since(s, 2, again).is_some())
         .unwrap());
-    assert_eq!(answer(&sim, 2, again), Some((None, None)));
-    let nothing = outcome(&sim, 2, again.0);
+    assert_eq!(answer_since(&sim, 2, again), Some((None, None)));
+    let nothing = enrolment_outcome(&sim, 2, again.0);
     assert!(
         nothing.unchanged && nothing.not_reached.is_empty(),
         "{nothing:?}"
     );
 
     // A node deleted while the cluster ran is added again with the cluster halted only.
-    let (four, three) = files(&options);
+    let (four, three) = files_without_n4(&options);
     let again = sim.apply(NodeId(0), Some(&four), &[package("pkgM", &[1, 2, 3])]);
     assert!(
         matches!(&again, Err(Refusal::NeedsHaltedCluster { parameters })
@@ -163,50 +162,41 @@ fn a_halted_node_deleted_while_the_cluster_runs_keeps_its_number_and_goes_on_unc
         .unwrap());
 
     // Halted, the cluster takes the same files again and numbers its nodes anew.
-    sim.halt_cluster(NodeId(0), true).unwrap();
-    assert!(sim
-        .run_until(seconds(60), |s| (0..3)
-            .all(|n| phase(s, n) == Some(Phase::Halted)))
-        .unwrap());
-    sim.run_for(seconds(30)).unwrap();
-    let since = sim.trace().len();
-    let Ok(Taken::Forwarded(halted)) =
-        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
-    else {
-        panic!("a halted cmapplyconf is answered later");
-    };
-    assert!(sim
-        .run_until(seconds(10), |s| answer(s, 0, (halted, since)).is_some())
-        .unwrap());
-    assert!(sim
-        .run_until(seconds(20), |s| (0..3)
-            .all(|n| phase(s, n) == Some(Phase::Halted)
-                && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 3)))
-        .unwrap());
+    halt_all(&mut sim, 3);
+    apply_halted(&mut sim, &three, 3, |_| true);
     assert_eq!(sim.watchdog_resets, 0);
 }
 
-#[test]
-fn a_node_deleted_while_it_is_down_is_named_and_told_when_the_command_is_given_again() {
-    let (mut sim, options) = four_running(67);
+/// A running cluster of n1..n4 whose n4 went down, then was deleted by a cmapplyconf given
+/// on `giver`: in effect in the cluster, n4 named as not told (its warning returned).
+fn deleted_while_down(seed: u64, giver: u32) -> (Simulation, Options, String) {
+    let (mut sim, options) = four_running(seed);
     sim.crash(NodeId(3));
     assert!(sim
         .run_until(seconds(60), |s| (0..3)
             .all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
         .unwrap());
-    let serial = delete_n4(&mut sim, &options, 2).expect("n4 is down");
+    let serial = delete_n4(&mut sim, &options, giver).expect("n4 is down");
     assert!(sim
-        .run_until(seconds(90), |s| answer(s, 2, serial).is_some())
+        .run_until(seconds(90), |s| answer_since(s, giver, serial).is_some())
         .unwrap());
-    let (refusal, warning) = answer(&sim, 2, serial).unwrap();
+    let (refusal, warning) = answer_since(&sim, giver, serial).unwrap();
     assert_eq!(refusal, None, "in effect in the cluster");
-    let warning = warning.expect("n4 named");
+    assert_eq!(
+        enrolment_outcome(&sim, giver, serial.0).not_configured,
+        ["n4"]
+    );
+    assert!(deleted_everywhere(&sim));
+    (sim, options, warning.expect("n4 named"))
+}
+
+#[test]
+fn a_node_deleted_while_it_is_down_is_named_and_told_when_the_command_is_given_again() {
+    let (mut sim, options, warning) = deleted_while_down(67, 2);
     assert!(
         warning.contains("n4 did not answer") && warning.contains("give the same cmapplyconf"),
         "{warning}"
     );
-    assert_eq!(outcome(&sim, 2, serial.0).not_configured, ["n4"]);
-    assert!(deleted_everywhere(&sim));
 
     // n4 starts again from the files of before, out of the coordinator's hearing (which
     // would tell it): the members do not take it.
@@ -226,9 +216,9 @@ fn a_node_deleted_while_it_is_down_is_named_and_told_when_the_command_is_given_a
     // over the control channel, and goes on unconfigured.
     let again = delete_n4(&mut sim, &options, giver).expect("nothing to change");
     assert!(sim
-        .run_until(seconds(60), |s| answer(s, giver, again).is_some())
+        .run_until(seconds(60), |s| answer_since(s, giver, again).is_some())
         .unwrap());
-    let (refusal, warning) = answer(&sim, giver, again).unwrap();
+    let (refusal, warning) = answer_since(&sim, giver, again).unwrap();
     assert_eq!(refusal, None);
     assert!(
         warning
@@ -236,7 +226,7 @@ fn a_node_deleted_while_it_is_down_is_named_and_told_when_the_command_is_given_a
             .is_some_and(|w| w.contains("n4 took generation")),
         "{warning:?}"
     );
-    assert!(!outcome(&sim, giver, again.0).unchanged);
+    assert!(!enrolment_outcome(&sim, giver, again.0).unchanged);
     assert!(sim
         .run_until(seconds(10), |s| s.unconfigured(NodeId(3)))
         .unwrap());
@@ -246,17 +236,7 @@ fn a_node_deleted_while_it_is_down_is_named_and_told_when_the_command_is_given_a
 
 #[test]
 fn a_node_deleted_while_it_is_down_is_told_by_the_coordinator_once_heard() {
-    let (mut sim, options) = four_running(69);
-    sim.crash(NodeId(3));
-    assert!(sim
-        .run_until(seconds(60), |s| (0..3)
-            .all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
-        .unwrap());
-    let serial = delete_n4(&mut sim, &options, 0).expect("n4 is down");
-    assert!(sim
-        .run_until(seconds(90), |s| answer(s, 0, serial).is_some())
-        .unwrap());
-    assert_eq!(outcome(&sim, 0, serial.0).not_configured, ["n4"]);
+    let (mut sim, options, _) = deleted_while_down(69, 0);
     // n4 starts again from the files of before: the coordinator hears it, and tells it.
     sim.restart(NodeId(3));
     assert!(sim
@@ -265,10 +245,10 @@ fn a_node_deleted_while_it_is_down_is_told_by_the_coordinator_once_heard() {
     // The same cmapplyconf again changes nothing: n4, unconfigured, is passed over.
     let again = delete_n4(&mut sim, &options, 1).expect("nothing to change");
     assert!(sim
-        .run_until(seconds(60), |s| answer(s, 1, again).is_some())
+        .run_until(seconds(60), |s| answer_since(s, 1, again).is_some())
         .unwrap());
-    assert_eq!(answer(&sim, 1, again), Some((None, None)));
-    assert!(outcome(&sim, 1, again.0).unchanged);
+    assert_eq!(answer_since(&sim, 1, again), Some((None, None)));
+    assert!(enrolment_outcome(&sim, 1, again.0).unchanged);
     assert!((0..3).all(|n| sim.members(NodeId(n)) == set(&[0, 1, 2])));
     assert_eq!(sim.watchdog_resets, 0);
 }
@@ -300,28 +280,9 @@ fn one_cmapplyconf_deletes_a_halted_node_and_adds_another_numbered_after_it() {
     sim.start_all();
     let all = set(&[0, 1, 2, 3, 4]);
     assert!(sim.run_until(seconds(120), |s| s.formed(all)).unwrap());
-    sim.halt_cluster(NodeId(0), true).unwrap();
-    assert!(sim
-        .run_until(seconds(60), |s| (0..5)
-            .all(|n| phase(s, n) == Some(Phase::Halted)))
-        .unwrap());
-    sim.run_for(seconds(30)).unwrap();
+    halt_all(&mut sim, 5);
     let four = file_of(&options, &["n1", "n2", "n3", "n4"]);
-    let since = sim.trace().len();
-    let Ok(Taken::Forwarded(serial)) =
-        sim.apply(NodeId(0), Some(&four), &[package("pkgM", &[1, 2, 3])])
-    else {
-        panic!("a halted cmapplyconf is answered later");
-    };
-    assert!(sim
-        .run_until(seconds(10), |s| answer(s, 0, (serial, since)).is_some())
-        .unwrap());
-    assert!(sim
-        .run_until(seconds(20), |s| (0..4)
-            .all(|n| phase(s, n) == Some(Phase::Halted)
-                && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 4))
-            && s.unconfigured(NodeId(4)))
-        .unwrap());
+    apply_halted(&mut sim, &four, 4, |s| s.unconfigured(NodeId(4)));
     sim.run_cluster(NodeId(0), set(&[0, 1, 2, 3])).unwrap();
     assert!(sim
         .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3]))
@@ -343,10 +304,11 @@ fn one_cmapplyconf_deletes_a_halted_node_and_adds_another_numbered_after_it() {
         panic!("a change of the nodes is answered later");
     };
     assert!(sim
-        .run_until(seconds(60), |s| answer(s, 1, (serial, since)).is_some())
+        .run_until(seconds(60), |s| answer_since(s, 1, (serial, since))
+            .is_some())
         .unwrap());
-    assert_eq!(answer(&sim, 1, (serial, since)), Some((None, None)));
-    let told = outcome(&sim, 1, serial);
+    assert_eq!(answer_since(&sim, 1, (serial, since)), Some((None, None)));
+    let told = enrolment_outcome(&sim, 1, serial);
     assert_eq!(told.took, ["n5"]);
     assert!(told.not_configured.is_empty(), "{told:?}");
     for n in 0..3 {
@@ -407,14 +369,16 @@ fn cmrunnode_races_the_deletion(seed: u64, lead: i64) {
         Err(refusal) => Some(refusal.to_string()),
         Ok(serial) => {
             assert!(sim
-                .run_until(seconds(90), |s| answer(s, 1, serial).is_some())
+                .run_until(seconds(90), |s| answer_since(s, 1, serial).is_some())
                 .unwrap());
-            let (refusal, warning) = answer(&sim, 1, serial).unwrap();
+            let (refusal, warning) = answer_since(&sim, 1, serial).unwrap();
             // Told (by the node given the command, or by the coordinator hearing it
             // first): not named as not told.
             if refusal.is_none() {
                 assert_eq!(warning, None, "{lead}");
-                assert!(outcome(&sim, 1, serial.0).not_configured.is_empty());
+                assert!(enrolment_outcome(&sim, 1, serial.0)
+                    .not_configured
+                    .is_empty());
             }
             refusal
         }
@@ -455,44 +419,15 @@ fn cmrunnode_on_the_node_being_deleted_never_makes_it_a_member_of_a_generation_d
 
 #[test]
 fn a_node_never_told_is_told_by_the_halted_cmapplyconf_that_numbers_the_nodes_anew() {
-    let (mut sim, options) = four_running(73);
-    sim.crash(NodeId(3));
-    assert!(sim
-        .run_until(seconds(60), |s| (0..3)
-            .all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
-        .unwrap());
-    let serial = delete_n4(&mut sim, &options, 0).expect("n4 is down");
-    assert!(sim
-        .run_until(seconds(90), |s| answer(s, 0, serial).is_some())
-        .unwrap());
-    assert_eq!(outcome(&sim, 0, serial.0).not_configured, ["n4"]);
+    let (mut sim, options, _) = deleted_while_down(73, 0);
     // The cluster halts; n4 starts again from the files of before, in vain.
-    sim.halt_cluster(NodeId(0), true).unwrap();
-    assert!(sim
-        .run_until(seconds(60), |s| (0..3)
-            .all(|n| phase(s, n) == Some(Phase::Halted)))
-        .unwrap());
-    sim.run_for(seconds(30)).unwrap();
+    halt_all(&mut sim, 3);
     sim.restart(NodeId(3));
     sim.run_for(seconds(10)).unwrap();
     assert_eq!(phase(&sim, 3), Some(Phase::Starting));
     // The halted cmapplyconf of the same files numbers the nodes anew, and tells n4.
-    let (_, three) = files(&options);
-    let since = sim.trace().len();
-    let Ok(Taken::Forwarded(halted)) =
-        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
-    else {
-        panic!("a halted cmapplyconf is answered later");
-    };
-    assert!(sim
-        .run_until(seconds(10), |s| answer(s, 0, (halted, since)).is_some())
-        .unwrap());
-    assert_eq!(answer(&sim, 0, (halted, since)).unwrap().0, None);
-    assert!(sim
-        .run_until(seconds(20), |s| s.unconfigured(NodeId(3))
-            && (0..3).all(|n| phase(s, n) == Some(Phase::Halted)
-                && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 3)))
-        .unwrap());
+    let (_, three) = files_without_n4(&options);
+    apply_halted(&mut sim, &three, 3, |s| s.unconfigured(NodeId(3)));
     sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
     assert!(sim
         .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))

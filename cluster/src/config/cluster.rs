@@ -127,6 +127,14 @@ impl ClusterConfig {
             .filter(|(_, node)| !node.deleted)
     }
 
+    /// The NODE_NAMEs by number, empty for a node deleted while the cluster ran.
+    pub fn names_by_number(&self) -> Vec<&str> {
+        self.nodes
+            .iter()
+            .map(|n| if n.deleted { "" } else { n.name.as_str() })
+            .collect()
+    }
+
     /// The configuration as its file says it: without the nodes deleted while the cluster
     /// ran, the others numbered in their order.
     pub fn as_written(&self) -> ClusterConfig {

@@ -147,15 +147,9 @@ impl Settings {
 /// empty name for a number whose node was deleted while the cluster ran.
 fn node_names(config: &ClusterConfig) -> Vec<String> {
     config
-        .nodes
-        .iter()
-        .map(|n| {
-            if n.deleted {
-                String::new()
-            } else {
-                n.name.to_ascii_lowercase()
-            }
-        })
+        .names_by_number()
+        .into_iter()
+        .map(str::to_ascii_lowercase)
         .collect()
 }
 

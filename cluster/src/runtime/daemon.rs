@@ -3441,19 +3441,9 @@ impl Driver {
     /// The NODE_NAMEs by node number, empty for a node deleted while the cluster ran (no
     /// command names it).
     fn names_in_cluster(&self) -> Vec<String> {
-        self.node
-            .settings()
-            .config
-            .nodes
-            .iter()
-            .map(|n| {
-                if n.deleted {
-                    String::new()
-                } else {
-                    n.name.clone()
-                }
-            })
-            .collect()
+        let settings = self.node.settings();
+        let names = settings.config.names_by_number();
+        names.into_iter().map(str::to_owned).collect()
     }
 
     /// Gives `answer` to the admin connection waiting on `reply`.

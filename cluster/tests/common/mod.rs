@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use cimguard_cluster::core::{Event, NodeId, NodeSet, Taken};
+use cimguard_cluster::core::{EnrolmentOutcome, Event, NodeId, NodeSet, Taken};
 use cimguard_cluster::packages::Command;
-use cimguard_cluster::sim::{NoticeRecord, Simulation};
+use cimguard_cluster::sim::{NoticeRecord, Options, Simulation};
 
 /// A failover package file: `name` on nodes `nodes` (NODE_NAMEs n1, n2, ...), in that
 /// order, with one service.
@@ -103,4 +103,39 @@ pub fn warning_to(sim: &Simulation, node: u32, serial: u64) -> Option<String> {
             } if *answered == serial => warning.clone(),
             _ => None,
         })
+}
+
+/// The cluster file of the simulator's hosts (n1, n2, ...), and the same without n4.
+pub fn files_without_n4(options: &Options) -> (String, String) {
+    let text = cimguard_cluster::sim::cluster_file(options);
+    let without_n4 = text[..text.find("NODE_NAME n4\n").expect("n4")].to_owned();
+    (text, without_n4)
+}
+
+/// The answer node `node` told for command `serial` (of its current life: given after
+/// trace record `since`): its refusal and warning (None: not yet).
+pub fn answer_since(
+    sim: &Simulation,
+    node: u32,
+    (serial, since): (u64, usize),
+) -> Option<(Option<String>, Option<String>)> {
+    sim.trace()[since..]
+        .iter()
+        .rev()
+        .find_map(|r| match &r.event {
+            Event::CommandAnswered {
+                serial: s,
+                refusal,
+                warning,
+            } if r.node == NodeId(node) && *s == serial => Some((refusal.clone(), warning.clone())),
+            _ => None,
+        })
+}
+
+/// How the change of the nodes answered as `serial` on `node` ended.
+pub fn enrolment_outcome(sim: &Simulation, node: u32, serial: u64) -> EnrolmentOutcome {
+    sim.core(NodeId(node))
+        .and_then(|c| c.enrolment_outcome(serial))
+        .cloned()
+        .expect("an outcome")
 }

@@ -391,11 +391,7 @@ impl Node {
                 return;
             }
             Stage::Offer if e.waiting.is_empty() => {
-                let took: BTreeSet<String> = e
-                    .added
-                    .iter()
-                    .map(|(n, _)| n.clone())
-                    .filter(|n| !e.refused.iter().any(|(r, _)| r == n))
+                let took: BTreeSet<String> = but(e.added.iter().map(|(n, _)| n), &e.refused)
                     .filter(|n| !e.quiet || !e.unreachable.contains_key(n))
                     .collect();
                 if took.is_empty() {
@@ -410,12 +406,8 @@ impl Node {
                 return;
             }
             Stage::Tell if e.waiting.is_empty() => {
-                let took: BTreeSet<String> = e
-                    .deleted
-                    .iter()
-                    .map(|(n, _)| n.clone())
-                    .filter(|n| !e.untold.iter().any(|(u, _)| u == n))
-                    .collect();
+                let took: BTreeSet<String> =
+                    but(e.deleted.iter().map(|(n, _)| n), &e.untold).collect();
                 if took.is_empty() {
                     self.finish_enrolment();
                 } else {
@@ -853,12 +845,7 @@ impl Node {
                 .not_reached
                 .push((name.clone(), format!("deleted; {why}")));
         }
-        let retired: Vec<String> = e
-            .deleted
-            .iter()
-            .map(|(n, _)| n.clone())
-            .filter(|n| !e.untold.iter().any(|(u, _)| u == n))
-            .collect();
+        let retired: Vec<String> = but(e.deleted.iter().map(|(n, _)| n), &e.untold).collect();
         for (name, _) in &e.added {
             let failed = outcome.not_configured.contains(name);
             match e.unreachable.get(name) {
@@ -950,6 +937,16 @@ impl Node {
 
 /// Kept for [`Node::enrolment_outcome`].
 pub(super) type Outcomes = VecDeque<(u64, EnrolmentOutcome)>;
+
+/// The names of `nodes` but those `failed` names (with what happened to them).
+fn but<'a>(
+    nodes: impl Iterator<Item = &'a String> + 'a,
+    failed: &'a [(String, String)],
+) -> impl Iterator<Item = String> + 'a {
+    nodes
+        .filter(move |n| !failed.iter().any(|(f, _)| f == *n))
+        .cloned()
+}
 
 /// A deleted node's [`Message::ConfigAnswer`], as step 4 and the coordinator read it.
 #[derive(Clone, Copy)]
