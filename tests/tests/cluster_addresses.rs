@@ -209,7 +209,12 @@ fn a_package_whose_subnet_is_on_no_interface_fails_to_start_and_says_why() {
                no interface of this node has an address on ip_subnet 10.99.0.0";
     let script_log = std::fs::read_to_string(cluster.dir(1).join("log/pkgB.log")).unwrap();
     assert!(script_log.contains(why), "{script_log}");
-    assert!(cluster.log(1).contains(&format!("package pkgB: {why}")));
+    // cmcld's log says so too (written as the failure is reported, which the status may
+    // show first).
+    let said = format!("package pkgB: {why}");
+    cluster.wait_for(BOUND, "n1's log saying why pkgB failed", |c| {
+        c.log(1).contains(&said)
+    });
     // Its service never started.
     assert!(!script_log.contains("service svc started"), "{script_log}");
 }
