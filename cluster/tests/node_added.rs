@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{answer_since, enrolment_outcome, files_without_n4, package, seconds, set};
+use common::{await_answer, enrolment_outcome, files_without_n4, package, seconds, set};
 
 use cimguard_cluster::core::{Event, NodeId, NodeSet, Phase, Taken};
 use cimguard_cluster::packages::Command;
@@ -42,10 +42,7 @@ fn three_and_the_rest_unconfigured(hosts: usize, seed: u64) -> (Simulation, Opti
         panic!("{given:?}");
     };
     let serial = (serial, since);
-    assert!(sim
-        .run_until(seconds(10), |s| answer_since(s, 0, serial).is_some())
-        .unwrap());
-    assert_eq!(answer_since(&sim, 0, serial), Some((None, None)));
+    assert_eq!(await_answer(&mut sim, 0, serial, seconds(10)), (None, None));
     // Each in its new life, numbered as the three.
     assert!(sim
         .run_until(seconds(20), |s| (0..3).all(
@@ -81,6 +78,23 @@ fn add_n4(sim: &mut Simulation, options: &Options, node: u32) -> (u64, usize) {
     (serial, since)
 }
 
+/// Waits (at most 5 s) until `node` reforms after trace record `since`: the change given
+/// there rides on a proposal.
+fn wait_reforming(sim: &mut Simulation, node: u32, since: usize) {
+    assert!(sim
+        .run_until(seconds(5), |s| s.trace().iter().skip(since).any(|r| {
+            r.node == NodeId(node)
+                && matches!(
+                    r.event,
+                    Event::PhaseChanged {
+                        after: Phase::Reforming,
+                        ..
+                    }
+                )
+        }))
+        .unwrap());
+}
+
 /// A member that does not coordinate.
 fn not_coordinating(sim: &Simulation) -> u32 {
     let coordinator = sim
@@ -100,10 +114,10 @@ fn a_node_added_while_the_cluster_runs_takes_the_generation_and_joins_with_cmrun
     let epoch = sim.core(NodeId(0)).unwrap().view().epoch;
     let giver = not_coordinating(&sim);
     let serial = add_n4(&mut sim, &options, giver);
-    assert!(sim
-        .run_until(seconds(60), |s| answer_since(s, giver, serial).is_some())
-        .unwrap());
-    assert_eq!(answer_since(&sim, giver, serial), Some((None, None)));
+    assert_eq!(
+        await_answer(&mut sim, giver, serial, seconds(60)),
+        (None, None)
+    );
     // In effect on every member, which number n4 after themselves; pkgM did not move.
     for n in 0..3 {
         let core = sim.core(NodeId(n)).unwrap();
@@ -136,10 +150,7 @@ fn a_node_to_add_that_is_down_is_named_and_nothing_is_applied() {
     let before = sim.generation(NodeId(0)).unwrap();
     sim.crash(NodeId(3));
     let serial = add_n4(&mut sim, &options, 0);
-    assert!(sim
-        .run_until(seconds(30), |s| answer_since(s, 0, serial).is_some())
-        .unwrap());
-    let (refusal, _) = answer_since(&sim, 0, serial).unwrap();
+    let (refusal, _) = await_answer(&mut sim, 0, serial, seconds(30));
     let refusal = refusal.expect("refused");
     assert!(
         refusal.contains("n4 did not answer") && refusal.ends_with("nothing was applied"),
@@ -187,10 +198,7 @@ fn giver_crashes(seed: u64, after: std::time::Duration) {
     if sim.unconfigured(NodeId(3)) {
         // The generation is in effect, but n4 missed it: given again, n4 takes it.
         let serial = add_n4(&mut sim, &options, other);
-        assert!(sim
-            .run_until(seconds(30), |s| answer_since(s, other, serial).is_some())
-            .unwrap());
-        let (refusal, warning) = answer_since(&sim, other, serial).unwrap();
+        let (refusal, warning) = await_answer(&mut sim, other, serial, seconds(30));
         assert_eq!(refusal, None);
         assert!(
             warning
@@ -214,10 +222,7 @@ fn giver_crashes(seed: u64, after: std::time::Duration) {
     );
     // The same files again change nothing; the giver, down, is told as not reached.
     let serial = add_n4(&mut sim, &options, other);
-    assert!(sim
-        .run_until(seconds(30), |s| answer_since(s, other, serial).is_some())
-        .unwrap());
-    let (refusal, warning) = answer_since(&sim, other, serial).unwrap();
+    let (refusal, warning) = await_answer(&mut sim, other, serial, seconds(30));
     assert_eq!(refusal, None);
     let giver_name = format!("n{}", giver + 1);
     assert!(
@@ -239,23 +244,9 @@ fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_give
     let serial = add_n4(&mut sim, &options, 1);
     // n4 took the check (the change rides on a proposal: the giver reforms); it goes down
     // before the cluster put the change in effect.
-    assert!(sim
-        .run_until(seconds(5), |s| s.trace().iter().skip(serial.1).any(|r| {
-            r.node == NodeId(1)
-                && matches!(
-                    r.event,
-                    Event::PhaseChanged {
-                        after: Phase::Reforming,
-                        ..
-                    }
-                )
-        }))
-        .unwrap());
+    wait_reforming(&mut sim, 1, serial.1);
     sim.crash(NodeId(3));
-    assert!(sim
-        .run_until(seconds(60), |s| answer_since(s, 1, serial).is_some())
-        .unwrap());
-    let (refusal, warning) = answer_since(&sim, 1, serial).unwrap();
+    let (refusal, warning) = await_answer(&mut sim, 1, serial, seconds(60));
     assert_eq!(refusal, None, "in effect in the cluster");
     let warning = warning.expect("n4 named");
     assert!(
@@ -270,10 +261,7 @@ fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_give
 
     // Given again while n4 is down: nothing changes, and n4 is told as not reached.
     let again = add_n4(&mut sim, &options, 2);
-    assert!(sim
-        .run_until(seconds(30), |s| answer_since(s, 2, again).is_some())
-        .unwrap());
-    let (refusal, warning) = answer_since(&sim, 2, again).unwrap();
+    let (refusal, warning) = await_answer(&mut sim, 2, again, seconds(30));
     assert_eq!(refusal, None);
     assert!(
         warning
@@ -288,10 +276,7 @@ fn a_node_added_that_goes_down_before_it_takes_the_generation_takes_it_when_give
     sim.restart(NodeId(3));
     assert!(sim.unconfigured(NodeId(3)));
     let third = add_n4(&mut sim, &options, 0);
-    assert!(sim
-        .run_until(seconds(30), |s| answer_since(s, 0, third).is_some())
-        .unwrap());
-    let (refusal, warning) = answer_since(&sim, 0, third).unwrap();
+    let (refusal, warning) = await_answer(&mut sim, 0, third, seconds(30));
     assert_eq!(refusal, None);
     assert!(
         warning
@@ -334,10 +319,10 @@ fn an_addition_is_given_again_in_the_next_membership_when_the_coordinator_dies()
     // The coordinator dies as the change reaches it.
     sim.run_for(std::time::Duration::from_millis(2)).unwrap();
     sim.crash(coordinator);
-    assert!(sim
-        .run_until(seconds(60), |s| answer_since(s, giver, serial).is_some())
-        .unwrap());
-    assert_eq!(answer_since(&sim, giver, serial), Some((None, None)));
+    assert_eq!(
+        await_answer(&mut sim, giver, serial, seconds(60)),
+        (None, None)
+    );
     assert_eq!(sim.generation(NodeId(giver)), Some(before + 1));
     assert!(sim.run_until(seconds(10), |s| halted(s, 3)).unwrap());
 }
@@ -369,23 +354,9 @@ fn of_two_nodes_added_one_that_goes_down_before_the_last_step_is_named_and_the_o
         panic!("an addition is answered later");
     };
     let serial = (serial, since);
-    assert!(sim
-        .run_until(seconds(5), |s| s.trace().iter().skip(since).any(|r| {
-            r.node == NodeId(1)
-                && matches!(
-                    r.event,
-                    Event::PhaseChanged {
-                        after: Phase::Reforming,
-                        ..
-                    }
-                )
-        }))
-        .unwrap());
+    wait_reforming(&mut sim, 1, since);
     sim.crash(NodeId(4));
-    assert!(sim
-        .run_until(seconds(60), |s| answer_since(s, 1, serial).is_some())
-        .unwrap());
-    let (refusal, warning) = answer_since(&sim, 1, serial).unwrap();
+    let (refusal, warning) = await_answer(&mut sim, 1, serial, seconds(60));
     assert_eq!(refusal, None);
     let warning = warning.expect("n5 named");
     assert!(

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{answer_since, enrolment_outcome, files_without_n4, package, seconds, set};
+use common::{await_answer, enrolment_outcome, files_without_n4, package, seconds, set};
 
 use cimguard_cluster::core::{NodeId, Phase, Taken};
 use cimguard_cluster::packages::Refusal;
@@ -78,11 +78,7 @@ fn apply_halted(sim: &mut Simulation, file: &str, kept: u32, also: impl Fn(&Simu
     else {
         panic!("a halted cmapplyconf is answered later");
     };
-    assert!(sim
-        .run_until(seconds(10), |s| answer_since(s, 0, (serial, since))
-            .is_some())
-        .unwrap());
-    assert_eq!(answer_since(sim, 0, (serial, since)).unwrap().0, None);
+    assert_eq!(await_answer(sim, 0, (serial, since), seconds(10)).0, None);
     assert!(sim
         .run_until(seconds(20), |s| also(s)
             && (0..kept).all(|n| phase(s, n) == Some(Phase::Halted)
@@ -107,10 +103,7 @@ fn a_halted_node_deleted_while_the_cluster_runs_keeps_its_number_and_goes_on_unc
     let before = sim.generation(NodeId(0)).unwrap();
     let owner = sim.running_on("pkgM");
     let serial = delete_n4(&mut sim, &options, 1).expect("n4 is halted");
-    assert!(sim
-        .run_until(seconds(60), |s| answer_since(s, 1, serial).is_some())
-        .unwrap());
-    assert_eq!(answer_since(&sim, 1, serial), Some((None, None)));
+    assert_eq!(await_answer(&mut sim, 1, serial, seconds(60)), (None, None));
     assert!(deleted_everywhere(&sim));
     for n in 0..3 {
         assert_eq!(sim.generation(NodeId(n)), Some(before + 1));
@@ -127,10 +120,7 @@ fn a_halted_node_deleted_while_the_cluster_runs_keeps_its_number_and_goes_on_unc
     // The same files again: nothing changes, and n4, unconfigured, refuses the offer it is
     // sent over the exchange (told already: passed over).
     let again = delete_n4(&mut sim, &options, 2).expect("nothing to change");
-    assert!(sim
-        .run_until(seconds(30), |s| answer_since(s, 2, again).is_some())
-        .unwrap());
-    assert_eq!(answer_since(&sim, 2, again), Some((None, None)));
+    assert_eq!(await_answer(&mut sim, 2, again, seconds(30)), (None, None));
     let nothing = enrolment_outcome(&sim, 2, again.0);
     assert!(
         nothing.unchanged && nothing.not_reached.is_empty(),
@@ -177,10 +167,7 @@ fn deleted_while_down(seed: u64, giver: u32) -> (Simulation, Options, String) {
             .all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
         .unwrap());
     let serial = delete_n4(&mut sim, &options, giver).expect("n4 is down");
-    assert!(sim
-        .run_until(seconds(90), |s| answer_since(s, giver, serial).is_some())
-        .unwrap());
-    let (refusal, warning) = answer_since(&sim, giver, serial).unwrap();
+    let (refusal, warning) = await_answer(&mut sim, giver, serial, seconds(90));
     assert_eq!(refusal, None, "in effect in the cluster");
     assert_eq!(
         enrolment_outcome(&sim, giver, serial.0).not_configured,
@@ -215,10 +202,7 @@ fn a_node_deleted_while_it_is_down_is_named_and_told_when_the_command_is_given_a
     // The same cmapplyconf again: n4, running configured, refuses the exchange; it is told
     // over the control channel, and goes on unconfigured.
     let again = delete_n4(&mut sim, &options, giver).expect("nothing to change");
-    assert!(sim
-        .run_until(seconds(60), |s| answer_since(s, giver, again).is_some())
-        .unwrap());
-    let (refusal, warning) = answer_since(&sim, giver, again).unwrap();
+    let (refusal, warning) = await_answer(&mut sim, giver, again, seconds(60));
     assert_eq!(refusal, None);
     assert!(
         warning
@@ -244,10 +228,7 @@ fn a_node_deleted_while_it_is_down_is_told_by_the_coordinator_once_heard() {
         .unwrap());
     // The same cmapplyconf again changes nothing: n4, unconfigured, is passed over.
     let again = delete_n4(&mut sim, &options, 1).expect("nothing to change");
-    assert!(sim
-        .run_until(seconds(60), |s| answer_since(s, 1, again).is_some())
-        .unwrap());
-    assert_eq!(answer_since(&sim, 1, again), Some((None, None)));
+    assert_eq!(await_answer(&mut sim, 1, again, seconds(60)), (None, None));
     assert!(enrolment_outcome(&sim, 1, again.0).unchanged);
     assert!((0..3).all(|n| sim.members(NodeId(n)) == set(&[0, 1, 2])));
     assert_eq!(sim.watchdog_resets, 0);
@@ -303,11 +284,10 @@ fn one_cmapplyconf_deletes_a_halted_node_and_adds_another_numbered_after_it() {
     else {
         panic!("a change of the nodes is answered later");
     };
-    assert!(sim
-        .run_until(seconds(60), |s| answer_since(s, 1, (serial, since))
-            .is_some())
-        .unwrap());
-    assert_eq!(answer_since(&sim, 1, (serial, since)), Some((None, None)));
+    assert_eq!(
+        await_answer(&mut sim, 1, (serial, since), seconds(60)),
+        (None, None)
+    );
     let told = enrolment_outcome(&sim, 1, serial);
     assert_eq!(told.took, ["n5"]);
     assert!(told.not_configured.is_empty(), "{told:?}");
@@ -368,10 +348,7 @@ fn cmrunnode_races_the_deletion(seed: u64, lead: i64) {
         // n4 is a member already.
         Err(refusal) => Some(refusal.to_string()),
         Ok(serial) => {
-            assert!(sim
-                .run_until(seconds(90), |s| answer_since(s, 1, serial).is_some())
-                .unwrap());
-            let (refusal, warning) = answer_since(&sim, 1, serial).unwrap();
+            let (refusal, warning) = await_answer(&mut sim, 1, serial, seconds(90));
             // Told (by the node given the command, or by the coordinator hearing it
             // first): not named as not told.
             if refusal.is_none() {

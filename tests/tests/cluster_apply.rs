@@ -494,13 +494,7 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
         all_halted(c)
     });
     let out = succeeds(&cluster, 2, "cmapplyconf", &["-C", &file]);
-    assert!(
-        out.contains(&format!(
-            "Completed the cluster update (configuration generation {})",
-            before + 1
-        )),
-        "{out}"
-    );
+    assert_completed(&out, before + 1);
     // In effect on every halted node, and written into every state directory.
     for k in 1..=3 {
         let status = cluster.status(k).unwrap();
@@ -814,6 +808,30 @@ fn a_cluster_renamed_with_the_cluster_halted_keeps_its_lock_lun_usable() {
 
 /// The cluster file `text` with its nodes' blocks in the order `order` (NODE_NAMEs), those
 /// not named left out.
+/// Asserts that cmapplyconf said it completed as configuration generation `generation`.
+fn assert_completed(out: &str, generation: u64) {
+    assert!(
+        out.contains(&format!(
+            "Completed the cluster update (configuration generation {generation})"
+        )),
+        "{out}"
+    );
+}
+
+/// Waits until n4's daemon, deleted from the cluster, goes on unconfigured: its files
+/// removed, and its agent saying so once it answers again (it follows its daemon's new
+/// life).
+fn wait_n4_unconfigured(cluster: &mut TestCluster) {
+    cluster.wait_for(BOUND, "n4 unconfigured, its files removed", |c| {
+        c.log(4).contains("the daemon goes on unconfigured")
+            && !c.dir(4).join("cluster.ascii").exists()
+    });
+    cluster.wait_for(BOUND, "n4's agent telling it is not configured", |c| {
+        String::from_utf8_lossy(&command(c, 4, "cmviewcl", &[]).stderr)
+            .contains("node n4 is not configured in a cluster")
+    });
+}
+
 fn with_nodes(text: &str, order: &[&str]) -> String {
     let first = text.find("NODE_NAME ").expect("a node");
     let (head, nodes) = text.split_at(first);
@@ -897,13 +915,7 @@ fn cmapplyconf_with_the_cluster_halted_deletes_and_reorders_nodes() {
         "cmapplyconf",
         &["-C", &cluster_file, "-P", &package_file],
     );
-    assert!(
-        out.contains(&format!(
-            "Completed the cluster update (configuration generation {})",
-            before + 1
-        )),
-        "{out}"
-    );
+    assert_completed(&out, before + 1);
     // cmapplyconf returned once n1's new life answered: cmruncl there may follow at once,
     // and starts the others as soon as their new lives are there.
     succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
@@ -1102,13 +1114,7 @@ fn cmapplyconf_with_the_cluster_halted_adds_a_node_whose_cmcld_runs_unconfigured
         "cmapplyconf",
         &["-C", &cluster_file, "-P", &package_file],
     );
-    assert!(
-        out.contains(&format!(
-            "Completed the cluster update (configuration generation {})",
-            before + 1
-        )),
-        "{out}"
-    );
+    assert_completed(&out, before + 1);
     // n4 starts again as a node of the cluster, halted, the same process.
     cluster.wait_for(BOUND, "n4 halted in the cluster", |c| {
         c.status(4)
@@ -1456,13 +1462,7 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
             == 2
     });
     let out = succeeds(&cluster, k, "cmapplyconf", &args);
-    assert!(
-        out.contains(&format!(
-            "Completed the cluster update (configuration generation {})",
-            before + 1
-        )),
-        "{out}"
-    );
+    assert_completed(&out, before + 1);
     assert!(!out.contains("did not"), "{out}");
     assert_eq!(generation(&cluster), before + 1);
     assert_eq!(cluster.owners(1, "pkgA").as_ref(), Some(&owner));
@@ -1536,22 +1536,13 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
         (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
     });
     let out = succeeds(&cluster, k, "cmapplyconf", &args);
-    assert!(
-        out.contains(&format!(
-            "Completed the cluster update (configuration generation {})",
-            before + 2
-        )),
-        "{out}"
-    );
+    assert_completed(&out, before + 2);
     assert!(!out.contains("not told"), "{out}");
     for k in 1..=3 {
         assert_eq!(cluster.pid(k), pids[k - 1]);
         assert_eq!(cluster.members(k).map(|(m, _)| m.len()), Some(3));
     }
-    cluster.wait_for(BOUND, "n4 unconfigured, its files removed", |c| {
-        c.log(4).contains("the daemon goes on unconfigured")
-            && !c.dir(4).join("cluster.ascii").exists()
-    });
+    wait_n4_unconfigured(&mut cluster);
     for k in 1..=3 {
         let status = cluster.status(k).unwrap().cluster;
         let names: Vec<&str> = status.nodes.iter().map(|n| n.name.as_str()).collect();
@@ -1559,11 +1550,6 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
         let written = std::fs::read_to_string(cluster.dir(k).join("cluster.ascii")).unwrap();
         assert!(!written.contains("NODE_NAME n4"), "{written}");
     }
-    // Its agent says so, once it answers again (it follows its daemon's new life).
-    cluster.wait_for(BOUND, "n4's agent telling it is not configured", |c| {
-        String::from_utf8_lossy(&command(c, 4, "cmviewcl", &[]).stderr)
-            .contains("node n4 is not configured in a cluster")
-    });
     // The same files again: nothing to change, n4 (told already) passed over.
     let again = succeeds(&cluster, 2, "cmapplyconf", &args);
     assert!(
@@ -1613,14 +1599,7 @@ fn cmapplyconf_deletes_a_node_that_is_down_and_tells_it_when_given_again() {
     // n4's cmcld starts again from the files of before: the cluster does not take it, and
     // its coordinator, hearing it, tells it; it goes on unconfigured.
     cluster.start(4);
-    cluster.wait_for(BOUND, "n4 told, unconfigured, its files removed", |c| {
-        c.log(4).contains("the daemon goes on unconfigured")
-            && !c.dir(4).join("cluster.ascii").exists()
-    });
-    cluster.wait_for(BOUND, "n4's agent telling it is not configured", |c| {
-        String::from_utf8_lossy(&command(c, 4, "cmviewcl", &[]).stderr)
-            .contains("node n4 is not configured in a cluster")
-    });
+    wait_n4_unconfigured(&mut cluster);
     assert!((1..=3).all(|k| cluster.members(k).is_some_and(|(m, _)| m.len() == 3)));
     // Given again, the files change nothing, and n4 is passed over.
     let out = succeeds(&cluster, 1, "cmapplyconf", &args);

@@ -133,13 +133,7 @@ impl Settings {
     /// The nodes of the cluster: every number but those of nodes deleted while the cluster
     /// ran ([`crate::config::cluster::NodeConfig::deleted`]).
     pub fn configured(&self) -> NodeSet {
-        let mut nodes = NodeSet::first(self.nodes);
-        for (index, node) in self.config.nodes.iter().enumerate() {
-            if node.deleted {
-                nodes.remove(NodeId(index as u32));
-            }
-        }
-        nodes
+        NodeSet::first(self.nodes).difference(deleted_numbers(&self.config))
     }
 }
 
@@ -153,16 +147,16 @@ fn node_names(config: &ClusterConfig) -> Vec<String> {
         .collect()
 }
 
-/// Whether generation `config` deletes any of `nodes` (a node deleted while the cluster ran
-/// keeps its number, marked).
-fn deletes_any(config: &Generation, nodes: NodeSet) -> bool {
-    nodes.iter().any(|n| {
-        config
-            .cluster
-            .nodes
-            .get(n.index())
-            .is_some_and(|c| c.deleted)
-    })
+/// The numbers of the nodes `cluster` marks deleted (a node deleted while the cluster ran
+/// keeps its number).
+fn deleted_numbers(cluster: &ClusterConfig) -> NodeSet {
+    cluster
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, node)| node.deleted)
+        .map(|(index, _)| NodeId(index as u32))
+        .collect()
 }
 
 /// `request` with the race number in the upper half of its id.
@@ -1777,12 +1771,9 @@ impl Node {
         }
         self.check_apply(&cluster, &packages)?;
         // Nodes added or deleted: the nodes concerned are told, and the answer waits.
-        if cluster.nodes.len() > self.settings.config.nodes.len()
-            || cluster
-                .nodes
-                .iter()
-                .zip(self.settings.config.nodes.iter())
-                .any(|(n, o)| n.deleted != o.deleted)
+        let config = &self.settings.config;
+        if !crate::config::added_nodes(config, &cluster).is_empty()
+            || !crate::config::deleted_nodes(config, &cluster).is_empty()
         {
             return self.start_enrolment(now, base, cluster, packages);
         }
@@ -2266,8 +2257,7 @@ impl Node {
             // since) is sent the stages too, unawaited: should it run, halted, it takes the
             // generation, which deletes it, and goes on unconfigured (no later generation
             // knows it to tell it).
-            let deleted =
-                NodeSet::first(self.settings.nodes).difference(self.settings.configured());
+            let deleted = deleted_numbers(&self.settings.config);
             for node in waiting.iter().chain(deleted.iter()) {
                 self.send_to_life(node, Incarnation(0), &message);
             }
@@ -2966,7 +2956,7 @@ impl Node {
     /// here: it resolves, and changes nothing that needs the cluster halted.
     fn check_config(&self, config: &Generation) -> bool {
         needs_halted_cluster(&self.settings.config, &config.cluster).is_empty()
-            && !deletes_any(config, [self.settings.me].into_iter().collect())
+            && !deleted_numbers(&config.cluster).contains(self.settings.me)
             && Catalog::resolve(&config.cluster, &config.packages).is_ok()
     }
 
@@ -3606,12 +3596,7 @@ impl Node {
         self.packages.tick(now);
         // A node deleted while the cluster ran is not heard, but for its answer to being
         // told so (see the enrolment).
-        let deleted = self
-            .settings
-            .config
-            .nodes
-            .get(envelope.from.index())
-            .is_some_and(|n| n.deleted);
+        let deleted = deleted_numbers(&self.settings.config).contains(envelope.from);
         if deleted && !matches!(envelope.message, Message::ConfigAnswer { .. }) {
             self.deleted_heard(now, envelope.from);
             return;
@@ -5089,25 +5074,23 @@ impl Node {
     /// The nodes that a generation on its way deletes (pending on this coordinator, to be
     /// carried on, or accepted with a proposal), and that the one in effect does not.
     fn being_deleted(&self) -> NodeSet {
-        let in_effect = &self.settings.config.nodes;
+        let on_its_way = self
+            .pending_config
+            .iter()
+            .map(|(cluster, _)| cluster)
+            .chain(self.adopt.iter().map(|adopt| &adopt.cluster))
+            .chain(
+                self.accepted_configs
+                    .iter()
+                    .map(|(_, config)| &config.cluster),
+            );
         let mut deleted = NodeSet::EMPTY;
-        let mut add = |cluster: &ClusterConfig| {
-            for (index, node) in cluster.nodes.iter().enumerate() {
-                if node.deleted && in_effect.get(index).is_some_and(|n| !n.deleted) {
-                    deleted.insert(NodeId(index as u32));
-                }
+        for cluster in on_its_way {
+            for node in deleted_numbers(cluster).iter() {
+                deleted.insert(node);
             }
-        };
-        if let Some((cluster, _)) = &self.pending_config {
-            add(cluster);
         }
-        if let Some(adopt) = &self.adopt {
-            add(&adopt.cluster);
-        }
-        for (_, config) in &self.accepted_configs {
-            add(&config.cluster);
-        }
-        deleted
+        deleted.difference(deleted_numbers(&self.settings.config))
     }
 
     /// Whether a member has not installed this node's membership (it missed the commit and
@@ -5273,18 +5256,6 @@ impl Node {
                 })
             })
         });
-        // The candidate leaves out the nodes a generation on its way deletes; this one may
-        // have been chosen since (see `being_deleted`).
-        if let Some(config) = &config {
-            for node in view.members.iter() {
-                if deletes_any(config, [node].into_iter().collect()) {
-                    view.members.remove(node);
-                    if let Some(life) = view.incarnations.get_mut(node.index()) {
-                        *life = Incarnation(0);
-                    }
-                }
-            }
-        }
         let silences = self.silences(now, &view);
         let leavers = self.leavers(now).difference(view.members);
         let basis_configs: Vec<Arc<Generation>> = self
@@ -5679,7 +5650,9 @@ impl Node {
                 // carried on may be in effect somewhere already and is taken as it is.
                 (c.number == current || self.follows_in_effect(c))
                     && self.check_config(c)
-                    && !deletes_any(c, view.members)
+                    && deleted_numbers(&c.cluster)
+                        .intersection(view.members)
+                        .is_empty()
                     && (!fresh || self.check_apply(&c.cluster, &c.packages).is_ok())
             })
             && view.incarnations.len() == self.settings.nodes

@@ -132,6 +132,21 @@ pub fn answer_since(
         })
 }
 
+/// The answer node `node` tells for command `serial` (given after trace record `since`),
+/// waited for at most `within`: its refusal and warning.
+pub fn await_answer(
+    sim: &mut Simulation,
+    node: u32,
+    serial: (u64, usize),
+    within: Duration,
+) -> (Option<String>, Option<String>) {
+    let heard = sim
+        .run_until(within, |s| answer_since(s, node, serial).is_some())
+        .unwrap();
+    assert!(heard, "no answer to command {} on node {node}", serial.0);
+    answer_since(sim, node, serial).expect("answered")
+}
+
 /// How the change of the nodes answered as `serial` on `node` ended.
 pub fn enrolment_outcome(sim: &Simulation, node: u32, serial: u64) -> EnrolmentOutcome {
     sim.core(NodeId(node))
