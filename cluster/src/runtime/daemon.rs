@@ -604,7 +604,8 @@ pub struct AccessView {
     /// Each package's user_name / user_host lines (PACKAGE_ADMIN of that package), by
     /// package name.
     pub packages: BTreeMap<String, Vec<(Option<String>, String)>>,
-    /// Every heartbeat and stationary address of every node (CLUSTER_MEMBER_NODE).
+    /// Every heartbeat and stationary address of every node in the cluster
+    /// (CLUSTER_MEMBER_NODE): not of a node deleted while the cluster ran.
     pub node_addresses: Vec<IpAddr>,
 }
 
@@ -4091,8 +4092,28 @@ fn rejected_name(reason: Rejected) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::{dependents_running, name_nodes, Reply, Request};
+    use super::{dependents_running, name_nodes, AccessView, Reply, Request};
     use crate::packages::Refusal;
+
+    /// CLUSTER_MEMBER_NODE matches the addresses of the nodes in the cluster, not those of
+    /// a node deleted while it ran (its number stays, with its addresses).
+    #[test]
+    fn the_access_view_leaves_out_a_node_deleted_while_the_cluster_ran() {
+        let text = crate::sim::cluster_file(&crate::sim::Options::new(3, 1));
+        let mut config = crate::config::cluster::parse(&text, "c.ascii")
+            .expect("the simulator's cluster file")
+            .config;
+        let n3: Vec<std::net::IpAddr> = config.nodes[2].heartbeat_addresses().collect();
+        assert!(!n3.is_empty());
+        assert!(AccessView::of(&config, &[])
+            .node_addresses
+            .iter()
+            .any(|a| n3.contains(a)));
+        config.nodes[2].deleted = true;
+        let view = AccessView::of(&config, &[]);
+        assert!(!view.node_addresses.iter().any(|a| n3.contains(a)));
+        assert!(!view.node_addresses.is_empty());
+    }
 
     #[test]
     fn a_configuration_and_an_apply_without_the_generation_number_still_read() {
