@@ -378,3 +378,47 @@ fn of_two_nodes_added_one_that_goes_down_before_the_last_step_is_named_and_the_o
         .unwrap());
     assert_eq!(sim.watchdog_resets, 0);
 }
+
+#[test]
+fn a_node_down_while_another_is_added_and_deleted_takes_the_generation_when_it_starts_again() {
+    let (mut sim, options) = three_and_n4_unconfigured(71);
+    let before = sim.generation(NodeId(0)).unwrap();
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| (0..2)
+            .all(|n| s.members(NodeId(n)) == set(&[0, 1])))
+        .unwrap());
+    // n4 added while n3 is down, then deleted again (halted, it never ran).
+    let serial = add_n4(&mut sim, &options, 0);
+    assert_eq!(await_answer(&mut sim, 0, serial, seconds(60)).0, None);
+    assert!(sim.run_until(seconds(10), |s| halted(s, 3)).unwrap());
+    let (_, three) = files_without_n4(&options);
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(1), Some(&three), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("a deletion is answered later");
+    };
+    assert_eq!(
+        await_answer(&mut sim, 1, (serial, since), seconds(60)).0,
+        None
+    );
+    assert!(sim
+        .run_until(seconds(10), |s| s.unconfigured(NodeId(3)))
+        .unwrap());
+    let in_effect = sim.generation(NodeId(0));
+    assert_eq!(in_effect, Some(before + 2));
+
+    // n3 starts again from the generation before both, in which n4 has no number: it takes
+    // the one in effect, where n4's number is kept, unused, and joins.
+    sim.restart(NodeId(2));
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert_eq!(sim.generation(NodeId(2)), in_effect);
+    let settings = sim.core(NodeId(2)).unwrap().settings();
+    assert!(settings.config.nodes[3].deleted);
+    assert_eq!(settings.configured(), set(&[0, 1, 2]));
+    assert!(sim.unconfigured(NodeId(3)));
+    assert_eq!(sim.watchdog_resets, 0);
+}

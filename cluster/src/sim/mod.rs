@@ -19,8 +19,8 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::config::cluster::parse;
-use crate::config::package::{parse as parse_package, PackageType};
+use crate::config::cluster::{parse, ClusterConfig};
+use crate::config::package::{parse as parse_package, PackageConfig, PackageType};
 use crate::core::{
     Action, Echo, Envelope, Event, Incarnation, Instant, Message, Node, NodeId, NodeSet, Persisted,
     Phase, QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Taken, Term, Tiebreaker,
@@ -1700,16 +1700,31 @@ impl Simulation {
         node: NodeId,
         timeout: Duration,
     ) -> Result<Taken, Refusal> {
-        let Some(core) = self.nodes[node.index()]
-            .core
-            .as_ref()
-            .filter(|_| self.nodes[node.index()].life == Life::Up)
-        else {
-            return Err(Refusal::ClusterNotRunning);
-        };
-        let mut cluster = (*core.settings().config).clone();
+        let (mut cluster, packages) = self
+            .config_in_effect(node)
+            .ok_or(Refusal::ClusterNotRunning)?;
         cluster.member_timeout = timeout;
-        let packages = (*core.settings().packages).clone();
+        self.apply_config(node, cluster, packages)
+    }
+
+    /// What cmgetconf gives on `node` (up, configured): the cluster and package files of the
+    /// generation in effect there, as written (deleted nodes left out).
+    pub fn config_in_effect(&self, node: NodeId) -> Option<(ClusterConfig, Vec<PackageConfig>)> {
+        let settings = self.core(node)?.settings();
+        Some((settings.config.as_written(), (*settings.packages).clone()))
+    }
+
+    /// cmapplyconf on `node` of files already read (as [`Simulation::config_in_effect`]
+    /// gives them, edited).
+    pub fn apply_config(
+        &mut self,
+        node: NodeId,
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+    ) -> Result<Taken, Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
         let mut answer = Err(Refusal::ClusterNotRunning);
         self.run_core(node, |core, now| {
             answer = core.handle_apply(now, None, cluster, packages);

@@ -8,7 +8,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
 use super::{Life, Options, Simulation};
-use crate::core::{NodeId, NodeSet, Phase, Sabotage, Tiebreaker};
+use crate::config::cluster::{ClusterConfig, NodeConfig};
+use crate::core::{NodeId, NodeSet, Phase, Sabotage, Taken, Tiebreaker};
 use crate::packages::{Command, ResourceValue};
 use check_l1::liveness;
 
@@ -27,6 +28,14 @@ pub struct Summary {
     pub takeovers: u64,
     /// Resets by a watchdog.
     pub watchdog_resets: u64,
+    /// The operator's steps deleting and adding the last node (cmhaltnode, cmapplyconf,
+    /// cmrunnode, cmhaltcl, cmruncl), refused ones included.
+    #[serde(default)]
+    pub node_set_steps: u64,
+    /// Times the operator gave the node-set change again after the faults, for a node it
+    /// did not reach.
+    #[serde(default)]
+    pub given_again: u64,
 }
 
 /// The options a seed picks: 2 to 5 nodes (one seed in five: 6 to 8), two networks, MEMBER_TIMEOUT 3 or 5 s, any
@@ -103,8 +112,221 @@ pub fn options(seed: u64, sabotage: Sabotage) -> Options {
             text.push_str(&format!("monitored_subnet {SUBNET}\n"));
         }
     }
+    // Where the last node is deleted and added again, no package runs on it alone: its
+    // deletion takes it out of the packages' node lists.
+    if node_set_changes(seed, nodes).is_some() {
+        let alone = format!("node_name n{nodes}\n");
+        for text in &mut options.packages {
+            if text.matches("node_name ").count() == 1 && text.contains(&alone) {
+                *text = text.replace(&alone, &format!("{alone}node_name n1\n"));
+            }
+        }
+    }
     options
 }
+
+/// How a seed that changes the node set begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastNode {
+    /// The last node is in the cluster.
+    Inside,
+    /// The last node runs unconfigured: the cluster of all the nodes had it deleted with the
+    /// cluster halted.
+    Outside,
+}
+
+/// Whether seed `seed` (of `nodes` nodes) deletes its last node from the running cluster and
+/// adds it again among the faults, and how it begins: one seed in three of three nodes or
+/// more, drawn apart from the run's randomness so that the other seeds run as before. Only
+/// the last node: a cluster halted numbers its nodes anew, and the simulator keeps its hosts
+/// numbered as the first node list.
+pub fn node_set_changes(seed: u64, nodes: usize) -> Option<LastNode> {
+    let mut own = ChaCha8Rng::seed_from_u64(seed ^ 0x6e6f_6465_7365_7473);
+    if nodes < 3 || own.next_u64() % 3 != 0 {
+        return None;
+    }
+    Some(if own.next_u64() % 2 == 0 {
+        LastNode::Inside
+    } else {
+        LastNode::Outside
+    })
+}
+
+/// The operator of a seed that changes the node set: cmgetconf on another node, the last
+/// node's NODE_NAME block taken out of the files or put back, cmapplyconf; cmhaltnode first,
+/// as the refusal to delete a member says; cmrunnode once added; and, to add again a node
+/// deleted while the cluster ran, cmhaltcl, cmapplyconf and cmruncl.
+struct NodeSetChanges {
+    /// The last node.
+    last: NodeId,
+    /// Its NODE_NAME block, as the seed's cluster file has it.
+    block: NodeConfig,
+    /// The packages whose files name it.
+    packages: Vec<String>,
+}
+
+impl NodeSetChanges {
+    fn new(sim: &Simulation) -> NodeSetChanges {
+        let nodes = sim.options.nodes;
+        let text = super::cluster_file(&sim.options);
+        let cluster = crate::config::cluster::parse(&text, "simulated.ascii")
+            .expect("the simulator's cluster file")
+            .config;
+        let block = cluster.nodes[nodes - 1].clone();
+        let line = format!("node_name {}\n", block.name);
+        let packages = sim
+            .options
+            .packages
+            .iter()
+            .filter(|text| text.contains(&line))
+            .filter_map(|text| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix("package_name "))
+                    .map(str::to_owned)
+            })
+            .collect();
+        NodeSetChanges {
+            last: NodeId(nodes as u32 - 1),
+            block,
+            packages,
+        }
+    }
+
+    /// The files with the last node left out.
+    fn without(&self, (mut cluster, mut packages): Files) -> Files {
+        cluster.nodes.retain(|n| n.name != self.block.name);
+        for package in &mut packages {
+            package.nodes.retain(|n| *n != self.block.name);
+        }
+        (cluster, packages)
+    }
+
+    /// The files with the last node added (after the others), and named in its packages.
+    fn with(&self, (mut cluster, mut packages): Files) -> Files {
+        let name = &self.block.name;
+        if !cluster.nodes.iter().any(|n| n.name == *name) {
+            cluster.nodes.push(self.block.clone());
+        }
+        for package in &mut packages {
+            // An empty list is `*`: every node already.
+            if self.packages.contains(&package.name)
+                && !package.nodes.is_empty()
+                && !package.nodes.contains(name)
+            {
+                package.nodes.push(name.clone());
+            }
+        }
+        (cluster, packages)
+    }
+
+    /// The cluster of all the nodes halted, the files without the last node applied, and the
+    /// others run (cmhaltcl, cmapplyconf, cmruncl): the last node runs unconfigured.
+    fn leave_out_last(&self, sim: &mut Simulation) -> Result<(), super::check::Violation> {
+        let others = NodeSet::first(self.last.index());
+        let first = NodeId(0);
+        let halted =
+            |s: &Simulation, n: NodeId| s.core(n).is_some_and(|c| c.phase() == Phase::Halted);
+        let _ = sim.halt_cluster(first, true);
+        let budget = sim.timing().member_timeout * 20;
+        if !sim.run_until(budget, |s| (0..=self.last.0).all(|n| halted(s, NodeId(n))))? {
+            return Err(violation(
+                sim,
+                "SETUP",
+                "cmhaltcl did not halt every node".into(),
+            ));
+        }
+        // Until no node hears the cluster run any more.
+        sim.run_for(sim.timing().member_timeout * 4)?;
+        let files = self.without(sim.config_in_effect(first).expect("n1 is up"));
+        let given = sim.apply_config(first, files.0, files.1);
+        if !matches!(given, Ok(Taken::Forwarded(_))) {
+            return Err(violation(
+                sim,
+                "SETUP",
+                format!("cmapplyconf without the last node: {given:?}"),
+            ));
+        }
+        let last = self.last;
+        if !sim.run_until(budget, |s| {
+            others.iter().all(|n| {
+                halted(s, n)
+                    && s.core(n)
+                        .is_some_and(|c| c.settings().nodes == last.index())
+            }) && s.unconfigured(last)
+        })? {
+            return Err(violation(
+                sim,
+                "SETUP",
+                "the last node was not left out".into(),
+            ));
+        }
+        let _ = sim.run_cluster(first, others);
+        if !sim.run_until(budget, |s| s.formed(others))? {
+            return Err(violation(
+                sim,
+                "SETUP",
+                "cmruncl did not form the others".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// One step of the operator's, given on a node other than the last, chosen by `rng`.
+    fn act(&self, sim: &mut Simulation, rng: &mut ChaCha8Rng) {
+        let last = self.last;
+        let giver = NodeId((rng.next_u64() % u64::from(last.0)) as u32);
+        let pick = rng.next_u64() % 4;
+        let Some(files) = sim.config_in_effect(giver) else {
+            return;
+        };
+        let Some(settings) = sim.core(giver).map(|c| c.settings().clone()) else {
+            return;
+        };
+        let deleted_online = settings.config.nodes.iter().any(|n| n.deleted);
+        let in_effect = files.0.nodes.iter().any(|n| n.name == self.block.name);
+        let giver_halted = sim.core(giver).is_some_and(|c| c.phase() == Phase::Halted);
+        let last_phase = sim.core(last).map(|c| c.phase());
+        // Refusals (a member deleted, a node added again while the cluster runs, an addition
+        // with a lock LUN, a change under way, a node down) are answers like any other here.
+        let files = if giver_halted {
+            if !deleted_online && pick == 0 {
+                // cmruncl, the last node with the others if it is configured.
+                let _ = sim.run_cluster(giver, settings.configured());
+                return;
+            }
+            // With the cluster halted: its nodes numbered anew, the deleted ones dropped.
+            match pick {
+                1 => self.with(files),
+                2 => self.without(files),
+                _ => files,
+            }
+        } else {
+            match (in_effect, last_phase) {
+                (true, Some(Phase::Running)) if pick != 0 => {
+                    let _ = sim.halt_node(last, pick == 1);
+                    return;
+                }
+                (true, Some(Phase::Halted)) if pick == 0 => {
+                    let _ = sim.run_node_command(last);
+                    return;
+                }
+                (true, _) => self.without(files),
+                (false, _) if deleted_online && pick == 0 => {
+                    // To add it again: cmhaltcl first.
+                    let _ = sim.halt_cluster(giver, true);
+                    return;
+                }
+                // The same files again: a deleted node that was not told is.
+                (false, _) if !sim.unconfigured(last) && pick == 1 => files,
+                (false, _) => self.with(files),
+            }
+        };
+        let _ = sim.apply_config(giver, files.0, files.1);
+    }
+}
+
+/// A cluster file and package files, read.
+type Files = (ClusterConfig, Vec<crate::config::package::PackageConfig>);
 
 /// The subnet the randomized packages monitor.
 const SUBNET: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 20, 0, 0));
@@ -210,17 +432,32 @@ pub fn run(seed: u64, sabotage: Sabotage) -> Result<Summary, super::check::Viola
 pub fn drive(sim: &mut Simulation) -> Result<Summary, super::check::Violation> {
     let nodes = sim.options.nodes;
     let member_timeout = sim.options.member_timeout;
+    let start = node_set_changes(sim.seed(), nodes);
+    let changes = start.map(|_| NodeSetChanges::new(sim));
     sim.start_all();
     sim.run_until(member_timeout * 10, |s| s.formed(NodeSet::first(nodes)))?;
+    if let (Some(changes), Some(LastNode::Outside)) = (&changes, start) {
+        changes.leave_out_last(sim)?;
+    }
     // The resource monitors report healthy once the cluster runs.
     set_resources_up(sim, nodes);
     let mut faults = 0;
     let fault_phase = member_timeout * 20;
     let start = sim.now();
     let mut paused: Vec<NodeId> = Vec::new();
+    let mut node_set_steps = 0;
     while sim.now() - start < fault_phase {
         inject(sim, nodes, &mut paused);
         faults += 1;
+        if let Some(changes) = &changes {
+            // One step in four, drawn apart from the faults.
+            let mut own =
+                ChaCha8Rng::seed_from_u64(sim.seed() ^ sim.now().as_nanos() as u64 ^ 0x6e53);
+            if own.next_u64() % 4 == 0 {
+                changes.act(sim, &mut own);
+                node_set_steps += 1;
+            }
+        }
         let gap = member_timeout.mul_f64(0.2 + sim.random(1800) as f64 / 1000.0);
         sim.run_for(gap)?;
         if !paused.is_empty() && sim.random(2) == 0 {
@@ -229,7 +466,7 @@ pub fn drive(sim: &mut Simulation) -> Result<Summary, super::check::Violation> {
         }
     }
     repair(sim, nodes, &paused);
-    liveness(sim, nodes)?;
+    let given_again = liveness(sim, nodes)?;
     told_once(sim)?;
     Ok(Summary {
         faults,
@@ -238,6 +475,8 @@ pub fn drive(sim: &mut Simulation) -> Result<Summary, super::check::Violation> {
         memberships: sim.checker().memberships_installed,
         takeovers: sim.checker().takeovers_checked,
         watchdog_resets: sim.watchdog_resets,
+        node_set_steps,
+        given_again,
     })
 }
 
@@ -277,6 +516,7 @@ fn told_once(sim: &Simulation) -> Result<(), super::check::Violation> {
             if after.epoch.coordinator() != record.node {
                 return Err(violation(
                     sim,
+                    "NOTICE",
                     format!(
                         "{} told the membership {} it did not commit",
                         record.node, after.epoch
@@ -289,6 +529,7 @@ fn told_once(sim: &Simulation) -> Result<(), super::check::Violation> {
         if told.contains_key(epoch) {
             return Err(violation(
                 sim,
+                "NOTICE",
                 format!("the membership {epoch} was told, yet its members did not change"),
             ));
         }
@@ -299,6 +540,7 @@ fn told_once(sim: &Simulation) -> Result<(), super::check::Violation> {
         if count != 1 {
             return Err(violation(
                 sim,
+                "NOTICE",
                 format!("the membership {epoch} was told {count} times"),
             ));
         }
@@ -306,15 +548,16 @@ fn told_once(sim: &Simulation) -> Result<(), super::check::Violation> {
     if let Some(epoch) = told.keys().find(|e| !installed.contains(e)) {
         return Err(violation(
             sim,
+            "NOTICE",
             format!("the membership {epoch} was told but never installed"),
         ));
     }
     Ok(())
 }
 
-fn violation(sim: &Simulation, detail: String) -> super::check::Violation {
+fn violation(sim: &Simulation, invariant: &'static str, detail: String) -> super::check::Violation {
     super::check::Violation {
-        invariant: "NOTICE",
+        invariant,
         detail,
         at_seconds: sim.now().as_secs_f64(),
         seed: sim.seed(),
@@ -586,34 +829,116 @@ mod check_l1 {
         })
     }
 
-    /// L1: once the faults stop, every node is in one membership within the re-formation
-    /// budget: a reboot, a safety timeout and a few MEMBER_TIMEOUTs.
-    pub fn liveness(sim: &mut Simulation, nodes: usize) -> Result<(), Violation> {
+    /// The nodes of the cluster, as the generation in effect on n1 numbers them (n1 is never
+    /// deleted).
+    fn configured(sim: &Simulation) -> NodeSet {
+        sim.core(NodeId(0))
+            .map_or(NodeSet::EMPTY, |core| core.settings().configured())
+    }
+
+    /// Every node of the cluster in one membership, and every other node running
+    /// unconfigured (told that it was deleted, or not yet added).
+    fn settled(sim: &Simulation, nodes: usize) -> bool {
+        let cluster = configured(sim);
+        !cluster.is_empty()
+            && sim.formed(cluster)
+            && (0..nodes).all(|n| {
+                let node = NodeId(n as u32);
+                cluster.contains(node) || sim.unconfigured(node)
+            })
+    }
+
+    /// L1: once the faults stop, every node of the cluster is in one membership within the
+    /// re-formation budget (a reboot, a safety timeout and a few MEMBER_TIMEOUTs), and every
+    /// other node runs unconfigured. A node that the last node-set change did not reach
+    /// (down when it was made) is reached when the operator gives the same cmapplyconf
+    /// again, as its answer says to: twice at most.
+    /// Returns how many times the cmapplyconf was given again.
+    pub fn liveness(sim: &mut Simulation, nodes: usize) -> Result<u64, Violation> {
         let timing = sim.timing();
         let budget = Duration::from_secs(30) + timing.fence_bound_max() + timing.member_timeout * 6;
-        let all = NodeSet::first(nodes);
-        // The resource monitors of restarted nodes report again once they run.
-        if sim.run_until(budget, |s| s.formed(all))? {
-            set_resources_up(sim, nodes);
-            if sim.run_until(budget, |s| s.formed(all) && packages_placed(s))? {
-                return Ok(());
+        let mut given_again = 0;
+        loop {
+            // The resource monitors of restarted nodes report again once they run.
+            if sim.run_until(budget, |s| settled(s, nodes))? {
+                set_resources_up(sim, nodes);
+                if sim.run_until(budget, |s| settled(s, nodes) && packages_placed(s))? {
+                    return Ok(given_again);
+                }
+                break;
+            }
+            // Given again once the nodes it reached run as one cluster.
+            let reached: NodeSet = configured(sim)
+                .iter()
+                .filter(|&n| !sim.unconfigured(n))
+                .collect();
+            // Only for a node that the change did not reach: the cluster must form by itself
+            // otherwise.
+            let missed = (0..nodes).any(|n| {
+                let node = NodeId(n as u32);
+                configured(sim).contains(node) == sim.unconfigured(node)
+            });
+            if given_again == 2 || reached.is_empty() || !missed {
+                break;
+            }
+            if !sim.formed(reached) {
+                // The cluster does not run (its nodes started again wait for every node,
+                // the one not reached included): cmruncl -n with the others.
+                let running = reached.iter().any(|n| !sim.members(n).is_empty());
+                let first = reached.lowest().expect("not empty");
+                if running || sim.run_cluster(first, reached).is_err() {
+                    break;
+                }
+                if !sim.run_until(budget, |s| s.formed(reached))? {
+                    break;
+                }
+            }
+            given_again += 1;
+            if let Some((cluster, packages)) = sim.config_in_effect(NodeId(0)) {
+                let _ = sim.apply_config(NodeId(0), cluster, packages);
+            }
+            // A node it adds starts halted, in the cluster's generation: cmrunnode there.
+            let told = |s: &Simulation| {
+                (0..nodes).all(|n| {
+                    let node = NodeId(n as u32);
+                    if configured(s).contains(node) {
+                        s.core(node).is_some()
+                    } else {
+                        s.unconfigured(node)
+                    }
+                })
+            };
+            if sim.run_until(budget, told)? {
+                for node in configured(sim).iter() {
+                    if sim.core(node).is_some_and(|c| c.phase() == Phase::Halted) {
+                        let _ = sim.run_node_command(node);
+                    }
+                }
             }
         }
         let states: Vec<String> = (0..nodes)
             .map(|n| {
                 let node = NodeId(n as u32);
                 format!(
-                    "{node}: {:?} {:?} {:?}",
+                    "{node}: {:?} {:?} {:?}{}",
                     sim.life(node),
                     sim.core(node).map(|c| c.phase()),
-                    sim.core(node).map(|c| c.view().members)
+                    sim.core(node).map(|c| c.view().members),
+                    if sim.unconfigured(node) {
+                        " unconfigured"
+                    } else {
+                        ""
+                    }
                 )
             })
             .collect();
         Err(Violation {
             invariant: "L1",
             detail: format!(
-                "no single membership of all {nodes} nodes with its packages placed {:.0} s after the faults stopped: {}",
+                "no single membership of the cluster's nodes {:?} with its packages placed, \
+                 the others unconfigured, {:.0} s after the faults stopped (given again \
+                 {given_again} times): {}",
+                configured(sim),
                 budget.as_secs_f64(),
                 states.join("; ")
             ),
