@@ -410,3 +410,39 @@ fn a_node_never_told_is_told_by_the_halted_cmapplyconf_that_numbers_the_nodes_an
         .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
         .unwrap());
 }
+
+#[test]
+fn a_deletion_the_members_gave_up_leaves_the_node_free_to_join_again() {
+    let (mut sim, options) = four_running(79);
+    sim.halt_node(NodeId(3), false).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| phase(s, 3) == Some(Phase::Halted)
+            && (0..3).all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
+        .unwrap());
+    let before = sim.generation(NodeId(0));
+    // The members' acceptances are lost: each proposal carrying the deletion is accepted
+    // and abandoned, until the coordinator gives the change up.
+    for n in 0..3 {
+        sim.network.drop_kinds.push((NodeId(n), "Accept"));
+    }
+    let serial = delete_n4(&mut sim, &options, 1).expect("n4 is halted");
+    let (refusal, _) = await_answer(&mut sim, 1, serial, seconds(90));
+    let refusal = refusal.expect("given up");
+    assert!(refusal.contains("nothing was applied"), "{refusal}");
+    // The proposal that gives it up is lost as well: the members go on in the membership
+    // they had, holding what they accepted.
+    sim.run_for(seconds(10)).unwrap();
+    sim.network.drop_kinds.clear();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3)
+            .all(|n| s.members(NodeId(n)) == set(&[0, 1, 2])))
+        .unwrap());
+    assert!((0..3).all(|n| sim.generation(NodeId(n)) == before));
+    // What the members accepted and saw abandoned does not keep n4 out: cmrunnode joins it.
+    sim.run_node_command(NodeId(3)).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2, 3])))
+        .unwrap());
+    assert!((0..4).all(|n| sim.generation(NodeId(n)) == before));
+    assert_eq!(sim.watchdog_resets, 0);
+}

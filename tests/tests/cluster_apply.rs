@@ -976,21 +976,29 @@ fn cmapplyconf_with_the_cluster_halted_deletes_and_reorders_nodes() {
         unconfigured.contains("node n4 is not configured in a cluster"),
         "{unconfigured}"
     );
-    // Its old files put back (a copy restored, or a crash before their removal): it does
-    // not start from them.
+    // Its old files put back (a crash before their removal, or a copy restored): it does
+    // not start from them, but removes them, as it would have, and goes on unconfigured.
     cluster.signal(4, "TERM");
     cluster.wait_for(BOUND, "n4's daemon ends", |c| c.exited(4).is_some());
     assert!(cluster.exited(4).unwrap().success(), "{}", cluster.log(4));
     std::fs::write(cluster.dir(4).join("cluster.ascii"), &text).unwrap();
+    let packages = cluster.dir(4).join("packages");
+    std::fs::create_dir_all(&packages).unwrap();
+    std::fs::write(packages.join("pkgA.conf"), "package_name pkgA\n").unwrap();
     cluster.start(4);
-    cluster.wait_for(BOUND, "n4's daemon refuses to start", |c| {
-        c.exited(4).is_some()
+    cluster.wait_for(BOUND, "n4 unconfigured again", |c| {
+        c.log(4)
+            .split_once("before this start")
+            .is_some_and(|(_, after)| after.contains("not configured in a cluster: waiting"))
     });
-    assert!(!cluster.exited(4).unwrap().success());
+    assert!(cluster.exited(4).is_none(), "{}", cluster.log(4));
+    for gone in ["cluster.ascii", "packages"] {
+        assert!(!cluster.dir(4).join(gone).exists(), "n4's {gone}");
+    }
+    let unconfigured = cluster.status(4).unwrap_err();
     assert!(
-        cluster.log(4).contains("node n4 was deleted from cluster"),
-        "{}",
-        cluster.log(4)
+        unconfigured.contains("node n4 is not configured in a cluster"),
+        "{unconfigured}"
     );
 }
 

@@ -5079,9 +5079,12 @@ impl Node {
             .iter()
             .map(|(cluster, _)| cluster)
             .chain(self.adopt.iter().map(|adopt| &adopt.cluster))
+            // Accepted with a proposal that may have been committed (one dropped since, by
+            // its coordinator or by a later one, never will: it is not carried on).
             .chain(
                 self.accepted_configs
                     .iter()
+                    .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
                     .map(|(_, config)| &config.cluster),
             );
         let mut deleted = NodeSet::EMPTY;

@@ -931,6 +931,34 @@ fn load(options: &Options) -> Result<Started, StartError> {
             ))
         })?;
     }
+    // Deleted from the cluster by a cmapplyconf (the generation persisted is the one that
+    // deleted it, which only its retirement persists), and stopped before its files were
+    // removed: removed now, as that daemon would have, and it goes on unconfigured.
+    let retired = persisted
+        .config
+        .as_ref()
+        .filter(|g| !g.cluster.nodes.is_empty() && g.cluster.position(&options.node).is_none());
+    let mut said = None;
+    if let Some(g) = retired.filter(|_| cluster_path.exists()) {
+        remove_configuration(dir).or_else(|e| {
+            fail(format!(
+                "{}: node {} was deleted from cluster {} (configuration generation {}), but \
+                 its files cannot be removed: {e}; remove cluster.ascii and packages/ there, \
+                 and it starts unconfigured",
+                dir.display(),
+                options.node,
+                g.cluster.name,
+                g.sequence
+            ))
+        })?;
+        said = Some(format!(
+            "deleted from cluster {} (configuration generation {}) before this start: its \
+             configuration files are removed from {}; the daemon goes on unconfigured",
+            g.cluster.name,
+            g.sequence,
+            dir.display()
+        ));
+    }
     if !cluster_path.exists() {
         let names_me =
             |g: &&Arc<crate::config::Generation>| g.cluster.node(&options.node).is_some();
@@ -954,6 +982,7 @@ fn load(options: &Options) -> Result<Started, StartError> {
                     control,
                     incarnation,
                     persisted,
+                    said,
                 })));
             }
         }
@@ -1003,20 +1032,8 @@ fn load(options: &Options) -> Result<Started, StartError> {
         {
             // Renamed (and stopped before its lock block was cleared): cleared now, from
             // the name the files still have.
+            // A generation that deletes this node had its files removed above.
             let index = g.cluster.position(&options.node);
-            // Deleted from the cluster (cmapplyconf), and stopped before its files were
-            // removed: it never starts from them.
-            if index.is_none() {
-                return fail(format!(
-                    "node {} was deleted from cluster {} (configuration generation {}); its \
-                     files in {} are of before: remove cluster.ascii and packages/ there, and \
-                     it starts unconfigured (a cmapplyconf may add it again)",
-                    options.node,
-                    g.cluster.name,
-                    g.sequence,
-                    dir.display()
-                ));
-            }
             let previous = crate::core::cluster_id(&config.name);
             if let Some(reset) = index.and_then(|i| LockReset::renaming(previous, &g.cluster, i)) {
                 // Not ended in time: its write could land in a lock race of this life, over

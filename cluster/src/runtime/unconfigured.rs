@@ -31,6 +31,9 @@ pub(super) struct Bare {
     pub(super) control: cimguard_certs::ControlTls,
     pub(super) incarnation: Incarnation,
     pub(super) persisted: Persisted,
+    /// Said in the log once it runs: what the start did (the files of a node deleted
+    /// before it, removed).
+    pub(super) said: Option<String>,
 }
 
 enum Input {
@@ -65,7 +68,11 @@ pub(super) fn run(
         control,
         incarnation,
         persisted,
+        said,
     } = bare;
+    if let Some(said) = said {
+        log.say(said);
+    }
     // The safety timer's watcher stays for the daemon's life, disarmed; whether a watchdog
     // device is beneath it decides which timings this node can serve.
     let watchdog = fence.has_device();

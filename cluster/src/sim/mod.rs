@@ -579,6 +579,17 @@ impl Simulation {
         sim_node.quorate_once = false;
         sim_node.inbox.clear();
         sim_node.notices_told = 0;
+        // Deleted from the cluster (its retirement persisted) and down before it went on
+        // unconfigured: its daemon removes its files and goes on unconfigured now.
+        let name = &self.names[node.index()];
+        if sim_node
+            .persisted
+            .config
+            .as_ref()
+            .is_some_and(|g| !g.cluster.nodes.is_empty() && g.cluster.position(name).is_none())
+        {
+            sim_node.removed = true;
+        }
         if sim_node.removed {
             // Configured in no cluster: the daemon runs unconfigured, waiting to be added.
             let core = Unconfigured::new(
