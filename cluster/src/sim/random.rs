@@ -836,6 +836,67 @@ mod check_l1 {
             .map_or(NodeSet::EMPTY, |core| core.settings().configured())
     }
 
+    /// A cmapplyconf given with the cluster halted that some nodes did not confirm (its
+    /// answer says "give the same cmapplyconf again before starting the cluster"): when no
+    /// cluster runs and its nodes start with different generations, the operator halts them
+    /// (cmhaltnode -f), gives the newest generation again (cmgetconf, cmapplyconf) on a node
+    /// that has it, and runs the cluster (cmruncl). Whether it was needed.
+    fn give_halted_again(
+        sim: &mut Simulation,
+        nodes: usize,
+        budget: Duration,
+    ) -> Result<bool, Violation> {
+        let up: Vec<NodeId> = (0..nodes)
+            .map(|n| NodeId(n as u32))
+            .filter(|&n| sim.core(n).is_some())
+            .collect();
+        let number = |s: &Simulation, n: NodeId| s.core(n).map(|c| c.settings().config_generation);
+        let newest = up.iter().copied().max_by_key(|&n| number(sim, n));
+        let Some(newest) = newest else {
+            return Ok(false);
+        };
+        let diverged = up.iter().any(|&n| number(sim, n) != number(sim, newest));
+        let running = up.iter().any(|&n| !sim.members(n).is_empty());
+        if !diverged || running {
+            return Ok(false);
+        }
+        for &node in &up {
+            let _ = sim.halt_node(node, true);
+        }
+        let halted = |s: &Simulation| {
+            up.iter()
+                .all(|&n| s.core(n).is_some_and(|c| c.phase() == Phase::Halted))
+        };
+        if !sim.run_until(budget, halted)? {
+            return Ok(false);
+        }
+        if let Some((cluster, packages)) = sim.config_in_effect(newest) {
+            let _ = sim.apply_config(newest, cluster, packages);
+        }
+        // Every node of the generation in effect halted again, in it (the nodes it changed
+        // start again as new lives).
+        let taken = |s: &Simulation| {
+            let Some(core) = s.core(newest) else {
+                return false;
+            };
+            let (generation, cluster) = (
+                core.settings().config_generation,
+                core.settings().configured(),
+            );
+            core.phase() == Phase::Halted
+                && cluster.iter().all(|n| {
+                    s.core(n).is_some_and(|c| {
+                        c.phase() == Phase::Halted && c.settings().config_generation == generation
+                    })
+                })
+        };
+        if sim.run_until(budget, taken)? {
+            let cluster = sim.core(newest).map(|c| c.settings().configured());
+            let _ = sim.run_cluster(newest, cluster.unwrap_or(NodeSet::EMPTY));
+        }
+        Ok(true)
+    }
+
     /// Every node of the cluster in one membership, and every other node running
     /// unconfigured (told that it was deleted, or not yet added).
     fn settled(sim: &Simulation, nodes: usize) -> bool {
@@ -866,6 +927,10 @@ mod check_l1 {
                     return Ok(given_again);
                 }
                 break;
+            }
+            if given_again < 2 && give_halted_again(sim, nodes, budget)? {
+                given_again += 1;
+                continue;
             }
             // Given again once the nodes it reached run as one cluster.
             let reached: NodeSet = configured(sim)
