@@ -891,8 +891,19 @@ mod check_l1 {
                 })
         };
         if sim.run_until(budget, taken)? {
-            let cluster = sim.core(newest).map(|c| c.settings().configured());
-            let _ = sim.run_cluster(newest, cluster.unwrap_or(NodeSet::EMPTY));
+            let cluster = sim
+                .core(newest)
+                .map_or(NodeSet::EMPTY, |c| c.settings().configured());
+            // Given again until the cluster runs, as an operator does: refused while the
+            // nodes the change renumbered start their new lives ("a configuration change is
+            // being applied"), or not heard by a node still in its earlier life.
+            let wait = sim.timing().member_timeout * 2;
+            for _ in 0..10 {
+                let _ = sim.run_cluster(newest, cluster);
+                if sim.run_until(wait, |s| s.formed(cluster))? {
+                    break;
+                }
+            }
         }
         Ok(true)
     }
