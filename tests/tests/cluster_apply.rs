@@ -1000,6 +1000,35 @@ fn cmapplyconf_with_the_cluster_halted_deletes_and_reorders_nodes() {
         unconfigured.contains("node n4 is not configured in a cluster"),
         "{unconfigured}"
     );
+    // Files of another cluster put there (or a daemon started under another name): not the
+    // deleted node's own, so they stay, and the daemon does not start, saying why.
+    cluster.signal(4, "TERM");
+    cluster.wait_for(BOUND, "n4's daemon ends again", |c| c.exited(4).is_some());
+    let other: String = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("CLUSTER_NAME") {
+                "CLUSTER_NAME othercluster\n".to_owned()
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    std::fs::write(cluster.dir(4).join("cluster.ascii"), &other).unwrap();
+    cluster.start(4);
+    cluster.wait_for(BOUND, "n4's daemon refuses to start", |c| {
+        c.exited(4).is_some()
+    });
+    assert!(!cluster.exited(4).unwrap().success());
+    assert!(
+        cluster.log(4).contains("node n4 is not in cluster"),
+        "{}",
+        cluster.log(4)
+    );
+    assert_eq!(
+        std::fs::read_to_string(cluster.dir(4).join("cluster.ascii")).unwrap(),
+        other
+    );
 }
 
 /// pkgA on n1 to n3, started automatically.

@@ -2467,7 +2467,7 @@ impl Node {
             installed: None,
             accepted: Vec::new(),
             // Kept by a deleted node too: a daemon that starts from files of before the
-            // change finds itself missing from it, and does not start.
+            // change finds itself missing from it, removes them and goes on unconfigured.
             config: Some(config.clone()),
             accepted_configs: Vec::new(),
             // Refused unless empty (check_halted_change).

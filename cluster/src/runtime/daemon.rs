@@ -933,13 +933,25 @@ fn load(options: &Options) -> Result<Started, StartError> {
     }
     // Deleted from the cluster by a cmapplyconf (the generation persisted is the one that
     // deleted it, which only its retirement persists), and stopped before its files were
-    // removed: removed now, as that daemon would have, and it goes on unconfigured.
+    // removed: removed now, as that daemon would have, and it goes on unconfigured. Only
+    // files of that cluster that name this node: a daemon started under another name (a
+    // host renamed, --node mistyped) finds itself missing from the generation too, and is
+    // refused below, its files untouched.
     let retired = persisted
         .config
         .as_ref()
         .filter(|g| !g.cluster.nodes.is_empty() && g.cluster.position(&options.node).is_none());
+    let of_that_cluster = |g: &crate::config::Generation| {
+        std::fs::read_to_string(&cluster_path)
+            .ok()
+            .and_then(|text| cluster::parse(&text, "cluster.ascii").ok())
+            .is_some_and(|checked| {
+                checked.config.name.eq_ignore_ascii_case(&g.cluster.name)
+                    && checked.config.position(&options.node).is_some()
+            })
+    };
     let mut said = None;
-    if let Some(g) = retired.filter(|_| cluster_path.exists()) {
+    if let Some(g) = retired.filter(|g| of_that_cluster(g)) {
         remove_configuration(dir).or_else(|e| {
             fail(format!(
                 "{}: node {} was deleted from cluster {} (configuration generation {}), but \
@@ -1032,8 +1044,21 @@ fn load(options: &Options) -> Result<Started, StartError> {
         {
             // Renamed (and stopped before its lock block was cleared): cleared now, from
             // the name the files still have.
-            // A generation that deletes this node had its files removed above.
             let index = g.cluster.position(&options.node);
+            // Not in the generation in effect, files of another cluster or not naming it
+            // (the files of a node it deleted were removed above).
+            if index.is_none() {
+                return fail(format!(
+                    "node {} is not in cluster {} (configuration generation {}), the \
+                     configuration in effect in {}: started under another name (--node), or \
+                     deleted from the cluster while files not of it were put there; nothing \
+                     was changed",
+                    options.node,
+                    g.cluster.name,
+                    g.sequence,
+                    dir.display()
+                ));
+            }
             let previous = crate::core::cluster_id(&config.name);
             if let Some(reset) = index.and_then(|i| LockReset::renaming(previous, &g.cluster, i)) {
                 // Not ended in time: its write could land in a lock race of this life, over
