@@ -751,13 +751,13 @@ fn randomized_faults_seeds_750_to_1000() {
 /// persisting its retirement and removing its files; 17843, a deletion given up that kept
 /// the node out of every candidate; 8524, nodes started with different generations after a
 /// halted cmapplyconf some did not confirm; 43334, cmruncl given while a node was between
-/// lives.
+/// lives; 61776, cmruncl naming a node that a generation on its way deletes.
 #[test]
 fn randomized_faults_seeds_that_broke_a_rule_once() {
     if std::env::var("SIM_SEED").is_ok() || std::env::var("SIM_SEEDS").is_ok() {
         return;
     }
-    for seed in [3595, 4530, 17843, 8524, 43334] {
+    for seed in [3595, 4530, 17843, 8524, 43334, 61776] {
         randomized(seed..seed + 1);
     }
 }

@@ -5192,11 +5192,13 @@ impl Node {
         }
         if self.view.epoch == Epoch::NONE {
             // Automatic start: a cluster of every configured node, or join a running one;
-            // cmruncl -n names the nodes to start with instead.
-            // Not a node a generation on its way deletes (the candidate leaves it out).
+            // cmruncl -n names the nodes to start with instead. Not a node a generation on
+            // its way deletes, named or not: the candidate leaves it out, and the cluster
+            // starts without it (waiting for it would wait for ever).
             let wanted = self
                 .start_with
-                .unwrap_or_else(|| self.settings.configured().difference(self.being_deleted()));
+                .unwrap_or_else(|| self.settings.configured())
+                .difference(self.being_deleted());
             let everyone = candidate.members.intersection(wanted) == wanted;
             if !everyone || self.cluster_elsewhere(now) {
                 return;
