@@ -1439,17 +1439,18 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
     } = n4_outside();
     cluster.wait_for(
         BOUND,
-        "a cluster of three running pkgA (started: a change waits while it starts), n4 \
-         unconfigured",
+        "a cluster of three running pkgA, as each member sees it (a change waits while it \
+         starts, and the node given the command checks that first), n4 unconfigured",
         |c| {
-            (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
-                && c.status(1).is_ok_and(|s| {
-                    s.cluster
-                        .packages
-                        .iter()
-                        .any(|p| p.name == "pkgA" && p.condition.state.as_str() == "running")
-                })
-                && c.log(4).contains("not configured in a cluster: waiting")
+            (1..=3).all(|k| {
+                c.members(k).is_some_and(|(m, _)| m.len() == 3)
+                    && c.status(k).is_ok_and(|s| {
+                        s.cluster
+                            .packages
+                            .iter()
+                            .any(|p| p.name == "pkgA" && p.condition.state.as_str() == "running")
+                    })
+            }) && c.log(4).contains("not configured in a cluster: waiting")
         },
     );
     let owner = cluster.owners(1, "pkgA").unwrap();
