@@ -971,16 +971,9 @@ fn cmapplyconf_with_the_cluster_halted_deletes_and_reorders_nodes() {
         "{}",
         cluster.log(4)
     );
-    let unconfigured = cluster.status(4).unwrap_err();
-    assert!(
-        unconfigured.contains("node n4 is not configured in a cluster"),
-        "{unconfigured}"
-    );
     // Its old files put back (a crash before their removal, or a copy restored): it does
     // not start from them, but removes them, as it would have, and goes on unconfigured.
-    cluster.signal(4, "TERM");
-    cluster.wait_for(BOUND, "n4's daemon ends", |c| c.exited(4).is_some());
-    assert!(cluster.exited(4).unwrap().success(), "{}", cluster.log(4));
+    stop_unconfigured_n4(&mut cluster);
     std::fs::write(cluster.dir(4).join("cluster.ascii"), &text).unwrap();
     let packages = cluster.dir(4).join("packages");
     std::fs::create_dir_all(&packages).unwrap();
@@ -995,15 +988,9 @@ fn cmapplyconf_with_the_cluster_halted_deletes_and_reorders_nodes() {
     for gone in ["cluster.ascii", "packages"] {
         assert!(!cluster.dir(4).join(gone).exists(), "n4's {gone}");
     }
-    let unconfigured = cluster.status(4).unwrap_err();
-    assert!(
-        unconfigured.contains("node n4 is not configured in a cluster"),
-        "{unconfigured}"
-    );
     // Files of another cluster put there (or a daemon started under another name): not the
     // deleted node's own, so they stay, and the daemon does not start, saying why.
-    cluster.signal(4, "TERM");
-    cluster.wait_for(BOUND, "n4's daemon ends again", |c| c.exited(4).is_some());
+    stop_unconfigured_n4(&mut cluster);
     let other: String = text
         .lines()
         .map(|line| {
@@ -1029,6 +1016,18 @@ fn cmapplyconf_with_the_cluster_halted_deletes_and_reorders_nodes() {
         std::fs::read_to_string(cluster.dir(4).join("cluster.ascii")).unwrap(),
         other
     );
+}
+
+/// n4's daemon, which says it is not configured in a cluster, told to end: it ends well.
+fn stop_unconfigured_n4(cluster: &mut TestCluster) {
+    let unconfigured = cluster.status(4).unwrap_err();
+    assert!(
+        unconfigured.contains("node n4 is not configured in a cluster"),
+        "{unconfigured}"
+    );
+    cluster.signal(4, "TERM");
+    cluster.wait_for(BOUND, "n4's daemon ends", |c| c.exited(4).is_some());
+    assert!(cluster.exited(4).unwrap().success(), "{}", cluster.log(4));
 }
 
 /// pkgA on n1 to n3, started automatically.

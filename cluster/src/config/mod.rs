@@ -152,6 +152,15 @@ pub struct Generation {
     pub packages: Vec<package::PackageConfig>,
 }
 
+impl Generation {
+    /// Whether this generation deletes node `name`: it has nodes, and none of them is
+    /// `name` (deleted while the cluster ran, or left out). Only a node's retirement
+    /// persists such a generation on it.
+    pub fn retires(&self, name: &str) -> bool {
+        !self.cluster.nodes.is_empty() && self.cluster.position(name).is_none()
+    }
+}
+
 /// The cluster parameters a running cluster cannot change (cmapplyconf needs the cluster
 /// halted for them): the name, the kept nodes' heartbeat networks, the address family and
 /// the cluster lock. Nodes may be added while it runs ([`added_nodes`]: numbered after every

@@ -940,7 +940,7 @@ fn load(options: &Options) -> Result<Started, StartError> {
     let retired = persisted
         .config
         .as_ref()
-        .filter(|g| !g.cluster.nodes.is_empty() && g.cluster.position(&options.node).is_none());
+        .filter(|g| g.retires(&options.node));
     let of_that_cluster = |g: &crate::config::Generation| {
         std::fs::read_to_string(&cluster_path)
             .ok()

@@ -586,7 +586,7 @@ impl Simulation {
             .persisted
             .config
             .as_ref()
-            .is_some_and(|g| !g.cluster.nodes.is_empty() && g.cluster.position(name).is_none())
+            .is_some_and(|g| g.retires(name))
         {
             sim_node.removed = true;
         }
@@ -1685,11 +1685,7 @@ impl Simulation {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let mut answer = Err(Refusal::ClusterNotRunning);
-        self.run_core(node, |core, now| {
-            answer = core.handle_apply(now, base, cluster, packages);
-        });
-        answer
+        self.apply_read(node, base, cluster, packages)
     }
 
     /// cmdeleteconf (the whole cluster) on `node`.
@@ -1733,12 +1729,23 @@ impl Simulation {
         cluster: ClusterConfig,
         packages: Vec<PackageConfig>,
     ) -> Result<Taken, Refusal> {
+        self.apply_read(node, None, cluster, packages)
+    }
+
+    /// cmapplyconf on `node` (up) of files read, merged into `base`.
+    fn apply_read(
+        &mut self,
+        node: NodeId,
+        base: Option<crate::core::Base>,
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+    ) -> Result<Taken, Refusal> {
         if self.nodes[node.index()].life != Life::Up {
             return Err(Refusal::ClusterNotRunning);
         }
         let mut answer = Err(Refusal::ClusterNotRunning);
         self.run_core(node, |core, now| {
-            answer = core.handle_apply(now, None, cluster, packages);
+            answer = core.handle_apply(now, base, cluster, packages);
         });
         answer
     }
