@@ -601,6 +601,20 @@ impl Simulation {
             self.run_unconfigured(node, |core, now| core.handle_timeout(now));
             return;
         }
+        // Stopped between persisting a generation that changed the nodes (a halted
+        // cmapplyconf's) and the new life it starts: the daemon starts from that generation
+        // (its files written again from it), as the new life would have.
+        let renumbered = sim_node.persisted.config.as_ref().is_some_and(|g| {
+            g.number > 1
+                && g.cluster.names_by_number()
+                    != self.settings[node.index()].config.names_by_number()
+        });
+        if renumbered {
+            let start_halted = sim_node.start_halted;
+            self.configure_from_persisted(node);
+            self.nodes[node.index()].start_halted = start_halted;
+        }
+        let sim_node = &mut self.nodes[node.index()];
         let local = local_time(sim_node, self.now);
         let mut settings = self.settings[node.index()].clone();
         settings.config_generation = sim_node.config_generation;
