@@ -446,3 +446,68 @@ fn a_deletion_the_members_gave_up_leaves_the_node_free_to_join_again() {
     assert!((0..4).all(|n| sim.generation(NodeId(n)) == before));
     assert_eq!(sim.watchdog_resets, 0);
 }
+
+/// cmapplyconf of `file` (pkgM on n1..n3) on n1, the cluster halted: its answer.
+fn answer_halted(sim: &mut Simulation, file: &str) -> (Option<String>, Option<String>) {
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(0), Some(file), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    await_answer(sim, 0, (serial, since), seconds(20))
+}
+
+#[test]
+fn a_node_never_told_and_down_keeps_its_number_through_a_halted_cmapplyconf_and_is_told_once_heard()
+{
+    let (mut sim, options, _) = deleted_while_down(83, 0);
+    halt_all(&mut sim, 3);
+    // n4 is still down: the halted cmapplyconf of the same files keeps the numbers, n4's
+    // unused, and says why.
+    let (_, three) = files_without_n4(&options);
+    let (refusal, warning) = answer_halted(&mut sim, &three);
+    assert_eq!(refusal, None);
+    let warning = warning.expect("n4 named");
+    assert!(
+        warning.contains("n4 (") && warning.contains("keep their numbers"),
+        "{warning}"
+    );
+    assert!(sim
+        .run_until(seconds(20), |s| (0..3).all(|n| phase(s, n)
+            == Some(Phase::Halted)
+            && s.core(NodeId(n)).is_some_and(|c| {
+                let settings = c.settings();
+                settings.nodes == 4
+                    && settings.config.nodes[3].deleted
+                    && settings.configured() == set(&[0, 1, 2])
+            })))
+        .unwrap());
+    sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    // n4 starts again from the files of before the deletion: the running cluster hears it
+    // under the number it kept and tells it; it goes on unconfigured.
+    sim.restart(NodeId(3));
+    assert!(sim
+        .run_until(seconds(60), |s| s.unconfigured(NodeId(3)))
+        .unwrap());
+    assert!((0..3).all(|n| sim.members(NodeId(n)) == set(&[0, 1, 2])));
+
+    // Told now, and reached over the exchange: the next halted cmapplyconf numbers the nodes
+    // anew, with no warning.
+    halt_all(&mut sim, 3);
+    assert_eq!(answer_halted(&mut sim, &three), (None, None));
+    assert!(sim
+        .run_until(seconds(20), |s| (0..3)
+            .all(|n| phase(s, n) == Some(Phase::Halted)
+                && s.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 3)))
+        .unwrap());
+    sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert!(sim.unconfigured(NodeId(3)));
+    assert_eq!(sim.watchdog_resets, 0);
+}

@@ -751,13 +751,17 @@ fn randomized_faults_seeds_750_to_1000() {
 /// persisting its retirement and removing its files; 17843, a deletion given up that kept
 /// the node out of every candidate; 8524, nodes started with different generations after a
 /// halted cmapplyconf some did not confirm; 43334, cmruncl given while a node was between
-/// lives; 61776, cmruncl naming a node that a generation on its way deletes.
+/// lives; 61776, cmruncl naming a node that a generation on its way deletes; 9505, a node
+/// deleted while it was cut off, never told, then numbered out by a halted cmapplyconf;
+/// 23633, a deleted node that had accepted the proposal deleting it refusing to be told;
+/// 88608, a node stopped between persisting a halted cmapplyconf's renumbering and its new
+/// life (the simulator started it from its old numbering).
 #[test]
 fn randomized_faults_seeds_that_broke_a_rule_once() {
     if std::env::var("SIM_SEED").is_ok() || std::env::var("SIM_SEEDS").is_ok() {
         return;
     }
-    for seed in [3595, 4530, 17843, 8524, 43334, 61776] {
+    for seed in [3595, 4530, 17843, 8524, 43334, 61776, 9505, 23633, 88608] {
         randomized(seed..seed + 1);
     }
 }

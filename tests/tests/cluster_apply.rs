@@ -1654,3 +1654,99 @@ fn cmapplyconf_deletes_a_node_that_is_down_and_tells_it_when_given_again() {
     assert!(out.contains("Completed the cluster update"), "{out}");
     assert_eq!(generation(&cluster), before + 2);
 }
+
+/// Whether n1..n3 show the cluster halted, every node of it halted.
+fn three_halted(cluster: &TestCluster) -> bool {
+    (1..=3).all(|k| {
+        cluster.status(k).is_ok_and(|s| {
+            s.cluster.status.as_str() == "down"
+                && s.cluster
+                    .nodes
+                    .iter()
+                    .all(|n| n.condition.state.as_str() == "halted")
+        })
+    })
+}
+
+/// How many new lives node `k`'s daemon started (a halted cmapplyconf that numbered the
+/// nodes anew).
+fn new_lives(cluster: &TestCluster, k: usize) -> usize {
+    cluster
+        .log(k)
+        .matches("starting again as a new life, halted")
+        .count()
+}
+
+#[test]
+fn a_node_deleted_while_down_keeps_its_number_through_a_halted_cmapplyconf_until_it_is_told() {
+    let mut cluster = TestCluster::configure(4, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.stay_after_halt();
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a formed cluster of four", |c| {
+        (1..=4).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 4))
+    });
+    let four_text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
+    // n4 goes down, and is deleted while the cluster runs: it is not told.
+    cluster.signal(4, "KILL");
+    cluster.wait_for(BOUND, "n4 down, out of the cluster", |c| {
+        c.exited(4).is_some() && (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let work = tempfile::tempdir().unwrap();
+    let cluster_file = work.path().join("cluster.ascii");
+    std::fs::write(&cluster_file, with_nodes(&four_text, &["n1", "n2", "n3"])).unwrap();
+    let cluster_file = cluster_file.display().to_string();
+    let args = ["-C", cluster_file.as_str()];
+    let partial = command(&cluster, 2, "cmapplyconf", &args);
+    assert!(
+        String::from_utf8_lossy(&partial.stderr).contains("n4 did not answer"),
+        "{}",
+        describe(&partial)
+    );
+    let deleted = generation(&cluster);
+
+    // Halted, n4 still down: the same files given with the cluster halted keep the nodes'
+    // numbers, n4's unused, and say why: the generation in effect, given again as it is; no
+    // daemon starts a new life for it.
+    succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
+    cluster.wait_for(BOUND, "n1..n3 halted, their daemons still there", |c| {
+        three_halted(c)
+    });
+    let lives: Vec<usize> = (1..=3).map(|k| new_lives(&cluster, k)).collect();
+    let out = succeeds(&cluster, 1, "cmapplyconf", &args);
+    assert!(
+        out.contains("n4 (") && out.contains("keep their numbers"),
+        "{out}"
+    );
+    assert_completed(&out, deleted);
+    assert_eq!(
+        (1..=3).map(|k| new_lives(&cluster, k)).collect::<Vec<_>>(),
+        lives
+    );
+    succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
+    cluster.wait_for(BOUND, "the cluster of three formed", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    // n4's cmcld starts again from the files of before its deletion: the running cluster
+    // hears it under the number it kept and tells it; it goes on unconfigured.
+    cluster.start(4);
+    wait_n4_unconfigured(&mut cluster);
+    assert!((1..=3).all(|k| cluster.members(k).is_some_and(|(m, _)| m.len() == 3)));
+
+    // Told now: the next cmapplyconf with the cluster halted finds n4 unconfigured over the
+    // configuration exchange and numbers the nodes anew (each daemon starts a new life),
+    // with nothing to warn of.
+    succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
+    cluster.wait_for(BOUND, "n1..n3 halted again", |c| three_halted(c));
+    let out = succeeds(&cluster, 1, "cmapplyconf", &args);
+    assert!(!out.contains("keep their numbers"), "{out}");
+    assert_completed(&out, deleted + 1);
+    cluster.wait_for(BOUND, "n1..n3 in new lives, numbered anew", |c| {
+        (1..=3).all(|k| new_lives(c, k) == lives[k - 1] + 1)
+    });
+    succeeds(&cluster, 1, "cmruncl", &["-w", "none"]);
+    cluster.wait_for(BOUND, "the cluster of three formed again", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    assert_eq!(generation(&cluster), deleted + 1);
+}

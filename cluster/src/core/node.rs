@@ -215,8 +215,14 @@ const SWITCHING_HELD_WAIT: Duration = Duration::from_secs(8);
 const HELD_MAX: usize = 64;
 
 /// How long a cmapplyconf given while the cluster is halted waits for every node at each of
-/// its two stages (the offer, the commit): both fit in the admin request's wait for an answer.
+/// its stages (the offer, the offer again with the numbers kept, the commit): all fit in
+/// [`HALTED_APPLY_ANSWER_WAIT`].
 const HALTED_APPLY_STAGE: Duration = Duration::from_secs(4);
+
+/// The longest a cmapplyconf given while the cluster is halted takes to be answered (the
+/// daemon's wait for its answer covers it): three stages at most, and a margin.
+pub const HALTED_APPLY_ANSWER_WAIT: Duration =
+    Duration::from_secs(HALTED_APPLY_STAGE.as_secs() * 3 + 3);
 
 /// How often a halted cmapplyconf sends its offer or commit again to the nodes that have not
 /// answered (the control channel may have dropped it with a connection).
@@ -231,6 +237,10 @@ const HALTED_APPLY_RESEND: Duration = Duration::from_millis(500);
 struct HaltedApply {
     /// The command's serial (the answer's, [`Event::CommandAnswered`]).
     serial: u64,
+    /// The serial the offer and the commit are sent under, and answered: the command's,
+    /// then a new one for the offer given again with the numbers kept (so that a late
+    /// answer to the first offer is not taken for one to the second).
+    offer_serial: u64,
     /// The generation.
     config: Arc<Generation>,
     /// Every node took the offer: the commit is on its way.
@@ -258,6 +268,24 @@ struct HaltedApply {
     /// The highest membership epoch promised by this node and those that took the offer
     /// ([`Message::ConfigCommit`]'s `epoch_floor`).
     epoch_floor: Epoch,
+    /// The nodes the configuration in effect marks deleted (deleted while the cluster ran)
+    /// and the generation leaves out, by number, NODE_NAME in lower case and heartbeat
+    /// addresses. Such a node may never have been told (down, or cut off, then): it runs
+    /// from its old files when it comes back, numbered as they number it, and only its
+    /// number lets the cluster tell it. The generation drops their numbers (renumbers the
+    /// nodes as the files list them) only if each of them is reached during the offer.
+    deleted: Vec<(NodeId, String, Vec<IpAddr>)>,
+    /// Of those, the ones not reached yet during the first offer.
+    untold: NodeSet,
+    /// Of those, the ones known not to be reachable now (the exchange could not reach
+    /// them) or that refused the offer: waiting on them longer is in vain.
+    settled: NodeSet,
+    /// The deleted nodes that took the offer (configured still, they go on unconfigured
+    /// with the commit, which is awaited from them).
+    took: NodeSet,
+    /// The offer was given again with the numbers of the configuration in effect kept
+    /// (a deleted node not reached): what the answer says of it.
+    kept_numbers: Option<String>,
 }
 
 /// A generation that changed the nodes is persisted here: this halted node starts a new
@@ -1897,8 +1925,30 @@ impl Node {
             })
             .collect();
         let waiting_added = added.iter().map(|(name, _)| name.clone()).collect();
+        // The nodes deleted while the cluster ran that the files leave out (a cluster's
+        // deletion needs no node told: its own files are gone with it).
+        let deleted: Vec<(NodeId, String, Vec<IpAddr>)> = if cluster.nodes.is_empty() {
+            Vec::new()
+        } else {
+            self.settings
+                .config
+                .nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| n.deleted && cluster.node(&n.name).is_none())
+                .map(|(index, n)| {
+                    (
+                        NodeId(index as u32),
+                        n.name.to_ascii_lowercase(),
+                        n.heartbeat_addresses().collect(),
+                    )
+                })
+                .collect()
+        };
+        let untold = deleted.iter().map(|(node, _, _)| *node).collect();
         self.halted_apply = Some(HaltedApply {
             serial,
+            offer_serial: serial,
             config: Arc::new(Generation {
                 number,
                 sequence,
@@ -1915,6 +1965,11 @@ impl Node {
             deadline: now + HALTED_APPLY_STAGE,
             resend_at: now,
             epoch_floor: self.promised,
+            deleted,
+            untold,
+            settled: NodeSet::EMPTY,
+            took: NodeSet::EMPTY,
+            kept_numbers: None,
         });
         self.drive_halted_apply(now);
         Ok(Taken::Forwarded(serial))
@@ -2058,12 +2113,37 @@ impl Node {
         let Some(apply) = &self.halted_apply else {
             return;
         };
-        if apply.waiting.is_empty() && apply.waiting_added.is_empty() && !apply.committing {
-            // Every node took the offer: in effect here first, then on every other node.
+        // A deleted node not reached yet is waited for while it may still answer: the
+        // exchange has not found it unreachable, and the stage has time left.
+        let deleted_waited = !apply.untold.is_empty()
+            && !apply.untold.difference(apply.settled).is_empty()
+            && now < apply.deadline;
+        if apply.waiting.is_empty()
+            && apply.waiting_added.is_empty()
+            && !apply.committing
+            && !deleted_waited
+            && !apply.untold.is_empty()
+        {
+            self.keep_numbers(now);
+        }
+        let Some(apply) = &self.halted_apply else {
+            return;
+        };
+        if apply.waiting.is_empty()
+            && apply.waiting_added.is_empty()
+            && !apply.committing
+            && apply.untold.is_empty()
+        {
+            // Every node took the offer: in effect here first, then on every other node
+            // and on the deleted nodes that took it.
             let config = apply.config.clone();
             let floor = apply.epoch_floor;
+            let took = apply.took;
             self.take_halted_config(now, &config, floor, true);
-            let others = self.others();
+            let mut others = self.others();
+            for node in took.iter() {
+                others.insert(node);
+            }
             if let Some(apply) = &mut self.halted_apply {
                 apply.committing = true;
                 apply.waiting = others;
@@ -2077,6 +2157,7 @@ impl Node {
             return;
         };
         let serial = apply.serial;
+        let offer_serial = apply.offer_serial;
         let old = &self.settings.config.nodes;
         let named = |node: NodeId| old.get(node.index()).map_or("", |n| n.name.as_str());
         let nodes = |set: NodeSet| -> String {
@@ -2085,7 +2166,9 @@ impl Node {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let finished = apply.waiting.is_empty() && apply.waiting_added.is_empty();
+        let finished = apply.waiting.is_empty()
+            && apply.waiting_added.is_empty()
+            && (apply.committing || apply.untold.is_empty());
         if finished || now >= apply.deadline {
             let refusal = if !apply.committing {
                 let mut silent = Vec::new();
@@ -2201,15 +2284,18 @@ impl Node {
                     )
                 })
             };
+            let mut warning = None;
             if let Some(apply) = self.halted_apply.take() {
                 if !apply.committing {
                     self.withdraw_offer(&apply);
+                } else {
+                    warning = apply.kept_numbers;
                 }
             }
             self.event(Event::CommandAnswered {
                 serial,
                 refusal,
-                warning: None,
+                warning,
             });
             // Answered: a generation that changed the nodes is put in effect by a new life.
             if let Some(reconfigure) = &mut self.reconfigure {
@@ -2223,13 +2309,13 @@ impl Node {
             apply.sends += 1;
             let message = if apply.committing {
                 Message::ConfigCommit {
-                    serial,
+                    serial: offer_serial,
                     number: apply.config.number,
                     epoch_floor: apply.epoch_floor,
                 }
             } else {
                 Message::ConfigOffer {
-                    serial,
+                    serial: offer_serial,
                     config: apply.config.clone(),
                 }
             };
@@ -2252,19 +2338,132 @@ impl Node {
                     ))
                 }));
             }
+            // A deleted node not reached yet may run unconfigured (told, its files gone):
+            // the exchange finds it so at once, which the control channel cannot.
+            if !apply.committing {
+                exchange.extend(
+                    apply
+                        .deleted
+                        .iter()
+                        .filter(|(node, _, _)| apply.untold.contains(*node))
+                        .map(|(_, name, addresses)| (name.clone(), addresses.clone())),
+                );
+            }
             let cluster_id = cluster_id(&apply.config.cluster.name);
             // A node deleted while the cluster ran that was never told (down then, and
-            // since) is sent the stages too, unawaited: should it run, halted, it takes the
-            // generation, which deletes it, and goes on unconfigured (no later generation
-            // knows it to tell it).
-            let deleted = deleted_numbers(&self.settings.config);
-            for node in waiting.iter().chain(deleted.iter()) {
+            // since) is sent the stages too: should it run, halted, it takes the generation,
+            // which deletes it, and goes on unconfigured. Whether it answers the first offer
+            // decides the numbering (see keep_numbers); the commit is awaited from it once
+            // it took the offer.
+            let mut to = deleted_numbers(&self.settings.config);
+            for node in waiting.iter() {
+                to.insert(node);
+            }
+            for node in to.iter() {
                 self.send_to_life(node, Incarnation(0), &message);
             }
             for (to, addresses) in exchange {
                 self.exchange(to, addresses, cluster_id, message.clone());
             }
         }
+    }
+
+    /// Every node took a halted cmapplyconf's first offer, but a node deleted while the
+    /// cluster ran, which the files leave out, was not reached ([`HaltedApply::deleted`]):
+    /// it may never have been told, and would come back numbered as its old files number
+    /// it, waiting in vain to join. The offer is given again, under a new serial, with the
+    /// numbers in effect kept ([`crate::config::keep_node_order`]): the deleted node's number
+    /// stays, unused, so that the cluster tells it when it is heard again, and the answer
+    /// says so. Should no number be left for that, the nodes are numbered as the files list
+    /// them all the same, and the answer says how to clean the node up by hand.
+    fn keep_numbers(&mut self, now: Instant) {
+        let others = self.others();
+        let current = (
+            self.settings.config_generation,
+            self.settings.config_sequence,
+        );
+        let Some(apply) = &self.halted_apply else {
+            return;
+        };
+        let unreached: Vec<String> = apply
+            .deleted
+            .iter()
+            .filter(|(node, _, _)| apply.untold.contains(*node))
+            .map(|(_, name, addresses)| match apply.unreachable.get(name) {
+                Some(why) => format!("{name} ({why})"),
+                None => format!(
+                    "{name} (at {})",
+                    addresses
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            })
+            .collect();
+        let unreached = unreached.join(", ");
+        let cluster =
+            crate::config::keep_node_order(&self.settings.config, apply.config.cluster.clone());
+        if cluster.nodes.len() > NodeSet::CAPACITY {
+            let warning = format!(
+                "of the nodes deleted while the cluster ran, {unreached} did not answer and \
+                 may never have been told: the nodes are numbered anew (no number is left \
+                 to keep), so the cluster cannot tell it: once its cmcld runs, stop it, \
+                 remove cluster.ascii, packages/ and acceptor from its state directory, and \
+                 start it again (unconfigured)"
+            );
+            if let Some(apply) = &mut self.halted_apply {
+                apply.untold = NodeSet::EMPTY;
+                apply.kept_numbers = Some(warning);
+            }
+            return;
+        }
+        let reordered = node_names(&cluster.as_written()) != node_names(&apply.config.cluster);
+        let packages = apply.config.packages.clone();
+        let (number, sequence) = if self.in_effect(&cluster, &packages) {
+            current
+        } else {
+            (
+                apply
+                    .config
+                    .number
+                    .max(current.0.max(self.accepted_number()))
+                    + 1,
+                apply.config.sequence,
+            )
+        };
+        let mut warning = format!(
+            "of the nodes deleted while the cluster ran, {unreached} did not answer and may \
+             never have been told: the nodes keep their numbers, the deleted one's unused, \
+             so that the running cluster tells it when its cmcld runs again"
+        );
+        if reordered {
+            warning.push_str(
+                " (the order of the NODE_NAMEs in the file is not taken: the nodes keep \
+                 theirs, added nodes last)",
+            );
+        }
+        self.command_serial += 1;
+        let offer_serial = self.command_serial;
+        let Some(apply) = &mut self.halted_apply else {
+            return;
+        };
+        apply.offer_serial = offer_serial;
+        apply.config = Arc::new(Generation {
+            number,
+            sequence,
+            cluster,
+            packages,
+        });
+        apply.waiting = others;
+        apply.waiting_added = apply.added.iter().map(|(name, _)| name.clone()).collect();
+        apply.untold = NodeSet::EMPTY;
+        apply.settled = NodeSet::EMPTY;
+        apply.took = NodeSet::EMPTY;
+        apply.sends = 0;
+        apply.deadline = now + HALTED_APPLY_STAGE;
+        apply.resend_at = now;
+        apply.kept_numbers = Some(warning);
     }
 
     /// Sends `message` of cluster `cluster_id` to node `to` at `addresses` over the
@@ -2289,7 +2488,7 @@ impl Node {
     /// to take another change, until it expires.
     fn withdraw_offer(&mut self, apply: &HaltedApply) {
         let message = Message::ConfigWithdraw {
-            serial: apply.serial,
+            serial: apply.offer_serial,
         };
         let mut told = NodeSet::first(self.settings.nodes);
         told.remove(self.settings.me);
@@ -2331,7 +2530,16 @@ impl Node {
         let Some(apply) = &mut self.halted_apply else {
             return;
         };
-        if apply.serial != serial || apply.committing != commit {
+        if apply.offer_serial != serial || apply.committing != commit {
+            return;
+        }
+        // A deleted node that answers on the exchange runs unconfigured: told already.
+        if let Some((node, _, _)) = apply.deleted.iter().find(|(_, n, _)| *n == name) {
+            if !commit && apply.untold.contains(*node) {
+                let node = *node;
+                apply.untold.remove(node);
+                self.drive_halted_apply(now);
+            }
             return;
         }
         let awaited = match configured {
@@ -2360,9 +2568,19 @@ impl Node {
             return;
         }
         if let Some(apply) = &mut self.halted_apply {
-            apply
-                .unreachable
-                .insert(name.to_ascii_lowercase(), why.to_owned());
+            let name = name.to_ascii_lowercase();
+            // A deleted node that cannot be reached is waited for no longer; one whose
+            // cmcld runs configured answers on the control channel.
+            let deleted = apply.deleted.iter().find(|(_, n, _)| *n == name);
+            if let Some((node, _, _)) = deleted {
+                if why == crate::core::RUNS_CONFIGURED {
+                    apply.settled.remove(*node);
+                } else {
+                    apply.settled.insert(*node);
+                }
+            }
+            apply.unreachable.insert(name, why.to_owned());
+            self.drive_halted_apply(now);
         }
     }
 
@@ -2632,10 +2850,23 @@ impl Node {
                 let Some(apply) = &mut self.halted_apply else {
                     return;
                 };
-                if apply.serial != serial
-                    || apply.committing != commit
-                    || !apply.waiting.contains(from)
-                {
+                if apply.offer_serial != serial || apply.committing != commit {
+                    return;
+                }
+                // A deleted node's answer to the offer (awaited at the commit once it took it).
+                let deleted = apply.deleted.iter().any(|(n, _, _)| *n == from)
+                    || deleted_numbers(&self.settings.config).contains(from);
+                if deleted && !commit && !apply.waiting.contains(from) {
+                    if refusal.is_none() {
+                        apply.took.insert(from);
+                        apply.untold.remove(from);
+                    } else {
+                        apply.settled.insert(from);
+                    }
+                    self.drive_halted_apply(now);
+                    return;
+                }
+                if !apply.waiting.contains(from) {
                     return;
                 }
                 apply.waiting.remove(from);
@@ -2688,8 +2919,14 @@ impl Node {
                 self.settings.config_sequence, config.sequence
             ));
         }
-        let accepted = self.accepted_number();
-        if config.number <= accepted && config.number != own {
+        // A generation accepted may be in effect elsewhere, unless it is the one offered.
+        // Not one that deletes this node from the cluster that runs without it, or that
+        // keeps its number for that: every node of it took it, none has the accepted one in
+        // effect (the running cluster would have it, or one after it).
+        let accepted_other = self.accepted_configs.iter().any(|(_, c)| {
+            c.number > config.number || (c.number == config.number && **c != *config)
+        });
+        if accepted_other && config.number != own && !retiring {
             return Err(format!(
                 "{me} accepted generation {} of a change made while the cluster ran, which \
                  may be in effect elsewhere: give cmapplyconf on {me}",

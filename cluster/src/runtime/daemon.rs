@@ -2854,6 +2854,8 @@ impl Driver {
                             .filter(|_| !enrolling);
                         let wait = if enrolling {
                             crate::core::ENROL_ANSWER_WAIT
+                        } else if applied_halted {
+                            crate::core::HALTED_APPLY_ANSWER_WAIT
                         } else {
                             ANSWER_WAIT
                         };
@@ -3556,9 +3558,10 @@ impl Driver {
         let reply = match (refusal, warning) {
             // Put in effect here before the other nodes were told to: its generation is
             // this node's now.
-            (None, _) if awaiting.applied_halted => Reply::InEffect {
+            // Its warning: a deleted node not reached kept its number.
+            (None, warning) if awaiting.applied_halted => Reply::InEffect {
                 generation: self.node.generation_taken(),
-                warning: None,
+                warning: warning.map(|w| name_nodes(&w, &self.node_names())),
                 not_configured: Vec::new(),
             },
             (None, warning) if awaiting.enrolled => {
