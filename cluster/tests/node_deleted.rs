@@ -511,3 +511,73 @@ fn a_node_never_told_and_down_keeps_its_number_through_a_halted_cmapplyconf_and_
     assert!(sim.unconfigured(NodeId(3)));
     assert_eq!(sim.watchdog_resets, 0);
 }
+
+#[test]
+fn a_cluster_started_with_every_node_is_not_held_to_a_membership_of_a_node_since_deleted() {
+    // n1..n3 with a lock LUN; pkgM on n1, n2.
+    let mut options = Options::new(3, 89);
+    options.tiebreaker = cimguard_cluster::core::Tiebreaker::LockLun;
+    options.packages = vec![package("pkgM", &[1, 2])];
+    let mut sim = Simulation::new(options.clone());
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    // n2 is cut off: n1 and n3 go on as {n1, n3}.
+    sim.partition(&[set(&[0, 2]), set(&[1])]);
+    assert!(sim
+        .run_until(seconds(60), |s| (0..3)
+            .all(|n| n == 1 || s.members(NodeId(n)) == set(&[0, 2]))
+            && phase(s, 1) != Some(Phase::Running))
+        .unwrap());
+    // n1 goes down, keeping {n1, n3} as its last membership; n3, half of it, wins the lock
+    // of that membership and goes on alone.
+    sim.crash(NodeId(0));
+    assert!(sim
+        .run_until(seconds(60), |s| s.members(NodeId(2)) == set(&[2]))
+        .unwrap());
+    sim.heal();
+    // n2 joins n3; n3 leaves (cmhaltnode) and is deleted; n2 halts the cluster.
+    sim.restart(NodeId(1));
+    sim.run_node_command(NodeId(1)).ok();
+    assert!(sim
+        .run_until(seconds(120), |s| s.members(NodeId(1)) == set(&[1, 2]))
+        .unwrap());
+    sim.halt_node(NodeId(2), false).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| phase(s, 2) == Some(Phase::Halted)
+            && s.members(NodeId(1)) == set(&[1]))
+        .unwrap());
+    let text = cimguard_cluster::sim::cluster_file(&options);
+    let two = text[..text.find("NODE_NAME n3\n").expect("n3")].to_owned();
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(1), Some(&two), &[package("pkgM", &[1, 2])])
+    else {
+        panic!("a deletion is answered later");
+    };
+    assert_eq!(
+        await_answer(&mut sim, 1, (serial, since), seconds(90)).0,
+        None
+    );
+    assert!(sim
+        .run_until(seconds(30), |s| s.unconfigured(NodeId(2)))
+        .unwrap());
+    sim.halt_cluster(NodeId(1), true).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| phase(s, 1) == Some(Phase::Halted))
+        .unwrap());
+    // n1 starts from its old files, its last membership {n1, n3}, and n2 with it: every
+    // node of the cluster. Half of {n1, n3} would need that membership's lock, which n3
+    // won long ago; n3 is deleted, and the cluster forms.
+    sim.start(NodeId(0));
+    sim.run_cluster(NodeId(1), set(&[0, 1])).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    assert_eq!(
+        sim.count(|r| matches!(r.event, cimguard_cluster::core::Event::LockNotWon { .. })),
+        0
+    );
+    assert!(sim.unconfigured(NodeId(2)));
+}

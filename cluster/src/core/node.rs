@@ -159,6 +159,61 @@ fn deleted_numbers(cluster: &ClusterConfig) -> NodeSet {
         .collect()
 }
 
+/// What the answer of halted cmapplyconf `apply`, committed, says of the deleted nodes its
+/// first offer did not reach ([`Kept`]): those that did not take the commit since may never
+/// have been told. None: nothing to say.
+fn kept_warning(apply: &HaltedApply) -> Option<String> {
+    let kept = apply.kept.as_ref()?;
+    // Reached by the offer given again, and confirmed the commit: told after all.
+    let told = |node: NodeId| {
+        let name = apply
+            .deleted
+            .iter()
+            .find(|(n, _, _)| *n == node)
+            .map_or("", |(_, name, _)| name.as_str());
+        apply.took.contains(node)
+            && !apply.waiting.contains(node)
+            && !apply
+                .commit_refused
+                .iter()
+                .any(|(refused, _)| refused.eq_ignore_ascii_case(name))
+    };
+    let untold: Vec<&str> = kept
+        .unreached
+        .iter()
+        .filter(|(node, _)| !told(*node))
+        .map(|(_, text)| text.as_str())
+        .collect();
+    let untold = untold.join(", ");
+    if kept.numbered_anew {
+        return (!untold.is_empty()).then(|| {
+            format!(
+                "of the nodes deleted while the cluster ran, {untold} did not answer and may \
+                 never have been told: the nodes are numbered anew all the same (no number \
+                 is left to keep), so the cluster cannot tell it: once its cmcld runs, stop \
+                 it, remove cluster.ascii, packages/ and acceptor from its state directory, \
+                 and start it again (unconfigured)"
+            )
+        });
+    }
+    let mut parts = Vec::new();
+    if !untold.is_empty() {
+        parts.push(format!(
+            "of the nodes deleted while the cluster ran, {untold} did not answer and may \
+             never have been told: the nodes keep their numbers, each deleted one's unused, \
+             so that the running cluster tells it when its cmcld runs again"
+        ));
+    }
+    if kept.reordered {
+        parts.push(
+            "the order of the NODE_NAMEs in the file is not taken (the nodes keep their \
+             numbers while a deleted node may not have been told; added nodes come last)"
+                .to_owned(),
+        );
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
 /// `request` with the race number in the upper half of its id.
 fn with_race(request: DiskRequest, race: u64) -> DiskRequest {
     let global = |id: IoId| IoId((race << 32) | (id.0 & 0xffff_ffff));
@@ -277,15 +332,29 @@ struct HaltedApply {
     deleted: Vec<(NodeId, String, Vec<IpAddr>)>,
     /// Of those, the ones not reached yet during the first offer.
     untold: NodeSet,
-    /// Of those, the ones known not to be reachable now (the exchange could not reach
-    /// them) or that refused the offer: waiting on them longer is in vain.
-    settled: NodeSet,
+    /// Of those, the ones the exchange could not reach just now (no cmcld there, or not
+    /// running): waiting on them longer is in vain.
+    unreachable_deleted: NodeSet,
+    /// Of those, the ones that refused the first offer on the control channel, and why.
+    refused_deleted: BTreeMap<NodeId, String>,
     /// The deleted nodes that took the offer (configured still, they go on unconfigured
     /// with the commit, which is awaited from them).
     took: NodeSet,
-    /// The offer was given again with the numbers of the configuration in effect kept
-    /// (a deleted node not reached): what the answer says of it.
-    kept_numbers: Option<String>,
+    /// The first offer did not reach every deleted node: what became of the numbering.
+    kept: Option<Kept>,
+}
+
+/// A halted cmapplyconf whose first offer did not reach every node deleted while the cluster
+/// ran ([`HaltedApply::deleted`]).
+#[derive(Debug)]
+struct Kept {
+    /// Those not reached, each with its name and why ("n4 (...)").
+    unreached: Vec<(NodeId, String)>,
+    /// The files list the nodes in another order, which the numbers kept do not follow.
+    reordered: bool,
+    /// No number was left to keep: the nodes are numbered as the files list them all the
+    /// same.
+    numbered_anew: bool,
 }
 
 /// A generation that changed the nodes is persisted here: this halted node starts a new
@@ -1967,9 +2036,10 @@ impl Node {
             epoch_floor: self.promised,
             deleted,
             untold,
-            settled: NodeSet::EMPTY,
+            unreachable_deleted: NodeSet::EMPTY,
+            refused_deleted: BTreeMap::new(),
             took: NodeSet::EMPTY,
-            kept_numbers: None,
+            kept: None,
         });
         self.drive_halted_apply(now);
         Ok(Taken::Forwarded(serial))
@@ -2115,8 +2185,13 @@ impl Node {
         };
         // A deleted node not reached yet is waited for while it may still answer: the
         // exchange has not found it unreachable, and the stage has time left.
+        let refused: NodeSet = apply.refused_deleted.keys().copied().collect();
         let deleted_waited = !apply.untold.is_empty()
-            && !apply.untold.difference(apply.settled).is_empty()
+            && !apply
+                .untold
+                .difference(apply.unreachable_deleted)
+                .difference(refused)
+                .is_empty()
             && now < apply.deadline;
         if apply.waiting.is_empty()
             && apply.waiting_added.is_empty()
@@ -2284,12 +2359,20 @@ impl Node {
                     )
                 })
             };
+            let mut refusal = refusal;
             let mut warning = None;
             if let Some(apply) = self.halted_apply.take() {
                 if !apply.committing {
                     self.withdraw_offer(&apply);
                 } else {
-                    warning = apply.kept_numbers;
+                    // Said with the refusal, should there be one.
+                    warning = kept_warning(&apply);
+                    if let Some(why) = &mut refusal {
+                        if let Some(kept) = warning.take() {
+                            why.push_str("; and ");
+                            why.push_str(&kept);
+                        }
+                    }
                 }
             }
             self.event(Event::CommandAnswered {
@@ -2345,7 +2428,10 @@ impl Node {
                     apply
                         .deleted
                         .iter()
-                        .filter(|(node, _, _)| apply.untold.contains(*node))
+                        .filter(|(node, _, _)| {
+                            apply.untold.contains(*node)
+                                && !apply.refused_deleted.contains_key(node)
+                        })
                         .map(|(_, name, addresses)| (name.clone(), addresses.clone())),
                 );
             }
@@ -2385,36 +2471,36 @@ impl Node {
         let Some(apply) = &self.halted_apply else {
             return;
         };
-        let unreached: Vec<String> = apply
+        let unreached: Vec<(NodeId, String)> = apply
             .deleted
             .iter()
             .filter(|(node, _, _)| apply.untold.contains(*node))
-            .map(|(_, name, addresses)| match apply.unreachable.get(name) {
-                Some(why) => format!("{name} ({why})"),
-                None => format!(
-                    "{name} (at {})",
-                    addresses
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+            .map(|(node, name, addresses)| {
+                let why = match (apply.refused_deleted.get(node), apply.unreachable.get(name)) {
+                    (Some(why), _) => format!("refused it: {why}"),
+                    (None, Some(why)) => why.clone(),
+                    (None, None) => format!(
+                        "at {}",
+                        addresses
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                (*node, format!("{name} ({why})"))
             })
             .collect();
-        let unreached = unreached.join(", ");
         let cluster =
             crate::config::keep_node_order(&self.settings.config, apply.config.cluster.clone());
         if cluster.nodes.len() > NodeSet::CAPACITY {
-            let warning = format!(
-                "of the nodes deleted while the cluster ran, {unreached} did not answer and \
-                 may never have been told: the nodes are numbered anew (no number is left \
-                 to keep), so the cluster cannot tell it: once its cmcld runs, stop it, \
-                 remove cluster.ascii, packages/ and acceptor from its state directory, and \
-                 start it again (unconfigured)"
-            );
             if let Some(apply) = &mut self.halted_apply {
                 apply.untold = NodeSet::EMPTY;
-                apply.kept_numbers = Some(warning);
+                apply.kept = Some(Kept {
+                    unreached,
+                    reordered: false,
+                    numbered_anew: true,
+                });
             }
             return;
         }
@@ -2432,17 +2518,6 @@ impl Node {
                 apply.config.sequence,
             )
         };
-        let mut warning = format!(
-            "of the nodes deleted while the cluster ran, {unreached} did not answer and may \
-             never have been told: the nodes keep their numbers, the deleted one's unused, \
-             so that the running cluster tells it when its cmcld runs again"
-        );
-        if reordered {
-            warning.push_str(
-                " (the order of the NODE_NAMEs in the file is not taken: the nodes keep \
-                 theirs, added nodes last)",
-            );
-        }
         self.command_serial += 1;
         let offer_serial = self.command_serial;
         let Some(apply) = &mut self.halted_apply else {
@@ -2458,12 +2533,17 @@ impl Node {
         apply.waiting = others;
         apply.waiting_added = apply.added.iter().map(|(name, _)| name.clone()).collect();
         apply.untold = NodeSet::EMPTY;
-        apply.settled = NodeSet::EMPTY;
+        apply.unreachable_deleted = NodeSet::EMPTY;
+        apply.refused_deleted.clear();
         apply.took = NodeSet::EMPTY;
         apply.sends = 0;
         apply.deadline = now + HALTED_APPLY_STAGE;
         apply.resend_at = now;
-        apply.kept_numbers = Some(warning);
+        apply.kept = Some(Kept {
+            unreached,
+            reordered,
+            numbered_anew: false,
+        });
     }
 
     /// Sends `message` of cluster `cluster_id` to node `to` at `addresses` over the
@@ -2487,17 +2567,23 @@ impl Node {
     /// ([`Message::ConfigWithdraw`]): those that took it would otherwise refuse to start, or
     /// to take another change, until it expires.
     fn withdraw_offer(&mut self, apply: &HaltedApply) {
-        let message = Message::ConfigWithdraw {
-            serial: apply.offer_serial,
-        };
+        // The first offer too, when it was given again with the numbers kept (a node that
+        // took the first only would hold it).
+        let mut serials = vec![apply.serial];
+        if apply.offer_serial != apply.serial {
+            serials.push(apply.offer_serial);
+        }
         let mut told = NodeSet::first(self.settings.nodes);
         told.remove(self.settings.me);
-        for node in told.iter() {
-            self.send_to_life(node, Incarnation(0), &message);
-        }
         let cluster_id = cluster_id(&apply.config.cluster.name);
-        for (to, addresses) in &apply.added {
-            self.exchange(to.clone(), addresses.clone(), cluster_id, message.clone());
+        for serial in serials {
+            let message = Message::ConfigWithdraw { serial };
+            for node in told.iter() {
+                self.send_to_life(node, Incarnation(0), &message);
+            }
+            for (to, addresses) in &apply.added {
+                self.exchange(to.clone(), addresses.clone(), cluster_id, message.clone());
+            }
         }
     }
 
@@ -2533,11 +2619,19 @@ impl Node {
         if apply.offer_serial != serial || apply.committing != commit {
             return;
         }
-        // A deleted node that answers on the exchange runs unconfigured: told already.
-        if let Some((node, _, _)) = apply.deleted.iter().find(|(_, n, _)| *n == name) {
-            if !commit && apply.untold.contains(*node) {
-                let node = *node;
-                apply.untold.remove(node);
+        // A deleted node that answers on the exchange runs unconfigured: told already (each
+        // number of that name: one deleted, added again and deleted again has two).
+        let numbers: Vec<NodeId> = apply
+            .deleted
+            .iter()
+            .filter(|(_, n, _)| *n == name)
+            .map(|(node, _, _)| *node)
+            .collect();
+        if !numbers.is_empty() {
+            if !commit {
+                for node in numbers {
+                    apply.untold.remove(node);
+                }
                 self.drive_halted_apply(now);
             }
             return;
@@ -2571,12 +2665,11 @@ impl Node {
             let name = name.to_ascii_lowercase();
             // A deleted node that cannot be reached is waited for no longer; one whose
             // cmcld runs configured answers on the control channel.
-            let deleted = apply.deleted.iter().find(|(_, n, _)| *n == name);
-            if let Some((node, _, _)) = deleted {
-                if why == crate::core::RUNS_CONFIGURED {
-                    apply.settled.remove(*node);
+            for (node, _, _) in apply.deleted.iter().filter(|(_, n, _)| *n == name) {
+                if why.contains(crate::core::RUNS_CONFIGURED) {
+                    apply.unreachable_deleted.remove(*node);
                 } else {
-                    apply.settled.insert(*node);
+                    apply.unreachable_deleted.insert(*node);
                 }
             }
             apply.unreachable.insert(name, why.to_owned());
@@ -2857,11 +2950,14 @@ impl Node {
                 let deleted = apply.deleted.iter().any(|(n, _, _)| *n == from)
                     || deleted_numbers(&self.settings.config).contains(from);
                 if deleted && !commit && !apply.waiting.contains(from) {
-                    if refusal.is_none() {
-                        apply.took.insert(from);
-                        apply.untold.remove(from);
-                    } else {
-                        apply.settled.insert(from);
+                    match refusal {
+                        None => {
+                            apply.took.insert(from);
+                            apply.untold.remove(from);
+                        }
+                        Some(why) => {
+                            apply.refused_deleted.insert(from, why);
+                        }
                     }
                     self.drive_halted_apply(now);
                     return;
@@ -6103,13 +6199,28 @@ impl Node {
                 bases.push(basis);
             }
         }
+        // A cluster started with every configured node (its members share the generation
+        // in effect, none ran before): the nodes that generation deletes are not counted in
+        // the memberships before it. A node excluded and stopped keeps its last membership;
+        // with the others since deleted and a lock, the group would race that membership's
+        // instance, decided long ago for a group that a member here was part of, and lose it
+        // again and again. A deleted node that was never told runs by its own bases, which
+        // the memberships after it left behind.
+        let whole =
+            !proposal.running_before && self.settings.configured().difference(voters).is_empty();
+        let uncounted = if whole {
+            deleted_numbers(&self.settings.config)
+        } else {
+            NodeSet::EMPTY
+        };
         let mut instances = Vec::new();
         for basis in bases {
             // Serviceguard counts nodes: a node of the basis that is in the group in a later
             // life counts too (its earlier life is over, it cannot be in a rival group).
-            let previous = basis.members.len();
-            let survivors = basis.members.intersection(voters).len();
-            if 2 * survivors > previous || self.settings.sabotage.minority_quorum {
+            let members = basis.members.difference(uncounted);
+            let previous = members.len();
+            let survivors = members.intersection(voters).len();
+            if previous == 0 || 2 * survivors > previous || self.settings.sabotage.minority_quorum {
                 continue;
             }
             if 2 * survivors == previous && self.settings.tiebreaker != Tiebreaker::None {

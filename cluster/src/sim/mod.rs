@@ -601,13 +601,16 @@ impl Simulation {
             self.run_unconfigured(node, |core, now| core.handle_timeout(now));
             return;
         }
-        // Stopped between persisting a generation that changed the nodes (a halted
+        // Stopped between persisting a generation that numbered the nodes anew (a halted
         // cmapplyconf's) and the new life it starts: the daemon starts from that generation
-        // (its files written again from it), as the new life would have.
+        // (its files written again from it), as the new life would have. (Generations taken
+        // while the cluster ran keep the numbers: the core takes them over the settings.)
         let renumbered = sim_node.persisted.config.as_ref().is_some_and(|g| {
+            let old = self.settings[node.index()].config.names_by_number();
+            let new = g.cluster.names_by_number();
             g.number > 1
-                && g.cluster.names_by_number()
-                    != self.settings[node.index()].config.names_by_number()
+                && (new.len() < old.len()
+                    || old.iter().zip(&new).any(|(a, b)| !b.is_empty() && a != b))
         });
         if renumbered {
             let start_halted = sim_node.start_halted;
@@ -1006,8 +1009,13 @@ impl Simulation {
                 );
                 return;
             }
-            // A configured daemon refuses the exchange's protocol at the handshake.
-            Some(_) => crate::core::RUNS_CONFIGURED.to_owned(),
+            // A configured daemon refuses the exchange's protocol at the handshake, at each
+            // address (as the runtime words it).
+            Some(_) => addresses
+                .iter()
+                .map(|a| format!("{a}: {}", crate::core::RUNS_CONFIGURED))
+                .collect::<Vec<_>>()
+                .join("; "),
             None => format!(
                 "{}: cannot connect",
                 addresses
@@ -1096,7 +1104,7 @@ impl Simulation {
             .cluster
             .nodes
             .iter()
-            .position(|n| n.name == *name)
+            .position(|n| !n.deleted && n.name == *name)
             .unwrap_or_else(|| panic!("{node} is not in the generation it took"));
         assert_eq!(me, node.index(), "the simulator renumbers no node");
         let timing = Timing::derive(&generation.cluster, "simulated.ascii")
