@@ -1596,8 +1596,9 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
     assert_eq!(generation(&cluster), before + 2);
 }
 
-#[test]
-fn cmapplyconf_deletes_a_node_that_is_down_and_tells_it_when_given_again() {
+/// A formed cluster of four (the daemons stay after a halt) whose n4 then went down: the
+/// cluster, its generation, and the path of the cluster file of n1..n3 written in `work`.
+fn four_then_n4_down(work: &std::path::Path) -> (TestCluster, u64, String) {
     let mut cluster = TestCluster::configure(4, MEMBER_TIMEOUT, "");
     cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
     cluster.stay_after_halt();
@@ -1607,15 +1608,19 @@ fn cmapplyconf_deletes_a_node_that_is_down_and_tells_it_when_given_again() {
     });
     let four_text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
     let before = generation(&cluster);
-    // n4 goes down.
     cluster.signal(4, "KILL");
     cluster.wait_for(BOUND, "n4 down, out of the cluster", |c| {
         c.exited(4).is_some() && (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
     });
-    let work = tempfile::tempdir().unwrap();
-    let cluster_file = work.path().join("cluster.ascii");
+    let cluster_file = work.join("cluster.ascii");
     std::fs::write(&cluster_file, with_nodes(&four_text, &["n1", "n2", "n3"])).unwrap();
-    let cluster_file = cluster_file.display().to_string();
+    (cluster, before, cluster_file.display().to_string())
+}
+
+#[test]
+fn cmapplyconf_deletes_a_node_that_is_down_and_tells_it_when_given_again() {
+    let work = tempfile::tempdir().unwrap();
+    let (mut cluster, before, cluster_file) = four_then_n4_down(work.path());
     let args = ["-C", cluster_file.as_str()];
     // In effect in the cluster, but n4 was not told: exit 1, naming it.
     let partial = command(&cluster, 2, "cmapplyconf", &args);
@@ -1655,19 +1660,6 @@ fn cmapplyconf_deletes_a_node_that_is_down_and_tells_it_when_given_again() {
     assert_eq!(generation(&cluster), before + 2);
 }
 
-/// Whether n1..n3 show the cluster halted, every node of it halted.
-fn three_halted(cluster: &TestCluster) -> bool {
-    (1..=3).all(|k| {
-        cluster.status(k).is_ok_and(|s| {
-            s.cluster.status.as_str() == "down"
-                && s.cluster
-                    .nodes
-                    .iter()
-                    .all(|n| n.condition.state.as_str() == "halted")
-        })
-    })
-}
-
 /// How many new lives node `k`'s daemon started (a halted cmapplyconf that numbered the
 /// nodes anew).
 fn new_lives(cluster: &TestCluster, k: usize) -> usize {
@@ -1679,23 +1671,9 @@ fn new_lives(cluster: &TestCluster, k: usize) -> usize {
 
 #[test]
 fn a_node_deleted_while_down_keeps_its_number_through_a_halted_cmapplyconf_until_it_is_told() {
-    let mut cluster = TestCluster::configure(4, MEMBER_TIMEOUT, "");
-    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
-    cluster.stay_after_halt();
-    cluster.start_all();
-    cluster.wait_for(BOUND, "a formed cluster of four", |c| {
-        (1..=4).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 4))
-    });
-    let four_text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
     // n4 goes down, and is deleted while the cluster runs: it is not told.
-    cluster.signal(4, "KILL");
-    cluster.wait_for(BOUND, "n4 down, out of the cluster", |c| {
-        c.exited(4).is_some() && (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
-    });
     let work = tempfile::tempdir().unwrap();
-    let cluster_file = work.path().join("cluster.ascii");
-    std::fs::write(&cluster_file, with_nodes(&four_text, &["n1", "n2", "n3"])).unwrap();
-    let cluster_file = cluster_file.display().to_string();
+    let (mut cluster, _, cluster_file) = four_then_n4_down(work.path());
     let args = ["-C", cluster_file.as_str()];
     let partial = command(&cluster, 2, "cmapplyconf", &args);
     assert!(
@@ -1710,7 +1688,7 @@ fn a_node_deleted_while_down_keeps_its_number_through_a_halted_cmapplyconf_until
     // daemon starts a new life for it.
     succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
     cluster.wait_for(BOUND, "n1..n3 halted, their daemons still there", |c| {
-        three_halted(c)
+        all_halted(c)
     });
     let lives: Vec<usize> = (1..=3).map(|k| new_lives(&cluster, k)).collect();
     let out = succeeds(&cluster, 1, "cmapplyconf", &args);
@@ -1737,7 +1715,7 @@ fn a_node_deleted_while_down_keeps_its_number_through_a_halted_cmapplyconf_until
     // configuration exchange and numbers the nodes anew (each daemon starts a new life),
     // with nothing to warn of.
     succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
-    cluster.wait_for(BOUND, "n1..n3 halted again", |c| three_halted(c));
+    cluster.wait_for(BOUND, "n1..n3 halted again", |c| all_halted(c));
     let out = succeeds(&cluster, 1, "cmapplyconf", &args);
     assert!(!out.contains("keep their numbers"), "{out}");
     assert_completed(&out, deleted + 1);

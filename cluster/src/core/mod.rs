@@ -52,5 +52,6 @@ pub use node::{
     HALTED_APPLY_ANSWER_WAIT,
 };
 pub use types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
+pub(crate) use unconfigured::listed;
 pub use unconfigured::Unconfigured;
 pub use unconfigured::RUNS_CONFIGURED;

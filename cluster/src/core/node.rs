@@ -17,6 +17,7 @@ use super::message::WholeCopy;
 use super::message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, Term, View};
 use super::shared::{Entry, SharedError, SharedMap, Version};
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
+use super::unconfigured::listed;
 use crate::config::cluster::{ClusterConfig, ClusterLock};
 use crate::config::package::{Lines, PackageConfig};
 use crate::config::{needs_halted_cluster, Generation};
@@ -2258,19 +2259,10 @@ impl Node {
                     if !apply.waiting_added.contains(name) {
                         continue;
                     }
-                    let why = apply.unreachable.get(name).map_or_else(
-                        || {
-                            format!(
-                                "at {}",
-                                addresses
-                                    .iter()
-                                    .map(ToString::to_string)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            )
-                        },
-                        |e| format!("({e})"),
-                    );
+                    let why = apply
+                        .unreachable
+                        .get(name)
+                        .map_or_else(|| format!("at {}", listed(addresses)), |e| format!("({e})"));
                     silent.push(format!(
                         "{name} did not answer {why}: a node added needs its cmcld running, \
                          unconfigured, with the cluster's key and a certificate of its \
@@ -2479,14 +2471,7 @@ impl Node {
                 let why = match (apply.refused_deleted.get(node), apply.unreachable.get(name)) {
                     (Some(why), _) => format!("refused it: {why}"),
                     (None, Some(why)) => why.clone(),
-                    (None, None) => format!(
-                        "at {}",
-                        addresses
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    (None, None) => format!("at {}", listed(addresses)),
                 };
                 (*node, format!("{name} ({why})"))
             })

@@ -71,16 +71,18 @@ pub(super) fn did_not_answer(
         .filter(|(n, _)| waiting.contains(n))
         .map(|(name, addresses)| match unreachable.get(name) {
             Some(e) => format!("{name} did not answer ({e})"),
-            None => format!(
-                "{name} did not answer at {}",
-                addresses
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            None => format!("{name} did not answer at {}", listed(addresses)),
         })
         .collect()
+}
+
+/// `addresses` as an answer lists them: "10.0.0.4, 10.1.0.4".
+pub(crate) fn listed(addresses: &[IpAddr]) -> String {
+    addresses
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// How long an offer is held for its commit: longer than a giver's stage (an online

@@ -1016,14 +1016,7 @@ impl Simulation {
                 .map(|a| format!("{a}: {}", crate::core::RUNS_CONFIGURED))
                 .collect::<Vec<_>>()
                 .join("; "),
-            None => format!(
-                "{}: cannot connect",
-                addresses
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+            None => format!("{}: cannot connect", crate::core::listed(addresses)),
         };
         self.schedule_answer(
             node,
