@@ -878,11 +878,16 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
         }
     };
     // With the cluster halted, a change of the nodes starts each daemon again; nodes added
-    // to the running cluster start again on their own nodes only (cmrunnode there).
-    if let Some(nodes) = cluster.as_ref().and_then(|c| node_names(&c.text)) {
-        if !running && !nodes_before.is_empty() && nodes != nodes_before {
-            out.push_str(&wait_for_new_life(&client, generation, &nodes));
-        }
+    // to the running cluster start again on their own nodes only (cmrunnode there). The
+    // numbers may change with the same names shown (a node deleted while the cluster ran
+    // gives its number up), so the wait is for the generation, which the new life shows,
+    // and the nodes; with no new life, the generation shows at once.
+    if !running && !nodes_before.is_empty() {
+        let nodes = cluster
+            .as_ref()
+            .and_then(|c| node_names(&c.text))
+            .unwrap_or(nodes_before);
+        out.push_str(&wait_for_new_life(&client, generation, &nodes));
     }
     if cli.verbose {
         for name in &names {
@@ -978,16 +983,21 @@ fn wait_for_new_life(client: &Client, generation: u64, nodes: &[String]) -> Stri
     loop {
         // The agent starts again with its daemon: not answering for a moment is expected.
         if let Ok(snapshot) = view(client) {
-            if snapshot.generation == generation
-                && snapshot.nodes.iter().map(|n| &n.name).eq(nodes.iter())
-            {
+            // The same nodes, in whatever order they are numbered (one deleted while the
+            // cluster ran that may not have been told keeps the numbers as they were).
+            let mut shown: Vec<&String> = snapshot.nodes.iter().map(|n| &n.name).collect();
+            let mut wanted: Vec<&String> = nodes.iter().collect();
+            shown.sort();
+            wanted.sort();
+            if snapshot.generation == generation && shown == wanted {
                 return String::new();
             }
         }
         if Instant::now() >= deadline {
             return format!(
-                "The nodes changed, and this node's cmcld starts again, halted, but its new life \
-                 did not answer within {} s: see its log before cmruncl.\n",
+                "This node's cmcld starts again, halted, with configuration generation \
+                 {generation}, but its new life did not answer within {} s: see its log \
+                 before cmruncl.\n",
                 NEW_LIFE_WAIT.as_secs()
             );
         }
