@@ -851,7 +851,10 @@ mod check_l1 {
             .filter(|&n| sim.core(n).is_some())
             .collect();
         let number = |s: &Simulation, n: NodeId| s.core(n).map(|c| c.settings().config_generation);
-        let newest = up.iter().copied().max_by_key(|&n| number(sim, n));
+        // Given on the first node of the newest generation: nodes a change added come last,
+        // and a node still in an earlier generation hears only the nodes that one names.
+        let best = up.iter().map(|&n| number(sim, n)).max().flatten();
+        let newest = up.iter().copied().find(|&n| number(sim, n) == best);
         let Some(newest) = newest else {
             return Ok(false);
         };
