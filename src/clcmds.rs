@@ -116,7 +116,8 @@ impl NodeChoice {
 /// from the cluster authority; it takes the configuration and starts halted, and cmrunnode
 /// there joins it; exit 1 names a node that did not take it, and the same files given again
 /// send it; not with a lock LUN), and nodes out of the cluster (halted or down) deleted (each
-/// keeps its number until the cluster is halted; its cmcld is told, removes its
+/// keeps its number until a cmapplyconf with the cluster halted reaches it, or finds it
+/// unconfigured, and says so when it does not; its cmcld is told, removes its
 /// configuration and goes on unconfigured; exit 1 names one not told, and the same files
 /// given again tell it). The nodes' heartbeat addresses, the lock and the cluster's name
 /// need the cluster halted, as do reordering nodes and adding one deleted while the cluster

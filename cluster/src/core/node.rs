@@ -2187,12 +2187,11 @@ impl Node {
         // A deleted node not reached yet is waited for while it may still answer: the
         // exchange has not found it unreachable, and the stage has time left.
         let refused: NodeSet = apply.refused_deleted.keys().copied().collect();
-        let deleted_waited = !apply.untold.is_empty()
-            && !apply
-                .untold
-                .difference(apply.unreachable_deleted)
-                .difference(refused)
-                .is_empty()
+        let deleted_waited = !apply
+            .untold
+            .difference(apply.unreachable_deleted)
+            .difference(refused)
+            .is_empty()
             && now < apply.deadline;
         if apply.waiting.is_empty()
             && apply.waiting_added.is_empty()
@@ -2216,10 +2215,7 @@ impl Node {
             let floor = apply.epoch_floor;
             let took = apply.took;
             self.take_halted_config(now, &config, floor, true);
-            let mut others = self.others();
-            for node in took.iter() {
-                others.insert(node);
-            }
+            let others = NodeSet(self.others().0 | took.0);
             if let Some(apply) = &mut self.halted_apply {
                 apply.committing = true;
                 apply.waiting = others;
@@ -2433,10 +2429,7 @@ impl Node {
             // which deletes it, and goes on unconfigured. Whether it answers the first offer
             // decides the numbering (see keep_numbers); the commit is awaited from it once
             // it took the offer.
-            let mut to = deleted_numbers(&self.settings.config);
-            for node in waiting.iter() {
-                to.insert(node);
-            }
+            let to = NodeSet(deleted_numbers(&self.settings.config).0 | waiting.0);
             for node in to.iter() {
                 self.send_to_life(node, Incarnation(0), &message);
             }
@@ -2491,17 +2484,12 @@ impl Node {
         }
         let reordered = node_names(&cluster.as_written()) != node_names(&apply.config.cluster);
         let packages = apply.config.packages.clone();
+        // The first offer's number is above every one this node knows (a deleted entry in
+        // effect makes it a new generation): the next is too.
         let (number, sequence) = if self.in_effect(&cluster, &packages) {
             current
         } else {
-            (
-                apply
-                    .config
-                    .number
-                    .max(current.0.max(self.accepted_number()))
-                    + 1,
-                apply.config.sequence,
-            )
+            (apply.config.number + 1, apply.config.sequence)
         };
         self.command_serial += 1;
         let offer_serial = self.command_serial;
@@ -2932,8 +2920,7 @@ impl Node {
                     return;
                 }
                 // A deleted node's answer to the offer (awaited at the commit once it took it).
-                let deleted = apply.deleted.iter().any(|(n, _, _)| *n == from)
-                    || deleted_numbers(&self.settings.config).contains(from);
+                let deleted = deleted_numbers(&self.settings.config).contains(from);
                 if deleted && !commit && !apply.waiting.contains(from) {
                     match refusal {
                         None => {

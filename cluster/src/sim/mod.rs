@@ -606,11 +606,12 @@ impl Simulation {
         // (its files written again from it), as the new life would have. (Generations taken
         // while the cluster ran keep the numbers: the core takes them over the settings.)
         let renumbered = sim_node.persisted.config.as_ref().is_some_and(|g| {
-            let old = self.settings[node.index()].config.names_by_number();
-            let new = g.cluster.names_by_number();
             g.number > 1
-                && (new.len() < old.len()
-                    || old.iter().zip(&new).any(|(a, b)| !b.is_empty() && a != b))
+                && crate::config::needs_halted_cluster(
+                    &self.settings[node.index()].config,
+                    &g.cluster,
+                )
+                .contains(&"NODE_NAME")
         });
         if renumbered {
             let start_halted = sim_node.start_halted;
