@@ -20,8 +20,10 @@ use crate::core::{Envelope, Persisted};
 /// coordinator heard the sender's package report, in the status a node sends; 19 the epochs
 /// promised in a halted cmapplyconf's answers and commit, and the names in cmruncl's Start;
 /// 20 the withdrawal of a halted cmapplyconf's offer; 21 the nodes deleted while the
-/// cluster ran, in the generations carried, and the refusal to delete a member).
-const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 21];
+/// cluster ran, in the generations carried, and the refusal to delete a member; 22 whether
+/// an accepting member knows the package table, and the newest membership it knows
+/// committed).
+const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 22];
 /// The first bytes of an encoded acceptor state: "CP" and the format version (2 added the
 /// generation as shown, 3 the nodes deleted while the cluster ran; files of versions 1 and
 /// 2 are still read, each generation of version 1 shown as its number).

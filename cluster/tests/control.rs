@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cimguard_certs::{control_tls, ensure_cluster_authority, issue_node_certificate, ControlTls};
-use cimguard_cluster::core::{Envelope, Epoch, Incarnation, Message, NodeId};
+use cimguard_cluster::core::{Envelope, Epoch, FenceReason, Incarnation, Message, NodeId};
 use cimguard_cluster::runtime::auth::PAYLOAD_MAX;
 use cimguard_cluster::runtime::control::{
     route, ControlChannel, ControlSettings, ControlStatus, Deliver, Route, Tell,
@@ -149,9 +149,13 @@ fn reformation_commands_and_configurations_travel_on_the_channel() {
             echoes: Vec::new(),
             locks: Vec::new(),
             leavers: Default::default(),
+            forming: false,
         },
         Message::Abandon { epoch },
-        Message::Halt { epoch },
+        Message::Halt {
+            epoch,
+            reason: FenceReason::QuorumLost,
+        },
     ] {
         assert_eq!(route(&both), Route::Both, "{both:?}");
     }

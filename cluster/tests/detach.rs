@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{answers, notices, seconds, set};
 
-use cimguard_cluster::core::{NodeId, NodeSet, Phase, Taken};
+use cimguard_cluster::core::{FenceReason, NodeId, NodeSet, Phase, Taken, Tiebreaker};
 use cimguard_cluster::packages::{Command, FailureCause, Refusal};
 use cimguard_cluster::sim::{Life, Options, Simulation};
 use cimguard_cluster::status::{NodeCondition, NodeState, Notice, PackageState, PackageStatus};
@@ -752,4 +752,71 @@ fn cmrunnode_waits_for_a_detached_package_halting_on_the_halted_node() {
         .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
         .unwrap());
     assert!(sim.running_on("pkgA").is_empty());
+}
+
+/// n3 comes back and joins the cluster that n2 runs alone (n1 left detached, pkgA running
+/// there), and n2 dies before n3 heard the package table from it. n3 wins the lock of
+/// {n2, n3}, but alone it does not know what runs where: it halts rather than run the
+/// cluster, and pkgA, detached on n1, starts nowhere else. A cluster started again from
+/// the nodes' files knows the detach.
+#[test]
+fn a_joiner_left_alone_before_it_heard_the_package_table_halts() {
+    let mut options = Options::new(3, 31);
+    options.tiebreaker = Tiebreaker::LockLun;
+    options.packages = vec![package("pkgA", &[1, 2, 3], "")];
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(90), |s| s.formed(NodeSet::first(3))
+            && s.running_on("pkgA") == set(&[0]))
+        .unwrap());
+    sim.run_for(seconds(3)).unwrap();
+    sim.crash(NodeId(2));
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim.detach_node(NodeId(0)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[1])) && halted(s, 0))
+        .unwrap());
+    // n2 dies as soon as n3 took the commit: n3 heard no heartbeat of the membership.
+    sim.restart(NodeId(2));
+    assert!(sim
+        .run_until(seconds(60), |s| s
+            .core(NodeId(2))
+            .is_some_and(|c| c.phase() == Phase::Running))
+        .unwrap());
+    // Its cmviewcl does not know what pkgA does yet.
+    assert_eq!(condition(&sim, 2, "pkgA").0, PackageStatus::Unknown);
+    sim.crash(NodeId(1));
+    let reasons = |s: &Simulation| -> Vec<FenceReason> {
+        notices(s, "QuorumLost")
+            .iter()
+            .filter(|r| r.node == NodeId(2))
+            .filter_map(|r| match r.notice {
+                Notice::QuorumLost { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(sim
+        .run_until(seconds(60), |s| !reasons(s).is_empty())
+        .unwrap());
+    assert_eq!(reasons(&sim), [FenceReason::PackagesUnknown]);
+    sim.run_for(seconds(30)).unwrap();
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+    // cmruncl -n n2 n3: the files of n2 hold the detach.
+    for n in [1, 2] {
+        sim.restart(NodeId(n));
+        sim.run_cluster(NodeId(n), set(&[1, 2])).unwrap();
+    }
+    assert!(sim
+        .run_until(seconds(90), |s| s.formed(set(&[1, 2])))
+        .unwrap());
+    sim.run_for(seconds(30)).unwrap();
+    assert_eq!(sim.running_on("pkgA"), set(&[0]));
+    assert_eq!(
+        condition(&sim, 2, "pkgA"),
+        (PackageStatus::Detached, PackageState::Detached)
+    );
 }

@@ -6,7 +6,7 @@ mod common;
 
 use common::{notices, package, seconds, set};
 
-use cimguard_cluster::core::{NodeId, NodeSet, Phase, Tiebreaker};
+use cimguard_cluster::core::{Event, NodeId, NodeSet, Phase, Tiebreaker};
 use cimguard_cluster::packages::Refusal;
 use cimguard_cluster::sim::{Life, Options, Simulation};
 use cimguard_cluster::status::{ClusterStatus, NodeCondition, NodeState, Notice};
@@ -305,4 +305,52 @@ fn a_node_that_joins_shows_no_package_halted_that_runs() {
         None,
         "n3 showed pkgA halted while it ran on n1"
     );
+}
+
+/// n1's last membership, {n1, n3}, lost the lock race that followed it to n3, which went on
+/// with n2; n2 then ran alone (winning the lock of {n2, n3}) and halted the cluster. cmruncl
+/// -n n1 n2 forms: the group is held to n2's last membership, committed after n1's, not to
+/// n1's, whose lock instance n3 won long ago (raced again, it would be lost at every start).
+#[test]
+fn cmruncl_n_is_not_held_to_a_membership_a_later_one_left_behind() {
+    let mut options = Options::new(3, 8);
+    options.tiebreaker = Tiebreaker::LockLun;
+    let mut sim = cluster(options, &[("pkgA", &[1, 2, 3])]);
+    sim.crash(NodeId(1));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 2])))
+        .unwrap());
+    let behind = sim.core(NodeId(0)).unwrap().view().epoch;
+    // n1 dies; n3 wins the lock of {n1, n3} and runs on alone.
+    sim.crash(NodeId(0));
+    assert!(sim.run_until(seconds(60), |s| s.formed(set(&[2]))).unwrap());
+    sim.restart(NodeId(1));
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[1, 2])))
+        .unwrap());
+    // (Once n2 has heard n3's package table.)
+    sim.run_for(seconds(3)).unwrap();
+    sim.crash(NodeId(2));
+    assert!(sim.run_until(seconds(60), |s| s.formed(set(&[1]))).unwrap());
+    sim.halt_cluster(NodeId(1), true).unwrap();
+    assert!(sim.run_until(seconds(60), |s| halted(s, 1)).unwrap());
+    // cmruncl -n n1 n2, with n3 down: n1 boots, n2's daemon starts again.
+    sim.restart(NodeId(0));
+    sim.run_node(NodeId(1));
+    for node in [0, 1] {
+        sim.run_cluster(NodeId(node), set(&[0, 1])).unwrap();
+    }
+    let formed = sim
+        .run_until(seconds(90), |s| s.formed(set(&[0, 1])))
+        .unwrap();
+    let raced: Vec<_> = sim
+        .trace()
+        .iter()
+        .filter_map(|r| match r.event {
+            Event::LockNotWon { instance, .. } => Some(instance),
+            _ => None,
+        })
+        .filter(|&instance| instance == behind)
+        .collect();
+    assert!(formed, "raced {behind:?} again: {raced:?}");
 }

@@ -523,6 +523,8 @@ fn a_cluster_started_with_every_node_is_not_held_to_a_membership_of_a_node_since
     assert!(sim
         .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
         .unwrap());
+    // (Once every node has heard the others' package tables.)
+    sim.run_for(seconds(3)).unwrap();
     // n2 is cut off: n1 and n3 go on as {n1, n3}.
     sim.partition(&[set(&[0, 2]), set(&[1])]);
     assert!(sim

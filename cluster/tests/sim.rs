@@ -758,14 +758,20 @@ fn randomized_faults_seeds_750_to_1000() {
 /// life (the simulator started it from its old numbering); 79692, a cluster started with
 /// every node held to the membership of one excluded before another was deleted; 189775, a
 /// halted cmapplyconf given again on a node that a node still in an earlier generation
-/// does not know (the run's operator now gives it on the first node of the newest).
+/// does not know (the run's operator now gives it on the first node of the newest). S1:
+/// 227294, a node that joined and was left alone before it heard the package table started
+/// a package detached on a halted node; 203397, a generation carried on took a node off a
+/// package's list while the package ran there, and the node's failure was not waited for.
+/// L1: 260707, a cluster started with two nodes held to the membership of one whose lock
+/// instance another group had won long before.
 #[test]
 fn randomized_faults_seeds_that_broke_a_rule_once() {
     if std::env::var("SIM_SEED").is_ok() || std::env::var("SIM_SEEDS").is_ok() {
         return;
     }
     for seed in [
-        3595, 4530, 17843, 8524, 43334, 61776, 9505, 23633, 88608, 79692, 189775,
+        3595, 4530, 17843, 8524, 43334, 61776, 9505, 23633, 88608, 79692, 189775, 227294, 203397,
+        260707,
     ] {
         randomized(seed..seed + 1);
     }

@@ -161,14 +161,14 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x15");
+    assert_eq!(&bytes[..3], b"CW\x16");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 22;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(22)));
+    later[2] = 23;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(23)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
@@ -181,9 +181,10 @@ fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     // warning in the answer to a command, version 17 no reports_heard in a status, version
     // 18 no epochs in a halted cmapplyconf's answers and commit (nor names in Start),
     // version 19 no withdrawal of a halted cmapplyconf's offer, version 20 no nodes deleted
-    // while the cluster ran.
+    // while the cluster ran, version 21 no package table known nor membership known
+    // committed in an acceptance (nor forming in a commit).
     for version in [
-        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
     ] {
         let mut earlier = bytes.clone();
         earlier[2] = version;

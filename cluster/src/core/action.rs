@@ -93,7 +93,8 @@ pub enum Action {
 pub struct Persisted {
     /// The highest membership epoch this node has proposed, accepted or installed.
     pub epoch_max: Epoch,
-    /// The last membership installed.
+    /// The last membership installed (by this life, or by an earlier one when this life has
+    /// installed none).
     pub installed: Option<View>,
     /// The proposals accepted after it.
     pub accepted: Vec<View>,
@@ -145,6 +146,11 @@ pub enum FenceReason {
     /// A package with node_fail_fast_enabled, or a service with service_fail_fast_enabled,
     /// failed here.
     FailFast,
+    /// No member of the group holds the package table (none took part in forming the
+    /// cluster, nor has heard every member of one membership since it joined): what runs
+    /// where, a package left detached on a halted node for one, is not known, so the group
+    /// must not run the cluster on.
+    PackagesUnknown,
 }
 
 /// Why a group did not get the cluster lock ([`Event::LockNotWon`]).

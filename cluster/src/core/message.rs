@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::action::FenceReason;
 use super::types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 use crate::config::Generation;
 use crate::packages::{Command, InstanceState, Order, PackageId, ResourceValue, Switching};
@@ -124,6 +125,14 @@ pub enum Message {
         /// The configuration generations those proposals carried: one that may have taken
         /// effect is carried on by the next membership.
         configs: Vec<(Epoch, Arc<Generation>)>,
+        /// Whether the member's package table may stand for the cluster's (it took part in
+        /// forming the cluster, or has heard every member of one membership since it
+        /// joined): a group re-forming a running cluster with no such member halts.
+        known: bool,
+        /// The newest membership the member knows to have been committed: its installed
+        /// one, or the one an earlier life of it installed last. Memberships before it are
+        /// behind it, and the quorum rule does not hold the proposal against them.
+        committed: Epoch,
     },
     /// A member refuses a proposal.
     Reject {
@@ -148,6 +157,9 @@ pub enum Message {
         locks: Vec<Epoch>,
         /// The members that left gracefully: no fence wait, they halt.
         leavers: NodeSet,
+        /// The membership forms the cluster (no member had one installed): each member's
+        /// package table is its own records, as good as any other's.
+        forming: bool,
     },
     /// The coordinator dropped its proposal and will never commit it.
     Abandon {
@@ -158,6 +170,9 @@ pub enum Message {
     Halt {
         /// The proposal's epoch.
         epoch: Epoch,
+        /// Why the group halts: [`FenceReason::QuorumLost`] (or the lock lost), or
+        /// [`FenceReason::PackagesUnknown`].
+        reason: FenceReason,
     },
     /// A package command given on the sender, for the package coordinator to carry out.
     Command {

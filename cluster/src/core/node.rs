@@ -519,6 +519,11 @@ struct Proposal {
     running_before: bool,
     /// Members leaving gracefully: left out of the view, they accept too.
     leavers: NodeSet,
+    /// The voters whose package table may stand for the cluster's
+    /// ([`crate::packages::Manager::holds_table`]).
+    known: NodeSet,
+    /// The newest membership a voter knows to have been committed ([`Message::Accept`]).
+    committed: Epoch,
 }
 
 /// A race for the cluster lock.
@@ -605,6 +610,10 @@ pub struct Node {
     /// against each (see `decide_if_complete`), and a member that missed a commit installs
     /// the proposal when a peer's heartbeat shows it committed.
     accepted_since: Vec<View>,
+    /// The membership an earlier life of this node installed last: committed, so every
+    /// membership committed before it is behind it (see `decide_if_complete`). Persisted
+    /// as the installed membership until this life installs one.
+    installed_before: Option<View>,
     round_max: u64,
     started_at: Instant,
     last_step: Option<Instant>,
@@ -691,8 +700,8 @@ pub struct Node {
     /// What this node knows of each node's state (for peers outside the membership:
     /// failed, halted, or unknown).
     node_states: Vec<NodeState>,
-    /// Whether the membership being installed forms the cluster (this node committed it
-    /// and no member had a membership installed).
+    /// Whether the membership being installed forms the cluster (no member had a membership
+    /// installed: known to its coordinator, and told in the commit).
     forming: bool,
     /// The lock LUN's health: the outcome of this node's last read or write.
     lock_lun: Health,
@@ -813,11 +822,18 @@ impl Node {
             promised: persisted.epoch_max,
             // What an earlier life installed or accepted may have been committed: it is
             // reported to coordinators like a proposal accepted in this life.
-            accepted_since: persisted
-                .installed
-                .into_iter()
-                .chain(persisted.accepted)
-                .collect(),
+            // (An earlier life that installed nothing persisted its own earlier life's
+            // membership again, and had it among its acceptances.)
+            accepted_since: {
+                let mut views: Vec<View> = Vec::new();
+                for view in persisted.installed.iter().chain(&persisted.accepted) {
+                    if !views.iter().any(|v| v.epoch == view.epoch) {
+                        views.push(view.clone());
+                    }
+                }
+                views
+            },
+            installed_before: persisted.installed,
             accepted: None,
             installed_at: now,
             round_max: persisted.epoch_max.round(),
@@ -4064,13 +4080,16 @@ impl Node {
                 term,
                 accepted,
                 configs,
+                known,
+                committed,
             } => self.on_accept(
                 now,
                 from,
                 epoch,
-                installed,
+                (installed, committed),
                 silences,
                 (
+                    known,
                     echo,
                     Echo {
                         at: sent_at,
@@ -4088,12 +4107,13 @@ impl Node {
                 echoes,
                 locks,
                 leavers,
+                forming,
             } => self.on_commit(
                 now,
                 from,
                 epoch,
                 (&fence_waits, &overdue),
-                (echoes, locks, leavers),
+                (echoes, locks, leavers, forming),
             ),
             Message::Command {
                 epoch,
@@ -4195,13 +4215,17 @@ impl Node {
                     }
                 }
             }
-            Message::Halt { epoch } => {
+            Message::Halt { epoch, reason } => {
                 if self
                     .accepted
                     .as_ref()
                     .is_some_and(|(v, _)| v.epoch == epoch)
                 {
-                    self.fence(FenceReason::QuorumLost);
+                    // A group's reasons only: this node did not race the lock itself.
+                    self.fence(match reason {
+                        FenceReason::PackagesUnknown => reason,
+                        _ => FenceReason::QuorumLost,
+                    });
                 }
             }
             // Taken before the admission checks.
@@ -5214,6 +5238,16 @@ impl Node {
         Term { lease, grace }
     }
 
+    /// The newest membership this node knows to have been committed: the one it installed,
+    /// or the one an earlier life installed last.
+    fn committed(&self) -> Epoch {
+        let before = self
+            .installed_before
+            .as_ref()
+            .map_or(Epoch::NONE, |v| v.epoch);
+        self.view.epoch.max(before)
+    }
+
     /// An echo of this node's own send time, as far as it can be true: none of a send time
     /// later than this node's last, and its term no wider than this node announced (a peer
     /// that lies or is damaged must not push this node's safety timer out).
@@ -5595,6 +5629,11 @@ impl Node {
             locks_won: Vec::new(),
             running_before: self.view.epoch != Epoch::NONE,
             leavers,
+            known: [self.settings.me]
+                .into_iter()
+                .filter(|_| self.packages.holds_table())
+                .collect(),
+            committed: self.committed(),
         });
         if self.phase == Phase::Running {
             self.set_phase(Phase::Reforming);
@@ -5766,7 +5805,11 @@ impl Node {
         }
         Persisted {
             epoch_max: self.promised,
-            installed: (self.view.epoch != Epoch::NONE).then(|| self.view.clone()),
+            installed: if self.view.epoch != Epoch::NONE {
+                Some(self.view.clone())
+            } else {
+                self.installed_before.clone()
+            },
             accepted: self.accepted_since.clone(),
             config: self.installed_config.clone(),
             accepted_configs: self
@@ -6018,6 +6061,8 @@ impl Node {
                     .cloned()
                     .collect(),
                 accepted: accepted_before,
+                known: self.packages.holds_table(),
+                committed: self.committed(),
             },
         );
     }
@@ -6027,9 +6072,9 @@ impl Node {
         now: Instant,
         from: NodeId,
         epoch: Epoch,
-        installed: Epoch,
+        (installed, committed): (Epoch, Epoch),
         silences: Vec<(NodeId, Incarnation, Option<Silence>)>,
-        (echo, sent, accepted, configs): (Echo, Echo, Vec<View>, Vec<AcceptedConfig>),
+        (known, echo, sent, accepted, configs): (bool, Echo, Echo, Vec<View>, Vec<AcceptedConfig>),
     ) {
         let own = self.own_echo(echo);
         let Some(proposal) = &mut self.proposal else {
@@ -6060,6 +6105,19 @@ impl Node {
         }
         proposal.accepted.insert(from);
         proposal.running_before |= installed != Epoch::NONE;
+        if known {
+            proposal.known.insert(from);
+        }
+        // Believed only as a membership the member reports otherwise too (installed, or among
+        // its acceptances, where an earlier life's last membership stays): a lying or damaged
+        // acceptance must not lift the quorum rule off every basis.
+        let credible = committed < epoch
+            && (committed <= installed_epoch
+                || committed == installed
+                || accepted.iter().any(|v| v.epoch == committed));
+        if credible {
+            proposal.committed = proposal.committed.max(committed);
+        }
         if let Some(echo) = own {
             proposal.echoes.push((from, echo));
         }
@@ -6095,9 +6153,11 @@ impl Node {
         from: NodeId,
         epoch: Epoch,
         fence_waits: FenceWaits<'_>,
-        (echoes, locks, leavers): (Vec<(NodeId, Echo)>, Vec<Epoch>, NodeSet),
+        (echoes, locks, leavers, forming): (Vec<(NodeId, Echo)>, Vec<Epoch>, NodeSet, bool),
     ) {
         let me = self.settings.me;
+        // Only for the installs below (a commit's notices are its coordinator's).
+        self.forming = forming;
         let echo: Vec<(NodeId, Echo)> = echoes
             .iter()
             .filter(|(node, _)| *node == me)
@@ -6128,7 +6188,11 @@ impl Node {
                 let view = self.accepted_since.remove(index);
                 self.install(now, view, (Some(fence_waits), leavers), locks, &echo);
             }
+        } else if forming && epoch == self.view.epoch && epoch.coordinator() == from {
+            // Installed already, learnt from a heartbeat that overtook the commit.
+            self.packages.on_formed();
         }
+        self.forming = false;
     }
 
     /// With every acceptance in, applies the quorum rule. The previous membership is the
@@ -6136,7 +6200,9 @@ impl Node {
     /// may have been committed by its coordinator without this node knowing, so the new
     /// membership must hold quorum against it as well (as a view change builds on the
     /// latest view that may have been decided). Each basis the group holds exactly half of
-    /// needs its own lock.
+    /// needs its own lock. Bases older than a membership a voter knows committed are behind
+    /// it and do not count; and a running cluster re-forms only around a member whose
+    /// package table stands.
     fn decide_if_complete(&mut self, now: Instant) {
         let Some(proposal) = &self.proposal else {
             return;
@@ -6162,6 +6228,19 @@ impl Node {
                 return;
             }
         }
+        // A running cluster re-forms only around a member that knows what runs where: a
+        // group of nodes that joined and never heard the table from one that held it would
+        // start what runs detached on a halted node, or what a lost member was ordered to run
+        // under a list since changed. Leavers do not count: they halt.
+        if proposal.running_before
+            && proposal
+                .known
+                .intersection(proposal.view.members)
+                .is_empty()
+        {
+            self.halt_group(FenceReason::PackagesUnknown);
+            return;
+        }
         let mut bases: Vec<&View> = Vec::new();
         if self.view.epoch != Epoch::NONE {
             bases.push(&self.view);
@@ -6171,6 +6250,12 @@ impl Node {
                 bases.push(basis);
             }
         }
+        // Committed memberships form one line, each held to quorum against the one before:
+        // one older than a membership a voter knows committed (installed, in this life or an
+        // earlier one) is behind it, and whoever still runs by it lost to that line. A
+        // starting node keeps what an earlier life installed as a basis; racing the lock
+        // instance of one long since won by another group would be lost for ever.
+        bases.retain(|b| b.epoch >= proposal.committed);
         // A cluster started with every configured node (its members share the generation
         // in effect, none ran before): the nodes that generation deletes are not counted in
         // the memberships before it. A node excluded and stopped keeps its last membership;
@@ -6198,7 +6283,7 @@ impl Node {
             if 2 * survivors == previous && self.settings.tiebreaker != Tiebreaker::None {
                 instances.push(basis.epoch);
             } else {
-                self.halt_group();
+                self.halt_group(FenceReason::QuorumLost);
                 return;
             }
         }
@@ -6366,23 +6451,29 @@ impl Node {
             let epoch = proposal.view.epoch;
             for member in proposal.view.members.iter() {
                 if member != self.settings.me {
-                    self.send(member, &Message::Halt { epoch });
+                    self.send(
+                        member,
+                        &Message::Halt {
+                            epoch,
+                            reason: FenceReason::QuorumLost,
+                        },
+                    );
                 }
             }
         }
         self.fence(FenceReason::LockLost);
     }
 
-    fn halt_group(&mut self) {
+    fn halt_group(&mut self, reason: FenceReason) {
         if let Some(proposal) = self.proposal.take() {
             let epoch = proposal.view.epoch;
             for member in proposal.view.members.iter() {
                 if member != self.settings.me {
-                    self.send(member, &Message::Halt { epoch });
+                    self.send(member, &Message::Halt { epoch, reason });
                 }
             }
         }
-        self.fence(FenceReason::QuorumLost);
+        self.fence(reason);
     }
 
     fn commit(&mut self, now: Instant) {
@@ -6464,6 +6555,7 @@ impl Node {
                         echoes: proposal.sent.clone(),
                         locks: locks.clone(),
                         leavers,
+                        forming: !proposal.running_before,
                     },
                 );
                 // The commit echoes the member's acceptance, with its term.
@@ -6540,7 +6632,7 @@ impl Node {
             // Back in the same life: what it runs is reported again, nothing waits for it
             // (unless another of its lives is still awaited).
             if !self.fence_waits.iter().any(|(n, _, _)| *n == node) {
-                self.packages.on_takeover_allowed(node);
+                self.packages.on_back(node);
             }
         }
         // Members that were ready to leave with -d when last heard: what they detached
@@ -6565,6 +6657,9 @@ impl Node {
             failed,
             detached_leavers,
         );
+        if self.forming {
+            self.packages.on_formed();
+        }
         // Running in the cluster again: what this node left detached is re-attached.
         self.packages.reattach();
         for node in self.view.members.iter() {

@@ -606,9 +606,13 @@ pub struct Manager {
     /// coordinator places nothing before it knows what runs where.
     members: NodeSet,
     reported: NodeSet,
-    /// This node was not a member of the membership before: its table knows what runs only
-    /// from the reports of this membership.
+    /// This node's table is not known to be the cluster's: it was not a member of the
+    /// membership before, or was one that had not heard every member yet. Every member's
+    /// report in one membership makes it known.
     joined: bool,
+    /// This node took part in forming the cluster (a start), and has been a member since:
+    /// see [`Manager::holds_table`].
+    formed: bool,
     /// The version of the switching table: the epoch of the coordinator that last changed
     /// it, and a count. Every node tells its copy; the highest version wins.
     switching_version: (u64, u64),
@@ -689,6 +693,7 @@ impl Manager {
             members: NodeSet::EMPTY,
             reported: NodeSet::EMPTY,
             joined: true,
+            formed: false,
             switching_version: (0, 0),
             unstamped: false,
             gone: None,
@@ -723,6 +728,7 @@ impl Manager {
                 );
                 state.switching =
                     NodeSet(state.switching.intersection(after).0 | after.difference(before).0);
+                state.unlisted = NodeSet(state.unlisted.0 | before.difference(after).0);
                 // AUTO_RUN follows a changed auto_run.
                 if old.package(id).auto_run != self.catalog.package(new).auto_run {
                     state.auto_run = self.catalog.package(new).auto_run;
@@ -824,10 +830,26 @@ impl Manager {
         std::mem::take(&mut self.outputs)
     }
 
-    /// Whether the table knows what runs where: a member since before this membership, or
-    /// every member has reported in it.
+    /// Whether the table knows what runs where: a member since before this membership with
+    /// its table known then, or every member has reported in it.
     pub fn known(&self) -> bool {
         !self.joined || self.members.difference(self.reported).is_empty()
+    }
+
+    /// Whether this node's table may stand for the cluster's: it is known, or this node took
+    /// part in forming the cluster (each member of a cluster starting holds its own records,
+    /// merged as the others' are heard: none is better than another's). A group none of
+    /// whose members holds it does not run the cluster on: a package detached on a halted
+    /// node is known only from the table. A membership that re-forms a running cluster
+    /// therefore always holds a member whose table stands, and one that heard every member
+    /// holds it too.
+    pub fn holds_table(&self) -> bool {
+        self.formed || self.known()
+    }
+
+    /// The membership just installed formed the cluster (see [`Manager::holds_table`]).
+    pub fn on_formed(&mut self) {
+        self.formed = true;
     }
 
     /// Counts this node's instance changes.
@@ -1125,7 +1147,11 @@ impl Manager {
         let coordinator = self.coordinator();
         for id in self.catalog.ids() {
             let reported = states.iter().find(|(p, _)| *p == id).map(|(_, s)| *s);
-            let instances = &mut self.table.package_mut(id).instances;
+            let state = self.table.package_mut(id);
+            // A member's report is under the generation in effect: what it runs off the
+            // list shows as an instance.
+            state.unlisted.remove(node);
+            let instances = &mut state.instances;
             let previous = match reported {
                 Some(state) => instances.insert(node, state),
                 None => instances.remove(&node),
@@ -1435,8 +1461,12 @@ impl Manager {
             gone.failed = NodeSet(gone.failed.0 | failed.0);
             gone.detached_leavers = NodeSet(gone.detached_leavers.0 | detached_leavers.0);
         }
+        // Failed lives this node was never a member with ran by package lists it may never
+        // have had (a generation that took effect before it joined, started from its files
+        // since): they may run any package.
+        let unseen = NodeSet(failed.0 & !self.members.0);
         self.epoch = epoch;
-        self.joined = !self.members.contains(self.me);
+        self.joined = !self.members.contains(self.me) || !self.known();
         self.members = members;
         self.reported = NodeSet::EMPTY;
         self.reported.insert(self.me);
@@ -1473,12 +1503,15 @@ impl Manager {
                         self.unstamped = true;
                     }
                 }
-                if state
+                let occupied = state
                     .instances
                     .remove(&node)
-                    .is_some_and(InstanceState::occupies)
-                    && coordinator
-                {
+                    .is_some_and(InstanceState::occupies);
+                if occupied && failed.contains(node) {
+                    // Whatever its list says now, it ran there.
+                    state.awaiting_fence.insert(node);
+                }
+                if occupied && coordinator {
                     self.failed_over.insert(id, Some(node));
                     if let Some(gone) = &mut self.gone {
                         gone.vacated.insert(id);
@@ -1506,7 +1539,8 @@ impl Manager {
             // What a failed node ran is not surely known (its last report may be old, an
             // order may have reached it since): every package that may run there waits for
             // its fence.
-            let may_run_there = self.catalog.package(id).node_set().intersection(failed);
+            let listed = self.catalog.package(id).node_set().0 | state.unlisted.0;
+            let may_run_there = NodeSet(listed | unseen.0).intersection(failed);
             state.awaiting_fence = NodeSet(state.awaiting_fence.0 | may_run_there.0);
             // A failed node's new life (a member again in this same membership) has run
             // nothing yet: what it ran is forgotten as for a node that left.
@@ -1742,6 +1776,18 @@ impl Manager {
 
     /// A failed node is certainly reset: its packages may start elsewhere.
     pub fn on_takeover_allowed(&mut self, node: NodeId) {
+        self.touch();
+        for state in &mut self.table.packages {
+            state.awaiting_fence.remove(node);
+            state.unlisted.remove(node);
+        }
+    }
+
+    /// A life taken as failed is a member again, in the same life (it had missed a commit):
+    /// nothing waits for its fence; what it runs is known again from its next report (until
+    /// then, a list's change it may not run by still counts: see
+    /// [`super::table::PackageState::unlisted`]).
+    pub fn on_back(&mut self, node: NodeId) {
         self.touch();
         for state in &mut self.table.packages {
             state.awaiting_fence.remove(node);

@@ -101,6 +101,13 @@ pub struct PackageState {
     /// Nodes that left the membership while the package was active there: it may not start
     /// elsewhere until each is known to be reset (the survivors' fence wait).
     pub awaiting_fence: NodeSet,
+    /// Nodes a configuration generation took off its node list that may still run it (a
+    /// generation carried on by a membership takes effect as it is, unchecked against what
+    /// runs now): a failure there awaits the fence as for a node of the list, until the
+    /// node reports under the new list or is reset. Known only to the nodes that took the
+    /// change; one that never was a member with a failed life awaits its fence for every
+    /// package.
+    pub unlisted: NodeSet,
     /// Nodes where it is detached: it runs there unmonitored after the node halted with
     /// cmhaltnode -d. Part of the switching table: every member keeps it, so it occupies the
     /// node until the node re-attaches it.
@@ -148,6 +155,7 @@ impl Table {
                     maintenance_node: None,
                     instances: BTreeMap::new(),
                     awaiting_fence: NodeSet::EMPTY,
+                    unlisted: NodeSet::EMPTY,
                     detached: NodeSet::EMPTY,
                     failures_noted: NodeSet::EMPTY,
                     ran: NodeSet::EMPTY,
