@@ -27,6 +27,11 @@ fn package(name: &str, nodes: &[u32], extra: &str) -> String {
 fn cluster(seed: u64, packages: &[String], running: &[(&str, u32)]) -> Simulation {
     let mut options = Options::new(3, seed);
     options.packages = packages.to_vec();
+    cluster_of(options, running)
+}
+
+/// Three nodes of `options` started, with the packages `running` where they run.
+fn cluster_of(options: Options, running: &[(&str, u32)]) -> Simulation {
     let mut sim = Simulation::new(options);
     sim.start_all();
     let all = NodeSet::first(3);
@@ -764,13 +769,7 @@ fn a_joiner_left_alone_before_it_heard_the_package_table_halts() {
     let mut options = Options::new(3, 31);
     options.tiebreaker = Tiebreaker::LockLun;
     options.packages = vec![package("pkgA", &[1, 2, 3], "")];
-    let mut sim = Simulation::new(options);
-    sim.start_all();
-    assert!(sim
-        .run_until(seconds(90), |s| s.formed(NodeSet::first(3))
-            && s.running_on("pkgA") == set(&[0]))
-        .unwrap());
-    sim.run_for(seconds(3)).unwrap();
+    let mut sim = cluster_of(options, &[("pkgA", 0)]);
     sim.crash(NodeId(2));
     assert!(sim
         .run_until(seconds(30), |s| s.formed(set(&[0, 1])))

@@ -46,6 +46,21 @@ fn places_pkg_a(manager: &mut Manager) -> bool {
     })
 }
 
+/// Membership `epoch` of n1 and n2 takes n3 as failed; n2 reports (running nothing).
+fn n3_fails(manager: &mut Manager, epoch: u64) {
+    manager.on_membership(epoch, set(&[0, 1]), set(&[2]), NodeSet::EMPTY);
+    manager.on_report(NodeId(1), &[], (0, 0), &[], &[]);
+}
+
+/// pkgA waits for n3's fence: cmrunpkg says so, and the coordinator does not place it.
+fn waits_for_n3(manager: &mut Manager) {
+    assert_eq!(
+        run_on_n1(manager),
+        Err(Refusal::AwaitingFence { nodes: set(&[2]) })
+    );
+    assert!(!places_pkg_a(manager), "started while n3 may run it");
+}
+
 /// n3 runs pkgA and reports it; a generation carried on takes n3 off pkgA's list, with the
 /// membership that takes n3 as failed. n1, coordinating, starts pkgA only once n3 is fenced.
 #[test]
@@ -62,13 +77,8 @@ fn a_package_on_a_failed_node_taken_off_its_list_waits_for_the_fence() {
         manager.on_report(node, running, (0, 0), &[], &[]);
     }
     manager.reconfigure(catalog(&[1, 2]));
-    manager.on_membership(2, set(&[0, 1]), set(&[2]), NodeSet::EMPTY);
-    manager.on_report(NodeId(1), &[], (0, 0), &[], &[]);
-    assert_eq!(
-        run_on_n1(&manager),
-        Err(Refusal::AwaitingFence { nodes: set(&[2]) })
-    );
-    assert!(!places_pkg_a(&mut manager), "started while n3 may run it");
+    n3_fails(&mut manager, 2);
+    waits_for_n3(&mut manager);
     manager.on_takeover_allowed(N3);
     assert_eq!(run_on_n1(&manager), Ok(()));
     assert!(places_pkg_a(&mut manager));
@@ -80,13 +90,8 @@ fn a_package_on_a_failed_node_taken_off_its_list_waits_for_the_fence() {
 fn a_joiner_that_never_heard_the_failed_node_waits_for_its_fence_too() {
     let mut manager = Manager::new(N1, catalog(&[1, 2, 3]));
     manager.reconfigure(catalog(&[1, 2]));
-    manager.on_membership(2, set(&[0, 1]), set(&[2]), NodeSet::EMPTY);
-    manager.on_report(NodeId(1), &[], (0, 0), &[], &[]);
-    assert_eq!(
-        run_on_n1(&manager),
-        Err(Refusal::AwaitingFence { nodes: set(&[2]) })
-    );
-    assert!(!places_pkg_a(&mut manager), "started while n3 may run it");
+    n3_fails(&mut manager, 2);
+    waits_for_n3(&mut manager);
     manager.on_takeover_allowed(N3);
     assert!(places_pkg_a(&mut manager));
 }
@@ -102,8 +107,7 @@ fn a_node_off_the_list_that_reported_since_is_not_waited_for() {
     for node in [NodeId(1), N3] {
         manager.on_report(node, &[], (0, 0), &[], &[]);
     }
-    manager.on_membership(3, set(&[0, 1]), set(&[2]), NodeSet::EMPTY);
-    manager.on_report(NodeId(1), &[], (0, 0), &[], &[]);
+    n3_fails(&mut manager, 3);
     assert_eq!(run_on_n1(&manager), Ok(()));
 }
 
@@ -117,13 +121,8 @@ fn a_node_off_the_list_that_still_runs_the_package_is_waited_for() {
     manager.on_membership(2, NodeSet::first(3), NodeSet::EMPTY, NodeSet::EMPTY);
     manager.on_report(NodeId(1), &[], (0, 0), &[], &[]);
     manager.on_report(N3, &[(a, InstanceState::Running)], (0, 0), &[], &[]);
-    manager.on_membership(3, set(&[0, 1]), set(&[2]), NodeSet::EMPTY);
-    manager.on_report(NodeId(1), &[], (0, 0), &[], &[]);
-    assert_eq!(
-        run_on_n1(&manager),
-        Err(Refusal::AwaitingFence { nodes: set(&[2]) })
-    );
-    assert!(!places_pkg_a(&mut manager), "started while n3 may run it");
+    n3_fails(&mut manager, 3);
+    waits_for_n3(&mut manager);
 }
 
 /// n1 in a new life, started from its files with the generation that took n3 off pkgA's
@@ -132,12 +131,8 @@ fn a_node_off_the_list_that_still_runs_the_package_is_waited_for() {
 #[test]
 fn a_node_never_a_member_with_a_failed_life_waits_for_it_in_every_package() {
     let mut manager = Manager::new(N1, catalog(&[1, 2]));
-    manager.on_membership(2, set(&[0, 1]), set(&[2]), NodeSet::EMPTY);
-    manager.on_report(NodeId(1), &[], (0, 0), &[], &[]);
-    assert_eq!(
-        run_on_n1(&manager),
-        Err(Refusal::AwaitingFence { nodes: set(&[2]) })
-    );
+    n3_fails(&mut manager, 2);
+    waits_for_n3(&mut manager);
     manager.on_takeover_allowed(N3);
     assert_eq!(run_on_n1(&manager), Ok(()));
 }
@@ -150,15 +145,11 @@ fn a_node_back_in_the_same_life_counts_off_the_list_until_it_reports() {
     let mut manager = Manager::new(N1, catalog(&[1, 2, 3]));
     manager.on_membership(1, NodeSet::first(3), NodeSet::EMPTY, NodeSet::EMPTY);
     manager.reconfigure(catalog(&[1, 2]));
-    manager.on_membership(2, set(&[0, 1]), set(&[2]), NodeSet::EMPTY);
+    n3_fails(&mut manager, 2);
     manager.on_membership(3, NodeSet::first(3), NodeSet::EMPTY, NodeSet::EMPTY);
     manager.on_back(N3);
     manager.on_report(NodeId(1), &[], (0, 0), &[], &[]);
     assert_eq!(run_on_n1(&manager), Ok(()));
-    manager.on_membership(4, set(&[0, 1]), set(&[2]), NodeSet::EMPTY);
-    manager.on_report(NodeId(1), &[], (0, 0), &[], &[]);
-    assert_eq!(
-        run_on_n1(&manager),
-        Err(Refusal::AwaitingFence { nodes: set(&[2]) })
-    );
+    n3_fails(&mut manager, 4);
+    waits_for_n3(&mut manager);
 }
