@@ -223,6 +223,73 @@ fn scenario_08_even_split_with_lock_lun_leaves_one_half() {
     }
 }
 
+/// Each half of a four-node cluster split in two needs the lock LUN; a forged acceptance
+/// (from n2, whose own is lost) that claims a membership committed far beyond any other
+/// does not let n1 drop the four-node membership from the quorum rule and form without the
+/// lock: one half goes on, never both.
+#[test]
+fn a_forged_acceptance_cannot_lift_the_quorum_rule() {
+    use cimguard_cluster::core::{cluster_id, Echo, Envelope, Epoch, Instant, Message, Term};
+    let mut sim = formed(with(4, 41, Tiebreaker::LockLun));
+    sim.run_for(seconds(3)).unwrap();
+    let installed = sim.core(NodeId(1)).unwrap().view().epoch;
+    sim.network.drop_kinds.push((NodeId(1), "Accept"));
+    sim.partition(&[set(&[0, 1]), set(&[2, 3])]);
+    let proposing = |s: &Simulation| {
+        s.core(NodeId(0))
+            .is_some_and(|c| c.phase() == Phase::Reforming)
+    };
+    assert!(sim.run_until(seconds(40), proposing).unwrap());
+    let (target, from) = (sim.core(NodeId(0)).unwrap(), sim.core(NodeId(1)).unwrap());
+    let term = Term {
+        lease: seconds(11),
+        grace: seconds(1),
+    };
+    let forged: Vec<Envelope> = (installed.round() + 1..installed.round() + 8)
+        .map(|round| Envelope {
+            cluster_id: cluster_id("simulated"),
+            config_generation: from.settings().config_generation,
+            from: NodeId(1),
+            from_incarnation: from.incarnation(),
+            to_incarnation: target.incarnation(),
+            message: Message::Accept {
+                epoch: Epoch::new(round, NodeId(0)),
+                installed,
+                silences: Vec::new(),
+                echo: Echo {
+                    at: Instant(1),
+                    term,
+                },
+                sent_at: Instant(1),
+                term,
+                accepted: Vec::new(),
+                configs: Vec::new(),
+                known: true,
+                committed: Epoch::new(1 << 40, NodeId(1)),
+            },
+        })
+        .collect();
+    for envelope in forged {
+        sim.forge(NodeId(0), 0, envelope);
+    }
+    let both = sim
+        .run_until(seconds(60), |s| {
+            s.formed(set(&[0, 1])) && s.formed(set(&[2, 3]))
+        })
+        .unwrap();
+    assert!(!both, "both halves formed, one on a forged acceptance");
+    // n1 took the forged acceptance, and raced the lock all the same.
+    let raced = sim.count(|r| {
+        r.node == NodeId(0)
+            && match &r.event {
+                Event::LockNotWon { .. } => true,
+                Event::MembershipChanged { locks, .. } => !locks.is_empty(),
+                _ => false,
+            }
+    });
+    assert_eq!(raced, 1, "n1 did not race the lock");
+}
+
 #[test]
 fn scenario_09_two_node_split_with_lock_lun_leaves_one_node() {
     for seed in 0..50 {
