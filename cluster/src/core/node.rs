@@ -6447,24 +6447,17 @@ impl Node {
         self.event(Event::QuorumLost {
             reason: FenceReason::LockLost,
         });
-        if let Some(proposal) = self.proposal.take() {
-            let epoch = proposal.view.epoch;
-            for member in proposal.view.members.iter() {
-                if member != self.settings.me {
-                    self.send(
-                        member,
-                        &Message::Halt {
-                            epoch,
-                            reason: FenceReason::QuorumLost,
-                        },
-                    );
-                }
-            }
-        }
+        self.halt_members(FenceReason::QuorumLost);
         self.fence(FenceReason::LockLost);
     }
 
     fn halt_group(&mut self, reason: FenceReason) {
+        self.halt_members(reason);
+        self.fence(reason);
+    }
+
+    /// Drops this node's proposal and tells its other members to halt, for `reason`.
+    fn halt_members(&mut self, reason: FenceReason) {
         if let Some(proposal) = self.proposal.take() {
             let epoch = proposal.view.epoch;
             for member in proposal.view.members.iter() {
@@ -6473,7 +6466,6 @@ impl Node {
                 }
             }
         }
-        self.fence(reason);
     }
 
     fn commit(&mut self, now: Instant) {

@@ -1776,9 +1776,8 @@ impl Manager {
 
     /// A failed node is certainly reset: its packages may start elsewhere.
     pub fn on_takeover_allowed(&mut self, node: NodeId) {
-        self.touch();
+        self.on_back(node);
         for state in &mut self.table.packages {
-            state.awaiting_fence.remove(node);
             state.unlisted.remove(node);
         }
     }
