@@ -583,3 +583,45 @@ fn a_cluster_started_with_every_node_is_not_held_to_a_membership_of_a_node_since
     );
     assert!(sim.unconfigured(NodeId(2)));
 }
+
+/// A cmruncl given before an online deletion reached a starting node names the deleted node
+/// by its number, which the generation keeps (unused) until the cluster is halted: the node
+/// takes the generation while it starts, and tells the others of it to start with the
+/// same nodes. They form without the deleted one, which they would otherwise wait for.
+#[test]
+fn nodes_told_to_start_with_a_node_since_deleted_form_without_it() {
+    use cimguard_cluster::core::{cluster_id, Envelope, Incarnation, Message};
+    let (mut sim, _, _) = deleted_while_down(71, 0);
+    // n1..n3 start again, each out of the others' hearing.
+    sim.partition(&[set(&[0]), set(&[1]), set(&[2]), set(&[3])]);
+    for n in 0..3 {
+        sim.crash(NodeId(n));
+        sim.restart(NodeId(n));
+    }
+    assert!(sim
+        .run_until(seconds(10), |s| (0..3)
+            .all(|n| phase(s, n) == Some(Phase::Starting)))
+        .unwrap());
+    // Each is told to start with n1..n4 by another, in the generation that deleted n4 (as
+    // one that took the generation while it started after that cmruncl would tell them).
+    for n in 0..3u32 {
+        let from = sim.core(NodeId((n + 1) % 3)).unwrap();
+        let envelope = Envelope {
+            cluster_id: cluster_id("simulated"),
+            config_generation: from.settings().config_generation,
+            from: NodeId((n + 1) % 3),
+            from_incarnation: from.incarnation(),
+            to_incarnation: Incarnation(0),
+            message: Message::Start {
+                nodes: set(&[0, 1, 2, 3]),
+                names: ["n1", "n2", "n3", "n4"].map(String::from).to_vec(),
+            },
+        };
+        sim.forge(NodeId(n), 0, envelope);
+    }
+    sim.heal();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert!(deleted_everywhere(&sim));
+}

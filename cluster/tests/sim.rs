@@ -830,7 +830,8 @@ fn randomized_faults_seeds_750_to_1000() {
 /// a package detached on a halted node; 203397, a generation carried on took a node off a
 /// package's list while the package ran there, and the node's failure was not waited for.
 /// L1: 260707, a cluster started with two nodes held to the membership of one whose lock
-/// instance another group had won long before.
+/// instance another group had won long before; 401802, starting nodes told to start with a
+/// node that the generation they took while starting had deleted.
 #[test]
 fn randomized_faults_seeds_that_broke_a_rule_once() {
     if std::env::var("SIM_SEED").is_ok() || std::env::var("SIM_SEEDS").is_ok() {
@@ -838,7 +839,7 @@ fn randomized_faults_seeds_that_broke_a_rule_once() {
     }
     for seed in [
         3595, 4530, 17843, 8524, 43334, 61776, 9505, 23633, 88608, 79692, 189775, 227294, 203397,
-        260707,
+        260707, 401802,
     ] {
         randomized(seed..seed + 1);
     }

@@ -5532,11 +5532,13 @@ impl Node {
         if self.view.epoch == Epoch::NONE {
             // Automatic start: a cluster of every configured node, or join a running one;
             // cmruncl -n names the nodes to start with instead. Not a node a generation on
-            // its way deletes, named or not: the candidate leaves it out, and the cluster
-            // starts without it (waiting for it would wait for ever).
+            // its way deletes, named or not, nor one the generation in effect deleted after
+            // the command named it: the candidate leaves it out, and the cluster starts
+            // without it (waiting for it would wait for ever).
             let wanted = self
                 .start_with
                 .unwrap_or_else(|| self.settings.configured())
+                .intersection(self.settings.configured())
                 .difference(self.being_deleted());
             let everyone = candidate.members.intersection(wanted) == wanted;
             if !everyone || self.cluster_elsewhere(now) {
