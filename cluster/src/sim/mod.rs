@@ -558,6 +558,17 @@ impl Simulation {
         sim_node.life != Life::Down && sim_node.unconfigured.is_some()
     }
 
+    /// Whether `node` runs unconfigured and took a generation that names it: its new life,
+    /// as a halted node of the cluster, is about to start.
+    pub fn configured_soon(&self, node: NodeId) -> bool {
+        let sim_node = &self.nodes[node.index()];
+        sim_node.life != Life::Down
+            && sim_node
+                .unconfigured
+                .as_ref()
+                .is_some_and(|core| core.committed().is_some())
+    }
+
     /// What `cmviewcl -v` shows on `node` now (None: the node is down).
     pub fn status(&self, node: NodeId) -> Option<Snapshot> {
         let sim_node = &self.nodes[node.index()];
