@@ -422,3 +422,22 @@ fn a_node_down_while_another_is_added_and_deleted_takes_the_generation_when_it_s
     assert!(sim.unconfigured(NodeId(3)));
     assert_eq!(sim.watchdog_resets, 0);
 }
+
+/// cmrunnode NODE given on a member as soon as the addition is answered: the added node may
+/// still be between its unconfigured daemon and its new life, which the first word to start
+/// does not reach. It is told again until it is heard starting, and joins.
+#[test]
+fn cmrunnode_given_on_a_member_as_soon_as_the_addition_is_answered_joins_the_node() {
+    let (mut sim, options) = three_and_n4_unconfigured(43);
+    let giver = not_coordinating(&sim);
+    let serial = add_n4(&mut sim, &options, giver);
+    assert_eq!(
+        await_answer(&mut sim, giver, serial, seconds(60)),
+        (None, None)
+    );
+    assert!(sim.configured_soon(NodeId(3)), "n4 not between lives");
+    sim.run_other_node(NodeId(giver), NodeId(3)).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 1, 2, 3])))
+        .unwrap());
+}

@@ -261,6 +261,11 @@ const AWAITED_ANSWERS_MAX: usize = 256;
 /// well within the wait of the node the command was given on for the answer.
 const HALT_ACK_WAIT: Duration = Duration::from_secs(5);
 
+/// How long cmrunnode NODE, given on this node, keeps telling NODE to start while it is not
+/// heard starting: as long as the command waits for it to join (a node just added may
+/// still be between its unconfigured daemon and its new life when the command is given).
+pub const RUN_OTHER_WAIT: Duration = Duration::from_secs(30);
+
 /// How long the package coordinator holds the answer to a change of the switching table
 /// for every member to confirm it holds the change (their next heartbeats, normally within
 /// an interval): well within the wait of the node the command was given on for the answer.
@@ -741,6 +746,9 @@ pub struct Node {
     /// cmruncl: when [`Message::Start`] was last sent to the nodes named that are not heard
     /// running or starting.
     start_sent: Option<Instant>,
+    /// cmrunnode NODE given here: each node told to start, until when it is told, and when
+    /// it was last told ([`Node::resend_run_other`]).
+    telling_to_start: Vec<(NodeId, Instant, Instant)>,
     /// Halted: the cmapplyconf given here, on its way to every node.
     halted_apply: Option<HaltedApply>,
     /// Halted: the offer of another node's cmapplyconf this node took.
@@ -901,6 +909,7 @@ impl Node {
             status_answered: vec![None; nodes],
             start_with: None,
             start_sent: None,
+            telling_to_start: Vec::new(),
             halted_apply: None,
             offered: None,
             reconfigure: None,
@@ -1483,9 +1492,10 @@ impl Node {
 
     /// cmrunnode NODE given on this node for another node: [`Message::Start`] naming that
     /// node alone. Halted there (its daemon still there), it starts a new life and joins
-    /// the cluster; starting, it cannot form a cluster of itself while one runs elsewhere
-    /// (the forming waits for the cluster it hears), and running, it ignores it. Whether it
-    /// joined is for the command to watch.
+    /// the cluster; starting or running, it ignores it. It is told again, once a heartbeat
+    /// interval for [`RUN_OTHER_WAIT`], while it is not heard or heard halted: a node just
+    /// added may still be between its unconfigured daemon and its new life, and a message
+    /// may be lost. Whether it joined is for the command to watch.
     pub fn handle_run_other_node(&mut self, now: Instant, node: NodeId) -> Result<(), Refusal> {
         if node == self.settings.me {
             return self.handle_run_node(now);
@@ -1497,13 +1507,59 @@ impl Node {
         nodes.insert(node);
         let message = self.start_message(nodes);
         self.send_to_life(node, Incarnation(0), &message);
+        self.telling_to_start.retain(|(n, ..)| *n != node);
+        self.telling_to_start
+            .push((node, now + RUN_OTHER_WAIT, now));
         Ok(())
+    }
+
+    /// cmrunnode NODE given here: NODE told to start again while it is not heard, or heard
+    /// halted, once a heartbeat interval, until it is heard starting or running, or
+    /// [`RUN_OTHER_WAIT`] passed.
+    fn resend_run_other(&mut self, now: Instant) {
+        if self.telling_to_start.is_empty() {
+            return;
+        }
+        let interval = self.settings.timing.heartbeat_interval;
+        let member_timeout = self.settings.timing.member_timeout;
+        let configured = self.settings.configured();
+        let peers = &self.peers;
+        let mut due = Vec::new();
+        self.telling_to_start.retain_mut(|(node, until, sent)| {
+            if now >= *until || !configured.contains(*node) {
+                return false;
+            }
+            let peer = &peers[node.index()];
+            let fresh = peer
+                .last_heard
+                .is_some_and(|at| now.saturating_since(at) < member_timeout);
+            let halted = peer
+                .heartbeat
+                .as_ref()
+                .is_none_or(|h| h.phase == Phase::Halted);
+            if fresh && !halted {
+                return false;
+            }
+            if now.saturating_since(*sent) >= interval {
+                *sent = now;
+                due.push(*node);
+            }
+            true
+        });
+        for node in due {
+            let mut nodes = NodeSet::EMPTY;
+            nodes.insert(node);
+            let message = self.start_message(nodes);
+            self.send_to_life(node, Incarnation(0), &message);
+        }
     }
 
     /// [`Message::Start`] from a node given cmruncl: this node starts a new life if it is
     /// halted (not fenced) and named; starting and in no cluster yet, it forms with the
     /// nodes named, as if given the same cmruncl (the lowest of them coordinates the
-    /// forming, wherever the command was given).
+    /// forming, wherever the command was given). From a node given cmrunnode for this one
+    /// (this node named alone, which cmruncl given elsewhere never does), a node already
+    /// starting goes on as it is: it joins the cluster it hears.
     fn on_start(&mut self, now: Instant, envelope: &Envelope) {
         let me = self.settings.me;
         let Message::Start { nodes, names } = &envelope.message else {
@@ -1527,6 +1583,7 @@ impl Node {
         if !valid || !named || self.fenced {
             return;
         }
+        let cmrunnode = same_generation && nodes.iter().eq([me]);
         if self.phase == Phase::Halted {
             // Not while a detached package's halt script runs here, nor while a cmapplyconf
             // given with the cluster halted is on its way here: the command given again once
@@ -1539,6 +1596,7 @@ impl Node {
             && same_generation
             && nodes.iter().all(|n| n.index() < self.settings.nodes)
             && !self.safety_expired(now)
+            && !cmrunnode
         {
             self.start_with = Some(*nodes);
             self.step(now);
@@ -4726,6 +4784,7 @@ impl Node {
         }
         self.watch_networks(now);
         self.resend_start(now);
+        self.resend_run_other(now);
         self.pet(now);
         self.check_accepted(now);
         self.drive_lock(now);
