@@ -560,8 +560,9 @@ fn run_other_node(
 }
 
 /// How long cmrunnode NODE waits for another node to join: its daemon starting again and
-/// joining takes seconds; a daemon that is not running never answers the message.
-const REMOTE_JOIN_WAIT: Duration = Duration::from_secs(30);
+/// joining takes seconds; a daemon that is not running never answers the message. As long
+/// as the member given the command tells NODE again.
+const REMOTE_JOIN_WAIT: Duration = cimguard_cluster::core::RUN_OTHER_WAIT;
 
 /// The configuration in effect: the cluster file and every package file.
 pub fn configuration(client: &Client) -> Result<(FileText, Vec<FileText>), String> {

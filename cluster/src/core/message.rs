@@ -262,8 +262,10 @@ pub enum Message {
     },
     /// cmruncl given on a node of a halted cluster (or one forming): each node named that is
     /// halted, its daemon still there, starts a new life and looks for the cluster to form.
+    /// Also cmrunnode NODE given on another node: NODE named alone, which cmruncl never
+    /// does (it names the node given it); a node already starting ignores that one.
     Start {
-        /// The nodes named (`cmruncl -n`), the sender among them.
+        /// The nodes named (`cmruncl -n`; cmruncl's sender among them).
         nodes: NodeSet,
         /// Their NODE_NAMEs: a halted node of another generation, which may number the
         /// nodes otherwise (a cmapplyconf that deleted or reordered nodes, which one of

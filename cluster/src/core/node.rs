@@ -266,6 +266,10 @@ const HALT_ACK_WAIT: Duration = Duration::from_secs(5);
 /// still be between its unconfigured daemon and its new life when the command is given).
 pub const RUN_OTHER_WAIT: Duration = Duration::from_secs(30);
 
+/// How often cmrunnode NODE tells NODE again (at most: once a heartbeat interval when that
+/// is shorter).
+const RUN_OTHER_RESEND: Duration = Duration::from_secs(1);
+
 /// How long the package coordinator holds the answer to a change of the switching table
 /// for every member to confirm it holds the change (their next heartbeats, normally within
 /// an interval): well within the wait of the node the command was given on for the answer.
@@ -746,9 +750,10 @@ pub struct Node {
     /// cmruncl: when [`Message::Start`] was last sent to the nodes named that are not heard
     /// running or starting.
     start_sent: Option<Instant>,
-    /// cmrunnode NODE given here: each node told to start, until when it is told, and when
-    /// it was last told ([`Node::resend_run_other`]).
-    telling_to_start: Vec<(NodeId, Instant, Instant)>,
+    /// cmrunnode NODE given here: each node told to start, until when it is told, when it
+    /// was last told, and the life of it heard last when the command was given
+    /// ([`Node::resend_run_other`]).
+    telling_to_start: Vec<(NodeId, Instant, Instant, Incarnation)>,
     /// Halted: the cmapplyconf given here, on its way to every node.
     halted_apply: Option<HaltedApply>,
     /// Halted: the offer of another node's cmapplyconf this node took.
@@ -1492,10 +1497,10 @@ impl Node {
 
     /// cmrunnode NODE given on this node for another node: [`Message::Start`] naming that
     /// node alone. Halted there (its daemon still there), it starts a new life and joins
-    /// the cluster; starting or running, it ignores it. It is told again, once a heartbeat
-    /// interval for [`RUN_OTHER_WAIT`], while it is not heard or heard halted: a node just
-    /// added may still be between its unconfigured daemon and its new life, and a message
-    /// may be lost. Whether it joined is for the command to watch.
+    /// the cluster; starting or running, it ignores it. It is told again every
+    /// [`RUN_OTHER_RESEND`] for [`RUN_OTHER_WAIT`] until a new life of it is heard: a node
+    /// just added may still be between its unconfigured daemon and its new life, and a
+    /// message may be lost. Whether it joined is for the command to watch.
     pub fn handle_run_other_node(&mut self, now: Instant, node: NodeId) -> Result<(), Refusal> {
         if node == self.settings.me {
             return self.handle_run_node(now);
@@ -1507,45 +1512,48 @@ impl Node {
         nodes.insert(node);
         let message = self.start_message(nodes);
         self.send_to_life(node, Incarnation(0), &message);
+        let life = self.peers[node.index()].incarnation;
         self.telling_to_start.retain(|(n, ..)| *n != node);
         self.telling_to_start
-            .push((node, now + RUN_OTHER_WAIT, now));
+            .push((node, now + RUN_OTHER_WAIT, now, life));
         Ok(())
     }
 
-    /// cmrunnode NODE given here: NODE told to start again while it is not heard, or heard
-    /// halted, once a heartbeat interval, until it is heard starting or running, or
-    /// [`RUN_OTHER_WAIT`] passed.
+    /// How often cmrunnode NODE tells NODE again.
+    fn run_other_resend(&self) -> Duration {
+        RUN_OTHER_RESEND.min(self.settings.timing.heartbeat_interval)
+    }
+
+    /// cmrunnode NODE given here: NODE told to start again every [`RUN_OTHER_RESEND`] until
+    /// a new life of it is heard (or it is a member), [`RUN_OTHER_WAIT`] passed, or this
+    /// node leaves the cluster.
     fn resend_run_other(&mut self, now: Instant) {
         if self.telling_to_start.is_empty() {
             return;
         }
-        let interval = self.settings.timing.heartbeat_interval;
-        let member_timeout = self.settings.timing.member_timeout;
+        if self.phase == Phase::Halted || self.leaving != Leaving::No {
+            self.telling_to_start.clear();
+            return;
+        }
+        let resend = self.run_other_resend();
         let configured = self.settings.configured();
-        let peers = &self.peers;
+        let (peers, members) = (&self.peers, self.view.members);
         let mut due = Vec::new();
-        self.telling_to_start.retain_mut(|(node, until, sent)| {
-            if now >= *until || !configured.contains(*node) {
-                return false;
-            }
-            let peer = &peers[node.index()];
-            let fresh = peer
-                .last_heard
-                .is_some_and(|at| now.saturating_since(at) < member_timeout);
-            let halted = peer
-                .heartbeat
-                .as_ref()
-                .is_none_or(|h| h.phase == Phase::Halted);
-            if fresh && !halted {
-                return false;
-            }
-            if now.saturating_since(*sent) >= interval {
-                *sent = now;
-                due.push(*node);
-            }
-            true
-        });
+        self.telling_to_start
+            .retain_mut(|(node, until, sent, life)| {
+                if now >= *until
+                    || !configured.contains(*node)
+                    || members.contains(*node)
+                    || peers[node.index()].incarnation > *life
+                {
+                    return false;
+                }
+                if now.saturating_since(*sent) >= resend {
+                    *sent = now;
+                    due.push(*node);
+                }
+                true
+            });
         for node in due {
             let mut nodes = NodeSet::EMPTY;
             nodes.insert(node);
@@ -1587,7 +1595,7 @@ impl Node {
         if self.phase == Phase::Halted {
             // Not while a detached package's halt script runs here, nor while a cmapplyconf
             // given with the cluster halted is on its way here: the command given again once
-            // it has finished starts this node.
+            // it has finished (or cmrunnode's next word) starts this node.
             if self.halting_detached.is_empty() && !self.halted_config_changing(now) {
                 self.event(Event::StartAgain);
             }
@@ -1728,6 +1736,8 @@ impl Node {
             }
             return Ok(Taken::Done);
         }
+        // A cmrunnode of it given here is over.
+        self.telling_to_start.retain(|(n, ..)| *n != node);
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err(Refusal::ClusterNotRunning);
         }
@@ -3950,6 +3960,10 @@ impl Node {
         // Each one: a wait over but not confirmed yet stays listed (its echo releases it).
         for wait in &self.fence_waits {
             consider(Some(wait.2));
+        }
+        let resend = self.run_other_resend();
+        for (_, _, sent, _) in &self.telling_to_start {
+            consider(Some(*sent + resend));
         }
         consider(self.quorum_server.next_ping);
         consider(self.lock_check.next);
