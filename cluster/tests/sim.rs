@@ -833,7 +833,9 @@ fn randomized_faults_seeds_750_to_1000() {
 /// instance another group had won long before; 401802, starting nodes told to start with a
 /// node that the generation they took while starting had deleted; 577047 (the operator's
 /// model), an addition that reached its node as the faults stopped, the node starting halted
-/// only after the operator's last cmrunnode.
+/// only after the operator's last cmrunnode; 612619 (the operator's model), a node that a
+/// halted cmapplyconf deleted without telling it, its files to be removed by hand as the
+/// answer said.
 #[test]
 fn randomized_faults_seeds_that_broke_a_rule_once() {
     if std::env::var("SIM_SEED").is_ok() || std::env::var("SIM_SEEDS").is_ok() {
@@ -841,7 +843,7 @@ fn randomized_faults_seeds_that_broke_a_rule_once() {
     }
     for seed in [
         3595, 4530, 17843, 8524, 43334, 61776, 9505, 23633, 88608, 79692, 189775, 227294, 203397,
-        260707, 401802, 577047,
+        260707, 401802, 577047, 612619,
     ] {
         randomized(seed..seed + 1);
     }

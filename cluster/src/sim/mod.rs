@@ -672,6 +672,18 @@ impl Simulation {
         self.down(node);
     }
 
+    /// What an answer tells the operator to do on a node that a halted cmapplyconf deleted
+    /// and could not tell: cmcld stopped, cluster.ascii, packages/ and acceptor removed
+    /// from its state directory, and cmcld started again, unconfigured.
+    pub fn unconfigure_by_hand(&mut self, node: NodeId) {
+        self.say(format_args!("{node}: its files removed by hand"));
+        self.down(node);
+        let sim_node = &mut self.nodes[node.index()];
+        sim_node.persisted = Persisted::default();
+        sim_node.removed = true;
+        self.start(node);
+    }
+
     /// Starts `node` again after a crash or a fence.
     pub fn restart(&mut self, node: NodeId) {
         self.start(node);

@@ -914,6 +914,40 @@ mod check_l1 {
         Ok(true)
     }
 
+    /// A node that a halted cmapplyconf deleted and could not tell, running configured
+    /// still (out of the cluster's reach: the generation numbered the nodes without it),
+    /// whose files the operator removes by hand, as that command's answer said to. Whether
+    /// there was one.
+    fn unconfigure_left_behind(sim: &mut Simulation, nodes: usize) -> bool {
+        let cluster = configured(sim);
+        let said: Vec<String> = sim
+            .trace()
+            .iter()
+            .filter_map(|r| match &r.event {
+                crate::core::Event::CommandAnswered {
+                    refusal: Some(text),
+                    ..
+                } if text.contains("remove cluster.ascii") => Some(text.clone()),
+                _ => None,
+            })
+            .collect();
+        let left: Vec<NodeId> = (0..nodes)
+            .map(|n| NodeId(n as u32))
+            .filter(|&n| !cluster.contains(n) && sim.core(n).is_some())
+            .filter(|n| {
+                let name = &sim.names[n.index()];
+                said.iter().any(|text| {
+                    text.split(|c: char| !c.is_alphanumeric() && c != '-')
+                        .any(|word| word == name)
+                })
+            })
+            .collect();
+        for &node in &left {
+            sim.unconfigure_by_hand(node);
+        }
+        !left.is_empty()
+    }
+
     /// Every node of the cluster in one membership, and every other node running
     /// unconfigured (told that it was deleted, or not yet added).
     fn settled(sim: &Simulation, nodes: usize) -> bool {
@@ -932,11 +966,14 @@ mod check_l1 {
     /// (down when it was made) is reached when the operator gives the same cmapplyconf
     /// again, as its answer says to: twice at most, and only in a seed whose operator
     /// changed the node set (`operator`): in the others the cluster must form by itself.
+    /// A node that a halted cmapplyconf deleted without telling it has its files removed
+    /// by hand, as that answer says to, once.
     /// Returns how many times the cmapplyconf was given again.
     pub fn liveness(sim: &mut Simulation, nodes: usize, operator: bool) -> Result<u64, Violation> {
         let timing = sim.timing();
         let budget = Duration::from_secs(30) + timing.fence_bound_max() + timing.member_timeout * 6;
         let mut given_again = 0;
+        let mut cleaned = false;
         loop {
             // The resource monitors of restarted nodes report again once they run.
             if sim.run_until(budget, |s| settled(s, nodes))? {
@@ -948,6 +985,10 @@ mod check_l1 {
             }
             if !operator {
                 break;
+            }
+            if !cleaned && unconfigure_left_behind(sim, nodes) {
+                cleaned = true;
+                continue;
             }
             if given_again < 2 && give_halted_again(sim, nodes, budget)? {
                 given_again += 1;
