@@ -1499,6 +1499,10 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
             == 2
     });
     let out = succeeds(&cluster, k, "cmapplyconf", &args);
+    // cmrunnode n4 given on a member as soon as the command returns, as a script would:
+    // n4's daemon may still be between its unconfigured life and its new one (halted),
+    // which the first word to start does not reach; it is told again until it starts.
+    succeeds(&cluster, k, "cmrunnode", &["n4"]);
     assert_completed(&out, before + 1);
     assert!(!out.contains("did not"), "{out}");
     assert_eq!(generation(&cluster), before + 1);
@@ -1506,14 +1510,13 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
     for k in 1..=3 {
         assert_eq!(cluster.pid(k), pids[k - 1]);
         assert!(cluster.exited(k).is_none(), "{}", cluster.log(k));
-        assert_eq!(cluster.members(k).map(|(m, _)| m.len()), Some(3));
         assert!(
             cluster.log(k).contains("nodes added to the cluster: n4"),
             "{}",
             cluster.log(k)
         );
     }
-    cluster.wait_for(BOUND, "n4 halted in the cluster", |c| {
+    cluster.wait_for(BOUND, "n4 in the cluster", |c| {
         c.status(4).is_ok_and(|s| {
             s.cluster.generation == before + 1
                 && s.cluster
@@ -1532,8 +1535,8 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
         .collect();
     assert_eq!(names, ["n1", "n2", "n3", "n4"], "{written}");
     assert!(cluster.dir(4).join("packages/pkgA.conf").exists());
-    // The same files again: nothing to do. n4, halted, refuses the exchange as a configured
-    // node (passed over: not told as "not reached").
+    // The same files again: nothing to do. n4, a member, refuses the exchange as a
+    // configured node (passed over: not told as "not reached").
     let again = succeeds(&cluster, 1, "cmapplyconf", &args);
     assert!(!again.contains("not reached"), "{again}");
     assert!(
@@ -1541,8 +1544,7 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
         "{again}"
     );
 
-    // cmrunnode on n4 joins it; pkgA may then run there.
-    succeeds(&cluster, 4, "cmrunnode", &[]);
+    // n4 joined; pkgA may run there.
     cluster.wait_for(BOUND, "a cluster of four", |c| {
         (1..=4).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 4))
     });
