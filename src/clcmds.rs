@@ -221,6 +221,28 @@ fn file_params(cluster: Option<&FileText>, packages: &[FileText]) -> Vec<(&'stat
 
 /// The agent's view of the cluster (HP_SGClusteringService.GetView).
 pub fn view(client: &Client) -> Result<Snapshot, String> {
+    match view_once(client) {
+        // A node just added: its daemon starts again as a halted node of the cluster within
+        // a second or two. A command given on it right after the cmapplyconf waits for that.
+        Err(e) if e.contains(cimguard_cluster::runtime::daemon::STARTING_CONFIGURED) => {
+            let deadline = Instant::now() + CONFIGURED_START_WAIT;
+            loop {
+                std::thread::sleep(Duration::from_millis(200));
+                match view_once(client) {
+                    Ok(snapshot) => return Ok(snapshot),
+                    Err(e) if Instant::now() >= deadline => return Err(e),
+                    Err(_) => {}
+                }
+            }
+        }
+        other => other,
+    }
+}
+
+/// How long a command given on a node just added waits for its daemon's new life.
+const CONFIGURED_START_WAIT: Duration = Duration::from_secs(15);
+
+fn view_once(client: &Client) -> Result<Snapshot, String> {
     let returned = client.invoke_static("HP_SGClusteringService", "GetView", Vec::new())?;
     let text = returned
         .out_string("View")

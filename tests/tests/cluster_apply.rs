@@ -1151,6 +1151,15 @@ fn cmapplyconf_with_the_cluster_halted_adds_a_node_whose_cmcld_runs_unconfigured
         &["-C", &cluster_file, "-P", &package_file],
     );
     assert_completed(&out, before + 1);
+    // cmrunnode on n4 at once: its daemon may still be unconfigured for a second; the
+    // command waits for its new life, and says what the halted cluster needs.
+    let early = command(&cluster, 4, "cmrunnode", &[]);
+    assert!(!early.status.success(), "{}", describe(&early));
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("cmruncl starts it"),
+        "{}",
+        describe(&early)
+    );
     // n4 starts again as a node of the cluster, halted, the same process.
     cluster.wait_for(BOUND, "n4 halted in the cluster", |c| {
         c.status(4)

@@ -87,6 +87,12 @@ use crate::wire;
 /// its agent): "node N is not configured in a cluster: ...".
 pub const NOT_CONFIGURED: &str = "is not configured in a cluster";
 
+/// The words with which a daemon configured in no cluster answers once it took a
+/// generation that adds it, for the second before its new life (as a halted node of the
+/// cluster) starts: "node N took the configuration of cluster C: its cmcld starts again as
+/// a node of it". A command given meanwhile may wait for the new life.
+pub const STARTING_CONFIGURED: &str = "its cmcld starts again as a node of it";
+
 /// Serviceguard's heartbeat port (hacl-hb).
 pub const HEARTBEAT_PORT: u16 = 5300;
 /// Admin connections served at once.

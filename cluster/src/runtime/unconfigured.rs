@@ -135,7 +135,9 @@ pub(super) fn run(
                     });
             })
         });
-    serve_admin(options, log, &inputs)?;
+    // The cluster whose generation this node took, once it did (its new life starts soon).
+    let taken: Arc<Mutex<Option<String>>> = Arc::default();
+    serve_admin(options, log, &inputs, &taken)?;
     drop(inputs);
     // Creations given here waiting for their answer, by serial.
     let mut awaiting: Vec<(u64, mpsc::Sender<Reply>)> = Vec::new();
@@ -203,6 +205,12 @@ pub(super) fn run(
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 return fail("every input of the daemon closed");
             }
+        }
+        if let Some(generation) = core.committed() {
+            *taken
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some(generation.cluster.name.clone());
         }
         let at = now();
         if core.poll_timeout().is_some_and(|t| t <= at) {
@@ -434,6 +442,7 @@ fn serve_admin(
     options: &Options,
     log: &Log,
     inputs: &mpsc::Sender<Input>,
+    taken: &Arc<Mutex<Option<String>>>,
 ) -> Result<(), StartError> {
     let text = format!(
         "node {} {}: its cmcld waits for a cmapplyconf that adds it (given with the cluster \
@@ -446,6 +455,7 @@ fn serve_admin(
         ca: options.state_dir.join("qs-ca.pem"),
         me: options.node.clone(),
     };
+    let (taken, node) = (taken.clone(), options.node.clone());
     super::daemon::serve_admin_socket(
         &options.state_dir,
         log,
@@ -454,6 +464,17 @@ fn serve_admin(
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone();
+            let cluster = taken
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            let text = match cluster {
+                Some(cluster) => format!(
+                    "node {node} took the configuration of cluster {cluster}: {}",
+                    super::daemon::STARTING_CONFIGURED
+                ),
+                None => text.clone(),
+            };
             answer_admin(stream, &text, &inputs, &quorum)
         }),
     )
