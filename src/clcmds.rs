@@ -224,13 +224,19 @@ pub fn view(client: &Client) -> Result<Snapshot, String> {
     match view_once(client) {
         // A node just added: its daemon starts again as a halted node of the cluster within
         // a second or two. A command given on it right after the cmapplyconf waits for that.
+        // Its agent is away meanwhile (it ends with the old life): any error until then.
         Err(e) if e.contains(cimguard_cluster::runtime::daemon::STARTING_CONFIGURED) => {
-            let deadline = Instant::now() + CONFIGURED_START_WAIT;
+            let deadline = Instant::now() + NEW_LIFE_WAIT;
             loop {
                 std::thread::sleep(Duration::from_millis(200));
                 match view_once(client) {
                     Ok(snapshot) => return Ok(snapshot),
-                    Err(e) if Instant::now() >= deadline => return Err(e),
+                    Err(_) if Instant::now() >= deadline => {
+                        return Err(format!(
+                            "{e}, but did not within {} s",
+                            NEW_LIFE_WAIT.as_secs()
+                        ))
+                    }
                     Err(_) => {}
                 }
             }
@@ -238,9 +244,6 @@ pub fn view(client: &Client) -> Result<Snapshot, String> {
         other => other,
     }
 }
-
-/// How long a command given on a node just added waits for its daemon's new life.
-const CONFIGURED_START_WAIT: Duration = Duration::from_secs(15);
 
 fn view_once(client: &Client) -> Result<Snapshot, String> {
     let returned = client.invoke_static("HP_SGClusteringService", "GetView", Vec::new())?;
@@ -484,9 +487,11 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
     let node = cli.node.named();
     let client = Client::from_env()?;
     let snapshot = view(&client).map_err(|e| {
-        // A daemon that answers but is configured in no cluster says so; the hint is for
-        // one that does not answer.
-        if e.contains(cimguard_cluster::runtime::daemon::NOT_CONFIGURED) {
+        // A daemon that answers but is configured in no cluster says so (or that it is
+        // starting as a node of one); the hint is for one that does not answer.
+        if e.contains(cimguard_cluster::runtime::daemon::NOT_CONFIGURED)
+            || e.contains(cimguard_cluster::runtime::daemon::STARTING_CONFIGURED)
+        {
             e
         } else {
             format!(

@@ -1525,7 +1525,7 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
             cluster.log(k)
         );
     }
-    cluster.wait_for(BOUND, "n4 in the cluster", |c| {
+    cluster.wait_for(BOUND, "n4 in the cluster's generation", |c| {
         c.status(4).is_ok_and(|s| {
             s.cluster.generation == before + 1
                 && s.cluster
@@ -1535,6 +1535,14 @@ fn cmapplyconf_adds_a_node_to_the_running_cluster_and_deletes_it_once_halted() {
                     .eq(["n1", "n2", "n3", "n4"])
         })
     });
+    // It started halted, as an added node does (cmrunnode joined it).
+    assert!(
+        cluster
+            .log(4)
+            .contains("starting again as a node of it, halted"),
+        "{}",
+        cluster.log(4)
+    );
     // n4's files, with the nodes in the cluster's order.
     let written = std::fs::read_to_string(cluster.dir(4).join("cluster.ascii")).unwrap();
     let names: Vec<&str> = written

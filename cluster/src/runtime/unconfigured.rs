@@ -170,13 +170,14 @@ pub(super) fn run(
                 );
                 // The persisted state and the files are on disk before the answer leaves:
                 // the giver counts this node as holding what it answered.
-                let ended = match drain(&mut core, &dir, log, &mut requests, &mut awaiting) {
-                    Ok(ended) => ended,
-                    Err(e) => {
-                        let _ = answer.send(None);
-                        return fail(e);
-                    }
-                };
+                let ended =
+                    match drain(&mut core, (&dir, &taken), log, &mut requests, &mut awaiting) {
+                        Ok(ended) => ended,
+                        Err(e) => {
+                            let _ = answer.send(None);
+                            return fail(e);
+                        }
+                    };
                 let _ = answer.send(reply);
                 if let Some(ended) = ended {
                     return Ok(ended);
@@ -206,18 +207,12 @@ pub(super) fn run(
                 return fail("every input of the daemon closed");
             }
         }
-        if let Some(generation) = core.committed() {
-            *taken
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some(generation.cluster.name.clone());
-        }
         let at = now();
         if core.poll_timeout().is_some_and(|t| t <= at) {
             core.handle_timeout(at);
         }
         if let Some(ended) =
-            drain(&mut core, &dir, log, &mut requests, &mut awaiting).or_else(fail)?
+            drain(&mut core, (&dir, &taken), log, &mut requests, &mut awaiting).or_else(fail)?
         {
             return Ok(ended);
         }
@@ -232,11 +227,19 @@ pub(super) fn run(
 /// adds this node was committed and its time came.
 fn drain(
     core: &mut Unconfigured,
-    dir: &std::path::Path,
+    (dir, taken): (&std::path::Path, &Mutex<Option<String>>),
     log: &Log,
     requests: &mut exchange::Requests,
     awaiting: &mut Vec<(u64, mpsc::Sender<Reply>)>,
 ) -> Result<Option<Ended>, String> {
+    // A generation taken (committed in the core as the request was handled): the admin
+    // socket says so before any answer leaves.
+    if let Some(generation) = core.committed() {
+        *taken
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(generation.cluster.name.clone());
+    }
     while let Some(action) = core.poll_action() {
         match action {
             Action::Exchange {

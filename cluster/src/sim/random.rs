@@ -920,26 +920,41 @@ mod check_l1 {
     /// there was one.
     fn unconfigure_left_behind(sim: &mut Simulation, nodes: usize) -> bool {
         let cluster = configured(sim);
-        let said: Vec<String> = sim
-            .trace()
-            .iter()
-            .filter_map(|r| match &r.event {
-                crate::core::Event::CommandAnswered {
-                    refusal: Some(text),
-                    ..
-                } if text.contains("remove cluster.ascii") => Some(text.clone()),
-                _ => None,
-            })
-            .collect();
+        // The latest such answer, and in it the nodes it names as left behind.
+        let Some(said) = sim.trace().iter().rev().find_map(|r| match &r.event {
+            crate::core::Event::CommandAnswered {
+                refusal, warning, ..
+            } => [refusal, warning]
+                .into_iter()
+                .flatten()
+                .find(|text| text.contains("remove cluster.ascii"))
+                .cloned(),
+            _ => None,
+        }) else {
+            return false;
+        };
+        let named = [
+            ("of the nodes it deletes, ", ": stop cmcld"),
+            (
+                "of the nodes deleted while the cluster ran, ",
+                " did not answer",
+            ),
+        ]
+        .iter()
+        .find_map(|(from, to)| {
+            let start = said.find(from)? + from.len();
+            let end = start + said[start..].find(to)?;
+            Some(said[start..end].to_owned())
+        })
+        .unwrap_or_default();
         let left: Vec<NodeId> = (0..nodes)
             .map(|n| NodeId(n as u32))
             .filter(|&n| !cluster.contains(n) && sim.core(n).is_some())
             .filter(|n| {
                 let name = &sim.names[n.index()];
-                said.iter().any(|text| {
-                    text.split(|c: char| !c.is_alphanumeric() && c != '-')
-                        .any(|word| word == name)
-                })
+                named
+                    .split(|c: char| !c.is_alphanumeric() && c != '-')
+                    .any(|word| word.eq_ignore_ascii_case(name))
             })
             .collect();
         for &node in &left {
