@@ -780,13 +780,16 @@ fn repair(sim: &mut Simulation, nodes: usize, paused: &[NodeId]) {
             }
         }
         // A halt still under way (a node waiting for its packages, or for the members to
-        // record what it detaches) is waited for, and so is a node that an addition just
+        // record what it detaches) is waited for, and so are an addition under way (the
+        // operator waits for the cmapplyconf to answer) and a node that an addition just
         // reached (it starts halted, for cmrunnode, once its new life begins).
         let halting = (0..nodes).any(|n| {
             let node = NodeId(n as u32);
             sim.configured_soon(node)
                 || sim.core(node).is_some_and(|core| {
-                    core.phase() != Phase::Halted && core.leaving() != crate::core::Leaving::No
+                    core.enrolling().is_some()
+                        || (core.phase() != Phase::Halted
+                            && core.leaving() != crate::core::Leaving::No)
                 })
         });
         if !restarted && !halting {
