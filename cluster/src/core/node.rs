@@ -1508,15 +1508,21 @@ impl Node {
         if node.index() >= self.settings.nodes {
             return Err(Refusal::NotAnAllowedNode { node });
         }
-        let mut nodes = NodeSet::EMPTY;
-        nodes.insert(node);
-        let message = self.start_message(nodes);
-        self.send_to_life(node, Incarnation(0), &message);
+        self.tell_to_start(node);
         let life = self.peers[node.index()].incarnation;
         self.telling_to_start.retain(|(n, ..)| *n != node);
         self.telling_to_start
             .push((node, now + RUN_OTHER_WAIT, now, life));
         Ok(())
+    }
+
+    /// cmrunnode NODE's word to NODE: [`Message::Start`] naming it alone, to whichever life
+    /// it runs.
+    fn tell_to_start(&mut self, node: NodeId) {
+        let mut nodes = NodeSet::EMPTY;
+        nodes.insert(node);
+        let message = self.start_message(nodes);
+        self.send_to_life(node, Incarnation(0), &message);
     }
 
     /// How often cmrunnode NODE tells NODE again.
@@ -1531,7 +1537,8 @@ impl Node {
         if self.telling_to_start.is_empty() {
             return;
         }
-        if self.phase == Phase::Halted || self.leaving != Leaving::No {
+        // (Not called halted: a halted life never tells again.)
+        if self.leaving != Leaving::No {
             self.telling_to_start.clear();
             return;
         }
@@ -1555,10 +1562,7 @@ impl Node {
                 true
             });
         for node in due {
-            let mut nodes = NodeSet::EMPTY;
-            nodes.insert(node);
-            let message = self.start_message(nodes);
-            self.send_to_life(node, Incarnation(0), &message);
+            self.tell_to_start(node);
         }
     }
 

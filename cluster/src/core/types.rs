@@ -141,6 +141,11 @@ impl NodeSet {
         NodeSet(self.0 & other.0)
     }
 
+    /// The nodes in either set.
+    pub fn union(self, other: NodeSet) -> NodeSet {
+        NodeSet(self.0 | other.0)
+    }
+
     /// The nodes of `self` not in `other`.
     pub fn difference(self, other: NodeSet) -> NodeSet {
         NodeSet(self.0 & !other.0)

@@ -728,7 +728,7 @@ impl Manager {
                 );
                 state.switching =
                     NodeSet(state.switching.intersection(after).0 | after.difference(before).0);
-                state.unlisted = NodeSet(state.unlisted.0 | before.difference(after).0);
+                state.unlisted = state.unlisted.union(before.difference(after));
                 // AUTO_RUN follows a changed auto_run.
                 if old.package(id).auto_run != self.catalog.package(new).auto_run {
                     state.auto_run = self.catalog.package(new).auto_run;
@@ -1464,7 +1464,7 @@ impl Manager {
         // Failed lives this node was never a member with ran by package lists it may never
         // have had (a generation that took effect before it joined, started from its files
         // since): they may run any package.
-        let unseen = NodeSet(failed.0 & !self.members.0);
+        let unseen = failed.difference(self.members);
         self.epoch = epoch;
         self.joined = !self.members.contains(self.me) || !self.known();
         self.members = members;
@@ -1539,8 +1539,8 @@ impl Manager {
             // What a failed node ran is not surely known (its last report may be old, an
             // order may have reached it since): every package that may run there waits for
             // its fence.
-            let listed = self.catalog.package(id).node_set().0 | state.unlisted.0;
-            let may_run_there = NodeSet(listed | unseen.0).intersection(failed);
+            let listed = self.catalog.package(id).node_set().union(state.unlisted);
+            let may_run_there = listed.union(unseen).intersection(failed);
             state.awaiting_fence = NodeSet(state.awaiting_fence.0 | may_run_there.0);
             // A failed node's new life (a member again in this same membership) has run
             // nothing yet: what it ran is forgotten as for a node that left.
