@@ -79,7 +79,9 @@ pub struct HaltNode {
 /// Join a node (this one, or the node named) to the running cluster: a halted node's daemon
 /// starts again as a new life (the same process) and joins. Refused when no cluster runs
 /// (cmruncl starts one). Returns once the node is a member and (at most 5 s more) knows
-/// every member's packages.
+/// every member's packages. A node just added by cmapplyconf may be given it at once: the
+/// node named is told again until it starts (at most 30 s), and on the node itself the
+/// command waits for its daemon's new life.
 #[derive(Parser, Debug)]
 #[command(name = "cmrunnode", version)]
 pub struct RunNode {
