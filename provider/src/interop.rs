@@ -291,9 +291,14 @@ impl InstanceProvider for InteropProvider {
                 }
             }
         } else if class.as_str().eq_ignore_ascii_case("CIM_ObjectManager") {
-            let gathering = self.statistics.gathering();
+            // The shared instance is copied only when the switch differs from what it says,
+            // so the common request answers it as it is shared.
+            let gathering = Value::Boolean(self.statistics.gathering());
             for (_, instance) in &mut found {
-                set_value(Arc::make_mut(instance), GATHER, Value::Boolean(gathering));
+                let current = instance.property(GATHER).and_then(|p| p.value.as_ref());
+                if current != Some(&gathering) {
+                    set_value(Arc::make_mut(instance), GATHER, gathering.clone());
+                }
             }
         } else if class.as_str().eq_ignore_ascii_case(STATISTICS_CLASS) {
             let since = timestamp(self.statistics.since());

@@ -1646,10 +1646,18 @@ def statistics_count_each_operation(ctx):
         expect_error(4, "ResetSelectedStats with no statistic named",
                      lambda: ctx.conn.InvokeMethod("ResetSelectedStats", get.path,
                                                    SelectedStatistics=[]))
+        shown = ctx.conn.GetInstance(path)["GatherStatisticalData"]
+        expect(shown is True, f"GatherStatisticalData {shown!r} while gathering is on")
+        listed = [i["GatherStatisticalData"]
+                  for i in ctx.conn.EnumerateInstances("CIM_ObjectManager", namespace=INTEROP)]
+        expect(listed == [True], f"EnumerateInstances shows GatherStatisticalData {listed}")
     finally:
         set_gathering(ctx, False)
     manager = ctx.conn.GetInstance(ctx.object_manager_path())
     expect(manager["GatherStatisticalData"] is False, "gathering is still on")
+    listed = [i["GatherStatisticalData"]
+              for i in ctx.conn.EnumerateInstances("CIM_ObjectManager", namespace=INTEROP)]
+    expect(listed == [False], f"EnumerateInstances shows GatherStatisticalData {listed}")
     expect(ctx.conn.last_server_response_time is None,
            "WBEMServerResponseTime was sent after statistics were turned off")
     busy = [n for n, i in statistics_by_operation(ctx).items() if i["NumberOfOperations"]]
