@@ -20,7 +20,8 @@
 //! `WBEM_BENCH_STRESS_SECONDS` (3); `WBEM_BENCH_REPEAT` (3) runs of each load scenario (the table
 //! gives the best and the median); `WBEM_BENCH_INSTANCES` (100000) for the large enumerations;
 //! `WBEM_BENCH_CLIENT_THREADS` (1: a current-thread runtime for all clients);
-//! `WBEM_BENCH_BARE_ARGS` (extra flags for bare_hyper, e.g. `--header-read-timeout 30`);
+//! `WBEM_BENCH_BARE_ARGS` (extra flags for bare_hyper, e.g. `--header-read-timeout 30`, or
+//! `--work-us 10` to spend 10 us of CPU on each request);
 //! `WBEM_BENCH_CMWBEMD` (the cmwbemd binary; default `cmwbemd` beside this benchmark's binaries
 //! in target/release); `WBEM_BENCH_PERF=cmwbemd:https:1` (server:scheme:clients) records that
 //! run of the server with `perf record --call-graph dwarf` into `target/wbem-cmwbemd-https-1.perf.data`;
@@ -1162,6 +1163,28 @@ fn verdict(holds: bool) -> &'static str {
     }
 }
 
+/// How this machine's idle CPUs wait, which decides what one client can get (BENCHMARKS.md,
+/// seventh round): in a KVM guest with the `haltpoll` cpuidle driver, `guest_halt_poll_ns`
+/// is how long an idle vCPU polls before it halts. At 0 every idle vCPU halts at once, so each
+/// wake-up of the other core (the request reaching the server, the answer reaching the
+/// client) costs an exit to the host.
+fn idle_state() -> String {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|text| text.trim().to_owned())
+    };
+    let driver = read("/sys/devices/system/cpu/cpuidle/current_driver");
+    let poll = read("/sys/module/haltpoll/parameters/guest_halt_poll_ns");
+    match (driver, poll) {
+        (Some(driver), Some(poll)) if driver == "haltpoll" => {
+            format!("CPU idle: cpuidle driver haltpoll, guest_halt_poll_ns {poll}")
+        }
+        (Some(driver), _) => format!("CPU idle: cpuidle driver {driver}"),
+        (None, _) => "CPU idle: no cpuidle driver reported".to_owned(),
+    }
+}
+
 impl Report {
     /// The best rate of the runs of (scheme, clients).
     fn rate(results: &[LoadResult], scheme: &str, clients: usize) -> f64 {
@@ -1184,6 +1207,7 @@ impl Report {
             settings.warmup.as_secs(),
             settings.client_threads
         );
+        println!("{}", idle_state());
         println!();
         println!(
             "| server | scheme | clients | runs | best req/s | median req/s | server CPU/req (median run) | client CPU/req (median run) | errors |"

@@ -47,6 +47,10 @@ struct Cli {
     /// it costs; off by default.
     #[arg(long, value_name = "SECONDS")]
     header_read_timeout: Option<u64>,
+    /// Spend this many microseconds of CPU on each request before answering (a busy wait), to
+    /// see how a server's per-request work turns into one client's rate on this machine.
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = 0)]
+    work_us: u64,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -80,8 +84,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     println!("listening http {}", http.local_addr()?);
     println!("listening https {}", https.local_addr()?);
     let timeout = cli.header_read_timeout.map(Duration::from_secs);
-    let plain = tokio::spawn(accept(http, None, body.clone(), timeout));
-    let secure = tokio::spawn(accept(https, Some(acceptor), body, timeout));
+    let work = Duration::from_micros(cli.work_us);
+    let plain = tokio::spawn(accept(http, None, body.clone(), timeout, work));
+    let secure = tokio::spawn(accept(https, Some(acceptor), body, timeout, work));
     let (plain, secure) = tokio::join!(plain, secure);
     plain??;
     secure??;
@@ -93,6 +98,7 @@ async fn accept(
     tls: Option<tokio_rustls::TlsAcceptor>,
     body: Bytes,
     header_read_timeout: Option<Duration>,
+    work: Duration,
 ) -> anyhow::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
@@ -101,10 +107,10 @@ async fn accept(
         let body = body.clone();
         tokio::spawn(async move {
             match tls {
-                None => serve(TokioIo::new(stream), body, header_read_timeout).await,
+                None => serve(TokioIo::new(stream), body, header_read_timeout, work).await,
                 Some(acceptor) => {
                     if let Ok(stream) = acceptor.accept(stream).await {
-                        serve(TokioIo::new(stream), body, header_read_timeout).await;
+                        serve(TokioIo::new(stream), body, header_read_timeout, work).await;
                     }
                 }
             }
@@ -112,8 +118,12 @@ async fn accept(
     }
 }
 
-async fn serve<I>(io: TokioIo<I>, body: Bytes, header_read_timeout: Option<Duration>)
-where
+async fn serve<I>(
+    io: TokioIo<I>,
+    body: Bytes,
+    header_read_timeout: Option<Duration>,
+    work: Duration,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let body = Arc::new(body);
@@ -122,6 +132,12 @@ where
         async move {
             // Read the request as a real server must before it answers.
             let _ = request.into_body().collect().await;
+            if !work.is_zero() {
+                let start = std::time::Instant::now();
+                while start.elapsed() < work {
+                    std::hint::spin_loop();
+                }
+            }
             let response = Response::builder()
                 .header("Content-Type", "application/xml; charset=\"utf-8\"")
                 .header("CIMOperation", "MethodResponse")
