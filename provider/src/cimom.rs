@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use cim_schema::model::{
-    CimType, Class, Instance, InstancePath, KeyBinding, Name, NameKey, Property, Value,
+    CimType, Class, Instance, InstancePath, KeyBinding, Name, NameKey, ObjectPath, Property, Value,
 };
 use cim_schema::repository::Repository;
 use indexmap::IndexMap;
@@ -349,6 +349,7 @@ impl ObjectManager {
 pub fn typed_path(class: &Class, path: &InstancePath) -> Result<InstancePath, OperationError> {
     let mut typed = path.clone();
     typed.class_name = class.name.clone();
+    unalias_path(&mut typed);
     // An INSTANCENAME with one unnamed KEYVALUE (DSP0201) names the class's only key.
     if let [binding] = &mut typed.keybindings[..] {
         if binding.name.as_str().is_empty() {
@@ -374,6 +375,35 @@ pub fn typed_path(class: &Class, path: &InstancePath) -> Result<InstancePath, Op
         binding.value = typed_key(binding, &property.cim_type)?;
     }
     Ok(typed)
+}
+
+/// Resolves the namespace aliases in `path` and in the references among its keys, at any
+/// depth: the answers to a request through `interop` spell `root/interop` so, and a client
+/// gives those paths back (GetInstance of an association's own path) or mixes the spellings;
+/// the providers' references say `root/interop`.
+fn unalias_path(path: &mut InstancePath) {
+    if let Some(namespace) = &mut path.namespace {
+        unalias_namespace(namespace);
+    }
+    for binding in &mut path.keybindings {
+        if let Value::Reference(reference) = &mut binding.value {
+            match reference.as_mut() {
+                ObjectPath::Instance(inner) => unalias_path(inner),
+                ObjectPath::Class(class) => {
+                    if let Some(namespace) = &mut class.namespace {
+                        unalias_namespace(namespace);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn unalias_namespace(namespace: &mut String) {
+    let resolved = unaliased(namespace);
+    if resolved != namespace.as_str() {
+        *namespace = resolved.to_owned();
+    }
 }
 
 /// One keybinding's value converted to the declared type.

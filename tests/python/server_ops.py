@@ -713,6 +713,44 @@ def filters_that_exclude_everything(ctx):
         expect(not instances, f"References(object manager, {filters}) gave {short(instances)}")
 
 
+def respelt(path, namespace):
+    """A copy of instance path `path` whose references among its keys name `namespace`."""
+    copy = path.copy()
+    for key, value in copy.keybindings.items():
+        if isinstance(value, CIMInstanceName):
+            inner = value.copy()
+            inner.namespace = namespace
+            copy.keybindings[key] = inner
+    return copy
+
+
+@check("associations")
+def association_paths_get_back(ctx):
+    """Every association instance's own path, as the server gave it, gets it back, through
+    `root/interop` and through `interop`, and with its references spelt either way."""
+    for namespace in (INTEROP, INTEROP_ALIAS):
+        for class_name in (CONFORMS, "CIM_ReferencedProfile", "CIM_ElementCapabilities"):
+            paths = ctx.conn.EnumerateInstanceNames(class_name, namespace=namespace)
+            expect(paths, f"{namespace}: no {class_name} instances")
+            for path in paths:
+                for spelling in (None, INTEROP, INTEROP_ALIAS, "ROOT/INTEROP"):
+                    wanted = path if spelling is None else respelt(path, spelling)
+                    try:
+                        got = ctx.conn.GetInstance(wanted)
+                    except pywbem.CIMError as error:
+                        raise Failure(f"{namespace}: GetInstance({wanted}): {error}") from None
+                    expect(got.classname.lower() == class_name.lower(),
+                           f"GetInstance({wanted}) gave a {got.classname}")
+        profile = ctx.profile_path().copy()
+        profile.namespace = namespace
+        for path in ctx.conn.ReferenceNames(profile, ResultClass=CONFORMS):
+            try:
+                ctx.conn.GetInstance(path)
+            except pywbem.CIMError as error:
+                raise Failure(f"{namespace}: GetInstance of ReferenceNames' {path}: "
+                              f"{error}") from None
+
+
 @check("associations")
 def class_level(ctx):
     profile_class = CIMClassName("CIM_RegisteredProfile", namespace=INTEROP)
