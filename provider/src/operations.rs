@@ -921,7 +921,7 @@ impl Operation<'_> {
                 class.name
             )));
         }
-        check_properties(class, instance)?;
+        let mut instance = declared_instance(class, instance)?;
         let provider = self
             .manager
             .provider(self.namespace(), class.name.as_str())
@@ -931,8 +931,6 @@ impl Operation<'_> {
                     class.name
                 ))
             })?;
-        let mut instance = instance.clone();
-        instance.class_name = class.name.clone();
         with_class_defaults(class, &mut instance);
         let path = provider.create(self.context, instance)?;
         Ok(Outcome::Items(vec![Data::InstanceName(path)]))
@@ -955,13 +953,13 @@ impl Operation<'_> {
                 instance.class_name, class.name
             )));
         }
-        check_properties(class, instance)?;
+        let instance = declared_instance(class, instance)?;
         let provider = self
             .manager
             .provider(self.namespace(), class.name.as_str())
             .ok_or_else(|| crate::provider::not_found(&path))?;
         let list = self.property_list()?;
-        provider.modify(self.context, &path, instance.clone(), list.as_deref())?;
+        provider.modify(self.context, &path, instance, list.as_deref())?;
         Ok(Outcome::Void)
     }
 
@@ -1071,6 +1069,29 @@ fn with_class_defaults(class: &cim_schema::model::Class, instance: &mut Instance
             instance.set(property);
         }
     }
+}
+
+/// A client's instance (CreateInstance, ModifyInstance) checked against `class`, and copied
+/// with the class's spelling of its name and of every property's, its properties in the
+/// class's order: names are case-insensitive (DSP0004), and what is stored is shown to every
+/// client later as the schema spells it, not as one client wrote it.
+fn declared_instance(
+    class: &cim_schema::model::Class,
+    instance: &Instance,
+) -> Result<Instance, OperationError> {
+    check_properties(class, instance)?;
+    let mut declared = instance.clone();
+    declared.class_name = class.name.clone();
+    declared.properties = class
+        .properties
+        .values()
+        .filter_map(|property| {
+            let mut given = instance.property(property.name.as_str())?.clone();
+            given.name = property.name.clone();
+            Some((property.name.clone(), given))
+        })
+        .collect();
+    Ok(declared)
 }
 
 fn check_properties(

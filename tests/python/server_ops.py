@@ -1446,6 +1446,40 @@ def destination_lifecycle(ctx):
 
 
 @check("subscriptions")
+def names_as_the_class_spells_them(ctx):
+    """An instance whose class and property names a client spelt in lower case is stored,
+    and shown to everyone, as the class spells them, in the class's order; a ModifyInstance
+    in lower case does not rename the property."""
+    given = destination_instance(ctx, "cimguard-test-spelling")
+    lower = CIMInstance(given.classname.lower(), properties=[
+        CIMProperty(p.name.lower(), p.value, type=p.type) for p in given.properties.values()])
+    path = ctx.conn.CreateInstance(lower, namespace=INTEROP)
+    try:
+        declared = list(ctx.conn.GetClass(given.classname, namespace=INTEROP,
+                                          LocalOnly=False).properties)
+
+        def check_spelling(what):
+            got = ctx.conn.GetInstance(path)
+            names = [p.name for p in got.properties.values()]
+            expect(got.classname == given.classname, f"{what}: class {got.classname}")
+            expect(set(given.properties) <= set(names),
+                   f"{what}: properties {names}, expected {list(given.properties)}")
+            expect(names == [n for n in declared if n in names],
+                   f"{what}: properties {names} not in the class's order")
+            return got
+
+        check_spelling("created in lower case")
+        changed = CIMInstance(given.classname, path=path, properties=[
+            CIMProperty("destination", "http://127.0.0.1:5998")])
+        ctx.conn.ModifyInstance(changed, PropertyList=["destination"])
+        got = check_spelling("modified in lower case")
+        expect(got["Destination"] == "http://127.0.0.1:5998",
+               f"the lower-case ModifyInstance did not take: {got['Destination']!r}")
+    finally:
+        ctx.conn.DeleteInstance(path)
+
+
+@check("subscriptions")
 def subscription_lifecycle(ctx):
     filter_path = ctx.conn.CreateInstance(filter_instance(ctx, "cimguard-test-subscribed"),
                                           namespace=INTEROP)
