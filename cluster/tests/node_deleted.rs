@@ -625,3 +625,96 @@ fn nodes_told_to_start_with_a_node_since_deleted_form_without_it() {
         .unwrap());
     assert!(deleted_everywhere(&sim));
 }
+
+/// A generation deleting n3 rode on a proposal of n1 that n1 and n2 accepted and never saw
+/// committed, and n1 had accepted before it, as a leaver (halting), n3's proposal of a
+/// membership of n3 alone, which n3 never won. Starting again, n1 and n2 carry the deletion
+/// on, so n3 is no member of theirs; they are every node the generation keeps, and the
+/// memberships of the node it deletes do not count, as they would not once it is in
+/// effect. They form, and n3 is told it was deleted. (Found by seed 1214424: the five
+/// nodes kept lost quorum against the deleted node's membership of one, for ever.)
+#[test]
+fn nodes_carrying_a_deletion_on_its_way_are_not_held_to_the_deleted_nodes_membership() {
+    use cimguard_cluster::config::Generation;
+    use cimguard_cluster::core::{Epoch, View};
+    use std::sync::Arc;
+    let options = Options::new(3, 97);
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    let settings = sim.core(NodeId(0)).expect("up").settings().clone();
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| (0..3)
+            .all(|n| phase(s, n) == Some(Phase::Halted)))
+        .unwrap());
+    for n in 0..3 {
+        sim.crash(NodeId(n));
+    }
+    let installed = sim
+        .persisted(NodeId(0))
+        .installed
+        .clone()
+        .expect("a membership installed");
+    let round = sim.persisted(NodeId(0)).epoch_max.round().max(
+        sim.persisted(NodeId(1))
+            .epoch_max
+            .round()
+            .max(sim.persisted(NodeId(2)).epoch_max.round()),
+    );
+    let alone = View {
+        epoch: Epoch::new(round + 1, NodeId(2)),
+        members: set(&[2]),
+        incarnations: (0..3)
+            .map(|n| match n {
+                2 => installed.incarnations[2],
+                _ => Default::default(),
+            })
+            .collect(),
+    };
+    let carrying = View {
+        epoch: Epoch::new(round + 2, NodeId(0)),
+        members: set(&[0, 1]),
+        incarnations: (0..3)
+            .map(|n| match n {
+                2 => Default::default(),
+                _ => installed.incarnations[n],
+            })
+            .collect(),
+    };
+    let mut cluster = (*settings.config).clone();
+    cluster.nodes[2].deleted = true;
+    let deletion = Arc::new(Generation {
+        number: settings.config_generation + carrying.epoch.0,
+        sequence: settings.config_sequence + 1,
+        cluster,
+        packages: (*settings.packages).clone(),
+    });
+    for n in 0..2 {
+        let persisted = sim.persisted_mut(NodeId(n));
+        persisted.epoch_max = carrying.epoch;
+        if n == 0 {
+            persisted.accepted.push(alone.clone());
+        }
+        persisted.accepted.push(carrying.clone());
+        persisted
+            .accepted_configs
+            .push((carrying.epoch, deletion.clone()));
+    }
+    for n in 0..3 {
+        sim.start(NodeId(n));
+    }
+    sim.run_cluster(NodeId(0), set(&[0, 1])).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    assert!(sim
+        .run_until(seconds(60), |s| s.unconfigured(NodeId(2))
+            && s.core(NodeId(0))
+                .is_some_and(
+                    |c| c.settings().config_generation == deletion.number
+                ))
+        .unwrap());
+}

@@ -6341,14 +6341,22 @@ impl Node {
         // with the others since deleted and a lock, the group would race that membership's
         // instance, decided long ago for a group that a member here was part of, and lose it
         // again and again. A deleted node that was never told runs by its own bases, which
-        // the memberships after it left behind.
-        let whole =
-            !proposal.running_before && self.settings.configured().difference(voters).is_empty();
-        let uncounted = if whole {
-            deleted_numbers(&self.settings.config)
-        } else {
-            NodeSet::EMPTY
-        };
+        // the memberships after it left behind. The generation is the one this membership
+        // commits: the one it carries on (a deletion that took effect nowhere yet, since
+        // no membership could hold quorum against the deleted node's last bases without
+        // it), else the one in effect.
+        let committing = proposal
+            .config
+            .and_then(|number| {
+                self.accepted_configs
+                    .iter()
+                    .find(|(e, c)| *e == proposal.view.epoch && c.number == number)
+            })
+            .map_or(&*self.settings.config, |(_, c)| &c.cluster);
+        let deleted = deleted_numbers(committing);
+        let configured = NodeSet::first(committing.nodes.len()).difference(deleted);
+        let whole = !proposal.running_before && configured.difference(voters).is_empty();
+        let uncounted = if whole { deleted } else { NodeSet::EMPTY };
         let mut instances = Vec::new();
         for basis in bases {
             // Serviceguard counts nodes: a node of the basis that is in the group in a later

@@ -511,6 +511,13 @@ impl Simulation {
         &self.nodes[node.index()].persisted
     }
 
+    /// The state `node`'s next life starts from, to be left as a history the scenario
+    /// cannot easily drive the nodes into (what an earlier life accepted and never saw
+    /// decided, say). Meant for a node that is down.
+    pub fn persisted_mut(&mut self, node: NodeId) -> &mut Persisted {
+        &mut self.nodes[node.index()].persisted
+    }
+
     /// How many nodes the cluster has.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
