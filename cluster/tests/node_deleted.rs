@@ -626,92 +626,100 @@ fn nodes_told_to_start_with_a_node_since_deleted_form_without_it() {
     assert!(deleted_everywhere(&sim));
 }
 
-/// A generation deleting n3 rode on a proposal of n1 that n1 and n2 accepted and never saw
-/// committed, and n1 had accepted before it, as a leaver (halting), n3's proposal of a
-/// membership of n3 alone, which n3 never won. Starting again, n1 and n2 carry the deletion
-/// on, so n3 is no member of theirs; they are every node the generation keeps, and the
-/// memberships of the node it deletes do not count, as they would not once it is in
-/// effect. They form, and n3 is told it was deleted. (Found by seed 1214424: the five
-/// nodes kept lost quorum against the deleted node's membership of one, for ever.)
+/// The history of seed 1214424, on four nodes with a lock LUN, forged on their disks:
+/// {n1..n4} ran; split in halves, {n2, n3} won the lock and went on; n4 proposed a
+/// membership of itself alone, which n1, halting, accepted as a leaver, and lost the lock;
+/// then a cmapplyconf deleting n4 rode on n2's proposal of {n1, n2, n3}, accepted by all
+/// three and never seen committed. Starting again, n1..n3 carry the deletion on, so n4 is
+/// no member of theirs; they are every node the generation keeps, and the memberships of
+/// the node it deletes do not count, as they would not once it is in effect. They form,
+/// and n4 is told it was deleted. (Before, they lost quorum against n4's membership of one
+/// at every start, for ever.)
 #[test]
 fn nodes_carrying_a_deletion_on_its_way_are_not_held_to_the_deleted_nodes_membership() {
     use cimguard_cluster::config::Generation;
-    use cimguard_cluster::core::{Epoch, View};
+    use cimguard_cluster::core::{Epoch, Incarnation, View};
     use std::sync::Arc;
-    let options = Options::new(3, 97);
+    let mut options = Options::new(4, 97);
+    options.tiebreaker = cimguard_cluster::core::Tiebreaker::LockLun;
     let mut sim = Simulation::new(options);
     sim.start_all();
     assert!(sim
-        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2])))
+        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2, 3])))
         .unwrap());
     let settings = sim.core(NodeId(0)).expect("up").settings().clone();
     sim.halt_cluster(NodeId(0), true).unwrap();
     assert!(sim
-        .run_until(seconds(60), |s| (0..3)
+        .run_until(seconds(60), |s| (0..4)
             .all(|n| phase(s, n) == Some(Phase::Halted)))
         .unwrap());
-    for n in 0..3 {
+    for n in 0..4 {
         sim.crash(NodeId(n));
     }
-    let installed = sim
+    let all = sim
         .persisted(NodeId(0))
         .installed
         .clone()
         .expect("a membership installed");
-    let round = sim.persisted(NodeId(0)).epoch_max.round().max(
-        sim.persisted(NodeId(1))
-            .epoch_max
-            .round()
-            .max(sim.persisted(NodeId(2)).epoch_max.round()),
-    );
-    let alone = View {
-        epoch: Epoch::new(round + 1, NodeId(2)),
-        members: set(&[2]),
-        incarnations: (0..3)
+    let round = (0..4)
+        .map(|n| sim.persisted(NodeId(n)).epoch_max.round())
+        .max()
+        .unwrap_or(0);
+    let view = |round: u64, coordinator: u32, members: &[u32]| View {
+        epoch: Epoch::new(round, NodeId(coordinator)),
+        members: set(members),
+        incarnations: (0..4u32)
             .map(|n| match n {
-                2 => installed.incarnations[2],
-                _ => Default::default(),
+                0 if members.contains(&0) && members.len() > 1 => {
+                    // n1 in a later life: it halted after accepting n4's proposal.
+                    Incarnation(all.incarnations[0].0 + 1)
+                }
+                n if members.contains(&n) => all.incarnations[n as usize],
+                _ => Incarnation(0),
             })
             .collect(),
     };
-    let carrying = View {
-        epoch: Epoch::new(round + 2, NodeId(0)),
-        members: set(&[0, 1]),
-        incarnations: (0..3)
-            .map(|n| match n {
-                2 => Default::default(),
-                _ => installed.incarnations[n],
-            })
-            .collect(),
-    };
+    let halves = view(round + 1, 1, &[1, 2]);
+    let alone = view(round + 2, 3, &[3]);
+    let carrying = view(round + 3, 1, &[0, 1, 2]);
     let mut cluster = (*settings.config).clone();
-    cluster.nodes[2].deleted = true;
+    cluster.nodes[3].deleted = true;
     let deletion = Arc::new(Generation {
         number: settings.config_generation + carrying.epoch.0,
         sequence: settings.config_sequence + 1,
         cluster,
         packages: (*settings.packages).clone(),
     });
-    for n in 0..2 {
+    for n in 0..4 {
         let persisted = sim.persisted_mut(NodeId(n));
-        persisted.epoch_max = carrying.epoch;
-        if n == 0 {
-            persisted.accepted.push(alone.clone());
+        match n {
+            0 => {
+                persisted.accepted = vec![alone.clone(), carrying.clone()];
+                persisted.epoch_max = carrying.epoch;
+            }
+            1 | 2 => {
+                persisted.installed = Some(halves.clone());
+                persisted.accepted = vec![carrying.clone()];
+                persisted.epoch_max = carrying.epoch;
+            }
+            _ => {
+                persisted.accepted = vec![alone.clone()];
+                persisted.epoch_max = alone.epoch;
+            }
         }
-        persisted.accepted.push(carrying.clone());
-        persisted
-            .accepted_configs
-            .push((carrying.epoch, deletion.clone()));
+        if n < 3 {
+            persisted.accepted_configs = vec![(carrying.epoch, deletion.clone())];
+        }
     }
-    for n in 0..3 {
+    for n in 0..4 {
         sim.start(NodeId(n));
     }
-    sim.run_cluster(NodeId(0), set(&[0, 1])).unwrap();
+    sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
     assert!(sim
-        .run_until(seconds(120), |s| s.formed(set(&[0, 1])))
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
         .unwrap());
     assert!(sim
-        .run_until(seconds(60), |s| s.unconfigured(NodeId(2))
+        .run_until(seconds(60), |s| s.unconfigured(NodeId(3))
             && s.core(NodeId(0))
                 .is_some_and(
                     |c| c.settings().config_generation == deletion.number

@@ -6341,21 +6341,33 @@ impl Node {
         // with the others since deleted and a lock, the group would race that membership's
         // instance, decided long ago for a group that a member here was part of, and lose it
         // again and again. A deleted node that was never told runs by its own bases, which
-        // the memberships after it left behind. The generation is the one this membership
-        // commits: the one it carries on (a deletion that took effect nowhere yet, since
-        // no membership could hold quorum against the deleted node's last bases without
-        // it), else the one in effect.
-        let committing = proposal
-            .config
-            .and_then(|number| {
-                self.accepted_configs
-                    .iter()
-                    .find(|(e, c)| *e == proposal.view.epoch && c.number == number)
-            })
-            .map_or(&*self.settings.config, |(_, c)| &c.cluster);
-        let deleted = deleted_numbers(committing);
-        let configured = NodeSet::first(committing.nodes.len()).difference(deleted);
-        let whole = !proposal.running_before && configured.difference(voters).is_empty();
+        // the memberships after it left behind.
+        //
+        // The same holds for the nodes deleted by a generation this membership carries on
+        // (accepted with a proposal that may have been committed): a deletion rides only on
+        // a proposal of a quorate coordinator whose membership already left the node out
+        // (`check_apply`), so that membership held quorum against the node's earlier ones,
+        // and a later proposal of the node that a kept node accepted is given up by its
+        // coordinator once told of that membership (`on_accept`); and every kept node votes
+        // here. A node the carried generation adds has never run: it need not vote.
+        let carried = proposal.config.and_then(|number| {
+            self.accepted_configs
+                .iter()
+                .find(|(e, c)| *e == proposal.view.epoch && c.number == number)
+        });
+        debug_assert!(
+            proposal.config.is_none() || carried.is_some(),
+            "the generation a proposal carries is kept with its epoch"
+        );
+        let deleted = deleted_numbers(&self.settings.config)
+            .union(carried.map_or(NodeSet::EMPTY, |(_, c)| deleted_numbers(&c.cluster)));
+        let whole = !proposal.running_before
+            && self
+                .settings
+                .configured()
+                .difference(deleted)
+                .difference(voters)
+                .is_empty();
         let uncounted = if whole { deleted } else { NodeSet::EMPTY };
         let mut instances = Vec::new();
         for basis in bases {
