@@ -921,7 +921,7 @@ impl Operation<'_> {
                 class.name
             )));
         }
-        let mut instance = declared_instance(class, instance)?;
+        let instance = declared_instance(class, instance, true)?;
         let provider = self
             .manager
             .provider(self.namespace(), class.name.as_str())
@@ -931,7 +931,6 @@ impl Operation<'_> {
                     class.name
                 ))
             })?;
-        with_class_defaults(class, &mut instance);
         let path = provider.create(self.context, instance)?;
         Ok(Outcome::Items(vec![Data::InstanceName(path)]))
     }
@@ -953,7 +952,7 @@ impl Operation<'_> {
                 instance.class_name, class.name
             )));
         }
-        let instance = declared_instance(class, instance)?;
+        let instance = declared_instance(class, instance, false)?;
         let provider = self
             .manager
             .provider(self.namespace(), class.name.as_str())
@@ -1053,31 +1052,17 @@ fn points_at(value: Option<&Value>, target: &InstancePath, namespace: &str) -> b
     same_namespace && same_keys(path, target)
 }
 
-/// Every property of `instance` exists in `class` with the declared type.
-/// Gives each property the new instance leaves out its class's default value (DSP0200
-/// CreateInstance); a property the client sent, even as NULL, keeps what it sent.
-fn with_class_defaults(class: &cim_schema::model::Class, instance: &mut Instance) {
-    for declared in class.properties.values() {
-        if declared.value.is_some() && instance.property(declared.name.as_str()).is_none() {
-            let mut property = cim_schema::model::Property::new(
-                declared.name.clone(),
-                declared.cim_type.clone(),
-                declared.value.clone(),
-            );
-            property.is_array = declared.is_array;
-            property.embedded_object = declared.embedded_object;
-            instance.set(property);
-        }
-    }
-}
-
 /// A client's instance (CreateInstance, ModifyInstance) checked against `class`, and copied
-/// with the class's spelling of its name and of every property's, its properties in the
-/// class's order: names are case-insensitive (DSP0004), and what is stored is shown to every
-/// client later as the schema spells it, not as one client wrote it.
+/// with the class's spelling of its name and of every property's, in the class's order, and
+/// with the class's defaults of the properties it lacks when `defaults` (a new instance,
+/// DSP0200 CreateInstance; a property the client sent, even as NULL, keeps what it sent):
+/// names are case-insensitive (DSP0004), and what is stored is shown to every client later
+/// as the schema spells it, not as one client wrote it. (A provider may still add
+/// properties of its own making, after these.)
 fn declared_instance(
     class: &cim_schema::model::Class,
     instance: &Instance,
+    defaults: bool,
 ) -> Result<Instance, OperationError> {
     check_properties(class, instance)?;
     let mut declared = instance.clone();
@@ -1086,14 +1071,31 @@ fn declared_instance(
         .properties
         .values()
         .filter_map(|property| {
-            let mut given = instance.property(property.name.as_str())?.clone();
-            given.name = property.name.clone();
-            Some((property.name.clone(), given))
+            let taken = match instance.property(property.name.as_str()) {
+                Some(given) => {
+                    let mut given = given.clone();
+                    given.name = property.name.clone();
+                    given
+                }
+                None if defaults && property.value.is_some() => {
+                    let mut default = cim_schema::model::Property::new(
+                        property.name.clone(),
+                        property.cim_type.clone(),
+                        property.value.clone(),
+                    );
+                    default.is_array = property.is_array;
+                    default.embedded_object = property.embedded_object;
+                    default
+                }
+                None => return None,
+            };
+            Some((property.name.clone(), taken))
         })
         .collect();
     Ok(declared)
 }
 
+/// Every property of `instance` exists in `class` with the declared type.
 fn check_properties(
     class: &cim_schema::model::Class,
     instance: &Instance,
