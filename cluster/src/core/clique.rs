@@ -81,7 +81,8 @@ fn bron_kerbosch(
         }
         return;
     }
-    let pivot = NodeSet(candidates.0 | excluded.0)
+    let pivot = candidates
+        .union(excluded)
         .iter()
         .max_by_key(|p| neighbours[p.index()].intersection(candidates).len());
     let pivot_neighbours = pivot.map_or(NodeSet::EMPTY, |p| neighbours[p.index()]);

@@ -2303,7 +2303,7 @@ impl Node {
             let floor = apply.epoch_floor;
             let took = apply.took;
             self.take_halted_config(now, &config, floor, true);
-            let others = NodeSet(self.others().0 | took.0);
+            let others = self.others().union(took);
             if let Some(apply) = &mut self.halted_apply {
                 apply.committing = true;
                 apply.waiting = others;
@@ -2517,7 +2517,7 @@ impl Node {
             // which deletes it, and goes on unconfigured. Whether it answers the first offer
             // decides the numbering (see keep_numbers); the commit is awaited from it once
             // it took the offer.
-            let to = NodeSet(deleted_numbers(&self.settings.config).0 | waiting.0);
+            let to = deleted_numbers(&self.settings.config).union(waiting);
             for node in to.iter() {
                 self.send_to_life(node, Incarnation(0), &message);
             }
@@ -4948,7 +4948,7 @@ impl Node {
         let mut unechoed = NodeSet::EMPTY;
         let own = self.proposal.as_ref().map(|p| &p.view);
         for proposal in self.accepted_since.iter().chain(own) {
-            unechoed = NodeSet(unechoed.0 | self.view.members.difference(proposal.members).0);
+            unechoed = unechoed.union(self.view.members.difference(proposal.members));
         }
         let term = self.term_now(now, None);
         let packages = self.packages.report();
@@ -5717,7 +5717,7 @@ impl Node {
         if self.phase == Phase::Running {
             self.set_phase(Phase::Reforming);
         }
-        let mut to = NodeSet(view.members.0 | leavers.0);
+        let mut to = view.members.union(leavers);
         to.remove(self.settings.me);
         // Announced only to those who hear it: a membership of one echoes nothing.
         if !to.is_empty() {
@@ -5863,7 +5863,7 @@ impl Node {
         // Members refuse a cmapplyconf by not accepting it; one that also fell silent
         // (dead, cut off) may have refused nothing, and is left out of the next membership.
         if proposal.trial {
-            let voters = NodeSet(proposal.view.members.0 | proposal.leavers.0);
+            let voters = proposal.view.members.union(proposal.leavers);
             let refusers = voters.difference(proposal.accepted);
             // The life proposed to: one that started since never saw the proposal.
             let heard_since = |m: NodeId| {
@@ -6287,7 +6287,7 @@ impl Node {
             return;
         };
         // Leavers vote too: they accepted the membership without them and join no other.
-        let voters = NodeSet(proposal.view.members.0 | proposal.leavers.0);
+        let voters = proposal.view.members.union(proposal.leavers);
         if proposal.accepted != voters || proposal.lock.is_some() {
             return;
         }
@@ -6635,7 +6635,7 @@ impl Node {
             .map(|&(node, incarnation, end)| (node, incarnation, nanos(-end)))
             .collect();
         let epoch = proposal.view.epoch;
-        for member in NodeSet(proposal.view.members.0 | leavers.0).iter() {
+        for member in proposal.view.members.union(leavers).iter() {
             if member != self.settings.me {
                 self.send(
                     member,

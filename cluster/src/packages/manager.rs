@@ -726,8 +726,10 @@ impl Manager {
                     old.package(id).node_set(),
                     self.catalog.package(new).node_set(),
                 );
-                state.switching =
-                    NodeSet(state.switching.intersection(after).0 | after.difference(before).0);
+                state.switching = state
+                    .switching
+                    .intersection(after)
+                    .union(after.difference(before));
                 state.unlisted = state.unlisted.union(before.difference(after));
                 // AUTO_RUN follows a changed auto_run.
                 if old.package(id).auto_run != self.catalog.package(new).auto_run {
@@ -1248,7 +1250,7 @@ impl Manager {
             let mut merged = false;
             for entry in switching {
                 if let Some(state) = self.table.packages.get_mut(entry.package.index()) {
-                    let union = NodeSet(state.detached.0 | entry.detached.0);
+                    let union = state.detached.union(entry.detached);
                     if union != state.detached {
                         state.detached = union;
                         merged = true;
@@ -1458,8 +1460,8 @@ impl Manager {
             self.unstamped = false;
         } else {
             let gone = self.gone.get_or_insert_with(Gone::default);
-            gone.failed = NodeSet(gone.failed.0 | failed.0);
-            gone.detached_leavers = NodeSet(gone.detached_leavers.0 | detached_leavers.0);
+            gone.failed = gone.failed.union(failed);
+            gone.detached_leavers = gone.detached_leavers.union(detached_leavers);
         }
         // Failed lives this node was never a member with ran by package lists it may never
         // have had (a generation that took effect before it joined, started from its files
@@ -1541,7 +1543,7 @@ impl Manager {
             // its fence.
             let listed = self.catalog.package(id).node_set().union(state.unlisted);
             let may_run_there = listed.union(unseen).intersection(failed);
-            state.awaiting_fence = NodeSet(state.awaiting_fence.0 | may_run_there.0);
+            state.awaiting_fence = state.awaiting_fence.union(may_run_there);
             // A failed node's new life (a member again in this same membership) has run
             // nothing yet: what it ran is forgotten as for a node that left.
             let ran = NodeSet(state.ran.0 & !failed.0);
@@ -2546,7 +2548,7 @@ impl Manager {
             let state = self.table.package_mut(id);
             let running = state.nodes_where(|s| s == InstanceState::Running);
             // Since each node joined the cluster: one that left has run nothing since.
-            let ran = NodeSet((state.ran.0 | running.0) & self.members.0);
+            let ran = state.ran.union(running).intersection(self.members);
             if ran != state.ran {
                 state.ran = ran;
                 changed = true;

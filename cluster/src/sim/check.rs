@@ -115,7 +115,7 @@ impl Checker {
                 }
                 // Members that left gracefully accepted the new membership and join no other
                 // group: they count as survivors for the quorum rule.
-                let voters = NodeSet(after.0 | left.0);
+                let voters = after.union(*left);
                 self.memberships_installed += 1;
                 if let Some(previous) = self.highest.get(&node) {
                     if after_epoch <= previous {
