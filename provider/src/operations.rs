@@ -1065,9 +1065,7 @@ fn declared_instance(
     defaults: bool,
 ) -> Result<Instance, OperationError> {
     check_properties(class, instance)?;
-    let mut declared = instance.clone();
-    declared.class_name = class.name.clone();
-    declared.properties = class
+    let properties = class
         .properties
         .values()
         .filter_map(|property| {
@@ -1092,7 +1090,11 @@ fn declared_instance(
             Some((property.name.clone(), taken))
         })
         .collect();
-    Ok(declared)
+    Ok(Instance {
+        class_name: class.name.clone(),
+        qualifiers: instance.qualifiers.clone(),
+        properties,
+    })
 }
 
 /// Every property of `instance` exists in `class` with the declared type.
