@@ -51,6 +51,10 @@ pub struct Checker {
     /// The generation number each generation as shown took effect with, on any node: one
     /// shown number never names two configurations.
     shown: BTreeMap<u64, u64>,
+    /// The nodes that told they were deleted from the cluster (`Reconfigured { retired }`)
+    /// and have installed no membership since: out of every membership before, they are no
+    /// part of the base of the quorum rule (as the nodes' own rule leaves deleted nodes out).
+    retired: NodeSet,
     /// Counts, for reports.
     pub memberships_installed: u64,
     /// Takeovers checked.
@@ -74,6 +78,7 @@ impl Checker {
             seed,
         };
         match event {
+            Event::Reconfigured { retired: true } => self.retired.insert(node),
             Event::ConfigChanged { after, number, .. } => match self.shown.get(after) {
                 Some(n) if n != number => {
                     return Err(fail(
@@ -126,6 +131,9 @@ impl Checker {
                     }
                 }
                 self.highest.insert(node, *after_epoch);
+                if after.contains(node) {
+                    self.retired.remove(node);
+                }
                 match self.epochs.get(after_epoch) {
                     Some(members) if members != after => {
                         return Err(fail(
@@ -159,23 +167,26 @@ impl Checker {
                 }
                 if after_epoch.coordinator() == node {
                     // Whatever the coordinator knew: the new membership holds quorum against
-                    // the latest membership committed before it (cluster.md S2).
+                    // the latest membership committed before it (cluster.md S2), leaving out
+                    // the nodes that have since been deleted and know it: they run in no group.
                     let latest = self
                         .committed
                         .range(..*after_epoch)
                         .next_back()
                         .map(|(e, m)| (*e, *m));
                     if let Some((latest_epoch, latest)) = latest {
-                        let survivors = voters.intersection(latest).len();
-                        let majority = 2 * survivors > latest.len();
-                        let tie = 2 * survivors == latest.len() && locks.contains(&latest_epoch);
+                        let base = latest.difference(self.retired);
+                        let survivors = voters.intersection(base).len();
+                        let majority = base.is_empty() || 2 * survivors > base.len();
+                        let tie = 2 * survivors == base.len() && locks.contains(&latest_epoch);
                         if !majority && !tie {
                             return Err(fail(
                                 "S2",
                                 format!(
                                     "{node} committed {after:?} (epoch {after_epoch}): {survivors} \
-                                     of {latest:?}, the membership committed before it (epoch \
-                                     {latest_epoch}), without its lock"
+                                     of {base:?}, the membership committed before it (epoch \
+                                     {latest_epoch}) less the nodes deleted since, without its \
+                                     lock"
                                 ),
                             ));
                         }
@@ -217,5 +228,74 @@ impl Checker {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct AllAlive;
+
+    impl Lives for AllAlive {
+        fn alive(&self, _: NodeId, _: Incarnation) -> bool {
+            true
+        }
+    }
+
+    fn set(nodes: &[u32]) -> NodeSet {
+        let mut set = NodeSet::default();
+        for node in nodes {
+            set.insert(NodeId(*node));
+        }
+        set
+    }
+
+    /// The coordinator's event for a membership formed from cold.
+    fn formed(round: u64, coordinator: u32, members: &[u32]) -> Event {
+        Event::MembershipChanged {
+            before_epoch: Epoch::NONE,
+            before: NodeSet::default(),
+            after_epoch: Epoch::new(round, NodeId(coordinator)),
+            after: set(members),
+            same_lives: false,
+            locks: Vec::new(),
+            left: NodeSet::default(),
+            generation_number: round,
+        }
+    }
+
+    fn observe(checker: &mut Checker, node: u32, event: &Event) -> Result<(), Violation> {
+        checker.observe(NodeId(node), event, &AllAlive, 0, 0.0)
+    }
+
+    #[test]
+    fn a_deleted_node_that_knows_it_is_left_out_of_the_quorum_base() {
+        let mut checker = Checker::default();
+        observe(&mut checker, 0, &formed(4, 0, &[0, 2])).unwrap();
+        // n2 is deleted, and tells so; n0 and n1 then form alone: 1 of {0, 2}, but n2 runs in
+        // no group any more.
+        observe(&mut checker, 2, &Event::Reconfigured { retired: true }).unwrap();
+        observe(&mut checker, 0, &formed(5, 0, &[0, 1])).unwrap();
+    }
+
+    #[test]
+    fn a_node_deleted_without_knowing_it_still_counts() {
+        let mut checker = Checker::default();
+        observe(&mut checker, 0, &formed(4, 0, &[0, 2])).unwrap();
+        let violation = observe(&mut checker, 0, &formed(5, 0, &[0, 1])).unwrap_err();
+        assert_eq!(violation.invariant, "S2", "{violation}");
+    }
+
+    #[test]
+    fn a_deleted_node_added_again_counts_again() {
+        let mut checker = Checker::default();
+        observe(&mut checker, 2, &Event::Reconfigured { retired: true }).unwrap();
+        // n2 is added again and joins n0: from then on it is part of the base.
+        observe(&mut checker, 0, &formed(4, 0, &[0, 2])).unwrap();
+        observe(&mut checker, 2, &formed(4, 0, &[0, 2])).unwrap();
+        // n0 and n1 alone are 1 of {0, 2} again.
+        let violation = observe(&mut checker, 1, &formed(5, 1, &[0, 1])).unwrap_err();
+        assert_eq!(violation.invariant, "S2", "{violation}");
     }
 }
