@@ -564,11 +564,15 @@ fn uint16s(numbers: &[u16]) -> Value {
     Value::Array(numbers.iter().map(|n| Some(Value::Uint16(*n))).collect())
 }
 
-fn reference(host: &str, mut path: InstancePath) -> Value {
+/// A reference to an object of this server: its namespace (root/interop unless it names
+/// one) and no host, as SFCB, OpenPegasus's CMPI providers and pywbem's mock server write
+/// them; a client that compares the reference with a path it got back without host (pywbemcli
+/// `instance shrub`) finds it.
+fn reference(mut path: InstancePath) -> Value {
     if path.namespace.is_none() {
         path.namespace = Some(INTEROP.to_owned());
     }
-    path.host = Some(host.to_owned());
+    path.host = None;
     Value::Reference(Box::new(ObjectPath::Instance(path)))
 }
 
@@ -590,7 +594,6 @@ fn build(
     settings: &InteropSettings,
 ) -> Result<Vec<(InstancePath, Instance)>, OperationError> {
     let builder = Builder { manager };
-    let host = manager.host().to_owned();
     let system = settings.system_name.clone();
     let manager_name = format!("{}:{}", settings.product, system);
     let mut out = Vec::new();
@@ -738,9 +741,9 @@ fn build(
         vec![
             (
                 "ManagedElement",
-                reference(&host, indication_service_path.clone()),
+                reference(indication_service_path.clone()),
             ),
-            ("Capabilities", reference(&host, capabilities.0.clone())),
+            ("Capabilities", reference(capabilities.0.clone())),
         ],
     )?);
     out.push(capabilities);
@@ -859,8 +862,8 @@ fn build(
             out.push(builder.instance(
                 "CIM_ElementConformsToProfile",
                 vec![
-                    ("ConformantStandard", reference(&host, path.clone())),
-                    ("ManagedElement", reference(&host, central.clone())),
+                    ("ConformantStandard", reference(path.clone())),
+                    ("ManagedElement", reference(central.clone())),
                 ],
             )?);
         }
@@ -874,8 +877,8 @@ fn build(
             out.push(builder.instance(
                 "CIM_ReferencedProfile",
                 vec![
-                    ("Antecedent", reference(&host, profile_paths[index].clone())),
-                    ("Dependent", reference(&host, path.clone())),
+                    ("Antecedent", reference(profile_paths[index].clone())),
+                    ("Dependent", reference(path.clone())),
                 ],
             )?);
         }

@@ -295,7 +295,7 @@ pub struct ServiceguardProvider {
     source: Arc<dyn ClusterSource>,
     /// The served classes, by lower-cased name, to type the instances.
     classes: HashMap<String, Class>,
-    /// The host written into references.
+    /// This agent's host name: the name of its own computer system.
     host: String,
     /// The product version (HP_SGClusterSoftware).
     version: String,
@@ -681,11 +681,12 @@ impl ServiceguardProvider {
         Ok((path, instance))
     }
 
-    /// A reference to `path` in `root/cimv2` of this host.
+    /// A reference to `path` in `root/cimv2` of this server: without host, as references to
+    /// local objects are written (see `interop::reference`).
     fn reference(&self, path: &InstancePath) -> Value {
         let mut path = path.clone();
         path.namespace = Some(CIMV2.to_owned());
-        path.host = Some(self.host.clone());
+        path.host = None;
         Value::Reference(Box::new(ObjectPath::Instance(path)))
     }
 
@@ -1971,11 +1972,14 @@ impl ModelBuilder<'_> {
                 )?;
                 self.add(own);
             }
-            // Another node's computer system is served on that node: its path names that host.
+            // Another node's computer system is served on that node: its path names that host
+            // (this node's is served here, and named without host as every local reference).
             let mut system_reference = self.reference(&system);
-            if let Some(Value::Reference(reference)) = &mut system_reference {
-                if let ObjectPath::Instance(path) = reference.as_mut() {
-                    path.host = Some(host.clone());
+            if node.name != self.model.observer {
+                if let Some(Value::Reference(reference)) = &mut system_reference {
+                    if let ObjectPath::Instance(path) = reference.as_mut() {
+                        path.host = Some(host.clone());
+                    }
                 }
             }
             let identity = self.instance(

@@ -850,20 +850,21 @@ def class_associators_result_class(ctx):
 
 @check("reference_keys")
 def reference_keys_relative(ctx):
-    """An association's instance name whose reference keys leave out the host, or the host
-    and the namespace (meaning: this server, this namespace), names the same instance."""
+    """An association's instance name whose reference keys leave out the namespace (meaning:
+    this namespace), or name a host (as sblim wbemcli writes them, with the host it was given),
+    names the same instance."""
     names = ctx.conn.EnumerateInstanceNames(CONFORMS, namespace=INTEROP)
     expect(names, f"no {CONFORMS} instances")
     ctx.conn.GetInstance(names[0])
-    for drop_namespace in (False, True):
+    for host, drop_namespace in ((None, True), ("127.0.0.1", False), ("localhost", True)):
         relative = names[0].copy()
         for key, value in list(relative.keybindings.items()):
             value = value.copy()
-            value.host = None
+            value.host = host
             if drop_namespace:
                 value.namespace = None
             relative.keybindings[key] = value
-        what = "host and namespace" if drop_namespace else "host"
+        what = f"host {host}" + (" and no namespace" if drop_namespace else "")
         try:
             got = ctx.conn.GetInstance(relative)
         except CIMError as error:
@@ -872,6 +873,36 @@ def reference_keys_relative(ctx):
                 f"{error.status_code} ({error.status_code_name}): {error.status_description}"
             ) from None
         expect(got.classname == CONFORMS, f"got a {got.classname}")
+
+
+@check("reference_keys")
+def reference_values_are_local(ctx):
+    """References to this server's objects, in reference properties and in reference keys,
+    name their namespace and no host (as SFCB and pywbem's mock server write them), so a client
+    matches them with the paths AssociatorNames gives without host: pywbemcli `instance shrub`
+    does exactly that."""
+    manager = ctx.object_manager_path()
+    instances = ctx.conn.EnumerateInstances(CONFORMS, namespace=INTEROP)
+    expect(instances, f"no {CONFORMS} instances")
+    for instance in instances:
+        for holder, where in ((instance, "property"), (instance.path.keybindings, "key")):
+            for role in ("ConformantStandard", "ManagedElement"):
+                value = holder[role]
+                expect(
+                    value.host is None and value.namespace is not None,
+                    f"{CONFORMS} {where} {role} is {value!r}: expected a namespace and no host",
+                )
+    profiles = ctx.conn.AssociatorNames(
+        manager, AssocClass=CONFORMS, ResultRole="ConformantStandard"
+    )
+    expect(profiles, "the object manager conforms to no profile")
+    for name in profiles:
+        bare = name.copy()
+        bare.host = None
+        expect(
+            any(i["ConformantStandard"] == bare for i in instances),
+            f"no {CONFORMS} has ConformantStandard equal to {bare}, as AssociatorNames named it",
+        )
 
 
 # --- pull ----------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ fn class_associators_result_class() {
 }
 
 #[test]
-fn reference_keys_without_host() {
+fn references_to_local_objects_without_host() {
     group("reference_keys");
 }
 
@@ -243,6 +243,26 @@ fn pywbemcli_smoke() {
         &agent,
         &mut pywbemcli(&agent, &["namespace", "list"]),
         &["root/interop", "root/cimv2"],
+    );
+    // The shrub matches the associations' reference values with the associated paths: each
+    // result role shows the instances it found.
+    expect_output(
+        &agent,
+        &mut pywbemcli(
+            &agent,
+            &[
+                "instance",
+                "shrub",
+                "CIM_RegisteredProfile.InstanceID=\"DMTF+Profile_Registration+1.0.0\"",
+                "--namespace",
+                "root/interop",
+            ],
+        ),
+        &[
+            "CIM_ObjectManager(ResultClass)(1 insts)",
+            ":CIM_ObjectManager.~,Name=",
+            ":CIM_RegisteredProfile.InstanceID=\"DMTF+Indications+1.2.2\"",
+        ],
     );
 }
 
