@@ -374,6 +374,18 @@ pub fn typed_path(class: &Class, path: &InstancePath) -> Result<InstancePath, Op
         binding.name = property.name.clone();
         binding.value = typed_key(binding, &property.cim_type)?;
     }
+    // Two values for one key name no instance: the request is at fault, not the lookup.
+    for (index, binding) in typed.keybindings.iter().enumerate() {
+        if typed.keybindings[..index]
+            .iter()
+            .any(|earlier| earlier.name == binding.name)
+        {
+            return Err(OperationError::parameter(format!(
+                "the instance name gives key {} twice",
+                binding.name
+            )));
+        }
+    }
     Ok(typed)
 }
 

@@ -739,10 +739,7 @@ fn build(
     out.push(builder.instance(
         "CIM_ElementCapabilities",
         vec![
-            (
-                "ManagedElement",
-                reference(indication_service_path.clone()),
-            ),
+            ("ManagedElement", reference(indication_service_path.clone())),
             ("Capabilities", reference(capabilities.0.clone())),
         ],
     )?);

@@ -684,7 +684,7 @@ impl SubscriptionStore {
             QueryLanguage::from_name(language)
         else {
             return Err(OperationError::QueryLanguageNotSupported(format!(
-                "{language}: filters are WQL or DMTF:CQL"
+                "query language {language:?} is not one of filters: they are WQL or DMTF:CQL"
             )));
         };
         let parsed = SelectQuery::parse(language, query).map_err(|error| {
@@ -1483,9 +1483,21 @@ mod tests {
             Some(Value::String("XQL".into())),
         ));
         assert!(matches!(
-            store.create(&alice, wrong_language),
+            store.create(&alice, wrong_language.clone()),
             Err(OperationError::QueryLanguageNotSupported(_))
         ));
+        // An empty language is named as such.
+        wrong_language.set(Property::new(
+            "QueryLanguage",
+            CimType::String,
+            Some(Value::String(String::new())),
+        ));
+        match store.create(&alice, wrong_language) {
+            Err(OperationError::QueryLanguageNotSupported(text)) => {
+                assert!(text.starts_with("query language \"\" "), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
         let mut ftp = destination("d");
         ftp.set(Property::new(
             "Destination",

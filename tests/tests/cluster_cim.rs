@@ -443,7 +443,11 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         n3["properties"]["SystemElement"]["keys"]["Name"], "n3",
         "{n3}"
     );
-    for (identity, role) in [(n3, "SystemElement"), (n3, "SameElement"), (n2, "SameElement")] {
+    for (identity, role) in [
+        (n3, "SystemElement"),
+        (n3, "SameElement"),
+        (n2, "SameElement"),
+    ] {
         let reference = &identity["properties"][role];
         assert!(reference.get("host").is_none(), "{role}: {identity}");
     }

@@ -513,6 +513,40 @@ fn the_deepest_nesting_allowed_is_decoded_and_a_deeper_limit_is_refused() {
     assert_eq!(message(&exchange(agent.http, &Call::small("3"))).id, "3");
 }
 
+/// An instance name giving one key twice (in any case) is a bad parameter, whether or not
+/// either value would name an instance.
+#[test]
+fn an_instance_name_with_a_key_given_twice_is_invalid_parameter() {
+    let agent = anonymous();
+    let key = |name: &str, value: &str| {
+        format!("<KEYBINDING NAME=\"{name}\"><KEYVALUE VALUETYPE=\"string\">{value}</KEYVALUE></KEYBINDING>")
+    };
+    for (id, keys) in [
+        ("1", key("Name", "root/cimv2")),
+        ("2", key("Name", "root/cimv2") + &key("NAME", "root/cimv2")),
+        ("3", key("Name", "root/cimv2") + &key("name", "nowhere")),
+    ] {
+        let params = format!(
+            "<IPARAMVALUE NAME=\"InstanceName\"><INSTANCENAME CLASSNAME=\"CIM_Namespace\">\
+             {keys}</INSTANCENAME></IPARAMVALUE>"
+        );
+        let call = Call::intrinsic(id, "GetInstance", "root/interop", &params);
+        let response = message(&exchange(agent.http, &call));
+        let result = &imethod(&response).result;
+        if id == "1" {
+            // One key alone: the path lacks the other keys of CIM_Namespace.
+            assert!(matches!(result, Err(e) if e.code == 6), "{result:?}");
+        } else {
+            let Err(error) = result else {
+                panic!("{id}: {result:?}")
+            };
+            assert_eq!(error.code, 4, "CIM_ERR_INVALID_PARAMETER: {error:?}");
+            let description = error.description.as_deref().unwrap_or_default();
+            assert!(description.contains("twice"), "{description}");
+        }
+    }
+}
+
 #[test]
 fn xml_with_more_elements_than_xml_elements_max_is_request_not_valid() {
     // The small request has 7 elements; four boolean parameters add 8.
