@@ -88,8 +88,8 @@ pub enum OperationError {
     /// A value does not have the type its property or parameter declares.
     #[error("{0}")]
     TypeMismatch(String),
-    /// The query language is not one the server speaks.
-    #[error("query language {0} is not supported")]
+    /// The query language is not one the server speaks (the text says which it is).
+    #[error("{0}")]
     QueryLanguageNotSupported(String),
     /// The query is not valid.
     #[error("{0}")]

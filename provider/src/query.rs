@@ -57,7 +57,8 @@ pub(crate) fn pull_filter(op: &Operation<'_>) -> Result<Option<PullFilter>, Oper
         (Some(language), Some(text)) => {
             if QueryLanguage::from_name(&language) != Some(QueryLanguage::Fql) {
                 return Err(OperationError::QueryLanguageNotSupported(format!(
-                    "{language}: pull operations filter with DMTF:FQL"
+                    "query language {language:?} is not supported: pull operations filter with \
+                     DMTF:FQL"
                 )));
             }
             let filter = Filter::parse(&text).map_err(|e| query_error(&e))?;
@@ -85,7 +86,7 @@ fn select(
         QueryLanguage::from_name(&language)
     else {
         return Err(OperationError::QueryLanguageNotSupported(format!(
-            "{language}: queries are WQL or DMTF:CQL"
+            "query language {language:?} is not supported: queries are WQL or DMTF:CQL"
         )));
     };
     let query = SelectQuery::parse(language, &text).map_err(|e| query_error(&e))?;

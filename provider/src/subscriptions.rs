@@ -684,7 +684,7 @@ impl SubscriptionStore {
             QueryLanguage::from_name(language)
         else {
             return Err(OperationError::QueryLanguageNotSupported(format!(
-                "query language {language:?} is not one of filters: they are WQL or DMTF:CQL"
+                "query language {language:?} is not supported: filters are WQL or DMTF:CQL"
             )));
         };
         let parsed = SelectQuery::parse(language, query).map_err(|error| {
@@ -786,18 +786,21 @@ fn path_of(instance: &Instance) -> Result<InstancePath, OperationError> {
     Ok(path)
 }
 
-/// A reference without its host, in root/interop when it names no namespace.
+/// A reference without its host, in root/interop when it names no namespace, its namespace
+/// written as the server does (`interop` and `/root/interop/` are `root/interop`).
 fn local_reference(value: Value) -> Value {
     match value {
         Value::Reference(path) => match *path {
             ObjectPath::Instance(mut path) => {
                 path.host = None;
-                if path
-                    .namespace
-                    .as_deref()
-                    .is_none_or(|n| n.trim_matches('/').eq_ignore_ascii_case("interop"))
-                {
+                let namespace = match path.namespace.as_deref() {
+                    None => INTEROP,
+                    Some(named) => crate::cimom::unaliased(named),
+                };
+                if namespace.eq_ignore_ascii_case(INTEROP) {
                     path.namespace = Some(INTEROP.to_owned());
+                } else if path.namespace.as_deref() != Some(namespace) {
+                    path.namespace = Some(namespace.to_owned());
                 }
                 Value::Reference(Box::new(ObjectPath::Instance(path)))
             }
@@ -968,13 +971,30 @@ impl InstanceProvider for SubscriptionStore {
                 )));
             }
             if instance.class_name.matches(SUBSCRIPTION) {
-                for role in ["Filter", "Handler"] {
+                for (role, class) in [("Filter", FILTER), ("Handler", DESTINATION)] {
                     let Some(Value::Reference(target)) = path.key(role) else {
                         return Err(OperationError::parameter(format!("{role} must be a reference")));
                     };
                     let ObjectPath::Instance(target) = target.as_ref() else {
                         return Err(OperationError::parameter(format!("{role} must name an instance")));
                     };
+                    // Filters and destinations live in root/interop only: a reference to
+                    // another namespace names nothing (and would make a second subscription
+                    // of the same pair that pywbem cannot follow back).
+                    let namespace = target.namespace.as_deref().unwrap_or(INTEROP);
+                    if !crate::cimom::unaliased(namespace).eq_ignore_ascii_case(INTEROP) {
+                        return Err(OperationError::parameter(format!(
+                            "{role} {} names namespace {namespace}: filters and destinations \
+                             are in {INTEROP}",
+                            crate::provider::path_text(target)
+                        )));
+                    }
+                    if !target.class_name.matches(class) {
+                        return Err(OperationError::parameter(format!(
+                            "{role} {} is not a {class}",
+                            crate::provider::path_text(target)
+                        )));
+                    }
                     let mut local = target.clone();
                     local.namespace = None;
                     if !records.iter().any(|r| same(&r.path, &local)) {
@@ -1354,6 +1374,58 @@ mod tests {
 
     const QUERY: &str = "SELECT * FROM CIM_InstModification";
 
+    /// A subscription's references name a filter and a destination of root/interop, in
+    /// either spelling or without namespace; one naming another namespace, or the wrong
+    /// class, names nothing.
+    #[test]
+    fn a_subscription_names_its_filter_and_destination_in_root_interop() {
+        let store = SubscriptionStore::open(None, "node1").unwrap();
+        let alice = context("alice", Role::Monitor);
+        let f = store.create(&alice, filter("f", QUERY)).unwrap();
+        let d = store.create(&alice, destination("d")).unwrap();
+        let in_namespace = |path: &InstancePath, namespace: &str| {
+            let mut path = path.clone();
+            path.namespace = Some(namespace.to_owned());
+            path
+        };
+        for (filter, handler, wrong) in [
+            (
+                in_namespace(&f, "root/cimv2"),
+                d.clone(),
+                "namespace root/cimv2",
+            ),
+            (
+                f.clone(),
+                in_namespace(&d, "root/nowhere"),
+                "namespace root/nowhere",
+            ),
+            (d.clone(), d.clone(), "is not a CIM_IndicationFilter"),
+            (
+                f.clone(),
+                f.clone(),
+                "is not a CIM_ListenerDestinationCIMXML",
+            ),
+        ] {
+            match store.create(&alice, subscription(&filter, &handler)) {
+                Err(OperationError::InvalidParameter(text)) => {
+                    assert!(text.contains(wrong), "{text}");
+                }
+                other => panic!("{wrong}: {other:?}"),
+            }
+        }
+        let s = store
+            .create(&alice, subscription(&in_namespace(&f, "interop"), &d))
+            .unwrap();
+        // The same pair in the other spelling is the same subscription.
+        let again = subscription(&f, &in_namespace(&d, "/root/interop"));
+        assert!(matches!(
+            store.create(&alice, again),
+            Err(OperationError::AlreadyExists(_))
+        ));
+        assert!(store.get(&alice, &s).is_ok());
+        assert_eq!(store.snapshot().len(), 3);
+    }
+
     #[test]
     fn what_is_created_survives_a_restart() {
         let directory = tempfile::tempdir().unwrap();
@@ -1494,7 +1566,10 @@ mod tests {
         ));
         match store.create(&alice, wrong_language) {
             Err(OperationError::QueryLanguageNotSupported(text)) => {
-                assert!(text.starts_with("query language \"\" "), "{text}");
+                assert_eq!(
+                    text,
+                    "query language \"\" is not supported: filters are WQL or DMTF:CQL"
+                );
             }
             other => panic!("{other:?}"),
         }

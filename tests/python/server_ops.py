@@ -1572,6 +1572,24 @@ def subscription_errors(ctx):
                      namespace=INTEROP))
     expect(not all_paths(ctx, "CIM_IndicationFilter"), "a refused filter was stored")
     expect(not all_paths(ctx, "CIM_IndicationSubscription"), "a refused subscription was stored")
+    # A reference to a filter or destination in another namespace names nothing: refused,
+    # rather than stored as a second subscription of the pair that no client can follow.
+    filter_path = ctx.conn.CreateInstance(filter_instance(ctx, "cimguard-test-namespaced"),
+                                          namespace=INTEROP)
+    destination_path = ctx.conn.CreateInstance(
+        destination_instance(ctx, "cimguard-test-namespaced"), namespace=INTEROP)
+    try:
+        for namespace in ("root/cimv2", "root/nowhere"):
+            elsewhere = destination_path.copy()
+            elsewhere.namespace = namespace
+            expect_error(4, f"a subscription whose Handler names namespace {namespace}",
+                         lambda: ctx.conn.CreateInstance(
+                             subscription_instance(filter_path, elsewhere), namespace=INTEROP))
+        expect(not all_paths(ctx, "CIM_IndicationSubscription"),
+               "a subscription naming another namespace was stored")
+    finally:
+        ctx.conn.DeleteInstance(destination_path)
+        ctx.conn.DeleteInstance(filter_path)
 
 
 @check("subscriptions")
