@@ -366,8 +366,13 @@ impl Operation<'_> {
     /// `ObjectName` of the association operations: a class or an instance, of a class of
     /// the namespace. DSP0200 lists no CIM_ERR_INVALID_CLASS for these operations: a class
     /// that does not exist is CIM_ERR_INVALID_PARAMETER (as pywbem's mock server answers).
+    /// An instance name without keys names the class, as OpenPegasus takes it: sblim
+    /// wbemcli's `ain`, `ai`, `rin` and `ri` of a class path send one.
     pub(crate) fn object_name(&self) -> Result<ObjectPath, OperationError> {
         let object = match self.param("ObjectName") {
+            Some(Data::InstanceName(path)) if path.keybindings.is_empty() => {
+                ObjectPath::Class(ClassPath::new(path.class_name.clone()))
+            }
             Some(Data::InstanceName(path)) => ObjectPath::Instance(path.clone()),
             Some(Data::ClassName(class)) => ObjectPath::Class(ClassPath::new(class.clone())),
             None | Some(Data::Null) => {
@@ -1054,8 +1059,10 @@ fn points_at(value: Option<&Value>, target: &InstancePath, namespace: &str) -> b
 
 /// A client's instance (CreateInstance, ModifyInstance) checked against `class`, and copied
 /// with the class's spelling of its name and of every property's, in the class's order, and
-/// with the class's defaults of the properties it lacks when `defaults` (a new instance,
-/// DSP0200 CreateInstance; a property the client sent, even as NULL, keeps what it sent):
+/// with every property it lacks when `defaults` (a new instance, DSP0200 CreateInstance): the
+/// class's default, or NULL, so that the instance shows every property of its class as
+/// OpenPegasus's repository shows them (sblim wbemcli's `mi` sets only properties the
+/// instance shows); a property the client sent, even as NULL, keeps what it sent:
 /// names are case-insensitive (DSP0004), and what is stored is shown to every client later
 /// as the schema spells it, not as one client wrote it. (A provider may still add
 /// properties of its own making, after these.)
@@ -1075,7 +1082,7 @@ fn declared_instance(
                     given.name = property.name.clone();
                     given
                 }
-                None if defaults && property.value.is_some() => {
+                None if defaults => {
                     let mut default = cim_schema::model::Property::new(
                         property.name.clone(),
                         property.cim_type.clone(),

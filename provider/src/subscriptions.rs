@@ -572,6 +572,24 @@ impl SubscriptionStore {
                     Some(value),
                 ));
             }
+            if instance
+                .value("Name")
+                .and_then(Value::as_str)
+                .is_some_and(|name| name.trim().is_empty())
+            {
+                return Err(OperationError::parameter(format!(
+                    "the Name of a {class} is empty: give one, or none and the server makes one"
+                )));
+            }
+            // A destination is permanent unless the client says otherwise, as OpenPegasus
+            // makes it (DSP1054): it lasts until it is deleted.
+            if class.matches(DESTINATION) && instance.value("PersistenceType").is_none() {
+                instance.set(Property::new(
+                    "PersistenceType",
+                    cim_schema::model::CimType::Uint16,
+                    Some(Value::Uint16(2)),
+                ));
+            }
             if instance.value("Name").is_none() {
                 let name = format!("cimguard:{}:{}", context.principal, unique());
                 instance.set(Property::new(

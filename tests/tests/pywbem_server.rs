@@ -393,6 +393,69 @@ fn wbemcli_smoke() {
     );
 }
 
+/// wbemcli's instance writing: `ci` a destination, `mi` a property the client did not give
+/// (`mi` sets only properties the instance shows: a new instance shows every property of its
+/// class, NULL where nothing was given), `gi` it, `di` it.
+#[test]
+fn wbemcli_creates_modifies_and_deletes_a_destination() {
+    let agent = start(ANONYMOUS);
+    let manager = expect_output(
+        &agent,
+        &mut wbemcli(&agent, "ei", &[], "root/interop:CIM_ObjectManager"),
+        &["SystemName="],
+    );
+    let stdout = String::from_utf8_lossy(&manager.stdout);
+    let system = stdout
+        .split("SystemName=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the object manager's SystemName");
+    let path = format!(
+        "root/interop:CIM_ListenerDestinationCIMXML.SystemCreationClassName=\
+         \"CIM_ComputerSystem\",SystemName=\"{system}\",CreationClassName=\
+         \"CIM_ListenerDestinationCIMXML\",Name=\"wbemcli\""
+    );
+    expect_output(
+        &agent,
+        wbemcli(&agent, "ci", &[], &path)
+            .arg("Name=\"wbemcli\",Destination=\"https://127.0.0.1:5999\""),
+        &["Name=\"wbemcli\""],
+    );
+    expect_output(
+        &agent,
+        wbemcli(&agent, "mi", &[], &path).arg("ElementName=\"from wbemcli\""),
+        &[],
+    );
+    expect_output(
+        &agent,
+        &mut wbemcli(&agent, "gi", &[], &path),
+        &[
+            "ElementName=\"from wbemcli\"",
+            "Destination=\"https://127.0.0.1:5999\"",
+            // Permanent unless the client says otherwise; the CIM-XML protocol by default.
+            "PersistenceType=2",
+            "Protocol=2",
+            "OtherProtocol=",
+        ],
+    );
+    expect_output(&agent, &mut wbemcli(&agent, "di", &[], &path), &[]);
+    let left = expect_output(
+        &agent,
+        &mut wbemcli(
+            &agent,
+            "ein",
+            &[],
+            "root/interop:CIM_ListenerDestinationCIMXML",
+        ),
+        &[],
+    );
+    assert!(
+        !String::from_utf8_lossy(&left.stdout).contains("wbemcli"),
+        "{}",
+        describe(&left)
+    );
+}
+
 #[test]
 fn wbemcli_get_class() {
     let agent = start(ANONYMOUS);

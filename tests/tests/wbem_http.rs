@@ -10,6 +10,7 @@ use std::io::Read;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use cim_schema::model::ObjectPath;
 use cim_schema::xml::{decode, Body, Data, IMethodResponse, Limits, Message, Response};
 use cimguard_tests::agent::Agent;
 use cimguard_tests::raw_http::{self, Connection, RawResponse, TlsVersion};
@@ -511,6 +512,53 @@ fn the_deepest_nesting_allowed_is_decoded_and_a_deeper_limit_is_refused() {
     // Answered (not found, or a bad key), and the agent still serves.
     assert!(imethod(&message(&response)).result.is_err());
     assert_eq!(message(&exchange(agent.http, &Call::small("3"))).id, "3");
+}
+
+/// An association operation's ObjectName that is an instance name without keys names the
+/// class (sblim wbemcli sends one for a class path), as OpenPegasus takes it.
+#[test]
+fn an_object_name_without_keys_asks_about_the_class() {
+    let agent = anonymous();
+    let answer = |id: &str, method: &str, name: &str| {
+        // The association: AssocClass of Associators, ResultClass of References.
+        let filter = if method.starts_with("Associator") {
+            "AssocClass"
+        } else {
+            "ResultClass"
+        };
+        let params = format!(
+            "<IPARAMVALUE NAME=\"ObjectName\">{name}</IPARAMVALUE>\
+             <IPARAMVALUE NAME=\"{filter}\"><CLASSNAME NAME=\"CIM_ElementConformsToProfile\"/>\
+             </IPARAMVALUE>"
+        );
+        let call = Call::intrinsic(id, method, "root/interop", &params);
+        let response = message(&exchange(agent.http, &call));
+        let mut names: Vec<String> = returned(&response)
+            .iter()
+            .map(|data| match data {
+                Data::ObjectPath(ObjectPath::Class(class)) => class.class_name.to_string(),
+                Data::ObjectWithPath(ObjectPath::Class(class), _) => class.class_name.to_string(),
+                other => panic!("{method}: {other:?}"),
+            })
+            .collect();
+        names.sort_unstable();
+        names
+    };
+    for method in [
+        "AssociatorNames",
+        "Associators",
+        "ReferenceNames",
+        "References",
+    ] {
+        let keyless = answer(
+            "1",
+            method,
+            "<INSTANCENAME CLASSNAME=\"CIM_RegisteredProfile\"/>",
+        );
+        let class = answer("2", method, "<CLASSNAME NAME=\"CIM_RegisteredProfile\"/>");
+        assert!(!class.is_empty(), "{method}");
+        assert_eq!(keyless, class, "{method}");
+    }
 }
 
 /// An instance name giving one key twice (in any case) is a bad parameter, whether or not
