@@ -171,7 +171,11 @@ fn run(
 /// `PARAMTYPE`, a reference, an embedded object) must already be of that type: DSP0200 makes
 /// a value of another type CIM_ERR_INVALID_PARAMETER, and a provider that took a string for a
 /// uint16 would read a wrong-typed parameter as absent or as another value.
-fn typed_value(data: &Data, cim_type: &CimType, is_array: bool) -> Result<Option<Value>, String> {
+pub(crate) fn typed_value(
+    data: &Data,
+    cim_type: &CimType,
+    is_array: bool,
+) -> Result<Option<Value>, String> {
     let value = match data {
         Data::Null => return Ok(None),
         Data::Untyped(text) => text.to_value(cim_type)?,

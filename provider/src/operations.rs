@@ -83,7 +83,12 @@ pub enum Effect {
 
 /// The intrinsic operations this server answers, with whether each changes state.
 pub fn effect(name: &str) -> Effect {
-    const WRITES: &[&str] = &["CreateInstance", "ModifyInstance", "DeleteInstance"];
+    const WRITES: &[&str] = &[
+        "CreateInstance",
+        "ModifyInstance",
+        "DeleteInstance",
+        "SetProperty",
+    ];
     if WRITES.iter().any(|w| w.eq_ignore_ascii_case(name)) {
         Effect::Write
     } else {
@@ -144,6 +149,8 @@ pub fn execute(
         name if name.eq_ignore_ascii_case("CreateInstance") => op.create_instance(),
         name if name.eq_ignore_ascii_case("ModifyInstance") => op.modify_instance(),
         name if name.eq_ignore_ascii_case("DeleteInstance") => op.delete_instance(),
+        name if name.eq_ignore_ascii_case("GetProperty") => op.get_property(),
+        name if name.eq_ignore_ascii_case("SetProperty") => op.set_property(),
         name if name.eq_ignore_ascii_case("OpenEnumerateInstances") => {
             op.open(contexts, PullKind::Instances)
         }
@@ -965,6 +972,79 @@ impl Operation<'_> {
         let list = self.property_list()?;
         provider.modify(self.context, &path, instance, list.as_deref())?;
         Ok(Outcome::Void)
+    }
+
+    /// GetProperty (DSP0200): one property's value of an instance, as GetInstance with that
+    /// property alone would give it; nothing when it is NULL. A name the class lacks is
+    /// CIM_ERR_NO_SUCH_PROPERTY. (sblim wbemcli's `gp`.)
+    fn get_property(&self) -> Result<Outcome, OperationError> {
+        self.allow(&["InstanceName", "PropertyName"])?;
+        let path = self.instance_name("InstanceName")?;
+        let (_, declared) = self.declared_property(&path)?;
+        let instance = self.manager.instance(self.context, &path)?;
+        Ok(Outcome::Items(
+            instance
+                .value(declared.name.as_str())
+                .map(|value| Data::Value(value.clone()))
+                .into_iter()
+                .collect(),
+        ))
+    }
+
+    /// SetProperty (DSP0200): ModifyInstance of one property, with what that allows and
+    /// refuses; NewValue absent sets it to NULL. (sblim wbemcli's `sp`.)
+    fn set_property(&self) -> Result<Outcome, OperationError> {
+        self.allow(&["InstanceName", "PropertyName", "NewValue"])?;
+        let path = self.instance_name("InstanceName")?;
+        let (class, declared) = self.declared_property(&path)?;
+        let value = match self.param("NewValue") {
+            None => None,
+            Some(data) => crate::methods::typed_value(data, &declared.cim_type, declared.is_array)
+                .map_err(|why| {
+                    OperationError::TypeMismatch(format!(
+                        "NewValue of property {}: {why}",
+                        declared.name
+                    ))
+                })?,
+        };
+        let mut property = cim_schema::model::Property::new(
+            declared.name.clone(),
+            declared.cim_type.clone(),
+            value,
+        );
+        property.is_array = declared.is_array;
+        property.embedded_object = declared.embedded_object;
+        let mut instance = Instance::new(class.name.clone());
+        instance.set(property);
+        let path = typed_path(class, &path)?;
+        let provider = self
+            .manager
+            .provider(self.namespace(), class.name.as_str())
+            .ok_or_else(|| crate::provider::not_found(&path))?;
+        provider.modify(
+            self.context,
+            &path,
+            instance,
+            Some(std::slice::from_ref(&declared.name)),
+        )?;
+        Ok(Outcome::Void)
+    }
+
+    /// The class of `path` and its property that `PropertyName` names, or the error.
+    fn declared_property(
+        &self,
+        path: &InstancePath,
+    ) -> Result<(&cim_schema::model::Class, &cim_schema::model::Property), OperationError> {
+        let name = self
+            .string("PropertyName")?
+            .ok_or_else(|| OperationError::parameter("PropertyName is required"))?;
+        let class = self
+            .manager
+            .class(self.namespace(), path.class_name.as_str())?;
+        let declared = class.property(&name).ok_or_else(|| {
+            OperationError::NoSuchProperty(format!("class {} has no property {name}", class.name))
+        })?;
+        Ok((class, declared))
     }
 
     fn delete_instance(&self) -> Result<Outcome, OperationError> {

@@ -471,9 +471,28 @@ fn describe_target(call: &IMethodCall) -> String {
                 .unwrap_or_else(|_| path.class_name.to_string());
             format!("{uri} [{}]", modified_properties(call, instance))
         }
-        Some(Data::InstanceName(path)) => ObjectPath::Instance(path.clone())
-            .to_wbem_uri()
-            .unwrap_or_else(|_| path.class_name.to_string()),
+        Some(Data::InstanceName(path)) => {
+            let uri = ObjectPath::Instance(path.clone())
+                .to_wbem_uri()
+                .unwrap_or_else(|_| path.class_name.to_string());
+            match call.param("PropertyName") {
+                // SetProperty: the property, with its value when a boolean or a number.
+                Some(Data::Untyped(cim_schema::xml::Untyped::Scalar(name))) => {
+                    let value = match call.param("NewValue") {
+                        Some(Data::Untyped(cim_schema::xml::Untyped::Scalar(text)))
+                            if text.eq_ignore_ascii_case("true")
+                                || text.eq_ignore_ascii_case("false")
+                                || text.parse::<i128>().is_ok() =>
+                        {
+                            format!("={text}")
+                        }
+                        _ => String::new(),
+                    };
+                    format!("{uri} [set {name}{value}]")
+                }
+                _ => uri,
+            }
+        }
         Some(Data::Instance(instance)) => instance.class_name.to_string(),
         _ => String::new(),
     }

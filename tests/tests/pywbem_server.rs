@@ -438,6 +438,22 @@ fn wbemcli_creates_modifies_and_deletes_a_destination() {
             "OtherProtocol=",
         ],
     );
+    // GetProperty and SetProperty (`gp`, `sp`).
+    expect_output(
+        &agent,
+        wbemcli(&agent, "gp", &[], &path).arg("Protocol"),
+        &["2"],
+    );
+    expect_output(
+        &agent,
+        wbemcli(&agent, "sp", &[], &path).arg("ElementName=\"set by sp\""),
+        &[],
+    );
+    expect_output(
+        &agent,
+        wbemcli(&agent, "gp", &[], &path).arg("ElementName"),
+        &["set by sp"],
+    );
     expect_output(&agent, &mut wbemcli(&agent, "di", &[], &path), &[]);
     let left = expect_output(
         &agent,

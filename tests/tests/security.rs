@@ -427,7 +427,17 @@ fn operations() -> Vec<Operation> {
         iparam("InstanceName", &package())
             + &iparam("PropertyName", &value("Name"))
             + &iparam("NewValue", &value("y")),
-        Nobody,
+        FullAdmin,
+    );
+    intrinsic(
+        "SetProperty",
+        "root/interop",
+        iparam(
+            "InstanceName",
+            &instance_name("CIM_ObjectManager", "Name", "cimguard:x"),
+        ) + &iparam("PropertyName", &value("GatherStatisticalData"))
+            + &iparam("NewValue", &value("TRUE")),
+        FullAdmin,
     );
     intrinsic(
         "CreateClass",

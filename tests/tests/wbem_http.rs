@@ -561,6 +561,48 @@ fn an_object_name_without_keys_asks_about_the_class() {
     }
 }
 
+/// GetProperty answers one property's value, nothing for NULL, CIM_ERR_NO_SUCH_PROPERTY for
+/// a name the class lacks; SetProperty of a value that does not parse as the property's type
+/// is CIM_ERR_TYPE_MISMATCH.
+#[test]
+fn get_property_and_set_property() {
+    let agent = anonymous();
+    let profile = "<IPARAMVALUE NAME=\"InstanceName\"><INSTANCENAME \
+                   CLASSNAME=\"CIM_RegisteredProfile\"><KEYBINDING NAME=\"InstanceID\">\
+                   <KEYVALUE VALUETYPE=\"string\">DMTF+Indications+1.2.2</KEYVALUE></KEYBINDING>\
+                   </INSTANCENAME></IPARAMVALUE>";
+    let get = |id: &str, name: &str| {
+        let params = format!(
+            "{profile}<IPARAMVALUE NAME=\"PropertyName\"><VALUE>{name}</VALUE></IPARAMVALUE>"
+        );
+        let call = Call::intrinsic(id, "GetProperty", "root/interop", &params);
+        message(&exchange(agent.http, &call))
+    };
+    let named = get("1", "registeredname");
+    assert_eq!(
+        returned(&named),
+        [Data::Untyped(cim_schema::xml::Untyped::Scalar(
+            "Indications".into()
+        ))]
+    );
+    assert!(returned(&get("2", "Caption")).is_empty());
+    let missing = get("3", "NoSuchProperty");
+    assert!(
+        matches!(&imethod(&missing).result, Err(e) if e.code == 12),
+        "{missing:?}"
+    );
+    let params = format!(
+        "{profile}<IPARAMVALUE NAME=\"PropertyName\"><VALUE>RegisteredOrganization</VALUE>\
+         </IPARAMVALUE><IPARAMVALUE NAME=\"NewValue\"><VALUE>not a number</VALUE></IPARAMVALUE>"
+    );
+    let call = Call::intrinsic("4", "SetProperty", "root/interop", &params);
+    let refused = message(&exchange(agent.http, &call));
+    assert!(
+        matches!(&imethod(&refused).result, Err(e) if e.code == 13),
+        "{refused:?}"
+    );
+}
+
 /// An instance name giving one key twice (in any case) is a bad parameter, whether or not
 /// either value would name an instance.
 #[test]
