@@ -397,7 +397,14 @@ fn unalias_path(path: &mut InstancePath) {
     if let Some(namespace) = &mut path.namespace {
         unalias_namespace(namespace);
     }
+    // A CIM_Namespace's Name is a namespace name: `interop` names root/interop's.
+    let names_a_namespace = path.class_name.matches("CIM_Namespace");
     for binding in &mut path.keybindings {
+        if names_a_namespace && binding.name.matches("Name") {
+            if let Value::String(name) = &mut binding.value {
+                unalias_namespace(name);
+            }
+        }
         if let Value::Reference(reference) = &mut binding.value {
             match reference.as_mut() {
                 ObjectPath::Instance(inner) => unalias_path(inner),

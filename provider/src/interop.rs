@@ -788,14 +788,10 @@ fn build(
             ("EnabledState", Value::Uint16(2)),
         ],
     )?);
-    // The aliases are listed too: a client that found the interop namespace as `interop`
-    // (pywbem tries that name first) expects to see it among the namespaces.
-    let aliases = crate::cimom::NAMESPACE_ALIASES
-        .iter()
-        .filter(|(_, target)| manager.namespaces().any(|n| n.matches(target)))
-        .map(|(alias, _)| Name::new(*alias));
-    let names: Vec<Name> = manager.namespaces().cloned().chain(aliases).collect();
-    for namespace in &names {
+    // One per namespace: a client that found the interop namespace as `interop` (pywbem tries
+    // that name first) sees its Name written so (the response's namespace spelling), and
+    // finds it once among the namespaces, as one that asked through `root/interop` does.
+    for namespace in manager.namespaces() {
         out.push(builder.instance(
             "CIM_Namespace",
             vec![

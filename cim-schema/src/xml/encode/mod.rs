@@ -51,7 +51,9 @@ pub struct Encoder {
 }
 
 /// One namespace that has several names (`root/interop` and `interop`), written in the
-/// paths of a response the way the request named it.
+/// paths of a response the way the request named it, and in the `Name` of the
+/// `CIM_Namespace` instance that stands for it (its property and its key): a client that
+/// lists the namespaces through one name finds that namespace once, by the name it used.
 ///
 /// A client compares the paths it gets with paths it built in the namespace it addressed:
 /// pywbem's subscription manager recognises its own subscriptions by comparing their
@@ -79,6 +81,22 @@ impl NamespaceSpelling {
                 .collect(),
             spelling: spelling.into().trim_matches('/').to_owned(),
         }
+    }
+
+    /// The class whose `Name` is a namespace name.
+    pub(crate) const NAMESPACE_CLASS: &'static str = "CIM_Namespace";
+
+    /// The `Name` of a `CIM_Namespace` written as the spelling says: `Some` when `class` is
+    /// CIM_Namespace, `name` its `Name` and `value` one of the names spelt otherwise.
+    fn namespace_name(&self, class: &Name, name: &Name, value: &Value) -> Option<Value> {
+        if !class.matches(Self::NAMESPACE_CLASS) || !name.matches("Name") {
+            return None;
+        }
+        let Value::String(text) = value else {
+            return None;
+        };
+        let spelt = self.spell(text);
+        (spelt != text).then(|| Value::String(spelt.to_owned()))
     }
 
     /// The name to write for `namespace`.
@@ -765,8 +783,26 @@ impl Encoder {
             // The one unnamed key a decoded INSTANCENAME may hold (DSP0201 `KEYVALUE?`).
             [only] if only.name.as_str().is_empty() => self.key_value(only)?,
             keybindings => {
+                let spelling = self
+                    .spelling
+                    .as_deref()
+                    .filter(|_| path.class_name.matches(NamespaceSpelling::NAMESPACE_CLASS))
+                    .cloned();
                 for keybinding in keybindings {
-                    self.keybinding(keybinding)?;
+                    let respelt = spelling.as_ref().and_then(|spelling| {
+                        spelling.namespace_name(
+                            &path.class_name,
+                            &keybinding.name,
+                            &keybinding.value,
+                        )
+                    });
+                    match respelt {
+                        Some(value) => self.keybinding(&KeyBinding {
+                            name: keybinding.name.clone(),
+                            value,
+                        })?,
+                        None => self.keybinding(keybinding)?,
+                    }
                 }
             }
         }

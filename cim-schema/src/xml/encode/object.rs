@@ -6,7 +6,7 @@ use crate::model::{
     Qualifier, QualifierDeclaration, QualifierList, Scope,
 };
 
-use super::{check_value, embedded_kind_of, unrepresentable, Encoder};
+use super::{check_value, embedded_kind_of, unrepresentable, Encoder, NamespaceSpelling};
 use crate::xml::error::EncodeError;
 use crate::xml::message::Object;
 use crate::xml::text;
@@ -18,8 +18,31 @@ impl Encoder {
         self.attribute(b"CLASSNAME", instance.class_name.as_str());
         self.raw(b">");
         self.qualifiers(&instance.qualifiers)?;
+        // One class comparison per instance, and that only in a namespace with several names.
+        let spelling = self
+            .spelling
+            .as_deref()
+            .filter(|_| {
+                instance
+                    .class_name
+                    .matches(NamespaceSpelling::NAMESPACE_CLASS)
+            })
+            .cloned();
         for property in instance.properties.values() {
-            self.property(property)?;
+            let respelt = match (&spelling, &property.value) {
+                (Some(spelling), Some(value)) => {
+                    spelling.namespace_name(&instance.class_name, &property.name, value)
+                }
+                _ => None,
+            };
+            match respelt {
+                Some(value) => {
+                    let mut property = property.clone();
+                    property.value = Some(value);
+                    self.property(&property)?;
+                }
+                None => self.property(property)?,
+            }
         }
         self.raw(b"</INSTANCE>");
         Ok(())
