@@ -756,17 +756,18 @@ fn build(
             ("Name", string(format!("{manager_name}:cim-xml"))),
             ("ElementName", string("CIM-XML over HTTPS")),
             ("CommunicationMechanism", Value::Uint16(2)),
-            // What this server does, in DSP0200's functional groups: not Basic Write
-            // (SetProperty), Schema Manipulation nor Qualifier Declaration (the schema is
-            // read-only: CIM_ERR_NOT_SUPPORTED), nor Pulled Read Count (EnumerationCount).
+            // What this server does, in DSP0200's functional groups: not Schema
+            // Manipulation nor Qualifier Declaration (the schema is read-only:
+            // CIM_ERR_NOT_SUPPORTED), nor Pulled Read Count (EnumerationCount).
             (
                 "FunctionalProfilesSupported",
-                uint16s(&[2, 5, 6, 7, 9, 10, 12]),
+                uint16s(&[2, 3, 5, 6, 7, 9, 10, 12]),
             ),
             (
                 "FunctionalProfileDescriptions",
                 strings(&[
                     "Basic Read",
+                    "Basic Write",
                     "Instance Manipulation",
                     "Association Traversal",
                     "Query Execution",

@@ -400,6 +400,14 @@ impl Operation<'_> {
     pub(crate) fn association_target(&self) -> Result<InstancePath, OperationError> {
         let target = self.instance_name("InstanceName")?;
         self.association_class("InstanceName", &target.class_name)?;
+        if target.keybindings.is_empty() {
+            // Not an instance: the pull operations follow instances' associations only (the
+            // class's are Associators and References of a class name).
+            return Err(OperationError::parameter(format!(
+                "InstanceName {} has no keys: it names no instance",
+                target.class_name
+            )));
+        }
         Ok(target)
     }
 
@@ -857,6 +865,21 @@ impl Operation<'_> {
                 if found.iter().any(|(p, _)| same_keys(p, other)) {
                     continue;
                 }
+                // A reference naming another host names what that host's agent serves (another
+                // node's computer system): named, not looked up here, where an object of the
+                // same class and keys would not be it.
+                let elsewhere = other
+                    .host
+                    .as_deref()
+                    .is_some_and(|host| !host.eq_ignore_ascii_case(self.manager.host()));
+                if elsewhere {
+                    let mut path = other.clone();
+                    if path.namespace.is_none() {
+                        path.namespace = Some(self.context.namespace.to_string());
+                    }
+                    found.push((path, None));
+                    continue;
+                }
                 match self.resolve_reference(other) {
                     Ok((path, instance)) => found.push((path, Some(instance))),
                     // Its class is served here: the object is gone (or going), not named.
@@ -1130,10 +1153,9 @@ fn points_at(value: Option<&Value>, target: &InstancePath, namespace: &str) -> b
     let ObjectPath::Instance(path) = path.as_ref() else {
         return false;
     };
-    let same_namespace = path
-        .namespace
-        .as_deref()
-        .is_none_or(|n| n.trim_matches('/').eq_ignore_ascii_case(namespace));
+    let same_namespace = path.namespace.as_deref().is_none_or(|n| {
+        crate::cimom::unaliased(n).eq_ignore_ascii_case(crate::cimom::unaliased(namespace))
+    });
     same_namespace && same_keys(path, target)
 }
 

@@ -164,7 +164,7 @@ impl SubscriptionStore {
     /// A store kept in `file` (loaded now when it exists), or in memory only when `None`.
     pub fn open(file: Option<PathBuf>, system_name: &str) -> Result<SubscriptionStore, StoreError> {
         let records = match &file {
-            Some(path) if path.exists() => load(path)?,
+            Some(path) if path.exists() => tidy(load(path)?),
             _ => Vec::new(),
         };
         Ok(SubscriptionStore {
@@ -228,6 +228,7 @@ impl SubscriptionStore {
                         }
                     }
                 }
+                let records = tidy(records);
                 let mut held = self.lock();
                 let mut held_copy = self
                     .copy
@@ -970,8 +971,13 @@ impl InstanceProvider for SubscriptionStore {
         context: &RequestContext,
         instance: Instance,
     ) -> Result<InstancePath, OperationError> {
-        let instance = self.prepare(context, instance)?;
+        let mut instance = self.prepare(context, instance)?;
         let path = path_of(&instance)?;
+        if instance.class_name.matches(SUBSCRIPTION) {
+            // Shown as the path names them: no host, the server's namespace spelling (a
+            // reference naming `interop` is followed by References of root/interop's filter).
+            local_references(&mut instance);
+        }
         self.commit(|records| {
             if records.iter().any(|r| same(&r.path, &path)) {
                 return Err(OperationError::AlreadyExists(format!("{} exists already", crate::provider::path_text(&path))));
@@ -1073,10 +1079,16 @@ impl InstanceProvider for SubscriptionStore {
             }
             if let Some(list) = property_list {
                 for name in list {
+                    // Listed and not given: set to NULL (DSP0200), and still shown.
                     if instance.property(name.as_str()).is_none()
                         && path.key(name.as_str()).is_none()
                     {
-                        next.properties.shift_remove(name);
+                        if let Some(property) = next
+                            .properties
+                            .get_mut(&cim_schema::model::NameKey(name.as_str()))
+                        {
+                            property.value = None;
+                        }
                     }
                 }
             }
@@ -1262,6 +1274,47 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(directory)?.sync_all()
 }
 
+/// Records as this version stores them: a subscription's references (its keys and its
+/// Filter and Handler properties) without host and with the server's spelling of their
+/// namespace, and one record per path. Records written by earlier versions could hold a
+/// client's spelling (`interop`, `/root/interop`, a host); two that differ only so are one
+/// subscription, and the later copy is dropped (it would deliver every indication twice).
+fn tidy(records: Vec<Record>) -> Vec<Record> {
+    let mut kept: Vec<Record> = Vec::with_capacity(records.len());
+    for mut record in records {
+        if record.path.class_name.matches(SUBSCRIPTION) {
+            for binding in &mut record.path.keybindings {
+                binding.value = local_reference(binding.value.clone());
+            }
+            local_references(&mut record.instance);
+        }
+        if kept.iter().any(|k| same(&k.path, &record.path)) {
+            tracing::warn!(
+                path = %crate::provider::path_text(&record.path),
+                "a stored subscription names the same filter and destination as another; \
+                 the copy is dropped"
+            );
+            continue;
+        }
+        kept.push(record);
+    }
+    kept
+}
+
+/// A subscription's Filter and Handler properties as [`local_reference`] writes them.
+fn local_references(instance: &mut Instance) {
+    for role in ["Filter", "Handler"] {
+        if let Some(property) = instance
+            .properties
+            .get_mut(&cim_schema::model::NameKey(role))
+        {
+            if let Some(value) = property.value.take() {
+                property.value = Some(local_reference(value));
+            }
+        }
+    }
+}
+
 fn load(path: &Path) -> Result<Vec<Record>, StoreError> {
     let bytes = std::fs::read(path).map_err(|source| StoreError::Io {
         path: path.to_owned(),
@@ -1391,6 +1444,42 @@ mod tests {
     }
 
     const QUERY: &str = "SELECT * FROM CIM_InstModification";
+
+    /// Records an earlier version stored with a client's spelling of the references are
+    /// read as this one writes them, and two that differ only so are one subscription.
+    #[test]
+    fn stored_spellings_of_one_subscription_are_read_as_one() {
+        let store = SubscriptionStore::open(None, "node1").unwrap();
+        let alice = context("alice", Role::Monitor);
+        let f = store.create(&alice, filter("f", QUERY)).unwrap();
+        let d = store.create(&alice, destination("d")).unwrap();
+        let s = store.create(&alice, subscription(&f, &d)).unwrap();
+        let mut records = store.snapshot();
+        let original = records[2].clone();
+        let mut spelt = original.clone();
+        let respell = |value: &mut Value| {
+            if let Value::Reference(path) = value {
+                if let ObjectPath::Instance(path) = path.as_mut() {
+                    path.namespace = Some("/INTEROP/".into());
+                    path.host = Some("client.example".into());
+                }
+            }
+        };
+        for binding in &mut spelt.path.keybindings {
+            respell(&mut binding.value);
+        }
+        for role in ["Filter", "Handler"] {
+            let mut property = spelt.instance.property(role).unwrap().clone();
+            respell(property.value.as_mut().unwrap());
+            spelt.instance.set(property);
+        }
+        records[2] = spelt.clone();
+        records.push(spelt);
+        let tidied = tidy(records);
+        assert_eq!(tidied.len(), 3, "{tidied:?}");
+        assert_eq!(tidied[2], original);
+        assert!(same(&tidied[2].path, &s));
+    }
 
     /// A subscription's references name a filter and a destination of root/interop, in
     /// either spelling or without namespace; one naming another namespace, or the wrong
@@ -1551,6 +1640,24 @@ mod tests {
             store.get(&bob, &f).unwrap().value("Query"),
             Some(&Value::String("SELECT * FROM CIM_InstCreation".into()))
         );
+        // A property listed and not given is set to NULL, and still shown.
+        let named = filter("f", QUERY).with(Property::new(
+            "ElementName",
+            CimType::String,
+            Some(Value::String("named".into())),
+        ));
+        store.modify(&alice, &f, named, None).unwrap();
+        store
+            .modify(
+                &alice,
+                &f,
+                filter("f", QUERY),
+                Some(&[Name::new("ElementName")]),
+            )
+            .unwrap();
+        let shown = store.get(&alice, &f).unwrap();
+        let property = shown.property("ElementName").expect("ElementName shown");
+        assert_eq!(property.value, None);
         store.delete(&root, &f).unwrap();
         assert!(matches!(
             store.get(&alice, &f),

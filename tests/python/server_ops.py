@@ -126,6 +126,14 @@ def same_path(left, right):
     return left_keys == right_keys
 
 
+def in_namespace(path, namespace):
+    """A copy of `path` in `namespace`, without host."""
+    copy = path.copy()
+    copy.host = None
+    copy.namespace = namespace
+    return copy
+
+
 def contains_path(paths, wanted):
     return any(same_path(p, wanted) for p in paths)
 
@@ -1552,6 +1560,43 @@ def subscription_lifecycle(ctx):
     ctx.conn.DeleteInstance(filter_path)
     expect_gone(ctx, destination_path, "destination")
     expect_gone(ctx, filter_path, "filter")
+
+
+@check("subscriptions")
+def subscription_through_interop_is_followed_back(ctx):
+    """A subscription whose references name `interop` and a host (as pywbem's subscription
+    manager and sblim wbemcli write them) shows them as the server writes references, and
+    References and Associators of its filter and destination find it in either spelling."""
+    filter_path = ctx.conn.CreateInstance(filter_instance(ctx, "cimguard-test-spelt"),
+                                          namespace=INTEROP_ALIAS)
+    destination_path = ctx.conn.CreateInstance(
+        destination_instance(ctx, "cimguard-test-spelt"), namespace=INTEROP_ALIAS)
+    spelt = []
+    for path in (filter_path, destination_path):
+        path = path.copy()
+        path.namespace = INTEROP_ALIAS
+        path.host = "client.example:5989"
+        spelt.append(path)
+    path = ctx.conn.CreateInstance(subscription_instance(*spelt), namespace=INTEROP_ALIAS)
+    try:
+        got = ctx.conn.GetInstance(in_namespace(path, INTEROP))
+        for role in ("Filter", "Handler"):
+            expect(got[role].host is None and got[role].namespace == INTEROP,
+                   f"{role} shown as {got[role]!r}")
+        for namespace in (INTEROP, INTEROP_ALIAS):
+            for target, other in ((filter_path, destination_path),
+                                  (destination_path, filter_path)):
+                target = in_namespace(target, namespace)
+                names = ctx.conn.ReferenceNames(target, ResultClass="CIM_IndicationSubscription")
+                expect(len(names) == 1, f"ReferenceNames({local(target)}) through {namespace} "
+                                        f"gave {short(names)}")
+                ends = ctx.conn.AssociatorNames(target, AssocClass="CIM_IndicationSubscription")
+                expect(contains_path(ends, other),
+                       f"AssociatorNames({local(target)}) through {namespace} gave {short(ends)}")
+    finally:
+        ctx.conn.DeleteInstance(in_namespace(path, INTEROP))
+        ctx.conn.DeleteInstance(in_namespace(destination_path, INTEROP))
+        ctx.conn.DeleteInstance(in_namespace(filter_path, INTEROP))
 
 
 @check("subscriptions")

@@ -451,6 +451,20 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
         let reference = &identity["properties"][role];
         assert!(reference.get("host").is_none(), "{role}: {identity}");
     }
+    // Followed from n2's node on the agent of another node: n2's computer system is named
+    // (served by n2's agent), not looked up here.
+    let system_of_n2 = cim(
+        &cluster,
+        3,
+        ADMIN,
+        &json!({"op": "associators", "path": node_path, "assoc_class": "HP_SGNodeIdentity"}),
+    );
+    assert_eq!(
+        system_of_n2,
+        json!([{"class": "CIM_ComputerSystem",
+                "keys": {"CreationClassName": "CIM_ComputerSystem", "Name": "n2"}}]),
+        "n2 to its computer system"
+    );
     let hosted = cim(
         &cluster,
         3,

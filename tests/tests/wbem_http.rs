@@ -559,6 +559,18 @@ fn an_object_name_without_keys_asks_about_the_class() {
         assert!(!class.is_empty(), "{method}");
         assert_eq!(keyless, class, "{method}");
     }
+    // The pull operations follow instances only: a name without keys is a bad parameter.
+    for method in ["OpenAssociatorInstancePaths", "OpenReferenceInstances"] {
+        let params = "<IPARAMVALUE NAME=\"InstanceName\">\
+                      <INSTANCENAME CLASSNAME=\"CIM_RegisteredProfile\"/></IPARAMVALUE>";
+        let call = Call::intrinsic("3", method, "root/interop", params);
+        let response = message(&exchange(agent.http, &call));
+        let result = &imethod(&response).result;
+        assert!(
+            matches!(result, Err(e) if e.code == 4),
+            "{method}: {result:?}"
+        );
+    }
 }
 
 /// GetProperty answers one property's value, nothing for NULL, CIM_ERR_NO_SUCH_PROPERTY for
