@@ -469,6 +469,15 @@ def namespaces(ctx):
     other["Name"] = INTEROP_ALIAS
     got = ctx.conn.GetInstance(other)
     expect(got["Name"] == INTEROP, f"GetInstance of Name={INTEROP_ALIAS} gave {got['Name']}")
+    # GetProperty (which pywbem has no method for) spells it as GetInstance does.
+    for spelling in (INTEROP, INTEROP_ALIAS):
+        path = other.copy()
+        path.namespace = None
+        answer = ctx.conn._imethodcall("GetProperty", spelling, InstanceName=path,
+                                       PropertyName="Name")
+        text = str(answer)
+        expect(f"'{spelling}'" in text and (spelling == INTEROP or INTEROP not in text),
+               f"GetProperty(Name) through {spelling} gave {text}")
 
 
 @check("instances")
