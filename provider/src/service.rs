@@ -239,7 +239,30 @@ impl Service {
             .authorize_intrinsic(principal, call)
             .and_then(|()| operations::execute(&self.manager, &self.contexts, principal, call));
         if effect == operations::Effect::Write {
-            let target = describe_target(call);
+            // SetProperty's value is written when the property is a boolean or a number.
+            let plain = |class: &str, property: &str| {
+                self.manager
+                    .namespace(&call.namespace)
+                    .ok()
+                    .and_then(|namespace| self.manager.class(&namespace, class).ok())
+                    .and_then(|class| class.property(property))
+                    .is_some_and(|declared| {
+                        !declared.is_array
+                            && matches!(
+                                declared.cim_type,
+                                cim_schema::model::CimType::Boolean
+                                    | cim_schema::model::CimType::Uint8
+                                    | cim_schema::model::CimType::Uint16
+                                    | cim_schema::model::CimType::Uint32
+                                    | cim_schema::model::CimType::Uint64
+                                    | cim_schema::model::CimType::Sint8
+                                    | cim_schema::model::CimType::Sint16
+                                    | cim_schema::model::CimType::Sint32
+                                    | cim_schema::model::CimType::Sint64
+                            )
+                    })
+            };
+            let target = describe_target(call, plain);
             let description = result.as_ref().err().map(ToString::to_string);
             let error = result
                 .as_ref()
@@ -458,7 +481,9 @@ fn permit(principal: &Principal, access: Access, operation: &str) -> Result<(), 
 }
 
 /// The object a state-changing intrinsic call names, as text for the audit log.
-fn describe_target(call: &IMethodCall) -> String {
+/// `plain(class, property)`: whether the property is a boolean or a number, whose value
+/// SetProperty's entry may show.
+fn describe_target(call: &IMethodCall, plain: impl Fn(&str, &str) -> bool) -> String {
     use cim_schema::xml::Data;
     let path = call
         .param("InstanceName")
@@ -480,11 +505,12 @@ fn describe_target(call: &IMethodCall) -> String {
                 Some(Data::Untyped(cim_schema::xml::Untyped::Scalar(name))) => {
                     let value = match call.param("NewValue") {
                         Some(Data::Untyped(cim_schema::xml::Untyped::Scalar(text)))
-                            if text.eq_ignore_ascii_case("true")
-                                || text.eq_ignore_ascii_case("false")
-                                || text.parse::<i128>().is_ok() =>
+                            if plain(path.class_name.as_str(), name)
+                                && (text.trim().eq_ignore_ascii_case("true")
+                                    || text.trim().eq_ignore_ascii_case("false")
+                                    || text.trim().parse::<i128>().is_ok()) =>
                         {
-                            format!("={text}")
+                            format!("={}", text.trim())
                         }
                         _ => String::new(),
                     };
@@ -592,6 +618,40 @@ impl Iterator for Deadline {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SetProperty's audit entry names the property, and its value only when the property
+    /// is a boolean or a number (a string may be long or private).
+    #[test]
+    fn set_property_is_audited_with_the_value_of_a_number_only() {
+        use cim_schema::xml::{Data, IParamValue, Untyped};
+        let call = |property: &str, value: &str| IMethodCall {
+            name: cim_schema::model::Name::new("SetProperty"),
+            namespace: "root/interop".into(),
+            params: vec![
+                IParamValue::new(
+                    "InstanceName",
+                    Data::InstanceName(
+                        cim_schema::model::InstancePath::new(cim_schema::model::Name::new(
+                            "CIM_ListenerDestinationCIMXML",
+                        ))
+                        .with_key("Name", cim_schema::model::Value::String("d".into())),
+                    ),
+                ),
+                IParamValue::new(
+                    "PropertyName",
+                    Data::Untyped(Untyped::Scalar(property.into())),
+                ),
+                IParamValue::new("NewValue", Data::Untyped(Untyped::Scalar(value.into()))),
+            ],
+        };
+        let numbers = |_: &str, property: &str| property == "PersistenceType";
+        let number = describe_target(&call("PersistenceType", "3"), numbers);
+        assert!(number.ends_with("[set PersistenceType=3]"), "{number}");
+        let text = describe_target(&call("ElementName", "1234"), numbers);
+        assert!(text.ends_with("[set ElementName]"), "{text}");
+        let garbage = describe_target(&call("PersistenceType", "three"), numbers);
+        assert!(garbage.ends_with("[set PersistenceType]"), "{garbage}");
+    }
 
     #[test]
     fn root_on_the_local_socket_is_a_full_admin_named_for_the_audit() {
