@@ -41,6 +41,32 @@ pub fn namespace_spelling(requested: &str) -> Option<cim_schema::xml::NamespaceS
         .map(|(alias, target)| cim_schema::xml::NamespaceSpelling::new([*alias, *target], trimmed))
 }
 
+/// `instance` as a response spelt by `spelling` shows it: a CIM_Namespace's Name, a namespace
+/// name, as the request named that namespace (the encoder writes it so; a query or filter
+/// that compares it sees it so too). Other instances are handed back as they are.
+pub fn spelt_instance(
+    spelling: Option<&cim_schema::xml::NamespaceSpelling>,
+    instance: Arc<Instance>,
+) -> Arc<Instance> {
+    let Some(spelling) = spelling else {
+        return instance;
+    };
+    if !instance.class_name.matches("CIM_Namespace") {
+        return instance;
+    }
+    let spelt = match instance.value("Name") {
+        Some(Value::String(name)) if spelling.spell(name) != name.as_str() => {
+            spelling.spell(name).to_owned()
+        }
+        _ => return instance,
+    };
+    let mut instance = Arc::unwrap_or_clone(instance);
+    if let Some(property) = instance.properties.get_mut(&NameKey("Name")) {
+        property.value = Some(Value::String(spelt));
+    }
+    Arc::new(instance)
+}
+
 /// The classes, the providers and the identity of this object manager.
 pub struct ObjectManager {
     repository: Arc<Repository>,

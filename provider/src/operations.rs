@@ -1004,21 +1004,18 @@ impl Operation<'_> {
         self.allow(&["InstanceName", "PropertyName"])?;
         let path = self.instance_name("InstanceName")?;
         let (_, declared) = self.declared_property(&path)?;
-        let instance = self.manager.instance(self.context, &path)?;
-        let value = match instance.value(declared.name.as_str()) {
-            // A CIM_Namespace's Name as GetInstance shows it: the request's spelling of the
-            // namespace it names (see `cimom::namespace_spelling`).
-            Some(Value::String(name))
-                if instance.class_name.matches("CIM_Namespace")
-                    && declared.name.matches("Name") =>
-            {
-                let spelt = crate::cimom::namespace_spelling(&self.call.namespace)
-                    .map_or_else(|| name.clone(), |spelling| spelling.spell(name).to_owned());
-                Some(Value::String(spelt))
-            }
-            other => other.cloned(),
-        };
-        Ok(Outcome::Items(value.map(Data::Value).into_iter().collect()))
+        // As GetInstance shows it (a CIM_Namespace's Name in the request's spelling).
+        let instance = crate::cimom::spelt_instance(
+            crate::cimom::namespace_spelling(&self.call.namespace).as_ref(),
+            Arc::new(self.manager.instance(self.context, &path)?),
+        );
+        Ok(Outcome::Items(
+            instance
+                .value(declared.name.as_str())
+                .map(|value| Data::Value(value.clone()))
+                .into_iter()
+                .collect(),
+        ))
     }
 
     /// SetProperty (DSP0200): ModifyInstance of one property, with what that allows and

@@ -444,12 +444,15 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
             let instances = op.manager.instances(op.context, &class)?;
             let namespace = op.context.namespace.clone();
             let manager = op.manager.clone();
+            let spelling = crate::cimom::namespace_spelling(&op.call.namespace);
             // The filter chooses among whole instances; DeepInheritance and PropertyList only
             // trim the properties of those it chose (DSP0200 5.3.2.1).
             Ok(Box::new(instances.filter_map(move |item| match item {
                 Err(error) => Some(Err(error)),
                 Ok((path, instance)) => {
                     if let Some(filter) = &filter {
+                        let instance =
+                            crate::cimom::spelt_instance(spelling.as_ref(), instance.clone());
                         if !filter.matches(&manager, &namespace, &instance) {
                             return None;
                         }

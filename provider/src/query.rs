@@ -352,9 +352,11 @@ fn selected(
     )?;
     let manager = op.manager.clone();
     let namespace = op.context.namespace.clone();
+    let spelling = crate::cimom::namespace_spelling(&op.call.namespace);
     Ok(instances.filter_map(move |item| match item {
         Err(error) => Some(Err(error)),
         Ok((path, instance)) => {
+            let instance = crate::cimom::spelt_instance(spelling.as_ref(), instance);
             let schema = NamespaceSchema {
                 repository: manager.repository(),
                 namespace: &namespace,

@@ -469,6 +469,17 @@ def namespaces(ctx):
     other["Name"] = INTEROP_ALIAS
     got = ctx.conn.GetInstance(other)
     expect(got["Name"] == INTEROP, f"GetInstance of Name={INTEROP_ALIAS} gave {got['Name']}")
+    # A query or a pull filter compares the Name as the response shows it.
+    for spelling in (INTEROP, INTEROP_ALIAS):
+        found = ctx.conn.ExecQuery(
+            "WQL", f"SELECT Name FROM CIM_Namespace WHERE Name = '{spelling}'", spelling)
+        expect([i["Name"] for i in found] == [spelling],
+               f"ExecQuery of Name = '{spelling}' through {spelling}: {short(found)}")
+        pulled = ctx.conn.OpenEnumerateInstances(
+            "CIM_Namespace", namespace=spelling, FilterQueryLanguage="DMTF:FQL",
+            FilterQuery=f"Name = '{spelling}'", MaxObjectCount=100)
+        expect([i["Name"] for i in pulled.instances] == [spelling] and pulled.eos,
+               f"FQL Name = '{spelling}' through {spelling}: {short(pulled.instances)}")
     # GetProperty (which pywbem has no method for) spells it as GetInstance does.
     for spelling in (INTEROP, INTEROP_ALIAS):
         path = other.copy()
