@@ -839,7 +839,9 @@ fn randomized_faults_seeds_750_to_1000() {
 /// operator's last round found nothing halted; 1214424, the nodes carrying on a deletion
 /// never committed held to the deleted node's membership of itself alone; 1486144 (the
 /// checker's rule), the two nodes kept by a halted cmapplyconf forming without the node it
-/// deleted, which had been in the last membership.
+/// deleted, which had been in the last membership; 1914420, a node halted since a package
+/// was detached on another node restored that record from its disk under a generation that
+/// had since deleted that node, and the package never started again.
 #[test]
 fn randomized_faults_seeds_that_broke_a_rule_once() {
     if std::env::var("SIM_SEED").is_ok() || std::env::var("SIM_SEEDS").is_ok() {
@@ -847,7 +849,7 @@ fn randomized_faults_seeds_that_broke_a_rule_once() {
     }
     for seed in [
         3595, 4530, 17843, 8524, 43334, 61776, 9505, 23633, 88608, 79692, 189775, 227294, 203397,
-        260707, 401802, 577047, 612619, 951311, 1214424, 1486144,
+        260707, 401802, 577047, 612619, 951311, 1214424, 1486144, 1914420,
     ] {
         randomized(seed..seed + 1);
     }

@@ -731,6 +731,12 @@ impl Manager {
                     .intersection(after)
                     .union(after.difference(before));
                 state.unlisted = state.unlisted.union(before.difference(after));
+                // No package is detached on a node the generation takes off its list (or out
+                // of the cluster): cmapplyconf refuses a change while packages are detached,
+                // so such a record is a stale copy a node restored from its disk (it had
+                // halted before the package was attached again), and would keep the package
+                // from starting anywhere.
+                state.detached = state.detached.intersection(after);
                 // AUTO_RUN follows a changed auto_run.
                 if old.package(id).auto_run != self.catalog.package(new).auto_run {
                     state.auto_run = self.catalog.package(new).auto_run;
