@@ -373,12 +373,18 @@ impl Operation<'_> {
     /// `ObjectName` of the association operations: a class or an instance, of a class of
     /// the namespace. DSP0200 lists no CIM_ERR_INVALID_CLASS for these operations: a class
     /// that does not exist is CIM_ERR_INVALID_PARAMETER (as pywbem's mock server answers).
-    /// An instance name without keys names the class, as OpenPegasus takes it: sblim
-    /// wbemcli's `ain`, `ai`, `rin` and `ri` of a class path send one.
+    /// An instance name without keys names no instance: CIM_ERR_INVALID_PARAMETER (sblim
+    /// wbemcli's `ain`, `ai`, `rin` and `ri` of a class path send one, and so does pywbem for
+    /// a CIMInstanceName without keys; both read only instance paths back, so the class's
+    /// associations, which are class paths, would be an answer neither can read).
     pub(crate) fn object_name(&self) -> Result<ObjectPath, OperationError> {
         let object = match self.param("ObjectName") {
             Some(Data::InstanceName(path)) if path.keybindings.is_empty() => {
-                ObjectPath::Class(ClassPath::new(path.class_name.clone()))
+                return Err(OperationError::parameter(format!(
+                    "ObjectName {} has no keys: it names no instance (a class name asks \
+                     about the class)",
+                    path.class_name
+                )))
             }
             Some(Data::InstanceName(path)) => ObjectPath::Instance(path.clone()),
             Some(Data::ClassName(class)) => ObjectPath::Class(ClassPath::new(class.clone())),
