@@ -47,6 +47,13 @@ pub const DESTINATION: &str = "CIM_ListenerDestinationCIMXML";
 /// The subscription class.
 pub const SUBSCRIPTION: &str = "CIM_IndicationSubscription";
 
+/// A subscription's properties that the server sets, which ModifyInstance leaves as they are.
+const SERVER_OWNED: &[&str] = &[
+    "SubscriptionStartTime",
+    "TimeOfLastStateChange",
+    "SubscriptionTimeRemaining",
+];
+
 /// One stored object.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
@@ -1053,8 +1060,17 @@ impl InstanceProvider for SubscriptionStore {
                 .ok_or_else(|| crate::provider::not_found(path))?;
             owned_by(record, context)?;
             let mut next = record.instance.clone();
+            // What the server keeps of a subscription (DSP1054: its start, its last change of
+            // state, the time it has left) stays the server's, whatever a client sends back
+            // (pywbemcli's `instance modify` sends the whole instance it read).
+            let server_owned = |name: &Name| {
+                record.path.class_name.matches(SUBSCRIPTION)
+                    && SERVER_OWNED.iter().any(|owned| name.matches(owned))
+            };
             for property in instance.properties.values() {
-                if property_list.is_some_and(|list| !list.contains(&property.name)) {
+                if property_list.is_some_and(|list| !list.contains(&property.name))
+                    || server_owned(&property.name)
+                {
                     continue;
                 }
                 if path.key(property.name.as_str()).is_some() {
@@ -1082,6 +1098,7 @@ impl InstanceProvider for SubscriptionStore {
                     // Listed and not given: set to NULL (DSP0200), and still shown.
                     if instance.property(name.as_str()).is_none()
                         && path.key(name.as_str()).is_none()
+                        && !server_owned(name)
                     {
                         if let Some(property) = next
                             .properties
@@ -1444,6 +1461,51 @@ mod tests {
     }
 
     const QUERY: &str = "SELECT * FROM CIM_InstModification";
+
+    /// A subscription's start, last change of state and time left stay the server's,
+    /// whatever ModifyInstance sends (with a PropertyList naming them or not).
+    #[test]
+    fn a_subscriptions_own_times_stay_the_servers() {
+        let store = SubscriptionStore::open(None, "node1").unwrap();
+        let alice = context("alice", Role::Monitor);
+        let f = store.create(&alice, filter("f", QUERY)).unwrap();
+        let d = store.create(&alice, destination("d")).unwrap();
+        let s = store.create(&alice, subscription(&f, &d)).unwrap();
+        let before = store.get(&alice, &s).unwrap();
+        let old = Datetime::parse("20000101000000.000000+000").unwrap();
+        let mut sent = before.clone();
+        for name in ["SubscriptionStartTime", "TimeOfLastStateChange"] {
+            sent.set(Property::new(
+                name,
+                CimType::Datetime,
+                Some(Value::Datetime(old)),
+            ));
+        }
+        sent.set(Property::new(
+            "SubscriptionTimeRemaining",
+            CimType::Uint64,
+            Some(Value::Uint64(5)),
+        ));
+        store.modify(&alice, &s, sent.clone(), None).unwrap();
+        let names = [
+            Name::new("SubscriptionStartTime"),
+            Name::new("TimeOfLastStateChange"),
+            Name::new("SubscriptionTimeRemaining"),
+        ];
+        // Listed and not given (NULL otherwise), then listed and given.
+        store
+            .modify(&alice, &s, Instance::new(SUBSCRIPTION), Some(&names))
+            .unwrap();
+        store.modify(&alice, &s, sent, Some(&names)).unwrap();
+        let after = store.get(&alice, &s).unwrap();
+        for name in &names {
+            assert_eq!(
+                after.value(name.as_str()),
+                before.value(name.as_str()),
+                "{name}"
+            );
+        }
+    }
 
     /// Records an earlier version stored with a client's spelling of the references are
     /// read as this one writes them, and two that differ only so are one subscription.
