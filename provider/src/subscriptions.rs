@@ -610,6 +610,26 @@ impl SubscriptionStore {
         self.check_value_maps(&instance)?;
         if class.matches(FILTER) {
             self.check_filter(&instance)?;
+            // Shown as it is taken: the namespaces its indications come from, the deprecated
+            // SourceNamespace's, or else its own (pywbemcli lists SourceNamespaces).
+            if !matches!(instance.value("SourceNamespaces"), Some(Value::Array(_))) {
+                let sources = match source_namespaces(&instance).as_slice() {
+                    [] => vec![INTEROP.to_owned()],
+                    named => named.to_vec(),
+                };
+                let mut property = Property::new(
+                    "SourceNamespaces",
+                    cim_schema::model::CimType::String,
+                    Some(Value::Array(
+                        sources
+                            .into_iter()
+                            .map(|s| Some(Value::String(s)))
+                            .collect(),
+                    )),
+                );
+                property.is_array = true;
+                instance.set(property);
+            }
         } else if class.matches(DESTINATION) {
             check_destination(&instance)?;
         } else if class.matches(SUBSCRIPTION) {
@@ -1461,6 +1481,42 @@ mod tests {
     }
 
     const QUERY: &str = "SELECT * FROM CIM_InstModification";
+
+    /// A filter shows the namespaces it takes indications from: its SourceNamespaces, else
+    /// its deprecated SourceNamespace, else its own.
+    #[test]
+    fn a_filter_shows_its_source_namespaces() {
+        let store = SubscriptionStore::open(None, "node1").unwrap();
+        let alice = context("alice", Role::Monitor);
+        let sources = |path: &InstancePath| {
+            store
+                .get(&alice, path)
+                .unwrap()
+                .value("SourceNamespaces")
+                .cloned()
+        };
+        let own = store.create(&alice, filter("own", QUERY)).unwrap();
+        assert_eq!(
+            sources(&own),
+            Some(Value::Array(vec![Some(Value::String(INTEROP.into()))]))
+        );
+        let single = store
+            .create(
+                &alice,
+                filter("single", QUERY).with(Property::new(
+                    "SourceNamespace",
+                    CimType::String,
+                    Some(Value::String("root/interop".into())),
+                )),
+            )
+            .unwrap();
+        assert_eq!(
+            sources(&single),
+            Some(Value::Array(vec![Some(Value::String(
+                "root/interop".into()
+            ))]))
+        );
+    }
 
     /// A subscription's start, last change of state and time left stay the server's,
     /// whatever ModifyInstance sends (with a PropertyList naming them or not).
