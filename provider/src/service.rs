@@ -489,17 +489,22 @@ fn describe_target(call: &IMethodCall, plain: impl Fn(&str, &str) -> bool) -> St
         .param("InstanceName")
         .or_else(|| call.param("ModifiedInstance"))
         .or_else(|| call.param("NewInstance"));
+    // The path in the request's namespace (an INSTANCENAME names none), as the client named it.
+    let uri = |path: &cim_schema::model::InstancePath| {
+        let mut path = path.clone();
+        if path.namespace.is_none() {
+            path.namespace = Some(call.namespace.trim_matches('/').to_owned());
+        }
+        let class = path.class_name.to_string();
+        ObjectPath::Instance(path).to_wbem_uri().unwrap_or(class)
+    };
     match path {
         Some(Data::NamedInstance(path, instance)) => {
-            let uri = ObjectPath::Instance(path.clone())
-                .to_wbem_uri()
-                .unwrap_or_else(|_| path.class_name.to_string());
+            let uri = uri(path);
             format!("{uri} [{}]", modified_properties(call, instance))
         }
         Some(Data::InstanceName(path)) => {
-            let uri = ObjectPath::Instance(path.clone())
-                .to_wbem_uri()
-                .unwrap_or_else(|_| path.class_name.to_string());
+            let uri = uri(path);
             match call.param("PropertyName") {
                 // SetProperty: the property, with its value when a boolean or a number.
                 Some(Data::Untyped(cim_schema::xml::Untyped::Scalar(name))) => {
@@ -647,6 +652,11 @@ mod tests {
         let numbers = |_: &str, property: &str| property == "PersistenceType";
         let number = describe_target(&call("PersistenceType", "3"), numbers);
         assert!(number.ends_with("[set PersistenceType=3]"), "{number}");
+        // Named in the request's namespace.
+        assert!(
+            number.starts_with("/root/interop:CIM_ListenerDestinationCIMXML."),
+            "{number}"
+        );
         let text = describe_target(&call("ElementName", "1234"), numbers);
         assert!(text.ends_with("[set ElementName]"), "{text}");
         let garbage = describe_target(&call("PersistenceType", "three"), numbers);
