@@ -51,18 +51,15 @@ pub fn spelt_instance(
     let Some(spelling) = spelling else {
         return instance;
     };
-    if !instance.class_name.matches("CIM_Namespace") {
+    let spelt = instance
+        .value("Name")
+        .and_then(|value| spelling.namespace_name(&instance.class_name, &Name::new("Name"), value));
+    let Some(spelt) = spelt else {
         return instance;
-    }
-    let spelt = match instance.value("Name") {
-        Some(Value::String(name)) if spelling.spell(name) != name.as_str() => {
-            spelling.spell(name).to_owned()
-        }
-        _ => return instance,
     };
     let mut instance = Arc::unwrap_or_clone(instance);
     if let Some(property) = instance.properties.get_mut(&NameKey("Name")) {
-        property.value = Some(Value::String(spelt));
+        property.value = Some(spelt);
     }
     Arc::new(instance)
 }
@@ -424,7 +421,9 @@ fn unalias_path(path: &mut InstancePath) {
         unalias_namespace(namespace);
     }
     // A CIM_Namespace's Name is a namespace name: `interop` names root/interop's.
-    let names_a_namespace = path.class_name.matches("CIM_Namespace");
+    let names_a_namespace = path
+        .class_name
+        .matches(cim_schema::xml::NamespaceSpelling::NAMESPACE_CLASS);
     for binding in &mut path.keybindings {
         if names_a_namespace && binding.name.matches("Name") {
             if let Value::String(name) = &mut binding.value {

@@ -248,18 +248,8 @@ impl Service {
                     .and_then(|class| class.property(property))
                     .is_some_and(|declared| {
                         !declared.is_array
-                            && matches!(
-                                declared.cim_type,
-                                cim_schema::model::CimType::Boolean
-                                    | cim_schema::model::CimType::Uint8
-                                    | cim_schema::model::CimType::Uint16
-                                    | cim_schema::model::CimType::Uint32
-                                    | cim_schema::model::CimType::Uint64
-                                    | cim_schema::model::CimType::Sint8
-                                    | cim_schema::model::CimType::Sint16
-                                    | cim_schema::model::CimType::Sint32
-                                    | cim_schema::model::CimType::Sint64
-                            )
+                            && (declared.cim_type.is_integer()
+                                || declared.cim_type == cim_schema::model::CimType::Boolean)
                     })
             };
             let target = describe_target(call, plain);

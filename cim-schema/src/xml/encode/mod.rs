@@ -84,11 +84,11 @@ impl NamespaceSpelling {
     }
 
     /// The class whose `Name` is a namespace name.
-    pub(crate) const NAMESPACE_CLASS: &'static str = "CIM_Namespace";
+    pub const NAMESPACE_CLASS: &'static str = "CIM_Namespace";
 
     /// The `Name` of a `CIM_Namespace` written as the spelling says: `Some` when `class` is
     /// CIM_Namespace, `name` its `Name` and `value` one of the names spelt otherwise.
-    fn namespace_name(&self, class: &Name, name: &Name, value: &Value) -> Option<Value> {
+    pub fn namespace_name(&self, class: &Name, name: &Name, value: &Value) -> Option<Value> {
         if !class.matches(Self::NAMESPACE_CLASS) || !name.matches("Name") {
             return None;
         }
