@@ -74,7 +74,8 @@ pub struct IndicationArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u32).range(1..=86_400))]
     pub indication_retry_interval: u32,
-    /// Failed attempts after which a listener is reported failing (DeliveryRetryAttempts).
+    /// Failed retries after which a listener is reported failing and its subscriptions'
+    /// OnFatalErrorPolicy applies (DeliveryRetryAttempts).
     #[arg(long, value_name = "COUNT", default_value_t = 3)]
     pub indication_retry_attempts: u16,
     /// Seconds a listener may keep failing before its subscriptions are disabled

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use cim_schema::xml::{ExportResponse, Limits};
@@ -233,9 +233,29 @@ pub struct Stats {
     pub failing: AtomicBool,
     /// The last failure.
     pub last_error: Mutex<Option<String>>,
+    /// The failure going on, if the destination fails.
+    pub outage: Mutex<Option<Outage>>,
+}
+
+/// A destination failing: since when, the attempts that failed in a row and the last one.
+/// Wall-clock times, to compare with a subscription's (DSP1054's OnFatalErrorPolicy and
+/// FailureTriggerTimeInterval).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outage {
+    /// The first failed attempt of the outage.
+    pub since: SystemTime,
+    /// The last failed attempt.
+    pub last: SystemTime,
+    /// The attempts that failed in a row.
+    pub attempts: u32,
 }
 
 impl Stats {
+    /// The failure going on, if the destination fails.
+    pub fn outage(&self) -> Option<Outage> {
+        *self.outage.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The last failure, if any.
     pub fn last_error(&self) -> Option<String> {
         self.last_error
@@ -500,6 +520,21 @@ impl Delivery {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
         let since = *state.failing_since.get_or_insert_with(Instant::now);
+        {
+            let at = SystemTime::now();
+            let mut outage = self
+                .stats
+                .outage
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let outage = outage.get_or_insert(Outage {
+                since: at,
+                last: at,
+                attempts: 0,
+            });
+            outage.last = at;
+            outage.attempts = state.failures;
+        }
         if state.failures == 1 {
             tracing::warn!(
                 destination = %self.key,
@@ -532,6 +567,11 @@ impl Delivery {
     fn recovered(&self, state: &mut State) {
         if state.failing_since.take().is_some() {
             self.stats.failing.store(false, Ordering::Relaxed);
+            *self
+                .stats
+                .outage
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = None;
             tracing::info!(
                 destination = %self.key,
                 listener = %self.target.authority,

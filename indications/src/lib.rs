@@ -11,5 +11,5 @@
 pub mod delivery;
 pub mod outbox;
 
-pub use delivery::{Delivery, Outcome, Policy, Stats, Target, TargetError};
+pub use delivery::{Delivery, Outage, Outcome, Policy, Stats, Target, TargetError};
 pub use outbox::{Batch, Build, DestinationInfo, Outbox, OutboxError, CAPACITY};

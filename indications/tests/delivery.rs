@@ -234,6 +234,12 @@ async fn what_is_queued_while_the_listener_is_down_arrives_once_it_is_back() {
         }
         assert!(stats.failing.load(std::sync::atomic::Ordering::Relaxed));
         assert!(stats.last_error().unwrap().contains("connecting"));
+        // The outage counts its attempts in a row, from its first to its last.
+        let outage = stats
+            .outage()
+            .expect("an outage while the listener is down");
+        assert!(outage.attempts >= 2, "{outage:?}");
+        assert!(outage.since < outage.last, "{outage:?}");
         // The agent goes away with its queue undelivered.
         stop.send(true).unwrap();
         assert_eq!(task.await.unwrap(), Outcome::Stopped);
@@ -779,6 +785,11 @@ async fn a_new_indication_brings_the_retry_forward_after_an_outage() {
     assert_eq!(bodies, wanted);
     assert_eq!(delivered(&stats, 3).await, 3);
     assert!(!stats.failing.load(std::sync::atomic::Ordering::Relaxed));
+    assert_eq!(
+        stats.outage(),
+        None,
+        "the outage ends with the first delivery"
+    );
     stop.send(true).unwrap();
     assert_eq!(task.await.unwrap(), Outcome::Stopped);
 }

@@ -946,6 +946,19 @@ async fn manage(
         }
         // Subscriptions past their SubscriptionDuration go (they already send nothing).
         store.remove_expired();
+        // A listener that failed every attempt of DeliveryRetryAttempts is a fatal error for
+        // the subscriptions whose OnFatalErrorPolicy says to disable or delete them.
+        let outages: Vec<(String, cimguard_indications::Outage)> = deliveries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(name, _)| running.contains_key(*name))
+            .filter_map(|(name, stats)| Some((name.clone(), stats.outage()?)))
+            .filter(|(_, outage)| outage.attempts > u32::from(policy.retry_attempts))
+            .collect();
+        for (name, outage) in outages {
+            store.listener_failing(&name, &outage);
+        }
         // Gone or moved: stop; gone: drop the queue.
         let stale: Vec<String> = running
             .iter()

@@ -459,6 +459,94 @@ impl SubscriptionStore {
         }
     }
 
+    /// Applies each subscription's OnFatalErrorPolicy (DSP1054) to the subscriptions of the
+    /// destination at path `name` (as [`destinations`](Self::destinations) gives it), whose
+    /// listener failed every attempt of DeliveryRetryAttempts: `outage` is that failure.
+    ///
+    /// An enabled subscription whose policy is 3 (Disable) is disabled (SubscriptionState 4)
+    /// and one whose policy is 4 (Remove) is deleted, once the outage has lasted its
+    /// FailureTriggerTimeInterval (none: at once) and has failed since the subscription took
+    /// its state: one made or enabled again while the listener is down gets an attempt of its
+    /// own. 2 (Ignore) and none leave it: its indications stay queued for the listener.
+    /// What it did: (subscriptions disabled, subscriptions deleted).
+    pub fn listener_failing(
+        &self,
+        name: &str,
+        outage: &cimguard_indications::Outage,
+    ) -> (usize, usize) {
+        let now = std::time::SystemTime::now();
+        let due = |records: &[Record]| -> Vec<(InstancePath, u16)> {
+            let Some(handler) = records.iter().find(|r| {
+                r.path.class_name.matches(DESTINATION)
+                    && crate::provider::path_text(&r.path) == name
+            }) else {
+                return Vec::new();
+            };
+            records
+                .iter()
+                .filter(|r| {
+                    r.path.class_name.matches(SUBSCRIPTION)
+                        && matches!(r.path.key("Handler"), Some(Value::Reference(p))
+                            if matches!(p.as_ref(), ObjectPath::Instance(p) if same(p, &handler.path)))
+                })
+                .filter(|r| fatal_error_due(&r.instance, outage, now))
+                .filter_map(|r| {
+                    let policy = r.instance.value("OnFatalErrorPolicy")?.as_integer()?;
+                    Some((r.path.clone(), u16::try_from(policy).ok()?))
+                })
+                .collect()
+        };
+        if due(&self.lock()).is_empty() {
+            return (0, 0);
+        }
+        let result = self.commit(|records| {
+            let due = due(records);
+            let removed = |path: &InstancePath| {
+                due.iter()
+                    .any(|(p, policy)| *policy == FATAL_REMOVE && same(p, path))
+            };
+            let deleted = due.iter().filter(|(_, p)| *p == FATAL_REMOVE).count();
+            records.retain(|r| !removed(&r.path));
+            let at = now_datetime(now);
+            for record in records.iter_mut() {
+                if due
+                    .iter()
+                    .any(|(p, policy)| *policy == FATAL_DISABLE && same(p, &record.path))
+                {
+                    record.instance.set(Property::new(
+                        "SubscriptionState",
+                        cim_schema::model::CimType::Uint16,
+                        Some(Value::Uint16(4)),
+                    ));
+                    record.instance.set(Property::new(
+                        "TimeOfLastStateChange",
+                        cim_schema::model::CimType::Datetime,
+                        Some(Value::Datetime(at)),
+                    ));
+                }
+            }
+            Ok((due.len() - deleted, deleted, due))
+        });
+        match result {
+            Ok((disabled, deleted, due)) => {
+                for (path, policy) in &due {
+                    tracing::warn!(
+                        subscription = %crate::provider::path_text(path),
+                        destination = name,
+                        failed_attempts = outage.attempts,
+                        "the listener keeps failing: subscription {} by its OnFatalErrorPolicy",
+                        if *policy == FATAL_REMOVE { "deleted" } else { "disabled" }
+                    );
+                }
+                (disabled, deleted)
+            }
+            Err(error) => {
+                tracing::warn!(destination = name, %error, "OnFatalErrorPolicy could not be applied yet");
+                (0, 0)
+            }
+        }
+    }
+
     /// Every listener destination: its path (class and keys, the key of its queue) and its
     /// Destination URL.
     pub fn destinations(&self) -> Vec<(String, String)> {
@@ -633,6 +721,7 @@ impl SubscriptionStore {
         } else if class.matches(DESTINATION) {
             check_destination(&instance)?;
         } else if class.matches(SUBSCRIPTION) {
+            check_policies(&instance)?;
             if instance.value("SubscriptionState").is_none() {
                 instance.set(Property::new(
                     "SubscriptionState",
@@ -952,6 +1041,29 @@ fn check_destination(instance: &Instance) -> Result<(), OperationError> {
     }
 }
 
+/// A subscription's policies must be ones the server carries out: CIM_ERR_NOT_SUPPORTED
+/// for an OnFatalErrorPolicy of Other (1), whose meaning only OtherOnFatalErrorPolicy's text
+/// would tell, and for a RepeatNotificationPolicy other than Unknown (0) or None (2): the
+/// server sends every indication, and never suppresses or delays repeats. Values outside
+/// the ValueMaps are refused before, as invalid.
+fn check_policies(subscription: &Instance) -> Result<(), OperationError> {
+    let value = |name| subscription.value(name).and_then(Value::as_integer);
+    if value("OnFatalErrorPolicy") == Some(1) {
+        return Err(OperationError::NotSupported(
+            "OnFatalErrorPolicy 1 (Other) is not supported: 2 (Ignore), 3 (Disable) and 4 \
+             (Remove) are"
+                .into(),
+        ));
+    }
+    match value("RepeatNotificationPolicy") {
+        None | Some(0 | 2) => Ok(()),
+        Some(policy) => Err(OperationError::NotSupported(format!(
+            "RepeatNotificationPolicy {policy} is not supported: every indication is sent, \
+             repeats are neither suppressed nor delayed (0 Unknown or 2 None)"
+        ))),
+    }
+}
+
 fn owned_by(record: &Record, context: &RequestContext) -> Result<(), OperationError> {
     if record.owner == *context.principal || context.role == Role::FullAdmin {
         Ok(())
@@ -1134,14 +1246,15 @@ impl InstanceProvider for SubscriptionStore {
                 self.check_filter(&next)?;
             } else if next.class_name.matches(DESTINATION) {
                 check_destination(&next)?;
-            } else if next.class_name.matches(SUBSCRIPTION)
-                && next.value("SubscriptionState") != record.instance.value("SubscriptionState")
-            {
-                next.set(Property::new(
-                    "TimeOfLastStateChange",
-                    cim_schema::model::CimType::Datetime,
-                    Some(Value::Datetime(now())),
-                ));
+            } else if next.class_name.matches(SUBSCRIPTION) {
+                check_policies(&next)?;
+                if next.value("SubscriptionState") != record.instance.value("SubscriptionState") {
+                    next.set(Property::new(
+                        "TimeOfLastStateChange",
+                        cim_schema::model::CimType::Datetime,
+                        Some(Value::Datetime(now())),
+                    ));
+                }
             }
             record.instance = next;
             Ok(())
@@ -1214,7 +1327,55 @@ fn shown(instance: &Instance) -> Instance {
 }
 
 fn now() -> Datetime {
-    crate::package_jobs::timestamp(std::time::SystemTime::now())
+    now_datetime(std::time::SystemTime::now())
+}
+
+fn now_datetime(at: std::time::SystemTime) -> Datetime {
+    crate::package_jobs::timestamp(at)
+}
+
+/// OnFatalErrorPolicy's Disable.
+const FATAL_DISABLE: u16 = 3;
+/// OnFatalErrorPolicy's Remove.
+const FATAL_REMOVE: u16 = 4;
+
+/// Whether `outage` is a fatal error for `subscription`, per its OnFatalErrorPolicy (Disable
+/// or Remove: the others never act), at `now`: the subscription is enabled, the listener
+/// failed after the subscription took its state, and for at least its
+/// FailureTriggerTimeInterval, counted from the later of the outage's start and the
+/// subscription's last change of state.
+fn fatal_error_due(
+    subscription: &Instance,
+    outage: &cimguard_indications::Outage,
+    now: std::time::SystemTime,
+) -> bool {
+    let acts = matches!(
+        subscription.value("OnFatalErrorPolicy").and_then(Value::as_integer),
+        Some(policy) if policy == i128::from(FATAL_DISABLE) || policy == i128::from(FATAL_REMOVE)
+    );
+    let enabled = matches!(
+        subscription
+            .value("SubscriptionState")
+            .and_then(Value::as_integer),
+        None | Some(2 | 3)
+    );
+    if !acts || !enabled {
+        return false;
+    }
+    let changed = match subscription.value("TimeOfLastStateChange") {
+        Some(Value::Datetime(at)) => crate::package_jobs::system_time(at),
+        _ => None,
+    }
+    .unwrap_or(std::time::UNIX_EPOCH);
+    if outage.last <= changed {
+        return false;
+    }
+    let trigger = match subscription.value("FailureTriggerTimeInterval") {
+        Some(Value::Uint64(seconds)) => std::time::Duration::from_secs(*seconds),
+        _ => std::time::Duration::ZERO,
+    };
+    let from = outage.since.max(changed);
+    now.duration_since(from).unwrap_or_default() >= trigger
 }
 
 fn unique() -> String {
@@ -1515,6 +1676,158 @@ mod tests {
             Some(Value::Array(vec![Some(Value::String(
                 "root/interop".into()
             ))]))
+        );
+    }
+
+    fn with_u16(instance: Instance, name: &str, value: u16) -> Instance {
+        instance.with(Property::new(
+            name,
+            CimType::Uint16,
+            Some(Value::Uint16(value)),
+        ))
+    }
+
+    /// A listener that failed every attempt disables or deletes the subscriptions whose
+    /// OnFatalErrorPolicy says so, once their FailureTriggerTimeInterval has passed; Ignore
+    /// and no policy leave theirs, and so does an outage whose last failure came before
+    /// the subscription took its state.
+    #[test]
+    fn a_failing_listener_meets_each_subscriptions_on_fatal_error_policy() {
+        use std::time::{Duration, SystemTime};
+        let store = SubscriptionStore::open(None, "node1").unwrap();
+        let alice = context("alice", Role::Monitor);
+        let d = store.create(&alice, destination("d")).unwrap();
+        let other = store.create(&alice, destination("other")).unwrap();
+        let mut made = Vec::new();
+        for (name, policy, trigger) in [
+            ("none", None, None),
+            ("ignore", Some(2), None),
+            ("disable", Some(3), None),
+            ("remove", Some(4), None),
+            ("later", Some(4), Some(3600)),
+        ] {
+            let f = store.create(&alice, filter(name, QUERY)).unwrap();
+            let mut s = subscription(&f, &d);
+            if let Some(policy) = policy {
+                s = with_u16(s, "OnFatalErrorPolicy", policy);
+            }
+            if let Some(seconds) = trigger {
+                s.set(Property::new(
+                    "FailureTriggerTimeInterval",
+                    CimType::Uint64,
+                    Some(Value::Uint64(seconds)),
+                ));
+            }
+            made.push((name, store.create(&alice, s).unwrap()));
+        }
+        let f = store.create(&alice, filter("elsewhere", QUERY)).unwrap();
+        let elsewhere = store
+            .create(
+                &alice,
+                with_u16(subscription(&f, &other), "OnFatalErrorPolicy", 4),
+            )
+            .unwrap();
+        let name = crate::provider::path_text(&d);
+        // An outage that ended its last attempt before the subscriptions were made.
+        let old = cimguard_indications::Outage {
+            since: SystemTime::now() - Duration::from_secs(600),
+            last: SystemTime::now() - Duration::from_secs(300),
+            attempts: 9,
+        };
+        assert_eq!(store.listener_failing(&name, &old), (0, 0));
+        // An attempt failed after they were made.
+        let outage = cimguard_indications::Outage {
+            last: SystemTime::now(),
+            ..old
+        };
+        assert_eq!(store.listener_failing(&name, &outage), (1, 1));
+        let state = |path: &InstancePath| {
+            store
+                .get(&alice, path)
+                .ok()
+                .map(|i| i.value("SubscriptionState").cloned())
+        };
+        let states: Vec<_> = made.iter().map(|(n, p)| (*n, state(p))).collect();
+        let enabled = Some(Some(Value::Uint16(2)));
+        assert_eq!(
+            states,
+            [
+                ("none", enabled.clone()),
+                ("ignore", enabled.clone()),
+                ("disable", Some(Some(Value::Uint16(4)))),
+                ("remove", None),
+                ("later", enabled.clone()),
+            ]
+        );
+        assert_eq!(state(&elsewhere), enabled);
+        // Done once: the disabled one is not disabled again.
+        assert_eq!(store.listener_failing(&name, &outage), (0, 0));
+        // Enabled again while the outage goes on, it waits for a failure of its own.
+        let disabled = &made[2].1;
+        let enable = with_u16(Instance::new(SUBSCRIPTION), "SubscriptionState", 2);
+        store
+            .modify(
+                &alice,
+                disabled,
+                enable,
+                Some(&[Name::new("SubscriptionState")]),
+            )
+            .unwrap();
+        assert_eq!(store.listener_failing(&name, &outage), (0, 0));
+        let again = cimguard_indications::Outage {
+            last: SystemTime::now(),
+            ..outage
+        };
+        assert_eq!(store.listener_failing(&name, &again), (1, 0));
+    }
+
+    /// Policies the server would not carry out are refused (CIM_ERR_NOT_SUPPORTED), when
+    /// made and when modified.
+    #[test]
+    fn policies_the_server_does_not_carry_out_are_not_supported() {
+        let store = SubscriptionStore::open(None, "node1").unwrap();
+        let alice = context("alice", Role::Monitor);
+        let d = store.create(&alice, destination("d")).unwrap();
+        let f = store.create(&alice, filter("f", QUERY)).unwrap();
+        for (name, value) in [
+            ("OnFatalErrorPolicy", 1),
+            ("RepeatNotificationPolicy", 1),
+            ("RepeatNotificationPolicy", 3),
+            ("RepeatNotificationPolicy", 4),
+        ] {
+            let refused = store
+                .create(&alice, with_u16(subscription(&f, &d), name, value))
+                .unwrap_err();
+            assert!(
+                matches!(&refused, OperationError::NotSupported(text) if text.contains(name)),
+                "{name} {value}: {refused:?}"
+            );
+        }
+        let s = store
+            .create(
+                &alice,
+                with_u16(subscription(&f, &d), "RepeatNotificationPolicy", 2),
+            )
+            .unwrap();
+        let change = with_u16(Instance::new(SUBSCRIPTION), "RepeatNotificationPolicy", 3);
+        let refused = store
+            .modify(
+                &alice,
+                &s,
+                change,
+                Some(&[Name::new("RepeatNotificationPolicy")]),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(refused, OperationError::NotSupported(_)),
+            "{refused:?}"
+        );
+        assert_eq!(
+            store
+                .get(&alice, &s)
+                .unwrap()
+                .value("RepeatNotificationPolicy"),
+            Some(&Value::Uint16(2))
         );
     }
 

@@ -15,6 +15,11 @@ OPERATION is a JSON object:
       -> [PATH, ...] (the associated instances' paths)
   {"op": "references", "path": PATH, "result_class": ...}
       -> [PATH, ...]
+  {"op": "subscribe", "name": NAME, "query": WQL, "destination": URL,
+   "properties": {"OnFatalErrorPolicy": ["uint16", 4], ...}}
+      -> PATH of the new CIM_IndicationSubscription in root/interop, made with a filter
+         (SourceNamespaces root/cimv2) and a destination both named NAME, and the
+         subscription's extra properties
   {"op": "metrics"}
       -> {"status": HTTP_STATUS, "type": CONTENT_TYPE, "text": BODY} (GET /metrics)
   {"op": "invoke", "path": PATH, "method": "RequestStateChange",
@@ -68,6 +73,7 @@ def from_value(value):
 TYPES = {
     "uint16": pywbem.Uint16,
     "uint32": pywbem.Uint32,
+    "uint64": pywbem.Uint64,
     "string": str,
     "boolean": bool,
     "datetime": pywbem.CIMDateTime,
@@ -90,6 +96,34 @@ def metrics(args):
         "type": answer.headers.get("Content-Type"),
         "text": answer.text,
     }
+
+
+def subscribe(conn, op):
+    """A filter, a destination and the subscription between them, as a console makes them
+    with plain CreateInstance (its own policies), in root/interop."""
+    interop = "root/interop"
+
+    def create(classname, properties):
+        instance = pywbem.CIMInstance(classname, properties=properties)
+        return conn.CreateInstance(instance, namespace=interop)
+
+    filt = create(
+        "CIM_IndicationFilter",
+        {
+            "Name": op["name"],
+            "Query": op["query"],
+            "QueryLanguage": "WQL",
+            "SourceNamespaces": ["root/cimv2"],
+        },
+    )
+    destination = create(
+        "CIM_ListenerDestinationCIMXML",
+        {"Name": op["name"], "Destination": op["destination"]},
+    )
+    properties = {"Filter": filt, "Handler": destination}
+    for name, (kind, value) in op.get("properties", {}).items():
+        properties[name] = TYPES[kind](value)
+    return create("CIM_IndicationSubscription", properties)
 
 
 def run(conn, op):
@@ -126,6 +160,8 @@ def run(conn, op):
     if kind == "references":
         found = conn.ReferenceNames(to_path(op["path"]), ResultClass=op.get("result_class"))
         return [from_path(p) for p in found]
+    if kind == "subscribe":
+        return from_path(subscribe(conn, op))
     if kind == "invoke":
         params = [
             (name, TYPES[kind_](value)) for name, (kind_, value) in op.get("params", {}).items()

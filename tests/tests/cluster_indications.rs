@@ -848,6 +848,115 @@ fn an_https_listener_hears_only_if_its_certificate_is_trusted() {
     assert_eq!(good.indications().len(), 1, "{:?}", good.indications());
 }
 
+/// A listener that refuses every attempt is a fatal error for its subscriptions (DSP1054's
+/// OnFatalErrorPolicy): once the agent that told the event has tried DeliveryRetryAttempts
+/// times more, a subscription with Disable is disabled, one with Remove is deleted, and
+/// Ignore's stays as it was; so does a Remove whose FailureTriggerTimeInterval (an hour)
+/// has not passed. Any node's agent shows the result: the subscriptions are the cluster's.
+#[test]
+fn a_listener_that_keeps_failing_meets_each_subscriptions_on_fatal_error_policy() {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    cluster.add_demo_packages();
+    for k in 1..=3 {
+        cluster.daemon_args.insert(
+            k,
+            [
+                "--indication-retry-interval",
+                "1",
+                "--indication-retry-attempts",
+                "1",
+            ]
+            .map(String::from)
+            .to_vec(),
+        );
+    }
+    cluster.start_all();
+    cluster.wait_for(BOUND, "a formed cluster", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
+    let query = "SELECT * FROM HP_SGAlertIndication WHERE EventID = 'PackageSwitchingChanged'";
+    for (name, properties) in [
+        ("ignore", json!({"OnFatalErrorPolicy": ["uint16", 2]})),
+        ("disable", json!({"OnFatalErrorPolicy": ["uint16", 3]})),
+        ("remove", json!({"OnFatalErrorPolicy": ["uint16", 4]})),
+        (
+            "later",
+            json!({"OnFatalErrorPolicy": ["uint16", 4],
+                   "FailureTriggerTimeInterval": ["uint64", 3600]}),
+        ),
+    ] {
+        // A port nothing listens on, one per subscription (one listener's subscriptions
+        // to the same query hear an event once): every attempt is refused.
+        let refused = format!("http://127.0.0.1:{}", free_port());
+        let made = cluster.cim(
+            1,
+            MONITOR,
+            &json!({"op": "subscribe", "name": name, "query": query,
+                    "destination": refused, "properties": properties}),
+        );
+        assert_eq!(made["class"], "CIM_IndicationSubscription", "{made}");
+    }
+    let output = cluster.agent_command(1, ADMIN, "cmmodpkg", &["-d", "dbpkg"], BOUND);
+    assert!(output.status.success(), "{output:?}");
+    // Each subscription's state, by its filter's name (none: deleted).
+    let states = |c: &TestCluster, k: usize| -> Vec<(String, Value)> {
+        let found = c.cim(
+            k,
+            MONITOR,
+            &json!({"op": "enumerate", "class": "CIM_IndicationSubscription",
+                    "namespace": "root/interop"}),
+        );
+        let mut states: Vec<(String, Value)> = found
+            .as_array()
+            .unwrap_or_else(|| panic!("{found}"))
+            .iter()
+            .map(|s| {
+                (
+                    s["path"]["keys"]["Filter"]["keys"]["Name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    s["properties"]["SubscriptionState"].clone(),
+                )
+            })
+            .collect();
+        states.sort_by(|a, b| a.0.cmp(&b.0));
+        states
+    };
+    let wanted: Vec<(String, Value)> = [("disable", 4), ("ignore", 2), ("later", 2)]
+        .iter()
+        .map(|(name, state)| ((*name).to_owned(), json!(state)))
+        .collect();
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let now = states(&cluster, 1);
+        if now == wanted {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fatal error policies not applied within {BOUND:?}: {now:?}\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for k in 2..=3 {
+        assert_eq!(states(&cluster, k), wanted, "node {k}'s agent");
+    }
+    assert!(
+        cluster
+            .logs()
+            .lines()
+            .any(|line| line.contains("by its OnFatalErrorPolicy") && line.contains("remove")),
+        "{}",
+        cluster.logs()
+    );
+}
+
 /// A listener subscribed at every node (as pywbem's subscription manager does it, one
 /// server per node) has three subscriptions, all the cluster's: it hears each event once.
 #[test]

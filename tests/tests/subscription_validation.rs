@@ -446,8 +446,25 @@ fn enumerated_values_outside_their_value_map_are_refused() {
         json!({"op": "modify", "of": "s", "properties": {"SubscriptionState": 4},
                "types": {"SubscriptionState": "uint16"}}),
         json!({"op": "get", "of": "s", "property": "SubscriptionState"}),
+        // 17..21: values in the ValueMaps that the server would not carry out
+        filter("f2", "SELECT * FROM CIM_InstModification"),
+        subscription("other-fatal", "f2", "d", &json!({"OnFatalErrorPolicy": 1})),
+        subscription(
+            "suppress",
+            "f2",
+            "d",
+            &json!({"RepeatNotificationPolicy": 3}),
+        ),
+        json!({"op": "modify", "of": "s", "properties": {"RepeatNotificationPolicy": 4},
+               "types": {"RepeatNotificationPolicy": "uint16"}}),
+        json!({"op": "count", "class": "CIM_IndicationSubscription"}),
     ];
     let outcomes = run(&agent, &steps);
+    expect_code(&steps, &outcomes, 17, 0);
+    for index in [18, 19, 20] {
+        expect_code(&steps, &outcomes, index, 7);
+    }
+    assert_eq!(outcomes[21].value, json!(1), "{:?}", outcomes[21]);
     for index in [0, 1, 2, 6, 8, 9, 10, 13] {
         expect_code(&steps, &outcomes, index, 4);
     }
