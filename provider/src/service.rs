@@ -252,7 +252,15 @@ impl Service {
                                 || declared.cim_type == cim_schema::model::CimType::Boolean)
                     })
             };
-            let target = describe_target(call, plain);
+            // A created instance is named by the path the server gave it.
+            let created = match &result {
+                Ok(Outcome::Items(items)) => match items.as_slice() {
+                    [cim_schema::xml::Data::InstanceName(path)] => Some(path),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let target = describe_target(call, created, plain);
             let description = result.as_ref().err().map(ToString::to_string);
             let error = result
                 .as_ref()
@@ -470,10 +478,15 @@ fn permit(principal: &Principal, access: Access, operation: &str) -> Result<(), 
     }
 }
 
-/// The object a state-changing intrinsic call names, as text for the audit log.
+/// The object a state-changing intrinsic call names, as text for the audit log: `created`,
+/// the path of the instance a CreateInstance made, else the path or class it names.
 /// `plain(class, property)`: whether the property is a boolean or a number, whose value
 /// SetProperty's entry may show.
-fn describe_target(call: &IMethodCall, plain: impl Fn(&str, &str) -> bool) -> String {
+fn describe_target(
+    call: &IMethodCall,
+    created: Option<&cim_schema::model::InstancePath>,
+    plain: impl Fn(&str, &str) -> bool,
+) -> String {
     use cim_schema::xml::Data;
     let path = call
         .param("InstanceName")
@@ -488,6 +501,9 @@ fn describe_target(call: &IMethodCall, plain: impl Fn(&str, &str) -> bool) -> St
         let class = path.class_name.to_string();
         ObjectPath::Instance(path).to_wbem_uri().unwrap_or(class)
     };
+    if let Some(path) = created {
+        return uri(path);
+    }
     match path {
         Some(Data::NamedInstance(path, instance)) => {
             let uri = uri(path);
@@ -640,16 +656,16 @@ mod tests {
             ],
         };
         let numbers = |_: &str, property: &str| property == "PersistenceType";
-        let number = describe_target(&call("PersistenceType", "3"), numbers);
+        let number = describe_target(&call("PersistenceType", "3"), None, numbers);
         assert!(number.ends_with("[set PersistenceType=3]"), "{number}");
         // Named in the request's namespace.
         assert!(
             number.starts_with("/root/interop:CIM_ListenerDestinationCIMXML."),
             "{number}"
         );
-        let text = describe_target(&call("ElementName", "1234"), numbers);
+        let text = describe_target(&call("ElementName", "1234"), None, numbers);
         assert!(text.ends_with("[set ElementName]"), "{text}");
-        let garbage = describe_target(&call("PersistenceType", "three"), numbers);
+        let garbage = describe_target(&call("PersistenceType", "three"), None, numbers);
         assert!(garbage.ends_with("[set PersistenceType]"), "{garbage}");
     }
 

@@ -498,4 +498,14 @@ fn enumerated_values_outside_their_value_map_are_refused() {
         "a refused ModifyInstance changed the state"
     );
     assert_eq!(outcomes[16].value, json!(4));
+    // The audit names what CreateInstance made by the path the server gave it.
+    let log = agent.log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains(r#"operation="CreateInstance""#)
+                && line.contains(r#"target="/root/interop:CIM_ListenerDestinationCIMXML."#)
+                && line.contains(r#"Name=\"d\""#)
+                && line.contains("ok=true")),
+        "{log}"
+    );
 }
