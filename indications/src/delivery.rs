@@ -95,6 +95,8 @@ struct State {
     failing_since: Option<Instant>,
     /// Failed attempts in a row.
     failures: u32,
+    /// When the attempt under way (or the last) began.
+    attempt: SystemTime,
     batching: Batching,
     /// Indications the listener took in a multiple request after one it refused: when their
     /// turn comes they count as delivered without being sent again.
@@ -196,8 +198,8 @@ impl Target {
 /// How delivery retries (CIM_IndicationService's properties) and how long it waits.
 #[derive(Clone, Debug)]
 pub struct Policy {
-    /// Retries of one indication before the destination is reported failing
-    /// (`DeliveryRetryAttempts`); delivery goes on after them.
+    /// Failed attempts in a row, after the first, before the destination is reported
+    /// failing (`DeliveryRetryAttempts`); delivery goes on after them.
     pub retry_attempts: u16,
     /// Time between attempts (`DeliveryRetryInterval`).
     pub retry_interval: Duration,
@@ -237,17 +239,18 @@ pub struct Stats {
     pub outage: Mutex<Option<Outage>>,
 }
 
-/// A destination failing: since when, the attempts that failed in a row and the last one.
-/// Wall-clock times, to compare with a subscription's (DSP1054's OnFatalErrorPolicy and
-/// FailureTriggerTimeInterval).
+/// A destination failing: when its first and last failed attempts began, and how many
+/// attempts failed in a row. Wall-clock times, to compare with a subscription's (DSP1054's
+/// OnFatalErrorPolicy and FailureTriggerTimeInterval): an attempt under way when a
+/// subscription changed counts from when it began, before the change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outage {
-    /// The first failed attempt of the outage.
+    /// When the first failed attempt of the outage began.
     pub since: SystemTime,
-    /// The last failed attempt.
+    /// When the last failed attempt began.
     pub last: SystemTime,
     /// The attempts that failed in a row.
-    pub attempts: u32,
+    pub failures: u32,
 }
 
 impl Stats {
@@ -313,11 +316,20 @@ impl Delivery {
 
     async fn deliver(&self, stop: &mut watch::Receiver<bool>, acked: &mut Option<i64>) -> Outcome {
         let mut committed = self.outbox.watch(&self.key);
+        // The counters outlive a delivery (one restarted for a new URL): an outage is this
+        // delivery's own.
+        self.stats.failing.store(false, Ordering::Relaxed);
+        *self
+            .stats
+            .outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
         let mut state = State {
             next: self.outbox.info(&self.key).map_or(0, |i| i.head),
             connection: None,
             failing_since: None,
             failures: 0,
+            attempt: SystemTime::now(),
             batching: Batching::Untried,
             taken_ahead: std::collections::BTreeSet::new(),
         };
@@ -367,6 +379,7 @@ impl Delivery {
             };
             if try_batch && unsent.count() == batch.len() {
                 if let Some(body) = (batch.len() >= 2).then(|| multi_body(&batch)).flatten() {
+                    state.attempt = SystemTime::now();
                     let sent = tokio::select! {
                         sent = self.send_multi(
                             &mut state.connection,
@@ -464,6 +477,7 @@ impl Delivery {
                 }
                 let body = Bytes::from(body);
                 loop {
+                    state.attempt = SystemTime::now();
                     let sent = tokio::select! {
                         sent = self.send(&mut state.connection, body.clone()) => sent,
                         _ = stop.changed() => return Outcome::Stopped,
@@ -521,7 +535,7 @@ impl Delivery {
             .unwrap_or_else(PoisonError::into_inner) = Some(error.clone());
         let since = *state.failing_since.get_or_insert_with(Instant::now);
         {
-            let at = SystemTime::now();
+            let at = state.attempt;
             let mut outage = self
                 .stats
                 .outage
@@ -530,10 +544,10 @@ impl Delivery {
             let outage = outage.get_or_insert(Outage {
                 since: at,
                 last: at,
-                attempts: 0,
+                failures: 0,
             });
             outage.last = at;
-            outage.attempts = state.failures;
+            outage.failures = state.failures;
         }
         if state.failures == 1 {
             tracing::warn!(

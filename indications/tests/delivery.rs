@@ -238,7 +238,7 @@ async fn what_is_queued_while_the_listener_is_down_arrives_once_it_is_back() {
         let outage = stats
             .outage()
             .expect("an outage while the listener is down");
-        assert!(outage.attempts >= 2, "{outage:?}");
+        assert!(outage.failures >= 2, "{outage:?}");
         assert!(outage.since < outage.last, "{outage:?}");
         // The agent goes away with its queue undelivered.
         stop.send(true).unwrap();
@@ -790,6 +790,54 @@ async fn a_new_indication_brings_the_retry_forward_after_an_outage() {
         None,
         "the outage ends with the first delivery"
     );
+    stop.send(true).unwrap();
+    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+}
+
+/// A delivery started again with the counters of one that was failing (its destination's
+/// URL changed) starts without an outage: the old one is not its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_delivery_does_not_keep_the_outage_of_the_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = Outbox::open(&dir.path().join("o.redb"), CAPACITY).unwrap();
+    let refused = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (stop, stats, task) = start(
+        &outbox,
+        &format!("http://{refused}/cimlistener"),
+        &ClientTlsSettings::default(),
+        policy(),
+    );
+    batch(&outbox, "dest", 0..1).await;
+    let deadline = Instant::now() + DEADLINE;
+    while stats.outage().is_none() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(stats.outage().is_some());
+    stop.send(true).unwrap();
+    assert_eq!(task.await.unwrap(), Outcome::Stopped);
+    // Moved to a listener that takes indications: the same counters, a new delivery.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let received = Received::default();
+    serve(listener, None, received.clone());
+    let delivery = Delivery {
+        outbox: outbox.clone(),
+        key: "dest".into(),
+        target: Target::parse(&format!("http://{address}/cimlistener")).expect("url"),
+        tls: cimguard_certs::client_config(&ClientTlsSettings::default()).expect("client tls"),
+        policy: policy(),
+        stats: stats.clone(),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(delivery.run(stopped));
+    assert_eq!(wait_for(&received, 1).await.len(), 1);
+    assert_eq!(delivered(&stats, 1).await, 1);
+    assert_eq!(stats.outage(), None);
+    assert!(!stats.failing.load(std::sync::atomic::Ordering::Relaxed));
     stop.send(true).unwrap();
     assert_eq!(task.await.unwrap(), Outcome::Stopped);
 }

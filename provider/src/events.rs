@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cim_schema::model::{Class, Instance, InstancePath, Name, Property, Value};
 use cim_schema::query::{QueryLanguage, Schema, SelectQuery};
@@ -55,6 +55,10 @@ const RETRY: Duration = Duration::from_millis(500);
 
 /// How often the manager compares the running deliveries with the store's destinations.
 const MANAGE_EVERY: Duration = Duration::from_millis(200);
+
+/// How long the manager waits before applying OnFatalErrorPolicy again after the store
+/// refused the change.
+const FATAL_RETRY: Duration = Duration::from_secs(30);
 
 /// What the indication service is built from.
 #[derive(Clone, Debug)]
@@ -319,7 +323,7 @@ struct Lifecycle {
     /// This node coordinated the membership at the last look (it told the changes then).
     coordinated: bool,
     /// Since when it shows no coordinator, having coordinated, without the cluster down.
-    uncoordinated_since: Option<std::time::Instant>,
+    uncoordinated_since: Option<Instant>,
     /// This agent's start (microseconds since the epoch): in identifiers.
     life: u128,
     /// Lifecycle indications made so far.
@@ -334,7 +338,7 @@ impl Reader {
             let mut changes = 0;
             let mut fresh = false;
             while !stop.load(Ordering::Relaxed) {
-                let looked = std::time::Instant::now();
+                let looked = Instant::now();
                 self.look(&mut lifecycle, fresh);
                 match lifecycle
                     .serviceguard
@@ -369,7 +373,7 @@ impl Reader {
         while !stop.load(Ordering::Relaxed) {
             // The daemon holds the request until it tells a notice: no notice waits for a
             // poll. The wait is short enough for the reader to see `stop` soon.
-            let asked = std::time::Instant::now();
+            let asked = Instant::now();
             let wait = NOTICES_WAIT;
             let mut reply = match self.source.notices(after, wait) {
                 Ok(reply) => {
@@ -533,7 +537,7 @@ impl Reader {
             // without a view of the cluster running on) takes the model as it is again.
             let since = *lifecycle
                 .uncoordinated_since
-                .get_or_insert_with(std::time::Instant::now);
+                .get_or_insert_with(Instant::now);
             if since.elapsed() < UNCOORDINATED_HOLD {
                 return;
             }
@@ -928,6 +932,8 @@ async fn manage(
     let mut unusable: HashMap<String, String> = HashMap::new();
     // Delivered and failed counts of destinations that are gone.
     let mut retired = (0, 0);
+    // Failing destinations whose OnFatalErrorPolicy could not be applied: when to try again.
+    let mut fatal_retry: HashMap<String, Instant> = HashMap::new();
     loop {
         tally(&counters, &outbox, &deliveries, retired, &running);
         let wanted: HashMap<String, String> = store.destinations().into_iter().collect();
@@ -946,18 +952,32 @@ async fn manage(
         }
         // Subscriptions past their SubscriptionDuration go (they already send nothing).
         store.remove_expired();
-        // A listener that failed every attempt of DeliveryRetryAttempts is a fatal error for
-        // the subscriptions whose OnFatalErrorPolicy says to disable or delete them.
+        // A listener that failed its first attempt and every retry of DeliveryRetryAttempts
+        // is a fatal error for the subscriptions whose OnFatalErrorPolicy says to disable or
+        // delete them.
         let outages: Vec<(String, cimguard_indications::Outage)> = deliveries
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .filter(|(name, _)| running.contains_key(*name))
             .filter_map(|(name, stats)| Some((name.clone(), stats.outage()?)))
-            .filter(|(_, outage)| outage.attempts > u32::from(policy.retry_attempts))
+            .filter(|(_, outage)| outage.failures > u32::from(policy.retry_attempts))
             .collect();
+        fatal_retry.retain(|name, _| outages.iter().any(|(n, _)| n == name));
+        let retries = policy.retry_interval * u32::from(policy.retry_attempts);
         for (name, outage) in outages {
-            store.listener_failing(&name, &outage);
+            if fatal_retry
+                .get(&name)
+                .is_some_and(|at| Instant::now() < *at)
+            {
+                continue;
+            }
+            if let Err(error) = store.apply_fatal_error_policy(&name, &outage, retries) {
+                // Tried again later, not at every look: a store that refuses writes would
+                // fill the log.
+                tracing::warn!(destination = %name, %error, "OnFatalErrorPolicy could not be applied yet");
+                fatal_retry.insert(name, Instant::now() + FATAL_RETRY);
+            }
         }
         // Gone or moved: stop; gone: drop the queue.
         let stale: Vec<String> = running

@@ -254,10 +254,12 @@ impl Service {
             };
             // A created instance is named by the path the server gave it.
             let created = match &result {
-                Ok(Outcome::Items(items)) => match items.as_slice() {
-                    [cim_schema::xml::Data::InstanceName(path)] => Some(path),
-                    _ => None,
-                },
+                Ok(Outcome::Items(items)) if call.name.matches("CreateInstance") => {
+                    match items.as_slice() {
+                        [cim_schema::xml::Data::InstanceName(path)] => Some(path),
+                        _ => None,
+                    }
+                }
                 _ => None,
             };
             let target = describe_target(call, created, plain);

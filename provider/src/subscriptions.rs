@@ -401,48 +401,28 @@ impl SubscriptionStore {
         }
     }
 
-    /// Applies SubscriptionRemovalAction `action` to the subscriptions of the destination
-    /// at path `name` (as [`destinations`](Self::destinations) gives it), which failed for
-    /// the whole removal interval: 2 deletes them, 3 disables them (SubscriptionState 4),
-    /// anything else leaves them.
+    /// Applies SubscriptionRemovalAction `action` to the subscriptions of the listener of
+    /// the destination at path `name` (as [`destinations`](Self::destinations) gives it),
+    /// which failed for the whole removal interval: 2 deletes them, 3 disables them
+    /// (SubscriptionState 4), anything else leaves them. The listener's subscriptions are
+    /// those of every destination with its URL (see [`listener_subscriptions`]).
     pub fn destination_failed(&self, name: &str, action: u16) {
         if action != 2 && action != 3 {
             return;
         }
         let result = self.commit(|records| {
-            let Some(handler) = records
-                .iter()
-                .find(|r| {
-                    r.path.class_name.matches(DESTINATION)
-                        && crate::provider::path_text(&r.path) == name
-                })
-                .map(|r| r.path.clone())
-            else {
-                return Ok(0);
-            };
-            let refers = |r: &Record| {
-                r.path.class_name.matches(SUBSCRIPTION)
-                    && matches!(r.path.key("Handler"), Some(Value::Reference(p))
-                        if matches!(p.as_ref(), ObjectPath::Instance(p) if same(p, &handler)))
-            };
-            let count = records.iter().filter(|r| refers(r)).count();
+            let paths = listener_subscriptions(records, name);
+            let now = now();
             if action == 2 {
-                records.retain(|r| !refers(r));
+                records.retain(|r| !paths.iter().any(|p| same(p, &r.path)));
             } else {
-                for record in records.iter_mut().filter(|r| refers(r)) {
-                    record.instance.set(Property::new(
-                        "SubscriptionState",
-                        cim_schema::model::CimType::Uint16,
-                        Some(Value::Uint16(4)),
-                    ));
-                    record.instance.set(Property::new(
-                        "TimeOfLastStateChange",
-                        cim_schema::model::CimType::Datetime,
-                        Some(Value::Datetime(now())),
-                    ));
+                for record in records.iter_mut() {
+                    if paths.iter().any(|p| same(p, &record.path)) {
+                        disable(record, now);
+                    }
                 }
             }
-            Ok(count)
+            Ok(paths.len())
         });
         match result {
             Ok(count) => tracing::warn!(
@@ -460,91 +440,62 @@ impl SubscriptionStore {
     }
 
     /// Applies each subscription's OnFatalErrorPolicy (DSP1054) to the subscriptions of the
-    /// destination at path `name` (as [`destinations`](Self::destinations) gives it), whose
-    /// listener failed every attempt of DeliveryRetryAttempts: `outage` is that failure.
+    /// listener of the destination at path `name` (as [`destinations`](Self::destinations)
+    /// gives it), whose delivery is failing: `outage`. The caller calls it once the outage
+    /// counts more failed attempts than DeliveryRetryAttempts; `retries` is how long those
+    /// retries take (DeliveryRetryAttempts times DeliveryRetryInterval).
     ///
-    /// An enabled subscription whose policy is 3 (Disable) is disabled (SubscriptionState 4)
-    /// and one whose policy is 4 (Remove) is deleted, once the outage has lasted its
-    /// FailureTriggerTimeInterval (none: at once) and has failed since the subscription took
-    /// its state: one made or enabled again while the listener is down gets an attempt of its
-    /// own. 2 (Ignore) and none leave it: its indications stay queued for the listener.
-    /// What it did: (subscriptions disabled, subscriptions deleted).
-    pub fn listener_failing(
+    /// A subscription whose policy is 3 (Disable) is disabled (SubscriptionState 4), one
+    /// whose policy is 4 (Remove) is deleted, when [`fatal_error_due`] says so. 2 (Ignore)
+    /// and none leave it: its indications stay queued for the listener. What it did:
+    /// (subscriptions disabled, subscriptions deleted).
+    pub fn apply_fatal_error_policy(
         &self,
         name: &str,
         outage: &cimguard_indications::Outage,
-    ) -> (usize, usize) {
-        let now = std::time::SystemTime::now();
+        retries: std::time::Duration,
+    ) -> Result<(usize, usize), OperationError> {
         let due = |records: &[Record]| -> Vec<(InstancePath, u16)> {
-            let Some(handler) = records.iter().find(|r| {
-                r.path.class_name.matches(DESTINATION)
-                    && crate::provider::path_text(&r.path) == name
-            }) else {
-                return Vec::new();
-            };
+            let paths = listener_subscriptions(records, name);
             records
                 .iter()
-                .filter(|r| {
-                    r.path.class_name.matches(SUBSCRIPTION)
-                        && matches!(r.path.key("Handler"), Some(Value::Reference(p))
-                            if matches!(p.as_ref(), ObjectPath::Instance(p) if same(p, &handler.path)))
-                })
-                .filter(|r| fatal_error_due(&r.instance, outage, now))
+                .filter(|r| paths.iter().any(|p| same(p, &r.path)))
                 .filter_map(|r| {
-                    let policy = r.instance.value("OnFatalErrorPolicy")?.as_integer()?;
-                    Some((r.path.clone(), u16::try_from(policy).ok()?))
+                    let policy = fatal_error_due(&r.instance, outage, retries)?;
+                    Some((r.path.clone(), policy))
                 })
                 .collect()
         };
         if due(&self.lock()).is_empty() {
-            return (0, 0);
+            return Ok((0, 0));
         }
-        let result = self.commit(|records| {
+        let due = self.commit(|records| {
             let due = due(records);
-            let removed = |path: &InstancePath| {
+            let policy = |path: &InstancePath| {
                 due.iter()
-                    .any(|(p, policy)| *policy == FATAL_REMOVE && same(p, path))
+                    .find(|(p, _)| same(p, path))
+                    .map(|(_, policy)| *policy)
             };
-            let deleted = due.iter().filter(|(_, p)| *p == FATAL_REMOVE).count();
-            records.retain(|r| !removed(&r.path));
-            let at = now_datetime(now);
+            records.retain(|r| policy(&r.path) != Some(FATAL_REMOVE));
+            let now = now();
             for record in records.iter_mut() {
-                if due
-                    .iter()
-                    .any(|(p, policy)| *policy == FATAL_DISABLE && same(p, &record.path))
-                {
-                    record.instance.set(Property::new(
-                        "SubscriptionState",
-                        cim_schema::model::CimType::Uint16,
-                        Some(Value::Uint16(4)),
-                    ));
-                    record.instance.set(Property::new(
-                        "TimeOfLastStateChange",
-                        cim_schema::model::CimType::Datetime,
-                        Some(Value::Datetime(at)),
-                    ));
+                if policy(&record.path) == Some(FATAL_DISABLE) {
+                    disable(record, now);
                 }
             }
-            Ok((due.len() - deleted, deleted, due))
-        });
-        match result {
-            Ok((disabled, deleted, due)) => {
-                for (path, policy) in &due {
-                    tracing::warn!(
-                        subscription = %crate::provider::path_text(path),
-                        destination = name,
-                        failed_attempts = outage.attempts,
-                        "the listener keeps failing: subscription {} by its OnFatalErrorPolicy",
-                        if *policy == FATAL_REMOVE { "deleted" } else { "disabled" }
-                    );
-                }
-                (disabled, deleted)
-            }
-            Err(error) => {
-                tracing::warn!(destination = name, %error, "OnFatalErrorPolicy could not be applied yet");
-                (0, 0)
-            }
+            Ok(due)
+        })?;
+        let deleted = due.iter().filter(|(_, p)| *p == FATAL_REMOVE).count();
+        for (path, policy) in &due {
+            tracing::warn!(
+                subscription = %crate::provider::path_text(path),
+                destination = name,
+                failed_attempts = outage.failures,
+                "the listener keeps failing: subscription {} by its OnFatalErrorPolicy",
+                if *policy == FATAL_REMOVE { "deleted" } else { "disabled" }
+            );
         }
+        Ok((due.len() - deleted, deleted))
     }
 
     /// Every listener destination: its path (class and keys, the key of its queue) and its
@@ -721,7 +672,7 @@ impl SubscriptionStore {
         } else if class.matches(DESTINATION) {
             check_destination(&instance)?;
         } else if class.matches(SUBSCRIPTION) {
-            check_policies(&instance)?;
+            check_policies(&instance, None)?;
             if instance.value("SubscriptionState").is_none() {
                 instance.set(Property::new(
                     "SubscriptionState",
@@ -1041,27 +992,26 @@ fn check_destination(instance: &Instance) -> Result<(), OperationError> {
     }
 }
 
-/// A subscription's policies must be ones the server carries out: CIM_ERR_NOT_SUPPORTED
-/// for an OnFatalErrorPolicy of Other (1), whose meaning only OtherOnFatalErrorPolicy's text
-/// would tell, and for a RepeatNotificationPolicy other than Unknown (0) or None (2): the
-/// server sends every indication, and never suppresses or delays repeats. Values outside
-/// the ValueMaps are refused before, as invalid.
-fn check_policies(subscription: &Instance) -> Result<(), OperationError> {
-    let value = |name| subscription.value(name).and_then(Value::as_integer);
-    if value("OnFatalErrorPolicy") == Some(1) {
+/// A subscription's OnFatalErrorPolicy must be one the server carries out:
+/// CIM_ERR_NOT_SUPPORTED for Other (1), whose meaning only OtherOnFatalErrorPolicy's text
+/// would tell (as OpenPegasus answers). Checked when it is set or changed (`before`: the
+/// subscription as stored), so that one stored before is still modified. Values outside
+/// the ValueMaps are refused before, as invalid. RepeatNotificationPolicy is taken as
+/// OpenPegasus takes it, whatever its value: every indication is sent.
+fn check_policies(
+    subscription: &Instance,
+    before: Option<&Instance>,
+) -> Result<(), OperationError> {
+    let policy = subscription.value("OnFatalErrorPolicy");
+    let changed = before.is_none_or(|before| before.value("OnFatalErrorPolicy") != policy);
+    if changed && policy.and_then(Value::as_integer) == Some(1) {
         return Err(OperationError::NotSupported(
             "OnFatalErrorPolicy 1 (Other) is not supported: 2 (Ignore), 3 (Disable) and 4 \
              (Remove) are"
                 .into(),
         ));
     }
-    match value("RepeatNotificationPolicy") {
-        None | Some(0 | 2) => Ok(()),
-        Some(policy) => Err(OperationError::NotSupported(format!(
-            "RepeatNotificationPolicy {policy} is not supported: every indication is sent, \
-             repeats are neither suppressed nor delayed (0 Unknown or 2 None)"
-        ))),
-    }
+    Ok(())
 }
 
 fn owned_by(record: &Record, context: &RequestContext) -> Result<(), OperationError> {
@@ -1247,7 +1197,7 @@ impl InstanceProvider for SubscriptionStore {
             } else if next.class_name.matches(DESTINATION) {
                 check_destination(&next)?;
             } else if next.class_name.matches(SUBSCRIPTION) {
-                check_policies(&next)?;
+                check_policies(&next, Some(&record.instance))?;
                 if next.value("SubscriptionState") != record.instance.value("SubscriptionState") {
                     next.set(Property::new(
                         "TimeOfLastStateChange",
@@ -1339,28 +1289,31 @@ const FATAL_DISABLE: u16 = 3;
 /// OnFatalErrorPolicy's Remove.
 const FATAL_REMOVE: u16 = 4;
 
-/// Whether `outage` is a fatal error for `subscription`, per its OnFatalErrorPolicy (Disable
-/// or Remove: the others never act), at `now`: the subscription is enabled, the listener
-/// failed after the subscription took its state, and for at least its
-/// FailureTriggerTimeInterval, counted from the later of the outage's start and the
-/// subscription's last change of state.
+/// The policy `subscription` meets for `outage` (3 Disable or 4 Remove; Ignore and none
+/// never act), if it is due: the subscription is enabled, an attempt that began after the
+/// subscription took its state failed, and the failed attempts since the later of the
+/// outage's start and that change span at least `retries` (DeliveryRetryAttempts times
+/// DeliveryRetryInterval: an early retry, brought forward by new indications, does not cut
+/// the retries short) and the subscription's FailureTriggerTimeInterval. A subscription made
+/// or enabled again during an outage thus waits for failures of its own.
 fn fatal_error_due(
     subscription: &Instance,
     outage: &cimguard_indications::Outage,
-    now: std::time::SystemTime,
-) -> bool {
-    let acts = matches!(
-        subscription.value("OnFatalErrorPolicy").and_then(Value::as_integer),
-        Some(policy) if policy == i128::from(FATAL_DISABLE) || policy == i128::from(FATAL_REMOVE)
-    );
+    retries: std::time::Duration,
+) -> Option<u16> {
+    let policy = subscription
+        .value("OnFatalErrorPolicy")
+        .and_then(Value::as_integer)
+        .and_then(|policy| u16::try_from(policy).ok())
+        .filter(|policy| *policy == FATAL_DISABLE || *policy == FATAL_REMOVE)?;
     let enabled = matches!(
         subscription
             .value("SubscriptionState")
             .and_then(Value::as_integer),
         None | Some(2 | 3)
     );
-    if !acts || !enabled {
-        return false;
+    if !enabled {
+        return None;
     }
     let changed = match subscription.value("TimeOfLastStateChange") {
         Some(Value::Datetime(at)) => crate::package_jobs::system_time(at),
@@ -1368,14 +1321,64 @@ fn fatal_error_due(
     }
     .unwrap_or(std::time::UNIX_EPOCH);
     if outage.last <= changed {
-        return false;
+        return None;
     }
     let trigger = match subscription.value("FailureTriggerTimeInterval") {
         Some(Value::Uint64(seconds)) => std::time::Duration::from_secs(*seconds),
         _ => std::time::Duration::ZERO,
     };
-    let from = outage.since.max(changed);
-    now.duration_since(from).unwrap_or_default() >= trigger
+    let failing = outage
+        .last
+        .duration_since(outage.since.max(changed))
+        .unwrap_or_default();
+    (failing >= retries.max(trigger)).then_some(policy)
+}
+
+/// The subscriptions that send to the listener of the destination at path `name`: those of
+/// every destination with its Destination URL. One listener with several subscriptions to
+/// one query (one per node, as pywbem makes them) gets each indication through the first
+/// of them only, so only that destination's delivery fails for all of them.
+fn listener_subscriptions(records: &[Record], name: &str) -> Vec<InstancePath> {
+    fn url(record: &Record) -> Option<&str> {
+        record.instance.value("Destination").and_then(Value::as_str)
+    }
+    let Some(failing) = records.iter().find(|r| {
+        r.path.class_name.matches(DESTINATION) && crate::provider::path_text(&r.path) == name
+    }) else {
+        return Vec::new();
+    };
+    let handlers: Vec<&InstancePath> = records
+        .iter()
+        .filter(|r| {
+            r.path.class_name.matches(DESTINATION)
+                && (same(&r.path, &failing.path) || url(r).is_some() && url(r) == url(failing))
+        })
+        .map(|r| &r.path)
+        .collect();
+    records
+        .iter()
+        .filter(|r| {
+            r.path.class_name.matches(SUBSCRIPTION)
+                && matches!(r.path.key("Handler"), Some(Value::Reference(p))
+                    if matches!(p.as_ref(), ObjectPath::Instance(p)
+                        if handlers.iter().any(|h| same(p, h))))
+        })
+        .map(|r| r.path.clone())
+        .collect()
+}
+
+/// Sets a subscription's SubscriptionState to 4 (Disabled), changed at `at`.
+fn disable(record: &mut Record, at: Datetime) {
+    record.instance.set(Property::new(
+        "SubscriptionState",
+        cim_schema::model::CimType::Uint16,
+        Some(Value::Uint16(4)),
+    ));
+    record.instance.set(Property::new(
+        "TimeOfLastStateChange",
+        cim_schema::model::CimType::Datetime,
+        Some(Value::Datetime(at)),
+    ));
 }
 
 fn unique() -> String {
@@ -1687,27 +1690,40 @@ mod tests {
         ))
     }
 
-    /// A listener that failed every attempt disables or deletes the subscriptions whose
-    /// OnFatalErrorPolicy says so, once their FailureTriggerTimeInterval has passed; Ignore
-    /// and no policy leave theirs, and so does an outage whose last failure came before
-    /// the subscription took its state.
+    /// A listener that keeps failing disables or deletes the subscriptions whose
+    /// OnFatalErrorPolicy says so, once the failures span the retries and their
+    /// FailureTriggerTimeInterval; Ignore and no policy leave theirs. So do failures that
+    /// began before the subscription took its state. Another destination with the same URL
+    /// is the same listener; one with another URL is not.
     #[test]
     fn a_failing_listener_meets_each_subscriptions_on_fatal_error_policy() {
         use std::time::{Duration, SystemTime};
         let store = SubscriptionStore::open(None, "node1").unwrap();
         let alice = context("alice", Role::Monitor);
         let d = store.create(&alice, destination("d")).unwrap();
-        let other = store.create(&alice, destination("other")).unwrap();
+        let twin = store.create(&alice, destination("twin")).unwrap();
+        let other = store
+            .create(
+                &alice,
+                destination("other").with(Property::new(
+                    "Destination",
+                    CimType::String,
+                    Some(Value::String("https://127.0.0.1:5998".into())),
+                )),
+            )
+            .unwrap();
         let mut made = Vec::new();
-        for (name, policy, trigger) in [
-            ("none", None, None),
-            ("ignore", Some(2), None),
-            ("disable", Some(3), None),
-            ("remove", Some(4), None),
-            ("later", Some(4), Some(3600)),
+        for (name, handler, policy, trigger) in [
+            ("none", &d, None, None),
+            ("ignore", &d, Some(2), None),
+            ("disable", &d, Some(3), None),
+            ("remove", &d, Some(4), None),
+            ("later", &d, Some(4), Some(3600)),
+            ("twin", &twin, Some(4), None),
+            ("other", &other, Some(4), None),
         ] {
             let f = store.create(&alice, filter(name, QUERY)).unwrap();
-            let mut s = subscription(&f, &d);
+            let mut s = subscription(&f, handler);
             if let Some(policy) = policy {
                 s = with_u16(s, "OnFatalErrorPolicy", policy);
             }
@@ -1720,27 +1736,34 @@ mod tests {
             }
             made.push((name, store.create(&alice, s).unwrap()));
         }
-        let f = store.create(&alice, filter("elsewhere", QUERY)).unwrap();
-        let elsewhere = store
-            .create(
-                &alice,
-                with_u16(subscription(&f, &other), "OnFatalErrorPolicy", 4),
-            )
-            .unwrap();
         let name = crate::provider::path_text(&d);
-        // An outage that ended its last attempt before the subscriptions were made.
+        let retries = Duration::from_secs(90);
+        let fatal = |outage| {
+            store
+                .apply_fatal_error_policy(&name, &outage, retries)
+                .unwrap()
+        };
+        let now = SystemTime::now();
+        // Failures that began before the subscriptions were made.
         let old = cimguard_indications::Outage {
-            since: SystemTime::now() - Duration::from_secs(600),
-            last: SystemTime::now() - Duration::from_secs(300),
-            attempts: 9,
+            since: now - Duration::from_secs(600),
+            last: now - Duration::from_secs(300),
+            failures: 9,
         };
-        assert_eq!(store.listener_failing(&name, &old), (0, 0));
-        // An attempt failed after they were made.
+        assert_eq!(fatal(old), (0, 0));
+        // Failures since, but for less than the retries take.
+        let short = cimguard_indications::Outage {
+            since: now,
+            last: now + Duration::from_secs(89),
+            failures: 9,
+        };
+        assert_eq!(fatal(short), (0, 0));
+        // Failures since, for as long as the retries take.
         let outage = cimguard_indications::Outage {
-            last: SystemTime::now(),
-            ..old
+            last: now + Duration::from_secs(90),
+            ..short
         };
-        assert_eq!(store.listener_failing(&name, &outage), (1, 1));
+        assert_eq!(fatal(outage), (1, 2));
         let state = |path: &InstancePath| {
             store
                 .get(&alice, path)
@@ -1757,14 +1780,23 @@ mod tests {
                 ("disable", Some(Some(Value::Uint16(4)))),
                 ("remove", None),
                 ("later", enabled.clone()),
+                ("twin", None),
+                ("other", enabled),
             ]
         );
-        assert_eq!(state(&elsewhere), enabled);
         // Done once: the disabled one is not disabled again.
-        assert_eq!(store.listener_failing(&name, &outage), (0, 0));
-        // Enabled again while the outage goes on, it waits for a failure of its own.
+        assert_eq!(fatal(outage), (0, 0));
+        // An hour into the outage, the one that waits its FailureTriggerTimeInterval goes.
+        let hour = cimguard_indications::Outage {
+            last: now + Duration::from_secs(3600),
+            ..outage
+        };
+        assert_eq!(fatal(hour), (0, 1));
+        // Enabled again while the outage goes on, it waits for failures of its own, for as
+        // long as the retries take.
         let disabled = &made[2].1;
         let enable = with_u16(Instance::new(SUBSCRIPTION), "SubscriptionState", 2);
+        let before = SystemTime::now();
         store
             .modify(
                 &alice,
@@ -1773,61 +1805,77 @@ mod tests {
                 Some(&[Name::new("SubscriptionState")]),
             )
             .unwrap();
-        assert_eq!(store.listener_failing(&name, &outage), (0, 0));
-        let again = cimguard_indications::Outage {
-            last: SystemTime::now(),
+        let enabled_at = SystemTime::now();
+        // An attempt that began before, and failed after (it was under way).
+        let under_way = cimguard_indications::Outage {
+            since: before - Duration::from_secs(3600),
+            last: before - Duration::from_secs(1),
+            failures: 99,
+        };
+        assert_eq!(fatal(under_way), (0, 0));
+        let soon = cimguard_indications::Outage {
+            last: enabled_at + Duration::from_secs(60),
             ..outage
         };
-        assert_eq!(store.listener_failing(&name, &again), (1, 0));
+        assert_eq!(fatal(soon), (0, 0));
+        let later = cimguard_indications::Outage {
+            last: enabled_at + Duration::from_secs(91),
+            ..outage
+        };
+        assert_eq!(fatal(later), (1, 0));
     }
 
-    /// Policies the server would not carry out are refused (CIM_ERR_NOT_SUPPORTED), when
-    /// made and when modified.
+    /// OnFatalErrorPolicy Other is refused (CIM_ERR_NOT_SUPPORTED) when made or set, while
+    /// a subscription that holds it already can still be modified otherwise;
+    /// RepeatNotificationPolicy takes any value of its ValueMap.
     #[test]
-    fn policies_the_server_does_not_carry_out_are_not_supported() {
+    fn on_fatal_error_policy_other_is_not_supported() {
         let store = SubscriptionStore::open(None, "node1").unwrap();
         let alice = context("alice", Role::Monitor);
         let d = store.create(&alice, destination("d")).unwrap();
         let f = store.create(&alice, filter("f", QUERY)).unwrap();
-        for (name, value) in [
-            ("OnFatalErrorPolicy", 1),
-            ("RepeatNotificationPolicy", 1),
-            ("RepeatNotificationPolicy", 3),
-            ("RepeatNotificationPolicy", 4),
-        ] {
-            let refused = store
-                .create(&alice, with_u16(subscription(&f, &d), name, value))
-                .unwrap_err();
-            assert!(
-                matches!(&refused, OperationError::NotSupported(text) if text.contains(name)),
-                "{name} {value}: {refused:?}"
-            );
-        }
+        let refused = store
+            .create(
+                &alice,
+                with_u16(subscription(&f, &d), "OnFatalErrorPolicy", 1),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&refused, OperationError::NotSupported(text) if text.contains("OnFatalErrorPolicy")),
+            "{refused:?}"
+        );
         let s = store
             .create(
                 &alice,
-                with_u16(subscription(&f, &d), "RepeatNotificationPolicy", 2),
+                with_u16(subscription(&f, &d), "RepeatNotificationPolicy", 3),
             )
             .unwrap();
-        let change = with_u16(Instance::new(SUBSCRIPTION), "RepeatNotificationPolicy", 3);
-        let refused = store
-            .modify(
+        let set = |name: &str, value: u16| {
+            store.modify(
                 &alice,
                 &s,
-                change,
-                Some(&[Name::new("RepeatNotificationPolicy")]),
+                with_u16(Instance::new(SUBSCRIPTION), name, value),
+                Some(&[Name::new(name)]),
             )
-            .unwrap_err();
+        };
+        let refused = set("OnFatalErrorPolicy", 1).unwrap_err();
         assert!(
             matches!(refused, OperationError::NotSupported(_)),
             "{refused:?}"
         );
+        // One stored with Other (an older version took it) can still be disabled.
+        store
+            .commit(|records| {
+                for record in records.iter_mut().filter(|r| same(&r.path, &s)) {
+                    record.instance = with_u16(record.instance.clone(), "OnFatalErrorPolicy", 1);
+                }
+                Ok(())
+            })
+            .unwrap();
+        set("SubscriptionState", 4).unwrap();
         assert_eq!(
-            store
-                .get(&alice, &s)
-                .unwrap()
-                .value("RepeatNotificationPolicy"),
-            Some(&Value::Uint16(2))
+            store.get(&alice, &s).unwrap().value("SubscriptionState"),
+            Some(&Value::Uint16(4))
         );
     }
 

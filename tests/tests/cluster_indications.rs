@@ -879,19 +879,40 @@ fn a_listener_that_keeps_failing_meets_each_subscriptions_on_fatal_error_policy(
         (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
     });
     let query = "SELECT * FROM HP_SGAlertIndication WHERE EventID = 'PackageSwitchingChanged'";
-    for (name, properties) in [
-        ("ignore", json!({"OnFatalErrorPolicy": ["uint16", 2]})),
-        ("disable", json!({"OnFatalErrorPolicy": ["uint16", 3]})),
-        ("remove", json!({"OnFatalErrorPolicy": ["uint16", 4]})),
+    // Ports nothing listens on: every attempt is refused. Each subscription has a listener
+    // of its own but "twin", a second subscription of "remove"'s listener to the same query
+    // (as a listener subscribed at two nodes has): that listener is sent each indication
+    // once, through one of them, and both meet their policy.
+    let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+    for (name, port, properties) in [
+        (
+            "ignore",
+            ports[0],
+            json!({"OnFatalErrorPolicy": ["uint16", 2]}),
+        ),
+        (
+            "disable",
+            ports[1],
+            json!({"OnFatalErrorPolicy": ["uint16", 3]}),
+        ),
+        (
+            "remove",
+            ports[2],
+            json!({"OnFatalErrorPolicy": ["uint16", 4]}),
+        ),
+        (
+            "twin",
+            ports[2],
+            json!({"OnFatalErrorPolicy": ["uint16", 4]}),
+        ),
         (
             "later",
+            ports[3],
             json!({"OnFatalErrorPolicy": ["uint16", 4],
                    "FailureTriggerTimeInterval": ["uint64", 3600]}),
         ),
     ] {
-        // A port nothing listens on, one per subscription (one listener's subscriptions
-        // to the same query hear an event once): every attempt is refused.
-        let refused = format!("http://127.0.0.1:{}", free_port());
+        let refused = format!("http://127.0.0.1:{port}");
         let made = cluster.cim(
             1,
             MONITOR,
