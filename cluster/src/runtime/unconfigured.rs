@@ -472,15 +472,30 @@ fn serve_admin(
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clone();
             let text = match cluster {
-                Some(cluster) => format!(
-                    "node {node} took the configuration of cluster {cluster}: {}",
-                    super::daemon::STARTING_CONFIGURED
-                ),
+                Some(cluster) => taken_text(&node, &cluster, super::daemon::terminated()),
                 None => text.clone(),
             };
             answer_admin(stream, &text, &inputs, &quorum)
         }),
     )
+}
+
+/// What the admin socket says once this node took cluster `cluster`'s configuration: its
+/// cmcld starts again as a node of it, unless it was told to end (`terminated`: SIGTERM or
+/// SIGINT during the moment it lingers), when its next start takes the configuration. A
+/// command told the first waits for the new life; told the second, it does not.
+fn taken_text(node: &str, cluster: &str, terminated: bool) -> String {
+    if terminated {
+        format!(
+            "node {node} took the configuration of cluster {cluster}, and its cmcld is \
+             stopping: the next start of cmcld takes it (halted)"
+        )
+    } else {
+        format!(
+            "node {node} took the configuration of cluster {cluster}: {}",
+            super::daemon::STARTING_CONFIGURED
+        )
+    }
 }
 
 fn answer_admin(
@@ -534,7 +549,24 @@ fn answer_admin(
 
 #[cfg(test)]
 mod tests {
-    use super::unserved_timing;
+    use super::{taken_text, unserved_timing};
+
+    /// A command waits for the new life only when the admin socket says one comes: not
+    /// once SIGTERM told the daemon to end during its linger.
+    #[test]
+    fn a_node_told_to_end_after_taking_a_configuration_does_not_say_it_starts_again() {
+        let starting = taken_text("n4", "c", false);
+        assert!(
+            starting.contains(crate::runtime::daemon::STARTING_CONFIGURED),
+            "{starting}"
+        );
+        let stopping = taken_text("n4", "c", true);
+        assert!(
+            !stopping.contains(crate::runtime::daemon::STARTING_CONFIGURED)
+                && stopping.contains("next start"),
+            "{stopping}"
+        );
+    }
 
     fn cluster(member_timeout_micros: u64) -> crate::config::cluster::ClusterConfig {
         let text = format!(
