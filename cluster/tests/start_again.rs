@@ -106,6 +106,42 @@ fn cmruncl_without_names_on_a_halted_cluster_starts_every_node() {
         .unwrap());
 }
 
+/// cmruncl naming fewer nodes than a quorum of the cluster's last membership (a cluster
+/// halted as a whole) is refused, and so is its preview: the nodes would form and halt at
+/// once, and each new life would do so again. Nothing starts, nothing is reset. With one
+/// more node it forms.
+#[test]
+fn cmruncl_naming_no_quorum_of_the_last_membership_is_refused() {
+    let mut sim = formed_cluster(3, 15);
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    let lives: Vec<u64> = (0..3).map(|n| incarnation(&sim, n)).collect();
+    let alone = set(&[0]);
+    let refusal = Refusal::RunClusterNotQuorate {
+        named: alone,
+        last: NodeSet::first(3),
+        lock: false,
+    };
+    assert_eq!(sim.run_cluster(NodeId(0), alone), Err(refusal.clone()));
+    assert_eq!(sim.preview_run_cluster(NodeId(0), alone), Err(refusal));
+    sim.run_for(seconds(10)).unwrap();
+    assert!((0..3).all(|n| halted(&sim, n) && incarnation(&sim, n) == lives[n as usize]));
+    assert_eq!(sim.watchdog_resets, 0);
+    // Two of the three: a quorum.
+    let two = set(&[0, 2]);
+    sim.run_cluster(NodeId(0), two).unwrap();
+    assert!(sim
+        .run_until(seconds(10), |s| [0, 2]
+            .iter()
+            .all(|&n| incarnation(s, n) > lives[n as usize] && !halted(s, n)))
+        .unwrap());
+    sim.run_cluster(NodeId(0), two).unwrap();
+    assert!(sim.run_until(seconds(60), |s| s.formed(two)).unwrap());
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
 /// A node named by cmruncl that did not get the command's Start (cut off then, or still in
 /// its earlier life after a cmapplyconf that changed the nodes) is told again until it is
 /// heard, and the cluster forms with it.
@@ -243,7 +279,7 @@ fn cmruncl_t_previews_the_placement_that_cmruncl_then_makes() {
     // A node not named: refused as cmruncl refuses it.
     assert_eq!(
         sim.preview_run_cluster(NodeId(2), named),
-        Err(Refusal::NotAnAllowedNode { node: NodeId(2) })
+        Err(Refusal::RunClusterNotNamed { node: NodeId(2) })
     );
 
     // cmruncl -n n1 -n n2 makes exactly that placement.

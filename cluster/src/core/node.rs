@@ -1463,7 +1463,7 @@ impl Node {
             return Err(Refusal::AlreadyMember);
         }
         if !nodes.contains(me) || nodes.iter().any(|n| n.index() >= self.settings.nodes) {
-            return Err(Refusal::NotAnAllowedNode { node: me });
+            return Err(Refusal::RunClusterNotNamed { node: me });
         }
         if halted {
             if !self.halting_detached.is_empty() {
@@ -1473,7 +1473,53 @@ impl Node {
                 return Err(Refusal::ConfigurationChanging);
             }
         }
+        if let Some(last) = self.unquorate_start(nodes) {
+            return Err(Refusal::RunClusterNotQuorate {
+                named: nodes,
+                last,
+                lock: self.settings.tiebreaker != Tiebreaker::None,
+            });
+        }
         Ok(())
+    }
+
+    /// cmruncl naming `nodes`: a membership this node knows (the last it installed, those
+    /// it accepted since, an earlier life's among them) that the nodes could not hold to
+    /// quorum when forming: the rule the forming group's commit applies
+    /// (`decide_if_complete`), over this node's own memberships. Without it, they
+    /// would form and halt at once, and the command, given again on each new life, would
+    /// have them form and halt again. None when they are every configured node (a cluster
+    /// started whole: the nodes a generation this node accepted deletes need not be named,
+    /// as the group may carry it on), or when each membership keeps its quorum. The group
+    /// may still know a newer membership than this node does; the commit decides then.
+    fn unquorate_start(&self, nodes: NodeSet) -> Option<NodeSet> {
+        let deleted = self
+            .accepted_configs
+            .iter()
+            .fold(NodeSet::EMPTY, |all, (_, c)| {
+                all.union(deleted_numbers(&c.cluster))
+            });
+        if self
+            .settings
+            .configured()
+            .difference(deleted)
+            .difference(nodes)
+            .is_empty()
+        {
+            return None;
+        }
+        let committed = self.committed();
+        let lock = self.settings.tiebreaker != Tiebreaker::None;
+        std::iter::once(&self.view)
+            .filter(|v| v.epoch != Epoch::NONE)
+            .chain(&self.accepted_since)
+            .filter(|basis| basis.epoch >= committed)
+            .find(|basis| {
+                let previous = basis.members.len();
+                let survivors = basis.members.intersection(nodes).len();
+                previous != 0 && 2 * survivors < previous + usize::from(!lock)
+            })
+            .map(|basis| basis.members)
     }
 
     /// cmrunnode on this node: a halted node whose daemon is still there starts a new life

@@ -254,6 +254,23 @@ pub enum Refusal {
         /// The monitored_subnet.
         subnet: std::net::IpAddr,
     },
+    /// cmruncl given on a node it does not name (the node it is given on starts with the
+    /// others and forms the cluster with them).
+    RunClusterNotNamed {
+        /// The node it was given on.
+        node: NodeId,
+    },
+    /// cmruncl naming nodes that hold no quorum of a membership the node it is given on ran
+    /// in: more than half of it, or exactly half with a cluster lock, must start together.
+    /// They would form and halt at once (the group that left could run the cluster on).
+    RunClusterNotQuorate {
+        /// The nodes named.
+        named: NodeSet,
+        /// That membership.
+        last: NodeSet,
+        /// Whether the cluster has a lock (lock LUN or quorum server) to break an exact half.
+        lock: bool,
+    },
     /// cmapplyconf with the cluster running: the files delete a node that is a member.
     DeletesMember {
         /// That node.
@@ -502,6 +519,34 @@ impl Refusal {
                 f,
                 "monitored_subnet {subnet} of {the} is down on {node}"
             ),
+            Refusal::RunClusterNotNamed { node } => write!(
+                f,
+                "the cluster starts with the node the command is given on, and {node} is not \
+                 named with -n: give it on one of the nodes named, or name {node} too"
+            ),
+            Refusal::RunClusterNotQuorate { named, last, lock } => {
+                let list = |nodes: &NodeSet| {
+                    nodes
+                        .iter()
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                write!(
+                    f,
+                    "{} cannot form the cluster: the last membership known here was {}, and \
+                     more than half of its nodes{} must start together (those left out may \
+                     have run the cluster on without this node): name more of them with -n, \
+                     or cmruncl without -n",
+                    list(named),
+                    list(last),
+                    if *lock {
+                        " (exactly half, with the cluster lock)"
+                    } else {
+                        ""
+                    }
+                )
+            }
             Refusal::DeletesMember { node } => write!(
                 f,
                 "the files delete {node}, which runs in the cluster: halt it first (cmhaltnode \
