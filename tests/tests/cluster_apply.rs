@@ -493,6 +493,43 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
     cluster.wait_for(BOUND, "every node halted, its daemon still there", |c| {
         all_halted(c)
     });
+    // A HEARTBEAT_IP that is no address of its node (one of the documentation networks that
+    // this host has no address of: it is only bound, and that fails) is refused by each node
+    // offered the change, and by the node given it for its own; cmcheckconf finds its own.
+    // Nothing is applied.
+    let said = |output: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+    for (k, node, address) in [(2, "n3", "127.0.2.3"), (2, "n2", "127.0.2.2")] {
+        let foreign = work.path().join(format!("foreign-{node}.ascii"));
+        let wrong = ["203.0.113.", "198.51.100.", "192.0.2."]
+            .iter()
+            .map(|network| address.replace("127.0.2.", network))
+            .find(|a| std::net::UdpSocket::bind((a.as_str(), 0)).is_err())
+            .expect("a documentation address this host does not have");
+        std::fs::write(&foreign, changed.replace(address, &wrong)).unwrap();
+        let foreign = foreign.display().to_string();
+        let refused = command(&cluster, k, "cmapplyconf", &["-C", &foreign]);
+        let why = format!("{node} cannot send heartbeats from HEARTBEAT_IP {wrong}");
+        assert!(
+            !refused.status.success() && said(&refused).contains(&why),
+            "{}\n{}",
+            describe(&refused),
+            cluster.logs()
+        );
+        assert_eq!(generation(&cluster), before, "nothing applied");
+        let k_own = if node == "n3" { 3 } else { 2 };
+        let checked = command(&cluster, k_own, "cmcheckconf", &["-C", &foreign]);
+        assert!(
+            !checked.status.success() && said(&checked).contains(&why),
+            "{}",
+            describe(&checked)
+        );
+    }
     let out = succeeds(&cluster, 2, "cmapplyconf", &["-C", &file]);
     assert_completed(&out, before + 1);
     // In effect on every halted node, and written into every state directory.

@@ -48,8 +48,8 @@ pub use action::{
 pub use message::{Echo, Envelope, Heartbeat, Leaving, Message, Phase, Silence, Term, View};
 pub(crate) use node::same_packages;
 pub use node::{
-    cluster_id, EnrolmentOutcome, Node, Sabotage, Settings, Tiebreaker, ENROL_ANSWER_WAIT,
-    HALTED_APPLY_ANSWER_WAIT, RUN_OTHER_WAIT,
+    cluster_id, AddressCheck, EnrolmentOutcome, Node, Sabotage, Settings, Tiebreaker,
+    ENROL_ANSWER_WAIT, HALTED_APPLY_ANSWER_WAIT, RUN_OTHER_WAIT,
 };
 pub use types::{Epoch, Incarnation, Instant, NodeId, NodeSet};
 pub(crate) use unconfigured::listed;

@@ -600,6 +600,44 @@ struct QuorumServerHealth {
     outstanding: Option<(u64, Instant)>,
 }
 
+/// Whether this node's host can send heartbeats from an address: why not, if it cannot
+/// (not an address of the host). The runtime sets one ([`Node::set_address_check`]); the
+/// default takes every address.
+#[derive(Clone, Default)]
+pub struct AddressCheck(Option<Arc<CheckAddress>>);
+
+/// The function behind an [`AddressCheck`].
+type CheckAddress = dyn Fn(IpAddr) -> Result<(), String> + Send + Sync;
+
+impl AddressCheck {
+    /// The check `check`.
+    pub fn new(check: impl Fn(IpAddr) -> Result<(), String> + Send + Sync + 'static) -> Self {
+        AddressCheck(Some(Arc::new(check)))
+    }
+
+    /// Why node `name` of `cluster` could not send heartbeats from one of its HEARTBEAT_IPs
+    /// on this host, if so (none when `cluster` does not name it).
+    pub fn refusal(&self, name: &str, cluster: &ClusterConfig) -> Option<String> {
+        let check = self.0.as_ref()?;
+        let node = cluster.node(name)?;
+        node.heartbeat_addresses().find_map(|address| {
+            check(address).err().map(|why| {
+                format!("{name} cannot send heartbeats from HEARTBEAT_IP {address}: {why}")
+            })
+        })
+    }
+}
+
+impl std::fmt::Debug for AddressCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "AddressCheck(set)"
+        } else {
+            "AddressCheck(none)"
+        })
+    }
+}
+
 /// One node's membership state machine.
 #[derive(Debug)]
 pub struct Node {
@@ -731,6 +769,9 @@ pub struct Node {
     cluster_halted: bool,
     /// The safety timer fenced this node: it is halted for good (its daemon ends).
     fenced: bool,
+    /// Whether this node's host can send heartbeats from an address (the runtime's; none
+    /// in the simulator, whose hosts have every address).
+    address_check: AddressCheck,
     /// Halted: when a heartbeat last said a cluster runs (its sender a member).
     heard_cluster: Option<Instant>,
     /// Halted: when a heartbeat of a running member last arrived (not one starting or
@@ -907,6 +948,7 @@ impl Node {
             marks_persisted: Vec::new(),
             cluster_halted: false,
             fenced: false,
+            address_check: AddressCheck::default(),
             heard_cluster: None,
             heard_running: BTreeMap::new(),
             status_asked: (None, 0),
@@ -2099,6 +2141,9 @@ impl Node {
         self.check_base(base)?;
         let me = self.name_of(self.settings.me).to_owned();
         self.check_halted_change(&cluster, &packages, &me)?;
+        if let Some(reason) = self.address_check.refusal(&me, &cluster) {
+            return Err(Refusal::InvalidConfiguration { reason });
+        }
         // The files in effect already are given to every node again, under their own
         // number: a node that missed them (it was down for the last cmapplyconf) takes them.
         // Above every generation this node knows of, one a proposal carried that it accepted
@@ -3143,8 +3188,19 @@ impl Node {
         if retiring {
             return Ok(());
         }
+        if let Some(why) = self.address_check.refusal(me, &config.cluster) {
+            return Err(why);
+        }
         self.check_halted_change(&config.cluster, &config.packages, self.name_of(from))
             .map_err(|refusal| format!("on {me}: {refusal}"))
+    }
+
+    /// Sets how this node checks that its host can send heartbeats from an address: the
+    /// HEARTBEAT_IPs of a cmapplyconf given with the cluster halted are checked so, on the
+    /// node given it and on each node offered it (the change is refused otherwise, and
+    /// nothing is applied: a node given an address it does not have could not start).
+    pub fn set_address_check(&mut self, check: AddressCheck) {
+        self.address_check = check;
     }
 
     /// Whether generation `config`, offered by `from`, deletes this node from the cluster

@@ -1771,6 +1771,7 @@ pub fn run(options: &Options, fence: SafetyTimers) -> Result<Ended, StartError> 
     }
     let clock = Clock(std::time::Instant::now());
     let mut node = Node::new(settings, incarnation, persisted, clock.now());
+    node.set_address_check(host_addresses());
     // The shared map of earlier lives; a damaged one is dropped (the members send their
     // copies when this node joins).
     let shared_path = options.state_dir.join("shared");
@@ -2128,6 +2129,22 @@ fn name_nodes(text: &str, names: &[String]) -> String {
     out
 }
 
+/// Whether this host can send heartbeats from an address: a UDP socket binds to it (on a
+/// port of the system's choosing, so that the node's own heartbeat sockets do not stand in
+/// the way). An address of no interface of the host cannot be bound.
+pub(super) fn host_addresses() -> crate::core::AddressCheck {
+    crate::core::AddressCheck::new(|address| {
+        UdpSocket::bind(SocketAddr::new(address, 0))
+            .map(drop)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AddrNotAvailable => {
+                    "it is not an address of this node's interfaces".to_owned()
+                }
+                _ => e.to_string(),
+            })
+    })
+}
+
 /// cmcheckconf -C and cmapplyconf -C of a cluster file whose tie-breaker is a quorum server
 /// fail while it does not answer this node (serviceguard.md 4.2): a cluster configured so
 /// could not break a tie. Asked on the admin connection's thread, never the timing thread.
@@ -2242,6 +2259,11 @@ fn check_apply(
             Err(Reply::Error(findings)) => return Reply::Findings(findings),
             Err(other) => return other,
         };
+    // This node's own HEARTBEAT_IPs are checked here, as cmapplyconf checks them on every
+    // node (the others' only cmapplyconf can ask).
+    if let Some(why) = host_addresses().refusal(&quorum_check.me, &cluster) {
+        return Reply::Findings(why);
+    }
     ask_with(inputs, counters, |reply| Input::CheckChange {
         cluster,
         packages,
