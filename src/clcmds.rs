@@ -931,8 +931,10 @@ pub fn apply_configuration(cli: &ApplyConfiguration) -> Result<String, String> {
     Ok(out)
 }
 
-/// cmapplyconf's report of `findings` (errors, and with `verbose` the rest too), or its
-/// failure when one is an error: nothing is applied then.
+/// cmapplyconf's report of `findings` (errors and warnings, as Serviceguard's cmapplyconf
+/// tells what it verifies, and with `verbose` the notes too), or its failure when one is an
+/// error: nothing is applied then. A warning is applied with: an operator applying a value
+/// Serviceguard would refuse, say, sees it said at that moment.
 fn told_findings(findings: &[Diagnostic], verbose: bool) -> Result<String, String> {
     let mut out = String::new();
     let errors = findings
@@ -940,7 +942,7 @@ fn told_findings(findings: &[Diagnostic], verbose: bool) -> Result<String, Strin
         .filter(|d| d.severity == Severity::Error)
         .count();
     for finding in findings {
-        if verbose || finding.severity == Severity::Error {
+        if verbose || finding.severity != Severity::Note {
             out.push_str(&format!("{finding}\n"));
         }
     }
@@ -1296,6 +1298,31 @@ pub fn delete_configuration(cli: &DeleteConfiguration) -> Result<String, String>
 
 #[cfg(test)]
 mod tests {
+
+    /// cmapplyconf tells errors and warnings, and notes only with -v; an error is its
+    /// failure.
+    #[test]
+    fn cmapplyconf_tells_warnings_and_notes_only_with_v() {
+        use super::{told_findings, Diagnostic, Severity};
+        let finding = |severity, reason: &str| Diagnostic {
+            severity,
+            file: "cluster.ascii".into(),
+            line: 3,
+            parameter: Some("MEMBER_TIMEOUT".into()),
+            reason: reason.into(),
+        };
+        let findings = [
+            finding(Severity::Warning, "below the minimum"),
+            finding(Severity::Note, "failover takes longer"),
+        ];
+        let plain = told_findings(&findings, false).unwrap();
+        assert!(plain.contains("below the minimum"), "{plain}");
+        assert!(!plain.contains("failover takes longer"), "{plain}");
+        let verbose = told_findings(&findings, true).unwrap();
+        assert!(verbose.contains("failover takes longer"), "{verbose}");
+        let failed = told_findings(&[finding(Severity::Error, "not a number")], false).unwrap_err();
+        assert!(failed.contains("not a number") && failed.contains("nothing applied"));
+    }
     use cimguard_cluster::runtime::daemon::FileText;
 
     use super::merged;
