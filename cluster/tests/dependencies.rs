@@ -304,3 +304,44 @@ fn successor_halt_timeout_bounds_the_wait_for_a_dependent_that_does_not_halt() {
         Some(&("db".to_string(), InstanceState::Failed))
     );
 }
+
+/// cmrunpkg -n of a package whose dependency is not met on that node is refused naming the
+/// node and what is not met.
+#[test]
+fn cmrunpkg_where_a_dependency_is_not_met_names_the_node_and_the_dependency() {
+    use cimguard_cluster::packages::{Command, Refusal};
+    let mut sim = cluster();
+    let web = sim.package("web");
+    // web runs on n1 with db; on n2, db = up (same_node) is not met.
+    sim.command(
+        NodeId(0),
+        Command::Halt {
+            package: web,
+            node: None,
+        },
+    )
+    .unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.running_on("web").is_empty())
+        .unwrap());
+    let refused = sim
+        .command(
+            NodeId(0),
+            Command::Run {
+                package: web,
+                node: NodeId(1),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(
+        refused,
+        Refusal::DependenciesNotMet {
+            node: NodeId(1),
+            unmet: vec!["db = up on it".into()],
+        }
+    );
+    assert_eq!(
+        refused.naming("web").to_string(),
+        "the dependencies of package web are not met on node 1: db = up on it"
+    );
+}

@@ -127,7 +127,12 @@ pub enum Refusal {
         dependents: Vec<String>,
     },
     /// Its dependencies are not met on that node.
-    DependenciesNotMet,
+    DependenciesNotMet {
+        /// The node.
+        node: NodeId,
+        /// What is not met, each as `PACKAGE = up` or `PACKAGE = down`, with where.
+        unmet: Vec<String>,
+    },
     /// The package is in maintenance mode.
     Maintenance,
     /// cmrunpkg of a package in maintenance mode on another node than the one it was put in
@@ -345,7 +350,7 @@ impl Refusal {
                 | Refusal::InTransition
                 | Refusal::HaltAborted { .. }
                 | Refusal::DependentsRunning { .. }
-                | Refusal::DependenciesNotMet
+                | Refusal::DependenciesNotMet { .. }
                 | Refusal::Maintenance
                 | Refusal::MaintenanceElsewhere { .. }
                 | Refusal::MaintenanceNeedsNode
@@ -405,8 +410,12 @@ impl Refusal {
                 "packages that depend on {it} are running: halt {} first",
                 dependents.join(", ")
             ),
-            Refusal::DependenciesNotMet => {
-                write!(f, "the dependencies of {the} are not met on that node")
+            Refusal::DependenciesNotMet { node, unmet } => {
+                write!(
+                    f,
+                    "the dependencies of {the} are not met on {node}: {}",
+                    unmet.join(", ")
+                )
             }
             Refusal::Maintenance => write!(f, "{the} is in maintenance mode"),
             Refusal::MaintenanceElsewhere { node } => write!(
@@ -654,25 +663,39 @@ pub fn check(
                     _ => Refusal::AlreadyRunning { node: *at },
                 });
             }
-            let unmet = package.dependencies.iter().any(|d| {
-                let there = table.package(d.package).instances.get(&node).copied();
-                let anywhere = table
-                    .package(d.package)
-                    .instances
-                    .values()
-                    .any(|s| s.counts_as_up());
-                match d.condition {
-                    DependencyCondition::Up => match d.location {
-                        crate::config::package::DependencyLocation::SameNode => {
-                            !there.is_some_and(InstanceState::counts_as_up)
+            let unmet: Vec<String> = package
+                .dependencies
+                .iter()
+                .filter(|d| {
+                    let there = table.package(d.package).instances.get(&node).copied();
+                    let anywhere = table
+                        .package(d.package)
+                        .instances
+                        .values()
+                        .any(|s| s.counts_as_up());
+                    match d.condition {
+                        DependencyCondition::Up => match d.location {
+                            crate::config::package::DependencyLocation::SameNode => {
+                                !there.is_some_and(InstanceState::counts_as_up)
+                            }
+                            _ => !anywhere,
+                        },
+                        DependencyCondition::Down => there.is_some_and(|s| s.occupies()),
+                    }
+                })
+                .map(|d| {
+                    let name = &catalog.package(d.package).name;
+                    match (d.condition, d.location) {
+                        (DependencyCondition::Down, _) => format!("{name} = down on it"),
+                        (_, crate::config::package::DependencyLocation::SameNode) => {
+                            format!("{name} = up on it")
                         }
-                        _ => !anywhere,
-                    },
-                    DependencyCondition::Down => there.is_some_and(|s| s.occupies()),
-                }
-            });
-            if unmet {
-                return Err(Refusal::DependenciesNotMet);
+                        _ => format!("{name} = up"),
+                    }
+                })
+                .collect();
+            if !unmet.is_empty() {
+                return Err(Refusal::DependenciesNotMet { node, unmet });
             }
             Ok(())
         }
@@ -824,7 +847,10 @@ mod tests {
             Refusal::DependentsRunning {
                 dependents: vec!["webpkg".into()],
             },
-            Refusal::DependenciesNotMet,
+            Refusal::DependenciesNotMet {
+                node,
+                unmet: vec!["dbpkg = up".into()],
+            },
             Refusal::Maintenance,
             Refusal::AwaitingFence {
                 nodes: NodeSet::EMPTY,
