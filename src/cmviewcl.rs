@@ -41,7 +41,7 @@ pub struct Cli {
     #[arg(short = 'S', value_name = "SITE")]
     pub sites: Vec<String>,
     /// Format as this release would (A.11.16 and later format as this one does).
-    #[arg(short = 'r', value_name = "RELEASE")]
+    #[arg(short = 'r', value_name = "RELEASE", value_parser = release)]
     pub release: Option<String>,
     /// Show only this package (repeatable).
     #[arg(short = 'p', value_name = "PACKAGE")]
@@ -77,9 +77,6 @@ pub fn run(cli: &Cli) -> ExitCode {
 }
 
 fn view(cli: &Cli) -> Result<String, String> {
-    if let Some(release) = cli.release.as_deref() {
-        check_release(release)?;
-    }
     let selection = Selection {
         verbose: cli.verbose,
         packages: cli.packages.clone(),
@@ -126,20 +123,27 @@ fn view(cli: &Cli) -> Result<String, String> {
     })
 }
 
-/// `-r RELEASE`: the formats of A.11.16 and later are this one (AUTO_RUN, the -f line
-/// attributes); earlier ones are not written.
+/// `-r RELEASE`, as clap takes it (a usage error, status 2, otherwise).
+fn release(release: &str) -> Result<String, String> {
+    check_release(release).map(|()| release.to_owned())
+}
+
+/// `-r RELEASE`: the formats of A.11.16 and later (A.12 included) are this one (AUTO_RUN,
+/// the -f line attributes); earlier ones are not written.
 fn check_release(release: &str) -> Result<(), String> {
-    let minor = release
-        .strip_prefix("A.11.")
-        .and_then(|rest| rest.split('.').next())
-        .and_then(|minor| minor.parse::<u32>().ok());
-    match minor {
-        Some(minor) if minor >= 16 => Ok(()),
-        Some(_) => Err(format!(
+    let mut parts = release
+        .strip_prefix("A.")
+        .unwrap_or_default()
+        .split('.')
+        .map(|part| part.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(_)) if major >= 12 => Ok(()),
+        (Some(11), Some(minor)) if minor >= 16 => Ok(()),
+        (Some(_), Some(_)) => Err(format!(
             "release {release}'s output format is not supported: A.11.16 or later"
         )),
-        None => Err(format!(
-            "{release} is not a release (A.11.16, A.11.20, ...)"
+        _ => Err(format!(
+            "{release} is not a release (A.11.16, A.11.20, A.12.00, ...)"
         )),
     }
 }
@@ -150,7 +154,14 @@ mod tests {
 
     #[test]
     fn releases_from_a_11_16_format_as_this_one() {
-        for release in ["A.11.16", "A.11.20", "A.11.20.20", "A.11.19"] {
+        for release in [
+            "A.11.16",
+            "A.11.20",
+            "A.11.20.20",
+            "A.11.19",
+            "A.12.00",
+            "A.12.40",
+        ] {
             assert_eq!(check_release(release), Ok(()), "{release}");
         }
         assert!(check_release("A.11.09")

@@ -336,8 +336,13 @@ fn paired_nodes(
     Ok((nodes, every_node.cloned()))
 }
 
-/// Runs cmquerycl.
+/// Runs cmquerycl: a request refused as a whole (no nodes nor cluster, a bad node name, a
+/// lock LUN no node takes) is a usage error, status 2; a failure to query, status 1.
 pub fn query_cluster(args: &QueryCluster) -> ExitCode {
+    if let Err(error) = check_requests(args) {
+        eprintln!("cmquerycl: {error}");
+        return ExitCode::from(2);
+    }
     match query(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

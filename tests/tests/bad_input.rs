@@ -1881,3 +1881,32 @@ fn every_bad_input_gets_its_exact_answer_and_the_agent_still_answers() {
             .join("\n")
     );
 }
+
+/// Wrong arguments to the operator commands are usage errors: exit status 2 and a line
+/// that names what is wrong, before any agent is asked (none is at the URL given).
+#[test]
+fn wrong_arguments_to_the_commands_exit_with_status_2() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("cmviewcl", &["-r", "foo"], "not a release"),
+        ("cmviewcl", &["-r", "A.11.09"], "A.11.16 or later"),
+        ("cmviewcl", &["--no-such-option"], "--no-such-option"),
+        ("cmquerycl", &[], "give the nodes of a new cluster"),
+        ("cmquerycl", &["-n", "bad name!"], "bad name!"),
+        ("cmrunpkg", &[], "Usage"),
+    ];
+    let mut failures = Vec::new();
+    for (name, args, said) in cases {
+        let program = cimguard_tests::agent::binary(name).unwrap_or_else(|e| panic!("{e}"));
+        let output = std::process::Command::new(program)
+            .args(*args)
+            .env("CIMGUARD_URL", "https://127.0.0.1:9")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("the command runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.code() != Some(2) || !stderr.contains(said) {
+            failures.push(format!("{name} {args:?}: {:?} {stderr}", output.status));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
