@@ -78,7 +78,18 @@ fn template(dir: &Path, args: &[&str]) -> String {
 /// Exit status 1, nothing on standard output, and one line on standard error that contains
 /// each of `parts`.
 fn assert_one_line_failure(output: &Output, parts: &[&str]) {
-    assert_eq!(output.status.code(), Some(1), "{}", stderr(output));
+    assert_one_line_exit(output, 1, parts);
+}
+
+/// The same with exit status 2: a request wrong as a whole (no nodes, a node name that
+/// cannot be one, a node given twice, a lock LUN path no node takes or not absolute), a
+/// usage error like the argument parser's own.
+fn assert_one_line_usage_error(output: &Output, parts: &[&str]) {
+    assert_one_line_exit(output, 2, parts);
+}
+
+fn assert_one_line_exit(output: &Output, code: i32, parts: &[&str]) {
+    assert_eq!(output.status.code(), Some(code), "{}", stderr(output));
     assert_eq!(stdout(output), "");
     let error = stderr(output);
     assert_eq!(error.lines().count(), 1, "{error}");
@@ -402,7 +413,7 @@ fn each_lock_lun_goes_to_the_node_it_follows() {
         &run(&dir, &["-w", "none", "-n", "a", "-L", "/dev/a", "-n", "b"]),
         &["node b has no path to the lock LUN that a uses"],
     );
-    assert_one_line_failure(
+    assert_one_line_usage_error(
         &run(&dir, &["-w", "none", "-n", "a", "-L", "dev/a"]),
         &["-L dev/a: not an absolute path"],
     );
@@ -411,12 +422,12 @@ fn each_lock_lun_goes_to_the_node_it_follows() {
 #[test]
 fn bad_requests_fail_with_one_line() {
     let dir = directory("requests");
-    assert_one_line_failure(&run(&dir, &[]), &["give the nodes"]);
-    assert_one_line_failure(
+    assert_one_line_usage_error(&run(&dir, &[]), &["give the nodes"]);
+    assert_one_line_usage_error(
         &run(&dir, &["-w", "none", "-n", "a", "-n", "A"]),
         &["node A is given twice"],
     );
-    assert_one_line_failure(
+    assert_one_line_usage_error(
         &run(&dir, &["-w", "none", "-n", "bad/name"]),
         &["node name \"bad/name\""],
     );
@@ -450,7 +461,7 @@ fn bad_requests_fail_with_one_line() {
         &["cannot reach the local agent at", "set CIMGUARD_URL"],
     );
     // ... but a -L that no node would take is refused before it is asked.
-    assert_one_line_failure(
+    assert_one_line_usage_error(
         &run(&dir, &["-c", "demo", "-L", "/dev/sdc1"]),
         &["-L /dev/sdc1 without -n"],
     );
