@@ -928,6 +928,13 @@ impl<'a> Supervisor<'a> {
             .arg(layout.wbem_address(k).to_string())
             .arg("--users-file")
             .arg(layout.dir.join("users"))
+            // Configured in no cluster (after cmdeleteconf, say), a node listens for the
+            // cmapplyconf that adds it on its own addresses: on every address, the nodes
+            // sharing this host would take one port three times.
+            .arg("--config-listen")
+            .arg(Layout::address(0, k).to_string())
+            .arg("--config-listen")
+            .arg(Layout::address(1, k).to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::from(output))
             .stderr(Stdio::from(log))

@@ -1425,12 +1425,13 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
         cmviewcl(&cluster, 2, &["-r", "A.11.16", "-l", "cluster"]),
         cmviewcl(&cluster, 2, &["-l", "cluster"])
     );
-    fails_saying(
-        &cluster,
-        2,
-        "cmviewcl",
-        &["-r", "A.11.09"],
-        "A.11.16 or later",
+    // (A wrong argument: a usage error, status 2.)
+    let older = command(&cluster, 2, ADMIN, "cmviewcl", &["-r", "A.11.09"]);
+    assert_eq!(older.status.code(), Some(2), "{}", describe(&older));
+    assert!(
+        String::from_utf8_lossy(&older.stderr).contains("A.11.16 or later"),
+        "{}",
+        describe(&older)
     );
     assert_eq!(cmviewcl(&cluster, 2, &["-l", "site"]), "");
     fails_saying(
