@@ -1383,10 +1383,22 @@ fn the_first_cmapplyconf_on_unconfigured_nodes_creates_the_cluster() {
     // of before.
     let out = succeeds(&cluster, 3, "cmapplyconf", &args);
     assert!(out.contains("Completed the cluster creation"), "{out}");
+    // Its generation is shown after the deleted cluster's, as the answer says, and the
+    // command found this node's new life showing it (it waits for that).
+    assert!(!out.contains("did not answer"), "{out}");
+    let made: u64 = out
+        .split("configuration generation ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no generation in {out}"));
     cluster.wait_for(BOUND, "three halted nodes again", |c| {
         (1..=3).all(|k| {
-            c.status(k)
-                .is_ok_and(|s| s.cluster.nodes.len() == 3 && s.cluster.status.as_str() == "down")
+            c.status(k).is_ok_and(|s| {
+                s.cluster.nodes.len() == 3
+                    && s.cluster.status.as_str() == "down"
+                    && s.cluster.generation == made
+            })
         })
     });
     succeeds(&cluster, 3, "cmruncl", &["-w", "none"]);

@@ -984,6 +984,10 @@ impl Node {
         if let Some(config) = config {
             if config.number > node.settings.config_generation {
                 node.apply_generation(now, &config);
+            } else if config.number == node.settings.config_generation {
+                // The files are this generation, shown as it was given: a cluster made
+                // again after a deletion is numbered 1, and shown after the deleted one.
+                node.settings.config_sequence = config.sequence;
             }
         }
         // What this node left running detached is held here until it re-attaches it; what
