@@ -841,7 +841,10 @@ fn randomized_faults_seeds_750_to_1000() {
 /// checker's rule), the two nodes kept by a halted cmapplyconf forming without the node it
 /// deleted, which had been in the last membership; 1914420, a node halted since a package
 /// was detached on another node restored that record from its disk under a generation that
-/// had since deleted that node, and the package never started again.
+/// had since deleted that node, and the package never started again; 2244906, two nodes
+/// starting from cold carried on a generation one had accepted (deleting the third) before
+/// a later membership of the other with the third committed without it, and formed
+/// without the lock race that membership needed.
 #[test]
 fn randomized_faults_seeds_that_broke_a_rule_once() {
     if std::env::var("SIM_SEED").is_ok() || std::env::var("SIM_SEEDS").is_ok() {
@@ -849,7 +852,7 @@ fn randomized_faults_seeds_that_broke_a_rule_once() {
     }
     for seed in [
         3595, 4530, 17843, 8524, 43334, 61776, 9505, 23633, 88608, 79692, 189775, 227294, 203397,
-        260707, 401802, 577047, 612619, 951311, 1214424, 1486144, 1914420,
+        260707, 401802, 577047, 612619, 951311, 1214424, 1486144, 1914420, 2244906,
     ] {
         randomized(seed..seed + 1);
     }

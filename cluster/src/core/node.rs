@@ -6262,6 +6262,12 @@ impl Node {
         (known, echo, sent, accepted, configs): (bool, Echo, Echo, Vec<View>, Vec<AcceptedConfig>),
     ) {
         let own = self.own_echo(echo);
+        // A generation a member accepted with a proposal before the latest membership this
+        // node knows committed (installed in this life or an earlier one) was not in effect
+        // then, or that membership carries it: carried on now, it would revive a change the
+        // cluster formed without (its deletions lifting the quorum rule off that membership:
+        // seed 2244906).
+        let known_committed = self.committed();
         let Some(proposal) = &mut self.proposal else {
             return;
         };
@@ -6272,7 +6278,7 @@ impl Node {
             proposal.basis_configs.extend(
                 configs
                     .into_iter()
-                    .filter(|(e, _)| *e > installed_epoch && *e != epoch)
+                    .filter(|(e, _)| *e > known_committed && *e != epoch)
                     .map(|(_, c)| c),
             );
         }
