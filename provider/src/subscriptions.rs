@@ -1277,11 +1277,7 @@ fn shown(instance: &Instance) -> Instance {
 }
 
 fn now() -> Datetime {
-    now_datetime(std::time::SystemTime::now())
-}
-
-fn now_datetime(at: std::time::SystemTime) -> Datetime {
-    crate::package_jobs::timestamp(at)
+    crate::package_jobs::timestamp(std::time::SystemTime::now())
 }
 
 /// OnFatalErrorPolicy's Disable.
