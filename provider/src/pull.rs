@@ -434,6 +434,9 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
     match kind {
         PullKind::Instances | PullKind::InstancePaths => {
             let class = op.existing_class("ClassName")?;
+            if let Some(filter) = &filter {
+                filter.check_names(op, vec![class.clone()])?;
+            }
             let shape = crate::cimom::Shape {
                 deep_inheritance: op.boolean("DeepInheritance", true)?,
                 include_class_origin: op.boolean("IncludeClassOrigin", false)?,
@@ -469,6 +472,11 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
             let target = op.association_target()?;
             let associators = matches!(kind, PullKind::Associators | PullKind::AssociatorPaths);
             let association_filter = op.association_filter(associators)?;
+            if let Some(filter) = &filter {
+                // The results are of ResultClass (for References, the association class).
+                let roots = association_filter.result_class.iter().cloned().collect();
+                filter.check_names(op, roots)?;
+            }
             let found = if associators {
                 op.associated(&target, &association_filter)?
             } else {

@@ -35,6 +35,21 @@ impl PullFilter {
         };
         self.filter.matches(instance, &schema)
     }
+
+    /// Checks the filter's names against the classes its instances are of (see
+    /// [`check_filter_names`]).
+    pub(crate) fn check_names(
+        &self,
+        op: &Operation<'_>,
+        roots: Vec<Name>,
+    ) -> Result<(), OperationError> {
+        check_filter_names(
+            op.manager.repository(),
+            &op.context.namespace,
+            &self.filter,
+            roots,
+        )
+    }
 }
 
 fn query_error(error: &QueryError) -> OperationError {
@@ -139,61 +154,106 @@ pub(crate) fn check_condition(
     let Some(condition) = query.condition() else {
         return Ok(());
     };
-    let mut checker = ConditionNames {
+    let checker = ConditionNames {
         repository,
         namespace,
-        query,
+        from: Some((query.class_name(), query.alias())),
+        roots: vec![query.class_name().clone()],
+        any_class: false,
         narrowed: Vec::new(),
     };
-    let mut tests = Vec::new();
-    each_expression(condition, &mut |expression| {
-        if let Expression::Isa { path, class_name } = expression {
-            tests.push((path, class_name));
-        }
-    });
-    for (path, class_name) in tests {
-        checker.class(class_name)?;
-        let segments = checker.unrooted(path);
-        if !segments.is_empty() {
-            checker
-                .narrowed
-                .push((path_key(segments), class_name.clone()));
-        }
-    }
-    let mut paths = Vec::new();
-    each_expression(condition, &mut |expression| match expression {
-        Expression::Comparison { left, right, .. } => {
-            paths.extend(
-                [left, right]
-                    .into_iter()
-                    .filter_map(|operand| match operand {
-                        Operand::Property(path) => Some(path),
-                        Operand::Literal(_) => None,
-                    }),
-            );
-        }
-        Expression::Like {
-            operand: Operand::Property(path),
-            ..
-        }
-        | Expression::IsNull {
-            operand: Operand::Property(path),
-            ..
-        }
-        | Expression::Isa { path, .. } => paths.push(path),
-        Expression::Quantified { path, test, .. } => {
-            paths.push(path);
-            if let ElementTest::Comparison {
-                right: Operand::Property(right),
-                ..
-            } = test
-            {
-                paths.push(right);
+    checker.check(condition)
+}
+
+/// Checks the names of an FQL filter (DSP0212) as [`check_condition`] checks a query's: each
+/// property path names a property of one of `roots` (the classes the filtered instances are
+/// of) or of one of their subclasses, and only embedded objects are stepped into. With no
+/// `roots` (an association traversal without ResultClass), of any class of `namespace`.
+/// A misspelt name is CIM_ERR_INVALID_QUERY, not a filter that quietly matches nothing
+/// (`Nmae = 'db'`) or everything (`Nmae IS NULL`).
+pub(crate) fn check_filter_names(
+    repository: &Repository,
+    namespace: &str,
+    filter: &Filter,
+    roots: Vec<Name>,
+) -> Result<(), OperationError> {
+    let any_class = roots.is_empty();
+    let roots = if any_class {
+        // Every class is a subclass of a root class, which `property` looks through.
+        repository
+            .class_names(namespace, None, false)
+            .map_err(|_| OperationError::InvalidNamespace(namespace.to_owned()))?
+            .into_iter()
+            .cloned()
+            .collect()
+    } else {
+        roots
+    };
+    let checker = ConditionNames {
+        repository,
+        namespace,
+        from: None,
+        roots,
+        any_class,
+        narrowed: Vec::new(),
+    };
+    checker.check(filter.condition())
+}
+
+impl ConditionNames<'_> {
+    /// Checks every name of `condition`.
+    fn check(mut self, condition: &Expression) -> Result<(), OperationError> {
+        let checker = &mut self;
+        let mut tests = Vec::new();
+        each_expression(condition, &mut |expression| {
+            if let Expression::Isa { path, class_name } = expression {
+                tests.push((path, class_name));
+            }
+        });
+        for (path, class_name) in tests {
+            checker.class(class_name)?;
+            let segments = checker.unrooted(path);
+            if !segments.is_empty() {
+                checker
+                    .narrowed
+                    .push((path_key(segments), class_name.clone()));
             }
         }
-        _ => {}
-    });
-    paths.into_iter().try_for_each(|path| checker.path(path))
+        let mut paths = Vec::new();
+        each_expression(condition, &mut |expression| match expression {
+            Expression::Comparison { left, right, .. } => {
+                paths.extend(
+                    [left, right]
+                        .into_iter()
+                        .filter_map(|operand| match operand {
+                            Operand::Property(path) => Some(path),
+                            Operand::Literal(_) => None,
+                        }),
+                );
+            }
+            Expression::Like {
+                operand: Operand::Property(path),
+                ..
+            }
+            | Expression::IsNull {
+                operand: Operand::Property(path),
+                ..
+            }
+            | Expression::Isa { path, .. } => paths.push(path),
+            Expression::Quantified { path, test, .. } => {
+                paths.push(path);
+                if let ElementTest::Comparison {
+                    right: Operand::Property(right),
+                    ..
+                } = test
+                {
+                    paths.push(right);
+                }
+            }
+            _ => {}
+        });
+        paths.into_iter().try_for_each(|path| checker.path(path))
+    }
 }
 
 /// Calls `visit` on `expression` and on every expression inside it.
@@ -223,7 +283,13 @@ fn path_key(segments: &[PathSegment]) -> String {
 struct ConditionNames<'a> {
     repository: &'a Repository,
     namespace: &'a str,
-    query: &'a SelectQuery,
+    /// The FROM class of a query and its alias, which may start a path (`Pkg.Name`); none
+    /// for a filter.
+    from: Option<(&'a Name, Option<&'a Name>)>,
+    /// The classes the condition's instances are of.
+    roots: Vec<Name>,
+    /// True when `roots` are all the namespace's root classes: any class's instances.
+    any_class: bool,
     /// The classes `path ISA Class` tests embedded objects against, by [`path_key`].
     narrowed: Vec<(String, Name)>,
 }
@@ -245,14 +311,16 @@ impl ConditionNames<'_> {
     /// FROM class or its alias, and no property of it), as the evaluation reads it.
     fn unrooted<'p>(&self, path: &'p PropertyPath) -> &'p [PathSegment] {
         let segments = path.segments.as_slice();
+        let Some((class_name, alias)) = self.from else {
+            return segments;
+        };
         match segments.first() {
             Some(first)
                 if first.scope.is_none()
                     && first.index.is_none()
-                    && (first.name == *self.query.class_name()
-                        || self.query.alias() == Some(&first.name))
+                    && (first.name == *class_name || alias == Some(&first.name))
                     && self
-                        .property(&[self.query.class_name().clone()], &first.name)
+                        .property(std::slice::from_ref(class_name), &first.name)
                         .is_none() =>
             {
                 &segments[1..]
@@ -280,7 +348,7 @@ impl ConditionNames<'_> {
     fn path(&self, path: &PropertyPath) -> Result<(), OperationError> {
         let segments = self.unrooted(path);
         // The classes the current step's object may be of; none known: anything goes.
-        let mut classes = vec![self.query.class_name().clone()];
+        let mut classes = self.roots.clone();
         for (position, segment) in segments.iter().enumerate() {
             if let Some(scope) = &segment.scope {
                 classes = vec![self.class(scope)?.name.clone()];
@@ -289,6 +357,12 @@ impl ConditionNames<'_> {
                 return Ok(());
             }
             let Some(declared) = self.property(&classes, &segment.name) else {
+                if self.any_class && position == 0 {
+                    return Err(OperationError::InvalidQuery(format!(
+                        "{path}: no class in namespace {} has a property {}",
+                        self.namespace, segment.name
+                    )));
+                }
                 let names: Vec<&str> = classes.iter().map(Name::as_str).collect();
                 return Err(OperationError::InvalidQuery(format!(
                     "{path}: class {} has no property {}",

@@ -613,11 +613,19 @@ def instance_errors(ctx):
     expect_error(6, "GetInstance of a missing instance", lambda: ctx.conn.GetInstance(missing))
     partial = CIMInstanceName("CIM_ObjectManager", namespace=INTEROP, keybindings={
         "Name": ctx.object_manager_path().keybindings["Name"]})
-    error = expect_error(6, "GetInstance with one key of four",
+    # A name without all its keys names no instance: the request is wrong (4), not the object
+    # gone (6), as with a property that is not a key among the keys.
+    error = expect_error(4, "GetInstance with one key of four",
                          lambda: ctx.conn.GetInstance(partial))
     expect("lacks the keys" in error.status_description
            and "SystemName" in error.status_description,
            f"the error does not name the missing keys: {error.status_description}")
+    extra = ctx.object_manager_path()
+    extra.keybindings["ElementName"] = "cmwbemd"
+    error = expect_error(4, "GetInstance with a property that is not a key among the keys",
+                         lambda: ctx.conn.GetInstance(extra))
+    expect("ElementName" in error.status_description,
+           f"the error does not name the property: {error.status_description}")
     expect_error(
         5, "EnumerateInstances of a missing class",
         lambda: ctx.conn.EnumerateInstances(MISSING_CLASS, namespace=INTEROP),
@@ -1359,6 +1367,30 @@ def query_errors(ctx):
                  lambda: ctx.conn.OpenEnumerateInstances(
                      "CIM_RegisteredProfile", namespace=INTEROP,
                      FilterQueryLanguage="XQL", FilterQuery=PROFILE_FILTER))
+    # A misspelt property is an invalid filter, as it is an invalid query: not one that quietly
+    # matches nothing (or, with IS NULL, everything).
+    for misspelt in ("RegisteredNmae = 'Profile Registration'", "RegisteredNmae IS NULL"):
+        expect_error(15, f"an FQL filter on a property no class has: {misspelt}",
+                     lambda: ctx.conn.OpenEnumerateInstancePaths(
+                         "CIM_RegisteredProfile", namespace=INTEROP,
+                         FilterQueryLanguage="DMTF:FQL", FilterQuery=misspelt))
+    expect_error(15, "an FQL filter on a property of another class",
+                 lambda: ctx.conn.OpenEnumerateInstances(
+                     "CIM_Namespace", namespace=INTEROP, FilterQueryLanguage="DMTF:FQL",
+                     FilterQuery=PROFILE_FILTER))
+    expect_error(15, "an FQL filter on a property that ResultClass does not have",
+                 lambda: ctx.conn.OpenAssociatorInstances(
+                     ctx.object_manager_path(), ResultClass="CIM_Namespace",
+                     FilterQueryLanguage="DMTF:FQL", FilterQuery=PROFILE_FILTER))
+    expect_error(15, "an FQL filter, without ResultClass, on a property no class has",
+                 lambda: ctx.conn.OpenAssociatorInstancePaths(
+                     ctx.object_manager_path(), FilterQueryLanguage="DMTF:FQL",
+                     FilterQuery="RegisteredNmae = 'Profile Registration'"))
+    expect_error(15, "an FQL filter stepping into a reference",
+                 lambda: ctx.conn.OpenReferenceInstances(
+                     ctx.object_manager_path(), ResultClass=CONFORMS,
+                     FilterQueryLanguage="DMTF:FQL",
+                     FilterQuery="ManagedElement.Name = 'x'"))
 
 
 # --- instance manipulation -----------------------------------------------------------------
