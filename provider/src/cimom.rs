@@ -279,25 +279,7 @@ impl ObjectManager {
         let provider = self
             .provider(&context.namespace, class.name.as_str())
             .ok_or_else(|| crate::provider::not_found(&path))?;
-        provider.get(context, &path).map_err(|error| match error {
-            // `wbemcli gi ..HP_SGPackage.Name="dbpkg"` names one key of four: say so.
-            OperationError::NotFound(text) => {
-                let missing: Vec<&str> = class
-                    .keys()
-                    .filter(|key| path.key(key.name.as_str()).is_none())
-                    .map(|key| key.name.as_str())
-                    .collect();
-                if missing.is_empty() {
-                    return OperationError::NotFound(text);
-                }
-                let keys = if missing.len() == 1 { "key" } else { "keys" };
-                OperationError::NotFound(format!(
-                    "{text}: the path lacks the {keys} {}",
-                    missing.join(", ")
-                ))
-            }
-            other => other,
-        })
+        provider.get(context, &path)
     }
 
     /// Reduces `instance` as `shape` asks, for a request about `requested` (a superclass of
@@ -368,7 +350,8 @@ impl ObjectManager {
 
 /// `path` with its keybindings typed as the class declares its keys, so that a client's
 /// untyped `KEYVALUE` (decoded as the widest number, or as a string) matches the provider's.
-/// A key the class does not declare, or a value of the wrong kind, is CIM_ERR_INVALID_PARAMETER.
+/// A key the class does not declare (a property that is not a key included), or a value of the
+/// wrong kind, is CIM_ERR_INVALID_PARAMETER.
 pub fn typed_path(class: &Class, path: &InstancePath) -> Result<InstancePath, OperationError> {
     let mut typed = path.clone();
     typed.class_name = class.name.clone();
@@ -388,12 +371,15 @@ pub fn typed_path(class: &Class, path: &InstancePath) -> Result<InstancePath, Op
         }
     }
     for binding in &mut typed.keybindings {
-        let property = class.property(binding.name.as_str()).ok_or_else(|| {
-            OperationError::parameter(format!(
-                "class {} has no key property {}",
-                class.name, binding.name
-            ))
-        })?;
+        let property = class
+            .property(binding.name.as_str())
+            .filter(|property| property.is_key())
+            .ok_or_else(|| {
+                OperationError::parameter(format!(
+                    "class {} has no key property {}",
+                    class.name, binding.name
+                ))
+            })?;
         binding.name = property.name.clone();
         binding.value = typed_key(binding, &property.cim_type)?;
     }
@@ -406,6 +392,25 @@ pub fn typed_path(class: &Class, path: &InstancePath) -> Result<InstancePath, Op
             return Err(OperationError::parameter(format!(
                 "the instance name gives key {} twice",
                 binding.name
+            )));
+        }
+    }
+    // Nor does a name without all of its class's keys (`wbemcli gi
+    // ..HP_SGPackage.Name="dbpkg"` gives one of four): CIM_ERR_NOT_FOUND would tell a
+    // monitoring tool that the object went away when the request named none. A name without
+    // any key is the callers' to judge (a class name some clients send for the class).
+    if !typed.keybindings.is_empty() {
+        let missing: Vec<&str> = class
+            .keys()
+            .filter(|key| typed.key(key.name.as_str()).is_none())
+            .map(|key| key.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            let keys = if missing.len() == 1 { "key" } else { "keys" };
+            return Err(OperationError::parameter(format!(
+                "the instance name of {} lacks the {keys} {}",
+                class.name,
+                missing.join(", ")
             )));
         }
     }

@@ -35,6 +35,24 @@ pub fn instance_name(class: &str, key: &str, value: &str) -> String {
     )
 }
 
+/// An `INSTANCENAME` of `class` with the four keys of a CIM_System's element (a filter, a
+/// listener destination, a package): SystemCreationClassName CIM_ComputerSystem, SystemName
+/// `system`, CreationClassName `class` and Name `name`.
+pub fn system_element_name(class: &str, system: &str, name: &str) -> String {
+    let key = |key: &str, value: &str| {
+        format!(
+            "<KEYBINDING NAME=\"{key}\"><KEYVALUE VALUETYPE=\"string\">{value}</KEYVALUE></KEYBINDING>"
+        )
+    };
+    format!(
+        "<INSTANCENAME CLASSNAME=\"{class}\">{}{}{}{}</INSTANCENAME>",
+        key("SystemCreationClassName", "CIM_ComputerSystem"),
+        key("SystemName", system),
+        key("CreationClassName", class),
+        key("Name", name)
+    )
+}
+
 /// `path` written as an `INSTANCENAME` (as a client sends back a path it was given).
 pub fn instance_name_of(path: &cim_schema::model::InstancePath) -> Result<String, String> {
     let mut encoder = cim_schema::xml::Encoder::new();

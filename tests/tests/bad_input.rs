@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use cim_schema::xml::{decode, Body, Limits, Response};
 use cimguard_tests::agent::Agent;
 use cimguard_tests::raw_http::{Connection, RawResponse};
-use cimguard_tests::requests::{instance_name, iparam, namespace_elements};
+use cimguard_tests::requests::{instance_name, iparam, namespace_elements, system_element_name};
 
 /// The agent's limits in this test: small enough to reach quickly.
 const BODY_BYTES_MAX: usize = 256 * 1024;
@@ -1277,9 +1277,9 @@ fn catalogue() -> Vec<Case> {
             "root/interop",
             &iparam(
                 "InstanceName",
-                &instance_name(
+                &system_element_name(
                     "CIM_ListenerDestinationCIMXML",
-                    "Name",
+                    "localhost",
                     "no-such-destination",
                 ),
             ),
@@ -1293,10 +1293,23 @@ fn catalogue() -> Vec<Case> {
             "root/interop",
             &iparam(
                 "InstanceName",
-                &instance_name("CIM_IndicationFilter", "Name", "no-such-filter"),
+                &system_element_name("CIM_IndicationFilter", "localhost", "no-such-filter"),
             ),
         ),
         CimError(CIM_ERR_NOT_FOUND),
+    );
+    add(
+        // `wbemcli di ..CIM_IndicationFilter.Name="f"`: one key of four names no instance.
+        "DeleteInstance of a filter named by one of its keys",
+        intrinsic(
+            "DeleteInstance",
+            "root/interop",
+            &iparam(
+                "InstanceName",
+                &instance_name("CIM_IndicationFilter", "Name", "no-such-filter"),
+            ),
+        ),
+        CimError(CIM_ERR_INVALID_PARAMETER),
     );
     add(
         "GetInstance without InstanceName",
@@ -1549,7 +1562,11 @@ fn catalogue() -> Vec<Case> {
                     "<VALUE.NAMEDINSTANCE>{}<INSTANCE CLASSNAME=\"CIM_ListenerDestinationCIMXML\">\
                      <PROPERTY NAME=\"Destination\" TYPE=\"string\"><VALUE>http://127.0.0.1:9</VALUE>\
                      </PROPERTY></INSTANCE></VALUE.NAMEDINSTANCE>",
-                    instance_name("CIM_ListenerDestinationCIMXML", "Name", "no-such-destination")
+                    system_element_name(
+                        "CIM_ListenerDestinationCIMXML",
+                        "localhost",
+                        "no-such-destination"
+                    )
                 ),
             ),
         ),
@@ -1610,8 +1627,9 @@ fn catalogue() -> Vec<Case> {
     add(
         "a method of a class no provider serves on an agent without a cluster",
         instance_method_call(
-            &instance_name("HP_SGPackage", "Name", "no-such-package"),
-            "root/cimv2:HP_SGPackage.Name=\"no-such-package\"",
+            &system_element_name("HP_SGPackage", "localhost", "no-such-package"),
+            "root/cimv2:HP_SGPackage.SystemCreationClassName=\"CIM_ComputerSystem\",\
+             SystemName=\"localhost\",CreationClassName=\"HP_SGPackage\",Name=\"no-such-package\"",
             "RequestStateChange",
             "<PARAMVALUE NAME=\"RequestedState\" PARAMTYPE=\"uint16\"><VALUE>2</VALUE></PARAMVALUE>",
         ),
