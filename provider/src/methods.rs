@@ -139,7 +139,21 @@ fn run(
         .ok_or_else(|| {
             OperationError::NotSupported(format!("class {} has no method provider", class.name))
         })?;
-    let output = provider.invoke(&context, &target, method, params)?;
+    let output = provider
+        .invoke(&context, &target, method, params)
+        .map_err(|error| match (error, &target) {
+            // A method the provider does not implement, on an instance that does not exist:
+            // the instance's absence is the answer a client can act on (DSP0200 lists
+            // CIM_ERR_NOT_FOUND for a target that does not exist). Asked only then, so that
+            // a method that runs pays no second lookup.
+            (OperationError::NotSupported(text), ObjectPath::Instance(path)) => {
+                match provider.get(&context, path) {
+                    Err(not_found @ OperationError::NotFound(_)) => not_found,
+                    _ => OperationError::NotSupported(text),
+                }
+            }
+            (error, _) => error,
+        })?;
     let mut out_params = Vec::new();
     for (name, value) in output.out_params {
         // A NULL output parameter is left out (the response's PARAMVALUEs are any number):

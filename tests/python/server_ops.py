@@ -1744,6 +1744,11 @@ def method_without_provider(ctx):
     manager = ctx.object_manager_path()
     expect_error((7, 16), "StopService on the object manager (no method provider)",
                  lambda: ctx.conn.InvokeMethod("StopService", manager))
+    # On an object manager that does not exist, that it does not exist is the answer.
+    missing = manager.copy()
+    missing.keybindings["Name"] = "no-such-object-manager"
+    expect_error(6, "StopService on an object manager that does not exist",
+                 lambda: ctx.conn.InvokeMethod("StopService", missing))
     system = CIMInstanceName("CIM_ComputerSystem", namespace=CIMV2, keybindings={
         "CreationClassName": "CIM_ComputerSystem", "Name": "no-such-system"})
     expect_error((6, 7, 16), "RequestStateChange on a class without a provider",
