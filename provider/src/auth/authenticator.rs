@@ -48,6 +48,9 @@ pub const THROTTLE_DELAY_MAX: Duration = Duration::from_secs(5 * 60);
 pub const FAILURE_MEMORY: Duration = Duration::from_secs(15 * 60);
 /// How many peers the failure table holds; when full, the one whose last failure is oldest goes.
 pub const THROTTLED_PEERS_MAX: usize = 4096;
+/// How many user names one peer's failures are told apart by; failures for further names are
+/// counted together, and no success clears them.
+pub const THROTTLED_NAMES_MAX: usize = 16;
 /// How many password checks [`Authenticator::verify_basic_async`] runs at once (each takes
 /// [`HASH_MEMORY_KIB`](super::HASH_MEMORY_KIB) of memory and a core for tens of milliseconds).
 pub const CONCURRENT_VERIFICATIONS_MAX: usize = 4;
@@ -147,10 +150,17 @@ struct CacheEntry {
 #[derive(Default)]
 struct Throttle {
     peers: HashMap<IpAddr, PeerFailures>,
+    /// Hashes the user names failures are counted by (randomly keyed: a name is not kept).
+    hasher: std::collections::hash_map::RandomState,
 }
 
 struct PeerFailures {
     failures: u32,
+    /// Of `failures`, how many were for each user name (by hash), up to
+    /// [`THROTTLED_NAMES_MAX`] names: a success clears its own name's failures and no others,
+    /// so that a client holding one good password cannot reset the count while it guesses
+    /// another user's.
+    by_name: Vec<(u64, u32)>,
     last_failure: Instant,
     refused_until: Option<Instant>,
 }
@@ -202,7 +212,9 @@ impl Authenticator {
         peer: IpAddr,
         now: Instant,
     ) -> Option<Result<Principal, AuthError>> {
-        if let Some(principal) = self.lock_cache().lookup(authorization.as_bytes(), now) {
+        if let Some(principal) =
+            cache_key(authorization).and_then(|key| self.lock_cache().lookup(key, now))
+        {
             return Some(Ok(principal));
         }
         if let Err(error) = parse_basic(authorization) {
@@ -241,7 +253,7 @@ impl Authenticator {
         match checked {
             Ok(true) => {}
             Ok(false) => {
-                self.lock_throttle().record_failure(peer, now);
+                self.lock_throttle().record_failure(peer, &name, now);
                 return Err(AuthError::UnknownUserOrBadPassword);
             }
             Err(error) => {
@@ -251,9 +263,11 @@ impl Authenticator {
         }
         // The entry exists: it was just checked against this snapshot.
         let role = users.get(&name).map_or(Role::Monitor, |entry| entry.role());
-        self.lock_throttle().record_success(peer);
-        self.lock_cache()
-            .insert(authorization.as_bytes(), &name, role, now, generation);
+        self.lock_throttle().record_success(peer, &name);
+        // parse_basic took the header, so it has a key.
+        if let Some(key) = cache_key(authorization) {
+            self.lock_cache().insert(key, &name, role, now, generation);
+        }
         Ok(Principal {
             name,
             role,
@@ -471,8 +485,9 @@ impl Throttle {
         }
     }
 
-    fn record_failure(&mut self, peer: IpAddr, now: Instant) {
+    fn record_failure(&mut self, peer: IpAddr, name: &str, now: Instant) {
         let key = throttle_key(peer);
+        let name = self.hasher.hash_one(name);
         if !self.peers.contains_key(&key) && self.peers.len() >= THROTTLED_PEERS_MAX {
             let oldest = self
                 .peers
@@ -485,13 +500,20 @@ impl Throttle {
         }
         let record = self.peers.entry(key).or_insert(PeerFailures {
             failures: 0,
+            by_name: Vec::new(),
             last_failure: now,
             refused_until: None,
         });
         if now.saturating_duration_since(record.last_failure) >= FAILURE_MEMORY {
             record.failures = 0;
+            record.by_name.clear();
         }
         record.failures = record.failures.saturating_add(1);
+        if let Some((_, count)) = record.by_name.iter_mut().find(|(hash, _)| *hash == name) {
+            *count = count.saturating_add(1);
+        } else if record.by_name.len() < THROTTLED_NAMES_MAX {
+            record.by_name.push((name, 1));
+        }
         record.last_failure = now;
         if record.failures >= FAILURES_BEFORE_THROTTLE {
             let doublings = (record.failures - FAILURES_BEFORE_THROTTLE).min(20);
@@ -502,8 +524,23 @@ impl Throttle {
         }
     }
 
-    fn record_success(&mut self, peer: IpAddr) {
-        self.peers.remove(&throttle_key(peer));
+    /// Clears the failures for `name` from `peer`, and the refusal once those left are fewer
+    /// than [`FAILURES_BEFORE_THROTTLE`].
+    fn record_success(&mut self, peer: IpAddr, name: &str) {
+        let key = throttle_key(peer);
+        let name = self.hasher.hash_one(name);
+        let Some(record) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if let Some(index) = record.by_name.iter().position(|(hash, _)| *hash == name) {
+            let (_, count) = record.by_name.swap_remove(index);
+            record.failures = record.failures.saturating_sub(count);
+        }
+        if record.failures == 0 {
+            self.peers.remove(&key);
+        } else if record.failures < FAILURES_BEFORE_THROTTLE {
+            record.refused_until = None;
+        }
     }
 }
 
@@ -529,6 +566,19 @@ const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// Splits `Basic base64(name:password)` (RFC 7617, UTF-8).
+/// What the cache knows a header by: its credentials token without the scheme and the
+/// spaces around it (`Basic`, `basic` and `Basic   ` with the same token are one entry, not
+/// a password check each); `None` for a header that is not Basic.
+fn cache_key(authorization: &str) -> Option<&[u8]> {
+    let trimmed = authorization.trim_matches(|c| c == ' ' || c == '\t');
+    match trimmed.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("basic") => {
+            Some(token.trim_start_matches(' ').as_bytes())
+        }
+        _ => None,
+    }
+}
+
 fn parse_basic(authorization: &str) -> Result<(String, String), AuthError> {
     let authorization = authorization.trim_matches(|c| c == ' ' || c == '\t');
     if authorization.is_empty() {
@@ -705,7 +755,8 @@ mod tests {
         assert_eq!(authenticator.cached_entries(), 1);
         let hit = authenticator.cached(&header, OTHER_PEER, start + Duration::from_secs(60));
         assert_eq!(hit.unwrap().unwrap().name, "alice");
-        // Failures are not cached, and different bytes are a different entry.
+        // Failures are not cached; the scheme's spelling and spaces do not make another entry,
+        // but another header does.
         assert!(authenticator
             .verify_slow(&basic("alice", "wrong"), PEER, start)
             .is_err());
@@ -713,10 +764,21 @@ mod tests {
             authenticator.cached(&basic("alice", "wrong"), PEER, start),
             None
         );
+        for respelt in [
+            header.replace("Basic ", "basic "),
+            header.replace("Basic ", "BASIC    "),
+        ] {
+            let hit = authenticator.cached(&respelt, PEER, start);
+            assert_eq!(hit.unwrap().unwrap().name, "alice", "{respelt}");
+        }
+        let token = header.trim_start_matches("Basic ").to_owned();
         assert_eq!(
-            authenticator.cached(&header.replace("Basic", "basic"), PEER, start),
-            None
+            authenticator.cached(&token, PEER, start),
+            Some(Err(AuthError::Malformed {
+                reason: "no credentials"
+            }))
         );
+        assert_eq!(authenticator.cached_entries(), 1);
         // Expiry.
         assert_eq!(
             authenticator.cached(&header, PEER, start + CACHE_ENTRY_LIFETIME),
@@ -825,6 +887,44 @@ mod tests {
     }
 
     #[test]
+    fn a_success_clears_its_own_users_failures_only() {
+        // A client holding one good password cannot reset the count while it guesses another
+        // user's: its successes clear none of the other name's failures.
+        let authenticator = Authenticator::new(users());
+        let guess = basic("pammy", "guess");
+        let good = basic("alice", "right");
+        let now = Instant::now();
+        for attempt in 0..FAILURES_BEFORE_THROTTLE {
+            assert_eq!(
+                authenticator.verify_basic(&guess, PEER, now),
+                Err(AuthError::UnknownUserOrBadPassword),
+                "attempt {attempt}"
+            );
+            // A fresh check each time (not served from the cache), as a respelt header was,
+            // until the peer is refused.
+            if attempt + 1 < FAILURES_BEFORE_THROTTLE {
+                assert!(authenticator.verify_slow(&good, PEER, now).is_ok());
+            }
+        }
+        assert!(matches!(
+            authenticator.verify_basic(&guess, PEER, now),
+            Err(AuthError::Throttled { .. })
+        ));
+        // A user's own mistakes are cleared by their success.
+        let mine = basic("alice", "typo");
+        for _ in 0..FAILURES_BEFORE_THROTTLE - 1 {
+            assert!(authenticator.verify_basic(&mine, OTHER_PEER, now).is_err());
+        }
+        assert!(authenticator.verify_slow(&good, OTHER_PEER, now).is_ok());
+        for _ in 0..FAILURES_BEFORE_THROTTLE - 1 {
+            assert_eq!(
+                authenticator.verify_basic(&mine, OTHER_PEER, now),
+                Err(AuthError::UnknownUserOrBadPassword)
+            );
+        }
+    }
+
+    #[test]
     fn forgets_old_failures() {
         let authenticator = Authenticator::new(users());
         let wrong = basic("mon", "wrong");
@@ -847,7 +947,11 @@ mod tests {
         let start = Instant::now();
         for index in 0..THROTTLED_PEERS_MAX as u32 + 5 {
             let peer = IpAddr::V4(Ipv4Addr::from(0x7f00_0000 + index));
-            throttle.record_failure(peer, start + Duration::from_millis(u64::from(index)));
+            throttle.record_failure(
+                peer,
+                "alice",
+                start + Duration::from_millis(u64::from(index)),
+            );
         }
         assert_eq!(throttle.peers.len(), THROTTLED_PEERS_MAX);
         assert!(!throttle
@@ -857,7 +961,7 @@ mod tests {
         let mut throttle = Throttle::default();
         for last in 1..=u16::try_from(FAILURES_BEFORE_THROTTLE).unwrap() {
             let peer = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 1, 0, 0, 0, last));
-            throttle.record_failure(peer, start);
+            throttle.record_failure(peer, "alice", start);
         }
         let sibling = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 1, 9, 9, 9, 9));
         let elsewhere = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 2, 0, 0, 0, 1));
