@@ -666,9 +666,11 @@ fn check_headers<'a>(
         .any(|coding| {
             let mut parts = coding.split(';').map(str::trim);
             let name = parts.next().unwrap_or_default();
+            // The weight's name is case-insensitive (RFC 9110 12.4.2): `Q=0` refuses too.
             let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
+                p.split_once('=')
+                    .filter(|(name, _)| name.eq_ignore_ascii_case("q"))
+                    .and_then(|(_, q)| q.parse::<f32>().ok())
                     .is_some_and(|q| q == 0.0)
             });
             name.eq_ignore_ascii_case("gzip") && !refused

@@ -47,6 +47,34 @@ pub fn limit_huge_pages() {
     }
 }
 
+/// How often a refused connection is logged at most: anyone may open connections before
+/// authenticating, and a line each would let a stranger flood the log.
+const REFUSAL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Counts refused connections between the lines that report them.
+#[derive(Default)]
+struct RefusalLog {
+    last_line: Option<std::time::Instant>,
+    unreported: u64,
+}
+
+impl RefusalLog {
+    /// A refusal at `now`: `Some(n)` when a line is due, `n` the refusals since the last line
+    /// (this one not counted).
+    fn refused(&mut self, now: std::time::Instant) -> Option<u64> {
+        let due = self
+            .last_line
+            .is_none_or(|last| now.saturating_duration_since(last) >= REFUSAL_LOG_INTERVAL);
+        if due {
+            self.last_line = Some(now);
+            Some(std::mem::take(&mut self.unreported))
+        } else {
+            self.unreported += 1;
+            None
+        }
+    }
+}
+
 /// Where the TLS configuration comes from: asked once per accepted connection, so that a
 /// reloaded certificate applies to new connections.
 pub trait TlsSource: Send + Sync {
@@ -287,6 +315,8 @@ impl Server {
             )));
         }
         drop(connection_sender);
+        let mut tcp_refusals = RefusalLog::default();
+        let mut local_refusals = RefusalLog::default();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -298,13 +328,26 @@ impl Server {
                         Accepted::Local(_) => &local_permits,
                     };
                     let Ok(permit) = pool.clone().try_acquire_owned() else {
+                        let now = std::time::Instant::now();
                         match &accepted {
-                            Accepted::Tcp(_, address, _) => tracing::warn!(
-                                %address, "connection refused: connections_max reached"
-                            ),
-                            Accepted::Local(_) => tracing::warn!(
-                                "local socket connection refused: {LOCAL_CONNECTIONS_MAX} open"
-                            ),
+                            Accepted::Tcp(_, address, _) => {
+                                if let Some(more) = tcp_refusals.refused(now) {
+                                    tracing::warn!(
+                                        %address,
+                                        refused_since_last_line = more,
+                                        "connection refused: connections_max reached"
+                                    );
+                                }
+                            }
+                            Accepted::Local(_) => {
+                                if let Some(more) = local_refusals.refused(now) {
+                                    tracing::warn!(
+                                        refused_since_last_line = more,
+                                        "local socket connection refused: \
+                                         {LOCAL_CONNECTIONS_MAX} open"
+                                    );
+                                }
+                            }
                         }
                         drop(accepted);
                         continue;
@@ -485,6 +528,20 @@ mod tests {
             .permissions()
             .mode()
             & 0o7777
+    }
+
+    #[test]
+    fn refused_connections_are_logged_once_per_interval_with_a_count() {
+        let mut log = RefusalLog::default();
+        let start = std::time::Instant::now();
+        assert_eq!(log.refused(start), Some(0));
+        for index in 1..=1000_u64 {
+            let at = start + REFUSAL_LOG_INTERVAL * 9 / 10 * u32::from(index == 1000);
+            assert_eq!(log.refused(at), None, "refusal {index}");
+        }
+        assert_eq!(log.refused(start + REFUSAL_LOG_INTERVAL), Some(1000));
+        assert_eq!(log.refused(start + REFUSAL_LOG_INTERVAL), None);
+        assert_eq!(log.refused(start + REFUSAL_LOG_INTERVAL * 3), Some(1));
     }
 
     #[tokio::test]

@@ -1098,6 +1098,7 @@ fn small_responses_and_clients_not_accepting_gzip_get_no_gzip() {
         None,
         Some("gzip;q=0"),
         Some("gzip; q=0.0, identity"),
+        Some("gzip;Q=0"),
         Some("br"),
     ] {
         let mut call = Call::large("2");
