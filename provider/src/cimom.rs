@@ -396,23 +396,20 @@ pub fn typed_path(class: &Class, path: &InstancePath) -> Result<InstancePath, Op
         }
     }
     // Nor does a name without all of its class's keys (`wbemcli gi
-    // ..HP_SGPackage.Name="dbpkg"` gives one of four): CIM_ERR_NOT_FOUND would tell a
-    // monitoring tool that the object went away when the request named none. A name without
-    // any key is the callers' to judge (a class name some clients send for the class).
-    if !typed.keybindings.is_empty() {
-        let missing: Vec<&str> = class
-            .keys()
-            .filter(|key| typed.key(key.name.as_str()).is_none())
-            .map(|key| key.name.as_str())
-            .collect();
-        if !missing.is_empty() {
-            let keys = if missing.len() == 1 { "key" } else { "keys" };
-            return Err(OperationError::parameter(format!(
-                "the instance name of {} lacks the {keys} {}",
-                class.name,
-                missing.join(", ")
-            )));
-        }
+    // ..HP_SGPackage.Name="dbpkg"` gives one of four), or without any: CIM_ERR_NOT_FOUND
+    // would tell a monitoring tool that the object went away when the request named none.
+    let missing: Vec<&str> = class
+        .keys()
+        .filter(|key| typed.key(key.name.as_str()).is_none())
+        .map(|key| key.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        let keys = if missing.len() == 1 { "key" } else { "keys" };
+        return Err(OperationError::parameter(format!(
+            "the instance name of {} lacks the {keys} {}",
+            class.name,
+            missing.join(", ")
+        )));
     }
     Ok(typed)
 }

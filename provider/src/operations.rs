@@ -888,12 +888,16 @@ impl Operation<'_> {
                 }
                 match self.resolve_reference(other) {
                     Ok((path, instance)) => found.push((path, Some(instance))),
-                    // Its class is served here: the object is gone (or going), not named.
-                    Err(OperationError::NotFound(_)) if self.serves_class_of(other) => {}
+                    // Its class is served here: the object is gone (or going), not named. A
+                    // reference that is no instance name of its class (a key missing) names
+                    // nothing either: the association's fault, not this request's.
+                    Err(OperationError::NotFound(_) | OperationError::InvalidParameter(_))
+                        if self.serves_class_of(other) => {}
                     // Served elsewhere (its class has no provider here, or is not even in
                     // this server's schema): named.
                     Err(
                         OperationError::NotFound(_)
+                        | OperationError::InvalidParameter(_)
                         | OperationError::InvalidNamespace(_)
                         | OperationError::InvalidClass(_),
                     ) => {

@@ -435,7 +435,7 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
         PullKind::Instances | PullKind::InstancePaths => {
             let class = op.existing_class("ClassName")?;
             if let Some(filter) = &filter {
-                filter.check_names(op, vec![class.clone()])?;
+                filter.check_names(op, &class)?;
             }
             let shape = crate::cimom::Shape {
                 deep_inheritance: op.boolean("DeepInheritance", true)?,
@@ -474,8 +474,7 @@ fn sequence(op: &Operation<'_>, kind: PullKind) -> Result<Items, OperationError>
             let association_filter = op.association_filter(associators)?;
             if let Some(filter) = &filter {
                 // The results are of ResultClass (for References, the association class).
-                let roots = association_filter.result_class.iter().cloned().collect();
-                filter.check_names(op, roots)?;
+                filter.check_traversal_names(op, association_filter.result_class.as_ref())?;
             }
             let found = if associators {
                 op.associated(&target, &association_filter)?

@@ -36,18 +36,40 @@ impl PullFilter {
         self.filter.matches(instance, &schema)
     }
 
-    /// Checks the filter's names against the classes its instances are of (see
-    /// [`check_filter_names`]).
+    /// Checks the filter's names against `root`, the class of the instances an enumeration
+    /// filters, in the request's namespace (see [`check_filter_names`]).
     pub(crate) fn check_names(
         &self,
         op: &Operation<'_>,
-        roots: Vec<Name>,
+        root: &Name,
     ) -> Result<(), OperationError> {
         check_filter_names(
             op.manager.repository(),
-            &op.context.namespace,
+            &[&op.context.namespace],
             &self.filter,
-            roots,
+            Some(root),
+        )
+    }
+
+    /// Checks the filter's names for an association traversal, whose results are of
+    /// `result_class` (any class when `None`) in any namespace this server serves.
+    pub(crate) fn check_traversal_names(
+        &self,
+        op: &Operation<'_>,
+        result_class: Option<&Name>,
+    ) -> Result<(), OperationError> {
+        let mut namespaces: Vec<&str> = vec![&op.context.namespace];
+        namespaces.extend(
+            op.manager
+                .namespaces()
+                .map(Name::as_str)
+                .filter(|namespace| *namespace != &*op.context.namespace),
+        );
+        check_filter_names(
+            op.manager.repository(),
+            &namespaces,
+            &self.filter,
+            result_class,
         )
     }
 }
@@ -166,38 +188,56 @@ pub(crate) fn check_condition(
 }
 
 /// Checks the names of an FQL filter (DSP0212) as [`check_condition`] checks a query's: each
-/// property path names a property of one of `roots` (the classes the filtered instances are
-/// of) or of one of their subclasses, and only embedded objects are stepped into. With no
-/// `roots` (an association traversal without ResultClass), of any class of `namespace`.
-/// A misspelt name is CIM_ERR_INVALID_QUERY, not a filter that quietly matches nothing
-/// (`Nmae = 'db'`) or everything (`Nmae IS NULL`).
+/// property path names a property of `root` (the class the filtered instances are of) or of
+/// one of its subclasses, and only embedded objects are stepped into; with no `root` (an
+/// association traversal without ResultClass), of any class. A misspelt name is
+/// CIM_ERR_INVALID_QUERY, not a filter that quietly matches nothing (`Nmae = 'db'`) or
+/// everything (`Nmae IS NULL`).
+///
+/// The filter is checked in each of `namespaces`, the request's first, and is valid when it
+/// is valid in one: the objects an association traversal finds may live in another namespace
+/// (CIM_ElementConformsToProfile in root/interop names root/cimv2's HP_SGCluster, a
+/// CIM_ComputerSystem there). The error told is the first namespace's.
 pub(crate) fn check_filter_names(
     repository: &Repository,
-    namespace: &str,
+    namespaces: &[&str],
     filter: &Filter,
-    roots: Vec<Name>,
+    root: Option<&Name>,
 ) -> Result<(), OperationError> {
-    let any_class = roots.is_empty();
-    let roots = if any_class {
-        // Every class is a subclass of a root class, which `property` looks through.
-        repository
-            .class_names(namespace, None, false)
-            .map_err(|_| OperationError::InvalidNamespace(namespace.to_owned()))?
-            .into_iter()
-            .cloned()
-            .collect()
-    } else {
-        roots
-    };
-    let checker = ConditionNames {
-        repository,
-        namespace,
-        from: None,
-        roots,
-        any_class,
-        narrowed: Vec::new(),
-    };
-    checker.check(filter.condition())
+    let mut first_error = None;
+    for &namespace in namespaces {
+        let (roots, any_class) = match root {
+            Some(class) if repository.class(namespace, class.as_str()).is_some() => {
+                (vec![class.clone()], false)
+            }
+            Some(_) => continue,
+            // Every class is a subclass of a root class, which `property` looks through.
+            None => match repository.class_names(namespace, None, false) {
+                Ok(names) => (names.into_iter().cloned().collect(), true),
+                Err(_) => continue,
+            },
+        };
+        let checker = ConditionNames {
+            repository,
+            namespace,
+            from: None,
+            roots,
+            any_class,
+            narrowed: Vec::new(),
+        };
+        match checker.check(filter.condition()) {
+            Ok(()) => return Ok(()),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| {
+        OperationError::InvalidQuery(match root {
+            Some(class) => format!("class {class} does not exist"),
+            None => "no namespace to check the filter in".to_owned(),
+        })
+    }))
 }
 
 impl ConditionNames<'_> {
@@ -469,4 +509,87 @@ pub(crate) fn open_query(op: &Operation<'_>) -> Result<Items, OperationError> {
     Ok(Box::new(items.map(|item| {
         item.map(|(_, instance)| Item::Data(Data::Instance(instance)))
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(namespaces: &[&str], filter: &str, root: Option<&str>) -> Result<(), OperationError> {
+        let repository = cim_schema::shipped::repository().expect("the shipped schema");
+        let filter = Filter::parse(filter).expect("a filter");
+        let root = root.map(Name::new);
+        check_filter_names(&repository, namespaces, &filter, root.as_ref())
+    }
+
+    fn invalid(result: &Result<(), OperationError>) -> bool {
+        matches!(result, Err(OperationError::InvalidQuery(_)))
+    }
+
+    #[test]
+    fn filter_names_are_checked_against_the_class_and_its_subclasses() {
+        let cimv2 = &["root/cimv2"][..];
+        assert!(check(cimv2, "ClusterStatus = 'up'", Some("HP_SGCluster")).is_ok());
+        // A property only a subclass has: some of the instances may have it.
+        assert!(check(cimv2, "ClusterStatus = 'up'", Some("CIM_ComputerSystem")).is_ok());
+        assert!(check(
+            cimv2,
+            "Name = 'c' AND NOT (Caption IS NULL)",
+            Some("HP_SGCluster")
+        )
+        .is_ok());
+        assert!(invalid(&check(
+            cimv2,
+            "ClusterStatsu = 'up'",
+            Some("HP_SGCluster")
+        )));
+        assert!(invalid(&check(
+            cimv2,
+            "ClusterStatsu IS NULL",
+            Some("HP_SGCluster")
+        )));
+        assert!(invalid(&check(
+            cimv2,
+            "ClusterStatus = 'up'",
+            Some("HP_SGPackage")
+        )));
+    }
+
+    #[test]
+    fn a_traversals_filter_is_valid_in_any_namespace_its_results_may_come_from() {
+        // CIM_ElementConformsToProfile in root/interop leads to root/cimv2's HP_SGCluster.
+        let both = &["root/interop", "root/cimv2"][..];
+        let interop = &["root/interop"][..];
+        assert!(check(both, "ClusterStatus = 'up'", None).is_ok());
+        assert!(check(both, "ClusterStatus = 'up'", Some("CIM_ComputerSystem")).is_ok());
+        assert!(invalid(&check(interop, "ClusterStatus = 'up'", None)));
+        assert!(invalid(&check(both, "ClusterStatsu = 'up'", None)));
+        // A class only another namespace has is checked there.
+        assert!(check(
+            both,
+            "PackageType = 'x' OR Name = 'db'",
+            Some("HP_SGPackage")
+        )
+        .is_ok());
+        assert!(invalid(&check(both, "Nmae = 'db'", Some("HP_SGPackage"))));
+        match check(both, "NoSuchProperty = 1", None) {
+            Err(OperationError::InvalidQuery(text)) => {
+                assert!(
+                    text.contains("root/interop"),
+                    "the first namespace's error: {text}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_filter_steps_into_embedded_objects_only() {
+        let interop = &["root/interop"][..];
+        assert!(invalid(&check(
+            interop,
+            "ManagedElement.Name = 'x'",
+            Some("CIM_ElementConformsToProfile")
+        )));
+    }
 }

@@ -620,6 +620,9 @@ def instance_errors(ctx):
     expect("lacks the keys" in error.status_description
            and "SystemName" in error.status_description,
            f"the error does not name the missing keys: {error.status_description}")
+    keyless = CIMInstanceName("CIM_ObjectManager", namespace=INTEROP)
+    expect_error(4, "GetInstance with none of the keys",
+                 lambda: ctx.conn.GetInstance(keyless))
     extra = ctx.object_manager_path()
     extra.keybindings["ElementName"] = "cmwbemd"
     error = expect_error(4, "GetInstance with a property that is not a key among the keys",
