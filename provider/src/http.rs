@@ -690,11 +690,7 @@ async fn serve(
     measure: &mut Measure,
 ) -> Result<Response<ResponseBody>, ProtocolError> {
     let (parts, body) = request.into_parts();
-    if parts.method == Method::GET && parts.uri.path() == "/metrics" {
-        service.authenticate(&parts.headers, &peer).await?;
-        return Ok(metrics_response(&service).await);
-    }
-    // RFC 9112 3.2: exactly one Host in an HTTP/1.1 request.
+    // RFC 9112 3.2: exactly one Host in an HTTP/1.1 request, whatever it asks for.
     let hosts = parts.headers.get_all(http::header::HOST).iter().count();
     if hosts > 1 || (hosts == 0 && parts.version == http::Version::HTTP_11) {
         return Err(ProtocolError::MissingHost);
@@ -707,6 +703,10 @@ async fn serve(
         > 1
     {
         return Err(ProtocolError::TwoAuthorizations);
+    }
+    if parts.method == Method::GET && parts.uri.path() == "/metrics" {
+        service.authenticate(&parts.headers, &peer).await?;
+        return Ok(metrics_response(&service).await);
     }
     let cim = check_headers(&parts.method, parts.version, &parts.headers)?;
     let principal = service.authenticate(&parts.headers, &peer).await?;

@@ -391,6 +391,12 @@ fn catalogue() -> Vec<Case> {
     );
 
     add(
+        "a GET /metrics over HTTP/1.1 without Host",
+        b"GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n".to_vec(),
+        Refused(400, None),
+    );
+
+    add(
         "two Host headers",
         post(
             &[
