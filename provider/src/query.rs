@@ -243,7 +243,6 @@ pub(crate) fn check_filter_names(
 impl ConditionNames<'_> {
     /// Checks every name of `condition`.
     fn check(mut self, condition: &Expression) -> Result<(), OperationError> {
-        let checker = &mut self;
         let mut tests = Vec::new();
         each_expression(condition, &mut |expression| {
             if let Expression::Isa { path, class_name } = expression {
@@ -251,12 +250,10 @@ impl ConditionNames<'_> {
             }
         });
         for (path, class_name) in tests {
-            checker.class(class_name)?;
-            let segments = checker.unrooted(path);
+            self.class(class_name)?;
+            let segments = self.unrooted(path);
             if !segments.is_empty() {
-                checker
-                    .narrowed
-                    .push((path_key(segments), class_name.clone()));
+                self.narrowed.push((path_key(segments), class_name.clone()));
             }
         }
         let mut paths = Vec::new();
@@ -292,7 +289,7 @@ impl ConditionNames<'_> {
             }
             _ => {}
         });
-        paths.into_iter().try_for_each(|path| checker.path(path))
+        paths.into_iter().try_for_each(|path| self.path(path))
     }
 }
 

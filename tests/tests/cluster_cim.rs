@@ -370,12 +370,13 @@ fn the_cluster_nodes_and_packages_are_served_as_cim_instances_that_match_the_sta
     }
     assert!(!configured.contains("status="), "{configured}");
     // Options that do not go together: exit 2, as the argument parser's own errors.
-    let table = command(&cluster, 2, MONITOR, "cmviewcl", &["-s", "config"]);
-    assert_eq!(table.status.code(), Some(2), "{}", describe(&table));
-    assert!(
-        String::from_utf8_lossy(&table.stderr).contains("add -f line"),
-        "{}",
-        describe(&table)
+    exits_saying(
+        &cluster,
+        2,
+        MONITOR,
+        ("cmviewcl", &["-s", "config"]),
+        2,
+        "add -f line",
     );
     let packages = enumerate(&cluster, 1, "HP_SGPackage");
     let db = &named(&packages, "dbpkg")["properties"];
@@ -1267,11 +1268,24 @@ fn fails_saying(
     args: &[&str],
     wanted: &str,
 ) -> String {
-    let output = command(cluster, k, ADMIN, name, args);
+    exits_saying(cluster, k, ADMIN, (name, args), 1, wanted)
+}
+
+/// Runs `command` as `user` on node `k` and checks that it exits with `status` and says
+/// `wanted` on stderr, which it returns.
+fn exits_saying(
+    cluster: &TestCluster,
+    k: usize,
+    user: (&str, &str),
+    (name, args): (&str, &[&str]),
+    status: i32,
+    wanted: &str,
+) -> String {
+    let output = command(cluster, k, user, name, args);
     let error = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(
         output.status.code(),
-        Some(1),
+        Some(status),
         "{name} {args:?}: {}",
         describe(&output)
     );
@@ -1426,12 +1440,13 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
         cmviewcl(&cluster, 2, &["-l", "cluster"])
     );
     // (A wrong argument: a usage error, status 2.)
-    let older = command(&cluster, 2, ADMIN, "cmviewcl", &["-r", "A.11.09"]);
-    assert_eq!(older.status.code(), Some(2), "{}", describe(&older));
-    assert!(
-        String::from_utf8_lossy(&older.stderr).contains("A.11.16 or later"),
-        "{}",
-        describe(&older)
+    exits_saying(
+        &cluster,
+        2,
+        ADMIN,
+        ("cmviewcl", &["-r", "A.11.09"]),
+        2,
+        "A.11.16 or later",
     );
     assert_eq!(cmviewcl(&cluster, 2, &["-l", "site"]), "");
     fails_saying(

@@ -565,21 +565,9 @@ const BASIC_BASE64: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// Splits `Basic base64(name:password)` (RFC 7617, UTF-8).
-/// What the cache knows a header by: its credentials token without the scheme and the
-/// spaces around it (`Basic`, `basic` and `Basic   ` with the same token are one entry, not
-/// a password check each); `None` for a header that is not Basic.
-fn cache_key(authorization: &str) -> Option<&[u8]> {
-    let trimmed = authorization.trim_matches(|c| c == ' ' || c == '\t');
-    match trimmed.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("basic") => {
-            Some(token.trim_start_matches(' ').as_bytes())
-        }
-        _ => None,
-    }
-}
-
-fn parse_basic(authorization: &str) -> Result<(String, String), AuthError> {
+/// The credentials token of `Basic <token>`: without the scheme, however it is spelt, and
+/// the spaces around it.
+fn basic_token(authorization: &str) -> Result<&str, AuthError> {
     let authorization = authorization.trim_matches(|c| c == ' ' || c == '\t');
     if authorization.is_empty() {
         return Err(AuthError::Missing);
@@ -595,8 +583,20 @@ fn parse_basic(authorization: &str) -> Result<(String, String), AuthError> {
             reason: "not Basic",
         });
     }
+    Ok(token.trim_start_matches(' '))
+}
+
+/// What the cache knows a header by: its [`basic_token`] (`Basic`, `basic` and `Basic   `
+/// with the same token are one entry, not a password check each); `None` for a header that
+/// is not Basic.
+fn cache_key(authorization: &str) -> Option<&[u8]> {
+    basic_token(authorization).ok().map(str::as_bytes)
+}
+
+/// Splits `Basic base64(name:password)` (RFC 7617, UTF-8).
+fn parse_basic(authorization: &str) -> Result<(String, String), AuthError> {
     let decoded = BASIC_BASE64
-        .decode(token.trim_start_matches(' '))
+        .decode(basic_token(authorization)?)
         .map_err(|_| AuthError::Malformed {
             reason: "bad base64",
         })?;
