@@ -1969,13 +1969,20 @@ fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
         (MONITOR.0, "MONITOR", MONITOR.1),
     ]);
     // n1's agent answers RequestStateChange with a job at once (4096) unless the run or halt
-    // has ended by its first look; the others wait for the end (10 s, the default).
+    // has ended by its first look; the others wait for the end (10 s, the default). While
+    // the hold file is there the script waits, so that a run or halt the test wants answered
+    // with a job cannot end before that first look, however slow the machine.
     cluster
         .daemon_args
         .insert(1, vec!["--wbem-method-wait".into(), "0".into()]);
+    let hold = cluster.dir(1).with_file_name("pkgB.hold");
     let script = cluster.script(
         "control.sh",
-        "[ \"$1\" = start ] && [ \"$SG_NODE\" = n2 ] && exit 1\nsleep 0.5\nexit 0",
+        &format!(
+            "while [ -e '{}' ]; do sleep 0.05; done\n\
+             [ \"$1\" = start ] && [ \"$SG_NODE\" = n2 ] && exit 1\nsleep 0.5\nexit 0",
+            hold.display()
+        ),
     );
     cluster.add_package(
         "pkgB",
@@ -2024,7 +2031,7 @@ fn cmrunpkg_and_cmhaltpkg_wait_for_the_end_and_say_a_failed_start() {
         &["-n", "n2", "pkgB"],
         "unable to start package pkgB on node n2: it is failed there",
     );
-    package_jobs_say_how_runs_and_halts_end(&cluster);
+    package_jobs_say_how_runs_and_halts_end(&cluster, &hold);
     let output = succeeds(&cluster, 1, "cmrunpkg", &["-v", "-n", "n3", "pkgB"]);
     assert_eq!(
         output,
@@ -2123,9 +2130,16 @@ fn cmhaltpkg_halts_a_detached_package_through_its_halted_daemon_and_says_when_no
 
 /// RequestStateChange of pkgB (halted, its start fails on n2) through n2's agent, which waits
 /// for the end, and n1's, which answers with a job: the return codes, the jobs' states, their
-/// removal.
-fn package_jobs_say_how_runs_and_halts_end(cluster: &TestCluster) {
+/// removal. The script waits while `hold` is there: it is there from before each call through
+/// n1 until its answer.
+fn package_jobs_say_how_runs_and_halts_end(cluster: &TestCluster, hold: &std::path::Path) {
     let pkg = package_path("pkgB");
+    let held = |call: &dyn Fn() -> Value| {
+        std::fs::write(hold, "").expect("the hold file");
+        let answer = call();
+        std::fs::remove_file(hold).expect("the hold file removed");
+        answer
+    };
     let run_on = |k: usize, node: &str| {
         invoke(
             cluster,
@@ -2174,7 +2188,7 @@ fn package_jobs_say_how_runs_and_halts_end(cluster: &TestCluster) {
         }
     };
     enable_n2();
-    let answer = run_on(1, "n2");
+    let answer = held(&|| run_on(1, "n2"));
     assert_eq!(answer["return"], 4096, "{answer}");
     let failed_job = answer["out"]["Job"].clone();
     assert_eq!(failed_job["class"], "HP_SGPackageJob", "{answer}");
@@ -2201,7 +2215,7 @@ fn package_jobs_say_how_runs_and_halts_end(cluster: &TestCluster) {
         (&json!("pkgB"), &json!("n2"), &json!(2), &json!(ADMIN.0)),
         "{job}"
     );
-    let answer = run_on(1, "n3");
+    let answer = held(&|| run_on(1, "n3"));
     assert_eq!(answer["return"], 4096, "{answer}");
     let job = ended(&answer["out"]["Job"]);
     assert_eq!(
@@ -2233,14 +2247,16 @@ fn package_jobs_say_how_runs_and_halts_end(cluster: &TestCluster) {
     let gone = cim(cluster, 1, ADMIN, &json!({"op": "get", "path": failed_job}));
     assert_eq!(gone["error"], 6, "{gone}");
     // A halt through n1: a job that completes with the package halted.
-    let answer = invoke(
-        cluster,
-        1,
-        ADMIN,
-        &pkg,
-        "RequestStateChange",
-        &json!({"RequestedState": ["uint16", 3]}),
-    );
+    let answer = held(&|| {
+        invoke(
+            cluster,
+            1,
+            ADMIN,
+            &pkg,
+            "RequestStateChange",
+            &json!({"RequestedState": ["uint16", 3]}),
+        )
+    });
     assert_eq!(answer["return"], 4096, "{answer}");
     let job = ended(&answer["out"]["Job"]);
     assert_eq!(
