@@ -411,6 +411,65 @@ fn a_node_never_told_is_told_by_the_halted_cmapplyconf_that_numbers_the_nodes_an
         .unwrap());
 }
 
+/// A halted cmapplyconf whose offer n4 (deleted while down, never told) took drops n4's
+/// number only once n4 confirmed its commit, which it is sent before the other nodes: here
+/// the commit does not reach it, so the offer is given again with the numbers kept, n4's
+/// unused, and the answer says so. n4, heard by the running cluster, is told then. (Before,
+/// the nodes were numbered anew at once: n4, which missed the commit, was named by no later
+/// generation and stayed configured for ever.)
+#[test]
+fn a_deleted_node_that_took_the_offer_but_missed_the_commit_keeps_its_number() {
+    let (mut sim, options, _) = deleted_while_down(73, 0);
+    halt_all(&mut sim, 3);
+    sim.restart(NodeId(3));
+    sim.run_for(seconds(10)).unwrap();
+    assert_eq!(phase(&sim, 3), Some(Phase::Starting));
+    let floor = sim.persisted(NodeId(3)).sequence_floor;
+    let (_, three) = files_without_n4(&options);
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    // n4 took the offer (it persists the generation's sequence as its floor before it
+    // answers); from then on nothing n1 sends reaches it.
+    assert!(sim
+        .run_until(seconds(10), |s| s.persisted(NodeId(3)).sequence_floor
+            > floor)
+        .unwrap());
+    sim.cut_oneway(NodeId(0), NodeId(3));
+    let (refusal, warning) = await_answer(&mut sim, 0, (serial, since), seconds(30));
+    assert_eq!(refusal, None);
+    let warning = warning.expect("n4 named");
+    assert!(
+        warning.contains("n4 (took the offer, then did not confirm its commit)")
+            && warning.contains("keep their numbers"),
+        "{warning}"
+    );
+    assert!(sim
+        .run_until(seconds(20), |s| (0..3).all(|n| phase(s, n)
+            == Some(Phase::Halted)
+            && s.core(NodeId(n)).is_some_and(|c| {
+                let settings = c.settings();
+                settings.nodes == 4
+                    && settings.config.nodes[3].deleted
+                    && settings.configured() == set(&[0, 1, 2])
+            })))
+        .unwrap());
+    assert!(!sim.unconfigured(NodeId(3)));
+    // Heard by the running cluster under the number kept, n4 is told.
+    sim.heal();
+    sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert!(sim
+        .run_until(seconds(60), |s| s.unconfigured(NodeId(3)))
+        .unwrap());
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
 #[test]
 fn a_deletion_the_members_gave_up_leaves_the_node_free_to_join_again() {
     let (mut sim, options) = four_running(79);

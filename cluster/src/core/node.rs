@@ -280,14 +280,17 @@ const SWITCHING_HELD_WAIT: Duration = Duration::from_secs(8);
 const HELD_MAX: usize = 64;
 
 /// How long a cmapplyconf given while the cluster is halted waits for every node at each of
-/// its stages (the offer, the offer again with the numbers kept, the commit): all fit in
+/// its stages (the offer, the commit to the deleted nodes it drops, the offer again with the
+/// numbers kept, the commit): all fit in
 /// [`HALTED_APPLY_ANSWER_WAIT`].
 const HALTED_APPLY_STAGE: Duration = Duration::from_secs(4);
 
 /// The longest a cmapplyconf given while the cluster is halted takes to be answered (the
-/// daemon's wait for its answer covers it): three stages at most, and a margin.
+/// daemon's wait for its answer covers it): four stages at most (the offer, the commit to
+/// the deleted nodes it drops, the offer given again with their numbers kept, the commit),
+/// and a margin.
 pub const HALTED_APPLY_ANSWER_WAIT: Duration =
-    Duration::from_secs(HALTED_APPLY_STAGE.as_secs() * 3 + 3);
+    Duration::from_secs(HALTED_APPLY_STAGE.as_secs() * 4 + 3);
 
 /// How often a halted cmapplyconf sends its offer or commit again to the nodes that have not
 /// answered (the control channel may have dropped it with a connection).
@@ -352,6 +355,24 @@ struct HaltedApply {
     took: NodeSet,
     /// The first offer did not reach every deleted node: what became of the numbering.
     kept: Option<Kept>,
+    /// Where the deleted nodes that took the first offer are in being told first.
+    told_first: ToldFirst,
+}
+
+/// A halted cmapplyconf whose first offer every node took drops the numbers of the deleted
+/// nodes among them ([`HaltedApply::took`]): no later generation names them, so a deleted
+/// node that took the offer and then missed the commit could never be told. They are sent
+/// the commit before any other node is (they are deleted in the generation in effect
+/// already, so taking it first is right whether or not the others ever do): should one not
+/// confirm it, the offer is given again with the numbers kept ([`Node::keep_numbers`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ToldFirst {
+    /// Not begun (or not needed: the generation keeps their numbers).
+    No,
+    /// The commit is on its way to them ([`HaltedApply::waiting`] is those not confirmed).
+    Committing,
+    /// Each confirmed it.
+    Confirmed,
 }
 
 /// A halted cmapplyconf whose first offer did not reach every node deleted while the cluster
@@ -2224,6 +2245,7 @@ impl Node {
             refused_deleted: BTreeMap::new(),
             took: NodeSet::EMPTY,
             kept: None,
+            told_first: ToldFirst::No,
         });
         self.drive_halted_apply(now);
         Ok(Taken::Forwarded(serial))
@@ -2364,6 +2386,7 @@ impl Node {
     /// answered, goes from the offer to the commit once every node took it, and answers the
     /// command once every node confirmed the commit or the stage's time is up.
     fn drive_halted_apply(&mut self, now: Instant) {
+        self.tell_dropped_first(now);
         let Some(apply) = &self.halted_apply else {
             return;
         };
@@ -2396,7 +2419,13 @@ impl Node {
             // and on the deleted nodes that took it.
             let config = apply.config.clone();
             let floor = apply.epoch_floor;
-            let took = apply.took;
+            // The deleted nodes that took the offer are awaited, unless they confirmed it
+            // first.
+            let took = if apply.told_first == ToldFirst::Confirmed {
+                NodeSet::EMPTY
+            } else {
+                apply.took
+            };
             self.take_halted_config(now, &config, floor, true);
             let others = self.others().union(took);
             if let Some(apply) = &mut self.halted_apply {
@@ -2619,6 +2648,73 @@ impl Node {
             for (to, addresses) in exchange {
                 self.exchange(to, addresses, cluster_id, message.clone());
             }
+        }
+    }
+
+    /// The step of a halted cmapplyconf that commits its first offer to the deleted nodes
+    /// that took it before any other node ([`ToldFirst`]): begun once every node took the
+    /// offer; over once each confirmed the commit (the others are sent it then), or when
+    /// one refused it or the stage's time is up: those are untold, and the offer is given
+    /// again with the numbers kept.
+    fn tell_dropped_first(&mut self, now: Instant) {
+        let Some(apply) = &mut self.halted_apply else {
+            return;
+        };
+        let offer_taken = apply.waiting.is_empty()
+            && apply.waiting_added.is_empty()
+            && !apply.committing
+            && apply.untold.is_empty();
+        if offer_taken
+            && apply.kept.is_none()
+            && !apply.took.is_empty()
+            && apply.told_first == ToldFirst::No
+        {
+            apply.told_first = ToldFirst::Committing;
+            apply.committing = true;
+            apply.waiting = apply.took;
+            apply.sends = 0;
+            apply.deadline = now + HALTED_APPLY_STAGE;
+            apply.resend_at = now;
+            return;
+        }
+        if apply.told_first != ToldFirst::Committing
+            || (!apply.waiting.is_empty() && now < apply.deadline)
+        {
+            return;
+        }
+        let names: Vec<(NodeId, String)> = apply
+            .deleted
+            .iter()
+            .filter(|(node, _, _)| apply.took.contains(*node))
+            .map(|(node, name, _)| (*node, name.clone()))
+            .collect();
+        let mut untold = apply.waiting;
+        for (node, name) in &names {
+            if apply.waiting.contains(*node) {
+                apply.unreachable.insert(
+                    name.clone(),
+                    "took the offer, then did not confirm its commit".to_owned(),
+                );
+            }
+            let refused = apply
+                .commit_refused
+                .iter()
+                .position(|(n, _)| n.eq_ignore_ascii_case(name));
+            if let Some(at) = refused {
+                let (_, why) = apply.commit_refused.remove(at);
+                apply.refused_deleted.insert(*node, why);
+                untold.insert(*node);
+            }
+        }
+        apply.committing = false;
+        apply.waiting = NodeSet::EMPTY;
+        if untold.is_empty() {
+            // Told: the others are sent the commit now (drive_halted_apply).
+            apply.told_first = ToldFirst::Confirmed;
+        } else {
+            apply.told_first = ToldFirst::No;
+            apply.untold = untold;
+            self.keep_numbers(now);
         }
     }
 
@@ -4090,6 +4186,7 @@ impl Node {
     pub fn handle_timeout(&mut self, now: Instant) {
         self.drive_halted_apply(now);
         self.drive_enrolment(now);
+        self.tell_deleted_unheard(now);
         self.drive_reconfigure(now);
         self.step(now);
     }

@@ -959,12 +959,27 @@ struct DeletedAnswer<'a> {
     to_this_life: bool,
 }
 
-/// Each deleted node the coordinator told, as it heard it: the serial of the offer and its
-/// commit, when it was sent, and whether the commit was.
-pub(super) type DeletedTold = BTreeMap<NodeId, (u64, Instant, bool)>;
+/// Each deleted node the coordinator told: the serial of the offer and its commit, when it
+/// was sent, and how far it went.
+pub(super) type DeletedTold = BTreeMap<NodeId, (u64, Instant, Telling)>;
+
+/// How far the coordinator's telling of a deleted node went ([`DeletedTold`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Telling {
+    /// The offer was sent.
+    Offered,
+    /// It took the offer: the commit was sent.
+    Committing,
+    /// It confirmed the commit: it goes on unconfigured, and is not told again.
+    Told,
+}
 
 /// How often the coordinator tells again a deleted node it keeps hearing.
 const DELETED_TOLD_AGAIN: Duration = Duration::from_secs(5);
+
+/// How often the coordinator tells a deleted node it does not hear: halted (a halted
+/// cmcld sends nothing), or down.
+const DELETED_TOLD_UNHEARD: Duration = Duration::from_secs(30);
 
 impl Node {
     /// A message of node `from`, deleted while the cluster ran: it was not told (it was down
@@ -973,45 +988,79 @@ impl Node {
     /// commits it there (step 4 of an addition), so that it goes on unconfigured without
     /// the same cmapplyconf being given again. Now and then, while it is heard.
     pub(super) fn deleted_heard(&mut self, now: Instant, from: NodeId) {
+        self.tell_deleted_node(now, from, DELETED_TOLD_AGAIN);
+    }
+
+    /// The coordinator tells the deleted nodes it does not hear as well, less often: one
+    /// that took a halted cmapplyconf's offer and halted, then missed its commit, which the
+    /// numbers kept for it, runs halted and sends nothing ([`Node::keep_numbers`]). Not one
+    /// told already.
+    pub(super) fn tell_deleted_unheard(&mut self, now: Instant) {
+        if self.phase != Phase::Running || self.view.coordinator() != Some(self.settings.me) {
+            return;
+        }
+        for node in super::deleted_numbers(&self.settings.config).iter() {
+            let told = self
+                .deleted_told
+                .get(&node)
+                .is_some_and(|(_, _, how)| *how == Telling::Told);
+            if !told {
+                self.tell_deleted_node(now, node, DELETED_TOLD_UNHEARD);
+            }
+        }
+    }
+
+    /// Offers deleted node `node` the generation in effect, unless this coordinator sent it
+    /// an offer less than `again` ago ([`Node::deleted_heard`]): then the commit, once it
+    /// took it.
+    fn tell_deleted_node(&mut self, now: Instant, node: NodeId, again: Duration) {
         let coordinating = self.phase == Phase::Running
             && self.view.coordinator() == Some(self.settings.me)
             && self.quorate(now);
         let telling = self
             .enrolment
             .as_ref()
-            .is_some_and(|e| e.deleted.iter().any(|(_, id)| *id == from));
+            .is_some_and(|e| e.deleted.iter().any(|(_, id)| *id == node));
         let recently = self
             .deleted_told
-            .get(&from)
-            .is_some_and(|(_, at, _)| now < *at + DELETED_TOLD_AGAIN);
+            .get(&node)
+            .is_some_and(|(_, at, _)| now < *at + again);
         if !coordinating || telling || recently {
             return;
         }
         self.command_serial += 1;
         let serial = self.command_serial;
-        self.deleted_told.insert(from, (serial, now, false));
+        self.deleted_told
+            .insert(node, (serial, now, Telling::Offered));
         let message = Message::ConfigOffer {
             serial,
             config: self.generation_in_effect(),
         };
-        self.send_to_life(from, Incarnation(0), &message);
+        self.send_to_life(node, Incarnation(0), &message);
     }
 
-    /// A deleted node's answer to what [`Node::deleted_heard`] sent: the commit follows the
-    /// offer it took. True when it was such an answer.
+    /// A deleted node's answer to what [`Node::tell_deleted_node`] sent: the commit follows
+    /// the offer it took. True when it was such an answer.
     fn deleted_told_answered(&mut self, now: Instant, answer: &DeletedAnswer) -> bool {
         let from = answer.from;
-        let Some((told, _, committing)) = self.deleted_told.get(&from).copied() else {
+        let Some((told, at, how)) = self.deleted_told.get(&from).copied() else {
             return false;
         };
         if answer.serial != told || !answer.to_this_life {
             return false;
         }
-        if answer.refusal.is_some() || answer.commit || committing {
-            // Refused (told again when next heard), or done: it goes on unconfigured.
-            return true;
+        match (how, answer.commit, answer.refusal) {
+            (Telling::Offered, false, None) => {}
+            // Done: it goes on unconfigured.
+            (Telling::Committing, true, None) => {
+                self.deleted_told.insert(from, (told, at, Telling::Told));
+                return true;
+            }
+            // Refused (told again later), or out of turn.
+            _ => return true,
         }
-        self.deleted_told.insert(from, (told, now, true));
+        self.deleted_told
+            .insert(from, (told, now, Telling::Committing));
         let message = Message::ConfigCommit {
             serial: told,
             number: self.settings.config_generation,
