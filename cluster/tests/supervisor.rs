@@ -84,10 +84,12 @@ fn services_get_their_environment_and_a_halt_escalates_to_sigkill() {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // The service ignores SIGTERM from before it writes `env`: once the test has read the
+    // file, a halt cannot end it before service_halt_timeout.
     let text = format!(
         "package_name pkgE\nnode_name *\nexternal_pre_script {0}\nexternal_script {0}\n\
          service_name stubborn\n\
-         service_cmd \"echo $SG_PACKAGE $SG_NODE $SG_SERVICE $RESTART_COUNT > $SGRUN/env; trap '' TERM; while :; do sleep 1; done\"\n\
+         service_cmd \"trap '' TERM; echo $SG_PACKAGE $SG_NODE $SG_SERVICE $RESTART_COUNT > $SGRUN/env; while :; do sleep 1; done\"\n\
          service_halt_timeout 1\n",
         script.display()
     );

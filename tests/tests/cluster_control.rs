@@ -229,11 +229,19 @@ fn a_reformation_travels_on_the_control_channel() {
                 .is_some_and(|(members, _)| members == ["n1", "n2"])
         })
     });
+    // The frames' datagram copies may settle the membership before the control channel's
+    // copies are counted: wait for those (bounded) rather than look once.
     let [propose, _, commit] = before[1];
-    assert!(received(&cluster, 2, "Propose") > propose);
-    assert!(received(&cluster, 2, "Commit") > commit);
     let [_, accept, _] = before[0];
-    assert!(received(&cluster, 1, "Accept") > accept);
+    cluster.wait_for(
+        BOUND,
+        "the Propose, Accept and Commit on the control channel",
+        |c| {
+            received(c, 2, "Propose") > propose
+                && received(c, 2, "Commit") > commit
+                && received(c, 1, "Accept") > accept
+        },
+    );
     for k in 1..=2 {
         let status = cluster.status(k).unwrap();
         assert!(

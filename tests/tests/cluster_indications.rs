@@ -50,7 +50,40 @@ fn staying_demo_cluster() -> TestCluster {
 
 /// The demo cluster formed, its generic resource up everywhere, dbpkg's service on n1.
 fn dbpkg_running_on_n1() -> TestCluster {
-    let mut cluster = demo_cluster();
+    dbpkg_comes_up_on_n1(demo_cluster())
+}
+
+/// [`dbpkg_running_on_n1`] with one difference: dbpkg also has an external script whose
+/// stop waits while the returned hold file exists (the test creates and removes it), so
+/// that dbpkg's halt can be kept from ending.
+fn dbpkg_running_on_n1_with_a_held_stop() -> (TestCluster, std::path::PathBuf) {
+    let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
+    cluster.add_demo_packages();
+    let hold = cluster.root().join("dbpkg-stop.hold");
+    let script = cluster.script(
+        "dbpkg.sh",
+        &format!(
+            "[ \"$1\" = stop ] || exit 0\nwhile [ -e '{}' ]; do sleep 0.05; done\nexit 0",
+            hold.display()
+        ),
+    );
+    let demo = std::fs::read_to_string(cluster.dir(1).join("packages").join("dbpkg.conf"))
+        .expect("the demo's dbpkg");
+    cluster.add_package(
+        "dbpkg",
+        &format!("{demo}external_script {}\n", script.display()),
+    );
+    cluster.start_all();
+    (dbpkg_comes_up_on_n1(cluster), hold)
+}
+
+/// `cluster` (the demo's shape, started) formed, its generic resource up everywhere,
+/// dbpkg's service on n1.
+fn dbpkg_comes_up_on_n1(mut cluster: TestCluster) -> TestCluster {
     cluster.wait_for(BOUND, "a formed cluster", |c| {
         (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
     });
@@ -1161,10 +1194,22 @@ fn a_node_that_halts_and_joins_again_is_heard_without_changes_that_never_were() 
 
 #[test]
 fn a_failover_is_heard_step_by_step_as_modifications_of_the_package() {
-    let mut cluster = dbpkg_running_on_n1();
+    let (mut cluster, hold) = dbpkg_running_on_n1_with_a_held_stop();
     let query = "SELECT * FROM CIM_InstModification WHERE SourceInstance ISA HP_SGPackage";
     let mut listener = Listener::subscribe(&cluster, 2, MONITOR, query);
+    // The agent compares status snapshots: dbpkg's halt on n1 is kept from ending (its stop
+    // script waits while the hold file is there) until the listener has heard dbpkg leave
+    // running, so that no snapshot can miss it however briefly the agent gets the CPU. The
+    // service restarts before the failover run no stop script.
+    std::fs::write(&hold, "").expect("the hold file");
     exhaust_dbpkg_restarts(&mut cluster);
+    listener.wait(BOUND, "dbpkg heard leaving running", |lines| {
+        lines.iter().any(|i| {
+            let now = &i["properties"]["SourceInstance"]["properties"];
+            now["Name"] == "dbpkg" && now["PackageState"].as_str().is_some_and(|s| s != "running")
+        })
+    });
+    std::fs::remove_file(&hold).expect("the hold file removed");
     let on_n2 = |i: &Value| {
         let now = &i["properties"]["SourceInstance"]["properties"];
         now["Name"] == "dbpkg" && now["PackageState"] == "running" && now["CurrentNode"] == "n2"

@@ -499,13 +499,20 @@ fn cmapplyconf_adds_a_package_on_every_node_and_refuses_what_serviceguard_refuse
 fn a_node_killed_while_its_package_starts_leaves_the_package_running_once() {
     let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
     let began = cluster.root().join("start-began");
-    // The start takes 3 s on n1; elsewhere it is quick.
+    // The start on n1 waits while the hold file is there, which it is until the test ends:
+    // n1 is killed in the middle of it however slowly the test gets there. Elsewhere the
+    // start is quick.
+    let hold = cluster.root().join("n1-start.hold");
+    std::fs::write(&hold, "").expect("the hold file");
     let script = cluster.script(
         "control.sh",
         &format!(
             "[ \"$1\" = start ] && echo \"$SG_NODE\" >> {began}\n\
-             [ \"$1\" = start ] && [ \"$SG_NODE\" = n1 ] && sleep 3\nexit 0",
-            began = began.display()
+             if [ \"$1\" = start ] && [ \"$SG_NODE\" = n1 ]; then\n\
+             while [ -e '{hold}' ]; do sleep 0.05; done\n\
+             fi\nexit 0",
+            began = began.display(),
+            hold = hold.display()
         ),
     );
     let service = cluster.exclusive_service("pkgA");

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use cim_schema::xml::{decode, Body, Data, IMethodResponse, Limits, Message, Response};
+use cimguard_provider::auth::THROTTLE_DELAY_INITIAL;
 use cimguard_tests::agent::Agent;
 use cimguard_tests::raw_http::{self, Connection, RawResponse, TlsVersion};
 
@@ -1164,8 +1165,9 @@ fn several_requests_share_one_keep_alive_connection() {
 #[test]
 fn a_connection_sending_half_a_header_is_closed_after_the_header_read_timeout() {
     let agent = start(&["--danger-allow-anonymous", "--header-read-timeout", "1"]);
-    let mut connection = Connection::plain(agent.http).unwrap();
+    // Before connecting: the server's timer cannot have started earlier.
     let started = Instant::now();
+    let mut connection = Connection::plain(agent.http).unwrap();
     connection
         .send(b"POST /cimom HTTP/1.1\r\nHost: localhost\r\nCIMOperation: Meth")
         .unwrap();
@@ -1210,8 +1212,9 @@ fn a_chunked_request_body_is_served() {
 #[test]
 fn a_header_trickling_in_byte_by_byte_is_cut_off_at_the_header_read_timeout() {
     let agent = start(&["--danger-allow-anonymous", "--header-read-timeout", "1"]);
-    let mut connection = Connection::plain(agent.http).unwrap();
+    // Before connecting: the server's timer cannot have started earlier.
     let started = Instant::now();
+    let mut connection = Connection::plain(agent.http).unwrap();
     let header =
         b"POST /cimom HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     let mut closed = false;
@@ -1239,9 +1242,11 @@ fn a_header_trickling_in_byte_by_byte_is_cut_off_at_the_header_read_timeout() {
 fn an_idle_keep_alive_connection_is_closed_after_the_header_read_timeout() {
     let agent = start(&["--danger-allow-anonymous", "--header-read-timeout", "1"]);
     let mut connection = Connection::plain(agent.http).unwrap();
+    // Before the request: the server's timer for the next one starts after it has read
+    // this one, perhaps before its answer reaches us.
+    let started = Instant::now();
     let response = connection.request(&Call::small("1").bytes()).unwrap();
     assert_eq!(message(&response).id, "1");
-    let started = Instant::now();
     let received = connection
         .wait_closed(CLOSE_TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -1516,13 +1521,40 @@ fn basic_credentials_are_checked_and_repeated_failures_throttled() {
         Call::small("2").header("Authorization", &raw_http::basic("operator", "wrong horse"));
     let unknown =
         Call::small("3").header("Authorization", &raw_http::basic("nobody", "right horse"));
+    let mut failure_sent = Instant::now();
     for call in [&wrong, &unknown, &wrong, &unknown, &wrong] {
+        failure_sent = Instant::now();
         let response = exchange(agent.http, call);
         assert_eq!(response.status, 401, "{:?}", response.headers);
         assert!(response.header("WWW-Authenticate").is_some());
     }
-    let throttled = exchange(agent.http, &wrong);
-    assert_eq!(throttled.status, 429, "{:?}", throttled.headers);
+    // The fifth failure refuses this peer for THROTTLE_DELAY_INITIAL from when its request
+    // arrived (after we sent it), and each further failure doubles the refusal. A slow
+    // password check (argon2 on a loaded machine) may outlast it: the next wrong login is
+    // then checked (401) and refuses for twice as long. So a wrong login is 429 unless at
+    // least the previous failure's refusal passed from sending that failure to this answer;
+    // a few doublings outlast any check.
+    let mut refusal = THROTTLE_DELAY_INITIAL;
+    let throttled = loop {
+        let sent = Instant::now();
+        let response = exchange(agent.http, &wrong);
+        if response.status == 429 {
+            break response;
+        }
+        let since = failure_sent.elapsed();
+        assert_eq!(response.status, 401, "{:?}", response.headers);
+        assert!(
+            since >= refusal,
+            "a wrong login checked {since:?} after the previous failure, within its \
+             refusal of {refusal:?}"
+        );
+        assert!(
+            refusal < THROTTLE_DELAY_INITIAL * 16,
+            "never throttled: each check outlasted the refusal before it (the last {refusal:?})"
+        );
+        refusal *= 2;
+        failure_sent = sent;
+    };
     let retry: u64 = throttled
         .header("Retry-After")
         .and_then(|v| v.parse().ok())
