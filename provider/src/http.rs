@@ -291,9 +291,23 @@ pub async fn handle(
             .map_or(0, |_| request_head_bytes(&request)),
         ..Measure::default()
     };
-    let mut response = match serve(service, peer, request, &mut measure).await {
+    let (parts, body) = request.into_parts();
+    let mut unread = Some(body);
+    let mut response = match serve(&service, peer, &parts, &mut unread, &mut measure).await {
         Ok(response) => response,
-        Err(error) => protocol_error_response(&error, &realm),
+        Err(error) => {
+            let mut response = protocol_error_response(&error, &realm);
+            let drained = match unread {
+                Some(body) => drained(body, &parts.headers, &service.config.limits).await,
+                None => !closes(&error),
+            };
+            if !drained {
+                response
+                    .headers_mut()
+                    .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
     };
     let statistics = statistics.zip(measure.kind);
     if let Some(((_, _, started), _)) = &statistics {
@@ -683,13 +697,15 @@ fn check_headers<'a>(
     })
 }
 
+/// Answers one request: its head `parts`, and its body, taken from `body` once it is read
+/// (left there when the request is refused before that).
 async fn serve(
-    service: Arc<Service>,
+    service: &Arc<Service>,
     peer: Peer,
-    request: Request<hyper::body::Incoming>,
+    parts: &http::request::Parts,
+    body: &mut Option<hyper::body::Incoming>,
     measure: &mut Measure,
 ) -> Result<Response<ResponseBody>, ProtocolError> {
-    let (parts, body) = request.into_parts();
     // RFC 9112 3.2: exactly one Host in an HTTP/1.1 request, whatever it asks for.
     let hosts = parts.headers.get_all(http::header::HOST).iter().count();
     if hosts > 1 || (hosts == 0 && parts.version == http::Version::HTTP_11) {
@@ -706,7 +722,7 @@ async fn serve(
     }
     if parts.method == Method::GET && parts.uri.path() == "/metrics" {
         service.authenticate(&parts.headers, &peer).await?;
-        return Ok(metrics_response(&service).await);
+        return Ok(metrics_response(service).await);
     }
     let cim = check_headers(&parts.method, parts.version, &parts.headers)?;
     let principal = service.authenticate(&parts.headers, &peer).await?;
@@ -721,6 +737,7 @@ async fn serve(
     if announced.is_some_and(|length| length > limit as u64) {
         return Err(ProtocolError::BodyTooLarge(limit));
     }
+    let body = body.take().ok_or(ProtocolError::BodyUnreadable)?;
     let body = tokio::time::timeout(
         service.config.limits.body_read_timeout,
         http_body_util::Limited::new(body, limit).collect(),
@@ -741,10 +758,61 @@ async fn serve(
         // connections are served meanwhile (four 16 MiB requests once held every worker for
         // seconds).
         return crate::serviceguard::blocking(|| {
-            dispatch(&service, &peer, &principal, &cim, &body, measure)
+            dispatch(service, &peer, &principal, &cim, &body, measure)
         });
     }
-    dispatch(&service, &peer, &principal, &cim, &body, measure)
+    dispatch(service, &peer, &principal, &cim, &body, measure)
+}
+
+/// Reads and drops the body of a request refused before it was read: whether it was read
+/// to its end, so that the connection may stay open. hyper closes a connection whose
+/// request body was left unread once the response is sent, and a socket closed with
+/// unread data is reset, which may take the response (a 401, say) from a client that has
+/// not read it yet (RFC 9112 9.6). So the body is read within the limits any body is read
+/// within. Not one too large for them, nor one whose client waits to be asked for it
+/// (`Expect: 100-continue`: it is not asked): the response then says that the connection
+/// closes.
+async fn drained(
+    mut body: hyper::body::Incoming,
+    headers: &HeaderMap,
+    limits: &crate::config::Limits,
+) -> bool {
+    if http_body::Body::is_end_stream(&body) {
+        return true;
+    }
+    let limit = limits.body_bytes_max as u64;
+    let announced = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
+    if headers.contains_key(http::header::EXPECT) || announced.is_some_and(|n| n > limit) {
+        return false;
+    }
+    let read = async {
+        let mut read = 0u64;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return false;
+            };
+            read += frame.data_ref().map_or(0, |data| data.len() as u64);
+            if read > limit {
+                return false;
+            }
+        }
+        true
+    };
+    tokio::time::timeout(limits.body_read_timeout, read)
+        .await
+        .unwrap_or(false)
+}
+
+/// Whether `error`, given once the request's body was being read, leaves the body unread
+/// to its end, so that the connection closes after the response.
+fn closes(error: &ProtocolError) -> bool {
+    matches!(
+        error,
+        ProtocolError::BodyTooLarge(_) | ProtocolError::BodyTimeout | ProtocolError::BodyUnreadable
+    )
 }
 
 /// A request body beyond this is decoded and answered off the runtime's workers
@@ -1310,9 +1378,6 @@ fn protocol_error_response(error: &ProtocolError, realm: &str) -> Response<Respo
         }
         ProtocolError::Throttled(seconds) => {
             headers.insert(http::header::RETRY_AFTER, HeaderValue::from(*seconds));
-        }
-        ProtocolError::BodyTimeout => {
-            headers.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         }
         _ => {}
     }

@@ -455,6 +455,63 @@ fn a_body_over_body_bytes_max_is_413() {
     connection.send(expecting.as_bytes()).unwrap();
     let response = connection.read_response().unwrap();
     assert_eq!(response.status, 413, "{:?}", response.headers);
+    // The body is not read: the connection closes, and the response says so.
+    assert_eq!(response.header("Connection"), Some("close"));
+    connection
+        .wait_closed(CLOSE_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A request refused before its body is read (a wrong password here) has its body read all
+/// the same, so that its connection stays open and the refusal is not lost to a reset; one
+/// whose client waits to be asked for its body is not asked, and is told the connection
+/// closes.
+#[test]
+fn a_request_refused_before_its_body_is_read_keeps_its_connection() {
+    let folder = tempfile::tempdir().unwrap();
+    let users = folder.path().join("users");
+    cimguard_tests::agent::users_file(&users, &[("operator", "MONITOR", "right horse")])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let agent = start(&["--users-file", users.to_str().unwrap()]);
+    let wrong = raw_http::basic("operator", "wrong horse");
+    // A megabyte: far more than the socket buffers hold, which a reset would lose.
+    let mut padded = Call::small("1").body;
+    padded.resize(1 << 20, b' ');
+    let mut connection = Connection::plain(agent.http).unwrap();
+    let refused = connection
+        .request(
+            &Call::small("1")
+                .body(padded)
+                .header("Authorization", &wrong)
+                .bytes(),
+        )
+        .unwrap();
+    assert_eq!(refused.status, 401, "{:?}", refused.headers);
+    assert_eq!(refused.header("Connection"), None, "{:?}", refused.headers);
+    let right =
+        Call::small("2").header("Authorization", &raw_http::basic("operator", "right horse"));
+    assert_eq!(
+        message(&connection.request(&right.bytes()).unwrap()).id,
+        "2"
+    );
+    // With Expect: 100-continue, only the head is sent until the server asks.
+    let expecting = Call::small("3")
+        .header("Authorization", &wrong)
+        .header("Expect", "100-continue")
+        .bytes();
+    let head_end = expecting
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let mut connection = Connection::plain(agent.http).unwrap();
+    connection.send(&expecting[..head_end]).unwrap();
+    let response = connection.read_response().unwrap();
+    assert_eq!(response.status, 401, "{:?}", response.headers);
+    assert_eq!(response.header("Connection"), Some("close"));
+    connection
+        .wait_closed(CLOSE_TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
