@@ -94,6 +94,12 @@ pub enum ProtocolError {
     /// The body is compressed or otherwise encoded.
     #[error("the request body must not be encoded (Content-Encoding other than identity)")]
     UnsupportedContentEncoding,
+    /// A transfer coding other than chunked (RFC 9112 6.1: 501).
+    #[error("the request's transfer coding {0:?} is not implemented: only chunked is")]
+    UnsupportedTransferCoding(String),
+    /// The asterisk-form request target (`*`), which only OPTIONS takes (RFC 9112 3.2.4).
+    #[error("the request target * is for OPTIONS only")]
+    AsteriskTarget,
     /// `CIMProtocolVersion` or `PROTOCOLVERSION` is not 1.x.
     #[error("{0}")]
     UnsupportedProtocolVersion(String),
@@ -138,9 +144,10 @@ impl ProtocolError {
             ProtocolError::NotExtended | ProtocolError::UnknownExtension(_) => {
                 (StatusCode::NOT_EXTENDED, None)
             }
-            ProtocolError::MissingHost | ProtocolError::TwoAuthorizations => {
-                (StatusCode::BAD_REQUEST, None)
-            }
+            ProtocolError::MissingHost
+            | ProtocolError::TwoAuthorizations
+            | ProtocolError::AsteriskTarget => (StatusCode::BAD_REQUEST, None),
+            ProtocolError::UnsupportedTransferCoding(_) => (StatusCode::NOT_IMPLEMENTED, None),
             // DSP0200 names no CIMError value for these; the pywbem listener's choice.
             ProtocolError::NotAcceptable(_) => {
                 (StatusCode::NOT_ACCEPTABLE, Some("header-mismatch"))
@@ -719,6 +726,21 @@ async fn serve(
         > 1
     {
         return Err(ProtocolError::TwoAuthorizations);
+    }
+    // hyper takes the body apart when chunked comes last, and reads any coding before it as
+    // the body itself.
+    let coding = parts
+        .headers
+        .get_all(http::header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|v| v.to_str().map_or(vec!["?"], |v| v.split(',').collect()))
+        .map(str::trim)
+        .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("chunked"));
+    if let Some(coding) = coding {
+        return Err(ProtocolError::UnsupportedTransferCoding(coding.to_owned()));
+    }
+    if parts.uri == "*" {
+        return Err(ProtocolError::AsteriskTarget);
     }
     if parts.method == Method::GET && parts.uri.path() == "/metrics" {
         service.authenticate(&parts.headers, &peer).await?;

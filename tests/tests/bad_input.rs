@@ -376,6 +376,35 @@ fn catalogue() -> Vec<Case> {
         },
         Refused(415, Some("header-mismatch")),
     );
+    add(
+        "a request body in a transfer coding other than chunked (gzip, chunked)",
+        {
+            use std::io::Write;
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(good_body().as_bytes()).unwrap();
+            let gzipped = encoder.finish().unwrap();
+            let mut framed = format!("{:x}\r\n", gzipped.len()).into_bytes();
+            framed.extend_from_slice(&gzipped);
+            framed.extend_from_slice(b"\r\n0\r\n\r\n");
+            let mut headers = cim_headers("EnumerateClassNames", "root/interop");
+            headers.push(("Transfer-Encoding".into(), "gzip, chunked".into()));
+            post(&headers, &framed)
+        },
+        Refused(501, None),
+    );
+    add(
+        "a POST to the asterisk-form target (*), which only OPTIONS takes",
+        {
+            let good = post(
+                &cim_headers("EnumerateClassNames", "root/interop"),
+                good_body().as_bytes(),
+            );
+            let text = String::from_utf8(good).unwrap();
+            text.replacen("POST /cimom ", "POST * ", 1).into_bytes()
+        },
+        Refused(400, None),
+    );
 
     add(
         "an HTTP/1.1 request without Host",
