@@ -844,7 +844,11 @@ fn randomized_faults_seeds_750_to_1000() {
 /// had since deleted that node, and the package never started again; 2244906, two nodes
 /// starting from cold carried on a generation one had accepted (deleting the third) before
 /// a later membership of the other with the third committed without it, and formed
-/// without the lock race that membership needed.
+/// without the lock race that membership needed; 2609916, a node deleted while the cluster
+/// ran took a halted cmapplyconf's offer, which numbered it out, and missed the commit. S3:
+/// 2807771, a membership that a member had accepted after one that left its coordinator out
+/// (and that was committed) formed with the lock of that one's instance, and ran on while
+/// the other took its packages over.
 #[test]
 fn randomized_faults_seeds_that_broke_a_rule_once() {
     if std::env::var("SIM_SEED").is_ok() || std::env::var("SIM_SEEDS").is_ok() {
@@ -852,7 +856,8 @@ fn randomized_faults_seeds_that_broke_a_rule_once() {
     }
     for seed in [
         3595, 4530, 17843, 8524, 43334, 61776, 9505, 23633, 88608, 79692, 189775, 227294, 203397,
-        260707, 401802, 577047, 612619, 951311, 1214424, 1486144, 1914420, 2244906,
+        260707, 401802, 577047, 612619, 951311, 1214424, 1486144, 1914420, 2244906, 2609916,
+        2807771,
     ] {
         randomized(seed..seed + 1);
     }

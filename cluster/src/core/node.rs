@@ -554,6 +554,8 @@ struct Proposal {
     known: NodeSet,
     /// The newest membership a voter knows to have been committed ([`Message::Accept`]).
     committed: Epoch,
+    /// The membership each voter that accepted had installed in its life (this node's too).
+    installed: Vec<(NodeId, Epoch)>,
 }
 
 /// A race for the cluster lock.
@@ -5916,6 +5918,7 @@ impl Node {
                 .filter(|_| self.packages.holds_table())
                 .collect(),
             committed: self.committed(),
+            installed: vec![(self.settings.me, self.view.epoch)],
         });
         if self.phase == Phase::Running {
             self.set_phase(Phase::Reforming);
@@ -6392,6 +6395,7 @@ impl Node {
             return;
         }
         proposal.accepted.insert(from);
+        proposal.installed.push((from, installed));
         proposal.running_before |= installed != Epoch::NONE;
         if known {
             proposal.known.insert(from);
@@ -6544,6 +6548,23 @@ impl Node {
         // starting node keeps what an earlier life installed as a basis; racing the lock
         // instance of one long since won by another group would be lost for ever.
         bases.retain(|b| b.epoch >= proposal.committed);
+        let possibly_committed: Vec<View> = bases.iter().map(|b| (*b).clone()).collect();
+        if self.halt_excluded_voters(&possibly_committed) {
+            return;
+        }
+        let Some(proposal) = &self.proposal else {
+            return;
+        };
+        let mut bases: Vec<&View> = Vec::new();
+        if self.view.epoch != Epoch::NONE {
+            bases.push(&self.view);
+        }
+        for basis in &proposal.bases {
+            if !bases.iter().any(|b| b.epoch == basis.epoch) {
+                bases.push(basis);
+            }
+        }
+        bases.retain(|b| b.epoch >= proposal.committed);
         // A cluster started with every configured node (its members share the generation
         // in effect, none ran before): the nodes that generation deletes are not counted in
         // the memberships before it. A node excluded and stopped keeps its last membership;
@@ -6605,6 +6626,62 @@ impl Node {
             let deadline = now + self.settings.timing.lock_timeout;
             self.start_lock_race(now, instances, deadline);
         }
+    }
+
+    /// A proposal a voter accepted that may have been committed (one of `bases`, after the
+    /// membership installed here) and that leaves out a voter's life which had installed an
+    /// earlier membership excluded that life: once committed, its members take over what
+    /// that life ran when its lease is over, so it must be gone by then, and no group may
+    /// hold it, whatever quorum it has. (Seed 2807771: {n1, n4} was committed leaving n2
+    /// out; n2 proposed {n2, n4}, which n4 had accepted after {n1, n4}, won the lock of
+    /// {n1, n4}'s instance for the half it held of it, and ran on while n1 took its packages
+    /// over.) Such voters are told to halt, this node too if it is one, and the proposal is
+    /// dropped: the others form again without them. Whether there was one.
+    fn halt_excluded_voters(&mut self, bases: &[View]) -> bool {
+        let me = self.settings.me;
+        let Some(proposal) = &self.proposal else {
+            return false;
+        };
+        let installed_view = self.view.epoch;
+        let life = |node: NodeId| {
+            if node == me {
+                self.incarnation
+            } else {
+                proposal.view.incarnations[node.index()]
+            }
+        };
+        let excluded: NodeSet = proposal
+            .installed
+            .iter()
+            .filter(|(node, installed)| {
+                *installed != Epoch::NONE
+                    && proposal.view.members.contains(*node)
+                    && bases.iter().any(|b| {
+                        b.epoch > installed_view
+                            && b.epoch > *installed
+                            && !b.has(*node, life(*node))
+                    })
+            })
+            .map(|(node, _)| *node)
+            .collect();
+        if excluded.is_empty() {
+            return false;
+        }
+        let epoch = proposal.view.epoch;
+        for node in excluded.iter().filter(|&n| n != me) {
+            self.send(
+                node,
+                &Message::Halt {
+                    epoch,
+                    reason: FenceReason::QuorumLost,
+                },
+            );
+        }
+        self.abandon_proposal();
+        if excluded.contains(me) {
+            self.fence(FenceReason::QuorumLost);
+        }
+        true
     }
 
     /// Races for the lock of the first of `instances`, then of the others, all within one
