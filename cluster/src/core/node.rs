@@ -6650,6 +6650,21 @@ impl Node {
                 proposal.view.incarnations[node.index()]
             }
         };
+        let reported = |node: NodeId| {
+            proposal
+                .installed
+                .iter()
+                .find(|(n, _)| *n == node)
+                .map(|(_, installed)| *installed)
+        };
+        // Never committed: its coordinator, a voter here in the same life, had not installed
+        // it (a coordinator installs what it commits at once), and gave it up for good when
+        // it took this proposal.
+        let never_committed = |b: &View| {
+            let coordinator = b.epoch.coordinator();
+            b.has(coordinator, life(coordinator))
+                && reported(coordinator).is_some_and(|installed| installed < b.epoch)
+        };
         let excluded: NodeSet = proposal
             .installed
             .iter()
@@ -6660,6 +6675,7 @@ impl Node {
                         b.epoch > installed_view
                             && b.epoch > *installed
                             && !b.has(*node, life(*node))
+                            && !never_committed(b)
                     })
             })
             .map(|(node, _)| *node)

@@ -1004,7 +1004,15 @@ impl Node {
                 .deleted_told
                 .get(&node)
                 .is_some_and(|(_, _, how)| *how == Telling::Told);
-            if !told {
+            // A name deleted and added again since (with the cluster halted) is that node's:
+            // the offer would reach it, by name and address.
+            let again = self
+                .settings
+                .config
+                .nodes
+                .get(node.index())
+                .is_some_and(|n| self.settings.config.node(&n.name).is_some());
+            if !told && !again {
                 self.tell_deleted_node(now, node, DELETED_TOLD_UNHEARD);
             }
         }
