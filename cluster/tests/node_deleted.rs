@@ -448,14 +448,7 @@ fn a_deleted_node_that_took_the_offer_but_missed_the_commit_keeps_its_number() {
         "{warning}"
     );
     assert!(sim
-        .run_until(seconds(20), |s| (0..3).all(|n| phase(s, n)
-            == Some(Phase::Halted)
-            && s.core(NodeId(n)).is_some_and(|c| {
-                let settings = c.settings();
-                settings.nodes == 4
-                    && settings.config.nodes[3].deleted
-                    && settings.configured() == set(&[0, 1, 2])
-            })))
+        .run_until(seconds(20), halted_with_n4s_number_kept)
         .unwrap());
     assert!(!sim.unconfigured(NodeId(3)));
     // Heard by the running cluster under the number kept, n4 is told.
@@ -506,6 +499,19 @@ fn a_deletion_the_members_gave_up_leaves_the_node_free_to_join_again() {
     assert_eq!(sim.watchdog_resets, 0);
 }
 
+/// Whether n1..n3 are halted in a generation that keeps n4's number, unused.
+fn halted_with_n4s_number_kept(sim: &Simulation) -> bool {
+    (0..3).all(|n| {
+        phase(sim, n) == Some(Phase::Halted)
+            && sim.core(NodeId(n)).is_some_and(|c| {
+                let settings = c.settings();
+                settings.nodes == 4
+                    && settings.config.nodes[3].deleted
+                    && settings.configured() == set(&[0, 1, 2])
+            })
+    })
+}
+
 /// cmapplyconf of `file` (pkgM on n1..n3) on n1, the cluster halted: its answer.
 fn answer_halted(sim: &mut Simulation, file: &str) -> (Option<String>, Option<String>) {
     let since = sim.trace().len();
@@ -533,14 +539,7 @@ fn a_node_never_told_and_down_keeps_its_number_through_a_halted_cmapplyconf_and_
         "{warning}"
     );
     assert!(sim
-        .run_until(seconds(20), |s| (0..3).all(|n| phase(s, n)
-            == Some(Phase::Halted)
-            && s.core(NodeId(n)).is_some_and(|c| {
-                let settings = c.settings();
-                settings.nodes == 4
-                    && settings.config.nodes[3].deleted
-                    && settings.configured() == set(&[0, 1, 2])
-            })))
+        .run_until(seconds(20), halted_with_n4s_number_kept)
         .unwrap());
     sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
     assert!(sim

@@ -6533,13 +6533,13 @@ impl Node {
             self.halt_group(FenceReason::PackagesUnknown);
             return;
         }
-        let mut bases: Vec<&View> = Vec::new();
+        let mut bases: Vec<View> = Vec::new();
         if self.view.epoch != Epoch::NONE {
-            bases.push(&self.view);
+            bases.push(self.view.clone());
         }
         for basis in &proposal.bases {
             if !bases.iter().any(|b| b.epoch == basis.epoch) {
-                bases.push(basis);
+                bases.push(basis.clone());
             }
         }
         // Committed memberships form one line, each held to quorum against the one before:
@@ -6548,23 +6548,12 @@ impl Node {
         // starting node keeps what an earlier life installed as a basis; racing the lock
         // instance of one long since won by another group would be lost for ever.
         bases.retain(|b| b.epoch >= proposal.committed);
-        let possibly_committed: Vec<View> = bases.iter().map(|b| (*b).clone()).collect();
-        if self.halt_excluded_voters(&possibly_committed) {
+        if self.halt_excluded_voters(&bases) {
             return;
         }
         let Some(proposal) = &self.proposal else {
             return;
         };
-        let mut bases: Vec<&View> = Vec::new();
-        if self.view.epoch != Epoch::NONE {
-            bases.push(&self.view);
-        }
-        for basis in &proposal.bases {
-            if !bases.iter().any(|b| b.epoch == basis.epoch) {
-                bases.push(basis);
-            }
-        }
-        bases.retain(|b| b.epoch >= proposal.committed);
         // A cluster started with every configured node (its members share the generation
         // in effect, none ran before): the nodes that generation deletes are not counted in
         // the memberships before it. A node excluded and stopped keeps its last membership;
