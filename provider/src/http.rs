@@ -631,14 +631,8 @@ fn check_headers<'a>(
     }
     // The body is read as it comes: a compressed one would only fail later as not
     // well-formed, so any coding but identity is refused up front (RFC 9110 15.5.16).
-    let encoded = headers
-        .get_all(http::header::CONTENT_ENCODING)
-        .iter()
-        .flat_map(|v| v.to_str().map_or(vec!["?"], |v| v.split(',').collect()))
-        .any(|coding| {
-            let coding = coding.trim();
-            !coding.is_empty() && !coding.eq_ignore_ascii_case("identity")
-        });
+    let encoded = codings(headers, http::header::CONTENT_ENCODING)
+        .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("identity"));
     if encoded {
         return Err(ProtocolError::UnsupportedContentEncoding);
     }
@@ -729,12 +723,7 @@ async fn serve(
     }
     // hyper takes the body apart when chunked comes last, and reads any coding before it as
     // the body itself.
-    let coding = parts
-        .headers
-        .get_all(http::header::TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|v| v.to_str().map_or(vec!["?"], |v| v.split(',').collect()))
-        .map(str::trim)
+    let coding = codings(&parts.headers, http::header::TRANSFER_ENCODING)
         .find(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case("chunked"));
     if let Some(coding) = coding {
         return Err(ProtocolError::UnsupportedTransferCoding(coding.to_owned()));
@@ -751,12 +740,7 @@ async fn serve(
     let limit = service.config.limits.body_bytes_max;
     // Refused on its announced length, before hyper answers `Expect: 100-continue` by
     // asking for a body that would be refused anyway.
-    let announced = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok());
-    if announced.is_some_and(|length| length > limit as u64) {
+    if announced_length(&parts.headers).is_some_and(|length| length > limit as u64) {
         return Err(ProtocolError::BodyTooLarge(limit));
     }
     let body = body.take().ok_or(ProtocolError::BodyUnreadable)?;
@@ -803,11 +787,9 @@ async fn drained(
         return true;
     }
     let limit = limits.body_bytes_max as u64;
-    let announced = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.trim().parse::<u64>().ok());
-    if headers.contains_key(http::header::EXPECT) || announced.is_some_and(|n| n > limit) {
+    if headers.contains_key(http::header::EXPECT)
+        || announced_length(headers).is_some_and(|n| n > limit)
+    {
         return false;
     }
     let read = async {
@@ -826,6 +808,24 @@ async fn drained(
     tokio::time::timeout(limits.body_read_timeout, read)
         .await
         .unwrap_or(false)
+}
+
+/// The body's length as its Content-Length announces it.
+fn announced_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+}
+
+/// The codings a coding header `name` lists, trimmed, over all its fields (`?` for a field
+/// that is not text, which no coding is).
+fn codings(headers: &HeaderMap, name: HeaderName) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(name)
+        .into_iter()
+        .flat_map(|v| v.to_str().map_or(vec!["?"], |v| v.split(',').collect()))
+        .map(str::trim)
 }
 
 /// Whether `error`, given once the request's body was being read, leaves the body unread

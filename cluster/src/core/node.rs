@@ -6632,12 +6632,15 @@ impl Node {
             return false;
         };
         let installed_view = self.view.epoch;
+        // The life proposed (this node's own among them); none for a node not proposed, or
+        // a number a lying acceptance made up.
         let life = |node: NodeId| {
-            if node == me {
-                self.incarnation
-            } else {
-                proposal.view.incarnations[node.index()]
-            }
+            proposal
+                .view
+                .incarnations
+                .get(node.index())
+                .copied()
+                .unwrap_or(Incarnation(0))
         };
         let reported = |node: NodeId| {
             proposal
