@@ -6057,12 +6057,25 @@ impl Node {
     /// Drops the proposal this node coordinates, for good (it will never commit it), and
     /// tells its members, so they stop counting it as possibly committed.
     fn abandon_proposal(&mut self) {
+        self.abandon_proposal_halting(NodeSet::EMPTY);
+    }
+
+    /// Drops this node's proposal: `halted` members are told to halt, the others that it
+    /// is abandoned. Never both: a Halt is taken only for the proposal a member accepted,
+    /// and an Abandon that overtook it would have cleared that.
+    fn abandon_proposal_halting(&mut self, halted: NodeSet) {
         let Some(proposal) = self.proposal.take() else {
             return;
         };
         let epoch = proposal.view.epoch;
         for member in proposal.view.members.iter() {
-            if member != self.settings.me {
+            if member == self.settings.me {
+                continue;
+            }
+            if halted.contains(member) {
+                let reason = FenceReason::QuorumLost;
+                self.send(member, &Message::Halt { epoch, reason });
+            } else {
                 self.send(member, &Message::Abandon { epoch });
             }
         }
@@ -6675,17 +6688,7 @@ impl Node {
         if excluded.is_empty() {
             return false;
         }
-        let epoch = proposal.view.epoch;
-        for node in excluded.iter().filter(|&n| n != me) {
-            self.send(
-                node,
-                &Message::Halt {
-                    epoch,
-                    reason: FenceReason::QuorumLost,
-                },
-            );
-        }
-        self.abandon_proposal();
+        self.abandon_proposal_halting(excluded);
         if excluded.contains(me) {
             self.fence(FenceReason::QuorumLost);
         }
