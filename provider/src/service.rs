@@ -154,7 +154,9 @@ impl Service {
     /// ([`local_principal`]; an `Authorization` header there is ignored); else the user a
     /// verified client certificate names, else the user of the `Authorization: Basic`
     /// header; anonymous (FULL_ADMIN) only with `danger_allow_anonymous`, for requests
-    /// without credentials (or any request when there is no users file).
+    /// without credentials (or any request when there is no users file). Credentials sent
+    /// with a certificate that names a user must hold too, and name that user: a wrong
+    /// password never gets in, and a request never has two identities.
     pub async fn authenticate(
         &self,
         headers: &HeaderMap,
@@ -167,10 +169,29 @@ impl Service {
             .get(http::header::AUTHORIZATION)
             .map(|value| value.to_str().unwrap_or("\u{1}"));
         if let Some(authenticator) = &self.authenticator {
-            if let Some(name) = &peer.certificate_name {
-                if let Some(principal) = authenticator.principal_for_certificate(name) {
-                    return Ok(self.with_policy(principal, peer));
+            let by_certificate = peer
+                .certificate_name
+                .as_ref()
+                .and_then(|name| authenticator.principal_for_certificate(name));
+            if let Some(certified) = by_certificate {
+                let Some(authorization) = authorization else {
+                    return Ok(self.with_policy(certified, peer));
+                };
+                let principal = authenticator
+                    .verify_basic_async(authorization, peer.address.ip(), Instant::now())
+                    .await
+                    .map_err(|error| auth_error(&error, peer))?;
+                if principal.name != certified.name {
+                    tracing::info!(
+                        peer = %peer.address,
+                        certificate = %certified.name,
+                        basic = %principal.name,
+                        "authentication failed: the credentials name another user than the \
+                         client certificate"
+                    );
+                    return Err(ProtocolError::Unauthorized);
                 }
+                return Ok(self.with_policy(certified, peer));
             }
             if let Some(authorization) = authorization {
                 // A password sent in clear beyond this host is refused, not checked: a

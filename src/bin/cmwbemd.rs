@@ -63,7 +63,7 @@ struct Cli {
     #[arg(long, value_name = "DIR", default_value = "/var/lib/cimguard/tls")]
     tls_dir: PathBuf,
     /// A CA whose client certificates are accepted (mutual TLS); the certificate's common
-    /// name is the user.
+    /// name is the user (Basic credentials sent too must be that user's).
     #[arg(long, value_name = "FILE")]
     client_ca: Option<PathBuf>,
     /// The host name written into paths and certificates (default: this machine's).

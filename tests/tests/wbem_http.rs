@@ -1625,8 +1625,14 @@ fn basic_credentials_are_checked_and_repeated_failures_throttled() {
 fn a_client_certificate_from_the_client_ca_authenticates_its_user() {
     let folder = tempfile::tempdir().unwrap();
     let users = folder.path().join("users");
-    cimguard_tests::agent::users_file(&users, &[("operator", "MONITOR", "unused password")])
-        .unwrap_or_else(|e| panic!("{e}"));
+    cimguard_tests::agent::users_file(
+        &users,
+        &[
+            ("operator", "MONITOR", "operator's password"),
+            ("admin", "FULL_ADMIN", "admin's password"),
+        ],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     // A separate CA that issues the client certificates.
     let names = cimguard_certs::ServerNames {
         dns_names: vec!["client-ca".into()],
@@ -1653,6 +1659,27 @@ fn a_client_certificate_from_the_client_ca_authenticates_its_user() {
     .unwrap_or_else(|e| panic!("{e}"));
     let response = known.request(&Call::small("1").bytes()).unwrap();
     assert_eq!(response.status, 200, "{:?}", response.headers);
+    // Credentials sent with the certificate must hold, and name its user.
+    let with = |id: &str, user: &str, password: &str| {
+        Call::small(id)
+            .header("Authorization", &raw_http::basic(user, password))
+            .bytes()
+    };
+    let response = known
+        .request(&with("1a", "operator", "operator's password"))
+        .unwrap();
+    assert_eq!(response.status, 200, "{:?}", response.headers);
+    for (id, user, password) in [
+        ("1b", "operator", "a wrong password"),
+        ("1c", "admin", "admin's password"),
+    ] {
+        let response = known.request(&with(id, user, password)).unwrap();
+        assert_eq!(
+            response.status, 401,
+            "{user} with the certificate of operator: {:?}",
+            response.headers
+        );
+    }
     // A certificate whose name is no user falls back to Basic, which is missing here.
     let mut unknown = Connection::tls_as(
         agent.https,
