@@ -528,10 +528,13 @@ struct Proposal {
     /// Proposals that members (or this node) accepted after their installed membership:
     /// each may have been committed, and is a basis of the quorum rule too.
     bases: Vec<View>,
-    /// The configuration generations the bases carried.
-    basis_configs: Vec<Arc<Generation>>,
+    /// The configuration generations the bases carried, with the epoch each was accepted with.
+    basis_configs: Vec<(Epoch, Arc<Generation>)>,
     /// The generation this proposal carries (its number).
     config: Option<u64>,
+    /// When that generation is carried on: the newest epoch it was accepted with (none for a
+    /// cmapplyconf given here).
+    carried_from: Option<Epoch>,
     /// Whether it carries the pending cmapplyconf (rather than a generation carried on).
     trial: bool,
     /// When it was sent.
@@ -855,8 +858,9 @@ pub struct Node {
     /// refused nothing: the next membership leaves it out.
     config_attempts: u32,
     /// On the coordinator: a generation carried by a proposal that may have been committed
-    /// (a member accepted it): the next membership carries it on, before anything newer.
-    adopt: Option<Arc<Generation>>,
+    /// (a member accepted it, with the epoch given): the next membership carries it on,
+    /// before anything newer.
+    adopt: Option<(Epoch, Arc<Generation>)>,
 
     /// The configuration generations of the proposals accepted (or proposed) here, by the
     /// proposal's epoch.
@@ -3651,7 +3655,7 @@ impl Node {
         if self
             .adopt
             .as_ref()
-            .is_some_and(|a| !self.follows_in_effect(a))
+            .is_some_and(|(_, a)| !self.follows_in_effect(a))
         {
             self.adopt = None;
         }
@@ -5699,7 +5703,7 @@ impl Node {
             .pending_config
             .iter()
             .map(|(cluster, _)| cluster)
-            .chain(self.adopt.iter().map(|adopt| &adopt.cluster))
+            .chain(self.adopt.iter().map(|(_, adopt)| &adopt.cluster))
             // Accepted with a proposal that may have been committed (one dropped since, by
             // its coordinator or by a later one, never will: it is not carried on).
             .chain(
@@ -5845,15 +5849,16 @@ impl Node {
             .accepted_configs
             .iter()
             .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
-            .map(|(_, c)| c)
-            .filter(|c| self.follows_in_effect(c))
-            .max_by_key(|c| c.number)
+            .filter(|(_, c)| self.follows_in_effect(c))
+            .max_by_key(|(e, c)| (c.number, *e))
             .cloned();
         let adopted = [carried, self.adopt.clone()]
             .into_iter()
             .flatten()
-            .filter(|c| self.follows_in_effect(c))
-            .max_by_key(|c| c.number);
+            .filter(|(_, c)| self.follows_in_effect(c))
+            .max_by_key(|(e, c)| (c.number, *e));
+        let carried_from = adopted.as_ref().map(|(e, _)| *e);
+        let adopted = adopted.map(|(_, c)| c);
         // A cmapplyconf is checked again against the packages as they run now, and given
         // up when members keep refusing it.
         if adopted.is_none() {
@@ -5886,11 +5891,11 @@ impl Node {
         });
         let silences = self.silences(now, &view);
         let leavers = self.leavers(now).difference(view.members);
-        let basis_configs: Vec<Arc<Generation>> = self
+        let basis_configs: Vec<(Epoch, Arc<Generation>)> = self
             .accepted_configs
             .iter()
             .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
-            .map(|(_, c)| c.clone())
+            .cloned()
             .collect();
         if let Some(config) = &config {
             self.accepted_configs.push((epoch, config.clone()));
@@ -5904,6 +5909,7 @@ impl Node {
             bases: self.accepted_since.clone(),
             basis_configs,
             config: config.as_ref().map(|c| c.number),
+            carried_from,
             trial,
             sent_at: now,
             echoes: Vec::new(),
@@ -6391,8 +6397,7 @@ impl Node {
             proposal.basis_configs.extend(
                 configs
                     .into_iter()
-                    .filter(|(e, _)| *e > known_committed && *e != epoch)
-                    .map(|(_, c)| c),
+                    .filter(|(e, _)| *e > known_committed && *e != epoch),
             );
         }
         if proposal.view.epoch != epoch || proposal.lock.is_some() {
@@ -6517,17 +6522,34 @@ impl Node {
         if proposal.accepted != voters || proposal.lock.is_some() {
             return;
         }
+        // A generation accepted with a proposal older than the newest membership a voter
+        // knows committed was not in effect when that one was committed, or it carries it
+        // (so the member knows it): carried on, it would revive a change the cluster ran on
+        // without. (Seed 3250065: a cmapplyconf deleting n5, accepted in a half that lost the
+        // lock, was carried on by a cmruncl after the cluster had run with n5 alone; its
+        // deletion lifted the quorum rule off that membership.) Given up for good, here and
+        // in what this node carries; the others give theirs up with the next commit.
+        let floor = proposal.committed;
+        if proposal.carried_from.is_some_and(|e| e < floor) {
+            self.accepted_configs.retain(|(e, _)| *e >= floor);
+            if self.adopt.as_ref().is_some_and(|(e, _)| *e < floor) {
+                self.adopt = None;
+            }
+            self.actions.push_back(Action::Persist(self.persisted()));
+            self.abandon_proposal();
+            return;
+        }
         // A member accepted a generation with a proposal that may have been committed:
         // it may be in effect somewhere, so the membership must carry it (as Paxos carries
         // on the value of the highest accepted proposal). Propose again with it.
         let newest = proposal
             .basis_configs
             .iter()
-            .filter(|c| self.follows_in_effect(c))
-            .max_by_key(|c| c.number)
+            .filter(|(e, c)| *e >= floor && self.follows_in_effect(c))
+            .max_by_key(|(e, c)| (c.number, *e))
             .cloned();
         if let Some(newest) = newest {
-            if proposal.config != Some(newest.number) {
+            if proposal.config != Some(newest.1.number) {
                 self.adopt = Some(newest);
                 self.abandon_proposal();
                 return;
