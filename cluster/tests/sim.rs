@@ -850,7 +850,10 @@ fn randomized_faults_seeds_750_to_1000() {
 /// (and that was committed) formed with the lock of that one's instance, and ran on while
 /// the other took its packages over. S2: 3250065, a cmruncl carried on a deletion that its
 /// coordinator had accepted in a half that lost the lock, although a member knew a later
-/// membership committed with the deleted node, and formed without that node.
+/// membership committed with the deleted node, and formed without that node; 2208342 and
+/// 3471009, the same with a deletion accepted in a proposal whose coordinator then lost the
+/// lock race and told its members to halt, its epoch higher than those of the line that ran
+/// on with the deleted node.
 #[test]
 fn randomized_faults_seeds_that_broke_a_rule_once() {
     if std::env::var("SIM_SEED").is_ok() || std::env::var("SIM_SEEDS").is_ok() {
@@ -859,7 +862,7 @@ fn randomized_faults_seeds_that_broke_a_rule_once() {
     for seed in [
         3595, 4530, 17843, 8524, 43334, 61776, 9505, 23633, 88608, 79692, 189775, 227294, 203397,
         260707, 401802, 577047, 612619, 951311, 1214424, 1486144, 1914420, 2244906, 2609916,
-        2807771, 3250065,
+        2807771, 3250065, 2208342, 3471009,
     ] {
         randomized(seed..seed + 1);
     }

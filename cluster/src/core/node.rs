@@ -4506,6 +4506,17 @@ impl Node {
                     .as_ref()
                     .is_some_and(|(v, _)| v.epoch == epoch)
                 {
+                    // Its coordinator dropped the proposal, which will never be committed,
+                    // as an Abandon says: what it carried must not be carried on by a later
+                    // life. (Seeds 2208342 and 3471009: a deletion that a half which lost
+                    // the lock race had accepted was carried on by a cmruncl long after
+                    // the cluster had run on with the deleted node; its epoch, higher than
+                    // those of that line, did not show it was behind them.)
+                    if epoch.coordinator() == from {
+                        self.accepted_since.retain(|v| v.epoch != epoch);
+                        self.accepted_configs.retain(|(e, _)| *e != epoch);
+                        self.actions.push_back(Action::Persist(self.persisted()));
+                    }
                     // A group's reasons only: this node did not race the lock itself.
                     self.fence(match reason {
                         FenceReason::PackagesUnknown => reason,
@@ -6878,6 +6889,12 @@ impl Node {
     fn halt_members(&mut self, reason: FenceReason) {
         if let Some(proposal) = self.proposal.take() {
             let epoch = proposal.view.epoch;
+            // Dropped for good: what it carried is not carried on.
+            let before = self.accepted_configs.len();
+            self.accepted_configs.retain(|(e, _)| *e != epoch);
+            if self.accepted_configs.len() != before {
+                self.actions.push_back(Action::Persist(self.persisted()));
+            }
             for member in proposal.view.members.iter() {
                 if member != self.settings.me {
                     self.send(member, &Message::Halt { epoch, reason });
