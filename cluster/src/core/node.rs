@@ -1566,9 +1566,12 @@ impl Node {
     /// as the group may carry it on), or when each membership keeps its quorum. The group
     /// may still know a newer membership than this node does; the commit decides then.
     fn unquorate_start(&self, nodes: NodeSet) -> Option<NodeSet> {
+        // Of the proposals accepted and not dropped since (as persisted): one abandoned, or
+        // this node's own, carries nothing on.
         let deleted = self
             .accepted_configs
             .iter()
+            .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
             .fold(NodeSet::EMPTY, |all, (_, c)| {
                 all.union(deleted_numbers(&c.cluster))
             });
@@ -3276,9 +3279,14 @@ impl Node {
         // Not one that deletes this node from the cluster that runs without it, or that
         // keeps its number for that: every node of it took it, none has the accepted one in
         // effect (the running cluster would have it, or one after it).
-        let accepted_other = self.accepted_configs.iter().any(|(_, c)| {
-            c.number > config.number || (c.number == config.number && **c != *config)
-        });
+        // Dropped proposals (abandoned, or this node's own) carried nothing on.
+        let accepted_other = self
+            .accepted_configs
+            .iter()
+            .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
+            .any(|(_, c)| {
+                c.number > config.number || (c.number == config.number && **c != *config)
+            });
         if accepted_other && config.number != own && !retiring {
             return Err(format!(
                 "{me} accepted generation {} of a change made while the cluster ran, which \
@@ -4501,22 +4509,25 @@ impl Node {
                 }
             }
             Message::Halt { epoch, reason } => {
+                // Its coordinator dropped the proposal, which will never be committed (a
+                // coordinator sends Halt only for its own proposal, taken before), as an
+                // Abandon says: what it carried must not be carried on by a later life,
+                // whether or not this node still waits on it. (Seeds 2208342 and 3471009: a
+                // deletion that a half which lost the lock race had accepted was carried on
+                // by a cmruncl long after the cluster had run on with the deleted node; its
+                // epoch, higher than those of that line, did not show it was behind them.)
+                if epoch.coordinator() == from
+                    && self.accepted_since.iter().any(|v| v.epoch == epoch)
+                {
+                    self.accepted_since.retain(|v| v.epoch != epoch);
+                    self.accepted_configs.retain(|(e, _)| *e != epoch);
+                    self.actions.push_back(Action::Persist(self.persisted()));
+                }
                 if self
                     .accepted
                     .as_ref()
                     .is_some_and(|(v, _)| v.epoch == epoch)
                 {
-                    // Its coordinator dropped the proposal, which will never be committed,
-                    // as an Abandon says: what it carried must not be carried on by a later
-                    // life. (Seeds 2208342 and 3471009: a deletion that a half which lost
-                    // the lock race had accepted was carried on by a cmruncl long after
-                    // the cluster had run on with the deleted node; its epoch, higher than
-                    // those of that line, did not show it was behind them.)
-                    if epoch.coordinator() == from {
-                        self.accepted_since.retain(|v| v.epoch != epoch);
-                        self.accepted_configs.retain(|(e, _)| *e != epoch);
-                        self.actions.push_back(Action::Persist(self.persisted()));
-                    }
                     // A group's reasons only: this node did not race the lock itself.
                     self.fence(match reason {
                         FenceReason::PackagesUnknown => reason,
