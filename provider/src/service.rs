@@ -173,26 +173,6 @@ impl Service {
                 .certificate_name
                 .as_ref()
                 .and_then(|name| authenticator.principal_for_certificate(name));
-            if let Some(certified) = by_certificate {
-                let Some(authorization) = authorization else {
-                    return Ok(self.with_policy(certified, peer));
-                };
-                let principal = authenticator
-                    .verify_basic_async(authorization, peer.address.ip(), Instant::now())
-                    .await
-                    .map_err(|error| auth_error(&error, peer))?;
-                if principal.name != certified.name {
-                    tracing::info!(
-                        peer = %peer.address,
-                        certificate = %certified.name,
-                        basic = %principal.name,
-                        "authentication failed: the credentials name another user than the \
-                         client certificate"
-                    );
-                    return Err(ProtocolError::Unauthorized);
-                }
-                return Ok(self.with_policy(certified, peer));
-            }
             if let Some(authorization) = authorization {
                 // A password sent in clear beyond this host is refused, not checked: a
                 // plain-HTTP listener beyond loopback exists only by the danger flag, and
@@ -204,11 +184,28 @@ impl Service {
                     );
                     return Err(ProtocolError::CleartextCredentials);
                 }
-                return authenticator
+                let principal = authenticator
                     .verify_basic_async(authorization, peer.address.ip(), Instant::now())
                     .await
-                    .map(|principal| self.with_policy(principal, peer))
-                    .map_err(|error| auth_error(&error, peer));
+                    .map_err(|error| auth_error(&error, peer))?;
+                let principal = match by_certificate {
+                    Some(certified) if certified.name != principal.name => {
+                        tracing::info!(
+                            peer = %peer.address,
+                            certificate = %certified.name,
+                            basic = %principal.name,
+                            "authentication failed: the credentials name another user than \
+                             the client certificate"
+                        );
+                        return Err(ProtocolError::Unauthorized);
+                    }
+                    Some(certified) => certified,
+                    None => principal,
+                };
+                return Ok(self.with_policy(principal, peer));
+            }
+            if let Some(certified) = by_certificate {
+                return Ok(self.with_policy(certified, peer));
             }
         }
         // Without a users file, credentials cannot be checked: in anonymous mode they are

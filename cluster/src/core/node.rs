@@ -6900,12 +6900,6 @@ impl Node {
     fn halt_members(&mut self, reason: FenceReason) {
         if let Some(proposal) = self.proposal.take() {
             let epoch = proposal.view.epoch;
-            // Dropped for good: what it carried is not carried on.
-            let before = self.accepted_configs.len();
-            self.accepted_configs.retain(|(e, _)| *e != epoch);
-            if self.accepted_configs.len() != before {
-                self.actions.push_back(Action::Persist(self.persisted()));
-            }
             for member in proposal.view.members.iter() {
                 if member != self.settings.me {
                     self.send(member, &Message::Halt { epoch, reason });
