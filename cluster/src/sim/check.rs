@@ -8,7 +8,7 @@ use crate::core::{Epoch, Event, Incarnation, NodeId, NodeSet};
 /// A broken invariant, with the seed that replays it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Violation {
-    /// The invariant (S2, S3, S4, L1, LOCK).
+    /// The invariant (S2, S3, S4, L1, LOCK; HALT, of the messages sent).
     pub invariant: &'static str,
     /// What happened.
     pub detail: String,

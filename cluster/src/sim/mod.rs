@@ -22,9 +22,9 @@ use rand_core::{RngCore, SeedableRng};
 use crate::config::cluster::{parse, ClusterConfig};
 use crate::config::package::{parse as parse_package, PackageConfig, PackageType};
 use crate::core::{
-    Action, Echo, Envelope, Event, Incarnation, Instant, Message, Node, NodeId, NodeSet, Persisted,
-    Phase, QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Taken, Term, Tiebreaker,
-    Unconfigured,
+    Action, Echo, Envelope, Epoch, Event, Incarnation, Instant, Message, Node, NodeId, NodeSet,
+    Persisted, Phase, QuorumServerAnswer, QuorumServerAsk, Sabotage, Settings, Taken, Term,
+    Tiebreaker, Unconfigured,
 };
 use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, BLOCK_BYTES};
 use crate::packages::{
@@ -323,6 +323,10 @@ pub struct Simulation {
     /// How long a script takes.
     pub script_latency: Duration,
     violation: Option<Violation>,
+    /// What each life told each member of each proposal it dropped: Halt or Abandon. One
+    /// of the two, never both (a member takes a Halt only while it waits on the proposal,
+    /// and an Abandon that overtook the Halt would end that wait).
+    dropped_told: BTreeMap<(NodeId, Incarnation, NodeId, Epoch), &'static str>,
     trace: Vec<Record>,
     notices: Vec<NoticeRecord>,
     /// Events processed (for the benchmark).
@@ -465,6 +469,7 @@ impl Simulation {
             script_faults: BTreeMap::new(),
             script_latency: Duration::from_millis(500),
             violation: None,
+            dropped_told: BTreeMap::new(),
             trace: Vec::new(),
             notices: Vec::new(),
             steps: 0,
@@ -1310,6 +1315,10 @@ impl Simulation {
                 if let Some((at, term)) = term {
                     self.check_announced(node, incarnation, at, term);
                 }
+                if let Message::Halt { epoch, .. } | Message::Abandon { epoch } = &envelope.message
+                {
+                    self.check_one_word(node, incarnation, to, *epoch, envelope.message.kind());
+                }
                 let echoes: Vec<Echo> = match &envelope.message {
                     Message::Heartbeat(heartbeat) => heartbeat.echo.into_iter().collect(),
                     Message::Accept { echo, .. } => vec![*echo],
@@ -1483,6 +1492,33 @@ impl Simulation {
     /// most the lease and the grace of the timing in effect on it, or, after a change to a
     /// shorter one, no later an end of either than it announced before; and the end of both
     /// never earlier than before (core::Term).
+    /// A member of a dropped proposal is told to halt or that the proposal is abandoned,
+    /// never both.
+    fn check_one_word(
+        &mut self,
+        node: NodeId,
+        incarnation: Incarnation,
+        to: NodeId,
+        epoch: Epoch,
+        kind: &'static str,
+    ) {
+        let told = *self
+            .dropped_told
+            .entry((node, incarnation, to, epoch))
+            .or_insert(kind);
+        if told != kind && self.violation.is_none() {
+            self.violation = Some(Violation {
+                invariant: "HALT",
+                detail: format!(
+                    "{node} sent {to} both Halt and Abandon for proposal {epoch}: the Abandon \
+                     may overtake the Halt, which {to} then ignores"
+                ),
+                at_seconds: Duration::from_nanos(self.now).as_secs_f64(),
+                seed: self.options.seed,
+            });
+        }
+    }
+
     fn check_announced(&mut self, node: NodeId, incarnation: Incarnation, at: Instant, term: Term) {
         let timing = self.timing_of(node);
         let before = self.announced[node.index()]
