@@ -1040,6 +1040,11 @@ impl Node {
         self.phase
     }
 
+    /// The proposal this node accepted and waits to see committed, if it waits on one.
+    pub fn waiting_on(&self) -> Option<Epoch> {
+        self.accepted.as_ref().map(|(view, _)| view.epoch)
+    }
+
     /// Whether this node is halting (cmhaltnode, cmhaltcl, with or without -d), and how.
     pub fn leaving(&self) -> Leaving {
         self.leaving
@@ -4498,7 +4503,13 @@ impl Node {
             }
             Message::Abandon { epoch } => {
                 if epoch.coordinator() == from {
-                    self.accepted_since.retain(|v| v.epoch != epoch);
+                    // Never to be committed: neither it nor what it carried is reported
+                    // again, by this life or a later one (persisted as dropped).
+                    if self.accepted_since.iter().any(|v| v.epoch == epoch) {
+                        self.accepted_since.retain(|v| v.epoch != epoch);
+                        self.accepted_configs.retain(|(e, _)| *e != epoch);
+                        self.actions.push_back(Action::Persist(self.persisted()));
+                    }
                     if self
                         .accepted
                         .as_ref()

@@ -1,0 +1,225 @@
+//! A proposal its coordinator took back uncommitted carries nothing on: the members that
+//! accepted it drop it, and the generation it carried, whatever they did since.
+
+mod common;
+
+use common::{package, seconds};
+
+use cimguard_cluster::core::{
+    cluster_id, Envelope, Epoch, Event, FenceReason, Message, NodeId, NodeSet, Phase, Taken,
+};
+use cimguard_cluster::packages::Refusal;
+use cimguard_cluster::sim::{Life, Options, Simulation};
+
+const A: NodeId = NodeId(0);
+const B: NodeId = NodeId(1);
+const C: NodeId = NodeId(2);
+
+/// The proposals `node` accepted and keeps as possibly committed (persisted), and those of
+/// them that carry a generation.
+fn kept(sim: &Simulation, node: NodeId) -> (Vec<Epoch>, Vec<Epoch>) {
+    let persisted = sim.persisted(node);
+    (
+        persisted.accepted.iter().map(|v| v.epoch).collect(),
+        persisted.accepted_configs.iter().map(|(e, _)| *e).collect(),
+    )
+}
+
+/// Three nodes; A takes a cmapplyconf, B accepts the proposal that carries it (C never
+/// hears of it), and no acceptance gets through, so it is never committed. B is then cut
+/// off from A (it hears nothing of A's giving the proposal up), stops waiting on the
+/// proposal, and keeps it as possibly committed. What A sends when it takes a proposal
+/// back for good (Abandon, or Halt when its group lost the lock race) comes late.
+/// Returns the membership installed before, and the proposal's epoch.
+fn accepted_then_cut_off(seed: u64) -> (Simulation, Epoch, Epoch) {
+    let mut sim = Simulation::new(Options::new(3, seed));
+    sim.start_all();
+    let everyone = NodeSet::first(3);
+    assert!(sim.run_until(seconds(60), |s| s.formed(everyone)).unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    let installed = sim.core(B).unwrap().view().epoch;
+
+    for node in [A, B, C] {
+        sim.network.drop_kinds.push((node, "Accept"));
+    }
+    sim.cut_oneway(A, C);
+    let change = vec![package("pkgS", &[1, 2])];
+    assert_eq!(sim.apply(A, None, &change), Ok(Taken::Done));
+    let carried = |s: &Simulation| {
+        kept(s, B)
+            .1
+            .into_iter()
+            .find(|e| e.coordinator() == A && *e > installed)
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| carried(s).is_some())
+        .unwrap());
+    let epoch = carried(&sim).unwrap();
+    sim.cut_oneway(A, B);
+    assert!(sim
+        .run_until(seconds(30), |s| s
+            .core(B)
+            .is_some_and(|c| c.waiting_on() != Some(epoch)))
+        .unwrap());
+    assert!(
+        kept(&sim, B).0.contains(&epoch),
+        "B kept {:?}",
+        kept(&sim, B)
+    );
+    (sim, installed, epoch)
+}
+
+/// A's Halt for `epoch`, as it left A, arriving at B.
+fn halt(sim: &Simulation, epoch: Epoch) -> Envelope {
+    let (a, b) = (sim.core(A).unwrap(), sim.core(B).unwrap());
+    Envelope {
+        cluster_id: cluster_id("simulated"),
+        config_generation: a.settings().config_generation,
+        from: A,
+        from_incarnation: a.incarnation(),
+        to_incarnation: b.incarnation(),
+        message: Message::Halt {
+            epoch,
+            reason: FenceReason::QuorumLost,
+        },
+    }
+}
+
+#[test]
+fn a_late_halt_drops_the_acceptance_and_the_generation_it_carried() {
+    for seed in 0..4 {
+        let (mut sim, _, epoch) = accepted_then_cut_off(seed);
+        let envelope = halt(&sim, epoch);
+        sim.forge(B, 0, envelope);
+        let (accepted, configs) = kept(&sim, B);
+        assert!(
+            !accepted.contains(&epoch) && !configs.contains(&epoch),
+            "seed {seed}: B keeps {epoch:?} after its coordinator's Halt: {accepted:?}, \
+             configs {configs:?}"
+        );
+        // No longer waiting on it, B had no reason of the proposal's to halt.
+        assert_eq!(sim.life(B), Life::Up, "seed {seed}");
+        assert_ne!(sim.core(B).unwrap().phase(), Phase::Halted, "seed {seed}");
+    }
+}
+
+/// A Halt that names a proposal of another coordinator is no word on it.
+#[test]
+fn a_halt_from_another_node_drops_nothing() {
+    let (mut sim, _, epoch) = accepted_then_cut_off(7);
+    let mut envelope = halt(&sim, epoch);
+    let c = sim.core(C).unwrap();
+    envelope.from = C;
+    envelope.from_incarnation = c.incarnation();
+    sim.forge(B, 0, envelope);
+    assert!(
+        kept(&sim, B).0.contains(&epoch),
+        "B kept {:?}",
+        kept(&sim, B)
+    );
+    assert!(
+        kept(&sim, B).1.contains(&epoch),
+        "B kept {:?}",
+        kept(&sim, B)
+    );
+}
+
+/// Whether `node` is halted, its daemon still there.
+fn halted(sim: &Simulation, node: NodeId) -> bool {
+    sim.core(node).is_some_and(|c| c.phase() == Phase::Halted)
+}
+
+/// The answer `node` told for command `serial` (None: not yet; Some(None): carried out).
+fn answer(sim: &Simulation, node: NodeId, serial: u64) -> Option<Option<String>> {
+    sim.trace().iter().rev().find_map(|r| match &r.event {
+        Event::CommandAnswered {
+            serial: s, refusal, ..
+        } if r.node == node && *s == serial => Some(refusal.clone()),
+        _ => None,
+    })
+}
+
+/// cmapplyconf of `cluster` and `packages` given on halted `node`: refused at once, or the
+/// answer it gets later (None: carried out; else the refusal).
+fn apply_halted(
+    sim: &mut Simulation,
+    node: NodeId,
+    cluster: &str,
+    packages: &[String],
+) -> Result<Option<String>, Refusal> {
+    let given = sim.apply(node, Some(cluster), packages)?;
+    let Taken::Forwarded(serial) = given else {
+        panic!("a halted cmapplyconf is answered later: {given:?}");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, node, serial).is_some())
+        .unwrap());
+    Ok(answer(sim, node, serial).expect("answered"))
+}
+
+/// B accepted a cmapplyconf's proposal and was told it is abandoned (an abandoned proposal
+/// carries nothing on), then halted before any membership formed again. With the whole
+/// cluster halted, a cmapplyconf given on C (which never heard of the abandoned change, and
+/// numbers its own below it) is offered to B, which takes it: the generation it accepted
+/// was never in effect anywhere.
+#[test]
+fn an_abandoned_acceptance_does_not_hold_a_halted_cmapplyconf_back() {
+    for seed in 0..4 {
+        let (mut sim, installed, epoch) = accepted_then_cut_off(seed);
+        let mut envelope = halt(&sim, epoch);
+        envelope.message = Message::Abandon { epoch };
+        sim.forge(B, 0, envelope);
+        assert!(!kept(&sim, B).0.contains(&epoch), "seed {seed}");
+        // A dies (it would give its change again), and B halts before anything forms.
+        sim.crash(A);
+        sim.heal();
+        sim.network.drop_kinds.clear();
+        sim.halt_node(B, true).unwrap();
+        assert!(
+            sim.run_until(seconds(30), |s| halted(s, B)).unwrap(),
+            "seed {seed}"
+        );
+        // C runs on alone, and is halted; A starts again, and is halted.
+        assert!(
+            sim.run_until(seconds(60), |s| s
+                .core(C)
+                .is_some_and(|c| c.phase() == Phase::Running))
+                .unwrap(),
+            "seed {seed}"
+        );
+        sim.halt_cluster(C, true).unwrap();
+        sim.restart(A);
+        sim.halt_node(A, true).unwrap();
+        assert!(
+            sim.run_until(seconds(60), |s| [A, B, C].iter().all(|&n| halted(s, n)))
+                .unwrap(),
+            "seed {seed}"
+        );
+        assert_eq!(sim.core(B).unwrap().view().epoch, installed, "seed {seed}");
+        let before = sim.generation(C).unwrap();
+        let cluster = cimguard_cluster::sim::cluster_file(&Options::new(3, seed));
+        let change = [package("pkgT", &[1, 2])];
+        // Refused while a node still goes by a running heartbeat heard within a member
+        // timeout (a late or replayed one among them): given again until then.
+        let deadline = sim.now() + seconds(60);
+        let answered = loop {
+            let answered = apply_halted(&mut sim, C, &cluster, &change);
+            let heard = |why: &str| why.contains("hears the cluster run");
+            match answered {
+                Err(Refusal::ClusterRunsElsewhere) => {}
+                Ok(Some(ref why)) if heard(why) => {}
+                _ => break answered,
+            }
+            assert!(sim.now() < deadline, "seed {seed}: {answered:?}");
+            sim.run_for(seconds(1)).unwrap();
+        };
+        assert_eq!(answered, Ok(None), "seed {seed}: carried out");
+        for node in [A, B, C] {
+            assert_eq!(
+                sim.generation(node),
+                Some(before + 1),
+                "seed {seed}, {node:?}"
+            );
+        }
+    }
+}
