@@ -1488,10 +1488,6 @@ impl Simulation {
             .unwrap_or(self.timing)
     }
 
-    /// S3, first half, what the survivors rely on: a node announces with each send time at
-    /// most the lease and the grace of the timing in effect on it, or, after a change to a
-    /// shorter one, no later an end of either than it announced before; and the end of both
-    /// never earlier than before (core::Term).
     /// A member of a dropped proposal is told to halt or that the proposal is abandoned,
     /// never both.
     fn check_one_word(
@@ -1519,6 +1515,10 @@ impl Simulation {
         }
     }
 
+    /// S3, first half, what the survivors rely on: a node announces with each send time at
+    /// most the lease and the grace of the timing in effect on it, or, after a change to a
+    /// shorter one, no later an end of either than it announced before; and the end of both
+    /// never earlier than before (core::Term).
     fn check_announced(&mut self, node: NodeId, incarnation: Incarnation, at: Instant, term: Term) {
         let timing = self.timing_of(node);
         let before = self.announced[node.index()]
