@@ -6,7 +6,8 @@ mod common;
 use common::{package, seconds};
 
 use cimguard_cluster::core::{
-    cluster_id, Envelope, Epoch, Event, FenceReason, Message, NodeId, NodeSet, Phase, Taken,
+    cluster_id, Envelope, Epoch, Event, FenceReason, Instant, Message, NodeId, NodeSet, Phase,
+    Taken, Term,
 };
 use cimguard_cluster::packages::Refusal;
 use cimguard_cluster::sim::{Life, Options, Simulation};
@@ -222,4 +223,71 @@ fn an_abandoned_acceptance_does_not_hold_a_halted_cmapplyconf_back() {
             );
         }
     }
+}
+
+/// A coordinator that proposes again has dropped its earlier proposals it never installed:
+/// a member drops the one it accepted, with its generation, even when it refuses the new
+/// proposal (it promised a later epoch since), and a later life does not report it.
+#[test]
+fn a_refused_proposal_of_the_same_coordinator_still_drops_its_earlier_one() {
+    let mut tried = 0;
+    for seed in 0..8 {
+        let (mut sim, installed, epoch) = accepted_then_cut_off(seed);
+        // A's later proposal below comes late (A may be dead by the time it arrives).
+        let a = sim.core(A).unwrap();
+        let (a_life, a_generation) = (a.incarnation(), a.settings().config_generation);
+        // B or C proposes without A, which B no longer hears: B promises beyond A's round.
+        let beyond = |s: &Simulation| s.persisted(B).epoch_max.round() > epoch.round() + 1;
+        assert!(sim
+            .run_until(seconds(30), |s| beyond(s) || s.life(B) != Life::Up)
+            .unwrap());
+        if sim.life(B) != Life::Up {
+            continue;
+        }
+        // A's next proposal, no later than B's promise (made since, to B or C).
+        let promised = sim.persisted(B).epoch_max;
+        let next = [promised.round(), promised.round().saturating_sub(1)]
+            .map(|round| Epoch::new(round, A))
+            .into_iter()
+            .find(|&e| e <= promised);
+        let Some(next) = next.filter(|&e| e > epoch) else {
+            continue;
+        };
+        tried += 1;
+        let b = sim.core(B).unwrap();
+        let mut view = b.view().clone();
+        view.epoch = next;
+        let term = Term {
+            lease: seconds(11),
+            grace: seconds(1),
+        };
+        let envelope = Envelope {
+            cluster_id: cluster_id("simulated"),
+            config_generation: a_generation,
+            from: A,
+            from_incarnation: a_life,
+            to_incarnation: b.incarnation(),
+            message: Message::Propose {
+                epoch: next,
+                view,
+                sent_at: Instant(1),
+                term,
+                installed,
+                leavers: NodeSet::EMPTY,
+                config: None,
+            },
+        };
+        sim.forge(B, 0, envelope);
+        let (accepted, configs) = kept(&sim, B);
+        assert!(
+            !accepted.contains(&epoch) && !configs.contains(&epoch),
+            "seed {seed}: B keeps {epoch:?} after A proposed {next:?} (B promised \
+             {promised:?}): {accepted:?}, configs {configs:?}"
+        );
+        assert!(
+            !accepted.contains(&next),
+            "seed {seed}: B accepted {next:?}"
+        );
+    }
+    assert!(tried > 0, "no seed had B promise beyond A's proposal");
 }

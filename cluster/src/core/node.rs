@@ -6284,13 +6284,25 @@ impl Node {
         // A coordinator that proposes again has dropped, for good, its earlier proposals
         // that it never installed (what it commits it installs at once, so a proposal above
         // its installed epoch was never committed).
+        // Dropped with what they carried, and persisted so (as by an Abandon), whether or
+        // not this proposal is accepted.
         let life = self.peers[from.index()].incarnation;
-        self.accepted_since.retain(|v| {
-            v.epoch.coordinator() != from
-                || v.epoch >= epoch
-                || v.epoch <= proposer_installed
-                || !v.has(from, life)
-        });
+        let dropped: Vec<Epoch> = self
+            .accepted_since
+            .iter()
+            .filter(|v| {
+                v.epoch.coordinator() == from
+                    && v.epoch < epoch
+                    && v.epoch > proposer_installed
+                    && v.has(from, life)
+            })
+            .map(|v| v.epoch)
+            .collect();
+        if !dropped.is_empty() {
+            self.accepted_since.retain(|v| !dropped.contains(&v.epoch));
+            self.accepted_configs.retain(|(e, _)| !dropped.contains(e));
+            self.actions.push_back(Action::Persist(self.persisted()));
+        }
         // The same proposal again (it travels on every network, and may be duplicated on
         // the way): already answered.
         if self.accepted_since.iter().any(|v| v.epoch == epoch) || self.view.epoch == epoch {
