@@ -6,8 +6,8 @@ mod common;
 use common::{package, seconds};
 
 use cimguard_cluster::core::{
-    cluster_id, Envelope, Epoch, Event, FenceReason, Instant, Message, NodeId, NodeSet, Phase,
-    Taken, Term,
+    cluster_id, Envelope, Epoch, Event, FenceReason, Incarnation, Instant, Message, NodeId,
+    NodeSet, Phase, Taken, Term,
 };
 use cimguard_cluster::packages::Refusal;
 use cimguard_cluster::sim::{Life, Options, Simulation};
@@ -70,19 +70,30 @@ fn accepted_then_cut_off(seed: u64) -> (Simulation, Epoch, Epoch) {
     (sim, installed, epoch)
 }
 
-/// A's Halt for `epoch`, as it left A, arriving at B.
-fn halt(sim: &Simulation, epoch: Epoch) -> Envelope {
-    let (a, b) = (sim.core(A).unwrap(), sim.core(B).unwrap());
+/// A node's life and configuration generation, as its messages carry them.
+fn sender(sim: &Simulation, node: NodeId) -> (NodeId, Incarnation, u64) {
+    let core = sim.core(node).unwrap();
+    (node, core.incarnation(), core.settings().config_generation)
+}
+
+/// `message` as it left `from` (in the life and generation given), arriving at B.
+fn to_b(sim: &Simulation, from: (NodeId, Incarnation, u64), message: Message) -> Envelope {
+    let (node, life, generation) = from;
     Envelope {
         cluster_id: cluster_id("simulated"),
-        config_generation: a.settings().config_generation,
-        from: A,
-        from_incarnation: a.incarnation(),
-        to_incarnation: b.incarnation(),
-        message: Message::Halt {
-            epoch,
-            reason: FenceReason::QuorumLost,
-        },
+        config_generation: generation,
+        from: node,
+        from_incarnation: life,
+        to_incarnation: sim.core(B).unwrap().incarnation(),
+        message,
+    }
+}
+
+/// A Halt for `epoch`.
+fn halt(epoch: Epoch) -> Message {
+    Message::Halt {
+        epoch,
+        reason: FenceReason::QuorumLost,
     }
 }
 
@@ -90,7 +101,7 @@ fn halt(sim: &Simulation, epoch: Epoch) -> Envelope {
 fn a_late_halt_drops_the_acceptance_and_the_generation_it_carried() {
     for seed in 0..4 {
         let (mut sim, _, epoch) = accepted_then_cut_off(seed);
-        let envelope = halt(&sim, epoch);
+        let envelope = to_b(&sim, sender(&sim, A), halt(epoch));
         sim.forge(B, 0, envelope);
         let (accepted, configs) = kept(&sim, B);
         assert!(
@@ -108,10 +119,7 @@ fn a_late_halt_drops_the_acceptance_and_the_generation_it_carried() {
 #[test]
 fn a_halt_from_another_node_drops_nothing() {
     let (mut sim, _, epoch) = accepted_then_cut_off(7);
-    let mut envelope = halt(&sim, epoch);
-    let c = sim.core(C).unwrap();
-    envelope.from = C;
-    envelope.from_incarnation = c.incarnation();
+    let envelope = to_b(&sim, sender(&sim, C), halt(epoch));
     sim.forge(B, 0, envelope);
     assert!(
         kept(&sim, B).0.contains(&epoch),
@@ -167,8 +175,7 @@ fn apply_halted(
 fn an_abandoned_acceptance_does_not_hold_a_halted_cmapplyconf_back() {
     for seed in 0..4 {
         let (mut sim, installed, epoch) = accepted_then_cut_off(seed);
-        let mut envelope = halt(&sim, epoch);
-        envelope.message = Message::Abandon { epoch };
+        let envelope = to_b(&sim, sender(&sim, A), Message::Abandon { epoch });
         sim.forge(B, 0, envelope);
         assert!(!kept(&sim, B).0.contains(&epoch), "seed {seed}");
         // A dies (it would give its change again), and B halts before anything forms.
@@ -234,8 +241,7 @@ fn a_refused_proposal_of_the_same_coordinator_still_drops_its_earlier_one() {
     for seed in 0..8 {
         let (mut sim, installed, epoch) = accepted_then_cut_off(seed);
         // A's later proposal below comes late (A may be dead by the time it arrives).
-        let a = sim.core(A).unwrap();
-        let (a_life, a_generation) = (a.incarnation(), a.settings().config_generation);
+        let a = sender(&sim, A);
         // B or C proposes without A, which B no longer hears: B promises beyond A's round.
         let beyond = |s: &Simulation| s.persisted(B).epoch_max.round() > epoch.round() + 1;
         assert!(sim
@@ -244,39 +250,28 @@ fn a_refused_proposal_of_the_same_coordinator_still_drops_its_earlier_one() {
         if sim.life(B) != Life::Up {
             continue;
         }
-        // A's next proposal, no later than B's promise (made since, to B or C).
+        // A's next proposal, in B's promised round: no later than the promise (A is n1,
+        // the lowest of a round), and after the proposal B accepted.
         let promised = sim.persisted(B).epoch_max;
-        let next = [promised.round(), promised.round().saturating_sub(1)]
-            .map(|round| Epoch::new(round, A))
-            .into_iter()
-            .find(|&e| e <= promised);
-        let Some(next) = next.filter(|&e| e > epoch) else {
-            continue;
-        };
+        let next = Epoch::new(promised.round(), A);
+        assert!(next <= promised && next > epoch, "seed {seed}");
         tried += 1;
-        let b = sim.core(B).unwrap();
-        let mut view = b.view().clone();
+        let mut view = sim.core(B).unwrap().view().clone();
         view.epoch = next;
         let term = Term {
             lease: seconds(11),
             grace: seconds(1),
         };
-        let envelope = Envelope {
-            cluster_id: cluster_id("simulated"),
-            config_generation: a_generation,
-            from: A,
-            from_incarnation: a_life,
-            to_incarnation: b.incarnation(),
-            message: Message::Propose {
-                epoch: next,
-                view,
-                sent_at: Instant(1),
-                term,
-                installed,
-                leavers: NodeSet::EMPTY,
-                config: None,
-            },
+        let propose = Message::Propose {
+            epoch: next,
+            view,
+            sent_at: Instant(1),
+            term,
+            installed,
+            leavers: NodeSet::EMPTY,
+            config: None,
         };
+        let envelope = to_b(&sim, a, propose);
         sim.forge(B, 0, envelope);
         let (accepted, configs) = kept(&sim, B);
         assert!(

@@ -4503,13 +4503,7 @@ impl Node {
             }
             Message::Abandon { epoch } => {
                 if epoch.coordinator() == from {
-                    // Never to be committed: neither it nor what it carried is reported
-                    // again, by this life or a later one (persisted as dropped).
-                    if self.accepted_since.iter().any(|v| v.epoch == epoch) {
-                        self.accepted_since.retain(|v| v.epoch != epoch);
-                        self.accepted_configs.retain(|(e, _)| *e != epoch);
-                        self.actions.push_back(Action::Persist(self.persisted()));
-                    }
+                    self.drop_accepted(|v| v.epoch == epoch);
                     if self
                         .accepted
                         .as_ref()
@@ -4527,12 +4521,8 @@ impl Node {
                 // deletion that a half which lost the lock race had accepted was carried on
                 // by a cmruncl long after the cluster had run on with the deleted node; its
                 // epoch, higher than those of that line, did not show it was behind them.)
-                if epoch.coordinator() == from
-                    && self.accepted_since.iter().any(|v| v.epoch == epoch)
-                {
-                    self.accepted_since.retain(|v| v.epoch != epoch);
-                    self.accepted_configs.retain(|(e, _)| *e != epoch);
-                    self.actions.push_back(Action::Persist(self.persisted()));
+                if epoch.coordinator() == from {
+                    self.drop_accepted(|v| v.epoch == epoch);
                 }
                 if self
                     .accepted
@@ -6135,6 +6125,25 @@ impl Node {
         }
     }
 
+    /// Drops the acceptances `dropped` picks, proposals that will never be committed, with
+    /// the generations they carried, and persists that: neither this life nor a later one
+    /// reports them or carries them on (an Abandon, a Halt, or their coordinator proposing
+    /// again says so).
+    fn drop_accepted(&mut self, dropped: impl Fn(&View) -> bool) {
+        let epochs: Vec<Epoch> = self
+            .accepted_since
+            .iter()
+            .filter(|v| dropped(v))
+            .map(|v| v.epoch)
+            .collect();
+        if epochs.is_empty() {
+            return;
+        }
+        self.accepted_since.retain(|v| !epochs.contains(&v.epoch));
+        self.accepted_configs.retain(|(e, _)| !epochs.contains(e));
+        self.actions.push_back(Action::Persist(self.persisted()));
+    }
+
     /// The state to persist.
     fn persisted(&self) -> Persisted {
         if let Some(reconfigure) = &self.reconfigure {
@@ -6284,25 +6293,14 @@ impl Node {
         // A coordinator that proposes again has dropped, for good, its earlier proposals
         // that it never installed (what it commits it installs at once, so a proposal above
         // its installed epoch was never committed).
-        // Dropped with what they carried, and persisted so (as by an Abandon), whether or
-        // not this proposal is accepted.
+        // Dropped whether or not this proposal is accepted.
         let life = self.peers[from.index()].incarnation;
-        let dropped: Vec<Epoch> = self
-            .accepted_since
-            .iter()
-            .filter(|v| {
-                v.epoch.coordinator() == from
-                    && v.epoch < epoch
-                    && v.epoch > proposer_installed
-                    && v.has(from, life)
-            })
-            .map(|v| v.epoch)
-            .collect();
-        if !dropped.is_empty() {
-            self.accepted_since.retain(|v| !dropped.contains(&v.epoch));
-            self.accepted_configs.retain(|(e, _)| !dropped.contains(e));
-            self.actions.push_back(Action::Persist(self.persisted()));
-        }
+        self.drop_accepted(|v| {
+            v.epoch.coordinator() == from
+                && v.epoch < epoch
+                && v.epoch > proposer_installed
+                && v.has(from, life)
+        });
         // The same proposal again (it travels on every network, and may be duplicated on
         // the way): already answered.
         if self.accepted_since.iter().any(|v| v.epoch == epoch) || self.view.epoch == epoch {
