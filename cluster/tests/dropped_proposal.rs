@@ -270,6 +270,7 @@ fn a_refused_proposal_of_the_same_coordinator_still_drops_its_earlier_one() {
             installed,
             leavers: NodeSet::EMPTY,
             config: None,
+            carried_from: None,
         };
         let envelope = to_b(&sim, a, propose);
         sim.forge(B, 0, envelope);
@@ -285,4 +286,121 @@ fn a_refused_proposal_of_the_same_coordinator_still_drops_its_earlier_one() {
         );
     }
     assert!(tried > 0, "no seed had B promise beyond A's proposal");
+}
+
+/// A proposal that carries a generation on from an acceptance older than a membership one
+/// of its voters knows committed is given up by its coordinator (the cluster ran without
+/// that generation since), and carries nothing on from the voters either, told or not.
+///
+/// Z's cmapplyconf rides on a proposal only X accepts; it is never committed, and Z and X
+/// die. M, Y and W form a membership without them, then all three restart too. cmruncl on
+/// X (which knows of nothing later) proposes a membership carrying the generation on, above
+/// the others' promises. They accept, each reporting the membership it installed, and X
+/// gives the proposal up; its Abandon is lost, and X dies. cmruncl on M, without X: the
+/// group M forms must not take the generation, from a proposal later than the membership
+/// they all installed.
+#[test]
+fn a_generation_passed_over_is_not_carried_on_by_its_voters() {
+    const Z: NodeId = NodeId(0);
+    const X: NodeId = NodeId(1);
+    const M: NodeId = NodeId(2);
+    const Y: NodeId = NodeId(3);
+    const W: NodeId = NodeId(4);
+    let formed = NodeSet::from_iter([M, Y, W]);
+    for seed in 0..4 {
+        let mut sim = Simulation::new(Options::new(5, seed));
+        sim.start_all();
+        assert!(sim
+            .run_until(seconds(60), |s| s.formed(NodeSet::first(5)))
+            .unwrap());
+        sim.run_for(seconds(5)).unwrap();
+        let before = sim.generation_number(M).unwrap();
+
+        // Only X hears Z's proposal, and no acceptance gets through.
+        for node in [Z, X, M, Y, W] {
+            sim.network.drop_kinds.push((node, "Accept"));
+        }
+        for node in [M, Y, W] {
+            sim.cut_oneway(Z, node);
+        }
+        let change = vec![package("pkgS", &[1, 2])];
+        assert_eq!(sim.apply(Z, None, &change), Ok(Taken::Done));
+        let from_z = |s: &Simulation| kept(s, X).1.into_iter().find(|e| e.coordinator() == Z);
+        assert!(sim.run_until(seconds(10), |s| from_z(s).is_some()).unwrap());
+        let first = from_z(&sim).unwrap();
+        sim.crash(Z);
+        sim.crash(X);
+        sim.heal();
+        sim.network.drop_kinds.clear();
+        assert!(
+            sim.run_until(seconds(60), |s| s.formed(formed)).unwrap(),
+            "seed {seed}"
+        );
+        let passed_over = sim.core(M).unwrap().view().epoch;
+        assert!(passed_over > first, "seed {seed}");
+        assert_eq!(sim.generation_number(M), Some(before), "seed {seed}");
+        sim.run_for(seconds(2)).unwrap();
+
+        // Everyone down; X and the three start again, and cmruncl on X names them.
+        for node in [M, Y, W] {
+            sim.crash(node);
+        }
+        for node in [X, M, Y, W] {
+            sim.restart(node);
+        }
+        sim.network.drop_kinds.push((X, "Abandon"));
+        sim.run_for(seconds(1)).unwrap();
+        sim.run_cluster(X, NodeSet::from_iter([X, M, Y, W]))
+            .unwrap();
+        let accepted_from_x = |s: &Simulation, node: NodeId| {
+            s.persisted(node)
+                .accepted
+                .iter()
+                .any(|v| v.epoch.coordinator() == X && v.epoch > passed_over)
+        };
+        assert!(
+            sim.run_until(seconds(30), |s| formed
+                .iter()
+                .all(|n| accepted_from_x(s, n)))
+                .unwrap(),
+            "seed {seed}"
+        );
+        // Whatever X says after this is lost.
+        sim.network.drop_kinds.push((X, "Propose"));
+        assert!(
+            sim.run_until(seconds(10), |s| !kept(s, X).1.contains(&first))
+                .unwrap(),
+            "seed {seed}: X still carries {first:?}: {:?}",
+            kept(&sim, X)
+        );
+        sim.crash(X);
+        sim.network.drop_kinds.clear();
+
+        // The three still keep X's proposal as possibly committed; M forms with them.
+        for node in formed.iter() {
+            assert!(accepted_from_x(&sim, node), "seed {seed}, {node:?}");
+        }
+        let deadline = sim.now() + seconds(60);
+        loop {
+            match sim.run_cluster(M, formed) {
+                Ok(()) => break,
+                Err(refusal) => assert!(sim.now() < deadline, "seed {seed}: {refusal:?}"),
+            }
+            sim.run_for(seconds(1)).unwrap();
+        }
+        assert!(
+            sim.run_until(seconds(60), |s| s.formed(formed)).unwrap(),
+            "seed {seed}"
+        );
+        sim.run_for(seconds(5)).unwrap();
+        for node in formed.iter() {
+            let (_, packages) = sim.config_in_effect(node).unwrap();
+            assert!(
+                packages.iter().all(|p| p.name != "pkgS"),
+                "seed {seed}: {node:?} took the generation the cluster ran without (number {:?}, \
+                 before {before})",
+                sim.generation_number(node)
+            );
+        }
+    }
 }

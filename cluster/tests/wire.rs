@@ -161,14 +161,14 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x16");
+    assert_eq!(&bytes[..3], b"CW\x17");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 23;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(23)));
+    later[2] = 24;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(24)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
@@ -182,9 +182,10 @@ fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     // 18 no epochs in a halted cmapplyconf's answers and commit (nor names in Start),
     // version 19 no withdrawal of a halted cmapplyconf's offer, version 20 no nodes deleted
     // while the cluster ran, version 21 no package table known nor membership known
-    // committed in an acceptance (nor forming in a commit).
+    // committed in an acceptance (nor forming in a commit), version 22 no acceptance a
+    // carried generation comes from in a proposal.
     for version in [
-        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
     ] {
         let mut earlier = bytes.clone();
         earlier[2] = version;

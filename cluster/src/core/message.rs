@@ -102,6 +102,10 @@ pub enum Message {
         /// A new configuration generation (cmapplyconf): it takes effect with the
         /// membership, on every member or on none.
         config: Option<Arc<Generation>>,
+        /// When `config` is carried on (it may have taken effect with an earlier
+        /// proposal): the epoch of the proposal that the coordinator, or a member, accepted
+        /// it with. None for a new cmapplyconf.
+        carried_from: Option<Epoch>,
     },
     /// A member accepts a proposal and promises to accept none with a lower epoch.
     Accept {

@@ -4359,11 +4359,12 @@ impl Node {
                 installed,
                 leavers,
                 config,
+                carried_from,
             } => self.on_propose(
                 now,
                 from,
                 (epoch, installed),
-                (view, leavers, config),
+                (view, leavers, config, carried_from),
                 Echo {
                     at: sent_at,
                     term: term.bounded(),
@@ -5968,6 +5969,7 @@ impl Node {
                         installed: self.view.epoch,
                         leavers,
                         config: config.clone(),
+                        carried_from,
                     },
                 );
             }
@@ -6286,7 +6288,12 @@ impl Node {
         now: Instant,
         from: NodeId,
         (epoch, proposer_installed): (Epoch, Epoch),
-        (view, leavers, config): (View, NodeSet, Option<Arc<Generation>>),
+        (view, leavers, config, carried_from): (
+            View,
+            NodeSet,
+            Option<Arc<Generation>>,
+            Option<Epoch>,
+        ),
         proposed: Echo,
     ) {
         self.round_max = self.round_max.max(epoch.round());
@@ -6379,7 +6386,14 @@ impl Node {
         // Another coordinator leads: what this node meant to carry on is its now (this
         // acceptance reports it).
         self.adopt = None;
-        if let Some(config) = config {
+        // A generation carried on from an acceptance older than a membership this node
+        // knows committed never takes effect with this proposal: the acceptance reports
+        // that membership, and the coordinator gives the proposal up on it
+        // (`decide_if_complete`). Kept, it would outlive a lost Abandon, and the next
+        // coordinator would carry it on from this acceptance, later than that membership.
+        let committed = self.committed();
+        let passed_over = carried_from.is_some_and(|e| e < committed);
+        if let Some(config) = config.filter(|_| !passed_over) {
             // Persisted with the promise, before the acceptance leaves.
             self.accepted_configs.push((epoch, config));
         }
@@ -6409,7 +6423,7 @@ impl Node {
                     .collect(),
                 accepted: accepted_before,
                 known: self.packages.holds_table(),
-                committed: self.committed(),
+                committed,
             },
         );
     }
@@ -6571,7 +6585,9 @@ impl Node {
         // without. (Seed 3250065: a cmapplyconf deleting n5, accepted in a half that lost the
         // lock, was carried on by a cmruncl after the cluster had run with n5 alone; its
         // deletion lifted the quorum rule off that membership.) Given up for good, here and
-        // in what this node carries; the others give theirs up with the next commit.
+        // in what this node carries; the voters that knew that membership kept none with
+        // this acceptance (`on_propose`), and the others give theirs up with the next
+        // commit.
         let floor = proposal.committed;
         if proposal.carried_from.is_some_and(|e| e < floor) {
             self.accepted_configs.retain(|(e, _)| *e >= floor);
