@@ -65,8 +65,11 @@ pub fn run(cli: &Cli) -> ExitCode {
         return ExitCode::from(2);
     }
     match view(cli) {
-        Ok(text) => {
+        Ok((text, note)) => {
             print!("{text}");
+            if let Some(note) = note {
+                eprintln!("cmviewcl: {note}");
+            }
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -76,7 +79,8 @@ pub fn run(cli: &Cli) -> ExitCode {
     }
 }
 
-fn view(cli: &Cli) -> Result<String, String> {
+/// The view, and a note for standard error when the selection matched nothing.
+fn view(cli: &Cli) -> Result<(String, Option<String>), String> {
     let selection = Selection {
         verbose: cli.verbose,
         packages: cli.packages.clone(),
@@ -114,13 +118,14 @@ fn view(cli: &Cli) -> Result<String, String> {
     selection.check(&snapshot).map_err(|e| e.to_string())?;
     if matches!(cli.level.as_deref(), Some("group" | "site")) {
         // No OPS/RAC groups or sites exist in a cimguard cluster: nothing to show.
-        return Ok(String::new());
+        return Ok((String::new(), None));
     }
-    Ok(match cli.format.as_str() {
+    let text = match cli.format.as_str() {
         "line" => view::line(&snapshot, &selection),
         "json" => view::json(&snapshot, &selection),
         _ => view::table(&snapshot, &selection),
-    })
+    };
+    Ok((text, selection.unmatched(&snapshot)))
 }
 
 /// `-r RELEASE`, as clap takes it (a usage error, status 2, otherwise).

@@ -94,6 +94,32 @@ impl Selection {
     fn packages_only(&self) -> bool {
         !self.packages.is_empty() || self.level == Some(Level::Package)
     }
+
+    /// Packages alone on nodes named (`-p` or `-l package`, with `-n`), when none of them
+    /// is active there: the views then show nothing, and this says why (for standard
+    /// error; the output itself stays empty, for scripts that test it).
+    pub fn unmatched(&self, snapshot: &Snapshot) -> Option<String> {
+        if self.nodes.is_empty() || !self.packages_only() {
+            return None;
+        }
+        let any = snapshot
+            .packages
+            .iter()
+            .any(|p| self.package_shown(&p.name) && self.package_on_nodes(snapshot, p));
+        if any {
+            return None;
+        }
+        let packages = match self.packages.as_slice() {
+            [] => "no package is".to_owned(),
+            [one] => format!("package {one} is not"),
+            many => format!("none of packages {} is", many.join(", ")),
+        };
+        let nodes = match self.nodes.as_slice() {
+            [one] => format!("node {one}"),
+            many => format!("nodes {}", many.join(", ")),
+        };
+        Some(format!("{packages} active on {nodes}"))
+    }
 }
 
 /// `name` padded to `width`, always followed by at least one space.

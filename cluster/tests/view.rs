@@ -155,6 +155,45 @@ fn everything_up() {
     };
     golden("up.l-package.n-n2.table", &view::table(&snapshot, &on_n2));
     golden("up.l-package.n-n2.line", &view::line(&snapshot, &on_n2));
+    assert_eq!(on_n2.unmatched(&snapshot), None);
+    // -p with -n: the package where it is active, or nothing (and a note on why).
+    let db_on = |node: &str| Selection {
+        packages: vec!["dbpkg".into()],
+        nodes: vec![node.into()],
+        ..Selection::default()
+    };
+    let db_node = snapshot
+        .nodes
+        .iter()
+        .find(|n| {
+            snapshot
+                .packages
+                .iter()
+                .any(|p| p.name == "dbpkg" && p.owners.contains(n.id))
+        })
+        .map(|n| n.name.clone())
+        .expect("dbpkg runs");
+    let elsewhere = snapshot
+        .nodes
+        .iter()
+        .map(|n| n.name.clone())
+        .find(|n| *n != db_node)
+        .expect("three nodes");
+    assert_eq!(
+        view::table(&snapshot, &db_on(&db_node)),
+        view::table(&snapshot, &one)
+    );
+    assert_eq!(db_on(&db_node).unmatched(&snapshot), None);
+    for format in [view::table, view::line] {
+        assert_eq!(format(&snapshot, &db_on(&elsewhere)), "");
+    }
+    assert_eq!(
+        db_on(&elsewhere).unmatched(&snapshot).as_deref(),
+        Some(format!("package dbpkg is not active on node {elsewhere}").as_str())
+    );
+    // Nodes alone, or packages alone: never a note.
+    assert_eq!(node.unmatched(&snapshot), None);
+    assert_eq!(one.unmatched(&snapshot), None);
     let multi_node = Selection {
         packages: vec!["monpkg".into()],
         ..Selection::default()

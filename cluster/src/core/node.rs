@@ -6391,6 +6391,9 @@ impl Node {
         // that membership, and the coordinator gives the proposal up on it
         // (`decide_if_complete`). Kept, it would outlive a lost Abandon, and the next
         // coordinator would carry it on from this acceptance, later than that membership.
+        // A voter that knows of no such membership cannot tell and keeps it: with the
+        // Abandon lost and the coordinator gone, a group of such voters may still carry it
+        // on (a hole this narrows, and does not close).
         let committed = self.committed();
         let passed_over = carried_from.is_some_and(|e| e < committed);
         if let Some(config) = config.filter(|_| !passed_over) {
@@ -6585,9 +6588,9 @@ impl Node {
         // without. (Seed 3250065: a cmapplyconf deleting n5, accepted in a half that lost the
         // lock, was carried on by a cmruncl after the cluster had run with n5 alone; its
         // deletion lifted the quorum rule off that membership.) Given up for good, here and
-        // in what this node carries; the voters that knew that membership kept none with
-        // this acceptance (`on_propose`), and the others give theirs up with the next
-        // commit.
+        // in what this node carries. The voters that knew that membership kept none with
+        // this acceptance (`on_propose`); the others keep theirs until this node's Abandon
+        // or next proposal reaches them, or a membership after it is installed.
         let floor = proposal.committed;
         if proposal.carried_from.is_some_and(|e| e < floor) {
             self.accepted_configs.retain(|(e, _)| *e >= floor);
