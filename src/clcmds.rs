@@ -26,7 +26,7 @@ pub struct RunCluster {
     /// left out are down.
     #[arg(short = 'n', value_name = "NODE")]
     pub nodes: Vec<String>,
-    /// Verbose.
+    /// Verbose: after the outcome, the cluster's members as the agent then shows them.
     #[arg(short = 'v')]
     pub verbose: bool,
     /// Do not ask for confirmation (accepted for compatibility: nothing is asked).
@@ -54,7 +54,7 @@ pub struct HaltCluster {
     /// Leave the packages running, detached (Live Application Detach).
     #[arg(short = 'd')]
     pub detach: bool,
-    /// Verbose.
+    /// Verbose: after the outcome, the cluster's members as the agent then shows them.
     #[arg(short = 'v')]
     pub verbose: bool,
 }
@@ -94,7 +94,7 @@ pub struct RunNode {
 /// (default: this agent's own); and -v.
 #[derive(clap::Args, Debug)]
 pub struct NodeChoice {
-    /// Verbose.
+    /// Verbose: after the outcome, the cluster's members as the agent then shows them.
     #[arg(short = 'v')]
     pub verbose: bool,
     /// The node (default: this agent's own).
@@ -341,11 +341,33 @@ pub fn run_cluster(cli: &RunCluster) -> Result<String, String> {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    Ok(if cli.verbose {
-        format!("cmruncl: cluster {} is running\n", formed.name)
-    } else {
-        String::new()
-    })
+    let line = format!("cmruncl: cluster {} is running\n", formed.name);
+    Ok(outcome(&client, line, cli.verbose, "cmruncl"))
+}
+
+/// What a node or cluster command says once done: its outcome, -v or not (as the package
+/// commands end with theirs); with -v, the cluster's members as the agent shows them then.
+fn outcome(client: &Client, line: String, verbose: bool, command: &str) -> String {
+    let mut out = line;
+    if verbose {
+        if let Ok(snapshot) = view(client) {
+            let members: Vec<&str> = snapshot
+                .nodes
+                .iter()
+                .filter(|n| n.condition.status == NodeStatus::Up)
+                .map(|n| n.name.as_str())
+                .collect();
+            let members = match members.as_slice() {
+                [] => "no member".to_owned(),
+                names => format!("members {}", names.join(", ")),
+            };
+            out.push_str(&format!(
+                "{command}: cluster {} {}, {members}\n",
+                snapshot.name, snapshot.status
+            ));
+        }
+    }
+    out
 }
 
 /// cmruncl -t: a line for each package the cluster would start and where, in the order the
@@ -423,11 +445,8 @@ pub fn halt_cluster(cli: &HaltCluster) -> Result<String, String> {
     )?;
     // The halted daemons stay (their agents answer, the cluster down), or end.
     wait_for(&client, HALT_WAIT, |s| s.status == ClusterStatus::Down).ok();
-    Ok(if cli.verbose {
-        format!("cmhaltcl: cluster {name} halted\n")
-    } else {
-        String::new()
-    })
+    let line = format!("cmhaltcl: cluster {name} halted\n");
+    Ok(outcome(&client, line, cli.verbose, "cmhaltcl"))
 }
 
 /// cmhaltnode.
@@ -474,11 +493,8 @@ pub fn halt_node(cli: &HaltNode) -> Result<String, String> {
             )
         })?;
     }
-    Ok(if cli.node.verbose {
-        format!("cmhaltnode: node {halted} halted\n")
-    } else {
-        String::new()
-    })
+    let line = format!("cmhaltnode: node {halted} halted\n");
+    Ok(outcome(&client, line, cli.node.verbose, "cmhaltnode"))
 }
 
 /// cmrunnode: a halted node whose daemon is still there starts again as a new life and
@@ -538,11 +554,8 @@ pub fn run_node(cli: &RunNode) -> Result<String, String> {
             .all(|p| p.condition.status != PackageStatus::Unknown)
     })
     .ok();
-    Ok(if cli.node.verbose {
-        format!("cmrunnode: node {me} is running\n")
-    } else {
-        String::new()
-    })
+    let line = format!("cmrunnode: node {me} is running\n");
+    Ok(outcome(&client, line, cli.node.verbose, "cmrunnode"))
 }
 
 /// cmrunnode NODE for another node, through this agent: NODE is told to start (its daemon,
@@ -581,11 +594,8 @@ fn run_other_node(
             REMOTE_JOIN_WAIT.as_secs()
         )
     })?;
-    Ok(if verbose {
-        format!("cmrunnode: node {node} is running\n")
-    } else {
-        String::new()
-    })
+    let line = format!("cmrunnode: node {node} is running\n");
+    Ok(outcome(client, line, verbose, "cmrunnode"))
 }
 
 /// How long cmrunnode NODE waits for another node to join: its daemon starting again and

@@ -1614,7 +1614,8 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
         &["-t", "-n", "n9"],
         "n9 is not a node",
     );
-    succeeds(&cluster, 1, "cmruncl", &["-n", "n1", "-n", "n2"]);
+    let said = succeeds(&cluster, 1, "cmruncl", &["-n", "n1", "-n", "n2"]);
+    assert_eq!(said, "cmruncl: cluster testcluster is running\n");
     cluster.wait_for(BOUND, "n1 and n2 formed", |c| {
         (1..=2).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 2))
     });
@@ -1809,12 +1810,17 @@ fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
     let said = succeeds(&cluster, 3, "cmrunnode", &["-v"]);
     assert!(said.contains("running already"), "{said}");
     // cmhaltnode n3 and cmrunnode n3 given on n1: n3's daemon starts again and joins.
-    succeeds(&cluster, 1, "cmhaltnode", &["-f", "n3"]);
+    let said = succeeds(&cluster, 1, "cmhaltnode", &["-f", "n3"]);
+    assert_eq!(said, "cmhaltnode: node n3 halted\n");
     cluster.wait_for(BOUND, "n3 halted", |c| {
         line_value(c, 1, "node:n3|state").as_deref() == Some("halted")
     });
     let said = succeeds(&cluster, 1, "cmrunnode", &["-v", "n3"]);
-    assert_eq!(said, "cmrunnode: node n3 is running\n");
+    assert!(
+        said.starts_with("cmrunnode: node n3 is running\n")
+            && said.contains("cmrunnode: cluster testcluster up, members n1, n2, n3\n"),
+        "{said}"
+    );
     // n1's view showed it up when the command returned; every node's membership agrees.
     assert_eq!(
         line_value(&cluster, 1, "node:n3|status").as_deref(),
