@@ -7,7 +7,7 @@ use common::{package, seconds};
 
 use cimguard_cluster::core::{
     cluster_id, Envelope, Epoch, Event, FenceReason, Incarnation, Instant, Message, NodeId,
-    NodeSet, Phase, Taken, Term,
+    NodeSet, Phase, Taken, Term, Tiebreaker,
 };
 use cimguard_cluster::packages::Refusal;
 use cimguard_cluster::sim::{Life, Options, Simulation};
@@ -290,7 +290,7 @@ fn a_refused_proposal_of_the_same_coordinator_still_drops_its_earlier_one() {
 
 /// A proposal that carries a generation on from an acceptance older than a membership one
 /// of its voters knows committed is given up by its coordinator (the cluster ran without
-/// that generation since), and carries nothing on from the voters either, told or not.
+/// that generation since), and carries nothing on from its voters either, told or not.
 ///
 /// Z's cmapplyconf rides on a proposal only X accepts; it is never committed, and Z and X
 /// die. M, Y and W form a membership without them, then all three restart too. cmruncl on
@@ -301,106 +301,140 @@ fn a_refused_proposal_of_the_same_coordinator_still_drops_its_earlier_one() {
 /// they all installed.
 #[test]
 fn a_generation_passed_over_is_not_carried_on_by_its_voters() {
-    const Z: NodeId = NodeId(0);
-    const X: NodeId = NodeId(1);
-    const M: NodeId = NodeId(2);
-    const Y: NodeId = NodeId(3);
-    const W: NodeId = NodeId(4);
-    let formed = NodeSet::from_iter([M, Y, W]);
     for seed in 0..4 {
-        let mut sim = Simulation::new(Options::new(5, seed));
-        sim.start_all();
-        assert!(sim
-            .run_until(seconds(60), |s| s.formed(NodeSet::first(5)))
-            .unwrap());
-        sim.run_for(seconds(5)).unwrap();
-        let before = sim.generation_number(M).unwrap();
+        passed_over(seed, false);
+    }
+}
 
-        // Only X hears Z's proposal, and no acceptance gets through.
-        for node in [Z, X, M, Y, W] {
-            sim.network.drop_kinds.push((node, "Accept"));
-        }
-        for node in [M, Y, W] {
-            sim.cut_oneway(Z, node);
-        }
-        let change = vec![package("pkgS", &[1, 2])];
-        assert_eq!(sim.apply(Z, None, &change), Ok(Taken::Done));
-        let from_z = |s: &Simulation| kept(s, X).1.into_iter().find(|e| e.coordinator() == Z);
-        assert!(sim.run_until(seconds(10), |s| from_z(s).is_some()).unwrap());
-        let first = from_z(&sim).unwrap();
-        sim.crash(Z);
-        sim.crash(X);
-        sim.heal();
-        sim.network.drop_kinds.clear();
-        assert!(
-            sim.run_until(seconds(60), |s| s.formed(formed)).unwrap(),
-            "seed {seed}"
+/// The same with a voter of X's proposal that knows of no later membership (V, cut off
+/// with X while M, Y and W formed, with a quorum server for their half): it keeps the
+/// generation with its acceptance, and reports it to M's group. The others report the same
+/// acceptance without it, so M's group knows it was given up.
+#[test]
+fn a_generation_a_voter_gave_up_is_not_carried_on_from_another() {
+    for seed in 0..4 {
+        passed_over(seed, true);
+    }
+}
+
+const Z: NodeId = NodeId(0);
+const X: NodeId = NodeId(1);
+const M: NodeId = NodeId(2);
+const Y: NodeId = NodeId(3);
+const W: NodeId = NodeId(4);
+const V: NodeId = NodeId(5);
+
+/// The story of the two tests above; `unknowing`: with V.
+fn passed_over(seed: u64, unknowing: bool) {
+    let formed = NodeSet::from_iter([M, Y, W]);
+    let missed: &[NodeId] = if unknowing { &[Z, X, V] } else { &[Z, X] };
+    let mut options = Options::new(if unknowing { 6 } else { 5 }, seed);
+    if unknowing {
+        options.tiebreaker = Tiebreaker::QuorumServer;
+    }
+    let count = options.nodes;
+    let mut sim = Simulation::new(options);
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(NodeSet::first(count)))
+        .unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    let before = sim.generation_number(M).unwrap();
+
+    // Only X hears Z's proposal, and no acceptance gets through.
+    for node in 0..count {
+        sim.network.drop_kinds.push((NodeId(node as u32), "Accept"));
+    }
+    for node in [M, Y, W, V].into_iter().take(count - 2) {
+        sim.cut_oneway(Z, node);
+    }
+    let change = vec![package("pkgS", &[1, 2])];
+    assert_eq!(sim.apply(Z, None, &change), Ok(Taken::Done));
+    let from_z = |s: &Simulation| kept(s, X).1.into_iter().find(|e| e.coordinator() == Z);
+    assert!(sim.run_until(seconds(10), |s| from_z(s).is_some()).unwrap());
+    let first = from_z(&sim).unwrap();
+    for &node in missed {
+        sim.crash(node);
+    }
+    sim.heal();
+    sim.network.drop_kinds.clear();
+    assert!(
+        sim.run_until(seconds(60), |s| s.formed(formed)).unwrap(),
+        "seed {seed}"
+    );
+    let passed_over = sim.core(M).unwrap().view().epoch;
+    assert!(passed_over > first, "seed {seed}");
+    assert_eq!(sim.generation_number(M), Some(before), "seed {seed}");
+    sim.run_for(seconds(2)).unwrap();
+
+    // Everyone down; all but Z start again, and cmruncl on X names them.
+    for node in formed.iter() {
+        sim.crash(node);
+    }
+    let voters: NodeSet = missed[1..].iter().copied().chain(formed.iter()).collect();
+    for node in voters.iter() {
+        sim.restart(node);
+    }
+    sim.network.drop_kinds.push((X, "Abandon"));
+    sim.run_for(seconds(1)).unwrap();
+    sim.run_cluster(X, voters).unwrap();
+    let accepted_from_x = |s: &Simulation, node: NodeId| {
+        s.persisted(node)
+            .accepted
+            .iter()
+            .any(|v| v.epoch.coordinator() == X && v.epoch > passed_over)
+    };
+    let others: NodeSet = voters.difference(NodeSet::from_iter([X]));
+    assert!(
+        sim.run_until(seconds(30), |s| others
+            .iter()
+            .all(|n| accepted_from_x(s, n)))
+            .unwrap(),
+        "seed {seed}"
+    );
+    // Whatever X says after this is lost.
+    sim.network.drop_kinds.push((X, "Propose"));
+    assert!(
+        sim.run_until(seconds(10), |s| !kept(s, X).1.contains(&first))
+            .unwrap(),
+        "seed {seed}: X still carries {first:?}: {:?}",
+        kept(&sim, X)
+    );
+    sim.crash(X);
+    sim.network.drop_kinds.clear();
+
+    // The others still keep X's proposal as possibly committed: M, Y and W without the
+    // generation, V with it. M forms with them.
+    for node in others.iter() {
+        assert!(accepted_from_x(&sim, node), "seed {seed}, {node:?}");
+        let with_it = kept(&sim, node).1.iter().any(|e| e.coordinator() == X);
+        assert_eq!(
+            with_it,
+            node == V,
+            "seed {seed}, {node:?}: {:?}",
+            kept(&sim, node)
         );
-        let passed_over = sim.core(M).unwrap().view().epoch;
-        assert!(passed_over > first, "seed {seed}");
-        assert_eq!(sim.generation_number(M), Some(before), "seed {seed}");
-        sim.run_for(seconds(2)).unwrap();
-
-        // Everyone down; X and the three start again, and cmruncl on X names them.
-        for node in [M, Y, W] {
-            sim.crash(node);
+    }
+    let deadline = sim.now() + seconds(60);
+    loop {
+        match sim.run_cluster(M, others) {
+            Ok(()) => break,
+            Err(refusal) => assert!(sim.now() < deadline, "seed {seed}: {refusal:?}"),
         }
-        for node in [X, M, Y, W] {
-            sim.restart(node);
-        }
-        sim.network.drop_kinds.push((X, "Abandon"));
         sim.run_for(seconds(1)).unwrap();
-        sim.run_cluster(X, NodeSet::from_iter([X, M, Y, W]))
-            .unwrap();
-        let accepted_from_x = |s: &Simulation, node: NodeId| {
-            s.persisted(node)
-                .accepted
-                .iter()
-                .any(|v| v.epoch.coordinator() == X && v.epoch > passed_over)
-        };
+    }
+    assert!(
+        sim.run_until(seconds(60), |s| s.formed(others)).unwrap(),
+        "seed {seed}"
+    );
+    sim.run_for(seconds(5)).unwrap();
+    for node in others.iter() {
+        let (_, packages) = sim.config_in_effect(node).unwrap();
         assert!(
-            sim.run_until(seconds(30), |s| formed
-                .iter()
-                .all(|n| accepted_from_x(s, n)))
-                .unwrap(),
-            "seed {seed}"
+            packages.iter().all(|p| p.name != "pkgS"),
+            "seed {seed}: {node:?} took the generation the cluster ran without (number {:?}, \
+             before {before})",
+            sim.generation_number(node)
         );
-        // Whatever X says after this is lost.
-        sim.network.drop_kinds.push((X, "Propose"));
-        assert!(
-            sim.run_until(seconds(10), |s| !kept(s, X).1.contains(&first))
-                .unwrap(),
-            "seed {seed}: X still carries {first:?}: {:?}",
-            kept(&sim, X)
-        );
-        sim.crash(X);
-        sim.network.drop_kinds.clear();
-
-        // The three still keep X's proposal as possibly committed; M forms with them.
-        for node in formed.iter() {
-            assert!(accepted_from_x(&sim, node), "seed {seed}, {node:?}");
-        }
-        let deadline = sim.now() + seconds(60);
-        loop {
-            match sim.run_cluster(M, formed) {
-                Ok(()) => break,
-                Err(refusal) => assert!(sim.now() < deadline, "seed {seed}: {refusal:?}"),
-            }
-            sim.run_for(seconds(1)).unwrap();
-        }
-        assert!(
-            sim.run_until(seconds(60), |s| s.formed(formed)).unwrap(),
-            "seed {seed}"
-        );
-        sim.run_for(seconds(5)).unwrap();
-        for node in formed.iter() {
-            let (_, packages) = sim.config_in_effect(node).unwrap();
-            assert!(
-                packages.iter().all(|p| p.name != "pkgS"),
-                "seed {seed}: {node:?} took the generation the cluster ran without (number {:?}, \
-                 before {before})",
-                sim.generation_number(node)
-            );
-        }
     }
 }

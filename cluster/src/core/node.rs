@@ -530,6 +530,10 @@ struct Proposal {
     bases: Vec<View>,
     /// The configuration generations the bases carried, with the epoch each was accepted with.
     basis_configs: Vec<(Epoch, Arc<Generation>)>,
+    /// Proposals a voter (or this node) keeps as accepted without the generation they
+    /// carried, if they carried one: it gave the generation up, knowing the proposal never
+    /// committed with it (`carried_nothing`).
+    carried_nothing: Vec<Epoch>,
     /// The generation this proposal carries (its number).
     config: Option<u64>,
     /// When that generation is carried on: the newest epoch it was accepted with (none for a
@@ -5921,6 +5925,8 @@ impl Node {
             .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
             .cloned()
             .collect();
+        let carried_nothing =
+            carried_nothing(&self.accepted_since, &basis_configs, self.committed());
         if let Some(config) = &config {
             self.accepted_configs.push((epoch, config.clone()));
             self.actions.push_back(Action::Persist(self.persisted()));
@@ -5932,6 +5938,7 @@ impl Node {
             silences,
             bases: self.accepted_since.clone(),
             basis_configs,
+            carried_nothing,
             config: config.as_ref().map(|c| c.number),
             carried_from,
             trial,
@@ -6454,6 +6461,9 @@ impl Node {
         // without it knowing (as for the bases of the quorum rule).
         let installed_epoch = self.view.epoch;
         if proposal.view.epoch == epoch && proposal.lock.is_none() {
+            proposal
+                .carried_nothing
+                .extend(carried_nothing(&accepted, &configs, committed));
             proposal.basis_configs.extend(
                 configs
                     .into_iter()
@@ -6591,10 +6601,19 @@ impl Node {
         // in what this node carries. The voters that knew that membership kept none with
         // this acceptance (`on_propose`); the others keep theirs until this node's Abandon
         // or next proposal reaches them, or a membership after it is installed.
+        //
+        // So is one a voter keeps the acceptance of without it: that voter gave it up
+        // knowing the proposal never committed with it (it knew a membership after the
+        // acceptance the generation came from, `on_propose`; or, coordinating, it heard of
+        // a membership after the acceptance itself and gave it up here). Its other voters
+        // may not know, and the Abandon of its coordinator may have been lost with it.
         let floor = proposal.committed;
-        if proposal.carried_from.is_some_and(|e| e < floor) {
-            self.accepted_configs.retain(|(e, _)| *e >= floor);
-            if self.adopt.as_ref().is_some_and(|(e, _)| *e < floor) {
+        let dead = |e: Epoch| e < floor || proposal.carried_nothing.contains(&e);
+        if proposal.carried_from.is_some_and(dead) {
+            let carried_nothing = proposal.carried_nothing.clone();
+            let dead = |e: Epoch| e < floor || carried_nothing.contains(&e);
+            self.accepted_configs.retain(|(e, _)| !dead(*e));
+            if self.adopt.as_ref().is_some_and(|(e, _)| dead(*e)) {
                 self.adopt = None;
             }
             self.actions.push_back(Action::Persist(self.persisted()));
@@ -6607,7 +6626,7 @@ impl Node {
         let newest = proposal
             .basis_configs
             .iter()
-            .filter(|(e, c)| *e >= floor && self.follows_in_effect(c))
+            .filter(|(e, c)| !dead(*e) && self.follows_in_effect(c))
             .max_by_key(|(e, c)| (c.number, *e))
             .cloned();
         if let Some(newest) = newest {
@@ -8108,6 +8127,26 @@ impl Node {
             packages,
         }
     }
+}
+
+/// Of the proposals a member reports accepted (`accepted`, with the generations they
+/// carried, `configs`), those it keeps without a generation, but for the membership it
+/// knows `committed` (an earlier life's installed membership is among its acceptances, its
+/// generation taken). Every member of a proposal is sent the same generation with it, so
+/// one that carried a generation and is kept without it was given up by this member: it
+/// knew the proposal never committed with it (`on_propose`; `decide_if_complete`), or took
+/// a cmapplyconf given with the cluster halted in its place (`take_halted_config`). One
+/// that carried nothing is named too, and nobody reports a generation for it.
+fn carried_nothing(
+    accepted: &[View],
+    configs: &[(Epoch, Arc<Generation>)],
+    committed: Epoch,
+) -> Vec<Epoch> {
+    accepted
+        .iter()
+        .map(|v| v.epoch)
+        .filter(|e| *e != committed && !configs.iter().any(|(c, _)| c == e))
+        .collect()
 }
 
 /// The number of a generation that cmapplyconf makes from generation `current` with the
