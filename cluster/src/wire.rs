@@ -22,7 +22,8 @@ use crate::core::{Envelope, Persisted};
 /// 20 the withdrawal of a halted cmapplyconf's offer; 21 the nodes deleted while the
 /// cluster ran, in the generations carried, and the refusal to delete a member; 22 whether
 /// an accepting member knows the package table, and the newest membership it knows
-/// committed; 23 the acceptance a generation carried on in a proposal comes from).
+/// committed; 23 the acceptance a generation carried on in a proposal comes from, and the
+/// acceptances whose generation a member gave up).
 const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 23];
 /// The first bytes of an encoded acceptor state: "CP" and the format version (2 added the
 /// generation as shown, 3 the nodes deleted while the cluster ran; files of versions 1 and

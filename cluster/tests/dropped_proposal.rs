@@ -308,8 +308,9 @@ fn a_generation_passed_over_is_not_carried_on_by_its_voters() {
 
 /// The same with a voter of X's proposal that knows of no later membership (V, cut off
 /// with X while M, Y and W formed, with a quorum server for their half): it keeps the
-/// generation with its acceptance, and reports it to M's group. The others report the same
-/// acceptance without it, so M's group knows it was given up.
+/// generation with its acceptance, and reports it to M's group. The others report that
+/// they gave it up (they knew of a later membership), so M's group knows it never took
+/// effect.
 #[test]
 fn a_generation_a_voter_gave_up_is_not_carried_on_from_another() {
     for seed in 0..4 {

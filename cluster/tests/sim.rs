@@ -264,6 +264,7 @@ fn a_forged_acceptance_cannot_lift_the_quorum_rule() {
                 term,
                 accepted: Vec::new(),
                 configs: Vec::new(),
+                passed_over: Vec::new(),
                 known: true,
                 committed: Epoch::new(1 << 40, NodeId(1)),
             },

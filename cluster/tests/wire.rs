@@ -183,7 +183,8 @@ fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     // version 19 no withdrawal of a halted cmapplyconf's offer, version 20 no nodes deleted
     // while the cluster ran, version 21 no package table known nor membership known
     // committed in an acceptance (nor forming in a commit), version 22 no acceptance a
-    // carried generation comes from in a proposal.
+    // carried generation comes from in a proposal (nor generations given up in an
+    // acceptance).
     for version in [
         1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
     ] {

@@ -530,9 +530,8 @@ struct Proposal {
     bases: Vec<View>,
     /// The configuration generations the bases carried, with the epoch each was accepted with.
     basis_configs: Vec<(Epoch, Arc<Generation>)>,
-    /// Proposals a voter (or this node) keeps as accepted without the generation they
-    /// carried, if they carried one: it gave the generation up, knowing the proposal never
-    /// committed with it (`carried_nothing`).
+    /// Proposals whose generation a voter (or this node) gave up, knowing they never commit
+    /// with it ([`Message::Accept`]'s `passed_over`): none is carried on from them.
     carried_nothing: Vec<Epoch>,
     /// The generation this proposal carries (its number).
     config: Option<u64>,
@@ -869,6 +868,11 @@ pub struct Node {
     /// The configuration generations of the proposals accepted (or proposed) here, by the
     /// proposal's epoch.
     accepted_configs: Vec<(Epoch, Arc<Generation>)>,
+    /// Proposals accepted in this life (among `accepted_since`) whose generation this node
+    /// gave up, knowing they never commit with it (`on_propose`, or reported so by a voter):
+    /// reported with the acceptances ([`Message::Accept`]'s `passed_over`). Not persisted:
+    /// a later life reports them as acceptances that carried nothing, which tells nothing.
+    passed_over: Vec<Epoch>,
     /// The generation in effect, when cmapplyconf changed it.
     installed_config: Option<Arc<Generation>>,
     /// Peers asked for their generation: which one, and when (asked again a heartbeat
@@ -1004,6 +1008,7 @@ impl Node {
             adopt: None,
 
             accepted_configs: persisted.accepted_configs,
+            passed_over: Vec::new(),
             installed_config: None,
             config_asked: vec![None; nodes],
             actions: VecDeque::new(),
@@ -4383,6 +4388,7 @@ impl Node {
                 term,
                 accepted,
                 configs,
+                passed_over,
                 known,
                 committed,
             } => self.on_accept(
@@ -4399,7 +4405,7 @@ impl Node {
                         term: term.bounded(),
                     },
                     accepted,
-                    configs,
+                    (configs, passed_over),
                 ),
             ),
             Message::Reject { epoch, highest } => self.on_reject(now, epoch, highest),
@@ -5925,8 +5931,7 @@ impl Node {
             .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
             .cloned()
             .collect();
-        let carried_nothing =
-            carried_nothing(&self.accepted_since, &basis_configs, self.committed());
+        let carried_nothing = self.passed_over.clone();
         if let Some(config) = &config {
             self.accepted_configs.push((epoch, config.clone()));
             self.actions.push_back(Action::Persist(self.persisted()));
@@ -6403,10 +6408,17 @@ impl Node {
         // on (a hole this narrows, and does not close).
         let committed = self.committed();
         let passed_over = carried_from.is_some_and(|e| e < committed);
+        let config_carried = config.is_some();
         if let Some(config) = config.filter(|_| !passed_over) {
             // Persisted with the promise, before the acceptance leaves.
             self.accepted_configs.push((epoch, config));
         }
+        if passed_over && config_carried {
+            self.passed_over.push(epoch);
+        }
+        let accepted = &self.accepted_since;
+        self.passed_over
+            .retain(|e| accepted.iter().any(|v| v.epoch == *e));
         self.accepted = Some((view, deadline));
         // Persisted (with the proposal) before the acceptance leaves.
         self.promise(epoch);
@@ -6431,6 +6443,12 @@ impl Node {
                     .filter(|(e, _)| accepted_before.iter().any(|v| v.epoch == *e))
                     .cloned()
                     .collect(),
+                passed_over: self
+                    .passed_over
+                    .iter()
+                    .filter(|e| accepted_before.iter().any(|v| v.epoch == **e))
+                    .copied()
+                    .collect(),
                 accepted: accepted_before,
                 known: self.packages.holds_table(),
                 committed,
@@ -6445,7 +6463,13 @@ impl Node {
         epoch: Epoch,
         (installed, committed): (Epoch, Epoch),
         silences: Vec<(NodeId, Incarnation, Option<Silence>)>,
-        (known, echo, sent, accepted, configs): (bool, Echo, Echo, Vec<View>, Vec<AcceptedConfig>),
+        (known, echo, sent, accepted, (configs, passed_over)): (
+            bool,
+            Echo,
+            Echo,
+            Vec<View>,
+            Reported,
+        ),
     ) {
         let own = self.own_echo(echo);
         // A generation a member accepted with a proposal before the latest membership this
@@ -6461,9 +6485,6 @@ impl Node {
         // without it knowing (as for the bases of the quorum rule).
         let installed_epoch = self.view.epoch;
         if proposal.view.epoch == epoch && proposal.lock.is_none() {
-            proposal
-                .carried_nothing
-                .extend(carried_nothing(&accepted, &configs, committed));
             proposal.basis_configs.extend(
                 configs
                     .into_iter()
@@ -6483,6 +6504,7 @@ impl Node {
             return;
         }
         proposal.accepted.insert(from);
+        proposal.carried_nothing.extend(passed_over);
         proposal.installed.push((from, installed));
         proposal.running_before |= installed != Epoch::NONE;
         if known {
@@ -6602,17 +6624,24 @@ impl Node {
         // this acceptance (`on_propose`); the others keep theirs until this node's Abandon
         // or next proposal reaches them, or a membership after it is installed.
         //
-        // So is one a voter keeps the acceptance of without it: that voter gave it up
-        // knowing the proposal never committed with it (it knew a membership after the
-        // acceptance the generation came from, `on_propose`; or, coordinating, it heard of
-        // a membership after the acceptance itself and gave it up here). Its other voters
-        // may not know, and the Abandon of its coordinator may have been lost with it.
+        // So is one accepted with a proposal whose generation a voter (or this node) gave
+        // up, knowing the proposal never commits with it (`passed_over`: it knew a
+        // membership committed after the acceptance the generation was carried on from, or
+        // a voter of its own proposal told it so). Its other voters may not know, and the
+        // Abandon of its coordinator may have been lost with it.
         let floor = proposal.committed;
         let dead = |e: Epoch| e < floor || proposal.carried_nothing.contains(&e);
         if proposal.carried_from.is_some_and(dead) {
             let carried_nothing = proposal.carried_nothing.clone();
             let dead = |e: Epoch| e < floor || carried_nothing.contains(&e);
             self.accepted_configs.retain(|(e, _)| !dead(*e));
+            // What a voter gave up, this node gave up for the same reason: told on.
+            for &epoch in &carried_nothing {
+                let kept = self.accepted_since.iter().any(|v| v.epoch == epoch);
+                if kept && !self.passed_over.contains(&epoch) {
+                    self.passed_over.push(epoch);
+                }
+            }
             if self.adopt.as_ref().is_some_and(|(e, _)| dead(*e)) {
                 self.adopt = None;
             }
@@ -8129,25 +8158,9 @@ impl Node {
     }
 }
 
-/// Of the proposals a member reports accepted (`accepted`, with the generations they
-/// carried, `configs`), those it keeps without a generation, but for the membership it
-/// knows `committed` (an earlier life's installed membership is among its acceptances, its
-/// generation taken). Every member of a proposal is sent the same generation with it, so
-/// one that carried a generation and is kept without it was given up by this member: it
-/// knew the proposal never committed with it (`on_propose`; `decide_if_complete`), or took
-/// a cmapplyconf given with the cluster halted in its place (`take_halted_config`). One
-/// that carried nothing is named too, and nobody reports a generation for it.
-fn carried_nothing(
-    accepted: &[View],
-    configs: &[(Epoch, Arc<Generation>)],
-    committed: Epoch,
-) -> Vec<Epoch> {
-    accepted
-        .iter()
-        .map(|v| v.epoch)
-        .filter(|e| *e != committed && !configs.iter().any(|(c, _)| c == e))
-        .collect()
-}
+/// The generations a member reports with its acceptances ([`Message::Accept`]'s `configs`),
+/// and the acceptances whose generation it gave up (`passed_over`).
+type Reported = (Vec<AcceptedConfig>, Vec<Epoch>);
 
 /// The number of a generation that cmapplyconf makes from generation `current` with the
 /// proposal of `epoch`: above `current`, and different for every proposal (epochs are unique
