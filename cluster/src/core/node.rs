@@ -532,7 +532,7 @@ struct Proposal {
     basis_configs: Vec<(Epoch, Arc<Generation>)>,
     /// Proposals whose generation a voter (or this node) gave up, knowing they never commit
     /// with it ([`Message::Accept`]'s `passed_over`): none is carried on from them.
-    carried_nothing: Vec<Epoch>,
+    given_up: Vec<Epoch>,
     /// The generation this proposal carries (its number).
     config: Option<u64>,
     /// When that generation is carried on: the newest epoch it was accepted with (none for a
@@ -868,10 +868,12 @@ pub struct Node {
     /// The configuration generations of the proposals accepted (or proposed) here, by the
     /// proposal's epoch.
     accepted_configs: Vec<(Epoch, Arc<Generation>)>,
-    /// Proposals accepted in this life (among `accepted_since`) whose generation this node
-    /// gave up, knowing they never commit with it (`on_propose`, or reported so by a voter):
-    /// reported with the acceptances ([`Message::Accept`]'s `passed_over`). Not persisted:
-    /// a later life reports them as acceptances that carried nothing, which tells nothing.
+    /// Proposals accepted (in `accepted_since`, or dropped since) whose generation this
+    /// node gave up in this life, knowing they never commit with it: it knew a membership
+    /// committed after the acceptance the generation was carried on from (`on_propose`), or
+    /// a voter of a proposal of its own reported so (`decide_if_complete`). Reported with the
+    /// acceptances still kept ([`Message::Accept`]'s `passed_over`). Not persisted: a
+    /// later life reports them as acceptances that carried nothing, which tells nothing.
     passed_over: Vec<Epoch>,
     /// The generation in effect, when cmapplyconf changed it.
     installed_config: Option<Arc<Generation>>,
@@ -5931,7 +5933,12 @@ impl Node {
             .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
             .cloned()
             .collect();
-        let carried_nothing = self.passed_over.clone();
+        let given_up = self
+            .passed_over
+            .iter()
+            .copied()
+            .filter(|e| self.accepted_since.iter().any(|v| v.epoch == *e))
+            .collect();
         if let Some(config) = &config {
             self.accepted_configs.push((epoch, config.clone()));
             self.actions.push_back(Action::Persist(self.persisted()));
@@ -5943,7 +5950,7 @@ impl Node {
             silences,
             bases: self.accepted_since.clone(),
             basis_configs,
-            carried_nothing,
+            given_up,
             config: config.as_ref().map(|c| c.number),
             carried_from,
             trial,
@@ -6504,7 +6511,12 @@ impl Node {
             return;
         }
         proposal.accepted.insert(from);
-        proposal.carried_nothing.extend(passed_over);
+        // Only proposals the voter reports accepted before this one.
+        proposal.given_up.extend(
+            passed_over
+                .into_iter()
+                .filter(|e| *e < epoch && accepted.iter().any(|v| v.epoch == *e)),
+        );
         proposal.installed.push((from, installed));
         proposal.running_before |= installed != Epoch::NONE;
         if known {
@@ -6630,13 +6642,13 @@ impl Node {
         // a voter of its own proposal told it so). Its other voters may not know, and the
         // Abandon of its coordinator may have been lost with it.
         let floor = proposal.committed;
-        let dead = |e: Epoch| e < floor || proposal.carried_nothing.contains(&e);
+        let dead = |e: Epoch| e < floor || proposal.given_up.contains(&e);
         if proposal.carried_from.is_some_and(dead) {
-            let carried_nothing = proposal.carried_nothing.clone();
-            let dead = |e: Epoch| e < floor || carried_nothing.contains(&e);
+            let given_up = proposal.given_up.clone();
+            let dead = |e: Epoch| e < floor || given_up.contains(&e);
             self.accepted_configs.retain(|(e, _)| !dead(*e));
             // What a voter gave up, this node gave up for the same reason: told on.
-            for &epoch in &carried_nothing {
+            for &epoch in &given_up {
                 let kept = self.accepted_since.iter().any(|v| v.epoch == epoch);
                 if kept && !self.passed_over.contains(&epoch) {
                     self.passed_over.push(epoch);
