@@ -46,7 +46,8 @@ pub struct Cli {
     /// Show only this package (repeatable).
     #[arg(short = 'p', value_name = "PACKAGE")]
     pub packages: Vec<String>,
-    /// Show only this node (repeatable).
+    /// Show only this node (repeatable); with -p or -l package, the packages active on it
+    /// (none: the output stays empty and standard error says so).
     #[arg(short = 'n', value_name = "NODE")]
     pub nodes: Vec<String>,
     /// The cluster to show: refused unless it is the agent's cluster.

@@ -6402,6 +6402,8 @@ impl Node {
         let accepted = &self.accepted_since;
         self.acceptances
             .retain(|(e, _)| accepted.iter().any(|v| v.epoch == *e));
+        self.passed_over
+            .retain(|e| accepted.iter().any(|v| v.epoch == *e));
         // Another coordinator leads: what this node meant to carry on is its now (this
         // acceptance reports it).
         self.adopt = None;
@@ -6423,9 +6425,6 @@ impl Node {
         if passed_over && config_carried {
             self.passed_over.push(epoch);
         }
-        let accepted = &self.accepted_since;
-        self.passed_over
-            .retain(|e| accepted.iter().any(|v| v.epoch == *e));
         self.accepted = Some((view, deadline));
         // Persisted (with the proposal) before the acceptance leaves.
         self.promise(epoch);
@@ -6642,10 +6641,9 @@ impl Node {
         // a voter of its own proposal told it so). Its other voters may not know, and the
         // Abandon of its coordinator may have been lost with it.
         let floor = proposal.committed;
-        let dead = |e: Epoch| e < floor || proposal.given_up.contains(&e);
+        let given_up = proposal.given_up.clone();
+        let dead = |e: Epoch| e < floor || given_up.contains(&e);
         if proposal.carried_from.is_some_and(dead) {
-            let given_up = proposal.given_up.clone();
-            let dead = |e: Epoch| e < floor || given_up.contains(&e);
             self.accepted_configs.retain(|(e, _)| !dead(*e));
             // What a voter gave up, this node gave up for the same reason: told on.
             for &epoch in &given_up {
