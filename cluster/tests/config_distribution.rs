@@ -731,6 +731,97 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
     assert_eq!(sim.watchdog_resets, 0);
 }
 
+/// A heartbeat of the running cluster that reaches a node after the cluster halted as a
+/// whole (sent before its sender learnt of the cmhaltcl, and overtaken on another network,
+/// or replayed) says nothing of a cluster that runs: that cluster halted. The node shows the
+/// cluster down and takes a halted cmapplyconf. A heartbeat of a later membership does say
+/// so: a cluster formed again elsewhere.
+#[test]
+fn a_late_heartbeat_of_the_halted_cluster_does_not_hold_a_halted_change_back() {
+    use cimguard_cluster::core::{
+        cluster_id, Envelope, Epoch, Heartbeat, Instant, Leaving, Message, Phase, Term,
+    };
+    use cimguard_cluster::status::ClusterStatus;
+    let pkg_m = package("pkgM", &[1, 2]);
+    let options = Options::new(3, 29);
+    let mut sim = formed_with(options.clone(), std::slice::from_ref(&pkg_m));
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    let halted_epoch = sim.core(NodeId(1)).unwrap().view().epoch;
+    assert_ne!(halted_epoch, Epoch::NONE);
+    // n3's heartbeat of `epoch`, running and not halting, as it arrives at n2.
+    let running = |sim: &Simulation, epoch: Epoch| {
+        let (to, from) = (sim.core(NodeId(1)).unwrap(), sim.core(NodeId(2)).unwrap());
+        let members = NodeSet::first(3);
+        Envelope {
+            cluster_id: cluster_id("simulated"),
+            config_generation: from.settings().config_generation,
+            from: NodeId(2),
+            from_incarnation: from.incarnation(),
+            to_incarnation: to.incarnation(),
+            message: Message::Heartbeat(Heartbeat {
+                sequence: 1,
+                sent_at: Instant(1),
+                term: Term {
+                    lease: seconds(11),
+                    grace: seconds(1),
+                },
+                phase: Phase::Running,
+                epoch,
+                members,
+                reach: members,
+                echo: None,
+                heard: None,
+                packages: Vec::new(),
+                restarts: Vec::new(),
+                failures: Vec::new(),
+                resources: Vec::new(),
+                switching: Vec::new(),
+                switching_version: (0, 0),
+                executed: (0, 0),
+                leaving: Leaving::No,
+                lock: cimguard_cluster::status::Health::Unknown,
+                lock_refusal: None,
+            }),
+        }
+    };
+    let before = sim.generation(NodeId(0)).unwrap();
+    let longer = member_timeout(&sim, 0) * 2;
+    let changed = with_member_timeout(&options, longer.as_micros() as u64);
+    for epoch in [halted_epoch, Epoch::new(1, NodeId(0))] {
+        let late = running(&sim, epoch);
+        sim.forge(NodeId(1), 0, late);
+    }
+    assert_eq!(
+        sim.status(NodeId(1)).unwrap().status,
+        ClusterStatus::Down,
+        "n2 shows the halted cluster down"
+    );
+    let answered = apply_halted(&mut sim, 0, &changed, std::slice::from_ref(&pkg_m));
+    assert_eq!(answered, None, "carried out");
+    assert_eq!(generations(&sim), [Some(before + 1); 3]);
+
+    // A heartbeat of a membership after the one that halted: a cluster runs there.
+    let later = Epoch::new(halted_epoch.round() + 1, NodeId(2));
+    let late = running(&sim, later);
+    sim.forge(NodeId(1), 0, late);
+    assert_ne!(sim.status(NodeId(1)).unwrap().status, ClusterStatus::Down);
+    let answered = apply_halted(
+        &mut sim,
+        0,
+        &cimguard_cluster::sim::cluster_file(&options),
+        &[pkg_m],
+    );
+    let refusal = answered.expect("refused");
+    assert!(
+        refusal.contains("n2 hears the cluster run on other nodes"),
+        "{refusal}"
+    );
+    assert_eq!(generations(&sim), [Some(before + 1); 3]);
+}
+
 #[test]
 fn a_member_that_dies_while_a_cmapplyconf_is_proposed_does_not_use_up_its_attempts() {
     // The coordinator keeps the change and commits it with the survivors once the dead

@@ -4273,6 +4273,11 @@ impl Node {
                     // Not one halting with the cluster (cmhaltcl) or by itself: the first
                     // has no cluster to go on with, the second's peers say whether it does.
                     && heartbeat.leaving == Leaving::No
+                    // Nor one of the cluster this node halted with as a whole, sent before
+                    // its sender learnt of the cmhaltcl and come late (over another network,
+                    // say): every member halted it, and a cluster that runs since (formed
+                    // again, or re-formed by members that did not halt) has a later epoch.
+                    && !(self.cluster_halted && heartbeat.epoch <= self.view.epoch)
                 {
                     self.heard_cluster = Some(now);
                     if heartbeat.phase == Phase::Running {
