@@ -26,13 +26,16 @@ use crate::core::{Envelope, Persisted};
 /// acceptances whose generation a member gave up).
 const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 23];
 /// The first bytes of an encoded acceptor state: "CP" and the format version (2 added the
-/// generation as shown, 3 the nodes deleted while the cluster ran; files of versions 1 and
-/// 2 are still read, each generation of version 1 shown as its number).
-const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 3];
+/// generation as shown, 3 the nodes deleted while the cluster ran, 4 the acceptances whose
+/// generation the node gave up; files of versions 1 to 3 are still read, each generation of
+/// version 1 shown as its number, and no acceptance of versions 1 to 3 given up).
+const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 4];
 /// The acceptor state's first format.
 const PERSISTED_HEADER_V1: [u8; 3] = [b'C', b'P', 1];
 /// The acceptor state's second format.
 const PERSISTED_HEADER_V2: [u8; 3] = [b'C', b'P', 2];
+/// The acceptor state's third format.
+const PERSISTED_HEADER_V3: [u8; 3] = [b'C', b'P', 3];
 /// The first bytes of an encoded shared map: "CS" and the format version (2 added the
 /// floor; version 1 files are still read, with no floor).
 const SHARED_HEADER: [u8; 3] = [b'C', b'S', 2];
@@ -88,7 +91,41 @@ pub fn decode_persisted(bytes: &[u8]) -> Result<Persisted, WireError> {
     if bytes.len() >= 3 && bytes[..3] == PERSISTED_HEADER_V2 {
         return decode_persisted_v2(bytes);
     }
+    if bytes.len() >= 3 && bytes[..3] == PERSISTED_HEADER_V3 {
+        return decode_persisted_v3(bytes);
+    }
     decode(PERSISTED_HEADER, bytes)
+}
+
+/// An acceptor state of the third format: it kept no acceptance given up (a node of that
+/// release kept them for its life only).
+fn decode_persisted_v3(bytes: &[u8]) -> Result<Persisted, WireError> {
+    use crate::config::Generation;
+    use crate::core::{Epoch, NodeSet, View};
+    use std::sync::Arc;
+    #[derive(serde::Deserialize)]
+    struct PersistedV3 {
+        epoch_max: Epoch,
+        installed: Option<View>,
+        accepted: Vec<View>,
+        config: Option<Arc<Generation>>,
+        accepted_configs: Vec<(Epoch, Arc<Generation>)>,
+        detached: Vec<String>,
+        detached_marks: Vec<(String, NodeSet)>,
+        sequence_floor: u64,
+    }
+    let third: PersistedV3 = decode(PERSISTED_HEADER_V3, bytes)?;
+    Ok(Persisted {
+        epoch_max: third.epoch_max,
+        installed: third.installed,
+        accepted: third.accepted,
+        config: third.config,
+        accepted_configs: third.accepted_configs,
+        detached: third.detached,
+        detached_marks: third.detached_marks,
+        sequence_floor: third.sequence_floor,
+        passed_over: Vec::new(),
+    })
 }
 
 /// A cluster configuration of the acceptor state's formats 1 and 2, whose nodes had no
@@ -197,6 +234,7 @@ fn decode_persisted_v2(bytes: &[u8]) -> Result<Persisted, WireError> {
         detached: second.detached,
         detached_marks: second.detached_marks,
         sequence_floor: second.sequence_floor,
+        passed_over: Vec::new(),
     })
 }
 
@@ -244,6 +282,7 @@ fn decode_persisted_v1(bytes: &[u8]) -> Result<Persisted, WireError> {
         detached: first.detached,
         detached_marks: first.detached_marks,
         sequence_floor: 0,
+        passed_over: Vec::new(),
     })
 }
 

@@ -302,7 +302,7 @@ fn a_refused_proposal_of_the_same_coordinator_still_drops_its_earlier_one() {
 #[test]
 fn a_generation_passed_over_is_not_carried_on_by_its_voters() {
     for seed in 0..4 {
-        passed_over(seed, false);
+        passed_over(seed, false, false);
     }
 }
 
@@ -314,7 +314,16 @@ fn a_generation_passed_over_is_not_carried_on_by_its_voters() {
 #[test]
 fn a_generation_a_voter_gave_up_is_not_carried_on_from_another() {
     for seed in 0..4 {
-        passed_over(seed, true);
+        passed_over(seed, true, false);
+    }
+}
+
+/// The same, with M, Y and W restarted before M's group forms: what a voter gave up it
+/// knows in a later life too (it is persisted with the acceptance).
+#[test]
+fn a_generation_given_up_stays_given_up_across_a_restart() {
+    for seed in 0..4 {
+        passed_over(seed, true, true);
     }
 }
 
@@ -325,8 +334,9 @@ const Y: NodeId = NodeId(3);
 const W: NodeId = NodeId(4);
 const V: NodeId = NodeId(5);
 
-/// The story of the two tests above; `unknowing`: with V.
-fn passed_over(seed: u64, unknowing: bool) {
+/// The story of the three tests above; `unknowing`: with V; `restarted`: M, Y and W start
+/// a new life before M's group forms.
+fn passed_over(seed: u64, unknowing: bool, restarted: bool) {
     let formed = NodeSet::from_iter([M, Y, W]);
     let missed: &[NodeId] = if unknowing { &[Z, X, V] } else { &[Z, X] };
     let mut options = Options::new(if unknowing { 6 } else { 5 }, seed);
@@ -415,6 +425,15 @@ fn passed_over(seed: u64, unknowing: bool) {
             "seed {seed}, {node:?}: {:?}",
             kept(&sim, node)
         );
+    }
+    if restarted {
+        for node in formed.iter() {
+            sim.crash(node);
+            sim.restart(node);
+        }
+        for node in formed.iter() {
+            assert!(accepted_from_x(&sim, node), "seed {seed}, {node:?}");
+        }
     }
     let deadline = sim.now() + seconds(60);
     loop {

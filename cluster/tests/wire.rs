@@ -482,10 +482,11 @@ fn an_acceptor_state_of_the_second_format_is_still_read() {
             detached: Vec::new(),
             detached_marks: Vec::new(),
             sequence_floor: 5,
+            passed_over: Vec::new(),
         }
     );
     let again = encode_persisted(&read);
-    assert_eq!(&again[..3], b"CP\x03");
+    assert_eq!(&again[..3], b"CP\x04");
     assert_eq!(decode_persisted(&again), Ok(read));
 }
 
@@ -564,13 +565,67 @@ fn an_acceptor_state_of_the_first_format_is_still_read() {
             detached: vec!["pkgA".into()],
             detached_marks: vec![("pkgA".into(), NodeSet(0b1))],
             sequence_floor: 0,
+            passed_over: Vec::new(),
         }
     );
     // Written again, it is of the current format.
     let again = encode_persisted(&read);
-    assert_eq!(&again[..3], b"CP\x03");
+    assert_eq!(&again[..3], b"CP\x04");
     assert_eq!(decode_persisted(&again), Ok(read));
     let mut later = again;
-    later[2] = 4;
-    assert_eq!(decode_persisted(&later), Err(WireError::Version(4)));
+    later[2] = 5;
+    assert_eq!(decode_persisted(&later), Err(WireError::Version(5)));
+}
+
+/// An acceptor state of the third format (its node kept the acceptances it gave up for its
+/// life only) is still read, with none given up; the current format keeps them.
+#[test]
+fn an_acceptor_state_of_the_third_format_is_still_read() {
+    use cimguard_cluster::config::Generation;
+    use std::sync::Arc;
+    #[derive(serde::Serialize)]
+    struct PersistedV3 {
+        epoch_max: Epoch,
+        installed: Option<View>,
+        accepted: Vec<View>,
+        config: Option<Arc<Generation>>,
+        accepted_configs: Vec<(Epoch, Arc<Generation>)>,
+        detached: Vec<String>,
+        detached_marks: Vec<(String, NodeSet)>,
+        sequence_floor: u64,
+    }
+    let mut accepted = View::none(3);
+    accepted.epoch = Epoch(0x405);
+    let third = PersistedV3 {
+        epoch_max: Epoch(0x405),
+        installed: None,
+        accepted: vec![accepted.clone()],
+        config: None,
+        accepted_configs: Vec::new(),
+        detached: Vec::new(),
+        detached_marks: vec![("pkgA".into(), NodeSet(0b10))],
+        sequence_floor: 7,
+    };
+    let mut bytes = b"CP\x03".to_vec();
+    bytes.extend(postcard::to_allocvec(&third).expect("serializes"));
+    let read = decode_persisted(&bytes).expect("the third format is read");
+    let expected = Persisted {
+        epoch_max: Epoch(0x405),
+        installed: None,
+        accepted: vec![accepted],
+        config: None,
+        accepted_configs: Vec::new(),
+        detached: Vec::new(),
+        detached_marks: vec![("pkgA".into(), NodeSet(0b10))],
+        sequence_floor: 7,
+        passed_over: Vec::new(),
+    };
+    assert_eq!(read, expected);
+    let given_up = Persisted {
+        passed_over: vec![Epoch(0x405)],
+        ..expected
+    };
+    let again = encode_persisted(&given_up);
+    assert_eq!(&again[..3], b"CP\x04");
+    assert_eq!(decode_persisted(&again), Ok(given_up));
 }

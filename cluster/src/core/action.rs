@@ -116,6 +116,10 @@ pub struct Persisted {
     /// cluster halted: it may be in effect on the node that gave it alone (its commit lost),
     /// so no later change here is shown as it.
     pub sequence_floor: u64,
+    /// Of the proposals accepted after it, those whose generation this node gave up,
+    /// knowing they never commit with it: reported with them in every later life, so that
+    /// no coordinator carries the generation on from another voter that kept it.
+    pub passed_over: Vec<Epoch>,
 }
 
 /// The packages a configuration change adds, deletes and modifies, by name.

@@ -872,8 +872,9 @@ pub struct Node {
     /// node gave up in this life, knowing they never commit with it: it knew a membership
     /// committed after the acceptance the generation was carried on from (`on_propose`), or
     /// a voter of a proposal of its own reported so (`decide_if_complete`). Reported with the
-    /// acceptances still kept ([`Message::Accept`]'s `passed_over`). Not persisted: a
-    /// later life reports them as acceptances that carried nothing, which tells nothing.
+    /// acceptances still kept ([`Message::Accept`]'s `passed_over`). Persisted with them:
+    /// a later life that reported them as acceptances that carried nothing would tell
+    /// nothing, and another voter's copy of the generation would be carried on.
     passed_over: Vec<Epoch>,
     /// The generation in effect, when cmapplyconf changed it.
     installed_config: Option<Arc<Generation>>,
@@ -1010,7 +1011,7 @@ impl Node {
             adopt: None,
 
             accepted_configs: persisted.accepted_configs,
-            passed_over: Vec::new(),
+            passed_over: persisted.passed_over,
             installed_config: None,
             config_asked: vec![None; nodes],
             actions: VecDeque::new(),
@@ -3071,6 +3072,7 @@ impl Node {
                     .collect()
             },
             sequence_floor: self.sequence_floor.max(config.sequence),
+            passed_over: Vec::new(),
         };
         self.accepted_configs.clear();
         self.actions.push_back(Action::Persist(persisted.clone()));
@@ -6193,6 +6195,12 @@ impl Node {
             detached: self.detached_held(),
             detached_marks: self.packages.marks(),
             sequence_floor: self.sequence_floor,
+            passed_over: self
+                .passed_over
+                .iter()
+                .filter(|epoch| self.accepted_since.iter().any(|v| v.epoch == **epoch))
+                .copied()
+                .collect(),
         }
     }
 
@@ -6417,9 +6425,11 @@ impl Node {
         // that membership, and the coordinator gives the proposal up on it
         // (`decide_if_complete`). Kept, it would outlive a lost Abandon, and the next
         // coordinator would carry it on from this acceptance, later than that membership.
-        // A voter that knows of no such membership cannot tell and keeps it: with the
-        // Abandon lost and the coordinator gone, a group of such voters may still carry it
-        // on (a hole this narrows, and does not close).
+        // A voter that knows of no such membership cannot tell and keeps it; the next
+        // coordinator carries it on from there unless a voter of its group gave it up (in
+        // any life: `passed_over` is persisted). With the Abandon lost and the coordinator
+        // gone, a group of such voters alone may still carry it on (a hole this narrows,
+        // and does not close).
         let committed = self.committed();
         let passed_over = carried_from.is_some_and(|e| e < committed);
         let config_carried = config.is_some();

@@ -657,6 +657,7 @@ impl Unconfigured {
             detached: Vec::new(),
             detached_marks: Vec::new(),
             sequence_floor: self.persisted.sequence_floor.max(config.sequence),
+            passed_over: Vec::new(),
         };
         self.actions
             .push_back(Action::Persist(self.persisted.clone()));
