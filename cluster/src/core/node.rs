@@ -1011,7 +1011,12 @@ impl Node {
             adopt: None,
 
             accepted_configs: persisted.accepted_configs,
-            passed_over: persisted.passed_over,
+            // Only of acceptances still kept (a damaged file tells nothing of others).
+            passed_over: persisted
+                .passed_over
+                .into_iter()
+                .filter(|epoch| persisted.accepted.iter().any(|v| v.epoch == *epoch))
+                .collect(),
             installed_config: None,
             config_asked: vec![None; nodes],
             actions: VecDeque::new(),
@@ -4277,8 +4282,8 @@ impl Node {
                     && heartbeat.leaving == Leaving::No
                     // Nor one of the cluster this node halted with as a whole, sent before
                     // its sender learnt of the cmhaltcl and come late (over another network,
-                    // say): every member halted it, and a cluster that runs since (formed
-                    // again, or re-formed by members that did not halt) has a later epoch.
+                    // say): every member halted it (or was in a new life already), and a
+                    // cluster that runs since has a later epoch.
                     && !(self.cluster_halted && heartbeat.epoch <= self.view.epoch)
                 {
                     self.heard_cluster = Some(now);
