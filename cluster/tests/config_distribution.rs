@@ -738,9 +738,7 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
 /// so: a cluster formed again elsewhere.
 #[test]
 fn a_late_heartbeat_of_the_halted_cluster_does_not_hold_a_halted_change_back() {
-    use cimguard_cluster::core::{
-        cluster_id, Envelope, Epoch, Heartbeat, Instant, Leaving, Message, Phase, Term,
-    };
+    use cimguard_cluster::core::Epoch;
     use cimguard_cluster::status::ClusterStatus;
     let pkg_m = package("pkgM", &[1, 2]);
     let options = Options::new(3, 29);
@@ -752,41 +750,7 @@ fn a_late_heartbeat_of_the_halted_cluster_does_not_hold_a_halted_change_back() {
     let halted_epoch = sim.core(NodeId(1)).unwrap().view().epoch;
     assert_ne!(halted_epoch, Epoch::NONE);
     // n3's heartbeat of `epoch`, running and not halting, as it arrives at n2.
-    let running = |sim: &Simulation, epoch: Epoch| {
-        let (to, from) = (sim.core(NodeId(1)).unwrap(), sim.core(NodeId(2)).unwrap());
-        let members = NodeSet::first(3);
-        Envelope {
-            cluster_id: cluster_id("simulated"),
-            config_generation: from.settings().config_generation,
-            from: NodeId(2),
-            from_incarnation: from.incarnation(),
-            to_incarnation: to.incarnation(),
-            message: Message::Heartbeat(Heartbeat {
-                sequence: 1,
-                sent_at: Instant(1),
-                term: Term {
-                    lease: seconds(11),
-                    grace: seconds(1),
-                },
-                phase: Phase::Running,
-                epoch,
-                members,
-                reach: members,
-                echo: None,
-                heard: None,
-                packages: Vec::new(),
-                restarts: Vec::new(),
-                failures: Vec::new(),
-                resources: Vec::new(),
-                switching: Vec::new(),
-                switching_version: (0, 0),
-                executed: (0, 0),
-                leaving: Leaving::No,
-                lock: cimguard_cluster::status::Health::Unknown,
-                lock_refusal: None,
-            }),
-        }
-    };
+    let running = |sim: &Simulation, epoch: Epoch| running_heartbeat(sim, 2, 1, epoch);
     let before = sim.generation(NodeId(0)).unwrap();
     let longer = member_timeout(&sim, 0) * 2;
     let changed = with_member_timeout(&options, longer.as_micros() as u64);
@@ -820,6 +784,85 @@ fn a_late_heartbeat_of_the_halted_cluster_does_not_hold_a_halted_change_back() {
         "{refusal}"
     );
     assert_eq!(generations(&sim), [Some(before + 1); 3]);
+}
+
+/// The same for a node halted before the cluster (cmhaltnode), which heard the members halt
+/// it: a running heartbeat of that membership from a member it heard halting it, come
+/// late, does not hold a halted cmapplyconf back.
+#[test]
+fn a_late_heartbeat_of_a_member_heard_halting_the_cluster_does_not_hold_a_change_back() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let options = Options::new(3, 31);
+    let mut sim = formed_with(options.clone(), std::slice::from_ref(&pkg_m));
+    sim.halt_node(NodeId(2), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| halted(s, 2) && s.formed(set(&[0, 1])))
+        .unwrap());
+    let epoch = sim.core(NodeId(1)).unwrap().view().epoch;
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    assert_eq!(sim.core(NodeId(1)).unwrap().view().epoch, epoch);
+    // Once the last heartbeats of the halting are in.
+    sim.run_for(seconds(1)).unwrap();
+    // n2's heartbeat of the membership it halted, running, as it arrives at n3.
+    let late = running_heartbeat(&sim, 1, 2, epoch);
+    sim.forge(NodeId(2), 0, late);
+    let before = sim.generation(NodeId(0)).unwrap();
+    let longer = member_timeout(&sim, 0) * 2;
+    let changed = with_member_timeout(&options, longer.as_micros() as u64);
+    let answered = apply_halted(&mut sim, 0, &changed, std::slice::from_ref(&pkg_m));
+    assert_eq!(answered, None, "carried out");
+    assert_eq!(generations(&sim), [Some(before + 1); 3]);
+}
+
+/// Node `from`'s heartbeat of membership `epoch` (of all three), running and not halting,
+/// as it arrives at node `to`.
+fn running_heartbeat(
+    sim: &Simulation,
+    from: u32,
+    to: u32,
+    epoch: cimguard_cluster::core::Epoch,
+) -> cimguard_cluster::core::Envelope {
+    use cimguard_cluster::core::{cluster_id, Envelope, Heartbeat, Instant, Leaving, Message};
+    use cimguard_cluster::core::{Phase, Term};
+    let (receiver, sender) = (
+        sim.core(NodeId(to)).unwrap(),
+        sim.core(NodeId(from)).unwrap(),
+    );
+    let members = NodeSet::first(3);
+    Envelope {
+        cluster_id: cluster_id("simulated"),
+        config_generation: sender.settings().config_generation,
+        from: NodeId(from),
+        from_incarnation: sender.incarnation(),
+        to_incarnation: receiver.incarnation(),
+        message: Message::Heartbeat(Heartbeat {
+            sequence: 1,
+            sent_at: Instant(1),
+            term: Term {
+                lease: seconds(11),
+                grace: seconds(1),
+            },
+            phase: Phase::Running,
+            epoch,
+            members,
+            reach: members,
+            echo: None,
+            heard: None,
+            packages: Vec::new(),
+            restarts: Vec::new(),
+            failures: Vec::new(),
+            resources: Vec::new(),
+            switching: Vec::new(),
+            switching_version: (0, 0),
+            executed: (0, 0),
+            leaving: Leaving::No,
+            lock: cimguard_cluster::status::Health::Unknown,
+            lock_refusal: None,
+        }),
+    }
 }
 
 #[test]

@@ -801,11 +801,16 @@ pub struct Node {
     /// Whether this node's host can send heartbeats from an address (the runtime's; none
     /// in the simulator, whose hosts have every address).
     address_check: AddressCheck,
-    /// Halted: when a heartbeat last said a cluster runs (its sender a member).
-    heard_cluster: Option<Instant>,
+    /// Halted: when a heartbeat last said a cluster runs (its sender a member), by sender,
+    /// with the epoch it was of.
+    heard_cluster: BTreeMap<NodeId, (Instant, Epoch)>,
     /// Halted: when a heartbeat of a running member last arrived (not one starting or
-    /// re-forming), by member.
-    heard_running: BTreeMap<NodeId, Instant>,
+    /// re-forming), by member, with the epoch it was of.
+    heard_running: BTreeMap<NodeId, (Instant, Epoch)>,
+    /// Halted: the latest epoch at which each node was heard halting with the cluster
+    /// (cmhaltcl): its heartbeats of a running cluster of that epoch or before, however
+    /// late they come, speak of a cluster that halted.
+    heard_halting: BTreeMap<NodeId, Epoch>,
     /// Halted: when this node last asked a member for its view ([`Message::StatusRequest`]),
     /// and the serial of that request.
     status_asked: (Option<Instant>, u64),
@@ -987,8 +992,9 @@ impl Node {
             cluster_halted: false,
             fenced: false,
             address_check: AddressCheck::default(),
-            heard_cluster: None,
+            heard_cluster: BTreeMap::new(),
             heard_running: BTreeMap::new(),
+            heard_halting: BTreeMap::new(),
             status_asked: (None, 0),
             remote_status: None,
             status_answered: vec![None; nodes],
@@ -1819,7 +1825,7 @@ impl Node {
         let (at, _, snapshot) = self.remote_status.as_ref()?;
         // Not one of an earlier generation (this node took a cmapplyconf since).
         if !fresh(*at)
-            || !self.heard_cluster.is_some_and(fresh)
+            || !self.heard_cluster_at().is_some_and(fresh)
             || snapshot.generation != self.settings.config_sequence
         {
             return None;
@@ -2368,9 +2374,14 @@ impl Node {
     /// (it gave a cmapplyconf of the halted cluster): its last heartbeat, sent as the
     /// cluster halted, may have come after this node had halted.
     fn hears_cluster(&self, now: Instant, halted: Option<NodeId>) -> bool {
-        self.heard_running.iter().any(|(&node, &at)| {
+        self.heard_running.iter().any(|(&node, &(at, _))| {
             Some(node) != halted && now.saturating_since(at) < self.settings.timing.member_timeout
         })
+    }
+
+    /// Halted: when a heartbeat last said a cluster runs.
+    fn heard_cluster_at(&self) -> Option<Instant> {
+        self.heard_cluster.values().map(|&(at, _)| at).max()
     }
 
     /// Whether this node holds another node's offer that has not expired.
@@ -4272,23 +4283,41 @@ impl Node {
             // A halted node still hears the members' heartbeats: its view says whether a
             // cluster runs without it (cmrunnode joins it) or not (cmruncl forms one).
             if let Message::Heartbeat(heartbeat) = &envelope.message {
-                if envelope.from != self.settings.me
-                    && envelope.from.index() < self.settings.nodes
+                let from = envelope.from;
+                let ours = from != self.settings.me
+                    && from.index() < self.settings.nodes
                     && envelope.cluster_id == self.settings.cluster_id
-                    && heartbeat.epoch != Epoch::NONE
+                    && heartbeat.epoch != Epoch::NONE;
+                if ours && heartbeat.leaving.cluster() {
+                    // Halting with the cluster: what it said of that cluster before, it
+                    // takes back.
+                    let floor = self.heard_halting.entry(from).or_insert(Epoch::NONE);
+                    *floor = (*floor).max(heartbeat.epoch);
+                    let floor = *floor;
+                    self.heard_cluster
+                        .retain(|&n, (_, e)| n != from || *e > floor);
+                    self.heard_running
+                        .retain(|&n, (_, e)| n != from || *e > floor);
+                }
+                if ours
                     && heartbeat.phase != Phase::Halted
                     // Not one halting with the cluster (cmhaltcl) or by itself: the first
                     // has no cluster to go on with, the second's peers say whether it does.
                     && heartbeat.leaving == Leaving::No
-                    // Nor one of the cluster this node halted with as a whole, sent before
-                    // its sender learnt of the cmhaltcl and come late (over another network,
-                    // say): every member halted it (or was in a new life already), and a
-                    // cluster that runs since has a later epoch.
+                    // Nor one of a cluster that halted as a whole, sent before its sender
+                    // learnt of the cmhaltcl and come late (overtaken on another network,
+                    // say): this node halted with it, every member halting it (or in a new
+                    // life already), or heard the sender halt it; a cluster that runs
+                    // since has a later epoch.
                     && !(self.cluster_halted && heartbeat.epoch <= self.view.epoch)
+                    && self
+                        .heard_halting
+                        .get(&from)
+                        .is_none_or(|&floor| heartbeat.epoch > floor)
                 {
-                    self.heard_cluster = Some(now);
+                    self.heard_cluster.insert(from, (now, heartbeat.epoch));
                     if heartbeat.phase == Phase::Running {
-                        self.heard_running.insert(envelope.from, now);
+                        self.heard_running.insert(from, (now, heartbeat.epoch));
                     }
                     // A view of another membership is out of date: not shown.
                     if self
@@ -8009,7 +8038,7 @@ impl Node {
         }
         // Halted, it hears a cluster run: not down (cmrunnode joins it).
         let heard = self
-            .heard_cluster
+            .heard_cluster_at()
             .is_some_and(|at| now.saturating_since(at) < self.settings.timing.member_timeout);
         if self.phase == Phase::Halted && status == ClusterStatus::Down && heard {
             status = ClusterStatus::Unknown;
