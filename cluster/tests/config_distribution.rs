@@ -799,6 +799,9 @@ fn a_late_heartbeat_of_a_member_heard_halting_the_cluster_does_not_hold_a_change
         .run_until(seconds(30), |s| halted(s, 2) && s.formed(set(&[0, 1])))
         .unwrap());
     let epoch = sim.core(NodeId(1)).unwrap().view().epoch;
+    // n3 hears n1 and n2 run without it (well within a MEMBER_TIMEOUT of the change below):
+    // once they halt the cluster, what it heard of them counts for nothing.
+    sim.run_for(seconds(3)).unwrap();
     sim.halt_cluster(NodeId(0), true).unwrap();
     assert!(sim
         .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
@@ -815,10 +818,21 @@ fn a_late_heartbeat_of_a_member_heard_halting_the_cluster_does_not_hold_a_change
     let answered = apply_halted(&mut sim, 0, &changed, std::slice::from_ref(&pkg_m));
     assert_eq!(answered, None, "carried out");
     assert_eq!(generations(&sim), [Some(before + 1); 3]);
+    // One of a later membership of n2's still says a cluster runs.
+    let later = cimguard_cluster::core::Epoch::new(epoch.round() + 1, NodeId(1));
+    let late = running_heartbeat(&sim, 1, 2, later);
+    sim.forge(NodeId(2), 0, late);
+    let back = cimguard_cluster::sim::cluster_file(&options);
+    let refusal = apply_halted(&mut sim, 0, &back, &[pkg_m]).expect("refused");
+    assert!(
+        refusal.contains("n3 hears the cluster run on other nodes"),
+        "{refusal}"
+    );
+    assert_eq!(generations(&sim), [Some(before + 1); 3]);
 }
 
-/// Node `from`'s heartbeat of membership `epoch` (of all three), running and not halting,
-/// as it arrives at node `to`.
+/// Node `from`'s heartbeat of membership `epoch`, running and not halting, as it arrives at
+/// node `to` (naming all three as members: a halted node reads no membership of it).
 fn running_heartbeat(
     sim: &Simulation,
     from: u32,
