@@ -839,44 +839,7 @@ fn running_heartbeat(
     to: u32,
     epoch: cimguard_cluster::core::Epoch,
 ) -> cimguard_cluster::core::Envelope {
-    use cimguard_cluster::core::{cluster_id, Envelope, Heartbeat, Instant, Leaving, Message};
-    use cimguard_cluster::core::{Phase, Term};
-    let (receiver, sender) = (
-        sim.core(NodeId(to)).unwrap(),
-        sim.core(NodeId(from)).unwrap(),
-    );
-    let members = NodeSet::first(3);
-    Envelope {
-        cluster_id: cluster_id("simulated"),
-        config_generation: sender.settings().config_generation,
-        from: NodeId(from),
-        from_incarnation: sender.incarnation(),
-        to_incarnation: receiver.incarnation(),
-        message: Message::Heartbeat(Heartbeat {
-            sequence: 1,
-            sent_at: Instant(1),
-            term: Term {
-                lease: seconds(11),
-                grace: seconds(1),
-            },
-            phase: Phase::Running,
-            epoch,
-            members,
-            reach: members,
-            echo: None,
-            heard: None,
-            packages: Vec::new(),
-            restarts: Vec::new(),
-            failures: Vec::new(),
-            resources: Vec::new(),
-            switching: Vec::new(),
-            switching_version: (0, 0),
-            executed: (0, 0),
-            leaving: Leaving::No,
-            lock: cimguard_cluster::status::Health::Unknown,
-            lock_refusal: None,
-        }),
-    }
+    common::forged_heartbeat(sim, (from, to), (epoch, NodeSet::first(3)), |_| {})
 }
 
 #[test]

@@ -229,9 +229,7 @@ fn a_falling_lease_never_ends_lease_and_grace_earlier() {
 /// echoes of its own announcements put it (S3 checks each pet against those).
 #[test]
 fn a_forged_echo_cannot_push_the_safety_timer_out() {
-    use cimguard_cluster::core::{
-        cluster_id, Echo, Envelope, Heartbeat, Instant, Leaving, Message, Phase, Term,
-    };
+    use cimguard_cluster::core::{Echo, Instant, Term};
     let mut options = Options::new(3, 7);
     options.packages = vec![package("pkgM", &[1, 2, 3])];
     let mut sim = Simulation::new(options);
@@ -241,47 +239,18 @@ fn a_forged_echo_cannot_push_the_safety_timer_out() {
         .unwrap());
     sim.run_for(seconds(3)).unwrap();
     for at in [Instant(u64::MAX / 4), Instant(1)] {
-        let target = sim.core(NodeId(0)).unwrap();
-        let view = target.view().clone();
-        let to_incarnation = target.incarnation();
-        let from = sim.core(NodeId(1)).unwrap();
-        let envelope = Envelope {
-            cluster_id: cluster_id("simulated"),
-            config_generation: from.settings().config_generation,
-            from: NodeId(1),
-            from_incarnation: from.incarnation(),
-            to_incarnation,
-            message: Message::Heartbeat(Heartbeat {
-                sequence: 1 << 40,
-                sent_at: Instant(1),
-                term: Term {
-                    lease: seconds(11),
-                    grace: seconds(1),
-                },
-                phase: Phase::Running,
-                epoch: view.epoch,
-                members: view.members,
-                reach: view.members,
-                echo: Some(Echo {
+        let view = sim.core(NodeId(0)).unwrap().view().clone();
+        let envelope =
+            common::forged_heartbeat(&sim, (1, 0), (view.epoch, view.members), |heartbeat| {
+                heartbeat.sequence = 1 << 40;
+                heartbeat.echo = Some(Echo {
                     at,
                     term: Term {
                         lease: seconds(11),
                         grace: seconds(500),
                     },
-                }),
-                heard: None,
-                packages: Vec::new(),
-                restarts: Vec::new(),
-                failures: Vec::new(),
-                resources: Vec::new(),
-                switching: Vec::new(),
-                switching_version: (0, 0),
-                executed: (0, 0),
-                leaving: Leaving::No,
-                lock: cimguard_cluster::status::Health::Unknown,
-                lock_refusal: None,
-            }),
-        };
+                });
+            });
         sim.forge(NodeId(0), 0, envelope);
         sim.run_for(seconds(2))
             .unwrap_or_else(|v| panic!("echo of {at:?}: {v:?}"));

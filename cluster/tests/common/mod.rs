@@ -154,3 +154,52 @@ pub fn enrolment_outcome(sim: &Simulation, node: u32, serial: u64) -> EnrolmentO
         .cloned()
         .expect("an outcome")
 }
+
+/// Node `from`'s heartbeat as it arrives at node `to`, forged: running at `epoch` with
+/// `members`, halting nothing and echoing nothing; `edit` makes what else a test needs.
+pub fn forged_heartbeat(
+    sim: &Simulation,
+    (from, to): (u32, u32),
+    (epoch, members): (cimguard_cluster::core::Epoch, NodeSet),
+    edit: impl FnOnce(&mut cimguard_cluster::core::Heartbeat),
+) -> cimguard_cluster::core::Envelope {
+    use cimguard_cluster::core::{cluster_id, Envelope, Heartbeat, Instant, Leaving, Message};
+    use cimguard_cluster::core::{Phase, Term};
+    let (receiver, sender) = (
+        sim.core(NodeId(to)).unwrap(),
+        sim.core(NodeId(from)).unwrap(),
+    );
+    let mut heartbeat = Heartbeat {
+        sequence: 1,
+        sent_at: Instant(1),
+        term: Term {
+            lease: seconds(11),
+            grace: seconds(1),
+        },
+        phase: Phase::Running,
+        epoch,
+        members,
+        reach: members,
+        echo: None,
+        heard: None,
+        packages: Vec::new(),
+        restarts: Vec::new(),
+        failures: Vec::new(),
+        resources: Vec::new(),
+        switching: Vec::new(),
+        switching_version: (0, 0),
+        executed: (0, 0),
+        leaving: Leaving::No,
+        lock: cimguard_cluster::status::Health::Unknown,
+        lock_refusal: None,
+    };
+    edit(&mut heartbeat);
+    Envelope {
+        cluster_id: cluster_id("simulated"),
+        config_generation: sender.settings().config_generation,
+        from: NodeId(from),
+        from_incarnation: sender.incarnation(),
+        to_incarnation: receiver.incarnation(),
+        message: Message::Heartbeat(heartbeat),
+    }
+}
