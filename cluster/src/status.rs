@@ -1747,49 +1747,16 @@ impl Snapshot {
                 let _ = writeln!(out, "{prefix}owner={}", owners.join(","));
             }
             package_policies(&mut out, &prefix, package);
-            for row in package.script_rows() {
-                for service in &row.services {
-                    let service_prefix = if package.kind == PackageType::Failover {
-                        format!("{prefix}service:{}|", service.name)
-                    } else {
-                        format!("{prefix}node:{}|service:{}|", row.name, service.name)
-                    };
-                    let max = service
-                        .max_restarts
-                        .map_or("unlimited".to_string(), |m| m.to_string());
-                    let _ = writeln!(out, "{service_prefix}status={}", service.condition.status);
-                    let _ = writeln!(
-                        out,
-                        "{service_prefix}restarts={}",
-                        service.condition.restarts
-                    );
-                    let _ = writeln!(out, "{service_prefix}max_restarts={max}");
+            // A failover package's services, and its resources and subnets on the node it
+            // runs on, are the package's own; everything else is told node by node, each
+            // node's lines together after its order and status.
+            let failover = package.kind == PackageType::Failover;
+            if failover {
+                for row in package.script_rows() {
+                    line_services(&mut out, &prefix, row);
                 }
-            }
-            for row in &package.nodes {
-                for resource in &row.resources {
-                    let resource_prefix = if package.kind == PackageType::Failover && row.current {
-                        format!("{prefix}generic_resource:{}|", resource.name)
-                    } else {
-                        format!(
-                            "{prefix}node:{}|generic_resource:{}|",
-                            row.name, resource.name
-                        )
-                    };
-                    let _ = writeln!(out, "{resource_prefix}status={}", resource.status);
-                    if let Some(value) = resource.value {
-                        let _ = writeln!(out, "{resource_prefix}current_value={value}");
-                    }
-                }
-            }
-            for row in &package.nodes {
-                for subnet in &row.subnets {
-                    let subnet_prefix = if package.kind == PackageType::Failover && row.current {
-                        format!("{prefix}subnet:{}|", subnet.subnet)
-                    } else {
-                        format!("{prefix}node:{}|subnet:{}|", row.name, subnet.subnet)
-                    };
-                    let _ = writeln!(out, "{subnet_prefix}status={}", subnet.status);
+                if let Some(row) = package.nodes.iter().find(|r| r.current) {
+                    line_resources_and_subnets(&mut out, &prefix, row);
                 }
             }
             for dependency in &package.dependencies {
@@ -1804,12 +1771,52 @@ impl Snapshot {
                 let _ = writeln!(out, "{node}status={}", row.node_status);
                 let _ = writeln!(out, "{node}switching={}", enabled(row.switching));
                 let _ = writeln!(out, "{node}is_current={}", yes_no(row.current));
-                if package.kind != PackageType::Failover {
+                if !failover {
                     let _ = writeln!(out, "{node}package_status={}", row.instance.status);
                     let _ = writeln!(out, "{node}package_state={}", row.instance.state);
+                    line_services(&mut out, &node, row);
+                }
+                if !(failover && row.current) {
+                    line_resources_and_subnets(&mut out, &node, row);
                 }
             }
         }
         out
+    }
+}
+
+/// The `-f line` status of a package's services on one node, under `prefix`.
+fn line_services(out: &mut String, prefix: &str, row: &PackageNodeRow) {
+    for service in &row.services {
+        let service_prefix = format!("{prefix}service:{}|", service.name);
+        let max = service
+            .max_restarts
+            .map_or("unlimited".to_string(), |m| m.to_string());
+        let _ = writeln!(out, "{service_prefix}status={}", service.condition.status);
+        let _ = writeln!(
+            out,
+            "{service_prefix}restarts={}",
+            service.condition.restarts
+        );
+        let _ = writeln!(out, "{service_prefix}max_restarts={max}");
+    }
+}
+
+/// The `-f line` status of a package's generic resources and subnets on one node, under
+/// `prefix`.
+fn line_resources_and_subnets(out: &mut String, prefix: &str, row: &PackageNodeRow) {
+    for resource in &row.resources {
+        let resource_prefix = format!("{prefix}generic_resource:{}|", resource.name);
+        let _ = writeln!(out, "{resource_prefix}status={}", resource.status);
+        if let Some(value) = resource.value {
+            let _ = writeln!(out, "{resource_prefix}current_value={value}");
+        }
+    }
+    for subnet in &row.subnets {
+        let _ = writeln!(
+            out,
+            "{prefix}subnet:{}|status={}",
+            subnet.subnet, subnet.status
+        );
     }
 }

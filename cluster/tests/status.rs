@@ -62,7 +62,11 @@ fn formation_is_one_cluster_up_notice_and_every_node_sees_the_same_cluster() {
             ("dbpkg", package("dbpkg", &[1, 2], SERVICE)),
             (
                 "monpkg",
-                package("monpkg", &[1, 2, 3], "package_type multi_node\n"),
+                package(
+                    "monpkg",
+                    &[1, 2, 3],
+                    "package_type multi_node\nservice_name mon_agent\nservice_cmd /bin/mon\n",
+                ),
             ),
         ],
     );
@@ -162,12 +166,25 @@ fn formation_is_one_cluster_up_notice_and_every_node_sees_the_same_cluster() {
         "package:dbpkg|node:n2|switching=enabled",
         "package:monpkg|type=multi_node",
         "package:monpkg|node:n3|package_state=running",
+        "package:monpkg|node:n2|service:mon_agent|status=up",
+        "package:monpkg|node:n2|service:mon_agent|max_restarts=0",
     ] {
         assert!(
             line.lines().any(|l| l == expected),
             "{expected} missing:\n{line}"
         );
     }
+    // A multi-node package is told node by node: each node's lines (order, status,
+    // services) form one block.
+    let blocks: Vec<&str> = line
+        .lines()
+        .filter_map(|l| l.strip_prefix("package:monpkg|node:"))
+        .map(|l| l.split_once('|').unwrap().0)
+        .collect();
+    let mut runs = blocks.clone();
+    runs.dedup();
+    assert_eq!(runs, ["n1", "n2", "n3"], "{line}");
+    assert!(blocks.len() > 3 * 6, "{line}");
 }
 
 #[test]
