@@ -14,8 +14,8 @@
 //!
 //! cmmakepkg talks to no daemon. cmcheckconf, where a cluster agent answers (the local
 //! socket, or `CIMGUARD_URL`), also checks the files against the configuration in effect and
-//! the cluster as it runs, as a cmapplyconf of them would be checked
-//! ([`crate::clcmds::check_against_cluster`]); with none, the files alone.
+//! the cluster as it runs (the cluster halted, on every node), as a cmapplyconf of them
+//! would be checked ([`crate::clcmds::check_against_cluster`]); with none, the files alone.
 //! [`read_generation_files`] reads the files of a configuration generation for cmcheckconf
 //! here and for cmapplyconf, which sends them to the daemon.
 

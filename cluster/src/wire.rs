@@ -23,8 +23,9 @@ use crate::core::{Envelope, Persisted};
 /// cluster ran, in the generations carried, and the refusal to delete a member; 22 whether
 /// an accepting member knows the package table, and the newest membership it knows
 /// committed; 23 the acceptance a generation carried on in a proposal comes from, and the
-/// acceptances whose generation a member gave up).
-const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 23];
+/// acceptances whose generation a member gave up; 24 cmcheckconf's check of a generation on
+/// every node).
+const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 24];
 /// The first bytes of an encoded acceptor state: "CP" and the format version (2 added the
 /// generation as shown, 3 the nodes deleted while the cluster ran, 4 the acceptances whose
 /// generation the node gave up; files of versions 1 to 3 are still read, each generation of

@@ -605,6 +605,24 @@ fn apply_halted(
     answer(sim, node, serial).expect("answered")
 }
 
+/// cmcheckconf of `cluster` and `packages` given on halted `node`, and the answer it gets
+/// (None: every node would take them; else why not).
+fn check_halted(
+    sim: &mut Simulation,
+    node: u32,
+    cluster: &str,
+    packages: &[String],
+) -> Option<String> {
+    let given = sim.check_halted(NodeId(node), Some(cluster), packages);
+    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) = given else {
+        panic!("a halted cmcheckconf is answered later: {given:?}");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, node, serial).is_some())
+        .unwrap());
+    answer(sim, node, serial).expect("answered")
+}
+
 /// The simulator's cluster file with MEMBER_TIMEOUT `micros`.
 fn with_member_timeout(sim_options: &Options, micros: u64) -> String {
     let text = cimguard_cluster::sim::cluster_file(sim_options);
@@ -729,6 +747,172 @@ fn a_halted_cluster_takes_a_change_of_any_parameter_on_every_node_or_on_none() {
         .run_until(seconds(60), |s| !s.running_on("pkgM").is_empty())
         .unwrap());
     assert_eq!(sim.watchdog_resets, 0);
+}
+
+/// cmcheckconf with the cluster halted finds what only another node can tell (an address
+/// its host does not have, a node that does not answer, a node added with no cmcld there),
+/// as a cmapplyconf of the same files would; and it leaves nothing behind: no node holds an
+/// offer or raised the generation it shows next.
+#[test]
+fn cmcheckconf_with_the_cluster_halted_is_answered_by_every_node_and_changes_nothing() {
+    let pkg_m = package("pkgM", &[1, 2]);
+    let options = Options::new(3, 31);
+    let mut sim = formed_with(options.clone(), std::slice::from_ref(&pkg_m));
+    own_addresses_only(&mut sim, &options, 2);
+    let before = sim.generation(NodeId(0)).unwrap();
+    let old_timeout = member_timeout(&sim, 0);
+    let (changed, moved) = changed_and_moved(&options, old_timeout);
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    let packages = std::slice::from_ref(&pkg_m);
+
+    // Given on n1, told by n3.
+    let refusal = check_halted(&mut sim, 0, &moved, packages).expect("refused");
+    assert!(
+        refusal.contains("n3 cannot send heartbeats from HEARTBEAT_IP 10.0.0.13")
+            && !refusal.contains("applied"),
+        "{refusal}"
+    );
+
+    // Files every node would take: checked, and nothing is in effect or held anywhere.
+    assert_eq!(check_halted(&mut sim, 1, &changed, packages), None);
+    assert_eq!(check_halted(&mut sim, 2, &changed, packages), None);
+    assert_eq!(generations(&sim), [Some(before); 3]);
+    assert_eq!(member_timeout(&sim, 2), old_timeout);
+    // A cmapplyconf on another node right after is taken, with the next generation.
+    assert_eq!(apply_halted(&mut sim, 0, &changed, packages), None);
+    assert_eq!(generations(&sim), [Some(before + 1); 3]);
+    // And the address is refused by cmapplyconf as by cmcheckconf.
+    assert_eq!(
+        apply_halted(&mut sim, 1, &moved, packages).as_deref(),
+        Some(format!("{refusal}; nothing was applied").as_str()),
+    );
+    assert_eq!(generations(&sim), [Some(before + 1); 3]);
+    // Its withdrawal reaches every node.
+    sim.run_for(seconds(1)).unwrap();
+
+    // A node added with no cmcld there to answer over the configuration exchange.
+    let mut added = format!("{changed}NODE_NAME n9\n");
+    for network in 0..options.networks {
+        added.push_str(&format!(
+            " NETWORK_INTERFACE eth{network}\n  HEARTBEAT_IP 10.{network}.0.9\n"
+        ));
+    }
+    let refusal = check_halted(&mut sim, 1, &added, packages).expect("refused");
+    assert!(
+        refusal.starts_with("n9 did not answer (10.0.0.9, 10.1.0.9: cannot connect)"),
+        "{refusal}"
+    );
+    // A node whose cmcld does not run.
+    sim.crash(NodeId(2));
+    let refusal = check_halted(&mut sim, 0, &changed, packages).expect("refused");
+    assert_eq!(
+        refusal,
+        "n3 did not answer: cmcheckconf with the cluster halted needs the cmcld of every node \
+         running (halted)"
+    );
+    assert_eq!(generations(&sim)[..2], [Some(before + 1); 2]);
+    // Not on a node in a running cluster (checked there against the cluster as it runs).
+    sim.restart(NodeId(2));
+    sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert_eq!(
+        sim.check_halted(NodeId(0), Some(&changed), packages),
+        Err(Refusal::ClusterNotRunning)
+    );
+}
+
+/// Node `node`'s host has its own heartbeat addresses only (by default the simulator's
+/// hosts have every address).
+fn own_addresses_only(sim: &mut Simulation, options: &Options, node: u32) {
+    let own: Vec<std::net::IpAddr> = (0..options.networks)
+        .map(|network| format!("10.{network}.0.{}", node + 1).parse().unwrap())
+        .collect();
+    sim.set_address_check(
+        NodeId(node),
+        cimguard_cluster::core::AddressCheck::new(move |address| {
+            if own.contains(&address) {
+                Ok(())
+            } else {
+                Err("it is not an address of this node's interfaces".into())
+            }
+        }),
+    );
+}
+
+/// The simulator's cluster file with MEMBER_TIMEOUT twice `timeout`, and the same with n3's
+/// first HEARTBEAT_IP moved to an address its host does not have (see
+/// [`own_addresses_only`]).
+fn changed_and_moved(options: &Options, timeout: Duration) -> (String, String) {
+    let changed = with_member_timeout(options, timeout.as_micros() as u64 * 2);
+    let moved = changed.replace("HEARTBEAT_IP 10.0.0.3\n", "HEARTBEAT_IP 10.0.0.13\n");
+    assert_ne!(moved, changed);
+    (changed, moved)
+}
+
+/// An offer travels on every network: a copy that reaches a node after the offer was
+/// withdrawn is not taken (held, it would refuse every other node's change until it
+/// expired).
+#[test]
+fn a_copy_of_a_withdrawn_offer_that_arrives_late_is_not_taken() {
+    use cimguard_cluster::config::Generation;
+    use cimguard_cluster::core::{cluster_id, Envelope, Incarnation, Message, Taken};
+    let pkg_m = package("pkgM", &[1, 2]);
+    let options = Options::new(3, 37);
+    let mut sim = formed_with(options.clone(), std::slice::from_ref(&pkg_m));
+    own_addresses_only(&mut sim, &options, 2);
+    let before = sim.generation(NodeId(0)).unwrap();
+    let number = sim.generation_number(NodeId(0)).unwrap();
+    let (changed, moved) = changed_and_moved(&options, member_timeout(&sim, 0));
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| (0..3).all(|n| halted(s, n)))
+        .unwrap());
+    let packages = std::slice::from_ref(&pkg_m);
+    // Given on n2, refused by n3: withdrawn from n1.
+    let given = sim.apply(NodeId(1), Some(&moved), packages);
+    let Ok(Taken::Forwarded(serial)) = given else {
+        panic!("a halted cmapplyconf is answered later: {given:?}");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| answer(s, 1, serial).is_some())
+        .unwrap());
+    assert!(answer(&sim, 1, serial).unwrap().is_some(), "refused");
+    sim.run_for(seconds(1)).unwrap();
+    // The copy that travelled on the other network, late.
+    let cluster = cimguard_cluster::config::cluster::parse(&moved, "moved.ascii")
+        .unwrap()
+        .config;
+    let packages_parsed = vec![
+        cimguard_cluster::config::package::parse(&pkg_m, "pkgM.conf")
+            .unwrap()
+            .config,
+    ];
+    let late = Envelope {
+        cluster_id: cluster_id(&cluster.name),
+        config_generation: number,
+        from: NodeId(1),
+        from_incarnation: sim.core(NodeId(1)).unwrap().incarnation(),
+        to_incarnation: Incarnation(0),
+        message: Message::ConfigOffer {
+            serial,
+            config: std::sync::Arc::new(Generation {
+                number: number + 1,
+                sequence: before + 1,
+                cluster,
+                packages: packages_parsed,
+            }),
+        },
+    };
+    sim.forge(NodeId(0), 1, late);
+    sim.run_for(seconds(1)).unwrap();
+    // Another node's change is taken at once.
+    assert_eq!(apply_halted(&mut sim, 2, &changed, packages), None);
+    assert_eq!(generations(&sim), [Some(before + 1); 3]);
 }
 
 /// A heartbeat of the running cluster that reaches a node after the cluster halted as a

@@ -161,14 +161,14 @@ fn heartbeat() -> Envelope {
 #[test]
 fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     let bytes = encode_envelope(&heartbeat());
-    assert_eq!(&bytes[..3], b"CW\x17");
+    assert_eq!(&bytes[..3], b"CW\x18");
     // Varint-coded: a heartbeat of an idle three-node cluster fits in a small datagram.
     assert!(bytes.len() < 64, "{} bytes", bytes.len());
     assert_eq!(decode_envelope(&bytes), Ok(heartbeat()));
 
     let mut later = bytes.clone();
-    later[2] = 24;
-    assert_eq!(decode_envelope(&later), Err(WireError::Version(24)));
+    later[2] = 25;
+    assert_eq!(decode_envelope(&later), Err(WireError::Version(25)));
     // Version 1 had no graces in heartbeats and echoes, version 2 no acknowledgements,
     // version 3 no answers to forwarded commands (nor serials on cmapplyconf), version 4
     // no base generation on cmapplyconf, version 5 no status for halted nodes, version 6
@@ -184,9 +184,9 @@ fn a_heartbeat_is_small_and_its_header_names_format_and_version() {
     // while the cluster ran, version 21 no package table known nor membership known
     // committed in an acceptance (nor forming in a commit), version 22 no acceptance a
     // carried generation comes from in a proposal (nor generations given up in an
-    // acceptance).
+    // acceptance), version 23 no cmcheckconf's check on every node.
     for version in [
-        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+        1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
     ] {
         let mut earlier = bytes.clone();
         earlier[2] = version;
@@ -315,9 +315,9 @@ fn the_committed_fuzz_seeds_are_of_the_current_format() {
     assert!(seen >= 10, "only {seen} seeds in {}", dir.display());
 }
 
-/// The messages of a cmapplyconf given while the cluster is halted (not in the random
-/// histories, which never apply with the cluster halted) come back equal, and their prefixes
-/// are refused.
+/// The messages of a cmapplyconf or cmcheckconf given while the cluster is halted (not in the
+/// random histories, which never apply with the cluster halted) come back equal, and their
+/// prefixes are refused.
 #[test]
 fn the_messages_of_a_halted_cmapplyconf_come_back_equal() {
     let text = cimguard_cluster::sim::cluster_file(&cimguard_cluster::sim::Options::new(3, 1));
@@ -331,7 +331,11 @@ fn the_messages_of_a_halted_cmapplyconf_come_back_equal() {
         packages: Vec::new(),
     });
     let messages = [
-        Message::ConfigOffer { serial: 3, config },
+        Message::ConfigOffer {
+            serial: 3,
+            config: config.clone(),
+        },
+        Message::ConfigCheck { serial: 4, config },
         Message::ConfigCommit {
             serial: 3,
             number: 7,

@@ -495,8 +495,8 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
     });
     // A HEARTBEAT_IP that is no address of its node (one of the documentation networks that
     // this host has no address of: it is only bound, and that fails) is refused by each node
-    // offered the change, and by the node given it for its own; cmcheckconf finds its own.
-    // Nothing is applied.
+    // offered the change, and by the node given it for its own; so too by cmcheckconf, which
+    // asks every node as cmapplyconf does. Nothing is applied.
     let said = |output: &Output| {
         format!(
             "{}{}",
@@ -522,14 +522,21 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
             cluster.logs()
         );
         assert_eq!(generation(&cluster), before, "nothing applied");
-        let k_own = if node == "n3" { 3 } else { 2 };
-        let checked = command(&cluster, k_own, "cmcheckconf", &["-C", &foreign]);
+        let checked = command(&cluster, k, "cmcheckconf", &["-C", &foreign]);
         assert!(
             !checked.status.success() && said(&checked).contains(&why),
             "{}",
             describe(&checked)
         );
+        assert_eq!(generation(&cluster), before, "nothing applied");
     }
+    // Files every node takes: cmcheckconf finds nothing, and the generation cmapplyconf
+    // gives after it is the next one.
+    let checked = succeeds(&cluster, 3, "cmcheckconf", &["-C", &file]);
+    assert!(
+        checked.contains("cmcheckconf: Verification completed"),
+        "{checked}"
+    );
     let out = succeeds(&cluster, 2, "cmapplyconf", &["-C", &file]);
     assert_completed(&out, before + 1);
     // In effect on every halted node, and written into every state directory.

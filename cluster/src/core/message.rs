@@ -329,8 +329,18 @@ pub enum Message {
         /// The offer's serial.
         serial: u64,
     },
-    /// A node's answer to [`Message::ConfigOffer`] (`commit` false) or
-    /// [`Message::ConfigCommit`] (`commit` true).
+    /// cmcheckconf given on a node of a halted cluster, or on an unconfigured node for the
+    /// cluster it would create: each node checks `config` as it would check a
+    /// [`Message::ConfigOffer`] of it, answers ([`Message::ConfigAnswer`], `commit` false),
+    /// and keeps nothing (no offer held, nothing persisted).
+    ConfigCheck {
+        /// Numbers the sender's commands: the answer names it.
+        serial: u64,
+        /// The generation, numbered as an offer of it would be.
+        config: Arc<Generation>,
+    },
+    /// A node's answer to [`Message::ConfigOffer`] or [`Message::ConfigCheck`] (`commit`
+    /// false) or [`Message::ConfigCommit`] (`commit` true).
     ConfigAnswer {
         /// The offer's serial.
         serial: u64,
@@ -405,13 +415,16 @@ impl Message {
             Message::ConfigCommit { .. } => "ConfigCommit",
             Message::ConfigAnswer { .. } => "ConfigAnswer",
             Message::ConfigWithdraw { .. } => "ConfigWithdraw",
+            Message::ConfigCheck { .. } => "ConfigCheck",
         }
     }
 
-    /// The serial of a configuration change's message (offer, commit, withdrawal, answer).
+    /// The serial of a configuration change's message (offer, check, commit, withdrawal,
+    /// answer).
     pub fn config_serial(&self) -> Option<u64> {
         match self {
             Message::ConfigOffer { serial, .. }
+            | Message::ConfigCheck { serial, .. }
             | Message::ConfigCommit { serial, .. }
             | Message::ConfigWithdraw { serial }
             | Message::ConfigAnswer { serial, .. } => Some(*serial),

@@ -285,6 +285,10 @@ const HELD_MAX: usize = 64;
 /// [`HALTED_APPLY_ANSWER_WAIT`].
 const HALTED_APPLY_STAGE: Duration = Duration::from_secs(4);
 
+/// How many withdrawn offers a halted node remembers (`withdrawn_offers`): one for
+/// each of a few nodes giving changes at once.
+const WITHDRAWN_KEPT: usize = 8;
+
 /// The longest a cmapplyconf given while the cluster is halted takes to be answered (the
 /// daemon's wait for its answer covers it): four stages at most (the offer, the commit to
 /// the deleted nodes it drops, the offer given again with their numbers kept, the commit),
@@ -357,6 +361,11 @@ struct HaltedApply {
     kept: Option<Kept>,
     /// Where the deleted nodes that took the first offer are in being told first.
     told_first: ToldFirst,
+    /// cmcheckconf ([`Node::check_halted`]): the nodes are sent [`Message::ConfigCheck`]
+    /// instead of the offer, and once every node took it the command is answered, with
+    /// nothing committed or withdrawn (no node holds anything). The deleted nodes are not
+    /// asked: what they answer decides only the numbering an apply gives.
+    check: bool,
 }
 
 /// A halted cmapplyconf whose first offer every node took drops the numbers of the deleted
@@ -838,6 +847,11 @@ pub struct Node {
     /// Halted: the (node, serial) of the last cmapplyconf whose commit this node took (its
     /// offer arriving again later is not taken again).
     committed_offer: Option<(NodeId, Incarnation, u64)>,
+    /// Halted: the (node, life, serial) of the last offers withdrawn from this node, newest
+    /// last (at most [`WITHDRAWN_KEPT`]). An offer travels on every network, and a copy
+    /// may arrive after its withdrawal: taken then, it would be held until it expires, and
+    /// refuse every other node's change meanwhile.
+    withdrawn_offers: VecDeque<(NodeId, Incarnation, u64)>,
     /// The highest generation as shown of a halted cmapplyconf whose offer this node took
     /// ([`Persisted::sequence_floor`]): changes made here are shown above it.
     sequence_floor: u64,
@@ -1005,6 +1019,7 @@ impl Node {
             offered: None,
             reconfigure: None,
             committed_offer: None,
+            withdrawn_offers: VecDeque::new(),
             sequence_floor: persisted.sequence_floor,
             enrolment: None,
             enrolment_outcomes: VecDeque::new(),
@@ -2081,7 +2096,7 @@ impl Node {
         }
         let base = base.map(|b| b.generation);
         if self.phase == Phase::Halted && !self.fenced {
-            return self.apply_halted(now, base, cluster, packages);
+            return self.apply_halted(now, base, (cluster, packages), false);
         }
         if self.phase != Phase::Running || self.safety_expired(now) || !self.quorate(now) {
             return Err(Refusal::ClusterNotRunning);
@@ -2179,16 +2194,38 @@ impl Node {
         }
         let mut cluster = (*self.settings.config).clone();
         cluster.nodes.clear();
-        self.apply_halted(now, None, cluster, Vec::new())
+        self.apply_halted(now, None, (cluster, Vec::new()), false)
     }
 
-    /// cmapplyconf on this halted node (see [`Node::handle_apply`]).
+    /// cmcheckconf on this halted node, the cluster halted: every node of the generation
+    /// checks `cluster` and `packages` as it would check a cmapplyconf's offer of them (its
+    /// own heartbeat addresses and timing, its generation, what it holds), the nodes added
+    /// over the configuration exchange, and none keeps anything. Answered as
+    /// [`Event::CommandAnswered`] of the serial [`Taken::Forwarded`] gives: no refusal when
+    /// a cmapplyconf of the files given here now would find every node take them; else
+    /// the first node's refusal, or the nodes that did not answer. Refused at once
+    /// ([`Refusal::ClusterNotRunning`]) on a node that is not halted (starting, running or
+    /// fenced), where the running cluster's own checks apply ([`Node::check_change`]).
+    pub fn check_halted(
+        &mut self,
+        now: Instant,
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+    ) -> Result<Taken, Refusal> {
+        if self.phase != Phase::Halted || self.fenced {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        self.apply_halted(now, None, (cluster, packages), true)
+    }
+
+    /// cmapplyconf on this halted node (see [`Node::handle_apply`]), or cmcheckconf when
+    /// `check` ([`Node::check_halted`]).
     fn apply_halted(
         &mut self,
         now: Instant,
         base: Option<u64>,
-        cluster: ClusterConfig,
-        packages: Vec<PackageConfig>,
+        (cluster, packages): (ClusterConfig, Vec<PackageConfig>),
+        check: bool,
     ) -> Result<Taken, Refusal> {
         if self.halted_apply.is_some()
             || self.offered_by_other(now)
@@ -2238,7 +2275,7 @@ impl Node {
         let waiting_added = added.iter().map(|(name, _)| name.clone()).collect();
         // The nodes deleted while the cluster ran that the files leave out (a cluster's
         // deletion needs no node told: its own files are gone with it).
-        let deleted: Vec<(NodeId, String, Vec<IpAddr>)> = if cluster.nodes.is_empty() {
+        let deleted: Vec<(NodeId, String, Vec<IpAddr>)> = if cluster.nodes.is_empty() || check {
             Vec::new()
         } else {
             self.settings
@@ -2283,6 +2320,7 @@ impl Node {
             took: NodeSet::EMPTY,
             kept: None,
             told_first: ToldFirst::No,
+            check,
         });
         self.drive_halted_apply(now);
         Ok(Taken::Forwarded(serial))
@@ -2452,6 +2490,21 @@ impl Node {
         let Some(apply) = &self.halted_apply else {
             return;
         };
+        if apply.check
+            && apply.waiting.is_empty()
+            && apply.waiting_added.is_empty()
+            && !apply.committing
+        {
+            // Every node would take the offer: the check is over, and nothing is held.
+            let serial = apply.serial;
+            self.halted_apply = None;
+            self.event(Event::CommandAnswered {
+                serial,
+                refusal: None,
+                warning: None,
+            });
+            return;
+        }
         if apply.waiting.is_empty()
             && apply.waiting_added.is_empty()
             && !apply.committing
@@ -2499,8 +2552,13 @@ impl Node {
             let refusal = if !apply.committing {
                 let mut silent = Vec::new();
                 if !apply.waiting.is_empty() {
+                    let command = if apply.check {
+                        "cmcheckconf"
+                    } else {
+                        "cmapplyconf"
+                    };
                     silent.push(format!(
-                        "{} did not answer: cmapplyconf with the cluster halted needs the \
+                        "{} did not answer: {command} with the cluster halted needs the \
                          cmcld of every node running (halted)",
                         nodes(apply.waiting)
                     ));
@@ -2519,7 +2577,11 @@ impl Node {
                          authority"
                     ));
                 }
-                Some(format!("{}; nothing was applied", silent.join("; ")))
+                Some(if apply.check {
+                    silent.join("; ")
+                } else {
+                    format!("{}; nothing was applied", silent.join("; "))
+                })
             } else if apply.config.cluster.nodes.is_empty() {
                 // cmdeleteconf: a node that did not take it still has the configuration,
                 // and its own cmdeleteconf reaches the others (unconfigured by now).
@@ -2604,7 +2666,9 @@ impl Node {
             let mut refusal = refusal;
             let mut warning = None;
             if let Some(apply) = self.halted_apply.take() {
-                if !apply.committing {
+                if apply.check {
+                    // Nothing held anywhere: nothing to withdraw.
+                } else if !apply.committing {
                     self.withdraw_offer(&apply);
                 } else {
                     // Said with the refusal, should there be one.
@@ -2637,6 +2701,11 @@ impl Node {
                     serial: offer_serial,
                     number: apply.config.number,
                     epoch_floor: apply.epoch_floor,
+                }
+            } else if apply.check {
+                Message::ConfigCheck {
+                    serial: offer_serial,
+                    config: apply.config.clone(),
                 }
             } else {
                 Message::ConfigOffer {
@@ -2683,7 +2752,11 @@ impl Node {
             // which deletes it, and goes on unconfigured. Whether it answers the first offer
             // decides the numbering (see keep_numbers); the commit is awaited from it once
             // it took the offer.
-            let to = deleted_numbers(&self.settings.config).union(waiting);
+            let to = if apply.check {
+                waiting
+            } else {
+                deleted_numbers(&self.settings.config).union(waiting)
+            };
             for node in to.iter() {
                 self.send_to_life(node, Incarnation(0), &message);
             }
@@ -2990,12 +3063,17 @@ impl Node {
         if let Some(why) = refusal {
             if !commit {
                 // One refusal is enough: nothing is put in effect anywhere.
-                if let Some(apply) = self.halted_apply.take() {
+                let check = apply.check;
+                if let Some(apply) = self.halted_apply.take().filter(|a| !a.check) {
                     self.withdraw_offer(&apply);
                 }
                 self.event(Event::CommandAnswered {
                     serial,
-                    refusal: Some(format!("{why}; nothing was applied")),
+                    refusal: Some(if check {
+                        why
+                    } else {
+                        format!("{why}; nothing was applied")
+                    }),
                     warning: None,
                 });
                 return;
@@ -3139,8 +3217,11 @@ impl Node {
         let life = envelope.from_incarnation;
         match envelope.message {
             Message::ConfigOffer { serial, config } => {
-                if self.committed_offer == Some((from, life, serial)) {
-                    // A copy that arrived after the commit (it travels on every network).
+                if self.committed_offer == Some((from, life, serial))
+                    || self.withdrawn_offers.contains(&(from, life, serial))
+                {
+                    // A copy that arrived after the commit or the withdrawal (it travels on
+                    // every network).
                     return;
                 }
                 let refusal = self.check_offer(now, from, &config).err();
@@ -3221,13 +3302,33 @@ impl Node {
                 };
                 self.send_to_life(from, life, &answer);
             }
-            Message::ConfigWithdraw { serial }
+            // cmcheckconf: checked as the offer would be, and nothing kept.
+            Message::ConfigCheck { serial, config } => {
+                let refusal = self.check_offer(now, from, &config).err();
+                let answer = Message::ConfigAnswer {
+                    serial,
+                    commit: false,
+                    refusal,
+                    epoch_max: self.promised,
+                };
+                self.send_to_life(from, life, &answer);
+            }
+            Message::ConfigWithdraw { serial } => {
                 if self
                     .offered
                     .as_ref()
-                    .is_some_and(|o| (o.from, o.life, o.serial) == (from, life, serial)) =>
-            {
-                self.offered = None;
+                    .is_some_and(|o| (o.from, o.life, o.serial) == (from, life, serial))
+                {
+                    self.offered = None;
+                }
+                // Kept whether or not the offer was held: it may not have arrived yet.
+                let key = (from, life, serial);
+                if !self.withdrawn_offers.contains(&key) {
+                    if self.withdrawn_offers.len() == WITHDRAWN_KEPT {
+                        self.withdrawn_offers.pop_front();
+                    }
+                    self.withdrawn_offers.push_back(key);
+                }
             }
             Message::ConfigAnswer {
                 serial,
@@ -3243,7 +3344,7 @@ impl Node {
                 }
                 // A deleted node's answer to the offer (awaited at the commit once it took it).
                 let deleted = deleted_numbers(&self.settings.config).contains(from);
-                if deleted && !commit && !apply.waiting.contains(from) {
+                if deleted && !commit && !apply.waiting.contains(from) && !apply.check {
                     match refusal {
                         None => {
                             apply.took.insert(from);
@@ -3411,7 +3512,8 @@ impl Node {
     /// `packages` would meet on this node now (parameters that need the cluster halted,
     /// running packages deleted or changed, detached packages), with nothing taken.
     /// [`Refusal::ClusterNotRunning`] when this node is in no running cluster: the files
-    /// can then be checked only against the configuration, not against the cluster's state.
+    /// are then checked against the configuration, and, the node halted, by every node
+    /// ([`Node::check_halted`]).
     /// A change already on its way is not a refusal here: it tells about the moment of the
     /// apply, not about the files.
     pub fn check_change(
@@ -4265,6 +4367,7 @@ impl Node {
         if matches!(
             envelope.message,
             Message::ConfigOffer { .. }
+                | Message::ConfigCheck { .. }
                 | Message::ConfigCommit { .. }
                 | Message::ConfigWithdraw { .. }
                 | Message::ConfigAnswer { .. }
@@ -4496,6 +4599,7 @@ impl Node {
             | Message::StatusRequest { .. }
             | Message::Status { .. }
             | Message::ConfigOffer { .. }
+            | Message::ConfigCheck { .. }
             | Message::ConfigCommit { .. }
             | Message::ConfigWithdraw { .. }
             | Message::ConfigAnswer { .. } => {}

@@ -502,6 +502,16 @@ impl Unconfigured {
                 }
                 (serial, false, refusal, config.cluster.name.clone(), at)
             }
+            // cmcheckconf on a node of the cluster (halted) that would add this one: checked
+            // as the offer would be, and nothing kept.
+            Message::ConfigCheck { serial, config } => {
+                let key = (key.0, key.1, serial);
+                let refusal = self
+                    .check_offer(now, &peer, &key, &envelope.cluster_id, &config)
+                    .err();
+                let at = config.cluster.position(&self.name);
+                (serial, false, refusal, config.cluster.name.clone(), at)
+            }
             Message::ConfigCommit {
                 serial,
                 number,

@@ -116,6 +116,7 @@ pub fn route(message: &Message) -> Route {
         | Message::StatusRequest { .. }
         | Message::Status { .. }
         | Message::ConfigOffer { .. }
+        | Message::ConfigCheck { .. }
         | Message::ConfigCommit { .. }
         | Message::ConfigWithdraw { .. }
         | Message::ConfigAnswer { .. } => Route::Control,
@@ -637,6 +638,7 @@ fn read_frames(
                     || matches!(
                         envelope.message,
                         Message::ConfigOffer { .. }
+                            | Message::ConfigCheck { .. }
                             | Message::ConfigCommit { .. }
                             | Message::ConfigWithdraw { .. }
                             | Message::ConfigAnswer { .. }

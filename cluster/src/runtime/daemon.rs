@@ -2962,6 +2962,44 @@ impl Driver {
                 cluster,
                 packages,
                 reply,
+            } if self.node.phase() == Phase::Halted => {
+                // The cluster halted: every node checks the files as it would check a
+                // cmapplyconf's offer of them, and the reply waits for their answers.
+                match self.node.check_halted(now, cluster, packages) {
+                    Ok(Taken::Forwarded(serial)) => {
+                        self.log.say(format_args!(
+                            "cmcheckconf with the cluster halted (command {serial}): the \
+                             files are checked on every node"
+                        ));
+                        self.awaiting.push(Awaiting {
+                            serial,
+                            deadline: std::time::Instant::now()
+                                + crate::core::HALTED_APPLY_ANSWER_WAIT,
+                            reply,
+                            share: None,
+                            taken: false,
+                            coordinator: None,
+                            applied_halted: false,
+                            enrolled: false,
+                        });
+                        if let Some(at) = self.early_answers.iter().position(|(s, _)| *s == serial)
+                        {
+                            let (_, answer) = self.early_answers.remove(at).unwrap_or_default();
+                            self.answered(serial, answer);
+                        }
+                    }
+                    // Fenced: the files were checked against the configuration alone.
+                    Ok(_) | Err(Refusal::ClusterNotRunning) => self.give(&reply, Reply::Done),
+                    Err(refusal) => self.give(
+                        &reply,
+                        Reply::Refused(name_nodes(&refusal.to_string(), &self.node_names())),
+                    ),
+                }
+            }
+            Input::CheckChange {
+                cluster,
+                packages,
+                reply,
             } => {
                 let answer = match self.node.check_change(now, &cluster, &packages) {
                     // A node in no running cluster checks the files against the

@@ -365,7 +365,7 @@ fn take_request(
         envelope,
     } = request;
     let refusal = match &envelope.message {
-        Message::ConfigOffer { serial, config } => {
+        Message::ConfigOffer { serial, config } | Message::ConfigCheck { serial, config } => {
             let me = core.name().to_owned();
             let refusal = if envelope.cluster_id != cluster_id(&config.cluster.name) {
                 Some(format!(

@@ -186,6 +186,8 @@ struct SimNode {
     removed: bool,
     /// The core of its life while unconfigured.
     unconfigured: Option<Unconfigured>,
+    /// How its host checks a heartbeat address ([`Simulation::set_address_check`]).
+    address_check: crate::core::AddressCheck,
 }
 
 #[derive(Debug, Clone)]
@@ -425,6 +427,7 @@ impl Simulation {
                     start_halted: false,
                     removed: false,
                     unconfigured: None,
+                    address_check: crate::core::AddressCheck::default(),
                 }
             })
             .collect();
@@ -654,6 +657,7 @@ impl Simulation {
             local,
         );
         core.load_shared(sim_node.shared.clone());
+        core.set_address_check(sim_node.address_check.clone());
         sim_node.catalog = Arc::new(core.packages().catalog().clone());
         sim_node.core = Some(core);
         self.run_core(node, |core, now| core.handle_timeout(now));
@@ -677,6 +681,17 @@ impl Simulation {
         let sim_node = &mut self.nodes[node.index()];
         sim_node.offset = nanos(offset);
         sim_node.rate_ppm = rate_ppm;
+    }
+
+    /// How `node`'s host checks that it can send heartbeats from an address, as the daemon's
+    /// does by binding it: from now on, and in its later lives (by default every address
+    /// is its own).
+    pub fn set_address_check(&mut self, node: NodeId, check: crate::core::AddressCheck) {
+        let sim_node = &mut self.nodes[node.index()];
+        if let Some(core) = &mut sim_node.core {
+            core.set_address_check(check.clone());
+        }
+        sim_node.address_check = check;
     }
 
     /// Kills `node` (kill -9 of the daemon and its packages: a crashed machine).
@@ -1751,8 +1766,18 @@ impl Simulation {
         if self.nodes[node.index()].life != Life::Up {
             return Err(Refusal::ClusterNotRunning);
         }
+        let (cluster, packages) = self.parse_files(cluster, packages)?;
+        self.apply_read(node, base, cluster, packages)
+    }
+
+    /// The cluster file `cluster` (None: the simulator's own) and the package files, parsed.
+    fn parse_files(
+        &self,
+        cluster: Option<&str>,
+        packages: &[String],
+    ) -> Result<(ClusterConfig, Vec<PackageConfig>), Refusal> {
         let text = cluster.map_or_else(|| cluster_file(&self.options), str::to_owned);
-        let cluster = parse(&text, "applied.ascii")
+        let cluster = parse(&text, "given.ascii")
             .map_err(|findings| Refusal::InvalidConfiguration {
                 reason: format!("{findings:?}"),
             })?
@@ -1760,14 +1785,33 @@ impl Simulation {
         let packages = packages
             .iter()
             .map(|text| {
-                parse_package(text, "applied.conf")
+                parse_package(text, "given.conf")
                     .map(|checked| checked.config)
                     .map_err(|findings| Refusal::InvalidConfiguration {
                         reason: format!("{findings:?}"),
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.apply_read(node, base, cluster, packages)
+        Ok((cluster, packages))
+    }
+
+    /// cmcheckconf on halted `node` of the cluster file (None: the simulator's own) and
+    /// every package file ([`Node::check_halted`]).
+    pub fn check_halted(
+        &mut self,
+        node: NodeId,
+        cluster: Option<&str>,
+        packages: &[String],
+    ) -> Result<Taken, Refusal> {
+        if self.nodes[node.index()].life != Life::Up {
+            return Err(Refusal::ClusterNotRunning);
+        }
+        let (cluster, packages) = self.parse_files(cluster, packages)?;
+        let mut answer = Err(Refusal::ClusterNotRunning);
+        self.run_core(node, |core, now| {
+            answer = core.check_halted(now, cluster, packages);
+        });
+        answer
     }
 
     /// cmdeleteconf (the whole cluster) on `node`.
