@@ -1094,7 +1094,44 @@ pub fn check_against_cluster(
             refusal: None,
         });
     }
-    let params = file_params(cluster, &packages);
+    let refusal = agent_check(client, cluster, &packages)?;
+    Ok(ClusterCheck {
+        generation,
+        findings,
+        refusal,
+    })
+}
+
+/// cmcheckconf on a node configured in no cluster, of the cluster file that would create
+/// one and its package files: the files' own findings ([`confcmds::generation_findings`])
+/// and, when they have no error, the agent's CheckConfiguration, which has every node of the
+/// file check them as it would check the creation (each node's cmcld runs unconfigured).
+pub fn check_new_cluster(
+    client: &Client,
+    cluster: &FileText,
+    packages: &[FileText],
+) -> Result<ClusterCheck, String> {
+    let findings = confcmds::generation_findings(Some(cluster), packages);
+    let refusal = if findings.iter().any(|d| d.severity == Severity::Error) {
+        None
+    } else {
+        agent_check(client, Some(cluster), packages)?
+    };
+    Ok(ClusterCheck {
+        generation: None,
+        findings,
+        refusal,
+    })
+}
+
+/// The agent's CheckConfiguration of `cluster` (None: the one in effect) and `packages`:
+/// why they would not be taken (None: they would).
+fn agent_check(
+    client: &Client,
+    cluster: Option<&FileText>,
+    packages: &[FileText],
+) -> Result<Option<String>, String> {
+    let params = file_params(cluster, packages);
     let returned = client.invoke_static("HP_SGClusteringService", "CheckConfiguration", params)?;
     let message = || {
         returned
@@ -1102,23 +1139,16 @@ pub fn check_against_cluster(
             .unwrap_or("no reason given")
             .to_owned()
     };
-    let refusal = match returned.value {
-        Some(0) => None,
+    match returned.value {
+        Some(0) => Ok(None),
         // Findings the agent's check made and this one did not (its cluster file in effect
         // differs from the one read a moment ago): refused all the same.
-        Some(4 | 5) => Some(message()),
-        code => {
-            return Err(format!(
-                "the agent could not check the files (return code {code:?}): {}",
-                message()
-            ))
-        }
-    };
-    Ok(ClusterCheck {
-        generation,
-        findings,
-        refusal,
-    })
+        Some(4 | 5) => Ok(Some(message())),
+        code => Err(format!(
+            "the agent could not check the files (return code {code:?}): {}",
+            message()
+        )),
+    }
 }
 
 /// The package set a cmapplyconf applies, and the names of the packages `given`: the

@@ -1069,8 +1069,29 @@ fn against_cluster(
             }
             Some(checked)
         }
-        // A node configured in no cluster: the files would create one (cmapplyconf -C).
+        // A node configured in no cluster: the files would create one (cmapplyconf -C), and
+        // each node of the cluster file checks them as it would check the creation.
         Err(e) if e.contains(cimguard_cluster::runtime::daemon::NOT_CONFIGURED) => {
+            if let Some(cluster) = cluster {
+                return match clcmds::check_new_cluster(&client, cluster, packages) {
+                    Ok(checked) => {
+                        if verbose {
+                            report.push(
+                                "This node is not configured in a cluster: checked on every \
+                                 node of the cluster the files would create"
+                                    .to_owned(),
+                            );
+                        }
+                        Some(checked)
+                    }
+                    Err(e) => {
+                        report.push(alone(format!(
+                            "the nodes of the new cluster could not check the files ({e})"
+                        )));
+                        None
+                    }
+                };
+            }
             report.push(
                 "cmcheckconf: this node is not configured in a cluster: the files are checked \
                  alone (cmapplyconf -C given here creates the cluster, each of its nodes \

@@ -776,9 +776,26 @@ fn cmcheckconf_with_the_cluster_halted_is_answered_by_every_node_and_changes_not
         "{refusal}"
     );
 
-    // Files every node would take: checked, and nothing is in effect or held anywhere.
-    assert_eq!(check_halted(&mut sim, 1, &changed, packages), None);
-    assert_eq!(check_halted(&mut sim, 2, &changed, packages), None);
+    // Files every node would take: checked, and nothing is in effect or held anywhere. Two
+    // given at once on two nodes do not stand in each other's way.
+    let serials: Vec<u64> = [1, 2]
+        .map(
+            |n| match sim.check_halted(NodeId(n), Some(&changed), packages) {
+                Ok(cimguard_cluster::core::Taken::Forwarded(serial)) => serial,
+                other => panic!("a halted cmcheckconf is answered later: {other:?}"),
+            },
+        )
+        .to_vec();
+    assert!(sim
+        .run_until(seconds(10), |s| (0..2).all(|i| answer(
+            s,
+            i as u32 + 1,
+            serials[i]
+        )
+        .is_some()))
+        .unwrap());
+    assert_eq!(answer(&sim, 1, serials[0]), Some(None));
+    assert_eq!(answer(&sim, 2, serials[1]), Some(None));
     assert_eq!(generations(&sim), [Some(before); 3]);
     assert_eq!(member_timeout(&sim, 2), old_timeout);
     // A cmapplyconf on another node right after is taken, with the next generation.
@@ -814,6 +831,22 @@ fn cmcheckconf_with_the_cluster_halted_is_answered_by_every_node_and_changes_not
          running (halted)"
     );
     assert_eq!(generations(&sim)[..2], [Some(before + 1); 2]);
+    // A check on its way gives way to a cmapplyconf given on its node (it holds nothing).
+    let Ok(cimguard_cluster::core::Taken::Forwarded(check)) =
+        sim.check_halted(NodeId(0), Some(&changed), packages)
+    else {
+        panic!("a halted cmcheckconf is answered later");
+    };
+    let applied = apply_halted(&mut sim, 0, &changed, packages).expect("n3 is down");
+    assert!(applied.contains("n3 did not answer"), "{applied}");
+    let superseded = answer(&sim, 0, check)
+        .expect("answered")
+        .expect("not checked");
+    assert!(
+        superseded.starts_with("another cmcheckconf or a cmapplyconf was given on this node")
+            && superseded.ends_with("check them again"),
+        "{superseded}"
+    );
     // Not on a node in a running cluster (checked there against the cluster as it runs).
     sim.restart(NodeId(2));
     sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();

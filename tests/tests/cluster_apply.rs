@@ -1295,7 +1295,17 @@ fn the_first_cmapplyconf_on_unconfigured_nodes_creates_the_cluster() {
         "{}",
         describe(&refused)
     );
-    // n3's daemon is not running: nothing is created anywhere.
+    // n3's daemon is not running: cmcheckconf, which asks every node of the file, says so,
+    // and cmapplyconf creates nothing anywhere.
+    let checked = command(&cluster, 1, "cmcheckconf", &args);
+    let said = String::from_utf8_lossy(&checked.stdout);
+    assert!(
+        !checked.status.success()
+            && said.contains("cmcheckconf: n3 did not answer (127.0.0.3:")
+            && !said.contains("nothing was applied"),
+        "{}",
+        describe(&checked)
+    );
     let refused = command(&cluster, 1, "cmapplyconf", &args);
     assert!(!refused.status.success(), "{}", describe(&refused));
     let said = String::from_utf8_lossy(&refused.stderr);
@@ -1310,12 +1320,64 @@ fn the_first_cmapplyconf_on_unconfigured_nodes_creates_the_cluster() {
         assert!(!cluster.dir(k).join("cluster.ascii").exists(), "n{k}");
     }
 
-    // With every node's cmcld there, the first cmapplyconf creates the cluster: each node
-    // starts again as a node of it, halted.
+    // With every node's cmcld there, cmcheckconf finds what only n2 can tell (a
+    // HEARTBEAT_IP its host does not have: a documentation address, only bound), then
+    // nothing, and leaves every node unconfigured.
     cluster.start(3);
     cluster.wait_for(BOUND, "n3 unconfigured", |c| {
         c.log(3).contains("not configured in a cluster: waiting")
     });
+    let wrong = ["203.0.113.2", "198.51.100.2", "192.0.2.2"]
+        .into_iter()
+        .find(|a| std::net::UdpSocket::bind((*a, 0)).is_err())
+        .expect("a documentation address this host does not have");
+    assert!(text.contains("HEARTBEAT_IP 127.0.0.2\n"), "{text}");
+    let foreign = work.path().join("foreign.ascii");
+    std::fs::write(
+        &foreign,
+        text.replace(
+            "HEARTBEAT_IP 127.0.0.2\n",
+            &format!("HEARTBEAT_IP {wrong}\n"),
+        ),
+    )
+    .unwrap();
+    let foreign = foreign.display().to_string();
+    let checked = command(
+        &cluster,
+        1,
+        "cmcheckconf",
+        &["-C", &foreign, "-P", &package_file],
+    );
+    assert!(
+        !checked.status.success()
+            && String::from_utf8_lossy(&checked.stdout).contains(&format!(
+                "n2 cannot send heartbeats from HEARTBEAT_IP {wrong}"
+            )),
+        "{}",
+        describe(&checked)
+    );
+    let checked = succeeds(
+        &cluster,
+        3,
+        "cmcheckconf",
+        &["-v", "-C", &cluster_file, "-P", &package_file],
+    );
+    assert!(
+        checked.contains("checked on every node of the cluster the files would create")
+            && checked.contains("cmcheckconf: Verification completed with no errors found."),
+        "{checked}"
+    );
+    for k in 1..=3 {
+        assert!(!cluster.dir(k).join("cluster.ascii").exists(), "n{k}");
+        assert!(
+            cluster
+                .log(k)
+                .contains("not configured in a cluster: waiting"),
+            "n{k}"
+        );
+    }
+    // The first cmapplyconf creates the cluster: each node starts again as a node of it,
+    // halted.
     let out = succeeds(&cluster, 1, "cmapplyconf", &args);
     assert!(
         out.contains("Completed the cluster creation (configuration generation 1)"),

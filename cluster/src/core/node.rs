@@ -1500,6 +1500,7 @@ impl Node {
         }
         self.start_sent = Some(now);
         if halted {
+            self.end_check("the node started (cmruncl)");
             self.event(Event::StartAgain);
             return Ok(());
         }
@@ -1656,6 +1657,7 @@ impl Node {
         if self.halted_config_changing(now) {
             return Err(Refusal::ConfigurationChanging);
         }
+        self.end_check("the node started (cmrunnode)");
         self.event(Event::StartAgain);
         Ok(())
     }
@@ -1766,6 +1768,7 @@ impl Node {
             // given with the cluster halted is on its way here: the command given again once
             // it has finished (or cmrunnode's next word) starts this node.
             if self.halting_detached.is_empty() && !self.halted_config_changing(now) {
+                self.end_check("the node started (cmruncl given on another node)");
                 self.event(Event::StartAgain);
             }
         } else if self.phase == Phase::Starting
@@ -2197,6 +2200,20 @@ impl Node {
         self.apply_halted(now, None, (cluster, Vec::new()), false)
     }
 
+    /// Ends the cmcheckconf on its way here, if there is one, answered with `why` it was not
+    /// checked on every node (nothing to withdraw: no node holds anything).
+    fn end_check(&mut self, why: &str) {
+        if let Some(apply) = self.halted_apply.take_if(|a| a.check) {
+            self.event(Event::CommandAnswered {
+                serial: apply.serial,
+                refusal: Some(format!(
+                    "{why}: the files were not checked on every node; check them again"
+                )),
+                warning: None,
+            });
+        }
+    }
+
     /// cmcheckconf on this halted node, the cluster halted: every node of the generation
     /// checks `cluster` and `packages` as it would check a cmapplyconf's offer of them (its
     /// own heartbeat addresses and timing, its generation, what it holds), the nodes added
@@ -2227,11 +2244,7 @@ impl Node {
         (cluster, packages): (ClusterConfig, Vec<PackageConfig>),
         check: bool,
     ) -> Result<Taken, Refusal> {
-        if self.halted_apply.is_some()
-            || self.offered_by_other(now)
-            || self.reconfigure.is_some()
-            || self.enrolment.is_some()
-        {
+        if self.halted_config_changing(now) || self.enrolment.is_some() {
             return Err(Refusal::ConfigurationChanging);
         }
         if self.hears_cluster(now, None) {
@@ -2294,6 +2307,8 @@ impl Node {
                 .collect()
         };
         let untold = deleted.iter().map(|(node, _, _)| *node).collect();
+        // A cmcheckconf on its way here gives way (it holds nothing).
+        self.end_check("another cmcheckconf or a cmapplyconf was given on this node meanwhile");
         self.halted_apply = Some(HaltedApply {
             serial,
             offer_serial: serial,
@@ -2347,9 +2362,11 @@ impl Node {
 
     /// Whether a cmapplyconf given with the cluster halted is on its way here: this node's
     /// own, or another's whose offer it took (a new life, or a daemon that ends, would drop
-    /// it half way). Either ends on its own: its stages and the offer are bounded.
+    /// it half way). Either ends on its own: its stages and the offer are bounded. A
+    /// cmcheckconf holds nothing, and does not count: a new life ends it first
+    /// ([`Node::end_check`]).
     pub fn halted_config_changing(&self, now: Instant) -> bool {
-        self.halted_apply.is_some()
+        self.halted_apply.as_ref().is_some_and(|a| !a.check)
             || self.offered.as_ref().is_some_and(|o| now < o.until)
             || self.reconfigure.is_some()
     }
@@ -2420,11 +2437,6 @@ impl Node {
     /// Halted: when a heartbeat last said a cluster runs.
     fn heard_cluster_at(&self) -> Option<Instant> {
         self.heard_cluster.values().map(|&(at, _)| at).max()
-    }
-
-    /// Whether this node holds another node's offer that has not expired.
-    fn offered_by_other(&self, now: Instant) -> bool {
-        self.offered.as_ref().is_some_and(|o| now < o.until)
     }
 
     /// The refusals of a change made while the cluster is halted, on any node it reaches:
@@ -3197,7 +3209,8 @@ impl Node {
     }
 
     /// A halted cmapplyconf's messages ([`Message::ConfigOffer`], [`Message::ConfigCommit`],
-    /// [`Message::ConfigAnswer`]), taken from any configured node whatever its generation.
+    /// [`Message::ConfigWithdraw`], [`Message::ConfigAnswer`]) and a halted cmcheckconf's
+    /// ([`Message::ConfigCheck`]), taken from any configured node whatever its generation.
     fn on_halted_config(&mut self, now: Instant, envelope: Envelope) {
         let me = self.settings.me;
         let from = envelope.from;
@@ -3395,7 +3408,7 @@ impl Node {
         let other_offer = self.offered.as_ref().is_some_and(|o| {
             now < o.until && o.from != from && !(retiring && o.config.number == config.number)
         });
-        if self.halted_apply.is_some() || other_offer {
+        if self.halted_apply.as_ref().is_some_and(|a| !a.check) || other_offer {
             return Err(format!(
                 "another configuration change is being applied on {me}: try again shortly"
             ));

@@ -50,6 +50,10 @@ struct Creating {
     resend_at: Instant,
     /// The highest epoch any node promised (the commit's floor).
     floor: super::types::Epoch,
+    /// cmcheckconf ([`Unconfigured::handle_check_create`]): the nodes are sent
+    /// [`Message::ConfigCheck`], and once every node took it the command is answered with
+    /// nothing committed, withdrawn or persisted anywhere.
+    check: bool,
 }
 
 /// What a request over the configuration exchange to a node whose cmcld runs configured
@@ -179,6 +183,30 @@ impl Unconfigured {
         cluster: ClusterConfig,
         packages: Vec<PackageConfig>,
     ) -> Result<u64, String> {
+        self.create(now, (cluster, packages), false)
+    }
+
+    /// cmcheckconf given on this node for the cluster `cluster` would create: every other
+    /// node of the file checks the generation as it would check the creation's offer (its
+    /// key, its heartbeat addresses and timing, what it holds), and keeps nothing.
+    /// [`Event::CommandAnswered`] of the serial returned tells how it went: no refusal when
+    /// a cmapplyconf of the same files given here now would find every node take them.
+    pub fn handle_check_create(
+        &mut self,
+        now: Instant,
+        cluster: ClusterConfig,
+        packages: Vec<PackageConfig>,
+    ) -> Result<u64, String> {
+        self.create(now, (cluster, packages), true)
+    }
+
+    /// The cluster's creation ([`Unconfigured::handle_create`]), or its check when `check`.
+    fn create(
+        &mut self,
+        now: Instant,
+        (cluster, packages): (ClusterConfig, Vec<PackageConfig>),
+        check: bool,
+    ) -> Result<u64, String> {
         self.handle_timeout(now);
         let me = self.name.clone();
         if self.changing(now) {
@@ -222,6 +250,7 @@ impl Unconfigured {
             deadline: now + CREATE_STAGE,
             resend_at: now,
             floor: self.persisted.epoch_max,
+            check,
         });
         self.drive_creation(now);
         Ok(self.serial)
@@ -266,7 +295,12 @@ impl Unconfigured {
         if let Some(why) = refusal {
             if !commit {
                 // One refusal is enough: nothing is put in effect anywhere.
-                self.end_creation(now, Some(format!("{why}; nothing was applied")));
+                let refusal = if creating.check {
+                    why
+                } else {
+                    format!("{why}; nothing was applied")
+                };
+                self.end_creation(now, Some(refusal));
                 return;
             }
             creating.refused.push((name, why));
@@ -280,6 +314,11 @@ impl Unconfigured {
         let Some(creating) = &mut self.creating else {
             return;
         };
+        if creating.check && creating.waiting.is_empty() {
+            // Every node would take the offer: the check is over, and nothing is held.
+            self.end_creation(now, None);
+            return;
+        }
         if creating.waiting.is_empty() && !creating.committing {
             // Every node took the offer: in effect here first, then on every other node.
             let key = (self.name.clone(), self.incarnation, creating.serial);
@@ -303,12 +342,16 @@ impl Unconfigured {
             let refusal = if !creating.committing {
                 let silent =
                     did_not_answer(&creating.targets, &creating.waiting, &creating.unreachable);
-                Some(format!(
+                let needs = format!(
                     "{}: each node of a new cluster needs its cmcld running, unconfigured, \
-                     with the cluster's key and a certificate of its authority; nothing was \
-                     applied",
+                     with the cluster's key and a certificate of its authority",
                     silent.join("; ")
-                ))
+                );
+                Some(if creating.check {
+                    needs
+                } else {
+                    format!("{needs}; nothing was applied")
+                })
             } else {
                 let mut missing: Vec<String> = creating
                     .refused
@@ -338,6 +381,11 @@ impl Unconfigured {
                     serial: creating.serial,
                     number: creating.config.number,
                     epoch_floor: creating.floor,
+                }
+            } else if creating.check {
+                Message::ConfigCheck {
+                    serial: creating.serial,
+                    config: creating.config.clone(),
                 }
             } else {
                 Message::ConfigOffer {
@@ -394,7 +442,8 @@ impl Unconfigured {
         let Some(creating) = self.creating.take() else {
             return;
         };
-        if !creating.committing {
+        // A check left nothing held to withdraw.
+        if !creating.committing && !creating.check {
             let cluster_id = cluster_id(&creating.config.cluster.name);
             let message = Message::ConfigWithdraw {
                 serial: creating.serial,

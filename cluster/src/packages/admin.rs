@@ -461,8 +461,8 @@ impl Refusal {
             ),
             Refusal::GiverDeleted { node } => write!(
                 f,
-                "the files delete {node}, the node this cmapplyconf was given on: give it on \
-                 a node that stays in the cluster"
+                "the files delete {node}, the node the command was given on: give it on a \
+                 node that stays in the cluster"
             ),
             Refusal::ConfigurationStale { base, in_effect } => write!(
                 f,

@@ -333,10 +333,11 @@ pub enum Request {
         #[serde(default)]
         nodes: Vec<String>,
     },
-    /// cmcheckconf on a node of the cluster: the files checked as [`Request::Apply`] checks
-    /// them, and against the cluster as it runs (the refusals a cmapplyconf of them would
-    /// meet now), with nothing applied. Done when they would be taken; Error with every
-    /// finding; Refused with the reason.
+    /// cmcheckconf: the files checked as [`Request::Apply`] checks them, and against the
+    /// cluster as it runs (the refusals a cmapplyconf of them would meet now); with the
+    /// cluster halted, or on a node configured in none for the cluster they would create, by
+    /// every node of it, as each would check the cmapplyconf's offer. Nothing is applied.
+    /// Done when they would be taken; Findings with every finding; Refused with the reason.
     CheckApply {
         /// The cluster file (absent: the one in effect).
         cluster: Option<FileText>,
@@ -716,6 +717,9 @@ struct Awaiting {
     /// A cmapplyconf that adds nodes to the running cluster: once answered, its generation
     /// is in effect here ([`Reply::InEffect`]).
     enrolled: bool,
+    /// A cmcheckconf given with the cluster halted ([`Node::check_halted`]): nothing is
+    /// carried out, whatever the answer.
+    check: bool,
 }
 
 /// The answer to a command the core took.
@@ -762,7 +766,8 @@ enum Input {
         reply: mpsc::Sender<Result<PreviewInputs, Reply>>,
     },
     /// [`Request::CheckApply`]'s files, parsed and checked on the admin connection's thread:
-    /// what the running cluster would refuse ([`Node::check_change`]).
+    /// what the running cluster would refuse ([`Node::check_change`]), or, the node halted,
+    /// what any node of the halted cluster would ([`Node::check_halted`]).
     CheckChange {
         cluster: ClusterConfig,
         packages: Vec<PackageConfig>,
@@ -2235,7 +2240,8 @@ fn ask_within(
 
 /// [`Request::CheckApply`], on the admin connection's thread: the files are parsed and
 /// checked here (any user may ask, and up to a request line of text must not hold up the
-/// timing thread), and only the check against the running cluster goes to the timing thread.
+/// timing thread), and only the check against the cluster (as it runs, or every node of it
+/// halted) goes to the timing thread.
 fn check_apply(
     inputs: &mpsc::Sender<Input>,
     counters: &Counters,
@@ -2896,6 +2902,7 @@ impl Driver {
                             coordinator,
                             applied_halted,
                             enrolled: enrolling,
+                            check: false,
                         });
                         if let Some(at) = self.early_answers.iter().position(|(s, _)| *s == serial)
                         {
@@ -2981,6 +2988,7 @@ impl Driver {
                             coordinator: None,
                             applied_halted: false,
                             enrolled: false,
+                            check: true,
                         });
                         if let Some(at) = self.early_answers.iter().position(|(s, _)| *s == serial)
                         {
@@ -2990,6 +2998,15 @@ impl Driver {
                     }
                     // Fenced: the files were checked against the configuration alone.
                     Ok(_) | Err(Refusal::ClusterNotRunning) => self.give(&reply, Reply::Done),
+                    Err(Refusal::ClusterRunsElsewhere) => self.give(
+                        &reply,
+                        Reply::Refused(
+                            "the cluster runs on other nodes without this one: give cmcheckconf \
+                             on a node that runs it, where the files are checked against the \
+                             cluster as it runs"
+                                .into(),
+                        ),
+                    ),
                     Err(refusal) => self.give(
                         &reply,
                         Reply::Refused(name_nodes(&refusal.to_string(), &self.node_names())),
@@ -3229,8 +3246,10 @@ impl Driver {
                 refusal,
                 warning,
             }) => {
+                let check = self.awaiting.iter().any(|a| a.serial == serial && a.check);
                 let answer = match (&refusal, &warning) {
                     (Some(refusal), _) => refusal.clone(),
+                    (None, _) if check => "every node takes the files (cmcheckconf)".to_owned(),
                     (None, Some(warning)) => format!("carried out; {warning}"),
                     (None, None) => "carried out".to_owned(),
                 };
@@ -3774,6 +3793,16 @@ impl Driver {
                 // same (a newer change of the key, or a lost message the next whole copy
                 // brings, keeps this copy from showing it).
                 self.give(&awaiting.reply, Reply::Done);
+                continue;
+            }
+            if awaiting.check {
+                self.give(
+                    &awaiting.reply,
+                    Reply::Error(format!(
+                        "the nodes' answers to cmcheckconf did not come within {} s",
+                        crate::core::HALTED_APPLY_ANSWER_WAIT.as_secs()
+                    )),
+                );
                 continue;
             }
             let why = match awaiting.coordinator {

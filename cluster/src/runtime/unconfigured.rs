@@ -41,10 +41,12 @@ enum Input {
         request: Box<exchange::Request>,
         answer: mpsc::Sender<Option<Envelope>>,
     },
-    /// cmapplyconf (an admin `apply`): the cluster's creation.
+    /// cmapplyconf (an admin `apply`): the cluster's creation; or, `check`, cmcheckconf (an
+    /// admin `check_apply`): the creation checked on every node, nothing applied.
     Apply {
         request: Box<Request>,
         reply: mpsc::Sender<Reply>,
+        check: bool,
     },
     /// The answer of a request this node sent over the exchange.
     Exchanged {
@@ -140,7 +142,7 @@ pub(super) fn run(
     serve_admin(options, log, &inputs, &taken)?;
     drop(inputs);
     // Creations given here waiting for their answer, by serial.
-    let mut awaiting: Vec<(u64, mpsc::Sender<Reply>)> = Vec::new();
+    let mut awaiting: Vec<Awaited> = Vec::new();
     log.say(format_args!(
         "not configured in a cluster: waiting for a cmapplyconf that adds node {} \
          (configuration exchange on {})",
@@ -183,14 +185,20 @@ pub(super) fn run(
                     return Ok(ended);
                 }
             }
-            Ok(Input::Apply { request, reply }) => {
-                match create(&mut core, now(), (options, watchdog, log), *request) {
-                    Ok(serial) => awaiting.push((serial, reply)),
-                    Err(answer) => {
-                        let _ = reply.send(answer);
-                    }
+            Ok(Input::Apply {
+                request,
+                reply,
+                check,
+            }) => match create(&mut core, now(), (options, watchdog, log), *request, check) {
+                Ok(serial) => awaiting.push(Awaited {
+                    serial,
+                    reply,
+                    check,
+                }),
+                Err(answer) => {
+                    let _ = reply.send(answer);
                 }
-            }
+            },
             Ok(Input::Exchanged { to, result }) => {
                 let result = *result;
                 if let Some(line) = requests.ended(&to, &result) {
@@ -223,6 +231,14 @@ pub(super) fn run(
     }
 }
 
+/// A command of the admin socket the core answers later ([`Event::CommandAnswered`]).
+struct Awaited {
+    serial: u64,
+    reply: mpsc::Sender<Reply>,
+    /// cmcheckconf: answered Done or Refused, with nothing in effect.
+    check: bool,
+}
+
 /// Carries out the core's actions in order; how the daemon ends, once a generation that
 /// adds this node was committed and its time came.
 fn drain(
@@ -230,7 +246,7 @@ fn drain(
     (dir, taken): (&std::path::Path, &Mutex<Option<String>>),
     log: &Log,
     requests: &mut exchange::Requests,
-    awaiting: &mut Vec<(u64, mpsc::Sender<Reply>)>,
+    awaiting: &mut Vec<Awaited>,
 ) -> Result<Option<Ended>, String> {
     // A generation taken (committed in the core as the request was handled): the admin
     // socket says so before any answer leaves.
@@ -250,6 +266,23 @@ fn drain(
             Action::Event(Event::CommandAnswered {
                 serial, refusal, ..
             }) => {
+                let at = awaiting.iter().position(|a| a.serial == serial);
+                if let Some(awaited) = at.filter(|&at| awaiting[at].check) {
+                    let awaited = awaiting.remove(awaited);
+                    let command = format!("cmcheckconf (command {serial})");
+                    let reply = match refusal {
+                        None => {
+                            log.say(format_args!("{command}: every node takes the files"));
+                            Reply::Done
+                        }
+                        Some(why) => {
+                            log.say(format_args!("{command}: {why}"));
+                            Reply::Refused(why)
+                        }
+                    };
+                    let _ = awaited.reply.send(reply);
+                    continue;
+                }
                 let reply = match (&refusal, core.committed()) {
                     (None, Some(config)) => Reply::InEffect {
                         generation: config.sequence,
@@ -267,9 +300,8 @@ fn drain(
                     )),
                     Some(why) => log.say(format_args!("cmapplyconf (command {serial}): {why}")),
                 }
-                if let Some(at) = awaiting.iter().position(|(s, _)| *s == serial) {
-                    let (_, answer) = awaiting.remove(at);
-                    let _ = answer.send(reply);
+                if let Some(at) = at {
+                    let _ = awaiting.remove(at).reply.send(reply);
                 }
             }
             Action::Persist(persisted) => {
@@ -317,20 +349,28 @@ fn drain(
 
 /// cmapplyconf given here: the files checked as cmapplyconf checks them, then this node's
 /// own part (its heartbeat addresses, its watchdog device), then the cluster's creation
-/// ([`Unconfigured::handle_create`]), whose serial is returned; else the answer.
+/// ([`Unconfigured::handle_create`]), whose serial is returned; else the answer. With
+/// `check`, cmcheckconf: the same checks, then the creation checked on every node
+/// ([`Unconfigured::handle_check_create`]), files that do not check answered as Findings.
 fn create(
     core: &mut Unconfigured,
     now: crate::core::Instant,
     (options, watchdog, log): (&Options, bool, &Log),
     request: Request,
+    check: bool,
 ) -> Result<u64, Reply> {
-    let Request::Apply {
+    let (Request::Apply {
         cluster, packages, ..
-    } = request
+    }
+    | Request::CheckApply { cluster, packages }) = request
     else {
         return Err(Reply::Error("not a cmapplyconf".into()));
     };
-    let (cluster, packages) = super::daemon::checked_new_cluster(cluster, packages.as_deref())?;
+    let (cluster, packages) = super::daemon::checked_new_cluster(cluster, packages.as_deref())
+        .map_err(|reply| match reply {
+            Reply::Error(findings) if check => Reply::Findings(findings),
+            other => other,
+        })?;
     let me = &options.node;
     // This node's heartbeat addresses, as each other node checks its own.
     let own = cluster
@@ -338,9 +378,22 @@ fn create(
         .and_then(|n| unusable_address(me, n.heartbeat_addresses(), options.heartbeat_port))
         .or_else(|| unserved_timing(me, &cluster, watchdog));
     if let Some(why) = own {
-        return Err(Reply::Refused(format!("{why}; nothing was applied")));
+        return Err(if check {
+            Reply::Findings(why)
+        } else {
+            Reply::Refused(format!("{why}; nothing was applied"))
+        });
     }
     let name = cluster.name.clone();
+    if check {
+        let serial = core
+            .handle_check_create(now, cluster, packages)
+            .map_err(Reply::Refused)?;
+        log.say(format_args!(
+            "cmcheckconf (command {serial}): cluster {name} checked on every node"
+        ));
+        return Ok(serial);
+    }
     let serial = core
         .handle_create(now, cluster, packages)
         .map_err(Reply::Refused)?;
@@ -439,8 +492,8 @@ fn unusable_address(
     None
 }
 
-/// The admin socket: cmapplyconf creates a cluster; every other request is answered that
-/// the node is not configured.
+/// The admin socket: cmapplyconf creates a cluster, cmcheckconf checks its creation on every
+/// node; every other request is answered that the node is not configured.
 fn serve_admin(
     options: &Options,
     log: &Log,
@@ -516,21 +569,33 @@ fn answer_admin(
         reader.set_limit(1 << 20);
         let reply = match serde_json::from_str::<Request>(line.trim()) {
             Err(e) => Reply::Error(format!("not a request: {e}")),
-            Ok(request @ Request::Apply { .. }) => {
+            Ok(request @ (Request::Apply { .. } | Request::CheckApply { .. })) => {
                 // A quorum server the file names answers this node, or nothing is applied
                 // (as on a configured node): checked here, off the daemon's loop.
                 let quorum_refusal = match &request {
                     Request::Apply {
                         cluster: Some(file),
                         ..
+                    }
+                    | Request::CheckApply {
+                        cluster: Some(file),
+                        ..
                     } => quorum.refusal(file),
                     _ => None,
                 };
+                let check = matches!(request, Request::CheckApply { .. });
                 let (reply, answer) = mpsc::channel();
                 let request = Box::new(request);
                 if let Some(refusal) = quorum_refusal {
                     Reply::Refused(refusal)
-                } else if inputs.send(Input::Apply { request, reply }).is_err() {
+                } else if inputs
+                    .send(Input::Apply {
+                        request,
+                        reply,
+                        check,
+                    })
+                    .is_err()
+                {
                     Reply::Error("the daemon is stopping".into())
                 } else {
                     // Both stages, each up to 4 s, and the nodes' checks.
