@@ -1085,9 +1085,10 @@ fn against_cluster(
                         Some(checked)
                     }
                     Err(e) => {
-                        report.push(alone(format!(
-                            "the nodes of the new cluster could not check the files ({e})"
-                        )));
+                        report.push(format!(
+                            "cmcheckconf: the nodes of the new cluster could not check the \
+                             files ({e}): the files are checked alone, not on its nodes"
+                        ));
                         None
                     }
                 };

@@ -843,10 +843,28 @@ fn cmcheckconf_with_the_cluster_halted_is_answered_by_every_node_and_changes_not
         .expect("answered")
         .expect("not checked");
     assert!(
-        superseded.starts_with("another cmcheckconf or a cmapplyconf was given on this node")
+        superseded.starts_with("another cmcheckconf, a cmapplyconf or a cmdeleteconf was given")
             && superseded.ends_with("check them again"),
         "{superseded}"
     );
+    // And to another node's cmapplyconf whose offer its node takes (it checked against
+    // what it held before), once the one above is withdrawn everywhere.
+    sim.run_for(seconds(1)).unwrap();
+    let Ok(cimguard_cluster::core::Taken::Forwarded(check)) =
+        sim.check_halted(NodeId(0), Some(&changed), packages)
+    else {
+        panic!("a halted cmcheckconf is answered later");
+    };
+    let applied = apply_halted(&mut sim, 1, &changed, packages).expect("n3 is down");
+    assert!(applied.contains("n3 did not answer"), "{applied}");
+    let superseded = answer(&sim, 0, check)
+        .expect("answered")
+        .expect("not checked");
+    assert!(
+        superseded.starts_with("a cmapplyconf given on another node was taken meanwhile"),
+        "{superseded}"
+    );
+    sim.run_for(seconds(1)).unwrap();
     // Not on a node in a running cluster (checked there against the cluster as it runs).
     sim.restart(NodeId(2));
     sim.run_cluster(NodeId(0), NodeSet::first(3)).unwrap();

@@ -2308,7 +2308,10 @@ impl Node {
         };
         let untold = deleted.iter().map(|(node, _, _)| *node).collect();
         // A cmcheckconf on its way here gives way (it holds nothing).
-        self.end_check("another cmcheckconf or a cmapplyconf was given on this node meanwhile");
+        self.end_check(
+            "another cmcheckconf, a cmapplyconf or a cmdeleteconf was given on this node \
+             meanwhile",
+        );
         self.halted_apply = Some(HaltedApply {
             serial,
             offer_serial: serial,
@@ -3240,6 +3243,8 @@ impl Node {
                 let refusal = self.check_offer(now, from, &config).err();
                 let taken_already = self.retired_by(config.number);
                 if refusal.is_none() && !taken_already {
+                    // This node's own check was against what it holds now.
+                    self.end_check("a cmapplyconf given on another node was taken meanwhile");
                     // Offered a generation that deletes it while starting (in vain): it
                     // stops at once, so that it forms no cluster (cmruncl -n) meanwhile.
                     if self.phase == Phase::Starting {

@@ -163,10 +163,10 @@ impl Unconfigured {
     }
 
     /// Whether an offer is held, a commit taken or a creation under way: the daemon does not
-    /// end meanwhile.
+    /// end meanwhile. A creation's check (cmcheckconf) holds nothing, and does not count.
     pub fn changing(&self, now: Instant) -> bool {
         self.committed.is_some()
-            || self.creating.is_some()
+            || self.creating.as_ref().is_some_and(|c| !c.check)
             || self.offered.as_ref().is_some_and(|o| now < o.until)
     }
 
@@ -214,6 +214,11 @@ impl Unconfigured {
                 "another configuration change is being applied on {me}: try again shortly"
             ));
         }
+        // A check on its way here gives way (it holds nothing).
+        self.end_check(
+            now,
+            "another cmcheckconf or a cmapplyconf was given on this node meanwhile",
+        );
         if cluster.node(&me).is_none() {
             return Err(format!(
                 "{me} is not a node of cluster {}: give the command on one of its nodes",
@@ -435,6 +440,19 @@ impl Unconfigured {
         });
     }
 
+    /// Ends the creation's check on its way here, if there is one, answered with `why` it was
+    /// not checked on every node.
+    fn end_check(&mut self, now: Instant, why: &str) {
+        if self.creating.as_ref().is_some_and(|c| c.check) {
+            self.end_creation(
+                now,
+                Some(format!(
+                    "{why}: the files were not checked on every node; check them again"
+                )),
+            );
+        }
+    }
+
     /// The creation is answered (`refusal`: why it was not, or not everywhere). An offer
     /// that did not go ahead is withdrawn; one committed here starts this node's new life a
     /// moment after the answer.
@@ -536,6 +554,10 @@ impl Unconfigured {
                     .err();
                 let at = config.cluster.position(&self.name);
                 if refusal.is_none() && self.committed.as_ref().is_none_or(|(k, _)| *k != key) {
+                    self.end_check(
+                        now,
+                        "a cmapplyconf given on another node was taken meanwhile",
+                    );
                     // Persisted before the answer leaves, as on a configured node: it may
                     // be in effect on the giver alone, so nothing later here is shown as it.
                     if config.sequence > self.persisted.sequence_floor {
@@ -671,7 +693,7 @@ impl Unconfigured {
                     .join("; ")
             )
         })?;
-        if self.creating.is_some() {
+        if self.creating.as_ref().is_some_and(|c| !c.check) {
             return Err(format!(
                 "another configuration change is being applied on {me} (a cluster's \
                  creation): try again shortly"

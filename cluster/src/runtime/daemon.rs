@@ -3796,9 +3796,10 @@ impl Driver {
                 continue;
             }
             if awaiting.check {
+                // Refused, not an error: the files must not pass as checked alone.
                 self.give(
                     &awaiting.reply,
-                    Reply::Error(format!(
+                    Reply::Refused(format!(
                         "the nodes' answers to cmcheckconf did not come within {} s",
                         crate::core::HALTED_APPLY_ANSWER_WAIT.as_secs()
                     )),
