@@ -3264,13 +3264,7 @@ impl Node {
                         until: now + HALTED_APPLY_STAGE * 3,
                     });
                 }
-                let answer = Message::ConfigAnswer {
-                    serial,
-                    commit: false,
-                    refusal,
-                    epoch_max: self.promised,
-                };
-                self.send_to_life(from, life, &answer);
+                self.answer_halted_config((from, life), serial, false, refusal);
             }
             Message::ConfigCommit {
                 serial,
@@ -3312,24 +3306,12 @@ impl Node {
                         self.name_of(me)
                     )),
                 };
-                let answer = Message::ConfigAnswer {
-                    serial,
-                    commit: true,
-                    refusal,
-                    epoch_max: self.promised,
-                };
-                self.send_to_life(from, life, &answer);
+                self.answer_halted_config((from, life), serial, true, refusal);
             }
             // cmcheckconf: checked as the offer would be, and nothing kept.
             Message::ConfigCheck { serial, config } => {
                 let refusal = self.check_offer(now, from, &config).err();
-                let answer = Message::ConfigAnswer {
-                    serial,
-                    commit: false,
-                    refusal,
-                    epoch_max: self.promised,
-                };
-                self.send_to_life(from, life, &answer);
+                self.answer_halted_config((from, life), serial, false, refusal);
             }
             Message::ConfigWithdraw { serial } => {
                 if self
@@ -3384,6 +3366,24 @@ impl Node {
             }
             _ => {}
         }
+    }
+
+    /// Answers the offer or check (`commit` false) or the commit of `serial` that node `from`
+    /// sent in its life `life`: taken, or `refusal`.
+    fn answer_halted_config(
+        &mut self,
+        (from, life): (NodeId, Incarnation),
+        serial: u64,
+        commit: bool,
+        refusal: Option<String>,
+    ) {
+        let answer = Message::ConfigAnswer {
+            serial,
+            commit,
+            refusal,
+            epoch_max: self.promised,
+        };
+        self.send_to_life(from, life, &answer);
     }
 
     /// Whether this halted node takes the offer `config` of `from`'s cmapplyconf;
