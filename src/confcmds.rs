@@ -63,8 +63,10 @@ pub struct MakePackage {
 
 /// Check cluster and package configuration files as cmapplyconf would, without applying them:
 /// against the cluster in effect and its state when a cluster agent answers (the local socket,
-/// or CIMGUARD_URL), else the files alone. A cluster file naming a quorum server checks only
-/// while that server answers this node.
+/// or CIMGUARD_URL), else the files alone. With the cluster halted, or for the cluster a -C
+/// file would create, every node checks them (its addresses, its timing) as it would check
+/// the cmapplyconf. A cluster file naming a quorum server checks only while that server
+/// answers this node.
 #[derive(Parser, Debug)]
 #[command(name = "cmcheckconf", version)]
 // The files are the arguments: without any, a usage error (status 2), as for any flag.
