@@ -3243,7 +3243,8 @@ impl Node {
                 let refusal = self.check_offer(now, from, &config).err();
                 let taken_already = self.retired_by(config.number);
                 if refusal.is_none() && !taken_already {
-                    // This node's own check was against what it holds now.
+                    // This node's own check, if one is on its way, was against what it held
+                    // before this offer: it ends.
                     self.end_check("a cmapplyconf given on another node was taken meanwhile");
                     // Offered a generation that deletes it while starting (in vain): it
                     // stops at once, so that it forms no cluster (cmruncl -n) meanwhile.
