@@ -596,8 +596,18 @@ fn apply_halted(
     packages: &[String],
 ) -> Option<String> {
     let given = sim.apply(NodeId(node), Some(cluster), packages);
-    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) = given else {
-        panic!("a halted cmapplyconf is answered later: {given:?}");
+    answered_later(sim, node, &given)
+}
+
+/// The answer to a command given on `node` that is answered later (a halted cmapplyconf or
+/// cmcheckconf), waited for: None when carried out, else the refusal.
+fn answered_later(
+    sim: &mut Simulation,
+    node: u32,
+    given: &Result<cimguard_cluster::core::Taken, Refusal>,
+) -> Option<String> {
+    let &Ok(cimguard_cluster::core::Taken::Forwarded(serial)) = given else {
+        panic!("a halted command is answered later: {given:?}");
     };
     assert!(sim
         .run_until(seconds(10), |s| answer(s, node, serial).is_some())
@@ -614,13 +624,7 @@ fn check_halted(
     packages: &[String],
 ) -> Option<String> {
     let given = sim.check_halted(NodeId(node), Some(cluster), packages);
-    let Ok(cimguard_cluster::core::Taken::Forwarded(serial)) = given else {
-        panic!("a halted cmcheckconf is answered later: {given:?}");
-    };
-    assert!(sim
-        .run_until(seconds(10), |s| answer(s, node, serial).is_some())
-        .unwrap());
-    answer(sim, node, serial).expect("answered")
+    answered_later(sim, node, &given)
 }
 
 /// The simulator's cluster file with MEMBER_TIMEOUT `micros`.

@@ -41,12 +41,11 @@ enum Input {
         request: Box<exchange::Request>,
         answer: mpsc::Sender<Option<Envelope>>,
     },
-    /// cmapplyconf (an admin `apply`): the cluster's creation; or, `check`, cmcheckconf (an
-    /// admin `check_apply`): the creation checked on every node, nothing applied.
+    /// cmapplyconf (an admin `apply`): the cluster's creation; or cmcheckconf (an admin
+    /// `check_apply`): the creation checked on every node, nothing applied.
     Apply {
         request: Box<Request>,
         reply: mpsc::Sender<Reply>,
-        check: bool,
     },
     /// The answer of a request this node sent over the exchange.
     Exchanged {
@@ -185,20 +184,19 @@ pub(super) fn run(
                     return Ok(ended);
                 }
             }
-            Ok(Input::Apply {
-                request,
-                reply,
-                check,
-            }) => match create(&mut core, now(), (options, watchdog, log), *request, check) {
-                Ok(serial) => awaiting.push(Awaited {
-                    serial,
-                    reply,
-                    check,
-                }),
-                Err(answer) => {
-                    let _ = reply.send(answer);
+            Ok(Input::Apply { request, reply }) => {
+                let check = matches!(*request, Request::CheckApply { .. });
+                match create(&mut core, now(), (options, watchdog, log), *request) {
+                    Ok(serial) => awaiting.push(Awaited {
+                        serial,
+                        reply,
+                        check,
+                    }),
+                    Err(answer) => {
+                        let _ = reply.send(answer);
+                    }
                 }
-            },
+            }
             Ok(Input::Exchanged { to, result }) => {
                 let result = *result;
                 if let Some(line) = requests.ended(&to, &result) {
@@ -349,16 +347,16 @@ fn drain(
 
 /// cmapplyconf given here: the files checked as cmapplyconf checks them, then this node's
 /// own part (its heartbeat addresses, its watchdog device), then the cluster's creation
-/// ([`Unconfigured::handle_create`]), whose serial is returned; else the answer. With
-/// `check`, cmcheckconf: the same checks, then the creation checked on every node
+/// ([`Unconfigured::handle_create`]), whose serial is returned; else the answer. For a
+/// `check_apply`, cmcheckconf: the same checks, then the creation checked on every node
 /// ([`Unconfigured::handle_check_create`]), files that do not check answered as Findings.
 fn create(
     core: &mut Unconfigured,
     now: crate::core::Instant,
     (options, watchdog, log): (&Options, bool, &Log),
     request: Request,
-    check: bool,
 ) -> Result<u64, Reply> {
+    let check = matches!(request, Request::CheckApply { .. });
     let (Request::Apply {
         cluster, packages, ..
     }
@@ -583,19 +581,11 @@ fn answer_admin(
                     } => quorum.refusal(file),
                     _ => None,
                 };
-                let check = matches!(request, Request::CheckApply { .. });
                 let (reply, answer) = mpsc::channel();
                 let request = Box::new(request);
                 if let Some(refusal) = quorum_refusal {
                     Reply::Refused(refusal)
-                } else if inputs
-                    .send(Input::Apply {
-                        request,
-                        reply,
-                        check,
-                    })
-                    .is_err()
-                {
+                } else if inputs.send(Input::Apply { request, reply }).is_err() {
                     Reply::Error("the daemon is stopping".into())
                 } else {
                     // Both stages, each up to 4 s, and the nodes' checks.
