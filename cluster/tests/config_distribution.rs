@@ -879,6 +879,15 @@ fn cmcheckconf_with_the_cluster_halted_is_answered_by_every_node_and_changes_not
         sim.check_halted(NodeId(0), Some(&changed), packages),
         Err(Refusal::ClusterNotRunning)
     );
+    // Nor on a node halted while the cluster runs on the others: it is given there.
+    sim.halt_node(NodeId(2), true).unwrap();
+    assert!(sim.run_until(seconds(30), |s| halted(s, 2)).unwrap());
+    // (Once it has heard the others' heartbeats since it halted.)
+    sim.run_for(seconds(3)).unwrap();
+    assert_eq!(
+        sim.check_halted(NodeId(2), Some(&changed), packages),
+        Err(Refusal::ClusterRunsElsewhere)
+    );
 }
 
 /// Node `node`'s host has its own heartbeat addresses only (by default the simulator's
