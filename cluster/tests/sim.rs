@@ -854,7 +854,9 @@ fn randomized_faults_seeds_750_to_1000() {
 /// membership committed with the deleted node, and formed without that node; 2208342 and
 /// 3471009, the same with a deletion accepted in a proposal whose coordinator then lost the
 /// lock race and told its members to halt, its epoch higher than those of the line that ran
-/// on with the deleted node. HALT: 1386, a coordinator that gave up its proposal for a
+/// on with the deleted node; 5910633, the same where the members that had accepted the
+/// deletion were down when told to halt, carried on by a cold start that left the deleted
+/// node out of the membership the winners had run on with it. HALT: 1386, a coordinator that gave up its proposal for a
 /// voter that must halt sent that voter both Halt and Abandon.
 #[test]
 fn randomized_faults_seeds_that_broke_a_rule_once() {
@@ -864,7 +866,7 @@ fn randomized_faults_seeds_that_broke_a_rule_once() {
     for seed in [
         3595, 4530, 17843, 8524, 43334, 61776, 9505, 23633, 88608, 79692, 189775, 227294, 203397,
         260707, 401802, 577047, 612619, 951311, 1214424, 1486144, 1914420, 2244906, 2609916,
-        2807771, 3250065, 2208342, 3471009, 1386,
+        2807771, 3250065, 2208342, 3471009, 5910633, 1386,
     ] {
         randomized(seed..seed + 1);
     }

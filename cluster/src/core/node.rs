@@ -1605,29 +1605,28 @@ impl Node {
     /// quorum when forming: the rule the forming group's commit applies
     /// (`decide_if_complete`), over this node's own memberships. Without it, they
     /// would form and halt at once, and the command, given again on each new life, would
-    /// have them form and halt again. None when they are every configured node (a cluster
-    /// started whole: the nodes a generation this node accepted deletes need not be named,
-    /// as the group may carry it on), or when each membership keeps its quorum. The group
-    /// may still know a newer membership than this node does; the commit decides then.
+    /// have them form and halt again. None when each membership keeps its quorum. Named
+    /// every configured node, the cluster starts whole: the nodes a generation this node
+    /// accepted deletes need not be named, as the group may carry it on, and they count as
+    /// the commit counts them then (`counted_members`). The group may still know a newer
+    /// membership than this node does; the commit decides then.
     fn unquorate_start(&self, nodes: NodeSet) -> Option<NodeSet> {
         // Of the proposals accepted and not dropped since (as persisted): one abandoned, or
         // this node's own, carries nothing on.
-        let deleted = self
+        let carried = self
             .accepted_configs
             .iter()
             .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
             .fold(NodeSet::EMPTY, |all, (_, c)| {
                 all.union(deleted_numbers(&c.cluster))
             });
-        if self
+        let whole = self
             .settings
             .configured()
-            .difference(deleted)
+            .difference(carried)
             .difference(nodes)
-            .is_empty()
-        {
-            return None;
-        }
+            .is_empty();
+        let in_effect = deleted_numbers(&self.settings.config);
         let committed = self.committed();
         let lock = self.settings.tiebreaker != Tiebreaker::None;
         std::iter::once(&self.view)
@@ -1635,8 +1634,13 @@ impl Node {
             .chain(&self.accepted_since)
             .filter(|basis| basis.epoch >= committed)
             .find(|basis| {
-                let previous = basis.members.len();
-                let survivors = basis.members.intersection(nodes).len();
+                let members = if whole {
+                    counted_members(basis.members, in_effect, carried)
+                } else {
+                    basis.members
+                };
+                let previous = members.len();
+                let survivors = members.intersection(nodes).len();
                 previous != 0 && 2 * survivors < previous + usize::from(!lock)
             })
             .map(|basis| basis.members)
@@ -6889,13 +6893,21 @@ impl Node {
         // again and again. A deleted node that was never told runs by its own bases, which
         // the memberships after it left behind.
         //
-        // The same holds for the nodes deleted by a generation this membership carries on
-        // (accepted with a proposal that may have been committed): a deletion rides only on
-        // a proposal of a quorate coordinator whose membership already left the node out
-        // (`check_apply`), so that membership held quorum against the node's earlier ones,
-        // and a later proposal of the node that a kept node accepted is given up by its
-        // coordinator once told of that membership (`on_accept`); and every kept node votes
-        // here. A node the carried generation adds has never run: it need not vote.
+        // A generation this membership carries on (accepted with a proposal that may have
+        // been committed) may also never have been: its deleted node may have joined again
+        // since, in a membership of kept nodes that committed (seed 5910633: the deletion
+        // rode on a proposal that lost the lock race, while the winners took the node back
+        // in and ran on with it). Every kept node votes here, so a basis with a kept member
+        // is one this group's own members knew, and the deleted node counts in it: the
+        // group races its lock if the node makes exactly half. Only a basis of deleted
+        // nodes alone leaves them out (`counted_members`): a kept node's acceptance of such
+        // a proposal (as a leaver) stays on record, maybe for ever, and the group would lose
+        // quorum against it at every start (seed 1214424: the deleted node's proposal of
+        // itself alone, which had lost the lock race). That is a liveness choice, not a
+        // proof: such a membership may have been committed, with a kept node leaving it
+        // (cmhaltnode) after the winners of the lock race had taken the node back in, and
+        // the group does not race its lock then. A node the carried generation adds has
+        // never run: it need not vote.
         let carried = proposal.config.and_then(|number| {
             self.accepted_configs
                 .iter()
@@ -6905,21 +6917,24 @@ impl Node {
             proposal.config.is_none() || carried.is_some(),
             "the generation a proposal carries is kept with its epoch"
         );
-        let deleted = deleted_numbers(&self.settings.config)
-            .union(carried.map_or(NodeSet::EMPTY, |(_, c)| deleted_numbers(&c.cluster)));
+        let in_effect = deleted_numbers(&self.settings.config);
+        let carried = carried.map_or(NodeSet::EMPTY, |(_, c)| deleted_numbers(&c.cluster));
         let whole = !proposal.running_before
             && self
                 .settings
                 .configured()
-                .difference(deleted)
+                .difference(carried)
                 .difference(voters)
                 .is_empty();
-        let uncounted = if whole { deleted } else { NodeSet::EMPTY };
         let mut instances = Vec::new();
         for basis in bases {
             // Serviceguard counts nodes: a node of the basis that is in the group in a later
             // life counts too (its earlier life is over, it cannot be in a rival group).
-            let members = basis.members.difference(uncounted);
+            let members = if whole {
+                counted_members(basis.members, in_effect, carried)
+            } else {
+                basis.members
+            };
             let previous = members.len();
             let survivors = members.intersection(voters).len();
             if previous == 0 || 2 * survivors > previous || self.settings.sabotage.minority_quorum {
@@ -8343,6 +8358,19 @@ impl Node {
 /// The generations a member reports with its acceptances ([`Message::Accept`]'s `configs`),
 /// and the acceptances whose generation it gave up (`passed_over`).
 type Reported = (Vec<AcceptedConfig>, Vec<Epoch>);
+
+/// The members of a basis that a cluster started whole (every kept node in the group) holds
+/// itself to quorum against: all but the nodes the generation in effect deletes
+/// (`in_effect`), and none at all when the rest are nodes a generation carried on deletes
+/// (`carried`). Why, at `decide_if_complete`.
+fn counted_members(basis: NodeSet, in_effect: NodeSet, carried: NodeSet) -> NodeSet {
+    let kept = basis.difference(in_effect);
+    if kept.difference(carried).is_empty() {
+        NodeSet::EMPTY
+    } else {
+        kept
+    }
+}
 
 /// The number of a generation that cmapplyconf makes from generation `current` with the
 /// proposal of `epoch`: above `current`, and different for every proposal (epochs are unique
