@@ -66,7 +66,7 @@ pub struct MakePackage {
 /// or CIMGUARD_URL), else the files alone. With the cluster halted, or for the cluster a -C
 /// file would create, every node checks them (its addresses, its timing) as it would check
 /// the cmapplyconf. A cluster file naming a quorum server checks only while that server
-/// answers this node.
+/// answers this node. The agent lets only a FULL_ADMIN check, as it lets only one apply.
 #[derive(Parser, Debug)]
 #[command(name = "cmcheckconf", version)]
 // The files are the arguments: without any, a usage error (status 2), as for any flag.
@@ -984,7 +984,7 @@ fn check(args: &CheckConfiguration) -> Result<bool, String> {
                 .map(|f| format!("Checking package file {}", f.name)),
         );
     }
-    let errors = match against_cluster(args.verbose, &mut report, given_cluster, &packages) {
+    let errors = match against_cluster(args.verbose, &mut report, given_cluster, &packages)? {
         Some(checked) => {
             if args.verbose && args.cluster.is_none() && cluster.is_some() {
                 report.push(format!(
@@ -1035,13 +1035,14 @@ fn errors(findings: &[Diagnostic]) -> usize {
 
 /// The check against the cluster in effect, when there is a cluster agent to ask: on this
 /// host's local socket, or at `CIMGUARD_URL`. None, and the files are checked alone, when
-/// there is none (said with -v), or when it cannot tell (said always, with why).
+/// there is none (said with -v), or when it cannot tell (said always, with why). An error
+/// when the agent refuses the user: only a FULL_ADMIN may check.
 fn against_cluster(
     verbose: bool,
     report: &mut Vec<String>,
     cluster: Option<&FileText>,
     packages: &[FileText],
-) -> Option<clcmds::ClusterCheck> {
+) -> Result<Option<clcmds::ClusterCheck>, String> {
     let alone = |why: String| {
         format!("cmcheckconf: {why}: the files are checked alone, not against the cluster")
     };
@@ -1049,15 +1050,22 @@ fn against_cluster(
         Ok(client) => client,
         Err(e) => {
             report.push(alone(e));
-            return None;
+            return Ok(None);
         }
     };
     if client.absent() {
         if verbose {
             report.push("No cluster agent on this host: the files are checked alone".into());
         }
-        return None;
+        return Ok(None);
     }
+    // Only a FULL_ADMIN checks (Serviceguard lets only root run cmcheckconf): the command is
+    // refused, with no check of the files alone in its place.
+    let denied = |e: &str| {
+        e.contains("CIM_ERR_ACCESS_DENIED").then(|| {
+            format!("{e} (checking a configuration needs FULL_ADMIN, as applying one does)")
+        })
+    };
     match clcmds::check_against_cluster(&client, cluster, packages) {
         Ok(checked) => {
             if verbose {
@@ -1069,7 +1077,7 @@ fn against_cluster(
                     None => "Checked against the cluster in effect".to_owned(),
                 });
             }
-            Some(checked)
+            Ok(Some(checked))
         }
         // A node configured in no cluster: the files would create one (cmapplyconf -C), and
         // each node of the cluster file checks them as it would check the creation.
@@ -1084,15 +1092,19 @@ fn against_cluster(
                                     .to_owned(),
                             );
                         }
-                        Some(checked)
+                        Ok(Some(checked))
                     }
-                    Err(e) => {
-                        report.push(format!(
-                            "cmcheckconf: the nodes of the new cluster could not check the \
-                             files ({e}): the files are checked alone, not on its nodes"
-                        ));
-                        None
-                    }
+                    Err(e) => match denied(&e) {
+                        Some(refused) => Err(refused),
+                        None => {
+                            report.push(format!(
+                                "cmcheckconf: the nodes of the new cluster could not check \
+                                 the files ({e}): the files are checked alone, not on its \
+                                 nodes"
+                            ));
+                            Ok(None)
+                        }
+                    },
                 };
             }
             report.push(
@@ -1101,14 +1113,17 @@ fn against_cluster(
                  running cmcld unconfigured)"
                     .to_owned(),
             );
-            None
+            Ok(None)
         }
-        Err(e) => {
-            report.push(alone(format!(
-                "the configuration in effect could not be checked ({e})"
-            )));
-            None
-        }
+        Err(e) => match denied(&e) {
+            Some(refused) => Err(refused),
+            None => {
+                report.push(alone(format!(
+                    "the configuration in effect could not be checked ({e})"
+                )));
+                Ok(None)
+            }
+        },
     }
 }
 

@@ -32,8 +32,6 @@ const PACKAGE_CLASSES: &[&str] = &["HP_SGPackage", "HP_SGGenericResource"];
 const READ_METHODS: &[(&str, &str)] = &[
     ("HP_SGClusteringService", "GetView"),
     ("HP_SGClusteringService", "GetConfiguration"),
-    // cmcheckconf: the files are checked, nothing is applied.
-    ("HP_SGClusteringService", "CheckConfiguration"),
     // cmrunpkg -t, cmhaltpkg -t, cmmodpkg -t: nothing is done.
     ("HP_SGClusteringService", "PreviewPackageCommands"),
     // cmruncl -t: nothing is done.

@@ -1393,7 +1393,8 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
         &["-P", &file("moved.conf")],
         "cmcheckconf: node_name of package dbpkg can only be changed while it is halted",
     );
-    // What cmcheckconf refuses, cmapplyconf refuses too, and a monitor may check.
+    // What cmcheckconf refuses, cmapplyconf refuses too. Only a FULL_ADMIN checks, as only
+    // root may run cmcheckconf in Serviceguard: a monitor is refused.
     fails_saying(
         &cluster,
         2,
@@ -1407,13 +1408,26 @@ fn the_configuration_and_cluster_commands_work_through_the_agent() {
     let output = command(
         &cluster,
         3,
-        MONITOR,
+        ADMIN,
         "cmcheckconf",
         &["-v", "-P", &file("dbpkg.conf")],
     );
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success() && report.contains("Checked against the cluster in effect"),
+        "{}",
+        describe(&output)
+    );
+    let output = command(
+        &cluster,
+        3,
+        MONITOR,
+        "cmcheckconf",
+        &["-P", &file("dbpkg.conf")],
+    );
+    assert!(
+        !output.status.success()
+            && String::from_utf8_lossy(&output.stderr).contains("CIM_ERR_ACCESS_DENIED"),
         "{}",
         describe(&output)
     );
