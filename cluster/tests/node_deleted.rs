@@ -684,21 +684,18 @@ fn nodes_told_to_start_with_a_node_since_deleted_form_without_it() {
     assert!(deleted_everywhere(&sim));
 }
 
-/// The history of seed 1214424, on four nodes with a lock LUN, forged on their disks:
-/// {n1..n4} ran; split in halves, {n2, n3} won the lock and went on; n4 proposed a
-/// membership of itself alone, which n1, halting, accepted as a leaver, and lost the lock;
-/// then a cmapplyconf deleting n4 rode on n2's proposal of {n1, n2, n3}, accepted by all
-/// three and never seen committed. Starting again, n1..n3 carry the deletion on, so n4 is
-/// no member of theirs; they are every node the generation keeps, and the memberships of
-/// the node it deletes do not count, as they would not once it is in effect. They form,
-/// and n4 is told it was deleted. (Before, they lost quorum against n4's membership of one
-/// at every start, for ever.)
-#[test]
-fn nodes_carrying_a_deletion_on_its_way_are_not_held_to_the_deleted_nodes_membership() {
-    use cimguard_cluster::config::Generation;
-    use cimguard_cluster::core::{Epoch, Incarnation, View};
-    use std::sync::Arc;
-    let mut options = Options::new(4, 97);
+/// Four nodes with a lock LUN formed, halted (cmhaltcl) and stopped, for a history to be
+/// forged on their disks: the simulation, n1's settings, the membership of the four, and
+/// the highest round any node promised.
+fn four_stopped_with_a_lock_lun(
+    seed: u64,
+) -> (
+    Simulation,
+    cimguard_cluster::core::Settings,
+    cimguard_cluster::core::View,
+    u64,
+) {
+    let mut options = Options::new(4, seed);
     options.tiebreaker = cimguard_cluster::core::Tiebreaker::LockLun;
     let mut sim = Simulation::new(options);
     sim.start_all();
@@ -723,6 +720,38 @@ fn nodes_carrying_a_deletion_on_its_way_are_not_held_to_the_deleted_nodes_member
         .map(|n| sim.persisted(NodeId(n)).epoch_max.round())
         .max()
         .unwrap_or(0);
+    (sim, settings, all, round)
+}
+
+/// The generation deleting n4 that a cmapplyconf made from `settings` with the proposal of
+/// `epoch`.
+fn deleting_n4(
+    settings: &cimguard_cluster::core::Settings,
+    epoch: cimguard_cluster::core::Epoch,
+) -> std::sync::Arc<cimguard_cluster::config::Generation> {
+    let mut cluster = (*settings.config).clone();
+    cluster.nodes[3].deleted = true;
+    std::sync::Arc::new(cimguard_cluster::config::Generation {
+        number: settings.config_generation + epoch.0,
+        sequence: settings.config_sequence + 1,
+        cluster,
+        packages: (*settings.packages).clone(),
+    })
+}
+
+/// The history of seed 1214424, on four nodes with a lock LUN, forged on their disks:
+/// {n1..n4} ran; split in halves, {n2, n3} won the lock and went on; n4 proposed a
+/// membership of itself alone, which n1, halting, accepted as a leaver, and lost the lock;
+/// then a cmapplyconf deleting n4 rode on n2's proposal of {n1, n2, n3}, accepted by all
+/// three and never seen committed. Starting again, n1..n3 carry the deletion on, so n4 is
+/// no member of theirs; they are every node the generation keeps, and the memberships of
+/// the node it deletes do not count, as they would not once it is in effect. They form,
+/// and n4 is told it was deleted. (Before, they lost quorum against n4's membership of one
+/// at every start, for ever.)
+#[test]
+fn nodes_carrying_a_deletion_on_its_way_are_not_held_to_the_deleted_nodes_membership() {
+    use cimguard_cluster::core::{Epoch, Incarnation, View};
+    let (mut sim, settings, all, round) = four_stopped_with_a_lock_lun(97);
     let view = |round: u64, coordinator: u32, members: &[u32]| View {
         epoch: Epoch::new(round, NodeId(coordinator)),
         members: set(members),
@@ -740,14 +769,7 @@ fn nodes_carrying_a_deletion_on_its_way_are_not_held_to_the_deleted_nodes_member
     let halves = view(round + 1, 1, &[1, 2]);
     let alone = view(round + 2, 3, &[3]);
     let carrying = view(round + 3, 1, &[0, 1, 2]);
-    let mut cluster = (*settings.config).clone();
-    cluster.nodes[3].deleted = true;
-    let deletion = Arc::new(Generation {
-        number: settings.config_generation + carrying.epoch.0,
-        sequence: settings.config_sequence + 1,
-        cluster,
-        packages: (*settings.packages).clone(),
-    });
+    let deletion = deleting_n4(&settings, carrying.epoch);
     for n in 0..4 {
         let persisted = sim.persisted_mut(NodeId(n));
         match n {
@@ -796,34 +818,8 @@ fn nodes_carrying_a_deletion_on_its_way_are_not_held_to_the_deleted_nodes_member
 /// lock, and n4 won it: two clusters.)
 #[test]
 fn nodes_carrying_a_deletion_that_lost_the_lock_race_are_held_to_the_membership_that_won() {
-    use cimguard_cluster::config::Generation;
     use cimguard_cluster::core::{Epoch, Event, View};
-    use std::sync::Arc;
-    let mut options = Options::new(4, 98);
-    options.tiebreaker = cimguard_cluster::core::Tiebreaker::LockLun;
-    let mut sim = Simulation::new(options);
-    sim.start_all();
-    assert!(sim
-        .run_until(seconds(60), |s| s.formed(set(&[0, 1, 2, 3])))
-        .unwrap());
-    let settings = sim.core(NodeId(0)).expect("up").settings().clone();
-    sim.halt_cluster(NodeId(0), true).unwrap();
-    assert!(sim
-        .run_until(seconds(60), |s| (0..4)
-            .all(|n| phase(s, n) == Some(Phase::Halted)))
-        .unwrap());
-    for n in 0..4 {
-        sim.crash(NodeId(n));
-    }
-    let all = sim
-        .persisted(NodeId(0))
-        .installed
-        .clone()
-        .expect("a membership installed");
-    let round = (0..4)
-        .map(|n| sim.persisted(NodeId(n)).epoch_max.round())
-        .max()
-        .unwrap_or(0);
+    let (mut sim, settings, all, round) = four_stopped_with_a_lock_lun(98);
     let view = |round: u64, coordinator: u32, members: &[u32]| View {
         epoch: Epoch::new(round, NodeId(coordinator)),
         members: set(members),
@@ -840,14 +836,7 @@ fn nodes_carrying_a_deletion_that_lost_the_lock_race_are_held_to_the_membership_
     let halves = view(round + 1, 0, &[0, 1]);
     let back = view(round + 2, 1, &[1, 3]);
     let carrying = view(round + 3, 0, &[0, 2]);
-    let mut cluster = (*settings.config).clone();
-    cluster.nodes[3].deleted = true;
-    let deletion = Arc::new(Generation {
-        number: settings.config_generation + carrying.epoch.0,
-        sequence: settings.config_sequence + 1,
-        cluster,
-        packages: (*settings.packages).clone(),
-    });
+    let deletion = deleting_n4(&settings, carrying.epoch);
     for n in 0..4 {
         let persisted = sim.persisted_mut(NodeId(n));
         match n {

@@ -1608,7 +1608,7 @@ impl Node {
     /// have them form and halt again. None when each membership keeps its quorum. Named
     /// every configured node, the cluster starts whole: the nodes a generation this node
     /// accepted deletes need not be named, as the group may carry it on, and they count as
-    /// the commit counts them then (`counted_members`). The group may still know a newer
+    /// the commit counts them then (`quorum_counts`). The group may still know a newer
     /// membership than this node does; the commit decides then.
     fn unquorate_start(&self, nodes: NodeSet) -> Option<NodeSet> {
         // Of the proposals accepted and not dropped since (as persisted): one abandoned, or
@@ -1634,13 +1634,8 @@ impl Node {
             .chain(&self.accepted_since)
             .filter(|basis| basis.epoch >= committed)
             .find(|basis| {
-                let members = if whole {
-                    counted_members(basis.members, in_effect, carried)
-                } else {
-                    basis.members
-                };
-                let previous = members.len();
-                let survivors = members.intersection(nodes).len();
+                let (previous, survivors) =
+                    quorum_counts(basis.members, nodes, whole.then_some((in_effect, carried)));
                 previous != 0 && 2 * survivors < previous + usize::from(!lock)
             })
             .map(|basis| basis.members)
@@ -6900,7 +6895,7 @@ impl Node {
         // in and ran on with it). Every kept node votes here, so a basis with a kept member
         // is one this group's own members knew, and the deleted node counts in it: the
         // group races its lock if the node makes exactly half. Only a basis of deleted
-        // nodes alone leaves them out (`counted_members`): a kept node's acceptance of such
+        // nodes alone leaves them out (`quorum_counts`): a kept node's acceptance of such
         // a proposal (as a leaver) stays on record, maybe for ever, and the group would lose
         // quorum against it at every start (seed 1214424: the deleted node's proposal of
         // itself alone, which had lost the lock race). That is a liveness choice, not a
@@ -6930,13 +6925,8 @@ impl Node {
         for basis in bases {
             // Serviceguard counts nodes: a node of the basis that is in the group in a later
             // life counts too (its earlier life is over, it cannot be in a rival group).
-            let members = if whole {
-                counted_members(basis.members, in_effect, carried)
-            } else {
-                basis.members
-            };
-            let previous = members.len();
-            let survivors = members.intersection(voters).len();
+            let (previous, survivors) =
+                quorum_counts(basis.members, voters, whole.then_some((in_effect, carried)));
             if previous == 0 || 2 * survivors > previous || self.settings.sabotage.minority_quorum {
                 continue;
             }
@@ -8359,17 +8349,28 @@ impl Node {
 /// and the acceptances whose generation it gave up (`passed_over`).
 type Reported = (Vec<AcceptedConfig>, Vec<Epoch>);
 
-/// The members of a basis that a cluster started whole (every kept node in the group) holds
-/// itself to quorum against: all but the nodes the generation in effect deletes
-/// (`in_effect`), and none at all when the rest are nodes a generation carried on deletes
-/// (`carried`). Why, at `decide_if_complete`.
-fn counted_members(basis: NodeSet, in_effect: NodeSet, carried: NodeSet) -> NodeSet {
-    let kept = basis.difference(in_effect);
-    if kept.difference(carried).is_empty() {
-        NodeSet::EMPTY
-    } else {
-        kept
-    }
+/// How many members of a basis count for the quorum rule, and how many of them are in
+/// `group`. All of them, unless the cluster starts whole (every kept node in the group:
+/// `whole` gives the nodes the generation in effect deletes and those a generation carried
+/// on deletes): then all but the first, and none at all when the rest are all of the
+/// second. Why, at `decide_if_complete`.
+fn quorum_counts(
+    basis: NodeSet,
+    group: NodeSet,
+    whole: Option<(NodeSet, NodeSet)>,
+) -> (usize, usize) {
+    let counted = match whole {
+        Some((in_effect, carried)) => {
+            let kept = basis.difference(in_effect);
+            if kept.difference(carried).is_empty() {
+                NodeSet::EMPTY
+            } else {
+                kept
+            }
+        }
+        None => basis,
+    };
+    (counted.len(), counted.intersection(group).len())
 }
 
 /// The number of a generation that cmapplyconf makes from generation `current` with the
