@@ -993,10 +993,21 @@ mod check_l1 {
         let mut given_again = 0;
         let mut cleaned = false;
         loop {
-            // The resource monitors of restarted nodes report again once they run.
+            // The resource monitors of restarted nodes report again once they run, and go on
+            // reporting as they poll (every two MEMBER_TIMEOUTs here): a node that fails and
+            // starts again meanwhile reports too. (Seed 3184758: reported once, the node a
+            // package had left restarted after it, and the package waited for ever on
+            // monitors that never spoke.)
             if sim.run_until(budget, |s| settled(s, nodes))? {
-                set_resources_up(sim, nodes);
-                if sim.run_until(budget, |s| settled(s, nodes) && packages_placed(s))? {
+                let slice = timing.member_timeout * 2;
+                let mut waited = Duration::ZERO;
+                let mut placed = false;
+                while waited < budget && !placed {
+                    set_resources_up(sim, nodes);
+                    placed = sim.run_until(slice, |s| settled(s, nodes) && packages_placed(s))?;
+                    waited += slice;
+                }
+                if placed {
                     return Ok(given_again);
                 }
                 break;
