@@ -464,6 +464,193 @@ fn a_deleted_node_that_took_the_offer_but_missed_the_commit_keeps_its_number() {
 }
 
 #[test]
+fn a_node_a_halted_cmapplyconf_deletes_that_misses_the_commit_keeps_its_number_and_is_told() {
+    let (mut sim, options) = four_running(89);
+    halt_all(&mut sim, 4);
+    let floor = sim.persisted(NodeId(3)).sequence_floor;
+    let (_, three) = files_without_n4(&options);
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    // n4 took the offer; from then on nothing n1 sends reaches it, the commit given it
+    // before any other node included. (Had n1 put the generation in effect and failed
+    // before its answer, n4 would come back numbered out of it, heard by nobody.)
+    assert!(sim
+        .run_until(seconds(10), |s| s.persisted(NodeId(3)).sequence_floor
+            > floor)
+        .unwrap());
+    sim.cut_oneway(NodeId(0), NodeId(3));
+    let (refusal, warning) = await_answer(&mut sim, 0, (serial, since), seconds(30));
+    assert_eq!(refusal, None);
+    let warning = warning.expect("n4 named");
+    assert!(
+        warning.contains("n4 (took the offer, then did not confirm its commit)")
+            && warning.contains("keep their numbers"),
+        "{warning}"
+    );
+    assert!(sim
+        .run_until(seconds(20), halted_with_n4s_number_kept)
+        .unwrap());
+    assert!(!sim.unconfigured(NodeId(3)));
+    assert_eq!(phase(&sim, 3), Some(Phase::Halted));
+    // The running cluster tells n4 under the number kept, though it sends nothing (halted).
+    sim.heal();
+    sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert!(sim
+        .run_until(seconds(90), |s| s.unconfigured(NodeId(3)))
+        .unwrap());
+    assert!((0..3).all(|n| sim.members(NodeId(n)) == set(&[0, 1, 2])));
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
+#[test]
+fn a_node_a_halted_cmapplyconf_deletes_that_took_the_commit_first_is_passed_over_when_given_again()
+{
+    // (The simulator numbers its nodes for good: the node deleted is the last one.)
+    let (mut sim, options) = four_running(101);
+    halt_all(&mut sim, 4);
+    let floors: Vec<u64> = (1..4)
+        .map(|n| sim.persisted(NodeId(n)).sequence_floor)
+        .collect();
+    let (_, three) = files_without_n4(&options);
+    let packages = [package("pkgM", &[1, 2, 3])];
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) = sim.apply(NodeId(0), Some(&three), &packages) else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    // Every node took the offer; from then on nothing n1 sends reaches n2 or n3, so n4
+    // alone takes the commit (it is sent to n4 first).
+    assert!(sim
+        .run_until(seconds(10), |s| (1..4)
+            .all(
+                |n| s.persisted(NodeId(n)).sequence_floor > floors[n as usize - 1]
+            ))
+        .unwrap());
+    sim.cut_oneway(NodeId(0), NodeId(1));
+    sim.cut_oneway(NodeId(0), NodeId(2));
+    assert!(sim
+        .run_until(seconds(10), |s| s.unconfigured(NodeId(3)))
+        .unwrap());
+    let (refusal, _) = await_answer(&mut sim, 0, (serial, since), seconds(30));
+    let refusal = refusal.expect("n2 and n3 missed the commit");
+    assert!(
+        refusal.contains("n2, n3 did not confirm it")
+            && refusal.contains("give the same cmapplyconf again"),
+        "{refusal}"
+    );
+    sim.heal();
+    sim.run_for(seconds(15)).unwrap();
+    assert!((1..3).all(|n| phase(&sim, n) == Some(Phase::Halted)
+        && sim.core(NodeId(n)).is_some_and(|c| c.settings().nodes == 4)));
+
+    // Given again on n2, whose generation still names n4: n4, unconfigured, answers over
+    // the exchange, and is passed over.
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) = sim.apply(NodeId(1), Some(&three), &packages) else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    let (refusal, _) = await_answer(&mut sim, 1, (serial, since), seconds(30));
+    assert_eq!(refusal, None);
+    assert!(sim
+        .run_until(seconds(20), |s| (0..3).all(|n| phase(s, n)
+            == Some(Phase::Halted)
+            && s.core(NodeId(n)).is_some_and(|c| {
+                let settings = c.settings();
+                settings.nodes == 3 && settings.config.node("n4").is_none()
+            })))
+        .unwrap());
+    assert!(sim.unconfigured(NodeId(3)));
+    sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2]))
+            && !s.running_on("pkgM").is_empty())
+        .unwrap());
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
+#[test]
+fn a_refusal_after_the_commit_given_first_says_the_deleted_node_may_have_taken_it() {
+    let (mut sim, options) = four_running(103);
+    halt_all(&mut sim, 4);
+    let floors: Vec<u64> = (1..4)
+        .map(|n| sim.persisted(NodeId(n)).sequence_floor)
+        .collect();
+    let (_, three) = files_without_n4(&options);
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| (1..4)
+            .all(
+                |n| s.persisted(NodeId(n)).sequence_floor > floors[n as usize - 1]
+            ))
+        .unwrap());
+    // n4's confirmation of the commit given it first is lost, and n4 goes down as it
+    // took it (whether it did, n1 cannot know); n2 goes down, so the offer given again with
+    // the numbers kept fails.
+    sim.network.drop_kinds.push((NodeId(3), "ConfigAnswer"));
+    sim.crash(NodeId(1));
+    assert!(sim
+        .run_until(seconds(10), |s| s.persisted(NodeId(3)).config.is_some())
+        .unwrap());
+    sim.crash(NodeId(3));
+    let (refusal, _) = await_answer(&mut sim, 0, (serial, since), seconds(30));
+    let refusal = refusal.expect("n2 did not answer");
+    assert!(
+        refusal.contains("n2 did not answer")
+            && refusal.contains("nothing was applied, except perhaps on n4")
+            && refusal.contains("give the same cmapplyconf again"),
+        "{refusal}"
+    );
+    // n4 did take it: it comes back unconfigured, and the same files given again once n2
+    // runs pass it over.
+    sim.network.drop_kinds.clear();
+    sim.restart(NodeId(3));
+    assert!(sim
+        .run_until(seconds(10), |s| s.unconfigured(NodeId(3)))
+        .unwrap());
+    // n2 starts again (its automatic start, in vain: cmhaltnode ends it).
+    sim.restart(NodeId(1));
+    sim.run_for(seconds(5)).unwrap();
+    sim.halt_node(NodeId(1), false).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| phase(s, 1) == Some(Phase::Halted))
+        .unwrap());
+    apply_halted(&mut sim, &three, 3, |s| s.unconfigured(NodeId(3)));
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
+#[test]
+fn a_halted_cmapplyconf_deletes_a_node_whose_files_were_removed_by_hand() {
+    // n4's files were removed (reinstalled, say): its cmcld runs unconfigured while the
+    // others' generation still names it. Deleting it needs nothing of it: what it answers
+    // over the exchange to a generation that does not name it shows it was told.
+    let (mut sim, options) = four_running(97);
+    halt_all(&mut sim, 4);
+    sim.unconfigure_by_hand(NodeId(3));
+    assert!(sim
+        .run_until(seconds(10), |s| s.unconfigured(NodeId(3)))
+        .unwrap());
+    let (_, three) = files_without_n4(&options);
+    apply_halted(&mut sim, &three, 3, |_| true);
+    assert!(sim.unconfigured(NodeId(3)));
+    sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
+    assert!(sim
+        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
+        .unwrap());
+    assert_eq!(sim.watchdog_resets, 0);
+}
+
+#[test]
 fn a_deletion_the_members_gave_up_leaves_the_node_free_to_join_again() {
     let (mut sim, options) = four_running(79);
     sim.halt_node(NodeId(3), false).unwrap();

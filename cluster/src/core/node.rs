@@ -166,12 +166,7 @@ fn deleted_numbers(cluster: &ClusterConfig) -> NodeSet {
 fn kept_warning(apply: &HaltedApply) -> Option<String> {
     let kept = apply.kept.as_ref()?;
     // Reached by the offer given again, and confirmed the commit: told after all.
-    let told = |node: NodeId| {
-        let name = apply
-            .deleted
-            .iter()
-            .find(|(n, _, _)| *n == node)
-            .map_or("", |(_, name, _)| name.as_str());
+    let told = |node: NodeId, name: &str| {
         apply.took.contains(node)
             && !apply.waiting.contains(node)
             && !apply
@@ -182,15 +177,15 @@ fn kept_warning(apply: &HaltedApply) -> Option<String> {
     let untold: Vec<&str> = kept
         .unreached
         .iter()
-        .filter(|(node, _)| !told(*node))
-        .map(|(_, text)| text.as_str())
+        .filter(|(node, name, _)| !told(*node, name))
+        .map(|(_, _, text)| text.as_str())
         .collect();
     let untold = untold.join(", ");
     if kept.numbered_anew {
         return (!untold.is_empty()).then(|| {
             format!(
-                "of the nodes deleted while the cluster ran, {untold} did not answer and may \
-                 never have been told: the nodes are numbered anew all the same (no number \
+                "of the nodes deleted (while the cluster ran, or by this change), {untold} \
+                 may never have been told: the nodes are numbered anew all the same (no number \
                  is left to keep), so the cluster cannot tell it: once its cmcld runs, stop \
                  it, remove cluster.ascii, packages/ and acceptor from its state directory, \
                  and start it again (unconfigured)"
@@ -200,7 +195,7 @@ fn kept_warning(apply: &HaltedApply) -> Option<String> {
     let mut parts = Vec::new();
     if !untold.is_empty() {
         parts.push(format!(
-            "of the nodes deleted while the cluster ran, {untold} did not answer and may \
+            "of the nodes deleted (while the cluster ran, or by this change), {untold} may \
              never have been told: the nodes keep their numbers, each deleted one's unused, \
              so that the running cluster tells it when its cmcld runs again"
         ));
@@ -213,6 +208,29 @@ fn kept_warning(apply: &HaltedApply) -> Option<String> {
         );
     }
     (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// How the refusal of halted cmapplyconf `apply` ends: nothing was applied, but on the
+/// nodes the files delete that were sent the commit before the others and did not
+/// confirm it ([`HaltedApply::sent_first`]): one may have taken it, and run unconfigured
+/// from then on.
+fn nothing_applied(apply: &HaltedApply, config: &ClusterConfig) -> String {
+    if apply.sent_first.is_empty() {
+        return "; nothing was applied".to_owned();
+    }
+    let names: Vec<&str> = apply
+        .sent_first
+        .iter()
+        .filter_map(|n| config.nodes.get(n.index()))
+        .map(|n| n.name.as_str())
+        .collect();
+    format!(
+        "; nothing was applied, except perhaps on {}, which the files delete: sent the \
+         commit before the other nodes, each may have taken it and gone on unconfigured; \
+         give the same cmapplyconf again (a node it deletes that runs unconfigured is \
+         passed over)",
+        names.join(", ")
+    )
 }
 
 /// `request` with the race number in the upper half of its id.
@@ -347,7 +365,8 @@ struct HaltedApply {
     /// number lets the cluster tell it. The generation drops their numbers (renumbers the
     /// nodes as the files list them) only if each of them is reached during the offer.
     deleted: Vec<(NodeId, String, Vec<IpAddr>)>,
-    /// Of those, the ones not reached yet during the first offer.
+    /// Of those, the ones not reached yet during the first offer (and the nodes of
+    /// [`HaltedApply::dropping`] that did not confirm the commit given them first).
     untold: NodeSet,
     /// Of those, the ones the exchange could not reach just now (no cmcld there, or not
     /// running): waiting on them longer is in vain.
@@ -359,8 +378,22 @@ struct HaltedApply {
     took: NodeSet,
     /// The first offer did not reach every deleted node: what became of the numbering.
     kept: Option<Kept>,
-    /// Where the deleted nodes that took the first offer are in being told first.
+    /// Where the deleted nodes that took the first offer, and the nodes the files delete,
+    /// are in being told first.
     told_first: ToldFirst,
+    /// The nodes of the generation in effect, not deleted there, that the files leave out:
+    /// they take the first offer as every node does, then its commit before any other node
+    /// ([`ToldFirst`]). Should one not confirm it, the offer is given again with the numbers
+    /// kept, its number as a deleted node's ([`Node::keep_numbers`]), and it is awaited no
+    /// more: the running cluster tells it once it is heard. Otherwise a node that took the
+    /// offer and then missed the commit would come back from its old files, numbered out
+    /// of the generation, heard by nobody, with only the command's answer (lost should the
+    /// node given the command fail) to say so.
+    dropping: NodeSet,
+    /// Of those, the ones sent the commit first that did not confirm it: each may have
+    /// taken it (its answer lost), so a refusal of the offer given again does not say
+    /// that nothing changed anywhere.
+    sent_first: NodeSet,
     /// cmcheckconf ([`Node::check_halted`]): the nodes are sent [`Message::ConfigCheck`]
     /// instead of the offer, and once every node took it the command is answered, with
     /// nothing committed or withdrawn (no node holds anything). The deleted nodes are not
@@ -369,11 +402,16 @@ struct HaltedApply {
 }
 
 /// A halted cmapplyconf whose first offer every node took drops the numbers of the deleted
-/// nodes among them ([`HaltedApply::took`]): no later generation names them, so a deleted
-/// node that took the offer and then missed the commit could never be told. They are sent
-/// the commit before any other node is (they are deleted in the generation in effect
-/// already, so taking it first is right whether or not the others ever do): should one not
-/// confirm it, the offer is given again with the numbers kept ([`Node::keep_numbers`]).
+/// nodes among them ([`HaltedApply::took`]) and of the nodes the files delete
+/// ([`HaltedApply::dropping`]): no later generation names them, so such a node that took
+/// the offer and then missed the commit could never be told. They are sent the commit
+/// before any other node is: should one not confirm it, the offer is given again with the
+/// numbers kept ([`Node::keep_numbers`]). Taking it first is right for a node deleted while
+/// the cluster ran whether or not the others ever do (deleted in the generation in effect
+/// already); one the files delete that took it while the others never do runs unconfigured
+/// while their generation still names it, a node down to them, until the same cmapplyconf
+/// is given again, which passes it over (the refusal says so, [`nothing_applied`]). The
+/// other order would leave it numbered out, which nothing could mend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ToldFirst {
     /// Not begun (or not needed: the generation keeps their numbers).
@@ -388,8 +426,8 @@ enum ToldFirst {
 /// ran ([`HaltedApply::deleted`]).
 #[derive(Debug)]
 struct Kept {
-    /// Those not reached, each with its name and why ("n4 (...)").
-    unreached: Vec<(NodeId, String)>,
+    /// Those not reached, each with its NODE_NAME in lower case, and with why ("n4 (...)").
+    unreached: Vec<(NodeId, String, String)>,
     /// The files list the nodes in another order, which the numbers kept do not follow.
     reordered: bool,
     /// No number was left to keep: the nodes are numbered as the files list them all the
@@ -2306,6 +2344,14 @@ impl Node {
                 .collect()
         };
         let untold = deleted.iter().map(|(node, _, _)| *node).collect();
+        let dropping: NodeSet = if cluster.nodes.is_empty() || check {
+            NodeSet::EMPTY
+        } else {
+            self.others()
+                .iter()
+                .filter(|n| cluster.node(self.name_of(*n)).is_none())
+                .collect()
+        };
         // A cmcheckconf on its way here gives way (it holds nothing).
         self.end_check(
             "another cmcheckconf, a cmapplyconf or a cmdeleteconf was given on this node \
@@ -2337,6 +2383,8 @@ impl Node {
             took: NodeSet::EMPTY,
             kept: None,
             told_first: ToldFirst::No,
+            dropping,
+            sent_first: NodeSet::EMPTY,
             check,
         });
         self.drive_halted_apply(now);
@@ -2529,14 +2577,16 @@ impl Node {
             let config = apply.config.clone();
             let floor = apply.epoch_floor;
             // The deleted nodes that took the offer are awaited, unless they confirmed it
-            // first.
-            let took = if apply.told_first == ToldFirst::Confirmed {
-                NodeSet::EMPTY
-            } else {
-                apply.took
+            // first; the nodes the files delete likewise, when numbered anew all the same
+            // (with the numbers kept, one that took the offer given again is of `took`).
+            let took = match (&apply.kept, apply.told_first) {
+                (_, ToldFirst::Confirmed) => NodeSet::EMPTY,
+                (Some(kept), _) if kept.numbered_anew => apply.took.union(apply.dropping),
+                _ => apply.took,
             };
+            let dropping = apply.dropping;
             self.take_halted_config(now, &config, floor, true);
-            let others = self.others().union(took);
+            let others = self.others().difference(dropping).union(took);
             if let Some(apply) = &mut self.halted_apply {
                 apply.committing = true;
                 apply.waiting = others;
@@ -2594,7 +2644,11 @@ impl Node {
                 Some(if apply.check {
                     silent.join("; ")
                 } else {
-                    format!("{}; nothing was applied", silent.join("; "))
+                    format!(
+                        "{}{}",
+                        silent.join("; "),
+                        nothing_applied(apply, &self.settings.config)
+                    )
                 })
             } else if apply.config.cluster.nodes.is_empty() {
                 // cmdeleteconf: a node that did not take it still has the configuration,
@@ -2623,9 +2677,22 @@ impl Node {
                         .is_some_and(|n| !kept.contains(&n.name.to_ascii_lowercase()))
                 };
                 let gone_name = |name: &str| !kept.contains(&name.to_ascii_lowercase());
+                // A deleted node whose number the generation keeps is told by the running
+                // cluster, as kept_warning says: no cleaning by hand.
+                let numbered = |name: &str| {
+                    apply
+                        .config
+                        .cluster
+                        .nodes
+                        .iter()
+                        .any(|n| n.deleted && n.name.eq_ignore_ascii_case(name))
+                };
                 let mut missing: Vec<String> = Vec::new();
                 let mut left_behind: Vec<String> = Vec::new();
                 for (node, why) in &apply.commit_refused {
+                    if numbered(node) {
+                        continue;
+                    }
                     let text = format!("{node} refused it: {why}");
                     if gone_name(node) {
                         left_behind.push(text);
@@ -2633,8 +2700,11 @@ impl Node {
                         missing.push(text);
                     }
                 }
-                let (gone, stayed): (Vec<NodeId>, Vec<NodeId>) =
-                    apply.waiting.iter().partition(|&n| deleted(n));
+                let (gone, stayed): (Vec<NodeId>, Vec<NodeId>) = apply
+                    .waiting
+                    .iter()
+                    .filter(|&n| !numbered(named(n)))
+                    .partition(|&n| deleted(n));
                 if !stayed.is_empty() {
                     let set: NodeSet = stayed.into_iter().collect();
                     missing.push(format!("{} did not confirm it", nodes(set)));
@@ -2769,7 +2839,9 @@ impl Node {
             let to = if apply.check {
                 waiting
             } else {
-                deleted_numbers(&self.settings.config).union(waiting)
+                deleted_numbers(&self.settings.config)
+                    .union(waiting)
+                    .union(apply.dropping)
             };
             for node in to.iter() {
                 self.send_to_life(node, Incarnation(0), &message);
@@ -2793,14 +2865,15 @@ impl Node {
             && apply.waiting_added.is_empty()
             && !apply.committing
             && apply.untold.is_empty();
+        let first = apply.took.union(apply.dropping);
         if offer_taken
             && apply.kept.is_none()
-            && !apply.took.is_empty()
+            && !first.is_empty()
             && apply.told_first == ToldFirst::No
         {
             apply.told_first = ToldFirst::Committing;
             apply.committing = true;
-            apply.waiting = apply.took;
+            apply.waiting = first;
             apply.sends = 0;
             apply.deadline = now + HALTED_APPLY_STAGE;
             apply.resend_at = now;
@@ -2811,11 +2884,16 @@ impl Node {
         {
             return;
         }
+        let config = &self.settings.config;
         let names: Vec<(NodeId, String)> = apply
             .deleted
             .iter()
             .filter(|(node, _, _)| apply.took.contains(*node))
             .map(|(node, name, _)| (*node, name.clone()))
+            .chain(apply.dropping.iter().filter_map(|node| {
+                let name = config.nodes.get(node.index())?.name.to_ascii_lowercase();
+                Some((node, name))
+            }))
             .collect();
         let mut untold = apply.waiting;
         for (node, name) in &names {
@@ -2837,6 +2915,7 @@ impl Node {
         }
         apply.committing = false;
         apply.waiting = NodeSet::EMPTY;
+        apply.sent_first = untold.intersection(apply.dropping);
         if untold.is_empty() {
             // Told: the others are sent the commit now (drive_halted_apply).
             apply.told_first = ToldFirst::Confirmed;
@@ -2848,13 +2927,15 @@ impl Node {
     }
 
     /// Every node took a halted cmapplyconf's first offer, but a node deleted while the
-    /// cluster ran, which the files leave out, was not reached ([`HaltedApply::deleted`]):
-    /// it may never have been told, and would come back numbered as its old files number
-    /// it, waiting in vain to join. The offer is given again, under a new serial, with the
-    /// numbers in effect kept ([`crate::config::keep_node_order`]): the deleted node's number
-    /// stays, unused, so that the cluster tells it when it is heard again, and the answer
-    /// says so. Should no number be left for that, the nodes are numbered as the files list
-    /// them all the same, and the answer says how to clean the node up by hand.
+    /// cluster ran, which the files leave out, was not reached ([`HaltedApply::deleted`]),
+    /// or a node the files delete did not confirm the commit given it first
+    /// ([`HaltedApply::dropping`]): it may never have been told, and would come back
+    /// numbered as its old files number it, waiting in vain to join. The offer is given
+    /// again, under a new serial, with the numbers in effect kept
+    /// ([`crate::config::keep_node_order`]): the deleted node's number stays, unused, so that
+    /// the cluster tells it when it is heard again, and the answer says so. Should no number
+    /// be left for that, the nodes are numbered as the files list them all the same, and the
+    /// answer says how to clean the node up by hand.
     fn keep_numbers(&mut self, now: Instant) {
         let others = self.others();
         let current = (
@@ -2864,17 +2945,29 @@ impl Node {
         let Some(apply) = &self.halted_apply else {
             return;
         };
-        let unreached: Vec<(NodeId, String)> = apply
+        let config = &self.settings.config;
+        let dropping = apply.dropping.iter().filter_map(|node| {
+            let n = config.nodes.get(node.index())?;
+            let addresses: Vec<IpAddr> = n.heartbeat_addresses().collect();
+            Some((node, n.name.to_ascii_lowercase(), addresses))
+        });
+        let unreached: Vec<(NodeId, String, String)> = apply
             .deleted
             .iter()
+            .cloned()
+            .chain(dropping)
             .filter(|(node, _, _)| apply.untold.contains(*node))
             .map(|(node, name, addresses)| {
-                let why = match (apply.refused_deleted.get(node), apply.unreachable.get(name)) {
+                let why = match (
+                    apply.refused_deleted.get(&node),
+                    apply.unreachable.get(&name),
+                ) {
                     (Some(why), _) => format!("refused it: {why}"),
                     (None, Some(why)) => why.clone(),
-                    (None, None) => format!("at {}", listed(addresses)),
+                    (None, None) => format!("at {}", listed(&addresses)),
                 };
-                (*node, format!("{name} ({why})"))
+                let text = format!("{name} ({why})");
+                (node, name, text)
             })
             .collect();
         let cluster =
@@ -2911,7 +3004,9 @@ impl Node {
             cluster,
             packages,
         });
-        apply.waiting = others;
+        // The nodes the files delete are deleted nodes of the new offer: sent it, not
+        // awaited (see drive_halted_apply).
+        apply.waiting = others.difference(apply.dropping);
         apply.waiting_added = apply.added.iter().map(|(name, _)| name.clone()).collect();
         apply.untold = NodeSet::EMPTY;
         apply.unreachable_deleted = NodeSet::EMPTY;
@@ -3008,11 +3103,17 @@ impl Node {
             .filter(|(_, n, _)| *n == name)
             .map(|(node, _, _)| *node)
             .collect();
-        if !numbers.is_empty() {
-            if !commit {
-                for node in numbers {
-                    apply.untold.remove(node);
-                }
+        // The same name may be a node of this generation too, which the files delete
+        // (deleted, added again, and deleted again).
+        let dropped = configured.is_some_and(|node| apply.dropping.contains(node));
+        let told_deleted = !numbers.is_empty() && !commit;
+        if told_deleted {
+            for node in &numbers {
+                apply.untold.remove(*node);
+            }
+        }
+        if !numbers.is_empty() && !dropped {
+            if told_deleted {
                 self.drive_halted_apply(now);
             }
             return;
@@ -3025,8 +3126,14 @@ impl Node {
             }
             _ => apply.waiting_added.remove(&name),
         };
+        // One the files delete runs unconfigured already: told (it took the commit given it
+        // first, whose answer was lost), or its files removed by hand. Nothing is left to
+        // tell it, whatever it answers to a generation that does not name it.
+        let refusal = if dropped { None } else { refusal };
         if awaited {
             self.answered_halted_apply(now, name, commit, refusal, epoch_max);
+        } else if told_deleted {
+            self.drive_halted_apply(now);
         }
     }
 
@@ -3077,17 +3184,14 @@ impl Node {
         if let Some(why) = refusal {
             if !commit {
                 // One refusal is enough: nothing is put in effect anywhere.
-                let check = apply.check;
+                let mut refusal = why;
                 if let Some(apply) = self.halted_apply.take().filter(|a| !a.check) {
                     self.withdraw_offer(&apply);
+                    refusal.push_str(&nothing_applied(&apply, &self.settings.config));
                 }
                 self.event(Event::CommandAnswered {
                     serial,
-                    refusal: Some(if check {
-                        why
-                    } else {
-                        format!("{why}; nothing was applied")
-                    }),
+                    refusal: Some(refusal),
                     warning: None,
                 });
                 return;
@@ -3342,8 +3446,10 @@ impl Node {
                 if apply.offer_serial != serial || apply.committing != commit {
                     return;
                 }
-                // A deleted node's answer to the offer (awaited at the commit once it took it).
-                let deleted = deleted_numbers(&self.settings.config).contains(from);
+                // A deleted node's answer to the offer (awaited at the commit once it took it),
+                // or, once the numbers are kept, one of a node the files delete.
+                let deleted = deleted_numbers(&self.settings.config).contains(from)
+                    || (apply.kept.is_some() && apply.dropping.contains(from));
                 if deleted && !commit && !apply.waiting.contains(from) && !apply.check {
                     match refusal {
                         None => {

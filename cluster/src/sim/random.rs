@@ -939,8 +939,8 @@ mod check_l1 {
         let named = [
             ("of the nodes it deletes, ", ": stop cmcld"),
             (
-                "of the nodes deleted while the cluster ran, ",
-                " did not answer",
+                "of the nodes deleted (while the cluster ran, or by this change), ",
+                " may never have been told",
             ),
         ]
         .iter()
