@@ -882,8 +882,21 @@ fn four_stopped_with_a_lock_lun(
     cimguard_cluster::core::View,
     u64,
 ) {
+    four_stopped(seed, cimguard_cluster::core::Tiebreaker::LockLun)
+}
+
+/// As [`four_stopped_with_a_lock_lun`], with `tiebreaker`.
+fn four_stopped(
+    seed: u64,
+    tiebreaker: cimguard_cluster::core::Tiebreaker,
+) -> (
+    Simulation,
+    cimguard_cluster::core::Settings,
+    cimguard_cluster::core::View,
+    u64,
+) {
     let mut options = Options::new(4, seed);
-    options.tiebreaker = cimguard_cluster::core::Tiebreaker::LockLun;
+    options.tiebreaker = tiebreaker;
     let mut sim = Simulation::new(options);
     sim.start_all();
     assert!(sim
@@ -1081,4 +1094,52 @@ fn nodes_carrying_a_deletion_that_lost_the_lock_race_are_held_to_the_membership_
         Some(vec![back.epoch]),
         "one side formed, with the lock of {{n2, n4}}'s instance"
     );
+}
+
+/// cmruncl naming every node but n4, on n3, which accepted a proposal carrying a
+/// cmapplyconf that deletes n4 and, after it, a membership of n2 with n4 ({n2, n4}, with n1
+/// leaving), no tie-breaker configured. The start is whole (n4 need not be named, as the
+/// group may carry the deletion on), but {n2, n4} has a node the change keeps: n4 counts
+/// there, and the named nodes hold only n2 of it, half without a tie-breaker. cmruncl says
+/// so rather than start a group that would halt at once. (A membership of deleted nodes
+/// alone counts for nothing then: see
+/// `nodes_carrying_a_deletion_on_its_way_are_not_held_to_the_deleted_nodes_membership`.)
+#[test]
+fn cmruncl_holding_half_of_a_membership_with_a_node_a_carried_deletion_deletes_is_refused() {
+    use cimguard_cluster::core::{Epoch, Tiebreaker, View};
+    let (mut sim, settings, all, round) = four_stopped(99, Tiebreaker::None);
+    let view = |round: u64, coordinator: u32, members: &[u32]| View {
+        epoch: Epoch::new(round, NodeId(coordinator)),
+        members: set(members),
+        incarnations: (0..4u32)
+            .map(|n| {
+                if members.contains(&n) {
+                    all.incarnations[n as usize]
+                } else {
+                    Default::default()
+                }
+            })
+            .collect(),
+    };
+    let carrying = view(round + 1, 0, &[0, 1, 2]);
+    let pair = view(round + 2, 1, &[1, 3]);
+    let deletion = deleting_n4(&settings, carrying.epoch);
+    let persisted = sim.persisted_mut(NodeId(2));
+    persisted.accepted = vec![carrying.clone(), pair.clone()];
+    persisted.accepted_configs = vec![(carrying.epoch, deletion)];
+    persisted.epoch_max = pair.epoch;
+    sim.start(NodeId(2));
+    let refusal = sim
+        .run_cluster(NodeId(2), set(&[0, 1, 2]))
+        .expect_err("half of {n2, n4}, no tie-breaker");
+    assert_eq!(
+        refusal,
+        Refusal::RunClusterNotQuorate {
+            named: set(&[0, 1, 2]),
+            last: set(&[1, 3]),
+            lock: false,
+        }
+    );
+    // Named with n4, the four hold all of it.
+    assert_eq!(sim.run_cluster(NodeId(2), set(&[0, 1, 2, 3])), Ok(()));
 }
