@@ -17,6 +17,7 @@ const MEMBER_TIMEOUT: Duration = Duration::from_secs(2);
 const BOUND: Duration = Duration::from_secs(60);
 
 const ADMIN: (&str, &str) = ("admin", "admin-secret-1");
+const MONITOR: (&str, &str) = ("watcher", "monitor-secret-1");
 
 fn package(name: &str) -> String {
     format!(
@@ -1261,7 +1262,10 @@ fn cmapplyconf_with_the_cluster_halted_adds_a_node_whose_cmcld_runs_unconfigured
 #[test]
 fn the_first_cmapplyconf_on_unconfigured_nodes_creates_the_cluster() {
     let mut cluster = TestCluster::configure(3, MEMBER_TIMEOUT, "");
-    cluster.with_agents(&[(ADMIN.0, "FULL_ADMIN", ADMIN.1)]);
+    cluster.with_agents(&[
+        (ADMIN.0, "FULL_ADMIN", ADMIN.1),
+        (MONITOR.0, "MONITOR", MONITOR.1),
+    ]);
     let text = std::fs::read_to_string(cluster.dir(1).join("cluster.ascii")).unwrap();
     // Every node has the cluster key and its certificate, no cluster file.
     for k in 1..=3 {
@@ -1295,6 +1299,25 @@ fn the_first_cmapplyconf_on_unconfigured_nodes_creates_the_cluster() {
         "{}",
         describe(&refused)
     );
+    // Only a FULL_ADMIN checks or creates a cluster: the monitor is refused, with no check
+    // of the files alone in its place.
+    for name in ["cmcheckconf", "cmapplyconf"] {
+        let refused = cluster.agent_command(1, MONITOR, name, &args, Duration::from_secs(120));
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&refused.stdout),
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        assert!(
+            !refused.status.success() && said.contains("CIM_ERR_ACCESS_DENIED"),
+            "{name} as the monitor: {}",
+            describe(&refused)
+        );
+        assert!(!said.contains("Verification completed"), "{said}");
+        if name == "cmcheckconf" {
+            assert!(said.contains("needs FULL_ADMIN"), "{said}");
+        }
+    }
     // n3's daemon is not running: cmcheckconf, which asks every node of the file, says so,
     // and cmapplyconf creates nothing anywhere.
     let checked = command(&cluster, 1, "cmcheckconf", &args);
