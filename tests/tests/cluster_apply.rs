@@ -489,6 +489,51 @@ fn cmapplyconf_with_the_cluster_halted_changes_member_timeout_and_heartbeat_addr
         "{}",
         describe(&refused)
     );
+    // Nor on a node halted while the cluster runs on the others: each command says where
+    // to give it (once n3 has heard the others run since it halted).
+    succeeds(&cluster, 3, "cmhaltnode", &[]);
+    let mut said = (String::new(), String::new());
+    cluster.wait_for(
+        BOUND,
+        "n3 halted, refusing as the cluster runs elsewhere",
+        |c| {
+            let run = |name| {
+                let output =
+                    c.agent_command(3, ADMIN, name, &["-C", &file], Duration::from_secs(30));
+                // A refusal only (the report of cmcheckconf is on its standard output).
+                if output.status.success() {
+                    return String::new();
+                }
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                )
+            };
+            said = (run("cmcheckconf"), run("cmapplyconf"));
+            said.0
+                .contains("the cluster runs on other nodes without this one")
+                && said
+                    .1
+                    .contains("the cluster runs on other nodes without this one")
+        },
+    );
+    assert!(
+        said.0.contains("give cmcheckconf on a node that runs it"),
+        "{}",
+        said.0
+    );
+    assert!(
+        said.1.contains("apply the files on a node that runs it") && said.1.contains("cmrunnode"),
+        "{}",
+        said.1
+    );
+    assert_eq!(generation(&cluster), before);
+    // n3 joins again, so that each node sees the others halt.
+    succeeds(&cluster, 3, "cmrunnode", &[]);
+    cluster.wait_for(BOUND, "the three formed again", |c| {
+        (1..=3).all(|k| c.members(k).is_some_and(|(m, _)| m.len() == 3))
+    });
 
     succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
     cluster.wait_for(BOUND, "every node halted, its daemon still there", |c| {
