@@ -424,66 +424,18 @@ fn a_deleted_node_that_took_the_offer_but_missed_the_commit_keeps_its_number() {
     sim.restart(NodeId(3));
     sim.run_for(seconds(10)).unwrap();
     assert_eq!(phase(&sim, 3), Some(Phase::Starting));
-    let floor = sim.persisted(NodeId(3)).sequence_floor;
-    let (_, three) = files_without_n4(&options);
-    let since = sim.trace().len();
-    let Ok(Taken::Forwarded(serial)) =
-        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
-    else {
-        panic!("a halted cmapplyconf is answered later");
-    };
-    // n4 took the offer (it persists the generation's sequence as its floor before it
-    // answers); from then on nothing n1 sends reaches it.
-    assert!(sim
-        .run_until(seconds(10), |s| s.persisted(NodeId(3)).sequence_floor
-            > floor)
-        .unwrap());
-    sim.cut_oneway(NodeId(0), NodeId(3));
-    let (refusal, warning) = await_answer(&mut sim, 0, (serial, since), seconds(30));
-    assert_eq!(refusal, None);
-    let warning = warning.expect("n4 named");
-    assert!(
-        warning.contains("n4 (took the offer, then did not confirm its commit)")
-            && warning.contains("keep their numbers"),
-        "{warning}"
-    );
-    assert!(sim
-        .run_until(seconds(20), halted_with_n4s_number_kept)
-        .unwrap());
-    assert!(!sim.unconfigured(NodeId(3)));
+    n4_misses_the_commit(&mut sim, &options);
     // Heard by the running cluster under the number kept, n4 is told.
-    sim.heal();
-    sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
-    assert!(sim
-        .run_until(seconds(120), |s| s.formed(set(&[0, 1, 2])))
-        .unwrap());
-    assert!(sim
-        .run_until(seconds(60), |s| s.unconfigured(NodeId(3)))
-        .unwrap());
-    assert_eq!(sim.watchdog_resets, 0);
+    told_once_the_cluster_runs(&mut sim);
 }
 
-#[test]
-fn a_node_a_halted_cmapplyconf_deletes_that_misses_the_commit_keeps_its_number_and_is_told() {
-    let (mut sim, options) = four_running(89);
-    halt_all(&mut sim, 4);
-    let floor = sim.persisted(NodeId(3)).sequence_floor;
-    let (_, three) = files_without_n4(&options);
-    let since = sim.trace().len();
-    let Ok(Taken::Forwarded(serial)) =
-        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
-    else {
-        panic!("a halted cmapplyconf is answered later");
-    };
-    // n4 took the offer; from then on nothing n1 sends reaches it, the commit given it
-    // before any other node included. (Had n1 put the generation in effect and failed
-    // before its answer, n4 would come back numbered out of it, heard by nobody.)
-    assert!(sim
-        .run_until(seconds(10), |s| s.persisted(NodeId(3)).sequence_floor
-            > floor)
-        .unwrap());
+/// A halted cmapplyconf of n1..n3 given on n1: n4 takes the offer, and from then on
+/// nothing n1 sends reaches it. Answered without a refusal, naming n4; n1..n3 halted with
+/// n4's number kept, and n4 configured still.
+fn n4_misses_the_commit(sim: &mut Simulation, options: &Options) {
+    let (serial, since) = offer_taken(sim, options, &[3]);
     sim.cut_oneway(NodeId(0), NodeId(3));
-    let (refusal, warning) = await_answer(&mut sim, 0, (serial, since), seconds(30));
+    let (refusal, warning) = await_answer(sim, 0, (serial, since), seconds(30));
     assert_eq!(refusal, None);
     let warning = warning.expect("n4 named");
     assert!(
@@ -495,8 +447,34 @@ fn a_node_a_halted_cmapplyconf_deletes_that_misses_the_commit_keeps_its_number_a
         .run_until(seconds(20), halted_with_n4s_number_kept)
         .unwrap());
     assert!(!sim.unconfigured(NodeId(3)));
-    assert_eq!(phase(&sim, 3), Some(Phase::Halted));
-    // The running cluster tells n4 under the number kept, though it sends nothing (halted).
+}
+
+/// A halted cmapplyconf of n1..n3 (pkgM on them) given on n1, and taken by the nodes
+/// numbered `by` (each persists the generation's sequence as its floor before it answers):
+/// its serial and where the trace stood.
+fn offer_taken(sim: &mut Simulation, options: &Options, by: &[u32]) -> (u64, usize) {
+    let floors: Vec<(u32, u64)> = by
+        .iter()
+        .map(|&n| (n, sim.persisted(NodeId(n)).sequence_floor))
+        .collect();
+    let (_, three) = files_without_n4(options);
+    let since = sim.trace().len();
+    let Ok(Taken::Forwarded(serial)) =
+        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
+    else {
+        panic!("a halted cmapplyconf is answered later");
+    };
+    assert!(sim
+        .run_until(seconds(10), |s| floors
+            .iter()
+            .all(|&(n, floor)| s.persisted(NodeId(n)).sequence_floor > floor))
+        .unwrap());
+    (serial, since)
+}
+
+/// The network healed and cmruncl of n1..n3 given: they form, and n4, deleted under the
+/// number kept, is told and goes on unconfigured.
+fn told_once_the_cluster_runs(sim: &mut Simulation) {
     sim.heal();
     sim.run_cluster(NodeId(0), set(&[0, 1, 2])).unwrap();
     assert!(sim
@@ -510,28 +488,29 @@ fn a_node_a_halted_cmapplyconf_deletes_that_misses_the_commit_keeps_its_number_a
 }
 
 #[test]
+fn a_node_a_halted_cmapplyconf_deletes_that_misses_the_commit_keeps_its_number_and_is_told() {
+    // n4 is a node of the generation in effect: the commit given it before any other node
+    // does not reach it. (Had n1 put the generation in effect and failed before its answer,
+    // n4 would have come back numbered out of it, heard by nobody.)
+    let (mut sim, options) = four_running(89);
+    halt_all(&mut sim, 4);
+    n4_misses_the_commit(&mut sim, &options);
+    assert_eq!(phase(&sim, 3), Some(Phase::Halted));
+    // The running cluster tells n4 under the number kept, though it sends nothing (halted).
+    told_once_the_cluster_runs(&mut sim);
+}
+
+#[test]
 fn a_node_a_halted_cmapplyconf_deletes_that_took_the_commit_first_is_passed_over_when_given_again()
 {
     // (The simulator numbers its nodes for good: the node deleted is the last one.)
     let (mut sim, options) = four_running(101);
     halt_all(&mut sim, 4);
-    let floors: Vec<u64> = (1..4)
-        .map(|n| sim.persisted(NodeId(n)).sequence_floor)
-        .collect();
     let (_, three) = files_without_n4(&options);
     let packages = [package("pkgM", &[1, 2, 3])];
-    let since = sim.trace().len();
-    let Ok(Taken::Forwarded(serial)) = sim.apply(NodeId(0), Some(&three), &packages) else {
-        panic!("a halted cmapplyconf is answered later");
-    };
-    // Every node took the offer; from then on nothing n1 sends reaches n2 or n3, so n4
-    // alone takes the commit (it is sent to n4 first).
-    assert!(sim
-        .run_until(seconds(10), |s| (1..4)
-            .all(
-                |n| s.persisted(NodeId(n)).sequence_floor > floors[n as usize - 1]
-            ))
-        .unwrap());
+    let (serial, since) = offer_taken(&mut sim, &options, &[1, 2, 3]);
+    // From then on nothing n1 sends reaches n2 or n3, so n4 alone takes the commit (it is
+    // sent to n4 first).
     sim.cut_oneway(NodeId(0), NodeId(1));
     sim.cut_oneway(NodeId(0), NodeId(2));
     assert!(sim
@@ -578,22 +557,8 @@ fn a_node_a_halted_cmapplyconf_deletes_that_took_the_commit_first_is_passed_over
 fn a_refusal_after_the_commit_given_first_says_the_deleted_node_may_have_taken_it() {
     let (mut sim, options) = four_running(103);
     halt_all(&mut sim, 4);
-    let floors: Vec<u64> = (1..4)
-        .map(|n| sim.persisted(NodeId(n)).sequence_floor)
-        .collect();
     let (_, three) = files_without_n4(&options);
-    let since = sim.trace().len();
-    let Ok(Taken::Forwarded(serial)) =
-        sim.apply(NodeId(0), Some(&three), &[package("pkgM", &[1, 2, 3])])
-    else {
-        panic!("a halted cmapplyconf is answered later");
-    };
-    assert!(sim
-        .run_until(seconds(10), |s| (1..4)
-            .all(
-                |n| s.persisted(NodeId(n)).sequence_floor > floors[n as usize - 1]
-            ))
-        .unwrap());
+    let (serial, since) = offer_taken(&mut sim, &options, &[1, 2, 3]);
     // n4's confirmation of the commit given it first is lost, and n4 goes down as it
     // took it (whether it did, n1 cannot know); n2 goes down, so the offer given again with
     // the numbers kept fails.
@@ -923,6 +888,29 @@ fn four_stopped(
     (sim, settings, all, round)
 }
 
+/// A membership of `members` of the four of `all` (in their lives there) proposed by
+/// `coordinator` in `round`, for a forged history.
+fn forged(
+    all: &cimguard_cluster::core::View,
+    round: u64,
+    coordinator: u32,
+    members: &[u32],
+) -> cimguard_cluster::core::View {
+    cimguard_cluster::core::View {
+        epoch: cimguard_cluster::core::Epoch::new(round, NodeId(coordinator)),
+        members: set(members),
+        incarnations: (0..4u32)
+            .map(|n| {
+                if members.contains(&n) {
+                    all.incarnations[n as usize]
+                } else {
+                    Default::default()
+                }
+            })
+            .collect(),
+    }
+}
+
 /// The generation deleting n4 that a cmapplyconf made from `settings` with the proposal of
 /// `epoch`.
 fn deleting_n4(
@@ -1018,21 +1006,9 @@ fn nodes_carrying_a_deletion_on_its_way_are_not_held_to_the_deleted_nodes_member
 /// lock, and n4 won it: two clusters.)
 #[test]
 fn nodes_carrying_a_deletion_that_lost_the_lock_race_are_held_to_the_membership_that_won() {
-    use cimguard_cluster::core::{Epoch, Event, View};
+    use cimguard_cluster::core::Event;
     let (mut sim, settings, all, round) = four_stopped_with_a_lock_lun(98);
-    let view = |round: u64, coordinator: u32, members: &[u32]| View {
-        epoch: Epoch::new(round, NodeId(coordinator)),
-        members: set(members),
-        incarnations: (0..4u32)
-            .map(|n| {
-                if members.contains(&n) {
-                    all.incarnations[n as usize]
-                } else {
-                    Default::default()
-                }
-            })
-            .collect(),
-    };
+    let view = |round, coordinator, members: &[u32]| forged(&all, round, coordinator, members);
     let halves = view(round + 1, 0, &[0, 1]);
     let back = view(round + 2, 1, &[1, 3]);
     let carrying = view(round + 3, 0, &[0, 2]);
@@ -1106,21 +1082,9 @@ fn nodes_carrying_a_deletion_that_lost_the_lock_race_are_held_to_the_membership_
 /// `nodes_carrying_a_deletion_on_its_way_are_not_held_to_the_deleted_nodes_membership`.)
 #[test]
 fn cmruncl_holding_half_of_a_membership_with_a_node_a_carried_deletion_deletes_is_refused() {
-    use cimguard_cluster::core::{Epoch, Tiebreaker, View};
+    use cimguard_cluster::core::Tiebreaker;
     let (mut sim, settings, all, round) = four_stopped(99, Tiebreaker::None);
-    let view = |round: u64, coordinator: u32, members: &[u32]| View {
-        epoch: Epoch::new(round, NodeId(coordinator)),
-        members: set(members),
-        incarnations: (0..4u32)
-            .map(|n| {
-                if members.contains(&n) {
-                    all.incarnations[n as usize]
-                } else {
-                    Default::default()
-                }
-            })
-            .collect(),
-    };
+    let view = |round, coordinator, members: &[u32]| forged(&all, round, coordinator, members);
     let carrying = view(round + 1, 0, &[0, 1, 2]);
     let pair = view(round + 2, 1, &[1, 3]);
     let deletion = deleting_n4(&settings, carrying.epoch);
