@@ -233,6 +233,22 @@ fn nothing_applied(apply: &HaltedApply, config: &ClusterConfig) -> String {
     )
 }
 
+/// Each node of `nodes` that `config` numbers: its number, NODE_NAME in lower case and
+/// heartbeat addresses.
+fn entries(
+    config: &ClusterConfig,
+    nodes: NodeSet,
+) -> impl Iterator<Item = (NodeId, String, Vec<IpAddr>)> + '_ {
+    nodes.iter().filter_map(|node| {
+        let n = config.nodes.get(node.index())?;
+        Some((
+            node,
+            n.name.to_ascii_lowercase(),
+            n.heartbeat_addresses().collect(),
+        ))
+    })
+}
+
 /// `request` with the race number in the upper half of its id.
 fn with_race(request: DiskRequest, race: u64) -> DiskRequest {
     let global = |id: IoId| IoId((race << 32) | (id.0 & 0xffff_ffff));
@@ -2890,10 +2906,7 @@ impl Node {
             .iter()
             .filter(|(node, _, _)| apply.took.contains(*node))
             .map(|(node, name, _)| (*node, name.clone()))
-            .chain(apply.dropping.iter().filter_map(|node| {
-                let name = config.nodes.get(node.index())?.name.to_ascii_lowercase();
-                Some((node, name))
-            }))
+            .chain(entries(config, apply.dropping).map(|(node, name, _)| (node, name)))
             .collect();
         let mut untold = apply.waiting;
         for (node, name) in &names {
@@ -2945,12 +2958,7 @@ impl Node {
         let Some(apply) = &self.halted_apply else {
             return;
         };
-        let config = &self.settings.config;
-        let dropping = apply.dropping.iter().filter_map(|node| {
-            let n = config.nodes.get(node.index())?;
-            let addresses: Vec<IpAddr> = n.heartbeat_addresses().collect();
-            Some((node, n.name.to_ascii_lowercase(), addresses))
-        });
+        let dropping = entries(&self.settings.config, apply.dropping);
         let unreached: Vec<(NodeId, String, String)> = apply
             .deleted
             .iter()
