@@ -33,39 +33,56 @@ fn kept(sim: &Simulation, node: NodeId) -> (Vec<Epoch>, Vec<Epoch>) {
 /// back for good (Abandon, or Halt when its group lost the lock race) comes late.
 /// Returns the membership installed before, and the proposal's epoch.
 fn accepted_then_cut_off(seed: u64) -> (Simulation, Epoch, Epoch) {
-    let mut sim = Simulation::new(Options::new(3, seed));
-    sim.start_all();
-    let everyone = NodeSet::first(3);
-    assert!(sim.run_until(seconds(60), |s| s.formed(everyone)).unwrap());
-    sim.run_for(seconds(5)).unwrap();
-    let installed = sim.core(B).unwrap().view().epoch;
+    accepted_then_cut_off_among(seed, 3, [A, B, C])
+}
 
-    for node in [A, B, C] {
+/// The same in a cluster of `nodes`, with the nodes in the roles of A, B and C given: the
+/// others (a fourth) go down first, and A coordinates the membership of the three.
+fn accepted_then_cut_off_among(
+    seed: u64,
+    nodes: usize,
+    roles: [NodeId; 3],
+) -> (Simulation, Epoch, Epoch) {
+    let [a, b, c] = roles;
+    let mut sim = Simulation::new(Options::new(nodes, seed));
+    sim.start_all();
+    assert!(sim
+        .run_until(seconds(60), |s| s.formed(NodeSet::first(nodes)))
+        .unwrap());
+    let three = NodeSet::from_iter(roles);
+    for node in NodeSet::first(nodes).difference(three).iter() {
+        sim.crash(node);
+    }
+    assert!(sim.run_until(seconds(60), |s| s.formed(three)).unwrap());
+    sim.run_for(seconds(5)).unwrap();
+    let installed = sim.core(b).unwrap().view().epoch;
+
+    for node in three.iter() {
         sim.network.drop_kinds.push((node, "Accept"));
     }
-    sim.cut_oneway(A, C);
+    sim.cut_oneway(a, c);
     let change = vec![package("pkgS", &[1, 2])];
-    assert_eq!(sim.apply(A, None, &change), Ok(Taken::Done));
+    assert_eq!(sim.apply(a, None, &change), Ok(Taken::Done));
     let carried = |s: &Simulation| {
-        kept(s, B)
+        kept(s, b)
             .1
             .into_iter()
-            .find(|e| e.coordinator() == A && *e > installed)
+            .find(|e| e.coordinator() == a && *e > installed)
     };
     assert!(sim
         .run_until(seconds(10), |s| carried(s).is_some())
         .unwrap());
     let epoch = carried(&sim).unwrap();
-    sim.cut_oneway(A, B);
+    sim.cut_oneway(a, b);
     assert!(sim
         .run_until(seconds(30), |s| s
-            .core(B)
+            .core(b)
             .is_some_and(|c| c.waiting_on() != Some(epoch)))
         .unwrap());
     assert!(
-        kept(&sim, B).0.contains(&epoch),
+        kept(&sim, b).0.contains(&epoch),
         "B kept {:?}",
-        kept(&sim, B)
+        kept(&sim, b)
     );
     (sim, installed, epoch)
 }
@@ -131,6 +148,68 @@ fn a_halt_from_another_node_drops_nothing() {
         "B kept {:?}",
         kept(&sim, B)
     );
+}
+
+/// A takes the proposal back uncommitted, and later restarts: B, which accepted it, never
+/// heard that A gave it up, and A's new life is not the one that proposed it. A still
+/// knows (it persisted that it gave the proposal up), and the group that forms (A
+/// coordinating it) carries nothing on: the change never takes effect. Carried on from B's
+/// acceptance, it would take effect after A had given it up (seed 6618811, where a
+/// cmapplyconf deleting a node came back that way, and the group lost quorum against a
+/// membership the deleted node made half of, again and again).
+#[test]
+fn a_change_its_coordinator_gave_up_is_not_carried_on_after_the_coordinator_restarts() {
+    for seed in 0..4 {
+        given_up_then_restarted(seed, 3, [A, B, C]);
+    }
+}
+
+/// The same in a cluster of four: the first node is down while the others run, and the
+/// node that gave the proposal up (the second) is a voter of the group that forms with all
+/// four (the first coordinates it). It tells the coordinator in its acceptance.
+#[test]
+fn a_voter_that_gave_its_own_change_up_tells_the_coordinator() {
+    for seed in 0..4 {
+        given_up_then_restarted(seed, 4, [B, C, NodeId(3)]);
+    }
+}
+
+/// The story of the two tests above: in a cluster of `nodes`, with the nodes in the roles
+/// of A, B and C given.
+fn given_up_then_restarted(seed: u64, nodes: usize, roles: [NodeId; 3]) {
+    let [a, b, _] = roles;
+    let (mut sim, _, epoch) = accepted_then_cut_off_among(seed, nodes, roles);
+    let before = sim.generation_number(b).unwrap();
+    // A proposes again: it dropped the proposal B accepted.
+    assert!(
+        sim.run_until(seconds(30), |s| s.persisted(a).epoch_max > epoch)
+            .unwrap(),
+        "seed {seed}"
+    );
+    let everyone = NodeSet::first(nodes);
+    for node in everyone.iter() {
+        sim.crash(node);
+    }
+    sim.heal();
+    sim.network.drop_kinds.clear();
+    for node in everyone.iter() {
+        sim.restart(node);
+    }
+    assert!(
+        sim.run_until(seconds(60), |s| s.formed(everyone)).unwrap(),
+        "seed {seed}"
+    );
+    sim.run_for(seconds(5)).unwrap();
+    for node in everyone.iter() {
+        let (_, packages) = sim.config_in_effect(node).unwrap();
+        assert!(
+            packages.iter().all(|p| p.name != "pkgS"),
+            "seed {seed}: {node:?} took the change A gave up (generation {:?}, before \
+             {before})",
+            sim.generation_number(node)
+        );
+        assert_eq!(sim.generation_number(node), Some(before), "seed {seed}");
+    }
 }
 
 /// Whether `node` is halted, its daemon still there.

@@ -117,8 +117,9 @@ pub struct Persisted {
     /// so no later change here is shown as it.
     pub sequence_floor: u64,
     /// Of the proposals accepted after it, those whose generation this node gave up,
-    /// knowing they never commit with it: reported with them in every later life, so that
-    /// no coordinator carries the generation on from another voter that kept it.
+    /// knowing they never commit with it, and its own proposals that carried a generation
+    /// and that it dropped uncommitted: reported in every later life, so that no
+    /// coordinator carries the generation on from another voter that kept it.
     pub passed_over: Vec<Epoch>,
 }
 

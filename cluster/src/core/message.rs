@@ -132,9 +132,10 @@ pub enum Message {
         /// Those of the proposals whose generation the member gave up (in this life or an
         /// earlier one: it is persisted), knowing they never commit with it: it knew a
         /// membership committed after the acceptance the generation was carried on from, or
-        /// a voter of its own proposal reported so. The coordinator carries that generation
-        /// on from no other member's acceptance of them (with no such member in the group,
-        /// nothing tells it).
+        /// a voter of its own proposal reported so. Also the member's own proposals that
+        /// carried a generation and that it dropped uncommitted. The coordinator carries that
+        /// generation on from no other member's acceptance of them (with no such member in
+        /// the group, nothing tells it).
         passed_over: Vec<Epoch>,
         /// Whether the member's package table may stand for the cluster's (it took part in
         /// forming the cluster, or has heard every member of one membership since it

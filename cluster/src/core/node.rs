@@ -594,7 +594,8 @@ struct Proposal {
     /// The configuration generations the bases carried, with the epoch each was accepted with.
     basis_configs: Vec<(Epoch, Arc<Generation>)>,
     /// Proposals whose generation a voter (or this node) gave up, knowing they never commit
-    /// with it ([`Message::Accept`]'s `passed_over`): none is carried on from them.
+    /// with it ([`Message::Accept`]'s `passed_over`), or that their coordinator, a voter,
+    /// dropped uncommitted: none is carried on from them.
     given_up: Vec<Epoch>,
     /// The generation this proposal carries (its number).
     config: Option<u64>,
@@ -944,8 +945,10 @@ pub struct Node {
     /// Proposals accepted (in `accepted_since`, or dropped since) whose generation this
     /// node gave up in this life, knowing they never commit with it: it knew a membership
     /// committed after the acceptance the generation was carried on from (`on_propose`), or
-    /// a voter of a proposal of its own reported so (`decide_if_complete`). Reported with the
-    /// acceptances still kept ([`Message::Accept`]'s `passed_over`). Persisted with them:
+    /// a voter of a proposal of its own reported so (`decide_if_complete`). Also this node's
+    /// own proposals that carried a generation and were dropped uncommitted
+    /// (`pass_over_own`). Reported with the acceptances still kept, and the own proposals
+    /// ([`Message::Accept`]'s `passed_over`). Persisted with them:
     /// a later life that reported them as acceptances that carried nothing would tell
     /// nothing, and another voter's copy of the generation would be carried on.
     passed_over: Vec<Epoch>,
@@ -1086,11 +1089,15 @@ impl Node {
             adopt: None,
 
             accepted_configs: persisted.accepted_configs,
-            // Only of acceptances still kept (a damaged file tells nothing of others).
+            // Only of acceptances still kept, or of this node's own proposals (a damaged
+            // file tells nothing of others).
             passed_over: persisted
                 .passed_over
                 .into_iter()
-                .filter(|epoch| persisted.accepted.iter().any(|v| v.epoch == *epoch))
+                .filter(|epoch| {
+                    epoch.coordinator() == settings.me
+                        || persisted.accepted.iter().any(|v| v.epoch == *epoch)
+                })
                 .collect(),
             installed_config: None,
             config_asked: vec![None; nodes],
@@ -6172,6 +6179,9 @@ impl Node {
             .max_by_key(|(e, c)| (c.number, *e));
         let carried_from = adopted.as_ref().map(|(e, _)| *e);
         let adopted = adopted.map(|(_, c)| c);
+        // The proposal this one replaces is dropped (below): on record before a refusal of
+        // the change it carried is told.
+        self.pass_over_own();
         // A cmapplyconf is checked again against the packages as they run now, and given
         // up when members keep refusing it.
         if adopted.is_none() {
@@ -6210,17 +6220,19 @@ impl Node {
             .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
             .cloned()
             .collect();
-        let given_up = self
-            .passed_over
-            .iter()
-            .copied()
-            .filter(|e| self.accepted_since.iter().any(|v| v.epoch == *e))
-            .collect();
         if let Some(config) = &config {
             self.accepted_configs.push((epoch, config.clone()));
             self.actions.push_back(Action::Persist(self.persisted()));
         }
+        // After the proposal it replaces is dropped: that one may be among them.
         self.abandon_proposal();
+        let me = self.settings.me;
+        let given_up = self
+            .passed_over
+            .iter()
+            .copied()
+            .filter(|e| e.coordinator() == me || self.accepted_since.iter().any(|v| v.epoch == *e))
+            .collect();
         self.proposal = Some(Proposal {
             view: view.clone(),
             accepted,
@@ -6391,6 +6403,7 @@ impl Node {
     /// is abandoned. Never both: a Halt is taken only for the proposal a member accepted,
     /// and an Abandon that overtook it would have cleared that.
     fn abandon_proposal_halting(&mut self, halted: NodeSet) {
+        self.pass_over_own();
         let Some(proposal) = self.proposal.take() else {
             return;
         };
@@ -6421,6 +6434,44 @@ impl Node {
                 self.config_attempts += 1;
             }
         }
+    }
+
+    /// A proposal of this node's that carried a generation, dropped without a commit: no
+    /// Commit of it was ever sent (`commit` is the only sender, and takes the proposal), so
+    /// it never takes effect anywhere. Persisted and reported with the acceptances passed
+    /// over ([`Message::Accept`]'s `passed_over`): the generation is carried on from no
+    /// member's acceptance of it (seed 6618811: a cmapplyconf deleting n4 rode on a proposal
+    /// that one member accepted before it fenced; the coordinator gave the change up, yet
+    /// every later start carried the deletion on from that member's acceptance, and lost
+    /// quorum against a membership the deleted node made half of). Kept until a membership
+    /// after it is installed: then every proposal this node votes in knows a committed
+    /// membership after it.
+    ///
+    /// Called while the proposal is still this node's, before anything that follows from
+    /// its drop is sent (a refusal of the change it carried, an Abandon, a Halt).
+    fn pass_over_own(&mut self) {
+        let Some(proposal) = &self.proposal else {
+            return;
+        };
+        let epoch = proposal.view.epoch;
+        if proposal.config.is_none() || self.passed_over.contains(&epoch) {
+            return;
+        }
+        // Bounded as the acceptances are: the oldest record goes first (forgetting one only
+        // lets its generation be carried on, as before it was given up).
+        let me = self.settings.me;
+        let own = self
+            .passed_over
+            .iter()
+            .filter(|e| e.coordinator() == me)
+            .count();
+        if own >= ACCEPTED_PROPOSALS_MAX {
+            if let Some(oldest) = self.passed_over.iter().position(|e| e.coordinator() == me) {
+                self.passed_over.remove(oldest);
+            }
+        }
+        self.passed_over.push(epoch);
+        self.actions.push_back(Action::Persist(self.persisted()));
     }
 
     /// Drops the acceptances `dropped` picks, proposals that will never be committed, with
@@ -6468,7 +6519,10 @@ impl Node {
             passed_over: self
                 .passed_over
                 .iter()
-                .filter(|epoch| self.accepted_since.iter().any(|v| v.epoch == **epoch))
+                .filter(|epoch| {
+                    epoch.coordinator() == self.settings.me
+                        || self.accepted_since.iter().any(|v| v.epoch == **epoch)
+                })
                 .copied()
                 .collect(),
         }
@@ -6685,8 +6739,9 @@ impl Node {
         let accepted = &self.accepted_since;
         self.acceptances
             .retain(|(e, _)| accepted.iter().any(|v| v.epoch == *e));
+        let me = self.settings.me;
         self.passed_over
-            .retain(|e| accepted.iter().any(|v| v.epoch == *e));
+            .retain(|e| e.coordinator() == me || accepted.iter().any(|v| v.epoch == *e));
         // Another coordinator leads: what this node meant to carry on is its now (this
         // acceptance reports it).
         self.adopt = None;
@@ -6696,10 +6751,10 @@ impl Node {
         // (`decide_if_complete`). Kept, it would outlive a lost Abandon, and the next
         // coordinator would carry it on from this acceptance, later than that membership.
         // A voter that knows of no such membership cannot tell and keeps it; the next
-        // coordinator carries it on from there unless a voter of its group gave it up (in
-        // any life: `passed_over` is persisted). With the Abandon lost and the coordinator
-        // gone, a group of such voters alone may still carry it on (a hole this narrows,
-        // and does not close).
+        // coordinator carries it on from there unless a voter of its group gave it up, or
+        // is the coordinator that dropped the proposal (in any life: `passed_over` is
+        // persisted). With the Abandon lost and the coordinator gone, a group of such voters
+        // alone may still carry it on (a hole this narrows, and does not close).
         let committed = self.committed();
         let passed_over = carried_from.is_some_and(|e| e < committed);
         let config_carried = config.is_some();
@@ -6737,7 +6792,10 @@ impl Node {
                 passed_over: self
                     .passed_over
                     .iter()
-                    .filter(|e| accepted_before.iter().any(|v| v.epoch == **e))
+                    .filter(|e| {
+                        e.coordinator() == self.settings.me
+                            || accepted_before.iter().any(|v| v.epoch == **e)
+                    })
                     .copied()
                     .collect(),
                 accepted: accepted_before,
@@ -6795,12 +6853,12 @@ impl Node {
             return;
         }
         proposal.accepted.insert(from);
-        // Only proposals the voter reports accepted before this one.
-        proposal.given_up.extend(
-            passed_over
-                .into_iter()
-                .filter(|e| *e < epoch && accepted.iter().any(|v| v.epoch == *e)),
-        );
+        // Only proposals before this one that the voter reports accepted, or coordinated.
+        proposal
+            .given_up
+            .extend(passed_over.into_iter().filter(|e| {
+                *e < epoch && (e.coordinator() == from || accepted.iter().any(|v| v.epoch == *e))
+            }));
         proposal.installed.push((from, installed));
         proposal.running_before |= installed != Epoch::NONE;
         if known {
@@ -7287,6 +7345,7 @@ impl Node {
 
     /// Drops this node's proposal and tells its other members to halt, for `reason`.
     fn halt_members(&mut self, reason: FenceReason) {
+        self.pass_over_own();
         if let Some(proposal) = self.proposal.take() {
             let epoch = proposal.view.epoch;
             for member in proposal.view.members.iter() {
@@ -7432,6 +7491,7 @@ impl Node {
         self.accepted_configs
             .retain(|(epoch, _)| *epoch > installed);
         self.accepted_since.retain(|v| v.epoch > installed);
+        self.passed_over.retain(|epoch| *epoch > installed);
         self.acceptances.retain(|(epoch, _)| *epoch > installed);
         // What to carry on is decided afresh from the bases of the next proposal.
         self.adopt = None;
@@ -7827,6 +7887,8 @@ impl Node {
         if self.phase == Phase::Halted {
             return;
         }
+        // Persisted before the fence: a later life tells the proposal was dropped.
+        self.pass_over_own();
         if reason != FenceReason::LockLost {
             self.event(Event::QuorumLost { reason });
         }
