@@ -1094,10 +1094,7 @@ impl Node {
             passed_over: persisted
                 .passed_over
                 .into_iter()
-                .filter(|epoch| {
-                    epoch.coordinator() == settings.me
-                        || persisted.accepted.iter().any(|v| v.epoch == *epoch)
-                })
+                .filter(|e| reported_over(*e, settings.me, &persisted.accepted))
                 .collect(),
             installed_config: None,
             config_asked: vec![None; nodes],
@@ -6231,7 +6228,7 @@ impl Node {
             .passed_over
             .iter()
             .copied()
-            .filter(|e| e.coordinator() == me || self.accepted_since.iter().any(|v| v.epoch == *e))
+            .filter(|e| reported_over(*e, me, &self.accepted_since))
             .collect();
         self.proposal = Some(Proposal {
             view: view.clone(),
@@ -6519,10 +6516,7 @@ impl Node {
             passed_over: self
                 .passed_over
                 .iter()
-                .filter(|epoch| {
-                    epoch.coordinator() == self.settings.me
-                        || self.accepted_since.iter().any(|v| v.epoch == **epoch)
-                })
+                .filter(|e| reported_over(**e, self.settings.me, &self.accepted_since))
                 .copied()
                 .collect(),
         }
@@ -6740,8 +6734,7 @@ impl Node {
         self.acceptances
             .retain(|(e, _)| accepted.iter().any(|v| v.epoch == *e));
         let me = self.settings.me;
-        self.passed_over
-            .retain(|e| e.coordinator() == me || accepted.iter().any(|v| v.epoch == *e));
+        self.passed_over.retain(|e| reported_over(*e, me, accepted));
         // Another coordinator leads: what this node meant to carry on is its now (this
         // acceptance reports it).
         self.adopt = None;
@@ -6792,10 +6785,7 @@ impl Node {
                 passed_over: self
                     .passed_over
                     .iter()
-                    .filter(|e| {
-                        e.coordinator() == self.settings.me
-                            || accepted_before.iter().any(|v| v.epoch == **e)
-                    })
+                    .filter(|e| reported_over(**e, self.settings.me, &accepted_before))
                     .copied()
                     .collect(),
                 accepted: accepted_before,
@@ -6854,11 +6844,11 @@ impl Node {
         }
         proposal.accepted.insert(from);
         // Only proposals before this one that the voter reports accepted, or coordinated.
-        proposal
-            .given_up
-            .extend(passed_over.into_iter().filter(|e| {
-                *e < epoch && (e.coordinator() == from || accepted.iter().any(|v| v.epoch == *e))
-            }));
+        proposal.given_up.extend(
+            passed_over
+                .into_iter()
+                .filter(|e| *e < epoch && reported_over(*e, from, &accepted)),
+        );
         proposal.installed.push((from, installed));
         proposal.running_before |= installed != Epoch::NONE;
         if known {
@@ -8519,6 +8509,12 @@ impl Node {
             packages,
         }
     }
+}
+
+/// Whether `node` may report the proposal of `epoch` as passed over (`passed_over`): one
+/// of its `accepted` acceptances, or its own proposal ([`Node::pass_over_own`]).
+fn reported_over(epoch: Epoch, node: NodeId, accepted: &[View]) -> bool {
+    epoch.coordinator() == node || accepted.iter().any(|v| v.epoch == epoch)
 }
 
 /// The generations a member reports with its acceptances ([`Message::Accept`]'s `configs`),
