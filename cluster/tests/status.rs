@@ -1203,3 +1203,127 @@ fn a_members_own_halt_counts_as_heard_once_the_coordinator_has_its_report() {
         Progress::Done(Vec::new())
     );
 }
+
+/// A node halted by itself (cmhaltnode) in a formed cluster with pkgA on n1 and n2: the
+/// other two have re-formed without it.
+fn halted_alone(seed: u64) -> Simulation {
+    let mut sim = cluster(
+        Options::new(3, seed),
+        &[("pkgA", package("pkgA", &[1, 2], SERVICE))],
+    );
+    sim.halt_node(NodeId(2), false).unwrap();
+    assert!(sim
+        .run_until(seconds(30), |s| s.formed(set(&[0, 1])))
+        .unwrap());
+    sim
+}
+
+/// Whether every node, halted or not, shows the cluster down.
+fn all_show_down(sim: &Simulation) -> bool {
+    (0..3).all(|n| {
+        sim.status(NodeId(n))
+            .is_some_and(|out| out.status == ClusterStatus::Down)
+    })
+}
+
+/// Everything n3 shows but its own view of the networks, which is its own.
+fn without_interfaces(snapshot: &Snapshot) -> String {
+    snapshot
+        .to_line()
+        .lines()
+        .filter(|line| !line.contains("|interface:"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_node_halted_before_the_cluster_shows_it_halted_as_the_members_do() {
+    let mut sim = halted_alone(33);
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim.run_until(seconds(60), all_show_down).unwrap());
+    let member = status(&sim, 0);
+    let out = status(&sim, 2);
+    assert_eq!(member.status, ClusterStatus::Down);
+    for row in &out.nodes {
+        assert_eq!(
+            row.condition,
+            NodeCondition::down(NodeState::Halted),
+            "{}",
+            row.name
+        );
+    }
+    assert_eq!(
+        out.packages[0].condition,
+        PackageCondition {
+            status: PackageStatus::Down,
+            state: PackageState::Halted,
+        }
+    );
+    assert_eq!(without_interfaces(&out), without_interfaces(&member));
+
+    // cmruncl -n n1 n2: n3 shows the running cluster, then the next halt again.
+    sim.run_cluster(NodeId(0), set(&[0, 1])).unwrap();
+    assert!(sim
+        .run_until(seconds(90), |s| {
+            s.formed(set(&[0, 1]))
+                && !s.running_on("pkgA").is_empty()
+                && s.status(NodeId(2))
+                    .is_some_and(|out| out.status == ClusterStatus::Up)
+        })
+        .unwrap());
+    sim.halt_cluster(NodeId(1), true).unwrap();
+    assert!(sim.run_until(seconds(60), all_show_down).unwrap());
+    let out = status(&sim, 2);
+    // n3 was no member of that cluster: the members show it unknown, itself halted.
+    assert_eq!(
+        out.nodes[0].condition,
+        NodeCondition::down(NodeState::Halted)
+    );
+    assert_eq!(
+        out.nodes[1].condition,
+        NodeCondition::down(NodeState::Halted)
+    );
+    assert_eq!(out.packages, status(&sim, 0).packages);
+}
+
+#[test]
+fn a_node_halted_before_cmhaltcl_d_shows_the_packages_detached_where_they_run() {
+    let mut sim = halted_alone(34);
+    let owner = sim.running_on("pkgA");
+    sim.detach_cluster(NodeId(0)).unwrap();
+    assert!(sim.run_until(seconds(60), all_show_down).unwrap());
+    let out = status(&sim, 2);
+    let row = &out.packages[0];
+    assert_eq!(row.condition.state, PackageState::Detached);
+    assert!(!owner.is_empty());
+    assert_eq!(row.owners, owner);
+    assert_eq!(
+        without_interfaces(&out),
+        without_interfaces(&status(&sim, 0))
+    );
+}
+
+#[test]
+fn a_node_halted_before_the_cluster_that_missed_a_member_halting_cannot_tell() {
+    let mut sim = halted_alone(35);
+    // n3 does not hear n2 (nor n2's last heartbeat): the halt may not be over.
+    sim.cut_oneway(NodeId(1), NodeId(2));
+    sim.halt_cluster(NodeId(0), true).unwrap();
+    assert!(sim
+        .run_until(seconds(60), |s| {
+            s.status(NodeId(0))
+                .is_some_and(|out| out.status == ClusterStatus::Down)
+                && s.status(NodeId(1))
+                    .is_some_and(|out| out.status == ClusterStatus::Down)
+        })
+        .unwrap());
+    let member_timeout = status(&sim, 2).member_timeout;
+    sim.run_for(member_timeout * 2).unwrap();
+    let out = status(&sim, 2);
+    assert_eq!(out.status, ClusterStatus::Unknown);
+    assert_eq!(out.packages[0].condition.status, PackageStatus::Unknown);
+    assert_eq!(
+        out.nodes[1].condition,
+        NodeCondition::down(NodeState::Unknown)
+    );
+}

@@ -25,7 +25,7 @@ use crate::disk_paxos::{DiskFailure, DiskReply, DiskRequest, IoId, LockBlock, Ou
 use crate::packages::{
     unconfirmed_text, Catalog, Command, FailureCause, HaltReason, InstanceState, Manager, Output,
     PackageEvent, PackageId, Refusal, ResourceError, ResourceValue, Script, ScriptOutcome,
-    SubnetState,
+    SubnetState, Table,
 };
 use crate::status::{
     ClusterCondition, ClusterStatus, Health, InterfaceRow, LockRow, NodeCondition, NodeLock,
@@ -526,6 +526,24 @@ pub fn cluster_id(name: &str) -> u64 {
     })
 }
 
+/// Halted by itself before the cluster halted (cmhaltnode, then cmhaltcl on a member): what
+/// this node heard of that cmhaltcl from the members' heartbeats. Halted nodes send none, but
+/// a member halts only once every other member's heartbeat of the same membership says it
+/// halts the cluster and holds nothing, and it sends one last heartbeat saying so itself: a
+/// node that heard all of them knows the cluster is down, as the members do.
+#[derive(Debug, Clone)]
+struct HeardHalt {
+    /// The membership that halted.
+    epoch: Epoch,
+    /// Its members.
+    members: NodeSet,
+    /// Whether the members ran this node's configuration generation: their package numbers
+    /// are this node's then.
+    same_generation: bool,
+    /// Each member's latest heartbeat of `epoch`.
+    heard: BTreeMap<NodeId, Heartbeat>,
+}
+
 /// What this node knows of one peer.
 #[derive(Debug, Clone, Default)]
 struct Peer {
@@ -875,6 +893,8 @@ pub struct Node {
     /// (cmhaltcl): its heartbeats of a running cluster of that epoch or before, however
     /// late they come, speak of a cluster that halted.
     heard_halting: BTreeMap<NodeId, Epoch>,
+    /// Halted before the cluster halted: what this node heard of that halt ([`HeardHalt`]).
+    heard_halt: Option<HeardHalt>,
     /// Halted: when this node last asked a member for its view ([`Message::StatusRequest`]),
     /// and the serial of that request.
     status_asked: (Option<Instant>, u64),
@@ -1066,6 +1086,7 @@ impl Node {
             heard_cluster: BTreeMap::new(),
             heard_running: BTreeMap::new(),
             heard_halting: BTreeMap::new(),
+            heard_halt: None,
             status_asked: (None, 0),
             remote_status: None,
             status_answered: vec![None; nodes],
@@ -4537,6 +4558,9 @@ impl Node {
                         .retain(|&n, (_, e)| n != from || *e > floor);
                     self.heard_running
                         .retain(|&n, (_, e)| n != from || *e > floor);
+                    let same_generation =
+                        envelope.config_generation == self.settings.config_generation;
+                    self.hear_halt(from, same_generation, heartbeat);
                 }
                 if ours
                     && heartbeat.phase != Phase::Halted
@@ -4555,6 +4579,14 @@ impl Node {
                         .is_none_or(|&floor| heartbeat.epoch > floor)
                 {
                     self.heard_cluster.insert(from, (now, heartbeat.epoch));
+                    // A cluster runs again since the halt heard.
+                    if self
+                        .heard_halt
+                        .as_ref()
+                        .is_some_and(|record| heartbeat.epoch > record.epoch)
+                    {
+                        self.heard_halt = None;
+                    }
                     if heartbeat.phase == Phase::Running {
                         self.heard_running.insert(from, (now, heartbeat.epoch));
                     }
@@ -8211,12 +8243,140 @@ impl Node {
         })
     }
 
+    /// Halted: a member's heartbeat says it halts the cluster (cmhaltcl) in its membership.
+    /// Recorded when that membership came after this node's (this node halted by itself
+    /// before), for [`Node::halt_heard`].
+    fn hear_halt(&mut self, from: NodeId, same_generation: bool, heartbeat: &Heartbeat) {
+        let me = self.settings.me;
+        if self.cluster_halted
+            || heartbeat.epoch <= self.view.epoch
+            || !heartbeat.members.contains(from)
+            || heartbeat.members.contains(me)
+        {
+            return;
+        }
+        match &self.heard_halt {
+            Some(record) if record.epoch > heartbeat.epoch => return,
+            // The members of one membership are the same in every member's heartbeat; a
+            // heartbeat that says otherwise is not believed.
+            Some(record) if record.epoch == heartbeat.epoch => {
+                if record.members != heartbeat.members {
+                    return;
+                }
+            }
+            _ => {
+                self.heard_halt = Some(HeardHalt {
+                    epoch: heartbeat.epoch,
+                    members: heartbeat.members,
+                    same_generation,
+                    heard: BTreeMap::new(),
+                });
+            }
+        }
+        let Some(record) = &mut self.heard_halt else {
+            return;
+        };
+        // A copy come late (overtaken on another network) does not replace a later one.
+        if record
+            .heard
+            .get(&from)
+            .is_none_or(|last| heartbeat.sequence > last.sequence)
+        {
+            record.heard.insert(from, heartbeat.clone());
+        }
+    }
+
+    /// Halted by itself before the cluster halted: the halt, once this node heard every
+    /// member of the halting membership say it halts the cluster and holds nothing (with
+    /// cmhaltcl -d: nothing but what it leaves running, recorded as detached there in the
+    /// newest switching table a member sent). Every member then halts, as each waits for
+    /// just that: the cluster is down, and stays down until a cmruncl (whose heartbeats, of
+    /// a later membership, drop the record). Until every member was heard so, `None`: a
+    /// member may have died halting, and the others re-form first.
+    fn halt_heard(&self) -> Option<&HeardHalt> {
+        let record = self.heard_halt.as_ref()?;
+        if self.phase != Phase::Halted || self.cluster_halted || record.epoch <= self.view.epoch {
+            return None;
+        }
+        let newest = record.heard.values().max_by_key(|h| h.switching_version)?;
+        // As each member waits for it before it halts: the instances left running recorded
+        // in the newest copy, and every member holding that copy.
+        let recorded = |node: NodeId, heartbeat: &Heartbeat| {
+            heartbeat.switching_version >= newest.switching_version
+                && heartbeat.packages.iter().all(|(id, state)| {
+                    !state.occupies()
+                        || newest
+                            .switching
+                            .iter()
+                            .any(|entry| entry.package == *id && entry.detached.contains(node))
+                })
+        };
+        let done = record.members.iter().all(|node| {
+            record.heard.get(&node).is_some_and(|heartbeat| {
+                heartbeat.leaving.cluster()
+                    && heartbeat_ready(heartbeat)
+                    && (!heartbeat.leaving.detaches() || recorded(node, heartbeat))
+            })
+        });
+        done.then_some(record)
+    }
+
+    /// The package table shown by a node that heard the cluster halt ([`Node::halt_heard`]):
+    /// each member's instances as it last reported them (after cmhaltcl -d, the ones left
+    /// running as detached), the newest switching table the members sent, and the packages
+    /// detached on other nodes as that table records them. Shown only: the node's own
+    /// table stays as it is.
+    fn halted_cluster_table(&self, record: &HeardHalt) -> Table {
+        let mut table = self.packages.table().clone();
+        if let Some(newest) = record.heard.values().max_by_key(|h| h.switching_version) {
+            for entry in &newest.switching {
+                if let Some(state) = table.packages.get_mut(entry.package.index()) {
+                    state.auto_run = entry.auto_run;
+                    state.switching = entry.switching;
+                    state.maintenance = entry.maintenance;
+                    state.maintenance_node = entry.maintenance_node;
+                    state.detached = entry.detached;
+                    state.failures_noted = entry.failures_noted;
+                    state.ran = entry.ran;
+                }
+            }
+        }
+        for state in &mut table.packages {
+            state.awaiting_fence = NodeSet::EMPTY;
+            state.instances.clear();
+            for node in state.detached.iter() {
+                if !record.members.contains(node) {
+                    state.instances.insert(node, InstanceState::Detached);
+                }
+            }
+        }
+        for (&node, heartbeat) in &record.heard {
+            for &(id, instance) in &heartbeat.packages {
+                let Some(state) = table.packages.get_mut(id.index()) else {
+                    continue;
+                };
+                let instance = if heartbeat.leaving.detaches() && instance.occupies() {
+                    state.detached.insert(node);
+                    InstanceState::Detached
+                } else {
+                    instance
+                };
+                state.instances.insert(node, instance);
+            }
+        }
+        table
+    }
+
     /// A node's status and state as this node knows them.
     fn node_condition(&self, node: NodeId) -> NodeCondition {
         let me = self.settings.me;
         if self.phase == Phase::Halted {
+            let halted_with_cluster = self
+                .halt_heard()
+                .is_some_and(|record| record.members.contains(node));
             return NodeCondition::down(match (node == me, self.node_states[node.index()]) {
                 (true, _) => NodeState::Halted,
+                (false, _) if halted_with_cluster => NodeState::Halted,
                 (false, state @ (NodeState::Failed | NodeState::Halted)) => state,
                 (false, _) => NodeState::Unknown,
             });
@@ -8327,7 +8487,13 @@ impl Node {
         }
         // Out of a cluster that may still run elsewhere (this node halted, or was fenced):
         // only a cluster halted as a whole, or never formed, is known to be down.
-        if status == ClusterStatus::Down && !self.cluster_halted && self.view.epoch != Epoch::NONE {
+        // Halted by itself, it may have heard the members halt it since.
+        let halt = self.halt_heard();
+        if status == ClusterStatus::Down
+            && !self.cluster_halted
+            && halt.is_none()
+            && self.view.epoch != Epoch::NONE
+        {
             status = ClusterStatus::Unknown;
         }
         // Halted, it hears a cluster run: not down (cmrunnode joins it).
@@ -8403,12 +8569,31 @@ impl Node {
             .collect();
         // The members halting their packages (not detaching them).
         let halting = self.members_leaving(now, |l| l != Leaving::No && !l.detaches());
+        // After the halt heard, what the members last said they hold, not what this node
+        // knew when it left.
+        let halted_table = halt
+            .filter(|record| record.same_generation)
+            .map(|record| self.halted_cluster_table(record));
+        let restarts = |id: PackageId, node: NodeId| match halt.and_then(|r| r.heard.get(&node)) {
+            Some(heartbeat) if halted_table.is_some() => {
+                let services = self.packages.catalog().package(id).services.len();
+                let mut counts = heartbeat
+                    .restarts
+                    .iter()
+                    .find(|(package, _)| *package == id)
+                    .map(|(_, counts)| counts.clone())
+                    .unwrap_or_default();
+                counts.resize(services, 0);
+                counts
+            }
+            _ => self.packages.restarts(id, node),
+        };
         let mut packages = crate::status::package_rows(
             self.packages.catalog(),
-            self.packages.table(),
+            halted_table.as_ref().unwrap_or(self.packages.table()),
             (up, halting),
             &node_names,
-            &|id, node| self.packages.restarts(id, node),
+            &restarts,
             &|node, index| self.packages.resource(node, index),
         );
         for row in &mut packages {
@@ -8435,7 +8620,13 @@ impl Node {
         }
         // Just joined, before every member has reported what it runs, the table knows
         // only what the members have told so far: not shown as if it were all.
-        if status == ClusterStatus::Unknown || (up != NodeSet::EMPTY && !self.packages.known()) {
+        // A halt heard from members of another configuration generation: the cluster is
+        // down, but their package numbers are not this node's.
+        let other_generation = halt.is_some_and(|record| !record.same_generation);
+        if status == ClusterStatus::Unknown
+            || (up != NodeSet::EMPTY && !self.packages.known())
+            || other_generation
+        {
             // Out of touch with a cluster that may run elsewhere: what its packages do is
             // not known here.
             let unknown = PackageCondition {
