@@ -1274,28 +1274,50 @@ fn a_node_halted_before_the_cluster_shows_it_halted_as_the_members_do() {
     sim.halt_cluster(NodeId(1), true).unwrap();
     assert!(sim.run_until(seconds(60), all_show_down).unwrap());
     let out = status(&sim, 2);
-    // n3 was no member of that cluster: the members show it unknown, itself halted.
-    assert_eq!(
-        out.nodes[0].condition,
-        NodeCondition::down(NodeState::Halted)
-    );
-    assert_eq!(
-        out.nodes[1].condition,
-        NodeCondition::down(NodeState::Halted)
-    );
+    for row in &out.nodes {
+        assert_eq!(
+            row.condition,
+            NodeCondition::down(NodeState::Halted),
+            "{}",
+            row.name
+        );
+    }
     assert_eq!(out.packages, status(&sim, 0).packages);
+}
+
+#[test]
+fn a_node_halted_before_the_last_members_halted_by_cmhaltnode_shows_the_cluster_halted() {
+    let mut sim = halted_alone(36);
+    sim.halt_node(NodeId(1), true).unwrap();
+    assert!(sim.run_until(seconds(30), |s| s.formed(set(&[0]))).unwrap());
+    // n1, the last member, halts by cmhaltnode: the cluster halts with it.
+    sim.halt_node(NodeId(0), true).unwrap();
+    assert!(sim.run_until(seconds(60), all_show_down).unwrap());
+    let out = status(&sim, 2);
+    for row in &out.nodes {
+        assert_eq!(
+            row.condition,
+            NodeCondition::down(NodeState::Halted),
+            "{}",
+            row.name
+        );
+    }
+    assert_eq!(
+        without_interfaces(&out),
+        without_interfaces(&status(&sim, 0))
+    );
 }
 
 #[test]
 fn a_node_halted_before_cmhaltcl_d_shows_the_packages_detached_where_they_run() {
     let mut sim = halted_alone(34);
     let owner = sim.running_on("pkgA");
+    assert!(!owner.is_empty());
     sim.detach_cluster(NodeId(0)).unwrap();
     assert!(sim.run_until(seconds(60), all_show_down).unwrap());
     let out = status(&sim, 2);
     let row = &out.packages[0];
     assert_eq!(row.condition.state, PackageState::Detached);
-    assert!(!owner.is_empty());
     assert_eq!(row.owners, owner);
     assert_eq!(
         without_interfaces(&out),

@@ -526,22 +526,26 @@ pub fn cluster_id(name: &str) -> u64 {
     })
 }
 
-/// Halted by itself before the cluster halted (cmhaltnode, then cmhaltcl on a member): what
-/// this node heard of that cmhaltcl from the members' heartbeats. Halted nodes send none, but
-/// a member halts only once every other member's heartbeat of the same membership says it
-/// halts the cluster and holds nothing, and it sends one last heartbeat saying so itself: a
-/// node that heard all of them knows the cluster is down, as the members do.
+/// Halted by itself before the cluster halted (cmhaltnode, then cmhaltcl on a member, or
+/// the last members halting by cmhaltnode): what this node heard of that halt from the
+/// members' heartbeats. Halted nodes send none, but a member halts only once every other
+/// member's heartbeat of the same membership says it halts and holds nothing, and it sends
+/// one last heartbeat saying so itself: a node that heard all of them knows the cluster is
+/// down, as the members do.
 #[derive(Debug, Clone)]
 struct HeardHalt {
     /// The membership that halted.
     epoch: Epoch,
     /// Its members.
     members: NodeSet,
-    /// Whether the members ran this node's configuration generation: their package numbers
-    /// are this node's then.
-    same_generation: bool,
+    /// The configuration generation the members ran: their package numbers are this
+    /// node's only while it runs the same.
+    generation: u64,
     /// Each member's latest heartbeat of `epoch`.
     heard: BTreeMap<NodeId, Heartbeat>,
+    /// Nodes of earlier memberships (after this node's) heard leaving by cmhaltnode,
+    /// holding nothing, and not members of the next one: halted.
+    left: NodeSet,
 }
 
 /// What this node knows of one peer.
@@ -895,6 +899,9 @@ pub struct Node {
     heard_halting: BTreeMap<NodeId, Epoch>,
     /// Halted before the cluster halted: what this node heard of that halt ([`HeardHalt`]).
     heard_halt: Option<HeardHalt>,
+    /// Halted: the latest membership heard running. A halt of an earlier one, heard late
+    /// (overtaken on another network), is over: a cluster ran since.
+    heard_running_epoch: Epoch,
     /// Halted: when this node last asked a member for its view ([`Message::StatusRequest`]),
     /// and the serial of that request.
     status_asked: (Option<Instant>, u64),
@@ -1087,6 +1094,7 @@ impl Node {
             heard_running: BTreeMap::new(),
             heard_halting: BTreeMap::new(),
             heard_halt: None,
+            heard_running_epoch: Epoch::NONE,
             status_asked: (None, 0),
             remote_status: None,
             status_answered: vec![None; nodes],
@@ -4558,9 +4566,9 @@ impl Node {
                         .retain(|&n, (_, e)| n != from || *e > floor);
                     self.heard_running
                         .retain(|&n, (_, e)| n != from || *e > floor);
-                    let same_generation =
-                        envelope.config_generation == self.settings.config_generation;
-                    self.hear_halt(from, same_generation, heartbeat);
+                }
+                if ours && heartbeat.leaving != Leaving::No {
+                    self.hear_halt(from, envelope.config_generation, heartbeat);
                 }
                 if ours
                     && heartbeat.phase != Phase::Halted
@@ -4580,6 +4588,7 @@ impl Node {
                 {
                     self.heard_cluster.insert(from, (now, heartbeat.epoch));
                     // A cluster runs again since the halt heard.
+                    self.heard_running_epoch = self.heard_running_epoch.max(heartbeat.epoch);
                     if self
                         .heard_halt
                         .as_ref()
@@ -8243,15 +8252,21 @@ impl Node {
         })
     }
 
-    /// Halted: a member's heartbeat says it halts the cluster (cmhaltcl) in its membership.
-    /// Recorded when that membership came after this node's (this node halted by itself
-    /// before), for [`Node::halt_heard`].
-    fn hear_halt(&mut self, from: NodeId, same_generation: bool, heartbeat: &Heartbeat) {
+    /// Halted: a member's heartbeat says it halts (cmhaltcl or cmhaltnode, -d or not) in
+    /// its membership. Recorded when that membership came after this node's (this node
+    /// halted by itself before) and after any heard running, for [`Node::halt_heard`].
+    fn hear_halt(&mut self, from: NodeId, generation: u64, heartbeat: &Heartbeat) {
         let me = self.settings.me;
         if self.cluster_halted
             || heartbeat.epoch <= self.view.epoch
+            || heartbeat.epoch < self.heard_running_epoch
             || !heartbeat.members.contains(from)
             || heartbeat.members.contains(me)
+            // Configured nodes only (a peer that lies is not believed past them).
+            || !heartbeat
+                .members
+                .difference(self.settings.configured())
+                .is_empty()
         {
             return;
         }
@@ -8264,12 +8279,27 @@ impl Node {
                     return;
                 }
             }
-            _ => {
+            earlier => {
+                // Members of the earlier membership that were leaving by cmhaltnode,
+                // holding nothing, and are not members of this one: they halted.
+                let mut left = NodeSet::EMPTY;
+                if let Some(earlier) = earlier {
+                    left = earlier.left;
+                    for (&node, last) in &earlier.heard {
+                        if last.leaving.node()
+                            && heartbeat_ready(last)
+                            && !heartbeat.members.contains(node)
+                        {
+                            left.insert(node);
+                        }
+                    }
+                }
                 self.heard_halt = Some(HeardHalt {
                     epoch: heartbeat.epoch,
                     members: heartbeat.members,
-                    same_generation,
+                    generation,
                     heard: BTreeMap::new(),
+                    left: left.difference(heartbeat.members),
                 });
             }
         }
@@ -8287,12 +8317,13 @@ impl Node {
     }
 
     /// Halted by itself before the cluster halted: the halt, once this node heard every
-    /// member of the halting membership say it halts the cluster and holds nothing (with
-    /// cmhaltcl -d: nothing but what it leaves running, recorded as detached there in the
-    /// newest switching table a member sent). Every member then halts, as each waits for
-    /// just that: the cluster is down, and stays down until a cmruncl (whose heartbeats, of
-    /// a later membership, drop the record). Until every member was heard so, `None`: a
-    /// member may have died halting, and the others re-form first.
+    /// member of the halting membership say it halts (cmhaltcl, or cmhaltnode by them all)
+    /// and holds nothing (with -d: nothing but what it leaves running, recorded as detached
+    /// there in the newest switching table, which every member holds). Every member then
+    /// halts, as each waits for just that (`check_cluster_halt`; a halt once asked is never
+    /// taken back, and a membership formed without a member that died halting halts too):
+    /// the cluster is down, and stays down until a cmruncl (whose heartbeats, of a later
+    /// membership, drop the record). Until every member was heard so, `None`.
     fn halt_heard(&self) -> Option<&HeardHalt> {
         let record = self.heard_halt.as_ref()?;
         if self.phase != Phase::Halted || self.cluster_halted || record.epoch <= self.view.epoch {
@@ -8313,8 +8344,7 @@ impl Node {
         };
         let done = record.members.iter().all(|node| {
             record.heard.get(&node).is_some_and(|heartbeat| {
-                heartbeat.leaving.cluster()
-                    && heartbeat_ready(heartbeat)
+                heartbeat_ready(heartbeat)
                     && (!heartbeat.leaving.detaches() || recorded(node, heartbeat))
             })
         });
@@ -8327,6 +8357,7 @@ impl Node {
     /// detached on other nodes as that table records them. Shown only: the node's own
     /// table stays as it is.
     fn halted_cluster_table(&self, record: &HeardHalt) -> Table {
+        let configured = self.settings.configured();
         let mut table = self.packages.table().clone();
         if let Some(newest) = record.heard.values().max_by_key(|h| h.switching_version) {
             for entry in &newest.switching {
@@ -8335,7 +8366,7 @@ impl Node {
                     state.switching = entry.switching;
                     state.maintenance = entry.maintenance;
                     state.maintenance_node = entry.maintenance_node;
-                    state.detached = entry.detached;
+                    state.detached = entry.detached.intersection(configured);
                     state.failures_noted = entry.failures_noted;
                     state.ran = entry.ran;
                 }
@@ -8373,7 +8404,7 @@ impl Node {
         if self.phase == Phase::Halted {
             let halted_with_cluster = self
                 .halt_heard()
-                .is_some_and(|record| record.members.contains(node));
+                .is_some_and(|record| record.members.union(record.left).contains(node));
             return NodeCondition::down(match (node == me, self.node_states[node.index()]) {
                 (true, _) => NodeState::Halted,
                 (false, _) if halted_with_cluster => NodeState::Halted,
@@ -8572,7 +8603,7 @@ impl Node {
         // After the halt heard, what the members last said they hold, not what this node
         // knew when it left.
         let halted_table = halt
-            .filter(|record| record.same_generation)
+            .filter(|record| record.generation == self.settings.config_generation)
             .map(|record| self.halted_cluster_table(record));
         let restarts = |id: PackageId, node: NodeId| match halt.and_then(|r| r.heard.get(&node)) {
             Some(heartbeat) if halted_table.is_some() => {
@@ -8622,7 +8653,8 @@ impl Node {
         // only what the members have told so far: not shown as if it were all.
         // A halt heard from members of another configuration generation: the cluster is
         // down, but their package numbers are not this node's.
-        let other_generation = halt.is_some_and(|record| !record.same_generation);
+        let other_generation =
+            halt.is_some_and(|record| record.generation != self.settings.config_generation);
         if status == ClusterStatus::Unknown
             || (up != NodeSet::EMPTY && !self.packages.known())
             || other_generation

@@ -836,9 +836,11 @@ impl Simulation {
             if condition(self) {
                 return Ok(true);
             }
+            // Nothing more happens before `limit`: what time alone changes (a view gone
+            // stale) is judged at its end.
             let Some(Reverse((at, key))) = self.queue.peek().copied() else {
                 self.now = end;
-                return Ok(false);
+                return Ok(condition(self));
             };
             if at > end {
                 self.now = end;
