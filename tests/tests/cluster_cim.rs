@@ -1846,11 +1846,20 @@ fn halted_daemons_stay_and_cmrunnode_and_cmruncl_start_them_again() {
     assert_eq!(cluster.pid(3), pids[2]);
     fails(&cluster, 1, "cmrunnode", &["n9"], "n9 is not a node");
 
-    // cmhaltcl -f: every node halts, every daemon stays, every agent shows the cluster down.
+    // cmhaltnode n3, then cmhaltcl -f: every node halts, every daemon stays, every agent
+    // shows the cluster down, n3's too (halted before, it heard the others halt it).
+    succeeds(&cluster, 1, "cmhaltnode", &["-f", "n3"]);
     succeeds(&cluster, 1, "cmhaltcl", &["-f"]);
     cluster.wait_for(BOUND, "every node halted, the cluster down", |c| {
         (1..=3).all(|k| line_value(c, k, "status").as_deref() == Some("down"))
     });
+    for node in ["n1", "n2", "n3"] {
+        assert_eq!(
+            line_value(&cluster, 3, &format!("node:{node}|state")).as_deref(),
+            Some("halted"),
+            "{node} on n3"
+        );
+    }
     assert!((1..=3).all(|k| cluster.exited(k).is_none()));
     fails(&cluster, 2, "cmrunnode", &[], "cmruncl starts it");
     // cmruncl -n n1 -n n2 through n2's agent (a halted node): both start and form.
