@@ -28,15 +28,18 @@ use crate::core::{Envelope, Persisted};
 const ENVELOPE_HEADER: [u8; 3] = [b'C', b'W', 24];
 /// The first bytes of an encoded acceptor state: "CP" and the format version (2 added the
 /// generation as shown, 3 the nodes deleted while the cluster ran, 4 the acceptances whose
-/// generation the node gave up; files of versions 1 to 3 are still read, each generation of
-/// version 1 shown as its number, and no acceptance of versions 1 to 3 given up).
-const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 4];
+/// generation the node gave up, 5 the node's own proposal pending; files of versions 1 to 4
+/// are still read, each generation of version 1 shown as its number, no acceptance of
+/// versions 1 to 3 given up, and no proposal of versions 1 to 4 pending).
+const PERSISTED_HEADER: [u8; 3] = [b'C', b'P', 5];
 /// The acceptor state's first format.
 const PERSISTED_HEADER_V1: [u8; 3] = [b'C', b'P', 1];
 /// The acceptor state's second format.
 const PERSISTED_HEADER_V2: [u8; 3] = [b'C', b'P', 2];
 /// The acceptor state's third format.
 const PERSISTED_HEADER_V3: [u8; 3] = [b'C', b'P', 3];
+/// The acceptor state's fourth format.
+const PERSISTED_HEADER_V4: [u8; 3] = [b'C', b'P', 4];
 /// The first bytes of an encoded shared map: "CS" and the format version (2 added the
 /// floor; version 1 files are still read, with no floor).
 const SHARED_HEADER: [u8; 3] = [b'C', b'S', 2];
@@ -95,7 +98,43 @@ pub fn decode_persisted(bytes: &[u8]) -> Result<Persisted, WireError> {
     if bytes.len() >= 3 && bytes[..3] == PERSISTED_HEADER_V3 {
         return decode_persisted_v3(bytes);
     }
+    if bytes.len() >= 3 && bytes[..3] == PERSISTED_HEADER_V4 {
+        return decode_persisted_v4(bytes);
+    }
     decode(PERSISTED_HEADER, bytes)
+}
+
+/// An acceptor state of the fourth format: it kept no own proposal pending (a node of that
+/// release that died proposing left its generation to be carried on).
+fn decode_persisted_v4(bytes: &[u8]) -> Result<Persisted, WireError> {
+    use crate::config::Generation;
+    use crate::core::{Epoch, NodeSet, View};
+    use std::sync::Arc;
+    #[derive(serde::Deserialize)]
+    struct PersistedV4 {
+        epoch_max: Epoch,
+        installed: Option<View>,
+        accepted: Vec<View>,
+        config: Option<Arc<Generation>>,
+        accepted_configs: Vec<(Epoch, Arc<Generation>)>,
+        detached: Vec<String>,
+        detached_marks: Vec<(String, NodeSet)>,
+        sequence_floor: u64,
+        passed_over: Vec<Epoch>,
+    }
+    let fourth: PersistedV4 = decode(PERSISTED_HEADER_V4, bytes)?;
+    Ok(Persisted {
+        epoch_max: fourth.epoch_max,
+        installed: fourth.installed,
+        accepted: fourth.accepted,
+        config: fourth.config,
+        accepted_configs: fourth.accepted_configs,
+        detached: fourth.detached,
+        detached_marks: fourth.detached_marks,
+        sequence_floor: fourth.sequence_floor,
+        passed_over: fourth.passed_over,
+        own_pending: None,
+    })
 }
 
 /// An acceptor state of the third format: it kept no acceptance given up (a node of that
@@ -126,6 +165,7 @@ fn decode_persisted_v3(bytes: &[u8]) -> Result<Persisted, WireError> {
         detached_marks: third.detached_marks,
         sequence_floor: third.sequence_floor,
         passed_over: Vec::new(),
+        own_pending: None,
     })
 }
 
@@ -236,6 +276,7 @@ fn decode_persisted_v2(bytes: &[u8]) -> Result<Persisted, WireError> {
         detached_marks: second.detached_marks,
         sequence_floor: second.sequence_floor,
         passed_over: Vec::new(),
+        own_pending: None,
     })
 }
 
@@ -284,6 +325,7 @@ fn decode_persisted_v1(bytes: &[u8]) -> Result<Persisted, WireError> {
         detached_marks: first.detached_marks,
         sequence_floor: 0,
         passed_over: Vec::new(),
+        own_pending: None,
     })
 }
 

@@ -37,12 +37,9 @@ fn accepted_then_cut_off(seed: u64) -> (Simulation, Epoch, Epoch) {
 }
 
 /// The same in a cluster of `nodes`, with the nodes in the roles of A, B and C given: the
-/// others (a fourth) go down first, and A coordinates the membership of the three.
-fn accepted_then_cut_off_among(
-    seed: u64,
-    nodes: usize,
-    roles: [NodeId; 3],
-) -> (Simulation, Epoch, Epoch) {
+/// others (a fourth) go down first, and A coordinates the membership of the three. Up to
+/// B's acceptance.
+fn accepted_among(seed: u64, nodes: usize, roles: [NodeId; 3]) -> (Simulation, Epoch, Epoch) {
     let [a, b, c] = roles;
     let mut sim = Simulation::new(Options::new(nodes, seed));
     sim.start_all();
@@ -73,6 +70,17 @@ fn accepted_then_cut_off_among(
         .run_until(seconds(10), |s| carried(s).is_some())
         .unwrap());
     let epoch = carried(&sim).unwrap();
+    (sim, installed, epoch)
+}
+
+/// The same, where B is then cut off from A.
+fn accepted_then_cut_off_among(
+    seed: u64,
+    nodes: usize,
+    roles: [NodeId; 3],
+) -> (Simulation, Epoch, Epoch) {
+    let [a, b, _] = roles;
+    let (mut sim, installed, epoch) = accepted_among(seed, nodes, roles);
     sim.cut_oneway(a, b);
     assert!(sim
         .run_until(seconds(30), |s| s
@@ -174,18 +182,43 @@ fn a_voter_that_gave_its_own_change_up_tells_the_coordinator() {
     }
 }
 
+/// A dies while its proposal, which B accepted with the change it carries, is under way
+/// (it sent no Commit: its state, persisted before the Propose left, still says the
+/// proposal pending). Everyone restarts, and the group that forms carries nothing on: A's
+/// new life counts the proposal passed over, as if it had given it up, and says so as its
+/// coordinator, or as a voter (four nodes, the first coordinating).
+#[test]
+fn a_change_whose_coordinator_died_proposing_is_not_carried_on() {
+    for seed in 0..4 {
+        for (nodes, roles) in [(3, [A, B, C]), (4, [B, C, NodeId(3)])] {
+            let [a, b, _] = roles;
+            let (mut sim, _, epoch) = accepted_among(seed, nodes, roles);
+            // A's state says the proposal is pending: no Commit of it left.
+            assert_eq!(sim.persisted(a).own_pending, Some(epoch), "seed {seed}");
+            sim.crash(a);
+            restarted_carrying_nothing(sim, seed, nodes, b);
+        }
+    }
+}
+
 /// The story of the two tests above: in a cluster of `nodes`, with the nodes in the roles
 /// of A, B and C given.
 fn given_up_then_restarted(seed: u64, nodes: usize, roles: [NodeId; 3]) {
     let [a, b, _] = roles;
     let (mut sim, _, epoch) = accepted_then_cut_off_among(seed, nodes, roles);
-    let before = sim.generation_number(b).unwrap();
     // A proposes again: it dropped the proposal B accepted.
     assert!(
         sim.run_until(seconds(30), |s| s.persisted(a).epoch_max > epoch)
             .unwrap(),
         "seed {seed}"
     );
+    restarted_carrying_nothing(sim, seed, nodes, b);
+}
+
+/// Every node of `sim` crashes and starts again: the cluster forms with all of them, and
+/// none takes the change (pkgS) that `b` accepted, in effect or not.
+fn restarted_carrying_nothing(mut sim: Simulation, seed: u64, nodes: usize, b: NodeId) {
+    let before = sim.generation_number(b).unwrap();
     let everyone = NodeSet::first(nodes);
     for node in everyone.iter() {
         sim.crash(node);

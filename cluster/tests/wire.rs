@@ -487,10 +487,11 @@ fn an_acceptor_state_of_the_second_format_is_still_read() {
             detached_marks: Vec::new(),
             sequence_floor: 5,
             passed_over: Vec::new(),
+            own_pending: None,
         }
     );
     let again = encode_persisted(&read);
-    assert_eq!(&again[..3], b"CP\x04");
+    assert_eq!(&again[..3], b"CP\x05");
     assert_eq!(decode_persisted(&again), Ok(read));
 }
 
@@ -570,15 +571,16 @@ fn an_acceptor_state_of_the_first_format_is_still_read() {
             detached_marks: vec![("pkgA".into(), NodeSet(0b1))],
             sequence_floor: 0,
             passed_over: Vec::new(),
+            own_pending: None,
         }
     );
     // Written again, it is of the current format.
     let again = encode_persisted(&read);
-    assert_eq!(&again[..3], b"CP\x04");
+    assert_eq!(&again[..3], b"CP\x05");
     assert_eq!(decode_persisted(&again), Ok(read));
     let mut later = again;
-    later[2] = 5;
-    assert_eq!(decode_persisted(&later), Err(WireError::Version(5)));
+    later[2] = 6;
+    assert_eq!(decode_persisted(&later), Err(WireError::Version(6)));
 }
 
 /// An acceptor state of the third format (its node kept the acceptances it gave up for its
@@ -623,6 +625,7 @@ fn an_acceptor_state_of_the_third_format_is_still_read() {
         detached_marks: vec![("pkgA".into(), NodeSet(0b10))],
         sequence_floor: 7,
         passed_over: Vec::new(),
+        own_pending: None,
     };
     assert_eq!(read, expected);
     let given_up = Persisted {
@@ -630,6 +633,55 @@ fn an_acceptor_state_of_the_third_format_is_still_read() {
         ..expected
     };
     let again = encode_persisted(&given_up);
-    assert_eq!(&again[..3], b"CP\x04");
+    assert_eq!(&again[..3], b"CP\x05");
     assert_eq!(decode_persisted(&again), Ok(given_up));
+}
+
+/// An acceptor state of the fourth format (its node kept no own proposal pending) is still
+/// read, with none pending; the current format keeps it.
+#[test]
+fn an_acceptor_state_of_the_fourth_format_is_still_read() {
+    use cimguard_cluster::config::Generation;
+    use std::sync::Arc;
+    #[derive(serde::Serialize)]
+    struct PersistedV4 {
+        epoch_max: Epoch,
+        installed: Option<View>,
+        accepted: Vec<View>,
+        config: Option<Arc<Generation>>,
+        accepted_configs: Vec<(Epoch, Arc<Generation>)>,
+        detached: Vec<String>,
+        detached_marks: Vec<(String, NodeSet)>,
+        sequence_floor: u64,
+        passed_over: Vec<Epoch>,
+    }
+    let fourth = PersistedV4 {
+        epoch_max: Epoch(0x502),
+        installed: None,
+        accepted: Vec::new(),
+        config: None,
+        accepted_configs: Vec::new(),
+        detached: Vec::new(),
+        detached_marks: Vec::new(),
+        sequence_floor: 3,
+        passed_over: vec![Epoch(0x402)],
+    };
+    let mut bytes = b"CP\x04".to_vec();
+    bytes.extend(postcard::to_allocvec(&fourth).expect("serializes"));
+    let read = decode_persisted(&bytes).expect("the fourth format is read");
+    let expected = Persisted {
+        epoch_max: Epoch(0x502),
+        sequence_floor: 3,
+        passed_over: vec![Epoch(0x402)],
+        own_pending: None,
+        ..Persisted::default()
+    };
+    assert_eq!(read, expected);
+    let pending = Persisted {
+        own_pending: Some(Epoch(0x502)),
+        ..expected
+    };
+    let again = encode_persisted(&pending);
+    assert_eq!(&again[..3], b"CP\x05");
+    assert_eq!(decode_persisted(&again), Ok(pending));
 }

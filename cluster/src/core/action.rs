@@ -121,6 +121,11 @@ pub struct Persisted {
     /// and that it dropped uncommitted: reported in every later life, so that no
     /// coordinator carries the generation on from another voter that kept it.
     pub passed_over: Vec<Epoch>,
+    /// This node's own proposal that carries a generation, from the state persisted before
+    /// its Propose leaves to the one persisted before its Commit leaves. Found by a later
+    /// life, the proposal never committed (no Commit of it left): it is passed over as one
+    /// dropped uncommitted (`passed_over`), though its node died instead of dropping it.
+    pub own_pending: Option<Epoch>,
 }
 
 /// The packages a configuration change adds, deletes and modifies, by name.

@@ -979,6 +979,9 @@ pub struct Node {
     /// a later life that reported them as acceptances that carried nothing would tell
     /// nothing, and another voter's copy of the generation would be carried on.
     passed_over: Vec<Epoch>,
+    /// This node's own proposal that carries a generation, from before its Propose leaves
+    /// to before its Commit leaves (persisted: `Persisted::own_pending`).
+    own_pending: Option<Epoch>,
     /// The generation in effect, when cmapplyconf changed it.
     installed_config: Option<Arc<Generation>>,
     /// Peers asked for their generation: which one, and when (asked again a heartbeat
@@ -1005,6 +1008,7 @@ impl Node {
         let rng = ChaCha8Rng::seed_from_u64(settings.seed ^ incarnation.0.rotate_left(17));
         let config = persisted.config.clone();
         let detached = persisted.detached.clone();
+        let installed_epoch = persisted.installed.as_ref().map(|v| v.epoch);
         let mut node = Node {
             rng,
             incarnation,
@@ -1119,12 +1123,24 @@ impl Node {
 
             accepted_configs: persisted.accepted_configs,
             // Only of acceptances still kept, or of this node's own proposals (a damaged
-            // file tells nothing of others).
+            // file tells nothing of others). An own proposal an earlier life left pending
+            // never committed (its Commit would have followed the state that clears it):
+            // passed over, as one dropped.
             passed_over: persisted
                 .passed_over
                 .into_iter()
+                .chain(persisted.own_pending.filter(|e| {
+                    e.coordinator() == settings.me
+                        && installed_epoch.is_none_or(|installed| *e > installed)
+                }))
                 .filter(|e| reported_over(*e, settings.me, &persisted.accepted))
-                .collect(),
+                .fold(Vec::new(), |mut epochs, e| {
+                    if !epochs.contains(&e) {
+                        epochs.push(e);
+                    }
+                    epochs
+                }),
+            own_pending: None,
             installed_config: None,
             config_asked: vec![None; nodes],
             actions: VecDeque::new(),
@@ -3326,6 +3342,7 @@ impl Node {
             },
             sequence_floor: self.sequence_floor.max(config.sequence),
             passed_over: Vec::new(),
+            own_pending: None,
         };
         self.accepted_configs.clear();
         self.actions.push_back(Action::Persist(persisted.clone()));
@@ -6258,6 +6275,9 @@ impl Node {
             .filter(|(e, _)| self.accepted_since.iter().any(|v| v.epoch == *e))
             .cloned()
             .collect();
+        // On record before the Propose leaves: a later life that finds it still pending
+        // knows the proposal never committed, had this life died proposing.
+        self.own_pending = config.as_ref().map(|_| epoch);
         if let Some(config) = &config {
             self.accepted_configs.push((epoch, config.clone()));
             self.actions.push_back(Action::Persist(self.persisted()));
@@ -6509,6 +6529,9 @@ impl Node {
             }
         }
         self.passed_over.push(epoch);
+        if self.own_pending == Some(epoch) {
+            self.own_pending = None;
+        }
         self.actions.push_back(Action::Persist(self.persisted()));
     }
 
@@ -6560,6 +6583,7 @@ impl Node {
                 .filter(|e| reported_over(**e, self.settings.me, &self.accepted_since))
                 .copied()
                 .collect(),
+            own_pending: self.own_pending,
         }
     }
 
@@ -7455,6 +7479,11 @@ impl Node {
             .map(|&(node, incarnation, end)| (node, incarnation, nanos(-end)))
             .collect();
         let epoch = proposal.view.epoch;
+        if self.own_pending == Some(epoch) {
+            // No longer pending, on record before any Commit leaves.
+            self.own_pending = None;
+            self.actions.push_back(Action::Persist(self.persisted()));
+        }
         for member in proposal.view.members.union(leavers).iter() {
             if member != self.settings.me {
                 self.send(

@@ -739,6 +739,7 @@ impl Unconfigured {
             detached_marks: Vec::new(),
             sequence_floor: self.persisted.sequence_floor.max(config.sequence),
             passed_over: Vec::new(),
+            own_pending: None,
         };
         self.actions
             .push_back(Action::Persist(self.persisted.clone()));
