@@ -466,6 +466,8 @@ fn the_coordinator_refuses_an_apply_based_on_another_generation() {
 struct Bench {
     cores: Vec<Node>,
     now: Instant,
+    /// Every action taken out since formation, by node, in the order each node gave them.
+    log: Vec<(usize, Action)>,
 }
 
 impl Bench {
@@ -484,19 +486,27 @@ impl Bench {
                 Node::new(settings, Incarnation(1), Persisted::default(), now)
             })
             .collect();
-        let mut bench = Bench { cores, now };
+        let mut bench = Bench {
+            cores,
+            now,
+            log: Vec::new(),
+        };
         let everyone = NodeSet::first(nodes);
         bench.run_until(seconds(90), |b| {
             b.cores
                 .iter()
                 .all(|c| c.phase() == Phase::Running && c.view().members == everyone)
         });
+        bench.log.clear();
         bench
     }
 
     /// The actions `node` has ready, taken out.
     fn take(&mut self, node: usize) -> Vec<Action> {
-        std::iter::from_fn(|| self.cores[node].poll_action()).collect()
+        let actions: Vec<Action> = std::iter::from_fn(|| self.cores[node].poll_action()).collect();
+        self.log
+            .extend(actions.iter().map(|action| (node, action.clone())));
+        actions
     }
 
     /// Delivers the messages among `actions` of `from`, and whatever they cause, until no
@@ -539,6 +549,63 @@ impl Bench {
             }
         }
     }
+}
+
+/// The coordinator's state names the proposal carrying its cmapplyconf pending before the
+/// Propose leaves, and no longer before any Commit of it leaves: a later life that found it
+/// pending takes it for never committed (and its change for given up), so a state still
+/// naming it when a Commit had left would give up a change in effect on the members.
+#[test]
+fn a_change_is_pending_on_disk_from_before_its_propose_to_before_its_commit() {
+    let mut bench = Bench::formed(3);
+    let now = bench.now;
+    let cluster = parse(&cluster_file(&Options::new(3, 5)), "given.ascii")
+        .unwrap()
+        .config;
+    let added = parse_package(&package("pkgB", &[1, 2], ""), "given.conf")
+        .unwrap()
+        .config;
+    let taken = bench.cores[0].handle_apply(now, None, cluster, vec![added]);
+    assert_eq!(taken, Ok(Taken::Done));
+    bench.run_until(seconds(30), |b| {
+        b.cores.iter().all(|c| c.settings().config_generation != 1)
+    });
+    let mine: Vec<&Action> = bench
+        .log
+        .iter()
+        .filter(|(node, _)| *node == 0)
+        .map(|(_, action)| action)
+        .collect();
+    let first = |sent: &dyn Fn(&Message) -> bool| {
+        mine.iter()
+            .position(|a| matches!(a, Action::Send { envelope, .. } if sent(&envelope.message)))
+    };
+    let propose = first(&|m| {
+        matches!(
+            m,
+            Message::Propose {
+                config: Some(_),
+                ..
+            }
+        )
+    })
+    .expect("a Propose carrying the change");
+    let Action::Send { envelope, .. } = mine[propose] else {
+        unreachable!()
+    };
+    let Message::Propose { epoch, .. } = envelope.message else {
+        unreachable!()
+    };
+    let commit = first(&|m| matches!(m, Message::Commit { epoch: e, .. } if *e == epoch))
+        .expect("its Commit");
+    let last_state = |before: usize| {
+        mine[..before].iter().rev().find_map(|a| match a {
+            Action::Persist(state) => Some(state.own_pending),
+            _ => None,
+        })
+    };
+    assert_eq!(last_state(propose), Some(Some(epoch)));
+    assert_eq!(last_state(commit), Some(None));
 }
 
 #[test]

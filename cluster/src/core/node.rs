@@ -1125,7 +1125,8 @@ impl Node {
             // Only of acceptances still kept, or of this node's own proposals (a damaged
             // file tells nothing of others). An own proposal an earlier life left pending
             // never committed (its Commit would have followed the state that clears it):
-            // passed over, as one dropped.
+            // passed over, as one dropped (one over ACCEPTED_PROPOSALS_MAX at most, until
+            // the next record or install bounds them again).
             passed_over: persisted
                 .passed_over
                 .into_iter()
