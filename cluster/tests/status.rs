@@ -1226,6 +1226,18 @@ fn all_show_down(sim: &Simulation) -> bool {
     })
 }
 
+/// Asserts that `snapshot` shows every node halted.
+fn every_node_halted(snapshot: &Snapshot) {
+    for row in &snapshot.nodes {
+        assert_eq!(
+            row.condition,
+            NodeCondition::down(NodeState::Halted),
+            "{}",
+            row.name
+        );
+    }
+}
+
 /// Everything n3 shows but its own view of the networks, which is its own.
 fn without_interfaces(snapshot: &Snapshot) -> String {
     snapshot
@@ -1244,14 +1256,7 @@ fn a_node_halted_before_the_cluster_shows_it_halted_as_the_members_do() {
     let member = status(&sim, 0);
     let out = status(&sim, 2);
     assert_eq!(member.status, ClusterStatus::Down);
-    for row in &out.nodes {
-        assert_eq!(
-            row.condition,
-            NodeCondition::down(NodeState::Halted),
-            "{}",
-            row.name
-        );
-    }
+    every_node_halted(&out);
     assert_eq!(
         out.packages[0].condition,
         PackageCondition {
@@ -1274,14 +1279,7 @@ fn a_node_halted_before_the_cluster_shows_it_halted_as_the_members_do() {
     sim.halt_cluster(NodeId(1), true).unwrap();
     assert!(sim.run_until(seconds(60), all_show_down).unwrap());
     let out = status(&sim, 2);
-    for row in &out.nodes {
-        assert_eq!(
-            row.condition,
-            NodeCondition::down(NodeState::Halted),
-            "{}",
-            row.name
-        );
-    }
+    every_node_halted(&out);
     assert_eq!(out.packages, status(&sim, 0).packages);
 }
 
@@ -1294,14 +1292,7 @@ fn a_node_halted_before_the_last_members_halted_by_cmhaltnode_shows_the_cluster_
     sim.halt_node(NodeId(0), true).unwrap();
     assert!(sim.run_until(seconds(60), all_show_down).unwrap());
     let out = status(&sim, 2);
-    for row in &out.nodes {
-        assert_eq!(
-            row.condition,
-            NodeCondition::down(NodeState::Halted),
-            "{}",
-            row.name
-        );
-    }
+    every_node_halted(&out);
     assert_eq!(
         without_interfaces(&out),
         without_interfaces(&status(&sim, 0))
