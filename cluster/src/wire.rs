@@ -104,69 +104,56 @@ pub fn decode_persisted(bytes: &[u8]) -> Result<Persisted, WireError> {
     decode(PERSISTED_HEADER, bytes)
 }
 
-/// An acceptor state of the fourth format: it kept no own proposal pending (a node of that
-/// release that died proposing left its generation to be carried on).
+/// An acceptor state of the fourth format: the third's fields, then the acceptances given
+/// up. It kept no own proposal pending (a node of that release that died proposing left its
+/// generation to be carried on). Postcard writes a struct as its fields one after the
+/// other, as it writes a tuple: the pair reads the fourth format's struct.
 fn decode_persisted_v4(bytes: &[u8]) -> Result<Persisted, WireError> {
-    use crate::config::Generation;
-    use crate::core::{Epoch, NodeSet, View};
-    use std::sync::Arc;
-    #[derive(serde::Deserialize)]
-    struct PersistedV4 {
-        epoch_max: Epoch,
-        installed: Option<View>,
-        accepted: Vec<View>,
-        config: Option<Arc<Generation>>,
-        accepted_configs: Vec<(Epoch, Arc<Generation>)>,
-        detached: Vec<String>,
-        detached_marks: Vec<(String, NodeSet)>,
-        sequence_floor: u64,
-        passed_over: Vec<Epoch>,
-    }
-    let fourth: PersistedV4 = decode(PERSISTED_HEADER_V4, bytes)?;
-    Ok(Persisted {
-        epoch_max: fourth.epoch_max,
-        installed: fourth.installed,
-        accepted: fourth.accepted,
-        config: fourth.config,
-        accepted_configs: fourth.accepted_configs,
-        detached: fourth.detached,
-        detached_marks: fourth.detached_marks,
-        sequence_floor: fourth.sequence_floor,
-        passed_over: fourth.passed_over,
-        own_pending: None,
-    })
+    let (third, passed_over): (PersistedV3, Vec<crate::core::Epoch>) =
+        decode(PERSISTED_HEADER_V4, bytes)?;
+    Ok(third.into_current(passed_over))
 }
 
 /// An acceptor state of the third format: it kept no acceptance given up (a node of that
 /// release kept them for its life only).
 fn decode_persisted_v3(bytes: &[u8]) -> Result<Persisted, WireError> {
-    use crate::config::Generation;
-    use crate::core::{Epoch, NodeSet, View};
-    use std::sync::Arc;
-    #[derive(serde::Deserialize)]
-    struct PersistedV3 {
-        epoch_max: Epoch,
-        installed: Option<View>,
-        accepted: Vec<View>,
-        config: Option<Arc<Generation>>,
-        accepted_configs: Vec<(Epoch, Arc<Generation>)>,
-        detached: Vec<String>,
-        detached_marks: Vec<(String, NodeSet)>,
-        sequence_floor: u64,
-    }
     let third: PersistedV3 = decode(PERSISTED_HEADER_V3, bytes)?;
-    Ok(Persisted {
-        epoch_max: third.epoch_max,
-        installed: third.installed,
-        accepted: third.accepted,
-        config: third.config,
-        accepted_configs: third.accepted_configs,
-        detached: third.detached,
-        detached_marks: third.detached_marks,
-        sequence_floor: third.sequence_floor,
-        passed_over: Vec::new(),
-        own_pending: None,
-    })
+    Ok(third.into_current(Vec::new()))
+}
+
+/// The acceptor state's third format (the fourth adds `passed_over` after it).
+#[derive(serde::Deserialize)]
+struct PersistedV3 {
+    epoch_max: crate::core::Epoch,
+    installed: Option<crate::core::View>,
+    accepted: Vec<crate::core::View>,
+    config: Option<std::sync::Arc<crate::config::Generation>>,
+    accepted_configs: Vec<(
+        crate::core::Epoch,
+        std::sync::Arc<crate::config::Generation>,
+    )>,
+    detached: Vec<String>,
+    detached_marks: Vec<(String, crate::core::NodeSet)>,
+    sequence_floor: u64,
+}
+
+impl PersistedV3 {
+    /// The state in the current form, with the acceptances given up `passed_over` and no
+    /// own proposal pending.
+    fn into_current(self, passed_over: Vec<crate::core::Epoch>) -> Persisted {
+        Persisted {
+            epoch_max: self.epoch_max,
+            installed: self.installed,
+            accepted: self.accepted,
+            config: self.config,
+            accepted_configs: self.accepted_configs,
+            detached: self.detached,
+            detached_marks: self.detached_marks,
+            sequence_floor: self.sequence_floor,
+            passed_over,
+            own_pending: None,
+        }
+    }
 }
 
 /// A cluster configuration of the acceptor state's formats 1 and 2, whose nodes had no
